@@ -1,0 +1,31 @@
+// Lint rules: typescript-eslint's recommended set, plus a guard on the folder layering
+// promised in DESIGN.md (storage/ and protocol/ never import server/).
+import js from '@eslint/js';
+import tseslint from 'typescript-eslint';
+
+export default tseslint.config(
+  { ignores: ['dist/**', 'node_modules/**', 'data/**', 'bench-data/**', 'test-artifacts/**'] },
+  js.configs.recommended,
+  ...tseslint.configs.recommended,
+  {
+    rules: {
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+      'no-constant-condition': ['error', { checkLoops: false }],
+    },
+  },
+  {
+    files: ['storage/**', 'protocol/**'],
+    rules: {
+      'no-restricted-imports': ['error', { patterns: [{ group: ['**/server/**'], message: 'storage/ and protocol/ never import server/' }] }],
+    },
+  },
+  {
+    files: ['protocol/**', 'storage/codec/**'],
+    rules: {
+      'no-restricted-imports': ['error', {
+        paths: ['node:fs', 'node:fs/promises', 'fs', 'node:net', 'node:child_process'],
+        patterns: [{ group: ['**/server/**'], message: 'storage/ and protocol/ never import server/' }],
+      }],
+    },
+  },
+);

@@ -1,0 +1,41 @@
+/**
+ * The one error table. Every error Tapedeck reports carries a stable `code` that clients
+ * match on, an HTTP status for the REST layer, and a message. Add a row here rather than
+ * throwing ad-hoc errors; docs/errors.md lists the same table for users.
+ */
+export const ERRORS = {
+  TPD_BAD_ARGUMENT: { status: 400, meaning: 'An argument or value is malformed or out of range.' },
+  TPD_BAD_PATH: { status: 400, meaning: 'A path is empty, does not start with "/", is too long or holds NUL.' },
+  TPD_BATCH_TOO_LARGE: { status: 413, meaning: 'A batch exceeds batchUpdatesMax or its encoded size exceeds blockBytesMax.' },
+  TPD_BACKPRESSURE: { status: 503, meaning: 'The archive writer queue is full (writeQueueBytesMax); retry after it drains.' },
+  TPD_ARCHIVE_CLOSED: { status: 503, meaning: 'The archive was closed.' },
+  TPD_ARCHIVE_LOCKED: { status: 409, meaning: 'Another live process holds the archive lock for writing.' },
+  TPD_ARCHIVE_READONLY: { status: 409, meaning: 'The archive was opened read-only.' },
+  TPD_NOT_AN_ARCHIVE_FILE: { status: 422, meaning: 'A file does not start with the Tapedeck magic.' },
+  TPD_FORMAT_VERSION: { status: 422, meaning: 'A file was written by a newer, unsupported format version.' },
+  TPD_FOREIGN_FILE: { status: 422, meaning: 'A file belongs to a different archive (archive id mismatch).' },
+  TPD_CORRUPT_HEADER: { status: 422, meaning: 'A file header fails its checksum or holds impossible values.' },
+  TPD_CORRUPT_BLOCK: { status: 422, meaning: 'A committed block fails its CRC32C, its framing or its decoding.' },
+  TPD_IO: { status: 500, meaning: 'The file system reported an error.' },
+  TPD_INTERNAL: { status: 500, meaning: 'An invariant was broken: a bug in Tapedeck.' },
+} as const;
+
+export type ErrorCode = keyof typeof ERRORS;
+
+export class TapedeckError extends Error {
+  readonly code: ErrorCode;
+  readonly status: number;
+  readonly details: Record<string, unknown> | undefined;
+
+  constructor(code: ErrorCode, message: string, details?: Record<string, unknown>, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'TapedeckError';
+    this.code = code;
+    this.status = ERRORS[code].status;
+    this.details = details;
+  }
+}
+
+export function isTapedeckError(err: unknown, code?: ErrorCode): err is TapedeckError {
+  return err instanceof TapedeckError && (code === undefined || err.code === code);
+}

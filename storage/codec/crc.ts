@@ -1,0 +1,6 @@
+/** CRC32C (Castagnoli), hardware-accelerated through @node-rs/crc32. Pure function. */
+import { crc32c as native } from '@node-rs/crc32';
+
+export function crc32c(data: Uint8Array, seed = 0): number {
+  return native(data, seed) >>> 0;
+}

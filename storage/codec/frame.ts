@@ -1,0 +1,122 @@
+/**
+ * Block framing (48-byte frame header + payload). See docs/format.md.
+ * Pure: bytes in, bytes out. Compression is LZ4 (lz4-napi block format with a 4-byte
+ * little-endian uncompressed-size prefix), used only when it saves at least 1/8.
+ */
+import { compressSync, uncompressSync } from 'lz4-napi';
+import { TapedeckError } from '../../protocol/errors.js';
+import { crc32c } from './crc.js';
+import { readI64, writeI64 } from './bytes.js';
+
+export const FRAME_MAGIC = 0x4b4c4254; // "TBLK" read as little-endian u32
+export const FRAME_HEADER_BYTES = 48;
+
+export const BlockType = { PATHS: 1, DELTA: 2, IMAGE: 3 } as const;
+export type BlockType = (typeof BlockType)[keyof typeof BlockType];
+export const Codec = { NONE: 0, LZ4: 1 } as const;
+
+/** Hard bound on one block's payload (raw or stored); anything larger is corruption. */
+export const BLOCK_PAYLOAD_BYTES_MAX = 64 * 1024 * 1024;
+/** Payloads smaller than this are never compressed: the frame overhead would eat the gain. */
+const COMPRESS_MIN_BYTES = 128;
+
+export interface FrameMeta {
+  type: BlockType;
+  firstTs: number;
+  lastTs: number;
+  batches: number;
+  updates: number;
+}
+
+export interface FrameHeader extends FrameMeta {
+  codec: number;
+  storedBytes: number;
+  rawBytes: number;
+  crc: number;
+  /** Header plus stored payload. */
+  frameBytes: number;
+}
+
+export function encodeFrame(meta: FrameMeta, raw: Uint8Array, allowCompression = true): Uint8Array {
+  if (raw.length > BLOCK_PAYLOAD_BYTES_MAX) {
+    throw new TapedeckError('TPD_BATCH_TOO_LARGE', `block payload of ${raw.length} bytes exceeds ${BLOCK_PAYLOAD_BYTES_MAX}`);
+  }
+  let codec: number = Codec.NONE;
+  let stored: Uint8Array = raw;
+  if (allowCompression && raw.length >= COMPRESS_MIN_BYTES) {
+    const c = compressSync(Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength));
+    if (c.length <= raw.length - (raw.length >> 3)) {
+      codec = Codec.LZ4;
+      stored = c;
+    }
+  }
+  const out = new Uint8Array(FRAME_HEADER_BYTES + stored.length);
+  const view = new DataView(out.buffer);
+  view.setUint32(0, FRAME_MAGIC, true);
+  out[4] = meta.type;
+  out[5] = codec;
+  view.setUint16(6, 0, true);
+  view.setUint32(8, stored.length, true);
+  view.setUint32(12, raw.length, true);
+  writeI64(view, 16, meta.firstTs);
+  writeI64(view, 24, meta.lastTs);
+  view.setUint32(32, meta.batches, true);
+  view.setUint32(36, meta.updates, true);
+  out.set(stored, FRAME_HEADER_BYTES);
+  const crc = crc32c(stored, crc32c(out.subarray(0, 40)));
+  view.setUint32(40, crc, true);
+  view.setUint32(44, 0, true);
+  return out;
+}
+
+/**
+ * Decodes and sanity-checks a frame header. Returns an error message instead of throwing
+ * so scanners can report and resynchronise.
+ */
+export function decodeFrameHeader(buf: Uint8Array): FrameHeader | string {
+  if (buf.length < FRAME_HEADER_BYTES) return 'truncated frame header';
+  const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  if (view.getUint32(0, true) !== FRAME_MAGIC) return 'bad frame magic';
+  const type = buf[4] as number;
+  const codec = buf[5] as number;
+  if (type < BlockType.PATHS || type > BlockType.IMAGE) return `unknown block type ${type}`;
+  if (codec !== Codec.NONE && codec !== Codec.LZ4) return `unknown codec ${codec}`;
+  const storedBytes = view.getUint32(8, true);
+  const rawBytes = view.getUint32(12, true);
+  if (storedBytes > BLOCK_PAYLOAD_BYTES_MAX || rawBytes > BLOCK_PAYLOAD_BYTES_MAX) return 'payload length out of range';
+  if (codec === Codec.NONE && storedBytes !== rawBytes) return 'uncompressed block with mismatched lengths';
+  const firstTs = readI64(view, 16);
+  const lastTs = readI64(view, 24);
+  if (lastTs < firstTs) return 'block time range is reversed';
+  return {
+    type: type as BlockType,
+    codec,
+    storedBytes,
+    rawBytes,
+    firstTs,
+    lastTs,
+    batches: view.getUint32(32, true),
+    updates: view.getUint32(36, true),
+    crc: view.getUint32(40, true),
+    frameBytes: FRAME_HEADER_BYTES + storedBytes,
+  };
+}
+
+/** Checks the CRC over header and stored payload, then decompresses. Throws TPD_CORRUPT_BLOCK. */
+export function openFrame(frame: Uint8Array, where: string): { header: FrameHeader; raw: Uint8Array } {
+  const header = decodeFrameHeader(frame);
+  if (typeof header === 'string') throw new TapedeckError('TPD_CORRUPT_BLOCK', `${where}: ${header}`);
+  if (frame.length < header.frameBytes) throw new TapedeckError('TPD_CORRUPT_BLOCK', `${where}: frame truncated`);
+  const stored = frame.subarray(FRAME_HEADER_BYTES, header.frameBytes);
+  const crc = crc32c(stored, crc32c(frame.subarray(0, 40)));
+  if (crc !== header.crc) throw new TapedeckError('TPD_CORRUPT_BLOCK', `${where}: CRC32C mismatch`);
+  if (header.codec === Codec.NONE) return { header, raw: stored };
+  let raw: Uint8Array;
+  try {
+    raw = uncompressSync(stored);
+  } catch (err) {
+    throw new TapedeckError('TPD_CORRUPT_BLOCK', `${where}: LZ4 payload does not decompress`, undefined, { cause: err });
+  }
+  if (raw.length !== header.rawBytes) throw new TapedeckError('TPD_CORRUPT_BLOCK', `${where}: decompressed length mismatch`);
+  return { header, raw };
+}

@@ -1,0 +1,131 @@
+import { describe, expect, it } from 'vitest';
+import { decodeBatches, encodeBatches, decodePathDefs, encodePathDefs } from '../storage/codec/payload.js';
+import { decodeFrameHeader, encodeFrame, openFrame, BlockType, FRAME_HEADER_BYTES } from '../storage/codec/frame.js';
+import { decodeHeader, encodeHeader, encodeSlot, slotOffset, HEADER_BYTES } from '../storage/codec/header.js';
+import { ByteReader, ByteWriter } from '../storage/codec/bytes.js';
+import { isTapedeckError } from '../protocol/errors.js';
+import { fabricBatches, randomBatches } from './helpers/workload.js';
+import type { Batch, Value } from '../protocol/value.js';
+
+function flatten(batches: Batch[]) {
+  const ids: number[] = [];
+  const values: Value[] = [];
+  const dict = new Map<string, number>();
+  for (const b of batches) for (const [p, v] of b.updates) {
+    let id = dict.get(p);
+    if (id === undefined) dict.set(p, (id = dict.size));
+    ids.push(id);
+    values.push(v);
+  }
+  return {
+    flat: { ts: batches.map((b) => b.ts), counts: batches.map((b) => b.updates.length), ids, values, batchCount: batches.length, updateCount: ids.length },
+    names: [...dict.keys()],
+  };
+}
+
+function expectSameValue(a: unknown, b: unknown): void {
+  if (typeof a === 'number' && typeof b === 'number') {
+    expect(Object.is(a, b)).toBe(true);
+  } else if (a instanceof Uint8Array) {
+    expect(b).toBeInstanceOf(Uint8Array);
+    expect(Buffer.from(b as Uint8Array).equals(Buffer.from(a))).toBe(true);
+  } else {
+    expect(b).toStrictEqual(a);
+  }
+}
+
+describe('varints', () => {
+  it('round-trips every magnitude up to 2^53, signed and unsigned', () => {
+    const w = new ByteWriter(8);
+    const xs = [0, 1, 127, 128, 2 ** 31, 2 ** 32 - 1, 2 ** 32, 2 ** 40 + 3, 2 ** 52, 2 ** 53];
+    for (const x of xs) w.uvar(x);
+    for (const x of xs) { w.svar(Math.floor(x / 2)); w.svar(-Math.floor(x / 2)); }
+    const r = new ByteReader(w.finish());
+    for (const x of xs) expect(r.uvar()).toBe(x);
+    for (const x of xs) { expect(r.svar()).toBe(Math.floor(x / 2)); expect(r.svar()).toBe(-Math.floor(x / 2) || 0); }
+  });
+});
+
+describe('batch payload', () => {
+  it('round-trips random workloads bit-exact, batch boundaries kept', () => {
+    for (let seed = 1; seed <= 20; seed++) {
+      const batches = randomBatches(seed, 200);
+      const { flat } = flatten(batches);
+      const raw = encodeBatches(flat);
+      const d = decodeBatches(raw, flat.ts[0] as number);
+      expect(Array.from(d.ts)).toEqual(flat.ts);
+      expect(Array.from(d.counts)).toEqual(flat.counts);
+      expect(Array.from(d.ids)).toEqual(flat.ids);
+      for (let i = 0; i < flat.values.length; i++) expectSameValue(flat.values[i], d.values[i]);
+    }
+  });
+
+  it('stores the fabric workload in under 2 bytes per update', () => {
+    const batches = [...fabricBatches(7, 64, 64)];
+    const { flat } = flatten(batches);
+    const raw = encodeBatches(flat);
+    expect(raw.length / flat.updateCount).toBeLessThan(2);
+    const d = decodeBatches(raw, flat.ts[0] as number);
+    expect(d.values).toEqual(flat.values);
+  });
+
+  it('rejects truncated and garbage payloads with TPD_CORRUPT_BLOCK, never a crash', () => {
+    const { flat } = flatten(randomBatches(3, 50));
+    const raw = encodeBatches(flat);
+    let rejected = 0;
+    for (let cut = 0; cut < raw.length; cut += Math.max(1, raw.length >> 6)) {
+      try {
+        decodeBatches(raw.subarray(0, cut), 0);
+      } catch (err) {
+        expect(isTapedeckError(err, 'TPD_CORRUPT_BLOCK')).toBe(true);
+        rejected++;
+      }
+    }
+    expect(rejected).toBeGreaterThan(0);
+  });
+
+  it('round-trips path definitions', () => {
+    const defs = [{ id: 0, path: '/a/b', firstTs: 10 }, { id: 7, path: '/ü/ñ', firstTs: 99 }];
+    expect(decodePathDefs(encodePathDefs(defs, 10), 10)).toEqual(defs);
+  });
+});
+
+describe('frames', () => {
+  it('compresses when it pays and detects a flipped byte anywhere', () => {
+    const raw = new Uint8Array(4000).fill(65);
+    const f = encodeFrame({ type: BlockType.DELTA, firstTs: 5, lastTs: 9, batches: 2, updates: 3 }, raw);
+    expect(f.length).toBeLessThan(raw.length);
+    const { header, raw: back } = openFrame(f, 'x');
+    expect(header).toMatchObject({ type: BlockType.DELTA, firstTs: 5, lastTs: 9, batches: 2, updates: 3 });
+    expect(Buffer.from(back).equals(Buffer.from(raw))).toBe(true);
+    for (let i = 0; i < f.length; i++) {
+      if (i >= 44 && i < FRAME_HEADER_BYTES) continue; // reserved bytes
+      const g = f.slice();
+      g[i] = (g[i] as number) ^ 0x10;
+      expect(() => openFrame(g, 'x'), `byte ${i}`).toThrow();
+    }
+  });
+
+  it('reports a bad magic as a message, not an exception', () => {
+    expect(typeof decodeFrameHeader(new Uint8Array(48))).toBe('string');
+  });
+});
+
+describe('file header', () => {
+  it('takes the newest valid commit slot and survives a torn slot write', () => {
+    const h = encodeHeader({ version: 1, archiveId: '0123456789abcdef', seq: 3, createdUs: 1_700_000_000_000_000 });
+    h.set(encodeSlot({ generation: 1, committedBytes: 500 }), slotOffset(1));
+    expect(decodeHeader(h)).toMatchObject({ seq: 3, archiveId: '0123456789abcdef', commit: { generation: 1, committedBytes: 500 } });
+    h.set(encodeSlot({ generation: 2, committedBytes: 900 }), slotOffset(2));
+    h[slotOffset(2) + 3] ^= 0xff; // torn write of generation 2
+    expect(decodeHeader(h).commit).toEqual({ generation: 1, committedBytes: 500 });
+  });
+
+  it('rejects foreign files and newer versions with stable codes', () => {
+    expect(() => decodeHeader(new TextEncoder().encode('not an archive at all, just text, long enough to be a header.....................................'))).toThrow(expect.objectContaining({ code: 'TPD_NOT_AN_ARCHIVE_FILE' }));
+    const h = encodeHeader({ version: 1, archiveId: '0123456789abcdef', seq: 0, createdUs: 0 });
+    new DataView(h.buffer).setUint16(8, 9, true);
+    expect(() => decodeHeader(h)).toThrow(expect.objectContaining({ code: 'TPD_FORMAT_VERSION' }));
+    expect(HEADER_BYTES).toBe(96);
+  });
+});
