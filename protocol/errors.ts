@@ -16,6 +16,7 @@ export const ERRORS = {
   TPD_FOREIGN_FILE: { status: 422, meaning: 'A file belongs to a different archive (archive id mismatch).' },
   TPD_CORRUPT_HEADER: { status: 422, meaning: 'A file header fails its checksum or holds impossible values.' },
   TPD_CORRUPT_BLOCK: { status: 422, meaning: 'A committed block fails its CRC32C, its framing or its decoding.' },
+  TPD_FILE_UNAVAILABLE: { status: 503, meaning: 'An archive file is not on local disk (remote or missing) and cannot be read now.' },
   TPD_IO: { status: 500, meaning: 'The file system reported an error.' },
   TPD_INTERNAL: { status: 500, meaning: 'An invariant was broken: a bug in Tapedeck.' },
 } as const;

@@ -117,7 +117,7 @@ describe('file header', () => {
     h.set(encodeSlot({ generation: 1, committedBytes: 500 }), slotOffset(1));
     expect(decodeHeader(h)).toMatchObject({ seq: 3, archiveId: '0123456789abcdef', commit: { generation: 1, committedBytes: 500 } });
     h.set(encodeSlot({ generation: 2, committedBytes: 900 }), slotOffset(2));
-    h[slotOffset(2) + 3] ^= 0xff; // torn write of generation 2
+    h[slotOffset(2) + 3] = (h[slotOffset(2) + 3] as number) ^ 0xff; // torn write of generation 2
     expect(decodeHeader(h).commit).toEqual({ generation: 1, committedBytes: 500 });
   });
 

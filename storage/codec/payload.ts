@@ -22,7 +22,9 @@ const NEGATIVE_ZERO_F64 = new Uint8Array([0xcb, 0x80, 0, 0, 0, 0, 0, 0, 0]);
 const POW10 = Array.from({ length: DECIMAL_EXPONENT_MAX + 1 }, (_, k) => 10 ** k);
 
 const packr = new Packr({ useRecords: false, moreTypes: false, encodeUndefinedAsNil: true });
-const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true, int64AsType: 'auto' });
+// 'auto' (supported by msgpackr, missing from its typings): 64-bit integers within 2^53
+// decode as numbers, larger ones as bigint, so neither kind loses precision.
+const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true, int64AsType: 'auto' as 'bigint' });
 
 /** Batches in flat form: updates of batch i are the next counts[i] entries of ids/values. */
 export interface FlatBatches {
@@ -236,14 +238,14 @@ export function decodeBatches(raw: Uint8Array, firstTs: number): DecodedBatches 
     if (head % 2 === 1) {
       if (n !== prevCount) r.fail('"same as previous" batch with another count');
       local.copyWithin(at, prevStart, prevStart + n);
-      for (let j = 0; j < n; j++) colCount[local[at + j] as number]++;
+      for (let j = 0; j < n; j++) colCount[local[at + j] as number] = (colCount[local[at + j] as number] as number) + 1;
     } else {
       let l = -1;
       for (let j = 0; j < n; j++) {
         l += r.svar();
         if (l < 0 || l >= nc) r.fail('column index out of range');
         local[at + j] = l;
-        colCount[l]++;
+        colCount[l] = (colCount[l] as number) + 1;
       }
     }
     counts[i] = n;
@@ -313,7 +315,7 @@ export function encodePathDefs(defs: readonly PathDef[], baseTs: number): Uint8A
   w.uvar(defs.length);
   for (const d of defs) {
     w.uvar(d.id);
-    w.uvar(d.firstTs - baseTs);
+    w.svar(d.firstTs - baseTs);
     const bytes = utf8Encoder.encode(d.path);
     w.uvar(bytes.length);
     w.bytes(bytes);
@@ -328,11 +330,12 @@ export function decodePathDefs(raw: Uint8Array, baseTs: number): PathDef[] {
   const out: PathDef[] = [];
   for (let i = 0; i < n; i++) {
     const id = r.uvar();
-    const firstTs = baseTs + r.uvar();
+    const firstTs = baseTs + r.svar();
     const len = r.uvar();
-    let path: string;
+    const bytes = r.bytes(len);
+    let path = '';
     try {
-      path = utf8Decoder.decode(r.bytes(len));
+      path = utf8Decoder.decode(bytes);
     } catch {
       r.fail('path is not valid UTF-8');
     }

@@ -1,0 +1,362 @@
+/**
+ * A reader's position in an archive. It iterates committed batches forward across
+ * rotated files into `current`, seeks by time, to the beginning or end, or by ±N batches,
+ * and computes the full state at its position.
+ *
+ * State is computed backward from the position: newer blocks first, taking each path's
+ * latest value, until every path that existed at that time is resolved or a full image
+ * is reached. A seek therefore reads at most the data since the last image, and usually
+ * much less (a poll that refreshes every path resolves everything in one block).
+ *
+ * Memory is bounded: a cursor holds one decoded block (at most blockUpdatesTarget
+ * updates, or one batch); decoded blocks live in the archive's shared, bounded cache.
+ */
+import { compileSpec, type PathMatcher } from '../protocol/glob.js';
+import { TapedeckError } from '../protocol/errors.js';
+import type { Batch, Update, Value } from '../protocol/value.js';
+import { BlockType } from './codec/frame.js';
+import type { DecodedBatches } from './codec/payload.js';
+import type { Archive, FileEntry } from './archive.js';
+import type { BlockRow } from './catalog.js';
+
+export type SeekTarget = { ts: number } | { batches: number } | 'beginning' | 'end';
+
+export interface CursorOptions {
+  /** Globs; only matching paths are returned. Default: everything. */
+  filter?: readonly string[];
+}
+
+/** Largest |N| accepted by seek({ batches: N }). */
+export const SEEK_BATCHES_MAX = 1_000_000;
+
+interface Loaded {
+  key: string;
+  d: DecodedBatches;
+  starts: Uint32Array;
+}
+
+export class Cursor {
+  private readonly a: Archive;
+  private readonly matcher: PathMatcher | undefined;
+  /** Per path id: 0 = not yet checked, 1 = matches the filter, 2 = does not. */
+  private match = new Uint8Array(0);
+  // Position: the next batch is batch k of delta block `di` of file `seq`.
+  private seq = -1;
+  private di = 0;
+  private k = 0;
+  private loaded: Loaded | undefined;
+  /** Time of the state at the position: last batch delivered or time sought; null = beginning. */
+  pos: number | null = null;
+
+  constructor(archive: Archive, opts: CursorOptions = {}) {
+    this.a = archive;
+    this.matcher = opts.filter && opts.filter.length > 0 ? compileSpec(opts.filter) : undefined;
+    this.toBeginning();
+  }
+
+  // ---------------------------------------------------------------- seeking
+
+  async seek(target: SeekTarget): Promise<void> {
+    if (target === 'beginning') {
+      this.toBeginning();
+    } else if (target === 'end') {
+      this.toEnd();
+    } else if ('ts' in target) {
+      if (!Number.isFinite(target.ts)) throw new TapedeckError('TPD_BAD_ARGUMENT', `seek time must be a number of microseconds, got ${String(target.ts)}`);
+      await this.toTime(target.ts);
+    } else {
+      const n = target.batches;
+      if (!Number.isInteger(n) || Math.abs(n) > SEEK_BATCHES_MAX) {
+        throw new TapedeckError('TPD_BAD_ARGUMENT', `seek by batches takes an integer within ±${SEEK_BATCHES_MAX}, got ${String(n)}`);
+      }
+      if (n > 0) {
+        for (let i = 0; i < n; i++) if ((await this.next()) === null) break;
+      } else if (n < 0) {
+        await this.stepBack(-n);
+      }
+    }
+  }
+
+  private toBeginning(): void {
+    const f = this.a.files[0];
+    this.seq = f ? f.seq : -1;
+    this.di = 0;
+    this.k = 0;
+    this.pos = null;
+  }
+
+  private toEnd(): void {
+    const f = this.a.files[this.a.files.length - 1];
+    if (!f) return this.toBeginning();
+    this.seq = f.seq;
+    this.di = this.a.table(f).deltas.length;
+    this.k = 0;
+    this.pos = this.a.lastTs > 0 || f.lastTs !== null ? this.a.lastTs : null;
+  }
+
+  private async toTime(t: number): Promise<void> {
+    const files = this.a.files;
+    let fi = files.length - 1;
+    while (fi >= 0 && ((files[fi] as FileEntry).firstTs === null || ((files[fi] as FileEntry).firstTs as number) > t)) fi--;
+    if (fi < 0) {
+      this.toBeginning();
+      this.pos = t;
+      return;
+    }
+    const f = files[fi] as FileEntry;
+    const table = this.a.table(f);
+    // Last delta block starting at or before t.
+    let lo = 0;
+    let hi = table.deltas.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >> 1;
+      if ((table.rows[table.deltas[mid] as number] as BlockRow).firstTs <= t) lo = mid;
+      else hi = mid - 1;
+    }
+    this.seq = f.seq;
+    this.di = lo;
+    const block = await this.load(f, lo);
+    let k = 0;
+    while (k < block.d.ts.length && (block.d.ts[k] as number) <= t) k++;
+    this.k = k;
+    this.normalize();
+    this.pos = t;
+  }
+
+  /** Moves a position at the end of a block to the start of the next one. */
+  private normalize(): void {
+    const f = this.a.fileBySeq(this.seq);
+    if (!f || f.location !== 'local') return;
+    const t = this.a.table(f);
+    const row = t.rows[t.deltas[this.di] as number];
+    if (row && this.k >= row.batches) {
+      this.di++;
+      this.k = 0;
+    }
+  }
+
+  private async stepBack(n: number): Promise<void> {
+    if (this.pos === null) return;
+    const limit = this.pos;
+    let found = 0;
+    for await (const at of this.backward()) {
+      const ts = at.block.d.ts[at.k] as number;
+      if (ts >= limit || !this.visible(at.block, at.k)) continue;
+      if (++found === n) {
+        this.seq = at.seq;
+        this.di = at.di;
+        this.k = at.k + 1;
+        this.normalize();
+        this.pos = ts;
+        return;
+      }
+    }
+    this.toBeginning();
+  }
+
+  /** Batches before the position, newest first. */
+  private async *backward(): AsyncGenerator<{ seq: number; di: number; k: number; block: Loaded }> {
+    const files = this.a.files;
+    let fi = this.a.fileIndex(this.seq);
+    if (fi < 0) return;
+    let di = this.di;
+    let k = this.k;
+    let f = files[fi] as FileEntry;
+    while (true) {
+      if (k > 0) {
+        const block = await this.load(f, di);
+        for (let j = Math.min(k, block.d.ts.length) - 1; j >= 0; j--) yield { seq: f.seq, di, k: j, block };
+      }
+      di--;
+      while (di < 0) {
+        fi--;
+        if (fi < 0) return;
+        f = files[fi] as FileEntry;
+        di = this.a.table(f).deltas.length - 1;
+      }
+      const t = this.a.table(f);
+      k = (t.rows[t.deltas[di] as number] as BlockRow).batches;
+    }
+  }
+
+  // ---------------------------------------------------------------- reading forward
+
+  /** The next committed batch (filtered), or null at the end of committed data. */
+  async next(): Promise<Batch | null> {
+    while (true) {
+      const f = this.a.fileBySeq(this.seq);
+      if (!f) {
+        if (this.seq < 0 && this.a.files.length > 0) {
+          this.seq = (this.a.files[0] as FileEntry).seq;
+          continue;
+        }
+        return null;
+      }
+      const deltas = this.a.table(f).deltas;
+      if (this.di < deltas.length) {
+        const block = await this.load(f, this.di);
+        if (this.k < block.d.ts.length) {
+          const b = this.batchAt(block, this.k);
+          this.k++;
+          if (b) {
+            this.pos = b.ts;
+            return b;
+          }
+          continue;
+        }
+        this.di++;
+        this.k = 0;
+        continue;
+      }
+      if (!f.sealed) return null;
+      const fi = this.a.fileIndex(f.seq);
+      const nextFile = this.a.files[fi + 1];
+      if (!nextFile) return null;
+      this.seq = nextFile.seq;
+      this.di = 0;
+      this.k = 0;
+    }
+  }
+
+  /** Resolves at the next commit (new data may be readable) or when the archive closes. */
+  waitForCommit(): Promise<void> {
+    if (this.a.isClosed) return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = (): void => {
+        this.a.off('commit', done);
+        this.a.off('close', done);
+        resolve();
+      };
+      this.a.on('commit', done);
+      this.a.on('close', done);
+    });
+  }
+
+  private batchAt(block: Loaded, k: number): Batch | undefined {
+    const { d, starts } = block;
+    const from = starts[k] as number;
+    const to = starts[k + 1] as number;
+    const paths = this.a.paths;
+    const updates: Update[] = [];
+    for (let i = from; i < to; i++) {
+      const id = d.ids[i] as number;
+      if (this.matcher && !this.matches(id)) continue;
+      updates.push([paths[id] as string, d.values[i] as Value]);
+    }
+    if (this.matcher && updates.length === 0 && to > from) return undefined;
+    return { ts: d.ts[k] as number, updates };
+  }
+
+  private visible(block: Loaded, k: number): boolean {
+    if (!this.matcher) return true;
+    const { d, starts } = block;
+    for (let i = starts[k] as number; i < (starts[k + 1] as number); i++) if (this.matches(d.ids[i] as number)) return true;
+    return (starts[k + 1] as number) === (starts[k] as number);
+  }
+
+  matches(id: number): boolean {
+    if (!this.matcher) return true;
+    if (id >= this.match.length) {
+      const next = new Uint8Array(Math.max(id + 1, this.a.paths.length, this.match.length * 2));
+      next.set(this.match);
+      this.match = next;
+    }
+    let m = this.match[id] as number;
+    if (m === 0) {
+      m = this.matcher(this.a.paths[id] as string) ? 1 : 2;
+      this.match[id] = m;
+    }
+    return m === 1;
+  }
+
+  private async load(f: FileEntry, di: number): Promise<Loaded> {
+    const t = this.a.table(f);
+    const row = t.rows[t.deltas[di] as number] as BlockRow;
+    const key = `${f.seq}:${row.offset}`;
+    if (this.loaded?.key === key) return this.loaded;
+    const d = await this.a.readBlock(f, row);
+    const starts = new Uint32Array(d.counts.length + 1);
+    for (let i = 0; i < d.counts.length; i++) starts[i + 1] = (starts[i] as number) + (d.counts[i] as number);
+    this.loaded = { key, d, starts };
+    return this.loaded;
+  }
+
+  // ---------------------------------------------------------------- state
+
+  /** Paths covered by this cursor that exist in the archive at its position. */
+  private targetCount(): number {
+    if (this.pos === null) return 0;
+    const firsts = this.a.pathFirstTs;
+    let lo = 0;
+    let hi = firsts.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if ((firsts[mid] as number) <= this.pos) lo = mid + 1;
+      else hi = mid;
+    }
+    if (!this.matcher) return lo;
+    let n = 0;
+    for (let id = 0; id < lo; id++) if (this.matches(id)) n++;
+    return n;
+  }
+
+  /** Latest value of every covered path at the position, keyed by path id. */
+  async stateById(): Promise<Map<number, Value>> {
+    const out = new Map<number, Value>();
+    const target = this.targetCount();
+    if (target === 0) return out;
+    const files = this.a.files;
+    let fi = this.a.fileIndex(this.seq);
+    if (fi < 0) return out;
+    let f = files[fi] as FileEntry;
+    let t = this.a.table(f);
+    let r = this.di < t.deltas.length ? (t.deltas[this.di] as number) : t.rows.length;
+    if (this.k > 0 && this.di < t.deltas.length) {
+      const block = await this.load(f, this.di);
+      if (this.take(out, block.d, block.starts, this.k, target)) return out;
+    }
+    while (true) {
+      r--;
+      while (r < 0) {
+        fi--;
+        if (fi < 0) return out;
+        f = files[fi] as FileEntry;
+        t = this.a.table(f);
+        r = t.rows.length - 1;
+      }
+      const row = t.rows[r] as BlockRow;
+      if (row.type === BlockType.PATHS) continue;
+      const d = await this.a.readBlock(f, row);
+      const starts = new Uint32Array(d.counts.length + 1);
+      for (let i = 0; i < d.counts.length; i++) starts[i + 1] = (starts[i] as number) + (d.counts[i] as number);
+      if (this.take(out, d, starts, d.ts.length, target) || row.type === BlockType.IMAGE) return out;
+    }
+  }
+
+  /** Takes latest values from batches [0, k) of a block, newest first. True when complete. */
+  private take(out: Map<number, Value>, d: DecodedBatches, starts: Uint32Array, k: number, target: number): boolean {
+    for (let i = (starts[k] as number) - 1; i >= 0; i--) {
+      const id = d.ids[i] as number;
+      if (out.has(id) || !this.matches(id)) continue;
+      out.set(id, d.values[i] as Value);
+      if (out.size >= target) return true;
+    }
+    return false;
+  }
+
+  /** Latest value of every covered path at the position. */
+  async state(): Promise<Map<string, Value>> {
+    const byId = await this.stateById();
+    const out = new Map<string, Value>();
+    const ids = [...byId.keys()].sort((x, y) => x - y);
+    for (const id of ids) out.set(this.a.paths[id] as string, byId.get(id) as Value);
+    return out;
+  }
+
+  /** Every path this cursor covers that ever appeared in the archive. */
+  coveredPaths(): string[] {
+    const out: string[] = [];
+    for (let id = 0; id < this.a.paths.length; id++) if (this.matches(id)) out.push(this.a.paths[id] as string);
+    return out;
+  }
+}

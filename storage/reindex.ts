@@ -1,0 +1,17 @@
+/**
+ * Rebuilds the catalog from the segment files (`tapedeck reindex`). The catalog is
+ * derived data: moving it aside and opening the archive indexes every file again.
+ */
+import { rename, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { CATALOG_FILE } from './catalog.js';
+import { Archive, type OpenOptions } from './archive.js';
+
+export async function reindexArchive(dir: string, opts: OpenOptions = {}): Promise<Archive> {
+  const file = join(dir, CATALOG_FILE);
+  const stamp = Date.now();
+  for (const suffix of ['', '-wal', '-shm']) {
+    if (await stat(file + suffix).then(() => true, () => false)) await rename(file + suffix, `${file}${suffix}.old-${stamp}`);
+  }
+  return Archive.open(dir, { ...opts, readonly: false });
+}

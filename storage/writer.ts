@@ -1,0 +1,597 @@
+/**
+ * The archive's one writer. `append` is synchronous and cheap: it resolves path ids,
+ * stamps the batch and adds it to the open delta block. Sealed blocks (and images, and
+ * the markers for commits and rotations) go into one ordered queue that a single async
+ * pump drains to disk, so fsyncs and renames never block the event loop and always
+ * happen in the order the data arrived.
+ *
+ * Commit (two-phase): write the frames, fdatasync, write the committed length into the
+ * next header slot, fdatasync again; then record the blocks in the catalog and show them
+ * to readers.
+ */
+import { open, rename, type FileHandle } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Packr } from 'msgpackr';
+import { TapedeckError, isTapedeckError } from '../protocol/errors.js';
+import { isValidPath, type Update, type Value } from '../protocol/value.js';
+import { BlockType, encodeFrame, type FrameMeta } from './codec/frame.js';
+import { encodeHeader, encodeSlot, slotOffset, HEADER_BYTES, SLOT_BYTES, SLOT_OFFSETS, FORMAT_VERSION } from './codec/header.js';
+import { ByteWriter } from './codec/bytes.js';
+import { encodeBatches, encodePathDefs, type PathDef } from './codec/payload.js';
+import { PAGE_BYTES, STORAGE_LIMITS } from './limits.js';
+import { CURRENT_NAME, readFileHeader } from './segment-file.js';
+import type { BlockRow } from './catalog.js';
+import type { Archive, FileEntry } from './archive.js';
+
+interface FrameItem {
+  kind: 'frame';
+  bytes: Uint8Array;
+  meta: FrameMeta;
+  defs: PathDef[] | undefined;
+}
+interface CommitItem {
+  kind: 'commit';
+  waiters: Array<{ resolve: () => void; reject: (err: unknown) => void }>;
+}
+interface RotateItem {
+  kind: 'rotate';
+  /** PATHS and IMAGE frames for the new file, built when the rotation was asked for. */
+  start: FrameItem[];
+  waiters: Array<{ resolve: () => void; reject: (err: unknown) => void }>;
+}
+type QueueItem = FrameItem | CommitItem | RotateItem;
+
+interface Written {
+  row: BlockRow;
+  defs: PathDef[] | undefined;
+}
+
+export interface WriterStats {
+  batches: number;
+  updates: number;
+  bytesWritten: number;
+  commits: number;
+  rotations: number;
+  images: number;
+  lastCommitMs: number;
+}
+
+const estimatePackr = new Packr({ useRecords: false, moreTypes: false, encodeUndefinedAsNil: true });
+/** Frames coalesced into one write call at most (bytes). */
+const WRITE_COALESCE_BYTES = 8 * 1024 * 1024;
+
+export class ArchiveWriter {
+  readonly stats: WriterStats = { batches: 0, updates: 0, bytesWritten: 0, commits: 0, rotations: 0, images: 0, lastCommitMs: 0 };
+  private readonly a: Archive;
+  private fh!: FileHandle;
+  private entry!: FileEntry;
+  private generation = 0;
+  private writtenPos = 0;
+  private committedPos = 0;
+  private fileCreatedUs = 0;
+  private written: Written[] = [];
+  // The open delta block.
+  private bTs: number[] = [];
+  private bCounts: number[] = [];
+  private bIds: number[] = [];
+  private bValues: Value[] = [];
+  private bEstBytes = 0;
+  private pendingDefs: PathDef[] = [];
+  private readonly scratch = new ByteWriter(1 << 20);
+  private idScratch = new Int32Array(1024);
+  // Latest value of every path, for images.
+  private stateVals: Value[] = [];
+  private stateHas = new Uint8Array(1024);
+  private lastTs: number;
+  // The queue towards disk.
+  private queue: QueueItem[] = [];
+  private queuedBytes = 0;
+  private unflushedBytes = 0;
+  /** Size `current` will have once the queue is written (drives size-based rotation). */
+  private plannedBytes = 0;
+  private bytesSinceImage = 0;
+  private pumping: Promise<void> | undefined;
+  private drainWaiters: Array<() => void> = [];
+  private failed: TapedeckError | undefined;
+  private closing = false;
+  private flushTimer: NodeJS.Timeout | undefined;
+  private rotateTimer: NodeJS.Timeout | undefined;
+
+  private constructor(a: Archive) {
+    this.a = a;
+    this.lastTs = a.lastTs;
+  }
+
+  static async start(a: Archive): Promise<ArchiveWriter> {
+    const w = new ArchiveWriter(a);
+    await w.loadState();
+    const last = a.files[a.files.length - 1];
+    if (last && last.name === CURRENT_NAME && last.damaged) {
+      // Never append after a bad block: seal the damaged file under a rotated name.
+      const name = a.nextRotatedName(last.lastTs ?? 0);
+      await rename(join(a.dir, CURRENT_NAME), join(a.dir, name));
+      await fsyncDir(a.dir);
+      last.name = name;
+      last.sealed = true;
+      w.recordFileRow(last);
+    }
+    const cur = a.files[a.files.length - 1];
+    if (cur && cur.name === CURRENT_NAME) {
+      await w.reopenCurrent(cur);
+    } else {
+      const seq = cur ? cur.seq + 1 : 0;
+      await w.createFile(seq, w.startFrames());
+      w.plannedBytes = w.writtenPos;
+    }
+    if (a.options.flushIntervalMs > 0) {
+      w.flushTimer = setInterval(() => w.timedFlush(), a.options.flushIntervalMs);
+      w.flushTimer.unref();
+    }
+    w.scheduleRotation();
+    return w;
+  }
+
+  /** Latest value of every path, read back from the archive (bounded by the last image). */
+  private async loadState(): Promise<void> {
+    if (this.a.paths.length === 0) return;
+    const c = this.a.cursor();
+    await c.seek('end');
+    for (const [id, v] of await c.stateById()) this.setState(id, v);
+  }
+
+  private async reopenCurrent(entry: FileEntry): Promise<void> {
+    this.fh = await open(join(this.a.dir, CURRENT_NAME), 'r+');
+    const h = await readFileHeader(this.fh);
+    // Cut the torn tail: anything past the committed length was never promised.
+    await this.fh.truncate(entry.committedBytes);
+    this.entry = entry;
+    this.generation = h.commit.generation;
+    this.writtenPos = this.committedPos = this.plannedBytes = entry.committedBytes;
+    this.fileCreatedUs = h.createdUs;
+    const t = this.a.table(entry);
+    let lastImageEnd = HEADER_BYTES;
+    for (const r of t.rows) if (r.type === BlockType.IMAGE) lastImageEnd = r.offset + r.frameBytes;
+    this.bytesSinceImage = entry.committedBytes - lastImageEnd;
+  }
+
+  // ---------------------------------------------------------------- append
+
+  /**
+   * Appends one batch. Returns its timestamp: `ts` (µs) when given and after the last
+   * batch, else the last timestamp + 1 µs; the wall clock when `ts` is omitted. Throws
+   * TPD_BAD_PATH / TPD_BAD_ARGUMENT / TPD_BATCH_TOO_LARGE (nothing is recorded then) and
+   * TPD_BACKPRESSURE when the write queue is full.
+   */
+  append(updates: readonly Update[], ts?: number): number {
+    if (this.failed) throw this.failed;
+    if (this.closing) throw new TapedeckError('TPD_ARCHIVE_CLOSED', 'archive writer is closed');
+    if (!Array.isArray(updates)) throw new TapedeckError('TPD_BAD_ARGUMENT', 'updates must be an array of [path, value] pairs');
+    const n = updates.length;
+    if (n > STORAGE_LIMITS.batchUpdatesMax) {
+      throw new TapedeckError('TPD_BATCH_TOO_LARGE', `batch has ${n} updates; the limit is ${STORAGE_LIMITS.batchUpdatesMax}`);
+    }
+    if (this.queuedBytes >= STORAGE_LIMITS.writeQueueBytesMax) {
+      throw new TapedeckError('TPD_BACKPRESSURE', `write queue holds ${this.queuedBytes} bytes (limit ${STORAGE_LIMITS.writeQueueBytesMax})`);
+    }
+    let t = ts ?? this.a.clockUs();
+    if (!Number.isSafeInteger(t) || t < 0) throw new TapedeckError('TPD_BAD_ARGUMENT', `timestamp must be a non-negative integer of microseconds, got ${String(ts)}`);
+    if (t <= this.lastTs) t = this.lastTs + 1;
+
+    // Pass 1: validate and resolve ids without changing anything.
+    if (this.idScratch.length < n) this.idScratch = new Int32Array(Math.max(n, this.idScratch.length * 2));
+    const ids = this.idScratch;
+    const pathIds = this.a.pathIds;
+    let est = 0;
+    let unknown = 0;
+    for (let i = 0; i < n; i++) {
+      const u = updates[i];
+      if (!Array.isArray(u)) throw new TapedeckError('TPD_BAD_ARGUMENT', `update ${i} is not a [path, value] pair`);
+      const path = u[0];
+      const id = pathIds.get(path);
+      if (id === undefined) {
+        if (typeof path !== 'string' || !isValidPath(path)) {
+          throw new TapedeckError('TPD_BAD_PATH', `update ${i}: invalid path ${JSON.stringify(String(path)).slice(0, 200)}`);
+        }
+        ids[i] = -1;
+        unknown++;
+      } else {
+        ids[i] = id;
+      }
+      est += estimateBytes(u[1], i);
+    }
+    if (est > STORAGE_LIMITS.batchBytesMax) {
+      throw new TapedeckError('TPD_BATCH_TOO_LARGE', `batch is about ${est} bytes; the limit is ${STORAGE_LIMITS.batchBytesMax}`);
+    }
+
+    // Pass 2: record.
+    if (unknown > 0) {
+      for (let i = 0; i < n; i++) {
+        if (ids[i] !== -1) continue;
+        const path = (updates[i] as Update)[0];
+        let id = pathIds.get(path); // repeated new path within one batch
+        if (id === undefined) {
+          id = this.a.definePath(path, t);
+          this.pendingDefs.push({ id, path, firstTs: t });
+        }
+        ids[i] = id;
+      }
+    }
+    const bIds = this.bIds;
+    const bValues = this.bValues;
+    for (let i = 0; i < n; i++) {
+      const id = ids[i] as number;
+      const v = (updates[i] as Update)[1] ?? null;
+      bIds.push(id);
+      bValues.push(v);
+      this.setState(id, v);
+    }
+    this.bTs.push(t);
+    this.bCounts.push(n);
+    this.bEstBytes += est + 2;
+    this.lastTs = t;
+    this.stats.batches++;
+    this.stats.updates += n;
+    if (bIds.length >= STORAGE_LIMITS.blockUpdatesTarget || this.bEstBytes >= STORAGE_LIMITS.blockRawBytesTarget) this.seal();
+    return t;
+  }
+
+  /** True while the write queue is above its high-water mark: await drain() before more. */
+  get needsDrain(): boolean {
+    return this.queuedBytes >= STORAGE_LIMITS.writeQueueBytesHigh;
+  }
+
+  drain(): Promise<void> {
+    if (!this.needsDrain || this.failed) return Promise.resolve();
+    return new Promise((resolve) => this.drainWaiters.push(resolve));
+  }
+
+  get lastTimestamp(): number {
+    return this.lastTs;
+  }
+
+  /** Seals the open block and resolves when everything appended so far is committed. */
+  flush(): Promise<void> {
+    if (this.failed) return Promise.reject(this.failed);
+    this.seal();
+    return new Promise((resolve, reject) => {
+      this.enqueue({ kind: 'commit', waiters: [{ resolve, reject }] });
+    });
+  }
+
+  /** Closes `current` under its end time and starts a new file with a full image. */
+  rotate(): Promise<void> {
+    if (this.failed) return Promise.reject(this.failed);
+    this.seal();
+    return new Promise((resolve, reject) => {
+      this.enqueue({ kind: 'rotate', start: this.startFrames(), waiters: [{ resolve, reject }] });
+    });
+  }
+
+  async close(): Promise<void> {
+    if (this.closing) return;
+    clearInterval(this.flushTimer);
+    clearTimeout(this.rotateTimer);
+    let error: unknown;
+    if (!this.failed) {
+      try {
+        await this.flush();
+      } catch (err) {
+        error = err;
+      }
+    }
+    this.closing = true;
+    while (this.pumping) await this.pumping;
+    await this.fh?.close().catch(() => undefined);
+    if (error) throw error;
+  }
+
+  // ---------------------------------------------------------------- blocks
+
+  private setState(id: number, v: Value): void {
+    if (id >= this.stateHas.length) {
+      const next = new Uint8Array(Math.max(id + 1, this.stateHas.length * 2));
+      next.set(this.stateHas);
+      this.stateHas = next;
+    }
+    this.stateHas[id] = 1;
+    this.stateVals[id] = v;
+  }
+
+  private seal(): void {
+    const nb = this.bTs.length;
+    if (nb === 0) return;
+    if (this.pendingDefs.length > 0) {
+      const defs = this.pendingDefs;
+      this.pendingDefs = [];
+      this.enqueue(pathsFrame(defs, (defs[0] as PathDef).firstTs));
+    }
+    const firstTs = this.bTs[0] as number;
+    const lastTs = this.bTs[nb - 1] as number;
+    const raw = encodeBatches(
+      { ts: this.bTs, counts: this.bCounts, ids: this.bIds, values: this.bValues, batchCount: nb, updateCount: this.bIds.length },
+      this.scratch,
+    );
+    const meta: FrameMeta = { type: BlockType.DELTA, firstTs, lastTs, batches: nb, updates: this.bIds.length };
+    this.enqueue({ kind: 'frame', bytes: encodeFrame(meta, raw), meta, defs: undefined });
+    this.bTs = [];
+    this.bCounts = [];
+    this.bIds = [];
+    this.bValues = [];
+    this.bEstBytes = 0;
+    const o = this.a.options;
+    if (o.imageFrequencyBytes > 0 && this.bytesSinceImage >= o.imageFrequencyBytes) this.enqueue(this.imageFrame());
+    if (this.unflushedBytes >= o.flushFrequencyPages * PAGE_BYTES) this.enqueue({ kind: 'commit', waiters: [] });
+    if (o.rotateSizeBytes > 0 && this.plannedBytes >= o.rotateSizeBytes) {
+      this.enqueue({ kind: 'rotate', start: this.startFrames(), waiters: [] });
+    }
+  }
+
+  private imageFrame(): FrameItem {
+    const ids: number[] = [];
+    const values: Value[] = [];
+    for (let id = 0; id < this.a.paths.length; id++) {
+      if (this.stateHas[id] === 1) {
+        ids.push(id);
+        values.push(this.stateVals[id] as Value);
+      }
+    }
+    const ts = this.lastTs;
+    const raw = encodeBatches({ ts: [ts], counts: [ids.length], ids, values, batchCount: 1, updateCount: ids.length }, this.scratch);
+    const meta: FrameMeta = { type: BlockType.IMAGE, firstTs: ts, lastTs: ts, batches: 1, updates: ids.length };
+    this.stats.images++;
+    return { kind: 'frame', bytes: encodeFrame(meta, raw), meta, defs: undefined };
+  }
+
+  /** The frames every file starts with: the whole path dictionary and a full image. */
+  private startFrames(): FrameItem[] {
+    const defs: PathDef[] = this.a.paths.map((path, id) => ({ id, path, firstTs: this.a.pathFirstTs[id] as number }));
+    this.pendingDefs = [];
+    return [pathsFrame(defs, this.lastTs), this.imageFrame()];
+  }
+
+  private enqueue(item: QueueItem): void {
+    if (item.kind === 'frame') {
+      this.queuedBytes += item.bytes.length;
+      this.unflushedBytes += item.bytes.length;
+      this.plannedBytes += item.bytes.length;
+      this.bytesSinceImage = item.meta.type === BlockType.IMAGE ? 0 : this.bytesSinceImage + item.bytes.length;
+    } else if (item.kind === 'rotate') {
+      this.bytesSinceImage = 0;
+      this.plannedBytes = HEADER_BYTES + item.start.reduce((n, f) => n + f.bytes.length, 0);
+    }
+    this.queue.push(item);
+    this.kick();
+  }
+
+  private kick(): void {
+    this.pumping ??= this.pump().finally(() => {
+      this.pumping = undefined;
+      if (this.queue.length > 0 && !this.failed) this.kick();
+    });
+  }
+
+  // ---------------------------------------------------------------- the pump
+
+  private async pump(): Promise<void> {
+    try {
+      while (this.queue.length > 0) {
+        const head = this.queue[0] as QueueItem;
+        if (head.kind === 'frame') {
+          const frames: FrameItem[] = [];
+          let bytes = 0;
+          while (this.queue.length > 0 && (this.queue[0] as QueueItem).kind === 'frame' && bytes < WRITE_COALESCE_BYTES) {
+            const f = this.queue.shift() as FrameItem;
+            frames.push(f);
+            bytes += f.bytes.length;
+          }
+          await this.writeFrames(frames);
+          this.queuedBytes -= bytes;
+          if (!this.needsDrain) for (const w of this.drainWaiters.splice(0)) w();
+        } else if (head.kind === 'commit') {
+          this.queue.shift();
+          // Merge adjacent commit requests: one fsync pair serves them all.
+          const waiters = [...head.waiters];
+          while (this.queue[0]?.kind === 'commit') waiters.push(...(this.queue.shift() as CommitItem).waiters);
+          await this.commit();
+          for (const w of waiters) w.resolve();
+        } else {
+          this.queue.shift();
+          await this.commit();
+          await this.rotateNow(head.start);
+          for (const w of head.waiters) w.resolve();
+        }
+      }
+    } catch (err) {
+      this.fail(err);
+    }
+  }
+
+  private async writeFrames(frames: FrameItem[]): Promise<void> {
+    const buf = frames.length === 1 ? (frames[0] as FrameItem).bytes : Buffer.concat(frames.map((f) => f.bytes));
+    let off = 0;
+    while (off < buf.length) {
+      const { bytesWritten } = await this.fh.write(buf, off, buf.length - off, this.writtenPos + off);
+      if (bytesWritten <= 0) throw new Error('write made no progress');
+      off += bytesWritten;
+    }
+    let at = this.writtenPos;
+    for (const f of frames) {
+      this.written.push({ row: { offset: at, frameBytes: f.bytes.length, ...f.meta }, defs: f.defs });
+      at += f.bytes.length;
+    }
+    this.writtenPos = at;
+    this.stats.bytesWritten += buf.length;
+  }
+
+  private async commit(): Promise<void> {
+    if (this.writtenPos === this.committedPos) return;
+    const t0 = performance.now();
+    const upto = this.writtenPos;
+    await this.fh.datasync();
+    const gen = this.generation + 1;
+    await this.fh.write(encodeSlot({ generation: gen, committedBytes: upto }), 0, SLOT_BYTES, slotOffset(gen));
+    await this.fh.datasync();
+    this.generation = gen;
+    this.committedPos = upto;
+    this.unflushedBytes = 0;
+    const done = this.written;
+    this.written = [];
+    this.publish(done, upto);
+    this.stats.commits++;
+    this.stats.lastCommitMs = performance.now() - t0;
+  }
+
+  private publish(done: Written[], committedBytes: number): void {
+    const e = this.entry;
+    e.committedBytes = committedBytes;
+    const rows = done.map((d) => d.row);
+    const paths = done.flatMap((d) => d.defs ?? []);
+    let lastTs = e.lastTs;
+    let firstTs = e.firstTs;
+    for (const r of rows) {
+      if (r.type !== BlockType.DELTA) continue;
+      firstTs ??= r.firstTs;
+      lastTs = r.lastTs;
+    }
+    this.a.catalog.recordFile(
+      { seq: e.seq, name: e.name, location: 'local', firstTs, lastTs, indexedBytes: committedBytes, sealed: e.sealed },
+      rows,
+      paths,
+    );
+    this.a.publishCommit(e, rows);
+  }
+
+  private recordFileRow(e: FileEntry): void {
+    this.a.catalog.recordFile(
+      { seq: e.seq, name: e.name, location: e.location, firstTs: e.firstTs, lastTs: e.lastTs, indexedBytes: e.committedBytes, sealed: e.sealed },
+      [],
+      [],
+    );
+  }
+
+  private async rotateNow(start: FrameItem[]): Promise<void> {
+    const e = this.entry;
+    await this.fh.close();
+    const name = this.a.nextRotatedName(e.lastTs ?? this.lastTs);
+    await rename(join(this.a.dir, CURRENT_NAME), join(this.a.dir, name));
+    await fsyncDir(this.a.dir);
+    e.name = name;
+    e.sealed = true;
+    this.recordFileRow(e);
+    this.stats.rotations++;
+    this.a.emit('rotate', { seq: e.seq, name });
+    await this.createFile(e.seq + 1, start);
+    this.scheduleRotation();
+  }
+
+  /** Writes a complete new `current` (header, dictionary, image) atomically via rename. */
+  private async createFile(seq: number, start: FrameItem[]): Promise<void> {
+    const createdUs = this.a.clockUs();
+    const header = encodeHeader({ version: FORMAT_VERSION, archiveId: this.a.archiveId, seq, createdUs });
+    const body = Buffer.concat(start.map((f) => f.bytes));
+    const committed = HEADER_BYTES + body.length;
+    header.set(encodeSlot({ generation: 0, committedBytes: committed }), SLOT_OFFSETS[0]);
+    const tmp = join(this.a.dir, `${CURRENT_NAME}.tmp`);
+    const fh = await open(tmp, 'w+');
+    try {
+      await fh.writeFile(Buffer.concat([header, body]));
+      await fh.datasync();
+    } finally {
+      await fh.close();
+    }
+    await rename(tmp, join(this.a.dir, CURRENT_NAME));
+    await fsyncDir(this.a.dir);
+    this.fh = await open(join(this.a.dir, CURRENT_NAME), 'r+');
+    this.generation = 0;
+    this.fileCreatedUs = createdUs;
+    const entry: FileEntry = {
+      seq, name: CURRENT_NAME, location: 'local', firstTs: null, lastTs: null,
+      committedBytes: HEADER_BYTES, sealed: false, damaged: false, table: undefined,
+    };
+    this.a.files.push(entry);
+    this.entry = entry;
+    let at = HEADER_BYTES;
+    const done: Written[] = start.map((f) => {
+      const w = { row: { offset: at, frameBytes: f.bytes.length, ...f.meta }, defs: f.defs };
+      at += f.bytes.length;
+      return w;
+    });
+    this.writtenPos = this.committedPos = committed;
+    this.bytesSinceImage = 0;
+    this.publish(done, committed);
+  }
+
+  // ---------------------------------------------------------------- timers and failure
+
+  private timedFlush(): void {
+    if (this.failed || this.closing) return;
+    if (this.bTs.length === 0 && this.writtenPos === this.committedPos && this.queue.length === 0) return;
+    this.flush().catch(() => undefined); // failures are reported through fail()
+  }
+
+  private scheduleRotation(): void {
+    clearTimeout(this.rotateTimer);
+    const every = this.a.options.rotateIntervalMs;
+    if (every <= 0 || this.closing) return;
+    const dueMs = Math.max(0, (this.fileCreatedUs / 1000 + every) - this.a.clockUs() / 1000);
+    this.rotateTimer = setTimeout(() => {
+      if (this.failed || this.closing) return;
+      this.rotate().catch(() => undefined);
+    }, Math.min(dueMs, 2 ** 31 - 1));
+    this.rotateTimer.unref();
+  }
+
+  private fail(err: unknown): void {
+    const e = isTapedeckError(err) ? err : new TapedeckError('TPD_IO', `archive write failed: ${(err as Error).message}`, undefined, { cause: err });
+    this.failed = e;
+    this.a.logger.error({ code: e.code, err: e.message }, 'archive writer failed; appends are refused from now on');
+    for (const item of this.queue.splice(0)) if (item.kind !== 'frame') for (const w of item.waiters) w.reject(e);
+    for (const w of this.drainWaiters.splice(0)) w();
+    this.a.emit('writer-error', e);
+  }
+
+  get error(): TapedeckError | undefined {
+    return this.failed;
+  }
+}
+
+function pathsFrame(defs: PathDef[], baseTs: number): FrameItem {
+  const ts = defs.length > 0 ? Math.min(baseTs, (defs[0] as PathDef).firstTs) : baseTs;
+  const last = defs.length > 0 ? Math.max(ts, (defs[defs.length - 1] as PathDef).firstTs) : ts;
+  const meta: FrameMeta = { type: BlockType.PATHS, firstTs: ts, lastTs: last, batches: 0, updates: defs.length };
+  return { kind: 'frame', bytes: encodeFrame(meta, encodePathDefs(defs, ts)), meta, defs };
+}
+
+function estimateBytes(v: unknown, i: number): number {
+  switch (typeof v) {
+    case 'number':
+      return 3;
+    case 'boolean':
+      return 1;
+    case 'string':
+      return v.length + 3;
+    case 'undefined':
+      return 1;
+    case 'bigint':
+      return 9;
+    case 'object':
+      if (v === null) return 1;
+      if (v instanceof Uint8Array) return v.length + 5;
+      try {
+        return estimatePackr.pack(v).length;
+      } catch (err) {
+        throw new TapedeckError('TPD_BAD_ARGUMENT', `update ${i}: value cannot be encoded: ${(err as Error).message}`);
+      }
+    default:
+      throw new TapedeckError('TPD_BAD_ARGUMENT', `update ${i}: a ${typeof v} is not a recordable value`);
+  }
+}
+
+async function fsyncDir(dir: string): Promise<void> {
+  const fh = await open(dir, 'r');
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
