@@ -10,6 +10,7 @@ import { mkdir, open, readdir, rename, stat, type FileHandle } from 'node:fs/pro
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { TapedeckError, isTapedeckError } from '../protocol/errors.js';
+import { parseTs } from '../protocol/time.js';
 import { Catalog, CATALOG_FILE, type BlockRow, type FileLocation, type PathRow } from './catalog.js';
 import { BlockType } from './codec/frame.js';
 import { decodeBatches, type DecodedBatches } from './codec/payload.js';
@@ -452,13 +453,13 @@ export class Archive extends EventEmitter {
     if (error) throw error;
   }
 
-  /** Name for a file rotated now: its end time, strictly after every existing name. */
+  /**
+   * Name for a file being rotated: the time of its last batch (so backfilled data is
+   * named by its own time, not by when it was written), strictly after every existing name.
+   */
   nextRotatedName(endUs: number): string {
-    let us = Math.max(endUs, this.clockUs());
-    for (const f of this.files) {
-      if (!ROTATED_NAME.test(f.name)) continue;
-      while (rotatedName(us) <= f.name) us += 1;
-    }
+    let us = Math.max(endUs, 0);
+    for (const f of this.files) if (ROTATED_NAME.test(f.name)) us = Math.max(us, parseTs(f.name) + 1);
     return rotatedName(us);
   }
 }

@@ -5,6 +5,7 @@
  */
 import { open, type FileHandle } from 'node:fs/promises';
 import { TapedeckError, isTapedeckError } from '../protocol/errors.js';
+import { formatTs } from '../protocol/time.js';
 import { decodeHeader, HEADER_BYTES, type DecodedHeader } from './codec/header.js';
 import { BlockType, decodeFrameHeader, FRAME_HEADER_BYTES, FRAME_MAGIC, openFrame, type FrameHeader } from './codec/frame.js';
 import { decodeBatches, decodePathDefs, type PathDef } from './codec/payload.js';
@@ -16,10 +17,7 @@ export const ROTATED_NAME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$/;
 export const CURRENT_NAME = 'current';
 
 export function rotatedName(us: number): string {
-  const ms = Math.floor(us / 1000);
-  const iso = new Date(ms).toISOString(); // 2026-11-23T07:45:12.123Z
-  const micros = String(us % 1_000_000).padStart(6, '0');
-  return `${iso.slice(0, 19)}.${micros}Z`;
+  return formatTs(us); // 2026-11-23T07:45:12.123456Z
 }
 
 export async function readExactly(fh: FileHandle, length: number, position: number): Promise<Uint8Array> {

@@ -59,6 +59,8 @@ export interface WriterStats {
 const estimatePackr = new Packr({ useRecords: false, moreTypes: false, encodeUndefinedAsNil: true });
 /** Frames coalesced into one write call at most (bytes). */
 const WRITE_COALESCE_BYTES = 8 * 1024 * 1024;
+/** Frames per write call at most (stays under IOV_MAX = 1024 for writev). */
+const WRITE_COALESCE_FRAMES = 512;
 
 export class ArchiveWriter {
   readonly stats: WriterStats = { batches: 0, updates: 0, bytesWritten: 0, commits: 0, rotations: 0, images: 0, lastCommitMs: 0 };
@@ -185,7 +187,7 @@ export class ArchiveWriter {
     let unknown = 0;
     for (let i = 0; i < n; i++) {
       const u = updates[i];
-      if (!Array.isArray(u)) throw new TapedeckError('TPD_BAD_ARGUMENT', `update ${i} is not a [path, value] pair`);
+      if (typeof u !== 'object' || u === null) throw new TapedeckError('TPD_BAD_ARGUMENT', `update ${i} is not a [path, value] pair`);
       const path = u[0];
       const id = pathIds.get(path);
       if (id === undefined) {
@@ -197,7 +199,8 @@ export class ArchiveWriter {
       } else {
         ids[i] = id;
       }
-      est += estimateBytes(u[1], i);
+      const v = u[1];
+      est += typeof v === 'number' ? 3 : estimateBytes(v, i);
     }
     if (est > STORAGE_LIMITS.batchBytesMax) {
       throw new TapedeckError('TPD_BATCH_TOO_LARGE', `batch is about ${est} bytes; the limit is ${STORAGE_LIMITS.batchBytesMax}`);
@@ -218,12 +221,16 @@ export class ArchiveWriter {
     }
     const bIds = this.bIds;
     const bValues = this.bValues;
+    if (this.stateHas.length < this.a.paths.length) this.growState(this.a.paths.length);
+    const stateHas = this.stateHas;
+    const stateVals = this.stateVals;
     for (let i = 0; i < n; i++) {
       const id = ids[i] as number;
       const v = (updates[i] as Update)[1] ?? null;
       bIds.push(id);
       bValues.push(v);
-      this.setState(id, v);
+      stateHas[id] = 1;
+      stateVals[id] = v;
     }
     this.bTs.push(t);
     this.bCounts.push(n);
@@ -287,12 +294,14 @@ export class ArchiveWriter {
 
   // ---------------------------------------------------------------- blocks
 
+  private growState(ids: number): void {
+    const next = new Uint8Array(Math.max(ids, this.stateHas.length * 2));
+    next.set(this.stateHas);
+    this.stateHas = next;
+  }
+
   private setState(id: number, v: Value): void {
-    if (id >= this.stateHas.length) {
-      const next = new Uint8Array(Math.max(id + 1, this.stateHas.length * 2));
-      next.set(this.stateHas);
-      this.stateHas = next;
-    }
+    if (id >= this.stateHas.length) this.growState(id + 1);
     this.stateHas[id] = 1;
     this.stateVals[id] = v;
   }
@@ -379,7 +388,7 @@ export class ArchiveWriter {
         if (head.kind === 'frame') {
           const frames: FrameItem[] = [];
           let bytes = 0;
-          while (this.queue.length > 0 && (this.queue[0] as QueueItem).kind === 'frame' && bytes < WRITE_COALESCE_BYTES) {
+          while (this.queue.length > 0 && (this.queue[0] as QueueItem).kind === 'frame' && bytes < WRITE_COALESCE_BYTES && frames.length < WRITE_COALESCE_FRAMES) {
             const f = this.queue.shift() as FrameItem;
             frames.push(f);
             bytes += f.bytes.length;
@@ -407,12 +416,17 @@ export class ArchiveWriter {
   }
 
   private async writeFrames(frames: FrameItem[]): Promise<void> {
-    const buf = frames.length === 1 ? (frames[0] as FrameItem).bytes : Buffer.concat(frames.map((f) => f.bytes));
-    let off = 0;
-    while (off < buf.length) {
-      const { bytesWritten } = await this.fh.write(buf, off, buf.length - off, this.writtenPos + off);
-      if (bytesWritten <= 0) throw new Error('write made no progress');
-      off += bytesWritten;
+    const total = frames.reduce((n, f) => n + f.bytes.length, 0);
+    const { bytesWritten } = await this.fh.writev(frames.map((f) => f.bytes), this.writtenPos);
+    if (bytesWritten !== total) {
+      // A short write (disk full, signal): finish it from one buffer.
+      const buf = Buffer.concat(frames.map((f) => f.bytes));
+      let off = bytesWritten;
+      while (off < total) {
+        const r = await this.fh.write(buf, off, total - off, this.writtenPos + off);
+        if (r.bytesWritten <= 0) throw new Error('write made no progress');
+        off += r.bytesWritten;
+      }
     }
     let at = this.writtenPos;
     for (const f of frames) {
@@ -420,7 +434,7 @@ export class ArchiveWriter {
       at += f.bytes.length;
     }
     this.writtenPos = at;
-    this.stats.bytesWritten += buf.length;
+    this.stats.bytesWritten += total;
   }
 
   private async commit(): Promise<void> {

@@ -57,6 +57,10 @@ function decimalExponent(v: number): number {
   return -1;
 }
 
+/**
+ * Encodes batches into a DELTA/IMAGE payload. Returns a view into `w`'s buffer, valid
+ * until `w` is written again (pass a fresh ByteWriter to keep the result).
+ */
 export function encodeBatches(b: FlatBatches, w: ByteWriter = new ByteWriter(1 << 16)): Uint8Array {
   const { batchCount: nb, updateCount: nu } = b;
   // 1. Block-local column ids in order of first appearance.
@@ -143,7 +147,8 @@ export function encodeBatches(b: FlatBatches, w: ByteWriter = new ByteWriter(1 <
     fill[l] = (fill[l] as number) + 1;
   }
   for (let c = 0; c < nc; c++) encodeColumn(w, grouped, colStart[c] as number, colStart[c + 1] as number);
-  return w.finish();
+  // A view into the writer's buffer: valid until the writer is used again.
+  return w.buf.subarray(0, w.pos);
 }
 
 function encodeColumn(w: ByteWriter, vals: Value[], from: number, to: number): void {

@@ -1,0 +1,67 @@
+/**
+ * The `tapedeck` command. Each subcommand lives in its own module and returns an exit
+ * code; errors with a Tapedeck code are printed as `code: message`.
+ */
+import { isTapedeckError } from '../../protocol/errors.js';
+import { inspectCommand } from './inspect.js';
+import { verifyCommand } from './verify.js';
+import { reindexCommand } from './reindex.js';
+import { demoCommand } from './demo.js';
+
+const USAGE = `usage: tapedeck <command> [options]
+
+commands:
+  inspect <archive-dir> [--json] [--paths] [--glob G] [--at TIME] [--head N]
+                         summary of an archive's files, blocks, batches and paths;
+                         --at prints the state at TIME, --head the first N batches
+  verify <archive-dir> [--json]
+                         check every header and block (CRC32C, framing, decoding,
+                         timestamp order); exits 1 and names file and offset of each
+                         problem
+  reindex <archive-dir>  rebuild the catalog from the segment files
+  demo [--dir DIR] [--minutes N]
+                         record N minutes (default 30) of simulated fabric telemetry
+                         into DIR (default ./data/demo), then inspect it
+
+TIME is RFC 3339 (2026-11-23T14:02:00Z) or an epoch number in s, ms or µs.
+`;
+
+export async function run(argv: string[]): Promise<number> {
+  const [cmd, ...rest] = argv;
+  try {
+    switch (cmd) {
+      case 'inspect':
+        return await inspectCommand(rest);
+      case 'verify':
+        return await verifyCommand(rest);
+      case 'reindex':
+        return await reindexCommand(rest);
+      case 'demo':
+        return await demoCommand(rest);
+      case undefined:
+      case 'help':
+      case '--help':
+      case '-h':
+        process.stdout.write(USAGE);
+        return cmd === undefined ? 2 : 0;
+      default:
+        process.stderr.write(`tapedeck: unknown command ${JSON.stringify(cmd)}\n\n${USAGE}`);
+        return 2;
+    }
+  } catch (err) {
+    if (isTapedeckError(err)) {
+      process.stderr.write(`tapedeck: ${err.code}: ${err.message}\n`);
+      return 1;
+    }
+    if (err instanceof TypeError && (err as NodeJS.ErrnoException).code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') {
+      process.stderr.write(`tapedeck: ${err.message}\n\n${USAGE}`);
+      return 2;
+    }
+    throw err;
+  }
+}
+
+// Run directly (node --import tsx clients/cli/main.ts ...), as tests and dev do.
+if (import.meta.url === `file://${process.argv[1]}`) {
+  process.exitCode = await run(process.argv.slice(2));
+}

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Installs everything Tapedeck and its tests need on a fresh Debian machine with Node 20:
+# the npm dependencies (native addons built against the local Node headers, since no
+# prebuilt binaries can be downloaded here) and the compiled CLI.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export npm_config_nodedir="${npm_config_nodedir:-/usr}"
+if ! command -v node >/dev/null; then
+  echo "install: Node.js 20 or newer is required" >&2
+  exit 1
+fi
+# better-sqlite3 and msgpackr-extract compile with node-gyp when no prebuilt binary is
+# reachable: make sure a C++ toolchain and Python are there.
+if ! command -v g++ >/dev/null || ! command -v make >/dev/null || ! command -v python3 >/dev/null; then
+  apt-get update && apt-get install -y --no-install-recommends build-essential python3
+fi
+npm ci --no-audit --no-fund
+npm run build
