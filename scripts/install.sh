@@ -14,5 +14,7 @@ fi
 if ! command -v g++ >/dev/null || ! command -v make >/dev/null || ! command -v python3 >/dev/null; then
   apt-get update && apt-get install -y --no-install-recommends build-essential python3
 fi
-npm ci --no-audit --no-fund
+# `npm install` rather than `npm ci`: npm 11 leaves other platforms' optional
+# packages out of the lock file here, which `npm ci` then rejects as out of sync.
+npm install --no-audit --no-fund
 npm run build
