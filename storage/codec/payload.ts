@@ -49,6 +49,12 @@ let localOf = new Int32Array(1024).fill(-1);
 function decimalExponent(v: number): number {
   if (Number.isInteger(v)) return Math.abs(v) <= SCALED_ABS_MAX && !Object.is(v, -0) ? 0 : -1;
   if (v !== v || v === Infinity || v === -Infinity) return -1;
+  // Fast rejection of arbitrary doubles: below ~2e6, a value exact at some k <= 9 also
+  // round-trips at k = 9 (the scaled product stays far under 2^52), so one test suffices.
+  if (Math.abs(v) < 2e6) {
+    const p9 = POW10[DECIMAL_EXPONENT_MAX] as number;
+    if (Math.round(v * p9) / p9 !== v) return -1;
+  }
   for (let k = 1; k <= DECIMAL_EXPONENT_MAX; k++) {
     const p = POW10[k] as number;
     const r = Math.round(v * p);
