@@ -11,7 +11,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { mkdir, readdir, rm, stat } from 'node:fs/promises';
-import { createWriteStream } from 'node:fs';
+import { createWriteStream, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createGzip } from 'node:zlib';
@@ -254,7 +254,8 @@ async function seekPhase(dir: string): Promise<void> {
     seekMs: { p50: pct(seekMs, 50), p99: pct(seekMs, 99), max: pct(seekMs, 100) },
     seekStateFirstBatchMs: { p50: pct(seekStateMs, 50), p99: pct(seekStateMs, 99), max: pct(seekStateMs, 100) },
     pathsInState: paths,
-    peakRssMB: Math.round(process.resourceUsage().maxRSS / 1024),
+    // VmHWM, not getrusage: Linux carries ru_maxrss across exec from the parent.
+    peakRssMB: Math.round(Number(/VmHWM:\s+(\d+)/.exec(readFileSync('/proc/self/status', 'utf8'))?.[1] ?? 0) / 1024),
   };
   process.stdout.write(JSON.stringify(out));
 }
