@@ -19,6 +19,9 @@ export const ERRORS = {
   TPD_FILE_UNAVAILABLE: { status: 503, meaning: 'An archive file is not on local disk (remote or missing) and cannot be read now.' },
   TPD_IO: { status: 500, meaning: 'The file system reported an error.' },
   TPD_INTERNAL: { status: 500, meaning: 'An invariant was broken: a bug in Tapedeck.' },
+  TPD_BAD_CONFIG: { status: 400, meaning: 'The config file is not valid JSON or breaks its schema (the message names the key path and why).' },
+  TPD_BAD_INGEST_LINE: { status: 400, meaning: 'A pushed NDJSON line is not a JSON object { "ts"?, "updates": { path: value } } (the response names each bad line; good lines are kept).' },
+  TPD_NO_PUSH_SOURCE: { status: 404, meaning: 'Push ingest is not enabled: the config has no source of type "push".' },
 } as const;
 
 export type ErrorCode = keyof typeof ERRORS;

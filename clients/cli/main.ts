@@ -7,6 +7,10 @@ import { inspectCommand } from './inspect.js';
 import { verifyCommand } from './verify.js';
 import { reindexCommand } from './reindex.js';
 import { demoCommand } from './demo.js';
+import { serveCommand } from './serve.js';
+import { simulateCommand } from './simulate.js';
+import { exportCommand } from './export.js';
+import { exampleCommand } from './example.js';
 
 const USAGE = `usage: tapedeck <command> [options]
 
@@ -22,8 +26,19 @@ commands:
   demo [--dir DIR] [--minutes N]
                          record N minutes (default 30) of simulated fabric telemetry
                          into DIR (default ./data/demo), then inspect it
+  serve [--config FILE]  record the config's sources and serve queries, ingest and
+                         playback until SIGINT/SIGTERM; without --config: archive in
+                         ./data, the built-in simulator as sources, 127.0.0.1:8080
+  --example              print a complete config file with every field explained
+  simulate [--port 9001] [--switches 64] [--interval 1s] [--fault-500-pct P]
+           [--fault-slow-ms M]
+                         serve a simulated fabric: CSV matrix at /counters, twin flow
+                         and graph JSON at /ndt/get_detected_flows, /ndt/get_graph_data
+  export [--archive DIR] [--from T] [--to T] [--glob G]... [--format ndjson|csv]
+         --out FILE      write the history of the matching paths to FILE
 
-TIME is RFC 3339 (2026-11-23T14:02:00Z) or an epoch number in s, ms or µs.
+TIME is RFC 3339 (2026-11-23T14:02:00Z) or an epoch number in s, ms or µs
+(export also takes now and offsets such as -5m).
 `;
 
 export async function run(argv: string[]): Promise<number> {
@@ -38,6 +53,14 @@ export async function run(argv: string[]): Promise<number> {
         return await reindexCommand(rest);
       case 'demo':
         return await demoCommand(rest);
+      case 'serve':
+        return await serveCommand(rest);
+      case 'simulate':
+        return await simulateCommand(rest);
+      case 'export':
+        return await exportCommand(rest);
+      case '--example':
+        return exampleCommand();
       case undefined:
       case 'help':
       case '--help':

@@ -1,0 +1,124 @@
+/**
+ * `tapedeck --example`: a complete config with every field explained. It is valid as it
+ * stands (comments are allowed in Tapedeck config files):
+ * `tapedeck --example > tapedeck.json && tapedeck serve --config tapedeck.json`.
+ */
+export const EXAMPLE_CONFIG = `// Tapedeck config. JSON with // comments. Unknown keys are errors.
+// Durations: a string of number-unit pairs ("250ms", "5s", "1h30m", "1d"; units ns us ms s
+// m h d w) or { "secs": 5, "nanos": 0 }.
+{
+  // Where the archive lives: "current" (being written), rotated files named by the RFC 3339
+  // time of their last batch, and the catalog. Created if missing.
+  "archive_directory": "./data",
+
+  // Shell hooks as [ "program", [ "arg", ... ] ] (run without a shell), or null. Accepted
+  // and validated; running them arrives with archive hooks (a later release).
+  //   list: prints the names of rotated files kept elsewhere
+  //   get:  fetches one such file into archive_directory before it is read (name appended)
+  //   put:  runs after a file is rotated, e.g. to ship it to cold storage (name appended)
+  "archive_cmds": {
+    "list": null,
+    "get": null,
+    "put": null
+  },
+
+  // What to record and how to write it. null: play back only (the archive is opened
+  // read-only and no source runs).
+  "record": {
+    // Globs of the paths to record: * is one level, ** any depth. A path matching several
+    // globs is recorded once. Default ["/**"].
+    "spec": ["/fabric/**", "/twin/**", "/push/**"],
+    // Poll interval of sources that do not set their own "interval". Default "5s".
+    "poll_interval": "1s",
+    // Bytes of data between two full images (faster seeks, bigger files); 0 = only at the
+    // start of each file. Default 67108864 (64 MiB).
+    "image_frequency": 67108864,
+    // Commit to disk after this many filesystem pages (4 KiB) of new data: at most this much
+    // is lost in a crash. Default 65534.
+    "flush_frequency": 65534,
+    // Commit at least this often while data is pending; "0" disables the timer. Seed
+    // default 30s; the embedded default (tapedeck serve without --config) uses 1s so that
+    // live tailing and history see new data promptly.
+    "flush_interval": { "secs": 1, "nanos": 0 },
+    // Close "current" under its end time and start a new file this often; null = never
+    // (the default).
+    "rotate_interval": "1d"
+  },
+
+  // The HTTP/WebSocket server.
+  "publish": {
+    // host:port to listen on ([::1]:8080 for IPv6). Default "127.0.0.1:8080".
+    "bind": "127.0.0.1:8080",
+    // Playback sessions at once, in total and per client address. Defaults 512 and 64.
+    "max_sessions": 512,
+    "max_sessions_per_client": 64
+  },
+
+  // Optional: run the built-in fabric simulator in-process; "{simulator}" in a source's url
+  // is replaced by its base URL. null or omitted: no simulator.
+  "simulator": {
+    "port": 0,              // 0 = any free port
+    "switches": 64,         // switches in the CSV matrix, 8 metrics each
+    "interval": "1s",       // a new snapshot this often
+    "fault_500_pct": 0,     // percent of requests answered 500
+    "fault_slow_ms": 0,     // latency added to about 20% of requests
+    "seed": 42              // the model is deterministic for a seed
+  },
+
+  // The sources, each { "name": unique, "type": one of csv-matrix, http-json, push, ... }.
+  // Pollers (csv-matrix, http-json) also take: "interval" (default record.poll_interval),
+  // "timeout" (whole request, default "5s"), "backoff_initial" (first retry delay after a
+  // failure, default "250ms", doubling per failure, with jitter), "backoff_max" (default
+  // "30s"), "headers" (extra request headers).
+  "sources": [
+    {
+      // A CSV matrix: header row, then one row per entity; the cell (row, column) is
+      // recorded at <prefix>/<entity>/<column>. Sends If-None-Match (304 = unchanged);
+      // stamps batches with the snapshot_header time when present; records only changed
+      // cells (null for a cell that disappeared).
+      "name": "fabric",
+      "type": "csv-matrix",
+      "url": "{simulator}/counters",
+      "prefix": "/fabric",              // default "/<name>"
+      "id_column": "switch_id",         // default: the first column
+      "snapshot_header": "X-Snapshot-Ts", // null to stamp on arrival
+      "interval": "1s",
+      "timeout": "2s"
+    },
+    {
+      // A JSON API: one batch per response. mode "whole" records the document at "path";
+      // "leaves" records each leaf at path/<key>/<key>... (array items by index).
+      "name": "flows",
+      "type": "http-json",
+      "url": "{simulator}/ndt/get_detected_flows",
+      "path": "/twin/flows",            // default "/<name>"
+      "mode": "whole",
+      "headers": { "accept": "application/json" }
+    },
+    {
+      "name": "graph",
+      "type": "http-json",
+      "url": "{simulator}/ndt/get_graph_data",
+      "path": "/twin/graph",
+      "mode": "leaves",
+      "interval": "5s",
+      "backoff_initial": "500ms",
+      "backoff_max": { "secs": 60, "nanos": 0 }
+    },
+    {
+      // POST /api/v1/ingest (NDJSON) and the WebSocket /api/v1/ingest/ws feed this source;
+      // each line is { "ts"?: time, "updates": { "/path": value } }.
+      "name": "push",
+      "type": "push"
+    }
+  ],
+
+  // pino log level: fatal, error, warn, info (default), debug, trace, silent.
+  "log_level": "info"
+}
+`;
+
+export function exampleCommand(): number {
+  process.stdout.write(EXAMPLE_CONFIG);
+  return 0;
+}

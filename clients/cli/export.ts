@@ -1,0 +1,67 @@
+import { createWriteStream } from 'node:fs';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { parseArgs } from 'node:util';
+import { Archive, wallClockUs } from '../../storage/index.js';
+import { TapedeckError } from '../../protocol/errors.js';
+import { historyChunks, parseTimeParam, type HistoryFormat } from '../../server/history.js';
+
+/** Progress bar redraws at most this often. */
+const PROGRESS_INTERVAL_MS = 200;
+const BAR_CHARS = 30;
+
+/**
+ * `tapedeck export [--archive DIR] [--from T] [--to T] [--glob G]... [--format ndjson|csv]
+ * --out FILE`: writes every update of the matching paths in [from, to] to FILE (the same
+ * text GET /api/v1/history streams), reading the archive read-only; safe while a server
+ * records into it. A progress bar is drawn on stderr when stderr is a terminal.
+ */
+export async function exportCommand(argv: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      archive: { type: 'string', default: 'data' },
+      from: { type: 'string' },
+      to: { type: 'string' },
+      glob: { type: 'string', multiple: true },
+      format: { type: 'string', default: 'ndjson' },
+      out: { type: 'string' },
+    },
+  });
+  if (!values.out) throw new TapedeckError('TPD_BAD_ARGUMENT', '--out FILE is required');
+  if (values.format !== 'ndjson' && values.format !== 'csv') throw new TapedeckError('TPD_BAD_ARGUMENT', '--format takes ndjson or csv');
+  const format = values.format as HistoryFormat;
+  const now = wallClockUs();
+  const archive = await Archive.open(values.archive, { readonly: true });
+  try {
+    const firstTs = archive.files.find((f) => f.firstTs !== null)?.firstTs ?? 0;
+    const fromUs = values.from === undefined ? 0 : parseTimeParam(values.from, now, '--from');
+    const toUs = values.to === undefined ? Number.MAX_SAFE_INTEGER : parseTimeParam(values.to, now, '--to');
+    const lo = Math.max(fromUs, firstTs);
+    const hi = Math.min(toUs, archive.lastTs);
+    const tty = process.stderr.isTTY === true;
+    let batches = 0;
+    let lastDraw = 0;
+    const draw = (ts: number, final = false): void => {
+      const frac = hi > lo ? Math.min(1, Math.max(0, (ts - lo) / (hi - lo))) : 1;
+      const filled = Math.round(frac * BAR_CHARS);
+      process.stderr.write(`\r[${'#'.repeat(filled)}${'.'.repeat(BAR_CHARS - filled)}] ${(frac * 100).toFixed(0).padStart(3)}%  ${batches} batches${final ? '\n' : ''}`);
+    };
+    const onBatch = (ts: number): void => {
+      batches++;
+      if (!tty) return;
+      const t = Date.now();
+      if (t - lastDraw >= PROGRESS_INTERVAL_MS) {
+        lastDraw = t;
+        draw(ts);
+      }
+    };
+    const chunks = historyChunks(archive, { globs: values.glob ?? ['/**'], fromUs, toUs, format }, onBatch);
+    await pipeline(Readable.from(chunks, { objectMode: false }), createWriteStream(values.out));
+    if (tty) draw(hi, true);
+    process.stderr.write(`exported ${batches} batches to ${values.out}\n`);
+    return 0;
+  } finally {
+    await archive.close();
+  }
+}

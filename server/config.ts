@@ -1,0 +1,311 @@
+/**
+ * The config file: one JSON document (with `//` comments allowed), validated once at start
+ * against a JSON Schema (ajv) with no unknown keys; every error names the key path and why.
+ * Each source's own keys are validated by the schema its module exports. The result is
+ * resolved (durations in ms, defaults filled) and frozen.
+ */
+import { readFile } from 'node:fs/promises';
+import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
+import { TapedeckError } from '../protocol/errors.js';
+import { STORAGE_DEFAULTS } from '../storage/index.js';
+import { DURATION_SCHEMA, durationMs, type Duration } from './duration.js';
+import { SERVER_LIMITS, SOURCE_DEFAULTS } from './limits.js';
+import { SOURCE_TYPES } from './sources/registry.js';
+
+export interface SimulatorConfig {
+  port: number;
+  switches: number;
+  intervalMs: number;
+  fault500Pct: number;
+  faultSlowMs: number;
+  seed: number;
+}
+
+export interface HookCommand {
+  cmd: string;
+  args: string[];
+}
+
+export interface SourceEntry {
+  name: string;
+  type: string;
+  /** The entry's own keys (besides name and type), already validated by its schema. */
+  options: Record<string, unknown>;
+}
+
+export interface ServeConfig {
+  archiveDirectory: string;
+  archiveCmds: { list: HookCommand | null; get: HookCommand | null; put: HookCommand | null };
+  /** null: playback only, nothing is recorded. */
+  record: {
+    spec: string[];
+    pollIntervalMs: number;
+    imageFrequencyBytes: number;
+    flushFrequencyPages: number;
+    flushIntervalMs: number;
+    rotateIntervalMs: number;
+  } | null;
+  publish: { host: string; port: number; maxSessions: number; maxSessionsPerClient: number };
+  sources: SourceEntry[];
+  /** When set, the built-in simulator runs in-process; `{simulator}` in source URLs is its base URL. */
+  simulator: SimulatorConfig | null;
+  logLevel: string;
+}
+
+export const PUBLISH_DEFAULTS = { bind: '127.0.0.1:8080', maxSessions: 512, maxSessionsPerClient: 64 } as const;
+export const SIMULATOR_DEFAULTS = { port: 9001, switches: 64, intervalMs: 1000, fault500Pct: 0, faultSlowMs: 0, seed: 42 } as const;
+
+const NULLABLE_DURATION = { 'x-expect': `null or ${DURATION_SCHEMA['x-expect']}`, anyOf: [{ type: 'null' }, ...DURATION_SCHEMA.anyOf] };
+const HOOK = {
+  'x-expect': 'null or a command as [ "program", [ "arg", ... ] ]',
+  anyOf: [
+    { type: 'null' },
+    { type: 'array', minItems: 2, items: [{ type: 'string', minLength: 1 }, { type: 'array', items: { type: 'string' } }], additionalItems: false },
+  ],
+};
+
+export const CONFIG_SCHEMA = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['archive_directory'],
+  properties: {
+    archive_directory: { type: 'string', minLength: 1 },
+    archive_cmds: {
+      type: ['object', 'null'],
+      additionalProperties: false,
+      properties: { list: HOOK, get: HOOK, put: HOOK },
+    },
+    record: {
+      type: ['object', 'null'],
+      additionalProperties: false,
+      properties: {
+        spec: { type: 'array', minItems: 1, items: { type: 'string', pattern: '^/' } },
+        poll_interval: DURATION_SCHEMA,
+        image_frequency: { type: 'integer', minimum: 0 },
+        flush_frequency: { type: 'integer', minimum: 0 },
+        flush_interval: DURATION_SCHEMA,
+        rotate_interval: NULLABLE_DURATION,
+      },
+    },
+    publish: {
+      type: ['object', 'null'],
+      additionalProperties: false,
+      properties: {
+        bind: { type: ['string', 'null'], pattern: '^(\\[[0-9a-fA-F:.]+\\]|[^:\\s]+):\\d{1,5}$' },
+        max_sessions: { type: 'integer', minimum: 1 },
+        max_sessions_per_client: { type: 'integer', minimum: 1 },
+      },
+    },
+    sources: {
+      type: 'array',
+      maxItems: SERVER_LIMITS.sourcesMax,
+      items: {
+        type: 'object',
+        required: ['name', 'type'],
+        properties: {
+          name: { type: 'string', pattern: '^[A-Za-z0-9_.-]{1,64}$' },
+          type: { enum: Object.keys(SOURCE_TYPES) },
+        },
+      },
+    },
+    simulator: {
+      type: ['object', 'null'],
+      additionalProperties: false,
+      properties: {
+        port: { type: 'integer', minimum: 0, maximum: 65535 },
+        switches: { type: 'integer', minimum: 1, maximum: 4096 },
+        interval: DURATION_SCHEMA,
+        fault_500_pct: { type: 'number', minimum: 0, maximum: 100 },
+        fault_slow_ms: { type: 'integer', minimum: 0, maximum: 600_000 },
+        seed: { type: 'integer' },
+      },
+    },
+    log_level: { enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] },
+  },
+} as const;
+
+const ajv = new Ajv({ allErrors: true, verbose: true, strict: true, allowUnionTypes: true });
+ajv.addVocabulary(['x-expect']);
+const validateTop = ajv.compile(CONFIG_SCHEMA);
+const sourceValidators = new Map<string, ValidateFunction>();
+function sourceValidator(type: string): ValidateFunction {
+  let v = sourceValidators.get(type);
+  if (!v) {
+    v = ajv.compile((SOURCE_TYPES[type] as { schema: object }).schema);
+    sourceValidators.set(type, v);
+  }
+  return v;
+}
+
+/** `/sources/0/url` -> `sources[0].url`. */
+function keyPath(instancePath: string, extra?: string): string {
+  const parts = instancePath.split('/').slice(1).map((p) => p.replace(/~1/g, '/').replace(/~0/g, '~'));
+  if (extra !== undefined) parts.push(extra);
+  let out = '';
+  for (const p of parts) out += /^\d+$/.test(p) ? `[${p}]` : out === '' ? p : `.${p}`;
+  return out === '' ? '(top level)' : out;
+}
+
+/** One line per problem, naming the key path; anyOf failures are said once, in words. */
+export function describeErrors(errors: readonly ErrorObject[], prefix = ''): string[] {
+  const summarized = errors.filter((e) => e.keyword === 'anyOf' && (e.parentSchema as Record<string, unknown> | undefined)?.['x-expect']);
+  const out: string[] = [];
+  for (const e of errors) {
+    if (summarized.some((s) => s !== e && e.schemaPath.startsWith(`${s.schemaPath}/`))) continue;
+    const at = keyPath(prefix + e.instancePath);
+    switch (e.keyword) {
+      case 'additionalProperties':
+        out.push(`${keyPath(prefix + e.instancePath, String(e.params.additionalProperty))}: unknown key`);
+        break;
+      case 'required':
+        out.push(`${keyPath(prefix + e.instancePath, String(e.params.missingProperty))}: required key is missing`);
+        break;
+      case 'anyOf': {
+        const expect = (e.parentSchema as Record<string, unknown> | undefined)?.['x-expect'];
+        out.push(`${at}: must be ${typeof expect === 'string' ? expect : 'one of the allowed forms'}, got ${JSON.stringify(e.data)?.slice(0, 80)}`);
+        break;
+      }
+      case 'enum':
+        out.push(`${at}: must be one of ${(e.params.allowedValues as unknown[]).map((v) => JSON.stringify(v)).join(', ')}, got ${JSON.stringify(e.data)?.slice(0, 80)}`);
+        break;
+      default:
+        out.push(`${at}: ${e.message ?? 'is invalid'}, got ${JSON.stringify(e.data)?.slice(0, 80)}`);
+    }
+  }
+  return [...new Set(out)];
+}
+
+/** JSON with `//` line comments (outside strings) allowed. */
+export function stripComments(text: string): string {
+  let out = '';
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i] as string;
+    if (inString) {
+      out += c;
+      if (c === '\\') out += text[++i] ?? '';
+      else if (c === '"') inString = false;
+    } else if (c === '"') {
+      inString = true;
+      out += c;
+    } else if (c === '/' && text[i + 1] === '/') {
+      while (i < text.length && text[i] !== '\n') i++;
+      out += '\n';
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
+function hook(v: unknown): HookCommand | null {
+  if (!Array.isArray(v)) return null;
+  return { cmd: v[0] as string, args: [...(v[1] as string[])] };
+}
+
+/** Validates a parsed config document and resolves it; throws TPD_BAD_CONFIG naming every bad key. */
+export function resolveConfig(doc: unknown, origin = 'config'): ServeConfig {
+  const fail = (problems: string[]): never => {
+    throw new TapedeckError('TPD_BAD_CONFIG', `${origin}: ${problems.join('; ')}`, { problems });
+  };
+  if (!validateTop(doc)) fail(describeErrors(validateTop.errors ?? []));
+  const d = doc as Record<string, unknown>;
+  const problems: string[] = [];
+  const names = new Set<string>();
+  const sources: SourceEntry[] = [];
+  ((d.sources ?? []) as Array<Record<string, unknown>>).forEach((s, i) => {
+    const { name, type, ...options } = s as { name: string; type: string } & Record<string, unknown>;
+    if (names.has(name)) problems.push(`sources[${i}].name: ${JSON.stringify(name)} is used by another source`);
+    names.add(name);
+    const v = sourceValidator(type);
+    if (!v(options)) problems.push(...describeErrors(v.errors ?? [], `/sources/${i}`));
+    if (typeof options.url === 'string' && options.url.includes('{simulator}') && !d.simulator) {
+      problems.push(`sources[${i}].url: uses {simulator} but the config has no simulator section`);
+    }
+    sources.push({ name, type, options });
+  });
+  if (problems.length > 0) fail(problems);
+
+  const r = d.record as Record<string, unknown> | null | undefined;
+  const p = (d.publish ?? {}) as Record<string, unknown>;
+  const bind = (p.bind as string | null | undefined) ?? PUBLISH_DEFAULTS.bind;
+  const colon = bind.lastIndexOf(':');
+  const port = Number(bind.slice(colon + 1));
+  if (port > 65535) fail([`publish.bind: port ${port} is out of range`]);
+  const sim = d.simulator as Record<string, unknown> | null | undefined;
+  const cmds = (d.archive_cmds ?? {}) as Record<string, unknown>;
+  const config: ServeConfig = {
+    archiveDirectory: d.archive_directory as string,
+    archiveCmds: { list: hook(cmds.list), get: hook(cmds.get), put: hook(cmds.put) },
+    record: r === null ? null : {
+      spec: (r?.spec as string[] | undefined) ?? ['/**'],
+      pollIntervalMs: r?.poll_interval !== undefined ? durationMs(r.poll_interval as Duration) : SOURCE_DEFAULTS.pollIntervalMs,
+      imageFrequencyBytes: (r?.image_frequency as number | undefined) ?? STORAGE_DEFAULTS.imageFrequencyBytes,
+      flushFrequencyPages: (r?.flush_frequency as number | undefined) ?? STORAGE_DEFAULTS.flushFrequencyPages,
+      flushIntervalMs: r?.flush_interval !== undefined ? durationMs(r.flush_interval as Duration) : STORAGE_DEFAULTS.flushIntervalMs,
+      rotateIntervalMs: r?.rotate_interval !== undefined && r.rotate_interval !== null ? durationMs(r.rotate_interval as Duration) : 0,
+    },
+    publish: {
+      host: bind.slice(0, colon).replace(/^\[(.*)\]$/, '$1'),
+      port,
+      maxSessions: (p.max_sessions as number | undefined) ?? PUBLISH_DEFAULTS.maxSessions,
+      maxSessionsPerClient: (p.max_sessions_per_client as number | undefined) ?? PUBLISH_DEFAULTS.maxSessionsPerClient,
+    },
+    sources,
+    simulator: sim ? {
+      port: (sim.port as number | undefined) ?? SIMULATOR_DEFAULTS.port,
+      switches: (sim.switches as number | undefined) ?? SIMULATOR_DEFAULTS.switches,
+      intervalMs: sim.interval !== undefined ? durationMs(sim.interval as Duration) : SIMULATOR_DEFAULTS.intervalMs,
+      fault500Pct: (sim.fault_500_pct as number | undefined) ?? SIMULATOR_DEFAULTS.fault500Pct,
+      faultSlowMs: (sim.fault_slow_ms as number | undefined) ?? SIMULATOR_DEFAULTS.faultSlowMs,
+      seed: (sim.seed as number | undefined) ?? SIMULATOR_DEFAULTS.seed,
+    } : null,
+    logLevel: (d.log_level as string | undefined) ?? 'info',
+  };
+  if (config.record && config.record.flushIntervalMs > 0 && config.record.flushIntervalMs < 1) fail(['record.flush_interval: must be 0 (off) or at least 1ms']);
+  return deepFreeze(config);
+}
+
+/** Reads, parses and resolves a config file. */
+export async function loadConfig(file: string): Promise<ServeConfig> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (err) {
+    throw new TapedeckError('TPD_BAD_CONFIG', `cannot read config ${file}: ${(err as Error).message}`);
+  }
+  let doc: unknown;
+  try {
+    doc = JSON.parse(stripComments(text));
+  } catch (err) {
+    throw new TapedeckError('TPD_BAD_CONFIG', `config ${file} is not valid JSON: ${(err as Error).message}`);
+  }
+  return resolveConfig(doc, `config ${file}`);
+}
+
+/**
+ * What `tapedeck serve` runs without --config: the archive in ./data, the built-in
+ * simulator in-process on a port of its own, its CSV matrix and twin APIs as sources, push
+ * ingest, and the server on 127.0.0.1:8080. flush_interval is 1 s (not seed 003's 30 s) so
+ * that live tailing and history queries see new data within a second.
+ */
+export const EMBEDDED_DEFAULT = {
+  archive_directory: './data',
+  record: { spec: ['/**'], poll_interval: '1s', flush_interval: '1s' },
+  publish: { bind: '127.0.0.1:8080' },
+  simulator: { port: 0, switches: 64, interval: '1s' },
+  sources: [
+    { name: 'fabric', type: 'csv-matrix', url: '{simulator}/counters', prefix: '/fabric' },
+    { name: 'flows', type: 'http-json', url: '{simulator}/ndt/get_detected_flows', path: '/twin/flows', mode: 'whole' },
+    { name: 'graph', type: 'http-json', url: '{simulator}/ndt/get_graph_data', path: '/twin/graph', mode: 'leaves', interval: '5s' },
+    { name: 'push', type: 'push' },
+  ],
+} as const;
+
+function deepFreeze<T>(o: T): T {
+  if (o && typeof o === 'object') {
+    for (const v of Object.values(o)) deepFreeze(v);
+    Object.freeze(o);
+  }
+  return o;
+}

@@ -1,0 +1,51 @@
+/**
+ * Every limit and default of the recording side of the server in one place (units last).
+ *
+ * How they relate: an ingest body (HTTP NDJSON) is at most ingestBodyBytesMax and one of
+ * its lines at most ingestLineBytesMax; a WebSocket ingest message is bounded by the app's
+ * wsMaxPayloadBytes (server/app.ts). Lines are appended in slices of ingestSliceLines so
+ * one large body never holds the event loop for long. A poller's response body is read up
+ * to sourceResponseBytesMax; a JSON document exploded to leaves yields at most
+ * leafUpdatesMax updates (the storage engine refuses batches past 1 000 000 updates).
+ * Whatever a source produces goes straight to the archive writer, whose own queue limits
+ * (storage/limits.ts) push back: the recorder awaits drain() past the high-water mark,
+ * so the only buffers here are the ones named below.
+ */
+export const SERVER_LIMITS = {
+  /** Largest HTTP NDJSON ingest body. */
+  ingestBodyBytesMax: 64 * 1024 * 1024,
+  /** Largest single NDJSON line (one batch). */
+  ingestLineBytesMax: 16 * 1024 * 1024,
+  /** Lines appended between two yields to the event loop. */
+  ingestSliceLines: 250,
+  /** Rejected lines described in one ingest response (the count is always exact). */
+  ingestRejectionsListedMax: 100,
+  /** Largest response body a poller reads from an upstream. */
+  sourceResponseBytesMax: 64 * 1024 * 1024,
+  /** Most updates one JSON document may explode into. */
+  leafUpdatesMax: 1_000_000,
+  /** Deepest JSON nesting exploded to leaves; deeper values are kept whole. */
+  leafDepthMax: 32,
+  /** Keep-alive sockets per poller upstream. */
+  sourceConnectionsMax: 4,
+  /** Most paths listed by GET /api/v1/paths. */
+  pathsListedMax: 100_000,
+  /** Most sources in one config. */
+  sourcesMax: 256,
+  /** Time granted to in-flight requests and sources at shutdown before connections are cut. */
+  shutdownGraceMs: 10_000,
+} as const;
+
+/** Defaults of poller sources (each may override them in its config entry). */
+export const SOURCE_DEFAULTS = {
+  /** Poll interval when neither the source nor record.poll_interval gives one (seed 003: 5 s). */
+  pollIntervalMs: 5_000,
+  /** Whole request (connect, headers, body) must finish within this. */
+  timeoutMs: 5_000,
+  /** First retry delay after a failure; doubles per consecutive failure. */
+  backoffInitialMs: 250,
+  /** Retry delay never exceeds this. */
+  backoffMaxMs: 30_000,
+  /** Keep-alive of idle upstream sockets. */
+  keepAliveMs: 30_000,
+} as const;

@@ -1,0 +1,128 @@
+/**
+ * The recorder process: from a resolved config, start the simulator (when configured), open
+ * the archive, create the recorder and the sources, build the fastify app and listen.
+ * close() shuts down in the order that loses nothing: sources stop (whatever a source had
+ * received is recorded first; push ingest refuses new bodies and finishes the ones in
+ * hand), the app closes (in-flight requests complete, playback sessions close in its
+ * onClose hook), then the archive writer flushes and the archive closes.
+ */
+import type { AddressInfo } from 'node:net';
+import type { FastifyInstance } from 'fastify';
+import { pino, type Logger } from 'pino';
+import { Archive } from '../storage/index.js';
+import { TapedeckError } from '../protocol/errors.js';
+import { buildServer } from './app.js';
+import type { ServeConfig } from './config.js';
+import { SERVER_LIMITS } from './limits.js';
+import { Recorder } from './recorder.js';
+import { Simulator } from './sim/simulator.js';
+import { SOURCE_TYPES } from './sources/registry.js';
+import type { Source } from './sources/source.js';
+
+export interface RunningServer {
+  app: FastifyInstance;
+  /** Base URL the server listens on, e.g. http://127.0.0.1:8080. */
+  url: string;
+  archive: Archive;
+  recorder: Recorder | undefined;
+  sources: Source[];
+  simulator: Simulator | undefined;
+  log: Logger;
+  /** Graceful shutdown; safe to call more than once. */
+  close(): Promise<void>;
+}
+
+export interface StartOptions {
+  logger?: Logger;
+}
+
+/** `{simulator}` in string options becomes the in-process simulator's base URL. */
+function withSimulatorUrl(options: Record<string, unknown>, sim: Simulator | undefined): Record<string, unknown> {
+  if (!sim) return options;
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(options)) out[k] = typeof v === 'string' ? v.replaceAll('{simulator}', sim.url) : v;
+  return out;
+}
+
+export async function startServer(config: ServeConfig, opts: StartOptions = {}): Promise<RunningServer> {
+  const log = opts.logger ?? pino({ level: config.logLevel, base: { pid: process.pid } });
+  if (!config.record && config.sources.length > 0) {
+    throw new TapedeckError('TPD_BAD_CONFIG', 'sources are configured but record is null: sources need a record section');
+  }
+  const cleanups: Array<() => Promise<void>> = [];
+  const undo = async (): Promise<void> => {
+    for (const c of cleanups.reverse()) await c().catch(() => undefined);
+  };
+  try {
+    let simulator: Simulator | undefined;
+    if (config.simulator) {
+      const s = config.simulator;
+      simulator = await Simulator.start({ port: s.port, switches: s.switches, intervalMs: s.intervalMs, fault500Pct: s.fault500Pct, faultSlowMs: s.faultSlowMs, seed: s.seed });
+      cleanups.push(() => (simulator as Simulator).close());
+      log.info({ url: simulator.url, switches: s.switches }, 'simulator started');
+    }
+    const r = config.record;
+    const archiveLog = log.child({ component: 'archive' });
+    const archive = r
+      ? await Archive.open(config.archiveDirectory, {
+        imageFrequencyBytes: r.imageFrequencyBytes,
+        flushFrequencyPages: r.flushFrequencyPages,
+        flushIntervalMs: r.flushIntervalMs,
+        rotateIntervalMs: r.rotateIntervalMs,
+        logger: archiveLog,
+      })
+      : await Archive.open(config.archiveDirectory, { readonly: true, logger: archiveLog });
+    cleanups.push(() => archive.close());
+    const recorder = r ? await Recorder.open(archive, { spec: r.spec }) : undefined;
+    const sources: Source[] = [];
+    for (const e of config.sources) {
+      const factory = SOURCE_TYPES[e.type];
+      if (!factory || !recorder) throw new TapedeckError('TPD_BAD_CONFIG', `source ${e.name}: unknown type ${e.type}`);
+      sources.push(factory.create(withSimulatorUrl(e.options, simulator), {
+        name: e.name,
+        sink: recorder.sink(e.name),
+        log: log.child({ source: e.name, sourceType: e.type }),
+        defaultPollIntervalMs: (r as NonNullable<typeof r>).pollIntervalMs,
+      }));
+    }
+    const app = await buildServer({
+      archive,
+      loggerInstance: log,
+      ...(recorder ? { recorder } : {}),
+      sources,
+      playback: { maxSessions: config.publish.maxSessions, maxSessionsPerClient: config.publish.maxSessionsPerClient },
+    });
+    cleanups.push(() => app.close());
+    await app.listen({ host: config.publish.host, port: config.publish.port });
+    const a = app.server.address() as AddressInfo;
+    const url = `http://${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}`;
+    for (const s of sources) s.start();
+    log.info({ url, archive: config.archiveDirectory, sources: sources.map((s) => `${s.name}:${s.type}`), spec: r?.spec ?? null }, 'listening');
+
+    let closing: Promise<void> | undefined;
+    const close = (): Promise<void> => {
+      closing ??= (async () => {
+        log.info('shutting down');
+        await Promise.all(sources.map((s) => s.stop()));
+        const grace = setTimeout(() => {
+          log.warn({ graceMs: SERVER_LIMITS.shutdownGraceMs }, 'requests still open after the grace period; closing their connections');
+          app.server.closeAllConnections();
+        }, SERVER_LIMITS.shutdownGraceMs);
+        try {
+          await app.close();
+        } finally {
+          clearTimeout(grace);
+        }
+        const stats = recorder?.stats;
+        await archive.close();
+        await simulator?.close();
+        log.info({ recorded: stats ?? null }, 'stopped');
+      })();
+      return closing;
+    };
+    return { app, url, archive, recorder, sources, simulator, log, close };
+  } catch (err) {
+    await undo();
+    throw err;
+  }
+}

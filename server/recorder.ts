@@ -1,0 +1,112 @@
+/**
+ * The recorder: sources hand it batches; it keeps the updates the record spec selects
+ * (overlapping globs select a path once), appends them to the archive writer, and keeps
+ * the latest value of every recorded path in memory for GET /api/v1/state.
+ *
+ * Backpressure: past the writer's high-water mark every write first awaits drain(), so a
+ * fast producer (push ingest) is slowed to the disk's pace instead of growing a queue.
+ */
+import { EventEmitter } from 'node:events';
+import type { Archive, ArchiveWriter } from '../storage/index.js';
+import { compileSpec, type PathMatcher } from '../protocol/glob.js';
+import { TapedeckError } from '../protocol/errors.js';
+import type { Update, Value } from '../protocol/value.js';
+import type { BatchSink } from './sources/source.js';
+
+/** Decisions of the spec cached per path, up to this many paths (then the cache restarts). */
+const MATCH_CACHE_PATHS_MAX = 1_000_000;
+
+export interface BatchEvent {
+  source: string;
+  ts: number;
+  updates: number;
+}
+
+export class Recorder extends EventEmitter {
+  readonly archive: Archive;
+  readonly spec: readonly string[];
+  private readonly writer: ArchiveWriter;
+  private readonly matcher: PathMatcher | undefined;
+  private readonly matchCache = new Map<string, boolean>();
+  /** Latest value of every recorded path. */
+  readonly latest = new Map<string, Value>();
+  /** Timestamp (µs) of the last batch recorded (0 before any). */
+  latestTs = 0;
+  readonly stats = { batches: 0, updates: 0, filteredUpdates: 0 };
+
+  private constructor(archive: Archive, spec: readonly string[]) {
+    super();
+    this.setMaxListeners(0);
+    if (!archive.writer) throw new TapedeckError('TPD_ARCHIVE_READONLY', 'the recorder needs an archive opened for writing');
+    this.archive = archive;
+    this.writer = archive.writer;
+    this.spec = spec;
+    this.matcher = spec.length === 0 || spec.includes('/**') ? undefined : compileSpec(spec);
+  }
+
+  /** A recorder over an open archive; its latest values start from the archive's end state. */
+  static async open(archive: Archive, opts: { spec?: readonly string[] } = {}): Promise<Recorder> {
+    const r = new Recorder(archive, opts.spec ?? ['/**']);
+    if (archive.paths.length > 0) {
+      const c = archive.cursor();
+      await c.seek('end');
+      for (const [p, v] of await c.state()) r.latest.set(p, v);
+      r.latestTs = archive.lastTs;
+    }
+    return r;
+  }
+
+  /** A sink for one source: batches it writes are counted and announced under its name. */
+  sink(source: string): BatchSink {
+    return { write: (updates, tsUs) => this.write(source, updates, tsUs) };
+  }
+
+  /**
+   * Records one batch: resolves with its timestamp, or undefined when the spec kept none of
+   * its updates. Throws (rejects) with the writer's TapedeckError when the batch is refused.
+   */
+  async write(source: string, updates: Update[], tsUs?: number): Promise<number | undefined> {
+    if (this.writer.needsDrain) await this.writer.drain();
+    const kept = this.matcher ? this.filter(updates) : updates;
+    if (kept.length === 0) return undefined;
+    const ts = this.writer.append(kept, tsUs);
+    const latest = this.latest;
+    for (let i = 0; i < kept.length; i++) {
+      const u = kept[i] as Update;
+      latest.set(u[0], u[1] ?? null);
+    }
+    this.latestTs = ts;
+    this.stats.batches++;
+    this.stats.updates += kept.length;
+    if (this.listenerCount('batch') > 0) this.emit('batch', { source, ts, updates: kept.length } satisfies BatchEvent);
+    return ts;
+  }
+
+  /** Resolves when everything recorded so far is committed to disk. */
+  flush(): Promise<void> {
+    return this.writer.flush();
+  }
+
+  private filter(updates: Update[]): Update[] {
+    const m = this.matcher as PathMatcher;
+    const cache = this.matchCache;
+    let out: Update[] | undefined;
+    for (let i = 0; i < updates.length; i++) {
+      const u = updates[i] as Update;
+      let ok = cache.get(u[0]);
+      if (ok === undefined) {
+        ok = typeof u[0] === 'string' && m(u[0]);
+        if (cache.size >= MATCH_CACHE_PATHS_MAX) cache.clear();
+        cache.set(u[0], ok);
+      }
+      if (ok) {
+        out?.push(u);
+      } else if (!out) {
+        out = updates.slice(0, i);
+      }
+    }
+    if (!out) return updates;
+    this.stats.filteredUpdates += updates.length - out.length;
+    return out;
+  }
+}

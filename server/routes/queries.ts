@@ -1,0 +1,122 @@
+/**
+ * Queries over what was recorded:
+ * - GET /api/v1/paths?glob=   paths known to the archive
+ * - GET /api/v1/state?at=&glob=   values as of a time; without `at`, the latest values,
+ *   served from the recorder's memory (or read at the archive's end when not recording)
+ * - GET /api/v1/history?glob=&from=&to=&format=ndjson|csv   every update in a range,
+ *   streamed with backpressure
+ * `glob` may be repeated; the default is every path.
+ */
+import { Readable } from 'node:stream';
+import type { FastifyPluginAsync } from 'fastify';
+import { compileSpec } from '../../protocol/glob.js';
+import { formatTs } from '../../protocol/time.js';
+import type { Value } from '../../protocol/value.js';
+import { wallClockUs } from '../../storage/index.js';
+import { historyChunks, parseTimeParam, type HistoryFormat } from '../history.js';
+import { SERVER_LIMITS } from '../limits.js';
+import type { Recorder } from '../recorder.js';
+
+export interface QueryRoutesOptions {
+  recorder?: Recorder | undefined;
+}
+
+const GLOBS = { anyOf: [{ type: 'string', pattern: '^/' }, { type: 'array', items: { type: 'string', pattern: '^/' }, maxItems: 64 }] };
+const TIME = { type: 'string', minLength: 1, maxLength: 64 };
+const ERROR_RESPONSE = {
+  type: 'object',
+  required: ['error'],
+  properties: { error: { type: 'object', required: ['code', 'message'], properties: { code: { type: 'string' }, message: { type: 'string' } } } },
+};
+
+function globList(g: string | string[] | undefined): string[] {
+  if (g === undefined) return ['/**'];
+  return Array.isArray(g) ? g : [g];
+}
+
+function plain(v: Value): unknown {
+  return typeof v === 'bigint' ? (Number.isSafeInteger(Number(v)) ? Number(v) : v.toString()) : v;
+}
+
+export const queryRoutes: FastifyPluginAsync<QueryRoutesOptions> = async (app, opts) => {
+  const recorder = opts.recorder;
+
+  app.get<{ Querystring: { glob?: string | string[] } }>('/api/v1/paths', {
+    schema: {
+      querystring: { type: 'object', additionalProperties: false, properties: { glob: GLOBS } },
+      response: {
+        200: {
+          type: 'object',
+          required: ['paths', 'count', 'truncated'],
+          properties: { paths: { type: 'array', items: { type: 'string' } }, count: { type: 'integer' }, truncated: { type: 'boolean' } },
+        },
+        '4xx': ERROR_RESPONSE,
+      },
+    },
+  }, async (req) => {
+    const match = compileSpec(globList(req.query.glob));
+    const paths: string[] = [];
+    let count = 0;
+    for (const p of app.archive.paths) {
+      if (!match(p)) continue;
+      count++;
+      if (paths.length < SERVER_LIMITS.pathsListedMax) paths.push(p);
+    }
+    return { paths, count, truncated: count > paths.length };
+  });
+
+  app.get<{ Querystring: { glob?: string | string[]; at?: string } }>('/api/v1/state', {
+    schema: {
+      querystring: { type: 'object', additionalProperties: false, properties: { glob: GLOBS, at: TIME } },
+      response: {
+        200: {
+          type: 'object',
+          required: ['ts', 'time', 'values'],
+          properties: { ts: { type: ['integer', 'null'] }, time: { type: ['string', 'null'] }, values: { type: 'object', additionalProperties: true } },
+        },
+        '4xx': ERROR_RESPONSE,
+      },
+    },
+  }, async (req) => {
+    const globs = globList(req.query.glob);
+    const all = globs.includes('/**');
+    const values: Record<string, unknown> = {};
+    const at = req.query.at === undefined || req.query.at === 'now' ? undefined : parseTimeParam(req.query.at, wallClockUs(), 'at');
+    if (at === undefined && recorder) {
+      const match = all ? undefined : compileSpec(globs);
+      for (const [p, v] of recorder.latest) if (!match || match(p)) values[p] = plain(v);
+      const ts = recorder.latestTs || null;
+      return { ts, time: ts === null ? null : formatTs(ts), values };
+    }
+    const c = app.archive.cursor({ filter: globs });
+    await c.seek(at === undefined ? 'end' : { ts: at });
+    for (const [p, v] of await c.state()) values[p] = plain(v);
+    const ts = at ?? (app.archive.lastTs || null);
+    return { ts, time: ts === null ? null : formatTs(ts), values };
+  });
+
+  app.get<{ Querystring: { glob?: string | string[]; from?: string; to?: string; format?: HistoryFormat } }>('/api/v1/history', {
+    schema: {
+      querystring: {
+        type: 'object',
+        additionalProperties: false,
+        properties: { glob: GLOBS, from: TIME, to: TIME, format: { enum: ['ndjson', 'csv'] } },
+      },
+      response: { '4xx': ERROR_RESPONSE },
+    },
+  }, async (req, reply) => {
+    const now = wallClockUs();
+    const format = req.query.format ?? 'ndjson';
+    const fromUs = req.query.from === undefined ? 0 : parseTimeParam(req.query.from, now, 'from');
+    const toUs = req.query.to === undefined ? Number.MAX_SAFE_INTEGER : parseTimeParam(req.query.to, now, 'to');
+    const chunks = historyChunks(app.archive, { globs: globList(req.query.glob), fromUs, toUs, format });
+    // Fail before the first byte when the query itself is wrong (e.g. to < from).
+    const first = await chunks.next();
+    async function* rest(): AsyncGenerator<string> {
+      if (!first.done) yield first.value;
+      yield* chunks;
+    }
+    reply.type(format === 'csv' ? 'text/csv; charset=utf-8' : 'application/x-ndjson; charset=utf-8');
+    return reply.send(Readable.from(rest(), { objectMode: false, highWaterMark: 1 }));
+  });
+};
