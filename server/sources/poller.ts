@@ -146,7 +146,17 @@ export abstract class PollingSource extends EventEmitter implements Source {
   }
 
   private async pollOnce(): Promise<{ updates: number; notModified: boolean }> {
-    const signal = AbortSignal.any([this.abort.signal, AbortSignal.timeout(this.timeoutMs)]);
+    const timeout = AbortSignal.timeout(this.timeoutMs);
+    const signal = AbortSignal.any([this.abort.signal, timeout]);
+    try {
+      return await this.exchange(signal);
+    } catch (err) {
+      if (timeout.aborted && !this.abort.signal.aborted) throw new PollError(`no complete answer within ${this.timeoutMs} ms (timeout)`);
+      throw err;
+    }
+  }
+
+  private async exchange(signal: AbortSignal): Promise<{ updates: number; notModified: boolean }> {
     const res = await request(this.url, {
       method: 'GET',
       dispatcher: this.agent,

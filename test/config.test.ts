@@ -1,0 +1,105 @@
+import { describe, expect, it } from 'vitest';
+import { execFile } from 'node:child_process';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { EMBEDDED_DEFAULT, loadConfig, resolveConfig, stripComments } from '../server/config.js';
+import { durationMs } from '../server/duration.js';
+import { EXAMPLE_CONFIG } from '../clients/cli/example.js';
+import { isTapedeckError } from '../protocol/errors.js';
+import { tmpDir } from './helpers/tmp.js';
+
+const run = promisify(execFile);
+const main = new URL('../clients/cli/main.ts', import.meta.url).pathname;
+
+function problems(doc: unknown): string {
+  try {
+    resolveConfig(doc);
+  } catch (err) {
+    if (isTapedeckError(err, 'TPD_BAD_CONFIG')) return err.message;
+    throw err;
+  }
+  throw new Error('config was accepted');
+}
+
+describe('config', () => {
+  it('parses durations as strings or { secs, nanos }', () => {
+    expect(durationMs('250ms')).toBe(250);
+    expect(durationMs('5s')).toBe(5000);
+    expect(durationMs('1d')).toBe(86_400_000);
+    expect(durationMs('1h30m')).toBe(5_400_000);
+    expect(durationMs('0')).toBe(0);
+    expect(durationMs({ secs: 5, nanos: 500_000_000 })).toBe(5500);
+    expect(() => durationMs('5 parsecs')).toThrow(/not a duration/);
+  });
+
+  it('fills seed 003 defaults and resolves durations to ms', () => {
+    const c = resolveConfig({ archive_directory: '/tmp/x', record: { spec: ['/a/**'], flush_interval: { secs: 2, nanos: 0 } } });
+    expect(c.record).toEqual({
+      spec: ['/a/**'], pollIntervalMs: 5000, imageFrequencyBytes: 64 * 1024 * 1024, flushFrequencyPages: 65534, flushIntervalMs: 2000, rotateIntervalMs: 0,
+    });
+    expect(c.publish).toEqual({ host: '127.0.0.1', port: 8080, maxSessions: 512, maxSessionsPerClient: 64 });
+    expect(Object.isFrozen(c.record)).toBe(true);
+  });
+
+  it('names the key path of an unknown key or a bad value, for top-level and source keys', () => {
+    expect(problems({ archive_directory: 'd', record: { flush_intervall: '1s' } })).toMatch(/record\.flush_intervall: unknown key/);
+    expect(problems({ archive_directory: 'd', record: { flush_interval: '5 parsecs' } })).toMatch(/record\.flush_interval: must be a duration: a string such as "5s"/);
+    expect(problems({ archive_directory: 'd', record: { image_frequency: -1 } })).toMatch(/record\.image_frequency: must be >= 0/);
+    expect(problems({ archive_directory: 'd', publish: { bind: 'localhost' } })).toMatch(/publish\.bind: must match pattern/);
+    expect(problems({ archive_directory: 'd', archive_cmds: { put: 'rsync' } })).toMatch(/archive_cmds\.put: must be null or a command as \[ "program", \[ "arg", \.\.\. \] \]/);
+    expect(problems({ record: {} })).toMatch(/archive_directory: required key is missing/);
+    const m = problems({
+      archive_directory: 'd',
+      sources: [
+        { name: 'a', type: 'csv-matrix', url: 'http://x/c', urll: 'typo' },
+        { name: 'b', type: 'http-json', url: 'http://x/j', mode: 'flat', interval: 5 },
+        { name: 'a', type: 'push' },
+        { name: 'c', type: 'kafka-ish' },
+      ],
+    });
+    expect(m).toMatch(/sources\[3\]\.type: must be one of "csv-matrix", "http-json", "push"/);
+    const m2 = problems({
+      archive_directory: 'd',
+      sources: [
+        { name: 'a', type: 'csv-matrix', url: 'http://x/c', urll: 'typo' },
+        { name: 'b', type: 'http-json', url: 'http://x/j', mode: 'flat', interval: 5 },
+        { name: 'a', type: 'push' },
+      ],
+    });
+    expect(m2).toMatch(/sources\[0\]\.urll: unknown key/);
+    expect(m2).toMatch(/sources\[1\]\.mode: must be one of "whole", "leaves"/);
+    expect(m2).toMatch(/sources\[1\]\.interval: must be a duration/);
+    expect(m2).toMatch(/sources\[2\]\.name: "a" is used by another source/);
+  });
+
+  it('accepts the --example output as it stands, comments included', async () => {
+    const c = resolveConfig(JSON.parse(stripComments(EXAMPLE_CONFIG)));
+    expect(c.sources.map((s) => s.type)).toEqual(['csv-matrix', 'http-json', 'http-json', 'push']);
+    expect(c.record?.rotateIntervalMs).toBe(86_400_000);
+    expect(c.simulator).toMatchObject({ port: 0, switches: 64, intervalMs: 1000 });
+    const dir = await tmpDir();
+    const file = join(dir, 'tapedeck.json');
+    await writeFile(file, EXAMPLE_CONFIG);
+    expect((await loadConfig(file)).sources).toHaveLength(4);
+  });
+
+  it('the embedded default records the simulator into ./data with a 1 s flush', () => {
+    const c = resolveConfig(EMBEDDED_DEFAULT);
+    expect(c.archiveDirectory).toBe('./data');
+    expect(c.record?.flushIntervalMs).toBe(1000);
+    expect(c.publish).toMatchObject({ host: '127.0.0.1', port: 8080 });
+    expect(c.simulator).not.toBeNull();
+  });
+
+  it('tapedeck serve stops at start with the bad key named, and --example prints the example', async () => {
+    const dir = await tmpDir();
+    const file = join(dir, 'bad.json');
+    await writeFile(file, JSON.stringify({ archive_directory: join(dir, 'a'), publish: { max_sesions: 3 } }));
+    const err = await run(process.execPath, ['--import', 'tsx', main, 'serve', '--config', file]).then(() => null, (e: { code: number; stderr: string }) => e);
+    expect(err?.code).toBe(1);
+    expect(err?.stderr).toMatch(/TPD_BAD_CONFIG: .*publish\.max_sesions: unknown key/);
+    const ex = await run(process.execPath, ['--import', 'tsx', main, '--example']);
+    expect(ex.stdout).toBe(EXAMPLE_CONFIG);
+  });
+});
