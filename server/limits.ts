@@ -17,7 +17,7 @@ export const SERVER_LIMITS = {
   /** Largest single NDJSON line (one batch). */
   ingestLineBytesMax: 16 * 1024 * 1024,
   /** Lines appended between two yields to the event loop. */
-  ingestSliceLines: 250,
+  ingestSliceLines: 50,
   /** Rejected lines described in one ingest response (the count is always exact). */
   ingestRejectionsListedMax: 100,
   /** Largest response body a poller reads from an upstream. */

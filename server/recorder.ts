@@ -15,6 +15,8 @@ import type { BatchSink } from './sources/source.js';
 
 /** Decisions of the spec cached per path, up to this many paths (then the cache restarts). */
 const MATCH_CACHE_PATHS_MAX = 1_000_000;
+/** Glob lists whose matching latest paths are cached for /api/v1/state (then the cache restarts). */
+const QUERY_CACHE_GLOB_LISTS_MAX = 1024;
 
 export interface BatchEvent {
   source: string;
@@ -33,6 +35,9 @@ export class Recorder extends EventEmitter {
   /** Timestamp (µs) of the last batch recorded (0 before any). */
   latestTs = 0;
   readonly stats = { batches: 0, updates: 0, filteredUpdates: 0 };
+  /** Glob list -> the latest paths it matches; valid while no new path appears. */
+  private readonly queryCache = new Map<string, string[]>();
+  private queryCachePaths = 0;
 
   private constructor(archive: Archive, spec: readonly string[]) {
     super();
@@ -80,6 +85,27 @@ export class Recorder extends EventEmitter {
     this.stats.updates += kept.length;
     if (this.listenerCount('batch') > 0) this.emit('batch', { source, ts, updates: kept.length } satisfies BatchEvent);
     return ts;
+  }
+
+  /**
+   * The recorded paths matching any of `globs`, in order of first appearance. Cached per
+   * glob list until a new path is recorded, so a latest-state query costs one lookup per
+   * matching path rather than a glob test per recorded path.
+   */
+  pathsMatching(globs: readonly string[]): string[] {
+    if (this.queryCachePaths !== this.latest.size || this.queryCache.size >= QUERY_CACHE_GLOB_LISTS_MAX) {
+      this.queryCache.clear();
+      this.queryCachePaths = this.latest.size;
+    }
+    const key = globs.join('\n');
+    let hit = this.queryCache.get(key);
+    if (!hit) {
+      const match = compileSpec(globs);
+      hit = [];
+      for (const p of this.latest.keys()) if (match(p)) hit.push(p);
+      this.queryCache.set(key, hit);
+    }
+    return hit;
   }
 
   /** Resolves when everything recorded so far is committed to disk. */

@@ -84,6 +84,20 @@ describe('queries', () => {
     expect(await readFile(out, 'utf8')).toBe(csv.text);
   });
 
+  it('latest state by glob sees a path recorded after the glob was first asked for', async () => {
+    const srv = await recordingServer();
+    const push = async (updates: Record<string, unknown>): Promise<void> => {
+      const res = await request(`${srv.url}/api/v1/ingest`, { method: 'POST', headers: { 'content-type': 'application/x-ndjson' }, body: JSON.stringify({ updates }) });
+      expect(res.statusCode).toBe(200);
+      await res.body.dump();
+    };
+    await push({ '/n/a': 1, '/m/z': 0 });
+    expect(JSON.parse((await get(`${srv.url}/api/v1/state?glob=/n/*`)).text).values).toEqual({ '/n/a': 1 });
+    await push({ '/n/b': 2, '/n/a': 3 });
+    expect(JSON.parse((await get(`${srv.url}/api/v1/state?glob=/n/*`)).text).values).toEqual({ '/n/a': 3, '/n/b': 2 });
+    await srv.close();
+  });
+
   it('streams a long history in chunks, every batch once', async () => {
     const srv = await recordingServer();
     const n = 20_000;

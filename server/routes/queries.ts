@@ -83,8 +83,11 @@ export const queryRoutes: FastifyPluginAsync<QueryRoutesOptions> = async (app, o
     const values: Record<string, unknown> = {};
     const at = req.query.at === undefined || req.query.at === 'now' ? undefined : parseTimeParam(req.query.at, wallClockUs(), 'at');
     if (at === undefined && recorder) {
-      const match = all ? undefined : compileSpec(globs);
-      for (const [p, v] of recorder.latest) if (!match || match(p)) values[p] = plain(v);
+      if (all) {
+        for (const [p, v] of recorder.latest) values[p] = plain(v);
+      } else {
+        for (const p of recorder.pathsMatching(globs)) values[p] = plain(recorder.latest.get(p) as Value);
+      }
       const ts = recorder.latestTs || null;
       return { ts, time: ts === null ? null : formatTs(ts), values };
     }

@@ -1,0 +1,164 @@
+/**
+ * Recording benchmark: `npm run bench:record [-- --seconds 10 --connections 100]`. Prints one
+ * JSON object:
+ *  - ingest: end-to-end updates/s through POST /api/v1/ingest into the archive (NDJSON
+ *    lines of 100 updates, bodies of 1000 lines, 4 bodies in flight, final flush included),
+ *    and the server's event-loop delay meanwhile;
+ *  - state: latency of GET /api/v1/state (latest values, from memory) with autocannon at
+ *    100 concurrent connections, p50/p95/p99 in ms, for one switch's 8 paths: closed loop
+ *    (each connection sends its next request as soon as the answer arrives: the server's
+ *    saturation point) and at a fixed total rate (100 clients polling 50 times a second
+ *    each); plus all 1000 paths closed loop; each with the event-loop delay meanwhile
+ *    (delay beyond the 10 ms sampling interval).
+ * The server runs in a worker thread (its own event loop, measured there); the load
+ * generators run on the main thread. Both share this machine's cores.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { Worker } from 'node:worker_threads';
+import autocannon from 'autocannon';
+import { Pool } from 'undici';
+
+const { values: args } = parseArgs({
+  options: {
+    seconds: { type: 'string', default: '10' },
+    connections: { type: 'string', default: '100' },
+    keep: { type: 'boolean', default: false },
+  },
+});
+const SECONDS = Number(args.seconds);
+const CONNECTIONS = Number(args.connections);
+const LINE_UPDATES = 100;
+const BODY_LINES = 1000;
+const BODIES_IN_FLIGHT = 4;
+const SWITCHES = 125;
+const METRICS = 8;
+
+function body(seed: number): string {
+  const paths: string[] = [];
+  for (let s = 0; s < SWITCHES; s++) for (let m = 0; m < METRICS; m++) paths.push(`/bench/sw-${String(s).padStart(3, '0')}/m${m}`);
+  const lines: string[] = [];
+  let k = seed * 7919;
+  for (let l = 0; l < BODY_LINES; l++) {
+    const parts: string[] = [];
+    for (let u = 0; u < LINE_UPDATES; u++) {
+      const p = paths[(l * LINE_UPDATES + u) % paths.length] as string;
+      k = (k * 1103515245 + 12345) % 2147483648;
+      parts.push(`${JSON.stringify(p)}:${((k % 100000) / 10).toFixed(1)}`);
+    }
+    lines.push(`{"updates":{${parts.join(',')}}}`);
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+function pct(sorted: number[], p: number): number {
+  if (sorted.length === 0) return NaN;
+  return Math.round((sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] as number) * 1000) / 1000;
+}
+
+const dir = await mkdtemp(join(tmpdir(), 'tapedeck-bench-record-'));
+// A worker does not inherit the tsx loader: register it there before importing the server.
+const entry = new URL('./record-server.ts', import.meta.url).href;
+const worker = new Worker(
+  `import(${JSON.stringify(import.meta.resolve('tsx/esm/api'))}).then((m) => { m.register(); return import(${JSON.stringify(entry)}); })`,
+  { eval: true, workerData: { dir } },
+);
+let nextId = 1;
+const pending = new Map<number, (d: unknown) => void>();
+const ready = new Promise<{ url: string }>((resolve) => pending.set(0, resolve as (d: unknown) => void));
+worker.on('message', (m: { id: number; data: unknown }) => {
+  pending.get(m.id)?.(m.data);
+  pending.delete(m.id);
+});
+worker.on('error', (err) => {
+  console.error(err);
+  process.exit(1);
+});
+const call = <T>(cmd: string): Promise<T> => new Promise((resolve) => {
+  const id = nextId++;
+  pending.set(id, resolve as (d: unknown) => void);
+  worker.postMessage({ cmd, id });
+});
+const { url } = await ready;
+
+// ---- ingest
+const bodies = Array.from({ length: 8 }, (_, i) => Buffer.from(body(i)));
+const pool = new Pool(url, { connections: BODIES_IN_FLIGHT, pipelining: 1 });
+await call('start');
+let sent = 0;
+let acked = 0;
+const t0 = performance.now();
+const deadline = t0 + SECONDS * 1000;
+await Promise.all(Array.from({ length: BODIES_IN_FLIGHT }, async () => {
+  while (performance.now() < deadline) {
+    const b = bodies[sent++ % bodies.length] as Buffer;
+    const res = await pool.request({ path: '/api/v1/ingest', method: 'POST', headers: { 'content-type': 'application/x-ndjson' }, body: b });
+    const j = (await res.body.json()) as { accepted_updates: number };
+    if (res.statusCode !== 200) throw new Error(`ingest answered ${res.statusCode}: ${JSON.stringify(j)}`);
+    acked += j.accepted_updates;
+  }
+}));
+await call('flush');
+const ingestSeconds = (performance.now() - t0) / 1000;
+const ingestStats = await call<{ eventLoopDelayMs: unknown; recorder: { updates: number }; archiveBytes: number }>('stats');
+await pool.close();
+
+// ---- state
+async function stateRun(path: string, seconds: number, overallRate?: number): Promise<Record<string, unknown>> {
+  await call('start');
+  const times: number[] = [];
+  const r = await new Promise<autocannon.Result>((resolve, reject) => {
+    const opts = { url: `${url}${path}`, connections: CONNECTIONS, duration: seconds, pipelining: 1, ...(overallRate ? { overallRate } : {}) };
+    const inst = autocannon(opts, (err, res) => (err ? reject(err) : resolve(res)));
+    inst.on('response', (_client: unknown, _status: number, _bytes: number, ms: number) => times.push(ms));
+  });
+  const s = await call<{ eventLoopDelayMs: unknown }>('stats');
+  times.sort((a, b) => a - b);
+  return {
+    path,
+    mode: overallRate ? `${overallRate} requests/s in total` : 'closed loop',
+    requests: r.requests.total,
+    requestsPerSec: Math.round(r.requests.average),
+    non2xx: r.non2xx,
+    errors: r.errors,
+    latencyMs: { p50: pct(times, 50), p95: pct(times, 95), p99: pct(times, 99), max: pct(times, 100) },
+    eventLoopDelayMs: s.eventLoopDelayMs,
+  };
+}
+const ONE_SWITCH = '/api/v1/state?glob=/bench/sw-007/*';
+await stateRun(ONE_SWITCH, 2); // warm-up, not reported
+const oneSwitch = await stateRun(ONE_SWITCH, SECONDS);
+const oneSwitchPaced = await stateRun(ONE_SWITCH, SECONDS, CONNECTIONS * 50);
+const everything = await stateRun('/api/v1/state', Math.max(3, Math.round(SECONDS / 2)));
+
+await call('close');
+await worker.terminate();
+if (!args.keep) await rm(dir, { recursive: true, force: true });
+
+const updatesPerSec = Math.round(acked / ingestSeconds);
+process.stdout.write(`${JSON.stringify({
+  ingest: {
+    updates: acked,
+    recordedUpdates: ingestStats.recorder.updates,
+    seconds: Math.round(ingestSeconds * 100) / 100,
+    updatesPerSec,
+    target: '>= 1000000 updates/s',
+    met: updatesPerSec >= 1_000_000,
+    lineUpdates: LINE_UPDATES,
+    bodyLines: BODY_LINES,
+    bodiesInFlight: BODIES_IN_FLIGHT,
+    archiveBytes: ingestStats.archiveBytes,
+    eventLoopDelayMs: ingestStats.eventLoopDelayMs,
+  },
+  state: {
+    connections: CONNECTIONS,
+    target: 'p95 <= 2 ms',
+    metClosedLoop: (oneSwitch.latencyMs as { p95: number }).p95 <= 2,
+    metPaced: (oneSwitchPaced.latencyMs as { p95: number }).p95 <= 2,
+    oneSwitch,
+    oneSwitchPaced,
+    everything,
+  },
+}, null, 2)}\n`);
