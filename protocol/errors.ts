@@ -4,6 +4,12 @@
  * throwing ad-hoc errors; docs/errors.md lists the same table for users.
  */
 export const ERRORS = {
+  TPD_BAD_REQUEST: { status: 400, meaning: 'A request does not match its JSON Schema (the message names the field).' },
+  TPD_NOT_FOUND: { status: 404, meaning: 'No such route or resource.' },
+  TPD_SESSION_NOT_FOUND: { status: 404, meaning: 'No playback session with this id (it was deleted or collected).' },
+  TPD_SESSION_LIMIT: { status: 429, meaning: 'Too many playback sessions: max_sessions or max_sessions_per_client reached.' },
+  TPD_BAD_CONTROL: { status: 400, meaning: 'A playback control value is invalid (the message names the control).' },
+  TPD_BAD_FRAME: { status: 400, meaning: 'A WebSocket frame from the client is not valid JSON/msgpack or not a known message.' },
   TPD_BAD_ARGUMENT: { status: 400, meaning: 'An argument or value is malformed or out of range.' },
   TPD_BAD_PATH: { status: 400, meaning: 'A path is empty, does not start with "/", is too long or holds NUL.' },
   TPD_BATCH_TOO_LARGE: { status: 413, meaning: 'A batch exceeds batchUpdatesMax or its encoded size exceeds blockBytesMax.' },

@@ -135,13 +135,16 @@ export class Cursor {
     }
   }
 
+  /**
+   * Moves back n visible batches. The newest visible batch at or before the position is
+   * the current one; -1 lands on the visible batch before it.
+   */
   private async stepBack(n: number): Promise<void> {
     if (this.pos === null) return;
-    const limit = this.pos;
-    let found = 0;
+    let found = -1;
     for await (const at of this.backward()) {
       const ts = at.block.d.ts[at.k] as number;
-      if (ts >= limit || !this.visible(at.block, at.k)) continue;
+      if (!this.visible(at.block, at.k)) continue;
       if (++found === n) {
         this.seq = at.seq;
         this.di = at.di;

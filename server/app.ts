@@ -1,0 +1,88 @@
+/**
+ * The fastify application. `buildServer` assembles the plugins around one open archive;
+ * tests call it and listen on port 0. Every error leaves as `{ error: { code, message } }`
+ * with the status from the error table (protocol/errors.ts); no stack traces leave.
+ */
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import websocket from '@fastify/websocket';
+import type { Archive } from '../storage/index.js';
+import { ERRORS, TapedeckError, isTapedeckError } from '../protocol/errors.js';
+import { sessionRoutes } from './routes/sessions.js';
+import { SessionManager, type PlaybackOptions } from './sessions/manager.js';
+import type { Recorder } from './recorder.js';
+import type { Source } from './sources/source.js';
+import { ingestRoutes } from './routes/ingest.js';
+import { queryRoutes } from './routes/queries.js';
+import { sourceRoutes } from './routes/sources.js';
+
+export interface ServerOptions {
+  archive: Archive;
+  /** A pino logger, pino options, or false for none. */
+  logger?: FastifyServerOptions['logger'];
+  /** An existing pino logger for the app (takes precedence over `logger`). */
+  loggerInstance?: FastifyBaseLogger;
+  /** The recorder: /api/v1/state serves its latest values from memory. */
+  recorder?: Recorder;
+  /** The configured sources: their health on /api/v1/sources, push ingest on /api/v1/ingest. */
+  sources?: readonly Source[];
+  playback?: Partial<PlaybackOptions>;
+  /** Largest request body accepted (bytes). */
+  bodyLimitBytes?: number;
+  /** WebSocket frames from clients larger than this are refused (bytes). */
+  wsMaxPayloadBytes?: number;
+}
+
+export const SERVER_DEFAULTS = {
+  bodyLimitBytes: 16 * 1024 * 1024,
+  wsMaxPayloadBytes: 1024 * 1024,
+} as const;
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    archive: Archive;
+    sessions: SessionManager;
+  }
+}
+
+export async function buildServer(opts: ServerOptions): Promise<FastifyInstance> {
+  const app = Fastify({
+    ...(opts.loggerInstance ? { loggerInstance: opts.loggerInstance } : { logger: opts.logger ?? false }),
+    bodyLimit: opts.bodyLimitBytes ?? SERVER_DEFAULTS.bodyLimitBytes,
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: false } },
+    disableRequestLogging: true,
+  });
+  app.decorate('archive', opts.archive);
+  app.decorate('sessions', new SessionManager(opts.archive, opts.playback ?? {}, app.log));
+  app.addHook('onClose', async () => app.sessions.close());
+
+  app.setErrorHandler((err, req, reply) => {
+    if (isTapedeckError(err)) {
+      return reply.status(err.status).send({ error: { code: err.code, message: err.message } });
+    }
+    const e = err as { validation?: unknown; statusCode?: number; message: string; code?: string };
+    if (e.validation) {
+      return reply.status(400).send({ error: { code: 'TPD_BAD_REQUEST', message: e.message } });
+    }
+    if (e.statusCode && e.statusCode >= 400 && e.statusCode < 500) {
+      // fastify's own client errors (body too large, bad content type, bad JSON).
+      const code = e.statusCode === 413 ? 'TPD_BATCH_TOO_LARGE' : 'TPD_BAD_REQUEST';
+      return reply.status(e.statusCode).send({ error: { code, message: e.message } });
+    }
+    req.log.error({ err }, 'unhandled error');
+    return reply.status(500).send({ error: { code: 'TPD_INTERNAL', message: ERRORS.TPD_INTERNAL.meaning } });
+  });
+  app.setNotFoundHandler((req, reply) => {
+    reply.status(404).send({ error: { code: 'TPD_NOT_FOUND', message: `no route ${req.method} ${req.url.split('?')[0]}` } });
+  });
+
+  await app.register(websocket, { options: { maxPayload: opts.wsMaxPayloadBytes ?? SERVER_DEFAULTS.wsMaxPayloadBytes } });
+  app.get('/health', async () => ({ ok: true }));
+  await app.register(sessionRoutes);
+  // Recording routes (ingest, queries) register here as they are built.
+  await app.register(queryRoutes, { recorder: opts.recorder });
+  await app.register(ingestRoutes, { sources: opts.sources ?? [] });
+  await app.register(sourceRoutes, { sources: opts.sources ?? [] });
+  return app;
+}
+
+export { TapedeckError };

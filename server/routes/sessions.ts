@@ -1,0 +1,141 @@
+/**
+ * REST for playback sessions and the WebSocket stream of each session.
+ *
+ *   POST   /api/v1/sessions              create (body: controls + filter) -> 201
+ *   GET    /api/v1/sessions              list
+ *   GET    /api/v1/sessions/:id          read
+ *   PATCH  /api/v1/sessions/:id          change controls
+ *   DELETE /api/v1/sessions/:id          delete -> 204
+ *   GET    /api/v1/sessions/:id/stream   WebSocket (?format=json|msgpack)
+ */
+import type { FastifyInstance } from 'fastify';
+import type { WebSocket } from 'ws';
+import { unpack } from 'msgpackr';
+import { CONTROLS_SCHEMA, CONTROLS_VIEW_SCHEMA, type ControlsInput } from '../../protocol/controls.js';
+import { TapedeckError } from '../../protocol/errors.js';
+import type { Session, SessionSink, FrameFormat } from '../sessions/session.js';
+
+const ID = { type: 'string', pattern: '^[0-9a-f]{32}$' } as const;
+const ERROR_SCHEMA = {
+  type: 'object',
+  properties: { error: { type: 'object', properties: { code: { type: 'string' }, message: { type: 'string' } }, required: ['code', 'message'] } },
+} as const;
+const FILTER_SCHEMA = { type: 'array', maxItems: 64, items: { type: 'string', minLength: 1, maxLength: 1024 } } as const;
+const SESSION_SCHEMA = {
+  type: 'object',
+  properties: {
+    id: { type: 'string' },
+    controls: CONTROLS_VIEW_SCHEMA,
+    filter: { type: 'array', items: { type: 'string' } },
+    stream: { type: 'string' },
+    attached: { type: 'boolean' },
+    createdAt: { type: 'string' },
+  },
+} as const;
+
+function view(s: Session): object {
+  return {
+    id: s.id,
+    controls: s.controls,
+    filter: s.filter,
+    stream: `/api/v1/sessions/${s.id}/stream`,
+    attached: s.attached,
+    createdAt: new Date(s.createdAt).toISOString(),
+  };
+}
+
+function wsSink(socket: WebSocket, format: FrameFormat): SessionSink {
+  let last: Promise<void> = Promise.resolve();
+  return {
+    format,
+    send(data) {
+      last = new Promise((resolve) => socket.send(data, { binary: format === 'msgpack' }, () => resolve()));
+    },
+    bufferedBytes: () => socket.bufferedAmount,
+    drained: () => last,
+    close: (code, reason) => socket.close(code, reason),
+  };
+}
+
+export async function sessionRoutes(app: FastifyInstance): Promise<void> {
+  const sessions = app.sessions;
+
+  app.post<{ Body: ControlsInput & { filter?: string[] } }>('/api/v1/sessions', {
+    schema: {
+      body: { ...CONTROLS_SCHEMA, properties: { ...CONTROLS_SCHEMA.properties, filter: FILTER_SCHEMA } },
+      response: { 201: SESSION_SCHEMA, '4xx': ERROR_SCHEMA },
+    },
+  }, async (req, reply) => {
+    const { filter, ...controls } = req.body ?? {};
+    const s = await sessions.create(req.ip, controls, filter ?? []);
+    req.log.info({ session: s.id, client: req.ip }, 'session created');
+    return reply.status(201).send(view(s));
+  });
+
+  app.get('/api/v1/sessions', {
+    schema: { response: { 200: { type: 'object', properties: { sessions: { type: 'array', items: SESSION_SCHEMA } } } } },
+  }, async () => ({ sessions: sessions.list().map(view) }));
+
+  app.get<{ Params: { id: string } }>('/api/v1/sessions/:id', {
+    schema: { params: { type: 'object', properties: { id: ID }, required: ['id'] }, response: { 200: SESSION_SCHEMA, '4xx': ERROR_SCHEMA } },
+  }, async (req) => view(sessions.get(req.params.id)));
+
+  app.patch<{ Params: { id: string }; Body: ControlsInput }>('/api/v1/sessions/:id', {
+    schema: {
+      params: { type: 'object', properties: { id: ID }, required: ['id'] },
+      body: CONTROLS_SCHEMA,
+      response: { 200: SESSION_SCHEMA, '4xx': ERROR_SCHEMA },
+    },
+  }, async (req) => {
+    const s = sessions.get(req.params.id);
+    await s.setControls(req.body ?? {});
+    return view(s);
+  });
+
+  app.delete<{ Params: { id: string } }>('/api/v1/sessions/:id', {
+    schema: { params: { type: 'object', properties: { id: ID }, required: ['id'] }, response: { '4xx': ERROR_SCHEMA } },
+  }, async (req, reply) => {
+    await sessions.delete(req.params.id);
+    return reply.status(204).send();
+  });
+
+  app.get<{ Params: { id: string }; Querystring: { format?: FrameFormat } }>('/api/v1/sessions/:id/stream', {
+    websocket: true,
+    schema: {
+      params: { type: 'object', properties: { id: ID }, required: ['id'] },
+      querystring: { type: 'object', additionalProperties: false, properties: { format: { type: 'string', enum: ['json', 'msgpack'] } } },
+    },
+    preValidation: async (req) => {
+      sessions.get((req.params as { id: string }).id); // 404 before the upgrade
+    },
+  }, (socket, req) => {
+    let session: Session;
+    try {
+      session = sessions.get(req.params.id);
+    } catch {
+      socket.close(4404, 'no such session');
+      return;
+    }
+    const sink = wsSink(socket, req.query.format ?? 'json');
+    session.attach(sink);
+    socket.on('message', (data: Buffer, isBinary: boolean) => {
+      let msg: unknown;
+      try {
+        msg = isBinary ? unpack(data) : JSON.parse(data.toString('utf8'));
+      } catch {
+        session.sendError(new TapedeckError('TPD_BAD_FRAME', 'frame is not valid JSON or msgpack'));
+        return;
+      }
+      const m = msg as { type?: unknown; set?: unknown };
+      if (m && typeof m === 'object' && m.type === 'control' && m.set && typeof m.set === 'object' && !Array.isArray(m.set)) {
+        session.setControls(m.set as ControlsInput).catch((err: unknown) => session.sendError(err));
+      } else if (m && typeof m === 'object' && m.type === 'ping') {
+        // Application-level keepalive: nothing to answer beyond keeping the session attached.
+      } else {
+        session.sendError(new TapedeckError('TPD_BAD_FRAME', 'expected {"type":"control","set":{...}}'));
+      }
+    });
+    socket.on('close', () => session.detach(sink));
+    socket.on('error', () => session.detach(sink));
+  });
+}

@@ -1,0 +1,151 @@
+/**
+ * Owns every playback session: creation under the max_sessions / max_sessions_per_client
+ * limits, lookup, deletion, garbage collection of sessions whose clients are gone (after
+ * sessionGraceMs), and the wake-up of tailing sessions when new batches are committed.
+ */
+import { TapedeckError } from '../../protocol/errors.js';
+import type { ControlsInput } from '../../protocol/controls.js';
+import type { Archive } from '../../storage/index.js';
+import { Session, type SessionLimits } from './session.js';
+
+export interface PlaybackOptions extends SessionLimits {
+  /** Sessions at once, all clients (seed 003 default: 512). */
+  maxSessions: number;
+  /** Sessions at once per client address (seed 003 default: 64). */
+  maxSessionsPerClient: number;
+  /** A session with no client attached for this long is collected. */
+  sessionGraceMs: number;
+}
+
+export const PLAYBACK_DEFAULTS: PlaybackOptions = {
+  maxSessions: 512,
+  maxSessionsPerClient: 64,
+  sessionGraceMs: 30_000,
+  /** Above this many unsent bytes on a socket the session waits for the client to read. */
+  wsBufferHighBytes: 1024 * 1024,
+  /** A `batches` frame carries at most this many batches ... */
+  frameBatchesMax: 256,
+  /** ... and at most about this many updates. */
+  frameUpdatesMax: 16_384,
+};
+
+/** Pacing errors kept for statistics (a ring; the newest replace the oldest). */
+const PACING_SAMPLES_MAX = 100_000;
+
+export interface PlaybackStats {
+  created: number;
+  collected: number;
+  framesSent: number;
+  bytesSent: number;
+}
+
+interface Log {
+  info(obj: object, msg: string): void;
+  warn(obj: object, msg: string): void;
+}
+
+export class SessionManager {
+  readonly options: PlaybackOptions;
+  readonly stats: PlaybackStats = { created: 0, collected: 0, framesSent: 0, bytesSent: 0 };
+  private readonly sessions = new Map<string, Session>();
+  private readonly a: Archive;
+  private readonly log: Log;
+  private readonly gcTimer: NodeJS.Timeout;
+  private readonly pacing = new Float64Array(PACING_SAMPLES_MAX);
+  private pacingCount = 0;
+  private readonly onCommit = (): void => {
+    for (const s of this.sessions.values()) if (s.waitingForData) s.wake();
+  };
+
+  constructor(archive: Archive, opts: Partial<PlaybackOptions>, log: Log) {
+    this.a = archive;
+    this.log = log;
+    this.options = { ...PLAYBACK_DEFAULTS, ...opts };
+    for (const [k, v] of Object.entries(this.options)) {
+      if (!Number.isFinite(v) || v <= 0) throw new TapedeckError('TPD_BAD_ARGUMENT', `playback option ${k} must be a positive number, got ${String(v)}`);
+    }
+    archive.on('commit', this.onCommit);
+    this.gcTimer = setInterval(() => this.collect(), Math.max(10, Math.min(1000, this.options.sessionGraceMs / 2)));
+    this.gcTimer.unref();
+  }
+
+  async create(clientKey: string, controls: ControlsInput, filter: readonly string[] = []): Promise<Session> {
+    if (this.sessions.size >= this.options.maxSessions) {
+      throw new TapedeckError('TPD_SESSION_LIMIT', `max_sessions (${this.options.maxSessions}) sessions are open`);
+    }
+    let mine = 0;
+    for (const s of this.sessions.values()) if (s.clientKey === clientKey) mine++;
+    if (mine >= this.options.maxSessionsPerClient) {
+      throw new TapedeckError('TPD_SESSION_LIMIT', `max_sessions_per_client (${this.options.maxSessionsPerClient}) sessions are open for ${clientKey}`);
+    }
+    const s = new Session(this.a, clientKey, filter, this.options, {
+      pacingErrorMs: (ms) => {
+        this.pacing[this.pacingCount % PACING_SAMPLES_MAX] = ms;
+        this.pacingCount++;
+      },
+      framesSent: (n, bytes) => {
+        this.stats.framesSent += n;
+        this.stats.bytesSent += bytes;
+      },
+    });
+    // Reserve the slot before the first await so concurrent creations respect the limits.
+    this.sessions.set(s.id, s);
+    try {
+      await s.init(controls);
+    } catch (err) {
+      this.sessions.delete(s.id);
+      throw err;
+    }
+    this.stats.created++;
+    return s;
+  }
+
+  get(id: string): Session {
+    const s = this.sessions.get(id);
+    if (!s) throw new TapedeckError('TPD_SESSION_NOT_FOUND', `no session ${id}`);
+    return s;
+  }
+
+  list(): Session[] {
+    return [...this.sessions.values()];
+  }
+
+  get size(): number {
+    return this.sessions.size;
+  }
+
+  async delete(id: string): Promise<void> {
+    const s = this.get(id);
+    this.sessions.delete(id);
+    await s.close('deleted');
+  }
+
+  /** Recent pacing errors (ms late against schedule), newest last. */
+  pacingErrors(): Float64Array {
+    const n = Math.min(this.pacingCount, PACING_SAMPLES_MAX);
+    return this.pacing.slice(0, n);
+  }
+
+  resetPacing(): void {
+    this.pacingCount = 0;
+  }
+
+  private collect(): void {
+    const now = Date.now();
+    for (const s of this.sessions.values()) {
+      if (s.attached || now - s.detachedAt < this.options.sessionGraceMs) continue;
+      this.sessions.delete(s.id);
+      this.stats.collected++;
+      this.log.info({ session: s.id }, 'session collected: no client for the grace period');
+      void s.close('closed');
+    }
+  }
+
+  async close(): Promise<void> {
+    clearInterval(this.gcTimer);
+    this.a.off('commit', this.onCommit);
+    const all = [...this.sessions.values()];
+    this.sessions.clear();
+    await Promise.all(all.map((s) => s.close('closed')));
+  }
+}

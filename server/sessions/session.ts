@@ -1,0 +1,448 @@
+/**
+ * One playback session: a cursor over the archive, the controls, and a loop that paces
+ * recorded batches to the attached client.
+ *
+ * Only the session's own loop touches the cursor. Control changes are queued and applied
+ * by the loop between sends, so a seek never races a read. Pacing is scheduled against an
+ * anchor (wall time, archive time) set at every play/seek/speed change: a batch with
+ * timestamp T is due at anchor.wall + (T - anchor.ts) / speed, so errors do not add up
+ * over long runs. Sends respect the socket's backpressure: above wsBufferHighBytes the
+ * loop waits for the client to read.
+ */
+import { randomBytes } from 'node:crypto';
+import { Packr } from 'msgpackr';
+import { TapedeckError, isTapedeckError } from '../../protocol/errors.js';
+import { formatBound, parseControls, type Bound, type ControlsInput, type ControlsView, type ParsedControls, type PlayState, type Speed } from '../../protocol/controls.js';
+import { encodeJsonFrame, type BatchBody, type ServerFrame } from '../../protocol/frames.js';
+import { formatTs } from '../../protocol/time.js';
+import { MsgpackWriter, encodeBatchFrame, encodeBatchesFrame, encodeStateFrame, type IdBatch } from '../../protocol/msgpack-frames.js';
+import type { Batch, Value } from '../../protocol/value.js';
+import { wallClockUs, type Archive, type Cursor } from '../../storage/index.js';
+
+export type FrameFormat = 'json' | 'msgpack';
+
+/** What a session sends through: a WebSocket in production, anything in tests. */
+export interface SessionSink {
+  readonly format: FrameFormat;
+  send(data: string | Buffer): void;
+  /** Bytes queued but not yet handed to the kernel. */
+  bufferedBytes(): number;
+  /** Resolves once everything sent so far has been written out (or the sink closed). */
+  drained(): Promise<void>;
+  close(code: number, reason: string): void;
+}
+
+export interface SessionLimits {
+  wsBufferHighBytes: number;
+  frameBatchesMax: number;
+  frameUpdatesMax: number;
+}
+
+export interface SessionEvents {
+  pacingErrorMs(ms: number): void;
+  framesSent(n: number, bytes: number): void;
+}
+
+const packr = new Packr({ useRecords: false, moreTypes: false });
+
+interface Command {
+  set: ParsedControls;
+  resolve: (v: ControlsView) => void;
+  reject: (err: unknown) => void;
+}
+
+export class Session {
+  readonly id = randomBytes(16).toString('hex');
+  readonly createdAt = Date.now();
+  readonly filter: readonly string[];
+  readonly clientKey: string;
+  start: Bound = { kind: 'unbounded' };
+  end: Bound = { kind: 'unbounded' };
+  speed: Speed = 1;
+  state: PlayState = 'play';
+  loop = false;
+  /** When the last client went away (or creation); drives garbage collection. */
+  detachedAt = Date.now();
+  closed = false;
+  /** True while the loop waits for newly committed data. */
+  waitingForData = false;
+
+  private readonly a: Archive;
+  private readonly cursor: Cursor;
+  private readonly limits: SessionLimits;
+  private readonly events: SessionEvents;
+  private sink: SessionSink | undefined;
+  private readonly commands: Command[] = [];
+  private wakeFn: (() => void) | undefined;
+  private anchor: { wallMs: number; ts: number } | undefined;
+  private pending: Batch | null = null;
+  private needState = true;
+  private reachedEnd = false;
+  private sentIds = new Uint8Array(0);
+  private readonly mp = new MsgpackWriter();
+  /** Position shown to clients: the last batch delivered, or the time sought. */
+  private posUs: number | null = null;
+  private loopDone: Promise<void> | undefined;
+
+  constructor(archive: Archive, clientKey: string, filter: readonly string[], limits: SessionLimits, events: SessionEvents) {
+    this.a = archive;
+    this.clientKey = clientKey;
+    this.filter = filter;
+    this.cursor = archive.cursor(filter.length > 0 ? { filter } : {});
+    this.limits = limits;
+    this.events = events;
+  }
+
+  /** Applies the creation controls (including the initial seek) and starts the loop. */
+  async init(input: ControlsInput): Promise<void> {
+    const parsed = parseControls(input, wallClockUs());
+    if (parsed.pos === undefined && parsed.state === 'tail') {
+      parsed.pos = { kind: 'end' };
+    } else if (parsed.pos === undefined) {
+      const start = parsed.start ?? this.start;
+      parsed.pos = start.kind === 'unbounded' ? { kind: 'beginning' } : { kind: 'ts', us: start.us };
+    }
+    await this.apply(parsed);
+    this.loopDone = this.run().catch((err: unknown) => this.fatal(err));
+  }
+
+  get controls(): ControlsView {
+    const pos = this.posUs;
+    return {
+      start: formatBound(this.start),
+      end: formatBound(this.end),
+      pos: pos === null ? null : formatTs(pos),
+      posUs: pos,
+      speed: this.speed,
+      state: this.state,
+      loop: this.loop,
+    };
+  }
+
+  get attached(): boolean {
+    return this.sink !== undefined;
+  }
+
+  /** Validates, then queues a control change for the loop; resolves with the new controls. */
+  setControls(input: ControlsInput): Promise<ControlsView> {
+    if (this.closed) return Promise.reject(new TapedeckError('TPD_SESSION_NOT_FOUND', `session ${this.id} is closed`));
+    let set: ParsedControls;
+    try {
+      set = parseControls(input, wallClockUs());
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return new Promise((resolve, reject) => {
+      this.commands.push({ set, resolve, reject });
+      this.wake();
+    });
+  }
+
+  /** Attaches a client stream; a second stream replaces the first (reconnect). */
+  attach(sink: SessionSink): void {
+    if (this.sink) this.sink.close(4000, 'replaced by a newer connection');
+    this.sink = sink;
+    this.sentIds = new Uint8Array(0);
+    this.needState = true;
+    this.anchor = undefined;
+    this.wake();
+  }
+
+  detach(sink: SessionSink): void {
+    if (this.sink !== sink) return;
+    this.sink = undefined;
+    this.detachedAt = Date.now();
+    this.wake();
+  }
+
+  async close(reason: 'closed' | 'deleted'): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    const sink = this.sink;
+    if (sink) {
+      this.sendFrame({ type: 'end', reason });
+      sink.close(1000, reason);
+    }
+    this.sink = undefined;
+    for (const c of this.commands.splice(0)) c.reject(new TapedeckError('TPD_SESSION_NOT_FOUND', `session ${this.id} was ${reason}`));
+    this.wake();
+    await this.loopDone;
+  }
+
+  wake(): void {
+    const w = this.wakeFn;
+    this.wakeFn = undefined;
+    w?.();
+  }
+
+  // ---------------------------------------------------------------- the loop
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = ms === Infinity ? undefined : setTimeout(() => done(), Math.max(0, ms));
+      const done = (): void => {
+        clearTimeout(timer);
+        if (this.wakeFn === done) this.wakeFn = undefined;
+        resolve();
+      };
+      this.wakeFn = done;
+    });
+  }
+
+  private async run(): Promise<void> {
+    while (!this.closed) {
+      if (this.commands.length > 0) {
+        await this.applyCommands();
+        continue;
+      }
+      const sink = this.sink;
+      if (!sink) {
+        await this.sleep(Infinity);
+        continue;
+      }
+      if (this.needState) {
+        this.needState = false;
+        await this.sendState();
+        this.sendFrame({ type: 'controls', controls: this.controls });
+        continue;
+      }
+      if (this.state === 'pause' || this.reachedEnd) {
+        await this.sleep(Infinity);
+        continue;
+      }
+      if (sink.bufferedBytes() > this.limits.wsBufferHighBytes) {
+        await Promise.race([sink.drained(), this.sleep(Infinity)]);
+        continue;
+      }
+      await this.step();
+      // Let sockets, timers and other sessions run between frames: a session playing at
+      // unlimited speed from cached blocks would otherwise never leave the microtask queue.
+      await new Promise<void>((resolve) => setImmediate(resolve));
+    }
+  }
+
+  /** Sends the next frame of batches, or waits for data / the due time. */
+  private async step(): Promise<void> {
+    const first = this.pending ?? (await this.cursor.next());
+    this.pending = null;
+    if (!first) {
+      if (this.endIsLive()) {
+        if (this.state === 'play') {
+          this.state = 'tail';
+          this.sendFrame({ type: 'controls', controls: this.controls });
+        }
+        this.waitingForData = true;
+        await this.sleep(Infinity);
+        this.waitingForData = false;
+      } else {
+        await this.endReached();
+      }
+      return;
+    }
+    if (this.end.kind === 'ts' && first.ts > this.end.us) {
+      this.pending = first;
+      await this.endReached();
+      return;
+    }
+    const paced = this.state === 'play' && this.speed !== 'unlimited';
+    const now = performance.now();
+    if (paced) {
+      if (!this.anchor) this.anchor = { wallMs: now, ts: first.ts };
+      const due = this.dueMs(first.ts);
+      if (due - now > 1) {
+        this.pending = first;
+        await this.sleep(due - now);
+        return;
+      }
+      this.events.pacingErrorMs(Math.max(0, now - due));
+    }
+    const out: Batch[] = [first];
+    let updates = first.updates.length;
+    while (out.length < this.limits.frameBatchesMax && updates < this.limits.frameUpdatesMax && this.commands.length === 0) {
+      // Only coalesce what is due now; a paced session at real time sends one batch per frame.
+      if (paced && (this.speed as number) <= 1) break;
+      const nb = await this.cursor.next();
+      if (!nb) break;
+      if ((this.end.kind === 'ts' && nb.ts > this.end.us) || (paced && this.dueMs(nb.ts) > performance.now() + 1)) {
+        this.pending = nb;
+        break;
+      }
+      if (paced) this.events.pacingErrorMs(Math.max(0, performance.now() - this.dueMs(nb.ts)));
+      out.push(nb);
+      updates += nb.updates.length;
+    }
+    if (out.length === 1) this.sendFrame({ type: 'batch', ts: first.ts, updates: first.updates });
+    else this.sendFrame({ type: 'batches', batches: out });
+    this.posUs = (out[out.length - 1] as Batch).ts;
+  }
+
+  private dueMs(ts: number): number {
+    const a = this.anchor as { wallMs: number; ts: number };
+    return a.wallMs + (ts - a.ts) / 1000 / (this.speed as number);
+  }
+
+  /** An unbounded end, or one in the future, turns the end of the archive into tail. */
+  private endIsLive(): boolean {
+    return this.end.kind === 'unbounded' || this.end.us > wallClockUs();
+  }
+
+  private async endReached(): Promise<void> {
+    if (this.loop) {
+      await this.seekTo(this.start.kind === 'unbounded' ? { kind: 'beginning' } : { kind: 'ts', us: this.start.us });
+      return;
+    }
+    this.reachedEnd = true;
+    this.state = 'pause';
+    this.sendFrame({ type: 'end', reason: 'end' });
+    this.sendFrame({ type: 'controls', controls: this.controls });
+  }
+
+  // ---------------------------------------------------------------- controls
+
+  private async applyCommands(): Promise<void> {
+    const cmds = this.commands.splice(0);
+    for (const c of cmds) {
+      try {
+        await this.apply(c.set);
+        c.resolve(this.controls);
+      } catch (err) {
+        c.reject(err);
+      }
+    }
+    if (cmds.length > 0) this.sendFrame({ type: 'controls', controls: this.controls });
+  }
+
+  private async apply(set: ParsedControls): Promise<void> {
+    if (set.start) this.start = set.start;
+    if (set.end) this.end = set.end;
+    if (set.loop !== undefined) this.loop = set.loop;
+    if (set.speed !== undefined) {
+      this.speed = set.speed;
+      this.anchor = undefined;
+    }
+    if (set.start && set.end && set.start.kind === 'ts' && set.end.kind === 'ts' && set.end.us < set.start.us) {
+      throw new TapedeckError('TPD_BAD_CONTROL', 'end: is before start', { control: 'end' });
+    }
+    if (set.state !== undefined) {
+      this.state = set.state;
+      this.anchor = undefined;
+      if (set.state === 'tail' && set.pos === undefined) await this.seekTo({ kind: 'end' });
+      if (set.state !== 'pause') this.reachedEnd = false;
+    }
+    if (set.pos !== undefined) await this.seekTo(set.pos);
+    if (set.end) this.reachedEnd = false;
+  }
+
+  private async seekTo(pos: NonNullable<ParsedControls['pos']>): Promise<void> {
+    switch (pos.kind) {
+      case 'beginning':
+        await this.cursor.seek('beginning');
+        break;
+      case 'end':
+        await this.cursor.seek('end');
+        break;
+      case 'ts':
+        await this.cursor.seek({ ts: pos.us });
+        break;
+      case 'steps':
+        // Steps count from the last batch delivered. A batch read but held back (pacing,
+        // end) moved the cursor one further: put the cursor back first.
+        if (this.pending && this.posUs !== null) await this.cursor.seek({ ts: this.posUs });
+        else if (this.pending) await this.cursor.seek('beginning');
+        await this.cursor.seek({ batches: pos.n });
+        break;
+    }
+    this.posUs = this.cursor.pos;
+    this.pending = null;
+    this.anchor = undefined;
+    this.needState = true;
+    this.reachedEnd = false;
+  }
+
+  // ---------------------------------------------------------------- frames
+
+  private async sendState(): Promise<void> {
+    const byId = await this.cursor.stateById();
+    const paths = this.a.paths;
+    const ts = this.posUs;
+    if (this.sink?.format === 'msgpack') {
+      const values: Array<[number, Value]> = [];
+      for (let id = 0; id < paths.length; id++) if (this.cursor.matches(id)) values.push([id, byId.has(id) ? (byId.get(id) as Value) : null]);
+      this.announce(values);
+      this.sendRaw(Buffer.from(encodeStateFrame(this.mp, ts, values)));
+      return;
+    }
+    const values: Record<string, Value> = {};
+    for (let id = 0; id < paths.length; id++) {
+      if (this.cursor.matches(id)) values[paths[id] as string] = byId.has(id) ? (byId.get(id) as Value) : null;
+    }
+    this.sendRaw(encodeJsonFrame({ type: 'state', ts, values }));
+  }
+
+  private sendFrame(frame: ServerFrame): void {
+    if (!this.sink) return;
+    if (this.sink.format === 'json') {
+      this.sendRaw(encodeJsonFrame(frame));
+      return;
+    }
+    if (frame.type === 'batch') {
+      const b = this.toIds(frame);
+      this.sendRaw(Buffer.from(encodeBatchFrame(this.mp, b).buffer));
+    } else if (frame.type === 'batches') {
+      const batches = frame.batches.map((b) => this.toIds(b));
+      this.sendRaw(Buffer.from(encodeBatchesFrame(this.mp, batches).buffer));
+    } else {
+      this.sendRaw(packr.pack(frame));
+    }
+  }
+
+  private toIds(b: BatchBody): IdBatch {
+    const ids = this.a.pathIds;
+    const updates: Array<[number, Value]> = new Array(b.updates.length);
+    for (let i = 0; i < b.updates.length; i++) {
+      const u = b.updates[i] as [string, Value];
+      updates[i] = [ids.get(u[0]) as number, u[1]];
+    }
+    this.announce(updates);
+    return { ts: b.ts, updates };
+  }
+
+  /** Sends a `paths` frame for ids this client has not seen yet. */
+  private announce(pairs: Array<[number, Value]>): void {
+    let fresh: Array<[number, string]> | undefined;
+    for (const [id] of pairs) {
+      if (id >= this.sentIds.length) {
+        const next = new Uint8Array(Math.max(id + 1, this.a.paths.length, this.sentIds.length * 2));
+        next.set(this.sentIds);
+        this.sentIds = next;
+      }
+      if (this.sentIds[id] === 1) continue;
+      this.sentIds[id] = 1;
+      (fresh ??= []).push([id, this.a.paths[id] as string]);
+    }
+    if (fresh) this.sendRaw(packr.pack({ type: 'paths', paths: fresh }));
+  }
+
+  private sendRaw(data: string | Buffer): void {
+    const sink = this.sink;
+    if (!sink) return;
+    sink.send(data);
+    this.events.framesSent(1, typeof data === 'string' ? Buffer.byteLength(data) : data.length);
+  }
+
+  /** Sends an error frame (e.g. a bad control) without ending the session. */
+  sendError(err: unknown): void {
+    const e = isTapedeckError(err) ? err : new TapedeckError('TPD_INTERNAL', 'internal error');
+    const control = (e.details?.control as string | undefined) ?? undefined;
+    this.sendFrame({ type: 'error', code: e.code, message: e.message, ...(control ? { control } : {}) });
+  }
+
+  private fatal(err: unknown): void {
+    // A read error (corrupt block, file unavailable): tell the client, pause, stay alive so
+    // it can seek elsewhere.
+    this.sendError(err);
+    this.state = 'pause';
+    this.sendFrame({ type: 'controls', controls: this.controls });
+    if (!this.closed) this.loopDone = this.run().catch((e: unknown) => this.fatal(e));
+  }
+}
