@@ -7,6 +7,7 @@ import { inspectCommand } from './inspect.js';
 import { verifyCommand } from './verify.js';
 import { reindexCommand } from './reindex.js';
 import { demoCommand } from './demo.js';
+import { playCommand } from './play.js';
 import { serveCommand } from './serve.js';
 import { simulateCommand } from './simulate.js';
 import { exportCommand } from './export.js';
@@ -23,6 +24,10 @@ commands:
                          timestamp order); exits 1 and names file and offset of each
                          problem
   reindex <archive-dir>  rebuild the catalog from the segment files
+  play <url> [--start T] [--end T] [--pos P] [--speed S] [--filter G]...
+       [--format json|msgpack]
+                         terminal player: prints the state and batches as they play;
+                         keys: space pause, arrows step/seek, +/- speed, t live, q quit
   demo [--dir DIR] [--minutes N]
                          record N minutes (default 30) of simulated fabric telemetry
                          into DIR (default ./data/demo), then inspect it
@@ -53,6 +58,8 @@ export async function run(argv: string[]): Promise<number> {
         return await reindexCommand(rest);
       case 'demo':
         return await demoCommand(rest);
+      case 'play':
+        return await playCommand(rest);
       case 'serve':
         return await serveCommand(rest);
       case 'simulate':

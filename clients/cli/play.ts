@@ -1,0 +1,169 @@
+/**
+ * `tapedeck play <url>`: a terminal player. Creates a session, prints the state and every
+ * batch as it plays, and on a terminal takes keys like a media player:
+ *
+ *   space  play / pause          right / left   one batch forward / back
+ *   up / down  +1 / -1 minute    + / -          speed x2 / ÷2
+ *   u  unlimited speed           t  live (tail) l  loop on / off
+ *   b  beginning                 q  quit (deletes the session)
+ *
+ * Without a terminal it just prints until the session ends (or SIGINT).
+ */
+import { parseArgs } from 'node:util';
+import { TapedeckClient, type ControlsView, type StreamFrame } from '../client/index.js';
+import { formatTs } from '../../protocol/time.js';
+import { jsonReplacer } from '../../protocol/frames.js';
+import { SPEED_MAX, SPEED_MIN } from '../../protocol/controls.js';
+import { TapedeckError } from '../../protocol/errors.js';
+
+const HELP = 'keys: space play/pause  ←/→ step  ↑/↓ ±1 min  +/- speed  u unlimited  t live  l loop  b beginning  q quit';
+
+export async function playCommand(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      start: { type: 'string' },
+      end: { type: 'string' },
+      pos: { type: 'string' },
+      speed: { type: 'string', default: '1' },
+      filter: { type: 'string', multiple: true },
+      format: { type: 'string', default: 'msgpack' },
+      token: { type: 'string' },
+      'max-updates': { type: 'string', default: '8' },
+    },
+  });
+  const url = positionals[0];
+  if (!url) throw new TapedeckError('TPD_BAD_ARGUMENT', 'play needs the server URL, e.g. http://127.0.0.1:8080');
+  if (values.format !== 'json' && values.format !== 'msgpack') throw new TapedeckError('TPD_BAD_ARGUMENT', '--format is json or msgpack');
+  const maxUpdates = Number(values['max-updates']);
+  const client = new TapedeckClient(url, values.token ? { token: values.token } : {});
+  const session = await client.createSession({
+    state: 'play',
+    speed: values.speed,
+    ...(values.start !== undefined ? { start: values.start } : {}),
+    ...(values.end !== undefined ? { end: values.end } : {}),
+    ...(values.pos !== undefined ? { pos: values.pos } : {}),
+    ...(values.filter ? { filter: values.filter } : {}),
+  });
+  const stream = client.stream(session.id, { format: values.format });
+  await stream.ready();
+  const out = process.stdout;
+  const tty = process.stdin.isTTY === true && out.isTTY === true;
+  let controls: ControlsView = session.controls;
+  let quitting = false;
+
+  const quit = async (): Promise<void> => {
+    if (quitting) return;
+    quitting = true;
+    stream.close();
+    await client.deleteSession(session.id).catch(() => undefined);
+  };
+  const onKey = (key: string): void => {
+    const pos = controls.posUs;
+    switch (key) {
+      case ' ':
+        stream.control({ state: controls.state === 'pause' ? 'play' : 'pause' });
+        break;
+      case '\u001b[C':
+        stream.control({ pos: '+1' });
+        break;
+      case '\u001b[D':
+        stream.control({ pos: '-1' });
+        break;
+      case '\u001b[A':
+        if (pos !== null) stream.control({ pos: pos + 60_000_000 });
+        break;
+      case '\u001b[B':
+        if (pos !== null) stream.control({ pos: Math.max(0, pos - 60_000_000) });
+        break;
+      case '+':
+      case '=':
+        stream.control({ speed: controls.speed === 'unlimited' ? SPEED_MAX : Math.min(SPEED_MAX, controls.speed * 2) });
+        break;
+      case '-':
+        stream.control({ speed: controls.speed === 'unlimited' ? SPEED_MAX : Math.max(SPEED_MIN, controls.speed / 2) });
+        break;
+      case 'u':
+        stream.control({ speed: 'unlimited' });
+        break;
+      case 't':
+        stream.control({ state: 'tail' });
+        break;
+      case 'l':
+        stream.control({ loop: !controls.loop });
+        break;
+      case 'b':
+        stream.control({ pos: 'beginning' });
+        break;
+      case 'q':
+      case '\u0003':
+        void quit();
+        break;
+    }
+  };
+  if (tty) {
+    process.stdin.setRawMode(true);
+    process.stdin.resume();
+    process.stdin.setEncoding('utf8');
+    process.stdin.on('data', onKey);
+    out.write(HELP + '\n');
+  }
+  const onSignal = (): void => void quit();
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+
+  const width = tty ? (out.columns ?? 120) : Infinity;
+  const clip = (s: string): string => (s.length > width ? s.slice(0, width - 1) + '…' : s);
+  let code = 0;
+  try {
+    for await (const f of stream) {
+      const line = render(f, maxUpdates);
+      if (f.type === 'controls') controls = f.controls;
+      if (line) out.write(clip(line) + '\n');
+      if (f.type === 'error' && f.code === 'TPD_SESSION_NOT_FOUND') code = 1;
+      if (f.type === 'end' && !tty) break;
+    }
+  } finally {
+    if (tty) {
+      process.stdin.setRawMode(false);
+      process.stdin.pause();
+      process.stdin.off('data', onKey);
+    }
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    await quit();
+  }
+  return code;
+}
+
+function show(v: unknown): string {
+  return JSON.stringify(v, jsonReplacer) ?? 'undefined';
+}
+
+export function render(f: StreamFrame, maxUpdates: number): string | undefined {
+  switch (f.type) {
+    case 'state': {
+      const entries = Object.entries(f.values);
+      const set = entries.filter(([, v]) => v !== null).length;
+      const shown = entries.slice(0, maxUpdates).map(([p, v]) => `${p}=${show(v)}`).join(' ');
+      return `== state at ${f.ts === null ? 'beginning' : formatTs(f.ts)}: ${entries.length} paths (${set} with values) ${shown}${entries.length > maxUpdates ? ' …' : ''}`;
+    }
+    case 'batch': {
+      const shown = f.updates.slice(0, maxUpdates).map(([p, v]) => `${p}=${show(v)}`).join(' ');
+      return `${formatTs(f.ts)}  ${shown}${f.updates.length > maxUpdates ? ` … (+${f.updates.length - maxUpdates})` : ''}`;
+    }
+    case 'controls': {
+      const c = f.controls;
+      return `-- ${c.state} ${c.speed === 'unlimited' ? 'unlimited' : `${c.speed}x`}${c.loop ? ' loop' : ''} at ${c.pos ?? 'beginning'} [${c.start} .. ${c.end}]`;
+    }
+    case 'end':
+      return `== end (${f.reason})`;
+    case 'error':
+      return `!! ${f.code}: ${f.message}`;
+    case 'info':
+      return `.. ${f.message}`;
+    case 'reconnected':
+      return `.. reconnected (attempt ${f.attempt})`;
+  }
+}

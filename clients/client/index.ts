@@ -1,0 +1,278 @@
+/**
+ * Typed TypeScript client for a Tapedeck server: playback sessions over REST and their
+ * WebSocket streams.
+ *
+ *   const td = new TapedeckClient('http://127.0.0.1:8080');
+ *   const s = await td.createSession({ start: '-1h', speed: 10, filter: ['/fabric/**'] });
+ *   const stream = td.stream(s.id);
+ *   for await (const f of stream) {
+ *     if (f.type === 'state') ...   // full state at the position (every covered path, null where none)
+ *     if (f.type === 'batch') ...   // one recorded batch ([path, value] pairs)
+ *   }
+ *   stream.control({ pos: '-10', speed: 2 });
+ *
+ * Frames come out in one shape whatever the wire format: `batches` frames are split into
+ * `batch` frames, msgpack path ids are resolved to paths, and JSON escapes for bytes,
+ * bigints and non-finite numbers are revived.
+ *
+ * Reconnect: with `reconnect` on (the default), a stream whose socket drops unexpectedly
+ * reopens it (backoff 100 ms doubling to 5 s, at most `reconnectAttemptsMax` tries). The
+ * server keeps the session's position while no client is attached (for its grace period),
+ * so the new socket starts with a `state` frame at the same position and playback goes on
+ * from there; a `reconnected` frame is yielded first so consumers can tell.
+ *
+ * Backpressure: frames wait in a queue of at most `queueFramesMax`; when it is full the
+ * socket is paused, so a slow consumer slows the server down instead of filling memory.
+ */
+import WebSocket from 'ws';
+import { unpack } from 'msgpackr';
+import { reviveValue } from '../../protocol/frames.js';
+import type { ControlsInput, ControlsView } from '../../protocol/controls.js';
+import type { Update, Value } from '../../protocol/value.js';
+
+export type { ControlsInput, ControlsView };
+
+export interface SessionInfo {
+  id: string;
+  controls: ControlsView;
+  filter: string[];
+  stream: string;
+  attached: boolean;
+  createdAt: string;
+}
+
+export type CreateSessionOptions = ControlsInput & { filter?: string[] };
+
+export type StreamFrame =
+  | { type: 'state'; ts: number | null; values: Record<string, Value> }
+  | { type: 'batch'; ts: number; updates: Update[] }
+  | { type: 'controls'; controls: ControlsView }
+  | { type: 'end'; reason: string }
+  | { type: 'error'; code: string; message: string; control?: string }
+  | { type: 'info'; code: string; message: string }
+  | { type: 'reconnected'; attempt: number };
+
+export class TapedeckClientError extends Error {
+  constructor(readonly status: number, readonly code: string, message: string) {
+    super(message);
+    this.name = 'TapedeckClientError';
+  }
+}
+
+export interface ClientOptions {
+  /** Bearer token, when the server requires one. */
+  token?: string;
+}
+
+export class TapedeckClient {
+  readonly baseUrl: string;
+  private readonly token: string | undefined;
+
+  constructor(baseUrl: string, opts: ClientOptions = {}) {
+    this.baseUrl = baseUrl.replace(/\/+$/, '');
+    this.token = opts.token;
+  }
+
+  private async call<T>(method: string, path: string, body?: unknown): Promise<T> {
+    const headers: Record<string, string> = {};
+    if (body !== undefined) headers['content-type'] = 'application/json';
+    if (this.token) headers.authorization = `Bearer ${this.token}`;
+    const res = await fetch(this.baseUrl + path, { method, headers, body: body === undefined ? null : JSON.stringify(body) });
+    const text = await res.text();
+    const json = text ? (JSON.parse(text) as unknown) : undefined;
+    if (!res.ok) {
+      const e = (json as { error?: { code?: string; message?: string } } | undefined)?.error;
+      throw new TapedeckClientError(res.status, e?.code ?? 'TPD_HTTP', e?.message ?? `HTTP ${res.status}`);
+    }
+    return json as T;
+  }
+
+  createSession(opts: CreateSessionOptions = {}): Promise<SessionInfo> {
+    return this.call('POST', '/api/v1/sessions', opts);
+  }
+
+  getSession(id: string): Promise<SessionInfo> {
+    return this.call('GET', `/api/v1/sessions/${encodeURIComponent(id)}`);
+  }
+
+  async listSessions(): Promise<SessionInfo[]> {
+    return (await this.call<{ sessions: SessionInfo[] }>('GET', '/api/v1/sessions')).sessions;
+  }
+
+  setControls(id: string, set: ControlsInput): Promise<SessionInfo> {
+    return this.call('PATCH', `/api/v1/sessions/${encodeURIComponent(id)}`, set);
+  }
+
+  async deleteSession(id: string): Promise<void> {
+    await this.call('DELETE', `/api/v1/sessions/${encodeURIComponent(id)}`);
+  }
+
+  stream(id: string, opts: StreamOptions = {}): SessionStream {
+    const url = `${this.baseUrl.replace(/^http/, 'ws')}/api/v1/sessions/${encodeURIComponent(id)}/stream`;
+    return new SessionStream(url, opts, this.token);
+  }
+}
+
+export interface StreamOptions {
+  format?: 'json' | 'msgpack';
+  reconnect?: boolean;
+  reconnectAttemptsMax?: number;
+  queueFramesMax?: number;
+}
+
+export class SessionStream implements AsyncIterable<StreamFrame> {
+  private ws!: WebSocket;
+  private readonly queue: StreamFrame[] = [];
+  private waiter: (() => void) | undefined;
+  private done = false;
+  private failure: Error | undefined;
+  private paused = false;
+  private attempts = 0;
+  private readonly paths = new Map<number, string>();
+  private readonly format: 'json' | 'msgpack';
+  private readonly reconnect: boolean;
+  private readonly attemptsMax: number;
+  private readonly queueMax: number;
+  private opened: Promise<void>;
+
+  constructor(private readonly url: string, opts: StreamOptions, private readonly token: string | undefined) {
+    this.format = opts.format ?? 'json';
+    this.reconnect = opts.reconnect ?? true;
+    this.attemptsMax = opts.reconnectAttemptsMax ?? 10;
+    this.queueMax = opts.queueFramesMax ?? 1024;
+    this.opened = this.connect();
+  }
+
+  /** Resolves once the socket is open (the first frames may already be queued). */
+  ready(): Promise<void> {
+    return this.opened;
+  }
+
+  private connect(reconnectAttempt = 0): Promise<void> {
+    const ws = new WebSocket(this.url + (this.format === 'msgpack' ? '?format=msgpack' : ''), {
+      headers: this.token ? { authorization: `Bearer ${this.token}` } : {},
+    });
+    this.ws = ws;
+    this.paths.clear();
+    ws.on('message', (data: Buffer, binary: boolean) => this.onMessage(data, binary));
+    ws.on('close', (code) => this.onClose(code));
+    ws.on('error', () => undefined); // 'close' follows and decides
+    return new Promise((resolve, reject) => {
+      ws.once('open', () => {
+        this.attempts = 0;
+        // Synchronously: the server's first frames may be parsed right after 'open'.
+        if (reconnectAttempt > 0) this.push({ type: 'reconnected', attempt: reconnectAttempt });
+        resolve();
+      });
+      ws.once('unexpected-response', (_req, res) => {
+        const err = new TapedeckClientError(res.statusCode ?? 0, res.statusCode === 404 ? 'TPD_SESSION_NOT_FOUND' : 'TPD_HTTP', `stream refused with HTTP ${res.statusCode}`);
+        this.fail(err);
+        reject(err);
+      });
+      ws.once('error', (err) => reject(err));
+    });
+  }
+
+  private onMessage(data: Buffer, binary: boolean): void {
+    let f: { type?: string; [k: string]: unknown };
+    try {
+      f = (binary ? unpack(data) : JSON.parse(data.toString('utf8'))) as typeof f;
+    } catch {
+      return;
+    }
+    if (f.type === 'paths') {
+      for (const [id, p] of f.paths as Array<[number, string]>) this.paths.set(id, p);
+      return;
+    }
+    const key = (k: string | number): string => (typeof k === 'number' ? (this.paths.get(k) ?? `#${k}`) : k);
+    const val = (v: unknown): Value => (this.format === 'json' ? reviveValue(v) : (v as Value));
+    const fix = (pairs: Array<[string | number, unknown]>): Update[] => pairs.map(([k, v]) => [key(k), val(v)]);
+    if (f.type === 'batches') {
+      for (const b of f.batches as Array<{ ts: number; updates: Array<[string | number, unknown]> }>) this.push({ type: 'batch', ts: b.ts, updates: fix(b.updates) });
+    } else if (f.type === 'batch') {
+      this.push({ type: 'batch', ts: f.ts as number, updates: fix(f.updates as Array<[string | number, unknown]>) });
+    } else if (f.type === 'state') {
+      const pairs = Array.isArray(f.values) ? (f.values as Array<[number, unknown]>) : Object.entries(f.values as Record<string, unknown>);
+      this.push({ type: 'state', ts: f.ts as number | null, values: Object.fromEntries(fix(pairs)) });
+    } else {
+      this.push(f as StreamFrame);
+    }
+  }
+
+  private push(f: StreamFrame): void {
+    this.queue.push(f);
+    if (!this.paused && this.queue.length >= this.queueMax) {
+      this.paused = true;
+      this.ws.pause();
+    }
+    const w = this.waiter;
+    this.waiter = undefined;
+    w?.();
+  }
+
+  private onClose(code: number): void {
+    if (this.done) return;
+    // 1000 = closed by the server on purpose (session ended or deleted); 4000 = replaced.
+    if (!this.reconnect || code === 1000 || code === 4000 || code === 4404 || this.failure) {
+      this.finish();
+      return;
+    }
+    if (++this.attempts > this.attemptsMax) {
+      this.fail(new Error(`stream closed (code ${code}) and ${this.attemptsMax} reconnects failed`));
+      return;
+    }
+    const attempt = this.attempts;
+    const delay = Math.min(5000, 100 * 2 ** (attempt - 1));
+    setTimeout(() => {
+      if (this.done) return;
+      this.opened = this.connect(attempt).catch(() => undefined);
+    }, delay);
+  }
+
+  private fail(err: Error): void {
+    this.failure = err;
+    this.finish();
+  }
+
+  private finish(): void {
+    this.done = true;
+    const w = this.waiter;
+    this.waiter = undefined;
+    w?.();
+  }
+
+  /** Changes controls through the socket (the server answers with a `controls` frame, or an `error` naming the control). */
+  control(set: ControlsInput): void {
+    this.ws.send(JSON.stringify({ type: 'control', set }));
+  }
+
+  close(): void {
+    this.done = true;
+    this.ws.close(1000);
+    this.finish();
+  }
+
+  /** For tests and tools: drop the socket as a network failure would. */
+  dropConnection(): void {
+    this.ws.terminate();
+  }
+
+  async *[Symbol.asyncIterator](): AsyncIterator<StreamFrame> {
+    for (;;) {
+      const f = this.queue.shift();
+      if (f) {
+        if (this.paused && this.queue.length < this.queueMax / 2) {
+          this.paused = false;
+          this.ws.resume();
+        }
+        yield f;
+        continue;
+      }
+      if (this.done) {
+        if (this.failure) throw this.failure;
+        return;
+      }
+      await new Promise<void>((resolve) => (this.waiter = resolve));
+    }
+  }
+}

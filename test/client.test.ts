@@ -1,0 +1,100 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { startServer, type TestServer } from './helpers/server.js';
+import { TapedeckClient, TapedeckClientError, type StreamFrame } from '../clients/client/index.js';
+import { randomBatches } from './helpers/workload.js';
+import { plain } from './helpers/replay.js';
+import type { Batch } from '../protocol/value.js';
+
+let server: TestServer | undefined;
+afterEach(async () => {
+  await server?.close();
+  server = undefined;
+});
+
+async function take(it: AsyncIterator<StreamFrame>, pred: (f: StreamFrame) => boolean): Promise<StreamFrame> {
+  for (;;) {
+    const r = await it.next();
+    if (r.done) throw new Error('stream ended');
+    if (pred(r.value)) return r.value;
+  }
+}
+
+describe('TypeScript client', () => {
+  for (const format of ['json', 'msgpack'] as const) {
+    it(`iterates frames (${format}) and reproduces the archive`, async () => {
+      const batches = randomBatches(31, 400);
+      server = await startServer(batches);
+      const td = new TapedeckClient(server.url);
+      const s = await td.createSession({ speed: 'unlimited' });
+      const stream = td.stream(s.id, { format });
+      const got: Batch[] = [];
+      const it = stream[Symbol.asyncIterator]();
+      expect((await take(it, () => true)).type).toBe('state');
+      while (got.length < batches.length) {
+        const f = await take(it, (x) => x.type === 'batch');
+        if (f.type === 'batch') got.push({ ts: f.ts, updates: f.updates });
+      }
+      expect(plain(got)).toStrictEqual(plain(batches));
+      stream.close();
+    });
+  }
+
+  it('changes controls over REST and the socket, and maps HTTP errors to codes', async () => {
+    server = await startServer(randomBatches(3, 50));
+    const td = new TapedeckClient(server.url);
+    const s = await td.createSession({ state: 'pause' });
+    expect((await td.setControls(s.id, { speed: 3 })).controls.speed).toBe(3);
+    expect((await td.listSessions()).map((x) => x.id)).toEqual([s.id]);
+    const stream = td.stream(s.id);
+    const it = stream[Symbol.asyncIterator]();
+    await take(it, (f) => f.type === 'controls');
+    stream.control({ speed: 'nope' });
+    const e = await take(it, (f) => f.type === 'error');
+    expect(e).toMatchObject({ code: 'TPD_BAD_CONTROL', control: 'speed' });
+    await expect(td.setControls(s.id, { speed: 0 })).rejects.toMatchObject({ status: 400, code: 'TPD_BAD_CONTROL' });
+    await td.deleteSession(s.id);
+    await expect(td.getSession(s.id)).rejects.toBeInstanceOf(TapedeckClientError);
+    // The server closed the stream with an `end` frame; iteration finishes.
+    expect(await take(it, (f) => f.type === 'end')).toMatchObject({ reason: 'deleted' });
+    expect((await it.next()).done).toBe(true);
+  });
+
+  it('reconnects after a dropped socket and resumes at the same position', async () => {
+    const batches = randomBatches(5, 300);
+    server = await startServer(batches);
+    const td = new TapedeckClient(server.url);
+    const s = await td.createSession({ state: 'pause', pos: batches[100]!.ts });
+    const stream = td.stream(s.id);
+    const it = stream[Symbol.asyncIterator]();
+    expect(await take(it, (f) => f.type === 'state')).toMatchObject({ ts: batches[100]!.ts });
+    stream.control({ pos: '+5' });
+    expect(await take(it, (f) => f.type === 'state')).toMatchObject({ ts: batches[105]!.ts });
+    stream.dropConnection();
+    expect(await take(it, (f) => f.type === 'reconnected')).toMatchObject({ attempt: 1 });
+    expect(await take(it, (f) => f.type === 'state')).toMatchObject({ ts: batches[105]!.ts });
+    stream.control({ state: 'play', speed: 'unlimited' });
+    const next = await take(it, (f) => f.type === 'batch');
+    expect(next).toMatchObject({ ts: batches[106]!.ts });
+    stream.close();
+  });
+});
+
+describe('tapedeck play', () => {
+  it('prints the state and each batch until a bounded end, then exits 0', async () => {
+    const batches = randomBatches(8, 40);
+    server = await startServer(batches);
+    const main = new URL('../clients/cli/main.ts', import.meta.url).pathname;
+    const { stdout } = await promisify(execFile)(process.execPath, [
+      '--import', 'tsx', main, 'play', server.url, '--speed', 'unlimited', '--end', String(batches[19]!.ts), '--format', 'json',
+    ]);
+    const lines = stdout.trim().split('\n');
+    expect(lines[0]).toMatch(/^== state at beginning: \d+ paths \(0 with values\)/);
+    const batchLines = lines.filter((l) => /^\d{4}-\d\d-\d\dT/.test(l));
+    expect(batchLines).toHaveLength(20);
+    expect(lines).toContain('== end (end)');
+    // The player deletes its session on the way out.
+    expect(server.app.sessions.size).toBe(0);
+  });
+});
