@@ -84,6 +84,37 @@ export function encodeJsonFrame(frame: ServerFrame): string {
   return slow ? JSON.stringify(frame, jsonReplacer) : JSON.stringify(frame);
 }
 
+interface RawJsonBatch {
+  ts: number;
+  ids: ArrayLike<number>;
+  values: ArrayLike<Value>;
+  from: number;
+  to: number;
+}
+
+/**
+ * JSON text of a `batch` frame (one view) or a `batches` frame (several), built from
+ * decoded ids and values. Pairs are assembled as arrays and serialised by one
+ * JSON.stringify call (V8's native serialiser beats string concatenation here); the
+ * replacer runs only when some value needs it.
+ */
+export function encodeJsonRawFrame(batches: readonly RawJsonBatch[], paths: readonly string[], match: ((id: number) => boolean) | undefined): string {
+  let slow = false;
+  const bodies = batches.map((b) => {
+    const updates: Array<[string, Value]> = [];
+    for (let i = b.from; i < b.to; i++) {
+      const id = b.ids[i] as number;
+      if (match && !match(id)) continue;
+      const v = b.values[i] as Value;
+      if (!slow && needsReplacer(v)) slow = true;
+      updates.push([paths[id] as string, v]);
+    }
+    return { ts: b.ts, updates };
+  });
+  const frame = bodies.length === 1 ? { type: 'batch', ...(bodies[0] as BatchBody) } : { type: 'batches', batches: bodies };
+  return slow ? JSON.stringify(frame, jsonReplacer) : JSON.stringify(frame);
+}
+
 /** Turns the JSON escapes back into bytes, bigints and non-finite numbers. */
 export function reviveValue(v: unknown): Value {
   if (Array.isArray(v)) return v.map(reviveValue);

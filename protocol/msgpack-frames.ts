@@ -153,34 +153,56 @@ export class MsgpackWriter {
   /** [[id, value], ...] */
   pairs(updates: ReadonlyArray<readonly [number, Value]>): void {
     this.arrayHeader(updates.length);
-    for (const u of updates) {
-      this.ensure(1);
-      this.buf[this.pos++] = 0x92;
-      this.num(u[0]);
-      this.value(u[1]);
-    }
+    for (const u of updates) this.pair(u[0], u[1]);
+  }
+
+  pair(id: number, v: Value): void {
+    this.ensure(1);
+    this.buf[this.pos++] = 0x92;
+    this.num(id);
+    this.value(v);
   }
 }
 
-export interface IdBatch {
+/** A batch as a view: updates are ids[from..to) / values[from..to), minus ids `match` rejects. */
+export interface RawBatchView {
   ts: number;
-  updates: ReadonlyArray<readonly [number, Value]>;
+  ids: ArrayLike<number>;
+  values: ArrayLike<Value>;
+  from: number;
+  to: number;
 }
 
-export function encodeBatchFrame(w: MsgpackWriter, b: IdBatch): Uint8Array {
-  w.reset();
-  w.mapHeader(3);
-  w.str('type');
-  w.str('batch');
-  w.str('ts');
-  w.num(b.ts);
-  w.str('updates');
-  w.pairs(b.updates);
-  return w.take();
+export type IdMatch = ((id: number) => boolean) | undefined;
+
+function rawUpdates(w: MsgpackWriter, b: RawBatchView, match: IdMatch): void {
+  let n = b.to - b.from;
+  if (match) {
+    n = 0;
+    for (let i = b.from; i < b.to; i++) if (match(b.ids[i] as number)) n++;
+  }
+  w.arrayHeader(n);
+  for (let i = b.from; i < b.to; i++) {
+    const id = b.ids[i] as number;
+    if (match && !match(id)) continue;
+    w.pair(id, b.values[i] as Value);
+  }
 }
 
-export function encodeBatchesFrame(w: MsgpackWriter, batches: readonly IdBatch[]): Uint8Array {
+/** A `batch` frame for one view, a `batches` frame for several. */
+export function encodeRawFrame(w: MsgpackWriter, batches: readonly RawBatchView[], match: IdMatch): Uint8Array {
   w.reset();
+  if (batches.length === 1) {
+    const b = batches[0] as RawBatchView;
+    w.mapHeader(3);
+    w.str('type');
+    w.str('batch');
+    w.str('ts');
+    w.num(b.ts);
+    w.str('updates');
+    rawUpdates(w, b, match);
+    return w.take();
+  }
   w.mapHeader(2);
   w.str('type');
   w.str('batches');
@@ -191,7 +213,7 @@ export function encodeBatchesFrame(w: MsgpackWriter, batches: readonly IdBatch[]
     w.str('ts');
     w.num(b.ts);
     w.str('updates');
-    w.pairs(b.updates);
+    rawUpdates(w, b, match);
   }
   return w.take();
 }

@@ -19,6 +19,17 @@ import type { DecodedBatches } from './codec/payload.js';
 import type { Archive, FileEntry } from './archive.js';
 import type { BlockRow } from './catalog.js';
 
+/** One batch as a view into a decoded block: updates are ids[from..to) / values[from..to). */
+export interface RawBatch {
+  ts: number;
+  ids: Uint32Array;
+  values: Value[];
+  from: number;
+  to: number;
+  /** The cursor has a filter: skip ids for which cursor.matches(id) is false. */
+  filtered: boolean;
+}
+
 export type SeekTarget = { ts: number } | { batches: number } | 'beginning' | 'end';
 
 export interface CursorOptions {
@@ -186,6 +197,24 @@ export class Cursor {
 
   /** The next committed batch (filtered), or null at the end of committed data. */
   async next(): Promise<Batch | null> {
+    const at = await this.advance();
+    return at ? (this.batchAt(at.block, at.k) as Batch) : null;
+  }
+
+  /**
+   * Like next(), without building update pairs: a view into the decoded block (decoded
+   * blocks are never mutated, so views stay valid). With a filter, callers skip ids for
+   * which matches(id) is false.
+   */
+  async nextRaw(): Promise<RawBatch | null> {
+    const at = await this.advance();
+    if (!at) return null;
+    const { d, starts } = at.block;
+    return { ts: d.ts[at.k] as number, ids: d.ids, values: d.values, from: starts[at.k] as number, to: starts[at.k + 1] as number, filtered: this.matcher !== undefined };
+  }
+
+  /** Moves past the next visible batch and returns where it is. */
+  private async advance(): Promise<{ block: Loaded; k: number } | null> {
     while (true) {
       const f = this.a.fileBySeq(this.seq);
       if (!f) {
@@ -199,11 +228,10 @@ export class Cursor {
       if (this.di < deltas.length) {
         const block = await this.load(f, this.di);
         if (this.k < block.d.ts.length) {
-          const b = this.batchAt(block, this.k);
-          this.k++;
-          if (b) {
-            this.pos = b.ts;
-            return b;
+          const k = this.k++;
+          if (this.visible(block, k)) {
+            this.pos = block.d.ts[k] as number;
+            return { block, k };
           }
           continue;
         }

@@ -13,10 +13,12 @@ import { randomBytes } from 'node:crypto';
 import { Packr } from 'msgpackr';
 import { TapedeckError, isTapedeckError } from '../../protocol/errors.js';
 import { formatBound, parseControls, type Bound, type ControlsInput, type ControlsView, type ParsedControls, type PlayState, type Speed } from '../../protocol/controls.js';
-import { encodeJsonFrame, type BatchBody, type ServerFrame } from '../../protocol/frames.js';
+import { encodeJsonFrame, type ServerFrame } from '../../protocol/frames.js';
 import { formatTs } from '../../protocol/time.js';
-import { MsgpackWriter, encodeBatchFrame, encodeBatchesFrame, encodeStateFrame, type IdBatch } from '../../protocol/msgpack-frames.js';
-import type { Batch, Value } from '../../protocol/value.js';
+import { MsgpackWriter, encodeRawFrame, encodeStateFrame } from '../../protocol/msgpack-frames.js';
+import { encodeJsonRawFrame } from '../../protocol/frames.js';
+import type { Value } from '../../protocol/value.js';
+import type { RawBatch } from '../../storage/cursor.js';
 import { wallClockUs, type Archive, type Cursor } from '../../storage/index.js';
 
 export type FrameFormat = 'json' | 'msgpack';
@@ -44,6 +46,10 @@ export interface SessionEvents {
 }
 
 const packr = new Packr({ useRecords: false, moreTypes: false });
+
+/** How early a paced batch may go out (ms): timers only ever fire late. */
+const PACING_EARLY_MS = 1;
+
 
 interface Command {
   set: ParsedControls;
@@ -75,7 +81,7 @@ export class Session {
   private readonly commands: Command[] = [];
   private wakeFn: (() => void) | undefined;
   private anchor: { wallMs: number; ts: number } | undefined;
-  private pending: Batch | null = null;
+  private pending: RawBatch | null = null;
   private needState = true;
   private reachedEnd = false;
   private sentIds = new Uint8Array(0);
@@ -223,7 +229,7 @@ export class Session {
 
   /** Sends the next frame of batches, or waits for data / the due time. */
   private async step(): Promise<void> {
-    const first = this.pending ?? (await this.cursor.next());
+    const first = this.pending ?? (await this.cursor.nextRaw());
     this.pending = null;
     if (!first) {
       if (this.endIsLive()) {
@@ -249,31 +255,32 @@ export class Session {
     if (paced) {
       if (!this.anchor) this.anchor = { wallMs: now, ts: first.ts };
       const due = this.dueMs(first.ts);
-      if (due - now > 1) {
+      if (due - now > PACING_EARLY_MS) {
+        // Timers fire at or after their time, never before: aim a little early and send
+        // within PACING_EARLY_MS of the due time, which centres the error around zero.
         this.pending = first;
-        await this.sleep(due - now);
+        await this.sleep(due - now - PACING_EARLY_MS);
         return;
       }
-      this.events.pacingErrorMs(Math.max(0, now - due));
+      this.events.pacingErrorMs(Math.abs(now - due));
     }
-    const out: Batch[] = [first];
-    let updates = first.updates.length;
+    const out: RawBatch[] = [first];
+    let updates = first.to - first.from;
     while (out.length < this.limits.frameBatchesMax && updates < this.limits.frameUpdatesMax && this.commands.length === 0) {
       // Only coalesce what is due now; a paced session at real time sends one batch per frame.
       if (paced && (this.speed as number) <= 1) break;
-      const nb = await this.cursor.next();
+      const nb = await this.cursor.nextRaw();
       if (!nb) break;
-      if ((this.end.kind === 'ts' && nb.ts > this.end.us) || (paced && this.dueMs(nb.ts) > performance.now() + 1)) {
+      if ((this.end.kind === 'ts' && nb.ts > this.end.us) || (paced && this.dueMs(nb.ts) > performance.now() + PACING_EARLY_MS)) {
         this.pending = nb;
         break;
       }
-      if (paced) this.events.pacingErrorMs(Math.max(0, performance.now() - this.dueMs(nb.ts)));
+      if (paced) this.events.pacingErrorMs(Math.abs(performance.now() - this.dueMs(nb.ts)));
       out.push(nb);
-      updates += nb.updates.length;
+      updates += nb.to - nb.from;
     }
-    if (out.length === 1) this.sendFrame({ type: 'batch', ts: first.ts, updates: first.updates });
-    else this.sendFrame({ type: 'batches', batches: out });
-    this.posUs = (out[out.length - 1] as Batch).ts;
+    this.sendBatches(out);
+    this.posUs = (out[out.length - 1] as RawBatch).ts;
   }
 
   private dueMs(ts: number): number {
@@ -379,38 +386,35 @@ export class Session {
     this.sendRaw(encodeJsonFrame({ type: 'state', ts, values }));
   }
 
+  /** Control-plane frames (controls, end, error, info); batches go through sendBatches. */
   private sendFrame(frame: ServerFrame): void {
     if (!this.sink) return;
-    if (this.sink.format === 'json') {
-      this.sendRaw(encodeJsonFrame(frame));
-      return;
-    }
-    if (frame.type === 'batch') {
-      const b = this.toIds(frame);
-      this.sendRaw(Buffer.from(encodeBatchFrame(this.mp, b).buffer));
-    } else if (frame.type === 'batches') {
-      const batches = frame.batches.map((b) => this.toIds(b));
-      this.sendRaw(Buffer.from(encodeBatchesFrame(this.mp, batches).buffer));
+    this.sendRaw(this.sink.format === 'json' ? encodeJsonFrame(frame) : packr.pack(frame));
+  }
+
+  private sendBatches(out: RawBatch[]): void {
+    const match = (out[0] as RawBatch).filtered ? this.matchFn : undefined;
+    if (this.sink?.format === 'msgpack') {
+      for (const b of out) this.announceIds(b.ids, b.from, b.to, match);
+      this.sendRaw(Buffer.from(encodeRawFrame(this.mp, out, match).buffer));
     } else {
-      this.sendRaw(packr.pack(frame));
+      this.sendRaw(encodeJsonRawFrame(out, this.a.paths, match));
     }
   }
 
-  private toIds(b: BatchBody): IdBatch {
-    const ids = this.a.pathIds;
-    const updates: Array<[number, Value]> = new Array(b.updates.length);
-    for (let i = 0; i < b.updates.length; i++) {
-      const u = b.updates[i] as [string, Value];
-      updates[i] = [ids.get(u[0]) as number, u[1]];
-    }
-    this.announce(updates);
-    return { ts: b.ts, updates };
+  private readonly matchFn = (id: number): boolean => this.cursor.matches(id);
+
+  private announce(pairs: Array<[number, Value]>): void {
+    const ids = pairs.map((p) => p[0]);
+    this.announceIds(ids, 0, ids.length, undefined);
   }
 
   /** Sends a `paths` frame for ids this client has not seen yet. */
-  private announce(pairs: Array<[number, Value]>): void {
+  private announceIds(list: ArrayLike<number>, from: number, to: number, match: ((id: number) => boolean) | undefined): void {
     let fresh: Array<[number, string]> | undefined;
-    for (const [id] of pairs) {
+    for (let i = from; i < to; i++) {
+      const id = list[i] as number;
+      if (match && !match(id)) continue;
       if (id >= this.sentIds.length) {
         const next = new Uint8Array(Math.max(id + 1, this.a.paths.length, this.sentIds.length * 2));
         next.set(this.sentIds);

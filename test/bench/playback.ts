@@ -1,0 +1,222 @@
+/**
+ * Playback benchmark: `npm run bench:playback [-- --gb 1 --sessions 512 --seconds 20]`.
+ * Prints one JSON object:
+ *  - unlimited: updates/s delivered to one WebSocket client at unlimited speed (fabric
+ *    workload, 512 updates per batch), JSON and msgpack, frames decoded by the client;
+ *  - seek: time from sending a `pos` control to receiving the `state` frame, on an archive
+ *    of at least --gb GB (p50/p99 over 100 random seeks);
+ *  - concurrent: --sessions sessions at speed 1 for --seconds, 10 batches/s each:
+ *    pacing error (server-side schedule vs send, and client-side arrival vs recorded
+ *    offset), server CPU, RSS and event-loop delay.
+ * The server runs in a child process; the clients run here.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createInterface, type Interface } from 'node:readline';
+import { mkdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import WebSocket from 'ws';
+import { unpack } from 'msgpackr';
+import { Archive } from '../../storage/archive.js';
+import { fabricBatches } from '../../server/sim/fabric.js';
+import { buildBig } from './archives.js';
+import { rng } from '../helpers/workload.js';
+
+const { values: args } = parseArgs({
+  options: {
+    gb: { type: 'string', default: '1' },
+    sessions: { type: 'string', default: '512' },
+    seconds: { type: 'string', default: '20' },
+    dir: { type: 'string', default: join(tmpdir(), 'tapedeck-bench-playback') },
+    'big-dir': { type: 'string', default: join(tmpdir(), 'tapedeck-bench', 'big') },
+    keep: { type: 'boolean', default: false },
+    only: { type: 'string', default: 'unlimited,seek,concurrent' },
+  },
+});
+
+interface Server {
+  proc: ChildProcess;
+  url: string;
+  lines: Interface;
+  stats(): Promise<Record<string, unknown>>;
+  reset(): void;
+  stop(): Promise<void>;
+}
+
+async function startServer(dir: string): Promise<Server> {
+  const proc = spawn(process.execPath, [...(process.env.PROF ? ['--cpu-prof', '--cpu-prof-dir=/tmp/prof2'] : []), '--import', 'tsx', new URL('./playback-server.ts', import.meta.url).pathname, dir], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const lines = createInterface({ input: proc.stdout! });
+  const port = await new Promise<number>((resolve) => lines.once('line', (l) => resolve(Number(l.split(' ')[1]))));
+  return {
+    proc,
+    url: `http://127.0.0.1:${port}`,
+    lines,
+    stats: () => new Promise((resolve) => {
+      lines.once('line', (l) => resolve(JSON.parse(l) as Record<string, unknown>));
+      proc.stdin!.write('stats\n');
+    }),
+    reset: () => proc.stdin!.write('reset\n'),
+    stop: () => new Promise((resolve) => {
+      proc.once('exit', () => resolve());
+      proc.kill('SIGTERM');
+    }),
+  };
+}
+
+async function createSession(url: string, body: object): Promise<string> {
+  const res = await fetch(`${url}/api/v1/sessions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  if (res.status !== 201) throw new Error(`create session: HTTP ${res.status} ${await res.text()}`);
+  return ((await res.json()) as { id: string }).id;
+}
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- frames are whatever the server sent
+type AnyFrame = any;
+
+function openWs(url: string, id: string, format: 'json' | 'msgpack', onFrame: (f: AnyFrame) => void): Promise<WebSocket> {
+  const ws = new WebSocket(`${url.replace('http', 'ws')}/api/v1/sessions/${id}/stream${format === 'msgpack' ? '?format=msgpack' : ''}`);
+  ws.on('message', (data: Buffer, binary: boolean) => onFrame(binary ? unpack(data) : JSON.parse(data.toString())));
+  return new Promise((resolve, reject) => {
+    ws.once('open', () => resolve(ws));
+    ws.once('error', reject);
+  });
+}
+
+function pct(xs: number[], p: number): number {
+  if (xs.length === 0) return 0;
+  const s = [...xs].sort((a, b) => a - b);
+  return Number((s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))] as number).toFixed(3));
+}
+
+async function unlimited(server: Server, total: number, format: 'json' | 'msgpack'): Promise<object> {
+  const id = await createSession(server.url, { speed: 'unlimited' });
+  let updates = 0;
+  let t0 = 0;
+  let done!: () => void;
+  const finished = new Promise<void>((resolve) => (done = resolve));
+  const count = (b: { updates: unknown[] }): void => {
+    updates += b.updates.length;
+  };
+  const ws = await openWs(server.url, id, format, (f) => {
+    if (f.type === 'state') t0 = performance.now();
+    else if (f.type === 'batch') count(f);
+    else if (f.type === 'batches') for (const b of f.batches) count(b);
+    if (updates >= total) done();
+  });
+  await finished;
+  const secs = (performance.now() - t0) / 1000;
+  ws.close();
+  return { format, updates, seconds: Number(secs.toFixed(2)), updatesPerSec: Math.round(updates / secs) };
+}
+
+async function seeks(server: Server, first: number, last: number): Promise<object> {
+  const id = await createSession(server.url, { state: 'pause' });
+  let resolveState: (() => void) | undefined;
+  const ws = await openWs(server.url, id, 'msgpack', (f) => {
+    if (f.type === 'state') resolveState?.();
+  });
+  await new Promise<void>((resolve) => (resolveState = resolve));
+  const r = rng(3);
+  const ms: number[] = [];
+  for (let i = 0; i < 100; i++) {
+    const t = Math.floor(first + r() * (last - first));
+    const got = new Promise<void>((resolve) => (resolveState = resolve));
+    const t0 = performance.now();
+    ws.send(JSON.stringify({ type: 'control', set: { pos: t } }));
+    await got;
+    ms.push(performance.now() - t0);
+  }
+  ws.close();
+  return { seeks: ms.length, firstFrameMs: { p50: pct(ms, 50), p99: pct(ms, 99), max: pct(ms, 100) } };
+}
+
+async function concurrent(server: Server, n: number, seconds: number, startTs: number): Promise<object> {
+  const lateness: number[] = [];
+  const sockets: WebSocket[] = [];
+  let frames = 0;
+  for (let i = 0; i < n; i++) {
+    // Spread sessions over the archive so they read different blocks.
+    const id = await createSession(server.url, { speed: 1, pos: startTs + (i % 64) * 60_000_000 });
+    let anchor: { wall: number; ts: number } | undefined;
+    sockets.push(await openWs(server.url, id, 'msgpack', (f) => {
+      if (f.type !== 'batch') return;
+      frames++;
+      const now = performance.now();
+      if (!anchor) anchor = { wall: now, ts: f.ts };
+      else lateness.push(now - anchor.wall - (f.ts - anchor.ts) / 1000);
+    }));
+  }
+  // Let every session start, then measure a steady window.
+  await new Promise((r) => setTimeout(r, 2000));
+  server.reset();
+  lateness.length = 0;
+  frames = 0;
+  await new Promise((r) => setTimeout(r, seconds * 1000));
+  const stats = await server.stats();
+  const received = frames;
+  for (const ws of sockets) ws.close();
+  return {
+    sessions: n,
+    seconds,
+    framesPerSec: Math.round(received / seconds),
+    server: stats,
+    clientObservedLatenessMs: { samples: lateness.length, p50: pct(lateness, 50), p99: pct(lateness, 99), max: pct(lateness, 100) },
+  };
+}
+
+async function main(): Promise<void> {
+  const root = args.dir;
+  await rm(root, { recursive: true, force: true });
+  await mkdir(root, { recursive: true });
+  const result: Record<string, unknown> = {};
+
+  // Fabric archive for unlimited-speed delivery: 2 h of polls, 3.7 M updates.
+  const fabricDir = join(root, 'fabric');
+  {
+    const a = await Archive.open(fabricDir, {});
+    for (const b of fabricBatches(5, 64, 7200)) a.writer!.append(b.updates, b.ts);
+    await a.close();
+  }
+  // Paced archive: 10 batches/s of 64 updates for 2 hours.
+  const pacedDir = join(root, 'paced');
+  const pacedStart = 1_763_000_000_000_000;
+  {
+    const a = await Archive.open(pacedDir, {});
+    const r = rng(9);
+    for (let i = 0; i < 72_000; i++) {
+      const updates: Array<[string, number]> = [];
+      for (let j = 0; j < 64; j++) updates.push([`/paced/dev-${j % 8}/m${j}`, Math.round(r() * 1000) / 10]);
+      a.writer!.append(updates, pacedStart + i * 100_000);
+    }
+    await a.close();
+  }
+  const only = new Set(args.only.split(','));
+  let server: Server;
+  if (only.has('unlimited')) {
+    server = await startServer(fabricDir);
+    const runs = [await unlimited(server, 3_686_400, 'json')];
+    if (!process.env.PROF) runs.push(await unlimited(server, 3_686_400, 'msgpack'));
+    result.unlimited = runs;
+    await server.stop();
+  }
+  if (only.has('seek')) {
+  const bigDir = args['big-dir'];
+  const built = await buildBig(bigDir, Number(args.gb));
+  const big = await Archive.open(bigDir, { readonly: true });
+  const first = big.files.find((f) => f.firstTs !== null)!.firstTs!;
+  const last = big.lastTs;
+  await big.close();
+  server = await startServer(bigDir);
+  result.seek = { archiveBytes: built.bytes, ...(await seeks(server, first, last)) };
+  await server.stop();
+  }
+  if (only.has('concurrent')) {
+    server = await startServer(pacedDir);
+    result.concurrent = await concurrent(server, Number(args.sessions), Number(args.seconds), pacedStart);
+    await server.stop();
+  }
+  process.stdout.write(JSON.stringify(result, null, 2) + '\n');
+  if (!args.keep) await rm(root, { recursive: true, force: true });
+}
+
+await main();
