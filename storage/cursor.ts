@@ -336,6 +336,7 @@ export class Cursor {
     const out = new Map<number, Value>();
     const target = this.targetCount();
     if (target === 0) return out;
+    const seen = new Uint8Array(this.a.paths.length);
     const files = this.a.files;
     let fi = this.a.fileIndex(this.seq);
     if (fi < 0) return out;
@@ -344,7 +345,7 @@ export class Cursor {
     let r = this.di < t.deltas.length ? (t.deltas[this.di] as number) : t.rows.length;
     if (this.k > 0 && this.di < t.deltas.length) {
       const block = await this.load(f, this.di);
-      if (this.take(out, block.d, block.starts, this.k, target)) return out;
+      if (this.take(out, seen, block.d, block.starts[this.k] as number, target)) return out;
     }
     while (true) {
       r--;
@@ -358,17 +359,18 @@ export class Cursor {
       const row = t.rows[r] as BlockRow;
       if (row.type === BlockType.PATHS) continue;
       const d = await this.a.readBlock(f, row);
-      const starts = new Uint32Array(d.counts.length + 1);
-      for (let i = 0; i < d.counts.length; i++) starts[i + 1] = (starts[i] as number) + (d.counts[i] as number);
-      if (this.take(out, d, starts, d.ts.length, target) || row.type === BlockType.IMAGE) return out;
+      if (this.take(out, seen, d, d.ids.length, target) || row.type === BlockType.IMAGE) return out;
     }
   }
 
-  /** Takes latest values from batches [0, k) of a block, newest first. True when complete. */
-  private take(out: Map<number, Value>, d: DecodedBatches, starts: Uint32Array, k: number, target: number): boolean {
-    for (let i = (starts[k] as number) - 1; i >= 0; i--) {
-      const id = d.ids[i] as number;
-      if (out.has(id) || !this.matches(id)) continue;
+  /** Takes latest values from updates [0, end) of a block, newest first. True when complete. */
+  private take(out: Map<number, Value>, seen: Uint8Array, d: DecodedBatches, end: number, target: number): boolean {
+    const ids = d.ids;
+    for (let i = end - 1; i >= 0; i--) {
+      const id = ids[i] as number;
+      if (seen[id] === 1) continue;
+      seen[id] = 1;
+      if (this.matcher && !this.matches(id)) continue;
       out.set(id, d.values[i] as Value);
       if (out.size >= target) return true;
     }

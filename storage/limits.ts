@@ -32,7 +32,7 @@ export const STORAGE_LIMITS = {
   batchBytesMax: 48 * 1024 * 1024,
   writeQueueBytesHigh: 64 * 1024 * 1024,
   writeQueueBytesMax: 256 * 1024 * 1024,
-  decodedCacheUpdatesMax: 4_000_000,
+  decodedCacheUpdatesMax: 1_000_000,
   openFilesMax: 64,
   /** Bytes read per I/O while scanning frame headers (reindex, repair, verify). */
   scanChunkBytes: 1024 * 1024,
