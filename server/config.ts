@@ -219,6 +219,9 @@ export function resolveConfig(doc: unknown, origin = 'config'): ServeConfig {
     names.add(name);
     const v = sourceValidator(type);
     if (!v(options)) problems.push(...describeErrors(v.errors ?? [], `/sources/${i}`));
+    for (const k of ['interval', 'timeout', 'backoff_initial', 'backoff_max']) {
+      if (options[k] !== undefined && v.errors === null && durationMs(options[k] as Duration) <= 0) problems.push(`sources[${i}].${k}: must be more than 0`);
+    }
     if (typeof options.url === 'string' && options.url.includes('{simulator}') && !d.simulator) {
       problems.push(`sources[${i}].url: uses {simulator} but the config has no simulator section`);
     }
@@ -263,6 +266,7 @@ export function resolveConfig(doc: unknown, origin = 'config'): ServeConfig {
     logLevel: (d.log_level as string | undefined) ?? 'info',
   };
   if (config.record && config.record.flushIntervalMs > 0 && config.record.flushIntervalMs < 1) fail(['record.flush_interval: must be 0 (off) or at least 1ms']);
+  if (config.record && config.record.pollIntervalMs <= 0) fail(['record.poll_interval: must be more than 0']);
   return deepFreeze(config);
 }
 

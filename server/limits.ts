@@ -3,7 +3,8 @@
  *
  * How they relate: an ingest body (HTTP NDJSON) is at most ingestBodyBytesMax and one of
  * its lines at most ingestLineBytesMax; a WebSocket ingest message is bounded by the app's
- * wsMaxPayloadBytes (server/app.ts). Lines are appended in slices of ingestSliceLines so
+ * wsMaxPayloadBytes (server/app.ts), and at most wsIngestPendingMessagesMax of them wait on
+ * one socket before it stops reading (TCP then pushes back on the sender). Lines are appended in slices of ingestSliceLines so
  * one large body never holds the event loop for long. A poller's response body is read up
  * to sourceResponseBytesMax; a JSON document exploded to leaves yields at most
  * leafUpdatesMax updates (the storage engine refuses batches past 1 000 000 updates).
@@ -20,6 +21,8 @@ export const SERVER_LIMITS = {
   ingestSliceLines: 50,
   /** Rejected lines described in one ingest response (the count is always exact). */
   ingestRejectionsListedMax: 100,
+  /** WebSocket ingest messages waiting on one socket; past this the socket stops reading. */
+  wsIngestPendingMessagesMax: 8,
   /** Largest response body a poller reads from an upstream. */
   sourceResponseBytesMax: 64 * 1024 * 1024,
   /** Most updates one JSON document may explode into. */

@@ -49,6 +49,8 @@ describe('config', () => {
     expect(problems({ archive_directory: 'd', publish: { bind: 'localhost' } })).toMatch(/publish\.bind: must match pattern/);
     expect(problems({ archive_directory: 'd', archive_cmds: { put: 'rsync' } })).toMatch(/archive_cmds\.put: must be null or a command as \[ "program", \[ "arg", \.\.\. \] \]/);
     expect(problems({ record: {} })).toMatch(/archive_directory: required key is missing/);
+    expect(problems({ archive_directory: 'd', record: { poll_interval: '0' } })).toMatch(/record\.poll_interval: must be more than 0/);
+    expect(problems({ archive_directory: 'd', sources: [{ name: 'a', type: 'csv-matrix', url: 'http://x', interval: { secs: 0 } }] })).toMatch(/sources\[0\]\.interval: must be more than 0/);
     const m = problems({
       archive_directory: 'd',
       sources: [

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { connect } from 'node:net';
 import WebSocket from 'ws';
 import { request } from 'undici';
 import { Archive } from '../storage/index.js';
@@ -75,6 +76,57 @@ describe('push ingest', () => {
     expect(answers[2]).toMatchObject({ error: { code: 'TPD_BAD_INGEST_LINE', message: 'send NDJSON as text messages' } });
     await srv.close();
     expect((await readBack(srv.dir)).map((b) => b.updates)).toEqual([[['/w/a', 1]], [['/w/a', 2]]]);
+  });
+
+  it('answers every one of many WebSocket messages sent at once, in order (the socket pauses and resumes)', async () => {
+    const srv = await recordingServer();
+    const ws = new WebSocket(`${srv.url.replace('http', 'ws')}/api/v1/ingest/ws`);
+    const n = 60;
+    const answers: Array<{ accepted_lines: number }> = [];
+    const got = new Promise<void>((resolve) => ws.on('message', (d) => {
+      answers.push(JSON.parse(String(d)) as { accepted_lines: number });
+      if (answers.length === n) resolve();
+    }));
+    await new Promise((resolve) => ws.once('open', resolve));
+    for (let i = 0; i < n; i++) {
+      const lines = Array.from({ length: 200 }, (_, j) => JSON.stringify({ updates: { '/m/i': i, '/m/j': j } }));
+      ws.send(lines.join('\n'));
+    }
+    await got;
+    ws.close();
+    expect(answers.every((a) => a.accepted_lines === 200)).toBe(true);
+    await srv.close();
+    const got2 = await readBack(srv.dir);
+    expect(got2).toHaveLength(n * 200);
+    expect(got2.map((b) => b.updates[0]?.[1])).toEqual(Array.from({ length: n * 200 }, (_, k) => Math.floor(k / 200)));
+  });
+
+  it('takes bodies up to the ingest limit (64 MiB) and refuses larger ones with 413 before reading them', async () => {
+    const srv = await recordingServer();
+    const port = Number(new URL(srv.url).port);
+    const answer = await new Promise<string>((resolve, reject) => {
+      const sock = connect(port, '127.0.0.1', () => {
+        sock.write(`POST /api/v1/ingest HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-ndjson\r\nContent-Length: ${64 * 1024 * 1024 + 1}\r\n\r\n{"updates":{}}\n`);
+      });
+      let text = '';
+      sock.on('data', (d) => {
+        text += String(d);
+        if (text.includes('\r\n\r\n{')) {
+          sock.destroy();
+          resolve(text);
+        }
+      });
+      sock.on('error', reject);
+    });
+    expect(answer).toMatch(/^HTTP\/1\.1 413/);
+    expect(answer).toMatch(/"code":"TPD_BATCH_TOO_LARGE"/);
+    // Above the app's general 16 MiB body limit, below the ingest limit: accepted.
+    const line = JSON.stringify({ updates: { '/big/x': 'v'.repeat(1000) } });
+    const lines = Math.ceil((17 * 1024 * 1024) / (line.length + 1));
+    const big = await post(srv.url, `${line}\n`.repeat(lines));
+    expect(big.status).toBe(200);
+    expect(big.json.accepted_lines).toBe(lines);
+    await srv.close();
   });
 
   it('filters by the record spec and answers 404 when no push source is configured', async () => {

@@ -4,7 +4,8 @@
  *   line; 200 when every line was kept, 400 TPD_BAD_INGEST_LINE naming the bad lines when
  *   some were not (the good ones are kept all the same).
  * - GET /api/v1/ingest/ws: a WebSocket; each text message is one or more NDJSON lines and
- *   is answered with a JSON message of the same shape as the POST response's counts.
+ *   is answered with a JSON message of the same shape as the POST response's counts; past
+ *   wsIngestPendingMessagesMax unanswered messages the socket stops reading.
  * A body is in the archive writer when the response leaves; it is durable at the next
  * flush (record.flush_interval) or at a graceful shutdown.
  */
@@ -84,9 +85,12 @@ export const ingestRoutes: FastifyPluginAsync<IngestRoutesOptions> = async (app,
       socket.close(1008, e.code);
       return;
     }
-    // Messages are ingested one after another, in the order they arrived.
+    // Messages are ingested one after another, in the order they arrived; a sender that
+    // outpaces the archive finds the socket paused (TCP backpressure) instead of a queue.
     let chain: Promise<void> = Promise.resolve();
+    let pending = 0;
     socket.on('message', (data: Buffer, isBinary: boolean) => {
+      if (++pending >= SERVER_LIMITS.wsIngestPendingMessagesMax) socket.pause();
       chain = chain.then(async () => {
         if (isBinary) {
           socket.send(JSON.stringify({ error: { code: 'TPD_BAD_INGEST_LINE', message: 'send NDJSON as text messages' } }));
@@ -98,6 +102,8 @@ export const ingestRoutes: FastifyPluginAsync<IngestRoutesOptions> = async (app,
         } catch (err) {
           const e = err as TapedeckError;
           socket.send(JSON.stringify({ error: { code: e.code ?? 'TPD_INTERNAL', message: e.message } }));
+        } finally {
+          if (--pending < SERVER_LIMITS.wsIngestPendingMessagesMax && socket.isPaused) socket.resume();
         }
       });
     });
