@@ -80,8 +80,12 @@ describe('queries', () => {
 
     const out = join(await tmpDir(), 'q.csv');
     const ex = await run(process.execPath, ['--import', 'tsx', main, 'export', '--archive', srv.dir, '--glob', '/q/**', '--from', String(T0 + 8), '--format', 'csv', '--out', out]);
-    expect(ex.stderr).toMatch(/exported 2 batches/);
+    expect(ex.stderr).toBe(`exported 2 batches to ${out}\n`); // no progress bar without a terminal
     expect(await readFile(out, 'utf8')).toBe(csv.text);
+    // On a terminal (a pseudo-terminal from script(1)), a progress bar is drawn.
+    const cmd = [process.execPath, '--import', 'tsx', main, 'export', '--archive', srv.dir, '--out', `${out}.ndjson`].map((a) => `'${a}'`).join(' ');
+    const tty = await run('script', ['-qec', cmd, '/dev/null']);
+    expect(tty.stdout).toMatch(/\[#{30}\] 100% {2}10 batches/);
   });
 
   it('latest state by glob sees a path recorded after the glob was first asked for', async () => {
