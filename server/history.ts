@@ -10,6 +10,7 @@ import { TapedeckError } from '../protocol/errors.js';
 import { formatTs, parseTs } from '../protocol/time.js';
 import type { Value } from '../protocol/value.js';
 import { durationMs } from './duration.js';
+import { SERVER_LIMITS } from './limits.js';
 
 export type HistoryFormat = 'ndjson' | 'csv';
 
@@ -19,9 +20,6 @@ export interface HistoryQuery {
   toUs: number;
   format: HistoryFormat;
 }
-
-/** Text gathered before a chunk is yielded (bytes, roughly). */
-const CHUNK_CHARS_TARGET = 64 * 1024;
 
 /**
  * A time parameter: RFC 3339, an epoch number (s/ms/µs by magnitude), `now`, or an offset
@@ -81,7 +79,7 @@ export async function* historyChunks(archive: Archive, q: HistoryQuery, onBatch?
       out += `${line}}}\n`;
     }
     onBatch?.(b.ts);
-    if (out.length >= CHUNK_CHARS_TARGET) {
+    if (out.length >= SERVER_LIMITS.historyChunkCharsTarget) {
       yield out;
       out = '';
     }

@@ -33,6 +33,12 @@ export const SERVER_LIMITS = {
   sourceConnectionsMax: 4,
   /** Most paths listed by GET /api/v1/paths. */
   pathsListedMax: 100_000,
+  /** History text gathered before a chunk goes to the response stream (characters). */
+  historyChunkCharsTarget: 64 * 1024,
+  /** Record-spec decisions cached per path; past this the cache starts afresh. */
+  specCachePathsMax: 1_000_000,
+  /** Glob lists whose matching paths the recorder caches for /api/v1/state; past this it starts afresh. */
+  stateGlobListsCachedMax: 1024,
   /** Most sources in one config. */
   sourcesMax: 256,
   /** Time granted to in-flight requests and sources at shutdown before connections are cut. */

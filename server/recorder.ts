@@ -11,12 +11,9 @@ import type { Archive, ArchiveWriter } from '../storage/index.js';
 import { compileSpec, type PathMatcher } from '../protocol/glob.js';
 import { TapedeckError } from '../protocol/errors.js';
 import type { Update, Value } from '../protocol/value.js';
+import { SERVER_LIMITS } from './limits.js';
 import type { BatchSink } from './sources/source.js';
 
-/** Decisions of the spec cached per path, up to this many paths (then the cache restarts). */
-const MATCH_CACHE_PATHS_MAX = 1_000_000;
-/** Glob lists whose matching latest paths are cached for /api/v1/state (then the cache restarts). */
-const QUERY_CACHE_GLOB_LISTS_MAX = 1024;
 
 export interface BatchEvent {
   source: string;
@@ -93,7 +90,7 @@ export class Recorder extends EventEmitter {
    * matching path rather than a glob test per recorded path.
    */
   pathsMatching(globs: readonly string[]): string[] {
-    if (this.queryCachePaths !== this.latest.size || this.queryCache.size >= QUERY_CACHE_GLOB_LISTS_MAX) {
+    if (this.queryCachePaths !== this.latest.size || this.queryCache.size >= SERVER_LIMITS.stateGlobListsCachedMax) {
       this.queryCache.clear();
       this.queryCachePaths = this.latest.size;
     }
@@ -122,7 +119,7 @@ export class Recorder extends EventEmitter {
       let ok = cache.get(u[0]);
       if (ok === undefined) {
         ok = typeof u[0] === 'string' && m(u[0]);
-        if (cache.size >= MATCH_CACHE_PATHS_MAX) cache.clear();
+        if (cache.size >= SERVER_LIMITS.specCachePathsMax) cache.clear();
         cache.set(u[0], ok);
       }
       if (ok) {

@@ -33,9 +33,8 @@ export class CsvMatrixSource extends PollingSource {
   private readonly idColumn: string | undefined;
   private readonly snapshotHeader: string | null;
   private etag: string | undefined;
+  /** The last good matrix: the reference for what changed. */
   private snapshot = new Map<string, Value>();
-  /** Epoch ms of the last good snapshot's time (the upstream's, or when it was received). */
-  lastSnapshotMs: number | null = null;
 
   constructor(cfg: CsvMatrixConfig, ctx: SourceContext) {
     super('csv-matrix', cfg, ctx);
@@ -59,7 +58,6 @@ export class CsvMatrixSource extends PollingSource {
     for (const path of this.snapshot.keys()) if (!next.has(path)) changes.push([path, null]);
     if (changes.length > 0) await this.ctx.sink.write(changes, tsUs);
     this.snapshot = next;
-    this.lastSnapshotMs = tsUs !== undefined ? tsUs / 1000 : Date.now();
     this.etag = headerValue(res.headers, 'etag');
     return changes.length;
   }
