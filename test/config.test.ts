@@ -1,6 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { EMBEDDED_DEFAULT, loadConfig, resolveConfig, stripComments } from '../server/config.js';
@@ -94,13 +97,23 @@ describe('config', () => {
     expect(c.simulator).not.toBeNull();
   });
 
-  it('tapedeck serve stops at start with the bad key named, and --example prints the example', async () => {
+  it('tapedeck serve stops at start naming the bad key or the busy port, and --example prints the example', async () => {
     const dir = await tmpDir();
     const file = join(dir, 'bad.json');
     await writeFile(file, JSON.stringify({ archive_directory: join(dir, 'a'), publish: { max_sesions: 3 } }));
     const err = await run(process.execPath, ['--import', 'tsx', main, 'serve', '--config', file]).then(() => null, (e: { code: number; stderr: string }) => e);
     expect(err?.code).toBe(1);
     expect(err?.stderr).toMatch(/TPD_BAD_CONFIG: .*publish\.max_sesions: unknown key/);
+    // A port already taken: a one-line message, exit 1, and the archive lock released.
+    const busy = createServer();
+    await new Promise<void>((resolve) => busy.listen(0, '127.0.0.1', () => resolve()));
+    const port = (busy.address() as AddressInfo).port;
+    await writeFile(file, JSON.stringify({ archive_directory: join(dir, 'a'), publish: { bind: `127.0.0.1:${port}` } }));
+    const taken = await run(process.execPath, ['--import', 'tsx', main, 'serve', '--config', file]).then(() => null, (e: { code: number; stderr: string }) => e);
+    busy.close();
+    expect(taken?.code).toBe(1);
+    expect(taken?.stderr).toMatch(new RegExp(`cannot listen on 127\\.0\\.0\\.1:${port}: EADDRINUSE`));
+    expect(existsSync(join(dir, 'a', 'LOCK'))).toBe(false);
     const ex = await run(process.execPath, ['--import', 'tsx', main, '--example']);
     expect(ex.stdout).toBe(EXAMPLE_CONFIG);
   });

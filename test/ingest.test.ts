@@ -43,8 +43,11 @@ describe('push ingest', () => {
     ]);
     const ok = await post(srv.url, `${JSON.stringify({ updates: { '/p/a': 6 } })}\n`, 'text/plain');
     expect(ok).toEqual({ status: 200, json: { accepted_lines: 1, accepted_updates: 1, rejected_lines: 0, rejected: [] } });
+    // application/json: one batch, pretty-printed or not.
+    const doc = await post(srv.url, JSON.stringify({ updates: { '/p/j': 'a\nb', '/p/k': [1, 2] } }, null, 2), 'application/json');
+    expect(doc.json).toMatchObject({ accepted_lines: 1, accepted_updates: 2 });
     const health = (await (await request(`${srv.url}/api/v1/sources`)).body.json()) as { sources: Array<Record<string, unknown>> };
-    expect(health.sources[0]).toMatchObject({ name: 'push', type: 'push', status: 'ok', batches: 2, updates: 6, failures: 1 });
+    expect(health.sources[0]).toMatchObject({ name: 'push', type: 'push', status: 'ok', batches: 3, updates: 8, failures: 1 });
     await srv.close();
     const got = await readBack(srv.dir);
     expect(got.slice(0, 3)).toEqual([
@@ -55,6 +58,7 @@ describe('push ingest', () => {
     ]);
     expect(got[3]?.updates).toEqual([['/p/a', 6]]);
     expect(got[3]?.ts).toBeGreaterThan(Date.now() * 1000 - 60e6);
+    expect(got[4]?.updates).toEqual([['/p/j', 'a\nb'], ['/p/k', [1, 2]]]);
   });
 
   it('takes NDJSON over a WebSocket, one answer per message, in order', async () => {

@@ -11,7 +11,15 @@ import { startServer } from '../../server/main.js';
 export async function serveCommand(argv: string[]): Promise<number> {
   const { values } = parseArgs({ args: argv, options: { config: { type: 'string' } } });
   const config = values.config ? await loadConfig(values.config) : resolveConfig(EMBEDDED_DEFAULT, 'embedded default config');
-  const srv = await startServer(config);
+  let srv: Awaited<ReturnType<typeof startServer>>;
+  try {
+    srv = await startServer(config);
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    if (e.code !== 'EADDRINUSE' && e.code !== 'EACCES' && e.code !== 'EADDRNOTAVAIL') throw err;
+    process.stderr.write(`tapedeck: cannot listen on ${config.publish.host}:${config.publish.port}: ${e.code}\n`);
+    return 1;
+  }
   const signal = await new Promise<NodeJS.Signals>((resolve) => {
     process.once('SIGINT', () => resolve('SIGINT'));
     process.once('SIGTERM', () => resolve('SIGTERM'));

@@ -1,7 +1,7 @@
 /**
  * Push ingest into the config's `push` source:
  * - POST /api/v1/ingest: an NDJSON body (application/x-ndjson, text/plain), one batch per
- *   line; 200 when every line was kept, 400 TPD_BAD_INGEST_LINE naming the bad lines when
+ *   line, or one batch as an application/json document; 200 when every line was kept, 400 TPD_BAD_INGEST_LINE naming the bad lines when
  *   some were not (the good ones are kept all the same).
  * - GET /api/v1/ingest/ws: a WebSocket; each text message is one or more NDJSON lines and
  *   is answered with a JSON message of the same shape as the POST response's counts; past
@@ -53,6 +53,12 @@ export const ingestRoutes: FastifyPluginAsync<IngestRoutesOptions> = async (app,
 
   app.addContentTypeParser(['application/x-ndjson', 'application/jsonl', 'text/plain'], { parseAs: 'string', bodyLimit: SERVER_LIMITS.ingestBodyBytesMax }, (_req, text, done) => {
     done(null, text);
+  });
+  // A JSON document is one batch, however it is laid out: raw newlines cannot occur inside
+  // JSON strings, so folding them to spaces makes it one NDJSON line. (This parser is
+  // scoped to the ingest routes.)
+  app.addContentTypeParser('application/json', { parseAs: 'string', bodyLimit: SERVER_LIMITS.ingestBodyBytesMax }, (_req, text, done) => {
+    done(null, (text as string).replace(/\r?\n/g, ' '));
   });
 
   app.post<{ Body: string; Querystring: { source?: string } }>('/api/v1/ingest', {

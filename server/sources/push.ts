@@ -93,7 +93,7 @@ export class PushSource extends EventEmitter implements Source {
     return this.tracker.snapshot();
   }
 
-  /** Records every good line of an NDJSON text; `firstLine` numbers the first line. */
+  /** Records every good line of an NDJSON text (lines numbered from 1). */
   ingest(text: string): Promise<IngestResult> {
     if (this.stopping) return Promise.reject(new TapedeckError('TPD_ARCHIVE_CLOSED', 'the server is shutting down; ingest is closed'));
     const p = this.run(text);
