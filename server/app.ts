@@ -8,6 +8,7 @@ import websocket from '@fastify/websocket';
 import type { Archive } from '../storage/index.js';
 import { ERRORS, TapedeckError, isTapedeckError } from '../protocol/errors.js';
 import { sessionRoutes } from './routes/sessions.js';
+import { archiveRoutes } from './routes/archive.js';
 import { SessionManager, type PlaybackOptions } from './sessions/manager.js';
 import type { Recorder } from './recorder.js';
 import type { Source } from './sources/source.js';
@@ -78,6 +79,7 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
   await app.register(websocket, { options: { maxPayload: opts.wsMaxPayloadBytes ?? SERVER_DEFAULTS.wsMaxPayloadBytes } });
   app.get('/health', async () => ({ ok: true }));
   await app.register(sessionRoutes);
+  await app.register(archiveRoutes);
   // Recording routes (ingest, queries) register here as they are built.
   await app.register(queryRoutes, { recorder: opts.recorder });
   await app.register(ingestRoutes, { sources: opts.sources ?? [] });

@@ -243,3 +243,17 @@ describe('session stream', () => {
     }
   });
 });
+
+describe('archive listing', () => {
+  it('lists files with time ranges and locations', async () => {
+    const batches = evenBatches(50);
+    server = await startServer(batches, {}, { rotateSizeBytes: 1 });
+    await server.archive.writer!.rotate();
+    const r = await api(server.url, 'GET', '/api/v1/archive');
+    expect(r.status).toBe(200);
+    expect(r.body.firstTs).toBe(batches[0]!.ts);
+    expect(r.body.lastTs).toBe(batches[49]!.ts);
+    expect(r.body.files.length).toBeGreaterThan(1);
+    expect(r.body.files.every((f: { location: string }) => f.location === 'local')).toBe(true);
+  });
+});
