@@ -18,3 +18,4 @@ fi
 # packages out of the lock file here, which `npm ci` then rejects as out of sync.
 npm install --no-audit --no-fund
 npm run build
+bash scripts/install-chromium.sh   # Debian's Chromium for the web player's browser tests
