@@ -8,6 +8,20 @@ export default tseslint.config(
   js.configs.recommended,
   ...tseslint.configs.recommended,
   { files: ['bin/**/*.js'], languageOptions: { globals: { process: 'readonly', URL: 'readonly' } } },
+  // The web player's hand-written ES modules run in the browser.
+  {
+    files: ['clients/web/**/*.js'],
+    languageOptions: {
+      sourceType: 'module',
+      globals: Object.fromEntries([
+        'window', 'document', 'location', 'fetch', 'WebSocket', 'EventTarget', 'CustomEvent', 'URL',
+        'URLSearchParams', 'setTimeout', 'clearTimeout', 'setInterval', 'clearInterval',
+        'requestAnimationFrame', 'cancelAnimationFrame', 'performance', 'atob', 'localStorage',
+        'sessionStorage', 'ResizeObserver', 'Option', 'HTMLElement', 'HTMLButtonElement',
+        'HTMLDetailsElement', 'HTMLInputElement', 'HTMLSelectElement', 'HTMLTextAreaElement', 'console'
+      ].map((n) => [n, 'readonly'])),
+    },
+  },
   {
     rules: {
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],

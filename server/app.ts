@@ -9,6 +9,7 @@ import type { Archive } from '../storage/index.js';
 import { ERRORS, TapedeckError, isTapedeckError } from '../protocol/errors.js';
 import { sessionRoutes } from './routes/sessions.js';
 import { archiveRoutes } from './routes/archive.js';
+import { webRoutes } from './routes/web.js';
 import { SessionManager, type PlaybackOptions } from './sessions/manager.js';
 import type { Recorder } from './recorder.js';
 import type { Source } from './sources/source.js';
@@ -80,6 +81,7 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
   app.get('/health', async () => ({ ok: true }));
   await app.register(sessionRoutes);
   await app.register(archiveRoutes);
+  await app.register(webRoutes);
   // Recording routes (ingest, queries) register here as they are built.
   await app.register(queryRoutes, { recorder: opts.recorder });
   await app.register(ingestRoutes, { sources: opts.sources ?? [] });

@@ -1,0 +1,171 @@
+// The archive's timeline: files shaded by location (local, remote, missing) over a hatched
+// background, so that gaps between files show; the play head; start/end markers; click or
+// drag to seek. Positions are epoch µs; the range is the archive's first to last batch.
+import { formatUs } from './time.js';
+
+const DRAG_SEEK_INTERVAL_MS = 150;
+/** Gaps shorter than this share of the range are not drawn (they would be sub-pixel). */
+const GAP_MIN_SHARE = 0.002;
+
+export class Timeline {
+  constructor(el, { onSeek }) {
+    this.el = el;
+    this.filesEl = el.querySelector('#tl-files');
+    this.headEl = el.querySelector('#tl-head');
+    this.hoverEl = el.querySelector('#tl-hover');
+    this.startEl = el.querySelector('#tl-start');
+    this.endEl = el.querySelector('#tl-end');
+    this.rangeEl = el.querySelector('#tl-range');
+    this.onSeek = onSeek;
+    this.files = [];
+    this.firstUs = null;
+    this.lastUs = null;
+    this.posUs = null;
+    this.startUs = null;
+    this.endUs = null;
+    this.dragging = false;
+    this.lastDragSeek = 0;
+    this.bindPointer();
+  }
+
+  /** From GET /api/v1/archive. */
+  setArchive(info) {
+    this.files = info.files.filter((f) => f.firstTs !== null && f.lastTs !== null).sort((a, b) => a.firstTs - b.firstTs);
+    if (info.firstTs !== null) this.firstUs = this.firstUs === null ? info.firstTs : Math.min(this.firstUs, info.firstTs);
+    if (info.lastTs !== null) this.lastUs = Math.max(this.lastUs ?? info.lastTs, info.lastTs);
+    this.renderFiles();
+    this.renderMarks();
+  }
+
+  /** Live data past the last known end stretches the range (the current file grows with it). */
+  extendTo(us) {
+    if (us === null || this.lastUs === null || us <= this.lastUs) return;
+    this.lastUs = us;
+    const cur = this.files[this.files.length - 1];
+    if (cur && us > cur.lastTs && cur.location === 'local' && !cur.sealed) cur.lastTs = us;
+    this.renderFiles();
+  }
+
+  setPosition(us) {
+    this.posUs = us;
+    this.renderHead();
+  }
+
+  setBounds(startUs, endUs) {
+    this.startUs = startUs;
+    this.endUs = endUs;
+    this.renderMarks();
+  }
+
+  span() {
+    if (this.firstUs === null || this.lastUs === null) return null;
+    return Math.max(this.lastUs - this.firstUs, 1);
+  }
+
+  pct(us) {
+    const span = this.span();
+    if (span === null) return 0;
+    return Math.min(100, Math.max(0, ((us - this.firstUs) / span) * 100));
+  }
+
+  usAt(clientX) {
+    const r = this.el.getBoundingClientRect();
+    const span = this.span();
+    if (span === null || r.width === 0) return null;
+    const f = Math.min(1, Math.max(0, (clientX - r.left) / r.width));
+    return Math.round(this.firstUs + f * span);
+  }
+
+  renderFiles() {
+    const span = this.span();
+    const parts = [];
+    if (span !== null) {
+      let prevEnd = null;
+      for (const f of this.files) {
+        if (prevEnd !== null && f.firstTs - prevEnd > span * GAP_MIN_SHARE) {
+          parts.push(`<div class="seg seg-gap" style="left:${this.pct(prevEnd)}%;width:${this.pct(f.firstTs) - this.pct(prevEnd)}%" title="gap: no data ${formatUs(prevEnd)} to ${formatUs(f.firstTs)}"></div>`);
+        }
+        const left = this.pct(f.firstTs);
+        const width = Math.max(this.pct(f.lastTs) - left, 0.15);
+        const name = String(f.name).replace(/[<>&"]/g, '');
+        parts.push(`<div class="seg seg-${f.location}" style="left:${left}%;width:${width}%" title="${name} (${f.location}): ${formatUs(f.firstTs)} to ${formatUs(f.lastTs)}"></div>`);
+        prevEnd = Math.max(prevEnd ?? f.lastTs, f.lastTs);
+      }
+    }
+    this.filesEl.innerHTML = parts.join('');
+    this.el.setAttribute('aria-valuemin', String(this.firstUs ?? 0));
+    this.el.setAttribute('aria-valuemax', String(this.lastUs ?? 0));
+    document.getElementById('tl-first').textContent = formatUs(this.firstUs);
+    document.getElementById('tl-last').textContent = formatUs(this.lastUs);
+    this.renderHead();
+    this.renderMarks();
+  }
+
+  renderHead() {
+    const us = this.posUs;
+    this.headEl.hidden = us === null || this.span() === null;
+    if (this.headEl.hidden) return;
+    this.headEl.style.left = `${this.pct(us)}%`;
+    this.el.setAttribute('aria-valuenow', String(us));
+    this.el.setAttribute('aria-valuetext', formatUs(us));
+  }
+
+  renderMarks() {
+    const mark = (el, us) => {
+      el.hidden = us === null || this.span() === null;
+      if (!el.hidden) el.style.left = `${this.pct(us)}%`;
+    };
+    mark(this.startEl, this.startUs);
+    mark(this.endEl, this.endUs);
+    const show = (this.startUs !== null || this.endUs !== null) && this.span() !== null;
+    this.rangeEl.hidden = !show;
+    if (show) {
+      const a = this.pct(this.startUs ?? this.firstUs);
+      const b = this.pct(this.endUs ?? this.lastUs);
+      this.rangeEl.style.left = `${a}%`;
+      this.rangeEl.style.width = `${Math.max(b - a, 0)}%`;
+    }
+  }
+
+  bindPointer() {
+    const el = this.el;
+    el.addEventListener('pointerdown', (ev) => {
+      if (ev.button !== 0) return;
+      const us = this.usAt(ev.clientX);
+      if (us === null) return;
+      this.dragging = true;
+      el.setPointerCapture(ev.pointerId);
+      this.preview(us);
+      ev.preventDefault();
+      el.focus();
+    });
+    el.addEventListener('pointermove', (ev) => {
+      const us = this.usAt(ev.clientX);
+      if (us === null) return;
+      this.hoverEl.hidden = false;
+      this.hoverEl.style.left = `${this.pct(us)}%`;
+      this.hoverEl.textContent = formatUs(us);
+      if (!this.dragging) return;
+      this.preview(us);
+      const now = performance.now();
+      if (now - this.lastDragSeek >= DRAG_SEEK_INTERVAL_MS) {
+        this.lastDragSeek = now;
+        this.onSeek(us);
+      }
+    });
+    el.addEventListener('pointerleave', () => { this.hoverEl.hidden = true; });
+    const finish = (ev) => {
+      if (!this.dragging) return;
+      this.dragging = false;
+      const us = this.usAt(ev.clientX);
+      if (us !== null) this.onSeek(us);
+    };
+    el.addEventListener('pointerup', finish);
+    el.addEventListener('pointercancel', () => { this.dragging = false; });
+  }
+
+  preview(us) {
+    this.headEl.hidden = false;
+    this.headEl.style.left = `${this.pct(us)}%`;
+  }
+}
