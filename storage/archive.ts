@@ -38,6 +38,23 @@ export interface FileEntry {
   table: BlockTable | undefined;
 }
 
+/**
+ * A remote file known only by name (from the list hook) has committedBytes 0 and no block
+ * table: it must be fetched and indexed (Archive.prepare) before a cursor can enter it.
+ */
+export function isIndexed(entry: FileEntry): boolean {
+  return entry.committedBytes > 0;
+}
+
+/** Told when a read has to wait for a remote file to be fetched, and how that ended. */
+export type FetchWait = (event: { name: string; phase: 'start' | 'done' | 'failed'; error?: unknown }) => void;
+
+/** Cold storage (storage/cold.ts), installed when a get hook is configured. */
+export interface RemoteStore {
+  /** Fetches a remote file back and makes it local and indexed; one fetch per file however many ask. */
+  fetch(entry: FileEntry): Promise<void>;
+}
+
 export class BlockTable {
   readonly rows: BlockRow[] = [];
   /** Indices into rows of DELTA blocks, in file order. */
@@ -102,6 +119,8 @@ export class Archive extends EventEmitter {
   catalog!: Catalog;
   /** Whether catalog rows are persisted (false for read-only opens). */
   catalogWritable = false;
+  /** Where remote files are fetched from; undefined: reading a remote file fails. */
+  remote: RemoteStore | undefined;
   private readonly cache = new BlockCache(STORAGE_LIMITS.decodedCacheUpdatesMax);
   private readonly handles = new Map<number, { fh: Promise<FileHandle>; busy: number }>();
   private readonly tails = new Map<number, BlockRow[]>();
@@ -228,10 +247,12 @@ export class Archive extends EventEmitter {
         this.files.push(entry);
         continue;
       }
-      let from = row?.indexedBytes ?? HEADER_BYTES;
+      // A row of a remote file never indexed (indexedBytes 0) holds estimated times only.
+      const indexedRow = row && row.indexedBytes >= HEADER_BYTES ? row : undefined;
+      let from = indexedRow?.indexedBytes ?? HEADER_BYTES;
       let truncateFrom: number | undefined;
-      let firstTs = row?.firstTs ?? null;
-      let lastTs = row?.lastTs ?? null;
+      let firstTs = indexedRow?.firstTs ?? null;
+      let lastTs = indexedRow?.lastTs ?? null;
       if (from > disk.committed || (row && row.name !== disk.name && from !== disk.committed)) {
         // The catalog claims more than the file commits (or lost track of a rename
         // mid-write): forget this file's rows and index it again.
@@ -335,8 +356,36 @@ export class Archive extends EventEmitter {
     return -1;
   }
 
-  /** Reads and decodes one block (shared cache, one read per block however many ask). */
-  readBlock(entry: FileEntry, row: BlockRow): Promise<DecodedBatches> {
+  /**
+   * Reads and decodes one block (shared cache, one read per block however many ask). A
+   * remote file is fetched first; `wait` hears about it.
+   */
+  readBlock(entry: FileEntry, row: BlockRow, wait?: FetchWait): Promise<DecodedBatches> {
+    if (entry.location === 'remote') return this.fetchRemote(entry, wait).then(() => this.readLocalBlock(entry, row));
+    return this.readLocalBlock(entry, row);
+  }
+
+  /** Makes a remote file that was never indexed readable (fetches and indexes it); no-op otherwise. */
+  async prepare(entry: FileEntry, wait?: FetchWait): Promise<void> {
+    if (!isIndexed(entry)) await this.fetchRemote(entry, wait);
+  }
+
+  private async fetchRemote(entry: FileEntry, wait: FetchWait | undefined): Promise<void> {
+    if (entry.location !== 'remote' || !this.remote) {
+      const why = entry.location === 'remote' ? 'remote and no get hook is configured' : entry.location;
+      throw new TapedeckError('TPD_FILE_UNAVAILABLE', `file ${entry.name} is ${why}`, { file: entry.name });
+    }
+    wait?.({ name: entry.name, phase: 'start' });
+    try {
+      await this.remote.fetch(entry);
+    } catch (err) {
+      wait?.({ name: entry.name, phase: 'failed', error: err });
+      throw err;
+    }
+    wait?.({ name: entry.name, phase: 'done' });
+  }
+
+  private readLocalBlock(entry: FileEntry, row: BlockRow): Promise<DecodedBatches> {
     return this.cache.get(`${entry.seq}:${row.offset}`, async () => {
       const frame = await this.withHandle(entry, (fh) => readExactly(fh, row.frameBytes, row.offset));
       const where = `${entry.name} block at ${row.offset}`;
@@ -378,6 +427,16 @@ export class Archive extends EventEmitter {
     } finally {
       h.busy--;
     }
+  }
+
+  /** Closes a file's handle so that the file can be removed (eviction); false while a read uses it. */
+  releaseFile(seq: number): boolean {
+    const h = this.handles.get(seq);
+    if (!h) return true;
+    if (h.busy > 0) return false;
+    this.handles.delete(seq);
+    void h.fh.then((fh) => fh.close()).catch(() => undefined);
+    return true;
   }
 
   private evictHandles(): void {

@@ -1,7 +1,9 @@
 /**
  * The catalog: a better-sqlite3 database that indexes an archive's files, blocks and
  * path dictionary. It is derived from the segment files and can always be rebuilt from
- * them (`tapedeck reindex`); it never holds anything the files do not.
+ * them (`tapedeck reindex`); it never holds anything the files do not, except the put
+ * status of rotated files (table `puts`), which a reindex forgets and the list hook
+ * re-derives (docs/archive-hooks.md).
  *
  * Calls are synchronous. They are kept small (one transaction per commit, a few rows) so
  * they do not stall the event loop; bulk rebuilds run at open, before serving starts.
@@ -32,6 +34,17 @@ export interface BlockRow {
   lastTs: number;
   batches: number;
   updates: number;
+}
+
+/** Whether the put hook has shipped a rotated file (not derivable from the files: see docs/archive-hooks.md). */
+export type PutStatus = 'pending' | 'done' | 'failed';
+
+export interface PutRow {
+  name: string;
+  status: PutStatus;
+  attempts: number;
+  error: string | null;
+  updatedMs: number;
 }
 
 export interface PathRow {
@@ -65,6 +78,9 @@ export class Catalog {
       deleteBlocksFrom: readonly ? undefined : this.db.prepare('DELETE FROM blocks WHERE seq = ? AND offset >= ?'),
       paths: this.db.prepare('SELECT id, path, first_ts AS firstTs FROM paths ORDER BY id'),
       insertPath: readonly ? undefined : this.db.prepare('INSERT OR IGNORE INTO paths(id, path, first_ts) VALUES (?, ?, ?)'),
+      puts: readonly ? undefined : this.db.prepare('SELECT name, status, attempts, error, updated_ms AS updatedMs FROM puts ORDER BY name'),
+      upsertPut: readonly ? undefined : this.db.prepare(`INSERT INTO puts(name, status, attempts, error, updated_ms) VALUES (@name, @status, @attempts, @error, @updatedMs)
+        ON CONFLICT(name) DO UPDATE SET status = excluded.status, attempts = excluded.attempts, error = excluded.error, updated_ms = excluded.updated_ms`),
     };
   }
 
@@ -79,6 +95,8 @@ export class Catalog {
         first_ts INTEGER NOT NULL, last_ts INTEGER NOT NULL, batches INTEGER NOT NULL, updates INTEGER NOT NULL,
         PRIMARY KEY(seq, offset)) WITHOUT ROWID;
       CREATE TABLE IF NOT EXISTS paths(id INTEGER PRIMARY KEY, path TEXT NOT NULL UNIQUE, first_ts INTEGER NOT NULL);
+      CREATE TABLE IF NOT EXISTS puts(
+        name TEXT PRIMARY KEY, status TEXT NOT NULL, attempts INTEGER NOT NULL, error TEXT, updated_ms INTEGER NOT NULL);
     `);
     const v = this.db.prepare<[string], { value: string }>('SELECT value FROM meta WHERE key = ?').get('schema_version');
     if (!v) this.db.prepare('INSERT INTO meta(key, value) VALUES (?, ?)').run('schema_version', SCHEMA_VERSION);
@@ -102,6 +120,15 @@ export class Catalog {
 
   paths(): PathRow[] {
     return this.stmts.paths.all() as PathRow[];
+  }
+
+  /** Put status of rotated files, by name (empty for a read-only catalog opened before puts existed). */
+  puts(): PutRow[] {
+    return (this.stmts.puts?.all() ?? []) as PutRow[];
+  }
+
+  setPut(row: PutRow): void {
+    this.stmts.upsertPut?.run(row);
   }
 
   /** Records a file's new state with its newly indexed blocks and paths in one transaction. */

@@ -16,7 +16,7 @@ import { TapedeckError } from '../protocol/errors.js';
 import type { Batch, Update, Value } from '../protocol/value.js';
 import { BlockType } from './codec/frame.js';
 import type { DecodedBatches } from './codec/payload.js';
-import type { Archive, FileEntry } from './archive.js';
+import { isIndexed, type Archive, type FetchWait, type FileEntry } from './archive.js';
 import type { BlockRow } from './catalog.js';
 
 /** One batch as a view into a decoded block: updates are ids[from..to) / values[from..to). */
@@ -35,6 +35,8 @@ export type SeekTarget = { ts: number } | { batches: number } | 'beginning' | 'e
 export interface CursorOptions {
   /** Globs; only matching paths are returned. Default: everything. */
   filter?: readonly string[];
+  /** Told when a read waits for a remote file to be fetched (sessions tell their client). */
+  onFetchWait?: FetchWait;
 }
 
 /** Largest |N| accepted by seek({ batches: N }). */
@@ -49,6 +51,7 @@ interface Loaded {
 export class Cursor {
   private readonly a: Archive;
   private readonly matcher: PathMatcher | undefined;
+  private readonly wait: FetchWait | undefined;
   /** Per path id: 0 = not yet checked, 1 = matches the filter, 2 = does not. */
   private match = new Uint8Array(0);
   // Position: the next batch is batch k of delta block `di` of file `seq`.
@@ -62,6 +65,7 @@ export class Cursor {
   constructor(archive: Archive, opts: CursorOptions = {}) {
     this.a = archive;
     this.matcher = opts.filter && opts.filter.length > 0 ? compileSpec(opts.filter) : undefined;
+    this.wait = opts.onFetchWait;
     this.toBeginning();
   }
 
@@ -71,6 +75,8 @@ export class Cursor {
     if (target === 'beginning') {
       this.toBeginning();
     } else if (target === 'end') {
+      const last = this.a.files[this.a.files.length - 1];
+      if (last) await this.a.prepare(last, this.wait);
       this.toEnd();
     } else if ('ts' in target) {
       if (!Number.isFinite(target.ts)) throw new TapedeckError('TPD_BAD_ARGUMENT', `seek time must be a number of microseconds, got ${String(target.ts)}`);
@@ -107,14 +113,22 @@ export class Cursor {
 
   private async toTime(t: number): Promise<void> {
     const files = this.a.files;
-    let fi = files.length - 1;
-    while (fi >= 0 && ((files[fi] as FileEntry).firstTs === null || ((files[fi] as FileEntry).firstTs as number) > t)) fi--;
-    if (fi < 0) {
-      this.toBeginning();
-      this.pos = t;
-      return;
+    let fi: number;
+    let f: FileEntry;
+    while (true) {
+      // A file not yet indexed may start at or before t (its firstTs is an estimate or null):
+      // fetch and index it, then choose again with its real range.
+      fi = files.length - 1;
+      while (fi >= 0 && !this.mayStartBy(files[fi] as FileEntry, t)) fi--;
+      if (fi < 0) {
+        this.toBeginning();
+        this.pos = t;
+        return;
+      }
+      f = files[fi] as FileEntry;
+      if (isIndexed(f)) break;
+      await this.a.prepare(f, this.wait);
     }
-    const f = files[fi] as FileEntry;
     const table = this.a.table(f);
     // Last delta block starting at or before t.
     let lo = 0;
@@ -132,6 +146,11 @@ export class Cursor {
     this.k = k;
     this.normalize();
     this.pos = t;
+  }
+
+  private mayStartBy(f: FileEntry, t: number): boolean {
+    if (!isIndexed(f)) return f.firstTs === null || f.firstTs <= t;
+    return f.firstTs !== null && f.firstTs <= t;
   }
 
   /** Moves a position at the end of a block to the start of the next one. */
@@ -186,6 +205,7 @@ export class Cursor {
         fi--;
         if (fi < 0) return;
         f = files[fi] as FileEntry;
+        await this.a.prepare(f, this.wait);
         di = this.a.table(f).deltas.length - 1;
       }
       const t = this.a.table(f);
@@ -224,6 +244,7 @@ export class Cursor {
         }
         return null;
       }
+      if (!isIndexed(f)) await this.a.prepare(f, this.wait);
       const deltas = this.a.table(f).deltas;
       if (this.di < deltas.length) {
         const block = await this.load(f, this.di);
@@ -305,7 +326,7 @@ export class Cursor {
     const row = t.rows[t.deltas[di] as number] as BlockRow;
     const key = `${f.seq}:${row.offset}`;
     if (this.loaded?.key === key) return this.loaded;
-    const d = await this.a.readBlock(f, row);
+    const d = await this.a.readBlock(f, row, this.wait);
     const starts = new Uint32Array(d.counts.length + 1);
     for (let i = 0; i < d.counts.length; i++) starts[i + 1] = (starts[i] as number) + (d.counts[i] as number);
     this.loaded = { key, d, starts };
@@ -353,12 +374,13 @@ export class Cursor {
         fi--;
         if (fi < 0) return out;
         f = files[fi] as FileEntry;
+        await this.a.prepare(f, this.wait);
         t = this.a.table(f);
         r = t.rows.length - 1;
       }
       const row = t.rows[r] as BlockRow;
       if (row.type === BlockType.PATHS) continue;
-      const d = await this.a.readBlock(f, row);
+      const d = await this.a.readBlock(f, row, this.wait);
       if (this.take(out, seen, d, d.ids.length, target) || row.type === BlockType.IMAGE) return out;
     }
   }

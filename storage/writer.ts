@@ -453,6 +453,7 @@ export class ArchiveWriter {
     this.publish(done, upto);
     this.stats.commits++;
     this.stats.lastCommitMs = performance.now() - t0;
+    this.a.emit('flushed', { ms: this.stats.lastCommitMs, committedBytes: upto });
   }
 
   private publish(done: Written[], committedBytes: number): void {
@@ -601,7 +602,7 @@ function estimateBytes(v: unknown, i: number): number {
   }
 }
 
-async function fsyncDir(dir: string): Promise<void> {
+export async function fsyncDir(dir: string): Promise<void> {
   const fh = await open(dir, 'r');
   try {
     await fh.sync();
