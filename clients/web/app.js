@@ -12,6 +12,9 @@ import { formatUs, formatSpan, MINUTE_US, HOUR_US } from './time.js';
 const ARCHIVE_REFRESH_MS = 5000;
 const SELECTED_MAX = 500;
 const SELECT_KEY = 'tapedeck.selected';
+const icon = (d) => `<svg viewBox="0 0 16 16" width="14" height="14" aria-hidden="true"><path d="${d}" fill="currentColor"/></svg>`;
+const ICON_PLAY = icon('M4 2v12l10-6z');
+const ICON_PAUSE = icon('M3 2h4v12H3zM9 2h4v12H9z');
 
 const $ = (id) => document.getElementById(id);
 const base = location.origin;
@@ -252,7 +255,7 @@ function renderControls() {
   if (!c) return;
   const playing = c.state === 'play' || c.state === 'tail';
   const play = $('btn-play');
-  play.textContent = playing ? '⏸' : '▶';
+  play.innerHTML = playing ? ICON_PAUSE : ICON_PLAY;
   play.setAttribute('aria-label', playing ? 'Pause' : 'Play');
   $('btn-live').setAttribute('aria-pressed', String(c.state === 'tail'));
   $('btn-loop').setAttribute('aria-pressed', String(c.loop));

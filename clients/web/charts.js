@@ -60,9 +60,10 @@ export class Charts {
     return { xs, ys, plot, box };
   }
 
+  /** Two charts a row on a wide pane, one on a narrow one (a chart's frame adds 14 px). */
   width() {
     const w = this.el.clientWidth || 600;
-    return Math.max(240, Math.min(w - 8, 720));
+    return Math.max(240, w >= 800 ? Math.floor((w - 10) / 2) - 14 : w - 14);
   }
 
   fit() {

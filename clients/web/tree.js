@@ -30,8 +30,13 @@ export class PathTree {
     el.addEventListener('toggle', (ev) => {
       const d = ev.target;
       if (d instanceof HTMLDetailsElement) {
-        if (d.open) this.open.add(d.dataset.prefix);
-        else this.open.delete(d.dataset.prefix);
+        if (d.open) {
+          this.open.add(d.dataset.prefix);
+          this.fill(d);
+        } else {
+          this.open.delete(d.dataset.prefix);
+        }
+        d.parentElement?.setAttribute('aria-expanded', String(d.open));
       }
     }, true);
   }
@@ -62,6 +67,8 @@ export class PathTree {
     return this.visible().filter((p) => p.startsWith(prefix + '/'));
   }
 
+
+
   setSelected(selected) {
     this.selected = selected;
     for (const box of this.el.querySelectorAll('input[data-path]')) box.checked = selected.has(box.dataset.path);
@@ -69,40 +76,63 @@ export class PathTree {
 
   render() {
     const all = this.visible();
-    const shown = all.slice(0, LEAVES_SHOWN_MAX);
-    const autoOpen = all.length <= AUTO_OPEN_LEAVES_MAX;
+    this.autoOpen = all.length <= AUTO_OPEN_LEAVES_MAX;
     const root = { children: new Map(), leaves: [] };
-    for (const p of shown) {
+    this.nodes = new Map([['', root]]);
+    for (const p of all) {
       const parts = p.split('/').filter((x) => x !== '');
       let node = root;
+      let prefix = '';
       for (const part of parts.slice(0, -1)) {
-        if (!node.children.has(part)) node.children.set(part, { children: new Map(), leaves: [] });
-        node = node.children.get(part);
+        prefix += `/${part}`;
+        let child = node.children.get(part);
+        if (!child) {
+          child = { children: new Map(), leaves: [] };
+          node.children.set(part, child);
+          this.nodes.set(prefix, child);
+        }
+        node = child;
       }
       node.leaves.push(p);
     }
-    const html = [];
-    const walk = (node, prefix, depth) => {
-      html.push(`<ul role="group">`);
-      for (const [name, child] of node.children) {
-        const full = `${prefix}/${name}`;
-        const open = autoOpen || this.open.has(full) ? ' open' : '';
-        html.push(`<li role="treeitem" aria-expanded="${open ? 'true' : 'false'}"><details data-prefix="${esc(full)}"${open}>`
-          + `<summary><input type="checkbox" data-folder="${esc(full)}" aria-label="Select all under ${esc(full)}"> ${esc(name)}/</summary>`);
-        walk(child, full, depth + 1);
-        html.push('</details></li>');
-      }
-      for (const p of node.leaves) {
-        const name = p.slice(p.lastIndexOf('/') + 1);
-        const checked = this.selected.has(p) ? ' checked' : '';
-        html.push(`<li role="treeitem"><label title="${esc(p)}"><input type="checkbox" data-path="${esc(p)}"${checked}> ${esc(name)}</label></li>`);
-      }
-      html.push('</ul>');
-    };
-    walk(root, '', 0);
-    this.el.innerHTML = html.join('');
-    this.countEl.textContent = all.length > shown.length
-      ? `${shown.length} of ${all.length} paths shown: refine the filter`
-      : `${all.length} of ${this.paths.length} paths`;
+    this.el.innerHTML = this.level(root, '');
+    this.countEl.textContent = `${all.length} of ${this.paths.length} paths`;
   }
+
+  /** One folder's contents; sub-folders are filled when opened (fillOpened). */
+  level(node, prefix) {
+    const html = ['<ul role="group">'];
+    for (const [name, child] of node.children) {
+      const full = `${prefix}/${name}`;
+      const open = this.autoOpen || this.open.has(full);
+      html.push(`<li role="treeitem" aria-expanded="${open}"><details data-prefix="${esc(full)}"${open ? ' open' : ''}>`
+        + `<summary><input type="checkbox" data-folder="${esc(full)}" aria-label="Select all under ${esc(full)}"> ${esc(name)}/ <span class="n">${countLeaves(child)}</span></summary>`
+        + (open ? this.level(child, full) : '') + '</details></li>');
+    }
+    const leaves = node.leaves.slice(0, LEAVES_SHOWN_MAX);
+    for (const p of leaves) {
+      const name = p.slice(p.lastIndexOf('/') + 1);
+      const checked = this.selected.has(p) ? ' checked' : '';
+      html.push(`<li role="treeitem"><label title="${esc(p)}"><input type="checkbox" data-path="${esc(p)}"${checked}> ${esc(name)}</label></li>`);
+    }
+    if (node.leaves.length > leaves.length) html.push(`<li class="more">${node.leaves.length - leaves.length} more: refine the filter</li>`);
+    html.push('</ul>');
+    return html.join('');
+  }
+
+  /** A folder was opened: render its contents once. */
+  fill(details) {
+    if (details.querySelector(':scope > ul')) return;
+    const node = this.nodes?.get(details.dataset.prefix);
+    if (node) details.insertAdjacentHTML('beforeend', this.level(node, details.dataset.prefix));
+  }
+}
+
+function countLeaves(node) {
+  if (node.count === undefined) {
+    let n = node.leaves.length;
+    for (const c of node.children.values()) n += countLeaves(c);
+    node.count = n;
+  }
+  return node.count;
 }
