@@ -8,6 +8,7 @@ import { PathTree } from './tree.js';
 import { ValueTable } from './table.js';
 import { Charts } from './charts.js';
 import { formatUs, formatSpan, MINUTE_US, HOUR_US } from './time.js';
+import { apiFetch, initToken } from './http.js';
 
 const ARCHIVE_REFRESH_MS = 5000;
 const SELECTED_MAX = 500;
@@ -19,6 +20,7 @@ const ICON_PAUSE = icon('M3 2h4v12H3zM9 2h4v12H9z');
 const $ = (id) => document.getElementById(id);
 const base = location.origin;
 const params = new URLSearchParams(location.search);
+initToken(params);
 
 const model = {
   values: new Map(),      // path -> wire value at the position
@@ -142,6 +144,7 @@ function applySelection() {
 }
 
 $('btn-clear-sel').onclick = () => { model.selected.clear(); applySelection(); };
+$('glob').addEventListener('keydown', (ev) => { if (ev.key === 'Escape') ev.target.blur(); });
 let filterTimer = 0;
 $('glob').addEventListener('input', (ev) => {
   clearTimeout(filterTimer);
@@ -330,8 +333,12 @@ function hideBanner() {
 
 async function refreshArchive() {
   try {
-    const res = await fetch(`${base}/api/v1/archive`);
-    if (!res.ok) return;
+    const res = await apiFetch(`${base}/api/v1/archive`);
+    if (!res.ok) {
+      const e = (await res.json().catch(() => null))?.error;
+      if (e && (res.status === 401 || res.status === 403)) { model.error = e; showBanner(`${e.code}: ${e.message}`); renderStatus(); }
+      return;
+    }
     const info = await res.json();
     timeline.setArchive(info);
     const span = timeline.span();

@@ -4,6 +4,7 @@
 import uPlot from '/vendor/uplot/uPlot.esm.js';
 import { chartNumber, isNumeric } from './values.js';
 import { formatUs } from './time.js';
+import { apiFetch } from './http.js';
 
 export const CHARTS_MAX = 12;
 const POINTS_MAX = 4000;
@@ -17,12 +18,14 @@ export class Charts {
     this.charts = new Map(); // path -> { xs, ys, plot, box }
     this.frame = 0;
     this.generation = 0;
+    this.wanted = new Set();
     this.resize = new ResizeObserver(() => this.fit());
     this.resize.observe(container);
   }
 
   /** Shows charts for the numeric paths among `paths` (at most CHARTS_MAX). */
   setPaths(paths, values, posUs) {
+    this.wanted = new Set(paths);
     const want = [...paths].filter((p) => isNumeric(values.get(p))).sort().slice(0, CHARTS_MAX);
     const keep = new Set(want);
     for (const [p, c] of this.charts) if (!keep.has(p)) { c.plot.destroy(); c.box.remove(); this.charts.delete(p); }
@@ -54,6 +57,7 @@ export class Charts {
       legend: { show: false },
       cursor: { drag: { x: false, y: false } },
       scales: { x: { time: true } },
+      tzDate: (sec) => uPlot.tzDate(new Date(sec * 1e3), 'Etc/UTC'), // UTC, as the position is shown
       axes: [{ size: 30, font: '11px sans-serif' }, { size: 50, font: '11px sans-serif' }],
       series: [{ value: (_u, v) => (v === null ? '' : formatUs(v * 1e6)) }, { label: path, stroke: COLORS[i % COLORS.length], width: 1.5, spanGaps: false, points: { show: false } }],
     }, [xs, ys], box);
@@ -84,11 +88,17 @@ export class Charts {
   }
 
   append(ts, updates) {
-    if (this.charts.size === 0) return;
+    if (this.wanted.size === 0) return;
     let any = false;
     for (const [p, v] of updates) {
-      const c = this.charts.get(p);
-      if (!c) continue;
+      let c = this.charts.get(p);
+      if (!c) {
+        // A selected path that had no value at the last seek, now numeric: chart it.
+        if (!this.wanted.has(p) || !isNumeric(v) || this.charts.size >= CHARTS_MAX) continue;
+        c = this.make(p, this.charts.size);
+        this.charts.set(p, c);
+        this.el.append(c.box);
+      }
       const x = ts / 1e6;
       if (c.xs.length > 0 && x < c.xs[c.xs.length - 1]) continue;
       c.xs.push(x);
@@ -104,7 +114,7 @@ export class Charts {
     for (const p of paths) q.append('glob', p);
     let text;
     try {
-      const res = await fetch(`${this.base}/api/v1/history?${q}`);
+      const res = await apiFetch(`${this.base}/api/v1/history?${q}`);
       if (!res.ok) return;
       text = await res.text();
     } catch {

@@ -4,6 +4,8 @@
 // without a client and answers a fresh state frame at the same position); when the session
 // is gone, a new one is created at the last known position with the last known controls.
 
+import { apiFetch, wsUrl } from './http.js';
+
 const RECONNECT_MIN_MS = 250;
 const RECONNECT_MAX_MS = 5000;
 const STORAGE_KEY = 'tapedeck.sessionId';
@@ -28,7 +30,7 @@ export class PlayerSession extends EventTarget {
   async start(initial, { resume = true } = {}) {
     const old = resume ? sessionStorage.getItem(STORAGE_KEY) : null;
     if (old) {
-      const res = await fetch(`${this.base}/api/v1/sessions/${encodeURIComponent(old)}`).catch(() => null);
+      const res = await apiFetch(`${this.base}/api/v1/sessions/${encodeURIComponent(old)}`).catch(() => null);
       if (res && res.ok) {
         const s = await res.json();
         this.id = s.id;
@@ -43,7 +45,7 @@ export class PlayerSession extends EventTarget {
   async create(controls) {
     const body = { ...controls };
     if (this.filter && this.filter.length > 0) body.filter = this.filter;
-    const res = await fetch(`${this.base}/api/v1/sessions`, {
+    const res = await apiFetch(`${this.base}/api/v1/sessions`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify(body),
@@ -60,9 +62,7 @@ export class PlayerSession extends EventTarget {
   }
 
   streamUrl() {
-    const u = new URL(`${this.base}/api/v1/sessions/${encodeURIComponent(this.id)}/stream`, location.href);
-    u.protocol = u.protocol === 'https:' ? 'wss:' : 'ws:';
-    return u.href;
+    return wsUrl(`${this.base}/api/v1/sessions/${encodeURIComponent(this.id)}/stream`);
   }
 
   connect() {
@@ -121,7 +121,7 @@ export class PlayerSession extends EventTarget {
 
   async reconnect() {
     if (this.closed) return;
-    const res = await fetch(`${this.base}/api/v1/sessions/${encodeURIComponent(this.id)}`);
+    const res = await apiFetch(`${this.base}/api/v1/sessions/${encodeURIComponent(this.id)}`);
     if (res.status === 404) {
       // Collected (no client for 30 s) or the server restarted: a new session where we were.
       const c = this.controls ?? {};
