@@ -20,10 +20,11 @@ interface PageElement {
   getAttribute(name: string): string | null;
 }
 declare const document: { getElementById(id: string): PageElement | null; querySelector(selector: string): PageElement | null };
+declare const CustomEvent: new (type: string, init: { detail: unknown }) => unknown;
 declare const window: {
   tapedeck: {
     model: { controls: { speed: unknown } };
-    session: { id: string; state: string; ws: { close(): void }; send(set: unknown): void };
+    session: { id: string; state: string; ws: { close(): void }; send(set: unknown): void; dispatchEvent(e: unknown): boolean };
   };
 };
 
@@ -136,6 +137,17 @@ describe('web player over a pre-written archive', () => {
     await page.evaluate(() => window.tapedeck.session.send({ speed: 5000 }));
     await waitConn(page, 'error');
     expect(await page.locator('#conn').textContent()).toContain('TPD_BAD_CONTROL');
+
+    // Buffering while a cold file is fetched shows until the file arrived (frames as the
+    // session sends them, handed to the page's frame handler).
+    const info = (code: string, message: string): Promise<void> => page.evaluate(([c, m]) => {
+      window.tapedeck.session.dispatchEvent(new CustomEvent('frame', { detail: { type: 'info', code: c, message: m } }));
+    }, [code, message] as const);
+    await info('TPD_BUFFERING', 'buffering: fetching archive file 2026-01-01T00:04:59Z from cold storage');
+    await waitConn(page, 'buffering');
+    expect(await page.locator('#conn').textContent()).toContain('fetching archive file');
+    await info('TPD_BUFFERED', 'archive file fetched; playback goes on');
+    await waitConn(page, 'error'); // the bad control's error is still shown until the next action
 
     // Reconnect: the stream reopens for the same session at the same position.
     const id = await page.evaluate(() => window.tapedeck.session.id);

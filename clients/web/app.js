@@ -211,7 +211,9 @@ session.addEventListener('frame', (ev) => {
       showBanner(`${f.code}: ${f.message}`);
       break;
     case 'info':
+      // A cold file is being fetched (TPD_BUFFERING) until it arrived (TPD_BUFFERED).
       if (f.code === 'TPD_BUFFERING') model.buffering = f;
+      else if (f.code === 'TPD_BUFFERED') model.buffering = null;
       else showBanner(`${f.code}: ${f.message}`, 'info');
       break;
   }
@@ -290,12 +292,12 @@ function renderStatus() {
   } else if (m.conn === 'closed') {
     state = 'ended';
     text = 'closed';
+  } else if (m.buffering) {
+    state = 'buffering';
+    text = m.buffering.message.startsWith('buffering') ? m.buffering.message : `buffering: ${m.buffering.message}`;
   } else if (m.error) {
     state = 'error';
     text = `error ${m.error.code}: ${m.error.message}`;
-  } else if (m.buffering) {
-    state = 'buffering';
-    text = `buffering: ${m.buffering.message}`;
   } else if (m.ended) {
     state = 'ended';
     text = 'ended';
