@@ -20,6 +20,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
     process.stderr.write(`tapedeck: cannot listen on ${config.publish.host}:${config.publish.port}: ${e.code}\n`);
     return 1;
   }
+  srv.log.info({ url: `${srv.url}/` }, `web player at ${srv.url}/`);
   const signal = await new Promise<NodeJS.Signals>((resolve) => {
     process.once('SIGINT', () => resolve('SIGINT'));
     process.once('SIGTERM', () => resolve('SIGTERM'));
