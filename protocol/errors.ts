@@ -23,6 +23,8 @@ export const ERRORS = {
   TPD_CORRUPT_HEADER: { status: 422, meaning: 'A file header fails its checksum or holds impossible values.' },
   TPD_CORRUPT_BLOCK: { status: 422, meaning: 'A committed block fails its CRC32C, its framing or its decoding.' },
   TPD_FILE_UNAVAILABLE: { status: 503, meaning: 'An archive file is not on local disk (remote or missing) and cannot be read now.' },
+  TPD_BUFFERING: { status: 200, meaning: 'Informational (an `info` frame): a playback session waits while an archive file is fetched from cold storage (get hook).' },
+  TPD_BUFFERED: { status: 200, meaning: 'Informational (an `info` frame): the archive file a session waited for was fetched; playback goes on.' },
   TPD_IO: { status: 500, meaning: 'The file system reported an error.' },
   TPD_INTERNAL: { status: 500, meaning: 'An invariant was broken: a bug in Tapedeck.' },
   TPD_BAD_CONFIG: { status: 400, meaning: 'The config file is not valid JSON or breaks its schema (the message names the key path and why).' },

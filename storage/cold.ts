@@ -94,6 +94,7 @@ export class ColdStorage extends EventEmitter implements RemoteStore {
   private readonly puts = new Map<string, PutRow>();
   private readonly putQueue: string[] = [];
   private putLoop: Promise<void> | undefined;
+  private putting = false;
   private readonly fetches = new Map<number, Promise<void>>();
   private getsRunning = 0;
   private readonly getWaiters: Array<() => void> = [];
@@ -187,22 +188,26 @@ export class ColdStorage extends EventEmitter implements RemoteStore {
       return;
     }
     this.putQueue.push(name);
-    this.putLoop ??= this.runPuts().finally(() => {
-      this.putLoop = undefined;
-    });
+    if (!this.putting) this.putLoop = this.runPuts();
   }
 
+  /** Ships queued files one at a time; a file leaves the queue once its put has ended. */
   private async runPuts(): Promise<void> {
-    while (this.putQueue.length > 0 && !this.stopped) {
-      await this.putOne(this.putQueue[0] as string);
-      this.putQueue.shift();
+    this.putting = true;
+    try {
+      while (this.putQueue.length > 0 && !this.stopped) {
+        const event = await this.putOne(this.putQueue[0] as string);
+        this.putQueue.shift();
+        if (event) this.emit('event', event);
+      }
+    } finally {
+      this.putting = false;
     }
-    this.emit('puts-idle');
   }
 
-  private async putOne(name: string): Promise<void> {
+  private async putOne(name: string): Promise<ColdEvent | undefined> {
     const f = this.a.files.find((x) => x.name === name);
-    if (!f || f.location !== 'local' || !this.needsPut(f)) return;
+    if (!f || f.location !== 'local' || !this.needsPut(f)) return undefined;
     const row = this.puts.get(name) ?? { name, status: 'pending' as PutStatus, attempts: 0, error: null, updatedMs: 0 };
     try {
       await this.hooks.run('put', [join(this.a.dir, name), name], (err) => {
@@ -210,14 +215,14 @@ export class ColdStorage extends EventEmitter implements RemoteStore {
       });
       this.setPut({ ...row, status: 'done', attempts: row.attempts + 1, error: null });
       this.a.logger.info({ name }, 'put: file shipped');
-      this.emit('event', { type: 'put', name, ok: true } satisfies ColdEvent);
+      return { type: 'put', name, ok: true };
     } catch (err) {
       const message = (err as Error).message;
       if (!this.stopped) {
         this.setPut({ ...row, status: 'failed', error: message });
         this.a.logger.error({ name, error: message }, 'put failed; the file stays local and is retried at the next check');
       }
-      this.emit('event', { type: 'put', name, ok: false, error: message } satisfies ColdEvent);
+      return { type: 'put', name, ok: false, error: message };
     }
   }
 
@@ -254,8 +259,8 @@ export class ColdStorage extends EventEmitter implements RemoteStore {
     for (const f of this.a.files) {
       known.add(f.name);
       if (!listed.has(f.name)) continue;
-      // Listed remotely: a local file's put is confirmed; a missing one can be fetched.
-      if (f.location === 'local' && this.hooks.has('put') && this.puts.get(f.name)?.status !== 'done') {
+      // Listed remotely: the file's put is confirmed; a missing one can be fetched.
+      if (this.hooks.has('put') && this.puts.get(f.name)?.status !== 'done') {
         this.setPut({ name: f.name, status: 'done', attempts: this.puts.get(f.name)?.attempts ?? 0, error: null, updatedMs: 0 });
       }
       if (f.location === 'missing') {
@@ -403,6 +408,10 @@ export class ColdStorage extends EventEmitter implements RemoteStore {
     }
     entry.location = 'local';
     this.recordRow(entry, blocks, newPaths);
+    // It came from cold storage, so it is there: no put needed.
+    if (this.hooks.has('put') && this.puts.get(entry.name)?.status !== 'done') {
+      this.setPut({ name: entry.name, status: 'done', attempts: 0, error: null, updatedMs: 0 });
+    }
   }
 
   private acquireGet(): Promise<void> {

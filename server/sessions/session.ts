@@ -19,7 +19,7 @@ import { MsgpackWriter, encodeRawFrame, encodeStateFrame } from '../../protocol/
 import { encodeJsonRawFrame } from '../../protocol/frames.js';
 import type { Value } from '../../protocol/value.js';
 import type { RawBatch } from '../../storage/cursor.js';
-import { wallClockUs, type Archive, type Cursor } from '../../storage/index.js';
+import { wallClockUs, type Archive, type Cursor, type FetchWait } from '../../storage/index.js';
 
 export type FrameFormat = 'json' | 'msgpack';
 
@@ -94,7 +94,7 @@ export class Session {
     this.a = archive;
     this.clientKey = clientKey;
     this.filter = filter;
-    this.cursor = archive.cursor(filter.length > 0 ? { filter } : {});
+    this.cursor = archive.cursor({ ...(filter.length > 0 ? { filter } : {}), onFetchWait: this.onFetchWait });
     this.limits = limits;
     this.events = events;
   }
@@ -440,6 +440,17 @@ export class Session {
     const control = (e.details?.control as string | undefined) ?? undefined;
     this.sendFrame({ type: 'error', code: e.code, message: e.message, ...(control ? { control } : {}) });
   }
+
+  // ---------------------------------------------------------------- cold storage (archive hooks)
+
+  /**
+   * A read waits for a remote archive file (get hook): tell the client it is buffering and
+   * when the file arrived. A failed fetch reaches the client through fatal() as an error.
+   */
+  private readonly onFetchWait: FetchWait = (e) => {
+    if (e.phase === 'start') this.sendFrame({ type: 'info', code: 'TPD_BUFFERING', message: `buffering: fetching archive file ${e.name} from cold storage` });
+    else if (e.phase === 'done') this.sendFrame({ type: 'info', code: 'TPD_BUFFERED', message: `archive file ${e.name} fetched; playback goes on` });
+  };
 
   private fatal(err: unknown): void {
     // A read error (corrupt block, file unavailable): tell the client, pause, stay alive so
