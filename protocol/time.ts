@@ -14,7 +14,18 @@ export function formatTs(us: number): string {
   return `${iso.slice(0, 19)}.${micros}Z`;
 }
 
+/** Latest time accepted: 2^53 µs (year 2255), the largest exact JS integer. */
+const TS_MAX_US = Number.MAX_SAFE_INTEGER;
+
 export function parseTs(text: string): number {
+  const us = parseTsUnchecked(text);
+  if (!Number.isSafeInteger(us) || us < 0 || us > TS_MAX_US) {
+    throw new TapedeckError('TPD_BAD_ARGUMENT', `time out of range (1970 to 2255): ${JSON.stringify(text).slice(0, 100)}`);
+  }
+  return us;
+}
+
+function parseTsUnchecked(text: string): number {
   const s = text.trim();
   if (/^\d+(\.\d+)?$/.test(s)) {
     const n = Number(s);

@@ -3,7 +3,7 @@
  * tests call it and listen on port 0. Every error leaves as `{ error: { code, message } }`
  * with the status from the error table (protocol/errors.ts); no stack traces leave.
  */
-import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyServerOptions } from 'fastify';
 import websocket from '@fastify/websocket';
 import type { Archive } from '../storage/index.js';
 import { ERRORS, TapedeckError, isTapedeckError } from '../protocol/errors.js';
@@ -16,6 +16,12 @@ import type { Source } from './sources/source.js';
 import { ingestRoutes } from './routes/ingest.js';
 import { queryRoutes } from './routes/queries.js';
 import { sourceRoutes } from './routes/sources.js';
+import swagger from '@fastify/swagger';
+import rateLimit from '@fastify/rate-limit';
+import { registerAuth, type TokenConfig } from './ops/auth.js';
+import { createMetrics } from './ops/metrics.js';
+import { registerStats, type Readiness } from './ops/stats.js';
+import { ERROR_BODY_SCHEMA } from './ops/openapi.js';
 
 export interface ServerOptions {
   archive: Archive;
@@ -32,6 +38,12 @@ export interface ServerOptions {
   bodyLimitBytes?: number;
   /** WebSocket frames from clients larger than this are refused (bytes). */
   wsMaxPayloadBytes?: number;
+  /** Bearer tokens and their scopes; none = open server (loopback only, see startServer). */
+  tokens?: readonly TokenConfig[];
+  /** Requests per window per client (token name, else address); false = no limit. */
+  rateLimit?: { max: number; timeWindowMs: number } | false;
+  /** Which sources /ready requires, and how fresh. Default: every non-push source, 60 s. */
+  readiness?: readonly Readiness[];
 }
 
 export const SERVER_DEFAULTS = {
@@ -52,6 +64,17 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
     bodyLimit: opts.bodyLimitBytes ?? SERVER_DEFAULTS.bodyLimitBytes,
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: false, allowUnionTypes: true } },
     disableRequestLogging: true,
+    // Router-level failures (bad URL encoding, over-long parameters) in our error shape too.
+    frameworkErrors: (err, _req, reply) => {
+      void (reply as unknown as FastifyReply).status(400).send({ error: { code: 'TPD_BAD_REQUEST', message: err.message } });
+    },
+  });
+  await app.register(swagger, {
+    openapi: {
+      info: { title: 'Tapedeck', version: '1', description: 'Record network telemetry; replay it from any moment at any speed. Errors are { error: { code, message } } with the codes of docs/errors.md.' },
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } }, schemas: { Error: structuredClone(ERROR_BODY_SCHEMA) as never } },
+      security: (opts.tokens?.length ?? 0) > 0 ? [{ bearer: [] }] : [],
+    },
   });
   app.decorate('archive', opts.archive);
   app.decorate('sessions', new SessionManager(opts.archive, opts.playback ?? {}, app.log));
@@ -67,7 +90,7 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
     }
     if (e.statusCode && e.statusCode >= 400 && e.statusCode < 500) {
       // fastify's own client errors (body too large, bad content type, bad JSON).
-      const code = e.statusCode === 413 ? 'TPD_BATCH_TOO_LARGE' : 'TPD_BAD_REQUEST';
+      const code = e.statusCode === 413 ? 'TPD_BODY_TOO_LARGE' : e.statusCode === 429 ? 'TPD_RATE_LIMITED' : 'TPD_BAD_REQUEST';
       return reply.status(e.statusCode).send({ error: { code, message: e.message } });
     }
     req.log.error({ err }, 'unhandled error');
@@ -77,8 +100,32 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
     reply.status(404).send({ error: { code: 'TPD_NOT_FOUND', message: `no route ${req.method} ${req.url.split('?')[0]}` } });
   });
 
+  registerAuth(app, opts.tokens ?? []);
+  // A refused WebSocket upgrade (401, 404, 429, ...) leaves the raw socket open otherwise:
+  // close it once the answer is out, so refused clients cannot hold the server.
+  app.addHook('onResponse', async (req, reply) => {
+    if (req.headers.upgrade !== undefined && reply.statusCode >= 400) req.raw.socket?.destroy();
+  });
+  if (opts.rateLimit) {
+    await app.register(rateLimit, {
+      global: true,
+      hook: 'preHandler', // after authentication, so the key can be the token's name
+      max: opts.rateLimit.max,
+      timeWindow: opts.rateLimit.timeWindowMs,
+      keyGenerator: (req) => req.principal ?? req.ip,
+      allowList: (req) => req.url === '/health' || req.url === '/ready',
+      errorResponseBuilder: (_req, ctx) => new TapedeckError('TPD_RATE_LIMITED', `more than ${ctx.max} requests in ${ctx.after === '' ? 'the window' : 'the window; retry in ' + ctx.after}`),
+    });
+  }
   await app.register(websocket, { options: { maxPayload: opts.wsMaxPayloadBytes ?? SERVER_DEFAULTS.wsMaxPayloadBytes } });
-  app.get('/health', async () => ({ ok: true }));
+  app.get('/health', { schema: { response: { 200: { type: 'object', properties: { ok: { type: 'boolean' } } } } } }, async () => ({ ok: true }));
+  const metrics = createMetrics(app, { archive: opts.archive, sessions: app.sessions, sources: opts.sources ?? [] });
+  app.get('/metrics', { schema: { produces: ['text/plain'], response: { 200: { type: 'string' } } } }, async (_req, reply) => {
+    reply.header('content-type', metrics.contentType);
+    return metrics.metrics();
+  });
+  registerStats(app, opts.archive, opts.sources ?? [], opts.readiness);
+  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   await app.register(sessionRoutes);
   await app.register(archiveRoutes);
   await app.register(webRoutes);

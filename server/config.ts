@@ -7,10 +7,12 @@
 import { readFile } from 'node:fs/promises';
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import { TapedeckError } from '../protocol/errors.js';
-import { STORAGE_DEFAULTS } from '../storage/index.js';
+import { COLD_DEFAULTS, HOOK_DEFAULTS, HOOK_LIST_TIMEOUT_MS, STORAGE_DEFAULTS } from '../storage/index.js';
 import { DURATION_SCHEMA, durationMs, type Duration } from './duration.js';
 import { SERVER_LIMITS, SOURCE_DEFAULTS } from './limits.js';
 import { SOURCE_TYPES } from './sources/registry.js';
+import type { TokenConfig } from './ops/auth.js';
+import { READINESS_DEFAULT_MAX_STALENESS_MS } from './ops/stats.js';
 
 export interface SimulatorConfig {
   port: number;
@@ -31,11 +33,17 @@ export interface SourceEntry {
   type: string;
   /** The entry's own keys (besides name and type), already validated by its schema. */
   options: Record<string, unknown>;
+  /** /ready requires this source (default: all but push) to have succeeded within maxStalenessMs. */
+  readiness: { required: boolean; maxStalenessMs: number };
 }
 
 export interface ServeConfig {
   archiveDirectory: string;
   archiveCmds: { list: HookCommand | null; get: HookCommand | null; put: HookCommand | null };
+  /** How hooks run (docs/archive-hooks.md): per-run timeouts, attempts with backoff, the list period. */
+  archiveHooks: { timeoutMs: number; listTimeoutMs: number; attempts: number; backoffInitialMs: number; backoffMaxMs: number; listIntervalMs: number };
+  /** Local retention of rotated files that put has shipped; 0 = no limit of that kind. */
+  retention: { maxAgeMs: number; maxBytes: number; checkIntervalMs: number; keepFetchedMs: number };
   /** null: playback only, nothing is recorded. */
   record: {
     spec: string[];
@@ -45,14 +53,29 @@ export interface ServeConfig {
     flushIntervalMs: number;
     rotateIntervalMs: number;
   } | null;
-  publish: { host: string; port: number; maxSessions: number; maxSessionsPerClient: number };
+  publish: {
+    host: string;
+    port: number;
+    maxSessions: number;
+    maxSessionsPerClient: number;
+    /** Requests per window per client (token name, else address); null = unlimited. */
+    rateLimit: { max: number; timeWindowMs: number } | null;
+  };
+  /** Bearer tokens; empty = open server, allowed on loopback addresses only. */
+  tokens: TokenConfig[];
   sources: SourceEntry[];
   /** When set, the built-in simulator runs in-process; `{simulator}` in source URLs is its base URL. */
   simulator: SimulatorConfig | null;
   logLevel: string;
 }
 
-export const PUBLISH_DEFAULTS = { bind: '127.0.0.1:8080', maxSessions: 512, maxSessionsPerClient: 64 } as const;
+export const PUBLISH_DEFAULTS = {
+  bind: '127.0.0.1:8080',
+  maxSessions: 512,
+  maxSessionsPerClient: 64,
+  /** Per client (token name, else address): generous for dashboards, a stop for runaway loops. */
+  rateLimit: { max: 2000, timeWindowMs: 1000 },
+} as const;
 export const SIMULATOR_DEFAULTS = { port: 9001, switches: 64, intervalMs: 1000, fault500Pct: 0, faultSlowMs: 0, seed: 42 } as const;
 
 const NULLABLE_DURATION = { 'x-expect': `null or ${DURATION_SCHEMA['x-expect']}`, anyOf: [{ type: 'null' }, ...DURATION_SCHEMA.anyOf] };
@@ -94,6 +117,32 @@ export const CONFIG_SCHEMA = {
         bind: { type: ['string', 'null'], pattern: '^(\\[[0-9a-fA-F:.]+\\]|[^:\\s]+):\\d{1,5}$' },
         max_sessions: { type: 'integer', minimum: 1 },
         max_sessions_per_client: { type: 'integer', minimum: 1 },
+        rate_limit: {
+          type: ['object', 'null'],
+          additionalProperties: false,
+          required: ['max'],
+          properties: { max: { type: 'integer', minimum: 1 }, window: DURATION_SCHEMA },
+        },
+      },
+    },
+    auth: {
+      type: ['object', 'null'],
+      additionalProperties: false,
+      properties: {
+        tokens: {
+          type: 'array',
+          maxItems: 1024,
+          items: {
+            type: 'object',
+            additionalProperties: false,
+            required: ['name', 'token', 'scopes'],
+            properties: {
+              name: { type: 'string', pattern: '^[A-Za-z0-9_.@-]{1,64}$' },
+              token: { type: 'string', minLength: 16, maxLength: 4096 },
+              scopes: { type: 'array', minItems: 1, uniqueItems: true, items: { enum: ['read', 'ingest', 'admin'] } },
+            },
+          },
+        },
       },
     },
     sources: {
@@ -105,6 +154,8 @@ export const CONFIG_SCHEMA = {
         properties: {
           name: { type: 'string', pattern: '^[A-Za-z0-9_.-]{1,64}$' },
           type: { enum: Object.keys(SOURCE_TYPES) },
+          required: { type: 'boolean' },
+          max_staleness: DURATION_SCHEMA,
         },
       },
     },
@@ -121,6 +172,28 @@ export const CONFIG_SCHEMA = {
       },
     },
     log_level: { enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] },
+    archive_hooks: {
+      type: ['object', 'null'],
+      additionalProperties: false,
+      properties: {
+        timeout: DURATION_SCHEMA,
+        list_timeout: DURATION_SCHEMA,
+        attempts: { type: 'integer', minimum: 1, maximum: 100 },
+        backoff_initial: DURATION_SCHEMA,
+        backoff_max: DURATION_SCHEMA,
+        list_interval: NULLABLE_DURATION,
+      },
+    },
+    retention: {
+      type: ['object', 'null'],
+      additionalProperties: false,
+      properties: {
+        max_age: NULLABLE_DURATION,
+        max_bytes: { type: ['integer', 'null'], minimum: 0 },
+        check_interval: DURATION_SCHEMA,
+        keep_fetched: DURATION_SCHEMA,
+      },
+    },
   },
 } as const;
 
@@ -203,6 +276,39 @@ function hook(v: unknown): HookCommand | null {
   return { cmd: v[0] as string, args: [...(v[1] as string[])] };
 }
 
+/** publish.rate_limit: absent = PUBLISH_DEFAULTS.rateLimit, null = off. */
+function rateLimitOf(v: unknown): { max: number; timeWindowMs: number } | null {
+  if (v === null) return null;
+  if (v === undefined) return { ...PUBLISH_DEFAULTS.rateLimit };
+  const o = v as { max: number; window?: Duration };
+  return { max: o.max, timeWindowMs: o.window !== undefined ? durationMs(o.window) : 1000 };
+}
+
+/** archive_hooks and retention: durations in ms, defaults from storage/hooks.ts and storage/cold.ts. */
+function hooksAndRetention(h: Record<string, unknown> | null | undefined, r: Record<string, unknown> | null | undefined, problems: string[]): Pick<ServeConfig, 'archiveHooks' | 'retention'> {
+  const ms = (v: unknown, dflt: number): number => (v === undefined ? dflt : v === null ? 0 : durationMs(v as Duration));
+  const archiveHooks = {
+    timeoutMs: ms(h?.timeout, HOOK_DEFAULTS.timeoutMs),
+    listTimeoutMs: ms(h?.list_timeout, HOOK_LIST_TIMEOUT_MS),
+    attempts: (h?.attempts as number | undefined) ?? HOOK_DEFAULTS.attempts,
+    backoffInitialMs: ms(h?.backoff_initial, HOOK_DEFAULTS.backoffInitialMs),
+    backoffMaxMs: ms(h?.backoff_max, HOOK_DEFAULTS.backoffMaxMs),
+    listIntervalMs: ms(h?.list_interval, COLD_DEFAULTS.listIntervalMs),
+  };
+  const retention = {
+    maxAgeMs: ms(r?.max_age, 0),
+    maxBytes: (r?.max_bytes as number | null | undefined) ?? 0,
+    checkIntervalMs: ms(r?.check_interval, COLD_DEFAULTS.checkIntervalMs),
+    keepFetchedMs: ms(r?.keep_fetched, COLD_DEFAULTS.fetchedKeepMs),
+  };
+  for (const k of ['timeout', 'list_timeout', 'backoff_initial'] as const) {
+    if (h?.[k] !== undefined && ms(h[k], 1) <= 0) problems.push(`archive_hooks.${k}: must be more than 0`);
+  }
+  if (archiveHooks.backoffMaxMs < archiveHooks.backoffInitialMs) problems.push('archive_hooks.backoff_max: must not be less than backoff_initial');
+  if (r?.check_interval !== undefined && retention.checkIntervalMs <= 0) problems.push('retention.check_interval: must be more than 0');
+  return { archiveHooks, retention };
+}
+
 /** Validates a parsed config document and resolves it; throws TPD_BAD_CONFIG naming every bad key. */
 export function resolveConfig(doc: unknown, origin = 'config'): ServeConfig {
   const fail = (problems: string[]): never => {
@@ -214,7 +320,7 @@ export function resolveConfig(doc: unknown, origin = 'config'): ServeConfig {
   const names = new Set<string>();
   const sources: SourceEntry[] = [];
   ((d.sources ?? []) as Array<Record<string, unknown>>).forEach((s, i) => {
-    const { name, type, ...options } = s as { name: string; type: string } & Record<string, unknown>;
+    const { name, type, required, max_staleness: maxStaleness, ...options } = s as { name: string; type: string; required?: boolean; max_staleness?: Duration } & Record<string, unknown>;
     if (names.has(name)) problems.push(`sources[${i}].name: ${JSON.stringify(name)} is used by another source`);
     names.add(name);
     const v = sourceValidator(type);
@@ -225,7 +331,13 @@ export function resolveConfig(doc: unknown, origin = 'config'): ServeConfig {
     if (typeof options.url === 'string' && options.url.includes('{simulator}') && !d.simulator) {
       problems.push(`sources[${i}].url: uses {simulator} but the config has no simulator section`);
     }
-    sources.push({ name, type, options });
+    sources.push({
+      name, type, options,
+      readiness: {
+        required: required ?? type !== 'push',
+        maxStalenessMs: maxStaleness !== undefined ? durationMs(maxStaleness) : READINESS_DEFAULT_MAX_STALENESS_MS,
+      },
+    });
   });
   if (problems.length > 0) fail(problems);
 
@@ -237,6 +349,7 @@ export function resolveConfig(doc: unknown, origin = 'config'): ServeConfig {
   if (port > 65535) fail([`publish.bind: port ${port} is out of range`]);
   const sim = d.simulator as Record<string, unknown> | null | undefined;
   const cmds = (d.archive_cmds ?? {}) as Record<string, unknown>;
+  const hookProblems: string[] = [];
   const config: ServeConfig = {
     archiveDirectory: d.archive_directory as string,
     archiveCmds: { list: hook(cmds.list), get: hook(cmds.get), put: hook(cmds.put) },
@@ -253,7 +366,9 @@ export function resolveConfig(doc: unknown, origin = 'config'): ServeConfig {
       port,
       maxSessions: (p.max_sessions as number | undefined) ?? PUBLISH_DEFAULTS.maxSessions,
       maxSessionsPerClient: (p.max_sessions_per_client as number | undefined) ?? PUBLISH_DEFAULTS.maxSessionsPerClient,
+      rateLimit: rateLimitOf(p.rate_limit),
     },
+    tokens: (((d.auth as Record<string, unknown> | null | undefined)?.tokens ?? []) as TokenConfig[]).map((t) => ({ ...t, scopes: [...t.scopes] })),
     sources,
     simulator: sim ? {
       port: (sim.port as number | undefined) ?? SIMULATOR_DEFAULTS.port,
@@ -264,7 +379,9 @@ export function resolveConfig(doc: unknown, origin = 'config'): ServeConfig {
       seed: (sim.seed as number | undefined) ?? SIMULATOR_DEFAULTS.seed,
     } : null,
     logLevel: (d.log_level as string | undefined) ?? 'info',
+    ...hooksAndRetention(d.archive_hooks as Record<string, unknown> | null | undefined, d.retention as Record<string, unknown> | null | undefined, hookProblems),
   };
+  if (hookProblems.length > 0) fail(hookProblems);
   if (config.record && config.record.flushIntervalMs > 0 && config.record.flushIntervalMs < 1) fail(['record.flush_interval: must be 0 (off) or at least 1ms']);
   if (config.record && config.record.pollIntervalMs <= 0) fail(['record.poll_interval: must be more than 0']);
   return deepFreeze(config);

@@ -9,9 +9,10 @@
 import type { AddressInfo } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import { pino, type Logger } from 'pino';
-import { Archive } from '../storage/index.js';
+import { Archive, ColdStorage } from '../storage/index.js';
 import { TapedeckError } from '../protocol/errors.js';
 import { buildServer } from './app.js';
+import { isLoopback } from './ops/auth.js';
 import type { ServeConfig } from './config.js';
 import { SERVER_LIMITS } from './limits.js';
 import { Recorder } from './recorder.js';
@@ -27,6 +28,8 @@ export interface RunningServer {
   recorder: Recorder | undefined;
   sources: Source[];
   simulator: Simulator | undefined;
+  /** Archive hooks (put, list, get) and retention; undefined when no hook is configured. */
+  cold: ColdStorage | undefined;
   log: Logger;
   /** Graceful shutdown; safe to call more than once. */
   close(): Promise<void>;
@@ -44,11 +47,36 @@ function withSimulatorUrl(options: Record<string, unknown>, sim: Simulator | und
   return out;
 }
 
+/** Starts archive hooks and retention (docs/archive-hooks.md) when any hook is configured. */
+async function startCold(config: ServeConfig, archive: Archive, log: Logger): Promise<ColdStorage | undefined> {
+  const { list, get, put } = config.archiveCmds;
+  if (!list && !get && !put) return undefined;
+  if (archive.readonly) {
+    log.warn('archive_cmds are ignored: hooks need an archive opened for writing (a record section)');
+    return undefined;
+  }
+  const h = config.archiveHooks;
+  const policy = { attempts: h.attempts, backoffInitialMs: h.backoffInitialMs, backoffMaxMs: h.backoffMaxMs };
+  const ret = config.retention;
+  return ColdStorage.start(archive, {
+    hooks: { list, get, put },
+    policy: { put: { ...policy, timeoutMs: h.timeoutMs }, get: { ...policy, timeoutMs: h.timeoutMs }, list: { ...policy, timeoutMs: h.listTimeoutMs } },
+    retention: { maxAgeMs: ret.maxAgeMs, maxBytes: ret.maxBytes },
+    listIntervalMs: h.listIntervalMs,
+    checkIntervalMs: ret.checkIntervalMs,
+    fetchedKeepMs: ret.keepFetchedMs,
+  });
+}
+
 export async function startServer(config: ServeConfig, opts: StartOptions = {}): Promise<RunningServer> {
   const log = opts.logger ?? pino({ level: config.logLevel, base: { pid: process.pid } });
   if (!config.record && config.sources.length > 0) {
     throw new TapedeckError('TPD_BAD_CONFIG', 'sources are configured but record is null: sources need a record section');
   }
+  if (config.tokens.length === 0 && !isLoopback(config.publish.host)) {
+    throw new TapedeckError('TPD_BAD_CONFIG', `publish.bind: ${config.publish.host} is not a loopback address and auth.tokens is empty; an open server may only listen on 127.0.0.1 or ::1`);
+  }
+  if (config.tokens.length === 0) log.warn({ host: config.publish.host }, 'no auth tokens configured: the server is open to anyone who can reach this loopback address');
   const cleanups: Array<() => Promise<void>> = [];
   const undo = async (): Promise<void> => {
     for (const c of cleanups.reverse()) await c().catch(() => undefined);
@@ -73,6 +101,8 @@ export async function startServer(config: ServeConfig, opts: StartOptions = {}):
       })
       : await Archive.open(config.archiveDirectory, { readonly: true, logger: archiveLog });
     cleanups.push(() => archive.close());
+    const cold = await startCold(config, archive, log);
+    if (cold) cleanups.push(() => cold.stop());
     const recorder = r ? await Recorder.open(archive, { spec: r.spec }) : undefined;
     const sources: Source[] = [];
     for (const e of config.sources) {
@@ -91,6 +121,9 @@ export async function startServer(config: ServeConfig, opts: StartOptions = {}):
       ...(recorder ? { recorder } : {}),
       sources,
       playback: { maxSessions: config.publish.maxSessions, maxSessionsPerClient: config.publish.maxSessionsPerClient },
+      tokens: config.tokens,
+      rateLimit: config.publish.rateLimit ?? false,
+      readiness: config.sources.map((s) => ({ source: s.name, ...s.readiness })),
     });
     cleanups.push(() => app.close());
     await app.listen({ host: config.publish.host, port: config.publish.port });
@@ -114,13 +147,14 @@ export async function startServer(config: ServeConfig, opts: StartOptions = {}):
           clearTimeout(grace);
         }
         const stats = recorder?.stats;
+        await cold?.stop();
         await archive.close();
         await simulator?.close();
         log.info({ recorded: stats ?? null }, 'stopped');
       })();
       return closing;
     };
-    return { app, url, archive, recorder, sources, simulator, log, close };
+    return { app, url, archive, recorder, sources, simulator, cold, log, close };
   } catch (err) {
     await undo();
     throw err;

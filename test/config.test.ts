@@ -41,7 +41,9 @@ describe('config', () => {
     expect(c.record).toEqual({
       spec: ['/a/**'], pollIntervalMs: 5000, imageFrequencyBytes: 64 * 1024 * 1024, flushFrequencyPages: 65534, flushIntervalMs: 2000, rotateIntervalMs: 0,
     });
-    expect(c.publish).toEqual({ host: '127.0.0.1', port: 8080, maxSessions: 512, maxSessionsPerClient: 64 });
+    expect(c.publish).toEqual({ host: '127.0.0.1', port: 8080, maxSessions: 512, maxSessionsPerClient: 64, rateLimit: { max: 2000, timeWindowMs: 1000 } });
+    expect(c.tokens).toEqual([]);
+    expect(c.sources).toEqual([]);
     expect(Object.isFrozen(c.record)).toBe(true);
   });
 

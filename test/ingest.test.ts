@@ -123,7 +123,7 @@ describe('push ingest', () => {
       sock.on('error', reject);
     });
     expect(answer).toMatch(/^HTTP\/1\.1 413/);
-    expect(answer).toMatch(/"code":"TPD_BATCH_TOO_LARGE"/);
+    expect(answer).toMatch(/"code":"TPD_BODY_TOO_LARGE"/);
     // Above the app's general 16 MiB body limit, below the ingest limit: accepted.
     const line = JSON.stringify({ updates: { '/big/x': 'v'.repeat(1000) } });
     const lines = Math.ceil((17 * 1024 * 1024) / (line.length + 1));

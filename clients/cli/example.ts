@@ -49,9 +49,25 @@ export const EXAMPLE_CONFIG = `// Tapedeck config. JSON with // comments. Unknow
   "publish": {
     // host:port to listen on ([::1]:8080 for IPv6). Default "127.0.0.1:8080".
     "bind": "127.0.0.1:8080",
-    // Playback sessions at once, in total and per client address. Defaults 512 and 64.
+    // Playback sessions at once, in total and per client (token name, else address).
+    // Defaults 512 and 64.
     "max_sessions": 512,
-    "max_sessions_per_client": 64
+    "max_sessions_per_client": 64,
+    // Requests per window per client; past it: 429 TPD_RATE_LIMITED. null = no limit.
+    // Default { "max": 2000, "window": "1s" }.
+    "rate_limit": { "max": 2000, "window": "1s" }
+  },
+
+  // Bearer tokens (Authorization: Bearer <token>; browsers' WebSockets may use
+  // ?access_token=). Scopes: "read" (queries, playback, /metrics, /stats), "ingest" (push),
+  // "admin" (everything, e.g. listing all sessions). With no tokens the server is open and
+  // may only bind a loopback address; binding elsewhere without tokens refuses to start.
+  "auth": {
+    "tokens": [
+      { "name": "grafana", "token": "change-me-read-0123456789", "scopes": ["read"] },
+      { "name": "collector", "token": "change-me-ingest-0123456789", "scopes": ["ingest"] },
+      { "name": "ops", "token": "change-me-admin-0123456789", "scopes": ["admin"] }
+    ]
   },
 
   // Optional: run the built-in fabric simulator in-process; "{simulator}" in a source's url
@@ -69,7 +85,9 @@ export const EXAMPLE_CONFIG = `// Tapedeck config. JSON with // comments. Unknow
   // Pollers (csv-matrix, http-json) also take: "interval" (default record.poll_interval),
   // "timeout" (whole request, default "5s"), "backoff_initial" (first retry delay after a
   // failure, default "250ms", doubling per failure, with jitter), "backoff_max" (default
-  // "30s"), "headers" (extra request headers).
+  // "30s"), "headers" (extra request headers). Every source also takes "required" (must be
+  // fresh for GET /ready; default true except for push) and "max_staleness" (how fresh,
+  // default "60s").
   "sources": [
     {
       // A CSV matrix: header row, then one row per entity; the cell (row, column) is
@@ -83,7 +101,8 @@ export const EXAMPLE_CONFIG = `// Tapedeck config. JSON with // comments. Unknow
       "id_column": "switch_id",         // default: the first column
       "snapshot_header": "X-Snapshot-Ts", // null to stamp on arrival
       "interval": "1s",
-      "timeout": "2s"
+      "timeout": "2s",
+      "max_staleness": "10s"            // /ready fails when no poll succeeded for 10 s
     },
     {
       // A JSON API: one batch per response. mode "whole" records the document at "path";

@@ -16,6 +16,8 @@ import { TapedeckError } from '../../protocol/errors.js';
 import type { Session, SessionSink, FrameFormat } from '../sessions/session.js';
 
 const ID = { type: 'string', pattern: '^[0-9a-f]{32}$' } as const;
+/** Control frames a client may send per second on one session stream. */
+export const CONTROLS_PER_SECOND_MAX = 50;
 const ERROR_SCHEMA = {
   type: 'object',
   properties: { error: { type: 'object', properties: { code: { type: 'string' }, message: { type: 'string' } }, required: ['code', 'message'] } },
@@ -67,7 +69,7 @@ export async function sessionRoutes(app: FastifyInstance): Promise<void> {
     },
   }, async (req, reply) => {
     const { filter, ...controls } = req.body ?? {};
-    const s = await sessions.create(req.ip, controls, filter ?? []);
+    const s = await sessions.create(req.principal ?? req.ip, controls, filter ?? []);
     req.log.info({ session: s.id, client: req.ip }, 'session created');
     return reply.status(201).send(view(s));
   });
@@ -103,7 +105,11 @@ export async function sessionRoutes(app: FastifyInstance): Promise<void> {
     websocket: true,
     schema: {
       params: { type: 'object', properties: { id: ID }, required: ['id'] },
-      querystring: { type: 'object', additionalProperties: false, properties: { format: { type: 'string', enum: ['json', 'msgpack'] } } },
+      querystring: {
+        type: 'object',
+        additionalProperties: false,
+        properties: { format: { type: 'string', enum: ['json', 'msgpack'] }, access_token: { type: 'string', maxLength: 4096 } },
+      },
     },
     preValidation: async (req) => {
       sessions.get((req.params as { id: string }).id); // 404 before the upgrade
@@ -118,7 +124,18 @@ export async function sessionRoutes(app: FastifyInstance): Promise<void> {
     }
     const sink = wsSink(socket, req.query.format ?? 'json');
     session.attach(sink);
+    // Control frames per second from this socket (a token bucket); past it: TPD_RATE_LIMITED.
+    let tokens = CONTROLS_PER_SECOND_MAX;
+    let refilled = Date.now();
     socket.on('message', (data: Buffer, isBinary: boolean) => {
+      const now = Date.now();
+      tokens = Math.min(CONTROLS_PER_SECOND_MAX, tokens + ((now - refilled) / 1000) * CONTROLS_PER_SECOND_MAX);
+      refilled = now;
+      if (tokens < 1) {
+        session.sendError(new TapedeckError('TPD_RATE_LIMITED', `more than ${CONTROLS_PER_SECOND_MAX} control frames per second`));
+        return;
+      }
+      tokens -= 1;
       let msg: unknown;
       try {
         msg = isBinary ? unpack(data) : JSON.parse(data.toString('utf8'));

@@ -53,6 +53,8 @@ export class SessionManager {
   private readonly gcTimer: NodeJS.Timeout;
   private readonly pacing = new Float64Array(PACING_SAMPLES_MAX);
   private pacingCount = 0;
+  /** Called with every pacing error (ms); metrics hang a histogram here. */
+  pacingObserver: ((ms: number) => void) | undefined;
   private readonly onCommit = (): void => {
     for (const s of this.sessions.values()) if (s.waitingForData) s.wake();
   };
@@ -82,6 +84,7 @@ export class SessionManager {
       pacingErrorMs: (ms) => {
         this.pacing[this.pacingCount % PACING_SAMPLES_MAX] = ms;
         this.pacingCount++;
+        this.pacingObserver?.(ms);
       },
       framesSent: (n, bytes) => {
         this.stats.framesSent += n;

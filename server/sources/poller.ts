@@ -114,13 +114,13 @@ export abstract class PollingSource extends EventEmitter implements Source {
         const { updates, notModified } = await this.pollOnce();
         ok = true;
         this.tracker.success(updates, notModified);
-        this.emit('poll', { ok: true, updates, notModified } satisfies PollEvent);
+        this.emit('poll', { ok: true, updates, notModified, durationMs: Date.now() - startedMs } satisfies PollEvent);
       } catch (err) {
         if (this.stopping) break;
         const error = err instanceof Error ? err : new Error(String(err));
         this.tracker.failure(error);
         this.log.warn({ err: error.message, consecutiveFailures: this.tracker.consecutiveFailures }, 'poll failed');
-        this.emit('poll', { ok: false, error } satisfies PollEvent);
+        this.emit('poll', { ok: false, error, durationMs: Date.now() - startedMs } satisfies PollEvent);
       }
       if (this.stopping) break;
       await this.sleep(ok ? Math.max(0, this.intervalMs - (Date.now() - startedMs)) : this.retryDelayMs());

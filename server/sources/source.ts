@@ -59,7 +59,9 @@ export interface Source extends EventEmitter {
  * Events every source emits (tests and logs wait on them):
  * - `poll` `{ ok: true, updates, notModified }` or `{ ok: false, error }` after each attempt.
  */
-export type PollEvent = { ok: true; updates: number; notModified: boolean } | { ok: false; error: Error };
+export type PollEvent =
+  | { ok: true; updates: number; notModified: boolean; durationMs?: number }
+  | { ok: false; error: Error; durationMs?: number };
 
 export interface SourceFactory {
   readonly type: string;

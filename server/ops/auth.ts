@@ -1,0 +1,77 @@
+/**
+ * Bearer tokens with scopes. `read` covers queries and playback, `ingest` push ingest,
+ * `admin` session administration and everything else (admin implies the other scopes).
+ * With no tokens configured the server runs open, which startServer only allows on a
+ * loopback address. Public routes: /health, /ready, /openapi.json and the web player's
+ * static files. WebSocket clients that cannot set headers (browsers) may pass the token
+ * as `?access_token=`.
+ */
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { TapedeckError } from '../../protocol/errors.js';
+
+export type Scope = 'read' | 'ingest' | 'admin';
+
+export interface TokenConfig {
+  /** Shown in logs and used as the rate-limit key; never the secret itself. */
+  name: string;
+  token: string;
+  scopes: Scope[];
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** The authenticated token's name, or undefined when auth is off. */
+    principal: string | undefined;
+  }
+  interface FastifyContextConfig {
+    /** The scope a route needs; routes without one need `read` under /api, none elsewhere. */
+    scope?: Scope | 'public';
+  }
+}
+
+/** Scope of a route: explicit `config.scope`, else by URL. */
+export function routeScope(method: string, url: string, explicit: Scope | 'public' | undefined): Scope | 'public' {
+  if (explicit) return explicit;
+  if (url === '/health' || url === '/ready' || url === '/openapi.json') return 'public';
+  if (url.startsWith('/api/v1/ingest')) return 'ingest';
+  if (method === 'GET' && url === '/api/v1/sessions') return 'admin';
+  if (url.startsWith('/api/') || url === '/metrics' || url === '/stats') return 'read';
+  return 'public';
+}
+
+const digest = (s: string): Buffer => createHash('sha256').update(s).digest();
+
+export function registerAuth(app: FastifyInstance, tokens: readonly TokenConfig[]): void {
+  app.decorateRequest('principal', undefined);
+  if (tokens.length === 0) return;
+  const known = tokens.map((t) => ({ ...t, hash: digest(t.token) }));
+  const find = (presented: string): (typeof known)[number] | undefined => {
+    const h = digest(presented);
+    let hit: (typeof known)[number] | undefined;
+    for (const t of known) if (timingSafeEqual(h, t.hash)) hit = t;
+    return hit;
+  };
+  app.addHook('onRequest', async (req: FastifyRequest) => {
+    const url = req.routeOptions.url ?? req.url.split('?')[0] ?? '';
+    const scope = routeScope(req.method, url, req.routeOptions.config?.scope);
+    if (scope === 'public') return;
+    const header = req.headers.authorization;
+    let presented: string | undefined;
+    if (header?.startsWith('Bearer ')) presented = header.slice(7).trim();
+    else if (req.headers.upgrade?.toLowerCase() === 'websocket') {
+      presented = new URL(req.url, 'http://x').searchParams.get('access_token') ?? undefined;
+    }
+    if (!presented) throw new TapedeckError('TPD_UNAUTHORIZED', 'this route needs a bearer token (Authorization: Bearer <token>)');
+    const t = find(presented);
+    if (!t) throw new TapedeckError('TPD_UNAUTHORIZED', 'unknown token');
+    if (!t.scopes.includes(scope) && !t.scopes.includes('admin')) {
+      throw new TapedeckError('TPD_FORBIDDEN', `token ${t.name} lacks the ${scope} scope`);
+    }
+    req.principal = t.name;
+  });
+}
+
+export function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host);
+}

@@ -1,0 +1,122 @@
+/**
+ * Prometheus metrics (prom-client), one registry per server. Counters that mirror state
+ * kept elsewhere (writer stats, source health, session stats) are brought up to date when
+ * scraped; histograms are observed as things happen.
+ */
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { FastifyInstance } from 'fastify';
+import type { Archive } from '../../storage/index.js';
+import type { SessionManager } from '../sessions/manager.js';
+import type { Source } from '../sources/source.js';
+
+/** A counter whose value lives elsewhere: on scrape it catches up with `read()`. */
+function mirrorCounter(reg: Registry, name: string, help: string, read: () => number): void {
+  let last = 0;
+  new Counter({
+    name, help, registers: [reg],
+    collect() {
+      const v = read();
+      if (v > last) this.inc(v - last);
+      last = Math.max(last, v);
+    },
+  });
+}
+
+export interface MetricsDeps {
+  archive: Archive;
+  sessions: SessionManager;
+  sources: readonly Source[];
+}
+
+export function createMetrics(app: FastifyInstance, deps: MetricsDeps): Registry {
+  const reg = new Registry();
+  // Process metrics of our own: prom-client's defaults include gauges named *_total, which
+  // promtool rejects.
+  mirrorCounter(reg, 'tapedeck_process_cpu_seconds_total', 'User and system CPU time of the process.', () => {
+    const u = process.cpuUsage();
+    return (u.user + u.system) / 1e6;
+  });
+  new Gauge({ name: 'tapedeck_process_resident_memory_bytes', help: 'Resident set size.', registers: [reg], collect() { this.set(process.memoryUsage().rss); } });
+  new Gauge({ name: 'tapedeck_process_heap_used_bytes', help: 'V8 heap in use.', registers: [reg], collect() { this.set(process.memoryUsage().heapUsed); } });
+  new Gauge({ name: 'tapedeck_process_start_time_seconds', help: 'Start time of the process, seconds since the epoch.', registers: [reg],
+    collect() { this.set(Math.round(performance.timeOrigin / 1000)); } });
+  const loop = monitorEventLoopDelay({ resolution: 10 });
+  loop.enable();
+  app.addHook('onClose', async () => loop.disable());
+  new Gauge({ name: 'tapedeck_event_loop_delay_seconds', help: 'Event-loop delay since the previous scrape: p50, p99 and max.', labelNames: ['stat'], registers: [reg],
+    collect() {
+      this.set({ stat: 'p50' }, loop.percentile(50) / 1e9);
+      this.set({ stat: 'p99' }, loop.percentile(99) / 1e9);
+      this.set({ stat: 'max' }, loop.max / 1e9);
+      loop.reset();
+    } });
+  const { archive, sessions, sources } = deps;
+  const w = () => archive.writer?.stats;
+
+  // Recorder / archive
+  mirrorCounter(reg, 'tapedeck_batches_written_total', 'Batches appended to the archive.', () => w()?.batches ?? 0);
+  mirrorCounter(reg, 'tapedeck_updates_written_total', 'Updates appended to the archive.', () => w()?.updates ?? 0);
+  mirrorCounter(reg, 'tapedeck_archive_bytes_written_total', 'Bytes written to archive files.', () => w()?.bytesWritten ?? 0);
+  mirrorCounter(reg, 'tapedeck_archive_rotations_total', 'Rotations of the current file.', () => w()?.rotations ?? 0);
+  mirrorCounter(reg, 'tapedeck_archive_images_total', 'Full images written.', () => w()?.images ?? 0);
+  new Gauge({ name: 'tapedeck_archive_files', help: 'Archive files by location.', labelNames: ['location'], registers: [reg],
+    collect() {
+      this.reset();
+      for (const f of archive.files) this.inc({ location: f.location });
+    } });
+  new Gauge({ name: 'tapedeck_archive_writer_failed', help: '1 when the archive writer has failed and refuses appends.', registers: [reg],
+    collect() { this.set(archive.writer?.error ? 1 : 0); } });
+  const flush = new Histogram({
+    name: 'tapedeck_flush_duration_seconds', help: 'Two-phase commit (fdatasync, header, fdatasync) duration.', registers: [reg],
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+  });
+  const onFlush = (e: { ms: number }): void => flush.observe(e.ms / 1000);
+  archive.on('flushed', onFlush);
+  app.addHook('onClose', async () => void archive.off('flushed', onFlush));
+  const hooks = new Counter({ name: 'tapedeck_hook_runs_total', help: 'Archive hook runs by hook and result.', labelNames: ['hook', 'result'], registers: [reg] });
+  const onHook = (e: { hook: string; result: string }): void => hooks.inc({ hook: e.hook, result: e.result });
+  archive.on('hook-run', onHook);
+  app.addHook('onClose', async () => void archive.off('hook-run', onHook));
+
+  // Sources
+  const polls = new Counter({ name: 'tapedeck_source_polls_total', help: 'Source polls by result (ok, not_modified, error).', labelNames: ['source', 'result'], registers: [reg] });
+  const lastSeen = new Map<string, { ok: number; nm: number; err: number }>();
+  new Gauge({ name: 'tapedeck_source_staleness_seconds', help: 'Seconds since the source last succeeded (-1 before its first success).', labelNames: ['source'], registers: [reg],
+    collect() {
+      for (const s of sources) {
+        const h = s.health();
+        this.set({ source: s.name }, h.stalenessMs === null ? -1 : h.stalenessMs / 1000);
+        const prev = lastSeen.get(s.name) ?? { ok: 0, nm: 0, err: 0 };
+        const ok = h.polls - h.failures - h.notModified;
+        if (ok > prev.ok) polls.inc({ source: s.name, result: 'ok' }, ok - prev.ok);
+        if (h.notModified > prev.nm) polls.inc({ source: s.name, result: 'not_modified' }, h.notModified - prev.nm);
+        if (h.failures > prev.err) polls.inc({ source: s.name, result: 'error' }, h.failures - prev.err);
+        lastSeen.set(s.name, { ok: Math.max(ok, prev.ok), nm: Math.max(h.notModified, prev.nm), err: Math.max(h.failures, prev.err) });
+      }
+    } });
+  new Gauge({ name: 'tapedeck_source_consecutive_failures', help: 'Consecutive failed polls of the source.', labelNames: ['source'], registers: [reg],
+    collect() { for (const s of sources) this.set({ source: s.name }, s.health().consecutiveFailures); } });
+
+  // Sessions
+  new Gauge({ name: 'tapedeck_sessions_active', help: 'Playback sessions open.', registers: [reg], collect() { this.set(sessions.size); } });
+  mirrorCounter(reg, 'tapedeck_sessions_created_total', 'Playback sessions created.', () => sessions.stats.created);
+  mirrorCounter(reg, 'tapedeck_sessions_collected_total', 'Sessions collected after their client left.', () => sessions.stats.collected);
+  mirrorCounter(reg, 'tapedeck_session_frames_sent_total', 'WebSocket frames sent to playback clients.', () => sessions.stats.framesSent);
+  mirrorCounter(reg, 'tapedeck_session_bytes_sent_total', 'Bytes sent to playback clients.', () => sessions.stats.bytesSent);
+  const pacing = new Histogram({
+    name: 'tapedeck_pacing_error_seconds', help: 'Absolute difference between the intended and the actual send time of paced batches.', registers: [reg],
+    buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5],
+  });
+  sessions.pacingObserver = (ms) => pacing.observe(ms / 1000);
+
+  // HTTP
+  const http = new Histogram({
+    name: 'tapedeck_http_request_duration_seconds', help: 'HTTP request duration by route and status.', labelNames: ['method', 'route', 'status'], registers: [reg],
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5],
+  });
+  app.addHook('onResponse', async (req, reply) => {
+    http.observe({ method: req.method, route: req.routeOptions.url ?? 'unmatched', status: String(reply.statusCode) }, reply.elapsedTime / 1000);
+  });
+  return reg;
+}

@@ -1,0 +1,237 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { execFile } from 'node:child_process';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import WebSocket from 'ws';
+import { startServer, api, type TestServer } from './helpers/server.js';
+import { tmpDir } from './helpers/tmp.js';
+import { randomBatches } from './helpers/workload.js';
+import { ERRORS } from '../protocol/errors.js';
+import { resolveConfig } from '../server/config.js';
+import { startServer as startProcess } from '../server/main.js';
+
+let server: TestServer | undefined;
+afterEach(async () => {
+  await server?.close();
+  server = undefined;
+});
+
+const TOKENS = [
+  { name: 'reader', token: 'read-token-0123456789', scopes: ['read' as const] },
+  { name: 'pusher', token: 'ingest-token-0123456789', scopes: ['ingest' as const] },
+  { name: 'boss', token: 'admin-token-0123456789', scopes: ['admin' as const] },
+];
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- tests poke at arbitrary JSON bodies
+async function call(method: string, path: string, token?: string, body?: unknown): Promise<{ status: number; body: any }> {
+  const headers: Record<string, string> = {};
+  if (token) headers.authorization = `Bearer ${token}`;
+  if (body !== undefined) headers['content-type'] = typeof body === 'string' ? 'application/x-ndjson' : 'application/json';
+  const res = await fetch(server!.url + path, { method, headers, body: body === undefined ? null : typeof body === 'string' ? body : JSON.stringify(body) });
+  const text = await res.text();
+  let json: unknown = text;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    // text bodies (metrics)
+  }
+  return { status: res.status, body: json };
+}
+
+describe('metrics', () => {
+  it('exposes Prometheus metrics that pass promtool check metrics', async () => {
+    server = await startServer(randomBatches(1, 200));
+    // Some traffic so histograms and labelled series exist.
+    const s = await api(server.url, 'POST', '/api/v1/sessions', { speed: 'unlimited' });
+    expect(s.status).toBe(201);
+    await api(server.url, 'GET', '/api/v1/archive');
+    const res = await fetch(`${server.url}/metrics`);
+    expect(res.headers.get('content-type')).toMatch(/text\/plain/);
+    const text = await res.text();
+    for (const name of ['tapedeck_batches_written_total', 'tapedeck_sessions_active', 'tapedeck_http_request_duration_seconds_bucket', 'tapedeck_flush_duration_seconds_bucket', 'tapedeck_pacing_error_seconds_bucket', 'tapedeck_archive_files']) {
+      expect(text, name).toContain(name);
+    }
+    expect(text).toMatch(/tapedeck_batches_written_total 200\b/);
+    expect(text).toMatch(/tapedeck_sessions_created_total 1\b/);
+    const dir = await tmpDir();
+    const file = join(dir, 'metrics.txt');
+    await writeFile(file, text);
+    // promtool reads the exposition on stdin and exits non-zero on any problem.
+    const out = await new Promise<{ code: number; stderr: string }>((resolve) => {
+      const p = execFile('promtool', ['check', 'metrics'], (err, _stdout, stderr) => resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stderr }));
+      p.stdin!.end(text);
+    });
+    expect(out.stderr).toBe('');
+    expect(out.code).toBe(0);
+  });
+});
+
+describe('health, readiness, stats, OpenAPI', () => {
+  it('answers /health, /ready (archive open), /stats with per-route percentiles', async () => {
+    server = await startServer(randomBatches(1, 20));
+    expect((await call('GET', '/health')).body).toEqual({ ok: true });
+    const ready = await call('GET', '/ready');
+    expect(ready.status).toBe(200);
+    expect(ready.body.ready).toBe(true);
+    for (let i = 0; i < 5; i++) await call('GET', '/api/v1/archive');
+    const stats = await call('GET', '/stats');
+    expect(stats.body.routesMs['GET /api/v1/archive'].count).toBe(5);
+    expect(stats.body.routesMs['GET /api/v1/archive'].p99).toBeGreaterThan(0);
+    expect(stats.body.uptimeSeconds).toBeGreaterThanOrEqual(0);
+  });
+
+  it('is not ready while a required source is stale, and says which', async () => {
+    const dir = await tmpDir();
+    const config = resolveConfig({
+      archive_directory: dir,
+      record: { spec: ['/**'], flush_interval: '100ms' },
+      publish: { bind: '127.0.0.1:0' },
+      // Nothing listens on port 9: the poller never succeeds.
+      sources: [{ name: 'dead', type: 'http-json', url: 'http://127.0.0.1:9/x', interval: '1s', max_staleness: '5s' }, { name: 'push', type: 'push' }],
+      log_level: 'silent',
+    });
+    const running = await startProcess(config);
+    try {
+      const res = await fetch(`${running.url}/ready`);
+      expect(res.status).toBe(503);
+      const body = (await res.json()) as { error: { code: string; message: string } };
+      expect(body.error.code).toBe('TPD_NOT_READY');
+      expect(body.error.message).toMatch(/source:dead: no successful poll yet/);
+      expect(body.error.message).not.toMatch(/push/);
+    } finally {
+      await running.close();
+    }
+  });
+
+  it('serves an OpenAPI document listing every route with its error shape', async () => {
+    server = await startServer(randomBatches(1, 5));
+    const doc = (await call('GET', '/openapi.json')).body;
+    expect(doc.openapi).toMatch(/^3\./);
+    for (const p of ['/api/v1/sessions', '/api/v1/sessions/{id}', '/api/v1/archive', '/api/v1/state', '/api/v1/history', '/api/v1/ingest', '/metrics', '/ready']) {
+      expect(Object.keys(doc.paths), p).toContain(p);
+    }
+    expect(doc.components.schemas.Error.properties.error.required).toEqual(['code', 'message']);
+  });
+});
+
+describe('authentication and scopes', () => {
+  it('enforces each scope on each kind of route, with 401 and 403 codes', async () => {
+    server = await startServer(randomBatches(1, 20), { tokens: TOKENS });
+    const [reader, pusher, boss] = TOKENS.map((t) => t.token) as [string, string, string];
+    const routes: Array<{ method: string; path: string; body?: unknown; scope: 'read' | 'ingest' | 'admin' | 'public' }> = [
+      { method: 'GET', path: '/health', scope: 'public' },
+      { method: 'GET', path: '/ready', scope: 'public' },
+      { method: 'GET', path: '/openapi.json', scope: 'public' },
+      { method: 'GET', path: '/metrics', scope: 'read' },
+      { method: 'GET', path: '/stats', scope: 'read' },
+      { method: 'GET', path: '/api/v1/archive', scope: 'read' },
+      { method: 'GET', path: '/api/v1/paths', scope: 'read' },
+      { method: 'POST', path: '/api/v1/sessions', body: {}, scope: 'read' },
+      { method: 'GET', path: '/api/v1/sessions', scope: 'admin' },
+      { method: 'POST', path: '/api/v1/ingest', body: '{"updates":{"/x":1}}\n', scope: 'ingest' },
+    ];
+    for (const r of routes) {
+      const none = await call(r.method, r.path, undefined, r.body);
+      const wrong = await call(r.method, r.path, 'not-a-token', r.body);
+      if (r.scope === 'public') {
+        expect(none.status, `${r.method} ${r.path}`).toBeLessThan(400);
+        continue;
+      }
+      expect(none.status, `${r.method} ${r.path} without token`).toBe(401);
+      expect(none.body.error.code).toBe('TPD_UNAUTHORIZED');
+      expect(wrong.status, `${r.method} ${r.path} wrong token`).toBe(401);
+      for (const [tok, scope] of [[reader, 'read'], [pusher, 'ingest'], [boss, 'admin']] as const) {
+        const res = await call(r.method, r.path, tok, r.body);
+        const allowed = scope === 'admin' || scope === r.scope;
+        // Allowed means past authentication: this server has no push source, so ingest answers 404.
+        if (allowed) expect([401, 403], `${r.method} ${r.path} as ${scope}`).not.toContain(res.status);
+        else {
+          expect(res.status, `${r.method} ${r.path} as ${scope}`).toBe(403);
+          expect(res.body.error.code).toBe('TPD_FORBIDDEN');
+        }
+      }
+    }
+  });
+
+  it('lets a browser WebSocket pass its token as access_token', async () => {
+    server = await startServer(randomBatches(1, 20), { tokens: TOKENS });
+    const s = await call('POST', '/api/v1/sessions', TOKENS[0]!.token, { state: 'pause' });
+    const base = `${server.url.replace('http', 'ws')}/api/v1/sessions/${s.body.id}/stream`;
+    const refused = await new Promise<number>((resolve) => {
+      const ws = new WebSocket(base);
+      ws.on('unexpected-response', (req, res) => {
+        resolve(res.statusCode ?? 0);
+        req.destroy();
+      });
+      ws.on('error', () => undefined);
+      ws.on('open', () => resolve(101));
+    });
+    expect(refused).toBe(401);
+    const first = await new Promise<string>((resolve, reject) => {
+      const ws = new WebSocket(`${base}?access_token=${TOKENS[0]!.token}`);
+      ws.once('message', (d: Buffer) => {
+        resolve(JSON.parse(d.toString()).type);
+        ws.close();
+      });
+      ws.once('error', reject);
+    });
+    expect(first).toBe('state');
+  });
+
+  it('refuses to start an open server on a non-loopback address', async () => {
+    const config = resolveConfig({ archive_directory: await tmpDir(), publish: { bind: '0.0.0.0:0' }, log_level: 'silent' });
+    await expect(startProcess(config)).rejects.toMatchObject({ code: 'TPD_BAD_CONFIG', message: expect.stringMatching(/not a loopback address/) });
+  });
+});
+
+describe('limits', () => {
+  it('rate-limits per client with TPD_RATE_LIMITED and stays healthy', async () => {
+    server = await startServer(randomBatches(1, 5), { rateLimit: { max: 5, timeWindowMs: 60_000 } });
+    const codes: number[] = [];
+    for (let i = 0; i < 8; i++) codes.push((await call('GET', '/api/v1/archive')).status);
+    expect(codes.slice(0, 5)).toEqual([200, 200, 200, 200, 200]);
+    const limited = await call('GET', '/api/v1/archive');
+    expect(limited.status).toBe(429);
+    expect(limited.body.error.code).toBe('TPD_RATE_LIMITED');
+    expect((await call('GET', '/health')).status).toBe(200);
+  });
+
+  it('refuses bodies over the limit with 413 TPD_BODY_TOO_LARGE', async () => {
+    server = await startServer(randomBatches(1, 5), { bodyLimitBytes: 1024 });
+    const r = await call('POST', '/api/v1/sessions', undefined, { filter: ['/' + 'x'.repeat(900), '/' + 'y'.repeat(900)] });
+    expect(r.status).toBe(413);
+    expect(r.body.error.code).toBe('TPD_BODY_TOO_LARGE');
+  });
+
+  it('limits control frames per second per session stream', async () => {
+    server = await startServer(randomBatches(1, 50));
+    const s = await call('POST', '/api/v1/sessions', undefined, { state: 'pause' });
+    const ws = new WebSocket(`${server.url.replace('http', 'ws')}/api/v1/sessions/${s.body.id}/stream`);
+    const errors: string[] = [];
+    ws.on('message', (d: Buffer) => {
+      const f = JSON.parse(d.toString());
+      if (f.type === 'error') errors.push(f.code);
+    });
+    await new Promise((r) => ws.once('open', r));
+    for (let i = 0; i < 200; i++) ws.send(JSON.stringify({ type: 'control', set: { speed: 1 + (i % 5) } }));
+    const deadline = Date.now() + 5000;
+    while (!errors.includes('TPD_RATE_LIMITED') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    expect(errors).toContain('TPD_RATE_LIMITED');
+    ws.close();
+    // The session is still there and usable.
+    expect((await call('PATCH', `/api/v1/sessions/${s.body.id}`, undefined, { speed: 2 })).status).toBe(200);
+  });
+});
+
+describe('error table', () => {
+  it('gives every code an HTTP status and a meaning, and docs/errors.md lists them all', async () => {
+    const { readFile } = await import('node:fs/promises');
+    const doc = await readFile(new URL('../docs/errors.md', import.meta.url), 'utf8');
+    for (const [code, e] of Object.entries(ERRORS)) {
+      // Informational codes (info frames) carry 200; every error carries a 4xx/5xx status.
+      if (!e.meaning.startsWith('Informational')) expect(e.status, code).toBeGreaterThanOrEqual(400);
+      expect(e.meaning.length).toBeGreaterThan(10);
+      expect(doc, code).toContain(`| \`${code}\` | ${e.status} |`);
+    }
+  });
+});
