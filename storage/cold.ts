@@ -23,7 +23,7 @@ import { isIndexed, type Archive, type FileEntry, type RemoteStore } from './arc
 import type { BlockRow, PathRow, PutRow, PutStatus } from './catalog.js';
 import { BlockType } from './codec/frame.js';
 import { HEADER_BYTES } from './codec/header.js';
-import { HOOK_DEFAULTS, HookRunner, type HookCommand, type HookName, type HookPolicy, type HookStats } from './hooks.js';
+import { HOOK_DEFAULTS, HOOK_LIST_TIMEOUT_MS, HookRunner, type HookCommand, type HookName, type HookPolicy, type HookStats } from './hooks.js';
 import { ROTATED_NAME, readFileHeader, scanBlocks } from './segment-file.js';
 import { fsyncDir } from './writer.js';
 
@@ -84,7 +84,14 @@ export type ColdEvent =
   | { type: 'evict'; name: string }
   | { type: 'list'; names: number; added: number };
 
+const running = new WeakMap<Archive, ColdStorage>();
+
 export class ColdStorage extends EventEmitter implements RemoteStore {
+  /** The cold storage running on an archive, if any (the HTTP layer reports its state). */
+  static of(a: Archive): ColdStorage | undefined {
+    return running.get(a);
+  }
+
   readonly hooks: HookRunner;
   readonly retention: RetentionPolicy;
   private readonly a: Archive;
@@ -110,7 +117,7 @@ export class ColdStorage extends EventEmitter implements RemoteStore {
   private constructor(a: Archive, opts: ColdOptions) {
     super();
     this.a = a;
-    const policy = (h: HookName): HookPolicy => ({ ...HOOK_DEFAULTS, ...(h === 'list' ? { timeoutMs: 60_000 } : {}), ...opts.policy?.[h] });
+    const policy = (h: HookName): HookPolicy => ({ ...HOOK_DEFAULTS, ...(h === 'list' ? { timeoutMs: HOOK_LIST_TIMEOUT_MS } : {}), ...opts.policy?.[h] });
     this.hooks = new HookRunner(opts.hooks, { put: policy('put'), get: policy('get'), list: policy('list') }, a.logger);
     this.retention = opts.retention ?? { maxAgeMs: 0, maxBytes: 0 };
     this.listIntervalMs = opts.listIntervalMs ?? COLD_DEFAULTS.listIntervalMs;
@@ -130,6 +137,7 @@ export class ColdStorage extends EventEmitter implements RemoteStore {
     }
     for (const row of a.catalog.puts()) c.puts.set(row.name, row);
     if (c.hooks.has('get')) a.remote = c;
+    running.set(a, c);
     a.on('rotate', c.onRotate);
     if (c.hooks.has('list')) {
       await c.refreshList().catch(() => undefined);
@@ -505,6 +513,7 @@ export class ColdStorage extends EventEmitter implements RemoteStore {
     this.hooks.stop();
     await Promise.allSettled([this.putLoop, this.checking, ...this.fetches.values()]);
     if (this.a.remote === this) this.a.remote = undefined;
+    if (running.get(this.a) === this) running.delete(this.a);
   }
 }
 

@@ -36,6 +36,9 @@ export const HOOK_DEFAULTS: HookPolicy = {
   backoffMaxMs: 60_000,
 };
 
+/** The list hook only prints names: its runs get a shorter timeout than put and get. */
+export const HOOK_LIST_TIMEOUT_MS = 60_000;
+
 export const HOOK_LIMITS = {
   /** stdout kept from one run (list prints one ~28-byte name per line: ~150 000 names). */
   stdoutBytesMax: 4 * 1024 * 1024,
