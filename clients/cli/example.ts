@@ -11,15 +11,43 @@ export const EXAMPLE_CONFIG = `// Tapedeck config. JSON with // comments. Unknow
   // time of their last batch, and the catalog. Created if missing.
   "archive_directory": "./data",
 
-  // Shell hooks as [ "program", [ "arg", ... ] ] (run without a shell), or null. Accepted
-  // and validated; running them arrives with archive hooks (a later release).
-  //   list: prints the names of rotated files kept elsewhere
-  //   get:  fetches one such file into archive_directory before it is read (name appended)
-  //   put:  runs after a file is rotated, e.g. to ship it to cold storage (name appended)
+  // Archive hooks as [ "program", [ "arg", ... ] ], run without a shell, or null. Tapedeck
+  // appends its own arguments (docs/archive-hooks.md has the whole contract):
+  //   put:  program args... PATH NAME  after NAME was rotated: ship it to cold storage;
+  //         exit 0 only once it is stored. Until then the file is never removed locally.
+  //   list: program args...            print the names of files in cold storage, one a line
+  //         (e.g. 2026-11-23T07:45:12.123456Z); they join the archive as remote files.
+  //   get:  program args... DEST NAME  before a remote file is read: write NAME to DEST.
+  // e.g. "put": ["/usr/local/bin/tapedeck-s3", ["put", "s3://bucket/fabric"]]
   "archive_cmds": {
     "list": null,
     "get": null,
     "put": null
+  },
+
+  // How the hooks run. Each run is killed (with its children) after "timeout" ("list_timeout"
+  // for list); a failed run is retried up to "attempts" runs in all, waiting
+  // "backoff_initial", doubling per failure, random in [d/2, d], at most "backoff_max".
+  // list runs at start and every "list_interval" (null = at start only).
+  "archive_hooks": {
+    "timeout": "10m",
+    "list_timeout": "1m",
+    "attempts": 5,
+    "backoff_initial": "1s",
+    "backoff_max": "1m",
+    "list_interval": "5m"
+  },
+
+  // Local disk retention of rotated files that put has shipped (never of others): every
+  // "check_interval", the oldest are removed locally while they are older than "max_age" or
+  // local files hold more than "max_bytes" (null = no such limit); they stay in the archive
+  // as remote files, fetched back with get when read, then kept "keep_fetched" at least.
+  // Failed puts are retried at each check.
+  "retention": {
+    "max_age": null,
+    "max_bytes": null,
+    "check_interval": "1m",
+    "keep_fetched": "1h"
   },
 
   // What to record and how to write it. null: play back only (the archive is opened
