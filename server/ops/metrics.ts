@@ -6,7 +6,7 @@
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { FastifyInstance } from 'fastify';
-import type { Archive } from '../../storage/index.js';
+import { ColdStorage, type Archive } from '../../storage/index.js';
 import type { SessionManager } from '../sessions/manager.js';
 import type { Source } from '../sources/source.js';
 
@@ -74,10 +74,26 @@ export function createMetrics(app: FastifyInstance, deps: MetricsDeps): Registry
   const onFlush = (e: { ms: number }): void => flush.observe(e.ms / 1000);
   archive.on('flushed', onFlush);
   app.addHook('onClose', async () => void archive.off('flushed', onFlush));
-  const hooks = new Counter({ name: 'tapedeck_hook_runs_total', help: 'Archive hook runs by hook and result.', labelNames: ['hook', 'result'], registers: [reg] });
-  const onHook = (e: { hook: string; result: string }): void => hooks.inc({ hook: e.hook, result: e.result });
-  archive.on('hook-run', onHook);
-  app.addHook('onClose', async () => void archive.off('hook-run', onHook));
+  // Archive hooks (put, get, list): single runs by result, and calls that gave up.
+  const hookSeen = new Map<string, number>();
+  const hookRuns = new Counter({ name: 'tapedeck_hook_runs_total', help: 'Archive hook runs (single attempts) by hook and result.', labelNames: ['hook', 'result'], registers: [reg],
+    collect() {
+      const st = ColdStorage.of(archive)?.stats;
+      if (!st) return;
+      for (const [hook, r] of Object.entries(st.hooks.runs)) {
+        for (const [result, n] of Object.entries(r)) {
+          const key = `${hook}/${result}`;
+          const prev = hookSeen.get(key) ?? 0;
+          if (n > prev) this.inc({ hook, result }, n - prev);
+          hookSeen.set(key, Math.max(prev, n));
+        }
+      }
+    } });
+  void hookRuns;
+  new Gauge({ name: 'tapedeck_puts_pending', help: 'Rotated local files whose put hook has not succeeded yet.', registers: [reg],
+    collect() { this.set(ColdStorage.of(archive)?.stats.putsPending ?? 0); } });
+  mirrorCounter(reg, 'tapedeck_files_fetched_total', 'Archive files fetched back by the get hook.', () => ColdStorage.of(archive)?.stats.fetched ?? 0);
+  mirrorCounter(reg, 'tapedeck_files_evicted_total', 'Local files evicted by retention (their put had succeeded).', () => ColdStorage.of(archive)?.stats.evicted ?? 0);
 
   // Sources
   const polls = new Counter({ name: 'tapedeck_source_polls_total', help: 'Source polls by result (ok, not_modified, error).', labelNames: ['source', 'result'], registers: [reg] });
