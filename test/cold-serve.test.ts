@@ -47,7 +47,7 @@ describe('tapedeck serve with archive hooks', () => {
     await s.archive.writer!.rotate();
     expect(await shipped).toMatchObject({ type: 'put', ok: true });
     await c.check();
-    const arch = await (await fetch(`${s.url}/api/v1/archive`)).json();
+    const arch = (await (await fetch(`${s.url}/api/v1/archive`)).json()) as { files: unknown[]; hooks: unknown };
     expect(arch.files[0]).toMatchObject({ location: 'remote', put: { status: 'done' } });
     expect(arch.hooks).toMatchObject({ evicted: 1, runs: { put: { ok: 1 }, list: { ok: 1 } } });
 
