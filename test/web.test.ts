@@ -23,7 +23,7 @@ declare const document: { getElementById(id: string): PageElement | null; queryS
 declare const CustomEvent: new (type: string, init: { detail: unknown }) => unknown;
 declare const window: {
   tapedeck: {
-    model: { controls: { speed: unknown } };
+    model: { controls: { speed: unknown; end: unknown } };
     session: { id: string; state: string; ws: { close(): void }; send(set: unknown): void; dispatchEvent(e: unknown): boolean };
   };
 };
@@ -159,6 +159,24 @@ describe('web player over a pre-written archive', () => {
     await waitConn(page, 'paused');
     expect(await shownUs(page)).toBe(before + S);
     expect(await page.evaluate(() => window.tapedeck.session.id)).toBe(id);
+
+    // Drag the play head to three quarters; Alt-click sets the end marker on the timeline,
+    // backslash clears both markers.
+    const quarter = (f: number): number => T0 + f * (3 * GROUP - 1) * S;
+    await page.mouse.move(box.x + box.width * 0.6, box.y + box.height / 2);
+    await page.mouse.down();
+    await page.mouse.move(box.x + box.width * 0.7, box.y + box.height / 2, { steps: 5 });
+    await page.mouse.move(box.x + box.width * 0.75, box.y + box.height / 2, { steps: 5 });
+    await page.mouse.up();
+    await page.waitForFunction((t) => Math.abs(Number(document.getElementById('pos-time')?.dataset.us) - t) < 3_000_000, quarter(0.75));
+    await page.keyboard.down('Alt');
+    await page.mouse.click(box.x + box.width * 0.9, box.y + box.height / 2);
+    await page.keyboard.up('Alt');
+    await expect.poll(() => page.locator('#tl-end').isVisible()).toBe(true);
+    expect(Math.abs(Date.parse(await page.evaluate(() => window.tapedeck.model.controls.end as string)) * 1000 - quarter(0.9))).toBeLessThan(3_000_000);
+    await page.locator('body').press('\\');
+    await expect.poll(() => page.locator('#tl-start').isVisible()).toBe(false);
+    await expect.poll(() => page.locator('#tl-end').isVisible()).toBe(false);
 
     // The path filter and the help overlay.
     await page.locator('#glob').fill('/dev/n*');

@@ -34,7 +34,10 @@ const model = {
 };
 
 const session = new PlayerSession(base, { filter: params.getAll('filter') });
-const timeline = new Timeline($('timeline'), { onSeek: (us) => control({ pos: us }) });
+const timeline = new Timeline($('timeline'), {
+  onSeek: (us) => control({ pos: us }),
+  onMark: (which, us) => control({ [which]: us }),
+});
 const table = new ValueTable($('values').tBodies[0], $('values-empty'));
 const charts = new Charts($('charts'), base);
 const tree = new PathTree($('tree'), $('tree-count'), { onToggle: toggleSelection });

@@ -8,7 +8,7 @@ const DRAG_SEEK_INTERVAL_MS = 150;
 const GAP_MIN_SHARE = 0.002;
 
 export class Timeline {
-  constructor(el, { onSeek }) {
+  constructor(el, { onSeek, onMark }) {
     this.el = el;
     this.filesEl = el.querySelector('#tl-files');
     this.headEl = el.querySelector('#tl-head');
@@ -17,6 +17,7 @@ export class Timeline {
     this.endEl = el.querySelector('#tl-end');
     this.rangeEl = el.querySelector('#tl-range');
     this.onSeek = onSeek;
+    this.onMark = onMark;
     this.files = [];
     this.firstUs = null;
     this.lastUs = null;
@@ -133,6 +134,12 @@ export class Timeline {
       if (ev.button !== 0) return;
       const us = this.usAt(ev.clientX);
       if (us === null) return;
+      if (ev.shiftKey || ev.altKey) {
+        // Shift-click sets the start marker there, Alt-click the end marker.
+        this.onMark(ev.shiftKey ? 'start' : 'end', us);
+        ev.preventDefault();
+        return;
+      }
       this.dragging = true;
       el.setPointerCapture(ev.pointerId);
       this.preview(us);

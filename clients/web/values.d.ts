@@ -1,0 +1,7 @@
+// Types of values.js, for the Node tests that import it (the page itself needs none).
+export function reviveValue(v: unknown): unknown;
+export function chartNumber(v: unknown): number | null;
+export function isNumeric(v: unknown): boolean;
+export function formatValue(v: unknown): string;
+export function globToRegExp(glob: string): RegExp;
+export function pathFilter(text: string): (path: string) => boolean;

@@ -1,0 +1,49 @@
+/** The web player's pure helpers (clients/web/values.js, time.js), run in Node. */
+import { describe, expect, it } from 'vitest';
+import { chartNumber, formatValue, isNumeric, pathFilter, reviveValue } from '../clients/web/values.js';
+import { formatClock, formatUs } from '../clients/web/time.js';
+import { encodeJsonFrame } from '../protocol/frames.js';
+
+describe('web player values', () => {
+  it('revives the JSON escapes the server writes (bytes, bigints, non-finite numbers, -0)', () => {
+    const values = { b: new Uint8Array([1, 2, 255]), big: 2n ** 70n, nan: NaN, inf: -Infinity, nz: -0, nested: { x: [1, 'a', null] } };
+    const wire = (JSON.parse(encodeJsonFrame({ type: 'state', ts: 1, values })) as { values: Record<string, unknown> }).values;
+    expect(reviveValue(wire.b)).toEqual(new Uint8Array([1, 2, 255]));
+    expect(reviveValue(wire.big)).toBe(2n ** 70n);
+    expect(reviveValue(wire.nan)).toBeNaN();
+    expect(reviveValue(wire.inf)).toBe(-Infinity);
+    expect(Object.is(reviveValue(wire.nz), -0)).toBe(true);
+    expect(reviveValue(wire.nested)).toEqual({ x: [1, 'a', null] });
+    expect(formatValue(wire.b)).toBe('<3 bytes>');
+    expect(formatValue(wire.big)).toBe(String(2n ** 70n));
+    expect(formatValue(wire.nan)).toBe('NaN');
+    expect(formatValue(wire.nz)).toBe('-0');
+    expect(formatValue(37.4)).toBe('37.4');
+    expect(formatValue(null)).toBe('—');
+    expect(formatValue('x'.repeat(500))).toHaveLength(161);
+    expect(isNumeric(wire.nan)).toBe(true);
+    expect(isNumeric('3')).toBe(false);
+    expect(chartNumber(wire.inf)).toBeNull();
+    expect(chartNumber(12.5)).toBe(12.5);
+  });
+
+  it('filters paths by glob, by prefix, or by substring', () => {
+    const paths = ['/fabric/sw-001/cpu_util_pct', '/fabric/sw-001/temperature_c', '/fabric/sw-010/cpu_util_pct', '/twin/flows'];
+    const keep = (text: string): string[] => paths.filter(pathFilter(text));
+    expect(keep('')).toEqual(paths);
+    expect(keep('/fabric/*/cpu_util_pct')).toEqual(['/fabric/sw-001/cpu_util_pct', '/fabric/sw-010/cpu_util_pct']);
+    expect(keep('/fabric/**')).toHaveLength(3);
+    expect(keep('/fabric/sw-00?/*')).toEqual(['/fabric/sw-001/cpu_util_pct', '/fabric/sw-001/temperature_c']);
+    expect(keep('/fabric/sw-001')).toEqual(['/fabric/sw-001/cpu_util_pct', '/fabric/sw-001/temperature_c']);
+    expect(keep('/twin/flows')).toEqual(['/twin/flows']);
+    expect(keep('TEMP')).toEqual(['/fabric/sw-001/temperature_c']);
+    expect(keep('/fabric/sw-001.')).toEqual([]); // "." is literal
+  });
+
+  it('shows times in UTC with milliseconds', () => {
+    const us = Date.UTC(2026, 10, 23, 14, 2, 0, 123) * 1000 + 456;
+    expect(formatUs(us)).toBe('2026-11-23 14:02:00.123 UTC');
+    expect(formatClock(us)).toBe('14:02:00.123');
+    expect(formatUs(null)).toBe('—');
+  });
+});
