@@ -110,6 +110,7 @@ export class ColdStorage extends EventEmitter implements RemoteStore {
   private listTimer: NodeJS.Timeout | undefined;
   private checkTimer: NodeJS.Timeout | undefined;
   private checking: Promise<void> | undefined;
+  private listing: Promise<void> | undefined;
   private stopped = false;
   private counters = { putsDeferred: 0, fetched: 0, evicted: 0, listRejected: 0, lastListMs: null as number | null, lastListError: null as string | null };
   private readonly onRotate = (e: { seq: number; name: string }): void => this.enqueuePut(e.name);
@@ -242,8 +243,15 @@ export class ColdStorage extends EventEmitter implements RemoteStore {
 
   // ---------------------------------------------------------------- list
 
-  /** Runs the list hook and merges the names it prints into the archive. */
-  async refreshList(): Promise<void> {
+  /** Runs the list hook and merges the names it prints into the archive (one run at a time). */
+  refreshList(): Promise<void> {
+    this.listing ??= this.listOnce().finally(() => {
+      this.listing = undefined;
+    });
+    return this.listing;
+  }
+
+  private async listOnce(): Promise<void> {
     let stdout: string;
     try {
       stdout = (await this.hooks.run('list', [])).stdout;
@@ -511,7 +519,7 @@ export class ColdStorage extends EventEmitter implements RemoteStore {
     clearInterval(this.checkTimer);
     this.a.off('rotate', this.onRotate);
     this.hooks.stop();
-    await Promise.allSettled([this.putLoop, this.checking, ...this.fetches.values()]);
+    await Promise.allSettled([this.putLoop, this.checking, this.listing, ...this.fetches.values()]);
     if (this.a.remote === this) this.a.remote = undefined;
     if (running.get(this.a) === this) running.delete(this.a);
   }
