@@ -20,3 +20,4 @@ npm install --no-audit --no-fund
 npm run build
 bash scripts/install-chromium.sh   # Debian's Chromium for the web player's browser tests
 bash scripts/install-promtool.sh   # promtool checks the /metrics exposition in the tests
+bash scripts/install-schemathesis.sh   # schemathesis runs against /openapi.json in the tests

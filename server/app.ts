@@ -76,6 +76,14 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
       security: (opts.tokens?.length ?? 0) > 0 ? [{ bearer: [] }] : [],
     },
   });
+  // Every route documents the error shape for 4xx and 5xx answers (the OpenAPI document
+  // and the serialiser both use it), unless it declares its own.
+  app.addHook('onRoute', (route) => {
+    if (route.schema?.hide) return;
+    const schema = (route.schema ??= {});
+    const response = (schema.response ??= {}) as Record<string, unknown>;
+    for (const key of ['4xx', '5xx']) response[key] ??= structuredClone(ERROR_BODY_SCHEMA);
+  });
   app.decorate('archive', opts.archive);
   app.decorate('sessions', new SessionManager(opts.archive, opts.playback ?? {}, app.log));
   app.addHook('onClose', async () => app.sessions.close());

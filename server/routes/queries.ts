@@ -111,7 +111,13 @@ export const queryRoutes: FastifyPluginAsync<QueryRoutesOptions> = async (app, o
         additionalProperties: false,
         properties: { glob: GLOBS, from: TIME, to: TIME, format: { enum: ['ndjson', 'csv'] } },
       },
-      response: { '4xx': ERROR_RESPONSE },
+      response: {
+        200: {
+          description: 'every update in the range, streamed: NDJSON lines or CSV rows',
+          content: { 'application/x-ndjson': { schema: { type: 'string' } }, 'text/csv': { schema: { type: 'string' } } },
+        },
+        '4xx': ERROR_RESPONSE,
+      },
     },
   }, async (req, reply) => {
     const now = wallClockUs();

@@ -95,7 +95,7 @@ export async function sessionRoutes(app: FastifyInstance): Promise<void> {
   });
 
   app.delete<{ Params: { id: string } }>('/api/v1/sessions/:id', {
-    schema: { params: { type: 'object', properties: { id: ID }, required: ['id'] }, response: { '4xx': ERROR_SCHEMA } },
+    schema: { params: { type: 'object', properties: { id: ID }, required: ['id'] }, response: { 204: { description: 'deleted', type: 'null' }, '4xx': ERROR_SCHEMA } },
   }, async (req, reply) => {
     await sessions.delete(req.params.id);
     return reply.status(204).send();
