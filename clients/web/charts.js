@@ -11,6 +11,12 @@ const POINTS_MAX = 4000;
 const HISTORY_WINDOW_US = 10 * 60e6;
 const COLORS = ['#2b7bb9', '#d9534f', '#3c9d5d', '#e3a21a', '#8e5cc4', '#1aa3a3'];
 
+/** 24-hour UTC tick labels, as precise as the tick spacing (`incr`, seconds) needs. */
+function timeLabels(_u, splits, _axis, _space, incr) {
+  const [from, to] = incr >= 86400 ? [0, 10] : incr >= 60 ? [11, 16] : incr >= 1 ? [11, 19] : [14, 23];
+  return splits.map((sec) => new Date(sec * 1e3).toISOString().slice(from, to));
+}
+
 export class Charts {
   constructor(container, base) {
     this.el = container;
@@ -58,7 +64,7 @@ export class Charts {
       cursor: { drag: { x: false, y: false } },
       scales: { x: { time: true } },
       tzDate: (sec) => uPlot.tzDate(new Date(sec * 1e3), 'Etc/UTC'), // UTC, as the position is shown
-      axes: [{ size: 30, font: '11px sans-serif' }, { size: 50, font: '11px sans-serif' }],
+      axes: [{ size: 30, font: '11px sans-serif', values: timeLabels }, { size: 50, font: '11px sans-serif' }],
       series: [{ value: (_u, v) => (v === null ? '' : formatUs(v * 1e6)) }, { label: path, stroke: COLORS[i % COLORS.length], width: 1.5, spanGaps: false, points: { show: false } }],
     }, [xs, ys], box);
     return { xs, ys, plot, box };
