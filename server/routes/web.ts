@@ -14,12 +14,10 @@ import fastifyStatic from '@fastify/static';
  * clients/web from this file: two levels up when run from the sources (tsx, vitest), three
  * when run from dist/server/routes (the compiled CLI; tsc does not copy the page's files).
  */
-export function webRoot(): string {
+export function webRoot(): string | undefined {
   const here = dirname(fileURLToPath(import.meta.url));
   const candidates = [join(here, '..', '..', 'clients', 'web'), join(here, '..', '..', '..', 'clients', 'web')];
-  const found = candidates.find((d) => existsSync(join(d, 'index.html')));
-  if (!found) throw new Error(`web player files not found (looked in ${candidates.join(', ')})`);
-  return found;
+  return candidates.find((d) => existsSync(join(d, 'index.html')));
 }
 
 /** node_modules/uplot/dist, wherever npm put it. */
@@ -28,8 +26,14 @@ export function uplotRoot(): string {
 }
 
 export async function webRoutes(app: FastifyInstance): Promise<void> {
+  const root = webRoot();
+  if (!root) {
+    // An installation without the page's files still records and plays back.
+    app.log.warn('web player files (clients/web) not found: the player page is not served');
+    return;
+  }
   await app.register(fastifyStatic, {
-    root: webRoot(),
+    root,
     prefix: '/',
     index: 'index.html',
     wildcard: false,
