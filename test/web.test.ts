@@ -174,6 +174,12 @@ describe('web player over a pre-written archive', () => {
     await page.keyboard.up('Alt');
     await expect.poll(() => page.locator('#tl-end').isVisible()).toBe(true);
     expect(Math.abs(Date.parse(await page.evaluate(() => window.tapedeck.model.controls.end as string)) * 1000 - quarter(0.9))).toBeLessThan(3_000_000);
+    // Loop off, unlimited speed, play: the bounded end is reached and the page says so.
+    await page.getByRole('button', { name: 'Loop' }).click();
+    await expect.poll(() => page.getByRole('button', { name: 'Loop' }).getAttribute('aria-pressed')).toBe('false');
+    await page.selectOption('#speed', 'unlimited');
+    await page.getByRole('button', { name: 'Play' }).click();
+    await waitConn(page, 'ended');
     await page.locator('body').press('\\');
     await expect.poll(() => page.locator('#tl-start').isVisible()).toBe(false);
     await expect.poll(() => page.locator('#tl-end').isVisible()).toBe(false);
