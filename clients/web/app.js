@@ -317,11 +317,15 @@ function renderStatus() {
     state = 'connecting';
     text = 'connecting…';
   }
+  if (state === shownStatus.state && text === shownStatus.text) return; // runs on every frame
+  shownStatus = { state, text };
   const el = $('conn');
   el.className = `conn conn-${state}`;
   el.dataset.state = state;
   $('conn-text').textContent = text;
 }
+
+let shownStatus = { state: '', text: '' };
 
 function showBanner(text, kind = 'error') {
   const b = $('banner');
