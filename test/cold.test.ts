@@ -218,6 +218,13 @@ describe('list', () => {
   });
 });
 
+async function serveHttp(a: Archive): Promise<string> {
+  const app = await buildServer({ archive: a });
+  await app.listen({ port: 0, host: '127.0.0.1' });
+  open.push({ close: () => app.close() });
+  return `http://127.0.0.1:${(app.server.address() as { port: number }).port}`;
+}
+
 describe('sessions over evicted files', () => {
   it('replays across a file that was rotated, shipped, evicted and fetched back: every batch once, in order, with buffering info', async () => {
     const r = await rig();
@@ -230,20 +237,23 @@ describe('sessions over evicted files', () => {
     await c.check();
     expect(a.files.map((f) => f.location)).toEqual(['remote', 'remote', 'local']);
 
-    const app = await buildServer({ archive: a });
-    await app.listen({ port: 0, host: '127.0.0.1' });
-    open.push({ close: () => app.close() });
-    const url = `http://127.0.0.1:${(app.server.address() as { port: number }).port}`;
-    const s = await api(url, 'POST', '/api/v1/sessions', { speed: 'unlimited', end: new Date((T0 + 449 * 1000) / 1000).toISOString() });
-    expect(s.status).toBe(201);
-    const ws = await TestWs.open(`${url}${s.body.stream as string}`, 'json');
-    open.push({ close: async () => ws.close() });
-    const got = await ws.batches(all.length);
-    expect(got).toStrictEqual(all);
-    await ws.next((f) => f.type === 'end');
-    expect(ws.frames.some((f) => f.type === 'batch' || f.type === 'batches')).toBe(false);
-    const info = ws.frames.filter((f) => f.type === 'info').map((f) => f.code);
-    expect(info).toEqual(['TPD_BUFFERING', 'TPD_BUFFERED', 'TPD_BUFFERING', 'TPD_BUFFERED']);
+    const url = await serveHttp(a);
+    // Three sessions at once: each waits (and is told so), the files are fetched once.
+    const end = new Date((T0 + 449 * 1000) / 1000).toISOString();
+    const sockets = await Promise.all([0, 1, 2].map(async () => {
+      const s = await api(url, 'POST', '/api/v1/sessions', { speed: 'unlimited', end });
+      expect(s.status).toBe(201);
+      const ws = await TestWs.open(`${url}${s.body.stream as string}`, 'json');
+      open.push({ close: async () => ws.close() });
+      return ws;
+    }));
+    for (const ws of sockets) {
+      expect(await ws.batches(all.length)).toStrictEqual(all);
+      await ws.next((f) => f.type === 'end');
+      expect(ws.frames.some((f) => f.type === 'batch' || f.type === 'batches')).toBe(false);
+      const info = ws.frames.filter((f) => f.type === 'info').map((f) => f.code);
+      expect(info).toEqual(['TPD_BUFFERING', 'TPD_BUFFERED', 'TPD_BUFFERING', 'TPD_BUFFERED']);
+    }
     expect((await calls(r)).filter((l) => l.startsWith('get'))).toHaveLength(2);
   });
 
@@ -252,10 +262,7 @@ describe('sessions over evicted files', () => {
     const { a, c } = await start(r, { hooks: { put: r.hook('put-copy.sh'), get: { cmd: join(FIX, 'fail.sh'), args: [] } }, policy: { get: fast }, retention: { maxAgeMs: 0, maxBytes: 1 } });
     const name = await writeRotateShip(a, c, batches(0, 20));
     await c.check();
-    const app = await buildServer({ archive: a });
-    await app.listen({ port: 0, host: '127.0.0.1' });
-    open.push({ close: () => app.close() });
-    const url = `http://127.0.0.1:${(app.server.address() as { port: number }).port}`;
+    const url = await serveHttp(a);
     const s = await api(url, 'POST', '/api/v1/sessions', { speed: 'unlimited' });
     const ws = await TestWs.open(`${url}${s.body.stream as string}`, 'json');
     open.push({ close: async () => ws.close() });

@@ -22,13 +22,11 @@ async function procState(pid: number): Promise<string> {
 
 describe('hook runner', () => {
   it('passes arguments as a vector, never through a shell', async () => {
-    const dir = await tmpDir();
     const tricky = ['a b', '$(touch pwned)', '; rm -rf /', "'quoted'", '*'];
     const h = runner('echo-args.sh', [tricky[0] as string]);
     const { stdout } = await h.run('put', tricky.slice(1));
     expect(stdout.split('\n').slice(0, -1)).toEqual(tricky);
     expect(h.stats.runs.put).toEqual({ ok: 1, failed: 0, timedOut: 0 });
-    await expect(readFile(join(dir, 'pwned'))).rejects.toThrow();
   });
 
   it('retries a failing hook with backoff and reports each failure with exit status and stderr', async () => {
