@@ -50,6 +50,8 @@ function withSimulatorUrl(options: Record<string, unknown>, sim: Simulator | und
 /** Starts archive hooks and retention (docs/archive-hooks.md) when any hook is configured. */
 async function startCold(config: ServeConfig, archive: Archive, log: Logger): Promise<ColdStorage | undefined> {
   const { list, get, put } = config.archiveCmds;
+  const ret = config.retention;
+  if (!put && (ret.maxAgeMs > 0 || ret.maxBytes > 0)) log.warn('retention is configured without a put hook: only shipped files are removed, so none will be');
   if (!list && !get && !put) return undefined;
   if (archive.readonly) {
     log.warn('archive_cmds are ignored: hooks need an archive opened for writing (a record section)');
@@ -57,7 +59,6 @@ async function startCold(config: ServeConfig, archive: Archive, log: Logger): Pr
   }
   const h = config.archiveHooks;
   const policy = { attempts: h.attempts, backoffInitialMs: h.backoffInitialMs, backoffMaxMs: h.backoffMaxMs };
-  const ret = config.retention;
   return ColdStorage.start(archive, {
     hooks: { list, get, put },
     policy: { put: { ...policy, timeoutMs: h.timeoutMs }, get: { ...policy, timeoutMs: h.timeoutMs }, list: { ...policy, timeoutMs: h.listTimeoutMs } },
