@@ -1,25 +1,38 @@
 /**
  * The web player in a real browser: Debian's Chromium driven by playwright-core against a
  * real server. One suite over a pre-written archive (two files with a gap between them,
- * for exact assertions), one over a server recording the simulator (live values).
+ * for exact assertions), one over a server recording the simulator (live values), one
+ * over an archive whose first file is in cold storage (buffering while it is fetched).
  * Screenshots go to test-artifacts/.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { chmod, mkdir, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { pino } from 'pino';
 import type { Page } from 'playwright-core';
 import type { Batch } from '../protocol/value.js';
-import { EMBEDDED_DEFAULT } from '../server/config.js';
+import { EMBEDDED_DEFAULT, resolveConfig } from '../server/config.js';
+import { startServer as startRecorder } from '../server/main.js';
+import type { ColdEvent } from '../storage/cold.js';
 import type { PollEvent } from '../server/sources/source.js';
 import { artifactPath, launchBrowser, type TestBrowser } from './helpers/browser.js';
 import { recordingServer } from './helpers/recording-server.js';
 import { api, startServer, type TestServer } from './helpers/server.js';
+import { tmpDir } from './helpers/tmp.js';
 import { waitFor } from './helpers/upstreams.js';
 
 // Globals of the page, for the functions Playwright runs there (tests compile without the DOM lib).
 interface PageElement {
   dataset: Record<string, string | undefined>;
+  textContent: string | null;
   getAttribute(name: string): string | null;
 }
-declare const document: { getElementById(id: string): PageElement | null; querySelector(selector: string): PageElement | null };
+declare const document: {
+  getElementById(id: string): PageElement | null;
+  querySelector(selector: string): PageElement | null;
+  addEventListener(type: string, listener: () => void): void;
+};
+declare const MutationObserver: new (callback: () => void) => { observe(target: PageElement, options: Record<string, boolean>): void };
 declare const CustomEvent: new (type: string, init: { detail: unknown }) => unknown;
 declare const window: {
   tapedeck: {
@@ -29,6 +42,7 @@ declare const window: {
 };
 
 const T0 = Date.UTC(2026, 0, 1) * 1000;
+const HOOKS = resolve('test/fixtures/hooks');
 const S = 1_000_000;
 const GROUP = 300;
 
@@ -235,6 +249,70 @@ describe('web player over a server recording the simulator', () => {
       expect(await page.locator(`.chart[data-path="${path}"] canvas`).count()).toBe(1);
       await page.screenshot({ path: await artifactPath('web-player-live.png'), fullPage: true });
       expect(errors).toEqual([]);
+      await page.close();
+    } finally {
+      await srv.close();
+    }
+  });
+});
+
+describe('web player over an archive whose first file is in cold storage', () => {
+  it('shades the remote file and shows buffering while a seek fetches it', async () => {
+    const base = await tmpDir('tapedeck-web-cold-');
+    const cold = join(base, 'cold');
+    await mkdir(cold);
+    // A get hook that takes a moment, so that buffering lasts long enough to be seen.
+    const slowGet = join(base, 'slow-get.sh');
+    await writeFile(slowGet, `#!/bin/sh\nsleep 0.3\nexec ${join(HOOKS, 'get-copy.sh')} "$@"\n`);
+    await chmod(slowGet, 0o755);
+    const srv = await startRecorder(resolveConfig({
+      archive_directory: join(base, 'archive'),
+      archive_cmds: { put: [join(HOOKS, 'put-copy.sh'), [cold]], list: [join(HOOKS, 'list-dir.sh'), [cold]], get: [slowGet, [cold]] },
+      archive_hooks: { attempts: 1, list_interval: null },
+      retention: { max_bytes: 1, check_interval: '1h' },
+      record: { flush_interval: '0' },
+      publish: { bind: '127.0.0.1:0' },
+      sources: [],
+    }), { logger: pino({ level: 'silent' }) });
+    try {
+      for (let i = 0; i < 20; i++) srv.archive.writer!.append([['/lab/temp', 20 + i / 2]], T0 + i * S);
+      const shipped = new Promise<ColdEvent>((done) => srv.cold!.once('event', done));
+      await srv.archive.writer!.rotate();
+      expect(await shipped).toMatchObject({ type: 'put', ok: true });
+      await srv.cold!.check(); // evicts the shipped file: it is remote now
+      for (let i = 40; i < 60; i++) srv.archive.writer!.append([['/lab/temp', 20 + i / 2]], T0 + i * S);
+      await srv.archive.writer!.flush();
+
+      const page = await browser.context.newPage();
+      // Every state the connection badge shows, however briefly.
+      await page.addInitScript(() => {
+        const w = window as unknown as { shownStates: string[] };
+        w.shownStates = [];
+        document.addEventListener('DOMContentLoaded', () => {
+          const el = document.getElementById('conn')!;
+          new MutationObserver(() => w.shownStates.push(`${el.dataset.state}: ${el.textContent}`)).observe(el, { attributes: true, childList: true, subtree: true, characterData: true });
+        });
+      });
+      await page.goto(`${srv.url}/?pos=${T0 + 50 * S}&state=pause`);
+      await waitConn(page, 'paused');
+      await expect.poll(() => page.locator('#tl-files .seg-remote').count()).toBe(1);
+      expect(await page.locator('#tl-files .seg-local').count()).toBe(1);
+      expect(await page.locator('#tl-files .seg-gap').count()).toBe(1);
+
+      // Click in the remote file: the badge says buffering until the file is fetched.
+      const box = (await page.locator('#timeline').boundingBox())!;
+      await page.locator('#timeline').click({ position: { x: box.width * 0.1, y: box.height / 2 } });
+      await page.waitForFunction((t) => Number(document.getElementById('pos-time')?.dataset.us) < t, T0 + 20 * S);
+      await waitConn(page, 'paused');
+      const shown = await page.evaluate(() => (window as unknown as { shownStates: string[] }).shownStates);
+      expect(shown.some((s) => s.startsWith('buffering:') && s.includes('cold storage'))).toBe(true);
+
+      // Select the path in the tree: the value is the one /api/v1/state answers there.
+      await page.getByRole('checkbox', { name: 'temp', exact: true }).check(); // few paths: folders are open
+      const at = await shownUs(page);
+      const state = await api(srv.url, 'GET', `/api/v1/state?at=${at}&glob=/lab/temp`);
+      await expect.poll(() => cellJson(page, '/lab/temp')).toBe(JSON.stringify(state.body.values['/lab/temp']));
+      await page.screenshot({ path: await artifactPath('web-player-cold.png'), fullPage: true });
       await page.close();
     } finally {
       await srv.close();
