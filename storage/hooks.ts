@@ -124,6 +124,7 @@ export class HookRunner {
     const timeoutMs = this.policy[hook].timeoutMs;
     return new Promise((resolve, reject) => {
       let why: string | undefined;
+      let timedOut = false;
       const out: Buffer[] = [];
       let outBytes = 0;
       let err = Buffer.alloc(0);
@@ -131,8 +132,9 @@ export class HookRunner {
       const pid = child.pid;
       if (pid !== undefined) this.running.add(pid);
       const timer = setTimeout(() => {
-        why ??= `timed out after ${timeoutMs} ms`;
-        this.stats.runs[hook].timedOut++;
+        if (why !== undefined) return;
+        why = `timed out after ${timeoutMs} ms`;
+        timedOut = true;
         this.killGroup(pid);
       }, timeoutMs);
       child.stdout.on('data', (d: Buffer) => {
@@ -162,7 +164,8 @@ export class HookRunner {
           resolve({ stdout: Buffer.concat(out).toString('utf8') });
           return;
         }
-        if (!why?.startsWith('timed out')) this.stats.runs[hook].failed++;
+        if (timedOut) this.stats.runs[hook].timedOut++;
+        else this.stats.runs[hook].failed++;
         why ??= code !== null ? `exited with status ${code}` : `killed by ${signal ?? 'a signal'}`;
         const tail = stderr.trim().split('\n').slice(-3).join(' | ');
         reject(new HookError(hook, `${c.cmd} ${why}${tail ? `: ${tail}` : ''}`, code, signal, stderr));
