@@ -50,6 +50,17 @@ function nextEvent(c: ColdStorage, pred: (e: ColdEvent) => boolean): Promise<Fil
   });
 }
 
+function nextListEvent(c: ColdStorage, pred: (e: Extract<ColdEvent, { type: 'list' }>) => boolean): Promise<ColdEvent> {
+  return new Promise((resolve) => {
+    const on = (e: ColdEvent): void => {
+      if (e.type !== 'list' || !pred(e)) return;
+      c.off('event', on);
+      resolve(e);
+    };
+    c.on('event', on);
+  });
+}
+
 async function calls(r: Rig): Promise<string[]> {
   return (await readFile(r.log, 'utf8').catch(() => '')).split('\n').filter((l) => l !== '');
 }
@@ -194,6 +205,25 @@ describe('list', () => {
     // Put status re-derived from list: nothing is shipped again.
     expect(b.c.putStatus(names[0] as string)?.status).toBe('done');
     expect((await calls(r)).filter((l) => l.startsWith('put'))).toHaveLength(2);
+  });
+
+  it('runs list periodically: a file that appears in cold storage joins the archive', async () => {
+    const r = await rig();
+    const first = await Archive.open(r.dir, storage);
+    for (const b of batches(0, 10)) first.writer!.append(b.updates, b.ts);
+    await first.writer!.rotate();
+    const name = first.files[0]!.name;
+    await first.close();
+    const aside = join(r.dir, '..', name);
+    await rename(join(r.dir, name), aside);
+    for (const s of ['', '-wal', '-shm']) await rename(join(r.dir, CATALOG_FILE + s), join(r.dir, `old${s}`)).catch(() => undefined);
+    const { a, c } = await start(r, { hooks: copyHooks(r), listIntervalMs: 20 });
+    expect(a.files.map((f) => f.location)).toEqual(['local']);
+    const added = nextListEvent(c, (e) => e.added > 0);
+    await rename(aside, join(r.cold, name));
+    expect(await added).toEqual({ type: 'list', names: 1, added: 1 });
+    expect(a.files.map((f) => [f.seq, f.name, f.location])).toEqual([[0, name, 'remote'], [1, 'current', 'local']]);
+    expect(plain(await readAll(a.cursor()))).toStrictEqual(batches(0, 10));
   });
 
   it('accepts only rotated file names from list; nothing else reaches the file system', async () => {
