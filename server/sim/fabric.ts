@@ -4,7 +4,8 @@
  */
 import type { Batch, Update } from '../../protocol/value.js';
 
-function rng(seed: number): () => number {
+/** mulberry32: a small seeded PRNG (deterministic models, tests, benchmarks). */
+export function rng(seed: number): () => number {
   // mulberry32
   let a = seed >>> 0;
   return () => {

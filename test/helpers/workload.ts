@@ -5,17 +5,8 @@
  */
 import type { Batch, Update, Value } from '../../protocol/value.js';
 
-export function rng(seed: number): () => number {
-  // mulberry32
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { rng } from '../../server/sim/fabric.js';
+import { rng } from '../../server/sim/fabric.js';
 
 export function randomValue(r: () => number, depth = 0): Value {
   const k = Math.floor(r() * (depth > 1 ? 8 : 10));
