@@ -1,9 +1,8 @@
+import { readArchive as readBack } from './helpers/replay.js';
 import { describe, expect, it } from 'vitest';
 import { connect } from 'node:net';
 import WebSocket from 'ws';
 import { request } from 'undici';
-import { Archive } from '../storage/index.js';
-import type { Batch } from '../protocol/value.js';
 import { recordingServer } from './helpers/recording-server.js';
 
 async function post(url: string, body: string, type = 'application/x-ndjson'): Promise<{ status: number; json: Record<string, unknown> }> {
@@ -11,14 +10,6 @@ async function post(url: string, body: string, type = 'application/x-ndjson'): P
   return { status: res.statusCode, json: (await res.body.json()) as Record<string, unknown> };
 }
 
-async function readBack(dir: string): Promise<Batch[]> {
-  const a = await Archive.open(dir, { readonly: true });
-  const c = a.cursor();
-  const out: Batch[] = [];
-  for (let b = await c.next(); b; b = await c.next()) out.push(b);
-  await a.close();
-  return out;
-}
 
 const T0 = 1_763_000_000; // epoch seconds
 

@@ -1,11 +1,10 @@
+import { readArchive as readBack } from './helpers/replay.js';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { spawn } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { request } from 'undici';
-import { Archive } from '../storage/index.js';
-import type { Batch } from '../protocol/value.js';
 import { upstream } from './helpers/upstreams.js';
 import { tmpDir } from './helpers/tmp.js';
 
@@ -14,14 +13,6 @@ const SNAPSHOTS = 5;
 const BODIES = 20;
 const LINES = 50;
 
-async function readBack(dir: string): Promise<Batch[]> {
-  const a = await Archive.open(dir, { readonly: true });
-  const c = a.cursor();
-  const out: Batch[] = [];
-  for (let b = await c.next(); b; b = await c.next()) out.push(b);
-  await a.close();
-  return out;
-}
 
 describe('graceful shutdown', () => {
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {

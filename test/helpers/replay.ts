@@ -1,5 +1,6 @@
 import type { Batch, Value } from '../../protocol/value.js';
 import type { Cursor } from '../../storage/cursor.js';
+import { Archive } from '../../storage/archive.js';
 import { compileSpec } from '../../protocol/glob.js';
 
 /** State after every batch with ts <= t, computed the slow obvious way. */
@@ -33,4 +34,14 @@ export function plain<T>(v: T): T {
     return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, plain(x)])) as T;
   }
   return v;
+}
+
+/** Every committed batch of the archive in `dir`, opened read-only. */
+export async function readArchive(dir: string): Promise<Batch[]> {
+  const a = await Archive.open(dir, { readonly: true });
+  try {
+    return await readAll(a.cursor());
+  } finally {
+    await a.close();
+  }
 }

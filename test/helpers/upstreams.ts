@@ -3,6 +3,7 @@
  * scripts (including misbehaviour: 500s, hangs, malformed CSV), a recorder over a fresh
  * archive, and waiting on events instead of sleeping.
  */
+import { readArchive } from './replay.js';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { EventEmitter } from 'node:events';
@@ -113,13 +114,6 @@ export async function rig(spec: string[] = ['/**'], storage: OpenOptions = {}): 
       await Promise.all(sources.map((s) => s.stop()));
       await archive.close();
     },
-    async readBack() {
-      const a = await Archive.open(dir, { readonly: true });
-      const c = a.cursor();
-      const out: Batch[] = [];
-      for (let b = await c.next(); b; b = await c.next()) out.push(b);
-      await a.close();
-      return out;
-    },
+    readBack: () => readArchive(dir),
   };
 }
