@@ -11,24 +11,17 @@
  */
 import { open, rename, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Packr } from 'msgpackr';
 import { TapedeckError, isTapedeckError } from '../protocol/errors.js';
-import { isValidPath, type Update, type Value } from '../protocol/value.js';
-import { BlockType, encodeFrame, type FrameMeta } from './codec/frame.js';
+import type { Update } from '../protocol/value.js';
+import { BlockType } from './codec/frame.js';
 import { encodeHeader, encodeSlot, slotOffset, HEADER_BYTES, SLOT_BYTES, SLOT_OFFSETS, FORMAT_VERSION } from './codec/header.js';
-import { ByteWriter } from './codec/bytes.js';
-import { encodeBatches, encodePathDefs, type PathDef } from './codec/payload.js';
+import type { PathDef } from './codec/payload.js';
+import { BlockBuilder, type FrameItem } from './block-builder.js';
 import { PAGE_BYTES, STORAGE_LIMITS } from './limits.js';
 import { CURRENT_NAME, readFileHeader } from './segment-file.js';
 import type { BlockRow } from './catalog.js';
 import type { Archive, FileEntry } from './archive.js';
 
-interface FrameItem {
-  kind: 'frame';
-  bytes: Uint8Array;
-  meta: FrameMeta;
-  defs: PathDef[] | undefined;
-}
 interface CommitItem {
   kind: 'commit';
   waiters: Array<{ resolve: () => void; reject: (err: unknown) => void }>;
@@ -56,7 +49,6 @@ export interface WriterStats {
   lastCommitMs: number;
 }
 
-const estimatePackr = new Packr({ useRecords: false, moreTypes: false, encodeUndefinedAsNil: true });
 /** Frames coalesced into one write call at most (bytes). */
 const WRITE_COALESCE_BYTES = 8 * 1024 * 1024;
 /** Frames per write call at most (stays under IOV_MAX = 1024 for writev). */
@@ -72,18 +64,8 @@ export class ArchiveWriter {
   private committedPos = 0;
   private fileCreatedUs = 0;
   private written: Written[] = [];
-  // The open delta block.
-  private bTs: number[] = [];
-  private bCounts: number[] = [];
-  private bIds: number[] = [];
-  private bValues: Value[] = [];
-  private bEstBytes = 0;
-  private pendingDefs: PathDef[] = [];
-  private readonly scratch = new ByteWriter(1 << 20);
-  private idScratch = new Int32Array(1024);
-  // Latest value of every path, for images.
-  private stateVals: Value[] = [];
-  private stateHas = new Uint8Array(1024);
+  /** The open delta block and the latest value of every path (for images). */
+  private readonly blocks: BlockBuilder;
   private lastTs: number;
   // The queue towards disk.
   private queue: QueueItem[] = [];
@@ -101,6 +83,7 @@ export class ArchiveWriter {
 
   private constructor(a: Archive) {
     this.a = a;
+    this.blocks = new BlockBuilder(a);
     this.lastTs = a.lastTs;
   }
 
@@ -138,7 +121,7 @@ export class ArchiveWriter {
     if (this.a.paths.length === 0) return;
     const c = this.a.cursor();
     await c.seek('end');
-    for (const [id, v] of await c.stateById()) this.setState(id, v);
+    for (const [id, v] of await c.stateById()) this.blocks.setState(id, v);
   }
 
   private async reopenCurrent(entry: FileEntry): Promise<void> {
@@ -179,66 +162,11 @@ export class ArchiveWriter {
     if (!Number.isSafeInteger(t) || t < 0) throw new TapedeckError('TPD_BAD_ARGUMENT', `timestamp must be a non-negative integer of microseconds, got ${String(ts)}`);
     if (t <= this.lastTs) t = this.lastTs + 1;
 
-    // Pass 1: validate and resolve ids without changing anything.
-    if (this.idScratch.length < n) this.idScratch = new Int32Array(Math.max(n, this.idScratch.length * 2));
-    const ids = this.idScratch;
-    const pathIds = this.a.pathIds;
-    let est = 0;
-    let unknown = 0;
-    for (let i = 0; i < n; i++) {
-      const u = updates[i];
-      if (typeof u !== 'object' || u === null) throw new TapedeckError('TPD_BAD_ARGUMENT', `update ${i} is not a [path, value] pair`);
-      const path = u[0];
-      const id = pathIds.get(path);
-      if (id === undefined) {
-        if (typeof path !== 'string' || !isValidPath(path)) {
-          throw new TapedeckError('TPD_BAD_PATH', `update ${i}: invalid path ${JSON.stringify(String(path)).slice(0, 200)}`);
-        }
-        ids[i] = -1;
-        unknown++;
-      } else {
-        ids[i] = id;
-      }
-      const v = u[1];
-      est += typeof v === 'number' ? 3 : estimateBytes(v, i);
-    }
-    if (est > STORAGE_LIMITS.batchBytesMax) {
-      throw new TapedeckError('TPD_BATCH_TOO_LARGE', `batch is about ${est} bytes; the limit is ${STORAGE_LIMITS.batchBytesMax}`);
-    }
-
-    // Pass 2: record.
-    if (unknown > 0) {
-      for (let i = 0; i < n; i++) {
-        if (ids[i] !== -1) continue;
-        const path = (updates[i] as Update)[0];
-        let id = pathIds.get(path); // repeated new path within one batch
-        if (id === undefined) {
-          id = this.a.definePath(path, t);
-          this.pendingDefs.push({ id, path, firstTs: t });
-        }
-        ids[i] = id;
-      }
-    }
-    const bIds = this.bIds;
-    const bValues = this.bValues;
-    if (this.stateHas.length < this.a.paths.length) this.growState(this.a.paths.length);
-    const stateHas = this.stateHas;
-    const stateVals = this.stateVals;
-    for (let i = 0; i < n; i++) {
-      const id = ids[i] as number;
-      const v = (updates[i] as Update)[1] ?? null;
-      bIds.push(id);
-      bValues.push(v);
-      stateHas[id] = 1;
-      stateVals[id] = v;
-    }
-    this.bTs.push(t);
-    this.bCounts.push(n);
-    this.bEstBytes += est + 2;
+    this.blocks.add(updates, t);
     this.lastTs = t;
     this.stats.batches++;
     this.stats.updates += n;
-    if (bIds.length >= STORAGE_LIMITS.blockUpdatesTarget || this.bEstBytes >= STORAGE_LIMITS.blockRawBytesTarget) this.seal();
+    if (this.blocks.full) this.seal();
     return t;
   }
 
@@ -294,39 +222,10 @@ export class ArchiveWriter {
 
   // ---------------------------------------------------------------- blocks
 
-  private growState(ids: number): void {
-    const next = new Uint8Array(Math.max(ids, this.stateHas.length * 2));
-    next.set(this.stateHas);
-    this.stateHas = next;
-  }
-
-  private setState(id: number, v: Value): void {
-    if (id >= this.stateHas.length) this.growState(id + 1);
-    this.stateHas[id] = 1;
-    this.stateVals[id] = v;
-  }
-
   private seal(): void {
-    const nb = this.bTs.length;
-    if (nb === 0) return;
-    if (this.pendingDefs.length > 0) {
-      const defs = this.pendingDefs;
-      this.pendingDefs = [];
-      this.enqueue(pathsFrame(defs, (defs[0] as PathDef).firstTs));
-    }
-    const firstTs = this.bTs[0] as number;
-    const lastTs = this.bTs[nb - 1] as number;
-    const raw = encodeBatches(
-      { ts: this.bTs, counts: this.bCounts, ids: this.bIds, values: this.bValues, batchCount: nb, updateCount: this.bIds.length },
-      this.scratch,
-    );
-    const meta: FrameMeta = { type: BlockType.DELTA, firstTs, lastTs, batches: nb, updates: this.bIds.length };
-    this.enqueue({ kind: 'frame', bytes: encodeFrame(meta, raw), meta, defs: undefined });
-    this.bTs = [];
-    this.bCounts = [];
-    this.bIds = [];
-    this.bValues = [];
-    this.bEstBytes = 0;
+    const frames = this.blocks.seal();
+    if (frames.length === 0) return;
+    for (const f of frames) this.enqueue(f);
     const o = this.a.options;
     if (o.imageFrequencyBytes > 0 && this.bytesSinceImage >= o.imageFrequencyBytes) this.enqueue(this.imageFrame());
     if (this.unflushedBytes >= o.flushFrequencyPages * PAGE_BYTES) this.enqueue({ kind: 'commit', waiters: [] });
@@ -336,26 +235,14 @@ export class ArchiveWriter {
   }
 
   private imageFrame(): FrameItem {
-    const ids: number[] = [];
-    const values: Value[] = [];
-    for (let id = 0; id < this.a.paths.length; id++) {
-      if (this.stateHas[id] === 1) {
-        ids.push(id);
-        values.push(this.stateVals[id] as Value);
-      }
-    }
-    const ts = this.lastTs;
-    const raw = encodeBatches({ ts: [ts], counts: [ids.length], ids, values, batchCount: 1, updateCount: ids.length }, this.scratch);
-    const meta: FrameMeta = { type: BlockType.IMAGE, firstTs: ts, lastTs: ts, batches: 1, updates: ids.length };
     this.stats.images++;
-    return { kind: 'frame', bytes: encodeFrame(meta, raw), meta, defs: undefined };
+    return this.blocks.imageFrame(this.lastTs);
   }
 
   /** The frames every file starts with: the whole path dictionary and a full image. */
   private startFrames(): FrameItem[] {
-    const defs: PathDef[] = this.a.paths.map((path, id) => ({ id, path, firstTs: this.a.pathFirstTs[id] as number }));
-    this.pendingDefs = [];
-    return [pathsFrame(defs, this.lastTs), this.imageFrame()];
+    this.stats.images++;
+    return this.blocks.startFrames(this.lastTs);
   }
 
   private enqueue(item: QueueItem): void {
@@ -540,7 +427,7 @@ export class ArchiveWriter {
 
   private timedFlush(): void {
     if (this.failed || this.closing) return;
-    if (this.bTs.length === 0 && this.writtenPos === this.committedPos && this.queue.length === 0) return;
+    if (this.blocks.batches === 0 && this.writtenPos === this.committedPos && this.queue.length === 0) return;
     this.flush().catch(() => undefined); // failures are reported through fail()
   }
 
@@ -567,38 +454,6 @@ export class ArchiveWriter {
 
   get error(): TapedeckError | undefined {
     return this.failed;
-  }
-}
-
-function pathsFrame(defs: PathDef[], baseTs: number): FrameItem {
-  const ts = defs.length > 0 ? Math.min(baseTs, (defs[0] as PathDef).firstTs) : baseTs;
-  const last = defs.length > 0 ? Math.max(ts, (defs[defs.length - 1] as PathDef).firstTs) : ts;
-  const meta: FrameMeta = { type: BlockType.PATHS, firstTs: ts, lastTs: last, batches: 0, updates: defs.length };
-  return { kind: 'frame', bytes: encodeFrame(meta, encodePathDefs(defs, ts)), meta, defs };
-}
-
-function estimateBytes(v: unknown, i: number): number {
-  switch (typeof v) {
-    case 'number':
-      return 3;
-    case 'boolean':
-      return 1;
-    case 'string':
-      return v.length + 3;
-    case 'undefined':
-      return 1;
-    case 'bigint':
-      return 9;
-    case 'object':
-      if (v === null) return 1;
-      if (v instanceof Uint8Array) return v.length + 5;
-      try {
-        return estimatePackr.pack(v).length;
-      } catch (err) {
-        throw new TapedeckError('TPD_BAD_ARGUMENT', `update ${i}: value cannot be encoded: ${(err as Error).message}`);
-      }
-    default:
-      throw new TapedeckError('TPD_BAD_ARGUMENT', `update ${i}: a ${typeof v} is not a recordable value`);
   }
 }
 
