@@ -12,13 +12,21 @@ import { compileSpec, type PathMatcher } from '../protocol/glob.js';
 import { TapedeckError } from '../protocol/errors.js';
 import type { Update, Value } from '../protocol/value.js';
 import { SERVER_LIMITS } from './limits.js';
-import type { BatchSink } from './sources/source.js';
+import type { BatchIdentity, IdentifiedSink } from './sinks/identity.js';
 
 
 export interface BatchEvent {
   source: string;
   ts: number;
   updates: number;
+}
+
+/** `recorded`: one per batch appended, with its updates and its source identity (for the Kafka sink and active/standby). */
+export interface RecordedEvent {
+  source: string;
+  ts: number;
+  updates: Update[];
+  id: BatchIdentity;
 }
 
 export class Recorder extends EventEmitter {
@@ -59,15 +67,15 @@ export class Recorder extends EventEmitter {
   }
 
   /** A sink for one source: batches it writes are counted and announced under its name. */
-  sink(source: string): BatchSink {
-    return { write: (updates, tsUs) => this.write(source, updates, tsUs) };
+  sink(source: string): IdentifiedSink {
+    return { write: (updates, tsUs, id) => this.write(source, updates, tsUs, id), flush: () => this.flush() };
   }
 
   /**
    * Records one batch: resolves with its timestamp, or undefined when the spec kept none of
    * its updates. Throws (rejects) with the writer's TapedeckError when the batch is refused.
    */
-  async write(source: string, updates: Update[], tsUs?: number): Promise<number | undefined> {
+  async write(source: string, updates: Update[], tsUs?: number, id?: BatchIdentity): Promise<number | undefined> {
     if (this.writer.needsDrain) await this.writer.drain();
     const kept = this.matcher ? this.filter(updates) : updates;
     if (kept.length === 0) return undefined;
@@ -81,6 +89,8 @@ export class Recorder extends EventEmitter {
     this.stats.batches++;
     this.stats.updates += kept.length;
     if (this.listenerCount('batch') > 0) this.emit('batch', { source, ts, updates: kept.length } satisfies BatchEvent);
+    // Without an identity from the source, the stream is the source and the seq the local timestamp.
+    if (this.listenerCount('recorded') > 0) this.emit('recorded', { source, ts, updates: kept, id: id ?? { stream: source, seq: String(ts) } } satisfies RecordedEvent);
     return ts;
   }
 

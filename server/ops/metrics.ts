@@ -111,6 +111,15 @@ export function createMetrics(app: FastifyInstance, deps: MetricsDeps): Registry
         lastSeen.set(s.name, { ok: Math.max(ok, prev.ok), nm: Math.max(h.notModified, prev.nm), err: Math.max(h.failures, prev.err) });
       }
     } });
+  // Kafka sources: consumer lag per partition (sources with a lag() method, server/sources/kafka.ts).
+  new Gauge({ name: 'tapedeck_kafka_consumer_lag', help: 'Messages between the last committed offset and the high watermark, per Kafka source partition.', labelNames: ['source', 'topic', 'partition'], registers: [reg],
+    collect() {
+      this.reset();
+      for (const s of sources) {
+        const lag = (s as { lag?: () => Array<{ topic: string; partition: number; lag: number }> }).lag;
+        if (typeof lag === 'function') for (const l of lag.call(s)) this.set({ source: s.name, topic: l.topic, partition: String(l.partition) }, l.lag);
+      }
+    } });
   new Gauge({ name: 'tapedeck_source_consecutive_failures', help: 'Consecutive failed polls of the source.', labelNames: ['source'], registers: [reg],
     collect() { for (const s of sources) this.set({ source: s.name }, s.health().consecutiveFailures); } });
 

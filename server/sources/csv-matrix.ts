@@ -15,6 +15,7 @@ import type { Update, Value } from '../../protocol/value.js';
 import { CsvError, cellValue, parseCsv } from './csv.js';
 import { POLLER_PROPERTIES, PollError, PollingSource, headerValue, type PollResponse, type PollerConfig } from './poller.js';
 import type { SourceContext, SourceFactory } from './source.js';
+import { writeIdentified } from '../sinks/identity.js';
 
 interface CsvMatrixConfig extends PollerConfig {
   prefix?: string;
@@ -56,7 +57,11 @@ export class CsvMatrixSource extends PollingSource {
       if (old === undefined ? true : !Object.is(old, v)) changes.push([path, v]);
     }
     for (const path of this.snapshot.keys()) if (!next.has(path)) changes.push([path, null]);
-    if (changes.length > 0) await this.ctx.sink.write(changes, tsUs);
+    if (changes.length > 0) {
+      // The snapshot time identifies the batch across recorders polling the same matrix (active/standby).
+      if (tsUs !== undefined) await writeIdentified(this.ctx.sink, changes, tsUs, { stream: this.name, seq: String(tsUs) });
+      else await this.ctx.sink.write(changes, tsUs);
+    }
     this.snapshot = next;
     this.etag = headerValue(res.headers, 'etag');
     return changes.length;

@@ -1,0 +1,278 @@
+/**
+ * `kafka`: consumes topics (by name or by regular expression) in a consumer group with
+ * kafkajs and records each message at a path made from a template (`/kafka/{topic}/{key}`
+ * by default), its payload decoded as JSON, msgpack, a string or raw bytes, whole or
+ * exploded to leaf paths. One batch per fetched message set of a partition (`batch:
+ * "fetch"`, default) or per message (`batch: "message"`), stamped with the message
+ * timestamp. Each batch carries its identity (topic-partition and offset) for the sink and
+ * active/standby.
+ *
+ * At-least-once: offsets are committed only after the batches are flushed to the archive
+ * (the two-phase commit of writer.flush()), so a crash never loses an acknowledged message;
+ * it may record the messages since the last commit a second time after a restart.
+ * Consumer lag per partition (high watermark minus the next offset) is kept for /metrics.
+ */
+import { EventEmitter } from 'node:events';
+import { Kafka, logLevel, type Consumer, type EachBatchPayload, type KafkaMessage, type LogEntry } from 'kafkajs';
+import { unpack } from 'msgpackr';
+import type { Logger } from 'pino';
+import { DURATION_SCHEMA, durationMs, type Duration } from '../duration.js';
+import { parseTs } from '../../protocol/time.js';
+import type { Update, Value } from '../../protocol/value.js';
+import { segment } from './csv-matrix.js';
+import { explode } from './http-json.js';
+import { HealthTracker, type PollEvent, type Source, type SourceContext, type SourceFactory, type SourceHealth } from './source.js';
+import { writeIdentified, type IdentifiedSink } from '../sinks/identity.js';
+
+export const KAFKA_SOURCE_LIMITS = {
+  /** Most updates in one recorded batch; a larger fetched message set is cut into several. */
+  batchUpdatesMax: 50_000,
+  /** Bytes fetched per partition per request (kafkajs maxBytesPerPartition). */
+  fetchBytesPerPartitionMax: 1024 * 1024,
+  /** Bytes fetched per request over all partitions (kafkajs maxBytes). */
+  fetchBytesMax: 10 * 1024 * 1024,
+} as const;
+
+export interface KafkaSourceConfig {
+  brokers: string[];
+  topics?: string[];
+  topic_pattern?: string;
+  group_id?: string;
+  client_id?: string;
+  /** Where a group with no committed offset starts: earliest, latest, or a time (RFC 3339 or epoch). */
+  start?: string;
+  format?: 'json' | 'msgpack' | 'string' | 'binary';
+  path?: string;
+  explode?: boolean;
+  batch?: 'fetch' | 'message';
+  /** Bytes fetched per partition per request (default KAFKA_SOURCE_LIMITS.fetchBytesPerPartitionMax). */
+  fetch_bytes_per_partition?: number;
+  /** Consumer group session timeout: how long a recorder that died holds its partitions (default 30 s; the broker allows 6 s to 5 min). */
+  session_timeout?: Duration;
+}
+
+export interface PartitionLag {
+  topic: string;
+  partition: number;
+  lag: number;
+}
+
+const PLACEHOLDER = /\{(topic|partition|key|offset|header\.[^}]+)\}/g;
+
+/** kafkajs log lines into pino (warnings and errors only). */
+function logCreator(log: Logger) {
+  return () => ({ level, log: entry }: LogEntry) => {
+    const { message, ...rest } = entry;
+    if (level === logLevel.ERROR) log.error({ kafka: rest }, message);
+    else if (level === logLevel.WARN) log.warn({ kafka: rest }, message);
+  };
+}
+
+export class KafkaSource extends EventEmitter implements Source {
+  readonly type = 'kafka';
+  readonly name: string;
+  private readonly cfg: KafkaSourceConfig;
+  private readonly ctx: SourceContext;
+  private readonly log: Logger;
+  private readonly kafka: Kafka;
+  private readonly groupId: string;
+  private readonly tracker: HealthTracker;
+  private readonly lags = new Map<string, PartitionLag>();
+  private consumer: Consumer | undefined;
+  private running: Promise<void> | undefined;
+  private stopping = false;
+  readonly stats = { messages: 0, commits: 0, decodeErrors: 0 };
+
+  constructor(cfg: KafkaSourceConfig, ctx: SourceContext) {
+    super();
+    this.name = ctx.name;
+    this.cfg = cfg;
+    this.ctx = ctx;
+    this.log = ctx.log;
+    this.groupId = cfg.group_id ?? `tapedeck-${ctx.name}`;
+    this.kafka = new Kafka({
+      clientId: cfg.client_id ?? `tapedeck-${ctx.name}`,
+      brokers: cfg.brokers,
+      logLevel: logLevel.WARN,
+      logCreator: logCreator(ctx.log),
+      retry: { initialRetryTime: 250, retries: 10 },
+    });
+    this.tracker = new HealthTracker(ctx.name, 'kafka');
+  }
+
+  start(): void {
+    if (this.running) return;
+    this.running = this.run().catch((err: unknown) => {
+      const e = err instanceof Error ? err : new Error(String(err));
+      this.tracker.failure(e);
+      this.log.error({ err: e }, 'kafka source stopped on an error');
+      this.emit('poll', { ok: false, error: e } satisfies PollEvent);
+    });
+  }
+
+  async stop(): Promise<void> {
+    this.stopping = true;
+    await this.running;
+    await this.consumer?.disconnect().catch(() => undefined);
+    this.tracker.stopped();
+  }
+
+  health(): SourceHealth {
+    return this.tracker.snapshot();
+  }
+
+  /** Consumer lag of every partition seen so far. */
+  lag(): PartitionLag[] {
+    return [...this.lags.values()];
+  }
+
+  private async run(): Promise<void> {
+    const topics: Array<string | RegExp> = this.cfg.topic_pattern !== undefined ? [new RegExp(this.cfg.topic_pattern)] : [...(this.cfg.topics ?? [])];
+    const start = this.cfg.start ?? 'earliest';
+    if (start !== 'earliest' && start !== 'latest') await this.seedOffsetsAt(parseTs(start) / 1000, topics);
+    const consumer = this.kafka.consumer({
+      groupId: this.groupId,
+      maxBytesPerPartition: this.cfg.fetch_bytes_per_partition ?? KAFKA_SOURCE_LIMITS.fetchBytesPerPartitionMax,
+      maxBytes: KAFKA_SOURCE_LIMITS.fetchBytesMax,
+      maxWaitTimeInMs: 250,
+      ...(this.cfg.session_timeout !== undefined ? { sessionTimeout: durationMs(this.cfg.session_timeout), heartbeatInterval: Math.max(500, Math.floor(durationMs(this.cfg.session_timeout) / 5)) } : {}),
+    });
+    this.consumer = consumer;
+    consumer.on(consumer.events.CRASH, (e) => {
+      const err = e.payload.error;
+      this.tracker.failure(err);
+      this.emit('poll', { ok: false, error: err } satisfies PollEvent);
+    });
+    // An idle topic is not a stale source: a live group membership counts as success.
+    consumer.on(consumer.events.HEARTBEAT, () => this.tracker.success(0));
+    if (this.stopping) return;
+    await consumer.connect();
+    await consumer.subscribe({ topics, fromBeginning: start !== 'latest' });
+    if (this.stopping) return;
+    await consumer.run({
+      autoCommit: false,
+      eachBatchAutoResolve: false,
+      eachBatch: (p) => this.onBatch(consumer, p),
+    });
+    this.tracker.success(0);
+  }
+
+  /** A group with no committed offset on a topic starts at the first message at or after `ms`. */
+  private async seedOffsetsAt(ms: number, topics: Array<string | RegExp>): Promise<void> {
+    const admin = this.kafka.admin();
+    await admin.connect();
+    try {
+      const all = await admin.listTopics();
+      const names = all.filter((t) => topics.some((x) => (typeof x === 'string' ? x === t : x.test(t))));
+      for (const topic of names) {
+        const committed = await admin.fetchOffsets({ groupId: this.groupId, topics: [topic] });
+        const parts = committed[0]?.partitions ?? [];
+        if (parts.some((p) => p.offset !== '-1')) continue;
+        const at = await admin.fetchTopicOffsetsByTimestamp(topic, ms);
+        await admin.setOffsets({ groupId: this.groupId, topic, partitions: at.map((o) => ({ partition: o.partition, offset: o.offset })) });
+      }
+    } finally {
+      await admin.disconnect();
+    }
+  }
+
+  private pathOf(topic: string, partition: number, m: KafkaMessage): string {
+    const tpl = this.cfg.path ?? '/kafka/{topic}/{key}';
+    return tpl.replace(PLACEHOLDER, (_all, name: string) => {
+      if (name === 'topic') return segment(topic);
+      if (name === 'partition') return String(partition);
+      if (name === 'offset') return m.offset;
+      if (name === 'key') return m.key === null ? '_' : segment(m.key.toString('utf8'));
+      const h = m.headers?.[name.slice('header.'.length)];
+      return h === undefined ? '_' : segment(Array.isArray(h) ? String(h[0]) : String(h));
+    });
+  }
+
+  private decode(v: Buffer | null): Value {
+    if (v === null) return null;
+    const f = this.cfg.format ?? 'json';
+    try {
+      if (f === 'json') return JSON.parse(v.toString('utf8')) as Value;
+      if (f === 'msgpack') return unpack(v) as Value;
+      if (f === 'string') return v.toString('utf8');
+      return new Uint8Array(v);
+    } catch {
+      // A payload that does not decode is kept as its bytes rather than lost.
+      this.stats.decodeErrors++;
+      return new Uint8Array(v);
+    }
+  }
+
+  private updatesOf(topic: string, partition: number, m: KafkaMessage): Update[] {
+    const path = this.pathOf(topic, partition, m);
+    const value = this.decode(m.value);
+    return this.cfg.explode ? explode(path, value) : [[path, value]];
+  }
+
+  private async onBatch(consumer: Consumer, p: EachBatchPayload): Promise<void> {
+    const { batch, resolveOffset, heartbeat, isRunning, isStale } = p;
+    const { topic, partition } = batch;
+    const stream = `${this.name}:${topic}:${partition}`;
+    const sink = this.ctx.sink as IdentifiedSink;
+    const startedMs = Date.now();
+    let pending: Update[] = [];
+    let pendingTs = 0;
+    let lastOffset: string | undefined;
+    let updates = 0;
+    const emit = async (offset: string): Promise<void> => {
+      if (pending.length === 0) return;
+      await writeIdentified(sink, pending, pendingTs * 1000, { stream, seq: offset });
+      updates += pending.length;
+      pending = [];
+      pendingTs = 0;
+    };
+    for (const m of batch.messages) {
+      if (!isRunning() || isStale()) break;
+      const u = this.updatesOf(topic, partition, m);
+      if (pending.length > 0 && pending.length + u.length > KAFKA_SOURCE_LIMITS.batchUpdatesMax && lastOffset !== undefined) await emit(lastOffset);
+      for (const x of u) pending.push(x);
+      pendingTs = Math.max(pendingTs, Number(m.timestamp));
+      lastOffset = m.offset;
+      this.stats.messages++;
+      if (this.cfg.batch === 'message') await emit(m.offset);
+    }
+    if (lastOffset === undefined) return;
+    await emit(lastOffset);
+    // Durable first, then acknowledged: a crash between the two records these again.
+    if (sink.flush) await sink.flush();
+    const next = (BigInt(lastOffset) + 1n).toString();
+    await consumer.commitOffsets([{ topic, partition, offset: next }]);
+    this.stats.commits++;
+    resolveOffset(lastOffset);
+    this.lags.set(`${topic}\0${partition}`, { topic, partition, lag: Math.max(0, Number(BigInt(batch.highWatermark) - BigInt(next))) });
+    this.tracker.success(updates);
+    this.emit('poll', { ok: true, updates, notModified: false, durationMs: Date.now() - startedMs } satisfies PollEvent);
+    this.emit('committed', { topic, partition, offset: next });
+    await heartbeat();
+  }
+}
+
+export const kafkaSource: SourceFactory = {
+  type: 'kafka',
+  schema: {
+    type: 'object',
+    required: ['brokers'],
+    additionalProperties: false,
+    oneOf: [{ required: ['topics'], properties: { topics: {} } }, { required: ['topic_pattern'], properties: { topic_pattern: {} } }],
+    properties: {
+      brokers: { type: 'array', minItems: 1, items: { type: 'string', pattern: '^[^\\s:]+:\\d{1,5}$' } },
+      topics: { type: 'array', minItems: 1, items: { type: 'string', minLength: 1, maxLength: 249 } },
+      topic_pattern: { type: 'string', minLength: 1 },
+      group_id: { type: 'string', minLength: 1 },
+      client_id: { type: 'string', minLength: 1 },
+      start: { type: 'string', minLength: 1 },
+      format: { enum: ['json', 'msgpack', 'string', 'binary'] },
+      path: { type: 'string', pattern: '^/' },
+      explode: { type: 'boolean' },
+      batch: { enum: ['fetch', 'message'] },
+      session_timeout: DURATION_SCHEMA,
+      fetch_bytes_per_partition: { type: 'integer', minimum: 1024, maximum: KAFKA_SOURCE_LIMITS.fetchBytesPerPartitionMax },
+    },
+  },
+  create: (config, ctx) => new KafkaSource(config as unknown as KafkaSourceConfig, ctx),
+};
