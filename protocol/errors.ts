@@ -35,6 +35,8 @@ export const ERRORS = {
   TPD_BAD_CONFIG: { status: 400, meaning: 'The config file is not valid JSON or breaks its schema (the message names the key path and why).' },
   TPD_BAD_INGEST_LINE: { status: 400, meaning: 'A pushed NDJSON line is not a JSON object { "ts"?, "updates": { path: value } } (the response names each bad line; good lines are kept).' },
   TPD_NO_PUSH_SOURCE: { status: 404, meaning: 'Push ingest is not enabled: the config has no source of type "push".' },
+  TPD_HA_DISABLED: { status: 404, meaning: 'Active/standby is not configured (the config has no ha section), so there is no role to control.' },
+  TPD_HA_UNAVAILABLE: { status: 503, meaning: 'Redis did not take an active/standby control (unreachable or failing); the role is unchanged.' },
 } as const;
 
 export type ErrorCode = keyof typeof ERRORS;

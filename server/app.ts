@@ -22,6 +22,8 @@ import { registerAuth, type TokenConfig } from './ops/auth.js';
 import { createMetrics } from './ops/metrics.js';
 import { registerStats, type Readiness } from './ops/stats.js';
 import { ERROR_BODY_SCHEMA } from './ops/openapi.js';
+import { haRoutes } from './routes/ha.js';
+import type { HaRuntime } from './ha/runtime.js';
 
 export interface ServerOptions {
   archive: Archive;
@@ -44,6 +46,8 @@ export interface ServerOptions {
   rateLimit?: { max: number; timeWindowMs: number } | false;
   /** Which sources /ready requires, and how fresh. Default: every non-push source, 60 s. */
   readiness?: readonly Readiness[];
+  /** The Kafka sink and active/standby (GET /api/v1/ha, metrics, /ready). */
+  ha?: HaRuntime;
 }
 
 export const SERVER_DEFAULTS = {
@@ -127,12 +131,12 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
   }
   await app.register(websocket, { options: { maxPayload: opts.wsMaxPayloadBytes ?? SERVER_DEFAULTS.wsMaxPayloadBytes } });
   app.get('/health', { schema: { response: { 200: { type: 'object', properties: { ok: { type: 'boolean' } } } } } }, async () => ({ ok: true }));
-  const metrics = createMetrics(app, { archive: opts.archive, sessions: app.sessions, sources: opts.sources ?? [] });
+  const metrics = createMetrics(app, { archive: opts.archive, sessions: app.sessions, sources: opts.sources ?? [], ...(opts.ha ? { ha: opts.ha } : {}) });
   app.get('/metrics', { schema: { produces: ['text/plain'], response: { 200: { type: 'string' } } } }, async (_req, reply) => {
     reply.header('content-type', metrics.contentType);
     return metrics.metrics();
   });
-  registerStats(app, opts.archive, opts.sources ?? [], opts.readiness);
+  registerStats(app, opts.archive, opts.sources ?? [], opts.readiness, opts.ha ? haReadiness(opts.ha) : undefined);
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   await app.register(sessionRoutes);
   await app.register(archiveRoutes);
@@ -141,7 +145,18 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
   await app.register(queryRoutes, { recorder: opts.recorder });
   await app.register(ingestRoutes, { sources: opts.sources ?? [] });
   await app.register(sourceRoutes, { sources: opts.sources ?? [] });
+  await app.register(haRoutes, { ha: opts.ha });
   return app;
+}
+
+/** /ready: active/standby is not ready while Redis is unreachable (every recorder publishes then). */
+function haReadiness(ha: HaRuntime): () => Array<{ check: string; ok: boolean; detail: string }> {
+  return () => {
+    const v = ha.view();
+    if (!v.ha) return [];
+    const ok = v.ha.redis === 'ok';
+    return [{ check: 'ha', ok, detail: ok ? `${v.ha.role}, lease held by ${v.ha.leaseHolder ?? 'nobody'}` : `Redis unreachable: ${v.ha.role} (${v.ha.role === 'degraded' ? 'publishing without a lease: duplicates possible' : 'not publishing'})` }];
+  };
 }
 
 export { TapedeckError };

@@ -13,6 +13,9 @@ import { SERVER_LIMITS, SOURCE_DEFAULTS } from './limits.js';
 import { SOURCE_TYPES } from './sources/registry.js';
 import type { TokenConfig } from './ops/auth.js';
 import { READINESS_DEFAULT_MAX_STALENESS_MS } from './ops/stats.js';
+import { KAFKA_SINK_DEFAULTS } from './sinks/kafka.js';
+import { HA_DEFAULTS } from './ha/coordinator.js';
+import { hostname } from 'node:os';
 
 export interface SimulatorConfig {
   port: number;
@@ -67,6 +70,25 @@ export interface ServeConfig {
   /** When set, the built-in simulator runs in-process; `{simulator}` in source URLs is its base URL. */
   simulator: SimulatorConfig | null;
   logLevel: string;
+  /** Publishes recorded batches to a Kafka topic (docs/kafka.md); null = no sink. */
+  kafkaSink: {
+    brokers: string[];
+    topic: string;
+    format: 'msgpack' | 'json';
+    key: 'stream' | 'path';
+    clientId: string;
+    queueMaxBatches: number;
+  } | null;
+  /** Active/standby through Redis (docs/ha.md); null = this recorder always publishes. */
+  ha: {
+    redisUrl: string;
+    cluster: string;
+    id: string;
+    leaseTtlMs: number;
+    bufferWindowMs: number;
+    bufferMaxBatches: number;
+    onRedisLoss: 'publish' | 'standby';
+  } | null;
 }
 
 export const PUBLISH_DEFAULTS = {
@@ -182,6 +204,33 @@ export const CONFIG_SCHEMA = {
         backoff_initial: DURATION_SCHEMA,
         backoff_max: DURATION_SCHEMA,
         list_interval: NULLABLE_DURATION,
+      },
+    },
+    kafka_sink: {
+      type: ['object', 'null'],
+      additionalProperties: false,
+      required: ['brokers', 'topic'],
+      properties: {
+        brokers: { type: 'array', minItems: 1, items: { type: 'string', pattern: '^[^\\s:]+:\\d{1,5}$' } },
+        topic: { type: 'string', pattern: '^[A-Za-z0-9._-]{1,249}$' },
+        format: { enum: ['msgpack', 'json'] },
+        key: { enum: ['stream', 'path'] },
+        client_id: { type: 'string', minLength: 1 },
+        queue_max_batches: { type: 'integer', minimum: 1 },
+      },
+    },
+    ha: {
+      type: ['object', 'null'],
+      additionalProperties: false,
+      required: ['redis'],
+      properties: {
+        redis: { type: 'string', pattern: '^rediss?://' },
+        cluster: { type: 'string', pattern: '^[A-Za-z0-9_.-]{1,64}$' },
+        id: { type: 'string', pattern: '^[A-Za-z0-9_.@-]{1,64}$' },
+        lease_ttl: DURATION_SCHEMA,
+        buffer_window: DURATION_SCHEMA,
+        buffer_max_batches: { type: 'integer', minimum: 1 },
+        on_redis_loss: { enum: ['publish', 'standby'] },
       },
     },
     retention: {
@@ -309,6 +358,31 @@ function hooksAndRetention(h: Record<string, unknown> | null | undefined, r: Rec
   return { archiveHooks, retention };
 }
 
+/** kafka_sink and ha: defaults from server/sinks/kafka.ts and server/ha/. */
+function kafkaAndHa(k: Record<string, unknown> | null | undefined, h: Record<string, unknown> | null | undefined, problems: string[]): Pick<ServeConfig, 'kafkaSink' | 'ha'> {
+  const ms = (v: unknown, dflt: number): number => (v === undefined ? dflt : durationMs(v as Duration));
+  const kafkaSink = k ? {
+    brokers: [...(k.brokers as string[])],
+    topic: k.topic as string,
+    format: (k.format as 'msgpack' | 'json' | undefined) ?? 'msgpack',
+    key: (k.key as 'stream' | 'path' | undefined) ?? 'stream',
+    clientId: (k.client_id as string | undefined) ?? 'tapedeck-sink',
+    queueMaxBatches: (k.queue_max_batches as number | undefined) ?? KAFKA_SINK_DEFAULTS.queueMaxBatches,
+  } : null;
+  const ha = h ? {
+    redisUrl: h.redis as string,
+    cluster: (h.cluster as string | undefined) ?? 'tapedeck',
+    id: (h.id as string | undefined) ?? `${hostname().replace(/[^A-Za-z0-9_.@-]/g, '_').slice(0, 40)}-${process.pid}`,
+    leaseTtlMs: ms(h.lease_ttl, HA_DEFAULTS.leaseTtlMs),
+    bufferWindowMs: ms(h.buffer_window, KAFKA_SINK_DEFAULTS.bufferWindowMs),
+    bufferMaxBatches: (h.buffer_max_batches as number | undefined) ?? KAFKA_SINK_DEFAULTS.bufferMaxBatches,
+    onRedisLoss: (h.on_redis_loss as 'publish' | 'standby' | undefined) ?? 'publish',
+  } : null;
+  if (ha && ha.leaseTtlMs < 200) problems.push('ha.lease_ttl: must be at least 200ms');
+  if (ha && !kafkaSink) problems.push('ha: active/standby decides who publishes to kafka_sink, which is not configured');
+  return { kafkaSink, ha };
+}
+
 /** Validates a parsed config document and resolves it; throws TPD_BAD_CONFIG naming every bad key. */
 export function resolveConfig(doc: unknown, origin = 'config'): ServeConfig {
   const fail = (problems: string[]): never => {
@@ -379,6 +453,7 @@ export function resolveConfig(doc: unknown, origin = 'config'): ServeConfig {
       seed: (sim.seed as number | undefined) ?? SIMULATOR_DEFAULTS.seed,
     } : null,
     logLevel: (d.log_level as string | undefined) ?? 'info',
+    ...kafkaAndHa(d.kafka_sink as Record<string, unknown> | null | undefined, d.ha as Record<string, unknown> | null | undefined, hookProblems),
     ...hooksAndRetention(d.archive_hooks as Record<string, unknown> | null | undefined, d.retention as Record<string, unknown> | null | undefined, hookProblems),
   };
   if (hookProblems.length > 0) fail(hookProblems);

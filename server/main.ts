@@ -17,6 +17,7 @@ import type { ServeConfig } from './config.js';
 import { SERVER_LIMITS } from './limits.js';
 import { Recorder } from './recorder.js';
 import { Simulator } from './sim/simulator.js';
+import { HaRuntime } from './ha/runtime.js';
 import { SOURCE_TYPES } from './sources/registry.js';
 import type { Source } from './sources/source.js';
 
@@ -30,6 +31,8 @@ export interface RunningServer {
   simulator: Simulator | undefined;
   /** Archive hooks (put, list, get) and retention; undefined when no hook is configured. */
   cold: ColdStorage | undefined;
+  /** The Kafka sink and active/standby; undefined without kafka_sink. */
+  ha: HaRuntime | undefined;
   log: Logger;
   /** Graceful shutdown; safe to call more than once. */
   close(): Promise<void>;
@@ -116,6 +119,9 @@ export async function startServer(config: ServeConfig, opts: StartOptions = {}):
         defaultPollIntervalMs: (r as NonNullable<typeof r>).pollIntervalMs,
       }));
     }
+    // The sink listens before the sources start, so it sees every batch.
+    const ha = await HaRuntime.start(config, recorder, log);
+    if (ha) cleanups.push(() => ha.stop());
     const app = await buildServer({
       archive,
       loggerInstance: log,
@@ -125,6 +131,7 @@ export async function startServer(config: ServeConfig, opts: StartOptions = {}):
       tokens: config.tokens,
       rateLimit: config.publish.rateLimit ?? false,
       readiness: config.sources.map((s) => ({ source: s.name, ...s.readiness })),
+      ...(ha ? { ha } : {}),
     });
     cleanups.push(() => app.close());
     await app.listen({ host: config.publish.host, port: config.publish.port });
@@ -138,6 +145,8 @@ export async function startServer(config: ServeConfig, opts: StartOptions = {}):
       closing ??= (async () => {
         log.info('shutting down');
         await Promise.all(sources.map((s) => s.stop()));
+        // The active publishes what it has queued, then hands its lease over.
+        await ha?.stop();
         const grace = setTimeout(() => {
           log.warn({ graceMs: SERVER_LIMITS.shutdownGraceMs }, 'requests still open after the grace period; closing their connections');
           app.server.closeAllConnections();
@@ -155,7 +164,7 @@ export async function startServer(config: ServeConfig, opts: StartOptions = {}):
       })();
       return closing;
     };
-    return { app, url, archive, recorder, sources, simulator, cold, log, close };
+    return { app, url, archive, recorder, sources, simulator, cold, ha, log, close };
   } catch (err) {
     await undo();
     throw err;

@@ -9,6 +9,7 @@ import type { FastifyInstance } from 'fastify';
 import { ColdStorage, type Archive } from '../../storage/index.js';
 import type { SessionManager } from '../sessions/manager.js';
 import type { Source } from '../sources/source.js';
+import type { HaRuntime } from '../ha/runtime.js';
 
 /** A counter whose value lives elsewhere: on scrape it catches up with `read()`. */
 function mirrorCounter(reg: Registry, name: string, help: string, read: () => number): void {
@@ -27,6 +28,7 @@ export interface MetricsDeps {
   archive: Archive;
   sessions: SessionManager;
   sources: readonly Source[];
+  ha?: HaRuntime;
 }
 
 export function createMetrics(app: FastifyInstance, deps: MetricsDeps): Registry {
@@ -122,6 +124,29 @@ export function createMetrics(app: FastifyInstance, deps: MetricsDeps): Registry
     } });
   new Gauge({ name: 'tapedeck_source_consecutive_failures', help: 'Consecutive failed polls of the source.', labelNames: ['source'], registers: [reg],
     collect() { for (const s of sources) this.set({ source: s.name }, s.health().consecutiveFailures); } });
+
+  // Kafka sink and active/standby
+  const ha = deps.ha;
+  if (ha) {
+    new Gauge({ name: 'tapedeck_ha_role', help: '1 for the role this recorder has (active, standby, degraded = Redis unreachable, publishing without a lease).', labelNames: ['role'], registers: [reg],
+      collect() {
+        const v = ha.view();
+        const role = v.ha?.role ?? 'active';
+        for (const r of ['active', 'standby', 'degraded']) this.set({ role: r }, r === role ? 1 : 0);
+      } });
+    new Gauge({ name: 'tapedeck_ha_redis_up', help: '1 when Redis answers the lease commands (always 1 without active/standby).', registers: [reg],
+      collect() { this.set(ha.view().ha?.redis === 'unreachable' ? 0 : 1); } });
+    new Gauge({ name: 'tapedeck_ha_fencing_token', help: 'The fencing token of the lease this recorder last saw or took.', registers: [reg],
+      collect() { this.set(ha.view().ha?.fencingToken ?? 0); } });
+    mirrorCounter(reg, 'tapedeck_ha_transitions_total', 'Role changes of this recorder.', () => ha.view().ha?.transitions ?? 0);
+    new Gauge({ name: 'tapedeck_sink_buffer_batches', help: 'Batches in the standby buffer (the last buffer_window of batches).', registers: [reg],
+      collect() { this.set(ha.view().sink?.bufferDepth ?? 0); } });
+    new Gauge({ name: 'tapedeck_sink_queue_batches', help: 'Batches waiting to be published to Kafka.', registers: [reg],
+      collect() { this.set(ha.view().sink?.queueDepth ?? 0); } });
+    mirrorCounter(reg, 'tapedeck_sink_published_batches_total', 'Batches published to the Kafka sink topic.', () => ha.view().sink?.published ?? 0);
+    mirrorCounter(reg, 'tapedeck_sink_dropped_batches_total', 'Batches dropped unpublished because the sink queue was full.', () => ha.view().sink?.dropped ?? 0);
+    mirrorCounter(reg, 'tapedeck_sink_send_errors_total', 'Failed produce requests to the sink topic (retried).', () => ha.view().sink?.sendErrors ?? 0);
+  }
 
   // Sessions
   new Gauge({ name: 'tapedeck_sessions_active', help: 'Playback sessions open.', registers: [reg], collect() { this.set(sessions.size); } });

@@ -39,7 +39,8 @@ class Window {
   }
 }
 
-export function registerStats(app: FastifyInstance, archive: Archive, sources: readonly Source[], readiness: readonly Readiness[] | undefined): void {
+export function registerStats(app: FastifyInstance, archive: Archive, sources: readonly Source[], readiness: readonly Readiness[] | undefined,
+  extraChecks?: () => Array<{ check: string; ok: boolean; detail: string }>): void {
   const started = Date.now();
   const routes = new Map<string, Window>();
   const polls = new Map<string, Window>();
@@ -99,6 +100,7 @@ export function registerStats(app: FastifyInstance, archive: Archive, sources: r
         detail: h.stalenessMs === null ? 'no successful poll yet' : `last success ${Math.round(h.stalenessMs / 1000)} s ago (max ${Math.round(rule.maxStalenessMs / 1000)} s)`,
       });
     }
+    if (extraChecks) checks.push(...extraChecks());
     const bad = checks.filter((c) => !c.ok);
     if (bad.length === 0) return { ready: true, checks };
     return reply.status(503).send({ error: { code: 'TPD_NOT_READY', message: bad.map((c) => `${c.check}: ${c.detail}`).join('; ') }, checks });
