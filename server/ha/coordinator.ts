@@ -73,8 +73,11 @@ export class HaCoordinator extends EventEmitter {
   redisOk = false;
   transitions = 0;
   private lastRedisOkMs = Date.now();
+  /** Called before this recorder gives its lease up (forced standby, stop): stop publishing and let in-flight sends finish. */
+  demote: (() => Promise<void>) | undefined;
   private leaseFreeSinceMs: number | undefined;
   private leaseValue = '';
+  private chain: Promise<void> = Promise.resolve();
 
   constructor(o: HaOptions) {
     super();
@@ -115,6 +118,7 @@ export class HaCoordinator extends EventEmitter {
     await this.ticking;
     if (this.role === 'active' && this.redisOk) {
       // A clean stop hands the lease over at once instead of after its TTL.
+      await this.demote?.().catch(() => undefined);
       await this.redis.eval(RELEASE, 1, this.k.lease, this.leaseValue).catch(() => undefined);
       await this.redis.del(this.k.alive(this.id)).catch(() => undefined);
       await this.redis.hdel(this.k.members, this.id).catch(() => undefined);
@@ -196,7 +200,14 @@ export class HaCoordinator extends EventEmitter {
     return true;
   }
 
-  private async tick(): Promise<void> {
+  /** One tick at a time: the timer's and the operator controls' are queued, never interleaved. */
+  private tick(): Promise<void> {
+    const t = this.chain.then(() => this.tickOnce());
+    this.chain = t.catch(() => undefined);
+    return t;
+  }
+
+  private async tickOnce(): Promise<void> {
     if (this.stopped) return;
     try {
       const ttl = this.o.leaseTtlMs;
@@ -207,7 +218,7 @@ export class HaCoordinator extends EventEmitter {
       }
       await this.redis.multi()
         .hset(this.k.members, this.id, String(this.startedMs))
-        .set(this.k.alive(this.id), '1', 'PX', ttl * 2)
+        .set(this.k.alive(this.id), '1', 'PX', ttl)
         .exec();
       const [lease, force, standby] = await this.redis.mget(this.k.lease, this.k.force, this.k.standby(this.id));
       this.redisOk = true;
@@ -224,7 +235,11 @@ export class HaCoordinator extends EventEmitter {
       }
       const mine = lease !== null && lease === this.leaseValue;
       if (this.forced === 'standby') {
-        if (mine) await this.redis.eval(RELEASE, 1, this.k.lease, this.leaseValue);
+        if (mine) {
+          this.setRole('standby', 'forced standby');
+          await this.demote?.();
+          await this.redis.eval(RELEASE, 1, this.k.lease, this.leaseValue);
+        }
         this.leaseValue = '';
         if (mine) this.leaseHolder = null;
         this.setRole('standby', 'forced standby');
@@ -235,8 +250,15 @@ export class HaCoordinator extends EventEmitter {
         return;
       }
       if (this.forced === 'active') {
-        if (await this.acquire(true)) this.setRole('active', 'forced active');
-        else this.setRole('standby', 'forced active but the lease could not be taken');
+        const from = this.leaseHolder;
+        if (await this.acquire(true)) {
+          // Taken from a live holder: it stops publishing at its next renewal (within TTL/4);
+          // publish only after two of its renewal periods, so nothing is sent twice.
+          if (from !== null && from !== this.id) await new Promise((r) => setTimeout(r, 2 * this.renewMs));
+          this.setRole('active', 'forced active');
+        } else {
+          this.setRole('standby', 'forced active but the lease could not be taken');
+        }
         return;
       }
       if (lease === null) {

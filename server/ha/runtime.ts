@@ -56,6 +56,7 @@ export class HaRuntime {
       return new HaRuntime(sink, undefined, log);
     }
     const coordinator = new HaCoordinator({ redisUrl: h.redisUrl, cluster: h.cluster, id: h.id, leaseTtlMs: h.leaseTtlMs, onRedisLoss: h.onRedisLoss, log: log.child({ component: 'ha' }) });
+    coordinator.demote = () => sink.quiesce();
     coordinator.on('role', (role: string, token: number) => {
       if (role === 'standby') sink.setStandby();
       else void sink.setActive(token);

@@ -163,6 +163,12 @@ export class KafkaSink {
     this.o.log.warn('kafka sink: standby, not publishing');
   }
 
+  /** Stops publishing and waits for a send in flight to end. */
+  async quiesce(): Promise<void> {
+    this.setStandby();
+    await this.pumping;
+  }
+
   private add(e: RecordedEvent): void {
     const now = Date.now();
     const x = { e, atMs: now };

@@ -1,0 +1,245 @@
+/**
+ * Active/standby with real processes: two recorders (`tapedeck serve`) poll the same
+ * simulator, elect an active through a real Redis, and only the active publishes to a real
+ * Kafka topic. The active is killed with SIGKILL at random moments; each time the other is
+ * active within 2 s, and a consumer of the topic finds every batch exactly once, in order.
+ * Also: a restarted old active stays standby, forced roles (REST and signals), Redis lost
+ * and back.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { request } from 'undici';
+import { Archive } from '../storage/index.js';
+import { Simulator } from '../server/sim/simulator.js';
+import { readTopic, startKafka, type KafkaBroker } from './helpers/kafka.js';
+import { startRedis, type RedisServer } from './helpers/redis.js';
+import { tmpDir } from './helpers/tmp.js';
+
+const main = new URL('../clients/cli/main.ts', import.meta.url).pathname;
+const LEASE_TTL_MS = 1000;
+/** Kill to the other recorder publishing: the lease TTL plus a margin. */
+const FAILOVER_MAX_MS = 2000;
+
+let broker: KafkaBroker;
+let redis: RedisServer;
+let sim: Simulator;
+const procs = new Set<ChildProcess>();
+
+beforeAll(async () => {
+  [broker, redis] = await Promise.all([startKafka(), startRedis()]);
+  sim = await Simulator.start({ port: 0, switches: 4, intervalMs: 250, fault500Pct: 0, faultSlowMs: 0, seed: 7 });
+}, 120_000);
+afterAll(async () => {
+  for (const p of procs) if (p.exitCode === null && p.signalCode === null) p.kill('SIGKILL');
+  await sim?.close();
+  await Promise.all([broker?.destroy(), redis?.destroy()]);
+});
+
+interface Recorder {
+  id: string;
+  url: string;
+  archive: string;
+  child: ChildProcess;
+  exited: Promise<number | null>;
+}
+
+interface HaBody {
+  role: string;
+  publishing: boolean;
+  lease_holder: string | null;
+  fencing_token: number;
+  buffer_depth: number;
+  forced: string | null;
+  redis: string;
+}
+
+async function until<T>(f: () => Promise<T | undefined | false>, ms: number, what: string): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const v = await f().catch(() => undefined);
+    if (v !== undefined && v !== false) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+async function ha(r: Recorder): Promise<HaBody> {
+  const res = await request(`${r.url}/api/v1/ha`, { headersTimeout: 1000, bodyTimeout: 1000 });
+  return (await res.body.json()) as HaBody;
+}
+
+async function control(r: Recorder, action: string): Promise<number> {
+  const res = await request(`${r.url}/api/v1/ha/control`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ action }) });
+  await res.body.dump();
+  return res.statusCode;
+}
+
+async function startRecorder(dir: string, id: string, topic: string, cluster: string): Promise<Recorder> {
+  const archive = join(dir, `archive-${id}`);
+  const cfg = join(dir, `cfg-${id}.json`);
+  await writeFile(cfg, JSON.stringify({
+    archive_directory: archive,
+    record: { spec: ['/**'], flush_interval: '100ms' },
+    publish: { bind: '127.0.0.1:0' },
+    log_level: 'info',
+    sources: [{ name: 'fabric', type: 'csv-matrix', url: `${sim.url}/counters`, prefix: '/fabric', interval: '20ms' }],
+    kafka_sink: { brokers: [broker.brokers], topic },
+    ha: { redis: redis.url, cluster, id, lease_ttl: `${LEASE_TTL_MS}ms`, buffer_window: '3s' },
+  }));
+  const child = spawn(process.execPath, ['--import', 'tsx', main, 'serve', '--config', cfg], { stdio: ['ignore', 'pipe', 'inherit'] });
+  procs.add(child);
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const url = await new Promise<string>((resolve, reject) => {
+    child.once('exit', (code) => reject(new Error(`recorder ${id} exited with ${code} before listening`)));
+    createInterface({ input: child.stdout as NodeJS.ReadableStream }).on('line', (l) => {
+      try {
+        const j = JSON.parse(l) as Record<string, unknown>;
+        if (j.msg === 'listening') resolve(j.url as string);
+      } catch {
+        // not a log line
+      }
+    });
+  });
+  return { id, url, archive, child, exited };
+}
+
+async function kill9(r: Recorder): Promise<void> {
+  r.child.kill('SIGKILL');
+  await r.exited;
+}
+
+async function stop(r: Recorder): Promise<void> {
+  r.child.kill('SIGTERM');
+  expect(await r.exited).toBe(0);
+}
+
+async function archivedSeqs(dir: string): Promise<Set<number>> {
+  const a = await Archive.open(dir, { readonly: true });
+  const c = a.cursor();
+  const out = new Set<number>();
+  for (let b = await c.next(); b; b = await c.next()) out.add(b.ts);
+  await a.close();
+  return out;
+}
+
+/** Exactly once, in order: the published seqs increase strictly and hold every batch either recorder archived in their span. */
+async function checkExactlyOnce(topic: string, archives: string[], opts: { allowDuplicates?: boolean } = {}): Promise<number> {
+  const msgs = await readTopic(broker.kafka, topic);
+  const seqs = msgs.map((m) => Number(m.headers['tpd-seq']));
+  expect(seqs.length).toBeGreaterThan(0);
+  if (!opts.allowDuplicates) {
+    for (let i = 1; i < seqs.length; i++) expect(seqs[i], `message ${i} from ${msgs[i]?.headers['tpd-recorder']} (fence ${msgs[i]?.headers['tpd-fence']}) after seq ${seqs[i - 1]} from ${msgs[i - 1]?.headers['tpd-recorder']} (fence ${msgs[i - 1]?.headers['tpd-fence']})`).toBeGreaterThan(seqs[i - 1] as number);
+  }
+  const first = Math.min(...seqs);
+  const last = Math.max(...seqs);
+  const published = new Set(seqs);
+  const missing: number[] = [];
+  for (const dir of archives) {
+    for (const ts of await archivedSeqs(dir)) if (ts >= first && ts <= last && !published.has(ts)) missing.push(ts);
+  }
+  expect(missing, 'batches recorded but never published').toEqual([]);
+  return seqs.length;
+}
+
+describe('active/standby', () => {
+  it('SIGKILL of the active at random moments: the other is active within 2 s; the topic holds every batch exactly once, in order; a restarted old active stays standby', async () => {
+    const dir = await tmpDir();
+    const topic = 'ha-failover';
+    const ids = ['a', 'b'];
+    const rec = new Map<string, Recorder>();
+    rec.set('a', await startRecorder(dir, 'a', topic, 'failover'));
+    await until(async () => (await ha(rec.get('a') as Recorder)).publishing || undefined, 20_000, 'a active');
+    rec.set('b', await startRecorder(dir, 'b', topic, 'failover'));
+    await until(async () => { const h = await ha(rec.get('b') as Recorder); return h.role === 'standby' && h.buffer_depth > 0 || undefined; }, 20_000, 'b standby with a buffer');
+    const KILLS = 6;
+    const gaps: number[] = [];
+    let token = (await ha(rec.get('a') as Recorder)).fencing_token;
+    for (let k = 0; k < KILLS; k++) {
+      // A random moment, in 0.2 to 1.5 s.
+      const wait = 200 + Math.floor(Math.random() * 1300);
+      const deadline = Date.now() + wait;
+      await until(async () => Date.now() >= deadline || undefined, wait + 1000, 'the random moment');
+      let activeId: string | undefined;
+      for (const id of ids) if ((await ha(rec.get(id) as Recorder)).publishing) activeId = id;
+      expect(activeId).toBeDefined();
+      const victim = rec.get(activeId as string) as Recorder;
+      const other = rec.get(ids.find((i) => i !== activeId) as string) as Recorder;
+      const t0 = Date.now();
+      await kill9(victim);
+      const h = await until(async () => { const x = await ha(other); return x.publishing ? x : undefined; }, 10_000, `${other.id} to take over`);
+      gaps.push(Date.now() - t0);
+      expect(h.fencing_token).toBeGreaterThan(token);
+      token = h.fencing_token;
+      // The killed one comes back and stays standby: the lease is held, and it is now the newer member.
+      const back = await startRecorder(dir, victim.id, topic, 'failover');
+      rec.set(victim.id, back);
+      await until(async () => { const x = await ha(back); return x.role === 'standby' && x.buffer_depth > 0 && x.lease_holder === other.id || undefined; }, 20_000, `${victim.id} back as standby`);
+      expect((await ha(other)).publishing).toBe(true);
+    }
+    for (const g of gaps) expect(g, `failover gaps ${gaps.join(", ")} ms`).toBeLessThan(FAILOVER_MAX_MS);
+    // Stop the standby first, then the active (which publishes what it queued before it goes).
+    const [first, second] = (await ha(rec.get('a') as Recorder)).publishing ? ['b', 'a'] : ['a', 'b'];
+    await stop(rec.get(first as string) as Recorder);
+    await stop(rec.get(second as string) as Recorder);
+    const n = await checkExactlyOnce(topic, ids.map((id) => (rec.get(id) as Recorder).archive));
+    expect(n).toBeGreaterThan(10);
+  }, 240_000);
+
+  it('forced roles through REST and signals; release; refresh timestamp; still exactly once', async () => {
+    const dir = await tmpDir();
+    const topic = 'ha-forced';
+    const a = await startRecorder(dir, 'a', topic, 'forced');
+    await until(async () => (await ha(a)).publishing || undefined, 20_000, 'a active');
+    const b = await startRecorder(dir, 'b', topic, 'forced');
+    await until(async () => { const h = await ha(b); return h.role === 'standby' && h.buffer_depth > 0 || undefined; }, 20_000, 'b standby');
+    // REST: force b active: it takes the lease from the live a.
+    expect(await control(b, 'force_active')).toBe(200);
+    await until(async () => (await ha(b)).publishing || undefined, 5_000, 'b forced active');
+    await until(async () => (await ha(a)).role === 'standby' || undefined, 5_000, 'a standby');
+    expect((await ha(b)).forced).toBe('active');
+    // Signals: SIGUSR2 forces b standby (it releases the lease; a takes it), SIGHUP releases.
+    b.child.kill('SIGUSR2');
+    await until(async () => (await ha(a)).publishing || undefined, 5_000, 'a active after b forced standby');
+    await until(async () => { const h = await ha(b); return h.forced === 'standby' && h.role === 'standby' || undefined; }, 5_000, 'b forced standby');
+    b.child.kill('SIGHUP');
+    await until(async () => (await ha(b)).forced === null || undefined, 5_000, 'b released');
+    // SIGUSR1 forces b active again.
+    b.child.kill('SIGUSR1');
+    await until(async () => (await ha(b)).publishing || undefined, 5_000, 'b forced active by signal');
+    expect(await control(b, 'release')).toBe(200);
+    expect(await control(b, 'refresh_timestamp')).toBe(200);
+    // b keeps the lease it holds (nobody steals a held lease) even though it lost its priority.
+    expect((await ha(b)).publishing).toBe(true);
+    await stop(a);
+    await stop(b);
+    await checkExactlyOnce(topic, [a.archive, b.archive]);
+  }, 120_000);
+
+  it('Redis stopped: both publish (degraded, duplicates rather than loss), /ready and metrics say so; Redis back: one active again', async () => {
+    const dir = await tmpDir();
+    const topic = 'ha-redis-loss';
+    const a = await startRecorder(dir, 'a', topic, 'redisloss');
+    await until(async () => (await ha(a)).publishing || undefined, 20_000, 'a active');
+    const b = await startRecorder(dir, 'b', topic, 'redisloss');
+    await until(async () => (await ha(b)).role === 'standby' || undefined, 20_000, 'b standby');
+    await redis.stop();
+    await until(async () => { const [x, y] = [await ha(a), await ha(b)]; return x.role === 'degraded' && y.role === 'degraded' && x.publishing && y.publishing || undefined; }, 10_000, 'both degraded');
+    const ready = await request(`${b.url}/ready`);
+    expect(ready.statusCode).toBe(503);
+    expect(await ready.body.text()).toMatch(/Redis unreachable/);
+    const metrics = await (await request(`${b.url}/metrics`)).body.text();
+    expect(metrics).toMatch(/tapedeck_ha_redis_up 0/);
+    expect(metrics).toMatch(/tapedeck_ha_role\{role="degraded"\} 1/);
+    await redis.restart();
+    await until(async () => {
+      const roles = [(await ha(a)).role, (await ha(b)).role].sort();
+      return roles[0] === 'active' && roles[1] === 'standby' || undefined;
+    }, 15_000, 'one active, one standby again');
+    await stop(a);
+    await stop(b);
+    await checkExactlyOnce(topic, [a.archive, b.archive], { allowDuplicates: true });
+  }, 120_000);
+});
