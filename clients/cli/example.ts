@@ -152,6 +152,20 @@ export const EXAMPLE_CONFIG = `// Tapedeck config. JSON with // comments. Unknow
       "backoff_initial": "500ms",
       "backoff_max": { "secs": 60, "nanos": 0 }
     },
+    // A Kafka source (docs/kafka.md), shown commented out since it needs a broker:
+    // {
+    //   "name": "telemetry",
+    //   "type": "kafka",
+    //   "brokers": ["127.0.0.1:9092"],
+    //   "topics": ["telemetry"],          // or "topic_pattern": "^telemetry\\." (a regex)
+    //   "group_id": "tapedeck-telemetry", // default "tapedeck-<name>"
+    //   "start": "earliest",              // earliest, latest or a time; only for a group without committed offsets
+    //   "format": "json",                 // json, msgpack, string or binary payloads
+    //   "path": "/kafka/{topic}/{key}",   // also {partition}, {offset}, {header.NAME}
+    //   "explode": false,                 // true: one update per leaf of the payload under path
+    //   "batch": "fetch",                 // one batch per fetched message set, or "message"
+    //   "session_timeout": "30s"          // a dead consumer holds its partitions this long
+    // },
     {
       // POST /api/v1/ingest (NDJSON) and the WebSocket /api/v1/ingest/ws feed this source;
       // each line is { "ts"?: time, "updates": { "/path": value } }.
@@ -159,6 +173,19 @@ export const EXAMPLE_CONFIG = `// Tapedeck config. JSON with // comments. Unknow
       "type": "push"
     }
   ],
+
+  // Optional: publish every recorded batch to a Kafka topic (docs/kafka.md). null: no sink.
+  // { "brokers": ["127.0.0.1:9092"], "topic": "tapedeck", "format": "msgpack" (or "json"),
+  //   "key": "stream" (one message per batch, key = its stream) or "path" (one per update),
+  //   "client_id": "tapedeck-sink", "queue_max_batches": 100000 }
+  "kafka_sink": null,
+
+  // Optional: active/standby recorders through Redis (docs/ha.md); needs kafka_sink: only
+  // the active publishes. null: this recorder always publishes.
+  // { "redis": "redis://127.0.0.1:6379", "cluster": "tapedeck", "id": "<host>-<pid>",
+  //   "lease_ttl": "1500ms", "buffer_window": "2s", "buffer_max_batches": 20000,
+  //   "on_redis_loss": "publish" (every recorder publishes: duplicates, not loss) or "standby" }
+  "ha": null,
 
   // pino log level: fatal, error, warn, info (default), debug, trace, silent.
   "log_level": "info"
