@@ -77,7 +77,7 @@ async function control(r: Recorder, action: string): Promise<number> {
   return res.statusCode;
 }
 
-async function startRecorder(dir: string, id: string, topic: string, cluster: string): Promise<Recorder> {
+async function startRecorder(dir: string, id: string, topic: string, cluster: string, sources?: unknown[]): Promise<Recorder> {
   const archive = join(dir, `archive-${id}`);
   const cfg = join(dir, `cfg-${id}.json`);
   await writeFile(cfg, JSON.stringify({
@@ -85,7 +85,7 @@ async function startRecorder(dir: string, id: string, topic: string, cluster: st
     record: { spec: ['/**'], flush_interval: '100ms' },
     publish: { bind: '127.0.0.1:0' },
     log_level: 'info',
-    sources: [{ name: 'fabric', type: 'csv-matrix', url: `${sim.url}/counters`, prefix: '/fabric', interval: '20ms' }],
+    sources: sources ?? [{ name: 'fabric', type: 'csv-matrix', url: `${sim.url}/counters`, prefix: '/fabric', interval: '20ms' }],
     kafka_sink: { brokers: [broker.brokers], topic },
     ha: { redis: redis.url, cluster, id, lease_ttl: `${LEASE_TTL_MS}ms`, buffer_window: '3s' },
   }));
@@ -98,6 +98,7 @@ async function startRecorder(dir: string, id: string, topic: string, cluster: st
       try {
         const j = JSON.parse(l) as Record<string, unknown>;
         if (j.msg === 'listening') resolve(j.url as string);
+        if (process.env.HA_DEBUG && (j.level as number) >= 40) console.log('LOG', id, l.slice(0, 400));
       } catch {
         // not a log line
       }
@@ -217,6 +218,56 @@ describe('active/standby', () => {
     await stop(b);
     await checkExactlyOnce(topic, [a.archive, b.archive]);
   }, 120_000);
+
+  it('Kafka sources on both recorders (own groups), the active killed: each input offset published once, in order', async () => {
+    const dir = await tmpDir();
+    const input = 'ha-input';
+    const topic = 'ha-kafka-out';
+    const { createTopic } = await import('./helpers/kafka.js');
+    await createTopic(broker.kafka, input);
+    const src = (id: string): unknown[] => [{ name: 'in', type: 'kafka', brokers: [broker.brokers], topics: [input], group_id: `ha-${id}`, batch: 'message', session_timeout: '6s' }];
+    const a = await startRecorder(dir, 'a', topic, 'kafkasrc', src('a'));
+    await until(async () => (await ha(a)).publishing || undefined, 20_000, 'a active');
+    const b = await startRecorder(dir, 'b', topic, 'kafkasrc', src('b'));
+    await until(async () => (await ha(b)).role === 'standby' || undefined, 20_000, 'b standby');
+    // A producer of its own, one message every 10 ms until told to stop; failures while the broker is down are retried.
+    const { Kafka, logLevel } = await import('kafkajs');
+    const producer = new Kafka({ brokers: [broker.brokers], logLevel: logLevel.NOTHING, retry: { retries: 30, initialRetryTime: 100 } }).producer({ idempotent: true, maxInFlightRequests: 1 });
+    await producer.connect();
+    let producing = true;
+    let sent = 0;
+    const loop = (async () => {
+      while (producing) {
+        try {
+          await producer.send({ topic: input, messages: [{ key: 'k', value: JSON.stringify(sent) }], acks: -1 });
+          sent++;
+        } catch {
+          // a failed send is sent again
+        }
+        await new Promise((r) => setTimeout(r, 10));
+      }
+    })();
+    await until(async () => sent > 200 || undefined, 20_000, 'messages flowing');
+    await kill9(a);
+    await until(async () => (await ha(b)).publishing || undefined, FAILOVER_MAX_MS, 'b takes over');
+    const afterKill = sent;
+    await until(async () => sent > afterKill + 100 || undefined, 20_000, 'messages flowing after the failover');
+    producing = false;
+    await loop;
+    await producer.disconnect();
+    const admin = broker.kafka.admin();
+    await admin.connect();
+    const total = Number((await admin.fetchTopicOffsets(input).finally(() => admin.disconnect()))[0]?.high);
+    expect(total).toBeGreaterThanOrEqual(sent);
+    await until(async () => { const h = (await ha(b)) as HaBody & { last_published: { seq: string } | null }; return h.last_published?.seq === String(total - 1) || undefined; }, 30_000, 'the last message published');
+    await stop(b);
+    const msgs = await readTopic(broker.kafka, topic);
+    const seqs = msgs.map((m) => Number(m.headers['tpd-seq']));
+    expect(msgs.every((m) => m.headers['tpd-stream'] === 'in:ha-input:0')).toBe(true);
+    // Every offset of the input exactly once, in order, from the first the active published on.
+    const first = seqs[0] as number;
+    expect(seqs).toEqual(Array.from({ length: total - first }, (_, i) => first + i));
+  }, 90_000);
 
   it('Redis stopped: both publish (degraded, duplicates rather than loss), /ready and metrics say so; Redis back: one active again', async () => {
     const dir = await tmpDir();

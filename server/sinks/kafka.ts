@@ -136,7 +136,14 @@ export class KafkaSink {
     this.fence = fence;
     if (this.active || this.promoting) return this.promoting ?? Promise.resolve();
     this.promoting = (async () => {
-      if (this.o.followTail) await this.catchUp();
+      if (this.o.followTail && !(await this.catchUp())) {
+        // The follower did not reach the end (e.g. it is still reconnecting after a broker
+        // restart): read the tail again with a new consumer, once.
+        this.o.log.warn('kafka sink: the tail follower is behind; reading the end of the topic again');
+        await this.tail?.disconnect().catch(() => undefined);
+        await this.startTail().catch((err: unknown) => this.o.log.error({ err }, 'kafka sink: cannot follow the topic'));
+        if (!(await this.catchUp())) this.o.log.error('kafka sink: the end of the topic could not be read in time; the promotion may publish duplicates');
+      }
       if (this.stopped) return;
       // Synchronously from here: the queue is what the topic lacks, then live batches follow.
       const queue: Entry[] = [];
@@ -175,9 +182,14 @@ export class KafkaSink {
     const b = this.buffer;
     b.push(x);
     let drop = 0;
-    while (drop < b.length && (b.length - drop > this.o.bufferMaxBatches || now - (b[drop] as Entry).atMs > this.o.bufferWindowMs)) drop++;
+    // While a promotion reads the topic's end, the window does not age: the batches it will compare are kept.
+    const windowMs = this.promoting ? Infinity : this.o.bufferWindowMs;
+    while (drop < b.length && (b.length - drop > this.o.bufferMaxBatches || now - (b[drop] as Entry).atMs > windowMs)) drop++;
     if (drop > 0) b.splice(0, drop);
     if (!this.active) return;
+    // A batch the topic already holds (this recorder lagged behind the old active) is not published again.
+    const last = this.lastOnTopic.get(e.id.stream);
+    if (last !== undefined && compareSeq(e.id.seq, last) <= 0) return;
     this.queue.push(x);
     if (this.queue.length > this.o.queueMaxBatches) {
       const n = this.queue.length - this.o.queueMaxBatches;
@@ -271,8 +283,8 @@ export class KafkaSink {
     });
   }
 
-  /** Waits (bounded) until the tail follower has read the topic up to its current end. */
-  private async catchUp(): Promise<void> {
+  /** Waits (bounded) until the tail follower has read the topic up to its current end; false when it did not. */
+  private async catchUp(): Promise<boolean> {
     const deadline = Date.now() + KAFKA_SINK_DEFAULTS.catchUpMaxMs;
     const admin = this.kafka.admin();
     try {
@@ -280,15 +292,16 @@ export class KafkaSink {
       const offs = await admin.fetchTopicOffsets(this.o.topic);
       for (;;) {
         const behind = offs.filter((p) => (this.tailNext.get(p.partition) ?? 0n) < BigInt(p.high));
-        if (behind.length === 0) return;
+        if (behind.length === 0) return true;
         if (Date.now() > deadline) {
-          this.o.log.error({ behind: behind.map((p) => p.partition) }, 'kafka sink: the tail of the topic could not be read in time; the promotion may publish duplicates');
-          return;
+          this.o.log.warn({ behind: behind.map((p) => p.partition) }, 'kafka sink: the tail of the topic was not read in time');
+          return false;
         }
         await new Promise((r) => setTimeout(r, 10));
       }
     } catch (err) {
-      this.o.log.error({ err }, 'kafka sink: cannot read the end of the topic; the promotion may publish duplicates');
+      this.o.log.warn({ err }, 'kafka sink: cannot read the end of the topic');
+      return false;
     } finally {
       await admin.disconnect().catch(() => undefined);
     }
