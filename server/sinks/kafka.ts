@@ -64,6 +64,8 @@ export interface SinkStatus {
   dropped: number;
   sendErrors: number;
   lastPublished: { stream: string; seq: string; ts: number } | null;
+  /** Epoch ms when the tail follower last read a message of the topic (null: never, or no follower). */
+  tailReadAtMs: number | null;
 }
 
 function jsonReplacer(_k: string, v: unknown): unknown {
@@ -90,6 +92,7 @@ export class KafkaSink {
   private promoting: Promise<void> | undefined;
   readonly stats = { published: 0, dropped: 0, sendErrors: 0, promotions: 0 };
   lastPublished: { stream: string; seq: string; ts: number } | null = null;
+  private tailReadAtMs: number | null = null;
   private readonly onRecorded = (e: RecordedEvent): void => this.add(e);
   private recorder: Recorder | undefined;
 
@@ -128,6 +131,7 @@ export class KafkaSink {
     return {
       publishing: this.active, queueDepth: this.queue.length, bufferDepth: this.buffer.length,
       published: this.stats.published, dropped: this.stats.dropped, sendErrors: this.stats.sendErrors, lastPublished: this.lastPublished,
+      tailReadAtMs: this.tailReadAtMs,
     };
   }
 
@@ -279,6 +283,7 @@ export class KafkaSink {
           }
           this.tailNext.set(batch.partition, BigInt(m.offset) + 1n);
         }
+        if (batch.messages.length > 0) this.tailReadAtMs = Date.now();
       },
     });
   }
