@@ -86,7 +86,12 @@ PROPS
   if [ ! -f "$dir/data/meta.properties" ]; then
     local id
     id="$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | cut -c1-22)"
-    java_cmd "$dir" kafka.tools.StorageTool format -t "$id" -c "$dir/server.properties" >"$dir/logs/format.log" 2>&1
+    # "--cluster-id=ID" in one word: a random id that begins with "-" (1 in 64) would be
+    # read as an option in the two-word form.
+    if ! java_cmd "$dir" kafka.tools.StorageTool format "--cluster-id=$id" -c "$dir/server.properties" \
+      >"$dir/logs/format.log" 2>&1; then
+      echo "kafka.sh: formatting $dir failed:" >&2; cat "$dir/logs/format.log" >&2; exit 1
+    fi
   fi
   nohup java -Xms128m -Xmx"$HEAP" -XX:+UseSerialGC -Djava.awt.headless=true \
     -Dlog4j.configuration="file:$dir/log4j.properties" -Dkafka.logs.dir="$dir/logs" \
