@@ -91,6 +91,10 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
   app.decorate('archive', opts.archive);
   app.decorate('sessions', new SessionManager(opts.archive, opts.playback ?? {}, app.log));
   app.addHook('onClose', async () => app.sessions.close());
+  // Before listening: the first seeks after start should not pay for catalog reads and JIT.
+  app.addHook('onReady', async () => {
+    await opts.archive.warm().catch((err: unknown) => app.log.warn({ err }, 'archive warm-up failed (first seeks may be slower)'));
+  });
 
   app.setErrorHandler((err, req, reply) => {
     if (isTapedeckError(err)) {
@@ -115,8 +119,9 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
   registerAuth(app, opts.tokens ?? []);
   // A refused WebSocket upgrade (401, 404, 429, ...) leaves the raw socket open otherwise:
   // close it once the answer is out, so refused clients cannot hold the server.
-  app.addHook('onResponse', async (req, reply) => {
+  app.addHook('onResponse', (req, reply, done) => {
     if (req.headers.upgrade !== undefined && reply.statusCode >= 400) req.raw.socket?.destroy();
+    done();
   });
   if (opts.rateLimit) {
     await app.register(rateLimit, {

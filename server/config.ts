@@ -87,6 +87,7 @@ export interface ServeConfig {
     leaseTtlMs: number;
     bufferWindowMs: number;
     bufferMaxBatches: number;
+    promotionMaxWaitMs: number;
     onRedisLoss: 'publish' | 'standby';
   } | null;
 }
@@ -230,6 +231,7 @@ export const CONFIG_SCHEMA = {
         lease_ttl: DURATION_SCHEMA,
         buffer_window: DURATION_SCHEMA,
         buffer_max_batches: { type: 'integer', minimum: 1 },
+        promotion_max_wait: DURATION_SCHEMA,
         on_redis_loss: { enum: ['publish', 'standby'] },
       },
     },
@@ -376,6 +378,7 @@ function kafkaAndHa(k: Record<string, unknown> | null | undefined, h: Record<str
     leaseTtlMs: ms(h.lease_ttl, HA_DEFAULTS.leaseTtlMs),
     bufferWindowMs: ms(h.buffer_window, KAFKA_SINK_DEFAULTS.bufferWindowMs),
     bufferMaxBatches: (h.buffer_max_batches as number | undefined) ?? KAFKA_SINK_DEFAULTS.bufferMaxBatches,
+    promotionMaxWaitMs: ms(h.promotion_max_wait, KAFKA_SINK_DEFAULTS.promotionMaxWaitMs),
     onRedisLoss: (h.on_redis_loss as 'publish' | 'standby' | undefined) ?? 'publish',
   } : null;
   if (ha && ha.leaseTtlMs < 200) problems.push('ha.lease_ttl: must be at least 200ms');
@@ -399,6 +402,7 @@ export function resolveConfig(doc: unknown, origin = 'config'): ServeConfig {
     names.add(name);
     const v = sourceValidator(type);
     if (!v(options)) problems.push(...describeErrors(v.errors ?? [], `/sources/${i}`));
+    else for (const p of SOURCE_TYPES[type]?.check?.(options) ?? []) problems.push(`sources[${i}].${p}`);
     for (const k of ['interval', 'timeout', 'backoff_initial', 'backoff_max']) {
       if (options[k] !== undefined && v.errors === null && durationMs(options[k] as Duration) <= 0) problems.push(`sources[${i}].${k}: must be more than 0`);
     }

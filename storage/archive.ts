@@ -331,6 +331,29 @@ export class Archive extends EventEmitter {
     this.logger.warn({ ...p }, 'archive problem');
   }
 
+  /**
+   * Readies the archive for the first seeks after start: loads the block tables of the
+   * newest local files (at most STORAGE_LIMITS.warmFilesMax; others load on first use) and
+   * computes the state at the end once, which compiles the decoding and state code. Costs
+   * a few tens of milliseconds on a 1 GB archive; the first seek after start otherwise pays
+   * it (about 70 ms instead of 6).
+   */
+  async warm(): Promise<void> {
+    const local = this.files.filter((f) => f.location === 'local');
+    for (const f of local.slice(-STORAGE_LIMITS.warmFilesMax)) this.table(f);
+    // Only from local data: warming must never fetch a file back from cold storage.
+    if (this.lastTs === 0 || this.files.at(-1)?.location !== 'local') return;
+    const c = this.cursor();
+    await c.seek('end');
+    await c.stateById();
+    // And once inside a sealed file, where a seek scans back through delta blocks to resolve every path.
+    const sealed = local.at(-2);
+    if (sealed?.firstTs != null && sealed.lastTs != null) {
+      await c.seek({ ts: Math.floor((sealed.firstTs + sealed.lastTs) / 2) });
+      await c.stateById();
+    }
+  }
+
   /** The block table of a file, loaded from the catalog on first use. */
   table(entry: FileEntry): BlockTable {
     if (entry.table) return entry.table;

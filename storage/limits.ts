@@ -34,6 +34,8 @@ export const STORAGE_LIMITS = {
   writeQueueBytesMax: 256 * 1024 * 1024,
   decodedCacheUpdatesMax: 1_000_000,
   openFilesMax: 64,
+  /** warm(): block tables of at most this many of the newest local files are loaded ahead of use. */
+  warmFilesMax: 32,
   /** Bytes read per I/O while scanning frame headers (reindex, repair, verify). */
   scanChunkBytes: 1024 * 1024,
 } as const;

@@ -77,7 +77,18 @@ describe('config', () => {
     expect(m2).toMatch(/sources\[0\]\.urll: unknown key/);
     expect(m2).toMatch(/sources\[1\]\.mode: must be one of "whole", "leaves"/);
     expect(m2).toMatch(/sources\[1\]\.interval: must be a duration/);
-    expect(m2).toMatch(/sources\[2\]\.name: "a" is used by another source/);
+    expect(m2).toMatch(/sources\[2\]\.name: "a" is used by another source/);    // Meaning the schema cannot say: a Kafka source's start time and topic pattern.
+    const m3 = problems({
+      archive_directory: 'd',
+      sources: [
+        { name: 'k1', type: 'kafka', brokers: ['127.0.0.1:9092'], topics: ['t'], start: 'yesterday-ish' },
+        { name: 'k2', type: 'kafka', brokers: ['127.0.0.1:9092'], topic_pattern: '([a-z' },
+        { name: 'k3', type: 'kafka', brokers: ['127.0.0.1:9092'], topics: ['t'], start: '2026-11-23T10:00:00Z' },
+      ],
+    });
+    expect(m3).toMatch(/sources\[0\]\.start: must be earliest, latest, or a time/);
+    expect(m3).toMatch(/sources\[1\]\.topic_pattern: not a regular expression/);
+    expect(m3).not.toMatch(/sources\[2\]/);
   });
 
   it('accepts the --example output as it stands, comments included', async () => {

@@ -6,144 +6,18 @@
  * Also: a restarted old active stays standby, forced roles (REST and signals), Redis lost
  * and back.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
-import { createInterface } from 'node:readline';
+import { describe, expect, it } from 'vitest';
 import { request } from 'undici';
-import { Archive } from '../storage/index.js';
-import { Simulator } from '../server/sim/simulator.js';
-import { readTopic, startKafka, type KafkaBroker } from './helpers/kafka.js';
-import { startRedis, type RedisServer } from './helpers/redis.js';
+import { checkExactlyOnce as exactlyOnce, control, ha, kill9, startRecorder as start, stop, until, useCluster, type Recorder } from './helpers/ha-cluster.js';
+import { readTopic } from './helpers/kafka.js';
 import { tmpDir } from './helpers/tmp.js';
 
-const main = new URL('../clients/cli/main.ts', import.meta.url).pathname;
-const LEASE_TTL_MS = 1000;
 /** Kill to the other recorder publishing: the lease TTL plus a margin. */
 const FAILOVER_MAX_MS = 2000;
 
-let broker: KafkaBroker;
-let redis: RedisServer;
-let sim: Simulator;
-const procs = new Set<ChildProcess>();
-
-beforeAll(async () => {
-  [broker, redis] = await Promise.all([startKafka(), startRedis()]);
-  sim = await Simulator.start({ port: 0, switches: 4, intervalMs: 250, fault500Pct: 0, faultSlowMs: 0, seed: 7 });
-}, 120_000);
-afterAll(async () => {
-  for (const p of procs) if (p.exitCode === null && p.signalCode === null) p.kill('SIGKILL');
-  await sim?.close();
-  await Promise.all([broker?.destroy(), redis?.destroy()]);
-});
-
-interface Recorder {
-  id: string;
-  url: string;
-  archive: string;
-  child: ChildProcess;
-  exited: Promise<number | null>;
-}
-
-interface HaBody {
-  role: string;
-  publishing: boolean;
-  lease_holder: string | null;
-  fencing_token: number;
-  buffer_depth: number;
-  forced: string | null;
-  redis: string;
-}
-
-async function until<T>(f: () => Promise<T | undefined | false>, ms: number, what: string): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await f().catch(() => undefined);
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
-async function ha(r: Recorder): Promise<HaBody> {
-  const res = await request(`${r.url}/api/v1/ha`, { headersTimeout: 1000, bodyTimeout: 1000 });
-  return (await res.body.json()) as HaBody;
-}
-
-async function control(r: Recorder, action: string): Promise<number> {
-  const res = await request(`${r.url}/api/v1/ha/control`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ action }) });
-  await res.body.dump();
-  return res.statusCode;
-}
-
-async function startRecorder(dir: string, id: string, topic: string, cluster: string, sources?: unknown[]): Promise<Recorder> {
-  const archive = join(dir, `archive-${id}`);
-  const cfg = join(dir, `cfg-${id}.json`);
-  await writeFile(cfg, JSON.stringify({
-    archive_directory: archive,
-    record: { spec: ['/**'], flush_interval: '100ms' },
-    publish: { bind: '127.0.0.1:0' },
-    log_level: 'info',
-    sources: sources ?? [{ name: 'fabric', type: 'csv-matrix', url: `${sim.url}/counters`, prefix: '/fabric', interval: '20ms' }],
-    kafka_sink: { brokers: [broker.brokers], topic },
-    ha: { redis: redis.url, cluster, id, lease_ttl: `${LEASE_TTL_MS}ms`, buffer_window: '3s' },
-  }));
-  const child = spawn(process.execPath, ['--import', 'tsx', main, 'serve', '--config', cfg], { stdio: ['ignore', 'pipe', 'inherit'] });
-  procs.add(child);
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  const url = await new Promise<string>((resolve, reject) => {
-    child.once('exit', (code) => reject(new Error(`recorder ${id} exited with ${code} before listening`)));
-    createInterface({ input: child.stdout as NodeJS.ReadableStream }).on('line', (l) => {
-      try {
-        const j = JSON.parse(l) as Record<string, unknown>;
-        if (j.msg === 'listening') resolve(j.url as string);
-        if (process.env.HA_DEBUG && (j.level as number) >= 40) console.log('LOG', id, l.slice(0, 400));
-      } catch {
-        // not a log line
-      }
-    });
-  });
-  return { id, url, archive, child, exited };
-}
-
-async function kill9(r: Recorder): Promise<void> {
-  r.child.kill('SIGKILL');
-  await r.exited;
-}
-
-async function stop(r: Recorder): Promise<void> {
-  r.child.kill('SIGTERM');
-  expect(await r.exited).toBe(0);
-}
-
-async function archivedSeqs(dir: string): Promise<Set<number>> {
-  const a = await Archive.open(dir, { readonly: true });
-  const c = a.cursor();
-  const out = new Set<number>();
-  for (let b = await c.next(); b; b = await c.next()) out.add(b.ts);
-  await a.close();
-  return out;
-}
-
-/** Exactly once, in order: the published seqs increase strictly and hold every batch either recorder archived in their span. */
-async function checkExactlyOnce(topic: string, archives: string[], opts: { allowDuplicates?: boolean } = {}): Promise<number> {
-  const msgs = await readTopic(broker.kafka, topic);
-  const seqs = msgs.map((m) => Number(m.headers['tpd-seq']));
-  expect(seqs.length).toBeGreaterThan(0);
-  if (!opts.allowDuplicates) {
-    for (let i = 1; i < seqs.length; i++) expect(seqs[i], `message ${i} from ${msgs[i]?.headers['tpd-recorder']} (fence ${msgs[i]?.headers['tpd-fence']}) after seq ${seqs[i - 1]} from ${msgs[i - 1]?.headers['tpd-recorder']} (fence ${msgs[i - 1]?.headers['tpd-fence']})`).toBeGreaterThan(seqs[i - 1] as number);
-  }
-  const first = Math.min(...seqs);
-  const last = Math.max(...seqs);
-  const published = new Set(seqs);
-  const missing: number[] = [];
-  for (const dir of archives) {
-    for (const ts of await archivedSeqs(dir)) if (ts >= first && ts <= last && !published.has(ts)) missing.push(ts);
-  }
-  expect(missing, 'batches recorded but never published').toEqual([]);
-  return seqs.length;
-}
+const peers = useCluster({ leaseTtlMs: 1000, simSeed: 7 });
+const startRecorder = (dir: string, id: string, topic: string, cluster: string, sources?: unknown[]): Promise<Recorder> => start(peers(), dir, id, topic, cluster, sources);
+const checkExactlyOnce = (topic: string, archives: string[], opts: { allowDuplicates?: boolean } = {}): Promise<number> => exactlyOnce(peers().broker, topic, archives, opts);
 
 describe('active/standby', () => {
   it('SIGKILL of the active at random moments: the other is active within 2 s; the topic holds every batch exactly once, in order; a restarted old active stays standby', async () => {
@@ -224,15 +98,15 @@ describe('active/standby', () => {
     const input = 'ha-input';
     const topic = 'ha-kafka-out';
     const { createTopic } = await import('./helpers/kafka.js');
-    await createTopic(broker.kafka, input);
-    const src = (id: string): unknown[] => [{ name: 'in', type: 'kafka', brokers: [broker.brokers], topics: [input], group_id: `ha-${id}`, batch: 'message', session_timeout: '6s' }];
+    await createTopic(peers().broker.kafka, input);
+    const src = (id: string): unknown[] => [{ name: 'in', type: 'kafka', brokers: [peers().broker.brokers], topics: [input], group_id: `ha-${id}`, batch: 'message', session_timeout: '6s' }];
     const a = await startRecorder(dir, 'a', topic, 'kafkasrc', src('a'));
     await until(async () => (await ha(a)).publishing || undefined, 20_000, 'a active');
     const b = await startRecorder(dir, 'b', topic, 'kafkasrc', src('b'));
     await until(async () => (await ha(b)).role === 'standby' || undefined, 20_000, 'b standby');
     // A producer of its own, one message every 10 ms until told to stop; failures while the broker is down are retried.
     const { Kafka, logLevel } = await import('kafkajs');
-    const producer = new Kafka({ brokers: [broker.brokers], logLevel: logLevel.NOTHING, retry: { retries: 30, initialRetryTime: 100 } }).producer({ idempotent: true, maxInFlightRequests: 1 });
+    const producer = new Kafka({ brokers: [peers().broker.brokers], logLevel: logLevel.NOTHING, retry: { retries: 30, initialRetryTime: 100 } }).producer({ idempotent: true, maxInFlightRequests: 1 });
     await producer.connect();
     let producing = true;
     let sent = 0;
@@ -255,13 +129,13 @@ describe('active/standby', () => {
     producing = false;
     await loop;
     await producer.disconnect();
-    const admin = broker.kafka.admin();
+    const admin = peers().broker.kafka.admin();
     await admin.connect();
     const total = Number((await admin.fetchTopicOffsets(input).finally(() => admin.disconnect()))[0]?.high);
     expect(total).toBeGreaterThanOrEqual(sent);
-    await until(async () => { const h = (await ha(b)) as HaBody & { last_published: { seq: string } | null }; return h.last_published?.seq === String(total - 1) || undefined; }, 30_000, 'the last message published');
+    await until(async () => { const h = await ha(b); return h.last_published?.seq === String(total - 1) || undefined; }, 30_000, 'the last message published');
     await stop(b);
-    const msgs = await readTopic(broker.kafka, topic);
+    const msgs = await readTopic(peers().broker.kafka, topic);
     const seqs = msgs.map((m) => Number(m.headers['tpd-seq']));
     expect(msgs.every((m) => m.headers['tpd-stream'] === 'in:ha-input:0')).toBe(true);
     // Every offset of the input exactly once, in order, from the first the active published on.
@@ -276,7 +150,7 @@ describe('active/standby', () => {
     await until(async () => (await ha(a)).publishing || undefined, 20_000, 'a active');
     const b = await startRecorder(dir, 'b', topic, 'redisloss');
     await until(async () => (await ha(b)).role === 'standby' || undefined, 20_000, 'b standby');
-    await redis.stop();
+    await peers().redis.stop();
     await until(async () => { const [x, y] = [await ha(a), await ha(b)]; return x.role === 'degraded' && y.role === 'degraded' && x.publishing && y.publishing || undefined; }, 10_000, 'both degraded');
     const ready = await request(`${b.url}/ready`);
     expect(ready.statusCode).toBe(503);
@@ -284,7 +158,7 @@ describe('active/standby', () => {
     const metrics = await (await request(`${b.url}/metrics`)).body.text();
     expect(metrics).toMatch(/tapedeck_ha_redis_up 0/);
     expect(metrics).toMatch(/tapedeck_ha_role\{role="degraded"\} 1/);
-    await redis.restart();
+    await peers().redis.restart();
     await until(async () => {
       const roles = [(await ha(a)).role, (await ha(b)).role].sort();
       return roles[0] === 'active' && roles[1] === 'standby' || undefined;

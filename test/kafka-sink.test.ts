@@ -7,10 +7,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { unpack } from 'msgpackr';
 import { request } from 'undici';
-import { Archive } from '../storage/index.js';
 import type { Batch } from '../protocol/value.js';
 import { readTopic, startKafka, type KafkaBroker } from './helpers/kafka.js';
 import { recordingServer } from './helpers/recording-server.js';
+import { readArchive as readBack } from './helpers/replay.js';
+import { until } from './helpers/until.js';
 
 let broker: KafkaBroker;
 beforeAll(async () => {
@@ -20,22 +21,7 @@ afterAll(async () => {
   await broker?.destroy();
 });
 
-async function readBack(dir: string): Promise<Batch[]> {
-  const a = await Archive.open(dir, { readonly: true });
-  const c = a.cursor();
-  const out: Batch[] = [];
-  for (let b = await c.next(); b; b = await c.next()) out.push(b);
-  await a.close();
-  return out;
-}
 
-async function until(cond: () => boolean | Promise<boolean>, ms: number, what: string): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await cond())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 async function push(url: string, from: number, n: number): Promise<void> {
   const lines: string[] = [];

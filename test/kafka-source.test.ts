@@ -11,11 +11,11 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { pack } from 'msgpackr';
 import { request } from 'undici';
-import { Archive } from '../storage/index.js';
-import type { Batch } from '../protocol/value.js';
 import type { KafkaSource } from '../server/sources/kafka.js';
 import { createTopic, produce, startKafka, type KafkaBroker } from './helpers/kafka.js';
 import { recordingServer } from './helpers/recording-server.js';
+import { readArchive as readBack } from './helpers/replay.js';
+import { until } from './helpers/until.js';
 import { tmpDir } from './helpers/tmp.js';
 
 let broker: KafkaBroker;
@@ -26,23 +26,7 @@ afterAll(async () => {
   await broker?.destroy();
 });
 
-async function readBack(dir: string): Promise<Batch[]> {
-  const a = await Archive.open(dir, { readonly: true });
-  const c = a.cursor();
-  const out: Batch[] = [];
-  for (let b = await c.next(); b; b = await c.next()) out.push(b);
-  await a.close();
-  return out;
-}
 
-/** Polls `cond` every 20 ms until it holds; fails after `ms`. */
-async function until(cond: () => boolean | Promise<boolean>, ms: number, what: string): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await cond())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 /** The group's committed offsets on `topic`, summed; -1 while the group coordinator is not ready (a fresh broker). */
 async function committedOffset(groupId: string, topic: string): Promise<bigint> {

@@ -47,6 +47,7 @@ export class HaRuntime {
       queueMaxBatches: k.queueMaxBatches,
       bufferWindowMs: h?.bufferWindowMs ?? KAFKA_SINK_DEFAULTS.bufferWindowMs,
       bufferMaxBatches: h?.bufferMaxBatches ?? KAFKA_SINK_DEFAULTS.bufferMaxBatches,
+      promotionMaxWaitMs: h?.promotionMaxWaitMs ?? KAFKA_SINK_DEFAULTS.promotionMaxWaitMs,
       followTail: h !== null,
       log: slog,
     });

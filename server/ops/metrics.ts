@@ -139,12 +139,14 @@ export function createMetrics(app: FastifyInstance, deps: MetricsDeps): Registry
     new Gauge({ name: 'tapedeck_ha_fencing_token', help: 'The fencing token of the lease this recorder last saw or took.', registers: [reg],
       collect() { this.set(ha.view().ha?.fencingToken ?? 0); } });
     mirrorCounter(reg, 'tapedeck_ha_transitions_total', 'Role changes of this recorder.', () => ha.view().ha?.transitions ?? 0);
-    new Gauge({ name: 'tapedeck_sink_buffer_batches', help: 'Batches in the standby buffer (the last buffer_window of batches).', registers: [reg],
+    new Gauge({ name: 'tapedeck_sink_buffer_batches', help: 'Batches in the standby buffer (the last buffer_window, and older ones the topic does not hold yet).', registers: [reg],
       collect() { this.set(ha.view().sink?.bufferDepth ?? 0); } });
     new Gauge({ name: 'tapedeck_sink_queue_batches', help: 'Batches waiting to be published to Kafka.', registers: [reg],
       collect() { this.set(ha.view().sink?.queueDepth ?? 0); } });
     mirrorCounter(reg, 'tapedeck_sink_published_batches_total', 'Batches published to the Kafka sink topic.', () => ha.view().sink?.published ?? 0);
     mirrorCounter(reg, 'tapedeck_sink_dropped_batches_total', 'Batches dropped unpublished because the sink queue was full.', () => ha.view().sink?.dropped ?? 0);
+    mirrorCounter(reg, 'tapedeck_sink_uncertain_promotions_total', 'Promotions that published before the sink topic had been read to its end (duplicates possible).', () => ha.view().sink?.uncertainPromotions ?? 0);
+    mirrorCounter(reg, 'tapedeck_sink_buffer_overflow_batches_total', 'Batches the topic may lack that were dropped from a full standby buffer.', () => ha.view().sink?.bufferOverflows ?? 0);
     mirrorCounter(reg, 'tapedeck_sink_send_errors_total', 'Failed produce requests to the sink topic (retried).', () => ha.view().sink?.sendErrors ?? 0);
   }
 
@@ -165,8 +167,9 @@ export function createMetrics(app: FastifyInstance, deps: MetricsDeps): Registry
     name: 'tapedeck_http_request_duration_seconds', help: 'HTTP request duration by route and status.', labelNames: ['method', 'route', 'status'], registers: [reg],
     buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5],
   });
-  app.addHook('onResponse', async (req, reply) => {
+  app.addHook('onResponse', (req, reply, done) => {
     http.observe({ method: req.method, route: req.routeOptions.url ?? 'unmatched', status: String(reply.statusCode) }, reply.elapsedTime / 1000);
+    done();
   });
   return reg;
 }

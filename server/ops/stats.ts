@@ -47,14 +47,12 @@ export function registerStats(app: FastifyInstance, archive: Archive, sources: r
   const loop = monitorEventLoopDelay({ resolution: 10 });
   loop.enable();
   app.addHook('onClose', async () => loop.disable());
-  app.addHook('onResponse', async (req, reply) => {
+  app.addHook('onResponse', (req, reply, done) => {
     const key = `${req.method} ${req.routeOptions.url ?? 'unmatched'}`;
     let w = routes.get(key);
-    if (!w) {
-      if (routes.size >= STATS_ROUTES_MAX) return;
-      routes.set(key, (w = new Window()));
-    }
-    w.add(reply.elapsedTime);
+    if (!w && routes.size < STATS_ROUTES_MAX) routes.set(key, (w = new Window()));
+    w?.add(reply.elapsedTime);
+    done();
   });
   for (const s of sources) {
     const w = new Window();

@@ -34,6 +34,8 @@ export const haRoutes: FastifyPluginAsync<HaRoutesOptions> = async (app, opts) =
       queue_depth: s?.queueDepth ?? 0,
       published: s?.published ?? 0,
       dropped: s?.dropped ?? 0,
+      uncertain_promotions: s?.uncertainPromotions ?? 0,
+      buffer_overflows: s?.bufferOverflows ?? 0,
       tail_read_at: s?.tailReadAtMs != null ? iso(s.tailReadAtMs) : null,
       last_published: s?.lastPublished ? { stream: s.lastPublished.stream, seq: s.lastPublished.seq, ts: s.lastPublished.ts } : null,
     };

@@ -32,6 +32,10 @@ export const KAFKA_SINK_DEFAULTS = {
   tailReadMessages: 10_000,
   /** How long a promotion waits for the tail follower to reach the end of the topic. */
   catchUpMaxMs: 3_000,
+  /** How long a promotion waits in all (replacing a stuck follower) before it publishes regardless. */
+  promotionMaxWaitMs: 60_000,
+  /** A Kafka client that does not disconnect in this time is left behind. */
+  disconnectMaxMs: 5_000,
   /** Pause after a failed send before the same batches are sent again. */
   retryBackoffMs: 250,
 } as const;
@@ -46,6 +50,8 @@ export interface KafkaSinkOptions {
   queueMaxBatches: number;
   bufferWindowMs: number;
   bufferMaxBatches: number;
+  /** See KAFKA_SINK_DEFAULTS.promotionMaxWaitMs. */
+  promotionMaxWaitMs: number;
   /** Follow the topic's tail (needed by active/standby; off for a lone recorder). */
   followTail: boolean;
   log: Logger;
@@ -63,9 +69,22 @@ export interface SinkStatus {
   published: number;
   dropped: number;
   sendErrors: number;
+  /** Promotions that published without having read the topic's end (duplicates possible). */
+  uncertainPromotions: number;
+  /** Batches the topic may lack that left a full standby buffer. */
+  bufferOverflows: number;
   lastPublished: { stream: string; seq: string; ts: number } | null;
   /** Epoch ms when the tail follower last read a message of the topic (null: never, or no follower). */
   tailReadAtMs: number | null;
+}
+
+/** Rejects when `p` has not settled in `ms` (a client stuck reconnecting must not hold a shutdown). */
+function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const t = new Promise<never>((_r, reject) => {
+    timer = setTimeout(() => reject(new Error(`not done in ${ms} ms`)), ms);
+  });
+  return Promise.race([p, t]).finally(() => clearTimeout(timer));
 }
 
 function jsonReplacer(_k: string, v: unknown): unknown {
@@ -90,9 +109,11 @@ export class KafkaSink {
   /** Next offset the tail follower will read, per partition. */
   private readonly tailNext = new Map<number, bigint>();
   private promoting: Promise<void> | undefined;
-  readonly stats = { published: 0, dropped: 0, sendErrors: 0, promotions: 0 };
+  readonly stats = { published: 0, dropped: 0, sendErrors: 0, promotions: 0, uncertainPromotions: 0, bufferOverflows: 0 };
   lastPublished: { stream: string; seq: string; ts: number } | null = null;
   private tailReadAtMs: number | null = null;
+  /** Which follower is current; callbacks of replaced ones are ignored. */
+  private tailEpoch = 0;
   private readonly onRecorded = (e: RecordedEvent): void => this.add(e);
   private recorder: Recorder | undefined;
 
@@ -123,14 +144,16 @@ export class KafkaSink {
     this.recorder?.off('recorded', this.onRecorded);
     await this.promoting?.catch(() => undefined);
     await this.pumping;
-    await this.tail?.disconnect().catch(() => undefined);
-    await this.producer.disconnect().catch(() => undefined);
+    this.tailEpoch++;
+    await withTimeout(this.tail?.disconnect() ?? Promise.resolve(), KAFKA_SINK_DEFAULTS.disconnectMaxMs).catch(() => undefined);
+    await withTimeout(this.producer.disconnect(), KAFKA_SINK_DEFAULTS.disconnectMaxMs).catch(() => undefined);
   }
 
   status(): SinkStatus {
     return {
       publishing: this.active, queueDepth: this.queue.length, bufferDepth: this.buffer.length,
-      published: this.stats.published, dropped: this.stats.dropped, sendErrors: this.stats.sendErrors, lastPublished: this.lastPublished,
+      published: this.stats.published, dropped: this.stats.dropped, sendErrors: this.stats.sendErrors,
+      uncertainPromotions: this.stats.uncertainPromotions, bufferOverflows: this.stats.bufferOverflows, lastPublished: this.lastPublished,
       tailReadAtMs: this.tailReadAtMs,
     };
   }
@@ -140,21 +163,11 @@ export class KafkaSink {
     this.fence = fence;
     if (this.active || this.promoting) return this.promoting ?? Promise.resolve();
     this.promoting = (async () => {
-      if (this.o.followTail && !(await this.catchUp())) {
-        // The follower did not reach the end (e.g. it is still reconnecting after a broker
-        // restart): read the tail again with a new consumer, once.
-        this.o.log.warn('kafka sink: the tail follower is behind; reading the end of the topic again');
-        await this.tail?.disconnect().catch(() => undefined);
-        await this.startTail().catch((err: unknown) => this.o.log.error({ err }, 'kafka sink: cannot follow the topic'));
-        if (!(await this.catchUp())) this.o.log.error('kafka sink: the end of the topic could not be read in time; the promotion may publish duplicates');
-      }
+      if (this.o.followTail) await this.waitForTail();
       if (this.stopped) return;
       // Synchronously from here: the queue is what the topic lacks, then live batches follow.
       const queue: Entry[] = [];
-      for (const x of this.buffer) {
-        const last = this.lastOnTopic.get(x.e.id.stream);
-        if (last === undefined || compareSeq(x.e.id.seq, last) > 0) queue.push(x);
-      }
+      for (const x of this.buffer) if (!this.onTopic(x.e)) queue.push(x);
       this.queue = queue;
       this.active = true;
       this.stats.promotions++;
@@ -164,6 +177,28 @@ export class KafkaSink {
       this.promoting = undefined;
     });
     return this.promoting;
+  }
+
+  /**
+   * Before publishing, the follower must have read the topic to its end: otherwise the
+   * buffered batches the old active did publish would go out again. A follower that does not
+   * get there in `catchUpMaxMs` (e.g. still reconnecting after a broker restart) is replaced
+   * and the wait goes on, while the buffer keeps every batch (it does not age during a
+   * promotion), up to `promotionMaxWaitMs`; past that this recorder publishes anyway and
+   * says loudly that duplicates are possible (losing batches would be worse).
+   */
+  private async waitForTail(): Promise<void> {
+    const deadline = Date.now() + this.o.promotionMaxWaitMs;
+    while (!this.stopped) {
+      if (await this.catchUp()) return;
+      if (Date.now() > deadline) {
+        this.stats.uncertainPromotions++;
+        this.o.log.error({ waitedMs: this.o.promotionMaxWaitMs }, 'kafka sink: the end of the topic could not be read in time; publishing anyway, batches near the failover may be duplicated');
+        return;
+      }
+      this.o.log.warn('kafka sink: the tail follower is behind; following the topic with a new consumer');
+      await this.rebuildTail().catch((err: unknown) => this.o.log.warn({ err }, 'kafka sink: cannot follow the topic yet'));
+    }
   }
 
   /** Stops publishing (standby): what was queued stays in the buffer for a later promotion. */
@@ -186,14 +221,26 @@ export class KafkaSink {
     const b = this.buffer;
     b.push(x);
     let drop = 0;
-    // While a promotion reads the topic's end, the window does not age: the batches it will compare are kept.
+    // A batch leaves the buffer once it is older than the window and the topic is known to
+    // hold it: batches the active could not publish (a broker outage) stay however old, up to
+    // bufferMaxBatches. While a promotion reads the topic's end nothing ages.
     const windowMs = this.promoting ? Infinity : this.o.bufferWindowMs;
-    while (drop < b.length && (b.length - drop > this.o.bufferMaxBatches || now - (b[drop] as Entry).atMs > windowMs)) drop++;
+    while (drop < b.length) {
+      const head = b[drop] as Entry;
+      const confirmed = this.onTopic(head.e);
+      if (now - head.atMs > windowMs && confirmed) {
+        drop++;
+      } else if (b.length - drop > this.o.bufferMaxBatches) {
+        drop++;
+        if (!confirmed && this.stats.bufferOverflows++ % 1000 === 0) {
+          this.o.log.error({ bufferMaxBatches: this.o.bufferMaxBatches, overflows: this.stats.bufferOverflows }, 'kafka sink: standby buffer full; batches the topic may lack were dropped (a promotion now could lose them)');
+        }
+      } else break;
+    }
     if (drop > 0) b.splice(0, drop);
     if (!this.active) return;
     // A batch the topic already holds (this recorder lagged behind the old active) is not published again.
-    const last = this.lastOnTopic.get(e.id.stream);
-    if (last !== undefined && compareSeq(e.id.seq, last) <= 0) return;
+    if (this.onTopic(e)) return;
     this.queue.push(x);
     if (this.queue.length > this.o.queueMaxBatches) {
       const n = this.queue.length - this.o.queueMaxBatches;
@@ -202,6 +249,18 @@ export class KafkaSink {
       this.o.log.error({ dropped: n, queueMaxBatches: this.o.queueMaxBatches }, 'kafka sink: queue full, oldest batches dropped (not published)');
     }
     this.pump();
+  }
+
+  /** The topic holds this batch (its stream's last seq on the topic is at or past it). */
+  private onTopic(e: RecordedEvent): boolean {
+    const last = this.lastOnTopic.get(e.id.stream);
+    return last !== undefined && compareSeq(e.id.seq, last) <= 0;
+  }
+
+  /** The topic holds `seq` of `stream` (and so everything before it). */
+  private noteOnTopic(stream: string, seq: string): void {
+    const prev = this.lastOnTopic.get(stream);
+    if (prev === undefined || compareSeq(seq, prev) > 0) this.lastOnTopic.set(stream, seq);
   }
 
   private messagesOf(x: Entry): Message[] {
@@ -231,10 +290,7 @@ export class KafkaSink {
         }
         // The queue may have been replaced (standby, then a promotion) while sending.
         if (this.queue[0] === take[0]) this.queue.splice(0, take.length);
-        for (const x of take) {
-          const prev = this.lastOnTopic.get(x.e.id.stream);
-          if (prev === undefined || compareSeq(x.e.id.seq, prev) > 0) this.lastOnTopic.set(x.e.id.stream, x.e.id.seq);
-        }
+        for (const x of take) this.noteOnTopic(x.e.id.stream, x.e.id.seq);
         const last = take[take.length - 1] as Entry;
         this.lastPublished = { stream: last.e.id.stream, seq: last.e.id.seq, ts: last.e.ts };
         this.stats.published += take.length;
@@ -245,47 +301,80 @@ export class KafkaSink {
     });
   }
 
-  /** A consumer of the sink topic in a group of its own, from near its end, that keeps the last seq per stream. */
+  /**
+   * A consumer of the sink topic in a group of its own that keeps the last seq per stream.
+   * The first one starts `tailReadMessages` before the end; a rebuilt one (after a crash, or
+   * when a promotion finds it behind) continues exactly where the last one stopped. Each
+   * gets a new group: a consumer that rejoins an old group after a broker restart can wait
+   * for its own stale membership to time out, a new group has none. Positions are set with
+   * seek() (admin.setOffsets runs a throwaway consumer and costs seconds).
+   */
   private async startTail(): Promise<void> {
-    const groupId = `tapedeck-sink-tail-${this.o.recorderId}-${randomUUID()}`;
-    const admin = this.kafka.admin();
-    await admin.connect();
-    try {
-      const exists = (await admin.listTopics()).includes(this.o.topic);
-      if (!exists) await admin.createTopics({ topics: [{ topic: this.o.topic, numPartitions: 1 }], waitForLeaders: true }).catch(() => undefined);
-      const offs = await admin.fetchTopicOffsets(this.o.topic);
-      const partitions = offs.map((p) => {
-        const high = BigInt(p.high);
-        const low = BigInt(p.low);
-        const from = high - BigInt(KAFKA_SINK_DEFAULTS.tailReadMessages) > low ? high - BigInt(KAFKA_SINK_DEFAULTS.tailReadMessages) : low;
-        this.tailNext.set(p.partition, from);
-        return { partition: p.partition, offset: from.toString() };
-      });
-      await admin.setOffsets({ groupId, topic: this.o.topic, partitions });
-    } finally {
-      await admin.disconnect();
+    const epoch = ++this.tailEpoch;
+    if (this.tailNext.size === 0) {
+      const admin = this.kafka.admin();
+      await admin.connect();
+      try {
+        const exists = (await admin.listTopics()).includes(this.o.topic);
+        if (!exists) await admin.createTopics({ topics: [{ topic: this.o.topic, numPartitions: 1 }], waitForLeaders: true }).catch(() => undefined);
+        for (const p of await admin.fetchTopicOffsets(this.o.topic)) {
+          const high = BigInt(p.high);
+          const low = BigInt(p.low);
+          const back = high - BigInt(KAFKA_SINK_DEFAULTS.tailReadMessages);
+          this.tailNext.set(p.partition, back > low ? back : low);
+        }
+      } finally {
+        await admin.disconnect();
+      }
     }
-    const tail = this.kafka.consumer({ groupId, maxWaitTimeInMs: 100, sessionTimeout: 10_000, heartbeatInterval: 2_000 });
+    const groupId = `tapedeck-sink-tail-${this.o.recorderId}-${randomUUID()}`;
+    const tail = this.kafka.consumer({
+      groupId, maxWaitTimeInMs: 100, sessionTimeout: 10_000, heartbeatInterval: 2_000,
+      retry: { initialRetryTime: 100, retries: 5, restartOnFailure: async () => false },
+    });
     this.tail = tail;
+    tail.on(tail.events.CRASH, ({ payload }) => {
+      if (this.stopped || epoch !== this.tailEpoch) return;
+      this.o.log.warn({ err: payload.error }, 'kafka sink: the tail follower stopped; starting a new one where it was');
+      this.rebuildTailSoon(epoch);
+    });
     await tail.connect();
     await tail.subscribe({ topic: this.o.topic, fromBeginning: true });
     await tail.run({
       autoCommit: false,
       eachBatch: async ({ batch }) => {
+        if (epoch !== this.tailEpoch) return;
         for (const m of batch.messages) {
+          const next = BigInt(m.offset) + 1n;
+          // A new follower may read again what an old one read; positions only go forward.
+          if (next <= (this.tailNext.get(batch.partition) ?? 0n)) continue;
           const stream = m.headers?.['tpd-stream'];
           const seq = m.headers?.['tpd-seq'];
-          if (stream !== undefined && seq !== undefined) {
-            const s = String(stream);
-            const q = String(seq);
-            const prev = this.lastOnTopic.get(s);
-            if (prev === undefined || compareSeq(q, prev) > 0) this.lastOnTopic.set(s, q);
-          }
-          this.tailNext.set(batch.partition, BigInt(m.offset) + 1n);
+          if (stream !== undefined && seq !== undefined) this.noteOnTopic(String(stream), String(seq));
+          this.tailNext.set(batch.partition, next);
         }
         if (batch.messages.length > 0) this.tailReadAtMs = Date.now();
       },
     });
+    for (const [partition, offset] of this.tailNext) tail.seek({ topic: this.o.topic, partition, offset: offset.toString() });
+  }
+
+  /** Replaces the tail follower (the old one is disconnected in the background), retrying with backoff while the broker is away. */
+  private rebuildTailSoon(epoch: number, delayMs: number = KAFKA_SINK_DEFAULTS.retryBackoffMs): void {
+    setTimeout(() => {
+      if (this.stopped || epoch !== this.tailEpoch) return;
+      void this.rebuildTail().catch((err: unknown) => {
+        this.o.log.warn({ err }, 'kafka sink: cannot follow the topic yet; trying again');
+        this.rebuildTailSoon(this.tailEpoch, Math.min(5_000, delayMs * 2));
+      });
+    }, delayMs).unref();
+  }
+
+  private async rebuildTail(): Promise<void> {
+    const old = this.tail;
+    this.tail = undefined;
+    if (old) void withTimeout(old.disconnect(), KAFKA_SINK_DEFAULTS.disconnectMaxMs).catch(() => undefined);
+    await this.startTail();
   }
 
   /** Waits (bounded) until the tail follower has read the topic up to its current end; false when it did not. */

@@ -274,5 +274,24 @@ export const kafkaSource: SourceFactory = {
       fetch_bytes_per_partition: { type: 'integer', minimum: 1024, maximum: KAFKA_SOURCE_LIMITS.fetchBytesPerPartitionMax },
     },
   },
+  check: (config) => {
+    const out: string[] = [];
+    const start = config.start as string | undefined;
+    if (start !== undefined && start !== 'earliest' && start !== 'latest') {
+      try {
+        parseTs(start);
+      } catch (err) {
+        out.push(`start: must be earliest, latest, or a time (RFC 3339 or epoch): ${(err as Error).message}`);
+      }
+    }
+    if (config.topic_pattern !== undefined) {
+      try {
+        new RegExp(config.topic_pattern as string);
+      } catch (err) {
+        out.push(`topic_pattern: not a regular expression: ${(err as Error).message}`);
+      }
+    }
+    return out;
+  },
   create: (config, ctx) => new KafkaSource(config as unknown as KafkaSourceConfig, ctx),
 };

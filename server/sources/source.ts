@@ -67,6 +67,8 @@ export interface SourceFactory {
   readonly type: string;
   /** JSON Schema of the source's config entry (besides `name` and `type`), with no unknown keys. */
   readonly schema: Record<string, unknown>;
+  /** Checks of meaning the schema cannot say, on a schema-valid entry: one line per problem, naming the key. */
+  check?(config: Record<string, unknown>): string[];
   create(config: Record<string, unknown>, ctx: SourceContext): Source;
 }
 

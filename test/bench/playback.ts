@@ -114,16 +114,27 @@ async function seeks(server: Server, first: number, last: number): Promise<objec
   let resolveState: (() => void) | undefined;
   const ws = await openWs(server.url, id, 'msgpack', (f) => {
     if (f.type === 'state') resolveState?.();
+    else if (f.type === 'error') process.stderr.write(`seek: error frame ${JSON.stringify(f)}\n`);
   });
   await new Promise<void>((resolve) => (resolveState = resolve));
   const r = rng(3);
   const ms: number[] = [];
+  let lastSend = 0;
   for (let i = 0; i < 100; i++) {
     const t = Math.floor(first + r() * (last - first));
-    const got = new Promise<void>((resolve) => (resolveState = resolve));
+    let timer: NodeJS.Timeout | undefined;
+    const got = new Promise<void>((resolve, reject) => {
+      resolveState = resolve;
+      timer = setTimeout(() => reject(new Error(`seek ${i} to ${t}: no state frame in 30 s`)), 30_000);
+    });
+    // At most 40 seeks a second: the server refuses more than 50 control frames a second per stream.
+    const since = performance.now() - lastSend;
+    if (since < 25) await new Promise((r) => setTimeout(r, 25 - since));
     const t0 = performance.now();
+    lastSend = t0;
     ws.send(JSON.stringify({ type: 'control', set: { pos: t } }));
-    await got;
+    await got.finally(() => clearTimeout(timer));
+    if (process.env.BENCH_DEBUG) process.stderr.write(`seek ${i}: ${(performance.now() - t0).toFixed(1)} ms\n`);
     ms.push(performance.now() - t0);
   }
   ws.close();

@@ -1,21 +1,22 @@
 /**
- * The server side of `npm run bench:record`, run in a worker thread so that its event loop
- * is measured apart from the load generators on the main thread. Answers messages:
+ * The server side of `npm run bench:record`, run in a child process (`fork`) so that its
+ * event loop and GC are measured apart from the load generators. Answers IPC messages:
  * `start` (phase name: resets the event-loop delay histogram), `stats` (the histogram and
  * the recorder's counters), `flush` (resolves when everything recorded is committed),
  * `close`.
  */
-import { monitorEventLoopDelay } from 'node:perf_hooks';
-import { parentPort, workerData } from 'node:worker_threads';
+import { monitorEventLoopDelay, PerformanceObserver } from 'node:perf_hooks';
 import { pino } from 'pino';
 import { resolveConfig } from '../../server/config.js';
 import { startServer } from '../../server/main.js';
 
-const { dir } = workerData as { dir: string };
+const dir = process.argv[2] as string;
 const srv = await startServer(resolveConfig({
   archive_directory: dir,
   record: { spec: ['/**'], flush_interval: '1s' },
-  publish: { bind: '127.0.0.1:0' },
+  // The load comes from one address, so the per-client rate limit (2000/s by default) would
+  // answer most requests with 429: it stays on (its cost is measured) but high enough.
+  publish: { bind: '127.0.0.1:0', rate_limit: { max: 1_000_000 } },
   sources: [{ name: 'push', type: 'push' }],
 }), { logger: pino({ level: 'silent' }) });
 const RESOLUTION_MS = 10;
@@ -24,15 +25,27 @@ loop.enable();
 // The histogram holds the whole interval between samples: the delay is what exceeds it.
 const ms = (ns: number): number => Math.max(0, Math.round(ns / 1e4) / 100 - RESOLUTION_MS);
 
-parentPort!.on('message', async (m: { cmd: string; id: number }) => {
-  const reply = (data: unknown): void => parentPort!.postMessage({ id: m.id, data });
+// GC pauses of this thread's heap during a phase (count, total and longest, ms).
+const gc = { count: 0, totalMs: 0, maxMs: 0 };
+new PerformanceObserver((list) => {
+  for (const e of list.getEntries()) {
+    gc.count++;
+    gc.totalMs += e.duration;
+    gc.maxMs = Math.max(gc.maxMs, e.duration);
+  }
+}).observe({ entryTypes: ['gc'] });
+
+process.on('message', async (m: { cmd: string; id: number }) => {
+  const reply = (data: unknown): void => void process.send?.({ id: m.id, data });
   switch (m.cmd) {
     case 'start':
       loop.reset();
+      Object.assign(gc, { count: 0, totalMs: 0, maxMs: 0 });
       return reply(null);
     case 'stats':
       return reply({
         eventLoopDelayMs: { p50: ms(loop.percentile(50)), p99: ms(loop.percentile(99)), max: ms(loop.max) },
+        gcPauses: { count: gc.count, totalMs: Math.round(gc.totalMs * 10) / 10, maxMs: Math.round(gc.maxMs * 10) / 10 },
         recorder: srv.recorder!.stats,
         archiveBytes: srv.archive.totals().bytes,
       });
@@ -42,7 +55,9 @@ parentPort!.on('message', async (m: { cmd: string; id: number }) => {
     case 'close':
       loop.disable();
       await srv.close();
-      return reply(null);
+      reply(null);
+      process.disconnect();
+      return;
   }
 });
-parentPort!.postMessage({ id: 0, data: { url: srv.url } });
+process.send?.({ id: 0, data: { url: srv.url } });

@@ -12,14 +12,14 @@
  *    undici, since autocannon's rate limit sends in bursts); plus all 1000 paths closed
  *    loop; each with the event-loop delay meanwhile (delay beyond the 10 ms sampling
  *    interval).
- * The server runs in a worker thread (its own event loop, measured there); the load
- * generators run on the main thread. Both share this machine's cores.
+ * The server runs in a child process (its own event loop and GC, measured there); the load
+ * generators run in this process. Both share this machine's cores.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { Worker } from 'node:worker_threads';
+import { fork } from 'node:child_process';
 import autocannon from 'autocannon';
 import { Pool } from 'undici';
 
@@ -61,12 +61,15 @@ function pct(sorted: number[], p: number): number {
 }
 
 const dir = await mkdtemp(join(tmpdir(), 'tapedeck-bench-record-'));
-// A worker does not inherit the tsx loader: register it there before importing the server.
-const entry = new URL('./record-server.ts', import.meta.url).href;
-const worker = new Worker(
-  `import(${JSON.stringify(import.meta.resolve('tsx/esm/api'))}).then((m) => { m.register(); return import(${JSON.stringify(entry)}); })`,
-  { eval: true, workerData: { dir } },
-);
+// The server runs in a child process of its own (its own event loop and GC).
+const entry = new URL('./record-server.ts', import.meta.url);
+const worker = fork(entry.pathname, [dir], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+worker.on('exit', (code) => {
+  if (code !== 0) {
+    console.error(`the bench server exited with ${code}`);
+    process.exit(1);
+  }
+});
 let nextId = 1;
 const pending = new Map<number, (d: unknown) => void>();
 const ready = new Promise<{ url: string }>((resolve) => pending.set(0, resolve as (d: unknown) => void));
@@ -74,14 +77,10 @@ worker.on('message', (m: { id: number; data: unknown }) => {
   pending.get(m.id)?.(m.data);
   pending.delete(m.id);
 });
-worker.on('error', (err) => {
-  console.error(err);
-  process.exit(1);
-});
 const call = <T>(cmd: string): Promise<T> => new Promise((resolve) => {
   const id = nextId++;
   pending.set(id, resolve as (d: unknown) => void);
-  worker.postMessage({ cmd, id });
+  worker.send({ cmd, id });
 });
 const { url } = await ready;
 
@@ -115,8 +114,9 @@ async function stateRun(path: string, seconds: number): Promise<Record<string, u
     const inst = autocannon({ url: `${url}${path}`, connections: CONNECTIONS, duration: seconds, pipelining: 1 }, (err, res) => (err ? reject(err) : resolve(res)));
     inst.on('response', (_client: unknown, _status: number, _bytes: number, ms: number) => times.push(ms));
   });
-  const s = await call<{ eventLoopDelayMs: unknown }>('stats');
+  const s = await call<{ eventLoopDelayMs: unknown; gcPauses: unknown }>('stats');
   times.sort((a, b) => a - b);
+  if (r.non2xx > 0 || r.errors > 0) throw new Error(`${path}: ${r.non2xx} answers were not 2xx and ${r.errors} failed: the latency would not be the state's`);
   return {
     path,
     mode: 'closed loop',
@@ -126,6 +126,7 @@ async function stateRun(path: string, seconds: number): Promise<Record<string, u
     errors: r.errors,
     latencyMs: { p50: pct(times, 50), p95: pct(times, 95), p99: pct(times, 99), max: pct(times, 100) },
     eventLoopDelayMs: s.eventLoopDelayMs,
+    gcPauses: s.gcPauses,
   };
 }
 
@@ -149,8 +150,9 @@ async function pacedRun(path: string, seconds: number, periodMs: number): Promis
     }
     await conn.close();
   }));
-  const s = await call<{ eventLoopDelayMs: unknown }>('stats');
+  const s = await call<{ eventLoopDelayMs: unknown; gcPauses: unknown }>('stats');
   times.sort((a, b) => a - b);
+  if (non2xx > 0) throw new Error(`${path}: ${non2xx} answers were not 2xx: the latency would not be the state's`);
   return {
     path,
     mode: `paced: ${CONNECTIONS} clients x one request per ${periodMs} ms`,
@@ -159,6 +161,7 @@ async function pacedRun(path: string, seconds: number, periodMs: number): Promis
     non2xx,
     latencyMs: { p50: pct(times, 50), p95: pct(times, 95), p99: pct(times, 99), max: pct(times, 100) },
     eventLoopDelayMs: s.eventLoopDelayMs,
+    gcPauses: s.gcPauses,
   };
 }
 const ONE_SWITCH = '/api/v1/state?glob=/bench/sw-007/*';
@@ -168,7 +171,7 @@ const oneSwitchPaced = await pacedRun(ONE_SWITCH, SECONDS, 20);
 const everything = await stateRun('/api/v1/state', Math.max(3, Math.round(SECONDS / 2)));
 
 await call('close');
-await worker.terminate();
+await new Promise((r) => (worker.exitCode !== null ? r(null) : worker.once('exit', r)));
 if (!args.keep) await rm(dir, { recursive: true, force: true });
 
 const updatesPerSec = Math.round(acked / ingestSeconds);
