@@ -3,7 +3,7 @@
  * tests call it and listen on port 0. Every error leaves as `{ error: { code, message } }`
  * with the status from the error table (protocol/errors.ts); no stack traces leave.
  */
-import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyServerOptions } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyServerOptions } from 'fastify';
 import websocket from '@fastify/websocket';
 import type { Archive } from '../storage/index.js';
 import { ERRORS, TapedeckError, isTapedeckError } from '../protocol/errors.js';
@@ -67,7 +67,8 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
     ...(opts.loggerInstance ? { loggerInstance: opts.loggerInstance } : { logger: opts.logger ?? false }),
     bodyLimit: opts.bodyLimitBytes ?? SERVER_DEFAULTS.bodyLimitBytes,
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: false, allowUnionTypes: true } },
-    disableRequestLogging: true,
+    // Requests are not logged one by one (metrics and /stats count them).
+    logController: new LogController({ disableRequestLogging: true }),
     // Router-level failures (bad URL encoding, over-long parameters) in our error shape too.
     frameworkErrors: (err, _req, reply) => {
       void (reply as unknown as FastifyReply).status(400).send({ error: { code: 'TPD_BAD_REQUEST', message: err.message } });
