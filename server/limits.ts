@@ -39,6 +39,12 @@ export const SERVER_LIMITS = {
   specCachePathsMax: 1_000_000,
   /** Glob lists whose matching paths the recorder caches for /api/v1/state; past this it starts afresh. */
   stateGlobListsCachedMax: 1024,
+  /**
+   * Latest-state answers kept rendered until the next recorded batch (the hot query is
+   * polled far more often than a switch reports): bytes in all, and the largest one kept.
+   */
+  stateBodiesCachedMaxBytes: 8 * 1024 * 1024,
+  stateBodyCachedMaxBytes: 256 * 1024,
   /** Most sources in one config. */
   sourcesMax: 256,
   /** Time granted to in-flight requests and sources at shutdown before connections are cut. */

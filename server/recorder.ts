@@ -39,6 +39,8 @@ export class Recorder extends EventEmitter {
   readonly latest = new Map<string, Value>();
   /** Timestamp (µs) of the last batch recorded (0 before any). */
   latestTs = 0;
+  /** Bumped by every recorded batch: equal versions mean equal latest values. */
+  version = 0;
   readonly stats = { batches: 0, updates: 0, filteredUpdates: 0 };
   /** Glob list -> the latest paths it matches; valid while no new path appears. */
   private readonly queryCache = new Map<string, string[]>();
@@ -86,6 +88,7 @@ export class Recorder extends EventEmitter {
       latest.set(u[0], u[1] ?? null);
     }
     this.latestTs = ts;
+    this.version++;
     this.stats.batches++;
     this.stats.updates += kept.length;
     if (this.listenerCount('batch') > 0) this.emit('batch', { source, ts, updates: kept.length } satisfies BatchEvent);

@@ -88,7 +88,7 @@ describe('queries', () => {
     expect(tty.stdout).toMatch(/\[#{30}\] 100% {2}10 batches/);
   });
 
-  it('latest state by glob sees a path recorded after the glob was first asked for', async () => {
+  it('latest state by glob sees a path recorded after the glob was first asked for, and every newer value', async () => {
     const srv = await recordingServer();
     const push = async (updates: Record<string, unknown>): Promise<void> => {
       const res = await request(`${srv.url}/api/v1/ingest`, { method: 'POST', headers: { 'content-type': 'application/x-ndjson' }, body: JSON.stringify({ updates }) });
@@ -99,6 +99,14 @@ describe('queries', () => {
     expect(JSON.parse((await get(`${srv.url}/api/v1/state?glob=/n/*`)).text).values).toEqual({ '/n/a': 1 });
     await push({ '/n/b': 2, '/n/a': 3 });
     expect(JSON.parse((await get(`${srv.url}/api/v1/state?glob=/n/*`)).text).values).toEqual({ '/n/a': 3, '/n/b': 2 });
+    // Answers are kept rendered between batches: a changed value (no new path) and a changed
+    // time must still show, for a glob list and for everything.
+    const before = JSON.parse((await get(`${srv.url}/api/v1/state`)).text) as { ts: number; values: Record<string, unknown> };
+    await push({ '/n/b': 'two' });
+    const after = JSON.parse((await get(`${srv.url}/api/v1/state`)).text) as { ts: number; values: Record<string, unknown> };
+    expect(after.values).toEqual({ ...before.values, '/n/b': 'two' });
+    expect(after.ts).toBeGreaterThan(before.ts);
+    expect(JSON.parse((await get(`${srv.url}/api/v1/state?glob=/n/*`)).text).values).toEqual({ '/n/a': 3, '/n/b': 'two' });
     await srv.close();
   });
 

@@ -47,8 +47,35 @@ function stateJson(ts: number | null, paths: Iterable<string>, value: (p: string
   return `${out}}}`;
 }
 
+/**
+ * Latest-state answers as rendered, per glob list, valid while the recorder's version is
+ * unchanged. Bounded in bytes (SERVER_LIMITS); past the bound it starts afresh.
+ */
+class RenderedLatest {
+  private readonly bodies = new Map<string, { version: number; body: string }>();
+  private bytes = 0;
+
+  get(key: string, version: number): string | undefined {
+    const hit = this.bodies.get(key);
+    return hit !== undefined && hit.version === version ? hit.body : undefined;
+  }
+
+  set(key: string, version: number, body: string): void {
+    if (body.length > SERVER_LIMITS.stateBodyCachedMaxBytes) return;
+    const old = this.bodies.get(key);
+    if (old) this.bytes -= old.body.length;
+    if (this.bytes + body.length > SERVER_LIMITS.stateBodiesCachedMaxBytes || (!old && this.bodies.size >= SERVER_LIMITS.stateGlobListsCachedMax)) {
+      this.bodies.clear();
+      this.bytes = 0;
+    }
+    this.bodies.set(key, { version, body });
+    this.bytes += body.length;
+  }
+}
+
 export const queryRoutes: FastifyPluginAsync<QueryRoutesOptions> = async (app, opts) => {
   const recorder = opts.recorder;
+  const rendered = new RenderedLatest();
 
   app.get<{ Querystring: { glob?: string | string[] } }>('/api/v1/paths', {
     schema: {
@@ -92,11 +119,17 @@ export const queryRoutes: FastifyPluginAsync<QueryRoutesOptions> = async (app, o
     const at = req.query.at === undefined || req.query.at === 'now' ? undefined : parseTimeParam(req.query.at, wallClockUs(), 'at');
     reply.type('application/json; charset=utf-8');
     if (at === undefined && recorder) {
-      const latest = recorder.latest;
-      const ts = recorder.latestTs || null;
-      // Written by hand: the latest state is the hot query, and a schema serializer
-      // walking an open-ended object of values costs several times more.
-      return stateJson(ts, all ? latest.keys() : recorder.pathsMatching(globs), (p) => latest.get(p) as Value);
+      // The hot query: answered from memory, rendered once per recorded batch (by hand: a
+      // schema serializer walking an open-ended object of values costs several times more).
+      const key = all ? '' : globs.join('\n');
+      const version = recorder.version;
+      let body = rendered.get(key, version);
+      if (body === undefined) {
+        const latest = recorder.latest;
+        body = stateJson(recorder.latestTs || null, all ? latest.keys() : recorder.pathsMatching(globs), (p) => latest.get(p) as Value);
+        rendered.set(key, version, body);
+      }
+      return body;
     }
     const c = app.archive.cursor({ filter: globs });
     await c.seek(at === undefined ? 'end' : { ts: at });
