@@ -5,6 +5,7 @@ import { startServer, type TestServer } from './helpers/server.js';
 import { TapedeckClient, TapedeckClientError, type StreamFrame } from '../clients/client/index.js';
 import { randomBatches } from './helpers/workload.js';
 import { plain } from './helpers/replay.js';
+import { joinSignedValues } from '../clients/cli/main.js';
 import type { Batch } from '../protocol/value.js';
 
 let server: TestServer | undefined;
@@ -96,5 +97,22 @@ describe('tapedeck play', () => {
     expect(lines).toContain('== end (end)');
     // The player deletes its session on the way out.
     expect(server.app.sessions.size).toBe(0);
+  });
+
+  it('takes offsets that start with a minus sign as values (--start -10y)', async () => {
+    const batches = randomBatches(9, 30);
+    server = await startServer(batches);
+    const main = new URL('../clients/cli/main.ts', import.meta.url).pathname;
+    const { stdout } = await promisify(execFile)(process.execPath, [
+      '--import', 'tsx', main, 'play', server.url, '--start', '-10y', '--speed', 'unlimited', '--end', String(batches[9]!.ts), '--format', 'json',
+    ]);
+    const batchLines = stdout.trim().split('\n').filter((l) => /^\d{4}-\d\d-\d\dT/.test(l));
+    expect(batchLines).toHaveLength(10);
+  });
+
+  it('joins an option and a signed value, and leaves everything else alone', () => {
+    expect(joinSignedValues(['play', 'u', '--start', '-1h', '--pos', '+5', '--speed', '2', '--filter', '/a/**', '-x'])).toEqual(
+      ['play', 'u', '--start=-1h', '--pos=+5', '--speed', '2', '--filter', '/a/**', '-x'],
+    );
   });
 });

@@ -46,8 +46,28 @@ TIME is RFC 3339 (2026-11-23T14:02:00Z) or an epoch number in s, ms or µs
 (export also takes now and offsets such as -5m).
 `;
 
+/**
+ * `--start -1h` as `--start=-1h`: node's parseArgs reads a value that starts with `-` as an
+ * option and refuses it, yet offsets (`-1h`, `-10`) are what users type. No option here
+ * is spelled `-<digit>`, so an option followed by `-<digit>` or `+<digit>` takes it.
+ */
+export function joinSignedValues(argv: readonly string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    const next = argv[i + 1];
+    if (/^--[a-z][\w-]*$/.test(a) && next !== undefined && /^[-+]\d/.test(next)) {
+      out.push(`${a}=${next}`);
+      i++;
+    } else {
+      out.push(a);
+    }
+  }
+  return out;
+}
+
 export async function run(argv: string[]): Promise<number> {
-  const [cmd, ...rest] = argv;
+  const [cmd, ...rest] = joinSignedValues(argv);
   try {
     switch (cmd) {
       case 'inspect':
@@ -83,7 +103,7 @@ export async function run(argv: string[]): Promise<number> {
       process.stderr.write(`tapedeck: ${err.code}: ${err.message}\n`);
       return 1;
     }
-    if (err instanceof TypeError && (err as NodeJS.ErrnoException).code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') {
+    if (err instanceof TypeError && String((err as NodeJS.ErrnoException).code).startsWith('ERR_PARSE_ARGS_')) {
       process.stderr.write(`tapedeck: ${err.message}\n\n${USAGE}`);
       return 2;
     }
