@@ -1,6 +1,8 @@
 /**
  * Bearer tokens with scopes. `read` covers queries and playback, `ingest` push ingest,
  * `admin` session administration and everything else (admin implies the other scopes).
+ * A `read` token controls the sessions it created; other clients' sessions, and the list
+ * of all sessions, need `admin`.
  * With no tokens configured the server runs open, which startServer only allows on a
  * loopback address. Public routes: /health, /ready, /openapi.json and the web player's
  * static files. WebSocket clients that cannot set headers (browsers) may pass the token
@@ -23,6 +25,8 @@ declare module 'fastify' {
   interface FastifyRequest {
     /** The authenticated token's name, or undefined when auth is off. */
     principal: string | undefined;
+    /** The authenticated token's scopes, or undefined when auth is off. */
+    scopes: readonly Scope[] | undefined;
   }
   interface FastifyContextConfig {
     /** The scope a route needs; routes without one need `read` under /api, none elsewhere. */
@@ -44,6 +48,7 @@ const digest = (s: string): Buffer => createHash('sha256').update(s).digest();
 
 export function registerAuth(app: FastifyInstance, tokens: readonly TokenConfig[]): void {
   app.decorateRequest('principal', undefined);
+  app.decorateRequest('scopes', undefined);
   if (tokens.length === 0) return;
   const known = tokens.map((t) => ({ ...t, hash: digest(t.token) }));
   const find = (presented: string): (typeof known)[number] | undefined => {
@@ -69,7 +74,16 @@ export function registerAuth(app: FastifyInstance, tokens: readonly TokenConfig[
       throw new TapedeckError('TPD_FORBIDDEN', `token ${t.name} lacks the ${scope} scope`);
     }
     req.principal = t.name;
+    req.scopes = t.scopes;
   });
+}
+
+/**
+ * Whether the request may administer what `owner` created: always when auth is off (a
+ * loopback-only server trusts its clients), else the same token or an admin token.
+ */
+export function mayAdminister(req: FastifyRequest, owner: string): boolean {
+  return req.scopes === undefined || req.scopes.includes('admin') || req.principal === owner;
 }
 
 export function isLoopback(host: string): boolean {

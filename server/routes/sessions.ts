@@ -8,12 +8,13 @@
  *   DELETE /api/v1/sessions/:id          delete -> 204
  *   GET    /api/v1/sessions/:id/stream   WebSocket (?format=json|msgpack)
  */
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { WebSocket } from 'ws';
 import { unpack } from 'msgpackr';
 import { CONTROLS_SCHEMA, CONTROLS_VIEW_SCHEMA, type ControlsInput } from '../../protocol/controls.js';
 import { TapedeckError } from '../../protocol/errors.js';
 import type { Session, SessionSink, FrameFormat } from '../sessions/session.js';
+import { mayAdminister } from '../ops/auth.js';
 
 const ID = { type: 'string', pattern: '^[0-9a-f]{32}$' } as const;
 /** Control frames a client may send per second on one session stream. */
@@ -61,6 +62,12 @@ function wsSink(socket: WebSocket, format: FrameFormat): SessionSink {
 
 export async function sessionRoutes(app: FastifyInstance): Promise<void> {
   const sessions = app.sessions;
+  /** The session, if this request's token created it or is an admin's. */
+  const owned = (req: FastifyRequest, id: string): Session => {
+    const s = sessions.get(id);
+    if (!mayAdminister(req, s.clientKey)) throw new TapedeckError('TPD_FORBIDDEN', `session ${id} belongs to another token; administering it needs the admin scope`);
+    return s;
+  };
 
   app.post<{ Body: ControlsInput & { filter?: string[] } }>('/api/v1/sessions', {
     schema: {
@@ -80,7 +87,7 @@ export async function sessionRoutes(app: FastifyInstance): Promise<void> {
 
   app.get<{ Params: { id: string } }>('/api/v1/sessions/:id', {
     schema: { params: { type: 'object', properties: { id: ID }, required: ['id'] }, response: { 200: SESSION_SCHEMA, '4xx': ERROR_SCHEMA } },
-  }, async (req) => view(sessions.get(req.params.id)));
+  }, async (req) => view(owned(req, req.params.id)));
 
   app.patch<{ Params: { id: string }; Body: ControlsInput }>('/api/v1/sessions/:id', {
     schema: {
@@ -89,7 +96,7 @@ export async function sessionRoutes(app: FastifyInstance): Promise<void> {
       response: { 200: SESSION_SCHEMA, '4xx': ERROR_SCHEMA },
     },
   }, async (req) => {
-    const s = sessions.get(req.params.id);
+    const s = owned(req, req.params.id);
     await s.setControls(req.body ?? {});
     return view(s);
   });
@@ -97,6 +104,7 @@ export async function sessionRoutes(app: FastifyInstance): Promise<void> {
   app.delete<{ Params: { id: string } }>('/api/v1/sessions/:id', {
     schema: { params: { type: 'object', properties: { id: ID }, required: ['id'] }, response: { 204: { description: 'deleted', type: 'null' }, '4xx': ERROR_SCHEMA } },
   }, async (req, reply) => {
+    owned(req, req.params.id);
     await sessions.delete(req.params.id);
     return reply.status(204).send();
   });
@@ -112,7 +120,7 @@ export async function sessionRoutes(app: FastifyInstance): Promise<void> {
       },
     },
     preValidation: async (req) => {
-      sessions.get((req.params as { id: string }).id); // 404 before the upgrade
+      owned(req, (req.params as { id: string }).id); // 404 or 403 before the upgrade
     },
   }, (socket, req) => {
     let session: Session;
