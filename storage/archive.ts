@@ -326,7 +326,8 @@ export class Archive extends EventEmitter {
     return id;
   }
 
-  private problem(p: ArchiveProblem): void {
+  /** @internal Records a problem found after open (the writer's state rebuild). */
+  problem(p: ArchiveProblem): void {
     this.problems.push(p);
     this.logger.warn({ ...p }, 'archive problem');
   }

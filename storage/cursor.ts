@@ -12,7 +12,7 @@
  * updates, or one batch); decoded blocks live in the archive's shared, bounded cache.
  */
 import { compileSpec, type PathMatcher } from '../protocol/glob.js';
-import { TapedeckError } from '../protocol/errors.js';
+import { isTapedeckError, TapedeckError } from '../protocol/errors.js';
 import type { Batch, Update, Value } from '../protocol/value.js';
 import { BlockType } from './codec/frame.js';
 import type { DecodedBatches } from './codec/payload.js';
@@ -352,8 +352,12 @@ export class Cursor {
     return n;
   }
 
-  /** Latest value of every covered path at the position, keyed by path id. */
-  async stateById(): Promise<Map<number, Value>> {
+  /**
+   * Latest value of every covered path at the position, keyed by path id. With
+   * `onCorrupt`, a block that fails its checks is reported there and passed over (its
+   * updates are unreadable; older values stand in); without it, the error is thrown.
+   */
+  async stateById(onCorrupt?: (err: TapedeckError) => void): Promise<Map<number, Value>> {
     const out = new Map<number, Value>();
     const target = this.targetCount();
     if (target === 0) return out;
@@ -364,9 +368,18 @@ export class Cursor {
     let f = files[fi] as FileEntry;
     let t = this.a.table(f);
     let r = this.di < t.deltas.length ? (t.deltas[this.di] as number) : t.rows.length;
+    const read = async <T>(get: () => Promise<T>): Promise<T | undefined> => {
+      try {
+        return await get();
+      } catch (err) {
+        if (!onCorrupt || !isTapedeckError(err) || err.code !== 'TPD_CORRUPT_BLOCK') throw err;
+        onCorrupt(err);
+        return undefined;
+      }
+    };
     if (this.k > 0 && this.di < t.deltas.length) {
-      const block = await this.load(f, this.di);
-      if (this.take(out, seen, block.d, block.starts[this.k] as number, target)) return out;
+      const block = await read(() => this.load(f, this.di));
+      if (block && this.take(out, seen, block.d, block.starts[this.k] as number, target)) return out;
     }
     while (true) {
       r--;
@@ -380,7 +393,9 @@ export class Cursor {
       }
       const row = t.rows[r] as BlockRow;
       if (row.type === BlockType.PATHS) continue;
-      const d = await this.a.readBlock(f, row, this.wait);
+      const file = f;
+      const d = await read(() => this.a.readBlock(file, row, this.wait));
+      if (d === undefined) continue;
       if (this.take(out, seen, d, d.ids.length, target) || row.type === BlockType.IMAGE) return out;
     }
   }

@@ -121,7 +121,16 @@ export class ArchiveWriter {
     if (this.a.paths.length === 0) return;
     const c = this.a.cursor();
     await c.seek('end');
-    for (const [id, v] of await c.stateById()) this.blocks.setState(id, v);
+    // A bad block among the newest ones must not keep the recorder from starting: its
+    // updates are unreadable whatever we do, so the older values stand in, the file is
+    // marked damaged (a damaged `current` is sealed below) and `verify` reports it.
+    const state = await c.stateById((err) => {
+      const file = typeof err.details?.file === 'string' ? err.details.file : undefined;
+      this.a.problem({ file: file ?? '?', code: err.code, message: `${err.message}; its updates are left out of the state carried forward` });
+      const entry = this.a.files.find((f) => f.name === file);
+      if (entry) entry.damaged = true;
+    });
+    for (const [id, v] of state) this.blocks.setState(id, v);
   }
 
   private async reopenCurrent(entry: FileEntry): Promise<void> {
