@@ -460,10 +460,34 @@ export function resolveConfig(doc: unknown, origin = 'config'): ServeConfig {
     ...kafkaAndHa(d.kafka_sink as Record<string, unknown> | null | undefined, d.ha as Record<string, unknown> | null | undefined, hookProblems),
     ...hooksAndRetention(d.archive_hooks as Record<string, unknown> | null | undefined, d.retention as Record<string, unknown> | null | undefined, hookProblems),
   };
+  if (config.ha) hookProblems.push(...haSourceProblems(sources));
   if (hookProblems.length > 0) fail(hookProblems);
   if (config.record && config.record.flushIntervalMs > 0 && config.record.flushIntervalMs < 1) fail(['record.flush_interval: must be 0 (off) or at least 1ms']);
   if (config.record && config.record.pollIntervalMs <= 0) fail(['record.poll_interval: must be more than 0']);
   return deepFreeze(config);
+}
+
+/**
+ * Sources that cannot be matched across recorders under active/standby. A Kafka source
+ * must record one batch per message (each recorder fetches different message sets, so a
+ * per-fetch batch would straddle the old active's last published offset and be sent again
+ * whole) and read in a consumer group of its own (a shared group splits the partitions).
+ */
+function haSourceProblems(sources: readonly SourceEntry[]): string[] {
+  const out: string[] = [];
+  sources.forEach((s, i) => {
+    if (s.type !== 'kafka') return;
+    if (s.options.batch !== 'message') out.push(`sources[${i}] (${s.name}).batch: must be "message" with ha: batches are matched by the offset of their message on promotion`);
+    if (s.options.group_id === undefined) out.push(`sources[${i}] (${s.name}).group_id: must be set, and differ between the recorders, with ha: a shared group would split the partitions`);
+  });
+  return out;
+}
+
+/** Sources whose batches carry no identity across recorders (matched by local time under ha). */
+export function sourcesWithoutIdentity(config: ServeConfig): string[] {
+  return config.sources
+    .filter((s) => s.type === 'http-json' || s.type === 'push' || (s.type === 'csv-matrix' && s.options.snapshot_header === null))
+    .map((s) => s.name);
 }
 
 /** Reads, parses and resolves a config file. */

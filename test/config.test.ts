@@ -89,6 +89,16 @@ describe('config', () => {
     expect(m3).toMatch(/sources\[0\]\.start: must be earliest, latest, or a time/);
     expect(m3).toMatch(/sources\[1\]\.topic_pattern: not a regular expression/);
     expect(m3).not.toMatch(/sources\[2\]/);
+    // Under active/standby a Kafka source records one batch per message in a group of its own.
+    const ha = (src: Record<string, unknown>): unknown => ({
+      archive_directory: 'd',
+      kafka_sink: { brokers: ['127.0.0.1:9092'], topic: 'out' },
+      ha: { redis: 'redis://127.0.0.1:6379' },
+      sources: [{ name: 'k', type: 'kafka', brokers: ['127.0.0.1:9092'], topics: ['t'], ...src }],
+    });
+    expect(problems(ha({}))).toMatch(/sources\[0\] \(k\)\.batch: must be "message" with ha/);
+    expect(problems(ha({}))).toMatch(/sources\[0\] \(k\)\.group_id: must be set/);
+    expect(() => resolveConfig(ha({ batch: 'message', group_id: 'rec-a' }))).not.toThrow();
   });
 
   it('accepts the --example output as it stands, comments included', async () => {
