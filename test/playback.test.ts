@@ -196,6 +196,22 @@ describe('session stream', () => {
     expect((await ws.batches(3)).map((b) => b.ts)).toEqual(batches.slice(11, 14).map((b) => b.ts));
   });
 
+  it('at a future bounded end: tails live data until then, then ends even when nothing more comes', async () => {
+    const t0 = (Date.now() - 60_000) * 1000;
+    server = await startServer(Array.from({ length: 5 }, (_, i) => ({ ts: t0 + i * 10_000, updates: [['/p/a', i]] })));
+    const endMs = Date.now() + 2000;
+    const c = await api(server.url, 'POST', '/api/v1/sessions', { start: 'unbounded', end: endMs, speed: 'unlimited' });
+    const ws = await open(c.body.id);
+    await ws.next((f) => f.type === 'state');
+    expect(await ws.batches(5)).toHaveLength(5);
+    expect(((await ws.next((f) => f.type === 'controls' && (f.controls as { state: string }).state === 'tail')).controls as { state: string }).state).toBe('tail');
+    const live = server.archive.writer!.append([['/p/a', 99]]);
+    await server.archive.writer!.flush();
+    expect((await ws.batches(1))[0]!.ts).toBe(live);
+    await ws.next((f) => f.type === 'end', 15_000);
+    expect(Date.now()).toBeGreaterThan(endMs);
+  });
+
   it('follows live data in tail while a writer appends, across a rotation, without loss or duplicates', async () => {
     server = await startServer(evenBatches(10));
     const c = await api(server.url, 'POST', '/api/v1/sessions', { state: 'tail' });

@@ -238,7 +238,9 @@ export class Session {
           this.sendFrame({ type: 'controls', controls: this.controls });
         }
         this.waitingForData = true;
-        await this.sleep(Infinity);
+        // A bounded end in the future: wake when it has passed (and batches stamped before
+        // it have had a flush interval to be committed), then end if nothing came.
+        await this.sleep(this.end.kind === 'ts' ? this.liveEndWaitMs() : Infinity);
         this.waitingForData = false;
       } else {
         await this.endReached();
@@ -288,9 +290,23 @@ export class Session {
     return a.wallMs + (ts - a.ts) / 1000 / (this.speed as number);
   }
 
-  /** An unbounded end, or one in the future, turns the end of the archive into tail. */
+  /**
+   * An unbounded end, or one in the future, turns the end of the archive into tail. A
+   * bounded end stays live for one flush interval (plus a second) after it passes: a batch
+   * stamped just before it may still be on its way to the disk.
+   */
   private endIsLive(): boolean {
-    return this.end.kind === 'unbounded' || this.end.us > wallClockUs();
+    return this.end.kind === 'unbounded' || this.end.us + this.commitLagUs() > wallClockUs();
+  }
+
+  private commitLagUs(): number {
+    return (this.a.options.flushIntervalMs + 1000) * 1000;
+  }
+
+  /** Time until a bounded end stops being live (see endIsLive). */
+  private liveEndWaitMs(): number {
+    const end = this.end as { kind: 'ts'; us: number };
+    return Math.max(1, (end.us + this.commitLagUs() - wallClockUs()) / 1000 + 1);
   }
 
   private async endReached(): Promise<void> {
