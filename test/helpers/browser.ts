@@ -4,6 +4,7 @@
  * CI), no GPU, none of Chromium's background connections (the network is closed), and a
  * fresh empty profile per launch.
  */
+import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -19,8 +20,12 @@ export interface TestBrowser {
 }
 
 export async function launchBrowser(): Promise<TestBrowser> {
+  if (!existsSync(CHROMIUM_PATH) && process.env.TAPEDECK_CHROMIUM === undefined) {
+    // The test setup installs Debian's package itself when the machine lacks it.
+    execFileSync('bash', [join(import.meta.dirname, '..', '..', 'scripts', 'install-chromium.sh')], { stdio: 'inherit', timeout: 600_000 });
+  }
   if (!existsSync(CHROMIUM_PATH)) {
-    throw new Error(`${CHROMIUM_PATH} is missing: run scripts/install-chromium.sh (scripts/install.sh does)`);
+    throw new Error(`${CHROMIUM_PATH} is missing and scripts/install-chromium.sh could not install it`);
   }
   const profile = await mkdtemp(join(tmpdir(), 'tapedeck-chromium-'));
   const context = await chromium.launchPersistentContext(profile, {
