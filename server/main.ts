@@ -13,8 +13,9 @@ import { Archive, ColdStorage } from '../storage/index.js';
 import { TapedeckError } from '../protocol/errors.js';
 import { buildServer } from './app.js';
 import { isLoopback } from './ops/auth.js';
-import type { ServeConfig } from './config.js';
+import { sourcesWithoutIdentity, type ServeConfig } from './config.js';
 import { SERVER_LIMITS } from './limits.js';
+import { tuneHeapForServing } from './heap.js';
 import { Recorder } from './recorder.js';
 import { Simulator } from './sim/simulator.js';
 import { HaRuntime } from './ha/runtime.js';
@@ -73,6 +74,7 @@ async function startCold(config: ServeConfig, archive: Archive, log: Logger): Pr
 }
 
 export async function startServer(config: ServeConfig, opts: StartOptions = {}): Promise<RunningServer> {
+  tuneHeapForServing();
   const log = opts.logger ?? pino({ level: config.logLevel, base: { pid: process.pid } });
   if (!config.record && config.sources.length > 0) {
     throw new TapedeckError('TPD_BAD_CONFIG', 'sources are configured but record is null: sources need a record section');
@@ -120,6 +122,12 @@ export async function startServer(config: ServeConfig, opts: StartOptions = {}):
       }));
     }
     // The sink listens before the sources start, so it sees every batch.
+    if (config.ha) {
+      const unmatched = sourcesWithoutIdentity(config);
+      if (unmatched.length > 0) {
+        log.warn({ sources: unmatched }, 'active/standby: these sources carry no identity shared by the recorders (docs/ha.md); their batches are matched by local time on promotion, so clock skew between the recorders can lose or repeat a few of them');
+      }
+    }
     const ha = await HaRuntime.start(config, recorder, log);
     if (ha) cleanups.push(() => ha.stop());
     const app = await buildServer({

@@ -3,8 +3,10 @@
  * event loop and GC are measured apart from the load generators. Answers IPC messages:
  * `start` (phase name: resets the event-loop delay histogram), `stats` (the histogram and
  * the recorder's counters), `flush` (resolves when everything recorded is committed),
+ * `baseline` (starts a bare node:http server answering the given body: the ceiling),
  * `close`.
  */
+import { createServer, type Server } from 'node:http';
 import { monitorEventLoopDelay, PerformanceObserver } from 'node:perf_hooks';
 import { pino } from 'pino';
 import { resolveConfig } from '../../server/config.js';
@@ -35,7 +37,8 @@ new PerformanceObserver((list) => {
   }
 }).observe({ entryTypes: ['gc'] });
 
-process.on('message', async (m: { cmd: string; id: number }) => {
+let bare: Server | undefined;
+process.on('message', async (m: { cmd: string; id: number; arg?: unknown }) => {
   const reply = (data: unknown): void => void process.send?.({ id: m.id, data });
   switch (m.cmd) {
     case 'start':
@@ -52,7 +55,20 @@ process.on('message', async (m: { cmd: string; id: number }) => {
     case 'flush':
       await srv.recorder!.flush();
       return reply(null);
+    case 'baseline': {
+      // The machine's ceiling: the same answer from a server that does nothing else.
+      const body = Buffer.from(String(m.arg));
+      bare = createServer((_req, res) => {
+        res.writeHead(200, { 'content-type': 'application/json; charset=utf-8', 'content-length': body.length });
+        res.end(body);
+      });
+      await new Promise<void>((resolve) => bare?.listen(0, '127.0.0.1', resolve));
+      const addr = bare.address();
+      return reply({ url: `http://127.0.0.1:${typeof addr === 'object' && addr ? addr.port : 0}` });
+    }
     case 'close':
+      bare?.close();
+      bare?.closeAllConnections();
       loop.disable();
       await srv.close();
       reply(null);

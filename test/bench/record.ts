@@ -4,14 +4,17 @@
  *  - ingest: end-to-end updates/s through POST /api/v1/ingest into the archive (NDJSON
  *    lines of 100 updates, bodies of 1000 lines, 4 bodies in flight, final flush included),
  *    and the server's event-loop delay meanwhile;
- *  - state: latency of GET /api/v1/state (latest values, from memory) with autocannon at
- *    100 concurrent connections, p50/p95/p99 in ms, for one switch's 8 paths: closed loop
- *    (each connection sends its next request as soon as the answer arrives: the server's
- *    saturation point) and paced (100 clients, each with its own connection, polling every
- *    20 ms at a random phase: 5000 requests/s in total, an open-loop measure made here with
- *    undici, since autocannon's rate limit sends in bursts); plus all 1000 paths closed
- *    loop; each with the event-loop delay meanwhile (delay beyond the 10 ms sampling
- *    interval).
+ *  - state: latency of GET /api/v1/state (latest values, from memory) at 100 concurrent
+ *    clients, p50/p95/p99 in ms, for one switch's 8 paths, after a warm-up at the same loads
+ *    (not reported): paced (100 clients, each on its own connection, polling every 20 ms at a
+ *    random phase: 5000 requests/s, open loop; made by ./paced.ts, see there why not
+ *    autocannon) and closed loop with autocannon (each connection sends its next request as
+ *    soon as the answer arrives: the server's saturation point); plus all 1000 paths closed
+ *    loop; each with the server's event-loop delay (beyond the 10 ms sampling interval) and
+ *    GC pauses meanwhile;
+ *  - baseline: the same two loads against a bare `node:http` server in the same child
+ *    process answering the same body with no work at all: what this machine allows any
+ *    Node server under this load generator.
  * The server runs in a child process (its own event loop and GC, measured there); the load
  * generators run in this process. Both share this machine's cores.
  */
@@ -22,6 +25,7 @@ import { parseArgs } from 'node:util';
 import { fork } from 'node:child_process';
 import autocannon from 'autocannon';
 import { Pool } from 'undici';
+import { pacedLoad } from './paced.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -63,7 +67,7 @@ function pct(sorted: number[], p: number): number {
 const dir = await mkdtemp(join(tmpdir(), 'tapedeck-bench-record-'));
 // The server runs in a child process of its own (its own event loop and GC).
 const entry = new URL('./record-server.ts', import.meta.url);
-const worker = fork(entry.pathname, [dir], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+const worker = fork(entry.pathname, [dir], { execArgv: ['--import', 'tsx', ...(process.env.BENCH_TRACE_GC ? ['--trace-gc'] : []), ...(process.env.BENCH_V8 ? process.env.BENCH_V8.split(' ') : [])], stdio: ['ignore', process.env.BENCH_TRACE_GC ? 'inherit' : 'ignore', 'inherit', 'ipc'] });
 worker.on('exit', (code) => {
   if (code !== 0) {
     console.error(`the bench server exited with ${code}`);
@@ -77,10 +81,10 @@ worker.on('message', (m: { id: number; data: unknown }) => {
   pending.get(m.id)?.(m.data);
   pending.delete(m.id);
 });
-const call = <T>(cmd: string): Promise<T> => new Promise((resolve) => {
+const call = <T>(cmd: string, arg?: unknown): Promise<T> => new Promise((resolve) => {
   const id = nextId++;
   pending.set(id, resolve as (d: unknown) => void);
-  worker.send({ cmd, id });
+  worker.send({ cmd, id, arg });
 });
 const { url } = await ready;
 
@@ -107,11 +111,11 @@ const ingestStats = await call<{ eventLoopDelayMs: unknown; recorder: { updates:
 await pool.close();
 
 // ---- state
-async function stateRun(path: string, seconds: number): Promise<Record<string, unknown>> {
+async function stateRun(base: string, path: string, seconds: number): Promise<Record<string, unknown>> {
   await call('start');
   const times: number[] = [];
   const r = await new Promise<autocannon.Result>((resolve, reject) => {
-    const inst = autocannon({ url: `${url}${path}`, connections: CONNECTIONS, duration: seconds, pipelining: 1 }, (err, res) => (err ? reject(err) : resolve(res)));
+    const inst = autocannon({ url: `${base}${path}`, connections: CONNECTIONS, duration: seconds, pipelining: 1 }, (err, res) => (err ? reject(err) : resolve(res)));
     inst.on('response', (_client: unknown, _status: number, _bytes: number, ms: number) => times.push(ms));
   });
   const s = await call<{ eventLoopDelayMs: unknown; gcPauses: unknown }>('stats');
@@ -130,28 +134,11 @@ async function stateRun(path: string, seconds: number): Promise<Record<string, u
   };
 }
 
-/** CONNECTIONS clients, each polling `path` every periodMs on its own connection; latency per request. */
-async function pacedRun(path: string, seconds: number, periodMs: number): Promise<Record<string, unknown>> {
+/** CONNECTIONS clients, each polling `path` every periodMs on its own connection (./paced.ts). */
+async function pacedRun(base: string, path: string, seconds: number, periodMs: number): Promise<Record<string, unknown>> {
   await call('start');
-  const times: number[] = [];
-  let non2xx = 0;
-  const end = performance.now() + seconds * 1000;
-  await Promise.all(Array.from({ length: CONNECTIONS }, async () => {
-    const conn = new Pool(url, { connections: 1, pipelining: 1 });
-    let next = performance.now() + Math.random() * periodMs;
-    while (next < end) {
-      await new Promise((r) => setTimeout(r, Math.max(0, next - performance.now())));
-      const t = performance.now();
-      const res = await conn.request({ path, method: 'GET' });
-      await res.body.text();
-      times.push(performance.now() - t);
-      if (res.statusCode !== 200) non2xx++;
-      next += periodMs;
-    }
-    await conn.close();
-  }));
+  const { times, non2xx } = await pacedLoad({ port: Number(new URL(base).port), path, clients: CONNECTIONS, periodMs, seconds });
   const s = await call<{ eventLoopDelayMs: unknown; gcPauses: unknown }>('stats');
-  times.sort((a, b) => a - b);
   if (non2xx > 0) throw new Error(`${path}: ${non2xx} answers were not 2xx: the latency would not be the state's`);
   return {
     path,
@@ -165,10 +152,21 @@ async function pacedRun(path: string, seconds: number, periodMs: number): Promis
   };
 }
 const ONE_SWITCH = '/api/v1/state?glob=/bench/sw-007/*';
-await stateRun(ONE_SWITCH, 2); // warm-up, not reported
-const oneSwitch = await stateRun(ONE_SWITCH, SECONDS);
-const oneSwitchPaced = await pacedRun(ONE_SWITCH, SECONDS, 20);
-const everything = await stateRun('/api/v1/state', Math.max(3, Math.round(SECONDS / 2)));
+const PERIOD_MS = 20;
+// Warm-up at the measured loads (JIT, connection setup): not reported.
+await stateRun(url, ONE_SWITCH, 2);
+await pacedRun(url, ONE_SWITCH, 4, PERIOD_MS);
+const oneSwitchPaced = await pacedRun(url, ONE_SWITCH, SECONDS, PERIOD_MS);
+const oneSwitch = await stateRun(url, ONE_SWITCH, SECONDS);
+const everything = await stateRun(url, '/api/v1/state', Math.max(3, Math.round(SECONDS / 2)));
+
+// ---- baseline: a bare node:http server answering the same body.
+const sample = await fetch(`${url}${ONE_SWITCH}`);
+const { url: bareUrl } = await call<{ url: string }>('baseline', await sample.text());
+await stateRun(bareUrl, ONE_SWITCH, 2);
+await pacedRun(bareUrl, ONE_SWITCH, 4, PERIOD_MS);
+const barePaced = await pacedRun(bareUrl, ONE_SWITCH, SECONDS, PERIOD_MS);
+const bareClosed = await stateRun(bareUrl, ONE_SWITCH, SECONDS);
 
 await call('close');
 await new Promise((r) => (worker.exitCode !== null ? r(null) : worker.once('exit', r)));
@@ -192,10 +190,15 @@ process.stdout.write(`${JSON.stringify({
   state: {
     connections: CONNECTIONS,
     target: 'p95 <= 2 ms',
-    metClosedLoop: (oneSwitch.latencyMs as { p95: number }).p95 <= 2,
     metPaced: (oneSwitchPaced.latencyMs as { p95: number }).p95 <= 2,
-    oneSwitch,
+    metClosedLoop: (oneSwitch.latencyMs as { p95: number }).p95 <= 2,
     oneSwitchPaced,
+    oneSwitch,
     everything,
+  },
+  baseline: {
+    server: 'bare node:http, same body, no work',
+    paced: barePaced,
+    closedLoop: bareClosed,
   },
 }, null, 2)}\n`);
