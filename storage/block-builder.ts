@@ -26,8 +26,11 @@ export class BlockBuilder {
   private readonly a: Archive;
   private bTs: number[] = [];
   private bCounts: number[] = [];
-  private bIds: number[] = [];
+  // The open block's updates: ids and values [0, bN), in buffers reused from block to block
+  // (grown by doubling; a block holds at most blockUpdatesTarget + one batch).
+  private bIds = new Int32Array(STORAGE_LIMITS.blockUpdatesTarget);
   private bValues: Value[] = [];
+  private bN = 0;
   private bEstBytes = 0;
   private pendingDefs: PathDef[] = [];
   private readonly scratch = new ByteWriter(1 << 20);
@@ -46,7 +49,7 @@ export class BlockBuilder {
 
   /** The open block has reached blockUpdatesTarget or blockRawBytesTarget. */
   get full(): boolean {
-    return this.bIds.length >= STORAGE_LIMITS.blockUpdatesTarget || this.bEstBytes >= STORAGE_LIMITS.blockRawBytesTarget;
+    return this.bN >= STORAGE_LIMITS.blockUpdatesTarget || this.bEstBytes >= STORAGE_LIMITS.blockRawBytesTarget;
   }
 
   /**
@@ -95,19 +98,26 @@ export class BlockBuilder {
         ids[i] = id;
       }
     }
+    if (this.bIds.length < this.bN + n) {
+      const next = new Int32Array(Math.max(this.bN + n, this.bIds.length * 2));
+      next.set(this.bIds.subarray(0, this.bN));
+      this.bIds = next;
+    }
     const bIds = this.bIds;
     const bValues = this.bValues;
+    const base = this.bN;
     if (this.stateHas.length < this.a.paths.length) this.growState(this.a.paths.length);
     const stateHas = this.stateHas;
     const stateVals = this.stateVals;
     for (let i = 0; i < n; i++) {
       const id = ids[i] as number;
       const v = (updates[i] as Update)[1] ?? null;
-      bIds.push(id);
-      bValues.push(v);
+      bIds[base + i] = id;
+      bValues[base + i] = v;
       stateHas[id] = 1;
       stateVals[id] = v;
     }
+    this.bN = base + n;
     this.bTs.push(t);
     this.bCounts.push(n);
     this.bEstBytes += est + 2;
@@ -138,15 +148,16 @@ export class BlockBuilder {
     const firstTs = this.bTs[0] as number;
     const lastTs = this.bTs[nb - 1] as number;
     const raw = encodeBatches(
-      { ts: this.bTs, counts: this.bCounts, ids: this.bIds, values: this.bValues, batchCount: nb, updateCount: this.bIds.length },
+      { ts: this.bTs, counts: this.bCounts, ids: this.bIds, values: this.bValues, batchCount: nb, updateCount: this.bN },
       this.scratch,
     );
-    const meta: FrameMeta = { type: BlockType.DELTA, firstTs, lastTs, batches: nb, updates: this.bIds.length };
+    const meta: FrameMeta = { type: BlockType.DELTA, firstTs, lastTs, batches: nb, updates: this.bN };
     out.push({ kind: 'frame', bytes: encodeFrame(meta, raw), meta, defs: undefined });
     this.bTs = [];
     this.bCounts = [];
-    this.bIds = [];
-    this.bValues = [];
+    // Drop the values (they may be large) but keep both buffers for the next block.
+    this.bValues.fill(null, 0, this.bN);
+    this.bN = 0;
     this.bEstBytes = 0;
     return out;
   }
