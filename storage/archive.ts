@@ -447,7 +447,8 @@ export class Archive extends EventEmitter {
       return await fn(await h.fh);
     } catch (err) {
       if (isTapedeckError(err)) throw err;
-      throw new TapedeckError('TPD_IO', `reading ${entry.name}: ${(err as Error).message}`, { file: entry.name }, { cause: err });
+      // The system's message names the absolute path: keep it in `cause`, not in the message.
+      throw new TapedeckError('TPD_IO', `reading ${entry.name}: ${(err as NodeJS.ErrnoException).code ?? 'I/O error'}`, { file: entry.name }, { cause: err });
     } finally {
       h.busy--;
     }

@@ -23,7 +23,7 @@ import { isIndexed, type Archive, type FileEntry, type RemoteStore } from './arc
 import type { BlockRow, PathRow, PutRow, PutStatus } from './catalog.js';
 import { BlockType } from './codec/frame.js';
 import { HEADER_BYTES } from './codec/header.js';
-import { HOOK_DEFAULTS, HOOK_LIST_TIMEOUT_MS, HookRunner, type HookCommand, type HookName, type HookPolicy, type HookStats } from './hooks.js';
+import { HOOK_DEFAULTS, HOOK_LIST_TIMEOUT_MS, HookError, HookRunner, type HookCommand, type HookName, type HookPolicy, type HookStats } from './hooks.js';
 import { ROTATED_NAME, readFileHeader, scanBlocks } from './segment-file.js';
 import { fsyncDir } from './writer.js';
 
@@ -275,9 +275,13 @@ export class ColdStorage extends EventEmitter implements RemoteStore {
     for (const f of this.a.files) {
       known.add(f.name);
       if (!listed.has(f.name)) continue;
-      // Listed remotely: the file's put is confirmed; a missing one can be fetched.
-      if (this.hooks.has('put') && this.puts.get(f.name)?.status !== 'done') {
-        this.setPut({ name: f.name, status: 'done', attempts: this.puts.get(f.name)?.attempts ?? 0, error: null, updatedMs: 0 });
+      // Listed remotely and never put by us (e.g. the put table was lost with the catalog):
+      // the file's put is confirmed. A put that is running or has failed may have left a
+      // partial copy that list shows, so only a put that ends well confirms those.
+      const put = this.puts.get(f.name);
+      const inFlight = this.putting && this.putQueue[0] === f.name;
+      if (this.hooks.has('put') && !inFlight && (put === undefined || (put.status === 'pending' && put.attempts === 0))) {
+        this.setPut({ name: f.name, status: 'done', attempts: 0, error: null, updatedMs: 0 });
       }
       if (f.location === 'missing') {
         f.location = 'remote';
@@ -357,7 +361,10 @@ export class ColdStorage extends EventEmitter implements RemoteStore {
       try {
         await this.hooks.run('get', [tmp, entry.name]);
       } catch (err) {
-        throw new TapedeckError('TPD_FILE_UNAVAILABLE', `file ${entry.name} could not be fetched from cold storage: get ${(err as Error).message}`, { file: entry.name }, { cause: err });
+        // Clients get what happened; the command and its stderr (paths, hosts) go to the log.
+        this.a.logger.error({ name: entry.name, error: (err as Error).message }, 'get failed');
+        const why = err instanceof HookError ? err.summary : 'failed';
+        throw new TapedeckError('TPD_FILE_UNAVAILABLE', `file ${entry.name} could not be fetched from cold storage: the get hook ${why} (details in the server log)`, { file: entry.name }, { cause: err });
       }
       await this.adopt(entry, tmp);
       this.counters.fetched++;
@@ -380,7 +387,7 @@ export class ColdStorage extends EventEmitter implements RemoteStore {
     const fail = (code: 'TPD_FILE_UNAVAILABLE' | 'TPD_FOREIGN_FILE' | 'TPD_CORRUPT_HEADER' | 'TPD_CORRUPT_BLOCK', why: string): never => {
       throw new TapedeckError(code, `file ${entry.name} fetched from cold storage: ${why}`, { file: entry.name });
     };
-    const fh = await open(tmp, 'r').catch(() => fail('TPD_FILE_UNAVAILABLE', `the get hook exited 0 but wrote nothing at ${tmp}`));
+    const fh = await open(tmp, 'r').catch(() => fail('TPD_FILE_UNAVAILABLE', `the get hook exited 0 but wrote nothing`));
     let blocks: BlockRow[] = [];
     const newPaths: PathRow[] = [];
     let committed: number;

@@ -57,6 +57,8 @@ export class HookError extends Error {
     readonly exitCode: number | null,
     readonly signal: string | null,
     readonly stderr: string,
+    /** What went wrong without the command or its output (may name paths): for clients. */
+    readonly summary: string = message,
   ) {
     super(message);
     this.name = 'HookError';
@@ -168,7 +170,7 @@ export class HookRunner {
         else this.stats.runs[hook].failed++;
         why ??= code !== null ? `exited with status ${code}` : `killed by ${signal ?? 'a signal'}`;
         const tail = stderr.trim().split('\n').slice(-3).join(' | ');
-        reject(new HookError(hook, `${c.cmd} ${why}${tail ? `: ${tail}` : ''}`, code, signal, stderr));
+        reject(new HookError(hook, `${c.cmd} ${why}${tail ? `: ${tail}` : ''}`, code, signal, stderr, why));
       });
     });
   }

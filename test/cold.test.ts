@@ -144,6 +144,28 @@ describe('put', () => {
   });
 });
 
+describe('list and put', () => {
+  it('does not take a listed partial copy from a failed put as shipped: the file stays local', async () => {
+    const r = await rig();
+    const { a, c } = await start(r, {
+      hooks: { put: r.hook('put-partial.sh'), list: r.hook('list-dir.sh') },
+      policy: { put: fast },
+      retention: { maxAgeMs: 0, maxBytes: 1 },
+    });
+    a.writer!.append([['/x', 1]], T0);
+    const failed = nextEvent(c, (e) => e.type === 'put');
+    await a.writer!.rotate();
+    const e = await failed;
+    expect(e).toMatchObject({ ok: false });
+    expect((await readdir(r.cold))).toContain(e.name); // the partial copy list will show
+    await c.refreshList();
+    expect(c.putStatus(e.name)).toMatchObject({ status: 'failed' });
+    await c.check(); // retention: only shipped files may go
+    expect((await stat(join(r.dir, e.name))).isFile()).toBe(true);
+    expect(a.files.find((f) => f.name === e.name)?.location).toBe('local');
+  });
+});
+
 describe('get', () => {
   it('fetches an evicted file once for many concurrent readers, who all read every batch in order', async () => {
     const r = await rig();
@@ -171,7 +193,9 @@ describe('get', () => {
     await c.check();
     const err = await readAll(a.cursor()).catch((e: unknown) => e);
     expect(isTapedeckError(err, 'TPD_FILE_UNAVAILABLE')).toBe(true);
-    expect((err as Error).message).toBe(`file ${name} could not be fetched from cold storage: get ${join(FIX, 'fail.sh')} exited with status 7: bucket tapedeck-cold does not exist`);
+    // Clients learn what happened, never the hook's path or its stderr (those are logged).
+    expect((err as Error).message).toBe(`file ${name} could not be fetched from cold storage: the get hook exited with status 7 (details in the server log)`);
+    expect(((err as Error).cause as Error).message).toBe(`${join(FIX, 'fail.sh')} exited with status 7: bucket tapedeck-cold does not exist`);
     expect(c.stats.hooks.failures.get).toBe(1);
     expect(await readdir(r.dir)).not.toContain(`${name}.fetching`);
   });

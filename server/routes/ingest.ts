@@ -10,7 +10,7 @@
  * flush (record.flush_interval) or at a graceful shutdown.
  */
 import type { FastifyPluginAsync } from 'fastify';
-import { TapedeckError } from '../../protocol/errors.js';
+import { ERRORS, TapedeckError, isTapedeckError } from '../../protocol/errors.js';
 import { SERVER_LIMITS } from '../limits.js';
 import type { IngestResult, PushSource } from '../sources/push.js';
 import type { Source } from '../sources/source.js';
@@ -106,8 +106,12 @@ export const ingestRoutes: FastifyPluginAsync<IngestRoutesOptions> = async (app,
           const r = await push.ingest(data.toString('utf8'));
           socket.send(JSON.stringify(r.rejectedLines === 0 ? body(r) : { error: { code: 'TPD_BAD_INGEST_LINE', message: summary(r) }, ...body(r) }));
         } catch (err) {
-          const e = err as TapedeckError;
-          socket.send(JSON.stringify({ error: { code: e.code ?? 'TPD_INTERNAL', message: e.message } }));
+          if (isTapedeckError(err)) {
+            socket.send(JSON.stringify({ error: { code: err.code, message: err.message } }));
+          } else {
+            req.log.error({ err }, 'WebSocket ingest failed');
+            socket.send(JSON.stringify({ error: { code: 'TPD_INTERNAL', message: ERRORS.TPD_INTERNAL.meaning } }));
+          }
         } finally {
           if (--pending < SERVER_LIMITS.wsIngestPendingMessagesMax && socket.isPaused) socket.resume();
         }
