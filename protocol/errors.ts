@@ -5,6 +5,7 @@
  */
 export const ERRORS = {
   TPD_BAD_REQUEST: { status: 400, meaning: 'A request does not match its JSON Schema (the message names the field).' },
+  TPD_UNSUPPORTED_MEDIA_TYPE: { status: 415, meaning: 'The request body has a content type this route does not take (JSON routes take application/json; ingest takes NDJSON).' },
   TPD_NOT_FOUND: { status: 404, meaning: 'No such route or resource.' },
   TPD_SESSION_NOT_FOUND: { status: 404, meaning: 'No playback session with this id (it was deleted or collected).' },
   TPD_SESSION_LIMIT: { status: 429, meaning: 'Too many playback sessions: max_sessions or max_sessions_per_client reached.' },

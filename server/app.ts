@@ -6,7 +6,7 @@
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyServerOptions } from 'fastify';
 import websocket from '@fastify/websocket';
 import type { Archive } from '../storage/index.js';
-import { ERRORS, TapedeckError, isTapedeckError } from '../protocol/errors.js';
+import { ERRORS, TapedeckError, isTapedeckError, type ErrorCode } from '../protocol/errors.js';
 import { sessionRoutes } from './routes/sessions.js';
 import { archiveRoutes } from './routes/archive.js';
 import { webRoutes } from './routes/web.js';
@@ -106,9 +106,11 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
       return reply.status(400).send({ error: { code: 'TPD_BAD_REQUEST', message: e.message } });
     }
     if (e.statusCode && e.statusCode >= 400 && e.statusCode < 500) {
-      // fastify's own client errors (body too large, bad content type, bad JSON).
-      const code = e.statusCode === 413 ? 'TPD_BODY_TOO_LARGE' : e.statusCode === 429 ? 'TPD_RATE_LIMITED' : 'TPD_BAD_REQUEST';
-      return reply.status(e.statusCode).send({ error: { code, message: e.message } });
+      // fastify's own client errors (body too large, bad content type, bad JSON): each
+      // status its own code; anything else is answered 400, as the table says.
+      const byStatus: Record<number, ErrorCode> = { 413: 'TPD_BODY_TOO_LARGE', 415: 'TPD_UNSUPPORTED_MEDIA_TYPE', 429: 'TPD_RATE_LIMITED' };
+      const code = byStatus[e.statusCode] ?? 'TPD_BAD_REQUEST';
+      return reply.status(ERRORS[code].status).send({ error: { code, message: e.message } });
     }
     req.log.error({ err }, 'unhandled error');
     return reply.status(500).send({ error: { code: 'TPD_INTERNAL', message: ERRORS.TPD_INTERNAL.meaning } });

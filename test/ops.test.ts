@@ -162,6 +162,25 @@ describe('limits', () => {
     expect(r.body.error.code).toBe('TPD_BODY_TOO_LARGE');
   });
 
+  it('answers a body of the wrong content type with 415 TPD_UNSUPPORTED_MEDIA_TYPE', async () => {
+    server = await startServer(randomBatches(1, 5));
+    const res = await fetch(`${server.url}/api/v1/sessions`, { method: 'POST', headers: { 'content-type': 'text/csv' }, body: 'a,b' });
+    expect(res.status).toBe(415);
+    expect(((await res.json()) as { error: { code: string } }).error.code).toBe('TPD_UNSUPPORTED_MEDIA_TYPE');
+  });
+
+  it('closes a WebSocket that sends a frame over the limit with 1009, and the session lives on', async () => {
+    server = await startServer(randomBatches(1, 5), { wsMaxPayloadBytes: 4096 });
+    const s = await call('POST', '/api/v1/sessions', undefined, { state: 'pause' });
+    const ws = new WebSocket(`${server.url.replace('http', 'ws')}/api/v1/sessions/${s.body.id}/stream`);
+    await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject));
+    const closed = new Promise<number>((resolve) => ws.once('close', (code) => resolve(code)));
+    ws.on('error', () => undefined);
+    ws.send(JSON.stringify({ type: 'control', set: { pos: 'x'.repeat(8192) } }));
+    expect(await closed).toBe(1009);
+    expect((await call('GET', `/api/v1/sessions/${s.body.id}`)).status).toBe(200);
+  });
+
   it('limits control frames per second per session stream', async () => {
     server = await startServer(randomBatches(1, 50));
     const s = await call('POST', '/api/v1/sessions', undefined, { state: 'pause' });
