@@ -77,14 +77,21 @@ describe('sessions over REST', () => {
     expect(r.body.error.message).toMatch(/max_sessions_per_client/);
   });
 
-  it('collects a session whose client is gone after the grace period', async () => {
-    server = await startServer(randomBatches(1, 10), { playback: { sessionGraceMs: 100 } });
+  it('collects a session whose client is gone after the grace period; REST calls keep it', async () => {
+    server = await startServer(randomBatches(1, 10), { playback: { sessionGraceMs: 300 } });
     const c = await api(server.url, 'POST', '/api/v1/sessions', {});
     const ws = await open(c.body.id);
     await ws.next((f) => f.type === 'state');
     ws.close();
+    // A client driving its session over REST alone, for well past the grace period.
+    for (let i = 0; i < 10; i++) {
+      expect((await api(server.url, 'PATCH', `/api/v1/sessions/${c.body.id}`, { speed: 1 + i })).status).toBe(200);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const listed = async (): Promise<boolean> => ((await api(server!.url, 'GET', '/api/v1/sessions')).body.sessions as Array<{ id: string }>).some((s) => s.id === c.body.id);
+    expect(await listed()).toBe(true);
     const deadline = Date.now() + 5000;
-    while ((await api(server.url, 'GET', `/api/v1/sessions/${c.body.id}`)).status !== 404) {
+    while (await listed()) {
       if (Date.now() > deadline) throw new Error('session was not collected');
       await new Promise((r) => setTimeout(r, 25));
     }
@@ -156,6 +163,11 @@ describe('session stream', () => {
     ws.send({ type: 'control', set: { speed: -1 } });
     const e = await ws.next((f) => f.type === 'error');
     expect(e).toMatchObject({ code: 'TPD_BAD_CONTROL', control: 'speed' });
+    // Control frames pass the same JSON Schema as PATCH bodies (lengths, unknown controls).
+    ws.send({ type: 'control', set: { pos: 'x'.repeat(100) } });
+    expect(await ws.next((f) => f.type === 'error')).toMatchObject({ code: 'TPD_BAD_CONTROL', control: 'pos' });
+    ws.send({ type: 'control', set: { rewind: true } });
+    expect(await ws.next((f) => f.type === 'error')).toMatchObject({ code: 'TPD_BAD_CONTROL', control: 'rewind', message: 'rewind: is not a control' });
     ws.ws.send('{not json');
     expect(await ws.next((f) => f.type === 'error')).toMatchObject({ code: 'TPD_BAD_FRAME' });
     ws.send({ type: 'control', set: { speed: 4 } });

@@ -11,12 +11,14 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { WebSocket } from 'ws';
 import { unpack } from 'msgpackr';
+import { Ajv } from 'ajv';
 import { CONTROLS_SCHEMA, CONTROLS_VIEW_SCHEMA, type ControlsInput } from '../../protocol/controls.js';
 import { TapedeckError } from '../../protocol/errors.js';
 import type { Session, SessionSink, FrameFormat } from '../sessions/session.js';
 import { mayAdminister } from '../ops/auth.js';
 
 const ID = { type: 'string', pattern: '^[0-9a-f]{32}$' } as const;
+const validControls = new Ajv({ allowUnionTypes: true }).compile(CONTROLS_SCHEMA);
 /** Control frames a client may send per second on one session stream. */
 export const CONTROLS_PER_SECOND_MAX = 50;
 const ERROR_SCHEMA = {
@@ -66,6 +68,8 @@ export async function sessionRoutes(app: FastifyInstance): Promise<void> {
   const owned = (req: FastifyRequest, id: string): Session => {
     const s = sessions.get(id);
     if (!mayAdminister(req, s.clientKey)) throw new TapedeckError('TPD_FORBIDDEN', `session ${id} belongs to another token; administering it needs the admin scope`);
+    // A client that drives its session over REST alone is still there: restart the grace.
+    if (!s.attached) s.detachedAt = Date.now();
     return s;
   };
 
@@ -153,6 +157,13 @@ export async function sessionRoutes(app: FastifyInstance): Promise<void> {
       }
       const m = msg as { type?: unknown; set?: unknown };
       if (m && typeof m === 'object' && m.type === 'control' && m.set && typeof m.set === 'object' && !Array.isArray(m.set)) {
+        // The same JSON Schema as PATCH's body, so both doors take the same controls.
+        if (!validControls(m.set)) {
+          const e = validControls.errors?.[0];
+          const control = e?.instancePath.slice(1) || String(e?.params.additionalProperty ?? '');
+          session.sendError(new TapedeckError('TPD_BAD_CONTROL', `${control}: ${e?.keyword === 'additionalProperties' ? 'is not a control' : e?.message ?? 'is invalid'}`, { control }));
+          return;
+        }
         session.setControls(m.set as ControlsInput).catch((err: unknown) => session.sendError(err));
       } else if (m && typeof m === 'object' && m.type === 'ping') {
         // Application-level keepalive: nothing to answer beyond keeping the session attached.
