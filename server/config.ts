@@ -55,12 +55,16 @@ export interface ServeConfig {
     flushFrequencyPages: number;
     flushIntervalMs: number;
     rotateIntervalMs: number;
+    /** Rotate when `current` reaches this many bytes; 0 = never. */
+    rotateSizeBytes: number;
   } | null;
   publish: {
     host: string;
     port: number;
     maxSessions: number;
     maxSessionsPerClient: number;
+    /** A session with no stream attached and no REST call for this long is collected. */
+    sessionGraceMs: number;
     /** Requests per window per client (token name, else address); null = unlimited. */
     rateLimit: { max: number; timeWindowMs: number } | null;
   };
@@ -96,6 +100,7 @@ export const PUBLISH_DEFAULTS = {
   bind: '127.0.0.1:8080',
   maxSessions: 512,
   maxSessionsPerClient: 64,
+  sessionGraceMs: 30_000,
   /** Per client (token name, else address): generous for dashboards, a stop for runaway loops. */
   rateLimit: { max: 2000, timeWindowMs: 1000 },
 } as const;
@@ -131,6 +136,7 @@ export const CONFIG_SCHEMA = {
         flush_frequency: { type: 'integer', minimum: 0 },
         flush_interval: DURATION_SCHEMA,
         rotate_interval: NULLABLE_DURATION,
+        rotate_size: { type: ['integer', 'null'], minimum: 65536 },
       },
     },
     publish: {
@@ -140,6 +146,7 @@ export const CONFIG_SCHEMA = {
         bind: { type: ['string', 'null'], pattern: '^(\\[[0-9a-fA-F:.]+\\]|[^:\\s]+):\\d{1,5}$' },
         max_sessions: { type: 'integer', minimum: 1 },
         max_sessions_per_client: { type: 'integer', minimum: 1 },
+        session_grace: DURATION_SCHEMA,
         rate_limit: {
           type: ['object', 'null'],
           additionalProperties: false,
@@ -438,12 +445,14 @@ export function resolveConfig(doc: unknown, origin = 'config'): ServeConfig {
       flushFrequencyPages: (r?.flush_frequency as number | undefined) ?? STORAGE_DEFAULTS.flushFrequencyPages,
       flushIntervalMs: r?.flush_interval !== undefined ? durationMs(r.flush_interval as Duration) : STORAGE_DEFAULTS.flushIntervalMs,
       rotateIntervalMs: r?.rotate_interval !== undefined && r.rotate_interval !== null ? durationMs(r.rotate_interval as Duration) : 0,
+      rotateSizeBytes: (r?.rotate_size as number | null | undefined) ?? 0,
     },
     publish: {
       host: bind.slice(0, colon).replace(/^\[(.*)\]$/, '$1'),
       port,
       maxSessions: (p.max_sessions as number | undefined) ?? PUBLISH_DEFAULTS.maxSessions,
       maxSessionsPerClient: (p.max_sessions_per_client as number | undefined) ?? PUBLISH_DEFAULTS.maxSessionsPerClient,
+      sessionGraceMs: p.session_grace !== undefined ? durationMs(p.session_grace as Duration) : PUBLISH_DEFAULTS.sessionGraceMs,
       rateLimit: rateLimitOf(p.rate_limit),
     },
     tokens: (((d.auth as Record<string, unknown> | null | undefined)?.tokens ?? []) as TokenConfig[]).map((t) => ({ ...t, scopes: [...t.scopes] })),

@@ -103,6 +103,7 @@ export async function startServer(config: ServeConfig, opts: StartOptions = {}):
         flushFrequencyPages: r.flushFrequencyPages,
         flushIntervalMs: r.flushIntervalMs,
         rotateIntervalMs: r.rotateIntervalMs,
+        rotateSizeBytes: r.rotateSizeBytes,
         logger: archiveLog,
       })
       : await Archive.open(config.archiveDirectory, { readonly: true, logger: archiveLog });
@@ -135,7 +136,7 @@ export async function startServer(config: ServeConfig, opts: StartOptions = {}):
       loggerInstance: log,
       ...(recorder ? { recorder } : {}),
       sources,
-      playback: { maxSessions: config.publish.maxSessions, maxSessionsPerClient: config.publish.maxSessionsPerClient },
+      playback: { maxSessions: config.publish.maxSessions, maxSessionsPerClient: config.publish.maxSessionsPerClient, sessionGraceMs: config.publish.sessionGraceMs },
       tokens: config.tokens,
       rateLimit: config.publish.rateLimit ?? false,
       readiness: config.sources.map((s) => ({ source: s.name, ...s.readiness })),

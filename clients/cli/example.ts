@@ -70,7 +70,10 @@ export const EXAMPLE_CONFIG = `// Tapedeck config. JSON with // comments. Unknow
     "flush_interval": { "secs": 1, "nanos": 0 },
     // Close "current" under its end time and start a new file this often; null = never
     // (the default).
-    "rotate_interval": "1d"
+    "rotate_interval": "1d",
+    // Also rotate when "current" reaches this many bytes (at least 65536); null = no size
+    // limit (the default).
+    "rotate_size": 1073741824
   },
 
   // The HTTP/WebSocket server.
@@ -81,6 +84,9 @@ export const EXAMPLE_CONFIG = `// Tapedeck config. JSON with // comments. Unknow
     // Defaults 512 and 64.
     "max_sessions": 512,
     "max_sessions_per_client": 64,
+    // A session with no stream attached and no REST call on it for this long is deleted
+    // (a client that went away). Default "30s".
+    "session_grace": "30s",
     // Requests per window per client; past it: 429 TPD_RATE_LIMITED. null = no limit.
     // Default { "max": 2000, "window": "1s" }.
     "rate_limit": { "max": 2000, "window": "1s" }
