@@ -6,7 +6,7 @@
 import { TapedeckError } from '../../protocol/errors.js';
 import type { ControlsInput } from '../../protocol/controls.js';
 import type { Archive } from '../../storage/index.js';
-import { Session, type SessionLimits } from './session.js';
+import { Session, type SessionLimits, type SessionLog } from './session.js';
 
 export interface PlaybackOptions extends SessionLimits {
   /** Sessions at once, all clients (seed 003 default: 512). */
@@ -39,9 +39,9 @@ export interface PlaybackStats {
   bytesSent: number;
 }
 
-interface Log {
-  info(obj: object, msg: string): void;
-  warn(obj: object, msg: string): void;
+/** The slice of pino the manager uses; each session logs through a child of it. */
+export interface Log extends SessionLog {
+  child(bindings: Record<string, unknown>): SessionLog;
 }
 
 export class SessionManager {
@@ -90,7 +90,7 @@ export class SessionManager {
         this.stats.framesSent += n;
         this.stats.bytesSent += bytes;
       },
-    });
+    }, (id) => this.log.child({ session: id, client: clientKey }));
     // Reserve the slot before the first await so concurrent creations respect the limits.
     this.sessions.set(s.id, s);
     try {
@@ -139,7 +139,7 @@ export class SessionManager {
       if (s.attached || now - s.detachedAt < this.options.sessionGraceMs) continue;
       this.sessions.delete(s.id);
       this.stats.collected++;
-      this.log.info({ session: s.id }, 'session collected: no client for the grace period');
+      s.log.info({}, 'session collected: no client for the grace period');
       void s.close('closed');
     }
   }

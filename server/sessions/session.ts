@@ -40,6 +40,13 @@ export interface SessionLimits {
   frameUpdatesMax: number;
 }
 
+/** The slice of pino a session logs through (a child logger bound to the session id). */
+export interface SessionLog {
+  info(obj: object, msg: string): void;
+  warn(obj: object, msg: string): void;
+  error(obj: object, msg: string): void;
+}
+
 export interface SessionEvents {
   pacingErrorMs(ms: number): void;
   framesSent(n: number, bytes: number): void;
@@ -90,8 +97,11 @@ export class Session {
   private posUs: number | null = null;
   private loopDone: Promise<void> | undefined;
 
-  constructor(archive: Archive, clientKey: string, filter: readonly string[], limits: SessionLimits, events: SessionEvents) {
+  readonly log: SessionLog;
+
+  constructor(archive: Archive, clientKey: string, filter: readonly string[], limits: SessionLimits, events: SessionEvents, log: (id: string) => SessionLog) {
     this.a = archive;
+    this.log = log(this.id);
     this.clientKey = clientKey;
     this.filter = filter;
     this.cursor = archive.cursor({ ...(filter.length > 0 ? { filter } : {}), onFetchWait: this.onFetchWait });
@@ -146,6 +156,7 @@ export class Session {
 
   /** Attaches a client stream; a second stream replaces the first (reconnect). */
   attach(sink: SessionSink): void {
+    this.log.info({ format: sink.format, replaced: this.sink !== undefined }, 'client attached');
     if (this.sink) this.sink.close(4000, 'replaced by a newer connection');
     this.sink = sink;
     this.sentIds = new Uint8Array(0);
@@ -156,6 +167,7 @@ export class Session {
 
   detach(sink: SessionSink): void {
     if (this.sink !== sink) return;
+    this.log.info({}, 'client detached');
     this.sink = undefined;
     this.detachedAt = Date.now();
     this.wake();
@@ -164,6 +176,7 @@ export class Session {
   async close(reason: 'closed' | 'deleted'): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.log.info({ reason }, 'session closed');
     const sink = this.sink;
     if (sink) {
       this.sendFrame({ type: 'end', reason });
@@ -453,6 +466,8 @@ export class Session {
   /** Sends an error frame (e.g. a bad control) without ending the session. */
   sendError(err: unknown): void {
     const e = isTapedeckError(err) ? err : new TapedeckError('TPD_INTERNAL', 'internal error');
+    if (!isTapedeckError(err)) this.log.error({ err }, 'session failed');
+    else if (e.status >= 500 || e.code === 'TPD_CORRUPT_BLOCK') this.log.warn({ code: e.code, error: e.message }, 'session read failed');
     const control = (e.details?.control as string | undefined) ?? undefined;
     this.sendFrame({ type: 'error', code: e.code, message: e.message, ...(control ? { control } : {}) });
   }
