@@ -21,6 +21,11 @@ HEAP="${TAPEDECK_KAFKA_HEAP:-512m}"
 
 fetch() {
   if [ -f "$STAMP" ]; then return 0; fi
+  if ! command -v java >/dev/null || ! command -v mvn >/dev/null; then
+    # Debian's JDK and Maven (this machine kind ships them; a bare Debian does not).
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq && apt-get install -y -qq --no-install-recommends default-jdk-headless maven >/dev/null
+  fi
   command -v java >/dev/null || { echo "kafka.sh: java (17+) is required" >&2; exit 1; }
   command -v mvn >/dev/null || { echo "kafka.sh: mvn is required" >&2; exit 1; }
   rm -rf "$LIBS"

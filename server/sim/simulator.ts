@@ -8,6 +8,7 @@
  *   faultSlowMs first.
  * A new snapshot is taken every intervalMs (or on tick() when `manual`).
  */
+import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { FABRIC_METRICS, fabricBatches } from './fabric.js';
@@ -38,6 +39,7 @@ export interface Snapshot {
 const SLOW_REQUEST_FRACTION = 0.2;
 
 export class Simulator {
+  private readonly bootId = randomBytes(4).toString('hex');
   readonly opts: Required<Omit<SimulatorOptions, 'host' | 'port'>>;
   private readonly server: Server;
   private readonly gen: Generator<{ ts: number; updates: Array<[string, unknown]> }>;
@@ -121,7 +123,8 @@ export class Simulator {
       return;
     }
     const snap = this.snapshot;
-    const etag = `"${snap.id}"`;
+    // The boot id keeps a restarted simulator's ETags from matching the old one's.
+    const etag = `"${this.bootId}-${snap.id}"`;
     const common = { etag, 'x-snapshot-ts': String(snap.tsMs), 'cache-control': 'no-store' };
     if (req.method !== 'GET') {
       res.writeHead(405, { allow: 'GET' }).end();
