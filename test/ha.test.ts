@@ -85,9 +85,16 @@ describe('active/standby', () => {
     b.child.kill('SIGUSR1');
     await until(async () => (await ha(b)).publishing || undefined, 5_000, 'b forced active by signal');
     expect(await control(b, 'release')).toBe(200);
-    expect(await control(b, 'refresh_timestamp')).toBe(200);
-    // b keeps the lease it holds (nobody steals a held lease) even though it lost its priority.
+    // b, released, keeps the lease it holds: nobody steals a held lease.
     expect((await ha(b)).publishing).toBe(true);
+    // Refreshing b's timestamp makes a (older) preferred: b hands the role over (seed 002).
+    expect(await control(b, 'refresh_timestamp')).toBe(200);
+    await until(async () => (await ha(a)).publishing || undefined, 5_000, 'a active after b refreshed its timestamp');
+    expect((await ha(b)).role).toBe('standby');
+    // SIGWINCH does the same from a: b takes the role back.
+    a.child.kill('SIGWINCH');
+    await until(async () => (await ha(b)).publishing || undefined, 5_000, 'b active after a refreshed its timestamp by signal');
+    await until(async () => (await ha(a)).role === 'standby' || undefined, 5_000, 'a standby');
     await stop(a);
     await stop(b);
     await checkExactlyOnce(topic, [a.archive, b.archive]);

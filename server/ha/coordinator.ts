@@ -76,6 +76,8 @@ export class HaCoordinator extends EventEmitter {
   /** Called before this recorder gives its lease up (forced standby, stop): stop publishing and let in-flight sends finish. */
   demote: (() => Promise<void>) | undefined;
   private leaseFreeSinceMs: number | undefined;
+  /** Set by refreshTimestamp: the next tick hands a held lease to the preferred member. */
+  private handOver = false;
   private leaseValue = '';
   private chain: Promise<void> = Promise.resolve();
 
@@ -151,10 +153,16 @@ export class HaCoordinator extends EventEmitter {
     await this.tick();
   }
 
-  /** Takes the current time as the own start time: this recorder loses its priority. */
+  /**
+   * Takes the current time as the own start time: this recorder loses its priority and, as
+   * in seed 002, an active one hands the role to the member now preferred (if any is alive
+   * and not forced standby): it stops publishing, then releases the lease for it.
+   */
   async refreshTimestamp(): Promise<void> {
     this.startedMs = Date.now();
     await this.redis.hset(this.k.members, this.id, String(this.startedMs));
+    this.handOver = true;
+    await this.tick();
   }
 
   private setRole(role: Role, why: string): void {
@@ -245,6 +253,20 @@ export class HaCoordinator extends EventEmitter {
         this.setRole('standby', 'forced standby');
         return;
       }
+      if (mine && this.handOver && this.forced !== 'active') {
+        this.handOver = false;
+        const pref = await this.preferred();
+        if (pref !== undefined && pref !== this.id) {
+          this.setRole('standby', `start time refreshed: handing the role to ${pref}`);
+          await this.demote?.();
+          await this.redis.eval(RELEASE, 1, this.k.lease, this.leaseValue);
+          this.leaseValue = '';
+          this.leaseHolder = null;
+          this.leaseFreeSinceMs = Date.now();
+          return;
+        }
+      }
+      this.handOver = false;
       if (mine) {
         this.setRole('active', 'lease held');
         return;

@@ -68,7 +68,7 @@ export class HaRuntime {
     return rt;
   }
 
-  /** SIGUSR1: force active; SIGUSR2: force standby; SIGHUP: release the force. */
+  /** SIGUSR1: force active; SIGUSR2: force standby; SIGHUP: release the force; SIGWINCH: refresh the own timestamp. */
   private installSignals(): void {
     const c = this.coordinator as HaCoordinator;
     const on = (sig: NodeJS.Signals, what: string, f: () => Promise<void>): void => {
@@ -82,6 +82,9 @@ export class HaRuntime {
     on('SIGUSR1', 'force active', () => c.forceActive());
     on('SIGUSR2', 'force standby', () => c.forceStandby());
     on('SIGHUP', 'release force', () => c.releaseForce());
+    // Node has no third user signal; SIGWINCH (window size changed) never reaches a daemon
+    // otherwise and its default action is to be ignored.
+    on('SIGWINCH', 'refresh own timestamp', () => c.refreshTimestamp());
   }
 
   view(): HaView {
