@@ -189,7 +189,7 @@ export const EXAMPLE_CONFIG = `// Tapedeck config. JSON with // comments. Unknow
   // Optional: active/standby recorders through Redis (docs/ha.md); needs kafka_sink: only
   // the active publishes. null: this recorder always publishes.
   // { "redis": "redis://127.0.0.1:6379", "cluster": "tapedeck", "id": "<host>-<pid>",
-  //   "lease_ttl": "1500ms", "buffer_window": "2s", "buffer_max_batches": 20000, "promotion_max_wait": "60s",
+  //   "lease_ttl": "1s", "buffer_window": "2s", "buffer_max_batches": 20000, "promotion_max_wait": "60s",
   //   "on_redis_loss": "publish" (every recorder publishes: duplicates, not loss) or "standby" }
   "ha": null,
 

@@ -20,7 +20,7 @@ export type Role = 'active' | 'standby' | 'degraded';
 
 export const HA_DEFAULTS = {
   /** Lease TTL: a dead active is replaced within about this (renewed every TTL/4). */
-  leaseTtlMs: 1_500,
+  leaseTtlMs: 1_000,
 } as const;
 
 export interface HaOptions {
@@ -78,6 +78,12 @@ export class HaCoordinator extends EventEmitter {
   private leaseFreeSinceMs: number | undefined;
   /** Set by refreshTimestamp: the next tick hands a held lease to the preferred member. */
   private handOver = false;
+  /**
+   * When this recorder's member entry was last (re)written after Redis was unreachable or
+   * empty: the preference is only trusted once every live member had a renewal period to
+   * register (a Redis restarted empty knows only whoever ticked first).
+   */
+  private registeredSinceMs: number | undefined;
   private leaseValue = '';
   private chain: Promise<void> = Promise.resolve();
 
@@ -224,10 +230,12 @@ export class HaCoordinator extends EventEmitter {
         const ok = (await this.redis.eval(RENEW, 1, this.k.lease, this.leaseValue, String(ttl))) === 1;
         if (!ok) this.leaseValue = '';
       }
-      await this.redis.multi()
+      const [[, fresh]] = (await this.redis.multi()
         .hset(this.k.members, this.id, String(this.startedMs))
         .set(this.k.alive(this.id), '1', 'PX', ttl)
-        .exec();
+        .exec()) as [[Error | null, number], unknown];
+      // hset answers 1 when the entry is new: first tick, or Redis lost it (restarted empty).
+      if (fresh === 1 || !this.redisOk || this.registeredSinceMs === undefined) this.registeredSinceMs = Date.now();
       const [lease, force, standby] = await this.redis.mget(this.k.lease, this.k.force, this.k.standby(this.id));
       this.redisOk = true;
       this.lastRedisOkMs = Date.now();
@@ -284,10 +292,12 @@ export class HaCoordinator extends EventEmitter {
         return;
       }
       if (lease === null) {
-        // The preferred member takes a free lease; anyone does once it has stayed free for a TTL.
+        // The preferred member takes a free lease once the membership has settled (every live
+        // member registered); anyone does once it has stayed free for two TTLs.
         const pref = await this.preferred();
-        const freeLong = this.leaseFreeSinceMs !== undefined && Date.now() - this.leaseFreeSinceMs > ttl;
-        if ((pref === this.id || pref === undefined || freeLong) && (await this.acquire(false))) {
+        const settled = Date.now() - (this.registeredSinceMs ?? Date.now()) >= ttl;
+        const freeLong = this.leaseFreeSinceMs !== undefined && Date.now() - this.leaseFreeSinceMs > 2 * ttl;
+        if (((settled && (pref === this.id || pref === undefined)) || freeLong) && (await this.acquire(false))) {
           this.leaseFreeSinceMs = undefined;
           this.setRole('active', 'took the free lease');
           return;
