@@ -7,7 +7,7 @@
 import { readFile } from 'node:fs/promises';
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import { TapedeckError } from '../protocol/errors.js';
-import { COLD_DEFAULTS, HOOK_DEFAULTS, HOOK_LIST_TIMEOUT_MS, STORAGE_DEFAULTS } from '../storage/index.js';
+import { COLD_DEFAULTS, HOOK_DEFAULTS, HOOK_GET_DEFAULTS, HOOK_LIST_TIMEOUT_MS, STORAGE_DEFAULTS } from '../storage/index.js';
 import { DURATION_SCHEMA, durationMs, type Duration } from './duration.js';
 import { SERVER_LIMITS, SOURCE_DEFAULTS } from './limits.js';
 import { SOURCE_TYPES } from './sources/registry.js';
@@ -44,7 +44,7 @@ export interface ServeConfig {
   archiveDirectory: string;
   archiveCmds: { list: HookCommand | null; get: HookCommand | null; put: HookCommand | null };
   /** How hooks run (docs/archive-hooks.md): per-run timeouts, attempts with backoff, the list period. */
-  archiveHooks: { timeoutMs: number; listTimeoutMs: number; attempts: number; backoffInitialMs: number; backoffMaxMs: number; listIntervalMs: number };
+  archiveHooks: { timeoutMs: number; listTimeoutMs: number; getTimeoutMs: number; getAttempts: number; attempts: number; backoffInitialMs: number; backoffMaxMs: number; listIntervalMs: number };
   /** Local retention of rotated files that put has shipped; 0 = no limit of that kind. */
   retention: { maxAgeMs: number; maxBytes: number; checkIntervalMs: number; keepFetchedMs: number };
   /** null: playback only, nothing is recorded. */
@@ -208,6 +208,8 @@ export const CONFIG_SCHEMA = {
       properties: {
         timeout: DURATION_SCHEMA,
         list_timeout: DURATION_SCHEMA,
+        get_timeout: DURATION_SCHEMA,
+        get_attempts: { type: 'integer', minimum: 1, maximum: 100 },
         attempts: { type: 'integer', minimum: 1, maximum: 100 },
         backoff_initial: DURATION_SCHEMA,
         backoff_max: DURATION_SCHEMA,
@@ -348,6 +350,8 @@ function hooksAndRetention(h: Record<string, unknown> | null | undefined, r: Rec
   const archiveHooks = {
     timeoutMs: ms(h?.timeout, HOOK_DEFAULTS.timeoutMs),
     listTimeoutMs: ms(h?.list_timeout, HOOK_LIST_TIMEOUT_MS),
+    getTimeoutMs: ms(h?.get_timeout, HOOK_GET_DEFAULTS.timeoutMs),
+    getAttempts: (h?.get_attempts as number | undefined) ?? HOOK_GET_DEFAULTS.attempts,
     attempts: (h?.attempts as number | undefined) ?? HOOK_DEFAULTS.attempts,
     backoffInitialMs: ms(h?.backoff_initial, HOOK_DEFAULTS.backoffInitialMs),
     backoffMaxMs: ms(h?.backoff_max, HOOK_DEFAULTS.backoffMaxMs),

@@ -65,7 +65,7 @@ async function startCold(config: ServeConfig, archive: Archive, log: Logger): Pr
   const policy = { attempts: h.attempts, backoffInitialMs: h.backoffInitialMs, backoffMaxMs: h.backoffMaxMs };
   return ColdStorage.start(archive, {
     hooks: { list, get, put },
-    policy: { put: { ...policy, timeoutMs: h.timeoutMs }, get: { ...policy, timeoutMs: h.timeoutMs }, list: { ...policy, timeoutMs: h.listTimeoutMs } },
+    policy: { put: { ...policy, timeoutMs: h.timeoutMs }, get: { ...policy, attempts: h.getAttempts, timeoutMs: h.getTimeoutMs }, list: { ...policy, timeoutMs: h.listTimeoutMs } },
     retention: { maxAgeMs: ret.maxAgeMs, maxBytes: ret.maxBytes },
     listIntervalMs: h.listIntervalMs,
     checkIntervalMs: ret.checkIntervalMs,

@@ -36,6 +36,12 @@ export const HOOK_DEFAULTS: HookPolicy = {
   backoffMaxMs: 60_000,
 };
 
+/**
+ * get: a session or query waits on it, so it gives up sooner than put (which runs in the
+ * background): at most about attempts x timeoutMs plus the backoff before a clear error.
+ */
+export const HOOK_GET_DEFAULTS = { timeoutMs: 120_000, attempts: 3 } as const;
+
 /** The list hook only prints names: its runs get a shorter timeout than put and get. */
 export const HOOK_LIST_TIMEOUT_MS = 60_000;
 

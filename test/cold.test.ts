@@ -186,6 +186,20 @@ describe('get', () => {
     expect(a.files[0]?.location).toBe('local');
   });
 
+  it('fails reads of a file whose get hangs past its timeout with a clear error', async () => {
+    const r = await rig();
+    const { a, c } = await start(r, {
+      hooks: { put: r.hook('put-copy.sh'), get: { cmd: join(FIX, 'hang.sh'), args: [join(r.dir, '..', 'get.pid')] } },
+      policy: { get: { ...fast, timeoutMs: 300 } },
+      retention: { maxAgeMs: 0, maxBytes: 1 },
+    });
+    const name = await writeRotateShip(a, c, batches(0, 20));
+    await c.check();
+    const err = await readAll(a.cursor()).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: 'TPD_FILE_UNAVAILABLE', message: `file ${name} could not be fetched from cold storage: the get hook timed out after 300 ms (details in the server log)` });
+    expect(c.stats.hooks.runs.get.timedOut).toBe(1);
+  });
+
   it('fails reads of a file whose get fails with a clear error instead of hanging', async () => {
     const r = await rig();
     const { a, c } = await start(r, { hooks: { put: r.hook('put-copy.sh'), get: { cmd: join(FIX, 'fail.sh'), args: [] } }, policy: { get: fast }, retention: { maxAgeMs: 0, maxBytes: 1 } });

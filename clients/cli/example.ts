@@ -26,13 +26,16 @@ export const EXAMPLE_CONFIG = `// Tapedeck config. JSON with // comments. Unknow
   },
 
   // How the hooks run. Each run is killed (with its children) after "timeout" ("list_timeout"
-  // for list); a failed run is retried up to "attempts" runs in all, waiting
+  // for list, "get_timeout" for get); a failed run is retried up to "attempts" runs in all
+  // ("get_attempts" for get: sessions wait on it), waiting
   // "backoff_initial", doubling per failure, random in [d/2, d], at most "backoff_max".
   // list runs at start and every "list_interval" (null = at start only).
   "archive_hooks": {
     "timeout": "10m",
     "list_timeout": "1m",
+    "get_timeout": "2m",
     "attempts": 5,
+    "get_attempts": 3,
     "backoff_initial": "1s",
     "backoff_max": "1m",
     "list_interval": "5m"
