@@ -137,7 +137,17 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
       errorResponseBuilder: (_req, ctx) => new TapedeckError('TPD_RATE_LIMITED', `more than ${ctx.max} requests in ${ctx.after === '' ? 'the window' : 'the window; retry in ' + ctx.after}`),
     });
   }
-  await app.register(websocket, { options: { maxPayload: opts.wsMaxPayloadBytes ?? SERVER_DEFAULTS.wsMaxPayloadBytes } });
+  await app.register(websocket, {
+    options: { maxPayload: opts.wsMaxPayloadBytes ?? SERVER_DEFAULTS.wsMaxPayloadBytes },
+    // On close, sessions go first: each client gets its `end` frame and a normal close
+    // (1000); other sockets (ingest) then get 1001 "going away". The plugin's default
+    // closes every socket with no status before the sessions could say anything.
+    preClose: async function closeSockets(this: FastifyInstance) {
+      await this.sessions.close();
+      for (const client of this.websocketServer.clients) client.close(1001, 'server shutting down');
+      this.websocketServer.close();
+    },
+  });
   app.get('/health', { schema: { response: { 200: { type: 'object', properties: { ok: { type: 'boolean' } } } } } }, async () => ({ ok: true }));
   const metrics = createMetrics(app, { archive: opts.archive, sessions: app.sessions, sources: opts.sources ?? [], ...(opts.ha ? { ha: opts.ha } : {}) });
   app.get('/metrics', { schema: { produces: ['text/plain'], response: { 200: { type: 'string' } } } }, async (_req, reply) => {

@@ -1,5 +1,6 @@
 import { readArchive as readBack } from './helpers/replay.js';
-import { describe, expect, it, onTestFinished } from 'vitest';
+import { describe, expect, it, onTestFinished, vi } from 'vitest';
+import WebSocket from 'ws';
 import { spawn } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -64,8 +65,20 @@ describe('graceful shutdown', () => {
         await res.body.dump();
       }
       await handled;
+      // A playback session following live data: shutdown ends it with an `end` frame.
+      const created = await request(`${url}/api/v1/sessions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ state: 'tail' }) });
+      expect(created.statusCode).toBe(201);
+      const { id } = (await created.body.json()) as { id: string };
+      const ws = new WebSocket(`${url.replace('http', 'ws')}/api/v1/sessions/${id}/stream`);
+      const frames: Array<{ type: string; reason?: string }> = [];
+      ws.on('message', (d: Buffer) => frames.push(JSON.parse(String(d)) as { type: string; reason?: string }));
+      const wsClosed = new Promise<number>((resolve) => ws.once('close', (code) => resolve(code)));
+      await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject));
+      await vi.waitFor(() => expect(frames.some((f) => f.type === 'state')).toBe(true));
       child.kill(signal);
       expect(await exited, stderr).toBe(0);
+      expect(await wsClosed).toBe(1000);
+      expect(frames.at(-1)).toEqual({ type: 'end', reason: 'closed' });
       await up.close();
       expect(logs.map((l) => l.msg)).toEqual(expect.arrayContaining(['signal received', 'shutting down', 'stopped']));
 
