@@ -63,7 +63,11 @@ function bad(control: string, message: string): TapedeckError {
 export function parseTime(control: string, v: string | number, nowUs: number): number {
   if (typeof v === 'number') {
     if (!Number.isFinite(v) || v < 0) throw bad(control, `time must be a non-negative epoch number, got ${v}`);
-    return parseTs(String(v));
+    try {
+      return parseTs(String(v));
+    } catch (err) {
+      throw bad(control, (err as Error).message);
+    }
   }
   const s = v.trim();
   const m = OFFSET.exec(s);
@@ -105,7 +109,9 @@ export function parsePos(v: string | number, nowUs: number): PosTarget {
 
 export function parseSpeed(v: string | number): Speed {
   if (typeof v === 'string' && v.trim().toLowerCase() === 'unlimited') return 'unlimited';
-  const n = typeof v === 'number' ? v : Number(v.trim().replace(/x$/i, ''));
+  // A decimal number, optionally followed by "x" ("2x"); not hex, not exponents.
+  const text = typeof v === 'string' ? v.trim().replace(/x$/i, '') : '';
+  const n = typeof v === 'number' ? v : /^\d+(\.\d+)?$|^\.\d+$/.test(text) ? Number(text) : NaN;
   if (typeof v === 'string' && v.trim() === '') throw bad('speed', 'empty');
   if (!Number.isFinite(n) || n < SPEED_MIN || n > SPEED_MAX) {
     throw bad('speed', `must be a number from ${SPEED_MIN} to ${SPEED_MAX} or "unlimited", got ${JSON.stringify(v)}`);

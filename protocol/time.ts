@@ -36,7 +36,13 @@ function parseTsUnchecked(text: string): number {
   const m = RFC3339.exec(s);
   if (!m) throw new TapedeckError('TPD_BAD_ARGUMENT', `not an RFC 3339 time or epoch number: ${JSON.stringify(text).slice(0, 100)}`);
   const ms = Date.parse(`${m[1]}T${m[2]}${m[4]?.toUpperCase()}`);
-  if (Number.isNaN(ms)) throw new TapedeckError('TPD_BAD_ARGUMENT', `invalid date: ${JSON.stringify(text).slice(0, 100)}`);
+  // Date.parse rolls impossible dates over (02-30 becomes 03-02): refuse those instead.
+  const [y, mo, d] = (m[1] as string).split('-').map(Number) as [number, number, number];
+  const [hh, mm, ss] = (m[2] as string).split(':').map(Number) as [number, number, number];
+  const day = new Date(Date.UTC(y, mo - 1, d));
+  if (Number.isNaN(ms) || day.getUTCFullYear() !== y || day.getUTCMonth() !== mo - 1 || day.getUTCDate() !== d || hh > 23 || mm > 59 || ss > 59) {
+    throw new TapedeckError('TPD_BAD_ARGUMENT', `invalid date: ${JSON.stringify(text).slice(0, 100)}`);
+  }
   const frac = (m[3] ?? '').padEnd(6, '0').slice(0, 6);
   return ms * 1000 + Number(frac);
 }

@@ -1,4 +1,5 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { upstream } from './helpers/upstreams.js';
 import { execFile, execFileSync } from 'node:child_process';
 import WebSocket from 'ws';
 import { startServer, api, type TestServer } from './helpers/server.js';
@@ -77,26 +78,42 @@ describe('health, readiness, stats, OpenAPI', () => {
     expect(stats.body.uptimeSeconds).toBeGreaterThanOrEqual(0);
   });
 
-  it('is not ready while a required source is stale, and says which', async () => {
+  it('is not ready while a required source is stale, and says which; /api/v1/sources shows each one\'s health', async () => {
     const dir = await tmpDir();
+    // Answers once, then fails with 500s: a source that was fresh and goes stale.
+    const up = await upstream((n) => (n === 0 ? { body: '{"v":1}' } : { status: 500, body: 'upstream broke' }));
     const config = resolveConfig({
       archive_directory: dir,
       record: { spec: ['/**'], flush_interval: '100ms' },
       publish: { bind: '127.0.0.1:0' },
-      // Nothing listens on port 9: the poller never succeeds.
-      sources: [{ name: 'dead', type: 'http-json', url: 'http://127.0.0.1:9/x', interval: '1s', max_staleness: '5s' }, { name: 'push', type: 'push' }],
+      sources: [
+        // Nothing listens on port 9: the poller never succeeds.
+        { name: 'dead', type: 'http-json', url: 'http://127.0.0.1:9/x', interval: '1s', max_staleness: '5s' },
+        { name: 'flaky', type: 'http-json', url: up.url, interval: '50ms', backoff_initial: '10ms', backoff_max: '20ms', max_staleness: '1h' },
+        { name: 'push', type: 'push' },
+      ],
       log_level: 'silent',
     });
     const running = await startProcess(config);
     try {
+      type Health = { name: string; status: string; last_success: string | null; last_error: { message: string } | null; consecutive_failures: number; staleness_ms: number | null };
+      const health = async (name: string): Promise<Health> => ((await (await fetch(`${running.url}/api/v1/sources`)).json()) as { sources: Health[] }).sources.find((s) => s.name === name)!;
+      await vi.waitFor(async () => expect((await health('flaky')).consecutive_failures).toBeGreaterThanOrEqual(2), { timeout: 5000 });
+      // flaky succeeded once and is within its max_staleness: only dead is named.
       const res = await fetch(`${running.url}/ready`);
       expect(res.status).toBe(503);
       const body = (await res.json()) as { error: { code: string; message: string } };
       expect(body.error.code).toBe('TPD_NOT_READY');
       expect(body.error.message).toMatch(/source:dead: no successful poll yet/);
-      expect(body.error.message).not.toMatch(/push/);
+      expect(body.error.message).not.toMatch(/push|flaky/);
+      const first = await health('flaky');
+      expect(first).toMatchObject({ status: 'failing', last_success: expect.stringMatching(/^\d{4}-/), last_error: { message: expect.stringMatching(/500/) } });
+      await vi.waitFor(async () => expect((await health('flaky')).staleness_ms).toBeGreaterThan(first.staleness_ms! + 100), { timeout: 5000 });
+      await vi.waitFor(async () => expect((await health('dead')).consecutive_failures).toBeGreaterThanOrEqual(1), { timeout: 5000 });
+      expect(await health('dead')).toMatchObject({ status: 'failing', last_success: null, staleness_ms: null });
     } finally {
       await running.close();
+      await up.close();
     }
   });
 
