@@ -25,6 +25,8 @@ import { waitFor } from './helpers/upstreams.js';
 interface PageElement {
   dataset: Record<string, string | undefined>;
   textContent: string | null;
+  classList: { contains(name: string): boolean };
+  parentElement: PageElement | null;
   getAttribute(name: string): string | null;
 }
 declare const document: {
@@ -32,13 +34,18 @@ declare const document: {
   querySelector(selector: string): PageElement | null;
   addEventListener(type: string, listener: () => void): void;
 };
-declare const MutationObserver: new (callback: () => void) => { observe(target: PageElement, options: Record<string, boolean>): void };
+declare const MutationObserver: new (callback: (records: Array<{ target: PageElement; attributeName: string | null }>) => void) => {
+  observe(target: PageElement, options: Record<string, unknown>): void;
+};
 declare const CustomEvent: new (type: string, init: { detail: unknown }) => unknown;
 declare const window: {
   tapedeck: {
-    model: { controls: { speed: unknown; end: unknown } };
+    model: { controls: { speed: unknown; end: unknown; state: string } };
     session: { id: string; state: string; ws: { close(): void }; send(set: unknown): void; dispatchEvent(e: unknown): boolean };
+    timeline: { firstUs: number | null; lastUs: number | null };
+    charts: { charts: { get(path: string): { plot: { data: number[][] } } | undefined } };
   };
+  flashes: Array<[string, string]>;
 };
 
 const T0 = Date.UTC(2026, 0, 1) * 1000;
@@ -60,6 +67,37 @@ const waitConn = (page: Page, state: string): Promise<unknown> =>
 const cellJson = (page: Page, path: string): Promise<string | null> =>
   page.locator(`#values tr[data-path="${path}"] td.v`).getAttribute('data-json');
 const utc = (us: number): string => new Date(Math.floor(us / 1000)).toISOString().replace('T', ' ').replace('Z', ' UTC');
+const waitUs = (page: Page, us: number): Promise<unknown> =>
+  page.waitForFunction((t) => Number(document.getElementById('pos-time')?.dataset.us) === t, us);
+
+/**
+ * From now on, every value cell that starts flashing is recorded in `window.flashes` as
+ * [path, data-json] (a MutationObserver on the table's class attributes; the table removes
+ * and re-adds `flash` on a changed cell, and touches no class of an unchanged one).
+ */
+const recordFlashes = (page: Page): Promise<void> => page.evaluate(() => {
+  window.flashes = [];
+  new MutationObserver((records) => {
+    for (const r of records) {
+      const td = r.target;
+      if (r.attributeName === 'class' && td.classList.contains('v') && td.classList.contains('flash')) {
+        window.flashes.push([td.parentElement?.dataset.path ?? '', td.dataset.json ?? '']);
+      }
+    }
+  }).observe(document.querySelector('#values tbody')!, { attributes: true, attributeFilter: ['class'], subtree: true });
+});
+const clearFlashes = (page: Page): Promise<void> => page.evaluate(() => { window.flashes = []; });
+const flashes = (page: Page): Promise<Array<[string, string]>> => page.evaluate(() => window.flashes);
+/** The x values (epoch s) the uPlot chart of `path` holds, or null without a chart. */
+const chartXs = (page: Page, path: string): Promise<number[] | null> =>
+  page.evaluate((p) => window.tapedeck.charts.charts.get(p)?.plot.data[0]?.slice() ?? null, path);
+/** The session's controls as the server has them (GET /api/v1/sessions/:id). */
+async function serverControls(base: string, page: Page): Promise<{ posUs: number | null; speed: number | string; state: string }> {
+  const id = await page.evaluate(() => window.tapedeck.session.id);
+  const res = await api(base, 'GET', `/api/v1/sessions/${id}`);
+  expect(res.status).toBe(200);
+  return res.body.controls;
+}
 
 let browser: TestBrowser;
 
@@ -215,6 +253,113 @@ describe('web player over a pre-written archive', () => {
   });
 });
 
+describe('web player over a three-hour archive', () => {
+  let server: TestServer;
+  /** Seconds of history the charts load before the position (a batch a second here). */
+  const HISTORY_S = 600;
+
+  beforeAll(async () => {
+    server = await startServer(Array.from({ length: 3 * 3600 }, (_, i) => batch(i)));
+  });
+
+  afterAll(async () => {
+    await server?.close();
+  });
+
+  it('flashes changed cells, restarts the charts on a seek and grows them while playing, and takes +/− and the hour keys', async () => {
+    const page = await browser.context.newPage();
+    const errors: string[] = [];
+    page.on('pageerror', (e) => errors.push(e.message));
+    const startUs = T0 + 1800 * S;
+    await page.goto(`${server.url}/?pos=${startUs}&state=pause&select=/dev/a,/dev/b,/dev/name`);
+    await waitConn(page, 'paused');
+    await waitUs(page, startUs);
+    await expect.poll(() => cellJson(page, '/dev/a')).toBe('1800');
+
+    /** After a seek to `us`, the chart of `path` holds exactly the state frame's point at `us`
+     * and one point a second of the ten minutes before it (the loaded history). */
+    const chartRestartedAt = async (path: string, us: number): Promise<void> => {
+      const want = Array.from({ length: HISTORY_S + 1 }, (_, k) => us / S - HISTORY_S + k);
+      await expect.poll(() => chartXs(page, path)).toEqual(want);
+    };
+    // One chart per numeric path (the string path has none), each restarted from the state.
+    await expect.poll(() => page.locator('.chart').count()).toBe(2);
+    expect(await page.locator('.chart[data-path="/dev/name"]').count()).toBe(0);
+    await chartRestartedAt('/dev/a', startUs);
+    await chartRestartedAt('/dev/b', startUs);
+
+    // A step changes /dev/a and /dev/b but not /dev/name: the two changed cells flash, the
+    // unchanged one does not (all three are written in the same animation frame).
+    await recordFlashes(page);
+    await page.locator('body').press('ArrowRight');
+    await waitUs(page, startUs + S);
+    await expect.poll(() => flashes(page)).toContainEqual(['/dev/a', '1801']);
+    expect(await flashes(page)).toContainEqual(['/dev/b', '900.5']);
+    expect((await flashes(page)).filter(([p]) => p === '/dev/name')).toEqual([]);
+    await expect.poll(() => page.locator('#values tr[data-path="/dev/a"] td.v').getAttribute('class')).toContain('flash');
+    await chartRestartedAt('/dev/a', startUs + S);
+
+    // PageUp / PageDown jump one hour: the shown time, the server's session and the values agree.
+    const jumped = async (us: number): Promise<void> => {
+      await waitUs(page, us);
+      expect(await page.locator('#pos-time').textContent()).toBe(utc(us));
+      expect((await serverControls(server.url, page)).posUs).toBe(us);
+      await expect.poll(() => cellJson(page, '/dev/a')).toBe(JSON.stringify((us - T0) / S));
+      await chartRestartedAt('/dev/a', us);
+    };
+    await page.locator('body').press('PageUp');
+    await jumped(startUs + 3601 * S);
+    await page.locator('body').press('PageDown');
+    await jumped(startUs + S);
+
+    // + and − (and =) step through the speed list; the select and the server's session show it.
+    const speedIs = async (v: number): Promise<void> => {
+      await page.waitForFunction((x) => window.tapedeck.model.controls.speed === x, v);
+      expect(await page.locator('#speed').inputValue()).toBe(String(v));
+      expect((await serverControls(server.url, page)).speed).toBe(v);
+    };
+    expect(await page.locator('#speed').inputValue()).toBe('1');
+    await page.locator('body').press('+');
+    await speedIs(2);
+    await page.locator('body').press('-');
+    await page.locator('body').press('-');
+    await speedIs(0.5);
+    await page.locator('body').press('=');
+    await speedIs(1);
+    for (const v of [2, 5, 10, 25, 50, 100]) {
+      await page.locator('body').press('+');
+      await speedIs(v);
+    }
+
+    // Play at 100×: the charts append every batch and the value cells flash as they change.
+    await clearFlashes(page);
+    await page.locator('body').press(' ');
+    await waitConn(page, 'playing');
+    expect(await page.locator('#conn').textContent()).toContain('playing 100×');
+    await page.waitForFunction(([p, n]) => (window.tapedeck.charts.charts.get(p)?.plot.data[0]?.length ?? 0) >= n, ['/dev/a', HISTORY_S + 1 + 100] as const);
+    await expect.poll(async () => (await flashes(page)).filter(([p]) => p === '/dev/a').length).toBeGreaterThan(1);
+    await page.locator('body').press(' ');
+    await waitConn(page, 'paused');
+    // Paused: the chart holds one point a second from ten minutes before the last seek up to
+    // the position (the session's, once the page shows it: the badge is written at once, the
+    // position on the next animation frame).
+    const pausedUs = (await serverControls(server.url, page)).posUs!;
+    await waitUs(page, pausedUs);
+    expect(pausedUs).toBeGreaterThanOrEqual(startUs + (1 + 100) * S);
+    const played = Array.from({ length: (pausedUs - startUs - S) / S + HISTORY_S + 1 }, (_, k) => (startUs + S) / S - HISTORY_S + k);
+    await expect.poll(() => chartXs(page, '/dev/a')).toEqual(played);
+    expect(await cellJson(page, '/dev/a')).toBe(JSON.stringify((pausedUs - T0) / S));
+
+    // A seek drops what was played: the charts restart from the state at the new position.
+    await page.locator('body').press('PageUp');
+    await jumped(pausedUs + 3600 * S);
+    await chartRestartedAt('/dev/b', pausedUs + 3600 * S);
+
+    expect(errors).toEqual([]);
+    await page.close();
+  });
+});
+
 describe('web player over a server recording the simulator', () => {
   it('presses play at the end, sees values change, and follows live', async () => {
     const { archive_directory: _dir, ...embedded } = EMBEDDED_DEFAULT;
@@ -241,6 +386,48 @@ describe('web player over a server recording the simulator', () => {
         const cell = document.querySelector(`#values tr[data-path="${p}"] td.v`);
         return cell !== null && cell.getAttribute('data-json') !== v;
       }, [path, first] as const, { timeout: 10_000 });
+
+      // Pause, then click a quarter of the way along the timeline: the shown time is the
+      // session's position, and the cell is what /api/v1/state answers at that time.
+      await page.locator('body').press(' ');
+      await waitConn(page, 'paused');
+      const pausedUs = (await serverControls(srv.url, page)).posUs!;
+      await waitUs(page, pausedUs);
+      const box = (await page.locator('#timeline').boundingBox())!;
+      await page.locator('#timeline').click({ position: { x: box.width * 0.25, y: box.height / 2 } });
+      await page.waitForFunction((t) => Number(document.getElementById('pos-time')?.dataset.us) < t, pausedUs);
+      await waitConn(page, 'paused');
+      const matchesState = async (us: number): Promise<void> => {
+        expect(await page.locator('#pos-time').textContent()).toBe(utc(us));
+        expect((await serverControls(srv.url, page)).posUs).toBe(us);
+        const state = await api(srv.url, 'GET', `/api/v1/state?at=${us}&glob=${path}`);
+        expect(state.status).toBe(200);
+        expect(typeof state.body.values[path]).toBe('number');
+        await expect.poll(() => cellJson(page, path)).toBe(JSON.stringify(state.body.values[path]));
+      };
+      const at = await shownUs(page);
+      const range = await page.evaluate(() => [window.tapedeck.timeline.firstUs!, window.tapedeck.timeline.lastUs!]);
+      expect(at).toBeGreaterThan(range[0]!);
+      expect(at).toBeLessThan(range[1]!);
+      await matchesState(at);
+
+      // The step key lands on the next recorded batch, and the cell follows.
+      await page.locator('body').press('ArrowRight');
+      await page.waitForFunction((t) => Number(document.getElementById('pos-time')?.dataset.us) > t, at);
+      const stepped = await shownUs(page);
+      const between = await fetch(`${srv.url}/api/v1/history?from=${at + 1}&to=${stepped}&glob=/**&format=ndjson`);
+      expect(between.status).toBe(200);
+      const lines = (await between.text()).split('\n').filter((l) => l !== '');
+      expect(lines.map((l) => (JSON.parse(l) as { ts: number }).ts)).toEqual([stepped]);
+      await matchesState(stepped);
+
+      // + changes the speed: the select and the server's session show 2×.
+      expect(await page.locator('#speed').inputValue()).toBe('1');
+      await page.locator('body').press('+');
+      await page.waitForFunction(() => window.tapedeck.model.controls.speed === 2);
+      expect(await page.locator('#speed').inputValue()).toBe('2');
+      expect((await serverControls(srv.url, page)).speed).toBe(2);
+
       // Live: follows the tail; the position moves on with the recording.
       await page.getByRole('button', { name: 'Live: follow the tail' }).click();
       await waitConn(page, 'live');
