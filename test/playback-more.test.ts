@@ -57,8 +57,9 @@ class RawWs {
     for (const w of [...this.waiters]) w();
   }
 
-  static async open(url: string, format: 'json' | 'msgpack' = 'json'): Promise<RawWs> {
-    const ws = new WebSocket(url.replace(/^http/, 'ws') + (format === 'msgpack' ? '?format=msgpack' : ''));
+  static async open(url: string, format: 'json' | 'msgpack' = 'json', coalesce = false): Promise<RawWs> {
+    const q = [format === 'msgpack' ? 'format=msgpack' : '', coalesce ? 'coalesce=true' : ''].filter((x) => x !== '').join('&');
+    const ws = new WebSocket(url.replace(/^http/, 'ws') + (q ? `?${q}` : ''));
     const r = new RawWs(ws);
     sockets.push(r);
     await new Promise<void>((resolve, reject) => {
@@ -171,6 +172,24 @@ describe('session limits', () => {
     await createSession({});
     expect((await api(server.url, 'POST', '/api/v1/sessions', {})).status).toBe(429);
     expect(server.app.sessions.size).toBe(2);
+  });
+});
+
+describe('frame types', () => {
+  it('sends one batch frame per batch unless the client opts in to batches frames (?coalesce=true)', async () => {
+    const batches = randomBatches(34, 400, { paths: 20, maxUpdates: 5 });
+    server = await startServer(batches);
+    const toTail = isControls((c) => c.state === 'tail');
+    for (const coalesce of [false, true]) {
+      const ws = await RawWs.open(streamUrl(await createSession({ speed: 'unlimited' })), 'json', coalesce);
+      const end = await ws.waitFor(toTail);
+      const frames = ws.msgs.slice(0, end).map((m) => m.frame);
+      const got = frames.flatMap((f) => (f.type === 'batch' ? [f.ts] : f.type === 'batches' ? (f.batches as Array<{ ts: number }>).map((b) => b.ts) : []));
+      expect(got).toEqual(batches.map((b) => b.ts));
+      const multi = frames.filter((f) => f.type === 'batches').length;
+      if (coalesce) expect(multi).toBeGreaterThan(0);
+      else expect(multi).toBe(0);
+    }
   });
 });
 

@@ -149,7 +149,8 @@ export class SessionStream implements AsyncIterable<StreamFrame> {
   }
 
   private connect(reconnectAttempt = 0): Promise<void> {
-    const ws = new WebSocket(this.url + (this.format === 'msgpack' ? '?format=msgpack' : ''), {
+    // This client splits `batches` frames itself, so it takes them (fewer, larger frames).
+    const ws = new WebSocket(`${this.url}?coalesce=true${this.format === 'msgpack' ? '&format=msgpack' : ''}`, {
       headers: this.token ? { authorization: `Bearer ${this.token}` } : {},
     });
     this.ws = ws;

@@ -62,7 +62,7 @@ export class PlayerSession extends EventTarget {
   }
 
   streamUrl() {
-    return wsUrl(`${this.base}/api/v1/sessions/${encodeURIComponent(this.id)}/stream`);
+    return wsUrl(`${this.base}/api/v1/sessions/${encodeURIComponent(this.id)}/stream?coalesce=true`);
   }
 
   connect() {

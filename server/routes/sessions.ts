@@ -49,10 +49,11 @@ function view(s: Session): object {
   };
 }
 
-function wsSink(socket: WebSocket, format: FrameFormat): SessionSink {
+function wsSink(socket: WebSocket, format: FrameFormat, coalesce: boolean): SessionSink {
   let last: Promise<void> = Promise.resolve();
   return {
     format,
+    coalesce,
     send(data) {
       last = new Promise((resolve) => socket.send(data, { binary: format === 'msgpack' }, () => resolve()));
     },
@@ -113,14 +114,20 @@ export async function sessionRoutes(app: FastifyInstance): Promise<void> {
     return reply.status(204).send();
   });
 
-  app.get<{ Params: { id: string }; Querystring: { format?: FrameFormat } }>('/api/v1/sessions/:id/stream', {
+  app.get<{ Params: { id: string }; Querystring: { format?: FrameFormat; coalesce?: 'true' | 'false' } }>('/api/v1/sessions/:id/stream', {
     websocket: true,
     schema: {
       params: { type: 'object', properties: { id: ID }, required: ['id'] },
       querystring: {
         type: 'object',
         additionalProperties: false,
-        properties: { format: { type: 'string', enum: ['json', 'msgpack'] }, access_token: { type: 'string', maxLength: 4096 } },
+        properties: {
+          format: { type: 'string', enum: ['json', 'msgpack'] },
+          // Opt in to `batches` frames (several batches per frame): clients written to the
+          // five frame types of the contract get one `batch` frame per batch.
+          coalesce: { type: 'string', enum: ['true', 'false'] },
+          access_token: { type: 'string', maxLength: 4096 },
+        },
       },
     },
     preValidation: async (req) => {
@@ -134,7 +141,7 @@ export async function sessionRoutes(app: FastifyInstance): Promise<void> {
       socket.close(4404, 'no such session');
       return;
     }
-    const sink = wsSink(socket, req.query.format ?? 'json');
+    const sink = wsSink(socket, req.query.format ?? 'json', req.query.coalesce === 'true');
     session.attach(sink);
     // Control frames per second from this socket (a token bucket); past it: TPD_RATE_LIMITED.
     let tokens = CONTROLS_PER_SECOND_MAX;

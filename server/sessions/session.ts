@@ -26,6 +26,8 @@ export type FrameFormat = 'json' | 'msgpack';
 /** What a session sends through: a WebSocket in production, anything in tests. */
 export interface SessionSink {
   readonly format: FrameFormat;
+  /** The client takes `batches` frames (several batches in one frame; `?coalesce=true`). */
+  readonly coalesce: boolean;
   send(data: string | Buffer): void;
   /** Bytes queued but not yet handed to the kernel. */
   bufferedBytes(): number;
@@ -281,7 +283,8 @@ export class Session {
     }
     const out: RawBatch[] = [first];
     let updates = first.to - first.from;
-    while (out.length < this.limits.frameBatchesMax && updates < this.limits.frameUpdatesMax && this.commands.length === 0) {
+    const batchesMax = this.sink?.coalesce === true ? this.limits.frameBatchesMax : 1;
+    while (out.length < batchesMax && updates < this.limits.frameUpdatesMax && this.commands.length === 0) {
       // Only coalesce what is due now; a paced session at real time sends one batch per frame.
       if (paced && (this.speed as number) <= 1) break;
       const nb = await this.cursor.nextRaw();

@@ -74,7 +74,7 @@ async function createSession(url: string, body: object): Promise<string> {
 type AnyFrame = any;
 
 function openWs(url: string, id: string, format: 'json' | 'msgpack', onFrame: (f: AnyFrame) => void): Promise<WebSocket> {
-  const ws = new WebSocket(`${url.replace('http', 'ws')}/api/v1/sessions/${id}/stream${format === 'msgpack' ? '?format=msgpack' : ''}`);
+  const ws = new WebSocket(`${url.replace('http', 'ws')}/api/v1/sessions/${id}/stream?coalesce=true${format === 'msgpack' ? '&format=msgpack' : ''}`);
   ws.on('message', (data: Buffer, binary: boolean) => onFrame(binary ? unpack(data) : JSON.parse(data.toString())));
   return new Promise((resolve, reject) => {
     ws.once('open', () => resolve(ws));
