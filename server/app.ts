@@ -133,7 +133,10 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
       max: opts.rateLimit.max,
       timeWindow: opts.rateLimit.timeWindowMs,
       keyGenerator: (req) => req.principal ?? req.ip,
-      allowList: (req) => req.url === '/health' || req.url === '/ready',
+      allowList: (req) => {
+        const path = req.url.split('?')[0];
+        return path === '/health' || path === '/ready';
+      },
       errorResponseBuilder: (_req, ctx) => new TapedeckError('TPD_RATE_LIMITED', `more than ${ctx.max} requests in ${ctx.after === '' ? 'the window' : 'the window; retry in ' + ctx.after}`),
     });
   }

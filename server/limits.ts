@@ -47,6 +47,14 @@ export const SERVER_LIMITS = {
   stateBodyCachedMaxBytes: 256 * 1024,
   /** Most sources in one config. */
   sourcesMax: 256,
+  /**
+   * Failed authentications (no or unknown token) per client address per minute; past it
+   * the address gets 429 TPD_RATE_LIMITED until the minute is over (token guessing). The
+   * per-token rate limit counts only authenticated requests, so this is its counterpart.
+   */
+  authFailuresPerMinuteMax: 120,
+  /** Addresses whose failures are counted at once; past it the counts start afresh. */
+  authFailureAddressesMax: 10_000,
   /** Time granted to in-flight requests and sources at shutdown before connections are cut. */
   shutdownGraceMs: 10_000,
 } as const;

@@ -15,7 +15,7 @@ import { Catalog, CATALOG_FILE, type BlockRow, type FileLocation, type PathRow }
 import { BlockType } from './codec/frame.js';
 import { decodeBatches, type DecodedBatches } from './codec/payload.js';
 import { openFrame } from './codec/frame.js';
-import { HEADER_BYTES } from './codec/header.js';
+import { FORMAT_VERSION, HEADER_BYTES } from './codec/header.js';
 import { BlockCache } from './block-cache.js';
 import { CURRENT_NAME, ROTATED_NAME, readExactly, readFileHeader, rotatedName, scanBlocks } from './segment-file.js';
 import { STORAGE_DEFAULTS, STORAGE_LIMITS, type StorageOptions } from './limits.js';
@@ -124,6 +124,8 @@ export class Archive extends EventEmitter {
   private readonly cache = new BlockCache(STORAGE_LIMITS.decodedCacheUpdatesMax);
   private readonly handles = new Map<number, { fh: Promise<FileHandle>; busy: number }>();
   private readonly tails = new Map<number, BlockRow[]>();
+  /** Files indexed again from their header at a read-only open: their catalog rows are stale. */
+  private readonly staleRows = new Set<number>();
   private closed = false;
 
   private constructor(dir: string, opts: OpenOptions) {
@@ -195,6 +197,9 @@ export class Archive extends EventEmitter {
     const rows = new Map(this.catalog.files().map((r) => [r.seq, r]));
     let archiveId = this.catalog.getMeta('archive_id');
     const onDisk = new Map<number, { name: string; committed: number; size: number }>();
+    /** Files whose header could not be read, by name (error code). */
+    const unreadable = new Map<string, string>();
+    const newer: Array<{ name: string; version: unknown }> = [];
     for (const name of names) {
       const path = join(this.dir, name);
       let fh: FileHandle | undefined;
@@ -221,20 +226,45 @@ export class Archive extends EventEmitter {
       } catch (err) {
         if (!isTapedeckError(err)) throw err;
         this.problem({ file: name, code: err.code, message: err.message });
-        if (name === CURRENT_NAME && !this.readonly) {
-          // Unreadable header on `current`: keep the bytes for inspection, start afresh.
-          const aside = `current.bad-${Date.now()}`;
-          await rename(path, join(this.dir, aside));
-          this.problem({ file: name, code: err.code, message: `moved aside to ${aside}` });
-        }
+        unreadable.set(name, err.code);
+        if (err.code === 'TPD_FORMAT_VERSION') newer.push({ name, version: err.details?.version });
       } finally {
         await fh?.close();
+      }
+    }
+    if (newer.length > 0 && !this.readonly) {
+      // A writer must never modify, truncate, seal or move aside a file it cannot read:
+      // that file belongs to a newer Tapedeck. Fail before touching anything.
+      const first = newer[0] as { name: string; version: unknown };
+      const list = newer.map((n) => `${n.name} (version ${String(n.version)})`).join(', ');
+      throw new TapedeckError(
+        'TPD_FORMAT_VERSION',
+        `${list} ${newer.length === 1 ? 'was' : 'were'} written by a newer format version than this Tapedeck supports (${FORMAT_VERSION}); ` +
+          'the archive can only be opened read-only (or with a newer Tapedeck)',
+        { file: first.name, version: first.version, files: newer.map((n) => n.name) },
+      );
+    }
+    const currentCode = unreadable.get(CURRENT_NAME);
+    let forgotCurrent = false;
+    if (currentCode !== undefined && !this.readonly) {
+      // Unreadable header on `current` (corrupt, not newer): keep the bytes for inspection, start afresh.
+      const aside = `current.bad-${Date.now()}`;
+      await rename(join(this.dir, CURRENT_NAME), join(this.dir, aside));
+      this.problem({ file: CURRENT_NAME, code: currentCode, message: `moved aside to ${aside}` });
+      // Its batches are no longer part of the archive: forget the catalog's rows for it, or
+      // the file would stay in the archive as missing and a new `current` could not start.
+      for (const [seq, row] of rows) {
+        if (row.name !== CURRENT_NAME) continue;
+        rows.delete(seq);
+        if (this.catalogWritable) this.catalog.forgetFile(seq);
+        forgotCurrent = true;
       }
     }
     this.archiveId = archiveId ?? randomBytes(8).toString('hex');
     if (this.catalogWritable) this.catalog.setMeta('archive_id', this.archiveId);
 
     const newPaths: PathRow[] = [];
+    let catalogAhead = forgotCurrent;
     const seqs = [...new Set([...rows.keys(), ...onDisk.keys()])].sort((x, y) => x - y);
     for (const seq of seqs) {
       const row = rows.get(seq);
@@ -242,7 +272,11 @@ export class Archive extends EventEmitter {
       if (!disk) {
         if (!row) continue;
         const entry: FileEntry = { ...row, location: row.location === 'local' ? 'missing' : row.location, committedBytes: row.indexedBytes, damaged: false, table: undefined };
-        if (row.location === 'local') this.problem({ file: row.name, code: 'TPD_FILE_UNAVAILABLE', message: 'file is in the catalog but not on disk' });
+        if (row.location === 'local') {
+          const code = unreadable.get(row.name);
+          const message = code === undefined ? 'file is in the catalog but not on disk' : `file is in the catalog but its header cannot be read (${code}); its batches are not served`;
+          this.problem({ file: row.name, code: 'TPD_FILE_UNAVAILABLE', message });
+        }
         if (this.catalogWritable && entry.location !== row.location) this.catalog.recordFile({ ...row, location: entry.location }, [], []);
         this.files.push(entry);
         continue;
@@ -256,9 +290,14 @@ export class Archive extends EventEmitter {
       if (from > disk.committed || (row && row.name !== disk.name && from !== disk.committed)) {
         // The catalog claims more than the file commits (or lost track of a rename
         // mid-write): forget this file's rows and index it again.
+        if (from > disk.committed) {
+          catalogAhead = true;
+          this.logger.warn({ file: disk.name, indexedBytes: from, committedBytes: disk.committed }, 'catalog claims more than the file commits: file indexed again');
+        }
         from = HEADER_BYTES;
         truncateFrom = HEADER_BYTES;
         firstTs = lastTs = null;
+        if (!this.catalogWritable) this.staleRows.add(seq);
       }
       const entry: FileEntry = {
         seq,
@@ -300,6 +339,25 @@ export class Archive extends EventEmitter {
     }
     this.loadDictionary(newPaths);
     for (const f of this.files) if (f.lastTs !== null && f.lastTs > this.lastTs) this.lastTs = f.lastTs;
+    if (catalogAhead) this.dropUncommittedPaths();
+  }
+
+  /**
+   * After a catalog that was ahead of a file (the file was restored from an older copy, or
+   * lost its last commits), the catalog's dictionary may hold paths that only the lost
+   * data used. A path first used after the last committed batch is referenced by no block:
+   * drop it (ids are assigned in time order, so these are the highest ids), or the writer
+   * would use its id without defining it in the file.
+   */
+  private dropUncommittedPaths(): void {
+    let keep = this.paths.length;
+    while (keep > 0 && (this.pathFirstTs[keep - 1] as number) > this.lastTs) keep--;
+    if (keep === this.paths.length) return;
+    const dropped = this.paths.length - keep;
+    for (const p of this.paths.splice(keep)) this.pathIds.delete(p);
+    this.pathFirstTs.splice(keep);
+    if (this.catalogWritable) this.catalog.db.prepare('DELETE FROM paths WHERE id >= ?').run(keep);
+    this.logger.warn({ file: CATALOG_FILE, dropped, keep }, 'catalog dictionary was ahead of the files: forgot the paths no committed batch uses');
   }
 
   private loadDictionary(extra: PathRow[]): void {
@@ -359,7 +417,7 @@ export class Archive extends EventEmitter {
   table(entry: FileEntry): BlockTable {
     if (entry.table) return entry.table;
     const t = new BlockTable();
-    for (const r of this.catalog.blocks(entry.seq)) if (r.offset < entry.committedBytes) t.push(r);
+    if (!this.staleRows.has(entry.seq)) for (const r of this.catalog.blocks(entry.seq)) if (r.offset < entry.committedBytes) t.push(r);
     for (const r of this.tails.get(entry.seq) ?? []) t.push(r);
     entry.table = t;
     return t;

@@ -76,6 +76,7 @@ export class Catalog {
       insertBlock: readonly ? undefined : this.db.prepare(`INSERT OR REPLACE INTO blocks(seq, offset, frame_bytes, type, first_ts, last_ts, batches, updates)
         VALUES (?, ?, ?, ?, ?, ?, ?, ?)`),
       deleteBlocksFrom: readonly ? undefined : this.db.prepare('DELETE FROM blocks WHERE seq = ? AND offset >= ?'),
+      deleteFile: readonly ? undefined : this.db.prepare('DELETE FROM files WHERE seq = ?'),
       paths: this.db.prepare('SELECT id, path, first_ts AS firstTs FROM paths ORDER BY id'),
       insertPath: readonly ? undefined : this.db.prepare('INSERT OR IGNORE INTO paths(id, path, first_ts) VALUES (?, ?, ?)'),
       puts: readonly ? undefined : this.db.prepare('SELECT name, status, attempts, error, updated_ms AS updatedMs FROM puts ORDER BY name'),
@@ -140,6 +141,14 @@ export class Catalog {
       this.stmts.upsertFile?.run({ ...file, sealed: file.sealed ? 1 : 0 });
     });
     run();
+  }
+
+  /** Removes a file and its blocks (a file that left the archive, e.g. a `current` moved aside). */
+  forgetFile(seq: number): void {
+    this.db.transaction(() => {
+      this.stmts.deleteBlocksFrom?.run(seq, 0);
+      this.stmts.deleteFile?.run(seq);
+    })();
   }
 
   close(): void {

@@ -3,6 +3,7 @@ import { readdir, stat, truncate, open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Archive } from '../storage/archive.js';
 import { verifyArchive } from '../storage/verify.js';
+import { crc32c } from '../storage/codec/crc.js';
 import { reindexArchive } from '../storage/reindex.js';
 import { rng, randomBatches, fabricBatches } from './helpers/workload.js';
 import { tmpDir } from './helpers/tmp.js';
@@ -276,8 +277,13 @@ describe('recovery', () => {
     await expect(Archive.open(dir, small)).rejects.toMatchObject({ code: 'TPD_ARCHIVE_LOCKED' });
     a.writer!.append([['/x', 1]], 5);
     await a.close();
+    // What a newer writer leaves: version 9 under a valid header checksum.
     const fh = await open(join(dir, 'current'), 'r+');
-    await fh.write(Buffer.from([9, 0]), 0, 2, 8);
+    const head = Buffer.alloc(44);
+    await fh.read(head, 0, 44, 0);
+    head.writeUInt16LE(9, 8);
+    head.writeUInt32LE(crc32c(head.subarray(0, 40)), 40);
+    await fh.write(head, 0, 44, 0);
     await fh.close();
     const report = await verifyArchive(dir);
     expect(report.problems[0]).toMatchObject({ code: 'TPD_FORMAT_VERSION' });

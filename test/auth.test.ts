@@ -8,6 +8,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { startServer, type TestServer } from './helpers/server.js';
 import { randomBatches } from './helpers/workload.js';
+import { SERVER_LIMITS } from '../server/limits.js';
 
 const TOKENS = [
   { name: 'reader', token: 'read-token-0123456789', scopes: ['read' as const] },
@@ -146,5 +147,15 @@ describe('auth matrix', () => {
       }
     }
     expect(checked).toBe(2 + (Object.keys(EXPECTED).length - 2) * 4);
+  });
+
+  it('answers 429 to an address past the failed-authentication limit, even with a valid token, until the minute is over', async () => {
+    server = await startServer(randomBatches(1, 5), { tokens: TOKENS });
+    const max = SERVER_LIMITS.authFailuresPerMinuteMax;
+    for (let i = 0; i < max; i++) expect((await call('GET', '/api/v1/archive', `guess-${i}`)).status).toBe(401);
+    expect(await call('GET', '/api/v1/archive', 'guess-last')).toMatchObject({ status: 429, body: { error: { code: 'TPD_RATE_LIMITED' } } });
+    // A right guess now would not get through either.
+    expect((await call('GET', '/api/v1/archive', TOKEN.reader)).status).toBe(429);
+    expect((await call('GET', '/health')).status).toBe(200);
   });
 });

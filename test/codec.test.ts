@@ -3,6 +3,7 @@ import { decodeBatches, encodeBatches, decodePathDefs, encodePathDefs } from '..
 import { decodeFrameHeader, encodeFrame, openFrame, BlockType, FRAME_HEADER_BYTES } from '../storage/codec/frame.js';
 import { decodeHeader, encodeHeader, encodeSlot, slotOffset, HEADER_BYTES } from '../storage/codec/header.js';
 import { ByteReader, ByteWriter } from '../storage/codec/bytes.js';
+import { crc32c } from '../storage/codec/crc.js';
 import { isTapedeckError } from '../protocol/errors.js';
 import { fabricBatches, randomBatches } from './helpers/workload.js';
 import type { Batch, Value } from '../protocol/value.js';
@@ -47,6 +48,17 @@ describe('varints', () => {
 });
 
 describe('batch payload', () => {
+  it('keeps a large integer next to a fine decimal in one column exact (no scaled overflow)', () => {
+    // 486164504320 is exact at exponent 0, 414434.329373762 at 9: at 9 the integer would scale
+    // past 2^51. Such a column must fall back to float64, not write an undecodable block.
+    for (const values of [[414434.329373762, 486164504320], [486164504320, 0.5, 414434.329373762, -3]]) {
+      const ids = values.map(() => 0);
+      const flat = { ts: [1_700_000_000_000_000], counts: [values.length], ids, values, batchCount: 1, updateCount: values.length };
+      const d = decodeBatches(encodeBatches(flat), flat.ts[0] as number);
+      for (let i = 0; i < values.length; i++) expectSameValue(values[i], d.values[i]);
+    }
+  });
+
   it('round-trips random workloads bit-exact, batch boundaries kept', () => {
     for (let seed = 1; seed <= 20; seed++) {
       const batches = randomBatches(seed, 200);
@@ -121,10 +133,14 @@ describe('file header', () => {
     expect(decodeHeader(h).commit).toEqual({ generation: 1, committedBytes: 500 });
   });
 
-  it('rejects foreign files and newer versions with stable codes', () => {
+  it('rejects foreign files and newer versions with stable codes; a flipped version byte is a corrupt header', () => {
     expect(() => decodeHeader(new TextEncoder().encode('not an archive at all, just text, long enough to be a header.....................................'))).toThrow(expect.objectContaining({ code: 'TPD_NOT_AN_ARCHIVE_FILE' }));
     const h = encodeHeader({ version: 1, archiveId: '0123456789abcdef', seq: 0, createdUs: 0 });
-    new DataView(h.buffer).setUint16(8, 9, true);
+    const view = new DataView(h.buffer);
+    view.setUint16(8, 9, true);
+    expect(() => decodeHeader(h)).toThrow(expect.objectContaining({ code: 'TPD_CORRUPT_HEADER' }));
+    // A newer writer's header: its checksum covers the new version.
+    view.setUint32(40, crc32c(h.subarray(0, 40)), true);
     expect(() => decodeHeader(h)).toThrow(expect.objectContaining({ code: 'TPD_FORMAT_VERSION' }));
     expect(HEADER_BYTES).toBe(96);
   });

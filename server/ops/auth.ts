@@ -11,6 +11,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { TapedeckError } from '../../protocol/errors.js';
+import { SERVER_LIMITS } from '../limits.js';
 
 export type Scope = 'read' | 'ingest' | 'admin';
 
@@ -57,19 +58,29 @@ export function registerAuth(app: FastifyInstance, tokens: readonly TokenConfig[
     for (const t of known) if (timingSafeEqual(h, t.hash)) hit = t;
     return hit;
   };
+  const failures = new FailureCounter(SERVER_LIMITS.authFailuresPerMinuteMax, 60_000, SERVER_LIMITS.authFailureAddressesMax);
   app.addHook('onRequest', async (req: FastifyRequest) => {
     const url = req.routeOptions.url ?? req.url.split('?')[0] ?? '';
     const scope = routeScope(req.method, url, req.routeOptions.config?.scope);
     if (scope === 'public') return;
+    if (failures.blocked(req.ip)) {
+      throw new TapedeckError('TPD_RATE_LIMITED', `more than ${SERVER_LIMITS.authFailuresPerMinuteMax} failed authentications from this address in a minute`);
+    }
     const header = req.headers.authorization;
     let presented: string | undefined;
     if (header?.startsWith('Bearer ')) presented = header.slice(7).trim();
     else if (req.headers.upgrade?.toLowerCase() === 'websocket') {
       presented = new URL(req.url, 'http://x').searchParams.get('access_token') ?? undefined;
     }
-    if (!presented) throw new TapedeckError('TPD_UNAUTHORIZED', 'this route needs a bearer token (Authorization: Bearer <token>)');
+    if (!presented) {
+      failures.add(req.ip);
+      throw new TapedeckError('TPD_UNAUTHORIZED', 'this route needs a bearer token (Authorization: Bearer <token>)');
+    }
     const t = find(presented);
-    if (!t) throw new TapedeckError('TPD_UNAUTHORIZED', 'unknown token');
+    if (!t) {
+      failures.add(req.ip);
+      throw new TapedeckError('TPD_UNAUTHORIZED', 'unknown token');
+    }
     if (!t.scopes.includes(scope) && !t.scopes.includes('admin')) {
       throw new TapedeckError('TPD_FORBIDDEN', `token ${t.name} lacks the ${scope} scope`);
     }
@@ -84,6 +95,29 @@ export function registerAuth(app: FastifyInstance, tokens: readonly TokenConfig[
  */
 export function mayAdminister(req: FastifyRequest, owner: string): boolean {
   return req.scopes === undefined || req.scopes.includes('admin') || req.principal === owner;
+}
+
+/** Failures per key in fixed windows, for a bounded number of keys. */
+class FailureCounter {
+  private readonly counts = new Map<string, { windowStartMs: number; n: number }>();
+
+  constructor(private readonly max: number, private readonly windowMs: number, private readonly keysMax: number) {}
+
+  add(key: string): void {
+    const now = Date.now();
+    const c = this.counts.get(key);
+    if (c && now - c.windowStartMs < this.windowMs) {
+      c.n++;
+      return;
+    }
+    if (!c && this.counts.size >= this.keysMax) this.counts.clear();
+    this.counts.set(key, { windowStartMs: now, n: 1 });
+  }
+
+  blocked(key: string): boolean {
+    const c = this.counts.get(key);
+    return c !== undefined && c.n >= this.max && Date.now() - c.windowStartMs < this.windowMs;
+  }
 }
 
 export function isLoopback(host: string): boolean {

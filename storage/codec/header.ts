@@ -61,7 +61,11 @@ export interface DecodedHeader extends FileHeader {
   commit: CommitSlot;
 }
 
-/** Decodes the first HEADER_BYTES of a file. Throws TapedeckError on anything wrong. */
+/**
+ * Decodes the first HEADER_BYTES of a file. Throws TapedeckError on anything wrong:
+ * TPD_NOT_AN_ARCHIVE_FILE (no magic), TPD_CORRUPT_HEADER (CRC32C of bytes 0..40 fails, or
+ * impossible values), TPD_FORMAT_VERSION (a valid header of a newer version; details.version).
+ */
 export function decodeHeader(buf: Uint8Array): DecodedHeader {
   if (buf.length < HEADER_BYTES) {
     if (buf.length >= 8 && !startsWithMagic(buf)) {
@@ -71,12 +75,14 @@ export function decodeHeader(buf: Uint8Array): DecodedHeader {
   }
   if (!startsWithMagic(buf)) throw new TapedeckError('TPD_NOT_AN_ARCHIVE_FILE', 'file does not start with the TAPEDECK magic');
   const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  // The checksum comes first: a damaged version field must read as a corrupt header, not
+  // as a newer version. Every version keeps bytes 0..44 (magic, version, CRC32C at 40).
+  if (view.getUint32(40, true) !== crc32c(buf.subarray(0, 40))) {
+    throw new TapedeckError('TPD_CORRUPT_HEADER', 'file header fails its CRC32C');
+  }
   const version = view.getUint16(8, true);
   if (version > FORMAT_VERSION) {
     throw new TapedeckError('TPD_FORMAT_VERSION', `file format version ${version} is newer than supported version ${FORMAT_VERSION}`, { version });
-  }
-  if (view.getUint32(40, true) !== crc32c(buf.subarray(0, 40))) {
-    throw new TapedeckError('TPD_CORRUPT_HEADER', 'file header fails its CRC32C');
   }
   const headerBytes = view.getUint32(12, true);
   if (version < 1 || headerBytes !== HEADER_BYTES) {

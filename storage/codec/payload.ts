@@ -175,9 +175,13 @@ function encodeColumn(w: ByteWriter, vals: Value[], from: number, to: number): v
     const p = POW10[k] as number;
     let ok = true;
     if (k > 0) {
+      // Each value passed at its own exponent; at the column's (larger) one it must still
+      // round-trip and its scaled integer must stay within SCALED_ABS_MAX (a large integer
+      // next to a fine decimal would overflow: 486164504320 x 10^9).
       for (let i = from; i < to && ok; i++) {
         const v = vals[i] as number;
-        ok = Math.round(v * p) / p === v;
+        const r = Math.round(v * p);
+        ok = r / p === v && Math.abs(r) <= SCALED_ABS_MAX;
       }
     }
     if (ok) {
