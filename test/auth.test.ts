@@ -6,7 +6,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { startServer, type TestServer } from './helpers/server.js';
+import { startServer, type TestServer, authedCall } from './helpers/server.js';
 import { randomBatches } from './helpers/workload.js';
 import { SERVER_LIMITS } from '../server/limits.js';
 
@@ -53,20 +53,7 @@ afterEach(async () => {
 });
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- tests poke at arbitrary JSON bodies
-async function call(method: string, path: string, token?: string, body?: unknown): Promise<{ status: number; body: any }> {
-  const headers: Record<string, string> = {};
-  if (token) headers.authorization = `Bearer ${token}`;
-  if (body !== undefined) headers['content-type'] = typeof body === 'string' ? 'application/x-ndjson' : 'application/json';
-  const res = await fetch(server!.url + path, { method, headers, body: body === undefined ? null : typeof body === 'string' ? body : JSON.stringify(body) });
-  const text = await res.text();
-  let json: unknown = text;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    // text bodies (metrics, history)
-  }
-  return { status: res.status, body: json };
-}
+const call = (method: string, path: string, token?: string, body?: unknown): Promise<{ status: number; body: any }> => authedCall(server!.url, method, path, token, body);
 
 /** The status of a WebSocket upgrade: 101 when it opened, else the HTTP answer's status. */
 function upgrade(path: string, token?: string): Promise<{ status: number; code?: string }> {

@@ -29,7 +29,7 @@ describe('active/standby', () => {
     await until(async () => (await ha(rec.get('a') as Recorder)).publishing || undefined, 20_000, 'a active');
     rec.set('b', await startRecorder(dir, 'b', topic, 'failover'));
     await until(async () => { const h = await ha(rec.get('b') as Recorder); return h.role === 'standby' && h.buffer_depth > 0 || undefined; }, 20_000, 'b standby with a buffer');
-    const KILLS = 6;
+    const KILLS = 10;
     const gaps: number[] = [];
     let token = (await ha(rec.get('a') as Recorder)).fencing_token;
     for (let k = 0; k < KILLS; k++) {

@@ -2,8 +2,10 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { upstream } from './helpers/upstreams.js';
 import { execFile, execFileSync } from 'node:child_process';
 import WebSocket from 'ws';
-import { startServer, api, type TestServer } from './helpers/server.js';
+import { startServer, api, type TestServer, authedCall } from './helpers/server.js';
 import { tmpDir } from './helpers/tmp.js';
+import { mkdir, readdir } from 'node:fs/promises';
+import { join } from 'node:path';
 import { randomBatches } from './helpers/workload.js';
 import { ERRORS } from '../protocol/errors.js';
 import { resolveConfig } from '../server/config.js';
@@ -22,20 +24,7 @@ const TOKENS = [
 ];
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- tests poke at arbitrary JSON bodies
-async function call(method: string, path: string, token?: string, body?: unknown): Promise<{ status: number; body: any }> {
-  const headers: Record<string, string> = {};
-  if (token) headers.authorization = `Bearer ${token}`;
-  if (body !== undefined) headers['content-type'] = typeof body === 'string' ? 'application/x-ndjson' : 'application/json';
-  const res = await fetch(server!.url + path, { method, headers, body: body === undefined ? null : typeof body === 'string' ? body : JSON.stringify(body) });
-  const text = await res.text();
-  let json: unknown = text;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    // text bodies (metrics)
-  }
-  return { status: res.status, body: json };
-}
+const call = (method: string, path: string, token?: string, body?: unknown): Promise<{ status: number; body: any }> => authedCall(server!.url, method, path, token, body);
 
 describe('metrics', () => {
   it('exposes Prometheus metrics that pass promtool check metrics', async () => {
@@ -61,6 +50,65 @@ describe('metrics', () => {
     });
     expect(out.stderr).toBe('');
     expect(out.code).toBe(0);
+  });
+});
+
+describe('metrics of a fully wired server', () => {
+  it('counts polls by result, hook runs, rotations, pacing, frames and HTTP by route and status; promtool passes', async () => {
+    const dir = await tmpDir();
+    const cold = join(dir, 'cold');
+    await mkdir(cold);
+    const fixtures = new URL('./fixtures/hooks/', import.meta.url).pathname;
+    const config = resolveConfig({
+      archive_directory: join(dir, 'archive'),
+      archive_cmds: { put: [join(fixtures, 'put-copy.sh'), [cold]] },
+      record: { spec: ['/**'], flush_interval: '50ms' },
+      publish: { bind: '127.0.0.1:0' },
+      // The matrix changes every 200 ms and is polled every 50 ms: ok and not_modified polls.
+      simulator: { port: 0, switches: 2, interval: '200ms' },
+      sources: [{ name: 'fabric', type: 'csv-matrix', url: '{simulator}/counters', prefix: '/fabric', interval: '50ms' }],
+      log_level: 'silent',
+    });
+    const running = await startProcess(config);
+    try {
+      // Some recorded history first, then a session that plays it at speed 1: paced batches.
+      await vi.waitFor(() => expect(running.recorder!.stats.batches).toBeGreaterThanOrEqual(6), { timeout: 10_000 });
+      const s = await (await fetch(`${running.url}/api/v1/sessions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"start":"-1h"}' })).json() as { id: string };
+      const ws = new WebSocket(`${running.url.replace('http', 'ws')}/api/v1/sessions/${s.id}/stream`);
+      let batchFrames = 0;
+      ws.on('message', (d: Buffer) => {
+        if ((JSON.parse(String(d)) as { type: string }).type === 'batch') batchFrames++;
+      });
+      await vi.waitFor(() => expect(batchFrames).toBeGreaterThanOrEqual(3), { timeout: 10_000 });
+      await running.archive.writer!.rotate();
+      await vi.waitFor(async () => expect(await readdir(cold)).toHaveLength(1), { timeout: 10_000 });
+      expect((await fetch(`${running.url}/api/v1/archive`)).status).toBe(200);
+      const text = await (await fetch(`${running.url}/metrics`)).text();
+      const value = (series: string): number => {
+        const line = text.split('\n').find((l) => l.startsWith(`${series} `));
+        return line === undefined ? Number.NaN : Number(line.slice(series.length + 1));
+      };
+      expect(value('tapedeck_source_polls_total{source="fabric",result="ok"}')).toBeGreaterThan(0);
+      expect(value('tapedeck_source_polls_total{source="fabric",result="not_modified"}')).toBeGreaterThan(0);
+      expect(value('tapedeck_source_staleness_seconds{source="fabric"}')).toBeGreaterThanOrEqual(0);
+      expect(value('tapedeck_hook_runs_total{hook="put",result="ok"}')).toBe(1);
+      expect(value('tapedeck_puts_pending')).toBe(0);
+      expect(value('tapedeck_archive_rotations_total')).toBe(1);
+      expect(value('tapedeck_pacing_error_seconds_count')).toBeGreaterThanOrEqual(3);
+      expect(value('tapedeck_session_frames_sent_total')).toBeGreaterThanOrEqual(batchFrames);
+      expect(value('tapedeck_sessions_active')).toBe(1);
+      expect(value('tapedeck_http_request_duration_seconds_count{method="GET",route="/api/v1/archive",status="200"}')).toBe(1);
+      expect(value('tapedeck_http_request_duration_seconds_count{method="POST",route="/api/v1/sessions",status="201"}')).toBe(1);
+      ws.close();
+      execFileSync('bash', [new URL('../scripts/install-promtool.sh', import.meta.url).pathname], { stdio: 'inherit', timeout: 600_000 });
+      const out = await new Promise<{ code: number; stderr: string }>((resolve) => {
+        const p = execFile('promtool', ['check', 'metrics'], (err, _stdout, stderr) => resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stderr }));
+        p.stdin!.end(text);
+      });
+      expect(out).toEqual({ code: 0, stderr: '' });
+    } finally {
+      await running.close();
+    }
   });
 });
 

@@ -98,19 +98,26 @@ export function createMetrics(app: FastifyInstance, deps: MetricsDeps): Registry
   mirrorCounter(reg, 'tapedeck_files_evicted_total', 'Local files evicted by retention (their put had succeeded).', () => ColdStorage.of(archive)?.stats.evicted ?? 0);
 
   // Sources
-  const polls = new Counter({ name: 'tapedeck_source_polls_total', help: 'Source polls by result (ok, not_modified, error).', labelNames: ['source', 'result'], registers: [reg] });
+  // Brought up to date by its own collect(), so a scrape shows the polls made until then
+  // (not those until the previous scrape).
   const lastSeen = new Map<string, { ok: number; nm: number; err: number }>();
+  new Counter({ name: 'tapedeck_source_polls_total', help: 'Source polls by result (ok, not_modified, error).', labelNames: ['source', 'result'], registers: [reg],
+    collect() {
+      for (const s of sources) {
+        const h = s.health();
+        const prev = lastSeen.get(s.name) ?? { ok: 0, nm: 0, err: 0 };
+        const ok = h.polls - h.failures - h.notModified;
+        if (ok > prev.ok) this.inc({ source: s.name, result: 'ok' }, ok - prev.ok);
+        if (h.notModified > prev.nm) this.inc({ source: s.name, result: 'not_modified' }, h.notModified - prev.nm);
+        if (h.failures > prev.err) this.inc({ source: s.name, result: 'error' }, h.failures - prev.err);
+        lastSeen.set(s.name, { ok: Math.max(ok, prev.ok), nm: Math.max(h.notModified, prev.nm), err: Math.max(h.failures, prev.err) });
+      }
+    } });
   new Gauge({ name: 'tapedeck_source_staleness_seconds', help: 'Seconds since the source last succeeded (-1 before its first success).', labelNames: ['source'], registers: [reg],
     collect() {
       for (const s of sources) {
         const h = s.health();
         this.set({ source: s.name }, h.stalenessMs === null ? -1 : h.stalenessMs / 1000);
-        const prev = lastSeen.get(s.name) ?? { ok: 0, nm: 0, err: 0 };
-        const ok = h.polls - h.failures - h.notModified;
-        if (ok > prev.ok) polls.inc({ source: s.name, result: 'ok' }, ok - prev.ok);
-        if (h.notModified > prev.nm) polls.inc({ source: s.name, result: 'not_modified' }, h.notModified - prev.nm);
-        if (h.failures > prev.err) polls.inc({ source: s.name, result: 'error' }, h.failures - prev.err);
-        lastSeen.set(s.name, { ok: Math.max(ok, prev.ok), nm: Math.max(h.notModified, prev.nm), err: Math.max(h.failures, prev.err) });
       }
     } });
   // Kafka sources: consumer lag per partition (sources with a lag() method, server/sources/kafka.ts).
