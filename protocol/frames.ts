@@ -92,27 +92,52 @@ interface RawJsonBatch {
   to: number;
 }
 
+/** JSON-quoted paths by id, per path table (an archive's table only grows). */
+const quotedPaths = new WeakMap<readonly string[], string[]>();
+
+/** A value's JSON text, with the escapes of jsonReplacer where a value needs them. */
+function valueJson(v: Value): string {
+  switch (typeof v) {
+    case 'number':
+      return Number.isFinite(v) && !(v === 0 && 1 / v < 0) ? String(v) : JSON.stringify(v, jsonReplacer);
+    case 'string':
+      return JSON.stringify(v);
+    case 'boolean':
+      return v ? 'true' : 'false';
+    default:
+      return v === null ? 'null' : JSON.stringify(v, jsonReplacer);
+  }
+}
+
 /**
  * JSON text of a `batch` frame (one view) or a `batches` frame (several), built from
- * decoded ids and values. Pairs are assembled as arrays and serialised by one
- * JSON.stringify call (V8's native serialiser beats string concatenation here); the
- * replacer runs only when some value needs it.
+ * decoded ids and values as text: each path is quoted once per path table, numbers and
+ * strings are written directly, and only other values go through JSON.stringify (with the
+ * replacer). The text is the same as JSON.stringify of the frame object would give, at
+ * about twice the speed (no `[path, value]` arrays to build).
  */
 export function encodeJsonRawFrame(batches: readonly RawJsonBatch[], paths: readonly string[], match: ((id: number) => boolean) | undefined): string {
-  let slow = false;
-  const bodies = batches.map((b) => {
-    const updates: Array<[string, Value]> = [];
+  let quoted = quotedPaths.get(paths);
+  if (!quoted) {
+    quoted = [];
+    quotedPaths.set(paths, quoted);
+  }
+  const one = batches.length === 1;
+  let out = one ? '{"type":"batch",' : '{"type":"batches","batches":[';
+  for (let k = 0; k < batches.length; k++) {
+    const b = batches[k] as RawJsonBatch;
+    out += `${k === 0 ? '' : ','}${one ? '' : '{'}"ts":${b.ts},"updates":[`;
+    let first = true;
     for (let i = b.from; i < b.to; i++) {
       const id = b.ids[i] as number;
       if (match && !match(id)) continue;
-      const v = b.values[i] as Value;
-      if (!slow && needsReplacer(v)) slow = true;
-      updates.push([paths[id] as string, v]);
+      const q = quoted[id] ?? (quoted[id] = JSON.stringify(paths[id]));
+      out += `${first ? '[' : ',['}${q},${valueJson(b.values[i] as Value)}]`;
+      first = false;
     }
-    return { ts: b.ts, updates };
-  });
-  const frame = bodies.length === 1 ? { type: 'batch', ...(bodies[0] as BatchBody) } : { type: 'batches', batches: bodies };
-  return slow ? JSON.stringify(frame, jsonReplacer) : JSON.stringify(frame);
+    out += one ? ']' : ']}';
+  }
+  return out + (one ? '}' : ']}');
 }
 
 /** Turns the JSON escapes back into bytes, bigints and non-finite numbers. */
