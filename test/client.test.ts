@@ -1,11 +1,12 @@
-import { afterEach, describe, expect, it } from 'vitest';
-import { execFile } from 'node:child_process';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { execFile, spawn } from 'node:child_process';
 import { promisify } from 'node:util';
 import { startServer, type TestServer } from './helpers/server.js';
 import { TapedeckClient, TapedeckClientError, type StreamFrame } from '../clients/client/index.js';
 import { randomBatches } from './helpers/workload.js';
 import { plain } from './helpers/replay.js';
 import { joinSignedValues } from '../clients/cli/main.js';
+import { splitKeys } from '../clients/cli/play.js';
 import type { Batch } from '../protocol/value.js';
 
 let server: TestServer | undefined;
@@ -108,6 +109,45 @@ describe('tapedeck play', () => {
     ]);
     const batchLines = stdout.trim().split('\n').filter((l) => /^\d{4}-\d\d-\d\dT/.test(l));
     expect(batchLines).toHaveLength(10);
+  });
+
+  it('takes keys on a terminal: space pauses, + doubles the speed, up seeks a minute on from the shown batch, q quits', async () => {
+    // One batch a second for ten minutes.
+    const t0 = 1_700_000_000_000_000;
+    const batches: Batch[] = Array.from({ length: 600 }, (_, i) => ({ ts: t0 + i * 1_000_000, updates: [['/k/v', i]] }));
+    server = await startServer(batches);
+    const main = new URL('../clients/cli/main.ts', import.meta.url).pathname;
+    // A pseudo-terminal from script(1): the player sees a TTY and reads raw keys.
+    const cmd = [process.execPath, '--import', 'tsx', main, 'play', server.url, '--speed', '1', '--format', 'json'].map((a) => `'${a}'`).join(' ');
+    const child = spawn('script', ['-qec', cmd, '/dev/null'], { stdio: ['pipe', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    try {
+      await vi.waitFor(() => expect(out).toMatch(/keys: space/), { timeout: 15_000 });
+      await vi.waitFor(() => expect(server!.app.sessions.size).toBe(1));
+      const s = server.app.sessions.list()[0]!;
+      await vi.waitFor(() => expect(out).toMatch(/\/k\/v/));
+      child.stdin.write(' ');
+      await vi.waitFor(() => expect(s.controls.state).toBe('pause'));
+      child.stdin.write('+');
+      await vi.waitFor(() => expect(s.controls.speed).toBe(2));
+      const before = s.controls.posUs!;
+      child.stdin.write('\u001b[A');
+      await vi.waitFor(() => expect(s.controls.posUs).toBe(before + 60_000_000));
+      // Two keys in one read (a held key): both taken.
+      child.stdin.write('\u001b[C\u001b[C');
+      await vi.waitFor(() => expect(s.controls.posUs).toBe(before + 62_000_000));
+      child.stdin.write('q');
+      expect(await exited).toBe(0);
+      expect(server.app.sessions.size).toBe(0);
+    } finally {
+      child.kill('SIGKILL');
+    }
+  }, 30_000);
+
+  it('splits a terminal read into keys', () => {
+    expect(splitKeys(' +\u001b[A\u001b[Cq')).toEqual([' ', '+', '\u001b[A', '\u001b[C', 'q']);
   });
 
   it('joins an option and a signed value, and leaves everything else alone', () => {

@@ -59,8 +59,11 @@ export async function playCommand(argv: string[]): Promise<number> {
     stream.close();
     await client.deleteSession(session.id).catch(() => undefined);
   };
+  // The position as shown: the last state or batch frame (controls.posUs only changes with
+  // a controls frame, so while playing it lags behind).
+  let shownUs: number | null = session.controls.posUs;
   const onKey = (key: string): void => {
-    const pos = controls.posUs;
+    const pos = shownUs;
     switch (key) {
       case ' ':
         stream.control({ state: controls.state === 'pause' ? 'play' : 'pause' });
@@ -106,7 +109,10 @@ export async function playCommand(argv: string[]): Promise<number> {
     process.stdin.setRawMode(true);
     process.stdin.resume();
     process.stdin.setEncoding('utf8');
-    process.stdin.on('data', onKey);
+    // Held keys arrive several to a chunk: split it into keys (escape sequences whole).
+    process.stdin.on('data', (chunk: string) => {
+      for (const k of splitKeys(chunk)) onKey(k);
+    });
     out.write(HELP + '\n');
   }
   const onSignal = (): void => void quit();
@@ -120,6 +126,7 @@ export async function playCommand(argv: string[]): Promise<number> {
     for await (const f of stream) {
       const line = render(f, maxUpdates);
       if (f.type === 'controls') controls = f.controls;
+      if (f.type === 'state' || f.type === 'batch') shownUs = f.ts ?? shownUs;
       if (line) out.write(clip(line) + '\n');
       if (f.type === 'error' && f.code === 'TPD_SESSION_NOT_FOUND') code = 1;
       if (f.type === 'end' && !tty) break;
@@ -128,13 +135,24 @@ export async function playCommand(argv: string[]): Promise<number> {
     if (tty) {
       process.stdin.setRawMode(false);
       process.stdin.pause();
-      process.stdin.off('data', onKey);
+      process.stdin.removeAllListeners('data');
     }
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
     await quit();
   }
   return code;
+}
+
+/** Splits what a terminal sent in one read into keys: `ESC [ X` sequences stay whole. */
+export function splitKeys(chunk: string): string[] {
+  const keys: string[] = [];
+  for (let i = 0; i < chunk.length; ) {
+    const n = chunk.startsWith('\u001b[', i) && i + 2 < chunk.length ? 3 : 1;
+    keys.push(chunk.slice(i, i + n));
+    i += n;
+  }
+  return keys;
 }
 
 function show(v: unknown): string {
