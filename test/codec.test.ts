@@ -5,7 +5,7 @@ import { decodeHeader, encodeHeader, encodeSlot, slotOffset, HEADER_BYTES } from
 import { ByteReader, ByteWriter } from '../storage/codec/bytes.js';
 import { crc32c } from '../storage/codec/crc.js';
 import { isTapedeckError } from '../protocol/errors.js';
-import { fabricBatches, randomBatches } from './helpers/workload.js';
+import { fabricBatches, randomBatches, rng } from './helpers/workload.js';
 import type { Batch, Value } from '../protocol/value.js';
 
 function flatten(batches: Batch[]) {
@@ -93,6 +93,34 @@ describe('batch payload', () => {
         rejected++;
       }
     }
+    expect(rejected).toBeGreaterThan(0);
+  });
+
+  it('decodes randomly damaged payloads or rejects them with TPD_CORRUPT_BLOCK, never any other error', () => {
+    // The frame's CRC32C catches damage first; this is the decoder's own guard behind it.
+    const r = rng(99);
+    let rejected = 0;
+    let decoded = 0;
+    for (let seed = 1; seed <= 10; seed++) {
+      const { flat } = flatten(randomBatches(seed, 30));
+      const raw = Uint8Array.from(encodeBatches(flat));
+      for (let k = 0; k < 200; k++) {
+        const bad = Uint8Array.from(raw);
+        const flips = 1 + Math.floor(r() * 4);
+        for (let f = 0; f < flips; f++) bad[Math.floor(r() * bad.length)] = Math.floor(r() * 256);
+        // Sometimes also cut the end or append junk.
+        const cut = r() < 0.3 ? bad.subarray(0, Math.floor(r() * bad.length)) : bad;
+        const junk = r() < 0.2 ? Uint8Array.from([...cut, ...Array.from({ length: 16 }, () => Math.floor(r() * 256))]) : cut;
+        try {
+          decodeBatches(junk, 0);
+          decoded++;
+        } catch (err) {
+          expect(isTapedeckError(err, 'TPD_CORRUPT_BLOCK'), String(err)).toBe(true);
+          rejected++;
+        }
+      }
+    }
+    expect(rejected + decoded).toBe(2000);
     expect(rejected).toBeGreaterThan(0);
   });
 
