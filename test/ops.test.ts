@@ -106,6 +106,12 @@ describe('metrics of a fully wired server', () => {
         p.stdin!.end(text);
       });
       expect(out).toEqual({ code: 0, stderr: '' });
+      // /stats: the poller's cycle times and counts.
+      const stats = (await (await fetch(`${running.url}/stats`)).json()) as { pollers: Record<string, { cycleMs: { p50: number; p99: number }; polls: number; retries: number; notModified: number }> };
+      expect(stats.pollers.fabric).toMatchObject({ polls: expect.any(Number), retries: 0, notModified: expect.any(Number) });
+      expect(stats.pollers.fabric!.notModified).toBeGreaterThan(0);
+      expect(stats.pollers.fabric!.cycleMs.p99).toBeGreaterThan(0);
+      expect(stats.pollers.fabric!.cycleMs.p99).toBeGreaterThanOrEqual(stats.pollers.fabric!.cycleMs.p50);
     } finally {
       await running.close();
     }
