@@ -499,7 +499,7 @@ function haSourceProblems(sources: readonly SourceEntry[]): string[] {
 /** Sources whose batches carry no identity across recorders (matched by local time under ha). */
 export function sourcesWithoutIdentity(config: ServeConfig): string[] {
   return config.sources
-    .filter((s) => s.type === 'http-json' || s.type === 'push' || (s.type === 'csv-matrix' && s.options.snapshot_header === null))
+    .filter((s) => (s.type === 'http-json' && !s.options.snapshot_header) || s.type === 'push' || (s.type === 'csv-matrix' && s.options.snapshot_header === null))
     .map((s) => s.name);
 }
 

@@ -129,6 +129,28 @@ describe('http-json source', () => {
     ]);
   });
 
+  it('with snapshot_header, stamps each batch with the snapshot time and records a snapshot once', async () => {
+    const T = 1_767_000_000_000; // ms
+    // Snapshots 1, 1 (unchanged upstream), 2, then a response without the header.
+    const times = [T, T, T + 1000];
+    const up = await upstream((n) => (n < times.length ? { headers: { 'x-snapshot-ts': String(times[n]) }, body: JSON.stringify({ v: n }) } : { body: '{"v":9}' }));
+    const r = await rig();
+    const s = r.add('http-json', 'tw', { url: up.url, path: '/tw', interval: '5ms', snapshot_header: 'X-Snapshot-Ts' });
+    const four = polls(s, 4);
+    s.start();
+    expect((await four).every((e) => e.ok)).toBe(true);
+    await r.close();
+    await up.close();
+    const batches = await r.readBack();
+    expect(batches.slice(0, 2)).toEqual([
+      { ts: T * 1000, updates: [['/tw', { v: 0 }]] },
+      { ts: (T + 1000) * 1000, updates: [['/tw', { v: 2 }]] },
+    ]);
+    // Without the header the batch is stamped on arrival, as without snapshot_header.
+    expect(batches[2]?.updates).toEqual([['/tw', { v: 9 }]]);
+    expect(batches[2]!.ts).toBeGreaterThan((T + 1000) * 1000);
+  });
+
   it('records only what the spec selects, once per path however many globs match', async () => {
     const up = await upstream(() => ({ body: 'id,cpu,mem\nsw-1,1,2\nsw-2,3,4\n' }));
     const r = await rig(['/fab/sw-1/**', '/fab/*/cpu', '/fab/sw-1/cpu']);

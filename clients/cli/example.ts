@@ -149,7 +149,10 @@ export const EXAMPLE_CONFIG = `// Tapedeck config. JSON with // comments. Unknow
       "url": "{simulator}/ndt/get_detected_flows",
       "path": "/twin/flows",            // default "/<name>"
       "mode": "whole",
-      "headers": { "accept": "application/json" }
+      "headers": { "accept": "application/json" },
+      // Stamp each batch with the snapshot time this response header carries (the
+      // simulator sends one) and record each snapshot once; default null: stamped on arrival.
+      "snapshot_header": "X-Snapshot-Ts"
     },
     {
       "name": "graph",

@@ -10,10 +10,9 @@
  * disappeared (a row or column gone). A malformed matrix fails the poll as a whole: nothing
  * of it is recorded and the last good snapshot stays the reference.
  */
-import { parseTs } from '../../protocol/time.js';
 import type { Update, Value } from '../../protocol/value.js';
 import { CsvError, cellValue, parseCsv } from './csv.js';
-import { POLLER_PROPERTIES, PollError, PollingSource, headerValue, type PollResponse, type PollerConfig } from './poller.js';
+import { POLLER_PROPERTIES, PollError, PollingSource, headerValue, snapshotTime, type PollResponse, type PollerConfig } from './poller.js';
 import type { SourceContext, SourceFactory } from './source.js';
 import { writeIdentified } from '../sinks/identity.js';
 
@@ -68,15 +67,9 @@ export class CsvMatrixSource extends PollingSource {
   }
 
   private snapshotTs(res: PollResponse): number | undefined {
-    if (!this.snapshotHeader) return undefined;
-    const h = headerValue(res.headers, this.snapshotHeader);
-    if (h === undefined || h.trim() === '') return undefined;
-    try {
-      return parseTs(h);
-    } catch {
-      throw new PollError(`header ${this.snapshotHeader}: ${JSON.stringify(h.slice(0, 60))} is not a time`);
-    }
+    return snapshotTime(res, this.snapshotHeader);
   }
+
 
   private parse(text: string): Map<string, Value> {
     let rows: string[][];

@@ -1,6 +1,9 @@
 /**
  * `http-json`: GETs a JSON API every interval (e.g. a network twin's flow or graph API);
- * one batch per response, stamped when it arrives. `mode` says how the document is mapped:
+ * one batch per response, stamped when it arrives, or with `snapshot_header`, stamped with
+ * the snapshot time the response carries (and identified by it across active/standby
+ * recorders; a snapshot seen before is not recorded again). `mode` says how the document
+ * is mapped:
  * - `whole` (default): one update, the whole document at `path`;
  * - `leaves`: one update per leaf, at `path` followed by the keys (array indexes) leading
  *   to it, e.g. `/twin/graph/nodes/3/id`; empty objects and arrays are leaves too.
@@ -8,12 +11,15 @@
 import type { Update, Value } from '../../protocol/value.js';
 import { SERVER_LIMITS } from '../limits.js';
 import { segment } from './csv-matrix.js';
-import { POLLER_PROPERTIES, PollError, PollingSource, type PollResponse, type PollerConfig } from './poller.js';
+import { POLLER_PROPERTIES, PollError, PollingSource, snapshotTime, type PollResponse, type PollerConfig } from './poller.js';
 import type { SourceContext, SourceFactory } from './source.js';
+import { writeIdentified } from '../sinks/identity.js';
 
 interface HttpJsonConfig extends PollerConfig {
   path?: string;
   mode?: 'whole' | 'leaves';
+  /** Response header holding the snapshot time (e.g. X-Snapshot-Ts); null (default) = none. */
+  snapshot_header?: string | null;
 }
 
 /** The leaves of a JSON value as updates under `base`. Throws PollError past leafUpdatesMax. */
@@ -43,11 +49,14 @@ export class HttpJsonSource extends PollingSource {
   readonly type = 'http-json';
   private readonly path: string;
   private readonly mode: 'whole' | 'leaves';
+  private readonly snapshotHeader: string | null;
+  private lastSnapshotUs: number | undefined;
 
   constructor(cfg: HttpJsonConfig, ctx: SourceContext) {
     super('http-json', cfg, ctx);
     this.path = (cfg.path ?? `/${ctx.name}`).replace(/(.)\/+$/, '$1');
     this.mode = cfg.mode ?? 'whole';
+    this.snapshotHeader = cfg.snapshot_header ?? null;
   }
 
   protected async handle(res: PollResponse): Promise<number> {
@@ -58,7 +67,17 @@ export class HttpJsonSource extends PollingSource {
       throw new PollError(`response is not JSON: ${(err as Error).message}`);
     }
     const updates: Update[] = this.mode === 'whole' ? [[this.path, doc]] : explode(this.path, doc);
-    if (updates.length > 0) await this.ctx.sink.write(updates);
+    if (updates.length === 0) return 0;
+    const tsUs = snapshotTime(res, this.snapshotHeader);
+    if (tsUs === undefined) {
+      await this.ctx.sink.write(updates);
+      return updates.length;
+    }
+    // With a snapshot time: the batch is stamped with it and identified by it across
+    // recorders (active/standby); a snapshot already recorded is not recorded again.
+    if (this.lastSnapshotUs !== undefined && tsUs <= this.lastSnapshotUs) return 0;
+    this.lastSnapshotUs = tsUs;
+    await writeIdentified(this.ctx.sink, updates, tsUs, { stream: this.name, seq: String(tsUs) });
     return updates.length;
   }
 }
@@ -73,6 +92,7 @@ export const httpJsonSource: SourceFactory = {
       ...POLLER_PROPERTIES,
       path: { type: 'string', pattern: '^/' },
       mode: { enum: ['whole', 'leaves'] },
+      snapshot_header: { type: ['string', 'null'], minLength: 1 },
     },
   },
   create: (config, ctx) => new HttpJsonSource(config as unknown as HttpJsonConfig, ctx),

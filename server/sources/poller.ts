@@ -8,6 +8,7 @@
 import { EventEmitter } from 'node:events';
 import { Agent, request } from 'undici';
 import type { Logger } from 'pino';
+import { parseTs } from '../../protocol/time.js';
 import { DURATION_SCHEMA, durationMs, type Duration } from '../duration.js';
 import { SERVER_LIMITS, SOURCE_DEFAULTS } from '../limits.js';
 import { HealthTracker, type PollEvent, type Source, type SourceContext, type SourceHealth } from './source.js';
@@ -189,6 +190,21 @@ export abstract class PollingSource extends EventEmitter implements Source {
     // The response is in hand: from here on it is recorded even if a stop comes.
     const updates = await this.handle({ statusCode: res.statusCode, headers: res.headers, body: Buffer.concat(chunks, size) });
     return { updates, notModified: false };
+  }
+}
+
+/**
+ * The snapshot time (µs) a response carries in `header` (epoch s/ms/µs or RFC 3339), or
+ * undefined when the header is not configured or absent; PollError when it is not a time.
+ */
+export function snapshotTime(res: PollResponse, header: string | null): number | undefined {
+  if (!header) return undefined;
+  const h = headerValue(res.headers, header);
+  if (h === undefined || h.trim() === '') return undefined;
+  try {
+    return parseTs(h);
+  } catch {
+    throw new PollError(`header ${header}: ${JSON.stringify(h.slice(0, 60))} is not a time`);
   }
 }
 
