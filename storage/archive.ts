@@ -2,26 +2,25 @@
  * An archive directory: `current`, rotated files named by their RFC 3339 end time, and
  * the catalog. `Archive.open` reconciles the catalog with the files (indexing only what
  * the catalog has not seen: the tail of `current` after a crash, or every file when the
- * catalog is missing), loads the path dictionary, and, unless read-only, starts the one
- * writer. Readers (cursors) only ever see committed blocks.
+ * catalog is missing) and loads the path dictionary (both in reconcile.ts), then, unless
+ * read-only, starts the one writer. Readers (cursors) only ever see committed blocks.
  */
 import { EventEmitter } from 'node:events';
-import { mkdir, open, readdir, rename, stat, type FileHandle } from 'node:fs/promises';
-import { randomBytes } from 'node:crypto';
+import { mkdir, open, rename, stat, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { TapedeckError, isTapedeckError } from '../protocol/errors.js';
 import { parseTs } from '../protocol/time.js';
-import { Catalog, CATALOG_FILE, type BlockRow, type FileLocation, type PathRow } from './catalog.js';
+import { Catalog, CATALOG_FILE, type BlockRow, type FileLocation } from './catalog.js';
 import { BlockType } from './codec/frame.js';
 import { decodeBatches, type DecodedBatches } from './codec/payload.js';
 import { openFrame } from './codec/frame.js';
-import { FORMAT_VERSION, HEADER_BYTES } from './codec/header.js';
 import { BlockCache } from './block-cache.js';
-import { CURRENT_NAME, ROTATED_NAME, readExactly, readFileHeader, rotatedName, scanBlocks } from './segment-file.js';
+import { ROTATED_NAME, readExactly, rotatedName } from './segment-file.js';
 import { STORAGE_DEFAULTS, STORAGE_LIMITS, type StorageOptions } from './limits.js';
 import { acquireLock, releaseLock } from './lock.js';
 import { ArchiveWriter } from './writer.js';
 import { Cursor, type CursorOptions } from './cursor.js';
+import { reconcileArchive } from './reconcile.js';
 
 export interface FileEntry {
   seq: number;
@@ -158,7 +157,7 @@ export class Archive extends EventEmitter {
     }
     try {
       await a.openCatalog();
-      await a.reconcile();
+      await reconcileArchive(a, { tails: a.tails, staleRows: a.staleRows });
       if (!a.readonly) a.writer = await ArchiveWriter.start(a);
     } catch (err) {
       await a.close().catch(() => undefined);
@@ -188,190 +187,6 @@ export class Archive extends EventEmitter {
         this.catalog = new Catalog(file);
       }
       this.catalogWritable = true;
-    }
-  }
-
-  /** Brings the catalog up to date with the files on disk. */
-  private async reconcile(): Promise<void> {
-    const names = (await readdir(this.dir)).filter((n) => n === CURRENT_NAME || ROTATED_NAME.test(n)).sort();
-    const rows = new Map(this.catalog.files().map((r) => [r.seq, r]));
-    let archiveId = this.catalog.getMeta('archive_id');
-    const onDisk = new Map<number, { name: string; committed: number; size: number }>();
-    /** Files whose header could not be read, by name (error code). */
-    const unreadable = new Map<string, string>();
-    const newer: Array<{ name: string; version: unknown }> = [];
-    for (const name of names) {
-      const path = join(this.dir, name);
-      let fh: FileHandle | undefined;
-      try {
-        fh = await open(path, 'r');
-        const h = await readFileHeader(fh);
-        const size = (await fh.stat()).size;
-        archiveId ??= h.archiveId;
-        if (h.archiveId !== archiveId) {
-          this.problem({ file: name, code: 'TPD_FOREIGN_FILE', message: `file belongs to archive ${h.archiveId}, not ${archiveId}; ignored` });
-          continue;
-        }
-        const prev = onDisk.get(h.seq);
-        if (prev) {
-          this.problem({ file: name, code: 'TPD_CORRUPT_HEADER', message: `file repeats seq ${h.seq} of ${prev.name}; ignored` });
-          continue;
-        }
-        let committed = h.commit.committedBytes;
-        if (committed > size) {
-          this.problem({ file: name, code: 'TPD_CORRUPT_BLOCK', message: `committed length ${committed} is past the end of the file (${size} bytes): file was truncated` });
-          committed = size;
-        }
-        onDisk.set(h.seq, { name, committed, size });
-      } catch (err) {
-        if (!isTapedeckError(err)) throw err;
-        this.problem({ file: name, code: err.code, message: err.message });
-        unreadable.set(name, err.code);
-        if (err.code === 'TPD_FORMAT_VERSION') newer.push({ name, version: err.details?.version });
-      } finally {
-        await fh?.close();
-      }
-    }
-    if (newer.length > 0 && !this.readonly) {
-      // A writer must never modify, truncate, seal or move aside a file it cannot read:
-      // that file belongs to a newer Tapedeck. Fail before touching anything.
-      const first = newer[0] as { name: string; version: unknown };
-      const list = newer.map((n) => `${n.name} (version ${String(n.version)})`).join(', ');
-      throw new TapedeckError(
-        'TPD_FORMAT_VERSION',
-        `${list} ${newer.length === 1 ? 'was' : 'were'} written by a newer format version than this Tapedeck supports (${FORMAT_VERSION}); ` +
-          'the archive can only be opened read-only (or with a newer Tapedeck)',
-        { file: first.name, version: first.version, files: newer.map((n) => n.name) },
-      );
-    }
-    const currentCode = unreadable.get(CURRENT_NAME);
-    let forgotCurrent = false;
-    if (currentCode !== undefined && !this.readonly) {
-      // Unreadable header on `current` (corrupt, not newer): keep the bytes for inspection, start afresh.
-      const aside = `current.bad-${Date.now()}`;
-      await rename(join(this.dir, CURRENT_NAME), join(this.dir, aside));
-      this.problem({ file: CURRENT_NAME, code: currentCode, message: `moved aside to ${aside}` });
-      // Its batches are no longer part of the archive: forget the catalog's rows for it, or
-      // the file would stay in the archive as missing and a new `current` could not start.
-      for (const [seq, row] of rows) {
-        if (row.name !== CURRENT_NAME) continue;
-        rows.delete(seq);
-        if (this.catalogWritable) this.catalog.forgetFile(seq);
-        forgotCurrent = true;
-      }
-    }
-    this.archiveId = archiveId ?? randomBytes(8).toString('hex');
-    if (this.catalogWritable) this.catalog.setMeta('archive_id', this.archiveId);
-
-    const newPaths: PathRow[] = [];
-    let catalogAhead = forgotCurrent;
-    const seqs = [...new Set([...rows.keys(), ...onDisk.keys()])].sort((x, y) => x - y);
-    for (const seq of seqs) {
-      const row = rows.get(seq);
-      const disk = onDisk.get(seq);
-      if (!disk) {
-        if (!row) continue;
-        const entry: FileEntry = { ...row, location: row.location === 'local' ? 'missing' : row.location, committedBytes: row.indexedBytes, damaged: false, table: undefined };
-        if (row.location === 'local') {
-          const code = unreadable.get(row.name);
-          const message = code === undefined ? 'file is in the catalog but not on disk' : `file is in the catalog but its header cannot be read (${code}); its batches are not served`;
-          this.problem({ file: row.name, code: 'TPD_FILE_UNAVAILABLE', message });
-        }
-        if (this.catalogWritable && entry.location !== row.location) this.catalog.recordFile({ ...row, location: entry.location }, [], []);
-        this.files.push(entry);
-        continue;
-      }
-      // A row of a remote file never indexed (indexedBytes 0) holds estimated times only.
-      const indexedRow = row && row.indexedBytes >= HEADER_BYTES ? row : undefined;
-      let from = indexedRow?.indexedBytes ?? HEADER_BYTES;
-      let truncateFrom: number | undefined;
-      let firstTs = indexedRow?.firstTs ?? null;
-      let lastTs = indexedRow?.lastTs ?? null;
-      if (from > disk.committed || (row && row.name !== disk.name && from !== disk.committed)) {
-        // The catalog claims more than the file commits (or lost track of a rename
-        // mid-write): forget this file's rows and index it again.
-        if (from > disk.committed) {
-          catalogAhead = true;
-          this.logger.warn({ file: disk.name, indexedBytes: from, committedBytes: disk.committed }, 'catalog claims more than the file commits: file indexed again');
-        }
-        from = HEADER_BYTES;
-        truncateFrom = HEADER_BYTES;
-        firstTs = lastTs = null;
-        if (!this.catalogWritable) this.staleRows.add(seq);
-      }
-      const entry: FileEntry = {
-        seq,
-        name: disk.name,
-        location: 'local',
-        firstTs,
-        lastTs,
-        committedBytes: disk.committed,
-        sealed: disk.name !== CURRENT_NAME,
-        damaged: false,
-        table: undefined,
-      };
-      let scanned: BlockRow[] = [];
-      if (from < disk.committed) {
-        const fh = await open(join(this.dir, disk.name), 'r');
-        try {
-          const res = await scanBlocks(fh, from, disk.committed);
-          scanned = res.blocks;
-          for (const p of res.problems) this.problem({ file: disk.name, offset: p.offset, code: p.code, message: p.message });
-          if (res.problems.length > 0) entry.damaged = true;
-          for (const d of res.paths) newPaths.push({ id: d.id, path: d.path, firstTs: d.firstTs });
-          for (const b of scanned) {
-            if (b.type !== BlockType.DELTA) continue;
-            entry.firstTs ??= b.firstTs;
-            entry.lastTs = b.lastTs;
-          }
-          from = res.endOffset;
-        } finally {
-          await fh.close();
-        }
-      }
-      const fileRow = { seq, name: entry.name, location: entry.location, firstTs: entry.firstTs, lastTs: entry.lastTs, indexedBytes: from, sealed: entry.sealed };
-      if (this.catalogWritable) {
-        this.catalog.recordFile(fileRow, scanned, newPaths.splice(0), truncateFrom);
-      } else if (scanned.length > 0) {
-        this.tails.set(seq, scanned);
-      }
-      this.files.push(entry);
-    }
-    this.loadDictionary(newPaths);
-    for (const f of this.files) if (f.lastTs !== null && f.lastTs > this.lastTs) this.lastTs = f.lastTs;
-    if (catalogAhead) this.dropUncommittedPaths();
-  }
-
-  /**
-   * After a catalog that was ahead of a file (the file was restored from an older copy, or
-   * lost its last commits), the catalog's dictionary may hold paths that only the lost
-   * data used. A path first used after the last committed batch is referenced by no block:
-   * drop it (ids are assigned in time order, so these are the highest ids), or the writer
-   * would use its id without defining it in the file.
-   */
-  private dropUncommittedPaths(): void {
-    let keep = this.paths.length;
-    while (keep > 0 && (this.pathFirstTs[keep - 1] as number) > this.lastTs) keep--;
-    if (keep === this.paths.length) return;
-    const dropped = this.paths.length - keep;
-    for (const p of this.paths.splice(keep)) this.pathIds.delete(p);
-    this.pathFirstTs.splice(keep);
-    if (this.catalogWritable) this.catalog.db.prepare('DELETE FROM paths WHERE id >= ?').run(keep);
-    this.logger.warn({ file: CATALOG_FILE, dropped, keep }, 'catalog dictionary was ahead of the files: forgot the paths no committed batch uses');
-  }
-
-  private loadDictionary(extra: PathRow[]): void {
-    const all = [...this.catalog.paths(), ...extra].sort((a, b) => a.id - b.id);
-    for (const p of all) {
-      if (p.id < this.paths.length) {
-        if (this.paths[p.id] !== p.path) this.problem({ file: CATALOG_FILE, code: 'TPD_CORRUPT_BLOCK', message: `path id ${p.id} defined as both ${this.paths[p.id]} and ${p.path}` });
-        continue;
-      }
-      if (p.id !== this.paths.length) {
-        this.problem({ file: CATALOG_FILE, code: 'TPD_CORRUPT_BLOCK', message: `path dictionary has a gap before id ${p.id}` });
-        break;
-      }
-      this.definePath(p.path, p.firstTs);
     }
   }
 

@@ -1,0 +1,214 @@
+/**
+ * Open-time reconciliation of an archive directory with its catalog: reads every file's
+ * header, indexes only what the catalog has not seen (the tail of `current` after a crash,
+ * or every file when the catalog is missing), settles files the catalog lists but the disk
+ * does not hold (and the reverse), and loads the path dictionary. Called once by
+ * `Archive.open`, before the writer starts.
+ */
+import { open, readdir, rename, type FileHandle } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import { TapedeckError, isTapedeckError } from '../protocol/errors.js';
+import { CATALOG_FILE, type BlockRow, type PathRow } from './catalog.js';
+import { BlockType } from './codec/frame.js';
+import { FORMAT_VERSION, HEADER_BYTES } from './codec/header.js';
+import { CURRENT_NAME, ROTATED_NAME, readFileHeader, scanBlocks } from './segment-file.js';
+import type { Archive, FileEntry } from './archive.js';
+
+/** The archive being opened: what reconciliation reads, and the state it fills in. */
+export type ReconcileTarget = Pick<
+  Archive,
+  'dir' | 'readonly' | 'logger' | 'catalog' | 'catalogWritable' | 'archiveId' | 'files' | 'paths' | 'pathIds' | 'pathFirstTs' | 'lastTs' | 'problem' | 'definePath'
+>;
+
+/** The archive's private block index for files its catalog cannot record (read-only opens). */
+export interface ReadOnlyIndex {
+  /** Blocks scanned at open past what the catalog holds, by seq. */
+  readonly tails: Map<number, BlockRow[]>;
+  /** Files indexed again from their header: their catalog rows are stale. */
+  readonly staleRows: Set<number>;
+}
+
+/** Brings the catalog up to date with the files on disk. */
+export async function reconcileArchive(a: ReconcileTarget, index: ReadOnlyIndex): Promise<void> {
+  const names = (await readdir(a.dir)).filter((n) => n === CURRENT_NAME || ROTATED_NAME.test(n)).sort();
+  const rows = new Map(a.catalog.files().map((r) => [r.seq, r]));
+  let archiveId = a.catalog.getMeta('archive_id');
+  const onDisk = new Map<number, { name: string; committed: number; size: number }>();
+  /** Files whose header could not be read, by name (error code). */
+  const unreadable = new Map<string, string>();
+  const newer: Array<{ name: string; version: unknown }> = [];
+  for (const name of names) {
+    const path = join(a.dir, name);
+    let fh: FileHandle | undefined;
+    try {
+      fh = await open(path, 'r');
+      const h = await readFileHeader(fh);
+      const size = (await fh.stat()).size;
+      archiveId ??= h.archiveId;
+      if (h.archiveId !== archiveId) {
+        a.problem({ file: name, code: 'TPD_FOREIGN_FILE', message: `file belongs to archive ${h.archiveId}, not ${archiveId}; ignored` });
+        continue;
+      }
+      const prev = onDisk.get(h.seq);
+      if (prev) {
+        a.problem({ file: name, code: 'TPD_CORRUPT_HEADER', message: `file repeats seq ${h.seq} of ${prev.name}; ignored` });
+        continue;
+      }
+      let committed = h.commit.committedBytes;
+      if (committed > size) {
+        a.problem({ file: name, code: 'TPD_CORRUPT_BLOCK', message: `committed length ${committed} is past the end of the file (${size} bytes): file was truncated` });
+        committed = size;
+      }
+      onDisk.set(h.seq, { name, committed, size });
+    } catch (err) {
+      if (!isTapedeckError(err)) throw err;
+      a.problem({ file: name, code: err.code, message: err.message });
+      unreadable.set(name, err.code);
+      if (err.code === 'TPD_FORMAT_VERSION') newer.push({ name, version: err.details?.version });
+    } finally {
+      await fh?.close();
+    }
+  }
+  if (newer.length > 0 && !a.readonly) {
+    // A writer must never modify, truncate, seal or move aside a file it cannot read:
+    // that file belongs to a newer Tapedeck. Fail before touching anything.
+    const first = newer[0] as { name: string; version: unknown };
+    const list = newer.map((n) => `${n.name} (version ${String(n.version)})`).join(', ');
+    throw new TapedeckError(
+      'TPD_FORMAT_VERSION',
+      `${list} ${newer.length === 1 ? 'was' : 'were'} written by a newer format version than this Tapedeck supports (${FORMAT_VERSION}); ` +
+        'the archive can only be opened read-only (or with a newer Tapedeck)',
+      { file: first.name, version: first.version, files: newer.map((n) => n.name) },
+    );
+  }
+  const currentCode = unreadable.get(CURRENT_NAME);
+  let forgotCurrent = false;
+  if (currentCode !== undefined && !a.readonly) {
+    // Unreadable header on `current` (corrupt, not newer): keep the bytes for inspection, start afresh.
+    const aside = `current.bad-${Date.now()}`;
+    await rename(join(a.dir, CURRENT_NAME), join(a.dir, aside));
+    a.problem({ file: CURRENT_NAME, code: currentCode, message: `moved aside to ${aside}` });
+    // Its batches are no longer part of the archive: forget the catalog's rows for it, or
+    // the file would stay in the archive as missing and a new `current` could not start.
+    for (const [seq, row] of rows) {
+      if (row.name !== CURRENT_NAME) continue;
+      rows.delete(seq);
+      if (a.catalogWritable) a.catalog.forgetFile(seq);
+      forgotCurrent = true;
+    }
+  }
+  a.archiveId = archiveId ?? randomBytes(8).toString('hex');
+  if (a.catalogWritable) a.catalog.setMeta('archive_id', a.archiveId);
+
+  const newPaths: PathRow[] = [];
+  let catalogAhead = forgotCurrent;
+  const seqs = [...new Set([...rows.keys(), ...onDisk.keys()])].sort((x, y) => x - y);
+  for (const seq of seqs) {
+    const row = rows.get(seq);
+    const disk = onDisk.get(seq);
+    if (!disk) {
+      if (!row) continue;
+      const entry: FileEntry = { ...row, location: row.location === 'local' ? 'missing' : row.location, committedBytes: row.indexedBytes, damaged: false, table: undefined };
+      if (row.location === 'local') {
+        const code = unreadable.get(row.name);
+        const message = code === undefined ? 'file is in the catalog but not on disk' : `file is in the catalog but its header cannot be read (${code}); its batches are not served`;
+        a.problem({ file: row.name, code: 'TPD_FILE_UNAVAILABLE', message });
+      }
+      if (a.catalogWritable && entry.location !== row.location) a.catalog.recordFile({ ...row, location: entry.location }, [], []);
+      a.files.push(entry);
+      continue;
+    }
+    // A row of a remote file never indexed (indexedBytes 0) holds estimated times only.
+    const indexedRow = row && row.indexedBytes >= HEADER_BYTES ? row : undefined;
+    let from = indexedRow?.indexedBytes ?? HEADER_BYTES;
+    let truncateFrom: number | undefined;
+    let firstTs = indexedRow?.firstTs ?? null;
+    let lastTs = indexedRow?.lastTs ?? null;
+    if (from > disk.committed || (row && row.name !== disk.name && from !== disk.committed)) {
+      // The catalog claims more than the file commits (or lost track of a rename
+      // mid-write): forget this file's rows and index it again.
+      if (from > disk.committed) {
+        catalogAhead = true;
+        a.logger.warn({ file: disk.name, indexedBytes: from, committedBytes: disk.committed }, 'catalog claims more than the file commits: file indexed again');
+      }
+      from = HEADER_BYTES;
+      truncateFrom = HEADER_BYTES;
+      firstTs = lastTs = null;
+      if (!a.catalogWritable) index.staleRows.add(seq);
+    }
+    const entry: FileEntry = {
+      seq,
+      name: disk.name,
+      location: 'local',
+      firstTs,
+      lastTs,
+      committedBytes: disk.committed,
+      sealed: disk.name !== CURRENT_NAME,
+      damaged: false,
+      table: undefined,
+    };
+    let scanned: BlockRow[] = [];
+    if (from < disk.committed) {
+      const fh = await open(join(a.dir, disk.name), 'r');
+      try {
+        const res = await scanBlocks(fh, from, disk.committed);
+        scanned = res.blocks;
+        for (const p of res.problems) a.problem({ file: disk.name, offset: p.offset, code: p.code, message: p.message });
+        if (res.problems.length > 0) entry.damaged = true;
+        for (const d of res.paths) newPaths.push({ id: d.id, path: d.path, firstTs: d.firstTs });
+        for (const b of scanned) {
+          if (b.type !== BlockType.DELTA) continue;
+          entry.firstTs ??= b.firstTs;
+          entry.lastTs = b.lastTs;
+        }
+        from = res.endOffset;
+      } finally {
+        await fh.close();
+      }
+    }
+    const fileRow = { seq, name: entry.name, location: entry.location, firstTs: entry.firstTs, lastTs: entry.lastTs, indexedBytes: from, sealed: entry.sealed };
+    if (a.catalogWritable) {
+      a.catalog.recordFile(fileRow, scanned, newPaths.splice(0), truncateFrom);
+    } else if (scanned.length > 0) {
+      index.tails.set(seq, scanned);
+    }
+    a.files.push(entry);
+  }
+  loadDictionary(a, newPaths);
+  for (const f of a.files) if (f.lastTs !== null && f.lastTs > a.lastTs) a.lastTs = f.lastTs;
+  if (catalogAhead) dropUncommittedPaths(a);
+}
+
+/**
+ * After a catalog that was ahead of a file (the file was restored from an older copy, or
+ * lost its last commits), the catalog's dictionary may hold paths that only the lost
+ * data used. A path first used after the last committed batch is referenced by no block:
+ * drop it (ids are assigned in time order, so these are the highest ids), or the writer
+ * would use its id without defining it in the file.
+ */
+function dropUncommittedPaths(a: ReconcileTarget): void {
+  let keep = a.paths.length;
+  while (keep > 0 && (a.pathFirstTs[keep - 1] as number) > a.lastTs) keep--;
+  if (keep === a.paths.length) return;
+  const dropped = a.paths.length - keep;
+  for (const p of a.paths.splice(keep)) a.pathIds.delete(p);
+  a.pathFirstTs.splice(keep);
+  if (a.catalogWritable) a.catalog.db.prepare('DELETE FROM paths WHERE id >= ?').run(keep);
+  a.logger.warn({ file: CATALOG_FILE, dropped, keep }, 'catalog dictionary was ahead of the files: forgot the paths no committed batch uses');
+}
+
+function loadDictionary(a: ReconcileTarget, extra: PathRow[]): void {
+  const all = [...a.catalog.paths(), ...extra].sort((x, y) => x.id - y.id);
+  for (const p of all) {
+    if (p.id < a.paths.length) {
+      if (a.paths[p.id] !== p.path) a.problem({ file: CATALOG_FILE, code: 'TPD_CORRUPT_BLOCK', message: `path id ${p.id} defined as both ${a.paths[p.id]} and ${p.path}` });
+      continue;
+    }
+    if (p.id !== a.paths.length) {
+      a.problem({ file: CATALOG_FILE, code: 'TPD_CORRUPT_BLOCK', message: `path dictionary has a gap before id ${p.id}` });
+      break;
+    }
+    a.definePath(p.path, p.firstTs);
+  }
+}
