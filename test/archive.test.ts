@@ -17,6 +17,16 @@ import type { Batch } from '../protocol/value.js';
 
 const small = { imageFrequencyBytes: 4096, flushIntervalMs: 0 };
 
+/** Flips the lowest bit of the byte at `offset` of `file`. */
+async function flipBit(file: string, offset: number): Promise<void> {
+  const fh = await open(file, 'r+');
+  const b = Buffer.alloc(1);
+  await fh.read(b, 0, 1, offset);
+  b[0] = b[0]! ^ 0x01;
+  await fh.write(b, 0, 1, offset);
+  await fh.close();
+}
+
 async function writeAll(a: Archive, batches: Batch[], flushEvery = 0): Promise<void> {
   let i = 0;
   for (const b of batches) {
@@ -225,12 +235,7 @@ describe('recovery', () => {
     await writeAll(a, batches);
     const row = a.table(a.files[0]!).rows.find((r) => r.type === 2)!;
     await a.close();
-    const fh = await open(join(dir, 'current'), 'r+');
-    const b = Buffer.alloc(1);
-    await fh.read(b, 0, 1, row.offset + 60);
-    b[0] = b[0]! ^ 0x01;
-    await fh.write(b, 0, 1, row.offset + 60);
-    await fh.close();
+    await flipBit(join(dir, 'current'), row.offset + 60);
     const report = await verifyArchive(dir);
     expect(report.ok).toBe(false);
     expect(report.problems[0]).toMatchObject({ file: 'current', offset: row.offset, code: 'TPD_CORRUPT_BLOCK' });
@@ -248,12 +253,7 @@ describe('recovery', () => {
     // The newest block that the writer reads back to rebuild the latest state.
     const row = rows.filter((r) => r.type !== 1).at(-1)!;
     await a.close();
-    const fh = await open(join(dir, 'current'), 'r+');
-    const b = Buffer.alloc(1);
-    await fh.read(b, 0, 1, row.offset + 60);
-    b[0] = b[0]! ^ 0x01;
-    await fh.write(b, 0, 1, row.offset + 60);
-    await fh.close();
+    await flipBit(join(dir, 'current'), row.offset + 60);
     a = await Archive.open(dir, small);
     expect(a.problems).toContainEqual(expect.objectContaining({ file: 'current', code: 'TPD_CORRUPT_BLOCK' }));
     // The damaged file was sealed under a rotated name; recording goes on in a new current.
