@@ -99,6 +99,9 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
 
   app.setErrorHandler((err, req, reply) => {
     if (isTapedeckError(err)) {
+      // Server-side failures are logged with what caused them (paths, stderr); the client
+      // gets the code and a message that names neither.
+      if (err.status >= 500) req.log.error({ code: err.code, err: err.cause ?? err }, 'request failed');
       return reply.status(err.status).send({ error: { code: err.code, message: err.message } });
     }
     const e = err as { validation?: unknown; statusCode?: number; message: string; code?: string };

@@ -48,8 +48,8 @@ export const SERVER_LIMITS = {
   /** Most sources in one config. */
   sourcesMax: 256,
   /**
-   * Failed authentications (no or unknown token) per client address per minute; past it
-   * the address gets 429 TPD_RATE_LIMITED until the minute is over (token guessing). The
+   * Failed authentications (no or unknown token) per client address per minute; after that
+   * many the address gets 429 TPD_RATE_LIMITED until the minute is over (token guessing). The
    * per-token rate limit counts only authenticated requests, so this is its counterpart.
    */
   authFailuresPerMinuteMax: 120,

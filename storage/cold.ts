@@ -218,6 +218,9 @@ export class ColdStorage extends EventEmitter implements RemoteStore {
     const f = this.a.files.find((x) => x.name === name);
     if (!f || f.location !== 'local' || !this.needsPut(f)) return undefined;
     const row = this.puts.get(name) ?? { name, status: 'pending' as PutStatus, attempts: 0, error: null, updatedMs: 0 };
+    // Recorded before the hook runs: a put cut short (crash, stop) leaves this row, so a
+    // partial copy that list shows later is not taken for a shipped file.
+    if (!this.puts.has(name)) this.setPut(row);
     try {
       await this.hooks.run('put', [join(this.a.dir, name), name], (err) => {
         this.setPut({ ...row, status: 'pending', attempts: ++row.attempts, error: err.message });
@@ -276,11 +279,10 @@ export class ColdStorage extends EventEmitter implements RemoteStore {
       known.add(f.name);
       if (!listed.has(f.name)) continue;
       // Listed remotely and never put by us (e.g. the put table was lost with the catalog):
-      // the file's put is confirmed. A put that is running or has failed may have left a
-      // partial copy that list shows, so only a put that ends well confirms those.
-      const put = this.puts.get(f.name);
-      const inFlight = this.putting && this.putQueue[0] === f.name;
-      if (this.hooks.has('put') && !inFlight && (put === undefined || (put.status === 'pending' && put.attempts === 0))) {
+      // the file's put is confirmed. A put that was ever started (running, failed, cut
+      // short by a crash) may have left a partial copy that list shows, so only a put
+      // that ends well confirms those.
+      if (this.hooks.has('put') && !this.puts.has(f.name)) {
         this.setPut({ name: f.name, status: 'done', attempts: 0, error: null, updatedMs: 0 });
       }
       if (f.location === 'missing') {

@@ -455,7 +455,8 @@ export class ArchiveWriter {
   private fail(err: unknown): void {
     const e = isTapedeckError(err) ? err : new TapedeckError('TPD_IO', `archive write failed: ${(err as NodeJS.ErrnoException).code ?? 'I/O error'}`, undefined, { cause: err });
     this.failed = e;
-    this.a.logger.error({ code: e.code, err: e.message }, 'archive writer failed; appends are refused from now on');
+    // The log gets the underlying error (paths, stack); clients only the code's message.
+    this.a.logger.error({ code: e.code, err: e.cause ?? e }, 'archive writer failed; appends are refused from now on');
     for (const item of this.queue.splice(0)) if (item.kind !== 'frame') for (const w of item.waiters) w.reject(e);
     for (const w of this.drainWaiters.splice(0)) w();
     this.a.emit('writer-error', e);

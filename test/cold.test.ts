@@ -1,5 +1,5 @@
-import { afterEach, describe, expect, it } from 'vitest';
-import { mkdir, readFile, readdir, rename, stat } from 'node:fs/promises';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { mkdir, readFile, readdir, rename, stat, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { Archive } from '../storage/archive.js';
 import { ColdStorage, type ColdEvent, type ColdOptions } from '../storage/cold.js';
@@ -145,6 +145,32 @@ describe('put', () => {
 });
 
 describe('list and put', () => {
+  it('does not take a listed copy as shipped when the put was cut short (stop or crash)', async () => {
+    const r = await rig();
+    // First run: the put hangs; the process stops while it runs, leaving a partial copy.
+    const a1 = await Archive.open(r.dir, storage);
+    const c1 = await ColdStorage.start(a1, { hooks: { put: { cmd: join(FIX, 'hang.sh'), args: [join(r.cold, '..', 'put.pid')] } }, policy: { put: fast }, checkIntervalMs: 0, listIntervalMs: 0 });
+    a1.writer!.append([['/x', 1]], T0);
+    await a1.writer!.rotate();
+    const name = a1.files[0]!.name;
+    await vi.waitFor(async () => expect(await readFile(join(r.cold, '..', 'put.pid'), 'utf8')).toMatch(/\d/));
+    // While the hook runs, the catalog already holds the put: a crash now leaves it there.
+    expect(a1.catalog.puts()).toContainEqual(expect.objectContaining({ name, status: 'pending' }));
+    await writeFile(join(r.cold, name), 'the first bytes only');
+    await c1.stop();
+    await a1.close();
+    // Second run: list shows the partial copy while the put (hanging again) runs. Nothing
+    // may call the file shipped.
+    const { a, c } = await start(r, { hooks: { put: { cmd: join(FIX, 'hang.sh'), args: [join(r.cold, '..', 'put2.pid')] }, list: r.hook('list-dir.sh') }, policy: { put: fast }, retention: { maxAgeMs: 0, maxBytes: 1 } });
+    await vi.waitFor(async () => expect(await readFile(join(r.cold, '..', 'put2.pid'), 'utf8')).toMatch(/\d/));
+    await c.refreshList();
+    expect(c.putStatus(name)).toMatchObject({ status: 'pending' });
+    await c.check();
+    expect(c.putStatus(name)?.status).not.toBe('done');
+    expect(a.files.find((f) => f.name === name)?.location).toBe('local');
+    expect((await stat(join(r.dir, name))).isFile()).toBe(true);
+  });
+
   it('does not take a listed partial copy from a failed put as shipped: the file stays local', async () => {
     const r = await rig();
     const { a, c } = await start(r, {

@@ -82,9 +82,10 @@ export class HaRuntime {
     on('SIGUSR1', 'force active', () => c.forceActive());
     on('SIGUSR2', 'force standby', () => c.forceStandby());
     on('SIGHUP', 'release force', () => c.releaseForce());
-    // Node has no third user signal; SIGWINCH (window size changed) never reaches a daemon
-    // otherwise and its default action is to be ignored.
-    on('SIGWINCH', 'refresh own timestamp', () => c.refreshTimestamp());
+    // Node has no third user signal; SIGWINCH (window size changed) reaches a process only
+    // from a terminal, so it means "refresh" only for a recorder without one (a service):
+    // in a foreground terminal every resize would hand the role over.
+    if (!process.stdin.isTTY && !process.stdout.isTTY) on('SIGWINCH', 'refresh own timestamp', () => c.refreshTimestamp());
   }
 
   view(): HaView {

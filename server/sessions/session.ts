@@ -200,7 +200,8 @@ export class Session {
 
   private sleep(ms: number): Promise<void> {
     return new Promise((resolve) => {
-      const timer = ms === Infinity ? undefined : setTimeout(() => done(), Math.max(0, ms));
+      // Node fires a timer past 2^31 - 1 ms at once: wait at most that, the loop re-arms it.
+      const timer = ms === Infinity ? undefined : setTimeout(() => done(), Math.min(Math.max(0, ms), 2 ** 31 - 1));
       const done = (): void => {
         clearTimeout(timer);
         if (this.wakeFn === done) this.wakeFn = undefined;
@@ -470,7 +471,7 @@ export class Session {
   sendError(err: unknown): void {
     const e = isTapedeckError(err) ? err : new TapedeckError('TPD_INTERNAL', 'internal error');
     if (!isTapedeckError(err)) this.log.error({ err }, 'session failed');
-    else if (e.status >= 500 || e.code === 'TPD_CORRUPT_BLOCK') this.log.warn({ code: e.code, error: e.message }, 'session read failed');
+    else if (e.status >= 500 || e.code === 'TPD_CORRUPT_BLOCK') this.log.warn({ code: e.code, err: e.cause ?? e }, 'session read failed');
     const control = (e.details?.control as string | undefined) ?? undefined;
     this.sendFrame({ type: 'error', code: e.code, message: e.message, ...(control ? { control } : {}) });
   }

@@ -76,8 +76,9 @@ export class HttpJsonSource extends PollingSource {
     // With a snapshot time: the batch is stamped with it and identified by it across
     // recorders (active/standby); a snapshot already recorded is not recorded again.
     if (this.lastSnapshotUs !== undefined && tsUs <= this.lastSnapshotUs) return 0;
-    this.lastSnapshotUs = tsUs;
     await writeIdentified(this.ctx.sink, updates, tsUs, { stream: this.name, seq: String(tsUs) });
+    // Only once it is recorded: a failed write is retried with the same snapshot.
+    this.lastSnapshotUs = tsUs;
     return updates.length;
   }
 }
