@@ -14,6 +14,8 @@ export const ERRORS = {
   TPD_UNAUTHORIZED: { status: 401, meaning: 'No bearer token, or one the server does not know.' },
   TPD_FORBIDDEN: { status: 403, meaning: 'The token lacks the scope this route needs (read, ingest or admin).' },
   TPD_RATE_LIMITED: { status: 429, meaning: 'Too many requests (or session controls) per time window for this client; retry later.' },
+  TPD_HEADERS_TOO_LARGE: { status: 431, meaning: 'The request line or headers exceed the HTTP parser limit (a URL with a very long query string, for instance).' },
+  TPD_REQUEST_TIMEOUT: { status: 408, meaning: 'The request was not received completely in time.' },
   TPD_BODY_TOO_LARGE: { status: 413, meaning: 'The request body exceeds the server body limit.' },
   TPD_NOT_READY: { status: 503, meaning: 'The server is not ready: the archive is not open or a required source is stale.' },
   TPD_BAD_ARGUMENT: { status: 400, meaning: 'An argument or value is malformed or out of range.' },

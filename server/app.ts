@@ -3,6 +3,7 @@
  * tests call it and listen on port 0. Every error leaves as `{ error: { code, message } }`
  * with the status from the error table (protocol/errors.ts); no stack traces leave.
  */
+import http from 'node:http';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyServerOptions } from 'fastify';
 import websocket from '@fastify/websocket';
 import type { Archive } from '../storage/index.js';
@@ -69,6 +70,15 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: false, allowUnionTypes: true } },
     // Requests are not logged one by one (metrics and /stats count them).
     logController: new LogController({ disableRequestLogging: true }),
+    // Requests Node's HTTP parser refuses before fastify sees them (headers or URL too large,
+    // malformed HTTP, timeouts): answered in our error shape too, then the socket is closed.
+    clientErrorHandler: (err: NodeJS.ErrnoException, socket) => {
+      if (err.code === 'ECONNRESET' || socket.destroyed) return;
+      const code: ErrorCode = err.code === 'HPE_HEADER_OVERFLOW' ? 'TPD_HEADERS_TOO_LARGE' : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 'TPD_REQUEST_TIMEOUT' : 'TPD_BAD_REQUEST';
+      const { status } = ERRORS[code];
+      const body = JSON.stringify({ error: { code, message: code === 'TPD_BAD_REQUEST' ? 'malformed HTTP request' : ERRORS[code].meaning } });
+      socket.end(`HTTP/1.1 ${status} ${http.STATUS_CODES[status] ?? 'Error'}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+    },
     // Router-level failures (bad URL encoding, over-long parameters) in our error shape too.
     frameworkErrors: (err, _req, reply) => {
       void (reply as unknown as FastifyReply).status(400).send({ error: { code: 'TPD_BAD_REQUEST', message: err.message } });

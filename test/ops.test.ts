@@ -233,6 +233,14 @@ describe('limits', () => {
     expect(r.body.error.code).toBe('TPD_BODY_TOO_LARGE');
   });
 
+  it('answers a request line or headers past the HTTP parser limit with 431 in the error shape', async () => {
+    server = await startServer(randomBatches(1, 5));
+    const res = await fetch(`${server.url}/api/v1/paths?glob=/${'x'.repeat(20_000)}`);
+    expect(res.status).toBe(431);
+    expect(await res.json()).toEqual({ error: { code: 'TPD_HEADERS_TOO_LARGE', message: expect.any(String) } });
+    expect((await call('GET', '/health')).status).toBe(200);
+  });
+
   it('answers a body of the wrong content type with 415 TPD_UNSUPPORTED_MEDIA_TYPE', async () => {
     server = await startServer(randomBatches(1, 5));
     const res = await fetch(`${server.url}/api/v1/sessions`, { method: 'POST', headers: { 'content-type': 'text/csv' }, body: 'a,b' });
