@@ -110,8 +110,8 @@ export function parsePos(v: string | number, nowUs: number): PosTarget {
 export function parseSpeed(v: string | number): Speed {
   if (typeof v === 'string' && v.trim().toLowerCase() === 'unlimited') return 'unlimited';
   // A decimal number, optionally followed by "x" ("2x"); not hex, not exponents.
-  const text = typeof v === 'string' ? v.trim().replace(/x$/i, '') : '';
-  const n = typeof v === 'number' ? v : /^\d+(\.\d+)?$|^\.\d+$/.test(text) ? Number(text) : NaN;
+  const m = typeof v === 'string' ? /^(\d+(?:\.\d+)?|\.\d+)x?$/i.exec(v.trim()) : null;
+  const n = typeof v === 'number' ? v : m ? Number(m[1]) : NaN;
   if (typeof v === 'string' && v.trim() === '') throw bad('speed', 'empty');
   if (!Number.isFinite(n) || n < SPEED_MIN || n > SPEED_MAX) {
     throw bad('speed', `must be a number from ${SPEED_MIN} to ${SPEED_MAX} or "unlimited", got ${JSON.stringify(v)}`);

@@ -63,6 +63,9 @@ declare module 'fastify' {
   }
 }
 
+/** Codes of fastify's own client errors by status (others are TPD_BAD_REQUEST). */
+const FRAMEWORK_ERROR_CODES: Partial<Record<number, ErrorCode>> = { 413: 'TPD_BODY_TOO_LARGE', 415: 'TPD_UNSUPPORTED_MEDIA_TYPE', 429: 'TPD_RATE_LIMITED' };
+
 export async function buildServer(opts: ServerOptions): Promise<FastifyInstance> {
   const app = Fastify({
     ...(opts.loggerInstance ? { loggerInstance: opts.loggerInstance } : { logger: opts.logger ?? false }),
@@ -121,8 +124,7 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
     if (e.statusCode && e.statusCode >= 400 && e.statusCode < 500) {
       // fastify's own client errors (body too large, bad content type, bad JSON): each
       // status its own code; anything else is answered 400, as the table says.
-      const byStatus: Record<number, ErrorCode> = { 413: 'TPD_BODY_TOO_LARGE', 415: 'TPD_UNSUPPORTED_MEDIA_TYPE', 429: 'TPD_RATE_LIMITED' };
-      const code = byStatus[e.statusCode] ?? 'TPD_BAD_REQUEST';
+      const code = FRAMEWORK_ERROR_CODES[e.statusCode] ?? 'TPD_BAD_REQUEST';
       return reply.status(ERRORS[code].status).send({ error: { code, message: e.message } });
     }
     req.log.error({ err }, 'unhandled error');

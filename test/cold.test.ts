@@ -93,6 +93,15 @@ async function start(r: Rig, opts: ColdOptions): Promise<{ a: Archive; c: ColdSt
   return { a, c };
 }
 
+/** Starts cold storage with `hooks` (retention on), rotates one small file and waits for its first put. */
+async function rotateOnePut(r: Rig, hooks: ColdOptions['hooks']): Promise<{ a: Archive; c: ColdStorage; e: FileEvent }> {
+  const { a, c } = await start(r, { hooks, policy: { put: fast }, retention: { maxAgeMs: 0, maxBytes: 1 } });
+  a.writer!.append([['/x', 1]], T0);
+  const done = nextEvent(c, (e) => e.type === 'put');
+  await a.writer!.rotate();
+  return { a, c, e: await done };
+}
+
 describe('put', () => {
   it('ships each rotated file in the background and records the put in the catalog', async () => {
     const r = await rig();
@@ -113,15 +122,7 @@ describe('put', () => {
 
   it('shows a failed put, retries it at the next check and keeps the file local until it succeeds', async () => {
     const r = await rig();
-    const { a, c } = await start(r, {
-      hooks: { put: r.hook('put-flaky.sh') },
-      policy: { put: fast },
-      retention: { maxAgeMs: 0, maxBytes: 1 },
-    });
-    a.writer!.append([['/x', 1]], T0);
-    const failed = nextEvent(c, (e) => e.type === 'put');
-    await a.writer!.rotate();
-    const e = await failed;
+    const { a, c, e } = await rotateOnePut(r, { put: r.hook('put-flaky.sh') });
     expect(e).toMatchObject({ ok: false, error: expect.stringMatching(/status 3: cold storage unreachable \(attempt 1\)/) });
     const name = e.name;
     expect(c.putStatus(name)).toMatchObject({ status: 'failed', attempts: 1 });
@@ -173,15 +174,7 @@ describe('list and put', () => {
 
   it('does not take a listed partial copy from a failed put as shipped: the file stays local', async () => {
     const r = await rig();
-    const { a, c } = await start(r, {
-      hooks: { put: r.hook('put-partial.sh'), list: r.hook('list-dir.sh') },
-      policy: { put: fast },
-      retention: { maxAgeMs: 0, maxBytes: 1 },
-    });
-    a.writer!.append([['/x', 1]], T0);
-    const failed = nextEvent(c, (e) => e.type === 'put');
-    await a.writer!.rotate();
-    const e = await failed;
+    const { a, c, e } = await rotateOnePut(r, { put: r.hook('put-partial.sh'), list: r.hook('list-dir.sh') });
     expect(e).toMatchObject({ ok: false });
     expect((await readdir(r.cold))).toContain(e.name); // the partial copy list will show
     await c.refreshList();

@@ -26,6 +26,16 @@ const TOKENS = [
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- tests poke at arbitrary JSON bodies
 const call = (method: string, path: string, token?: string, body?: unknown): Promise<{ status: number; body: any }> => authedCall(server!.url, method, path, token, body);
 
+/** `promtool check metrics` on an exposition; the test setup installs promtool (Debian's prometheus package) when missing. */
+async function promtoolCheck(text: string): Promise<{ code: number; stderr: string }> {
+  execFileSync('bash', [new URL('../scripts/install-promtool.sh', import.meta.url).pathname], { stdio: 'inherit', timeout: 600_000 });
+  // promtool reads the exposition on stdin and exits non-zero on any problem.
+  return new Promise((resolve) => {
+    const p = execFile('promtool', ['check', 'metrics'], (err, _stdout, stderr) => resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stderr }));
+    p.stdin!.end(text);
+  });
+}
+
 describe('metrics', () => {
   it('exposes Prometheus metrics that pass promtool check metrics', async () => {
     server = await startServer(randomBatches(1, 200));
@@ -41,13 +51,7 @@ describe('metrics', () => {
     }
     expect(text).toMatch(/tapedeck_batches_written_total 200\b/);
     expect(text).toMatch(/tapedeck_sessions_created_total 1\b/);
-    // The test setup installs promtool (Debian's prometheus package) when it is missing.
-    execFileSync('bash', [new URL('../scripts/install-promtool.sh', import.meta.url).pathname], { stdio: 'inherit', timeout: 600_000 });
-    // promtool reads the exposition on stdin and exits non-zero on any problem.
-    const out = await new Promise<{ code: number; stderr: string }>((resolve) => {
-      const p = execFile('promtool', ['check', 'metrics'], (err, _stdout, stderr) => resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stderr }));
-      p.stdin!.end(text);
-    });
+    const out = await promtoolCheck(text);
     expect(out.stderr).toBe('');
     expect(out.code).toBe(0);
   });
@@ -100,12 +104,7 @@ describe('metrics of a fully wired server', () => {
       expect(value('tapedeck_http_request_duration_seconds_count{method="GET",route="/api/v1/archive",status="200"}')).toBe(1);
       expect(value('tapedeck_http_request_duration_seconds_count{method="POST",route="/api/v1/sessions",status="201"}')).toBe(1);
       ws.close();
-      execFileSync('bash', [new URL('../scripts/install-promtool.sh', import.meta.url).pathname], { stdio: 'inherit', timeout: 600_000 });
-      const out = await new Promise<{ code: number; stderr: string }>((resolve) => {
-        const p = execFile('promtool', ['check', 'metrics'], (err, _stdout, stderr) => resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stderr }));
-        p.stdin!.end(text);
-      });
-      expect(out).toEqual({ code: 0, stderr: '' });
+      expect(await promtoolCheck(text)).toEqual({ code: 0, stderr: '' });
       // /stats: the poller's cycle times and counts.
       const stats = (await (await fetch(`${running.url}/stats`)).json()) as { pollers: Record<string, { cycleMs: { p50: number; p99: number }; polls: number; retries: number; notModified: number }> };
       expect(stats.pollers.fabric).toMatchObject({ polls: expect.any(Number), retries: 0, notModified: expect.any(Number) });

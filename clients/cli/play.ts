@@ -105,14 +105,15 @@ export async function playCommand(argv: string[]): Promise<number> {
         break;
     }
   };
+  const onKeys = (chunk: string): void => {
+    for (const k of splitKeys(chunk)) onKey(k);
+  };
   if (tty) {
     process.stdin.setRawMode(true);
     process.stdin.resume();
     process.stdin.setEncoding('utf8');
     // Held keys arrive several to a chunk: split it into keys (escape sequences whole).
-    process.stdin.on('data', (chunk: string) => {
-      for (const k of splitKeys(chunk)) onKey(k);
-    });
+    process.stdin.on('data', onKeys);
     out.write(HELP + '\n');
   }
   const onSignal = (): void => void quit();
@@ -135,7 +136,7 @@ export async function playCommand(argv: string[]): Promise<number> {
     if (tty) {
       process.stdin.setRawMode(false);
       process.stdin.pause();
-      process.stdin.removeAllListeners('data');
+      process.stdin.off('data', onKeys);
     }
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);

@@ -261,8 +261,9 @@ export class HaCoordinator extends EventEmitter {
         this.setRole('standby', 'forced standby');
         return;
       }
-      if (mine && this.handOver && this.forced !== 'active') {
-        this.handOver = false;
+      const handOver = this.handOver;
+      this.handOver = false;
+      if (mine && handOver && this.forced !== 'active') {
         const pref = await this.preferred();
         if (pref !== undefined && pref !== this.id) {
           this.setRole('standby', `start time refreshed: handing the role to ${pref}`);
@@ -274,7 +275,6 @@ export class HaCoordinator extends EventEmitter {
           return;
         }
       }
-      this.handOver = false;
       if (mine) {
         this.setRole('active', 'lease held');
         return;

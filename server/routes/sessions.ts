@@ -69,8 +69,7 @@ export async function sessionRoutes(app: FastifyInstance): Promise<void> {
   const owned = (req: FastifyRequest, id: string): Session => {
     const s = sessions.get(id);
     if (!mayAdminister(req, s.clientKey)) throw new TapedeckError('TPD_FORBIDDEN', `session ${id} belongs to another token; administering it needs the admin scope`);
-    // A client that drives its session over REST alone is still there: restart the grace.
-    if (!s.attached) s.detachedAt = Date.now();
+    s.touch(); // a client driving its session over REST alone is still there
     return s;
   };
 

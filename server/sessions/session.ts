@@ -167,6 +167,11 @@ export class Session {
     this.wake();
   }
 
+  /** A client used the session without a stream (REST): restart its grace period. */
+  touch(): void {
+    if (!this.sink) this.detachedAt = Date.now();
+  }
+
   detach(sink: SessionSink): void {
     if (this.sink !== sink) return;
     this.log.info({}, 'client detached');

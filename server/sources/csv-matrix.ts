@@ -14,7 +14,6 @@ import type { Update, Value } from '../../protocol/value.js';
 import { CsvError, cellValue, parseCsv } from './csv.js';
 import { POLLER_PROPERTIES, PollError, PollingSource, headerValue, snapshotTime, type PollResponse, type PollerConfig } from './poller.js';
 import type { SourceContext, SourceFactory } from './source.js';
-import { writeIdentified } from '../sinks/identity.js';
 
 interface CsvMatrixConfig extends PollerConfig {
   prefix?: string;
@@ -49,7 +48,7 @@ export class CsvMatrixSource extends PollingSource {
 
   protected async handle(res: PollResponse): Promise<number> {
     const next = this.parse(res.body.toString('utf8'));
-    const tsUs = this.snapshotTs(res);
+    const tsUs = snapshotTime(res, this.snapshotHeader);
     const changes: Update[] = [];
     for (const [path, v] of next) {
       const old = this.snapshot.get(path);
@@ -57,18 +56,13 @@ export class CsvMatrixSource extends PollingSource {
     }
     for (const path of this.snapshot.keys()) if (!next.has(path)) changes.push([path, null]);
     if (changes.length > 0) {
-      // The snapshot time identifies the batch across recorders polling the same matrix (active/standby).
-      if (tsUs !== undefined) await writeIdentified(this.ctx.sink, changes, tsUs, { stream: this.name, seq: String(tsUs) });
-      else await this.ctx.sink.write(changes, tsUs);
+      await this.record(changes, tsUs);
     }
     this.snapshot = next;
     this.etag = headerValue(res.headers, 'etag');
     return changes.length;
   }
 
-  private snapshotTs(res: PollResponse): number | undefined {
-    return snapshotTime(res, this.snapshotHeader);
-  }
 
 
   private parse(text: string): Map<string, Value> {

@@ -13,7 +13,6 @@ import { SERVER_LIMITS } from '../limits.js';
 import { segment } from './csv-matrix.js';
 import { POLLER_PROPERTIES, PollError, PollingSource, snapshotTime, type PollResponse, type PollerConfig } from './poller.js';
 import type { SourceContext, SourceFactory } from './source.js';
-import { writeIdentified } from '../sinks/identity.js';
 
 interface HttpJsonConfig extends PollerConfig {
   path?: string;
@@ -69,16 +68,11 @@ export class HttpJsonSource extends PollingSource {
     const updates: Update[] = this.mode === 'whole' ? [[this.path, doc]] : explode(this.path, doc);
     if (updates.length === 0) return 0;
     const tsUs = snapshotTime(res, this.snapshotHeader);
-    if (tsUs === undefined) {
-      await this.ctx.sink.write(updates);
-      return updates.length;
-    }
-    // With a snapshot time: the batch is stamped with it and identified by it across
-    // recorders (active/standby); a snapshot already recorded is not recorded again.
-    if (this.lastSnapshotUs !== undefined && tsUs <= this.lastSnapshotUs) return 0;
-    await writeIdentified(this.ctx.sink, updates, tsUs, { stream: this.name, seq: String(tsUs) });
+    // A snapshot already recorded is not recorded again.
+    if (tsUs !== undefined && this.lastSnapshotUs !== undefined && tsUs <= this.lastSnapshotUs) return 0;
+    await this.record(updates, tsUs);
     // Only once it is recorded: a failed write is retried with the same snapshot.
-    this.lastSnapshotUs = tsUs;
+    if (tsUs !== undefined) this.lastSnapshotUs = tsUs;
     return updates.length;
   }
 }

@@ -9,6 +9,8 @@ import { EventEmitter } from 'node:events';
 import { Agent, request } from 'undici';
 import type { Logger } from 'pino';
 import { parseTs } from '../../protocol/time.js';
+import type { Update } from '../../protocol/value.js';
+import { writeIdentified } from '../sinks/identity.js';
 import { DURATION_SCHEMA, durationMs, type Duration } from '../duration.js';
 import { SERVER_LIMITS, SOURCE_DEFAULTS } from '../limits.js';
 import { HealthTracker, type PollEvent, type Source, type SourceContext, type SourceHealth } from './source.js';
@@ -83,6 +85,16 @@ export abstract class PollingSource extends EventEmitter implements Source {
 
   /** Turns a 2xx response into a batch; returns the number of updates handed to the sink. */
   protected abstract handle(res: PollResponse): Promise<number>;
+
+  /**
+   * Writes one polled batch: stamped on arrival, or, with the upstream's snapshot time,
+   * stamped with it and identified by it, so active/standby recorders polling the same
+   * upstream recognise the same batch (server/sinks/identity.ts).
+   */
+  protected async record(updates: Update[], snapshotUs: number | undefined): Promise<void> {
+    if (snapshotUs === undefined) await this.ctx.sink.write(updates);
+    else await writeIdentified(this.ctx.sink, updates, snapshotUs, { stream: this.name, seq: String(snapshotUs) });
+  }
 
   /** Extra request headers for the next poll (e.g. If-None-Match). */
   protected conditionalHeaders(): Record<string, string> {
