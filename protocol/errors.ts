@@ -38,6 +38,10 @@ export const ERRORS = {
   TPD_BAD_CONFIG: { status: 400, meaning: 'The config file is not valid JSON or breaks its schema (the message names the key path and why).' },
   TPD_BAD_INGEST_LINE: { status: 400, meaning: 'A pushed NDJSON line is not a JSON object { "ts"?, "updates": { path: value } } (the response names each bad line; good lines are kept).' },
   TPD_NO_PUSH_SOURCE: { status: 404, meaning: 'Push ingest is not enabled: the config has no source of type "push".' },
+  TPD_BAD_GLOB: { status: 400, meaning: 'A path glob is malformed or exceeds globBytesMax / globSegmentsMax (the message names the glob and why).' },
+  TPD_DISK_FULL: { status: 507, meaning: 'The archive\'s file system is full: recording is paused and new data refused (Retry-After says when to retry); nothing already acknowledged is lost, and recording resumes by itself when space returns.' },
+  TPD_INGEST_FILTERED: { status: 422, meaning: 'Every update of a push falls outside the record spec and the push source refuses filtered pushes (refuse_filtered); nothing was recorded.' },
+  TPD_TOO_MANY_BAD_LINES: { status: 400, meaning: 'A pushed NDJSON body had more bad lines than ingestBadLinesMax; reading stopped there (the response lists the first errors; good lines before it are kept).' },
   TPD_HA_DISABLED: { status: 404, meaning: 'Active/standby is not configured (the config has no ha section), so there is no role to control.' },
   TPD_HA_UNAVAILABLE: { status: 503, meaning: 'Redis did not take an active/standby control (unreachable or failing); the role is unchanged.' },
 } as const;
