@@ -1,0 +1,20 @@
+/**
+ * Every limit of the protocol layer (what clients may send, whatever the transport) in one
+ * place, units last.
+ *
+ * How they relate: a glob is at most globBytesMax bytes (UTF-8) and at most
+ * globSegmentsMax `/`-separated segments; a spec (record.spec, a query's repeated `glob`,
+ * a session filter) holds at most globsPerSpecMax globs. Matching one path against one glob
+ * costs at most O(glob segments × path segments × segment length) (protocol/glob.ts), so
+ * these three bound the work a hostile spec can ask per path: a path is at most 4096
+ * characters (protocol/value.ts), hence at most globsPerSpecMax × globSegmentsMax × 4096
+ * character comparisons, and in practice far fewer (docs/globs.md).
+ */
+export const PROTOCOL_LIMITS = {
+  /** Longest glob, in UTF-8 bytes. */
+  globBytesMax: 1024,
+  /** Most `/`-separated segments in one glob (`/a/b` has two). */
+  globSegmentsMax: 64,
+  /** Most globs in one spec (record spec, query, session filter). */
+  globsPerSpecMax: 256,
+} as const;
