@@ -17,6 +17,8 @@ import type { Source } from './sources/source.js';
 import { ingestRoutes } from './routes/ingest.js';
 import { queryRoutes } from './routes/queries.js';
 import { sourceRoutes } from './routes/sources.js';
+import { coverageRoutes } from './routes/coverage.js';
+import type { CoverageLog } from './coverage.js';
 import swagger from '@fastify/swagger';
 import rateLimit from '@fastify/rate-limit';
 import { registerAuth, type TokenConfig } from './ops/auth.js';
@@ -47,6 +49,8 @@ export interface ServerOptions {
   rateLimit?: { max: number; timeWindowMs: number } | false;
   /** Which sources /ready requires, and how fresh. Default: every non-push source, 60 s. */
   readiness?: readonly Readiness[];
+  /** The coverage journal (GET /api/v1/coverage): runs, gaps and source outages. */
+  coverage?: CoverageLog;
   /** The Kafka sink and active/standby (GET /api/v1/ha, metrics, /ready). */
   ha?: HaRuntime;
 }
@@ -181,6 +185,7 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
   await app.register(queryRoutes, { recorder: opts.recorder });
   await app.register(ingestRoutes, { sources: opts.sources ?? [] });
   await app.register(sourceRoutes, { sources: opts.sources ?? [] });
+  if (opts.coverage) await app.register(coverageRoutes, { coverage: opts.coverage });
   await app.register(haRoutes, { ha: opts.ha });
   return app;
 }

@@ -17,6 +17,7 @@ import { sourcesWithoutIdentity, type ServeConfig } from './config.js';
 import { SERVER_LIMITS } from './limits.js';
 import { tuneHeapForServing } from './heap.js';
 import { Recorder } from './recorder.js';
+import { CoverageLog } from './coverage.js';
 import { Simulator } from './sim/simulator.js';
 import { HaRuntime } from './ha/runtime.js';
 import { SOURCE_TYPES } from './sources/registry.js';
@@ -129,6 +130,9 @@ export async function startServer(config: ServeConfig, opts: StartOptions = {}):
         log.warn({ sources: unmatched }, 'active/standby: these sources carry no identity shared by the recorders (docs/ha.md); their batches are matched by local time on promotion, so clock skew between the recorders can lose or repeat a few of them');
       }
     }
+    // The run starts (and a crash before it shows as a gap) before any source records.
+    const coverage = await CoverageLog.open(archive, log.child({ component: 'coverage' }), recorder ? { recorder, sources } : undefined);
+    cleanups.push(() => coverage.stop());
     const ha = await HaRuntime.start(config, recorder, log);
     if (ha) cleanups.push(() => ha.stop());
     const app = await buildServer({
@@ -140,6 +144,7 @@ export async function startServer(config: ServeConfig, opts: StartOptions = {}):
       tokens: config.tokens,
       rateLimit: config.publish.rateLimit ?? false,
       readiness: config.sources.map((s) => ({ source: s.name, ...s.readiness })),
+      coverage,
       ...(ha ? { ha } : {}),
     });
     cleanups.push(() => app.close());
@@ -168,6 +173,8 @@ export async function startServer(config: ServeConfig, opts: StartOptions = {}):
         const stats = recorder?.stats;
         await cold?.stop();
         await archive.close();
+        // After the last flush: the run's stop names its last committed batch.
+        await coverage.stop();
         await simulator?.close();
         log.info({ recorded: stats ?? null }, 'stopped');
       })();

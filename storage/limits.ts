@@ -9,6 +9,16 @@
  * await drain()), past writeQueueBytesMax it throws TPD_BACKPRESSURE. Readers keep at most
  * decodedCacheUpdatesMax decoded updates in the shared block cache and at most
  * openFilesMax file handles.
+ *
+ * Full disk (ENOSPC, EDQUOT, SQLITE_FULL): the writer keeps every frame it could not write
+ * (and, until their commit, the frames it wrote, so a failed fdatasync can write them
+ * again) and retries after diskFullRetryMs, doubling up to diskFullRetryMaxMs. Meanwhile
+ * `append` takes batches until diskFullBufferBytesMax bytes of frames wait in memory, then
+ * throws TPD_DISK_FULL; the bound is below writeQueueBytesHigh so that a producer hears
+ * TPD_DISK_FULL rather than waiting on drain() or hitting TPD_BACKPRESSURE (the open block,
+ * at most blockRawBytesTarget plus one batch, comes on top). A flush, rotate or whenDurable
+ * that the full disk holds up is rejected with TPD_DISK_FULL after diskFullAckWaitMs; its
+ * data stays in memory and is written when space returns.
  */
 export const PAGE_BYTES = 4096;
 
@@ -36,9 +46,26 @@ export const STORAGE_LIMITS = {
   openFilesMax: 64,
   /** warm(): block tables of at most this many of the newest local files are loaded ahead of use. */
   warmFilesMax: 32,
+  /** Coverage journal events kept when reading coverage.log (the newest; runs and outages are rare). */
+  coverageEventsMax: 1_000_000,
   /** Bytes read per I/O while scanning frame headers (reindex, repair, verify). */
   scanChunkBytes: 1024 * 1024,
+  /** First retry of a write the full disk refused; later retries wait twice as long each, up to diskFullRetryMaxMs. */
+  diskFullRetryMs: 1000,
+  diskFullRetryMaxMs: 8000,
+  /** Bytes of frames waiting in memory past which `append` throws TPD_DISK_FULL while the disk is full. */
+  diskFullBufferBytesMax: 32 * 1024 * 1024,
+  /** How long a flush / whenDurable waits on a full disk before it is rejected with TPD_DISK_FULL. */
+  diskFullAckWaitMs: 5000,
 } as const;
+
+/** The full-disk limits a writer applies (STORAGE_LIMITS by default; ArchiveWriter.setDiskFullLimits changes them). */
+export interface DiskFullLimits {
+  retryMs: number;
+  retryMaxMs: number;
+  bufferBytesMax: number;
+  ackWaitMs: number;
+}
 
 export interface StorageOptions {
   imageFrequencyBytes: number;

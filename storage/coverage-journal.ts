@@ -1,0 +1,123 @@
+/**
+ * The coverage journal: `coverage.log` in the archive directory, one event a line, each
+ * line `<crc32c of the JSON, 8 hex digits> <JSON>\n`, appended and fdatasync'd one event
+ * at a time (events are rare: runs and source outages). It is part of the archive, not a
+ * derived index: the segment files cannot say when the recorder was down.
+ *
+ * Reading checks every line's checksum and shape; a damaged line is skipped and reported
+ * (`problems`), never believed; a last line without its newline is a torn append (a crash
+ * during the write) and is ignored.
+ */
+import { open, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { isCoverageEvent, type CoverageEvent } from '../protocol/coverage.js';
+import { crc32c } from './codec/crc.js';
+import { STORAGE_LIMITS } from './limits.js';
+
+export const COVERAGE_FILE = 'coverage.log';
+
+export interface JournalProblem {
+  line: number;
+  message: string;
+}
+
+export interface JournalContents {
+  events: CoverageEvent[];
+  problems: JournalProblem[];
+  /** True when the file's last line was cut short (a torn append). */
+  torn: boolean;
+}
+
+const hex8 = (n: number): string => (n >>> 0).toString(16).padStart(8, '0');
+
+/** One event as its journal line (pure). */
+export function encodeJournalLine(e: CoverageEvent): string {
+  const json = JSON.stringify(e);
+  return `${hex8(crc32c(Buffer.from(json, 'utf8')))} ${json}\n`;
+}
+
+/** The journal's text to events, checking each line (pure). */
+export function decodeJournal(text: string): JournalContents {
+  const out: JournalContents = { events: [], problems: [], torn: false };
+  const lines = text.split('\n');
+  const last = lines.pop();
+  if (last !== undefined && last.length > 0) out.torn = true;
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i] as string;
+    const bad = (message: string): void => {
+      out.problems.push({ line: i + 1, message });
+    };
+    const m = /^([0-9a-f]{8}) (.*)$/s.exec(line);
+    if (!m) {
+      bad('not a journal line');
+      continue;
+    }
+    const json = m[2] as string;
+    if (hex8(crc32c(Buffer.from(json, 'utf8'))) !== m[1]) {
+      bad('checksum mismatch');
+      continue;
+    }
+    let v: unknown;
+    try {
+      v = JSON.parse(json);
+    } catch {
+      bad('not JSON');
+      continue;
+    }
+    if (!isCoverageEvent(v)) {
+      bad('not a coverage event');
+      continue;
+    }
+    if (out.events.length >= STORAGE_LIMITS.coverageEventsMax) {
+      // Keep the newest: drop the oldest half at once so this stays linear.
+      out.events.splice(0, out.events.length >> 1);
+    }
+    out.events.push(v);
+  }
+  return out;
+}
+
+export async function readJournal(dir: string): Promise<JournalContents> {
+  let text: string;
+  try {
+    text = await readFile(join(dir, COVERAGE_FILE), 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { events: [], problems: [], torn: false };
+    throw err;
+  }
+  return decodeJournal(text);
+}
+
+/**
+ * Appends events durably, one at a time, in call order. A torn last line left by a crash
+ * is ended with a newline first, so the next event starts a line of its own.
+ */
+export class JournalWriter {
+  private chain: Promise<void> = Promise.resolve();
+  private needsNewline: boolean;
+
+  constructor(private readonly dir: string, torn: boolean) {
+    this.needsNewline = torn;
+  }
+
+  append(e: CoverageEvent): Promise<void> {
+    const line = encodeJournalLine(e);
+    const next = this.chain.then(async () => {
+      const fh = await open(join(this.dir, COVERAGE_FILE), 'a');
+      try {
+        await fh.write((this.needsNewline ? '\n' : '') + line);
+        this.needsNewline = false;
+        await fh.datasync();
+      } finally {
+        await fh.close();
+      }
+    });
+    this.chain = next.catch(() => undefined);
+    return next;
+  }
+
+  /** Resolves when every event appended so far is written (or failed). */
+  settled(): Promise<void> {
+    return this.chain;
+  }
+}
