@@ -7,6 +7,8 @@
 import { readFile } from 'node:fs/promises';
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import { TapedeckError } from '../protocol/errors.js';
+import { parseGlob } from '../protocol/glob.js';
+import { PROTOCOL_LIMITS } from '../protocol/limits.js';
 import { COLD_DEFAULTS, HOOK_DEFAULTS, HOOK_GET_DEFAULTS, HOOK_LIST_TIMEOUT_MS, STORAGE_DEFAULTS } from '../storage/index.js';
 import { DURATION_SCHEMA, durationMs, type Duration } from './duration.js';
 import { SERVER_LIMITS, SOURCE_DEFAULTS } from './limits.js';
@@ -130,7 +132,8 @@ export const CONFIG_SCHEMA = {
       type: ['object', 'null'],
       additionalProperties: false,
       properties: {
-        spec: { type: 'array', minItems: 1, items: { type: 'string', pattern: '^/' } },
+        // The globs themselves are judged by protocol/glob.ts (recordSpecProblems), as at every edge.
+        spec: { type: 'array', minItems: 1, items: { type: 'string' } },
         poll_interval: DURATION_SCHEMA,
         image_frequency: { type: 'integer', minimum: 0 },
         flush_frequency: { type: 'integer', minimum: 0 },
@@ -397,6 +400,21 @@ function kafkaAndHa(k: Record<string, unknown> | null | undefined, h: Record<str
   return { kafkaSink, ha };
 }
 
+/** record.spec checked glob by glob with the one glob parser: a problem per bad glob. */
+function recordSpecProblems(spec: unknown): string[] {
+  if (!Array.isArray(spec)) return [];
+  const problems: string[] = [];
+  if (spec.length > PROTOCOL_LIMITS.globsPerSpecMax) problems.push(`record.spec: ${spec.length} globs, more than globsPerSpecMax (${PROTOCOL_LIMITS.globsPerSpecMax})`);
+  spec.forEach((g, i) => {
+    try {
+      parseGlob(g);
+    } catch (err) {
+      problems.push(`record.spec[${i}]: ${(err as Error).message} (TPD_BAD_GLOB)`);
+    }
+  });
+  return problems;
+}
+
 /** Validates a parsed config document and resolves it; throws TPD_BAD_CONFIG naming every bad key. */
 export function resolveConfig(doc: unknown, origin = 'config'): ServeConfig {
   const fail = (problems: string[]): never => {
@@ -428,9 +446,10 @@ export function resolveConfig(doc: unknown, origin = 'config'): ServeConfig {
       },
     });
   });
+  const r = d.record as Record<string, unknown> | null | undefined;
+  problems.push(...recordSpecProblems(r?.spec));
   if (problems.length > 0) fail(problems);
 
-  const r = d.record as Record<string, unknown> | null | undefined;
   const p = (d.publish ?? {}) as Record<string, unknown>;
   const bind = (p.bind as string | null | undefined) ?? PUBLISH_DEFAULTS.bind;
   const colon = bind.lastIndexOf(':');

@@ -49,6 +49,17 @@ describe('config', () => {
     expect(Object.isFrozen(c.record)).toBe(true);
   });
 
+  it('refuses a malformed record.spec glob at start, naming its index, the glob and why', () => {
+    const m = problems({ archive_directory: 'd', record: { spec: ['/ok/*', '[', '/a**b', '/x/?'] } });
+    expect(m).toMatch(/record\.spec\[1\]: glob "\[" does not start with "\/" \(TPD_BAD_GLOB\)/);
+    expect(m).toMatch(/record\.spec\[2\]: glob "\/a\*\*b" mixes "\*\*" into the segment/);
+    expect(m).toMatch(/record\.spec\[3\]: .*reserved/);
+    expect(m).not.toMatch(/spec\[0\]/);
+    expect(problems({ archive_directory: 'd', record: { spec: ['/' + 'a'.repeat(2000)] } })).toMatch(/record\.spec\[0\]: .*globBytesMax/);
+    expect(problems({ archive_directory: 'd', record: { spec: Array(257).fill('/a') } })).toMatch(/record\.spec: 257 globs, more than globsPerSpecMax/);
+    expect(resolveConfig({ archive_directory: 'd', record: { spec: ['/fabric/sw-*/**', '/twin/*'] } }).record?.spec).toEqual(['/fabric/sw-*/**', '/twin/*']);
+  });
+
   it('names the key path of an unknown key or a bad value, for top-level and source keys', () => {
     expect(problems({ archive_directory: 'd', record: { flush_intervall: '1s' } })).toMatch(/record\.flush_intervall: unknown key/);
     expect(problems({ archive_directory: 'd', record: { flush_interval: '5 parsecs' } })).toMatch(/record\.flush_interval: must be a duration: a string such as "5s"/);
