@@ -7,7 +7,15 @@
  *
  * Commit (two-phase): write the frames, fdatasync, write the committed length into the
  * next header slot, fdatasync again; then record the blocks in the catalog and show them
- * to readers.
+ * to readers. `whenDurable(ts)` waits for the commit holding a batch; waiters arriving
+ * together share one (group commit).
+ *
+ * Full disk (ENOSPC, EDQUOT, SQLITE_FULL): nothing is dropped. The pump stops at the item
+ * that failed, which stays at the head of the queue (each step can be done again: frames
+ * are rewritten from writtenPos, a failed commit rewinds to the committed length, a
+ * rotation goes on from the phase it reached), and retries on a timer. `append` keeps
+ * taking batches up to diskFullBufferBytesMax, then throws TPD_DISK_FULL. Any other error
+ * fails the writer for good (fail()).
  */
 import { open, rename, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -17,26 +25,48 @@ import { BlockType } from './codec/frame.js';
 import { encodeHeader, encodeSlot, slotOffset, HEADER_BYTES, SLOT_BYTES, SLOT_OFFSETS, FORMAT_VERSION } from './codec/header.js';
 import type { PathDef } from './codec/payload.js';
 import { BlockBuilder, type FrameItem } from './block-builder.js';
-import { PAGE_BYTES, STORAGE_LIMITS } from './limits.js';
+import { PAGE_BYTES, STORAGE_LIMITS, type DiskFullLimits } from './limits.js';
+import { AckDeadlines, isDiskFullError, type Waiter } from './disk-full.js';
 import { CURRENT_NAME, readFileHeader } from './segment-file.js';
-import type { BlockRow } from './catalog.js';
+import type { BlockRow, FileRow } from './catalog.js';
 import type { Archive, FileEntry } from './archive.js';
 
 interface CommitItem {
   kind: 'commit';
-  waiters: Array<{ resolve: () => void; reject: (err: unknown) => void }>;
+  waiters: Waiter[];
 }
 interface RotateItem {
   kind: 'rotate';
   /** PATHS and IMAGE frames for the new file, built when the rotation was asked for. */
   start: FrameItem[];
-  waiters: Array<{ resolve: () => void; reject: (err: unknown) => void }>;
+  waiters: Waiter[];
+  /** How far the rotation got: a full disk can stop it between any two steps. */
+  phase: 'commit' | 'rename' | 'announce' | 'create';
+  /** The name `current` is sealed under, chosen once (a retried rename uses the same). */
+  sealedName: string | undefined;
 }
 type QueueItem = FrameItem | CommitItem | RotateItem;
 
+/** A frame written but not yet committed: kept whole, so a failed commit can write it again. */
 interface Written {
-  row: BlockRow;
-  defs: PathDef[] | undefined;
+  item: FrameItem;
+  offset: number;
+}
+
+/** A catalog write not done yet (the catalog's file system was full). */
+interface CatalogWrite {
+  file: FileRow;
+  rows: BlockRow[];
+  paths: PathDef[];
+}
+
+export interface WriterHealth {
+  /** ok; disk_full: writes wait for space (batches are kept in memory); failed: appends are refused for good. */
+  state: 'ok' | 'disk_full' | 'failed';
+  /** When the state began (ms since the epoch). */
+  since: number;
+  /** Bytes of frames in memory that are not committed yet (the write queue and written-but-uncommitted frames). */
+  bufferedBytes: number;
 }
 
 export interface WriterStats {
@@ -80,11 +110,37 @@ export class ArchiveWriter {
   private closing = false;
   private flushTimer: NodeJS.Timeout | undefined;
   private rotateTimer: NodeJS.Timeout | undefined;
+  // Durability and the full disk.
+  /** Timestamp of the last committed batch: whenDurable(ts <= durableTs) resolves at once. */
+  private durableTs: number;
+  private readonly durableWaiters = new Map<Waiter, number>();
+  /** A group commit is asked for or queued and not done yet: later waiters wait for the next. */
+  private groupCommitAsked = false;
+  private readonly acks = new AckDeadlines();
+  private catalogBacklog: CatalogWrite[] = [];
+  private diskFull: { sinceMs: number; attempts: number; code: string } | undefined;
+  private retryTimer: NodeJS.Timeout | undefined;
+  private stateSinceMs = Date.now();
+  private readonly limits: DiskFullLimits = {
+    retryMs: STORAGE_LIMITS.diskFullRetryMs,
+    retryMaxMs: STORAGE_LIMITS.diskFullRetryMaxMs,
+    bufferBytesMax: STORAGE_LIMITS.diskFullBufferBytesMax,
+    ackWaitMs: STORAGE_LIMITS.diskFullAckWaitMs,
+  };
 
   private constructor(a: Archive) {
     this.a = a;
     this.blocks = new BlockBuilder(a);
     this.lastTs = a.lastTs;
+    this.durableTs = a.lastTs;
+  }
+
+  /** Changes the full-disk limits of this writer (tests and tuning; defaults from STORAGE_LIMITS). */
+  setDiskFullLimits(limits: Partial<DiskFullLimits>): void {
+    for (const [k, v] of Object.entries(limits)) {
+      if (!Number.isFinite(v) || v < 0) throw new TapedeckError('TPD_BAD_ARGUMENT', `disk-full limit ${k} must be a non-negative number, got ${String(v)}`);
+    }
+    Object.assign(this.limits, limits);
   }
 
   static async start(a: Archive): Promise<ArchiveWriter> {
@@ -154,10 +210,12 @@ export class ArchiveWriter {
    * Appends one batch. Returns its timestamp: `ts` (µs) when given and after the last
    * batch, else the last timestamp + 1 µs; the wall clock when `ts` is omitted. Throws
    * TPD_BAD_PATH / TPD_BAD_ARGUMENT / TPD_BATCH_TOO_LARGE (nothing is recorded then) and
-   * TPD_BACKPRESSURE when the write queue is full.
+   * TPD_BACKPRESSURE when the write queue is full, TPD_DISK_FULL when the disk is full and
+   * diskFullBufferBytesMax bytes already wait in memory.
    */
   append(updates: readonly Update[], ts?: number): number {
     if (this.failed) throw this.failed;
+    if (this.diskFull && this.bufferedBytes >= this.limits.bufferBytesMax) throw this.diskFullError();
     if (this.closing) throw new TapedeckError('TPD_ARCHIVE_CLOSED', 'archive writer is closed');
     if (!Array.isArray(updates)) throw new TapedeckError('TPD_BAD_ARGUMENT', 'updates must be an array of [path, value] pairs');
     const n = updates.length;
@@ -184,8 +242,9 @@ export class ArchiveWriter {
     return this.queuedBytes >= STORAGE_LIMITS.writeQueueBytesHigh;
   }
 
+  /** Resolves at once on a full disk: the next append then answers TPD_DISK_FULL rather than wait for space. */
   drain(): Promise<void> {
-    if (!this.needsDrain || this.failed) return Promise.resolve();
+    if (!this.needsDrain || this.failed || this.diskFull) return Promise.resolve();
     return new Promise((resolve) => this.drainWaiters.push(resolve));
   }
 
@@ -193,12 +252,37 @@ export class ArchiveWriter {
     return this.lastTs;
   }
 
-  /** Seals the open block and resolves when everything appended so far is committed. */
+  /**
+   * Seals the open block and resolves when everything appended so far is committed.
+   * Rejects with TPD_DISK_FULL after diskFullAckWaitMs of a full disk (the data stays
+   * queued and is written when space returns).
+   */
   flush(): Promise<void> {
     if (this.failed) return Promise.reject(this.failed);
     this.seal();
     return new Promise((resolve, reject) => {
-      this.enqueue({ kind: 'commit', waiters: [{ resolve, reject }] });
+      this.enqueue({ kind: 'commit', waiters: [this.acks.wrap(resolve, reject)] });
+    });
+  }
+
+  /**
+   * Resolves once the batch appended at `ts` is committed (fdatasync'd, then named by a
+   * header slot that is fdatasync'd too). Waiters that arrive while a commit is in flight
+   * share the next one, and the open block is sealed once per commit, not once per waiter.
+   * Rejects with the writer's error if it fails, and with TPD_DISK_FULL after
+   * diskFullAckWaitMs of a full disk (the batch itself stays queued and is written later).
+   */
+  whenDurable(ts: number): Promise<void> {
+    if (ts <= this.durableTs) return Promise.resolve();
+    if (this.failed) return Promise.reject(this.failed);
+    if (this.closing) return Promise.reject(new TapedeckError('TPD_ARCHIVE_CLOSED', 'archive writer is closed'));
+    if (!Number.isSafeInteger(ts) || ts > this.lastTs) {
+      return Promise.reject(new TapedeckError('TPD_BAD_ARGUMENT', `no batch was appended at ${String(ts)} (the last is at ${this.lastTs})`));
+    }
+    return new Promise((resolve, reject) => {
+      const w = this.acks.wrap(resolve, reject, () => this.durableWaiters.delete(w));
+      this.durableWaiters.set(w, ts);
+      this.askGroupCommit();
     });
   }
 
@@ -207,10 +291,15 @@ export class ArchiveWriter {
     if (this.failed) return Promise.reject(this.failed);
     this.seal();
     return new Promise((resolve, reject) => {
-      this.enqueue({ kind: 'rotate', start: this.startFrames(), waiters: [{ resolve, reject }] });
+      this.enqueue({ kind: 'rotate', start: this.startFrames(), waiters: [this.acks.wrap(resolve, reject)], phase: 'commit', sealedName: undefined });
     });
   }
 
+  /**
+   * Flushes and closes. On a full disk the flush gives up after diskFullAckWaitMs: what
+   * was not written by then is lost with the process (logged, and the flush's
+   * TPD_DISK_FULL is thrown).
+   */
   async close(): Promise<void> {
     if (this.closing) return;
     clearInterval(this.flushTimer);
@@ -224,9 +313,27 @@ export class ArchiveWriter {
       }
     }
     this.closing = true;
+    clearTimeout(this.retryTimer);
+    this.retryTimer = undefined;
     while (this.pumping) await this.pumping;
+    if (this.diskFull) {
+      this.a.logger.error({ bufferedBytes: this.bufferedBytes }, 'archive writer closed on a full disk: batches not yet written are lost');
+    }
+    const closed = new TapedeckError('TPD_ARCHIVE_CLOSED', 'archive writer is closed');
+    for (const w of [...this.durableWaiters.keys()]) w.reject(closed);
+    this.acks.disarmAll();
     await this.fh?.close().catch(() => undefined);
     if (error) throw error;
+  }
+
+  get health(): WriterHealth {
+    const state = this.failed ? 'failed' : this.diskFull ? 'disk_full' : 'ok';
+    return { state, since: this.stateSinceMs, bufferedBytes: this.bufferedBytes };
+  }
+
+  /** Frames in memory and not committed: queued ones and written-but-uncommitted ones. */
+  private get bufferedBytes(): number {
+    return this.queuedBytes + this.writtenPos - this.committedPos;
   }
 
   // ---------------------------------------------------------------- blocks
@@ -239,7 +346,7 @@ export class ArchiveWriter {
     if (o.imageFrequencyBytes > 0 && this.bytesSinceImage >= o.imageFrequencyBytes) this.enqueue(this.imageFrame());
     if (this.unflushedBytes >= o.flushFrequencyPages * PAGE_BYTES) this.enqueue({ kind: 'commit', waiters: [] });
     if (o.rotateSizeBytes > 0 && this.plannedBytes >= o.rotateSizeBytes) {
-      this.enqueue({ kind: 'rotate', start: this.startFrames(), waiters: [] });
+      this.enqueue({ kind: 'rotate', start: this.startFrames(), waiters: [], phase: 'commit', sealedName: undefined });
     }
   }
 
@@ -268,10 +375,33 @@ export class ArchiveWriter {
     this.kick();
   }
 
+  /** Starts the pump unless it runs, the writer failed, or a full disk makes it wait for its retry timer. */
   private kick(): void {
+    if (this.failed || this.retryTimer) return;
     this.pumping ??= this.pump().finally(() => {
       this.pumping = undefined;
-      if (this.queue.length > 0 && !this.failed) this.kick();
+      if (this.queue.length > 0) this.kick();
+    });
+  }
+
+  /**
+   * Group commit: one seal and one commit for every waiter that asks before it starts;
+   * waiters arriving later (their batch may be in no sealed block yet) get the next one.
+   */
+  private askGroupCommit(): void {
+    if (this.groupCommitAsked) return;
+    this.groupCommitAsked = true;
+    setImmediate(() => {
+      if (this.failed || this.closing) {
+        this.groupCommitAsked = false;
+        return;
+      }
+      this.seal();
+      const done = (): void => {
+        this.groupCommitAsked = false;
+        if (this.durableWaiters.size > 0) this.askGroupCommit();
+      };
+      this.enqueue({ kind: 'commit', waiters: [{ resolve: done, reject: () => void (this.groupCommitAsked = false) }] });
     });
   }
 
@@ -281,36 +411,64 @@ export class ArchiveWriter {
     try {
       while (this.queue.length > 0) {
         const head = this.queue[0] as QueueItem;
-        if (head.kind === 'frame') {
-          const frames: FrameItem[] = [];
-          let bytes = 0;
-          while (this.queue.length > 0 && (this.queue[0] as QueueItem).kind === 'frame' && bytes < WRITE_COALESCE_BYTES && frames.length < WRITE_COALESCE_FRAMES) {
-            const f = this.queue.shift() as FrameItem;
-            frames.push(f);
-            bytes += f.bytes.length;
-          }
-          await this.writeFrames(frames);
-          this.queuedBytes -= bytes;
-          if (!this.needsDrain) for (const w of this.drainWaiters.splice(0)) w();
-        } else if (head.kind === 'commit') {
-          this.queue.shift();
-          // Merge adjacent commit requests: one fsync pair serves them all.
-          const waiters = [...head.waiters];
-          while (this.queue[0]?.kind === 'commit') waiters.push(...(this.queue.shift() as CommitItem).waiters);
-          await this.commit();
-          for (const w of waiters) w.resolve();
-        } else {
-          this.queue.shift();
-          await this.commit();
-          await this.rotateNow(head.start);
-          for (const w of head.waiters) w.resolve();
-        }
+        if (head.kind === 'frame') await this.writeQueuedFrames();
+        else if (head.kind === 'commit') await this.commitQueued();
+        else await this.rotateQueued(head);
       }
+      this.flushCatalogBacklog();
+      this.leaveDiskFull();
     } catch (err) {
-      this.fail(err);
+      if (isDiskFullError(err)) this.enterDiskFull(err);
+      else this.fail(err);
     }
   }
 
+  /** Writes the frames at the head of the queue; they leave it only once written whole. */
+  private async writeQueuedFrames(): Promise<void> {
+    const frames: FrameItem[] = [];
+    let bytes = 0;
+    for (const item of this.queue) {
+      if (item.kind !== 'frame' || bytes >= WRITE_COALESCE_BYTES || frames.length >= WRITE_COALESCE_FRAMES) break;
+      frames.push(item);
+      bytes += item.bytes.length;
+    }
+    await this.writeFrames(frames);
+    this.queue.splice(0, frames.length);
+    this.queuedBytes -= bytes;
+    if (!this.needsDrain) for (const w of this.drainWaiters.splice(0)) w();
+  }
+
+  /** Adjacent commit requests are merged: one fsync pair serves them all. */
+  private async commitQueued(): Promise<void> {
+    let n = 0;
+    while (this.queue[n]?.kind === 'commit') n++;
+    await this.commit();
+    for (const item of this.queue.splice(0, n) as CommitItem[]) for (const w of item.waiters) w.resolve();
+  }
+
+  private async rotateQueued(item: RotateItem): Promise<void> {
+    if (item.phase === 'commit') {
+      await this.commit();
+      item.phase = 'rename';
+    }
+    if (item.phase === 'rename') {
+      await this.renameCurrent(item);
+      item.phase = 'announce';
+    }
+    if (item.phase === 'announce') {
+      await this.announceRotation();
+      item.phase = 'create';
+    }
+    await this.createFile(this.entry.seq + 1, item.start);
+    this.scheduleRotation();
+    this.queue.shift();
+    for (const w of item.waiters) w.resolve();
+  }
+
+  /**
+   * Writes frames at writtenPos, which moves only once all of them are written: after a
+   * short or failed write (full disk) the retry writes them again over the same bytes.
+   */
   private async writeFrames(frames: FrameItem[]): Promise<void> {
     const total = frames.reduce((n, f) => n + f.bytes.length, 0);
     const { bytesWritten } = await this.fh.writev(frames.map((f) => f.bytes), this.writtenPos);
@@ -326,7 +484,7 @@ export class ArchiveWriter {
     }
     let at = this.writtenPos;
     for (const f of frames) {
-      this.written.push({ row: { offset: at, frameBytes: f.bytes.length, ...f.meta }, defs: f.defs });
+      this.written.push({ item: f, offset: at });
       at += f.bytes.length;
     }
     this.writtenPos = at;
@@ -337,10 +495,15 @@ export class ArchiveWriter {
     if (this.writtenPos === this.committedPos) return;
     const t0 = performance.now();
     const upto = this.writtenPos;
-    await this.fh.datasync();
     const gen = this.generation + 1;
-    await this.fh.write(encodeSlot({ generation: gen, committedBytes: upto }), 0, SLOT_BYTES, slotOffset(gen));
-    await this.fh.datasync();
+    try {
+      await this.fh.datasync();
+      await this.fh.write(encodeSlot({ generation: gen, committedBytes: upto }), 0, SLOT_BYTES, slotOffset(gen));
+      await this.fh.datasync();
+    } catch (err) {
+      if (isDiskFullError(err)) this.rewindUncommitted();
+      throw err;
+    }
     this.generation = gen;
     this.committedPos = upto;
     this.unflushedBytes = 0;
@@ -350,13 +513,28 @@ export class ArchiveWriter {
     this.stats.commits++;
     this.stats.lastCommitMs = performance.now() - t0;
     this.a.emit('flushed', { ms: this.stats.lastCommitMs, committedBytes: upto });
+    this.durableTs = this.a.lastTs;
+    for (const [w, ts] of this.durableWaiters) if (ts <= this.durableTs) w.resolve();
+  }
+
+  /**
+   * After a failed fdatasync the kernel may have dropped the dirty pages, so the bytes past
+   * the committed length cannot be trusted: their frames go back to the head of the queue
+   * and are written again.
+   */
+  private rewindUncommitted(): void {
+    const items = this.written.map((w) => w.item);
+    this.queue.unshift(...items);
+    this.queuedBytes += this.writtenPos - this.committedPos;
+    this.writtenPos = this.committedPos;
+    this.written = [];
   }
 
   private publish(done: Written[], committedBytes: number): void {
     const e = this.entry;
     e.committedBytes = committedBytes;
-    const rows = done.map((d) => d.row);
-    const paths = done.flatMap((d) => d.defs ?? []);
+    const rows = done.map((d): BlockRow => ({ offset: d.offset, frameBytes: d.item.bytes.length, ...d.item.meta }));
+    const paths = done.flatMap((d) => d.item.defs ?? []);
     let lastTs = e.lastTs;
     let firstTs = e.firstTs;
     for (const r of rows) {
@@ -364,35 +542,57 @@ export class ArchiveWriter {
       firstTs ??= r.firstTs;
       lastTs = r.lastTs;
     }
-    this.a.catalog.recordFile(
-      { seq: e.seq, name: e.name, location: 'local', firstTs, lastTs, indexedBytes: committedBytes, sealed: e.sealed },
-      rows,
-      paths,
-    );
+    this.recordCatalog({ seq: e.seq, name: e.name, location: 'local', firstTs, lastTs, indexedBytes: committedBytes, sealed: e.sealed }, rows, paths);
     this.a.publishCommit(e, rows);
   }
 
   private recordFileRow(e: FileEntry): void {
-    this.a.catalog.recordFile(
-      { seq: e.seq, name: e.name, location: e.location, firstTs: e.firstTs, lastTs: e.lastTs, indexedBytes: e.committedBytes, sealed: e.sealed },
-      [],
-      [],
-    );
+    this.recordCatalog({ seq: e.seq, name: e.name, location: e.location, firstTs: e.firstTs, lastTs: e.lastTs, indexedBytes: e.committedBytes, sealed: e.sealed }, [], []);
   }
 
-  private async rotateNow(start: FrameItem[]): Promise<void> {
+  /**
+   * Catalog writes happen in order. One the catalog's full file system refused waits, with
+   * every later one, for the pump's next pass: the files hold the data and a reopen
+   * reindexes what the catalog lacks, but the catalog must never skip a commit's rows.
+   */
+  private recordCatalog(file: FileRow, rows: BlockRow[], paths: PathDef[]): void {
+    this.catalogBacklog.push({ file, rows, paths });
+    try {
+      this.flushCatalogBacklog();
+    } catch (err) {
+      if (!isDiskFullError(err)) throw err;
+    }
+  }
+
+  private flushCatalogBacklog(): void {
+    while (this.catalogBacklog.length > 0) {
+      const c = this.catalogBacklog[0] as CatalogWrite;
+      this.a.catalog.recordFile(c.file, c.rows, c.paths);
+      this.catalogBacklog.shift();
+    }
+  }
+
+  // ---------------------------------------------------------------- rotation
+
+  /** Renames `current` under its end time (the file is committed: the rotation committed first). */
+  private async renameCurrent(item: RotateItem): Promise<void> {
     const e = this.entry;
-    await this.fh.close();
-    const name = this.a.nextRotatedName(e.lastTs ?? this.lastTs);
+    const name = (item.sealedName ??= this.a.nextRotatedName(e.lastTs ?? this.lastTs));
     await rename(join(this.a.dir, CURRENT_NAME), join(this.a.dir, name));
-    await fsyncDir(this.a.dir);
+    // Readers open files by entry name: it changes with the rename, not after the steps
+    // a full disk may hold up.
     e.name = name;
     e.sealed = true;
+  }
+
+  private async announceRotation(): Promise<void> {
+    const e = this.entry;
+    await fsyncDir(this.a.dir);
+    // Its data are fdatasync'd: a failing close loses nothing.
+    await this.fh.close().catch(() => undefined);
     this.recordFileRow(e);
     this.stats.rotations++;
-    this.a.emit('rotate', { seq: e.seq, name });
-    await this.createFile(e.seq + 1, start);
-    this.scheduleRotation();
+    this.a.emit('rotate', { seq: e.seq, name: e.name });
   }
 
   /** Writes a complete new `current` (header, dictionary, image) atomically via rename. */
@@ -423,7 +623,7 @@ export class ArchiveWriter {
     this.entry = entry;
     let at = HEADER_BYTES;
     const done: Written[] = start.map((f) => {
-      const w = { row: { offset: at, frameBytes: f.bytes.length, ...f.meta }, defs: f.defs };
+      const w = { item: f, offset: at };
       at += f.bytes.length;
       return w;
     });
@@ -435,7 +635,7 @@ export class ArchiveWriter {
   // ---------------------------------------------------------------- timers and failure
 
   private timedFlush(): void {
-    if (this.failed || this.closing) return;
+    if (this.failed || this.closing || this.diskFull) return;
     if (this.blocks.batches === 0 && this.writtenPos === this.committedPos && this.queue.length === 0) return;
     this.flush().catch(() => undefined); // failures are reported through fail()
   }
@@ -452,13 +652,64 @@ export class ArchiveWriter {
     this.rotateTimer.unref();
   }
 
+  /**
+   * A full disk: keep everything, refuse appends past diskFullBufferBytesMax, give
+   * acknowledgements diskFullAckWaitMs, and retry after a backoff.
+   */
+  private enterDiskFull(err: unknown): void {
+    const code = String((err as { code?: unknown }).code);
+    if (!this.diskFull) {
+      this.diskFull = { sinceMs: Date.now(), attempts: 0, code };
+      this.stateSinceMs = this.diskFull.sinceMs;
+      this.a.logger.error({ code, bufferedBytes: this.bufferedBytes, err },
+        'archive file system is full: batches wait in memory (bounded), writes are retried, recording resumes when space returns');
+      for (const w of this.drainWaiters.splice(0)) w();
+      this.acks.armAll(this.limits.ackWaitMs, () => this.diskFullError());
+      this.a.emit('disk-full', { code, bufferedBytes: this.bufferedBytes });
+    }
+    if (this.closing) return;
+    const df = this.diskFull;
+    const delayMs = Math.min(this.limits.retryMaxMs, this.limits.retryMs * 2 ** Math.min(df.attempts, 30));
+    df.attempts++;
+    clearTimeout(this.retryTimer);
+    // Not unref'd: data waits in memory, so the process must stay to write it.
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = undefined;
+      if (!this.closing) this.kick();
+    }, delayMs);
+  }
+
+  private leaveDiskFull(): void {
+    const df = this.diskFull;
+    if (!df) return;
+    this.diskFull = undefined;
+    this.stateSinceMs = Date.now();
+    this.acks.disarmAll();
+    const ms = this.stateSinceMs - df.sinceMs;
+    this.a.logger.info({ ms, retries: df.attempts }, 'archive file system has space again: recording resumed');
+    this.a.emit('disk-ok', { ms });
+  }
+
+  private diskFullError(): TapedeckError {
+    const code = this.diskFull?.code ?? 'ENOSPC';
+    return new TapedeckError('TPD_DISK_FULL',
+      `archive file system is full (${code}): ${this.bufferedBytes} bytes wait in memory (limit ${this.limits.bufferBytesMax}); recording resumes by itself when space returns`,
+      { retryAfterMs: Math.min(this.limits.retryMaxMs, Math.max(this.limits.retryMs, 1000)) });
+  }
+
   private fail(err: unknown): void {
     const e = isTapedeckError(err) ? err : new TapedeckError('TPD_IO', `archive write failed: ${(err as NodeJS.ErrnoException).code ?? 'I/O error'}`, undefined, { cause: err });
     this.failed = e;
+    this.stateSinceMs = Date.now();
+    clearTimeout(this.retryTimer);
+    this.retryTimer = undefined;
+    this.diskFull = undefined;
     // The log gets the underlying error (paths, stack); clients only the code's message.
     this.a.logger.error({ code: e.code, err: e.cause ?? e }, 'archive writer failed; appends are refused from now on');
     for (const item of this.queue.splice(0)) if (item.kind !== 'frame') for (const w of item.waiters) w.reject(e);
+    for (const w of [...this.durableWaiters.keys()]) w.reject(e);
     for (const w of this.drainWaiters.splice(0)) w();
+    this.acks.disarmAll();
     this.a.emit('writer-error', e);
   }
 

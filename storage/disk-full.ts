@@ -1,0 +1,77 @@
+/**
+ * What the writer needs to live through a full disk: telling a full disk from other I/O
+ * errors, and acknowledgements (flush, rotate, whenDurable) that a full disk must not hold
+ * forever. The retry loop itself is the writer's (storage/writer.ts).
+ */
+
+/** Someone waiting for the writer to finish something (a commit, a rotation). */
+export interface Waiter {
+  resolve: () => void;
+  reject: (err: unknown) => void;
+}
+
+/**
+ * A full file system or quota (the segment file or the catalog). Such a write can succeed
+ * later, so the writer keeps its data and retries; any other error (EIO, EBADF...) means
+ * the file can no longer be trusted and the writer fails.
+ */
+export function isDiskFullError(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  return code === 'ENOSPC' || code === 'EDQUOT' || code === 'SQLITE_FULL';
+}
+
+/**
+ * Waiters on acknowledgements. While armed (the disk is full) each one is rejected after
+ * `ms` with the error of the moment; the work it waited for stays queued and is done when
+ * space returns. A waiter rejected this way may still be resolved later: that is a no-op.
+ */
+export class AckDeadlines {
+  private readonly pending = new Map<Waiter, NodeJS.Timeout | undefined>();
+  private armed: { ms: number; error: () => Error } | undefined;
+
+  /** A waiter that leaves the registry when settled (and then calls `onSettle`). */
+  wrap(resolve: () => void, reject: (err: unknown) => void, onSettle?: () => void): Waiter {
+    const w: Waiter = {
+      resolve: () => {
+        this.settle(w, onSettle);
+        resolve();
+      },
+      reject: (err) => {
+        this.settle(w, onSettle);
+        reject(err);
+      },
+    };
+    this.pending.set(w, undefined);
+    if (this.armed) this.arm(w);
+    return w;
+  }
+
+  armAll(ms: number, error: () => Error): void {
+    this.armed = { ms, error };
+    for (const [w, t] of this.pending) if (t === undefined) this.arm(w);
+  }
+
+  disarmAll(): void {
+    this.armed = undefined;
+    for (const [w, t] of this.pending) {
+      clearTimeout(t);
+      this.pending.set(w, undefined);
+    }
+  }
+
+  get size(): number {
+    return this.pending.size;
+  }
+
+  private arm(w: Waiter): void {
+    const a = this.armed as NonNullable<typeof this.armed>;
+    this.pending.set(w, setTimeout(() => w.reject(a.error()), a.ms));
+  }
+
+  private settle(w: Waiter, onSettle: (() => void) | undefined): void {
+    if (!this.pending.has(w)) return;
+    clearTimeout(this.pending.get(w));
+    this.pending.delete(w);
+    onSettle?.();
+  }
+}
