@@ -21,6 +21,18 @@ export const SERVER_LIMITS = {
   ingestSliceLines: 50,
   /** Rejected lines described in one ingest response (the count is always exact). */
   ingestRejectionsListedMax: 100,
+  /**
+   * Bad lines read from one ingest body or WebSocket message before reading stops with
+   * TPD_TOO_MANY_BAD_LINES: refusing garbage costs at most this many parse failures
+   * (each builds an error with a stack), whatever the body's size.
+   */
+  ingestBadLinesMax: 1000,
+  /** Retry-After (seconds) when ingest meets a full write queue (TPD_BACKPRESSURE): it drains at disk pace. */
+  ingestBackpressureRetryAfterS: 1,
+  /** Retry-After (seconds) when the archive's disk is full and the error names no time of its own. */
+  ingestDiskFullRetryAfterS: 30,
+  /** Retry-After (seconds) when the archive is closed (a shutdown: another instance or a restart takes over). */
+  ingestClosedRetryAfterS: 5,
   /** WebSocket ingest messages waiting on one socket; past this the socket stops reading. */
   wsIngestPendingMessagesMax: 8,
   /** Largest response body a poller reads from an upstream. */

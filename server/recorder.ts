@@ -5,6 +5,10 @@
  *
  * Backpressure: past the writer's high-water mark every write first awaits drain(), so a
  * fast producer (push ingest) is slowed to the disk's pace instead of growing a queue.
+ *
+ * Durability: durable(ts) resolves once the batch recorded at `ts` is in a committed,
+ * fsynced flush (group commit: concurrent waiters share one commit), which is what an
+ * `ack=durable` push and the Kafka source's offset commits wait for.
  */
 import { EventEmitter } from 'node:events';
 import type { Archive, ArchiveWriter } from '../storage/index.js';
@@ -29,6 +33,27 @@ export interface RecordedEvent {
   id: BatchIdentity;
 }
 
+/** What became of one batch handed to the recorder. */
+export interface RecordOutcome {
+  /** The batch's timestamp, or undefined when the spec kept none of its updates (nothing was appended). */
+  ts: number | undefined;
+  /** Updates appended. */
+  kept: number;
+  /** Updates the record spec left out. */
+  filtered: number;
+}
+
+/** The recorder's sink: a batch sink that also tells what it kept and can wait for durability. */
+export interface RecorderSink extends IdentifiedSink {
+  record(updates: Update[], tsUs?: number, id?: BatchIdentity): Promise<RecordOutcome>;
+  durable(ts: number): Promise<void>;
+}
+
+/** The writer's group commit, when the storage layer has it (storage/writer.ts). */
+interface GroupCommitWriter {
+  whenDurable?: (ts: number) => Promise<void>;
+}
+
 export class Recorder extends EventEmitter {
   readonly archive: Archive;
   readonly spec: readonly string[];
@@ -45,6 +70,11 @@ export class Recorder extends EventEmitter {
   /** Glob list -> the latest paths it matches; valid while no new path appears. */
   private readonly queryCache = new Map<string, string[]>();
   private queryCachePaths = 0;
+  /** The flush under way for durable() without the writer's group commit, and the last timestamp it covers. */
+  private flushing: Promise<void> | undefined;
+  private flushingUpToTs = 0;
+  /** The one flush that starts when `flushing` ends, shared by every waiter it does not cover. */
+  private nextFlush: Promise<void> | undefined;
 
   private constructor(archive: Archive, spec: readonly string[]) {
     super();
@@ -69,8 +99,13 @@ export class Recorder extends EventEmitter {
   }
 
   /** A sink for one source: batches it writes are counted and announced under its name. */
-  sink(source: string): IdentifiedSink {
-    return { write: (updates, tsUs, id) => this.write(source, updates, tsUs, id), flush: () => this.flush() };
+  sink(source: string): RecorderSink {
+    return {
+      write: (updates, tsUs, id) => this.write(source, updates, tsUs, id),
+      record: (updates, tsUs, id) => this.record(source, updates, tsUs, id),
+      flush: () => this.flush(),
+      durable: (ts) => this.durable(ts),
+    };
   }
 
   /**
@@ -78,9 +113,15 @@ export class Recorder extends EventEmitter {
    * its updates. Throws (rejects) with the writer's TapedeckError when the batch is refused.
    */
   async write(source: string, updates: Update[], tsUs?: number, id?: BatchIdentity): Promise<number | undefined> {
+    return (await this.record(source, updates, tsUs, id)).ts;
+  }
+
+  /** Records one batch and says how many of its updates were kept and how many the spec left out. */
+  async record(source: string, updates: Update[], tsUs?: number, id?: BatchIdentity): Promise<RecordOutcome> {
     if (this.writer.needsDrain) await this.writer.drain();
     const kept = this.matcher ? this.filter(updates) : updates;
-    if (kept.length === 0) return undefined;
+    const filtered = updates.length - kept.length;
+    if (kept.length === 0) return { ts: undefined, kept: 0, filtered };
     const ts = this.writer.append(kept, tsUs);
     const latest = this.latest;
     for (let i = 0; i < kept.length; i++) {
@@ -94,7 +135,35 @@ export class Recorder extends EventEmitter {
     if (this.listenerCount('batch') > 0) this.emit('batch', { source, ts, updates: kept.length } satisfies BatchEvent);
     // Without an identity from the source, the stream is the source and the seq the local timestamp.
     if (this.listenerCount('recorded') > 0) this.emit('recorded', { source, ts, updates: kept, id: id ?? { stream: source, seq: String(ts) } } satisfies RecordedEvent);
-    return ts;
+    return { ts, kept: kept.length, filtered };
+  }
+
+  /**
+   * Resolves once the batch recorded at `ts` (and everything before it) is in a committed,
+   * fsynced flush; rejects with the writer's error. Uses the writer's group commit when it
+   * has one; otherwise merges concurrent waiters itself: at most one flush runs and one
+   * waits, so a hundred pushers waiting at once cost two commits, not a hundred.
+   */
+  durable(ts: number): Promise<void> {
+    const w = this.writer as unknown as GroupCommitWriter;
+    if (typeof w.whenDurable === 'function') return w.whenDurable.call(this.writer, ts);
+    if (this.flushing === undefined) return this.startFlush();
+    if (ts <= this.flushingUpToTs) return this.flushing;
+    // The flush under way was planned before this batch: ride on the next one.
+    this.nextFlush ??= this.flushing.catch(() => undefined).then(() => {
+      this.nextFlush = undefined;
+      return this.startFlush();
+    });
+    return this.nextFlush;
+  }
+
+  private startFlush(): Promise<void> {
+    this.flushingUpToTs = this.writer.lastTimestamp;
+    const p: Promise<void> = this.writer.flush().finally(() => {
+      if (this.flushing === p) this.flushing = undefined;
+    });
+    this.flushing = p;
+    return p;
   }
 
   /**

@@ -3,7 +3,11 @@ import { describe, expect, it } from 'vitest';
 import { connect } from 'node:net';
 import WebSocket from 'ws';
 import { request } from 'undici';
+import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { SERVER_LIMITS } from '../server/limits.js';
 import { recordingServer } from './helpers/recording-server.js';
+import { tmpDir } from './helpers/tmp.js';
 
 async function post(url: string, body: string, type = 'application/x-ndjson'): Promise<{ status: number; json: Record<string, unknown> }> {
   const res = await request(`${url}/api/v1/ingest`, { method: 'POST', headers: { 'content-type': type }, body });
@@ -33,7 +37,7 @@ describe('push ingest', () => {
       [2, 'TPD_BAD_INGEST_LINE'], [3, 'TPD_BAD_PATH'], [5, 'TPD_BAD_INGEST_LINE'], [6, 'TPD_BAD_ARGUMENT'],
     ]);
     const ok = await post(srv.url, `${JSON.stringify({ updates: { '/p/a': 6 } })}\n`, 'text/plain');
-    expect(ok).toEqual({ status: 200, json: { accepted_lines: 1, accepted_updates: 1, rejected_lines: 0, rejected: [] } });
+    expect(ok).toEqual({ status: 200, json: { ack: 'memory', lines_read: 2, accepted_lines: 1, accepted_updates: 1, recorded_updates: 1, filtered_updates: 0, rejected_lines: 0, rejected: [] } });
     // application/json: one batch, pretty-printed or not.
     const doc = await post(srv.url, JSON.stringify({ updates: { '/p/j': 'a\nb', '/p/k': [1, 2] } }, null, 2), 'application/json');
     expect(doc.json).toMatchObject({ accepted_lines: 1, accepted_updates: 2 });
@@ -67,7 +71,7 @@ describe('push ingest', () => {
     await got;
     ws.close();
     expect(answers[0]).toMatchObject({ error: { code: 'TPD_BAD_INGEST_LINE' }, accepted_lines: 1, rejected: [{ line: 2 }] });
-    expect(answers[1]).toEqual({ accepted_lines: 1, accepted_updates: 1, rejected_lines: 0, rejected: [] });
+    expect(answers[1]).toEqual({ ack: 'memory', lines_read: 1, accepted_lines: 1, accepted_updates: 1, recorded_updates: 1, filtered_updates: 0, rejected_lines: 0, rejected: [] });
     expect(answers[2]).toMatchObject({ error: { code: 'TPD_BAD_INGEST_LINE', message: 'send NDJSON as text messages' } });
     await srv.close();
     expect((await readBack(srv.dir)).map((b) => b.updates)).toEqual([[['/w/a', 1]], [['/w/a', 2]]]);
@@ -136,4 +140,125 @@ describe('push ingest', () => {
     expect(n).toEqual({ status: 404, json: { error: { code: 'TPD_NO_PUSH_SOURCE', message: 'no source of type "push" is configured' } } });
     await none.close();
   });
+});
+
+function wsAnswers(url: string, n: number): { ws: WebSocket; answers: Promise<Array<Record<string, unknown>>>; closed: Promise<number>; open: Promise<unknown> } {
+  const ws = new WebSocket(url);
+  const got: Array<Record<string, unknown>> = [];
+  const answers = new Promise<Array<Record<string, unknown>>>((resolve) => ws.on('message', (d) => {
+    got.push(JSON.parse(String(d)) as Record<string, unknown>);
+    if (got.length === n) resolve(got);
+  }));
+  const closed = new Promise<number>((resolve) => ws.once('close', (code) => resolve(code)));
+  const open = new Promise((resolve) => ws.once('open', resolve));
+  return { ws, answers, closed, open };
+}
+
+describe('push ingest that never lies', () => {
+  it('stops reading 2 MB of bad lines at ingestBadLinesMax with TPD_TOO_MANY_BAD_LINES; the good lines before are kept and counted', async () => {
+    const srv = await recordingServer();
+    const good = [1, 2, 3].map((i) => JSON.stringify({ ts: T0 + i, updates: { '/g/a': i } }));
+    const bad = 'nope\n'.repeat(Math.ceil((2 * 1024 * 1024) / 5));
+    const after = JSON.stringify({ ts: T0 + 9, updates: { '/g/a': 9 } });
+    const r = await post(srv.url, `${good.join('\n')}\n${bad}${after}\n`);
+    expect(r.status).toBe(400);
+    expect(r.json).toMatchObject({
+      error: { code: 'TPD_TOO_MANY_BAD_LINES' },
+      lines_read: 3 + SERVER_LIMITS.ingestBadLinesMax,
+      accepted_lines: 3,
+      recorded_updates: 3,
+      rejected_lines: SERVER_LIMITS.ingestBadLinesMax,
+    });
+    const rejected = r.json.rejected as Array<{ line: number; code: string }>;
+    expect(rejected).toHaveLength(SERVER_LIMITS.ingestRejectionsListedMax);
+    expect(rejected[0]).toMatchObject({ line: 4, code: 'TPD_BAD_INGEST_LINE' });
+    await srv.close();
+    // The line after the garbage was never read, so it is not recorded.
+    expect((await readBack(srv.dir)).map((b) => b.updates)).toEqual([[['/g/a', 1]], [['/g/a', 2]], [['/g/a', 3]]]);
+  });
+
+  it('answers ack=durable only once the lines are committed; refuses an unknown ack level with TPD_BAD_ARGUMENT', async () => {
+    // No timed flush: only the durable acknowledgement commits.
+    const srv = await recordingServer({ record: { spec: ['/**'], flush_interval: '1h' } });
+    const mem = await post(srv.url, JSON.stringify({ ts: T0, updates: { '/a/m': 1 } }));
+    expect(mem.json).toMatchObject({ ack: 'memory', accepted_lines: 1 });
+    const bogus = await request(`${srv.url}/api/v1/ingest?ack=fsync`, { method: 'POST', headers: { 'content-type': 'application/x-ndjson' }, body: '{"updates":{"/a/x":1}}' });
+    expect(bogus.statusCode).toBe(400);
+    expect(await bogus.body.json()).toMatchObject({ error: { code: 'TPD_BAD_ARGUMENT' } });
+    const res = await request(`${srv.url}/api/v1/ingest?ack=durable`, { method: 'POST', headers: { 'content-type': 'application/x-ndjson' }, body: JSON.stringify({ ts: T0 + 1, updates: { '/a/d': 2 } }) });
+    expect(res.statusCode).toBe(200);
+    expect(await res.body.json()).toMatchObject({ ack: 'durable', accepted_lines: 1, recorded_updates: 1 });
+    // A reader sees only committed data: both batches (the durable one commits what came before it).
+    expect((await readBack(srv.dir)).map((b) => b.updates)).toEqual([[['/a/m', 1]], [['/a/d', 2]]]);
+
+    const ws = wsAnswers(`${srv.url.replace('http', 'ws')}/api/v1/ingest/ws?ack=durable`, 1);
+    await ws.open;
+    ws.ws.send(JSON.stringify({ ts: T0 + 2, updates: { '/a/w': 3 } }));
+    expect((await ws.answers)[0]).toMatchObject({ ack: 'durable', accepted_lines: 1 });
+    expect((await readBack(srv.dir)).map((b) => b.updates)).toEqual([[['/a/m', 1]], [['/a/d', 2]], [['/a/w', 3]]]);
+    ws.ws.close();
+    const badWs = wsAnswers(`${srv.url.replace('http', 'ws')}/api/v1/ingest/ws?ack=maybe`, 1);
+    expect((await badWs.answers)[0]).toMatchObject({ error: { code: 'TPD_BAD_ARGUMENT' } });
+    expect(await badWs.closed).toBe(1008);
+    await srv.close();
+  });
+
+  it('counts filtered updates; refuse_filtered answers 422 to a push left out whole; an empty batch is a bad line', async () => {
+    const srv = await recordingServer({ record: { spec: ['/keep/**'], flush_interval: '0' }, sources: [{ name: 'push', type: 'push', refuse_filtered: true }] });
+    const some = await post(srv.url, [JSON.stringify({ updates: { '/keep/x': 1, '/drop/y': 2 } }), JSON.stringify({ updates: { '/drop/z': 3 } })].join('\n'));
+    expect(some).toMatchObject({ status: 200, json: { accepted_lines: 2, accepted_updates: 3, recorded_updates: 1, filtered_updates: 2 } });
+    const none = await post(srv.url, JSON.stringify({ updates: { '/drop/y': 4, '/drop/z': 5 } }));
+    expect(none).toMatchObject({ status: 422, json: { error: { code: 'TPD_INGEST_FILTERED' }, recorded_updates: 0, filtered_updates: 2 } });
+    const empty = await post(srv.url, `{"updates":{}}\n${JSON.stringify({ updates: { '/keep/e': 6 } })}`);
+    expect(empty).toMatchObject({ status: 400, json: { error: { code: 'TPD_BAD_INGEST_LINE' }, accepted_lines: 1, rejected: [{ line: 1, code: 'TPD_BAD_INGEST_LINE' }] } });
+    await srv.close();
+    expect((await readBack(srv.dir)).map((b) => b.updates)).toEqual([[['/keep/x', 1]], [['/keep/e', 6]]]);
+  });
+
+  it('answers an error of the archive with its own status and Retry-After, not as bad lines (HTTP and WebSocket)', async () => {
+    const srv = await recordingServer();
+    const before = await post(srv.url, JSON.stringify({ ts: T0, updates: { '/c/a': 1 } }));
+    expect(before.status).toBe(200);
+    await srv.archive.writer!.close();
+    const res = await request(`${srv.url}/api/v1/ingest`, { method: 'POST', headers: { 'content-type': 'application/x-ndjson' }, body: `${JSON.stringify({ updates: { '/c/a': 2 } })}\n${JSON.stringify({ updates: { '/c/a': 3 } })}\n` });
+    expect(res.statusCode).toBe(503);
+    expect(res.headers['retry-after']).toBe(String(SERVER_LIMITS.ingestClosedRetryAfterS));
+    expect(await res.body.json()).toMatchObject({ error: { code: 'TPD_ARCHIVE_CLOSED' }, lines_read: 1, accepted_lines: 0, rejected_lines: 0, rejected: [] });
+    const ws = wsAnswers(`${srv.url.replace('http', 'ws')}/api/v1/ingest/ws`, 1);
+    await ws.open;
+    ws.ws.send(JSON.stringify({ updates: { '/c/a': 4 } }));
+    expect((await ws.answers)[0]).toMatchObject({ error: { code: 'TPD_ARCHIVE_CLOSED' }, accepted_lines: 0, rejected_lines: 0, retry_after_s: SERVER_LIMITS.ingestClosedRetryAfterS });
+    expect(await ws.closed).toBe(1001);
+    await srv.close();
+    expect((await readBack(srv.dir)).map((b) => b.updates)).toEqual([[['/c/a', 1]]]);
+  });
+
+  it('answers a full disk with the writer\'s error and the count recorded before it, never 400 (tmpfs of 1 MiB)', async (ctx) => {
+    const mnt = await tmpDir('tapedeck-full-');
+    try {
+      execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', mnt], { stdio: 'ignore' });
+    } catch {
+      ctx.skip(); // needs root and mount rights (CI has them)
+      return;
+    }
+    let srv: Awaited<ReturnType<typeof recordingServer>> | undefined;
+    try {
+      srv = await recordingServer({ archive_directory: mnt, record: { spec: ['/**'], flush_interval: '1h' } });
+      const noise = (i: number): string => JSON.stringify({ updates: { [`/full/${i}`]: randomBytes(3000).toString('base64') } });
+      let last: { status: number; headers: Record<string, unknown>; json: Record<string, unknown> } | undefined;
+      for (let i = 0; i < 200; i++) {
+        const res = await request(`${srv.url}/api/v1/ingest?ack=durable`, { method: 'POST', headers: { 'content-type': 'application/x-ndjson' }, body: `${noise(i * 2)}\n${noise(i * 2 + 1)}\n` });
+        last = { status: res.statusCode, headers: res.headers, json: (await res.body.json()) as Record<string, unknown> };
+        if (last.status !== 200) break;
+      }
+      expect(last?.status, JSON.stringify(last?.json)).not.toBe(200);
+      expect([500, 507]).toContain(last?.status);
+      expect(['TPD_IO', 'TPD_DISK_FULL']).toContain((last?.json.error as { code: string }).code);
+      expect(last?.json).toMatchObject({ ack: 'durable', rejected_lines: 0, rejected: [] });
+      if (last?.status === 507) expect(Number(last.headers['retry-after'])).toBeGreaterThan(0);
+    } finally {
+      await srv?.close().catch(() => undefined);
+      execFileSync('umount', [mnt]);
+    }
+  }, 60_000);
 });

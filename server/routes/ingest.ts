@@ -1,18 +1,27 @@
 /**
  * Push ingest into the config's `push` source:
  * - POST /api/v1/ingest: an NDJSON body (application/x-ndjson, text/plain), one batch per
- *   line, or one batch as an application/json document; 200 when every line was kept, 400 TPD_BAD_INGEST_LINE naming the bad lines when
- *   some were not (the good ones are kept all the same).
+ *   line, or one batch as an application/json document. 200 when every line was kept; 400
+ *   TPD_BAD_INGEST_LINE naming the bad lines when some were not (the good ones are kept all
+ *   the same); 400 TPD_TOO_MANY_BAD_LINES when reading stopped at ingestBadLinesMax bad
+ *   lines; an error of the archive (503 TPD_BACKPRESSURE, 507 TPD_DISK_FULL, 503
+ *   TPD_ARCHIVE_CLOSED, 500 TPD_IO) ends the request with its own status, a Retry-After
+ *   for 503/507, and the counts of what was recorded before it.
  * - GET /api/v1/ingest/ws: a WebSocket; each text message is one or more NDJSON lines and
- *   is answered with a JSON message of the same shape as the POST response's counts; past
- *   wsIngestPendingMessagesMax unanswered messages the socket stops reading.
- * A body is in the archive writer when the response leaves; it is durable at the next
- * flush (record.flush_interval) or at a graceful shutdown.
+ *   is answered with a JSON message of the same shape as the POST response; past
+ *   wsIngestPendingMessagesMax unanswered messages the socket stops reading. After an
+ *   error of the archive the socket stays open when retrying makes sense (backpressure,
+ *   full disk) and is closed otherwise: 1001 when the archive is closed (shutdown), 1011
+ *   on an I/O or internal error.
+ * `?ack=memory` (default): answered once the lines are in the archive writer; they are
+ * durable at the next flush (record.flush_interval) or at a graceful shutdown.
+ * `?ack=durable` (on the WebSocket URL: for every message of the connection): answered
+ * once they are in a committed, fsynced flush.
  */
-import type { FastifyPluginAsync } from 'fastify';
-import { ERRORS, TapedeckError, isTapedeckError } from '../../protocol/errors.js';
+import type { FastifyPluginAsync, FastifyReply } from 'fastify';
+import { ERRORS, TapedeckError, isTapedeckError, type ErrorCode } from '../../protocol/errors.js';
 import { SERVER_LIMITS } from '../limits.js';
-import type { IngestResult, PushSource } from '../sources/push.js';
+import { ACK_LEVELS, type AckLevel, type IngestResult, type PushSource } from '../sources/push.js';
 import type { Source } from '../sources/source.js';
 
 export interface IngestRoutesOptions {
@@ -20,8 +29,12 @@ export interface IngestRoutesOptions {
 }
 
 const RESULT_PROPERTIES = {
+  ack: { type: 'string' },
+  lines_read: { type: 'integer' },
   accepted_lines: { type: 'integer' },
   accepted_updates: { type: 'integer' },
+  recorded_updates: { type: 'integer' },
+  filtered_updates: { type: 'integer' },
   rejected_lines: { type: 'integer' },
   rejected: {
     type: 'array',
@@ -31,14 +44,64 @@ const RESULT_PROPERTIES = {
 
 const ERROR_PROPERTY = { type: 'object', required: ['code', 'message'], properties: { code: { type: 'string' }, message: { type: 'string' } } } as const;
 
-function body(r: IngestResult): Record<string, unknown> {
-  return { accepted_lines: r.acceptedLines, accepted_updates: r.acceptedUpdates, rejected_lines: r.rejectedLines, rejected: r.rejected };
+const QUERYSTRING = { type: 'object', additionalProperties: false, properties: { source: { type: 'string', minLength: 1 }, ack: { type: 'string' } } } as const;
+
+/** Errors after which a WebSocket pusher may go on (it is told to retry); others close the socket with these codes. */
+const WS_CLOSE_CODES: Partial<Record<ErrorCode, number>> = { TPD_ARCHIVE_CLOSED: 1001, TPD_IO: 1011, TPD_INTERNAL: 1011 };
+
+function counts(r: IngestResult): Record<string, unknown> {
+  return {
+    ack: r.ack,
+    lines_read: r.linesRead,
+    accepted_lines: r.acceptedLines,
+    accepted_updates: r.acceptedUpdates,
+    recorded_updates: r.recordedUpdates,
+    filtered_updates: r.filteredUpdates,
+    rejected_lines: r.rejectedLines,
+    rejected: r.rejected,
+  };
 }
 
 function summary(r: IngestResult): string {
   const first = r.rejected[0];
   const where = first ? `; first: line ${first.line}: ${first.code}: ${first.message}` : '';
   return `${r.rejectedLines} line(s) rejected, ${r.acceptedLines} kept${where}`;
+}
+
+/** The `ack` query parameter; anything but memory or durable is a bad argument. */
+function ackLevel(v: string | undefined): AckLevel {
+  if (v === undefined) return 'memory';
+  if ((ACK_LEVELS as readonly string[]).includes(v)) return v as AckLevel;
+  throw new TapedeckError('TPD_BAD_ARGUMENT', `ack must be memory or durable, got ${JSON.stringify(v).slice(0, 100)}`);
+}
+
+/** Seconds a client should wait before retrying after `err`, for the errors that pass. */
+function retryAfterS(err: TapedeckError): number | undefined {
+  const own = err.details?.retryAfterS;
+  if (typeof own === 'number' && Number.isFinite(own) && own >= 0) return Math.ceil(own);
+  if (err.code === 'TPD_BACKPRESSURE') return SERVER_LIMITS.ingestBackpressureRetryAfterS;
+  if (err.code === 'TPD_DISK_FULL') return SERVER_LIMITS.ingestDiskFullRetryAfterS;
+  if (err.code === 'TPD_ARCHIVE_CLOSED') return SERVER_LIMITS.ingestClosedRetryAfterS;
+  return undefined;
+}
+
+/** The error part of an answer: server-side failures name no paths, only their meaning. */
+function errorOf(err: TapedeckError): { code: ErrorCode; message: string } {
+  return { code: err.code, message: err.status >= 500 && err.code !== 'TPD_BACKPRESSURE' ? ERRORS[err.code].meaning : err.message };
+}
+
+/** Status, headers and body of the answer to one ingest (HTTP) or message (WebSocket). */
+function answer(r: IngestResult): { status: number; error: TapedeckError | undefined; body: Record<string, unknown> } {
+  const err = r.stoppedBy ?? (r.rejectedLines > 0 ? new TapedeckError('TPD_BAD_INGEST_LINE', summary(r)) : undefined);
+  if (!err) return { status: 200, error: undefined, body: counts(r) };
+  return { status: err.status, error: err, body: { error: errorOf(err), ...counts(r) } };
+}
+
+function sendError(reply: FastifyReply, err: TapedeckError, body: Record<string, unknown>): FastifyReply {
+  const after = retryAfterS(err);
+  if (after !== undefined) void reply.header('retry-after', String(after));
+  if (err.status >= 500) reply.log.error({ code: err.code, err: err.cause ?? err }, 'ingest stopped by the archive');
+  return reply.status(err.status).send(body);
 }
 
 export const ingestRoutes: FastifyPluginAsync<IngestRoutesOptions> = async (app, opts) => {
@@ -61,29 +124,41 @@ export const ingestRoutes: FastifyPluginAsync<IngestRoutesOptions> = async (app,
     done(null, (text as string).replace(/\r?\n/g, ' '));
   });
 
-  app.post<{ Body: string; Querystring: { source?: string } }>('/api/v1/ingest', {
+  app.post<{ Body: string; Querystring: { source?: string; ack?: string } }>('/api/v1/ingest', {
     bodyLimit: SERVER_LIMITS.ingestBodyBytesMax,
     schema: {
-      querystring: { type: 'object', additionalProperties: false, properties: { source: { type: 'string', minLength: 1 } } },
+      querystring: QUERYSTRING,
       body: { type: 'string' },
       response: {
         200: { type: 'object', properties: RESULT_PROPERTIES },
         '4xx': { type: 'object', required: ['error'], properties: { error: ERROR_PROPERTY, ...RESULT_PROPERTIES } },
-        '5xx': { type: 'object', required: ['error'], properties: { error: ERROR_PROPERTY } },
+        '5xx': { type: 'object', required: ['error'], properties: { error: ERROR_PROPERTY, ...RESULT_PROPERTIES } },
       },
     },
   }, async (req, reply) => {
-    const r = await pick(req.query.source).ingest(req.body);
-    if (r.rejectedLines === 0) return body(r);
-    return reply.status(400).send({ error: { code: 'TPD_BAD_INGEST_LINE', message: summary(r) }, ...body(r) });
+    const ack = ackLevel(req.query.ack);
+    const push = pick(req.query.source);
+    let r: IngestResult;
+    try {
+      r = await push.ingest(req.body, { ack });
+    } catch (err) {
+      // Refused before a line was read (shutting down): nothing recorded.
+      if (!isTapedeckError(err)) throw err;
+      return sendError(reply, err, { error: errorOf(err) });
+    }
+    const a = answer(r);
+    if (!a.error) return a.body;
+    return sendError(reply, a.error, a.body);
   });
 
-  app.get<{ Querystring: { source?: string } }>('/api/v1/ingest/ws', {
+  app.get<{ Querystring: { source?: string; ack?: string } }>('/api/v1/ingest/ws', {
     websocket: true,
-    schema: { querystring: { type: 'object', additionalProperties: false, properties: { source: { type: 'string', minLength: 1 } } } },
+    schema: { querystring: QUERYSTRING },
   }, (socket, req) => {
     let push: PushSource;
+    let ack: AckLevel;
     try {
+      ack = ackLevel(req.query.ack);
       push = pick(req.query.source);
     } catch (err) {
       const e = err as TapedeckError;
@@ -95,22 +170,35 @@ export const ingestRoutes: FastifyPluginAsync<IngestRoutesOptions> = async (app,
     // outpaces the archive finds the socket paused (TCP backpressure) instead of a queue.
     let chain: Promise<void> = Promise.resolve();
     let pending = 0;
+    let closed = false;
+    const sendWs = (err: TapedeckError | undefined, body: Record<string, unknown>): void => {
+      if (closed) return;
+      const after = err ? retryAfterS(err) : undefined;
+      socket.send(JSON.stringify(after === undefined ? body : { ...body, retry_after_s: after }));
+      const closeCode = err ? WS_CLOSE_CODES[err.code] : undefined;
+      if (err && err.status >= 500) req.log.error({ code: err.code, err: err.cause ?? err }, 'WebSocket ingest stopped by the archive');
+      if (closeCode !== undefined) {
+        closed = true;
+        socket.close(closeCode, err?.code);
+      }
+    };
     socket.on('message', (data: Buffer, isBinary: boolean) => {
       if (++pending >= SERVER_LIMITS.wsIngestPendingMessagesMax) socket.pause();
       chain = chain.then(async () => {
-        if (isBinary) {
-          socket.send(JSON.stringify({ error: { code: 'TPD_BAD_INGEST_LINE', message: 'send NDJSON as text messages' } }));
-          return;
-        }
         try {
-          const r = await push.ingest(data.toString('utf8'));
-          socket.send(JSON.stringify(r.rejectedLines === 0 ? body(r) : { error: { code: 'TPD_BAD_INGEST_LINE', message: summary(r) }, ...body(r) }));
+          if (closed) return;
+          if (isBinary) {
+            sendWs(new TapedeckError('TPD_BAD_INGEST_LINE', 'send NDJSON as text messages'), { error: { code: 'TPD_BAD_INGEST_LINE', message: 'send NDJSON as text messages' } });
+            return;
+          }
+          const a = answer(await push.ingest(data.toString('utf8'), { ack }));
+          sendWs(a.error, a.body);
         } catch (err) {
           if (isTapedeckError(err)) {
-            socket.send(JSON.stringify({ error: { code: err.code, message: err.message } }));
+            sendWs(err, { error: errorOf(err) });
           } else {
             req.log.error({ err }, 'WebSocket ingest failed');
-            socket.send(JSON.stringify({ error: { code: 'TPD_INTERNAL', message: ERRORS.TPD_INTERNAL.meaning } }));
+            sendWs(new TapedeckError('TPD_INTERNAL', ERRORS.TPD_INTERNAL.meaning), { error: { code: 'TPD_INTERNAL', message: ERRORS.TPD_INTERNAL.meaning } });
           }
         } finally {
           if (--pending < SERVER_LIMITS.wsIngestPendingMessagesMax && socket.isPaused) socket.resume();

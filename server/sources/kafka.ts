@@ -7,9 +7,11 @@
  * timestamp. Each batch carries its identity (topic-partition and offset) for the sink and
  * active/standby.
  *
- * At-least-once: offsets are committed only after the batches are flushed to the archive
- * (the two-phase commit of writer.flush()), so a crash never loses an acknowledged message;
- * it may record the messages since the last commit a second time after a restart.
+ * At-least-once: offsets are committed only after the batches are durable in the archive
+ * (the recorder's durable(ts) of the last batch recorded: a committed, fsynced flush shared
+ * with concurrent waiters; writer.flush() when the sink has no durable()), so a crash never
+ * loses an acknowledged message; it may record the messages since the last commit a second
+ * time after a restart.
  * Consumer lag per partition (high watermark minus the next offset) is kept for /metrics.
  */
 import { EventEmitter } from 'node:events';
@@ -23,6 +25,7 @@ import { segment } from './csv-matrix.js';
 import { explode } from './http-json.js';
 import { HealthTracker, type PollEvent, type Source, type SourceContext, type SourceFactory, type SourceHealth } from './source.js';
 import { writeIdentified, type IdentifiedSink } from '../sinks/identity.js';
+import type { RecorderSink } from '../recorder.js';
 
 export const KAFKA_SOURCE_LIMITS = {
   /** Most updates in one recorded batch; a larger fetched message set is cut into several. */
@@ -219,9 +222,10 @@ export class KafkaSource extends EventEmitter implements Source {
     let pendingTs = 0;
     let lastOffset: string | undefined;
     let updates = 0;
+    let lastTs: number | undefined;
     const emit = async (offset: string): Promise<void> => {
       if (pending.length === 0) return;
-      await writeIdentified(sink, pending, pendingTs * 1000, { stream, seq: offset });
+      lastTs = (await writeIdentified(sink, pending, pendingTs * 1000, { stream, seq: offset })) ?? lastTs;
       updates += pending.length;
       pending = [];
       pendingTs = 0;
@@ -238,8 +242,14 @@ export class KafkaSource extends EventEmitter implements Source {
     }
     if (lastOffset === undefined) return;
     await emit(lastOffset);
-    // Durable first, then acknowledged: a crash between the two records these again.
-    if (sink.flush) await sink.flush();
+    // Durable first, then acknowledged: a crash between the two records these again. When
+    // the spec kept nothing of this fetch there is nothing of it to wait for.
+    const durableSink = sink as Partial<RecorderSink>;
+    if (typeof durableSink.durable === 'function') {
+      if (lastTs !== undefined) await durableSink.durable(lastTs);
+    } else if (sink.flush) {
+      await sink.flush();
+    }
     const next = (BigInt(lastOffset) + 1n).toString();
     await consumer.commitOffsets([{ topic, partition, offset: next }]);
     this.stats.commits++;

@@ -4,7 +4,15 @@
  * is one batch: `{ "ts"?: <time>, "updates": { "/path": value, ... } }`, where `ts` is an
  * epoch number (seconds, milliseconds or microseconds by magnitude, as everywhere in
  * Tapedeck) or an RFC 3339 string; without it the batch is stamped on arrival. A bad line is
- * rejected with its line number and code; the good lines around it are kept.
+ * rejected with its line number and code; the good lines around it are kept, and past
+ * ingestBadLinesMax bad lines reading stops (TPD_TOO_MANY_BAD_LINES). An empty batch
+ * (`"updates": {}`) is a bad line: it would record nothing. An error of the archive rather
+ * than of a line (backpressure, full disk, closed, I/O) ends the request with that error
+ * and the counts of what was recorded before it.
+ *
+ * Config: `refuse_filtered: true` refuses a push none of whose updates the record spec
+ * keeps (TPD_INGEST_FILTERED) instead of answering it as accepted; a push of which some
+ * updates are kept is recorded and answered with the count left out (`filtered_updates`).
  */
 import { EventEmitter } from 'node:events';
 import { setImmediate as yieldLoop } from 'node:timers/promises';
@@ -13,7 +21,8 @@ import { TapedeckError, isTapedeckError, type ErrorCode } from '../../protocol/e
 import { parseTs } from '../../protocol/time.js';
 import { isValidPath, type Update, type Value } from '../../protocol/value.js';
 import { SERVER_LIMITS } from '../limits.js';
-import { HealthTracker, type Source, type SourceContext, type SourceFactory, type SourceHealth } from './source.js';
+import type { RecordOutcome, RecorderSink } from '../recorder.js';
+import { HealthTracker, type BatchSink, type Source, type SourceContext, type SourceFactory, type SourceHealth } from './source.js';
 
 export interface LineRejection {
   line: number;
@@ -21,12 +30,48 @@ export interface LineRejection {
   message: string;
 }
 
+/** `memory`: answered once the lines are in the archive writer; `durable`: once they are in a committed, fsynced flush. */
+export type AckLevel = 'memory' | 'durable';
+export const ACK_LEVELS: readonly AckLevel[] = ['memory', 'durable'];
+
+export interface IngestOptions {
+  ack?: AckLevel;
+}
+
 export interface IngestResult {
+  ack: AckLevel;
+  /** Lines read, empty ones included (all of them unless reading stopped early). */
+  linesRead: number;
+  /** Good lines: handed to the recorder (their updates recorded or left out by the spec). */
   acceptedLines: number;
+  /** Updates of the good lines: recordedUpdates + filteredUpdates. */
   acceptedUpdates: number;
+  /** Updates appended to the archive. */
+  recordedUpdates: number;
+  /** Updates the record spec left out. */
+  filteredUpdates: number;
   rejectedLines: number;
   /** The first ingestRejectionsListedMax rejections. */
   rejected: LineRejection[];
+  /**
+   * What ended the request short of a clean answer, when something did: too many bad lines,
+   * an error of the archive that is not about a line (backpressure, full disk, closed, I/O;
+   * the lines before it are counted above), or a push left out whole by the spec under
+   * refuse_filtered.
+   */
+  stoppedBy: TapedeckError | undefined;
+}
+
+/**
+ * Codes that are about one line (its syntax, a path, a timestamp, its size): the line is
+ * rejected and reading goes on. Any other error from the archive is about the archive and
+ * ends the request.
+ */
+const LINE_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>(['TPD_BAD_INGEST_LINE', 'TPD_BAD_PATH', 'TPD_BAD_ARGUMENT', 'TPD_BATCH_TOO_LARGE']);
+
+export interface PushSourceConfig {
+  /** Refuse (422 TPD_INGEST_FILTERED) a push whose every update falls outside the record spec. */
+  refuse_filtered?: boolean;
 }
 
 /** Epoch number (s, ms or µs by magnitude) or RFC 3339 text to µs. */
@@ -60,22 +105,44 @@ export function parseLine(text: string): { updates: Update[]; tsUs: number | und
     if (!isValidPath(path)) throw new TapedeckError('TPD_BAD_PATH', `invalid path ${JSON.stringify(path).slice(0, 200)}: a path starts with "/"`);
     updates.push([path, (u as Record<string, Value>)[path] as Value]);
   }
+  // An empty batch would be answered as accepted yet leave no trace in the archive.
+  if (updates.length === 0) throw new TapedeckError('TPD_BAD_INGEST_LINE', '"updates" is empty: a batch holds at least one update');
   return { updates, tsUs: o.ts === undefined ? undefined : tsFromJson(o.ts) };
+}
+
+/** The recorder's sink as push uses it; a plain BatchSink is adapted (no counts of filtered updates, flush for durability). */
+interface PushSink {
+  record(updates: Update[], tsUs?: number): Promise<RecordOutcome>;
+  durable(ts: number): Promise<void>;
+}
+
+function pushSink(sink: BatchSink): PushSink {
+  const s = sink as Partial<RecorderSink>;
+  if (typeof s.record === 'function' && typeof s.durable === 'function') return s as RecorderSink;
+  return {
+    record: async (updates, tsUs) => {
+      const ts = await sink.write(updates, tsUs);
+      return ts === undefined ? { ts, kept: 0, filtered: updates.length } : { ts, kept: updates.length, filtered: 0 };
+    },
+    durable: () => (s.flush ? s.flush() : Promise.reject(new TapedeckError('TPD_INTERNAL', 'this sink cannot make batches durable'))),
+  };
 }
 
 export class PushSource extends EventEmitter implements Source {
   readonly type = 'push';
   readonly name: string;
-  private readonly ctx: SourceContext;
+  private readonly sink: PushSink;
+  private readonly cfg: PushSourceConfig;
   private readonly log: Logger;
   private readonly tracker: HealthTracker;
   private inFlight = new Set<Promise<IngestResult>>();
   private stopping = false;
 
-  constructor(ctx: SourceContext) {
+  constructor(ctx: SourceContext, cfg: PushSourceConfig = {}) {
     super();
     this.name = ctx.name;
-    this.ctx = ctx;
+    this.sink = pushSink(ctx.sink);
+    this.cfg = cfg;
     this.log = ctx.log;
     this.tracker = new HealthTracker(ctx.name, 'push');
   }
@@ -93,55 +160,96 @@ export class PushSource extends EventEmitter implements Source {
     return this.tracker.snapshot();
   }
 
-  /** Records every good line of an NDJSON text (lines numbered from 1). */
-  ingest(text: string): Promise<IngestResult> {
+  /**
+   * Records every good line of an NDJSON text (lines numbered from 1), up to
+   * ingestBadLinesMax bad ones; with `ack: 'durable'` resolves only once the recorded lines
+   * are in a committed, fsynced flush.
+   */
+  ingest(text: string, opts: IngestOptions = {}): Promise<IngestResult> {
     if (this.stopping) return Promise.reject(new TapedeckError('TPD_ARCHIVE_CLOSED', 'the server is shutting down; ingest is closed'));
-    const p = this.run(text);
+    const p = this.run(text, opts.ack ?? 'memory');
     this.inFlight.add(p);
     void p.finally(() => this.inFlight.delete(p)).catch(() => undefined);
     return p;
   }
 
-  private async run(text: string): Promise<IngestResult> {
-    const res: IngestResult = { acceptedLines: 0, acceptedUpdates: 0, rejectedLines: 0, rejected: [] };
-    let lineNo = 0;
+  private async run(text: string, ack: AckLevel): Promise<IngestResult> {
+    const res: IngestResult = { ack, linesRead: 0, acceptedLines: 0, acceptedUpdates: 0, recordedUpdates: 0, filteredUpdates: 0, rejectedLines: 0, rejected: [], stoppedBy: undefined };
+    const lastTs = await this.appendLines(text, res);
+    if (ack === 'durable' && lastTs !== undefined && !isArchiveError(res.stoppedBy)) {
+      try {
+        await this.sink.durable(lastTs);
+      } catch (err) {
+        if (!isTapedeckError(err)) throw err;
+        res.stoppedBy = err;
+      }
+    }
+    if (this.cfg.refuse_filtered && res.stoppedBy === undefined && res.recordedUpdates === 0 && res.filteredUpdates > 0) {
+      res.stoppedBy = new TapedeckError('TPD_INGEST_FILTERED', `all ${res.filteredUpdates} update(s) fall outside the record spec; nothing was recorded`);
+    }
+    this.account(res);
+    this.emit('ingest', res);
+    return res;
+  }
+
+  /** Appends the good lines; returns the timestamp of the last batch recorded. */
+  private async appendLines(text: string, res: IngestResult): Promise<number | undefined> {
+    let lastTs: number | undefined;
     let start = 0;
     let sinceYield = 0;
     while (start <= text.length) {
       let end = text.indexOf('\n', start);
       if (end < 0) end = text.length;
-      lineNo++;
+      const lineNo = ++res.linesRead;
       const line = text.slice(start, end).trim();
       start = end + 1;
       if (line.length === 0) continue;
       try {
         const { updates, tsUs } = parseLine(line);
-        await this.ctx.sink.write(updates, tsUs);
+        const out = await this.sink.record(updates, tsUs);
+        if (out.ts !== undefined) lastTs = out.ts;
         res.acceptedLines++;
         res.acceptedUpdates += updates.length;
+        res.recordedUpdates += out.kept;
+        res.filteredUpdates += out.filtered;
       } catch (err) {
         if (!isTapedeckError(err)) throw err;
+        if (!LINE_CODES.has(err.code)) {
+          res.stoppedBy = err;
+          break;
+        }
         res.rejectedLines++;
         if (res.rejected.length < SERVER_LIMITS.ingestRejectionsListedMax) res.rejected.push({ line: lineNo, code: err.code, message: err.message });
+        // A body of garbage is refused after a bounded amount of work, not read to the end.
+        if (res.rejectedLines >= SERVER_LIMITS.ingestBadLinesMax) {
+          res.stoppedBy = new TapedeckError('TPD_TOO_MANY_BAD_LINES', `${res.rejectedLines} bad lines (ingestBadLinesMax); reading stopped at line ${lineNo}`);
+          break;
+        }
       }
       if (++sinceYield >= SERVER_LIMITS.ingestSliceLines) {
         sinceYield = 0;
         await yieldLoop();
       }
     }
-    if (res.acceptedLines > 0) this.tracker.success(res.acceptedUpdates);
-    if (res.rejectedLines > 0) {
-      const first = res.rejected[0] as LineRejection;
-      this.tracker.failure(new Error(`${res.rejectedLines} line(s) rejected; line ${first.line}: ${first.code}: ${first.message}`));
-      this.log.debug({ rejectedLines: res.rejectedLines, first }, 'ingest lines rejected');
-    }
-    this.emit('ingest', res);
-    return res;
+    return lastTs;
   }
+
+  private account(res: IngestResult): void {
+    if (res.acceptedLines > 0) this.tracker.success(res.recordedUpdates);
+    const why = res.stoppedBy ?? (res.rejected[0] ? `${res.rejectedLines} line(s) rejected; line ${res.rejected[0].line}: ${res.rejected[0].code}: ${res.rejected[0].message}` : undefined);
+    if (why === undefined) return;
+    this.tracker.failure(why instanceof Error ? why : new Error(why));
+    this.log.debug({ rejectedLines: res.rejectedLines, first: res.rejected[0], stoppedBy: res.stoppedBy?.code }, 'ingest not wholly recorded');
+  }
+}
+
+/** True for an error that stopped ingest because of the archive (not a line, not the spec). */
+export function isArchiveError(err: TapedeckError | undefined): boolean {
+  return err !== undefined && err.code !== 'TPD_TOO_MANY_BAD_LINES' && err.code !== 'TPD_INGEST_FILTERED';
 }
 
 export const pushSource: SourceFactory = {
   type: 'push',
-  schema: { type: 'object', additionalProperties: false, properties: {} },
-  create: (_config, ctx) => new PushSource(ctx),
+  schema: { type: 'object', additionalProperties: false, properties: { refuse_filtered: { type: 'boolean' } } },
+  create: (config, ctx) => new PushSource(ctx, config as PushSourceConfig),
 };
