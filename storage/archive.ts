@@ -10,7 +10,7 @@ import { mkdir, open, rename, stat, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { TapedeckError, isTapedeckError } from '../protocol/errors.js';
 import { parseTs } from '../protocol/time.js';
-import { Catalog, CATALOG_FILE, type BlockRow, type FileLocation } from './catalog.js';
+import { Catalog, CATALOG_ERROR_CODE, CATALOG_FILE, type BlockRow, type FileLocation } from './catalog.js';
 import { BlockType } from './codec/frame.js';
 import { decodeBatches, type DecodedBatches } from './codec/payload.js';
 import { openFrame } from './codec/frame.js';
@@ -72,6 +72,18 @@ export interface ArchiveProblem {
   message: string;
 }
 
+/**
+ * What opening found damaged and what it did, for metrics: commit slots that failed their
+ * CRC32C, intact blocks recovered past the surviving slot, bytes cut after the last intact
+ * block, and catalogs rebuilt because SQLite or their row checksums found them damaged.
+ */
+export interface RecoveryCounts {
+  damagedSlots: number;
+  recoveredBlocks: number;
+  cutBytes: number;
+  catalogRebuilds: number;
+}
+
 export interface Logger {
   warn(obj: object, msg: string): void;
   info(obj: object, msg: string): void;
@@ -107,6 +119,7 @@ export class Archive extends EventEmitter {
   /** Files sorted by seq. */
   files: FileEntry[] = [];
   readonly problems: ArchiveProblem[] = [];
+  readonly recovery: RecoveryCounts = { damagedSlots: 0, recoveredBlocks: 0, cutBytes: 0, catalogRebuilds: 0 };
   /** Path dictionary: ids are dense, assigned in order of first appearance. */
   readonly paths: string[] = [];
   readonly pathIds = new Map<string, number>();
@@ -166,28 +179,45 @@ export class Archive extends EventEmitter {
     return a;
   }
 
+  /**
+   * Opens the catalog and checks it whole (SQLite's page check, every row's checksum, the
+   * shape of the block index). A damaged catalog holds nothing the files do not (but put
+   * status, re-derived by the list hook): it is rebuilt from the files, into memory for a
+   * read-only open (the directory stays untouched), else after moving it aside.
+   */
   private async openCatalog(): Promise<void> {
     const file = join(this.dir, CATALOG_FILE);
     const exists = await stat(file).then(() => true, () => false);
-    try {
-      if (this.readonly) {
-        this.catalog = exists ? new Catalog(file, true) : new Catalog(':memory:');
-        this.catalogWritable = !exists;
-      } else {
-        this.catalog = new Catalog(file);
-        this.catalogWritable = true;
-      }
-    } catch (err) {
-      // A catalog that SQLite cannot read is rebuilt from the files: it holds nothing else.
-      this.problems.push({ file: CATALOG_FILE, code: 'TPD_CORRUPT_HEADER', message: `catalog unreadable, rebuilt from files: ${(err as Error).message}` });
-      if (this.readonly) {
-        this.catalog = new Catalog(':memory:');
-      } else {
-        await rename(file, `${file}.bad-${Date.now()}`).catch(() => undefined);
-        this.catalog = new Catalog(file);
-      }
+    if (!exists) {
+      this.catalog = new Catalog(this.readonly ? ':memory:' : file);
       this.catalogWritable = true;
+      return;
     }
+    let why: string;
+    try {
+      this.catalog = new Catalog(file, this.readonly);
+      // A writer also goes through the indexes (unique paths, put names): check them too.
+      const problems = this.catalog.audit(!this.readonly);
+      if (problems.length === 0) {
+        this.catalogWritable = !this.readonly;
+        return;
+      }
+      this.catalog.close();
+      why = problems.join('; ');
+    } catch (err) {
+      why = err instanceof Error ? err.message : String(err);
+    }
+    this.recovery.catalogRebuilds++;
+    if (this.readonly) {
+      this.catalog = new Catalog(':memory:');
+      this.problem({ file: CATALOG_FILE, code: CATALOG_ERROR_CODE, message: `catalog is damaged (${why}); the files were indexed into memory and the directory left as it was` });
+    } else {
+      const aside = `${CATALOG_FILE}.bad-${Date.now()}`;
+      for (const suffix of ['', '-wal', '-shm']) await rename(file + suffix, join(this.dir, aside + suffix)).catch(() => undefined);
+      this.catalog = new Catalog(file);
+      this.problem({ file: CATALOG_FILE, code: CATALOG_ERROR_CODE, message: `catalog is damaged (${why}); moved aside to ${aside} and rebuilt from the files` });
+    }
+    this.catalogWritable = true;
   }
 
   /** Adds a path to the dictionary; returns its id. Writer-only for new paths. */
@@ -289,6 +319,10 @@ export class Archive extends EventEmitter {
       if (frame.length !== row.frameBytes) throw new TapedeckError('TPD_CORRUPT_BLOCK', `${where}: file ends inside the block`, { file: entry.name, offset: row.offset });
       try {
         const { header, raw } = openFrame(frame, where);
+        if (header.type !== row.type || header.frameBytes !== row.frameBytes || header.firstTs !== row.firstTs || header.lastTs !== row.lastTs || header.batches !== row.batches) {
+          // The block checks, so the index is wrong: its other answers cannot be trusted either.
+          throw new TapedeckError(CATALOG_ERROR_CODE, `${where}: the catalog's row differs from the block; rebuild it with tapedeck reindex`);
+        }
         const d = decodeBatches(raw, header.firstTs);
         if (d.ts.length !== header.batches) throw new TapedeckError('TPD_CORRUPT_BLOCK', `${where}: batch count differs from its header`);
         for (const id of d.ids) if (id >= this.paths.length) throw new TapedeckError('TPD_CORRUPT_BLOCK', `${where}: unknown path id ${id}`);

@@ -9,10 +9,17 @@
  * they do not stall the event loop; bulk rebuilds run at open, before serving starts.
  */
 import Database from 'better-sqlite3';
-import type { BlockType } from './codec/frame.js';
+import { TapedeckError, type ErrorCode } from '../protocol/errors.js';
+import { crc32c } from './codec/crc.js';
+import { HEADER_BYTES } from './codec/header.js';
+import { BlockType } from './codec/frame.js';
 
 export const CATALOG_FILE = 'catalog.sqlite';
-const SCHEMA_VERSION = '1';
+/** 2: every row carries crc, the CRC32C of its values (rowCrc). */
+const SCHEMA_VERSION = '2';
+const TABLES = ['meta', 'files', 'blocks', 'paths', 'puts'] as const;
+/** The code of a catalog that SQLite or its row checksums find damaged (docs/errors.md). */
+export const CATALOG_ERROR_CODE: ErrorCode = 'TPD_IO';
 
 export type FileLocation = 'local' | 'remote' | 'missing';
 
@@ -53,105 +60,265 @@ export interface PathRow {
   firstTs: number;
 }
 
+/** Columns of each table, in the order their CRC32C covers them. */
+const COLUMNS = {
+  meta: ['key', 'value'],
+  files: ['seq', 'name', 'location', 'first_ts', 'last_ts', 'indexed_bytes', 'sealed'],
+  blocks: ['seq', 'offset', 'frame_bytes', 'type', 'first_ts', 'last_ts', 'batches', 'updates'],
+  paths: ['id', 'path', 'first_ts'],
+  puts: ['name', 'status', 'attempts', 'error', 'updated_ms'],
+} as const satisfies Record<(typeof TABLES)[number], readonly string[]>;
+type Table = keyof typeof COLUMNS;
+type Raw = Record<string, unknown>;
+
+/**
+ * CRC32C of a row's values (with its table's name, so a row cannot pass for another
+ * table's). SQLite checks its page structure, not the values in it: a flipped bit inside
+ * a row is only seen by this checksum.
+ */
+export function rowCrc(table: Table, values: readonly unknown[]): number {
+  return crc32c(Buffer.from(JSON.stringify([table, ...values])));
+}
+
+/** Turns a SQLite error (SQLITE_CORRUPT, SQLITE_NOTADB, ...) into a TapedeckError with a stable code. */
+export function catalogError(err: unknown, doing: string): unknown {
+  if (err instanceof TapedeckError) return err;
+  const e = err as { code?: unknown; message?: unknown };
+  if (!(err instanceof Error) || typeof e.code !== 'string' || !e.code.startsWith('SQLITE_')) return err;
+  return new TapedeckError(CATALOG_ERROR_CODE, `catalog ${doing}: ${e.code}: ${String(e.message)}; rebuild it with tapedeck reindex`, { file: CATALOG_FILE, sqlite: e.code }, { cause: err });
+}
+
+function damaged(message: string): TapedeckError {
+  return new TapedeckError(CATALOG_ERROR_CODE, `catalog ${message}; rebuild it with tapedeck reindex`, { file: CATALOG_FILE });
+}
+
+const LOCATIONS: ReadonlySet<unknown> = new Set(['local', 'remote', 'missing']);
+const PUT_STATUSES: ReadonlySet<unknown> = new Set(['pending', 'done', 'failed']);
+
 export class Catalog {
   readonly db: Database.Database;
   private readonly stmts;
 
+  /** Throws a TapedeckError (CATALOG_ERROR_CODE) when SQLite cannot open or read the file. */
   constructor(file: string, readonly = false) {
-    this.db = new Database(file, readonly ? { readonly: true, fileMustExist: true } : {});
-    if (!readonly) {
-      this.db.pragma('journal_mode = WAL');
-      this.db.pragma('synchronous = NORMAL');
-      this.migrate();
+    try {
+      this.db = new Database(file, readonly ? { readonly: true, fileMustExist: true } : {});
+    } catch (err) {
+      throw catalogError(err, 'cannot be opened');
     }
-    this.stmts = {
-      getMeta: this.db.prepare<[string], { value: string }>('SELECT value FROM meta WHERE key = ?'),
-      setMeta: readonly ? undefined : this.db.prepare('INSERT INTO meta(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value'),
-      files: this.db.prepare('SELECT seq, name, location, first_ts AS firstTs, last_ts AS lastTs, indexed_bytes AS indexedBytes, sealed FROM files ORDER BY seq'),
-      upsertFile: readonly ? undefined : this.db.prepare(`INSERT INTO files(seq, name, location, first_ts, last_ts, indexed_bytes, sealed)
-        VALUES (@seq, @name, @location, @firstTs, @lastTs, @indexedBytes, @sealed)
-        ON CONFLICT(seq) DO UPDATE SET name = excluded.name, location = excluded.location, first_ts = excluded.first_ts,
-          last_ts = excluded.last_ts, indexed_bytes = excluded.indexed_bytes, sealed = excluded.sealed`),
-      blocks: this.db.prepare('SELECT offset, frame_bytes AS frameBytes, type, first_ts AS firstTs, last_ts AS lastTs, batches, updates FROM blocks WHERE seq = ? ORDER BY offset'),
-      insertBlock: readonly ? undefined : this.db.prepare(`INSERT OR REPLACE INTO blocks(seq, offset, frame_bytes, type, first_ts, last_ts, batches, updates)
-        VALUES (?, ?, ?, ?, ?, ?, ?, ?)`),
+    try {
+      if (!readonly) {
+        this.db.pragma('journal_mode = WAL');
+        this.db.pragma('synchronous = NORMAL');
+        this.migrate();
+      }
+      this.stmts = this.prepare(readonly);
+    } catch (err) {
+      this.db.close();
+      throw catalogError(err, 'cannot be opened');
+    }
+  }
+
+  private prepare(readonly: boolean) {
+    const select = (t: Table, rest: string) => this.db.prepare(`SELECT ${COLUMNS[t].join(', ')}, crc FROM ${t} ${rest}`);
+    const insert = (t: Table, verb: string, tail = '') =>
+      readonly ? undefined : this.db.prepare(`${verb} INTO ${t}(${COLUMNS[t].join(', ')}, crc) VALUES (${COLUMNS[t].map(() => '?').join(', ')}, ?) ${tail}`);
+    const upsertTail = (t: Table, key: string) => `ON CONFLICT(${key}) DO UPDATE SET ${[...COLUMNS[t].filter((c) => c !== key), 'crc'].map((c) => `${c} = excluded.${c}`).join(', ')}`;
+    return {
+      meta: select('meta', ''),
+      setMeta: insert('meta', 'INSERT', upsertTail('meta', 'key')),
+      files: select('files', 'ORDER BY seq'),
+      upsertFile: insert('files', 'INSERT', upsertTail('files', 'seq')),
+      blocks: select('blocks', 'WHERE seq = ? ORDER BY offset'),
+      allBlocks: select('blocks', 'ORDER BY seq, offset'),
+      insertBlock: insert('blocks', 'INSERT OR REPLACE'),
       deleteBlocksFrom: readonly ? undefined : this.db.prepare('DELETE FROM blocks WHERE seq = ? AND offset >= ?'),
       deleteFile: readonly ? undefined : this.db.prepare('DELETE FROM files WHERE seq = ?'),
-      paths: this.db.prepare('SELECT id, path, first_ts AS firstTs FROM paths ORDER BY id'),
-      insertPath: readonly ? undefined : this.db.prepare('INSERT OR IGNORE INTO paths(id, path, first_ts) VALUES (?, ?, ?)'),
-      puts: readonly ? undefined : this.db.prepare('SELECT name, status, attempts, error, updated_ms AS updatedMs FROM puts ORDER BY name'),
-      upsertPut: readonly ? undefined : this.db.prepare(`INSERT INTO puts(name, status, attempts, error, updated_ms) VALUES (@name, @status, @attempts, @error, @updatedMs)
-        ON CONFLICT(name) DO UPDATE SET status = excluded.status, attempts = excluded.attempts, error = excluded.error, updated_ms = excluded.updated_ms`),
+      deletePathsFrom: readonly ? undefined : this.db.prepare('DELETE FROM paths WHERE id >= ?'),
+      paths: select('paths', 'ORDER BY id'),
+      insertPath: insert('paths', 'INSERT OR IGNORE'),
+      puts: select('puts', 'ORDER BY name'),
+      upsertPut: insert('puts', 'INSERT', upsertTail('puts', 'name')),
     };
   }
 
   private migrate(): void {
+    const had = this.db.prepare<[], { n: number }>("SELECT count(*) AS n FROM sqlite_master WHERE type = 'table' AND name = 'meta'").get()?.n === 1;
     this.db.exec(`
-      CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
+      CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL, crc INTEGER);
       CREATE TABLE IF NOT EXISTS files(
         seq INTEGER PRIMARY KEY, name TEXT NOT NULL, location TEXT NOT NULL,
-        first_ts INTEGER, last_ts INTEGER, indexed_bytes INTEGER NOT NULL, sealed INTEGER NOT NULL);
+        first_ts INTEGER, last_ts INTEGER, indexed_bytes INTEGER NOT NULL, sealed INTEGER NOT NULL, crc INTEGER);
       CREATE TABLE IF NOT EXISTS blocks(
         seq INTEGER NOT NULL, offset INTEGER NOT NULL, frame_bytes INTEGER NOT NULL, type INTEGER NOT NULL,
-        first_ts INTEGER NOT NULL, last_ts INTEGER NOT NULL, batches INTEGER NOT NULL, updates INTEGER NOT NULL,
+        first_ts INTEGER NOT NULL, last_ts INTEGER NOT NULL, batches INTEGER NOT NULL, updates INTEGER NOT NULL, crc INTEGER,
         PRIMARY KEY(seq, offset)) WITHOUT ROWID;
-      CREATE TABLE IF NOT EXISTS paths(id INTEGER PRIMARY KEY, path TEXT NOT NULL UNIQUE, first_ts INTEGER NOT NULL);
+      CREATE TABLE IF NOT EXISTS paths(id INTEGER PRIMARY KEY, path TEXT NOT NULL UNIQUE, first_ts INTEGER NOT NULL, crc INTEGER);
       CREATE TABLE IF NOT EXISTS puts(
-        name TEXT PRIMARY KEY, status TEXT NOT NULL, attempts INTEGER NOT NULL, error TEXT, updated_ms INTEGER NOT NULL);
+        name TEXT PRIMARY KEY, status TEXT NOT NULL, attempts INTEGER NOT NULL, error TEXT, updated_ms INTEGER NOT NULL, crc INTEGER);
     `);
-    const v = this.db.prepare<[string], { value: string }>('SELECT value FROM meta WHERE key = ?').get('schema_version');
-    if (!v) this.db.prepare('INSERT INTO meta(key, value) VALUES (?, ?)').run('schema_version', SCHEMA_VERSION);
+    const version = had ? this.db.prepare<[], { value: string }>("SELECT value FROM meta WHERE key = 'schema_version'").get()?.value : undefined;
+    if (version === SCHEMA_VERSION) return;
+    // Schema 1 (no row checksums): add the column and checksum the rows as they stand.
+    this.db.transaction(() => {
+      for (const t of TABLES) {
+        const cols = this.db.prepare(`PRAGMA table_info(${t})`).all() as Array<{ name: string }>;
+        if (!cols.some((c) => c.name === 'crc')) this.db.exec(`ALTER TABLE ${t} ADD COLUMN crc INTEGER`);
+        const rows = this.db.prepare(`SELECT ${COLUMNS[t].join(', ')} FROM ${t}`).raw().all() as unknown[][];
+        this.db.exec(`DELETE FROM ${t}`);
+        const ins = this.db.prepare(`INSERT INTO ${t}(${COLUMNS[t].join(', ')}, crc) VALUES (${COLUMNS[t].map(() => '?').join(', ')}, ?)`);
+        for (const r of rows) ins.run(...r, rowCrc(t, r));
+      }
+      const set = this.db.prepare('INSERT INTO meta(key, value, crc) VALUES (?, ?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value, crc = excluded.crc');
+      set.run('schema_version', SCHEMA_VERSION, rowCrc('meta', ['schema_version', SCHEMA_VERSION]));
+    })();
+  }
+
+  /** Runs a query, turning SQLite errors and rows that fail their checksum into TapedeckErrors. */
+  private read<T>(doing: string, f: () => T): T {
+    try {
+      return f();
+    } catch (err) {
+      throw catalogError(err, doing);
+    }
+  }
+
+  private checked(t: Table, rows: unknown[]): Raw[] {
+    for (const r of rows as Raw[]) {
+      const values = COLUMNS[t].map((c) => r[c]);
+      if (r.crc !== rowCrc(t, values)) throw damaged(`row ${JSON.stringify(values).slice(0, 120)} of table ${t} fails its checksum`);
+    }
+    return rows as Raw[];
   }
 
   getMeta(key: string): string | undefined {
-    return this.stmts.getMeta.get(key)?.value;
+    const row = this.read('read of meta', () => this.checked('meta', this.stmts.meta.all()).find((r) => r.key === key));
+    return row === undefined ? undefined : String(row.value);
   }
 
   setMeta(key: string, value: string): void {
-    this.stmts.setMeta?.run(key, value);
+    this.read('write of meta', () => this.stmts.setMeta?.run(key, value, rowCrc('meta', [key, value])));
   }
 
   files(): FileRow[] {
-    return (this.stmts.files.all() as Array<Omit<FileRow, 'sealed'> & { sealed: number }>).map((r) => ({ ...r, sealed: r.sealed === 1 }));
+    return this.read('read of files', () => this.checked('files', this.stmts.files.all())).map(toFileRow);
   }
 
   blocks(seq: number): BlockRow[] {
-    return this.stmts.blocks.all(seq) as BlockRow[];
+    return this.read('read of blocks', () => this.checked('blocks', this.stmts.blocks.all(seq))).map(toBlockRow);
   }
 
   paths(): PathRow[] {
-    return this.stmts.paths.all() as PathRow[];
+    return this.read('read of paths', () => this.checked('paths', this.stmts.paths.all())).map((r) => ({ id: r.id as number, path: r.path as string, firstTs: r.first_ts as number }));
   }
 
-  /** Put status of rotated files, by name (empty for a read-only catalog opened before puts existed). */
+  /** Put status of rotated files, by name. */
   puts(): PutRow[] {
-    return (this.stmts.puts?.all() ?? []) as PutRow[];
+    return this.read('read of puts', () => this.checked('puts', this.stmts.puts.all())).map((r) => ({
+      name: r.name as string, status: r.status as PutStatus, attempts: r.attempts as number, error: r.error as string | null, updatedMs: r.updated_ms as number,
+    }));
   }
 
   setPut(row: PutRow): void {
-    this.stmts.upsertPut?.run(row);
+    const values = [row.name, row.status, row.attempts, row.error, row.updatedMs];
+    this.read('write of puts', () => this.stmts.upsertPut?.run(...values, rowCrc('puts', values)));
   }
 
   /** Records a file's new state with its newly indexed blocks and paths in one transaction. */
   recordFile(file: FileRow, blocks: readonly BlockRow[], paths: readonly PathRow[], truncateFrom?: number): void {
     const run = this.db.transaction(() => {
       if (truncateFrom !== undefined) this.stmts.deleteBlocksFrom?.run(file.seq, truncateFrom);
-      for (const b of blocks) this.stmts.insertBlock?.run(file.seq, b.offset, b.frameBytes, b.type, b.firstTs, b.lastTs, b.batches, b.updates);
-      for (const p of paths) this.stmts.insertPath?.run(p.id, p.path, p.firstTs);
-      this.stmts.upsertFile?.run({ ...file, sealed: file.sealed ? 1 : 0 });
+      for (const b of blocks) {
+        const values = [file.seq, b.offset, b.frameBytes, b.type, b.firstTs, b.lastTs, b.batches, b.updates];
+        this.stmts.insertBlock?.run(...values, rowCrc('blocks', values));
+      }
+      for (const p of paths) this.stmts.insertPath?.run(p.id, p.path, p.firstTs, rowCrc('paths', [p.id, p.path, p.firstTs]));
+      const values = [file.seq, file.name, file.location, file.firstTs, file.lastTs, file.indexedBytes, file.sealed ? 1 : 0];
+      this.stmts.upsertFile?.run(...values, rowCrc('files', values));
     });
-    run();
+    this.read('write of a file', () => run());
   }
 
   /** Removes a file and its blocks (a file that left the archive, e.g. a `current` moved aside). */
   forgetFile(seq: number): void {
-    this.db.transaction(() => {
+    const run = this.db.transaction(() => {
       this.stmts.deleteBlocksFrom?.run(seq, 0);
       this.stmts.deleteFile?.run(seq);
-    })();
+    });
+    this.read('removal of a file', () => run());
+  }
+
+  /** Forgets the paths from id `from` on (the dictionary was ahead of the files). */
+  forgetPathsFrom(from: number): void {
+    this.read('removal of paths', () => this.stmts.deletePathsFrom?.run(from));
+  }
+
+  /**
+   * Everything wrong with the catalog, read whole: SQLite's own check of its pages
+   * (`thorough`: integrity_check, which also matches indexes with tables; else
+   * quick_check), every row's checksum, and the shape of the index (each file's blocks tile
+   * its bytes from the header on, without gap or overlap; path ids are dense). Empty
+   * when sound. Never throws.
+   */
+  audit(thorough = false): string[] {
+    try {
+      const check = this.db.pragma(thorough ? 'integrity_check(20)' : 'quick_check(20)') as Array<Record<string, unknown>>;
+      const bad = check.map((r) => String(Object.values(r)[0])).filter((m) => m !== 'ok');
+      if (bad.length > 0) return bad.map((m) => `catalog fails SQLite's ${thorough ? 'integrity' : 'quick'}_check: ${m}`);
+      const out: string[] = [];
+      if (this.getMeta('schema_version') !== SCHEMA_VERSION) out.push(`catalog schema_version is not ${SCHEMA_VERSION}`);
+      const files = this.files();
+      const blocks = this.read('read of blocks', () => this.checked('blocks', this.stmts.allBlocks.all()));
+      for (const f of files) if (!LOCATIONS.has(f.location) || f.indexedBytes < 0) out.push(`catalog row of file ${f.seq} holds impossible values`);
+      out.push(...tileProblems(blocks));
+      const indexed = new Map(files.map((f) => [f.seq, f.indexedBytes]));
+      for (const b of blocks) {
+        if ((b.offset as number) + (b.frame_bytes as number) > (indexed.get(b.seq as number) ?? -1)) out.push(`catalog block ${String(b.seq)}@${String(b.offset)} lies past what its file row says was indexed`);
+      }
+      this.paths().forEach((p, i) => {
+        if (p.id !== i) out.push(`catalog path ids are not dense at ${i}`);
+      });
+      for (const p of this.puts()) if (!PUT_STATUSES.has(p.status)) out.push(`catalog put row ${p.name} has an unknown status`);
+      return out.slice(0, 20);
+    } catch (err) {
+      const e = catalogError(err, 'check');
+      return [e instanceof Error ? e.message : String(e)];
+    }
   }
 
   close(): void {
     this.db.close();
   }
+}
+
+function toFileRow(r: Raw): FileRow {
+  return {
+    seq: r.seq as number, name: r.name as string, location: r.location as FileLocation, firstTs: r.first_ts as number | null,
+    lastTs: r.last_ts as number | null, indexedBytes: r.indexed_bytes as number, sealed: r.sealed === 1,
+  };
+}
+
+function toBlockRow(r: Raw): BlockRow {
+  return {
+    offset: r.offset as number, frameBytes: r.frame_bytes as number, type: r.type as BlockType, firstTs: r.first_ts as number,
+    lastTs: r.last_ts as number, batches: r.batches as number, updates: r.updates as number,
+  };
+}
+
+/** Each file's blocks (sorted by seq, offset) start after the header and follow each other without gap. */
+function tileProblems(blocks: readonly Raw[]): string[] {
+  const out: string[] = [];
+  let seq = -1;
+  let end = 0;
+  for (const raw of blocks) {
+    const b = toBlockRow(raw);
+    if (raw.seq !== seq) {
+      seq = raw.seq as number;
+      end = HEADER_BYTES;
+    }
+    if (b.offset !== end) out.push(`catalog blocks of file ${seq} leave a gap or overlap at ${b.offset}`);
+    if (b.type < BlockType.PATHS || b.type > BlockType.IMAGE || b.frameBytes < 48 || b.lastTs < b.firstTs) out.push(`catalog block ${seq}@${b.offset} holds impossible values`);
+    end = b.offset + b.frameBytes;
+  }
+  return out;
 }

@@ -12,13 +12,13 @@ import { TapedeckError, isTapedeckError } from '../protocol/errors.js';
 import { CATALOG_FILE, type BlockRow, type PathRow } from './catalog.js';
 import { BlockType } from './codec/frame.js';
 import { FORMAT_VERSION, HEADER_BYTES } from './codec/header.js';
-import { CURRENT_NAME, ROTATED_NAME, readFileHeader, scanBlocks } from './segment-file.js';
+import { CURRENT_NAME, ROTATED_NAME, readFileHeader, recoverCommit, repairCommitSlots, scanBlocks } from './segment-file.js';
 import type { Archive, FileEntry } from './archive.js';
 
 /** The archive being opened: what reconciliation reads, and the state it fills in. */
 export type ReconcileTarget = Pick<
   Archive,
-  'dir' | 'readonly' | 'logger' | 'catalog' | 'catalogWritable' | 'archiveId' | 'files' | 'paths' | 'pathIds' | 'pathFirstTs' | 'lastTs' | 'problem' | 'definePath'
+  'dir' | 'readonly' | 'logger' | 'catalog' | 'catalogWritable' | 'archiveId' | 'files' | 'paths' | 'pathIds' | 'pathFirstTs' | 'lastTs' | 'problem' | 'definePath' | 'recovery'
 >;
 
 /** The archive's private block index for files its catalog cannot record (read-only opens). */
@@ -55,7 +55,19 @@ export async function reconcileArchive(a: ReconcileTarget, index: ReadOnlyIndex)
         a.problem({ file: name, code: 'TPD_CORRUPT_HEADER', message: `file repeats seq ${h.seq} of ${prev.name}; ignored` });
         continue;
       }
-      let committed = h.commit.committedBytes;
+      const rec = await recoverCommit(fh, h, size);
+      let committed = rec.committedBytes;
+      if (rec.damagedSlots.length > 0) {
+        a.recovery.damagedSlots += rec.damagedSlots.length;
+        a.recovery.recoveredBlocks += rec.recoveredBlocks;
+        a.recovery.cutBytes += rec.cutBytes;
+        if (!a.readonly) await repairSlots(path, h, committed);
+        a.problem({
+          file: name, offset: 0, code: 'TPD_CORRUPT_HEADER',
+          message: `commit slot ${rec.damagedSlots.join(' and ')} fails its CRC32C: ${rec.recoveredBlocks} intact block(s) (${rec.recoveredBytes} bytes) recovered past the surviving slot's length, ` +
+            `${rec.cutBytes} byte(s) cut at ${committed}${a.readonly ? '' : '; slots rewritten'}`,
+        });
+      }
       if (committed > size) {
         a.problem({ file: name, code: 'TPD_CORRUPT_BLOCK', message: `committed length ${committed} is past the end of the file (${size} bytes): file was truncated` });
         committed = size;
@@ -180,6 +192,15 @@ export async function reconcileArchive(a: ReconcileTarget, index: ReadOnlyIndex)
   if (catalogAhead) dropUncommittedPaths(a);
 }
 
+async function repairSlots(path: string, h: Parameters<typeof repairCommitSlots>[1], committedBytes: number): Promise<void> {
+  const fh = await open(path, 'r+');
+  try {
+    await repairCommitSlots(fh, h, committedBytes);
+  } finally {
+    await fh.close();
+  }
+}
+
 /**
  * After a catalog that was ahead of a file (the file was restored from an older copy, or
  * lost its last commits), the catalog's dictionary may hold paths that only the lost
@@ -194,7 +215,7 @@ function dropUncommittedPaths(a: ReconcileTarget): void {
   const dropped = a.paths.length - keep;
   for (const p of a.paths.splice(keep)) a.pathIds.delete(p);
   a.pathFirstTs.splice(keep);
-  if (a.catalogWritable) a.catalog.db.prepare('DELETE FROM paths WHERE id >= ?').run(keep);
+  if (a.catalogWritable) a.catalog.forgetPathsFrom(keep);
   a.logger.warn({ file: CATALOG_FILE, dropped, keep }, 'catalog dictionary was ahead of the files: forgot the paths no committed batch uses');
 }
 

@@ -6,7 +6,7 @@
 import { open, type FileHandle } from 'node:fs/promises';
 import { TapedeckError, isTapedeckError } from '../protocol/errors.js';
 import { formatTs } from '../protocol/time.js';
-import { decodeHeader, HEADER_BYTES, type DecodedHeader } from './codec/header.js';
+import { decodeHeader, encodeSlot, HEADER_BYTES, SLOT_BYTES, SLOT_NAMES, slotOffset, type DecodedHeader } from './codec/header.js';
 import { BlockType, decodeFrameHeader, FRAME_HEADER_BYTES, FRAME_MAGIC, openFrame, type FrameHeader } from './codec/frame.js';
 import { decodeBatches, decodePathDefs, type PathDef } from './codec/payload.js';
 import { STORAGE_LIMITS } from './limits.js';
@@ -141,6 +141,7 @@ export async function scanBlocks(fh: FileHandle, from: number, to: number, opts:
         continue;
       }
     }
+    if (opts.verify && h.padding !== 0) out.problems.push({ offset, code: 'TPD_CORRUPT_BLOCK', message: 'frame bytes 44..48 are not zero' });
     out.blocks.push({ offset, frameBytes: h.frameBytes, type: h.type, firstTs: h.firstTs, lastTs: h.lastTs, batches: h.batches, updates: h.updates });
     if (h.type === BlockType.DELTA) {
       out.batches += h.batches;
@@ -150,6 +151,52 @@ export async function scanBlocks(fh: FileHandle, from: number, to: number, opts:
     out.endOffset = offset;
   }
   return out;
+}
+
+/** A file's committed length, recovered past a damaged commit slot. */
+export interface CommitRecovery {
+  committedBytes: number;
+  /** Names of the slots that fail their CRC32C ('A', 'B'). */
+  damagedSlots: string[];
+  /** Intact blocks found past the surviving slot's length, and their bytes. */
+  recoveredBlocks: number;
+  recoveredBytes: number;
+  /** Bytes past the recovered length up to the end of the file (not served). */
+  cutBytes: number;
+}
+
+/**
+ * The committed length of a file. With both slots sound it is the newest slot's. A
+ * damaged slot may have held the newest commit, so the blocks past the surviving slot's
+ * length are scanned forward, each checked whole (CRC32C, decompression, decoding), and
+ * every intact one is taken back; the first block that fails ends the file. Blocks
+ * written but never committed (a crash between the two phases) look the same and are
+ * taken too: their data was written in full and checks, so serving it is never wrong.
+ */
+export async function recoverCommit(fh: FileHandle, h: DecodedHeader, sizeBytes: number): Promise<CommitRecovery> {
+  const damagedSlots = SLOT_NAMES.filter((_, i) => h.slots[i] === 'damaged');
+  const slotBytes = h.commit.committedBytes;
+  if (damagedSlots.length === 0) return { committedBytes: slotBytes, damagedSlots, recoveredBlocks: 0, recoveredBytes: 0, cutBytes: 0 };
+  const from = Math.min(slotBytes, sizeBytes);
+  const res = await scanBlocks(fh, from, sizeBytes, { verify: true });
+  return {
+    committedBytes: res.endOffset,
+    damagedSlots,
+    recoveredBlocks: res.blocks.length,
+    recoveredBytes: res.endOffset - from,
+    cutBytes: sizeBytes - res.endOffset,
+  };
+}
+
+/**
+ * Rewrites both commit slots with the recovered length (generations g+1 then g+2, each
+ * synced), so the file reads clean again and the writer's next commit lands on a sound slot.
+ */
+export async function repairCommitSlots(fh: FileHandle, h: DecodedHeader, committedBytes: number): Promise<void> {
+  for (const generation of [h.commit.generation + 1, h.commit.generation + 2]) {
+    await fh.write(encodeSlot({ generation, committedBytes }), 0, SLOT_BYTES, slotOffset(generation));
+    await fh.datasync();
+  }
 }
 
 async function findMagic(fh: FileHandle, from: number, to: number): Promise<number> {

@@ -1,12 +1,20 @@
 /**
- * Full check of an archive's files: every header, every committed block's framing, CRC32C,
- * decompression and decoding, timestamp order within and across files. Reads everything,
- * one block at a time. Used by `tapedeck verify`.
+ * Full check of an archive: every byte of every header (fixed part, both commit slots,
+ * reserved bytes), every committed block (framing, CRC32C, decompression, decoding,
+ * timestamp order within and across files, reserved bytes), and the catalog (SQLite's
+ * integrity_check, every row's checksum, and its rows against the blocks and paths found
+ * in the files). Bytes past a file's committed length are an uncommitted tail (a crash
+ * between the two phases of a commit), not damage: they are counted, never judged.
+ * Reads everything, one block at a time. Used by `tapedeck verify`.
  */
 import { open, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { isTapedeckError } from '../protocol/errors.js';
-import { CURRENT_NAME, ROTATED_NAME, readFileHeader, scanBlocks } from './segment-file.js';
+import { Catalog, CATALOG_ERROR_CODE, CATALOG_FILE, type BlockRow } from './catalog.js';
+import { BlockType } from './codec/frame.js';
+import { HEADER_BYTES, headerReservedProblems } from './codec/header.js';
+import type { PathDef } from './codec/payload.js';
+import { CURRENT_NAME, ROTATED_NAME, readExactly, readFileHeader, recoverCommit, scanBlocks } from './segment-file.js';
 
 export interface VerifyFileReport {
   name: string;
@@ -20,10 +28,32 @@ export interface VerifyFileReport {
   uncommittedTailBytes: number;
 }
 
+export interface VerifyProblem {
+  file: string;
+  offset: number | null;
+  code: string;
+  message: string;
+}
+
 export interface VerifyReport {
   ok: boolean;
   files: VerifyFileReport[];
-  problems: Array<{ file: string; offset: number | null; code: string; message: string }>;
+  problems: VerifyProblem[];
+}
+
+interface HeaderInfo {
+  name: string;
+  seq: number;
+  archiveId: string;
+  committed: number;
+  size: number;
+}
+
+/** What the files hold, for the comparison with the catalog. */
+interface FileIndex {
+  archiveId: string | undefined;
+  blocks: Map<number, BlockRow[]>;
+  paths: PathDef[];
 }
 
 export async function verifyArchive(dir: string): Promise<VerifyReport> {
@@ -35,34 +65,25 @@ export async function verifyArchive(dir: string): Promise<VerifyReport> {
     return report;
   }
   const names = (await readdir(dir)).filter((n) => n === CURRENT_NAME || ROTATED_NAME.test(n));
-  const headers: Array<{ name: string; seq: number; archiveId: string; committed: number; size: number }> = [];
+  const headers: HeaderInfo[] = [];
   for (const name of names) {
-    const fh = await open(join(dir, name), 'r');
-    try {
-      const h = await readFileHeader(fh);
-      headers.push({ name, seq: h.seq, archiveId: h.archiveId, committed: h.commit.committedBytes, size: (await fh.stat()).size });
-    } catch (err) {
-      if (!isTapedeckError(err)) throw err;
-      report.problems.push({ file: name, offset: 0, code: err.code, message: err.message });
-      report.files.push({ name, seq: null, committedBytes: 0, sizeBytes: 0, blocks: 0, batches: 0, updates: 0, uncommittedTailBytes: 0 });
-    } finally {
-      await fh.close();
-    }
+    const h = await verifyHeader(join(dir, name), name, report.problems);
+    if (h) headers.push(h);
+    else report.files.push({ name, seq: null, committedBytes: 0, sizeBytes: 0, blocks: 0, batches: 0, updates: 0, uncommittedTailBytes: 0 });
   }
   headers.sort((x, y) => x.seq - y.seq);
   const ids = new Set(headers.map((h) => h.archiveId));
   if (ids.size > 1) report.problems.push({ file: dir, offset: null, code: 'TPD_FOREIGN_FILE', message: `files from ${ids.size} different archives: ${[...ids].join(', ')}` });
+  const index: FileIndex = { archiveId: headers[0]?.archiveId, blocks: new Map(), paths: [] };
   let minTs: number | undefined;
   for (const h of headers) {
     const fh = await open(join(dir, h.name), 'r');
     try {
-      const committed = Math.min(h.committed, h.size);
-      if (h.committed > h.size) {
-        report.problems.push({ file: h.name, offset: h.size, code: 'TPD_CORRUPT_BLOCK', message: `committed length ${h.committed} is past the end of the file (${h.size} bytes)` });
-      }
-      const res = await scanBlocks(fh, 96, committed, { verify: true, continueAfterError: true, ...(minTs !== undefined ? { minTs } : {}) });
+      const res = await scanBlocks(fh, HEADER_BYTES, h.committed, { verify: true, continueAfterError: true, ...(minTs !== undefined ? { minTs } : {}) });
       for (const p of res.problems) report.problems.push({ file: h.name, offset: p.offset, code: p.code, message: p.message });
-      for (const b of res.blocks) if (b.type === 2) minTs = b.lastTs;
+      for (const b of res.blocks) if (b.type === BlockType.DELTA) minTs = b.lastTs;
+      index.blocks.set(h.seq, res.blocks);
+      index.paths.push(...res.paths);
       report.files.push({
         name: h.name, seq: h.seq, committedBytes: h.committed, sizeBytes: h.size, blocks: res.blocks.length,
         batches: res.batches, updates: res.updates, uncommittedTailBytes: Math.max(0, h.size - h.committed),
@@ -71,6 +92,76 @@ export async function verifyArchive(dir: string): Promise<VerifyReport> {
       await fh.close();
     }
   }
+  for (const message of await verifyCatalog(dir, index)) report.problems.push({ file: CATALOG_FILE, offset: null, code: CATALOG_ERROR_CODE, message });
   report.ok = report.problems.length === 0;
   return report;
+}
+
+/** Checks a file's header: fixed part, both commit slots, reserved bytes. Undefined when unreadable. */
+async function verifyHeader(path: string, name: string, problems: VerifyProblem[]): Promise<HeaderInfo | undefined> {
+  const fh = await open(path, 'r');
+  try {
+    const h = await readFileHeader(fh);
+    const size = (await fh.stat()).size;
+    for (const message of headerReservedProblems(await readExactly(fh, HEADER_BYTES, 0))) problems.push({ file: name, offset: 0, code: 'TPD_CORRUPT_HEADER', message });
+    const rec = await recoverCommit(fh, h, size);
+    if (rec.damagedSlots.length > 0) {
+      problems.push({
+        file: name, offset: 0, code: 'TPD_CORRUPT_HEADER',
+        message: `commit slot ${rec.damagedSlots.join(' and ')} fails its CRC32C; opening recovers ${rec.recoveredBlocks} intact block(s) past the surviving slot's length and cuts ${rec.cutBytes} byte(s)`,
+      });
+    }
+    if (rec.committedBytes > size) {
+      problems.push({ file: name, offset: size, code: 'TPD_CORRUPT_BLOCK', message: `committed length ${rec.committedBytes} is past the end of the file (${size} bytes)` });
+    }
+    return { name, seq: h.seq, archiveId: h.archiveId, committed: Math.min(rec.committedBytes, size), size };
+  } catch (err) {
+    if (!isTapedeckError(err)) throw err;
+    problems.push({ file: name, offset: 0, code: err.code, message: err.message });
+    return undefined;
+  } finally {
+    await fh.close();
+  }
+}
+
+/**
+ * The catalog against itself (audit) and against the files. A catalog may lag behind a
+ * file (a crash after a commit, before its rows were written) or run ahead of one (the
+ * file restored from an older copy): opening settles both, so neither is damage. What it
+ * holds for a block or path the files also hold must be what the files say.
+ */
+async function verifyCatalog(dir: string, files: FileIndex): Promise<string[]> {
+  const file = join(dir, CATALOG_FILE);
+  if (!(await stat(file).then(() => true, () => false))) return [];
+  let catalog: Catalog;
+  try {
+    catalog = new Catalog(file, true);
+  } catch (err) {
+    return [(err as Error).message];
+  }
+  try {
+    const audit = catalog.audit(true);
+    if (audit.length > 0) return audit;
+    const out: string[] = [];
+    const id = catalog.getMeta('archive_id');
+    if (id !== undefined && files.archiveId !== undefined && id !== files.archiveId) out.push(`catalog names archive ${id}, the files ${files.archiveId}`);
+    for (const row of catalog.files()) {
+      const scanned = new Map((files.blocks.get(row.seq) ?? []).map((b) => [b.offset, b]));
+      if (scanned.size === 0) continue;
+      for (const b of catalog.blocks(row.seq)) {
+        const f = scanned.get(b.offset);
+        if (f && JSON.stringify(f) !== JSON.stringify(b)) out.push(`catalog row for block ${row.name}@${b.offset} differs from the block's header`);
+      }
+    }
+    const defined = new Map(files.paths.map((p) => [p.id, p.path]));
+    for (const p of catalog.paths()) {
+      const path = defined.get(p.id);
+      if (path !== undefined && path !== p.path) out.push(`catalog path id ${p.id} is ${JSON.stringify(p.path)}, the files define ${JSON.stringify(path)}`);
+    }
+    return out.slice(0, 20);
+  } catch (err) {
+    return [(err as Error).message];
+  } finally {
+    catalog.close();
+  }
 }

@@ -33,6 +33,8 @@ export interface FrameHeader extends FrameMeta {
   storedBytes: number;
   rawBytes: number;
   crc: number;
+  /** Bytes 44..48: zero as written, outside the CRC32C (verify checks them; readers ignore them). */
+  padding: number;
   /** Header plus stored payload. */
   frameBytes: number;
 }
@@ -98,6 +100,7 @@ export function decodeFrameHeader(buf: Uint8Array): FrameHeader | string {
     batches: view.getUint32(32, true),
     updates: view.getUint32(36, true),
     crc: view.getUint32(40, true),
+    padding: view.getUint32(44, true),
     frameBytes: FRAME_HEADER_BYTES + storedBytes,
   };
 }

@@ -57,8 +57,13 @@ export function slotOffset(generation: number): number {
   return SLOT_OFFSETS[generation % 2] as number;
 }
 
+/** What a commit slot holds: a valid commit, nothing yet (slot B of a file never committed twice), or damage. */
+export type SlotState = 'valid' | 'empty' | 'damaged';
+
 export interface DecodedHeader extends FileHeader {
   commit: CommitSlot;
+  /** State of slots A and B. A damaged slot may have held the newest commit: see recoverCommit. */
+  slots: [SlotState, SlotState];
 }
 
 /**
@@ -89,10 +94,9 @@ export function decodeHeader(buf: Uint8Array): DecodedHeader {
     throw new TapedeckError('TPD_CORRUPT_HEADER', `impossible header (version ${version}, length ${headerBytes})`);
   }
   let commit: CommitSlot = { generation: -1, committedBytes: HEADER_BYTES };
-  for (const off of SLOT_OFFSETS) {
-    const s = decodeSlot(buf.subarray(off, off + SLOT_BYTES));
-    if (s && s.generation > commit.generation && s.committedBytes >= HEADER_BYTES) commit = s;
-  }
+  const decoded = SLOT_OFFSETS.map((off) => decodeSlot(buf.subarray(off, off + SLOT_BYTES)));
+  for (const s of decoded) if (s && s.generation > commit.generation) commit = s;
+  const slots = decoded.map((s, i) => slotState(s, buf, i, commit.generation)) as [SlotState, SlotState];
   if (commit.generation < 0) commit = { generation: 0, committedBytes: HEADER_BYTES };
   return {
     version,
@@ -100,14 +104,47 @@ export function decodeHeader(buf: Uint8Array): DecodedHeader {
     seq: readI64(view, 24),
     createdUs: readI64(view, 32),
     commit,
+    slots,
   };
 }
 
+/**
+ * Slot A is written when the file is created, so it is never legitimately empty; slot B
+ * is written by commit 1, so once a slot holds a generation of 1 or more, both have been
+ * written. An all-zero slot B beside a valid generation 0 is a file committed only once.
+ */
+function slotState(s: CommitSlot | undefined, buf: Uint8Array, index: number, bestGeneration: number): SlotState {
+  if (s) return 'valid';
+  const off = SLOT_OFFSETS[index] as number;
+  const empty = buf.subarray(off, off + SLOT_BYTES).every((b) => b === 0);
+  return empty && index === 1 && bestGeneration === 0 ? 'empty' : 'damaged';
+}
+
+/**
+ * A slot whose CRC32C holds but whose values are impossible (a negative generation, a
+ * length inside the header) cannot come from the writer: it counts as damaged.
+ */
 function decodeSlot(buf: Uint8Array): CommitSlot | undefined {
   const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
   if (view.getUint32(16, true) !== crc32c(buf.subarray(0, 16))) return undefined;
-  return { generation: readI64(view, 0), committedBytes: readI64(view, 8) };
+  const s = { generation: readI64(view, 0), committedBytes: readI64(view, 8) };
+  if (s.generation < 0 || s.committedBytes < HEADER_BYTES) return undefined;
+  return s;
 }
+
+/** Reserved header bytes that must be zero but no CRC32C covers (verify reports them). */
+export function headerReservedProblems(buf: Uint8Array): string[] {
+  const out: string[] = [];
+  const ranges: Array<[number, number, string]> = [
+    [44, 48, 'reserved bytes 44..48'],
+    [(SLOT_OFFSETS[0] as number) + 20, (SLOT_OFFSETS[0] as number) + SLOT_BYTES, 'padding of slot A'],
+    [(SLOT_OFFSETS[1] as number) + 20, (SLOT_OFFSETS[1] as number) + SLOT_BYTES, 'padding of slot B'],
+  ];
+  for (const [from, to, what] of ranges) if (buf.subarray(from, to).some((b) => b !== 0)) out.push(`${what} of the header are not zero`);
+  return out;
+}
+
+export const SLOT_NAMES = ['A', 'B'] as const;
 
 function startsWithMagic(buf: Uint8Array): boolean {
   for (let i = 0; i < FILE_MAGIC.length; i++) if (buf[i] !== FILE_MAGIC[i]) return false;
