@@ -7,9 +7,13 @@
  *   speed       a number in [SPEED_MIN, SPEED_MAX] (fraction of real time) | "unlimited"
  *   state       "play" | "pause" | "tail"
  *   loop        boolean
+ *
+ * A session's `filter` (a list of globs, protocol/glob.ts) is given when it is created and
+ * checked by parseFilter; it is not a control.
  */
 import { DateTime } from 'luxon';
 import { TapedeckError } from './errors.js';
+import { validateGlobs } from './glob.js';
 import { formatTs, parseTs } from './time.js';
 
 export const SPEED_MIN = 0.01;
@@ -155,6 +159,18 @@ export function parseControls(input: ControlsInput, nowUs: number): ParsedContro
 
 export function formatBound(b: Bound): string {
   return b.kind === 'unbounded' ? 'unbounded' : formatTs(b.us);
+}
+
+/**
+ * JSON Schema of a session filter: the shape only. The globs themselves are judged by
+ * parseFilter (TPD_BAD_GLOB), the one rule every edge shares, not by a schema pattern.
+ */
+export const FILTER_SCHEMA = { type: 'array', items: { type: 'string' } } as const;
+
+/** A session filter, checked glob by glob; throws TPD_BAD_GLOB naming the first bad one. */
+export function parseFilter(filter: unknown): string[] {
+  validateGlobs(filter);
+  return filter as string[];
 }
 
 /** JSON Schema of the controls object (REST bodies and WebSocket control frames). */

@@ -7,6 +7,7 @@
  */
 import type { Archive } from '../storage/index.js';
 import { TapedeckError } from '../protocol/errors.js';
+import { validateGlobs } from '../protocol/glob.js';
 import { formatTs, parseTs } from '../protocol/time.js';
 import type { Value } from '../protocol/value.js';
 import { durationMs } from './duration.js';
@@ -61,6 +62,7 @@ export const CSV_HEADER = 'ts,time,path,value\n';
 
 /** Yields the history as text chunks; `onBatch` reports each batch's time (progress). */
 export async function* historyChunks(archive: Archive, q: HistoryQuery, onBatch?: (ts: number) => void): AsyncGenerator<string> {
+  validateGlobs(q.globs);
   if (q.toUs < q.fromUs) throw new TapedeckError('TPD_BAD_ARGUMENT', `"to" (${formatTs(q.toUs)}) is before "from" (${formatTs(q.fromUs)})`);
   const c = archive.cursor({ filter: q.globs });
   await c.seek({ ts: q.fromUs - 1 });

@@ -4,17 +4,22 @@ import { pipeline } from 'node:stream/promises';
 import { parseArgs } from 'node:util';
 import { Archive, wallClockUs } from '../../storage/index.js';
 import { TapedeckError } from '../../protocol/errors.js';
+import { compileSpec, noMatchWarning, specMatchesAny, validateGlobs } from '../../protocol/glob.js';
 import { historyChunks, parseTimeParam, type HistoryFormat } from '../../server/history.js';
 
 /** Progress bar redraws at most this often. */
 const PROGRESS_INTERVAL_MS = 200;
 const BAR_CHARS = 30;
+/** Exit code when the globs match no recorded path: nothing is written (1 is an error, 2 usage). */
+export const EXIT_NO_MATCH = 3;
 
 /**
  * `tapedeck export [--archive DIR] [--from T] [--to T] [--glob G]... [--format ndjson|csv]
  * --out FILE`: writes every update of the matching paths in [from, to] to FILE (the same
  * text GET /api/v1/history streams), reading the archive read-only; safe while a server
- * records into it. A progress bar is drawn on stderr when stderr is a terminal.
+ * records into it. A progress bar is drawn on stderr when stderr is a terminal. A malformed
+ * glob is TPD_BAD_GLOB (exit 1); globs matching no recorded path exit EXIT_NO_MATCH
+ * without creating FILE, so an empty file never passes for a successful export.
  */
 export async function exportCommand(argv: string[]): Promise<number> {
   const { values } = parseArgs({
@@ -31,9 +36,16 @@ export async function exportCommand(argv: string[]): Promise<number> {
   if (!values.out) throw new TapedeckError('TPD_BAD_ARGUMENT', '--out FILE is required');
   if (values.format !== 'ndjson' && values.format !== 'csv') throw new TapedeckError('TPD_BAD_ARGUMENT', '--format takes ndjson or csv');
   const format = values.format as HistoryFormat;
+  const globs = values.glob ?? ['/**'];
+  validateGlobs(globs);
   const now = wallClockUs();
   const archive = await Archive.open(values.archive, { readonly: true });
   try {
+    if (values.glob && !specMatchesAny(compileSpec(globs), archive.paths)) {
+      const w = noMatchWarning(globs);
+      process.stderr.write(`tapedeck: ${w.code}: ${w.message} in ${values.archive}; nothing written to ${values.out}\n`);
+      return EXIT_NO_MATCH;
+    }
     const firstTs = archive.files.find((f) => f.firstTs !== null)?.firstTs ?? 0;
     const fromUs = values.from === undefined ? 0 : parseTimeParam(values.from, now, '--from');
     const toUs = values.to === undefined ? Number.MAX_SAFE_INTEGER : parseTimeParam(values.to, now, '--to');
@@ -56,7 +68,7 @@ export async function exportCommand(argv: string[]): Promise<number> {
         draw(ts);
       }
     };
-    const chunks = historyChunks(archive, { globs: values.glob ?? ['/**'], fromUs, toUs, format }, onBatch);
+    const chunks = historyChunks(archive, { globs, fromUs, toUs, format }, onBatch);
     await pipeline(Readable.from(chunks, { objectMode: false }), createWriteStream(values.out));
     if (tty) draw(hi, true);
     process.stderr.write(`exported ${batches} batches to ${values.out}\n`);

@@ -1,7 +1,7 @@
 import { parseArgs } from 'node:util';
 import { Archive } from '../../storage/archive.js';
 import { BlockType } from '../../storage/codec/frame.js';
-import { compileSpec } from '../../protocol/glob.js';
+import { compileSpec, validateGlobs } from '../../protocol/glob.js';
 import { formatTs, parseTs } from '../../protocol/time.js';
 import { TapedeckError } from '../../protocol/errors.js';
 import type { Value } from '../../protocol/value.js';
@@ -20,6 +20,7 @@ export async function inspectCommand(argv: string[]): Promise<number> {
   });
   const dir = positionals[0];
   if (!dir) throw new TapedeckError('TPD_BAD_ARGUMENT', 'inspect needs an archive directory');
+  if (values.glob) validateGlobs(values.glob); // TPD_BAD_GLOB before the archive is opened
   const a = await Archive.open(dir, { readonly: true });
   try {
     const files = a.files.map((f) => {

@@ -5,11 +5,14 @@
  *   served from the recorder's memory (or read at the archive's end when not recording)
  * - GET /api/v1/history?glob=&from=&to=&format=ndjson|csv   every update in a range,
  *   streamed with backpressure
- * `glob` may be repeated; the default is every path.
+ * `glob` may be repeated; the default is every path. A malformed glob is 400 TPD_BAD_GLOB
+ * (protocol/glob.ts judges, not the schema); globs that match no recorded path answer the
+ * empty result with a `warning` (history: a `Tapedeck-Warning` header, its body being
+ * NDJSON/CSV).
  */
 import { Readable } from 'node:stream';
 import type { FastifyPluginAsync } from 'fastify';
-import { compileSpec } from '../../protocol/glob.js';
+import { compileSpec, noMatchWarning, specMatchesAny, validateGlobs } from '../../protocol/glob.js';
 import { formatTs } from '../../protocol/time.js';
 import type { Value } from '../../protocol/value.js';
 import { wallClockUs } from '../../storage/index.js';
@@ -21,7 +24,10 @@ export interface QueryRoutesOptions {
   recorder?: Recorder | undefined;
 }
 
-const GLOBS = { anyOf: [{ type: 'string', pattern: '^/' }, { type: 'array', items: { type: 'string', pattern: '^/' }, maxItems: 64 }] };
+const GLOBS = { anyOf: [{ type: 'string' }, { type: 'array', items: { type: 'string' } }] };
+const WARNING = { type: 'object', required: ['code', 'message'], properties: { code: { type: 'string' }, message: { type: 'string' } } };
+/** Header carrying the no-match warning of a streamed (NDJSON/CSV) answer. */
+export const WARNING_HEADER = 'tapedeck-warning';
 const TIME = { type: 'string', minLength: 1, maxLength: 64 };
 const ERROR_RESPONSE = {
   type: 'object',
@@ -29,13 +35,25 @@ const ERROR_RESPONSE = {
   properties: { error: { type: 'object', required: ['code', 'message'], properties: { code: { type: 'string' }, message: { type: 'string' } } } },
 };
 
+/** The query's globs, checked (TPD_BAD_GLOB); none given means every path. */
 function globList(g: string | string[] | undefined): string[] {
   if (g === undefined) return ['/**'];
-  return Array.isArray(g) ? g : [g];
+  const globs = Array.isArray(g) ? g : [g];
+  validateGlobs(globs);
+  return globs;
+}
+
+/**
+ * The warning for globs the client gave that select none of the archive's paths, else
+ * undefined (no glob given selects everything: an empty archive is no surprise).
+ */
+function noMatch(given: string | string[] | undefined, globs: string[], paths: Iterable<string>): { code: string; message: string } | undefined {
+  if (given === undefined || specMatchesAny(compileSpec(globs), paths)) return undefined;
+  return noMatchWarning(globs);
 }
 
 /** The /api/v1/state body (the shape its response schema declares) as JSON text. */
-function stateJson(ts: number | null, paths: Iterable<string>, value: (p: string) => Value): string {
+function stateJson(ts: number | null, paths: Iterable<string>, value: (p: string) => Value, noValue: () => object | undefined): string {
   let out = `{"ts":${ts},"time":${ts === null ? 'null' : `"${formatTs(ts)}"`},"values":{`;
   let first = true;
   for (const p of paths) {
@@ -44,7 +62,9 @@ function stateJson(ts: number | null, paths: Iterable<string>, value: (p: string
     out += `${first ? '' : ','}${JSON.stringify(p)}:${text}`;
     first = false;
   }
-  return `${out}}}`;
+  // No value: say whether that is because the globs select no path at all.
+  const warning = first ? noValue() : undefined;
+  return warning ? `${out}},"warning":${JSON.stringify(warning)}}` : `${out}}}`;
 }
 
 /**
@@ -84,13 +104,14 @@ export const queryRoutes: FastifyPluginAsync<QueryRoutesOptions> = async (app, o
         200: {
           type: 'object',
           required: ['paths', 'count', 'truncated'],
-          properties: { paths: { type: 'array', items: { type: 'string' } }, count: { type: 'integer' }, truncated: { type: 'boolean' } },
+          properties: { paths: { type: 'array', items: { type: 'string' } }, count: { type: 'integer' }, truncated: { type: 'boolean' }, warning: WARNING },
         },
         '4xx': ERROR_RESPONSE,
       },
     },
   }, async (req) => {
-    const match = compileSpec(globList(req.query.glob));
+    const globs = globList(req.query.glob);
+    const match = compileSpec(globs);
     const paths: string[] = [];
     let count = 0;
     for (const p of app.archive.paths) {
@@ -98,7 +119,8 @@ export const queryRoutes: FastifyPluginAsync<QueryRoutesOptions> = async (app, o
       count++;
       if (paths.length < SERVER_LIMITS.pathsListedMax) paths.push(p);
     }
-    return { paths, count, truncated: count > paths.length };
+    const warning = count === 0 ? noMatch(req.query.glob, globs, []) : undefined;
+    return { paths, count, truncated: count > paths.length, ...(warning ? { warning } : {}) };
   });
 
   app.get<{ Querystring: { glob?: string | string[]; at?: string } }>('/api/v1/state', {
@@ -108,7 +130,7 @@ export const queryRoutes: FastifyPluginAsync<QueryRoutesOptions> = async (app, o
         200: {
           type: 'object',
           required: ['ts', 'time', 'values'],
-          properties: { ts: { type: ['integer', 'null'] }, time: { type: ['string', 'null'] }, values: { type: 'object', additionalProperties: true } },
+          properties: { ts: { type: ['integer', 'null'] }, time: { type: ['string', 'null'] }, values: { type: 'object', additionalProperties: true }, warning: WARNING },
         },
         '4xx': ERROR_RESPONSE,
       },
@@ -116,6 +138,7 @@ export const queryRoutes: FastifyPluginAsync<QueryRoutesOptions> = async (app, o
   }, async (req, reply) => {
     const globs = globList(req.query.glob);
     const all = globs.includes('/**');
+    const whyEmpty = (): object | undefined => noMatch(req.query.glob, globs, app.archive.paths);
     const at = req.query.at === undefined || req.query.at === 'now' ? undefined : parseTimeParam(req.query.at, wallClockUs(), 'at');
     reply.type('application/json; charset=utf-8');
     if (at === undefined && recorder) {
@@ -126,7 +149,7 @@ export const queryRoutes: FastifyPluginAsync<QueryRoutesOptions> = async (app, o
       let body = rendered.get(key, version);
       if (body === undefined) {
         const latest = recorder.latest;
-        body = stateJson(recorder.latestTs || null, all ? latest.keys() : recorder.pathsMatching(globs), (p) => latest.get(p) as Value);
+        body = stateJson(recorder.latestTs || null, all ? latest.keys() : recorder.pathsMatching(globs), (p) => latest.get(p) as Value, whyEmpty);
         rendered.set(key, version, body);
       }
       return body;
@@ -134,7 +157,7 @@ export const queryRoutes: FastifyPluginAsync<QueryRoutesOptions> = async (app, o
     const c = app.archive.cursor({ filter: globs });
     await c.seek(at === undefined ? 'end' : { ts: at });
     const state = await c.state();
-    return stateJson(at ?? (app.archive.lastTs || null), state.keys(), (p) => state.get(p) as Value);
+    return stateJson(at ?? (app.archive.lastTs || null), state.keys(), (p) => state.get(p) as Value, whyEmpty);
   });
 
   app.get<{ Querystring: { glob?: string | string[]; from?: string; to?: string; format?: HistoryFormat } }>('/api/v1/history', {
@@ -157,7 +180,8 @@ export const queryRoutes: FastifyPluginAsync<QueryRoutesOptions> = async (app, o
     const format = req.query.format ?? 'ndjson';
     const fromUs = req.query.from === undefined ? 0 : parseTimeParam(req.query.from, now, 'from');
     const toUs = req.query.to === undefined ? Number.MAX_SAFE_INTEGER : parseTimeParam(req.query.to, now, 'to');
-    const chunks = historyChunks(app.archive, { globs: globList(req.query.glob), fromUs, toUs, format });
+    const globs = globList(req.query.glob);
+    const chunks = historyChunks(app.archive, { globs, fromUs, toUs, format });
     // Fail before the first byte when the query itself is wrong (e.g. to < from).
     const first = await chunks.next();
     async function* rest(): AsyncGenerator<string> {
@@ -165,6 +189,9 @@ export const queryRoutes: FastifyPluginAsync<QueryRoutesOptions> = async (app, o
       yield* chunks;
     }
     reply.type(format === 'csv' ? 'text/csv; charset=utf-8' : 'application/x-ndjson; charset=utf-8');
+    const warning = noMatch(req.query.glob, globs, app.archive.paths);
+    // A header value is ASCII: other characters of the globs quoted in it become "?".
+    if (warning) reply.header(WARNING_HEADER, `${warning.code}: ${warning.message}`.replace(/[^\x20-\x7e]/g, '?'));
     return reply.send(Readable.from(rest(), { objectMode: false, highWaterMark: 1 }));
   });
 };

@@ -12,7 +12,8 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { WebSocket } from 'ws';
 import { unpack } from 'msgpackr';
 import { Ajv } from 'ajv';
-import { CONTROLS_SCHEMA, CONTROLS_VIEW_SCHEMA, type ControlsInput } from '../../protocol/controls.js';
+import { CONTROLS_SCHEMA, CONTROLS_VIEW_SCHEMA, FILTER_SCHEMA, parseFilter, type ControlsInput } from '../../protocol/controls.js';
+import { compileSpec, noMatchWarning, specMatchesAny } from '../../protocol/glob.js';
 import { TapedeckError } from '../../protocol/errors.js';
 import type { Session, SessionSink, FrameFormat } from '../sessions/session.js';
 import { mayAdminister } from '../ops/auth.js';
@@ -25,7 +26,6 @@ const ERROR_SCHEMA = {
   type: 'object',
   properties: { error: { type: 'object', properties: { code: { type: 'string' }, message: { type: 'string' } }, required: ['code', 'message'] } },
 } as const;
-const FILTER_SCHEMA = { type: 'array', maxItems: 64, items: { type: 'string', minLength: 1, maxLength: 1024 } } as const;
 const SESSION_SCHEMA = {
   type: 'object',
   properties: {
@@ -35,6 +35,14 @@ const SESSION_SCHEMA = {
     stream: { type: 'string' },
     attached: { type: 'boolean' },
     createdAt: { type: 'string' },
+  },
+} as const;
+/** The 201 of a create: the session, plus a warning when its filter matches no recorded path. */
+const CREATED_SCHEMA = {
+  ...SESSION_SCHEMA,
+  properties: {
+    ...SESSION_SCHEMA.properties,
+    warning: { type: 'object', required: ['code', 'message'], properties: { code: { type: 'string' }, message: { type: 'string' } } },
   },
 } as const;
 
@@ -76,13 +84,16 @@ export async function sessionRoutes(app: FastifyInstance): Promise<void> {
   app.post<{ Body: ControlsInput & { filter?: string[] } }>('/api/v1/sessions', {
     schema: {
       body: { ...CONTROLS_SCHEMA, properties: { ...CONTROLS_SCHEMA.properties, filter: FILTER_SCHEMA } },
-      response: { 201: SESSION_SCHEMA, '4xx': ERROR_SCHEMA },
+      response: { 201: CREATED_SCHEMA, '4xx': ERROR_SCHEMA },
     },
   }, async (req, reply) => {
-    const { filter, ...controls } = req.body ?? {};
-    const s = await sessions.create(req.principal ?? req.ip, controls, filter ?? []);
+    const { filter: given, ...controls } = req.body ?? {};
+    const filter = given === undefined ? [] : parseFilter(given);
+    const s = await sessions.create(req.principal ?? req.ip, controls, filter);
     req.log.info({ session: s.id, client: req.ip }, 'session created');
-    return reply.status(201).send(view(s));
+    // Paths recorded later may still match (a live tail): a warning, not a refusal.
+    const matchesNone = filter.length > 0 && !specMatchesAny(compileSpec(filter), app.archive.paths);
+    return reply.status(201).send(matchesNone ? { ...view(s), warning: noMatchWarning(filter) } : view(s));
   });
 
   app.get('/api/v1/sessions', {
@@ -163,6 +174,17 @@ export async function sessionRoutes(app: FastifyInstance): Promise<void> {
       }
       const m = msg as { type?: unknown; set?: unknown };
       if (m && typeof m === 'object' && m.type === 'control' && m.set && typeof m.set === 'object' && !Array.isArray(m.set)) {
+        if ('filter' in m.set) {
+          // Globs are judged the same way at every door: a malformed one is TPD_BAD_GLOB.
+          try {
+            parseFilter((m.set as { filter: unknown }).filter);
+          } catch (err) {
+            session.sendError(err);
+            return;
+          }
+          session.sendError(new TapedeckError('TPD_BAD_CONTROL', 'filter: is set when the session is created (POST /api/v1/sessions), not a control', { control: 'filter' }));
+          return;
+        }
         // The same JSON Schema as PATCH's body, so both doors take the same controls.
         if (!validControls(m.set)) {
           const e = validControls.errors?.[0];
