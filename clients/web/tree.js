@@ -1,7 +1,7 @@
 // The path tree: paths split on "/", folders as <details>, leaves as checkboxes. A folder's
 // checkbox selects every leaf under it that the filter shows. Rendering is capped so that
 // a huge archive stays responsive: refine the filter to see the rest.
-import { pathFilter } from './values.js';
+import { filterProblem, pathFilter } from './values.js';
 
 const LEAVES_SHOWN_MAX = 2000;
 /** Folders open by themselves when the filter leaves at most this many leaves. */
@@ -96,7 +96,8 @@ export class PathTree {
       node.leaves.push(p);
     }
     this.el.innerHTML = this.level(root, '');
-    this.countEl.textContent = `${all.length} of ${this.paths.length} paths`;
+    const problem = filterProblem(this.filterText);
+    this.countEl.textContent = problem ?? `${all.length} of ${this.paths.length} paths`;
   }
 
   /** One folder's contents; sub-folders are filled when opened (fillOpened). */

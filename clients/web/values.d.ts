@@ -3,5 +3,5 @@ export function reviveValue(v: unknown): unknown;
 export function chartNumber(v: unknown): number | null;
 export function isNumeric(v: unknown): boolean;
 export function formatValue(v: unknown): string;
-export function globToRegExp(glob: string): RegExp;
 export function pathFilter(text: string): (path: string) => boolean;
+export function filterProblem(text: string): string | null;

@@ -1,6 +1,9 @@
 // Values as they travel in JSON frames: plain JSON, except bytes, bigints and non-finite
 // numbers (and -0), which come as {"$bytes": base64}, {"$bigint": "..."}, {"$num": "..."}
 // (docs/playback.md). The page keeps the wire form and revives only to show or chart.
+// Globs are matched by the server's own matcher (protocol/glob.ts), bundled into
+// ./vendor/protocol.js by scripts/build-web.mjs.
+import { compileSpec } from './vendor/protocol.js';
 
 function escapeOf(v) {
   if (!v || typeof v !== 'object' || Array.isArray(v)) return null;
@@ -60,28 +63,41 @@ export function formatValue(v) {
   }
 }
 
-/** Glob over paths, as the server's: `**` any run, `*` within one segment, `?` one character. */
-export function globToRegExp(glob) {
-  let re = '';
-  for (let i = 0; i < glob.length; i++) {
-    const c = glob[i];
-    if (c === '*') {
-      if (glob[i + 1] === '*') { re += '.*'; i++; } else re += '[^/]*';
-    } else if (c === '?') re += '[^/]';
-    else re += c.replace(/[.+^${}()|[\]\\]/g, '\\$&');
-  }
-  return new RegExp(`^${re}$`);
+/** The glob a filter box's text stands for, or null for a substring search. */
+function filterGlob(t) {
+  if (t.includes('*')) return t;
+  // A path without wildcards selects itself and everything under it.
+  return t.startsWith('/') ? t.replace(/\/?$/, '/**') : null;
 }
 
-/** A filter box's text as a predicate: a glob when it has glob characters or starts with "/", else a substring. */
+/** Why a filter box's text is not a valid glob (the server's TPD_BAD_GLOB message), or null. */
+export function filterProblem(text) {
+  const glob = filterGlob(text.trim());
+  if (glob === null) return null;
+  try {
+    compileSpec([glob]);
+    return null;
+  } catch (err) {
+    return err.message;
+  }
+}
+
+/**
+ * A filter box's text as a predicate: a glob (the server's rules) when it has `*` or starts
+ * with "/", else a case-insensitive substring. A malformed glob matches nothing
+ * (filterProblem says why).
+ */
 export function pathFilter(text) {
   const t = text.trim();
   if (t === '') return () => true;
-  if (/[*?]/.test(t) || t.startsWith('/')) {
-    const re = globToRegExp(t.includes('*') || t.includes('?') ? t : t.replace(/\/?$/, '/**'));
-    const exact = t;
-    return (p) => p === exact || re.test(p);
+  const glob = filterGlob(t);
+  if (glob === null) {
+    const low = t.toLowerCase();
+    return (p) => p.toLowerCase().includes(low);
   }
-  const low = t.toLowerCase();
-  return (p) => p.toLowerCase().includes(low);
+  try {
+    return compileSpec([glob]);
+  } catch {
+    return () => false;
+  }
 }
