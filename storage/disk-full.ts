@@ -16,8 +16,20 @@ export interface Waiter {
  * the file can no longer be trusted and the writer fails.
  */
 export function isDiskFullError(err: unknown): boolean {
-  const code = (err as { code?: unknown } | null)?.code;
-  return code === 'ENOSPC' || code === 'EDQUOT' || code === 'SQLITE_FULL';
+  return diskFullCode(err) !== undefined;
+}
+
+/**
+ * ENOSPC, EDQUOT or SQLITE_FULL when `err` (or its cause: the catalog wraps SQLite errors
+ * into TapedeckErrors whose details name the SQLite code) is a full disk; else undefined.
+ */
+export function diskFullCode(err: unknown): string | undefined {
+  for (let e = err, depth = 0; typeof e === 'object' && e !== null && depth < 4; depth++) {
+    const o = e as { code?: unknown; details?: { sqlite?: unknown }; cause?: unknown };
+    for (const c of [o.code, o.details?.sqlite]) if (c === 'ENOSPC' || c === 'EDQUOT' || c === 'SQLITE_FULL') return c;
+    e = o.cause;
+  }
+  return undefined;
 }
 
 /**

@@ -26,7 +26,7 @@ import { encodeHeader, encodeSlot, slotOffset, HEADER_BYTES, SLOT_BYTES, SLOT_OF
 import type { PathDef } from './codec/payload.js';
 import { BlockBuilder, type FrameItem } from './block-builder.js';
 import { PAGE_BYTES, STORAGE_LIMITS, type DiskFullLimits } from './limits.js';
-import { AckDeadlines, isDiskFullError, type Waiter } from './disk-full.js';
+import { AckDeadlines, diskFullCode, isDiskFullError, type Waiter } from './disk-full.js';
 import { CURRENT_NAME, readFileHeader } from './segment-file.js';
 import type { BlockRow, FileRow } from './catalog.js';
 import type { Archive, FileEntry } from './archive.js';
@@ -544,6 +544,8 @@ export class ArchiveWriter {
     }
     this.recordCatalog({ seq: e.seq, name: e.name, location: 'local', firstTs, lastTs, indexedBytes: committedBytes, sealed: e.sealed }, rows, paths);
     this.a.publishCommit(e, rows);
+    // Data reached the disk: the space is back (before the waiters of this commit hear of it).
+    if (this.catalogBacklog.length === 0) this.leaveDiskFull();
   }
 
   private recordFileRow(e: FileEntry): void {
@@ -657,7 +659,7 @@ export class ArchiveWriter {
    * acknowledgements diskFullAckWaitMs, and retry after a backoff.
    */
   private enterDiskFull(err: unknown): void {
-    const code = String((err as { code?: unknown }).code);
+    const code = diskFullCode(err) ?? 'ENOSPC';
     if (!this.diskFull) {
       this.diskFull = { sinceMs: Date.now(), attempts: 0, code };
       this.stateSinceMs = this.diskFull.sinceMs;

@@ -69,6 +69,10 @@ export function createMetrics(app: FastifyInstance, deps: MetricsDeps): Registry
     } });
   new Gauge({ name: 'tapedeck_archive_writer_failed', help: '1 when the archive writer has failed and refuses appends.', registers: [reg],
     collect() { this.set(archive.writer?.error ? 1 : 0); } });
+  new Gauge({ name: 'tapedeck_archive_disk_full', help: '1 while the archive file system is full: writes are retried, batches wait in memory, pushes past the buffer limit get 507 TPD_DISK_FULL.', registers: [reg],
+    collect() { this.set(archive.writer?.health.state === 'disk_full' ? 1 : 0); } });
+  new Gauge({ name: 'tapedeck_archive_buffered_bytes', help: 'Bytes of archive frames in memory and not committed yet (grows while the disk is full).', registers: [reg],
+    collect() { this.set(archive.writer?.health.bufferedBytes ?? 0); } });
   const flush = new Histogram({
     name: 'tapedeck_flush_duration_seconds', help: 'Two-phase commit (fdatasync, header, fdatasync) duration.', registers: [reg],
     buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],

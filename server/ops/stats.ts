@@ -1,7 +1,8 @@
 /**
  * GET /stats (latency percentiles per route over a rolling window, poller cycle times and
- * retries, uptime, event-loop delay) and GET /ready (the archive is open and writable, and
- * every required source is fresher than its max staleness; the body names what is not).
+ * retries, uptime, event-loop delay) and GET /ready (the archive is open and writable, its
+ * file system not full, and every required source is fresher than its max staleness; the
+ * body names what is not).
  */
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import type { FastifyInstance } from 'fastify';
@@ -37,6 +38,22 @@ class Window {
     const at = (p: number): number => (s.length === 0 ? 0 : Number((s[Math.min(s.length - 1, Math.floor(p * s.length))] as number).toFixed(3)));
     return { count: this.count, p50: at(0.5), p95: at(0.95), p99: at(0.99), max: s.length === 0 ? 0 : Number((s[s.length - 1] as number).toFixed(3)) };
   }
+}
+
+/** The archive is open and its writer (when recording) neither failed nor waits on a full disk. */
+function archiveCheck(archive: Archive): { check: string; ok: boolean; detail: string } {
+  if (archive.isClosed) return { check: 'archive', ok: false, detail: 'archive is closed' };
+  const w = archive.writer;
+  if (w?.error) return { check: 'archive', ok: false, detail: `writer failed: ${w.error.message}` };
+  const h = w?.health;
+  if (h?.state === 'disk_full') {
+    return {
+      check: 'archive',
+      ok: false,
+      detail: `archive file system is full since ${new Date(h.since).toISOString()}: recording paused, ${h.bufferedBytes} bytes wait in memory, new data refused (TPD_DISK_FULL) past the buffer limit; it resumes by itself once space is freed`,
+    };
+  }
+  return { check: 'archive', ok: true, detail: 'open' };
 }
 
 export function registerStats(app: FastifyInstance, archive: Archive, sources: readonly Source[], readiness: readonly Readiness[] | undefined,
@@ -85,8 +102,7 @@ export function registerStats(app: FastifyInstance, archive: Archive, sources: r
     },
   }, async (_req, reply) => {
     const checks: Array<{ check: string; ok: boolean; detail: string }> = [];
-    const writerError = archive.writer?.error;
-    checks.push({ check: 'archive', ok: !archive.isClosed && !writerError, detail: archive.isClosed ? 'archive is closed' : writerError ? `writer failed: ${writerError.message}` : 'open' });
+    checks.push(archiveCheck(archive));
     for (const s of sources) {
       const rule = rules.get(s.name) ?? { source: s.name, required: s.type !== 'push', maxStalenessMs: READINESS_DEFAULT_MAX_STALENESS_MS };
       if (!rule.required) continue;
