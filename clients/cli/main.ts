@@ -44,6 +44,11 @@ commands:
 
 TIME is RFC 3339 (2026-11-23T14:02:00Z) or an epoch number in s, ms or µs
 (export also takes now and offsets such as -5m).
+
+exit codes: 0 done (verify: clean); 1 verify or reindex found problems, or an
+error was printed as "tapedeck: CODE: message" (TPD_INTERNAL: a bug in Tapedeck);
+2 usage error. A damaged archive is never a crash: inspect and export index a
+damaged catalog into memory and report what they skipped.
 `;
 
 /**
@@ -107,7 +112,10 @@ export async function run(argv: string[]): Promise<number> {
       process.stderr.write(`tapedeck: ${err.message}\n\n${USAGE}`);
       return 2;
     }
-    throw err;
+    // Never a stack trace: one line a user can act on (TAPEDECK_DEBUG=1 adds the stack).
+    process.stderr.write(`tapedeck: TPD_INTERNAL: ${err instanceof Error ? err.message : String(err)}\n`);
+    if (process.env.TAPEDECK_DEBUG === '1' && err instanceof Error) process.stderr.write(`${err.stack ?? ''}\n`);
+    return 1;
   }
 }
 
