@@ -26,7 +26,8 @@ import { encodeHeader, encodeSlot, slotOffset, HEADER_BYTES, SLOT_BYTES, SLOT_OF
 import type { PathDef } from './codec/payload.js';
 import { BlockBuilder, type FrameItem } from './block-builder.js';
 import { PAGE_BYTES, STORAGE_LIMITS, type DiskFullLimits } from './limits.js';
-import { AckDeadlines, diskFullCode, isDiskFullError, type Waiter } from './disk-full.js';
+import { isDiskFullError, type Waiter } from './disk-full.js';
+import { Durability, type WriterHealth } from './durability.js';
 import { CURRENT_NAME, readFileHeader } from './segment-file.js';
 import type { BlockRow, FileRow } from './catalog.js';
 import type { Archive, FileEntry } from './archive.js';
@@ -60,14 +61,7 @@ interface CatalogWrite {
   paths: PathDef[];
 }
 
-export interface WriterHealth {
-  /** ok; disk_full: writes wait for space (batches are kept in memory); failed: appends are refused for good. */
-  state: 'ok' | 'disk_full' | 'failed';
-  /** When the state began (ms since the epoch). */
-  since: number;
-  /** Bytes of frames in memory that are not committed yet (the write queue and written-but-uncommitted frames). */
-  bufferedBytes: number;
-}
+export type { WriterHealth };
 
 export interface WriterStats {
   batches: number;
@@ -110,37 +104,27 @@ export class ArchiveWriter {
   private closing = false;
   private flushTimer: NodeJS.Timeout | undefined;
   private rotateTimer: NodeJS.Timeout | undefined;
-  // Durability and the full disk.
-  /** Timestamp of the last committed batch: whenDurable(ts <= durableTs) resolves at once. */
-  private durableTs: number;
-  private readonly durableWaiters = new Map<Waiter, number>();
+  /** Durable waiters, acknowledgement deadlines and the disk-full state. */
+  private readonly d: Durability;
   /** A group commit is asked for or queued and not done yet: later waiters wait for the next. */
   private groupCommitAsked = false;
-  private readonly acks = new AckDeadlines();
   private catalogBacklog: CatalogWrite[] = [];
-  private diskFull: { sinceMs: number; attempts: number; code: string } | undefined;
-  private retryTimer: NodeJS.Timeout | undefined;
-  private stateSinceMs = Date.now();
-  private readonly limits: DiskFullLimits = {
-    retryMs: STORAGE_LIMITS.diskFullRetryMs,
-    retryMaxMs: STORAGE_LIMITS.diskFullRetryMaxMs,
-    bufferBytesMax: STORAGE_LIMITS.diskFullBufferBytesMax,
-    ackWaitMs: STORAGE_LIMITS.diskFullAckWaitMs,
-  };
 
   private constructor(a: Archive) {
     this.a = a;
     this.blocks = new BlockBuilder(a);
     this.lastTs = a.lastTs;
-    this.durableTs = a.lastTs;
+    this.d = new Durability({
+      logger: a.logger,
+      emit: (event, payload) => a.emit(event, payload),
+      bufferedBytes: () => this.bufferedBytes,
+      retry: () => this.kick(),
+    }, a.lastTs);
   }
 
   /** Changes the full-disk limits of this writer (tests and tuning; defaults from STORAGE_LIMITS). */
   setDiskFullLimits(limits: Partial<DiskFullLimits>): void {
-    for (const [k, v] of Object.entries(limits)) {
-      if (!Number.isFinite(v) || v < 0) throw new TapedeckError('TPD_BAD_ARGUMENT', `disk-full limit ${k} must be a non-negative number, got ${String(v)}`);
-    }
-    Object.assign(this.limits, limits);
+    this.d.setLimits(limits);
   }
 
   static async start(a: Archive): Promise<ArchiveWriter> {
@@ -215,7 +199,7 @@ export class ArchiveWriter {
    */
   append(updates: readonly Update[], ts?: number): number {
     if (this.failed) throw this.failed;
-    if (this.diskFull && this.bufferedBytes >= this.limits.bufferBytesMax) throw this.diskFullError();
+    if (this.d.isDiskFull && this.bufferedBytes >= this.d.limits.bufferBytesMax) throw this.d.diskFullError();
     if (this.closing) throw new TapedeckError('TPD_ARCHIVE_CLOSED', 'archive writer is closed');
     if (!Array.isArray(updates)) throw new TapedeckError('TPD_BAD_ARGUMENT', 'updates must be an array of [path, value] pairs');
     const n = updates.length;
@@ -244,7 +228,7 @@ export class ArchiveWriter {
 
   /** Resolves at once on a full disk: the next append then answers TPD_DISK_FULL rather than wait for space. */
   drain(): Promise<void> {
-    if (!this.needsDrain || this.failed || this.diskFull) return Promise.resolve();
+    if (!this.needsDrain || this.failed || this.d.isDiskFull) return Promise.resolve();
     return new Promise((resolve) => this.drainWaiters.push(resolve));
   }
 
@@ -261,7 +245,7 @@ export class ArchiveWriter {
     if (this.failed) return Promise.reject(this.failed);
     this.seal();
     return new Promise((resolve, reject) => {
-      this.enqueue({ kind: 'commit', waiters: [this.acks.wrap(resolve, reject)] });
+      this.enqueue({ kind: 'commit', waiters: [this.d.acks.wrap(resolve, reject)] });
     });
   }
 
@@ -273,17 +257,15 @@ export class ArchiveWriter {
    * diskFullAckWaitMs of a full disk (the batch itself stays queued and is written later).
    */
   whenDurable(ts: number): Promise<void> {
-    if (ts <= this.durableTs) return Promise.resolve();
+    if (ts <= this.d.durableTs) return Promise.resolve();
     if (this.failed) return Promise.reject(this.failed);
     if (this.closing) return Promise.reject(new TapedeckError('TPD_ARCHIVE_CLOSED', 'archive writer is closed'));
     if (!Number.isSafeInteger(ts) || ts > this.lastTs) {
       return Promise.reject(new TapedeckError('TPD_BAD_ARGUMENT', `no batch was appended at ${String(ts)} (the last is at ${this.lastTs})`));
     }
-    return new Promise((resolve, reject) => {
-      const w = this.acks.wrap(resolve, reject, () => this.durableWaiters.delete(w));
-      this.durableWaiters.set(w, ts);
-      this.askGroupCommit();
-    });
+    const p = this.d.waitFor(ts);
+    this.askGroupCommit();
+    return p;
   }
 
   /** Closes `current` under its end time and starts a new file with a full image. */
@@ -291,7 +273,7 @@ export class ArchiveWriter {
     if (this.failed) return Promise.reject(this.failed);
     this.seal();
     return new Promise((resolve, reject) => {
-      this.enqueue({ kind: 'rotate', start: this.startFrames(), waiters: [this.acks.wrap(resolve, reject)], phase: 'commit', sealedName: undefined });
+      this.enqueue({ kind: 'rotate', start: this.startFrames(), waiters: [this.d.acks.wrap(resolve, reject)], phase: 'commit', sealedName: undefined });
     });
   }
 
@@ -313,22 +295,18 @@ export class ArchiveWriter {
       }
     }
     this.closing = true;
-    clearTimeout(this.retryTimer);
-    this.retryTimer = undefined;
+    this.d.stop();
     while (this.pumping) await this.pumping;
-    if (this.diskFull) {
+    if (this.d.isDiskFull) {
       this.a.logger.error({ bufferedBytes: this.bufferedBytes }, 'archive writer closed on a full disk: batches not yet written are lost');
     }
-    const closed = new TapedeckError('TPD_ARCHIVE_CLOSED', 'archive writer is closed');
-    for (const w of [...this.durableWaiters.keys()]) w.reject(closed);
-    this.acks.disarmAll();
+    this.d.rejectAll(new TapedeckError('TPD_ARCHIVE_CLOSED', 'archive writer is closed'));
     await this.fh?.close().catch(() => undefined);
     if (error) throw error;
   }
 
   get health(): WriterHealth {
-    const state = this.failed ? 'failed' : this.diskFull ? 'disk_full' : 'ok';
-    return { state, since: this.stateSinceMs, bufferedBytes: this.bufferedBytes };
+    return this.d.health(this.failed !== undefined);
   }
 
   /** Frames in memory and not committed: queued ones and written-but-uncommitted ones. */
@@ -377,7 +355,7 @@ export class ArchiveWriter {
 
   /** Starts the pump unless it runs, the writer failed, or a full disk makes it wait for its retry timer. */
   private kick(): void {
-    if (this.failed || this.retryTimer) return;
+    if (this.failed || this.d.retryPending) return;
     this.pumping ??= this.pump().finally(() => {
       this.pumping = undefined;
       if (this.queue.length > 0) this.kick();
@@ -399,7 +377,7 @@ export class ArchiveWriter {
       this.seal();
       const done = (): void => {
         this.groupCommitAsked = false;
-        if (this.durableWaiters.size > 0) this.askGroupCommit();
+        if (this.d.hasWaiters) this.askGroupCommit();
       };
       this.enqueue({ kind: 'commit', waiters: [{ resolve: done, reject: () => void (this.groupCommitAsked = false) }] });
     });
@@ -416,10 +394,11 @@ export class ArchiveWriter {
         else await this.rotateQueued(head);
       }
       this.flushCatalogBacklog();
-      this.leaveDiskFull();
+      this.d.leaveDiskFull();
     } catch (err) {
-      if (isDiskFullError(err)) this.enterDiskFull(err);
-      else this.fail(err);
+      if (!isDiskFullError(err)) this.fail(err);
+      // A producer waiting on drain() hears TPD_DISK_FULL from its next append instead.
+      else if (this.d.enterDiskFull(err)) for (const w of this.drainWaiters.splice(0)) w();
     }
   }
 
@@ -513,8 +492,7 @@ export class ArchiveWriter {
     this.stats.commits++;
     this.stats.lastCommitMs = performance.now() - t0;
     this.a.emit('flushed', { ms: this.stats.lastCommitMs, committedBytes: upto });
-    this.durableTs = this.a.lastTs;
-    for (const [w, ts] of this.durableWaiters) if (ts <= this.durableTs) w.resolve();
+    this.d.committed(this.a.lastTs);
   }
 
   /**
@@ -545,7 +523,7 @@ export class ArchiveWriter {
     this.recordCatalog({ seq: e.seq, name: e.name, location: 'local', firstTs, lastTs, indexedBytes: committedBytes, sealed: e.sealed }, rows, paths);
     this.a.publishCommit(e, rows);
     // Data reached the disk: the space is back (before the waiters of this commit hear of it).
-    if (this.catalogBacklog.length === 0) this.leaveDiskFull();
+    if (this.catalogBacklog.length === 0) this.d.leaveDiskFull();
   }
 
   private recordFileRow(e: FileEntry): void {
@@ -637,7 +615,7 @@ export class ArchiveWriter {
   // ---------------------------------------------------------------- timers and failure
 
   private timedFlush(): void {
-    if (this.failed || this.closing || this.diskFull) return;
+    if (this.failed || this.closing || this.d.isDiskFull) return;
     if (this.blocks.batches === 0 && this.writtenPos === this.committedPos && this.queue.length === 0) return;
     this.flush().catch(() => undefined); // failures are reported through fail()
   }
@@ -654,64 +632,14 @@ export class ArchiveWriter {
     this.rotateTimer.unref();
   }
 
-  /**
-   * A full disk: keep everything, refuse appends past diskFullBufferBytesMax, give
-   * acknowledgements diskFullAckWaitMs, and retry after a backoff.
-   */
-  private enterDiskFull(err: unknown): void {
-    const code = diskFullCode(err) ?? 'ENOSPC';
-    if (!this.diskFull) {
-      this.diskFull = { sinceMs: Date.now(), attempts: 0, code };
-      this.stateSinceMs = this.diskFull.sinceMs;
-      this.a.logger.error({ code, bufferedBytes: this.bufferedBytes, err },
-        'archive file system is full: batches wait in memory (bounded), writes are retried, recording resumes when space returns');
-      for (const w of this.drainWaiters.splice(0)) w();
-      this.acks.armAll(this.limits.ackWaitMs, () => this.diskFullError());
-      this.a.emit('disk-full', { code, bufferedBytes: this.bufferedBytes });
-    }
-    if (this.closing) return;
-    const df = this.diskFull;
-    const delayMs = Math.min(this.limits.retryMaxMs, this.limits.retryMs * 2 ** Math.min(df.attempts, 30));
-    df.attempts++;
-    clearTimeout(this.retryTimer);
-    // Not unref'd: data waits in memory, so the process must stay to write it.
-    this.retryTimer = setTimeout(() => {
-      this.retryTimer = undefined;
-      if (!this.closing) this.kick();
-    }, delayMs);
-  }
-
-  private leaveDiskFull(): void {
-    const df = this.diskFull;
-    if (!df) return;
-    this.diskFull = undefined;
-    this.stateSinceMs = Date.now();
-    this.acks.disarmAll();
-    const ms = this.stateSinceMs - df.sinceMs;
-    this.a.logger.info({ ms, retries: df.attempts }, 'archive file system has space again: recording resumed');
-    this.a.emit('disk-ok', { ms });
-  }
-
-  private diskFullError(): TapedeckError {
-    const code = this.diskFull?.code ?? 'ENOSPC';
-    return new TapedeckError('TPD_DISK_FULL',
-      `archive file system is full (${code}): ${this.bufferedBytes} bytes wait in memory (limit ${this.limits.bufferBytesMax}); recording resumes by itself when space returns`,
-      { retryAfterMs: Math.min(this.limits.retryMaxMs, Math.max(this.limits.retryMs, 1000)) });
-  }
-
   private fail(err: unknown): void {
     const e = isTapedeckError(err) ? err : new TapedeckError('TPD_IO', `archive write failed: ${(err as NodeJS.ErrnoException).code ?? 'I/O error'}`, undefined, { cause: err });
     this.failed = e;
-    this.stateSinceMs = Date.now();
-    clearTimeout(this.retryTimer);
-    this.retryTimer = undefined;
-    this.diskFull = undefined;
     // The log gets the underlying error (paths, stack); clients only the code's message.
     this.a.logger.error({ code: e.code, err: e.cause ?? e }, 'archive writer failed; appends are refused from now on');
     for (const item of this.queue.splice(0)) if (item.kind !== 'frame') for (const w of item.waiters) w.reject(e);
-    for (const w of [...this.durableWaiters.keys()]) w.reject(e);
+    this.d.failed(e);
     for (const w of this.drainWaiters.splice(0)) w();
-    this.acks.disarmAll();
     this.a.emit('writer-error', e);
   }
 
