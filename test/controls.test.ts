@@ -4,7 +4,7 @@
  * control for each bad value.
  */
 import { describe, expect, it } from 'vitest';
-import { parseControls, SEEK_STEPS_MAX, SPEED_MAX, SPEED_MIN, type ControlsInput, type ParsedControls } from '../protocol/controls.js';
+import { parseControls, parseFilter, SEEK_STEPS_MAX, SPEED_MAX, SPEED_MIN, type ControlsInput, type ParsedControls } from '../protocol/controls.js';
 import { TapedeckError } from '../protocol/errors.js';
 
 /** 2023-11-14T22:13:20.123456Z, with sub-millisecond digits so offsets must keep them. */
@@ -270,5 +270,21 @@ describe('parseControls: bad values give TPD_BAD_CONTROL naming the control', ()
 
   it.each(['0x1F', '1e2', ' ', '2xx'])('speed %j is not a decimal number: rejected', (speed) => {
     expect(rejects({ speed })).toMatchObject({ code: 'TPD_BAD_CONTROL', details: { control: 'speed' } });
+  });
+});
+
+describe('parseFilter: a session filter is judged by the glob parser', () => {
+  it('keeps well-formed globs and refuses the first malformed one with TPD_BAD_GLOB', () => {
+    expect(parseFilter(['/fabric/sw-*/**', '/twin/*'])).toEqual(['/fabric/sw-*/**', '/twin/*']);
+    expect(parseFilter([])).toEqual([]);
+    for (const bad of [['['], ['/ok', '/a**b'], ['/x?'], [''], [7], '/not-a-list', null, Array(257).fill('/a')]) {
+      let code: string | undefined;
+      try {
+        parseFilter(bad);
+      } catch (err) {
+        code = (err as TapedeckError).code;
+      }
+      expect(code, JSON.stringify(bad).slice(0, 30)).toBe('TPD_BAD_GLOB');
+    }
   });
 });
