@@ -119,7 +119,7 @@ export const queryRoutes: FastifyPluginAsync<QueryRoutesOptions> = async (app, o
       count++;
       if (paths.length < SERVER_LIMITS.pathsListedMax) paths.push(p);
     }
-    const warning = count === 0 ? noMatch(req.query.glob, globs, []) : undefined;
+    const warning = count === 0 && req.query.glob !== undefined ? noMatchWarning(globs) : undefined;
     return { paths, count, truncated: count > paths.length, ...(warning ? { warning } : {}) };
   });
 
