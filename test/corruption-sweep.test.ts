@@ -162,18 +162,15 @@ function damages(rs: readonly Region[], r: () => number): Damage[] {
     }
   }
   // A whole zeroed catalog page, the damage seen in the field.
-  for (const reg of rs.filter((x) => /^catalog page/.test(x.name))) out.push({ ...reg, offset: reg.from, kind: 'zero', mask: 0, length: reg.to - reg.from });
+  for (const reg of rs.filter((x) => /^catalog page/.test(x.name))) out.push({ ...reg, offset: reg.from, kind: 'zero', mask: 0xff, length: reg.to - reg.from });
   return out;
 }
 
-/** Applies the damage to a copy; false when it changed nothing (zeroes over zeroes). */
-async function apply(d: Damage, dir: string): Promise<boolean> {
+/** Applies the damage to a copy. Zeroes over zeroes change nothing: those bytes are flipped instead. */
+async function apply(d: Damage, dir: string): Promise<void> {
   const file = join(dir, d.file);
-  if (d.kind === 'xor') {
-    await xorByte(file, d.offset, d.mask);
-    return true;
-  }
-  return zeroBytes(file, d.offset, d.length);
+  if (d.kind === 'zero' && (await zeroBytes(file, d.offset, d.length))) return;
+  await xorByte(file, d.offset, d.mask);
 }
 
 beforeAll(async () => {
@@ -207,17 +204,13 @@ describe('corruption sweep', () => {
     const rs = await regions(r);
     expect(rs.filter((x) => x.file !== 'catalog.sqlite').map((x) => x.file)).toEqual(expect.arrayContaining(['current']));
     expect(new Set(rs.map((x) => x.file)).size).toBeGreaterThanOrEqual(4); // rotated files, current, catalog
-    const summary = { seed: SEED, damages: 0, detected: 0, catalogUnused: 0, noChange: 0, readErrors: 0, regions: rs.length };
+    const summary = { seed: SEED, damages: 0, detected: 0, catalogUnused: 0, partialReads: 0, regions: rs.length };
     let n = 0;
     for (const d of damages(rs, r)) {
       const where = `${d.file} ${d.name} @${d.offset} ${d.kind}${d.kind === 'xor' ? ` 0x${d.mask.toString(16)}` : ` ${d.length}`} (seed ${SEED})`;
       const dir = join(work, `t${n++}`);
       await cp(base, dir, { recursive: true });
-      if (!(await apply(d, dir))) {
-        summary.noChange++;
-        await rm(dir, { recursive: true });
-        continue;
-      }
+      await apply(d, dir);
       summary.damages++;
       const report = await verifyArchive(dir);
       if (!report.ok) summary.detected++;
@@ -232,7 +225,7 @@ describe('corruption sweep', () => {
       const served = await servedBatches(ro, `${where} read-only`);
       await ro.close();
       expectIdenticalOrAbsent(served, `${where} read-only`);
-      if (served.length < batches.length) summary.readErrors++;
+      if (served.length < batches.length) summary.partialReads++;
 
       const inspect = await cli('inspect', dir, '--json');
       expectAnswer(inspect, `${where} inspect`);
@@ -252,7 +245,7 @@ describe('corruption sweep', () => {
     }
     console.log(JSON.stringify(summary));
     expect(summary.detected + summary.catalogUnused).toBe(summary.damages);
-    expect(summary.damages).toBeGreaterThan(150);
+    expect(summary.damages).toBeGreaterThanOrEqual(180);
   });
 
   it('the CLI run as a process answers a badly damaged archive with code lines and exit codes, no stack trace', async () => {
