@@ -77,17 +77,17 @@ function ackLevel(v: string | undefined): AckLevel {
 
 /** Seconds a client should wait before retrying after `err`, for the errors that pass. */
 function retryAfterS(err: TapedeckError): number | undefined {
-  const own = err.details?.retryAfterS;
-  if (typeof own === 'number' && Number.isFinite(own) && own >= 0) return Math.ceil(own);
+  const ownMs = err.details?.retryAfterMs;
+  if (typeof ownMs === 'number' && Number.isFinite(ownMs) && ownMs >= 0) return Math.max(1, Math.ceil(ownMs / 1000));
   if (err.code === 'TPD_BACKPRESSURE') return SERVER_LIMITS.ingestBackpressureRetryAfterS;
   if (err.code === 'TPD_DISK_FULL') return SERVER_LIMITS.ingestDiskFullRetryAfterS;
   if (err.code === 'TPD_ARCHIVE_CLOSED') return SERVER_LIMITS.ingestClosedRetryAfterS;
   return undefined;
 }
 
-/** The error part of an answer: server-side failures name no paths, only their meaning. */
+/** The error part of an answer: I/O and internal failures may name paths, so they give only their meaning. */
 function errorOf(err: TapedeckError): { code: ErrorCode; message: string } {
-  return { code: err.code, message: err.status >= 500 && err.code !== 'TPD_BACKPRESSURE' ? ERRORS[err.code].meaning : err.message };
+  return { code: err.code, message: err.code === 'TPD_IO' || err.code === 'TPD_INTERNAL' ? ERRORS[err.code].meaning : err.message };
 }
 
 /** Status, headers and body of the answer to one ingest (HTTP) or message (WebSocket). */

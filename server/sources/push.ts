@@ -197,7 +197,7 @@ export class PushSource extends EventEmitter implements Source {
     let lastTs: number | undefined;
     let start = 0;
     let sinceYield = 0;
-    while (start <= text.length) {
+    while (start < text.length) {
       let end = text.indexOf('\n', start);
       if (end < 0) end = text.length;
       const lineNo = ++res.linesRead;
@@ -244,7 +244,7 @@ export class PushSource extends EventEmitter implements Source {
 }
 
 /** True for an error that stopped ingest because of the archive (not a line, not the spec). */
-export function isArchiveError(err: TapedeckError | undefined): boolean {
+function isArchiveError(err: TapedeckError | undefined): boolean {
   return err !== undefined && err.code !== 'TPD_TOO_MANY_BAD_LINES' && err.code !== 'TPD_INGEST_FILTERED';
 }
 
