@@ -17,18 +17,19 @@
  * taking batches up to diskFullBufferBytesMax, then throws TPD_DISK_FULL. Any other error
  * fails the writer for good (fail()).
  */
-import { open, rename, type FileHandle } from 'node:fs/promises';
+import { rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import { TapedeckError, isTapedeckError } from '../protocol/errors.js';
 import type { Update } from '../protocol/value.js';
 import { BlockType } from './codec/frame.js';
-import { encodeHeader, encodeSlot, slotOffset, HEADER_BYTES, SLOT_BYTES, SLOT_OFFSETS, FORMAT_VERSION } from './codec/header.js';
+import { HEADER_BYTES } from './codec/header.js';
 import type { PathDef } from './codec/payload.js';
 import { BlockBuilder, type FrameItem } from './block-builder.js';
 import { PAGE_BYTES, STORAGE_LIMITS, type DiskFullLimits } from './limits.js';
 import { isDiskFullError, type Waiter } from './disk-full.js';
 import { Durability, type WriterHealth } from './durability.js';
-import { CURRENT_NAME, readFileHeader } from './segment-file.js';
+import { CURRENT_NAME } from './segment-file.js';
+import { OpenFile, fsyncDir, type Written } from './open-file.js';
 import type { BlockRow, FileRow } from './catalog.js';
 import type { Archive, FileEntry } from './archive.js';
 
@@ -47,12 +48,6 @@ interface RotateItem {
   sealedName: string | undefined;
 }
 type QueueItem = FrameItem | CommitItem | RotateItem;
-
-/** A frame written but not yet committed: kept whole, so a failed commit can write it again. */
-interface Written {
-  item: FrameItem;
-  offset: number;
-}
 
 /** A catalog write not done yet (the catalog's file system was full). */
 interface CatalogWrite {
@@ -81,13 +76,8 @@ const WRITE_COALESCE_FRAMES = 512;
 export class ArchiveWriter {
   readonly stats: WriterStats = { batches: 0, updates: 0, bytesWritten: 0, commits: 0, rotations: 0, images: 0, lastCommitMs: 0 };
   private readonly a: Archive;
-  private fh!: FileHandle;
-  private entry!: FileEntry;
-  private generation = 0;
-  private writtenPos = 0;
-  private committedPos = 0;
-  private fileCreatedUs = 0;
-  private written: Written[] = [];
+  /** `current`: its handle, written and committed lengths. */
+  private file!: OpenFile;
   /** The open delta block and the latest value of every path (for images). */
   private readonly blocks: BlockBuilder;
   private lastTs: number;
@@ -146,7 +136,7 @@ export class ArchiveWriter {
     } else {
       const seq = cur ? cur.seq + 1 : 0;
       await w.createFile(seq, w.startFrames());
-      w.plannedBytes = w.writtenPos;
+      w.plannedBytes = w.file.writtenPos;
     }
     if (a.options.flushIntervalMs > 0) {
       w.flushTimer = setInterval(() => w.timedFlush(), a.options.flushIntervalMs);
@@ -174,14 +164,8 @@ export class ArchiveWriter {
   }
 
   private async reopenCurrent(entry: FileEntry): Promise<void> {
-    this.fh = await open(join(this.a.dir, CURRENT_NAME), 'r+');
-    const h = await readFileHeader(this.fh);
-    // Cut the torn tail: anything past the committed length was never promised.
-    await this.fh.truncate(entry.committedBytes);
-    this.entry = entry;
-    this.generation = h.commit.generation;
-    this.writtenPos = this.committedPos = this.plannedBytes = entry.committedBytes;
-    this.fileCreatedUs = h.createdUs;
+    this.file = await OpenFile.reopen(this.a.dir, entry);
+    this.plannedBytes = entry.committedBytes;
     const t = this.a.table(entry);
     let lastImageEnd = HEADER_BYTES;
     for (const r of t.rows) if (r.type === BlockType.IMAGE) lastImageEnd = r.offset + r.frameBytes;
@@ -301,7 +285,7 @@ export class ArchiveWriter {
       this.a.logger.error({ bufferedBytes: this.bufferedBytes }, 'archive writer closed on a full disk: batches not yet written are lost');
     }
     this.d.rejectAll(new TapedeckError('TPD_ARCHIVE_CLOSED', 'archive writer is closed'));
-    await this.fh?.close().catch(() => undefined);
+    await this.file?.fh.close().catch(() => undefined);
     if (error) throw error;
   }
 
@@ -311,7 +295,7 @@ export class ArchiveWriter {
 
   /** Frames in memory and not committed: queued ones and written-but-uncommitted ones. */
   private get bufferedBytes(): number {
-    return this.queuedBytes + this.writtenPos - this.committedPos;
+    return this.queuedBytes + (this.file?.uncommittedBytes ?? 0);
   }
 
   // ---------------------------------------------------------------- blocks
@@ -411,7 +395,7 @@ export class ArchiveWriter {
       frames.push(item);
       bytes += item.bytes.length;
     }
-    await this.writeFrames(frames);
+    this.stats.bytesWritten += await this.file.write(frames);
     this.queue.splice(0, frames.length);
     this.queuedBytes -= bytes;
     if (!this.needsDrain) for (const w of this.drainWaiters.splice(0)) w();
@@ -438,56 +422,24 @@ export class ArchiveWriter {
       await this.announceRotation();
       item.phase = 'create';
     }
-    await this.createFile(this.entry.seq + 1, item.start);
+    await this.createFile(this.file.entry.seq + 1, item.start);
     this.scheduleRotation();
     this.queue.shift();
     for (const w of item.waiters) w.resolve();
   }
 
-  /**
-   * Writes frames at writtenPos, which moves only once all of them are written: after a
-   * short or failed write (full disk) the retry writes them again over the same bytes.
-   */
-  private async writeFrames(frames: FrameItem[]): Promise<void> {
-    const total = frames.reduce((n, f) => n + f.bytes.length, 0);
-    const { bytesWritten } = await this.fh.writev(frames.map((f) => f.bytes), this.writtenPos);
-    if (bytesWritten !== total) {
-      // A short write (disk full, signal): finish it from one buffer.
-      const buf = Buffer.concat(frames.map((f) => f.bytes));
-      let off = bytesWritten;
-      while (off < total) {
-        const r = await this.fh.write(buf, off, total - off, this.writtenPos + off);
-        if (r.bytesWritten <= 0) throw new Error('write made no progress');
-        off += r.bytesWritten;
-      }
-    }
-    let at = this.writtenPos;
-    for (const f of frames) {
-      this.written.push({ item: f, offset: at });
-      at += f.bytes.length;
-    }
-    this.writtenPos = at;
-    this.stats.bytesWritten += total;
-  }
-
   private async commit(): Promise<void> {
-    if (this.writtenPos === this.committedPos) return;
     const t0 = performance.now();
-    const upto = this.writtenPos;
-    const gen = this.generation + 1;
+    let done: Written[] | undefined;
     try {
-      await this.fh.datasync();
-      await this.fh.write(encodeSlot({ generation: gen, committedBytes: upto }), 0, SLOT_BYTES, slotOffset(gen));
-      await this.fh.datasync();
+      done = await this.file.commit();
     } catch (err) {
-      if (isDiskFullError(err)) this.rewindUncommitted();
+      if (isDiskFullError(err)) this.requeueUncommitted();
       throw err;
     }
-    this.generation = gen;
-    this.committedPos = upto;
+    if (!done) return;
+    const upto = this.file.committedPos;
     this.unflushedBytes = 0;
-    const done = this.written;
-    this.written = [];
     this.publish(done, upto);
     this.stats.commits++;
     this.stats.lastCommitMs = performance.now() - t0;
@@ -495,21 +447,15 @@ export class ArchiveWriter {
     this.d.committed(this.a.lastTs);
   }
 
-  /**
-   * After a failed fdatasync the kernel may have dropped the dirty pages, so the bytes past
-   * the committed length cannot be trusted: their frames go back to the head of the queue
-   * and are written again.
-   */
-  private rewindUncommitted(): void {
-    const items = this.written.map((w) => w.item);
+  /** The frames of a failed commit go back to the head of the queue, to be written again. */
+  private requeueUncommitted(): void {
+    const items = this.file.takeUncommitted();
     this.queue.unshift(...items);
-    this.queuedBytes += this.writtenPos - this.committedPos;
-    this.writtenPos = this.committedPos;
-    this.written = [];
+    for (const f of items) this.queuedBytes += f.bytes.length;
   }
 
   private publish(done: Written[], committedBytes: number): void {
-    const e = this.entry;
+    const e = this.file.entry;
     e.committedBytes = committedBytes;
     const rows = done.map((d): BlockRow => ({ offset: d.offset, frameBytes: d.item.bytes.length, ...d.item.meta }));
     const paths = done.flatMap((d) => d.item.defs ?? []);
@@ -556,7 +502,7 @@ export class ArchiveWriter {
 
   /** Renames `current` under its end time (the file is committed: the rotation committed first). */
   private async renameCurrent(item: RotateItem): Promise<void> {
-    const e = this.entry;
+    const e = this.file.entry;
     const name = (item.sealedName ??= this.a.nextRotatedName(e.lastTs ?? this.lastTs));
     await rename(join(this.a.dir, CURRENT_NAME), join(this.a.dir, name));
     // Readers open files by entry name: it changes with the rename, not after the steps
@@ -566,57 +512,29 @@ export class ArchiveWriter {
   }
 
   private async announceRotation(): Promise<void> {
-    const e = this.entry;
+    const e = this.file.entry;
     await fsyncDir(this.a.dir);
     // Its data are fdatasync'd: a failing close loses nothing.
-    await this.fh.close().catch(() => undefined);
+    await this.file.fh.close().catch(() => undefined);
     this.recordFileRow(e);
     this.stats.rotations++;
     this.a.emit('rotate', { seq: e.seq, name: e.name });
   }
 
-  /** Writes a complete new `current` (header, dictionary, image) atomically via rename. */
+  /** A new `current` (written whole, then renamed into place) becomes the file appended to. */
   private async createFile(seq: number, start: FrameItem[]): Promise<void> {
-    const createdUs = this.a.clockUs();
-    const header = encodeHeader({ version: FORMAT_VERSION, archiveId: this.a.archiveId, seq, createdUs });
-    const body = Buffer.concat(start.map((f) => f.bytes));
-    const committed = HEADER_BYTES + body.length;
-    header.set(encodeSlot({ generation: 0, committedBytes: committed }), SLOT_OFFSETS[0]);
-    const tmp = join(this.a.dir, `${CURRENT_NAME}.tmp`);
-    const fh = await open(tmp, 'w+');
-    try {
-      await fh.writeFile(Buffer.concat([header, body]));
-      await fh.datasync();
-    } finally {
-      await fh.close();
-    }
-    await rename(tmp, join(this.a.dir, CURRENT_NAME));
-    await fsyncDir(this.a.dir);
-    this.fh = await open(join(this.a.dir, CURRENT_NAME), 'r+');
-    this.generation = 0;
-    this.fileCreatedUs = createdUs;
-    const entry: FileEntry = {
-      seq, name: CURRENT_NAME, location: 'local', firstTs: null, lastTs: null,
-      committedBytes: HEADER_BYTES, sealed: false, damaged: false, table: undefined,
-    };
-    this.a.files.push(entry);
-    this.entry = entry;
-    let at = HEADER_BYTES;
-    const done: Written[] = start.map((f) => {
-      const w = { item: f, offset: at };
-      at += f.bytes.length;
-      return w;
-    });
-    this.writtenPos = this.committedPos = committed;
+    const { file, done } = await OpenFile.create(this.a, seq, start);
+    this.file = file;
+    this.a.files.push(file.entry);
     this.bytesSinceImage = 0;
-    this.publish(done, committed);
+    this.publish(done, file.committedPos);
   }
 
   // ---------------------------------------------------------------- timers and failure
 
   private timedFlush(): void {
     if (this.failed || this.closing || this.d.isDiskFull) return;
-    if (this.blocks.batches === 0 && this.writtenPos === this.committedPos && this.queue.length === 0) return;
+    if (this.blocks.batches === 0 && this.file.uncommittedBytes === 0 && this.queue.length === 0) return;
     this.flush().catch(() => undefined); // failures are reported through fail()
   }
 
@@ -624,7 +542,7 @@ export class ArchiveWriter {
     clearTimeout(this.rotateTimer);
     const every = this.a.options.rotateIntervalMs;
     if (every <= 0 || this.closing) return;
-    const dueMs = Math.max(0, (this.fileCreatedUs / 1000 + every) - this.a.clockUs() / 1000);
+    const dueMs = Math.max(0, (this.file.createdUs / 1000 + every) - this.a.clockUs() / 1000);
     this.rotateTimer = setTimeout(() => {
       if (this.failed || this.closing) return;
       this.rotate().catch(() => undefined);
@@ -648,11 +566,5 @@ export class ArchiveWriter {
   }
 }
 
-export async function fsyncDir(dir: string): Promise<void> {
-  const fh = await open(dir, 'r');
-  try {
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-}
+/** Kept here too: cold storage imports it from the writer. */
+export { fsyncDir };
