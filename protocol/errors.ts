@@ -42,6 +42,7 @@ export const ERRORS = {
   TPD_DISK_FULL: { status: 507, meaning: 'The archive\'s file system is full: recording is paused and new data refused (Retry-After says when to retry); nothing already acknowledged is lost, and recording resumes by itself when space returns.' },
   TPD_INGEST_FILTERED: { status: 422, meaning: 'Every update of a push falls outside the record spec and the push source refuses filtered pushes (refuse_filtered); nothing was recorded.' },
   TPD_TOO_MANY_BAD_LINES: { status: 400, meaning: 'A pushed NDJSON body had more bad lines than ingestBadLinesMax; reading stopped there (the response lists the first errors; good lines before it are kept).' },
+  TPD_NO_MATCH: { status: 200, meaning: 'Informational (a "warning" field or a Tapedeck-Warning header): the globs match no recorded path, so the answer is empty.' },
   TPD_HA_DISABLED: { status: 404, meaning: 'Active/standby is not configured (the config has no ha section), so there is no role to control.' },
   TPD_HA_UNAVAILABLE: { status: 503, meaning: 'Redis did not take an active/standby control (unreachable or failing); the role is unchanged.' },
 } as const;

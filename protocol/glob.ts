@@ -16,7 +16,7 @@
  * Pure: used by the server, the storage cursor, the CLI and (bundled by
  * scripts/build-web.mjs) the web player.
  */
-import { TapedeckError } from './errors.js';
+import { TapedeckError, type ErrorCode } from './errors.js';
 import { PROTOCOL_LIMITS } from './limits.js';
 
 export type PathMatcher = (path: string) => boolean;
@@ -25,7 +25,7 @@ export type PathMatcher = (path: string) => boolean;
  * Informational code of the `warning` a query or a session gets when its globs match no
  * recorded path (the answer is the empty result, status 200). Not an error: nothing failed.
  */
-export const NO_MATCH_WARNING_CODE = 'TPD_NO_MATCH';
+export const NO_MATCH_WARNING_CODE: ErrorCode = 'TPD_NO_MATCH';
 
 /** Characters kept for future glob syntax (classes, one-character wildcard, alternatives). */
 const RESERVED = /[[\]?{}]/;
