@@ -210,6 +210,23 @@ describe('a full disk', () => {
     expect((await verifyArchive(dir)).ok).toBe(true);
   });
 
+  it('a close on a full disk gives up after the acknowledgement wait and keeps what was committed', async (ctx) => {
+    const dir = needsMount(ctx);
+    const a = await Archive.open(dir, { flushIntervalMs: 0 });
+    a.writer!.setDiskFullLimits(fastRetry);
+    const committed = [batch(0), batch(1)];
+    for (const b of committed) a.writer!.append(b.updates, b.ts);
+    await a.writer!.flush();
+    const filler = await fillDisk();
+    for (let i = 2; i < 200; i++) a.writer!.append(batch(i).updates, batch(i).ts);
+    await expect(a.close()).rejects.toMatchObject({ code: 'TPD_DISK_FULL' });
+    await rm(filler);
+    const b = await Archive.open(dir, { flushIntervalMs: 0 });
+    expect(await readBatches(b)).toStrictEqual(committed);
+    await b.close();
+    expect((await verifyArchive(dir)).ok).toBe(true);
+  });
+
   it('a server on a full disk: /ready names it, the metric says so, pushes are refused, queries answer, recording resumes', async (ctx) => {
     const dir = needsMount(ctx);
     const config = resolveConfig({
@@ -243,7 +260,8 @@ describe('a full disk', () => {
         else next += 50;
         if (w.health.state === 'disk_full' && !refused) srv.recorder!.flush().catch(() => undefined);
       }
-      expect(JSON.stringify(refused?.body)).toContain('TPD_DISK_FULL');
+      expect(refused?.status).toBe(507);
+      expect(refused?.body).toMatchObject({ error: { code: 'TPD_DISK_FULL' } });
       const ready = await authedCall(srv.url, 'GET', '/ready');
       expect(ready.status).toBe(503);
       expect(ready.body.error.message).toMatch(/full/);
