@@ -49,11 +49,6 @@ export interface RecorderSink extends IdentifiedSink {
   durable(ts: number): Promise<void>;
 }
 
-/** The writer's group commit, when the storage layer has it (storage/writer.ts). */
-interface GroupCommitWriter {
-  whenDurable?: (ts: number) => Promise<void>;
-}
-
 export class Recorder extends EventEmitter {
   readonly archive: Archive;
   readonly spec: readonly string[];
@@ -70,11 +65,6 @@ export class Recorder extends EventEmitter {
   /** Glob list -> the latest paths it matches; valid while no new path appears. */
   private readonly queryCache = new Map<string, string[]>();
   private queryCachePaths = 0;
-  /** The flush under way for durable() without the writer's group commit, and the last timestamp it covers. */
-  private flushing: Promise<void> | undefined;
-  private flushingUpToTs = 0;
-  /** The one flush that starts when `flushing` ends, shared by every waiter it does not cover. */
-  private nextFlush: Promise<void> | undefined;
 
   private constructor(archive: Archive, spec: readonly string[]) {
     super();
@@ -140,30 +130,12 @@ export class Recorder extends EventEmitter {
 
   /**
    * Resolves once the batch recorded at `ts` (and everything before it) is in a committed,
-   * fsynced flush; rejects with the writer's error. Uses the writer's group commit when it
-   * has one; otherwise merges concurrent waiters itself: at most one flush runs and one
-   * waits, so a hundred pushers waiting at once cost two commits, not a hundred.
+   * fsynced flush; rejects with the writer's error (TPD_DISK_FULL when a full disk holds the
+   * commit up too long). The writer's group commit merges concurrent waiters, so a hundred
+   * pushers waiting at once cost one commit, not a hundred.
    */
   durable(ts: number): Promise<void> {
-    const w = this.writer as unknown as GroupCommitWriter;
-    if (typeof w.whenDurable === 'function') return w.whenDurable.call(this.writer, ts);
-    if (this.flushing === undefined) return this.startFlush();
-    if (ts <= this.flushingUpToTs) return this.flushing;
-    // The flush under way was planned before this batch: ride on the next one.
-    this.nextFlush ??= this.flushing.catch(() => undefined).then(() => {
-      this.nextFlush = undefined;
-      return this.startFlush();
-    });
-    return this.nextFlush;
-  }
-
-  private startFlush(): Promise<void> {
-    this.flushingUpToTs = this.writer.lastTimestamp;
-    const p: Promise<void> = this.writer.flush().finally(() => {
-      if (this.flushing === p) this.flushing = undefined;
-    });
-    this.flushing = p;
-    return p;
+    return this.writer.whenDurable(ts);
   }
 
   /**
