@@ -15,11 +15,15 @@
  * In msgpack frames paths are replaced by their ids (`paths` frames announce them), so the
  * updates of state/batch frames are [id, value] pairs.
  *
- * JSON has no form for bytes, bigints or non-finite numbers: they travel as
- * {"$bytes": base64}, {"$bigint": "123"}, {"$num": "NaN" | "Infinity" | "-Infinity" | "-0"}.
+ * Values travel in the one JSON form of protocol/value-json.ts (tags for bytes, bigints,
+ * NaN/±Infinity/-0 and `$`-keyed user objects) and the msgpack form of
+ * protocol/value-msgpack.ts; docs/values.md describes both.
  */
 import type { ControlsInput, ControlsView } from './controls.js';
-import type { Value } from './value.js';
+import { TapedeckError } from './errors.js';
+import { setOwn, type Value } from './value.js';
+import { isJsonPlain, valueFromJson, valueToJson, valueToJsonText } from './value-json.js';
+import { decodeMsgpack } from './value-msgpack.js';
 
 export type PathKey = string | number;
 
@@ -42,46 +46,34 @@ export type ClientFrame = { type: 'control'; set: ControlsInput } | { type: 'pin
 
 export const CLIENT_FRAME_SCHEMA_TYPES = ['control', 'ping'] as const;
 
-/** True when a value needs the JSON replacer (bytes, bigints, non-finite numbers, nested). */
-function needsReplacer(v: Value): boolean {
-  switch (typeof v) {
-    case 'number':
-      return !Number.isFinite(v) || (v === 0 && 1 / v < 0);
-    case 'string':
-    case 'boolean':
-      return false;
-    case 'bigint':
-      return true;
-    default:
-      return v !== null; // objects, arrays, bytes: let the replacer look inside
+/** The frame with every value in its JSON form (valueToJson); other fields are plain already. */
+function jsonForm(frame: ServerFrame): unknown {
+  const pairs = (us: Array<[string, Value]>): unknown[] => us.map(([p, v]) => [p, valueToJson(v)]);
+  if (frame.type === 'batch') return { ...frame, updates: pairs(frame.updates) };
+  if (frame.type === 'batches') return { ...frame, batches: frame.batches.map((b) => ({ ...b, updates: pairs(b.updates) })) };
+  if (frame.type === 'state') {
+    const values: Record<string, unknown> = {};
+    for (const k of Object.keys(frame.values)) setOwn(values, k, valueToJson((frame.values as Record<string, Value>)[k] as Value));
+    return { ...frame, values };
   }
+  return frame;
 }
 
-export function jsonReplacer(_key: string, v: unknown): unknown {
-  if (typeof v === 'number') {
-    if (v === 0 && 1 / v < 0) return { $num: '-0' };
-    return Number.isFinite(v) ? v : { $num: String(v) };
-  }
-  if (typeof v === 'bigint') return { $bigint: v.toString() };
-  if (v instanceof Uint8Array) return { $bytes: Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString('base64') };
-  if (v && typeof v === 'object' && (v as { type?: unknown }).type === 'Buffer' && Array.isArray((v as { data?: unknown }).data)) {
-    // Buffer.prototype.toJSON ran before the replacer saw the Buffer.
-    return { $bytes: Buffer.from((v as { data: number[] }).data).toString('base64') };
-  }
-  return v;
-}
-
-/** JSON text of a frame; the replacer runs only when some value needs it. */
-export function encodeJsonFrame(frame: ServerFrame): string {
-  let slow = false;
+function framePlain(frame: ServerFrame): boolean {
   if (frame.type === 'batch') {
-    for (const u of frame.updates) if (needsReplacer(u[1])) { slow = true; break; }
+    for (const u of frame.updates) if (!isJsonPlain(u[1])) return false;
   } else if (frame.type === 'batches') {
-    outer: for (const b of frame.batches) for (const u of b.updates) if (needsReplacer(u[1])) { slow = true; break outer; }
+    for (const b of frame.batches) for (const u of b.updates) if (!isJsonPlain(u[1])) return false;
   } else if (frame.type === 'state') {
-    for (const k in frame.values) if (needsReplacer((frame.values as Record<string, Value>)[k] as Value)) { slow = true; break; }
+    const values = frame.values as Record<string, Value>;
+    for (const k of Object.keys(values)) if (!isJsonPlain(values[k] as Value)) return false;
   }
-  return slow ? JSON.stringify(frame, jsonReplacer) : JSON.stringify(frame);
+  return true;
+}
+
+/** JSON text of a frame; values go through the value codec only when one needs a tag. */
+export function encodeJsonFrame(frame: ServerFrame): string {
+  return JSON.stringify(framePlain(frame) ? frame : jsonForm(frame));
 }
 
 interface RawJsonBatch {
@@ -95,25 +87,10 @@ interface RawJsonBatch {
 /** JSON-quoted paths by id, per path table (an archive's table only grows). */
 const quotedPaths = new WeakMap<readonly string[], string[]>();
 
-/** A value's JSON text, with the escapes of jsonReplacer where a value needs them. */
-function valueJson(v: Value): string {
-  switch (typeof v) {
-    case 'number':
-      return Number.isFinite(v) && !(v === 0 && 1 / v < 0) ? String(v) : JSON.stringify(v, jsonReplacer);
-    case 'string':
-      return JSON.stringify(v);
-    case 'boolean':
-      return v ? 'true' : 'false';
-    default:
-      return v === null ? 'null' : JSON.stringify(v, jsonReplacer);
-  }
-}
-
 /**
  * JSON text of a `batch` frame (one view) or a `batches` frame (several), built from
  * decoded ids and values as text: each path is quoted once per path table, numbers and
- * strings are written directly, and only other values go through JSON.stringify (with the
- * replacer). The text is the same as JSON.stringify of the frame object would give, at
+ * strings are written directly, and only other values go through the value codec. The text is the same as JSON.stringify of the frame object would give, at
  * about twice the speed (no `[path, value]` arrays to build).
  */
 export function encodeJsonRawFrame(batches: readonly RawJsonBatch[], paths: readonly string[], match: ((id: number) => boolean) | undefined): string {
@@ -132,7 +109,7 @@ export function encodeJsonRawFrame(batches: readonly RawJsonBatch[], paths: read
       const id = b.ids[i] as number;
       if (match && !match(id)) continue;
       const q = quoted[id] ?? (quoted[id] = JSON.stringify(paths[id]));
-      out += `${first ? '[' : ',['}${q},${valueJson(b.values[i] as Value)}]`;
+      out += `${first ? '[' : ',['}${q},${valueToJsonText(b.values[i] as Value)}]`;
       first = false;
     }
     out += one ? ']' : ']}';
@@ -140,20 +117,22 @@ export function encodeJsonRawFrame(batches: readonly RawJsonBatch[], paths: read
   return out + (one ? '}' : ']}');
 }
 
-/** Turns the JSON escapes back into bytes, bigints and non-finite numbers. */
-export function reviveValue(v: unknown): Value {
-  if (Array.isArray(v)) return v.map(reviveValue);
-  if (v && typeof v === 'object') {
-    const o = v as Record<string, unknown>;
-    const keys = Object.keys(o);
-    if (keys.length === 1) {
-      if (typeof o.$bytes === 'string') return new Uint8Array(Buffer.from(o.$bytes, 'base64'));
-      if (typeof o.$bigint === 'string') return BigInt(o.$bigint);
-      if (typeof o.$num === 'string') return Number(o.$num);
-    }
-    const out: Record<string, Value> = {};
-    for (const k of keys) out[k] = reviveValue(o[k]);
-    return out;
-  }
-  return v as Value;
+/** The value a JSON frame carries (valueFromJson; `path` names it in errors). */
+export function reviveValue(v: unknown, path = 'value'): Value {
+  return valueFromJson(v, path);
 }
+
+/**
+ * A frame a client sent (text: JSON; binary: msgpack, integers up to 2^53 as numbers so a
+ * uint64 `pos` is taken), as an unchecked object: the route validates its shape. Anything
+ * that does not decode is TPD_BAD_FRAME.
+ */
+export function decodeClientFrame(data: Uint8Array, binary: boolean): unknown {
+  try {
+    return binary ? decodeMsgpack(data) : JSON.parse(textDecoder.decode(data));
+  } catch (err) {
+    throw new TapedeckError('TPD_BAD_FRAME', 'frame is not valid JSON or msgpack', undefined, { cause: err });
+  }
+}
+
+const textDecoder = new TextDecoder();

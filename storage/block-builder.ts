@@ -3,9 +3,9 @@
  * definitions, and the latest value of every path (for images). Sealing encodes the open
  * block into frames; writing them to disk is the writer's business.
  */
-import { Packr } from 'msgpackr';
 import { TapedeckError } from '../protocol/errors.js';
 import { isValidPath, type Update, type Value } from '../protocol/value.js';
+import { MsgpackWriter } from '../protocol/value-msgpack.js';
 import { BlockType, encodeFrame, type FrameMeta } from './codec/frame.js';
 import { ByteWriter } from './codec/bytes.js';
 import { encodeBatches, encodePathDefs, type PathDef } from './codec/payload.js';
@@ -20,7 +20,8 @@ export interface FrameItem {
   defs: PathDef[] | undefined;
 }
 
-const estimatePackr = new Packr({ useRecords: false, moreTypes: false, encodeUndefinedAsNil: true });
+/** Sizes arrays and objects exactly as the archive's msgpack columns will write them. */
+const estimateWriter = new MsgpackWriter();
 
 export class BlockBuilder {
   private readonly a: Archive;
@@ -208,7 +209,8 @@ function estimateBytes(v: unknown, i: number): number {
       if (v === null) return 1;
       if (v instanceof Uint8Array) return v.length + 5;
       try {
-        return estimatePackr.pack(v).length;
+        estimateWriter.reset().value(v as Value);
+        return estimateWriter.written().length;
       } catch (err) {
         throw new TapedeckError('TPD_BAD_ARGUMENT', `update ${i}: value cannot be encoded: ${(err as Error).message}`);
       }

@@ -1,19 +1,24 @@
 /**
  * The JSON batch frame encoder writes text by hand for speed; it must give exactly what
- * JSON.stringify of the frame object (with the escapes of jsonReplacer) gives, for every
- * kind of value and path, and decode back to the same values.
+ * JSON.stringify of the frame object (values in their JSON form, protocol/value-json.ts)
+ * gives, for every kind of value and path, and decode back to the same values.
  */
 import { describe, expect, it } from 'vitest';
-import { encodeJsonRawFrame, jsonReplacer, reviveValue } from '../protocol/frames.js';
+import { encodeJsonFrame, encodeJsonRawFrame, reviveValue } from '../protocol/frames.js';
+import { valueToJson } from '../protocol/value-json.js';
 import type { Value } from '../protocol/value.js';
 import { randomBatches } from './helpers/workload.js';
 
 const SPECIAL: Value[] = [0, -0, NaN, Infinity, -Infinity, 1e21, 5e-324, -1.5, 2 ** 53, 'plain', 'quote " backslash \\ newline \n tab \t', '\u2028 é 𝄞', '', true, false, null,
-  new Uint8Array([0, 1, 255]), 123456789012345678901234567890n, [1, NaN, { a: -0 }], { nested: { b: [new Uint8Array([7])] } }];
+  new Uint8Array([0, 1, 255]), 123456789012345678901234567890n, [1, NaN, { a: -0 }], { nested: { b: [new Uint8Array([7])] } }, { $num: 'NaN' }, '\ud800'];
 
 function reference(batches: Array<{ ts: number; updates: Array<[string, Value]> }>): string {
-  const frame = batches.length === 1 ? { type: 'batch', ...batches[0] } : { type: 'batches', batches };
-  return JSON.stringify(frame, jsonReplacer);
+  const json = batches.map((b) => ({ ts: b.ts, updates: b.updates.map(([p, v]) => [p, valueToJson(v)]) }));
+  const frame = json.length === 1 ? { type: 'batch', ...json[0] } : { type: 'batches', batches: json };
+  const text = JSON.stringify(frame);
+  // encodeJsonFrame (the object path) agrees with the hand-written text.
+  expect(encodeJsonFrame(batches.length === 1 ? { type: 'batch', ...(batches[0] as { ts: number; updates: Array<[string, Value]> }) } : { type: 'batches', batches })).toBe(text);
+  return text;
 }
 
 describe('JSON batch frames', () => {

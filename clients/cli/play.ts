@@ -12,7 +12,8 @@
 import { parseArgs } from 'node:util';
 import { TapedeckClient, type ControlsView, type StreamFrame } from '../client/index.js';
 import { formatTs } from '../../protocol/time.js';
-import { jsonReplacer } from '../../protocol/frames.js';
+import { valueToJsonText } from '../../protocol/value-json.js';
+import type { Value } from '../../protocol/value.js';
 import { SPEED_MAX, SPEED_MIN } from '../../protocol/controls.js';
 import { TapedeckError } from '../../protocol/errors.js';
 
@@ -156,8 +157,8 @@ export function splitKeys(chunk: string): string[] {
   return keys;
 }
 
-function show(v: unknown): string {
-  return JSON.stringify(v, jsonReplacer) ?? 'undefined';
+function show(v: Value): string {
+  return valueToJsonText(v);
 }
 
 export function render(f: StreamFrame, maxUpdates: number): string | undefined {

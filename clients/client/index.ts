@@ -12,8 +12,8 @@
  *   stream.control({ pos: '-10', speed: 2 });
  *
  * Frames come out in one shape whatever the wire format: `batches` frames are split into
- * `batch` frames, msgpack path ids are resolved to paths, and JSON escapes for bytes,
- * bigints and non-finite numbers are revived.
+ * `batch` frames, msgpack path ids are resolved to paths, and values are decoded by the
+ * protocol's codecs (docs/values.md), exact in either format.
  *
  * Reconnect: with `reconnect` on (the default), a stream whose socket drops unexpectedly
  * reopens it (backoff 100 ms doubling to 5 s, at most `reconnectAttemptsMax` tries). The
@@ -25,10 +25,10 @@
  * socket is paused, so a slow consumer slows the server down instead of filling memory.
  */
 import WebSocket from 'ws';
-import { unpack } from 'msgpackr';
-import { reviveValue } from '../../protocol/frames.js';
+import { valueFromJson } from '../../protocol/value-json.js';
+import { decodeMsgpack } from '../../protocol/value-msgpack.js';
 import type { ControlsInput, ControlsView } from '../../protocol/controls.js';
-import type { Update, Value } from '../../protocol/value.js';
+import { setOwn, type Update, type Value } from '../../protocol/value.js';
 
 export type { ControlsInput, ControlsView };
 
@@ -177,7 +177,7 @@ export class SessionStream implements AsyncIterable<StreamFrame> {
   private onMessage(data: Buffer, binary: boolean): void {
     let f: { type?: string; [k: string]: unknown };
     try {
-      f = (binary ? unpack(data) : JSON.parse(data.toString('utf8'))) as typeof f;
+      f = (binary ? decodeMsgpack(data) : JSON.parse(data.toString('utf8'))) as typeof f;
     } catch {
       return;
     }
@@ -185,19 +185,32 @@ export class SessionStream implements AsyncIterable<StreamFrame> {
       for (const [id, p] of f.paths as Array<[number, string]>) this.paths.set(id, p);
       return;
     }
+    let frames: StreamFrame[];
+    try {
+      frames = this.framesOf(f);
+    } catch (err) {
+      // A value the codec refuses (an unknown tag): say so rather than drop the frame silently.
+      frames = [{ type: 'error', code: 'TPD_BAD_FRAME', message: (err as Error).message }];
+    }
+    for (const x of frames) this.push(x);
+  }
+
+  private framesOf(f: { type?: string; [k: string]: unknown }): StreamFrame[] {
     const key = (k: string | number): string => (typeof k === 'number' ? (this.paths.get(k) ?? `#${k}`) : k);
-    const val = (v: unknown): Value => (this.format === 'json' ? reviveValue(v) : (v as Value));
-    const fix = (pairs: Array<[string | number, unknown]>): Update[] => pairs.map(([k, v]) => [key(k), val(v)]);
+    // One codec per wire format (docs/values.md): JSON values come as their JSON form.
+    const val = (p: string, v: unknown): Value => (this.format === 'json' ? valueFromJson(v, p) : (v as Value));
+    const fix = (pairs: Array<[string | number, unknown]>): Update[] => pairs.map(([k, v]) => [key(k), val(key(k), v)]);
     if (f.type === 'batches') {
-      for (const b of f.batches as Array<{ ts: number; updates: Array<[string | number, unknown]> }>) this.push({ type: 'batch', ts: b.ts, updates: fix(b.updates) });
+      return (f.batches as Array<{ ts: number; updates: Array<[string | number, unknown]> }>).map((b) => ({ type: 'batch', ts: b.ts, updates: fix(b.updates) }));
     } else if (f.type === 'batch') {
-      this.push({ type: 'batch', ts: f.ts as number, updates: fix(f.updates as Array<[string | number, unknown]>) });
+      return [{ type: 'batch', ts: f.ts as number, updates: fix(f.updates as Array<[string | number, unknown]>) }];
     } else if (f.type === 'state') {
       const pairs = Array.isArray(f.values) ? (f.values as Array<[number, unknown]>) : Object.entries(f.values as Record<string, unknown>);
-      this.push({ type: 'state', ts: f.ts as number | null, values: Object.fromEntries(fix(pairs)) });
-    } else {
-      this.push(f as StreamFrame);
+      const values: Record<string, Value> = {};
+      for (const [p, v] of fix(pairs)) setOwn(values, p, v);
+      return [{ type: 'state', ts: f.ts as number | null, values }];
     }
+    return [f as StreamFrame];
   }
 
   private push(f: StreamFrame): void {

@@ -13,9 +13,10 @@
  */
 import { randomUUID } from 'node:crypto';
 import { Kafka, logLevel, type Consumer, type Message, type Producer } from 'kafkajs';
-import { pack } from 'msgpackr';
+import { valueToJson } from '../../protocol/value-json.js';
+import { MsgpackWriter, encodeMsgpack } from '../../protocol/value-msgpack.js';
 import type { Logger } from 'pino';
-import type { Update } from '../../protocol/value.js';
+import type { Update, Value } from '../../protocol/value.js';
 import type { RecordedEvent, Recorder } from '../recorder.js';
 import { compareSeq } from './identity.js';
 
@@ -87,16 +88,15 @@ function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
   return Promise.race([p, t]).finally(() => clearTimeout(timer));
 }
 
-function jsonReplacer(_k: string, v: unknown): unknown {
-  if (typeof v === 'bigint') return v.toString();
-  if (v instanceof Uint8Array) return { $base64: Buffer.from(v).toString('base64') };
-  return v;
+function bufferOf(b: Uint8Array): Buffer {
+  return Buffer.from(b.buffer, b.byteOffset, b.byteLength);
 }
 
 export class KafkaSink {
   private readonly o: KafkaSinkOptions;
   private readonly kafka: Kafka;
   private readonly producer: Producer;
+  private readonly mp = new MsgpackWriter();
   private tail: Consumer | undefined;
   private readonly buffer: Entry[] = [];
   private queue: Entry[] = [];
@@ -267,11 +267,15 @@ export class KafkaSink {
     const { e } = x;
     const headers = { 'tpd-stream': e.id.stream, 'tpd-seq': e.id.seq, 'tpd-fence': String(this.fence), 'tpd-recorder': this.o.recorderId };
     const timestamp = String(Math.floor(e.ts / 1000));
-    const enc = (v: unknown): Buffer => (this.o.format === 'msgpack' ? pack(v) : Buffer.from(JSON.stringify(v, jsonReplacer)));
+    // Values in the one msgpack or JSON form of protocol/ (docs/values.md), exact both ways.
+    const json = this.o.format === 'json';
+    const val = (v: Value): unknown => (json ? valueToJson(v) : v);
+    const enc = (m: Record<string, unknown>): Buffer => (json ? Buffer.from(JSON.stringify(m)) : bufferOf(encodeMsgpack(m as Value, this.mp)));
     if (this.o.key === 'stream') {
-      return [{ key: e.id.stream, value: enc({ ts: e.ts, source: e.source, stream: e.id.stream, seq: e.id.seq, updates: e.updates }), timestamp, headers }];
+      const updates = e.updates.map((u: Update) => [u[0], val(u[1])]);
+      return [{ key: e.id.stream, value: enc({ ts: e.ts, source: e.source, stream: e.id.stream, seq: e.id.seq, updates }), timestamp, headers }];
     }
-    return e.updates.map((u: Update) => ({ key: u[0], value: enc({ ts: e.ts, value: u[1] }), timestamp, headers }));
+    return e.updates.map((u: Update) => ({ key: u[0], value: enc({ ts: e.ts, value: val(u[1]) }), timestamp, headers }));
   }
 
   private pump(): void {

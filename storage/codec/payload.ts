@@ -7,8 +7,8 @@
  * decimals (e.g. 37.4, 121.5, 3) are stored as zigzag varint deltas of scaled integers,
  * other number columns as raw float64, and anything else as concatenated msgpack values.
  */
-import { Packr, Unpackr } from 'msgpackr';
 import type { Value } from '../../protocol/value.js';
+import { MsgpackReader, MsgpackWriter } from '../../protocol/value-msgpack.js';
 import { TapedeckError } from '../../protocol/errors.js';
 import { ByteReader, ByteWriter } from './bytes.js';
 
@@ -18,13 +18,12 @@ export const ColumnKind = { MSGPACK: 0, DECIMAL: 1, FLOAT64: 2 } as const;
 const DECIMAL_EXPONENT_MAX = 9;
 /** Scaled integers stay within 2^51 so that their deltas stay exact within 2^52. */
 const SCALED_ABS_MAX = 2 ** 51;
-const NEGATIVE_ZERO_F64 = new Uint8Array([0xcb, 0x80, 0, 0, 0, 0, 0, 0, 0]);
 const POW10 = Array.from({ length: DECIMAL_EXPONENT_MAX + 1 }, (_, k) => 10 ** k);
 
-const packr = new Packr({ useRecords: false, moreTypes: false, encodeUndefinedAsNil: true });
-// 'auto' (supported by msgpackr, missing from its typings): 64-bit integers within 2^53
-// decode as numbers, larger ones as bigint, so neither kind loses precision.
-const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true, int64AsType: 'auto' as 'bigint' });
+// Non-number columns hold values in the msgpack form of protocol/value-msgpack.ts, exact
+// for every value (lone surrogates, `__proto__` keys, nested -0, bigints). Columns written
+// by msgpackr before it decode the same way: standard msgpack, WTF-8 surrogates included.
+const columnWriter = new MsgpackWriter();
 
 /** Batches in flat form: updates of batch i are the next counts[i] entries of ids/values. */
 export interface FlatBatches {
@@ -206,12 +205,9 @@ function encodeColumn(w: ByteWriter, vals: Value[], from: number, to: number): v
   w.ensure(5);
   w.pos += 5; // fixed 5-byte varint slot for the byte length, patched below
   const begin = w.pos;
-  for (let i = from; i < to; i++) {
-    const v = vals[i];
-    // msgpackr writes -0 as the integer 0; keep the sign with an explicit float64.
-    if (v === 0 && Object.is(v, -0)) w.bytes(NEGATIVE_ZERO_F64);
-    else w.bytes(packr.pack(v));
-  }
+  columnWriter.reset();
+  for (let i = from; i < to; i++) columnWriter.value(vals[i] as Value);
+  w.bytes(columnWriter.written());
   let len = w.pos - begin;
   for (let j = 0; j < 5; j++) {
     w.buf[lenAt + j] = (len & 0x7f) | (j < 4 ? 0x80 : 0);
@@ -302,14 +298,17 @@ function decodeColumn(r: ByteReader, out: Value[], from: number, to: number): vo
   } else if (kind === ColumnKind.MSGPACK) {
     const len = r.uvar();
     const bytes = r.bytes(len);
-    let vals: unknown[];
+    const m = new MsgpackReader(bytes);
     try {
-      vals = to > from ? (unpackr.unpackMultiple(bytes) as unknown[]) : [];
+      for (let i = from; i < to; i++) {
+        if (m.done) r.fail('msgpack column holds the wrong number of values');
+        out[i] = m.value();
+      }
     } catch (err) {
+      if (err instanceof TapedeckError && err.code === 'TPD_CORRUPT_BLOCK') throw err;
       throw new TapedeckError('TPD_CORRUPT_BLOCK', 'malformed payload: msgpack column does not decode', undefined, { cause: err });
     }
-    if (vals.length !== to - from) r.fail('msgpack column holds the wrong number of values');
-    for (let i = from; i < to; i++) out[i] = vals[i - from] as Value;
+    if (!m.done) r.fail('msgpack column holds the wrong number of values');
   } else {
     r.fail(`unknown column kind ${kind}`);
   }

@@ -1,0 +1,299 @@
+/**
+ * The JSON form of a value (docs/values.md), the one used by every JSON door: WebSocket
+ * frames, NDJSON ingest, /state, /history, export, the Kafka sink and the web player. Pure,
+ * and free of Node APIs so the browser bundle can use it too.
+ *
+ * JSON lacks bytes, big integers, NaN, ±Infinity and -0; they travel as one-key objects
+ * whose key starts with `$` (a tag):
+ *   {"$num": "NaN" | "Infinity" | "-Infinity" | "-0"}   {"$bigint": "123..."}   {"$bytes": base64}
+ * The one escaping rule: a one-key object whose key starts with `$` is always a tag. A
+ * user object of that shape travels wrapped as {"$obj": {...}}, its members taken
+ * literally. Unknown tags are refused, so a typo is an error rather than a silent object.
+ *
+ * Strings travel as JSON strings: JSON.stringify escapes lone surrogates (\ud800) and
+ * JSON.parse restores them, so no step may re-encode the text through UTF-8 in between.
+ */
+import { TapedeckError } from './errors.js';
+import { VALUE_DEPTH_MAX, canonicalInteger, setOwn, type Value } from './value.js';
+
+export const VALUE_TAGS = ['$num', '$bigint', '$bytes', '$obj'] as const;
+
+const NUM_SPELLINGS: Record<string, number> = { NaN: NaN, Infinity: Infinity, '-Infinity': -Infinity, '-0': -0 };
+const BIGINT_TEXT = /^-?[0-9]+$/;
+const BASE64_TEXT = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+
+/** A number JSON carries as itself: finite and not -0. */
+function plainNumber(v: number): boolean {
+  return Number.isFinite(v) && !(v === 0 && 1 / v < 0);
+}
+
+function numTag(v: number): { $num: string } {
+  return { $num: v !== v ? 'NaN' : v === 0 ? '-0' : v > 0 ? 'Infinity' : '-Infinity' };
+}
+
+/** True for `{"$...": x}`: the shape reserved for tags. */
+function tagShaped(keys: readonly string[]): boolean {
+  return keys.length === 1 && (keys[0] as string).charCodeAt(0) === 36; /* $ */
+}
+
+/** The JSON form of a value: a tree JSON.stringify writes exactly. */
+export function valueToJson(v: Value, depth = 0): unknown {
+  switch (typeof v) {
+    case 'number':
+      return plainNumber(v) ? v : numTag(v);
+    case 'string':
+    case 'boolean':
+      return v;
+    case 'bigint': {
+      const n = canonicalInteger(v);
+      return typeof n === 'number' ? n : { $bigint: n.toString() };
+    }
+    default:
+      break;
+  }
+  if (v === null) return null;
+  if (depth >= VALUE_DEPTH_MAX) throw tooDeep('');
+  if (v instanceof Uint8Array) return { $bytes: toBase64(v) };
+  if (Array.isArray(v)) return v.map((x) => valueToJson(x, depth + 1));
+  if (typeof v !== 'object') throw new TapedeckError('TPD_BAD_ARGUMENT', `a ${typeof v} is not a value`);
+  const keys = Object.keys(v);
+  const out: Record<string, unknown> = {};
+  for (const k of keys) setOwn(out, k, valueToJson(v[k] as Value, depth + 1));
+  return tagShaped(keys) ? { $obj: out } : out;
+}
+
+/** JSON text of a value; plain scalars skip building a tree. */
+export function valueToJsonText(v: Value): string {
+  switch (typeof v) {
+    case 'number':
+      return plainNumber(v) ? String(v) : JSON.stringify(numTag(v));
+    case 'string':
+      return JSON.stringify(v);
+    case 'boolean':
+      return v ? 'true' : 'false';
+    default:
+      return v === null ? 'null' : JSON.stringify(valueToJson(v));
+  }
+}
+
+/** True when a value's JSON form is the value itself (no tag anywhere inside). */
+export function isJsonPlain(v: Value, depth = 0): boolean {
+  switch (typeof v) {
+    case 'number':
+      return plainNumber(v);
+    case 'string':
+    case 'boolean':
+      return true;
+    case 'bigint':
+      return false;
+    default:
+      break;
+  }
+  if (v === null) return true;
+  if (v instanceof Uint8Array || depth >= VALUE_DEPTH_MAX) return false;
+  if (Array.isArray(v)) {
+    for (const x of v) if (!isJsonPlain(x, depth + 1)) return false;
+    return true;
+  }
+  const keys = Object.keys(v);
+  if (tagShaped(keys)) return false;
+  for (const k of keys) if (!isJsonPlain(v[k] as Value, depth + 1)) return false;
+  return true;
+}
+
+function where(path: string, at: string): string {
+  return at === '' ? path : `${path} at ${at}`;
+}
+
+function tooDeep(at: string): TapedeckError {
+  return new TapedeckError('TPD_BAD_ARGUMENT', `${at === '' ? 'value' : at}: nested deeper than ${VALUE_DEPTH_MAX} levels`);
+}
+
+function bad(path: string, at: string, why: string): TapedeckError {
+  return new TapedeckError('TPD_BAD_ARGUMENT', `${where(path, at)}: ${why}`, { path, at });
+}
+
+/**
+ * The value a JSON form stands for (the inverse of valueToJson). `path` names the value in
+ * errors: a malformed or unknown tag is refused with TPD_BAD_ARGUMENT naming the path and
+ * the place inside the value (`/a at .x[2]`).
+ */
+export function valueFromJson(j: unknown, path: string, at = '', depth = 0): Value {
+  switch (typeof j) {
+    case 'number':
+    case 'string':
+    case 'boolean':
+      return j;
+    case 'object':
+      break;
+    default:
+      throw bad(path, at, `a ${typeof j} is not a JSON value`);
+  }
+  if (j === null) return null;
+  if (depth >= VALUE_DEPTH_MAX) throw bad(path, at, `nested deeper than ${VALUE_DEPTH_MAX} levels`);
+  if (Array.isArray(j)) {
+    const out = new Array<Value>(j.length);
+    for (let i = 0; i < j.length; i++) out[i] = valueFromJson(j[i], path, `${at}[${i}]`, depth + 1);
+    return out;
+  }
+  const o = j as Record<string, unknown>;
+  const keys = Object.keys(o);
+  if (tagShaped(keys)) return fromTag(keys[0] as string, o[keys[0] as string], path, at, depth);
+  return membersFromJson(o, keys, path, at, depth);
+}
+
+function membersFromJson(o: Record<string, unknown>, keys: readonly string[], path: string, at: string, depth: number): Value {
+  const out: Record<string, Value> = {};
+  for (const k of keys) setOwn(out, k, valueFromJson(o[k], path, `${at}.${k}`, depth + 1));
+  return out;
+}
+
+function fromTag(tag: string, x: unknown, path: string, at: string, depth: number): Value {
+  const here = `${at}.${tag}`;
+  switch (tag) {
+    case '$num': {
+      const n = typeof x === 'string' ? NUM_SPELLINGS[x] : undefined;
+      if (n === undefined) throw bad(path, here, 'must be "NaN", "Infinity", "-Infinity" or "-0" (finite numbers travel as JSON numbers)');
+      return n;
+    }
+    case '$bigint':
+      if (typeof x !== 'string' || !BIGINT_TEXT.test(x)) throw bad(path, here, 'must be a string of decimal digits, optionally signed');
+      return canonicalInteger(BigInt(x));
+    case '$bytes':
+      if (typeof x !== 'string' || !BASE64_TEXT.test(x)) throw bad(path, here, 'must be a string of padded base64');
+      return fromBase64(x);
+    case '$obj':
+      if (x === null || typeof x !== 'object' || Array.isArray(x)) throw bad(path, here, 'must be an object (a user object whose one key starts with "$")');
+      if (depth + 1 >= VALUE_DEPTH_MAX) throw bad(path, here, `nested deeper than ${VALUE_DEPTH_MAX} levels`);
+      return membersFromJson(x as Record<string, unknown>, Object.keys(x), path, here, depth + 1);
+    default:
+      throw bad(path, at, `unknown tag "${tag}": a one-key object whose key starts with "$" is a tag (${VALUE_TAGS.join(', ')}); wrap a user object of that shape as {"$obj": {...}}`);
+  }
+}
+
+/**
+ * JSON.parse for ingest: refuses integer literals a double cannot hold
+ * (9007199254740993 would be rounded silently); they must be sent as {"$bigint": "..."}.
+ * A literal that is the shortest text of a double (what every JSON writer prints for
+ * 2^60) is that double.
+ * Literals with a fraction or exponent (1e300, 2.5) are doubles the sender meant.
+ * Throws SyntaxError for text that is not JSON, TapedeckError for an inexact integer.
+ */
+export function parseJsonText(text: string): unknown {
+  const j: unknown = JSON.parse(text);
+  // Any integer up to 15 digits is exact; only longer digit runs need the scan.
+  if (LONG_DIGITS.test(text)) {
+    const inexact = findInexactInteger(text);
+    if (inexact) {
+      const at = inexact.at.map((k) => (typeof k === 'number' ? `[${k}]` : `.${k}`)).join('');
+      throw new TapedeckError('TPD_BAD_ARGUMENT', `${at || 'value'}: integer ${inexact.token} is beyond 2^53 and would be rounded; send it as {"$bigint":"${inexact.token}"}`, { at: inexact.at });
+    }
+  }
+  return j;
+}
+
+/** parseJsonText then valueFromJson: the text of one value, named `path` in errors. */
+export function parseJsonValueText(text: string, path: string): Value {
+  try {
+    return valueFromJson(parseJsonText(text), path);
+  } catch (err) {
+    if (err instanceof TapedeckError && !err.message.startsWith(path)) throw new TapedeckError(err.code, `${path}: ${err.message}`, err.details, { cause: err });
+    throw err;
+  }
+}
+
+const LONG_DIGITS = /[0-9]{16}/;
+
+interface Container {
+  array: boolean;
+  key: string | number;
+}
+
+/**
+ * The first integer literal (no fraction, no exponent) of valid JSON text that a double
+ * does not hold exactly, with where it sits (keys and indexes). Strings are skipped.
+ */
+export function findInexactInteger(text: string): { token: string; at: Array<string | number> } | undefined {
+  const stack: Container[] = [];
+  let expectKey = false;
+  let i = 0;
+  while (i < text.length) {
+    const c = text.charCodeAt(i);
+    if (c === 0x7b /* { */ || c === 0x5b /* [ */) {
+      stack.push({ array: c === 0x5b, key: c === 0x5b ? 0 : '' });
+      expectKey = c === 0x7b;
+      i++;
+    } else if (c === 0x7d || c === 0x5d) {
+      stack.pop();
+      i++;
+    } else if (c === 0x2c /* , */) {
+      const top = stack[stack.length - 1];
+      if (top?.array) top.key = (top.key as number) + 1;
+      else expectKey = true;
+      i++;
+    } else if (c === 0x22 /* " */) {
+      let j = i + 1;
+      while (text.charCodeAt(j) !== 0x22) j += text.charCodeAt(j) === 0x5c ? 2 : 1;
+      const top = stack[stack.length - 1];
+      if (expectKey && top && !top.array) {
+        top.key = JSON.parse(text.slice(i, j + 1)) as string;
+        expectKey = false;
+      }
+      i = j + 1;
+    } else if (c === 0x2d || (c >= 0x30 && c <= 0x39)) {
+      let j = i + 1;
+      while (j < text.length && /[0-9.eE+-]/.test(text[j] as string)) j++;
+      const token = text.slice(i, j);
+      if (/^-?[0-9]{16,}$/.test(token) && !exactInteger(token)) return { token, at: stack.map((s) => s.key) };
+      i = j;
+    } else {
+      i++;
+    }
+  }
+  return undefined;
+}
+
+/**
+ * True when an integer literal names one double: its exact digits (2^60 written out), or
+ * the shortest text of a double (JSON.stringify(2 ** 60) is 1152921504606847000).
+ */
+function exactInteger(token: string): boolean {
+  const n = Number(token);
+  return String(n) === token || BigInt(n) === BigInt(token);
+}
+
+/**
+ * A CSV cell: numbers in JS shortest round-trip text (NaN, Infinity, -Infinity, -0 spelled
+ * so), anything else as its JSON text (a string "NaN" is `"NaN"` with quotes, so the two
+ * never meet). Quoting the cell for CSV is the CSV writer's job.
+ */
+export function valueToCsvCell(v: Value): string {
+  if (typeof v === 'number') return v === 0 && 1 / v < 0 ? '-0' : String(v);
+  return valueToJsonText(v);
+}
+
+const CSV_NUMBER = /^(?:NaN|-?Infinity|-?[0-9][0-9.eE+-]*)$/;
+
+/** The value of a CSV cell written by valueToCsvCell. */
+export function valueFromCsvCell(cell: string, path: string): Value {
+  if (CSV_NUMBER.test(cell)) {
+    const n = Number(cell);
+    if (n === n || cell === 'NaN') return n;
+  }
+  return parseJsonValueText(cell, path);
+}
+
+// Node's Buffer where it exists (fast for large bytes), atob/btoa in the browser.
+const NodeBuf = typeof Buffer === 'undefined' ? undefined : Buffer;
+
+export function toBase64(b: Uint8Array): string {
+  if (NodeBuf) return NodeBuf.from(b.buffer, b.byteOffset, b.byteLength).toString('base64');
+  let s = '';
+  for (let i = 0; i < b.length; i++) s += String.fromCharCode(b[i] as number);
+  return btoa(s);
+}
+
+export function fromBase64(s: string): Uint8Array {
+  if (NodeBuf) return new Uint8Array(NodeBuf.from(s, 'base64'));
+  return Uint8Array.from(atob(s), (c) => c.charCodeAt(0));
+}

@@ -1,0 +1,453 @@
+/**
+ * The msgpack form of a value (docs/values.md), used by msgpack session frames, the
+ * archive's msgpack columns, the Kafka sink and the SDK. Pure. Exact for every value:
+ *   numbers     integers within ±(2^53 - 1) as msgpack ints (the smallest form), every
+ *               other number (fractions, NaN, ±Infinity, -0, huge doubles) as float64
+ *   bigints     int64/uint64 when they fit, else ext 2 (decimal text)
+ *   strings     str (UTF-8) when well formed, else ext 1 (UTF-16 code units, little
+ *               endian) so lone surrogates survive
+ *   bytes       bin;  arrays  array;  objects  map with string keys, in key order
+ * Decoding builds objects with own properties, so `__proto__` is a key like any other.
+ * The reader also takes what msgpackr wrote before this codec (docs/values.md): strings
+ * holding WTF-8 surrogates, float32, integer map keys.
+ */
+import { TapedeckError } from './errors.js';
+import { VALUE_DEPTH_MAX, canonicalInteger, isWellFormed, setOwn, type Value } from './value.js';
+
+/** Extension types this codec writes. */
+export const MsgpackExt = { UTF16: 1, BIGINT: 2 } as const;
+
+const utf8 = new TextEncoder();
+const utf8Decoder = new TextDecoder('utf-8');
+const INT64_MIN = -(2n ** 63n);
+const UINT64_MAX = 2n ** 64n - 1n;
+/** Strings up to this many bytes are decoded in JS (faster than TextDecoder for short ones). */
+const SHORT_STRING_BYTES = 64;
+
+function malformed(why: string): TapedeckError {
+  return new TapedeckError('TPD_BAD_ARGUMENT', `malformed msgpack: ${why}`);
+}
+
+export class MsgpackWriter {
+  private buf = new Uint8Array(64 * 1024);
+  private view = new DataView(this.buf.buffer);
+  private pos = 0;
+
+  private ensure(n: number): void {
+    if (this.pos + n <= this.buf.length) return;
+    let size = this.buf.length * 2;
+    while (size < this.pos + n) size *= 2;
+    const next = new Uint8Array(size);
+    next.set(this.buf.subarray(0, this.pos));
+    this.buf = next;
+    this.view = new DataView(next.buffer);
+  }
+
+  reset(): this {
+    this.pos = 0;
+    return this;
+  }
+
+  /** A copy of what was written. */
+  take(): Uint8Array {
+    return this.buf.slice(0, this.pos);
+  }
+
+  /** A view of what was written, valid until the writer is used again. */
+  written(): Uint8Array {
+    return this.buf.subarray(0, this.pos);
+  }
+
+  private header(n: number, fix: number, fixMax: number, c16: number, c32: number, c8 = -1): void {
+    this.ensure(5);
+    if (n < fixMax) this.buf[this.pos++] = fix | n;
+    else if (c8 >= 0 && n < 256) {
+      this.buf[this.pos++] = c8;
+      this.buf[this.pos++] = n;
+    } else if (n < 0x10000) {
+      this.buf[this.pos++] = c16;
+      this.view.setUint16(this.pos, n);
+      this.pos += 2;
+    } else {
+      this.buf[this.pos++] = c32;
+      this.view.setUint32(this.pos, n);
+      this.pos += 4;
+    }
+  }
+
+  mapHeader(n: number): void {
+    this.header(n, 0x80, 16, 0xde, 0xdf);
+  }
+
+  arrayHeader(n: number): void {
+    this.header(n, 0x90, 16, 0xdc, 0xdd);
+  }
+
+  private binHeader(n: number): void {
+    this.header(n, 0, 0, 0xc5, 0xc6, 0xc4);
+  }
+
+  private raw(bytes: Uint8Array): void {
+    this.ensure(bytes.length);
+    this.buf.set(bytes, this.pos);
+    this.pos += bytes.length;
+  }
+
+  private ext(type: number, data: Uint8Array): void {
+    const n = data.length;
+    this.ensure(6);
+    const fixed = [1, 2, 4, 8, 16].indexOf(n);
+    if (fixed >= 0) this.buf[this.pos++] = 0xd4 + fixed;
+    else this.header(n, 0, 0, 0xc8, 0xc9, 0xc7);
+    this.buf[this.pos++] = type;
+    this.raw(data);
+  }
+
+  /** A string: UTF-8 when well formed, else its UTF-16 code units in ext 1. */
+  str(s: string): void {
+    if (!isWellFormed(s)) {
+      const units = new Uint8Array(s.length * 2);
+      const dv = new DataView(units.buffer);
+      for (let i = 0; i < s.length; i++) dv.setUint16(i * 2, s.charCodeAt(i), true);
+      this.ext(MsgpackExt.UTF16, units);
+      return;
+    }
+    const max = s.length * 3;
+    this.ensure(max + 5);
+    const start = this.pos;
+    // Reserve the largest header the string could need, then move the bytes if smaller.
+    const hdr = max < 32 ? 1 : max < 256 ? 2 : max < 0x10000 ? 3 : 5;
+    const { written } = utf8.encodeInto(s, this.buf.subarray(start + hdr));
+    const n = written ?? 0;
+    let need = n < 32 ? 1 : n < 256 ? 2 : n < 0x10000 ? 3 : 5;
+    if (need < hdr) {
+      this.buf.copyWithin(start + need, start + hdr, start + hdr + n);
+    } else {
+      need = hdr;
+    }
+    if (need === 1) this.buf[start] = 0xa0 | n;
+    else if (need === 2) {
+      this.buf[start] = 0xd9;
+      this.buf[start + 1] = n;
+    } else if (need === 3) {
+      this.buf[start] = 0xda;
+      this.view.setUint16(start + 1, n);
+    } else {
+      this.buf[start] = 0xdb;
+      this.view.setUint32(start + 1, n);
+    }
+    this.pos = start + need + n;
+  }
+
+  /** A number: safe integers as msgpack ints (timestamps as uint64), anything else as float64. */
+  num(v: number): void {
+    this.ensure(9);
+    const b = this.buf;
+    if (!Number.isSafeInteger(v) || (v === 0 && 1 / v < 0)) {
+      b[this.pos++] = 0xcb;
+      this.view.setFloat64(this.pos, v);
+      this.pos += 8;
+    } else if (v >= 0) {
+      if (v < 128) b[this.pos++] = v;
+      else if (v < 256) {
+        b[this.pos++] = 0xcc;
+        b[this.pos++] = v;
+      } else if (v < 0x10000) {
+        b[this.pos++] = 0xcd;
+        this.view.setUint16(this.pos, v);
+        this.pos += 2;
+      } else if (v <= 0xffffffff) {
+        b[this.pos++] = 0xce;
+        this.view.setUint32(this.pos, v);
+        this.pos += 4;
+      } else {
+        b[this.pos++] = 0xcf;
+        this.view.setUint32(this.pos, Math.floor(v / 0x100000000));
+        this.view.setUint32(this.pos + 4, v >>> 0);
+        this.pos += 8;
+      }
+    } else if (v >= -32) {
+      b[this.pos++] = v & 0xff;
+    } else if (v >= -128) {
+      b[this.pos++] = 0xd0;
+      this.view.setInt8(this.pos++, v);
+    } else if (v >= -32768) {
+      b[this.pos++] = 0xd1;
+      this.view.setInt16(this.pos, v);
+      this.pos += 2;
+    } else if (v >= -2147483648) {
+      b[this.pos++] = 0xd2;
+      this.view.setInt32(this.pos, v);
+      this.pos += 4;
+    } else {
+      b[this.pos++] = 0xd3;
+      this.view.setBigInt64(this.pos, BigInt(v));
+      this.pos += 8;
+    }
+  }
+
+  private bigint(v: bigint): void {
+    const n = canonicalInteger(v);
+    if (typeof n === 'number') return this.num(n);
+    this.ensure(9);
+    if (n >= INT64_MIN && n < 0n) {
+      this.buf[this.pos++] = 0xd3;
+      this.view.setBigInt64(this.pos, n);
+      this.pos += 8;
+    } else if (n > 0n && n <= UINT64_MAX) {
+      this.buf[this.pos++] = 0xcf;
+      this.view.setBigUint64(this.pos, n);
+      this.pos += 8;
+    } else {
+      this.ext(MsgpackExt.BIGINT, utf8.encode(n.toString()));
+    }
+  }
+
+  /** Any value; objects' undefined members are left out, as JSON leaves them out. */
+  value(v: Value, depth = 0): void {
+    switch (typeof v) {
+      case 'number':
+        return this.num(v);
+      case 'string':
+        return this.str(v);
+      case 'boolean':
+        this.ensure(1);
+        this.buf[this.pos++] = v ? 0xc3 : 0xc2;
+        return;
+      case 'bigint':
+        return this.bigint(v);
+      case 'undefined':
+        this.ensure(1);
+        this.buf[this.pos++] = 0xc0;
+        return;
+      default:
+        break;
+    }
+    if (v === null) {
+      this.ensure(1);
+      this.buf[this.pos++] = 0xc0;
+      return;
+    }
+    if (depth >= VALUE_DEPTH_MAX) throw new TapedeckError('TPD_BAD_ARGUMENT', `value nested deeper than ${VALUE_DEPTH_MAX} levels`);
+    if (v instanceof Uint8Array) {
+      this.binHeader(v.length);
+      this.raw(v);
+    } else if (Array.isArray(v)) {
+      this.arrayHeader(v.length);
+      for (const x of v) this.value(x, depth + 1);
+    } else if (typeof v === 'object') {
+      const keys = Object.keys(v);
+      let n = 0;
+      for (const k of keys) if (v[k] !== undefined) n++;
+      this.mapHeader(n);
+      for (const k of keys) {
+        const x = v[k];
+        if (x === undefined) continue;
+        this.str(k);
+        this.value(x, depth + 1);
+      }
+    } else {
+      throw new TapedeckError('TPD_BAD_ARGUMENT', `a ${typeof v} is not a value`);
+    }
+  }
+
+  /** [[id, value], ...] */
+  pairs(updates: ReadonlyArray<readonly [number, Value]>): void {
+    this.arrayHeader(updates.length);
+    for (const u of updates) this.pair(u[0], u[1]);
+  }
+
+  pair(id: number, v: Value): void {
+    this.ensure(1);
+    this.buf[this.pos++] = 0x92;
+    this.num(id);
+    this.value(v);
+  }
+}
+
+/** Reads msgpack values from bytes[pos, end). Hostile input gets a TPD_BAD_ARGUMENT, never a crash. */
+export class MsgpackReader {
+  pos: number;
+  private readonly view: DataView;
+
+  constructor(private readonly buf: Uint8Array, pos = 0, private readonly end = buf.length) {
+    this.pos = pos;
+    this.view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  }
+
+  get done(): boolean {
+    return this.pos >= this.end;
+  }
+
+  private need(n: number): number {
+    const at = this.pos;
+    if (at + n > this.end) throw malformed('truncated');
+    this.pos = at + n;
+    return at;
+  }
+
+  private u8(): number {
+    return this.buf[this.need(1)] as number;
+  }
+
+  private u16(): number {
+    return this.view.getUint16(this.need(2));
+  }
+
+  private u32(): number {
+    return this.view.getUint32(this.need(4));
+  }
+
+  value(depth = 0): Value {
+    const c = this.u8();
+    if (c < 0x80) return c;
+    if (c >= 0xe0) return c - 0x100;
+    if (c <= 0x8f) return this.map(c & 0x0f, depth);
+    if (c <= 0x9f) return this.array(c & 0x0f, depth);
+    if (c <= 0xbf) return this.string(c & 0x1f);
+    const v = this.view;
+    switch (c) {
+      case 0xc0: return null;
+      case 0xc2: return false;
+      case 0xc3: return true;
+      case 0xc4: return this.bin(this.u8());
+      case 0xc5: return this.bin(this.u16());
+      case 0xc6: return this.bin(this.u32());
+      case 0xc7: return this.ext(this.u8());
+      case 0xc8: return this.ext(this.u16());
+      case 0xc9: return this.ext(this.u32());
+      case 0xca: return v.getFloat32(this.need(4));
+      case 0xcb: return v.getFloat64(this.need(8));
+      case 0xcc: return this.u8();
+      case 0xcd: return this.u16();
+      case 0xce: return this.u32();
+      case 0xcf: return canonicalInteger(v.getBigUint64(this.need(8)));
+      case 0xd0: return v.getInt8(this.need(1));
+      case 0xd1: return v.getInt16(this.need(2));
+      case 0xd2: return v.getInt32(this.need(4));
+      case 0xd3: return canonicalInteger(v.getBigInt64(this.need(8)));
+      case 0xd4: return this.ext(1);
+      case 0xd5: return this.ext(2);
+      case 0xd6: return this.ext(4);
+      case 0xd7: return this.ext(8);
+      case 0xd8: return this.ext(16);
+      case 0xd9: return this.string(this.u8());
+      case 0xda: return this.string(this.u16());
+      case 0xdb: return this.string(this.u32());
+      case 0xdc: return this.array(this.u16(), depth);
+      case 0xdd: return this.array(this.u32(), depth);
+      case 0xde: return this.map(this.u16(), depth);
+      case 0xdf: return this.map(this.u32(), depth);
+      default: throw malformed(`byte 0x${c.toString(16)} starts no value`);
+    }
+  }
+
+  private bin(n: number): Uint8Array {
+    const at = this.need(n);
+    return this.buf.slice(at, at + n);
+  }
+
+  private array(n: number, depth: number): Value[] {
+    // Every element takes at least one byte: a larger count is a lie, not an allocation.
+    if (n > this.end - this.pos) throw malformed('array longer than its bytes');
+    if (depth >= VALUE_DEPTH_MAX) throw malformed(`nested deeper than ${VALUE_DEPTH_MAX} levels`);
+    const out = new Array<Value>(n);
+    for (let i = 0; i < n; i++) out[i] = this.value(depth + 1);
+    return out;
+  }
+
+  private map(n: number, depth: number): Record<string, Value> {
+    if (n * 2 > this.end - this.pos) throw malformed('map longer than its bytes');
+    if (depth >= VALUE_DEPTH_MAX) throw malformed(`nested deeper than ${VALUE_DEPTH_MAX} levels`);
+    const out: Record<string, Value> = {};
+    for (let i = 0; i < n; i++) {
+      const k = this.value(depth + 1);
+      // Integer keys came from older writers that stringified nothing; JS keys are strings.
+      if (typeof k !== 'string' && typeof k !== 'number') throw malformed('a map key is not a string');
+      setOwn(out, String(k), this.value(depth + 1));
+    }
+    return out;
+  }
+
+  private ext(n: number): Value {
+    const type = this.view.getInt8(this.need(1));
+    const at = this.need(n);
+    if (type === MsgpackExt.UTF16) {
+      if (n % 2 !== 0) throw malformed('UTF-16 string of odd length');
+      return utf16le(this.buf, at, at + n);
+    }
+    if (type === MsgpackExt.BIGINT) {
+      const text = utf8Decoder.decode(this.buf.subarray(at, at + n));
+      if (!/^-?[0-9]+$/.test(text)) throw malformed('bigint extension is not decimal');
+      return canonicalInteger(BigInt(text));
+    }
+    throw malformed(`unknown extension type ${type}`);
+  }
+
+  private string(n: number): string {
+    const at = this.need(n);
+    if (n <= SHORT_STRING_BYTES || hasSurrogateBytes(this.buf, at, at + n)) return wtf8(this.buf, at, at + n);
+    return utf8Decoder.decode(this.buf.subarray(at, at + n));
+  }
+}
+
+/** Lead bytes of a 3-byte sequence encoding U+D800..U+DFFF (WTF-8, as msgpackr wrote lone surrogates). */
+function hasSurrogateBytes(b: Uint8Array, from: number, to: number): boolean {
+  for (let i = b.indexOf(0xed, from); i >= 0 && i < to - 1; i = b.indexOf(0xed, i + 1)) if ((b[i + 1] as number) >= 0xa0) return true;
+  return false;
+}
+
+function utf16le(b: Uint8Array, from: number, to: number): string {
+  const units: number[] = [];
+  let s = '';
+  for (let i = from; i < to; i += 2) {
+    units.push((b[i] as number) | ((b[i + 1] as number) << 8));
+    if (units.length === 4096) s += String.fromCharCode(...units.splice(0));
+  }
+  return s + String.fromCharCode(...units);
+}
+
+/** UTF-8 that also takes encoded surrogates (WTF-8); anything invalid becomes U+FFFD. */
+function wtf8(b: Uint8Array, from: number, to: number): string {
+  const units: number[] = [];
+  let s = '';
+  let i = from;
+  while (i < to) {
+    const c = b[i++] as number;
+    let cp = 0xfffd;
+    if (c < 0x80) cp = c;
+    else if (c >= 0xc2 && c < 0xe0 && i < to && ((b[i] as number) & 0xc0) === 0x80) cp = ((c & 0x1f) << 6) | ((b[i++] as number) & 0x3f);
+    else if (c >= 0xe0 && c < 0xf0 && i + 1 < to && ((b[i] as number) & 0xc0) === 0x80 && ((b[i + 1] as number) & 0xc0) === 0x80) {
+      cp = ((c & 0x0f) << 12) | (((b[i] as number) & 0x3f) << 6) | ((b[i + 1] as number) & 0x3f);
+      i += 2;
+      if (cp < 0x800) cp = 0xfffd;
+    } else if (c >= 0xf0 && c < 0xf5 && i + 2 < to && ((b[i] as number) & 0xc0) === 0x80 && ((b[i + 1] as number) & 0xc0) === 0x80 && ((b[i + 2] as number) & 0xc0) === 0x80) {
+      cp = ((c & 0x07) << 18) | (((b[i] as number) & 0x3f) << 12) | (((b[i + 1] as number) & 0x3f) << 6) | ((b[i + 2] as number) & 0x3f);
+      i += 3;
+      if (cp < 0x10000 || cp > 0x10ffff) cp = 0xfffd;
+    }
+    if (cp >= 0x10000) {
+      cp -= 0x10000;
+      units.push(0xd800 | (cp >> 10), 0xdc00 | (cp & 0x3ff));
+    } else {
+      units.push(cp);
+    }
+    if (units.length >= 4096) s += String.fromCharCode(...units.splice(0));
+  }
+  return s + String.fromCharCode(...units);
+}
+
+/** One value filling `bytes` exactly. */
+export function decodeMsgpack(bytes: Uint8Array): Value {
+  const r = new MsgpackReader(bytes);
+  const v = r.value();
+  if (!r.done) throw malformed('trailing bytes after the value');
+  return v;
+}
+
+/** A value's msgpack bytes (a fresh copy). */
+export function encodeMsgpack(v: Value, w: MsgpackWriter = new MsgpackWriter()): Uint8Array {
+  w.reset();
+  w.value(v);
+  return w.take();
+}
