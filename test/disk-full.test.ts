@@ -246,7 +246,8 @@ describe('a full disk', () => {
         });
         return authedCall(srv.url, 'POST', '/api/v1/ingest', undefined, `${lines.join('\n')}\n`);
       };
-      expect((await push(0, 10)).status).toBe(200);
+      const first = await push(0, 10);
+      expect(first.status, JSON.stringify(first.body)).toBe(200);
       await srv.recorder!.flush();
       expect((await authedCall(srv.url, 'GET', '/ready')).status).toBe(200);
       const filler = await fillDisk();
@@ -276,7 +277,8 @@ describe('a full disk', () => {
       await until(async () => (await authedCall(srv.url, 'GET', '/ready')).status === 200, 10_000, '/ready after space returned');
       const metricsAfter = (await authedCall(srv.url, 'GET', '/metrics')).body as string;
       expect(metricsAfter).toMatch(/^tapedeck_archive_disk_full 0$/m);
-      expect((await push(next, 10)).status).toBe(200);
+      const after = await push(next, 10);
+      expect(after.status, JSON.stringify(after.body)).toBe(200);
       await srv.recorder!.flush();
       // Every line the server answered 200 for is in the archive, in order, once.
       const kept = (await readBatches(srv.archive)).map((b) => b.ts);
