@@ -105,6 +105,7 @@ export class MsgpackWriter {
 
   /** A string: UTF-8 when well formed, else its UTF-16 code units in ext 1. */
   str(s: string): void {
+    if (s.length < 32 && this.asciiStr(s)) return;
     if (!isWellFormed(s)) {
       const units = new Uint8Array(s.length * 2);
       const dv = new DataView(units.buffer);
@@ -137,6 +138,22 @@ export class MsgpackWriter {
       this.view.setUint32(start + 1, n);
     }
     this.pos = start + need + n;
+  }
+
+  /** Short ASCII strings byte by byte (most keys and enum-like values): no encoder call. */
+  private asciiStr(s: string): boolean {
+    const n = s.length;
+    this.ensure(n + 1);
+    const b = this.buf;
+    const start = this.pos;
+    for (let i = 0; i < n; i++) {
+      const c = s.charCodeAt(i);
+      if (c >= 0x80) return false;
+      b[start + 1 + i] = c;
+    }
+    b[start] = 0xa0 | n;
+    this.pos = start + 1 + n;
+    return true;
   }
 
   /** A number: safe integers as msgpack ints (timestamps as uint64), anything else as float64. */
@@ -386,9 +403,52 @@ export class MsgpackReader {
 
   private string(n: number): string {
     const at = this.need(n);
+    if (n <= CACHED_STRING_BYTES) return cachedString(this.buf, at, at + n);
+    if (n <= SHORT_STRING_BYTES) {
+      const s = ascii(this.buf, at, at + n);
+      if (s !== undefined) return s;
+    }
     if (n <= SHORT_STRING_BYTES || hasSurrogateBytes(this.buf, at, at + n)) return wtf8(this.buf, at, at + n);
     return utf8Decoder.decode(this.buf.subarray(at, at + n));
   }
+}
+
+/**
+ * Short strings (keys, enum-like values such as "up") repeat in a column: a small cache by
+ * their bytes returns the same string without decoding it again.
+ */
+const CACHED_STRING_BYTES = 16;
+const STRING_CACHE_SLOTS = 4096;
+const cacheBytes: Array<Uint8Array | undefined> = new Array<Uint8Array | undefined>(STRING_CACHE_SLOTS);
+const cacheStrings: string[] = new Array<string>(STRING_CACHE_SLOTS);
+
+function cachedString(b: Uint8Array, from: number, to: number): string {
+  let h = 0x811c9dc5;
+  for (let i = from; i < to; i++) h = Math.imul(h ^ (b[i] as number), 0x01000193);
+  const slot = (h >>> 0) & (STRING_CACHE_SLOTS - 1);
+  const k = cacheBytes[slot];
+  if (k !== undefined && k.length === to - from) {
+    let i = 0;
+    while (i < k.length && k[i] === b[from + i]) i++;
+    if (i === k.length) return cacheStrings[slot] as string;
+  }
+  const s = ascii(b, from, to) ?? wtf8(b, from, to);
+  cacheBytes[slot] = b.slice(from, to);
+  cacheStrings[slot] = s;
+  return s;
+}
+
+const asciiCodes: number[] = [];
+
+/** Short ASCII text, or undefined when a byte is not ASCII. */
+function ascii(b: Uint8Array, from: number, to: number): string | undefined {
+  asciiCodes.length = to - from;
+  for (let i = from; i < to; i++) {
+    const c = b[i] as number;
+    if (c >= 0x80) return undefined;
+    asciiCodes[i - from] = c;
+  }
+  return String.fromCharCode.apply(null, asciiCodes);
 }
 
 /** Lead bytes of a 3-byte sequence encoding U+D800..U+DFFF (WTF-8, as msgpackr wrote lone surrogates). */
