@@ -10,7 +10,7 @@
  */
 import Database from 'better-sqlite3';
 import { TapedeckError, type ErrorCode } from '../protocol/errors.js';
-import { crc32c } from './codec/crc.js';
+import { crc32c } from '@node-rs/crc32';
 import { HEADER_BYTES } from './codec/header.js';
 import { BlockType } from './codec/frame.js';
 
@@ -69,7 +69,8 @@ const COLUMNS = {
   puts: ['name', 'status', 'attempts', 'error', 'updated_ms'],
 } as const satisfies Record<(typeof TABLES)[number], readonly string[]>;
 type Table = keyof typeof COLUMNS;
-type Raw = Record<string, unknown>;
+/** A row as SQLite returns it in raw mode: the table's columns in order, then crc. */
+type Raw = unknown[];
 
 /**
  * CRC32C of a row's values (with its table's name, so a row cannot pass for another
@@ -77,7 +78,7 @@ type Raw = Record<string, unknown>;
  * a row is only seen by this checksum.
  */
 export function rowCrc(table: Table, values: readonly unknown[]): number {
-  return crc32c(Buffer.from(JSON.stringify([table, ...values])));
+  return crc32c(JSON.stringify([table, ...values])) >>> 0; // a string is hashed as its UTF-8 bytes
 }
 
 /** Turns a SQLite error (SQLITE_CORRUPT, SQLITE_NOTADB, ...) into a TapedeckError with a stable code. */
@@ -120,7 +121,7 @@ export class Catalog {
   }
 
   private prepare(readonly: boolean) {
-    const select = (t: Table, rest: string) => this.db.prepare(`SELECT ${COLUMNS[t].join(', ')}, crc FROM ${t} ${rest}`);
+    const select = (t: Table, rest: string) => this.db.prepare(`SELECT ${COLUMNS[t].join(', ')}, crc FROM ${t} ${rest}`).raw(true);
     const insert = (t: Table, verb: string, tail = '') =>
       readonly ? undefined : this.db.prepare(`${verb} INTO ${t}(${COLUMNS[t].join(', ')}, crc) VALUES (${COLUMNS[t].map(() => '?').join(', ')}, ?) ${tail}`);
     const upsertTail = (t: Table, key: string) => `ON CONFLICT(${key}) DO UPDATE SET ${[...COLUMNS[t].filter((c) => c !== key), 'crc'].map((c) => `${c} = excluded.${c}`).join(', ')}`;
@@ -184,16 +185,17 @@ export class Catalog {
   }
 
   private checked(t: Table, rows: unknown[]): Raw[] {
+    const n = COLUMNS[t].length;
     for (const r of rows as Raw[]) {
-      const values = COLUMNS[t].map((c) => r[c]);
-      if (r.crc !== rowCrc(t, values)) throw damaged(`row ${JSON.stringify(values).slice(0, 120)} of table ${t} fails its checksum`);
+      const values = r.slice(0, n);
+      if (r[n] !== rowCrc(t, values)) throw damaged(`row ${JSON.stringify(values).slice(0, 120)} of table ${t} fails its checksum`);
     }
     return rows as Raw[];
   }
 
   getMeta(key: string): string | undefined {
-    const row = this.read('read of meta', () => this.checked('meta', this.stmts.meta.all()).find((r) => r.key === key));
-    return row === undefined ? undefined : String(row.value);
+    const row = this.read('read of meta', () => this.checked('meta', this.stmts.meta.all()).find((r) => r[0] === key));
+    return row === undefined ? undefined : String(row[1]);
   }
 
   setMeta(key: string, value: string): void {
@@ -209,13 +211,13 @@ export class Catalog {
   }
 
   paths(): PathRow[] {
-    return this.read('read of paths', () => this.checked('paths', this.stmts.paths.all())).map((r) => ({ id: r.id as number, path: r.path as string, firstTs: r.first_ts as number }));
+    return this.read('read of paths', () => this.checked('paths', this.stmts.paths.all())).map((r) => ({ id: r[0] as number, path: r[1] as string, firstTs: r[2] as number }));
   }
 
   /** Put status of rotated files, by name. */
   puts(): PutRow[] {
     return this.read('read of puts', () => this.checked('puts', this.stmts.puts.all())).map((r) => ({
-      name: r.name as string, status: r.status as PutStatus, attempts: r.attempts as number, error: r.error as string | null, updatedMs: r.updated_ms as number,
+      name: r[0] as string, status: r[1] as PutStatus, attempts: r[2] as number, error: r[3] as string | null, updatedMs: r[4] as number,
     }));
   }
 
@@ -273,7 +275,7 @@ export class Catalog {
       out.push(...tileProblems(blocks));
       const indexed = new Map(files.map((f) => [f.seq, f.indexedBytes]));
       for (const b of blocks) {
-        if ((b.offset as number) + (b.frame_bytes as number) > (indexed.get(b.seq as number) ?? -1)) out.push(`catalog block ${String(b.seq)}@${String(b.offset)} lies past what its file row says was indexed`);
+        if ((b[1] as number) + (b[2] as number) > (indexed.get(b[0] as number) ?? -1)) out.push(`catalog block ${String(b[0])}@${String(b[1])} lies past what its file row says was indexed`);
       }
       this.paths().forEach((p, i) => {
         if (p.id !== i) out.push(`catalog path ids are not dense at ${i}`);
@@ -293,15 +295,16 @@ export class Catalog {
 
 function toFileRow(r: Raw): FileRow {
   return {
-    seq: r.seq as number, name: r.name as string, location: r.location as FileLocation, firstTs: r.first_ts as number | null,
-    lastTs: r.last_ts as number | null, indexedBytes: r.indexed_bytes as number, sealed: r.sealed === 1,
+    seq: r[0] as number, name: r[1] as string, location: r[2] as FileLocation, firstTs: r[3] as number | null,
+    lastTs: r[4] as number | null, indexedBytes: r[5] as number, sealed: r[6] === 1,
   };
 }
 
+/** A blocks row without its seq (raw: seq, offset, frame_bytes, type, first_ts, last_ts, batches, updates). */
 function toBlockRow(r: Raw): BlockRow {
   return {
-    offset: r.offset as number, frameBytes: r.frame_bytes as number, type: r.type as BlockType, firstTs: r.first_ts as number,
-    lastTs: r.last_ts as number, batches: r.batches as number, updates: r.updates as number,
+    offset: r[1] as number, frameBytes: r[2] as number, type: r[3] as BlockType, firstTs: r[4] as number,
+    lastTs: r[5] as number, batches: r[6] as number, updates: r[7] as number,
   };
 }
 
@@ -312,8 +315,8 @@ function tileProblems(blocks: readonly Raw[]): string[] {
   let end = 0;
   for (const raw of blocks) {
     const b = toBlockRow(raw);
-    if (raw.seq !== seq) {
-      seq = raw.seq as number;
+    if (raw[0] !== seq) {
+      seq = raw[0] as number;
       end = HEADER_BYTES;
     }
     if (b.offset !== end) out.push(`catalog blocks of file ${seq} leave a gap or overlap at ${b.offset}`);
