@@ -352,3 +352,36 @@ describe('truncated files', () => {
     await b.close();
   });
 });
+
+describe('catalog schema 1 (no row checksums)', () => {
+  it('is upgraded by a writable open; a read-only open indexes the files into memory and leaves it', async () => {
+    const dir = await tmpDir();
+    const batches = randomBatches(41, 400);
+    let a = await Archive.open(dir, small);
+    for (const b of batches) a.writer!.append(b.updates, b.ts);
+    await a.writer!.flush();
+    await a.close();
+    const { default: Database } = await import('better-sqlite3');
+    const file = join(dir, 'catalog.sqlite');
+    const db = new Database(file);
+    for (const t of ['meta', 'files', 'blocks', 'paths', 'puts']) db.exec(`ALTER TABLE ${t} DROP COLUMN crc`);
+    db.exec("UPDATE meta SET value = '1' WHERE key = 'schema_version'");
+    db.close();
+
+    a = await Archive.open(dir, { readonly: true });
+    expect(a.recovery.catalogRebuilds).toBe(1);
+    expect(await readAll(a.cursor())).toStrictEqual(batches);
+    await a.close();
+
+    a = await Archive.open(dir, small);
+    expect(a.problems).toEqual([]);
+    expect(a.recovery.catalogRebuilds).toBe(0);
+    expect(await readAll(a.cursor())).toStrictEqual(batches);
+    await a.close();
+    expect((await readdir(dir)).filter((n) => n.includes('.bad-'))).toEqual([]);
+    expect((await verifyArchive(dir)).ok).toBe(true);
+    a = await Archive.open(dir, { readonly: true });
+    expect(a.problems).toEqual([]);
+    await a.close();
+  });
+});

@@ -20,9 +20,10 @@ commands:
                          summary of an archive's files, blocks, batches and paths;
                          --at prints the state at TIME, --head the first N batches
   verify <archive-dir> [--json]
-                         check every header and block (CRC32C, framing, decoding,
-                         timestamp order); exits 1 and names file and offset of each
-                         problem
+                         check every header (both commit slots), block (CRC32C,
+                         framing, decoding, timestamp order) and the catalog (SQLite
+                         integrity, row checksums, rows against the files); exits 1
+                         and names file and offset of each problem
   reindex <archive-dir>  rebuild the catalog from the segment files
   play <url> [--start T] [--end T] [--pos P] [--speed S] [--filter G]...
        [--format json|msgpack]
