@@ -19,6 +19,8 @@ export interface HistoryQuery {
   globs: readonly string[];
   fromUs: number;
   toUs: number;
+  /** Read nothing newer than this (the committed horizon when the request arrived). */
+  horizonUs?: number;
   format: HistoryFormat;
 }
 
@@ -64,10 +66,11 @@ export const CSV_HEADER = 'ts,time,path,value\n';
 export async function* historyChunks(archive: Archive, q: HistoryQuery, onBatch?: (ts: number) => void): AsyncGenerator<string> {
   validateGlobs(q.globs);
   if (q.toUs < q.fromUs) throw new TapedeckError('TPD_BAD_ARGUMENT', `"to" (${formatTs(q.toUs)}) is before "from" (${formatTs(q.fromUs)})`);
+  const lastUs = Math.min(q.toUs, q.horizonUs ?? Number.MAX_SAFE_INTEGER);
   const c = archive.cursor({ filter: q.globs });
   await c.seek({ ts: q.fromUs - 1 });
   let out = q.format === 'csv' ? CSV_HEADER : '';
-  for (let b = await c.next(); b && b.ts <= q.toUs; b = await c.next()) {
+  for (let b = await c.next(); b && b.ts <= lastUs; b = await c.next()) {
     const time = formatTs(b.ts);
     if (q.format === 'csv') {
       const head = `${b.ts},${time},`;

@@ -43,7 +43,7 @@ describe('queries', () => {
     expect(JSON.parse((await get(`${u}/api/v1/paths?glob=/r/**&glob=/q/b`)).text).paths).toEqual(['/q/b', '/r/c']);
 
     const now = JSON.parse((await get(`${u}/api/v1/state?glob=/q/*`)).text);
-    expect(now).toEqual({ ts: (T0 + 9) * 1e6, time: formatTs((T0 + 9) * 1e6), values: { '/q/a': 9.5, '/q/b': 8, '/q/s': 'x, "y"' } });
+    expect(now).toEqual({ ts: (T0 + 9) * 1e6, time: formatTs((T0 + 9) * 1e6), horizon: (T0 + 9) * 1e6, pending: false, values: { '/q/a': 9.5, '/q/b': 8, '/q/s': 'x, "y"' } });
     const at = JSON.parse((await get(`${u}/api/v1/state?at=${T0 + 3}&glob=/q/**&glob=/r/*`)).text);
     expect(at.values).toEqual({ '/q/a': 3.5, '/q/b': 2, '/r/c': { deep: [1, 2] } });
     const iso = JSON.parse((await get(`${u}/api/v1/state?at=${encodeURIComponent(formatTs((T0 + 4) * 1e6 - 1))}`)).text);

@@ -53,8 +53,8 @@ function noMatch(given: string | string[] | undefined, globs: string[], paths: I
 }
 
 /** The /api/v1/state body (the shape its response schema declares) as JSON text. */
-function stateJson(ts: number | null, paths: Iterable<string>, value: (p: string) => Value, noValue: () => object | undefined): string {
-  let out = `{"ts":${ts},"time":${ts === null ? 'null' : `"${formatTs(ts)}"`},"values":{`;
+function stateJson(ts: number | null, paths: Iterable<string>, value: (p: string) => Value, noValue: () => object | undefined, horizon: Horizon): string {
+  let out = `{"ts":${ts},"time":${ts === null ? 'null' : `"${formatTs(ts)}"`},"horizon":${horizon.us},"pending":${horizon.pending},"values":{`;
   let first = true;
   for (const p of paths) {
     const v = value(p);
@@ -68,19 +68,35 @@ function stateJson(ts: number | null, paths: Iterable<string>, value: (p: string
 }
 
 /**
- * Latest-state answers as rendered, per glob list, valid while the recorder's version is
- * unchanged. Bounded in bytes (SERVER_LIMITS); past the bound it starts afresh.
+ * The committed horizon an answer was made at: the last batch that a crash cannot take
+ * back (null for an empty archive). `pending` is true only for a latest-value answer that
+ * includes batches newer than it (recorded, not yet flushed).
+ */
+interface Horizon {
+  us: number | null;
+  pending: boolean;
+}
+
+const HORIZON_HEADER = 'tapedeck-horizon';
+
+function horizonOf(lastTs: number): Horizon {
+  return { us: lastTs > 0 ? lastTs : null, pending: false };
+}
+
+/**
+ * Latest-state answers as rendered, per glob list, valid while the recorder's version and
+ * the committed horizon are unchanged. Bounded in bytes (SERVER_LIMITS); past the bound it starts afresh.
  */
 class RenderedLatest {
-  private readonly bodies = new Map<string, { version: number; body: string }>();
+  private readonly bodies = new Map<string, { version: string; body: string }>();
   private bytes = 0;
 
-  get(key: string, version: number): string | undefined {
+  get(key: string, version: string): string | undefined {
     const hit = this.bodies.get(key);
     return hit !== undefined && hit.version === version ? hit.body : undefined;
   }
 
-  set(key: string, version: number, body: string): void {
+  set(key: string, version: string, body: string): void {
     if (body.length > SERVER_LIMITS.stateBodyCachedMaxBytes) return;
     const old = this.bodies.get(key);
     if (old) this.bytes -= old.body.length;
@@ -93,9 +109,24 @@ class RenderedLatest {
   }
 }
 
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** The committed horizon when the query arrived (null: empty archive). */
+    horizonUs?: number | null;
+  }
+}
+
 export const queryRoutes: FastifyPluginAsync<QueryRoutesOptions> = async (app, opts) => {
   const recorder = opts.recorder;
   const rendered = new RenderedLatest();
+  // Every answer says the committed horizon it was made at (docs/recording.md, "Committed
+  // horizon"): as-of and history answers hold nothing newer, so asking again after a
+  // crash gives the same answer.
+  app.addHook('preHandler', async (req, reply) => {
+    const h = horizonOf(app.archive.lastTs);
+    req.horizonUs = h.us;
+    reply.header(HORIZON_HEADER, h.us === null ? 'none' : `${formatTs(h.us)} ${h.us}`);
+  });
 
   app.get<{ Querystring: { glob?: string | string[] } }>('/api/v1/paths', {
     schema: {
@@ -139,25 +170,29 @@ export const queryRoutes: FastifyPluginAsync<QueryRoutesOptions> = async (app, o
     const globs = globList(req.query.glob);
     const all = globs.includes('/**');
     const whyEmpty = (): object | undefined => noMatch(req.query.glob, globs, app.archive.paths);
-    const at = req.query.at === undefined || req.query.at === 'now' ? undefined : parseTimeParam(req.query.at, wallClockUs(), 'at');
+    // `at` (even `now`) asks as of a time: committed data only. Without it, the latest values.
+    const at = req.query.at === undefined ? undefined : parseTimeParam(req.query.at, wallClockUs(), 'at');
+    const horizon = horizonOf(app.archive.lastTs);
     reply.type('application/json; charset=utf-8');
     if (at === undefined && recorder) {
       // The hot query: answered from memory, rendered once per recorded batch (by hand: a
       // schema serializer walking an open-ended object of values costs several times more).
       const key = all ? '' : globs.join('\n');
-      const version = recorder.version;
+      const version = `${recorder.version}:${horizon.us}`;
       let body = rendered.get(key, version);
       if (body === undefined) {
         const latest = recorder.latest;
-        body = stateJson(recorder.latestTs || null, all ? latest.keys() : recorder.pathsMatching(globs), (p) => latest.get(p) as Value, whyEmpty);
+        // Values recorded after the horizon are pending: in memory, not yet flushed.
+        horizon.pending = recorder.latestTs > (horizon.us ?? 0);
+        body = stateJson(recorder.latestTs || null, all ? latest.keys() : recorder.pathsMatching(globs), (p) => latest.get(p) as Value, whyEmpty, horizon);
         rendered.set(key, version, body);
       }
       return body;
     }
     const c = app.archive.cursor({ filter: globs });
-    await c.seek(at === undefined ? 'end' : { ts: at });
+    await c.seek(at === undefined || (horizon.us !== null && at >= horizon.us) ? 'end' : { ts: at });
     const state = await c.state();
-    return stateJson(at ?? (app.archive.lastTs || null), state.keys(), (p) => state.get(p) as Value, whyEmpty);
+    return stateJson(at ?? horizon.us, state.keys(), (p) => state.get(p) as Value, whyEmpty, horizon);
   });
 
   app.get<{ Querystring: { glob?: string | string[]; from?: string; to?: string; format?: HistoryFormat } }>('/api/v1/history', {
@@ -181,7 +216,8 @@ export const queryRoutes: FastifyPluginAsync<QueryRoutesOptions> = async (app, o
     const fromUs = req.query.from === undefined ? 0 : parseTimeParam(req.query.from, now, 'from');
     const toUs = req.query.to === undefined ? Number.MAX_SAFE_INTEGER : parseTimeParam(req.query.to, now, 'to');
     const globs = globList(req.query.glob);
-    const chunks = historyChunks(app.archive, { globs, fromUs, toUs, format });
+    // Nothing past the horizon taken when the request arrived: the same question gets the same answer.
+    const chunks = historyChunks(app.archive, { globs, fromUs, toUs, horizonUs: req.horizonUs ?? 0, format });
     // Fail before the first byte when the query itself is wrong (e.g. to < from).
     const first = await chunks.next();
     async function* rest(): AsyncGenerator<string> {
