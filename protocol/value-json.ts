@@ -14,7 +14,7 @@
  * JSON.parse restores them, so no step may re-encode the text through UTF-8 in between.
  */
 import { TapedeckError } from './errors.js';
-import { VALUE_DEPTH_MAX, canonicalInteger, setOwn, type Value } from './value.js';
+import { VALUE_DEPTH_MAX, canonicalInteger, isWellFormed, setOwn, type Value } from './value.js';
 
 export const VALUE_TAGS = ['$num', '$bigint', '$bytes', '$obj'] as const;
 
@@ -263,16 +263,26 @@ function exactInteger(token: string): boolean {
 }
 
 /**
- * A CSV cell: numbers in JS shortest round-trip text (NaN, Infinity, -Infinity, -0 spelled
- * so), anything else as its JSON text (a string "NaN" is `"NaN"` with quotes, so the two
- * never meet). Quoting the cell for CSV is the CSV writer's job.
+ * A CSV cell (before the CSV writer quotes it): numbers in JS shortest round-trip text
+ * (NaN, Infinity, -Infinity and -0 spelled so); a string as itself when it cannot be read
+ * as anything else; everything else, and strings that could be (`1`, `true`, `null`, `""`,
+ * text starting with `"`, `{` or `[`, lone surrogates that UTF-8 cannot carry), as JSON
+ * text of the JSON form. valueFromCsvCell reads every cell back to the identical value.
  */
 export function valueToCsvCell(v: Value): string {
   if (typeof v === 'number') return v === 0 && 1 / v < 0 ? '-0' : String(v);
+  if (typeof v === 'string' && csvPlainString(v)) return v;
   return valueToJsonText(v);
 }
 
 const CSV_NUMBER = /^(?:NaN|-?Infinity|-?[0-9][0-9.eE+-]*)$/;
+const CSV_JSON_WORD = /^(?:true|false|null)$/;
+
+function csvPlainString(s: string): boolean {
+  if (s === '' || CSV_NUMBER.test(s) || CSV_JSON_WORD.test(s)) return false;
+  const c = s.charCodeAt(0);
+  return c !== 0x22 && c !== 0x7b && c !== 0x5b && isWellFormed(s); /* " { [ */
+}
 
 /** The value of a CSV cell written by valueToCsvCell. */
 export function valueFromCsvCell(cell: string, path: string): Value {
@@ -280,7 +290,7 @@ export function valueFromCsvCell(cell: string, path: string): Value {
     const n = Number(cell);
     if (n === n || cell === 'NaN') return n;
   }
-  return parseJsonValueText(cell, path);
+  return csvPlainString(cell) ? cell : parseJsonValueText(cell, path);
 }
 
 // Node's Buffer where it exists (fast for large bytes), atob/btoa in the browser.

@@ -104,7 +104,8 @@ describe('the JSON form', () => {
   });
 
   it('writes CSV cells that read back as the identical value', () => {
-    expect([NaN, -0, Infinity, -Infinity, 0.1, 'NaN', null].map((v) => valueToCsvCell(v))).toEqual(['NaN', '-0', 'Infinity', '-Infinity', '0.1', '"NaN"', 'null']);
+    const cells = [NaN, -0, Infinity, -Infinity, 0.1, 'NaN', null, 'up', '', '12', 'true', '{x', '\ud800', 'a,b', 2n ** 64n].map((v) => valueToCsvCell(v));
+    expect(cells).toEqual(['NaN', '-0', 'Infinity', '-Infinity', '0.1', '"NaN"', 'null', 'up', '""', '"12"', '"true"', '"{x"', '"\\ud800"', 'a,b', '{"$bigint":"18446744073709551616"}']);
     fc.assert(
       fc.property(hostileValue, (v) => same(v, valueFromCsvCell(valueToCsvCell(v), '/p'))),
       { seed: propertySeed('CSV cells'), numRuns: RUNS },

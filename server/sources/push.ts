@@ -19,7 +19,8 @@ import { setImmediate as yieldLoop } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import { TapedeckError, isTapedeckError, type ErrorCode } from '../../protocol/errors.js';
 import { parseTs } from '../../protocol/time.js';
-import { isValidPath, type Update, type Value } from '../../protocol/value.js';
+import { isValidPath, type Update } from '../../protocol/value.js';
+import { parseJsonText, valueFromJson } from '../../protocol/value-json.js';
 import { SERVER_LIMITS } from '../limits.js';
 import type { RecordOutcome, RecorderSink } from '../recorder.js';
 import { HealthTracker, type BatchSink, type Source, type SourceContext, type SourceFactory, type SourceHealth } from './source.js';
@@ -91,8 +92,10 @@ export function parseLine(text: string): { updates: Update[]; tsUs: number | und
   }
   let doc: unknown;
   try {
-    doc = JSON.parse(text);
+    // parseJsonText refuses integers a double would round (TPD_BAD_ARGUMENT naming where).
+    doc = parseJsonText(text);
   } catch (err) {
+    if (isTapedeckError(err)) throw err;
     throw new TapedeckError('TPD_BAD_INGEST_LINE', `not JSON: ${(err as Error).message}`);
   }
   if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) throw new TapedeckError('TPD_BAD_INGEST_LINE', 'a line must be a JSON object { "ts"?, "updates" }');
@@ -103,7 +106,8 @@ export function parseLine(text: string): { updates: Update[]; tsUs: number | und
   const updates: Update[] = [];
   for (const path in u) {
     if (!isValidPath(path)) throw new TapedeckError('TPD_BAD_PATH', `invalid path ${JSON.stringify(path).slice(0, 200)}: a path starts with "/"`);
-    updates.push([path, (u as Record<string, Value>)[path] as Value]);
+    // Values in the one JSON form (docs/values.md): tags become bytes, bigints, NaN, ±Inf, -0.
+    updates.push([path, valueFromJson((u as Record<string, unknown>)[path], path)]);
   }
   // An empty batch would be answered as accepted yet leave no trace in the archive.
   if (updates.length === 0) throw new TapedeckError('TPD_BAD_INGEST_LINE', '"updates" is empty: a batch holds at least one update');
