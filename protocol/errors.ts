@@ -20,7 +20,7 @@ export const ERRORS = {
   TPD_NOT_READY: { status: 503, meaning: 'The server is not ready: the archive is not open or a required source is stale.' },
   TPD_BAD_ARGUMENT: { status: 400, meaning: 'An argument or value is malformed or out of range.' },
   TPD_BAD_PATH: { status: 400, meaning: 'A path is empty, does not start with "/", is too long or holds NUL.' },
-  TPD_BATCH_TOO_LARGE: { status: 413, meaning: 'A batch exceeds batchUpdatesMax or its encoded size exceeds blockBytesMax.' },
+  TPD_BATCH_TOO_LARGE: { status: 413, meaning: 'A batch exceeds batchUpdatesMax updates or batchBytesMax bytes (estimated), or an NDJSON line exceeds ingestLineBytesMax.' },
   TPD_BACKPRESSURE: { status: 503, meaning: 'The archive writer queue is full (writeQueueBytesMax); retry after it drains.' },
   TPD_ARCHIVE_CLOSED: { status: 503, meaning: 'The archive was closed.' },
   TPD_ARCHIVE_LOCKED: { status: 409, meaning: 'Another live process holds the archive lock for writing.' },

@@ -56,9 +56,7 @@ describe('docs/limits.md', () => {
  * Limit names the docs or the error table still mention wrongly, each with the fix asked of
  * the file's owner. The test below fails when one of these is fixed, so the entry goes too.
  */
-const PENDING_LIMIT_NAME_FIXES: Readonly<Record<string, string>> = {
-  blockBytesMax: 'protocol/errors.ts TPD_BATCH_TOO_LARGE names blockBytesMax; the limit is STORAGE_LIMITS.batchBytesMax (then npm run docs:errors)',
-};
+const PENDING_LIMIT_NAME_FIXES: Readonly<Record<string, string>> = {};
 
 /** camelCase names of limits (`...Max`, `...High`, `...Target`) a text mentions. */
 const limitNamesIn = (text: string): string[] => [...text.matchAll(/\b[a-z][a-zA-Z0-9]*(?:Max|High|Target)\b/g)].map((m) => m[0]);
