@@ -10,11 +10,10 @@ import { coverageBetween, coverageOf, type Coverage, type CoverageEvent } from '
 import type { Archive } from '../storage/index.js';
 import { STORAGE_LIMITS, wallClockUs } from '../storage/index.js';
 import { JournalWriter, readJournal } from '../storage/coverage-journal.js';
+import { SERVER_LIMITS } from './limits.js';
 import type { Recorder } from './recorder.js';
 import type { PollEvent, Source } from './sources/source.js';
 
-/** Longest reason text kept per outage event (an upstream's error message can be long). */
-const OUTAGE_REASON_CHARS_MAX = 300;
 
 export class CoverageLog {
   readonly run = randomUUID();
@@ -76,7 +75,7 @@ export class CoverageLog {
       if (this.stopped) return;
       if (!p.ok && !this.down.has(s.name)) {
         this.down.add(s.name);
-        void this.append({ kind: 'source-down', run: this.run, atUs: wallClockUs(), source: s.name, reason: p.error.message.slice(0, OUTAGE_REASON_CHARS_MAX) });
+        void this.append({ kind: 'source-down', run: this.run, atUs: wallClockUs(), source: s.name, reason: p.error.message.slice(0, SERVER_LIMITS.outageReasonCharsMax) });
       } else if (p.ok && this.down.delete(s.name)) {
         void this.append({ kind: 'source-up', run: this.run, atUs: wallClockUs(), source: s.name });
       }

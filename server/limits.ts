@@ -67,6 +67,8 @@ export const SERVER_LIMITS = {
   authFailuresPerMinuteMax: 120,
   /** Addresses whose failures are counted at once; past it the counts start afresh. */
   authFailureAddressesMax: 10_000,
+  /** Longest reason text kept per source-outage event in the coverage journal (an upstream's error can be long). */
+  outageReasonCharsMax: 300,
   /** Time granted to in-flight requests and sources at shutdown before connections are cut. */
   shutdownGraceMs: 10_000,
 } as const;
