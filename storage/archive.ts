@@ -6,11 +6,11 @@
  * read-only, starts the one writer. Readers (cursors) only ever see committed blocks.
  */
 import { EventEmitter } from 'node:events';
-import { mkdir, open, rename, stat, type FileHandle } from 'node:fs/promises';
+import { mkdir, open, stat, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { TapedeckError, isTapedeckError } from '../protocol/errors.js';
 import { parseTs } from '../protocol/time.js';
-import { Catalog, CATALOG_ERROR_CODE, CATALOG_FILE, type BlockRow, type FileLocation } from './catalog.js';
+import { CATALOG_ERROR_CODE, CATALOG_FILE, openCheckedCatalog, type Catalog, type BlockRow, type FileLocation } from './catalog.js';
 import { BlockType } from './codec/frame.js';
 import { decodeBatches, type DecodedBatches } from './codec/payload.js';
 import { openFrame } from './codec/frame.js';
@@ -179,45 +179,14 @@ export class Archive extends EventEmitter {
     return a;
   }
 
-  /**
-   * Opens the catalog and checks it whole (SQLite's page check, every row's checksum, the
-   * shape of the block index). A damaged catalog holds nothing the files do not (but put
-   * status, re-derived by the list hook): it is rebuilt from the files, into memory for a
-   * read-only open (the directory stays untouched), else after moving it aside.
-   */
   private async openCatalog(): Promise<void> {
-    const file = join(this.dir, CATALOG_FILE);
-    const exists = await stat(file).then(() => true, () => false);
-    if (!exists) {
-      this.catalog = new Catalog(this.readonly ? ':memory:' : file);
-      this.catalogWritable = true;
-      return;
-    }
-    let why: string;
-    try {
-      this.catalog = new Catalog(file, this.readonly);
-      // A writer also goes through the indexes (unique paths, put names): check them too.
-      const problems = this.catalog.audit(!this.readonly);
-      if (problems.length === 0) {
-        this.catalogWritable = !this.readonly;
-        return;
-      }
-      this.catalog.close();
-      why = problems.join('; ');
-    } catch (err) {
-      why = err instanceof Error ? err.message : String(err);
-    }
+    const opened = await openCheckedCatalog(this.dir, this.readonly);
+    this.catalog = opened.catalog;
+    this.catalogWritable = opened.writable;
+    if (opened.damage === undefined) return;
     this.recovery.catalogRebuilds++;
-    if (this.readonly) {
-      this.catalog = new Catalog(':memory:');
-      this.problem({ file: CATALOG_FILE, code: CATALOG_ERROR_CODE, message: `catalog is damaged (${why}); the files were indexed into memory and the directory left as it was` });
-    } else {
-      const aside = `${CATALOG_FILE}.bad-${Date.now()}`;
-      for (const suffix of ['', '-wal', '-shm']) await rename(file + suffix, join(this.dir, aside + suffix)).catch(() => undefined);
-      this.catalog = new Catalog(file);
-      this.problem({ file: CATALOG_FILE, code: CATALOG_ERROR_CODE, message: `catalog is damaged (${why}); moved aside to ${aside} and rebuilt from the files` });
-    }
-    this.catalogWritable = true;
+    const done = opened.aside === undefined ? 'the files were indexed into memory and the directory left as it was' : `moved aside to ${opened.aside} and rebuilt from the files`;
+    this.problem({ file: CATALOG_FILE, code: CATALOG_ERROR_CODE, message: `catalog is damaged (${opened.damage}); ${done}` });
   }
 
   /** Adds a path to the dictionary; returns its id. Writer-only for new paths. */

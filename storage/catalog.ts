@@ -8,6 +8,8 @@
  * Calls are synchronous. They are kept small (one transaction per commit, a few rows) so
  * they do not stall the event loop; bulk rebuilds run at open, before serving starts.
  */
+import { rename, stat } from 'node:fs/promises';
+import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { TapedeckError, type ErrorCode } from '../protocol/errors.js';
 import { crc32c } from '@node-rs/crc32';
@@ -324,4 +326,41 @@ function tileProblems(blocks: readonly Raw[]): string[] {
     end = b.offset + b.frameBytes;
   }
   return out;
+}
+
+export interface OpenedCatalog {
+  catalog: Catalog;
+  /** Whether rows written go anywhere that lasts (false: a read-only open of a sound catalog). */
+  writable: boolean;
+  /** Why the catalog on disk was found damaged, if it was. */
+  damage?: string;
+  /** Where a writable open moved the damaged catalog. */
+  aside?: string;
+}
+
+/**
+ * Opens an archive's catalog and checks it whole (audit). A damaged catalog holds nothing
+ * the files do not (but put status, re-derived by the list hook): it is replaced by an
+ * empty one that opening fills from the files, in memory for a read-only open (the
+ * directory stays as it was), else after moving it aside as `catalog.sqlite.bad-<ms>`.
+ * A missing catalog is created (in memory when read-only).
+ */
+export async function openCheckedCatalog(dir: string, readonly: boolean): Promise<OpenedCatalog> {
+  const file = join(dir, CATALOG_FILE);
+  if (!(await stat(file).then(() => true, () => false))) return { catalog: new Catalog(readonly ? ':memory:' : file), writable: true };
+  let damage: string;
+  try {
+    const catalog = new Catalog(file, readonly);
+    // A writer also goes through the indexes (unique paths, put names): check them too.
+    const problems = catalog.audit(!readonly);
+    if (problems.length === 0) return { catalog, writable: !readonly };
+    catalog.close();
+    damage = problems.join('; ');
+  } catch (err) {
+    damage = err instanceof Error ? err.message : String(err);
+  }
+  if (readonly) return { catalog: new Catalog(':memory:'), writable: true, damage };
+  const aside = `${CATALOG_FILE}.bad-${Date.now()}`;
+  for (const suffix of ['', '-wal', '-shm']) await rename(file + suffix, join(dir, aside + suffix)).catch(() => undefined);
+  return { catalog: new Catalog(file), writable: true, damage, aside };
 }
