@@ -81,9 +81,9 @@ export class Durability {
     return this.diskFull !== undefined;
   }
 
-  /** True while the pump must wait for the retry timer. */
+  /** True while the pump must wait for the retry timer (for good once stopped on a full disk: no busy loop at close). */
   get retryPending(): boolean {
-    return this.retryTimer !== undefined;
+    return this.retryTimer !== undefined || (this.stopped && this.diskFull !== undefined);
   }
 
   /**

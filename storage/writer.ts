@@ -227,6 +227,7 @@ export class ArchiveWriter {
    */
   flush(): Promise<void> {
     if (this.failed) return Promise.reject(this.failed);
+    if (this.closing) return Promise.reject(new TapedeckError('TPD_ARCHIVE_CLOSED', 'archive writer is closed'));
     this.seal();
     return new Promise((resolve, reject) => {
       this.enqueue({ kind: 'commit', waiters: [this.d.acks.wrap(resolve, reject)] });
@@ -255,6 +256,7 @@ export class ArchiveWriter {
   /** Closes `current` under its end time and starts a new file with a full image. */
   rotate(): Promise<void> {
     if (this.failed) return Promise.reject(this.failed);
+    if (this.closing) return Promise.reject(new TapedeckError('TPD_ARCHIVE_CLOSED', 'archive writer is closed'));
     this.seal();
     return new Promise((resolve, reject) => {
       this.enqueue({ kind: 'rotate', start: this.startFrames(), waiters: [this.d.acks.wrap(resolve, reject)], phase: 'commit', sealedName: undefined });

@@ -220,6 +220,10 @@ describe('a full disk', () => {
     const filler = await fillDisk();
     for (let i = 2; i < 200; i++) a.writer!.append(batch(i).updates, batch(i).ts);
     await expect(a.close()).rejects.toMatchObject({ code: 'TPD_DISK_FULL' });
+    // Nothing more is taken or retried once closed (no busy retry loop on a full disk).
+    await expect(a.writer!.flush()).rejects.toMatchObject({ code: 'TPD_ARCHIVE_CLOSED' });
+    await expect(a.writer!.rotate()).rejects.toMatchObject({ code: 'TPD_ARCHIVE_CLOSED' });
+    expect(a.writer!.health.state).toBe('disk_full');
     await rm(filler);
     const b = await Archive.open(dir, { flushIntervalMs: 0 });
     expect(await readBatches(b)).toStrictEqual(committed);
