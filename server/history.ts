@@ -8,9 +8,9 @@
 import type { Archive } from '../storage/index.js';
 import { TapedeckError } from '../protocol/errors.js';
 import { validateGlobs } from '../protocol/glob.js';
-import { formatTs, parseTs } from '../protocol/time.js';
+import { formatTs, parseWallTime } from '../protocol/time.js';
 import type { Value } from '../protocol/value.js';
-import { durationMs } from './duration.js';
+import { valueToCsvCell, valueToJsonText } from '../protocol/value-json.js';
 import { SERVER_LIMITS } from './limits.js';
 
 export type HistoryFormat = 'ndjson' | 'csv';
@@ -25,38 +25,20 @@ export interface HistoryQuery {
 }
 
 /**
- * A time parameter: RFC 3339, an epoch number (s/ms/µs by magnitude), `now`, or an offset
- * from now such as `-5m` or `-1d`.
+ * A time parameter: absolute (RFC 3339, epoch number) or relative to now (`now`, `now-5m`,
+ * `-5m`, `+1h`), the REST forms of the one time grammar (protocol/time.ts, docs/time.md).
  */
 export function parseTimeParam(text: string, nowUs: number, what: string): number {
-  const s = text.trim();
-  if (s === 'now') return nowUs;
-  if (s.startsWith('-') || s.startsWith('+')) {
-    try {
-      const us = Math.round(durationMs(s.slice(1), what) * 1000);
-      return s.startsWith('-') ? nowUs - us : nowUs + us;
-    } catch {
-      throw new TapedeckError('TPD_BAD_ARGUMENT', `${what}: ${JSON.stringify(s).slice(0, 60)} is not an offset such as -5m or -1d`);
-    }
-  }
-  try {
-    return parseTs(s);
-  } catch (err) {
-    throw new TapedeckError('TPD_BAD_ARGUMENT', `${what}: ${(err as Error).message}`);
-  }
+  return parseWallTime(text, nowUs, what);
 }
 
-/** JSON text of a recorded value; integers beyond 2^53 (bigint) as numbers when exact, else strings. */
-export function jsonText(v: unknown): string {
-  return JSON.stringify(v, (_k, x: unknown) => (typeof x === 'bigint' ? (Number.isSafeInteger(Number(x)) ? Number(x) : x.toString()) : x)) ?? 'null';
+/** JSON text of a recorded value in the one JSON form (docs/values.md); no value is null. */
+export function jsonText(v: Value | undefined): string {
+  return v === undefined ? 'null' : valueToJsonText(v);
 }
 
-function csvField(v: Value): string {
-  if (v === null || v === undefined) return '';
-  let s: string;
-  if (typeof v === 'number' || typeof v === 'boolean' || typeof v === 'bigint') s = String(v);
-  else if (typeof v === 'string') s = v;
-  else s = jsonText(v);
+/** A CSV field: quoted when it holds a quote, a comma or a line break. */
+function csvField(s: string): string {
   return /[",\r\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
 }
 
@@ -74,7 +56,7 @@ export async function* historyChunks(archive: Archive, q: HistoryQuery, onBatch?
     const time = formatTs(b.ts);
     if (q.format === 'csv') {
       const head = `${b.ts},${time},`;
-      for (const [p, v] of b.updates) out += `${head}${csvField(p)},${csvField(v)}\n`;
+      for (const [p, v] of b.updates) out += `${head}${csvField(p)},${csvField(valueToCsvCell(v))}\n`;
     } else {
       let line = `{"ts":${b.ts},"time":"${time}","updates":{`;
       for (let i = 0; i < b.updates.length; i++) {

@@ -58,8 +58,7 @@ function stateJson(ts: number | null, paths: Iterable<string>, value: (p: string
   let first = true;
   for (const p of paths) {
     const v = value(p);
-    const text = typeof v === 'number' ? (Number.isFinite(v) ? String(v) : 'null') : typeof v === 'string' ? JSON.stringify(v) : jsonText(v);
-    out += `${first ? '' : ','}${JSON.stringify(p)}:${text}`;
+    out += `${first ? '' : ','}${JSON.stringify(p)}:${jsonText(v)}`;
     first = false;
   }
   // No value: say whether that is because the globs select no path at all.

@@ -1,0 +1,187 @@
+/**
+ * The value contract end to end (docs/values.md): hostile values pushed into a real server
+ * through HTTP NDJSON and WebSocket ingest come back identical through every output the
+ * server has (session frames JSON and msgpack through the SDK, /state, /history NDJSON and
+ * CSV), or ingest refuses them with an error naming their path. Seeded; the seed is printed.
+ */
+import fc from 'fast-check';
+import { request } from 'undici';
+import WebSocket from 'ws';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { TapedeckClient, type StreamFrame } from '../clients/client/index.js';
+import { formatTs } from '../protocol/time.js';
+import { setOwn, type Update, type Value } from '../protocol/value.js';
+import { valueFromCsvCell, valueFromJson, valueToJson } from '../protocol/value-json.js';
+import { recordingServer } from './helpers/recording-server.js';
+import { hostileUpdates, propertySeed, valueDiff } from './helpers/values.js';
+
+/** Each run is two pushes and eight reads on a real server: a few dozen runs stay well under a minute. */
+const RUNS = 60;
+const T0_US = 1_763_000_000_000_000;
+
+let srv: Awaited<ReturnType<typeof recordingServer>>;
+let ingestWs: WebSocket;
+let run = 0;
+
+beforeAll(async () => {
+  srv = await recordingServer();
+  ingestWs = new WebSocket(`${srv.url.replace('http', 'ws')}/api/v1/ingest/ws?ack=durable`);
+  await new Promise((resolve, reject) => ingestWs.once('open', resolve).once('error', reject));
+});
+
+afterAll(async () => {
+  ingestWs.close();
+  await srv.close();
+});
+
+/** An NDJSON line of one batch, values in their JSON form (own properties: `/__proto__` stays a key). */
+function line(tsUs: number, updates: readonly Update[]): string {
+  const u: Record<string, unknown> = {};
+  for (const [p, v] of updates) setOwn(u, p, valueToJson(v));
+  return JSON.stringify({ ts: tsUs, updates: u });
+}
+
+async function postNdjson(text: string): Promise<{ status: number; json: Record<string, unknown> }> {
+  // Durable: the outputs read what the archive holds, and the answer says it is there.
+  const res = await request(`${srv.url}/api/v1/ingest?ack=durable`, { method: 'POST', headers: { 'content-type': 'application/x-ndjson' }, body: `${text}\n` });
+  return { status: res.statusCode, json: (await res.body.json()) as Record<string, unknown> };
+}
+
+/** One WebSocket ingest message and its answer (answers come in order, one per message). */
+function sendWs(text: string): Promise<Record<string, unknown>> {
+  return new Promise((resolve) => {
+    ingestWs.once('message', (d) => resolve(JSON.parse(String(d)) as Record<string, unknown>));
+    ingestWs.send(text);
+  });
+}
+
+async function getText(path: string): Promise<string> {
+  const res = await request(`${srv.url}${path}`);
+  const text = await res.body.text();
+  if (res.statusCode !== 200) throw new Error(`${path}: ${res.statusCode} ${text}`);
+  return text;
+}
+
+function query(prefix: string, extra: Record<string, string>): string {
+  return new URLSearchParams({ glob: `${prefix}/**`, ...extra }).toString();
+}
+
+/** RFC 4180 rows: quoted fields with doubled quotes, commas and newlines inside quotes. */
+function csvRows(text: string): string[][] {
+  const rows: string[][] = [];
+  let row: string[] = [];
+  let cell = '';
+  let quoted = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i] as string;
+    if (quoted) {
+      if (c === '"' && text[i + 1] === '"') {
+        cell += '"';
+        i++;
+      } else if (c === '"') quoted = false;
+      else cell += c;
+    } else if (c === '"') quoted = true;
+    else if (c === ',') {
+      row.push(cell);
+      cell = '';
+    } else if (c === '\n') {
+      row.push(cell);
+      rows.push(row);
+      row = [];
+      cell = '';
+    } else cell += c;
+  }
+  return rows;
+}
+
+type Outputs = Record<string, Map<string, unknown>>;
+
+/** What each output gives for the batch at `tsUs` under `prefix`: path -> value (as read). */
+async function readOutputs(prefix: string, tsUs: number): Promise<Outputs> {
+  const at = formatTs(tsUs);
+  const out: Outputs = {};
+  const ndjson = (await getText(`/api/v1/history?${query(prefix, { from: at, to: at })}`)).split('\n').filter((l) => l !== '');
+  expect(ndjson.length).toBe(1);
+  const h = JSON.parse(ndjson[0] as string) as { ts: number; updates: Record<string, unknown> };
+  expect(h.ts).toBe(tsUs);
+  out['history ndjson'] = new Map(Object.entries(h.updates).map(([p, j]) => [p, valueFromJson(j, p)]));
+  const rows = csvRows(await getText(`/api/v1/history?${query(prefix, { from: at, to: at, format: 'csv' })}`));
+  out['history csv'] = new Map(rows.slice(1).map((r) => [r[2] as string, valueFromCsvCell(r[3] as string, r[2] as string)]));
+  const state = JSON.parse(await getText(`/api/v1/state?${query(prefix, { at })}`)) as { values: Record<string, unknown> };
+  out.state = new Map(Object.entries(state.values).map(([p, j]) => [p, valueFromJson(j, p)]));
+  for (const format of ['json', 'msgpack'] as const) out[`session ${format} (SDK)`] = await sessionBatch(prefix, tsUs, format);
+  return out;
+}
+
+/** The batch a playback session from just before it to it plays, through the SDK. */
+async function sessionBatch(prefix: string, tsUs: number, format: 'json' | 'msgpack'): Promise<Map<string, unknown>> {
+  const td = new TapedeckClient(srv.url);
+  const s = await td.createSession({ start: formatTs(tsUs - 1), end: formatTs(tsUs), speed: 'unlimited', filter: [`${prefix}/**`] });
+  const stream = td.stream(s.id, { format });
+  const got = new Map<string, unknown>();
+  try {
+    for await (const f of stream as AsyncIterable<StreamFrame>) {
+      // The state frame names the paths (null: no value yet at the start), the batch fills them.
+      if (f.type === 'state') for (const [p, v] of Object.entries(f.values)) got.set(p, v);
+      if (f.type === 'batch') for (const [p, v] of f.updates) got.set(p, v);
+      if (f.type === 'error') throw new Error(`${f.code}: ${f.message}`);
+      if (f.type === 'end') break;
+    }
+  } finally {
+    stream.close();
+    await td.deleteSession(s.id).catch(() => undefined);
+  }
+  return got;
+}
+
+function expectAllSame(want: readonly Update[], outputs: Outputs): void {
+  for (const [name, got] of Object.entries(outputs)) {
+    expect([...got.keys()].sort(), name).toEqual(want.map((u) => u[0]).sort());
+    for (const [p, v] of want) {
+      const d = valueDiff(v as Value, got.get(p));
+      if (d) throw new Error(`${name}, ${JSON.stringify(p)}: ${d}`);
+    }
+  }
+}
+
+describe('every value through every door', () => {
+  it('comes back identical from every output after HTTP NDJSON and WebSocket ingest', async () => {
+    await fc.assert(
+      fc.asyncProperty(hostileUpdates, async (updates) => {
+        const k = run++;
+        const viaHttp = updates.map(([p, v]): Update => [`/h${k}${p}`, v]);
+        const viaWs = updates.map(([p, v]): Update => [`/w${k}${p}`, v]);
+        const tsHttp = T0_US + k * 1000;
+        const posted = await postNdjson(line(tsHttp, viaHttp));
+        expect(posted.json, JSON.stringify(posted.json)).toMatchObject({ accepted_updates: updates.length, rejected_lines: 0 });
+        const answered = await sendWs(line(tsHttp + 1, viaWs));
+        expect(answered, JSON.stringify(answered)).toMatchObject({ accepted_updates: updates.length, rejected_lines: 0 });
+        expectAllSame(viaHttp, await readOutputs(`/h${k}`, tsHttp));
+        expectAllSame(viaWs, await readOutputs(`/w${k}`, tsHttp + 1));
+      }),
+      { seed: propertySeed('values end to end'), numRuns: RUNS },
+    );
+  }, 120_000);
+
+  it('refuses, naming the path, what it cannot take exactly: unknown tags, integers a double would round', async () => {
+    const ts = T0_US + 10_000_000;
+    const lines = [
+      `{"ts":${ts},"updates":{"/bad/big":9007199254740993}}`,
+      `{"ts":${ts},"updates":{"/bad/tag":{"x":[{"$date":"2020"}]}}}`,
+      `{"ts":${ts},"updates":{"/bad/num":{"$num":"1.5"}}}`,
+      `{"ts":${ts},"updates":{"/bad/bytes":{"$bytes":"***"}}}`,
+    ];
+    for (const send of [async (l: string) => (await postNdjson(l)).json, sendWs]) {
+      const answers: Array<Record<string, unknown>> = [];
+      for (const l of lines) answers.push(await send(l));
+      answers.forEach((a, i) => {
+        expect(a, JSON.stringify(a)).toMatchObject({ accepted_lines: 0, rejected_lines: 1 });
+        const [r] = a.rejected as Array<{ code: string; message: string }>;
+        expect(r?.code).toBe('TPD_BAD_ARGUMENT');
+        expect(r?.message).toContain(['/bad/big', '/bad/tag', '/bad/num', '/bad/bytes'][i]);
+      });
+    }
+    // Nothing of them was recorded.
+    expect(await getText(`/api/v1/history?${query('/bad', {})}`)).toBe('');
+  });
+});
