@@ -226,3 +226,20 @@ describe('paths', () => {
     expect(isValidPath('/a/𝄞')).toBe(true);
   });
 });
+
+describe('the web player', () => {
+  it('reads values with the server codec from its bundle: $obj, __proto__ keys, tags inside', async () => {
+    const { buildWebProtocol } = await import('../scripts/build-web.mjs');
+    await buildWebProtocol();
+    const web = await import('../clients/web/values.js');
+    const wire = JSON.parse(valueToJsonText({ $num: 'NaN' })) as unknown;
+    expect(web.reviveValue(wire)).toEqual({ $num: 'NaN' });
+    expect(web.isNumeric(wire)).toBe(false);
+    expect(web.formatValue(wire)).toBe('{"$obj":{"$num":"NaN"}}');
+    const proto = web.reviveValue(JSON.parse(valueToJsonText(withProto()))) as Value;
+    same(withProto(), proto);
+    expect(web.chartNumber(JSON.parse(valueToJsonText(2n ** 60n)))).toBe(2 ** 60);
+    expect(web.formatValue(JSON.parse(valueToJsonText(-0)))).toBe('-0');
+    expect(web.formatValue({ $date: 1 })).toBe('{"$date":1}'); // an unknown tag is shown as sent
+  });
+});

@@ -1,66 +1,51 @@
-// Values as they travel in JSON frames: plain JSON, except bytes, bigints and non-finite
-// numbers (and -0), which come as {"$bytes": base64}, {"$bigint": "..."}, {"$num": "..."}
-// (docs/playback.md). The page keeps the wire form and revives only to show or chart.
-// Globs are matched by the server's own matcher (protocol/glob.ts), bundled into
-// ./vendor/protocol.js by scripts/build-web.mjs.
-import { compileSpec } from './vendor/protocol.js';
+// Values as they travel in JSON frames: the one JSON form of protocol/value-json.ts
+// (docs/values.md): plain JSON, except tags for bytes, bigints, NaN, ±Infinity and -0
+// ({"$bytes": base64}, {"$bigint": "..."}, {"$num": "..."}) and {"$obj": {...}} around a user
+// object whose one key starts with "$". The page keeps the wire form and revives it with the
+// server's own codec only to show or chart. Globs are matched by the server's own matcher.
+// Both come from ./vendor/protocol.js, the bundle scripts/build-web.mjs makes of protocol/.
+import { compileSpec, valueFromJson, valueToJsonText } from './vendor/protocol.js';
 
-function escapeOf(v) {
-  if (!v || typeof v !== 'object' || Array.isArray(v)) return null;
-  const keys = Object.keys(v);
-  if (keys.length !== 1) return null;
-  const k = keys[0];
-  return (k === '$bytes' || k === '$bigint' || k === '$num') && typeof v[k] === 'string' ? k : null;
-}
-
-/** The wire value as a JS value: Uint8Array, BigInt, non-finite numbers. */
+/** The wire value as a JS value (Uint8Array, BigInt, NaN, ±Infinity, -0); a malformed tag stays as sent. */
 export function reviveValue(v) {
-  if (Array.isArray(v)) return v.map(reviveValue);
-  if (v && typeof v === 'object') {
-    switch (escapeOf(v)) {
-      case '$bytes': return Uint8Array.from(atob(v.$bytes), (c) => c.charCodeAt(0));
-      case '$bigint': return BigInt(v.$bigint);
-      case '$num': return Number(v.$num);
-      default: {
-        const out = {};
-        for (const k of Object.keys(v)) out[k] = reviveValue(v[k]);
-        return out;
-      }
-    }
+  if (v === null || typeof v !== 'object') return v;
+  try {
+    return valueFromJson(v, 'value');
+  } catch {
+    return v;
   }
-  return v;
 }
 
 /** A number for a chart: numbers as they are (NaN and infinities become gaps), else null. */
 export function chartNumber(v) {
-  if (typeof v === 'number') return Number.isFinite(v) ? v : null;
-  if (v && typeof v === 'object' && escapeOf(v) === '$num') return null;
-  if (v && typeof v === 'object' && escapeOf(v) === '$bigint') return Number(v.$bigint);
+  const x = reviveValue(v);
+  if (typeof x === 'number') return Number.isFinite(x) ? x : null;
+  if (typeof x === 'bigint') return Number(x);
   return null;
 }
 
 /** True when a wire value can be drawn as a time series. */
 export function isNumeric(v) {
-  return typeof v === 'number' || (v !== null && typeof v === 'object' && (escapeOf(v) === '$num' || escapeOf(v) === '$bigint'));
+  const x = reviveValue(v);
+  return typeof x === 'number' || typeof x === 'bigint';
 }
 
 const TEXT_MAX = 160;
 
+function cut(s) {
+  return s.length > TEXT_MAX ? s.slice(0, TEXT_MAX) + '…' : s;
+}
+
 /** The text a table cell shows for a wire value. */
 export function formatValue(v) {
   if (v === null || v === undefined) return '—';
-  if (typeof v === 'number') return String(v);
-  if (typeof v === 'string') return v.length > TEXT_MAX ? v.slice(0, TEXT_MAX) + '…' : v;
-  if (typeof v === 'boolean') return String(v);
-  switch (escapeOf(v)) {
-    case '$num': return v.$num;
-    case '$bigint': return v.$bigint;
-    case '$bytes': return `<${Math.floor((v.$bytes.length * 3) / 4)} bytes>`;
-    default: {
-      const s = JSON.stringify(v);
-      return s.length > TEXT_MAX ? s.slice(0, TEXT_MAX) + '…' : s;
-    }
-  }
+  const x = reviveValue(v);
+  if (typeof x === 'number') return Object.is(x, -0) ? '-0' : String(x);
+  if (typeof x === 'bigint' || typeof x === 'boolean') return String(x);
+  if (typeof x === 'string') return cut(x);
+  if (x instanceof Uint8Array) return `<${x.length} bytes>`;
+  // Objects and arrays: their JSON form (tags inside say what each member is).
+  return cut(x === v ? JSON.stringify(v) : valueToJsonText(x));
 }
 
 /** The glob a filter box's text stands for, or null for a substring search. */
