@@ -1,25 +1,27 @@
 /**
  * Playback controls (seed 003's start, end, pos, speed, state, plus loop): parsing of the
- * values clients write, and their display form. Pure: "now" is passed in.
+ * values clients write, and their display form. Pure: "now" and the position are passed in.
+ * Times follow the one grammar of protocol/time.ts (docs/time.md):
  *
- *   start, end  "unbounded" | RFC 3339 | epoch number (s, ms or µs) | offset from now "[+-]N[yMdhms]"
- *   pos         the same time forms | "beginning" | "end" | "+N" / "-N" batches (1..SEEK_STEPS_MAX)
+ *   start, end  "unbounded" | RFC 3339 | epoch number | now, now±D, ±D | pos±D
+ *   pos         the same time forms | "beginning" | "end" | batch steps "+N" / "-N" (or
+ *               "+Nb" / "-Nb"), N from 1 to PROTOCOL_LIMITS.seekStepsMax
  *   speed       a number in [SPEED_MIN, SPEED_MAX] (fraction of real time) | "unlimited"
  *   state       "play" | "pause" | "tail"
  *   loop        boolean
  *
+ * `pos±D` is resolved against the session position given to parseControls (the position the
+ * client was shown when the control arrived); without one it is refused.
+ *
  * A session's `filter` (a list of globs, protocol/glob.ts) is given when it is created and
  * checked by parseFilter; it is not a control.
  */
-import { DateTime } from 'luxon';
 import { TapedeckError } from './errors.js';
 import { validateGlobs } from './glob.js';
-import { formatTs, parseTs } from './time.js';
+import { formatTs, readTime, TIME_KINDS, type TimeContext, type TimeKind } from './time.js';
 
 export const SPEED_MIN = 0.01;
 export const SPEED_MAX = 1000;
-/** Largest N in pos "+N"/"-N". */
-export const SEEK_STEPS_MAX = 100_000;
 
 export type Bound = { kind: 'unbounded' } | { kind: 'ts'; us: number };
 export type PosTarget = { kind: 'ts'; us: number } | { kind: 'beginning' } | { kind: 'end' } | { kind: 'steps'; n: number };
@@ -55,60 +57,34 @@ export interface ControlsView {
   loop: boolean;
 }
 
-const OFFSET = /^([+-])(\d+(?:\.\d+)?)([yMdhms])$/;
-const STEPS = /^([+-])(\d+)$/;
-const UNITS = { y: 'years', M: 'months', d: 'days', h: 'hours', m: 'minutes', s: 'seconds' } as const;
-
 function bad(control: string, message: string): TapedeckError {
   return new TapedeckError('TPD_BAD_CONTROL', `${control}: ${message}`, { control });
 }
 
-/** A time: RFC 3339, epoch number, or an offset from `nowUs`. */
-export function parseTime(control: string, v: string | number, nowUs: number): number {
-  if (typeof v === 'number') {
-    if (!Number.isFinite(v) || v < 0) throw bad(control, `time must be a non-negative epoch number, got ${v}`);
-    try {
-      return parseTs(String(v));
-    } catch (err) {
-      throw bad(control, (err as Error).message);
-    }
-  }
-  const s = v.trim();
-  const m = OFFSET.exec(s);
-  if (m) {
-    const amount = Number(m[2]) * (m[1] === '-' ? -1 : 1);
-    const unit = UNITS[m[3] as keyof typeof UNITS];
-    const base = DateTime.fromMillis(Math.floor(nowUs / 1000), { zone: 'utc' });
-    const at = base.plus({ [unit]: amount });
-    if (!at.isValid) throw bad(control, `offset ${JSON.stringify(s)} is out of range`);
-    const us = at.toMillis() * 1000 + (nowUs % 1000);
-    if (us < 0) throw bad(control, `offset ${JSON.stringify(s)} goes before 1970`);
-    return us;
-  }
-  try {
-    return parseTs(s);
-  } catch {
-    throw bad(control, `expected RFC 3339, an epoch number or an offset like -3d, got ${JSON.stringify(s).slice(0, 80)}`);
-  }
+/** Reads `v` as one of the `allowed` time kinds; TPD_BAD_CONTROL naming the control. */
+function readControlTime(control: string, v: string | number, allowed: readonly TimeKind[], ctx: TimeContext): { kind: 'ts'; us: number } | { kind: 'steps'; n: number } {
+  const r = readTime(v, allowed, ctx);
+  if (!r.ok) throw bad(control, r.message);
+  return r.value.kind === 'batches' ? { kind: 'steps', n: r.value.n } : r.value;
 }
 
-export function parseBound(control: 'start' | 'end', v: string | number, nowUs: number): Bound {
+/** A time: absolute, relative to now, or relative to the session position (`posUs`). */
+export function parseTime(control: string, v: string | number, nowUs: number, posUs?: number | null): number {
+  const ctx: TimeContext = posUs === undefined ? { nowUs } : { nowUs, posUs };
+  return (readControlTime(control, v, TIME_KINDS.bound, ctx) as { us: number }).us;
+}
+
+export function parseBound(control: 'start' | 'end', v: string | number, nowUs: number, posUs?: number | null): Bound {
   if (typeof v === 'string' && v.trim().toLowerCase() === 'unbounded') return { kind: 'unbounded' };
-  return { kind: 'ts', us: parseTime(control, v, nowUs) };
+  return { kind: 'ts', us: parseTime(control, v, nowUs, posUs) };
 }
 
-export function parsePos(v: string | number, nowUs: number): PosTarget {
+export function parsePos(v: string | number, nowUs: number, posUs?: number | null): PosTarget {
   if (typeof v === 'string') {
     const s = v.trim();
     if (s === 'beginning' || s === 'end') return { kind: s };
-    const m = STEPS.exec(s);
-    if (m) {
-      const n = Number(m[2]);
-      if (n < 1 || n > SEEK_STEPS_MAX) throw bad('pos', `step count must be 1..${SEEK_STEPS_MAX}, got ${n}`);
-      return { kind: 'steps', n: m[1] === '-' ? -n : n };
-    }
   }
-  return { kind: 'ts', us: parseTime('pos', v, nowUs) };
+  return readControlTime('pos', v, TIME_KINDS.pos, posUs === undefined ? { nowUs } : { nowUs, posUs });
 }
 
 export function parseSpeed(v: string | number): Speed {
@@ -128,8 +104,11 @@ export function parseState(v: string): PlayState {
   throw bad('state', `must be "play", "pause" or "tail", got ${JSON.stringify(v).slice(0, 40)}`);
 }
 
-/** Parses every given control; throws TPD_BAD_CONTROL naming the first bad one. */
-export function parseControls(input: ControlsInput, nowUs: number): ParsedControls {
+/**
+ * Parses every given control; throws TPD_BAD_CONTROL naming the first bad one. `posUs` is
+ * the session position pos-relative times count from (absent: there is none, they are refused).
+ */
+export function parseControls(input: ControlsInput, nowUs: number, posUs?: number | null): ParsedControls {
   if (typeof input !== 'object' || input === null) throw bad('controls', 'must be an object');
   const out: ParsedControls = {};
   for (const key of Object.keys(input)) {
@@ -139,9 +118,9 @@ export function parseControls(input: ControlsInput, nowUs: number): ParsedContro
     if (typeof v !== 'string' && typeof v !== 'number') throw bad(k, `must be a string or a number, got ${typeof v}`);
     return v;
   };
-  if (input.start !== undefined) out.start = parseBound('start', typed('start', input.start), nowUs);
-  if (input.end !== undefined) out.end = parseBound('end', typed('end', input.end), nowUs);
-  if (input.pos !== undefined) out.pos = parsePos(typed('pos', input.pos), nowUs);
+  if (input.start !== undefined) out.start = parseBound('start', typed('start', input.start), nowUs, posUs);
+  if (input.end !== undefined) out.end = parseBound('end', typed('end', input.end), nowUs, posUs);
+  if (input.pos !== undefined) out.pos = parsePos(typed('pos', input.pos), nowUs, posUs);
   if (input.speed !== undefined) out.speed = parseSpeed(typed('speed', input.speed));
   if (input.state !== undefined) {
     if (typeof input.state !== 'string') throw bad('state', 'must be a string');

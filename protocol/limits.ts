@@ -9,6 +9,11 @@
  * these three bound the work a hostile spec can ask per path: a path is at most 4096
  * characters (protocol/value.ts), hence at most globsPerSpecMax × globSegmentsMax × 4096
  * character comparisons, and in practice far fewer (docs/globs.md).
+ *
+ * A time in the time grammar (protocol/time.ts, docs/time.md) is at most timeTextCharsMax
+ * characters, which bounds the duration parser's loop; a batch step (`pos: "-5"`) moves at
+ * most seekStepsMax batches, at most the cursor's own bound (STORAGE_LIMITS, storage/), so
+ * every step a client may ask is one the cursor takes.
  */
 export const PROTOCOL_LIMITS = {
   /** Longest glob, in UTF-8 bytes. */
@@ -17,4 +22,8 @@ export const PROTOCOL_LIMITS = {
   globSegmentsMax: 64,
   /** Most globs in one spec (record spec, query, session filter). */
   globsPerSpecMax: 256,
+  /** Largest N in a session's batch step `pos: "+N"` / `"-N"` (or `"+Nb"` / `"-Nb"`). */
+  seekStepsMax: 100_000,
+  /** Longest time text (RFC 3339, epoch, `now-5m`, `pos+30s`, `-5`), in characters. */
+  timeTextCharsMax: 64,
 } as const;

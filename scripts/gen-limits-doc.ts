@@ -7,7 +7,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { PROTOCOL_LIMITS } from '../protocol/limits.js';
-import { SEEK_STEPS_MAX, SPEED_MAX, SPEED_MIN } from '../protocol/controls.js';
+import { SPEED_MAX, SPEED_MIN } from '../protocol/controls.js';
 import { STORAGE_DEFAULTS, STORAGE_LIMITS } from '../storage/limits.js';
 import { BLOCK_PAYLOAD_BYTES_MAX } from '../storage/codec/frame.js';
 import { SEEK_BATCHES_MAX } from '../storage/cursor.js';
@@ -49,7 +49,6 @@ const LAYERS: Layer[] = [
       { name: 'PROTOCOL_LIMITS', file: 'protocol/limits.ts', value: PROTOCOL_LIMITS },
       { name: 'SPEED_MIN', file: 'protocol/controls.ts', value: SPEED_MIN },
       { name: 'SPEED_MAX', file: 'protocol/controls.ts', value: SPEED_MAX },
-      { name: 'SEEK_STEPS_MAX', file: 'protocol/controls.ts', value: SEEK_STEPS_MAX },
     ],
   },
   {

@@ -4,8 +4,11 @@
  * control for each bad value.
  */
 import { describe, expect, it } from 'vitest';
-import { parseControls, parseFilter, SEEK_STEPS_MAX, SPEED_MAX, SPEED_MIN, type ControlsInput, type ParsedControls } from '../protocol/controls.js';
+import { parseControls, parseFilter, SPEED_MAX, SPEED_MIN, type ControlsInput, type ParsedControls } from '../protocol/controls.js';
 import { TapedeckError } from '../protocol/errors.js';
+import { PROTOCOL_LIMITS } from '../protocol/limits.js';
+
+const SEEK_STEPS_MAX = PROTOCOL_LIMITS.seekStepsMax;
 
 /** 2023-11-14T22:13:20.123456Z, with sub-millisecond digits so offsets must keep them. */
 const NOW = 1_700_000_000_123_456;
@@ -60,6 +63,15 @@ const TIMES: Array<[string | number, number]> = [
   ['+1M', calendar(0, 1)],
   ['-14M', calendar(0, -14)],
   [' -3d ', NOW - 3 * 86_400 * S],
+  // Weeks and compound durations: the unit table of protocol/duration.ts (weeks were refused
+  // before the time grammar was made one; accepted on purpose now).
+  ['-3w', NOW - 21 * 86_400 * S],
+  ['-1h30m', NOW - 5400 * S],
+  ['+250ms', NOW + 250_000],
+  // The explicit form of "relative to now".
+  ['now', NOW],
+  ['now-3d', NOW - 3 * 86_400 * S],
+  ['now+1M', calendar(0, 1)],
 ];
 
 describe('parseControls: start and end', () => {
@@ -104,6 +116,9 @@ describe('parseControls: pos', () => {
     ['+1h', { kind: 'ts', us: NOW + 3600 * S }],
     ['-90m', { kind: 'ts', us: NOW - 90 * 60 * S }],
     ['-10y', { kind: 'ts', us: calendar(-10, 0) }],
+    // The explicit batch form.
+    ['+5b', { kind: 'steps', n: 5 }],
+    ['-5b', { kind: 'steps', n: -5 }],
   ];
   it.each(cases)('pos %j', (input, want) => {
     expect(parseControls({ pos: input }, NOW)).toStrictEqual({ pos: want });
@@ -113,6 +128,29 @@ describe('parseControls: pos', () => {
     expect(parseControls({ pos: '+2' }, NOW).pos).toStrictEqual({ kind: 'steps', n: 2 });
     expect(parseControls({ pos: '+2s' }, NOW).pos).toStrictEqual({ kind: 'ts', us: NOW + 2 * S });
     expect(parseControls({ pos: '1700000000' }, NOW).pos).toStrictEqual({ kind: 'ts', us: 1_700_000_000 * S });
+  });
+
+  it('resolves pos±D against the session position, not against now', () => {
+    const POS = 1_600_000_000_000_001;
+    expect(parseControls({ pos: 'pos-5m' }, NOW, POS).pos).toStrictEqual({ kind: 'ts', us: POS - 300 * S });
+    expect(parseControls({ pos: 'pos+30s' }, NOW, POS).pos).toStrictEqual({ kind: 'ts', us: POS + 30 * S });
+    expect(parseControls({ start: 'pos-1h', end: 'pos+1h' }, NOW, POS)).toStrictEqual({ start: ts(POS - 3600 * S), end: ts(POS + 3600 * S) });
+    // The short form stays relative to now whatever the position.
+    expect(parseControls({ pos: '-5m' }, NOW, POS).pos).toStrictEqual({ kind: 'ts', us: NOW - 300 * S });
+  });
+
+  it('refuses pos±D before the first batch, naming the control', () => {
+    const e = rejects({ pos: 'pos-5m' }, null);
+    expect(e).toMatchObject({ code: 'TPD_BAD_CONTROL', details: { control: 'pos' } });
+    expect(e.message).toMatch(/^pos: .*no position yet/);
+  });
+
+  it('says what was given and what the control takes', () => {
+    expect(rejects({ start: '-5' }).message).toBe(
+      'start: "-5" is a batch step (-5, +5, -5b, +5b), not taken here; this takes an absolute time (RFC 3339 or an epoch number), ' +
+        'a time relative to now (now, now-5m, -5m, +1h) or a time relative to the position (pos-5m, pos+30s)',
+    );
+    expect(rejects({ pos: `+${SEEK_STEPS_MAX + 1}` }).message).toMatch(/^pos: .*1 to 100000 batches \(seekStepsMax\)/);
   });
 });
 
@@ -157,10 +195,10 @@ describe('parseControls: speed, state, loop', () => {
 });
 
 /** Calls parseControls expecting TPD_BAD_CONTROL; returns the error. */
-function rejects(input: unknown): TapedeckError {
+function rejects(input: unknown, posUs?: number | null): TapedeckError {
   let caught: unknown;
   try {
-    parseControls(input as ControlsInput, NOW);
+    parseControls(input as ControlsInput, NOW, posUs);
   } catch (err) {
     caught = err;
   }
@@ -198,12 +236,21 @@ describe('parseControls: bad values give TPD_BAD_CONTROL naming the control', ()
     ['pos', `-${SEEK_STEPS_MAX + 1}`],
     ['pos', 'middle'],
     ['pos', '+1e3'],
-    ['pos', '-3w'],
+    ['pos', '-3x'],
+    ['pos', '+0b'],
+    ['pos', `-${SEEK_STEPS_MAX + 1}b`],
+    // relative to the position, but no position given
+    ['pos', 'pos-5m'],
+    ['start', 'pos+30s'],
     ['pos', -1],
     ['pos', { ts: 1 }],
     // start / end: garbage, unknown unit, negative epoch, before 1970, wrong type
     ['start', 'yesterday'],
-    ['start', '-3w'],
+    ['start', '-3x'],
+    ['start', '-1.5M'],
+    // batch steps are for pos only
+    ['start', '-5'],
+    ['end', '+5b'],
     ['start', '3d'],
     ['start', '--3d'],
     ['start', '2023-11-14'],

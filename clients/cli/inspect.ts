@@ -1,8 +1,8 @@
 import { parseArgs } from 'node:util';
-import { Archive } from '../../storage/archive.js';
+import { Archive, wallClockUs } from '../../storage/archive.js';
 import { BlockType } from '../../storage/codec/frame.js';
 import { compileSpec, validateGlobs } from '../../protocol/glob.js';
-import { formatTs, parseTs } from '../../protocol/time.js';
+import { formatTs, parseWallTime } from '../../protocol/time.js';
 import { TapedeckError } from '../../protocol/errors.js';
 import type { Value } from '../../protocol/value.js';
 
@@ -61,9 +61,11 @@ export async function inspectCommand(argv: string[]): Promise<number> {
     const out: Record<string, unknown> = { ...summary };
     if (values.paths) out.pathList = a.paths.filter(match);
     if (values.at !== undefined) {
+      // The REST forms of the time grammar (docs/time.md): absolute, or relative to now.
+      const atUs = parseWallTime(values.at, wallClockUs(), '--at');
       const c = a.cursor(values.glob ? { filter: values.glob } : {});
-      await c.seek({ ts: parseTs(values.at) });
-      out.stateAt = { ts: formatTs(parseTs(values.at)), values: Object.fromEntries(await c.state()) };
+      await c.seek({ ts: atUs });
+      out.stateAt = { ts: formatTs(atUs), values: Object.fromEntries(await c.state()) };
     }
     if (values.head !== undefined) {
       const n = Number(values.head);
