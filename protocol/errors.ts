@@ -30,6 +30,7 @@ export const ERRORS = {
   TPD_FOREIGN_FILE: { status: 422, meaning: 'A file belongs to a different archive (archive id mismatch).' },
   TPD_CORRUPT_HEADER: { status: 422, meaning: 'A file header fails its checksum or holds impossible values.' },
   TPD_CORRUPT_BLOCK: { status: 422, meaning: 'A committed block fails its CRC32C, its framing or its decoding.' },
+  TPD_CORRUPT_CATALOG: { status: 422, meaning: 'The catalog fails SQLite\'s checks or its row checksums, or disagrees with the files; a writable open moves it aside and rebuilds it, a read-only open indexes the files in memory, `tapedeck reindex` rebuilds it for good.' },
   TPD_FILE_UNAVAILABLE: { status: 503, meaning: 'An archive file is not on local disk (remote or missing) and cannot be read now.' },
   TPD_BUFFERING: { status: 200, meaning: 'Informational (an `info` frame): a playback session waits while an archive file is fetched from cold storage (get hook).' },
   TPD_BUFFERED: { status: 200, meaning: 'Informational (an `info` frame): the archive file a session waited for was fetched; playback goes on.' },

@@ -21,7 +21,7 @@ export const CATALOG_FILE = 'catalog.sqlite';
 const SCHEMA_VERSION = '2';
 const TABLES = ['meta', 'files', 'blocks', 'paths', 'puts'] as const;
 /** The code of a catalog that SQLite or its row checksums find damaged (docs/errors.md). */
-export const CATALOG_ERROR_CODE: ErrorCode = 'TPD_IO';
+export const CATALOG_ERROR_CODE: ErrorCode = 'TPD_CORRUPT_CATALOG';
 
 export type FileLocation = 'local' | 'remote' | 'missing';
 

@@ -264,7 +264,7 @@ describe('corruption sweep', () => {
     const verify = await tapedeckCli('verify', dir);
     expect(verify.code).toBe(1);
     expect(verify.stdout).toMatch(/BAD current at offset 0: TPD_CORRUPT_HEADER: commit slot A/);
-    expect(verify.stdout).toMatch(/BAD catalog\.sqlite: TPD_IO: /);
+    expect(verify.stdout).toMatch(/BAD catalog\.sqlite: TPD_CORRUPT_CATALOG: /);
     expect(verify.stdout).toMatch(new RegExp(`BAD ${rotated} at offset ${delta.offset}: TPD_CORRUPT_BLOCK`));
     for (const args of [['inspect', dir], ['export', '--archive', dir, '--out', join(work, 'cli.ndjson')], ['reindex', dir]]) {
       const res = await tapedeckCli(...args);

@@ -326,12 +326,12 @@ describe('a damaged catalog', () => {
 
     const report = await verifyArchive(dir);
     expect(report.ok).toBe(false);
-    expect(report.problems).toContainEqual(expect.objectContaining({ file: 'catalog.sqlite', code: 'TPD_IO' }));
+    expect(report.problems).toContainEqual(expect.objectContaining({ file: 'catalog.sqlite', code: 'TPD_CORRUPT_CATALOG' }));
 
     let a = await Archive.open(dir, { readonly: true });
     expect(await readAll(a.cursor())).toStrictEqual(batches);
     expect(a.recovery.catalogRebuilds).toBe(1);
-    expect(a.problems).toContainEqual(expect.objectContaining({ file: 'catalog.sqlite', code: 'TPD_IO' }));
+    expect(a.problems).toContainEqual(expect.objectContaining({ file: 'catalog.sqlite', code: 'TPD_CORRUPT_CATALOG' }));
     await a.close();
 
     const inspect = await tapedeckCli('inspect', dir, '--json');
@@ -364,7 +364,7 @@ describe('a damaged catalog', () => {
     await xorByte(catalog, at + path.length - 1, 0x01); // another valid path name
 
     // verify's integrity_check sees the unique index out of step; quick_check (read-only opens) does not, the row checksum does.
-    expect((await verifyArchive(dir)).problems).toContainEqual(expect.objectContaining({ file: 'catalog.sqlite', code: 'TPD_IO' }));
+    expect((await verifyArchive(dir)).problems).toContainEqual(expect.objectContaining({ file: 'catalog.sqlite', code: 'TPD_CORRUPT_CATALOG' }));
     for (const readonly of [true, false]) {
       const a = await Archive.open(dir, { ...small, readonly });
       expect(a.paths).toContain(path);

@@ -71,6 +71,15 @@ export function createMetrics(app: FastifyInstance, deps: MetricsDeps): Registry
     collect() { this.set(archive.writer?.error ? 1 : 0); } });
   new Gauge({ name: 'tapedeck_archive_disk_full', help: '1 while the archive file system is full: writes are retried, batches wait in memory, pushes past the buffer limit get 507 TPD_DISK_FULL.', registers: [reg],
     collect() { this.set(archive.writer?.health.state === 'disk_full' ? 1 : 0); } });
+  // Damage found and repaired at open (storage/segment-file.ts, storage/catalog.ts): never zero by accident.
+  new Gauge({ name: 'tapedeck_archive_recovery', help: 'Damage repaired when the archive was opened: damaged header slots, blocks recovered past them, bytes cut, catalog rebuilds.', labelNames: ['what'], registers: [reg],
+    collect() {
+      const r = archive.recovery;
+      this.set({ what: 'damaged_slots' }, r.damagedSlots);
+      this.set({ what: 'recovered_blocks' }, r.recoveredBlocks);
+      this.set({ what: 'cut_bytes' }, r.cutBytes);
+      this.set({ what: 'catalog_rebuilds' }, r.catalogRebuilds);
+    } });
   new Gauge({ name: 'tapedeck_archive_buffered_bytes', help: 'Bytes of archive frames in memory and not committed yet (grows while the disk is full).', registers: [reg],
     collect() { this.set(archive.writer?.health.bufferedBytes ?? 0); } });
   const flush = new Histogram({
