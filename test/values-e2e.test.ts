@@ -4,15 +4,19 @@
  * server has (session frames JSON and msgpack through the SDK, /state, /history NDJSON and
  * CSV), or ingest refuses them with an error naming their path. Seeded; the seed is printed.
  */
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import fc from 'fast-check';
 import { request } from 'undici';
+import { exportCommand } from '../clients/cli/export.js';
 import WebSocket from 'ws';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { TapedeckClient, type StreamFrame } from '../clients/client/index.js';
 import { formatTs } from '../protocol/time.js';
 import { setOwn, type Update, type Value } from '../protocol/value.js';
 import { valueFromCsvCell, valueFromJson, valueToJson } from '../protocol/value-json.js';
 import { recordingServer } from './helpers/recording-server.js';
+import { tmpDir } from './helpers/tmp.js';
 import { hostileUpdates, propertySeed, valueDiff } from './helpers/values.js';
 
 /** Each run is two pushes and eight reads on a real server: a few dozen runs stay well under a minute. */
@@ -23,13 +27,14 @@ let srv: Awaited<ReturnType<typeof recordingServer>>;
 let ingestWs: WebSocket;
 let run = 0;
 
-beforeAll(async () => {
+// One server per test: its archive is a temporary directory removed after each test.
+beforeEach(async () => {
   srv = await recordingServer();
   ingestWs = new WebSocket(`${srv.url.replace('http', 'ws')}/api/v1/ingest/ws?ack=durable`);
   await new Promise((resolve, reject) => ingestWs.once('open', resolve).once('error', reject));
 });
 
-afterAll(async () => {
+afterEach(async () => {
   ingestWs.close();
   await srv.close();
 });
@@ -162,6 +167,36 @@ describe('every value through every door', () => {
       { seed: propertySeed('values end to end'), numRuns: RUNS },
     );
   }, 120_000);
+
+  it('comes back identical from tapedeck export, NDJSON and CSV, read from the archive a server records into', async () => {
+    const samples = fc.sample(hostileUpdates, { seed: propertySeed('export'), numRuns: 20 });
+    const pushed = new Map<number, Update[]>();
+    for (const [i, updates] of samples.entries()) {
+      const ts = T0_US + 20_000_000 + i;
+      const mine = updates.map(([p, v]): Update => [`/x${p}`, v]);
+      expect((await postNdjson(line(ts, mine))).json).toMatchObject({ accepted_updates: mine.length });
+      pushed.set(ts, mine);
+    }
+    const dir = await tmpDir('tapedeck-export-');
+    const from = formatTs(T0_US + 20_000_000);
+    for (const format of ['ndjson', 'csv']) {
+      const out = join(dir, `out.${format}`);
+      expect(await exportCommand(['--archive', srv.dir, '--glob', '/x/**', '--from', from, '--format', format, '--out', out])).toBe(0);
+      const text = await readFile(out, 'utf8');
+      const got = new Map<number, Map<string, unknown>>();
+      const at = (ts: number): Map<string, unknown> => got.get(ts) ?? (got.set(ts, new Map()).get(ts) as Map<string, unknown>);
+      if (format === 'ndjson') {
+        for (const l of text.split('\n').filter((x) => x !== '')) {
+          const b = JSON.parse(l) as { ts: number; updates: Record<string, unknown> };
+          for (const [p, j] of Object.entries(b.updates)) at(b.ts).set(p, valueFromJson(j, p));
+        }
+      } else {
+        for (const r of csvRows(text).slice(1)) at(Number(r[0])).set(r[2] as string, valueFromCsvCell(r[3] as string, r[2] as string));
+      }
+      expect([...got.keys()]).toEqual([...pushed.keys()]);
+      for (const [ts, want] of pushed) expectAllSame(want, { [`export ${format} at ${ts}`]: got.get(ts) as Map<string, unknown> });
+    }
+  });
 
   it('refuses, naming the path, what it cannot take exactly: unknown tags, integers a double would round', async () => {
     const ts = T0_US + 10_000_000;
