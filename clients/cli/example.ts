@@ -1,131 +1,37 @@
 /**
- * `tapedeck --example`: a complete config with every field explained. It is valid as it
- * stands (comments are allowed in Tapedeck config files):
+ * `tapedeck --example`: a complete config with every field explained, generated from the
+ * config schema (server/config/schema.ts): each key's description as a comment, its example
+ * value (else its default) as the value. A section whose value is null is shown commented
+ * out above it, so removing one level of `// ` enables it. It is valid as it stands
+ * (comments are allowed in Tapedeck config files):
  * `tapedeck --example > tapedeck.json && tapedeck serve --config tapedeck.json`.
+ *
+ * The source entries are written by hand below: their keys belong to each source type's
+ * own schema (server/sources/), which carries no descriptions.
  */
-export const EXAMPLE_CONFIG = `// Tapedeck config. JSON with // comments. Unknown keys are errors.
-// Durations: a string of number-unit pairs ("250ms", "5s", "1h30m", "1d"; units ns us ms s
-// m h d w) or { "secs": 5, "nanos": 0 }.
-{
-  // Where the archive lives: "current" (being written), rotated files named by the RFC 3339
-  // time of their last batch, and the catalog. Created if missing.
-  "archive_directory": "./data",
+import { ConfigSchema } from '../../server/config.js';
+import { durationText } from '../../server/config/kinds.js';
+import { SOURCE_DEFAULTS } from '../../server/limits.js';
 
-  // Archive hooks as [ "program", [ "arg", ... ] ], run without a shell, or null. Tapedeck
-  // appends its own arguments (docs/archive-hooks.md has the whole contract):
-  //   put:  program args... PATH NAME  after NAME was rotated: ship it to cold storage;
-  //         exit 0 only once it is stored. Until then the file is never removed locally.
-  //   list: program args...            print the names of files in cold storage, one a line
-  //         (e.g. 2026-11-23T07:45:12.123456Z); they join the archive as remote files.
-  //   get:  program args... DEST NAME  before a remote file is read: write NAME to DEST.
-  // e.g. "put": ["/usr/local/bin/tapedeck-s3", ["put", "s3://bucket/fabric"]]
-  "archive_cmds": {
-    "list": null,
-    "get": null,
-    "put": null
-  },
+/** The parts of a JSON Schema node the example reads. */
+interface SchemaNode {
+  description?: string;
+  default?: unknown;
+  examples?: unknown[];
+  properties?: Record<string, SchemaNode>;
+  items?: SchemaNode;
+}
 
-  // How the hooks run. Each run is killed (with its children) after "timeout" ("list_timeout"
-  // for list, "get_timeout" for get); a failed run is retried up to "attempts" runs in all
-  // ("get_attempts" for get: sessions wait on it), waiting
-  // "backoff_initial", doubling per failure, random in [d/2, d], at most "backoff_max".
-  // list runs at start and every "list_interval" (null = at start only).
-  "archive_hooks": {
-    "timeout": "10m",
-    "list_timeout": "1m",
-    "get_timeout": "2m",
-    "attempts": 5,
-    "get_attempts": 3,
-    "backoff_initial": "1s",
-    "backoff_max": "1m",
-    "list_interval": "5m"
-  },
+const WIDTH = 96;
 
-  // Local disk retention of rotated files that put has shipped (never of others): every
-  // "check_interval", the oldest are removed locally while they are older than "max_age" or
-  // local files hold more than "max_bytes" (null = no such limit); they stay in the archive
-  // as remote files, fetched back with get when read, then kept "keep_fetched" at least.
-  // Failed puts are retried at each check.
-  "retention": {
-    "max_age": null,
-    "max_bytes": null,
-    "check_interval": "1m",
-    "keep_fetched": "1h"
-  },
+const HEADER = [
+  '// Tapedeck config. JSON with // comments. Unknown keys are errors.',
+  '// Durations: a string of number-unit pairs ("250ms", "5s", "1h30m", "1d"; units ns us ms s',
+  '// m h d w) or { "secs": 5, "nanos": 0 }.',
+];
 
-  // What to record and how to write it. null: play back only (the archive is opened
-  // read-only and no source runs).
-  "record": {
-    // Globs of the paths to record: * is one level, ** any depth. A path matching several
-    // globs is recorded once. Default ["/**"].
-    "spec": ["/fabric/**", "/twin/**", "/push/**"],
-    // Poll interval of sources that do not set their own "interval". Default "5s".
-    "poll_interval": "1s",
-    // Bytes of data between two full images (faster seeks, bigger files); 0 = only at the
-    // start of each file. Default 67108864 (64 MiB).
-    "image_frequency": 67108864,
-    // Commit to disk after this many filesystem pages (4 KiB) of new data: at most this much
-    // is lost in a crash. Default 65534.
-    "flush_frequency": 65534,
-    // Commit at least this often while data is pending; "0" disables the timer. Seed
-    // default 30s; the embedded default (tapedeck serve without --config) uses 1s so that
-    // live tailing and history see new data promptly.
-    "flush_interval": { "secs": 1, "nanos": 0 },
-    // Close "current" under its end time and start a new file this often; null = never
-    // (the default).
-    "rotate_interval": "1d",
-    // Also rotate when "current" reaches this many bytes (at least 65536); null = no size
-    // limit (the default).
-    "rotate_size": 1073741824
-  },
-
-  // The HTTP/WebSocket server.
-  "publish": {
-    // host:port to listen on ([::1]:8080 for IPv6). Default "127.0.0.1:8080".
-    "bind": "127.0.0.1:8080",
-    // Playback sessions at once, in total and per client (token name, else address).
-    // Defaults 512 and 64.
-    "max_sessions": 512,
-    "max_sessions_per_client": 64,
-    // A session with no stream attached and no REST call on it for this long is deleted
-    // (a client that went away). Default "30s".
-    "session_grace": "30s",
-    // Requests per window per client; past it: 429 TPD_RATE_LIMITED. null = no limit.
-    // Default { "max": 2000, "window": "1s" }.
-    "rate_limit": { "max": 2000, "window": "1s" }
-  },
-
-  // Bearer tokens (Authorization: Bearer <token>; browsers' WebSockets may use
-  // ?access_token=). Scopes: "read" (queries, playback, /metrics, /stats), "ingest" (push),
-  // "admin" (everything, e.g. listing all sessions). With no tokens the server is open and
-  // may only bind a loopback address; binding elsewhere without tokens refuses to start.
-  "auth": {
-    "tokens": [
-      { "name": "grafana", "token": "change-me-read-0123456789", "scopes": ["read"] },
-      { "name": "collector", "token": "change-me-ingest-0123456789", "scopes": ["ingest"] },
-      { "name": "ops", "token": "change-me-admin-0123456789", "scopes": ["admin"] }
-    ]
-  },
-
-  // Optional: run the built-in fabric simulator in-process; "{simulator}" in a source's url
-  // is replaced by its base URL. null or omitted: no simulator.
-  "simulator": {
-    "port": 0,              // 0 = any free port
-    "switches": 64,         // switches in the CSV matrix, 8 metrics each
-    "interval": "1s",       // a new snapshot this often
-    "fault_500_pct": 0,     // percent of requests answered 500
-    "fault_slow_ms": 0,     // latency added to about 20% of requests
-    "seed": 42              // the model is deterministic for a seed
-  },
-
-  // The sources, each { "name": unique, "type": one of csv-matrix, http-json, push, ... }.
-  // Pollers (csv-matrix, http-json) also take: "interval" (default record.poll_interval),
-  // "timeout" (whole request, default "5s"), "backoff_initial" (first retry delay after a
-  // failure, default "250ms", doubling per failure, with jitter), "backoff_max" (default
-  // "30s"), "headers" (extra request headers). Every source also takes "required" (must be
-  // fresh for GET /ready; default true except for push) and "max_staleness" (how fresh,
-  // default "60s").
-  "sources": [
+/** The source entries, each with what its type does; the keys every source takes come from the schema. */
+const SOURCES = `[
     {
       // A CSV matrix: header row, then one row per entity; the cell (row, column) is
       // recorded at <prefix>/<entity>/<column>. Sends If-None-Match (304 = unchanged);
@@ -169,7 +75,7 @@ export const EXAMPLE_CONFIG = `// Tapedeck config. JSON with // comments. Unknow
     //   "name": "telemetry",
     //   "type": "kafka",
     //   "brokers": ["127.0.0.1:9092"],
-    //   "topics": ["telemetry"],          // or "topic_pattern": "^telemetry\\." (a regex)
+    //   "topics": ["telemetry"],          // or "topic_pattern": "^telemetry\\\\." (a regex)
     //   "group_id": "tapedeck-telemetry", // default "tapedeck-<name>"
     //   "start": "earliest",              // earliest, latest or a time; only for a group without committed offsets
     //   "format": "json",                 // json, msgpack, string or binary payloads
@@ -184,25 +90,93 @@ export const EXAMPLE_CONFIG = `// Tapedeck config. JSON with // comments. Unknow
       "name": "push",
       "type": "push"
     }
-  ],
+  ]`;
 
-  // Optional: publish every recorded batch to a Kafka topic (docs/kafka.md). null: no sink.
-  // { "brokers": ["127.0.0.1:9092"], "topic": "tapedeck", "format": "msgpack" (or "json"),
-  //   "key": "stream" (one message per batch, key = its stream) or "path" (one per update),
-  //   "client_id": "tapedeck-sink", "queue_max_batches": 100000 }
-  "kafka_sink": null,
+/** Pollers' keys, which the source types share (server/sources/poller.ts). */
+const POLLER_NOTE = 'Pollers (csv-matrix, http-json) also take: "interval" (default record.poll_interval), '
+  + `"timeout" (whole request, default "${durationText(SOURCE_DEFAULTS.timeoutMs)}"), "backoff_initial" (first retry delay after a failure, default `
+  + `"${durationText(SOURCE_DEFAULTS.backoffInitialMs)}", doubling per failure, with jitter), "backoff_max" (default "${durationText(SOURCE_DEFAULTS.backoffMaxMs)}"), `
+  + '"headers" (extra request headers).';
 
-  // Optional: active/standby recorders through Redis (docs/ha.md); needs kafka_sink: only
-  // the active publishes. null: this recorder always publishes.
-  // { "redis": "redis://127.0.0.1:6379", "cluster": "tapedeck", "id": "<host>-<pid>",
-  //   "lease_ttl": "1s", "buffer_window": "2s", "buffer_max_batches": 20000, "promotion_max_wait": "60s",
-  //   "on_redis_loss": "publish" (every recorder publishes: duplicates, not loss) or "standby" }
-  "ha": null,
-
-  // pino log level: fatal, error, warn, info (default), debug, trace, silent.
-  "log_level": "info"
+/** A value on one line, JSON spaced the way people write it: `{ "max": 2000, "window": "1s" }`. */
+export function inline(v: unknown): string {
+  if (Array.isArray(v)) return `[${v.map(inline).join(', ')}]`;
+  if (v !== null && typeof v === 'object') {
+    const entries = Object.entries(v);
+    return entries.length === 0 ? '{}' : `{ ${entries.map(([k, x]) => `${JSON.stringify(k)}: ${inline(x)}`).join(', ')} }`;
+  }
+  return JSON.stringify(v);
 }
-`;
+
+/** `text` as `//` comment lines at `indent`, wrapped at WIDTH. */
+function comment(text: string, indent: string): string[] {
+  const lines: string[] = [];
+  let line = '';
+  for (const word of text.split(/\s+/).filter((w) => w !== '')) {
+    if (line !== '' && indent.length + 3 + line.length + 1 + word.length > WIDTH) {
+      lines.push(`${indent}// ${line}`);
+      line = word;
+    } else {
+      line = line === '' ? word : `${line} ${word}`;
+    }
+  }
+  if (line !== '') lines.push(`${indent}// ${line}`);
+  return lines;
+}
+
+const isSection = (node: SchemaNode): node is SchemaNode & { properties: Record<string, SchemaNode> } => node.properties !== undefined;
+
+/** What a key's description says, with its default for a plain value. */
+function explanation(node: SchemaNode): string {
+  const text = node.description ?? '';
+  return isSection(node) || node.default === undefined ? text : `${text} Default ${inline(node.default)}.`;
+}
+
+/** One member `"key": value` with its comment, as lines; `given` is the value its parent's example sets. */
+function member(key: string, node: SchemaNode, given: unknown, indent: string): string[] {
+  const value = given !== undefined ? given : node.examples?.[0] !== undefined ? node.examples[0] : node.default;
+  const lines = comment(explanation(node), indent);
+  if (key === 'sources' && indent === '  ') {
+    const every = Object.entries(node.items?.properties ?? {}).map(([k, item]) => `"${k}": ${explanation(item)}`);
+    lines.push(...comment(`Every source takes: ${every.join(' ')}`, indent), ...comment(POLLER_NOTE, indent), `${indent}"sources": ${SOURCES}`);
+  } else if (isSection(node) && value === null) {
+    lines.push(`${indent}// For example:`, ...expanded(key, node, {}, indent).map((l) => `${indent}// ${l.slice(indent.length)}`));
+    lines.push(`${indent}"${key}": null`);
+  } else if (isSection(node) && value !== null && typeof value === 'object') {
+    lines.push(...expanded(key, node, value as Record<string, unknown>, indent));
+  } else if (Array.isArray(value) && indent.length + key.length + inline(value).length > WIDTH) {
+    lines.push(`${indent}"${key}": [`, ...value.map((v, i) => `${indent}  ${inline(v)}${i < value.length - 1 ? ',' : ''}`), `${indent}]`);
+  } else {
+    lines.push(`${indent}"${key}": ${inline(value)}`);
+  }
+  return lines;
+}
+
+/** A section written out key by key, each key explained. */
+function expanded(key: string, node: SchemaNode & { properties: Record<string, SchemaNode> }, value: Record<string, unknown>, indent: string): string[] {
+  const inner = `${indent}  `;
+  return [`${indent}"${key}": {`, ...members(node.properties, value, inner, false), `${indent}}`];
+}
+
+/** Members separated by commas (on each member's value line), blank lines between top-level ones. */
+function members(properties: Record<string, SchemaNode>, value: Record<string, unknown>, indent: string, spaced: boolean): string[] {
+  const out: string[] = [];
+  const keys = Object.keys(properties);
+  keys.forEach((k, i) => {
+    const lines = member(k, properties[k] as SchemaNode, value[k], indent);
+    if (i < keys.length - 1) lines[lines.length - 1] += ',';
+    if (spaced && i > 0) out.push('');
+    out.push(...lines);
+  });
+  return out;
+}
+
+/** The example config, from the schema. */
+export function renderExample(schema: SchemaNode & { properties: Record<string, SchemaNode> }): string {
+  return [...HEADER, '{', ...members(schema.properties, {}, '  ', true), '}', ''].join('\n');
+}
+
+export const EXAMPLE_CONFIG = renderExample(ConfigSchema as unknown as SchemaNode & { properties: Record<string, SchemaNode> });
 
 export function exampleCommand(): number {
   process.stdout.write(EXAMPLE_CONFIG);
