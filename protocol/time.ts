@@ -63,7 +63,7 @@ const TS_MAX_US = Number.MAX_SAFE_INTEGER;
 const RFC3339 = /^(\d{4}-\d{2}-\d{2})[Tt ](\d{2}:\d{2}:\d{2})(?:\.(\d{1,9}))?([Zz]|[+-]\d{2}:\d{2})$/;
 const EPOCH = /^\d+(\.\d+)?$/;
 const STEPS = /^([+-])(\d+)b?$/;
-const RELATIVE = /^(now|pos)?([+-])(.+)$/;
+const RELATIVE = /^(now|pos)?([+-])(\S+)$/;
 
 const ok = <T>(value: T): Parsed<T> => ({ ok: true, value });
 const no = <T>(message: string): Parsed<T> => ({ ok: false, message });
@@ -119,7 +119,7 @@ export function resolveTime(expr: Exclude<TimeExpr, { kind: 'batches' }>, ctx: T
     base = ctx.posUs;
   }
   const us = addMonthsUtc(base, expr.offsetMonths) + expr.offsetUs;
-  if (!Number.isSafeInteger(us)) return no('the offset goes out of range (1970 to 2255)');
+  if (Number.isNaN(us)) return no('the offset goes out of range (1970 to 2255)');
   if (us < 0) return no('the offset goes before 1970');
   if (us > TS_MAX_US) return no('the offset goes past 2255');
   return ok(us);
