@@ -18,6 +18,7 @@
  */
 import { TapedeckError } from './errors.js';
 import { validateGlobs } from './glob.js';
+import { PROTOCOL_LIMITS } from './limits.js';
 import { formatTs, readTime, TIME_KINDS, type TimeContext, type TimeKind } from './time.js';
 
 export const SPEED_MIN = 0.01;
@@ -157,9 +158,9 @@ export const CONTROLS_SCHEMA = {
   type: 'object',
   additionalProperties: false,
   properties: {
-    start: { type: ['string', 'number'], maxLength: 64 },
-    end: { type: ['string', 'number'], maxLength: 64 },
-    pos: { type: ['string', 'number'], maxLength: 64 },
+    start: { type: ['string', 'number'], maxLength: PROTOCOL_LIMITS.timeTextCharsMax },
+    end: { type: ['string', 'number'], maxLength: PROTOCOL_LIMITS.timeTextCharsMax },
+    pos: { type: ['string', 'number'], maxLength: PROTOCOL_LIMITS.timeTextCharsMax },
     speed: { type: ['string', 'number'], maxLength: 16 },
     state: { type: 'string', enum: ['play', 'pause', 'tail'] },
     loop: { type: 'boolean' },
