@@ -90,8 +90,9 @@ const quotedPaths = new WeakMap<readonly string[], string[]>();
 /**
  * JSON text of a `batch` frame (one view) or a `batches` frame (several), built from
  * decoded ids and values as text: each path is quoted once per path table, numbers and
- * strings are written directly, and only other values go through the value codec. The text is the same as JSON.stringify of the frame object would give, at
- * about twice the speed (no `[path, value]` arrays to build).
+ * strings are written directly, and only other values go through the value codec. The
+ * text is the same as JSON.stringify of the frame's JSON form would give, at about twice
+ * the speed (no `[path, value]` arrays to build).
  */
 export function encodeJsonRawFrame(batches: readonly RawJsonBatch[], paths: readonly string[], match: ((id: number) => boolean) | undefined): string {
   let quoted = quotedPaths.get(paths);
