@@ -44,6 +44,7 @@ export const ERRORS = {
   TPD_INGEST_FILTERED: { status: 422, meaning: 'Every update of a push falls outside the record spec and the push source refuses filtered pushes (refuse_filtered); nothing was recorded.' },
   TPD_TOO_MANY_BAD_LINES: { status: 400, meaning: 'A pushed NDJSON body had more bad lines than ingestBadLinesMax; reading stopped there (the response lists the first errors; good lines before it are kept).' },
   TPD_NO_MATCH: { status: 200, meaning: 'Informational (a "warning" field or a Tapedeck-Warning header): the globs match no recorded path, so the answer is empty.' },
+  TPD_CLAMPED: { status: 200, meaning: 'Informational (an `info` frame): a batch step (pos "+N"/"-N") ran into the start or the end of the archive and stopped there; the message says how many batches it moved.' },
   TPD_HA_DISABLED: { status: 404, meaning: 'Active/standby is not configured (the config has no ha section), so there is no role to control.' },
   TPD_HA_UNAVAILABLE: { status: 503, meaning: 'Redis did not take an active/standby control (unreachable or failing); the role is unchanged.' },
 } as const;
