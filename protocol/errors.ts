@@ -19,7 +19,7 @@ export const ERRORS = {
   TPD_BODY_TOO_LARGE: { status: 413, meaning: 'The request body exceeds the server body limit.' },
   TPD_NOT_READY: { status: 503, meaning: 'The server is not ready: the archive is not open or a required source is stale.' },
   TPD_BAD_ARGUMENT: { status: 400, meaning: 'An argument or value is malformed or out of range.' },
-  TPD_BAD_PATH: { status: 400, meaning: 'A path is empty, does not start with "/", is too long or holds NUL.' },
+  TPD_BAD_PATH: { status: 400, meaning: 'A path is empty, does not start with "/", is too long, holds NUL or holds a lone UTF-16 surrogate (paths are stored as UTF-8).' },
   TPD_BATCH_TOO_LARGE: { status: 413, meaning: 'A batch exceeds batchUpdatesMax updates or batchBytesMax bytes (estimated), or an NDJSON line exceeds ingestLineBytesMax.' },
   TPD_BACKPRESSURE: { status: 503, meaning: 'The archive writer queue is full (writeQueueBytesMax); retry after it drains.' },
   TPD_ARCHIVE_CLOSED: { status: 503, meaning: 'The archive was closed.' },

@@ -10,7 +10,6 @@ import { PROTOCOL_LIMITS } from '../protocol/limits.js';
 import { SPEED_MAX, SPEED_MIN } from '../protocol/controls.js';
 import { STORAGE_DEFAULTS, STORAGE_LIMITS } from '../storage/limits.js';
 import { BLOCK_PAYLOAD_BYTES_MAX } from '../storage/codec/frame.js';
-import { SEEK_BATCHES_MAX } from '../storage/cursor.js';
 import { COLD_DEFAULTS, COLD_LIMITS } from '../storage/cold.js';
 import { HOOK_DEFAULTS, HOOK_GET_DEFAULTS, HOOK_LIMITS, HOOK_LIST_TIMEOUT_MS } from '../storage/hooks.js';
 import { SERVER_LIMITS, SOURCE_DEFAULTS } from '../server/limits.js';
@@ -58,7 +57,6 @@ const LAYERS: Layer[] = [
       { name: 'STORAGE_LIMITS', file: 'storage/limits.ts', value: STORAGE_LIMITS },
       { name: 'STORAGE_DEFAULTS', file: 'storage/limits.ts', value: STORAGE_DEFAULTS },
       { name: 'BLOCK_PAYLOAD_BYTES_MAX', file: 'storage/codec/frame.ts', value: BLOCK_PAYLOAD_BYTES_MAX },
-      { name: 'SEEK_BATCHES_MAX', file: 'storage/cursor.ts', value: SEEK_BATCHES_MAX },
       { name: 'COLD_LIMITS', file: 'storage/cold.ts', value: COLD_LIMITS },
       { name: 'COLD_DEFAULTS', file: 'storage/cold.ts', value: COLD_DEFAULTS },
       { name: 'HOOK_LIMITS', file: 'storage/hooks.ts', value: HOOK_LIMITS },
@@ -74,8 +72,8 @@ const LAYERS: Layer[] = [
       { name: 'SERVER_LIMITS', file: 'server/limits.ts', value: SERVER_LIMITS },
       { name: 'SOURCE_DEFAULTS', file: 'server/limits.ts', value: SOURCE_DEFAULTS },
       { name: 'SERVER_DEFAULTS', file: 'server/app.ts', value: SERVER_DEFAULTS },
-      { name: 'PUBLISH_DEFAULTS', file: 'server/config.ts', value: PUBLISH_DEFAULTS },
-      { name: 'SIMULATOR_DEFAULTS', file: 'server/config.ts', value: SIMULATOR_DEFAULTS },
+      { name: 'PUBLISH_DEFAULTS', file: 'server/config/defaults.ts', value: PUBLISH_DEFAULTS },
+      { name: 'SIMULATOR_DEFAULTS', file: 'server/config/defaults.ts', value: SIMULATOR_DEFAULTS },
       {
         name: 'PLAYBACK_DEFAULTS',
         file: 'server/sessions/manager.ts',

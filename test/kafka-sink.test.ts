@@ -5,7 +5,7 @@
  * in order).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { unpack } from 'msgpackr';
+import { decodeMsgpack as unpack } from '../protocol/value-msgpack.js';
 import { request } from 'undici';
 import type { Batch } from '../protocol/value.js';
 import { readTopic, startKafka, type KafkaBroker } from './helpers/kafka.js';

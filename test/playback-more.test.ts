@@ -8,7 +8,8 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { pack, unpack } from 'msgpackr';
+import { pack } from 'msgpackr';
+import { decodeMsgpack as unpack } from '../protocol/value-msgpack.js';
 import { startServer, api, type TestServer } from './helpers/server.js';
 import { plain } from './helpers/replay.js';
 import { randomBatches } from './helpers/workload.js';

@@ -16,11 +16,12 @@
  */
 import { EventEmitter } from 'node:events';
 import { Kafka, logLevel, type Consumer, type EachBatchPayload, type KafkaMessage, type LogEntry } from 'kafkajs';
-import { unpack } from 'msgpackr';
 import type { Logger } from 'pino';
 import { DURATION_SCHEMA, durationMs, type Duration } from '../duration.js';
 import { parseTs } from '../../protocol/time.js';
 import type { Update, Value } from '../../protocol/value.js';
+import { parseJsonText, valueFromJson } from '../../protocol/value-json.js';
+import { decodeMsgpack } from '../../protocol/value-msgpack.js';
 import { segment } from './csv-matrix.js';
 import { explode } from './http-json.js';
 import { HealthTracker, type PollEvent, type Source, type SourceContext, type SourceFactory, type SourceHealth } from './source.js';
@@ -191,12 +192,12 @@ export class KafkaSource extends EventEmitter implements Source {
     });
   }
 
-  private decode(v: Buffer | null): Value {
+  private decode(v: Buffer | null, path: string): Value {
     if (v === null) return null;
     const f = this.cfg.format ?? 'json';
     try {
-      if (f === 'json') return JSON.parse(v.toString('utf8')) as Value;
-      if (f === 'msgpack') return unpack(v) as Value;
+      if (f === 'json') return valueFromJson(parseJsonText(v.toString('utf8')), path);
+      if (f === 'msgpack') return decodeMsgpack(v);
       if (f === 'string') return v.toString('utf8');
       return new Uint8Array(v);
     } catch {
@@ -208,7 +209,7 @@ export class KafkaSource extends EventEmitter implements Source {
 
   private updatesOf(topic: string, partition: number, m: KafkaMessage): Update[] {
     const path = this.pathOf(topic, partition, m);
-    const value = this.decode(m.value);
+    const value = this.decode(m.value, path);
     return this.cfg.explode ? explode(path, value) : [[path, value]];
   }
 

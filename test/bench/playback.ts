@@ -17,7 +17,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import WebSocket from 'ws';
-import { unpack } from 'msgpackr';
+import { decodeMsgpack as unpack } from '../../protocol/value-msgpack.js';
 import { Archive } from '../../storage/archive.js';
 import { fabricBatches } from '../../server/sim/fabric.js';
 import { buildBig } from './archives.js';

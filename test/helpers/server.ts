@@ -3,7 +3,7 @@
  * queues frames so tests can wait for the one they expect.
  */
 import WebSocket from 'ws';
-import { unpack } from 'msgpackr';
+import { decodeMsgpack as unpack } from '../../protocol/value-msgpack.js';
 import type { FastifyInstance } from 'fastify';
 import { Archive, type OpenOptions } from '../../storage/index.js';
 import { buildServer, type ServerOptions } from '../../server/app.js';

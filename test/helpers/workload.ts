@@ -18,8 +18,8 @@ export function randomValue(r: () => number, depth = 0): Value {
     case 4: return (r() - 0.5) * 1e6;
     case 5: return 'v' + Math.floor(r() * 1e6).toString(36);
     case 6: return Uint8Array.from({ length: Math.floor(r() * 20) }, () => Math.floor(r() * 256));
-    // Nested -0 is stored as 0 (msgpackr packs it as an integer; docs/format.md says so).
-    case 7: return [depth === 0 ? -0 : 0, NaN, Infinity, -Infinity, 2 ** 53, 1e-300][Math.floor(r() * 6)] as number;
+    // -0 is kept at any depth (the msgpack value codec writes it as a float64).
+    case 7: return [-0, NaN, Infinity, -Infinity, 2 ** 53, 1e-300][Math.floor(r() * 6)] as number;
     case 8: return Array.from({ length: Math.floor(r() * 4) }, () => randomValue(r, depth + 1));
     default: {
       const o: { [k: string]: Value } = {};
