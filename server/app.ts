@@ -6,7 +6,7 @@
 import http from 'node:http';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyServerOptions } from 'fastify';
 import websocket from '@fastify/websocket';
-import type { Archive } from '../storage/index.js';
+import type { Archive, ColdStorage } from '../storage/index.js';
 import { ERRORS, TapedeckError, isTapedeckError, type ErrorCode } from '../protocol/errors.js';
 import { sessionRoutes } from './routes/sessions.js';
 import { archiveRoutes } from './routes/archive.js';
@@ -53,6 +53,8 @@ export interface ServerOptions {
   coverage?: CoverageLog;
   /** The Kafka sink and active/standby (GET /api/v1/ha, metrics, /ready). */
   ha?: HaRuntime;
+  /** Archive hooks and retention started on `archive` (GET /api/v1/archive, metrics). */
+  cold?: ColdStorage;
 }
 
 export const SERVER_DEFAULTS = {
@@ -171,7 +173,7 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
     },
   });
   app.get('/health', { schema: { response: { 200: { type: 'object', properties: { ok: { type: 'boolean' } } } } } }, async () => ({ ok: true }));
-  const metrics = createMetrics(app, { archive: opts.archive, sessions: app.sessions, sources: opts.sources ?? [], ...(opts.ha ? { ha: opts.ha } : {}) });
+  const metrics = createMetrics(app, { archive: opts.archive, sessions: app.sessions, sources: opts.sources ?? [], ...(opts.ha ? { ha: opts.ha } : {}), ...(opts.cold ? { cold: opts.cold } : {}) });
   app.get('/metrics', { schema: { produces: ['text/plain'], response: { 200: { type: 'string' } } } }, async (_req, reply) => {
     reply.header('content-type', metrics.contentType);
     return metrics.metrics();
@@ -179,7 +181,7 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
   registerStats(app, opts.archive, opts.sources ?? [], opts.readiness, opts.ha ? haReadiness(opts.ha) : undefined);
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   await app.register(sessionRoutes);
-  await app.register(archiveRoutes);
+  await app.register(archiveRoutes, { cold: opts.cold });
   await app.register(webRoutes);
   // Recording routes (ingest, queries) register here as they are built.
   await app.register(queryRoutes, { recorder: opts.recorder });

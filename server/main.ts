@@ -146,6 +146,7 @@ export async function startServer(config: ServeConfig, opts: StartOptions = {}):
       readiness: config.sources.map((s) => ({ source: s.name, ...s.readiness })),
       coverage,
       ...(ha ? { ha } : {}),
+      ...(cold ? { cold } : {}),
     });
     cleanups.push(() => app.close());
     await app.listen({ host: config.publish.host, port: config.publish.port });

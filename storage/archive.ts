@@ -10,40 +10,20 @@ import { mkdir, open, stat, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { TapedeckError, isTapedeckError } from '../protocol/errors.js';
 import { parseTs } from '../protocol/time.js';
-import { CATALOG_ERROR_CODE, CATALOG_FILE, openCheckedCatalog, type Catalog, type BlockRow, type FileLocation } from './catalog.js';
+import { CATALOG_ERROR_CODE, CATALOG_FILE, openCheckedCatalog, type Catalog, type BlockRow } from './catalog.js';
 import { BlockType } from './codec/frame.js';
 import { decodeBatches, type DecodedBatches } from './codec/payload.js';
 import { openFrame } from './codec/frame.js';
 import { BlockCache } from './block-cache.js';
 import { ROTATED_NAME, readExactly, rotatedName } from './segment-file.js';
-import { STORAGE_DEFAULTS, STORAGE_LIMITS, type StorageOptions } from './limits.js';
+import { STORAGE_DEFAULTS, STORAGE_LIMITS, type DiskFullLimits, type StorageOptions } from './limits.js';
 import { acquireLock, releaseLock } from './lock.js';
 import { ArchiveWriter } from './writer.js';
 import { Cursor, type CursorOptions } from './cursor.js';
 import { reconcileArchive } from './reconcile.js';
+import { BlockTable, FileList, isIndexed, type FileEntry } from './file-list.js';
 
-export interface FileEntry {
-  seq: number;
-  name: string;
-  location: FileLocation;
-  /** First and last batch timestamps (delta blocks only); null while the file holds none. */
-  firstTs: number | null;
-  lastTs: number | null;
-  committedBytes: number;
-  sealed: boolean;
-  /** The file failed checks at open; blocks past the first bad one are not indexed. */
-  damaged: boolean;
-  /** Lazily loaded block table (catalog rows plus blocks committed since open). */
-  table: BlockTable | undefined;
-}
-
-/**
- * A remote file known only by name (from the list hook) has committedBytes 0 and no block
- * table: it must be fetched and indexed (Archive.prepare) before a cursor can enter it.
- */
-export function isIndexed(entry: FileEntry): boolean {
-  return entry.committedBytes > 0;
-}
+export { BlockTable, FileList, isIndexed, type FileEntry };
 
 /** Told when a read has to wait for a remote file to be fetched, and how that ended. */
 export type FetchWait = (event: { name: string; phase: 'start' | 'done' | 'failed'; error?: unknown }) => void;
@@ -52,17 +32,6 @@ export type FetchWait = (event: { name: string; phase: 'start' | 'done' | 'faile
 export interface RemoteStore {
   /** Fetches a remote file back and makes it local and indexed; one fetch per file however many ask. */
   fetch(entry: FileEntry): Promise<void>;
-}
-
-export class BlockTable {
-  readonly rows: BlockRow[] = [];
-  /** Indices into rows of DELTA blocks, in file order. */
-  readonly deltas: number[] = [];
-
-  push(row: BlockRow): void {
-    if (row.type === BlockType.DELTA) this.deltas.push(this.rows.length);
-    this.rows.push(row);
-  }
 }
 
 export interface ArchiveProblem {
@@ -98,6 +67,8 @@ export interface OpenOptions extends Partial<StorageOptions> {
   /** Microseconds since the epoch; injectable for tests. */
   clockUs?: () => number;
   logger?: Logger;
+  /** Full-disk limits of the writer (tests and tuning); STORAGE_LIMITS' by default. */
+  diskFull?: Partial<DiskFullLimits>;
 }
 
 export function wallClockUs(): number {
@@ -116,8 +87,8 @@ export class Archive extends EventEmitter {
   readonly logger: Logger;
   readonly clockUs: () => number;
   archiveId = '';
-  /** Files sorted by seq. */
-  files: FileEntry[] = [];
+  /** The files, sorted by seq: reconciliation, the writer and cold storage change them through it only. */
+  readonly fileList = new FileList();
   readonly problems: ArchiveProblem[] = [];
   readonly recovery: RecoveryCounts = { damagedSlots: 0, recoveredBlocks: 0, cutBytes: 0, catalogRebuilds: 0 };
   /** Path dictionary: ids are dense, assigned in order of first appearance. */
@@ -132,7 +103,7 @@ export class Archive extends EventEmitter {
   /** Whether catalog rows are persisted (false for read-only opens). */
   catalogWritable = false;
   /** Where remote files are fetched from; undefined: reading a remote file fails. */
-  remote: RemoteStore | undefined;
+  private remote: RemoteStore | undefined;
   private readonly cache = new BlockCache(STORAGE_LIMITS.decodedCacheUpdatesMax);
   private readonly handles = new Map<number, { fh: Promise<FileHandle>; busy: number }>();
   private readonly tails = new Map<number, BlockRow[]>();
@@ -171,7 +142,10 @@ export class Archive extends EventEmitter {
     try {
       await a.openCatalog();
       await reconcileArchive(a, { tails: a.tails, staleRows: a.staleRows });
-      if (!a.readonly) a.writer = await ArchiveWriter.start(a);
+      if (!a.readonly) {
+        a.writer = await ArchiveWriter.start(a);
+        if (opts.diskFull) a.writer.setDiskFullLimits(opts.diskFull);
+      }
     } catch (err) {
       await a.close().catch(() => undefined);
       throw err;
@@ -187,6 +161,21 @@ export class Archive extends EventEmitter {
     this.recovery.catalogRebuilds++;
     const done = opened.aside === undefined ? 'the files were indexed into memory and the directory left as it was' : `moved aside to ${opened.aside} and rebuilt from the files`;
     this.problem({ file: CATALOG_FILE, code: CATALOG_ERROR_CODE, message: `catalog is damaged (${opened.damage}); ${done}` });
+  }
+
+  /** The files now, sorted by seq: a snapshot (later inserts make a new one); navigate by seq with fileList. */
+  get files(): readonly FileEntry[] {
+    return this.fileList.all();
+  }
+
+  /** Makes reads of remote files fetch them through `store` (cold storage with a get hook); without one they fail. */
+  setRemote(store: RemoteStore): void {
+    this.remote = store;
+  }
+
+  /** Stops fetching through `store` (cold storage stopping); another store set since stays. */
+  detachRemote(store: RemoteStore): void {
+    if (this.remote === store) this.remote = undefined;
   }
 
   /** Adds a path to the dictionary; returns its id. Writer-only for new paths. */
@@ -233,23 +222,8 @@ export class Archive extends EventEmitter {
     const t = new BlockTable();
     if (!this.staleRows.has(entry.seq)) for (const r of this.catalog.blocks(entry.seq)) if (r.offset < entry.committedBytes) t.push(r);
     for (const r of this.tails.get(entry.seq) ?? []) t.push(r);
-    entry.table = t;
+    this.fileList.setTable(entry.seq, t);
     return t;
-  }
-
-  fileBySeq(seq: number): FileEntry | undefined {
-    // Files are few and sorted; search from the end, where the action is.
-    for (let i = this.files.length - 1; i >= 0; i--) {
-      const f = this.files[i] as FileEntry;
-      if (f.seq === seq) return f;
-      if (f.seq < seq) return undefined;
-    }
-    return undefined;
-  }
-
-  fileIndex(seq: number): number {
-    for (let i = this.files.length - 1; i >= 0; i--) if ((this.files[i] as FileEntry).seq === seq) return i;
-    return -1;
   }
 
   /**
@@ -355,16 +329,16 @@ export class Archive extends EventEmitter {
   }
 
   /** Called by the writer after a two-phase commit: makes new blocks visible to readers. */
-  publishCommit(entry: FileEntry, blocks: readonly BlockRow[]): void {
+  publishCommit(entry: FileEntry, blocks: readonly BlockRow[], committedBytes: number): void {
     const t = this.table(entry);
+    let delta: { firstTs: number; lastTs: number } | undefined;
     for (const b of blocks) {
       t.push(b);
-      if (b.type === BlockType.DELTA) {
-        entry.firstTs ??= b.firstTs;
-        entry.lastTs = b.lastTs;
-        this.lastTs = b.lastTs;
-      }
+      if (b.type !== BlockType.DELTA) continue;
+      delta = { firstTs: delta?.firstTs ?? b.firstTs, lastTs: b.lastTs };
+      this.lastTs = b.lastTs;
     }
+    this.fileList.extend(entry.seq, committedBytes, delta);
     this.emit('commit', { seq: entry.seq, lastTs: this.lastTs } satisfies CommitEvent);
   }
 

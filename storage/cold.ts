@@ -19,7 +19,8 @@ import { open, readdir, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { TapedeckError, isTapedeckError } from '../protocol/errors.js';
 import { parseTs } from '../protocol/time.js';
-import { isIndexed, type Archive, type FileEntry, type RemoteStore } from './archive.js';
+import type { Archive, RemoteStore } from './archive.js';
+import { isIndexed, type FileEntry } from './file-list.js';
 import type { BlockRow, PathRow, PutRow, PutStatus } from './catalog.js';
 import { BlockType } from './codec/frame.js';
 import { HEADER_BYTES } from './codec/header.js';
@@ -84,14 +85,7 @@ export type ColdEvent =
   | { type: 'evict'; name: string }
   | { type: 'list'; names: number; added: number };
 
-const running = new WeakMap<Archive, ColdStorage>();
-
 export class ColdStorage extends EventEmitter implements RemoteStore {
-  /** The cold storage running on an archive, if any (the HTTP layer reports its state). */
-  static of(a: Archive): ColdStorage | undefined {
-    return running.get(a);
-  }
-
   readonly hooks: HookRunner;
   readonly retention: RetentionPolicy;
   private readonly a: Archive;
@@ -137,8 +131,7 @@ export class ColdStorage extends EventEmitter implements RemoteStore {
       if (name.endsWith(FETCH_SUFFIX)) await rm(join(a.dir, name), { force: true });
     }
     for (const row of a.catalog.puts()) c.puts.set(row.name, row);
-    if (c.hooks.has('get')) a.remote = c;
-    running.set(a, c);
+    if (c.hooks.has('get')) a.setRemote(c);
     a.on('rotate', c.onRotate);
     if (c.hooks.has('list')) {
       await c.refreshList().catch(() => undefined);
@@ -286,7 +279,7 @@ export class ColdStorage extends EventEmitter implements RemoteStore {
         this.setPut({ name: f.name, status: 'done', attempts: 0, error: null, updatedMs: 0 });
       }
       if (f.location === 'missing') {
-        f.location = 'remote';
+        this.a.fileList.markLocation(f.seq, 'remote');
         this.recordRow(f, [], []);
       }
     }
@@ -311,7 +304,7 @@ export class ColdStorage extends EventEmitter implements RemoteStore {
       run.push(n);
       runs.set(i, run);
     }
-    const added: FileEntry[] = [];
+    const added: Array<{ seq: number; name: string }> = [];
     for (const [i, run] of runs) {
       const prev = files[i - 1];
       const next = files[i];
@@ -323,20 +316,17 @@ export class ColdStorage extends EventEmitter implements RemoteStore {
         continue;
       }
       const first = next ? hi - run.length + 1 : lo;
-      run.forEach((name, j) => added.push({
-        seq: first + j, name, location: 'remote', firstTs: null, lastTs: parseTs(name),
-        committedBytes: 0, sealed: true, damaged: false, table: undefined,
-      }));
+      run.forEach((name, j) => added.push({ seq: first + j, name }));
     }
-    if (added.length === 0) return 0;
-    files.push(...added);
-    files.sort((x, y) => x.seq - y.seq);
-    for (const f of added) {
+    // In seq order, so that each file's estimated start can follow the one added before it.
+    for (const { seq, name } of added.sort((x, y) => x.seq - y.seq)) {
       // Until fetched: the file ends at its name and starts after the file before it.
-      const before = files[this.a.fileIndex(f.seq) - 1];
-      f.firstTs = before?.lastTs != null ? before.lastTs + 1 : null;
+      const before = this.a.fileList.before(seq);
+      const firstTs = before?.lastTs != null ? before.lastTs + 1 : null;
+      const f = this.a.fileList.insertRemote({ seq, name, firstTs, lastTs: parseTs(name), committedBytes: 0, sealed: true, damaged: false });
       this.recordRow(f, [], []);
     }
+    if (added.length === 0) return 0;
     this.a.logger.info({ added: added.length }, 'list: remote files added to the archive');
     return added.length;
   }
@@ -420,18 +410,16 @@ export class ColdStorage extends EventEmitter implements RemoteStore {
     await rename(tmp, join(this.a.dir, entry.name));
     await fsyncDir(this.a.dir);
     if (!isIndexed(entry)) {
-      entry.firstTs = null;
-      entry.lastTs = null;
+      let firstTs: number | null = null;
+      let lastTs: number | null = null;
       for (const b of blocks) {
         if (b.type !== BlockType.DELTA) continue;
-        entry.firstTs ??= b.firstTs;
-        entry.lastTs = b.lastTs;
+        firstTs ??= b.firstTs;
+        lastTs = b.lastTs;
       }
-      entry.committedBytes = committed;
-      entry.damaged = damaged;
-      entry.table = undefined;
+      this.a.fileList.setIndexed(entry.seq, { firstTs, lastTs, committedBytes: committed, damaged });
     }
-    entry.location = 'local';
+    this.a.fileList.markLocation(entry.seq, 'local');
     this.recordRow(entry, blocks, newPaths);
     // It came from cold storage, so it is there: no put needed.
     if (this.hooks.has('put') && this.puts.get(entry.name)?.status !== 'done') {
@@ -493,7 +481,7 @@ export class ColdStorage extends EventEmitter implements RemoteStore {
   /** Removes a shipped file from local disk; it stays in the catalog as remote. */
   private async evict(f: FileEntry): Promise<boolean> {
     if (this.fetches.has(f.seq) || !this.a.releaseFile(f.seq)) return false;
-    f.location = 'remote';
+    this.a.fileList.markLocation(f.seq, 'remote');
     this.recordRow(f, [], []);
     const removing = rm(join(this.a.dir, f.name), { force: true }).then(() => fsyncDir(this.a.dir));
     this.evicting.set(f.name, removing.catch(() => undefined));
@@ -529,8 +517,7 @@ export class ColdStorage extends EventEmitter implements RemoteStore {
     this.a.off('rotate', this.onRotate);
     this.hooks.stop();
     await Promise.allSettled([this.putLoop, this.checking, this.listing, ...this.fetches.values()]);
-    if (this.a.remote === this) this.a.remote = undefined;
-    if (running.get(this.a) === this) running.delete(this.a);
+    this.a.detachRemote(this);
   }
 }
 

@@ -16,8 +16,10 @@ import { isTapedeckError, TapedeckError } from '../protocol/errors.js';
 import type { Batch, Update, Value } from '../protocol/value.js';
 import { BlockType } from './codec/frame.js';
 import type { DecodedBatches } from './codec/payload.js';
-import { isIndexed, type Archive, type FetchWait, type FileEntry } from './archive.js';
+import type { Archive, FetchWait } from './archive.js';
 import type { BlockRow } from './catalog.js';
+import { isIndexed, type FileEntry } from './file-list.js';
+import { STORAGE_LIMITS } from './limits.js';
 
 /** One batch as a view into a decoded block: updates are ids[from..to) / values[from..to). */
 export interface RawBatch {
@@ -39,9 +41,6 @@ export interface CursorOptions {
   onFetchWait?: FetchWait;
 }
 
-/** Largest |N| accepted by seek({ batches: N }). */
-export const SEEK_BATCHES_MAX = 1_000_000;
-
 interface Loaded {
   key: string;
   d: DecodedBatches;
@@ -54,7 +53,8 @@ export class Cursor {
   private readonly wait: FetchWait | undefined;
   /** Per path id: 0 = not yet checked, 1 = matches the filter, 2 = does not. */
   private match = new Uint8Array(0);
-  // Position: the next batch is batch k of delta block `di` of file `seq`.
+  // Position: the next batch is batch k of delta block `di` of file `seq`. Files are found
+  // by seq, never by index: cold storage may insert older files while a read awaits.
   private seq = -1;
   private di = 0;
   private k = 0;
@@ -75,7 +75,7 @@ export class Cursor {
     if (target === 'beginning') {
       this.toBeginning();
     } else if (target === 'end') {
-      const last = this.a.files[this.a.files.length - 1];
+      const last = this.a.fileList.last();
       if (last) await this.a.prepare(last, this.wait);
       this.toEnd();
     } else if ('ts' in target) {
@@ -83,8 +83,9 @@ export class Cursor {
       await this.toTime(target.ts);
     } else {
       const n = target.batches;
-      if (!Number.isInteger(n) || Math.abs(n) > SEEK_BATCHES_MAX) {
-        throw new TapedeckError('TPD_BAD_ARGUMENT', `seek by batches takes an integer within ±${SEEK_BATCHES_MAX}, got ${String(n)}`);
+      const max = STORAGE_LIMITS.seekBatchesMax;
+      if (!Number.isInteger(n) || Math.abs(n) > max) {
+        throw new TapedeckError('TPD_BAD_ARGUMENT', `seek by batches takes an integer within ±${max} (STORAGE_LIMITS.seekBatchesMax), got ${String(n)}`);
       }
       if (n > 0) {
         for (let i = 0; i < n; i++) if ((await this.next()) === null) break;
@@ -95,7 +96,7 @@ export class Cursor {
   }
 
   private toBeginning(): void {
-    const f = this.a.files[0];
+    const f = this.a.fileList.first();
     this.seq = f ? f.seq : -1;
     this.di = 0;
     this.k = 0;
@@ -103,7 +104,7 @@ export class Cursor {
   }
 
   private toEnd(): void {
-    const f = this.a.files[this.a.files.length - 1];
+    const f = this.a.fileList.last();
     if (!f) return this.toBeginning();
     this.seq = f.seq;
     this.di = this.a.table(f).deltas.length;
@@ -112,20 +113,17 @@ export class Cursor {
   }
 
   private async toTime(t: number): Promise<void> {
-    const files = this.a.files;
-    let fi: number;
-    let f: FileEntry;
+    let f: FileEntry | undefined;
     while (true) {
       // A file not yet indexed may start at or before t (its firstTs is an estimate or null):
       // fetch and index it, then choose again with its real range.
-      fi = files.length - 1;
-      while (fi >= 0 && !this.mayStartBy(files[fi] as FileEntry, t)) fi--;
-      if (fi < 0) {
+      f = this.a.fileList.last();
+      while (f && !this.mayStartBy(f, t)) f = this.a.fileList.before(f.seq);
+      if (!f) {
         this.toBeginning();
         this.pos = t;
         return;
       }
-      f = files[fi] as FileEntry;
       if (isIndexed(f)) break;
       await this.a.prepare(f, this.wait);
     }
@@ -155,7 +153,7 @@ export class Cursor {
 
   /** Moves a position at the end of a block to the start of the next one. */
   private normalize(): void {
-    const f = this.a.fileBySeq(this.seq);
+    const f = this.a.fileList.bySeq(this.seq);
     if (!f || f.location !== 'local') return;
     const t = this.a.table(f);
     const row = t.rows[t.deltas[this.di] as number];
@@ -189,12 +187,10 @@ export class Cursor {
 
   /** Batches before the position, newest first. */
   private async *backward(): AsyncGenerator<{ seq: number; di: number; k: number; block: Loaded }> {
-    const files = this.a.files;
-    let fi = this.a.fileIndex(this.seq);
-    if (fi < 0) return;
+    let f = this.a.fileList.bySeq(this.seq);
+    if (!f) return;
     let di = this.di;
     let k = this.k;
-    let f = files[fi] as FileEntry;
     while (true) {
       if (k > 0) {
         const block = await this.load(f, di);
@@ -202,9 +198,8 @@ export class Cursor {
       }
       di--;
       while (di < 0) {
-        fi--;
-        if (fi < 0) return;
-        f = files[fi] as FileEntry;
+        f = this.a.fileList.before(f.seq);
+        if (!f) return;
         await this.a.prepare(f, this.wait);
         di = this.a.table(f).deltas.length - 1;
       }
@@ -236,10 +231,11 @@ export class Cursor {
   /** Moves past the next visible batch and returns where it is. */
   private async advance(): Promise<{ block: Loaded; k: number } | null> {
     while (true) {
-      const f = this.a.fileBySeq(this.seq);
+      const f = this.a.fileList.bySeq(this.seq);
       if (!f) {
-        if (this.seq < 0 && this.a.files.length > 0) {
-          this.seq = (this.a.files[0] as FileEntry).seq;
+        const first = this.a.fileList.first();
+        if (this.seq < 0 && first) {
+          this.seq = first.seq;
           continue;
         }
         return null;
@@ -261,8 +257,7 @@ export class Cursor {
         continue;
       }
       if (!f.sealed) return null;
-      const fi = this.a.fileIndex(f.seq);
-      const nextFile = this.a.files[fi + 1];
+      const nextFile = this.a.fileList.after(f.seq);
       if (!nextFile) return null;
       this.seq = nextFile.seq;
       this.di = 0;
@@ -362,10 +357,9 @@ export class Cursor {
     const target = this.targetCount();
     if (target === 0) return out;
     const seen = new Uint8Array(this.a.paths.length);
-    const files = this.a.files;
-    let fi = this.a.fileIndex(this.seq);
-    if (fi < 0) return out;
-    let f = files[fi] as FileEntry;
+    const at = this.a.fileList.bySeq(this.seq);
+    if (!at) return out;
+    let f = at;
     let t = this.a.table(f);
     let r = this.di < t.deltas.length ? (t.deltas[this.di] as number) : t.rows.length;
     const read = async <T>(get: () => Promise<T>): Promise<T | undefined> => {
@@ -378,15 +372,15 @@ export class Cursor {
       }
     };
     if (this.k > 0 && this.di < t.deltas.length) {
-      const block = await read(() => this.load(f, this.di));
+      const block = await read(() => this.load(at, this.di));
       if (block && this.take(out, seen, block.d, block.starts[this.k] as number, target)) return out;
     }
     while (true) {
       r--;
       while (r < 0) {
-        fi--;
-        if (fi < 0) return out;
-        f = files[fi] as FileEntry;
+        const older = this.a.fileList.before(f.seq);
+        if (!older) return out;
+        f = older;
         await this.a.prepare(f, this.wait);
         t = this.a.table(f);
         r = t.rows.length - 1;

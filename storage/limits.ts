@@ -48,6 +48,8 @@ export const STORAGE_LIMITS = {
   warmFilesMax: 32,
   /** Coverage journal events kept when reading coverage.log (the newest; runs and outages are rare). */
   coverageEventsMax: 1_000_000,
+  /** Largest |N| a cursor takes in seek({ batches: N }): each step reads a batch. Equal to PROTOCOL_LIMITS.seekStepsMax, the step a client may ask for. */
+  seekBatchesMax: 100_000,
   /** Bytes read per I/O while scanning frame headers (reindex, repair, verify). */
   scanChunkBytes: 1024 * 1024,
   /** First retry of a write the full disk refused; later retries wait twice as long each, up to diskFullRetryMaxMs. */

@@ -10,7 +10,8 @@ import { join } from 'node:path';
 import { encodeHeader, encodeSlot, slotOffset, HEADER_BYTES, SLOT_BYTES, SLOT_OFFSETS, FORMAT_VERSION } from './codec/header.js';
 import type { FrameItem } from './block-builder.js';
 import { CURRENT_NAME, readFileHeader } from './segment-file.js';
-import type { Archive, FileEntry } from './archive.js';
+import type { Archive } from './archive.js';
+import type { FileEntry } from './file-list.js';
 
 /** A frame written to the file, at `offset`. */
 export interface Written {
@@ -42,8 +43,9 @@ export class OpenFile {
 
   /**
    * Writes a complete new `current` (header, dictionary, image) atomically via a tmp file
-   * and a rename; `done` are its frames, for the caller to publish. Can be called again
-   * after any failure: the tmp file is rewritten from scratch.
+   * and a rename, and adds it to the archive's files; `done` are its frames, for the caller
+   * to publish. Can be called again after any failure: the tmp file is rewritten from
+   * scratch, and the file joins the list only once every step succeeded.
    */
   static async create(a: Archive, seq: number, start: FrameItem[]): Promise<{ file: OpenFile; done: Written[] }> {
     const createdUs = a.clockUs();
@@ -62,10 +64,10 @@ export class OpenFile {
     await rename(tmp, join(a.dir, CURRENT_NAME));
     await fsyncDir(a.dir);
     const fh = await open(join(a.dir, CURRENT_NAME), 'r+');
-    const entry: FileEntry = {
+    const entry = a.fileList.append({
       seq, name: CURRENT_NAME, location: 'local', firstTs: null, lastTs: null,
-      committedBytes: HEADER_BYTES, sealed: false, damaged: false, table: undefined,
-    };
+      committedBytes: HEADER_BYTES, sealed: false, damaged: false,
+    });
     let at = HEADER_BYTES;
     const done = start.map((item) => {
       const w = { item, offset: at };

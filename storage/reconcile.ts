@@ -13,12 +13,13 @@ import { CATALOG_FILE, type BlockRow, type PathRow } from './catalog.js';
 import { BlockType } from './codec/frame.js';
 import { FORMAT_VERSION, HEADER_BYTES } from './codec/header.js';
 import { CURRENT_NAME, ROTATED_NAME, readFileHeader, recoverCommit, repairCommitSlots, scanBlocks } from './segment-file.js';
-import type { Archive, FileEntry } from './archive.js';
+import type { Archive } from './archive.js';
+import type { NewFileEntry } from './file-list.js';
 
 /** The archive being opened: what reconciliation reads, and the state it fills in. */
 export type ReconcileTarget = Pick<
   Archive,
-  'dir' | 'readonly' | 'logger' | 'catalog' | 'catalogWritable' | 'archiveId' | 'files' | 'paths' | 'pathIds' | 'pathFirstTs' | 'lastTs' | 'problem' | 'definePath' | 'recovery'
+  'dir' | 'readonly' | 'logger' | 'catalog' | 'catalogWritable' | 'archiveId' | 'fileList' | 'paths' | 'pathIds' | 'pathFirstTs' | 'lastTs' | 'problem' | 'definePath' | 'recovery'
 >;
 
 /** The archive's private block index for files its catalog cannot record (read-only opens). */
@@ -121,14 +122,15 @@ export async function reconcileArchive(a: ReconcileTarget, index: ReadOnlyIndex)
     const disk = onDisk.get(seq);
     if (!disk) {
       if (!row) continue;
-      const entry: FileEntry = { ...row, location: row.location === 'local' ? 'missing' : row.location, committedBytes: row.indexedBytes, damaged: false, table: undefined };
+      const { indexedBytes, ...fields } = row;
+      const entry: NewFileEntry = { ...fields, location: row.location === 'local' ? 'missing' : row.location, committedBytes: indexedBytes, damaged: false };
       if (row.location === 'local') {
         const code = unreadable.get(row.name);
         const message = code === undefined ? 'file is in the catalog but not on disk' : `file is in the catalog but its header cannot be read (${code}); its batches are not served`;
         a.problem({ file: row.name, code: 'TPD_FILE_UNAVAILABLE', message });
       }
       if (a.catalogWritable && entry.location !== row.location) a.catalog.recordFile({ ...row, location: entry.location }, [], []);
-      a.files.push(entry);
+      a.fileList.append(entry);
       continue;
     }
     // A row of a remote file never indexed (indexedBytes 0) holds estimated times only.
@@ -149,17 +151,16 @@ export async function reconcileArchive(a: ReconcileTarget, index: ReadOnlyIndex)
       firstTs = lastTs = null;
       if (!a.catalogWritable) index.staleRows.add(seq);
     }
-    const entry: FileEntry = {
+    const entry = {
       seq,
       name: disk.name,
-      location: 'local',
+      location: 'local' as const,
       firstTs,
       lastTs,
       committedBytes: disk.committed,
       sealed: disk.name !== CURRENT_NAME,
-      damaged: false,
-      table: undefined,
-    };
+      damaged: false as boolean,
+    } satisfies NewFileEntry;
     let scanned: BlockRow[] = [];
     if (from < disk.committed) {
       const fh = await open(join(a.dir, disk.name), 'r');
@@ -185,10 +186,10 @@ export async function reconcileArchive(a: ReconcileTarget, index: ReadOnlyIndex)
     } else if (scanned.length > 0) {
       index.tails.set(seq, scanned);
     }
-    a.files.push(entry);
+    a.fileList.append(entry);
   }
   loadDictionary(a, newPaths);
-  for (const f of a.files) if (f.lastTs !== null && f.lastTs > a.lastTs) a.lastTs = f.lastTs;
+  for (const f of a.fileList.all()) if (f.lastTs !== null && f.lastTs > a.lastTs) a.lastTs = f.lastTs;
   if (catalogAhead) dropUncommittedPaths(a);
 }
 

@@ -31,7 +31,8 @@ import { Durability, type WriterHealth } from './durability.js';
 import { CURRENT_NAME } from './segment-file.js';
 import { OpenFile, fsyncDir, type Written } from './open-file.js';
 import type { BlockRow, FileRow } from './catalog.js';
-import type { Archive, FileEntry } from './archive.js';
+import type { Archive } from './archive.js';
+import type { FileEntry } from './file-list.js';
 
 interface CommitItem {
   kind: 'commit';
@@ -117,20 +118,23 @@ export class ArchiveWriter {
     this.d.setLimits(limits);
   }
 
+  get diskFullLimits(): Readonly<DiskFullLimits> {
+    return this.d.limits;
+  }
+
   static async start(a: Archive): Promise<ArchiveWriter> {
     const w = new ArchiveWriter(a);
     await w.loadState();
-    const last = a.files[a.files.length - 1];
+    const last = a.fileList.last();
     if (last && last.name === CURRENT_NAME && last.damaged) {
       // Never append after a bad block: seal the damaged file under a rotated name.
       const name = a.nextRotatedName(last.lastTs ?? 0);
       await rename(join(a.dir, CURRENT_NAME), join(a.dir, name));
       await fsyncDir(a.dir);
-      last.name = name;
-      last.sealed = true;
+      a.fileList.sealAs(last.seq, name);
       w.recordFileRow(last);
     }
-    const cur = a.files[a.files.length - 1];
+    const cur = a.fileList.last();
     if (cur && cur.name === CURRENT_NAME) {
       await w.reopenCurrent(cur);
     } else {
@@ -158,7 +162,7 @@ export class ArchiveWriter {
       const file = typeof err.details?.file === 'string' ? err.details.file : undefined;
       this.a.problem({ file: file ?? '?', code: err.code, message: `${err.message}; its updates are left out of the state carried forward` });
       const entry = this.a.files.find((f) => f.name === file);
-      if (entry) entry.damaged = true;
+      if (entry) this.a.fileList.markDamaged(entry.seq);
     });
     for (const [id, v] of state) this.blocks.setState(id, v);
   }
@@ -458,7 +462,6 @@ export class ArchiveWriter {
 
   private publish(done: Written[], committedBytes: number): void {
     const e = this.file.entry;
-    e.committedBytes = committedBytes;
     const rows = done.map((d): BlockRow => ({ offset: d.offset, frameBytes: d.item.bytes.length, ...d.item.meta }));
     const paths = done.flatMap((d) => d.item.defs ?? []);
     let lastTs = e.lastTs;
@@ -469,7 +472,9 @@ export class ArchiveWriter {
       lastTs = r.lastTs;
     }
     this.recordCatalog({ seq: e.seq, name: e.name, location: 'local', firstTs, lastTs, indexedBytes: committedBytes, sealed: e.sealed }, rows, paths);
-    this.a.publishCommit(e, rows);
+    // After the catalog: a block table first loaded here reads the catalog up to the old
+    // committed length, so these rows are in it once.
+    this.a.publishCommit(e, rows, committedBytes);
     // Data reached the disk: the space is back (before the waiters of this commit hear of it).
     if (this.catalogBacklog.length === 0) this.d.leaveDiskFull();
   }
@@ -509,8 +514,7 @@ export class ArchiveWriter {
     await rename(join(this.a.dir, CURRENT_NAME), join(this.a.dir, name));
     // Readers open files by entry name: it changes with the rename, not after the steps
     // a full disk may hold up.
-    e.name = name;
-    e.sealed = true;
+    this.a.fileList.sealAs(e.seq, name);
   }
 
   private async announceRotation(): Promise<void> {
@@ -527,7 +531,6 @@ export class ArchiveWriter {
   private async createFile(seq: number, start: FrameItem[]): Promise<void> {
     const { file, done } = await OpenFile.create(this.a, seq, start);
     this.file = file;
-    this.a.files.push(file.entry);
     this.bytesSinceImage = 0;
     this.publish(done, file.committedPos);
   }

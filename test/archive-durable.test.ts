@@ -2,10 +2,15 @@ import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Archive } from '../storage/archive.js';
+import { STORAGE_LIMITS } from '../storage/limits.js';
 import { tmpDir } from './helpers/tmp.js';
 import { plain, readAll } from './helpers/replay.js';
 
 const opts = { flushIntervalMs: 0, imageFrequencyBytes: 64 * 1024 };
+const defaultDiskFull = {
+  retryMs: STORAGE_LIMITS.diskFullRetryMs, retryMaxMs: STORAGE_LIMITS.diskFullRetryMaxMs,
+  bufferBytesMax: STORAGE_LIMITS.diskFullBufferBytesMax, ackWaitMs: STORAGE_LIMITS.diskFullAckWaitMs,
+};
 
 /** Timestamps of every batch a fresh read-only open sees: what is on disk and committed. */
 async function onDisk(dir: string): Promise<number[]> {
@@ -124,5 +129,15 @@ describe('whenDurable', () => {
     }
     await a.close();
     expect(await onDisk(dir)).toEqual([10]);
+  });
+});
+
+describe('open options', () => {
+  it('applies diskFull limits to the writer it starts, and refuses a bad one without keeping the archive locked', async () => {
+    const dir = await tmpDir();
+    await expect(Archive.open(dir, { ...opts, diskFull: { retryMs: -1 } })).rejects.toMatchObject({ code: 'TPD_BAD_ARGUMENT', message: 'disk-full limit retryMs must be a non-negative number, got -1' });
+    const a = await Archive.open(dir, { ...opts, diskFull: { retryMs: 7, ackWaitMs: 50 } });
+    expect(a.writer!.diskFullLimits).toEqual({ ...defaultDiskFull, retryMs: 7, ackWaitMs: 50 });
+    await a.close();
   });
 });

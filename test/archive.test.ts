@@ -3,6 +3,7 @@ import { readdir, stat, truncate, open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Archive } from '../storage/archive.js';
 import { verifyArchive } from '../storage/verify.js';
+import { STORAGE_LIMITS } from '../storage/limits.js';
 import { crc32c } from '../storage/codec/crc.js';
 import { reindexArchive } from '../storage/reindex.js';
 import { rng, randomBatches, fabricBatches } from './helpers/workload.js';
@@ -128,6 +129,21 @@ describe('seek', () => {
     expect(c.pos).toBe(batches[batches.length - 1]!.ts);
     expect(await c.next()).toBeNull();
     expect(sorted(await c.state())).toStrictEqual(sorted(naiveState(batches, Infinity)));
+    await a.close();
+  });
+
+  it('refuses a step past STORAGE_LIMITS.seekBatchesMax either way, naming the limit, and takes one at it', async () => {
+    const a = await Archive.open(await tmpDir(), small);
+    await writeAll(a, [{ ts: 1, updates: [['/a', 1]] }]);
+    const c = a.cursor();
+    await c.seek('end');
+    const max = STORAGE_LIMITS.seekBatchesMax;
+    for (const n of [-(max + 1), max + 1, 0.5]) {
+      await expect(c.seek({ batches: n })).rejects.toMatchObject({ code: 'TPD_BAD_ARGUMENT', message: `seek by batches takes an integer within ±${max} (STORAGE_LIMITS.seekBatchesMax), got ${n}` });
+    }
+    expect(c.pos).toBe(1);
+    await c.seek({ batches: -max });
+    expect(c.pos).toBeNull();
     await a.close();
   });
 });

@@ -305,8 +305,8 @@ describe('list', () => {
   });
 });
 
-async function serveHttp(a: Archive): Promise<string> {
-  const app = await buildServer({ archive: a });
+async function serveHttp(a: Archive, cold: ColdStorage): Promise<string> {
+  const app = await buildServer({ archive: a, cold });
   await app.listen({ port: 0, host: '127.0.0.1' });
   open.push({ close: () => app.close() });
   return `http://127.0.0.1:${(app.server.address() as { port: number }).port}`;
@@ -324,7 +324,7 @@ describe('sessions over evicted files', () => {
     await c.check();
     expect(a.files.map((f) => f.location)).toEqual(['remote', 'remote', 'local']);
 
-    const url = await serveHttp(a);
+    const url = await serveHttp(a, c);
     // Three sessions at once: each waits (and is told so), the files are fetched once.
     const end = new Date((T0 + 449 * 1000) / 1000).toISOString();
     const sockets = await Promise.all([0, 1, 2].map(async () => {
@@ -349,7 +349,7 @@ describe('sessions over evicted files', () => {
     const { a, c } = await start(r, { hooks: { put: r.hook('put-copy.sh'), get: { cmd: join(FIX, 'fail.sh'), args: [] } }, policy: { get: fast }, retention: { maxAgeMs: 0, maxBytes: 1 } });
     const name = await writeRotateShip(a, c, batches(0, 20));
     await c.check();
-    const url = await serveHttp(a);
+    const url = await serveHttp(a, c);
     const s = await api(url, 'POST', '/api/v1/sessions', { speed: 'unlimited' });
     const ws = await TestWs.open(`${url}${s.body.stream as string}`, 'json');
     open.push({ close: async () => ws.close() });

@@ -87,7 +87,7 @@ describe('local retention', () => {
     await s.c.check();
     expect(locations(s.a)).toEqual(['local', 'local']);
     expect(await retried).toMatchObject({ type: 'put', ok: false });
-    const app = await buildServer({ archive: s.a });
+    const app = await buildServer({ archive: s.a, cold: s.c });
     cleanup.push(() => app.close());
     const res = await app.inject({ method: 'GET', url: '/api/v1/archive' });
     expect(res.statusCode).toBe(200);

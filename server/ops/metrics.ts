@@ -6,7 +6,7 @@
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { FastifyInstance } from 'fastify';
-import { ColdStorage, type Archive } from '../../storage/index.js';
+import type { Archive, ColdStorage } from '../../storage/index.js';
 import type { SessionManager } from '../sessions/manager.js';
 import type { Source } from '../sources/source.js';
 import type { HaRuntime } from '../ha/runtime.js';
@@ -29,6 +29,8 @@ export interface MetricsDeps {
   sessions: SessionManager;
   sources: readonly Source[];
   ha?: HaRuntime;
+  /** Archive hooks and retention, when configured: hook runs, puts pending, fetches, evictions. */
+  cold?: ColdStorage;
 }
 
 export function createMetrics(app: FastifyInstance, deps: MetricsDeps): Registry {
@@ -53,7 +55,7 @@ export function createMetrics(app: FastifyInstance, deps: MetricsDeps): Registry
       this.set({ stat: 'max' }, loop.max / 1e9);
       loop.reset();
     } });
-  const { archive, sessions, sources } = deps;
+  const { archive, sessions, sources, cold } = deps;
   const w = () => archive.writer?.stats;
 
   // Recorder / archive
@@ -93,7 +95,7 @@ export function createMetrics(app: FastifyInstance, deps: MetricsDeps): Registry
   const hookSeen = new Map<string, number>();
   const hookRuns = new Counter({ name: 'tapedeck_hook_runs_total', help: 'Archive hook runs (single attempts) by hook and result.', labelNames: ['hook', 'result'], registers: [reg],
     collect() {
-      const st = ColdStorage.of(archive)?.stats;
+      const st = cold?.stats;
       if (!st) return;
       for (const [hook, r] of Object.entries(st.hooks.runs)) {
         for (const [result, n] of Object.entries(r)) {
@@ -106,9 +108,9 @@ export function createMetrics(app: FastifyInstance, deps: MetricsDeps): Registry
     } });
   void hookRuns;
   new Gauge({ name: 'tapedeck_puts_pending', help: 'Rotated local files whose put hook has not succeeded yet.', registers: [reg],
-    collect() { this.set(ColdStorage.of(archive)?.stats.putsPending ?? 0); } });
-  mirrorCounter(reg, 'tapedeck_files_fetched_total', 'Archive files fetched back by the get hook.', () => ColdStorage.of(archive)?.stats.fetched ?? 0);
-  mirrorCounter(reg, 'tapedeck_files_evicted_total', 'Local files evicted by retention (their put had succeeded).', () => ColdStorage.of(archive)?.stats.evicted ?? 0);
+    collect() { this.set(cold?.stats.putsPending ?? 0); } });
+  mirrorCounter(reg, 'tapedeck_files_fetched_total', 'Archive files fetched back by the get hook.', () => cold?.stats.fetched ?? 0);
+  mirrorCounter(reg, 'tapedeck_files_evicted_total', 'Local files evicted by retention (their put had succeeded).', () => cold?.stats.evicted ?? 0);
 
   // Sources
   // Brought up to date by its own collect(), so a scrape shows the polls made until then

@@ -5,7 +5,7 @@
  */
 import type { FastifyInstance } from 'fastify';
 import { formatTs } from '../../protocol/time.js';
-import { ColdStorage } from '../../storage/index.js';
+import type { ColdStorage } from '../../storage/index.js';
 
 const PUT_SCHEMA = {
   type: ['object', 'null'],
@@ -56,7 +56,13 @@ const HOOKS_SCHEMA = {
   },
 } as const;
 
-export async function archiveRoutes(app: FastifyInstance): Promise<void> {
+export interface ArchiveRouteOptions {
+  /** Archive hooks and retention, when configured: each file's put status and the hooks' state. */
+  cold?: ColdStorage | undefined;
+}
+
+export async function archiveRoutes(app: FastifyInstance, opts: ArchiveRouteOptions): Promise<void> {
+  const { cold } = opts;
   app.get('/api/v1/archive', {
     schema: {
       response: {
@@ -75,7 +81,6 @@ export async function archiveRoutes(app: FastifyInstance): Promise<void> {
     },
   }, async () => {
     const a = app.archive;
-    const cold = ColdStorage.of(a);
     const files = a.files.map((f) => {
       const put = cold?.putStatus(f.name);
       return {

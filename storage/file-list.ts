@@ -1,0 +1,171 @@
+/**
+ * The archive's files, sorted by seq, and the one place that adds or changes them.
+ *
+ * Reconciliation appends what it finds at open, the writer appends each new `current` and
+ * seals it under its rotated name, cold storage inserts files known only from the list
+ * hook (anywhere in seq order: a listed file may be older than every local one), moves
+ * files between local and remote and indexes fetched ones. Everyone else reads.
+ *
+ * Readers navigate by seq (`after`, `before`, `bySeq`), never by array index: an insert
+ * between two awaits shifts every index past it, not the seqs. `all()` is a snapshot of
+ * the membership (a new array after each insert), so iterating it is safe across awaits.
+ * Entries are live: the object a reader holds shows later changes (a fetch that makes it
+ * local, a commit that extends it), but only this class writes to it.
+ */
+import { TapedeckError } from '../protocol/errors.js';
+import type { BlockRow, FileLocation } from './catalog.js';
+import { BlockType } from './codec/frame.js';
+
+export interface FileEntry {
+  readonly seq: number;
+  readonly name: string;
+  readonly location: FileLocation;
+  /** First and last batch timestamps (delta blocks only); null while the file holds none. */
+  readonly firstTs: number | null;
+  readonly lastTs: number | null;
+  readonly committedBytes: number;
+  readonly sealed: boolean;
+  /** The file failed checks at open; blocks past the first bad one are not indexed. */
+  readonly damaged: boolean;
+  /** Lazily loaded block table (catalog rows plus blocks committed since open). */
+  readonly table: BlockTable | undefined;
+}
+
+/** What a new entry starts with (its block table is loaded on first use). */
+export type NewFileEntry = Omit<FileEntry, 'table'>;
+
+/** What indexing a fetched file found. */
+export type IndexedFile = Pick<FileEntry, 'firstTs' | 'lastTs' | 'committedBytes' | 'damaged'>;
+
+type Mutable<T> = { -readonly [K in keyof T]: T[K] };
+
+/**
+ * A remote file known only by name (from the list hook) has committedBytes 0 and no block
+ * table: it must be fetched and indexed (Archive.prepare) before a cursor can enter it.
+ */
+export function isIndexed(entry: FileEntry): boolean {
+  return entry.committedBytes > 0;
+}
+
+export class BlockTable {
+  readonly rows: BlockRow[] = [];
+  /** Indices into rows of DELTA blocks, in file order. */
+  readonly deltas: number[] = [];
+
+  push(row: BlockRow): void {
+    if (row.type === BlockType.DELTA) this.deltas.push(this.rows.length);
+    this.rows.push(row);
+  }
+}
+
+export class FileList {
+  /** Sorted by seq; replaced (never changed in place) when membership changes. */
+  private entries: ReadonlyArray<Mutable<FileEntry>> = [];
+
+  /** The files now, sorted by seq: a snapshot that later inserts do not change. */
+  all(): readonly FileEntry[] {
+    return this.entries;
+  }
+
+  get length(): number {
+    return this.entries.length;
+  }
+
+  first(): FileEntry | undefined {
+    return this.entries[0];
+  }
+
+  last(): FileEntry | undefined {
+    return this.entries[this.entries.length - 1];
+  }
+
+  bySeq(seq: number): FileEntry | undefined {
+    const e = this.entries[this.indexAfter(seq) - 1];
+    return e?.seq === seq ? e : undefined;
+  }
+
+  /** The file with the smallest seq greater than `seq`. */
+  after(seq: number): FileEntry | undefined {
+    return this.entries[this.indexAfter(seq)];
+  }
+
+  /** The file with the greatest seq less than `seq`. */
+  before(seq: number): FileEntry | undefined {
+    return this.entries[this.indexAfter(seq - 1) - 1];
+  }
+
+  // ---------------------------------------------------------------- membership
+
+  /** Adds a file after every known one (open-time reconciliation, a new `current`). */
+  append(entry: NewFileEntry): FileEntry {
+    const last = this.last();
+    if (last && entry.seq <= last.seq) throw new TapedeckError('TPD_INTERNAL', `file seq ${entry.seq} appended after seq ${last.seq}`);
+    const e: Mutable<FileEntry> = { ...entry, table: undefined };
+    this.entries = [...this.entries, e];
+    return e;
+  }
+
+  /** Adds a remote file at its place in seq order (the list hook may name files older than every local one). */
+  insertRemote(entry: Omit<NewFileEntry, 'location'>): FileEntry {
+    const i = this.indexAfter(entry.seq);
+    if (this.entries[i - 1]?.seq === entry.seq) throw new TapedeckError('TPD_INTERNAL', `file seq ${entry.seq} is already in the archive`);
+    const e: Mutable<FileEntry> = { ...entry, location: 'remote', table: undefined };
+    this.entries = [...this.entries.slice(0, i), e, ...this.entries.slice(i)];
+    return e;
+  }
+
+  // ---------------------------------------------------------------- changes
+
+  markLocation(seq: number, location: FileLocation): void {
+    this.entry(seq).location = location;
+  }
+
+  /** `current` is sealed under its rotated name (a rotation, or a damaged `current` at start). */
+  sealAs(seq: number, name: string): void {
+    const e = this.entry(seq);
+    e.name = name;
+    e.sealed = true;
+  }
+
+  markDamaged(seq: number): void {
+    this.entry(seq).damaged = true;
+  }
+
+  /** A commit: the file now holds `committedBytes`, and delta blocks up to `lastTs` when it holds any. */
+  extend(seq: number, committedBytes: number, delta: { firstTs: number; lastTs: number } | undefined): void {
+    const e = this.entry(seq);
+    e.committedBytes = committedBytes;
+    if (!delta) return;
+    e.firstTs ??= delta.firstTs;
+    e.lastTs = delta.lastTs;
+  }
+
+  /** A fetched file that was known by name only, now indexed: its range is real, its old (empty) table goes. */
+  setIndexed(seq: number, found: IndexedFile): void {
+    Object.assign(this.entry(seq), found, { table: undefined });
+  }
+
+  setTable(seq: number, table: BlockTable): void {
+    this.entry(seq).table = table;
+  }
+
+  // ---------------------------------------------------------------- internals
+
+  private entry(seq: number): Mutable<FileEntry> {
+    const e = this.entries[this.indexAfter(seq) - 1];
+    if (e?.seq !== seq) throw new TapedeckError('TPD_INTERNAL', `no file with seq ${seq} in the archive`);
+    return e;
+  }
+
+  /** Index of the first entry whose seq is greater than `seq`. */
+  private indexAfter(seq: number): number {
+    let lo = 0;
+    let hi = this.entries.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if ((this.entries[mid] as FileEntry).seq <= seq) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  }
+}
