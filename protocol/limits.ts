@@ -6,8 +6,8 @@
  * globSegmentsMax `/`-separated segments; a spec (record.spec, a query's repeated `glob`,
  * a session filter) holds at most globsPerSpecMax globs. Matching one path against one glob
  * costs at most O(glob segments × path segments × segment length) (protocol/glob.ts), so
- * these three bound the work a hostile spec can ask per path: a path is at most 4096
- * characters (protocol/value.ts), hence at most globsPerSpecMax × globSegmentsMax × 4096
+ * these three bound the work a hostile spec can ask per path: a path is at most pathCharsMax
+ * characters, hence at most globsPerSpecMax × globSegmentsMax × pathCharsMax
  * character comparisons, and in practice far fewer (docs/globs.md).
  *
  * A time in the time grammar (protocol/time.ts, docs/time.md) is at most timeTextCharsMax
@@ -26,4 +26,12 @@ export const PROTOCOL_LIMITS = {
   seekStepsMax: 100_000,
   /** Longest time text (RFC 3339, epoch, `now-5m`, `pos+30s`, `-5`), in characters. */
   timeTextCharsMax: 64,
+  /**
+   * Deepest nesting of arrays and objects a value may have. Every codec walks values
+   * recursively; the bound keeps a hostile value (`[[[[...]]]]` a million deep) from
+   * overflowing the stack. Telemetry values are shallow; 64 leaves ample room.
+   */
+  valueDepthMax: 64,
+  /** Longest path, in UTF-16 code units. */
+  pathCharsMax: 4096,
 } as const;

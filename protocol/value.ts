@@ -3,6 +3,7 @@
  * A path is a `/`-separated name; an update is one (path, value) pair; a batch is the
  * updates observed together under one timestamp (microseconds since the epoch).
  */
+import { PROTOCOL_LIMITS } from './limits.js';
 export type Value =
   | null
   | boolean
@@ -26,15 +27,11 @@ export const TS_MAX_US = Number.MAX_SAFE_INTEGER;
 
 /** Paths are names: well-formed text (the archive stores them as UTF-8, which has no lone surrogates). */
 export function isValidPath(path: string): boolean {
-  return path.length > 0 && path.length <= 4096 && path.charCodeAt(0) === 47 /* / */ && !path.includes('\0') && isWellFormed(path);
+  return path.length > 0 && path.length <= PROTOCOL_LIMITS.pathCharsMax && path.charCodeAt(0) === 47 /* / */ && !path.includes('\0') && isWellFormed(path);
 }
 
-/**
- * Deepest nesting of arrays and objects a value may have. Every codec walks values
- * recursively; the bound keeps a hostile value (`[[[[...]]]]` a million deep) from
- * overflowing the stack. Telemetry values are shallow; 64 leaves ample room.
- */
-export const VALUE_DEPTH_MAX = 64;
+/** Deepest nesting of a value (PROTOCOL_LIMITS.valueDepthMax). */
+export const VALUE_DEPTH_MAX = PROTOCOL_LIMITS.valueDepthMax;
 
 /** An object with its keys as own properties: `__proto__` and `constructor` are keys like any other. */
 export function setOwn(o: Record<string, unknown>, key: string, v: unknown): void {

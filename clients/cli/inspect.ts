@@ -4,7 +4,7 @@ import { BlockType } from '../../storage/codec/frame.js';
 import { compileSpec, validateGlobs } from '../../protocol/glob.js';
 import { formatTs, parseWallTime } from '../../protocol/time.js';
 import { TapedeckError } from '../../protocol/errors.js';
-import type { Value } from '../../protocol/value.js';
+import { valueToJson } from '../../protocol/value-json.js';
 
 export async function inspectCommand(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
@@ -65,7 +65,8 @@ export async function inspectCommand(argv: string[]): Promise<number> {
       const atUs = parseWallTime(values.at, wallClockUs(), '--at');
       const c = a.cursor(values.glob ? { filter: values.glob } : {});
       await c.seek({ ts: atUs });
-      out.stateAt = { ts: formatTs(atUs), values: Object.fromEntries(await c.state()) };
+      // Values in their JSON form (docs/values.md), through the one codec.
+      out.stateAt = { ts: formatTs(atUs), values: Object.fromEntries([...(await c.state())].map(([p, v]) => [p, valueToJson(v)])) };
     }
     if (values.head !== undefined) {
       const n = Number(values.head);
@@ -75,12 +76,12 @@ export async function inspectCommand(argv: string[]): Promise<number> {
       for (let i = 0; i < n; i++) {
         const b = await c.next();
         if (!b) break;
-        batches.push({ ts: formatTs(b.ts), updates: Object.fromEntries(b.updates) });
+        batches.push({ ts: formatTs(b.ts), updates: Object.fromEntries(b.updates.map(([p, v]) => [p, valueToJson(v)])) });
       }
       out.head = batches;
     }
     if (values.json) {
-      process.stdout.write(JSON.stringify(out, jsonSafe, 2) + '\n');
+      process.stdout.write(JSON.stringify(out, null, 2) + '\n');
       return 0;
     }
     const lines = [
@@ -98,13 +99,13 @@ export async function inspectCommand(argv: string[]): Promise<number> {
     }
     if (out.pathList) lines.push('', '  paths:', ...(out.pathList as string[]).map((p) => `    ${p}`));
     if (out.stateAt) {
-      const s = out.stateAt as { ts: string; values: Record<string, Value> };
-      lines.push('', `  state at ${s.ts}:`, ...Object.entries(s.values).map(([p, v]) => `    ${p} = ${JSON.stringify(v, jsonSafe)}`));
+      const s = out.stateAt as { ts: string; values: Record<string, unknown> };
+      lines.push('', `  state at ${s.ts}:`, ...Object.entries(s.values).map(([p, v]) => `    ${p} = ${JSON.stringify(v)}`));
     }
     if (out.head) {
       lines.push('', '  first batches:');
-      for (const b of out.head as Array<{ ts: string; updates: Record<string, Value> }>) {
-        lines.push(`    ${b.ts}  ${Object.keys(b.updates).length} update(s): ${JSON.stringify(b.updates, jsonSafe).slice(0, 160)}`);
+      for (const b of out.head as Array<{ ts: string; updates: Record<string, unknown> }>) {
+        lines.push(`    ${b.ts}  ${Object.keys(b.updates).length} update(s): ${JSON.stringify(b.updates).slice(0, 160)}`);
       }
     }
     process.stdout.write(lines.join('\n') + '\n');
@@ -114,10 +115,3 @@ export async function inspectCommand(argv: string[]): Promise<number> {
   }
 }
 
-/** JSON.stringify replacer for values JSON has no form for. */
-export function jsonSafe(_key: string, v: unknown): unknown {
-  if (typeof v === 'bigint') return v.toString();
-  if (v instanceof Uint8Array) return { $bytes: Buffer.from(v).toString('base64') };
-  if (typeof v === 'number' && !Number.isFinite(v)) return String(v);
-  return v;
-}
