@@ -58,6 +58,11 @@ describe('tapedeck serve with archive hooks', () => {
     expect(lines).toHaveLength(20);
     expect(JSON.parse(lines[19] as string)).toMatchObject({ updates: { '/lab/temp': 29.5 } });
     expect((await readFile(join(base, 'calls.log'), 'utf8')).split('\n').filter((l) => l.startsWith('get'))).toHaveLength(1);
+    // The metrics read the cold storage the server started (passed in, not looked up).
+    const metrics = (await (await fetch(`${s.url}/metrics`)).text()).split('\n');
+    for (const series of ['tapedeck_hook_runs_total{hook="put",result="ok"} 1', 'tapedeck_hook_runs_total{hook="get",result="ok"} 1', 'tapedeck_files_evicted_total 1', 'tapedeck_files_fetched_total 1', 'tapedeck_puts_pending 0']) {
+      expect(metrics).toContain(series);
+    }
   });
 
   it('kills a running put at shutdown; the file stays local and pending for the next start', async () => {
