@@ -47,6 +47,9 @@ export const ERRORS = {
   TPD_CLAMPED: { status: 200, meaning: 'Informational (an `info` frame): a batch step (pos "+N"/"-N") ran into the start or the end of the archive and stopped there; the message says how many batches it moved.' },
   TPD_HA_DISABLED: { status: 404, meaning: 'Active/standby is not configured (the config has no ha section), so there is no role to control.' },
   TPD_HA_UNAVAILABLE: { status: 503, meaning: 'Redis did not take an active/standby control (unreachable or failing); the role is unchanged.' },
+  TPD_BAD_REMOTE_WRITE: { status: 400, meaning: 'A Prometheus remote-write body a retry cannot fix: not snappy (block format), not a protobuf WriteRequest, a series without __name__, with an empty or duplicate label name, invalid UTF-8, more labels than remoteWriteLabelsPerSeriesMax, a negative timestamp, or a native histogram (the message names the series); nothing of the request was recorded.' },
+  TPD_REMOTE_WRITE_OUT_OF_ORDER: { status: 400, meaning: 'A remote-write sample is older than the archive\'s last batch (archive timestamps only increase, and a sample\'s time is never moved), or two samples of one series share a timestamp with different values; the message names the series and the time; nothing of the request was recorded.' },
+  TPD_NO_REMOTE_WRITE_SOURCE: { status: 404, meaning: 'Prometheus remote write is not enabled: the config has no source of type "remote_write" (or none of the name asked for).' },
 } as const;
 
 export type ErrorCode = keyof typeof ERRORS;
