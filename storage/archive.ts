@@ -23,8 +23,6 @@ import { Cursor, type CursorOptions } from './cursor.js';
 import { reconcileArchive } from './reconcile.js';
 import { BlockTable, FileList, isIndexed, type FileEntry } from './file-list.js';
 
-export { BlockTable, FileList, isIndexed, type FileEntry };
-
 /** Told when a read has to wait for a remote file to be fetched, and how that ended. */
 export type FetchWait = (event: { name: string; phase: 'start' | 'done' | 'failed'; error?: unknown }) => void;
 
