@@ -26,6 +26,7 @@ import { BlockType } from './codec/frame.js';
 import { HEADER_BYTES } from './codec/header.js';
 import { HOOK_DEFAULTS, HOOK_LIST_TIMEOUT_MS, HookError, HookRunner, type HookCommand, type HookName, type HookPolicy, type HookStats } from './hooks.js';
 import { ROTATED_NAME, readFileHeader, scanBlocks } from './segment-file.js';
+import { parseListOutput, placeNewNames } from './cold-list.js';
 import { fsyncDir } from './writer.js';
 
 export const COLD_LIMITS = {
@@ -256,16 +257,10 @@ export class ColdStorage extends EventEmitter implements RemoteStore {
       throw err;
     }
     if (this.stopped || this.a.isClosed) return;
-    const listed = new Set<string>();
-    for (const raw of stdout.split('\n')) {
-      const line = raw.trim();
-      if (line === '') continue;
-      if (!isFileName(line)) {
-        this.counters.listRejected++;
-        this.a.logger.warn({ line: line.slice(0, 100) }, 'list: not a rotated file name (RFC 3339 with 6 fractional digits, e.g. 2026-11-23T07:45:12.123456Z); ignored');
-        continue;
-      }
-      listed.add(line);
+    const { names: listed, rejected } = parseListOutput(stdout);
+    for (const line of rejected) {
+      this.counters.listRejected++;
+      this.a.logger.warn({ line: line.slice(0, 100) }, 'list: not a rotated file name (RFC 3339 with 6 fractional digits, e.g. 2026-11-23T07:45:12.123456Z); ignored');
     }
     const known = new Set<string>();
     for (const f of this.a.files) {
@@ -283,52 +278,29 @@ export class ColdStorage extends EventEmitter implements RemoteStore {
         this.recordRow(f, [], []);
       }
     }
-    const added = this.addRemote([...listed].filter((n) => !known.has(n)).sort());
+    const added = this.addRemote([...listed].filter((n) => !known.has(n)));
     this.counters.lastListMs = Date.now();
     this.counters.lastListError = null;
     this.emit('event', { type: 'list', names: listed.size, added } satisfies ColdEvent);
   }
 
-  /**
-   * Adds files known only by name. Seqs are consecutive and names increase with them, so a
-   * run of new names between two known files takes the seqs between them (aligned to the
-   * newer one); a run that does not fit is refused. The fetched header confirms the seq.
-   */
+  /** Adds files known only by name, at the seqs placeNewNames gives them (cold-list.ts). */
   private addRemote(names: string[]): number {
-    const files = this.a.files;
-    const runs = new Map<number, string[]>();
-    for (const n of names) {
-      let i = files.findIndex((f) => f.name > n);
-      if (i < 0) i = files.length;
-      const run = runs.get(i) ?? [];
-      run.push(n);
-      runs.set(i, run);
+    const { placed, refused } = placeNewNames(this.a.files, names);
+    for (const run of refused) {
+      this.a.logger.warn({ names: run.names.slice(0, 5), count: run.names.length, between: run.between }, 'list: more files than free seqs between known files; ignored');
+      this.counters.listRejected += run.names.length;
     }
-    const added: Array<{ seq: number; name: string }> = [];
-    for (const [i, run] of runs) {
-      const prev = files[i - 1];
-      const next = files[i];
-      const lo = prev ? prev.seq + 1 : 0;
-      const hi = next ? next.seq - 1 : Number.MAX_SAFE_INTEGER;
-      if (run.length > hi - lo + 1) {
-        this.a.logger.warn({ names: run.slice(0, 5), count: run.length, between: [prev?.name ?? null, next?.name ?? null] }, 'list: more files than free seqs between known files; ignored');
-        this.counters.listRejected += run.length;
-        continue;
-      }
-      const first = next ? hi - run.length + 1 : lo;
-      run.forEach((name, j) => added.push({ seq: first + j, name }));
-    }
-    // In seq order, so that each file's estimated start can follow the one added before it.
-    for (const { seq, name } of added.sort((x, y) => x.seq - y.seq)) {
-      // Until fetched: the file ends at its name and starts after the file before it.
+    for (const { seq, name } of placed) {
+      // Until fetched: the file ends at its name and starts after the file before it (in
+      // seq order, so that may be one added just now).
       const before = this.a.fileList.before(seq);
       const firstTs = before?.lastTs != null ? before.lastTs + 1 : null;
       const f = this.a.fileList.insertRemote({ seq, name, firstTs, lastTs: parseTs(name), committedBytes: 0, sealed: true, damaged: false });
       this.recordRow(f, [], []);
     }
-    if (added.length === 0) return 0;
-    this.a.logger.info({ added: added.length }, 'list: remote files added to the archive');
-    return added.length;
+    if (placed.length > 0) this.a.logger.info({ added: placed.length }, 'list: remote files added to the archive');
+    return placed.length;
   }
 
   // ---------------------------------------------------------------- get
@@ -520,9 +492,3 @@ export class ColdStorage extends EventEmitter implements RemoteStore {
     this.a.detachRemote(this);
   }
 }
-
-/** A name from the list hook that may reach the file system: a rotated file's name, nothing else. */
-export function isFileName(s: string): boolean {
-  return ROTATED_NAME.test(s) && !s.includes('/') && !s.includes('..') && !s.includes('\0');
-}
-
