@@ -27,6 +27,12 @@ export const PLAYBACK_DEFAULTS: PlaybackOptions = {
   frameBatchesMax: 256,
   /** ... and at most about this many updates. */
   frameUpdatesMax: 16_384,
+  /**
+   * Turns of a session's loop (each one frame at most: a control change, a state frame, a
+   * frame of batches as bounded above, a loop's wrap-around) between two yields to the
+   * event loop. One keeps /health and other sessions within a frame's work of their turn.
+   */
+  loopStepsPerTurnMax: 1,
 };
 
 /** Pacing errors kept for statistics (a ring; the newest replace the oldest). */

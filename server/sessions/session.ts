@@ -8,6 +8,14 @@
  * timestamp T is due at anchor.wall + (T - anchor.ts) / speed, so errors do not add up
  * over long runs. Sends respect the socket's backpressure: above wsBufferHighBytes the
  * loop waits for the client to read.
+ *
+ * No session may hold the event loop: every turn of the loop does a bounded amount of work
+ * (a control change, a state frame, one frame of batches, or a loop's wrap-around) and
+ * every loopStepsPerTurnMax turns it yields with setImmediate, whatever it awaited in
+ * between (an await on a settled promise is no yield: a loop over one spins the process,
+ * deaf to sockets and signals). Where no turn can make progress (no client, a client whose
+ * socket no longer drains, a loop over a range holding no batch) the loop parks until
+ * something wakes it: a control change, a client attaching or leaving, new data, close.
  */
 import { randomBytes } from 'node:crypto';
 import { Packr } from 'msgpackr';
@@ -40,6 +48,7 @@ export interface SessionLimits {
   wsBufferHighBytes: number;
   frameBatchesMax: number;
   frameUpdatesMax: number;
+  loopStepsPerTurnMax: number;
 }
 
 /** The slice of pino a session logs through (a child logger bound to the session id). */
@@ -98,6 +107,10 @@ export class Session {
   /** Position shown to clients: the last batch delivered, or the time sought. */
   private posUs: number | null = null;
   private loopDone: Promise<void> | undefined;
+  /** Loop turns since the last yield to the event loop. */
+  private stepsThisTurn = 0;
+  /** The loop wrapped to `start` and has sent no batch since: the range is empty. */
+  private wrappedEmpty = false;
 
   readonly log: SessionLog;
 
@@ -218,34 +231,36 @@ export class Session {
 
   private async run(): Promise<void> {
     while (!this.closed) {
-      if (this.commands.length > 0) {
-        await this.applyCommands();
-        continue;
+      await this.turn();
+      if (++this.stepsThisTurn >= this.limits.loopStepsPerTurnMax) {
+        this.stepsThisTurn = 0;
+        // Let sockets, timers, signals and other sessions run: a session playing at
+        // unlimited speed from cached blocks would otherwise never leave the microtask queue.
+        await new Promise<void>((resolve) => setImmediate(resolve));
       }
-      const sink = this.sink;
-      if (!sink) {
-        await this.sleep(Infinity);
-        continue;
-      }
-      if (this.needState) {
-        this.needState = false;
-        await this.sendState();
-        this.sendFrame({ type: 'controls', controls: this.controls });
-        continue;
-      }
-      if (this.state === 'pause' || this.reachedEnd) {
-        await this.sleep(Infinity);
-        continue;
-      }
-      if (sink.bufferedBytes() > this.limits.wsBufferHighBytes) {
-        await Promise.race([sink.drained(), this.sleep(Infinity)]);
-        continue;
-      }
-      await this.step();
-      // Let sockets, timers and other sessions run between frames: a session playing at
-      // unlimited speed from cached blocks would otherwise never leave the microtask queue.
-      await new Promise<void>((resolve) => setImmediate(resolve));
     }
+  }
+
+  /** One bounded piece of work, or a wait for whatever lets the next one make progress. */
+  private async turn(): Promise<void> {
+    if (this.commands.length > 0) return this.applyCommands();
+    const sink = this.sink;
+    if (!sink) return this.sleep(Infinity);
+    if (this.needState) {
+      this.needState = false;
+      await this.sendState();
+      this.sendFrame({ type: 'controls', controls: this.controls });
+      return;
+    }
+    if (this.state === 'pause' || this.reachedEnd) return this.sleep(Infinity);
+    if (sink.bufferedBytes() > this.limits.wsBufferHighBytes) {
+      await Promise.race([sink.drained(), this.sleep(Infinity)]);
+      // Drained yet still full: the socket is gone (ws counts what is sent after its close
+      // as buffered, forever). Park until the close event detaches it, rather than re-poll.
+      if (this.sink === sink && sink.bufferedBytes() > this.limits.wsBufferHighBytes) await this.sleep(Infinity);
+      return;
+    }
+    await this.step();
   }
 
   /** Sends the next frame of batches, or waits for data / the due time. */
@@ -332,8 +347,16 @@ export class Session {
   }
 
   private async endReached(): Promise<void> {
+    if (this.loop && this.wrappedEmpty) {
+      // A whole pass from `start` found no batch (an empty range, or a filter matching none
+      // in it). The end is no longer live and timestamps only grow, so the range stays
+      // empty: wait for a control change instead of wrapping again and again.
+      await this.sleep(Infinity);
+      return;
+    }
     if (this.loop) {
       await this.seekTo(this.start.kind === 'unbounded' ? { kind: 'beginning' } : { kind: 'ts', us: this.start.us });
+      this.wrappedEmpty = true;
       return;
     }
     this.reachedEnd = true;
@@ -358,6 +381,9 @@ export class Session {
   }
 
   private async apply(set: ParsedControls): Promise<void> {
+    // A new range, position or state may hold batches: the loop may wrap again. (Speed
+    // alone changes nothing there.)
+    if (set.start || set.end || set.pos !== undefined || set.state !== undefined || set.loop !== undefined) this.wrappedEmpty = false;
     if (set.start) this.start = set.start;
     if (set.end) this.end = set.end;
     if (set.loop !== undefined) this.loop = set.loop;
@@ -431,6 +457,7 @@ export class Session {
   }
 
   private sendBatches(out: RawBatch[]): void {
+    this.wrappedEmpty = false;
     const match = (out[0] as RawBatch).filtered ? this.matchFn : undefined;
     if (this.sink?.format === 'msgpack') {
       for (const b of out) this.announceIds(b.ids, b.from, b.to, match);
