@@ -9,6 +9,7 @@ import WebSocket from 'ws';
 import { startServer, type TestServer, authedCall } from './helpers/server.js';
 import { randomBatches } from './helpers/workload.js';
 import { SERVER_LIMITS } from '../server/limits.js';
+import { FailureCounter } from '../server/ops/auth.js';
 
 const TOKENS = [
   { name: 'reader', token: 'read-token-0123456789', scopes: ['read' as const] },
@@ -145,5 +146,53 @@ describe('auth matrix', () => {
     // A right guess now would not get through either.
     expect((await call('GET', '/api/v1/archive', TOKEN.reader)).status).toBe(429);
     expect((await call('GET', '/health')).status).toBe(200);
+  });
+});
+
+describe('failed-authentication lockout', () => {
+  const max = SERVER_LIMITS.authFailuresPerMinuteMax;
+  const keysMax = SERVER_LIMITS.authFailureAddressesMax;
+
+  it('keeps a locked-out address locked while more addresses than the table holds fail, and forgets it after the window', () => {
+    let nowMs = 1_000_000;
+    const failures = new FailureCounter(max, 60_000, keysMax, () => nowMs);
+    for (let i = 0; i < max; i++) failures.add('203.0.113.7');
+    expect(failures.blocked('203.0.113.7')).toBe(true);
+    for (let i = 0; i <= keysMax; i++) failures.add(`198.51.${i >> 8}.${i & 255}`);
+    expect(failures.blocked('203.0.113.7')).toBe(true);
+    // Bounded: the oldest counts went, one at a time.
+    expect(failures.size).toEqual({ counting: keysMax, locked: 1 });
+    expect(failures.blocked('198.51.0.0')).toBe(false);
+    nowMs += 60_000;
+    expect(failures.blocked('203.0.113.7')).toBe(false);
+  });
+
+  it('evicts the oldest count, not every count, when a new address fails in a full table', () => {
+    let nowMs = 0;
+    const failures = new FailureCounter(3, 60_000, 4, () => nowMs);
+    for (const k of ['a', 'b', 'c', 'd']) failures.add(k);
+    failures.add('b'); // b: 2 failures
+    failures.add('e'); // evicts a (the oldest), not b
+    failures.add('b'); // b: 3 failures -> locked
+    expect(failures.blocked('b')).toBe(true);
+    expect(failures.size).toEqual({ counting: 3, locked: 1 });
+    nowMs = 60_000;
+    failures.add('c'); // a new window: c moves to the back
+    for (const k of ['f', 'g', 'h']) failures.add(k); // evict d, e: c would have gone first
+    failures.add('c');
+    failures.add('c');
+    expect(failures.blocked('c')).toBe(true);
+  });
+
+  it('keeps an address locked out through the server after 10 001 other addresses fail (no flush of the table)', async () => {
+    server = await startServer(randomBatches(1, 5), { tokens: TOKENS });
+    const app = server.app;
+    const get = (remoteAddress: string, token: string): Promise<number> =>
+      app.inject({ method: 'GET', url: '/api/v1/archive', remoteAddress, headers: { authorization: `Bearer ${token}` } }).then((r) => r.statusCode);
+    for (let i = 0; i < max; i++) expect(await get('203.0.113.7', `guess-${i}`)).toBe(401);
+    expect(await get('203.0.113.7', TOKEN.reader)).toBe(429);
+    for (let i = 0; i <= keysMax; i++) expect(await get(`198.51.${i >> 8}.${i & 255}`, 'wrong')).toBe(401);
+    expect(await get('203.0.113.7', TOKEN.reader)).toBe(429);
+    expect(await get('192.0.2.1', TOKEN.reader)).toBe(200);
   });
 });

@@ -97,27 +97,73 @@ export function mayAdminister(req: FastifyRequest, owner: string): boolean {
   return req.scopes === undefined || req.scopes.includes('admin') || req.principal === owner;
 }
 
-/** Failures per key in fixed windows, for a bounded number of keys. */
-class FailureCounter {
-  private readonly counts = new Map<string, { windowStartMs: number; n: number }>();
+interface FailureWindow {
+  windowStartMs: number;
+  n: number;
+}
 
-  constructor(private readonly max: number, private readonly windowMs: number, private readonly keysMax: number) {}
+/**
+ * Failures per key (client address) in fixed windows, for at most keysMax keys counting and
+ * keysMax keys locked out. Past keysMax the oldest entry goes (a Map iterates in insertion
+ * order), never the whole table: clearing it let anyone failing from enough fresh addresses
+ * lift their own lockout. Locked-out keys are kept apart from the ones still counting, so
+ * new addresses only ever evict other counts; the oldest lockout, the first to expire, goes
+ * only when keysMax addresses are locked out at once.
+ */
+export class FailureCounter {
+  private readonly counting = new Map<string, FailureWindow>();
+  private readonly locked = new Map<string, FailureWindow>();
+
+  constructor(
+    private readonly max: number,
+    private readonly windowMs: number,
+    private readonly keysMax: number,
+    private readonly clockMs: () => number = Date.now,
+  ) {}
 
   add(key: string): void {
-    const now = Date.now();
-    const c = this.counts.get(key);
-    if (c && now - c.windowStartMs < this.windowMs) {
-      c.n++;
+    const now = this.clockMs();
+    const l = this.locked.get(key);
+    if (l && this.current(l, now)) {
+      l.n++;
       return;
     }
-    if (!c && this.counts.size >= this.keysMax) this.counts.clear();
-    this.counts.set(key, { windowStartMs: now, n: 1 });
+    if (l) this.locked.delete(key);
+    let c = this.counting.get(key);
+    if (c && this.current(c, now)) c.n++;
+    else {
+      // A new window goes to the back of the eviction order.
+      this.counting.delete(key);
+      c = { windowStartMs: now, n: 1 };
+      remember(this.counting, key, c, this.keysMax);
+    }
+    if (c.n >= this.max) {
+      this.counting.delete(key);
+      remember(this.locked, key, c, this.keysMax);
+    }
   }
 
   blocked(key: string): boolean {
-    const c = this.counts.get(key);
-    return c !== undefined && c.n >= this.max && Date.now() - c.windowStartMs < this.windowMs;
+    const l = this.locked.get(key);
+    return l !== undefined && this.current(l, this.clockMs());
   }
+
+  /** Keys counting and keys locked out (each at most keysMax). */
+  get size(): { counting: number; locked: number } {
+    return { counting: this.counting.size, locked: this.locked.size };
+  }
+
+  private current(w: FailureWindow, now: number): boolean {
+    return now - w.windowStartMs < this.windowMs;
+  }
+}
+
+function remember(map: Map<string, FailureWindow>, key: string, w: FailureWindow, keysMax: number): void {
+  if (map.size >= keysMax) {
+    const oldest = map.keys().next();
+    if (!oldest.done) map.delete(oldest.value);
+  }
+  map.set(key, w);
 }
 
 export function isLoopback(host: string): boolean {
