@@ -8,7 +8,7 @@
  *
  * Readers navigate by seq (`after`, `before`, `bySeq`), never by array index: an insert
  * between two awaits shifts every index past it, not the seqs. `all()` is a snapshot of
- * the membership (a new array after each insert), so iterating it is safe across awaits.
+ * the membership (a change after it goes to a copy), so iterating it is safe across awaits.
  * Entries are live: the object a reader holds shows later changes (a fetch that makes it
  * local, a commit that extends it), but only this class writes to it.
  */
@@ -59,11 +59,14 @@ export class BlockTable {
 }
 
 export class FileList {
-  /** Sorted by seq; replaced (never changed in place) when membership changes. */
-  private entries: ReadonlyArray<Mutable<FileEntry>> = [];
+  /** Sorted by seq. */
+  private entries: Array<Mutable<FileEntry>> = [];
+  /** `entries` was handed out by all(): the next membership change copies it first. */
+  private shared = false;
 
   /** The files now, sorted by seq: a snapshot that later inserts do not change. */
   all(): readonly FileEntry[] {
+    this.shared = true;
     return this.entries;
   }
 
@@ -101,7 +104,7 @@ export class FileList {
     const last = this.last();
     if (last && entry.seq <= last.seq) throw new TapedeckError('TPD_INTERNAL', `file seq ${entry.seq} appended after seq ${last.seq}`);
     const e: Mutable<FileEntry> = { ...entry, table: undefined };
-    this.entries = [...this.entries, e];
+    this.unshared().push(e);
     return e;
   }
 
@@ -110,7 +113,7 @@ export class FileList {
     const i = this.indexAfter(entry.seq);
     if (this.entries[i - 1]?.seq === entry.seq) throw new TapedeckError('TPD_INTERNAL', `file seq ${entry.seq} is already in the archive`);
     const e: Mutable<FileEntry> = { ...entry, location: 'remote', table: undefined };
-    this.entries = [...this.entries.slice(0, i), e, ...this.entries.slice(i)];
+    this.unshared().splice(i, 0, e);
     return e;
   }
 
@@ -150,6 +153,15 @@ export class FileList {
   }
 
   // ---------------------------------------------------------------- internals
+
+  /** The array to change in place: a copy when the current one is someone's snapshot (open appends every file: no copy each). */
+  private unshared(): Array<Mutable<FileEntry>> {
+    if (this.shared) {
+      this.entries = [...this.entries];
+      this.shared = false;
+    }
+    return this.entries;
+  }
 
   private entry(seq: number): Mutable<FileEntry> {
     const e = this.entries[this.indexAfter(seq) - 1];
