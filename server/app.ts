@@ -15,6 +15,7 @@ import { SessionManager, type PlaybackOptions } from './sessions/manager.js';
 import type { Recorder } from './recorder.js';
 import type { Source } from './sources/source.js';
 import { ingestRoutes } from './routes/ingest.js';
+import { promWriteRoutes } from './routes/prom-write.js';
 import { queryRoutes } from './routes/queries.js';
 import { sourceRoutes } from './routes/sources.js';
 import { coverageRoutes } from './routes/coverage.js';
@@ -186,6 +187,7 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
   // Recording routes (ingest, queries) register here as they are built.
   await app.register(queryRoutes, { recorder: opts.recorder });
   await app.register(ingestRoutes, { sources: opts.sources ?? [] });
+  await app.register(promWriteRoutes, { sources: opts.sources ?? [], archive: opts.archive });
   await app.register(sourceRoutes, { sources: opts.sources ?? [] });
   if (opts.coverage) await app.register(coverageRoutes, { coverage: opts.coverage });
   await app.register(haRoutes, { ha: opts.ha });

@@ -69,6 +69,35 @@ export const SERVER_LIMITS = {
   authFailureAddressesMax: 10_000,
   /** Longest reason text kept per source-outage event in the coverage journal (an upstream's error can be long). */
   outageReasonCharsMax: 300,
+  /**
+   * Prometheus remote write (POST /api/v1/write). The snappy body is read up to
+   * remoteWriteBodyBytesMax, and its declared uncompressed length (the block's preamble) must
+   * be at most remoteWriteDecodedBytesMax before anything is decompressed, so a small hostile
+   * body cannot expand into gigabytes. Prometheus sends at most a few thousand samples per
+   * request (queue_config.max_samples_per_send), far below these.
+   */
+  remoteWriteBodyBytesMax: 32 * 1024 * 1024,
+  remoteWriteDecodedBytesMax: 256 * 1024 * 1024,
+  /** Samples in one request (all series); one batch per timestamp, each at most the storage's batch limit. */
+  remoteWriteSamplesMax: 1_000_000,
+  /** Labels of one series, __name__ included (Prometheus sets no limit; a path holds them all, so keep them sane). */
+  remoteWriteLabelsPerSeriesMax: 128,
+  /** Series (raw label bytes -> path) remembered so a known series costs one map lookup; past this the cache starts afresh. */
+  remoteWriteSeriesCachedMax: 1_000_000,
+  /**
+   * Recent requests remembered by digest with how far they were recorded, so Prometheus'
+   * retry of a request answered 5xx records only what was not, and the retry of one already
+   * recorded is answered 204 instead of refused as out of order.
+   */
+  remoteWriteRequestsRememberedMax: 256,
+  /** Retry-After (seconds) on a remote-write answer of 503 for backpressure (Prometheus backs off on its own too). */
+  remoteWriteBackpressureRetryAfterS: 1,
+  /** Series one scrape may yield (Prometheus' sample_limit); past it the scrape fails and records nothing. */
+  scrapeSamplesMax: 1_000_000,
+  /** Longest line of a text exposition. */
+  scrapeLineBytesMax: 64 * 1024,
+  /** Series per scrape target remembered for staleness (those seen in the last scrape). */
+  scrapeSeriesTrackedMax: 1_000_000,
   /** Time granted to in-flight requests and sources at shutdown before connections are cut. */
   shutdownGraceMs: 10_000,
 } as const;

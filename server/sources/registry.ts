@@ -3,6 +3,7 @@ import { csvMatrixSource } from './csv-matrix.js';
 import { httpJsonSource } from './http-json.js';
 import { kafkaSource } from './kafka.js';
 import { pushSource } from './push.js';
+import { remoteWriteSource } from './remote-write.js';
 import type { SourceFactory } from './source.js';
 
 export const SOURCE_TYPES: Readonly<Record<string, SourceFactory>> = {
@@ -10,4 +11,5 @@ export const SOURCE_TYPES: Readonly<Record<string, SourceFactory>> = {
   [httpJsonSource.type]: httpJsonSource,
   [pushSource.type]: pushSource,
   [kafkaSource.type]: kafkaSource,
+  [remoteWriteSource.type]: remoteWriteSource,
 };

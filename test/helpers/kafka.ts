@@ -1,9 +1,11 @@
 /**
- * A real Apache Kafka broker (KRaft, single node, loopback) per test file, through
- * scripts/kafka.sh: start it in beforeAll, stop it in afterAll. Also small kafkajs helpers
- * to produce and to read a topic back from outside the recorder.
+ * A real Apache Kafka broker (KRaft, single node, loopback) through scripts/kafka.sh. Tests
+ * use the run's shared broker (sharedKafka() in test/helpers/peers.ts) and start a private
+ * one with startKafka() only to stop, kill or restart it. Also small kafkajs helpers to
+ * produce and to read a topic back from outside the recorder.
  */
 import { execFile } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,11 +15,15 @@ import { Kafka, logLevel, type Message } from 'kafkajs';
 const run = promisify(execFile);
 const script = new URL('../../scripts/kafka.sh', import.meta.url).pathname;
 
-export interface KafkaBroker {
+/** A broker to talk to: the shared one cannot be stopped from a test file. */
+export interface KafkaPeer {
   /** host:port */
   brokers: string;
-  dir: string;
   kafka: Kafka;
+}
+
+export interface KafkaBroker extends KafkaPeer {
+  dir: string;
   /** Graceful stop (data kept; start again with restart()). */
   stop(): Promise<void>;
   /** SIGKILL. */
@@ -32,9 +38,8 @@ export async function startKafka(): Promise<KafkaBroker> {
   const dir = await mkdtemp(join(tmpdir(), 'tapedeck-kafka-'));
   const start = async (): Promise<string> => (await run('bash', [script, 'start', dir], { timeout: 90_000 })).stdout.trim();
   const brokers = await start();
-  const kafka = new Kafka({ clientId: 'tapedeck-test', brokers: [brokers], logLevel: logLevel.NOTHING, retry: { retries: 8, initialRetryTime: 100 } });
   return {
-    brokers, dir, kafka,
+    brokers, dir, kafka: kafkaClient(brokers),
     stop: async () => void await run('bash', [script, 'stop', dir]),
     kill: async () => void await run('bash', [script, 'kill', dir]),
     restart: async () => void await start(),
@@ -43,6 +48,10 @@ export async function startKafka(): Promise<KafkaBroker> {
       await rm(dir, { recursive: true, force: true });
     },
   };
+}
+
+export function kafkaClient(brokers: string): Kafka {
+  return new Kafka({ clientId: 'tapedeck-test', brokers: [brokers], logLevel: logLevel.NOTHING, retry: { retries: 8, initialRetryTime: 100 } });
 }
 
 export async function createTopic(k: Kafka, topic: string, partitions = 1): Promise<void> {
@@ -82,7 +91,7 @@ export async function readTopic(k: Kafka, topic: string, timeoutMs = 30_000): Pr
   const want = new Map(ends.map((e) => [e.partition, BigInt(e.high)]));
   const out: ReadMessage[] = [];
   if ([...want.values()].every((h) => h === 0n)) return out;
-  const consumer = k.consumer({ groupId: `reader-${process.pid}-${Date.now()}-${Math.random()}` });
+  const consumer = k.consumer({ groupId: `reader-${randomUUID()}` });
   await consumer.connect();
   const got = new Map<number, bigint>();
   try {

@@ -1,4 +1,8 @@
-/** A real redis-server (Debian's) per test file, through scripts/redis.sh, on a free loopback port. */
+/**
+ * A real redis-server (Debian's) through scripts/redis.sh, on a free loopback port. Tests use
+ * the run's shared one (sharedRedis() in test/helpers/peers.ts, keys apart by a unique
+ * cluster name) and start a private one with startRedis() only to stop or restart it.
+ */
 import { execFile } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -8,9 +12,13 @@ import { promisify } from 'node:util';
 const run = promisify(execFile);
 const script = new URL('../../scripts/redis.sh', import.meta.url).pathname;
 
-export interface RedisServer {
+/** A Redis to talk to: the shared one cannot be stopped from a test file. */
+export interface RedisPeer {
   /** redis://127.0.0.1:PORT */
   url: string;
+}
+
+export interface RedisServer extends RedisPeer {
   port: number;
   stop(): Promise<void>;
   kill(): Promise<void>;

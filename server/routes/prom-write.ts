@@ -1,0 +1,91 @@
+/**
+ * POST /api/v1/write: Prometheus remote write 1.0 into the config's `remote_write` source
+ * (server/sources/remote-write.ts; docs/prometheus.md). Status as Prometheus expects it:
+ * - 204 once the request is recorded (`?ack=durable`, the default, once it is in a
+ *   committed, fsynced flush; `?ack=memory` once it is in the archive writer);
+ * - 400 for a body a retry cannot fix (TPD_BAD_REMOTE_WRITE, TPD_REMOTE_WRITE_OUT_OF_ORDER):
+ *   Prometheus drops it;
+ * - 503 (backpressure, closed archive) and 507 (full disk) with Retry-After: Prometheus
+ *   retries, and the retry records only what the first try did not;
+ * - 404 TPD_NO_REMOTE_WRITE_SOURCE when no remote_write source is configured.
+ * Never a 2xx for samples that were not recorded.
+ */
+import type { FastifyPluginAsync, FastifyReply } from 'fastify';
+import { ERRORS, TapedeckError, isTapedeckError, type ErrorCode } from '../../protocol/errors.js';
+import type { Archive } from '../../storage/index.js';
+import { SERVER_LIMITS } from '../limits.js';
+import { ACK_LEVELS, type AckLevel } from '../sources/push.js';
+import type { ArchiveGate, RemoteWriteSource } from '../sources/remote-write.js';
+import type { Source } from '../sources/source.js';
+
+export interface PromWriteRoutesOptions {
+  sources: readonly Source[];
+  archive: Archive;
+}
+
+const QUERYSTRING = { type: 'object', additionalProperties: false, properties: { source: { type: 'string', minLength: 1 }, ack: { type: 'string' } } } as const;
+
+/** Seconds Prometheus should wait before retrying after `err`, for the errors a retry can fix. */
+function retryAfterS(err: TapedeckError): number | undefined {
+  const ownMs = err.details?.retryAfterMs;
+  if (typeof ownMs === 'number' && Number.isFinite(ownMs) && ownMs >= 0) return Math.max(1, Math.ceil(ownMs / 1000));
+  const table: Partial<Record<ErrorCode, number>> = {
+    TPD_BACKPRESSURE: SERVER_LIMITS.remoteWriteBackpressureRetryAfterS,
+    TPD_DISK_FULL: SERVER_LIMITS.ingestDiskFullRetryAfterS,
+    TPD_ARCHIVE_CLOSED: SERVER_LIMITS.ingestClosedRetryAfterS,
+  };
+  return table[err.code];
+}
+
+function ackLevel(v: string | undefined, dflt: AckLevel): AckLevel {
+  if (v === undefined) return dflt;
+  if ((ACK_LEVELS as readonly string[]).includes(v)) return v as AckLevel;
+  throw new TapedeckError('TPD_BAD_ARGUMENT', `ack must be memory or durable, got ${JSON.stringify(v).slice(0, 100)}`);
+}
+
+function gateOf(archive: Archive): ArchiveGate {
+  const writer = archive.writer;
+  if (!writer) throw new TapedeckError('TPD_ARCHIVE_READONLY', 'the archive is read-only; remote write needs a writable one');
+  return { lastTsUs: () => writer.lastTimestamp, drained: () => writer.drain() };
+}
+
+function sendError(reply: FastifyReply, err: TapedeckError): FastifyReply {
+  const after = retryAfterS(err);
+  if (after !== undefined) void reply.header('retry-after', String(after));
+  if (err.status >= 500) reply.log.error({ code: err.code, err: err.cause ?? err }, 'remote write stopped by the archive');
+  // I/O and internal failures may name paths: they give only their meaning.
+  const message = err.code === 'TPD_IO' || err.code === 'TPD_INTERNAL' ? ERRORS[err.code].meaning : err.message;
+  return reply.status(err.status).send({ error: { code: err.code, message } });
+}
+
+export const promWriteRoutes: FastifyPluginAsync<PromWriteRoutesOptions> = async (app, opts) => {
+  const writers = new Map(opts.sources.filter((s) => s.type === 'remote_write').map((s) => [s.name, s as RemoteWriteSource]));
+  const pick = (name: string | undefined): RemoteWriteSource => {
+    const w = name === undefined ? writers.values().next().value : writers.get(name);
+    if (!w) {
+      throw new TapedeckError('TPD_NO_REMOTE_WRITE_SOURCE', name === undefined ? 'no source of type "remote_write" is configured' : `no remote_write source named ${JSON.stringify(name)}`);
+    }
+    return w;
+  };
+
+  // Prometheus sends application/x-protobuf with Content-Encoding: snappy; the snappy block
+  // is the body itself (not HTTP compression), so it is read raw and decoded by the source.
+  app.addContentTypeParser(['application/x-protobuf', 'application/octet-stream'], { parseAs: 'buffer', bodyLimit: SERVER_LIMITS.remoteWriteBodyBytesMax }, (_req, body, done) => {
+    done(null, body);
+  });
+
+  app.post<{ Body: Buffer; Querystring: { source?: string; ack?: string } }>('/api/v1/write', {
+    bodyLimit: SERVER_LIMITS.remoteWriteBodyBytesMax,
+    schema: { querystring: QUERYSTRING, response: { 204: { type: 'null' } } },
+  }, async (req, reply) => {
+    const source = pick(req.query.source);
+    const ack = ackLevel(req.query.ack, source.defaultAck);
+    try {
+      await source.write(req.body, gateOf(opts.archive), ack);
+    } catch (err) {
+      if (!isTapedeckError(err)) throw err;
+      return sendError(reply, err);
+    }
+    return reply.status(204).send();
+  });
+};

@@ -1,0 +1,290 @@
+/**
+ * `remote_write`: Prometheus remote write 1.0 into the archive (POST /api/v1/write,
+ * server/routes/prom-write.ts; docs/prometheus.md). Config: `{ "name": "prom", "type":
+ * "remote_write", "ack"?: "durable" | "memory" }`.
+ *
+ * One request: a snappy block holding a protobuf WriteRequest. Each series becomes its path
+ * (protocol/prom-path.ts: `/prom/<name>/<label>=<value>/...`), each sample a number (the
+ * stale marker null), and the samples of a request are recorded as one batch per
+ * timestamp (ms -> µs), appended in timestamp order. Nothing is recorded unless the whole
+ * request is valid: a body a retry cannot fix is refused with 400 before the first append.
+ *
+ * Time: the archive's timestamps only increase and a sample's time is never moved. A batch
+ * at ms t is stamped t·1000 µs, or, when the archive's last batch is already in that
+ * millisecond (the request before carried samples of the same scrape), the next free
+ * microsecond of it: reading ms = floor(µs / 1000) gives every Prometheus timestamp back
+ * exactly. A sample older than that (an earlier millisecond than the archive's last batch)
+ * is refused with 400 TPD_REMOTE_WRITE_OUT_OF_ORDER naming its series, as Prometheus refuses
+ * out-of-order samples; so the sender must send in time order (queue_config.max_shards: 1)
+ * and no other source should stamp later times into the same archive.
+ *
+ * Retries: Prometheus retries a request answered 5xx/429 with the same bytes. Recent
+ * requests are remembered by digest with the last timestamp recorded of them; a retry
+ * records only the batches after it, and the retry of a request recorded whole is answered
+ * 204 again instead of refused as out of order.
+ */
+import { createHash } from 'node:crypto';
+import { EventEmitter } from 'node:events';
+import snappy from 'snappy';
+import type { Logger } from 'pino';
+import { TapedeckError, isTapedeckError } from '../../protocol/errors.js';
+import { seriesToPath } from '../../protocol/prom-path.js';
+import { decodeLabels, decodeWriteRequest, type SeriesView, type WriteRequestView } from '../../protocol/prompb/write-request.js';
+import { isValidPath, type Update } from '../../protocol/value.js';
+import { SERVER_LIMITS } from '../limits.js';
+import type { RecordOutcome, RecorderSink } from '../recorder.js';
+import { HealthTracker, type Source, type SourceContext, type SourceFactory, type SourceHealth } from './source.js';
+import { ACK_LEVELS, type AckLevel } from './push.js';
+
+export interface RemoteWriteConfig {
+  /** Default acknowledgement when the request names none (`?ack=`): durable unless set. */
+  ack?: AckLevel;
+}
+
+/** What the archive tells a request before each append: its last timestamp, and a wait for the write queue to drain. */
+export interface ArchiveGate {
+  lastTsUs(): number;
+  drained(): Promise<void>;
+}
+
+export interface RemoteWriteResult {
+  ack: AckLevel;
+  series: number;
+  samples: number;
+  /** Batches appended by this request (a retry appends only what its first try did not). */
+  batches: number;
+  recordedUpdates: number;
+  filteredUpdates: number;
+  exemplarsIgnored: number;
+  /** True when the request had been recorded whole before (a retry): nothing was appended. */
+  replayed: boolean;
+}
+
+interface Batch {
+  tsMs: number;
+  values: Map<string, number | null>;
+}
+
+type Sink = Pick<RecorderSink, 'record' | 'durable'>;
+
+const MS_US = 1000;
+
+export class RemoteWriteSource extends EventEmitter implements Source {
+  readonly type = 'remote_write';
+  readonly name: string;
+  readonly defaultAck: AckLevel;
+  private readonly sink: Sink;
+  private readonly log: Logger;
+  private readonly tracker: HealthTracker;
+  /** Raw label bytes -> path (or the refusal of that label set). */
+  private readonly paths = new Map<string, string | TapedeckError>();
+  /** Request digest -> last ms recorded of it (Infinity: all of it). */
+  private readonly recent = new Map<string, number>();
+  /** Requests run one after another, so their batches never interleave. */
+  private chain: Promise<unknown> = Promise.resolve();
+  private stopping = false;
+
+  constructor(ctx: SourceContext, cfg: RemoteWriteConfig = {}) {
+    super();
+    this.name = ctx.name;
+    this.sink = ctx.sink as unknown as Sink;
+    if (typeof this.sink.record !== 'function' || typeof this.sink.durable !== 'function') {
+      throw new TapedeckError('TPD_INTERNAL', 'remote_write needs the recorder\'s sink (record and durable)');
+    }
+    this.log = ctx.log;
+    this.defaultAck = cfg.ack ?? 'durable';
+    this.tracker = new HealthTracker(ctx.name, 'remote_write');
+  }
+
+  start(): void {}
+
+  async stop(): Promise<void> {
+    this.stopping = true;
+    await this.chain.catch(() => undefined);
+    this.tracker.stopped();
+  }
+
+  health(): SourceHealth {
+    return this.tracker.snapshot();
+  }
+
+  /** Records one snappy-compressed WriteRequest; throws a TapedeckError when it was not recorded whole. */
+  write(body: Uint8Array, gate: ArchiveGate, ack: AckLevel = this.defaultAck): Promise<RemoteWriteResult> {
+    if (this.stopping) return Promise.reject(new TapedeckError('TPD_ARCHIVE_CLOSED', 'the server is shutting down; remote write is closed'));
+    const p = this.chain.then(() => this.run(body, gate, ack));
+    this.chain = p.catch(() => undefined);
+    return p;
+  }
+
+  private async run(body: Uint8Array, gate: ArchiveGate, ack: AckLevel): Promise<RemoteWriteResult> {
+    try {
+      const res = await this.record(body, gate, ack);
+      this.tracker.success(res.recordedUpdates);
+      this.emit('write', res);
+      return res;
+    } catch (err) {
+      this.tracker.failure(err as Error);
+      throw err;
+    }
+  }
+
+  private async record(body: Uint8Array, gate: ArchiveGate, ack: AckLevel): Promise<RemoteWriteResult> {
+    const view = decodeWriteRequest(uncompress(body), { samplesMax: SERVER_LIMITS.remoteWriteSamplesMax, labelsPerSeriesMax: SERVER_LIMITS.remoteWriteLabelsPerSeriesMax });
+    const batches = this.batches(view);
+    const exemplars = view.series.reduce((n, s) => n + s.exemplars, 0);
+    const res: RemoteWriteResult = { ack, series: view.series.length, samples: view.samples, batches: 0, recordedUpdates: 0, filteredUpdates: 0, exemplarsIgnored: exemplars, replayed: false };
+    const digest = createHash('sha256').update(body).digest('base64');
+    const doneMs = this.recent.get(digest);
+    const todo = doneMs === undefined ? batches : batches.filter((b) => b.tsMs > doneMs);
+    res.replayed = doneMs !== undefined && todo.length === 0;
+    if (todo.length > 0) this.checkOrder(todo[0] as Batch, gate.lastTsUs());
+    let lastUs: number | undefined;
+    for (const b of todo) {
+      const out = await this.append(b, gate);
+      if (out.ts !== undefined) lastUs = out.ts;
+      this.remember(digest, b.tsMs);
+      res.batches++;
+      res.recordedUpdates += out.kept;
+      res.filteredUpdates += out.filtered;
+    }
+    this.remember(digest, Infinity);
+    // A retry waits too: its first try may have failed waiting for the flush.
+    if (ack === 'durable' && (lastUs !== undefined || doneMs !== undefined)) await this.sink.durable(lastUs ?? gate.lastTsUs());
+    return res;
+  }
+
+  /** The request's samples grouped by timestamp, oldest first; refuses what a retry cannot fix. */
+  private batches(view: WriteRequestView): Batch[] {
+    const byTs = new Map<number, Batch>();
+    for (const s of view.series) {
+      const path = this.pathOf(view.bytes, s);
+      if (s.histograms > 0) throw new TapedeckError('TPD_BAD_REMOTE_WRITE', `series ${path} carries native histograms; Tapedeck records float samples only (docs/prometheus.md)`);
+      for (let i = 0; i < s.tsMs.length; i++) {
+        const tsMs = s.tsMs[i] as number;
+        const value = s.values[i] as number | null;
+        let b = byTs.get(tsMs);
+        if (!b) byTs.set(tsMs, (b = { tsMs, values: new Map() }));
+        const had = b.values.get(path);
+        if (had !== undefined && !Object.is(had, value)) {
+          throw new TapedeckError('TPD_REMOTE_WRITE_OUT_OF_ORDER', `series ${path} has two different samples at ${new Date(tsMs).toISOString()}`);
+        }
+        b.values.set(path, value);
+      }
+    }
+    return [...byTs.values()].sort((a, b) => a.tsMs - b.tsMs);
+  }
+
+  /** The path of a series, from the cache when its label bytes were seen before. */
+  private pathOf(bytes: Uint8Array, s: SeriesView): string {
+    let p = this.paths.get(s.key);
+    if (p === undefined) {
+      try {
+        p = seriesPath(decodeLabels(bytes, s.labelSpans));
+      } catch (err) {
+        if (!isTapedeckError(err)) throw err;
+        p = err;
+      }
+      if (this.paths.size >= SERVER_LIMITS.remoteWriteSeriesCachedMax) this.paths.clear();
+      this.paths.set(s.key, p);
+    }
+    if (typeof p !== 'string') throw p;
+    return p;
+  }
+
+  /** Refuses the request when its oldest batch cannot be stamped at its own millisecond. */
+  private checkOrder(first: Batch, lastUs: number): void {
+    if (slotUs(first.tsMs, lastUs) !== undefined) return;
+    const path = first.values.keys().next().value as string;
+    throw new TapedeckError(
+      'TPD_REMOTE_WRITE_OUT_OF_ORDER',
+      `sample of ${path} at ${new Date(first.tsMs).toISOString()} is older than the archive's last batch (${new Date(Math.floor(lastUs / MS_US)).toISOString()}); nothing of this request was recorded`,
+    );
+  }
+
+  private async append(b: Batch, gate: ArchiveGate): Promise<RecordOutcome> {
+    // Drained first, so the recorder appends in the same tick as this check: nothing else
+    // can stamp a later time in between.
+    await gate.drained();
+    const tsUs = slotUs(b.tsMs, gate.lastTsUs());
+    if (tsUs === undefined) {
+      throw new TapedeckError('TPD_REMOTE_WRITE_OUT_OF_ORDER', `another source recorded past ${new Date(b.tsMs).toISOString()} while this request was being recorded; its later samples were refused`);
+    }
+    const updates: Update[] = [];
+    for (const [path, v] of b.values) updates.push([path, v]);
+    const out = await this.sink.record(updates, tsUs);
+    if (out.ts !== undefined && out.ts !== tsUs) {
+      this.log.error({ wantedUs: tsUs, gotUs: out.ts }, 'remote write batch stamped at another time than its own');
+      throw new TapedeckError('TPD_INTERNAL', 'a remote-write batch was stamped at another time than its own');
+    }
+    return out;
+  }
+
+  private remember(digest: string, tsMs: number): void {
+    this.recent.delete(digest);
+    if (this.recent.size >= SERVER_LIMITS.remoteWriteRequestsRememberedMax) {
+      const oldest = this.recent.keys().next();
+      if (!oldest.done) this.recent.delete(oldest.value);
+    }
+    this.recent.set(digest, tsMs);
+  }
+}
+
+/**
+ * The µs to stamp a batch of ms `tsMs` at, after the archive's last batch at `lastUs`:
+ * its own millisecond's first µs, or the next free µs within it; undefined when the
+ * millisecond is over (the sample is older than the archive's end).
+ */
+export function slotUs(tsMs: number, lastUs: number): number | undefined {
+  const start = tsMs * MS_US;
+  if (start > lastUs) return start;
+  const next = lastUs + 1;
+  return next < start + MS_US ? next : undefined;
+}
+
+/** A series' labels (wire order) to its path; refuses what Prometheus refuses. */
+export function seriesPath(labels: ReadonlyArray<readonly [string, string]>): string {
+  let name: string | undefined;
+  const rest: Record<string, string> = Object.create(null) as Record<string, string>;
+  const seen = new Set<string>();
+  for (const [k, v] of labels) {
+    if (k === '') throw new TapedeckError('TPD_BAD_REMOTE_WRITE', `a series has a label with an empty name (value ${JSON.stringify(v).slice(0, 100)})`);
+    if (seen.has(k)) throw new TapedeckError('TPD_BAD_REMOTE_WRITE', `a series has the label ${JSON.stringify(k).slice(0, 100)} twice`);
+    seen.add(k);
+    if (k === '__name__') name = v;
+    else rest[k] = v;
+  }
+  if (name === undefined || name === '') throw new TapedeckError('TPD_BAD_REMOTE_WRITE', `a series has no __name__ (labels ${JSON.stringify(Object.fromEntries(labels)).slice(0, 200)})`);
+  const path = seriesToPath({ name, labels: { ...rest } });
+  if (!isValidPath(path)) throw new TapedeckError('TPD_BAD_REMOTE_WRITE', `series ${path.slice(0, 200)}… maps to a path longer than pathCharsMax`);
+  return path;
+}
+
+/** The WriteRequest bytes of a snappy block; its declared length is checked before anything is decompressed. */
+export function uncompress(body: Uint8Array): Buffer {
+  const declared = snappyLength(body);
+  if (declared > SERVER_LIMITS.remoteWriteDecodedBytesMax) {
+    throw new TapedeckError('TPD_BAD_REMOTE_WRITE', `the snappy block declares ${declared} bytes; the limit is ${SERVER_LIMITS.remoteWriteDecodedBytesMax} (remoteWriteDecodedBytesMax)`);
+  }
+  try {
+    return snappy.uncompressSync(Buffer.from(body.buffer, body.byteOffset, body.byteLength)) as Buffer;
+  } catch (err) {
+    throw new TapedeckError('TPD_BAD_REMOTE_WRITE', `the body is not a snappy block: ${(err as Error).message}`);
+  }
+}
+
+/** The uncompressed length a snappy block starts with (a varint of at most 5 bytes). */
+function snappyLength(body: Uint8Array): number {
+  let v = 0;
+  for (let i = 0; i < 5 && i < body.length; i++) {
+    const b = body[i] as number;
+    v += (b & 0x7f) * 128 ** i;
+    if (b < 0x80) return v;
+  }
+  throw new TapedeckError('TPD_BAD_REMOTE_WRITE', 'the body is not a snappy block (no length preamble)');
+}
+
+export const remoteWriteSource: SourceFactory = {
+  type: 'remote_write',
+  schema: { type: 'object', additionalProperties: false, properties: { ack: { enum: [...ACK_LEVELS] } } },
+  create: (config, ctx) => new RemoteWriteSource(ctx, config as RemoteWriteConfig),
+};

@@ -1,0 +1,62 @@
+/**
+ * Builds dist/ for the tests: every source of protocol/, storage/, server/ and clients/ (what
+ * `npm run build` compiles) and test/helpers/ (the child processes the crash and durable tests
+ * spawn), transpiled file by file with esbuild into the same layout tsc uses. Run by
+ * test/global-setup.ts at the start of every vitest run (and rerun), so a child process never
+ * runs code older than the sources; type checking stays with `npm run typecheck`.
+ *
+ * Each file is written only when its bytes change, to a temporary name and then renamed: two
+ * runs building at once (two terminals, or helpers sharing a tree) never let a child load a
+ * half-written module.
+ */
+import { readFile, readdir, rename, mkdir, writeFile } from 'node:fs/promises';
+import { dirname, join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { build } from 'esbuild';
+
+export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+export const DIST = join(ROOT, 'dist');
+const SOURCE_DIRS = ['protocol', 'storage', 'server', 'clients', join('test', 'helpers')];
+
+async function sources(): Promise<string[]> {
+  const out: string[] = [];
+  for (const d of SOURCE_DIRS) {
+    for (const f of await readdir(join(ROOT, d), { recursive: true })) {
+      if (f.endsWith('.ts') && !f.endsWith('.d.ts')) out.push(join(ROOT, d, f));
+    }
+  }
+  return out;
+}
+
+async function writeIfChanged(path: string, bytes: Uint8Array): Promise<boolean> {
+  const old = await readFile(path).catch(() => null);
+  if (old && Buffer.compare(old, bytes) === 0) return false;
+  await mkdir(dirname(path), { recursive: true });
+  const tmp = `${path}.${process.pid}.tmp`;
+  await writeFile(tmp, bytes);
+  await rename(tmp, path);
+  return true;
+}
+
+/** Transpiles the sources into dist/; returns how many files changed. Throws on a syntax error. */
+export async function buildDist(): Promise<{ files: number; written: number }> {
+  const entryPoints = await sources();
+  const result = await build({
+    entryPoints,
+    outdir: DIST,
+    outbase: ROOT,
+    bundle: false,
+    format: 'esm',
+    platform: 'node',
+    target: 'node20',
+    sourcemap: 'linked',
+    write: false,
+    logLevel: 'silent',
+  });
+  let written = 0;
+  for (const f of result.outputFiles) {
+    if (relative(DIST, f.path).startsWith('..')) throw new Error(`buildDist: ${f.path} is outside dist/`);
+    if (await writeIfChanged(f.path, f.contents)) written++;
+  }
+  return { files: entryPoints.length, written };
+}
