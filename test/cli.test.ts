@@ -6,13 +6,13 @@ import { promisify } from 'node:util';
 import { Archive } from '../storage/archive.js';
 import { tmpDir } from './helpers/tmp.js';
 import { fabricBatches } from './helpers/workload.js';
+import { tapedeckArgs } from './helpers/built.js';
 
 const run = promisify(execFile);
-const main = new URL('../clients/cli/main.ts', import.meta.url).pathname;
 
 async function tapedeck(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
-    const { stdout, stderr } = await run(process.execPath, ['--import', 'tsx', main, ...args]);
+    const { stdout, stderr } = await run(process.execPath, tapedeckArgs(...args));
     return { code: 0, stdout, stderr };
   } catch (err) {
     const e = err as { code: number; stdout: string; stderr: string };

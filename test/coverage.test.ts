@@ -10,8 +10,8 @@ import { readArchive } from './helpers/replay.js';
 import { upstream } from './helpers/upstreams.js';
 import { tmpDir } from './helpers/tmp.js';
 import { waitFor } from './helpers/until.js';
+import { tapedeckArgs } from './helpers/built.js';
 
-const main = new URL('../clients/cli/main.ts', import.meta.url).pathname;
 
 describe('coverage events', () => {
   const ev = (e: CoverageEvent): CoverageEvent => e;
@@ -68,7 +68,7 @@ interface Child {
 }
 
 async function serve(cfg: string): Promise<Child> {
-  const proc = spawn(process.execPath, ['--import', 'tsx', main, 'serve', '--config', cfg], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = spawn(process.execPath, tapedeckArgs('serve', '--config', cfg), { stdio: ['ignore', 'pipe', 'pipe'] });
   onTestFinished(() => {
     if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL');
   });

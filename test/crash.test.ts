@@ -6,9 +6,9 @@ import { verifyArchive } from '../storage/verify.js';
 import { tmpDir } from './helpers/tmp.js';
 import { rng } from './helpers/workload.js';
 import { crashBatch } from './helpers/crash-workload.js';
+import { childArgs } from './helpers/built.js';
 
 const KILLS = 36;
-const child = new URL('./helpers/crash-child.ts', import.meta.url).pathname;
 
 interface RunResult {
   durable: number;
@@ -18,7 +18,7 @@ interface RunResult {
 /** Starts the writer child, SIGKILLs it after `delayMs`, returns what it promised. */
 function runAndKill(dir: string, delayMs: number, afterReady: boolean): Promise<RunResult> {
   return new Promise((resolve, reject) => {
-    const p = spawn(process.execPath, ['--import', 'tsx', child, dir], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const p = spawn(process.execPath, childArgs('crash-child', dir), { stdio: ['ignore', 'pipe', 'pipe'] });
     const res: RunResult = { durable: 0, ready: false };
     let stderr = '';
     p.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
@@ -49,6 +49,7 @@ describe('crash safety', () => {
   it(`survives ${KILLS} SIGKILLs at random moments: opens, verifies clean, keeps every flushed batch`, async () => {
     const dir = await tmpDir('tapedeck-crash-');
     const seed = Number(process.env.CRASH_SEED ?? Date.now() % 100000);
+    console.log(`crash.test seed ${seed} (CRASH_SEED=${seed} to replay)`);
     const r = rng(seed);
     let durableMax = 0;
     let kills = 0;
@@ -57,7 +58,9 @@ describe('crash safety', () => {
       // Mostly kill while writing; sometimes during startup, repair or file creation.
       const afterReady = r() < 0.8;
       const delay = afterReady ? Math.floor(r() * 250) : Math.floor(r() * 900);
-      const res = await runAndKill(dir, delay, afterReady);
+      const res = await runAndKill(dir, delay, afterReady).catch((err: Error) => {
+        throw new Error(`seed ${seed}, kill ${i}: ${err.message}`);
+      });
       kills++;
       durableMax = Math.max(durableMax, res.durable);
 
@@ -83,6 +86,6 @@ describe('crash safety', () => {
     }
     expect(kills).toBe(KILLS);
     expect(durableMax).toBeGreaterThan(0);
-    expect(files, 'kills should also land across rotations').toBeGreaterThan(1);
+    expect(files, `seed ${seed}: kills should also land across rotations`).toBeGreaterThan(1);
   }, 300_000);
 });

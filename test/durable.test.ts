@@ -11,8 +11,8 @@ import { Pool } from 'undici';
 import { readArchive } from './helpers/replay.js';
 import { tmpDir } from './helpers/tmp.js';
 import { rng } from './helpers/workload.js';
+import { childArgs } from './helpers/built.js';
 
-const child = new URL('./helpers/push-server-child.ts', import.meta.url).pathname;
 const ROUNDS = 8;
 const PUSHERS = 6;
 
@@ -23,7 +23,7 @@ interface Running {
 }
 
 async function startChild(dir: string): Promise<Running> {
-  const proc = spawn(process.execPath, ['--import', 'tsx', child, dir], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = spawn(process.execPath, childArgs('push-server-child', dir), { stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
   proc.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
   const exited = new Promise<NodeJS.Signals | null>((resolve) => proc.once('exit', (_code, signal) => resolve(signal)));

@@ -12,13 +12,13 @@ import { request } from 'undici';
 import WebSocket from 'ws';
 import { recordingServer } from './helpers/recording-server.js';
 import { tmpDir } from './helpers/tmp.js';
+import { tapedeckArgs } from './helpers/built.js';
 
 const execFileP = promisify(execFile);
-const main = new URL('../clients/cli/main.ts', import.meta.url).pathname;
 
 async function cli(...args: string[]): Promise<{ code: number; stderr: string }> {
   try {
-    const r = await execFileP(process.execPath, ['--import', 'tsx', main, ...args]);
+    const r = await execFileP(process.execPath, tapedeckArgs(...args));
     return { code: 0, stderr: r.stderr };
   } catch (err) {
     const e = err as { code: number; stderr: string };

@@ -8,8 +8,8 @@ import { createInterface } from 'node:readline';
 import { request } from 'undici';
 import { upstream } from './helpers/upstreams.js';
 import { tmpDir } from './helpers/tmp.js';
+import { tapedeckArgs } from './helpers/built.js';
 
-const main = new URL('../clients/cli/main.ts', import.meta.url).pathname;
 const SNAPSHOTS = 5;
 const BODIES = 20;
 const LINES = 50;
@@ -41,7 +41,7 @@ describe('graceful shutdown', () => {
           { name: 'push', type: 'push' },
         ],
       }));
-      const child = spawn(process.execPath, ['--import', 'tsx', main, 'serve', '--config', cfg], { stdio: ['ignore', 'pipe', 'pipe'] });
+      const child = spawn(process.execPath, tapedeckArgs('serve', '--config', cfg), { stdio: ['ignore', 'pipe', 'pipe'] });
       onTestFinished(() => {
         if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
       });

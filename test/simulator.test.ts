@@ -8,8 +8,8 @@ import { Simulator, type Snapshot } from '../server/sim/simulator.js';
 import type { BatchEvent } from '../server/recorder.js';
 import type { PollEvent } from '../server/sources/source.js';
 import { rig, waitFor } from './helpers/upstreams.js';
+import { tapedeckArgs } from './helpers/built.js';
 
-const main = new URL('../clients/cli/main.ts', import.meta.url).pathname;
 
 /** The state the archive holds at a snapshot's time must be exactly the matrix served. */
 async function expectArchiveHolds(dir: string, snaps: Snapshot[]): Promise<void> {
@@ -96,7 +96,7 @@ describe('simulator', () => {
   });
 
   it('tapedeck simulate serves on its own port and exits 0 on SIGTERM', async () => {
-    const child = spawn(process.execPath, ['--import', 'tsx', main, 'simulate', '--port', '0', '--switches', '3', '--interval', '1h'], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(process.execPath, tapedeckArgs('simulate', '--port', '0', '--switches', '3', '--interval', '1h'), { stdio: ['ignore', 'pipe', 'inherit'] });
     const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
     const first = await new Promise<string>((resolve) => createInterface({ input: child.stdout }).once('line', resolve));
     const { counters } = JSON.parse(first) as { counters: string };

@@ -20,6 +20,7 @@ import {
 import { Archive, wallClockUs } from '../storage/archive.js';
 import { startServer } from './helpers/server.js';
 import { tmpDir } from './helpers/tmp.js';
+import { tapedeckArgs } from './helpers/built.js';
 
 const SEED = Number(process.env.TIME_SEED ?? Date.now() % 1_000_000);
 /** 2023-11-14T22:13:20.123456Z, with sub-millisecond digits so offsets must keep them. */
@@ -224,11 +225,10 @@ describe('batch steps report a clamp', () => {
 // ---------------------------------------------------------------- the real edges
 
 const run = promisify(execFile);
-const main = new URL('../clients/cli/main.ts', import.meta.url).pathname;
 
 async function tapedeck(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
-    const { stdout, stderr } = await run(process.execPath, ['--import', 'tsx', main, ...args]);
+    const { stdout, stderr } = await run(process.execPath, tapedeckArgs(...args));
     return { code: 0, stdout, stderr };
   } catch (err) {
     const e = err as { code: number; stdout: string; stderr: string };
