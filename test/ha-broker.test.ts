@@ -4,13 +4,18 @@
  * killed with SIGKILL while the broker is down, just after it is back, and a little later.
  * Each time the other becomes active within 2 s (roles live in Redis, which stays up), and
  * the sink topic, read by a consumer of its own, holds every batch exactly once, in order.
+ * The broker is the file's own (it is restarted); Redis is the run's shared one. Kill
+ * moments: HA_BROKER_SEED (printed).
  */
 import { describe, expect, it } from 'vitest';
 import { checkExactlyOnce, ha, kill9, startRecorder, stop, until, useCluster, type Recorder } from './helpers/ha-cluster.js';
+import { uniqueName } from './helpers/peers.js';
+import { scheduleSeed } from './helpers/seed.js';
 import { tmpDir } from './helpers/tmp.js';
+import { rng } from './helpers/workload.js';
 
 const FAILOVER_MAX_MS = 2000;
-const cluster = useCluster({ leaseTtlMs: 1000, simSeed: 11 });
+const cluster = useCluster({ leaseTtlMs: 1000, simSeed: 11, privateKafka: true });
 
 const step = (what: string): void => {
   if (process.env.HA_DEBUG) console.log('STEP', new Date().toISOString(), what);
@@ -23,16 +28,18 @@ describe('active/standby across broker restarts', () => {
     const { broker } = peers;
     const dir = await tmpDir();
     const topic = 'ha-broker-restart';
+    const name = uniqueName('brokers');
+    const random = rng(scheduleSeed('HA_BROKER_SEED', 'ha-broker.test kill moments'));
     const rec = new Map<string, Recorder>();
-    rec.set('a', await startRecorder(peers, dir, 'a', topic, 'brokers'));
+    rec.set('a', await startRecorder(peers, dir, 'a', topic, name));
     await until(async () => (await ha(rec.get('a') as Recorder)).publishing || undefined, 20_000, 'a active');
-    rec.set('b', await startRecorder(peers, dir, 'b', topic, 'brokers'));
+    rec.set('b', await startRecorder(peers, dir, 'b', topic, name));
     await until(async () => { const h = await ha(rec.get('b') as Recorder); return h.role === 'standby' && h.buffer_depth > 0 || undefined; }, 20_000, 'b standby with a buffer');
     // When the active is killed, relative to the broker's restart: during the outage, right after, later.
     const moments: Array<{ when: 'down' | 'up'; delayMs: number }> = [
       { when: 'down', delayMs: 500 },
       { when: 'up', delayMs: 0 },
-      { when: 'up', delayMs: 300 + Math.floor(Math.random() * 1500) },
+      { when: 'up', delayMs: 300 + Math.floor(random() * 1500) },
       { when: 'up', delayMs: 3000 },
     ];
     for (const m of moments) {
@@ -60,7 +67,7 @@ describe('active/standby across broker restarts', () => {
       if (m.when === 'down') await broker.restart();
       await until(async () => (await ha(other)).publishing || undefined, 60_000, `${other.id} publishing after the restart`);
       step(`${other.id} publishing`);
-      const back = await startRecorder(peers, dir, v.id, topic, 'brokers');
+      const back = await startRecorder(peers, dir, v.id, topic, name);
       rec.set(v.id, back);
       await until(async () => { const x = await ha(back); return x.role === 'standby' && x.buffer_depth > 0 || undefined; }, 30_000, `${v.id} back as standby`);
     }

@@ -4,37 +4,43 @@
  * Kafka topic. The active is killed with SIGKILL at random moments; each time the other is
  * active within 2 s, and a consumer of the topic finds every batch exactly once, in order.
  * Also: a restarted old active stays standby, forced roles (REST and signals), Redis lost
- * and back.
+ * and back. The broker and Redis are the run's shared ones (names made unique), except the
+ * Redis that is lost and back, the test's own. Kill moments: HA_SEED (printed).
  */
 import { describe, expect, it } from 'vitest';
 import { request } from 'undici';
-import { checkExactlyOnce as exactlyOnce, control, ha, kill9, startRecorder as start, stop, until, useCluster, type Recorder } from './helpers/ha-cluster.js';
+import { checkExactlyOnce as exactlyOnce, control, ha, kill9, privateRedis, startRecorder as start, stop, until, useCluster, type ClusterPeers, type Recorder } from './helpers/ha-cluster.js';
 import { readTopic } from './helpers/kafka.js';
+import { uniqueName } from './helpers/peers.js';
+import { scheduleSeed } from './helpers/seed.js';
 import { tmpDir } from './helpers/tmp.js';
+import { rng } from './helpers/workload.js';
 
 /** Kill to the other recorder publishing: the lease TTL plus a margin. */
 const FAILOVER_MAX_MS = 2000;
 
 const peers = useCluster({ leaseTtlMs: 1000, simSeed: 7 });
-const startRecorder = (dir: string, id: string, topic: string, cluster: string, sources?: unknown[]): Promise<Recorder> => start(peers(), dir, id, topic, cluster, sources);
+const startRecorder = (dir: string, id: string, topic: string, cluster: string, sources?: unknown[], on: ClusterPeers = peers()): Promise<Recorder> => start(on, dir, id, topic, cluster, sources);
 const checkExactlyOnce = (topic: string, archives: string[], opts: { allowDuplicates?: boolean } = {}): Promise<number> => exactlyOnce(peers().broker, topic, archives, opts);
 
 describe('active/standby', () => {
   it('SIGKILL of the active at random moments: the other is active within 2 s; the topic holds every batch exactly once, in order; a restarted old active stays standby', async () => {
     const dir = await tmpDir();
-    const topic = 'ha-failover';
+    const topic = uniqueName('ha-failover');
+    const cluster = uniqueName('failover');
+    const random = rng(scheduleSeed('HA_SEED', 'ha.test kill moments'));
     const ids = ['a', 'b'];
     const rec = new Map<string, Recorder>();
-    rec.set('a', await startRecorder(dir, 'a', topic, 'failover'));
+    rec.set('a', await startRecorder(dir, 'a', topic, cluster));
     await until(async () => (await ha(rec.get('a') as Recorder)).publishing || undefined, 20_000, 'a active');
-    rec.set('b', await startRecorder(dir, 'b', topic, 'failover'));
+    rec.set('b', await startRecorder(dir, 'b', topic, cluster));
     await until(async () => { const h = await ha(rec.get('b') as Recorder); return h.role === 'standby' && h.buffer_depth > 0 || undefined; }, 20_000, 'b standby with a buffer');
     const KILLS = 10;
     const gaps: number[] = [];
     let token = (await ha(rec.get('a') as Recorder)).fencing_token;
     for (let k = 0; k < KILLS; k++) {
       // A random moment, in 0.2 to 1.5 s.
-      const wait = 200 + Math.floor(Math.random() * 1300);
+      const wait = 200 + Math.floor(random() * 1300);
       const deadline = Date.now() + wait;
       await until(async () => Date.now() >= deadline || undefined, wait + 1000, 'the random moment');
       let activeId: string | undefined;
@@ -49,7 +55,7 @@ describe('active/standby', () => {
       expect(h.fencing_token).toBeGreaterThan(token);
       token = h.fencing_token;
       // The killed one comes back and stays standby: the lease is held, and it is now the newer member.
-      const back = await startRecorder(dir, victim.id, topic, 'failover');
+      const back = await startRecorder(dir, victim.id, topic, cluster);
       rec.set(victim.id, back);
       await until(async () => { const x = await ha(back); return x.role === 'standby' && x.buffer_depth > 0 && x.lease_holder === other.id || undefined; }, 20_000, `${victim.id} back as standby`);
       expect((await ha(other)).publishing).toBe(true);
@@ -65,10 +71,11 @@ describe('active/standby', () => {
 
   it('forced roles through REST and signals; release; refresh timestamp; still exactly once', async () => {
     const dir = await tmpDir();
-    const topic = 'ha-forced';
-    const a = await startRecorder(dir, 'a', topic, 'forced');
+    const topic = uniqueName('ha-forced');
+    const cluster = uniqueName('forced');
+    const a = await startRecorder(dir, 'a', topic, cluster);
     await until(async () => (await ha(a)).publishing || undefined, 20_000, 'a active');
-    const b = await startRecorder(dir, 'b', topic, 'forced');
+    const b = await startRecorder(dir, 'b', topic, cluster);
     await until(async () => { const h = await ha(b); return h.role === 'standby' && h.buffer_depth > 0 || undefined; }, 20_000, 'b standby');
     // REST: force b active: it takes the lease from the live a.
     expect(await control(b, 'force_active')).toBe(200);
@@ -102,14 +109,15 @@ describe('active/standby', () => {
 
   it('Kafka sources on both recorders (own groups), the active killed: each input offset published once, in order', async () => {
     const dir = await tmpDir();
-    const input = 'ha-input';
-    const topic = 'ha-kafka-out';
+    const input = uniqueName('ha-input');
+    const topic = uniqueName('ha-kafka-out');
+    const cluster = uniqueName('kafkasrc');
     const { createTopic } = await import('./helpers/kafka.js');
     await createTopic(peers().broker.kafka, input);
-    const src = (id: string): unknown[] => [{ name: 'in', type: 'kafka', brokers: [peers().broker.brokers], topics: [input], group_id: `ha-${id}`, batch: 'message', session_timeout: '6s' }];
-    const a = await startRecorder(dir, 'a', topic, 'kafkasrc', src('a'));
+    const src = (id: string): unknown[] => [{ name: 'in', type: 'kafka', brokers: [peers().broker.brokers], topics: [input], group_id: `${cluster}-${id}`, batch: 'message', session_timeout: '6s' }];
+    const a = await startRecorder(dir, 'a', topic, cluster, src('a'));
     await until(async () => (await ha(a)).publishing || undefined, 20_000, 'a active');
-    const b = await startRecorder(dir, 'b', topic, 'kafkasrc', src('b'));
+    const b = await startRecorder(dir, 'b', topic, cluster, src('b'));
     await until(async () => (await ha(b)).role === 'standby' || undefined, 20_000, 'b standby');
     // A producer of its own, one message every 10 ms until told to stop; failures while the broker is down are retried.
     const { Kafka, logLevel } = await import('kafkajs');
@@ -144,7 +152,7 @@ describe('active/standby', () => {
     await stop(b);
     const msgs = await readTopic(peers().broker.kafka, topic);
     const seqs = msgs.map((m) => Number(m.headers['tpd-seq']));
-    expect(msgs.every((m) => m.headers['tpd-stream'] === 'in:ha-input:0')).toBe(true);
+    expect(msgs.every((m) => m.headers['tpd-stream'] === `in:${input}:0`)).toBe(true);
     // Every offset of the input exactly once, in order, from the first the active published on.
     const first = seqs[0] as number;
     expect(seqs).toEqual(Array.from({ length: total - first }, (_, i) => first + i));
@@ -152,12 +160,14 @@ describe('active/standby', () => {
 
   it('Redis stopped: both publish (degraded, duplicates rather than loss), /ready and metrics say so; Redis back: one active again', async () => {
     const dir = await tmpDir();
-    const topic = 'ha-redis-loss';
-    const a = await startRecorder(dir, 'a', topic, 'redisloss');
+    const topic = uniqueName('ha-redis-loss');
+    const redis = await privateRedis();
+    const on = { ...peers(), redis };
+    const a = await startRecorder(dir, 'a', topic, 'redisloss', undefined, on);
     await until(async () => (await ha(a)).publishing || undefined, 20_000, 'a active');
-    const b = await startRecorder(dir, 'b', topic, 'redisloss');
+    const b = await startRecorder(dir, 'b', topic, 'redisloss', undefined, on);
     await until(async () => (await ha(b)).role === 'standby' || undefined, 20_000, 'b standby');
-    await peers().redis.stop();
+    await redis.stop();
     await until(async () => { const [x, y] = [await ha(a), await ha(b)]; return x.role === 'degraded' && y.role === 'degraded' && x.publishing && y.publishing || undefined; }, 10_000, 'both degraded');
     const ready = await request(`${b.url}/ready`);
     expect(ready.statusCode).toBe(503);
@@ -165,7 +175,7 @@ describe('active/standby', () => {
     const metrics = await (await request(`${b.url}/metrics`)).body.text();
     expect(metrics).toMatch(/tapedeck_ha_redis_up 0/);
     expect(metrics).toMatch(/tapedeck_ha_role\{role="degraded"\} 1/);
-    await peers().redis.restart();
+    await redis.restart();
     // The longest-running recorder (a) is active again, even if b reaches Redis first.
     await until(async () => {
       const [x, y] = [(await ha(a)).role, (await ha(b)).role];

@@ -2,26 +2,22 @@
  * The Kafka sink against a real broker: a consumer of the topic (not the recorder's own
  * view) finds every recorded batch once, in order, with the batch time as the message time;
  * a broker restart in the middle loses and duplicates nothing (idempotent producer, retries
- * in order).
+ * in order). The restart test has a broker of its own; the others use the run's shared one.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { decodeMsgpack as unpack } from '../protocol/value-msgpack.js';
 import { request } from 'undici';
 import type { Batch } from '../protocol/value.js';
-import { readTopic, startKafka, type KafkaBroker } from './helpers/kafka.js';
+import { readTopic, startKafka, type KafkaPeer } from './helpers/kafka.js';
+import { PEER_START_MAX_MS, sharedKafka, uniqueName } from './helpers/peers.js';
 import { recordingServer } from './helpers/recording-server.js';
 import { readArchive as readBack } from './helpers/replay.js';
 import { until } from './helpers/until.js';
 
-let broker: KafkaBroker;
+let shared: KafkaPeer;
 beforeAll(async () => {
-  broker = await startKafka();
-}, 120_000);
-afterAll(async () => {
-  await broker?.destroy();
-});
-
-
+  shared = await sharedKafka();
+}, PEER_START_MAX_MS);
 
 async function push(url: string, from: number, n: number): Promise<void> {
   const lines: string[] = [];
@@ -34,6 +30,9 @@ async function push(url: string, from: number, n: number): Promise<void> {
 describe('kafka sink', () => {
   it('publishes every recorded batch once, in order (msgpack, key = stream), across a broker restart', async () => {
     const topic = 'sink-msgpack';
+    // The broker is restarted: the test's own.
+    const broker = await startKafka();
+    onTestFinished(() => broker.destroy());
     const srv = await recordingServer({ kafka_sink: { brokers: [broker.brokers], topic, format: 'msgpack' } });
     const N = 400;
     await push(srv.url, 0, N / 2);
@@ -61,7 +60,8 @@ describe('kafka sink', () => {
   }, 120_000);
 
   it('one JSON message per update with the path as key', async () => {
-    const topic = 'sink-json-path';
+    const topic = uniqueName('sink-json-path');
+    const broker = shared;
     const srv = await recordingServer({ kafka_sink: { brokers: [broker.brokers], topic, format: 'json', key: 'path' } });
     await push(srv.url, 0, 10);
     await until(() => (srv.ha?.view().sink?.published ?? 0) >= 10, 20_000, 'published');

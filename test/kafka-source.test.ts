@@ -1,10 +1,10 @@
 /**
- * The Kafka source against a real single-node broker (scripts/kafka.sh, shared by the
- * tests of this file): what is produced is what the archive holds; offsets are committed
- * only after the archive flush, so a recorder killed with SIGKILL and restarted loses
- * nothing.
+ * The Kafka source against a real single-node broker (scripts/kafka.sh; the run's shared
+ * one, so topics and source names, hence consumer groups, are unique): what is produced is
+ * what the archive holds; offsets are committed only after the archive flush, so a recorder
+ * killed with SIGKILL and restarted loses nothing. Kill moment: KAFKA_SOURCE_SEED (printed).
  */
-import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
+import { beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -12,21 +12,20 @@ import { createInterface } from 'node:readline';
 import { pack } from 'msgpackr';
 import { request } from 'undici';
 import type { KafkaSource } from '../server/sources/kafka.js';
-import { createTopic, produce, startKafka, type KafkaBroker } from './helpers/kafka.js';
+import { tapedeckArgs } from './helpers/built.js';
+import { createTopic, produce, type KafkaPeer } from './helpers/kafka.js';
+import { PEER_START_MAX_MS, sharedKafka, uniqueName } from './helpers/peers.js';
 import { recordingServer } from './helpers/recording-server.js';
 import { readArchive as readBack } from './helpers/replay.js';
 import { until } from './helpers/until.js';
+import { scheduleSeed } from './helpers/seed.js';
 import { tmpDir } from './helpers/tmp.js';
+import { rng } from './helpers/workload.js';
 
-let broker: KafkaBroker;
+let broker: KafkaPeer;
 beforeAll(async () => {
-  broker = await startKafka();
-}, 120_000);
-afterAll(async () => {
-  await broker?.destroy();
-});
-
-
+  broker = await sharedKafka();
+}, PEER_START_MAX_MS);
 
 /** The group's committed offsets on `topic`, summed; -1 while the group coordinator is not ready (a fresh broker). */
 async function committedOffset(groupId: string, topic: string): Promise<bigint> {
@@ -45,16 +44,17 @@ async function committedOffset(groupId: string, topic: string): Promise<bigint> 
 
 describe('kafka source', () => {
   it('records every produced message once, in order, one batch per message, stamped with the message time', async () => {
-    const topic = 'src-json';
+    const topic = uniqueName('src-json');
+    const name = uniqueName('k');
     await createTopic(broker.kafka, topic);
     const N = 300;
     const t0 = Date.now() - 60_000;
     await produce(broker.kafka, topic, Array.from({ length: N }, (_, i) => ({ key: `dev-${i % 7}`, value: JSON.stringify({ n: i }), timestamp: String(t0 + i) })));
-    const srv = await recordingServer({ sources: [{ name: 'k', type: 'kafka', brokers: [broker.brokers], topics: [topic], batch: 'message' }] });
+    const srv = await recordingServer({ sources: [{ name, type: 'kafka', brokers: [broker.brokers], topics: [topic], batch: 'message' }] });
     const src = srv.sources[0] as KafkaSource;
     await until(() => src.stats.messages >= N && src.lag().every((l) => l.lag === 0) && src.lag().length === 1, 30_000, 'all messages consumed');
     const metrics = await (await request(`${srv.url}/metrics`)).body.text();
-    expect(metrics).toMatch(new RegExp(`tapedeck_kafka_consumer_lag\\{source="k",topic="${topic}",partition="0"\\} 0`));
+    expect(metrics).toMatch(new RegExp(`tapedeck_kafka_consumer_lag\\{source="${name}",topic="${topic}",partition="0"\\} 0`));
     await srv.close();
     const batches = await readBack(srv.dir);
     expect(batches).toHaveLength(N);
@@ -62,16 +62,16 @@ describe('kafka source', () => {
       expect(b.updates).toEqual([[`/kafka/${topic}/dev-${i % 7}`, { n: i }]]);
       expect(b.ts).toBe((t0 + i) * 1000);
     });
-    expect(await committedOffset('tapedeck-k', topic)).toBe(BigInt(N));
+    expect(await committedOffset(`tapedeck-${name}`, topic)).toBe(BigInt(N));
   });
 
   it('msgpack payloads exploded to leaves under a path built from a header, one batch per fetched message set', async () => {
-    const topic = 'src-msgpack';
+    const topic = uniqueName('src-msgpack');
     await createTopic(broker.kafka, topic);
     const N = 50;
     await produce(broker.kafka, topic, Array.from({ length: N }, (_, i) => ({ key: null, value: pack({ cpu: i, ifs: { eth0: i * 2 } }), headers: { site: `s${i % 2}` } })));
     const srv = await recordingServer({
-      sources: [{ name: 'm', type: 'kafka', brokers: [broker.brokers], topics: [topic], format: 'msgpack', explode: true, path: '/sites/{header.site}/{partition}' }],
+      sources: [{ name: uniqueName('m'), type: 'kafka', brokers: [broker.brokers], topics: [topic], format: 'msgpack', explode: true, path: '/sites/{header.site}/{partition}' }],
     });
     const src = srv.sources[0] as KafkaSource;
     await until(() => src.stats.messages >= N && src.stats.commits > 0 && src.lag()[0]?.lag === 0, 30_000, 'all messages consumed');
@@ -85,27 +85,30 @@ describe('kafka source', () => {
   });
 
   it('topics by regular expression; a new group starting at a time skips what came before it', async () => {
-    await createTopic(broker.kafka, 'rx.a');
-    await createTopic(broker.kafka, 'rx.b');
+    // The pattern matches this test's two topics only, on a broker other files use too.
+    const rx = uniqueName('rx');
+    await createTopic(broker.kafka, `${rx}.a`);
+    await createTopic(broker.kafka, `${rx}.b`);
     const cut = Date.now() - 10_000;
     const msgs = (): Array<{ key: string; value: string; timestamp: string }> => [
       { key: 'old', value: '1', timestamp: String(cut - 5000) },
       { key: 'new', value: '2', timestamp: String(cut + 1000) },
     ];
-    await produce(broker.kafka, 'rx.a', msgs());
-    await produce(broker.kafka, 'rx.b', msgs());
+    await produce(broker.kafka, `${rx}.a`, msgs());
+    await produce(broker.kafka, `${rx}.b`, msgs());
     const srv = await recordingServer({
-      sources: [{ name: 'rx', type: 'kafka', brokers: [broker.brokers], topic_pattern: '^rx\\.', start: new Date(cut).toISOString(), path: '/{topic}/{key}' }],
+      sources: [{ name: rx, type: 'kafka', brokers: [broker.brokers], topic_pattern: `^${rx}\\.`, start: new Date(cut).toISOString(), path: '/{topic}/{key}' }],
     });
     const src = srv.sources[0] as KafkaSource;
     await until(() => src.stats.messages >= 2 && src.lag().length === 2 && src.lag().every((l) => l.lag === 0), 30_000, 'both topics consumed');
     await srv.close();
     const paths = (await readBack(srv.dir)).flatMap((b) => b.updates.map((u) => u[0])).sort();
-    expect(paths).toEqual(['/rx.a/new', '/rx.b/new']);
+    expect(paths).toEqual([`/${rx}.a/new`, `/${rx}.b/new`]);
   });
 
   it('SIGKILL of the recorder while it consumes, then a restart: every produced message is in the archive (duplicates only since the last commit)', async () => {
-    const topic = 'src-crash';
+    const topic = uniqueName('src-crash');
+    const name = uniqueName('c');
     await createTopic(broker.kafka, topic);
     const N = 5_000;
     const dir = await tmpDir();
@@ -116,15 +119,14 @@ describe('kafka source', () => {
       record: { spec: ['/**'], flush_interval: '0' },
       publish: { bind: '127.0.0.1:0' },
       log_level: 'warn',
-      sources: [{ name: 'c', type: 'kafka', brokers: [broker.brokers], topics: [topic], batch: 'message', fetch_bytes_per_partition: 4096, session_timeout: '6s' }],
+      sources: [{ name, type: 'kafka', brokers: [broker.brokers], topics: [topic], batch: 'message', fetch_bytes_per_partition: 4096, session_timeout: '6s' }],
     }));
-    const main = new URL('../clients/cli/main.ts', import.meta.url).pathname;
     const children: ChildProcess[] = [];
     onTestFinished(() => {
       for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
     });
     const startRecorder = (): ChildProcess => {
-      const child = spawn(process.execPath, ['--import', 'tsx', main, 'serve', '--config', cfg], { stdio: ['ignore', 'pipe', 'inherit'] });
+      const child = spawn(process.execPath, tapedeckArgs('serve', '--config', cfg), { stdio: ['ignore', 'pipe', 'inherit'] });
       createInterface({ input: child.stdout as NodeJS.ReadableStream }).on('line', () => undefined);
       children.push(child);
       return child;
@@ -132,23 +134,23 @@ describe('kafka source', () => {
     // Produce while the recorder consumes; kill it with SIGKILL at a random chunk, once it
     // has committed something, and go on producing while it is down.
     const CHUNKS = 50;
-    const killAt = 5 + Math.floor(Math.random() * 35);
+    const killAt = 5 + Math.floor(rng(scheduleSeed('KAFKA_SOURCE_SEED', 'kafka-source.test kill chunk'))() * 35);
     const first = startRecorder();
     const exited = new Promise((r) => first.once('exit', r));
     for (let c = 0; c < CHUNKS; c++) {
       const per = N / CHUNKS;
       await produce(broker.kafka, topic, Array.from({ length: per }, (_, i) => ({ key: 'k', value: String(c * per + i) })));
       if (c === killAt) {
-        await until(async () => (await committedOffset('tapedeck-c', topic)) > 0n, 30_000, 'a first commit');
+        await until(async () => (await committedOffset(`tapedeck-${name}`, topic)) > 0n, 30_000, 'a first commit');
         first.kill('SIGKILL');
         await exited;
       }
     }
-    const committedBefore = await committedOffset('tapedeck-c', topic);
+    const committedBefore = await committedOffset(`tapedeck-${name}`, topic);
     expect(committedBefore).toBeGreaterThan(0n);
     expect(committedBefore).toBeLessThan(BigInt(N));
     const second = startRecorder();
-    await until(async () => (await committedOffset('tapedeck-c', topic)) === BigInt(N), 60_000, 'everything committed after the restart');
+    await until(async () => (await committedOffset(`tapedeck-${name}`, topic)) === BigInt(N), 60_000, 'everything committed after the restart');
     const secondExit = new Promise<number | null>((r) => second.once('exit', (code) => r(code)));
     second.kill('SIGTERM');
     expect(await secondExit).toBe(0);

@@ -1,16 +1,18 @@
 /**
  * The value contract at the Kafka sink (docs/values.md), against a real broker: hostile
  * values pushed into a recording server come out of the topic identical, in the msgpack
- * form (key = stream) and in the JSON form (key = path). Kept apart from
- * values-e2e.test.ts because the broker is slow to start. Seeded; the seed is printed.
+ * form (key = stream) and in the JSON form (key = path), on the run's shared broker. Kept
+ * apart from values-e2e.test.ts because the broker is slow to start. Seeded; the seed is
+ * printed.
  */
 import fc from 'fast-check';
 import { request } from 'undici';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { setOwn, type Update, type Value } from '../protocol/value.js';
 import { valueFromJson, valueToJson } from '../protocol/value-json.js';
 import { decodeMsgpack } from '../protocol/value-msgpack.js';
-import { readTopic, startKafka, type KafkaBroker } from './helpers/kafka.js';
+import { readTopic, type KafkaPeer } from './helpers/kafka.js';
+import { PEER_START_MAX_MS, sharedKafka, uniqueName } from './helpers/peers.js';
 import { recordingServer } from './helpers/recording-server.js';
 import { until } from './helpers/until.js';
 import { hostileUpdates, propertySeed, valueDiff } from './helpers/values.js';
@@ -18,13 +20,10 @@ import { hostileUpdates, propertySeed, valueDiff } from './helpers/values.js';
 const BATCHES = 30;
 const T0_US = 1_763_000_000_000_000;
 
-let broker: KafkaBroker;
+let broker: KafkaPeer;
 beforeAll(async () => {
-  broker = await startKafka();
-}, 120_000);
-afterAll(async () => {
-  await broker?.destroy();
-});
+  broker = await sharedKafka();
+}, PEER_START_MAX_MS);
 
 async function pushAll(url: string, batches: readonly Update[][]): Promise<void> {
   const lines = batches.map((updates, i) => {
@@ -46,7 +45,7 @@ describe('values at the Kafka sink', () => {
   it('come out of the topic identical, msgpack by stream and JSON by path', async () => {
     const batches = fc.sample(hostileUpdates, { seed: propertySeed('kafka sink'), numRuns: BATCHES });
     for (const format of ['msgpack', 'json'] as const) {
-      const topic = `values-${format}`;
+      const topic = uniqueName(`values-${format}`);
       const key = format === 'msgpack' ? 'stream' : 'path';
       const srv = await recordingServer({ kafka_sink: { brokers: [broker.brokers], topic, format, key } });
       const updates = batches.reduce((n, b) => n + b.length, 0);

@@ -1,25 +1,27 @@
 /**
- * Recorders in active/standby as real processes (`tapedeck serve`), for the HA tests: start
- * one on a shared simulator, Redis and Kafka broker; read GET /api/v1/ha; kill or stop it;
- * and check the sink topic with a consumer of its own (exactly once, in order).
+ * Recorders in active/standby as real processes (`tapedeck serve`, built), for the HA tests:
+ * start one on a simulator, a Redis and a Kafka broker; read GET /api/v1/ha; kill or stop it;
+ * and check the sink topic with a consumer of its own (exactly once, in order). The broker and
+ * the Redis are the run's shared ones unless the test file asks for a private one (to stop
+ * or restart it); cluster names and topics are made unique by the tests (uniqueName).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { request } from 'undici';
-import { afterAll, beforeAll, expect } from 'vitest';
+import { afterAll, beforeAll, expect, onTestFinished } from 'vitest';
 import { Archive } from '../../storage/index.js';
 import { Simulator } from '../../server/sim/simulator.js';
-import { readTopic, startKafka, type KafkaBroker } from './kafka.js';
-import { startRedis, type RedisServer } from './redis.js';
+import { tapedeckArgs } from './built.js';
+import { readTopic, startKafka, type KafkaBroker, type KafkaPeer } from './kafka.js';
+import { PEER_START_MAX_MS, sharedKafka, sharedRedis } from './peers.js';
+import { startRedis, type RedisPeer, type RedisServer } from './redis.js';
 export { waitFor as until } from './until.js';
 
-const main = new URL('../../clients/cli/main.ts', import.meta.url).pathname;
-
-export interface ClusterPeers {
-  broker: KafkaBroker;
-  redis: RedisServer;
+export interface ClusterPeers<K extends KafkaPeer = KafkaPeer, R extends RedisPeer = RedisPeer> {
+  broker: K;
+  redis: R;
   /** The simulator's base URL. */
   simUrl: string;
   leaseTtlMs: number;
@@ -69,7 +71,7 @@ export async function startRecorder(p: ClusterPeers, dir: string, id: string, to
     kafka_sink: { brokers: [p.broker.brokers], topic },
     ha: { redis: p.redis.url, cluster, id, lease_ttl: `${p.leaseTtlMs}ms`, buffer_window: '3s' },
   }));
-  const child = spawn(process.execPath, ['--import', 'tsx', main, 'serve', '--config', cfg], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, tapedeckArgs('serve', '--config', cfg), { stdio: ['ignore', 'pipe', 'inherit'] });
   p.procs.add(child);
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   const url = await new Promise<string>((resolve, reject) => {
@@ -97,29 +99,46 @@ export async function stop(r: Recorder): Promise<void> {
   expect(await r.exited).toBe(0);
 }
 
+interface ClusterOptions {
+  leaseTtlMs: number;
+  simSeed: number;
+}
+
 /**
- * One test file's peers: a Kafka broker, a Redis and a simulator started in beforeAll, and
- * in afterAll every recorder still running killed and the peers removed. Call at the top
- * level of the file; the returned function gives the peers inside tests.
+ * One test file's peers: a Kafka broker (the run's shared one, or with `privateKafka` one of
+ * the file's own, to stop and restart), the run's shared Redis and a simulator, ready in
+ * beforeAll; in afterAll every recorder still running killed and the private broker removed.
+ * Call at the top level of the file; the returned function gives the peers inside tests.
  */
-export function useCluster(o: { leaseTtlMs: number; simSeed: number }): () => ClusterPeers {
-  let broker: KafkaBroker | undefined;
-  let redis: RedisServer | undefined;
+export function useCluster(o: ClusterOptions & { privateKafka: true }): () => ClusterPeers<KafkaBroker>;
+export function useCluster(o: ClusterOptions): () => ClusterPeers;
+export function useCluster(o: ClusterOptions & { privateKafka?: boolean }): () => ClusterPeers {
+  let broker: KafkaPeer | undefined;
+  let owned: KafkaBroker | undefined;
+  let redis: RedisPeer | undefined;
   let sim: Simulator | undefined;
   const procs = new Set<ChildProcess>();
   beforeAll(async () => {
-    [broker, redis] = await Promise.all([startKafka(), startRedis()]);
+    const kafka = o.privateKafka ? startKafka().then((k) => (owned = k)) : sharedKafka();
+    [broker, redis] = await Promise.all([kafka, sharedRedis()]);
     sim = await Simulator.start({ port: 0, switches: 4, intervalMs: 250, fault500Pct: 0, faultSlowMs: 0, seed: o.simSeed });
-  }, 120_000);
+  }, PEER_START_MAX_MS);
   afterAll(async () => {
     for (const p of procs) if (p.exitCode === null && p.signalCode === null) p.kill('SIGKILL');
     await sim?.close();
-    await Promise.all([broker?.destroy(), redis?.destroy()]);
+    await owned?.destroy();
   });
   return () => {
     if (!broker || !redis || !sim) throw new Error('useCluster: the peers are not started (call it at the top level of the test file)');
     return { broker, redis, simUrl: sim.url, leaseTtlMs: o.leaseTtlMs, procs };
   };
+}
+
+/** A Redis of the test's own, to stop and restart (removed when the test ends). */
+export async function privateRedis(): Promise<RedisServer> {
+  const r = await startRedis();
+  onTestFinished(() => r.destroy());
+  return r;
 }
 
 async function archivedSeqs(dir: string): Promise<Set<number>> {
@@ -132,7 +151,7 @@ async function archivedSeqs(dir: string): Promise<Set<number>> {
 }
 
 /** Exactly once, in order: the published seqs increase strictly and hold every batch either recorder archived in their span. */
-export async function checkExactlyOnce(broker: KafkaBroker, topic: string, archives: string[], opts: { allowDuplicates?: boolean } = {}): Promise<number> {
+export async function checkExactlyOnce(broker: KafkaPeer, topic: string, archives: string[], opts: { allowDuplicates?: boolean } = {}): Promise<number> {
   const msgs = await readTopic(broker.kafka, topic);
   const seqs = msgs.map((m) => Number(m.headers['tpd-seq']));
   expect(seqs.length).toBeGreaterThan(0);
