@@ -19,7 +19,8 @@ import { promWriteRoutes } from './routes/prom-write.js';
 import { queryRoutes } from './routes/queries.js';
 import { sourceRoutes } from './routes/sources.js';
 import { coverageRoutes } from './routes/coverage.js';
-import type { CoverageLog } from './coverage.js';
+import { CoverageLog } from './coverage.js';
+import type { Logger } from 'pino';
 import swagger from '@fastify/swagger';
 import rateLimit from '@fastify/rate-limit';
 import { registerAuth, type TokenConfig } from './ops/auth.js';
@@ -189,7 +190,8 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
   await app.register(ingestRoutes, { sources: opts.sources ?? [] });
   await app.register(promWriteRoutes, { sources: opts.sources ?? [], archive: opts.archive });
   await app.register(sourceRoutes, { sources: opts.sources ?? [] });
-  if (opts.coverage) await app.register(coverageRoutes, { coverage: opts.coverage });
+  // Without a recording run (tests, tools) the journal is still read, so coverage always answers.
+  await app.register(coverageRoutes, { coverage: opts.coverage ?? await CoverageLog.open(opts.archive, app.log as unknown as Logger) });
   await app.register(haRoutes, { ha: opts.ha });
   return app;
 }
