@@ -18,11 +18,11 @@ export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const DIST = join(ROOT, 'dist');
 const SOURCE_DIRS = ['protocol', 'storage', 'server', 'clients', join('test', 'helpers')];
 
-async function sources(): Promise<string[]> {
+async function sources(root: string, dirs: readonly string[]): Promise<string[]> {
   const out: string[] = [];
-  for (const d of SOURCE_DIRS) {
-    for (const f of await readdir(join(ROOT, d), { recursive: true })) {
-      if (f.endsWith('.ts') && !f.endsWith('.d.ts')) out.push(join(ROOT, d, f));
+  for (const d of dirs) {
+    for (const f of await readdir(join(root, d), { recursive: true })) {
+      if (f.endsWith('.ts') && !f.endsWith('.d.ts')) out.push(join(root, d, f));
     }
   }
   return out;
@@ -38,13 +38,18 @@ async function writeIfChanged(path: string, bytes: Uint8Array): Promise<boolean>
   return true;
 }
 
-/** Transpiles the sources into dist/; returns how many files changed. Throws on a syntax error. */
-export async function buildDist(): Promise<{ files: number; written: number }> {
-  const entryPoints = await sources();
+/**
+ * Transpiles the sources into dist/ (or `o.root`'s dirs into `o.root`/dist, for the test of
+ * this function); returns how many sources there are and how many output files changed.
+ * Throws on a syntax error.
+ */
+export async function buildDist(o: { root: string; dirs: readonly string[] } = { root: ROOT, dirs: SOURCE_DIRS }): Promise<{ files: number; written: number }> {
+  const entryPoints = await sources(o.root, o.dirs);
+  const dist = join(o.root, 'dist');
   const result = await build({
     entryPoints,
-    outdir: DIST,
-    outbase: ROOT,
+    outdir: dist,
+    outbase: o.root,
     bundle: false,
     format: 'esm',
     platform: 'node',
@@ -55,7 +60,7 @@ export async function buildDist(): Promise<{ files: number; written: number }> {
   });
   let written = 0;
   for (const f of result.outputFiles) {
-    if (relative(DIST, f.path).startsWith('..')) throw new Error(`buildDist: ${f.path} is outside dist/`);
+    if (relative(dist, f.path).startsWith('..')) throw new Error(`buildDist: ${f.path} is outside dist/`);
     if (await writeIfChanged(f.path, f.contents)) written++;
   }
   return { files: entryPoints.length, written };
