@@ -4,7 +4,8 @@
  * with the status from the error table (protocol/errors.ts); no stack traces leave.
  */
 import http from 'node:http';
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyServerOptions } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify';
+import type { WebSocket } from 'ws';
 import websocket from '@fastify/websocket';
 import type { Archive, ColdStorage } from '../storage/index.js';
 import { ERRORS, TapedeckError, isTapedeckError, type ErrorCode } from '../protocol/errors.js';
@@ -165,6 +166,7 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
   }
   await app.register(websocket, {
     options: { maxPayload: opts.wsMaxPayloadBytes ?? SERVER_DEFAULTS.wsMaxPayloadBytes },
+    errorHandler: wsErrorHandler,
     // On close, sessions go first: each client gets its `end` frame and a normal close
     // (1000); other sockets (ingest) then get 1001 "going away". The plugin's default
     // closes every socket with no status before the sessions could say anything.
@@ -194,6 +196,23 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
   await app.register(coverageRoutes, { coverage: opts.coverage ?? await CoverageLog.open(opts.archive, app.log as unknown as Logger) });
   await app.register(haRoutes, { ha: opts.ha });
   return app;
+}
+
+/**
+ * Errors on a WebSocket. What a client causes (ws's protocol errors `WS_ERR_*`: a frame over
+ * maxPayload, text that is not UTF-8, a bad opcode; a peer resetting the connection) is the
+ * client's business: one info line, no stack, and ws has already closed with its own code
+ * (1009, 1007, 1002), which terminating now could cut off before it leaves. Anything else is
+ * a server fault: logged with its stack, the socket ended (the plugin's default).
+ */
+function wsErrorHandler(err: Error, socket: WebSocket, req: FastifyRequest): void {
+  const code = (err as NodeJS.ErrnoException).code;
+  if (code !== undefined && (code.startsWith('WS_ERR_') || code === 'ECONNRESET' || code === 'EPIPE')) {
+    req.log.info({ code, message: err.message }, 'websocket closed: client error');
+    return;
+  }
+  req.log.error({ err }, 'websocket failed');
+  socket.terminate();
 }
 
 /** /ready: active/standby is not ready while Redis is unreachable (every recorder publishes then). */
