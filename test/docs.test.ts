@@ -46,7 +46,7 @@ describe('docs/limits.md', () => {
 
   it('lists the tables of every layer, the cursor and controls step limits among them', () => {
     const doc = renderLimitsDoc();
-    for (const name of ['PROTOCOL_LIMITS.globBytesMax', 'STORAGE_LIMITS.batchUpdatesMax', 'SERVER_LIMITS.ingestBodyBytesMax', 'PLAYBACK_DEFAULTS.maxSessions', 'SEEK_BATCHES_MAX', 'PROTOCOL_LIMITS.seekStepsMax', 'HOOK_LIMITS.stdoutBytesMax']) {
+    for (const name of ['PROTOCOL_LIMITS.globBytesMax', 'STORAGE_LIMITS.batchUpdatesMax', 'SERVER_LIMITS.ingestBodyBytesMax', 'PLAYBACK_DEFAULTS.maxSessions', 'STORAGE_LIMITS.seekBatchesMax', 'PROTOCOL_LIMITS.seekStepsMax', 'HOOK_LIMITS.stdoutBytesMax']) {
       expect(doc).toContain(`| \`${name}\` |`);
     }
   });
