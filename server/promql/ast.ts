@@ -1,0 +1,123 @@
+/**
+ * The PromQL subset Tapedeck evaluates, as a typed tree (docs/prometheus.md, "Query API").
+ * server/promql/parse.ts builds it from the upstream grammar's syntax tree; anything the
+ * grammar accepts that is not here is refused there, naming the construct.
+ */
+
+export type MatchOp = '=' | '!=' | '=~' | '!~';
+
+export interface LabelMatcher {
+  readonly name: string;
+  readonly op: MatchOp;
+  readonly value: string;
+  /** Does a label value match? (An absent label has the value "".) */
+  readonly test: (value: string) => boolean;
+}
+
+/** `@ <time>`, `@ start()` or `@ end()`: evaluation time of the selector fixed (ms). */
+export type AtModifier = { readonly ms: number } | 'start' | 'end';
+
+export interface Selector {
+  /** The metric name written before the braces, if any (also present as a `__name__` matcher). */
+  readonly name: string | undefined;
+  readonly matchers: readonly LabelMatcher[];
+  readonly offsetMs: number;
+  readonly at: AtModifier | undefined;
+}
+
+export type ValueType = 'scalar' | 'vector' | 'matrix';
+
+export type ArithOp = '+' | '-' | '*' | '/' | '%' | '^';
+export type CompareOp = '==' | '!=' | '>' | '<' | '>=' | '<=';
+export type BinaryOp = ArithOp | CompareOp;
+
+export type AggregateOp = 'sum' | 'avg' | 'min' | 'max' | 'count' | 'topk' | 'bottomk' | 'stddev' | 'stdvar' | 'group';
+
+/** Functions over a range vector that give an instant vector (server/promql/functions.ts). */
+export type RangeFunction =
+  | 'rate' | 'irate' | 'increase' | 'delta' | 'idelta' | 'deriv' | 'changes' | 'resets'
+  | 'avg_over_time' | 'min_over_time' | 'max_over_time' | 'sum_over_time' | 'count_over_time'
+  | 'last_over_time' | 'present_over_time' | 'stddev_over_time' | 'stdvar_over_time' | 'quantile_over_time';
+
+/** Functions of an instant vector, element by element (the metric name is dropped). */
+export type ElementFunction = 'abs' | 'ceil' | 'floor' | 'exp' | 'ln' | 'log2' | 'log10' | 'sqrt' | 'sgn';
+
+export type Expr =
+  | { readonly kind: 'number'; readonly value: number }
+  | { readonly kind: 'vector'; readonly sel: Selector }
+  | { readonly kind: 'matrix'; readonly sel: Selector; readonly rangeMs: number }
+  | { readonly kind: 'neg'; readonly expr: Expr; readonly type: 'scalar' | 'vector' }
+  | {
+      readonly kind: 'binary';
+      readonly op: BinaryOp;
+      readonly bool: boolean;
+      /** on(...) / ignoring(...): which labels pair vector elements; undefined = all but the name. */
+      readonly matching: { readonly on: boolean; readonly labels: readonly string[] } | undefined;
+      readonly lhs: Expr;
+      readonly rhs: Expr;
+      readonly type: 'scalar' | 'vector';
+    }
+  | {
+      readonly kind: 'aggregate';
+      readonly op: AggregateOp;
+      readonly grouping: { readonly without: boolean; readonly labels: readonly string[] };
+      /** k of topk / bottomk. */
+      readonly param: Expr | undefined;
+      readonly expr: Expr;
+    }
+  | { readonly kind: 'range_fn'; readonly fn: RangeFunction; readonly matrix: Extract<Expr, { kind: 'matrix' }>; readonly param: Expr | undefined }
+  | { readonly kind: 'element_fn'; readonly fn: ElementFunction; readonly expr: Expr }
+  | { readonly kind: 'time' }
+  | { readonly kind: 'vector_fn'; readonly expr: Expr }
+  | { readonly kind: 'scalar_fn'; readonly expr: Expr };
+
+export type MatrixExpr = Extract<Expr, { kind: 'matrix' }>;
+
+export function typeOf(e: Expr): ValueType {
+  switch (e.kind) {
+    case 'number':
+    case 'time':
+    case 'scalar_fn':
+      return 'scalar';
+    case 'matrix':
+      return 'matrix';
+    case 'neg':
+    case 'binary':
+      return e.type;
+    default:
+      return 'vector';
+  }
+}
+
+/** Every selector of a tree (the archive is read once for all of them). */
+export function selectorsOf(e: Expr, out: Array<{ sel: Selector; rangeMs: number }> = []): Array<{ sel: Selector; rangeMs: number }> {
+  switch (e.kind) {
+    case 'vector':
+      out.push({ sel: e.sel, rangeMs: 0 });
+      break;
+    case 'matrix':
+      out.push({ sel: e.sel, rangeMs: e.rangeMs });
+      break;
+    case 'range_fn':
+      selectorsOf(e.matrix, out);
+      if (e.param) selectorsOf(e.param, out);
+      break;
+    case 'neg':
+    case 'element_fn':
+    case 'vector_fn':
+    case 'scalar_fn':
+      selectorsOf(e.expr, out);
+      break;
+    case 'binary':
+      selectorsOf(e.lhs, out);
+      selectorsOf(e.rhs, out);
+      break;
+    case 'aggregate':
+      if (e.param) selectorsOf(e.param, out);
+      selectorsOf(e.expr, out);
+      break;
+    default:
+      break;
+  }
+  return out;
+}

@@ -1,0 +1,127 @@
+/**
+ * Runs a query: parse (parse.ts), select the series of every selector (catalog.ts), read
+ * their samples over the one time range all selectors need in a single archive pass
+ * (load.ts), then evaluate step by step (eval.ts), yielding to the event loop between
+ * slices and giving up at the deadline. Bounds: server/limits.ts (promql*).
+ */
+import type { Archive } from '../../storage/index.js';
+import { SERVER_LIMITS } from '../limits.js';
+import { selectorsOf, typeOf, type Expr, type Selector } from './ast.js';
+import { selectSeries, type SeriesRef } from './catalog.js';
+import { PromError, badData } from './errors.js';
+import { Evaluator, sortSamples, type MatrixSeries, type Sample } from './eval.js';
+import { compareMetrics, type Metric } from './labels.js';
+import { Budget, loadSamples, type SeriesSamples } from './load.js';
+import { parseQuery } from './parse.js';
+
+export const DEFAULT_LOOKBACK_MS = 5 * 60_000;
+
+export interface QueryParams {
+  query: string;
+  startMs: number;
+  endMs: number;
+  /** 0 for an instant query. */
+  stepMs: number;
+  lookbackMs: number;
+  timeoutMs: number;
+}
+
+export type QueryResult =
+  | { resultType: 'scalar'; t: number; v: number }
+  | { resultType: 'vector'; t: number; samples: Sample[] }
+  | { resultType: 'matrix'; series: MatrixSeries[] };
+
+const tooManySeries = (): PromError =>
+  new PromError('execution', `query selects more than promqlSeriesMax (${SERVER_LIMITS.promqlSeriesMax}) series`);
+
+/** The time range [from, to] of samples the selectors need over the query's steps. */
+function neededRange(sels: Array<{ sel: Selector; rangeMs: number }>, p: QueryParams): { fromMs: number; toMs: number } {
+  let fromMs = Infinity;
+  let toMs = -Infinity;
+  for (const { sel, rangeMs } of sels) {
+    const back = rangeMs > 0 ? rangeMs : p.lookbackMs;
+    const [first, last] = sel.at === undefined ? [p.startMs, p.endMs] : sel.at === 'start' ? [p.startMs, p.startMs] : sel.at === 'end' ? [p.endMs, p.endMs] : [sel.at.ms, sel.at.ms];
+    fromMs = Math.min(fromMs, first - sel.offsetMs - back);
+    toMs = Math.max(toMs, last - sel.offsetMs);
+  }
+  return { fromMs, toMs };
+}
+
+async function load(archive: Archive, expr: Expr, p: QueryParams, budget: Budget): Promise<Map<Selector, SeriesSamples[]>> {
+  const sels = selectorsOf(expr);
+  const chosen = new Map<Selector, SeriesRef[]>();
+  const all: SeriesRef[] = [];
+  for (const { sel } of sels) {
+    const refs = selectSeries(archive, sel.matchers, SERVER_LIMITS.promqlSeriesMax, tooManySeries);
+    chosen.set(sel, refs);
+    all.push(...refs);
+    if (all.length > SERVER_LIMITS.promqlSeriesMax) throw tooManySeries();
+  }
+  const { fromMs, toMs } = neededRange(sels, p);
+  const samples = await loadSamples(archive, all, fromMs, toMs, budget);
+  const selected = new Map<Selector, SeriesSamples[]>();
+  for (const [sel, refs] of chosen) {
+    const list = refs.map((r) => samples.get(r.id) as SeriesSamples).sort((a, b) => compareMetrics(a.metric, b.metric));
+    selected.set(sel, list);
+  }
+  return selected;
+}
+
+export async function runQuery(archive: Archive, p: QueryParams): Promise<QueryResult> {
+  const budget = new Budget(performance.now() + p.timeoutMs);
+  const expr = parseQuery(p.query);
+  const type = typeOf(expr);
+  if (p.stepMs > 0 && type === 'matrix') throw badData('invalid expression type "range vector" for range query, must be Scalar or instant Vector');
+  const selected = await load(archive, expr, p, budget);
+  const ev = new Evaluator({ startMs: p.startMs, endMs: p.endMs, lookbackMs: p.lookbackMs, selected });
+  if (p.stepMs === 0) return instant(ev, expr, p.startMs);
+  return rangeQuery(ev, expr, p, budget);
+}
+
+function instant(ev: Evaluator, expr: Expr, t: number): QueryResult {
+  if (expr.kind === 'matrix') {
+    const { list } = ev.windows(expr, t);
+    const series = list.map(({ metric, w }) => ({ metric, t: w.t.subarray(w.lo, w.hi), v: w.v.subarray(w.lo, w.hi) }));
+    return { resultType: 'matrix', series: series.sort((a, b) => compareMetrics(a.metric, b.metric)) };
+  }
+  const x = ev.at(expr, t);
+  if (x.type === 'scalar') return { resultType: 'scalar', t, v: x.v };
+  return { resultType: 'vector', t, samples: sortSamples(x.samples) };
+}
+
+/** Grows per-series point lists as steps come. */
+class MatrixBuilder {
+  private readonly byKey = new Map<string, { metric: Metric; t: number[]; v: number[] }>();
+
+  add(metric: Metric, t: number, v: number): void {
+    let s = this.byKey.get(metric.key);
+    if (!s) this.byKey.set(metric.key, (s = { metric, t: [], v: [] }));
+    s.t.push(t);
+    s.v.push(v);
+  }
+
+  build(): MatrixSeries[] {
+    const out = [...this.byKey.values()].map((s) => ({ metric: s.metric, t: Float64Array.from(s.t), v: Float64Array.from(s.v) }));
+    return out.sort((a, b) => compareMetrics(a.metric, b.metric));
+  }
+}
+
+async function rangeQuery(ev: Evaluator, expr: Expr, p: QueryParams, budget: Budget): Promise<QueryResult> {
+  const steps = Math.floor((p.endMs - p.startMs) / p.stepMs) + 1;
+  if (steps > SERVER_LIMITS.promqlPointsPerSeriesMax) {
+    throw badData(`exceeded maximum resolution of ${SERVER_LIMITS.promqlPointsPerSeriesMax.toLocaleString('en-US')} points per timeseries. Try decreasing the query resolution (?step=XX)`);
+  }
+  const out = new MatrixBuilder();
+  const empty = { key: '', labels: [] } as Metric;
+  for (let i = 0; i < steps; i++) {
+    const t = p.startMs + i * p.stepMs;
+    const x = ev.at(expr, t);
+    if (x.type === 'scalar') out.add(empty, t, x.v);
+    else for (const s of x.samples) out.add(s.metric, t, s.v);
+    // The answer is held whole until sent: its points count against the same budget.
+    budget.addSamples(x.type === 'scalar' ? 1 : x.samples.length);
+    await budget.slice();
+  }
+  return { resultType: 'matrix', series: out.build() };
+}
+

@@ -1,0 +1,355 @@
+/**
+ * Evaluates a parsed query at one step time over samples already loaded
+ * (server/promql/load.ts), with Prometheus 2.42's rules: an instant selector takes the
+ * latest sample at most the lookback old (inclusive), none when that sample is a stale
+ * marker; a range selector takes the samples in [t - range, t] minus stale markers;
+ * offset moves t back and @ fixes it; functions and arithmetic drop the metric name;
+ * vector matching is one-to-one on all labels but the name, or on(...) / ignoring(...).
+ */
+import type { AggregateOp, BinaryOp, Expr, MatrixExpr, Selector } from './ast.js';
+import { execution } from './errors.js';
+import { binop, elementFunction, isComparison, rangeFunction, type Window } from './functions.js';
+import { compareMetrics, dropName, makeMetric, metricText, restrict, type Metric } from './labels.js';
+import { rangedOf, type SeriesSamples } from './load.js';
+
+export interface Sample {
+  readonly metric: Metric;
+  readonly v: number;
+}
+
+export type StepValue = { readonly type: 'scalar'; readonly v: number } | { readonly type: 'vector'; readonly samples: Sample[] };
+
+export interface MatrixSeries {
+  readonly metric: Metric;
+  readonly t: Float64Array;
+  readonly v: Float64Array;
+}
+
+export interface EvalContext {
+  readonly startMs: number;
+  readonly endMs: number;
+  readonly lookbackMs: number;
+  /** The series each selector selected, in Prometheus' order (by label set). */
+  readonly selected: ReadonlyMap<Selector, readonly SeriesSamples[]>;
+}
+
+/** Upper bound: first index in t[0..n) with t[i] > x. */
+function upper(t: Float64Array, n: number, x: number): number {
+  let lo = 0;
+  let hi = n;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if ((t[mid] as number) <= x) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/** Lower bound: first index with t[i] >= x. */
+function lower(t: Float64Array, n: number, x: number): number {
+  let lo = 0;
+  let hi = n;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if ((t[mid] as number) < x) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+export class Evaluator {
+  /** Group label sets per aggregation node and input metric (label sets recur at every step). */
+  private readonly groups = new WeakMap<Expr, Map<Metric, Metric>>();
+  /** Matching signatures per binary node and metric. */
+  private readonly signatures = new WeakMap<Expr, Map<Metric, string>>();
+
+  constructor(private readonly ctx: EvalContext) {}
+
+  /** The selector's reference time at step t: @ fixes it, offset moves it back. */
+  private refTime(sel: Selector, t: number): number {
+    const at = sel.at === undefined ? t : sel.at === 'start' ? this.ctx.startMs : sel.at === 'end' ? this.ctx.endMs : sel.at.ms;
+    return at - sel.offsetMs;
+  }
+
+  at(e: Expr, t: number): StepValue {
+    switch (e.kind) {
+      case 'number':
+        return { type: 'scalar', v: e.value };
+      case 'time':
+        return { type: 'scalar', v: t / 1000 };
+      case 'vector':
+        return { type: 'vector', samples: this.instant(e.sel, t) };
+      case 'matrix':
+        throw execution('a range vector cannot be evaluated at a step (only as a function argument or a whole instant query)');
+      case 'neg': {
+        const x = this.at(e.expr, t);
+        if (x.type === 'scalar') return { type: 'scalar', v: -x.v };
+        return { type: 'vector', samples: unique(x.samples.map((s) => ({ metric: dropName(s.metric), v: -s.v }))) };
+      }
+      case 'binary':
+        return this.binary(e, t);
+      case 'aggregate':
+        return { type: 'vector', samples: this.aggregate(e, t) };
+      case 'range_fn':
+        return { type: 'vector', samples: this.rangeFn(e, t) };
+      case 'element_fn': {
+        const x = this.vector(e.expr, t);
+        return { type: 'vector', samples: unique(x.map((s) => ({ metric: dropName(s.metric), v: elementFunction(e.fn, s.v) }))) };
+      }
+      case 'vector_fn':
+        return { type: 'vector', samples: [{ metric: makeMetric([]), v: this.scalar(e.expr, t) }] };
+      case 'scalar_fn': {
+        const x = this.vector(e.expr, t);
+        return { type: 'scalar', v: x.length === 1 ? (x[0] as Sample).v : NaN };
+      }
+    }
+  }
+
+  private scalar(e: Expr, t: number): number {
+    const x = this.at(e, t);
+    if (x.type !== 'scalar') throw execution('expected a scalar');
+    return x.v;
+  }
+
+  private vector(e: Expr, t: number): Sample[] {
+    const x = this.at(e, t);
+    if (x.type !== 'vector') throw execution('expected an instant vector');
+    return x.samples;
+  }
+
+  private instant(sel: Selector, t: number): Sample[] {
+    const ref = this.refTime(sel, t);
+    const out: Sample[] = [];
+    for (const s of this.ctx.selected.get(sel) ?? []) {
+      const i = upper(s.t, s.n, ref) - 1;
+      if (i < 0 || (s.t[i] as number) < ref - this.ctx.lookbackMs || s.stale[i] === 1) continue;
+      out.push({ metric: s.metric, v: s.v[i] as number });
+    }
+    return out;
+  }
+
+  /** Windows of a range selector at step t, one per series with samples in it. */
+  windows(m: MatrixExpr, t: number): { endMs: number; list: Array<{ metric: Metric; w: Window }> } {
+    const endMs = this.refTime(m.sel, t);
+    const list: Array<{ metric: Metric; w: Window }> = [];
+    for (const s of this.ctx.selected.get(m.sel) ?? []) {
+      const r = rangedOf(s);
+      const lo = lower(r.t, r.n, endMs - m.rangeMs);
+      const hi = upper(r.t, r.n, endMs);
+      if (hi > lo) list.push({ metric: s.metric, w: { t: r.t, v: r.v, lo, hi } });
+    }
+    return { endMs, list };
+  }
+
+  private rangeFn(e: Extract<Expr, { kind: 'range_fn' }>, t: number): Sample[] {
+    const param = e.param ? this.scalar(e.param, t) : 0;
+    const { endMs, list } = this.windows(e.matrix, t);
+    const out: Sample[] = [];
+    for (const { metric, w } of list) {
+      const v = rangeFunction(e.fn, w, endMs, e.matrix.rangeMs, param);
+      // last_over_time acts like offset: it keeps the metric name.
+      if (v !== undefined) out.push({ metric: e.fn === 'last_over_time' ? metric : dropName(metric), v });
+    }
+    return unique(out);
+  }
+
+  // ------------------------------------------------------------ binary operators
+
+  private binary(e: Extract<Expr, { kind: 'binary' }>, t: number): StepValue {
+    const l = this.at(e.lhs, t);
+    const r = this.at(e.rhs, t);
+    if (l.type === 'scalar' && r.type === 'scalar') {
+      const { value, keep } = binop(e.op, l.v, r.v);
+      return { type: 'scalar', v: isComparison(e.op) ? (keep ? 1 : 0) : value };
+    }
+    if (l.type === 'vector' && r.type === 'vector') return { type: 'vector', samples: unique(this.vectorBinop(e, l.samples, r.samples)) };
+    const vec = l.type === 'vector' ? l.samples : (r as { samples: Sample[] }).samples;
+    const scalar = l.type === 'scalar' ? l.v : (r as { v: number }).v;
+    return { type: 'vector', samples: unique(vectorScalar(e.op, vec, scalar, l.type === 'scalar', e.bool)) };
+  }
+
+  private signature(e: Extract<Expr, { kind: 'binary' }>, m: Metric): string {
+    let cache = this.signatures.get(e);
+    if (!cache) this.signatures.set(e, (cache = new Map()));
+    let sig = cache.get(m);
+    if (sig === undefined) {
+      const names = new Set(e.matching?.labels ?? []);
+      if (e.matching?.on) sig = restrict(m, names, true).key;
+      else {
+        names.add('__name__');
+        sig = restrict(m, names, false).key;
+      }
+      cache.set(m, sig);
+    }
+    return sig;
+  }
+
+  private vectorBinop(e: Extract<Expr, { kind: 'binary' }>, lhs: Sample[], rhs: Sample[]): Sample[] {
+    const right = new Map<string, Sample>();
+    for (const rs of rhs) {
+      const sig = this.signature(e, rs.metric);
+      const dupl = right.get(sig);
+      if (dupl) {
+        throw execution(`found duplicate series for the match group ${metricText(matchGroup(e, rs.metric))} on the right hand-side of the operation: [${metricText(rs.metric)}, ${metricText(dupl.metric)}];many-to-many matching not allowed: matching labels must be unique on one side`);
+      }
+      right.set(sig, rs);
+    }
+    const matched = new Set<string>();
+    const out: Sample[] = [];
+    const comparison = isComparison(e.op);
+    for (const ls of lhs) {
+      const sig = this.signature(e, ls.metric);
+      const rs = right.get(sig);
+      if (!rs) continue;
+      const { value, keep } = binop(e.op, ls.v, rs.v);
+      if (!e.bool && !keep) continue;
+      if (matched.has(sig)) throw execution('multiple matches for labels: many-to-one matching must be explicit (group_left/group_right)');
+      matched.add(sig);
+      let metric = comparison && !e.bool ? ls.metric : dropName(ls.metric);
+      if (e.matching) metric = restrict(metric, new Set(e.matching.labels), e.matching.on);
+      out.push({ metric, v: e.bool ? (keep ? 1 : 0) : value });
+    }
+    return out;
+  }
+
+  // ------------------------------------------------------------ aggregation
+
+  private groupOf(e: Extract<Expr, { kind: 'aggregate' }>, m: Metric): Metric {
+    let cache = this.groups.get(e);
+    if (!cache) this.groups.set(e, (cache = new Map()));
+    let g = cache.get(m);
+    if (!g) {
+      const names = new Set(e.grouping.labels);
+      if (e.grouping.without) names.add('__name__');
+      g = restrict(m, names, !e.grouping.without);
+      cache.set(m, g);
+    }
+    return g;
+  }
+
+  private aggregate(e: Extract<Expr, { kind: 'aggregate' }>, t: number): Sample[] {
+    const param = e.param ? this.scalar(e.param, t) : 0;
+    const input = this.vector(e.expr, t);
+    const groups = new Map<string, { metric: Metric; samples: Sample[] }>();
+    for (const s of input) {
+      const g = this.groupOf(e, s.metric);
+      let entry = groups.get(g.key);
+      if (!entry) groups.set(g.key, (entry = { metric: g, samples: [] }));
+      entry.samples.push(s);
+    }
+    const out: Sample[] = [];
+    for (const { metric, samples } of groups.values()) {
+      if (e.op === 'topk' || e.op === 'bottomk') out.push(...selectK(e.op, samples, param));
+      else out.push({ metric, v: aggregateValues(e.op, samples) });
+    }
+    return out;
+  }
+}
+
+/** The match group a metric falls in (error messages). */
+function matchGroup(e: Extract<Expr, { kind: 'binary' }>, m: Metric): Metric {
+  if (e.matching?.on) return restrict(m, new Set(e.matching.labels), true);
+  return restrict(m, new Set([...(e.matching?.labels ?? []), '__name__']), false);
+}
+
+function vectorScalar(op: BinaryOp, vec: Sample[], scalar: number, scalarLeft: boolean, bool: boolean): Sample[] {
+  const out: Sample[] = [];
+  const comparison = isComparison(op);
+  for (const s of vec) {
+    const [l, r] = scalarLeft ? [scalar, s.v] : [s.v, scalar];
+    let { value, keep } = binop(op, l, r);
+    // A comparison keeps the vector's value even when the scalar is on the left.
+    if (comparison && scalarLeft) value = s.v;
+    if (bool) {
+      value = keep ? 1 : 0;
+      keep = true;
+    }
+    if (!keep) continue;
+    out.push({ metric: !comparison || bool ? dropName(s.metric) : s.metric, v: value });
+  }
+  return out;
+}
+
+/** sum, avg, min, max, count, stddev, stdvar, group of one group (engine.go aggregation). */
+function aggregateValues(op: Exclude<AggregateOp, 'topk' | 'bottomk'>, samples: Sample[]): number {
+  const first = (samples[0] as Sample).v;
+  let value = first;
+  let mean = first;
+  let count = 1;
+  if (op === 'stddev' || op === 'stdvar') value = 0;
+  for (let i = 1; i < samples.length; i++) {
+    const x = (samples[i] as Sample).v;
+    switch (op) {
+      case 'sum':
+        value += x;
+        break;
+      case 'avg':
+        count++;
+        if (!Number.isFinite(mean) && !Number.isNaN(mean)) {
+          if (!Number.isFinite(x) && !Number.isNaN(x) && mean > 0 === x > 0) break;
+          if (Number.isFinite(x)) break;
+        }
+        // Each side of the - divided by count, as Prometheus does, to avoid overflow.
+        mean += x / count - mean / count;
+        break;
+      case 'max':
+        if (value < x || Number.isNaN(value)) value = x;
+        break;
+      case 'min':
+        if (value > x || Number.isNaN(value)) value = x;
+        break;
+      case 'count':
+      case 'group':
+        count++;
+        break;
+      case 'stddev':
+      case 'stdvar': {
+        count++;
+        const delta = x - mean;
+        mean += delta / count;
+        value += delta * (x - mean);
+        break;
+      }
+    }
+  }
+  switch (op) {
+    case 'avg':
+      return mean;
+    case 'count':
+      return count;
+    case 'group':
+      return 1;
+    case 'stdvar':
+      return value / count;
+    case 'stddev':
+      return Math.sqrt(value / count);
+    default:
+      return value;
+  }
+}
+
+/** topk / bottomk of one group: k elements with their own label sets, best first. */
+function selectK(op: 'topk' | 'bottomk', samples: Sample[], param: number): Sample[] {
+  const k = Math.trunc(param);
+  if (!(k >= 1)) return [];
+  const sign = op === 'topk' ? -1 : 1;
+  // NaN ranks last either way (Prometheus replaces a NaN at the top of its heap first).
+  const sorted = [...samples].sort((a, b) => (Number.isNaN(a.v) ? (Number.isNaN(b.v) ? 0 : 1) : Number.isNaN(b.v) ? -1 : sign * (a.v - b.v)));
+  return sorted.slice(0, k);
+}
+
+/** Prometheus refuses a vector with two equal label sets (after a name was dropped). */
+function unique(samples: Sample[]): Sample[] {
+  if (samples.length < 2) return samples;
+  const seen = new Set<string>();
+  for (const s of samples) {
+    if (seen.has(s.metric.key)) throw execution('vector cannot contain metrics with the same labelset');
+    seen.add(s.metric.key);
+  }
+  return samples;
+}
+
+export function sortSamples(samples: Sample[]): Sample[] {
+  return samples.sort((a, b) => compareMetrics(a.metric, b.metric));
+}
+

@@ -1,0 +1,283 @@
+/**
+ * The arithmetic of PromQL, ported from Prometheus 2.42 (promql/functions.go, engine.go) so
+ * answers equal the installed Prometheus' to the last bit where the algorithm allows:
+ * extrapolatedRate, instantValue, the *_over_time family with Kahan-Neumaier sums,
+ * linearRegression, quantile, and the element-wise binary operators. Pure.
+ */
+import type { ArithOp, BinaryOp, ElementFunction, RangeFunction } from './ast.js';
+
+/** A window of samples: t[lo..hi), v[lo..hi). */
+export interface Window {
+  readonly t: Float64Array;
+  readonly v: Float64Array;
+  readonly lo: number;
+  readonly hi: number;
+}
+
+function kahanSumInc(inc: number, sum: number, c: number): [number, number] {
+  const t = sum + inc;
+  // Neumaier: compensate with whichever term lost precision.
+  if (Math.abs(sum) >= Math.abs(inc)) c += sum - t + inc;
+  else c += inc - t + sum;
+  return [t, c];
+}
+
+/** rate / increase / delta: the increase over the range, extrapolated to its edges. */
+function extrapolatedRate(w: Window, rangeStartMs: number, rangeEndMs: number, isCounter: boolean, isRate: boolean, rangeMs: number): number | undefined {
+  const { t, v, lo, hi } = w;
+  const n = hi - lo;
+  if (n < 2) return undefined;
+  const first = v[lo] as number;
+  const firstT = t[lo] as number;
+  const lastT = t[hi - 1] as number;
+  let result = (v[hi - 1] as number) - first;
+  if (isCounter) {
+    let prev = first;
+    for (let i = lo + 1; i < hi; i++) {
+      const cur = v[i] as number;
+      if (cur < prev) result += prev;
+      prev = cur;
+    }
+  }
+  let durationToStart = (firstT - rangeStartMs) / 1000;
+  const durationToEnd = (rangeEndMs - lastT) / 1000;
+  const sampledInterval = (lastT - firstT) / 1000;
+  const averageDurationBetweenSamples = sampledInterval / (n - 1);
+  if (isCounter && result > 0 && first >= 0) {
+    // A counter does not go below zero: extrapolate at most to where it would be zero.
+    const durationToZero = sampledInterval * (first / result);
+    if (durationToZero < durationToStart) durationToStart = durationToZero;
+  }
+  const extrapolationThreshold = averageDurationBetweenSamples * 1.1;
+  let extrapolateToInterval = sampledInterval;
+  extrapolateToInterval += durationToStart < extrapolationThreshold ? durationToStart : averageDurationBetweenSamples / 2;
+  extrapolateToInterval += durationToEnd < extrapolationThreshold ? durationToEnd : averageDurationBetweenSamples / 2;
+  let factor = extrapolateToInterval / sampledInterval;
+  if (isRate) factor /= rangeMs / 1000;
+  return result * factor;
+}
+
+/** irate / idelta: the last two samples. */
+function instantValue(w: Window, isRate: boolean): number | undefined {
+  const { t, v, hi } = w;
+  if (hi - w.lo < 2) return undefined;
+  const last = v[hi - 1] as number;
+  const prev = v[hi - 2] as number;
+  const result = isRate && last < prev ? last : last - prev;
+  const sampledIntervalMs = (t[hi - 1] as number) - (t[hi - 2] as number);
+  if (sampledIntervalMs === 0) return undefined;
+  return isRate ? result / (sampledIntervalMs / 1000) : result;
+}
+
+function linearRegressionSlope(w: Window): number {
+  const { t, v, lo, hi } = w;
+  const interceptTime = t[lo] as number;
+  let n = 0;
+  let sumX = 0, cX = 0, sumY = 0, cY = 0, sumXY = 0, cXY = 0, sumX2 = 0, cX2 = 0;
+  const initY = v[lo] as number;
+  let constY = true;
+  for (let i = lo; i < hi; i++) {
+    const y = v[i] as number;
+    if (constY && i > lo && y !== initY) constY = false;
+    n += 1;
+    const x = ((t[i] as number) - interceptTime) / 1e3;
+    [sumX, cX] = kahanSumInc(x, sumX, cX);
+    [sumY, cY] = kahanSumInc(y, sumY, cY);
+    [sumXY, cXY] = kahanSumInc(x * y, sumXY, cXY);
+    [sumX2, cX2] = kahanSumInc(x * x, sumX2, cX2);
+  }
+  if (constY) return Number.isFinite(initY) || Number.isNaN(initY) ? 0 : NaN;
+  sumX += cX;
+  sumY += cY;
+  sumXY += cXY;
+  sumX2 += cX2;
+  const covXY = sumXY - (sumX * sumY) / n;
+  const varX = sumX2 - (sumX * sumX) / n;
+  return covXY / varX;
+}
+
+function avgOverTime(w: Window): number {
+  let mean = 0, c = 0, count = 0;
+  for (let i = w.lo; i < w.hi; i++) {
+    const x = w.v[i] as number;
+    count++;
+    if (!Number.isFinite(mean) && !Number.isNaN(mean)) {
+      // An infinite mean stays as it is unless a NaN or the other infinity comes.
+      if (!Number.isFinite(x) && !Number.isNaN(x) && mean > 0 === x > 0) continue;
+      if (Number.isFinite(x)) continue;
+    }
+    [mean, c] = kahanSumInc(x / count - mean / count, mean, c);
+  }
+  return !Number.isFinite(mean) && !Number.isNaN(mean) ? mean : mean + c;
+}
+
+function sumOverTime(w: Window): number {
+  let sum = 0, c = 0;
+  for (let i = w.lo; i < w.hi; i++) [sum, c] = kahanSumInc(w.v[i] as number, sum, c);
+  return !Number.isFinite(sum) && !Number.isNaN(sum) ? sum : sum + c;
+}
+
+function stdvarOverTime(w: Window): number {
+  let count = 0, mean = 0, cMean = 0, aux = 0, cAux = 0;
+  for (let i = w.lo; i < w.hi; i++) {
+    const x = w.v[i] as number;
+    count++;
+    const delta = x - (mean + cMean);
+    [mean, cMean] = kahanSumInc(delta / count, mean, cMean);
+    [aux, cAux] = kahanSumInc(delta * (x - (mean + cMean)), aux, cAux);
+  }
+  return (aux + cAux) / count;
+}
+
+function extreme(w: Window, better: (a: number, b: number) => boolean): number {
+  let best = w.v[w.lo] as number;
+  for (let i = w.lo; i < w.hi; i++) {
+    const x = w.v[i] as number;
+    if (better(x, best) || Number.isNaN(best)) best = x;
+  }
+  return best;
+}
+
+/** Prometheus' quantile: linear interpolation between the two nearest ranks. */
+export function quantile(q: number, values: number[]): number {
+  if (values.length === 0 || Number.isNaN(q)) return NaN;
+  if (q < 0) return -Infinity;
+  if (q > 1) return Infinity;
+  // Go sorts NaN first (Less is a < b || isNaN(a)).
+  values.sort((a, b) => (Number.isNaN(a) ? (Number.isNaN(b) ? 0 : -1) : Number.isNaN(b) ? 1 : a - b));
+  const n = values.length;
+  const rank = q * (n - 1);
+  const lower = Math.max(0, Math.floor(rank));
+  const upper = Math.min(n - 1, lower + 1);
+  const weight = rank - Math.floor(rank);
+  return (values[lower] as number) * (1 - weight) + (values[upper] as number) * weight;
+}
+
+function changes(w: Window, resetsOnly: boolean): number {
+  let n = 0;
+  for (let i = w.lo + 1; i < w.hi; i++) {
+    const prev = w.v[i - 1] as number;
+    const cur = w.v[i] as number;
+    if (resetsOnly ? cur < prev : cur !== prev && !(Number.isNaN(cur) && Number.isNaN(prev))) n++;
+  }
+  return n;
+}
+
+/**
+ * One range function over one series' window ending at `endMs` (the selector's evaluation
+ * time less its offset); undefined when the series gives no sample at this step.
+ */
+export function rangeFunction(fn: RangeFunction, w: Window, endMs: number, rangeMs: number, param: number): number | undefined {
+  if (w.hi <= w.lo) return undefined;
+  const startMs = endMs - rangeMs;
+  switch (fn) {
+    case 'rate':
+      return extrapolatedRate(w, startMs, endMs, true, true, rangeMs);
+    case 'increase':
+      return extrapolatedRate(w, startMs, endMs, true, false, rangeMs);
+    case 'delta':
+      return extrapolatedRate(w, startMs, endMs, false, false, rangeMs);
+    case 'irate':
+      return instantValue(w, true);
+    case 'idelta':
+      return instantValue(w, false);
+    case 'deriv':
+      return w.hi - w.lo < 2 ? undefined : linearRegressionSlope(w);
+    case 'changes':
+      return changes(w, false);
+    case 'resets':
+      return changes(w, true);
+    case 'avg_over_time':
+      return avgOverTime(w);
+    case 'sum_over_time':
+      return sumOverTime(w);
+    case 'count_over_time':
+      return w.hi - w.lo;
+    case 'present_over_time':
+      return 1;
+    case 'last_over_time':
+      return w.v[w.hi - 1];
+    case 'min_over_time':
+      return extreme(w, (a, b) => a < b);
+    case 'max_over_time':
+      return extreme(w, (a, b) => a > b);
+    case 'stdvar_over_time':
+      return stdvarOverTime(w);
+    case 'stddev_over_time':
+      return Math.sqrt(stdvarOverTime(w));
+    case 'quantile_over_time':
+      return quantile(param, Array.from(w.v.subarray(w.lo, w.hi)));
+  }
+}
+
+/** Go's math.Pow where it differs from `**` (1^NaN, (-1)^±Inf). */
+function goPow(x: number, y: number): number {
+  if (y === 0 || x === 1) return 1;
+  if (x === -1 && !Number.isFinite(y) && !Number.isNaN(y)) return 1;
+  return x ** y;
+}
+
+/** Go's math.Mod (same as `%` for floats, kept for symmetry). */
+function arith(op: ArithOp, l: number, r: number): number {
+  switch (op) {
+    case '+':
+      return l + r;
+    case '-':
+      return l - r;
+    case '*':
+      return l * r;
+    case '/':
+      return l / r;
+    case '%':
+      return l % r;
+    case '^':
+      return goPow(l, r);
+  }
+}
+
+/** vectorElemBinop: the value and whether a comparison keeps the element. */
+export function binop(op: BinaryOp, l: number, r: number): { value: number; keep: boolean } {
+  switch (op) {
+    case '==':
+      return { value: l, keep: l === r };
+    case '!=':
+      return { value: l, keep: l !== r };
+    case '>':
+      return { value: l, keep: l > r };
+    case '<':
+      return { value: l, keep: l < r };
+    case '>=':
+      return { value: l, keep: l >= r };
+    case '<=':
+      return { value: l, keep: l <= r };
+    default:
+      return { value: arith(op, l, r), keep: true };
+  }
+}
+
+export function isComparison(op: BinaryOp): boolean {
+  return op === '==' || op === '!=' || op === '>' || op === '<' || op === '>=' || op === '<=';
+}
+
+export function elementFunction(fn: ElementFunction, x: number): number {
+  switch (fn) {
+    case 'abs':
+      return Math.abs(x);
+    case 'ceil':
+      return Math.ceil(x);
+    case 'floor':
+      return Math.floor(x);
+    case 'exp':
+      return Math.exp(x);
+    case 'ln':
+      return Math.log(x);
+    case 'log2':
+      return Math.log2(x);
+    case 'log10':
+      return Math.log10(x);
+    case 'sqrt':
+      return Math.sqrt(x);
+    case 'sgn':
+      return x > 0 ? 1 : x < 0 ? -1 : x;
+  }
+}

@@ -1,0 +1,69 @@
+/**
+ * The metadata endpoints: series, label names and label values, optionally narrowed by
+ * match[] selectors. A series is listed when its path was first recorded by the end of the
+ * range (the archive keeps no per-path last time: a series that stopped before `start` is
+ * listed too, as Prometheus does for a block that overlaps the range).
+ */
+import type { Archive } from '../../storage/index.js';
+import { SERVER_LIMITS } from '../limits.js';
+import type { Expr } from './ast.js';
+import { firstSeenUs, selectSeries, type SeriesRef } from './catalog.js';
+import { PromError, badData } from './errors.js';
+import { labelValue } from './labels.js';
+import { parseQuery } from './parse.js';
+
+export interface MetadataQuery {
+  matches: string[];
+  startMs: number;
+  endMs: number;
+}
+
+const tooMany = (): PromError => new PromError('execution', `more than promqlListedMax (${SERVER_LIMITS.promqlListedMax}) series match`);
+
+function matchedSeries(archive: Archive, q: MetadataQuery): SeriesRef[] {
+  const out = new Map<number, SeriesRef>();
+  const selectors = q.matches.length > 0 ? q.matches.map(selectorOf) : [undefined];
+  for (const matchers of selectors) {
+    const refs = matchers ? selectSeries(archive, matchers, SERVER_LIMITS.promqlListedMax, tooMany) : allSeries(archive);
+    for (const r of refs) {
+      if (firstSeenUs(archive, r.id) > q.endMs * 1000 + 999) continue;
+      out.set(r.id, r);
+      if (out.size > SERVER_LIMITS.promqlListedMax) throw tooMany();
+    }
+  }
+  return [...out.values()];
+}
+
+function allSeries(archive: Archive): SeriesRef[] {
+  return selectSeries(archive, [], SERVER_LIMITS.promqlListedMax, tooMany);
+}
+
+function selectorOf(text: string): Extract<Expr, { kind: 'vector' }>['sel']['matchers'] {
+  let e: Expr;
+  try {
+    e = parseQuery(text);
+  } catch (err) {
+    throw badData(`invalid parameter "match[]": ${(err as Error).message}`);
+  }
+  if (e.kind !== 'vector' || e.sel.offsetMs !== 0 || e.sel.at !== undefined) throw badData(`invalid parameter "match[]": ${JSON.stringify(text.slice(0, 80))} is not a series selector`);
+  return e.sel.matchers;
+}
+
+export function listSeries(archive: Archive, q: MetadataQuery): Array<Record<string, string>> {
+  return matchedSeries(archive, q).map((r) => Object.fromEntries(r.metric.labels));
+}
+
+export function listLabelNames(archive: Archive, q: MetadataQuery): string[] {
+  const names = new Set<string>();
+  for (const r of matchedSeries(archive, q)) for (const [n] of r.metric.labels) names.add(n);
+  return [...names].sort();
+}
+
+export function listLabelValues(archive: Archive, name: string, q: MetadataQuery): string[] {
+  const values = new Set<string>();
+  for (const r of matchedSeries(archive, q)) {
+    const v = labelValue(r.metric, name);
+    if (v !== '') values.add(v);
+  }
+  return [...values].sort();
+}

@@ -1,0 +1,346 @@
+/**
+ * PromQL text -> the evaluated subset (server/promql/ast.ts), through the upstream grammar
+ * (@prometheus-io/lezer-promql). The grammar recovers from errors, so the tree is first
+ * searched for error nodes; then each node the subset knows is converted and typed, and any
+ * other construct is refused with Prometheus' `bad_data` error naming it.
+ */
+import { parser } from '@prometheus-io/lezer-promql';
+import type { SyntaxNode } from '@lezer/common';
+import { SERVER_LIMITS } from '../limits.js';
+import type { AggregateOp, AtModifier, BinaryOp, ElementFunction, Expr, LabelMatcher, MatchOp, MatrixExpr, RangeFunction, Selector } from './ast.js';
+import { typeOf } from './ast.js';
+import { badData, type PromError } from './errors.js';
+import { compileLabelRegex } from './regex.js';
+import { parseDurationMs, parseNumber, unquoteString } from './literals.js';
+
+const BINARY_OPS: Record<string, BinaryOp> = {
+  Pow: '^', Mul: '*', Div: '/', Mod: '%', Add: '+', Sub: '-',
+  Eql: '==', Neq: '!=', Gtr: '>', Lss: '<', Gte: '>=', Lte: '<=',
+};
+const COMPARISONS = new Set<BinaryOp>(['==', '!=', '>', '<', '>=', '<=']);
+const AGGREGATES = new Set<string>(['sum', 'avg', 'min', 'max', 'count', 'topk', 'bottomk', 'stddev', 'stdvar', 'group']);
+const RANGE_FUNCTIONS = new Set<string>([
+  'rate', 'irate', 'increase', 'delta', 'idelta', 'deriv', 'changes', 'resets',
+  'avg_over_time', 'min_over_time', 'max_over_time', 'sum_over_time', 'count_over_time',
+  'last_over_time', 'present_over_time', 'stddev_over_time', 'stdvar_over_time', 'quantile_over_time',
+]);
+const ELEMENT_FUNCTIONS = new Set<string>(['abs', 'ceil', 'floor', 'exp', 'ln', 'log2', 'log10', 'sqrt', 'sgn']);
+const MATCH_OPS: Record<string, MatchOp> = { EqlSingle: '=', Neq: '!=', EqlRegex: '=~', NeqRegex: '!~' };
+const TYPE_NAMES = { scalar: 'scalar', vector: 'instant vector', matrix: 'range vector' } as const;
+
+/** Parses and type-checks a query; throws PromError (bad_data). */
+export function parseQuery(text: string): Expr {
+  if (text.length > SERVER_LIMITS.promqlQueryCharsMax) {
+    throw badData(`query of ${text.length} characters is longer than promqlQueryCharsMax (${SERVER_LIMITS.promqlQueryCharsMax})`);
+  }
+  if (text.trim() === '') throw badData('parse error: no expression found in input');
+  const tree = parser.parse(text);
+  const top = tree.topNode;
+  checkNoErrors(text, top);
+  const first = top.firstChild;
+  if (!first) throw badData('parse error: no expression found in input');
+  return new Converter(text).expr(first, 0);
+}
+
+function checkNoErrors(text: string, top: SyntaxNode): void {
+  const c = top.cursor();
+  do {
+    if (c.type.isError) {
+      const near = text.slice(c.from, Math.min(text.length, c.from + 20));
+      throw badData(`parse error at char ${c.from + 1}: unexpected ${near === '' ? 'end of input' : JSON.stringify(near)}`);
+    }
+  } while (c.next());
+}
+
+function children(n: SyntaxNode): SyntaxNode[] {
+  const out: SyntaxNode[] = [];
+  for (let c = n.firstChild; c; c = c.nextSibling) out.push(c);
+  return out;
+}
+
+class Converter {
+  constructor(private readonly text: string) {}
+
+  private src(n: SyntaxNode): string {
+    return this.text.slice(n.from, n.to);
+  }
+
+  private unsupported(n: SyntaxNode, what: string): PromError {
+    const shown = this.src(n);
+    return badData(`${what} is not supported by Tapedeck's PromQL subset (in ${JSON.stringify(shown.length > 60 ? `${shown.slice(0, 60)}…` : shown)}; see docs/prometheus.md)`);
+  }
+
+  expr(n: SyntaxNode, depth: number): Expr {
+    if (depth > SERVER_LIMITS.promqlNestingDepthMax) throw badData(`query nests deeper than promqlNestingDepthMax (${SERVER_LIMITS.promqlNestingDepthMax})`);
+    const d = depth + 1;
+    switch (n.type.name) {
+      case 'NumberDurationLiteral':
+        return { kind: 'number', value: parseNumber(this.src(n)) };
+      case 'ParenExpr':
+        return this.expr(this.only(n), d);
+      case 'VectorSelector':
+        return { kind: 'vector', sel: this.selector(n) };
+      case 'MatrixSelector':
+        return this.matrix(n, d);
+      case 'OffsetExpr':
+      case 'StepInvariantExpr':
+        return this.modified(n, d);
+      case 'UnaryExpr':
+        return this.unary(n, d);
+      case 'BinaryExpr':
+        return this.binary(n, d);
+      case 'AggregateExpr':
+        return this.aggregate(n, d);
+      case 'FunctionCall':
+        return this.call(n, d);
+      case 'StringLiteral':
+        throw this.unsupported(n, 'a string literal as a value');
+      case 'SubqueryExpr':
+        throw this.unsupported(n, 'a subquery');
+      default:
+        throw this.unsupported(n, `the construct ${n.type.name}`);
+    }
+  }
+
+  private only(n: SyntaxNode): SyntaxNode {
+    const c = children(n);
+    if (c.length !== 1) throw this.unsupported(n, `this form of ${n.type.name}`);
+    return c[0] as SyntaxNode;
+  }
+
+  // ------------------------------------------------------------ selectors
+
+  private selector(n: SyntaxNode): Selector {
+    let name: string | undefined;
+    const matchers: LabelMatcher[] = [];
+    for (const c of children(n)) {
+      if (c.type.name === 'Identifier' || c.type.name === 'MetricName') name = this.src(c);
+      else if (c.type.name === 'LabelMatchers') this.labelMatchers(c, matchers, (q) => (name = q));
+      else throw this.unsupported(c, `the selector part ${c.type.name}`);
+    }
+    if (name !== undefined) {
+      if (matchers.some((m) => m.name === '__name__')) throw badData(`metric name must not be set twice: ${JSON.stringify(name)} or ${JSON.stringify(matchers.find((m) => m.name === '__name__')?.value)}`);
+      matchers.unshift(matcher('__name__', '=', name));
+    }
+    if (!matchers.some((m) => !m.test(''))) throw badData('vector selector must contain at least one non-empty matcher');
+    return { name, matchers, offsetMs: 0, at: undefined };
+  }
+
+  private labelMatchers(n: SyntaxNode, out: LabelMatcher[], setName: (name: string) => void): void {
+    for (const c of children(n)) {
+      const parts = children(c);
+      if (c.type.name === 'QuotedLabelName') {
+        setName(unquoteString(this.src(c)));
+        continue;
+      }
+      if (c.type.name !== 'UnquotedLabelMatcher' && c.type.name !== 'QuotedLabelMatcher') throw this.unsupported(c, `the matcher ${c.type.name}`);
+      const [label, op, value] = parts;
+      if (!label || !op || !value) throw this.unsupported(c, 'this label matcher');
+      const labelName = label.type.name === 'QuotedLabelName' ? unquoteString(this.src(label)) : this.src(label);
+      const opName = op.firstChild?.type.name ?? '';
+      const mop = MATCH_OPS[opName];
+      if (!mop) throw this.unsupported(op, `the match operator ${JSON.stringify(this.src(op))}`);
+      out.push(matcher(labelName, mop, unquoteString(this.src(value))));
+    }
+  }
+
+  private matrix(n: SyntaxNode, depth: number): MatrixExpr {
+    const [inner, range, ...rest] = children(n);
+    if (!inner || !range || rest.length > 0) throw this.unsupported(n, 'this range selector');
+    if (inner.type.name !== 'VectorSelector') throw badData(`ranges only allowed for vector selectors (in ${JSON.stringify(this.src(n))})`);
+    void depth;
+    const rangeMs = this.duration(range);
+    if (rangeMs <= 0) throw badData(`range ${JSON.stringify(this.src(range))} must be positive`);
+    return { kind: 'matrix', sel: this.selector(inner), rangeMs };
+  }
+
+  /** `offset d` and `@ t` (in either order) set on the one selector under them. */
+  private modified(n: SyntaxNode, depth: number): Expr {
+    const [inner, keyword, arg] = children(n);
+    if (!inner || !keyword || !arg) throw this.unsupported(n, 'this modifier');
+    const e = this.expr(inner, depth);
+    if (e.kind !== 'vector' && e.kind !== 'matrix') {
+      const what = n.type.name === 'OffsetExpr' ? 'offset' : '@';
+      throw badData(`${what} modifier must be preceded by an instant vector selector or range vector selector (subqueries are not supported)`);
+    }
+    let sel: Selector;
+    if (n.type.name === 'OffsetExpr') {
+      if (e.sel.offsetMs !== 0) throw badData('offset may not be set multiple times');
+      sel = { ...e.sel, offsetMs: this.signedDuration(arg) };
+    } else {
+      if (e.sel.at !== undefined) throw badData('@ <timestamp> may not be set multiple times');
+      sel = { ...e.sel, at: this.at(arg) };
+    }
+    return e.kind === 'vector' ? { kind: 'vector', sel } : { kind: 'matrix', sel, rangeMs: e.rangeMs };
+  }
+
+  private at(n: SyntaxNode): AtModifier {
+    if (n.type.name === 'AtModifierPreprocessors') {
+      const which = n.firstChild?.type.name;
+      if (which === 'AtStart') return 'start';
+      if (which === 'AtEnd') return 'end';
+      throw this.unsupported(n, 'this @ preprocessor');
+    }
+    if (n.type.name !== 'NumberDurationLiteral') throw this.unsupported(n, 'this @ timestamp');
+    const s = parseNumber(this.src(n));
+    if (!Number.isFinite(s)) throw badData(`timestamp out of bounds for @ modifier: ${this.src(n)}`);
+    return { ms: Math.round(s * 1000) };
+  }
+
+  private signedDuration(n: SyntaxNode): number {
+    const parts = children(n);
+    if (parts.length === 2 && parts[0]?.type.name === 'UnaryOp') {
+      const sign = this.src(parts[0]) === '-' ? -1 : 1;
+      return sign * this.signedDuration(parts[1] as SyntaxNode);
+    }
+    return this.duration(n);
+  }
+
+  private duration(n: SyntaxNode): number {
+    const parts = children(n);
+    if (parts.length === 1 && (parts[0]?.type.name === 'NumberDurationLiteralInDurationContext' || parts[0]?.type.name === 'NumberDurationLiteral')) {
+      return parseDurationMs(this.src(parts[0]));
+    }
+    if (parts.length === 0) return parseDurationMs(this.src(n));
+    throw this.unsupported(n, 'a duration expression');
+  }
+
+  // ------------------------------------------------------------ operators
+
+  private unary(n: SyntaxNode, depth: number): Expr {
+    const [op, inner] = children(n);
+    if (!op || !inner) throw this.unsupported(n, 'this unary expression');
+    const e = this.expr(inner, depth);
+    const t = typeOf(e);
+    if (t === 'matrix') throw badData('unary expression only allowed on expressions of type scalar or instant vector, got "range vector"');
+    if (this.src(op) === '+') return e;
+    if (e.kind === 'number') return { kind: 'number', value: -e.value };
+    return { kind: 'neg', expr: e, type: t };
+  }
+
+  private binary(n: SyntaxNode, depth: number): Expr {
+    const parts = children(n);
+    const lhsNode = parts[0];
+    const opNode = parts[1];
+    const rhsNode = parts[parts.length - 1];
+    if (!lhsNode || !opNode || !rhsNode || parts.length < 3) throw this.unsupported(n, 'this binary expression');
+    const op = BINARY_OPS[opNode.type.name];
+    if (!op) throw this.unsupported(opNode, `the operator ${JSON.stringify(this.src(opNode))}`);
+    let bool = false;
+    let matching: { on: boolean; labels: string[] } | undefined;
+    for (const m of parts.slice(2, -1)) {
+      if (m.type.name === 'BoolModifier') bool = true;
+      else if (m.type.name === 'MatchingModifierClause') matching = this.matching(m);
+      else throw this.unsupported(m, `the modifier ${m.type.name}`);
+    }
+    const lhs = this.expr(lhsNode, depth);
+    const rhs = this.expr(rhsNode, depth);
+    const lt = typeOf(lhs);
+    const rt = typeOf(rhs);
+    if (lt === 'matrix' || rt === 'matrix') throw badData('binary expression must contain only scalar and instant vector types');
+    if (bool && !COMPARISONS.has(op)) throw badData('bool modifier can only be used on comparison operators');
+    if (COMPARISONS.has(op) && lt === 'scalar' && rt === 'scalar' && !bool) throw badData('comparisons between scalars must use BOOL modifier');
+    if (matching && (lt !== 'vector' || rt !== 'vector')) throw badData('vector matching only allowed between instant vectors');
+    const type = lt === 'scalar' && rt === 'scalar' ? 'scalar' : 'vector';
+    return { kind: 'binary', op, bool, matching, lhs, rhs, type };
+  }
+
+  private matching(n: SyntaxNode): { on: boolean; labels: string[] } {
+    let on = false;
+    let labels: string[] = [];
+    for (const c of children(n)) {
+      if (c.type.name === 'On') on = true;
+      else if (c.type.name === 'Ignoring') on = false;
+      else if (c.type.name === 'GroupingLabels') labels = this.groupingLabels(c);
+      else throw this.unsupported(c, `${this.src(c)} (many-to-one matching)`);
+    }
+    return { on, labels };
+  }
+
+  private groupingLabels(n: SyntaxNode): string[] {
+    return children(n).map((c) => (c.type.name === 'QuotedLabelName' ? unquoteString(this.src(c)) : this.src(c)));
+  }
+
+  // ------------------------------------------------------------ aggregations and functions
+
+  private aggregate(n: SyntaxNode, depth: number): Expr {
+    let op: string | undefined;
+    let grouping = { without: false, labels: [] as string[] };
+    let body: SyntaxNode | undefined;
+    for (const c of children(n)) {
+      if (c.type.name === 'AggregateOp') op = this.src(c).toLowerCase();
+      else if (c.type.name === 'AggregateModifier') {
+        const kw = c.firstChild;
+        const labels = children(c).find((x) => x.type.name === 'GroupingLabels');
+        grouping = { without: kw?.type.name === 'Without', labels: labels ? this.groupingLabels(labels) : [] };
+      } else if (c.type.name === 'FunctionCallBody') body = c;
+      else throw this.unsupported(c, `the aggregation part ${c.type.name}`);
+    }
+    if (!op || !body) throw this.unsupported(n, 'this aggregation');
+    if (!AGGREGATES.has(op)) throw this.unsupported(n, `the aggregation ${op}`);
+    const args = children(body).map((a) => this.expr(a, depth));
+    const needsParam = op === 'topk' || op === 'bottomk';
+    if (args.length !== (needsParam ? 2 : 1)) throw badData(`wrong number of arguments for aggregate expression provided, expected ${needsParam ? 2 : 1}, got ${args.length}`);
+    const expr = args[args.length - 1] as Expr;
+    if (typeOf(expr) !== 'vector') throw badData(`expected type instant vector in aggregation expression, got ${TYPE_NAMES[typeOf(expr)]}`);
+    const param = needsParam ? (args[0] as Expr) : undefined;
+    if (param && typeOf(param) !== 'scalar') throw badData(`expected type scalar in aggregation parameter, got ${TYPE_NAMES[typeOf(param)]}`);
+    return { kind: 'aggregate', op: op as AggregateOp, grouping, param, expr };
+  }
+
+  private call(n: SyntaxNode, depth: number): Expr {
+    const [ident, body] = children(n);
+    if (!ident || !body) throw this.unsupported(n, 'this function call');
+    const fn = this.src(ident);
+    const args = children(body).map((a) => this.expr(a, depth));
+    const want = (types: Array<'scalar' | 'vector' | 'matrix'>): void => {
+      if (args.length !== types.length) throw badData(`expected ${types.length} argument(s) in call to "${fn}", got ${args.length}`);
+      types.forEach((t, i) => {
+        const got = typeOf(args[i] as Expr);
+        if (got !== t) throw badData(`expected type ${TYPE_NAMES[t]} in call to function "${fn}", got ${TYPE_NAMES[got]}`);
+      });
+    };
+    if (RANGE_FUNCTIONS.has(fn)) {
+      const withParam = fn === 'quantile_over_time';
+      want(withParam ? ['scalar', 'matrix'] : ['matrix']);
+      const m = args[args.length - 1] as Expr;
+      if (m.kind !== 'matrix') throw this.unsupported(n, `"${fn}" of anything but a range selector (subqueries)`);
+      return { kind: 'range_fn', fn: fn as RangeFunction, matrix: m, param: withParam ? args[0] : undefined };
+    }
+    if (ELEMENT_FUNCTIONS.has(fn)) {
+      want(['vector']);
+      return { kind: 'element_fn', fn: fn as ElementFunction, expr: args[0] as Expr };
+    }
+    if (fn === 'time') {
+      want([]);
+      return { kind: 'time' };
+    }
+    if (fn === 'vector') {
+      want(['scalar']);
+      return { kind: 'vector_fn', expr: args[0] as Expr };
+    }
+    if (fn === 'scalar') {
+      want(['vector']);
+      return { kind: 'scalar_fn', expr: args[0] as Expr };
+    }
+    throw this.unsupported(n, `the function ${fn}()`);
+  }
+}
+
+/** A label matcher with its test (regexes anchored and linear-time). */
+export function matcher(name: string, op: MatchOp, value: string): LabelMatcher {
+  switch (op) {
+    case '=':
+      return { name, op, value, test: (v) => v === value };
+    case '!=':
+      return { name, op, value, test: (v) => v !== value };
+    case '=~': {
+      const re = compileLabelRegex(value);
+      return { name, op, value, test: (v) => re.test(v) };
+    }
+    case '!~': {
+      const re = compileLabelRegex(value);
+      return { name, op, value, test: (v) => !re.test(v) };
+    }
+  }
+}

@@ -1,0 +1,70 @@
+/**
+ * PromQL label regexes (RE2 syntax, fully anchored) as JavaScript RegExps that run in
+ * linear time, so no user regex can hold the event loop (issue "Trust").
+ *
+ * V8 has a non-backtracking engine (the `l` flag) behind --enable-experimental-regexp-engine;
+ * it is switched on at load. It refuses what it cannot run in linear time (backreferences,
+ * lookarounds), which RE2 lacks as well. RE2 spellings JavaScript lacks are translated
+ * (`(?P<name>`) or, when they have no JavaScript equivalent, refused naming the construct,
+ * as is everything else the two engines would read differently.
+ */
+import v8 from 'node:v8';
+import { SERVER_LIMITS } from '../limits.js';
+import { badData } from './errors.js';
+
+v8.setFlagsFromString('--enable-experimental-regexp-engine');
+
+const LINEAR_FLAG = ((): string => {
+  try {
+    // eslint-disable-next-line no-invalid-regexp -- `l` exists once the flag above is set
+    new RegExp('a', 'l');
+    return 'l';
+  } catch {
+    return '';
+  }
+})();
+
+/** RE2 constructs with no JavaScript equivalent (or a different meaning), by their spelling. */
+const REFUSED: ReadonlyArray<readonly [RegExp, string]> = [
+  [/\\[QE]/, '\\Q...\\E quoting'],
+  [/\\[Az]/, 'the \\A and \\z anchors'],
+  [/\\C/, '\\C (any byte)'],
+  [/\\[pP]/, 'Unicode classes \\p / \\P'],
+  [/\[\[:/, 'POSIX classes [[:name:]]'],
+];
+
+/** A leading flag group `(?i)`, `(?s)` or `(?is)`: the only inline flags taken. */
+const LEADING_FLAGS = /^\(\?([is]+)\)/;
+
+/** Compiles a PromQL regex matcher value to an anchored, linear-time RegExp. */
+export function compileLabelRegex(source: string): RegExp {
+  if (source.length > SERVER_LIMITS.promqlRegexCharsMax) {
+    throw badData(`regex of ${source.length} characters is longer than promqlRegexCharsMax (${SERVER_LIMITS.promqlRegexCharsMax})`);
+  }
+  if (LINEAR_FLAG === '') throw badData('regex matchers need the linear-time RegExp engine, which this Node.js lacks');
+  for (const [re, what] of REFUSED) if (re.test(source)) throw badData(`regex ${JSON.stringify(source.slice(0, 80))} uses ${what}, which is not supported`);
+  let body = source;
+  let flags = LINEAR_FLAG;
+  const lead = LEADING_FLAGS.exec(body);
+  if (lead) {
+    flags += [...new Set(lead[1])].join('');
+    body = body.slice(lead[0].length);
+  }
+  body = body.replace(/\(\?P</g, '(?<');
+  const group = /\(\?(?!:|<[A-Za-z_])/.exec(body);
+  if (group) throw badData(`regex ${JSON.stringify(source.slice(0, 80))} uses the group ${JSON.stringify(body.slice(group.index, group.index + 4))}, which is not supported (only (?:, (?P<name>, (?<name> and leading (?i) / (?s))`);
+  checkRepeats(source, body);
+  try {
+    return new RegExp(`^(?:${body})$`, flags);
+  } catch (err) {
+    throw badData(`error parsing regexp ${JSON.stringify(source.slice(0, 80))}: ${(err as Error).message}`);
+  }
+}
+
+/** RE2 refuses counted repetition past 1000; so do we (the automaton grows with the count). */
+function checkRepeats(source: string, body: string): void {
+  for (const m of body.matchAll(/\{(\d+)(?:,(\d*))?\}/g)) {
+    const n = Math.max(Number(m[1]), Number(m[2] || 0));
+    if (n > 1000) throw badData(`regex ${JSON.stringify(source.slice(0, 80))}: invalid repeat count ${m[0]} (at most 1000)`);
+  }
+}

@@ -1,0 +1,184 @@
+/**
+ * The Prometheus HTTP query API over the archive (docs/prometheus.md, "Query API"), so
+ * Grafana's stock Prometheus data source and `promtool query` read Tapedeck:
+ * /api/v1/query, /api/v1/query_range, /api/v1/series, /api/v1/labels,
+ * /api/v1/label/<name>/values and /api/v1/status/buildinfo, by GET or by POST of an
+ * application/x-www-form-urlencoded form (form values first, as Go's FormValue reads them).
+ * Answers and errors have Prometheus' shapes and statuses; a refused token or a rate limit
+ * still answers in Tapedeck's own error shape (they come before the route).
+ */
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
+import { isTapedeckError } from '../../protocol/errors.js';
+import { ERROR_BODY_SCHEMA } from '../ops/openapi.js';
+import { SERVER_LIMITS } from '../limits.js';
+import { DEFAULT_LOOKBACK_MS, runQuery } from '../promql/engine.js';
+import { PromError, badData } from '../promql/errors.js';
+import { errorJson, formatResult, successJson } from '../promql/format.js';
+import { listLabelNames, listLabelValues, listSeries, type MetadataQuery } from '../promql/metadata.js';
+import { parseDurationParam, parseTimeParam } from '../promql/params.js';
+
+/** What /api/v1/status/buildinfo reports: the Prometheus whose PromQL the answers follow. */
+export const PROMQL_COMPATIBLE_VERSION = '2.42.0';
+
+const PROM_ERROR_SCHEMA = {
+  type: 'object',
+  required: ['status', 'errorType', 'error'],
+  properties: { status: { const: 'error' }, errorType: { type: 'string' }, error: { type: 'string' } },
+} as const;
+
+const SCHEMA = {
+  response: {
+    200: { type: 'object', required: ['status', 'data'], properties: { status: { const: 'success' }, data: {} }, additionalProperties: true },
+    '4xx': { anyOf: [PROM_ERROR_SCHEMA, ERROR_BODY_SCHEMA] },
+    '5xx': { anyOf: [PROM_ERROR_SCHEMA, ERROR_BODY_SCHEMA] },
+  },
+};
+
+/** Form bodies are small: a query and a few parameters. */
+const FORM_BODY_BYTES_MAX = SERVER_LIMITS.promqlQueryCharsMax * 4;
+
+/** Parameters of a request: form body values first, then the URL's. */
+class Params {
+  constructor(private readonly lists: readonly URLSearchParams[]) {}
+
+  get(name: string): string | undefined {
+    for (const l of this.lists) {
+      const v = l.get(name);
+      if (v !== null) return v;
+    }
+    return undefined;
+  }
+
+  all(name: string): string[] {
+    return this.lists.flatMap((l) => l.getAll(name));
+  }
+}
+
+function paramsOf(req: FastifyRequest): Params {
+  const url = new URLSearchParams(req.url.includes('?') ? req.url.slice(req.url.indexOf('?') + 1) : '');
+  return new Params(req.body instanceof URLSearchParams ? [req.body, url] : [url]);
+}
+
+function send(reply: FastifyReply, status: number, body: string): FastifyReply {
+  return reply.status(status).header('content-type', 'application/json').send(body);
+}
+
+/** Runs a handler; its PromErrors (and the archive's errors) answer in Prometheus' shape. */
+function handle(fn: (p: Params) => Promise<string>) {
+  return async (req: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> => {
+    try {
+      return send(reply, 200, await fn(paramsOf(req)));
+    } catch (err) {
+      const e = asPromError(err, req);
+      reply.header('tapedeck-error-code', e.code);
+      return send(reply, e.status, errorJson(e.errorType, e.message));
+    }
+  };
+}
+
+function asPromError(err: unknown, req: FastifyRequest): PromError {
+  if (err instanceof PromError) return err;
+  if (isTapedeckError(err)) {
+    if (err.status >= 500) req.log.error({ code: err.code, err: err.cause ?? err }, 'query failed');
+    const type = err.code === 'TPD_FILE_UNAVAILABLE' || err.code === 'TPD_ARCHIVE_CLOSED' ? 'unavailable' : err.status >= 500 ? 'internal' : err.status === 422 ? 'execution' : 'bad_data';
+    return new PromError(type, err.message, err.code);
+  }
+  if (err instanceof RangeError) return new PromError('execution', `query too large to evaluate: ${err.message}`);
+  req.log.error({ err }, 'query failed');
+  return new PromError('internal', 'internal error', 'TPD_INTERNAL');
+}
+
+function required(p: Params, name: string): string {
+  const v = p.get(name);
+  if (v === undefined || v === '') throw badData(`invalid parameter "${name}": parameter is missing`);
+  return v;
+}
+
+/** The query's timeout: the request's `timeout`, at most promqlTimeoutMs. */
+function timeoutOf(p: Params): number {
+  const t = p.get('timeout');
+  const ms = t === undefined || t === '' ? SERVER_LIMITS.promqlTimeoutMs : parseDurationParam(t, 'timeout');
+  return Math.min(ms, SERVER_LIMITS.promqlTimeoutMs);
+}
+
+function lookbackOf(p: Params): number {
+  const l = p.get('lookback_delta');
+  return l === undefined || l === '' ? DEFAULT_LOOKBACK_MS : parseDurationParam(l, 'lookback_delta');
+}
+
+/** At most promqlConcurrentQueriesMax evaluations at once; later ones are told to retry. */
+class Gate {
+  private running = 0;
+
+  async run<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.running >= SERVER_LIMITS.promqlConcurrentQueriesMax) {
+      throw new PromError('unavailable', `more than promqlConcurrentQueriesMax (${SERVER_LIMITS.promqlConcurrentQueriesMax}) queries at once; retry`);
+    }
+    this.running++;
+    try {
+      return await fn();
+    } finally {
+      this.running--;
+    }
+  }
+}
+
+function metadataQuery(p: Params): MetadataQuery {
+  const start = p.get('start');
+  const end = p.get('end');
+  return {
+    matches: p.all('match[]'),
+    startMs: start === undefined || start === '' ? -Infinity : parseTimeParam(start, 'start'),
+    endMs: end === undefined || end === '' ? Infinity : parseTimeParam(end, 'end'),
+  };
+}
+
+export const promqlRoutes: FastifyPluginAsync = async (app) => {
+  // Prometheus clients POST their parameters as a form (Grafana does by default).
+  app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string', bodyLimit: FORM_BODY_BYTES_MAX }, (_req, body, done) => {
+    done(null, new URLSearchParams(body as string));
+  });
+  const gate = new Gate();
+  const archive = app.archive;
+
+  const query = handle(async (p) => {
+    const q = required(p, 'query');
+    const time = p.get('time');
+    const t = time === undefined || time === '' ? Date.now() : parseTimeParam(time, 'time');
+    const r = await gate.run(() => runQuery(archive, { query: q, startMs: t, endMs: t, stepMs: 0, lookbackMs: lookbackOf(p), timeoutMs: timeoutOf(p) }));
+    return formatResult(r);
+  });
+  const queryRange = handle(async (p) => {
+    const q = required(p, 'query');
+    const startMs = parseTimeParam(required(p, 'start'), 'start');
+    const endMs = parseTimeParam(required(p, 'end'), 'end');
+    if (endMs < startMs) throw badData('invalid parameter "end": end timestamp must not be before start time');
+    const stepMs = parseDurationParam(required(p, 'step'), 'step');
+    if (stepMs <= 0) throw badData('invalid parameter "step": zero or negative query resolution step widths are not accepted. Try a positive integer');
+    const r = await gate.run(() => runQuery(archive, { query: q, startMs, endMs, stepMs, lookbackMs: lookbackOf(p), timeoutMs: timeoutOf(p) }));
+    return formatResult(r);
+  });
+  const series = handle(async (p) => {
+    const m = metadataQuery(p);
+    if (m.matches.length === 0) throw badData('no match[] parameter provided');
+    return successJson(listSeries(archive, m));
+  });
+  const labels = handle(async (p) => successJson(listLabelNames(archive, metadataQuery(p))));
+  const buildinfo = handle(async () =>
+    successJson({ version: PROMQL_COMPATIBLE_VERSION, revision: 'tapedeck', branch: 'tapedeck', buildUser: 'tapedeck', buildDate: '', goVersion: '' }),
+  );
+
+  for (const method of ['GET', 'POST'] as const) {
+    app.route({ method, url: '/api/v1/query', schema: { ...SCHEMA, summary: 'PromQL instant query (Prometheus API)' }, handler: query });
+    app.route({ method, url: '/api/v1/query_range', schema: { ...SCHEMA, summary: 'PromQL range query (Prometheus API)' }, handler: queryRange });
+    app.route({ method, url: '/api/v1/series', schema: { ...SCHEMA, summary: 'Series matching match[] selectors (Prometheus API)' }, handler: series });
+    app.route({ method, url: '/api/v1/labels', schema: { ...SCHEMA, summary: 'Label names (Prometheus API)' }, handler: labels });
+    app.route({
+      method,
+      url: '/api/v1/label/:name/values',
+      schema: { ...SCHEMA, summary: 'Values of one label (Prometheus API)', params: { type: 'object', properties: { name: { type: 'string' } } } },
+      handler: async (req, reply) => handle(async (p) => successJson(listLabelValues(archive, (req.params as { name: string }).name, metadataQuery(p))))(req, reply),
+    });
+  }
+  app.get('/api/v1/status/buildinfo', { schema: { ...SCHEMA, summary: 'Build information (Prometheus API)' } }, buildinfo);
+};
