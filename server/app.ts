@@ -9,6 +9,7 @@ import type { WebSocket } from 'ws';
 import websocket from '@fastify/websocket';
 import type { Archive, ColdStorage } from '../storage/index.js';
 import { ERRORS, TapedeckError, isTapedeckError, type ErrorCode } from '../protocol/errors.js';
+import { CLOSE_CODES } from '../protocol/close-codes.js';
 import { sessionRoutes } from './routes/sessions.js';
 import { archiveRoutes } from './routes/archive.js';
 import { webRoutes } from './routes/web.js';
@@ -173,7 +174,7 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
     // closes every socket with no status before the sessions could say anything.
     preClose: async function closeSockets(this: FastifyInstance) {
       await this.sessions.close();
-      for (const client of this.websocketServer.clients) client.close(1001, 'server shutting down');
+      for (const client of this.websocketServer.clients) client.close(CLOSE_CODES.goingAway, 'server shutting down');
       this.websocketServer.close();
     },
   });

@@ -12,6 +12,7 @@ import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { api, startServer, type TestServer } from './helpers/server.js';
 import { until } from './helpers/until.js';
+import { CLOSE_CODES } from '../protocol/close-codes.js';
 
 /** Small, so an oversize frame is cheap to send. */
 const WS_MAX_PAYLOAD_BYTES = 1024;
@@ -74,7 +75,7 @@ describe('WebSocket error logging', () => {
     const closed = closeCode(ws);
     ws.on('error', () => {}); // the close is what we look at
     ws.send(JSON.stringify({ type: 'ping', pad: 'x'.repeat(WS_MAX_PAYLOAD_BYTES * 2) }));
-    expect(await closed).toBe(1009);
+    expect(await closed).toBe(CLOSE_CODES.tooBig);
     await until(() => lines.some(about('WS_ERR_UNSUPPORTED_MESSAGE_LENGTH')), 10_000, 'the log line of the oversize frame');
     const line = lines.find(about('WS_ERR_UNSUPPORTED_MESSAGE_LENGTH')) as LogLine;
     expect(line.level).toBe(30);
@@ -90,7 +91,7 @@ describe('WebSocket error logging', () => {
     const closed = closeCode(ws);
     ws.on('error', () => {});
     ws.send(Buffer.from([0x7b, 0xff, 0xfe, 0x7d]), { binary: false });
-    expect(await closed).toBe(1007);
+    expect(await closed).toBe(CLOSE_CODES.badPayload);
     await until(() => lines.some(about('WS_ERR_INVALID_UTF8')), 10_000, 'the log line of the bad text');
     const line = lines.find(about('WS_ERR_INVALID_UTF8')) as LogLine;
     expect(line.level).toBe(30);
@@ -108,7 +109,7 @@ describe('WebSocket error logging', () => {
     const [serverSide] = [...srv.app.websocketServer.clients];
     expect(serverSide).toBeDefined();
     serverSide?.emit('error', Object.assign(new Error('the server broke'), { code: 'ESOMETHING' }));
-    expect(await closed).toBe(1006);
+    expect(await closed).toBe(CLOSE_CODES.abnormal);
     await until(() => lines.some((l) => l.level === 50), 10_000, 'the error line');
     const line = lines.find((l) => l.level === 50) as LogLine;
     expect(line.err?.message).toBe('the server broke');

@@ -25,6 +25,7 @@
  * socket is paused, so a slow consumer slows the server down instead of filling memory.
  */
 import WebSocket from 'ws';
+import { CLOSE_CODES, closeIsFinal } from '../../protocol/close-codes.js';
 import { valueFromJson } from '../../protocol/value-json.js';
 import { decodeMsgpack } from '../../protocol/value-msgpack.js';
 import type { ControlsInput, ControlsView } from '../../protocol/controls.js';
@@ -226,8 +227,9 @@ export class SessionStream implements AsyncIterable<StreamFrame> {
 
   private onClose(code: number): void {
     if (this.done) return;
-    // 1000 = closed by the server on purpose (session ended or deleted); 4000 = replaced.
-    if (!this.reconnect || code === 1000 || code === 4000 || code === 4404 || this.failure) {
+    // Closed by the server on purpose (session ended or deleted), replaced by a newer
+    // connection, or gone: reconnecting would only find the same answer.
+    if (!this.reconnect || closeIsFinal(code) || this.failure) {
       this.finish();
       return;
     }
@@ -262,7 +264,7 @@ export class SessionStream implements AsyncIterable<StreamFrame> {
 
   close(): void {
     this.done = true;
-    this.ws.close(1000);
+    this.ws.close(CLOSE_CODES.normal);
     this.finish();
   }
 

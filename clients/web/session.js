@@ -5,6 +5,7 @@
 // is gone, a new one is created at the last known position with the last known controls.
 
 import { apiFetch, wsUrl } from './http.js';
+import { CLOSE_CODES } from './vendor/protocol.js';
 
 const RECONNECT_MIN_MS = 250;
 const RECONNECT_MAX_MS = 5000;
@@ -103,7 +104,7 @@ export class PlayerSession extends EventTarget {
     ws.onclose = (ev) => {
       if (this.ws !== ws) return;
       if (this.closed) return this.setStatus('closed');
-      if (ev.code === 4000) {
+      if (ev.code === CLOSE_CODES.replaced) {
         // Another connection took this session over (another tab with the same session).
         return this.setStatus('replaced', { code: 'TPD_REPLACED', message: ev.reason || 'replaced by a newer connection' });
       }

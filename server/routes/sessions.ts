@@ -14,6 +14,7 @@ import { unpack } from 'msgpackr';
 import { Ajv } from 'ajv';
 import { CONTROLS_SCHEMA, CONTROLS_VIEW_SCHEMA, FILTER_SCHEMA, parseFilter, type ControlsInput } from '../../protocol/controls.js';
 import { compileSpec, noMatchWarning, specMatchesAny } from '../../protocol/glob.js';
+import { CLOSE_CODES } from '../../protocol/close-codes.js';
 import { TapedeckError } from '../../protocol/errors.js';
 import type { Session, SessionSink, FrameFormat } from '../sessions/session.js';
 import { mayAdminister } from '../ops/auth.js';
@@ -148,7 +149,7 @@ export async function sessionRoutes(app: FastifyInstance): Promise<void> {
     try {
       session = sessions.get(req.params.id);
     } catch {
-      socket.close(4404, 'no such session');
+      socket.close(CLOSE_CODES.noSuchSession, 'no such session');
       return;
     }
     const sink = wsSink(socket, req.query.format ?? 'json', req.query.coalesce === 'true');

@@ -19,6 +19,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { Packr } from 'msgpackr';
+import { CLOSE_CODES } from '../../protocol/close-codes.js';
 import { TapedeckError, isTapedeckError } from '../../protocol/errors.js';
 import { formatBound, parseControls, type Bound, type ControlsInput, type ControlsView, type ParsedControls, type PlayState, type Speed } from '../../protocol/controls.js';
 import { encodeJsonFrame, type ServerFrame } from '../../protocol/frames.js';
@@ -172,7 +173,7 @@ export class Session {
   /** Attaches a client stream; a second stream replaces the first (reconnect). */
   attach(sink: SessionSink): void {
     this.log.info({ format: sink.format, replaced: this.sink !== undefined }, 'client attached');
-    if (this.sink) this.sink.close(4000, 'replaced by a newer connection');
+    if (this.sink) this.sink.close(CLOSE_CODES.replaced, 'replaced by a newer connection');
     this.sink = sink;
     this.sentIds = new Uint8Array(0);
     this.needState = true;
@@ -200,7 +201,7 @@ export class Session {
     const sink = this.sink;
     if (sink) {
       this.sendFrame({ type: 'end', reason });
-      sink.close(1000, reason);
+      sink.close(CLOSE_CODES.normal, reason);
     }
     this.sink = undefined;
     for (const c of this.commands.splice(0)) c.reject(new TapedeckError('TPD_SESSION_NOT_FOUND', `session ${this.id} was ${reason}`));
