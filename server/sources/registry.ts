@@ -2,6 +2,7 @@
 import { csvMatrixSource } from './csv-matrix.js';
 import { httpJsonSource } from './http-json.js';
 import { kafkaSource } from './kafka.js';
+import { promScrapeSource } from './prom-scrape.js';
 import { pushSource } from './push.js';
 import { remoteWriteSource } from './remote-write.js';
 import type { SourceFactory } from './source.js';
@@ -12,4 +13,5 @@ export const SOURCE_TYPES: Readonly<Record<string, SourceFactory>> = {
   [pushSource.type]: pushSource,
   [kafkaSource.type]: kafkaSource,
   [remoteWriteSource.type]: remoteWriteSource,
+  [promScrapeSource.type]: promScrapeSource,
 };

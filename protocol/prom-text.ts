@@ -1,0 +1,154 @@
+/**
+ * The Prometheus text exposition format (version 0.0.4) and the OpenMetrics text format,
+ * parsed into samples. Pure: text in, samples out (docs/prometheus.md).
+ *
+ * A sample line is `name{label="value",...} value [timestamp]`. Label values escape `\\`,
+ * `\"` and `\n`, and any other escape is an error, as in Prometheus' own parser. Values are
+ * floats, `NaN`, `+Inf`, `-Inf` (Go's ParseFloat spellings: `Inf`, `+inf`, ... too).
+ * Timestamps are integer milliseconds in the text format and (fractional) seconds in
+ * OpenMetrics. `# HELP` and `# TYPE` lines are read for their syntax and otherwise
+ * ignored: histograms and summaries are their `_bucket`, `_sum` and `_count` (and quantile)
+ * series like any other. OpenMetrics exemplars (` # {...} v`) are dropped and `# EOF` ends the
+ * text. A bad line fails the whole parse, naming its line number: a half-read scrape would
+ * look like series that disappeared.
+ */
+import { TapedeckError } from './errors.js';
+
+export interface TextSample {
+  name: string;
+  /** Label pairs in the order written. */
+  labels: Array<[string, string]>;
+  value: number;
+  /** Milliseconds since the epoch, when the line gives one. */
+  tsMs: number | undefined;
+}
+
+export interface TextLimits {
+  samplesMax: number;
+  lineBytesMax: number;
+}
+
+const METRIC_NAME = /^[a-zA-Z_:][a-zA-Z0-9_:]*/;
+const LABEL_NAME = /^[a-zA-Z_][a-zA-Z0-9_]*/;
+const FLOAT = /^[+-]?(?:\d+\.?\d*(?:[eE][+-]?\d+)?|\.\d+(?:[eE][+-]?\d+)?)$/;
+const INT = /^-?\d+$/;
+
+function bad(line: number, why: string): TapedeckError {
+  return new TapedeckError('TPD_BAD_ARGUMENT', `exposition line ${line}: ${why}`);
+}
+
+/** A float as Go's strconv.ParseFloat reads the exposition's values; undefined when it is not one. */
+export function parseFloatText(s: string): number | undefined {
+  const lower = s.toLowerCase();
+  if (lower === 'nan') return NaN;
+  if (lower === '+inf' || lower === 'inf') return Infinity;
+  if (lower === '-inf') return -Infinity;
+  return FLOAT.test(s) ? Number(s) : undefined;
+}
+
+/** Parses a whole exposition; `openMetrics` when the response's content type says so. */
+export function parseExposition(text: string, limits: TextLimits, openMetrics = false): TextSample[] {
+  const out: TextSample[] = [];
+  let lineNo = 0;
+  let start = 0;
+  while (start < text.length) {
+    let end = text.indexOf('\n', start);
+    if (end < 0) end = text.length;
+    lineNo++;
+    if (end - start > limits.lineBytesMax) throw bad(lineNo, `longer than ${limits.lineBytesMax} characters (scrapeLineBytesMax)`);
+    const line = text.slice(start, end).replace(/\r$/, '');
+    start = end + 1;
+    if (/^[ \t]*$/.test(line)) continue;
+    if (line.startsWith('#')) {
+      if (openMetrics && line === '# EOF') break;
+      checkComment(line, lineNo);
+      continue;
+    }
+    out.push(parseSampleLine(line, lineNo, openMetrics));
+    if (out.length > limits.samplesMax) throw new TapedeckError('TPD_BATCH_TOO_LARGE', `more than ${limits.samplesMax} samples in one scrape (scrapeSamplesMax)`);
+  }
+  return out;
+}
+
+/** `# HELP name text` and `# TYPE name type` must name a metric; other comments are free text. */
+function checkComment(line: string, lineNo: number): void {
+  const m = /^#[ \t]+(HELP|TYPE|UNIT)[ \t]+(\S+)(?:[ \t]+(.*))?$/.exec(line);
+  if (!m) return;
+  if (!METRIC_NAME.test(m[2] as string) || (METRIC_NAME.exec(m[2] as string)?.[0].length ?? 0) !== (m[2] as string).length) throw bad(lineNo, `# ${m[1] as string} names no metric`);
+  if (m[1] === 'TYPE' && !/^(counter|gauge|histogram|gaugehistogram|summary|untyped|unknown|info|stateset)$/.test((m[3] ?? '').trim())) {
+    throw bad(lineNo, `unknown metric type ${JSON.stringify(m[3] ?? '')}`);
+  }
+}
+
+function parseSampleLine(line: string, lineNo: number, openMetrics: boolean): TextSample {
+  const nameMatch = METRIC_NAME.exec(line);
+  if (!nameMatch) throw bad(lineNo, 'does not start with a metric name');
+  const name = nameMatch[0];
+  let i = name.length;
+  let labels: Array<[string, string]> = [];
+  if (line[i] === '{') [labels, i] = parseLabels(line, i + 1, lineNo);
+  let rest = line.slice(i);
+  if (openMetrics) {
+    const ex = rest.indexOf(' # ');
+    if (ex >= 0) rest = rest.slice(0, ex);
+  }
+  const fields = rest.trim().split(/[ \t]+/);
+  if (rest.length > 0 && !/^[ \t]/.test(rest)) throw bad(lineNo, `unexpected ${JSON.stringify(rest[0])} after the metric name`);
+  if (fields.length < 1 || fields.length > 2 || fields[0] === '') throw bad(lineNo, 'expected a value and an optional timestamp');
+  const value = parseFloatText(fields[0] as string);
+  if (value === undefined) throw bad(lineNo, `${JSON.stringify((fields[0] as string).slice(0, 40))} is not a value`);
+  return { name, labels, value, tsMs: fields.length === 2 ? parseTimestamp(fields[1] as string, lineNo, openMetrics) : undefined };
+}
+
+function parseTimestamp(s: string, lineNo: number, openMetrics: boolean): number {
+  if (openMetrics) {
+    const secs = parseFloatText(s);
+    if (secs === undefined || !Number.isFinite(secs)) throw bad(lineNo, `${JSON.stringify(s.slice(0, 40))} is not a timestamp`);
+    return Math.round(secs * 1000);
+  }
+  if (!INT.test(s) || !Number.isSafeInteger(Number(s))) throw bad(lineNo, `${JSON.stringify(s.slice(0, 40))} is not a timestamp (integer milliseconds)`);
+  return Number(s);
+}
+
+/** The labels from just after `{` to the `}`; returns them and the index after `}`. */
+function parseLabels(line: string, from: number, lineNo: number): [Array<[string, string]>, number] {
+  const labels: Array<[string, string]> = [];
+  let i = skipSpace(line, from);
+  while (line[i] !== '}') {
+    const m = LABEL_NAME.exec(line.slice(i));
+    if (!m) throw bad(lineNo, `expected a label name at column ${i + 1}`);
+    i = skipSpace(line, i + m[0].length);
+    if (line[i] !== '=') throw bad(lineNo, `expected "=" after label ${m[0]}`);
+    i = skipSpace(line, i + 1);
+    if (line[i] !== '"') throw bad(lineNo, `expected a quoted value for label ${m[0]}`);
+    const [value, next] = parseQuoted(line, i + 1, lineNo);
+    labels.push([m[0], value]);
+    i = skipSpace(line, next);
+    if (line[i] === ',') i = skipSpace(line, i + 1);
+    else if (line[i] !== '}') throw bad(lineNo, `expected "," or "}" after label ${m[0]}`);
+  }
+  return [labels, i + 1];
+}
+
+function parseQuoted(line: string, from: number, lineNo: number): [string, number] {
+  let out = '';
+  for (let i = from; i < line.length; i++) {
+    const c = line[i] as string;
+    if (c === '"') return [out, i + 1];
+    if (c !== '\\') {
+      out += c;
+      continue;
+    }
+    const e = line[++i];
+    if (e === '\\') out += '\\';
+    else if (e === '"') out += '"';
+    else if (e === 'n') out += '\n';
+    else throw bad(lineNo, `invalid escape ${JSON.stringify('\\' + (e ?? ''))} in a label value`);
+  }
+  throw bad(lineNo, 'a label value is not closed');
+}
+
+function skipSpace(line: string, i: number): number {
+  while (line[i] === ' ' || line[i] === '\t') i++;
+  return i;
+}

@@ -1,0 +1,221 @@
+/**
+ * `prometheus-scrape`: scrapes Prometheus / OpenMetrics text endpoints like Prometheus does
+ * and records each series at its path (protocol/prom-path.ts; docs/prometheus.md).
+ *
+ * Config: `{ "name": "edge", "type": "prometheus-scrape", "targets": ["http://h:9100/metrics"],
+ * "interval"?: "15s", "timeout"?: "10s", "job"?: "<source name>", "labels"?: { "site": "a" },
+ * "honor_timestamps"?: true, "headers"?, "backoff_initial"?, "backoff_max"? }`.
+ *
+ * Each target is scraped by its own poller (server/sources/poller.ts: timeout, retries with
+ * backoff, health), so a slow target delays only itself. Every series gets the target's
+ * labels `job` (the config's `job`, else the source name), `instance` (the target's
+ * host:port) and the config's `labels`; an exposed label of the same name is kept as
+ * `exported_<name>`, as Prometheus does without honor_labels.
+ *
+ * One scrape is one batch stamped when it is recorded: every sample without a timestamp,
+ * plus `up` = 1, `scrape_duration_seconds` and `scrape_samples_scraped` for the target.
+ * With honor_timestamps (default true) a sample that carries its own timestamp is recorded
+ * at that time instead, in a batch of its own, when that time is after the target's
+ * previous batch and not in the future; otherwise it is left out (counted in the log),
+ * never moved to another time.
+ *
+ * Staleness: a series seen in the previous scrape of a target and missing from this one is
+ * recorded as null in this scrape's batch, and a failed scrape (error, timeout, non-2xx,
+ * bad text) records `up` = 0 and null for every series of the target's last good scrape.
+ * null is Tapedeck's stale marker: JavaScript numbers cannot keep the payload of
+ * Prometheus' stale NaN.
+ */
+import { EventEmitter } from 'node:events';
+import type { Logger } from 'pino';
+import { seriesToPath } from '../../protocol/prom-path.js';
+import { parseExposition, type TextSample } from '../../protocol/prom-text.js';
+import type { Update } from '../../protocol/value.js';
+import type { Duration } from '../duration.js';
+import { SERVER_LIMITS } from '../limits.js';
+import { POLLER_PROPERTIES, PollError, PollingSource, headerValue, type PollResponse } from './poller.js';
+import type { PollEvent, Source, SourceContext, SourceFactory, SourceHealth } from './source.js';
+
+export interface PromScrapeConfig {
+  targets: string[];
+  interval?: Duration;
+  timeout?: Duration;
+  backoff_initial?: Duration;
+  backoff_max?: Duration;
+  headers?: Record<string, string>;
+  job?: string;
+  labels?: Record<string, string>;
+  honor_timestamps?: boolean;
+}
+
+const ACCEPT = 'application/openmetrics-text;version=1.0.0;q=0.5,text/plain;version=0.0.4;q=0.4,*/*;q=0.1';
+
+/** One target's scrape loop. */
+class TargetScraper extends PollingSource {
+  readonly type = 'prometheus-scrape';
+  private readonly targetLabels: Record<string, string>;
+  private readonly honorTimestamps: boolean;
+  /** Paths recorded by the last good scrape (null-ed when they go missing). */
+  private live = new Set<string>();
+  private lastExplicitMs = -1;
+  private readonly upPath: string;
+  private startedMs = 0;
+
+  constructor(url: string, cfg: PromScrapeConfig, ctx: SourceContext, job: string) {
+    super('prometheus-scrape', { ...cfg, url, headers: { accept: ACCEPT, ...(cfg.headers ?? {}) } }, ctx);
+    this.targetLabels = { ...(cfg.labels ?? {}), job, instance: new URL(url).host };
+    this.honorTimestamps = cfg.honor_timestamps ?? true;
+    this.upPath = seriesToPath({ name: 'up', labels: this.targetLabels });
+    this.on('poll', (e: PollEvent) => {
+      if (!e.ok) void this.recordDown(e.error);
+    });
+  }
+
+  get target(): string {
+    return this.url;
+  }
+
+  /** Called by the poller right before each request: the moment the scrape starts. */
+  protected override conditionalHeaders(): Record<string, string> {
+    this.startedMs = Date.now();
+    return {};
+  }
+
+  protected async handle(res: PollResponse): Promise<number> {
+    const openMetrics = (headerValue(res.headers, 'content-type') ?? '').startsWith('application/openmetrics-text');
+    let samples: TextSample[];
+    try {
+      samples = parseExposition(res.body.toString('utf8'), { samplesMax: SERVER_LIMITS.scrapeSamplesMax, lineBytesMax: SERVER_LIMITS.scrapeLineBytesMax }, openMetrics);
+    } catch (err) {
+      throw new PollError((err as Error).message);
+    }
+    const nowMs = Date.now();
+    const { now, timed, seen } = this.toUpdates(samples, nowMs);
+    let n = 0;
+    for (const [tsMs, updates] of timed) {
+      await this.ctx.sink.write(updates, tsMs * 1000);
+      this.lastExplicitMs = tsMs;
+      n += updates.length;
+    }
+    // A series still exposed is not stale, even when its sample was left out (its time already recorded).
+    for (const p of this.live) if (!seen.has(p)) now.push([p, null]);
+    now.push([this.upPath, 1], [this.meta('scrape_duration_seconds'), (Date.now() - this.startedMs) / 1000], [this.meta('scrape_samples_scraped'), samples.length]);
+    await this.ctx.sink.write(now);
+    this.live = seen.size <= SERVER_LIMITS.scrapeSeriesTrackedMax ? seen : new Set();
+    return n + now.length;
+  }
+
+  /** The samples as updates: those stamped now, those with their own timestamps by time, and every path exposed. */
+  private toUpdates(samples: TextSample[], nowMs: number): { now: Update[]; timed: Array<[number, Update[]]>; seen: Set<string> } {
+    const now: Update[] = [];
+    const byTs = new Map<number, Update[]>();
+    const paths = new Set<string>();
+    let dropped = 0;
+    for (const s of samples) {
+      const path = seriesToPath({ name: s.name, labels: this.labelsOf(s) });
+      // A series exposed twice: the first one counts, as in Prometheus (a duplicate is refused there).
+      if (paths.has(path)) continue;
+      paths.add(path);
+      if (s.tsMs === undefined || !this.honorTimestamps) {
+        now.push([path, s.value]);
+      } else if (s.tsMs > this.lastExplicitMs && s.tsMs <= nowMs) {
+        let b = byTs.get(s.tsMs);
+        if (!b) byTs.set(s.tsMs, (b = []));
+        b.push([path, s.value]);
+      } else {
+        dropped++;
+      }
+    }
+    if (dropped > 0) this.log.debug({ dropped, target: this.url }, 'samples with timestamps out of order or in the future left out');
+    return { now, timed: [...byTs.entries()].sort((a, b) => a[0] - b[0]), seen: paths };
+  }
+
+  private labelsOf(s: TextSample): Record<string, string> {
+    const labels: Record<string, string> = Object.create(null) as Record<string, string>;
+    for (const [k, v] of s.labels) labels[k in this.targetLabels ? `exported_${k}` : k] = v;
+    for (const k in this.targetLabels) labels[k] = this.targetLabels[k] as string;
+    return { ...labels };
+  }
+
+  private meta(name: string): string {
+    return seriesToPath({ name, labels: this.targetLabels });
+  }
+
+  /** A failed scrape: up = 0, and every series of the last good scrape goes stale. */
+  private async recordDown(err: Error): Promise<void> {
+    const updates: Update[] = [[this.upPath, 0]];
+    for (const p of this.live) updates.push([p, null]);
+    this.live = new Set();
+    try {
+      await this.ctx.sink.write(updates);
+    } catch (e) {
+      this.log.warn({ err: (e as Error).message, scrapeError: err.message }, 'could not record a failed scrape');
+    }
+    this.emit('down', { target: this.url, error: err });
+  }
+}
+
+export class PromScrapeSource extends EventEmitter implements Source {
+  readonly type = 'prometheus-scrape';
+  readonly name: string;
+  readonly scrapers: readonly TargetScraper[];
+  private readonly log: Logger;
+
+  constructor(cfg: PromScrapeConfig, ctx: SourceContext) {
+    super();
+    this.name = ctx.name;
+    this.log = ctx.log;
+    const job = cfg.job ?? ctx.name;
+    this.scrapers = cfg.targets.map((url) => new TargetScraper(url, cfg, { ...ctx, log: ctx.log.child({ target: url }) }, job));
+    for (const s of this.scrapers) {
+      s.on('poll', (e: PollEvent) => this.emit('poll', { ...e, target: s.target }));
+      s.on('down', (e: unknown) => this.emit('down', e));
+    }
+  }
+
+  start(): void {
+    for (const s of this.scrapers) s.start();
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all(this.scrapers.map((s) => s.stop()));
+    this.log.debug('scrapes stopped');
+  }
+
+  /** The targets' health folded into one: failing while any target fails, counts summed. */
+  health(): SourceHealth {
+    const hs = this.scrapers.map((s) => s.health());
+    const first = hs[0] as SourceHealth;
+    const worst = hs.find((h) => h.status === 'failing') ?? hs.find((h) => h.status === 'starting') ?? first;
+    const sum = (k: 'polls' | 'failures' | 'notModified' | 'batches' | 'updates'): number => hs.reduce((n, h) => n + h[k], 0);
+    const successes = hs.map((h) => h.lastSuccessMs).filter((t): t is number => t !== null);
+    const lastSuccessMs = successes.length === hs.length ? Math.min(...successes) : null;
+    return {
+      ...worst,
+      name: this.name,
+      type: this.type,
+      lastSuccessMs,
+      stalenessMs: lastSuccessMs === null ? null : Date.now() - lastSuccessMs,
+      consecutiveFailures: Math.max(...hs.map((h) => h.consecutiveFailures)),
+      polls: sum('polls'), failures: sum('failures'), notModified: sum('notModified'), batches: sum('batches'), updates: sum('updates'),
+    };
+  }
+}
+
+const { url: _url, ...POLLER_REST } = POLLER_PROPERTIES;
+
+export const promScrapeSource: SourceFactory = {
+  type: 'prometheus-scrape',
+  schema: {
+    type: 'object',
+    required: ['targets'],
+    additionalProperties: false,
+    properties: {
+      ...POLLER_REST,
+      targets: { type: 'array', minItems: 1, maxItems: 1024, items: { type: 'string', pattern: '^https?://' } },
+      job: { type: 'string', minLength: 1 },
+      labels: { type: 'object', additionalProperties: { type: 'string' }, propertyNames: { pattern: '^[a-zA-Z_][a-zA-Z0-9_]*$' } },
+      honor_timestamps: { type: 'boolean' },
+    },
+  },
+  create: (config, ctx) => new PromScrapeSource(config as unknown as PromScrapeConfig, ctx),
+};

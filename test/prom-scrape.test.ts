@@ -1,0 +1,268 @@
+/**
+ * The `prometheus-scrape` source: the text exposition parser on tricky and hostile input,
+ * then real scrapes of a real endpoint (an exposition server in the test whose series
+ * change, fail and vanish) and of Tapedeck's own /metrics.
+ */
+import { spawn } from 'node:child_process';
+import http from 'node:http';
+import { afterEach, describe, expect, it } from 'vitest';
+import { parseExposition, parseFloatText } from '../protocol/prom-text.js';
+import { seriesToPath } from '../protocol/prom-path.js';
+import { SERVER_LIMITS } from '../server/limits.js';
+import type { RunningServer } from '../server/main.js';
+import type { PromScrapeSource } from '../server/sources/prom-scrape.js';
+import { recordingServer } from './helpers/recording-server.js';
+import { until, waitFor } from './helpers/until.js';
+
+/** True when `promtool check metrics` reads the text without a parse error. */
+async function promtoolParses(text: string): Promise<boolean> {
+  const child = spawn('promtool', ['check', 'metrics'], { stdio: ['pipe', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout.on('data', (d: Buffer) => { out += d.toString(); });
+  child.stderr.on('data', (d: Buffer) => { out += d.toString(); });
+  child.stdin.end(text);
+  await new Promise((resolve) => child.once('exit', resolve));
+  return !/pars(e|ing) error/i.test(out);
+}
+const LIMITS = { samplesMax: 1000, lineBytesMax: 4096 };
+
+describe('text exposition parser', () => {
+  it('reads names, labels with every escape, values of every spelling and timestamps', () => {
+    const text = [
+      '# HELP http_requests_total The total.\\nSecond line of help with "quotes".',
+      '# TYPE http_requests_total counter',
+      'http_requests_total{method="post",code="200"} 1027 1395066363000',
+      'http_requests_total{ method = "get" , code="400", } 3   1395066363000',
+      'msdos_file_access_time_seconds{path="C:\\\\DIR\\\\FILE.TXT",error="Cannot find file:\\n\\"FILE.TXT\\""} 1.458255915e9',
+      'metric_without_timestamp_and_labels 12.47',
+      'something_weird{problem="division by zero"} +Inf -3982045',
+      'a_nan NaN',
+      'neg_inf -Inf',
+      'go_style Inf',
+      'colons:in:name 1',
+      '# A free comment { with junk',
+      '',
+      '   ',
+      'windows_line 5\r',
+    ].join('\n');
+    const got = parseExposition(text, LIMITS);
+    expect(got).toEqual([
+      { name: 'http_requests_total', labels: [['method', 'post'], ['code', '200']], value: 1027, tsMs: 1395066363000 },
+      { name: 'http_requests_total', labels: [['method', 'get'], ['code', '400']], value: 3, tsMs: 1395066363000 },
+      { name: 'msdos_file_access_time_seconds', labels: [['path', 'C:\\DIR\\FILE.TXT'], ['error', 'Cannot find file:\n"FILE.TXT"']], value: 1.458255915e9, tsMs: undefined },
+      { name: 'metric_without_timestamp_and_labels', labels: [], value: 12.47, tsMs: undefined },
+      { name: 'something_weird', labels: [['problem', 'division by zero']], value: Infinity, tsMs: -3982045 },
+      { name: 'a_nan', labels: [], value: NaN, tsMs: undefined },
+      { name: 'neg_inf', labels: [], value: -Infinity, tsMs: undefined },
+      { name: 'go_style', labels: [], value: Infinity, tsMs: undefined },
+      { name: 'colons:in:name', labels: [], value: 1, tsMs: undefined },
+      { name: 'windows_line', labels: [], value: 5, tsMs: undefined },
+    ]);
+  });
+
+  it('reads histograms and summaries as their _bucket, _sum, _count and quantile series', () => {
+    const text = [
+      '# TYPE rpc_duration_seconds summary',
+      'rpc_duration_seconds{quantile="0.5"} 4773',
+      'rpc_duration_seconds_sum 1.7560473e+07',
+      'rpc_duration_seconds_count 2693',
+      '# TYPE http_request_duration_seconds histogram',
+      'http_request_duration_seconds_bucket{le="0.05"} 24054',
+      'http_request_duration_seconds_bucket{le="+Inf"} 144320',
+      'http_request_duration_seconds_sum 53423',
+      'http_request_duration_seconds_count 144320',
+    ].join('\n');
+    const got = parseExposition(text, LIMITS).map((s) => seriesToPath({ name: s.name, labels: Object.fromEntries(s.labels) }));
+    expect(got).toEqual([
+      '/prom/rpc_duration_seconds/quantile=0.5',
+      '/prom/rpc_duration_seconds_sum',
+      '/prom/rpc_duration_seconds_count',
+      '/prom/http_request_duration_seconds_bucket/le=0.05',
+      '/prom/http_request_duration_seconds_bucket/le=+Inf',
+      '/prom/http_request_duration_seconds_sum',
+      '/prom/http_request_duration_seconds_count',
+    ]);
+  });
+
+  it('reads OpenMetrics: seconds timestamps, exemplars dropped, # EOF ends the text', () => {
+    const text = '# TYPE a counter\n# UNIT a seconds\na_total 1 1520879607.789 # {trace_id="KOO5S4vxi0o"} 0.67\nb{x="y"} 2\n# EOF\ngarbage after eof';
+    expect(parseExposition(text, LIMITS, true)).toEqual([
+      { name: 'a_total', labels: [], value: 1, tsMs: 1520879607789 },
+      { name: 'b', labels: [['x', 'y']], value: 2, tsMs: undefined },
+    ]);
+  });
+
+  const hostile: Array<[string, string, RegExp]> = [
+    ['an unknown escape', 'a{x="\\t"} 1', /invalid escape/],
+    ['an unclosed label value', 'a{x="abc} 1', /not closed/],
+    ['a missing value', 'a{x="1"}', /expected a value/],
+    ['a junk value', 'a 0x1F', /is not a value/],
+    ['an empty value spelled as text', 'a one', /is not a value/],
+    ['a fractional text-format timestamp', 'a 1 1.5', /not a timestamp/],
+    ['three fields', 'a 1 2 3', /expected a value/],
+    ['a bad label name', 'a{1x="1"} 1', /label name/],
+    ['a missing comma', 'a{x="1" y="2"} 1', /expected "," or "}"/],
+    ['a line that is not a sample', '{x="1"} 1', /metric name/],
+    ['junk after the name', 'a-b 1', /unexpected/],
+    ['a TYPE of no known type', '# TYPE a flux', /unknown metric type/],
+    ['a HELP naming no metric', '# HELP 9a text', /names no metric/],
+  ];
+  for (const [what, line, why] of hostile) {
+    it(`refuses ${what}, naming the line`, () => {
+      expect(() => parseExposition(`ok 1\n${line}\n`, LIMITS)).toThrow(why);
+      expect(() => parseExposition(`ok 1\n${line}\n`, LIMITS)).toThrow(/line 2/);
+    });
+  }
+
+  it('stops at scrapeSamplesMax samples and at an over-long line', () => {
+    expect(() => parseExposition('a 1\nb 2\nc 3\n', { samplesMax: 2, lineBytesMax: 100 })).toThrow(/scrapeSamplesMax/);
+    expect(() => parseExposition(`a{x="${'v'.repeat(200)}"} 1`, { samplesMax: 2, lineBytesMax: 100 })).toThrow(/scrapeLineBytesMax/);
+  });
+
+  it('parses floats as Go does and nothing more', () => {
+    expect(parseFloatText('1e3')).toBe(1000);
+    expect(parseFloatText('-0')).toBe(-0);
+    expect(parseFloatText('.5')).toBe(0.5);
+    expect(parseFloatText('+INF')).toBe(Infinity);
+    for (const s of ['', ' ', '0x10', '1_000', 'Infinity', '1e', '--1']) expect(parseFloatText(s), s).toBeUndefined();
+  });
+});
+
+/** An exposition endpoint whose answer the test sets: text, or a status to fail with. */
+async function endpoint(): Promise<{ url: string; set(text: string | number): void; scrapes(): number; close(): Promise<void> }> {
+  let body: string | number = '';
+  let n = 0;
+  const srv = http.createServer((_req, res) => {
+    n++;
+    if (typeof body === 'number') {
+      res.statusCode = body;
+      res.end('failing');
+      return;
+    }
+    res.setHeader('content-type', 'text/plain; version=0.0.4');
+    res.end(body);
+  });
+  await new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', resolve));
+  const { port } = srv.address() as { port: number };
+  return {
+    url: `http://127.0.0.1:${port}/metrics`,
+    set: (t) => { body = t; },
+    scrapes: () => n,
+    close: () => new Promise((resolve) => { srv.closeAllConnections(); srv.close(() => resolve()); }),
+  };
+}
+
+let server: (RunningServer & { dir: string }) | undefined;
+let other: (RunningServer & { dir: string }) | undefined;
+afterEach(async () => {
+  await server?.close();
+  server = undefined;
+  await other?.close();
+  other = undefined;
+});
+
+function latest(s: RunningServer, path: string): unknown {
+  return s.recorder?.latest.get(path);
+}
+
+describe('prometheus-scrape source', () => {
+  it('records each series with job, instance and extra labels, up = 1, exported_ for clashing labels', async () => {
+    const ep = await endpoint();
+    try {
+      ep.set('# TYPE ifHCInOctets counter\nifHCInOctets{ifName="Gi0/1",job="exporter"} 42\n');
+      server = await recordingServer({ sources: [{ name: 'edge', type: 'prometheus-scrape', targets: [ep.url], interval: '50ms', labels: { site: 'lab' } }] });
+      const instance = new URL(ep.url).host;
+      const path = seriesToPath({ name: 'ifHCInOctets', labels: { ifName: 'Gi0/1', exported_job: 'exporter', job: 'edge', instance, site: 'lab' } });
+      const s = server;
+      await until(() => latest(s, path) === 42, 10_000, path);
+      expect(latest(s, seriesToPath({ name: 'up', labels: { job: 'edge', instance, site: 'lab' } }))).toBe(1);
+      expect(latest(s, seriesToPath({ name: 'scrape_samples_scraped', labels: { job: 'edge', instance, site: 'lab' } }))).toBe(1);
+    } finally {
+      await ep.close();
+    }
+  });
+
+  it('records null for a series that disappears, and up = 0 with null for every series when the target fails', async () => {
+    const ep = await endpoint();
+    try {
+      ep.set('a 1\nb 2\n');
+      server = await recordingServer({ sources: [{ name: 'edge', type: 'prometheus-scrape', targets: [ep.url], interval: '50ms', backoff_initial: '50ms', backoff_max: '50ms' }] });
+      const s = server;
+      const labels = { job: 'edge', instance: new URL(ep.url).host };
+      const a = seriesToPath({ name: 'a', labels });
+      const b = seriesToPath({ name: 'b', labels });
+      const up = seriesToPath({ name: 'up', labels });
+      await until(() => latest(s, b) === 2, 10_000, 'b = 2');
+      ep.set('a 3\n');
+      await until(() => latest(s, a) === 3, 10_000, 'a = 3');
+      expect(latest(s, b)).toBeNull();
+      ep.set(500);
+      await until(() => latest(s, up) === 0, 10_000, 'up = 0');
+      expect(latest(s, a)).toBeNull();
+      ep.set('a 4\n');
+      await until(() => latest(s, up) === 1 && latest(s, a) === 4, 10_000, 'back up');
+      const health = (s.sources[0] as PromScrapeSource).health();
+      expect(health.failures).toBeGreaterThan(0);
+    } finally {
+      await ep.close();
+    }
+  });
+
+  it('counts a bad exposition as a failed scrape (up = 0), not as series that vanished one by one', async () => {
+    const ep = await endpoint();
+    try {
+      ep.set('a 1\n');
+      server = await recordingServer({ sources: [{ name: 'edge', type: 'prometheus-scrape', targets: [ep.url], interval: '50ms', backoff_initial: '50ms', backoff_max: '50ms' }] });
+      const s = server;
+      const labels = { job: 'edge', instance: new URL(ep.url).host };
+      await until(() => latest(s, seriesToPath({ name: 'a', labels })) === 1, 10_000, 'a = 1');
+      ep.set('a 1\nb{x="\\q"} 2\n');
+      await until(() => latest(s, seriesToPath({ name: 'up', labels })) === 0, 10_000, 'up = 0');
+      expect(latest(s, seriesToPath({ name: 'b', labels: { ...labels, x: 'q' } }))).toBeUndefined();
+      expect((s.sources[0] as PromScrapeSource).health().lastError?.message).toMatch(/invalid escape/);
+    } finally {
+      await ep.close();
+    }
+  });
+
+  it('records a sample with its own timestamp at that time (honor_timestamps), and not a second time', async () => {
+    const ep = await endpoint();
+    try {
+      const tsMs = Date.now() - 60_000;
+      ep.set(`old 7 ${tsMs}\nfresh 8\n`);
+      server = await recordingServer({ sources: [{ name: 'edge', type: 'prometheus-scrape', targets: [ep.url], interval: '50ms' }] });
+      const s = server;
+      const labels = { job: 'edge', instance: new URL(ep.url).host };
+      const old = seriesToPath({ name: 'old', labels });
+      const scraped = (s.sources[0] as PromScrapeSource).scrapers[0];
+      await waitFor(async () => (scraped?.health().polls ?? 0) >= 3 || undefined, 10_000, '3 scrapes');
+      await s.archive.writer?.flush();
+      const c = s.archive.cursor({ filter: [old] });
+      await c.seek('beginning');
+      const batches = [];
+      for (let bt = await c.next(); bt; bt = await c.next()) batches.push(bt);
+      expect(batches).toEqual([{ ts: tsMs * 1000, updates: [[old, 7]] }]);
+    } finally {
+      await ep.close();
+    }
+  });
+
+  it('scrapes Tapedeck\'s own /metrics, which promtool finds valid, and records its series', async () => {
+    other = await recordingServer();
+    const target = `${other.url}/metrics`;
+    const text = await (await fetch(target)).text();
+    // promtool lints names too (exit 1 for a lint finding); what matters here is that it parses.
+    expect(await promtoolParses(text)).toBe(true);
+    const expected = parseExposition(text, { samplesMax: SERVER_LIMITS.scrapeSamplesMax, lineBytesMax: SERVER_LIMITS.scrapeLineBytesMax });
+    expect(expected.length).toBeGreaterThan(10);
+    server = await recordingServer({ sources: [{ name: 'self', type: 'prometheus-scrape', targets: [target], interval: '100ms' }] });
+    const s = server;
+    const labels = { job: 'self', instance: new URL(target).host };
+    await until(() => latest(s, seriesToPath({ name: 'up', labels })) === 1, 10_000, 'up = 1');
+    // Every series of the exposition is there, under its path.
+    for (const e of expected) {
+      const path = seriesToPath({ name: e.name, labels: { ...Object.fromEntries(e.labels), ...labels } });
+      expect(s.recorder?.latest.has(path), path).toBe(true);
+    }
+  });
+});
