@@ -44,6 +44,7 @@ const EXPECTED: Record<string, { need: Need; body?: unknown; query?: string }> =
   'PATCH /api/v1/sessions/{id}': { need: 'owner', body: { speed: 2 } },
   'DELETE /api/v1/sessions/{id}': { need: 'owner' },
   'POST /api/v1/ingest': { need: 'ingest', body: '{"updates":{"/x":1}}\n' },
+  'POST /api/v1/write': { need: 'ingest' },
   'WS /api/v1/sessions/{id}/stream': { need: 'owner' },
   'WS /api/v1/ingest/ws': { need: 'ingest' },
 };

@@ -271,6 +271,15 @@ describe('POST /api/v1/write', () => {
     expect([r.status, r.body?.error?.code]).toEqual([400, 'TPD_BAD_ARGUMENT']);
   });
 
+  it('answers 415 to a JSON body or no body at all', async () => {
+    const s = await rwServer();
+    for (const init of [{ body: '{"timeseries":[]}', headers: { 'content-type': 'application/json' } }, {}]) {
+      const r = await fetch(`${s.url}/api/v1/write`, { method: 'POST', ...init });
+      expect(r.status).toBe(415);
+      expect(((await r.json()) as { error: { code: string } }).error.code).toBe('TPD_UNSUPPORTED_MEDIA_TYPE');
+    }
+  });
+
   it('answers 404 TPD_NO_REMOTE_WRITE_SOURCE without a remote_write source', async () => {
     server = await recordingServer();
     const r = await post(compress(encode([{ labels: { __name__: 'a' }, samples: [[T0, 1]] }])));

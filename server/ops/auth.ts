@@ -39,7 +39,7 @@ declare module 'fastify' {
 export function routeScope(method: string, url: string, explicit: Scope | 'public' | undefined): Scope | 'public' {
   if (explicit) return explicit;
   if (url === '/health' || url === '/ready' || url === '/openapi.json') return 'public';
-  if (url.startsWith('/api/v1/ingest')) return 'ingest';
+  if (url.startsWith('/api/v1/ingest') || url === '/api/v1/write') return 'ingest';
   if (method === 'GET' && url === '/api/v1/sessions') return 'admin';
   if (url.startsWith('/api/') || url === '/metrics' || url === '/stats') return 'read';
   return 'public';

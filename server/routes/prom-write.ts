@@ -80,6 +80,8 @@ export const promWriteRoutes: FastifyPluginAsync<PromWriteRoutesOptions> = async
   }, async (req, reply) => {
     const source = pick(req.query.source);
     const ack = ackLevel(req.query.ack, source.defaultAck);
+    // JSON and text have parsers of their own; only a raw body is a snappy block.
+    if (!Buffer.isBuffer(req.body)) throw new TapedeckError('TPD_UNSUPPORTED_MEDIA_TYPE', 'remote write takes a snappy-compressed WriteRequest as application/x-protobuf');
     try {
       await source.write(req.body, gateOf(opts.archive), ack);
     } catch (err) {
