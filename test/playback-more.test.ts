@@ -9,7 +9,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { pack } from 'msgpackr';
-import { decodeMsgpack as unpack } from '../protocol/value-msgpack.js';
+import { decodeMsgpack as unpack, encodeMsgpack } from '../protocol/value-msgpack.js';
 import { startServer, api, type TestServer } from './helpers/server.js';
 import { plain } from './helpers/replay.js';
 import { randomBatches } from './helpers/workload.js';
@@ -32,6 +32,8 @@ interface Msg {
   /** Bytes of the WebSocket message. */
   bytes: number;
   binary: boolean;
+  /** The message as it came off the wire. */
+  data: Buffer;
   /** performance.now() when it arrived. */
   at: number;
 }
@@ -45,7 +47,7 @@ class RawWs {
   private constructor(readonly ws: WebSocket) {
     ws.on('message', (data: Buffer, binary: boolean) => {
       const frame = (binary ? unpack(data) : JSON.parse(data.toString('utf8'))) as Frame;
-      this.msgs.push({ frame, bytes: data.length, binary, at: performance.now() });
+      this.msgs.push({ frame, bytes: data.length, binary, data, at: performance.now() });
       this.notify();
     });
     ws.on('close', () => {
@@ -260,6 +262,58 @@ describe('msgpack stream', () => {
       const values = Object.fromEntries((st.values as Array<[number, Value]>).map(([id, v]) => [names.get(id), v]));
       expect(values).toStrictEqual(jsState.values);
     }
+  });
+});
+
+/** Offset of the msgpack str `key` (fixstr) in `data`, or -1. */
+function keyAt(data: Buffer, key: string): number {
+  return data.indexOf(Buffer.concat([Buffer.from([0xa0 | key.length]), Buffer.from(key)]));
+}
+
+describe('msgpack frames through the one value codec', () => {
+  it('writes posUs in controls frames as a msgpack uint64, never a float', async () => {
+    const batches = evenBatches(5);
+    server = await startServer(batches);
+    const id = await createSession({ state: 'pause', pos: '+2' });
+    const ws = await RawWs.open(streamUrl(id), 'msgpack');
+    const i = await ws.waitFor(isControls((c) => c.posUs !== null));
+    const m = ws.msgs[i] as Msg;
+    const at = keyAt(m.data, 'posUs');
+    expect(at).toBeGreaterThan(0);
+    // 0xcf: uint64; a float64 (0xcb) would round timestamps past 2^53 and is not the contract.
+    expect(m.data[at + 6], 'type byte of posUs').toBe(0xcf);
+    expect((m.frame.controls as { posUs: number }).posUs).toBe((batches[1] as Batch).ts);
+  });
+
+  it('takes a msgpack control whose pos is a uint64 integer of µs', async () => {
+    const batches = evenBatches(10);
+    server = await startServer(batches);
+    const id = await createSession({ state: 'pause' });
+    const ws = await RawWs.open(streamUrl(id), 'msgpack');
+    const st = await ws.waitFor((f) => f.type === 'state');
+    const target = (batches[6] as Batch).ts;
+    const bytes = encodeMsgpack({ type: 'control', set: { pos: target } });
+    expect(bytes.includes(0xcf), 'the control carries a uint64').toBe(true);
+    ws.ws.send(bytes);
+    const seen = await ws.waitFor((f) => f.type === 'error' || (f.type === 'state' && f.ts === target), st + 1);
+    expect((ws.msgs[seen] as Msg).frame).toMatchObject({ type: 'state', ts: target });
+  });
+
+  it('answers TPD_BAD_FRAME to msgpack with trailing bytes, truncated or nested past the depth limit, and lives on', async () => {
+    server = await startServer(evenBatches(3));
+    const id = await createSession({ state: 'pause' });
+    const ws = await RawWs.open(streamUrl(id), 'msgpack');
+    const st = await ws.waitFor((f) => f.type === 'state');
+    const good = encodeMsgpack({ type: 'ping' });
+    const deep = Buffer.concat([Buffer.alloc(100_000, 0x91), Buffer.from([0xc0])]);
+    const hostile = [Buffer.concat([good, Buffer.from([0x01])]), good.subarray(0, good.length - 1), deep, Buffer.from([0xc1])];
+    for (const h of hostile) ws.ws.send(h);
+    let from = st + 1;
+    for (let k = 0; k < hostile.length; k++) from = (await ws.waitFor((f) => f.type === 'error', from)) + 1;
+    const errors = ws.msgs.filter((m) => m.frame.type === 'error').map((m) => m.frame.code);
+    expect(errors).toEqual(hostile.map(() => 'TPD_BAD_FRAME'));
+    ws.control({ pos: 'end' }, 'msgpack');
+    await ws.waitFor((f) => f.type === 'state', from);
   });
 });
 

@@ -10,8 +10,8 @@
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { WebSocket } from 'ws';
-import { unpack } from 'msgpackr';
 import { Ajv } from 'ajv';
+import { decodeClientFrame } from '../../protocol/frames.js';
 import { CONTROLS_SCHEMA, CONTROLS_VIEW_SCHEMA, FILTER_SCHEMA, parseFilter, type ControlsInput } from '../../protocol/controls.js';
 import { compileSpec, noMatchWarning, specMatchesAny } from '../../protocol/glob.js';
 import { CLOSE_CODES } from '../../protocol/close-codes.js';
@@ -168,9 +168,9 @@ export async function sessionRoutes(app: FastifyInstance): Promise<void> {
       tokens -= 1;
       let msg: unknown;
       try {
-        msg = isBinary ? unpack(data) : JSON.parse(data.toString('utf8'));
-      } catch {
-        session.sendError(new TapedeckError('TPD_BAD_FRAME', 'frame is not valid JSON or msgpack'));
+        msg = decodeClientFrame(data, isBinary);
+      } catch (err) {
+        session.sendError(err);
         return;
       }
       const m = msg as { type?: unknown; set?: unknown };

@@ -18,14 +18,12 @@
  * something wakes it: a control change, a client attaching or leaving, new data, close.
  */
 import { randomBytes } from 'node:crypto';
-import { Packr } from 'msgpackr';
 import { CLOSE_CODES } from '../../protocol/close-codes.js';
 import { TapedeckError, isTapedeckError } from '../../protocol/errors.js';
 import { formatBound, parseControls, type Bound, type ControlsInput, type ControlsView, type ParsedControls, type PlayState, type Speed } from '../../protocol/controls.js';
-import { encodeJsonFrame, type ServerFrame } from '../../protocol/frames.js';
+import { encodeJsonFrame, encodeJsonRawFrame, type ServerFrame } from '../../protocol/frames.js';
 import { formatTs } from '../../protocol/time.js';
-import { MsgpackWriter, encodeRawFrame, encodeStateFrame } from '../../protocol/msgpack-frames.js';
-import { encodeJsonRawFrame } from '../../protocol/frames.js';
+import { MsgpackWriter, encodeMsgpackFrame, encodeRawFrame, encodeStateFrame } from '../../protocol/msgpack-frames.js';
 import type { Value } from '../../protocol/value.js';
 import type { RawBatch } from '../../storage/cursor.js';
 import { wallClockUs, type Archive, type Cursor, type FetchWait } from '../../storage/index.js';
@@ -64,7 +62,10 @@ export interface SessionEvents {
   framesSent(n: number, bytes: number): void;
 }
 
-const packr = new Packr({ useRecords: false, moreTypes: false });
+/** The encoders' output (a fresh copy each) as a Buffer, without copying again. */
+function bufferOf(bytes: Uint8Array): Buffer {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
 
 /** How early a paced batch may go out (ms): timers only ever fire late. */
 const PACING_EARLY_MS = 1;
@@ -441,7 +442,7 @@ export class Session {
       const values: Array<[number, Value]> = [];
       for (let id = 0; id < paths.length; id++) if (this.cursor.matches(id)) values.push([id, byId.has(id) ? (byId.get(id) as Value) : null]);
       this.announce(values);
-      this.sendRaw(Buffer.from(encodeStateFrame(this.mp, ts, values)));
+      this.sendRaw(bufferOf(encodeStateFrame(this.mp, ts, values)));
       return;
     }
     const values: Record<string, Value> = {};
@@ -454,7 +455,7 @@ export class Session {
   /** Control-plane frames (controls, end, error, info); batches go through sendBatches. */
   private sendFrame(frame: ServerFrame): void {
     if (!this.sink) return;
-    this.sendRaw(this.sink.format === 'json' ? encodeJsonFrame(frame) : packr.pack(frame));
+    this.sendRaw(this.sink.format === 'json' ? encodeJsonFrame(frame) : bufferOf(encodeMsgpackFrame(this.mp, frame)));
   }
 
   private sendBatches(out: RawBatch[]): void {
@@ -462,7 +463,7 @@ export class Session {
     const match = (out[0] as RawBatch).filtered ? this.matchFn : undefined;
     if (this.sink?.format === 'msgpack') {
       for (const b of out) this.announceIds(b.ids, b.from, b.to, match);
-      this.sendRaw(Buffer.from(encodeRawFrame(this.mp, out, match).buffer));
+      this.sendRaw(bufferOf(encodeRawFrame(this.mp, out, match)));
     } else {
       this.sendRaw(encodeJsonRawFrame(out, this.a.paths, match));
     }
@@ -490,7 +491,7 @@ export class Session {
       this.sentIds[id] = 1;
       (fresh ??= []).push([id, this.a.paths[id] as string]);
     }
-    if (fresh) this.sendRaw(packr.pack({ type: 'paths', paths: fresh }));
+    if (fresh) this.sendRaw(bufferOf(encodeMsgpackFrame(this.mp, { type: 'paths', paths: fresh })));
   }
 
   private sendRaw(data: string | Buffer): void {
