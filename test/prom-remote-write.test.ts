@@ -3,8 +3,13 @@
  * the status semantics on hostile bodies through a real server, and end to end with a real
  * Prometheus whose remote_write points at Tapedeck while it scrapes a real target.
  */
+import { execFileSync } from 'node:child_process';
+import { mkdtemp, open, rm, rmdir } from 'node:fs/promises';
 import http from 'node:http';
-import { afterEach, describe, expect, it } from 'vitest';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pino } from 'pino';
+import { afterAll, afterEach, beforeAll, describe, expect, it, type TestContext } from 'vitest';
 import fc from 'fast-check';
 import snappy from 'snappy';
 import { create, toBinary } from '@bufbuild/protobuf';
@@ -14,10 +19,11 @@ import { pathToSeries, seriesToPath } from '../protocol/prom-path.js';
 import type { Batch } from '../protocol/value.js';
 import { SERVER_LIMITS } from '../server/limits.js';
 import { slotUs } from '../server/sources/remote-write.js';
-import type { RunningServer } from '../server/main.js';
+import { resolveConfig } from '../server/config.js';
+import { startServer, type RunningServer } from '../server/main.js';
 import { recordingServer } from './helpers/recording-server.js';
 import { startPrometheus, type RunningPrometheus } from './helpers/prometheus.js';
-import { until } from './helpers/until.js';
+import { until, waitFor } from './helpers/until.js';
 
 const seed = Number(process.env.FC_SEED ?? Date.now() % 2 ** 31);
 console.log(`prom-remote-write property seed ${seed} (FC_SEED=${seed} replays)`);
@@ -395,5 +401,87 @@ describe('with a real Prometheus', () => {
       prom = undefined;
       await expo.close();
     }
+  });
+});
+
+describe('on a full disk (a real 4 MiB tmpfs)', () => {
+  let mnt = '';
+  let mounted = false;
+  beforeAll(async () => {
+    mnt = await mkdtemp(join(tmpdir(), 'tapedeck-rw-tmpfs-'));
+    try {
+      execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=4m', 'tmpfs', mnt], { stdio: 'pipe' });
+      mounted = true;
+    } catch (err) {
+      console.warn(`remote-write disk-full test skipped: mounting a tmpfs was refused (${String((err as Error).message).split('\n')[0]}); it needs root`);
+    }
+  });
+  afterAll(async () => {
+    if (mounted) execFileSync('umount', ['-l', mnt]);
+    await rmdir(mnt).catch(() => undefined);
+  });
+
+  /** Fills the file system with one file until it refuses more; returns its path. */
+  async function fillDisk(): Promise<string> {
+    const path = join(mnt, 'filler');
+    const fh = await open(path, 'w');
+    let at = 0;
+    try {
+      for (const chunk of [Buffer.alloc(256 * 1024, 1), Buffer.alloc(4096, 1)]) {
+        for (;;) {
+          const n = await fh.write(chunk, 0, chunk.length, at).then((r) => r.bytesWritten, (err: NodeJS.ErrnoException) => {
+            if (err.code !== 'ENOSPC') throw err;
+            return 0;
+          });
+          at += n;
+          if (n < chunk.length) break;
+        }
+      }
+    } finally {
+      await fh.close();
+    }
+    return path;
+  }
+
+  /** A request of `times` timestamps from `t0`, `seriesN` series each, values that do not compress. */
+  function request(t0: number, times: number, seriesN: number): Buffer {
+    return compress(encode(Array.from({ length: seriesN }, (_, i) => ({
+      labels: { __name__: 'octets', port: String(i) },
+      samples: Array.from({ length: times }, (_, k): [number, number] => [t0 + k, Math.sin(i * 7919 + k) * 1e9]),
+    }))));
+  }
+
+  it('answers 507 with Retry-After while the disk is full, and the retries record every sample exactly once', async (ctx: TestContext) => {
+    if (!mounted) ctx.skip();
+    const config = resolveConfig({
+      archive_directory: join(mnt, 'archive'),
+      record: { spec: ['/**'], flush_interval: '0' },
+      publish: { bind: '127.0.0.1:0' },
+      sources: [{ name: 'prom', type: 'remote_write', required: false }],
+    });
+    server = { ...(await startServer(config, { logger: pino({ level: 'silent' }) })), dir: join(mnt, 'archive') };
+    server.archive.writer?.setDiskFullLimits({ retryMs: 10, retryMaxMs: 40, bufferBytesMax: 64 * 1024, ackWaitMs: 200 });
+    const T0 = 1_700_000_000_000;
+    expect((await post(request(T0, 5, 10))).status).toBe(204);
+    const filler = await fillDisk();
+    // Recorded but not durable: 507, and Prometheus will retry.
+    const first = request(T0 + 100, 50, 100);
+    let r = await post(first);
+    expect(r.status).toBe(507);
+    expect(r.body?.error?.code).toBe('TPD_DISK_FULL');
+    expect(Number(r.retryAfter)).toBeGreaterThanOrEqual(1);
+    // The disk is known full now: a large request is cut short by the writer's buffer limit.
+    const second = request(T0 + 1000, 200, 200);
+    r = await post(second);
+    expect(r.status).toBe(507);
+    await rm(filler);
+    // Prometheus retries both, in order, until they are taken.
+    await waitFor(async () => (await post(first)).status === 204 || undefined, 30_000, 'first retry taken');
+    await waitFor(async () => (await post(second)).status === 204 || undefined, 30_000, 'second retry taken');
+    const got = await recorded(server);
+    const times = got.map((b) => b.ts / 1000);
+    expect(times).toEqual([...Array.from({ length: 5 }, (_, k) => T0 + k), ...Array.from({ length: 50 }, (_, k) => T0 + 100 + k), ...Array.from({ length: 200 }, (_, k) => T0 + 1000 + k)]);
+    expect(got.at(-1)?.updates).toHaveLength(200);
+    expect(got.every((b) => b.updates.length === (b.ts / 1000 < T0 + 100 ? 10 : b.ts / 1000 < T0 + 1000 ? 100 : 200))).toBe(true);
   });
 });
