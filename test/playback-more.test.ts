@@ -317,6 +317,63 @@ describe('msgpack frames through the one value codec', () => {
   });
 });
 
+describe('time grammar in sessions', () => {
+  const MINUTE_US = 60_000_000;
+  const isClamped = (f: Frame): boolean => f.type === 'info' && f.code === 'TPD_CLAMPED';
+
+  it('pos-5m seeks five minutes back from the position shown', async () => {
+    const batches = evenBatches(20, MINUTE_US); // one a minute
+    server = await startServer(batches);
+    const shown = (batches[12] as Batch).ts;
+    const id = await createSession({ state: 'pause', pos: shown });
+    const r = await api(server.url, 'PATCH', `/api/v1/sessions/${id}`, { pos: 'pos-5m' });
+    expect(r.status, JSON.stringify(r.body)).toBe(200);
+    expect(r.body.controls.posUs).toBe((batches[7] as Batch).ts);
+    // Again from there, over the stream: relative to the new position, not the first one.
+    const ws = await RawWs.open(streamUrl(id));
+    const st = await ws.waitFor((f) => f.type === 'controls');
+    ws.control({ pos: 'pos-5m' });
+    const i = await ws.waitFor(isControls((c) => c.posUs !== (batches[7] as Batch).ts), st + 1);
+    expect(((ws.msgs[i] as Msg).frame.controls as { posUs: number }).posUs).toBe((batches[2] as Batch).ts);
+  });
+
+  it('a step past the end lands on the last batch and says TPD_CLAMPED with how far it went', async () => {
+    const batches = evenBatches(10);
+    server = await startServer(batches);
+    const id = await createSession({ state: 'pause', pos: (batches[7] as Batch).ts });
+    const ws = await RawWs.open(streamUrl(id));
+    const st = await ws.waitFor((f) => f.type === 'controls');
+    ws.control({ pos: '+5' });
+    const info = await ws.waitFor(isClamped, st + 1);
+    expect((ws.msgs[info] as Msg).frame.message).toMatch(/^pos "\+5": moved 2 of 5 batches and stopped at the end of the archive/);
+    const c = await ws.waitFor(isControls(() => true), info + 1);
+    expect(((ws.msgs[c] as Msg).frame.controls as { posUs: number }).posUs).toBe((batches[9] as Batch).ts);
+  });
+
+  it('a step back past the first batch stops at the beginning and says TPD_CLAMPED; one that just reaches it says nothing', async () => {
+    const batches = evenBatches(10);
+    server = await startServer(batches);
+    const id = await createSession({ state: 'pause', pos: (batches[2] as Batch).ts });
+    const ws = await RawWs.open(streamUrl(id));
+    let from = (await ws.waitFor((f) => f.type === 'controls')) + 1;
+    // Three batches at or before the position: -3 reaches the beginning exactly.
+    ws.control({ pos: '-3' });
+    const exact = await ws.waitFor(isControls((c) => c.posUs === null), from);
+    expect(ws.msgs.slice(from, exact).some((m) => isClamped(m.frame)), 'a step that fits is not clamped').toBe(false);
+    from = exact + 1;
+    ws.control({ pos: '+2' });
+    from = (await ws.waitFor(isControls((c) => c.posUs === (batches[1] as Batch).ts), from)) + 1;
+    ws.control({ pos: '-7' });
+    const info = await ws.waitFor(isClamped, from);
+    expect((ws.msgs[info] as Msg).frame.message).toMatch(/^pos "-7": moved 2 of 7 batches and stopped at the start of the archive \(the beginning\)/);
+    await ws.waitFor(isControls((c) => c.posUs === null), info + 1);
+    // At the beginning already: nothing to move.
+    ws.control({ pos: '-1' });
+    const again = await ws.waitFor(isClamped, info + 1);
+    expect((ws.msgs[again] as Msg).frame.message).toMatch(/moved 0 of 1 batches/);
+  });
+});
+
 describe('changing controls mid-play', () => {
   it('a speed change mid-play shrinks the spacing of arrivals accordingly, without loss or duplicates', async () => {
     const batches = evenBatches(300); // 20 ms apart: 6 s at speed 1

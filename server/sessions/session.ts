@@ -22,7 +22,7 @@ import { CLOSE_CODES } from '../../protocol/close-codes.js';
 import { TapedeckError, isTapedeckError } from '../../protocol/errors.js';
 import { formatBound, parseControls, type Bound, type ControlsInput, type ControlsView, type ParsedControls, type PlayState, type Speed } from '../../protocol/controls.js';
 import { encodeJsonFrame, encodeJsonRawFrame, type ServerFrame } from '../../protocol/frames.js';
-import { formatTs } from '../../protocol/time.js';
+import { clampMessage, formatTs, stepOutcome } from '../../protocol/time.js';
 import { MsgpackWriter, encodeMsgpackFrame, encodeRawFrame, encodeStateFrame } from '../../protocol/msgpack-frames.js';
 import type { Value } from '../../protocol/value.js';
 import type { RawBatch } from '../../storage/cursor.js';
@@ -161,7 +161,8 @@ export class Session {
     if (this.closed) return Promise.reject(new TapedeckError('TPD_SESSION_NOT_FOUND', `session ${this.id} is closed`));
     let set: ParsedControls;
     try {
-      set = parseControls(input, wallClockUs());
+      // `pos-5m` counts from the position the client was shown when it asked.
+      set = parseControls(input, wallClockUs(), this.posUs);
     } catch (err) {
       return Promise.reject(err);
     }
@@ -417,19 +418,47 @@ export class Session {
       case 'ts':
         await this.cursor.seek({ ts: pos.us });
         break;
-      case 'steps':
+      case 'steps': {
         // Steps count from the last batch delivered. A batch read but held back (pacing,
         // end) moved the cursor one further: put the cursor back first.
         if (this.pending && this.posUs !== null) await this.cursor.seek({ ts: this.posUs });
         else if (this.pending) await this.cursor.seek('beginning');
-        await this.cursor.seek({ batches: pos.n });
+        const moved = pos.n > 0 ? await this.stepForward(pos.n) : await this.stepBack(-pos.n);
+        // A step that ran into the start or the end says so rather than stopping silently.
+        const message = clampMessage(pos.n, stepOutcome(pos.n, moved, this.cursor.pos));
+        if (message !== null) this.sendFrame({ type: 'info', code: 'TPD_CLAMPED', message });
         break;
+      }
     }
     this.posUs = this.cursor.pos;
     this.pending = null;
     this.anchor = undefined;
     this.needState = true;
     this.reachedEnd = false;
+  }
+
+  /** Moves `n` batches forward (what seek({ batches: n }) does); answers how many there were. */
+  private async stepForward(n: number): Promise<number> {
+    let moved = 0;
+    while (moved < n && (await this.cursor.nextRaw()) !== null) moved++;
+    return moved;
+  }
+
+  /**
+   * Moves `n` batches back; answers how many positions it moved. The beginning (before the
+   * first batch) is a position: from the k-th batch, `-k` lands there unclamped. A step that
+   * ran into it counts the batches it passed by reading them again from the beginning
+   * (at most `n`, as many as the step itself read).
+   */
+  private async stepBack(n: number): Promise<number> {
+    const from = this.cursor.pos;
+    await this.cursor.seek({ batches: -n });
+    if (from === null) return 0;
+    if (this.cursor.pos !== null) return n;
+    let seen = 0;
+    for (let b = await this.cursor.nextRaw(); b !== null && b.ts <= from && seen < n; b = await this.cursor.nextRaw()) seen++;
+    await this.cursor.seek('beginning');
+    return seen;
   }
 
   // ---------------------------------------------------------------- frames
