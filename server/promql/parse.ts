@@ -59,6 +59,9 @@ function children(n: SyntaxNode): SyntaxNode[] {
 }
 
 class Converter {
+  /** Trees written in parentheses: a modifier after them does not reach inside. */
+  private readonly parenthesized = new WeakSet<Expr>();
+
   constructor(private readonly text: string) {}
 
   private src(n: SyntaxNode): string {
@@ -76,8 +79,11 @@ class Converter {
     switch (n.type.name) {
       case 'NumberDurationLiteral':
         return { kind: 'number', value: parseNumber(this.src(n)) };
-      case 'ParenExpr':
-        return this.expr(this.only(n), d);
+      case 'ParenExpr': {
+        const inner = this.expr(this.only(n), d);
+        this.parenthesized.add(inner);
+        return inner;
+      }
       case 'VectorSelector':
         return { kind: 'vector', sel: this.selector(n) };
       case 'MatrixSelector':
@@ -144,34 +150,46 @@ class Converter {
     }
   }
 
-  private matrix(n: SyntaxNode, depth: number): MatrixExpr {
+  /**
+   * `x[5m]`. The upstream grammar is a highlighting grammar: it reads `a * b[5m]` as
+   * `(a * b)[5m]`, where Prometheus' own parser binds the range (and offset, and @) to the
+   * rightmost operand. So modifiers are pushed down to it (onRightmost).
+   */
+  private matrix(n: SyntaxNode, depth: number): Expr {
     const [inner, range, ...rest] = children(n);
     if (!inner || !range || rest.length > 0) throw this.unsupported(n, 'this range selector');
-    if (inner.type.name !== 'VectorSelector') throw badData(`ranges only allowed for vector selectors (in ${JSON.stringify(this.src(n))})`);
-    void depth;
     const rangeMs = this.duration(range);
     if (rangeMs <= 0) throw badData(`range ${JSON.stringify(this.src(range))} must be positive`);
-    return { kind: 'matrix', sel: this.selector(inner), rangeMs };
+    return this.onRightmost(this.expr(inner, depth), (e) => {
+      if (e.kind !== 'vector' || e.sel.offsetMs !== 0 || e.sel.at !== undefined) throw badData(`ranges only allowed for vector selectors (in ${JSON.stringify(this.src(n))})`);
+      return { kind: 'matrix', sel: e.sel, rangeMs } satisfies MatrixExpr;
+    });
+  }
+
+  /** Applies a postfix modifier to the rightmost operand of unparenthesized operators. */
+  private onRightmost(e: Expr, f: (e: Expr) => Expr): Expr {
+    if (this.parenthesized.has(e)) return f(e);
+    if (e.kind === 'binary') return checkBinary(e.op, e.bool, e.matching, e.lhs, this.onRightmost(e.rhs, f));
+    if (e.kind === 'neg') return negate(this.onRightmost(e.expr, f));
+    return f(e);
   }
 
   /** `offset d` and `@ t` (in either order) set on the one selector under them. */
   private modified(n: SyntaxNode, depth: number): Expr {
     const [inner, keyword, arg] = children(n);
     if (!inner || !keyword || !arg) throw this.unsupported(n, 'this modifier');
-    const e = this.expr(inner, depth);
-    if (e.kind !== 'vector' && e.kind !== 'matrix') {
-      const what = n.type.name === 'OffsetExpr' ? 'offset' : '@';
-      throw badData(`${what} modifier must be preceded by an instant vector selector or range vector selector (subqueries are not supported)`);
-    }
-    let sel: Selector;
-    if (n.type.name === 'OffsetExpr') {
-      if (e.sel.offsetMs !== 0) throw badData('offset may not be set multiple times');
-      sel = { ...e.sel, offsetMs: this.signedDuration(arg) };
-    } else {
-      if (e.sel.at !== undefined) throw badData('@ <timestamp> may not be set multiple times');
-      sel = { ...e.sel, at: this.at(arg) };
-    }
-    return e.kind === 'vector' ? { kind: 'vector', sel } : { kind: 'matrix', sel, rangeMs: e.rangeMs };
+    const isOffset = n.type.name === 'OffsetExpr';
+    const offsetMs = isOffset ? this.signedDuration(arg) : 0;
+    const at = isOffset ? undefined : this.at(arg);
+    return this.onRightmost(this.expr(inner, depth), (e) => {
+      if (e.kind !== 'vector' && e.kind !== 'matrix') {
+        throw badData(`${isOffset ? 'offset' : '@'} modifier must be preceded by an instant vector selector or range vector selector (subqueries are not supported)`);
+      }
+      if (isOffset && e.sel.offsetMs !== 0) throw badData('offset may not be set multiple times');
+      if (!isOffset && e.sel.at !== undefined) throw badData('@ <timestamp> may not be set multiple times');
+      const sel: Selector = isOffset ? { ...e.sel, offsetMs } : { ...e.sel, at };
+      return e.kind === 'vector' ? { kind: 'vector', sel } : { kind: 'matrix', sel, rangeMs: e.rangeMs };
+    });
   }
 
   private at(n: SyntaxNode): AtModifier {
@@ -211,11 +229,11 @@ class Converter {
     const [op, inner] = children(n);
     if (!op || !inner) throw this.unsupported(n, 'this unary expression');
     const e = this.expr(inner, depth);
-    const t = typeOf(e);
-    if (t === 'matrix') throw badData('unary expression only allowed on expressions of type scalar or instant vector, got "range vector"');
-    if (this.src(op) === '+') return e;
-    if (e.kind === 'number') return { kind: 'number', value: -e.value };
-    return { kind: 'neg', expr: e, type: t };
+    if (this.src(op) === '+') {
+      if (typeOf(e) === 'matrix') throw badData('unary expression only allowed on expressions of type scalar or instant vector, got "range vector"');
+      return e;
+    }
+    return negate(e);
   }
 
   private binary(n: SyntaxNode, depth: number): Expr {
@@ -233,16 +251,7 @@ class Converter {
       else if (m.type.name === 'MatchingModifierClause') matching = this.matching(m);
       else throw this.unsupported(m, `the modifier ${m.type.name}`);
     }
-    const lhs = this.expr(lhsNode, depth);
-    const rhs = this.expr(rhsNode, depth);
-    const lt = typeOf(lhs);
-    const rt = typeOf(rhs);
-    if (lt === 'matrix' || rt === 'matrix') throw badData('binary expression must contain only scalar and instant vector types');
-    if (bool && !COMPARISONS.has(op)) throw badData('bool modifier can only be used on comparison operators');
-    if (COMPARISONS.has(op) && lt === 'scalar' && rt === 'scalar' && !bool) throw badData('comparisons between scalars must use BOOL modifier');
-    if (matching && (lt !== 'vector' || rt !== 'vector')) throw badData('vector matching only allowed between instant vectors');
-    const type = lt === 'scalar' && rt === 'scalar' ? 'scalar' : 'vector';
-    return { kind: 'binary', op, bool, matching, lhs, rhs, type };
+    return checkBinary(op, bool, matching, this.expr(lhsNode, depth), this.expr(rhsNode, depth));
   }
 
   private matching(n: SyntaxNode): { on: boolean; labels: string[] } {
@@ -325,6 +334,26 @@ class Converter {
     }
     throw this.unsupported(n, `the function ${fn}()`);
   }
+}
+
+/** `-e`, typed. */
+function negate(e: Expr): Expr {
+  const t = typeOf(e);
+  if (t === 'matrix') throw badData('unary expression only allowed on expressions of type scalar or instant vector, got "range vector"');
+  if (e.kind === 'number') return { kind: 'number', value: -e.value };
+  return { kind: 'neg', expr: e, type: t };
+}
+
+/** A binary expression, typed and checked as Prometheus' parser checks it. */
+function checkBinary(op: BinaryOp, bool: boolean, matching: { on: boolean; labels: readonly string[] } | undefined, lhs: Expr, rhs: Expr): Expr {
+  const lt = typeOf(lhs);
+  const rt = typeOf(rhs);
+  if (lt === 'matrix' || rt === 'matrix') throw badData('binary expression must contain only scalar and instant vector types');
+  if (bool && !COMPARISONS.has(op)) throw badData('bool modifier can only be used on comparison operators');
+  if (COMPARISONS.has(op) && lt === 'scalar' && rt === 'scalar' && !bool) throw badData('comparisons between scalars must use BOOL modifier');
+  if (matching && (lt !== 'vector' || rt !== 'vector')) throw badData('vector matching only allowed between instant vectors');
+  const type = lt === 'scalar' && rt === 'scalar' ? 'scalar' : 'vector';
+  return { kind: 'binary', op, bool, matching, lhs, rhs, type };
 }
 
 /** A label matcher with its test (regexes anchored and linear-time). */

@@ -47,8 +47,10 @@ export function compileLabelRegex(source: string): RegExp {
   let flags = LINEAR_FLAG;
   const lead = LEADING_FLAGS.exec(body);
   if (lead) {
-    flags += [...new Set(lead[1])].join('');
     body = body.slice(lead[0].length);
+    if (lead[1]?.includes('s')) flags += 's';
+    // The linear engine has no `i` flag: letters become both cases instead.
+    if (lead[1]?.includes('i')) body = caseless(body);
   }
   body = body.replace(/\(\?P</g, '(?<');
   const group = /\(\?(?!:|<[A-Za-z_])/.exec(body);
@@ -67,4 +69,39 @@ function checkRepeats(source: string, body: string): void {
     const n = Math.max(Number(m[1]), Number(m[2] || 0));
     if (n > 1000) throw badData(`regex ${JSON.stringify(source.slice(0, 80))}: invalid repeat count ${m[0]} (at most 1000)`);
   }
+}
+
+const other = (c: string): string => (c === c.toLowerCase() ? c.toUpperCase() : c.toLowerCase());
+const isLetter = (c: string | undefined): c is string => c !== undefined && c.length === 1 && c.toLowerCase() !== c.toUpperCase();
+
+/** `(?i)abc` as `[aA][bB][cC]`; in classes, letters and letter ranges get their other case too. */
+export function caseless(body: string): string {
+  let out = '';
+  let inClass = false;
+  for (let i = 0; i < body.length; i++) {
+    const c = body[i] as string;
+    if (c === '\\') {
+      out += body.slice(i, i + 2);
+      i++;
+      continue;
+    }
+    if (inClass) {
+      if (c === ']') inClass = false;
+      const to = body[i + 2];
+      if (isLetter(c) && body[i + 1] === '-' && isLetter(to)) {
+        out += `${c}-${to}${other(c)}-${other(to)}`;
+        i += 2;
+      } else out += isLetter(c) ? c + other(c) : c;
+      continue;
+    }
+    if (c === '[') {
+      inClass = true;
+      out += c;
+      if (body[i + 1] === '^') out += body[++i];
+      if (body[i + 1] === ']') out += body[++i]; // a leading ] is literal
+      continue;
+    }
+    out += isLetter(c) ? `[${c}${other(c)}]` : c;
+  }
+  return out;
 }
