@@ -20,7 +20,7 @@
 import { TapedeckError } from '../errors.js';
 
 export interface SeriesView {
-  /** The raw bytes of the series' Label fields as a latin1 string: equal labels in equal order, equal key. */
+  /** The raw bytes of the series' Label fields (tags included) as a latin1 string: equal labels in equal order, equal key. */
   key: string;
   /** [start, end) of each Label message in the request's bytes. */
   labelSpans: number[];
@@ -131,6 +131,11 @@ function checkTag(tag: number): void {
 function decodeSeries(bytes: Uint8Array, dv: DataView, latin1: (s: number, e: number) => string, start: number, end: number, limits: DecodeLimits): SeriesView {
   const r = new Reader(bytes, start, end);
   const s: SeriesView = { key: '', labelSpans: [], tsMs: [], values: [], exemplars: 0, histograms: 0 };
+  // Where the labels end when they all come first (as Prometheus writes them): the key is
+  // then one slice of the message, tags and lengths included, which equal labels in equal
+  // order always encode to.
+  let labelsEnd = start;
+  let labelsFirst = true;
   while (r.pos < r.end) {
     const tag = r.varint();
     const field = tag >>> 3;
@@ -139,25 +144,28 @@ function decodeSeries(bytes: Uint8Array, dv: DataView, latin1: (s: number, e: nu
       if (field === 1) {
         if (s.labelSpans.length >= 2 * limits.labelsPerSeriesMax) throw new TapedeckError('TPD_BAD_REMOTE_WRITE', `a series has more than ${limits.labelsPerSeriesMax} labels (remoteWriteLabelsPerSeriesMax)`);
         s.labelSpans.push(a, b);
-      } else if (field === 2) {
-        decodeSample(bytes, dv, a, b, s);
-      } else if (field === 3) {
-        s.exemplars++;
-      } else {
-        s.histograms++;
+        if (labelsFirst) labelsEnd = b;
+        continue;
       }
+      labelsFirst = false;
+      if (field === 2) decodeSample(bytes, dv, a, b, s);
+      else if (field === 3) s.exemplars++;
+      else s.histograms++;
     } else {
       checkTag(tag);
       r.skip(tag & 7);
+      labelsFirst = false;
     }
   }
-  s.key = labelsKey(s.labelSpans, latin1);
+  s.key = labelsKey(s.labelSpans, labelsEnd, start, latin1);
   return s;
 }
 
-/** The label fields' bytes as one string; contiguous fields (the usual case) are one slice. */
-function labelsKey(spans: number[], latin1: (s: number, e: number) => string): string {
-  let key = '';
+/** The label fields' bytes as one string: one slice when they come first, else each label's bytes joined. */
+function labelsKey(spans: number[], labelsEnd: number, start: number, latin1: (s: number, e: number) => string): string {
+  if (spans.length === 0 || spans[spans.length - 1] === labelsEnd) return latin1(start, labelsEnd);
+  // \u0100 is no latin1 character, so the joined form never equals a single slice.
+  let key = '\u0100';
   for (let i = 0; i < spans.length; i += 2) key += latin1(spans[i] as number, spans[i + 1] as number) + '\u0100';
   return key;
 }

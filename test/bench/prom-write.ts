@@ -1,0 +1,226 @@
+/**
+ * Remote-write benchmark, Tapedeck side by side with a real Prometheus on this machine:
+ * `npm run bench:prom-write [-- --series 10000 --scrapes 60 --per-request 2000]`.
+ *
+ * Load: SERIES series with realistic label sets (node/SNMP-style: 20 metric names, 100
+ * instances, job, device or ifName), scraped SCRAPES times 15 s apart (counters that grow by
+ * whole numbers, gauges with two decimals), cut into WriteRequests of PER_REQUEST samples
+ * as Prometheus' queue does, encoded with the code generated from the upstream .proto and
+ * snappy-compressed before any clock starts. One sender posts them one after another (a
+ * remote_write queue with one shard; Tapedeck needs time order, see docs/prometheus.md).
+ *
+ * - Tapedeck: a real server in a child process (this file with --serve) with a
+ *   remote_write source, once with ?ack=durable (the default) and once with ?ack=memory
+ *   (final flush included in the time); bytes per sample = the archive directory's size
+ *   after the flush (segment files, catalog and all) / samples.
+ * - Prometheus 2.42 (/usr/bin/prometheus --web.enable-remote-write-receiver): the same
+ *   bodies to its /api/v1/write; bytes per sample = the size of the block a TSDB snapshot
+ *   (POST /api/v1/admin/tsdb/snapshot, head included) writes, i.e. the compacted on-disk
+ *   form of exactly these samples, / samples; its WAL size is printed beside it.
+ * Prints one JSON object.
+ */
+import { fork } from 'node:child_process';
+import { mkdtemp, readdir, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { create, toBinary } from '@bufbuild/protobuf';
+import { pino } from 'pino';
+import snappy from 'snappy';
+import { Pool } from 'undici';
+import { WriteRequestSchema } from '../../protocol/prompb/gen/remote_pb.js';
+import { startPrometheus } from '../helpers/prometheus.js';
+
+const { values: args } = parseArgs({
+  options: {
+    serve: { type: 'string' },
+    series: { type: 'string', default: '10000' },
+    scrapes: { type: 'string', default: '60' },
+    'per-request': { type: 'string', default: '2000' },
+  },
+});
+
+/** The child: a recording server with a remote_write source; answers `flush` and `close`. */
+async function serve(dir: string): Promise<void> {
+  const { resolveConfig } = await import('../../server/config.js');
+  const { startServer } = await import('../../server/main.js');
+  const srv = await startServer(resolveConfig({
+    archive_directory: dir,
+    record: { spec: ['/**'], flush_interval: '1s' },
+    publish: { bind: '127.0.0.1:0', rate_limit: { max: 1_000_000 } },
+    sources: [{ name: 'prom', type: 'remote_write', required: false }],
+  }), { logger: pino({ level: 'silent' }) });
+  process.on('message', async (m: { cmd: string; id: number }) => {
+    const reply = (data: unknown): void => void process.send?.({ id: m.id, data });
+    if (m.cmd === 'flush') {
+      await srv.archive.writer?.flush();
+      return reply({ batches: srv.recorder?.stats.batches, updates: srv.recorder?.stats.updates });
+    }
+    if (m.cmd === 'close') {
+      await srv.close();
+      reply(null);
+      process.exit(0);
+    }
+  });
+  process.send?.({ id: 0, data: { url: srv.url } });
+}
+
+interface Load {
+  bodies: Buffer[];
+  samples: number;
+  bodyBytes: number;
+}
+
+const METRICS = [
+  'node_network_receive_bytes_total', 'node_network_transmit_bytes_total', 'node_network_receive_packets_total', 'node_network_transmit_packets_total',
+  'node_network_receive_errs_total', 'node_network_transmit_drop_total', 'node_cpu_seconds_total', 'node_disk_read_bytes_total', 'node_disk_written_bytes_total',
+  'node_filesystem_avail_bytes', 'node_memory_MemAvailable_bytes', 'node_load1', 'ifHCInOctets', 'ifHCOutOctets', 'ifInErrors', 'ifOutDiscards',
+  'ifOperStatus', 'ifHighSpeed', 'sysUpTime', 'node_hwmon_temp_celsius',
+];
+
+function labelsOf(i: number): Array<{ name: string; value: string }> {
+  const metric = METRICS[i % METRICS.length] as string;
+  const instance = `host-${String(Math.floor(i / METRICS.length) % 100).padStart(3, '0')}.dc1.example.net:9100`;
+  const port = Math.floor(i / (METRICS.length * 100));
+  const snmp = metric.startsWith('if') || metric === 'sysUpTime';
+  return [
+    { name: '__name__', value: metric },
+    ...(snmp ? [{ name: 'ifName', value: `Ethernet${port}/1` }] : [{ name: 'device', value: `eth${port}` }]),
+    { name: 'instance', value: instance },
+    { name: 'job', value: snmp ? 'snmp' : 'node' },
+  ];
+}
+
+/** Sample k of series i: counters grow by whole numbers, gauges move in hundredths. */
+function valueOf(i: number, k: number): number {
+  const metric = METRICS[i % METRICS.length] as string;
+  let x = (i * 2654435761 + k * 40503) >>> 0;
+  x ^= x >>> 13;
+  if (metric.endsWith('_total') || metric.endsWith('Octets')) return i * 1_000_003 + k * ((i % 97) + 1) * 15_000 + (x % 1000);
+  return Math.round((i % 500) * 10 + (x % 10_000) / 100) / 100;
+}
+
+function makeLoad(series: number, scrapes: number, perRequest: number, t0Ms: number): Load {
+  const labels = Array.from({ length: series }, (_, i) => labelsOf(i));
+  const bodies: Buffer[] = [];
+  let bodyBytes = 0;
+  for (let k = 0; k < scrapes; k++) {
+    const ts = BigInt(t0Ms + k * 15_000);
+    for (let from = 0; from < series; from += perRequest) {
+      const timeseries = [];
+      for (let i = from; i < Math.min(series, from + perRequest); i++) timeseries.push({ labels: labels[i] ?? [], samples: [{ value: valueOf(i, k), timestamp: ts }] });
+      const body = snappy.compressSync(Buffer.from(toBinary(WriteRequestSchema, create(WriteRequestSchema, { timeseries }))));
+      bodies.push(body);
+      bodyBytes += body.length;
+    }
+  }
+  return { bodies, samples: series * scrapes, bodyBytes };
+}
+
+/** Posts every body in order; fails on any answer but 2xx. */
+async function send(url: string, load: Load, query = ''): Promise<number> {
+  const u = new URL(url);
+  const pool = new Pool(u.origin, { connections: 1, pipelining: 1 });
+  const started = performance.now();
+  try {
+    for (const body of load.bodies) {
+      const r = await pool.request({
+        method: 'POST', path: `/api/v1/write${query}`, body,
+        headers: { 'content-type': 'application/x-protobuf', 'content-encoding': 'snappy', 'x-prometheus-remote-write-version': '0.1.0' },
+      });
+      const text = await r.body.text();
+      if (r.statusCode < 200 || r.statusCode >= 300) throw new Error(`${url}: HTTP ${r.statusCode}: ${text.slice(0, 300)}`);
+    }
+  } finally {
+    await pool.close();
+  }
+  return performance.now() - started;
+}
+
+async function dirBytes(dir: string): Promise<number> {
+  let n = 0;
+  for (const e of await readdir(dir, { withFileTypes: true })) {
+    const p = join(dir, e.name);
+    n += e.isDirectory() ? await dirBytes(p) : (await stat(p)).size;
+  }
+  return n;
+}
+
+async function tapedeck(load: Load, ack: 'durable' | 'memory'): Promise<Record<string, number>> {
+  const dir = await mkdtemp(join(tmpdir(), 'tapedeck-bench-promw-'));
+  const child = fork(new URL(import.meta.url).pathname, ['--serve', dir], { execArgv: ['--import', 'tsx', ...(process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : [])], stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+  const waiters = new Map<number, (d: unknown) => void>();
+  child.on('message', (m: { id: number; data: unknown }) => {
+    waiters.get(m.id)?.(m.data);
+    waiters.delete(m.id);
+  });
+  let nextId = 1;
+  const call = (cmd: string): Promise<unknown> => new Promise((resolve) => {
+    const id = nextId++;
+    waiters.set(id, resolve);
+    child.send({ cmd, id });
+  });
+  const { url } = await new Promise<{ url: string }>((resolve) => waiters.set(0, resolve as (d: unknown) => void));
+  try {
+    const started = performance.now();
+    await send(url, load, `?ack=${ack}`);
+    const counts = await call('flush') as { updates: number };
+    const ms = performance.now() - started;
+    if (counts.updates !== load.samples) throw new Error(`Tapedeck recorded ${counts.updates} of ${load.samples} samples`);
+    const bytes = await dirBytes(dir);
+    return { samples_per_s: Math.round(load.samples / (ms / 1000)), seconds: round(ms / 1000), disk_bytes: bytes, bytes_per_sample: round(bytes / load.samples) };
+  } finally {
+    await call('close');
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+async function prometheus(load: Load): Promise<Record<string, number>> {
+  const prom = await startPrometheus('global:\n  scrape_interval: 1h\nscrape_configs: []\n', { args: ['--web.enable-remote-write-receiver', '--web.enable-admin-api'] });
+  try {
+    const ms = await send(prom.url, load);
+    const snap = await (await fetch(`${prom.url}/api/v1/admin/tsdb/snapshot`, { method: 'POST' })).json() as { data: { name: string } };
+    const blockBytes = await dirBytes(join(prom.dataDir, 'snapshots', snap.data.name));
+    const walBytes = await dirBytes(join(prom.dataDir, 'wal'));
+    return {
+      samples_per_s: Math.round(load.samples / (ms / 1000)), seconds: round(ms / 1000),
+      snapshot_block_bytes: blockBytes, bytes_per_sample: round(blockBytes / load.samples),
+      wal_bytes: walBytes, wal_bytes_per_sample: round(walBytes / load.samples),
+    };
+  } finally {
+    await prom.stop();
+  }
+}
+
+function round(x: number): number {
+  return Math.round(x * 1000) / 1000;
+}
+
+async function main(): Promise<void> {
+  const series = Number(args.series);
+  const scrapes = Number(args.scrapes);
+  const perRequest = Number(args['per-request']);
+  // Recent enough for Prometheus' head to take (it refuses samples far in the past).
+  const t0Ms = Date.now() - scrapes * 15_000 - 60_000;
+  const load = makeLoad(series, scrapes, perRequest, t0Ms);
+  const durable = await tapedeck(load, 'durable');
+  const memory = await tapedeck(load, 'memory');
+  const prom = await prometheus(load);
+  const best = Math.max(durable.samples_per_s as number, memory.samples_per_s as number);
+  console.log(JSON.stringify({
+    bench: 'prom-write',
+    series, scrapes, samples: load.samples, samples_per_request: perRequest, requests: load.bodies.length,
+    snappy_bytes_per_sample: round(load.bodyBytes / load.samples),
+    tapedeck_durable: durable,
+    tapedeck_memory: memory,
+    prometheus: prom,
+    ingest_ratio_durable: round((durable.samples_per_s as number) / (prom.samples_per_s as number)),
+    ingest_ratio_best: round(best / (prom.samples_per_s as number)),
+    bytes_ratio: round((memory.bytes_per_sample as number) / (prom.bytes_per_sample as number)),
+    targets: { ingest_ratio_min: 1, bytes_ratio_max: 0.5 },
+  }));
+}
+
+// Last: the constants above are initialised by now.
+if (args.serve !== undefined) await serve(args.serve);
+else await main();
