@@ -1,0 +1,132 @@
+/**
+ * query_range latency over a day of series, Tapedeck beside a real Prometheus (2.42, on
+ * this machine) loaded with the same samples: p50 and p99 per query, one JSON object.
+ *
+ *   npm run bench:promql                         # defaults below (scaled down, see docs/performance.md)
+ *   SERIES=10000 INTERVAL_S=15 npm run bench:promql   # the issue's full size: 57.6 M samples
+ *
+ * Half the series are counters (bench_requests_total), half gauges (bench_temperature);
+ * labels job (10 values) and instance. Tapedeck gets the day through its storage API (one
+ * batch per timestamp, as remote_write records them); Prometheus through its remote-write
+ * receiver, in time order. Both then answer the same queries over HTTP (form POST, as
+ * Grafana sends them), RUNS times each after one warm-up.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Archive } from '../../storage/index.js';
+import { buildServer } from '../../server/app.js';
+import { seriesToPath } from '../../protocol/prom-path.js';
+import type { Value } from '../../protocol/value.js';
+import { remoteWrite, startPrometheus, type PromSeries } from '../helpers/promql-peers.js';
+
+const SERIES = Number(process.env.SERIES ?? 1000);
+const INTERVAL_S = Number(process.env.INTERVAL_S ?? 60);
+const HOURS = Number(process.env.HOURS ?? 24);
+const RUNS = Number(process.env.RUNS ?? 10);
+const STEP_S = Number(process.env.STEP_S ?? 120);
+const T0_MS = 1_700_000_000_000;
+const SPAN_MS = HOURS * 3_600_000;
+
+interface Def {
+  labels: Record<string, string>;
+  path: string;
+  counter: boolean;
+}
+
+function defs(): Def[] {
+  const out: Def[] = [];
+  for (let i = 0; i < SERIES; i++) {
+    const counter = i % 2 === 0;
+    const name = counter ? 'bench_requests_total' : 'bench_temperature';
+    const labels = { job: `job${i % 10}`, instance: `i${Math.floor(i / 2)}` };
+    out.push({ labels: { __name__: name, ...labels }, path: seriesToPath({ name, labels }), counter });
+  }
+  return out;
+}
+
+/** The value of series i at step k: deterministic, counters rising, gauges wandering. */
+function valueAt(i: number, k: number, counter: boolean): number {
+  return counter ? k * ((i % 7) + 1) + ((k * 31 + i) % 5) : 20 + ((i * 13 + k * 7) % 100) / 10;
+}
+
+function percentile(sorted: number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] as number;
+}
+
+async function timeQuery(url: string, query: string): Promise<{ p50Ms: number; p99Ms: number; series: number }> {
+  const body = new URLSearchParams({ query, start: String(T0_MS / 1000), end: String((T0_MS + SPAN_MS) / 1000), step: String(STEP_S) });
+  const once = async (): Promise<{ ms: number; series: number }> => {
+    const t = performance.now();
+    const r = await fetch(`${url}/api/v1/query_range`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body });
+    const j = (await r.json()) as { status: string; error?: string; data?: { result: unknown[] } };
+    if (j.status !== 'success') throw new Error(`${url}: ${query}: ${j.error}`);
+    return { ms: performance.now() - t, series: j.data?.result.length ?? 0 };
+  };
+  const warm = await once();
+  const times: number[] = [];
+  for (let i = 0; i < RUNS; i++) times.push((await once()).ms);
+  times.sort((a, b) => a - b);
+  return { p50Ms: Math.round(percentile(times, 50) * 10) / 10, p99Ms: Math.round(percentile(times, 99) * 10) / 10, series: warm.series };
+}
+
+async function main(): Promise<void> {
+  const all = defs();
+  const steps = Math.floor(SPAN_MS / (INTERVAL_S * 1000)) + 1;
+  const dir = await mkdtemp(join(tmpdir(), 'tapedeck-bench-promql-'));
+  const archive = await Archive.open(join(dir, 'archive'), { flushIntervalMs: 0 });
+  const prom = await startPrometheus([], join(dir, 'prom'));
+  try {
+    const loadStart = performance.now();
+    for (let k = 0; k < steps; k++) {
+      const updates: Array<[string, Value]> = all.map((d, i) => [d.path, valueAt(i, k, d.counter)]);
+      archive.writer!.append(updates, (T0_MS + k * INTERVAL_S * 1000) * 1000);
+      if (archive.writer!.needsDrain) await archive.writer!.drain();
+    }
+    await archive.writer!.flush();
+    const tapedeckLoadS = (performance.now() - loadStart) / 1000;
+    const promStart = performance.now();
+    const sliceSteps = Math.max(1, Math.floor(600 / INTERVAL_S));
+    for (let k0 = 0; k0 < steps; k0 += sliceSteps) {
+      const batch: PromSeries[] = all.map((d, i) => ({
+        labels: d.labels,
+        samples: Array.from({ length: Math.min(sliceSteps, steps - k0) }, (_, j) => [T0_MS + (k0 + j) * INTERVAL_S * 1000, valueAt(i, k0 + j, d.counter)] as [number, number]),
+      }));
+      for (let s = 0; s < batch.length; s += 2000) await remoteWrite(`${prom.url}/api/v1/write`, batch.slice(s, s + 2000));
+    }
+    const promLoadS = (performance.now() - promStart) / 1000;
+    const app = await buildServer({ archive });
+    await app.listen({ port: 0, host: '127.0.0.1' });
+    const tapedeckUrl = `http://127.0.0.1:${(app.server.address() as { port: number }).port}`;
+    const queries = {
+      selector: 'bench_temperature{instance="i17"}',
+      rate: 'rate(bench_requests_total{instance="i17"}[5m])',
+      sumBy: 'sum by (job) (rate(bench_requests_total[5m]))',
+      topk: 'topk(5, bench_temperature)',
+    };
+    const results: Record<string, unknown> = {};
+    for (const [name, q] of Object.entries(queries)) {
+      const prometheus = await timeQuery(prom.url, q);
+      const tapedeck = await timeQuery(tapedeckUrl, q);
+      results[name] = { query: q, tapedeck, prometheus, p99Ratio: Math.round((tapedeck.p99Ms / prometheus.p99Ms) * 100) / 100 };
+    }
+    await app.close();
+    console.log(JSON.stringify({
+      bench: 'promql',
+      series: SERIES,
+      intervalS: INTERVAL_S,
+      hours: HOURS,
+      samples: SERIES * steps,
+      stepS: STEP_S,
+      runs: RUNS,
+      loadS: { tapedeck: Math.round(tapedeckLoadS * 10) / 10, prometheusRemoteWrite: Math.round(promLoadS * 10) / 10 },
+      queries: results,
+    }));
+  } finally {
+    await prom.stop();
+    await archive.close();
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+await main();
