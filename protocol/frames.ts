@@ -9,7 +9,9 @@
  *   controls the session's controls after any change
  *   end      playback reached `end` (or the session is closing)
  *   error    a stable code and message (a bad control names the control; the session lives on)
- *   info     informational (e.g. buffering)
+ *   info     informational (e.g. buffering, a step clamped at the start or end)
+ *   coverage where the record is blind within the session's range: recorder gaps and source
+ *            outages (protocol/coverage.ts), the newest `itemsMax`, `truncated` when more
  *   paths    msgpack only: path ids used by later frames ([id, path] pairs, each id once)
  *
  * In msgpack frames paths are replaced by their ids (`paths` frames announce them), so the
@@ -20,6 +22,7 @@
  * protocol/value-msgpack.ts; docs/values.md describes both.
  */
 import type { ControlsInput, ControlsView } from './controls.js';
+import type { Coverage, CoverageGap, SourceOutage } from './coverage.js';
 import { TapedeckError } from './errors.js';
 import { setOwn, type Value } from './value.js';
 import { isJsonPlain, valueFromJson, valueToJson, valueToJsonText } from './value-json.js';
@@ -40,7 +43,33 @@ export type ServerFrame<K extends PathKey = string> =
   | { type: 'end'; reason: 'end' | 'closed' | 'deleted' }
   | { type: 'error'; code: string; message: string; control?: string }
   | { type: 'info'; code: string; message: string }
+  | CoverageFrame
   | { type: 'paths'; paths: Array<[number, string]> };
+
+export interface CoverageFrame {
+  type: 'coverage';
+  gaps: CoverageGap[];
+  outages: SourceOutage[];
+  /** Older gaps or outages were left out (more than the limit touch the range). */
+  truncated: boolean;
+}
+
+/**
+ * The coverage frame for a range's coverage: its gaps and outages, at most `itemsMax` of
+ * them together, the newest (by start) kept, each list in its own order.
+ */
+export function coverageFrame(c: Pick<Coverage, 'gaps' | 'outages'>, itemsMax: number): CoverageFrame {
+  const max = Math.max(0, Math.floor(itemsMax));
+  const total = c.gaps.length + c.outages.length;
+  if (total <= max) return { type: 'coverage', gaps: c.gaps, outages: c.outages, truncated: false };
+  if (max === 0) return { type: 'coverage', gaps: [], outages: [], truncated: true };
+  // The max-th newest start: items starting after it stay, and as many at it as fit.
+  const starts = [...c.gaps.map((g) => g.startUs), ...c.outages.map((o) => o.startUs)].sort((a, b) => b - a);
+  const cut = starts[max - 1] as number;
+  let atCut = max - starts.filter((s) => s > cut).length;
+  const keep = <T extends { startUs: number }>(xs: T[]): T[] => xs.filter((x) => x.startUs > cut || (x.startUs === cut && atCut-- > 0));
+  return { type: 'coverage', gaps: keep(c.gaps), outages: keep(c.outages), truncated: true };
+}
 
 export type ClientFrame = { type: 'control'; set: ControlsInput } | { type: 'ping' };
 

@@ -114,7 +114,7 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
     for (const key of ['4xx', '5xx']) response[key] ??= structuredClone(ERROR_BODY_SCHEMA);
   });
   app.decorate('archive', opts.archive);
-  app.decorate('sessions', new SessionManager(opts.archive, opts.playback ?? {}, app.log));
+  app.decorate('sessions', new SessionManager(opts.archive, opts.playback ?? {}, app.log, opts.coverage));
   app.addHook('onClose', async () => app.sessions.close());
   // Before listening: the first seeks after start should not pay for catalog reads and JIT.
   app.addHook('onReady', async () => {

@@ -2,9 +2,11 @@
  * Writes the coverage journal for one recording run: its start (with the last batch the
  * archive held, so a crash before shows as a gap), its first batch, its clean stop, and
  * each source's outages (the first failed poll after a success, then the next success).
- * Reads answer GET /api/v1/coverage and the web player's timeline.
+ * Reads answer GET /api/v1/coverage and the web player's timeline; every event appended is
+ * announced as 'change' (with the event) so tailing playback sessions can send it on.
  */
 import { randomUUID } from 'node:crypto';
+import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
 import { coverageBetween, coverageOf, type Coverage, type CoverageEvent } from '../protocol/coverage.js';
 import type { Archive } from '../storage/index.js';
@@ -15,7 +17,7 @@ import type { Recorder } from './recorder.js';
 import type { PollEvent, Source } from './sources/source.js';
 
 
-export class CoverageLog {
+export class CoverageLog extends EventEmitter<{ change: [CoverageEvent] }> {
   readonly run = randomUUID();
   private readonly events: CoverageEvent[] = [];
   private readonly down = new Set<string>();
@@ -26,7 +28,9 @@ export class CoverageLog {
     private readonly archive: Archive,
     private readonly writer: JournalWriter | undefined,
     private readonly log: Logger,
-  ) {}
+  ) {
+    super();
+  }
 
   /**
    * Reads the journal; for a recording archive, starts a run and follows the recorder's
@@ -88,6 +92,7 @@ export class CoverageLog {
     // A source flapping for months must not grow memory without bound: keep the newest.
     if (this.events.length >= STORAGE_LIMITS.coverageEventsMax) this.events.splice(0, this.events.length >> 1);
     this.events.push(e);
+    this.emit('change', e);
     try {
       await this.writer?.append(e);
     } catch (err) {

@@ -183,6 +183,14 @@ export function render(f: StreamFrame, maxUpdates: number): string | undefined {
       return `!! ${f.code}: ${f.message}`;
     case 'info':
       return `.. ${f.message}`;
+    case 'coverage': {
+      // Where nothing was recorded: a replay reads the silence as a gap, not as a calm network.
+      const items = [
+        ...f.gaps.map((g) => `${g.reason} ${formatTs(g.startUs)} .. ${g.endUs === null ? 'now' : formatTs(g.endUs)}`),
+        ...f.outages.map((o) => `${o.source} down ${formatTs(o.startUs)} .. ${o.endUs === null ? 'now' : formatTs(o.endUs)}`),
+      ];
+      return items.length === 0 ? undefined : `.. not recorded: ${items.slice(0, maxUpdates).join('; ')}${items.length > maxUpdates || f.truncated ? ' …' : ''}`;
+    }
     case 'reconnected':
       return `.. reconnected (attempt ${f.attempt})`;
   }

@@ -25,6 +25,7 @@
  * socket is paused, so a slow consumer slows the server down instead of filling memory.
  */
 import WebSocket from 'ws';
+import type { CoverageFrame } from '../../protocol/frames.js';
 import { CLOSE_CODES, closeIsFinal } from '../../protocol/close-codes.js';
 import { valueFromJson } from '../../protocol/value-json.js';
 import { decodeMsgpack } from '../../protocol/value-msgpack.js';
@@ -51,6 +52,7 @@ export type StreamFrame =
   | { type: 'end'; reason: string }
   | { type: 'error'; code: string; message: string; control?: string }
   | { type: 'info'; code: string; message: string }
+  | CoverageFrame
   | { type: 'reconnected'; attempt: number };
 
 export class TapedeckClientError extends Error {

@@ -6,7 +6,7 @@
 import { TapedeckError } from '../../protocol/errors.js';
 import type { ControlsInput } from '../../protocol/controls.js';
 import type { Archive } from '../../storage/index.js';
-import { Session, type SessionLimits, type SessionLog } from './session.js';
+import { Session, type CoverageSource, type SessionLimits, type SessionLog } from './session.js';
 
 export interface PlaybackOptions extends SessionLimits {
   /** Sessions at once, all clients (seed 003 default: 512). */
@@ -33,6 +33,11 @@ export const PLAYBACK_DEFAULTS: PlaybackOptions = {
    * event loop. One keeps /health and other sessions within a frame's work of their turn.
    */
   loopStepsPerTurnMax: 1,
+  /**
+   * Gaps and outages in one `coverage` frame, together; past it the newest are sent with
+   * `truncated` (a source flapping for months would otherwise make a frame of megabytes).
+   */
+  coverageItemsMax: 1000,
 };
 
 /** Pacing errors kept for statistics (a ring; the newest replace the oldest). */
@@ -64,10 +69,17 @@ export class SessionManager {
   private readonly onCommit = (): void => {
     for (const s of this.sessions.values()) if (s.waitingForData) s.wake();
   };
+  private readonly coverage: CoverageSource | undefined;
+  private readonly onCoverage = (): void => {
+    for (const s of this.sessions.values()) s.coverageChanged();
+  };
 
-  constructor(archive: Archive, opts: Partial<PlaybackOptions>, log: Log) {
+  /** `coverage`: the recording's coverage journal; without it sessions send no coverage frames. */
+  constructor(archive: Archive, opts: Partial<PlaybackOptions>, log: Log, coverage?: CoverageSource) {
     this.a = archive;
     this.log = log;
+    this.coverage = coverage;
+    coverage?.on('change', this.onCoverage);
     this.options = { ...PLAYBACK_DEFAULTS, ...opts };
     for (const [k, v] of Object.entries(this.options)) {
       if (!Number.isFinite(v) || v <= 0) throw new TapedeckError('TPD_BAD_ARGUMENT', `playback option ${k} must be a positive number, got ${String(v)}`);
@@ -96,7 +108,7 @@ export class SessionManager {
         this.stats.framesSent += n;
         this.stats.bytesSent += bytes;
       },
-    }, (id) => this.log.child({ session: id, client: clientKey }));
+    }, (id) => this.log.child({ session: id, client: clientKey }), this.coverage);
     // Reserve the slot before the first await so concurrent creations respect the limits.
     this.sessions.set(s.id, s);
     try {
@@ -153,6 +165,7 @@ export class SessionManager {
   async close(): Promise<void> {
     clearInterval(this.gcTimer);
     this.a.off('commit', this.onCommit);
+    this.coverage?.off('change', this.onCoverage);
     const all = [...this.sessions.values()];
     this.sessions.clear();
     await Promise.all(all.map((s) => s.close('closed')));

@@ -21,7 +21,8 @@ import { randomBytes } from 'node:crypto';
 import { CLOSE_CODES } from '../../protocol/close-codes.js';
 import { TapedeckError, isTapedeckError } from '../../protocol/errors.js';
 import { formatBound, parseControls, type Bound, type ControlsInput, type ControlsView, type ParsedControls, type PlayState, type Speed } from '../../protocol/controls.js';
-import { encodeJsonFrame, encodeJsonRawFrame, type ServerFrame } from '../../protocol/frames.js';
+import type { Coverage } from '../../protocol/coverage.js';
+import { coverageFrame, encodeJsonFrame, encodeJsonRawFrame, type ServerFrame } from '../../protocol/frames.js';
 import { clampMessage, formatTs, stepOutcome } from '../../protocol/time.js';
 import { MsgpackWriter, encodeMsgpackFrame, encodeRawFrame, encodeStateFrame } from '../../protocol/msgpack-frames.js';
 import type { Value } from '../../protocol/value.js';
@@ -48,6 +49,14 @@ export interface SessionLimits {
   frameBatchesMax: number;
   frameUpdatesMax: number;
   loopStepsPerTurnMax: number;
+  coverageItemsMax: number;
+}
+
+/** Where the record is blind (server/coverage.ts CoverageLog): read, and told of changes. */
+export interface CoverageSource {
+  between(startUs: number, endUs: number): Coverage;
+  on(event: 'change', fn: () => void): unknown;
+  off(event: 'change', fn: () => void): unknown;
 }
 
 /** The slice of pino a session logs through (a child logger bound to the session id). */
@@ -103,6 +112,9 @@ export class Session {
   private anchor: { wallMs: number; ts: number } | undefined;
   private pending: RawBatch | null = null;
   private needState = true;
+  /** A coverage frame is due: after every state frame, and when coverage changes while tailing. */
+  private needCoverage = false;
+  private readonly coverage: CoverageSource | undefined;
   private reachedEnd = false;
   private sentIds = new Uint8Array(0);
   private readonly mp = new MsgpackWriter();
@@ -116,8 +128,9 @@ export class Session {
 
   readonly log: SessionLog;
 
-  constructor(archive: Archive, clientKey: string, filter: readonly string[], limits: SessionLimits, events: SessionEvents, log: (id: string) => SessionLog) {
+  constructor(archive: Archive, clientKey: string, filter: readonly string[], limits: SessionLimits, events: SessionEvents, log: (id: string) => SessionLog, coverage?: CoverageSource) {
     this.a = archive;
+    this.coverage = coverage;
     this.log = log(this.id);
     this.clientKey = clientKey;
     this.filter = filter;
@@ -211,6 +224,13 @@ export class Session {
     await this.loopDone;
   }
 
+  /** The coverage journal changed: a tailing session sends the new coverage. */
+  coverageChanged(): void {
+    if (this.coverage === undefined || this.state !== 'tail') return;
+    this.needCoverage = true;
+    this.wake();
+  }
+
   wake(): void {
     const w = this.wakeFn;
     this.wakeFn = undefined;
@@ -253,6 +273,12 @@ export class Session {
       this.needState = false;
       await this.sendState();
       this.sendFrame({ type: 'controls', controls: this.controls });
+      this.needCoverage = this.coverage !== undefined;
+      return;
+    }
+    if (this.needCoverage) {
+      this.needCoverage = false;
+      this.sendCoverage();
       return;
     }
     if (this.state === 'pause' || this.reachedEnd) return this.sleep(Infinity);
@@ -479,6 +505,13 @@ export class Session {
       if (this.cursor.matches(id)) values[paths[id] as string] = byId.has(id) ? (byId.get(id) as Value) : null;
     }
     this.sendRaw(encodeJsonFrame({ type: 'state', ts, values }));
+  }
+
+  /** The gaps and outages touching [start, end] (unbounded: the whole archive). */
+  private sendCoverage(): void {
+    if (!this.coverage) return;
+    const c = this.coverage.between(this.start.kind === 'ts' ? this.start.us : 0, this.end.kind === 'ts' ? this.end.us : Number.MAX_SAFE_INTEGER);
+    this.sendFrame(coverageFrame(c, this.limits.coverageItemsMax));
   }
 
   /** Control-plane frames (controls, end, error, info); batches go through sendBatches. */
