@@ -121,29 +121,6 @@ export const SERVER_LIMITS = {
   promqlConcurrentQueriesMax: 20,
   /** Series, label names or label values listed by one metadata request (/api/v1/series, /labels, /label/<name>/values). */
   promqlListedMax: 100_000,
-  /**
-   * The Prometheus query API (server/promql/, docs/prometheus.md). A query's text is at most
-   * promqlQueryCharsMax characters and nests at most promqlNestingDepthMax levels (the tree
-   * is walked recursively); a regex matcher is at most promqlRegexCharsMax characters and
-   * runs in linear time (server/promql/regex.ts), so matching one label value costs
-   * O(regex × value). A query selects at most promqlSeriesMax series and loads at most
-   * promqlSamplesMax samples (16 bytes each in memory: the largest query holds about
-   * promqlSamplesMax × 16 bytes); a range query has at most promqlPointsPerSeriesMax steps
-   * (Prometheus' own 11 000). Evaluation yields to the event loop every promqlSliceMs and
-   * gives up after promqlTimeoutMs (a request's `timeout` may only shorten it); at most
-   * promqlConcurrentQueriesMax queries run at once, later ones get 503 until one ends.
-   */
-  promqlQueryCharsMax: 64 * 1024,
-  promqlNestingDepthMax: 200,
-  promqlRegexCharsMax: 4096,
-  promqlSeriesMax: 100_000,
-  promqlSamplesMax: 25_000_000,
-  promqlPointsPerSeriesMax: 11_000,
-  promqlSliceMs: 10,
-  promqlTimeoutMs: 120_000,
-  promqlConcurrentQueriesMax: 20,
-  /** Series, label names or label values listed by one metadata request (/api/v1/series, /labels, /label/<name>/values). */
-  promqlListedMax: 100_000,
   /** Time granted to in-flight requests and sources at shutdown before connections are cut. */
   shutdownGraceMs: 10_000,
 } as const;
