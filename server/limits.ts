@@ -77,6 +77,7 @@ export const SERVER_LIMITS = {
    * request (queue_config.max_samples_per_send), far below these.
    */
   remoteWriteBodyBytesMax: 32 * 1024 * 1024,
+  /** Largest uncompressed WriteRequest, as its snappy preamble declares it (checked before decompressing). */
   remoteWriteDecodedBytesMax: 256 * 1024 * 1024,
   /** Samples in one request (all series); one batch per timestamp, each at most the storage's batch limit. */
   remoteWriteSamplesMax: 1_000_000,
