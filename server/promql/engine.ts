@@ -32,7 +32,7 @@ export type QueryResult =
   | { resultType: 'matrix'; series: MatrixSeries[] };
 
 const tooManySeries = (): PromError =>
-  new PromError('execution', `query selects more than promqlSeriesMax (${SERVER_LIMITS.promqlSeriesMax}) series`);
+  new PromError('execution', `query selects more than promqlSeriesMax (${SERVER_LIMITS.promqlSeriesMax}) series`, 'TPD_QUERY_LIMIT');
 
 /** The time range [from, to] of samples the selectors need over the query's steps. */
 function neededRange(sels: Array<{ sel: Selector; rangeMs: number }>, p: QueryParams): { fromMs: number; toMs: number } {

@@ -8,6 +8,11 @@ import type { ErrorCode } from '../../protocol/errors.js';
 
 export type PromErrorType = 'bad_data' | 'execution' | 'timeout' | 'canceled' | 'internal' | 'unavailable';
 
+/** The Tapedeck code of each Prometheus error type (a limit passes its own TPD_QUERY_LIMIT). */
+const CODE_OF_TYPE: Record<PromErrorType, ErrorCode> = {
+  bad_data: 'TPD_BAD_ARGUMENT', execution: 'TPD_QUERY_EXEC', timeout: 'TPD_QUERY_TIMEOUT', canceled: 'TPD_QUERY_TIMEOUT', internal: 'TPD_INTERNAL', unavailable: 'TPD_FILE_UNAVAILABLE',
+};
+
 export const PROM_ERROR_STATUS: Record<PromErrorType, number> = {
   bad_data: 400,
   execution: 422,
@@ -21,7 +26,7 @@ export class PromError extends Error {
   constructor(
     readonly errorType: PromErrorType,
     message: string,
-    readonly code: ErrorCode = errorType === 'bad_data' ? 'TPD_BAD_ARGUMENT' : errorType === 'internal' ? 'TPD_INTERNAL' : 'TPD_BAD_ARGUMENT',
+    readonly code: ErrorCode = CODE_OF_TYPE[errorType],
   ) {
     super(message);
     this.name = 'PromError';

@@ -35,7 +35,7 @@ export class Budget {
   addSamples(n: number): void {
     this.samples += n;
     if (this.samples > SERVER_LIMITS.promqlSamplesMax) {
-      throw new PromError('execution', `query processing would load too many samples into memory in query execution (more than promqlSamplesMax, ${SERVER_LIMITS.promqlSamplesMax})`);
+      throw new PromError('execution', `query processing would load too many samples into memory in query execution (more than promqlSamplesMax, ${SERVER_LIMITS.promqlSamplesMax})`, 'TPD_QUERY_LIMIT');
     }
   }
 

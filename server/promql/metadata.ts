@@ -18,7 +18,7 @@ export interface MetadataQuery {
   endMs: number;
 }
 
-const tooMany = (): PromError => new PromError('execution', `more than promqlListedMax (${SERVER_LIMITS.promqlListedMax}) series match`);
+const tooMany = (): PromError => new PromError('execution', `more than promqlListedMax (${SERVER_LIMITS.promqlListedMax}) series match`, 'TPD_QUERY_LIMIT');
 
 function matchedSeries(archive: Archive, q: MetadataQuery): SeriesRef[] {
   const out = new Map<number, SeriesRef>();
