@@ -196,6 +196,8 @@ describe('POST /api/v1/write', () => {
     expect(await recorded(s)).toEqual([]);
   });
 
+  /** A valid series: requests that also hold a bad one are refused whole, this one included. */
+  const GOOD: SeriesIn = { labels: { __name__: 'good' }, samples: [[T0 - 1, 1]] };
   const refusals: Array<[string, () => Uint8Array, string, RegExp]> = [
     ['corrupt snappy', () => Buffer.from([0x10, 0xff, 0xff, 0xff, 0x01, 0x02]), 'TPD_BAD_REMOTE_WRITE', /snappy/],
     ['no snappy preamble', () => Buffer.from([0xff, 0xff, 0xff, 0xff, 0xff, 0xff]), 'TPD_BAD_REMOTE_WRITE', /snappy/],
@@ -203,20 +205,19 @@ describe('POST /api/v1/write', () => {
     ['uncompressed protobuf', () => encode([{ labels: { __name__: 'a' }, samples: [[T0, 1]] }]), 'TPD_BAD_REMOTE_WRITE', /snappy/],
     ['truncated protobuf', () => compress(encode([{ labels: { __name__: 'a', b: 'c' }, samples: [[T0, 1]] }]).subarray(0, 9)), 'TPD_BAD_REMOTE_WRITE', /not a WriteRequest/],
     ['garbage protobuf (wire type 7)', () => compress(Buffer.from([0x0f, 0x01, 0x02])), 'TPD_BAD_REMOTE_WRITE', /wire type/],
-    ['a series without __name__', () => compress(encode([{ labels: { job: 'x' }, samples: [[T0, 1]] }])), 'TPD_BAD_REMOTE_WRITE', /no __name__/],
-    ['an empty __name__', () => compress(encode([{ labels: { __name__: '' }, samples: [[T0, 1]] }])), 'TPD_BAD_REMOTE_WRITE', /no __name__/],
-    ['a duplicate label', () => compress(encode([{ labels: [['__name__', 'a'], ['x', '1'], ['x', '2']], samples: [[T0, 1]] }])), 'TPD_BAD_REMOTE_WRITE', /label "x" twice/],
-    ['an empty label name', () => compress(encode([{ labels: [['__name__', 'a'], ['', '1']], samples: [[T0, 1]] }])), 'TPD_BAD_REMOTE_WRITE', /empty name/],
-    [`${SERVER_LIMITS.remoteWriteLabelsPerSeriesMax + 1} labels`, () => compress(encode([{ labels: Object.fromEntries([['__name__', 'a'], ...Array.from({ length: SERVER_LIMITS.remoteWriteLabelsPerSeriesMax }, (_, i) => [`l${i}`, 'v'])]), samples: [[T0, 1]] }])), 'TPD_BAD_REMOTE_WRITE', /remoteWriteLabelsPerSeriesMax/],
-    ['a label value longer than a path may be', () => compress(encode([{ labels: { __name__: 'a', x: 'v'.repeat(5000) }, samples: [[T0, 1]] }])), 'TPD_BAD_REMOTE_WRITE', /pathCharsMax/],
-    ['a native histogram', () => compress(encode([{ labels: { __name__: 'h' }, samples: [], histograms: 1 }])), 'TPD_BAD_REMOTE_WRITE', /native histograms/],
-    ['two values of one series at one time', () => compress(encode([{ labels: { __name__: 'a' }, samples: [[T0, 1]] }, { labels: { __name__: 'a' }, samples: [[T0, 2]] }])), 'TPD_REMOTE_WRITE_OUT_OF_ORDER', /\/prom\/a has two different samples/],
-    ['a negative timestamp', () => compress(encode([{ labels: { __name__: 'a' }, samples: [[-1, 1]] }])), 'TPD_BAD_REMOTE_WRITE', /out of range/],
+    ['a series without __name__', () => compress(encode([GOOD, { labels: { job: 'x' }, samples: [[T0, 1]] }])), 'TPD_BAD_REMOTE_WRITE', /no __name__/],
+    ['an empty __name__', () => compress(encode([GOOD, { labels: { __name__: '' }, samples: [[T0, 1]] }])), 'TPD_BAD_REMOTE_WRITE', /no __name__/],
+    ['a duplicate label', () => compress(encode([GOOD, { labels: [['__name__', 'a'], ['x', '1'], ['x', '2']], samples: [[T0, 1]] }])), 'TPD_BAD_REMOTE_WRITE', /label "x" twice/],
+    ['an empty label name', () => compress(encode([GOOD, { labels: [['__name__', 'a'], ['', '1']], samples: [[T0, 1]] }])), 'TPD_BAD_REMOTE_WRITE', /empty name/],
+    [`${SERVER_LIMITS.remoteWriteLabelsPerSeriesMax + 1} labels`, () => compress(encode([GOOD, { labels: Object.fromEntries([['__name__', 'a'], ...Array.from({ length: SERVER_LIMITS.remoteWriteLabelsPerSeriesMax }, (_, i) => [`l${i}`, 'v'])]), samples: [[T0, 1]] }])), 'TPD_BAD_REMOTE_WRITE', /remoteWriteLabelsPerSeriesMax/],
+    ['a label value longer than a path may be', () => compress(encode([GOOD, { labels: { __name__: 'a', x: 'v'.repeat(5000) }, samples: [[T0, 1]] }])), 'TPD_BAD_REMOTE_WRITE', /pathCharsMax/],
+    ['a native histogram', () => compress(encode([GOOD, { labels: { __name__: 'h' }, samples: [], histograms: 1 }])), 'TPD_BAD_REMOTE_WRITE', /native histograms/],
+    ['two values of one series at one time', () => compress(encode([GOOD, { labels: { __name__: 'a' }, samples: [[T0, 1]] }, { labels: { __name__: 'a' }, samples: [[T0, 2]] }])), 'TPD_REMOTE_WRITE_OUT_OF_ORDER', /\/prom\/a has two different samples/],
+    ['a negative timestamp', () => compress(encode([GOOD, { labels: { __name__: 'a' }, samples: [[-1, 1]] }])), 'TPD_BAD_REMOTE_WRITE', /out of range/],
   ];
   for (const [what, body, code, message] of refusals) {
     it(`refuses ${what} with 400 ${code} and records nothing of the request`, async () => {
       const s = await rwServer();
-      // A good series first: refused requests are refused whole.
       const r = await post(body());
       expect(r.status).toBe(400);
       expect(r.body?.error?.code).toBe(code);
@@ -330,7 +331,7 @@ async function expositionServer(): Promise<{ url: string; scrapes: () => number;
   });
   await new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', resolve));
   const { port } = srv.address() as { port: number };
-  return { url: `127.0.0.1:${port}`, scrapes: () => n, close: () => new Promise((resolve) => srv.close(() => resolve())) };
+  return { url: `127.0.0.1:${port}`, scrapes: () => n, close: () => new Promise((resolve) => { srv.closeAllConnections(); srv.close(() => resolve()); }) };
 }
 
 /** A sample value as Prometheus' JSON API writes it. */
@@ -396,6 +397,10 @@ describe('with a real Prometheus', () => {
       const odd = seriesToPath({ name: 'tpd_test_odd', labels: { instance: expo.url, job: 'expo', v: 'quote"back\\slash\nnewline' } });
       expect(odd).toContain('/v=quote"back\\slash%0Anewline');
       expect(ours.get(odd)?.[0]?.[1]).toBe(Infinity);
+      // The target goes away: Prometheus writes its stale markers, Tapedeck records null.
+      await expo.close();
+      const up = seriesToPath({ name: 'up', labels: { instance: expo.url, job: 'expo' } });
+      await until(() => s.recorder?.latest.get(counter) === null && s.recorder.latest.get(up) === 0, 60_000, `${counter} stale (null) and up = 0 in Tapedeck`);
     } finally {
       await prom?.stop();
       prom = undefined;
