@@ -148,7 +148,7 @@ async function dirBytes(dir: string): Promise<number> {
 
 async function tapedeck(load: Load, ack: 'durable' | 'memory'): Promise<Record<string, number>> {
   const dir = await mkdtemp(join(tmpdir(), 'tapedeck-bench-promw-'));
-  const child = fork(new URL(import.meta.url).pathname, ['--serve', dir], { execArgv: ['--import', 'tsx', ...(process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : [])], stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+  const child = fork(new URL(import.meta.url).pathname, ['--serve', dir], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
   const waiters = new Map<number, (d: unknown) => void>();
   child.on('message', (m: { id: number; data: unknown }) => {
     waiters.get(m.id)?.(m.data);
