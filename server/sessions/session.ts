@@ -3,17 +3,17 @@
  * recorded batches to the attached client.
  *
  * Only the session's own loop touches the cursor. Control changes are queued and applied
- * by the loop between sends, so a seek never races a read. Pacing is scheduled against an
- * anchor (wall time, archive time) set at every play/seek/speed change: a batch with
- * timestamp T is due at anchor.wall + (T - anchor.ts) / speed, so errors do not add up
- * over long runs. Sends respect the socket's backpressure: above wsBufferHighBytes the
- * loop waits for the client to read.
+ * by the loop between sends, so a seek never races a read. When a batch is due is the
+ * Pacer's answer (./pacer.ts: an anchor, so errors do not add up over long runs). Sends
+ * respect the socket's backpressure: above wsBufferHighBytes the loop waits for the client
+ * to read.
  *
  * No session may hold the event loop: every turn of the loop does a bounded amount of work
  * (a control change, a state frame, one frame of batches, or a loop's wrap-around) and
  * every loopStepsPerTurnMax turns it yields with setImmediate, whatever it awaited in
  * between (an await on a settled promise is no yield: a loop over one spins the process,
- * deaf to sockets and signals). Where no turn can make progress (no client, a client whose
+ * deaf to sockets and signals). A turn that slept until a timer fired has yielded already:
+ * the next turn (the batch now due) goes at once, not after the sockets' turn. Where no turn can make progress (no client, a client whose
  * socket no longer drains, a loop over a range holding no batch) the loop parks until
  * something wakes it: a control change, a client attaching or leaving, new data, close.
  */
@@ -28,6 +28,7 @@ import { MsgpackWriter, encodeMsgpackFrame, encodeRawFrame, encodeStateFrame } f
 import type { Value } from '../../protocol/value.js';
 import type { RawBatch } from '../../storage/cursor.js';
 import { wallClockUs, type Archive, type Cursor, type FetchWait } from '../../storage/index.js';
+import { Pacer } from './pacer.js';
 
 export type FrameFormat = 'json' | 'msgpack';
 
@@ -109,7 +110,9 @@ export class Session {
   private sink: SessionSink | undefined;
   private readonly commands: Command[] = [];
   private wakeFn: (() => void) | undefined;
-  private anchor: { wallMs: number; ts: number } | undefined;
+  private readonly pacer = new Pacer(1);
+  /** The last sleep ended by its timer (a real yield to the event loop). */
+  private timerFired = false;
   private pending: RawBatch | null = null;
   private needState = true;
   /** A coverage frame is due: after every state frame, and when coverage changes while tailing. */
@@ -192,7 +195,7 @@ export class Session {
     this.sink = sink;
     this.sentIds = new Uint8Array(0);
     this.needState = true;
-    this.anchor = undefined;
+    this.pacer.reset();
     this.wake();
   }
 
@@ -242,7 +245,10 @@ export class Session {
   private sleep(ms: number): Promise<void> {
     return new Promise((resolve) => {
       // Node fires a timer past 2^31 - 1 ms at once: wait at most that, the loop re-arms it.
-      const timer = ms === Infinity ? undefined : setTimeout(() => done(), Math.min(Math.max(0, ms), 2 ** 31 - 1));
+      const timer = ms === Infinity ? undefined : setTimeout(() => {
+        this.timerFired = true;
+        done();
+      }, Math.min(Math.max(0, ms), 2 ** 31 - 1));
       const done = (): void => {
         clearTimeout(timer);
         if (this.wakeFn === done) this.wakeFn = undefined;
@@ -254,7 +260,12 @@ export class Session {
 
   private async run(): Promise<void> {
     while (!this.closed) {
+      this.timerFired = false;
       await this.turn();
+      if (this.timerFired) {
+        this.stepsThisTurn = 0;
+        continue;
+      }
       if (++this.stepsThisTurn >= this.limits.loopStepsPerTurnMax) {
         this.stepsThisTurn = 0;
         // Let sockets, timers, signals and other sessions run: a session playing at
@@ -318,18 +329,16 @@ export class Session {
       return;
     }
     const paced = this.state === 'play' && this.speed !== 'unlimited';
-    const now = performance.now();
     if (paced) {
-      if (!this.anchor) this.anchor = { wallMs: now, ts: first.ts };
-      const due = this.dueMs(first.ts);
-      if (due - now > PACING_EARLY_MS) {
+      const waitMs = this.pacer.waitMs(first.ts);
+      if (waitMs > PACING_EARLY_MS) {
         // Timers fire at or after their time, never before: aim a little early and send
         // within PACING_EARLY_MS of the due time, which centres the error around zero.
         this.pending = first;
-        await this.sleep(due - now - PACING_EARLY_MS);
+        await this.sleep(waitMs - PACING_EARLY_MS);
         return;
       }
-      this.events.pacingErrorMs(Math.abs(now - due));
+      this.events.pacingErrorMs(Math.abs(waitMs));
     }
     const out: RawBatch[] = [first];
     let updates = first.to - first.from;
@@ -339,21 +348,17 @@ export class Session {
       if (paced && (this.speed as number) <= 1) break;
       const nb = await this.cursor.nextRaw();
       if (!nb) break;
-      if ((this.end.kind === 'ts' && nb.ts > this.end.us) || (paced && this.dueMs(nb.ts) > performance.now() + PACING_EARLY_MS)) {
+      const waitMs = paced ? this.pacer.waitMs(nb.ts) : 0;
+      if ((this.end.kind === 'ts' && nb.ts > this.end.us) || waitMs > PACING_EARLY_MS) {
         this.pending = nb;
         break;
       }
-      if (paced) this.events.pacingErrorMs(Math.abs(performance.now() - this.dueMs(nb.ts)));
+      if (paced) this.events.pacingErrorMs(Math.abs(waitMs));
       out.push(nb);
       updates += nb.to - nb.from;
     }
     this.sendBatches(out);
     this.posUs = (out[out.length - 1] as RawBatch).ts;
-  }
-
-  private dueMs(ts: number): number {
-    const a = this.anchor as { wallMs: number; ts: number };
-    return a.wallMs + (ts - a.ts) / 1000 / (this.speed as number);
   }
 
   /**
@@ -390,6 +395,7 @@ export class Session {
     }
     this.reachedEnd = true;
     this.state = 'pause';
+    this.pacer.reset();
     this.sendFrame({ type: 'end', reason: 'end' });
     this.sendFrame({ type: 'controls', controls: this.controls });
   }
@@ -418,14 +424,16 @@ export class Session {
     if (set.loop !== undefined) this.loop = set.loop;
     if (set.speed !== undefined) {
       this.speed = set.speed;
-      this.anchor = undefined;
+      this.pacer.setSpeed(set.speed);
     }
     if (set.start && set.end && set.start.kind === 'ts' && set.end.kind === 'ts' && set.end.us < set.start.us) {
       throw new TapedeckError('TPD_BAD_CONTROL', 'end: is before start', { control: 'end' });
     }
     if (set.state !== undefined) {
       this.state = set.state;
-      this.anchor = undefined;
+      if (set.state === 'pause') this.pacer.pause();
+      else if (set.state === 'play') this.pacer.resume();
+      else this.pacer.reset();
       if (set.state === 'tail' && set.pos === undefined) await this.seekTo({ kind: 'end' });
       if (set.state !== 'pause') this.reachedEnd = false;
     }
@@ -458,7 +466,7 @@ export class Session {
     }
     this.posUs = this.cursor.pos;
     this.pending = null;
-    this.anchor = undefined;
+    this.pacer.reset();
     this.needState = true;
     this.reachedEnd = false;
   }
@@ -588,6 +596,7 @@ export class Session {
     // it can seek elsewhere.
     this.sendError(err);
     this.state = 'pause';
+    this.pacer.reset();
     this.sendFrame({ type: 'controls', controls: this.controls });
     if (!this.closed) this.loopDone = this.run().catch((e: unknown) => this.fatal(e));
   }
