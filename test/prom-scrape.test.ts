@@ -208,6 +208,28 @@ describe('prometheus-scrape source', () => {
     }
   });
 
+  it('records up = 0 for a target that never answers (timeout) and for one that refuses connections', async () => {
+    const hang = http.createServer(() => undefined);
+    await new Promise<void>((resolve) => hang.listen(0, '127.0.0.1', resolve));
+    const hangUrl = `http://127.0.0.1:${(hang.address() as { port: number }).port}/metrics`;
+    const closed = http.createServer();
+    await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
+    const closedUrl = `http://127.0.0.1:${(closed.address() as { port: number }).port}/metrics`;
+    await new Promise<void>((resolve) => closed.close(() => resolve()));
+    try {
+      server = await recordingServer({ sources: [{ name: 'edge', type: 'prometheus-scrape', targets: [hangUrl, closedUrl], interval: '50ms', timeout: '200ms' }] });
+      const s = server;
+      for (const url of [hangUrl, closedUrl]) {
+        const up = seriesToPath({ name: 'up', labels: { job: 'edge', instance: new URL(url).host } });
+        await until(() => latest(s, up) === 0, 10_000, `up = 0 for ${url}`);
+      }
+      expect((s.sources[0] as PromScrapeSource).health().status).toBe('failing');
+    } finally {
+      hang.closeAllConnections();
+      await new Promise<void>((resolve) => hang.close(() => resolve()));
+    }
+  });
+
   it('counts a bad exposition as a failed scrape (up = 0), not as series that vanished one by one', async () => {
     const ep = await endpoint();
     try {
