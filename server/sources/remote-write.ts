@@ -197,7 +197,7 @@ export class RemoteWriteSource extends EventEmitter implements Source {
     const path = first.values.keys().next().value as string;
     throw new TapedeckError(
       'TPD_REMOTE_WRITE_OUT_OF_ORDER',
-      `sample of ${path} at ${new Date(first.tsMs).toISOString()} is older than the archive's last batch (${new Date(Math.floor(lastUs / MS_US)).toISOString()}); nothing of this request was recorded`,
+      `sample of ${path} at ${new Date(first.tsMs).toISOString()} is older than the archive's last batch (${new Date(Math.floor(lastUs / MS_US)).toISOString()}); nothing of this request was recorded (send in time order: queue_config max_shards: 1)`,
     );
   }
 
