@@ -341,6 +341,66 @@ function promValue(v: string): number {
   return Number(v);
 }
 
+describe('remote write, property', () => {
+  it('records every sample of in-order requests at its series path and millisecond, hostile labels and values included (seeded)', { timeout: 120_000 }, async () => {
+    const labelName = fc.stringMatching(/^[a-zA-Z_][a-zA-Z0-9_]{0,6}$/).filter((n) => n !== '__name__');
+    const hostile = fc.oneof(fc.string({ minLength: 1, maxLength: 10, unit: 'grapheme' }), fc.constantFrom('a/b', 'x=y', '%41', '*', '{a,b}', 'tab\there', 'nl\nx', '..', 'é✓'));
+    const seriesArb = fc.record({ name: hostile, labels: fc.dictionary(labelName, hostile, { maxKeys: 4 }) });
+    const value = fc.oneof(fc.double(), fc.constantFrom(NaN, Infinity, -Infinity, -0, 0));
+    const requestArb = fc.array(fc.record({ series: fc.integer({ min: 0, max: 5 }), dt: fc.integer({ min: 0, max: 3 }), value }), { minLength: 1, maxLength: 12 });
+    await fc.assert(fc.asyncProperty(fc.uniqueArray(seriesArb, { minLength: 1, maxLength: 6, selector: (x) => seriesToPath(x) }), fc.array(requestArb, { minLength: 1, maxLength: 5 }), async (series, requests) => {
+      const s = await rwServer({ ack: 'memory' });
+      try {
+        const want = new Map<string, Array<[number, number]>>();
+        let t = 1_700_000_000_000;
+        for (const req of requests) {
+          // Each request starts at or after the previous one's last millisecond (in order, like one shard).
+          const samples = new Map<string, Map<number, number>>();
+          for (const x of req) {
+            t += x.dt;
+            const ser = series[x.series % series.length] as { name: string; labels: Record<string, string> };
+            const path = seriesToPath(ser);
+            if (!samples.has(path)) samples.set(path, new Map());
+            samples.get(path)?.set(t, x.value);
+          }
+          const body: SeriesIn[] = [];
+          for (const ser of series) {
+            const m = samples.get(seriesToPath(ser));
+            if (m) body.push({ labels: { ...ser.labels, __name__: ser.name }, samples: [...m.entries()] });
+          }
+          const r = await post(compress(encode(body)));
+          expect(r.status, JSON.stringify(r.body)).toBe(204);
+          for (const [path, m] of samples) for (const [ms, v] of m) {
+            if (!want.has(path)) want.set(path, []);
+            want.get(path)?.push([ms, v]);
+          }
+        }
+        const got = new Map<string, Array<[number, number]>>();
+        let lastUs = 0;
+        for (const b of await recorded(s)) {
+          expect(b.ts).toBeGreaterThan(lastUs);
+          lastUs = b.ts;
+          for (const [p, v] of b.updates) {
+            if (!got.has(p)) got.set(p, []);
+            got.get(p)?.push([Math.floor(b.ts / 1000), v as number]);
+          }
+        }
+        for (const samples of want.values()) samples.sort((a, b) => a[0] - b[0]);
+        expect([...got.keys()].sort()).toEqual([...want.keys()].sort());
+        for (const [p, samples] of want) {
+          const mine = got.get(p) ?? [];
+          expect(mine.map((x) => x[0]), p).toEqual(samples.map((x) => x[0]));
+          mine.forEach(([, v], i) => expect(Object.is(v, samples[i]?.[1]), `${p}[${i}]`).toBe(true));
+          expect(pathToSeries(p)).toBeDefined();
+        }
+      } finally {
+        await s.close();
+        server = undefined;
+      }
+    }), { seed, numRuns: 12 });
+  });
+});
+
 describe('with a real Prometheus', () => {
   it('records what Prometheus scraped, sample for sample, at the same millisecond, through remote_write', { timeout: 120_000 }, async () => {
     const s = await rwServer();
