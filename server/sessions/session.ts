@@ -13,37 +13,25 @@
  * every loopStepsPerTurnMax turns it yields with setImmediate, whatever it awaited in
  * between (an await on a settled promise is no yield: a loop over one spins the process,
  * deaf to sockets and signals). A turn that slept until a timer fired has yielded already:
- * the next turn (the batch now due) goes at once, not after the sockets' turn. Where no turn can make progress (no client, a client whose
- * socket no longer drains, a loop over a range holding no batch) the loop parks until
- * something wakes it: a control change, a client attaching or leaving, new data, close.
+ * the next turn (the batch now due) goes at once, not after the sockets' turn. Where no
+ * turn can make progress (no client, a client whose socket no longer drains, a loop over a
+ * range holding no batch) the loop parks until something wakes it: a control change, a
+ * client attaching or leaving, new data, close. Frames are encoded by ./wire.ts.
  */
 import { randomBytes } from 'node:crypto';
 import { CLOSE_CODES } from '../../protocol/close-codes.js';
 import { TapedeckError, isTapedeckError } from '../../protocol/errors.js';
 import { formatBound, parseControls, type Bound, type ControlsInput, type ControlsView, type ParsedControls, type PlayState, type Speed } from '../../protocol/controls.js';
 import type { Coverage } from '../../protocol/coverage.js';
-import { coverageFrame, encodeJsonFrame, encodeJsonRawFrame, type ServerFrame } from '../../protocol/frames.js';
+import { coverageFrame, type ServerFrame } from '../../protocol/frames.js';
 import { clampMessage, formatTs, stepOutcome } from '../../protocol/time.js';
-import { MsgpackWriter, encodeMsgpackFrame, encodeRawFrame, encodeStateFrame } from '../../protocol/msgpack-frames.js';
-import type { Value } from '../../protocol/value.js';
 import type { RawBatch } from '../../storage/cursor.js';
 import { wallClockUs, type Archive, type Cursor, type FetchWait } from '../../storage/index.js';
 import { Pacer } from './pacer.js';
+import { stepBack, stepForward } from './steps.js';
+import { SessionWire, type SessionSink } from './wire.js';
 
-export type FrameFormat = 'json' | 'msgpack';
-
-/** What a session sends through: a WebSocket in production, anything in tests. */
-export interface SessionSink {
-  readonly format: FrameFormat;
-  /** The client takes `batches` frames (several batches in one frame; `?coalesce=true`). */
-  readonly coalesce: boolean;
-  send(data: string | Buffer): void;
-  /** Bytes queued but not yet handed to the kernel. */
-  bufferedBytes(): number;
-  /** Resolves once everything sent so far has been written out (or the sink closed). */
-  drained(): Promise<void>;
-  close(code: number, reason: string): void;
-}
+export type { FrameFormat, SessionSink } from './wire.js';
 
 export interface SessionLimits {
   wsBufferHighBytes: number;
@@ -70,11 +58,6 @@ export interface SessionLog {
 export interface SessionEvents {
   pacingErrorMs(ms: number): void;
   framesSent(n: number, bytes: number): void;
-}
-
-/** The encoders' output (a fresh copy each) as a Buffer, without copying again. */
-function bufferOf(bytes: Uint8Array): Buffer {
-  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
 
 /** How early a paced batch may go out (ms): timers only ever fire late. */
@@ -107,7 +90,7 @@ export class Session {
   private readonly cursor: Cursor;
   private readonly limits: SessionLimits;
   private readonly events: SessionEvents;
-  private sink: SessionSink | undefined;
+  private readonly wire: SessionWire;
   private readonly commands: Command[] = [];
   private wakeFn: (() => void) | undefined;
   private readonly pacer = new Pacer(1);
@@ -119,8 +102,6 @@ export class Session {
   private needCoverage = false;
   private readonly coverage: CoverageSource | undefined;
   private reachedEnd = false;
-  private sentIds = new Uint8Array(0);
-  private readonly mp = new MsgpackWriter();
   /** Position shown to clients: the last batch delivered, or the time sought. */
   private posUs: number | null = null;
   private loopDone: Promise<void> | undefined;
@@ -140,6 +121,7 @@ export class Session {
     this.cursor = archive.cursor({ ...(filter.length > 0 ? { filter } : {}), onFetchWait: this.onFetchWait });
     this.limits = limits;
     this.events = events;
+    this.wire = new SessionWire(() => archive.paths, events.framesSent);
   }
 
   /** Applies the creation controls (including the initial seek) and starts the loop. */
@@ -169,7 +151,7 @@ export class Session {
   }
 
   get attached(): boolean {
-    return this.sink !== undefined;
+    return this.wire.sink !== undefined;
   }
 
   /** Validates, then queues a control change for the loop; resolves with the new controls. */
@@ -190,10 +172,10 @@ export class Session {
 
   /** Attaches a client stream; a second stream replaces the first (reconnect). */
   attach(sink: SessionSink): void {
-    this.log.info({ format: sink.format, replaced: this.sink !== undefined }, 'client attached');
-    if (this.sink) this.sink.close(CLOSE_CODES.replaced, 'replaced by a newer connection');
-    this.sink = sink;
-    this.sentIds = new Uint8Array(0);
+    const previous = this.wire.sink;
+    this.log.info({ format: sink.format, replaced: previous !== undefined }, 'client attached');
+    previous?.close(CLOSE_CODES.replaced, 'replaced by a newer connection');
+    this.wire.connect(sink);
     this.needState = true;
     this.pacer.reset();
     this.wake();
@@ -201,13 +183,13 @@ export class Session {
 
   /** A client used the session without a stream (REST): restart its grace period. */
   touch(): void {
-    if (!this.sink) this.detachedAt = Date.now();
+    if (!this.wire.sink) this.detachedAt = Date.now();
   }
 
   detach(sink: SessionSink): void {
-    if (this.sink !== sink) return;
+    if (this.wire.sink !== sink) return;
     this.log.info({}, 'client detached');
-    this.sink = undefined;
+    this.wire.connect(undefined);
     this.detachedAt = Date.now();
     this.wake();
   }
@@ -216,12 +198,12 @@ export class Session {
     if (this.closed) return;
     this.closed = true;
     this.log.info({ reason }, 'session closed');
-    const sink = this.sink;
+    const sink = this.wire.sink;
     if (sink) {
       this.sendFrame({ type: 'end', reason });
       sink.close(CLOSE_CODES.normal, reason);
     }
-    this.sink = undefined;
+    this.wire.connect(undefined);
     for (const c of this.commands.splice(0)) c.reject(new TapedeckError('TPD_SESSION_NOT_FOUND', `session ${this.id} was ${reason}`));
     this.wake();
     await this.loopDone;
@@ -278,7 +260,7 @@ export class Session {
   /** One bounded piece of work, or a wait for whatever lets the next one make progress. */
   private async turn(): Promise<void> {
     if (this.commands.length > 0) return this.applyCommands();
-    const sink = this.sink;
+    const sink = this.wire.sink;
     if (!sink) return this.sleep(Infinity);
     if (this.needState) {
       this.needState = false;
@@ -297,7 +279,7 @@ export class Session {
       await Promise.race([sink.drained(), this.sleep(Infinity)]);
       // Drained yet still full: the socket is gone (ws counts what is sent after its close
       // as buffered, forever). Park until the close event detaches it, rather than re-poll.
-      if (this.sink === sink && sink.bufferedBytes() > this.limits.wsBufferHighBytes) await this.sleep(Infinity);
+      if (this.wire.sink === sink && sink.bufferedBytes() > this.limits.wsBufferHighBytes) await this.sleep(Infinity);
       return;
     }
     await this.step();
@@ -342,7 +324,7 @@ export class Session {
     }
     const out: RawBatch[] = [first];
     let updates = first.to - first.from;
-    const batchesMax = this.sink?.coalesce === true ? this.limits.frameBatchesMax : 1;
+    const batchesMax = this.wire.sink?.coalesce === true ? this.limits.frameBatchesMax : 1;
     while (out.length < batchesMax && updates < this.limits.frameUpdatesMax && this.commands.length === 0) {
       // Only coalesce what is due now; a paced session at real time sends one batch per frame.
       if (paced && (this.speed as number) <= 1) break;
@@ -457,7 +439,7 @@ export class Session {
         // end) moved the cursor one further: put the cursor back first.
         if (this.pending && this.posUs !== null) await this.cursor.seek({ ts: this.posUs });
         else if (this.pending) await this.cursor.seek('beginning');
-        const moved = pos.n > 0 ? await this.stepForward(pos.n) : await this.stepBack(-pos.n);
+        const moved = pos.n > 0 ? await stepForward(this.cursor, pos.n) : await stepBack(this.cursor, -pos.n);
         // A step that ran into the start or the end says so rather than stopping silently.
         const message = clampMessage(pos.n, stepOutcome(pos.n, moved, this.cursor.pos));
         if (message !== null) this.sendFrame({ type: 'info', code: 'TPD_CLAMPED', message });
@@ -471,48 +453,10 @@ export class Session {
     this.reachedEnd = false;
   }
 
-  /** Moves `n` batches forward (what seek({ batches: n }) does); answers how many there were. */
-  private async stepForward(n: number): Promise<number> {
-    let moved = 0;
-    while (moved < n && (await this.cursor.nextRaw()) !== null) moved++;
-    return moved;
-  }
-
-  /**
-   * Moves `n` batches back; answers how many positions it moved. The beginning (before the
-   * first batch) is a position: from the k-th batch, `-k` lands there unclamped. A step that
-   * ran into it counts the batches it passed by reading them again from the beginning
-   * (at most `n`, as many as the step itself read).
-   */
-  private async stepBack(n: number): Promise<number> {
-    const from = this.cursor.pos;
-    await this.cursor.seek({ batches: -n });
-    if (from === null) return 0;
-    if (this.cursor.pos !== null) return n;
-    let seen = 0;
-    for (let b = await this.cursor.nextRaw(); b !== null && b.ts <= from && seen < n; b = await this.cursor.nextRaw()) seen++;
-    await this.cursor.seek('beginning');
-    return seen;
-  }
-
   // ---------------------------------------------------------------- frames
 
   private async sendState(): Promise<void> {
-    const byId = await this.cursor.stateById();
-    const paths = this.a.paths;
-    const ts = this.posUs;
-    if (this.sink?.format === 'msgpack') {
-      const values: Array<[number, Value]> = [];
-      for (let id = 0; id < paths.length; id++) if (this.cursor.matches(id)) values.push([id, byId.has(id) ? (byId.get(id) as Value) : null]);
-      this.announce(values);
-      this.sendRaw(bufferOf(encodeStateFrame(this.mp, ts, values)));
-      return;
-    }
-    const values: Record<string, Value> = {};
-    for (let id = 0; id < paths.length; id++) {
-      if (this.cursor.matches(id)) values[paths[id] as string] = byId.has(id) ? (byId.get(id) as Value) : null;
-    }
-    this.sendRaw(encodeJsonFrame({ type: 'state', ts, values }));
+    this.wire.state(this.posUs, await this.cursor.stateById(), this.matchFn);
   }
 
   /** The gaps and outages touching [start, end] (unbounded: the whole archive). */
@@ -522,54 +466,17 @@ export class Session {
     this.sendFrame(coverageFrame(c, this.limits.coverageItemsMax));
   }
 
-  /** Control-plane frames (controls, end, error, info); batches go through sendBatches. */
+  /** Control-plane frames (controls, end, error, info, coverage); batches go through sendBatches. */
   private sendFrame(frame: ServerFrame): void {
-    if (!this.sink) return;
-    this.sendRaw(this.sink.format === 'json' ? encodeJsonFrame(frame) : bufferOf(encodeMsgpackFrame(this.mp, frame)));
+    this.wire.frame(frame);
   }
 
   private sendBatches(out: RawBatch[]): void {
     this.wrappedEmpty = false;
-    const match = (out[0] as RawBatch).filtered ? this.matchFn : undefined;
-    if (this.sink?.format === 'msgpack') {
-      for (const b of out) this.announceIds(b.ids, b.from, b.to, match);
-      this.sendRaw(bufferOf(encodeRawFrame(this.mp, out, match)));
-    } else {
-      this.sendRaw(encodeJsonRawFrame(out, this.a.paths, match));
-    }
+    this.wire.batches(out, (out[0] as RawBatch).filtered ? this.matchFn : undefined);
   }
 
   private readonly matchFn = (id: number): boolean => this.cursor.matches(id);
-
-  private announce(pairs: Array<[number, Value]>): void {
-    const ids = pairs.map((p) => p[0]);
-    this.announceIds(ids, 0, ids.length, undefined);
-  }
-
-  /** Sends a `paths` frame for ids this client has not seen yet. */
-  private announceIds(list: ArrayLike<number>, from: number, to: number, match: ((id: number) => boolean) | undefined): void {
-    let fresh: Array<[number, string]> | undefined;
-    for (let i = from; i < to; i++) {
-      const id = list[i] as number;
-      if (match && !match(id)) continue;
-      if (id >= this.sentIds.length) {
-        const next = new Uint8Array(Math.max(id + 1, this.a.paths.length, this.sentIds.length * 2));
-        next.set(this.sentIds);
-        this.sentIds = next;
-      }
-      if (this.sentIds[id] === 1) continue;
-      this.sentIds[id] = 1;
-      (fresh ??= []).push([id, this.a.paths[id] as string]);
-    }
-    if (fresh) this.sendRaw(bufferOf(encodeMsgpackFrame(this.mp, { type: 'paths', paths: fresh })));
-  }
-
-  private sendRaw(data: string | Buffer): void {
-    const sink = this.sink;
-    if (!sink) return;
-    sink.send(data);
-    this.events.framesSent(1, typeof data === 'string' ? Buffer.byteLength(data) : data.length);
-  }
 
   /** Sends an error frame (e.g. a bad control) without ending the session. */
   sendError(err: unknown): void {

@@ -1,0 +1,115 @@
+/**
+ * What one session writes to its client: every frame in the client's format (JSON text or
+ * msgpack, protocol/frames.ts and protocol/msgpack-frames.ts), and on msgpack streams the
+ * `paths` frames that announce each path id once per connection, before its first use.
+ * The session decides what to send and when; this only encodes and counts.
+ */
+import { encodeJsonFrame, encodeJsonRawFrame, type ServerFrame } from '../../protocol/frames.js';
+import { MsgpackWriter, encodeMsgpackFrame, encodeRawFrame, encodeStateFrame } from '../../protocol/msgpack-frames.js';
+import type { Value } from '../../protocol/value.js';
+import type { RawBatch } from '../../storage/cursor.js';
+
+export type FrameFormat = 'json' | 'msgpack';
+
+/** What a session sends through: a WebSocket in production, anything in tests. */
+export interface SessionSink {
+  readonly format: FrameFormat;
+  /** The client takes `batches` frames (several batches in one frame; `?coalesce=true`). */
+  readonly coalesce: boolean;
+  send(data: string | Buffer): void;
+  /** Bytes queued but not yet handed to the kernel. */
+  bufferedBytes(): number;
+  /** Resolves once everything sent so far has been written out (or the sink closed). */
+  drained(): Promise<void>;
+  close(code: number, reason: string): void;
+}
+
+export type IdMatch = ((id: number) => boolean) | undefined;
+
+/** The encoders' output (a fresh copy each) as a Buffer, without copying again. */
+function bufferOf(bytes: Uint8Array): Buffer {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+
+export class SessionWire {
+  private current: SessionSink | undefined;
+  /** Path ids this connection has been told of (msgpack), 1 per id. */
+  private sentIds = new Uint8Array(0);
+  private readonly mp = new MsgpackWriter();
+
+  /**
+   * `paths`: the archive's path table (read at each use: it grows while recording).
+   * `framesSent`: counts every frame and its bytes.
+   */
+  constructor(private readonly paths: () => readonly string[], private readonly framesSent: (n: number, bytes: number) => void) {}
+
+  get sink(): SessionSink | undefined {
+    return this.current;
+  }
+
+  /** A new connection (or none): it has been told of no path id yet. */
+  connect(sink: SessionSink | undefined): void {
+    this.current = sink;
+    this.sentIds = new Uint8Array(0);
+  }
+
+  /** Control-plane frames (controls, end, error, info, coverage); state and batches below. */
+  frame(frame: ServerFrame): void {
+    if (!this.current) return;
+    this.raw(this.current.format === 'json' ? encodeJsonFrame(frame) : bufferOf(encodeMsgpackFrame(this.mp, frame)));
+  }
+
+  /** The state at `ts`: every path `matches` takes, null where `byId` has no value. */
+  state(ts: number | null, byId: ReadonlyMap<number, Value>, matches: (id: number) => boolean): void {
+    const paths = this.paths();
+    if (this.current?.format === 'msgpack') {
+      const values: Array<[number, Value]> = [];
+      for (let id = 0; id < paths.length; id++) if (matches(id)) values.push([id, byId.has(id) ? (byId.get(id) as Value) : null]);
+      const ids = values.map((p) => p[0]);
+      this.announce(ids, 0, ids.length, undefined);
+      this.raw(bufferOf(encodeStateFrame(this.mp, ts, values)));
+      return;
+    }
+    const values: Record<string, Value> = {};
+    for (let id = 0; id < paths.length; id++) {
+      if (matches(id)) values[paths[id] as string] = byId.has(id) ? (byId.get(id) as Value) : null;
+    }
+    this.raw(encodeJsonFrame({ type: 'state', ts, values }));
+  }
+
+  /** One `batch` frame, or a `batches` frame for several; updates `match` rejects left out. */
+  batches(out: readonly RawBatch[], match: IdMatch): void {
+    if (this.current?.format === 'msgpack') {
+      for (const b of out) this.announce(b.ids, b.from, b.to, match);
+      this.raw(bufferOf(encodeRawFrame(this.mp, out, match)));
+    } else {
+      this.raw(encodeJsonRawFrame(out, this.paths(), match));
+    }
+  }
+
+  /** Sends a `paths` frame for ids this client has not seen yet. */
+  private announce(list: ArrayLike<number>, from: number, to: number, match: IdMatch): void {
+    const paths = this.paths();
+    let fresh: Array<[number, string]> | undefined;
+    for (let i = from; i < to; i++) {
+      const id = list[i] as number;
+      if (match && !match(id)) continue;
+      if (id >= this.sentIds.length) {
+        const next = new Uint8Array(Math.max(id + 1, paths.length, this.sentIds.length * 2));
+        next.set(this.sentIds);
+        this.sentIds = next;
+      }
+      if (this.sentIds[id] === 1) continue;
+      this.sentIds[id] = 1;
+      (fresh ??= []).push([id, paths[id] as string]);
+    }
+    if (fresh) this.raw(bufferOf(encodeMsgpackFrame(this.mp, { type: 'paths', paths: fresh })));
+  }
+
+  private raw(data: string | Buffer): void {
+    const sink = this.current;
+    if (!sink) return;
+    sink.send(data);
+    this.framesSent(1, typeof data === 'string' ? Buffer.byteLength(data) : data.length);
+  }
+}
