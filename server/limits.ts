@@ -99,26 +99,36 @@ export const SERVER_LIMITS = {
   scrapeLineBytesMax: 64 * 1024,
   /** Series per scrape target remembered for staleness (those seen in the last scrape). */
   scrapeSeriesTrackedMax: 1_000_000,
-  /**
-   * The Prometheus query API (server/promql/, docs/prometheus.md). A query's text is at most
-   * promqlQueryCharsMax characters and nests at most promqlNestingDepthMax levels (the tree
-   * is walked recursively); a regex matcher is at most promqlRegexCharsMax characters and
-   * runs in linear time (server/promql/regex.ts), so matching one label value costs
-   * O(regex × value). A query selects at most promqlSeriesMax series and loads at most
-   * promqlSamplesMax samples (16 bytes each in memory: the largest query holds about
-   * promqlSamplesMax × 16 bytes); a range query has at most promqlPointsPerSeriesMax steps
-   * (Prometheus' own 11 000). Evaluation yields to the event loop every promqlSliceMs and
-   * gives up after promqlTimeoutMs (a request's `timeout` may only shorten it); at most
-   * promqlConcurrentQueriesMax queries run at once, later ones get 503 until one ends.
+  /*
+   * The Prometheus query API (server/promql/, docs/prometheus.md): how the promql* limits
+   * relate. A query's text is at most promqlQueryCharsMax characters and nests at most
+   * promqlNestingDepthMax levels (the tree is walked recursively); a regex matcher is at most
+   * promqlRegexCharsMax characters and runs in linear time (server/promql/regex.ts), so
+   * matching one label value costs O(regex × value). A query selects at most promqlSeriesMax
+   * series and loads at most promqlSamplesMax samples (16 bytes each in memory: the largest
+   * query holds about promqlSamplesMax × 16 bytes); a range query has at most
+   * promqlPointsPerSeriesMax steps (Prometheus' own 11 000). Evaluation yields to the event
+   * loop every promqlSliceMs and gives up after promqlTimeoutMs (a request's `timeout` may
+   * only shorten it); at most promqlConcurrentQueriesMax queries run at once, later ones get
+   * 503 until one ends.
    */
+  /** Longest PromQL query text, in characters. */
   promqlQueryCharsMax: 64 * 1024,
+  /** Deepest nesting of a PromQL expression (the tree is walked recursively). */
   promqlNestingDepthMax: 200,
+  /** Longest regex in a label matcher, in characters (matched in linear time). */
   promqlRegexCharsMax: 4096,
+  /** Most series one PromQL query may select. */
   promqlSeriesMax: 100_000,
+  /** Most samples one PromQL query may load into memory (16 bytes each). */
   promqlSamplesMax: 25_000_000,
+  /** Most steps of a range query per series (Prometheus' own 11 000). */
   promqlPointsPerSeriesMax: 11_000,
+  /** Evaluation yields to the event loop at least this often. */
   promqlSliceMs: 10,
+  /** Longest evaluation of one query; a request's `timeout` may only shorten it. */
   promqlTimeoutMs: 120_000,
+  /** Queries evaluated at once; later ones get 503 until one ends. */
   promqlConcurrentQueriesMax: 20,
   /** Series, label names or label values listed by one metadata request (/api/v1/series, /labels, /label/<name>/values). */
   promqlListedMax: 100_000,

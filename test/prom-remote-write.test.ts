@@ -96,6 +96,16 @@ async function recorded(s: RunningServer): Promise<Batch[]> {
   return out;
 }
 
+describe('readiness', () => {
+  it('does not wait on a remote_write source unless its entry says required (like push)', async () => {
+    server = await recordingServer({ sources: [{ name: 'prom', type: 'remote_write' }] });
+    expect((await server.app.inject({ url: '/ready' })).statusCode).toBe(200);
+    await server.close();
+    server = await recordingServer({ sources: [{ name: 'prom', type: 'remote_write', required: true }] });
+    expect((await server.app.inject({ url: '/ready' })).statusCode).toBe(503);
+  });
+});
+
 describe('WriteRequest decoder', () => {
   const labelName = fc.stringMatching(/^[a-zA-Z_][a-zA-Z0-9_]{0,8}$/);
   const series = fc.record({

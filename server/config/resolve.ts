@@ -44,7 +44,7 @@ function resolveSources(d: RawConfig, problems: string[]): SourceEntry[] {
     if (typeof options.url === 'string' && options.url.includes('{simulator}') && !d.simulator) {
       problems.push(`sources[${i}].url: uses {simulator} but the config has no simulator section`);
     }
-    return { name, type, options, readiness: { required: required ?? type !== 'push', maxStalenessMs: durationMs(maxStaleness) } };
+    return { name, type, options, readiness: { required: required ?? (type !== 'push' && type !== 'remote_write'), maxStalenessMs: durationMs(maxStaleness) } };
   });
 }
 

@@ -104,7 +104,7 @@ export function registerStats(app: FastifyInstance, archive: Archive, sources: r
     const checks: Array<{ check: string; ok: boolean; detail: string }> = [];
     checks.push(archiveCheck(archive));
     for (const s of sources) {
-      const rule = rules.get(s.name) ?? { source: s.name, required: s.type !== 'push', maxStalenessMs: READINESS_DEFAULT_MAX_STALENESS_MS };
+      const rule = rules.get(s.name) ?? { source: s.name, required: s.type !== 'push' && s.type !== 'remote_write', maxStalenessMs: READINESS_DEFAULT_MAX_STALENESS_MS };
       if (!rule.required) continue;
       const h = s.health();
       const fresh = h.stalenessMs !== null && h.stalenessMs <= rule.maxStalenessMs;
