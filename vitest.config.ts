@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
@@ -8,5 +9,8 @@ export default defineConfig({
     testTimeout: 60_000,
     hookTimeout: 60_000,
     pool: 'forks',
+    // At least two files at a time, even on two cores (vitest's default is cores - 1): most
+    // of the slow files wait on brokers, child processes and kills rather than compute.
+    maxWorkers: Math.max(2, availableParallelism() - 1),
   },
 });
