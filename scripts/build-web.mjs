@@ -13,7 +13,7 @@ const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 export const WEB_PROTOCOL_ENTRY = join(ROOT, 'protocol', 'web.ts');
 export const WEB_PROTOCOL_OUT = join(ROOT, 'clients', 'web', 'vendor', 'protocol.js');
 /** The sources the bundle is built from (for the freshness check). */
-export const WEB_PROTOCOL_SOURCES = ['web.ts', 'glob.ts', 'limits.ts', 'errors.ts', 'value-json.ts', 'value.ts'].map((f) => join(ROOT, 'protocol', f));
+export const WEB_PROTOCOL_SOURCES = ['web.ts', 'glob.ts', 'limits.ts', 'errors.ts', 'value-json.ts', 'value.ts', 'close-codes.ts'].map((f) => join(ROOT, 'protocol', f));
 
 /** True when the bundle exists and is newer than each of its sources. */
 export async function webProtocolFresh(out = WEB_PROTOCOL_OUT) {

@@ -12,7 +12,7 @@ const ROOT = new URL('..', import.meta.url).pathname;
 const read = (p: string): string => readFileSync(join(ROOT, p), 'utf8');
 
 /** Files another change still has to move to the table (named in its report); empty when done. */
-const NOT_YET_MOVED = new Set(['server/routes/ingest.ts']);
+const NOT_YET_MOVED = new Set<string>();
 
 function sources(dir: string): string[] {
   const out: string[] = [];

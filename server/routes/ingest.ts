@@ -18,6 +18,7 @@
  * `?ack=durable` (on the WebSocket URL: for every message of the connection): answered
  * once they are in a committed, fsynced flush.
  */
+import { CLOSE_CODES } from '../../protocol/close-codes.js';
 import type { FastifyPluginAsync, FastifyReply } from 'fastify';
 import { ERRORS, TapedeckError, isTapedeckError, type ErrorCode } from '../../protocol/errors.js';
 import { SERVER_LIMITS } from '../limits.js';
@@ -47,7 +48,7 @@ const ERROR_PROPERTY = { type: 'object', required: ['code', 'message'], properti
 const QUERYSTRING = { type: 'object', additionalProperties: false, properties: { source: { type: 'string', minLength: 1 }, ack: { type: 'string' } } } as const;
 
 /** Errors after which a WebSocket pusher may go on (it is told to retry); others close the socket with these codes. */
-const WS_CLOSE_CODES: Partial<Record<ErrorCode, number>> = { TPD_ARCHIVE_CLOSED: 1001, TPD_IO: 1011, TPD_INTERNAL: 1011 };
+const WS_CLOSE_CODES: Partial<Record<ErrorCode, number>> = { TPD_ARCHIVE_CLOSED: CLOSE_CODES.goingAway, TPD_IO: CLOSE_CODES.internal, TPD_INTERNAL: CLOSE_CODES.internal };
 
 function counts(r: IngestResult): Record<string, unknown> {
   return {
@@ -163,7 +164,7 @@ export const ingestRoutes: FastifyPluginAsync<IngestRoutesOptions> = async (app,
     } catch (err) {
       const e = err as TapedeckError;
       socket.send(JSON.stringify({ error: { code: e.code, message: e.message } }));
-      socket.close(1008, e.code);
+      socket.close(CLOSE_CODES.policy, e.code);
       return;
     }
     // Messages are ingested one after another, in the order they arrived; a sender that
