@@ -166,3 +166,63 @@ export function decodeClientFrame(data: Uint8Array, binary: boolean): unknown {
 }
 
 const textDecoder = new TextDecoder();
+
+/** A server frame as a client reads it: paths resolved, values revived, `batches` split into `batch` frames. */
+export type DecodedFrame =
+  | { type: 'state'; ts: number | null; values: Record<string, Value> }
+  | { type: 'batch'; ts: number; updates: Array<[string, Value]> }
+  | Exclude<ServerFrame, { type: 'state' | 'batch' | 'batches' | 'paths' }>;
+
+type WirePairs = Array<[string | number, unknown]>;
+
+/**
+ * The one decoder of server frames for clients (the SDK, hence the terminal player): a
+ * message (JSON text or msgpack bytes) to the frames it carries, with msgpack path ids
+ * resolved through the `paths` frames seen on this connection and JSON values revived by
+ * the JSON codec. Values a codec refuses throw TPD_BAD_FRAME naming the path. One decoder
+ * per connection (path ids are per connection).
+ */
+export class FrameDecoder {
+  private readonly paths = new Map<number, string>();
+
+  decode(data: Uint8Array, binary: boolean): DecodedFrame[] {
+    let f: { type?: unknown; [k: string]: unknown };
+    try {
+      f = (binary ? decodeMsgpack(data) : JSON.parse(textDecoder.decode(data))) as typeof f;
+    } catch (err) {
+      throw new TapedeckError('TPD_BAD_FRAME', 'server frame is not valid JSON or msgpack', undefined, { cause: err });
+    }
+    if (typeof f !== 'object' || f === null || typeof f.type !== 'string') throw new TapedeckError('TPD_BAD_FRAME', 'server frame has no type');
+    const json = !binary;
+    const key = (k: string | number): string => (typeof k === 'number' ? (this.paths.get(k) ?? `#${k}`) : k);
+    const fix = (pairs: WirePairs): Array<[string, Value]> => pairs.map(([k, v]) => {
+      const p = key(k);
+      return [p, json ? revive(v, p) : (v as Value)];
+    });
+    switch (f.type) {
+      case 'paths':
+        for (const [id, p] of f.paths as Array<[number, string]>) this.paths.set(id, p);
+        return [];
+      case 'batches':
+        return (f.batches as Array<{ ts: number; updates: WirePairs }>).map((b) => ({ type: 'batch', ts: b.ts, updates: fix(b.updates) }));
+      case 'batch':
+        return [{ type: 'batch', ts: f.ts as number, updates: fix(f.updates as WirePairs) }];
+      case 'state': {
+        const pairs = (Array.isArray(f.values) ? f.values : Object.entries(f.values as Record<string, unknown>)) as WirePairs;
+        const values: Record<string, Value> = {};
+        for (const [p, v] of fix(pairs)) setOwn(values, p, v);
+        return [{ type: 'state', ts: f.ts as number | null, values }];
+      }
+      default:
+        return [f as DecodedFrame];
+    }
+  }
+}
+
+function revive(v: unknown, path: string): Value {
+  try {
+    return valueFromJson(v, path);
+  } catch (err) {
+    throw new TapedeckError('TPD_BAD_FRAME', (err as Error).message, undefined, { cause: err });
+  }
+}

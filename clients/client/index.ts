@@ -25,12 +25,9 @@
  * socket is paused, so a slow consumer slows the server down instead of filling memory.
  */
 import WebSocket from 'ws';
-import type { CoverageFrame } from '../../protocol/frames.js';
+import { FrameDecoder, type DecodedFrame } from '../../protocol/frames.js';
 import { CLOSE_CODES, closeIsFinal } from '../../protocol/close-codes.js';
-import { valueFromJson } from '../../protocol/value-json.js';
-import { decodeMsgpack } from '../../protocol/value-msgpack.js';
 import type { ControlsInput, ControlsView } from '../../protocol/controls.js';
-import { setOwn, type Update, type Value } from '../../protocol/value.js';
 
 export type { ControlsInput, ControlsView };
 
@@ -45,15 +42,8 @@ export interface SessionInfo {
 
 export type CreateSessionOptions = ControlsInput & { filter?: string[] };
 
-export type StreamFrame =
-  | { type: 'state'; ts: number | null; values: Record<string, Value> }
-  | { type: 'batch'; ts: number; updates: Update[] }
-  | { type: 'controls'; controls: ControlsView }
-  | { type: 'end'; reason: string }
-  | { type: 'error'; code: string; message: string; control?: string }
-  | { type: 'info'; code: string; message: string }
-  | CoverageFrame
-  | { type: 'reconnected'; attempt: number };
+/** What a stream yields: the server's frames as protocol/frames.ts decodes them, and a note after a reconnect. */
+export type StreamFrame = DecodedFrame | { type: 'reconnected'; attempt: number };
 
 export class TapedeckClientError extends Error {
   constructor(readonly status: number, readonly code: string, message: string) {
@@ -131,7 +121,7 @@ export class SessionStream implements AsyncIterable<StreamFrame> {
   private failure: Error | undefined;
   private paused = false;
   private attempts = 0;
-  private readonly paths = new Map<number, string>();
+  private decoder = new FrameDecoder();
   private readonly format: 'json' | 'msgpack';
   private readonly reconnect: boolean;
   private readonly attemptsMax: number;
@@ -157,7 +147,7 @@ export class SessionStream implements AsyncIterable<StreamFrame> {
       headers: this.token ? { authorization: `Bearer ${this.token}` } : {},
     });
     this.ws = ws;
-    this.paths.clear();
+    this.decoder = new FrameDecoder(); // path ids are per connection
     ws.on('message', (data: Buffer, binary: boolean) => this.onMessage(data, binary));
     ws.on('close', (code) => this.onClose(code));
     ws.on('error', () => undefined); // 'close' follows and decides
@@ -178,42 +168,14 @@ export class SessionStream implements AsyncIterable<StreamFrame> {
   }
 
   private onMessage(data: Buffer, binary: boolean): void {
-    let f: { type?: string; [k: string]: unknown };
-    try {
-      f = (binary ? decodeMsgpack(data) : JSON.parse(data.toString('utf8'))) as typeof f;
-    } catch {
-      return;
-    }
-    if (f.type === 'paths') {
-      for (const [id, p] of f.paths as Array<[number, string]>) this.paths.set(id, p);
-      return;
-    }
     let frames: StreamFrame[];
     try {
-      frames = this.framesOf(f);
+      frames = this.decoder.decode(data, binary);
     } catch (err) {
-      // A value the codec refuses (an unknown tag): say so rather than drop the frame silently.
+      // A frame or value the codec refuses: say so rather than drop the frame silently.
       frames = [{ type: 'error', code: 'TPD_BAD_FRAME', message: (err as Error).message }];
     }
     for (const x of frames) this.push(x);
-  }
-
-  private framesOf(f: { type?: string; [k: string]: unknown }): StreamFrame[] {
-    const key = (k: string | number): string => (typeof k === 'number' ? (this.paths.get(k) ?? `#${k}`) : k);
-    // One codec per wire format (docs/values.md): JSON values come as their JSON form.
-    const val = (p: string, v: unknown): Value => (this.format === 'json' ? valueFromJson(v, p) : (v as Value));
-    const fix = (pairs: Array<[string | number, unknown]>): Update[] => pairs.map(([k, v]) => [key(k), val(key(k), v)]);
-    if (f.type === 'batches') {
-      return (f.batches as Array<{ ts: number; updates: Array<[string | number, unknown]> }>).map((b) => ({ type: 'batch', ts: b.ts, updates: fix(b.updates) }));
-    } else if (f.type === 'batch') {
-      return [{ type: 'batch', ts: f.ts as number, updates: fix(f.updates as Array<[string | number, unknown]>) }];
-    } else if (f.type === 'state') {
-      const pairs = Array.isArray(f.values) ? (f.values as Array<[number, unknown]>) : Object.entries(f.values as Record<string, unknown>);
-      const values: Record<string, Value> = {};
-      for (const [p, v] of fix(pairs)) setOwn(values, p, v);
-      return [{ type: 'state', ts: f.ts as number | null, values }];
-    }
-    return [f as StreamFrame];
   }
 
   private push(f: StreamFrame): void {
