@@ -19,6 +19,7 @@ import type { Source } from './sources/source.js';
 import { ingestRoutes } from './routes/ingest.js';
 import { promWriteRoutes } from './routes/prom-write.js';
 import { queryRoutes } from './routes/queries.js';
+import { diffRoutes } from './routes/diff.js';
 import { sourceRoutes } from './routes/sources.js';
 import { coverageRoutes } from './routes/coverage.js';
 import { CoverageLog } from './coverage.js';
@@ -191,6 +192,7 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
   await app.register(webRoutes);
   // Recording routes (ingest, queries) register here as they are built.
   await app.register(queryRoutes, { recorder: opts.recorder });
+  await app.register(diffRoutes);
   await app.register(ingestRoutes, { sources: opts.sources ?? [] });
   await app.register(promWriteRoutes, { sources: opts.sources ?? [], archive: opts.archive });
   await app.register(sourceRoutes, { sources: opts.sources ?? [] });

@@ -47,6 +47,17 @@ export const SERVER_LIMITS = {
   pathsListedMax: 100_000,
   /** History text gathered before a chunk goes to the response stream (characters). */
   historyChunkCharsTarget: 64 * 1024,
+  /*
+   * Parquet history (server/history-parquet.ts) is written one row group at a time: rows
+   * gather until either bound below is reached, then the group is encoded and sent. One
+   * export holds about one row group of values plus its encoding (a few times
+   * parquetRowGroupValueBytesTarget at most), whatever the range. A single update larger
+   * than the target makes a row group of its own (a batch is at most 16 MiB at ingest).
+   */
+  /** Rows (updates) in one Parquet row group at most. */
+  parquetRowGroupRowsMax: 100_000,
+  /** Value bytes (strings, bytes, JSON text, paths, ~16 per row) gathered before a Parquet row group is written. */
+  parquetRowGroupValueBytesTarget: 8 * 1024 * 1024,
   /** Record-spec decisions cached per path; past this the cache starts afresh. */
   specCachePathsMax: 1_000_000,
   /** Glob lists whose matching paths the recorder caches for /api/v1/state; past this it starts afresh. */
@@ -132,6 +143,20 @@ export const SERVER_LIMITS = {
   promqlConcurrentQueriesMax: 20,
   /** Series, label names or label values listed by one metadata request (/api/v1/series, /labels, /label/<name>/values). */
   promqlListedMax: 100_000,
+  /*
+   * "What changed" (GET /api/v1/diff, server/diff.ts): one forward pass over (start, end]
+   * after one state read at start. Each list of the answer (changed, appeared, disappeared
+   * paths) holds at most diffPathsListedMax entries (about 150 bytes each in JSON, so the
+   * body stays under a few MB) with `truncated` set past it; the pass yields to the event
+   * loop every diffSliceMs and gives up after diffTimeBudgetMs (a day of 10 k paths takes
+   * well under a second: npm run bench:diff).
+   */
+  /** Paths listed in each list of a diff answer; the counts stay exact past it. */
+  diffPathsListedMax: 10_000,
+  /** Longest diff pass; past it the request ends with TPD_QUERY_TIMEOUT. */
+  diffTimeBudgetMs: 10_000,
+  /** The diff pass yields to the event loop at least this often. */
+  diffSliceMs: 10,
   /** Time granted to in-flight requests and sources at shutdown before connections are cut. */
   shutdownGraceMs: 10_000,
 } as const;

@@ -34,6 +34,7 @@ const EXPECTED: Record<string, { need: Need; body?: unknown; query?: string }> =
   'GET /api/v1/paths': { need: 'read', query: '?glob=/**' },
   'GET /api/v1/state': { need: 'read', query: '?glob=/**' },
   'GET /api/v1/history': { need: 'read', query: '?from=-1m' },
+  'GET /api/v1/diff': { need: 'read', query: '?start=-1m' },
   'GET /api/v1/sources': { need: 'read' },
   'GET /api/v1/coverage': { need: 'read' },
   'GET /api/v1/ha': { need: 'read' },

@@ -1,0 +1,134 @@
+/**
+ * GET /api/v1/diff?start=&end=&glob=   what changed between two times (docs/recording.md,
+ * "What changed"). The state at `start` comes from one cursor.state() (it reads back only
+ * to the last image); the changes come from one forward pass over (start, end], folded by
+ * server/diff.ts. Committed data only: `end` is clamped to the horizon taken when the
+ * request arrived, which the answer states like the other queries (Tapedeck-Horizon).
+ * `glob` may be repeated (default every path); malformed globs are 400 TPD_BAD_GLOB,
+ * malformed times or end before start 400 TPD_BAD_ARGUMENT, a pass past
+ * diffTimeBudgetMs 503 TPD_QUERY_TIMEOUT.
+ */
+import type { FastifyPluginAsync } from 'fastify';
+import { TapedeckError } from '../../protocol/errors.js';
+import { compileSpec, noMatchWarning, specMatchesAny, validateGlobs } from '../../protocol/glob.js';
+import { formatTs } from '../../protocol/time.js';
+import type { Value } from '../../protocol/value.js';
+import { wallClockUs, type Archive } from '../../storage/index.js';
+import { DiffFold, type DiffAnswer } from '../diff.js';
+import { parseTimeParam } from '../history.js';
+import { SERVER_LIMITS } from '../limits.js';
+
+const GLOBS = { anyOf: [{ type: 'string' }, { type: 'array', items: { type: 'string' } }] };
+const TIME = { type: 'string', minLength: 1, maxLength: 64 };
+const WHEN = { type: 'object', required: ['ts', 'time'], properties: { ts: { type: 'integer' }, time: { type: 'string' } } };
+const VALUE = {}; // any JSON: the one value form (docs/values.md)
+const PATH_DIFF = {
+  type: 'object',
+  required: ['path', 'changes', 'updates', 'firstTs', 'firstTime', 'lastTs', 'lastTime'],
+  properties: {
+    path: { type: 'string' },
+    start: VALUE,
+    end: VALUE,
+    changes: { type: 'integer' },
+    updates: { type: 'integer' },
+    firstTs: { type: 'integer' },
+    firstTime: { type: 'string' },
+    lastTs: { type: 'integer' },
+    lastTime: { type: 'string' },
+    min: VALUE,
+    max: VALUE,
+  },
+};
+const COUNT = { type: 'integer' };
+const ERROR_RESPONSE = {
+  type: 'object',
+  required: ['error'],
+  properties: { error: { type: 'object', required: ['code', 'message'], properties: { code: { type: 'string' }, message: { type: 'string' } } } },
+};
+
+interface DiffQuery {
+  start?: string;
+  end?: string;
+  glob?: string | string[];
+}
+
+/** Runs the forward pass over (startUs, endUs] into `fold`, within the time budget. */
+async function forwardPass(archive: Archive, globs: string[], startUs: number, endUs: number, fold: DiffFold): Promise<void> {
+  const c = archive.cursor({ filter: globs });
+  await c.seek({ ts: startUs });
+  const began = performance.now();
+  let slice = began;
+  for (let b = await c.nextRaw(); b && b.ts <= endUs; b = await c.nextRaw()) {
+    for (let i = b.from; i < b.to; i++) {
+      const id = b.ids[i] as number;
+      if (b.filtered && !c.matches(id)) continue;
+      fold.apply(id, b.values[i] as Value, b.ts);
+    }
+    const now = performance.now();
+    if (now - slice < SERVER_LIMITS.diffSliceMs) continue;
+    if (now - began > SERVER_LIMITS.diffTimeBudgetMs) {
+      throw new TapedeckError('TPD_QUERY_TIMEOUT', `the diff ran past diffTimeBudgetMs (${SERVER_LIMITS.diffTimeBudgetMs} ms) at ${formatTs(b.ts)}: ask for a shorter range or fewer paths (glob)`);
+    }
+    await new Promise((resolve) => setImmediate(resolve));
+    slice = performance.now();
+  }
+}
+
+export const diffRoutes: FastifyPluginAsync = async (app) => {
+  app.get<{ Querystring: DiffQuery }>('/api/v1/diff', {
+    schema: {
+      querystring: { type: 'object', additionalProperties: false, properties: { start: TIME, end: TIME, glob: GLOBS } },
+      response: {
+        200: {
+          type: 'object',
+          required: ['start', 'end', 'horizon', 'paths', 'appeared', 'disappeared', 'counts', 'truncated'],
+          properties: {
+            start: WHEN,
+            end: WHEN,
+            horizon: { type: ['integer', 'null'] },
+            paths: { type: 'array', items: PATH_DIFF },
+            appeared: { type: 'array', items: { type: 'string' } },
+            disappeared: { type: 'array', items: { type: 'string' } },
+            counts: { type: 'object', required: ['changed', 'appeared', 'disappeared', 'unchanged'], properties: { changed: COUNT, appeared: COUNT, disappeared: COUNT, unchanged: COUNT } },
+            truncated: { type: 'boolean' },
+            warning: { type: 'object', required: ['code', 'message'], properties: { code: { type: 'string' }, message: { type: 'string' } } },
+          },
+        },
+        '4xx': ERROR_RESPONSE,
+        '5xx': ERROR_RESPONSE,
+      },
+    },
+  }, async (req, reply) => {
+    // The horizon when the request arrived: nothing newer is read, so asking again gives the same answer.
+    const horizonUs = app.archive.lastTs > 0 ? app.archive.lastTs : null;
+    reply.header('tapedeck-horizon', horizonUs === null ? 'none' : `${formatTs(horizonUs)} ${horizonUs}`);
+    const now = wallClockUs();
+    const startUs = req.query.start === undefined ? 0 : parseTimeParam(req.query.start, now, 'start');
+    const askedEndUs = req.query.end === undefined ? Number.MAX_SAFE_INTEGER : parseTimeParam(req.query.end, now, 'end');
+    const globs = req.query.glob === undefined ? ['/**'] : Array.isArray(req.query.glob) ? req.query.glob : [req.query.glob];
+    validateGlobs(globs);
+    if (askedEndUs < startUs) throw new TapedeckError('TPD_BAD_ARGUMENT', `"end" (${formatTs(askedEndUs)}) is before "start" (${formatTs(startUs)})`);
+    const endUs = Math.min(askedEndUs, horizonUs ?? 0);
+    const answer = await diffRange(app.archive, globs, startUs, endUs);
+    const warning = req.query.glob !== undefined && !specMatchesAny(compileSpec(globs), app.archive.paths) ? noMatchWarning(globs) : undefined;
+    reply.type('application/json; charset=utf-8');
+    // By hand, like /state: a schema serializer walking open-ended values costs more and
+    // would need every value shape declared.
+    return JSON.stringify({
+      start: { ts: startUs, time: formatTs(startUs) },
+      end: { ts: Math.max(endUs, startUs), time: formatTs(Math.max(endUs, startUs)) },
+      horizon: horizonUs,
+      ...answer,
+      ...(warning ? { warning } : {}),
+    });
+  });
+};
+
+/** The state at start (one read back to the last image), then the forward pass. */
+export async function diffRange(archive: Archive, globs: string[], startUs: number, endUs: number): Promise<DiffAnswer> {
+  const at = archive.cursor({ filter: globs });
+  await at.seek({ ts: startUs });
+  const fold = new DiffFold(await at.stateById(), archive.paths.length);
+  if (endUs > startUs) await forwardPass(archive, globs, startUs, endUs, fold);
+  return fold.answer((id) => archive.paths[id] as string, SERVER_LIMITS.diffPathsListedMax);
+}
