@@ -8,6 +8,7 @@ import { plain } from './helpers/replay.js';
 import { joinSignedValues } from '../clients/cli/main.js';
 import { splitKeys } from '../clients/cli/play.js';
 import type { Batch } from '../protocol/value.js';
+import { tapedeckArgs } from './helpers/built.js';
 
 let server: TestServer | undefined;
 afterEach(async () => {
@@ -87,9 +88,8 @@ describe('tapedeck play', () => {
   it('prints the state and each batch until a bounded end, then exits 0', async () => {
     const batches = randomBatches(8, 40);
     server = await startServer(batches);
-    const main = new URL('../clients/cli/main.ts', import.meta.url).pathname;
     const { stdout } = await promisify(execFile)(process.execPath, [
-      '--import', 'tsx', main, 'play', server.url, '--speed', 'unlimited', '--end', String(batches[19]!.ts), '--format', 'json',
+      ...tapedeckArgs(), 'play', server.url, '--speed', 'unlimited', '--end', String(batches[19]!.ts), '--format', 'json',
     ]);
     const lines = stdout.trim().split('\n');
     expect(lines[0]).toMatch(/^== state at beginning: \d+ paths \(0 with values\)/);
@@ -103,9 +103,8 @@ describe('tapedeck play', () => {
   it('takes offsets that start with a minus sign as values (--start -10y)', async () => {
     const batches = randomBatches(9, 30);
     server = await startServer(batches);
-    const main = new URL('../clients/cli/main.ts', import.meta.url).pathname;
     const { stdout } = await promisify(execFile)(process.execPath, [
-      '--import', 'tsx', main, 'play', server.url, '--start', '-10y', '--speed', 'unlimited', '--end', String(batches[9]!.ts), '--format', 'json',
+      ...tapedeckArgs(), 'play', server.url, '--start', '-10y', '--speed', 'unlimited', '--end', String(batches[9]!.ts), '--format', 'json',
     ]);
     const batchLines = stdout.trim().split('\n').filter((l) => /^\d{4}-\d\d-\d\dT/.test(l));
     expect(batchLines).toHaveLength(10);
@@ -116,9 +115,8 @@ describe('tapedeck play', () => {
     const t0 = 1_700_000_000_000_000;
     const batches: Batch[] = Array.from({ length: 600 }, (_, i) => ({ ts: t0 + i * 1_000_000, updates: [['/k/v', i]] }));
     server = await startServer(batches);
-    const main = new URL('../clients/cli/main.ts', import.meta.url).pathname;
     // A pseudo-terminal from script(1): the player sees a TTY and reads raw keys.
-    const cmd = [process.execPath, '--import', 'tsx', main, 'play', server.url, '--speed', '1', '--format', 'json'].map((a) => `'${a}'`).join(' ');
+    const cmd = [process.execPath, ...tapedeckArgs(), 'play', server.url, '--speed', '1', '--format', 'json'].map((a) => `'${a}'`).join(' ');
     const child = spawn('script', ['-qec', cmd, '/dev/null'], { stdio: ['pipe', 'pipe', 'pipe'] });
     let out = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));

@@ -11,9 +11,9 @@ import { durationMs } from '../server/duration.js';
 import { EXAMPLE_CONFIG } from '../clients/cli/example.js';
 import { isTapedeckError } from '../protocol/errors.js';
 import { tmpDir } from './helpers/tmp.js';
+import { tapedeckArgs } from './helpers/built.js';
 
 const run = promisify(execFile);
-const main = new URL('../clients/cli/main.ts', import.meta.url).pathname;
 
 function problems(doc: unknown): string {
   try {
@@ -137,7 +137,7 @@ describe('config', () => {
     const dir = await tmpDir();
     const file = join(dir, 'bad.json');
     await writeFile(file, JSON.stringify({ archive_directory: join(dir, 'a'), publish: { max_sesions: 3 } }));
-    const err = await run(process.execPath, ['--import', 'tsx', main, 'serve', '--config', file]).then(() => null, (e: { code: number; stderr: string }) => e);
+    const err = await run(process.execPath, [...tapedeckArgs(), 'serve', '--config', file]).then(() => null, (e: { code: number; stderr: string }) => e);
     expect(err?.code).toBe(1);
     expect(err?.stderr).toMatch(/TPD_BAD_CONFIG: .*publish\.max_sesions: unknown key/);
     // A port already taken: a one-line message, exit 1, and the archive lock released.
@@ -145,12 +145,12 @@ describe('config', () => {
     await new Promise<void>((resolve) => busy.listen(0, '127.0.0.1', () => resolve()));
     const port = (busy.address() as AddressInfo).port;
     await writeFile(file, JSON.stringify({ archive_directory: join(dir, 'a'), publish: { bind: `127.0.0.1:${port}` } }));
-    const taken = await run(process.execPath, ['--import', 'tsx', main, 'serve', '--config', file]).then(() => null, (e: { code: number; stderr: string }) => e);
+    const taken = await run(process.execPath, [...tapedeckArgs(), 'serve', '--config', file]).then(() => null, (e: { code: number; stderr: string }) => e);
     busy.close();
     expect(taken?.code).toBe(1);
     expect(taken?.stderr).toMatch(new RegExp(`cannot listen on 127\\.0\\.0\\.1:${port}: EADDRINUSE`));
     expect(existsSync(join(dir, 'a', 'LOCK'))).toBe(false);
-    const ex = await run(process.execPath, ['--import', 'tsx', main, '--example']);
+    const ex = await run(process.execPath, [...tapedeckArgs(), '--example']);
     expect(ex.stdout).toBe(EXAMPLE_CONFIG);
   });
 });

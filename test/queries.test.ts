@@ -7,9 +7,9 @@ import { request } from 'undici';
 import { formatTs } from '../protocol/time.js';
 import { recordingServer } from './helpers/recording-server.js';
 import { tmpDir } from './helpers/tmp.js';
+import { tapedeckArgs } from './helpers/built.js';
 
 const run = promisify(execFile);
-const main = new URL('../clients/cli/main.ts', import.meta.url).pathname;
 const T0 = 1_763_000_000; // epoch seconds
 
 async function get(url: string): Promise<{ status: number; type: string; text: string }> {
@@ -79,11 +79,11 @@ describe('queries', () => {
     await srv.close();
 
     const out = join(await tmpDir(), 'q.csv');
-    const ex = await run(process.execPath, ['--import', 'tsx', main, 'export', '--archive', srv.dir, '--glob', '/q/**', '--from', String(T0 + 8), '--format', 'csv', '--out', out]);
+    const ex = await run(process.execPath, [...tapedeckArgs(), 'export', '--archive', srv.dir, '--glob', '/q/**', '--from', String(T0 + 8), '--format', 'csv', '--out', out]);
     expect(ex.stderr).toBe(`exported 2 batches to ${out}\n`); // no progress bar without a terminal
     expect(await readFile(out, 'utf8')).toBe(csv.text);
     // On a terminal (a pseudo-terminal from script(1)), a progress bar is drawn.
-    const cmd = [process.execPath, '--import', 'tsx', main, 'export', '--archive', srv.dir, '--out', `${out}.ndjson`].map((a) => `'${a}'`).join(' ');
+    const cmd = [process.execPath, ...tapedeckArgs(), 'export', '--archive', srv.dir, '--out', `${out}.ndjson`].map((a) => `'${a}'`).join(' ');
     const tty = await run('script', ['-qec', cmd, '/dev/null']);
     expect(tty.stdout).toMatch(/\[#{30}\] 100% {2}10 batches/);
   });

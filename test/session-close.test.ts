@@ -16,8 +16,8 @@ import { createInterface } from 'node:readline';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { until } from './helpers/until.js';
+import { tapedeckArgs } from './helpers/built.js';
 
-const main = new URL('../clients/cli/main.ts', import.meta.url).pathname;
 /** First small batch (ms since the epoch); batches every BATCH_STEP_MS. */
 const T0_MS = 1_763_000_000_000;
 const BATCH_STEP_MS = 10;
@@ -47,7 +47,7 @@ async function spawnServer(dir: string): Promise<Child> {
     publish: { bind: '127.0.0.1:0', session_grace: '1s' },
     sources: [{ name: 'push', type: 'push' }],
   }));
-  const proc = spawn(process.execPath, ['--import', 'tsx', main, 'serve', '--config', cfg], { stdio: ['pipe', 'pipe', 'pipe'] });
+  const proc = spawn(process.execPath, [...tapedeckArgs(), 'serve', '--config', cfg], { stdio: ['pipe', 'pipe', 'pipe'] });
   let stderr = '';
   proc.stderr.on('data', (d) => (stderr += String(d)));
   const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));

@@ -2,9 +2,9 @@
 import { execFile } from 'node:child_process';
 import { open } from 'node:fs/promises';
 import { promisify } from 'node:util';
+import { tapedeckArgs } from './built.js';
 
 const execFileP = promisify(execFile);
-const main = new URL('../../clients/cli/main.ts', import.meta.url).pathname;
 
 /** XORs `mask` (non-zero, so the byte always changes) into the byte at `offset`. */
 export async function xorByte(file: string, offset: number, mask: number): Promise<void> {
@@ -43,7 +43,7 @@ export interface CliResult {
 /** Runs `tapedeck ...args` in a child process and returns its exit code and output. */
 export async function tapedeckCli(...args: string[]): Promise<CliResult> {
   try {
-    const { stdout, stderr } = await execFileP(process.execPath, ['--import', 'tsx', main, ...args], { maxBuffer: 64 * 1024 * 1024 });
+    const { stdout, stderr } = await execFileP(process.execPath, [...tapedeckArgs(), ...args], { maxBuffer: 64 * 1024 * 1024 });
     return { code: 0, stdout, stderr };
   } catch (err) {
     const e = err as { code: number; stdout: string; stderr: string };
