@@ -34,6 +34,13 @@ start() {
     if [ "$SECONDS" -ge "$deadline" ]; then echo "redis.sh: no PONG within 15 s" >&2; exit 1; fi
     sleep 0.05
   done
+  # The port was free when picked, not when bound: make sure the PONG came from our server,
+  # not from another run's Redis that took the port in between.
+  local served; served="$(redis-cli -h 127.0.0.1 -p "$port" info server 2>/dev/null | tr -d '\r' | sed -n 's/^process_id://p')"
+  if [ "$served" != "$(cat "$dir/pid")" ]; then
+    echo "redis.sh: port $port answers for another redis-server (pid $served); see $dir/redis.log" >&2
+    exit 1
+  fi
   echo "127.0.0.1:$port"
 }
 
