@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { execFile } from 'node:child_process';
-import { open } from 'node:fs/promises';
+import { execFile, spawn } from 'node:child_process';
+import { open, readdir } from 'node:fs/promises';
+import { request } from 'undici';
+import { waitFor } from './helpers/until.js';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { Archive } from '../storage/archive.js';
@@ -75,5 +77,55 @@ describe('tapedeck CLI', () => {
     const missing = await tapedeck('inspect', join(dir, 'nope'));
     expect(missing.code).toBe(1);
     expect(missing.stderr).toContain('TPD_BAD_ARGUMENT');
+  });
+  it('--help, -h and no arguments print the usage with serve --port and --archive', async () => {
+    for (const [args, code] of [[['--help'], 0], [['-h'], 0], [[], 2]] as const) {
+      const r = await tapedeck(...args);
+      expect(r.code, args.join(' ')).toBe(code);
+      expect(r.stdout).toContain('usage: tapedeck <command>');
+      expect(r.stdout).toContain('serve [--config FILE] [--port N] [--archive DIR]');
+      expect(r.stdout).toContain('seeded');
+    }
+  });
+
+  it('prints "tapedeck: CODE: message" without a stack trace for bad arguments, bad and dead URLs', async () => {
+    const cases: Array<[string[], RegExp]> = [
+      [['serve', '--port', '99999'], /^tapedeck: TPD_BAD_ARGUMENT: --port takes a port number/],
+      [['serve', '--port', '80a'], /^tapedeck: TPD_BAD_ARGUMENT: --port/],
+      [['serve', '--config', '/nonexistent/tapedeck.json'], /^tapedeck: TPD_BAD_CONFIG: cannot read config/],
+      [['play', 'not a url'], /^tapedeck: [A-Z_]+: /],
+      [['play', 'http://127.0.0.1:1/'], /^tapedeck: [A-Z_]+: /],
+    ];
+    for (const [args, want] of cases) {
+      const r = await tapedeck(...args);
+      expect(r.code, args.join(' ')).toBe(1);
+      expect(r.stderr, args.join(' ')).toMatch(want);
+      expect(r.stderr, args.join(' ')).not.toMatch(/\n\s+at /);
+    }
+  });
+
+  it('serve seeds an empty archive directory on first start; --port and --archive override the default', async () => {
+    const cwd = await tmpDir();
+    for (const extra of [[], ['--archive', 'elsewhere']]) {
+      const dir = join(cwd, extra.length > 0 ? 'elsewhere' : 'data');
+      const child = spawn(process.execPath, tapedeckArgs('serve', '--port', '0', ...extra), { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+      let out = '';
+      child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+      child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+      const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+      try {
+        const url = await waitFor(async () => /web player at (http:\/\/[^\s"]+)\//.exec(out)?.[1], 60_000, `serve to listen (output so far: ${out})`);
+        expect(url).not.toMatch(/:8080$/);
+        expect(out).toContain('seeded');
+        expect((await readdir(dir)).length).toBeGreaterThan(0);
+        // The seeded past: five minutes ago the simulated fabric was there already.
+        const res = await request(`${url}/api/v1/state?at=-5m&glob=/fabric/sw-000/*`);
+        const body = (await res.body.json()) as { values: Record<string, unknown> };
+        expect(Object.keys(body.values).length).toBe(8);
+      } finally {
+        child.kill('SIGTERM');
+      }
+      expect(await exited).toBe(0);
+    }
   });
 });

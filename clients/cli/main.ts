@@ -3,15 +3,22 @@
  * code; errors with a Tapedeck code are printed as `code: message`.
  */
 import { isTapedeckError } from '../../protocol/errors.js';
-import { inspectCommand } from './inspect.js';
-import { verifyCommand } from './verify.js';
-import { reindexCommand } from './reindex.js';
-import { demoCommand } from './demo.js';
-import { playCommand } from './play.js';
-import { serveCommand } from './serve.js';
-import { simulateCommand } from './simulate.js';
-import { exportCommand } from './export.js';
-import { exampleCommand } from './example.js';
+
+/**
+ * Each subcommand is imported when it runs, never before: `tapedeck --help` then loads
+ * this file alone (the server, storage and their native addons take hundreds of ms).
+ */
+const COMMANDS: Record<string, () => Promise<(argv: string[]) => Promise<number> | number>> = {
+  inspect: async () => (await import('./inspect.js')).inspectCommand,
+  verify: async () => (await import('./verify.js')).verifyCommand,
+  reindex: async () => (await import('./reindex.js')).reindexCommand,
+  demo: async () => (await import('./demo.js')).demoCommand,
+  play: async () => (await import('./play.js')).playCommand,
+  serve: async () => (await import('./serve.js')).serveCommand,
+  simulate: async () => (await import('./simulate.js')).simulateCommand,
+  export: async () => (await import('./export.js')).exportCommand,
+  '--example': async () => (await import('./example.js')).exampleCommand,
+};
 
 const USAGE = `usage: tapedeck <command> [options]
 
@@ -32,9 +39,13 @@ commands:
   demo [--dir DIR] [--minutes N]
                          record N minutes (default 30) of simulated fabric telemetry
                          into DIR (default ./data/demo), then inspect it
-  serve [--config FILE]  record the config's sources and serve queries, ingest and
+  serve [--config FILE] [--port N] [--archive DIR]
+                         record the config's sources and serve queries, ingest and
                          playback until SIGINT/SIGTERM; without --config: archive in
-                         ./data, the built-in simulator as sources, 127.0.0.1:8080
+                         ./data, the built-in simulator as sources, 127.0.0.1:8080,
+                         and an archive directory still empty is first seeded with
+                         10 minutes of simulated history; --port and --archive
+                         override the publish port and the archive directory
   --example              print a complete config file with every field explained
   simulate [--port 9001] [--switches 64] [--interval 1s] [--fault-500-pct P]
            [--fault-slow-ms M]
@@ -75,35 +86,16 @@ export function joinSignedValues(argv: readonly string[]): string[] {
 export async function run(argv: string[]): Promise<number> {
   const [cmd, ...rest] = joinSignedValues(argv);
   try {
-    switch (cmd) {
-      case 'inspect':
-        return await inspectCommand(rest);
-      case 'verify':
-        return await verifyCommand(rest);
-      case 'reindex':
-        return await reindexCommand(rest);
-      case 'demo':
-        return await demoCommand(rest);
-      case 'play':
-        return await playCommand(rest);
-      case 'serve':
-        return await serveCommand(rest);
-      case 'simulate':
-        return await simulateCommand(rest);
-      case 'export':
-        return await exportCommand(rest);
-      case '--example':
-        return exampleCommand();
-      case undefined:
-      case 'help':
-      case '--help':
-      case '-h':
-        process.stdout.write(USAGE);
-        return cmd === undefined ? 2 : 0;
-      default:
-        process.stderr.write(`tapedeck: unknown command ${JSON.stringify(cmd)}\n\n${USAGE}`);
-        return 2;
+    if (cmd === undefined || cmd === 'help' || cmd === '--help' || cmd === '-h') {
+      process.stdout.write(USAGE);
+      return cmd === undefined ? 2 : 0;
     }
+    const load = Object.hasOwn(COMMANDS, cmd) ? COMMANDS[cmd] : undefined;
+    if (!load) {
+      process.stderr.write(`tapedeck: unknown command ${JSON.stringify(cmd)}\n\n${USAGE}`);
+      return 2;
+    }
+    return await (await load())(rest);
   } catch (err) {
     if (isTapedeckError(err)) {
       process.stderr.write(`tapedeck: ${err.code}: ${err.message}\n`);
