@@ -8,17 +8,20 @@ import { isTapedeckError } from '../../protocol/errors.js';
  * Each subcommand is imported when it runs, never before: `tapedeck --help` then loads
  * this file alone (the server, storage and their native addons take hundreds of ms).
  */
-const COMMANDS: Record<string, () => Promise<(argv: string[]) => Promise<number> | number>> = {
-  inspect: async () => (await import('./inspect.js')).inspectCommand,
-  verify: async () => (await import('./verify.js')).verifyCommand,
-  reindex: async () => (await import('./reindex.js')).reindexCommand,
-  demo: async () => (await import('./demo.js')).demoCommand,
-  play: async () => (await import('./play.js')).playCommand,
-  serve: async () => (await import('./serve.js')).serveCommand,
-  simulate: async () => (await import('./simulate.js')).simulateCommand,
-  export: async () => (await import('./export.js')).exportCommand,
-  '--example': async () => (await import('./example.js')).exampleCommand,
-};
+async function load(cmd: string): Promise<((argv: string[]) => Promise<number> | number) | undefined> {
+  switch (cmd) {
+    case 'inspect': return (await import('./inspect.js')).inspectCommand;
+    case 'verify': return (await import('./verify.js')).verifyCommand;
+    case 'reindex': return (await import('./reindex.js')).reindexCommand;
+    case 'demo': return (await import('./demo.js')).demoCommand;
+    case 'play': return (await import('./play.js')).playCommand;
+    case 'serve': return (await import('./serve.js')).serveCommand;
+    case 'simulate': return (await import('./simulate.js')).simulateCommand;
+    case 'export': return (await import('./export.js')).exportCommand;
+    case '--example': return (await import('./example.js')).exampleCommand;
+    default: return undefined;
+  }
+}
 
 const USAGE = `usage: tapedeck <command> [options]
 
@@ -90,12 +93,12 @@ export async function run(argv: string[]): Promise<number> {
       process.stdout.write(USAGE);
       return cmd === undefined ? 2 : 0;
     }
-    const load = Object.hasOwn(COMMANDS, cmd) ? COMMANDS[cmd] : undefined;
-    if (!load) {
+    const command = await load(cmd);
+    if (!command) {
       process.stderr.write(`tapedeck: unknown command ${JSON.stringify(cmd)}\n\n${USAGE}`);
       return 2;
     }
-    return await (await load())(rest);
+    return await command(rest);
   } catch (err) {
     if (isTapedeckError(err)) {
       process.stderr.write(`tapedeck: ${err.code}: ${err.message}\n`);
