@@ -21,5 +21,6 @@ npm run build
 bash scripts/install-chromium.sh   # Debian's Chromium for the web player's browser tests
 bash scripts/install-promtool.sh   # promtool checks the /metrics exposition in the tests
 bash scripts/install-schemathesis.sh   # schemathesis runs against /openapi.json in the tests
+bash scripts/install-python-readers.sh   # DuckDB and pyarrow read the Parquet exports back in the tests
 bash scripts/redis.sh install   # Debian's redis-server (and kcat) for the active/standby tests
 bash scripts/kafka.sh fetch     # the Apache Kafka broker's jars from Maven Central (cached) for the Kafka tests

@@ -1,19 +1,23 @@
 /**
  * History of paths over a time range, as text chunks in NDJSON (one line per recorded
  * batch: `{"ts":µs,"time":"RFC 3339","updates":{"/path":value}}`) or CSV (one row per update:
- * `ts,time,path,value`). A cursor reads the archive block by block and the generator yields
- * a chunk at a time, so a consumer that reads slowly holds the reading back: nothing is
- * built whole in memory. Shared by GET /api/v1/history and `tapedeck export`.
+ * `ts,time,path,value`), or as Parquet bytes (one row per update: server/history-parquet.ts).
+ * A cursor reads the archive block by block and the generator yields a chunk at a time, so
+ * a consumer that reads slowly holds the reading back: nothing is built whole in memory.
+ * Shared by GET /api/v1/history and `tapedeck export`.
  */
 import type { Archive } from '../storage/index.js';
 import { TapedeckError } from '../protocol/errors.js';
 import { validateGlobs } from '../protocol/glob.js';
 import { formatTs, parseWallTime } from '../protocol/time.js';
-import type { Value } from '../protocol/value.js';
+import type { Batch, Value } from '../protocol/value.js';
 import { valueToCsvCell, valueToJsonText } from '../protocol/value-json.js';
+import { parquetChunks } from './history-parquet.js';
 import { SERVER_LIMITS } from './limits.js';
 
-export type HistoryFormat = 'ndjson' | 'csv';
+export type HistoryFormat = 'ndjson' | 'csv' | 'parquet';
+
+export const HISTORY_FORMATS: readonly HistoryFormat[] = ['ndjson', 'csv', 'parquet'];
 
 export interface HistoryQuery {
   globs: readonly string[];
@@ -44,17 +48,33 @@ function csvField(s: string): string {
 
 export const CSV_HEADER = 'ts,time,path,value\n';
 
-/** Yields the history as text chunks; `onBatch` reports each batch's time (progress). */
-export async function* historyChunks(archive: Archive, q: HistoryQuery, onBatch?: (ts: number) => void): AsyncGenerator<string> {
+/** The batches of the range, read one at a time; `onBatch` reports each batch's time (progress). */
+async function* historyBatches(archive: Archive, q: HistoryQuery, onBatch?: (ts: number) => void): AsyncGenerator<Batch> {
   validateGlobs(q.globs);
   if (q.toUs < q.fromUs) throw new TapedeckError('TPD_BAD_ARGUMENT', `"to" (${formatTs(q.toUs)}) is before "from" (${formatTs(q.fromUs)})`);
   const lastUs = Math.min(q.toUs, q.horizonUs ?? Number.MAX_SAFE_INTEGER);
   const c = archive.cursor({ filter: q.globs });
   await c.seek({ ts: q.fromUs - 1 });
-  let out = q.format === 'csv' ? CSV_HEADER : '';
   for (let b = await c.next(); b && b.ts <= lastUs; b = await c.next()) {
+    yield b;
+    onBatch?.(b.ts);
+  }
+}
+
+/**
+ * Yields the history as chunks: text for NDJSON and CSV, bytes for Parquet. A query that is
+ * wrong (bad glob, to < from) throws at the first next(), before any chunk.
+ */
+export function historyChunks(archive: Archive, q: HistoryQuery, onBatch?: (ts: number) => void): AsyncGenerator<string | Uint8Array> {
+  const batches = historyBatches(archive, q, onBatch);
+  return q.format === 'parquet' ? parquetChunks(batches) : textChunks(batches, q.format);
+}
+
+async function* textChunks(batches: AsyncIterable<Batch>, format: 'ndjson' | 'csv'): AsyncGenerator<string> {
+  let out = format === 'csv' ? CSV_HEADER : '';
+  for await (const b of batches) {
     const time = formatTs(b.ts);
-    if (q.format === 'csv') {
+    if (format === 'csv') {
       const head = `${b.ts},${time},`;
       for (const [p, v] of b.updates) out += `${head}${csvField(p)},${csvField(valueToCsvCell(v))}\n`;
     } else {
@@ -65,7 +85,6 @@ export async function* historyChunks(archive: Archive, q: HistoryQuery, onBatch?
       }
       out += `${line}}}\n`;
     }
-    onBatch?.(b.ts);
     if (out.length >= SERVER_LIMITS.historyChunkCharsTarget) {
       yield out;
       out = '';

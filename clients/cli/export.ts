@@ -5,7 +5,7 @@ import { parseArgs } from 'node:util';
 import { Archive, wallClockUs } from '../../storage/index.js';
 import { TapedeckError } from '../../protocol/errors.js';
 import { compileSpec, noMatchWarning, specMatchesAny, validateGlobs } from '../../protocol/glob.js';
-import { historyChunks, parseTimeParam, type HistoryFormat } from '../../server/history.js';
+import { HISTORY_FORMATS, historyChunks, parseTimeParam, type HistoryFormat } from '../../server/history.js';
 
 /** Progress bar redraws at most this often. */
 const PROGRESS_INTERVAL_MS = 200;
@@ -14,9 +14,9 @@ const BAR_CHARS = 30;
 export const EXIT_NO_MATCH = 3;
 
 /**
- * `tapedeck export [--archive DIR] [--from T] [--to T] [--glob G]... [--format ndjson|csv]
+ * `tapedeck export [--archive DIR] [--from T] [--to T] [--glob G]... [--format ndjson|csv|parquet]
  * --out FILE`: writes every update of the matching paths in [from, to] to FILE (the same
- * text GET /api/v1/history streams), reading the archive read-only; safe while a server
+ * bytes GET /api/v1/history streams), reading the archive read-only; safe while a server
  * records into it. A progress bar is drawn on stderr when stderr is a terminal. A malformed
  * glob is TPD_BAD_GLOB (exit 1); globs matching no recorded path exit EXIT_NO_MATCH
  * without creating FILE, so an empty file never passes for a successful export.
@@ -34,8 +34,8 @@ export async function exportCommand(argv: string[]): Promise<number> {
     },
   });
   if (!values.out) throw new TapedeckError('TPD_BAD_ARGUMENT', '--out FILE is required');
-  if (values.format !== 'ndjson' && values.format !== 'csv') throw new TapedeckError('TPD_BAD_ARGUMENT', '--format takes ndjson or csv');
   const format = values.format as HistoryFormat;
+  if (!HISTORY_FORMATS.includes(format)) throw new TapedeckError('TPD_BAD_ARGUMENT', `--format takes ${HISTORY_FORMATS.join(', ')}`);
   const globs = values.glob ?? ['/**'];
   validateGlobs(globs);
   const now = wallClockUs();

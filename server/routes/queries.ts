@@ -3,12 +3,12 @@
  * - GET /api/v1/paths?glob=   paths known to the archive
  * - GET /api/v1/state?at=&glob=   values as of a time; without `at`, the latest values,
  *   served from the recorder's memory (or read at the archive's end when not recording)
- * - GET /api/v1/history?glob=&from=&to=&format=ndjson|csv   every update in a range,
+ * - GET /api/v1/history?glob=&from=&to=&format=ndjson|csv|parquet   every update in a range,
  *   streamed with backpressure
  * `glob` may be repeated; the default is every path. A malformed glob is 400 TPD_BAD_GLOB
  * (protocol/glob.ts judges, not the schema); globs that match no recorded path answer the
  * empty result with a `warning` (history: a `Tapedeck-Warning` header, its body being
- * NDJSON/CSV).
+ * NDJSON/CSV/Parquet).
  */
 import { Readable } from 'node:stream';
 import type { FastifyPluginAsync } from 'fastify';
@@ -16,7 +16,8 @@ import { compileSpec, noMatchWarning, specMatchesAny, validateGlobs } from '../.
 import { formatTs } from '../../protocol/time.js';
 import type { Value } from '../../protocol/value.js';
 import { wallClockUs } from '../../storage/index.js';
-import { historyChunks, jsonText, parseTimeParam, type HistoryFormat } from '../history.js';
+import { HISTORY_FORMATS, historyChunks, jsonText, parseTimeParam, type HistoryFormat } from '../history.js';
+import { PARQUET_MEDIA_TYPE } from '../history-parquet.js';
 import { SERVER_LIMITS } from '../limits.js';
 import type { Recorder } from '../recorder.js';
 
@@ -26,9 +27,14 @@ export interface QueryRoutesOptions {
 
 const GLOBS = { anyOf: [{ type: 'string' }, { type: 'array', items: { type: 'string' } }] };
 const WARNING = { type: 'object', required: ['code', 'message'], properties: { code: { type: 'string' }, message: { type: 'string' } } };
-/** Header carrying the no-match warning of a streamed (NDJSON/CSV) answer. */
+/** Header carrying the no-match warning of a streamed (NDJSON/CSV/Parquet) answer. */
 export const WARNING_HEADER = 'tapedeck-warning';
 const TIME = { type: 'string', minLength: 1, maxLength: 64 };
+const HISTORY_MEDIA_TYPES: Record<HistoryFormat, string> = {
+  ndjson: 'application/x-ndjson; charset=utf-8',
+  csv: 'text/csv; charset=utf-8',
+  parquet: PARQUET_MEDIA_TYPE,
+};
 const ERROR_RESPONSE = {
   type: 'object',
   required: ['error'],
@@ -199,12 +205,16 @@ export const queryRoutes: FastifyPluginAsync<QueryRoutesOptions> = async (app, o
       querystring: {
         type: 'object',
         additionalProperties: false,
-        properties: { glob: GLOBS, from: TIME, to: TIME, format: { enum: ['ndjson', 'csv'] } },
+        properties: { glob: GLOBS, from: TIME, to: TIME, format: { enum: HISTORY_FORMATS } },
       },
       response: {
         200: {
-          description: 'every update in the range, streamed: NDJSON lines or CSV rows',
-          content: { 'application/x-ndjson': { schema: { type: 'string' } }, 'text/csv': { schema: { type: 'string' } } },
+          description: 'every update in the range, streamed: NDJSON lines, CSV rows or a Parquet file (one row per update)',
+          content: {
+            'application/x-ndjson': { schema: { type: 'string' } },
+            'text/csv': { schema: { type: 'string' } },
+            [PARQUET_MEDIA_TYPE]: { schema: { type: 'string', format: 'binary' } },
+          },
         },
         '4xx': ERROR_RESPONSE,
       },
@@ -219,11 +229,11 @@ export const queryRoutes: FastifyPluginAsync<QueryRoutesOptions> = async (app, o
     const chunks = historyChunks(app.archive, { globs, fromUs, toUs, horizonUs: req.horizonUs ?? 0, format });
     // Fail before the first byte when the query itself is wrong (e.g. to < from).
     const first = await chunks.next();
-    async function* rest(): AsyncGenerator<string> {
+    async function* rest(): AsyncGenerator<string | Uint8Array> {
       if (!first.done) yield first.value;
       yield* chunks;
     }
-    reply.type(format === 'csv' ? 'text/csv; charset=utf-8' : 'application/x-ndjson; charset=utf-8');
+    reply.type(HISTORY_MEDIA_TYPES[format]);
     const warning = noMatch(req.query.glob, globs, app.archive.paths);
     // A header value is ASCII: other characters of the globs quoted in it become "?".
     if (warning) reply.header(WARNING_HEADER, `${warning.code}: ${warning.message}`.replace(/[^\x20-\x7e]/g, '?'));
