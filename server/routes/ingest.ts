@@ -7,8 +7,9 @@
  *   lines; an error of the archive (503 TPD_BACKPRESSURE, 507 TPD_DISK_FULL, 503
  *   TPD_ARCHIVE_CLOSED, 500 TPD_IO) ends the request with its own status, a Retry-After
  *   for 503/507, and the counts of what was recorded before it.
- * - GET /api/v1/ingest/ws: a WebSocket; each text message is one or more NDJSON lines and
- *   is answered with a JSON message of the same shape as the POST response; past
+ * - GET /api/v1/ingest/ws: a WebSocket; each text message is one or more NDJSON lines, each
+ *   binary message one msgpack batch map or an array of them (lines numbered from 1), and
+ *   each is answered with a JSON message of the same shape as the POST response; past
  *   wsIngestPendingMessagesMax unanswered messages the socket stops reading. After an
  *   error of the archive the socket stays open when retrying makes sense (backpressure,
  *   full disk) and is closed otherwise: 1001 when the archive is closed (shutdown), 1011
@@ -188,11 +189,8 @@ export const ingestRoutes: FastifyPluginAsync<IngestRoutesOptions> = async (app,
       chain = chain.then(async () => {
         try {
           if (closed) return;
-          if (isBinary) {
-            sendWs(new TapedeckError('TPD_BAD_INGEST_LINE', 'send NDJSON as text messages'), { error: { code: 'TPD_BAD_INGEST_LINE', message: 'send NDJSON as text messages' } });
-            return;
-          }
-          const a = answer(await push.ingest(data.toString('utf8'), { ack }));
+          // Binary: the same batches in msgpack, answered in JSON like text (one answer shape).
+          const a = answer(isBinary ? await push.ingestMsgpack(data, { ack }) : await push.ingest(data.toString('utf8'), { ack }));
           sendWs(a.error, a.body);
         } catch (err) {
           if (isTapedeckError(err)) {

@@ -1,7 +1,7 @@
 /**
  * `push`: batches posted to the server instead of polled. The ingest routes
- * (POST /api/v1/ingest, WebSocket /api/v1/ingest/ws) hand their NDJSON text here. Each line
- * is one batch: `{ "ts"?: <time>, "updates": { "/path": value, ... } }`, where `ts` is an
+ * (POST /api/v1/ingest, WebSocket /api/v1/ingest/ws) hand their NDJSON text, or a WebSocket's
+ * binary message (the same batches in msgpack, push-lines.ts), here. Each line is one batch: `{ "ts"?: <time>, "updates": { "/path": value, ... } }`, where `ts` is an
  * epoch number (seconds, milliseconds or microseconds by magnitude, as everywhere in
  * Tapedeck) or an RFC 3339 string; without it the batch is stamped on arrival. A bad line is
  * rejected with its line number and code; the good lines around it are kept, and past
@@ -18,12 +18,13 @@ import { EventEmitter } from 'node:events';
 import { setImmediate as yieldLoop } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import { TapedeckError, isTapedeckError, type ErrorCode } from '../../protocol/errors.js';
-import { parseTs } from '../../protocol/time.js';
-import { isValidPath, type Update } from '../../protocol/value.js';
-import { parseJsonText, valueFromJson } from '../../protocol/value-json.js';
+import type { Update } from '../../protocol/value.js';
 import { SERVER_LIMITS } from '../limits.js';
+import { ndjsonLines, parseMsgpackMessage, type PushedLine } from './push-lines.js';
 import type { RecordOutcome, RecorderSink } from '../recorder.js';
 import { HealthTracker, type BatchSink, type Source, type SourceContext, type SourceFactory, type SourceHealth } from './source.js';
+
+export { parseLine, parseMsgpackMessage, tsFromJson } from './push-lines.js';
 
 export interface LineRejection {
   line: number;
@@ -73,45 +74,6 @@ const LINE_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>(['TPD_BAD_INGEST_L
 export interface PushSourceConfig {
   /** Refuse (422 TPD_INGEST_FILTERED) a push whose every update falls outside the record spec. */
   refuse_filtered?: boolean;
-}
-
-/** Epoch number (s, ms or µs by magnitude) or RFC 3339 text to µs. */
-export function tsFromJson(ts: unknown): number {
-  if (typeof ts === 'number') {
-    if (!Number.isFinite(ts) || ts < 0) throw new TapedeckError('TPD_BAD_ARGUMENT', `ts must be a non-negative epoch number, got ${String(ts)}`);
-    return Math.round(ts < 1e11 ? ts * 1e6 : ts < 1e14 ? ts * 1e3 : ts);
-  }
-  if (typeof ts === 'string') return parseTs(ts);
-  throw new TapedeckError('TPD_BAD_ARGUMENT', 'ts must be an epoch number or an RFC 3339 string');
-}
-
-/** One NDJSON line to a batch; throws a TapedeckError saying what is wrong. */
-export function parseLine(text: string): { updates: Update[]; tsUs: number | undefined } {
-  if (text.length > SERVER_LIMITS.ingestLineBytesMax) {
-    throw new TapedeckError('TPD_BATCH_TOO_LARGE', `line is ${text.length} bytes; the limit is ${SERVER_LIMITS.ingestLineBytesMax} (ingestLineBytesMax)`);
-  }
-  let doc: unknown;
-  try {
-    // parseJsonText refuses integers a double would round (TPD_BAD_ARGUMENT naming where).
-    doc = parseJsonText(text);
-  } catch (err) {
-    if (isTapedeckError(err)) throw err;
-    throw new TapedeckError('TPD_BAD_INGEST_LINE', `not JSON: ${(err as Error).message}`);
-  }
-  if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) throw new TapedeckError('TPD_BAD_INGEST_LINE', 'a line must be a JSON object { "ts"?, "updates" }');
-  const o = doc as Record<string, unknown>;
-  for (const k in o) if (k !== 'ts' && k !== 'updates') throw new TapedeckError('TPD_BAD_INGEST_LINE', `unknown key ${JSON.stringify(k)}; a line holds only "ts" and "updates"`);
-  const u = o.updates;
-  if (typeof u !== 'object' || u === null || Array.isArray(u)) throw new TapedeckError('TPD_BAD_INGEST_LINE', '"updates" must be an object of path: value');
-  const updates: Update[] = [];
-  for (const path in u) {
-    if (!isValidPath(path)) throw new TapedeckError('TPD_BAD_PATH', `invalid path ${JSON.stringify(path).slice(0, 200)}: a path starts with "/"`);
-    // Values in the one JSON form (docs/values.md): tags become bytes, bigints, NaN, ±Inf, -0.
-    updates.push([path, valueFromJson((u as Record<string, unknown>)[path], path)]);
-  }
-  // An empty batch would be answered as accepted yet leave no trace in the archive.
-  if (updates.length === 0) throw new TapedeckError('TPD_BAD_INGEST_LINE', '"updates" is empty: a batch holds at least one update');
-  return { updates, tsUs: o.ts === undefined ? undefined : tsFromJson(o.ts) };
 }
 
 /** The recorder's sink as push uses it; a plain BatchSink is adapted (no counts of filtered updates, flush for durability). */
@@ -170,16 +132,29 @@ export class PushSource extends EventEmitter implements Source {
    * are in a committed, fsynced flush.
    */
   ingest(text: string, opts: IngestOptions = {}): Promise<IngestResult> {
+    return this.ingestLines(ndjsonLines(text), opts);
+  }
+
+  /**
+   * The same for a binary message: one msgpack batch map, or an array of them numbered as
+   * lines from 1 (push-lines.ts parseMsgpackMessage). Counted, filtered, acknowledged and
+   * refused exactly as NDJSON lines are.
+   */
+  ingestMsgpack(bytes: Uint8Array, opts: IngestOptions = {}): Promise<IngestResult> {
+    return this.ingestLines(parseMsgpackMessage(bytes), opts);
+  }
+
+  private ingestLines(lines: Iterable<PushedLine>, opts: IngestOptions): Promise<IngestResult> {
     if (this.stopping) return Promise.reject(new TapedeckError('TPD_ARCHIVE_CLOSED', 'the server is shutting down; ingest is closed'));
-    const p = this.run(text, opts.ack ?? 'memory');
+    const p = this.run(lines, opts.ack ?? 'memory');
     this.inFlight.add(p);
     void p.finally(() => this.inFlight.delete(p)).catch(() => undefined);
     return p;
   }
 
-  private async run(text: string, ack: AckLevel): Promise<IngestResult> {
+  private async run(lines: Iterable<PushedLine>, ack: AckLevel): Promise<IngestResult> {
     const res: IngestResult = { ack, linesRead: 0, acceptedLines: 0, acceptedUpdates: 0, recordedUpdates: 0, filteredUpdates: 0, rejectedLines: 0, rejected: [], stoppedBy: undefined };
-    const lastTs = await this.appendLines(text, res);
+    const lastTs = await this.appendLines(lines, res);
     if (ack === 'durable' && lastTs !== undefined && !isArchiveError(res.stoppedBy)) {
       try {
         await this.sink.durable(lastTs);
@@ -196,24 +171,19 @@ export class PushSource extends EventEmitter implements Source {
     return res;
   }
 
-  /** Appends the good lines; returns the timestamp of the last batch recorded. */
-  private async appendLines(text: string, res: IngestResult): Promise<number | undefined> {
+  /** Appends the good lines, decoded as they are read; returns the timestamp of the last batch recorded. */
+  private async appendLines(lines: Iterable<PushedLine>, res: IngestResult): Promise<number | undefined> {
     let lastTs: number | undefined;
-    let start = 0;
     let sinceYield = 0;
-    while (start < text.length) {
-      let end = text.indexOf('\n', start);
-      if (end < 0) end = text.length;
+    for (const line of lines) {
       const lineNo = ++res.linesRead;
-      const line = text.slice(start, end).trim();
-      start = end + 1;
-      if (line.length === 0) continue;
+      if (line === null) continue;
       try {
-        const { updates, tsUs } = parseLine(line);
-        const out = await this.sink.record(updates, tsUs);
+        if ('error' in line) throw line.error;
+        const out = await this.sink.record(line.updates, line.tsUs);
         if (out.ts !== undefined) lastTs = out.ts;
         res.acceptedLines++;
-        res.acceptedUpdates += updates.length;
+        res.acceptedUpdates += line.updates.length;
         res.recordedUpdates += out.kept;
         res.filteredUpdates += out.filtered;
       } catch (err) {
