@@ -1,6 +1,7 @@
 /**
  * The value contract end to end (docs/values.md): hostile values pushed into a real server
- * through HTTP NDJSON and WebSocket ingest come back identical through every output the
+ * through HTTP NDJSON and WebSocket ingest (JSON text and msgpack binary messages) come back
+ * identical through every output the
  * server has (session frames JSON and msgpack through the SDK, /state, /history NDJSON and
  * CSV), or ingest refuses them with an error naming their path. Seeded; the seed is printed.
  */
@@ -15,11 +16,12 @@ import { TapedeckClient, type StreamFrame } from '../clients/client/index.js';
 import { formatTs } from '../protocol/time.js';
 import { setOwn, type Update, type Value } from '../protocol/value.js';
 import { valueFromCsvCell, valueFromJson, valueToJson } from '../protocol/value-json.js';
+import { MsgpackWriter } from '../protocol/value-msgpack.js';
 import { recordingServer } from './helpers/recording-server.js';
 import { tmpDir } from './helpers/tmp.js';
 import { hostileUpdates, propertySeed, valueDiff } from './helpers/values.js';
 
-/** Each run is two pushes and eight reads on a real server: a few dozen runs stay well under a minute. */
+/** Each run is three pushes and twelve reads on a real server: a few dozen runs stay well under a minute. */
 const RUNS = 60;
 const T0_US = 1_763_000_000_000_000;
 
@@ -46,6 +48,21 @@ function line(tsUs: number, updates: readonly Update[]): string {
   return JSON.stringify({ ts: tsUs, updates: u });
 }
 
+/** A binary WebSocket ingest message of one batch: a msgpack map, values in their msgpack form (each from depth 0, as in a line). */
+function msgpackBatch(tsUs: number, updates: readonly Update[]): Uint8Array {
+  const w = new MsgpackWriter();
+  w.mapHeader(2);
+  w.str('ts');
+  w.num(tsUs);
+  w.str('updates');
+  w.mapHeader(updates.length);
+  for (const [p, v] of updates) {
+    w.str(p);
+    w.value(v);
+  }
+  return w.take();
+}
+
 async function postNdjson(text: string): Promise<{ status: number; json: Record<string, unknown> }> {
   // Durable: the outputs read what the archive holds, and the answer says it is there.
   const res = await request(`${srv.url}/api/v1/ingest?ack=durable`, { method: 'POST', headers: { 'content-type': 'application/x-ndjson' }, body: `${text}\n` });
@@ -53,10 +70,10 @@ async function postNdjson(text: string): Promise<{ status: number; json: Record<
 }
 
 /** One WebSocket ingest message and its answer (answers come in order, one per message). */
-function sendWs(text: string): Promise<Record<string, unknown>> {
+function sendWs(message: string | Uint8Array): Promise<Record<string, unknown>> {
   return new Promise((resolve) => {
     ingestWs.once('message', (d) => resolve(JSON.parse(String(d)) as Record<string, unknown>));
-    ingestWs.send(text);
+    ingestWs.send(message, { binary: typeof message !== 'string' });
   });
 }
 
@@ -150,19 +167,23 @@ function expectAllSame(want: readonly Update[], outputs: Outputs): void {
 }
 
 describe('every value through every door', () => {
-  it('comes back identical from every output after HTTP NDJSON and WebSocket ingest', async () => {
+  it('comes back identical from every output after HTTP NDJSON and WebSocket ingest, JSON and msgpack', async () => {
     await fc.assert(
       fc.asyncProperty(hostileUpdates, async (updates) => {
         const k = run++;
         const viaHttp = updates.map(([p, v]): Update => [`/h${k}${p}`, v]);
         const viaWs = updates.map(([p, v]): Update => [`/w${k}${p}`, v]);
+        const viaMsgpack = updates.map(([p, v]): Update => [`/m${k}${p}`, v]);
         const tsHttp = T0_US + k * 1000;
         const posted = await postNdjson(line(tsHttp, viaHttp));
         expect(posted.json, JSON.stringify(posted.json)).toMatchObject({ accepted_updates: updates.length, rejected_lines: 0 });
         const answered = await sendWs(line(tsHttp + 1, viaWs));
         expect(answered, JSON.stringify(answered)).toMatchObject({ accepted_updates: updates.length, rejected_lines: 0 });
+        const binary = await sendWs(msgpackBatch(tsHttp + 2, viaMsgpack));
+        expect(binary, JSON.stringify(binary)).toMatchObject({ accepted_updates: updates.length, rejected_lines: 0 });
         expectAllSame(viaHttp, await readOutputs(`/h${k}`, tsHttp));
         expectAllSame(viaWs, await readOutputs(`/w${k}`, tsHttp + 1));
+        expectAllSame(viaMsgpack, await readOutputs(`/m${k}`, tsHttp + 2));
       }),
       { seed: propertySeed('values end to end'), numRuns: RUNS },
     );
@@ -218,5 +239,36 @@ describe('every value through every door', () => {
     }
     // Nothing of them was recorded.
     expect(await getText(`/api/v1/history?${query('/bad', {})}`)).toBe('');
+  });
+
+  it('refuses, naming the path, msgpack it cannot read: unknown extensions, bad bigint text, too deep; takes exactly what JSON needs tags for', async () => {
+    const ts = T0_US + 30_000_000;
+    const head = msgpackBatch(ts, [['/bad/x', null]]);
+    // The batch's bytes up to its one value (nil, the last byte), then another value's bytes.
+    const withValue = (path: string, value: number[]): Uint8Array => {
+      const pre = msgpackBatch(ts, [[path, null]]);
+      return Uint8Array.from([...pre.subarray(0, pre.length - 1), ...value]);
+    };
+    expect(head.at(-1)).toBe(0xc0);
+    const cases: Array<[string, number[]]> = [
+      ['/bad/ext', [0xd4, 9, 0]],
+      ['/bad/bigint', [0xd5, 2, 0x61, 0x62]],
+      ['/bad/deep', [...new Array<number>(100).fill(0x91), 0xc0]],
+      ['/bad/cut', [0xc6, 0, 0, 1, 0, 1]],
+    ];
+    for (const [path, value] of cases) {
+      const a = await sendWs(withValue(path, value));
+      expect(a, JSON.stringify(a)).toMatchObject({ accepted_lines: 0, rejected_lines: 1 });
+      const [r] = a.rejected as Array<{ code: string; message: string }>;
+      expect(r?.code).toBe('TPD_BAD_ARGUMENT');
+      expect(r?.message).toContain(path);
+    }
+    const surrogate = await sendWs(msgpackBatch(ts, [['/bad/\ud800', 1]]));
+    expect(surrogate).toMatchObject({ rejected: [{ code: 'TPD_BAD_PATH', message: expect.stringContaining('/bad/\\ud800') }] });
+    expect(await getText(`/api/v1/history?${query('/bad', {})}`)).toBe('');
+    // msgpack carries 2^53 + 1 and a `$`-keyed object as themselves: no tag, nothing to refuse.
+    const exact: Update[] = [['/mp/big', 2n ** 53n + 1n], ['/mp/tag', { $date: '2020' }]];
+    expect(await sendWs(msgpackBatch(ts, exact))).toMatchObject({ accepted_updates: 2, rejected_lines: 0 });
+    expectAllSame(exact, await readOutputs('/mp', ts));
   });
 });
