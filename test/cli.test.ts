@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { execFile, spawn } from 'node:child_process';
 import { open, readdir } from 'node:fs/promises';
+import { createServer, type AddressInfo } from 'node:net';
+import { startServer } from './helpers/server.js';
 import { request } from 'undici';
 import { waitFor } from './helpers/until.js';
 import { join } from 'node:path';
@@ -89,18 +91,32 @@ describe('tapedeck CLI', () => {
   });
 
   it('prints "tapedeck: CODE: message" without a stack trace for bad arguments, bad and dead URLs', async () => {
-    const cases: Array<[string[], RegExp]> = [
-      [['serve', '--port', '99999'], /^tapedeck: TPD_BAD_ARGUMENT: --port takes a port number/],
-      [['serve', '--port', '80a'], /^tapedeck: TPD_BAD_ARGUMENT: --port/],
-      [['serve', '--config', '/nonexistent/tapedeck.json'], /^tapedeck: TPD_BAD_CONFIG: cannot read config/],
-      [['play', 'not a url'], /^tapedeck: [A-Z_]+: /],
-      [['play', 'http://127.0.0.1:1/'], /^tapedeck: [A-Z_]+: /],
-    ];
-    for (const [args, want] of cases) {
-      const r = await tapedeck(...args);
-      expect(r.code, args.join(' ')).toBe(1);
-      expect(r.stderr, args.join(' ')).toMatch(want);
-      expect(r.stderr, args.join(' ')).not.toMatch(/\n\s+at /);
+    // A port nothing listens on: taken from the system, then let go.
+    const probe = createServer();
+    await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
+    const deadPort = (probe.address() as AddressInfo).port;
+    await new Promise((resolve) => probe.close(resolve));
+    const srv = await startServer(Array.from(fabricBatches(3, 2, 5)));
+    try {
+      const cases: Array<[string[], RegExp]> = [
+        [['serve', '--port', '99999'], /^tapedeck: TPD_BAD_ARGUMENT: --port takes a port number/],
+        [['serve', '--port', '80a'], /^tapedeck: TPD_BAD_ARGUMENT: --port/],
+        [['serve', '--config', '/nonexistent/tapedeck.json'], /^tapedeck: TPD_BAD_CONFIG: cannot read config/],
+        [['play', 'not a url'], /^tapedeck: TPD_BAD_ARGUMENT: Failed to parse URL/],
+        [['play', 'http://127.0.0.1:1/'], /^tapedeck: TPD_BAD_ARGUMENT: the URL's port is one fetch refuses/],
+        [['play', `http://127.0.0.1:${deadPort}/`], new RegExp(`^tapedeck: TPD_NOT_READY: cannot reach the server: connect ECONNREFUSED 127.0.0.1:${deadPort}\n$`)],
+        // A real server, the wrong prefix: its 404 keeps the server's code.
+        [['play', `${srv.url}/not-tapedeck`], /^tapedeck: TPD_NOT_FOUND: /],
+        [['play', srv.url, '--start', 'yesterday-ish'], /^tapedeck: TPD_BAD_CONTROL: |^tapedeck: TPD_BAD_ARGUMENT: /],
+      ];
+      for (const [args, want] of cases) {
+        const r = await tapedeck(...args);
+        expect(r.code, args.join(' ')).toBe(1);
+        expect(r.stderr, args.join(' ')).toMatch(want);
+        expect(r.stderr, args.join(' ')).not.toMatch(/\n\s+at /);
+      }
+    } finally {
+      await srv.close();
     }
   });
 

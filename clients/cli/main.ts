@@ -100,19 +100,38 @@ export async function run(argv: string[]): Promise<number> {
     }
     return await command(rest);
   } catch (err) {
-    if (isTapedeckError(err)) {
-      process.stderr.write(`tapedeck: ${err.code}: ${err.message}\n`);
-      return 1;
-    }
     if (err instanceof TypeError && String((err as NodeJS.ErrnoException).code).startsWith('ERR_PARSE_ARGS_')) {
       process.stderr.write(`tapedeck: ${err.message}\n\n${USAGE}`);
       return 2;
     }
     // Never a stack trace: one line a user can act on (TAPEDECK_DEBUG=1 adds the stack).
-    process.stderr.write(`tapedeck: TPD_INTERNAL: ${err instanceof Error ? err.message : String(err)}\n`);
+    const { code, message } = errorLine(err);
+    process.stderr.write(`tapedeck: ${code}: ${message}\n`);
     if (process.env.TAPEDECK_DEBUG === '1' && err instanceof Error) process.stderr.write(`${err.stack ?? ''}\n`);
     return 1;
   }
+}
+
+/** Errors of fetch (undici) that say the server cannot be reached, as opposed to a bug. */
+const UNREACHABLE = /^(ECONNREFUSED|ECONNRESET|ENOTFOUND|EAI_AGAIN|ETIMEDOUT|EHOSTUNREACH|ENETUNREACH|UND_ERR_\w+)$/;
+
+/**
+ * The code and message a failed command prints. Tapedeck's own errors and the client SDK's
+ * (which carry the server's code: TPD_UNAUTHORIZED, TPD_NOT_FOUND, ...) keep their code; a
+ * URL that does not parse is a bad argument and a server that cannot be reached is not ready
+ * (fetch reports both as a TypeError whose cause says which); anything else is a bug.
+ */
+export function errorLine(err: unknown): { code: string; message: string } {
+  if (isTapedeckError(err)) return { code: err.code, message: err.message };
+  const e = err as { code?: unknown; message?: unknown; cause?: { code?: unknown; message?: unknown } } | null;
+  const message = err instanceof Error ? err.message : String(err);
+  if (e && typeof e.code === 'string' && /^TPD_[A-Z_]+$/.test(e.code)) return { code: e.code, message };
+  const cause = err instanceof TypeError ? e?.cause : undefined;
+  if (cause?.code === 'ERR_INVALID_URL') return { code: 'TPD_BAD_ARGUMENT', message };
+  // fetch refuses the ports browsers block (1, 25, 6000, ...) before connecting.
+  if (cause?.message === 'bad port') return { code: 'TPD_BAD_ARGUMENT', message: 'the URL\'s port is one fetch refuses to connect to (a blocked port); use another' };
+  if (typeof cause?.code === 'string' && UNREACHABLE.test(cause.code)) return { code: 'TPD_NOT_READY', message: `cannot reach the server: ${String(cause.message ?? cause.code)}` };
+  return { code: 'TPD_INTERNAL', message };
 }
 
 // Run directly (node --import tsx clients/cli/main.ts ...), as tests and dev do.
