@@ -9,6 +9,7 @@ import { ValueTable } from './table.js';
 import { Charts } from './charts.js';
 import { formatUs, formatSpan, MINUTE_US, HOUR_US } from './time.js';
 import { apiFetch, initToken } from './http.js';
+import { filterProblem } from './values.js';
 
 const ARCHIVE_REFRESH_MS = 5000;
 const SELECTED_MAX = 500;
@@ -41,7 +42,7 @@ const timeline = new Timeline($('timeline'), {
 const table = new ValueTable($('values').tBodies[0], $('values-empty'));
 const charts = new Charts($('charts'), base);
 const tree = new PathTree($('tree'), $('tree-count'), { onToggle: toggleSelection });
-window.tapedeck = { session, model, timeline, charts };
+window.tapedeck = { session, model, timeline, charts, exportUrl };
 
 // ------------------------------------------------------------------ controls
 
@@ -127,6 +128,54 @@ document.addEventListener('keydown', (ev) => {
   if (!fn) return;
   ev.preventDefault();
   fn();
+});
+
+// ------------------------------------------------------------------ export
+
+// Export downloads GET /api/v1/history in the chosen format for what is on screen: the
+// filter box when it holds a glob (else the session's filter), between the start and end
+// markers (an unset marker leaves that end open).
+function exportUrl() {
+  const q = new URLSearchParams({ format: $('export-format').value });
+  const box = $('glob').value.trim();
+  // The filter box's own rule (values.js): a glob when it has `*`, a subtree when it starts with "/".
+  const globs = box.includes('*') ? [box] : box.startsWith('/') ? [box.replace(/\/?$/, '/**')] : session.filter ?? [];
+  for (const g of globs) q.append('glob', g);
+  const c = model.controls;
+  if (c?.start && c.start !== 'unbounded') q.set('from', c.start);
+  if (c?.end && c.end !== 'unbounded') q.set('to', c.end);
+  return `/api/v1/history?${q}`;
+}
+
+function saveAs(href, name) {
+  const a = document.createElement('a');
+  a.href = href;
+  a.download = name;
+  document.body.append(a);
+  a.click();
+  a.remove();
+}
+
+async function downloadExport() {
+  const problem = filterProblem($('glob').value);
+  if (problem) return showBanner(`export: ${problem}`);
+  const name = `tapedeck.${$('export-format').value}`;
+  // Without a token the browser streams the download straight to disk. A token can only
+  // travel as a header (http.js), so then the body is fetched first and saved from memory.
+  if (!sessionStorage.getItem('tapedeck.token')) return saveAs(exportUrl(), name);
+  const res = await apiFetch(exportUrl());
+  if (!res.ok) {
+    const body = await res.json().catch(() => null);
+    return showBanner(`export: ${body?.error?.code ?? res.status}: ${body?.error?.message ?? res.statusText}`);
+  }
+  const blobUrl = URL.createObjectURL(await res.blob());
+  saveAs(blobUrl, name);
+  // The download has started from the blob by the time the click returns; free it soon after.
+  setTimeout(() => URL.revokeObjectURL(blobUrl), 60_000);
+}
+
+$('btn-export').addEventListener('click', () => {
+  downloadExport().catch((err) => showBanner(`export: ${err.message}`));
 });
 
 // ------------------------------------------------------------------ selection
