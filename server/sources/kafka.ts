@@ -18,6 +18,7 @@ import { EventEmitter } from 'node:events';
 import { Kafka, logLevel, type Consumer, type EachBatchPayload, type KafkaMessage, type LogEntry } from 'kafkajs';
 import type { Logger } from 'pino';
 import { DURATION_SCHEMA, durationMs, type Duration } from '../duration.js';
+import { TapedeckError, isTapedeckError } from '../../protocol/errors.js';
 import { parseTs } from '../../protocol/time.js';
 import type { Update, Value } from '../../protocol/value.js';
 import { parseJsonText, valueFromJson } from '../../protocol/value-json.js';
@@ -192,6 +193,7 @@ export class KafkaSource extends EventEmitter implements Source {
     });
   }
 
+  /** The payload's value, or the TapedeckError refusing it (naming `path`). */
   private decode(v: Buffer | null, path: string): Value {
     if (v === null) return null;
     const f = this.cfg.format ?? 'json';
@@ -200,16 +202,31 @@ export class KafkaSource extends EventEmitter implements Source {
       if (f === 'msgpack') return decodeMsgpack(v);
       if (f === 'string') return v.toString('utf8');
       return new Uint8Array(v);
-    } catch {
-      // A payload that does not decode is kept as its bytes rather than lost.
-      this.stats.decodeErrors++;
-      return new Uint8Array(v);
+    } catch (err) {
+      const why = err instanceof Error ? err.message : String(err);
+      // valueFromJson names the path already; JSON.parse and the msgpack reader do not.
+      if (isTapedeckError(err)) throw new TapedeckError(err.code, why.startsWith(path) ? why : `${path}: ${why}`);
+      throw new TapedeckError('TPD_BAD_ARGUMENT', `${path}: not ${f}: ${why}`);
     }
   }
 
+  /**
+   * A message's updates; none for a payload that does not decode: it is refused as ingest
+   * refuses a bad value (docs/values.md), counted in stats.decodeErrors and logged with its
+   * path and place, and its offset is committed with the rest (it would never decode).
+   */
   private updatesOf(topic: string, partition: number, m: KafkaMessage): Update[] {
     const path = this.pathOf(topic, partition, m);
-    const value = this.decode(m.value, path);
+    let value: Value;
+    try {
+      value = this.decode(m.value, path);
+    } catch (err) {
+      const n = ++this.stats.decodeErrors;
+      const e = err as TapedeckError;
+      // The 1st, 2nd, 4th, 8th... refusal: a topic of garbage logs a few dozen lines, not one per message.
+      if ((n & (n - 1)) === 0) this.log.warn({ code: e.code, path, topic, partition, offset: m.offset, refused: n }, `kafka payload refused: ${e.message}`);
+      return [];
+    }
     return this.cfg.explode ? explode(path, value) : [[path, value]];
   }
 
