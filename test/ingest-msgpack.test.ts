@@ -202,7 +202,7 @@ describe('msgpack over the WebSocket ingest', () => {
       ack: 'durable', lines_read: 3, accepted_lines: 2, accepted_updates: 3, recorded_updates: 3, filtered_updates: 0, rejected_lines: 1,
       rejected: [{ line: 2, code: 'TPD_BAD_PATH', message: expect.stringContaining('"m/c"') }],
     });
-    // One map alone is line 1; text messages still work on the same socket.
+    // One map alone is line 1.
     expect(await send(encodeMsgpack({ ts: T0_US + 3, updates: { '/m/d': '\udc00' } }))).toMatchObject({ lines_read: 1, accepted_lines: 1, rejected_lines: 0 });
     expect(await send(bytes(0xc1))).toMatchObject({ error: { code: 'TPD_BAD_INGEST_LINE' }, lines_read: 1, rejected: [{ line: 1, code: 'TPD_BAD_INGEST_LINE', message: expect.stringContaining('malformed msgpack') }] });
     ws.close();
