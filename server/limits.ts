@@ -53,11 +53,14 @@ export const SERVER_LIMITS = {
    * export holds about one row group of values plus its encoding (a few times
    * parquetRowGroupValueBytesTarget at most), whatever the range. A single update larger
    * than the target makes a row group of its own (a batch is at most 16 MiB at ingest).
+   * Encoding a group is one synchronous call of the writer: at 16 384 rows it holds the
+   * event loop for tens of ms (100 000 rows took ~0.5 s), at 2.5 bytes per row of output
+   * (node --import tsx test/bench/export.ts).
    */
   /** Rows (updates) in one Parquet row group at most. */
-  parquetRowGroupRowsMax: 100_000,
+  parquetRowGroupRowsMax: 16_384,
   /** Value bytes (strings, bytes, JSON text, paths, ~16 per row) gathered before a Parquet row group is written. */
-  parquetRowGroupValueBytesTarget: 8 * 1024 * 1024,
+  parquetRowGroupValueBytesTarget: 2 * 1024 * 1024,
   /** Record-spec decisions cached per path; past this the cache starts afresh. */
   specCachePathsMax: 1_000_000,
   /** Glob lists whose matching paths the recorder caches for /api/v1/state; past this it starts afresh. */
