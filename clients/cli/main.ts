@@ -54,7 +54,7 @@ commands:
            [--fault-slow-ms M]
                          serve a simulated fabric: CSV matrix at /counters, twin flow
                          and graph JSON at /ndt/get_detected_flows, /ndt/get_graph_data
-  export [--archive DIR] [--from T] [--to T] [--glob G]... [--format ndjson|csv]
+  export [--archive DIR] [--from T] [--to T] [--glob G]... [--format ndjson|csv|parquet]
          --out FILE      write the history of the matching paths to FILE
 
 TIME is RFC 3339 (2026-11-23T14:02:00Z) or an epoch number in s, ms or µs

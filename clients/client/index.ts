@@ -72,7 +72,13 @@ export class TapedeckClient {
     if (this.token) headers.authorization = `Bearer ${this.token}`;
     const res = await fetch(this.baseUrl + path, { method, headers, body: body === undefined ? null : JSON.stringify(body) });
     const text = await res.text();
-    const json = text ? (JSON.parse(text) as unknown) : undefined;
+    let json: unknown;
+    try {
+      json = text ? (JSON.parse(text) as unknown) : undefined;
+    } catch {
+      // Not Tapedeck answering (an HTML error page from a proxy or another server).
+      throw new TapedeckClientError(res.status, 'TPD_HTTP', `HTTP ${res.status}: the answer is not JSON (is this a Tapedeck server?)`);
+    }
     if (!res.ok) {
       const e = (json as { error?: { code?: string; message?: string } } | undefined)?.error;
       throw new TapedeckClientError(res.status, e?.code ?? 'TPD_HTTP', e?.message ?? `HTTP ${res.status}`);
