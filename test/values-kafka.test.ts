@@ -116,6 +116,9 @@ describe('values at the Kafka source', () => {
         const total = values.length + bad.length;
         await until(() => src.stats.messages >= total && src.lag().length === 1 && src.lag().every((l) => l.lag === 0), 20_000, `${format}: every message consumed and committed`);
         expect(src.stats.decodeErrors).toBe(bad.length);
+        // And /metrics says so, without reading logs.
+        const metrics = await (await request(`${srv.url}/metrics`)).body.text();
+        expect(metrics).toContain(`tapedeck_kafka_decode_errors{source="${src.name}"} ${bad.length}`);
         // Each refusal is logged naming its path (the 1st and 2nd are always logged).
         bad.forEach((_b, i) => expect(logged.some((l) => l.includes('kafka payload refused') && l.includes(`/kv/bad${i}`)), `${format} bad${i}`).toBe(true));
         const res = await request(`${srv.url}/api/v1/history?glob=${encodeURIComponent('/kv/**')}`);

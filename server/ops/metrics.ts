@@ -144,6 +144,14 @@ export function createMetrics(app: FastifyInstance, deps: MetricsDeps): Registry
         if (typeof lag === 'function') for (const l of lag.call(s)) this.set({ source: s.name, topic: l.topic, partition: String(l.partition) }, l.lag);
       }
     } });
+  // Payloads a Kafka source refused (they do not decode in the configured format; docs/kafka.md).
+  new Gauge({ name: 'tapedeck_kafka_decode_errors', help: 'Kafka messages refused since start because their payload does not decode in the source format (nothing recorded for them).', labelNames: ['source'], registers: [reg],
+    collect() {
+      for (const s of sources) {
+        const st = (s as { stats?: { decodeErrors?: unknown } }).stats;
+        if (s.type === 'kafka' && typeof st?.decodeErrors === 'number') this.set({ source: s.name }, st.decodeErrors);
+      }
+    } });
   new Gauge({ name: 'tapedeck_source_consecutive_failures', help: 'Consecutive failed polls of the source.', labelNames: ['source'], registers: [reg],
     collect() { for (const s of sources) this.set({ source: s.name }, s.health().consecutiveFailures); } });
 
