@@ -255,6 +255,12 @@ session.addEventListener('frame', (ev) => {
       if (f.controls.state !== 'pause') model.ended = false;
       renderControls();
       break;
+    case 'coverage':
+      // The session's gaps break the charts' lines; the frame also says the coverage may have
+      // changed (sent again while tailing), so the timeline asks for the whole archive's.
+      charts.setGaps(f.gaps);
+      refreshCoverage();
+      break;
     case 'end':
       model.ended = true;
       break;
@@ -406,6 +412,20 @@ async function refreshArchive() {
   }
 }
 
+/** The timeline shades where the whole archive is blind (GET /api/v1/coverage). */
+let coverageAsked = 0;
+async function refreshCoverage() {
+  const asked = ++coverageAsked;
+  try {
+    const res = await apiFetch(`${base}/api/v1/coverage`);
+    const answer = res.ok ? await res.json() : null;
+    // Answers can cross (a frame and the interval both ask): only the newest question's counts.
+    if (answer && asked === coverageAsked) timeline.setCoverage(answer);
+  } catch {
+    // As for the archive: the connection status shows a server that is away.
+  }
+}
+
 // ------------------------------------------------------------------ start
 
 function initialControls() {
@@ -428,8 +448,8 @@ function initialSelection() {
 model.selected = new Set(initialSelection().slice(0, SELECTED_MAX));
 applySelection();
 renderStatus();
-await refreshArchive();
-setInterval(refreshArchive, ARCHIVE_REFRESH_MS);
+await Promise.all([refreshArchive(), refreshCoverage()]);
+setInterval(() => { refreshArchive(); refreshCoverage(); }, ARCHIVE_REFRESH_MS);
 const explicit = ['pos', 'state', 'speed', 'start', 'end', 'loop'].some((k) => params.has(k));
 session.start(initialControls(), { resume: !explicit }).catch((err) => {
   model.conn = 'error';

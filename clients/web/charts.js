@@ -1,7 +1,9 @@
 // One small uPlot chart per selected numeric path. After a seek the charts restart from the
 // state frame (plus the recorded history of the last minutes before the position, fetched
 // from /api/v1/history); while playing, batches append points. Points per chart are bounded.
+// Recorder gaps (the session's coverage frames) are shaded, and no line is drawn across one.
 import uPlot from '/vendor/uplot/uPlot.esm.js';
+import { breakAtGaps, gapSpans } from './gaps.js';
 import { chartNumber, isNumeric } from './values.js';
 import { formatUs } from './time.js';
 import { apiFetch } from './http.js';
@@ -10,6 +12,9 @@ export const CHARTS_MAX = 12;
 const POINTS_MAX = 4000;
 const HISTORY_WINDOW_US = 10 * 60e6;
 const COLORS = ['#2b7bb9', '#d9534f', '#3c9d5d', '#e3a21a', '#8e5cc4', '#1aa3a3'];
+/** Gaps a chart keeps (the newest): a coverage frame carries at most 1000 items (coverageItemsMax). */
+const GAPS_MAX = 1000;
+const GAP_FILL = { 'recorder-crashed': 'rgba(200, 56, 45, 0.14)', 'recorder-stopped': 'rgba(93, 104, 117, 0.14)' };
 
 /** 24-hour UTC tick labels, as precise as the tick spacing (`incr`, seconds) needs. */
 function timeLabels(_u, splits, _axis, _space, incr) {
@@ -25,6 +30,8 @@ export class Charts {
     this.frame = 0;
     this.generation = 0;
     this.wanted = new Set();
+    this.gaps = [];       // [{ startUs, endUs, reason }] of the session's range
+    this.spans = [];      // the same as sorted [startS, endS] (gaps.js)
     this.resize = new ResizeObserver(() => this.fit());
     this.resize.observe(container);
   }
@@ -65,9 +72,32 @@ export class Charts {
       scales: { x: { time: true } },
       tzDate: (sec) => uPlot.tzDate(new Date(sec * 1e3), 'Etc/UTC'), // UTC, as the position is shown
       axes: [{ size: 30, font: '11px sans-serif', values: timeLabels }, { size: 50, font: '11px sans-serif' }],
+      hooks: { draw: [(u) => this.shadeGaps(u)] },
       series: [{ value: (_u, v) => (v === null ? '' : formatUs(v * 1e6)) }, { label: path, stroke: COLORS[i % COLORS.length], width: 1.5, spanGaps: false, points: { show: false } }],
     }, [xs, ys], box);
     return { xs, ys, plot, box };
+  }
+
+  /** From a `coverage` frame: the recorder gaps of the session's range. */
+  setGaps(gaps) {
+    this.gaps = gaps.slice(-GAPS_MAX);
+    this.spans = gapSpans(this.gaps);
+    this.schedule();
+  }
+
+  /** Shades each gap over the plot area, a crash apart from a clean stop (uPlot's draw hook, canvas pixels). */
+  shadeGaps(u) {
+    const { left, top, width, height } = u.bbox;
+    const ctx = u.ctx;
+    ctx.save();
+    for (const g of this.gaps) {
+      const a = Math.max(left, u.valToPos(g.startUs / 1e6, 'x', true));
+      const b = g.endUs === null ? left + width : Math.min(left + width, u.valToPos(g.endUs / 1e6, 'x', true));
+      if (!(b > a)) continue;
+      ctx.fillStyle = GAP_FILL[g.reason] ?? GAP_FILL['recorder-stopped'];
+      ctx.fillRect(a, top, Math.max(b - a, 1), height);
+    }
+    ctx.restore();
   }
 
   /** Two charts a row on a wide pane, one on a narrow one (a chart's frame adds 14 px). */
@@ -153,6 +183,6 @@ export class Charts {
 
   draw() {
     this.frame = 0;
-    for (const c of this.charts.values()) c.plot.setData([c.xs, c.ys]);
+    for (const c of this.charts.values()) c.plot.setData(breakAtGaps(c.xs, c.ys, this.spans));
   }
 }

@@ -1,11 +1,17 @@
 // The archive's timeline: files shaded by location (local, remote, missing) over a hatched
-// background, so that gaps between files show; the play head; start/end markers; click or
+// background, so that gaps between files show; where the record is blind (recorder gaps,
+// source outages, from GET /api/v1/coverage); the play head; start/end markers; click or
 // drag to seek. Positions are epoch µs; the range is the archive's first to last batch.
 import { formatUs } from './time.js';
 
 const DRAG_SEEK_INTERVAL_MS = 150;
 /** Gaps shorter than this share of the range are not drawn (they would be sub-pixel). */
 const GAP_MIN_SHARE = 0.002;
+/** Coverage items drawn at most (the newest kept): the REST answer over the whole archive has no bound. */
+export const COVERAGE_DRAWN_MAX = 1000;
+/** Sources with a band of their own under the files; the outages of any further source share the last band. */
+const OUTAGE_BANDS_MAX = 4;
+const GAP_TEXT = { 'recorder-crashed': 'recorder crashed', 'recorder-stopped': 'recorder stopped' };
 
 export class Timeline {
   constructor(el, { onSeek, onMark }) {
@@ -18,7 +24,10 @@ export class Timeline {
     this.rangeEl = el.querySelector('#tl-range');
     this.onSeek = onSeek;
     this.onMark = onMark;
+    this.coverageEl = el.querySelector('#tl-coverage');
     this.files = [];
+    this.gaps = [];     // { startUs, endUs, reason }, endUs null while open
+    this.outages = [];  // { source, startUs, endUs, reason }
     this.firstUs = null;
     this.lastUs = null;
     this.posUs = null;
@@ -36,6 +45,15 @@ export class Timeline {
     if (info.lastTs !== null) this.lastUs = Math.max(this.lastUs ?? info.lastTs, info.lastTs);
     this.renderFiles();
     this.renderMarks();
+  }
+
+  /** From GET /api/v1/coverage (snake_case µs fields); items the page cannot place are left out. */
+  setCoverage(answer) {
+    const item = (x) => ({ startUs: x.start_us, endUs: x.end_us ?? null, reason: String(x.reason) });
+    const placed = (x) => Number.isFinite(x.startUs) && (x.endUs === null || Number.isFinite(x.endUs));
+    this.gaps = (answer.gaps ?? []).map(item).filter(placed).slice(-COVERAGE_DRAWN_MAX);
+    this.outages = (answer.outages ?? []).map((o) => ({ ...item(o), source: String(o.source) })).filter(placed).slice(-COVERAGE_DRAWN_MAX);
+    this.renderCoverage();
   }
 
   /** Live data past the last known end stretches the range (the current file grows with it). */
@@ -98,8 +116,48 @@ export class Timeline {
     this.el.setAttribute('aria-valuemax', String(this.lastUs ?? 0));
     document.getElementById('tl-first').textContent = formatUs(this.firstUs);
     document.getElementById('tl-last').textContent = formatUs(this.lastUs);
+    this.renderCoverage();
     this.renderHead();
     this.renderMarks();
+  }
+
+  /**
+   * Recorder gaps as hatched spans over the files (crashed and stopped styled apart), source
+   * outages as thin bands along the bottom, one per source. Built as elements, never as
+   * HTML: reasons come from sources (an upstream's error text) and are shown as text.
+   */
+  renderCoverage() {
+    const span = this.span();
+    const els = [];
+    if (span !== null) {
+      for (const g of this.gaps) {
+        const what = GAP_TEXT[g.reason] ?? g.reason;
+        els.push(this.coverageItem(g, `cov-gap cov-gap-${g.reason === 'recorder-crashed' ? 'crashed' : 'stopped'}`, `${what}: nothing recorded`));
+      }
+      const bands = new Map();
+      for (const o of this.outages) {
+        if (!bands.has(o.source)) bands.set(o.source, Math.min(bands.size, OUTAGE_BANDS_MAX - 1));
+        const el = this.coverageItem(o, 'cov-outage', `source ${o.source} down (${o.reason})`);
+        el.dataset.source = o.source;
+        el.style.setProperty('--band', String(bands.get(o.source)));
+        els.push(el);
+      }
+    }
+    this.coverageEl.replaceChildren(...els);
+  }
+
+  /** One span from startUs to endUs (an open one to the end of the range), its facts in data attributes and its title. */
+  coverageItem(x, className, text) {
+    const el = document.createElement('div');
+    el.className = className;
+    const left = this.pct(x.startUs);
+    el.style.left = `${left}%`;
+    el.style.width = `${Math.max(this.pct(x.endUs ?? this.lastUs) - left, 0)}%`;
+    el.dataset.startUs = String(x.startUs);
+    el.dataset.endUs = x.endUs === null ? '' : String(x.endUs);
+    el.dataset.reason = x.reason;
+    el.title = x.endUs === null ? `${text} since ${formatUs(x.startUs)}, until now` : `${text}: ${formatUs(x.startUs)} to ${formatUs(x.endUs)}`;
+    return el;
   }
 
   renderHead() {
