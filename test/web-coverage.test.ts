@@ -133,6 +133,9 @@ describe('web player coverage', () => {
     await expect.poll(() => page.locator('#tl-coverage .cov-gap').count()).toBe(rest.gaps.length);
     const gaps = await drawn(page, '#tl-coverage .cov-gap');
     expect(gaps.map((g) => [Number(g.start), Number(g.end), g.reason])).toEqual(rest.gaps.map((g) => [g.start_us, g.end_us, g.reason]));
+    // Placed on the archive's range (first batch at 0 s, last at 24 s): the crash gap covers 4 s to 10 s.
+    const place = await page.locator('#tl-coverage .cov-gap-crashed').evaluate((e) => [e.style.left, e.style.width]);
+    expect(place.map((p) => Number.parseFloat(p))).toEqual([expect.closeTo((4 / 24) * 100, 3), expect.closeTo((6 / 24) * 100, 3)]);
     // Crash and stop are styled apart.
     expect(await page.locator('#tl-coverage .cov-gap-crashed').count()).toBe(1);
     expect(await page.locator('#tl-coverage .cov-gap-stopped').count()).toBe(1);

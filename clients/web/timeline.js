@@ -53,7 +53,7 @@ export class Timeline {
     const placed = (x) => Number.isFinite(x.startUs) && (x.endUs === null || Number.isFinite(x.endUs));
     this.gaps = (answer.gaps ?? []).map(item).filter(placed).slice(-COVERAGE_DRAWN_MAX);
     this.outages = (answer.outages ?? []).map((o) => ({ ...item(o), source: String(o.source) })).filter(placed).slice(-COVERAGE_DRAWN_MAX);
-    this.renderCoverage();
+    this.buildCoverage();
   }
 
   /** Live data past the last known end stretches the range (the current file grows with it). */
@@ -126,38 +126,36 @@ export class Timeline {
    * outages as thin bands along the bottom, one per source. Built as elements, never as
    * HTML: reasons come from sources (an upstream's error text) and are shown as text.
    */
-  renderCoverage() {
-    const span = this.span();
+  buildCoverage() {
     const els = [];
-    if (span !== null) {
-      for (const g of this.gaps) {
-        const what = GAP_TEXT[g.reason] ?? g.reason;
-        els.push(this.coverageItem(g, `cov-gap cov-gap-${g.reason === 'recorder-crashed' ? 'crashed' : 'stopped'}`, `${what}: nothing recorded`));
-      }
-      const bands = new Map();
-      for (const o of this.outages) {
-        if (!bands.has(o.source)) bands.set(o.source, Math.min(bands.size, OUTAGE_BANDS_MAX - 1));
-        const el = this.coverageItem(o, 'cov-outage', `source ${o.source} down (${o.reason})`);
-        el.dataset.source = o.source;
-        el.style.setProperty('--band', String(bands.get(o.source)));
-        els.push(el);
-      }
+    for (const g of this.gaps) {
+      const what = GAP_TEXT[g.reason] ?? g.reason;
+      els.push(coverageElement(g, `cov-gap cov-gap-${g.reason === 'recorder-crashed' ? 'crashed' : 'stopped'}`, `${what}: nothing recorded`));
+    }
+    const bands = new Map();
+    for (const o of this.outages) {
+      if (!bands.has(o.source)) bands.set(o.source, Math.min(bands.size, OUTAGE_BANDS_MAX - 1));
+      const el = coverageElement(o, 'cov-outage', `source ${o.source} down (${o.reason})`);
+      el.dataset.source = o.source;
+      el.style.setProperty('--band', String(bands.get(o.source)));
+      els.push(el);
     }
     this.coverageEl.replaceChildren(...els);
+    this.renderCoverage();
   }
 
-  /** One span from startUs to endUs (an open one to the end of the range), its facts in data attributes and its title. */
-  coverageItem(x, className, text) {
-    const el = document.createElement('div');
-    el.className = className;
-    const left = this.pct(x.startUs);
-    el.style.left = `${left}%`;
-    el.style.width = `${Math.max(this.pct(x.endUs ?? this.lastUs) - left, 0)}%`;
-    el.dataset.startUs = String(x.startUs);
-    el.dataset.endUs = x.endUs === null ? '' : String(x.endUs);
-    el.dataset.reason = x.reason;
-    el.title = x.endUs === null ? `${text} since ${formatUs(x.startUs)}, until now` : `${text}: ${formatUs(x.startUs)} to ${formatUs(x.endUs)}`;
-    return el;
+  /** Places the coverage elements on the range; runs whenever the range stretches (live batches), so it only restyles. */
+  renderCoverage() {
+    const items = [...this.gaps, ...this.outages];
+    const els = this.coverageEl.children;
+    this.coverageEl.hidden = this.span() === null;
+    if (this.coverageEl.hidden) return;
+    for (let i = 0; i < items.length && i < els.length; i++) {
+      const x = items[i];
+      const left = this.pct(x.startUs);
+      els[i].style.left = `${left}%`;
+      els[i].style.width = `${Math.max(this.pct(x.endUs ?? this.lastUs) - left, 0)}%`;
+    }
   }
 
   renderHead() {
@@ -233,4 +231,15 @@ export class Timeline {
     this.headEl.hidden = false;
     this.headEl.style.left = `${this.pct(us)}%`;
   }
+}
+
+/** One span's element: its facts in data attributes and its title (placed by renderCoverage). */
+function coverageElement(x, className, text) {
+  const el = document.createElement('div');
+  el.className = className;
+  el.dataset.startUs = String(x.startUs);
+  el.dataset.endUs = x.endUs === null ? '' : String(x.endUs);
+  el.dataset.reason = x.reason;
+  el.title = x.endUs === null ? `${text} since ${formatUs(x.startUs)}, until now` : `${text}: ${formatUs(x.startUs)} to ${formatUs(x.endUs)}`;
+  return el;
 }
