@@ -1,28 +1,16 @@
 import { describe, expect, it } from 'vitest';
-import { execFile, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { open, readdir } from 'node:fs/promises';
 import { createServer, type AddressInfo } from 'node:net';
 import { startServer } from './helpers/server.js';
 import { request } from 'undici';
 import { waitFor } from './helpers/until.js';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { Archive } from '../storage/archive.js';
 import { tmpDir } from './helpers/tmp.js';
 import { fabricBatches } from './helpers/workload.js';
 import { tapedeckArgs } from './helpers/built.js';
-
-const run = promisify(execFile);
-
-async function tapedeck(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await run(process.execPath, tapedeckArgs(...args));
-    return { code: 0, stdout, stderr };
-  } catch (err) {
-    const e = err as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
-}
+import { tapedeck } from './helpers/cli.js';
 
 async function fabricArchive(dir: string): Promise<void> {
   const a = await Archive.open(dir, { imageFrequencyBytes: 8192 });

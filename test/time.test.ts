@@ -5,8 +5,6 @@
  * seed printed), the clamp report of batch steps, and the grammar at the real edges: a
  * server's REST parameters and the CLI's --at / --from.
  */
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
 import fc from 'fast-check';
 import { request } from 'undici';
 import { describe, expect, it } from 'vitest';
@@ -20,7 +18,7 @@ import {
 import { Archive, wallClockUs } from '../storage/archive.js';
 import { startServer } from './helpers/server.js';
 import { tmpDir } from './helpers/tmp.js';
-import { tapedeckArgs } from './helpers/built.js';
+import { tapedeck } from './helpers/cli.js';
 
 const SEED = Number(process.env.TIME_SEED ?? Date.now() % 1_000_000);
 /** 2023-11-14T22:13:20.123456Z, with sub-millisecond digits so offsets must keep them. */
@@ -223,18 +221,6 @@ describe('batch steps report a clamp', () => {
 });
 
 // ---------------------------------------------------------------- the real edges
-
-const run = promisify(execFile);
-
-async function tapedeck(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await run(process.execPath, tapedeckArgs(...args));
-    return { code: 0, stdout, stderr };
-  } catch (err) {
-    const e = err as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
-}
 
 /**
  * Two batches an hour either side of the wall clock, so "now-5m" falls between them however
