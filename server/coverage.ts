@@ -12,10 +12,10 @@ import { coverageBetween, coverageOf, type Coverage, type CoverageEvent } from '
 import type { Archive } from '../storage/index.js';
 import { STORAGE_LIMITS, wallClockUs } from '../storage/index.js';
 import { JournalWriter, readJournal } from '../storage/coverage-journal.js';
+import { horizonOf } from './horizon.js';
 import { SERVER_LIMITS } from './limits.js';
 import type { Recorder } from './recorder.js';
 import type { PollEvent, Source } from './sources/source.js';
-
 
 export class CoverageLog extends EventEmitter<{ change: [CoverageEvent] }> {
   readonly run = randomUUID();
@@ -43,7 +43,7 @@ export class CoverageLog extends EventEmitter<{ change: [CoverageEvent] }> {
     const c = new CoverageLog(archive, recording && !archive.readonly ? new JournalWriter(archive.dir, j.torn) : undefined, log);
     c.events.push(...j.events);
     if (c.writer && recording) {
-      await c.append({ kind: 'run-start', run: c.run, atUs: wallClockUs(), lastTsUs: archive.lastTs > 0 ? archive.lastTs : null });
+      await c.append({ kind: 'run-start', run: c.run, atUs: wallClockUs(), lastTsUs: horizonOf(archive.lastTs) });
       const onBatch = (b: { ts: number }): void => {
         recording.recorder.off('batch', onBatch);
         void c.append({ kind: 'run-first-batch', run: c.run, atUs: wallClockUs(), tsUs: b.ts });
@@ -70,7 +70,7 @@ export class CoverageLog extends EventEmitter<{ change: [CoverageEvent] }> {
     this.stopped = true;
     for (const d of this.detach.splice(0)) d();
     if (!this.writer) return;
-    await this.append({ kind: 'run-stop', run: this.run, atUs: wallClockUs(), lastTsUs: this.archive.lastTs > 0 ? this.archive.lastTs : null });
+    await this.append({ kind: 'run-stop', run: this.run, atUs: wallClockUs(), lastTsUs: horizonOf(this.archive.lastTs) });
     await this.writer.settled();
   }
 

@@ -10,6 +10,7 @@ import { TapedeckError } from '../../protocol/errors.js';
 import { wallClockUs } from '../../storage/index.js';
 import type { CoverageLog } from '../coverage.js';
 import { parseTimeParam } from '../history.js';
+import { horizonOf } from '../horizon.js';
 
 export interface CoverageRoutesOptions {
   coverage: CoverageLog;
@@ -54,7 +55,7 @@ export const coverageRoutes: FastifyPluginAsync<CoverageRoutesOptions> = async (
     const endUs = req.query.end === undefined ? Number.MAX_SAFE_INTEGER : parseTimeParam(req.query.end, now, 'end');
     if (endUs < startUs) throw new TapedeckError('TPD_BAD_ARGUMENT', 'end is before start');
     const c = opts.coverage.between(startUs, endUs);
-    const horizon = app.archive.lastTs > 0 ? app.archive.lastTs : null;
+    const horizon = horizonOf(app.archive.lastTs);
     return {
       horizon: fmt(horizon),
       horizon_us: horizon,

@@ -16,6 +16,7 @@ import type { Value } from '../../protocol/value.js';
 import { wallClockUs, type Archive } from '../../storage/index.js';
 import { DiffFold, type DiffAnswer } from '../diff.js';
 import { parseTimeParam } from '../history.js';
+import { HORIZON_HEADER, horizonHeader, horizonOf } from '../horizon.js';
 import { SERVER_LIMITS } from '../limits.js';
 
 const GLOBS = { anyOf: [{ type: 'string' }, { type: 'array', items: { type: 'string' } }] };
@@ -100,8 +101,8 @@ export const diffRoutes: FastifyPluginAsync = async (app) => {
     },
   }, async (req, reply) => {
     // The horizon when the request arrived: nothing newer is read, so asking again gives the same answer.
-    const horizonUs = app.archive.lastTs > 0 ? app.archive.lastTs : null;
-    reply.header('tapedeck-horizon', horizonUs === null ? 'none' : `${formatTs(horizonUs)} ${horizonUs}`);
+    const horizonUs = horizonOf(app.archive.lastTs);
+    reply.header(HORIZON_HEADER, horizonHeader(horizonUs));
     const now = wallClockUs();
     const startUs = req.query.start === undefined ? 0 : parseTimeParam(req.query.start, now, 'start');
     const askedEndUs = req.query.end === undefined ? Number.MAX_SAFE_INTEGER : parseTimeParam(req.query.end, now, 'end');

@@ -18,6 +18,7 @@ import type { Value } from '../../protocol/value.js';
 import { wallClockUs } from '../../storage/index.js';
 import { HISTORY_FORMATS, historyChunks, jsonText, parseTimeParam, type HistoryFormat } from '../history.js';
 import { PARQUET_MEDIA_TYPE } from '../history-parquet.js';
+import { HORIZON_HEADER, horizonHeader, horizonOf } from '../horizon.js';
 import { SERVER_LIMITS } from '../limits.js';
 import type { Recorder } from '../recorder.js';
 
@@ -82,12 +83,6 @@ interface Horizon {
   pending: boolean;
 }
 
-const HORIZON_HEADER = 'tapedeck-horizon';
-
-function horizonOf(lastTs: number): Horizon {
-  return { us: lastTs > 0 ? lastTs : null, pending: false };
-}
-
 /**
  * Latest-state answers as rendered, per glob list, valid while the recorder's version and
  * the committed horizon are unchanged. Bounded in bytes (SERVER_LIMITS); past the bound it starts afresh.
@@ -128,9 +123,8 @@ export const queryRoutes: FastifyPluginAsync<QueryRoutesOptions> = async (app, o
   // horizon"): as-of and history answers hold nothing newer, so asking again after a
   // crash gives the same answer.
   app.addHook('preHandler', async (req, reply) => {
-    const h = horizonOf(app.archive.lastTs);
-    req.horizonUs = h.us;
-    reply.header(HORIZON_HEADER, h.us === null ? 'none' : `${formatTs(h.us)} ${h.us}`);
+    req.horizonUs = horizonOf(app.archive.lastTs);
+    reply.header(HORIZON_HEADER, horizonHeader(req.horizonUs));
   });
 
   app.get<{ Querystring: { glob?: string | string[] } }>('/api/v1/paths', {
@@ -177,7 +171,7 @@ export const queryRoutes: FastifyPluginAsync<QueryRoutesOptions> = async (app, o
     const whyEmpty = (): object | undefined => noMatch(req.query.glob, globs, app.archive.paths);
     // `at` (even `now`) asks as of a time: committed data only. Without it, the latest values.
     const at = req.query.at === undefined ? undefined : parseTimeParam(req.query.at, wallClockUs(), 'at');
-    const horizon = horizonOf(app.archive.lastTs);
+    const horizon: Horizon = { us: horizonOf(app.archive.lastTs), pending: false };
     reply.type('application/json; charset=utf-8');
     if (at === undefined && recorder) {
       // The hot query: answered from memory, rendered once per recorded batch (by hand: a
