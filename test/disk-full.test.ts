@@ -3,11 +3,9 @@
  * of the space, and the writer has to keep everything it accepted, refuse more with
  * TPD_DISK_FULL, keep serving reads, and resume by itself once the filler is deleted.
  */
-import { execFileSync } from 'node:child_process';
-import { mkdtemp, open, readdir, rm, rmdir } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it, type TestContext } from 'vitest';
+import { afterEach, describe, expect, it, type TestContext } from 'vitest';
 import { pino } from 'pino';
 import { Archive } from '../storage/archive.js';
 import { verifyArchive } from '../storage/verify.js';
@@ -19,59 +17,19 @@ import { rng } from './helpers/workload.js';
 import { plain, readAll } from './helpers/replay.js';
 import { until } from './helpers/until.js';
 import { authedCall } from './helpers/server.js';
+import { fillDisk, useTmpfs } from './helpers/tmpfs.js';
 
-let mnt = '';
-let mounted = false;
+const tmpfs = useTmpfs('tapedeck-tmpfs-', 'disk-full tests');
 let dirs = 0;
 
-beforeAll(async () => {
-  mnt = await mkdtemp(join(tmpdir(), 'tapedeck-tmpfs-'));
-  try {
-    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=4m', 'tmpfs', mnt], { stdio: 'pipe' });
-    mounted = true;
-  } catch (err) {
-    console.warn(`disk-full tests skipped: mounting a 4 MiB tmpfs was refused (${String((err as Error).message).split('\n')[0]}); they need root`);
-  }
-});
-
-afterAll(async () => {
-  // Lazily when a failed test left a file open, so the mount never outlives the run.
-  if (mounted) execFileSync('umount', ['-l', mnt]);
-  await rmdir(mnt).catch(() => undefined);
-});
-
 afterEach(async () => {
-  if (!mounted) return;
-  for (const e of await readdir(mnt)) await rm(join(mnt, e), { recursive: true, force: true });
+  if (!tmpfs.mounted) return;
+  for (const e of await readdir(tmpfs.dir)) await rm(join(tmpfs.dir, e), { recursive: true, force: true });
 });
 
 function needsMount(ctx: TestContext): string {
-  if (!mounted) ctx.skip();
-  return join(mnt, `t${dirs++}`);
-}
-
-/** Fills the file system with one file until it refuses more; returns its path. */
-async function fillDisk(): Promise<string> {
-  const path = join(mnt, 'filler');
-  const fh = await open(path, 'w');
-  let at = 0;
-  try {
-    for (const chunk of [Buffer.alloc(256 * 1024, 1), Buffer.alloc(4096, 1)]) {
-      for (;;) {
-        try {
-          const { bytesWritten } = await fh.write(chunk, 0, chunk.length, at);
-          at += bytesWritten;
-          if (bytesWritten < chunk.length) break;
-        } catch (err) {
-          if ((err as NodeJS.ErrnoException).code !== 'ENOSPC') throw err;
-          break;
-        }
-      }
-    }
-  } finally {
-    await fh.close();
-  }
-  return path;
+  if (!tmpfs.mounted) ctx.skip();
+  return join(tmpfs.dir, `t${dirs++}`);
 }
 
 const SEED = 20261201;
@@ -112,7 +70,7 @@ describe('a full disk', () => {
       accepted.push(b);
     }
     await w.flush();
-    const filler = await fillDisk();
+    const filler = await fillDisk(tmpfs.dir);
 
     // Append, asking for durability every 25 batches, until the writer says the disk is full.
     const durable: number[] = [];
@@ -184,7 +142,7 @@ describe('a full disk', () => {
       accepted.push(b);
     }
     await w.flush();
-    const filler = await fillDisk();
+    const filler = await fillDisk(tmpfs.dir);
     const rotated = w.rotate();
     await until(() => w.health.state === 'disk_full', 10_000, 'the rotation to hit the full disk');
     // `current` was renamed and the new one cannot be written yet: still readable, still taking batches.
@@ -217,7 +175,7 @@ describe('a full disk', () => {
     const committed = [batch(0), batch(1)];
     for (const b of committed) a.writer!.append(b.updates, b.ts);
     await a.writer!.flush();
-    const filler = await fillDisk();
+    const filler = await fillDisk(tmpfs.dir);
     for (let i = 2; i < 200; i++) a.writer!.append(batch(i).updates, batch(i).ts);
     await expect(a.close()).rejects.toMatchObject({ code: 'TPD_DISK_FULL' });
     // Nothing more is taken or retried once closed (no busy retry loop on a full disk).
@@ -254,7 +212,7 @@ describe('a full disk', () => {
       expect(first.status, JSON.stringify(first.body)).toBe(200);
       await srv.recorder!.flush();
       expect((await authedCall(srv.url, 'GET', '/ready')).status).toBe(200);
-      const filler = await fillDisk();
+      const filler = await fillDisk(tmpfs.dir);
 
       // Push until the server refuses for the full disk.
       let next = 10;

@@ -3,13 +3,11 @@
  * the status semantics on hostile bodies through a real server, and end to end with a real
  * Prometheus whose remote_write points at Tapedeck while it scrapes a real target.
  */
-import { execFileSync } from 'node:child_process';
-import { mkdtemp, open, rm, rmdir } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import http from 'node:http';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
-import { afterAll, afterEach, beforeAll, describe, expect, it, type TestContext } from 'vitest';
+import { afterEach, describe, expect, it, type TestContext } from 'vitest';
 import fc from 'fast-check';
 import snappy from 'snappy';
 import { create, toBinary } from '@bufbuild/protobuf';
@@ -24,6 +22,7 @@ import { startServer, type RunningServer } from '../server/main.js';
 import { recordingServer } from './helpers/recording-server.js';
 import { startPrometheus, type RunningPrometheus } from './helpers/prometheus.js';
 import { until, waitFor } from './helpers/until.js';
+import { fillDisk, useTmpfs } from './helpers/tmpfs.js';
 
 const seed = Number(process.env.FC_SEED ?? Date.now() % 2 ** 31);
 console.log(`prom-remote-write property seed ${seed} (FC_SEED=${seed} replays)`);
@@ -480,43 +479,7 @@ describe('with a real Prometheus', () => {
 });
 
 describe('on a full disk (a real 4 MiB tmpfs)', () => {
-  let mnt = '';
-  let mounted = false;
-  beforeAll(async () => {
-    mnt = await mkdtemp(join(tmpdir(), 'tapedeck-rw-tmpfs-'));
-    try {
-      execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=4m', 'tmpfs', mnt], { stdio: 'pipe' });
-      mounted = true;
-    } catch (err) {
-      console.warn(`remote-write disk-full test skipped: mounting a tmpfs was refused (${String((err as Error).message).split('\n')[0]}); it needs root`);
-    }
-  });
-  afterAll(async () => {
-    if (mounted) execFileSync('umount', ['-l', mnt]);
-    await rmdir(mnt).catch(() => undefined);
-  });
-
-  /** Fills the file system with one file until it refuses more; returns its path. */
-  async function fillDisk(): Promise<string> {
-    const path = join(mnt, 'filler');
-    const fh = await open(path, 'w');
-    let at = 0;
-    try {
-      for (const chunk of [Buffer.alloc(256 * 1024, 1), Buffer.alloc(4096, 1)]) {
-        for (;;) {
-          const n = await fh.write(chunk, 0, chunk.length, at).then((r) => r.bytesWritten, (err: NodeJS.ErrnoException) => {
-            if (err.code !== 'ENOSPC') throw err;
-            return 0;
-          });
-          at += n;
-          if (n < chunk.length) break;
-        }
-      }
-    } finally {
-      await fh.close();
-    }
-    return path;
-  }
+  const tmpfs = useTmpfs('tapedeck-rw-tmpfs-', 'remote-write disk-full test');
 
   /** A request of `times` timestamps from `t0`, `seriesN` series each, values that do not compress. */
   function request(t0: number, times: number, seriesN: number): Buffer {
@@ -527,18 +490,18 @@ describe('on a full disk (a real 4 MiB tmpfs)', () => {
   }
 
   it('answers 507 with Retry-After while the disk is full, and the retries record every sample exactly once', async (ctx: TestContext) => {
-    if (!mounted) ctx.skip();
+    if (!tmpfs.mounted) ctx.skip();
     const config = resolveConfig({
-      archive_directory: join(mnt, 'archive'),
+      archive_directory: join(tmpfs.dir, 'archive'),
       record: { spec: ['/**'], flush_interval: '0' },
       publish: { bind: '127.0.0.1:0' },
       sources: [{ name: 'prom', type: 'remote_write', required: false }],
     });
-    server = { ...(await startServer(config, { logger: pino({ level: 'silent' }) })), dir: join(mnt, 'archive') };
+    server = { ...(await startServer(config, { logger: pino({ level: 'silent' }) })), dir: join(tmpfs.dir, 'archive') };
     server.archive.writer?.setDiskFullLimits({ retryMs: 10, retryMaxMs: 40, bufferBytesMax: 64 * 1024, ackWaitMs: 200 });
     const T0 = 1_700_000_000_000;
     expect((await post(request(T0, 5, 10))).status).toBe(204);
-    const filler = await fillDisk();
+    const filler = await fillDisk(tmpfs.dir);
     // Recorded but not durable: 507, and Prometheus will retry.
     const first = request(T0 + 100, 50, 100);
     let r = await post(first);

@@ -1,0 +1,61 @@
+/**
+ * A real full disk for tests: a 4 MiB tmpfs (mounting needs root; without it the tests
+ * that need it skip) and a filler file that takes whatever space is left.
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdtemp, open, rmdir } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll } from 'vitest';
+
+export interface Tmpfs {
+  /** The mount point (set in beforeAll). */
+  dir: string;
+  /** False when mounting was refused: tests that need it skip. */
+  mounted: boolean;
+}
+
+/**
+ * Mounts a 4 MiB tmpfs before the enclosing suite's tests and unmounts it after them;
+ * `what` names the skipped tests in the warning when mounting is refused.
+ */
+export function useTmpfs(prefix: string, what: string): Tmpfs {
+  const fs: Tmpfs = { dir: '', mounted: false };
+  beforeAll(async () => {
+    fs.dir = await mkdtemp(join(tmpdir(), prefix));
+    try {
+      execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=4m', 'tmpfs', fs.dir], { stdio: 'pipe' });
+      fs.mounted = true;
+    } catch (err) {
+      console.warn(`${what} skipped: mounting a 4 MiB tmpfs was refused (${String((err as Error).message).split('\n')[0]}); it needs root`);
+    }
+  });
+  afterAll(async () => {
+    // Lazily when a failed test left a file open, so the mount never outlives the run.
+    if (fs.mounted) execFileSync('umount', ['-l', fs.dir]);
+    await rmdir(fs.dir).catch(() => undefined);
+  });
+  return fs;
+}
+
+/** Fills the file system at `dir` with one file until it refuses more; returns its path. */
+export async function fillDisk(dir: string): Promise<string> {
+  const path = join(dir, 'filler');
+  const fh = await open(path, 'w');
+  let at = 0;
+  try {
+    for (const chunk of [Buffer.alloc(256 * 1024, 1), Buffer.alloc(4096, 1)]) {
+      for (;;) {
+        const n = await fh.write(chunk, 0, chunk.length, at).then((r) => r.bytesWritten, (err: NodeJS.ErrnoException) => {
+          if (err.code !== 'ENOSPC') throw err;
+          return 0;
+        });
+        at += n;
+        if (n < chunk.length) break;
+      }
+    }
+  } finally {
+    await fh.close();
+  }
+  return path;
+}
