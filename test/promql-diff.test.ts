@@ -14,7 +14,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { seriesToPath } from '../protocol/prom-path.js';
 import type { Batch, Value } from '../protocol/value.js';
 import { startServer, type TestServer } from './helpers/server.js';
-import { promtool, remoteWrite, startPrometheus, type PrometheusServer, type PromSeries } from './helpers/promql-peers.js';
+import { promtool, remoteWrite, startReceiver, type PromSeries } from './helpers/promql-peers.js';
+import type { RunningPrometheus } from './helpers/prometheus.js';
 
 const SEED = Number(process.env.PROMQL_DIFF_SEED ?? Date.now() % 1_000_000);
 const T0_MS = 1_700_000_000_000;
@@ -100,7 +101,7 @@ function toBatches(series: readonly DataSeries[]): Batch[] {
 }
 
 /** Remote write in 10-minute slices, in time order (the TSDB head takes samples within an hour of its newest). */
-async function loadPrometheus(prom: PrometheusServer, series: readonly DataSeries[]): Promise<void> {
+async function loadPrometheus(prom: RunningPrometheus, series: readonly DataSeries[]): Promise<void> {
   for (let from = T0_MS; from <= T0_MS + SPAN_MS + INTERVAL_MS; from += 10 * MINUTE_MS) {
     const slice = series.map((s) => ({ labels: s.labels, samples: s.samples.filter(([t]) => t >= from && t < from + 10 * MINUTE_MS) })).filter((s) => s.samples.length > 0);
     await remoteWrite(`${prom.url}/api/v1/write`, slice);
@@ -167,13 +168,13 @@ async function pool<T, R>(items: readonly T[], width: number, fn: (x: T) => Prom
 }
 
 describe('PromQL answers equal a real Prometheus', () => {
-  let prom: PrometheusServer;
+  let prom: RunningPrometheus;
   let tapedeck: TestServer;
 
   beforeAll(async () => {
     console.log(`promql-diff seed ${SEED} (PROMQL_DIFF_SEED=${SEED} replays it)`);
     const series = generate(mulberry32(SEED));
-    [prom, tapedeck] = await Promise.all([startPrometheus(), startServer(toBatches(series))]);
+    [prom, tapedeck] = await Promise.all([startReceiver(), startServer(toBatches(series))]);
     await loadPrometheus(prom, series);
   }, 60_000);
 

@@ -18,7 +18,7 @@ import { Archive } from '../../storage/index.js';
 import { buildServer } from '../../server/app.js';
 import { seriesToPath } from '../../protocol/prom-path.js';
 import type { Value } from '../../protocol/value.js';
-import { remoteWrite, startPrometheus, type PromSeries } from '../helpers/promql-peers.js';
+import { remoteWrite, startReceiver, type PromSeries } from '../helpers/promql-peers.js';
 
 const SERIES = Number(process.env.SERIES ?? 1000);
 const INTERVAL_S = Number(process.env.INTERVAL_S ?? 60);
@@ -75,7 +75,7 @@ async function main(): Promise<void> {
   const steps = Math.floor(SPAN_MS / (INTERVAL_S * 1000)) + 1;
   const dir = await mkdtemp(join(tmpdir(), 'tapedeck-bench-promql-'));
   const archive = await Archive.open(join(dir, 'archive'), { flushIntervalMs: 0 });
-  const prom = await startPrometheus([], join(dir, 'prom'));
+  const prom = await startReceiver();
   try {
     const loadStart = performance.now();
     for (let k = 0; k < steps; k++) {

@@ -1,15 +1,11 @@
 /**
- * A real Prometheus (Debian's /usr/bin/prometheus, 2.42) on a free loopback port with its
- * remote-write receiver on, a remote-write client to load it (WriteRequest protobuf encoded
- * here, snappy framing as literal blocks: valid snappy that any decoder reads), and
+ * A real Prometheus (test/helpers/prometheus.ts) with its remote-write receiver on, a
+ * remote-write client to load it (WriteRequest protobuf encoded here, snappy framing as literal blocks: valid snappy that any decoder reads), and
  * promtool's query commands. Used by the PromQL differential test and benchmark.
  */
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
+import { startPrometheus, type RunningPrometheus } from './prometheus.js';
 
 const run = promisify(execFile);
 
@@ -18,14 +14,6 @@ export interface PromSeries {
   labels: Record<string, string>;
   /** [ms, value] in time order; 'stale' is Prometheus' stale marker. */
   samples: Array<[number, number | 'stale']>;
-}
-
-export async function freePort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', resolve));
-  const port = (srv.address() as { port: number }).port;
-  await new Promise((resolve) => srv.close(resolve));
-  return port;
 }
 
 // ------------------------------------------------------------------ protobuf (remote write 1.0)
@@ -100,50 +88,11 @@ export async function remoteWrite(url: string, series: readonly PromSeries[]): P
 
 // ------------------------------------------------------------------ the server
 
-export interface PrometheusServer {
-  url: string;
-  stop(): Promise<void>;
-}
-
-export async function startPrometheus(extraArgs: string[] = [], dataDir?: string): Promise<PrometheusServer> {
-  const dir = await mkdtemp(join(tmpdir(), 'tapedeck-prom-'));
-  const config = join(dir, 'prometheus.yml');
-  await writeFile(config, 'global:\n  scrape_interval: 1h\n');
-  const port = await freePort();
-  const child: ChildProcess = spawn(
-    '/usr/bin/prometheus',
-    [
-      `--config.file=${config}`,
-      `--storage.tsdb.path=${dataDir ?? join(dir, 'data')}`,
-      `--web.listen-address=127.0.0.1:${port}`,
-      '--web.enable-remote-write-receiver',
-      '--storage.tsdb.retention.time=100y',
-      ...extraArgs,
-    ],
-    { stdio: ['ignore', 'ignore', 'pipe'] },
-  );
-  let log = '';
-  child.stderr?.on('data', (d: Buffer) => {
-    log = (log + d.toString()).slice(-4000);
+/** Prometheus (test/helpers/prometheus.ts) with its remote-write receiver on, scraping nothing, keeping everything. */
+export function startReceiver(): Promise<RunningPrometheus> {
+  return startPrometheus('global:\n  scrape_interval: 1h\n', {
+    args: ['--web.enable-remote-write-receiver', '--storage.tsdb.retention.time=100y'],
   });
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  const url = `http://127.0.0.1:${port}`;
-  const deadline = Date.now() + 60_000;
-  for (;;) {
-    if (child.exitCode !== null) throw new Error(`prometheus exited: ${log}`);
-    const ok = await fetch(`${url}/-/ready`).then((r) => r.ok, () => false);
-    if (ok) break;
-    if (Date.now() > deadline) throw new Error(`prometheus not ready: ${log}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  return {
-    url,
-    async stop() {
-      child.kill('SIGTERM');
-      await exited;
-      await rm(dir, { recursive: true, force: true });
-    },
-  };
 }
 
 /** `promtool query instant|range -o json`: the parsed result, or the error text. */
