@@ -10,7 +10,6 @@
  */
 import type { FastifyPluginAsync } from 'fastify';
 import { TapedeckError } from '../../protocol/errors.js';
-import { compileSpec, noMatchWarning, specMatchesAny, validateGlobs } from '../../protocol/glob.js';
 import { formatTs } from '../../protocol/time.js';
 import type { Value } from '../../protocol/value.js';
 import { wallClockUs, type Archive } from '../../storage/index.js';
@@ -18,6 +17,7 @@ import { DiffFold, type DiffAnswer } from '../diff.js';
 import { parseTimeParam } from '../history.js';
 import { HORIZON_HEADER, horizonHeader, horizonOf } from '../horizon.js';
 import { SERVER_LIMITS } from '../limits.js';
+import { globList, noMatch } from './queries.js';
 
 const GLOBS = { anyOf: [{ type: 'string' }, { type: 'array', items: { type: 'string' } }] };
 const TIME = { type: 'string', minLength: 1, maxLength: 64 };
@@ -106,12 +106,11 @@ export const diffRoutes: FastifyPluginAsync = async (app) => {
     const now = wallClockUs();
     const startUs = req.query.start === undefined ? 0 : parseTimeParam(req.query.start, now, 'start');
     const askedEndUs = req.query.end === undefined ? Number.MAX_SAFE_INTEGER : parseTimeParam(req.query.end, now, 'end');
-    const globs = req.query.glob === undefined ? ['/**'] : Array.isArray(req.query.glob) ? req.query.glob : [req.query.glob];
-    validateGlobs(globs);
+    const globs = globList(req.query.glob);
     if (askedEndUs < startUs) throw new TapedeckError('TPD_BAD_ARGUMENT', `"end" (${formatTs(askedEndUs)}) is before "start" (${formatTs(startUs)})`);
     const endUs = Math.min(askedEndUs, horizonUs ?? 0);
     const answer = await diffRange(app.archive, globs, startUs, endUs);
-    const warning = req.query.glob !== undefined && !specMatchesAny(compileSpec(globs), app.archive.paths) ? noMatchWarning(globs) : undefined;
+    const warning = noMatch(req.query.glob, globs, app.archive.paths);
     reply.type('application/json; charset=utf-8');
     // By hand, like /state: a schema serializer walking open-ended values costs more and
     // would need every value shape declared.

@@ -43,7 +43,7 @@ const ERROR_RESPONSE = {
 };
 
 /** The query's globs, checked (TPD_BAD_GLOB); none given means every path. */
-function globList(g: string | string[] | undefined): string[] {
+export function globList(g: string | string[] | undefined): string[] {
   if (g === undefined) return ['/**'];
   const globs = Array.isArray(g) ? g : [g];
   validateGlobs(globs);
@@ -54,7 +54,7 @@ function globList(g: string | string[] | undefined): string[] {
  * The warning for globs the client gave that select none of the archive's paths, else
  * undefined (no glob given selects everything: an empty archive is no surprise).
  */
-function noMatch(given: string | string[] | undefined, globs: string[], paths: Iterable<string>): { code: string; message: string } | undefined {
+export function noMatch(given: string | string[] | undefined, globs: string[], paths: Iterable<string>): { code: string; message: string } | undefined {
   if (given === undefined || specMatchesAny(compileSpec(globs), paths)) return undefined;
   return noMatchWarning(globs);
 }
