@@ -158,14 +158,19 @@ export function reviveValue(v: unknown, path = 'value'): Value {
  * that does not decode is TPD_BAD_FRAME.
  */
 export function decodeClientFrame(data: Uint8Array, binary: boolean): unknown {
-  try {
-    return binary ? decodeMsgpack(data) : JSON.parse(textDecoder.decode(data));
-  } catch (err) {
-    throw new TapedeckError('TPD_BAD_FRAME', 'frame is not valid JSON or msgpack', undefined, { cause: err });
-  }
+  return decodeMessage(data, binary, 'frame');
 }
 
 const textDecoder = new TextDecoder();
+
+/** A WebSocket message (text: JSON; binary: msgpack) as an unchecked object; TPD_BAD_FRAME when it does not decode. */
+function decodeMessage(data: Uint8Array, binary: boolean, what: string): unknown {
+  try {
+    return binary ? decodeMsgpack(data) : JSON.parse(textDecoder.decode(data));
+  } catch (err) {
+    throw new TapedeckError('TPD_BAD_FRAME', `${what} is not valid JSON or msgpack`, undefined, { cause: err });
+  }
+}
 
 /** A server frame as a client reads it: paths resolved, values revived, `batches` split into `batch` frames. */
 export type DecodedFrame =
@@ -186,12 +191,7 @@ export class FrameDecoder {
   private readonly paths = new Map<number, string>();
 
   decode(data: Uint8Array, binary: boolean): DecodedFrame[] {
-    let f: { type?: unknown; [k: string]: unknown };
-    try {
-      f = (binary ? decodeMsgpack(data) : JSON.parse(textDecoder.decode(data))) as typeof f;
-    } catch (err) {
-      throw new TapedeckError('TPD_BAD_FRAME', 'server frame is not valid JSON or msgpack', undefined, { cause: err });
-    }
+    const f = decodeMessage(data, binary, 'server frame') as { type?: unknown; [k: string]: unknown };
     if (typeof f !== 'object' || f === null || typeof f.type !== 'string') throw new TapedeckError('TPD_BAD_FRAME', 'server frame has no type');
     const json = !binary;
     const key = (k: string | number): string => (typeof k === 'number' ? (this.paths.get(k) ?? `#${k}`) : k);
