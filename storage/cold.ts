@@ -27,7 +27,7 @@ import { HEADER_BYTES } from './codec/header.js';
 import { HOOK_DEFAULTS, HOOK_LIST_TIMEOUT_MS, HookError, HookRunner, type HookCommand, type HookName, type HookPolicy, type HookStats } from './hooks.js';
 import { ROTATED_NAME, readFileHeader, scanBlocks } from './segment-file.js';
 import { parseListOutput, placeNewNames } from './cold-list.js';
-import { fsyncDir } from './writer.js';
+import { fsyncDir } from './open-file.js';
 
 export const COLD_LIMITS = {
   /** Rotated files waiting for put; past this, files stay pending and the next check re-queues them. */

@@ -570,6 +570,3 @@ export class ArchiveWriter {
     return this.failed;
   }
 }
-
-/** Kept here too: cold storage imports it from the writer. */
-export { fsyncDir };
