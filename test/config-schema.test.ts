@@ -11,19 +11,9 @@ import { ConfigSchema, resolveConfig, stripComments } from '../server/config.js'
 import { validateConfig } from '../server/config/validate.js';
 import { EXAMPLE_CONFIG } from '../clients/cli/example.js';
 import { configKeys, renderConfigDoc } from '../scripts/gen-config-doc.js';
-import { isTapedeckError } from '../protocol/errors.js';
+import { problems } from './helpers/config-problems.js';
 
 const DOC = new URL('../docs/config.md', import.meta.url);
-
-function problems(doc: unknown): string {
-  try {
-    resolveConfig(doc);
-  } catch (err) {
-    if (isTapedeckError(err, 'TPD_BAD_CONFIG')) return err.message;
-    throw err;
-  }
-  throw new Error('config was accepted');
-}
 
 /** The example with the null sections set, so that every section of the schema is present. */
 function everySection(): Record<string, unknown> {

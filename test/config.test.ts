@@ -9,21 +9,11 @@ import { promisify } from 'node:util';
 import { EMBEDDED_DEFAULT, loadConfig, resolveConfig, stripComments } from '../server/config.js';
 import { durationMs } from '../server/duration.js';
 import { EXAMPLE_CONFIG } from '../clients/cli/example.js';
-import { isTapedeckError } from '../protocol/errors.js';
+import { problems } from './helpers/config-problems.js';
 import { tmpDir } from './helpers/tmp.js';
 import { tapedeckArgs } from './helpers/built.js';
 
 const run = promisify(execFile);
-
-function problems(doc: unknown): string {
-  try {
-    resolveConfig(doc);
-  } catch (err) {
-    if (isTapedeckError(err, 'TPD_BAD_CONFIG')) return err.message;
-    throw err;
-  }
-  throw new Error('config was accepted');
-}
 
 describe('config', () => {
   it('parses durations as strings or { secs, nanos }', () => {
