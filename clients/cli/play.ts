@@ -13,7 +13,6 @@ import { parseArgs } from 'node:util';
 import { TapedeckClient, type ControlsView, type StreamFrame } from '../client/index.js';
 import { formatTs } from '../../protocol/time.js';
 import { valueToJsonText } from '../../protocol/value-json.js';
-import type { Value } from '../../protocol/value.js';
 import { SPEED_MAX, SPEED_MIN } from '../../protocol/controls.js';
 import { TapedeckError } from '../../protocol/errors.js';
 
@@ -157,20 +156,16 @@ export function splitKeys(chunk: string): string[] {
   return keys;
 }
 
-function show(v: Value): string {
-  return valueToJsonText(v);
-}
-
 export function render(f: StreamFrame, maxUpdates: number): string | undefined {
   switch (f.type) {
     case 'state': {
       const entries = Object.entries(f.values);
       const set = entries.filter(([, v]) => v !== null).length;
-      const shown = entries.slice(0, maxUpdates).map(([p, v]) => `${p}=${show(v)}`).join(' ');
+      const shown = entries.slice(0, maxUpdates).map(([p, v]) => `${p}=${valueToJsonText(v)}`).join(' ');
       return `== state at ${f.ts === null ? 'beginning' : formatTs(f.ts)}: ${entries.length} paths (${set} with values) ${shown}${entries.length > maxUpdates ? ' …' : ''}`;
     }
     case 'batch': {
-      const shown = f.updates.slice(0, maxUpdates).map(([p, v]) => `${p}=${show(v)}`).join(' ');
+      const shown = f.updates.slice(0, maxUpdates).map(([p, v]) => `${p}=${valueToJsonText(v)}`).join(' ');
       return `${formatTs(f.ts)}  ${shown}${f.updates.length > maxUpdates ? ` … (+${f.updates.length - maxUpdates})` : ''}`;
     }
     case 'controls': {
