@@ -12,8 +12,8 @@ import { inline } from '../clients/cli/example.js';
 export const BEGIN = '<!-- config-keys: generated from server/config/schema.ts by npm run docs:config; edit the schema, not this table -->';
 export const END = '<!-- /config-keys -->';
 
-/** The parts of a JSON Schema node the table reads. */
-interface SchemaNode {
+/** The parts of a JSON Schema node the table (and test/config-schema.test.ts) reads. */
+export interface SchemaNode {
   description?: string;
   default?: unknown;
   type?: string | string[];
@@ -26,6 +26,7 @@ interface SchemaNode {
   maxLength?: number;
   minItems?: number;
   maxItems?: number;
+  uniqueItems?: boolean;
   pattern?: string;
   properties?: Record<string, SchemaNode>;
   required?: string[];

@@ -10,7 +10,7 @@ import fc from 'fast-check';
 import { ConfigSchema, resolveConfig, stripComments } from '../server/config.js';
 import { validateConfig } from '../server/config/validate.js';
 import { EXAMPLE_CONFIG } from '../clients/cli/example.js';
-import { configKeys, renderConfigDoc } from '../scripts/gen-config-doc.js';
+import { configKeys, renderConfigDoc, type SchemaNode } from '../scripts/gen-config-doc.js';
 import { problems } from './helpers/config-problems.js';
 
 const DOC = new URL('../docs/config.md', import.meta.url);
@@ -106,23 +106,6 @@ describe('config schema', () => {
 
 // ---- Random documents from the schema ----
 
-interface Node {
-  type?: string | string[];
-  enum?: unknown[];
-  'x-expect'?: string;
-  minimum?: number;
-  maximum?: number;
-  minLength?: number;
-  maxLength?: number;
-  minItems?: number;
-  maxItems?: number;
-  uniqueItems?: boolean;
-  pattern?: string;
-  properties?: Record<string, Node>;
-  required?: string[];
-  items?: Node | Node[];
-}
-
 /**
  * Durations of at least 200 ms: the lower bounds resolve adds (lease_ttl >= 200ms, timeouts
  * and intervals > 0) are relations of meaning, not of shape.
@@ -149,7 +132,7 @@ const SPECIAL: Readonly<Record<string, fc.Arbitrary<unknown>>> = {
   ha: fc.constant(null),
 };
 
-function arbitraryOf(node: Node, path: string): fc.Arbitrary<unknown> {
+function arbitraryOf(node: SchemaNode, path: string): fc.Arbitrary<unknown> {
   const special = SPECIAL[path];
   if (special) return special;
   if (node.enum) return fc.constantFrom(...node.enum);
@@ -161,7 +144,7 @@ function arbitraryOf(node: Node, path: string): fc.Arbitrary<unknown> {
   return types.includes('null') ? fc.oneof(fc.constant(null), value) : value;
 }
 
-function valueOf(node: Node, type: string | undefined, path: string): fc.Arbitrary<unknown> {
+function valueOf(node: SchemaNode, type: string | undefined, path: string): fc.Arbitrary<unknown> {
   switch (type) {
     case 'integer':
       return fc.integer({ min: node.minimum ?? -(2 ** 31), max: node.maximum ?? 2 ** 31 });
@@ -174,7 +157,7 @@ function valueOf(node: Node, type: string | undefined, path: string): fc.Arbitra
         ? fc.stringMatching(new RegExp(node.pattern)).filter((s) => s.length <= (node.maxLength ?? Infinity))
         : fc.string({ minLength: node.minLength ?? 0, maxLength: Math.max(node.minLength ?? 0, 40) });
     case 'array': {
-      const items = arbitraryOf(node.items as Node, `${path}[]`);
+      const items = arbitraryOf(node.items as SchemaNode, `${path}[]`);
       const bounds = { minLength: node.minItems ?? 0, maxLength: Math.min(node.maxItems ?? 4, 4) };
       return node.uniqueItems ? fc.uniqueArray(items, { ...bounds, comparator: 'SameValueZero' }) : fc.array(items, bounds);
     }
@@ -193,7 +176,7 @@ function valueOf(node: Node, type: string | undefined, path: string): fc.Arbitra
  * checks made to hold: backoff_max >= backoff_initial (equal here), ha off.
  */
 function configDoc(): fc.Arbitrary<Record<string, unknown>> {
-  return arbitraryOf(ConfigSchema as unknown as Node, '').map((d) => {
+  return arbitraryOf(ConfigSchema as unknown as SchemaNode, '').map((d) => {
     const doc = d as Record<string, unknown>;
     const hooks = doc.archive_hooks as Record<string, unknown> | null | undefined;
     if (hooks && (hooks.backoff_initial !== undefined || hooks.backoff_max !== undefined)) {
