@@ -9,7 +9,7 @@ import { ValueTable } from './table.js';
 import { Charts } from './charts.js';
 import { formatUs, formatSpan, MINUTE_US, HOUR_US } from './time.js';
 import { apiFetch, initToken } from './http.js';
-import { filterProblem } from './values.js';
+import { filterGlob, filterProblem } from './values.js';
 
 const ARCHIVE_REFRESH_MS = 5000;
 const SELECTED_MAX = 500;
@@ -138,8 +138,8 @@ document.addEventListener('keydown', (ev) => {
 function exportUrl() {
   const q = new URLSearchParams({ format: $('export-format').value });
   const box = $('glob').value.trim();
-  // The filter box's own rule (values.js): a glob when it has `*`, a subtree when it starts with "/".
-  const globs = box.includes('*') ? [box] : box.startsWith('/') ? [box.replace(/\/?$/, '/**')] : session.filter ?? [];
+  const glob = filterGlob(box); // the filter box's own rule
+  const globs = glob !== null ? [glob] : session.filter ?? [];
   for (const g of globs) q.append('glob', g);
   const c = model.controls;
   if (c?.start && c.start !== 'unbounded') q.set('from', c.start);

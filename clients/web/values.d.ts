@@ -5,3 +5,4 @@ export function isNumeric(v: unknown): boolean;
 export function formatValue(v: unknown): string;
 export function pathFilter(text: string): (path: string) => boolean;
 export function filterProblem(text: string): string | null;
+export function filterGlob(text: string): string | null;

@@ -48,8 +48,8 @@ export function formatValue(v) {
   return cut(x === v ? JSON.stringify(v) : valueToJsonText(x));
 }
 
-/** The glob a filter box's text stands for, or null for a substring search. */
-function filterGlob(t) {
+/** The glob a filter box's (trimmed) text stands for, or null for a substring search. */
+export function filterGlob(t) {
   if (t.includes('*')) return t;
   // A path without wildcards selects itself and everything under it.
   return t.startsWith('/') ? t.replace(/\/?$/, '/**') : null;
