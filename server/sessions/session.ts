@@ -77,7 +77,6 @@ export class Session {
   readonly clientKey: string;
   start: Bound = { kind: 'unbounded' };
   end: Bound = { kind: 'unbounded' };
-  speed: Speed = 1;
   state: PlayState = 'play';
   loop = false;
   /** When the last client went away (or creation); drives garbage collection. */
@@ -93,6 +92,7 @@ export class Session {
   private readonly wire: SessionWire;
   private readonly commands: Command[] = [];
   private wakeFn: (() => void) | undefined;
+  /** Holds the speed (and when each batch is due). */
   private readonly pacer = new Pacer(1);
   /** The last sleep ended by its timer (a real yield to the event loop). */
   private timerFired = false;
@@ -148,6 +148,10 @@ export class Session {
       state: this.state,
       loop: this.loop,
     };
+  }
+
+  get speed(): Speed {
+    return this.pacer.speed;
   }
 
   get attached(): boolean {
@@ -404,10 +408,7 @@ export class Session {
     if (set.start) this.start = set.start;
     if (set.end) this.end = set.end;
     if (set.loop !== undefined) this.loop = set.loop;
-    if (set.speed !== undefined) {
-      this.speed = set.speed;
-      this.pacer.setSpeed(set.speed);
-    }
+    if (set.speed !== undefined) this.pacer.setSpeed(set.speed);
     if (set.start && set.end && set.start.kind === 'ts' && set.end.kind === 'ts' && set.end.us < set.start.us) {
       throw new TapedeckError('TPD_BAD_CONTROL', 'end: is before start', { control: 'end' });
     }
