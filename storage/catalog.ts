@@ -12,7 +12,7 @@ import { rename, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { TapedeckError, type ErrorCode } from '../protocol/errors.js';
-import { crc32c } from '@node-rs/crc32';
+import { crc32c } from './codec/crc.js';
 import { HEADER_BYTES } from './codec/header.js';
 import { BlockType } from './codec/frame.js';
 
@@ -80,7 +80,7 @@ type Raw = unknown[];
  * a row is only seen by this checksum.
  */
 export function rowCrc(table: Table, values: readonly unknown[]): number {
-  return crc32c(JSON.stringify([table, ...values])) >>> 0; // a string is hashed as its UTF-8 bytes
+  return crc32c(JSON.stringify([table, ...values]));
 }
 
 /** Turns a SQLite error (SQLITE_CORRUPT, SQLITE_NOTADB, ...) into a TapedeckError with a stable code. */
