@@ -4,9 +4,8 @@
  * seconds or a PromQL duration (`1m30s`). Answers are milliseconds. Pure.
  */
 import { badData } from './errors.js';
-import { parseDurationMs } from './literals.js';
+import { DECIMAL, parseDurationMs } from './literals.js';
 
-const FLOAT = /^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$/;
 /** Prometheus' spellings of its smallest and largest time (clients send them for "all"). */
 const MIN_TIME_TEXT = '-292273086-05-16T16:47:06Z';
 const MAX_TIME_TEXT = '292277025-08-17T07:12:55.807Z';
@@ -14,7 +13,7 @@ const MAX_TIME_TEXT = '292277025-08-17T07:12:55.807Z';
 const TIME_BOUND_MS = 8.64e15;
 
 export function parseTimeParam(text: string, name: string): number {
-  if (FLOAT.test(text)) {
+  if (DECIMAL.test(text)) {
     const s = Number(text);
     if (Number.isFinite(s) && Math.abs(s) < TIME_BOUND_MS / 1000) {
       const whole = Math.trunc(s);
@@ -31,7 +30,7 @@ export function parseTimeParam(text: string, name: string): number {
 }
 
 export function parseDurationParam(text: string, name: string): number {
-  if (FLOAT.test(text)) {
+  if (DECIMAL.test(text)) {
     const s = Number(text);
     if (Number.isFinite(s) && Math.abs(s) < 9.2e9) return Math.round(s * 1000);
     throw badData(`invalid parameter "${name}": cannot parse ${JSON.stringify(text.slice(0, 64))} to a valid duration. It overflows int64`);
