@@ -20,11 +20,11 @@ export interface DurationParts {
 }
 
 /** Milliseconds per fixed unit. Longest names first so "ms" is never read as "m" + "s". */
-export const DURATION_UNIT_MS: Readonly<Record<string, number>> = {
+const DURATION_UNIT_MS: Readonly<Record<string, number>> = {
   ns: 1e-6, us: 1e-3, µs: 1e-3, ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000,
 };
 /** Months per calendar unit. */
-export const CALENDAR_UNIT_MONTHS: Readonly<Record<string, number>> = { M: 1, y: 12 };
+const CALENDAR_UNIT_MONTHS: Readonly<Record<string, number>> = { M: 1, y: 12 };
 
 const FIXED = 'ns|us|µs|ms|s|m|h|d|w';
 const PAIR = new RegExp(`(\\d+(?:\\.\\d+)?)(${FIXED}|M|y)`, 'y');

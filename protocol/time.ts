@@ -18,6 +18,7 @@
 import { parseDurationParts, type DurationParts } from './duration.js';
 import { TapedeckError } from './errors.js';
 import { PROTOCOL_LIMITS } from './limits.js';
+import { TS_MAX_US } from './value.js';
 
 export type TimeExpr =
   | { kind: 'abs'; us: number }
@@ -58,8 +59,6 @@ export interface TimeContext {
 /** A time read for an edge: a point in time, or a batch step. */
 export type ResolvedTime = { kind: 'ts'; us: number } | { kind: 'batches'; n: number };
 
-/** Latest time accepted: 2^53 µs (year 2255), the largest exact JS integer. */
-const TS_MAX_US = Number.MAX_SAFE_INTEGER;
 const RFC3339 = /^(\d{4}-\d{2}-\d{2})[Tt ](\d{2}:\d{2}:\d{2})(?:\.(\d{1,9}))?([Zz]|[+-]\d{2}:\d{2})$/;
 const EPOCH = /^\d+(\.\d+)?$/;
 const STEPS = /^([+-])(\d+)b?$/;
@@ -110,7 +109,7 @@ export function parseTimeExpr(v: string | number): Parsed<TimeExpr> {
 }
 
 /** The time a relative or absolute expression stands for, 1970 to 2255. */
-export function resolveTime(expr: Exclude<TimeExpr, { kind: 'batches' }>, ctx: TimeContext): Parsed<number> {
+function resolveTime(expr: Exclude<TimeExpr, { kind: 'batches' }>, ctx: TimeContext): Parsed<number> {
   if (expr.kind === 'abs') return ok(expr.us);
   let base = ctx.nowUs;
   if (expr.kind === 'pos') {
