@@ -71,10 +71,6 @@ export class AckDeadlines {
     }
   }
 
-  get size(): number {
-    return this.pending.size;
-  }
-
   private arm(w: Waiter): void {
     const a = this.armed as NonNullable<typeof this.armed>;
     this.pending.set(w, setTimeout(() => w.reject(a.error()), a.ms));
