@@ -24,7 +24,7 @@ export interface PushedBatch {
 export type PushedLine = PushedBatch | { error: TapedeckError } | null;
 
 /** Epoch number (s, ms or µs by magnitude) or RFC 3339 text to µs. */
-export function tsFromJson(ts: unknown): number {
+function tsFromJson(ts: unknown): number {
   if (typeof ts === 'number') {
     if (!Number.isFinite(ts) || ts < 0) throw new TapedeckError('TPD_BAD_ARGUMENT', `ts must be a non-negative epoch number, got ${String(ts)}`);
     return Math.round(ts < 1e11 ? ts * 1e6 : ts < 1e14 ? ts * 1e3 : ts);
@@ -47,7 +47,7 @@ function tooLarge(bytes: number): TapedeckError {
 }
 
 /** One NDJSON line to a batch; throws a TapedeckError saying what is wrong. */
-export function parseLine(text: string): PushedBatch {
+function parseLine(text: string): PushedBatch {
   if (text.length > SERVER_LIMITS.ingestLineBytesMax) throw tooLarge(text.length);
   let doc: unknown;
   try {

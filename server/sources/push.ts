@@ -24,8 +24,6 @@ import { ndjsonLines, parseMsgpackMessage, type PushedLine } from './push-lines.
 import type { RecordOutcome, RecorderSink } from '../recorder.js';
 import { HealthTracker, type BatchSink, type Source, type SourceContext, type SourceFactory, type SourceHealth } from './source.js';
 
-export { parseLine, parseMsgpackMessage, tsFromJson } from './push-lines.js';
-
 export interface LineRejection {
   line: number;
   code: ErrorCode;
