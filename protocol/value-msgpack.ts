@@ -120,24 +120,11 @@ export class MsgpackWriter {
     const hdr = max < 32 ? 1 : max < 256 ? 2 : max < 0x10000 ? 3 : 5;
     const { written } = utf8.encodeInto(s, this.buf.subarray(start + hdr));
     const n = written ?? 0;
-    let need = n < 32 ? 1 : n < 256 ? 2 : n < 0x10000 ? 3 : 5;
-    if (need < hdr) {
-      this.buf.copyWithin(start + need, start + hdr, start + hdr + n);
-    } else {
-      need = hdr;
-    }
-    if (need === 1) this.buf[start] = 0xa0 | n;
-    else if (need === 2) {
-      this.buf[start] = 0xd9;
-      this.buf[start + 1] = n;
-    } else if (need === 3) {
-      this.buf[start] = 0xda;
-      this.view.setUint16(start + 1, n);
-    } else {
-      this.buf[start] = 0xdb;
-      this.view.setUint32(start + 1, n);
-    }
-    this.pos = start + need + n;
+    const need = n < 32 ? 1 : n < 256 ? 2 : n < 0x10000 ? 3 : 5; // never more than hdr: n <= max
+    if (need < hdr) this.buf.copyWithin(start + need, start + hdr, start + hdr + n);
+    this.pos = start;
+    this.header(n, 0xa0, 32, 0xda, 0xdb, 0xd9);
+    this.pos += n;
   }
 
   /** Short ASCII strings byte by byte (most keys and enum-like values): no encoder call. */
