@@ -5,9 +5,8 @@
  * Each source's own keys are validated by the schema its module exports. The result is
  * resolved (durations in ms, defaults filled) and frozen.
  */
-export { ConfigSchema, type RawConfig } from './config/schema.js';
-export { describeErrors } from './config/validate.js';
+export { ConfigSchema } from './config/schema.js';
 export { resolveConfig, sourcesWithoutIdentity } from './config/resolve.js';
 export { loadConfig, stripComments } from './config/load.js';
 export { EMBEDDED_DEFAULT, PUBLISH_DEFAULTS, SIMULATOR_DEFAULTS } from './config/defaults.js';
-export type { HookCommand, ServeConfig, SimulatorConfig, SourceEntry } from './config/serve-config.js';
+export type { HookCommand, ServeConfig } from './config/serve-config.js';
