@@ -6,7 +6,7 @@
  */
 import type { ServerFrame } from './frames.js';
 import type { Value } from './value.js';
-import { MsgpackWriter } from './value-msgpack.js';
+import { MsgpackWriter, encodeMsgpack } from './value-msgpack.js';
 
 export { MsgpackWriter };
 
@@ -79,7 +79,5 @@ export function encodeStateFrame(w: MsgpackWriter, ts: number | null, values: Re
 
 /** Any server frame (controls, paths, error, ...): the same codec, so `posUs` is an integer too. */
 export function encodeMsgpackFrame(w: MsgpackWriter, frame: ServerFrame<string | number>): Uint8Array {
-  w.reset();
-  w.value(frame as unknown as Value);
-  return w.take();
+  return encodeMsgpack(frame as unknown as Value, w);
 }
