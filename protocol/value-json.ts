@@ -52,7 +52,7 @@ export function valueToJson(v: Value, depth = 0): unknown {
       break;
   }
   if (v === null) return null;
-  if (depth >= VALUE_DEPTH_MAX) throw tooDeep('');
+  if (depth >= VALUE_DEPTH_MAX) throw new TapedeckError('TPD_BAD_ARGUMENT', `value: nested deeper than ${VALUE_DEPTH_MAX} levels`);
   if (v instanceof Uint8Array) return { $bytes: toBase64(v) };
   if (Array.isArray(v)) return v.map((x) => valueToJson(x, depth + 1));
   if (typeof v !== 'object') throw new TapedeckError('TPD_BAD_ARGUMENT', `a ${typeof v} is not a value`);
@@ -103,10 +103,6 @@ export function isJsonPlain(v: Value, depth = 0): boolean {
 
 function where(path: string, at: string): string {
   return at === '' ? path : `${path} at ${at}`;
-}
-
-function tooDeep(at: string): TapedeckError {
-  return new TapedeckError('TPD_BAD_ARGUMENT', `${at === '' ? 'value' : at}: nested deeper than ${VALUE_DEPTH_MAX} levels`);
 }
 
 function bad(path: string, at: string, why: string): TapedeckError {
@@ -213,7 +209,7 @@ interface Container {
  * The first integer literal (no fraction, no exponent) of valid JSON text that a double
  * does not hold exactly, with where it sits (keys and indexes). Strings are skipped.
  */
-export function findInexactInteger(text: string): { token: string; at: Array<string | number> } | undefined {
+function findInexactInteger(text: string): { token: string; at: Array<string | number> } | undefined {
   const stack: Container[] = [];
   let expectKey = false;
   let i = 0;
@@ -296,14 +292,14 @@ export function valueFromCsvCell(cell: string, path: string): Value {
 // Node's Buffer where it exists (fast for large bytes), atob/btoa in the browser.
 const NodeBuf = typeof Buffer === 'undefined' ? undefined : Buffer;
 
-export function toBase64(b: Uint8Array): string {
+function toBase64(b: Uint8Array): string {
   if (NodeBuf) return NodeBuf.from(b.buffer, b.byteOffset, b.byteLength).toString('base64');
   let s = '';
   for (let i = 0; i < b.length; i++) s += String.fromCharCode(b[i] as number);
   return btoa(s);
 }
 
-export function fromBase64(s: string): Uint8Array {
+function fromBase64(s: string): Uint8Array {
   if (NodeBuf) return new Uint8Array(NodeBuf.from(s, 'base64'));
   return Uint8Array.from(atob(s), (c) => c.charCodeAt(0));
 }
