@@ -5,7 +5,8 @@ import { parseArgs } from 'node:util';
 import { Archive, wallClockUs } from '../../storage/index.js';
 import { TapedeckError } from '../../protocol/errors.js';
 import { compileSpec, noMatchWarning, specMatchesAny, validateGlobs } from '../../protocol/glob.js';
-import { HISTORY_FORMATS, historyChunks, parseTimeParam, type HistoryFormat } from '../../server/history.js';
+import { parseWallTime } from '../../protocol/time.js';
+import { HISTORY_FORMATS, historyChunks, type HistoryFormat } from '../../server/history.js';
 
 /** Progress bar redraws at most this often. */
 const PROGRESS_INTERVAL_MS = 200;
@@ -47,8 +48,8 @@ export async function exportCommand(argv: string[]): Promise<number> {
       return EXIT_NO_MATCH;
     }
     const firstTs = archive.files.find((f) => f.firstTs !== null)?.firstTs ?? 0;
-    const fromUs = values.from === undefined ? 0 : parseTimeParam(values.from, now, '--from');
-    const toUs = values.to === undefined ? Number.MAX_SAFE_INTEGER : parseTimeParam(values.to, now, '--to');
+    const fromUs = values.from === undefined ? 0 : parseWallTime(values.from, now, '--from');
+    const toUs = values.to === undefined ? Number.MAX_SAFE_INTEGER : parseWallTime(values.to, now, '--to');
     const lo = Math.max(fromUs, firstTs);
     const hi = Math.min(toUs, archive.lastTs);
     const tty = process.stderr.isTTY === true;
