@@ -71,8 +71,11 @@ function readControlTime(control: string, v: string | number, allowed: readonly 
 
 /** A time: absolute, relative to now, or relative to the session position (`posUs`). */
 export function parseTime(control: string, v: string | number, nowUs: number, posUs?: number | null): number {
-  const ctx: TimeContext = posUs === undefined ? { nowUs } : { nowUs, posUs };
-  return (readControlTime(control, v, TIME_KINDS.bound, ctx) as { us: number }).us;
+  return (readControlTime(control, v, TIME_KINDS.bound, timeContext(nowUs, posUs)) as { us: number }).us;
+}
+
+function timeContext(nowUs: number, posUs: number | null | undefined): TimeContext {
+  return posUs === undefined ? { nowUs } : { nowUs, posUs };
 }
 
 export function parseBound(control: 'start' | 'end', v: string | number, nowUs: number, posUs?: number | null): Bound {
@@ -85,7 +88,7 @@ export function parsePos(v: string | number, nowUs: number, posUs?: number | nul
     const s = v.trim();
     if (s === 'beginning' || s === 'end') return { kind: s };
   }
-  return readControlTime('pos', v, TIME_KINDS.pos, posUs === undefined ? { nowUs } : { nowUs, posUs });
+  return readControlTime('pos', v, TIME_KINDS.pos, timeContext(nowUs, posUs));
 }
 
 export function parseSpeed(v: string | number): Speed {
