@@ -25,8 +25,7 @@ export const PROM_PATH_PREFIX = '/prom';
 
 // eslint-disable-next-line no-control-regex
 const NEEDS_ESCAPE = /[%/=*?[\]{}\u0000-\u001f\u007f]/;
-// eslint-disable-next-line no-control-regex
-const ESCAPE_ALL = /[%/=*?[\]{}\u0000-\u001f\u007f]/g;
+const ESCAPE_ALL = new RegExp(NEEDS_ESCAPE.source, 'g');
 
 /** One name or value as a path segment (part). */
 export function escapeSegment(s: string): string {
