@@ -202,7 +202,8 @@ function parseAbsolute(s: string): Parsed<number> {
   return r;
 }
 
-function epochUs(n: number): number {
+/** An epoch number to µs, its unit by magnitude: seconds below 1e11, milliseconds below 1e14, else µs. */
+export function epochUs(n: number): number {
   if (n < 1e11) return Math.round(n * 1e6);
   if (n < 1e14) return Math.round(n * 1e3);
   return Math.round(n);

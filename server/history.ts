@@ -9,7 +9,7 @@
 import type { Archive } from '../storage/index.js';
 import { TapedeckError } from '../protocol/errors.js';
 import { validateGlobs } from '../protocol/glob.js';
-import { formatTs, parseWallTime } from '../protocol/time.js';
+import { formatTs } from '../protocol/time.js';
 import type { Batch, Value } from '../protocol/value.js';
 import { valueToCsvCell, valueToJsonText } from '../protocol/value-json.js';
 import { parquetChunks } from './history-parquet.js';
@@ -26,14 +26,6 @@ export interface HistoryQuery {
   /** Read nothing newer than this (the committed horizon when the request arrived). */
   horizonUs?: number;
   format: HistoryFormat;
-}
-
-/**
- * A time parameter: absolute (RFC 3339, epoch number) or relative to now (`now`, `now-5m`,
- * `-5m`, `+1h`), the REST forms of the one time grammar (protocol/time.ts, docs/time.md).
- */
-export function parseTimeParam(text: string, nowUs: number, what: string): number {
-  return parseWallTime(text, nowUs, what);
 }
 
 /** JSON text of a recorded value in the one JSON form (docs/values.md); no value is null. */

@@ -5,11 +5,10 @@
  * relative to now); the default range is everything.
  */
 import type { FastifyPluginAsync } from 'fastify';
-import { formatTs } from '../../protocol/time.js';
 import { TapedeckError } from '../../protocol/errors.js';
 import { wallClockUs } from '../../storage/index.js';
 import type { CoverageLog } from '../coverage.js';
-import { parseTimeParam } from '../history.js';
+import { formatTs, parseWallTime } from '../../protocol/time.js';
 import { horizonOf } from '../horizon.js';
 
 export interface CoverageRoutesOptions {
@@ -51,8 +50,8 @@ export const coverageRoutes: FastifyPluginAsync<CoverageRoutesOptions> = async (
     },
   }, async (req) => {
     const now = wallClockUs();
-    const startUs = req.query.start === undefined ? 0 : parseTimeParam(req.query.start, now, 'start');
-    const endUs = req.query.end === undefined ? Number.MAX_SAFE_INTEGER : parseTimeParam(req.query.end, now, 'end');
+    const startUs = req.query.start === undefined ? 0 : parseWallTime(req.query.start, now, 'start');
+    const endUs = req.query.end === undefined ? Number.MAX_SAFE_INTEGER : parseWallTime(req.query.end, now, 'end');
     if (endUs < startUs) throw new TapedeckError('TPD_BAD_ARGUMENT', 'end is before start');
     const c = opts.coverage.between(startUs, endUs);
     const horizon = horizonOf(app.archive.lastTs);

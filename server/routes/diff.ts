@@ -10,11 +10,10 @@
  */
 import type { FastifyPluginAsync } from 'fastify';
 import { TapedeckError } from '../../protocol/errors.js';
-import { formatTs } from '../../protocol/time.js';
+import { formatTs, parseWallTime } from '../../protocol/time.js';
 import type { Value } from '../../protocol/value.js';
 import { wallClockUs, type Archive } from '../../storage/index.js';
 import { DiffFold, type DiffAnswer } from '../diff.js';
-import { parseTimeParam } from '../history.js';
 import { HORIZON_HEADER, horizonHeader, horizonOf } from '../horizon.js';
 import { SERVER_LIMITS } from '../limits.js';
 import { globList, noMatch } from './queries.js';
@@ -104,8 +103,8 @@ export const diffRoutes: FastifyPluginAsync = async (app) => {
     const horizonUs = horizonOf(app.archive.lastTs);
     reply.header(HORIZON_HEADER, horizonHeader(horizonUs));
     const now = wallClockUs();
-    const startUs = req.query.start === undefined ? 0 : parseTimeParam(req.query.start, now, 'start');
-    const askedEndUs = req.query.end === undefined ? Number.MAX_SAFE_INTEGER : parseTimeParam(req.query.end, now, 'end');
+    const startUs = req.query.start === undefined ? 0 : parseWallTime(req.query.start, now, 'start');
+    const askedEndUs = req.query.end === undefined ? Number.MAX_SAFE_INTEGER : parseWallTime(req.query.end, now, 'end');
     const globs = globList(req.query.glob);
     if (askedEndUs < startUs) throw new TapedeckError('TPD_BAD_ARGUMENT', `"end" (${formatTs(askedEndUs)}) is before "start" (${formatTs(startUs)})`);
     const endUs = Math.min(askedEndUs, horizonUs ?? 0);

@@ -23,7 +23,8 @@ import { CLOSE_CODES } from '../../protocol/close-codes.js';
 import type { FastifyPluginAsync, FastifyReply } from 'fastify';
 import { ERRORS, TapedeckError, isTapedeckError, type ErrorCode } from '../../protocol/errors.js';
 import { SERVER_LIMITS } from '../limits.js';
-import { ACK_LEVELS, type AckLevel, type IngestResult, type PushSource } from '../sources/push.js';
+import type { AckLevel, IngestResult, PushSource } from '../sources/push.js';
+import { clientMessage, parseAckLevel, retryAfterS } from './ingest-answers.js';
 import type { Source } from '../sources/source.js';
 
 export interface IngestRoutesOptions {
@@ -70,26 +71,9 @@ function summary(r: IngestResult): string {
   return `${r.rejectedLines} line(s) rejected, ${r.acceptedLines} kept${where}`;
 }
 
-/** The `ack` query parameter; anything but memory or durable is a bad argument. */
-function ackLevel(v: string | undefined): AckLevel {
-  if (v === undefined) return 'memory';
-  if ((ACK_LEVELS as readonly string[]).includes(v)) return v as AckLevel;
-  throw new TapedeckError('TPD_BAD_ARGUMENT', `ack must be memory or durable, got ${JSON.stringify(v).slice(0, 100)}`);
-}
-
-/** Seconds a client should wait before retrying after `err`, for the errors that pass. */
-function retryAfterS(err: TapedeckError): number | undefined {
-  const ownMs = err.details?.retryAfterMs;
-  if (typeof ownMs === 'number' && Number.isFinite(ownMs) && ownMs >= 0) return Math.max(1, Math.ceil(ownMs / 1000));
-  if (err.code === 'TPD_BACKPRESSURE') return SERVER_LIMITS.ingestBackpressureRetryAfterS;
-  if (err.code === 'TPD_DISK_FULL') return SERVER_LIMITS.ingestDiskFullRetryAfterS;
-  if (err.code === 'TPD_ARCHIVE_CLOSED') return SERVER_LIMITS.ingestClosedRetryAfterS;
-  return undefined;
-}
-
 /** The error part of an answer: I/O and internal failures may name paths, so they give only their meaning. */
 function errorOf(err: TapedeckError): { code: ErrorCode; message: string } {
-  return { code: err.code, message: err.code === 'TPD_IO' || err.code === 'TPD_INTERNAL' ? ERRORS[err.code].meaning : err.message };
+  return { code: err.code, message: clientMessage(err) };
 }
 
 /** Status, headers and body of the answer to one ingest (HTTP) or message (WebSocket). */
@@ -100,7 +84,7 @@ function answer(r: IngestResult): { status: number; error: TapedeckError | undef
 }
 
 function sendError(reply: FastifyReply, err: TapedeckError, body: Record<string, unknown>): FastifyReply {
-  const after = retryAfterS(err);
+  const after = retryAfterS(err, SERVER_LIMITS.ingestBackpressureRetryAfterS);
   if (after !== undefined) void reply.header('retry-after', String(after));
   if (err.status >= 500) reply.log.error({ code: err.code, err: err.cause ?? err }, 'ingest stopped by the archive');
   return reply.status(err.status).send(body);
@@ -138,7 +122,7 @@ export const ingestRoutes: FastifyPluginAsync<IngestRoutesOptions> = async (app,
       },
     },
   }, async (req, reply) => {
-    const ack = ackLevel(req.query.ack);
+    const ack = parseAckLevel(req.query.ack, 'memory');
     const push = pick(req.query.source);
     let r: IngestResult;
     try {
@@ -160,7 +144,7 @@ export const ingestRoutes: FastifyPluginAsync<IngestRoutesOptions> = async (app,
     let push: PushSource;
     let ack: AckLevel;
     try {
-      ack = ackLevel(req.query.ack);
+      ack = parseAckLevel(req.query.ack, 'memory');
       push = pick(req.query.source);
     } catch (err) {
       const e = err as TapedeckError;
@@ -175,7 +159,7 @@ export const ingestRoutes: FastifyPluginAsync<IngestRoutesOptions> = async (app,
     let closed = false;
     const sendWs = (err: TapedeckError | undefined, body: Record<string, unknown>): void => {
       if (closed) return;
-      const after = err ? retryAfterS(err) : undefined;
+      const after = err ? retryAfterS(err, SERVER_LIMITS.ingestBackpressureRetryAfterS) : undefined;
       socket.send(JSON.stringify(after === undefined ? body : { ...body, retry_after_s: after }));
       const closeCode = err ? WS_CLOSE_CODES[err.code] : undefined;
       if (err && err.status >= 500) req.log.error({ code: err.code, err: err.cause ?? err }, 'WebSocket ingest stopped by the archive');

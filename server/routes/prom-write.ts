@@ -11,10 +11,10 @@
  * Never a 2xx for samples that were not recorded.
  */
 import type { FastifyPluginAsync, FastifyReply } from 'fastify';
-import { ERRORS, TapedeckError, isTapedeckError, type ErrorCode } from '../../protocol/errors.js';
+import { TapedeckError, isTapedeckError } from '../../protocol/errors.js';
 import type { Archive } from '../../storage/index.js';
 import { SERVER_LIMITS } from '../limits.js';
-import { ACK_LEVELS, type AckLevel } from '../sources/push.js';
+import { clientMessage, parseAckLevel, retryAfterS } from './ingest-answers.js';
 import type { ArchiveGate, RemoteWriteSource } from '../sources/remote-write.js';
 import type { Source } from '../sources/source.js';
 
@@ -25,24 +25,6 @@ export interface PromWriteRoutesOptions {
 
 const QUERYSTRING = { type: 'object', additionalProperties: false, properties: { source: { type: 'string', minLength: 1 }, ack: { type: 'string' } } } as const;
 
-/** Seconds Prometheus should wait before retrying after `err`, for the errors a retry can fix. */
-function retryAfterS(err: TapedeckError): number | undefined {
-  const ownMs = err.details?.retryAfterMs;
-  if (typeof ownMs === 'number' && Number.isFinite(ownMs) && ownMs >= 0) return Math.max(1, Math.ceil(ownMs / 1000));
-  const table: Partial<Record<ErrorCode, number>> = {
-    TPD_BACKPRESSURE: SERVER_LIMITS.remoteWriteBackpressureRetryAfterS,
-    TPD_DISK_FULL: SERVER_LIMITS.ingestDiskFullRetryAfterS,
-    TPD_ARCHIVE_CLOSED: SERVER_LIMITS.ingestClosedRetryAfterS,
-  };
-  return table[err.code];
-}
-
-function ackLevel(v: string | undefined, dflt: AckLevel): AckLevel {
-  if (v === undefined) return dflt;
-  if ((ACK_LEVELS as readonly string[]).includes(v)) return v as AckLevel;
-  throw new TapedeckError('TPD_BAD_ARGUMENT', `ack must be memory or durable, got ${JSON.stringify(v).slice(0, 100)}`);
-}
-
 function gateOf(archive: Archive): ArchiveGate {
   const writer = archive.writer;
   if (!writer) throw new TapedeckError('TPD_ARCHIVE_READONLY', 'the archive is read-only; remote write needs a writable one');
@@ -50,11 +32,11 @@ function gateOf(archive: Archive): ArchiveGate {
 }
 
 function sendError(reply: FastifyReply, err: TapedeckError): FastifyReply {
-  const after = retryAfterS(err);
+  const after = retryAfterS(err, SERVER_LIMITS.remoteWriteBackpressureRetryAfterS);
   if (after !== undefined) void reply.header('retry-after', String(after));
   if (err.status >= 500) reply.log.error({ code: err.code, err: err.cause ?? err }, 'remote write stopped by the archive');
   // I/O and internal failures may name paths: they give only their meaning.
-  const message = err.code === 'TPD_IO' || err.code === 'TPD_INTERNAL' ? ERRORS[err.code].meaning : err.message;
+  const message = clientMessage(err);
   return reply.status(err.status).send({ error: { code: err.code, message } });
 }
 
@@ -79,7 +61,7 @@ export const promWriteRoutes: FastifyPluginAsync<PromWriteRoutesOptions> = async
     schema: { querystring: QUERYSTRING, response: { 204: { type: 'null' } } },
   }, async (req, reply) => {
     const source = pick(req.query.source);
-    const ack = ackLevel(req.query.ack, source.defaultAck);
+    const ack = parseAckLevel(req.query.ack, source.defaultAck);
     // JSON and text have parsers of their own; only a raw body is a snappy block.
     if (!Buffer.isBuffer(req.body)) throw new TapedeckError('TPD_UNSUPPORTED_MEDIA_TYPE', 'remote write takes a snappy-compressed WriteRequest as application/x-protobuf');
     try {

@@ -13,10 +13,10 @@
 import { Readable } from 'node:stream';
 import type { FastifyPluginAsync } from 'fastify';
 import { compileSpec, noMatchWarning, specMatchesAny, validateGlobs } from '../../protocol/glob.js';
-import { formatTs } from '../../protocol/time.js';
+import { formatTs, parseWallTime } from '../../protocol/time.js';
 import type { Value } from '../../protocol/value.js';
 import { wallClockUs } from '../../storage/index.js';
-import { HISTORY_FORMATS, historyChunks, jsonText, parseTimeParam, type HistoryFormat } from '../history.js';
+import { HISTORY_FORMATS, historyChunks, jsonText, type HistoryFormat } from '../history.js';
 import { PARQUET_MEDIA_TYPE } from '../history-parquet.js';
 import { HORIZON_HEADER, horizonHeader, horizonOf } from '../horizon.js';
 import { SERVER_LIMITS } from '../limits.js';
@@ -170,8 +170,8 @@ export const queryRoutes: FastifyPluginAsync<QueryRoutesOptions> = async (app, o
     const all = globs.includes('/**');
     const whyEmpty = (): object | undefined => noMatch(req.query.glob, globs, app.archive.paths);
     // `at` (even `now`) asks as of a time: committed data only. Without it, the latest values.
-    const at = req.query.at === undefined ? undefined : parseTimeParam(req.query.at, wallClockUs(), 'at');
-    const horizon: Horizon = { us: horizonOf(app.archive.lastTs), pending: false };
+    const at = req.query.at === undefined ? undefined : parseWallTime(req.query.at, wallClockUs(), 'at');
+    const horizon: Horizon = { us: req.horizonUs ?? null, pending: false };
     reply.type('application/json; charset=utf-8');
     if (at === undefined && recorder) {
       // The hot query: answered from memory, rendered once per recorded batch (by hand: a
@@ -216,8 +216,8 @@ export const queryRoutes: FastifyPluginAsync<QueryRoutesOptions> = async (app, o
   }, async (req, reply) => {
     const now = wallClockUs();
     const format = req.query.format ?? 'ndjson';
-    const fromUs = req.query.from === undefined ? 0 : parseTimeParam(req.query.from, now, 'from');
-    const toUs = req.query.to === undefined ? Number.MAX_SAFE_INTEGER : parseTimeParam(req.query.to, now, 'to');
+    const fromUs = req.query.from === undefined ? 0 : parseWallTime(req.query.from, now, 'from');
+    const toUs = req.query.to === undefined ? Number.MAX_SAFE_INTEGER : parseWallTime(req.query.to, now, 'to');
     const globs = globList(req.query.glob);
     // Nothing past the horizon taken when the request arrived: the same question gets the same answer.
     const chunks = historyChunks(app.archive, { globs, fromUs, toUs, horizonUs: req.horizonUs ?? 0, format });

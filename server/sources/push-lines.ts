@@ -9,7 +9,7 @@
  * counts, records and answers them alike whatever the form.
  */
 import { TapedeckError, isTapedeckError } from '../../protocol/errors.js';
-import { parseTs } from '../../protocol/time.js';
+import { epochUs, parseTs } from '../../protocol/time.js';
 import { isValidPath, type Update, type Value } from '../../protocol/value.js';
 import { parseJsonText, valueFromJson } from '../../protocol/value-json.js';
 import { MsgpackReader } from '../../protocol/value-msgpack.js';
@@ -27,7 +27,7 @@ export type PushedLine = PushedBatch | { error: TapedeckError } | null;
 function tsFromJson(ts: unknown): number {
   if (typeof ts === 'number') {
     if (!Number.isFinite(ts) || ts < 0) throw new TapedeckError('TPD_BAD_ARGUMENT', `ts must be a non-negative epoch number, got ${String(ts)}`);
-    return Math.round(ts < 1e11 ? ts * 1e6 : ts < 1e14 ? ts * 1e3 : ts);
+    return epochUs(ts);
   }
   if (typeof ts === 'string') return parseTs(ts);
   throw new TapedeckError('TPD_BAD_ARGUMENT', 'ts must be an epoch number or an RFC 3339 string');
