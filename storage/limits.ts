@@ -59,6 +59,15 @@ export const STORAGE_LIMITS = {
   diskFullBufferBytesMax: 32 * 1024 * 1024,
   /** How long a flush / whenDurable waits on a full disk before it is rejected with TPD_DISK_FULL. */
   diskFullAckWaitMs: 5000,
+  /**
+   * Series reads (storage/series-read.ts) cut each file's delta blocks into chunks of this
+   * many blocks; a chunk whose blocks are all committed never changes, so one series' samples
+   * of it are cached as a unit. Smaller chunks waste less on a range's edges, larger ones
+   * cost fewer cache entries.
+   */
+  seriesChunkBlocks: 16,
+  /** Bytes of cached per-series samples of committed chunks (least recently used go first; ~16 bytes per numeric sample). */
+  seriesCacheBytesMax: 256 * 1024 * 1024,
 } as const;
 
 /** The full-disk limits a writer applies (STORAGE_LIMITS by default; ArchiveWriter.setDiskFullLimits changes them). */
