@@ -20,6 +20,7 @@ import { ingestRoutes } from './routes/ingest.js';
 import { promWriteRoutes } from './routes/prom-write.js';
 import { queryRoutes } from './routes/queries.js';
 import { diffRoutes } from './routes/diff.js';
+import { workspaceRoutes } from './routes/workspace.js';
 import { sourceRoutes } from './routes/sources.js';
 import { coverageRoutes } from './routes/coverage.js';
 import { CoverageLog } from './coverage.js';
@@ -193,6 +194,7 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
   // Recording routes (ingest, queries) register here as they are built.
   await app.register(queryRoutes, { recorder: opts.recorder });
   await app.register(diffRoutes);
+  await app.register(workspaceRoutes);
   await app.register(ingestRoutes, { sources: opts.sources ?? [] });
   await app.register(promWriteRoutes, { sources: opts.sources ?? [], archive: opts.archive });
   await app.register(sourceRoutes, { sources: opts.sources ?? [] });

@@ -160,8 +160,28 @@ export const SERVER_LIMITS = {
   diffTimeBudgetMs: 10_000,
   /** The diff pass yields to the event loop at least this often. */
   diffSliceMs: 10,
+  /*
+   * The workspace (server/workspace/store.ts): bookmarks and named layouts kept beside the
+   * archive in one small JSON file, rewritten whole on each change. Its largest size is about
+   * workspaceBookmarksMax × (bookmarkNoteBytesMax + bookmarkUrlBytesMax) plus
+   * workspaceLayoutsMax × workspaceLayoutBytesMax: under 20 MiB, read once at start.
+   */
+  /** Bookmarks kept; adding one more answers 400 TPD_BAD_ARGUMENT. */
+  workspaceBookmarksMax: 1000,
+  /** A bookmark's note, in UTF-8 bytes (413 TPD_BODY_TOO_LARGE past it). */
+  bookmarkNoteBytesMax: 2048,
+  /** A bookmark's URL state (the player's query string), in UTF-8 bytes. */
+  bookmarkUrlBytesMax: 8192,
+  /** Named layouts kept; a new name past it answers 400 TPD_BAD_ARGUMENT. */
+  workspaceLayoutsMax: 200,
+  /** One layout as JSON text, in UTF-8 bytes (413 TPD_BODY_TOO_LARGE past it). */
+  workspaceLayoutBytesMax: 64 * 1024,
   /** Time granted to in-flight requests and sources at shutdown before connections are cut. */
   shutdownGraceMs: 10_000,
+  /** Cluster: pushed paths whose owner (another shard, or none) is remembered; cleared whole past it. */
+  clusterOwnerCachePathsMax: 100_000,
+  /** Cluster: how often a Kafka partition whose last batch is in doubt asks Redis again whether it was resolved. */
+  clusterInDoubtPollMs: 250,
 } as const;
 
 /** Defaults of poller sources (each may override them in its config entry). */

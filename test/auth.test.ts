@@ -35,6 +35,13 @@ const EXPECTED: Record<string, { need: Need; body?: unknown; query?: string }> =
   'GET /api/v1/state': { need: 'read', query: '?glob=/**' },
   'GET /api/v1/history': { need: 'read', query: '?from=-1m' },
   'GET /api/v1/diff': { need: 'read', query: '?start=-1m' },
+  'GET /api/v1/bookmarks': { need: 'read' },
+  'POST /api/v1/bookmarks': { need: 'ingest', body: { ts: 1, note: 'matrix' } },
+  'DELETE /api/v1/bookmarks/{id}': { need: 'ingest' },
+  'GET /api/v1/layouts': { need: 'read' },
+  'GET /api/v1/layouts/{name}': { need: 'read' },
+  'PUT /api/v1/layouts/{name}': { need: 'ingest', body: { layout: { panels: [] } } },
+  'DELETE /api/v1/layouts/{name}': { need: 'ingest' },
   'GET /api/v1/sources': { need: 'read' },
   'GET /api/v1/coverage': { need: 'read' },
   'GET /api/v1/ha': { need: 'read' },
@@ -121,7 +128,9 @@ describe('auth matrix', () => {
         return template.replace('{id}', s.body.id as string);
       };
       const attempt = async (token?: string): Promise<{ status: number; code?: string }> => {
-        const path = (template.includes('{id}') ? await session() : template) + (spec.query ?? '');
+        // Bookmark ids and layout names need not exist: an allowed caller gets 404, never 401/403.
+        const concrete = template.replace('/bookmarks/{id}', '/bookmarks/no-such-id').replace('{name}', 'matrix');
+        const path = (concrete.includes('{id}') ? await session() : concrete) + (spec.query ?? '');
         if (method === 'WS') return upgrade(path, token);
         const r = await call(method, path, token, spec.body);
         return { status: r.status, code: r.body?.error?.code };
