@@ -182,6 +182,35 @@ export const SERVER_LIMITS = {
   clusterOwnerCachePathsMax: 100_000,
   /** Cluster: how often a Kafka partition whose last batch is in doubt asks Redis again whether it was resolved. */
   clusterInDoubtPollMs: 250,
+  /*
+   * Merged cluster reads (docs/cluster-reads.md): a merged answer waits at most
+   * clusterShardAnswerTimeoutMs for each shard's headers and clusterShardIdleTimeoutMs between
+   * two chunks of a shard's body; a shard slower than that is named missing, never waited for
+   * longer. A merged session reads at most clusterFeedBatchesMax batches ahead per shard (the
+   * rest waits in the shard's socket: TCP pushes back), so N shards hold N x that at most.
+   */
+  /** Cluster reads: time for one shard to send the headers of its answer before it is named missing. */
+  clusterShardAnswerTimeoutMs: 2_000,
+  /** Cluster reads: silence allowed between two chunks of a shard's streamed body (history, session feed). */
+  clusterShardIdleTimeoutMs: 10_000,
+  /** Cluster reads: time for one shard's probe (a StaticDirectory's GET /api/v1/shard) before it counts as not live. */
+  clusterShardProbeTimeoutMs: 1_000,
+  /** Cluster reads: how long a StaticDirectory reuses its last probe of the shards. */
+  clusterShardProbeCacheMs: 100,
+  /** Cluster reads: keep-alive connections this node keeps to each shard. */
+  clusterShardConnectionsMax: 64,
+  /** Cluster reads: largest JSON answer read from one shard (paths, state, coverage). */
+  clusterShardAnswerBytesMax: 256 * 1024 * 1024,
+  /** Cluster reads: longest NDJSON or CSV line read from a shard's history. */
+  clusterShardLineCharsMax: 64 * 1024 * 1024,
+  /** Cluster reads: batches a merged session reads ahead from one shard. */
+  clusterFeedBatchesMax: 1024,
+  /** Cluster reads: how often tailing merged sessions ask the shards whether their horizon moved. */
+  clusterTailPollMs: 100,
+  /** Cluster reads: how often a merged session tries again a shard it lost. */
+  clusterShardRetryMs: 1_000,
+  /** Cluster reads: batch timestamps one shard answers for a merged step back (GET /api/v1/shard/before). */
+  clusterStepBackBatchesMax: 100_001,
 } as const;
 
 /** Defaults of poller sources (each may override them in its config entry). */
