@@ -8,7 +8,7 @@ import { isValidPath, type Update, type Value } from '../protocol/value.js';
 import { MsgpackWriter } from '../protocol/value-msgpack.js';
 import { BlockType, encodeFrame, type FrameMeta } from './codec/frame.js';
 import { ByteWriter } from './codec/bytes.js';
-import { encodeBatches, encodePathDefs, type PathDef } from './codec/payload.js';
+import { encodeBatches, encodePathDefs, genericArray, type PathDef } from './codec/payload.js';
 import { STORAGE_LIMITS } from './limits.js';
 import type { Archive } from './archive.js';
 
@@ -30,13 +30,15 @@ export class BlockBuilder {
   // The open block's updates: ids and values [0, bN), in buffers reused from block to block
   // (grown by doubling; a block holds at most blockUpdatesTarget + one batch).
   private bIds = new Int32Array(STORAGE_LIMITS.blockUpdatesTarget);
-  private bValues: Value[] = [];
+  // Value arrays start as generic (tagged) elements: V8 quiets signalling NaNs stored into
+  // an array of only doubles, and Prometheus' stale marker must stay bit-exact.
+  private bValues: Value[] = genericArray(STORAGE_LIMITS.blockUpdatesTarget);
   private bN = 0;
   private bEstBytes = 0;
   private pendingDefs: PathDef[] = [];
   private readonly scratch = new ByteWriter(1 << 20);
   private idScratch = new Int32Array(1024);
-  private stateVals: Value[] = [];
+  private stateVals: Value[] = genericArray(1024);
   private stateHas = new Uint8Array(1024);
 
   constructor(a: Archive) {
@@ -166,13 +168,14 @@ export class BlockBuilder {
   /** A full image: the latest value of every path that has one, as of `ts`. */
   imageFrame(ts: number): FrameItem {
     const ids: number[] = [];
-    const values: Value[] = [];
+    const values = genericArray(this.a.paths.length);
     for (let id = 0; id < this.a.paths.length; id++) {
       if (this.stateHas[id] === 1) {
+        values[ids.length] = this.stateVals[id] as Value;
         ids.push(id);
-        values.push(this.stateVals[id] as Value);
       }
     }
+    values.length = ids.length;
     const raw = encodeBatches({ ts: [ts], counts: [ids.length], ids, values, batchCount: 1, updateCount: ids.length }, this.scratch);
     const meta: FrameMeta = { type: BlockType.IMAGE, firstTs: ts, lastTs: ts, batches: 1, updates: ids.length };
     return { kind: 'frame', bytes: encodeFrame(meta, raw), meta, defs: undefined };

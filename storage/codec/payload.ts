@@ -5,25 +5,14 @@
  * timestamps as delta-of-delta varints, each batch's path list (or "same as the previous
  * batch"), then one column of values per path. Number columns whose values are exact
  * decimals (e.g. 37.4, 121.5, 3) are stored as zigzag varint deltas of scaled integers,
- * other number columns as raw float64, and anything else as concatenated msgpack values.
+ * other number columns XOR-compressed (or raw float64 when that is smaller), anything else
+ * as concatenated msgpack values (storage/codec/columns.ts).
  */
 import type { Value } from '../../protocol/value.js';
-import { MsgpackReader, MsgpackWriter } from '../../protocol/value-msgpack.js';
-import { TapedeckError } from '../../protocol/errors.js';
 import { ByteReader, ByteWriter } from './bytes.js';
+import { decodeColumn, encodeColumn, skipColumn } from './columns.js';
 
-export const ColumnKind = { MSGPACK: 0, DECIMAL: 1, FLOAT64: 2 } as const;
-
-/** Largest decimal exponent tried: values with more than 9 decimals go to FLOAT64. */
-const DECIMAL_EXPONENT_MAX = 9;
-/** Scaled integers stay within 2^51 so that their deltas stay exact within 2^52. */
-const SCALED_ABS_MAX = 2 ** 51;
-const POW10 = Array.from({ length: DECIMAL_EXPONENT_MAX + 1 }, (_, k) => 10 ** k);
-
-// Non-number columns hold values in the msgpack form of protocol/value-msgpack.ts, exact
-// for every value (lone surrogates, `__proto__` keys, nested -0, bigints). Columns written
-// by msgpackr before it decode the same way: standard msgpack, WTF-8 surrogates included.
-const columnWriter = new MsgpackWriter();
+export { ColumnKind } from './columns.js';
 
 /** Batches in flat form: updates of batch i are the next counts[i] entries of ids/values. */
 export interface FlatBatches {
@@ -44,23 +33,6 @@ export interface DecodedBatches {
 
 // Scratch map from global path id to block-local column index; reset after each encode.
 let localOf = new Int32Array(1024).fill(-1);
-
-function decimalExponent(v: number): number {
-  if (Number.isInteger(v)) return Math.abs(v) <= SCALED_ABS_MAX && !Object.is(v, -0) ? 0 : -1;
-  if (v !== v || v === Infinity || v === -Infinity) return -1;
-  // Fast rejection of arbitrary doubles: below ~2e6, a value exact at some k <= 9 also
-  // round-trips at k = 9 (the scaled product stays far under 2^52), so one test suffices.
-  if (Math.abs(v) < 2e6) {
-    const p9 = POW10[DECIMAL_EXPONENT_MAX] as number;
-    if (Math.round(v * p9) / p9 !== v) return -1;
-  }
-  for (let k = 1; k <= DECIMAL_EXPONENT_MAX; k++) {
-    const p = POW10[k] as number;
-    const r = Math.round(v * p);
-    if (r / p === v) return Math.abs(r) <= SCALED_ABS_MAX ? k : -1;
-  }
-  return -1;
-}
 
 /**
  * Encodes batches into a DELTA/IMAGE payload. Returns a view into `w`'s buffer, valid
@@ -145,7 +117,7 @@ export function encodeBatches(b: FlatBatches, w: ByteWriter = new ByteWriter(1 <
   const colStart = new Uint32Array(nc + 1);
   for (let c = 0; c < nc; c++) colStart[c + 1] = (colStart[c] as number) + (colCount[c] as number);
   const fill = colStart.slice(0, nc);
-  const grouped: Value[] = new Array<Value>(nu);
+  const grouped = genericArray(nu);
   for (let i = 0; i < nu; i++) {
     const l = local[i] as number;
     grouped[fill[l] as number] = b.values[i] as Value;
@@ -156,66 +128,27 @@ export function encodeBatches(b: FlatBatches, w: ByteWriter = new ByteWriter(1 <
   return w.buf.subarray(0, w.pos);
 }
 
-function encodeColumn(w: ByteWriter, vals: Value[], from: number, to: number): void {
-  let k = 0;
-  let allNumbers = true;
-  for (let i = from; i < to; i++) {
-    const v = vals[i];
-    if (typeof v !== 'number') {
-      allNumbers = false;
-      break;
-    }
-    if (k >= 0) {
-      const e = decimalExponent(v);
-      k = e < 0 ? -1 : Math.max(k, e);
-    }
-  }
-  if (allNumbers && k >= 0) {
-    const p = POW10[k] as number;
-    let ok = true;
-    if (k > 0) {
-      // Each value passed at its own exponent; at the column's (larger) one it must still
-      // round-trip and its scaled integer must stay within SCALED_ABS_MAX (a large integer
-      // next to a fine decimal would overflow: 486164504320 x 10^9).
-      for (let i = from; i < to && ok; i++) {
-        const v = vals[i] as number;
-        const r = Math.round(v * p);
-        ok = r / p === v && Math.abs(r) <= SCALED_ABS_MAX;
-      }
-    }
-    if (ok) {
-      w.u8(ColumnKind.DECIMAL);
-      w.u8(k);
-      let prev = 0;
-      for (let i = from; i < to; i++) {
-        const s = k === 0 ? (vals[i] as number) : Math.round((vals[i] as number) * p);
-        w.svar(s - prev);
-        prev = s;
-      }
-      return;
-    }
-  }
-  if (allNumbers) {
-    w.u8(ColumnKind.FLOAT64);
-    for (let i = from; i < to; i++) w.f64(vals[i] as number);
-    return;
-  }
-  w.u8(ColumnKind.MSGPACK);
-  const lenAt = w.pos;
-  w.ensure(5);
-  w.pos += 5; // fixed 5-byte varint slot for the byte length, patched below
-  const begin = w.pos;
-  columnWriter.reset();
-  for (let i = from; i < to; i++) columnWriter.value(vals[i] as Value);
-  w.bytes(columnWriter.written());
-  let len = w.pos - begin;
-  for (let j = 0; j < 5; j++) {
-    w.buf[lenAt + j] = (len & 0x7f) | (j < 4 ? 0x80 : 0);
-    len >>>= 7;
-  }
+/**
+ * A Value[] that V8 keeps in generic (tagged) elements: an array of only numbers would be
+ * stored as raw doubles, and V8 quiets signalling NaNs stored there (Prometheus' stale
+ * marker 0x7ff0000000000002 would come back as 0x7ff8000000000002).
+ */
+export function genericArray(n: number): Value[] {
+  return new Array<Value>(n).fill(null);
 }
 
-export function decodeBatches(raw: Uint8Array, firstTs: number): DecodedBatches {
+/** Everything of a batch payload before its columns, plus the reader positioned at them. */
+interface Layout {
+  r: ByteReader;
+  ts: Float64Array;
+  counts: Uint32Array;
+  /** Block-local column of each update, in update order. */
+  local: Uint32Array;
+  colGlobal: Uint32Array;
+  colCount: Uint32Array;
+}
+
+function readLayout(raw: Uint8Array, firstTs: number): Layout {
   const r = new ByteReader(raw);
   const nb = r.uvar();
   const nu = r.uvar();
@@ -265,13 +198,20 @@ export function decodeBatches(raw: Uint8Array, firstTs: number): DecodedBatches 
     at += n;
   }
   if (at !== nu) r.fail('batch lists do not add up to the update count');
+  return { r, ts, counts, local, colGlobal, colCount };
+}
+
+export function decodeBatches(raw: Uint8Array, firstTs: number): DecodedBatches {
+  const { r, ts, counts, local, colGlobal, colCount } = readLayout(raw, firstTs);
+  const nc = colGlobal.length;
+  const nu = local.length;
   const colStart = new Uint32Array(nc + 1);
   for (let c = 0; c < nc; c++) colStart[c + 1] = (colStart[c] as number) + (colCount[c] as number);
-  const grouped: Value[] = new Array<Value>(nu);
+  const grouped = genericArray(nu);
   for (let c = 0; c < nc; c++) decodeColumn(r, grouped, colStart[c] as number, colStart[c + 1] as number);
   if (r.pos !== r.end) r.fail('trailing bytes');
   const ids = new Uint32Array(nu);
-  const values: Value[] = new Array<Value>(nu);
+  const values = genericArray(nu);
   const cursor = colStart.slice(0, nc);
   for (let i = 0; i < nu; i++) {
     const l = local[i] as number;
@@ -282,36 +222,53 @@ export function decodeBatches(raw: Uint8Array, firstTs: number): DecodedBatches 
   return { ts, counts, ids, values };
 }
 
-function decodeColumn(r: ByteReader, out: Value[], from: number, to: number): void {
-  const kind = r.u8();
-  if (kind === ColumnKind.DECIMAL) {
-    const k = r.u8();
-    if (k > DECIMAL_EXPONENT_MAX) r.fail('decimal exponent out of range');
-    const p = POW10[k] as number;
-    let acc = 0;
-    for (let i = from; i < to; i++) {
-      acc += r.svar();
-      out[i] = k === 0 ? acc : acc / p;
+/**
+ * decodeBatches keeping only the updates whose path id passes `keep` (asked once per
+ * column of the block). Columns not kept are skipped without building their values. Every
+ * batch stays listed, with counts[i] the number of its kept updates (0 when none), so
+ * ts[i] still lines up with the full decode. Damage inside a skipped column's body is not
+ * seen (its extent is checked); the frame's CRC32C covers it.
+ */
+export function decodeBatchesSelected(raw: Uint8Array, firstTs: number, keep: (globalId: number) => boolean): DecodedBatches {
+  const { r, ts, counts, local, colGlobal, colCount } = readLayout(raw, firstTs);
+  const nc = colGlobal.length;
+  // colStart over kept columns only; -1 marks a skipped column.
+  const colStart = new Int32Array(nc);
+  let kept = 0;
+  for (let c = 0; c < nc; c++) {
+    if (keep(colGlobal[c] as number)) {
+      colStart[c] = kept;
+      kept += colCount[c] as number;
+    } else {
+      colStart[c] = -1;
     }
-  } else if (kind === ColumnKind.FLOAT64) {
-    for (let i = from; i < to; i++) out[i] = r.f64();
-  } else if (kind === ColumnKind.MSGPACK) {
-    const len = r.uvar();
-    const bytes = r.bytes(len);
-    const m = new MsgpackReader(bytes);
-    try {
-      for (let i = from; i < to; i++) {
-        if (m.done) r.fail('msgpack column holds the wrong number of values');
-        out[i] = m.value();
-      }
-    } catch (err) {
-      if (err instanceof TapedeckError && err.code === 'TPD_CORRUPT_BLOCK') throw err;
-      throw new TapedeckError('TPD_CORRUPT_BLOCK', 'malformed payload: msgpack column does not decode', undefined, { cause: err });
-    }
-    if (!m.done) r.fail('msgpack column holds the wrong number of values');
-  } else {
-    r.fail(`unknown column kind ${kind}`);
   }
+  const grouped = genericArray(kept);
+  for (let c = 0; c < nc; c++) {
+    const s = colStart[c] as number;
+    if (s >= 0) decodeColumn(r, grouped, s, s + (colCount[c] as number));
+    else skipColumn(r, colCount[c] as number);
+  }
+  if (r.pos !== r.end) r.fail('trailing bytes');
+  const ids = new Uint32Array(kept);
+  const values = genericArray(kept);
+  let out = 0;
+  let at = 0;
+  for (let b = 0; b < counts.length; b++) {
+    const n = counts[b] as number;
+    let m = 0;
+    for (let j = 0; j < n; j++, at++) {
+      const l = local[at] as number;
+      const s = colStart[l] as number;
+      if (s < 0) continue;
+      ids[out] = colGlobal[l] as number;
+      values[out++] = grouped[s] as Value;
+      colStart[l] = s + 1;
+      m++;
+    }
+    counts[b] = m;
+  }
+  return { ts, counts, ids, values };
 }
 
 /** Path definitions: (id, first timestamp, path) triples. */

@@ -1,0 +1,209 @@
+/**
+ * One column of a batch payload: the values of one path within a block (docs/format.md,
+ * "Column"). The writer picks the smallest kind that is exact; readers decode every kind
+ * ever written, and can skip a column without materialising its values.
+ */
+import type { Value } from '../../protocol/value.js';
+import { MsgpackReader, MsgpackWriter } from '../../protocol/value-msgpack.js';
+import { TapedeckError } from '../../protocol/errors.js';
+import type { ByteReader, ByteWriter } from './bytes.js';
+import { decodeXorColumn, encodeXorColumn, skipXorColumn } from './xor-float.js';
+
+export const ColumnKind = { MSGPACK: 0, DECIMAL: 1, FLOAT64: 2, XOR: 3 } as const;
+
+/** Largest decimal exponent tried: values with more than 9 decimals are not DECIMAL. */
+const DECIMAL_EXPONENT_MAX = 9;
+/** Scaled integers stay within 2^51 so that their deltas stay exact within 2^52. */
+const SCALED_ABS_MAX = 2 ** 51;
+const POW10 = Array.from({ length: DECIMAL_EXPONENT_MAX + 1 }, (_, k) => 10 ** k);
+/** A varint of a zigzagged delta is at most this long (|delta| <= 2^52). */
+const VARINT_BYTES_MAX = 8;
+
+// Non-number columns hold values in the msgpack form of protocol/value-msgpack.ts, exact
+// for every value (lone surrogates, `__proto__` keys, nested -0, bigints). Columns written
+// by msgpackr before it decode the same way: standard msgpack, WTF-8 surrogates included.
+const columnWriter = new MsgpackWriter();
+// Number columns are copied here once, so that each candidate kind reads a typed array.
+let nums = new Float64Array(1024);
+
+function decimalExponent(v: number): number {
+  if (Number.isInteger(v)) return Math.abs(v) <= SCALED_ABS_MAX && !Object.is(v, -0) ? 0 : -1;
+  if (v !== v || v === Infinity || v === -Infinity) return -1;
+  // Fast rejection of arbitrary doubles: below ~2e6, a value exact at some k <= 9 also
+  // round-trips at k = 9 (the scaled product stays far under 2^52), so one test suffices.
+  if (Math.abs(v) < 2e6) {
+    const p9 = POW10[DECIMAL_EXPONENT_MAX] as number;
+    if (Math.round(v * p9) / p9 !== v) return -1;
+  }
+  for (let k = 1; k <= DECIMAL_EXPONENT_MAX; k++) {
+    const p = POW10[k] as number;
+    const r = Math.round(v * p);
+    if (r / p === v) return Math.abs(r) <= SCALED_ABS_MAX ? k : -1;
+  }
+  return -1;
+}
+
+function varintBytes(z: number): number {
+  if (z < 0x80) return 1;
+  if (z < 0x4000) return 2;
+  if (z < 0x200000) return 3;
+  if (z < 0x10000000) return 4;
+  let n = 4;
+  for (let x = Math.floor(z / 0x10000000); x > 0; x = Math.floor(x / 128)) n++;
+  return n;
+}
+
+/**
+ * The DECIMAL body's size (kind byte included) for nums[from, to) at exponent k, or -1
+ * when a value does not round-trip there or its scaled integer passes SCALED_ABS_MAX (a
+ * large integer next to a fine decimal: 486164504320 x 10^9).
+ */
+function decimalBytes(from: number, to: number, k: number): number {
+  const p = POW10[k] as number;
+  let bytes = 2;
+  let prev = 0;
+  for (let i = from; i < to; i++) {
+    const v = nums[i] as number;
+    const s = k === 0 ? v : Math.round(v * p);
+    if (k > 0 && (s / p !== v || Math.abs(s) > SCALED_ABS_MAX)) return -1;
+    const d = s - prev;
+    bytes += varintBytes(d >= 0 ? d * 2 : -d * 2 - 1);
+    prev = s;
+  }
+  return bytes;
+}
+
+function writeDecimal(w: ByteWriter, from: number, to: number, k: number): void {
+  const p = POW10[k] as number;
+  w.u8(ColumnKind.DECIMAL);
+  w.u8(k);
+  let prev = 0;
+  for (let i = from; i < to; i++) {
+    const s = k === 0 ? (nums[i] as number) : Math.round((nums[i] as number) * p);
+    w.svar(s - prev);
+    prev = s;
+  }
+}
+
+/** Writes vals[from, to) as one column of the smallest exact kind. */
+export function encodeColumn(w: ByteWriter, vals: readonly Value[], from: number, to: number): void {
+  const n = to - from;
+  if (nums.length < n) nums = new Float64Array(Math.max(n, nums.length * 2));
+  let k = 0;
+  for (let i = from; i < to; i++) {
+    const v = vals[i];
+    if (typeof v !== 'number') return writeMsgpack(w, vals, from, to);
+    nums[i - from] = v;
+    if (k >= 0) {
+      const e = decimalExponent(v);
+      k = e < 0 ? -1 : Math.max(k, e);
+    }
+  }
+  const dec = k >= 0 ? decimalBytes(0, n, k) : -1;
+  // XOR costs at least its 8-byte first value and a bit per value: skip it when DECIMAL
+  // is already that small (the common telemetry case), which keeps encoding cheap.
+  if (dec >= 0 && dec <= 11 + (n >> 3)) return writeDecimal(w, 0, n, k);
+  const start = w.pos;
+  w.u8(ColumnKind.XOR);
+  const xor = 1 + encodeXorColumn(w, nums, 0, n);
+  const raw = 1 + 8 * n;
+  if (dec >= 0 && dec <= xor && dec <= raw) {
+    w.pos = start;
+    writeDecimal(w, 0, n, k);
+  } else if (raw < xor) {
+    w.pos = start;
+    w.u8(ColumnKind.FLOAT64);
+    for (let i = 0; i < n; i++) w.f64(nums[i] as number);
+  }
+}
+
+function writeMsgpack(w: ByteWriter, vals: readonly Value[], from: number, to: number): void {
+  w.u8(ColumnKind.MSGPACK);
+  const lenAt = w.pos;
+  w.ensure(5);
+  w.pos += 5; // fixed 5-byte varint slot for the byte length, patched below
+  const begin = w.pos;
+  columnWriter.reset();
+  for (let i = from; i < to; i++) columnWriter.value(vals[i] as Value);
+  w.bytes(columnWriter.written());
+  let len = w.pos - begin;
+  for (let j = 0; j < 5; j++) {
+    w.buf[lenAt + j] = (len & 0x7f) | (j < 4 ? 0x80 : 0);
+    len >>>= 7;
+  }
+}
+
+/** Reads one column into out[from, to). */
+export function decodeColumn(r: ByteReader, out: Value[], from: number, to: number): void {
+  const kind = r.u8();
+  if (kind === ColumnKind.DECIMAL) {
+    const k = r.u8();
+    if (k > DECIMAL_EXPONENT_MAX) r.fail('decimal exponent out of range');
+    const p = POW10[k] as number;
+    let acc = 0;
+    for (let i = from; i < to; i++) {
+      acc += r.svar();
+      out[i] = k === 0 ? acc : acc / p;
+    }
+  } else if (kind === ColumnKind.FLOAT64) {
+    for (let i = from; i < to; i++) out[i] = r.f64();
+  } else if (kind === ColumnKind.XOR) {
+    if (to > from) decodeXorColumn(r, out, from, to);
+    else if (r.uvar() !== 0) r.fail('empty xor column with bits');
+  } else if (kind === ColumnKind.MSGPACK) {
+    decodeMsgpack(r, out, from, to);
+  } else {
+    r.fail(`unknown column kind ${kind}`);
+  }
+}
+
+function decodeMsgpack(r: ByteReader, out: Value[], from: number, to: number): void {
+  const len = r.uvar();
+  const bytes = r.bytes(len);
+  const m = new MsgpackReader(bytes);
+  try {
+    for (let i = from; i < to; i++) {
+      if (m.done) r.fail('msgpack column holds the wrong number of values');
+      out[i] = m.value();
+    }
+  } catch (err) {
+    if (err instanceof TapedeckError && err.code === 'TPD_CORRUPT_BLOCK') throw err;
+    throw new TapedeckError('TPD_CORRUPT_BLOCK', 'malformed payload: msgpack column does not decode', undefined, { cause: err });
+  }
+  if (!m.done) r.fail('msgpack column holds the wrong number of values');
+}
+
+/**
+ * Moves past a column of `count` values without building them: FLOAT64 jumps, DECIMAL
+ * scans its varints' bytes, XOR and MSGPACK jump over their byte length. A skipped column
+ * is checked only for its extent (a reader that keeps it checks the rest).
+ */
+export function skipColumn(r: ByteReader, count: number): void {
+  const kind = r.u8();
+  if (kind === ColumnKind.DECIMAL) {
+    if (r.u8() > DECIMAL_EXPONENT_MAX) r.fail('decimal exponent out of range');
+    skipVarints(r, count);
+  } else if (kind === ColumnKind.FLOAT64) {
+    r.bytes(8 * count);
+  } else if (kind === ColumnKind.XOR) {
+    skipXorColumn(r);
+  } else if (kind === ColumnKind.MSGPACK) {
+    r.bytes(r.uvar());
+  } else {
+    r.fail(`unknown column kind ${kind}`);
+  }
+}
+
+function skipVarints(r: ByteReader, count: number): void {
+  const b = r.buf;
+  let p = r.pos;
+  for (let i = 0; i < count; i++) {
+    const first = p;
+    for (;;) {
+      if (p >= r.end) r.fail('truncated varint');
+      if (((b[p++] as number) & 0x80) === 0) break;
+      if (p - first >= VARINT_BYTES_MAX) r.fail('varint longer than 8 bytes');
+    }
+  }
+  r.pos = p;
+}

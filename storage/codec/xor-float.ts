@@ -1,0 +1,154 @@
+/**
+ * The XOR column kind: float64s compressed as in Facebook's Gorilla (Pelkonen et al., 2015),
+ * exact for every bit pattern (-0, NaN payloads such as Prometheus' stale marker, ±Inf,
+ * subnormals). Each value is XORed with the previous one; a repeat costs one bit, a change
+ * within the previous run of meaningful bits costs 2 + that many bits. Layout in
+ * docs/format.md ("XOR column"). 64-bit patterns travel as two uint32 halves: no BigInt,
+ * no allocation per value.
+ */
+import { ByteWriter, type ByteReader } from './bytes.js';
+import { BitReader, BitWriter } from './bits.js';
+
+const bitsView = new DataView(new ArrayBuffer(8));
+const bitsScratch = new ByteWriter(1 << 12);
+const bitWriter = new BitWriter(bitsScratch);
+const bitReader = new BitReader();
+
+function clz64(hi: number, lo: number): number {
+  return hi !== 0 ? Math.clz32(hi) : 32 + Math.clz32(lo);
+}
+
+function ctz32(x: number): number {
+  return 31 - Math.clz32(x & -x);
+}
+
+function ctz64(hi: number, lo: number): number {
+  return lo !== 0 ? ctz32(lo) : 32 + ctz32(hi);
+}
+
+/** Writes the `len` bits of (hi, lo) >> shift, 1 <= len <= 64. */
+function writeShifted(bw: BitWriter, hi: number, lo: number, shift: number, len: number): void {
+  let mhi: number;
+  let mlo: number;
+  if (shift === 0) {
+    mhi = hi;
+    mlo = lo;
+  } else if (shift < 32) {
+    mlo = (lo >>> shift) | (hi << (32 - shift));
+    mhi = hi >>> shift;
+  } else {
+    mlo = hi >>> (shift - 32);
+    mhi = 0;
+  }
+  if (len > 32) {
+    bw.write(mhi, len - 32);
+    bw.write(mlo, 32);
+  } else {
+    bw.write(mlo, len);
+  }
+}
+
+/** The XOR body of vals[from, to): `uvar byteLength`, then the bits. Returns its byte size. */
+export function encodeXorColumn(w: ByteWriter, vals: Float64Array, from: number, to: number): number {
+  const start = w.pos;
+  bitsScratch.reset();
+  bitWriter.reset();
+  const bw = bitWriter;
+  let prevHi = 0;
+  let prevLo = 0;
+  let prevLead = -1;
+  let prevTrail = 0;
+  for (let i = from; i < to; i++) {
+    bitsView.setFloat64(0, vals[i] as number, true);
+    const hi = bitsView.getUint32(4, true);
+    const lo = bitsView.getUint32(0, true);
+    if (i === from) {
+      bw.write(hi, 32);
+      bw.write(lo, 32);
+    } else {
+      const xhi = (hi ^ prevHi) >>> 0;
+      const xlo = (lo ^ prevLo) >>> 0;
+      if (xhi === 0 && xlo === 0) {
+        bw.bit(0);
+      } else {
+        const lead = clz64(xhi, xlo);
+        const trail = ctz64(xhi, xlo);
+        if (prevLead >= 0 && lead >= prevLead && trail >= prevTrail) {
+          bw.write(0b10, 2);
+          writeShifted(bw, xhi, xlo, prevTrail, 64 - prevLead - prevTrail);
+        } else {
+          const len = 64 - lead - trail;
+          bw.write(0b11, 2);
+          bw.write(lead, 6);
+          bw.write(len - 1, 6);
+          writeShifted(bw, xhi, xlo, trail, len);
+          prevLead = lead;
+          prevTrail = trail;
+        }
+      }
+    }
+    prevHi = hi;
+    prevLo = lo;
+  }
+  bw.flush();
+  w.uvar(bitsScratch.pos);
+  w.bytes(bitsScratch.buf.subarray(0, bitsScratch.pos));
+  return w.pos - start;
+}
+
+/** Reads an XOR body into out[from, to). */
+export function decodeXorColumn(r: ByteReader, out: unknown[], from: number, to: number): void {
+  const bytes = r.uvar();
+  const br = bitReader;
+  br.start(r, bytes);
+  let hi = 0;
+  let lo = 0;
+  let lead = 0;
+  let len = 0;
+  for (let i = from; i < to; i++) {
+    if (i === from) {
+      hi = br.read(32);
+      lo = br.read(32);
+    } else if (br.bit() === 1) {
+      if (br.bit() === 1) {
+        lead = br.read(6);
+        len = br.read(6) + 1;
+        if (lead + len > 64) r.fail('xor window past 64 bits');
+      } else if (len === 0) {
+        r.fail('xor window reused before one was set');
+      }
+      const trail = 64 - lead - len;
+      let mhi = 0;
+      let mlo: number;
+      if (len > 32) {
+        mhi = br.read(len - 32);
+        mlo = br.read(32);
+      } else {
+        mlo = br.read(len);
+      }
+      let xhi: number;
+      let xlo: number;
+      if (trail === 0) {
+        xhi = mhi;
+        xlo = mlo;
+      } else if (trail < 32) {
+        xhi = (mhi << trail) | (mlo >>> (32 - trail));
+        xlo = mlo << trail;
+      } else {
+        xhi = mlo << (trail - 32);
+        xlo = 0;
+      }
+      hi = (hi ^ xhi) >>> 0;
+      lo = (lo ^ xlo) >>> 0;
+    }
+    bitsView.setUint32(4, hi, true);
+    bitsView.setUint32(0, lo, true);
+    out[i] = bitsView.getFloat64(0, true);
+  }
+  br.finish();
+}
+
+/** Moves past an XOR body without decoding it. */
+export function skipXorColumn(r: ByteReader): void {
+  r.bytes(r.uvar());
+}
