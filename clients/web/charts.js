@@ -1,180 +1,396 @@
-// One small uPlot chart per selected numeric path. After a seek the charts restart from the
-// state frame (plus the recorded history of the last minutes before the position, fetched
-// from /api/v1/history); while playing, batches append points. Points per chart are bounded.
-// Recorder gaps (the session's coverage frames) are shaded, and no line is drawn across one.
-import uPlot from '/vendor/uplot/uPlot.esm.js';
-import { breakAtGaps, gapSpans } from './gaps.js';
-import { chartNumber, isNumeric } from './values.js';
-import { formatUs } from './time.js';
-import { apiFetch } from './http.js';
+// The charts: a layout of panels (chart-panel.js) on one shared time axis. Paths picked in
+// the tree join the panel marked "pick here", else each numeric one gets a panel of its own
+// and the non-numeric ones share a panel of state tracks; a path dragged from the tree onto
+// a panel joins that panel, onto the drop zone after the panels a new one. After a seek the
+// series restart from the state frame plus the recorded history of the ten minutes before
+// the position (GET /api/v1/history); while playing, batches append. Recorder gaps (the
+// session's coverage frames) are shaded and never bridged. Drag zooms the time axis, the
+// wheel or Shift-drag pans it, Ctrl+wheel zooms about the pointer, double-click follows the
+// playhead again (view.js). The layout is data (layout.js): getLayout/setLayout, and a
+// 'layoutchange' event on the container whenever the user changes it.
+import { CHART_LIMITS } from './chart-limits.js';
+import { Panel } from './chart-panel.js';
+import { gapSpans } from './gaps.js';
+import { copyLayout, layoutProblem, LAYOUT_VERSION } from './layout.js';
+import { loadHistory } from './history.js';
+import { Series } from './series.js';
+import { PATH_DRAG_TYPE } from './tree.js';
+import { unitOf } from './units.js';
+import { FOLLOW, panned, viewFor, viewOfZoom, windowOf, zoomed, zoomOfView } from './view.js';
+import { isNumeric } from './values.js';
 
-export const CHARTS_MAX = 12;
-const POINTS_MAX = 4000;
-const HISTORY_WINDOW_US = 10 * 60e6;
-const COLORS = ['#2b7bb9', '#d9534f', '#3c9d5d', '#e3a21a', '#8e5cc4', '#1aa3a3'];
-/** Gaps a chart keeps (the newest): a coverage frame carries at most 1000 items (coverageItemsMax). */
-const GAPS_MAX = 1000;
-const GAP_FILL = { 'recorder-crashed': 'rgba(200, 56, 45, 0.14)', 'recorder-stopped': 'rgba(93, 104, 117, 0.14)' };
+export const CHARTS_MAX = CHART_LIMITS.panelsMax;
+/** Wheel pixels that pan the window by its whole width; Ctrl+wheel zooms by this factor per 100 px. */
+const WHEEL_PAN_PX = 1000;
+const WHEEL_ZOOM_FACTOR = 1.25;
+/** Wheel gestures end (and say 'layoutchange' once) after this long without a wheel event. */
+const WHEEL_SETTLE_MS = 300;
 
-/** 24-hour UTC tick labels, as precise as the tick spacing (`incr`, seconds) needs. */
-function timeLabels(_u, splits, _axis, _space, incr) {
-  const [from, to] = incr >= 86400 ? [0, 10] : incr >= 60 ? [11, 16] : incr >= 1 ? [11, 19] : [14, 23];
-  return splits.map((sec) => new Date(sec * 1e3).toISOString().slice(from, to));
+/** A layout refused by setLayout; `message` says where and why. */
+export class LayoutError extends Error {
+  constructor(problem) {
+    super(`layout: ${problem}`);
+    this.name = 'LayoutError';
+  }
 }
 
 export class Charts {
   constructor(container, base) {
     this.el = container;
     this.base = base;
-    this.charts = new Map(); // path -> { xs, ys, plot, box }
-    this.frame = 0;
+    this.panels = [];
+    this.series = new Map();   // path -> Series, for every path of any panel
+    this.units = new Map();    // path -> unit from metadata (setUnits)
+    this.selected = new Set(); // the tree's selection as last given to setPaths
+    this.pending = new Set();  // picked paths without a value yet: placed once one arrives
+    this.values = new Map();   // the latest values map the app gave (seeds new series)
+    this.target = null;        // the panel picked paths join
+    this.view = FOLLOW;
+    this.window = null;        // [minS, maxS] drawn last
+    this.headUs = null;
+    this.gaps = [];
+    this.spans = [];
     this.generation = 0;
-    this.wanted = new Set();
-    this.gaps = [];       // [{ startUs, endUs, reason }] of the session's range
-    this.spans = [];      // the same as sorted [startS, endS] (gaps.js)
+    this.frame = 0;
+    this.syncKey = `tapedeck-charts-${Math.random().toString(36).slice(2)}`;
+    this.shownLayout = JSON.stringify(this.getLayout());
+    this.dropZone = document.createElement('div');
+    this.dropZone.className = 'panel-drop';
+    this.dropZone.textContent = 'Drop a path here for a new panel';
+    this.listen();
     this.resize = new ResizeObserver(() => this.fit());
     this.resize.observe(container);
   }
 
-  /** Shows charts for the numeric paths among `paths` (at most CHARTS_MAX). */
-  setPaths(paths, values, posUs) {
-    this.wanted = new Set(paths);
-    const want = [...paths].filter((p) => isNumeric(values.get(p))).sort().slice(0, CHARTS_MAX);
-    const keep = new Set(want);
-    for (const [p, c] of this.charts) if (!keep.has(p)) { c.plot.destroy(); c.box.remove(); this.charts.delete(p); }
-    const added = [];
-    for (const p of want) {
-      if (this.charts.has(p)) continue;
-      const c = this.make(p, this.charts.size);
-      this.charts.set(p, c);
-      if (posUs !== null) { c.xs.push(posUs / 1e6); c.ys.push(chartNumber(values.get(p))); }
-      added.push(p);
-    }
-    for (const p of want) this.el.append(this.charts.get(p).box);
-    if (added.length > 0 && posUs !== null) this.loadHistory(added, posUs, this.generation);
-    this.schedule();
+  listen() {
+    this.dropZone.addEventListener('dragover', (ev) => { if (this.draggedPath(ev)) ev.preventDefault(); });
+    this.dropZone.addEventListener('drop', (ev) => {
+      const path = this.draggedPath(ev);
+      if (!path) return;
+      ev.preventDefault();
+      this.dropInto(null, path);
+    });
+    // The drop zone shows only while a path is dragged (over the page).
+    document.addEventListener('dragstart', (ev) => { if (this.draggedPath(ev)) this.el.classList.add('dragging'); });
+    document.addEventListener('dragend', () => this.el.classList.remove('dragging'));
   }
 
-  make(path, i) {
-    const box = document.createElement('figure');
-    box.className = 'chart';
-    box.dataset.path = path;
-    const cap = document.createElement('figcaption');
-    cap.textContent = path;
-    box.append(cap);
-    const xs = [];
-    const ys = [];
-    const plot = new uPlot({
-      width: this.width(),
-      height: 150,
-      legend: { show: false },
-      cursor: { drag: { x: false, y: false } },
-      scales: { x: { time: true } },
-      tzDate: (sec) => uPlot.tzDate(new Date(sec * 1e3), 'Etc/UTC'), // UTC, as the position is shown
-      axes: [{ size: 30, font: '11px sans-serif', values: timeLabels }, { size: 50, font: '11px sans-serif' }],
-      hooks: { draw: [(u) => this.shadeGaps(u)] },
-      series: [{ value: (_u, v) => (v === null ? '' : formatUs(v * 1e6)) }, { label: path, stroke: COLORS[i % COLORS.length], width: 1.5, spanGaps: false, points: { show: false } }],
-    }, [xs, ys], box);
-    return { xs, ys, plot, box };
+  // ---------------------------------------------------------------- the app's API
+
+  /** The tree's selection: newly picked paths are placed, unpicked ones leave every panel. */
+  setPaths(paths, values, posUs) {
+    this.values = values;
+    const now = new Set(paths);
+    const added = [...now].filter((p) => !this.selected.has(p)).sort();
+    const removed = [...this.selected].filter((p) => !now.has(p));
+    this.selected = now;
+    for (const p of removed) {
+      this.pending.delete(p);
+      for (const panel of [...this.panels]) if (panel.paths.includes(p)) this.dropPath(panel, p);
+    }
+    for (const p of added) if (!this.inAnyPanel(p)) this.pending.add(p);
+    this.placePending(values, posUs);
+    this.changed();
+  }
+
+  /** A seek: every series restarts from the state at `ts`, then history before it is loaded. */
+  reset(ts, values) {
+    this.generation++;
+    this.values = values;
+    this.headUs = ts;
+    this.placePending(values, null);
+    for (const [p, s] of this.series) {
+      s.clear();
+      if (ts !== null && values.has(p)) s.push(ts, values.get(p));
+    }
+    if (ts !== null && this.series.size > 0) this.history([...this.series.keys()], ts);
+    this.renderPanels();
+    this.changed();
+  }
+
+  append(ts, updates) {
+    this.headUs = ts;
+    let placed = false;
+    for (const [p, v] of updates) {
+      if (this.pending.has(p)) {
+        this.placePath(p, v);
+        placed = true;
+      }
+      this.series.get(p)?.push(ts, v);
+    }
+    if (placed) { this.renderPanels(); this.changed(); }
+    this.schedule();
   }
 
   /** From a `coverage` frame: the recorder gaps of the session's range. */
   setGaps(gaps) {
-    this.gaps = gaps.slice(-GAPS_MAX);
+    this.gaps = gaps.slice(-CHART_LIMITS.gapsMax);
     this.spans = gapSpans(this.gaps);
     this.schedule();
   }
 
-  /** Shades each gap over the plot area, a crash apart from a clean stop (uPlot's draw hook, canvas pixels). */
-  shadeGaps(u) {
-    const { left, top, width, height } = u.bbox;
-    const ctx = u.ctx;
-    ctx.save();
-    for (const g of this.gaps) {
-      const a = Math.max(left, u.valToPos(g.startUs / 1e6, 'x', true));
-      const b = g.endUs === null ? left + width : Math.min(left + width, u.valToPos(g.endUs / 1e6, 'x', true));
-      if (!(b > a)) continue;
-      ctx.fillStyle = GAP_FILL[g.reason] ?? GAP_FILL['recorder-stopped'];
-      ctx.fillRect(a, top, Math.max(b - a, 1), height);
-    }
-    ctx.restore();
+  /** The playhead when it moved without a batch (a `controls` frame); optional. */
+  setPosition(us) {
+    if (us === null || us === this.headUs) return;
+    this.headUs = us;
+    this.schedule();
   }
 
-  /** Two charts a row on a wide pane, one on a narrow one (a chart's frame adds 14 px). */
-  width() {
+  /** Units from path metadata (path -> unit), when the archive carries them; they win over the suffix rule. */
+  setUnits(units) {
+    this.units = new Map(units);
+    this.renderPanels();
+  }
+
+  unitFor(path) {
+    return unitOf(path, this.units.get(path));
+  }
+
+  /** The layout as JSON-able data (layout.js). */
+  getLayout() {
+    const layout = { v: LAYOUT_VERSION, panels: this.panels.map((p) => ({ paths: [...p.paths] })) };
+    const zoom = zoomOfView(this.view);
+    if (zoom !== undefined) layout.zoom = zoom;
+    return layout;
+  }
+
+  /** Replaces the layout; throws LayoutError (and changes nothing) for one layout.js refuses. No 'layoutchange'. */
+  setLayout(layout) {
+    const problem = layoutProblem(layout);
+    if (problem !== null) throw new LayoutError(problem);
+    const next = copyLayout(layout);
+    for (const panel of this.panels) panel.destroy();
+    this.panels = [];
+    this.target = null;
+    for (const { paths } of next.panels) {
+      for (const p of paths) this.pending.delete(p);
+      this.panels.push(new Panel(this, paths));
+    }
+    this.view = viewOfZoom(next.zoom);
+    this.syncSeries();
+    this.renderPanels();
+    this.shownLayout = JSON.stringify(this.getLayout());
+  }
+
+  // ---------------------------------------------------------------- placing paths
+
+  inAnyPanel(path) {
+    return this.panels.some((panel) => panel.paths.includes(path));
+  }
+
+  placePending(values, posUs) {
+    for (const p of [...this.pending].sort()) if (values.has(p)) this.placePath(p, values.get(p), posUs);
+    this.syncSeries(posUs);
+    this.renderPanels();
+  }
+
+  /** A picked path with its first known value: into the target panel, else by kind. */
+  placePath(path, wire, posUs = null) {
+    this.pending.delete(path);
+    this.ensureSeries(path, wire, posUs);
+    if (this.target && this.fits(this.target, path)) return this.target.paths.push(path);
+    if (isNumeric(wire)) return this.newPanel([path], this.firstStatesPanel());
+    const states = this.panels.findLast((panel) => panel.pathsOfKind('number').length === 0 && this.fits(panel, path));
+    if (states) states.paths.push(path);
+    else this.newPanel([path], this.panels.length);
+  }
+
+  /** Numeric panels go before the trailing panels of state tracks. */
+  firstStatesPanel() {
+    let i = this.panels.length;
+    while (i > 0 && this.panels[i - 1].pathsOfKind('number').length === 0) i--;
+    return i;
+  }
+
+  newPanel(paths, index) {
+    if (this.panels.length >= CHART_LIMITS.panelsMax) return null;
+    const panel = new Panel(this, paths);
+    this.panels.splice(index, 0, panel);
+    return panel;
+  }
+
+  /** Whether `path` can join `panel`: room, not there yet, and an axis for its unit. */
+  fits(panel, path) {
+    if (panel.paths.length >= CHART_LIMITS.pathsPerPanelMax || panel.paths.includes(path)) return false;
+    const s = this.series.get(path);
+    if (s?.kind !== 'number') return true;
+    const units = new Set(panel.pathsOfKind('number').map((p) => this.unitFor(p)));
+    return units.has(this.unitFor(path)) || units.size < CHART_LIMITS.axesPerPanelMax;
+  }
+
+  ensureSeries(path, wire, posUs = null) {
+    if (this.series.has(path)) return;
+    const s = new Series(path);
+    if (wire !== undefined) s.kind = isNumeric(wire) ? 'number' : 'state';
+    const at = posUs ?? this.headUs;
+    if (at !== null && wire !== undefined) s.push(at, wire);
+    this.series.set(path, s);
+    if (at !== null) this.history([path], at);
+  }
+
+  /** Series for every path of a panel, none for a path of no panel. */
+  syncSeries(posUs = null) {
+    const wanted = new Set(this.panels.flatMap((panel) => panel.paths));
+    for (const p of wanted) this.ensureSeries(p, this.values.get(p), posUs);
+    for (const p of [...this.series.keys()]) if (!wanted.has(p)) this.series.delete(p);
+  }
+
+  // ---------------------------------------------------------------- the user's changes
+
+  draggedPath(ev) {
+    const dt = ev.dataTransfer;
+    if (!dt || !dt.types.includes(PATH_DRAG_TYPE)) return null;
+    // During dragover the data is not readable (only its type): any non-null answer will do.
+    const path = dt.getData(PATH_DRAG_TYPE);
+    return ev.type === 'drop' ? (path.startsWith('/') ? path : null) : (path || '/');
+  }
+
+  /** A path dropped on `panel` (null: a new panel). */
+  dropInto(panel, path) {
+    this.pending.delete(path);
+    this.ensureSeries(path, this.values.get(path));
+    if (panel === null) this.newPanel([path], this.panels.length);
+    else if (this.fits(panel, path)) panel.paths.push(path);
+    else this.note(panel, `${path}: not added (the panel is full or has no axis left for its unit)`);
+    this.renderPanels();
+    this.changed();
+  }
+
+  removeFromPanel(panel, path) {
+    this.dropPath(panel, path);
+    this.syncSeries();
+    this.renderPanels();
+    this.changed();
+  }
+
+  dropPath(panel, path) {
+    panel.paths = panel.paths.filter((p) => p !== path);
+    if (panel.paths.length === 0) this.closePanel(panel, false);
+  }
+
+  closePanel(panel, fromUser = true) {
+    panel.destroy();
+    this.panels = this.panels.filter((p) => p !== panel);
+    if (this.target === panel) this.target = null;
+    if (!fromUser) return;
+    this.syncSeries();
+    this.renderPanels();
+    this.changed();
+  }
+
+  toggleTarget(panel) {
+    this.target = this.target === panel ? null : panel;
+    for (const p of this.panels) p.pickBtn.setAttribute('aria-pressed', String(p === this.target));
+  }
+
+  note(panel, text) {
+    panel.box.dataset.note = text;
+    panel.box.title = text;
+  }
+
+  userZoom(minS, maxS) {
+    this.setView(viewFor(Math.min(minS, maxS), Math.max(minS, maxS), this.headS()));
+  }
+
+  resetView() {
+    this.setView(FOLLOW);
+  }
+
+  setView(view) {
+    this.view = view;
+    this.draw();
+    this.changed();
+  }
+
+  headS() {
+    return this.headUs === null ? null : this.headUs / 1e6;
+  }
+
+  /** The wheel pans (Ctrl: zooms about the pointer); the layout says so once the wheel rests. */
+  wheel(ev, u) {
+    if (!this.window) return;
+    ev.preventDefault();
+    const delta = ev.deltaX !== 0 ? ev.deltaX : ev.deltaY;
+    if (ev.ctrlKey) {
+      const about = u.posToVal(ev.offsetX, 'x');
+      this.view = zoomed(this.window, WHEEL_ZOOM_FACTOR ** (delta / 100), about, this.headS());
+    } else {
+      this.view = panned(this.window, delta / WHEEL_PAN_PX, this.headS());
+    }
+    this.draw();
+    clearTimeout(this.wheelTimer);
+    this.wheelTimer = setTimeout(() => this.changed(), WHEEL_SETTLE_MS);
+  }
+
+  /** Shift-drag: the window follows the pointer until the button is released. */
+  startPan(down, over) {
+    if (!this.window) return;
+    const from = this.window;
+    const widthPx = over.clientWidth;
+    const move = (ev) => {
+      this.view = panned(from, -(ev.clientX - down.clientX) / widthPx, this.headS());
+      this.draw();
+    };
+    const up = () => {
+      window.removeEventListener('mousemove', move);
+      window.removeEventListener('mouseup', up);
+      this.changed();
+    };
+    window.addEventListener('mousemove', move);
+    window.addEventListener('mouseup', up);
+  }
+
+  /** Says 'layoutchange' when the layout differs from what was last said or set. */
+  changed() {
+    const text = JSON.stringify(this.getLayout());
+    if (text === this.shownLayout) return;
+    this.shownLayout = text;
+    this.el.dispatchEvent(new CustomEvent('layoutchange', { detail: JSON.parse(text) }));
+  }
+
+  // ---------------------------------------------------------------- drawing
+
+  history(paths, ts) {
+    const generation = this.generation;
+    loadHistory(this.base, paths, ts).then((got) => {
+      if (got === null || generation !== this.generation) return; // a newer seek restarted the series
+      for (const [p, h] of got) {
+        const s = this.series.get(p);
+        if (s) s.prepend(h.tsUs, h.wire);
+      }
+      this.renderPanels();
+    });
+  }
+
+  /** Puts the panels in the container in layout order and rebuilds what changed. */
+  renderPanels() {
+    for (const panel of this.panels) {
+      panel.render();
+      this.el.append(panel.box);
+    }
+    this.el.append(this.dropZone);
+    this.schedule();
+  }
+
+  panelWidth() {
     const w = this.el.clientWidth || 600;
     return Math.max(240, w >= 800 ? Math.floor((w - 10) / 2) - 14 : w - 14);
   }
 
   fit() {
-    const w = this.width();
-    for (const c of this.charts.values()) c.plot.setSize({ width: w, height: 150 });
-  }
-
-  /** A seek: every chart restarts from the state at `ts`, then history before it is loaded. */
-  reset(ts, values) {
-    this.generation++;
-    for (const [p, c] of this.charts) {
-      c.xs.length = 0;
-      c.ys.length = 0;
-      if (ts !== null) { c.xs.push(ts / 1e6); c.ys.push(chartNumber(values.get(p))); }
-    }
-    if (ts !== null && this.charts.size > 0) this.loadHistory([...this.charts.keys()], ts, this.generation);
+    for (const panel of this.panels) panel.resize();
     this.schedule();
   }
 
-  append(ts, updates) {
-    if (this.wanted.size === 0) return;
-    let any = false;
-    for (const [p, v] of updates) {
-      let c = this.charts.get(p);
-      if (!c) {
-        // A selected path that had no value at the last seek, now numeric: chart it.
-        if (!this.wanted.has(p) || !isNumeric(v) || this.charts.size >= CHARTS_MAX) continue;
-        c = this.make(p, this.charts.size);
-        this.charts.set(p, c);
-        this.el.append(c.box);
-      }
-      const x = ts / 1e6;
-      if (c.xs.length > 0 && x < c.xs[c.xs.length - 1]) continue;
-      c.xs.push(x);
-      c.ys.push(chartNumber(v));
-      if (c.xs.length > POINTS_MAX * 1.25) { c.xs.splice(0, c.xs.length - POINTS_MAX); c.ys.splice(0, c.ys.length - POINTS_MAX); }
-      any = true;
+  extent() {
+    let lo = Infinity;
+    let hi = -Infinity;
+    for (const s of this.series.values()) {
+      if (s.xs.length === 0) continue;
+      lo = Math.min(lo, s.xs[0]);
+      hi = Math.max(hi, s.xs[s.xs.length - 1]);
     }
-    if (any) this.schedule();
-  }
-
-  async loadHistory(paths, ts, generation) {
-    const q = new URLSearchParams({ from: String(Math.max(0, ts - HISTORY_WINDOW_US)), to: String(ts), format: 'ndjson' });
-    for (const p of paths) q.append('glob', p);
-    let text;
-    try {
-      const res = await apiFetch(`${this.base}/api/v1/history?${q}`);
-      if (!res.ok) return;
-      text = await res.text();
-    } catch {
-      return;
-    }
-    if (generation !== this.generation) return; // a newer seek restarted the charts
-    const before = new Map(paths.map((p) => [p, { xs: [], ys: [] }]));
-    for (const line of text.split('\n')) {
-      if (!line) continue;
-      const b = JSON.parse(line);
-      if (b.ts >= ts) continue;
-      for (const [p, v] of Object.entries(b.updates)) {
-        const h = before.get(p);
-        if (h) { h.xs.push(b.ts / 1e6); h.ys.push(chartNumber(v)); }
-      }
-    }
-    for (const [p, h] of before) {
-      const c = this.charts.get(p);
-      if (!c || h.xs.length === 0) continue;
-      const room = Math.max(0, POINTS_MAX - c.xs.length);
-      c.xs.unshift(...h.xs.slice(-room));
-      c.ys.unshift(...h.ys.slice(-room));
-    }
-    this.schedule();
+    return lo <= hi ? [lo, hi] : null;
   }
 
   schedule() {
@@ -182,7 +398,21 @@ export class Charts {
   }
 
   draw() {
+    cancelAnimationFrame(this.frame);
     this.frame = 0;
-    for (const c of this.charts.values()) c.plot.setData(breakAtGaps(c.xs, c.ys, this.spans));
+    this.window = windowOf(this.view, this.extent(), this.headS());
+    for (const panel of this.panels) panel.draw(this.window);
+  }
+
+  /**
+   * path -> { plot: { data: [xs, ys] } }: each numeric series as drawn (broken at gaps),
+   * the shape the page's tests read (web.test.ts, web-coverage.test.ts).
+   */
+  get charts() {
+    const out = new Map();
+    for (const panel of this.panels) {
+      for (const p of panel.pathsOfKind('number')) out.set(p, { plot: { data: this.series.get(p).broken(this.spans) } });
+    }
+    return out;
   }
 }

@@ -1,8 +1,11 @@
 // The path tree: paths split on "/", folders as <details>, leaves as checkboxes. A folder's
 // checkbox selects every leaf under it that the filter shows. Rendering is capped so that
-// a huge archive stays responsive: refine the filter to see the rest.
+// a huge archive stays responsive: refine the filter to see the rest. A leaf can be dragged
+// onto a chart panel (charts.js), carrying its path as PATH_DRAG_TYPE (and as text).
 import { filterProblem, pathFilter } from './values.js';
 
+/** The drag payload type of a path dragged from the tree. */
+export const PATH_DRAG_TYPE = 'application/x-tapedeck-path';
 const LEAVES_SHOWN_MAX = 2000;
 /** Folders open by themselves when the filter leaves at most this many leaves. */
 const AUTO_OPEN_LEAVES_MAX = 64;
@@ -26,6 +29,13 @@ export class PathTree {
       if (!(t instanceof HTMLInputElement)) return;
       if (t.dataset.path) this.onToggle([t.dataset.path], t.checked);
       else if (t.dataset.folder !== undefined) this.onToggle(this.leavesUnder(t.dataset.folder), t.checked);
+    });
+    el.addEventListener('dragstart', (ev) => {
+      const leaf = ev.target instanceof HTMLElement ? ev.target.closest('label[data-drag-path]') : null;
+      if (!leaf || !ev.dataTransfer) return;
+      ev.dataTransfer.setData(PATH_DRAG_TYPE, leaf.dataset.dragPath);
+      ev.dataTransfer.setData('text/plain', leaf.dataset.dragPath);
+      ev.dataTransfer.effectAllowed = 'copy';
     });
     el.addEventListener('toggle', (ev) => {
       const d = ev.target;
@@ -114,7 +124,7 @@ export class PathTree {
     for (const p of leaves) {
       const name = p.slice(p.lastIndexOf('/') + 1);
       const checked = this.selected.has(p) ? ' checked' : '';
-      html.push(`<li role="treeitem"><label title="${esc(p)}"><input type="checkbox" data-path="${esc(p)}"${checked}> ${esc(name)}</label></li>`);
+      html.push(`<li role="treeitem"><label title="${esc(p)} (drag onto a chart to add it there)" draggable="true" data-drag-path="${esc(p)}"><input type="checkbox" data-path="${esc(p)}"${checked}> ${esc(name)}</label></li>`);
     }
     if (node.leaves.length > leaves.length) html.push(`<li class="more">${node.leaves.length - leaves.length} more: refine the filter</li>`);
     html.push('</ul>');

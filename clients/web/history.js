@@ -1,0 +1,30 @@
+// The recorded history of some paths before a time, for the charts after a seek or when a
+// path joins a panel: GET /api/v1/history over the window before `ts` (NDJSON, one batch a
+// line), as exact µs and wire values per path. Null when the server cannot answer (the
+// connection status says why).
+import { CHART_LIMITS } from './chart-limits.js';
+import { apiFetch } from './http.js';
+
+export async function loadHistory(base, paths, ts) {
+  const q = new URLSearchParams({ from: String(Math.max(0, ts - CHART_LIMITS.historyWindowUs)), to: String(ts), format: 'ndjson' });
+  for (const p of paths) q.append('glob', p);
+  let text;
+  try {
+    const res = await apiFetch(`${base}/api/v1/history?${q}`);
+    if (!res.ok) return null;
+    text = await res.text();
+  } catch {
+    return null;
+  }
+  const got = new Map(paths.map((p) => [p, { tsUs: [], wire: [] }]));
+  for (const line of text.split('\n')) {
+    if (!line) continue;
+    const b = JSON.parse(line);
+    if (b.ts >= ts) continue;
+    for (const [p, v] of Object.entries(b.updates)) {
+      const h = got.get(p);
+      if (h) { h.tsUs.push(b.ts); h.wire.push(v); }
+    }
+  }
+  return got;
+}
