@@ -10,6 +10,14 @@
  *   state       "play" | "pause" | "tail"
  *   loop        boolean
  *
+ * and two actions, which change no control but move the session along (seed 003's "observed
+ * batching" kept exactly: batches go out as recorded, never merged or split):
+ *
+ *   burst       N (a number, or its digits as text), 1 to PROTOCOL_LIMITS.burstBatchesMax:
+ *               send the next N batches at once, unpaced, then go on in the state the session
+ *               is in after this change (playing plays on from there, paused stays paused)
+ *   next        true: play-next, the next batch and then pause (`{ burst: 1, state: "pause" }`)
+ *
  * `pos±D` is resolved against the session position given to parseControls (the position the
  * client was shown when the control arrived); without one it is refused.
  *
@@ -36,6 +44,8 @@ export interface ControlsInput {
   speed?: string | number;
   state?: string;
   loop?: boolean;
+  burst?: string | number;
+  next?: boolean;
 }
 
 export interface ParsedControls {
@@ -45,6 +55,8 @@ export interface ParsedControls {
   speed?: Speed;
   state?: PlayState;
   loop?: boolean;
+  /** Batches to send at once, after the other controls of the same change are applied. */
+  burst?: number;
 }
 
 /** What clients read: times as RFC 3339 (µs), plus the position in µs for programs. */
@@ -103,6 +115,22 @@ export function parseSpeed(v: string | number): Speed {
   return n;
 }
 
+/** N of `burst`: a whole number from 1 to burstBatchesMax (or its digits as text). */
+export function parseBurst(v: string | number): number {
+  const max = PROTOCOL_LIMITS.burstBatchesMax;
+  const n = typeof v === 'number' ? v : /^\d{1,16}$/.test(v.trim()) ? Number(v.trim()) : NaN;
+  if (!Number.isInteger(n) || n < 1 || n > max) {
+    throw bad('burst', `sends 1 to ${max} batches (burstBatchesMax), got ${JSON.stringify(v).slice(0, 40)}`);
+  }
+  return n;
+}
+
+/** The notice of a burst that stopped short: how many batches went, and why it stopped. */
+export function burstClampMessage(asked: number, sent: number, where: 'end' | 'live' | 'bound', atUs: number | null): string {
+  const why = where === 'end' ? 'the end of the archive' : where === 'live' ? 'the newest recorded batch (live data comes as it is recorded)' : "the session's end";
+  return `burst ${asked}: sent ${sent} of ${asked} batches and stopped at ${why} (${atUs === null ? 'the beginning' : formatTs(atUs)})`;
+}
+
 export function parseState(v: string): PlayState {
   if (v === 'play' || v === 'pause' || v === 'tail') return v;
   throw bad('state', `must be "play", "pause" or "tail", got ${JSON.stringify(v).slice(0, 40)}`);
@@ -116,7 +144,7 @@ export function parseControls(input: ControlsInput, nowUs: number, posUs?: numbe
   if (typeof input !== 'object' || input === null) throw bad('controls', 'must be an object');
   const out: ParsedControls = {};
   for (const key of Object.keys(input)) {
-    if (!['start', 'end', 'pos', 'speed', 'state', 'loop'].includes(key)) throw bad(key, 'unknown control');
+    if (!CONTROL_NAMES.includes(key)) throw bad(key, 'unknown control');
   }
   const typed = (k: string, v: unknown): string | number => {
     if (typeof v !== 'string' && typeof v !== 'number') throw bad(k, `must be a string or a number, got ${typeof v}`);
@@ -134,11 +162,24 @@ export function parseControls(input: ControlsInput, nowUs: number, posUs?: numbe
     if (typeof input.loop !== 'boolean') throw bad('loop', 'must be true or false');
     out.loop = input.loop;
   }
+  if (input.burst !== undefined) out.burst = parseBurst(typed('burst', input.burst));
+  if (input.next !== undefined) parseNext(input, out);
   if (out.start?.kind === 'ts' && out.end?.kind === 'ts' && out.end.us < out.start.us) {
     throw bad('end', 'is before start');
   }
   return out;
 }
+
+/** `next: true` is `{ burst: 1, state: "pause" }`; it says so rather than mix with either. */
+function parseNext(input: ControlsInput, out: ParsedControls): void {
+  if (input.next !== true) throw bad('next', 'must be true (play the next batch, then pause)');
+  if (input.burst !== undefined) throw bad('next', 'is a burst of 1; send either next or burst');
+  if (out.state !== undefined && out.state !== 'pause') throw bad('next', `pauses after the batch; it cannot go with state "${out.state}"`);
+  out.burst = 1;
+  out.state = 'pause';
+}
+
+const CONTROL_NAMES = ['start', 'end', 'pos', 'speed', 'state', 'loop', 'burst', 'next'];
 
 export function formatBound(b: Bound): string {
   return b.kind === 'unbounded' ? 'unbounded' : formatTs(b.us);
@@ -167,6 +208,8 @@ export const CONTROLS_SCHEMA = {
     speed: { type: ['string', 'number'], maxLength: 16 },
     state: { type: 'string', enum: ['play', 'pause', 'tail'] },
     loop: { type: 'boolean' },
+    burst: { type: ['string', 'number'], maxLength: 16 },
+    next: { type: 'boolean' },
   },
 } as const;
 

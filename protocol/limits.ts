@@ -24,6 +24,12 @@ export const PROTOCOL_LIMITS = {
   globsPerSpecMax: 256,
   /** Largest N in a session's batch step `pos: "+N"` / `"-N"` (or `"+Nb"` / `"-Nb"`). */
   seekStepsMax: 100_000,
+  /**
+   * Largest N of the `burst` action (the next N batches sent at once, unpaced). Unlike a
+   * step, every batch of a burst goes to the client; the session sends it a frame per turn
+   * under the socket's backpressure, so this bounds what one control asks, not memory.
+   */
+  burstBatchesMax: 10_000,
   /** Longest time text (RFC 3339, epoch, `now-5m`, `pos+30s`, `-5`), in characters. */
   timeTextCharsMax: 64,
   /**

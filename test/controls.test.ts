@@ -335,3 +335,52 @@ describe('parseFilter: a session filter is judged by the glob parser', () => {
     }
   });
 });
+
+describe('burst and next: actions in the same parser', () => {
+  const BURST_MAX = PROTOCOL_LIMITS.burstBatchesMax;
+  const parse = (input: ControlsInput): ParsedControls => parseControls(input, NOW);
+
+  it.each([
+    [1, 1],
+    [BURST_MAX, BURST_MAX],
+    ['7', 7],
+    [' 12 ', 12],
+  ] as const)('burst %j sends %d batches', (burst, n) => {
+    expect(parse({ burst })).toStrictEqual({ burst: n });
+  });
+
+  it('next is a burst of one that pauses', () => {
+    expect(parse({ next: true })).toStrictEqual({ burst: 1, state: 'pause' });
+    expect(parse({ next: true, state: 'pause', speed: 2 })).toStrictEqual({ burst: 1, state: 'pause', speed: 2 });
+  });
+
+  it('a burst keeps the other controls of the change: they apply first', () => {
+    expect(parse({ pos: 'beginning', burst: 3, state: 'play' })).toStrictEqual({ pos: { kind: 'beginning' }, burst: 3, state: 'play' });
+  });
+
+  it.each([
+    [{ burst: BURST_MAX + 1 }, 'burst'],
+    [{ burst: 0 }, 'burst'],
+    [{ burst: -1 }, 'burst'],
+    [{ burst: 2.5 }, 'burst'],
+    [{ burst: '+3' }, 'burst'],
+    [{ burst: '3b' }, 'burst'],
+    [{ burst: '1e3' }, 'burst'],
+    [{ burst: Number.NaN }, 'burst'],
+    [{ burst: Number.POSITIVE_INFINITY }, 'burst'],
+    [{ burst: '9'.repeat(40) }, 'burst'],
+    [{ burst: null }, 'burst'],
+    [{ next: false }, 'next'],
+    [{ next: 'true' }, 'next'],
+    [{ next: true, burst: 1 }, 'next'],
+    [{ next: true, state: 'tail' }, 'next'],
+  ] as Array<[Record<string, unknown>, string]>)('%j is TPD_BAD_CONTROL naming %s', (input, control) => {
+    const e = rejects(input);
+    expect(e).toMatchObject({ code: 'TPD_BAD_CONTROL', status: 400, details: { control } });
+    expect(e.message.startsWith(`${control}:`), e.message).toBe(true);
+  });
+
+  it('says the limit by name when N is over it', () => {
+    expect(rejects({ burst: BURST_MAX + 1 }).message).toBe(`burst: sends 1 to ${BURST_MAX} batches (burstBatchesMax), got ${BURST_MAX + 1}`);
+  });
+});

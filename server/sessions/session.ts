@@ -9,56 +9,32 @@
  * to read.
  *
  * No session may hold the event loop: every turn of the loop does a bounded amount of work
- * (a control change, a state frame, one frame of batches, or a loop's wrap-around) and
- * every loopStepsPerTurnMax turns it yields with setImmediate, whatever it awaited in
- * between (an await on a settled promise is no yield: a loop over one spins the process,
- * deaf to sockets and signals). A turn that slept until a timer fired has yielded already:
- * the next turn (the batch now due) goes at once, not after the sockets' turn. Where no
- * turn can make progress (no client, a client whose socket no longer drains, a loop over a
- * range holding no batch) the loop parks until something wakes it: a control change, a
- * client attaching or leaving, new data, close. Frames are encoded by ./wire.ts.
+ * (a control change, a state frame, one frame of batches, or a loop's wrap-around) and the
+ * turns yield to the event loop (./turns.ts). Where no turn can make progress (no client, a
+ * client whose socket no longer drains, a loop over a range holding no batch) the loop
+ * parks until something wakes it: a control change, a client attaching or leaving, new
+ * data, close. A burst (./burst.ts) sends its batches a frame per turn, unpaced. Frames are
+ * encoded by ./wire.ts.
  */
 import { randomBytes } from 'node:crypto';
 import { CLOSE_CODES } from '../../protocol/close-codes.js';
 import { TapedeckError, isTapedeckError } from '../../protocol/errors.js';
-import { formatBound, parseControls, type Bound, type ControlsInput, type ControlsView, type ParsedControls, type PlayState, type Speed } from '../../protocol/controls.js';
-import type { Coverage } from '../../protocol/coverage.js';
+import { burstClampMessage, formatBound, parseControls, type Bound, type ControlsInput, type ControlsView, type ParsedControls, type PlayState, type Speed } from '../../protocol/controls.js';
 import { coverageFrame, type ServerFrame } from '../../protocol/frames.js';
-import { clampMessage, formatTs, stepOutcome } from '../../protocol/time.js';
+import { formatTs } from '../../protocol/time.js';
 import type { RawBatch } from '../../storage/cursor.js';
 import { wallClockUs, type Archive, type Cursor, type FetchWait } from '../../storage/index.js';
+import { Burst } from './burst.js';
 import { Pacer } from './pacer.js';
-import { stepBack, stepForward } from './steps.js';
-import { SessionWire, type SessionSink } from './wire.js';
+import type { CoverageSource, SessionEvents, SessionLimits, SessionLog } from './ports.js';
+import { endIsLive, liveEndWaitMs } from './live-end.js';
+import { stepFrom } from './steps.js';
+import { Turns } from './turns.js';
+import { gatherFrame } from './gather.js';
+import { fetchWaitFrame, SessionWire, type SessionSink } from './wire.js';
 
 export type { FrameFormat, SessionSink } from './wire.js';
-
-export interface SessionLimits {
-  wsBufferHighBytes: number;
-  frameBatchesMax: number;
-  frameUpdatesMax: number;
-  loopStepsPerTurnMax: number;
-  coverageItemsMax: number;
-}
-
-/** Where the record is blind (server/coverage.ts CoverageLog): read, and told of changes. */
-export interface CoverageSource {
-  between(startUs: number, endUs: number): Coverage;
-  on(event: 'change', fn: () => void): unknown;
-  off(event: 'change', fn: () => void): unknown;
-}
-
-/** The slice of pino a session logs through (a child logger bound to the session id). */
-export interface SessionLog {
-  info(obj: object, msg: string): void;
-  warn(obj: object, msg: string): void;
-  error(obj: object, msg: string): void;
-}
-
-export interface SessionEvents {
-  pacingErrorMs(ms: number): void;
-  framesSent(n: number, bytes: number): void;
-}
+export type { CoverageSource, SessionEvents, SessionLimits, SessionLog } from './ports.js';
 
 /** How early a paced batch may go out (ms): timers only ever fire late. */
 const PACING_EARLY_MS = 1;
@@ -91,11 +67,11 @@ export class Session {
   private readonly events: SessionEvents;
   private readonly wire: SessionWire;
   private readonly commands: Command[] = [];
-  private wakeFn: (() => void) | undefined;
+  private readonly turns: Turns;
   /** Holds the speed (and when each batch is due). */
   private readonly pacer = new Pacer(1);
-  /** The last sleep ended by its timer (a real yield to the event loop). */
-  private timerFired = false;
+  /** A burst being sent (`burst: N`, `next: true`), if any. */
+  private burst: Burst | undefined;
   private pending: RawBatch | null = null;
   private needState = true;
   /** A coverage frame is due: after every state frame, and when coverage changes while tailing. */
@@ -105,8 +81,6 @@ export class Session {
   /** Position shown to clients: the last batch delivered, or the time sought. */
   private posUs: number | null = null;
   private loopDone: Promise<void> | undefined;
-  /** Loop turns since the last yield to the event loop. */
-  private stepsThisTurn = 0;
   /** The loop wrapped to `start` and has sent no batch since: the range is empty. */
   private wrappedEmpty = false;
 
@@ -120,6 +94,7 @@ export class Session {
     this.filter = filter;
     this.cursor = archive.cursor({ ...(filter.length > 0 ? { filter } : {}), onFetchWait: this.onFetchWait });
     this.limits = limits;
+    this.turns = new Turns(limits.loopStepsPerTurnMax);
     this.events = events;
     this.wire = new SessionWire(() => archive.paths, events.framesSent);
   }
@@ -134,7 +109,7 @@ export class Session {
       parsed.pos = start.kind === 'unbounded' ? { kind: 'beginning' } : { kind: 'ts', us: start.us };
     }
     await this.apply(parsed);
-    this.loopDone = this.run().catch((err: unknown) => this.fatal(err));
+    this.loopDone = this.run();
   }
 
   get controls(): ControlsView {
@@ -194,6 +169,8 @@ export class Session {
     if (this.wire.sink !== sink) return;
     this.log.info({}, 'client detached');
     this.wire.connect(undefined);
+    // Nobody receives the rest of a burst: it ends where it is, in the state it leads to.
+    this.finishBurst(null);
     this.detachedAt = Date.now();
     this.wake();
   }
@@ -208,7 +185,10 @@ export class Session {
       sink.close(CLOSE_CODES.normal, reason);
     }
     this.wire.connect(undefined);
-    for (const c of this.commands.splice(0)) c.reject(new TapedeckError('TPD_SESSION_NOT_FOUND', `session ${this.id} was ${reason}`));
+    const gone = (): TapedeckError => new TapedeckError('TPD_SESSION_NOT_FOUND', `session ${this.id} was ${reason}`);
+    for (const c of this.commands.splice(0)) c.reject(gone());
+    this.burst?.fail(gone());
+    this.burst = undefined;
     this.wake();
     await this.loopDone;
   }
@@ -221,44 +201,17 @@ export class Session {
   }
 
   wake(): void {
-    const w = this.wakeFn;
-    this.wakeFn = undefined;
-    w?.();
+    this.turns.wake();
   }
 
   // ---------------------------------------------------------------- the loop
 
   private sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      // Node fires a timer past 2^31 - 1 ms at once: wait at most that, the loop re-arms it.
-      const timer = ms === Infinity ? undefined : setTimeout(() => {
-        this.timerFired = true;
-        done();
-      }, Math.min(Math.max(0, ms), 2 ** 31 - 1));
-      const done = (): void => {
-        clearTimeout(timer);
-        if (this.wakeFn === done) this.wakeFn = undefined;
-        resolve();
-      };
-      this.wakeFn = done;
-    });
+    return this.turns.sleep(ms);
   }
 
-  private async run(): Promise<void> {
-    while (!this.closed) {
-      this.timerFired = false;
-      await this.turn();
-      if (this.timerFired) {
-        this.stepsThisTurn = 0;
-        continue;
-      }
-      if (++this.stepsThisTurn >= this.limits.loopStepsPerTurnMax) {
-        this.stepsThisTurn = 0;
-        // Let sockets, timers, signals and other sessions run: a session playing at
-        // unlimited speed from cached blocks would otherwise never leave the microtask queue.
-        await new Promise<void>((resolve) => setImmediate(resolve));
-      }
-    }
+  private run(): Promise<void> {
+    return this.turns.run(() => this.turn(), () => this.closed).catch((err: unknown) => this.fatal(err));
   }
 
   /** One bounded piece of work, or a wait for whatever lets the next one make progress. */
@@ -269,7 +222,8 @@ export class Session {
     if (this.needState) {
       this.needState = false;
       await this.sendState();
-      this.sendFrame({ type: 'controls', controls: this.controls });
+      // During a burst the controls frame comes at its end, which it marks.
+      if (!this.burst) this.sendFrame({ type: 'controls', controls: this.controls });
       this.needCoverage = this.coverage !== undefined;
       return;
     }
@@ -278,7 +232,7 @@ export class Session {
       this.sendCoverage();
       return;
     }
-    if (this.state === 'pause' || this.reachedEnd) return this.sleep(Infinity);
+    if ((this.state === 'pause' || this.reachedEnd) && !this.burst) return this.sleep(Infinity);
     if (sink.bufferedBytes() > this.limits.wsBufferHighBytes) {
       await Promise.race([sink.drained(), this.sleep(Infinity)]);
       // Drained yet still full: the socket is gone (ws counts what is sent after its close
@@ -291,8 +245,11 @@ export class Session {
 
   /** Sends the next frame of batches, or waits for data / the due time. */
   private async step(): Promise<void> {
+    const burst = this.burst;
     const first = this.pending ?? (await this.cursor.nextRaw());
     this.pending = null;
+    // A burst takes what is there now: it never waits for live data, nor wraps a loop.
+    if (!first && burst) return this.finishBurst(this.endIsLive() ? 'live' : 'end');
     if (!first) {
       if (this.endIsLive()) {
         if (this.state === 'play') {
@@ -302,7 +259,7 @@ export class Session {
         this.waitingForData = true;
         // A bounded end in the future: wake when it has passed (and batches stamped before
         // it have had a flush interval to be committed), then end if nothing came.
-        await this.sleep(this.end.kind === 'ts' ? this.liveEndWaitMs() : Infinity);
+        await this.sleep(liveEndWaitMs(this.end, this.a.options.flushIntervalMs, wallClockUs()));
         this.waitingForData = false;
       } else {
         await this.endReached();
@@ -311,10 +268,11 @@ export class Session {
     }
     if (this.end.kind === 'ts' && first.ts > this.end.us) {
       this.pending = first;
+      if (burst) return this.finishBurst('bound');
       await this.endReached();
       return;
     }
-    const paced = this.state === 'play' && this.speed !== 'unlimited';
+    const paced = !burst && this.state === 'play' && this.speed !== 'unlimited';
     if (paced) {
       const waitMs = this.pacer.waitMs(first.ts);
       if (waitMs > PACING_EARLY_MS) {
@@ -326,44 +284,44 @@ export class Session {
       }
       this.events.pacingErrorMs(Math.abs(waitMs));
     }
-    const out: RawBatch[] = [first];
-    let updates = first.to - first.from;
-    const batchesMax = this.wire.sink?.coalesce === true ? this.limits.frameBatchesMax : 1;
-    while (out.length < batchesMax && updates < this.limits.frameUpdatesMax && this.commands.length === 0) {
-      // Only coalesce what is due now; a paced session at real time sends one batch per frame.
-      if (paced && (this.speed as number) <= 1) break;
-      const nb = await this.cursor.nextRaw();
-      if (!nb) break;
-      const waitMs = paced ? this.pacer.waitMs(nb.ts) : 0;
-      if ((this.end.kind === 'ts' && nb.ts > this.end.us) || waitMs > PACING_EARLY_MS) {
-        this.pending = nb;
-        break;
-      }
-      if (paced) this.events.pacingErrorMs(Math.abs(waitMs));
-      out.push(nb);
-      updates += nb.to - nb.from;
-    }
+    // Only coalesce what is due now; a paced session at real time sends one batch per frame.
+    const coalesce = this.wire.sink?.coalesce === true && !(paced && (this.speed as number) <= 1);
+    const { out, held } = await gatherFrame(this.cursor, first, {
+      batchesMax: Math.min(coalesce ? this.limits.frameBatchesMax : 1, burst?.left ?? Infinity),
+      updatesMax: this.limits.frameUpdatesMax,
+      endUs: this.end.kind === 'ts' ? this.end.us : null,
+      waitMs: paced ? (ts) => this.pacer.waitMs(ts) : undefined,
+      earlyMs: PACING_EARLY_MS,
+      interrupted: () => this.commands.length > 0,
+      onTime: (ms) => this.events.pacingErrorMs(ms),
+    });
+    this.pending = held;
     this.sendBatches(out);
     this.posUs = (out[out.length - 1] as RawBatch).ts;
+    if (burst) {
+      burst.sent += out.length;
+      if (burst.left === 0) this.finishBurst(null);
+    }
   }
 
   /**
-   * An unbounded end, or one in the future, turns the end of the archive into tail. A
-   * bounded end stays live for one flush interval (plus a second) after it passes: a batch
-   * stamped just before it may still be on its way to the disk.
+   * Ends the burst: `where` it stopped short (an info frame TPD_CLAMPED says so), null when
+   * all of it went or it was cut short. Playing goes on paced from the burst's last batch;
+   * the controls frame that follows marks the end for clients.
    */
+  private finishBurst(where: 'end' | 'live' | 'bound' | null): void {
+    const b = this.burst;
+    if (!b) return;
+    this.burst = undefined;
+    if (where !== null) this.sendFrame({ type: 'info', code: 'TPD_CLAMPED', message: burstClampMessage(b.asked, b.sent, where, this.posUs) });
+    this.pacer.reset();
+    if (this.state === 'play' && this.posUs !== null) this.pacer.dueMs(this.posUs);
+    this.sendFrame({ type: 'controls', controls: this.controls });
+    b.settle(this.controls);
+  }
+
   private endIsLive(): boolean {
-    return this.end.kind === 'unbounded' || this.end.us + this.commitLagUs() > wallClockUs();
-  }
-
-  private commitLagUs(): number {
-    return (this.a.options.flushIntervalMs + 1000) * 1000;
-  }
-
-  /** Time until a bounded end stops being live (see endIsLive). */
-  private liveEndWaitMs(): number {
-    const end = this.end as { kind: 'ts'; us: number };
-    return Math.max(1, (end.us + this.commitLagUs() - wallClockUs()) / 1000 + 1);
+    return endIsLive(this.end, this.a.options.flushIntervalMs, wallClockUs());
   }
 
   private async endReached(): Promise<void> {
@@ -393,15 +351,24 @@ export class Session {
     for (const c of cmds) {
       try {
         await this.apply(c.set);
-        c.resolve(this.controls);
+        // A burst answers when it is over (its controls frame marks the end).
+        if (this.burst) this.burst.waitFor(c);
+        else c.resolve(this.controls);
       } catch (err) {
         c.reject(err);
       }
     }
-    if (cmds.length > 0) this.sendFrame({ type: 'controls', controls: this.controls });
+    if (cmds.length > 0 && !this.burst) this.sendFrame({ type: 'controls', controls: this.controls });
   }
 
   private async apply(set: ParsedControls): Promise<void> {
+    if (set.burst !== undefined && !this.wire.sink) {
+      throw new TapedeckError('TPD_BAD_CONTROL', 'burst: no stream is attached to receive the batches (open /api/v1/sessions/:id/stream first)', { control: 'burst' });
+    }
+    // A new position, state, range or burst cuts a running burst short where it is.
+    if (this.burst && (set.start || set.end || set.pos !== undefined || set.state !== undefined || set.loop !== undefined || set.burst !== undefined)) {
+      this.finishBurst(null);
+    }
     // A new range, position or state may hold batches: the loop may wrap again. (Speed
     // alone changes nothing there.)
     if (set.start || set.end || set.pos !== undefined || set.state !== undefined || set.loop !== undefined) this.wrappedEmpty = false;
@@ -422,6 +389,8 @@ export class Session {
     }
     if (set.pos !== undefined) await this.seekTo(set.pos);
     if (set.end) this.reachedEnd = false;
+    // After the other controls: `{ pos: "beginning", burst: 5 }` sends the first five.
+    if (set.burst !== undefined) this.burst = new Burst(set.burst);
   }
 
   private async seekTo(pos: NonNullable<ParsedControls['pos']>): Promise<void> {
@@ -436,13 +405,8 @@ export class Session {
         await this.cursor.seek({ ts: pos.us });
         break;
       case 'steps': {
-        // Steps count from the last batch delivered. A batch read but held back (pacing,
-        // end) moved the cursor one further: put the cursor back first.
-        if (this.pending && this.posUs !== null) await this.cursor.seek({ ts: this.posUs });
-        else if (this.pending) await this.cursor.seek('beginning');
-        const moved = pos.n > 0 ? await stepForward(this.cursor, pos.n) : await stepBack(this.cursor, -pos.n);
         // A step that ran into the start or the end says so rather than stopping silently.
-        const message = clampMessage(pos.n, stepOutcome(pos.n, moved, this.cursor.pos));
+        const message = await stepFrom(this.cursor, pos.n, this.pending !== null, this.posUs);
         if (message !== null) this.sendFrame({ type: 'info', code: 'TPD_CLAMPED', message });
         break;
       }
@@ -495,8 +459,8 @@ export class Session {
    * when the file arrived. A failed fetch reaches the client through fatal() as an error.
    */
   private readonly onFetchWait: FetchWait = (e) => {
-    if (e.phase === 'start') this.sendFrame({ type: 'info', code: 'TPD_BUFFERING', message: `buffering: fetching archive file ${e.name} from cold storage` });
-    else if (e.phase === 'done') this.sendFrame({ type: 'info', code: 'TPD_BUFFERED', message: `archive file ${e.name} fetched; playback goes on` });
+    const frame = fetchWaitFrame(e);
+    if (frame) this.sendFrame(frame);
   };
 
   private fatal(err: unknown): void {
@@ -505,7 +469,11 @@ export class Session {
     this.sendError(err);
     this.state = 'pause';
     this.pacer.reset();
+    // A burst cut by the failure ends here; its waiters get the controls after it.
+    const b = this.burst;
+    this.burst = undefined;
     this.sendFrame({ type: 'controls', controls: this.controls });
-    if (!this.closed) this.loopDone = this.run().catch((e: unknown) => this.fatal(e));
+    b?.settle(this.controls);
+    if (!this.closed) this.loopDone = this.run();
   }
 }

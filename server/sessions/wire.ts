@@ -8,6 +8,7 @@ import { encodeJsonFrame, encodeJsonRawFrame, type ServerFrame } from '../../pro
 import { MsgpackWriter, encodeMsgpackFrame, encodeRawFrame, encodeStateFrame } from '../../protocol/msgpack-frames.js';
 import type { Value } from '../../protocol/value.js';
 import type { RawBatch } from '../../storage/cursor.js';
+import type { FetchWait } from '../../storage/index.js';
 
 export type FrameFormat = 'json' | 'msgpack';
 
@@ -22,6 +23,16 @@ export interface SessionSink {
   /** Resolves once everything sent so far has been written out (or the sink closed). */
   drained(): Promise<void>;
   close(code: number, reason: string): void;
+}
+
+/**
+ * The notice of a read waiting for a remote archive file (get hook): buffering, and when
+ * the file arrived. A failed fetch reaches the client as an error instead.
+ */
+export function fetchWaitFrame(e: Parameters<FetchWait>[0]): ServerFrame | undefined {
+  if (e.phase === 'start') return { type: 'info', code: 'TPD_BUFFERING', message: `buffering: fetching archive file ${e.name} from cold storage` };
+  if (e.phase === 'done') return { type: 'info', code: 'TPD_BUFFERED', message: `archive file ${e.name} fetched; playback goes on` };
+  return undefined;
 }
 
 export type IdMatch = ((id: number) => boolean) | undefined;

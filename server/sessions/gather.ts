@@ -1,0 +1,42 @@
+/**
+ * What goes into one frame of batches: the first batch, then as many following ones as are
+ * due now, up to the frame's bounds. Batches keep their recorded grouping and order; a batch
+ * read but not taken (past the end, or not due yet) is handed back to be sent later.
+ */
+import type { RawBatch } from '../../storage/cursor.js';
+
+export interface FramePlan {
+  /** Batches in the frame at most (1 for clients that take one `batch` frame per batch). */
+  batchesMax: number;
+  /** Updates in the frame at about most (a frame stops after the batch that passes it). */
+  updatesMax: number;
+  /** The session's bounded end, or null: a batch after it is not taken. */
+  endUs: number | null;
+  /** Paced sessions: ms until a batch is due (over `earlyMs`: not taken); undefined: unpaced. */
+  waitMs: ((tsUs: number) => number) | undefined;
+  earlyMs: number;
+  /** True when the frame should stop growing (a control change is waiting). */
+  interrupted: () => boolean;
+  /** Told how late each batch taken after the first went out (paced sessions). */
+  onTime: (lateMs: number) => void;
+}
+
+export interface Next {
+  nextRaw(): Promise<RawBatch | null>;
+}
+
+/** The batches of one frame, starting with `first`, and the batch read but held back, if any. */
+export async function gatherFrame(cursor: Next, first: RawBatch, plan: FramePlan): Promise<{ out: RawBatch[]; held: RawBatch | null }> {
+  const out: RawBatch[] = [first];
+  let updates = first.to - first.from;
+  while (out.length < plan.batchesMax && updates < plan.updatesMax && !plan.interrupted()) {
+    const nb = await cursor.nextRaw();
+    if (!nb) break;
+    const waitMs = plan.waitMs ? plan.waitMs(nb.ts) : 0;
+    if ((plan.endUs !== null && nb.ts > plan.endUs) || waitMs > plan.earlyMs) return { out, held: nb };
+    if (plan.waitMs) plan.onTime(Math.abs(waitMs));
+    out.push(nb);
+    updates += nb.to - nb.from;
+  }
+  return { out, held: null };
+}
