@@ -1,0 +1,134 @@
+/**
+ * Tapedeck's side of the peer harness, on the storage API directly (no server). One phase
+ * per process, one JSON object on stdout:
+ *
+ *   node --import tsx bench/peers/tapedeck-side.ts --phase write --workload W --dir D --flush-interval-ms 30000
+ *   node --import tsx bench/peers/tapedeck-side.ts --phase read --dir D --seeks S
+ *
+ * Write: each workload batch becomes the [path, value] pairs `append` takes (inside the timed
+ * loop, as netidx's side builds its BatchItems there), at the storage defaults (images every
+ * 64 MiB, a two-phase commit with fdatasync each 65534 pages or flush interval) and one final
+ * flush. Read: open read-only, seek to each instant (position, then full state and the first
+ * batch after), then read every batch from the beginning with nextRaw (ids and values, like
+ * netidx's BatchItems) and again with next ([path, value] pairs).
+ */
+import { readdir, rm, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Archive } from '../../storage/index.js';
+import type { Update } from '../../protocol/value.js';
+import { dirBytes } from '../../test/bench/archives.js';
+import { readWorkloadFile, type PoolBatch } from './workload-file.js';
+import { flag, readSeeks, rss, spread } from './measure.js';
+
+async function allBytes(dir: string): Promise<number> {
+  let n = 0;
+  for (const f of await readdir(dir)) n += (await stat(join(dir, f))).size;
+  return n;
+}
+
+async function write(workloadFile: string, dir: string, flushIntervalMs: number): Promise<object> {
+  const w = readWorkloadFile(workloadFile);
+  await rm(dir, { recursive: true, force: true });
+  const a = await Archive.open(dir, { flushIntervalMs });
+  const writer = a.writer!;
+  let updates = 0;
+  const t0 = performance.now();
+  for (let i = 0; i < w.ts.length; i++) {
+    const b = w.pool[i % w.pool.length] as PoolBatch;
+    const pairs: Update[] = new Array(b.ids.length);
+    for (let k = 0; k < b.ids.length; k++) pairs[k] = [w.paths[b.ids[k] as number] as string, b.values[k] as number];
+    writer.append(pairs, w.ts[i]);
+    updates += pairs.length;
+    if (writer.needsDrain) await writer.drain();
+  }
+  await writer.flush();
+  const secs = (performance.now() - t0) / 1000;
+  const peak = rss();
+  await a.close();
+  const bytes = await dirBytes(dir);
+  return {
+    updates,
+    batches: w.ts.length,
+    secs: Number(secs.toFixed(3)),
+    updatesPerSec: Math.round(updates / secs),
+    bytes,
+    dirBytes: await allBytes(dir),
+    bytesPerUpdate: Number((bytes / updates).toFixed(3)),
+    rss: peak,
+  };
+}
+
+async function seekAll(a: Archive, seeks: readonly number[]): Promise<{ seekMs: number[]; seekStateMs: number[]; statePathsMin: number }> {
+  const seekMs: number[] = [];
+  const seekStateMs: number[] = [];
+  let statePathsMin = Infinity;
+  for (const t of seeks) {
+    const c = a.cursor();
+    const s0 = performance.now();
+    await c.seek({ ts: t });
+    const s1 = performance.now();
+    const st = await c.stateById();
+    await c.nextRaw();
+    const s2 = performance.now();
+    seekMs.push(s1 - s0);
+    seekStateMs.push(s2 - s0);
+    statePathsMin = Math.min(statePathsMin, st.size);
+  }
+  return { seekMs, seekStateMs, statePathsMin };
+}
+
+async function readRaw(a: Archive): Promise<{ updates: number; batches: number; secs: number; updatesPerSec: number; valueSum: number }> {
+  const c = a.cursor();
+  let updates = 0;
+  let batches = 0;
+  let sum = 0;
+  const t0 = performance.now();
+  for (let b = await c.nextRaw(); b; b = await c.nextRaw()) {
+    batches++;
+    for (let i = b.from; i < b.to; i++) {
+      const v = b.values[i];
+      if (typeof v === 'number') sum += v;
+    }
+    updates += b.to - b.from;
+  }
+  const secs = (performance.now() - t0) / 1000;
+  return { updates, batches, secs: Number(secs.toFixed(3)), updatesPerSec: Math.round(updates / secs), valueSum: sum };
+}
+
+async function readPairs(a: Archive): Promise<{ updates: number; secs: number; updatesPerSec: number }> {
+  const c = a.cursor();
+  let updates = 0;
+  const t0 = performance.now();
+  for (let b = await c.next(); b; b = await c.next()) updates += b.updates.length;
+  const secs = (performance.now() - t0) / 1000;
+  return { updates, secs: Number(secs.toFixed(3)), updatesPerSec: Math.round(updates / secs) };
+}
+
+async function read(dir: string, seeksFile: string): Promise<object> {
+  const seeks = readSeeks(seeksFile);
+  const t0 = performance.now();
+  const a = await Archive.open(dir, { readonly: true });
+  const openMs = performance.now() - t0;
+  const s = await seekAll(a, seeks);
+  const rssAfterOpenSeek = rss();
+  const raw = await readRaw(a);
+  const pairs = await readPairs(a);
+  await a.close();
+  return {
+    openMs: Number(openMs.toFixed(3)),
+    seekMs: spread(s.seekMs),
+    seekStateFirstBatchMs: spread(s.seekStateMs),
+    statePathsMin: s.statePathsMin,
+    rssAfterOpenSeek,
+    read: raw,
+    readPairs: pairs,
+    rss: rss(),
+  };
+}
+
+const argv = process.argv.slice(2);
+const phase = flag(argv, 'phase');
+const out = phase === 'write'
+  ? await write(flag(argv, 'workload'), flag(argv, 'dir'), Number(flag(argv, 'flush-interval-ms')))
+  : await read(flag(argv, 'dir'), flag(argv, 'seeks'));
+process.stdout.write(JSON.stringify(out) + '\n');
