@@ -23,6 +23,7 @@ export function stateRuns(series, spans, minS, maxS, headS) {
   const runs = [];
   const n = series.tsUs.length;
   for (let i = 0; i < n; i++) {
+    const start = i;
     const fromS = series.xs[i];
     let j = i + 1;
     const text = JSON.stringify(series.wire[i]);
@@ -34,7 +35,7 @@ export function stateRuns(series, spans, minS, maxS, headS) {
     }
     i = j - 1;
     if (toS < minS || fromS > maxS) continue;
-    runs.push({ fromS, toS, i });
+    runs.push({ fromS, toS, i: start });
   }
   return runs;
 }
