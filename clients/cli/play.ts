@@ -2,10 +2,14 @@
  * `tapedeck play <url>`: a terminal player. Creates a session, prints the state and every
  * batch as it plays, and on a terminal takes keys like a media player:
  *
- *   space  play / pause          right / left   one batch forward / back
+ *   space  play / pause          right / left   one batch forward / back (a seek)
+ *   n  play-next (one batch, then pause)          b  burst: the next --burst N batches
  *   up / down  +1 / -1 minute    + / -          speed x2 / ÷2
  *   u  unlimited speed           t  live (tail) l  loop on / off
- *   b  beginning                 q  quit (deletes the session)
+ *   0 / Home  beginning          q  quit (deletes the session)
+ *
+ * Steps and seeks relative to the playhead go to the server in the time grammar
+ * (`pos+1m`, `+1`), which resolves them against the position it showed: no client clock.
  *
  * Without a terminal it just prints until the session ends (or SIGINT).
  */
@@ -13,10 +17,15 @@ import { parseArgs } from 'node:util';
 import { TapedeckClient, type ControlsView, type StreamFrame } from '../client/index.js';
 import { formatTs } from '../../protocol/time.js';
 import { valueToJsonText } from '../../protocol/value-json.js';
-import { SPEED_MAX, SPEED_MIN } from '../../protocol/controls.js';
+import { parseBurst, SPEED_MAX, SPEED_MIN } from '../../protocol/controls.js';
 import { TapedeckError } from '../../protocol/errors.js';
 
-const HELP = 'keys: space play/pause  ←/→ step  ↑/↓ ±1 min  +/- speed  u unlimited  t live  l loop  b beginning  q quit';
+/** N of the `b` key when --burst is not given. */
+const BURST_DEFAULT = 10;
+
+function help(burst: number): string {
+  return `keys: space play/pause  n next  b burst ${burst}  ←/→ step  ↑/↓ ±1 min  +/- speed  u unlimited  t live  l loop  0 beginning  q quit`;
+}
 
 export async function playCommand(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
@@ -31,12 +40,14 @@ export async function playCommand(argv: string[]): Promise<number> {
       format: { type: 'string', default: 'msgpack' },
       token: { type: 'string' },
       'max-updates': { type: 'string', default: '8' },
+      burst: { type: 'string', default: String(BURST_DEFAULT) },
     },
   });
   const url = positionals[0];
   if (!url) throw new TapedeckError('TPD_BAD_ARGUMENT', 'play needs the server URL, e.g. http://127.0.0.1:8080');
   if (values.format !== 'json' && values.format !== 'msgpack') throw new TapedeckError('TPD_BAD_ARGUMENT', '--format is json or msgpack');
   const maxUpdates = Number(values['max-updates']);
+  const burstN = burstOption(values.burst);
   const client = new TapedeckClient(url, values.token ? { token: values.token } : {});
   const session = await client.createSession({
     state: 'play',
@@ -59,11 +70,7 @@ export async function playCommand(argv: string[]): Promise<number> {
     stream.close();
     await client.deleteSession(session.id).catch(() => undefined);
   };
-  // The position as shown: the last state or batch frame (controls.posUs only changes with
-  // a controls frame, so while playing it lags behind).
-  let shownUs: number | null = session.controls.posUs;
   const onKey = (key: string): void => {
-    const pos = shownUs;
     switch (key) {
       case ' ':
         stream.control({ state: controls.state === 'pause' ? 'play' : 'pause' });
@@ -74,11 +81,17 @@ export async function playCommand(argv: string[]): Promise<number> {
       case '\u001b[D':
         stream.control({ pos: '-1' });
         break;
+      case 'n':
+        stream.playNext();
+        break;
+      case 'b':
+        stream.burst(burstN);
+        break;
       case '\u001b[A':
-        if (pos !== null) stream.control({ pos: pos + 60_000_000 });
+        stream.control({ pos: 'pos+1m' });
         break;
       case '\u001b[B':
-        if (pos !== null) stream.control({ pos: Math.max(0, pos - 60_000_000) });
+        stream.control({ pos: 'pos-1m' });
         break;
       case '+':
       case '=':
@@ -96,7 +109,8 @@ export async function playCommand(argv: string[]): Promise<number> {
       case 'l':
         stream.control({ loop: !controls.loop });
         break;
-      case 'b':
+      case '0':
+      case '\u001b[H':
         stream.control({ pos: 'beginning' });
         break;
       case 'q':
@@ -114,7 +128,7 @@ export async function playCommand(argv: string[]): Promise<number> {
     process.stdin.setEncoding('utf8');
     // Held keys arrive several to a chunk: split it into keys (escape sequences whole).
     process.stdin.on('data', onKeys);
-    out.write(HELP + '\n');
+    out.write(help(burstN) + '\n');
   }
   const onSignal = (): void => void quit();
   process.once('SIGINT', onSignal);
@@ -127,7 +141,6 @@ export async function playCommand(argv: string[]): Promise<number> {
     for await (const f of stream) {
       const line = render(f, maxUpdates);
       if (f.type === 'controls') controls = f.controls;
-      if (f.type === 'state' || f.type === 'batch') shownUs = f.ts ?? shownUs;
       if (line) out.write(clip(line) + '\n');
       if (f.type === 'error' && f.code === 'TPD_SESSION_NOT_FOUND') code = 1;
       if (f.type === 'end' && !tty) break;
@@ -143,6 +156,15 @@ export async function playCommand(argv: string[]): Promise<number> {
     await quit();
   }
   return code;
+}
+
+/** --burst, read by the parser of the `burst` control (the same bounds), as a CLI error. */
+function burstOption(v: string): number {
+  try {
+    return parseBurst(v);
+  } catch (err) {
+    throw new TapedeckError('TPD_BAD_ARGUMENT', `--${(err as Error).message}`);
+  }
 }
 
 /** Splits what a terminal sent in one read into keys: `ESC [ X` sequences stay whole. */

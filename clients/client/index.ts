@@ -9,7 +9,9 @@
  *     if (f.type === 'state') ...   // full state at the position (every covered path, null where none)
  *     if (f.type === 'batch') ...   // one recorded batch ([path, value] pairs)
  *   }
- *   stream.control({ pos: '-10', speed: 2 });
+ *   stream.control({ pos: '-10', speed: 2 });   // ten batches back; 'pos-30s': 30 s back
+ *   stream.playNext();                          // the next batch, then pause
+ *   stream.burst(50);                           // the next 50 batches at once
  *
  * Frames come out in one shape whatever the wire format: `batches` frames are split into
  * `batch` frames, msgpack path ids are resolved to paths, and values are decoded by the
@@ -230,6 +232,24 @@ export class SessionStream implements AsyncIterable<StreamFrame> {
   /** Changes controls through the socket (the server answers with a `controls` frame, or an `error` naming the control). */
   control(set: ControlsInput): void {
     this.ws.send(JSON.stringify({ type: 'control', set }));
+  }
+
+  /**
+   * Play-next: the next batch, then pause (`{ next: true }`). The batch comes as a `batch`
+   * frame; the `controls` frame after it (state `pause`) marks the end; at the end of what
+   * there is, an `info` frame `TPD_CLAMPED` comes first instead of the batch.
+   */
+  playNext(): void {
+    this.control({ next: true });
+  }
+
+  /**
+   * Burst: the next `n` batches (1 to burstBatchesMax) at once, unpaced, then on in the same
+   * state (playing plays on from the last of them, paused stays paused). The `controls`
+   * frame after the batches marks the end; TPD_CLAMPED when fewer than `n` were there.
+   */
+  burst(n: number): void {
+    this.control({ burst: n });
   }
 
   close(): void {

@@ -146,6 +146,34 @@ export class PlayerSession extends EventTarget {
     }
   }
 
+  /**
+   * Actions (docs/playback.md): they move the session along once, so unlike controls they are
+   * never kept for a socket that is not open (a burst replayed after a reconnect would
+   * surprise). Each answers whether it was sent; the server's `controls` frame after the
+   * batches marks its end.
+   */
+
+  /** Play-next: the next batch, then pause. */
+  playNext() {
+    return this.act({ next: true });
+  }
+
+  /** The next `n` batches at once, unpaced; playing plays on from there, paused stays paused. */
+  burst(n) {
+    return this.act({ burst: n });
+  }
+
+  /** A step or seek relative to the playhead, in the time grammar: '+1', '-10', 'pos+30s', 'pos-5m'. */
+  seekBy(pos) {
+    this.send({ pos });
+  }
+
+  act(set) {
+    if (!this.ws || this.ws.readyState !== WebSocket.OPEN) return false;
+    this.ws.send(JSON.stringify({ type: 'control', set }));
+    return true;
+  }
+
   setStatus(state, error) {
     this.state = state;
     this.dispatchEvent(new CustomEvent('status', { detail: { state, error } }));
