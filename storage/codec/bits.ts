@@ -8,10 +8,11 @@ export class BitWriter {
   private cur = 0;
   private fill = 0;
 
-  constructor(readonly out: ByteWriter) {}
+  constructor(public out: ByteWriter) {}
 
-  /** Starts a new bit run at the writer's current byte position. */
-  reset(): void {
+  /** Starts a new bit run at `out`'s current byte position. */
+  reset(out: ByteWriter = this.out): void {
+    this.out = out;
     this.cur = 0;
     this.fill = 0;
   }

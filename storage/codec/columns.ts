@@ -8,8 +8,15 @@ import { MsgpackReader, MsgpackWriter } from '../../protocol/value-msgpack.js';
 import { TapedeckError } from '../../protocol/errors.js';
 import type { ByteReader, ByteWriter } from './bytes.js';
 import { decodeXorColumn, encodeXorColumn, skipXorColumn } from './xor-float.js';
+import { decodePacked, encodePacked, planPacked, skipPacked, type PackedPlan } from './packed-int.js';
 
-export const ColumnKind = { MSGPACK: 0, DECIMAL: 1, FLOAT64: 2, XOR: 3 } as const;
+/**
+ * Kind bytes. DECIMAL_K + k is DECIMAL with its exponent in the kind byte (0x10..0x19);
+ * PACKED + 16 x order + k likewise carries the prediction order and exponent (0x40..0x69).
+ * The writer no longer produces DECIMAL (1); readers keep decoding it.
+ */
+export const ColumnKind = { MSGPACK: 0, DECIMAL: 1, FLOAT64: 2, XOR: 3, DECIMAL_K: 0x10, PACKED: 0x40 } as const;
+const PACKED_END = ColumnKind.PACKED + 3 * 16;
 
 /** Largest decimal exponent tried: values with more than 9 decimals are not DECIMAL. */
 const DECIMAL_EXPONENT_MAX = 9;
@@ -23,8 +30,11 @@ const VARINT_BYTES_MAX = 8;
 // for every value (lone surrogates, `__proto__` keys, nested -0, bigints). Columns written
 // by msgpackr before it decode the same way: standard msgpack, WTF-8 surrogates included.
 const columnWriter = new MsgpackWriter();
-// Number columns are copied here once, so that each candidate kind reads a typed array.
+// Number columns are copied here once, so that each candidate kind reads a typed array;
+// `scaled` holds their scaled integers when the column is decimal.
 let nums = new Float64Array(1024);
+let scaled = new Float64Array(1024);
+const plan: PackedPlan = { order: 0, width: 0, bytes: 0 };
 
 function decimalExponent(v: number): number {
   if (Number.isInteger(v)) return Math.abs(v) <= SCALED_ABS_MAX && !Object.is(v, -0) ? 0 : -1;
@@ -60,12 +70,13 @@ function varintBytes(z: number): number {
  */
 function decimalBytes(from: number, to: number, k: number): number {
   const p = POW10[k] as number;
-  let bytes = 2;
+  let bytes = 1;
   let prev = 0;
   for (let i = from; i < to; i++) {
     const v = nums[i] as number;
     const s = k === 0 ? v : Math.round(v * p);
     if (k > 0 && (s / p !== v || Math.abs(s) > SCALED_ABS_MAX)) return -1;
+    scaled[i] = s;
     const d = s - prev;
     bytes += varintBytes(d >= 0 ? d * 2 : -d * 2 - 1);
     prev = s;
@@ -73,13 +84,12 @@ function decimalBytes(from: number, to: number, k: number): number {
   return bytes;
 }
 
-function writeDecimal(w: ByteWriter, from: number, to: number, k: number): void {
-  const p = POW10[k] as number;
-  w.u8(ColumnKind.DECIMAL);
-  w.u8(k);
+/** Writes scaled[0, n) (filled by decimalBytes) as DECIMAL_K + k. */
+function writeDecimal(w: ByteWriter, n: number, k: number): void {
+  w.u8(ColumnKind.DECIMAL_K + k);
   let prev = 0;
-  for (let i = from; i < to; i++) {
-    const s = k === 0 ? (nums[i] as number) : Math.round((nums[i] as number) * p);
+  for (let i = 0; i < n; i++) {
+    const s = scaled[i] as number;
     w.svar(s - prev);
     prev = s;
   }
@@ -88,7 +98,10 @@ function writeDecimal(w: ByteWriter, from: number, to: number, k: number): void 
 /** Writes vals[from, to) as one column of the smallest exact kind. */
 export function encodeColumn(w: ByteWriter, vals: readonly Value[], from: number, to: number): void {
   const n = to - from;
-  if (nums.length < n) nums = new Float64Array(Math.max(n, nums.length * 2));
+  if (nums.length < n) {
+    nums = new Float64Array(Math.max(n, nums.length * 2));
+    scaled = new Float64Array(nums.length);
+  }
   let k = 0;
   for (let i = from; i < to; i++) {
     const v = vals[i];
@@ -100,17 +113,18 @@ export function encodeColumn(w: ByteWriter, vals: readonly Value[], from: number
     }
   }
   const dec = k >= 0 ? decimalBytes(0, n, k) : -1;
-  // XOR costs at least its 8-byte first value and a bit per value: skip it when DECIMAL
-  // is already that small (the common telemetry case), which keeps encoding cheap.
-  if (dec >= 0 && dec <= 11 + (n >> 3)) return writeDecimal(w, 0, n, k);
+  if (dec >= 0) {
+    // Decimal columns: DECIMAL or PACKED, whichever is smaller (XOR rarely beats them and
+    // would cost an encode per column).
+    if (n >= 3) planPacked(scaled, n, plan);
+    if (n < 3 || plan.bytes >= dec) return writeDecimal(w, n, k);
+    w.u8(ColumnKind.PACKED + 16 * plan.order + k);
+    return encodePacked(w, scaled, n, plan);
+  }
   const start = w.pos;
   w.u8(ColumnKind.XOR);
   const xor = 1 + encodeXorColumn(w, nums, 0, n);
-  const raw = 1 + 8 * n;
-  if (dec >= 0 && dec <= xor && dec <= raw) {
-    w.pos = start;
-    writeDecimal(w, 0, n, k);
-  } else if (raw < xor) {
+  if (1 + 8 * n < xor) {
     w.pos = start;
     w.u8(ColumnKind.FLOAT64);
     for (let i = 0; i < n; i++) w.f64(nums[i] as number);
@@ -139,21 +153,35 @@ export function decodeColumn(r: ByteReader, out: Value[], from: number, to: numb
   if (kind === ColumnKind.DECIMAL) {
     const k = r.u8();
     if (k > DECIMAL_EXPONENT_MAX) r.fail('decimal exponent out of range');
-    const p = POW10[k] as number;
-    let acc = 0;
-    for (let i = from; i < to; i++) {
-      acc += r.svar();
-      out[i] = k === 0 ? acc : acc / p;
-    }
+    decodeDecimal(r, out, from, to, k);
   } else if (kind === ColumnKind.FLOAT64) {
     for (let i = from; i < to; i++) out[i] = r.f64();
   } else if (kind === ColumnKind.XOR) {
     if (to > from) decodeXorColumn(r, out, from, to);
     else if (r.uvar() !== 0) r.fail('empty xor column with bits');
+  } else if (kind >= ColumnKind.DECIMAL_K && kind <= ColumnKind.DECIMAL_K + DECIMAL_EXPONENT_MAX) {
+    decodeDecimal(r, out, from, to, kind - ColumnKind.DECIMAL_K);
+  } else if (kind >= ColumnKind.PACKED && kind < PACKED_END) {
+    const k = kind & 0x0f;
+    if (k > DECIMAL_EXPONENT_MAX) r.fail('decimal exponent out of range');
+    const n = to - from;
+    if (scaled.length < n) scaled = new Float64Array(Math.max(n, scaled.length * 2));
+    decodePacked(r, scaled, n, (kind - ColumnKind.PACKED) >> 4);
+    const p = POW10[k] as number;
+    for (let i = 0; i < n; i++) out[from + i] = k === 0 ? (scaled[i] as number) : (scaled[i] as number) / p;
   } else if (kind === ColumnKind.MSGPACK) {
     decodeMsgpack(r, out, from, to);
   } else {
     r.fail(`unknown column kind ${kind}`);
+  }
+}
+
+function decodeDecimal(r: ByteReader, out: Value[], from: number, to: number, k: number): void {
+  const p = POW10[k] as number;
+  let acc = 0;
+  for (let i = from; i < to; i++) {
+    acc += r.svar();
+    out[i] = k === 0 ? acc : acc / p;
   }
 }
 
@@ -175,7 +203,8 @@ function decodeMsgpack(r: ByteReader, out: Value[], from: number, to: number): v
 
 /**
  * Moves past a column of `count` values without building them: FLOAT64 jumps, DECIMAL
- * scans its varints' bytes, XOR and MSGPACK jump over their byte length. A skipped column
+ * scans its varints' bytes, PACKED jumps over its bits and scans its exceptions, XOR and
+ * MSGPACK jump over their byte length. A skipped column
  * is checked only for its extent (a reader that keeps it checks the rest).
  */
 export function skipColumn(r: ByteReader, count: number): void {
@@ -187,6 +216,10 @@ export function skipColumn(r: ByteReader, count: number): void {
     r.bytes(8 * count);
   } else if (kind === ColumnKind.XOR) {
     skipXorColumn(r);
+  } else if (kind >= ColumnKind.DECIMAL_K && kind <= ColumnKind.DECIMAL_K + DECIMAL_EXPONENT_MAX) {
+    skipVarints(r, count);
+  } else if (kind >= ColumnKind.PACKED && kind < PACKED_END) {
+    skipPacked(r, count, (kind - ColumnKind.PACKED) >> 4);
   } else if (kind === ColumnKind.MSGPACK) {
     r.bytes(r.uvar());
   } else {

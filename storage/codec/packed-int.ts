@@ -1,0 +1,209 @@
+/**
+ * The PACKED column kind: decimal numbers as scaled integers (as DECIMAL), predicted by
+ * nothing, the previous value or the previous delta (order 0, 1, 2: levels, gauges,
+ * counters), the zigzagged residuals bit-packed at one width chosen per column, with the
+ * few that do not fit patched in afterwards (PFOR, Zukowski et al., 2006). A constant or
+ * steadily growing column costs a handful of bytes; a gauge moving by +-15 costs 5 bits
+ * per value instead of DECIMAL's byte. Layout in docs/format.md ("PACKED column").
+ *
+ * Works on the scaled integers in a Float64Array prepared by columns.ts; no allocation
+ * per value (scratch typed arrays grow by doubling and are reused).
+ */
+import type { ByteReader, ByteWriter } from './bytes.js';
+import { BitReader, BitWriter } from './bits.js';
+
+/** Widest packed residual; wider ones are exceptions (their high bits follow as varints). */
+const WIDTH_MAX = 32;
+/** Set in the width byte when an exception count follows. */
+const EXCEPTIONS_FLAG = 0x80;
+/** Bit lengths of zigzagged residuals go up to 54 (|residual| <= 2^53). */
+const BITLEN_SLOTS = 56;
+const TWO_32 = 4294967296;
+/** Order-2 residuals must stay within this for their zigzag to stay exact (< 2^53). */
+const RESIDUAL_ABS_MAX = 2 ** 51;
+/** Decoded scaled integers past this are corruption: the writer keeps them within 2^51. */
+const SCALED_ABS_LIMIT = 2 ** 51;
+
+const hist = [new Uint32Array(BITLEN_SLOTS), new Uint32Array(BITLEN_SLOTS), new Uint32Array(BITLEN_SLOTS)];
+let resid = new Float64Array(1024);
+const bitWriter = new BitWriter(undefined as unknown as ByteWriter);
+const bitReader = new BitReader();
+
+function zigzag(v: number): number {
+  return v >= 0 ? v * 2 : -v * 2 - 1;
+}
+
+function bitLength(z: number): number {
+  return z < TWO_32 ? 32 - Math.clz32(z) : 64 - Math.clz32(Math.floor(z / TWO_32));
+}
+
+function varintBytes(z: number): number {
+  let n = 1;
+  while (z >= 128) {
+    z = Math.floor(z / 128);
+    n++;
+  }
+  return n;
+}
+
+/** Residual i of scaled[0, n) at `order` (i >= order). */
+function residualAt(scaled: Float64Array, i: number, order: number): number {
+  const s = scaled[i] as number;
+  if (order === 0) return s;
+  const p = scaled[i - 1] as number;
+  if (order === 1) return s - p;
+  return s - 2 * p + (scaled[i - 2] as number);
+}
+
+/** The plan for one column: order, width and its exact byte size (kind byte included). */
+export interface PackedPlan {
+  order: number;
+  width: number;
+  bytes: number;
+}
+
+/**
+ * Picks order and width for scaled[0, n) into `plan`, with the PACKED size (kind byte
+ * included; exceptions counted with one gap byte each, which is exact up to gaps of 127).
+ */
+export function planPacked(scaled: Float64Array, n: number, plan: PackedPlan): void {
+  const [h0, h1, h2] = hist as [Uint32Array, Uint32Array, Uint32Array];
+  h0.fill(0);
+  h1.fill(0);
+  h2.fill(0);
+  let order2Ok = true;
+  for (let i = 0; i < n; i++) {
+    const b0 = bitLength(zigzag(scaled[i] as number));
+    h0[b0] = (h0[b0] as number) + 1;
+    if (i >= 1) {
+      const b1 = bitLength(zigzag(residualAt(scaled, i, 1)));
+      h1[b1] = (h1[b1] as number) + 1;
+    }
+    if (i >= 2) {
+      const r = residualAt(scaled, i, 2);
+      if (Math.abs(r) > RESIDUAL_ABS_MAX) order2Ok = false;
+      const b2 = bitLength(zigzag(r));
+      if (order2Ok) h2[b2] = (h2[b2] as number) + 1;
+    }
+  }
+  let best = Infinity;
+  for (let order = 0; order <= 2 && order <= n; order++) {
+    if (order === 2 && !order2Ok) break;
+    const h = hist[order] as Uint32Array;
+    const m = n - order;
+    let head = 2; // kind (carrying order and k), width
+    if (order >= 1) head += varintBytes(zigzag(scaled[0] as number));
+    if (order === 2) head += varintBytes(zigzag((scaled[1] as number) - (scaled[0] as number)));
+    for (let width = 0; width <= WIDTH_MAX; width++) {
+      let exceptionBytes = 0;
+      for (let len = width + 1; len < BITLEN_SLOTS; len++) {
+        const c = h[len] as number;
+        if (c > 0) exceptionBytes += c * (1 + Math.ceil((len - width) / 7));
+      }
+      const bytes = head + (exceptionBytes > 0 ? 1 : 0) + Math.ceil((m * width) / 8) + exceptionBytes;
+      if (bytes < best) {
+        best = bytes;
+        plan.order = order;
+        plan.width = width;
+        plan.bytes = bytes;
+      }
+      if (exceptionBytes === 0) break; // wider only costs more
+    }
+  }
+}
+
+/** Writes the PACKED body (after the kind byte, which carries order and k) of scaled[0, n). */
+export function encodePacked(w: ByteWriter, scaled: Float64Array, n: number, plan: PackedPlan): void {
+  const { order, width } = plan;
+  const m = n - order;
+  if (order >= 1) w.svar(scaled[0] as number);
+  if (order === 2) w.svar((scaled[1] as number) - (scaled[0] as number));
+  const limit = 2 ** width;
+  let exceptions = 0;
+  if (resid.length < m) resid = new Float64Array(Math.max(m, resid.length * 2));
+  for (let j = 0; j < m; j++) {
+    const z = zigzag(residualAt(scaled, j + order, order));
+    resid[j] = z;
+    if (z >= limit) exceptions++;
+  }
+  w.u8(width | (exceptions > 0 ? EXCEPTIONS_FLAG : 0));
+  if (exceptions > 0) w.uvar(exceptions);
+  const bw = bitWriter;
+  bw.reset(w);
+  if (width > 0) for (let j = 0; j < m; j++) bw.write((resid[j] as number) % limit, width);
+  bw.flush();
+  let prev = -1;
+  for (let j = 0; j < m && exceptions > 0; j++) {
+    const z = resid[j] as number;
+    if (z < limit) continue;
+    w.uvar(j - prev - 1);
+    w.uvar(Math.floor(z / limit));
+    prev = j;
+  }
+}
+
+/**
+ * Reads a PACKED body of the given order into scaled[0, n) (a scratch the caller sizes).
+ * Fails on anything out of range, so damage never yields an inexact number.
+ */
+export function decodePacked(r: ByteReader, scaled: Float64Array, n: number, order: number): void {
+  if (order > 2 || order > n) r.fail('packed order out of range');
+  const m = n - order;
+  let s0 = 0;
+  let d0 = 0;
+  if (order >= 1) s0 = r.svar();
+  if (order === 2) d0 = r.svar();
+  const widthByte = r.u8();
+  const width = widthByte & ~EXCEPTIONS_FLAG;
+  if (width > WIDTH_MAX) r.fail('packed width out of range');
+  const exceptions = widthByte & EXCEPTIONS_FLAG ? r.uvar() : 0;
+  if (exceptions > m) r.fail('more packed exceptions than values');
+  const br = bitReader;
+  br.start(r, Math.ceil((m * width) / 8));
+  for (let j = 0; j < m; j++) scaled[j + order] = width > 0 ? br.read(width) : 0;
+  br.finish();
+  const limit = 2 ** width;
+  let at = order - 1;
+  for (let e = 0; e < exceptions; e++) {
+    at += r.uvar() + 1;
+    const high = r.uvar();
+    if (at >= n || high === 0) r.fail('packed exception out of range');
+    scaled[at] = (scaled[at] as number) + high * limit;
+  }
+  // Un-zigzag and integrate in place.
+  let prev = 0;
+  let delta = 0;
+  for (let i = 0; i < n; i++) {
+    let s: number;
+    if (i < order) {
+      s = i === 0 ? s0 : s0 + d0;
+      delta = i === 0 ? 0 : d0;
+    } else {
+      const z = scaled[i] as number;
+      const v = z % 2 === 0 ? z / 2 : -(z + 1) / 2;
+      if (order === 0) s = v;
+      else if (order === 1) s = prev + v;
+      else {
+        delta += v;
+        s = prev + delta;
+      }
+    }
+    if (Math.abs(s) > SCALED_ABS_LIMIT) r.fail('packed value out of range');
+    scaled[i] = s;
+    prev = s;
+  }
+}
+
+/** Moves past a PACKED body of `n` values. */
+export function skipPacked(r: ByteReader, n: number, order: number): void {
+  if (order > 2 || order > n) r.fail('packed order out of range');
+  if (order >= 1) r.uvar();
+  if (order === 2) r.uvar();
+  const widthByte = r.u8();
+  const width = widthByte & ~EXCEPTIONS_FLAG;
+  if (width > WIDTH_MAX) r.fail('packed width out of range');
+  const exceptions = widthByte & EXCEPTIONS_FLAG ? r.uvar() : 0;
+  if (exceptions > n) r.fail('more packed exceptions than values');
+  r.bytes(Math.ceil(((n - order) * width) / 8));
+  for (let e = 0; e < 2 * exceptions; e++) r.uvar();
+}
