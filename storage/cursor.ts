@@ -20,6 +20,7 @@ import type { Archive, FetchWait } from './archive.js';
 import type { BlockRow } from './catalog.js';
 import { isIndexed, type FileEntry } from './file-list.js';
 import { STORAGE_LIMITS } from './limits.js';
+import { readBlockSelected } from './series-read.js';
 
 /** One batch as a view into a decoded block: updates are ids[from..to) / values[from..to). */
 export interface RawBatch {
@@ -39,6 +40,13 @@ export interface CursorOptions {
   filter?: readonly string[];
   /** Told when a read waits for a remote file to be fetched (sessions tell their client). */
   onFetchWait?: FetchWait;
+  /**
+   * With a filter: decode only the columns of matching paths (storage/series-read.ts
+   * readBlockSelected), outside the shared block cache. For filters that name a few paths
+   * (history of explicit paths). Batches holding none of them are passed over, including
+   * batches recorded with no update at all.
+   */
+  selective?: boolean;
 }
 
 interface Loaded {
@@ -51,6 +59,7 @@ export class Cursor {
   private readonly a: Archive;
   private readonly matcher: PathMatcher | undefined;
   private readonly wait: FetchWait | undefined;
+  private readonly selective: boolean;
   /** Per path id: 0 = not yet checked, 1 = matches the filter, 2 = does not. */
   private match = new Uint8Array(0);
   // Position: the next batch is batch k of delta block `di` of file `seq`. Files are found
@@ -66,6 +75,7 @@ export class Cursor {
     this.a = archive;
     this.matcher = opts.filter && opts.filter.length > 0 ? compileSpec(opts.filter) : undefined;
     this.wait = opts.onFetchWait;
+    this.selective = opts.selective === true && this.matcher !== undefined;
     this.toBeginning();
   }
 
@@ -225,7 +235,7 @@ export class Cursor {
     const at = await this.advance();
     if (!at) return null;
     const { d, starts } = at.block;
-    return { ts: d.ts[at.k] as number, ids: d.ids, values: d.values, from: starts[at.k] as number, to: starts[at.k + 1] as number, filtered: this.matcher !== undefined };
+    return { ts: d.ts[at.k] as number, ids: d.ids, values: d.values, from: starts[at.k] as number, to: starts[at.k + 1] as number, filtered: this.matcher !== undefined && !this.selective };
   }
 
   /** Moves past the next visible batch and returns where it is. */
@@ -297,6 +307,7 @@ export class Cursor {
   private visible(block: Loaded, k: number): boolean {
     if (!this.matcher) return true;
     const { d, starts } = block;
+    if (this.selective) return (starts[k + 1] as number) > (starts[k] as number);
     for (let i = starts[k] as number; i < (starts[k + 1] as number); i++) if (this.matches(d.ids[i] as number)) return true;
     return (starts[k + 1] as number) === (starts[k] as number);
   }
@@ -321,7 +332,7 @@ export class Cursor {
     const row = t.rows[t.deltas[di] as number] as BlockRow;
     const key = `${f.seq}:${row.offset}`;
     if (this.loaded?.key === key) return this.loaded;
-    const d = await this.a.readBlock(f, row, this.wait);
+    const d = this.selective ? await readBlockSelected(this.a, f, row, (id) => this.matches(id), this.wait) : await this.a.readBlock(f, row, this.wait);
     const starts = new Uint32Array(d.counts.length + 1);
     for (let i = 0; i < d.counts.length; i++) starts[i + 1] = (starts[i] as number) + (d.counts[i] as number);
     this.loaded = { key, d, starts };

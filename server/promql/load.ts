@@ -1,13 +1,13 @@
 /**
- * Samples of the selected series over one time range, read from the archive in one pass
- * with a cursor (storage/cursor.ts nextRaw: views into decoded blocks, no per-update
- * objects). What is a sample (docs/prometheus.md): a number (a bigint as the nearest
+ * Samples of the selected series over one time range, read series by series from the
+ * archive (storage/series-read.ts: only their columns, cached per committed chunk). What is a sample (docs/prometheus.md): a number (a bigint as the nearest
  * number), a boolean as 1 or 0; null, Prometheus' stale-marker NaN and any other value
  * (text, objects) are staleness: the series has no value from then until its next number.
  * Timestamps are milliseconds (the archive's µs, floored); of two samples in one
  * millisecond the later one stands.
  */
 import type { Archive } from '../../storage/index.js';
+import { readSeries } from '../../storage/series-read.js';
 import type { Value } from '../../protocol/value.js';
 import { SERVER_LIMITS } from '../limits.js';
 import type { SeriesRef } from './catalog.js';
@@ -59,9 +59,13 @@ export function isStaleNaN(v: number): boolean {
   return u32[0] === 2 && u32[1] === 0x7ff00000;
 }
 
+function sampleOfNumber(v: number): number | undefined {
+  return isStaleNaN(v) ? undefined : v;
+}
+
 /** The sample a recorded value is, or undefined for staleness. */
 export function sampleOf(v: Value): number | undefined {
-  if (typeof v === 'number') return isStaleNaN(v) ? undefined : v;
+  if (typeof v === 'number') return sampleOfNumber(v);
   if (typeof v === 'boolean') return v ? 1 : 0;
   if (typeof v === 'bigint') return Number(v);
   return undefined;
@@ -95,35 +99,22 @@ function push(s: SeriesSamples, t: number, value: number | undefined): void {
 export async function loadSamples(archive: Archive, series: readonly SeriesRef[], fromMs: number, toMs: number, budget: Budget): Promise<Map<number, SeriesSamples>> {
   const out = new Map<number, SeriesSamples>();
   if (series.length === 0 || toMs < fromMs) return out;
-  const slots = new Int32Array(archive.paths.length).fill(-1);
-  const list: SeriesSamples[] = [];
-  for (const s of series) {
-    if (slots[s.id] !== -1) continue;
-    slots[s.id] = list.length;
-    const samples = newSeries(s.metric);
-    list.push(samples);
-    out.set(s.id, samples);
-  }
-  const cursor = archive.cursor();
-  await cursor.seek({ ts: fromMs * 1000 - 1 });
-  const lastUs = toMs * 1000 + 999;
-  let loaded = 0;
-  for (let b = await cursor.nextRaw(); b && b.ts <= lastUs; b = await cursor.nextRaw()) {
-    const t = Math.floor(b.ts / 1000);
-    for (let i = b.from; i < b.to; i++) {
-      const id = b.ids[i] as number;
-      const slot = id < slots.length ? (slots[id] as number) : -1;
-      if (slot < 0) continue;
-      push(list[slot] as SeriesSamples, t, sampleOf(b.values[i] as Value));
-      loaded++;
+  for (const s of series) if (!out.has(s.id)) out.set(s.id, newSeries(s.metric));
+  // Series by series: only the selected paths' columns are decoded, and runs of committed
+  // chunks come from the archive's series cache (storage/series-read.ts).
+  const slice = (): Promise<void> => budget.slice();
+  for await (const pieces of readSeries(archive, [...out.keys()], fromMs * 1000, toMs * 1000 + 999, { slice })) {
+    let loaded = 0;
+    for (const { id, run, from, to } of pieces) {
+      const s = out.get(id) as SeriesSamples;
+      const { ts, num, values } = run;
+      if (num) for (let i = from; i < to; i++) push(s, Math.floor((ts[i] as number) / 1000), sampleOfNumber(num[i] as number));
+      else for (let i = from; i < to; i++) push(s, Math.floor((ts[i] as number) / 1000), sampleOf((values as readonly Value[])[i] as Value));
+      loaded += to - from;
     }
-    if (loaded >= 65_536) {
-      budget.addSamples(loaded);
-      loaded = 0;
-    }
+    budget.addSamples(loaded);
     await budget.slice();
   }
-  budget.addSamples(loaded);
   return out;
 }
 

@@ -1,0 +1,74 @@
+/**
+ * Cache of one series' samples over one chunk of committed blocks (storage/series-read.ts),
+ * so that a dashboard asking for the same series again (Grafana refreshing a panel every
+ * few seconds) reads no block at all. Committed blocks never change (the archive is
+ * append-only), so an entry is never invalidated: it only leaves when the byte budget
+ * (STORAGE_LIMITS.seriesCacheBytesMax) needs room, least recently used first.
+ */
+import type { Value } from '../protocol/value.js';
+
+/** One series' updates in time order: numbers in `num` when every value is one, else in `values`. */
+export interface SeriesRun {
+  readonly n: number;
+  /** Microseconds since the epoch, nondecreasing. */
+  readonly ts: Float64Array;
+  readonly num: Float64Array | undefined;
+  readonly values: readonly Value[] | undefined;
+}
+
+export const EMPTY_RUN: SeriesRun = { n: 0, ts: new Float64Array(0), num: new Float64Array(0), values: undefined };
+
+/** Bookkeeping of a Map entry, typed arrays' headers and the array objects themselves. */
+const ENTRY_OVERHEAD_BYTES = 200;
+/** A JS array slot plus a boxed number: what a non-numeric run costs per value, roughly. */
+const VALUE_BYTES = 24;
+
+export function runBytes(r: SeriesRun): number {
+  return ENTRY_OVERHEAD_BYTES + r.n * (8 + (r.num ? 8 : VALUE_BYTES));
+}
+
+export class SeriesCache {
+  private readonly map = new Map<string, SeriesRun>();
+  private bytes = 0;
+  hits = 0;
+  misses = 0;
+
+  constructor(private readonly bytesMax: number) {}
+
+  get(key: string): SeriesRun | undefined {
+    const hit = this.map.get(key);
+    if (hit === undefined) {
+      this.misses++;
+      return undefined;
+    }
+    this.hits++;
+    this.map.delete(key);
+    this.map.set(key, hit);
+    return hit;
+  }
+
+  put(key: string, run: SeriesRun): void {
+    const cost = runBytes(run);
+    if (cost > this.bytesMax) return;
+    const old = this.map.get(key);
+    if (old) {
+      this.map.delete(key);
+      this.bytes -= runBytes(old);
+    }
+    this.map.set(key, run);
+    this.bytes += cost;
+    for (const [k, v] of this.map) {
+      if (this.bytes <= this.bytesMax) break;
+      this.map.delete(k);
+      this.bytes -= runBytes(v);
+    }
+  }
+
+  get sizeBytes(): number {
+    return this.bytes;
+  }
+
+  get entries(): number {
+    return this.map.size;
+  }
+}

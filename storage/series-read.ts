@@ -1,0 +1,264 @@
+/**
+ * Reads of a few paths out of an archive organised by time: the samples of a set of path
+ * ids over a time range, series by series, without building every update of every block.
+ *
+ * A file's delta blocks are cut into chunks of STORAGE_LIMITS.seriesChunkBlocks blocks. A
+ * chunk whose blocks are all committed (every full chunk, and the last one of a sealed
+ * file) never changes, so each wanted path's updates in it are cached as one run
+ * (storage/series-cache.ts, per archive, bounded in bytes): a query repeated over the same
+ * range reads no block. A chunk still filling (the tail of `current`) is read each time,
+ * only the blocks in range. On a miss the whole chunk is read once for every missing path
+ * together, decoding only their columns (readBlockSelected).
+ *
+ * No per-block path summary skips blocks before they are read: series recorded by scrape
+ * or remote write land in every block (one batch per scrape holds every series), so such
+ * a summary would never skip one there; a block without any wanted path costs its read,
+ * check and column table, not its values.
+ */
+import type { Value } from '../protocol/value.js';
+import type { Archive, FetchWait } from './archive.js';
+import type { BlockRow } from './catalog.js';
+import type { DecodedBatches } from './codec/payload.js';
+import { isIndexed, type BlockTable, type FileEntry } from './file-list.js';
+import { STORAGE_LIMITS } from './limits.js';
+import { EMPTY_RUN, SeriesCache, type SeriesRun } from './series-cache.js';
+
+/** Whether a global path id is wanted. */
+export type KeepPath = (id: number) => boolean;
+
+/**
+ * One block with only the updates of kept paths; every batch stays listed (count 0 when
+ * none of its updates is kept) so that timestamps stay aligned.
+ */
+export async function readBlockSelected(a: Archive, entry: FileEntry, row: BlockRow, keep: KeepPath, wait?: FetchWait): Promise<DecodedBatches> {
+  // The archive decodes whole blocks (shared cache); filtering here keeps the shape that a
+  // column-skipping decode (codec decodeBatchesSelected) gives once the archive reads raw payloads for it.
+  return filterDecoded(await a.readBlock(entry, row, wait), keep);
+}
+
+/** The updates of kept paths of a decoded block, batches kept in place. */
+export function filterDecoded(d: DecodedBatches, keep: KeepPath): DecodedBatches {
+  let kept = 0;
+  for (let i = 0; i < d.ids.length; i++) if (keep(d.ids[i] as number)) kept++;
+  if (kept === d.ids.length) return d;
+  const counts = new Uint32Array(d.counts.length);
+  const ids = new Uint32Array(kept);
+  // Filled with null first: an array that only ever held numbers becomes a double array, which canonicalises NaNs.
+  const values: Value[] = new Array<Value>(kept).fill(null);
+  let at = 0;
+  let j = 0;
+  for (let k = 0; k < d.counts.length; k++) {
+    const end = at + (d.counts[k] as number);
+    let n = 0;
+    for (; at < end; at++) {
+      const id = d.ids[at] as number;
+      if (!keep(id)) continue;
+      ids[j] = id;
+      values[j] = d.values[at] as Value;
+      j++;
+      n++;
+    }
+    counts[k] = n;
+  }
+  return { ts: d.ts, counts, ids, values };
+}
+
+const caches = new WeakMap<Archive, SeriesCache>();
+
+/** The archive's cache of per-series chunk runs (created on first use). */
+export function seriesCacheOf(a: Archive): SeriesCache {
+  let c = caches.get(a);
+  if (!c) caches.set(a, (c = new SeriesCache(STORAGE_LIMITS.seriesCacheBytesMax)));
+  return c;
+}
+
+/** A wanted path's updates in range within one chunk: run entries [from, to). */
+export interface SeriesPiece {
+  id: number;
+  run: SeriesRun;
+  from: number;
+  to: number;
+}
+
+export interface SeriesReadOptions {
+  /** Told when a read waits for a remote file to be fetched. */
+  onFetchWait?: FetchWait;
+  /** Awaited after each block read: lets the caller yield to the event loop or give up. */
+  slice?: () => Promise<void>;
+}
+
+/** Scratch of one readSeries call: the ids wanted, and (set while a chunk is read) which of them it misses. */
+interface Wanted {
+  ids: readonly number[];
+  miss: Uint8Array;
+}
+
+/**
+ * The updates of `ids` with time in [fromUs, toUs], committed data only. Yields one array
+ * per chunk, in time order; within it a piece per wanted path that has updates there.
+ */
+export async function* readSeries(a: Archive, ids: readonly number[], fromUs: number, toUs: number, opts: SeriesReadOptions = {}): AsyncGenerator<SeriesPiece[]> {
+  const known = a.paths.length;
+  const miss = new Uint8Array(known);
+  const list: number[] = [];
+  for (const id of ids) {
+    if (!Number.isInteger(id) || id < 0 || id >= known || miss[id] === 1) continue;
+    miss[id] = 1;
+    list.push(id);
+  }
+  miss.fill(0);
+  if (list.length === 0 || toUs < fromUs) return;
+  const w: Wanted = { ids: list, miss };
+  for (let f = a.fileList.first(); f; f = a.fileList.after(f.seq)) {
+    // A file's lastTs is known before it is indexed (a rotated file is named by it).
+    if (f.lastTs !== null && f.lastTs < fromUs) continue;
+    if (!isIndexed(f)) {
+      if (f.firstTs !== null && f.firstTs > toUs) break;
+      await a.prepare(f, opts.onFetchWait);
+      f = a.fileList.bySeq(f.seq) ?? f;
+    }
+    if (f.firstTs === null) continue;
+    if (f.firstTs > toUs) break;
+    yield* fileChunks(a, f, w, fromUs, toUs, opts);
+  }
+}
+
+/** Delta blocks [lo, hi] of a table that may hold updates in [fromUs, toUs]. */
+function blockSpan(t: BlockTable, fromUs: number, toUs: number): { lo: number; hi: number } {
+  const rowOf = (di: number): BlockRow => t.rows[t.deltas[di] as number] as BlockRow;
+  let lo = 0;
+  let hi = t.deltas.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (rowOf(mid).lastTs < fromUs) lo = mid + 1;
+    else hi = mid;
+  }
+  const first = lo;
+  hi = t.deltas.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (rowOf(mid).firstTs <= toUs) lo = mid + 1;
+    else hi = mid;
+  }
+  return { lo: first, hi: lo - 1 };
+}
+
+async function* fileChunks(a: Archive, f: FileEntry, w: Wanted, fromUs: number, toUs: number, opts: SeriesReadOptions): AsyncGenerator<SeriesPiece[]> {
+  const t = a.table(f);
+  const { lo, hi } = blockSpan(t, fromUs, toUs);
+  const size = STORAGE_LIMITS.seriesChunkBlocks;
+  const cache = seriesCacheOf(a);
+  for (let c = Math.floor(lo / size); lo <= hi && c <= Math.floor(hi / size); c++) {
+    const start = c * size;
+    const end = Math.min(start + size, t.deltas.length);
+    const runs = new Map<number, SeriesRun>();
+    if (end - start === size || f.sealed) {
+      const missing: number[] = [];
+      for (const id of w.ids) {
+        const hit = cache.get(`${f.seq}:${c}:${id}`);
+        if (hit) runs.set(id, hit);
+        else missing.push(id);
+      }
+      if (missing.length > 0) {
+        const read = await readRuns(a, f, t, start, end, missing, w, opts);
+        for (const [id, run] of read) {
+          cache.put(`${f.seq}:${c}:${id}`, run);
+          runs.set(id, run);
+        }
+      }
+    } else {
+      // Still filling: read only what the range needs, keep nothing.
+      for (const [id, run] of await readRuns(a, f, t, Math.max(start, lo), Math.min(end, hi + 1), w.ids, w, opts)) runs.set(id, run);
+    }
+    const pieces: SeriesPiece[] = [];
+    for (const id of w.ids) {
+      const run = runs.get(id);
+      if (!run || run.n === 0) continue;
+      const from = firstAtOrAfter(run.ts, 0, run.n, fromUs);
+      const to = firstAtOrAfter(run.ts, from, run.n, toUs + 1);
+      if (to > from) pieces.push({ id, run, from, to });
+    }
+    if (pieces.length > 0) yield pieces;
+  }
+}
+
+function firstAtOrAfter(ts: Float64Array, lo: number, hi: number, t: number): number {
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if ((ts[mid] as number) < t) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/**
+ * One path's updates as they are read, straight into typed arrays: a JS array of numbers
+ * would canonicalise NaNs, and a NaN's bits are data (Prometheus' stale marker).
+ */
+class RunBuilder {
+  n = 0;
+  ts = new Float64Array(16);
+  num = new Float64Array(16);
+  /** Set once a value is not a number: from then on every value is kept as it is. */
+  values: Value[] | undefined;
+
+  push(t: number, v: Value): void {
+    if (this.n === this.ts.length) this.grow();
+    this.ts[this.n] = t;
+    if (this.values) this.values.push(v);
+    else if (typeof v === 'number') this.num[this.n] = v;
+    else this.values = this.mixed(v);
+    this.n++;
+  }
+
+  /** The numbers so far, then v, in an array that holds any value (filled with null first, so it never turns into a double array). */
+  private mixed(v: Value): Value[] {
+    const values = new Array<Value>(this.n + 1).fill(null);
+    for (let i = 0; i < this.n; i++) values[i] = this.num[i] as number;
+    values[this.n] = v;
+    return values;
+  }
+
+  private grow(): void {
+    const ts = new Float64Array(this.n * 2);
+    ts.set(this.ts);
+    this.ts = ts;
+    if (this.values) return;
+    const num = new Float64Array(this.n * 2);
+    num.set(this.num);
+    this.num = num;
+  }
+
+  build(): SeriesRun {
+    if (this.n === 0) return EMPTY_RUN;
+    const ts = this.ts.slice(0, this.n);
+    return this.values ? { n: this.n, ts, num: undefined, values: this.values } : { n: this.n, ts, num: this.num.slice(0, this.n), values: undefined };
+  }
+}
+
+/** Every update of `ids` in delta blocks [from, to) of a file, one run per id (empty when absent). */
+async function readRuns(a: Archive, f: FileEntry, t: BlockTable, from: number, to: number, ids: readonly number[], w: Wanted, opts: SeriesReadOptions): Promise<Map<number, SeriesRun>> {
+  const builders = new Map<number, RunBuilder>();
+  for (const id of ids) {
+    w.miss[id] = 1;
+    builders.set(id, new RunBuilder());
+  }
+  const keep: KeepPath = (id) => id < w.miss.length && w.miss[id] === 1;
+  try {
+    for (let di = from; di < to; di++) {
+      const row = t.rows[t.deltas[di] as number] as BlockRow;
+      const d = await readBlockSelected(a, f, row, keep, opts.onFetchWait);
+      let at = 0;
+      for (let k = 0; k < d.counts.length; k++) {
+        const time = d.ts[k] as number;
+        for (const end = at + (d.counts[k] as number); at < end; at++) (builders.get(d.ids[at] as number) as RunBuilder).push(time, d.values[at] as Value);
+      }
+      await opts.slice?.();
+    }
+  } finally {
+    for (const id of ids) w.miss[id] = 0;
+  }
+  const out = new Map<number, SeriesRun>();
+  for (const [id, b] of builders) out.set(id, b.build());
+  return out;
+}
