@@ -9,8 +9,8 @@
  * loop, as netidx's side builds its BatchItems there), at the storage defaults (images every
  * 64 MiB, a two-phase commit with fdatasync each 65534 pages or flush interval) and one final
  * flush. Read: open read-only, seek to each instant (position, then full state and the first
- * batch after), then read every batch from the beginning with nextRaw (ids and values, like
- * netidx's BatchItems) and again with next ([path, value] pairs).
+ * batch after), then read every batch from the beginning twice with nextRaw (ids and values,
+ * like netidx's BatchItems; the second pass is `read`) and once with next ([path, value] pairs).
  */
 import { readdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -111,6 +111,8 @@ async function read(dir: string, seeksFile: string): Promise<object> {
   const openMs = performance.now() - t0;
   const s = await seekAll(a, seeks);
   const rssAfterOpenSeek = rss();
+  // Two passes, as on every side: the first pays JIT tiering (here) or page mapping (netidx).
+  const readFirstPass = await readRaw(a);
   const raw = await readRaw(a);
   const pairs = await readPairs(a);
   await a.close();
@@ -120,6 +122,7 @@ async function read(dir: string, seeksFile: string): Promise<object> {
     seekStateFirstBatchMs: spread(s.seekStateMs),
     statePathsMin: s.statePathsMin,
     rssAfterOpenSeek,
+    readFirstPass,
     read: raw,
     readPairs: pairs,
     rss: rss(),
