@@ -20,6 +20,7 @@ import { Recorder } from './recorder.js';
 import { CoverageLog } from './coverage.js';
 import { Simulator } from './sim/simulator.js';
 import { HaRuntime } from './ha/runtime.js';
+import { ClusterRuntime, isPollSource, ownedSink } from './cluster/runtime.js';
 import { SOURCE_TYPES } from './sources/registry.js';
 import type { Source } from './sources/source.js';
 
@@ -35,6 +36,8 @@ export interface RunningServer {
   cold: ColdStorage | undefined;
   /** The Kafka sink and active/standby; undefined without kafka_sink. */
   ha: HaRuntime | undefined;
+  /** This recorder as a shard (docs/cluster.md); undefined without a cluster section. */
+  cluster: ClusterRuntime | undefined;
   log: Logger;
   /** Graceful shutdown; safe to call more than once. */
   close(): Promise<void>;
@@ -113,12 +116,15 @@ export async function startServer(config: ServeConfig, opts: StartOptions = {}):
     if (cold) cleanups.push(() => cold.stop());
     const recorder = r ? await Recorder.open(archive, { spec: r.spec }) : undefined;
     const sources: Source[] = [];
+    const cluster = config.cluster ? new ClusterRuntime(config.cluster) : undefined;
     for (const e of config.sources) {
       const factory = SOURCE_TYPES[e.type];
       if (!factory || !recorder) throw new TapedeckError('TPD_BAD_CONFIG', `source ${e.name}: unknown type ${e.type}`);
+      const sink = recorder.sink(e.name);
       sources.push(factory.create(withSimulatorUrl(e.options, simulator), {
         name: e.name,
-        sink: recorder.sink(e.name),
+        // In a cluster a poll source records only the paths this shard owns.
+        sink: cluster && isPollSource(e.type) ? ownedSink(sink, cluster.ownership, cluster.counts) : sink,
         log: log.child({ source: e.name, sourceType: e.type }),
         defaultPollIntervalMs: (r as NonNullable<typeof r>).pollIntervalMs,
       }));
@@ -152,6 +158,11 @@ export async function startServer(config: ServeConfig, opts: StartOptions = {}):
     await app.listen({ host: config.publish.host, port: config.publish.port });
     const a = app.server.address() as AddressInfo;
     const url = `http://${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}`;
+    // Membership before the sources: overlapping globs stop the start before anything is recorded.
+    if (cluster) {
+      await cluster.start(url, recorder, sources, log.child({ component: 'cluster' }));
+      cleanups.push(() => cluster.stop());
+    }
     for (const s of sources) s.start();
     log.info({ url, archive: config.archiveDirectory, sources: sources.map((s) => `${s.name}:${s.type}`), spec: r?.spec ?? null }, 'listening');
 
@@ -162,6 +173,7 @@ export async function startServer(config: ServeConfig, opts: StartOptions = {}):
         await Promise.all(sources.map((s) => s.stop()));
         // The active publishes what it has queued, then hands its lease over.
         await ha?.stop();
+        await cluster?.stop();
         const grace = setTimeout(() => {
           log.warn({ graceMs: SERVER_LIMITS.shutdownGraceMs }, 'requests still open after the grace period; closing their connections');
           app.server.closeAllConnections();
@@ -181,7 +193,7 @@ export async function startServer(config: ServeConfig, opts: StartOptions = {}):
       })();
       return closing;
     };
-    return { app, url, archive, recorder, sources, simulator, cold, ha, log, close };
+    return { app, url, archive, recorder, sources, simulator, cold, ha, cluster, log, close };
   } catch (err) {
     await undo();
     throw err;

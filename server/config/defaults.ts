@@ -32,3 +32,11 @@ export const EMBEDDED_DEFAULT = {
     { name: 'push', type: 'push' },
   ],
 } as const;
+
+/** The `cluster` section's defaults (docs/cluster.md). */
+export const CLUSTER_DEFAULTS = {
+  /** A dead shard shows live: false within about this (renewed every TTL/4). */
+  leaseTtlMs: 5_000,
+  /** 0: a shard waits for the shard holding an in-doubt Kafka batch to resolve it, however long. */
+  inDoubtMaxWaitMs: 0,
+} as const;

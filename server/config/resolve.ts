@@ -6,11 +6,13 @@
  */
 import { hostname } from 'node:os';
 import { TapedeckError } from '../../protocol/errors.js';
-import { parseGlob } from '../../protocol/glob.js';
+import { compileSpec, parseGlob } from '../../protocol/glob.js';
 import { PROTOCOL_LIMITS } from '../../protocol/limits.js';
 import { durationMs, type Duration } from '../duration.js';
 import { SOURCE_TYPES } from '../sources/registry.js';
 import { PUBLISH_DEFAULTS } from './defaults.js';
+import { kafkaMarkerProbes } from '../cluster/kafka-marker.js';
+import '../cluster/config.js';
 import type { RawConfig } from './schema.js';
 import type { HookCommand, ServeConfig, SourceEntry } from './serve-config.js';
 import { describeErrors, sourceValidator, validateConfig } from './validate.js';
@@ -157,6 +159,46 @@ function haSourceProblems(sources: readonly SourceEntry[]): string[] {
   return out;
 }
 
+/** The cluster section: globs checked with the one glob parser, durations in ms. */
+function resolveCluster(c: RawConfig['cluster'], problems: string[]): ServeConfig['cluster'] {
+  if (c === null) return null;
+  c.globs.forEach((g, i) => {
+    try {
+      parseGlob(g);
+    } catch (err) {
+      problems.push(`cluster.globs[${i}]: ${(err as Error).message} (TPD_BAD_GLOB)`);
+    }
+  });
+  const cluster = {
+    name: c.name,
+    shard: c.shard,
+    advertiseUrl: c.advertise_url,
+    redisUrl: c.redis,
+    globs: [...c.globs],
+    leaseTtlMs: durationMs(c.lease_ttl),
+    inDoubtMaxWaitMs: msOrZero(c.in_doubt_max_wait),
+  };
+  if (cluster.leaseTtlMs < 200) problems.push('cluster.lease_ttl: must be at least 200ms');
+  return cluster;
+}
+
+/**
+ * In a cluster, each Kafka batch records its partition and offsets at a marker path
+ * (docs/cluster.md, "Exactly once"); the record spec must keep it, or a shard that
+ * restarts after a crash could not tell which batches it had recorded.
+ */
+function clusterKafkaProblems(sources: readonly SourceEntry[], spec: readonly string[] | undefined): string[] {
+  if (spec === undefined) return [];
+  const keeps = compileSpec(spec);
+  const out: string[] = [];
+  sources.forEach((s, i) => {
+    if (s.type !== 'kafka') return;
+    const lost = kafkaMarkerProbes(s.name, s.options).find((p) => !keeps(p));
+    if (lost !== undefined) out.push(`sources[${i}] (${s.name}): record.spec must keep ${lost} in a cluster (the batch markers, docs/cluster.md); add "/tapedeck/kafka/**"`);
+  });
+  return out;
+}
+
 /** Validates a parsed config document and resolves it; throws TPD_BAD_CONFIG naming every bad key. */
 export function resolveConfig(doc: unknown, origin = 'config'): ServeConfig {
   const fail = (problems: string[]): never => {
@@ -192,9 +234,11 @@ export function resolveConfig(doc: unknown, origin = 'config'): ServeConfig {
     logLevel: d.log_level,
     kafkaSink: resolveKafkaSink(d.kafka_sink),
     ha: resolveHa(d.ha, problems),
+    cluster: resolveCluster(d.cluster, problems),
   };
   if (config.ha && !config.kafkaSink) problems.push('ha: active/standby decides who publishes to kafka_sink, which is not configured');
   if (config.ha) problems.push(...haSourceProblems(sources));
+  if (config.cluster) problems.push(...clusterKafkaProblems(sources, record?.spec));
   if (problems.length > 0) fail(problems);
   return deepFreeze(config);
 }

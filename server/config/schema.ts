@@ -15,7 +15,7 @@ import { SOURCE_TYPES } from '../sources/registry.js';
 import { READINESS_DEFAULT_MAX_STALENESS_MS } from '../ops/stats.js';
 import { KAFKA_SINK_DEFAULTS } from '../sinks/kafka.js';
 import { HA_DEFAULTS } from '../ha/coordinator.js';
-import { LOG_LEVELS, PUBLISH_DEFAULTS, SIMULATOR_DEFAULTS } from './defaults.js';
+import { CLUSTER_DEFAULTS, LOG_LEVELS, PUBLISH_DEFAULTS, SIMULATOR_DEFAULTS } from './defaults.js';
 import { choice, duration, durationOrNull, durationText, hookCommand, orNull, section } from './kinds.js';
 
 const ArchiveCmds = section({
@@ -121,6 +121,16 @@ const Ha = orNull(section({
   on_redis_loss: choice(['publish', 'standby'] as const, { default: 'publish', description: 'Redis unreachable longer than the TTL: "publish" (every recorder publishes: duplicates rather than loss) or "standby" (nobody publishes).' }),
 }, {}), { default: null, description: 'Active/standby recorders through Redis (docs/ha.md); needs kafka_sink: only the active publishes. null = this recorder always publishes.' });
 
+const Cluster = orNull(section({
+  name: Type.String({ pattern: '^[A-Za-z0-9_.-]{1,64}$', examples: ['fabric'], description: 'The cluster: shards with the same name and Redis form one. Also the default Kafka consumer group of every kafka source (tapedeck-<name>-<source>).' }),
+  shard: Type.String({ pattern: '^[A-Za-z0-9_.@-]{1,64}$', examples: ['shard-a'], description: 'This shard\'s id, stable across restarts; the two recorders of an active/standby pair share it.' }),
+  advertise_url: orNull(Type.String({ pattern: '^https?://[^\\s/]+$' }), { default: null, examples: ['http://10.0.0.11:8080'], description: 'Base URL other nodes and clients reach this shard at (no path); null = the URL the server listens on (one machine only).' }),
+  redis: Type.String({ pattern: '^rediss?://', examples: ['redis://127.0.0.1:6379'], description: 'redis:// or rediss:// URL of the Redis that holds membership, leases and the Kafka fences.' }),
+  globs: Type.Array(Type.String(), { maxItems: 1024, default: [], examples: [['/site-a/**']], description: 'Globs of the paths this shard owns for push and poll sources; a push of a path another shard owns is refused (421 TPD_NOT_OWNER). Must not overlap another shard\'s (docs/cluster.md). [] = owns none.' }),
+  lease_ttl: duration({ default: durationText(CLUSTER_DEFAULTS.leaseTtlMs), description: 'The shard\'s lease TTL (at least 200ms; renewed every TTL/4): a dead shard shows live: false within about this.' }),
+  in_doubt_max_wait: durationOrNull({ default: null, description: 'How long a shard that takes over a Kafka partition waits for the previous owner to resolve its in-doubt batch before recording it itself (a duplicate is then possible, counted); null = wait for it.' }),
+}, {}), { default: null, description: 'This recorder as one shard of a cluster (docs/cluster.md); null = a recorder of its own.' });
+
 export const ConfigSchema = section({
   archive_directory: Type.String({ minLength: 1, examples: ['./data'], description: 'Where the archive lives: "current" (being written), rotated files named by the RFC 3339 time of their last batch, and the catalog. Created if missing.' }),
   archive_cmds: orNull(ArchiveCmds, {}),
@@ -133,6 +143,7 @@ export const ConfigSchema = section({
   sources: Type.Array(SourceEntry, { maxItems: SERVER_LIMITS.sourcesMax, default: [], description: 'The sources, each { "name": unique, "type": ..., ...the keys of its type }.' }),
   kafka_sink: KafkaSink,
   ha: Ha,
+  cluster: Cluster,
   log_level: choice(LOG_LEVELS, { default: 'info', description: 'pino log level.' }),
 }, { description: 'The Tapedeck config file: JSON with // comments; unknown keys are errors.' });
 

@@ -14,6 +14,9 @@
  *   error of the archive the socket stays open when retrying makes sense (backpressure,
  *   full disk) and is closed otherwise: 1001 when the archive is closed (shutdown), 1011
  *   on an I/O or internal error.
+ * In a cluster, a request (or a WebSocket message) with a path another shard owns is refused
+ * whole with 421 TPD_NOT_OWNER, its error naming the owner and its URL (docs/cluster.md); a
+ * WebSocket stays open after it.
  * `?ack=memory` (default): answered once the lines are in the archive writer; they are
  * durable at the next flush (record.flush_interval) or at a graceful shutdown.
  * `?ack=durable` (on the WebSocket URL: for every message of the connection): answered
@@ -45,7 +48,14 @@ const RESULT_PROPERTIES = {
   },
 } as const;
 
-const ERROR_PROPERTY = { type: 'object', required: ['code', 'message'], properties: { code: { type: 'string' }, message: { type: 'string' } } } as const;
+const SHARD_PROPERTY = { type: 'object', required: ['shard', 'url'], properties: { shard: { type: 'string' }, url: { type: 'string' } } } as const;
+
+/** `owner`, `owners`: on 421 TPD_NOT_OWNER (a cluster), the shard owning the first refused path, and every owner met. */
+const ERROR_PROPERTY = {
+  type: 'object',
+  required: ['code', 'message'],
+  properties: { code: { type: 'string' }, message: { type: 'string' }, owner: SHARD_PROPERTY, owners: { type: 'array', items: SHARD_PROPERTY } },
+} as const;
 
 const QUERYSTRING = { type: 'object', additionalProperties: false, properties: { source: { type: 'string', minLength: 1 }, ack: { type: 'string' } } } as const;
 
@@ -72,8 +82,10 @@ function summary(r: IngestResult): string {
 }
 
 /** The error part of an answer: I/O and internal failures may name paths, so they give only their meaning. */
-function errorOf(err: TapedeckError): { code: ErrorCode; message: string } {
-  return { code: err.code, message: clientMessage(err) };
+function errorOf(err: TapedeckError): { code: ErrorCode; message: string; owner?: unknown; owners?: unknown } {
+  const e = { code: err.code, message: clientMessage(err) };
+  if (err.code !== 'TPD_NOT_OWNER' || !err.details) return e;
+  return { ...e, owner: { shard: err.details.owner, url: err.details.owner_url }, owners: err.details.owners };
 }
 
 /** Status, headers and body of the answer to one ingest (HTTP) or message (WebSocket). */

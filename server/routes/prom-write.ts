@@ -8,6 +8,8 @@
  * - 503 (backpressure, closed archive) and 507 (full disk) with Retry-After: Prometheus
  *   retries, and the retry records only what the first try did not;
  * - 404 TPD_NO_REMOTE_WRITE_SOURCE when no remote_write source is configured.
+ * - 421 TPD_NOT_OWNER in a cluster when a series' path belongs to another shard
+ *   (docs/cluster.md): nothing of the request is recorded; the body names the owner.
  * Never a 2xx for samples that were not recorded.
  */
 import type { FastifyPluginAsync, FastifyReply } from 'fastify';
@@ -15,7 +17,10 @@ import { TapedeckError, isTapedeckError } from '../../protocol/errors.js';
 import type { Archive } from '../../storage/index.js';
 import { SERVER_LIMITS } from '../limits.js';
 import { clientMessage, parseAckLevel, retryAfterS } from './ingest-answers.js';
-import type { ArchiveGate, RemoteWriteSource } from '../sources/remote-write.js';
+import { seriesPath, uncompress, type ArchiveGate, type RemoteWriteSource } from '../sources/remote-write.js';
+import { decodeLabels, decodeWriteRequest } from '../../protocol/prompb/write-request.js';
+import { ownershipCheckOf } from '../cluster/source-ownership.js';
+import type { OwnershipCheck } from '../sources/push.js';
 import type { Source } from '../sources/source.js';
 
 export interface PromWriteRoutesOptions {
@@ -31,13 +36,29 @@ function gateOf(archive: Archive): ArchiveGate {
   return { lastTsUs: () => writer.lastTimestamp, drained: () => writer.drain() };
 }
 
+/**
+ * Refuses a request with a series another shard owns, before anything is recorded. A body
+ * that does not decode is left to the source, which refuses it with its own 400.
+ */
+function checkOwnership(check: OwnershipCheck, body: Buffer): void {
+  let paths: string[];
+  try {
+    const view = decodeWriteRequest(uncompress(body), { samplesMax: SERVER_LIMITS.remoteWriteSamplesMax, labelsPerSeriesMax: SERVER_LIMITS.remoteWriteLabelsPerSeriesMax });
+    paths = view.series.map((s) => seriesPath(decodeLabels(view.bytes, s.labelSpans)));
+  } catch {
+    return;
+  }
+  check.check(paths);
+}
+
 function sendError(reply: FastifyReply, err: TapedeckError): FastifyReply {
   const after = retryAfterS(err, SERVER_LIMITS.remoteWriteBackpressureRetryAfterS);
   if (after !== undefined) void reply.header('retry-after', String(after));
   if (err.status >= 500) reply.log.error({ code: err.code, err: err.cause ?? err }, 'remote write stopped by the archive');
   // I/O and internal failures may name paths: they give only their meaning.
   const message = clientMessage(err);
-  return reply.status(err.status).send({ error: { code: err.code, message } });
+  const owner = err.code === 'TPD_NOT_OWNER' && err.details ? { owner: { shard: err.details.owner, url: err.details.owner_url }, owners: err.details.owners } : {};
+  return reply.status(err.status).send({ error: { code: err.code, message, ...owner } });
 }
 
 export const promWriteRoutes: FastifyPluginAsync<PromWriteRoutesOptions> = async (app, opts) => {
@@ -65,6 +86,8 @@ export const promWriteRoutes: FastifyPluginAsync<PromWriteRoutesOptions> = async
     // JSON and text have parsers of their own; only a raw body is a snappy block.
     if (!Buffer.isBuffer(req.body)) throw new TapedeckError('TPD_UNSUPPORTED_MEDIA_TYPE', 'remote write takes a snappy-compressed WriteRequest as application/x-protobuf');
     try {
+      const ownership = ownershipCheckOf(source);
+      if (ownership) checkOwnership(ownership, req.body);
       await source.write(req.body, gateOf(opts.archive), ack);
     } catch (err) {
       if (!isTapedeckError(err)) throw err;

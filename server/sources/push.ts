@@ -10,6 +10,10 @@
  * than of a line (backpressure, full disk, closed, I/O) ends the request with that error
  * and the counts of what was recorded before it.
  *
+ * In a cluster (docs/cluster.md), a request with a path another shard owns is refused whole
+ * before anything of it is recorded (421 TPD_NOT_OWNER naming the owner and its URL): its
+ * lines are all read first, then checked, then recorded.
+ *
  * Config: `refuse_filtered: true` refuses a push none of whose updates the record spec
  * keeps (TPD_INGEST_FILTERED) instead of answering it as accepted; a push of which some
  * updates are kept is recorded and answered with the count left out (`filtered_updates`).
@@ -92,6 +96,34 @@ function pushSink(sink: BatchSink): PushSink {
   };
 }
 
+/** Refuses paths another shard of the cluster owns (server/cluster/ownership.ts): throws TPD_NOT_OWNER. */
+export interface OwnershipCheck {
+  check(paths: Iterable<string>): void;
+}
+
+/** Every path of the good lines. */
+function* pathsOf(lines: readonly PushedLine[]): Generator<string> {
+  for (const line of lines) {
+    if (line === null || 'error' in line) continue;
+    for (const u of line.updates) yield u[0];
+  }
+}
+
+/**
+ * The lines of a request, read before any is recorded (all or nothing under ownership):
+ * bounded by the body (ingestBodyBytesMax), and reading stops where appendLines would, at
+ * ingestBadLinesMax bad lines, so garbage costs no more than without a cluster.
+ */
+function readAhead(lines: Iterable<PushedLine>): PushedLine[] {
+  const all: PushedLine[] = [];
+  let bad = 0;
+  for (const line of lines) {
+    all.push(line);
+    if (line !== null && 'error' in line && ++bad >= SERVER_LIMITS.ingestBadLinesMax) break;
+  }
+  return all;
+}
+
 export class PushSource extends EventEmitter implements Source {
   readonly type = 'push';
   readonly name: string;
@@ -101,6 +133,8 @@ export class PushSource extends EventEmitter implements Source {
   private readonly tracker: HealthTracker;
   private inFlight = new Set<Promise<IngestResult>>();
   private stopping = false;
+  /** Set in a cluster: pushes of paths another shard owns are refused whole. */
+  ownership: OwnershipCheck | undefined;
 
   constructor(ctx: SourceContext, cfg: PushSourceConfig = {}) {
     super();
@@ -144,6 +178,15 @@ export class PushSource extends EventEmitter implements Source {
 
   private ingestLines(lines: Iterable<PushedLine>, opts: IngestOptions): Promise<IngestResult> {
     if (this.stopping) return Promise.reject(new TapedeckError('TPD_ARCHIVE_CLOSED', 'the server is shutting down; ingest is closed'));
+    if (this.ownership) {
+      const all = readAhead(lines);
+      try {
+        this.ownership.check(pathsOf(all));
+      } catch (err) {
+        return Promise.reject(err as Error);
+      }
+      lines = all;
+    }
     const p = this.run(lines, opts.ack ?? 'memory');
     this.inFlight.add(p);
     void p.finally(() => this.inFlight.delete(p)).catch(() => undefined);
