@@ -134,6 +134,18 @@ describe('Series', () => {
     expect(s.indexAt(Number.MAX_SAFE_INTEGER)).toBe(1);
   });
 
+  it('takes its kind from the first value other than null (a path known without a value is neither)', () => {
+    const s = new Series('/a');
+    s.push(1, null);
+    expect(s.kind).toBeNull();
+    s.push(2, 7);
+    s.push(3, 'text');
+    expect(s.kind).toBe('number');
+    const t = new Series('/b');
+    t.prepend([1, 2, 3], ['on', null, null]);
+    expect(t.kind).toBe('state');
+  });
+
   it('keeps at most pointsPerSeriesMax, the newest, and prepends only older history', () => {
     const s = new Series('/a');
     const max = CHART_LIMITS.pointsPerSeriesMax;

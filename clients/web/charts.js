@@ -13,11 +13,10 @@ import { Panel } from './chart-panel.js';
 import { gapSpans } from './gaps.js';
 import { copyLayout, layoutProblem, LAYOUT_VERSION } from './layout.js';
 import { loadHistory } from './history.js';
-import { Series } from './series.js';
+import { kindOf, Series } from './series.js';
 import { PATH_DRAG_TYPE } from './tree.js';
 import { unitOf } from './units.js';
 import { FOLLOW, panned, viewFor, viewOfZoom, windowOf, zoomed, zoomOfView } from './view.js';
-import { isNumeric } from './values.js';
 
 export const CHARTS_MAX = CHART_LIMITS.panelsMax;
 /** Wheel pixels that pan the window by its whole width; Ctrl+wheel zooms by this factor per 100 px. */
@@ -112,11 +111,15 @@ export class Charts {
     this.headUs = ts;
     let placed = false;
     for (const [p, v] of updates) {
-      if (this.pending.has(p)) {
+      if (this.pending.has(p) && kindOf(v) !== null) {
         this.placePath(p, v);
         placed = true;
       }
-      this.series.get(p)?.push(ts, v);
+      const s = this.series.get(p);
+      if (!s) continue;
+      const kind = s.kind;
+      s.push(ts, v);
+      if (s.kind !== kind) placed = true; // its first value other than null: its panel draws it now
     }
     if (placed) { this.renderPanels(); this.changed(); }
     this.schedule();
@@ -179,7 +182,7 @@ export class Charts {
   }
 
   placePending(values, posUs) {
-    for (const p of [...this.pending].sort()) if (values.has(p)) this.placePath(p, values.get(p), posUs);
+    for (const p of [...this.pending].sort()) if (kindOf(values.get(p)) !== null) this.placePath(p, values.get(p), posUs);
     this.syncSeries(posUs);
     this.renderPanels();
   }
@@ -189,7 +192,7 @@ export class Charts {
     this.pending.delete(path);
     this.ensureSeries(path, wire, posUs);
     if (this.target && this.fits(this.target, path)) return this.target.paths.push(path);
-    if (isNumeric(wire)) return this.newPanel([path], this.firstStatesPanel());
+    if (kindOf(wire) === 'number') return this.newPanel([path], this.firstStatesPanel());
     const states = this.panels.findLast((panel) => panel.pathsOfKind('number').length === 0 && this.fits(panel, path));
     if (states) states.paths.push(path);
     else this.newPanel([path], this.panels.length);
@@ -221,7 +224,7 @@ export class Charts {
   ensureSeries(path, wire, posUs = null) {
     if (this.series.has(path)) return;
     const s = new Series(path);
-    if (wire !== undefined) s.kind = isNumeric(wire) ? 'number' : 'state';
+    s.kind = kindOf(wire);
     const at = posUs ?? this.headUs;
     if (at !== null && wire !== undefined) s.push(at, wire);
     this.series.set(path, s);

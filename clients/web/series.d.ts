@@ -15,3 +15,4 @@ export class Series {
   broken(spans: Span[]): [number[], Array<number | null>];
 }
 export function alignSeries(tables: Array<[number[], Array<number | null>]>): Array<Array<number | null | undefined>>;
+export function kindOf(wire: unknown): 'number' | 'state' | null;

@@ -8,6 +8,12 @@ import { chartNumber, isNumeric } from './values.js';
 
 const POINTS_MAX = CHART_LIMITS.pointsPerSeriesMax;
 
+/** How a wire value is drawn: 'number' (a series), 'state' (a state track), or null for null (no value says nothing). */
+export function kindOf(wire) {
+  if (wire === null || wire === undefined) return null;
+  return isNumeric(wire) ? 'number' : 'state';
+}
+
 export class Series {
   constructor(path) {
     this.path = path;
@@ -15,7 +21,7 @@ export class Series {
     this.wire = [];
     this.xs = [];
     this.ys = [];
-    /** 'number' or 'state' once a value was seen; null before. */
+    /** 'number' or 'state' once a value other than null was seen; null before. */
     this.kind = null;
   }
 
@@ -30,7 +36,7 @@ export class Series {
   push(tsUs, wire) {
     const n = this.tsUs.length;
     if (n > 0 && tsUs < this.tsUs[n - 1]) return false;
-    this.kind ??= isNumeric(wire) ? 'number' : 'state';
+    this.kind ??= kindOf(wire);
     this.tsUs.push(tsUs);
     this.wire.push(wire);
     this.xs.push(tsUs / 1e6);
@@ -49,7 +55,7 @@ export class Series {
     if (end <= start) return;
     const ts = tsUs.slice(start, end);
     const ws = wire.slice(start, end);
-    this.kind ??= isNumeric(ws[ws.length - 1]) ? 'number' : 'state';
+    for (let k = ws.length - 1; k >= 0 && this.kind === null; k--) this.kind = kindOf(ws[k]);
     this.tsUs.unshift(...ts);
     this.wire.unshift(...ws);
     this.xs.unshift(...ts.map((t) => t / 1e6));
