@@ -176,11 +176,15 @@ describe('web charts', () => {
     expect(await page.locator('.state-track img').count()).toBe(0);
 
     const batches = await history(OVERLAY);
+    const usPerPx = await page.evaluate(() => {
+      const [a, b] = window.tapedeck.charts.window!;
+      return ((b - a) * 1e6) / (document as unknown as { querySelector(s: string): { clientWidth: number } }).querySelector('.panel .u-over').clientWidth;
+    });
     // Pointer positions across the runs and the gaps, between and on recorded updates.
     const probes = [0.5, 3.2, 7, 17.9, 29.4, 35, 41.01, 55.5, 69.9, 75, 80, 88.8, 98.3].map((k) => at(0) + Math.round(k * S));
     for (const want of probes) {
       const cursorUs = await hoverAt(page, 0, want);
-      expect(Math.abs(cursorUs - want)).toBeLessThan(S / 2); // a pixel is under half a second here
+      expect(Math.abs(cursorUs - want)).toBeLessThanOrEqual(2 * usPerPx); // the pointer's time, to a pixel or two
       const rows = await panel.locator('.hover .hover-row').evaluateAll((els) => els.map((e) => ({
         path: e.getAttribute('data-path'),
         ts: e.getAttribute('data-ts-us'),

@@ -27,6 +27,17 @@ function timeLabels(_u, splits, _axis, _space, incr) {
 
 const scaleKey = (unit) => `u:${unit}`;
 
+/** Y tick labels: plain under a million, else exponent form, so a counter near 2^60 keeps the axis narrow (the read-out has the exact value). */
+function valueLabels(_u, splits) {
+  return splits.map((v) => (v === null ? '' : Math.abs(v) >= 1e6 || (v !== 0 && Math.abs(v) < 1e-4) ? v.toExponential(2) : String(+v.toPrecision(6))));
+}
+
+/** A y axis as wide as its longest tick label (11 px sans: about 6.5 px a character), at least AXIS_PX. */
+function axisSize(_u, values) {
+  const chars = Math.max(0, ...(values ?? []).map((v) => String(v).length));
+  return Math.max(AXIS_PX, Math.ceil(chars * 6.5) + 16);
+}
+
 function el(tag, className, text) {
   const e = document.createElement(tag);
   if (className) e.className = className;
@@ -144,9 +155,9 @@ export class Panel {
   makePlot(numeric, units, scaleOf) {
     const scales = { x: { time: true } };
     for (const u of units) scales[scaleKey(u)] = { auto: true };
-    const axes = [{ size: 30, font: FONT, values: timeLabels }];
+    const axes = [{ size: 30, space: 70, font: FONT, values: timeLabels }];
     units.forEach((u, i) => axes.push({
-      scale: scaleKey(u), side: i % 2 === 0 ? 3 : 1, size: AXIS_PX, font: FONT, labelFont: FONT,
+      scale: scaleKey(u), side: i % 2 === 0 ? 3 : 1, size: axisSize, values: valueLabels, font: FONT, labelFont: FONT,
       label: u === '' ? undefined : u, labelSize: u === '' ? 0 : 14, labelGap: 0, grid: { show: i === 0 },
     }));
     const series = [{}];
@@ -221,9 +232,11 @@ export class Panel {
     const rows = this.paths.map((path) => ({ path, color: this.colorOf(path), series: this.charts.series.get(path) }));
     renderReadout(this.readout, tsUs, rows, this.charts.gaps);
     this.readout.hidden = false;
-    const half = this.box.clientWidth / 2;
-    this.readout.style.left = xPx < half ? `${xPx + 14}px` : '';
-    this.readout.style.right = xPx < half ? '' : `${this.box.clientWidth - xPx + 14}px`;
+    // Beside the pointer on the side with room, else against the panel's edge.
+    const w = this.readout.offsetWidth;
+    const room = this.box.clientWidth;
+    const left = xPx + 14 + w <= room ? xPx + 14 : xPx - 14 - w >= 0 ? xPx - 14 - w : Math.max(0, room - w);
+    this.readout.style.left = `${left}px`;
   }
 
   /** Gaps shaded (a crash apart from a clean stop) and the playhead, over the plot (canvas px). */
