@@ -21,6 +21,7 @@ import { CoverageLog } from './coverage.js';
 import { Simulator } from './sim/simulator.js';
 import { HaRuntime } from './ha/runtime.js';
 import { ClusterRuntime, isPollSource, ownedSink } from './cluster/runtime.js';
+import { clusterStatusRoutes } from './routes/cluster-status.js';
 import { SOURCE_TYPES } from './sources/registry.js';
 import type { Source } from './sources/source.js';
 
@@ -155,6 +156,7 @@ export async function startServer(config: ServeConfig, opts: StartOptions = {}):
       ...(cold ? { cold } : {}),
     });
     cleanups.push(() => app.close());
+    if (cluster) await app.register(clusterStatusRoutes, { cluster });
     await app.listen({ host: config.publish.host, port: config.publish.port });
     const a = app.server.address() as AddressInfo;
     const url = `http://${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}`;

@@ -51,7 +51,7 @@ const RESULT_PROPERTIES = {
 const SHARD_PROPERTY = { type: 'object', required: ['shard', 'url'], properties: { shard: { type: 'string' }, url: { type: 'string' } } } as const;
 
 /** `owner`, `owners`: on 421 TPD_NOT_OWNER (a cluster), the shard owning the first refused path, and every owner met. */
-const ERROR_PROPERTY = {
+export const ERROR_PROPERTY = {
   type: 'object',
   required: ['code', 'message'],
   properties: { code: { type: 'string' }, message: { type: 'string' }, owner: SHARD_PROPERTY, owners: { type: 'array', items: SHARD_PROPERTY } },

@@ -21,6 +21,7 @@ import { seriesPath, uncompress, type ArchiveGate, type RemoteWriteSource } from
 import { decodeLabels, decodeWriteRequest } from '../../protocol/prompb/write-request.js';
 import { ownershipCheckOf } from '../cluster/source-ownership.js';
 import type { OwnershipCheck } from '../sources/push.js';
+import { ERROR_PROPERTY } from './ingest.js';
 import type { Source } from '../sources/source.js';
 
 export interface PromWriteRoutesOptions {
@@ -79,7 +80,11 @@ export const promWriteRoutes: FastifyPluginAsync<PromWriteRoutesOptions> = async
 
   app.post<{ Body: Buffer; Querystring: { source?: string; ack?: string } }>('/api/v1/write', {
     bodyLimit: SERVER_LIMITS.remoteWriteBodyBytesMax,
-    schema: { querystring: QUERYSTRING, response: { 204: { type: 'null' } } },
+    schema: {
+      querystring: QUERYSTRING,
+      // The error shape of push ingest: `owner` and `owners` on 421 TPD_NOT_OWNER.
+      response: { 204: { type: 'null' }, '4xx': { type: 'object', required: ['error'], properties: { error: ERROR_PROPERTY } }, '5xx': { type: 'object', required: ['error'], properties: { error: ERROR_PROPERTY } } },
+    },
   }, async (req, reply) => {
     const source = pick(req.query.source);
     const ack = parseAckLevel(req.query.ack, source.defaultAck);
