@@ -34,6 +34,8 @@ import { ERROR_BODY_SCHEMA } from './ops/openapi.js';
 import { haRoutes } from './routes/ha.js';
 import { promqlRoutes } from './routes/promql.js';
 import type { HaRuntime } from './ha/runtime.js';
+import type { ShardDirectory } from './cluster/directory.js';
+import { shardRoutes } from './routes/shard.js';
 
 export interface ServerOptions {
   archive: Archive;
@@ -62,6 +64,8 @@ export interface ServerOptions {
   ha?: HaRuntime;
   /** Archive hooks and retention started on `archive` (GET /api/v1/archive, metrics). */
   cold?: ColdStorage;
+  /** The cluster's shards: reads and sessions merge them all (docs/cluster-reads.md). */
+  directory?: ShardDirectory;
 }
 
 export const SERVER_DEFAULTS = {
@@ -188,18 +192,19 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
   });
   registerStats(app, opts.archive, opts.sources ?? [], opts.readiness, opts.ha ? haReadiness(opts.ha) : undefined);
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
-  await app.register(sessionRoutes);
+  await app.register(sessionRoutes, { directory: opts.directory });
   await app.register(archiveRoutes, { cold: opts.cold });
   await app.register(webRoutes);
   // Recording routes (ingest, queries) register here as they are built.
-  await app.register(queryRoutes, { recorder: opts.recorder });
+  await app.register(queryRoutes, { recorder: opts.recorder, directory: opts.directory });
+  await app.register(shardRoutes, { recorder: opts.recorder });
   await app.register(diffRoutes);
   await app.register(workspaceRoutes);
   await app.register(ingestRoutes, { sources: opts.sources ?? [] });
   await app.register(promWriteRoutes, { sources: opts.sources ?? [], archive: opts.archive });
   await app.register(sourceRoutes, { sources: opts.sources ?? [] });
   // Without a recording run (tests, tools) the journal is still read, so coverage always answers.
-  await app.register(coverageRoutes, { coverage: opts.coverage ?? await CoverageLog.open(opts.archive, app.log as unknown as Logger) });
+  await app.register(coverageRoutes, { coverage: opts.coverage ?? await CoverageLog.open(opts.archive, app.log as unknown as Logger), directory: opts.directory });
   await app.register(haRoutes, { ha: opts.ha });
   await app.register(promqlRoutes);
   return app;

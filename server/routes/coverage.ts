@@ -10,9 +10,15 @@ import { wallClockUs } from '../../storage/index.js';
 import type { CoverageLog } from '../coverage.js';
 import { formatTs, parseWallTime } from '../../protocol/time.js';
 import { horizonOf } from '../horizon.js';
+import type { ShardDirectory } from '../cluster/directory.js';
+import { SCOPE_LOCAL } from '../cluster/fanout.js';
+import { mergedCoverage } from './cluster-queries.js';
+import { PARTIAL, SCOPE } from './queries.js';
 
 export interface CoverageRoutesOptions {
   coverage: CoverageLog;
+  /** The cluster's shards: coverage of every shard unless asked `scope=local` (docs/cluster-reads.md). */
+  directory?: ShardDirectory | undefined;
 }
 
 const TIME = { type: 'string', minLength: 1, maxLength: 64 };
@@ -22,9 +28,9 @@ const US = { type: ['integer', 'null'] };
 const fmt = (us: number | null): string | null => (us === null ? null : formatTs(us));
 
 export const coverageRoutes: FastifyPluginAsync<CoverageRoutesOptions> = async (app, opts) => {
-  app.get<{ Querystring: { start?: string; end?: string } }>('/api/v1/coverage', {
+  app.get<{ Querystring: { start?: string; end?: string; scope?: 'local' | 'cluster' } }>('/api/v1/coverage', {
     schema: {
-      querystring: { type: 'object', additionalProperties: false, properties: { start: TIME, end: TIME } },
+      querystring: { type: 'object', additionalProperties: false, properties: { start: TIME, end: TIME, scope: SCOPE } },
       response: {
         200: {
           type: 'object',
@@ -32,27 +38,31 @@ export const coverageRoutes: FastifyPluginAsync<CoverageRoutesOptions> = async (
           properties: {
             horizon: T,
             horizon_us: US,
+            // Merged answers: each shard's horizon; each run, gap and outage names its shard.
+            shards: { type: 'array', items: { type: 'object', properties: { shard: { type: 'string' }, horizon: T, horizon_us: US } } },
+            partial: PARTIAL,
             runs: {
               type: 'array',
-              items: { type: 'object', properties: { run: { type: 'string' }, started_at: { type: 'string' }, first: T, last: T, first_us: US, last_us: US, ended: { enum: ['running', 'stopped', 'crashed'] } } },
+              items: { type: 'object', properties: { shard: { type: 'string' }, run: { type: 'string' }, started_at: { type: 'string' }, first: T, last: T, first_us: US, last_us: US, ended: { enum: ['running', 'stopped', 'crashed'] } } },
             },
             gaps: {
               type: 'array',
-              items: { type: 'object', properties: { start: T, end: T, start_us: US, end_us: US, reason: { type: 'string' } } },
+              items: { type: 'object', properties: { shard: { type: 'string' }, start: T, end: T, start_us: US, end_us: US, reason: { type: 'string' } } },
             },
             outages: {
               type: 'array',
-              items: { type: 'object', properties: { source: { type: 'string' }, start: T, end: T, start_us: US, end_us: US, reason: { type: 'string' } } },
+              items: { type: 'object', properties: { shard: { type: 'string' }, source: { type: 'string' }, start: T, end: T, start_us: US, end_us: US, reason: { type: 'string' } } },
             },
           },
         },
       },
     },
-  }, async (req) => {
+  }, async (req, reply) => {
     const now = wallClockUs();
     const startUs = req.query.start === undefined ? 0 : parseWallTime(req.query.start, now, 'start');
     const endUs = req.query.end === undefined ? Number.MAX_SAFE_INTEGER : parseWallTime(req.query.end, now, 'end');
     if (endUs < startUs) throw new TapedeckError('TPD_BAD_ARGUMENT', 'end is before start');
+    if (opts.directory && req.query.scope !== SCOPE_LOCAL) return mergedCoverage(opts.directory, startUs, req.query.end === undefined ? undefined : endUs, reply);
     const c = opts.coverage.between(startUs, endUs);
     const horizon = horizonOf(app.archive.lastTs);
     return {

@@ -14,6 +14,7 @@ import { Readable } from 'node:stream';
 import type { FastifyPluginAsync } from 'fastify';
 import { compileSpec, noMatchWarning, specMatchesAny, validateGlobs } from '../../protocol/glob.js';
 import { formatTs, parseWallTime } from '../../protocol/time.js';
+import { TapedeckError } from '../../protocol/errors.js';
 import type { Value } from '../../protocol/value.js';
 import { wallClockUs } from '../../storage/index.js';
 import { HISTORY_FORMATS, historyChunks, jsonText, type HistoryFormat } from '../history.js';
@@ -21,16 +22,31 @@ import { PARQUET_MEDIA_TYPE } from '../history-parquet.js';
 import { HORIZON_HEADER, horizonHeader, horizonOf } from '../horizon.js';
 import { SERVER_LIMITS } from '../limits.js';
 import type { Recorder } from '../recorder.js';
+import type { ShardDirectory } from '../cluster/directory.js';
+import { RECORDING_HEADER, SCOPE_LOCAL } from '../cluster/fanout.js';
+import { mergedHistoryAnswer, mergedPaths, mergedState } from './cluster-queries.js';
 
 export interface QueryRoutesOptions {
   recorder?: Recorder | undefined;
+  /** The cluster's shards: answers merge them all unless asked `scope=local` (docs/cluster-reads.md). */
+  directory?: ShardDirectory | undefined;
 }
+
+/** `scope=local`: this shard's answer only (what a merging node asks; it never fans out again). */
+export const SCOPE = { enum: ['local', 'cluster'] };
+type Scope = 'local' | 'cluster';
 
 const GLOBS = { anyOf: [{ type: 'string' }, { type: 'array', items: { type: 'string' } }] };
 const WARNING = { type: 'object', required: ['code', 'message'], properties: { code: { type: 'string' }, message: { type: 'string' } } };
 /** Header carrying the no-match warning of a streamed (NDJSON/CSV/Parquet) answer. */
 export const WARNING_HEADER = 'tapedeck-warning';
 const TIME = { type: 'string', minLength: 1, maxLength: 64 };
+/** A merged answer's missing shards (TPD_SHARDS_MISSING, docs/cluster-reads.md). */
+export const PARTIAL = {
+  type: 'object',
+  required: ['code', 'missing'],
+  properties: { code: { type: 'string' }, missing: { type: 'array', items: { type: 'object', required: ['shard', 'reason'], properties: { shard: { type: 'string' }, reason: { type: 'string' } } } } },
+};
 const HISTORY_MEDIA_TYPES: Record<HistoryFormat, string> = {
   ndjson: 'application/x-ndjson; charset=utf-8',
   csv: 'text/csv; charset=utf-8',
@@ -119,28 +135,35 @@ declare module 'fastify' {
 export const queryRoutes: FastifyPluginAsync<QueryRoutesOptions> = async (app, opts) => {
   const recorder = opts.recorder;
   const rendered = new RenderedLatest();
+  const dir = opts.directory;
+  /** The cluster's directory when this request asks for the whole cluster, else undefined. */
+  const merging = (scope: Scope | undefined): ShardDirectory | undefined => (scope === SCOPE_LOCAL ? undefined : dir);
   // Every answer says the committed horizon it was made at (docs/recording.md, "Committed
   // horizon"): as-of and history answers hold nothing newer, so asking again after a
   // crash gives the same answer.
   app.addHook('preHandler', async (req, reply) => {
     req.horizonUs = horizonOf(app.archive.lastTs);
     reply.header(HORIZON_HEADER, horizonHeader(req.horizonUs));
+    // A merging node reads it: a shard that records nothing has a final archive.
+    reply.header(RECORDING_HEADER, recorder === undefined ? 'false' : 'true');
   });
 
-  app.get<{ Querystring: { glob?: string | string[] } }>('/api/v1/paths', {
+  app.get<{ Querystring: { glob?: string | string[]; scope?: Scope } }>('/api/v1/paths', {
     schema: {
-      querystring: { type: 'object', additionalProperties: false, properties: { glob: GLOBS } },
+      querystring: { type: 'object', additionalProperties: false, properties: { glob: GLOBS, scope: SCOPE } },
       response: {
         200: {
           type: 'object',
           required: ['paths', 'count', 'truncated'],
-          properties: { paths: { type: 'array', items: { type: 'string' } }, count: { type: 'integer' }, truncated: { type: 'boolean' }, warning: WARNING },
+          properties: { paths: { type: 'array', items: { type: 'string' } }, count: { type: 'integer' }, truncated: { type: 'boolean' }, warning: WARNING, partial: PARTIAL },
         },
         '4xx': ERROR_RESPONSE,
       },
     },
-  }, async (req) => {
+  }, async (req, reply) => {
     const globs = globList(req.query.glob);
+    const cluster = merging(req.query.scope);
+    if (cluster) return mergedPaths(cluster, req.query.glob, globs, reply);
     const match = compileSpec(globs);
     const paths: string[] = [];
     let count = 0;
@@ -153,14 +176,14 @@ export const queryRoutes: FastifyPluginAsync<QueryRoutesOptions> = async (app, o
     return { paths, count, truncated: count > paths.length, ...(warning ? { warning } : {}) };
   });
 
-  app.get<{ Querystring: { glob?: string | string[]; at?: string } }>('/api/v1/state', {
+  app.get<{ Querystring: { glob?: string | string[]; at?: string; scope?: Scope } }>('/api/v1/state', {
     schema: {
-      querystring: { type: 'object', additionalProperties: false, properties: { glob: GLOBS, at: TIME } },
+      querystring: { type: 'object', additionalProperties: false, properties: { glob: GLOBS, at: TIME, scope: SCOPE } },
       response: {
         200: {
           type: 'object',
           required: ['ts', 'time', 'values'],
-          properties: { ts: { type: ['integer', 'null'] }, time: { type: ['string', 'null'] }, values: { type: 'object', additionalProperties: true }, warning: WARNING },
+          properties: { ts: { type: ['integer', 'null'] }, time: { type: ['string', 'null'] }, values: { type: 'object', additionalProperties: true }, warning: WARNING, partial: PARTIAL },
         },
         '4xx': ERROR_RESPONSE,
       },
@@ -171,6 +194,8 @@ export const queryRoutes: FastifyPluginAsync<QueryRoutesOptions> = async (app, o
     const whyEmpty = (): object | undefined => noMatch(req.query.glob, globs, app.archive.paths);
     // `at` (even `now`) asks as of a time: committed data only. Without it, the latest values.
     const at = req.query.at === undefined ? undefined : parseWallTime(req.query.at, wallClockUs(), 'at');
+    const cluster = merging(req.query.scope);
+    if (cluster) return mergedState(cluster, req.query.glob, globs, at, reply);
     const horizon: Horizon = { us: req.horizonUs ?? null, pending: false };
     reply.type('application/json; charset=utf-8');
     if (at === undefined && recorder) {
@@ -194,12 +219,12 @@ export const queryRoutes: FastifyPluginAsync<QueryRoutesOptions> = async (app, o
     return stateJson(at ?? horizon.us, state.keys(), (p) => state.get(p) as Value, whyEmpty, horizon);
   });
 
-  app.get<{ Querystring: { glob?: string | string[]; from?: string; to?: string; format?: HistoryFormat } }>('/api/v1/history', {
+  app.get<{ Querystring: { glob?: string | string[]; from?: string; to?: string; format?: HistoryFormat; scope?: Scope } }>('/api/v1/history', {
     schema: {
       querystring: {
         type: 'object',
         additionalProperties: false,
-        properties: { glob: GLOBS, from: TIME, to: TIME, format: { enum: HISTORY_FORMATS } },
+        properties: { glob: GLOBS, from: TIME, to: TIME, format: { enum: HISTORY_FORMATS }, scope: SCOPE },
       },
       response: {
         200: {
@@ -219,6 +244,13 @@ export const queryRoutes: FastifyPluginAsync<QueryRoutesOptions> = async (app, o
     const fromUs = req.query.from === undefined ? 0 : parseWallTime(req.query.from, now, 'from');
     const toUs = req.query.to === undefined ? Number.MAX_SAFE_INTEGER : parseWallTime(req.query.to, now, 'to');
     const globs = globList(req.query.glob);
+    const cluster = merging(req.query.scope);
+    if (cluster) {
+      if (toUs < fromUs) throw new TapedeckError('TPD_BAD_ARGUMENT', `"to" (${formatTs(toUs)}) is before "from" (${formatTs(fromUs)})`);
+      const body = await mergedHistoryAnswer(cluster, { given: req.query.glob, globs, fromUs, toUs: req.query.to === undefined ? undefined : toUs, format }, reply);
+      reply.type(HISTORY_MEDIA_TYPES[format]);
+      return reply.send(body);
+    }
     // Nothing past the horizon taken when the request arrived: the same question gets the same answer.
     const chunks = historyChunks(app.archive, { globs, fromUs, toUs, horizonUs: req.horizonUs ?? 0, format });
     // Fail before the first byte when the query itself is wrong (e.g. to < from).

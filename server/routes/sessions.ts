@@ -18,6 +18,11 @@ import { CLOSE_CODES } from '../../protocol/close-codes.js';
 import { TapedeckError } from '../../protocol/errors.js';
 import type { Session, SessionSink, FrameFormat } from '../sessions/session.js';
 import { mayAdminister } from '../ops/auth.js';
+import type { ShardDirectory } from '../cluster/directory.js';
+import { SCOPE_LOCAL } from '../cluster/fanout.js';
+import { MergedSessions } from '../cluster/merged-sessions.js';
+import type { Log } from '../sessions/manager.js';
+import { SCOPE } from './queries.js';
 
 const ID = { type: 'string', pattern: '^[0-9a-f]{32}$' } as const;
 const validControls = new Ajv({ allowUnionTypes: true }).compile(CONTROLS_SCHEMA);
@@ -72,34 +77,47 @@ function wsSink(socket: WebSocket, format: FrameFormat, coalesce: boolean): Sess
   };
 }
 
-export async function sessionRoutes(app: FastifyInstance): Promise<void> {
+export interface SessionRoutesOptions {
+  /** The cluster's shards: sessions merge them all (server/cluster/merged-sessions.ts, docs/cluster-reads.md). */
+  directory?: ShardDirectory | undefined;
+}
+
+export async function sessionRoutes(app: FastifyInstance, opts: SessionRoutesOptions = {}): Promise<void> {
   const sessions = app.sessions;
+  // On a clustered node, sessions merge every shard unless created with scope=local.
+  const merged = opts.directory ? new MergedSessions(opts.directory, sessions.options, app.archive.options.flushIntervalMs, app.log as unknown as Log) : undefined;
+  if (merged) app.addHook('preClose', async () => merged.close());
+  /** The session, merged or local. */
+  const find = (id: string): Session => (merged?.has(id) ? merged.manager.get(id) : sessions.get(id));
   /** The session, if this request's token created it or is an admin's. */
   const owned = (req: FastifyRequest, id: string): Session => {
-    const s = sessions.get(id);
+    const s = find(id);
     if (!mayAdminister(req, s.clientKey)) throw new TapedeckError('TPD_FORBIDDEN', `session ${id} belongs to another token; administering it needs the admin scope`);
     s.touch(); // a client driving its session over REST alone is still there
     return s;
   };
 
-  app.post<{ Body: ControlsInput & { filter?: string[] } }>('/api/v1/sessions', {
+  app.post<{ Body: ControlsInput & { filter?: string[] }; Querystring: { scope?: 'local' | 'cluster' } }>('/api/v1/sessions', {
     schema: {
+      querystring: { type: 'object', additionalProperties: false, properties: { scope: SCOPE } },
       body: { ...CONTROLS_SCHEMA, properties: { ...CONTROLS_SCHEMA.properties, filter: FILTER_SCHEMA } },
       response: { 201: CREATED_SCHEMA, '4xx': ERROR_SCHEMA },
     },
   }, async (req, reply) => {
     const { filter: given, ...controls } = req.body ?? {};
     const filter = given === undefined ? [] : parseFilter(given);
-    const s = await sessions.create(req.principal ?? req.ip, controls, filter);
-    req.log.info({ session: s.id, client: req.ip }, 'session created');
-    // Paths recorded later may still match (a live tail): a warning, not a refusal.
-    const matchesNone = filter.length > 0 && !specMatchesAny(compileSpec(filter), app.archive.paths);
+    const cluster = merged !== undefined && req.query.scope !== SCOPE_LOCAL;
+    const s = cluster ? await merged.create(req.principal ?? req.ip, controls, filter) : await sessions.create(req.principal ?? req.ip, controls, filter);
+    req.log.info({ session: s.id, client: req.ip, merged: cluster }, 'session created');
+    // Paths recorded later may still match (a live tail): a warning, not a refusal. (A merged
+    // session's paths are the shards'; its state frames list them.)
+    const matchesNone = !cluster && filter.length > 0 && !specMatchesAny(compileSpec(filter), app.archive.paths);
     return reply.status(201).send(matchesNone ? { ...view(s), warning: noMatchWarning(filter) } : view(s));
   });
 
   app.get('/api/v1/sessions', {
     schema: { response: { 200: { type: 'object', properties: { sessions: { type: 'array', items: SESSION_SCHEMA } } } } },
-  }, async () => ({ sessions: sessions.list().map(view) }));
+  }, async () => ({ sessions: [...sessions.list(), ...(merged?.manager.list() ?? [])].map(view) }));
 
   app.get<{ Params: { id: string } }>('/api/v1/sessions/:id', {
     schema: { params: { type: 'object', properties: { id: ID }, required: ['id'] }, response: { 200: SESSION_SCHEMA, '4xx': ERROR_SCHEMA } },
@@ -121,7 +139,8 @@ export async function sessionRoutes(app: FastifyInstance): Promise<void> {
     schema: { params: { type: 'object', properties: { id: ID }, required: ['id'] }, response: { 204: { description: 'deleted', type: 'null' }, '4xx': ERROR_SCHEMA } },
   }, async (req, reply) => {
     owned(req, req.params.id);
-    await sessions.delete(req.params.id);
+    if (merged?.has(req.params.id)) await merged.delete(req.params.id);
+    else await sessions.delete(req.params.id);
     return reply.status(204).send();
   });
 
@@ -147,13 +166,15 @@ export async function sessionRoutes(app: FastifyInstance): Promise<void> {
   }, (socket, req) => {
     let session: Session;
     try {
-      session = sessions.get(req.params.id);
+      session = find(req.params.id);
     } catch {
       socket.close(CLOSE_CODES.noSuchSession, 'no such session');
       return;
     }
     const sink = wsSink(socket, req.query.format ?? 'json', req.query.coalesce === 'true');
-    session.attach(sink);
+    const isMerged = merged?.has(session.id) === true;
+    if (isMerged) merged?.attach(session, sink);
+    else session.attach(sink);
     // Control frames per second from this socket (a token bucket); past it: TPD_RATE_LIMITED.
     let tokens = CONTROLS_PER_SECOND_MAX;
     let refilled = Date.now();
@@ -200,7 +221,8 @@ export async function sessionRoutes(app: FastifyInstance): Promise<void> {
         session.sendError(new TapedeckError('TPD_BAD_FRAME', 'expected {"type":"control","set":{...}}'));
       }
     });
-    socket.on('close', () => session.detach(sink));
-    socket.on('error', () => session.detach(sink));
+    const detach = (): void => (isMerged ? merged?.detach(session, sink) : session.detach(sink));
+    socket.on('close', detach);
+    socket.on('error', detach);
   });
 }

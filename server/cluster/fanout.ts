@@ -1,0 +1,192 @@
+/**
+ * HTTP from this node to the cluster's shards (undici), for the merged reads
+ * (docs/cluster-reads.md). Every request carries `scope=local`, so a shard answers for
+ * itself only and never fans out again. Each shard gets the same bounded time
+ * (SERVER_LIMITS.clusterShardAnswerTimeoutMs for its headers, clusterShardIdleTimeoutMs
+ * between body chunks); a shard that is not live, times out or fails is reported missing
+ * with its reason, never waited for longer and never left out silently. A shard's own 4xx
+ * (the question is wrong, e.g. a bad glob) is the client's error and is answered as such.
+ */
+import { Agent, request, type Dispatcher } from 'undici';
+import { ERRORS, TapedeckError, type ErrorCode } from '../../protocol/errors.js';
+import { SERVER_LIMITS } from '../limits.js';
+import type { ShardDirectory, ShardInfo } from './directory.js';
+
+/** The query parameter (and value) that makes a shard answer for itself only. */
+export const SCOPE_LOCAL = 'local';
+
+/** Header of a merged answer that lacks shards: `TPD_SHARDS_MISSING: s2 (timed out), s3 (not live)`. */
+export const PARTIAL_HEADER = 'tapedeck-partial';
+
+/** Header a shard's local answers carry: `false` when it records nothing (its archive is final). */
+export const RECORDING_HEADER = 'tapedeck-recording';
+
+export interface MissingShard {
+  shard: string;
+  reason: string;
+}
+
+/** The `partial` field of a merged JSON answer. */
+export interface PartialMarker {
+  code: 'TPD_SHARDS_MISSING';
+  missing: MissingShard[];
+}
+
+/** One shard's answer, with the committed horizon it was made at (Tapedeck-Horizon; null: empty). */
+export interface ShardAnswer<T> {
+  shard: ShardInfo;
+  /** Index of the shard in id order: the tie rule's order. */
+  index: number;
+  value: T;
+  horizonUs: number | null;
+  recording: boolean;
+}
+
+export interface Fanned<T> {
+  answers: Array<ShardAnswer<T>>;
+  missing: MissingShard[];
+}
+
+const agent = new Agent({
+  connections: SERVER_LIMITS.clusterShardConnectionsMax,
+  headersTimeout: SERVER_LIMITS.clusterShardAnswerTimeoutMs,
+  bodyTimeout: SERVER_LIMITS.clusterShardIdleTimeoutMs,
+  keepAliveTimeout: 30_000,
+});
+
+/** The shards in id order (the tie rule's order), and those that are not live as missing. */
+export async function liveShards(dir: ShardDirectory): Promise<{ live: Array<{ shard: ShardInfo; index: number }>; missing: MissingShard[] }> {
+  const all = [...(await dir.shards())].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  if (all.length === 0) throw new TapedeckError('TPD_CLUSTER_UNAVAILABLE', 'the cluster has no shard registered');
+  const live: Array<{ shard: ShardInfo; index: number }> = [];
+  const missing: MissingShard[] = [];
+  all.forEach((shard, index) => (shard.live ? live.push({ shard, index }) : missing.push({ shard: shard.id, reason: 'not live (lease expired or probe failed)' })));
+  return { live, missing };
+}
+
+/** `path` (with its query string) on `shard`, with scope=local added. */
+export function shardUrl(shard: { url: string }, path: string): string {
+  return `${shard.url.replace(/\/+$/, '')}${path}${path.includes('?') ? '&' : '?'}scope=${SCOPE_LOCAL}`;
+}
+
+/** The query string of `q` (repeated keys for arrays; undefined left out), with a leading `?` when not empty. */
+export function queryString(q: Record<string, string | number | readonly string[] | undefined>): string {
+  const p = new URLSearchParams();
+  for (const [k, v] of Object.entries(q)) {
+    if (v === undefined) continue;
+    if (Array.isArray(v)) for (const x of v as readonly string[]) p.append(k, x);
+    else p.append(k, String(v));
+  }
+  const s = p.toString();
+  return s === '' ? '' : `?${s}`;
+}
+
+/** Why a request to a shard failed, in a few words for the partial marker. */
+export function reasonOf(err: unknown): string {
+  const e = err as { code?: string; message?: string; name?: string };
+  if (e.code === 'UND_ERR_HEADERS_TIMEOUT' || e.name === 'TimeoutError') return `timed out after ${SERVER_LIMITS.clusterShardAnswerTimeoutMs} ms`;
+  if (e.code === 'UND_ERR_BODY_TIMEOUT') return `silent for ${SERVER_LIMITS.clusterShardIdleTimeoutMs} ms mid-answer`;
+  if (e.code === 'ECONNREFUSED') return 'connection refused';
+  if (e.code === 'ECONNRESET' || e.code === 'UND_ERR_SOCKET') return 'connection lost';
+  return (e.code ?? e.message ?? 'failed').slice(0, 120);
+}
+
+/** A shard's 4xx error body as the client's error (the same code), else undefined. */
+function clientError(status: number, body: string): TapedeckError | undefined {
+  if (status < 400 || status >= 500) return undefined;
+  try {
+    const e = (JSON.parse(body) as { error?: { code?: string; message?: string } }).error;
+    if (e?.code && e.code in ERRORS) return new TapedeckError(e.code as ErrorCode, e.message ?? ERRORS[e.code as ErrorCode].meaning);
+  } catch {
+    // not our error shape: a failing shard, below
+  }
+  return undefined;
+}
+
+/** The Tapedeck-Horizon header's µs (`<RFC 3339> <µs>` or `none`). */
+export function horizonFromHeader(h: string | string[] | undefined): number | null {
+  const v = Array.isArray(h) ? h[0] : h;
+  const m = v === undefined ? null : /(\d+)$/.exec(v);
+  return m ? Number(m[1]) : null;
+}
+
+export interface OpenedStream {
+  body: Dispatcher.ResponseData['body'];
+  horizonUs: number | null;
+  recording: boolean;
+}
+
+/**
+ * Opens a streamed GET on one shard; resolves once its headers are in. A 4xx in our error
+ * shape throws that error (the client's); anything else that fails throws for the caller
+ * to name the shard missing (reasonOf).
+ */
+export async function openShard(shard: ShardInfo, path: string, signal?: AbortSignal): Promise<OpenedStream> {
+  const res = await request(shardUrl(shard, path), { dispatcher: agent, method: 'GET', ...(signal ? { signal } : {}) });
+  if (res.statusCode !== 200) {
+    const text = await res.body.text().catch(() => '');
+    throw clientError(res.statusCode, text) ?? Object.assign(new Error(`HTTP ${res.statusCode}`), { code: `HTTP ${res.statusCode}` });
+  }
+  return { body: res.body, horizonUs: horizonFromHeader(res.headers['tapedeck-horizon']), recording: res.headers[RECORDING_HEADER] !== 'false' };
+}
+
+function isClientError(err: unknown): boolean {
+  return err instanceof TapedeckError && err.status >= 400 && err.status < 500;
+}
+
+/** Reads a whole JSON answer, at most clusterShardAnswerBytesMax. */
+async function readJson<T>(body: OpenedStream['body']): Promise<T> {
+  let bytes = 0;
+  const parts: Buffer[] = [];
+  for await (const chunk of body) {
+    bytes += (chunk as Buffer).length;
+    if (bytes > SERVER_LIMITS.clusterShardAnswerBytesMax) {
+      body.destroy();
+      throw Object.assign(new Error('answer too large'), { code: `answer over ${SERVER_LIMITS.clusterShardAnswerBytesMax} bytes` });
+    }
+    parts.push(chunk as Buffer);
+  }
+  return JSON.parse(Buffer.concat(parts).toString('utf8')) as T;
+}
+
+/**
+ * Asks every live shard `path` (JSON) at once; answers come in shard-id order, the rest is
+ * missing with a reason. None answering is TPD_CLUSTER_UNAVAILABLE (503).
+ */
+export async function fanoutJson<T>(dir: ShardDirectory, path: string): Promise<Fanned<T>> {
+  const { live, missing } = await liveShards(dir);
+  const settled = await Promise.allSettled(live.map(async ({ shard, index }) => {
+    const s = await openShard(shard, path);
+    return { shard, index, value: await readJson<T>(s.body), horizonUs: s.horizonUs, recording: s.recording };
+  }));
+  const answers: Array<ShardAnswer<T>> = [];
+  settled.forEach((r, i) => {
+    if (r.status === 'fulfilled') answers.push(r.value);
+    else if (isClientError(r.reason)) throw r.reason;
+    else missing.push({ shard: (live[i] as { shard: ShardInfo }).shard.id, reason: reasonOf(r.reason) });
+  });
+  if (answers.length === 0) throw unavailable(missing);
+  return { answers, missing: sortMissing(missing) };
+}
+
+export function unavailable(missing: readonly MissingShard[]): TapedeckError {
+  return new TapedeckError('TPD_CLUSTER_UNAVAILABLE', `no shard answered: ${missingText(missing)}`);
+}
+
+export function sortMissing(missing: MissingShard[]): MissingShard[] {
+  return missing.sort((a, b) => (a.shard < b.shard ? -1 : a.shard > b.shard ? 1 : 0));
+}
+
+function missingText(missing: readonly MissingShard[]): string {
+  return missing.map((m) => `${m.shard} (${m.reason})`).join(', ');
+}
+
+/** The `partial` field, or undefined when no shard is missing. */
+export function partialOf(missing: readonly MissingShard[]): PartialMarker | undefined {
+  return missing.length === 0 ? undefined : { code: 'TPD_SHARDS_MISSING', missing: [...missing] };
+}
+
+/** The Tapedeck-Partial header's value (ASCII: other characters become "?"). */
+export function partialHeader(missing: readonly MissingShard[]): string {
+  return `TPD_SHARDS_MISSING: ${missingText(missing)}`.replace(/[^\x20-\x7e]/g, '?');
+}

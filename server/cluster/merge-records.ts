@@ -1,0 +1,134 @@
+/**
+ * The k-way merge of the shards' ordered streams (docs/cluster-reads.md, "The tie rule"):
+ * records come out by timestamp; equal timestamps by shard (the sources' order, which is
+ * shard-id order), then in each shard's own order. Each source is read one record at a time,
+ * so a slow reader holds every shard back (their sockets push back), and memory is one
+ * record per shard. Also the line readers that cut a shard's streamed body into records.
+ */
+import { TapedeckError } from '../../protocol/errors.js';
+
+export interface Keyed<T> {
+  ts: number;
+  item: T;
+}
+
+export interface Merged<T> extends Keyed<T> {
+  /** Index of the source it came from. */
+  source: number;
+}
+
+/** (ts, source) order: the tie rule. */
+function before(a: Merged<unknown>, b: Merged<unknown>): boolean {
+  return a.ts < b.ts || (a.ts === b.ts && a.source < b.source);
+}
+
+/** A binary min-heap of the sources' heads. */
+class Heads<T> {
+  private readonly h: Array<Merged<T>> = [];
+
+  get size(): number {
+    return this.h.length;
+  }
+
+  push(x: Merged<T>): void {
+    const h = this.h;
+    h.push(x);
+    for (let i = h.length - 1; i > 0;) {
+      const p = (i - 1) >> 1;
+      if (!before(h[i] as Merged<T>, h[p] as Merged<T>)) break;
+      [h[i], h[p]] = [h[p] as Merged<T>, h[i] as Merged<T>];
+      i = p;
+    }
+  }
+
+  pop(): Merged<T> | undefined {
+    const h = this.h;
+    const top = h[0];
+    const last = h.pop();
+    if (h.length === 0 || last === undefined) return top;
+    h[0] = last;
+    for (let i = 0; ;) {
+      const l = 2 * i + 1;
+      const r = l + 1;
+      let m = i;
+      if (l < h.length && before(h[l] as Merged<T>, h[m] as Merged<T>)) m = l;
+      if (r < h.length && before(h[r] as Merged<T>, h[m] as Merged<T>)) m = r;
+      if (m === i) break;
+      [h[i], h[m]] = [h[m] as Merged<T>, h[i] as Merged<T>];
+      i = m;
+    }
+    return top;
+  }
+}
+
+/**
+ * Merges ordered sources (each non-decreasing in ts) into one ordered stream by the tie
+ * rule. A source out of order is a shard fault: TPD_INTERNAL, not a silently wrong order.
+ */
+export async function* mergeByTs<T>(sources: ReadonlyArray<AsyncIterator<Keyed<T>>>): AsyncGenerator<Merged<T>> {
+  const heads = new Heads<T>();
+  const pull = async (source: number, lastTs: number): Promise<void> => {
+    const r = await (sources[source] as AsyncIterator<Keyed<T>>).next();
+    if (r.done) return;
+    if (r.value.ts < lastTs) throw new TapedeckError('TPD_INTERNAL', `shard stream ${source} went back in time (${r.value.ts} after ${lastTs})`);
+    heads.push({ ...r.value, source });
+  };
+  await Promise.all(sources.map((_, i) => pull(i, -Infinity)));
+  while (heads.size > 0) {
+    const top = heads.pop() as Merged<T>;
+    yield top;
+    await pull(top.source, top.ts);
+  }
+}
+
+/** Lines of a text body (without their `\n`); a line past `maxChars` is a shard fault. */
+export async function* lines(body: AsyncIterable<Buffer | string>, maxChars: number): AsyncGenerator<string> {
+  const decoder = new TextDecoder();
+  let rest = '';
+  for await (const chunk of body) {
+    rest += typeof chunk === 'string' ? chunk : decoder.decode(chunk, { stream: true });
+    let start = 0;
+    for (let nl = rest.indexOf('\n'); nl >= 0; nl = rest.indexOf('\n', start)) {
+      yield rest.slice(start, nl);
+      start = nl + 1;
+    }
+    rest = rest.slice(start);
+    if (rest.length > maxChars) throw new TapedeckError('TPD_INTERNAL', `a shard sent a line over ${maxChars} characters`);
+  }
+  rest += decoder.decode();
+  if (rest.length > 0) yield rest;
+}
+
+/**
+ * CSV rows of a text body (a row may hold line breaks inside quotes), each without its
+ * final `\n`.
+ */
+export async function* csvRows(body: AsyncIterable<Buffer | string>, maxChars: number): AsyncGenerator<string> {
+  let row: string | undefined;
+  let quotes = 0;
+  for await (const line of lines(body, maxChars)) {
+    row = row === undefined ? line : `${row}\n${line}`;
+    for (let i = line.indexOf('"'); i >= 0; i = line.indexOf('"', i + 1)) quotes++;
+    if (quotes % 2 === 1) {
+      if (row.length > maxChars) throw new TapedeckError('TPD_INTERNAL', `a shard sent a CSV row over ${maxChars} characters`);
+      continue;
+    }
+    yield row;
+    row = undefined;
+    quotes = 0;
+  }
+  if (row !== undefined) yield row;
+}
+
+/** The leading integer of a record (`{"ts":123,...` or `123,...`), or NaN. */
+export function leadingTs(record: string, prefix: string): number {
+  let n = 0;
+  let i = prefix.length;
+  if (!record.startsWith(prefix)) return NaN;
+  for (; i < record.length; i++) {
+    const c = record.charCodeAt(i) - 48;
+    if (c < 0 || c > 9) break;
+    n = n * 10 + c;
+  }
+  return i === prefix.length ? NaN : n;
+}

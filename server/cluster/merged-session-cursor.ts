@@ -1,0 +1,338 @@
+/**
+ * A merged session's cursor: the storage Cursor's interface (seek, nextRaw, stateById,
+ * matches, pos) over every shard of the cluster, so a playback Session
+ * (server/sessions/session.ts) drives it exactly as it drives an archive: the same
+ * controls, pacing, frames and close codes (docs/cluster-reads.md).
+ *
+ * Order: batches come by timestamp, equal timestamps by shard id, each shard in its own
+ * order. The position is (ts, shard id of the last batch delivered at ts), so a seek or a
+ * step lands between two batches of equal time exactly.
+ *
+ * Release: the next batch (t, s) goes out only when every other live shard has shown a
+ * later head or has nothing more up to t: a shard's stream ended at its committed horizon,
+ * and a recording shard counts as having nothing more up to max(horizon, now - commit lag)
+ * (the lag after which a local session too treats a time as past: flush interval + 1 s).
+ * A shard that records nothing is final. So a tailing session follows the slowest live
+ * shard, and no batch arrives out of order.
+ *
+ * Lost shards: a shard whose stream or answer fails is dropped from the merge with an info
+ * frame (TPD_SHARDS_MISSING naming it); every clusterShardRetryMs it is tried again, and
+ * once it answers it is merged again from the current position (info frame).
+ */
+import { compileSpec, type PathMatcher } from '../../protocol/glob.js';
+import { TapedeckError } from '../../protocol/errors.js';
+import type { ServerFrame } from '../../protocol/frames.js';
+import { reviveValue } from '../../protocol/frames.js';
+import { formatTs } from '../../protocol/time.js';
+import type { Value } from '../../protocol/value.js';
+import type { RawBatch, SeekTarget } from '../../storage/cursor.js';
+import { STORAGE_LIMITS, wallClockUs } from '../../storage/index.js';
+import { SERVER_LIMITS } from '../limits.js';
+import type { ShardInfo } from './directory.js';
+import { fanoutJson, liveShards, openShard, queryString, reasonOf, type MissingShard } from './fanout.js';
+import { mergeStates, type StateAnswer } from './merge-answers.js';
+import { ShardFeed } from './merged-session-feed.js';
+
+/** What the cursor needs of its merged source (./merged-session-source.ts). */
+export interface MergedSourceView {
+  readonly directory: import('./directory.js').ShardDirectory;
+  /** The merged path table: a path's id, registered on first sight. */
+  idOf(path: string): number;
+  readonly paths: readonly string[];
+  /** Flush interval + 1 s (µs): how late a recording shard may still commit a batch. */
+  commitLagUs(): number;
+}
+
+/** A tie position after every shard's batch at that time. */
+const AFTER_ALL = '\uffff';
+
+interface Position {
+  /** null: the beginning, before any batch. */
+  ts: number | null;
+  /** Shards with an id at or before this one have delivered their batch at `ts`. */
+  shard: string;
+}
+
+/** (ts, shard) order, the tie rule. */
+function cmp(ta: number, sa: string, tb: number, sb: string): number {
+  return ta !== tb ? ta - tb : sa < sb ? -1 : sa > sb ? 1 : 0;
+}
+
+export class MergedCursor {
+  pos: number | null = null;
+  /** Where frames for the client go (info frames about shards); set by the session's owner. */
+  notify: ((frame: ServerFrame) => void) | undefined;
+  closed = false;
+  private at: Position = { ts: null, shard: '' };
+  private feeds: ShardFeed[] = [];
+  /** Shards lost, and when to try each again (ms). */
+  private readonly lost = new Map<string, number>();
+  private readonly matcher: PathMatcher | undefined;
+  private match = new Uint8Array(0);
+  /** The time of a batch held back by a recording shard's horizon (see release), else undefined. */
+  heldUs: number | undefined;
+  /** Shards' horizons the last time the source polled them: a larger one reopens an ended feed. */
+  private known = new Map<string, number>();
+
+  constructor(private readonly src: MergedSourceView, readonly filter: readonly string[]) {
+    this.matcher = filter.length > 0 ? compileSpec(filter) : undefined;
+  }
+
+  // ---------------------------------------------------------------- seeking
+
+  async seek(target: SeekTarget): Promise<void> {
+    if (target === 'beginning') return this.moveTo({ ts: null, shard: '' });
+    if (target === 'end') return this.moveTo(await this.endPosition());
+    if ('ts' in target) {
+      if (!Number.isFinite(target.ts)) throw new TapedeckError('TPD_BAD_ARGUMENT', `seek time must be a number of microseconds, got ${String(target.ts)}`);
+      return this.moveTo({ ts: target.ts, shard: AFTER_ALL });
+    }
+    const n = target.batches;
+    if (!Number.isInteger(n) || Math.abs(n) > STORAGE_LIMITS.seekBatchesMax) {
+      throw new TapedeckError('TPD_BAD_ARGUMENT', `seek by batches takes an integer within ±${STORAGE_LIMITS.seekBatchesMax}, got ${String(n)}`);
+    }
+    if (n > 0) for (let i = 0; i < n && (await this.nextRaw()) !== null; i++);
+    else if (n < 0) await this.stepBack(-n);
+  }
+
+  /** Every live shard's feed from `p` on (a shard after p.shard still owes its batch at p.ts). */
+  private async moveTo(p: Position): Promise<void> {
+    this.release();
+    this.at = p;
+    this.pos = p.ts;
+    const { live, missing } = await liveShards(this.src.directory);
+    this.feeds = live.map(({ shard }) => new ShardFeed(shard, this.fromFor(shard.id), this.filter));
+    for (const m of missing) this.lose(m);
+  }
+
+  private fromFor(shard: string): number {
+    const { ts, shard: s } = this.at;
+    if (ts === null) return 0;
+    return shard <= s ? ts + 1 : ts;
+  }
+
+  /**
+   * The end of the merged record: the slowest recording shard's horizon (see release), or
+   * when no live shard records, the newest batch of any.
+   */
+  private async endPosition(): Promise<Position> {
+    const { live, missing } = await liveShards(this.src.directory);
+    for (const m of missing) this.lose(m);
+    const probes = await Promise.all(live.map(async ({ shard }) => {
+      try {
+        const s = await openShard(shard, '/api/v1/shard');
+        const p = (await s.body.json()) as { horizon_us: number | null; recording: boolean };
+        return { shard, ...p };
+      } catch (err) {
+        this.lose({ shard: shard.id, reason: reasonOf(err) });
+        return undefined;
+      }
+    }));
+    let recordingMin: number | undefined;
+    let newest: number | null = null;
+    for (const p of probes) {
+      if (!p) continue;
+      if (p.horizon_us !== null && (newest === null || p.horizon_us > newest)) newest = p.horizon_us;
+      if (p.recording) recordingMin = Math.min(recordingMin ?? Infinity, this.releasedUpTo(p.horizon_us));
+    }
+    const ts = recordingMin ?? newest;
+    return { ts: ts === null ? null : ts, shard: AFTER_ALL };
+  }
+
+  /** Up to where a recording shard whose committed horizon is `h` will add nothing. */
+  private releasedUpTo(h: number | null): number {
+    return Math.max(h ?? 0, wallClockUs() - this.src.commitLagUs());
+  }
+
+  /**
+   * Back `n` batches in merged order: each shard says its newest batches at or before the
+   * position (GET /api/v1/shard/before); the (n+1)-th newest of them all is the new position.
+   */
+  private async stepBack(n: number): Promise<void> {
+    const { ts, shard } = this.at;
+    if (ts === null) return;
+    const ask = Math.min(n + 1, STORAGE_LIMITS.seekBatchesMax);
+    const f = await fanoutJson<{ ts: number[]; before: number | null }>(this.src.directory, '/api/v1/shard/before' + queryString({ ts, n: ask, glob: this.filter.length > 0 ? this.filter : undefined }));
+    for (const m of f.missing) this.lose(m);
+    const all: Position[] = [];
+    for (const a of f.answers) {
+      const list = a.value.before === null ? a.value.ts : [...a.value.ts, a.value.before];
+      for (const t of list) if (cmp(t, a.shard.id, ts, shard) <= 0) all.push({ ts: t, shard: a.shard.id });
+    }
+    all.sort((x, y) => cmp(y.ts as number, y.shard, x.ts as number, x.shard));
+    await this.moveTo(all[n] ?? { ts: null, shard: '' });
+  }
+
+  // ---------------------------------------------------------------- reading
+
+  /** The next batch in merged order, or null when none can go out yet (end, or waiting on a shard). */
+  async nextRaw(): Promise<RawBatch | null> {
+    await this.retryLost();
+    for (;;) {
+      await this.fill();
+      let next: ShardFeed | undefined;
+      for (const f of this.feeds) if (f.head && (!next || cmp(f.head.ts, f.shard.id, (next.head as { ts: number }).ts, next.shard.id) < 0)) next = f;
+      this.heldUs = undefined;
+      if (!next) return null;
+      const t = (next.head as { ts: number }).ts;
+      // Held back: a shard with nothing read yet may still record a batch before it.
+      if (this.feeds.some((f) => !f.head && f.recording && this.releasedUpTo(f.horizonUs) < t)) {
+        this.heldUs = t;
+        return null;
+      }
+      const b = next.take();
+      if (this.at.ts !== null && cmp(b.ts, next.shard.id, this.at.ts, this.at.shard) <= 0) continue; // already played (a shard back from a loss)
+      this.at = { ts: b.ts, shard: next.shard.id };
+      this.pos = b.ts;
+      return this.raw(b);
+    }
+  }
+
+  /** Every feed has a head or has ended; an ended feed whose shard's horizon moved reads again. */
+  private async fill(): Promise<void> {
+    for (const f of this.feeds) {
+      const h = this.known.get(f.shard.id);
+      if (f.exhausted && h !== undefined && h > (f.horizonUs ?? 0)) f.reopen();
+    }
+    const failed = await Promise.all(this.feeds.map(async (f) => {
+      try {
+        await f.peek();
+        return undefined;
+      } catch (err) {
+        if (err instanceof TapedeckError && err.status < 500) throw err;
+        return { shard: f.shard.id, reason: reasonOf(err) };
+      }
+    }));
+    for (const m of failed) if (m) this.lose(m);
+  }
+
+  private raw(b: { ts: number; updates: Array<[string, Value]> }): RawBatch {
+    const ids = new Uint32Array(b.updates.length);
+    const values: Value[] = new Array<Value>(b.updates.length);
+    b.updates.forEach(([p, v], i) => {
+      ids[i] = this.src.idOf(p);
+      values[i] = v;
+    });
+    return { ts: b.ts, ids, values, from: 0, to: ids.length, filtered: false };
+  }
+
+  /**
+   * The shards' committed horizons as last polled (the source's tail poll): true when a
+   * read may now make progress (a horizon moved past an ended feed, a held batch's time
+   * passed the commit lag, a lost shard may be back).
+   */
+  horizonsPolled(shards: readonly ShardInfo[]): boolean {
+    let moved = this.heldUs !== undefined && this.heldUs <= wallClockUs() - this.src.commitLagUs();
+    for (const s of shards) {
+      if (!s.live) continue;
+      const before = this.known.get(s.id);
+      if (before === undefined || s.horizonUs > before) {
+        this.known.set(s.id, s.horizonUs);
+        const f = this.feeds.find((x) => x.shard.id === s.id);
+        if (f?.exhausted && s.horizonUs > (f.horizonUs ?? 0)) moved = true;
+      }
+      if (this.lost.has(s.id)) moved = true;
+    }
+    return moved;
+  }
+
+  // ---------------------------------------------------------------- lost shards
+
+  private lose(m: MissingShard): void {
+    const i = this.feeds.findIndex((f) => f.shard.id === m.shard);
+    if (i >= 0) (this.feeds.splice(i, 1)[0] as ShardFeed).release();
+    if (this.lost.has(m.shard)) return;
+    this.lost.set(m.shard, Date.now() + SERVER_LIMITS.clusterShardRetryMs);
+    this.notify?.({ type: 'info', code: 'TPD_SHARDS_MISSING', message: `shard ${m.shard} is missing (${m.reason}); playback goes on without it` });
+  }
+
+  /** Lost shards whose retry time came and that are live again join from the position. */
+  private async retryLost(): Promise<void> {
+    if (this.lost.size === 0) return;
+    const now = Date.now();
+    if (![...this.lost.values()].some((t) => t <= now)) return;
+    const { live } = await liveShards(this.src.directory);
+    for (const { shard } of live) {
+      const due = this.lost.get(shard.id);
+      if (due === undefined || due > now) continue;
+      const f = new ShardFeed(shard, this.fromFor(shard.id), this.filter);
+      try {
+        await f.peek();
+      } catch {
+        f.release();
+        this.lost.set(shard.id, now + SERVER_LIMITS.clusterShardRetryMs);
+        continue;
+      }
+      this.lost.delete(shard.id);
+      this.feeds.push(f);
+      this.notify?.({ type: 'info', code: 'TPD_SHARDS_MISSING', message: `shard ${shard.id} is back; playback includes it again from ${this.at.ts === null ? 'the beginning' : formatTs(this.at.ts)}` });
+    }
+    for (const [id, due] of this.lost) if (due <= now) this.lost.set(id, now + SERVER_LIMITS.clusterShardRetryMs);
+  }
+
+  /** Names of the shards lost now. */
+  get missing(): string[] {
+    return [...this.lost.keys()].sort();
+  }
+
+  // ---------------------------------------------------------------- state
+
+  /**
+   * The merged state at the position, keyed by merged path id: each shard's state at the
+   * position (a shard that still owes its batch at the position's time: just before it),
+   * per path the value of the shard later in id order on equal times. Every path the shards
+   * know is registered, so the state frame lists it (null where it has no value yet).
+   */
+  async stateById(): Promise<Map<number, Value>> {
+    const out = new Map<number, Value>();
+    const glob = this.filter.length > 0 ? this.filter : undefined;
+    const paths = await fanoutJson<{ paths: string[] }>(this.src.directory, '/api/v1/paths' + queryString({ glob }));
+    for (const m of paths.missing) this.lose(m);
+    for (const a of paths.answers) for (const p of a.value.paths) this.src.idOf(p);
+    const { ts, shard } = this.at;
+    if (ts === null) return out;
+    const { live } = await liveShards(this.src.directory);
+    const answers = await Promise.all(live.map(async ({ shard: s, index }) => {
+      const at = s.id <= shard ? ts : ts - 1;
+      try {
+        const o = await openShard(s, '/api/v1/state' + queryString({ glob, at: formatTs(at) }));
+        return { index, shard: s.id, value: (await o.body.json()) as StateAnswer, horizonUs: o.horizonUs };
+      } catch (err) {
+        if (err instanceof TapedeckError && err.status < 500) throw err;
+        this.lose({ shard: s.id, reason: reasonOf(err) });
+        return undefined;
+      }
+    }));
+    const merged = mergeStates(answers.filter((a) => a !== undefined));
+    for (const p of Object.keys(merged.values)) out.set(this.src.idOf(p), reviveValue(merged.values[p], p));
+    return out;
+  }
+
+  matches(id: number): boolean {
+    if (!this.matcher) return true;
+    if (id >= this.match.length) {
+      const next = new Uint8Array(Math.max(id + 1, this.src.paths.length));
+      next.set(this.match);
+      this.match = next;
+    }
+    let m = this.match[id] as number;
+    if (m === 0) {
+      m = this.matcher(this.src.paths[id] as string) ? 1 : 2;
+      this.match[id] = m;
+    }
+    return m === 1;
+  }
+
+  // ---------------------------------------------------------------- resources
+
+  /** Closes every shard stream (they reopen from the position on the next read). */
+  release(): void {
+    for (const f of this.feeds) f.release();
+  }
+
+  close(): void {
+    this.closed = true;
+    this.release();
+    this.feeds = [];
+  }
+}

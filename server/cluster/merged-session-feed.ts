@@ -1,0 +1,95 @@
+/**
+ * One shard's batches for a merged session: a streamed GET /api/v1/shard/batches (exactly
+ * as recorded, ./shard-batches.ts) from a position on, read one batch at a time (TCP holds the rest back: the
+ * shard reads no further ahead than the socket's buffers). The stream ends at the shard's
+ * committed horizon when it was asked; the feed is then `exhausted` until reopened from
+ * where it stopped (a tailing session, once the shard's horizon moved). Closing it frees the
+ * shard's side at once.
+ */
+import type { Batch } from '../../protocol/value.js';
+import { SERVER_LIMITS } from '../limits.js';
+import type { ShardInfo } from './directory.js';
+import { openShard, queryString } from './fanout.js';
+import { decodeShardBatches } from './shard-batches.js';
+
+export class ShardFeed {
+  /** The next batch, read and not yet taken. */
+  head: Batch | null = null;
+  /** The stream ended: every batch up to `horizonUs` (as of its request) was read. */
+  exhausted = false;
+  /** The shard's committed horizon its last stream was made at (null: empty archive). */
+  horizonUs: number | null = null;
+  /** False for a shard that records nothing: its archive is final. */
+  recording = true;
+  /** The next batch asked for is at or after this time (µs). */
+  private fromUs: number;
+  private records: AsyncGenerator<Batch> | undefined;
+  private abort: AbortController | undefined;
+  /** Bumped by release(): a read that was under way when it came is thrown away and redone. */
+  private generation = 0;
+
+  constructor(readonly shard: ShardInfo, fromUs: number, private readonly globs: readonly string[]) {
+    this.fromUs = fromUs;
+  }
+
+  /** The next batch (null: the stream ended); opens the stream first when needed. */
+  async peek(): Promise<Batch | null> {
+    for (;;) {
+      if (this.head || this.exhausted) return this.head;
+      const gen = this.generation;
+      let r: IteratorResult<Batch>;
+      try {
+        if (!this.records) await this.open();
+        if (gen !== this.generation) continue;
+        r = await (this.records as AsyncGenerator<Batch>).next();
+      } catch (err) {
+        if (gen !== this.generation) continue; // released under the read (the client left): read again when asked
+        throw err;
+      }
+      if (gen !== this.generation) continue;
+      return this.accept(r);
+    }
+  }
+
+  private accept(r: IteratorResult<Batch>): Batch | null {
+    if (r.done) {
+      this.exhausted = true;
+      this.release();
+      return null;
+    }
+    this.head = r.value;
+    return this.head;
+  }
+
+  /** Takes the head: the next stream (if one is opened) starts after it. */
+  take(): Batch {
+    const b = this.head as Batch;
+    this.head = null;
+    this.fromUs = b.ts + 1;
+    return b;
+  }
+
+  /** Reads again from where it stopped (the shard's horizon moved on). */
+  reopen(): void {
+    this.release();
+    this.exhausted = false;
+  }
+
+  /** Closes the stream, keeping the position; the next peek opens a new one. */
+  release(): void {
+    this.generation++;
+    this.abort?.abort();
+    this.abort = undefined;
+    void this.records?.return(undefined).catch(() => undefined);
+    this.records = undefined;
+  }
+
+  private async open(): Promise<void> {
+    this.abort = new AbortController();
+    const path = '/api/v1/shard/batches' + queryString({ glob: this.globs.length > 0 ? this.globs : undefined, from: this.fromUs });
+    const s = await openShard(this.shard, path, this.abort.signal);
+    this.horizonUs = s.horizonUs;
+    this.recording = s.recording;
+    this.records = decodeShardBatches(s.body as AsyncIterable<Buffer>, SERVER_LIMITS.clusterShardLineCharsMax);
+  }
+}

@@ -1,0 +1,69 @@
+/**
+ * A ShardDirectory over a fixed list of shards (id and URL), for a cluster without Redis
+ * membership, and for tests. Liveness and horizon come from probing each shard's
+ * GET /api/v1/shard (scope=local) at most every clusterShardProbeCacheMs, each probe bounded
+ * by clusterShardProbeTimeoutMs: a shard that does not answer is listed, not live, so merged
+ * reads name it missing. Concurrent callers share one probe round.
+ */
+import { request } from 'undici';
+import { TapedeckError } from '../../protocol/errors.js';
+import { SERVER_LIMITS } from '../limits.js';
+import type { ShardDirectory, ShardInfo } from './directory.js';
+import { shardUrl } from './fanout.js';
+
+export interface StaticShard {
+  id: string;
+  url: string;
+  globs?: readonly string[];
+}
+
+/** What GET /api/v1/shard answers (server/routes/shard.ts). */
+export interface ShardProbe {
+  horizon_us: number | null;
+  recording: boolean;
+}
+
+export class StaticDirectory implements ShardDirectory {
+  readonly self: string;
+  private readonly list: readonly StaticShard[];
+  private last: { atMs: number; shards: Promise<readonly ShardInfo[]> } | undefined;
+  /** What each shard last answered: a shard that stops answering keeps its last horizon. */
+  private readonly known = new Map<string, { horizonUs: number; renewedMs: number }>();
+
+  constructor(self: string, shards: readonly StaticShard[]) {
+    const ids = new Set<string>();
+    for (const s of shards) {
+      if (ids.has(s.id)) throw new TapedeckError('TPD_BAD_ARGUMENT', `shard id ${JSON.stringify(s.id)} is listed twice`);
+      ids.add(s.id);
+      if (!/^https?:\/\//.test(s.url)) throw new TapedeckError('TPD_BAD_ARGUMENT', `shard ${s.id}: url must be http(s)://..., got ${JSON.stringify(s.url)}`);
+    }
+    this.self = self;
+    this.list = shards;
+  }
+
+  shards(): Promise<readonly ShardInfo[]> {
+    const now = Date.now();
+    if (!this.last || now - this.last.atMs >= SERVER_LIMITS.clusterShardProbeCacheMs) {
+      this.last = { atMs: now, shards: Promise.all(this.list.map((s) => this.probe(s))) };
+    }
+    return this.last.shards;
+  }
+
+  private async probe(s: StaticShard): Promise<ShardInfo> {
+    const base = { id: s.id, url: s.url, globs: s.globs ?? [] };
+    try {
+      const res = await request(shardUrl(s, '/api/v1/shard'), { method: 'GET', signal: AbortSignal.timeout(SERVER_LIMITS.clusterShardProbeTimeoutMs) });
+      if (res.statusCode !== 200) {
+        await res.body.dump();
+        throw new Error(`HTTP ${res.statusCode}`);
+      }
+      const p = (await res.body.json()) as ShardProbe;
+      const known = { horizonUs: p.horizon_us ?? 0, renewedMs: Date.now() };
+      this.known.set(s.id, known);
+      return { ...base, ...known, live: true };
+    } catch {
+      const known = this.known.get(s.id);
+      return { ...base, horizonUs: known?.horizonUs ?? 0, renewedMs: known?.renewedMs ?? 0, live: false };
+    }
+  }
+}

@@ -1,0 +1,64 @@
+/**
+ * The merged (cluster-wide) answers of /api/v1/paths, /state, /history and /coverage, used
+ * by their routes when the app has a shard directory and the request is not `scope=local`
+ * (docs/cluster-reads.md). Each asks every live shard with scope=local, merges
+ * (server/cluster/merge-*.ts) and says which shards are missing: a `partial` field in JSON
+ * bodies and a Tapedeck-Partial header on every answer.
+ */
+import { Readable } from 'node:stream';
+import type { FastifyReply } from 'fastify';
+import { noMatchWarning } from '../../protocol/glob.js';
+import { formatTs } from '../../protocol/time.js';
+import type { ShardDirectory } from '../cluster/directory.js';
+import { fanoutJson, partialHeader, partialOf, PARTIAL_HEADER, queryString, type MissingShard } from '../cluster/fanout.js';
+import { mergeCoverage, mergedHorizon, mergePaths, mergeStates, type CoverageAnswer, type PathsAnswer, type StateAnswer } from '../cluster/merge-answers.js';
+import { mergedHistory } from '../cluster/merge-history.js';
+import type { HistoryFormat } from '../history.js';
+import { HORIZON_HEADER, horizonHeader } from '../horizon.js';
+import { SERVER_LIMITS } from '../limits.js';
+
+/** Sets the merged horizon and, when shards are missing, the Tapedeck-Partial header. */
+function markAnswer(reply: FastifyReply, horizonUs: number | null, missing: readonly MissingShard[]): void {
+  reply.header(HORIZON_HEADER, horizonHeader(horizonUs));
+  if (missing.length > 0) reply.header(PARTIAL_HEADER, partialHeader(missing));
+}
+
+function withPartial<T extends object>(body: T, missing: readonly MissingShard[]): T {
+  const partial = partialOf(missing);
+  return partial ? { ...body, partial } : body;
+}
+
+const indexed = <T>(f: { answers: Array<{ index: number; shard: { id: string }; value: T; horizonUs: number | null }> }) =>
+  f.answers.map((a) => ({ index: a.index, shard: a.shard.id, value: a.value, horizonUs: a.horizonUs }));
+
+export async function mergedPaths(dir: ShardDirectory, given: string | string[] | undefined, globs: string[], reply: FastifyReply): Promise<object> {
+  const f = await fanoutJson<PathsAnswer>(dir, '/api/v1/paths' + queryString({ glob: given === undefined ? undefined : globs }));
+  markAnswer(reply, mergedHorizon(f.answers.map((a) => a.horizonUs)), f.missing);
+  const merged = mergePaths(f.answers.map((a) => a.value), SERVER_LIMITS.pathsListedMax);
+  const warning = merged.count === 0 && given !== undefined ? noMatchWarning(globs) : undefined;
+  return withPartial({ ...merged, ...(warning ? { warning } : {}) }, f.missing);
+}
+
+export async function mergedState(dir: ShardDirectory, given: string | string[] | undefined, globs: string[], atUs: number | undefined, reply: FastifyReply): Promise<string> {
+  const f = await fanoutJson<StateAnswer & { warning?: unknown }>(dir, '/api/v1/state' + queryString({ glob: given === undefined ? undefined : globs, at: atUs === undefined ? undefined : formatTs(atUs) }));
+  const horizon = mergedHorizon(f.answers.map((a) => a.horizonUs));
+  markAnswer(reply, horizon, f.missing);
+  const m = mergeStates(indexed(f));
+  const ts = atUs ?? m.ts;
+  // Every shard found no path for the globs: the warning a single archive would give.
+  const warning = f.answers.every((a) => a.value.warning !== undefined) ? noMatchWarning(globs) : undefined;
+  reply.type('application/json; charset=utf-8');
+  return JSON.stringify(withPartial({ ts, time: ts === null ? null : formatTs(ts), horizon, pending: m.pending, values: m.values, ...(warning ? { warning } : {}) }, f.missing));
+}
+
+export async function mergedHistoryAnswer(dir: ShardDirectory, q: { given: string | string[] | undefined; globs: string[]; fromUs: number; toUs: number | undefined; format: HistoryFormat }, reply: FastifyReply): Promise<Readable> {
+  const h = await mergedHistory(dir, { globs: q.given === undefined ? undefined : q.globs, fromUs: q.fromUs, toUs: q.toUs, format: q.format });
+  markAnswer(reply, h.horizonUs, h.missing);
+  return Readable.from(h.chunks, { objectMode: false, highWaterMark: 1 });
+}
+
+export async function mergedCoverage(dir: ShardDirectory, startUs: number, endUs: number | undefined, reply: FastifyReply): Promise<object> {
+  const f = await fanoutJson<CoverageAnswer>(dir, '/api/v1/coverage' + queryString({ start: formatTs(startUs), end: endUs === undefined ? undefined : formatTs(endUs) }));
+  markAnswer(reply, mergedHorizon(f.answers.map((a) => a.value.horizon_us)), f.missing);
+  return withPartial(mergeCoverage(indexed(f)), f.missing);
+}
