@@ -29,7 +29,7 @@ import { buildServer } from '../server/app.js';
 import { CoverageLog } from '../server/coverage.js';
 import { formatValue } from '../clients/web/values.js';
 import { launchBrowser, type TestBrowser } from './helpers/browser.js';
-import { api } from './helpers/server.js';
+import { api, startServer } from './helpers/server.js';
 import { tmpDir } from './helpers/tmp.js';
 
 // The page's globals, for the functions Playwright runs there (tests compile without the DOM lib).
@@ -37,6 +37,7 @@ interface PagePlot { data: Array<Array<number | null | undefined>>; valToPos(v: 
 interface PagePanel { paths: string[]; plot: PagePlot | null }
 interface PageCharts {
   panels: PagePanel[];
+  series: Map<string, { tsUs: number[]; wire: unknown[] }>;
   window: [number, number] | null;
   headUs: number | null;
   view: { follow: boolean };
@@ -401,6 +402,37 @@ describe('web charts', () => {
 });
 
 /** RGBA of the first panel's canvas at time `us`, a tenth of the plot's height from its top. */
+describe('web charts over a longer archive', () => {
+  it('loads the recorded history when the window is moved before what was loaded', async () => {
+    const MIN = 60 * S;
+    const n = 40 * 60; // 40 minutes, a batch a second
+    const srv = await startServer(Array.from({ length: n }, (_, i) => ({ ts: at(i), updates: [['/dev/cpu_pct', i * 0.1]] })));
+    try {
+      const page = await browser.context.newPage();
+      const end = at(n - 1);
+      await page.goto(`${srv.url}/?pos=${end}&state=pause&select=/dev/cpu_pct`);
+      await page.waitForFunction(() => document.getElementById('conn')?.dataset.state === 'paused');
+      // After the seek: the ten minutes before the position.
+      const first = (): Promise<number | null> => page.evaluate(() => window.tapedeck.charts.series.get('/dev/cpu_pct')?.tsUs[0] ?? null);
+      await expect.poll(first).toBe(end - 10 * MIN);
+      // A window from 30 to 20 minutes before the end: the series reaches back to it, exactly as recorded.
+      await page.evaluate(([a, b]) => window.tapedeck.charts.setLayout({ v: 1, panels: [{ paths: ['/dev/cpu_pct'] }], zoom: { fromUs: a, toUs: b } }), [end - 30 * MIN, end - 20 * MIN] as const);
+      await expect.poll(first).toBeLessThanOrEqual(end - 30 * MIN);
+      const got = await page.evaluate(() => {
+        const s = window.tapedeck.charts.series.get('/dev/cpu_pct')!;
+        return s.tsUs.map((t, i) => [t, s.wire[i]]);
+      });
+      const q = new URLSearchParams({ glob: '/dev/cpu_pct', from: String(got[0]![0]), to: String(end + 1), format: 'ndjson' });
+      const rest = (await (await fetch(`${srv.url}/api/v1/history?${q}`)).text()).split('\n').filter((l) => l !== '')
+        .map((l) => JSON.parse(l) as HistoryBatch).map((b) => [b.ts, b.updates['/dev/cpu_pct']]);
+      expect(got).toEqual(rest);
+      await page.close();
+    } finally {
+      await srv.close();
+    }
+  });
+});
+
 async function canvasPixel(page: Page, us: number): Promise<number[]> {
   return page.evaluate(([t]) => {
     const plot = window.tapedeck.charts.panels[0]!.plot! as unknown as { ctx: { getImageData(x: number, y: number, w: number, h: number): { data: number[] } }; valToPos(v: number, s: string, c: boolean): number; bbox: { top: number; height: number } };

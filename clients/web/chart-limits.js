@@ -16,6 +16,8 @@ export const CHART_LIMITS = Object.freeze({
   pointsPerSeriesMax: 4000,
   /** History loaded before the position after a seek or when a path is added, µs. */
   historyWindowUs: 10 * 60e6,
+  /** History asked at once when the window is moved before what is loaded, µs (the part nearest the loaded data). */
+  windowFetchSpanMaxUs: 60 * 60e6,
   /** Recorder gaps the charts keep (the newest): a coverage frame carries at most 1000. */
   gapsMax: 1000,
   /** Bands a state track draws; runs narrower than a pixel are merged before this applies. */

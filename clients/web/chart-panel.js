@@ -183,12 +183,6 @@ export class Panel {
             if (e.shiftKey) { charts.startPan(e, this.plot.over); return; }
             if (e.target === targ) handler(e);
           },
-          // uPlot also reports the selection while it is dragged: only the release zooms.
-          mouseup: (_u, targ, handler, onlyTarg) => (e) => {
-            if (e.button !== 0 || (onlyTarg && e.target !== targ)) return;
-            this.releasing = true;
-            try { handler(e); } finally { this.releasing = false; }
-          },
           dblclick: () => (e) => { if (e.button === 0) charts.resetView(); },
         },
       },
@@ -203,7 +197,6 @@ export class Panel {
 
   /** A drag selected [left, left + width] px: zoom the shared window to it. */
   selected(u) {
-    if (!this.releasing) return;
     const { left, width } = u.select;
     if (width >= 3) this.charts.userZoom(u.posToVal(left, 'x'), u.posToVal(left + width, 'x'));
     if (width > 0) u.setSelect({ left: 0, top: 0, width: 0, height: 0 }, false);

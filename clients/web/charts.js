@@ -353,9 +353,10 @@ export class Charts {
 
   // ---------------------------------------------------------------- drawing
 
-  history(paths, ts) {
+  /** Loads the history of `paths` before `ts` (historyWindowUs, or from `fromUs`) into their series. */
+  history(paths, ts, fromUs = ts - CHART_LIMITS.historyWindowUs) {
     const generation = this.generation;
-    loadHistory(this.base, paths, ts).then((got) => {
+    loadHistory(this.base, paths, fromUs, ts).then((got) => {
       if (got === null || generation !== this.generation) return; // a newer seek restarted the series
       for (const [p, h] of got) {
         const s = this.series.get(p);
@@ -403,8 +404,25 @@ export class Charts {
   draw() {
     cancelAnimationFrame(this.frame);
     this.frame = 0;
-    this.window = windowOf(this.view, this.extent(), this.headS());
+    const extent = this.extent();
+    this.window = windowOf(this.view, extent, this.headS());
     for (const panel of this.panels) panel.draw(this.window);
+    if (extent !== null && this.window !== null && this.window[0] < extent[0]) this.loadBefore();
+  }
+
+  /**
+   * The window starts before the loaded points (panned or zoomed back): load the history
+   * up to windowFetchSpanMaxUs before them, once per start and seek (a series keeps at most
+   * pointsPerSeriesMax, so this reaches back as far as that leaves room for).
+   */
+  loadBefore() {
+    // Up to the latest first point of a series: each series keeps only what is older than its own.
+    let firstUs = -Infinity;
+    for (const s of this.series.values()) if (s.tsUs.length > 0) firstUs = Math.max(firstUs, s.tsUs[0]);
+    const fromUs = Math.max(Math.round(this.window[0] * 1e6), firstUs - CHART_LIMITS.windowFetchSpanMaxUs);
+    if (this.askedBefore?.generation === this.generation && this.askedBefore.firstUs <= firstUs) return;
+    this.askedBefore = { generation: this.generation, firstUs };
+    this.history([...this.series.keys()], firstUs, fromUs);
   }
 
   /**

@@ -1,12 +1,12 @@
-// The recorded history of some paths before a time, for the charts after a seek or when a
-// path joins a panel: GET /api/v1/history over the window before `ts` (NDJSON, one batch a
-// line), as exact µs and wire values per path. Null when the server cannot answer (the
-// connection status says why).
-import { CHART_LIMITS } from './chart-limits.js';
+// The recorded history of some paths in [fromUs, toUs), for the charts after a seek, when a
+// path joins a panel, or when the time window is moved before what is loaded:
+// GET /api/v1/history (NDJSON, one batch a line), as exact µs and wire values per path.
+// Null when the server cannot answer (the connection status says why).
 import { apiFetch } from './http.js';
 
-export async function loadHistory(base, paths, ts) {
-  const q = new URLSearchParams({ from: String(Math.max(0, ts - CHART_LIMITS.historyWindowUs)), to: String(ts), format: 'ndjson' });
+export async function loadHistory(base, paths, fromUs, toUs) {
+  const ts = toUs;
+  const q = new URLSearchParams({ from: String(Math.max(0, fromUs)), to: String(ts), format: 'ndjson' });
   for (const p of paths) q.append('glob', p);
   let text;
   try {
