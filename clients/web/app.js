@@ -1,18 +1,28 @@
 // The web player: wires the session (session.js), the timeline, the transport, the path
-// tree, the value table and the charts. URL parameters (all optional) set the new
-// session's controls: ?pos=&state=&speed=&loop=&start=&end=, ?filter= (session globs,
-// repeatable), ?select= (comma-separated paths shown at once).
+// tree, the value table, the charts and the workspace (bookmarks, named layouts, "what
+// changed"). The URL follows what is on screen and reopens it (url-state.js); the keys and
+// their help come from one table (keys.js).
 import { PlayerSession } from './session.js';
 import { Timeline } from './timeline.js';
 import { PathTree } from './tree.js';
 import { ValueTable } from './table.js';
 import { Charts } from './charts.js';
-import { formatUs, formatSpan, MINUTE_US, HOUR_US } from './time.js';
+import { formatSpan, formatUs, MINUTE_US, HOUR_US } from './time.js';
 import { apiFetch, initToken } from './http.js';
-import { filterGlob, filterProblem } from './values.js';
+import { filterGlob } from './values.js';
+import { readUrlState, urlQuery, UrlWriter, boundUs } from './url-state.js';
+import { bindKeys, keyTable, renderHelp } from './keys.js';
+import { Bookmarks } from './bookmarks.js';
+import { NamedLayouts } from './named-layouts.js';
+import { DiffPanel } from './diff-panel.js';
+import { Exporter } from './export.js';
+import { renderStatus as drawStatus, showBanner, hideBanner } from './status.js';
+import { initTopology } from './topology.js';
 
 const ARCHIVE_REFRESH_MS = 5000;
 const SELECTED_MAX = 500;
+/** Batches one burst (key b) plays at once. */
+const BURST_BATCHES = 10;
 const SELECT_KEY = 'tapedeck.selected';
 const icon = (d) => `<svg viewBox="0 0 16 16" width="14" height="14" aria-hidden="true"><path d="${d}" fill="currentColor"/></svg>`;
 const ICON_PLAY = icon('M4 2v12l10-6z');
@@ -22,6 +32,7 @@ const $ = (id) => document.getElementById(id);
 const base = location.origin;
 const params = new URLSearchParams(location.search);
 initToken(params);
+const initial = readUrlState(params);
 
 const model = {
   values: new Map(),      // path -> wire value at the position
@@ -32,17 +43,49 @@ const model = {
   buffering: null,        // the info frame while a cold file is fetched
   ended: false,
   error: null,            // { code, message } from the server
+  layout: initial.layout, // kept as given until the charts can say theirs (charts.getLayout)
 };
 
-const session = new PlayerSession(base, { filter: params.getAll('filter') });
+const session = new PlayerSession(base, { filter: initial.filter });
 const timeline = new Timeline($('timeline'), {
   onSeek: (us) => control({ pos: us }),
   onMark: (which, us) => control({ [which]: us }),
+  onRange: (startUs, endUs) => {
+    control({ start: startUs, end: endUs });
+    showDiff({ startUs, endUs });
+  },
 });
 const table = new ValueTable($('values').tBodies[0], $('values-empty'));
 const charts = new Charts($('charts'), base);
 const tree = new PathTree($('tree'), $('tree-count'), { onToggle: toggleSelection });
-window.tapedeck = { session, model, timeline, charts, exportUrl };
+const renderStatus = () => drawStatus(model);
+const urlWriter = new UrlWriter(urlStateNow);
+const exporter = new Exporter({
+  formatEl: $('export-format'),
+  globEl: $('glob'),
+  sessionFilter: () => session.filter ?? [],
+  controls: () => model.controls,
+  error: (t) => showBanner(t),
+});
+const bookmarks = new Bookmarks(base, { list: $('bm-list'), form: $('bm-form'), note: $('bm-note'), when: $('bm-when'), count: $('bm-count') }, {
+  timeline,
+  jump: (b) => control({ pos: b.ts }),
+  error: (t) => showBanner(t),
+  moment: () => (model.posUs === null ? null : { posUs: model.posUs, endUs: boundUs(model.controls?.end), url: urlQuery(urlStateNow() ?? {}) }),
+});
+const layouts = new NamedLayouts(base, { select: $('layout-select'), name: $('layout-name'), save: $('btn-layout-save'), load: $('btn-layout-load'), remove: $('btn-layout-delete') }, {
+  get: currentLayout,
+  set: applyLayout,
+  error: (t) => showBanner(t),
+});
+const diff = new DiffPanel(base, { table: $('diff-table'), summary: $('diff-summary'), run: $('btn-diff'), range: $('diff-range') }, {
+  range: diffRange,
+  globs: viewGlobs,
+  jump: (us) => control({ pos: us }),
+  error: (t) => showBanner(t),
+});
+window.tapedeck = { session, model, timeline, charts, bookmarks, diff, exportUrl: () => exporter.url(), urlState: urlStateNow };
+initTopology(session, $('topology-panel'));
 
 // ------------------------------------------------------------------ controls
 
@@ -73,9 +116,71 @@ function setSpeed(v) {
   control({ speed: v === 'unlimited' ? 'unlimited' : Number(v) });
 }
 
-function markStart() { if (model.posUs !== null) control({ start: model.posUs }); }
-function markEnd() { if (model.posUs !== null) control({ end: model.posUs }); }
-function clearMarks() { control({ start: 'unbounded', end: 'unbounded' }); }
+function mark(which) {
+  if (which === 'clear') return control({ start: 'unbounded', end: 'unbounded' });
+  if (model.posUs !== null) control({ [which]: model.posUs });
+}
+
+/** Play-next and burst are session.js's (the "steps" controls); until it has them, a step forward. */
+function playNext() {
+  if (typeof session.playNext === 'function') session.playNext();
+  else control({ pos: '+1' });
+}
+
+function burst() {
+  if (typeof session.burst === 'function') session.burst(BURST_BATCHES);
+  else control({ pos: `+${BURST_BATCHES}` });
+}
+
+/** Opens the "what changed" panel on `range` (default: the markers). */
+function showDiff(range) {
+  $('diff-panel').open = true;
+  $('diff-panel').scrollIntoView({ block: 'nearest' });
+  diff.run(range);
+}
+
+function startBookmark() {
+  $('bm-panel').open = true;
+  bookmarks.startAdd();
+}
+
+async function copyLink() {
+  urlWriter.flush();
+  try {
+    await window.navigator.clipboard.writeText(location.href);
+    showBanner('link to this moment copied', 'info');
+  } catch {
+    showBanner(`link to this moment: ${location.href}`, 'info');
+  }
+}
+
+const actions = {
+  burstBatches: BURST_BATCHES,
+  togglePlay,
+  step: (n) => control({ pos: n < 0 ? '-1' : '+1' }),
+  playNext,
+  burst,
+  jumpMinutes: (n) => jump(n * MINUTE_US),
+  jumpHours: (n) => jump(n * HOUR_US),
+  seekEdge: (edge) => control({ pos: edge }),
+  speedStep,
+  unlimited: () => { $('speed').value = 'unlimited'; setSpeed('unlimited'); },
+  live: () => control({ state: 'tail' }),
+  toggleLoop: () => control({ loop: !(model.controls?.loop ?? false) }),
+  mark,
+  whatChanged: () => showDiff(),
+  bookmark: startBookmark,
+  bookmarkJump: (dir) => {
+    const b = bookmarks.neighbour(model.posUs, dir);
+    if (b) control({ pos: b.ts });
+  },
+  copyLink: () => void copyLink(),
+  focusFilter: () => $('glob').focus(),
+  help: () => $('help').showModal(),
+};
+const KEYS = keyTable(actions);
+bindKeys(document, KEYS, () => $('help').open);
+renderHelp($('help-keys'), KEYS);
 
 $('btn-beginning').onclick = () => control({ pos: 'beginning' });
 $('btn-back-hour').onclick = () => jump(-HOUR_US);
@@ -85,98 +190,64 @@ $('btn-play').onclick = togglePlay;
 $('btn-step-fwd').onclick = () => control({ pos: '+1' });
 $('btn-fwd-min').onclick = () => jump(MINUTE_US);
 $('btn-fwd-hour').onclick = () => jump(HOUR_US);
-$('btn-live').onclick = () => control({ state: 'tail' });
-$('btn-loop').onclick = () => control({ loop: !(model.controls?.loop ?? false) });
+$('btn-live').onclick = actions.live;
+$('btn-loop').onclick = actions.toggleLoop;
 $('speed').onchange = (ev) => setSpeed(ev.target.value);
-$('btn-mark-start').onclick = markStart;
-$('btn-mark-end').onclick = markEnd;
-$('btn-mark-clear').onclick = clearMarks;
-$('btn-help').onclick = () => $('help').showModal();
+$('btn-mark-start').onclick = () => mark('start');
+$('btn-mark-end').onclick = () => mark('end');
+$('btn-mark-clear').onclick = () => mark('clear');
+$('btn-help').onclick = actions.help;
+$('btn-bookmark').onclick = startBookmark;
+$('btn-copy-link').onclick = actions.copyLink;
 $('banner').onclick = hideBanner;
-
-const KEYS = {
-  ' ': togglePlay,
-  ArrowLeft: () => control({ pos: '-1' }),
-  ArrowRight: () => control({ pos: '+1' }),
-  ArrowDown: () => jump(-MINUTE_US),
-  ArrowUp: () => jump(MINUTE_US),
-  PageDown: () => jump(-HOUR_US),
-  PageUp: () => jump(HOUR_US),
-  Home: () => control({ pos: 'beginning' }),
-  End: () => control({ pos: 'end' }),
-  '+': () => speedStep(1),
-  '=': () => speedStep(1),
-  '-': () => speedStep(-1),
-  u: () => { $('speed').value = 'unlimited'; setSpeed('unlimited'); },
-  t: () => control({ state: 'tail' }),
-  l: () => control({ loop: !(model.controls?.loop ?? false) }),
-  '[': markStart,
-  ']': markEnd,
-  '\\': clearMarks,
-  '/': () => $('glob').focus(),
-  '?': () => $('help').showModal(),
-};
-
-document.addEventListener('keydown', (ev) => {
-  if (ev.ctrlKey || ev.metaKey || ev.altKey) return;
-  const t = ev.target;
-  if (t instanceof HTMLInputElement || t instanceof HTMLSelectElement || t instanceof HTMLTextAreaElement) return;
-  if ($('help').open) return;
-  // Buttons keep Space and Enter for themselves (keyboard users press the focused button).
-  if (t instanceof HTMLButtonElement && (ev.key === ' ' || ev.key === 'Enter')) return;
-  const fn = KEYS[ev.key];
-  if (!fn) return;
-  ev.preventDefault();
-  fn();
-});
-
-// ------------------------------------------------------------------ export
-
-// Export downloads GET /api/v1/history in the chosen format for what is on screen: the
-// filter box when it holds a glob (else the session's filter), between the start and end
-// markers (an unset marker leaves that end open).
-function exportUrl() {
-  const q = new URLSearchParams({ format: $('export-format').value });
-  const box = $('glob').value.trim();
-  const glob = filterGlob(box); // the filter box's own rule
-  const globs = glob !== null ? [glob] : session.filter ?? [];
-  for (const g of globs) q.append('glob', g);
-  const c = model.controls;
-  if (c?.start && c.start !== 'unbounded') q.set('from', c.start);
-  if (c?.end && c.end !== 'unbounded') q.set('to', c.end);
-  return `/api/v1/history?${q}`;
-}
-
-function saveAs(href, name) {
-  const a = document.createElement('a');
-  a.href = href;
-  a.download = name;
-  document.body.append(a);
-  a.click();
-  a.remove();
-}
-
-async function downloadExport() {
-  const problem = filterProblem($('glob').value);
-  if (problem) return showBanner(`export: ${problem}`);
-  const name = `tapedeck.${$('export-format').value}`;
-  // Without a token the browser streams the download straight to disk. A token can only
-  // travel as a header (http.js), so then the body is fetched first and saved from memory.
-  if (!sessionStorage.getItem('tapedeck.token')) return saveAs(exportUrl(), name);
-  const res = await apiFetch(exportUrl());
-  if (!res.ok) {
-    const body = await res.json().catch(() => null);
-    return showBanner(`export: ${body?.error?.code ?? res.status}: ${body?.error?.message ?? res.statusText}`);
-  }
-  const blobUrl = URL.createObjectURL(await res.blob());
-  saveAs(blobUrl, name);
-  // The download has started from the blob by the time the click returns; free it soon after.
-  setTimeout(() => URL.revokeObjectURL(blobUrl), 60_000);
-}
-
 $('btn-export').addEventListener('click', () => {
-  downloadExport().catch((err) => showBanner(`export: ${err.message}`));
+  exporter.download().catch((err) => showBanner(`export: ${err.message}`));
 });
+
+// ------------------------------------------------------------------ URL state, layout, range
+
+/** What the URL holds now (null until the server has said the controls). */
+function urlStateNow() {
+  const c = model.controls;
+  if (!c) return null;
+  return {
+    posUs: model.posUs,
+    state: c.state,
+    speed: c.speed,
+    loop: c.loop,
+    startUs: boundUs(c.start),
+    endUs: boundUs(c.end),
+    filter: session.filter ?? [],
+    glob: $('glob').value,
+    selection: model.selected,
+    layout: currentLayout(),
+  };
+}
+
+function currentLayout() {
+  return typeof charts.getLayout === 'function' ? charts.getLayout() : model.layout;
+}
+
+function applyLayout(layout) {
+  model.layout = layout;
+  if (typeof charts.setLayout === 'function') charts.setLayout(layout);
+  urlWriter.schedule();
+}
+
+/** The globs on screen: the filter box's glob, else the session's filter (empty: every path). */
+function viewGlobs() {
+  const glob = filterGlob($('glob').value.trim());
+  return glob !== null ? [glob] : session.filter ?? [];
+}
+
+/** The range "what changed" compares: the markers; an unset start is the archive's beginning, an unset end the position. */
+function diffRange() {
+  const startUs = boundUs(model.controls?.start) ?? timeline.firstUs;
+  const endUs = boundUs(model.controls?.end) ?? model.posUs;
+  return startUs === null || endUs === null ? null : { startUs, endUs };
+}
+
+$('charts').addEventListener('layoutchange', () => urlWriter.schedule());
 
 // ------------------------------------------------------------------ selection
 
@@ -193,6 +264,7 @@ function applySelection() {
   table.setPaths(model.selected, model.values);
   charts.setPaths(model.selected, model.values, model.posUs);
   try { localStorage.setItem(SELECT_KEY, JSON.stringify([...model.selected])); } catch { /* private mode */ }
+  urlWriter.schedule();
 }
 
 $('btn-clear-sel').onclick = () => { model.selected.clear(); applySelection(); };
@@ -201,6 +273,7 @@ let filterTimer = 0;
 $('glob').addEventListener('input', (ev) => {
   clearTimeout(filterTimer);
   filterTimer = setTimeout(() => tree.setFilter(ev.target.value), 120);
+  urlWriter.schedule();
 });
 
 // ------------------------------------------------------------------ frames
@@ -277,6 +350,7 @@ session.addEventListener('frame', (ev) => {
   }
   schedulePosition();
   renderStatus();
+  urlWriter.schedule();
 });
 
 session.addEventListener('status', (ev) => {
@@ -304,15 +378,6 @@ function renderPosition() {
   if (!timeline.dragging) timeline.setPosition(model.posUs);
 }
 
-function boundUs(v) {
-  if (!v || v === 'unbounded') return null;
-  const ms = Date.parse(v);
-  if (Number.isNaN(ms)) return null;
-  const frac = /\.(\d+)/.exec(v);
-  const micros = frac ? Number(frac[1].padEnd(6, '0').slice(3, 6)) : 0;
-  return ms * 1000 + micros;
-}
-
 function renderControls() {
   const c = model.controls;
   if (!c) return;
@@ -335,62 +400,6 @@ function renderControls() {
   timeline.setBounds(startUs, endUs);
   $('tl-bounds').textContent = startUs === null && endUs === null ? ''
     : `start ${startUs === null ? 'unbounded' : formatUs(startUs)} · end ${endUs === null ? 'unbounded' : formatUs(endUs)}`;
-}
-
-function renderStatus() {
-  const m = model;
-  let state;
-  let text;
-  if (m.conn === 'error' || m.conn === 'replaced') {
-    state = 'error';
-    text = m.error ? `error ${m.error.code}: ${m.error.message}` : 'error';
-  } else if (m.conn === 'connecting' || m.conn === 'reconnecting') {
-    state = 'connecting';
-    text = m.conn === 'reconnecting' ? 'reconnecting…' : 'connecting…';
-  } else if (m.conn === 'closed') {
-    state = 'ended';
-    text = 'closed';
-  } else if (m.buffering) {
-    state = 'buffering';
-    text = m.buffering.message.startsWith('buffering') ? m.buffering.message : `buffering: ${m.buffering.message}`;
-  } else if (m.error) {
-    state = 'error';
-    text = `error ${m.error.code}: ${m.error.message}`;
-  } else if (m.ended) {
-    state = 'ended';
-    text = 'ended';
-  } else if (m.controls?.state === 'tail') {
-    state = 'live';
-    text = 'live';
-  } else if (m.controls?.state === 'play') {
-    state = 'playing';
-    text = `playing ${m.controls.speed === 'unlimited' ? 'unlimited' : `${m.controls.speed}×`}`;
-  } else if (m.controls) {
-    state = 'paused';
-    text = 'paused';
-  } else {
-    state = 'connecting';
-    text = 'connecting…';
-  }
-  if (state === shownStatus.state && text === shownStatus.text) return; // runs on every frame
-  shownStatus = { state, text };
-  const el = $('conn');
-  el.className = `conn conn-${state}`;
-  el.dataset.state = state;
-  $('conn-text').textContent = text;
-}
-
-let shownStatus = { state: '', text: '' };
-
-function showBanner(text, kind = 'error') {
-  const b = $('banner');
-  b.textContent = text;
-  b.className = `banner banner-${kind}`;
-  b.hidden = false;
-}
-
-function hideBanner() {
-  $('banner').hidden = true;
 }
 
 // ------------------------------------------------------------------ archive
@@ -426,32 +435,29 @@ async function refreshCoverage() {
   }
 }
 
-// ------------------------------------------------------------------ start
-
-function initialControls() {
-  const c = { state: 'tail' };
-  for (const k of ['pos', 'state', 'speed', 'start', 'end']) {
-    const v = params.get(k);
-    if (v !== null) c[k] = k === 'speed' && v !== 'unlimited' ? Number(v) : /^\d+$/.test(v) ? Number(v) : v;
-  }
-  if (params.has('loop')) c.loop = params.get('loop') === 'true';
-  if (c.pos !== undefined && !params.has('state')) c.state = 'pause';
-  return c;
+/** The workspace lists (bookmarks, layout names): asked with the archive, so other people's bookmarks show up. */
+async function refreshWorkspace() {
+  await Promise.all([bookmarks.refresh(), layouts.refresh()]).catch(() => undefined);
 }
 
+// ------------------------------------------------------------------ start
+
 function initialSelection() {
-  const fromUrl = params.get('select');
-  if (fromUrl !== null) return fromUrl.split(',').filter((p) => p !== '');
+  if (initial.selection !== null) return initial.selection;
   try { return JSON.parse(localStorage.getItem(SELECT_KEY) ?? '[]'); } catch { return []; }
 }
 
+if (initial.glob !== '') {
+  $('glob').value = initial.glob;
+  tree.setFilter(initial.glob);
+}
+if (initial.layout !== null && typeof charts.setLayout === 'function') charts.setLayout(initial.layout);
 model.selected = new Set(initialSelection().slice(0, SELECTED_MAX));
 applySelection();
 renderStatus();
-await Promise.all([refreshArchive(), refreshCoverage()]);
-setInterval(() => { refreshArchive(); refreshCoverage(); }, ARCHIVE_REFRESH_MS);
-const explicit = ['pos', 'state', 'speed', 'start', 'end', 'loop'].some((k) => params.has(k));
-session.start(initialControls(), { resume: !explicit }).catch((err) => {
+await Promise.all([refreshArchive(), refreshCoverage(), refreshWorkspace()]);
+setInterval(() => { refreshArchive(); refreshCoverage(); refreshWorkspace(); }, ARCHIVE_REFRESH_MS);
+session.start(initial.controls, { resume: !initial.explicit }).catch((err) => {
   model.conn = 'error';
   model.error = model.error ?? { code: err.code ?? 'TPD_UNREACHABLE', message: err.message };
   renderStatus();

@@ -1,7 +1,8 @@
 // The archive's timeline: files shaded by location (local, remote, missing) over a hatched
 // background, so that gaps between files show; where the record is blind (recorder gaps,
-// source outages, from GET /api/v1/coverage); the play head; start/end markers; click or
-// drag to seek. Positions are epoch µs; the range is the archive's first to last batch.
+// source outages, from GET /api/v1/coverage); bookmarks (their note on hover, a click jumps
+// there); the play head; start/end markers; click or drag to seek, Shift+drag to pick a
+// range. Positions are epoch µs; the range is the archive's first to last batch.
 import { formatUs } from './time.js';
 
 const DRAG_SEEK_INTERVAL_MS = 150;
@@ -14,7 +15,7 @@ const OUTAGE_BANDS_MAX = 4;
 const GAP_TEXT = { 'recorder-crashed': 'recorder crashed', 'recorder-stopped': 'recorder stopped' };
 
 export class Timeline {
-  constructor(el, { onSeek, onMark }) {
+  constructor(el, { onSeek, onMark, onRange }) {
     this.el = el;
     this.filesEl = el.querySelector('#tl-files');
     this.headEl = el.querySelector('#tl-head');
@@ -24,7 +25,11 @@ export class Timeline {
     this.rangeEl = el.querySelector('#tl-range');
     this.onSeek = onSeek;
     this.onMark = onMark;
+    this.onRange = onRange;
     this.coverageEl = el.querySelector('#tl-coverage');
+    this.bookmarksEl = el.querySelector('#tl-bookmarks');
+    this.bookmarks = [];
+    this.picking = null; // the start of a Shift+drag range
     this.files = [];
     this.gaps = [];     // { startUs, endUs, reason }, endUs null while open
     this.outages = [];  // { source, startUs, endUs, reason }
@@ -54,6 +59,33 @@ export class Timeline {
     this.gaps = (answer.gaps ?? []).map(item).filter(placed).slice(-COVERAGE_DRAWN_MAX);
     this.outages = (answer.outages ?? []).map((o) => ({ ...item(o), source: String(o.source) })).filter(placed).slice(-COVERAGE_DRAWN_MAX);
     this.buildCoverage();
+  }
+
+  /** Bookmarks (GET /api/v1/bookmarks) as flags; `onPick(bookmark)` on a click. */
+  setBookmarks(items, onPick) {
+    this.bookmarks = items;
+    const els = items.map((b) => {
+      const el = document.createElement('button');
+      el.type = 'button';
+      el.className = 'tl-bookmark';
+      el.dataset.id = b.id;
+      el.dataset.ts = String(b.ts);
+      el.title = `${b.note || '(no note)'}\n${formatUs(b.ts)}${b.end !== undefined ? ` → ${formatUs(b.end)}` : ''}`;
+      el.setAttribute('aria-label', `Bookmark: ${b.note || 'no note'} at ${formatUs(b.ts)}`);
+      // Before the timeline's own pointerdown (which would seek to the pointer, not the bookmark).
+      el.addEventListener('pointerdown', (ev) => { ev.stopPropagation(); ev.preventDefault(); onPick(b); });
+      el.addEventListener('keydown', (ev) => { if (ev.key === 'Enter' || ev.key === ' ') { ev.stopPropagation(); ev.preventDefault(); onPick(b); } });
+      return el;
+    });
+    this.bookmarksEl.replaceChildren(...els);
+    this.renderBookmarks();
+  }
+
+  renderBookmarks() {
+    const els = this.bookmarksEl.children;
+    this.bookmarksEl.hidden = this.span() === null;
+    if (this.bookmarksEl.hidden) return;
+    for (let i = 0; i < this.bookmarks.length && i < els.length; i++) els[i].style.left = `${this.pct(this.bookmarks[i].ts)}%`;
   }
 
   /** Live data past the last known end stretches the range (the current file grows with it). */
@@ -117,6 +149,7 @@ export class Timeline {
     document.getElementById('tl-first').textContent = formatUs(this.firstUs);
     document.getElementById('tl-last').textContent = formatUs(this.lastUs);
     this.renderCoverage();
+    this.renderBookmarks();
     this.renderHead();
     this.renderMarks();
   }
@@ -191,8 +224,13 @@ export class Timeline {
       const us = this.usAt(ev.clientX);
       if (us === null) return;
       if (ev.shiftKey || ev.altKey) {
-        // Shift-click sets the start marker there, Alt-click the end marker.
+        // Shift-click sets the start marker there, Alt-click the end marker; Shift+drag
+        // sets both, the range picked (the end where the pointer is released).
         this.onMark(ev.shiftKey ? 'start' : 'end', us);
+        if (ev.shiftKey) {
+          this.picking = us;
+          el.setPointerCapture(ev.pointerId);
+        }
         ev.preventDefault();
         return;
       }
@@ -218,13 +256,20 @@ export class Timeline {
     });
     el.addEventListener('pointerleave', () => { this.hoverEl.hidden = true; });
     const finish = (ev) => {
+      if (this.picking !== null) {
+        const from = this.picking;
+        this.picking = null;
+        const us = this.usAt(ev.clientX);
+        if (us !== null && us !== from) this.onRange(Math.min(from, us), Math.max(from, us));
+        return;
+      }
       if (!this.dragging) return;
       this.dragging = false;
       const us = this.usAt(ev.clientX);
       if (us !== null) this.onSeek(us);
     };
     el.addEventListener('pointerup', finish);
-    el.addEventListener('pointercancel', () => { this.dragging = false; });
+    el.addEventListener('pointercancel', () => { this.dragging = false; this.picking = null; });
   }
 
   preview(us) {
