@@ -1,8 +1,9 @@
 /**
  * Cache of one series' samples over one chunk of committed blocks (storage/series-read.ts),
  * so that a dashboard asking for the same series again (Grafana refreshing a panel every
- * few seconds) reads no block at all. Committed blocks never change (the archive is
- * append-only), so an entry is never invalidated: it only leaves when the byte budget
+ * few seconds) reads no block at all, or only the blocks committed since. Committed blocks
+ * never change (the archive is append-only), so an entry is never invalidated: a chunk
+ * still filling is extended, and entries leave only when the byte budget
  * (STORAGE_LIMITS.seriesCacheBytesMax) needs room, least recently used first.
  */
 import type { Value } from '../protocol/value.js';
@@ -16,6 +17,12 @@ export interface SeriesRun {
   readonly values: readonly Value[] | undefined;
 }
 
+/** A path's run over the first `blocks` delta blocks of a chunk (all of them once the chunk is full). */
+export interface ChunkRun {
+  readonly run: SeriesRun;
+  readonly blocks: number;
+}
+
 export const EMPTY_RUN: SeriesRun = { n: 0, ts: new Float64Array(0), num: new Float64Array(0), values: undefined };
 
 /** Bookkeeping of a Map entry, typed arrays' headers and the array objects themselves. */
@@ -23,19 +30,21 @@ const ENTRY_OVERHEAD_BYTES = 200;
 /** A JS array slot plus a boxed number: what a non-numeric run costs per value, roughly. */
 const VALUE_BYTES = 24;
 
-export function runBytes(r: SeriesRun): number {
-  return ENTRY_OVERHEAD_BYTES + r.n * (8 + (r.num ? 8 : VALUE_BYTES));
+export function runBytes({ run }: ChunkRun): number {
+  return ENTRY_OVERHEAD_BYTES + run.n * (8 + (run.num ? 8 : VALUE_BYTES));
 }
 
 export class SeriesCache {
-  private readonly map = new Map<string, SeriesRun>();
+  private readonly map = new Map<string, ChunkRun>();
   private bytes = 0;
   hits = 0;
   misses = 0;
+  /** Blocks read to fill or extend entries. */
+  blocksRead = 0;
 
   constructor(private readonly bytesMax: number) {}
 
-  get(key: string): SeriesRun | undefined {
+  get(key: string): ChunkRun | undefined {
     const hit = this.map.get(key);
     if (hit === undefined) {
       this.misses++;
@@ -47,7 +56,7 @@ export class SeriesCache {
     return hit;
   }
 
-  put(key: string, run: SeriesRun): void {
+  put(key: string, run: ChunkRun): void {
     const cost = runBytes(run);
     if (cost > this.bytesMax) return;
     const old = this.map.get(key);

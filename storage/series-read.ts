@@ -2,13 +2,13 @@
  * Reads of a few paths out of an archive organised by time: the samples of a set of path
  * ids over a time range, series by series, without building every update of every block.
  *
- * A file's delta blocks are cut into chunks of STORAGE_LIMITS.seriesChunkBlocks blocks. A
- * chunk whose blocks are all committed (every full chunk, and the last one of a sealed
- * file) never changes, so each wanted path's updates in it are cached as one run
- * (storage/series-cache.ts, per archive, bounded in bytes): a query repeated over the same
- * range reads no block. A chunk still filling (the tail of `current`) is read each time,
- * only the blocks in range. On a miss the whole chunk is read once for every missing path
- * together, decoding only their columns (readBlockSelected).
+ * A file's delta blocks are cut into chunks of STORAGE_LIMITS.seriesChunkBlocks blocks.
+ * Committed blocks never change, so each wanted path's updates in a chunk are cached as one
+ * run (storage/series-cache.ts, per archive, bounded in bytes): a query repeated over the
+ * same range reads no block, and in a chunk still filling (the tail of `current`) only the
+ * blocks committed since. On a miss the chunk's committed blocks are read once for every
+ * missing path together, decoding only their columns (readBlockSelected); a range that
+ * starts or ends inside a chunk reads the rest of it too, which the next query uses.
  *
  * No per-block path summary skips blocks before they are read: series recorded by scrape
  * or remote write land in every block (one batch per scrape holds every series), so such
@@ -21,7 +21,7 @@ import type { BlockRow } from './catalog.js';
 import type { DecodedBatches } from './codec/payload.js';
 import { isIndexed, type BlockTable, type FileEntry } from './file-list.js';
 import { STORAGE_LIMITS } from './limits.js';
-import { EMPTY_RUN, SeriesCache, type SeriesRun } from './series-cache.js';
+import { EMPTY_RUN, SeriesCache, type ChunkRun, type SeriesRun } from './series-cache.js';
 
 /** Whether a global path id is wanted. */
 export type KeepPath = (id: number) => boolean;
@@ -147,29 +147,8 @@ async function* fileChunks(a: Archive, f: FileEntry, w: Wanted, fromUs: number, 
   const t = a.table(f);
   const { lo, hi } = blockSpan(t, fromUs, toUs);
   const size = STORAGE_LIMITS.seriesChunkBlocks;
-  const cache = seriesCacheOf(a);
   for (let c = Math.floor(lo / size); lo <= hi && c <= Math.floor(hi / size); c++) {
-    const start = c * size;
-    const end = Math.min(start + size, t.deltas.length);
-    const runs = new Map<number, SeriesRun>();
-    if (end - start === size || f.sealed) {
-      const missing: number[] = [];
-      for (const id of w.ids) {
-        const hit = cache.get(`${f.seq}:${c}:${id}`);
-        if (hit) runs.set(id, hit);
-        else missing.push(id);
-      }
-      if (missing.length > 0) {
-        const read = await readRuns(a, f, t, start, end, missing, w, opts);
-        for (const [id, run] of read) {
-          cache.put(`${f.seq}:${c}:${id}`, run);
-          runs.set(id, run);
-        }
-      }
-    } else {
-      // Still filling: read only what the range needs, keep nothing.
-      for (const [id, run] of await readRuns(a, f, t, Math.max(start, lo), Math.min(end, hi + 1), w.ids, w, opts)) runs.set(id, run);
-    }
+    const runs = await chunkRuns(a, f, t, c, w, opts);
     const pieces: SeriesPiece[] = [];
     for (const id of w.ids) {
       const run = runs.get(id);
@@ -180,6 +159,34 @@ async function* fileChunks(a: Archive, f: FileEntry, w: Wanted, fromUs: number, 
     }
     if (pieces.length > 0) yield pieces;
   }
+}
+
+/**
+ * Each wanted path's run over the committed blocks of chunk c, from the cache where it
+ * holds them all. A cached run of a chunk still filling covers the blocks committed when it
+ * was read: only the blocks committed since are read, and the run is extended.
+ */
+async function chunkRuns(a: Archive, f: FileEntry, t: BlockTable, c: number, w: Wanted, opts: SeriesReadOptions): Promise<Map<number, SeriesRun>> {
+  const cache = seriesCacheOf(a);
+  const size = STORAGE_LIMITS.seriesChunkBlocks;
+  const start = c * size;
+  const blocks = Math.min(size, t.deltas.length - start);
+  const runs = new Map<number, SeriesRun>();
+  const behind: Array<{ id: number; prior: ChunkRun | undefined }> = [];
+  for (const id of w.ids) {
+    const hit = cache.get(`${f.seq}:${c}:${id}`);
+    if (hit?.blocks === blocks) runs.set(id, hit.run);
+    else behind.push({ id, prior: hit && hit.blocks < blocks ? hit : undefined });
+  }
+  if (behind.length === 0) return runs;
+  const read = await readRuns(a, f, t, start, start + blocks, behind.map(({ id, prior }) => ({ id, fromBlock: start + (prior?.blocks ?? 0) })), w, opts);
+  for (const { id, prior } of behind) {
+    const added = read.get(id) ?? EMPTY_RUN;
+    const run = prior ? concatRuns(prior.run, added) : added;
+    cache.put(`${f.seq}:${c}:${id}`, { run, blocks });
+    runs.set(id, run);
+  }
+  return runs;
 }
 
 function firstAtOrAfter(ts: Float64Array, lo: number, hi: number, t: number): number {
@@ -236,18 +243,23 @@ class RunBuilder {
   }
 }
 
-/** Every update of `ids` in delta blocks [from, to) of a file, one run per id (empty when absent). */
-async function readRuns(a: Archive, f: FileEntry, t: BlockTable, from: number, to: number, ids: readonly number[], w: Wanted, opts: SeriesReadOptions): Promise<Map<number, SeriesRun>> {
+/**
+ * The updates of each path in delta blocks [from, to) of a file, from its own first block
+ * on: one run per path (empty when it has none there).
+ */
+async function readRuns(a: Archive, f: FileEntry, t: BlockTable, from: number, to: number, wanted: ReadonlyArray<{ id: number; fromBlock: number }>, w: Wanted, opts: SeriesReadOptions): Promise<Map<number, SeriesRun>> {
   const builders = new Map<number, RunBuilder>();
-  for (const id of ids) {
-    w.miss[id] = 1;
-    builders.set(id, new RunBuilder());
-  }
+  for (const { id } of wanted) builders.set(id, new RunBuilder());
+  // A path is kept from its first block on: its bit is set as the read reaches it.
+  const order = [...wanted].sort((x, y) => x.fromBlock - y.fromBlock);
+  let next = 0;
   const keep: KeepPath = (id) => id < w.miss.length && w.miss[id] === 1;
   try {
-    for (let di = from; di < to; di++) {
+    for (let di = Math.max(from, order[0]?.fromBlock ?? to); di < to; di++) {
+      while (next < order.length && (order[next] as { fromBlock: number }).fromBlock <= di) w.miss[(order[next++] as { id: number }).id] = 1;
       const row = t.rows[t.deltas[di] as number] as BlockRow;
       const d = await readBlockSelected(a, f, row, keep, opts.onFetchWait);
+      seriesCacheOf(a).blocksRead++;
       let at = 0;
       for (let k = 0; k < d.counts.length; k++) {
         const time = d.ts[k] as number;
@@ -256,9 +268,30 @@ async function readRuns(a: Archive, f: FileEntry, t: BlockTable, from: number, t
       await opts.slice?.();
     }
   } finally {
-    for (const id of ids) w.miss[id] = 0;
+    for (const { id } of wanted) w.miss[id] = 0;
   }
   const out = new Map<number, SeriesRun>();
   for (const [id, b] of builders) out.set(id, b.build());
   return out;
+}
+
+/** a's updates then b's. */
+function concatRuns(a: SeriesRun, b: SeriesRun): SeriesRun {
+  if (b.n === 0) return a;
+  if (a.n === 0) return b;
+  const n = a.n + b.n;
+  const ts = new Float64Array(n);
+  ts.set(a.ts.subarray(0, a.n));
+  ts.set(b.ts.subarray(0, b.n), a.n);
+  if (a.num && b.num) {
+    const num = new Float64Array(n);
+    num.set(a.num.subarray(0, a.n));
+    num.set(b.num.subarray(0, b.n), a.n);
+    return { n, ts, num, values: undefined };
+  }
+  // Filled with null first so that it never becomes a double array (which canonicalises NaNs).
+  const values = new Array<Value>(n).fill(null);
+  for (let i = 0; i < a.n; i++) values[i] = a.num ? (a.num[i] as number) : (a.values?.[i] as Value);
+  for (let i = 0; i < b.n; i++) values[a.n + i] = b.num ? (b.num[i] as number) : (b.values?.[i] as Value);
+  return { n, ts, num: undefined, values };
 }

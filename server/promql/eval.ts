@@ -62,6 +62,8 @@ export class Evaluator {
   private readonly groups = new WeakMap<Expr, Map<Metric, Metric>>();
   /** Matching signatures per binary node and metric. */
   private readonly signatures = new WeakMap<Expr, Map<Metric, string>>();
+  /** Per range function node: whether its outputs' label sets are distinct (distinctOutputs). */
+  private readonly distinct = new WeakMap<Expr, boolean>();
 
   constructor(private readonly ctx: EvalContext) {}
 
@@ -143,14 +145,37 @@ export class Evaluator {
 
   private rangeFn(e: Extract<Expr, { kind: 'range_fn' }>, t: number): Sample[] {
     const param = e.param ? this.scalar(e.param, t) : 0;
-    const { endMs, list } = this.windows(e.matrix, t);
+    const { sel, rangeMs } = e.matrix;
+    const endMs = this.refTime(sel, t);
+    // last_over_time acts like offset: it keeps the metric name.
+    const keepName = e.fn === 'last_over_time';
+    const series = this.ctx.selected.get(sel) ?? [];
     const out: Sample[] = [];
-    for (const { metric, w } of list) {
-      const v = rangeFunction(e.fn, w, endMs, e.matrix.rangeMs, param);
-      // last_over_time acts like offset: it keeps the metric name.
-      if (v !== undefined) out.push({ metric: e.fn === 'last_over_time' ? metric : dropName(metric), v });
+    for (const s of series) {
+      const r = rangedOf(s);
+      const lo = lower(r.t, r.n, endMs - rangeMs);
+      const hi = upper(r.t, r.n, endMs);
+      if (hi <= lo) continue;
+      const v = rangeFunction(e.fn, { t: r.t, v: r.v, lo, hi }, endMs, rangeMs, param);
+      if (v !== undefined) out.push({ metric: keepName ? s.metric : dropName(s.metric), v });
     }
-    return unique(out);
+    return this.distinctOutputs(e, series, keepName) ? out : unique(out);
+  }
+
+  /**
+   * Whether a range function's outputs never share a label set, at any step: true when
+   * dropping the name keeps its series apart (the usual case), which spares the per-step
+   * check of unique().
+   */
+  private distinctOutputs(e: Expr, series: readonly SeriesSamples[], keepName: boolean): boolean {
+    let known = this.distinct.get(e);
+    if (known === undefined) {
+      const keys = new Set<string>();
+      for (const s of series) keys.add(keepName ? s.metric.key : dropName(s.metric).key);
+      known = keys.size === series.length;
+      this.distinct.set(e, known);
+    }
+    return known;
   }
 
   // ------------------------------------------------------------ binary operators
@@ -328,14 +353,27 @@ function aggregateValues(op: Exclude<AggregateOp, 'topk' | 'bottomk'>, samples: 
   }
 }
 
+/** Largest k for which topk / bottomk keep their best k by insertion rather than a sort (O(n·k) against O(n log n)). */
+const TOPK_INSERTION_MAX = 16;
+
 /** topk / bottomk of one group: k elements with their own label sets, best first. */
 function selectK(op: 'topk' | 'bottomk', samples: Sample[], param: number): Sample[] {
   const k = Math.trunc(param);
   if (!(k >= 1)) return [];
   const sign = op === 'topk' ? -1 : 1;
   // NaN ranks last either way (Prometheus replaces a NaN at the top of its heap first).
-  const sorted = [...samples].sort((a, b) => (Number.isNaN(a.v) ? (Number.isNaN(b.v) ? 0 : 1) : Number.isNaN(b.v) ? -1 : sign * (a.v - b.v)));
-  return sorted.slice(0, k);
+  const order = (a: Sample, b: Sample): number => (Number.isNaN(a.v) ? (Number.isNaN(b.v) ? 0 : 1) : Number.isNaN(b.v) ? -1 : sign * (a.v - b.v));
+  if (k > TOPK_INSERTION_MAX) return [...samples].sort(order).slice(0, k);
+  // The first k of a stable sort, kept by insertion: O(n·k) instead of sorting every sample at every step.
+  const best: Sample[] = [];
+  for (const s of samples) {
+    if (best.length === k && order(s, best[k - 1] as Sample) >= 0) continue;
+    let i = best.length;
+    while (i > 0 && order(s, best[i - 1] as Sample) < 0) i--;
+    best.splice(i, 0, s);
+    if (best.length > k) best.pop();
+  }
+  return best;
 }
 
 /** Prometheus refuses a vector with two equal label sets (after a name was dropped). */

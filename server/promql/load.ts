@@ -75,10 +75,10 @@ function newSeries(metric: Metric): SeriesSamples {
   return { metric, n: 0, t: new Float64Array(16), v: new Float64Array(16), stale: new Uint8Array(16) };
 }
 
-function push(s: SeriesSamples, t: number, value: number | undefined): void {
-  if (s.n > 0 && s.t[s.n - 1] === t) s.n--; // same millisecond: the later one stands
-  if (s.n === s.t.length) {
-    const cap = s.n * 2;
+/** Makes room for `extra` more samples. */
+function reserve(s: SeriesSamples, extra: number): void {
+  if (s.n + extra > s.t.length) {
+    const cap = Math.max(s.n + extra, s.t.length * 2);
     const t2 = new Float64Array(cap);
     t2.set(s.t);
     const v2 = new Float64Array(cap);
@@ -89,6 +89,11 @@ function push(s: SeriesSamples, t: number, value: number | undefined): void {
     s.v = v2;
     s.stale = st2;
   }
+}
+
+/** Appends a sample; room was reserved. */
+function push(s: SeriesSamples, t: number, value: number | undefined): void {
+  if (s.n > 0 && s.t[s.n - 1] === t) s.n--; // same millisecond: the later one stands
   s.t[s.n] = t;
   s.v[s.n] = value ?? NaN;
   s.stale[s.n] = value === undefined ? 1 : 0;
@@ -108,6 +113,7 @@ export async function loadSamples(archive: Archive, series: readonly SeriesRef[]
     for (const { id, run, from, to } of pieces) {
       const s = out.get(id) as SeriesSamples;
       const { ts, num, values } = run;
+      reserve(s, to - from);
       if (num) for (let i = from; i < to; i++) push(s, Math.floor((ts[i] as number) / 1000), sampleOfNumber(num[i] as number));
       else for (let i = from; i < to; i++) push(s, Math.floor((ts[i] as number) / 1000), sampleOf((values as readonly Value[])[i] as Value));
       loaded += to - from;
