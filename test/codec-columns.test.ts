@@ -172,6 +172,21 @@ describe('PACKED integer column', () => {
   });
 });
 
+describe('number columns at the edges of the decimal kinds', () => {
+  it('keeps -0, infinities, NaN and integers past 2^51 exact next to ordinary decimals', () => {
+    const edges = [-0, Infinity, -Infinity, NaN, 2 ** 52, -(2 ** 53), 2 ** 51, 2 ** 51 + 1, 1e300, 5e-324];
+    for (const edge of edges) {
+      for (const at of [0, 1, 5]) {
+        const values = [1.5, 2, 3.25, 4, 5.5, 6];
+        values.splice(at, 0, edge);
+        const flat = numberColumn(values);
+        const d = decodeBatches(encodeBatches(flat), flat.ts[0] as number);
+        values.forEach((v, i) => expect(Object.is(d.values[i], v), `${String(edge)} at ${at}: ${v} vs ${String(d.values[i])}`).toBe(true));
+      }
+    }
+  });
+});
+
 describe('payloads written before the XOR kind', () => {
   it('decode exactly as they did (fixture of MSGPACK, DECIMAL and FLOAT64 columns)', () => {
     const fixture = JSON.parse(readFileSync(new URL('./fixtures/codec-v1-payloads.json', import.meta.url), 'utf8')) as { payloads: Record<string, string> };

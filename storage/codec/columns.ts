@@ -7,7 +7,7 @@ import type { Value } from '../../protocol/value.js';
 import { MsgpackReader, MsgpackWriter } from '../../protocol/value-msgpack.js';
 import { TapedeckError } from '../../protocol/errors.js';
 import type { ByteReader, ByteWriter } from './bytes.js';
-import { decodeXorColumn, encodeXorColumn, skipXorColumn } from './xor-float.js';
+import { decodeXorColumn, encodeXorColumn, noteSignalingNaN, skipXorColumn } from './xor-float.js';
 import { decodePacked, encodePacked, planPacked, skipPacked, type PackedPlan } from './packed-int.js';
 
 /**
@@ -64,9 +64,9 @@ function varintBytes(z: number): number {
 }
 
 /**
- * The DECIMAL body's size (kind byte included) for nums[from, to) at exponent k, or -1
- * when a value does not round-trip there or its scaled integer passes SCALED_ABS_MAX (a
- * large integer next to a fine decimal: 486164504320 x 10^9).
+ * The DECIMAL body's size (kind byte included) for nums[from, to) at exponent k, filling
+ * `scaled`; or -1 when a value does not round-trip there, is -0, or its scaled integer
+ * passes SCALED_ABS_MAX (a large integer next to a fine decimal: 486164504320 x 10^9).
  */
 function decimalBytes(from: number, to: number, k: number): number {
   const p = POW10[k] as number;
@@ -75,7 +75,8 @@ function decimalBytes(from: number, to: number, k: number): number {
   for (let i = from; i < to; i++) {
     const v = nums[i] as number;
     const s = k === 0 ? v : Math.round(v * p);
-    if (k > 0 && (s / p !== v || Math.abs(s) > SCALED_ABS_MAX)) return -1;
+    // encodeColumn's quick exponent check lets -0, ±Inf and huge integers through: stop them here.
+    if ((k > 0 && s / p !== v) || !(Math.abs(s) <= SCALED_ABS_MAX) || (s === 0 && 1 / s < 0)) return -1;
     scaled[i] = s;
     const d = s - prev;
     bytes += varintBytes(d >= 0 ? d * 2 : -d * 2 - 1);
@@ -95,21 +96,24 @@ function writeDecimal(w: ByteWriter, n: number, k: number): void {
   }
 }
 
-/** Writes vals[from, to) as one column of the smallest exact kind. */
-export function encodeColumn(w: ByteWriter, vals: readonly Value[], from: number, to: number): void {
+/** Writes vals[order[from]], ..., vals[order[to - 1]] as one column of the smallest exact kind. */
+export function encodeColumn(w: ByteWriter, vals: ArrayLike<Value>, order: Uint32Array, from: number, to: number): void {
   const n = to - from;
   if (nums.length < n) {
     nums = new Float64Array(Math.max(n, nums.length * 2));
     scaled = new Float64Array(nums.length);
   }
   let k = 0;
+  let p = 1;
   for (let i = from; i < to; i++) {
-    const v = vals[i];
-    if (typeof v !== 'number') return writeMsgpack(w, vals, from, to);
+    const v = vals[order[i] as number];
+    if (typeof v !== 'number') return writeMsgpack(w, vals, order, from, to);
     nums[i - from] = v;
-    if (k >= 0) {
+    // Most values of a column share its exponent: check that first, search only on a miss.
+    if (k >= 0 && Math.round(v * p) / p !== v) {
       const e = decimalExponent(v);
       k = e < 0 ? -1 : Math.max(k, e);
+      if (k >= 0) p = POW10[k] as number;
     }
   }
   const dec = k >= 0 ? decimalBytes(0, n, k) : -1;
@@ -131,14 +135,14 @@ export function encodeColumn(w: ByteWriter, vals: readonly Value[], from: number
   }
 }
 
-function writeMsgpack(w: ByteWriter, vals: readonly Value[], from: number, to: number): void {
+function writeMsgpack(w: ByteWriter, vals: ArrayLike<Value>, order: Uint32Array, from: number, to: number): void {
   w.u8(ColumnKind.MSGPACK);
   const lenAt = w.pos;
   w.ensure(5);
   w.pos += 5; // fixed 5-byte varint slot for the byte length, patched below
   const begin = w.pos;
   columnWriter.reset();
-  for (let i = from; i < to; i++) columnWriter.value(vals[i] as Value);
+  for (let i = from; i < to; i++) columnWriter.value(vals[order[i] as number] as Value);
   w.bytes(columnWriter.written());
   let len = w.pos - begin;
   for (let j = 0; j < 5; j++) {
@@ -155,7 +159,11 @@ export function decodeColumn(r: ByteReader, out: Value[], from: number, to: numb
     if (k > DECIMAL_EXPONENT_MAX) r.fail('decimal exponent out of range');
     decodeDecimal(r, out, from, to, k);
   } else if (kind === ColumnKind.FLOAT64) {
-    for (let i = from; i < to; i++) out[i] = r.f64();
+    for (let i = from; i < to; i++) {
+      const v = r.f64();
+      if (v !== v) noteSignalingNaN(r.view, r.pos - 8);
+      out[i] = v;
+    }
   } else if (kind === ColumnKind.XOR) {
     if (to > from) decodeXorColumn(r, out, from, to);
     else if (r.uvar() !== 0) r.fail('empty xor column with bits');

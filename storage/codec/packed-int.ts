@@ -14,6 +14,8 @@ import { BitReader, BitWriter } from './bits.js';
 
 /** Widest packed residual; wider ones are exceptions (their high bits follow as varints). */
 const WIDTH_MAX = 32;
+/** Widths up to this unpack with int32 shifts (unpackNarrow). */
+const FAST_WIDTH_MAX = 24;
 /** Set in the width byte when an exception count follows. */
 const EXCEPTIONS_FLAG = 0x80;
 /** Bit lengths of zigzagged residuals go up to 54 (|residual| <= 2^53). */
@@ -86,29 +88,40 @@ export function planPacked(scaled: Float64Array, n: number, plan: PackedPlan): v
       if (order2Ok) h2[b2] = (h2[b2] as number) + 1;
     }
   }
-  let best = Infinity;
+  plan.bytes = Infinity;
   for (let order = 0; order <= 2 && order <= n; order++) {
     if (order === 2 && !order2Ok) break;
-    const h = hist[order] as Uint32Array;
-    const m = n - order;
     let head = 2; // kind (carrying order and k), width
     if (order >= 1) head += varintBytes(zigzag(scaled[0] as number));
     if (order === 2) head += varintBytes(zigzag((scaled[1] as number) - (scaled[0] as number)));
-    for (let width = 0; width <= WIDTH_MAX; width++) {
-      let exceptionBytes = 0;
-      for (let len = width + 1; len < BITLEN_SLOTS; len++) {
-        const c = h[len] as number;
-        if (c > 0) exceptionBytes += c * (1 + Math.ceil((len - width) / 7));
-      }
-      const bytes = head + (exceptionBytes > 0 ? 1 : 0) + Math.ceil((m * width) / 8) + exceptionBytes;
-      if (bytes < best) {
-        best = bytes;
-        plan.order = order;
-        plan.width = width;
-        plan.bytes = bytes;
-      }
-      if (exceptionBytes === 0) break; // wider only costs more
+    planWidth(hist[order] as Uint32Array, n - order, head, order, plan);
+  }
+}
+
+/**
+ * Tries every width from the widest residual down, keeping the count and total bit length
+ * of the residuals wider than it (the exceptions) as running sums: O(54) per order. An
+ * exception costs a gap byte and its high bits as a varint (about (len - width + 3) / 7).
+ */
+function planWidth(h: Uint32Array, m: number, head: number, order: number, plan: PackedPlan): void {
+  let maxLen = BITLEN_SLOTS - 1;
+  while (maxLen > 0 && h[maxLen] === 0) maxLen--;
+  let count = 0;
+  let lenSum = 0;
+  for (let len = maxLen; len > WIDTH_MAX; len--) {
+    count += h[len] as number;
+    lenSum += (h[len] as number) * len;
+  }
+  for (let width = Math.min(maxLen, WIDTH_MAX); width >= 0; width--) {
+    const exceptionBytes = count === 0 ? 0 : 1 + count + Math.ceil((lenSum - width * count + 3 * count) / 7);
+    const bytes = head + Math.ceil((m * width) / 8) + exceptionBytes;
+    if (bytes < plan.bytes) {
+      plan.order = order;
+      plan.width = width;
+      plan.bytes = bytes;
     }
+    count += h[width] as number;
+    lenSum += (h[width] as number) * width;
   }
 }
 
@@ -128,10 +141,13 @@ export function encodePacked(w: ByteWriter, scaled: Float64Array, n: number, pla
   }
   w.u8(width | (exceptions > 0 ? EXCEPTIONS_FLAG : 0));
   if (exceptions > 0) w.uvar(exceptions);
-  const bw = bitWriter;
-  bw.reset(w);
-  if (width > 0) for (let j = 0; j < m; j++) bw.write((resid[j] as number) % limit, width);
-  bw.flush();
+  if (width <= FAST_WIDTH_MAX) packNarrow(w, m, width);
+  else {
+    const bw = bitWriter;
+    bw.reset(w);
+    for (let j = 0; j < m; j++) bw.write((resid[j] as number) % limit, width);
+    bw.flush();
+  }
   let prev = -1;
   for (let j = 0; j < m && exceptions > 0; j++) {
     const z = resid[j] as number;
@@ -158,10 +174,13 @@ export function decodePacked(r: ByteReader, scaled: Float64Array, n: number, ord
   if (width > WIDTH_MAX) r.fail('packed width out of range');
   const exceptions = widthByte & EXCEPTIONS_FLAG ? r.uvar() : 0;
   if (exceptions > m) r.fail('more packed exceptions than values');
-  const br = bitReader;
-  br.start(r, Math.ceil((m * width) / 8));
-  for (let j = 0; j < m; j++) scaled[j + order] = width > 0 ? br.read(width) : 0;
-  br.finish();
+  if (width <= FAST_WIDTH_MAX) unpackNarrow(r, scaled, order, m, width);
+  else {
+    const br = bitReader;
+    br.start(r, Math.ceil((m * width) / 8));
+    for (let j = 0; j < m; j++) scaled[j + order] = br.read(width);
+    br.finish();
+  }
   const limit = 2 ** width;
   let at = order - 1;
   for (let e = 0; e < exceptions; e++) {
@@ -192,6 +211,54 @@ export function decodePacked(r: ByteReader, scaled: Float64Array, n: number, ord
     scaled[i] = s;
     prev = s;
   }
+}
+
+/** Packs the low `width` (<= 24) bits of resid[0, m), the mirror of unpackNarrow. */
+function packNarrow(w: ByteWriter, m: number, width: number): void {
+  const bytes = Math.ceil((m * width) / 8);
+  w.ensure(bytes);
+  const b = w.buf;
+  let p = w.pos;
+  let buf = 0;
+  let bits = 0;
+  const mask = (1 << width) - 1;
+  for (let j = 0; j < m; j++) {
+    const z = resid[j] as number;
+    buf = (buf << width) | ((z < 0x80000000 ? z : z % 0x80000000) & mask);
+    bits += width;
+    while (bits >= 8) {
+      bits -= 8;
+      b[p++] = buf >>> bits;
+      buf &= (1 << bits) - 1;
+    }
+  }
+  if (bits > 0) b[p++] = buf << (8 - bits);
+  w.pos = p;
+}
+
+/**
+ * Unpacks m residuals of width <= 24 into scaled[at, at + m) with int32 shifts: the bit
+ * buffer never holds more than width - 1 + 8 <= 31 bits.
+ */
+function unpackNarrow(r: ByteReader, scaled: Float64Array, at: number, m: number, width: number): void {
+  const bytes = Math.ceil((m * width) / 8);
+  if (r.pos + bytes > r.end) r.fail('truncated packed bits');
+  const b = r.buf;
+  let p = r.pos;
+  let buf = 0;
+  let bits = 0;
+  const mask = (1 << width) - 1;
+  for (let j = 0; j < m; j++) {
+    while (bits < width) {
+      buf = (buf << 8) | (b[p++] as number);
+      bits += 8;
+    }
+    bits -= width;
+    scaled[at + j] = (buf >>> bits) & mask;
+    buf &= (1 << bits) - 1;
+  }
+  if (buf !== 0) r.fail('packed padding is not zero');
+  r.pos = p;
 }
 
 /** Moves past a PACKED body of `n` values. */

@@ -11,6 +11,7 @@
 import type { Value } from '../../protocol/value.js';
 import { ByteReader, ByteWriter } from './bytes.js';
 import { decodeColumn, encodeColumn, skipColumn } from './columns.js';
+import { decodeNotes } from './xor-float.js';
 
 export { ColumnKind } from './columns.js';
 
@@ -33,6 +34,9 @@ export interface DecodedBatches {
 
 // Scratch map from global path id to block-local column index; reset after each encode.
 let localOf = new Int32Array(1024).fill(-1);
+// Scratch: each update's block-local column, and update indices grouped by column.
+let localScratch = new Uint32Array(1024);
+let groupedScratch = new Uint32Array(1024);
 
 /**
  * Encodes batches into a DELTA/IMAGE payload. Returns a view into `w`'s buffer, valid
@@ -41,7 +45,8 @@ let localOf = new Int32Array(1024).fill(-1);
 export function encodeBatches(b: FlatBatches, w: ByteWriter = new ByteWriter(1 << 16)): Uint8Array {
   const { batchCount: nb, updateCount: nu } = b;
   // 1. Block-local column ids in order of first appearance.
-  const local = new Uint32Array(nu);
+  if (localScratch.length < nu) localScratch = new Uint32Array(Math.max(nu, localScratch.length * 2));
+  const local = localScratch;
   const colGlobal: number[] = [];
   const colCount: number[] = [];
   for (let i = 0; i < nu; i++) {
@@ -116,14 +121,17 @@ export function encodeBatches(b: FlatBatches, w: ByteWriter = new ByteWriter(1 <
   // 5. Columns: group values by column (stable), then encode each column.
   const colStart = new Uint32Array(nc + 1);
   for (let c = 0; c < nc; c++) colStart[c + 1] = (colStart[c] as number) + (colCount[c] as number);
+  // Indices rather than values: no array of values to build, and none that V8 could turn
+  // into raw doubles (which would quiet signalling NaNs, see genericArray).
   const fill = colStart.slice(0, nc);
-  const grouped = genericArray(nu);
+  if (groupedScratch.length < nu) groupedScratch = new Uint32Array(Math.max(nu, groupedScratch.length * 2));
+  const grouped = groupedScratch;
   for (let i = 0; i < nu; i++) {
     const l = local[i] as number;
-    grouped[fill[l] as number] = b.values[i] as Value;
+    grouped[fill[l] as number] = i;
     fill[l] = (fill[l] as number) + 1;
   }
-  for (let c = 0; c < nc; c++) encodeColumn(w, grouped, colStart[c] as number, colStart[c + 1] as number);
+  for (let c = 0; c < nc; c++) encodeColumn(w, b.values, grouped, colStart[c] as number, colStart[c + 1] as number);
   // A view into the writer's buffer: valid until the writer is used again.
   return w.buf.subarray(0, w.pos);
 }
@@ -131,10 +139,26 @@ export function encodeBatches(b: FlatBatches, w: ByteWriter = new ByteWriter(1 <
 /**
  * A Value[] that V8 keeps in generic (tagged) elements: an array of only numbers would be
  * stored as raw doubles, and V8 quiets signalling NaNs stored there (Prometheus' stale
- * marker 0x7ff0000000000002 would come back as 0x7ff8000000000002).
+ * marker 0x7ff0000000000002 would come back as 0x7ff8000000000002). Generic elements box
+ * every number, so decoders use them only for payloads that hold a signalling NaN.
  */
 export function genericArray(n: number): Value[] {
   return new Array<Value>(n).fill(null);
+}
+
+function plainArray(n: number): Value[] {
+  return new Array<Value>(n);
+}
+
+/**
+ * Runs a decode with plain arrays, and again with generic ones when a column held a
+ * signalling NaN (see genericArray).
+ */
+function decodeKeepingNaNs(decode: (makeArray: (n: number) => Value[]) => DecodedBatches): DecodedBatches {
+  decodeNotes.signalingNaN = false;
+  const d = decode(plainArray);
+  if (!decodeNotes.signalingNaN) return d;
+  return decode(genericArray);
 }
 
 /** Everything of a batch payload before its columns, plus the reader positioned at them. */
@@ -202,16 +226,20 @@ function readLayout(raw: Uint8Array, firstTs: number): Layout {
 }
 
 export function decodeBatches(raw: Uint8Array, firstTs: number): DecodedBatches {
+  return decodeKeepingNaNs((makeArray) => decodeAll(raw, firstTs, makeArray));
+}
+
+function decodeAll(raw: Uint8Array, firstTs: number, makeArray: (n: number) => Value[]): DecodedBatches {
   const { r, ts, counts, local, colGlobal, colCount } = readLayout(raw, firstTs);
   const nc = colGlobal.length;
   const nu = local.length;
   const colStart = new Uint32Array(nc + 1);
   for (let c = 0; c < nc; c++) colStart[c + 1] = (colStart[c] as number) + (colCount[c] as number);
-  const grouped = genericArray(nu);
+  const grouped = makeArray(nu);
   for (let c = 0; c < nc; c++) decodeColumn(r, grouped, colStart[c] as number, colStart[c + 1] as number);
   if (r.pos !== r.end) r.fail('trailing bytes');
   const ids = new Uint32Array(nu);
-  const values = genericArray(nu);
+  const values = makeArray(nu);
   const cursor = colStart.slice(0, nc);
   for (let i = 0; i < nu; i++) {
     const l = local[i] as number;
@@ -230,6 +258,10 @@ export function decodeBatches(raw: Uint8Array, firstTs: number): DecodedBatches 
  * seen (its extent is checked); the frame's CRC32C covers it.
  */
 export function decodeBatchesSelected(raw: Uint8Array, firstTs: number, keep: (globalId: number) => boolean): DecodedBatches {
+  return decodeKeepingNaNs((makeArray) => decodeSome(raw, firstTs, keep, makeArray));
+}
+
+function decodeSome(raw: Uint8Array, firstTs: number, keep: (globalId: number) => boolean, makeArray: (n: number) => Value[]): DecodedBatches {
   const { r, ts, counts, local, colGlobal, colCount } = readLayout(raw, firstTs);
   const nc = colGlobal.length;
   // colStart over kept columns only; -1 marks a skipped column.
@@ -243,7 +275,7 @@ export function decodeBatchesSelected(raw: Uint8Array, firstTs: number, keep: (g
       colStart[c] = -1;
     }
   }
-  const grouped = genericArray(kept);
+  const grouped = makeArray(kept);
   for (let c = 0; c < nc; c++) {
     const s = colStart[c] as number;
     if (s >= 0) decodeColumn(r, grouped, s, s + (colCount[c] as number));
@@ -251,7 +283,7 @@ export function decodeBatchesSelected(raw: Uint8Array, firstTs: number, keep: (g
   }
   if (r.pos !== r.end) r.fail('trailing bytes');
   const ids = new Uint32Array(kept);
-  const values = genericArray(kept);
+  const values = makeArray(kept);
   let out = 0;
   let at = 0;
   for (let b = 0; b < counts.length; b++) {

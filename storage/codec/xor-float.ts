@@ -10,6 +10,21 @@ import { ByteWriter, type ByteReader } from './bytes.js';
 import { BitReader, BitWriter } from './bits.js';
 
 const bitsView = new DataView(new ArrayBuffer(8));
+/** High word of a float64: exponent all ones and the quiet bit clear = a signalling NaN (or Inf). */
+const SIGNALING_MASK = 0x7ff80000;
+const EXPONENT_ALL_ONES = 0x7ff00000;
+
+/**
+ * Set by decoders that produced a signalling NaN: V8 quiets those when they are stored into
+ * an array of only doubles, so payload.ts then decodes again into generic arrays.
+ */
+export const decodeNotes = { signalingNaN: false };
+
+/** Notes a signalling NaN among float64 bytes at buf[at, at + 8) (little-endian). */
+export function noteSignalingNaN(view: DataView, at: number): void {
+  const hi = view.getUint32(at + 4, true);
+  if ((hi & SIGNALING_MASK) === EXPONENT_ALL_ONES && ((hi & 0x000fffff) !== 0 || view.getUint32(at, true) !== 0)) decodeNotes.signalingNaN = true;
+}
 const bitsScratch = new ByteWriter(1 << 12);
 const bitWriter = new BitWriter(bitsScratch);
 const bitReader = new BitReader();
@@ -144,6 +159,7 @@ export function decodeXorColumn(r: ByteReader, out: unknown[], from: number, to:
     bitsView.setUint32(4, hi, true);
     bitsView.setUint32(0, lo, true);
     out[i] = bitsView.getFloat64(0, true);
+    if ((hi & SIGNALING_MASK) === EXPONENT_ALL_ONES && ((hi & 0x000fffff) !== 0 || lo !== 0)) decodeNotes.signalingNaN = true;
   }
   br.finish();
 }
