@@ -193,4 +193,10 @@ describe('stateRuns', () => {
     expect(stateRuns(s, [[5, 6]], 0, 100, 9)).toEqual([{ fromS: 1, toS: 3, i: 0 }, { fromS: 3, toS: 5, i: 2 }, { fromS: 7, toS: 9, i: 3 }]);
     expect(stateRuns(s, [], 4, 6, 9)).toEqual([{ fromS: 3, toS: 7, i: 2 }]);
   });
+
+  it('starts a new run after a gap even when the value is the same as before it', () => {
+    const s = new Series('/up');
+    for (const [t, v] of [[1, true], [2, true], [6, true], [8, false]] as const) s.push(t * 1e6, v);
+    expect(stateRuns(s, [[3, 5]], 0, 100, 9)).toEqual([{ fromS: 1, toS: 3, i: 0 }, { fromS: 6, toS: 8, i: 2 }, { fromS: 8, toS: 9, i: 3 }]);
+  });
 });

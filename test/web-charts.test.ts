@@ -296,6 +296,15 @@ describe('web charts', () => {
     await expect.poll(() => page.evaluate(() => window.tapedeck.charts.window)).toEqual([at(10) / 1e6, at(50) / 1e6]);
     expect(await page.evaluate(() => window.layoutEvents.length)).toBe(events);
 
+    // A panel of state tracks only has the read-out too: /dev/up at 45 s (set at 40 s).
+    const area = page.locator('.panel').nth(1).locator('.state-area');
+    const box = (await area.boundingBox())!;
+    await page.mouse.move(box.x + box.width * (35 / 40), box.y + box.height / 2);
+    const row = page.locator('.panel').nth(1).locator('.hover .hover-row[data-path="/dev/up"]');
+    await expect.poll(() => row.getAttribute('data-ts-us')).toBe(String(at(40)));
+    expect(await row.locator('.hover-value').textContent()).toBe('true');
+    expect(await page.locator('.panel').nth(1).locator('.band[data-ts-us="' + at(40) + '"]').textContent()).toBe('true');
+
     // Hostile layouts: each refused with a LayoutError, the layout on screen unchanged, no page error.
     const refused = await page.evaluate(() => {
       const cyclic: Record<string, unknown> = { v: 1, panels: [] };

@@ -281,7 +281,7 @@ export class Panel {
   drawStates(win) {
     const statePaths = this.pathsOfKind('state');
     const left = this.plot ? this.plot.over.offsetLeft : AXIS_PX;
-    const width = this.plot ? this.plot.over.clientWidth : Math.max(40, this.charts.panelWidth() - AXIS_PX - 8);
+    const width = this.plot ? this.plot.over.clientWidth : Math.max(40, this.charts.panelWidth() - AXIS_PX);
     const rows = [...this.states.children];
     for (let i = rows.length; i > statePaths.length; i--) rows[i - 1].remove();
     statePaths.forEach((p, i) => {

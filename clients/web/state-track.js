@@ -22,17 +22,18 @@ export function bandColor(text) {
 export function stateRuns(series, spans, minS, maxS, headS) {
   const runs = [];
   const n = series.tsUs.length;
+  const gapFrom = (a, b) => spans.find(([s]) => s >= a && s < b); // the first gap starting in [a, b)
   for (let i = 0; i < n; i++) {
     const start = i;
     const fromS = series.xs[i];
-    let j = i + 1;
     const text = JSON.stringify(series.wire[i]);
-    while (j < n && JSON.stringify(series.wire[j]) === text) j++;
+    // A run goes on over equal values, but not across a gap: after one, the value is new evidence.
+    let j = i + 1;
+    while (j < n && JSON.stringify(series.wire[j]) === text && !gapFrom(series.xs[j - 1], series.xs[j])) j++;
     let toS = j < n ? series.xs[j] : Math.max(headS ?? fromS, fromS);
-    for (const [s, e] of spans) {
-      if (s >= fromS && s < toS) { toS = s; break; }
-      if (s < fromS && e > fromS) { toS = fromS; break; } // the update itself lies in a gap
-    }
+    const cut = gapFrom(fromS, toS);
+    if (cut) toS = cut[0];
+    if (spans.some(([s, e]) => s < fromS && e > fromS)) toS = fromS; // the update itself lies in a gap
     i = j - 1;
     if (toS < minS || fromS > maxS) continue;
     runs.push({ fromS, toS, i: start });
