@@ -11,6 +11,7 @@ import WebSocket from 'ws';
 import { api, startServer, type TestServer } from './helpers/server.js';
 import { batchesIn, FramesWs, historyBatches } from './helpers/frames-ws.js';
 import { until } from './helpers/until.js';
+import { scheduleSeed } from './helpers/seed.js';
 import type { DecodedFrame } from '../protocol/frames.js';
 import type { ControlsView } from '../protocol/controls.js';
 import type { Batch } from '../protocol/value.js';
@@ -376,4 +377,48 @@ describe('a burst cut short', () => {
     const c = await ws.waitFor(isControls((x) => x.posUs === null), st);
     expect((ws.seen[c]!.frame as { controls: ControlsView }).controls.state).toBe('pause');
   }, 60_000);
+
+  it('by the client vanishing at seeded random instants, in every state: each session stays closable and the server answers', async () => {
+    const seed = scheduleSeed('BURST_DROP_SEED', 'burst drop');
+    let x = seed >>> 0 || 1;
+    /** xorshift32: the schedule of this run, replayed by its seed. */
+    const rnd = (): number => {
+      x ^= x << 13;
+      x ^= x >>> 17;
+      x ^= x << 5;
+      return (x >>> 0) / 2 ** 32;
+    };
+    server = await startServer(heavyBatches(1500), { playback: { frameBatchesMax: 8 } });
+    const states = ['pause', 'play', 'tail'] as const;
+    for (let round = 0; round < 9; round++) {
+      const state = states[round % 3]!;
+      const id = await createSession({ state, pos: state === 'tail' ? 'end' : 'beginning', speed: rnd() < 0.5 ? 'unlimited' : 0.01 });
+      const ws = new WebSocket(`${server.url.replace(/^http/, 'ws')}/api/v1/sessions/${id}/stream${rnd() < 0.5 ? '?coalesce=true' : ''}`);
+      const dropAfter = Math.floor(rnd() * 30);
+      const how = rnd() < 0.5 ? 'terminate' : 'close';
+      let seen = 0;
+      let controlsFrames = 0;
+      const dropped = new Promise<void>((resolve) => {
+        ws.on('message', (data: Buffer) => {
+          // The second controls frame ends the burst: drop there at the latest (a short burst
+          // may bring fewer frames than the drawn instant).
+          if (data.toString('utf8').startsWith('{"type":"controls"')) controlsFrames++;
+          if (++seen !== dropAfter + 1 && controlsFrames < 2) return;
+          if (how === 'terminate') ws.terminate();
+          else ws.close();
+          resolve();
+        });
+        ws.once('close', () => resolve());
+      });
+      ws.once('open', () => ws.send(JSON.stringify({ type: 'control', set: rnd() < 0.3 ? { next: true } : { burst: 1 + Math.floor(rnd() * 1500) } })));
+      await dropped;
+      ws.terminate();
+      await until(() => !server!.app.sessions.get(id).attached, 20_000, `round ${round}: the session to see its client gone`);
+      const h = await api(server.url, 'GET', '/health');
+      expect(h.status, `round ${round} (seed ${seed})`).toBe(200);
+      const d = await api(server.url, 'DELETE', `/api/v1/sessions/${id}`);
+      expect(d.status, `round ${round} (seed ${seed})`).toBe(204);
+    }
+    expect(server.app.sessions.size).toBe(0);
+  }, 120_000);
 });

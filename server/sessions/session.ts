@@ -295,6 +295,13 @@ export class Session {
       interrupted: () => this.commands.length > 0,
       onTime: (ms) => this.events.pacingErrorMs(ms),
     });
+    if (burst && this.burst !== burst) {
+      // The burst ended while this frame was read (the client left, or the session closed):
+      // nothing goes out, and the position stays at the last batch sent, as answered.
+      await this.cursor.seek(this.posUs !== null ? { ts: this.posUs } : 'beginning');
+      this.pending = null;
+      return;
+    }
     this.pending = held;
     this.sendBatches(out);
     this.posUs = (out[out.length - 1] as RawBatch).ts;
@@ -351,8 +358,9 @@ export class Session {
     for (const c of cmds) {
       try {
         await this.apply(c.set);
-        // A burst answers when it is over (its controls frame marks the end).
-        if (this.burst) this.burst.waitFor(c);
+        // A burst answers when it is over (its controls frame marks the end); a speed change
+        // during one answers at once.
+        if (c.set.burst !== undefined && this.burst) this.burst.waitFor(c);
         else c.resolve(this.controls);
       } catch (err) {
         c.reject(err);
