@@ -18,7 +18,8 @@ import { Archive } from '../../storage/index.js';
 import { buildServer } from '../../server/app.js';
 import { seriesToPath } from '../../protocol/prom-path.js';
 import type { Value } from '../../protocol/value.js';
-import { remoteWrite, startReceiver, type PromSeries } from '../helpers/promql-peers.js';
+import { startReceiver } from '../helpers/promql-peers.js';
+import { encodeLabels, postWrite, writeRequestBody } from './prom-write-body.js';
 
 const SERIES = Number(process.env.SERIES ?? 1000);
 const INTERVAL_S = Number(process.env.INTERVAL_S ?? 60);
@@ -105,12 +106,14 @@ async function main(): Promise<void> {
     const tapedeckLoadS = (performance.now() - loadStart) / 1000;
     const promStart = performance.now();
     const sliceSteps = Math.max(1, Math.floor(600 / INTERVAL_S));
+    const labels = all.map((d) => encodeLabels(d.labels));
+    const tsMs = (k: number): number => T0_MS + k * INTERVAL_S * 1000;
     for (let k0 = 0; k0 < steps; k0 += sliceSteps) {
-      const batch: PromSeries[] = all.map((d, i) => ({
-        labels: d.labels,
-        samples: Array.from({ length: Math.min(sliceSteps, steps - k0) }, (_, j) => [T0_MS + (k0 + j) * INTERVAL_S * 1000, valueAt(i, k0 + j, d.counter)] as [number, number]),
-      }));
-      for (let s = 0; s < batch.length; s += 2000) await remoteWrite(`${prom.url}/api/v1/write`, batch.slice(s, s + 2000));
+      const k1 = Math.min(steps, k0 + sliceSteps);
+      for (let s = 0; s < all.length; s += 2000) {
+        const value = (j: number, k: number): number => valueAt(s + j, k, (all[s + j] as Def).counter);
+        await postWrite(`${prom.url}/api/v1/write`, writeRequestBody(labels.slice(s, s + 2000), k0, k1, tsMs, value));
+      }
     }
     const promLoadS = (performance.now() - promStart) / 1000;
     const app = await buildServer({ archive });

@@ -34,7 +34,7 @@ for (let k = 0; k < batches; k++) {
   }
 }
 const raw = encodeBatches({ ts, counts, ids, values, batchCount: batches, updateCount: ids.length }, new ByteWriter(1 << 20)).slice();
-const frame = encodeFrame({ type: BlockType.DELTA, firstTs: ts[0] as number, lastTs: ts.at(-1) as number, batches }, raw);
+const frame = encodeFrame({ type: BlockType.DELTA, firstTs: ts[0] as number, lastTs: ts.at(-1) as number, batches, updates: ids.length }, raw);
 const keepOne = (id: number): boolean => id === 17;
 
 function time(fn: () => unknown): number {
