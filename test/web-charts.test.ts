@@ -268,9 +268,9 @@ describe('web charts', () => {
     });
 
     // Drag /dev/big from the tree onto the first panel: it joins it, and the layout says so.
-    await page.locator('#glob').fill('big');
+    // (Once the tree shows every path: a later render would replace the leaf being dragged.)
+    await expect.poll(() => page.locator('#tree-count').textContent()).toBe('5 of 5 paths');
     const leaf = page.locator('#tree label[data-drag-path="/dev/big"]');
-    await leaf.waitFor();
     await leaf.dragTo(page.locator('.panel').first());
     const afterDrop = { v: 1, panels: [{ paths: ['/dev/cpu_pct', '/dev/big'] }, { paths: ['/dev/temp_c'] }, { paths: ['/dev/mode'] }] };
     await expect.poll(() => page.evaluate(() => window.layoutEvents)).toEqual([afterDrop]);
