@@ -10,6 +10,7 @@ import { Archive } from '../storage/index.js';
 import { readSeries, seriesCacheOf } from '../storage/series-read.js';
 import { STORAGE_LIMITS } from '../storage/limits.js';
 import type { Batch, Value } from '../protocol/value.js';
+import { historyChunks } from '../server/history.js';
 import { scheduleSeed } from './helpers/seed.js';
 import { tmpDir } from './helpers/tmp.js';
 
@@ -234,6 +235,27 @@ describe('selective reads', () => {
         const full = await read(false);
         expect(full.length).toBeGreaterThan(0);
         expect(await read(true), `round ${round}: ${globs.join(' ')}`).toEqual(full);
+      }
+    } finally {
+      await a.close();
+    }
+  });
+
+  it('history of explicit paths reads them selectively and answers as a filtered read', async () => {
+    const seed = scheduleSeed('SERIES_READ_SEED', 'selective-history');
+    const rand = random(seed + 2);
+    const { archive: a, firstUs, lastUs } = await build(seed);
+    try {
+      const all = await fullRead(a);
+      for (let round = 0; round < 5; round++) {
+        const globs = pick(rand, a.paths, 1 + Math.floor(rand() * 3));
+        const fromUs = firstUs + Math.floor(rand() * ((lastUs - firstUs) / 2));
+        const toUs = fromUs + Math.floor(rand() * (lastUs - fromUs));
+        let csv = '';
+        for await (const chunk of historyChunks(a, { globs, fromUs, toUs, format: 'csv' })) csv += chunk as string;
+        const rows = csv.trim().split('\n').slice(1);
+        const want = all.filter((b) => b.ts >= fromUs && b.ts <= toUs).flatMap((b) => b.updates.filter(([p]) => globs.includes(p)).map(([p]) => `${b.ts},${p}`));
+        expect(rows.map((r) => { const [ts, , p] = r.split(','); return `${ts},${p}`; }), `round ${round}`).toEqual(want);
       }
     } finally {
       await a.close();
