@@ -104,7 +104,15 @@ export class DiffFold {
       if (v < this.min[id]! || this.min[id] !== this.min[id]) this.min[id] = v;
       if (v > this.max[id]! || this.max[id] !== this.max[id]) this.max[id] = v;
     }
-    if (sameValue(this.held[id], v)) return;
+    const held = this.held[id];
+    // Most updates repeat a number or a string: settle those without the deep comparison.
+    if (held === v) {
+      if (v !== 0 || Object.is(held, v)) return;
+    } else if (typeof v !== 'object' || typeof held !== 'object' || held === null || v === null) {
+      if (v !== v && held !== held) return; // NaN held, NaN again
+    } else if (sameValue(held, v)) {
+      return;
+    }
     this.held[id] = v;
     if (this.changes[id]!++ === 0) this.first[id] = ts;
     this.last[id] = ts;

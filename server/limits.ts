@@ -160,6 +160,8 @@ export const SERVER_LIMITS = {
   diffTimeBudgetMs: 10_000,
   /** The diff pass yields to the event loop at least this often. */
   diffSliceMs: 10,
+  /** A diff whose globs select at most this share of the paths reads only their columns (the cursor's selective read). */
+  diffSelectiveShareMax: 0.25,
   /*
    * The workspace (server/workspace/store.ts): bookmarks and named layouts kept beside the
    * archive in one small JSON file, rewritten whole on each change. Its largest size is about
