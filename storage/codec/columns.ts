@@ -174,9 +174,7 @@ export function decodeColumn(r: ByteReader, out: Value[], from: number, to: numb
     if (k > DECIMAL_EXPONENT_MAX) r.fail('decimal exponent out of range');
     const n = to - from;
     if (scaled.length < n) scaled = new Float64Array(Math.max(n, scaled.length * 2));
-    decodePacked(r, scaled, n, (kind - ColumnKind.PACKED) >> 4);
-    const p = POW10[k] as number;
-    for (let i = 0; i < n; i++) out[from + i] = k === 0 ? (scaled[i] as number) : (scaled[i] as number) / p;
+    decodePacked(r, scaled, n, (kind - ColumnKind.PACKED) >> 4, out, from, POW10[k] as number);
   } else if (kind === ColumnKind.MSGPACK) {
     decodeMsgpack(r, out, from, to);
   } else {

@@ -26,7 +26,10 @@ const RESIDUAL_ABS_MAX = 2 ** 51;
 /** Decoded scaled integers past this are corruption: the writer keeps them within 2^51. */
 const SCALED_ABS_LIMIT = 2 ** 51;
 
-const hist = [new Uint32Array(BITLEN_SLOTS), new Uint32Array(BITLEN_SLOTS), new Uint32Array(BITLEN_SLOTS)];
+// Histograms of residual bit lengths at order 0, 1, 2 (all zero between calls).
+const h0 = new Uint32Array(BITLEN_SLOTS);
+const h1 = new Uint32Array(BITLEN_SLOTS);
+const h2 = new Uint32Array(BITLEN_SLOTS);
 let resid = new Float64Array(1024);
 const bitWriter = new BitWriter(undefined as unknown as ByteWriter);
 const bitReader = new BitReader();
@@ -69,32 +72,41 @@ export interface PackedPlan {
  * included; exceptions counted with one gap byte each, which is exact up to gaps of 127).
  */
 export function planPacked(scaled: Float64Array, n: number, plan: PackedPlan): void {
-  const [h0, h1, h2] = hist as [Uint32Array, Uint32Array, Uint32Array];
-  h0.fill(0);
-  h1.fill(0);
-  h2.fill(0);
   let order2Ok = true;
+  let prev = 0;
+  let prevDelta = 0;
+  let max0 = 0;
+  let max1 = 0;
+  let max2 = 0;
   for (let i = 0; i < n; i++) {
-    const b0 = bitLength(zigzag(scaled[i] as number));
+    const s = scaled[i] as number;
+    const b0 = bitLength(zigzag(s));
     h0[b0] = (h0[b0] as number) + 1;
+    if (b0 > max0) max0 = b0;
+    const d = s - prev;
     if (i >= 1) {
-      const b1 = bitLength(zigzag(residualAt(scaled, i, 1)));
+      const b1 = bitLength(zigzag(d));
       h1[b1] = (h1[b1] as number) + 1;
+      if (b1 > max1) max1 = b1;
     }
-    if (i >= 2) {
-      const r = residualAt(scaled, i, 2);
+    if (i >= 2 && order2Ok) {
+      const r = d - prevDelta;
       if (Math.abs(r) > RESIDUAL_ABS_MAX) order2Ok = false;
       const b2 = bitLength(zigzag(r));
-      if (order2Ok) h2[b2] = (h2[b2] as number) + 1;
+      h2[b2] = (h2[b2] as number) + 1;
+      if (b2 > max2) max2 = b2;
     }
+    prev = s;
+    prevDelta = d;
   }
   plan.bytes = Infinity;
+  if (!order2Ok) h2.fill(0);
   for (let order = 0; order <= 2 && order <= n; order++) {
     if (order === 2 && !order2Ok) break;
     let head = 2; // kind (carrying order and k), width
     if (order >= 1) head += varintBytes(zigzag(scaled[0] as number));
     if (order === 2) head += varintBytes(zigzag((scaled[1] as number) - (scaled[0] as number)));
-    planWidth(hist[order] as Uint32Array, n - order, head, order, plan);
+    planWidth(order === 0 ? h0 : order === 1 ? h1 : h2, order === 0 ? max0 : order === 1 ? max1 : max2, n - order, head, order, plan);
   }
 }
 
@@ -103,9 +115,7 @@ export function planPacked(scaled: Float64Array, n: number, plan: PackedPlan): v
  * of the residuals wider than it (the exceptions) as running sums: O(54) per order. An
  * exception costs a gap byte and its high bits as a varint (about (len - width + 3) / 7).
  */
-function planWidth(h: Uint32Array, m: number, head: number, order: number, plan: PackedPlan): void {
-  let maxLen = BITLEN_SLOTS - 1;
-  while (maxLen > 0 && h[maxLen] === 0) maxLen--;
+function planWidth(h: Uint32Array, maxLen: number, m: number, head: number, order: number, plan: PackedPlan): void {
   let count = 0;
   let lenSum = 0;
   for (let len = maxLen; len > WIDTH_MAX; len--) {
@@ -123,6 +133,7 @@ function planWidth(h: Uint32Array, m: number, head: number, order: number, plan:
     count += h[width] as number;
     lenSum += (h[width] as number) * width;
   }
+  h.fill(0, 0, maxLen + 1);
 }
 
 /** Writes the PACKED body (after the kind byte, which carries order and k) of scaled[0, n). */
@@ -159,10 +170,11 @@ export function encodePacked(w: ByteWriter, scaled: Float64Array, n: number, pla
 }
 
 /**
- * Reads a PACKED body of the given order into scaled[0, n) (a scratch the caller sizes).
- * Fails on anything out of range, so damage never yields an inexact number.
+ * Reads a PACKED body of the given order, n values, into out[from, from + n) divided by
+ * `divisor` (10^k), using `scaled` (sized by the caller) as scratch. Fails on anything out
+ * of range, so damage never yields an inexact number.
  */
-export function decodePacked(r: ByteReader, scaled: Float64Array, n: number, order: number): void {
+export function decodePacked(r: ByteReader, scaled: Float64Array, n: number, order: number, out: unknown[], from: number, divisor: number): void {
   if (order > 2 || order > n) r.fail('packed order out of range');
   const m = n - order;
   let s0 = 0;
@@ -189,28 +201,29 @@ export function decodePacked(r: ByteReader, scaled: Float64Array, n: number, ord
     if (at >= n || high === 0) r.fail('packed exception out of range');
     scaled[at] = (scaled[at] as number) + high * limit;
   }
-  // Un-zigzag and integrate in place.
-  let prev = 0;
-  let delta = 0;
-  for (let i = 0; i < n; i++) {
+  integrate(r, scaled, n, order, s0, d0, out, from, divisor);
+}
+
+/** Un-zigzags the residuals in scaled[order, n) and integrates them `order` times into out. */
+function integrate(r: ByteReader, scaled: Float64Array, n: number, order: number, s0: number, d0: number, out: unknown[], from: number, divisor: number): void {
+  let maxAbs = Math.abs(s0) + Math.abs(d0);
+  if (order >= 1) out[from] = s0 / divisor;
+  if (order === 2) out[from + 1] = (s0 + d0) / divisor;
+  let prev = order === 2 ? s0 + d0 : s0;
+  let delta = d0;
+  for (let i = order; i < n; i++) {
+    const z = scaled[i] as number;
+    const v = z < 0x80000000 ? (z >>> 1) ^ -(z & 1) : z % 2 === 0 ? z / 2 : -(z + 1) / 2;
     let s: number;
-    if (i < order) {
-      s = i === 0 ? s0 : s0 + d0;
-      delta = i === 0 ? 0 : d0;
-    } else {
-      const z = scaled[i] as number;
-      const v = z % 2 === 0 ? z / 2 : -(z + 1) / 2;
-      if (order === 0) s = v;
-      else if (order === 1) s = prev + v;
-      else {
-        delta += v;
-        s = prev + delta;
-      }
-    }
-    if (Math.abs(s) > SCALED_ABS_LIMIT) r.fail('packed value out of range');
-    scaled[i] = s;
+    if (order === 1) s = prev + v;
+    else if (order === 2) s = prev + (delta += v);
+    else s = v;
+    const abs = s < 0 ? -s : s;
+    if (abs > maxAbs) maxAbs = abs;
+    out[from + i] = s / divisor;
     prev = s;
   }
+  if (!(maxAbs <= SCALED_ABS_LIMIT)) r.fail('packed value out of range');
 }
 
 /** Packs the low `width` (<= 24) bits of resid[0, m), the mirror of unpackNarrow. */
