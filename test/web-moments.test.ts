@@ -63,6 +63,8 @@ async function open(path: string): Promise<{ page: Page; errors: string[] }> {
   const page = await browser.context.newPage();
   const errors: string[] = [];
   page.on('pageerror', (e) => errors.push(e.message));
+  page.on('pageerror', (e) => console.log('PAGEERROR', e.message));
+  page.on('console', (m) => { if (m.type() === 'error') console.log('CONSOLE', m.text()); });
   await page.goto(`${server.url}${path}`);
   await page.waitForFunction(() => window.tapedeck?.model.controls !== null && document.getElementById('pos-time')?.dataset.us !== '');
   return { page, errors };

@@ -7,8 +7,8 @@ import { Timeline } from './timeline.js';
 import { PathTree } from './tree.js';
 import { ValueTable } from './table.js';
 import { Charts } from './charts.js';
-import { formatSpan, formatUs, MINUTE_US, HOUR_US } from './time.js';
-import { apiFetch, initToken } from './http.js';
+import { formatUs, MINUTE_US, HOUR_US } from './time.js';
+import { initToken } from './http.js';
 import { filterGlob } from './values.js';
 import { readUrlState, urlQuery, UrlWriter, boundUs } from './url-state.js';
 import { bindKeys, keyTable, renderHelp } from './keys.js';
@@ -17,6 +17,8 @@ import { NamedLayouts } from './named-layouts.js';
 import { DiffPanel } from './diff-panel.js';
 import { Exporter } from './export.js';
 import { renderStatus as drawStatus, showBanner, hideBanner } from './status.js';
+import { renderControls } from './transport.js';
+import { ArchiveInfo } from './archive-info.js';
 import { initTopology } from './topology.js';
 
 const ARCHIVE_REFRESH_MS = 5000;
@@ -24,9 +26,6 @@ const SELECTED_MAX = 500;
 /** Batches one burst (key b) plays at once. */
 const BURST_BATCHES = 10;
 const SELECT_KEY = 'tapedeck.selected';
-const icon = (d) => `<svg viewBox="0 0 16 16" width="14" height="14" aria-hidden="true"><path d="${d}" fill="currentColor"/></svg>`;
-const ICON_PLAY = icon('M4 2v12l10-6z');
-const ICON_PAUSE = icon('M3 2h4v12H3zM9 2h4v12H9z');
 
 const $ = (id) => document.getElementById(id);
 const base = location.origin;
@@ -326,7 +325,7 @@ session.addEventListener('frame', (ev) => {
       model.controls = f.controls;
       if (f.controls.posUs !== null) model.posUs = f.controls.posUs;
       if (f.controls.state !== 'pause') model.ended = false;
-      renderControls();
+      renderControls(model.controls, timeline);
       break;
     case 'coverage':
       // The session's gaps break the charts' lines; the frame also says the coverage may have
@@ -378,62 +377,11 @@ function renderPosition() {
   if (!timeline.dragging) timeline.setPosition(model.posUs);
 }
 
-function renderControls() {
-  const c = model.controls;
-  if (!c) return;
-  const playing = c.state === 'play' || c.state === 'tail';
-  const play = $('btn-play');
-  play.innerHTML = playing ? ICON_PAUSE : ICON_PLAY;
-  play.setAttribute('aria-label', playing ? 'Pause' : 'Play');
-  $('btn-live').setAttribute('aria-pressed', String(c.state === 'tail'));
-  $('btn-loop').setAttribute('aria-pressed', String(c.loop));
-  const sel = $('speed');
-  const v = String(c.speed);
-  if (![...sel.options].some((o) => o.value === v)) {
-    const o = new Option(`${v}×`, v);
-    const after = [...sel.options].find((x) => x.value !== 'unlimited' && Number(x.value) > Number(v));
-    sel.add(o, after ?? sel.options[sel.options.length - 1]);
-  }
-  sel.value = v;
-  const startUs = boundUs(c.start);
-  const endUs = boundUs(c.end);
-  timeline.setBounds(startUs, endUs);
-  $('tl-bounds').textContent = startUs === null && endUs === null ? ''
-    : `start ${startUs === null ? 'unbounded' : formatUs(startUs)} · end ${endUs === null ? 'unbounded' : formatUs(endUs)}`;
-}
-
 // ------------------------------------------------------------------ archive
 
-async function refreshArchive() {
-  try {
-    const res = await apiFetch(`${base}/api/v1/archive`);
-    if (!res.ok) {
-      const e = (await res.json().catch(() => null))?.error;
-      if (e && (res.status === 401 || res.status === 403)) { model.error = e; showBanner(`${e.code}: ${e.message}`); renderStatus(); }
-      return;
-    }
-    const info = await res.json();
-    timeline.setArchive(info);
-    const span = timeline.span();
-    $('timeline').title = span === null ? 'empty archive' : `archive: ${formatSpan(span)} in ${info.files.length} file(s)`;
-  } catch {
-    // The connection status shows a server that is away.
-  }
-}
-
-/** The timeline shades where the whole archive is blind (GET /api/v1/coverage). */
-let coverageAsked = 0;
-async function refreshCoverage() {
-  const asked = ++coverageAsked;
-  try {
-    const res = await apiFetch(`${base}/api/v1/coverage`);
-    const answer = res.ok ? await res.json() : null;
-    // Answers can cross (a frame and the interval both ask): only the newest question's counts.
-    if (answer && asked === coverageAsked) timeline.setCoverage(answer);
-  } catch {
-    // As for the archive: the connection status shows a server that is away.
-  }
-}
+const archiveInfo = new ArchiveInfo(base, timeline, $('timeline'), (e) => { model.error = e; showBanner(`${e.code}: ${e.message}`); renderStatus(); });
+const refreshArchive = () => archiveInfo.refreshArchive();
+const refreshCoverage = () => archiveInfo.refreshCoverage();
 
 /** The workspace lists (bookmarks, layout names): asked with the archive, so other people's bookmarks show up. */
 async function refreshWorkspace() {
