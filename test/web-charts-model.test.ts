@@ -9,6 +9,7 @@ import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { CHART_LIMITS } from '../clients/web/chart-limits.js';
 import { copyLayout, layoutProblem, type Layout } from '../clients/web/layout.js';
+import { fits, placeFor } from '../clients/web/placement.js';
 import { alignSeries, Series } from '../clients/web/series.js';
 import { stateRuns } from '../clients/web/state-track.js';
 import { assignAxes, unitOf } from '../clients/web/units.js';
@@ -39,6 +40,38 @@ describe('unitOf', () => {
     expect(refused).toEqual(['/f_bytes']);
     expect(scaleOf.get('/g_ms')).toBe('ms');
     expect(scaleOf.has('/f_bytes')).toBe(false);
+  });
+});
+
+describe('placing a picked path', () => {
+  const kinds: Record<string, 'number' | 'state'> = { '/n1': 'number', '/n2_pct': 'number', '/s1': 'state', '/s2': 'state' };
+  const kindOf = (p: string): 'number' | 'state' | null => kinds[p] ?? (p.startsWith('/n') ? 'number' : 'state');
+  const unit = (p: string): string => unitOf(p);
+
+  it('joins the target panel when it fits, else a numeric path gets a panel before the trailing state panels', () => {
+    const panels = [['/n1'], ['/s1']];
+    expect(placeFor(panels, 0, '/n9_ms', 'number', kindOf, unit)).toEqual({ join: 0 });
+    expect(placeFor(panels, -1, '/n9_ms', 'number', kindOf, unit)).toEqual({ insertAt: 1 });
+    expect(placeFor([['/s1'], ['/s2']], -1, '/n9', 'number', kindOf, unit)).toEqual({ insertAt: 0 });
+  });
+
+  it('puts a non-numeric path in the last panel of state tracks only, else a new panel at the end', () => {
+    expect(placeFor([['/s1'], ['/n1'], ['/s2']], -1, '/s9', 'state', kindOf, unit)).toEqual({ join: 2 });
+    expect(placeFor([['/n1']], -1, '/s9', 'state', kindOf, unit)).toEqual({ insertAt: 1 });
+    const full = Array.from({ length: CHART_LIMITS.pathsPerPanelMax }, (_, i) => `/s${i}x`);
+    expect(placeFor([full], -1, '/s9', 'state', kindOf, unit)).toEqual({ insertAt: 1 });
+  });
+
+  it('refuses a fifth unit in a panel and a new panel past panelsMax', () => {
+    const four = ['/na_pct', '/nb_ms', '/nc_c', '/nd'];
+    expect(fits(four, '/ne_bytes', 'number', kindOf, unit)).toBe(false);
+    expect(fits(four, '/ne_ms', 'number', kindOf, unit)).toBe(true); // ms has its axis
+    expect(fits(four, '/s9', 'state', kindOf, unit)).toBe(true); // a state track needs no axis
+    expect(fits(four, '/nb_ms', 'number', kindOf, unit)).toBe(false); // there already
+    expect(placeFor([four], 0, '/ne_bytes', 'number', kindOf, unit)).toEqual({ insertAt: 1 });
+    const twelve = Array.from({ length: CHART_LIMITS.panelsMax }, (_, i) => [`/n${i}`]);
+    expect(placeFor(twelve, -1, '/n99', 'number', kindOf, unit)).toBeNull();
+    expect(placeFor([...twelve.slice(1), ['/s1']], -1, '/s9', 'state', kindOf, unit)).toEqual({ join: 11 });
   });
 });
 

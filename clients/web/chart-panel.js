@@ -6,7 +6,9 @@
 import uPlot from '/vendor/uplot/uPlot.esm.js';
 import { CHART_LIMITS } from './chart-limits.js';
 import { renderReadout } from './hover.js';
+import { startPan, wheel } from './pan-zoom.js';
 import { renderStateTrack } from './state-track.js';
+import { pathOfDrag } from './tree.js';
 import { assignAxes } from './units.js';
 import { alignSeries } from './series.js';
 import { formatUs } from './time.js';
@@ -77,14 +79,14 @@ export class Panel {
 
   listen() {
     this.box.addEventListener('dragover', (ev) => {
-      if (!this.charts.draggedPath(ev)) return;
+      if (!pathOfDrag(ev)) return;
       ev.preventDefault();
       this.box.classList.add('drop');
     });
     this.box.addEventListener('dragleave', () => this.box.classList.remove('drop'));
     this.box.addEventListener('drop', (ev) => {
       this.box.classList.remove('drop');
-      const path = this.charts.draggedPath(ev);
+      const path = pathOfDrag(ev);
       if (!path) return;
       ev.preventDefault();
       ev.stopPropagation();
@@ -180,7 +182,7 @@ export class Panel {
           // Shift-drag pans instead of selecting a zoom; double-click follows the playhead again.
           mousedown: (_u, targ, handler) => (e) => {
             if (e.button !== 0) return;
-            if (e.shiftKey) { charts.startPan(e, this.plot.over); return; }
+            if (e.shiftKey) { startPan(charts, e, this.plot.over); return; }
             if (e.target === targ) handler(e);
           },
           dblclick: () => (e) => { if (e.button === 0) charts.resetView(); },
@@ -190,7 +192,7 @@ export class Panel {
         draw: [(u) => this.drawOverlay(u)],
         setSelect: [(u) => this.selected(u)],
         setCursor: [(u) => this.cursorMoved(u)],
-        ready: [(u) => u.over.addEventListener('wheel', (ev) => charts.wheel(ev, u), { passive: false })],
+        ready: [(u) => u.over.addEventListener('wheel', (ev) => wheel(charts, ev, u), { passive: false })],
       },
     }, [[], ...numeric.map(() => [])], this.plotHost);
   }

@@ -11,19 +11,15 @@
 import { CHART_LIMITS } from './chart-limits.js';
 import { Panel } from './chart-panel.js';
 import { gapSpans } from './gaps.js';
+import { fits, placeFor } from './placement.js';
 import { copyLayout, layoutProblem, LAYOUT_VERSION } from './layout.js';
 import { loadHistory } from './history.js';
 import { kindOf, Series } from './series.js';
-import { PATH_DRAG_TYPE } from './tree.js';
+import { pathOfDrag } from './tree.js';
 import { unitOf } from './units.js';
-import { FOLLOW, panned, viewFor, viewOfZoom, windowOf, zoomed, zoomOfView } from './view.js';
+import { FOLLOW, viewFor, viewOfZoom, windowOf, zoomOfView } from './view.js';
 
 export const CHARTS_MAX = CHART_LIMITS.panelsMax;
-/** Wheel pixels that pan the window by its whole width; Ctrl+wheel zooms by this factor per 100 px. */
-const WHEEL_PAN_PX = 1000;
-const WHEEL_ZOOM_FACTOR = 1.25;
-/** Wheel gestures end (and say 'layoutchange' once) after this long without a wheel event. */
-const WHEEL_SETTLE_MS = 300;
 
 /** A layout refused by setLayout; `message` says where and why. */
 export class LayoutError extends Error {
@@ -39,6 +35,7 @@ export class Charts {
     this.base = base;
     this.panels = [];
     this.series = new Map();   // path -> Series, for every path of any panel
+    this.unloaded = new Set(); // paths whose series is new: their history is asked at the next render
     this.units = new Map();    // path -> unit from metadata (setUnits)
     this.selected = new Set(); // the tree's selection as last given to setPaths
     this.pending = new Set();  // picked paths without a value yet: placed once one arrives
@@ -62,15 +59,15 @@ export class Charts {
   }
 
   listen() {
-    this.dropZone.addEventListener('dragover', (ev) => { if (this.draggedPath(ev)) ev.preventDefault(); });
+    this.dropZone.addEventListener('dragover', (ev) => { if (pathOfDrag(ev)) ev.preventDefault(); });
     this.dropZone.addEventListener('drop', (ev) => {
-      const path = this.draggedPath(ev);
+      const path = pathOfDrag(ev);
       if (!path) return;
       ev.preventDefault();
       this.dropInto(null, path);
     });
     // The drop zone shows only while a path is dragged (over the page).
-    document.addEventListener('dragstart', (ev) => { if (this.draggedPath(ev)) this.el.classList.add('dragging'); });
+    document.addEventListener('dragstart', (ev) => { if (pathOfDrag(ev)) this.el.classList.add('dragging'); });
     document.addEventListener('dragend', () => this.el.classList.remove('dragging'));
   }
 
@@ -103,6 +100,7 @@ export class Charts {
       if (ts !== null && values.has(p)) s.push(ts, values.get(p));
     }
     if (ts !== null && this.series.size > 0) this.history([...this.series.keys()], ts);
+    this.unloaded.clear();
     this.renderPanels();
     this.changed();
   }
@@ -145,10 +143,6 @@ export class Charts {
     this.renderPanels();
   }
 
-  unitFor(path) {
-    return unitOf(path, this.units.get(path));
-  }
-
   /** The layout as JSON-able data (layout.js). */
   getLayout() {
     const layout = { v: LAYOUT_VERSION, panels: this.panels.map((p) => ({ paths: [...p.paths] })) };
@@ -187,40 +181,22 @@ export class Charts {
     this.renderPanels();
   }
 
-  /** A picked path with its first known value: into the target panel, else by kind. */
+  /** A picked path with its first known value (placement.js); past panelsMax it shows in the value table only. */
   placePath(path, wire, posUs = null) {
     this.pending.delete(path);
+    const kind = kindOf(wire);
+    const where = placeFor(this.panels.map((p) => p.paths), this.panels.indexOf(this.target), path, kind, this.kindOfPath, this.unitFor);
+    if (where === null) return;
     this.ensureSeries(path, wire, posUs);
-    if (this.target && this.fits(this.target, path)) return this.target.paths.push(path);
-    if (kindOf(wire) === 'number') return this.newPanel([path], this.firstStatesPanel());
-    const states = this.panels.findLast((panel) => panel.pathsOfKind('number').length === 0 && this.fits(panel, path));
-    if (states) states.paths.push(path);
-    else this.newPanel([path], this.panels.length);
+    if ('join' in where) this.panels[where.join].paths.push(path);
+    else this.panels.splice(where.insertAt, 0, new Panel(this, [path]));
   }
 
-  /** Numeric panels go before the trailing panels of state tracks. */
-  firstStatesPanel() {
-    let i = this.panels.length;
-    while (i > 0 && this.panels[i - 1].pathsOfKind('number').length === 0) i--;
-    return i;
-  }
+  kindOfPath = (path) => this.series.get(path)?.kind ?? null;
 
-  newPanel(paths, index) {
-    if (this.panels.length >= CHART_LIMITS.panelsMax) return null;
-    const panel = new Panel(this, paths);
-    this.panels.splice(index, 0, panel);
-    return panel;
-  }
+  unitFor = (path) => unitOf(path, this.units.get(path));
 
-  /** Whether `path` can join `panel`: room, not there yet, and an axis for its unit. */
-  fits(panel, path) {
-    if (panel.paths.length >= CHART_LIMITS.pathsPerPanelMax || panel.paths.includes(path)) return false;
-    const s = this.series.get(path);
-    if (s?.kind !== 'number') return true;
-    const units = new Set(panel.pathsOfKind('number').map((p) => this.unitFor(p)));
-    return units.has(this.unitFor(path)) || units.size < CHART_LIMITS.axesPerPanelMax;
-  }
-
+  /** A series for `path`, seeded with `wire` at the position; its history is asked with the others new in this turn. */
   ensureSeries(path, wire, posUs = null) {
     if (this.series.has(path)) return;
     const s = new Series(path);
@@ -228,7 +204,7 @@ export class Charts {
     const at = posUs ?? this.headUs;
     if (at !== null && wire !== undefined) s.push(at, wire);
     this.series.set(path, s);
-    if (at !== null) this.history([path], at);
+    this.unloaded.add(path);
   }
 
   /** Series for every path of a panel, none for a path of no panel. */
@@ -240,21 +216,19 @@ export class Charts {
 
   // ---------------------------------------------------------------- the user's changes
 
-  draggedPath(ev) {
-    const dt = ev.dataTransfer;
-    if (!dt || !dt.types.includes(PATH_DRAG_TYPE)) return null;
-    // During dragover the data is not readable (only its type): any non-null answer will do.
-    const path = dt.getData(PATH_DRAG_TYPE);
-    return ev.type === 'drop' ? (path.startsWith('/') ? path : null) : (path || '/');
-  }
-
   /** A path dropped on `panel` (null: a new panel). */
   dropInto(panel, path) {
     this.pending.delete(path);
-    this.ensureSeries(path, this.values.get(path));
-    if (panel === null) this.newPanel([path], this.panels.length);
-    else if (this.fits(panel, path)) panel.paths.push(path);
-    else this.note(panel, `${path}: not added (the panel is full or has no axis left for its unit)`);
+    const wire = this.values.get(path);
+    const kind = this.series.get(path)?.kind ?? kindOf(wire);
+    if (panel === null && this.panels.length < CHART_LIMITS.panelsMax) {
+      this.panels.push(new Panel(this, [path]));
+    } else if (panel !== null && fits(panel.paths, path, kind, this.kindOfPath, this.unitFor)) {
+      panel.paths.push(path);
+    } else {
+      return this.note(panel ?? this.dropZone, `${path}: not added (${panel ? 'the panel is full or has no axis left for its unit' : `${CHART_LIMITS.panelsMax} panels at most`})`);
+    }
+    this.ensureSeries(path, wire);
     this.renderPanels();
     this.changed();
   }
@@ -286,9 +260,11 @@ export class Charts {
     for (const p of this.panels) p.pickBtn.setAttribute('aria-pressed', String(p === this.target));
   }
 
-  note(panel, text) {
-    panel.box.dataset.note = text;
-    panel.box.title = text;
+  /** Says on a panel (or the drop zone) why a drop was refused, until the next change. */
+  note(target, text) {
+    const el = target.box ?? target;
+    el.dataset.note = text;
+    el.title = text;
   }
 
   userZoom(minS, maxS) {
@@ -307,40 +283,6 @@ export class Charts {
 
   headS() {
     return this.headUs === null ? null : this.headUs / 1e6;
-  }
-
-  /** The wheel pans (Ctrl: zooms about the pointer); the layout says so once the wheel rests. */
-  wheel(ev, u) {
-    if (!this.window) return;
-    ev.preventDefault();
-    const delta = ev.deltaX !== 0 ? ev.deltaX : ev.deltaY;
-    if (ev.ctrlKey) {
-      const about = u.posToVal(ev.offsetX, 'x');
-      this.view = zoomed(this.window, WHEEL_ZOOM_FACTOR ** (delta / 100), about, this.headS());
-    } else {
-      this.view = panned(this.window, delta / WHEEL_PAN_PX, this.headS());
-    }
-    this.draw();
-    clearTimeout(this.wheelTimer);
-    this.wheelTimer = setTimeout(() => this.changed(), WHEEL_SETTLE_MS);
-  }
-
-  /** Shift-drag: the window follows the pointer until the button is released. */
-  startPan(down, over) {
-    if (!this.window) return;
-    const from = this.window;
-    const widthPx = over.clientWidth;
-    const move = (ev) => {
-      this.view = panned(from, -(ev.clientX - down.clientX) / widthPx, this.headS());
-      this.draw();
-    };
-    const up = () => {
-      window.removeEventListener('mousemove', move);
-      window.removeEventListener('mouseup', up);
-      this.changed();
-    };
-    window.addEventListener('mousemove', move);
-    window.addEventListener('mouseup', up);
   }
 
   /** Says 'layoutchange' when the layout differs from what was last said or set. */
@@ -368,6 +310,15 @@ export class Charts {
 
   /** Puts the panels in the container in layout order and rebuilds what changed. */
   renderPanels() {
+    if (this.unloaded.size > 0) {
+      if (this.headUs !== null) this.history([...this.unloaded], this.headUs);
+      this.unloaded.clear();
+    }
+    for (const el of [this.dropZone, ...this.panels.map((p) => p.box)]) {
+      if (el.dataset.note === undefined) continue;
+      delete el.dataset.note;
+      el.removeAttribute('title');
+    }
     for (const panel of this.panels) {
       panel.render();
       this.el.append(panel.box);

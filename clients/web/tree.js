@@ -7,6 +7,18 @@ import { filterProblem, pathFilter } from './values.js';
 /** The drag payload type of a path dragged from the tree. */
 export const PATH_DRAG_TYPE = 'application/x-tapedeck-path';
 const LEAVES_SHOWN_MAX = 2000;
+
+/**
+ * The path a drag event carries from the tree, or null for any other drag. During dragover
+ * the browser hides the data (only its type shows): any path-like answer then says "a path".
+ */
+export function pathOfDrag(ev) {
+  const dt = ev.dataTransfer;
+  if (!dt || !dt.types.includes(PATH_DRAG_TYPE)) return null;
+  const path = dt.getData(PATH_DRAG_TYPE);
+  if (ev.type !== 'drop') return path || '/';
+  return path.startsWith('/') ? path : null;
+}
 /** Folders open by themselves when the filter leaves at most this many leaves. */
 const AUTO_OPEN_LEAVES_MAX = 64;
 
