@@ -5,7 +5,7 @@
 // (click its header; again to reverse); a click on a row jumps to the path's first change.
 import { apiFetch } from './http.js';
 import { errorText } from './bookmarks.js';
-import { formatUs } from './time.js';
+import { formatClock, formatUs } from './time.js';
 import { formatValue } from './values.js';
 
 /** Rows drawn at once; the answer may list 10 000 (diffPathsListedMax): sort to see others. */
@@ -140,8 +140,11 @@ export class DiffPanel {
     value(r.start);
     value(r.end);
     cell(String(r.changes), 'n');
-    cell(formatUs(r.firstTs), 't');
-    cell(formatUs(r.lastTs), 't');
+    // Clock times keep the rows narrow; the whole time is on hover.
+    cell(formatClock(r.firstTs), 't');
+    tr.lastChild.title = formatUs(r.firstTs);
+    cell(formatClock(r.lastTs), 't');
+    tr.lastChild.title = formatUs(r.lastTs);
     value(r.min);
     value(r.max);
     cell(r.presence, `presence ${r.presence}`);
