@@ -13,6 +13,10 @@
  * loses an acknowledged message; it may record the messages since the last commit a second
  * time after a restart.
  * Consumer lag per partition (high watermark minus the next offset) is kept for /metrics.
+ *
+ * In a cluster (docs/cluster.md) the shards share one consumer group and record under a
+ * Redis fence (server/cluster/kafka-fence.ts) with a marker in every batch, which closes
+ * the window above: each message is recorded by exactly one shard, once.
  */
 import { EventEmitter } from 'node:events';
 import { Kafka, logLevel, type Consumer, type EachBatchPayload, type KafkaMessage, type LogEntry } from 'kafkajs';
@@ -380,7 +384,8 @@ export class KafkaSource extends EventEmitter implements Source {
         const u = this.updatesOf(topic, partition, m);
         if (pending.length > 0 && pending.length + u.length >= KAFKA_SOURCE_LIMITS.batchUpdatesMax) await emit();
         for (const x of u) pending.push(x);
-        if (u.length > 0) pendingFirst ??= m.offset;
+        // A refused payload before the batch's first update is still in its range.
+        pendingFirst ??= m.offset;
         pendingTs = Math.max(pendingTs, Number(m.timestamp));
         lastOffset = m.offset;
         this.stats.messages++;
