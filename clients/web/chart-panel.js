@@ -271,7 +271,14 @@ export class Panel {
   /** Draws the series for the shared window `win` ([minS, maxS] or null for uPlot's own range). */
   draw(win) {
     if (this.plot) {
-      const data = alignSeries(this.numeric.map((p) => this.charts.series.get(p).broken(this.charts.spans)));
+      const series = this.numeric.map((p) => this.charts.series.get(p));
+      // The drawn data is redone only when a series or the gaps changed (not for a zoom or a pan).
+      const key = `${this.plotShape}|${this.charts.gapsVersion}|${series.map((s) => s.version)}`;
+      if (key !== this.dataKey) {
+        this.dataKey = key;
+        this.data = alignSeries(series.map((s) => s.broken(this.charts.spans)));
+      }
+      const data = this.data;
       this.plot.batch(() => {
         this.plot.setData(data, win === null);
         if (win !== null) this.plot.setScale('x', { min: win[0], max: win[1] });
@@ -302,7 +309,12 @@ export class Panel {
       const area = row.lastChild;
       area.style.width = `${width}px`;
       const headS = this.charts.headUs === null ? null : this.charts.headUs / 1e6;
-      renderStateTrack(area, this.charts.series.get(p), win, this.charts.spans, headS, width);
+      const series = this.charts.series.get(p);
+      // Redrawn only when what it shows changed: a paused page redraws charts, not bands.
+      const key = `${p}|${win}|${width}|${headS}|${series?.tsUs.length}|${series?.tsUs[0]}|${series?.tsUs.at(-1)}|${this.charts.gapsVersion}`;
+      if (row.drawnKey === key) return;
+      row.drawnKey = key;
+      renderStateTrack(area, series, win, this.charts.spans, headS, width);
       area.dataset.window = win === null ? '' : `${formatUs(win[0] * 1e6)} – ${formatUs(win[1] * 1e6)}`;
     });
   }

@@ -46,6 +46,7 @@ export class Charts {
     this.headUs = null;
     this.gaps = [];
     this.spans = [];
+    this.gapsVersion = 0;      // counts setGaps calls (what is drawn of the gaps may have changed)
     this.generation = 0;
     this.frame = 0;
     this.syncKey = `tapedeck-charts-${Math.random().toString(36).slice(2)}`;
@@ -127,6 +128,7 @@ export class Charts {
   setGaps(gaps) {
     this.gaps = gaps.slice(-CHART_LIMITS.gapsMax);
     this.spans = gapSpans(this.gaps);
+    this.gapsVersion++;
     this.schedule();
   }
 

@@ -8,6 +8,7 @@ export class Series {
   xs: number[];
   ys: Array<number | null>;
   kind: 'number' | 'state' | null;
+  version: number;
   clear(): void;
   push(tsUs: number, wire: unknown): boolean;
   prepend(tsUs: number[], wire: unknown[]): void;

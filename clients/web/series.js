@@ -21,11 +21,14 @@ export class Series {
     this.wire = [];
     this.xs = [];
     this.ys = [];
+    /** Bumped by every change of the points (the panels redo their drawn data only then). */
+    this.version = 0;
     /** 'number' or 'state' once a value other than null was seen; null before. */
     this.kind = null;
   }
 
   clear() {
+    this.version++;
     this.tsUs.length = 0;
     this.wire.length = 0;
     this.xs.length = 0;
@@ -37,6 +40,7 @@ export class Series {
     const n = this.tsUs.length;
     if (n > 0 && tsUs < this.tsUs[n - 1]) return false;
     this.kind ??= kindOf(wire);
+    this.version++;
     this.tsUs.push(tsUs);
     this.wire.push(wire);
     this.xs.push(tsUs / 1e6);
@@ -53,6 +57,7 @@ export class Series {
     while (end > 0 && tsUs[end - 1] >= first) end--;
     const start = Math.max(0, end - Math.max(0, POINTS_MAX - this.tsUs.length));
     if (end <= start) return;
+    this.version++;
     const ts = tsUs.slice(start, end);
     const ws = wire.slice(start, end);
     for (let k = ws.length - 1; k >= 0 && this.kind === null; k--) this.kind = kindOf(ws[k]);
@@ -95,19 +100,29 @@ export class Series {
  */
 export function alignSeries(tables) {
   if (tables.length === 1) return [tables[0][0], tables[0][1]];
+  if (tables.every((t) => sameXs(t[0], tables[0][0]))) return [tables[0][0], ...tables.map((t) => t[1])];
   const total = tables.reduce((n, t) => n + t[0].length, 0);
   const xs = new Array(total);
-  const cols = tables.map(() => new Array(total).fill(undefined));
+  const cols = tables.map(() => new Array(total)); // holes read as undefined: uPlot spans them
   const at = tables.map(() => 0);
   for (let row = 0; row < total; row++) {
     let pick = -1;
+    let best = Infinity;
     for (let s = 0; s < tables.length; s++) {
-      const i = at[s];
-      if (i < tables[s][0].length && (pick < 0 || tables[s][0][i] < tables[pick][0][at[pick]])) pick = s;
+      const x = tables[s][0][at[s]]; // undefined past the end: never below best
+      if (x < best) { best = x; pick = s; }
     }
-    xs[row] = tables[pick][0][at[pick]];
+    xs[row] = best;
     cols[pick][row] = tables[pick][1][at[pick]];
     at[pick]++;
   }
   return [xs, ...cols];
+}
+
+/** Paths written by the same batches share their x values: then the columns line up as they are. */
+function sameXs(a, b) {
+  if (a === b) return true;
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
