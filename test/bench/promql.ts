@@ -51,6 +51,11 @@ function valueAt(i: number, k: number, counter: boolean): number {
   return counter ? k * ((i % 7) + 1) + ((k * 31 + i) % 5) : 20 + ((i * 13 + k * 7) % 100) / 10;
 }
 
+/** Progress on stderr (the 10 000-series run takes many minutes); the result is stdout's one JSON line. */
+function progress(line: string): void {
+  process.stderr.write(`${new Date().toISOString()} ${line}\n`);
+}
+
 function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] as number;
 }
@@ -104,6 +109,7 @@ async function main(): Promise<void> {
     }
     await archive.writer!.flush();
     const tapedeckLoadS = (performance.now() - loadStart) / 1000;
+    progress(`Tapedeck loaded in ${tapedeckLoadS.toFixed(1)} s`);
     const promStart = performance.now();
     const sliceSteps = Math.max(1, Math.floor(600 / INTERVAL_S));
     const labels = all.map((d) => encodeLabels(d.labels));
@@ -116,6 +122,7 @@ async function main(): Promise<void> {
       }
     }
     const promLoadS = (performance.now() - promStart) / 1000;
+    progress(`Prometheus loaded in ${promLoadS.toFixed(1)} s`);
     const app = await buildServer({ archive });
     await app.listen({ port: 0, host: '127.0.0.1' });
     const tapedeckUrl = `http://127.0.0.1:${(app.server.address() as { port: number }).port}`;
@@ -129,6 +136,7 @@ async function main(): Promise<void> {
     for (const [name, q] of Object.entries(queries)) {
       const prometheus = await timeQuery(prom.url, q);
       const tapedeck = await timeQuery(tapedeckUrl, q);
+      progress(`${name}: ${JSON.stringify({ tapedeck, prometheus })}`);
       const p99Ratio = 'p99Ms' in tapedeck && 'p99Ms' in prometheus ? Math.round((tapedeck.p99Ms / prometheus.p99Ms) * 100) / 100 : null;
       results[name] = { query: q, tapedeck, prometheus, p99Ratio };
     }
