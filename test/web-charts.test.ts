@@ -42,7 +42,7 @@ interface PageCharts {
   headUs: number | null;
   view: { follow: boolean };
   getLayout(): unknown;
-  setLayout(layout: unknown): void;
+  setLayout(layout: unknown): string | null;
 }
 declare const window: { tapedeck: { charts: PageCharts }; pwned?: boolean; layoutEvents: unknown[] };
 declare const document: { getElementById(id: string): { dataset: Record<string, string | undefined>; addEventListener(t: string, f: (ev: { detail: unknown }) => void): void } | null };
@@ -305,7 +305,8 @@ describe('web charts', () => {
     expect(await row.locator('.hover-value').textContent()).toBe('true');
     expect(await page.locator('.panel').nth(1).locator('.band[data-ts-us="' + at(40) + '"]').textContent()).toBe('true');
 
-    // Hostile layouts: each refused with a LayoutError, the layout on screen unchanged, no page error.
+    // Hostile layouts: each refused with its reason (returned, never thrown), the layout on
+    // screen unchanged, the reason shown over the charts, no page error.
     const refused = await page.evaluate(() => {
       const cyclic: Record<string, unknown> = { v: 1, panels: [] };
       cyclic.self = cyclic;
@@ -325,15 +326,16 @@ describe('web charts', () => {
       const before = JSON.stringify(window.tapedeck.charts.getLayout());
       const out = inputs.map((l) => {
         try {
-          window.tapedeck.charts.setLayout(l);
-          return 'taken';
+          return window.tapedeck.charts.setLayout(l);
         } catch (err) {
-          return `${(err as Error).name}: ${(err as Error).message}`;
+          return `thrown: ${(err as Error).message}`;
         }
       });
       return { out, same: JSON.stringify(window.tapedeck.charts.getLayout()) === before, polluted: ({} as Record<string, unknown>).polluted };
     });
-    for (const r of refused.out) expect(r).toMatch(/^LayoutError: layout: /);
+    expect(refused.out).toHaveLength(19);
+    for (const r of refused.out) expect(r).toMatch(/^(?!thrown: )\S/); // a reason, not a throw
+    expect(await page.locator('#charts .layout-note').textContent()).toBe(`Layout not applied: ${refused.out.at(-1)}`);
     expect(refused.same).toBe(true);
     expect(refused.polluted).toBeUndefined();
     expect(await page.locator('.panel').count()).toBe(2);

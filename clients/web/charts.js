@@ -21,14 +21,6 @@ import { FOLLOW, viewFor, viewOfZoom, windowOf, zoomOfView } from './view.js';
 
 export const CHARTS_MAX = CHART_LIMITS.panelsMax;
 
-/** A layout refused by setLayout; `message` says where and why. */
-export class LayoutError extends Error {
-  constructor(problem) {
-    super(`layout: ${problem}`);
-    this.name = 'LayoutError';
-  }
-}
-
 export class Charts {
   constructor(container, base) {
     this.el = container;
@@ -51,6 +43,10 @@ export class Charts {
     this.frame = 0;
     this.syncKey = `tapedeck-charts-${Math.random().toString(36).slice(2)}`;
     this.shownLayout = JSON.stringify(this.getLayout());
+    this.layoutNote = document.createElement('p');
+    this.layoutNote.className = 'layout-note';
+    this.layoutNote.setAttribute('role', 'status');
+    this.layoutNote.hidden = true;
     this.dropZone = document.createElement('div');
     this.dropZone.className = 'panel-drop';
     this.dropZone.textContent = 'Drop a path here for a new panel';
@@ -153,10 +149,16 @@ export class Charts {
     return layout;
   }
 
-  /** Replaces the layout; throws LayoutError (and changes nothing) for one layout.js refuses. No 'layoutchange'. */
+  /**
+   * Replaces the layout and returns null; a layout that layout.js refuses changes nothing
+   * and its reason is returned and shown over the charts (never thrown: a bad layout in a
+   * URL must not stop the page). No 'layoutchange'.
+   */
   setLayout(layout) {
     const problem = layoutProblem(layout);
-    if (problem !== null) throw new LayoutError(problem);
+    this.layoutNote.hidden = problem === null;
+    this.layoutNote.textContent = problem === null ? '' : `Layout not applied: ${problem}`;
+    if (problem !== null) return problem;
     const next = copyLayout(layout);
     for (const panel of this.panels) panel.destroy();
     this.panels = [];
@@ -169,6 +171,7 @@ export class Charts {
     this.syncSeries();
     this.renderPanels();
     this.shownLayout = JSON.stringify(this.getLayout());
+    return null;
   }
 
   // ---------------------------------------------------------------- placing paths
@@ -291,6 +294,7 @@ export class Charts {
   changed() {
     const text = JSON.stringify(this.getLayout());
     if (text === this.shownLayout) return;
+    this.layoutNote.hidden = true;
     this.shownLayout = text;
     this.el.dispatchEvent(new CustomEvent('layoutchange', { detail: JSON.parse(text) }));
   }
@@ -321,6 +325,7 @@ export class Charts {
       delete el.dataset.note;
       el.removeAttribute('title');
     }
+    this.el.append(this.layoutNote);
     for (const panel of this.panels) {
       panel.render();
       this.el.append(panel.box);
