@@ -20,11 +20,12 @@ export class BitWriter {
   /** Writes the low `n` bits of `v` (0 <= n <= 32), most significant first. */
   write(v: number, n: number): void {
     const out = this.out;
+    out.ensure(5);
     while (n > 0) {
       const free = 8 - this.fill;
       if (n >= free) {
         n -= free;
-        out.u8(this.cur | ((v >>> n) & ((1 << free) - 1)));
+        out.buf[out.pos++] = this.cur | ((v >>> n) & ((1 << free) - 1));
         this.cur = 0;
         this.fill = 0;
       } else {

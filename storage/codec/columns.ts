@@ -63,20 +63,24 @@ function varintBytes(z: number): number {
   return n;
 }
 
+/** A scaled integer DECIMAL can hold: within SCALED_ABS_MAX and not -0 (nor ±Inf, NaN). */
+function holdable(s: number): boolean {
+  return Math.abs(s) <= SCALED_ABS_MAX && !(s === 0 && 1 / s < 0);
+}
+
 /**
- * The DECIMAL body's size (kind byte included) for nums[from, to) at exponent k, filling
- * `scaled`; or -1 when a value does not round-trip there, is -0, or its scaled integer
- * passes SCALED_ABS_MAX (a large integer next to a fine decimal: 486164504320 x 10^9).
+ * Scales nums[0, n) at exponent k into `scaled` and returns the DECIMAL_K size (kind byte
+ * included), or -1 when a value does not round-trip there or is not holdable (a large
+ * integer next to a fine decimal: 486164504320 x 10^9).
  */
-function decimalBytes(from: number, to: number, k: number): number {
+function rescale(n: number, k: number): number {
   const p = POW10[k] as number;
   let bytes = 1;
   let prev = 0;
-  for (let i = from; i < to; i++) {
+  for (let i = 0; i < n; i++) {
     const v = nums[i] as number;
-    const s = k === 0 ? v : Math.round(v * p);
-    // encodeColumn's quick exponent check lets -0, ±Inf and huge integers through: stop them here.
-    if ((k > 0 && s / p !== v) || !(Math.abs(s) <= SCALED_ABS_MAX) || (s === 0 && 1 / s < 0)) return -1;
+    const s = Math.round(v * p);
+    if (s / p !== v || !holdable(s)) return -1;
     scaled[i] = s;
     const d = s - prev;
     bytes += varintBytes(d >= 0 ? d * 2 : -d * 2 - 1);
@@ -85,7 +89,7 @@ function decimalBytes(from: number, to: number, k: number): number {
   return bytes;
 }
 
-/** Writes scaled[0, n) (filled by decimalBytes) as DECIMAL_K + k. */
+/** Writes scaled[0, n) as DECIMAL_K + k. */
 function writeDecimal(w: ByteWriter, n: number, k: number): void {
   w.u8(ColumnKind.DECIMAL_K + k);
   let prev = 0;
@@ -103,20 +107,36 @@ export function encodeColumn(w: ByteWriter, vals: ArrayLike<Value>, order: Uint3
     nums = new Float64Array(Math.max(n, nums.length * 2));
     scaled = new Float64Array(nums.length);
   }
+  // One pass: copy the numbers, and while the column is decimal, scale each at the
+  // column's exponent so far and add up the DECIMAL_K size. A value that needs a larger
+  // exponent rescales the values before it (at most 9 times a column).
   let k = 0;
   let p = 1;
-  for (let i = from; i < to; i++) {
-    const v = vals[order[i] as number];
+  let dec = 1;
+  let prev = 0;
+  for (let i = 0; i < n; i++) {
+    const v = vals[order[from + i] as number];
     if (typeof v !== 'number') return writeMsgpack(w, vals, order, from, to);
-    nums[i - from] = v;
-    // Most values of a column share its exponent: check that first, search only on a miss.
-    if (k >= 0 && Math.round(v * p) / p !== v) {
+    nums[i] = v;
+    if (dec < 0) continue;
+    const s = Math.round(v * p);
+    if (s / p !== v || !holdable(s)) {
       const e = decimalExponent(v);
-      k = e < 0 ? -1 : Math.max(k, e);
-      if (k >= 0) p = POW10[k] as number;
+      if (e <= k) {
+        dec = -1; // not a decimal, or exact at k but out of range there
+        continue;
+      }
+      k = e;
+      p = POW10[k] as number;
+      dec = rescale(i + 1, k);
+      if (dec >= 0) prev = scaled[i] as number;
+      continue;
     }
+    scaled[i] = s;
+    const d = s - prev;
+    dec += varintBytes(d >= 0 ? d * 2 : -d * 2 - 1);
+    prev = s;
   }
-  const dec = k >= 0 ? decimalBytes(0, n, k) : -1;
   if (dec >= 0) {
     // Decimal columns: DECIMAL or PACKED, whichever is smaller (XOR rarely beats them and
     // would cost an encode per column).
@@ -127,8 +147,8 @@ export function encodeColumn(w: ByteWriter, vals: ArrayLike<Value>, order: Uint3
   }
   const start = w.pos;
   w.u8(ColumnKind.XOR);
-  const xor = 1 + encodeXorColumn(w, nums, 0, n);
-  if (1 + 8 * n < xor) {
+  const xor = encodeXorColumn(w, nums, 0, n);
+  if (xor < 0 || 8 * n < xor) {
     w.pos = start;
     w.u8(ColumnKind.FLOAT64);
     for (let i = 0; i < n; i++) w.f64(nums[i] as number);

@@ -26,6 +26,8 @@ export function noteSignalingNaN(view: DataView, at: number): void {
   if ((hi & SIGNALING_MASK) === EXPONENT_ALL_ONES && ((hi & 0x000fffff) !== 0 || view.getUint32(at, true) !== 0)) decodeNotes.signalingNaN = true;
 }
 const bitsScratch = new ByteWriter(1 << 12);
+/** Values XOR-coded before judging whether the column compresses at all. */
+const PROBE_VALUES = 16;
 const bitWriter = new BitWriter(bitsScratch);
 const bitReader = new BitReader();
 
@@ -63,9 +65,14 @@ function writeShifted(bw: BitWriter, hi: number, lo: number, shift: number, len:
   }
 }
 
-/** The XOR body of vals[from, to): `uvar byteLength`, then the bits. Returns its byte size. */
+/**
+ * The XOR body of vals[from, to): `uvar byteLength`, then the bits. Returns its byte size,
+ * or -1 (nothing written) when its first PROBE_VALUES values took more than 8 bytes each:
+ * noisy doubles, which FLOAT64 stores smaller, and XOR-coding them all would be wasted work.
+ */
 export function encodeXorColumn(w: ByteWriter, vals: Float64Array, from: number, to: number): number {
   const start = w.pos;
+  const probeAt = from + PROBE_VALUES;
   bitsScratch.reset();
   bitWriter.reset();
   const bw = bitWriter;
@@ -104,6 +111,7 @@ export function encodeXorColumn(w: ByteWriter, vals: Float64Array, from: number,
     }
     prevHi = hi;
     prevLo = lo;
+    if (i === probeAt && bitsScratch.pos > 8 * PROBE_VALUES) return -1;
   }
   bw.flush();
   w.uvar(bitsScratch.pos);
