@@ -107,8 +107,9 @@ export class Charts {
     let placed = false;
     for (const [p, v] of updates) {
       if (this.pending.has(p) && kindOf(v) !== null) {
-        this.placePath(p, v);
+        this.placePath(p, v); // its series (if it found a panel) starts with this update
         placed = true;
+        continue;
       }
       const s = this.series.get(p);
       if (!s) continue;
@@ -265,11 +266,19 @@ export class Charts {
     for (const p of this.panels) p.pickBtn.setAttribute('aria-pressed', String(p === this.target));
   }
 
-  /** Says on a panel (or the drop zone) why a drop was refused, until the next change. */
+  /** Says on a panel (or the drop zone) why a drop was refused, until the layout next changes. */
   note(target, text) {
     const el = target.box ?? target;
     el.dataset.note = text;
     el.title = text;
+  }
+
+  clearNotes() {
+    for (const el of [this.dropZone, ...this.panels.map((p) => p.box)]) {
+      if (el.dataset.note === undefined) continue;
+      delete el.dataset.note;
+      el.removeAttribute('title');
+    }
   }
 
   userZoom(minS, maxS) {
@@ -295,6 +304,7 @@ export class Charts {
     const text = JSON.stringify(this.getLayout());
     if (text === this.shownLayout) return;
     this.layoutNote.hidden = true;
+    this.clearNotes();
     this.shownLayout = text;
     this.el.dispatchEvent(new CustomEvent('layoutchange', { detail: JSON.parse(text) }));
   }
@@ -311,7 +321,7 @@ export class Charts {
         if (s) s.prepend(h.tsUs, h.wire);
       }
       this.renderPanels();
-    });
+    }).catch(() => undefined); // a malformed answer: the charts keep what they have
   }
 
   /** Puts the panels in the container in layout order and rebuilds what changed. */
@@ -319,11 +329,6 @@ export class Charts {
     if (this.unloaded.size > 0) {
       if (this.headUs !== null) this.history([...this.unloaded], this.headUs);
       this.unloaded.clear();
-    }
-    for (const el of [this.dropZone, ...this.panels.map((p) => p.box)]) {
-      if (el.dataset.note === undefined) continue;
-      delete el.dataset.note;
-      el.removeAttribute('title');
     }
     this.el.append(this.layoutNote);
     for (const panel of this.panels) {
