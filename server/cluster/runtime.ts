@@ -11,6 +11,7 @@ import type { Logger } from 'pino';
 import { TapedeckError } from '../../protocol/errors.js';
 import type { Update } from '../../protocol/value.js';
 import type { ClusterConfig } from './config.js';
+import type { ShardDirectory, ShardInfo } from './directory.js';
 import { Membership } from './membership.js';
 import { Ownership } from './ownership.js';
 import { KafkaFence } from './kafka-fence.js';
@@ -72,12 +73,26 @@ export class ClusterRuntime {
   constructor(config: ClusterConfig) {
     this.config = config;
     this.ownership = new Ownership(config.shard, config.globs);
+    this.shardDirectory = {
+      self: config.shard,
+      shards: (): Promise<readonly ShardInfo[]> => {
+        if (!this.membership) return Promise.reject(new TapedeckError('TPD_CLUSTER_UNAVAILABLE', 'this shard has not joined its cluster yet'));
+        return this.membership.shards();
+      },
+    };
   }
 
-  /** The directory merged reads use (undefined until start()). */
+  /** The Redis membership (undefined until start()). */
   get directory(): Membership | undefined {
     return this.membership;
   }
+
+  /**
+   * The directory for merged reads, usable before start() (the app is built before the
+   * server listens, and the membership needs the listen URL): until then it throws
+   * TPD_CLUSTER_UNAVAILABLE.
+   */
+  readonly shardDirectory: ShardDirectory;
 
   /**
    * Joins the cluster once the server listens at `listenUrl`, before the sources start:
