@@ -413,6 +413,28 @@ describe('web charts', () => {
 });
 
 /** RGBA of the first panel's canvas at time `us`, a tenth of the plot's height from its top. */
+describe('web charts from the beginning', () => {
+  it('charts a picked path that had no value yet from the batch that brings its first, once', async () => {
+    const page = await browser.context.newPage();
+    await page.goto(`${url}/?pos=beginning&state=pause&speed=100&select=/dev/cpu_pct,/dev/mode`);
+    await page.waitForFunction(() => document.getElementById('conn')?.dataset.state === 'paused');
+    // Before the first batch the paths are known without values: no panel yet.
+    expect(await page.evaluate(() => window.tapedeck.charts.getLayout())).toEqual({ v: 1, panels: [] });
+    await page.locator('body').press(' ');
+    await page.waitForFunction((t) => (window.tapedeck.charts.headUs ?? 0) >= t, at(10));
+    await page.locator('body').press(' ');
+    const points = (p: string): Promise<number[] | null> => page.evaluate((q) => window.tapedeck.charts.series.get(q)?.tsUs.slice() ?? null, p);
+    // Each update once, from the first batch on (strictly increasing: no point twice).
+    for (const p of ['/dev/cpu_pct', '/dev/mode']) {
+      const ts = (await points(p))!;
+      expect(ts[0], p).toBe(at(0));
+      expect(ts.every((t, i) => i === 0 || t > ts[i - 1]!), `${p}: ${ts.join(',')}`).toBe(true);
+    }
+    expect(await page.evaluate(() => window.tapedeck.charts.getLayout())).toEqual({ v: 1, panels: [{ paths: ['/dev/cpu_pct'] }, { paths: ['/dev/mode'] }] });
+    await page.close();
+  });
+});
+
 describe('web charts over a longer archive', () => {
   it('loads the recorded history when the window is moved before what was loaded', async () => {
     const MIN = 60 * S;
