@@ -286,7 +286,7 @@ describe('keys', () => {
 });
 
 describe('named layouts', () => {
-  it('saves the layout on screen under a name and lists it', async () => {
+  it('saves the layout on screen under a name, lists it, and loads another into the charts and the selection', async () => {
     const layout = { v: 1, panels: [{ paths: ['/dev/a', '/dev/c'] }] };
     const { page, errors } = await open(`/?pos=${T0}&state=pause&layout=${encodeURIComponent(JSON.stringify(layout))}`);
     await page.locator('#layout-name').fill('core view');
@@ -294,6 +294,19 @@ describe('named layouts', () => {
     await page.locator('#layout-select option[value="core view"]').waitFor({ state: 'attached' });
     const saved = (await api(server.url, 'GET', '/api/v1/layouts/core%20view')).body;
     expect(saved.layout).toEqual(await page.evaluate(() => window.tapedeck.urlState().layout));
+    // Loading another one shows its paths in the charts and the values table.
+    const other = { v: 1, panels: [{ paths: ['/other/x'] }, { paths: ['/dev/c'] }] };
+    expect((await api(server.url, 'PUT', '/api/v1/layouts/other', { layout: other })).status).toBe(201);
+    await page.locator('#layout-name').fill('tmp'); // any save refreshes the list; so does the 5 s refresh
+    await page.locator('#btn-layout-save').click();
+    await page.locator('#layout-select option[value="other"]').waitFor({ state: 'attached' });
+    await page.selectOption('#layout-select', 'other');
+    await page.locator('#btn-layout-load').click();
+    await page.waitForFunction(() => window.tapedeck.charts.getLayout().panels.length === 2);
+    expect(await page.evaluate(() => window.tapedeck.charts.getLayout())).toEqual(other);
+    await page.locator('#values tbody tr[data-path="/dev/c"]').waitFor();
+    await page.waitForFunction(() => new URLSearchParams(location.search).getAll('path').includes('/other/x'));
+    await page.selectOption('#layout-select', 'core view');
     await page.locator('#btn-layout-delete').click();
     await page.locator('#layout-select option[value="core view"]').waitFor({ state: 'detached' });
     expect(errors).toEqual([]);

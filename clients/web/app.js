@@ -227,9 +227,17 @@ function currentLayout() {
   return typeof charts.getLayout === 'function' ? charts.getLayout() : model.layout;
 }
 
+/** A named layout loaded: its paths join the selection (the values table shows them too), then the charts take it. */
 function applyLayout(layout) {
   model.layout = layout;
-  if (typeof charts.setLayout === 'function') charts.setLayout(layout);
+  for (const panel of Array.isArray(layout?.panels) ? layout.panels : []) {
+    for (const p of Array.isArray(panel?.paths) ? panel.paths : []) {
+      if (typeof p === 'string' && model.selected.size < SELECTED_MAX) model.selected.add(p);
+    }
+  }
+  applySelection();
+  const problem = typeof charts.setLayout === 'function' ? charts.setLayout(layout) : null;
+  if (problem) showBanner(`layout: ${problem}`);
   urlWriter.schedule();
 }
 
