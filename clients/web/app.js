@@ -120,15 +120,13 @@ function mark(which) {
   if (model.posUs !== null) control({ [which]: model.posUs });
 }
 
-/** Play-next and burst are session.js's (the "steps" controls); until it has them, a step forward. */
+/** Play-next and burst are actions (docs/playback.md): not kept for a socket that is not open, so say so. */
 function playNext() {
-  if (typeof session.playNext === 'function') session.playNext();
-  else control({ pos: '+1' });
+  if (!session.playNext()) showBanner('play next: not connected', 'info');
 }
 
 function burst() {
-  if (typeof session.burst === 'function') session.burst(BURST_BATCHES);
-  else control({ pos: `+${BURST_BATCHES}` });
+  if (!session.burst(BURST_BATCHES)) showBanner('burst: not connected', 'info');
 }
 
 /** Opens the "what changed" panel on `range` (default: the markers). */
