@@ -440,8 +440,11 @@ describe('web charts over a longer archive', () => {
     const MIN = 60 * S;
     const n = 40 * 60; // 40 minutes, a batch a second
     const srv = await startServer(Array.from({ length: n }, (_, i) => ({ ts: at(i), updates: [['/dev/cpu_pct', i * 0.1]] })));
+    let closed = false;
     try {
       const page = await browser.context.newPage();
+      const errors: string[] = [];
+      page.on('pageerror', (e) => errors.push(e.message));
       const end = at(n - 1);
       await page.goto(`${srv.url}/?pos=${end}&state=pause&select=/dev/cpu_pct`);
       await page.waitForFunction(() => document.getElementById('conn')?.dataset.state === 'paused');
@@ -459,9 +462,19 @@ describe('web charts over a longer archive', () => {
       const rest = (await (await fetch(`${srv.url}/api/v1/history?${q}`)).text()).split('\n').filter((l) => l !== '')
         .map((l) => JSON.parse(l) as HistoryBatch).map((b) => [b.ts, b.updates['/dev/cpu_pct']]);
       expect(got).toEqual(rest);
+
+      // The server goes away: a window further back asks in vain, the charts keep what they
+      // hold, and the page raises no error.
+      await srv.close();
+      closed = true;
+      const failed = page.waitForEvent('requestfailed', (r) => r.url().includes('/api/v1/history?'));
+      await page.evaluate(([a, b]) => window.tapedeck.charts.setLayout({ v: 1, panels: [{ paths: ['/dev/cpu_pct'] }], zoom: { fromUs: a, toUs: b } }), [end - 39 * MIN, end - 35 * MIN] as const);
+      expect(new URL((await failed).url()).searchParams.get('from')).toBe(String(end - 39 * MIN));
+      expect(await page.evaluate(() => window.tapedeck.charts.series.get('/dev/cpu_pct')!.tsUs.length)).toBe(got.length);
+      expect(errors).toEqual([]);
       await page.close();
     } finally {
-      await srv.close();
+      if (!closed) await srv.close();
     }
   });
 });
