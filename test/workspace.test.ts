@@ -138,6 +138,16 @@ describe('the workspace file', () => {
     expect(JSON.parse(await readFile(join(dir, WORKSPACE_FILE), 'utf8'))).toMatchObject({ version: 1, bookmarks: [{ ts: 1 }] });
   });
 
+  it('starts (empty, logged) when the workspace file cannot be read, and refuses writes with TPD_IO', async () => {
+    const dir = await tmpDir('tapedeck-ws-');
+    await mkdir(join(dir, WORKSPACE_FILE)); // a directory where the file should be: EISDIR on read
+    server = await serveDir(dir);
+    expect((await api(server.url, 'GET', '/api/v1/bookmarks')).body).toEqual({ bookmarks: [] });
+    expect(await api(server.url, 'POST', '/api/v1/bookmarks', { ts: 1 })).toMatchObject({ status: 500, body: { error: { code: 'TPD_IO' } } });
+    expect((await api(server.url, 'GET', '/api/v1/bookmarks')).body).toEqual({ bookmarks: [] });
+    expect((await api(server.url, 'GET', '/api/v1/archive')).status).toBe(200);
+  });
+
   it('keeps every acknowledged change through kill -9 at seeded random moments', async () => {
     const seed = scheduleSeed('WORKSPACE_CRASH_SEED', 'workspace kill -9');
     const r = rng(seed);

@@ -61,25 +61,34 @@ export class WorkspaceStore {
     this.layouts = new Map(data.layouts.map((l) => [l.name, l]));
   }
 
+  /**
+   * Never fails: the workspace is an annotation of the archive, and a problem with it must
+   * not stop the server from recording and serving. A file it cannot read or move aside is
+   * logged and left alone, and the workspace starts empty (its writes then fail loudly).
+   */
   static async open(dir: string, log?: WorkspaceLog): Promise<WorkspaceStore> {
     const file = join(dir, WORKSPACE_FILE);
-    // A temp file left by a crash before its rename is an unfinished change: drop it.
-    await rm(`${file}.tmp`, { force: true });
+    const empty = (): WorkspaceStore => new WorkspaceStore(dir, { version: FORMAT_VERSION, bookmarks: [], layouts: [] });
     let text: string | undefined;
     try {
+      // A temp file left by a crash before its rename is an unfinished change: drop it.
+      await rm(`${file}.tmp`, { force: true });
       text = await readFile(file, 'utf8');
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return empty();
+      log?.warn({ file, err }, 'workspace file cannot be read: starting with an empty workspace');
+      return empty();
     }
-    if (text === undefined) return new WorkspaceStore(dir, { version: FORMAT_VERSION, bookmarks: [], layouts: [] });
     const data = parseWorkspace(text);
-    if (data === null) {
-      const aside = `${file}.damaged-${Date.now()}`;
+    if (data !== null) return new WorkspaceStore(dir, data);
+    const aside = `${file}.damaged-${Date.now()}`;
+    try {
       await rename(file, aside);
       log?.warn({ file, movedTo: aside }, 'workspace file is not readable JSON of the expected shape: moved aside, starting with an empty workspace');
-      return new WorkspaceStore(dir, { version: FORMAT_VERSION, bookmarks: [], layouts: [] });
+    } catch (err) {
+      log?.warn({ file, err }, 'workspace file is not readable JSON of the expected shape and cannot be moved aside: starting with an empty workspace');
     }
-    return new WorkspaceStore(dir, data);
+    return empty();
   }
 
   /** Bookmarks in time order (ties by creation). */
