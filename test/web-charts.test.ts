@@ -402,6 +402,16 @@ describe('web charts', () => {
     const pannedWin = await page.evaluate(() => window.tapedeck.charts.window!);
     expect(pannedWin[0] - fixed[0]).toBeCloseTo((fixed[1] - fixed[0]) * 0.2, 3);
 
+    // Ctrl+wheel zooms about the pointer: 100 px in is a factor of 1/1.25, the time under the pointer stays.
+    const aboutS = await page.evaluate((x) => (window.tapedeck.charts.panels[0]!.plot! as unknown as { posToVal(p: number, s: string): number }).posToVal(x, 'x'), box.width / 2);
+    await page.keyboard.down('Control');
+    await page.mouse.wheel(0, -100);
+    await page.keyboard.up('Control');
+    await expect.poll(() => page.evaluate(() => window.layoutEvents.length)).toBe(n + 2);
+    const zoomedWin = await page.evaluate(() => window.tapedeck.charts.window!);
+    expect(zoomedWin[1] - zoomedWin[0]).toBeCloseTo((pannedWin[1] - pannedWin[0]) / 1.25, 3);
+    expect((aboutS - zoomedWin[0]) / (zoomedWin[1] - zoomedWin[0])).toBeCloseTo((aboutS - pannedWin[0]) / (pannedWin[1] - pannedWin[0]), 2);
+
     // Double-click follows the playhead again: the layout has no zoom.
     await page.mouse.dblclick(box.x + box.width / 2, box.y + 20);
     await expect.poll(() => page.evaluate(() => window.layoutEvents.at(-1))).not.toHaveProperty('zoom');
