@@ -7,7 +7,7 @@
  * millisecond the later one stands.
  */
 import type { Archive } from '../../storage/index.js';
-import { readSeries } from '../../storage/series-read.js';
+import { readSeries, type SeriesPiece } from '../../storage/series-read.js';
 import type { Value } from '../../protocol/value.js';
 import { SERVER_LIMITS } from '../limits.js';
 import type { SeriesRef } from './catalog.js';
@@ -72,7 +72,7 @@ export function sampleOf(v: Value): number | undefined {
 }
 
 function newSeries(metric: Metric): SeriesSamples {
-  return { metric, n: 0, t: new Float64Array(16), v: new Float64Array(16), stale: new Uint8Array(16) };
+  return { metric, n: 0, t: new Float64Array(0), v: new Float64Array(0), stale: new Uint8Array(0) };
 }
 
 /** Makes room for `extra` more samples. */
@@ -104,22 +104,35 @@ function push(s: SeriesSamples, t: number, value: number | undefined): void {
 export async function loadSamples(archive: Archive, series: readonly SeriesRef[], fromMs: number, toMs: number, budget: Budget): Promise<Map<number, SeriesSamples>> {
   const out = new Map<number, SeriesSamples>();
   if (series.length === 0 || toMs < fromMs) return out;
-  for (const s of series) if (!out.has(s.id)) out.set(s.id, newSeries(s.metric));
+  const pieces = new Map<number, SeriesPiece[]>();
+  for (const s of series) {
+    if (out.has(s.id)) continue;
+    out.set(s.id, newSeries(s.metric));
+    pieces.set(s.id, []);
+  }
   // Series by series: only the selected paths' columns are decoded, and runs of committed
-  // chunks come from the archive's series cache (storage/series-read.ts).
+  // chunks come from the archive's series cache (storage/series-read.ts). Pieces are
+  // gathered first so that each series' arrays are allocated once, at their size.
   const slice = (): Promise<void> => budget.slice();
-  for await (const pieces of readSeries(archive, [...out.keys()], fromMs * 1000, toMs * 1000 + 999, { slice })) {
+  for await (const chunk of readSeries(archive, [...out.keys()], fromMs * 1000, toMs * 1000 + 999, { slice })) {
     let loaded = 0;
-    for (const { id, run, from, to } of pieces) {
-      const s = out.get(id) as SeriesSamples;
-      const { ts, num, values } = run;
-      reserve(s, to - from);
-      if (num) for (let i = from; i < to; i++) push(s, Math.floor((ts[i] as number) / 1000), sampleOfNumber(num[i] as number));
-      else for (let i = from; i < to; i++) push(s, Math.floor((ts[i] as number) / 1000), sampleOf((values as readonly Value[])[i] as Value));
-      loaded += to - from;
+    for (const p of chunk) {
+      pieces.get(p.id)?.push(p);
+      loaded += p.to - p.from;
     }
     budget.addSamples(loaded);
     await budget.slice();
+  }
+  for (const [id, list] of pieces) {
+    const s = out.get(id) as SeriesSamples;
+    let n = 0;
+    for (const p of list) n += p.to - p.from;
+    reserve(s, n);
+    for (const { run, from, to } of list) {
+      const { ts, num, values } = run;
+      if (num) for (let i = from; i < to; i++) push(s, Math.floor((ts[i] as number) / 1000), sampleOfNumber(num[i] as number));
+      else for (let i = from; i < to; i++) push(s, Math.floor((ts[i] as number) / 1000), sampleOf((values as readonly Value[])[i] as Value));
+    }
   }
   return out;
 }
