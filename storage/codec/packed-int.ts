@@ -9,7 +9,7 @@
  * Works on the scaled integers in a Float64Array prepared by columns.ts; no allocation
  * per value (scratch typed arrays grow by doubling and are reused).
  */
-import type { ByteReader, ByteWriter } from './bytes.js';
+import { ByteWriter, type ByteReader } from './bytes.js';
 import { BitReader, BitWriter } from './bits.js';
 
 /** Widest packed residual; wider ones are exceptions (their high bits follow as varints). */
@@ -31,7 +31,7 @@ const h0 = new Uint32Array(BITLEN_SLOTS);
 const h1 = new Uint32Array(BITLEN_SLOTS);
 const h2 = new Uint32Array(BITLEN_SLOTS);
 let resid = new Float64Array(1024);
-const bitWriter = new BitWriter(undefined as unknown as ByteWriter);
+const bitWriter = new BitWriter(new ByteWriter(8)); // pointed at the column's writer by reset()
 const bitReader = new BitReader();
 
 function zigzag(v: number): number {
