@@ -445,6 +445,22 @@ describe('web charts from the beginning', () => {
   });
 });
 
+describe('web charts opened from a link', () => {
+  it('shows exactly the layout of the link, also when its selection holds more paths', async () => {
+    const page = await browser.context.newPage();
+    const layout = { v: 1, panels: [{ paths: ['/dev/temp_c', '/dev/mode'] }], zoom: { fromUs: at(10), toUs: at(50) } };
+    const q = new URLSearchParams({ pos: String(at(99)), state: 'pause', select: '/dev/cpu_pct,/dev/temp_c,/dev/up', layout: JSON.stringify(layout) });
+    await page.goto(`${url}/?${q}`);
+    await page.waitForFunction(() => document.getElementById('conn')?.dataset.state === 'paused');
+    await loaded(page, 0, 20);
+    expect(await page.evaluate(() => window.tapedeck.charts.getLayout())).toEqual(layout);
+    // A path picked afterwards is placed as usual.
+    await page.locator('#tree input[data-path="/dev/big"]').check();
+    await expect.poll(() => page.evaluate(() => window.tapedeck.charts.getLayout())).toEqual({ ...layout, panels: [...layout.panels, { paths: ['/dev/big'] }] });
+    await page.close();
+  });
+});
+
 describe('web charts over a longer archive', () => {
   it('loads the recorded history when the window is moved before what was loaded', async () => {
     const MIN = 60 * S;

@@ -70,11 +70,16 @@ export class Charts {
 
   // ---------------------------------------------------------------- the app's API
 
-  /** The tree's selection: newly picked paths are placed, unpicked ones leave every panel. */
+  /**
+   * The tree's selection: newly picked paths are placed, unpicked ones leave every panel.
+   * Right after setLayout the selection is taken as it is (a page opened from a link sets
+   * the layout, then the selection: the layout says what is charted, exactly).
+   */
   setPaths(paths, values, posUs) {
     this.values = values;
     const now = new Set(paths);
-    const added = [...now].filter((p) => !this.selected.has(p)).sort();
+    const added = this.layoutJustSet ? [] : [...now].filter((p) => !this.selected.has(p)).sort();
+    this.layoutJustSet = false;
     const removed = [...this.selected].filter((p) => !now.has(p));
     this.selected = now;
     for (const p of removed) {
@@ -172,6 +177,7 @@ export class Charts {
     this.syncSeries();
     this.renderPanels();
     this.shownLayout = JSON.stringify(this.getLayout());
+    this.layoutJustSet = true;
     return null;
   }
 
