@@ -454,9 +454,13 @@ describe('web charts opened from a link', () => {
     await page.waitForFunction(() => document.getElementById('conn')?.dataset.state === 'paused');
     await loaded(page, 0, 20);
     expect(await page.evaluate(() => window.tapedeck.charts.getLayout())).toEqual(layout);
-    // A path picked afterwards is placed as usual.
+    // A path picked afterwards is placed as usual, also right after a later setLayout.
     await page.locator('#tree input[data-path="/dev/big"]').check();
     await expect.poll(() => page.evaluate(() => window.tapedeck.charts.getLayout())).toEqual({ ...layout, panels: [...layout.panels, { paths: ['/dev/big'] }] });
+    await page.evaluate((l) => window.tapedeck.charts.setLayout(l), layout);
+    await page.locator('#tree input[data-path="/dev/cpu_pct"]').uncheck();
+    await page.locator('#tree input[data-path="/dev/cpu_pct"]').check();
+    await expect.poll(() => page.evaluate(() => window.tapedeck.charts.getLayout())).toEqual({ ...layout, panels: [...layout.panels, { paths: ['/dev/cpu_pct'] }] });
     await page.close();
   });
 });

@@ -72,8 +72,8 @@ export class Charts {
 
   /**
    * The tree's selection: newly picked paths are placed, unpicked ones leave every panel.
-   * Right after setLayout the selection is taken as it is (a page opened from a link sets
-   * the layout, then the selection: the layout says what is charted, exactly).
+   * A selection given in the same turn as setLayout is taken as it is (a page opened from
+   * a link sets the layout, then the selection: the layout says what is charted, exactly).
    */
   setPaths(paths, values, posUs) {
     this.values = values;
@@ -177,7 +177,9 @@ export class Charts {
     this.syncSeries();
     this.renderPanels();
     this.shownLayout = JSON.stringify(this.getLayout());
+    // Only a selection given in the same turn (the page's start) is taken as it is.
     this.layoutJustSet = true;
+    Promise.resolve().then(() => { this.layoutJustSet = false; });
     return null;
   }
 
