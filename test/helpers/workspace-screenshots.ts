@@ -12,6 +12,11 @@ import type { Update } from '../../protocol/value.js';
 import { launchBrowser } from './browser.js';
 import { rng } from './workload.js';
 
+/* eslint-disable @typescript-eslint/no-explicit-any -- the page's own objects */
+declare const window: any;
+declare const document: any;
+/* eslint-enable @typescript-eslint/no-explicit-any */
+
 const OUT = join(import.meta.dirname, '..', '..', 'docs', 'img');
 const T0 = Date.UTC(2026, 10, 23, 14, 0, 0) * 1000;
 const S = 1_000_000;
@@ -47,8 +52,7 @@ try {
   const start = T0 + 100 * 5 * S;
   const end = T0 + 200 * 5 * S;
   await page.goto(`${url}/?pos=${T0 + 140 * 5 * S}&state=pause&start=${start}&end=${end}&path=/fabric/sw-003/cpu_util_pct&path=/fabric/sw-003/oper_status`);
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- the page's own objects
-  await page.waitForFunction(() => (window as any).tapedeck?.model.controls !== null && document.querySelectorAll('.tl-bookmark').length === 3);
+  await page.waitForFunction(() => window.tapedeck?.model.controls !== null && document.querySelectorAll('.tl-bookmark').length === 3);
   await page.locator('.tl-bookmark').first().hover();
   await page.screenshot({ path: join(OUT, 'workspace-bookmarks.png'), clip: { x: 0, y: 0, width: 1280, height: 470 } });
   await page.locator('body').press('d');
