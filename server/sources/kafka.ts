@@ -43,6 +43,16 @@ export const KAFKA_SOURCE_LIMITS = {
   fetchBytesPerPartitionMax: 1024 * 1024,
   /** Bytes fetched per request over all partitions (kafkajs maxBytes). */
   fetchBytesMax: 10 * 1024 * 1024,
+  /** Default longest time the broker holds a fetch waiting for data (fetch_max_wait). */
+  fetchMaxWaitMs: 250,
+  /**
+   * In a cluster, the defaults of fetch_min_bytes and fetch_max_wait: every batch costs a
+   * durable flush, two Redis calls and an offset commit, so N shards sharing a topic's rate
+   * would each pay them N times as often per update with fetches answered at once
+   * (test/bench/cluster-record.ts: +82 % CPU per update from 1 to 3 shards; with these, none).
+   */
+  clusterFetchMinBytes: 256 * 1024,
+  clusterFetchMaxWaitMs: 1000,
 } as const;
 
 export interface KafkaSourceConfig {
@@ -59,6 +69,14 @@ export interface KafkaSourceConfig {
   batch?: 'fetch' | 'message';
   /** Bytes fetched per partition per request (default KAFKA_SOURCE_LIMITS.fetchBytesPerPartitionMax). */
   fetch_bytes_per_partition?: number;
+  /**
+   * The broker answers a fetch once it holds this many bytes, or after fetch_max_wait
+   * (default 1 byte: at once; in a cluster 256 KiB). Larger fetches mean fewer batches, each one durable flush
+   * and offset commit: less CPU per update, at up to fetch_max_wait more latency.
+   */
+  fetch_min_bytes?: number;
+  /** How long the broker may hold a fetch for fetch_min_bytes (default 250ms; in a cluster 1s). */
+  fetch_max_wait?: Duration;
   /** Consumer group session timeout: how long a recorder that died holds its partitions (default 30 s; the broker allows 6 s to 5 min). */
   session_timeout?: Duration;
 }
@@ -168,7 +186,8 @@ export class KafkaSource extends EventEmitter implements Source {
       groupId: this.groupId,
       maxBytesPerPartition: this.cfg.fetch_bytes_per_partition ?? KAFKA_SOURCE_LIMITS.fetchBytesPerPartitionMax,
       maxBytes: KAFKA_SOURCE_LIMITS.fetchBytesMax,
-      maxWaitTimeInMs: 250,
+      minBytes: this.cfg.fetch_min_bytes ?? (this.cluster ? KAFKA_SOURCE_LIMITS.clusterFetchMinBytes : 1),
+      maxWaitTimeInMs: this.cfg.fetch_max_wait !== undefined ? durationMs(this.cfg.fetch_max_wait) : this.cluster ? KAFKA_SOURCE_LIMITS.clusterFetchMaxWaitMs : KAFKA_SOURCE_LIMITS.fetchMaxWaitMs,
       ...(this.cfg.session_timeout !== undefined ? { sessionTimeout: durationMs(this.cfg.session_timeout), heartbeatInterval: Math.max(500, Math.floor(durationMs(this.cfg.session_timeout) / 5)) } : {}),
     });
     this.consumer = consumer;
@@ -442,6 +461,8 @@ export const kafkaSource: SourceFactory = {
       batch: { enum: ['fetch', 'message'] },
       session_timeout: DURATION_SCHEMA,
       fetch_bytes_per_partition: { type: 'integer', minimum: 1024, maximum: KAFKA_SOURCE_LIMITS.fetchBytesPerPartitionMax },
+      fetch_min_bytes: { type: 'integer', minimum: 1, maximum: KAFKA_SOURCE_LIMITS.fetchBytesMax },
+      fetch_max_wait: DURATION_SCHEMA,
     },
   },
   check: (config) => {
