@@ -11,7 +11,7 @@
  * receiver, in time order. Both then answer the same queries over HTTP (form POST, as
  * Grafana sends them), RUNS times each after one warm-up.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Archive } from '../../storage/index.js';
@@ -65,33 +65,79 @@ interface Timing {
   firstMs: number;
   p50Ms: number;
   p99Ms: number;
+  /** CPU the server spent per run (user + system): what the query costs, whatever else runs on the machine. */
+  cpuP50Ms: number;
+  cpuP99Ms: number;
   series: number;
 }
 
+/** CPU milliseconds a server has used so far. */
+type CpuClock = () => Promise<number>;
+
+/** This process (Tapedeck serves in it; the client's share of a run is small and counted against Tapedeck). */
+const ownCpu: CpuClock = () => {
+  const u = process.cpuUsage();
+  return Promise.resolve((u.user + u.system) / 1000);
+};
+
+/** Another process, from /proc/<pid>/stat (utime + stime, in clock ticks of 10 ms). */
+function procCpu(pid: number): CpuClock {
+  return async () => {
+    const fields = (await readFile(`/proc/${pid}/stat`, 'utf8')).split(') ')[1]?.split(' ') ?? [];
+    return (Number(fields[11]) + Number(fields[12])) * 10;
+  };
+}
+
+/** The pid of the Prometheus listening on `url` (test/helpers/prometheus.ts does not expose it). */
+async function prometheusPid(url: string): Promise<number> {
+  const port = new URL(url).port;
+  for (const name of await readdir('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    const cmd = await readFile(`/proc/${name}/cmdline`, 'utf8').catch(() => '');
+    if (cmd.includes('prometheus') && cmd.includes(`--web.listen-address=127.0.0.1:${port}`)) return Number(name);
+  }
+  throw new Error(`no Prometheus process listens on ${url}`);
+}
+
 /** Times RUNS runs after a first one; a refused query is reported, not thrown. */
-async function timeQuery(url: string, query: string): Promise<Timing | { error: string }> {
+async function timeQuery(url: string, query: string, cpu: CpuClock): Promise<Timing | { error: string }> {
   try {
-    return await timeRuns(url, query);
+    return await timeRuns(url, query, cpu);
   } catch (err) {
     return { error: (err as Error).message.slice(0, 300) };
   }
 }
 
-async function timeRuns(url: string, query: string): Promise<Timing> {
+async function timeRuns(url: string, query: string, cpu: CpuClock): Promise<Timing> {
   const body = new URLSearchParams({ query, start: String(T0_MS / 1000), end: String((T0_MS + SPAN_MS) / 1000), step: String(STEP_S) });
-  const once = async (): Promise<{ ms: number; series: number }> => {
+  const once = async (): Promise<{ ms: number; cpuMs: number; series: number }> => {
+    const c = await cpu();
     const t = performance.now();
     const r = await fetch(`${url}/api/v1/query_range`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body });
     const j = (await r.json()) as { status: string; error?: string; data?: { result: unknown[] } };
     if (j.status !== 'success') throw new Error(`${url}: ${query}: ${j.error}`);
-    return { ms: performance.now() - t, series: j.data?.result.length ?? 0 };
+    const ms = performance.now() - t;
+    return { ms, cpuMs: (await cpu()) - c, series: j.data?.result.length ?? 0 };
   };
   const warm = await once();
   const times: number[] = [];
-  for (let i = 0; i < RUNS; i++) times.push((await once()).ms);
+  const cpus: number[] = [];
+  for (let i = 0; i < RUNS; i++) {
+    const run = await once();
+    times.push(run.ms);
+    cpus.push(run.cpuMs);
+  }
   times.sort((a, b) => a - b);
+  cpus.sort((a, b) => a - b);
   const round = (ms: number): number => Math.round(ms * 10) / 10;
-  return { firstMs: round(warm.ms), p50Ms: round(percentile(times, 50)), p99Ms: round(percentile(times, 99)), series: warm.series };
+  return {
+    firstMs: round(warm.ms),
+    p50Ms: round(percentile(times, 50)),
+    p99Ms: round(percentile(times, 99)),
+    cpuP50Ms: round(percentile(cpus, 50)),
+    cpuP99Ms: round(percentile(cpus, 99)),
+    series: warm.series,
+  };
 }
 
 async function main(): Promise<void> {
@@ -133,12 +179,16 @@ async function main(): Promise<void> {
       topk: 'topk(5, bench_temperature)',
     };
     const results: Record<string, unknown> = {};
+    const promCpu = procCpu(await prometheusPid(prom.url));
     for (const [name, q] of Object.entries(queries)) {
-      const prometheus = await timeQuery(prom.url, q);
-      const tapedeck = await timeQuery(tapedeckUrl, q);
+      const prometheus = await timeQuery(prom.url, q, promCpu);
+      const tapedeck = await timeQuery(tapedeckUrl, q, ownCpu);
       progress(`${name}: ${JSON.stringify({ tapedeck, prometheus })}`);
-      const p99Ratio = 'p99Ms' in tapedeck && 'p99Ms' in prometheus ? Math.round((tapedeck.p99Ms / prometheus.p99Ms) * 100) / 100 : null;
-      results[name] = { query: q, tapedeck, prometheus, p99Ratio };
+      const both = 'p99Ms' in tapedeck && 'p99Ms' in prometheus;
+      const ratio = (x: number, y: number): number | null => (both && y > 0 ? Math.round((x / y) * 100) / 100 : null);
+      const p99Ratio = both ? ratio(tapedeck.p99Ms, prometheus.p99Ms) : null;
+      const cpuP99Ratio = both ? ratio(tapedeck.cpuP99Ms, prometheus.cpuP99Ms) : null;
+      results[name] = { query: q, tapedeck, prometheus, p99Ratio, cpuP99Ratio };
     }
     await app.close();
     console.log(JSON.stringify({
