@@ -34,7 +34,7 @@ const columnWriter = new MsgpackWriter();
 // `scaled` holds their scaled integers when the column is decimal.
 let nums = new Float64Array(1024);
 let scaled = new Float64Array(1024);
-const plan: PackedPlan = { order: 0, width: 0, bytes: 0 };
+const plan: PackedPlan = { order: 0, width: 0, exceptions: 0, bytes: 0 };
 
 function decimalExponent(v: number): number {
   if (Number.isInteger(v)) return Math.abs(v) <= SCALED_ABS_MAX && !Object.is(v, -0) ? 0 : -1;

@@ -14,6 +14,10 @@ import { BitReader, BitWriter } from './bits.js';
 
 /** Widest packed residual; wider ones are exceptions (their high bits follow as varints). */
 const WIDTH_MAX = 32;
+/** Columns with fewer residuals than this are planned without exceptions. */
+const SHORT_COLUMN_VALUES = 16;
+/** Order 0 is planned only for columns whose first scaled value is smaller than this. */
+const ORDER0_FIRST_ABS_MAX = 1 << 12;
 /** Widths up to this unpack with int32 shifts (unpackNarrow). */
 const FAST_WIDTH_MAX = 24;
 /** Set in the width byte when an exception count follows. */
@@ -51,19 +55,11 @@ function varintBytes(z: number): number {
   return n;
 }
 
-/** Residual i of scaled[0, n) at `order` (i >= order). */
-function residualAt(scaled: Float64Array, i: number, order: number): number {
-  const s = scaled[i] as number;
-  if (order === 0) return s;
-  const p = scaled[i - 1] as number;
-  if (order === 1) return s - p;
-  return s - 2 * p + (scaled[i - 2] as number);
-}
-
-/** The plan for one column: order, width and its exact byte size (kind byte included). */
+/** The plan for one column: order, width, how many residuals are wider, and its size (kind byte included). */
 export interface PackedPlan {
   order: number;
   width: number;
+  exceptions: number;
   bytes: number;
 }
 
@@ -78,11 +74,16 @@ export function planPacked(scaled: Float64Array, n: number, plan: PackedPlan): v
   let max0 = 0;
   let max1 = 0;
   let max2 = 0;
+  // Order 0 (the levels themselves) wins only for columns that sit near zero (sparse error
+  // counts); for the rest, skipping its histogram saves a third of the planning.
+  const tryOrder0 = Math.abs(scaled[0] as number) < ORDER0_FIRST_ABS_MAX;
   for (let i = 0; i < n; i++) {
     const s = scaled[i] as number;
-    const b0 = bitLength(zigzag(s));
-    h0[b0] = (h0[b0] as number) + 1;
-    if (b0 > max0) max0 = b0;
+    if (tryOrder0) {
+      const b0 = bitLength(zigzag(s));
+      h0[b0] = (h0[b0] as number) + 1;
+      if (b0 > max0) max0 = b0;
+    }
     const d = s - prev;
     if (i >= 1) {
       const b1 = bitLength(zigzag(d));
@@ -101,7 +102,7 @@ export function planPacked(scaled: Float64Array, n: number, plan: PackedPlan): v
   }
   plan.bytes = Infinity;
   if (!order2Ok) h2.fill(0);
-  for (let order = 0; order <= 2 && order <= n; order++) {
+  for (let order = tryOrder0 ? 0 : 1; order <= 2 && order <= n; order++) {
     if (order === 2 && !order2Ok) break;
     let head = 2; // kind (carrying order and k), width
     if (order >= 1) head += varintBytes(zigzag(scaled[0] as number));
@@ -122,12 +123,15 @@ function planWidth(h: Uint32Array, maxLen: number, m: number, head: number, orde
     count += h[len] as number;
     lenSum += (h[len] as number) * len;
   }
-  for (let width = Math.min(maxLen, WIDTH_MAX); width >= 0; width--) {
+  // A short column has too few values for exceptions to pay: it tries the full width only.
+  const minWidth = m < SHORT_COLUMN_VALUES ? Math.min(maxLen, WIDTH_MAX) : 0;
+  for (let width = Math.min(maxLen, WIDTH_MAX); width >= minWidth; width--) {
     const exceptionBytes = count === 0 ? 0 : 1 + count + Math.ceil((lenSum - width * count + 3 * count) / 7);
     const bytes = head + Math.ceil((m * width) / 8) + exceptionBytes;
     if (bytes < plan.bytes) {
       plan.order = order;
       plan.width = width;
+      plan.exceptions = count;
       plan.bytes = bytes;
     }
     count += h[width] as number;
@@ -143,13 +147,11 @@ export function encodePacked(w: ByteWriter, scaled: Float64Array, n: number, pla
   if (order >= 1) w.svar(scaled[0] as number);
   if (order === 2) w.svar((scaled[1] as number) - (scaled[0] as number));
   const limit = 2 ** width;
-  let exceptions = 0;
+  const exceptions = plan.exceptions;
   if (resid.length < m) resid = new Float64Array(Math.max(m, resid.length * 2));
-  for (let j = 0; j < m; j++) {
-    const z = zigzag(residualAt(scaled, j + order, order));
-    resid[j] = z;
-    if (z >= limit) exceptions++;
-  }
+  if (order === 0) for (let j = 0; j < m; j++) resid[j] = zigzag(scaled[j] as number);
+  else if (order === 1) for (let j = 0; j < m; j++) resid[j] = zigzag((scaled[j + 1] as number) - (scaled[j] as number));
+  else for (let j = 0; j < m; j++) resid[j] = zigzag((scaled[j + 2] as number) - 2 * (scaled[j + 1] as number) + (scaled[j] as number));
   w.u8(width | (exceptions > 0 ? EXCEPTIONS_FLAG : 0));
   if (exceptions > 0) w.uvar(exceptions);
   if (width <= FAST_WIDTH_MAX) packNarrow(w, m, width);
