@@ -45,7 +45,7 @@ async function* historyBatches(archive: Archive, q: HistoryQuery, onBatch?: (ts:
   validateGlobs(q.globs);
   if (q.toUs < q.fromUs) throw new TapedeckError('TPD_BAD_ARGUMENT', `"to" (${formatTs(q.toUs)}) is before "from" (${formatTs(q.fromUs)})`);
   const lastUs = Math.min(q.toUs, q.horizonUs ?? Number.MAX_SAFE_INTEGER);
-  // Globs that name paths (no `*`) select a few columns of each block: decode only those.
+  // Globs that name paths (no `*`) select a few columns of each block: read only those.
   const c = archive.cursor({ filter: q.globs, selective: q.globs.every((g) => !g.includes('*')) });
   await c.seek({ ts: q.fromUs - 1 });
   for (let b = await c.next(); b && b.ts <= lastUs; b = await c.next()) {

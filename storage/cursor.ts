@@ -41,10 +41,10 @@ export interface CursorOptions {
   /** Told when a read waits for a remote file to be fetched (sessions tell their client). */
   onFetchWait?: FetchWait;
   /**
-   * With a filter: decode only the columns of matching paths (storage/series-read.ts
-   * readBlockSelected), outside the shared block cache. For filters that name a few paths
-   * (history of explicit paths). Batches holding none of them are passed over, including
-   * batches recorded with no update at all.
+   * With a filter: blocks are read with only the updates of matching paths
+   * (storage/series-read.ts readBlockSelected), so a batch costs its wanted updates, not all
+   * of them. For filters that name a few paths (history of explicit paths). Batches holding
+   * none of them are passed over, including batches recorded with no update at all.
    */
   selective?: boolean;
 }
