@@ -4,9 +4,11 @@
  * DELTA and IMAGE payloads share one columnar layout (docs/format.md, "Batch payload"):
  * timestamps as delta-of-delta varints, each batch's path list (or "same as the previous
  * batch"), then one column of values per path. Number columns whose values are exact
- * decimals (e.g. 37.4, 121.5, 3) are stored as zigzag varint deltas of scaled integers,
- * other number columns XOR-compressed (or raw float64 when that is smaller), anything else
- * as concatenated msgpack values (storage/codec/columns.ts).
+ * decimals (e.g. 37.4, 121.5, 3) are stored as scaled integers, as varint deltas or
+ * bit-packed residuals of a prediction (whichever is smaller), other number columns
+ * XOR-compressed (or raw float64 when that is smaller), anything else as concatenated
+ * msgpack values (storage/codec/columns.ts). Readers wanting a few paths of a block skip
+ * the other columns (decodeBatchesSelected).
  */
 import type { Value } from '../../protocol/value.js';
 import { ByteReader, ByteWriter } from './bytes.js';
