@@ -149,23 +149,27 @@ function ratios(td: Json, peer: Json): Json {
 /** Every side must have read back what was written: same update count and value sum, same state size. */
 function checks(w: Workload, bySide: Partial<Record<Side, Json[]>>): Json {
   const updates = workloadUpdates(w);
-  const out: Json = { updatesWritten: updates };
+  const problems: string[] = [];
   const sums: number[] = [];
+  const statePaths = new Set<number | undefined>();
   for (const [side, runs] of Object.entries(bySide)) {
     for (const r of runs) {
-      if (r.error) continue;
+      if (r.error) {
+        problems.push(`${side} failed`);
+        continue;
+      }
       const read = at(r, 'read.read.updates');
+      if (read !== updates) problems.push(`${side} read ${String(read)} updates of ${updates}`);
       const sum = at(r, 'read.read.valueSum');
-      if (read !== updates) out[`${side}ReadUpdates`] = read ?? 'missing';
       if (sum !== undefined) sums.push(sum);
+      statePaths.add(at(r, 'read.statePathsMin'));
     }
   }
   const lo = Math.min(...sums);
   const hi = Math.max(...sums);
-  out.valueSumsAgree = sums.length > 0 && hi - lo <= 1e-9 * Math.max(Math.abs(hi), 1);
-  out.statePathsMin = Object.fromEntries(Object.entries(bySide).map(([s, runs]) => [s, at(runs[0], 'read.statePathsMin') ?? null]));
-  out.ok = Object.keys(out).every((k) => !k.endsWith('ReadUpdates')) && out.valueSumsAgree === true;
-  return out;
+  if (!(sums.length > 0 && hi - lo <= 1e-9 * Math.max(Math.abs(hi), 1))) problems.push(`value sums differ: ${lo} .. ${hi}`);
+  if (statePaths.size > 1) problems.push(`the earliest seek's state names ${[...statePaths].join(' / ')} paths`);
+  return { updatesWritten: updates, statePathsMin: [...statePaths][0] ?? null, problems, ok: problems.length === 0 };
 }
 
 function buildWorkload(name: string): Workload {
