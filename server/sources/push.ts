@@ -12,7 +12,7 @@
  *
  * In a cluster (docs/cluster.md), a request with a path another shard owns is refused whole
  * before anything of it is recorded (421 TPD_NOT_OWNER naming the owner and its URL): its
- * lines are all read first, then checked, then recorded.
+ * lines are all read and checked first, then recorded.
  *
  * Config: `refuse_filtered: true` refuses a push none of whose updates the record spec
  * keeps (TPD_INGEST_FILTERED) instead of answering it as accepted; a push of which some
@@ -101,25 +101,26 @@ export interface OwnershipCheck {
   check(paths: Iterable<string>): void;
 }
 
-/** Every path of the good lines. */
-function* pathsOf(lines: readonly PushedLine[]): Generator<string> {
-  for (const line of lines) {
-    if (line === null || 'error' in line) continue;
-    for (const u of line.updates) yield u[0];
-  }
+/** The paths of one line (none for a bad one). */
+function* pathsOf(line: PushedLine): Generator<string> {
+  if (line === null || 'error' in line) return;
+  for (const u of line.updates) yield u[0];
 }
 
 /**
- * The lines of a request, read before any is recorded (all or nothing under ownership):
- * bounded by the body (ingestBodyBytesMax), and reading stops where appendLines would, at
- * ingestBadLinesMax bad lines, so garbage costs no more than without a cluster.
+ * The lines of a request, read and checked for ownership before any is recorded (all or
+ * nothing): refused at the first line with a path another shard owns. Bounded by the body
+ * (ingestBodyBytesMax); reading stops where appendLines would, at ingestBadLinesMax bad
+ * lines, and yields to the event loop every ingestSliceLines lines, as appendLines does.
  */
-function readAhead(lines: Iterable<PushedLine>): PushedLine[] {
+async function readAhead(lines: Iterable<PushedLine>, ownership: OwnershipCheck): Promise<PushedLine[]> {
   const all: PushedLine[] = [];
   let bad = 0;
   for (const line of lines) {
+    ownership.check(pathsOf(line));
     all.push(line);
     if (line !== null && 'error' in line && ++bad >= SERVER_LIMITS.ingestBadLinesMax) break;
+    if (all.length % SERVER_LIMITS.ingestSliceLines === 0) await yieldLoop();
   }
   return all;
 }
@@ -178,16 +179,8 @@ export class PushSource extends EventEmitter implements Source {
 
   private ingestLines(lines: Iterable<PushedLine>, opts: IngestOptions): Promise<IngestResult> {
     if (this.stopping) return Promise.reject(new TapedeckError('TPD_ARCHIVE_CLOSED', 'the server is shutting down; ingest is closed'));
-    if (this.ownership) {
-      const all = readAhead(lines);
-      try {
-        this.ownership.check(pathsOf(all));
-      } catch (err) {
-        return Promise.reject(err as Error);
-      }
-      lines = all;
-    }
-    const p = this.run(lines, opts.ack ?? 'memory');
+    const ownership = this.ownership;
+    const p = ownership ? readAhead(lines, ownership).then((all) => this.run(all, opts.ack ?? 'memory')) : this.run(lines, opts.ack ?? 'memory');
     this.inFlight.add(p);
     void p.finally(() => this.inFlight.delete(p)).catch(() => undefined);
     return p;
