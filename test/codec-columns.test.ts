@@ -69,6 +69,14 @@ describe('XOR float column', () => {
     expect(d.values.map(bitsOf)).toEqual(['40590000:1234', '7ff00000:2', '7ff00000:2', '40590000:1234', '80000000:0']);
   });
 
+  it('keeps the stale NaN bit-exact in a column that also holds strings (msgpack)', () => {
+    const flat = floatColumn([[0x40590000, 0x1234], STALE_NAN, [0x40590000, 0x1234]]);
+    (flat.values as Value[])[2] = 'down';
+    const d = decodeBatches(encodeBatches(flat), flat.ts[0] as number);
+    expect(bitsOf(d.values[1])).toBe('7ff00000:2');
+    expect(d.values[2]).toBe('down');
+  });
+
   it('stores random-walk gauges in well under 8 bytes per value', () => {
     const r = rng(3);
     let x = 1234.5678;
@@ -152,7 +160,7 @@ describe('PACKED integer column', () => {
       const raw = encodeBatches(flat);
       expect(onlyKind(raw, n)).toBe(kind);
       const d = decodeBatches(raw, flat.ts[0] as number);
-      flat.values.forEach((v, i) => expect(d.values[i]).toBe(v));
+      Array.from(flat.values).forEach((v, i) => expect(d.values[i]).toBe(v));
     }
     expect(encodeBatches(constant).length - base).toBeLessThan(8);
     expect(encodeBatches(counter).length - base).toBeLessThan(12);

@@ -35,6 +35,7 @@ const columnWriter = new MsgpackWriter();
 let nums = new Float64Array(1024);
 let scaled = new Float64Array(1024);
 const plan: PackedPlan = { order: 0, width: 0, exceptions: 0, bytes: 0 };
+const nanView = new DataView(new ArrayBuffer(8));
 
 function decimalExponent(v: number): number {
   if (Number.isInteger(v)) return Math.abs(v) <= SCALED_ABS_MAX && !Object.is(v, -0) ? 0 : -1;
@@ -218,7 +219,12 @@ function decodeMsgpack(r: ByteReader, out: Value[], from: number, to: number): v
   try {
     for (let i = from; i < to; i++) {
       if (m.done) r.fail('msgpack column holds the wrong number of values');
-      out[i] = m.value();
+      const v = m.value();
+      if (v !== v) {
+        nanView.setFloat64(0, v as number, true);
+        noteSignalingNaN(nanView, 0);
+      }
+      out[i] = v;
     }
   } catch (err) {
     if (err instanceof TapedeckError && err.code === 'TPD_CORRUPT_BLOCK') throw err;
