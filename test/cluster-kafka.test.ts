@@ -5,7 +5,9 @@
  * killed with SIGKILL at a seeded instant and restarted, then another. At the end every
  * shard's archive is read directly (read-only) and: the union of the recorded messages is
  * the input, each message once; every batch's marker ranges tile each partition exactly
- * once. Kill moments: CLUSTER_KAFKA_SEED (printed).
+ * once. The exact window (durable, not yet resolved) is forced with CLIENT PAUSE WRITE; with
+ * in_doubt_max_wait a dead shard's in-doubt batch is taken over (bounded duplicates, counted).
+ * Kill moments: CLUSTER_KAFKA_SEED (printed).
  */
 import { Redis } from 'ioredis';
 import { describe, expect, it, onTestFinished } from 'vitest';
@@ -86,51 +88,12 @@ async function readShards(shards: readonly Shard[], topic: string): Promise<Reco
   return { keys, markers };
 }
 
-describe('shards on one Kafka topic', () => {
-  it('records every message exactly once across three shards while shards are killed -9 and restarted', async () => {
-    const seed = scheduleSeed('CLUSTER_KAFKA_SEED', 'cluster kafka kill schedule');
-    const r = rng(seed);
-    const topic = uniqueName('shards');
-    const name = uniqueName('ck');
-    await createTopic(peers().kafka.kafka, topic, PARTITIONS);
-    const c = new ShardCluster({ dir: await tmpDir(), redisUrl: peers().redis.url, name });
-    const source = { name: 'k', type: 'kafka', brokers: [peers().kafka.brokers], topics: [topic], path: '/k/{key}', session_timeout: '6s' };
-    const shards = await Promise.all(['s1', 's2', 's3'].map((id) => c.start(id, { sources: [source] })));
-    const group = `tapedeck-${name}-k`;
-    // Two kills of different shards at seeded chunks and delays; each restarted two chunks later.
-    const firstKill = 3 + Math.floor(r() * 6);
-    const kills = [
-      { at: firstKill, shard: Math.floor(r() * 3), delayMs: Math.floor(r() * 200) },
-      { at: firstKill + 6 + Math.floor(r() * 6), shard: 0, delayMs: Math.floor(r() * 200) },
-    ];
-    (kills[1] as { shard: number }).shard = ((kills[0] as { shard: number }).shard + 1 + Math.floor(r() * 2)) % 3;
-    console.log(`kills: ${JSON.stringify(kills)}`);
-    let down: number | undefined;
-    for (let i = 0; i < CHUNKS; i++) {
-      await produce(peers().kafka.kafka, topic, Array.from({ length: PER_CHUNK }, (_, j) => ({ key: `m-${i * PER_CHUNK + j}`, value: JSON.stringify({ i: i * PER_CHUNK + j }) })));
-      const kill = kills.find((k) => k.at === i);
-      const restart = kills.find((k) => k.at + 2 === i);
-      if (kill) {
-        // The chunk is being recorded: the kill lands inside a fetch (claimed, durable or committing).
-        await new Promise((res) => setTimeout(res, kill.delayMs));
-        await c.kill9(shards[kill.shard] as Shard);
-        down = kill.shard;
-      } else if (restart) {
-        shards[restart.shard] = await c.restart(shards[restart.shard] as Shard);
-        down = undefined;
-      } else if (down === undefined) {
-        await until(() => caughtUp(group, topic), 60_000, `chunk ${i} recorded`);
-      }
-    }
-    await until(() => caughtUp(group, topic), 90_000, 'every message recorded');
-    const status = await Promise.all(shards.map(async (s) => (await (await fetch(`${s.url}/api/v1/cluster/status`)).json()) as { kafka: unknown[] }));
-    console.log(`fences: ${JSON.stringify(status.map((s) => s.kafka))}`);
-    for (const s of shards) expect(await c.stop(s)).toBe(0);
-
-    checkExactlyOnce(await readShards(shards, topic), CHUNKS * PER_CHUNK);
-  }, 300_000);
-
-  it('does not record again a batch a shard made durable but was killed before resolving it (the commit window)', async () => {
+/**
+ * Two shards on a 6-partition topic with a Redis of their own, and one of them killed -9 in
+ * the window: its fetch durable in its archive but neither resolved in Redis nor committed
+ * to Kafka.
+ */
+async function killedInTheWindow(cluster: Record<string, unknown> = {}) {
     // A Redis of the test's own: CLIENT PAUSE would stall every other test on the shared one.
     const redis = await startRedis();
     onTestFinished(() => redis.destroy());
@@ -141,7 +104,7 @@ describe('shards on one Kafka topic', () => {
     await createTopic(peers().kafka.kafka, topic, PARTITIONS);
     const c = new ShardCluster({ dir: await tmpDir(), redisUrl: redis.url, name });
     const source = { name: 'k', type: 'kafka', brokers: [peers().kafka.brokers], topics: [topic], path: '/k/{key}', session_timeout: '6s' };
-    const shards = [await c.start('s1', { sources: [source] }), await c.start('s2', { sources: [source] })];
+    const shards = [await c.start('s1', { sources: [source], cluster }), await c.start('s2', { sources: [source], cluster })];
     const group = `tapedeck-${name}-k`;
     const msgs = (from: number, n: number): Array<{ key: string; value: string }> => Array.from({ length: n }, (_, j) => ({ key: `m-${from + j}`, value: JSON.stringify({ i: from + j }) }));
     await produce(peers().kafka.kafka, topic, msgs(0, 600));
@@ -190,6 +153,55 @@ describe('shards on one Kafka topic', () => {
     console.log(`${stuck.shard.shard} killed holding partition ${stuck.partition} recorded through ${stuck.last}, Redis done ${stuck.done}`);
     await c.kill9(stuck.shard);
     await ctl.call('CLIENT', 'UNPAUSE');
+    return { c, ctl, shards, stuck, prefix, group, topic, produced };
+}
+
+describe('shards on one Kafka topic', () => {
+  it('records every message exactly once across three shards while shards are killed -9 and restarted', async () => {
+    const seed = scheduleSeed('CLUSTER_KAFKA_SEED', 'cluster kafka kill schedule');
+    const r = rng(seed);
+    const topic = uniqueName('shards');
+    const name = uniqueName('ck');
+    await createTopic(peers().kafka.kafka, topic, PARTITIONS);
+    const c = new ShardCluster({ dir: await tmpDir(), redisUrl: peers().redis.url, name });
+    const source = { name: 'k', type: 'kafka', brokers: [peers().kafka.brokers], topics: [topic], path: '/k/{key}', session_timeout: '6s' };
+    const shards = await Promise.all(['s1', 's2', 's3'].map((id) => c.start(id, { sources: [source] })));
+    const group = `tapedeck-${name}-k`;
+    // Two kills of different shards at seeded chunks and delays; each restarted two chunks later.
+    const firstKill = 3 + Math.floor(r() * 6);
+    const kills = [
+      { at: firstKill, shard: Math.floor(r() * 3), delayMs: Math.floor(r() * 200) },
+      { at: firstKill + 6 + Math.floor(r() * 6), shard: 0, delayMs: Math.floor(r() * 200) },
+    ];
+    (kills[1] as { shard: number }).shard = ((kills[0] as { shard: number }).shard + 1 + Math.floor(r() * 2)) % 3;
+    console.log(`kills: ${JSON.stringify(kills)}`);
+    let down: number | undefined;
+    for (let i = 0; i < CHUNKS; i++) {
+      await produce(peers().kafka.kafka, topic, Array.from({ length: PER_CHUNK }, (_, j) => ({ key: `m-${i * PER_CHUNK + j}`, value: JSON.stringify({ i: i * PER_CHUNK + j }) })));
+      const kill = kills.find((k) => k.at === i);
+      const restart = kills.find((k) => k.at + 2 === i);
+      if (kill) {
+        // The chunk is being recorded: the kill lands inside a fetch (claimed, durable or committing).
+        await new Promise((res) => setTimeout(res, kill.delayMs));
+        await c.kill9(shards[kill.shard] as Shard);
+        down = kill.shard;
+      } else if (restart) {
+        shards[restart.shard] = await c.restart(shards[restart.shard] as Shard);
+        down = undefined;
+      } else if (down === undefined) {
+        await until(() => caughtUp(group, topic), 60_000, `chunk ${i} recorded`);
+      }
+    }
+    await until(() => caughtUp(group, topic), 90_000, 'every message recorded');
+    const status = await Promise.all(shards.map(async (s) => (await (await fetch(`${s.url}/api/v1/cluster/status`)).json()) as { kafka: unknown[] }));
+    console.log(`fences: ${JSON.stringify(status.map((s) => s.kafka))}`);
+    for (const s of shards) expect(await c.stop(s)).toBe(0);
+
+    checkExactlyOnce(await readShards(shards, topic), CHUNKS * PER_CHUNK);
+  }, 300_000);
+
+  it('does not record again a batch a shard made durable but was killed before resolving it (the commit window)', async () => {
+    const { c, ctl, shards, stuck, prefix, group, topic, produced } = await killedInTheWindow();
     // The other shard takes the partition but waits on the intent until its shard is back.
     expect(await ctl.hget(`${prefix}${stuck.partition}`, 'ishard')).toBe(stuck.shard.shard);
     const i = shards.indexOf(stuck.shard);
@@ -197,5 +209,19 @@ describe('shards on one Kafka topic', () => {
     await until(() => caughtUp(group, topic), 90_000, 'every message recorded');
     for (const s of shards) expect(await c.stop(s)).toBe(0);
     checkExactlyOnce(await readShards(shards, topic), produced);
+  }, 300_000);
+
+  it('with in_doubt_max_wait, records a dead shard\'s in-doubt batch again rather than wait for it: nothing lost, the duplicates bounded and counted', async () => {
+    const { c, shards, stuck, group, topic, produced } = await killedInTheWindow({ in_doubt_max_wait: '2s' });
+    const other = shards.find((s) => s !== stuck.shard) as Shard;
+    await until(() => caughtUp(group, topic), 90_000, 'every message recorded without the dead shard');
+    const fences = ((await (await fetch(`${other.url}/api/v1/cluster/status`)).json()) as { kafka: Array<{ forced_takeovers: number }> }).kafka;
+    expect(fences[0]?.forced_takeovers).toBeGreaterThanOrEqual(1);
+    expect(await c.stop(other)).toBe(0);
+    const got = await readShards(shards, topic);
+    expect(got.keys.size, 'messages recorded').toBe(produced);
+    const twice = [...got.keys].filter(([, n]) => n > 1);
+    expect(twice.length).toBeGreaterThan(0);
+    expect(twice.length).toBeLessThanOrEqual(stuck.last - stuck.done + 1);
   }, 300_000);
 });
