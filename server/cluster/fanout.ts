@@ -47,12 +47,31 @@ export interface Fanned<T> {
   missing: MissingShard[];
 }
 
-const agent = new Agent({
-  connections: SERVER_LIMITS.clusterShardConnectionsMax,
-  headersTimeout: SERVER_LIMITS.clusterShardAnswerTimeoutMs,
-  bodyTimeout: SERVER_LIMITS.clusterShardIdleTimeoutMs,
-  keepAliveTimeout: 30_000,
-});
+/**
+ * The connections to a cluster's shards, one pool per directory (so per app): closed with
+ * the app (closeShardConnections), so a shard is never left holding this node's sockets.
+ */
+const agents = new WeakMap<ShardDirectory, Agent>();
+
+export function agentFor(dir: ShardDirectory): Agent {
+  let a = agents.get(dir);
+  if (!a) {
+    a = new Agent({
+      connections: SERVER_LIMITS.clusterShardConnectionsMax,
+      headersTimeout: SERVER_LIMITS.clusterShardAnswerTimeoutMs,
+      bodyTimeout: SERVER_LIMITS.clusterShardIdleTimeoutMs,
+    });
+    agents.set(dir, a);
+  }
+  return a;
+}
+
+/** Destroys the directory's connections (an app closing); a later request opens new ones. */
+export async function closeShardConnections(dir: ShardDirectory): Promise<void> {
+  const a = agents.get(dir);
+  agents.delete(dir);
+  await a?.destroy();
+}
 
 /** The shards in id order (the tie rule's order), and those that are not live as missing. */
 export async function liveShards(dir: ShardDirectory): Promise<{ live: Array<{ shard: ShardInfo; index: number }>; missing: MissingShard[] }> {
@@ -121,8 +140,8 @@ export interface OpenedStream {
  * shape throws that error (the client's); anything else that fails throws for the caller
  * to name the shard missing (reasonOf).
  */
-export async function openShard(shard: ShardInfo, path: string, signal?: AbortSignal): Promise<OpenedStream> {
-  const res = await request(shardUrl(shard, path), { dispatcher: agent, method: 'GET', ...(signal ? { signal } : {}) });
+export async function openShard(dir: ShardDirectory, shard: ShardInfo, path: string, signal?: AbortSignal): Promise<OpenedStream> {
+  const res = await request(shardUrl(shard, path), { dispatcher: agentFor(dir), method: 'GET', ...(signal ? { signal } : {}) });
   if (res.statusCode !== 200) {
     const text = await res.body.text().catch(() => '');
     throw clientError(res.statusCode, text) ?? Object.assign(new Error(`HTTP ${res.statusCode}`), { code: `HTTP ${res.statusCode}` });
@@ -156,7 +175,7 @@ async function readJson<T>(body: OpenedStream['body']): Promise<T> {
 export async function fanoutJson<T>(dir: ShardDirectory, path: string): Promise<Fanned<T>> {
   const { live, missing } = await liveShards(dir);
   const settled = await Promise.allSettled(live.map(async ({ shard, index }) => {
-    const s = await openShard(shard, path);
+    const s = await openShard(dir, shard, path);
     return { shard, index, value: await readJson<T>(s.body), horizonUs: s.horizonUs, recording: s.recording };
   }));
   const answers: Array<ShardAnswer<T>> = [];

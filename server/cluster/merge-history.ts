@@ -41,7 +41,7 @@ function shardQuery(q: MergedHistoryQuery): string {
 export async function mergedHistory(dir: ShardDirectory, q: MergedHistoryQuery): Promise<MergedHistory> {
   const { live, missing } = await liveShards(dir);
   const path = shardQuery(q);
-  const settled = await Promise.allSettled(live.map(({ shard }) => openShard(shard, path)));
+  const settled = await Promise.allSettled(live.map(({ shard }) => openShard(dir, shard, path)));
   const open: OpenedStream[] = [];
   settled.forEach((r, i) => {
     if (r.status === 'fulfilled') open.push(r.value);

@@ -69,6 +69,13 @@ export class MergedCursor {
   private readonly lost = new Map<string, number>();
   private readonly matcher: PathMatcher | undefined;
   private match = new Uint8Array(0);
+  /**
+   * The session reading this cursor (bound once created). A Session closed while it awaited
+   * a read does not look at `closed` before it next sleeps, and close()'s wake-up came
+   * while it was not asleep: so after every read that ends on a closed session, it is woken
+   * once more (after the microtasks that put it to sleep).
+   */
+  session: { readonly closed: boolean; wake(): void } | undefined;
   /** The time of a batch held back by a recording shard's horizon (see release), else undefined. */
   heldUs: number | undefined;
   /** Shards' horizons the last time the source polled them: a larger one reopens an ended feed. */
@@ -81,6 +88,19 @@ export class MergedCursor {
   // ---------------------------------------------------------------- seeking
 
   async seek(target: SeekTarget): Promise<void> {
+    try {
+      await this.seekTo(target);
+    } finally {
+      this.settled();
+    }
+  }
+
+  private settled(): void {
+    const s = this.session;
+    if (s?.closed) setImmediate(() => s.wake());
+  }
+
+  private async seekTo(target: SeekTarget): Promise<void> {
     if (target === 'beginning') return this.moveTo({ ts: null, shard: '' });
     if (target === 'end') return this.moveTo(await this.endPosition());
     if ('ts' in target) {
@@ -91,7 +111,7 @@ export class MergedCursor {
     if (!Number.isInteger(n) || Math.abs(n) > STORAGE_LIMITS.seekBatchesMax) {
       throw new TapedeckError('TPD_BAD_ARGUMENT', `seek by batches takes an integer within ±${STORAGE_LIMITS.seekBatchesMax}, got ${String(n)}`);
     }
-    if (n > 0) for (let i = 0; i < n && (await this.nextRaw()) !== null; i++);
+    if (n > 0) for (let i = 0; i < n && (await this.next()) !== null; i++);
     else if (n < 0) await this.stepBack(-n);
   }
 
@@ -101,7 +121,7 @@ export class MergedCursor {
     this.at = p;
     this.pos = p.ts;
     const { live, missing } = await liveShards(this.src.directory);
-    this.feeds = live.map(({ shard }) => new ShardFeed(shard, this.fromFor(shard.id), this.filter));
+    this.feeds = live.map(({ shard }) => new ShardFeed(this.src.directory, shard, this.fromFor(shard.id), this.filter));
     for (const m of missing) this.lose(m);
   }
 
@@ -120,7 +140,7 @@ export class MergedCursor {
     for (const m of missing) this.lose(m);
     const probes = await Promise.all(live.map(async ({ shard }) => {
       try {
-        const s = await openShard(shard, '/api/v1/shard');
+        const s = await openShard(this.src.directory, shard, '/api/v1/shard');
         const p = (await s.body.json()) as { horizon_us: number | null; recording: boolean };
         return { shard, ...p };
       } catch (err) {
@@ -167,6 +187,14 @@ export class MergedCursor {
 
   /** The next batch in merged order, or null when none can go out yet (end, or waiting on a shard). */
   async nextRaw(): Promise<RawBatch | null> {
+    try {
+      return await this.next();
+    } finally {
+      this.settled();
+    }
+  }
+
+  private async next(): Promise<RawBatch | null> {
     await this.retryLost();
     for (;;) {
       await this.fill();
@@ -255,7 +283,7 @@ export class MergedCursor {
     for (const { shard } of live) {
       const due = this.lost.get(shard.id);
       if (due === undefined || due > now) continue;
-      const f = new ShardFeed(shard, this.fromFor(shard.id), this.filter);
+      const f = new ShardFeed(this.src.directory, shard, this.fromFor(shard.id), this.filter);
       try {
         await f.peek();
       } catch {
@@ -284,6 +312,14 @@ export class MergedCursor {
    * know is registered, so the state frame lists it (null where it has no value yet).
    */
   async stateById(): Promise<Map<number, Value>> {
+    try {
+      return await this.state();
+    } finally {
+      this.settled();
+    }
+  }
+
+  private async state(): Promise<Map<number, Value>> {
     const out = new Map<number, Value>();
     const glob = this.filter.length > 0 ? this.filter : undefined;
     const paths = await fanoutJson<{ paths: string[] }>(this.src.directory, '/api/v1/paths' + queryString({ glob }));
@@ -295,7 +331,7 @@ export class MergedCursor {
     const answers = await Promise.all(live.map(async ({ shard: s, index }) => {
       const at = s.id <= shard ? ts : ts - 1;
       try {
-        const o = await openShard(s, '/api/v1/state' + queryString({ glob, at: formatTs(at) }));
+        const o = await openShard(this.src.directory, s, '/api/v1/state' + queryString({ glob, at: formatTs(at) }));
         return { index, shard: s.id, value: (await o.body.json()) as StateAnswer, horizonUs: o.horizonUs };
       } catch (err) {
         if (err instanceof TapedeckError && err.status < 500) throw err;

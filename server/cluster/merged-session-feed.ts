@@ -8,7 +8,7 @@
  */
 import type { Batch } from '../../protocol/value.js';
 import { SERVER_LIMITS } from '../limits.js';
-import type { ShardInfo } from './directory.js';
+import type { ShardDirectory, ShardInfo } from './directory.js';
 import { openShard, queryString } from './fanout.js';
 import { decodeShardBatches } from './shard-batches.js';
 
@@ -28,7 +28,7 @@ export class ShardFeed {
   /** Bumped by release(): a read that was under way when it came is thrown away and redone. */
   private generation = 0;
 
-  constructor(readonly shard: ShardInfo, fromUs: number, private readonly globs: readonly string[]) {
+  constructor(private readonly directory: ShardDirectory, readonly shard: ShardInfo, fromUs: number, private readonly globs: readonly string[]) {
     this.fromUs = fromUs;
   }
 
@@ -87,7 +87,7 @@ export class ShardFeed {
   private async open(): Promise<void> {
     this.abort = new AbortController();
     const path = '/api/v1/shard/batches' + queryString({ glob: this.globs.length > 0 ? this.globs : undefined, from: this.fromUs });
-    const s = await openShard(this.shard, path, this.abort.signal);
+    const s = await openShard(this.directory, this.shard, path, this.abort.signal);
     this.horizonUs = s.horizonUs;
     this.recording = s.recording;
     this.records = decodeShardBatches(s.body as AsyncIterable<Buffer>, SERVER_LIMITS.clusterShardLineCharsMax);

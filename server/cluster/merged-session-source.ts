@@ -25,6 +25,7 @@ export interface SessionView {
   readonly closed: boolean;
   readonly attached: boolean;
   readonly waitingForData: boolean;
+  wake(): void;
 }
 
 export class MergedSource extends EventEmitter implements MergedSourceView {
@@ -73,6 +74,7 @@ export class MergedSource extends EventEmitter implements MergedSourceView {
   bind(cursor: MergedCursor, session: SessionView): void {
     this.bound.set(cursor, session);
     this.bySession.set(session.id, cursor);
+    cursor.session = session;
   }
 
   cursorOf(sessionId: string): MergedCursor | undefined {

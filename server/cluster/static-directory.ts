@@ -9,7 +9,7 @@ import { request } from 'undici';
 import { TapedeckError } from '../../protocol/errors.js';
 import { SERVER_LIMITS } from '../limits.js';
 import type { ShardDirectory, ShardInfo } from './directory.js';
-import { shardUrl } from './fanout.js';
+import { agentFor, shardUrl } from './fanout.js';
 
 export interface StaticShard {
   id: string;
@@ -52,7 +52,7 @@ export class StaticDirectory implements ShardDirectory {
   private async probe(s: StaticShard): Promise<ShardInfo> {
     const base = { id: s.id, url: s.url, globs: s.globs ?? [] };
     try {
-      const res = await request(shardUrl(s, '/api/v1/shard'), { method: 'GET', signal: AbortSignal.timeout(SERVER_LIMITS.clusterShardProbeTimeoutMs) });
+      const res = await request(shardUrl(s, '/api/v1/shard'), { dispatcher: agentFor(this), method: 'GET', signal: AbortSignal.timeout(SERVER_LIMITS.clusterShardProbeTimeoutMs) });
       if (res.statusCode !== 200) {
         await res.body.dump();
         throw new Error(`HTTP ${res.statusCode}`);

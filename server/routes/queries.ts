@@ -23,7 +23,7 @@ import { HORIZON_HEADER, horizonHeader, horizonOf } from '../horizon.js';
 import { SERVER_LIMITS } from '../limits.js';
 import type { Recorder } from '../recorder.js';
 import type { ShardDirectory } from '../cluster/directory.js';
-import { RECORDING_HEADER, SCOPE_LOCAL } from '../cluster/fanout.js';
+import { closeShardConnections, RECORDING_HEADER, SCOPE_LOCAL } from '../cluster/fanout.js';
 import { mergedHistoryAnswer, mergedPaths, mergedState } from './cluster-queries.js';
 
 export interface QueryRoutesOptions {
@@ -138,6 +138,7 @@ export const queryRoutes: FastifyPluginAsync<QueryRoutesOptions> = async (app, o
   const dir = opts.directory;
   /** The cluster's directory when this request asks for the whole cluster, else undefined. */
   const merging = (scope: Scope | undefined): ShardDirectory | undefined => (scope === SCOPE_LOCAL ? undefined : dir);
+  if (dir) app.addHook('onClose', async () => closeShardConnections(dir));
   // Every answer says the committed horizon it was made at (docs/recording.md, "Committed
   // horizon"): as-of and history answers hold nothing newer, so asking again after a
   // crash gives the same answer.

@@ -19,7 +19,7 @@ import { TapedeckError } from '../../protocol/errors.js';
 import type { Session, SessionSink, FrameFormat } from '../sessions/session.js';
 import { mayAdminister } from '../ops/auth.js';
 import type { ShardDirectory } from '../cluster/directory.js';
-import { SCOPE_LOCAL } from '../cluster/fanout.js';
+import { closeShardConnections, SCOPE_LOCAL } from '../cluster/fanout.js';
 import { MergedSessions } from '../cluster/merged-sessions.js';
 import type { Log } from '../sessions/manager.js';
 import { SCOPE } from './queries.js';
@@ -86,7 +86,11 @@ export async function sessionRoutes(app: FastifyInstance, opts: SessionRoutesOpt
   const sessions = app.sessions;
   // On a clustered node, sessions merge every shard unless created with scope=local.
   const merged = opts.directory ? new MergedSessions(opts.directory, sessions.options, app.archive.options.flushIntervalMs, app.log as unknown as Log) : undefined;
-  if (merged) app.addHook('preClose', async () => merged.close());
+  if (merged && opts.directory) {
+    const dir = opts.directory;
+    app.addHook('preClose', async () => merged.close());
+    app.addHook('onClose', async () => closeShardConnections(dir));
+  }
   /** The session, merged or local. */
   const find = (id: string): Session => (merged?.has(id) ? merged.manager.get(id) : sessions.get(id));
   /** The session, if this request's token created it or is an admin's. */
