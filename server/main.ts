@@ -154,6 +154,8 @@ export async function startServer(config: ServeConfig, opts: StartOptions = {}):
       coverage,
       ...(ha ? { ha } : {}),
       ...(cold ? { cold } : {}),
+      // Merged reads ask it; it answers once the shard has joined (just after listening).
+      ...(cluster ? { directory: cluster.shardDirectory } : {}),
     });
     cleanups.push(() => app.close());
     if (cluster) await app.register(clusterStatusRoutes, { cluster });
