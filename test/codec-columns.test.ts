@@ -3,7 +3,8 @@ import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { ColumnKind, decodeBatches, decodeBatchesSelected, encodeBatches, type FlatBatches } from '../storage/codec/payload.js';
 import { isTapedeckError } from '../protocol/errors.js';
-import { ByteReader } from '../storage/codec/bytes.js';
+import { ByteReader, ByteWriter } from '../storage/codec/bytes.js';
+import { encodeXorColumn, xorColumnBits } from '../storage/codec/xor-float.js';
 import { fabricBatches, randomBatches, rng } from './helpers/workload.js';
 import type { Batch, Value } from '../protocol/value.js';
 
@@ -58,6 +59,11 @@ describe('XOR float column', () => {
         const flat = floatColumn(bits);
         const d = decodeBatches(Uint8Array.from(encodeBatches(flat)), flat.ts[0] as number);
         for (let i = 0; i < bits.length; i++) expect(bitsOf(d.values[i])).toBe(bitsOf(flat.values[i]));
+        // The size the writer chooses by is the size it writes.
+        const f64 = Float64Array.from(flat.values as number[]);
+        const w = new ByteWriter(16);
+        encodeXorColumn(w, f64, 0, f64.length);
+        expect(new ByteReader(w.finish()).uvar()).toBe(Math.ceil(xorColumnBits(f64, 0, f64.length) / 8));
       }),
       { numRuns: 400, seed: 17 },
     );

@@ -7,7 +7,7 @@ import type { Value } from '../../protocol/value.js';
 import { MsgpackReader, MsgpackWriter } from '../../protocol/value-msgpack.js';
 import { TapedeckError } from '../../protocol/errors.js';
 import type { ByteReader, ByteWriter } from './bytes.js';
-import { decodeXorColumn, encodeXorColumn, noteSignalingNaN, skipXorColumn } from './xor-float.js';
+import { decodeXorColumn, encodeXorColumn, noteSignalingNaN, skipXorColumn, xorColumnBits } from './xor-float.js';
 import { decodePacked, encodePacked, planPacked, skipPacked, type PackedPlan } from './packed-int.js';
 
 /**
@@ -146,11 +146,11 @@ export function encodeColumn(w: ByteWriter, vals: ArrayLike<Value>, order: Uint3
     w.u8(ColumnKind.PACKED + 16 * plan.order + k);
     return encodePacked(w, scaled, n, plan);
   }
-  const start = w.pos;
-  w.u8(ColumnKind.XOR);
-  const xor = encodeXorColumn(w, nums, 0, n);
-  if (xor < 0 || 8 * n < xor) {
-    w.pos = start;
+  const xorBytes = Math.ceil(xorColumnBits(nums, 0, n) / 8);
+  if (varintBytes(xorBytes) + xorBytes < 8 * n) {
+    w.u8(ColumnKind.XOR);
+    encodeXorColumn(w, nums, 0, n);
+  } else {
     w.u8(ColumnKind.FLOAT64);
     for (let i = 0; i < n; i++) w.f64(nums[i] as number);
   }

@@ -26,8 +26,6 @@ export function noteSignalingNaN(view: DataView, at: number): void {
   if ((hi & SIGNALING_MASK) === EXPONENT_ALL_ONES && ((hi & 0x000fffff) !== 0 || view.getUint32(at, true) !== 0)) decodeNotes.signalingNaN = true;
 }
 const bitsScratch = new ByteWriter(1 << 12);
-/** Values XOR-coded before judging whether the column compresses at all. */
-const PROBE_VALUES = 16;
 const bitWriter = new BitWriter(bitsScratch);
 const bitReader = new BitReader();
 
@@ -66,13 +64,46 @@ function writeShifted(bw: BitWriter, hi: number, lo: number, shift: number, len:
 }
 
 /**
- * The XOR body of vals[from, to): `uvar byteLength`, then the bits. Returns its byte size,
- * or -1 (nothing written) when its first PROBE_VALUES values took more than 8 bytes each:
- * noisy doubles, which FLOAT64 stores smaller, and XOR-coding them all would be wasted work.
+ * The size in bits of the XOR coding of vals[from, to), found without writing it: the
+ * writer codes a column only when this beats FLOAT64 (noisy doubles do not).
  */
-export function encodeXorColumn(w: ByteWriter, vals: Float64Array, from: number, to: number): number {
-  const start = w.pos;
-  const probeAt = from + PROBE_VALUES;
+export function xorColumnBits(vals: Float64Array, from: number, to: number): number {
+  let bits = 0;
+  let prevHi = 0;
+  let prevLo = 0;
+  let prevLead = -1;
+  let prevTrail = 0;
+  for (let i = from; i < to; i++) {
+    bitsView.setFloat64(0, vals[i] as number, true);
+    const hi = bitsView.getUint32(4, true);
+    const lo = bitsView.getUint32(0, true);
+    if (i === from) {
+      bits += 64;
+    } else {
+      const xhi = (hi ^ prevHi) >>> 0;
+      const xlo = (lo ^ prevLo) >>> 0;
+      if (xhi === 0 && xlo === 0) {
+        bits += 1;
+      } else {
+        const lead = clz64(xhi, xlo);
+        const trail = ctz64(xhi, xlo);
+        if (prevLead >= 0 && lead >= prevLead && trail >= prevTrail) {
+          bits += 2 + 64 - prevLead - prevTrail;
+        } else {
+          bits += 2 + 12 + 64 - lead - trail;
+          prevLead = lead;
+          prevTrail = trail;
+        }
+      }
+    }
+    prevHi = hi;
+    prevLo = lo;
+  }
+  return bits;
+}
+
+/** The XOR body of vals[from, to): `uvar byteLength`, then the bits. */
+export function encodeXorColumn(w: ByteWriter, vals: Float64Array, from: number, to: number): void {
   bitsScratch.reset();
   bitWriter.reset();
   const bw = bitWriter;
@@ -111,12 +142,10 @@ export function encodeXorColumn(w: ByteWriter, vals: Float64Array, from: number,
     }
     prevHi = hi;
     prevLo = lo;
-    if (i === probeAt && bitsScratch.pos > 8 * PROBE_VALUES) return -1;
   }
   bw.flush();
   w.uvar(bitsScratch.pos);
   w.bytes(bitsScratch.buf.subarray(0, bitsScratch.pos));
-  return w.pos - start;
 }
 
 /** Reads an XOR body into out[from, to). */
