@@ -101,8 +101,23 @@ function csvChunks(open: readonly OpenedStream[]): AsyncGenerator<string> {
 }
 
 async function* batches(open: readonly OpenedStream[]): AsyncGenerator<Batch> {
+  // One path table for the answer: each stream announces its paths once.
+  const paths: string[] = [];
+  const ids = new Map<string, number>();
+  const idOf = (p: string): number => {
+    let id = ids.get(p);
+    if (id === undefined) {
+      id = paths.push(p) - 1;
+      ids.set(p, id);
+    }
+    return id;
+  };
   const sources = open.map((s) => (async function* () {
-    for await (const b of decodeShardBatches(s.body as AsyncIterable<Buffer>, SERVER_LIMITS.clusterShardLineCharsMax)) yield { ts: b.ts, item: b };
+    for await (const b of decodeShardBatches(s.body as AsyncIterable<Buffer>, SERVER_LIMITS.clusterShardLineCharsMax, idOf)) {
+      const updates: Batch['updates'] = [];
+      for (let i = 0; i < b.ids.length; i++) updates.push([paths[b.ids[i] as number] as string, b.values[i] as Batch['updates'][number][1]]);
+      yield { ts: b.ts, item: { ts: b.ts, updates } };
+    }
   })());
   for await (const m of mergeByTs(sources)) yield m.item;
 }

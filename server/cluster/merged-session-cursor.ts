@@ -32,6 +32,7 @@ import type { ShardInfo } from './directory.js';
 import { fanoutJson, liveShards, openShard, queryString, reasonOf, type MissingShard } from './fanout.js';
 import { mergeStates, type StateAnswer } from './merge-answers.js';
 import { ShardFeed } from './merged-session-feed.js';
+import type { ShardBatch } from './shard-batches.js';
 
 /** What the cursor needs of its merged source (./merged-session-source.ts). */
 export interface MergedSourceView {
@@ -81,6 +82,8 @@ export class MergedCursor {
   /** Shards' horizons the last time the source polled them: a larger one reopens an ended feed. */
   private known = new Map<string, number>();
 
+  private readonly idOf = (p: string): number => this.src.idOf(p);
+
   constructor(private readonly src: MergedSourceView, readonly filter: readonly string[]) {
     this.matcher = filter.length > 0 ? compileSpec(filter) : undefined;
   }
@@ -121,7 +124,7 @@ export class MergedCursor {
     this.at = p;
     this.pos = p.ts;
     const { live, missing } = await liveShards(this.src.directory);
-    this.feeds = live.map(({ shard }) => new ShardFeed(this.src.directory, shard, this.fromFor(shard.id), this.filter));
+    this.feeds = live.map(({ shard }) => new ShardFeed(this.src.directory, shard, this.fromFor(shard.id), this.filter, this.idOf));
     for (const m of missing) this.lose(m);
   }
 
@@ -195,7 +198,7 @@ export class MergedCursor {
   }
 
   private async next(): Promise<RawBatch | null> {
-    await this.retryLost();
+    if (this.lost.size > 0) await this.retryLost();
     for (;;) {
       await this.fill();
       let next: ShardFeed | undefined;
@@ -222,7 +225,10 @@ export class MergedCursor {
       const h = this.known.get(f.shard.id);
       if (f.exhausted && h !== undefined && h > (f.horizonUs ?? 0)) f.reopen();
     }
-    const failed = await Promise.all(this.feeds.map(async (f) => {
+    // Usually one feed (the one just taken from) needs a read: no promise for the others.
+    const need = this.feeds.filter((f) => !f.head && !f.exhausted);
+    if (need.length === 0) return;
+    const failed = await Promise.all(need.map(async (f) => {
       try {
         await f.peek();
         return undefined;
@@ -234,14 +240,8 @@ export class MergedCursor {
     for (const m of failed) if (m) this.lose(m);
   }
 
-  private raw(b: { ts: number; updates: Array<[string, Value]> }): RawBatch {
-    const ids = new Uint32Array(b.updates.length);
-    const values: Value[] = new Array<Value>(b.updates.length);
-    b.updates.forEach(([p, v], i) => {
-      ids[i] = this.src.idOf(p);
-      values[i] = v;
-    });
-    return { ts: b.ts, ids, values, from: 0, to: ids.length, filtered: false };
+  private raw(b: ShardBatch): RawBatch {
+    return { ts: b.ts, ids: b.ids, values: b.values, from: 0, to: b.ids.length, filtered: false };
   }
 
   /**
@@ -283,7 +283,7 @@ export class MergedCursor {
     for (const { shard } of live) {
       const due = this.lost.get(shard.id);
       if (due === undefined || due > now) continue;
-      const f = new ShardFeed(this.src.directory, shard, this.fromFor(shard.id), this.filter);
+      const f = new ShardFeed(this.src.directory, shard, this.fromFor(shard.id), this.filter, this.idOf);
       try {
         await f.peek();
       } catch {

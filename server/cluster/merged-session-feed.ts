@@ -6,15 +6,14 @@
  * where it stopped (a tailing session, once the shard's horizon moved). Closing it frees the
  * shard's side at once.
  */
-import type { Batch } from '../../protocol/value.js';
 import { SERVER_LIMITS } from '../limits.js';
 import type { ShardDirectory, ShardInfo } from './directory.js';
 import { openShard, queryString } from './fanout.js';
-import { decodeShardBatches } from './shard-batches.js';
+import { decodeShardBatches, type ShardBatch } from './shard-batches.js';
 
 export class ShardFeed {
   /** The next batch, read and not yet taken. */
-  head: Batch | null = null;
+  head: ShardBatch | null = null;
   /** The stream ended: every batch up to `horizonUs` (as of its request) was read. */
   exhausted = false;
   /** The shard's committed horizon its last stream was made at (null: empty archive). */
@@ -23,25 +22,26 @@ export class ShardFeed {
   recording = true;
   /** The next batch asked for is at or after this time (µs). */
   private fromUs: number;
-  private records: AsyncGenerator<Batch> | undefined;
+  private records: AsyncGenerator<ShardBatch> | undefined;
   private abort: AbortController | undefined;
   /** Bumped by release(): a read that was under way when it came is thrown away and redone. */
   private generation = 0;
 
-  constructor(private readonly directory: ShardDirectory, readonly shard: ShardInfo, fromUs: number, private readonly globs: readonly string[]) {
+  /** `idOf`: the merged path table's id of a path. */
+  constructor(private readonly directory: ShardDirectory, readonly shard: ShardInfo, fromUs: number, private readonly globs: readonly string[], private readonly idOf: (path: string) => number) {
     this.fromUs = fromUs;
   }
 
   /** The next batch (null: the stream ended); opens the stream first when needed. */
-  async peek(): Promise<Batch | null> {
+  async peek(): Promise<ShardBatch | null> {
     for (;;) {
       if (this.head || this.exhausted) return this.head;
       const gen = this.generation;
-      let r: IteratorResult<Batch>;
+      let r: IteratorResult<ShardBatch>;
       try {
         if (!this.records) await this.open();
         if (gen !== this.generation) continue;
-        r = await (this.records as AsyncGenerator<Batch>).next();
+        r = await (this.records as AsyncGenerator<ShardBatch>).next();
       } catch (err) {
         if (gen !== this.generation) continue; // released under the read (the client left): read again when asked
         throw err;
@@ -51,7 +51,7 @@ export class ShardFeed {
     }
   }
 
-  private accept(r: IteratorResult<Batch>): Batch | null {
+  private accept(r: IteratorResult<ShardBatch>): ShardBatch | null {
     if (r.done) {
       this.exhausted = true;
       this.release();
@@ -62,8 +62,8 @@ export class ShardFeed {
   }
 
   /** Takes the head: the next stream (if one is opened) starts after it. */
-  take(): Batch {
-    const b = this.head as Batch;
+  take(): ShardBatch {
+    const b = this.head as ShardBatch;
     this.head = null;
     this.fromUs = b.ts + 1;
     return b;
@@ -90,6 +90,6 @@ export class ShardFeed {
     const s = await openShard(this.directory, this.shard, path, this.abort.signal);
     this.horizonUs = s.horizonUs;
     this.recording = s.recording;
-    this.records = decodeShardBatches(s.body as AsyncIterable<Buffer>, SERVER_LIMITS.clusterShardLineCharsMax);
+    this.records = decodeShardBatches(s.body as AsyncIterable<Buffer>, SERVER_LIMITS.clusterShardLineCharsMax, this.idOf);
   }
 }

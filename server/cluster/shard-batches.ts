@@ -1,12 +1,14 @@
 /**
  * The wire of a shard's batches to a merging node (GET /api/v1/shard/batches): each batch
- * exactly as recorded, as a 4-byte big-endian length and the msgpack of
- * `[ts, [path, value, path, value, ...]]` (protocol/value-msgpack.ts: every value kind
- * exact, a path updated twice in a batch kept twice). Records are gathered into chunks of
+ * exactly as recorded (a path updated twice in a batch kept twice, every value kind exact:
+ * protocol/value-msgpack.ts), as a 4-byte big-endian length and the msgpack of
+ * `[ts, [id, ...], [value, ...], [id, path, id, path, ...]]`: ids are the shard archive's
+ * path ids, and the last array announces the ids this stream has not used before (each
+ * path travels once per stream, not once per update). Records are gathered into chunks of
  * about historyChunkCharsTarget bytes; a consumer that reads slowly holds the cursor back.
  */
 import { TapedeckError } from '../../protocol/errors.js';
-import type { Batch, Value } from '../../protocol/value.js';
+import type { Value } from '../../protocol/value.js';
 import { MsgpackWriter, decodeMsgpack, encodeMsgpack } from '../../protocol/value-msgpack.js';
 import type { Cursor } from '../../storage/index.js';
 import { SERVER_LIMITS } from '../limits.js';
@@ -15,15 +17,34 @@ export const SHARD_BATCHES_MEDIA_TYPE = 'application/vnd.tapedeck.batches+msgpac
 
 const LENGTH_BYTES = 4;
 
-/** The cursor's batches up to `lastUs`, encoded, in chunks. */
-export async function* encodeShardBatches(c: Cursor, lastUs: number): AsyncGenerator<Buffer> {
+/** One batch as received: ids in the receiver's path table (idOf), values as recorded. */
+export interface ShardBatch {
+  ts: number;
+  ids: Uint32Array;
+  values: Value[];
+}
+
+/** The cursor's batches up to `lastUs`, encoded, in chunks; `paths` is the archive's path table. */
+export async function* encodeShardBatches(c: Cursor, paths: () => readonly string[], lastUs: number): AsyncGenerator<Buffer> {
   const w = new MsgpackWriter();
+  const sent = new Set<number>();
   let parts: Buffer[] = [];
   let bytes = 0;
-  for (let b = await c.next(); b && b.ts <= lastUs; b = await c.next()) {
-    const flat: Value[] = [];
-    for (const [p, v] of b.updates) flat.push(p, v);
-    const body = encodeMsgpack([b.ts, flat], w);
+  for (let b = await c.nextRaw(); b && b.ts <= lastUs; b = await c.nextRaw()) {
+    const ids: number[] = [];
+    const values: Value[] = [];
+    const fresh: Value[] = [];
+    for (let i = b.from; i < b.to; i++) {
+      const id = b.ids[i] as number;
+      if (b.filtered && !c.matches(id)) continue;
+      ids.push(id);
+      values.push(b.values[i] as Value);
+      if (!sent.has(id)) {
+        sent.add(id);
+        fresh.push(id, paths()[id] as string);
+      }
+    }
+    const body = encodeMsgpack([b.ts, ids, values, fresh], w);
     const head = Buffer.allocUnsafe(LENGTH_BYTES);
     head.writeUInt32BE(body.length);
     parts.push(head, Buffer.from(body.buffer, body.byteOffset, body.byteLength));
@@ -41,8 +62,12 @@ function fault(why: string): TapedeckError {
   return new TapedeckError('TPD_INTERNAL', `a shard sent malformed batches: ${why}`);
 }
 
-/** The batches of a body in that wire, one at a time; a record past `maxBytes` is a shard fault. */
-export async function* decodeShardBatches(body: AsyncIterable<Buffer>, maxBytes: number): AsyncGenerator<Batch> {
+/**
+ * The batches of a body in that wire, one at a time, ids mapped through `idOf` (called once
+ * per path per stream); a record past `maxBytes` is a shard fault.
+ */
+export async function* decodeShardBatches(body: AsyncIterable<Buffer>, maxBytes: number, idOf: (path: string) => number): AsyncGenerator<ShardBatch> {
+  const local: number[] = [];
   let buf: Buffer = Buffer.alloc(0);
   for await (const chunk of body) {
     buf = buf.length === 0 ? chunk : Buffer.concat([buf, chunk]);
@@ -51,7 +76,7 @@ export async function* decodeShardBatches(body: AsyncIterable<Buffer>, maxBytes:
       const n = buf.readUInt32BE(at);
       if (n > maxBytes) throw fault(`a record of ${n} bytes (limit ${maxBytes})`);
       if (buf.length - at - LENGTH_BYTES < n) break;
-      yield batchOf(decodeMsgpack(buf.subarray(at + LENGTH_BYTES, at + LENGTH_BYTES + n)));
+      yield batchOf(decodeMsgpack(buf.subarray(at + LENGTH_BYTES, at + LENGTH_BYTES + n)), local, idOf);
       at += LENGTH_BYTES + n;
     }
     buf = buf.subarray(at);
@@ -59,14 +84,23 @@ export async function* decodeShardBatches(body: AsyncIterable<Buffer>, maxBytes:
   if (buf.length > 0) throw fault('the body ends inside a record');
 }
 
-function batchOf(v: Value): Batch {
-  if (!Array.isArray(v) || v.length !== 2 || (typeof v[0] !== 'number' && typeof v[0] !== 'bigint') || !Array.isArray(v[1]) || v[1].length % 2 !== 0) throw fault('a record is not [ts, [path, value, ...]]');
-  const flat = v[1];
-  const updates: Array<[string, Value]> = [];
-  for (let i = 0; i < flat.length; i += 2) {
-    const p = flat[i];
-    if (typeof p !== 'string') throw fault('a path is not a string');
-    updates.push([p, flat[i + 1] as Value]);
+function batchOf(v: Value, local: number[], idOf: (path: string) => number): ShardBatch {
+  if (!Array.isArray(v) || v.length !== 4) throw fault('a record is not [ts, ids, values, announced]');
+  const [ts, ids, values, fresh] = v as [Value, Value, Value, Value];
+  if ((typeof ts !== 'number' && typeof ts !== 'bigint') || !Array.isArray(ids) || !Array.isArray(values) || !Array.isArray(fresh) || ids.length !== values.length || fresh.length % 2 !== 0) {
+    throw fault('a record is not [ts, ids, values, announced]');
   }
-  return { ts: Number(v[0]), updates };
+  for (let i = 0; i < fresh.length; i += 2) {
+    const id = fresh[i];
+    const p = fresh[i + 1];
+    if (typeof id !== 'number' || typeof p !== 'string') throw fault('an announced path is not [id, path]');
+    local[id] = idOf(p);
+  }
+  const out = new Uint32Array(ids.length);
+  for (let i = 0; i < ids.length; i++) {
+    const m = local[ids[i] as number];
+    if (m === undefined) throw fault(`path id ${String(ids[i])} was never announced`);
+    out[i] = m;
+  }
+  return { ts: Number(ts), ids: out, values: values as Value[] };
 }

@@ -62,7 +62,7 @@ export const shardRoutes: FastifyPluginAsync<ShardRoutesOptions> = async (app, o
     const c = app.archive.cursor(globs.length > 0 ? { filter: globs } : {});
     await c.seek({ ts: Number(req.query.from) - 1 });
     const lastUs = Math.min(horizon ?? 0, req.query.to === undefined ? Number.MAX_SAFE_INTEGER : Number(req.query.to));
-    return reply.send(Readable.from(encodeShardBatches(c, lastUs), { objectMode: false, highWaterMark: 1 }));
+    return reply.send(Readable.from(encodeShardBatches(c, () => app.archive.paths, lastUs), { objectMode: false, highWaterMark: 1 }));
   });
 
   app.get<{ Querystring: { ts: string; n: string; glob?: string | string[] } }>('/api/v1/shard/before', {

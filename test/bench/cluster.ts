@@ -13,7 +13,9 @@
  */
 import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
-import { loadavg } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import WebSocket from 'ws';
@@ -24,7 +26,6 @@ import { Archive } from '../../storage/index.js';
 import { buildServer } from '../../server/app.js';
 import { StaticDirectory } from '../../server/cluster/static-directory.js';
 import { fabricBatches, rng } from '../helpers/workload.js';
-import { tmpDir } from '../helpers/tmp.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -37,6 +38,13 @@ const SECONDS = Number(args.seconds);
 const SWITCHES = Number(args.switches);
 const REQUESTS = Number(args.requests);
 const SHARDS = 3;
+
+const dirs: string[] = [];
+async function tmpDir(prefix: string): Promise<string> {
+  const d = await mkdtemp(join(tmpdir(), prefix));
+  dirs.push(d);
+  return d;
+}
 
 async function writeArchive(batches: Iterable<Batch>): Promise<string> {
   const dir = await tmpDir('tapedeck-bench-cluster-');
@@ -133,4 +141,5 @@ try {
   await front.close();
   await single.close();
   for (const s of shards) s.kill();
+  await Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true })));
 }
