@@ -59,13 +59,9 @@ export function isStaleNaN(v: number): boolean {
   return u32[0] === 2 && u32[1] === 0x7ff00000;
 }
 
-function sampleOfNumber(v: number): number | undefined {
-  return isStaleNaN(v) ? undefined : v;
-}
-
 /** The sample a recorded value is, or undefined for staleness. */
 export function sampleOf(v: Value): number | undefined {
-  if (typeof v === 'number') return sampleOfNumber(v);
+  if (typeof v === 'number') return isStaleNaN(v) ? undefined : v;
   if (typeof v === 'boolean') return v ? 1 : 0;
   if (typeof v === 'bigint') return Number(v);
   return undefined;
@@ -100,6 +96,23 @@ function push(s: SeriesSamples, t: number, value: number | undefined): void {
   s.n++;
 }
 
+/** push() of a numeric run's entries [from, to), in one loop over local arrays (the bulk of a query's loading). */
+function pushNumbers(s: SeriesSamples, ts: Float64Array, num: Float64Array, from: number, to: number): void {
+  const { t, v, stale } = s;
+  let n = s.n;
+  for (let i = from; i < to; i++) {
+    const ms = Math.floor((ts[i] as number) / 1000);
+    if (n > 0 && t[n - 1] === ms) n--; // same millisecond: the later one stands
+    const x = num[i] as number;
+    const isStale = x !== x && isStaleNaN(x);
+    t[n] = ms;
+    v[n] = isStale ? NaN : x;
+    stale[n] = isStale ? 1 : 0;
+    n++;
+  }
+  s.n = n;
+}
+
 /** Reads samples in [fromMs, toMs] of `series`; keyed by path id. */
 export async function loadSamples(archive: Archive, series: readonly SeriesRef[], fromMs: number, toMs: number, budget: Budget): Promise<Map<number, SeriesSamples>> {
   const out = new Map<number, SeriesSamples>();
@@ -130,7 +143,7 @@ export async function loadSamples(archive: Archive, series: readonly SeriesRef[]
     reserve(s, n);
     for (const { run, from, to } of list) {
       const { ts, num, values } = run;
-      if (num) for (let i = from; i < to; i++) push(s, Math.floor((ts[i] as number) / 1000), sampleOfNumber(num[i] as number));
+      if (num) pushNumbers(s, ts, num, from, to);
       else for (let i = from; i < to; i++) push(s, Math.floor((ts[i] as number) / 1000), sampleOf((values as readonly Value[])[i] as Value));
     }
   }
