@@ -32,9 +32,7 @@ import { explode } from './http-json.js';
 import { HealthTracker, type PollEvent, type Source, type SourceContext, type SourceFactory, type SourceHealth } from './source.js';
 import { writeIdentified, type IdentifiedSink } from '../sinks/identity.js';
 import type { RecorderSink } from '../recorder.js';
-import type { Claim, KafkaFence } from '../cluster/kafka-fence.js';
-import { kafkaMarker } from '../cluster/kafka-marker.js';
-import { SERVER_LIMITS } from '../limits.js';
+import { recordClusterBatch, type KafkaClusterLink } from '../cluster/kafka-batches.js';
 
 export const KAFKA_SOURCE_LIMITS = {
   /** Most updates in one recorded batch; a larger fetched message set is cut into several. */
@@ -85,13 +83,6 @@ export interface PartitionLag {
   topic: string;
   partition: number;
   lag: number;
-}
-
-/** A kafka source as one shard of a cluster (docs/cluster.md): the Redis fence that makes its batches exactly once. */
-export interface KafkaClusterLink {
-  fence: KafkaFence;
-  /** 0: wait for another shard's in-doubt batch however long. */
-  inDoubtMaxWaitMs: number;
 }
 
 const PLACEHOLDER = /\{(topic|partition|key|offset|header\.[^}]+)\}/g;
@@ -281,7 +272,20 @@ export class KafkaSource extends EventEmitter implements Source {
   }
 
   private async onBatch(consumer: Consumer, p: EachBatchPayload): Promise<void> {
-    if (this.cluster) return this.onClusterBatch(consumer, p, this.cluster);
+    if (this.cluster) {
+      const link = this.cluster;
+      return recordClusterBatch({
+        name: this.name,
+        log: this.log,
+        stats: this.stats,
+        batchPerMessage: this.cfg.batch === 'message',
+        batchUpdatesMax: KAFKA_SOURCE_LIMITS.batchUpdatesMax,
+        sink: this.ctx.sink as IdentifiedSink & Partial<RecorderSink>,
+        stopping: () => this.stopping,
+        updatesOf: (topic, partition, m) => this.updatesOf(topic, partition, m),
+        commit: (lastOffset, updates, startedMs) => this.commit(consumer, p, lastOffset, updates, startedMs),
+      }, link, p);
+    }
     const { batch, isRunning, isStale } = p;
     const { topic, partition } = batch;
     const stream = `${this.name}:${topic}:${partition}`;
@@ -334,110 +338,6 @@ export class KafkaSource extends EventEmitter implements Source {
     this.emit('poll', { ok: true, updates, notModified: false, durationMs: Date.now() - startedMs } satisfies PollEvent);
     this.emit('committed', { topic, partition, offset: next });
     await p.heartbeat();
-  }
-
-  /**
-   * The claim on a fetched message set, once no other shard's intent stands on its
-   * partition (waiting, with heartbeats, while one does or while Redis is unreachable);
-   * undefined when the fetch went stale or the source stops meanwhile.
-   */
-  private async claimWhenFree(link: KafkaClusterLink, p: EachBatchPayload, first: string, last: string): Promise<Exclude<Claim, { kind: 'wait' }> | undefined> {
-    const { topic, partition } = p.batch;
-    const waitStartedMs = Date.now();
-    let logged = false;
-    for (;;) {
-      if (this.stopping || !p.isRunning() || p.isStale()) return undefined;
-      const force = link.inDoubtMaxWaitMs > 0 && Date.now() - waitStartedMs >= link.inDoubtMaxWaitMs;
-      try {
-        const c = await link.fence.claim(topic, partition, first, last, force);
-        if (c.kind !== 'wait') return c;
-        if (!logged) this.log.warn({ topic, partition, holder: c.holder }, 'cluster: waiting for another shard to settle its in-doubt batch of this partition');
-      } catch (err) {
-        if (!logged) this.log.error({ err, topic, partition }, 'cluster: Redis unreachable; this partition waits (Kafka keeps its messages)');
-      }
-      logged = true;
-      await p.heartbeat();
-      await new Promise((r) => setTimeout(r, SERVER_LIMITS.clusterInDoubtPollMs));
-    }
-  }
-
-  /**
-   * One fetched message set in a cluster (server/cluster/kafka-fence.ts): claimed in Redis
-   * (offsets a previous owner recorded are skipped), recorded with a marker in every batch,
-   * made durable, resolved in Redis, then committed to Kafka.
-   */
-  private async onClusterBatch(consumer: Consumer, p: EachBatchPayload, link: KafkaClusterLink): Promise<void> {
-    const { batch, isRunning, isStale } = p;
-    const { topic, partition } = batch;
-    const firstMsg = batch.messages[0];
-    const lastMsg = batch.messages[batch.messages.length - 1];
-    if (!firstMsg || !lastMsg) return;
-    const startedMs = Date.now();
-    const claim = await this.claimWhenFree(link, p, firstMsg.offset, lastMsg.offset);
-    if (!claim) return;
-    if (claim.kind === 'skip') {
-      await this.commit(consumer, p, lastMsg.offset, 0, startedMs);
-      return;
-    }
-    const stream = `${this.name}:${topic}:${partition}`;
-    const sink = this.ctx.sink as IdentifiedSink & Partial<RecorderSink>;
-    let pending: Update[] = [];
-    let pendingTs = 0;
-    let pendingFirst: string | undefined;
-    let lastOffset: string | undefined;
-    let updates = 0;
-    let lastTs: number | undefined;
-    const emit = async (): Promise<void> => {
-      if (pending.length === 0 || pendingFirst === undefined || lastOffset === undefined) return;
-      pending.push(kafkaMarker(this.name, topic, partition, pendingFirst, lastOffset));
-      lastTs = (await writeIdentified(sink, pending, pendingTs * 1000, { stream, seq: lastOffset })) ?? lastTs;
-      updates += pending.length - 1;
-      pending = [];
-      pendingTs = 0;
-      pendingFirst = undefined;
-    };
-    try {
-      for (const m of batch.messages) {
-        if (BigInt(m.offset) < claim.from) continue;
-        if (!isRunning() || isStale()) break;
-        const u = this.updatesOf(topic, partition, m);
-        if (pending.length > 0 && pending.length + u.length >= KAFKA_SOURCE_LIMITS.batchUpdatesMax) await emit();
-        for (const x of u) pending.push(x);
-        // A refused payload before the batch's first update is still in its range.
-        pendingFirst ??= m.offset;
-        pendingTs = Math.max(pendingTs, Number(m.timestamp));
-        lastOffset = m.offset;
-        this.stats.messages++;
-        if (this.cfg.batch === 'message') await emit();
-      }
-      await emit();
-      if (lastTs !== undefined) await (sink.durable ? sink.durable(lastTs) : sink.flush?.());
-    } catch (err) {
-      // What was appended is settled from the archive's durable markers; the rest is fetched again.
-      await link.fence.settleOwn(topic, partition).catch(() => undefined);
-      throw err;
-    }
-    if (lastOffset === undefined) {
-      await link.fence.settleOwn(topic, partition);
-      return;
-    }
-    await this.resolveWhenReachable(link, p, lastOffset);
-    await this.commit(consumer, p, lastOffset, updates, startedMs);
-  }
-
-  /** Resolves the claim once Redis answers (the batches are durable: only `done` is left to move). */
-  private async resolveWhenReachable(link: KafkaClusterLink, p: EachBatchPayload, lastOffset: string): Promise<void> {
-    for (let logged = false; ; logged = true) {
-      try {
-        await link.fence.resolve(p.batch.topic, p.batch.partition, lastOffset);
-        return;
-      } catch (err) {
-        if (this.stopping) throw err;
-        if (!logged) this.log.error({ err }, 'cluster: Redis unreachable; this partition\'s recorded batch waits to be resolved');
-      }
-      await p.heartbeat().catch(() => undefined);
-      await new Promise((r) => setTimeout(r, SERVER_LIMITS.clusterInDoubtPollMs));
-    }
   }
 }
 

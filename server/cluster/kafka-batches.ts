@@ -1,0 +1,141 @@
+/**
+ * One fetched Kafka message set recorded by a shard (docs/cluster.md, "Exactly once"):
+ * claimed in Redis (offsets a previous owner recorded are skipped, another shard's
+ * in-doubt batch is waited for), recorded with a marker in every batch, made durable,
+ * resolved in Redis, then committed to Kafka. The kafka source (server/sources/kafka.ts)
+ * hands the parts of itself this needs as a KafkaBatchHost.
+ */
+import type { EachBatchPayload, KafkaMessage } from 'kafkajs';
+import type { Logger } from 'pino';
+import type { Update } from '../../protocol/value.js';
+import { SERVER_LIMITS } from '../limits.js';
+import type { RecorderSink } from '../recorder.js';
+import { writeIdentified, type IdentifiedSink } from '../sinks/identity.js';
+import type { Claim, KafkaFence } from './kafka-fence.js';
+import { kafkaMarker } from './kafka-marker.js';
+
+/** A kafka source as one shard of a cluster: the Redis fence that makes its batches exactly once. */
+export interface KafkaClusterLink {
+  fence: KafkaFence;
+  /** 0: wait for another shard's in-doubt batch however long. */
+  inDoubtMaxWaitMs: number;
+}
+
+export interface KafkaBatchHost {
+  /** The source's name: the batches' stream and marker paths. */
+  readonly name: string;
+  readonly log: Logger;
+  readonly stats: { messages: number };
+  /** `batch: "message"`: one recorded batch per message. */
+  readonly batchPerMessage: boolean;
+  /** Most updates in one recorded batch (KAFKA_SOURCE_LIMITS.batchUpdatesMax). */
+  readonly batchUpdatesMax: number;
+  readonly sink: IdentifiedSink & Partial<RecorderSink>;
+  stopping(): boolean;
+  /** A message's updates (none for a payload refused, counted by the source). */
+  updatesOf(topic: string, partition: number, m: KafkaMessage): Update[];
+  /** Commits the offset after `lastOffset` to Kafka and accounts the fetch. */
+  commit(lastOffset: string, updates: number, startedMs: number): Promise<void>;
+}
+
+const pause = (): Promise<void> => new Promise((r) => setTimeout(r, SERVER_LIMITS.clusterInDoubtPollMs));
+
+/**
+ * The claim on a fetched message set, once no other shard's intent stands on its partition
+ * (waiting, with heartbeats, while one does or while Redis is unreachable); undefined when
+ * the fetch went stale or the source stops meanwhile.
+ */
+async function claimWhenFree(host: KafkaBatchHost, link: KafkaClusterLink, p: EachBatchPayload, first: string, last: string): Promise<Exclude<Claim, { kind: 'wait' }> | undefined> {
+  const { topic, partition } = p.batch;
+  const waitStartedMs = Date.now();
+  let logged = false;
+  for (;;) {
+    if (host.stopping() || !p.isRunning() || p.isStale()) return undefined;
+    const force = link.inDoubtMaxWaitMs > 0 && Date.now() - waitStartedMs >= link.inDoubtMaxWaitMs;
+    try {
+      const c = await link.fence.claim(topic, partition, first, last, force);
+      if (c.kind !== 'wait') return c;
+      if (!logged) host.log.warn({ topic, partition, holder: c.holder }, 'cluster: waiting for another shard to settle its in-doubt batch of this partition');
+    } catch (err) {
+      if (!logged) host.log.error({ err, topic, partition }, 'cluster: Redis unreachable; this partition waits (Kafka keeps its messages)');
+    }
+    logged = true;
+    await p.heartbeat();
+    await pause();
+  }
+}
+
+/** Resolves the claim once Redis answers (the batches are durable: only `done` is left to move). */
+async function resolveWhenReachable(host: KafkaBatchHost, link: KafkaClusterLink, p: EachBatchPayload, lastOffset: string): Promise<void> {
+  for (let logged = false; ; logged = true) {
+    try {
+      await link.fence.resolve(p.batch.topic, p.batch.partition, lastOffset);
+      return;
+    } catch (err) {
+      if (host.stopping()) throw err;
+      if (!logged) host.log.error({ err }, 'cluster: Redis unreachable; this partition\'s recorded batch waits to be resolved');
+    }
+    await p.heartbeat().catch(() => undefined);
+    await pause();
+  }
+}
+
+/** Records one fetched message set of a partition exactly once across the shards (the steps above). */
+export async function recordClusterBatch(host: KafkaBatchHost, link: KafkaClusterLink, p: EachBatchPayload): Promise<void> {
+  const { batch, isRunning, isStale } = p;
+  const { topic, partition } = batch;
+  const firstMsg = batch.messages[0];
+  const lastMsg = batch.messages[batch.messages.length - 1];
+  if (!firstMsg || !lastMsg) return;
+  const startedMs = Date.now();
+  const claim = await claimWhenFree(host, link, p, firstMsg.offset, lastMsg.offset);
+  if (!claim) return;
+  if (claim.kind === 'skip') {
+    await host.commit(lastMsg.offset, 0, startedMs);
+    return;
+  }
+  const stream = `${host.name}:${topic}:${partition}`;
+  const sink = host.sink;
+  let pending: Update[] = [];
+  let pendingTs = 0;
+  let pendingFirst: string | undefined;
+  let lastOffset: string | undefined;
+  let updates = 0;
+  let lastTs: number | undefined;
+  const emit = async (): Promise<void> => {
+    if (pending.length === 0 || pendingFirst === undefined || lastOffset === undefined) return;
+    pending.push(kafkaMarker(host.name, topic, partition, pendingFirst, lastOffset));
+    lastTs = (await writeIdentified(sink, pending, pendingTs * 1000, { stream, seq: lastOffset })) ?? lastTs;
+    updates += pending.length - 1;
+    pending = [];
+    pendingTs = 0;
+    pendingFirst = undefined;
+  };
+  try {
+    for (const m of batch.messages) {
+      if (BigInt(m.offset) < claim.from) continue;
+      if (!isRunning() || isStale()) break;
+      const u = host.updatesOf(topic, partition, m);
+      if (pending.length > 0 && pending.length + u.length >= host.batchUpdatesMax) await emit();
+      for (const x of u) pending.push(x);
+      // A refused payload before the batch's first update is still in its range.
+      pendingFirst ??= m.offset;
+      pendingTs = Math.max(pendingTs, Number(m.timestamp));
+      lastOffset = m.offset;
+      host.stats.messages++;
+      if (host.batchPerMessage) await emit();
+    }
+    await emit();
+    if (lastTs !== undefined) await (sink.durable ? sink.durable(lastTs) : sink.flush?.());
+  } catch (err) {
+    // What was appended is settled from the archive's durable markers; the rest is fetched again.
+    await link.fence.settleOwn(topic, partition).catch(() => undefined);
+    throw err;
+  }
+  if (lastOffset === undefined) {
+    await link.fence.settleOwn(topic, partition);
+    return;
+  }
+  await resolveWhenReachable(host, link, p, lastOffset);
+  await host.commit(lastOffset, updates, startedMs);
+}
