@@ -198,16 +198,25 @@ function firstAtOrAfter(ts: Float64Array, lo: number, hi: number, t: number): nu
   return lo;
 }
 
+/** Largest first allocation of a run's arrays (values); past it they grow by doubling. */
+const RUN_CAPACITY_MAX = 65_536;
+
 /**
  * One path's updates as they are read, straight into typed arrays: a JS array of numbers
  * would canonicalise NaNs, and a NaN's bits are data (Prometheus' stale marker).
  */
 class RunBuilder {
   n = 0;
-  ts = new Float64Array(16);
-  num = new Float64Array(16);
+  ts: Float64Array;
+  num: Float64Array;
   /** Set once a value is not a number: from then on every value is kept as it is. */
   values: Value[] | undefined;
+
+  /** `capacity`: the batches read, so a path in every batch (a scrape's series) never grows its arrays. */
+  constructor(capacity: number) {
+    this.ts = new Float64Array(Math.max(1, capacity));
+    this.num = new Float64Array(Math.max(1, capacity));
+  }
 
   push(t: number, v: Value): void {
     if (this.n === this.ts.length) this.grow();
@@ -238,8 +247,10 @@ class RunBuilder {
 
   build(): SeriesRun {
     if (this.n === 0) return EMPTY_RUN;
-    const ts = this.ts.slice(0, this.n);
-    return this.values ? { n: this.n, ts, num: undefined, values: this.values } : { n: this.n, ts, num: this.num.slice(0, this.n), values: undefined };
+    const full = this.n === this.ts.length;
+    const ts = full ? this.ts : this.ts.slice(0, this.n);
+    if (this.values) return { n: this.n, ts, num: undefined, values: this.values };
+    return { n: this.n, ts, num: full && this.n === this.num.length ? this.num : this.num.slice(0, this.n), values: undefined };
   }
 }
 
@@ -248,8 +259,10 @@ class RunBuilder {
  * on: one run per path (empty when it has none there).
  */
 async function readRuns(a: Archive, f: FileEntry, t: BlockTable, from: number, to: number, wanted: ReadonlyArray<{ id: number; fromBlock: number }>, w: Wanted, opts: SeriesReadOptions): Promise<Map<number, SeriesRun>> {
+  let batches = 0;
+  for (let di = from; di < to; di++) batches += (t.rows[t.deltas[di] as number] as BlockRow).batches;
   const builders = new Map<number, RunBuilder>();
-  for (const { id } of wanted) builders.set(id, new RunBuilder());
+  for (const { id } of wanted) builders.set(id, new RunBuilder(Math.min(batches, RUN_CAPACITY_MAX)));
   // A path is kept from its first block on: its bit is set as the read reaches it.
   const order = [...wanted].sort((x, y) => x.fromBlock - y.fromBlock);
   let next = 0;
