@@ -76,7 +76,7 @@ export function globsOverlap(a: string, b: string): boolean {
 }
 
 /** The first pair of overlapping globs between two lists, or undefined. */
-export function firstOverlap(mine: readonly string[], theirs: readonly string[]): [string, string] | undefined {
+function firstOverlap(mine: readonly string[], theirs: readonly string[]): [string, string] | undefined {
   for (const a of mine) for (const b of theirs) if (globsOverlap(a, b)) return [a, b];
   return undefined;
 }
