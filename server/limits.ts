@@ -188,8 +188,8 @@ export const SERVER_LIMITS = {
    * Merged cluster reads (docs/cluster-reads.md): a merged answer waits at most
    * clusterShardAnswerTimeoutMs for each shard's headers and clusterShardIdleTimeoutMs between
    * two chunks of a shard's body; a shard slower than that is named missing, never waited for
-   * longer. A merged session reads at most clusterFeedBatchesMax batches ahead per shard (the
-   * rest waits in the shard's socket: TCP pushes back), so N shards hold N x that at most.
+   * longer. A merged session reads one batch ahead per shard (the rest waits in the shard's
+   * socket: TCP pushes back), so N shards hold N batches plus the sockets' buffers.
    */
   /** Cluster reads: time for one shard to send the headers of its answer before it is named missing. */
   clusterShardAnswerTimeoutMs: 2_000,
@@ -205,14 +205,10 @@ export const SERVER_LIMITS = {
   clusterShardAnswerBytesMax: 256 * 1024 * 1024,
   /** Cluster reads: longest NDJSON or CSV line read from a shard's history. */
   clusterShardLineCharsMax: 64 * 1024 * 1024,
-  /** Cluster reads: batches a merged session reads ahead from one shard. */
-  clusterFeedBatchesMax: 1024,
   /** Cluster reads: how often tailing merged sessions ask the shards whether their horizon moved. */
   clusterTailPollMs: 100,
   /** Cluster reads: how often a merged session tries again a shard it lost. */
   clusterShardRetryMs: 1_000,
-  /** Cluster reads: batch timestamps one shard answers for a merged step back (GET /api/v1/shard/before). */
-  clusterStepBackBatchesMax: 100_001,
 } as const;
 
 /** Defaults of poller sources (each may override them in its config entry). */
