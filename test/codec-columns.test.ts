@@ -279,3 +279,25 @@ describe('selected decode', () => {
     expect(rejected).toBeGreaterThan(0);
   });
 });
+
+describe('payloads smaller than one bit per update', () => {
+  // Linear counters over many paths with a steady clock: PACKED columns of width 0, the
+  // same path list every batch, timestamps of one byte each. The decoder's sanity bound on
+  // counts once refused these (TPD_CORRUPT_BLOCK "impossible counts").
+  it('decodes many linear columns of a steady clock, fully and selected', () => {
+    const batches: Batch[] = [];
+    for (let i = 0; i < 400; i++) {
+      const updates: Array<[string, Value]> = [];
+      for (let k = 0; k < 50; k++) updates.push([`/s/k${k}`, i * 1000 + k]);
+      batches.push({ ts: 1_700_000_000_000_000 + i * 1000, updates });
+    }
+    const flat = flatten(batches);
+    const raw = encodeBatches(flat, new ByteWriter(1 << 16)).slice();
+    expect(raw.length * 8).toBeLessThan(flat.updateCount);
+    const d = decodeBatches(raw, flat.ts[0] as number);
+    expect(Array.from(d.ids)).toEqual(flat.ids);
+    expect(d.values).toEqual(flat.values);
+    const sel = decodeBatchesSelected(raw, flat.ts[0] as number, (id) => id === 7);
+    expect(sel.values).toEqual(flat.values.filter((_, i) => flat.ids[i] === 7));
+  });
+});
