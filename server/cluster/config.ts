@@ -22,9 +22,3 @@ export interface ClusterConfig {
   inDoubtMaxWaitMs: number;
 }
 
-declare module '../config/serve-config.js' {
-  interface ServeConfig {
-    /** Scale-out shard membership (docs/cluster.md); null = a recorder of its own. */
-    cluster: ClusterConfig | null;
-  }
-}

@@ -12,7 +12,6 @@ import { durationMs, type Duration } from '../duration.js';
 import { SOURCE_TYPES } from '../sources/registry.js';
 import { PUBLISH_DEFAULTS } from './defaults.js';
 import { kafkaMarkerProbes } from '../cluster/kafka-marker.js';
-import '../cluster/config.js';
 import type { RawConfig } from './schema.js';
 import type { HookCommand, ServeConfig, SourceEntry } from './serve-config.js';
 import { describeErrors, sourceValidator, validateConfig } from './validate.js';

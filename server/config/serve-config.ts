@@ -1,5 +1,6 @@
 /** The config as the server uses it: resolved (durations in ms, defaults filled, names in camelCase) and frozen. */
 import type { TokenConfig } from '../ops/auth.js';
+import type { ClusterConfig } from '../cluster/config.js';
 
 export interface SimulatorConfig {
   port: number;
@@ -78,4 +79,6 @@ export interface ServeConfig {
     promotionMaxWaitMs: number;
     onRedisLoss: 'publish' | 'standby';
   } | null;
+  /** Scale-out shard membership (docs/cluster.md); null = a recorder of its own. */
+  cluster: ClusterConfig | null;
 }
