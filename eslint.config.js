@@ -4,7 +4,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'node_modules/**', 'data/**', 'bench-data/**', 'test-artifacts/**', 'clients/web/vendor/**', 'protocol/prompb/gen/**'] },
+  { ignores: ['dist/**', 'node_modules/**', 'data/**', 'bench-data/**', 'test-artifacts/**', 'clients/web/vendor/**', 'protocol/prompb/gen/**', 'bench/peers/target/**'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   { files: ['bin/**/*.js'], languageOptions: { globals: { process: 'readonly', URL: 'readonly' } } },

@@ -36,9 +36,10 @@ commands:
                          and names file and offset of each problem
   reindex <archive-dir>  rebuild the catalog from the segment files
   play <url> [--start T] [--end T] [--pos P] [--speed S] [--filter G]...
-       [--format json|msgpack]
+       [--format json|msgpack] [--burst N]
                          terminal player: prints the state and batches as they play;
-                         keys: space pause, arrows step/seek, +/- speed, t live, q quit
+                         keys: space pause, n next, b burst, arrows step/seek,
+                         0 beginning, +/- speed, t live, q quit
   demo [--dir DIR] [--minutes N]
                          record N minutes (default 30) of simulated fabric telemetry
                          into DIR (default ./data/demo), then inspect it
