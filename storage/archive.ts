@@ -12,7 +12,7 @@ import { TapedeckError, isTapedeckError } from '../protocol/errors.js';
 import { parseTs } from '../protocol/time.js';
 import { CATALOG_ERROR_CODE, CATALOG_FILE, openCheckedCatalog, type Catalog, type BlockRow } from './catalog.js';
 import { BlockType } from './codec/frame.js';
-import { decodeBatches, type DecodedBatches } from './codec/payload.js';
+import { decodeBatches, decodeBatchesSelected, type DecodedBatches } from './codec/payload.js';
 import { openFrame } from './codec/frame.js';
 import { BlockCache } from './block-cache.js';
 import { ROTATED_NAME, readExactly, rotatedName } from './segment-file.js';
@@ -253,28 +253,44 @@ export class Archive extends EventEmitter {
     wait?.({ name: entry.name, phase: 'done' });
   }
 
+  /**
+   * One block with only the updates of the kept paths (every batch listed, count 0 when none
+   * of its updates is kept). A block already in the shared cache is filtered from there
+   * (`filter`); otherwise only the kept columns are decoded (codec decodeBatchesSelected),
+   * outside the cache, since a partial decode serves no other reader.
+   */
+  async readBlockSelected(entry: FileEntry, row: BlockRow, keep: (id: number) => boolean, filter: (d: DecodedBatches) => DecodedBatches, wait?: FetchWait): Promise<DecodedBatches> {
+    const held = this.cache.peek(`${entry.seq}:${row.offset}`);
+    if (held) return filter(held);
+    if (entry.location === 'remote') await this.fetchRemote(entry, wait);
+    return this.readChecked(entry, row, (raw, firstTs) => decodeBatchesSelected(raw, firstTs, keep));
+  }
+
   private readLocalBlock(entry: FileEntry, row: BlockRow): Promise<DecodedBatches> {
-    return this.cache.get(`${entry.seq}:${row.offset}`, async () => {
-      const frame = await this.withHandle(entry, (fh) => readExactly(fh, row.frameBytes, row.offset));
-      const where = `${entry.name} block at ${row.offset}`;
-      if (frame.length !== row.frameBytes) throw new TapedeckError('TPD_CORRUPT_BLOCK', `${where}: file ends inside the block`, { file: entry.name, offset: row.offset });
-      try {
-        const { header, raw } = openFrame(frame, where);
-        if (header.type !== row.type || header.frameBytes !== row.frameBytes || header.firstTs !== row.firstTs || header.lastTs !== row.lastTs || header.batches !== row.batches) {
-          // The block checks, so the index is wrong: its other answers cannot be trusted either.
-          throw new TapedeckError(CATALOG_ERROR_CODE, `${where}: the catalog's row differs from the block; rebuild it with tapedeck reindex`);
-        }
-        const d = decodeBatches(raw, header.firstTs);
-        if (d.ts.length !== header.batches) throw new TapedeckError('TPD_CORRUPT_BLOCK', `${where}: batch count differs from its header`);
-        for (const id of d.ids) if (id >= this.paths.length) throw new TapedeckError('TPD_CORRUPT_BLOCK', `${where}: unknown path id ${id}`);
-        return d;
-      } catch (err) {
-        if (isTapedeckError(err) && err.details === undefined) {
-          throw new TapedeckError(err.code, err.message, { file: entry.name, offset: row.offset }, { cause: err });
-        }
-        throw err;
+    return this.cache.get(`${entry.seq}:${row.offset}`, () => this.readChecked(entry, row, decodeBatches));
+  }
+
+  /** Reads one block, checks it against its catalog row, and decodes it with `decode`. */
+  private async readChecked(entry: FileEntry, row: BlockRow, decode: (raw: Uint8Array, firstTs: number) => DecodedBatches): Promise<DecodedBatches> {
+    const frame = await this.withHandle(entry, (fh) => readExactly(fh, row.frameBytes, row.offset));
+    const where = `${entry.name} block at ${row.offset}`;
+    if (frame.length !== row.frameBytes) throw new TapedeckError('TPD_CORRUPT_BLOCK', `${where}: file ends inside the block`, { file: entry.name, offset: row.offset });
+    try {
+      const { header, raw } = openFrame(frame, where);
+      if (header.type !== row.type || header.frameBytes !== row.frameBytes || header.firstTs !== row.firstTs || header.lastTs !== row.lastTs || header.batches !== row.batches) {
+        // The block checks, so the index is wrong: its other answers cannot be trusted either.
+        throw new TapedeckError(CATALOG_ERROR_CODE, `${where}: the catalog's row differs from the block; rebuild it with tapedeck reindex`);
       }
-    });
+      const d = decode(raw, header.firstTs);
+      if (d.ts.length !== header.batches) throw new TapedeckError('TPD_CORRUPT_BLOCK', `${where}: batch count differs from its header`);
+      for (const id of d.ids) if (id >= this.paths.length) throw new TapedeckError('TPD_CORRUPT_BLOCK', `${where}: unknown path id ${id}`);
+      return d;
+    } catch (err) {
+      if (isTapedeckError(err) && err.details === undefined) {
+        throw new TapedeckError(err.code, err.message, { file: entry.name, offset: row.offset }, { cause: err });
+      }
+      throw err;
+    }
   }
 
   private async withHandle<T>(entry: FileEntry, fn: (fh: FileHandle) => Promise<T>): Promise<T> {

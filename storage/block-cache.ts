@@ -12,6 +12,11 @@ export class BlockCache {
 
   constructor(private readonly updatesMax: number) {}
 
+  /** A decoded block already held, without loading or reordering anything. */
+  peek(key: string): DecodedBatches | undefined {
+    return this.map.get(key);
+  }
+
   async get(key: string, load: () => Promise<DecodedBatches>): Promise<DecodedBatches> {
     const hit = this.map.get(key);
     if (hit) {

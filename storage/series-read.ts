@@ -31,9 +31,7 @@ export type KeepPath = (id: number) => boolean;
  * none of its updates is kept) so that timestamps stay aligned.
  */
 export async function readBlockSelected(a: Archive, entry: FileEntry, row: BlockRow, keep: KeepPath, wait?: FetchWait): Promise<DecodedBatches> {
-  // The archive decodes whole blocks (shared cache); filtering here keeps the shape that a
-  // column-skipping decode (codec decodeBatchesSelected) gives once the archive reads raw payloads for it.
-  return filterDecoded(await a.readBlock(entry, row, wait), keep);
+  return a.readBlockSelected(entry, row, keep, (d) => filterDecoded(d, keep), wait);
 }
 
 /** The updates of kept paths of a decoded block, batches kept in place. */
