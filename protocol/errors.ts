@@ -55,7 +55,7 @@ export const ERRORS = {
   TPD_REMOTE_WRITE_OUT_OF_ORDER: { status: 400, meaning: 'A remote-write sample is older than the archive\'s last batch (archive timestamps only increase, and a sample\'s time is never moved), or two samples of one series share a timestamp with different values; the message names the series and the time; nothing of the request was recorded.' },
   TPD_NO_REMOTE_WRITE_SOURCE: { status: 404, meaning: 'Prometheus remote write is not enabled: the config has no source of type "remote_write" (or none of the name asked for).' },
   TPD_NOT_OWNER: { status: 421, meaning: 'Cluster: a pushed path belongs to another shard (by the shards\' owned globs); the body names the owning shard and its URL; nothing of the request was recorded.' },
-  TPD_SHARDS_MISSING: { status: 200, meaning: 'Informational (a "partial" field, a Tapedeck-Partial header or a `partial` frame): a merged cluster answer lacks the shards it names (unreachable, lease expired or timed out); what is there is complete for the other shards.' },
+  TPD_SHARDS_MISSING: { status: 200, meaning: 'Informational (a "partial" field, a Tapedeck-Partial header, or an `info` frame with this code): a merged cluster answer lacks the shards it names (unreachable, lease expired or timed out); what is there is complete for the other shards.' },
   TPD_CLUSTER_DISABLED: { status: 404, meaning: 'Cluster: the config has no cluster section, so there are no shards to list or merge.' },
   TPD_CLUSTER_UNAVAILABLE: { status: 503, meaning: 'Cluster: Redis (membership) is unreachable, or no shard answered; retry later.' },
 } as const;

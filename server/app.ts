@@ -64,7 +64,7 @@ export interface ServerOptions {
   ha?: HaRuntime;
   /** Archive hooks and retention started on `archive` (GET /api/v1/archive, metrics). */
   cold?: ColdStorage;
-  /** The cluster's shards: reads and sessions merge them all (docs/cluster-reads.md). */
+  /** The cluster's shards: reads and sessions merge them all (docs/cluster.md, "Merged reads"). */
   directory?: ShardDirectory;
 }
 

@@ -185,7 +185,7 @@ export const SERVER_LIMITS = {
   /** Cluster: how often a Kafka partition whose last batch is in doubt asks Redis again whether it was resolved. */
   clusterInDoubtPollMs: 250,
   /*
-   * Merged cluster reads (docs/cluster-reads.md): a merged answer waits at most
+   * Merged cluster reads (docs/cluster.md, "Merged reads"): a merged answer waits at most
    * clusterShardAnswerTimeoutMs for each shard's headers and clusterShardIdleTimeoutMs between
    * two chunks of a shard's body; a shard slower than that is named missing, never waited for
    * longer. A merged session reads one batch ahead per shard (the rest waits in the shard's

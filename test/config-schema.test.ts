@@ -20,6 +20,7 @@ function everySection(): Record<string, unknown> {
   const doc = JSON.parse(stripComments(EXAMPLE_CONFIG)) as Record<string, unknown>;
   doc.kafka_sink = { brokers: ['127.0.0.1:9092'], topic: 't' };
   doc.ha = { redis: 'redis://127.0.0.1:6379' };
+  doc.cluster = { name: 'c', shard: 's', redis: 'redis://127.0.0.1:6379' };
   return doc;
 }
 
@@ -56,7 +57,7 @@ describe('config schema', () => {
 
   it('refuses an unknown key in every section, naming its path', () => {
     const sections = configKeys().filter((k) => k.node.properties !== undefined || k.node.items?.properties !== undefined);
-    expect(sections.map((k) => k.path)).toEqual(expect.arrayContaining(['record', 'publish.rate_limit', 'auth.tokens', 'sources', 'ha', 'simulator']));
+    expect(sections.map((k) => k.path)).toEqual(expect.arrayContaining(['record', 'publish.rate_limit', 'auth.tokens', 'sources', 'ha', 'simulator', 'cluster']));
     for (const { path, node } of [{ path: '', node: {} }, ...sections]) {
       const doc = everySection();
       const list = node.items?.properties !== undefined;
@@ -130,6 +131,7 @@ const SPECIAL: Readonly<Record<string, fc.Arbitrary<unknown>>> = {
     { maxLength: 4, selector: (s) => s.name },
   ),
   ha: fc.constant(null),
+  'cluster.globs': fc.array(fc.constantFrom('/site-a/**', '/b/*', '/c/d'), { maxLength: 3 }),
 };
 
 function arbitraryOf(node: SchemaNode, path: string): fc.Arbitrary<unknown> {

@@ -1,6 +1,6 @@
 /**
  * HTTP from this node to the cluster's shards (undici), for the merged reads
- * (docs/cluster-reads.md). Every request carries `scope=local`, so a shard answers for
+ * (docs/cluster.md, "Merged reads"). Every request carries `scope=local`, so a shard answers for
  * itself only and never fans out again. Each shard gets the same bounded time
  * (SERVER_LIMITS.clusterShardAnswerTimeoutMs for its headers, clusterShardIdleTimeoutMs
  * between body chunks); a shard that is not live, times out or fails is reported missing

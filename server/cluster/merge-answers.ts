@@ -1,5 +1,5 @@
 /**
- * How the shards' JSON answers merge into one (docs/cluster-reads.md). Pure: no I/O.
+ * How the shards' JSON answers merge into one (docs/cluster.md, "Merged reads"). Pure: no I/O.
  * - paths: the union, sorted.
  * - state: per path, the value with the latest timestamp; equal timestamps go to the shard
  *   later in id order (the value a replay of the merged history would leave last).

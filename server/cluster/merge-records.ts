@@ -1,5 +1,5 @@
 /**
- * The k-way merge of the shards' ordered streams (docs/cluster-reads.md, "The tie rule"):
+ * The k-way merge of the shards' ordered streams (docs/cluster.md, "The tie rule"):
  * records come out by timestamp; equal timestamps by shard (the sources' order, which is
  * shard-id order), then in each shard's own order. Each source is read one record at a time,
  * so a slow reader holds every shard back (their sockets push back), and memory is one

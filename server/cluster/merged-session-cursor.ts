@@ -2,7 +2,7 @@
  * A merged session's cursor: the storage Cursor's interface (seek, nextRaw, stateById,
  * matches, pos) over every shard of the cluster, so a playback Session
  * (server/sessions/session.ts) drives it exactly as it drives an archive: the same
- * controls, pacing, frames and close codes (docs/cluster-reads.md).
+ * controls, pacing, frames and close codes (docs/cluster.md, "Merged reads").
  *
  * Order: batches come by timestamp, equal timestamps by shard id, each shard in its own
  * order. The position is (ts, shard id of the last batch delivered at ts), so a seek or a

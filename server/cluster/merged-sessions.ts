@@ -1,5 +1,5 @@
 /**
- * The merged playback sessions of a clustered node (docs/cluster-reads.md): a
+ * The merged playback sessions of a clustered node (docs/cluster.md, "Merged reads"): a
  * SessionManager over a MergedSource, so a merged session is a local Session (same
  * controls, pacing, frames, close codes, limits and collection) whose cursor merges the
  * shards. Info frames about shards (TPD_SHARDS_MISSING) go to the client attached to the

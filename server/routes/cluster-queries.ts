@@ -1,7 +1,7 @@
 /**
  * The merged (cluster-wide) answers of /api/v1/paths, /state, /history and /coverage, used
  * by their routes when the app has a shard directory and the request is not `scope=local`
- * (docs/cluster-reads.md). Each asks every live shard with scope=local, merges
+ * (docs/cluster.md, "Merged reads"). Each asks every live shard with scope=local, merges
  * (server/cluster/merge-*.ts) and says which shards are missing: a `partial` field in JSON
  * bodies and a Tapedeck-Partial header on every answer.
  */

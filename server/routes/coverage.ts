@@ -17,7 +17,7 @@ import { PARTIAL, SCOPE } from './queries.js';
 
 export interface CoverageRoutesOptions {
   coverage: CoverageLog;
-  /** The cluster's shards: coverage of every shard unless asked `scope=local` (docs/cluster-reads.md). */
+  /** The cluster's shards: coverage of every shard unless asked `scope=local` (docs/cluster.md, "Merged reads"). */
   directory?: ShardDirectory | undefined;
 }
 

@@ -28,7 +28,7 @@ import { mergedHistoryAnswer, mergedPaths, mergedState } from './cluster-queries
 
 export interface QueryRoutesOptions {
   recorder?: Recorder | undefined;
-  /** The cluster's shards: answers merge them all unless asked `scope=local` (docs/cluster-reads.md). */
+  /** The cluster's shards: answers merge them all unless asked `scope=local` (docs/cluster.md, "Merged reads"). */
   directory?: ShardDirectory | undefined;
 }
 
@@ -41,7 +41,7 @@ const WARNING = { type: 'object', required: ['code', 'message'], properties: { c
 /** Header carrying the no-match warning of a streamed (NDJSON/CSV/Parquet) answer. */
 export const WARNING_HEADER = 'tapedeck-warning';
 const TIME = { type: 'string', minLength: 1, maxLength: 64 };
-/** A merged answer's missing shards (TPD_SHARDS_MISSING, docs/cluster-reads.md). */
+/** A merged answer's missing shards (TPD_SHARDS_MISSING, docs/cluster.md, "Merged reads"). */
 export const PARTIAL = {
   type: 'object',
   required: ['code', 'missing'],

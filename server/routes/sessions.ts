@@ -78,7 +78,7 @@ function wsSink(socket: WebSocket, format: FrameFormat, coalesce: boolean): Sess
 }
 
 export interface SessionRoutesOptions {
-  /** The cluster's shards: sessions merge them all (server/cluster/merged-sessions.ts, docs/cluster-reads.md). */
+  /** The cluster's shards: sessions merge them all (server/cluster/merged-sessions.ts, docs/cluster.md, "Merged reads"). */
   directory?: ShardDirectory | undefined;
 }
 

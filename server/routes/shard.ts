@@ -1,5 +1,5 @@
 /**
- * What a shard tells the node that merges a cluster's reads (docs/cluster-reads.md):
+ * What a shard tells the node that merges a cluster's reads (docs/cluster.md, "Merged reads"):
  *
  *   GET /api/v1/shard                  { horizon_us, recording }: its committed horizon, and
  *                                      whether it records (false: its archive is final)

@@ -207,6 +207,8 @@ export class Session {
   // ---------------------------------------------------------------- the loop
 
   private sleep(ms: number): Promise<void> {
+    // A session closed while it awaited a read must not go back to sleep: close() waits for the loop.
+    if (this.closed) return Promise.resolve();
     return this.turns.sleep(ms);
   }
 

@@ -50,6 +50,7 @@ export const KAFKA_SOURCE_LIMITS = {
    * (test/bench/cluster-record.ts: +82 % CPU per update from 1 to 3 shards; with these, none).
    */
   clusterFetchMinBytes: 256 * 1024,
+  /** In a cluster, how long the broker may hold a fetch to fill clusterFetchMinBytes (adds at most this much latency). */
   clusterFetchMaxWaitMs: 1000,
 } as const;
 

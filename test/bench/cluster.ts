@@ -1,5 +1,5 @@
 /**
- * Merged-read benchmark (docs/cluster-reads.md): `node --import tsx test/bench/cluster.ts
+ * Merged-read benchmark (docs/cluster.md, "Merged reads"): `node --import tsx test/bench/cluster.ts
  * [--seconds 3000 --switches 16 --requests 300]`. Prints one JSON object:
  *  - replay: updates/s one client receives from a session at unlimited speed (msgpack,
  *    coalesced frames, decoded by the client) over a single archive holding the whole input,
