@@ -107,6 +107,8 @@ export class Archive extends EventEmitter {
   private readonly tails = new Map<number, BlockRow[]>();
   /** Files indexed again from their header at a read-only open: their catalog rows are stale. */
   private readonly staleRows = new Set<number>();
+  /** Files whose catalog rows failed their check on first load (reported once each). */
+  private readonly damagedRows = new Set<number>();
   private closed = false;
 
   private constructor(dir: string, opts: OpenOptions) {
@@ -200,7 +202,14 @@ export class Archive extends EventEmitter {
    */
   async warm(): Promise<void> {
     const local = this.files.filter((f) => f.location === 'local');
-    for (const f of local.slice(-STORAGE_LIMITS.warmFilesMax)) this.table(f);
+    for (const f of local.slice(-STORAGE_LIMITS.warmFilesMax)) {
+      try {
+        this.table(f);
+      } catch (err) {
+        // Damaged rows are reported (problem) and fail each read of that file; warm the others.
+        if (!isTapedeckError(err) || err.code !== CATALOG_ERROR_CODE) throw err;
+      }
+    }
     // Only from local data: warming must never fetch a file back from cold storage.
     if (this.lastTs === 0 || this.files.at(-1)?.location !== 'local') return;
     const c = this.cursor();
@@ -214,14 +223,32 @@ export class Archive extends EventEmitter {
     }
   }
 
-  /** The block table of a file, loaded from the catalog on first use. */
+  /**
+   * The block table of a file, loaded from the catalog on first use. Its rows are checked
+   * then (Catalog.blocks): damaged rows are reported as a problem (CATALOG_ERROR_CODE), and
+   * every read that needs this file fails with that code until the catalog is rebuilt
+   * (`tapedeck reindex`): a damaged row is never used.
+   */
   table(entry: FileEntry): BlockTable {
     if (entry.table) return entry.table;
     const t = new BlockTable();
-    if (!this.staleRows.has(entry.seq)) for (const r of this.catalog.blocks(entry.seq)) if (r.offset < entry.committedBytes) t.push(r);
+    if (!this.staleRows.has(entry.seq)) for (const r of this.catalogBlocks(entry)) if (r.offset < entry.committedBytes) t.push(r);
     for (const r of this.tails.get(entry.seq) ?? []) t.push(r);
     this.fileList.setTable(entry.seq, t);
     return t;
+  }
+
+  private catalogBlocks(entry: FileEntry): BlockRow[] {
+    try {
+      return this.catalog.blocks(entry.seq);
+    } catch (err) {
+      if (!isTapedeckError(err) || err.code !== CATALOG_ERROR_CODE) throw err;
+      if (!this.damagedRows.has(entry.seq)) {
+        this.damagedRows.add(entry.seq);
+        this.problem({ file: CATALOG_FILE, code: CATALOG_ERROR_CODE, message: `catalog rows of ${entry.name} are damaged (${err.message}); its batches are not served until the catalog is rebuilt` });
+      }
+      throw new TapedeckError(CATALOG_ERROR_CODE, `${entry.name}: ${err.message}`, { file: entry.name }, { cause: err });
+    }
   }
 
   /**

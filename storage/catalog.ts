@@ -133,6 +133,8 @@ export class Catalog {
       files: select('files', 'ORDER BY seq'),
       upsertFile: insert('files', 'INSERT', upsertTail('files', 'seq')),
       blocks: select('blocks', 'WHERE seq = ? ORDER BY offset'),
+      fileRow: select('files', 'WHERE seq = ?'),
+      newestLocal: this.db.prepare("SELECT seq FROM files WHERE location = 'local' ORDER BY seq DESC LIMIT 1").pluck(true),
       allBlocks: select('blocks', 'ORDER BY seq, offset'),
       insertBlock: insert('blocks', 'INSERT OR REPLACE'),
       deleteBlocksFrom: readonly ? undefined : this.db.prepare('DELETE FROM blocks WHERE seq = ? AND offset >= ?'),
@@ -208,8 +210,31 @@ export class Catalog {
     return this.read('read of files', () => this.checked('files', this.stmts.files.all())).map(toFileRow);
   }
 
+  /**
+   * A file's block rows, checked as they are read (the open checks only the newest file's,
+   * see openCheckedCatalog): every row's checksum and the shape of the file's index (its
+   * blocks tile its bytes from the header on, hold possible values, and lie within what its
+   * file row says was indexed). Throws a TapedeckError (CATALOG_ERROR_CODE) on any damage.
+   */
   blocks(seq: number): BlockRow[] {
-    return this.read('read of blocks', () => this.checked('blocks', this.stmts.blocks.all(seq))).map(toBlockRow);
+    return this.read('read of blocks', () => {
+      const rows = this.checkedBlocks(seq);
+      const problem = rows.problems[0];
+      if (problem !== undefined) throw damaged(problem);
+      return rows.raw.map(toBlockRow);
+    });
+  }
+
+  /** A file's block rows (checksums checked: throws on a bad one) and what is wrong with their shape. */
+  private checkedBlocks(seq: number): { raw: Raw[]; problems: string[] } {
+    const raw = this.checked('blocks', this.stmts.blocks.all(seq));
+    const fileRow = this.checked('files', this.stmts.fileRow.all(seq))[0];
+    const indexed = fileRow === undefined ? -1 : (fileRow[5] as number);
+    const problems = tileProblems(raw);
+    for (const b of raw) {
+      if ((b[1] as number) + (b[2] as number) > indexed) problems.push(`catalog block ${String(b[0])}@${String(b[1])} lies past what its file row says was indexed`);
+    }
+    return { raw, problems };
   }
 
   paths(): PathRow[] {
@@ -265,20 +290,40 @@ export class Catalog {
    * when sound. Never throws.
    */
   audit(thorough = false): string[] {
+    return this.auditWith(thorough, () => {
+      const blocks = this.read('read of blocks', () => this.checked('blocks', this.stmts.allBlocks.all()));
+      const out = tileProblems(blocks);
+      const indexed = new Map(this.files().map((f) => [f.seq, f.indexedBytes]));
+      for (const b of blocks) {
+        if ((b[1] as number) + (b[2] as number) > (indexed.get(b[0] as number) ?? -1)) out.push(`catalog block ${String(b[0])}@${String(b[1])} lies past what its file row says was indexed`);
+      }
+      return out;
+    });
+  }
+
+  /**
+   * The check at open: as audit, but of the block rows only the newest local file's (the
+   * one a writer appends to, and the first a reader seeks in). The other files' rows are
+   * checked when their block table is first loaded (blocks()), so that opening does not
+   * read every row of a large archive. Empty when sound. Never throws.
+   */
+  openAudit(thorough: boolean): string[] {
+    return this.auditWith(thorough, () => {
+      const seq = this.read('read of files', () => this.stmts.newestLocal.get()) as number | undefined;
+      return seq === undefined ? [] : this.read('read of blocks', () => this.checkedBlocks(seq).problems);
+    });
+  }
+
+  /** SQLite's own check, then the small tables whole, then `blockProblems`. */
+  private auditWith(thorough: boolean, blockProblems: () => string[]): string[] {
     try {
       const check = this.db.pragma(thorough ? 'integrity_check(20)' : 'quick_check(20)') as Array<Record<string, unknown>>;
       const bad = check.map((r) => String(Object.values(r)[0])).filter((m) => m !== 'ok');
       if (bad.length > 0) return bad.map((m) => `catalog fails SQLite's ${thorough ? 'integrity' : 'quick'}_check: ${m}`);
       const out: string[] = [];
       if (this.getMeta('schema_version') !== SCHEMA_VERSION) out.push(`catalog schema_version is not ${SCHEMA_VERSION}`);
-      const files = this.files();
-      const blocks = this.read('read of blocks', () => this.checked('blocks', this.stmts.allBlocks.all()));
-      for (const f of files) if (!LOCATIONS.has(f.location) || f.indexedBytes < 0) out.push(`catalog row of file ${f.seq} holds impossible values`);
-      out.push(...tileProblems(blocks));
-      const indexed = new Map(files.map((f) => [f.seq, f.indexedBytes]));
-      for (const b of blocks) {
-        if ((b[1] as number) + (b[2] as number) > (indexed.get(b[0] as number) ?? -1)) out.push(`catalog block ${String(b[0])}@${String(b[1])} lies past what its file row says was indexed`);
-      }
+      for (const f of this.files()) if (!LOCATIONS.has(f.location) || f.indexedBytes < 0) out.push(`catalog row of file ${f.seq} holds impossible values`);
+      out.push(...blockProblems());
       this.paths().forEach((p, i) => {
         if (p.id !== i) out.push(`catalog path ids are not dense at ${i}`);
       });
@@ -339,7 +384,8 @@ export interface OpenedCatalog {
 }
 
 /**
- * Opens an archive's catalog and checks it whole (audit). A damaged catalog holds nothing
+ * Opens an archive's catalog and checks it (openAudit: everything but the block rows of
+ * files other than the newest local one, which Catalog.blocks checks on first load). A damaged catalog holds nothing
  * the files do not (but put status, re-derived by the list hook): it is replaced by an
  * empty one that opening fills from the files, in memory for a read-only open (the
  * directory stays as it was), else after moving it aside as `catalog.sqlite.bad-<ms>`.
@@ -352,7 +398,7 @@ export async function openCheckedCatalog(dir: string, readonly: boolean): Promis
   try {
     const catalog = new Catalog(file, readonly);
     // A writer also goes through the indexes (unique paths, put names): check them too.
-    const problems = catalog.audit(!readonly);
+    const problems = catalog.openAudit(!readonly);
     if (problems.length === 0) return { catalog, writable: !readonly };
     catalog.close();
     damage = problems.join('; ');
