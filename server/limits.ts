@@ -209,6 +209,8 @@ export const SERVER_LIMITS = {
   clusterTailPollMs: 100,
   /** Cluster reads: how often a merged session tries again a shard it lost. */
   clusterShardRetryMs: 1_000,
+  /** Cluster reads: how often a node with merged sessions open asks the shards for their coverage (coverage frames). */
+  clusterCoveragePollMs: 1_000,
 } as const;
 
 /** Defaults of poller sources (each may override them in its config entry). */

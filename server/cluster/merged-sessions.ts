@@ -3,7 +3,8 @@
  * SessionManager over a MergedSource, so a merged session is a local Session (same
  * controls, pacing, frames, close codes, limits and collection) whose cursor merges the
  * shards. Info frames about shards (TPD_SHARDS_MISSING) go to the client attached to the
- * session, in its frame format.
+ * session, in its frame format. Coverage frames carry the union of the shards' gaps and
+ * outages, each naming its shard (MergedCoverage).
  */
 import type { ControlsInput } from '../../protocol/controls.js';
 import { encodeJsonFrame, type ServerFrame } from '../../protocol/frames.js';
@@ -13,15 +14,18 @@ import { SessionManager, type Log, type PlaybackOptions } from '../sessions/mana
 import type { Session, SessionSink } from '../sessions/session.js';
 import type { ShardDirectory } from './directory.js';
 import type { MergedCursor } from './merged-session-cursor.js';
+import { MergedCoverage } from './merged-session-coverage.js';
 import { MergedSource } from './merged-session-source.js';
 
 export class MergedSessions {
   readonly manager: SessionManager;
   private readonly source: MergedSource;
+  private readonly coverage: MergedCoverage;
 
   constructor(directory: ShardDirectory, playback: PlaybackOptions, flushIntervalMs: number, log: Log) {
     this.source = new MergedSource(directory, flushIntervalMs);
-    this.manager = new SessionManager(this.source.asArchive(), playback, log);
+    this.coverage = new MergedCoverage(directory, () => this.manager.list().length > 0);
+    this.manager = new SessionManager(this.source.asArchive(), playback, log, this.coverage);
   }
 
   has(id: string): boolean {
@@ -29,6 +33,8 @@ export class MergedSessions {
   }
 
   async create(clientKey: string, controls: ControlsInput, filter: readonly string[]): Promise<Session> {
+    // The first state frame is followed by a coverage frame: the shards' coverage as of now.
+    await this.coverage.refresh();
     this.source.lastCursor = undefined;
     const pending = this.manager.create(clientKey, controls, filter);
     // The session made its cursor synchronously, before create's first await.
@@ -75,5 +81,6 @@ export class MergedSessions {
   async close(): Promise<void> {
     await this.manager.close();
     this.source.close();
+    this.coverage.close();
   }
 }
