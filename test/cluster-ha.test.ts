@@ -20,7 +20,7 @@ import pino from 'pino';
 import { formatTs } from '../protocol/time.js';
 import { Membership } from '../server/cluster/membership.js';
 import { tapedeckArgs } from './helpers/built.js';
-import { ha, kill9, stop, until, useCluster, type ClusterPeers, type Recorder } from './helpers/ha-cluster.js';
+import { checkExactlyOnce, ha, kill9, stop, until, useCluster, type ClusterPeers, type Recorder } from './helpers/ha-cluster.js';
 import { readTopic } from './helpers/kafka.js';
 import { uniqueName } from './helpers/peers.js';
 import { scheduleSeed } from './helpers/seed.js';
@@ -182,6 +182,9 @@ describe('a shard that is an active/standby pair', () => {
 
       await stop(b);
       await stop(q);
+      // And the pair's sink, as for any active/standby pair: every batch either archive holds
+      // in the topic's span was published, once, in order.
+      await checkExactlyOnce(p.broker, n.topic, [a.archive, b.archive]);
     } finally {
       await reader.stop();
     }
