@@ -87,7 +87,12 @@ describe('metrics of a fully wired server', () => {
       await running.archive.writer!.rotate();
       await vi.waitFor(async () => expect(await readdir(cold)).toHaveLength(1), { timeout: 10_000 });
       expect((await fetch(`${running.url}/api/v1/archive`)).status).toBe(200);
-      const text = await (await fetch(`${running.url}/metrics`)).text();
+      // The copy lands in the cold directory before the hook's run is counted: wait for the count.
+      let text = '';
+      await vi.waitFor(async () => {
+        text = await (await fetch(`${running.url}/metrics`)).text();
+        expect(text).toMatch(/^tapedeck_hook_runs_total\{hook="put",result="ok"\} /m);
+      }, { timeout: 10_000 });
       const value = (series: string): number => {
         const line = text.split('\n').find((l) => l.startsWith(`${series} `));
         return line === undefined ? Number.NaN : Number(line.slice(series.length + 1));
