@@ -24,6 +24,7 @@ import { checkExactlyOnce, ha, kill9, stop, until, useCluster, type ClusterPeers
 import { readTopic } from './helpers/kafka.js';
 import { uniqueName } from './helpers/peers.js';
 import { scheduleSeed } from './helpers/seed.js';
+import { api, TestWs, type Frame } from './helpers/server.js';
 import { tmpDir } from './helpers/tmp.js';
 import { rng } from './helpers/workload.js';
 
@@ -135,6 +136,12 @@ describe('a shard that is an active/standby pair', () => {
         return first ? (JSON.parse(first) as { ts: number }).ts : undefined;
       }, 10_000, 'b recording');
 
+      // A merged session tailing at q across the kill.
+      const created = await api(q.url, 'POST', '/api/v1/sessions', { state: 'tail' });
+      expect(created.status).toBe(201);
+      const ws = await TestWs.open(`${q.url}${created.body.stream}`, 'json');
+      await ws.next((f) => f.type === 'batch' || f.type === 'batches', 20_000);
+
       // A seeded moment in 0.3 to 2.3 s, merged reads going on meanwhile.
       const wait = 300 + Math.floor(random() * 2000);
       const deadline = Date.now() + wait;
@@ -164,6 +171,19 @@ describe('a shard that is an active/standby pair', () => {
       }, 20_000, 'merged reads answering for p from b');
       expect(await leaseHolder(b)).toBe(true);
       await until(async () => (await ha(b)).publishing || undefined, 10_000, 'b publishing');
+
+      // The session said p was missing, then back, and goes on with p's batches, in order,
+      // none twice.
+      const infoIndex = (word: string): number => ws.frames.findIndex((f) => f.type === 'info' && f.code === 'TPD_SHARDS_MISSING' && String(f.message).includes(`shard p is ${word}`));
+      await until(async () => infoIndex('back') >= 0 || undefined, 20_000, 'the session told p is back');
+      expect(infoIndex('missing')).toBeGreaterThanOrEqual(0);
+      expect(infoIndex('missing')).toBeLessThan(infoIndex('back'));
+      const batchTimes = (frames: Frame[]): number[] => frames.flatMap((f) => (f.type === 'batch' ? [f.ts as number] : f.type === 'batches' ? (f.batches as Array<{ ts: number }>).map((x) => x.ts) : []));
+      const backAt = infoIndex('back');
+      await until(async () => batchTimes(ws.frames.slice(backAt)).length >= 2 || undefined, 20_000, 'p\'s batches in the session again');
+      const played = batchTimes(ws.frames);
+      for (let i = 1; i < played.length; i++) expect(played[i], `session batch ${i}`).toBeGreaterThan(played[i - 1] as number);
+      ws.close();
 
       // Nothing acknowledged lost: every batch merged reads served before the kill, and every
       // batch the pair published to its topic in b's span, is in the merged history now.
