@@ -227,8 +227,8 @@ export class Catalog {
 
   /** A file's block rows (checksums checked: throws on a bad one) and what is wrong with their shape. */
   private checkedBlocks(seq: number): { raw: Raw[]; problems: string[] } {
-    const raw = this.checked('blocks', this.stmts.blocks.all(seq));
-    const fileRow = this.checked('files', this.stmts.fileRow.all(seq))[0];
+    // One read transaction: a writer in another process commits between two statements otherwise.
+    const [raw, fileRow] = this.db.transaction(() => [this.checked('blocks', this.stmts.blocks.all(seq)), this.checked('files', this.stmts.fileRow.all(seq))[0]] as const)();
     const indexed = fileRow === undefined ? -1 : (fileRow[5] as number);
     const problems = tileProblems(raw);
     for (const b of raw) {
