@@ -20,5 +20,7 @@ export interface ClusterConfig {
    * "Exactly once") before recording it itself; 0 = wait until that shard resolves it.
    */
   inDoubtMaxWaitMs: number;
+  /** Bearer token this node presents to the other shards (read scope there); null = none. */
+  token: string | null;
 }
 

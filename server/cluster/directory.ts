@@ -26,6 +26,11 @@ export interface ShardDirectory {
   /** This node's own shard id. */
   readonly self: string;
   /**
+   * The Authorization header this node presents to the other shards (`Bearer <token>`, a
+   * token with the read scope on every shard: `cluster.token`); undefined = none.
+   */
+  readonly authorization?: string | undefined;
+  /**
    * Every shard ever registered in the cluster and not removed by an operator, live or not.
    * A shard that is known but not live is reported as missing by merged reads, never
    * silently left out. Throws TPD_CLUSTER_UNAVAILABLE when membership cannot be read.

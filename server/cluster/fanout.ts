@@ -66,6 +66,11 @@ export function agentFor(dir: ShardDirectory): Agent {
   return a;
 }
 
+/** The headers every request to a shard carries: the node's credentials, if any. */
+export function shardHeaders(dir: ShardDirectory): Record<string, string> {
+  return dir.authorization === undefined ? {} : { authorization: dir.authorization };
+}
+
 /** Destroys the directory's connections (an app closing); a later request opens new ones. */
 export async function closeShardConnections(dir: ShardDirectory): Promise<void> {
   const a = agents.get(dir);
@@ -141,7 +146,7 @@ export interface OpenedStream {
  * to name the shard missing (reasonOf).
  */
 export async function openShard(dir: ShardDirectory, shard: ShardInfo, path: string, signal?: AbortSignal): Promise<OpenedStream> {
-  const res = await request(shardUrl(shard, path), { dispatcher: agentFor(dir), method: 'GET', ...(signal ? { signal } : {}) });
+  const res = await request(shardUrl(shard, path), { dispatcher: agentFor(dir), method: 'GET', headers: shardHeaders(dir), ...(signal ? { signal } : {}) });
   if (res.statusCode !== 200) {
     const text = await res.body.text().catch(() => '');
     throw clientError(res.statusCode, text) ?? Object.assign(new Error(`HTTP ${res.statusCode}`), { code: `HTTP ${res.statusCode}` });

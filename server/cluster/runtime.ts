@@ -75,6 +75,7 @@ export class ClusterRuntime {
     this.ownership = new Ownership(config.shard, config.globs);
     this.shardDirectory = {
       self: config.shard,
+      authorization: config.token === null ? undefined : `Bearer ${config.token}`,
       shards: (): Promise<readonly ShardInfo[]> => {
         if (!this.membership) return Promise.reject(new TapedeckError('TPD_CLUSTER_UNAVAILABLE', 'this shard has not joined its cluster yet'));
         return this.membership.shards();

@@ -9,7 +9,7 @@ import { request } from 'undici';
 import { TapedeckError } from '../../protocol/errors.js';
 import { SERVER_LIMITS } from '../limits.js';
 import type { ShardDirectory, ShardInfo } from './directory.js';
-import { agentFor, shardUrl } from './fanout.js';
+import { agentFor, shardUrl, shardHeaders } from './fanout.js';
 
 export interface StaticShard {
   id: string;
@@ -30,7 +30,11 @@ export class StaticDirectory implements ShardDirectory {
   /** What each shard last answered: a shard that stops answering keeps its last horizon. */
   private readonly known = new Map<string, { horizonUs: number; renewedMs: number }>();
 
-  constructor(self: string, shards: readonly StaticShard[]) {
+  readonly authorization: string | undefined;
+
+  /** `token`: a bearer token with the read scope on every shard, if they require one. */
+  constructor(self: string, shards: readonly StaticShard[], token?: string) {
+    this.authorization = token === undefined ? undefined : `Bearer ${token}`;
     const ids = new Set<string>();
     for (const s of shards) {
       if (ids.has(s.id)) throw new TapedeckError('TPD_BAD_ARGUMENT', `shard id ${JSON.stringify(s.id)} is listed twice`);
@@ -52,7 +56,7 @@ export class StaticDirectory implements ShardDirectory {
   private async probe(s: StaticShard): Promise<ShardInfo> {
     const base = { id: s.id, url: s.url, globs: s.globs ?? [] };
     try {
-      const res = await request(shardUrl(s, '/api/v1/shard'), { dispatcher: agentFor(this), method: 'GET', signal: AbortSignal.timeout(SERVER_LIMITS.clusterShardProbeTimeoutMs) });
+      const res = await request(shardUrl(s, '/api/v1/shard'), { dispatcher: agentFor(this), method: 'GET', headers: shardHeaders(this), signal: AbortSignal.timeout(SERVER_LIMITS.clusterShardProbeTimeoutMs) });
       if (res.statusCode !== 200) {
         await res.body.dump();
         throw new Error(`HTTP ${res.statusCode}`);

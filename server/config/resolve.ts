@@ -176,6 +176,7 @@ function resolveCluster(c: RawConfig['cluster'], problems: string[]): ServeConfi
     globs: [...c.globs],
     leaseTtlMs: durationMs(c.lease_ttl),
     inDoubtMaxWaitMs: msOrZero(c.in_doubt_max_wait),
+    token: c.token,
   };
   if (cluster.leaseTtlMs < 200) problems.push('cluster.lease_ttl: must be at least 200ms');
   return cluster;

@@ -128,6 +128,7 @@ const Cluster = orNull(section({
   redis: Type.String({ pattern: '^rediss?://', examples: ['redis://127.0.0.1:6379'], description: 'redis:// or rediss:// URL of the Redis that holds membership, leases and the Kafka fences.' }),
   globs: Type.Array(Type.String(), { maxItems: 1024, default: [], examples: [['/site-a/**']], description: 'Globs of the paths this shard owns for push and poll sources; a push of a path another shard owns is refused (421 TPD_NOT_OWNER). Must not overlap another shard\'s (docs/cluster.md). [] = owns none.' }),
   lease_ttl: duration({ default: durationText(CLUSTER_DEFAULTS.leaseTtlMs), description: 'The shard\'s lease TTL (at least 200ms; renewed every TTL/4): a dead shard shows live: false within about this.' }),
+  token: orNull(Type.String({ minLength: 1, maxLength: 4096 }), { default: null, examples: ['shard-read-token-1'], description: 'Bearer token this node presents to the other shards for merged reads and sessions; it needs the read scope on every shard (their auth.tokens). null = shards without auth.' }),
   in_doubt_max_wait: durationOrNull({ default: null, description: 'How long a shard that takes over a Kafka partition waits for the previous owner to resolve its in-doubt batch before recording it itself (a duplicate is then possible, counted); null = wait for it.' }),
 }, {}), { default: null, description: 'This recorder as one shard of a cluster (docs/cluster.md); null = a recorder of its own.' });
 
