@@ -20,6 +20,7 @@ import { reindexArchive } from '../storage/reindex.js';
 import { isTapedeckError } from '../protocol/errors.js';
 import { rng, randomBatches } from './helpers/workload.js';
 import { plain } from './helpers/replay.js';
+import { tapedeck } from './helpers/cli.js';
 import type { Batch } from '../protocol/value.js';
 
 const SEED = Number(process.env.LAZY_SEED ?? 1919);
@@ -206,6 +207,23 @@ describe('catalog block rows checked on first load', () => {
       expect(served.filter((b) => byTs.has(b.ts)).length).toBe(batches.length);
     });
   }
+
+  it('inspect lists a file whose rows are damaged as such, with the problem, instead of failing', async () => {
+    let victim = -1;
+    const dir = await damagedCopy((db) => {
+      const all = seqs(db);
+      victim = all[0]!;
+      const row = blockRows(db, victim)[0]!;
+      rewriteBlock(db, row, [row[0], row[1], row[2], row[3], row[4], row[5], row[6], row[7] + 7], false);
+    });
+    const r = await tapedeck('inspect', dir, '--json');
+    expect(r.code, r.stderr).toBe(0);
+    const out = JSON.parse(r.stdout) as { files: Array<{ seq: number; catalogDamaged?: boolean; blocks: number }>; problems: Array<{ code?: string }> };
+    const damaged = out.files.filter((f) => f.catalogDamaged === true).map((f) => f.seq);
+    expect(damaged).toEqual([victim]);
+    expect(out.files.filter((f) => f.seq !== victim).every((f) => f.blocks > 0)).toBe(true);
+    expect(JSON.stringify(out.problems)).toContain('TPD_CORRUPT_CATALOG');
+  });
 
   it('damaged rows of the newest file are found at open and the catalog rebuilt, as before', async () => {
     const r = rng(SEED + 100);

@@ -3,7 +3,7 @@ import { Archive, wallClockUs } from '../../storage/archive.js';
 import { BlockType } from '../../storage/codec/frame.js';
 import { compileSpec, validateGlobs } from '../../protocol/glob.js';
 import { formatTs, parseWallTime } from '../../protocol/time.js';
-import { TapedeckError } from '../../protocol/errors.js';
+import { TapedeckError, isTapedeckError } from '../../protocol/errors.js';
 import { valueToJson } from '../../protocol/value-json.js';
 
 export async function inspectCommand(argv: string[]): Promise<number> {
@@ -28,8 +28,18 @@ export async function inspectCommand(argv: string[]): Promise<number> {
       let images = 0;
       let batches = 0;
       let updates = 0;
+      let catalogDamaged = false;
       if (f.location === 'local') {
-        const t = a.table(f);
+        let t;
+        try {
+          t = a.table(f);
+        } catch (err) {
+          // A file whose catalog rows are damaged is listed, not fatal: the archive reported
+          // it among its problems, and `tapedeck reindex` rebuilds the rows.
+          if (!isTapedeckError(err, 'TPD_CORRUPT_CATALOG')) throw err;
+          catalogDamaged = true;
+          t = { rows: [] };
+        }
         blocks = t.rows.length;
         for (const r of t.rows) {
           if (r.type === BlockType.IMAGE) images++;
@@ -43,6 +53,7 @@ export async function inspectCommand(argv: string[]): Promise<number> {
         name: f.name, seq: f.seq, location: f.location, sealed: f.sealed,
         first: f.firstTs === null ? null : formatTs(f.firstTs), last: f.lastTs === null ? null : formatTs(f.lastTs),
         bytes: f.committedBytes, blocks, images, batches, updates,
+        ...(catalogDamaged ? { catalogDamaged } : {}),
       };
     });
     const totals = files.reduce((t, f) => ({ bytes: t.bytes + f.bytes, batches: t.batches + f.batches, updates: t.updates + f.updates }), { bytes: 0, batches: 0, updates: 0 });
