@@ -134,8 +134,8 @@ export const SERVER_LIMITS = {
   promqlRegexCharsMax: 4096,
   /** Most series one PromQL query may select. */
   promqlSeriesMax: 100_000,
-  /** Most samples one PromQL query may load into memory (16 bytes each). */
-  promqlSamplesMax: 25_000_000,
+  /** Most samples one PromQL query may load into memory (16 bytes each; Prometheus' --query.max-samples default). */
+  promqlSamplesMax: 50_000_000,
   /** Most steps of a range query per series (Prometheus' own 11 000). */
   promqlPointsPerSeriesMax: 11_000,
   /** Evaluation yields to the event loop at least this often. */
