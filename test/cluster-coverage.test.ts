@@ -14,11 +14,15 @@ import type { CoverageEvent } from '../protocol/coverage.js';
 import { formatTs } from '../protocol/time.js';
 import type { Batch } from '../protocol/value.js';
 import { buildServer } from '../server/app.js';
+import { MergedSessions } from '../server/cluster/merged-sessions.js';
+import { StaticDirectory } from '../server/cluster/static-directory.js';
+import { PLAYBACK_DEFAULTS } from '../server/sessions/manager.js';
 import { CoverageLog } from '../server/coverage.js';
 import { Recorder } from '../server/recorder.js';
 import type { Source } from '../server/sources/source.js';
 import { Archive } from '../storage/index.js';
 import { JournalWriter } from '../storage/coverage-journal.js';
+import { freePort } from './helpers/cluster.js';
 import { frontNode, splitWorkload } from './helpers/merge-cluster.js';
 import { api, TestWs, type Frame, type TestServer } from './helpers/server.js';
 import { tmpDir } from './helpers/tmp.js';
@@ -180,8 +184,33 @@ describe('coverage frames of merged sessions', () => {
     const ws2 = await open({ state: 'pause' });
     const after = await coverageAfterState(ws2);
     expect(after.gaps).toEqual(before.gaps);
-    expect(ws2.frames.some((f) => f.type === 'info' && f.code === 'TPD_SHARDS_MISSING' && String(f.message).includes('s0'))).toBe(true);
+    await ws2.next((f) => f.type === 'info' && f.code === 'TPD_SHARDS_MISSING' && String(f.message).includes('s0'));
     ws.send({ type: 'control', set: { pos: formatTs(ts(10)) } });
     expect((await coverageAfterState(ws)).gaps).toEqual(before.gaps);
+  });
+});
+
+describe('a shard missing before the client attaches', () => {
+  it('is told to the client when it attaches (the loss found while the session was made went to nobody)', async () => {
+    const dead = `http://127.0.0.1:${await freePort()}`;
+    const m = new MergedSessions(new StaticDirectory('front', [{ id: 's1', url: (shards[1] as CovShard).url }, { id: 'zz', url: dead }]), PLAYBACK_DEFAULTS, 0, pino({ level: 'silent' }));
+    try {
+      const s = await m.create('client', { state: 'pause' }, []);
+      const sent: Frame[] = [];
+      m.attach(s, {
+        format: 'json',
+        coalesce: false,
+        send: (d) => sent.push(JSON.parse(String(d)) as Frame),
+        bufferedBytes: () => 0,
+        drained: () => Promise.resolve(),
+        close: () => undefined,
+      });
+      const info = await waitFor(async () => sent.find((f) => f.type === 'info' && f.code === 'TPD_SHARDS_MISSING'), 10_000, 'an info frame naming the missing shard');
+      expect(String(info.message)).toContain('shard zz is missing');
+      const cov = await waitFor(async () => sent.find((f) => f.type === 'coverage'), 10_000, 'the coverage frame');
+      expect((cov.outages as Item[]).every((o) => o.shard === 's1')).toBe(true);
+    } finally {
+      await m.close();
+    }
   });
 });

@@ -274,6 +274,14 @@ export class MergedCursor {
     this.notify?.({ type: 'info', code: 'TPD_SHARDS_MISSING', message: `shard ${m.shard} is missing (${m.reason}); playback goes on without it` });
   }
 
+  /**
+   * Tells a client that just attached which shards are lost now: one lost before any
+   * client was there (at creation, or while detached) was told to nobody.
+   */
+  announceLost(): void {
+    for (const id of this.lost.keys()) this.notify?.({ type: 'info', code: 'TPD_SHARDS_MISSING', message: `shard ${id} is missing; playback goes on without it` });
+  }
+
   /** Lost shards whose retry time came and that are live again join from the position. */
   private async retryLost(): Promise<void> {
     if (this.lost.size === 0) return;

@@ -63,6 +63,7 @@ export class MergedSessions {
       };
     }
     s.attach(sink);
+    cursor?.announceLost();
   }
 
   /** Detaches a client; its shard streams are released by the source's next housekeeping. */
