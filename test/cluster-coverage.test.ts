@@ -14,6 +14,7 @@ import type { CoverageEvent } from '../protocol/coverage.js';
 import { formatTs } from '../protocol/time.js';
 import type { Batch } from '../protocol/value.js';
 import { buildServer } from '../server/app.js';
+import { shardCoverage } from '../server/cluster/merged-session-coverage.js';
 import { MergedSessions } from '../server/cluster/merged-sessions.js';
 import { StaticDirectory } from '../server/cluster/static-directory.js';
 import { PLAYBACK_DEFAULTS } from '../server/sessions/manager.js';
@@ -212,5 +213,35 @@ describe('a shard missing before the client attaches', () => {
     } finally {
       await m.close();
     }
+  });
+});
+
+describe('a shard\'s coverage answer, hostile or malformed', () => {
+  it('keeps the well-formed items only, each naming the shard', () => {
+    const got = shardCoverage('sx', {
+      gaps: [
+        { start_us: 10, end_us: null, reason: 'recorder-crashed' },
+        { start_us: -1, end_us: 5, reason: 'recorder-stopped' },
+        { start_us: 1.5, end_us: 5, reason: 'recorder-stopped' },
+        { start_us: '10', end_us: 20, reason: 'recorder-stopped' },
+        { start_us: 10, end_us: 'later', reason: 'recorder-stopped' },
+        { start_us: 10, end_us: 20 },
+        null as unknown as { start_us: number },
+        { start_us: 2 ** 60, end_us: 20, reason: 'recorder-stopped' },
+        { start_us: 30, end_us: 40, reason: 'recorder-stopped' },
+      ],
+      outages: [
+        { source: 'up', start_us: 5, end_us: 6, reason: 'HTTP 503' },
+        { source: 7, start_us: 5, end_us: 6, reason: 'x' },
+        { source: 'up', start_us: 5, end_us: undefined, reason: 'x' },
+        { source: 'up', start_us: 5, end_us: null, reason: 'down' },
+      ],
+    });
+    expect(got).toEqual({
+      gaps: [{ shard: 'sx', startUs: 10, endUs: null, reason: 'recorder-crashed' }, { shard: 'sx', startUs: 30, endUs: 40, reason: 'recorder-stopped' }],
+      outages: [{ shard: 'sx', source: 'up', startUs: 5, endUs: 6, reason: 'HTTP 503' }, { shard: 'sx', source: 'up', startUs: 5, endUs: null, reason: 'down' }],
+    });
+    expect(shardCoverage('sx', {})).toEqual({ gaps: [], outages: [] });
+    expect(shardCoverage('sx', { gaps: 'nope' as unknown as [], outages: 3 as unknown as [] })).toEqual({ gaps: [], outages: [] });
   });
 });

@@ -27,15 +27,23 @@ interface LocalCoverage {
 const isUs = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
 const usOrNull = (v: unknown): number | null | undefined => (v === null ? null : isUs(v) ? v : undefined);
 
-/** A shard's answer as frame items; malformed items are dropped (a shard of another version). */
+/** The items of a list that are objects; anything else (not a list, null items) gives none. */
+function objects<T extends object>(v: unknown): Partial<T>[] {
+  return Array.isArray(v) ? (v.filter((x) => typeof x === 'object' && x !== null && !Array.isArray(x)) as Partial<T>[]) : [];
+}
+
+/**
+ * A shard's answer as frame items; malformed items are dropped (a shard of another version,
+ * or a hostile one: it must not stop the other shards' coverage from being read).
+ */
 export function shardCoverage(shard: string, a: LocalCoverage): { gaps: ShardGap[]; outages: ShardOutage[] } {
   const gaps: ShardGap[] = [];
-  for (const g of a.gaps ?? []) {
+  for (const g of objects<NonNullable<LocalCoverage['gaps']>[number]>(a.gaps)) {
     const end = usOrNull(g.end_us);
     if (isUs(g.start_us) && end !== undefined && typeof g.reason === 'string') gaps.push({ shard, startUs: g.start_us, endUs: end, reason: g.reason as GapReason });
   }
   const outages: ShardOutage[] = [];
-  for (const o of a.outages ?? []) {
+  for (const o of objects<NonNullable<LocalCoverage['outages']>[number]>(a.outages)) {
     const end = usOrNull(o.end_us);
     if (isUs(o.start_us) && end !== undefined && typeof o.source === 'string' && typeof o.reason === 'string') outages.push({ shard, source: o.source, startUs: o.start_us, endUs: end, reason: o.reason });
   }
@@ -88,7 +96,7 @@ export class MergedCoverage extends EventEmitter implements CoverageSource {
   private async ask(): Promise<void> {
     try {
       const f = await fanoutJson<LocalCoverage>(this.dir, '/api/v1/coverage');
-      for (const a of f.answers) this.perShard.set(a.shard.id, shardCoverage(a.shard.id, a.value));
+      for (const a of f.answers) this.perShard.set(a.shard.id, shardCoverage(a.shard.id, typeof a.value === 'object' && a.value !== null ? a.value : {}));
     } catch {
       // No shard answered, or membership unreadable: the last known coverage stays.
       return;
