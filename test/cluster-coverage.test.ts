@@ -216,6 +216,26 @@ describe('a shard missing before the client attaches', () => {
   });
 });
 
+describe('more holes than coverageItemsMax', () => {
+  it('the newest are kept over all shards, truncated: true', async () => {
+    const two = [{ id: 's1', url: (shards[1] as CovShard).url }, { id: 's2', url: (shards[2] as CovShard).url }];
+    const m = new MergedSessions(new StaticDirectory('front', two), { ...PLAYBACK_DEFAULTS, coverageItemsMax: 2 }, 0, pino({ level: 'silent' }));
+    try {
+      const s = await m.create('client', { state: 'pause' }, []);
+      const sent: Frame[] = [];
+      m.attach(s, { format: 'json', coalesce: false, send: (d) => sent.push(JSON.parse(String(d)) as Frame), bufferedBytes: () => 0, drained: () => Promise.resolve(), close: () => undefined });
+      const cov = await waitFor(async () => sent.find((f) => f.type === 'coverage'), 10_000, 'the coverage frame');
+      const all = await expectedFromShards(two, 0, Number.MAX_SAFE_INTEGER);
+      expect(all.gaps.length + all.outages.length).toBeGreaterThan(2);
+      const newest = [...all.gaps, ...all.outages].sort((a, b) => b.startUs - a.startUs).slice(0, 2);
+      expect(cov.truncated).toBe(true);
+      expect(new Set([...(cov.gaps as Item[]), ...(cov.outages as Item[])])).toEqual(new Set(newest));
+    } finally {
+      await m.close();
+    }
+  });
+});
+
 describe('a shard\'s coverage answer, hostile or malformed', () => {
   it('keeps the well-formed items only, each naming the shard', () => {
     const got = shardCoverage('sx', {
