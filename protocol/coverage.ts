@@ -38,6 +38,8 @@ export interface CoverageGap {
   /** Batch time of the first batch after it; null while the next run has recorded nothing. */
   endUs: number | null;
   reason: GapReason;
+  /** On a clustered node's merged answers and frames: the shard whose hole it is (docs/cluster.md). */
+  shard?: string;
 }
 
 export interface SourceOutage {
@@ -46,6 +48,8 @@ export interface SourceOutage {
   /** Null while the source is still down. */
   endUs: number | null;
   reason: string;
+  /** On a clustered node's merged answers and frames: the shard whose outage it is. */
+  shard?: string;
 }
 
 export interface Coverage {

@@ -1,6 +1,6 @@
 /**
  * Merged reads when shards tie, die, hang, come back, and when clients leave
- * (docs/cluster-reads.md): the tie rule, the partial marker, a lost shard mid-session, the
+ * (docs/cluster.md, "Merged reads"): the tie rule, the partial marker, a lost shard mid-session, the
  * slowest shard's horizon in tail, and every state of a session freeing its shard streams.
  */
 import { afterEach, describe, expect, it } from 'vitest';

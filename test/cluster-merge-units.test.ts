@@ -1,5 +1,5 @@
 /**
- * The pure parts of merged reads (docs/cluster-reads.md): the k-way merge and its tie rule,
+ * The pure parts of merged reads (docs/cluster.md, "Merged reads"): the k-way merge and its tie rule,
  * the line and CSV row readers, the shard batches wire against malformed input, and how
  * paths and states merge.
  */

@@ -1,5 +1,5 @@
 /**
- * Merged reads over a cluster (docs/cluster-reads.md): three real shard servers, each with
+ * Merged reads over a cluster (docs/cluster.md, "Merged reads"): three real shard servers, each with
  * its own archive holding part of a known input, and a front node whose StaticDirectory
  * lists them. Every merged answer is checked against a single archive that recorded the
  * whole input (differential), and sessions batch for batch.
