@@ -20,7 +20,7 @@ function problems(doc: unknown): string[] {
 
 describe('cluster config', () => {
   it('resolves with its defaults', () => {
-    expect(resolveConfig(base).cluster).toEqual({ name: 'fab', shard: 's1', advertiseUrl: null, redisUrl: 'redis://127.0.0.1:6379', globs: [], leaseTtlMs: 5000, inDoubtMaxWaitMs: 0 });
+    expect(resolveConfig(base).cluster).toEqual({ name: 'fab', shard: 's1', advertiseUrl: null, redisUrl: 'redis://127.0.0.1:6379', globs: [], leaseTtlMs: 5000, inDoubtMaxWaitMs: 0, token: null });
     expect(resolveConfig({ archive_directory: '/tmp/x' }).cluster).toBeNull();
   });
 
