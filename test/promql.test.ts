@@ -233,3 +233,33 @@ describe('number formatting', () => {
     ]);
   });
 });
+
+describe('topk and bottomk among equal values', () => {
+  // Prometheus keeps a heap of k samples and replaces its top only with a strictly better
+  // one, so among equal values the heap's shape decides (PROMQL_DIFF_SEED=860264 in
+  // test/promql-diff.test.ts showed a stable sort choosing another series). Series are taken
+  // in label order: a, b, c, d.
+  let tied: TestServer;
+  beforeAll(async () => {
+    const values: Record<string, number> = { a: 5, b: 5, c: 6, d: 1 };
+    tied = await startServer([{ ts: T0_MS * 1000, updates: Object.entries(values).map(([room, v]) => [seriesToPath({ name: 'tie', labels: { room } }), v] as [string, Value]) }]);
+  });
+  afterAll(async () => {
+    await tied.close();
+  });
+  const rooms = async (query: string): Promise<string[]> => {
+    const r = await fetch(`${tied.url}/api/v1/query?${new URLSearchParams({ query, time: at(0) })}`);
+    const body = (await r.json()) as { data: { result: Array<{ metric: { room: string } }> } };
+    return body.data.result.map((x) => x.metric.room).sort();
+  };
+
+  it('keeps the sample Prometheus keeps', async () => {
+    // heap [a, b]; c beats the top (a) and replaces it, Fix sinks it below b: {b, c}.
+    expect(await rooms('topk(2, tie)')).toEqual(['b', 'c']);
+    // For the lowest the top is the largest: heap [a, b]; c does not beat a (5); d does,
+    // replaces a, and Fix sinks it below b: {b, d}.
+    expect(await rooms('bottomk(2, tie)')).toEqual(['b', 'd']);
+    expect(await rooms('topk(3, tie)')).toEqual(['a', 'b', 'c']);
+    expect(await rooms('topk(1, tie)')).toEqual(['c']);
+  });
+});

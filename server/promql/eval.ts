@@ -12,6 +12,7 @@ import { binop, elementFunction, isComparison, rangeFunction, type Window } from
 import { compareMetrics, dropName, makeMetric, metricText, restrict, type Metric } from './labels.js';
 import { rangedOf, type SeriesSamples } from './load.js';
 import { lower, lowerFrom, upper, upperFrom } from './search.js';
+import { selectK } from './topk.js';
 
 export interface Sample {
   readonly metric: Metric;
@@ -342,29 +343,6 @@ function aggregateValues(op: Exclude<AggregateOp, 'topk' | 'bottomk'>, samples: 
     default:
       return value;
   }
-}
-
-/** Largest k for which topk / bottomk keep their best k by insertion rather than a sort (O(n·k) against O(n log n)). */
-const TOPK_INSERTION_MAX = 16;
-
-/** topk / bottomk of one group: k elements with their own label sets, best first. */
-function selectK(op: 'topk' | 'bottomk', samples: Sample[], param: number): Sample[] {
-  const k = Math.trunc(param);
-  if (!(k >= 1)) return [];
-  const sign = op === 'topk' ? -1 : 1;
-  // NaN ranks last either way (Prometheus replaces a NaN at the top of its heap first).
-  const order = (a: Sample, b: Sample): number => (Number.isNaN(a.v) ? (Number.isNaN(b.v) ? 0 : 1) : Number.isNaN(b.v) ? -1 : sign * (a.v - b.v));
-  if (k > TOPK_INSERTION_MAX) return [...samples].sort(order).slice(0, k);
-  // The first k of a stable sort, kept by insertion: O(n·k) instead of sorting every sample at every step.
-  const best: Sample[] = [];
-  for (const s of samples) {
-    if (best.length === k && order(s, best[k - 1] as Sample) >= 0) continue;
-    let i = best.length;
-    while (i > 0 && order(s, best[i - 1] as Sample) < 0) i--;
-    best.splice(i, 0, s);
-    if (best.length > k) best.pop();
-  }
-  return best;
 }
 
 /** Prometheus refuses a vector with two equal label sets (after a name was dropped). */
