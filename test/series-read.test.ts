@@ -233,8 +233,10 @@ describe('selective reads', () => {
           return out;
         };
         const full = await read(false);
-        expect(full.length).toBeGreaterThan(0);
-        expect(await read(true), `round ${round}: ${globs.join(' ')}`).toEqual(full);
+        // From the beginning every picked path is ahead; from a random time it may not be
+        // (a path recorded only early), and then both reads must be empty alike.
+        if (round === 0) expect(full.length).toBeGreaterThan(0);
+        expect(await read(true), `round ${round}: ${globs.join(' ')} (seed ${seed})`).toEqual(full);
       }
     } finally {
       await a.close();
