@@ -13,6 +13,7 @@ import { parseTs } from '../protocol/time.js';
 import { CATALOG_ERROR_CODE, CATALOG_FILE, openCheckedCatalog, type Catalog, type BlockRow } from './catalog.js';
 import { BlockType } from './codec/frame.js';
 import { decodeBatches, decodeBatchesSelected, type DecodedBatches } from './codec/payload.js';
+import { filterDecoded } from './series-read.js';
 import { openFrame } from './codec/frame.js';
 import { BlockCache } from './block-cache.js';
 import { ROTATED_NAME, readExactly, rotatedName } from './segment-file.js';
@@ -282,13 +283,13 @@ export class Archive extends EventEmitter {
 
   /**
    * One block with only the updates of the kept paths (every batch listed, count 0 when none
-   * of its updates is kept). A block already in the shared cache is filtered from there
-   * (`filter`); otherwise only the kept columns are decoded (codec decodeBatchesSelected),
+   * of its updates is kept). A block already in the shared cache is filtered from there;
+   * otherwise only the kept columns are decoded (codec decodeBatchesSelected),
    * outside the cache, since a partial decode serves no other reader.
    */
-  async readBlockSelected(entry: FileEntry, row: BlockRow, keep: (id: number) => boolean, filter: (d: DecodedBatches) => DecodedBatches, wait?: FetchWait): Promise<DecodedBatches> {
+  async readBlockSelected(entry: FileEntry, row: BlockRow, keep: (id: number) => boolean, wait?: FetchWait): Promise<DecodedBatches> {
     const held = this.cache.peek(`${entry.seq}:${row.offset}`);
-    if (held) return filter(held);
+    if (held) return filterDecoded(held, keep);
     if (entry.location === 'remote') await this.fetchRemote(entry, wait);
     return this.readChecked(entry, row, (raw, firstTs) => decodeBatchesSelected(raw, firstTs, keep));
   }

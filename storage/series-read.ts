@@ -31,7 +31,7 @@ export type KeepPath = (id: number) => boolean;
  * none of its updates is kept) so that timestamps stay aligned.
  */
 export async function readBlockSelected(a: Archive, entry: FileEntry, row: BlockRow, keep: KeepPath, wait?: FetchWait): Promise<DecodedBatches> {
-  return a.readBlockSelected(entry, row, keep, (d) => filterDecoded(d, keep), wait);
+  return a.readBlockSelected(entry, row, keep, wait);
 }
 
 /** The updates of kept paths of a decoded block, batches kept in place. */

@@ -5,21 +5,8 @@ import { ColumnKind, decodeBatches, decodeBatchesSelected, encodeBatches, type F
 import { isTapedeckError } from '../protocol/errors.js';
 import { ByteReader, ByteWriter } from '../storage/codec/bytes.js';
 import { encodeXorColumn, xorColumnBits } from '../storage/codec/xor-float.js';
-import { fabricBatches, randomBatches, rng } from './helpers/workload.js';
+import { fabricBatches, flattenBatches, randomBatches, rng } from './helpers/workload.js';
 import type { Batch, Value } from '../protocol/value.js';
-
-function flatten(batches: Batch[]): FlatBatches & { ts: number[]; counts: number[]; ids: number[]; values: Value[] } {
-  const ids: number[] = [];
-  const values: Value[] = [];
-  const dict = new Map<string, number>();
-  for (const b of batches) for (const [p, v] of b.updates) {
-    let id = dict.get(p);
-    if (id === undefined) dict.set(p, (id = dict.size));
-    ids.push(id);
-    values.push(v);
-  }
-  return { ts: batches.map((b) => b.ts), counts: batches.map((b) => b.updates.length), ids, values, batchCount: batches.length, updateCount: ids.length };
-}
 
 /** One column of float64s given as [hi, lo] uint32 bit patterns. */
 function floatColumn(bits: Array<[number, number]>): FlatBatches {
@@ -178,7 +165,7 @@ describe('PACKED integer column', () => {
     let bytes = 0;
     let updates = 0;
     for (let b = 0; b < batches.length; b += 32) {
-      const flat = flatten(batches.slice(b, b + 32));
+      const flat = flattenBatches(batches.slice(b, b + 32)).flat;
       bytes += encodeBatches(flat).length;
       updates += flat.updateCount;
     }
@@ -208,7 +195,7 @@ describe('payloads written before the XOR kind', () => {
     for (const seed of [1, 2, 3, 4, 5]) inputs[`random-${seed}`] = randomBatches(seed, 100);
     for (const [name, b64] of Object.entries(fixture.payloads)) {
       const raw = Uint8Array.from(Buffer.from(b64, 'base64'));
-      const flat = flatten(inputs[name] as Batch[]);
+      const flat = flattenBatches(inputs[name] as Batch[]).flat;
       const d = decodeBatches(raw, flat.ts[0] as number);
       expect(Array.from(d.ts)).toEqual(flat.ts);
       expect(Array.from(d.counts)).toEqual(flat.counts);
@@ -224,7 +211,7 @@ describe('selected decode', () => {
   it('equals the full decode filtered, batches kept aligned with count 0 where nothing is kept', () => {
     const r = rng(41);
     for (let seed = 1; seed <= 40; seed++) {
-      const flat = flatten(randomBatches(seed, 150, { paths: 30 }));
+      const flat = flattenBatches(randomBatches(seed, 150, { paths: 30 })).flat;
       const raw = encodeBatches(flat);
       const full = decodeBatches(raw, flat.ts[0] as number);
       const p = [0, 0.1, 0.5, 1][seed % 4] as number;
@@ -257,8 +244,8 @@ describe('selected decode', () => {
     const r2 = rng(6);
     let rejected = 0;
     const payloads: Uint8Array[] = [];
-    for (let seed = 1; seed <= 10; seed++) payloads.push(Uint8Array.from(encodeBatches(flatten(randomBatches(seed, 40)))));
-    payloads.push(Uint8Array.from(encodeBatches(flatten([...fabricBatches(2, 4, 40)]))));
+    for (let seed = 1; seed <= 10; seed++) payloads.push(Uint8Array.from(encodeBatches(flattenBatches(randomBatches(seed, 40)).flat)));
+    payloads.push(Uint8Array.from(encodeBatches(flattenBatches([...fabricBatches(2, 4, 40)]).flat)));
     const floats = Array.from({ length: 40 }, () => (r2() - 0.5) * 1e3);
     payloads.push(Uint8Array.from(encodeBatches({ ...numberColumn(floats) })));
     for (const raw of payloads) {
@@ -291,7 +278,7 @@ describe('payloads smaller than one bit per update', () => {
       for (let k = 0; k < 50; k++) updates.push([`/s/k${k}`, i * 1000 + k]);
       batches.push({ ts: 1_700_000_000_000_000 + i * 1000, updates });
     }
-    const flat = flatten(batches);
+    const flat = flattenBatches(batches).flat;
     const raw = encodeBatches(flat, new ByteWriter(1 << 16)).slice();
     expect(raw.length * 8).toBeLessThan(flat.updateCount);
     const d = decodeBatches(raw, flat.ts[0] as number);

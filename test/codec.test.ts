@@ -5,24 +5,7 @@ import { decodeHeader, encodeHeader, encodeSlot, slotOffset, HEADER_BYTES } from
 import { ByteReader, ByteWriter } from '../storage/codec/bytes.js';
 import { crc32c } from '../storage/codec/crc.js';
 import { isTapedeckError } from '../protocol/errors.js';
-import { fabricBatches, randomBatches, rng } from './helpers/workload.js';
-import type { Batch, Value } from '../protocol/value.js';
-
-function flatten(batches: Batch[]) {
-  const ids: number[] = [];
-  const values: Value[] = [];
-  const dict = new Map<string, number>();
-  for (const b of batches) for (const [p, v] of b.updates) {
-    let id = dict.get(p);
-    if (id === undefined) dict.set(p, (id = dict.size));
-    ids.push(id);
-    values.push(v);
-  }
-  return {
-    flat: { ts: batches.map((b) => b.ts), counts: batches.map((b) => b.updates.length), ids, values, batchCount: batches.length, updateCount: ids.length },
-    names: [...dict.keys()],
-  };
-}
+import { fabricBatches, flattenBatches, randomBatches, rng } from './helpers/workload.js';
 
 function expectSameValue(a: unknown, b: unknown): void {
   if (typeof a === 'number' && typeof b === 'number') {
@@ -62,7 +45,7 @@ describe('batch payload', () => {
   it('round-trips random workloads bit-exact, batch boundaries kept', () => {
     for (let seed = 1; seed <= 20; seed++) {
       const batches = randomBatches(seed, 200);
-      const { flat } = flatten(batches);
+      const { flat } = flattenBatches(batches);
       const raw = encodeBatches(flat);
       const d = decodeBatches(raw, flat.ts[0] as number);
       expect(Array.from(d.ts)).toEqual(flat.ts);
@@ -74,7 +57,7 @@ describe('batch payload', () => {
 
   it('stores the fabric workload in under 2 bytes per update', () => {
     const batches = [...fabricBatches(7, 64, 64)];
-    const { flat } = flatten(batches);
+    const { flat } = flattenBatches(batches);
     const raw = encodeBatches(flat);
     expect(raw.length / flat.updateCount).toBeLessThan(2);
     const d = decodeBatches(raw, flat.ts[0] as number);
@@ -82,7 +65,7 @@ describe('batch payload', () => {
   });
 
   it('rejects truncated and garbage payloads with TPD_CORRUPT_BLOCK, never a crash', () => {
-    const { flat } = flatten(randomBatches(3, 50));
+    const { flat } = flattenBatches(randomBatches(3, 50));
     const raw = encodeBatches(flat);
     let rejected = 0;
     for (let cut = 0; cut < raw.length; cut += Math.max(1, raw.length >> 6)) {
@@ -102,7 +85,7 @@ describe('batch payload', () => {
     let rejected = 0;
     let decoded = 0;
     for (let seed = 1; seed <= 10; seed++) {
-      const { flat } = flatten(randomBatches(seed, 30));
+      const { flat } = flattenBatches(randomBatches(seed, 30));
       const raw = Uint8Array.from(encodeBatches(flat));
       for (let k = 0; k < 200; k++) {
         const bad = Uint8Array.from(raw);

@@ -14,6 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { seriesToPath } from '../protocol/prom-path.js';
 import type { Batch, Value } from '../protocol/value.js';
 import { startServer, type TestServer } from './helpers/server.js';
+import { rng } from './helpers/workload.js';
 import { promtool, remoteWrite, startReceiver, type PromSeries } from './helpers/promql-peers.js';
 import type { RunningPrometheus } from './helpers/prometheus.js';
 
@@ -28,16 +29,6 @@ const QUERIES = readFileSync(new URL('./fixtures/promql-queries.txt', import.met
   .map((l) => l.trim())
   .filter((l) => l !== '' && !l.startsWith('#'));
 
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** One series of the data set: its labels and samples, and how Tapedeck records it. */
 interface DataSeries extends PromSeries {
@@ -173,7 +164,7 @@ describe('PromQL answers equal a real Prometheus', () => {
 
   beforeAll(async () => {
     console.log(`promql-diff seed ${SEED} (PROMQL_DIFF_SEED=${SEED} replays it)`);
-    const series = generate(mulberry32(SEED));
+    const series = generate(rng(SEED));
     [prom, tapedeck] = await Promise.all([startReceiver(), startServer(toBatches(series))]);
     await loadPrometheus(prom, series);
   }, 60_000);

@@ -13,20 +13,10 @@ import type { Batch, Value } from '../protocol/value.js';
 import { historyChunks } from '../server/history.js';
 import { scheduleSeed } from './helpers/seed.js';
 import { tmpDir } from './helpers/tmp.js';
+import { rng } from './helpers/workload.js';
 
 const PATHS = 24;
 const STALE_NAN = new Float64Array(new BigUint64Array([0x7ff0000000000002n]).buffer)[0] as number;
-
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** A value that compares by its exact form: numbers by their bits (a NaN's payload is data). */
 const bits = new Float64Array(1);
@@ -59,7 +49,7 @@ interface Built {
  * batch holds a random subset of the paths defined so far.
  */
 async function build(seed: number): Promise<Built> {
-  const rand = random(seed);
+  const rand = rng(seed);
   const archive = await Archive.open(await tmpDir(), { flushIntervalMs: 0 });
   const w = archive.writer!;
   let ts = 1_700_000_000_000_000;
@@ -140,7 +130,7 @@ function pick<T>(rand: () => number, xs: readonly T[], n: number): T[] {
 describe('selective reads', () => {
   it('read random path subsets and ranges as a full read does, cold and from the series cache', async () => {
     const seed = scheduleSeed('SERIES_READ_SEED', 'series-read');
-    const rand = random(seed);
+    const rand = rng(seed);
     const { archive: a, firstUs, lastUs } = await build(seed);
     try {
       expect(a.files.length).toBe(4);
@@ -219,7 +209,7 @@ describe('selective reads', () => {
 
   it('a selective cursor returns the batches a filtered cursor returns that hold a wanted path', async () => {
     const seed = scheduleSeed('SERIES_READ_SEED', 'selective-cursor');
-    const rand = random(seed + 1);
+    const rand = rng(seed + 1);
     const { archive: a, firstUs, lastUs } = await build(seed);
     try {
       for (let round = 0; round < 12; round++) {
@@ -245,7 +235,7 @@ describe('selective reads', () => {
 
   it('history of explicit paths reads them selectively and answers as a filtered read', async () => {
     const seed = scheduleSeed('SERIES_READ_SEED', 'selective-history');
-    const rand = random(seed + 2);
+    const rand = rng(seed + 2);
     const { archive: a, firstUs, lastUs } = await build(seed);
     try {
       const all = await fullRead(a);

@@ -17,7 +17,6 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -25,6 +24,7 @@ import { parseArgs } from 'node:util';
 import { buildDist, ROOT } from '../helpers/build-dist.js';
 import { createTopic, produce, startKafka, type KafkaBroker } from '../helpers/kafka.js';
 import { startRedis } from '../helpers/redis.js';
+import { freePort } from '../helpers/prometheus.js';
 
 const { values: args } = parseArgs({ options: { messages: { type: 'string', default: '200000' }, shards: { type: 'string', default: '1,2,3' }, 'min-bytes': { type: 'string' }, 'max-wait': { type: 'string' } } });
 /** The kafka source's fetch options when given (else its cluster defaults: 256 KiB, 1 s). */
@@ -47,17 +47,6 @@ async function until<T>(f: () => Promise<T | undefined | false>, ms: number, wha
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 50));
   }
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
 }
 
 interface Proc { url: string; child: ChildProcess; exited: Promise<number | null> }

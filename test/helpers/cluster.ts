@@ -11,7 +11,6 @@
  *   await c.kill9(a); const a2 = await c.restart(a);
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createServer } from 'node:net';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -20,6 +19,8 @@ import { tapedeckArgs } from './built.js';
 import type { KafkaPeer } from './kafka.js';
 import { PEER_START_MAX_MS, sharedKafka, sharedRedis } from './peers.js';
 import type { RedisPeer } from './redis.js';
+import { freePort } from './prometheus.js';
+export { freePort };
 
 export interface ShardOptions {
   /** Owned globs for push and poll sources (default none). */
@@ -55,18 +56,6 @@ const running = new Set<ChildProcess>();
 process.once('exit', () => {
   for (const c of running) c.kill('SIGKILL');
 });
-
-/** A port the kernel just handed out and took back. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 export interface ShardClusterOptions {
   /** Where archives, configs live. */

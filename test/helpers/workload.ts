@@ -4,6 +4,7 @@
  * seed 001's simulator).
  */
 import type { Batch, Update, Value } from '../../protocol/value.js';
+import type { FlatBatches } from '../../storage/codec/payload.js';
 
 export { rng } from '../../server/sim/fabric.js';
 import { rng } from '../../server/sim/fabric.js';
@@ -53,3 +54,20 @@ export function randomBatches(seed: number, count: number, opts: { paths?: numbe
 }
 
 export { FABRIC_METRICS, fabricBatches } from '../../server/sim/fabric.js';
+
+/** Batches in the codec's flat form (storage/codec/payload.ts FlatBatches), path ids by first appearance; `names` are the paths by id. */
+export function flattenBatches(batches: Batch[]): { flat: FlatBatches & { ts: number[]; counts: number[]; ids: number[]; values: Value[] }; names: string[] } {
+  const ids: number[] = [];
+  const values: Value[] = [];
+  const dict = new Map<string, number>();
+  for (const b of batches) for (const [p, v] of b.updates) {
+    let id = dict.get(p);
+    if (id === undefined) dict.set(p, (id = dict.size));
+    ids.push(id);
+    values.push(v);
+  }
+  return {
+    flat: { ts: batches.map((b) => b.ts), counts: batches.map((b) => b.updates.length), ids, values, batchCount: batches.length, updateCount: ids.length },
+    names: [...dict.keys()],
+  };
+}
