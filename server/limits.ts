@@ -211,6 +211,12 @@ export const SERVER_LIMITS = {
   clusterShardRetryMs: 1_000,
   /** Cluster reads: how often a node with merged sessions open asks the shards for their coverage (coverage frames). */
   clusterCoveragePollMs: 1_000,
+  /** Cluster reads: paths per request when a merged state asks a shard when it last updated the paths it shares with another shard (at most PROTOCOL_LIMITS.globsPerSpecMax). */
+  clusterUpdateTimesPathsMax: 256,
+  /** Cluster reads: batches a shard steps back per round while looking for those paths' last updates (the walk reads back until each is found). */
+  clusterUpdateTimesStepBatches: 1_000,
+  /** Cluster reads: time a merged history cut by a lost shard waits for its last record (the error record) to reach the client before the connection is closed. */
+  clusterCutRecordDrainMs: 10_000,
 } as const;
 
 /** Defaults of poller sources (each may override them in its config entry). */
