@@ -18,6 +18,7 @@ import { SERVER_LIMITS } from './limits.js';
 import { tuneHeapForServing } from './heap.js';
 import { Recorder } from './recorder.js';
 import { CoverageLog } from './coverage.js';
+import { startSeriesIndex } from './series-index.js';
 import { Simulator } from './sim/simulator.js';
 import { HaRuntime } from './ha/runtime.js';
 import { ClusterRuntime, isPollSource, ownedSink } from './cluster/runtime.js';
@@ -115,6 +116,7 @@ export async function startServer(config: ServeConfig, opts: StartOptions = {}):
     cleanups.push(() => archive.close());
     const cold = await startCold(config, archive, log);
     if (cold) cleanups.push(() => cold.stop());
+    await startSeriesIndex(archive, cold);
     const recorder = r ? await Recorder.open(archive, { spec: r.spec }) : undefined;
     const sources: Source[] = [];
     const cluster = config.cluster ? new ClusterRuntime(config.cluster) : undefined;

@@ -68,6 +68,22 @@ export const STORAGE_LIMITS = {
   seriesChunkBlocks: 16,
   /** Bytes of cached per-series samples of committed chunks (least recently used go first; ~16 bytes per numeric sample). */
   seriesCacheBytesMax: 256 * 1024 * 1024,
+  /**
+   * Per-series sidecars of sealed files (storage/series-index/): a build decodes this many
+   * updates of a file's blocks at a time and writes one chunk per path of them, so its
+   * memory is bounded (~40 bytes per update) and a path's chunk holds up to
+   * seriesIndexSliceUpdatesMax / paths-per-block samples.
+   */
+  seriesIndexSliceUpdatesMax: 2_000_000,
+  /** Background builds read segment bytes at most this fast (sealed files found at start are many). */
+  seriesIndexBuildBytesPerS: 64 * 1024 * 1024,
+  /** A build writes its chunks in pieces of about this many bytes. */
+  seriesIndexWriteBytes: 1024 * 1024,
+  /** Verified sidecar indexes kept in memory (least recently used go; ~40 bytes per chunk). */
+  seriesIndexOpenMax: 64,
+  /** Chunks of one read closer than this are read in one I/O, of at most seriesIndexReadSpanBytesMax. */
+  seriesIndexReadGapBytes: 64 * 1024,
+  seriesIndexReadSpanBytesMax: 8 * 1024 * 1024,
 } as const;
 
 /** The full-disk limits a writer applies (STORAGE_LIMITS by default; ArchiveWriter.setDiskFullLimits changes them). */

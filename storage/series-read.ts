@@ -10,6 +10,9 @@
  * missing path together, decoding only their columns (readBlockSelected); a range that
  * starts or ends inside a chunk reads the rest of it too, which the next query uses.
  *
+ * Sealed files with a usable per-series sidecar (storage/series-index/) are read through it
+ * instead: one series costs its own chunks, not every block of the range.
+ *
  * No per-block path summary skips blocks before they are read: series recorded by scrape
  * or remote write land in every block (one batch per scrape holds every series), so such
  * a summary would never skip one there; a block without any wanted path costs its read,
@@ -22,6 +25,7 @@ import type { DecodedBatches } from './codec/payload.js';
 import { isIndexed, type BlockTable, type FileEntry } from './file-list.js';
 import { STORAGE_LIMITS } from './limits.js';
 import { EMPTY_RUN, SeriesCache, type ChunkRun, type SeriesRun } from './series-cache.js';
+import { seriesIndexOf } from './series-index/store.js';
 
 /** Whether a global path id is wanted. */
 export type KeepPath = (id: number) => boolean;
@@ -83,6 +87,8 @@ export interface SeriesReadOptions {
   onFetchWait?: FetchWait;
   /** Awaited after each block read: lets the caller yield to the event loop or give up. */
   slice?: () => Promise<void>;
+  /** false: read sealed files from their blocks even where a sidecar is usable (tests, benchmarks). */
+  sidecars?: boolean;
 }
 
 /** Scratch of one readSeries call: the ids wanted, and (set while a chunk is read) which of them it misses. */
@@ -117,8 +123,29 @@ export async function* readSeries(a: Archive, ids: readonly number[], fromUs: nu
     }
     if (f.firstTs === null) continue;
     if (f.firstTs > toUs) break;
-    yield* fileChunks(a, f, w, fromUs, toUs, opts);
+    // Sealed files through their per-series sidecar when it is there and sound; the open
+    // file, paths it does not cover, and files without a usable one, from the blocks.
+    const viaSidecar = f.sealed && f.location === 'local' && opts.sidecars !== false ? await seriesIndexOf(a).read(f, w.ids, fromUs, toUs, seriesCacheOf(a)) : undefined;
+    if (!viaSidecar) {
+      yield* fileChunks(a, f, w, fromUs, toUs, opts);
+      continue;
+    }
+    const pieces = piecesInRange(viaSidecar.runs, fromUs, toUs);
+    if (pieces.length > 0) yield pieces;
+    if (viaSidecar.notCovered.length > 0) yield* fileChunks(a, f, { ids: viaSidecar.notCovered, miss: w.miss }, fromUs, toUs, opts);
+    await opts.slice?.();
   }
+}
+
+/** Each run's entries within [fromUs, toUs], as pieces (runs of one path in time order). */
+function piecesInRange(runs: ReadonlyArray<{ id: number; run: SeriesRun }>, fromUs: number, toUs: number): SeriesPiece[] {
+  const pieces: SeriesPiece[] = [];
+  for (const { id, run } of runs) {
+    const from = firstAtOrAfter(run.ts, 0, run.n, fromUs);
+    const to = firstAtOrAfter(run.ts, from, run.n, toUs + 1);
+    if (to > from) pieces.push({ id, run, from, to });
+  }
+  return pieces;
 }
 
 /** Delta blocks [lo, hi] of a table that may hold updates in [fromUs, toUs]. */

@@ -1,0 +1,27 @@
+/**
+ * Starts the background builds of per-series sidecars (storage/series-index/,
+ * docs/prometheus.md "Per-series sidecars") for an archive opened for writing: sealed files
+ * found without one at start, each file a rotation seals, and files a query finds without
+ * one (fetched back from cold storage). A file evicted by retention loses its sidecar with
+ * its local copy. A read-only archive only reads the sidecars it finds.
+ */
+import type { Archive, ColdEvent, ColdStorage } from '../storage/index.js';
+import { seriesIndexOf, type SeriesIndexStore } from '../storage/series-index/store.js';
+
+export async function startSeriesIndex(archive: Archive, cold?: ColdStorage): Promise<SeriesIndexStore> {
+  const store = seriesIndexOf(archive);
+  if (archive.readonly) return store;
+  const onRotate = (e: { seq: number }): void => store.enqueue(e.seq);
+  const onCold = (e: ColdEvent): void => {
+    if (e.type === 'evict') void store.remove(e.name).catch((err: unknown) => archive.logger.warn({ err, file: e.name }, 'could not remove a series sidecar'));
+  };
+  archive.on('rotate', onRotate);
+  cold?.on('event', onCold);
+  archive.once('close', () => {
+    archive.off('rotate', onRotate);
+    cold?.off('event', onCold);
+    void store.stop();
+  });
+  await store.start();
+  return store;
+}

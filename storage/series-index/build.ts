@@ -1,0 +1,215 @@
+/**
+ * Builds the per-series sidecar of one sealed, local segment file (format.ts): reads its
+ * delta blocks in order, and every STORAGE_LIMITS.seriesIndexSliceUpdatesMax updates
+ * writes one chunk per path of that slice, so memory stays bounded whatever the file's
+ * size. Written to a temporary name, fsynced, then renamed into place and the directory
+ * fsynced: a crash leaves either no sidecar or a whole one (a temporary file is never read,
+ * and the next build removes it).
+ */
+import { mkdir, open, rename, rm, type FileHandle } from 'node:fs/promises';
+import { join } from 'node:path';
+import { TapedeckError } from '../../protocol/errors.js';
+import type { Value } from '../../protocol/value.js';
+import type { Archive } from '../archive.js';
+import type { BlockRow } from '../catalog.js';
+import { ByteWriter } from '../codec/bytes.js';
+import { crc32c } from '../codec/crc.js';
+import { genericArray, type DecodedBatches } from '../codec/payload.js';
+import type { FileEntry } from '../file-list.js';
+import { STORAGE_LIMITS } from '../limits.js';
+import { fsyncDir } from '../open-file.js';
+import { encodeChunk, encodeHeader, encodeIndex, FLAG_NOT_COVERED, HEADER_BYTES, type IndexEntry, type SegmentIdentity } from './format.js';
+
+export const SIDECAR_DIR = 'series-index';
+export const SIDECAR_SUFFIX = '.sidx';
+export const TEMP_SUFFIX = '.tmp';
+
+export function sidecarDir(a: Archive): string {
+  return join(a.dir, SIDECAR_DIR);
+}
+
+export function sidecarPath(a: Archive, segmentName: string): string {
+  return join(sidecarDir(a), segmentName + SIDECAR_SUFFIX);
+}
+
+/** The identity of a segment as the archive knows it now (its block table loaded). */
+export function identityOf(a: Archive, f: FileEntry): SegmentIdentity | undefined {
+  if (!f.sealed || f.location !== 'local' || f.firstTs === null || f.lastTs === null) return undefined;
+  return { seq: f.seq, name: f.name, committedBytes: f.committedBytes, deltaBlocks: a.table(f).deltas.length, firstTs: f.firstTs, lastTs: f.lastTs };
+}
+
+export interface BuildOptions {
+  /** Awaited after each block read with its bytes: the caller's rate limit and yield. */
+  pace?: (bytes: number) => Promise<void>;
+  /** Told once the temporary file exists (tests kill the process around here). */
+  onTemp?: (path: string) => void;
+}
+
+export interface BuildResult {
+  bytes: number;
+  paths: number;
+  notCovered: number;
+}
+
+/** The blocks of one slice, decoded whole. */
+interface Slice {
+  blocks: DecodedBatches[];
+  updates: number;
+}
+
+/** Writes the sidecar of `f`; throws when the segment cannot be read (the caller logs it and moves on). */
+export async function buildSidecar(a: Archive, f: FileEntry, opts: BuildOptions = {}): Promise<BuildResult> {
+  const id = identityOf(a, f);
+  if (!id) throw new TapedeckError('TPD_BAD_ARGUMENT', `${f.name} is not a sealed local file with batches`);
+  await mkdir(sidecarDir(a), { recursive: true });
+  const final = sidecarPath(a, f.name);
+  const temp = final + TEMP_SUFFIX;
+  const fh = await open(temp, 'w');
+  let done = false;
+  try {
+    opts.onTemp?.(temp);
+    const out = new SliceWriter(fh, a.paths.length);
+    const t = a.table(f);
+    let slice: Slice = { blocks: [], updates: 0 };
+    for (const di of t.deltas) {
+      const row = t.rows[di] as BlockRow;
+      const d = await a.readBlockSelected(f, row, () => true);
+      slice.blocks.push(d);
+      slice.updates += d.ids.length;
+      if (slice.updates >= STORAGE_LIMITS.seriesIndexSliceUpdatesMax) {
+        await out.writeSlice(slice);
+        slice = { blocks: [], updates: 0 };
+      }
+      await opts.pace?.(row.frameBytes);
+    }
+    if (slice.updates > 0) await out.writeSlice(slice);
+    const result = await out.finish(id);
+    await fh.sync();
+    await fh.close();
+    done = true;
+    await rename(temp, final);
+    await fsyncDir(sidecarDir(a));
+    return result;
+  } finally {
+    if (!done) {
+      await fh.close().catch(() => undefined);
+      await rm(temp, { force: true });
+    }
+  }
+}
+
+/** Whether every value is a number or null (what a sidecar holds; other paths are read from the blocks). */
+function coverable(values: readonly Value[], order: Uint32Array, from: number, to: number): boolean {
+  for (let i = from; i < to; i++) {
+    const v = values[order[i] as number];
+    if (typeof v !== 'number' && v !== null) return false;
+  }
+  return true;
+}
+
+class SliceWriter {
+  private readonly entries = new Map<number, IndexEntry>();
+  private readonly w = new ByteWriter(1 << 20);
+  private pos = HEADER_BYTES;
+  private slices = 0;
+  /** Updates per path id in the slice being written; all zero between slices. */
+  private readonly counts: Uint32Array;
+
+  constructor(private readonly fh: FileHandle, paths: number) {
+    this.counts = new Uint32Array(paths);
+  }
+
+  /** One chunk per path of the slice, paths in id order, each path's updates in block order. */
+  async writeSlice(s: Slice): Promise<void> {
+    const n = s.updates;
+    const ts = new Float64Array(n);
+    const ids = new Uint32Array(n);
+    // Generic elements: a double array would quiet signalling NaNs (codec/payload.ts genericArray).
+    const values = genericArray(n);
+    let at = 0;
+    for (const d of s.blocks) {
+      let u = 0;
+      for (let b = 0; b < d.counts.length; b++) {
+        const time = d.ts[b] as number;
+        for (const end = u + (d.counts[b] as number); u < end; u++, at++) {
+          ts[at] = time;
+          ids[at] = d.ids[u] as number;
+          values[at] = d.values[u] as Value;
+        }
+      }
+    }
+    // Counting sort by path id, stable: each path's updates stay in time order.
+    const counts = this.counts;
+    const present: number[] = [];
+    for (let i = 0; i < n; i++) {
+      const id = ids[i] as number;
+      if (counts[id] === 0) present.push(id);
+      counts[id] = (counts[id] as number) + 1;
+    }
+    present.sort((x, y) => x - y);
+    const start = new Map<number, number>();
+    let acc = 0;
+    for (const id of present) {
+      start.set(id, acc);
+      acc += counts[id] as number;
+      counts[id] = 0;
+    }
+    const order = new Uint32Array(n);
+    const next = new Uint32Array(present.length);
+    const slot = new Map<number, number>();
+    present.forEach((id, k) => {
+      slot.set(id, k);
+      next[k] = start.get(id) as number;
+    });
+    for (let i = 0; i < n; i++) {
+      const k = slot.get(ids[i] as number) as number;
+      order[next[k] as number] = i;
+      next[k] = (next[k] as number) + 1;
+    }
+    for (const id of present) {
+      const from = start.get(id) as number;
+      const to = next[slot.get(id) as number] as number; // where its fill stopped
+      let e = this.entries.get(id);
+      if (!e) this.entries.set(id, (e = { id, flags: 0, chunks: [] }));
+      if (e.flags & FLAG_NOT_COVERED) continue;
+      if (!coverable(values, order, from, to)) {
+        e.flags |= FLAG_NOT_COVERED;
+        e.chunks = [];
+        continue;
+      }
+      const before = this.w.pos;
+      encodeChunk(this.w, ts, values, order, from, to);
+      const bytes = this.w.pos - before;
+      e.chunks.push({ slice: this.slices, offset: this.pos + before, bytes, n: to - from, first: ts[order[from] as number] as number, last: ts[order[to - 1] as number] as number });
+      if (this.w.pos >= STORAGE_LIMITS.seriesIndexWriteBytes) await this.flush();
+    }
+    this.slices++;
+    await this.flush();
+  }
+
+  private async flush(): Promise<void> {
+    if (this.w.pos === 0) return;
+    await writeAll(this.fh, this.w.buf.subarray(0, this.w.pos), this.pos);
+    this.pos += this.w.pos;
+    this.w.reset();
+  }
+
+  async finish(id: SegmentIdentity): Promise<BuildResult> {
+    await this.flush();
+    const entries = [...this.entries.values()].sort((x, y) => x.id - y.id);
+    const index = encodeIndex(entries, id.firstTs);
+    await writeAll(this.fh, index, this.pos);
+    const header = encodeHeader({ ...id, indexOffset: this.pos, indexBytes: index.length, indexCrc: crc32c(index) });
+    await writeAll(this.fh, header, 0);
+    const notCovered = entries.filter((e) => e.flags & FLAG_NOT_COVERED).length;
+    return { bytes: this.pos + index.length, paths: entries.length, notCovered };
+  }
+}
+
+async function writeAll(fh: FileHandle, buf: Uint8Array, position: number): Promise<void> {
+  let done = 0;
+  while (done < buf.length) {
+    const { bytesWritten } = await fh.write(buf, done, buf.length - done, position + done);
+    done += bytesWritten;
+  }
+}

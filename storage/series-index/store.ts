@@ -1,0 +1,316 @@
+/**
+ * The archive's per-series sidecars (format.ts): which are usable, read through them, and
+ * the background builds. A sidecar is used only after its header matches the segment as the
+ * archive knows it and its index passes its CRC32C; each chunk is checked again (CRC32C,
+ * count, times) when read. Anything that fails is never used: the sidecar is dropped,
+ * deleted (when the archive is writable) and built again, and the read falls back to the
+ * segment's blocks.
+ *
+ * Builds run one at a time, in the background: a file sealed by a rotation, sealed files
+ * found at start without a sidecar, and a file a read found without one (a file fetched back
+ * from cold storage builds its sidecar on first read). Their reading is paced at
+ * STORAGE_LIMITS.seriesIndexBuildBytesPerS so that queries and recording keep the machine.
+ */
+import { open, readdir, rm } from 'node:fs/promises';
+import { isTapedeckError } from '../../protocol/errors.js';
+import type { Archive } from '../archive.js';
+import type { FileEntry } from '../file-list.js';
+import { STORAGE_LIMITS } from '../limits.js';
+import { readExactly } from '../segment-file.js';
+import type { ChunkRun, SeriesCache, SeriesRun } from '../series-cache.js';
+import { buildSidecar, identityOf, sidecarDir, sidecarPath, SIDECAR_SUFFIX, TEMP_SUFFIX, type BuildResult } from './build.js';
+import { decodeChunk, decodeHeader, decodeIndex, findPath, FLAG_NOT_COVERED, HEADER_BYTES, type SidecarIndex } from './format.js';
+
+/** A usable sidecar: its verified index. */
+interface Open {
+  seq: number;
+  name: string;
+  index: SidecarIndex;
+}
+
+/** A chunk to read: where it is, and which path's run it becomes. */
+interface Wanted {
+  id: number;
+  at: number;
+}
+
+/** What a read through a sidecar gave: each covered path's chunks in range, and the paths it does not cover. */
+export interface SidecarRead {
+  runs: Array<{ id: number; run: SeriesRun }>;
+  notCovered: number[];
+}
+
+export interface SeriesIndexStats {
+  built: number;
+  buildFailures: number;
+  damaged: number;
+  reads: number;
+  fallbacks: number;
+  queued: number;
+}
+
+export class SeriesIndexStore {
+  /** Verified indexes by seq, least recently used first (at most seriesIndexOpenMax). */
+  private readonly opened = new Map<number, Open>();
+  /** Seqs with no usable sidecar now (missing, damaged, or being built): not looked for again until built. */
+  private readonly absent = new Set<number>();
+  private readonly queue: number[] = [];
+  private running: Promise<void> | undefined;
+  private building = false;
+  private stopped = false;
+  private idleWaiters: Array<() => void> = [];
+  readonly stats: SeriesIndexStats = { built: 0, buildFailures: 0, damaged: 0, reads: 0, fallbacks: 0, queued: 0 };
+  /** Set by whoever starts builds (server/series-index.ts); reads never build on a read-only archive. */
+  buildsEnabled = false;
+  /** Paced bytes since the pace clock started. */
+  private paced = { bytes: 0, sinceMs: 0 };
+
+  constructor(private readonly a: Archive) {}
+
+  // ---------------------------------------------------------------- reads
+
+  /** The verified index of f's sidecar, or undefined (then a build is asked for). */
+  async indexOf(f: FileEntry): Promise<Open | undefined> {
+    const held = this.opened.get(f.seq);
+    if (held && held.name === f.name) {
+      this.opened.delete(f.seq);
+      this.opened.set(f.seq, held);
+      return held;
+    }
+    if (this.absent.has(f.seq)) return undefined;
+    const id = identityOf(this.a, f);
+    if (!id) return undefined;
+    let fh;
+    try {
+      fh = await open(sidecarPath(this.a, f.name), 'r');
+    } catch {
+      this.want(f);
+      return undefined;
+    }
+    try {
+      const size = (await fh.stat()).size;
+      const h = decodeHeader(await readExactly(fh, HEADER_BYTES, 0), id, size);
+      const index = decodeIndex(await readExactly(fh, h.indexBytes, h.indexOffset), h);
+      const o: Open = { seq: f.seq, name: f.name, index };
+      this.opened.set(f.seq, o);
+      while (this.opened.size > STORAGE_LIMITS.seriesIndexOpenMax) this.opened.delete(this.opened.keys().next().value as number);
+      return o;
+    } catch (err) {
+      await this.damaged(f, err);
+      return undefined;
+    } finally {
+      await fh.close().catch(() => undefined);
+    }
+  }
+
+  /**
+   * The samples of `ids` in [fromUs, toUs] within f, through its sidecar; undefined when it
+   * has none usable (the caller reads the blocks). Chunk runs are cached in `cache`.
+   */
+  async read(f: FileEntry, ids: readonly number[], fromUs: number, toUs: number, cache: SeriesCache): Promise<SidecarRead | undefined> {
+    const o = await this.indexOf(f);
+    if (!o) return undefined;
+    const ix = o.index;
+    const runs: Array<{ id: number; run: SeriesRun }> = [];
+    const notCovered: number[] = [];
+    const missing: Wanted[] = [];
+    const slots: Array<SeriesRun | undefined> = [];
+    for (const id of ids) {
+      const p = findPath(ix, id);
+      if (p < 0) continue;
+      if ((ix.flags[p] as number) & FLAG_NOT_COVERED) {
+        notCovered.push(id);
+        continue;
+      }
+      for (let c = ix.chunkStart[p] as number; c < (ix.chunkStart[p + 1] as number); c++) {
+        if ((ix.last[c] as number) < fromUs || (ix.first[c] as number) > toUs) continue;
+        const hit = cache.get(cacheKey(o, ix, c, id));
+        runs.push({ id, run: hit?.run ?? (undefined as unknown as SeriesRun) });
+        slots.push(hit?.run);
+        if (!hit) missing.push({ id, at: c });
+      }
+    }
+    this.stats.reads++;
+    if (missing.length > 0) {
+      let decoded: Map<number, SeriesRun>;
+      try {
+        decoded = await this.readChunks(f, ix, missing);
+      } catch (err) {
+        await this.damaged(f, err);
+        this.stats.fallbacks++;
+        return undefined;
+      }
+      // Fill the holes in order: runs[] and missing[] list chunks in the same order.
+      let m = 0;
+      for (let i = 0; i < runs.length; i++) {
+        if (slots[i] !== undefined) continue;
+        const w = missing[m++] as Wanted;
+        const run = decoded.get(w.at) as SeriesRun;
+        cache.put(cacheKey(o, ix, w.at, w.id), { run, blocks: 0 } satisfies ChunkRun);
+        (runs[i] as { run: SeriesRun }).run = run;
+      }
+    }
+    return { runs, notCovered };
+  }
+
+  /** Reads and checks the chunks, nearby ones in one read of at most seriesIndexReadSpanBytesMax. */
+  private async readChunks(f: FileEntry, ix: SidecarIndex, wanted: Wanted[]): Promise<Map<number, SeriesRun>> {
+    const sorted = [...wanted].sort((x, y) => (ix.offset[x.at] as number) - (ix.offset[y.at] as number));
+    const out = new Map<number, SeriesRun>();
+    const fh = await open(sidecarPath(this.a, f.name), 'r');
+    try {
+      for (let i = 0; i < sorted.length; ) {
+        const startAt = ix.offset[(sorted[i] as Wanted).at] as number;
+        let j = i;
+        let end = startAt;
+        while (j < sorted.length) {
+          const c = (sorted[j] as Wanted).at;
+          const off = ix.offset[c] as number;
+          const stop = off + (ix.bytes[c] as number);
+          if (j > i && (off - end > STORAGE_LIMITS.seriesIndexReadGapBytes || stop - startAt > STORAGE_LIMITS.seriesIndexReadSpanBytesMax)) break;
+          end = Math.max(end, stop);
+          j++;
+        }
+        const buf = await readExactly(fh, end - startAt, startAt);
+        if (buf.length !== end - startAt) throw new Error('sidecar ends inside a chunk');
+        for (; i < j; i++) {
+          const c = (sorted[i] as Wanted).at;
+          const off = (ix.offset[c] as number) - startAt;
+          const d = decodeChunk(buf.subarray(off, off + (ix.bytes[c] as number)), ix.n[c] as number, ix.first[c] as number, ix.last[c] as number);
+          out.set(c, { n: d.n, ts: d.ts, num: d.num, values: d.values });
+        }
+      }
+    } finally {
+      await fh.close().catch(() => undefined);
+    }
+    return out;
+  }
+
+  /** A sidecar failed a check: never used again; deleted and rebuilt when the archive is writable. */
+  private async damaged(f: FileEntry, err: unknown): Promise<void> {
+    this.stats.damaged++;
+    this.opened.delete(f.seq);
+    this.absent.add(f.seq);
+    const why = isTapedeckError(err) ? err.message : String((err as Error).message ?? err);
+    this.a.logger.warn({ file: f.name, err: why }, 'series sidecar unusable: reads use the blocks; it is built again');
+    if (!this.buildsEnabled) return;
+    await rm(sidecarPath(this.a, f.name), { force: true }).catch(() => undefined);
+    this.enqueue(f.seq);
+  }
+
+  /** A read found no sidecar for f: build it (a file fetched back from cold storage, one sealed before builds started). */
+  private want(f: FileEntry): void {
+    // Without builds (a read-only open) another process may write it: look again next time.
+    if (this.buildsEnabled) this.enqueue(f.seq);
+  }
+
+  // ---------------------------------------------------------------- builds and deletion
+
+  /** Queues f's sidecar for a build (once). */
+  enqueue(seq: number): void {
+    if (this.stopped || this.queue.includes(seq)) return;
+    this.absent.add(seq);
+    this.queue.push(seq);
+    this.stats.queued = this.queue.length;
+    this.running ??= this.run().finally(() => {
+      this.running = undefined;
+      for (const w of this.idleWaiters.splice(0)) w();
+    });
+  }
+
+  /** Resolves once no build is queued or running. */
+  whenIdle(): Promise<void> {
+    if (!this.running) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  private async run(): Promise<void> {
+    while (!this.stopped && this.queue.length > 0) {
+      const seq = this.queue.shift() as number;
+      this.stats.queued = this.queue.length;
+      const f = this.a.fileList.bySeq(seq);
+      if (!f || !identityOf(this.a, f)) continue;
+      this.building = true;
+      try {
+        const r: BuildResult = await buildSidecar(this.a, f, { pace: (bytes) => this.pace(bytes) });
+        this.stats.built++;
+        this.a.logger.info({ file: f.name, ...r }, 'series sidecar built');
+        // Evicted to cold storage meanwhile: its sidecar goes with it.
+        const now = this.a.fileList.bySeq(seq);
+        if (!now || now.location !== 'local' || now.name !== f.name) await this.remove(f.name, seq);
+        else this.absent.delete(seq);
+      } catch (err) {
+        this.stats.buildFailures++;
+        if (!this.a.isClosed) this.a.logger.warn({ file: f.name, err: isTapedeckError(err) ? err.message : String(err) }, 'series sidecar build failed: reads of this file use its blocks');
+      } finally {
+        this.building = false;
+      }
+    }
+  }
+
+  /** Yields after each block; sleeps when reading ran ahead of seriesIndexBuildBytesPerS. */
+  private async pace(bytes: number): Promise<void> {
+    if (this.stopped || this.a.isClosed) throw new Error('series sidecar builds stopped');
+    const nowMs = performance.now();
+    if (nowMs - this.paced.sinceMs > 1000) this.paced = { bytes: 0, sinceMs: nowMs };
+    this.paced.bytes += bytes;
+    const dueMs = this.paced.sinceMs + (this.paced.bytes / STORAGE_LIMITS.seriesIndexBuildBytesPerS) * 1000;
+    await new Promise<void>((resolve) => {
+      if (dueMs > nowMs) setTimeout(resolve, dueMs - nowMs);
+      else setImmediate(resolve);
+    });
+  }
+
+  /** Deletes a segment's sidecar (its segment left the local disk: retention, eviction). */
+  async remove(name: string, seq?: number): Promise<void> {
+    if (seq !== undefined) {
+      this.opened.delete(seq);
+      this.absent.add(seq);
+    } else {
+      for (const [s, o] of this.opened) if (o.name === name) this.opened.delete(s);
+    }
+    await rm(sidecarPath(this.a, name), { force: true });
+  }
+
+  /**
+   * At start: removes temporary files (a build cut by a crash) and sidecars whose segment is
+   * no longer a local sealed file, then queues a build for every sealed local file without one.
+   */
+  async start(): Promise<void> {
+    this.buildsEnabled = true;
+    const names = await readdir(sidecarDir(this.a)).catch(() => [] as string[]);
+    const local = new Map<string, FileEntry>();
+    for (const f of this.a.files) if (f.sealed && f.location === 'local') local.set(f.name, f);
+    const have = new Set<string>();
+    for (const n of names) {
+      const segment = n.endsWith(SIDECAR_SUFFIX) ? n.slice(0, -SIDECAR_SUFFIX.length) : undefined;
+      if (n.endsWith(TEMP_SUFFIX) || segment === undefined || !local.has(segment)) await rm(`${sidecarDir(this.a)}/${n}`, { force: true });
+      else have.add(segment);
+    }
+    for (const f of local.values()) if (!have.has(f.name) && f.firstTs !== null) this.enqueue(f.seq);
+  }
+
+  /** Stops builds (the one running gives up at its next block); waits for it. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.queue.length = 0;
+    await this.running;
+  }
+
+  get isBuilding(): boolean {
+    return this.building;
+  }
+}
+
+function cacheKey(o: Open, ix: SidecarIndex, c: number, id: number): string {
+  return `${o.seq}:s${ix.slice[c] as number}:${id}`;
+}
+
+const stores = new WeakMap<Archive, SeriesIndexStore>();
+
+/** The archive's sidecar store (created on first use; builds start only when start() is called). */
+export function seriesIndexOf(a: Archive): SeriesIndexStore {
+  let s = stores.get(a);
+  if (!s) stores.set(a, (s = new SeriesIndexStore(a)));
+  return s;
+}
