@@ -28,18 +28,33 @@ export class BlockBuilder {
   private bTs: number[] = [];
   private bCounts: number[] = [];
   // The open block's updates: ids and values [0, bN), in buffers reused from block to block
-  // (grown by doubling; a block holds at most blockUpdatesTarget + one batch).
+  // (grown by doubling; a block holds at most blockUpdatesTarget + one batch). While every
+  // value of the block is a number they live unboxed in bNums (no allocation per update);
+  // the first other value moves the block to bValues (see toGeneric).
   private bIds = new Int32Array(STORAGE_LIMITS.blockUpdatesTarget);
+  private bNums = new Float64Array(STORAGE_LIMITS.blockUpdatesTarget);
+  private bAllNum = true;
   // Value arrays start as generic (tagged) elements: V8 quiets signalling NaNs stored into
-  // an array of only doubles, and Prometheus' stale marker must stay bit-exact.
+  // an array of only doubles, and Prometheus' stale marker must stay bit-exact. Typed
+  // arrays keep every bit.
   private bValues: Value[] = genericArray(STORAGE_LIMITS.blockUpdatesTarget);
   private bN = 0;
   private bEstBytes = 0;
   private pendingDefs: PathDef[] = [];
   private readonly scratch = new ByteWriter(1 << 20);
   private idScratch = new Int32Array(1024);
+  private valScratch: Value[] = genericArray(1024);
+  // The latest value of every path (for images): stateKind 0 = none, 1 = the number in
+  // stateNums, 2 = the value in stateVals. Numbers stay unboxed, as in the open block.
+  private stateKind = new Uint8Array(1024);
+  private stateNums = new Float64Array(1024);
   private stateVals: Value[] = genericArray(1024);
-  private stateHas = new Uint8Array(1024);
+  // Column appends name paths by handle (pathId): its path, and its archive id once the
+  // path is defined (-1 before its first update: a path is defined at the time of its first
+  // update, so that pathFirstTs stays in time order and a state never waits for it).
+  private readonly handleOf = new Map<string, number>();
+  private readonly handlePaths: string[] = [];
+  private handleIds = new Int32Array(256).fill(-1);
 
   constructor(a: Archive) {
     this.a = a;
@@ -55,15 +70,36 @@ export class BlockBuilder {
     return this.bN >= STORAGE_LIMITS.blockUpdatesTarget || this.bEstBytes >= STORAGE_LIMITS.blockRawBytesTarget;
   }
 
+  /** The handle of `path` for addColumns (the same for the builder's life). Throws TPD_BAD_PATH. */
+  pathId(path: string): number {
+    const known = this.handleOf.get(path);
+    if (known !== undefined) return known;
+    if (typeof path !== 'string' || !isValidPath(path)) {
+      throw new TapedeckError('TPD_BAD_PATH', `invalid path ${JSON.stringify(String(path)).slice(0, 200)}`);
+    }
+    const h = this.handlePaths.length;
+    if (h >= this.handleIds.length) {
+      const next = new Int32Array(this.handleIds.length * 2).fill(-1);
+      next.set(this.handleIds);
+      this.handleIds = next;
+    }
+    this.handlePaths.push(path);
+    this.handleOf.set(path, h);
+    this.handleIds[h] = this.a.pathIds.get(path) ?? -1;
+    return h;
+  }
+
   /**
-   * Adds one batch stamped `t`. Validates everything first: on TPD_BAD_PATH,
-   * TPD_BAD_ARGUMENT or TPD_BATCH_TOO_LARGE nothing was added.
+   * Adds one batch stamped `t` from [path, value] pairs: resolves them to ids and values
+   * in scratch columns, then records them as addColumns does. Validates everything first:
+   * on TPD_BAD_PATH, TPD_BAD_ARGUMENT or TPD_BATCH_TOO_LARGE nothing was added.
    */
   add(updates: readonly Update[], t: number): void {
     const n = updates.length;
-    // Pass 1: validate and resolve ids without changing anything.
     if (this.idScratch.length < n) this.idScratch = new Int32Array(Math.max(n, this.idScratch.length * 2));
+    if (this.valScratch.length < n) this.valScratch = genericArray(Math.max(n, this.valScratch.length * 2));
     const ids = this.idScratch;
+    const vals = this.valScratch;
     const pathIds = this.a.pathIds;
     let est = 0;
     let unknown = 0;
@@ -81,44 +117,114 @@ export class BlockBuilder {
       } else {
         ids[i] = id;
       }
-      const v = u[1];
+      const v = u[1] ?? null;
+      vals[i] = v;
       est += typeof v === 'number' ? 3 : estimateBytes(v, i);
     }
-    if (est > STORAGE_LIMITS.batchBytesMax) {
-      throw new TapedeckError('TPD_BATCH_TOO_LARGE', `batch is about ${est} bytes; the limit is ${STORAGE_LIMITS.batchBytesMax}`);
-    }
-
-    // Pass 2: record.
+    this.checkBatchBytes(est);
     if (unknown > 0) {
       for (let i = 0; i < n; i++) {
         if (ids[i] !== -1) continue;
         const path = (updates[i] as Update)[0];
-        let id = pathIds.get(path); // repeated new path within one batch
-        if (id === undefined) {
-          id = this.a.definePath(path, t);
-          this.pendingDefs.push({ id, path, firstTs: t });
+        ids[i] = pathIds.get(path) ?? this.define(path, t); // a new path may repeat within one batch
+      }
+    }
+    this.record(ids, vals, n, t, est);
+    vals.fill(null, 0, n); // drop references to the caller's values
+  }
+
+  /**
+   * Adds one batch stamped `t` from columns: handles of pathId() and their values (numbers
+   * in a Float64Array, or any values). Validates everything first, as add().
+   */
+  addColumns(handles: Uint32Array, values: Float64Array | readonly Value[], t: number): void {
+    const n = handles.length;
+    if (values.length !== n) throw new TapedeckError('TPD_BAD_ARGUMENT', `${n} path ids but ${values.length} values`);
+    if (this.idScratch.length < n) this.idScratch = new Int32Array(Math.max(n, this.idScratch.length * 2));
+    const ids = this.idScratch;
+    const handleIds = this.handleIds;
+    const nh = this.handlePaths.length;
+    let unknown = 0;
+    for (let i = 0; i < n; i++) {
+      const h = handles[i] as number;
+      if (h >= nh) throw new TapedeckError('TPD_BAD_ARGUMENT', `update ${i}: ${h} is not a path id of this writer (writer.pathId)`);
+      const id = handleIds[h] as number;
+      ids[i] = id;
+      if (id < 0) unknown++;
+    }
+    let est = 3 * n;
+    if (!(values instanceof Float64Array)) {
+      est = 0;
+      for (let i = 0; i < n; i++) {
+        const v = values[i];
+        est += typeof v === 'number' ? 3 : estimateBytes(v, i);
+      }
+    }
+    this.checkBatchBytes(est);
+    if (unknown > 0) {
+      for (let i = 0; i < n; i++) {
+        if (ids[i] !== -1) continue;
+        const h = handles[i] as number;
+        let id = this.handleIds[h] as number; // a new path may repeat within one batch
+        if (id < 0) {
+          const path = this.handlePaths[h] as string;
+          id = this.a.pathIds.get(path) ?? this.define(path, t); // or was defined by add()
+          this.handleIds[h] = id;
         }
         ids[i] = id;
       }
     }
-    if (this.bIds.length < this.bN + n) {
-      const next = new Int32Array(Math.max(this.bN + n, this.bIds.length * 2));
-      next.set(this.bIds.subarray(0, this.bN));
-      this.bIds = next;
+    this.record(ids, values, n, t, est);
+  }
+
+  private checkBatchBytes(est: number): void {
+    if (est > STORAGE_LIMITS.batchBytesMax) {
+      throw new TapedeckError('TPD_BATCH_TOO_LARGE', `batch is about ${est} bytes; the limit is ${STORAGE_LIMITS.batchBytesMax}`);
     }
-    const bIds = this.bIds;
-    const bValues = this.bValues;
+  }
+
+  private define(path: string, t: number): number {
+    const id = this.a.definePath(path, t);
+    this.pendingDefs.push({ id, path, firstTs: t });
+    return id;
+  }
+
+  /** Records ids[0, n) (defined archive ids) and their values into the open block and the state. */
+  private record(ids: Int32Array, values: Float64Array | readonly Value[], n: number, t: number, est: number): void {
     const base = this.bN;
-    if (this.stateHas.length < this.a.paths.length) this.growState(this.a.paths.length);
-    const stateHas = this.stateHas;
-    const stateVals = this.stateVals;
-    for (let i = 0; i < n; i++) {
-      const id = ids[i] as number;
-      const v = (updates[i] as Update)[1] ?? null;
-      bIds[base + i] = id;
-      bValues[base + i] = v;
-      stateHas[id] = 1;
-      stateVals[id] = v;
+    if (this.bIds.length < base + n) this.grow(base + n);
+    if (this.stateKind.length < this.a.paths.length) this.growState(this.a.paths.length);
+    const bIds = this.bIds;
+    const stateKind = this.stateKind;
+    if (values instanceof Float64Array) {
+      const stateNums = this.stateNums;
+      for (let i = 0; i < n; i++) {
+        const id = ids[i] as number;
+        bIds[base + i] = id;
+        if (stateKind[id] === 2) this.stateVals[id] = null;
+        stateKind[id] = 1;
+        stateNums[id] = values[i] as number;
+      }
+      if (this.bAllNum) this.bNums.set(values, base);
+      else for (let i = 0; i < n; i++) this.bValues[base + i] = values[i] as number;
+    } else {
+      for (let i = 0; i < n; i++) {
+        const id = ids[i] as number;
+        const v = values[i] ?? null;
+        bIds[base + i] = id;
+        if (typeof v === 'number') {
+          if (this.bAllNum) this.bNums[base + i] = v;
+          else this.bValues[base + i] = v;
+          if (stateKind[id] === 2) this.stateVals[id] = null;
+          stateKind[id] = 1;
+          this.stateNums[id] = v;
+        } else {
+          if (this.bAllNum) this.toGeneric(base + i);
+          this.bValues[base + i] = v;
+          stateKind[id] = 2;
+          this.stateVals[id] = v;
+        }
+      }
     }
     this.bN = base + n;
     this.bTs.push(t);
@@ -126,16 +232,43 @@ export class BlockBuilder {
     this.bEstBytes += est + 2;
   }
 
+  /** The open block's first non-number: its numbers so far move to the generic array. */
+  private toGeneric(upto: number): void {
+    const nums = this.bNums;
+    const vals = this.bValues;
+    for (let i = 0; i < upto; i++) vals[i] = nums[i] as number;
+    this.bAllNum = false;
+  }
+
+  private grow(updates: number): void {
+    const size = Math.max(updates, this.bIds.length * 2);
+    const ids = new Int32Array(size);
+    ids.set(this.bIds.subarray(0, this.bN));
+    this.bIds = ids;
+    const nums = new Float64Array(size);
+    nums.set(this.bNums.subarray(0, this.bN));
+    this.bNums = nums;
+  }
+
   setState(id: number, v: Value): void {
-    if (id >= this.stateHas.length) this.growState(id + 1);
-    this.stateHas[id] = 1;
-    this.stateVals[id] = v;
+    if (id >= this.stateKind.length) this.growState(id + 1);
+    if (typeof v === 'number') {
+      this.stateKind[id] = 1;
+      this.stateNums[id] = v;
+    } else {
+      this.stateKind[id] = 2;
+      this.stateVals[id] = v;
+    }
   }
 
   private growState(ids: number): void {
-    const next = new Uint8Array(Math.max(ids, this.stateHas.length * 2));
-    next.set(this.stateHas);
-    this.stateHas = next;
+    const size = Math.max(ids, this.stateKind.length * 2);
+    const kind = new Uint8Array(size);
+    kind.set(this.stateKind);
+    this.stateKind = kind;
+    const nums = new Float64Array(size);
+    nums.set(this.stateNums);
+    this.stateNums = nums;
   }
 
   /** Encodes the open block: a PATHS frame for new paths (if any), then the DELTA frame. */
@@ -151,15 +284,16 @@ export class BlockBuilder {
     const firstTs = this.bTs[0] as number;
     const lastTs = this.bTs[nb - 1] as number;
     const raw = encodeBatches(
-      { ts: this.bTs, counts: this.bCounts, ids: this.bIds, values: this.bValues, batchCount: nb, updateCount: this.bN },
+      { ts: this.bTs, counts: this.bCounts, ids: this.bIds, values: this.bAllNum ? this.bNums : this.bValues, batchCount: nb, updateCount: this.bN },
       this.scratch,
     );
     const meta: FrameMeta = { type: BlockType.DELTA, firstTs, lastTs, batches: nb, updates: this.bN };
     out.push({ kind: 'frame', bytes: encodeFrame(meta, raw), meta, defs: undefined });
     this.bTs = [];
     this.bCounts = [];
-    // Drop the values (they may be large) but keep both buffers for the next block.
-    this.bValues.fill(null, 0, this.bN);
+    // Drop the values (they may be large) but keep the buffers for the next block.
+    if (!this.bAllNum) this.bValues.fill(null, 0, this.bN);
+    this.bAllNum = true;
     this.bN = 0;
     this.bEstBytes = 0;
     return out;
@@ -170,10 +304,11 @@ export class BlockBuilder {
     const ids: number[] = [];
     const values = genericArray(this.a.paths.length);
     for (let id = 0; id < this.a.paths.length; id++) {
-      if (this.stateHas[id] === 1) {
-        values[ids.length] = this.stateVals[id] as Value;
-        ids.push(id);
-      }
+      const kind = this.stateKind[id];
+      if (kind === 1) values[ids.length] = this.stateNums[id] as number;
+      else if (kind === 2) values[ids.length] = this.stateVals[id] as Value;
+      else continue;
+      ids.push(id);
     }
     values.length = ids.length;
     const raw = encodeBatches({ ts: [ts], counts: [ids.length], ids, values, batchCount: 1, updateCount: ids.length }, this.scratch);

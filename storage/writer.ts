@@ -20,7 +20,7 @@
 import { rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import { TapedeckError, isTapedeckError } from '../protocol/errors.js';
-import type { Update } from '../protocol/value.js';
+import type { Update, Value } from '../protocol/value.js';
 import { BlockType } from './codec/frame.js';
 import { HEADER_BYTES } from './codec/header.js';
 import type { PathDef } from './codec/payload.js';
@@ -186,22 +186,62 @@ export class ArchiveWriter {
    * diskFullBufferBytesMax bytes already wait in memory.
    */
   append(updates: readonly Update[], ts?: number): number {
+    if (!Array.isArray(updates)) {
+      this.checkWritable();
+      throw new TapedeckError('TPD_BAD_ARGUMENT', 'updates must be an array of [path, value] pairs');
+    }
+    const t = this.stampFor(updates.length, ts);
+    this.blocks.add(updates, t);
+    return this.appended(t, updates.length);
+  }
+
+  /**
+   * The writer's id for `path`, for appendColumns: resolved once per source rather than
+   * looked up per update. Ids are this writer's own (not archive path ids) and stay valid
+   * for its life; a path is defined in the archive with its first update, not here.
+   * Throws TPD_BAD_PATH.
+   */
+  pathId(path: string): number {
+    return this.blocks.pathId(path);
+  }
+
+  /**
+   * Appends one batch given as columns: `ids[i]` (from pathId) has the value `values[i]`.
+   * Numbers in a Float64Array are recorded without an object per update (signalling NaNs
+   * keep their bits); any other values in an array. Returns and throws as append(); the
+   * arrays are not kept (a source may reuse them for its next batch).
+   */
+  appendColumns(ids: Uint32Array, values: Float64Array | readonly Value[], ts?: number): number {
+    if (!(ids instanceof Uint32Array) || !(values instanceof Float64Array || Array.isArray(values))) {
+      this.checkWritable();
+      throw new TapedeckError('TPD_BAD_ARGUMENT', 'appendColumns takes a Uint32Array of path ids and a Float64Array or an array of values');
+    }
+    const t = this.stampFor(ids.length, ts);
+    this.blocks.addColumns(ids, values, t);
+    return this.appended(t, ids.length);
+  }
+
+  private checkWritable(): void {
     if (this.failed) throw this.failed;
     if (this.d.isDiskFull && this.bufferedBytes >= this.d.limits.bufferBytesMax) throw this.d.diskFullError();
     if (this.closing) throw new TapedeckError('TPD_ARCHIVE_CLOSED', 'archive writer is closed');
-    if (!Array.isArray(updates)) throw new TapedeckError('TPD_BAD_ARGUMENT', 'updates must be an array of [path, value] pairs');
-    const n = updates.length;
+  }
+
+  /** Checks that a batch of n updates may be appended now and returns its timestamp. */
+  private stampFor(n: number, ts: number | undefined): number {
+    this.checkWritable();
     if (n > STORAGE_LIMITS.batchUpdatesMax) {
       throw new TapedeckError('TPD_BATCH_TOO_LARGE', `batch has ${n} updates; the limit is ${STORAGE_LIMITS.batchUpdatesMax}`);
     }
     if (this.queuedBytes >= STORAGE_LIMITS.writeQueueBytesMax) {
       throw new TapedeckError('TPD_BACKPRESSURE', `write queue holds ${this.queuedBytes} bytes (limit ${STORAGE_LIMITS.writeQueueBytesMax})`);
     }
-    let t = ts ?? this.a.clockUs();
+    const t = ts ?? this.a.clockUs();
     if (!Number.isSafeInteger(t) || t < 0) throw new TapedeckError('TPD_BAD_ARGUMENT', `timestamp must be a non-negative integer of microseconds, got ${String(ts)}`);
-    if (t <= this.lastTs) t = this.lastTs + 1;
+    return t <= this.lastTs ? this.lastTs + 1 : t;
+  }
 
-    this.blocks.add(updates, t);
+  private appended(t: number, n: number): number {
     this.lastTs = t;
     this.stats.batches++;
     this.stats.updates += n;

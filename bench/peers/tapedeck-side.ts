@@ -5,8 +5,9 @@
  *   node --import tsx bench/peers/tapedeck-side.ts --phase write --workload W --dir D --flush-interval-ms 30000
  *   node --import tsx bench/peers/tapedeck-side.ts --phase read --dir D --seeks S
  *
- * Write: each workload batch becomes the [path, value] pairs `append` takes (inside the timed
- * loop, as netidx's side builds its BatchItems there), at the storage defaults (images every
+ * Write: paths are resolved to writer ids once (writer.pathId, inside the timed loop, as
+ * netidx's side adds its paths), each batch goes in as columns (appendColumns: the batch's
+ * ids mapped to the writer's, and its Float64Array of values), at the storage defaults (images every
  * 64 MiB, a two-phase commit with fdatasync each 65534 pages or flush interval) and one final
  * flush. Read: open read-only, seek to each instant (position, then full state and the first
  * batch after), then read every batch from the beginning twice with nextRaw (ids and values,
@@ -15,7 +16,6 @@
 import { readdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Archive } from '../../storage/index.js';
-import type { Update } from '../../protocol/value.js';
 import { dirBytes } from '../../test/bench/archives.js';
 import { readWorkloadFile, type PoolBatch } from './workload-file.js';
 import { flag, readSeeks, rss, spread } from './measure.js';
@@ -33,12 +33,18 @@ async function write(workloadFile: string, dir: string, flushIntervalMs: number)
   const writer = a.writer!;
   let updates = 0;
   const t0 = performance.now();
+  // Ids resolved once per path, as netidx's side does (add_paths, id_for_path); each batch
+  // then maps its workload ids to the writer's, as netidx's builds its BatchItems.
+  const ids = new Uint32Array(w.paths.length);
+  for (let k = 0; k < w.paths.length; k++) ids[k] = writer.pathId(w.paths[k] as string);
+  let scratch = new Uint32Array(0);
   for (let i = 0; i < w.ts.length; i++) {
     const b = w.pool[i % w.pool.length] as PoolBatch;
-    const pairs: Update[] = new Array(b.ids.length);
-    for (let k = 0; k < b.ids.length; k++) pairs[k] = [w.paths[b.ids[k] as number] as string, b.values[k] as number];
-    writer.append(pairs, w.ts[i]);
-    updates += pairs.length;
+    const n = b.ids.length;
+    if (scratch.length !== n) scratch = new Uint32Array(n);
+    for (let k = 0; k < n; k++) scratch[k] = ids[b.ids[k] as number] as number;
+    writer.appendColumns(scratch, b.values, w.ts[i]);
+    updates += n;
     if (writer.needsDrain) await writer.drain();
   }
   await writer.flush();
