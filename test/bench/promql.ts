@@ -9,13 +9,17 @@
  * labels job (10 values) and instance. Tapedeck gets the day through its storage API (one
  * batch per timestamp, as remote_write records them); Prometheus through its remote-write
  * receiver, in time order. Both then answer the same queries over HTTP (form POST, as
- * Grafana sends them), RUNS times each after one warm-up.
+ * Grafana sends them), RUNS times each after one warm-up. Tapedeck's day is one sealed file
+ * (rotated after loading) with its per-series sidecar built before the queries; SIDECARS=0
+ * leaves the sidecar out (reads scan the blocks).
  */
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Archive } from '../../storage/index.js';
 import { buildServer } from '../../server/app.js';
+import { startSeriesIndex } from '../../server/series-index.js';
+import { sidecarDir } from '../../storage/series-index/build.js';
 import { seriesToPath } from '../../protocol/prom-path.js';
 import type { Value } from '../../protocol/value.js';
 import { startReceiver } from '../helpers/promql-peers.js';
@@ -26,6 +30,8 @@ const INTERVAL_S = Number(process.env.INTERVAL_S ?? 60);
 const HOURS = Number(process.env.HOURS ?? 24);
 const RUNS = Number(process.env.RUNS ?? 10);
 const STEP_S = Number(process.env.STEP_S ?? 120);
+/** SIDECARS=0: no per-series sidecar, every read scans the blocks (the figures before sidecars). */
+const SIDECARS = process.env.SIDECARS !== '0';
 const T0_MS = 1_700_000_000_000;
 const SPAN_MS = HOURS * 3_600_000;
 
@@ -140,6 +146,18 @@ async function timeRuns(url: string, query: string, cpu: CpuClock): Promise<Timi
   };
 }
 
+/** Builds the sealed day's sidecar as the server does after a rotation; its time, size, and the segment's size. */
+async function buildSidecars(archive: Archive): Promise<{ buildS: number; bytes: number; segmentBytes: number }> {
+  const t = performance.now();
+  const store = await startSeriesIndex(archive);
+  await store.whenIdle();
+  if (store.stats.built !== 1) throw new Error(`sidecar build failed: ${JSON.stringify(store.stats)}`);
+  let bytes = 0;
+  for (const name of await readdir(sidecarDir(archive))) bytes += (await stat(join(sidecarDir(archive), name))).size;
+  const segmentBytes = archive.files.filter((f) => f.sealed).reduce((n, f) => n + f.committedBytes, 0);
+  return { buildS: Math.round((performance.now() - t) / 100) / 10, bytes, segmentBytes };
+}
+
 async function main(): Promise<void> {
   const all = defs();
   const steps = Math.floor(SPAN_MS / (INTERVAL_S * 1000)) + 1;
@@ -154,8 +172,12 @@ async function main(): Promise<void> {
       if (archive.writer!.needsDrain) await archive.writer!.drain();
     }
     await archive.writer!.flush();
+    // The day is one sealed file, as with a daily rotate_interval: the state queries read.
+    await archive.writer!.rotate();
     const tapedeckLoadS = (performance.now() - loadStart) / 1000;
     progress(`Tapedeck loaded in ${tapedeckLoadS.toFixed(1)} s`);
+    const sidecar = SIDECARS ? await buildSidecars(archive) : null;
+    if (sidecar) progress(`sidecar built in ${sidecar.buildS} s, ${sidecar.bytes} bytes`);
     const promStart = performance.now();
     const sliceSteps = Math.max(1, Math.floor(600 / INTERVAL_S));
     const labels = all.map((d) => encodeLabels(d.labels));
@@ -199,6 +221,8 @@ async function main(): Promise<void> {
       samples: SERIES * steps,
       stepS: STEP_S,
       runs: RUNS,
+      sidecars: SIDECARS,
+      sidecar,
       loadS: { tapedeck: Math.round(tapedeckLoadS * 10) / 10, prometheusRemoteWrite: Math.round(promLoadS * 10) / 10 },
       queries: results,
     }));

@@ -1,0 +1,274 @@
+/**
+ * Per-series sidecars of sealed files (storage/series-index/): reads through them give
+ * exactly what the block scan gives (seeded random archives with hostile values), a damaged
+ * sidecar is never used (every region of it damaged in turn), a build killed with SIGKILL
+ * leaves nothing that is used, and a file evicted by retention loses its sidecar.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { spawn } from 'node:child_process';
+import { mkdir, readdir, readFile, truncate, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { Archive } from '../storage/index.js';
+import { ColdStorage, type ColdEvent } from '../storage/cold.js';
+import { readSeries, seriesCacheOf } from '../storage/series-read.js';
+import { STORAGE_LIMITS } from '../storage/limits.js';
+import { seriesIndexOf } from '../storage/series-index/store.js';
+import { sidecarDir, sidecarPath } from '../storage/series-index/build.js';
+import { decodeHeader, decodeIndex, HEADER_BYTES } from '../storage/series-index/format.js';
+import { startSeriesIndex } from '../server/series-index.js';
+import type { Value } from '../protocol/value.js';
+import { xorByte } from './helpers/damage.js';
+import { until } from './helpers/until.js';
+import { scheduleSeed } from './helpers/seed.js';
+import { tmpDir } from './helpers/tmp.js';
+import { rng } from './helpers/workload.js';
+
+const STALE_NAN = new Float64Array(new BigUint64Array([0x7ff0000000000002n]).buffer)[0] as number;
+const OTHER_NAN = new Float64Array(new BigUint64Array([0x7ff8000000001234n]).buffer)[0] as number;
+const PATHS = 30;
+const limits = STORAGE_LIMITS as { -readonly [K in keyof typeof STORAGE_LIMITS]: number };
+const saved = { ...STORAGE_LIMITS };
+const cleanup: Array<() => Promise<void>> = [];
+afterEach(async () => {
+  for (const c of cleanup.splice(0).reverse()) await c();
+  Object.assign(limits, saved);
+});
+
+const bits = new Float64Array(1);
+/** A value by its exact form: numbers by their bits. */
+function exact(v: Value): unknown {
+  if (typeof v !== 'number') return v;
+  bits[0] = v;
+  return `f64:${new BigUint64Array(bits.buffer)[0]?.toString(16)}`;
+}
+
+/** Numeric paths with every hostile float; every 7th path mixes in text and booleans (not covered); every 5th has nulls. */
+function valueOf(rand: () => number, i: number, k: number): Value {
+  const r = rand();
+  if (i % 7 === 6) return r < 0.3 ? `text ${k}` : r < 0.4 ? k % 2 === 0 : k;
+  if (i % 5 === 4 && r < 0.1) return null;
+  if (r < 0.03) return STALE_NAN;
+  if (r < 0.05) return NaN;
+  if (r < 0.06) return OTHER_NAN;
+  if (r < 0.07) return -0;
+  if (r < 0.08) return r < 0.075 ? Infinity : -Infinity;
+  if (r < 0.09) return Number.MAX_VALUE * (rand() < 0.5 ? 1 : -1);
+  if (r < 0.1) return 5e-324;
+  return i % 3 === 0 ? k * 3 + i : i % 3 === 1 ? Math.round(rand() * 1e6) / 100 : rand() * 1e9;
+}
+
+/** Three rotated files and `current`, blocks of 1..4 batches, paths in random subsets (some paths only in later files). */
+async function build(seed: number, dir?: string): Promise<{ a: Archive; firstUs: number; lastUs: number }> {
+  const rand = rng(seed);
+  const a = await Archive.open(dir ?? (await tmpDir()), { flushIntervalMs: 0 });
+  const w = a.writer!;
+  let ts = 1_700_000_000_000_000;
+  const firstUs = ts + 1;
+  let k = 0;
+  for (const [file, blocks] of [40, 9, 25, 6].entries()) {
+    const visible = file === 0 ? 20 : PATHS;
+    for (let b = 0; b < blocks; b++) {
+      const n = 1 + Math.floor(rand() * 4);
+      for (let j = 0; j < n; j++) {
+        // Now and then several batches in one millisecond, or one microsecond apart.
+        ts += rand() < 0.1 ? 1 : 1000 + Math.floor(rand() * 15_000);
+        const updates: Array<[string, Value]> = [];
+        for (let i = 0; i < visible; i++) if (rand() < 0.7) updates.push([`/s/${i}`, valueOf(rand, i, k)]);
+        w.append(updates, ts);
+        k++;
+      }
+      await w.flush();
+    }
+    if (file < 3) await w.rotate();
+  }
+  return { a, firstUs, lastUs: ts };
+}
+
+/** Per path id, [ts, exact value] of what readSeries gives. */
+async function read(a: Archive, ids: readonly number[], fromUs: number, toUs: number, sidecars: boolean): Promise<Map<number, Array<[number, unknown]>>> {
+  const out = new Map<number, Array<[number, unknown]>>();
+  for await (const pieces of readSeries(a, ids, fromUs, toUs, { sidecars })) {
+    for (const { id, run, from, to } of pieces) {
+      if (!out.has(id)) out.set(id, []);
+      for (let i = from; i < to; i++) out.get(id)?.push([run.ts[i] as number, exact(run.num ? (run.num[i] as number) : (run.values?.[i] as Value))]);
+    }
+  }
+  return out;
+}
+
+async function builtStore(a: Archive): Promise<ReturnType<typeof seriesIndexOf>> {
+  const store = await startSeriesIndex(a);
+  await store.whenIdle();
+  return store;
+}
+
+const allIds = (a: Archive): number[] => a.paths.map((_, id) => id);
+
+describe('per-series sidecars', () => {
+  it('read random paths and ranges exactly as the block scan does (NaN payloads, -0, ±Inf, nulls; text paths from the blocks)', async () => {
+    const seed = scheduleSeed('SIDECAR_SEED', 'sidecar-equal');
+    const rand = rng(seed + 1);
+    limits.seriesIndexSliceUpdatesMax = 97; // many slices, so paths have many chunks
+    const { a, firstUs, lastUs } = await build(seed);
+    cleanup.push(() => a.close());
+    const store = await builtStore(a);
+    expect(store.stats.built).toBe(3);
+    expect((await readdir(sidecarDir(a))).sort()).toEqual(a.files.filter((f) => f.sealed).map((f) => `${f.name}.sidx`).sort());
+    const whole = await read(a, allIds(a), firstUs - 1, lastUs, false);
+    const blocksBefore = seriesCacheOf(a).blocksRead;
+    expect(await read(a, allIds(a), firstUs - 1, lastUs, true), `seed ${seed}`).toEqual(whole);
+    // Only `current` and the text paths were read from blocks: fewer blocks than the whole archive.
+    expect(seriesCacheOf(a).blocksRead - blocksBefore).toBeLessThan(a.files.reduce((n, f) => n + a.table(f).deltas.length, 0));
+    expect(store.stats.reads).toBeGreaterThan(0);
+    for (let round = 0; round < 40; round++) {
+      const ids = allIds(a).filter(() => rand() < 0.2);
+      const span = lastUs - firstUs;
+      const fromUs = firstUs + Math.floor(rand() * span) - (round % 4 === 0 ? span : 0);
+      const toUs = fromUs + Math.floor(rand() * span * (round % 2 === 0 ? 0.1 : 1));
+      const want = await read(a, ids, fromUs, toUs, false);
+      expect(await read(a, ids, fromUs, toUs, true), `round ${round} cold (seed ${seed})`).toEqual(want);
+      expect(await read(a, ids, fromUs, toUs, true), `round ${round} cached (seed ${seed})`).toEqual(want);
+    }
+    expect(store.stats.damaged).toBe(0);
+  });
+
+  it('never use a damaged sidecar: damage in the header, a chunk or the index, or a cut file, falls back to the blocks, and it is built again', async () => {
+    const seed = scheduleSeed('SIDECAR_SEED', 'sidecar-damage');
+    const rand = rng(seed + 2);
+    limits.seriesIndexSliceUpdatesMax = 97;
+    const dir = await tmpDir();
+    const built = await build(seed, dir);
+    await builtStore(built.a);
+    const name = (built.a.files.find((f) => f.sealed) as { name: string }).name;
+    const file = sidecarPath(built.a, name);
+    const f0 = built.a.files.find((f) => f.sealed);
+    const id = { seq: f0!.seq, name, committedBytes: f0!.committedBytes, deltaBlocks: built.a.table(f0!).deltas.length, firstTs: f0!.firstTs!, lastTs: f0!.lastTs! };
+    const ids = allIds(built.a);
+    const want = await read(built.a, ids, built.firstUs - 1, built.lastUs, false);
+    await built.a.close();
+    const pristine = await readFile(file);
+    const h = decodeHeader(pristine, id, pristine.length);
+    const ix = decodeIndex(pristine.subarray(h.indexOffset), h);
+    const inChunk = (): number => {
+      const c = Math.floor(rand() * ix.offset.length);
+      return (ix.offset[c] as number) + Math.floor(rand() * (ix.bytes[c] as number));
+    };
+    const damages: Array<{ what: string; apply: () => Promise<void> }> = [];
+    // Every header field, its CRC and the magic.
+    for (const at of [0, 7, 8, 12, 16, 24, 32, 40, 48, 56, 60, 64, 68, HEADER_BYTES - 1]) damages.push({ what: `header byte ${at}`, apply: () => xorByte(file, at, 1 << Math.floor(rand() * 8)) });
+    for (let i = 0; i < 8; i++) {
+      const at = inChunk();
+      damages.push({ what: `chunk byte ${at}`, apply: () => xorByte(file, at, 1 << Math.floor(rand() * 8)) });
+    }
+    for (let i = 0; i < 6; i++) {
+      const at = h.indexOffset + Math.floor(rand() * h.indexBytes);
+      damages.push({ what: `index byte ${at}`, apply: () => xorByte(file, at, 1 << Math.floor(rand() * 8)) });
+    }
+    for (const at of [0, 40, inChunk(), h.indexOffset + Math.floor(h.indexBytes / 2), pristine.length - 1]) damages.push({ what: `cut at ${at}`, apply: () => truncate(file, at) });
+    damages.push({ what: 'bytes appended', apply: async () => writeFile(file, Buffer.concat([pristine, Buffer.from([0])])) });
+    for (const d of damages) {
+      await writeFile(file, pristine);
+      await d.apply();
+      const a = await Archive.open(dir, { readonly: true });
+      try {
+        expect(await read(a, ids, built.firstUs - 1, built.lastUs, true), `${d.what} (seed ${seed})`).toEqual(want);
+        expect(seriesIndexOf(a).stats.damaged, `${d.what} found (seed ${seed})`).toBe(1);
+      } finally {
+        await a.close();
+      }
+    }
+    // Opened for writing, the damaged sidecar is found, deleted and built again.
+    const a = await Archive.open(dir, { flushIntervalMs: 0 });
+    cleanup.push(() => a.close());
+    const store = await builtStore(a);
+    expect(await read(a, ids, built.firstUs - 1, built.lastUs, true)).toEqual(want);
+    await store.whenIdle();
+    expect(store.stats.damaged).toBe(1);
+    expect(Buffer.compare(await readFile(file), pristine)).toBe(0);
+  });
+
+  it('a build killed with SIGKILL at random moments leaves no sidecar that is used half written', async () => {
+    const seed = scheduleSeed('SIDECAR_SEED', 'sidecar-kill');
+    const rand = rng(seed + 3);
+    const dir = await tmpDir();
+    const built = await build(seed, dir);
+    const ids = allIds(built.a);
+    const want = await read(built.a, ids, built.firstUs - 1, built.lastUs, false);
+    await built.a.close();
+    for (let round = 0; round < 4; round++) {
+      const child = spawn(process.execPath, ['--import', 'tsx', resolve('test/helpers/sidecar-build-child.ts'), dir, '20000'], { stdio: ['ignore', 'pipe', 'inherit'] });
+      const exited = new Promise<void>((done) => child.once('exit', () => done()));
+      let out = '';
+      // Round 0 and 2: killed just after a temporary file appears; the others at a random time.
+      const killAfterTemp = round % 2 === 0;
+      const delayMs = Math.floor(rand() * (killAfterTemp ? 30 : 3000));
+      console.log(`round ${round}: kill ${killAfterTemp ? 'after TEMP +' : 'at'} ${delayMs} ms`);
+      const timer = killAfterTemp ? undefined : setTimeout(() => child.kill('SIGKILL'), delayMs);
+      child.stdout.on('data', (b: Buffer) => {
+        out += b.toString();
+        if (killAfterTemp && out.includes('TEMP ')) setTimeout(() => child.kill('SIGKILL'), delayMs);
+      });
+      await exited;
+      clearTimeout(timer);
+      const a = await Archive.open(dir, { readonly: true });
+      try {
+        // Whatever is under a final name is whole; a temporary file is never read.
+        for (const n of await readdir(sidecarDir(a)).catch(() => [] as string[])) {
+          if (!n.endsWith('.sidx')) continue;
+          const f = a.files.find((e) => `${e.name}.sidx` === n);
+          expect(f, n).toBeDefined();
+          const bytes = await readFile(join(sidecarDir(a), n));
+          const h = decodeHeader(bytes, { seq: f!.seq, name: f!.name, committedBytes: f!.committedBytes, deltaBlocks: a.table(f!).deltas.length, firstTs: f!.firstTs!, lastTs: f!.lastTs! }, bytes.length);
+          decodeIndex(bytes.subarray(h.indexOffset), h);
+        }
+        expect(await read(a, ids, built.firstUs - 1, built.lastUs, true), `round ${round} (seed ${seed}): ${out}`).toEqual(want);
+        expect(seriesIndexOf(a).stats.damaged).toBe(0);
+      } finally {
+        await a.close();
+      }
+    }
+    // The next start removes temporary files and builds what is missing.
+    const a = await Archive.open(dir, { flushIntervalMs: 0 });
+    cleanup.push(() => a.close());
+    await builtStore(a);
+    expect((await readdir(sidecarDir(a))).sort()).toEqual(a.files.filter((f) => f.sealed).map((f) => `${f.name}.sidx`).sort());
+    expect(await read(a, ids, built.firstUs - 1, built.lastUs, true)).toEqual(want);
+  }, 60_000);
+
+  it('a file evicted by retention loses its sidecar; one whose segment is gone is removed at start', async () => {
+    const base = await tmpDir('tapedeck-sidecar-ret-');
+    const cold = join(base, 'cold');
+    await mkdir(cold);
+    const dir = join(base, 'archive');
+    let nowUs = 1_700_000_000_000_000;
+    const a = await Archive.open(dir, { flushIntervalMs: 0, clockUs: () => nowUs });
+    cleanup.push(() => a.close());
+    const c = await ColdStorage.start(a, { hooks: { put: { cmd: resolve('test/fixtures/hooks/put-copy.sh'), args: [cold] } }, checkIntervalMs: 0, listIntervalMs: 0, retention: { maxAgeMs: 3_600_000, maxBytes: 0 } });
+    cleanup.push(() => c.stop());
+    const store = await startSeriesIndex(a, c);
+    const names: string[] = [];
+    for (const t of [nowUs, nowUs + 2 * 3_600_000_000]) {
+      for (let i = 0; i < 100; i++) a.writer!.append([['/v', i], ['/w', i / 3]], t + i * 1000);
+      const put = new Promise<ColdEvent>((done) => c.once('event', done));
+      await a.writer!.rotate();
+      names.push(((await put) as { name: string }).name);
+    }
+    await store.whenIdle();
+    expect((await readdir(sidecarDir(a))).sort()).toEqual(names.map((n) => `${n}.sidx`).sort());
+    nowUs += 3 * 3_600_000_000;
+    const evicted = new Promise<ColdEvent>((done) => c.on('event', (e: ColdEvent) => e.type === 'evict' && done(e)));
+    await c.check();
+    expect(await evicted).toMatchObject({ type: 'evict', name: names[0] });
+    await until(async () => !(await readdir(sidecarDir(a))).includes(`${names[0]}.sidx`), 5000, 'the evicted file\'s sidecar removed');
+    expect(await readdir(sidecarDir(a))).toEqual([`${names[1]}.sidx`]);
+    // A sidecar left for a segment that is gone (removed while the server was down) goes at the next start.
+    await c.stop();
+    await a.close();
+    await writeFile(join(dir, 'series-index', '2020-01-01T00:00:00.000000Z.sidx'), 'orphan');
+    await writeFile(join(dir, 'series-index', `${names[1]}.sidx.tmp`), 'half');
+    const b = await Archive.open(dir, { flushIntervalMs: 0 });
+    cleanup.push(() => b.close());
+    await startSeriesIndex(b);
+    expect(await readdir(sidecarDir(b))).toEqual([`${names[1]}.sidx`]);
+  });
+});
