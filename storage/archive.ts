@@ -232,9 +232,11 @@ export class Archive extends EventEmitter {
    */
   table(entry: FileEntry): BlockTable {
     if (entry.table) return entry.table;
-    const t = new BlockTable();
-    if (!this.staleRows.has(entry.seq)) for (const r of this.catalogBlocks(entry)) if (r.offset < entry.committedBytes) t.push(r);
-    for (const r of this.tails.get(entry.seq) ?? []) t.push(r);
+    const rows = this.staleRows.has(entry.seq) ? [] : this.catalogBlocks(entry);
+    const tails = this.tails.get(entry.seq) ?? [];
+    const t = new BlockTable(rows.length + tails.length + 16);
+    for (const r of rows) if (r.offset < entry.committedBytes) t.push(r);
+    for (const r of tails) t.push(r);
     this.fileList.setTable(entry.seq, t);
     return t;
   }
@@ -393,12 +395,11 @@ export class Archive extends EventEmitter {
     for (const f of this.files) {
       if (f.location !== 'local') continue;
       const t = this.table(f);
-      blocks += t.rows.length;
+      blocks += t.length;
       bytes += f.committedBytes;
       for (const i of t.deltas) {
-        const r = t.rows[i] as BlockRow;
-        batches += r.batches;
-        updates += r.updates;
+        batches += t.batches(i);
+        updates += t.updates(i);
       }
     }
     return { batches, updates, blocks, bytes };

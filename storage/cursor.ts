@@ -17,7 +17,6 @@ import type { Batch, Update, Value } from '../protocol/value.js';
 import { BlockType } from './codec/frame.js';
 import type { DecodedBatches } from './codec/payload.js';
 import type { Archive, FetchWait } from './archive.js';
-import type { BlockRow } from './catalog.js';
 import { isIndexed, type FileEntry } from './file-list.js';
 import { STORAGE_LIMITS } from './limits.js';
 import { readBlockSelected } from './series-read.js';
@@ -143,7 +142,7 @@ export class Cursor {
     let hi = table.deltas.length - 1;
     while (lo < hi) {
       const mid = (lo + hi + 1) >> 1;
-      if ((table.rows[table.deltas[mid] as number] as BlockRow).firstTs <= t) lo = mid;
+      if (table.firstTs(table.deltas[mid] as number) <= t) lo = mid;
       else hi = mid - 1;
     }
     this.seq = f.seq;
@@ -166,8 +165,8 @@ export class Cursor {
     const f = this.a.fileList.bySeq(this.seq);
     if (!f || f.location !== 'local') return;
     const t = this.a.table(f);
-    const row = t.rows[t.deltas[this.di] as number];
-    if (row && this.k >= row.batches) {
+    const i = t.deltas[this.di];
+    if (i !== undefined && this.k >= t.batches(i)) {
       this.di++;
       this.k = 0;
     }
@@ -214,7 +213,7 @@ export class Cursor {
         di = this.a.table(f).deltas.length - 1;
       }
       const t = this.a.table(f);
-      k = (t.rows[t.deltas[di] as number] as BlockRow).batches;
+      k = t.batches(t.deltas[di] as number);
     }
   }
 
@@ -329,9 +328,9 @@ export class Cursor {
 
   private async load(f: FileEntry, di: number): Promise<Loaded> {
     const t = this.a.table(f);
-    const row = t.rows[t.deltas[di] as number] as BlockRow;
-    const key = `${f.seq}:${row.offset}`;
+    const key = `${f.seq}:${t.offset(t.deltas[di] as number)}`;
     if (this.loaded?.key === key) return this.loaded;
+    const row = t.delta(di);
     const d = this.selective ? await readBlockSelected(this.a, f, row, (id) => this.matches(id), this.wait) : await this.a.readBlock(f, row, this.wait);
     const starts = new Uint32Array(d.counts.length + 1);
     for (let i = 0; i < d.counts.length; i++) starts[i + 1] = (starts[i] as number) + (d.counts[i] as number);
@@ -372,7 +371,7 @@ export class Cursor {
     if (!at) return out;
     let f = at;
     let t = this.a.table(f);
-    let r = this.di < t.deltas.length ? (t.deltas[this.di] as number) : t.rows.length;
+    let r = this.di < t.deltas.length ? (t.deltas[this.di] as number) : t.length;
     const read = async <T>(get: () => Promise<T>): Promise<T | undefined> => {
       try {
         return await get();
@@ -394,10 +393,10 @@ export class Cursor {
         f = older;
         await this.a.prepare(f, this.wait);
         t = this.a.table(f);
-        r = t.rows.length - 1;
+        r = t.length - 1;
       }
-      const row = t.rows[r] as BlockRow;
-      if (row.type === BlockType.PATHS) continue;
+      if (t.type(r) === BlockType.PATHS) continue;
+      const row = t.row(r);
       const file = f;
       const d = await read(() => this.a.readBlock(file, row, this.wait));
       if (d === undefined) continue;

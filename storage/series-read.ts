@@ -150,19 +150,18 @@ function piecesInRange(runs: ReadonlyArray<{ id: number; run: SeriesRun }>, from
 
 /** Delta blocks [lo, hi] of a table that may hold updates in [fromUs, toUs]. */
 function blockSpan(t: BlockTable, fromUs: number, toUs: number): { lo: number; hi: number } {
-  const rowOf = (di: number): BlockRow => t.rows[t.deltas[di] as number] as BlockRow;
   let lo = 0;
   let hi = t.deltas.length;
   while (lo < hi) {
     const mid = (lo + hi) >> 1;
-    if (rowOf(mid).lastTs < fromUs) lo = mid + 1;
+    if (t.lastTs(t.deltas[mid] as number) < fromUs) lo = mid + 1;
     else hi = mid;
   }
   const first = lo;
   hi = t.deltas.length;
   while (lo < hi) {
     const mid = (lo + hi) >> 1;
-    if (rowOf(mid).firstTs <= toUs) lo = mid + 1;
+    if (t.firstTs(t.deltas[mid] as number) <= toUs) lo = mid + 1;
     else hi = mid;
   }
   return { lo: first, hi: lo - 1 };
@@ -285,7 +284,7 @@ class RunBuilder {
  */
 async function readRuns(a: Archive, f: FileEntry, t: BlockTable, from: number, to: number, wanted: ReadonlyArray<{ id: number; fromBlock: number }>, w: Wanted, opts: SeriesReadOptions): Promise<Map<number, SeriesRun>> {
   let batches = 0;
-  for (let di = from; di < to; di++) batches += (t.rows[t.deltas[di] as number] as BlockRow).batches;
+  for (let di = from; di < to; di++) batches += t.batches(t.deltas[di] as number);
   const builders = new Map<number, RunBuilder>();
   for (const { id } of wanted) builders.set(id, new RunBuilder(Math.min(batches, RUN_CAPACITY_MAX)));
   // A path is kept from its first block on: its bit is set as the read reaches it.
@@ -295,8 +294,7 @@ async function readRuns(a: Archive, f: FileEntry, t: BlockTable, from: number, t
   try {
     for (let di = Math.max(from, order[0]?.fromBlock ?? to); di < to; di++) {
       while (next < order.length && (order[next] as { fromBlock: number }).fromBlock <= di) w.miss[(order[next++] as { id: number }).id] = 1;
-      const row = t.rows[t.deltas[di] as number] as BlockRow;
-      const d = await readBlockSelected(a, f, row, keep, opts.onFetchWait);
+      const d = await readBlockSelected(a, f, t.delta(di), keep, opts.onFetchWait);
       seriesCacheOf(a).blocksRead++;
       let at = 0;
       for (let k = 0; k < d.counts.length; k++) {

@@ -172,7 +172,7 @@ export class ArchiveWriter {
     this.plannedBytes = entry.committedBytes;
     const t = this.a.table(entry);
     let lastImageEnd = HEADER_BYTES;
-    for (const r of t.rows) if (r.type === BlockType.IMAGE) lastImageEnd = r.offset + r.frameBytes;
+    for (let i = 0; i < t.length; i++) if (t.type(i) === BlockType.IMAGE) lastImageEnd = t.offset(i) + t.frameBytes(i);
     this.bytesSinceImage = entry.committedBytes - lastImageEnd;
   }
 
