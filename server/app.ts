@@ -36,6 +36,7 @@ import { promqlRoutes } from './routes/promql.js';
 import type { HaRuntime } from './ha/runtime.js';
 import type { ShardDirectory } from './cluster/directory.js';
 import { shardRoutes } from './routes/shard.js';
+import { shardTimesRoutes } from './routes/cluster-shard-times.js';
 
 export interface ServerOptions {
   archive: Archive;
@@ -198,6 +199,7 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
   // Recording routes (ingest, queries) register here as they are built.
   await app.register(queryRoutes, { recorder: opts.recorder, directory: opts.directory });
   await app.register(shardRoutes, { recorder: opts.recorder });
+  await app.register(shardTimesRoutes);
   await app.register(diffRoutes);
   await app.register(workspaceRoutes);
   await app.register(ingestRoutes, { sources: opts.sources ?? [] });

@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { csvRows, lines, mergeByTs, type Keyed } from '../server/cluster/merge-records.js';
 import { decodeShardBatches } from '../server/cluster/shard-batches.js';
-import { mergePaths, mergeStates, mergedHorizon } from '../server/cluster/merge-answers.js';
+import { mergePaths, mergeStates, mergedHorizon, sharedPaths } from '../server/cluster/merge-answers.js';
 import { encodeMsgpack } from '../protocol/value-msgpack.js';
 import type { Value } from '../protocol/value.js';
 import { plain } from './helpers/replay.js';
@@ -109,6 +109,18 @@ describe('merging answers', () => {
     expect(m.values['/x']).toBe(1);
     expect(m.values['/y']).toBe(2);
     expect(Object.getOwnPropertyDescriptor(m.values, '/__proto__')?.value).toBe('p');
+  });
+
+  it('decides a path several shards hold by each shard\'s update time, then by the tie rule; unknown times lose', () => {
+    const answers = [
+      { index: 0, shard: 'a', horizonUs: 9, value: { ts: 9, values: { '/x': 'a', '/y': 'a', '/z': 'a', '/only-a': 1 } } },
+      { index: 1, shard: 'b', horizonUs: 9, value: { ts: 9, values: { '/x': 'b', '/y': 'b', '/z': 'b' } } },
+    ];
+    expect(sharedPaths(answers)).toEqual(new Map([[0, ['/x', '/y', '/z']], [1, ['/x', '/y', '/z']]]));
+    const times = new Map([[0, new Map<string, number | null>([['/x', 7], ['/y', 5], ['/z', 3]])], [1, new Map<string, number | null>([['/x', 4], ['/y', 5], ['/z', null]])]]);
+    // Without the times both answers are of time 9: the later shard would take every path.
+    expect(mergeStates(answers).values).toEqual({ '/only-a': 1, '/x': 'b', '/y': 'b', '/z': 'b' });
+    expect(mergeStates(answers, times).values).toEqual({ '/only-a': 1, '/x': 'a', '/y': 'b', '/z': 'a' });
   });
 
   it('takes the slowest horizon; an empty shard constrains none', () => {

@@ -11,6 +11,7 @@ import { Agent, request, type Dispatcher } from 'undici';
 import { ERRORS, TapedeckError, type ErrorCode } from '../../protocol/errors.js';
 import { SERVER_LIMITS } from '../limits.js';
 import type { ShardDirectory, ShardInfo } from './directory.js';
+import { byShardId, compareShardIds } from './merge-tie.js';
 
 /** The query parameter (and value) that makes a shard answer for itself only. */
 export const SCOPE_LOCAL = 'local';
@@ -80,7 +81,7 @@ export async function closeShardConnections(dir: ShardDirectory): Promise<void> 
 
 /** The shards in id order (the tie rule's order), and those that are not live as missing. */
 export async function liveShards(dir: ShardDirectory): Promise<{ live: Array<{ shard: ShardInfo; index: number }>; missing: MissingShard[] }> {
-  const all = [...(await dir.shards())].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  const all = byShardId(await dir.shards());
   if (all.length === 0) throw new TapedeckError('TPD_CLUSTER_UNAVAILABLE', 'the cluster has no shard registered');
   const live: Array<{ shard: ShardInfo; index: number }> = [];
   const missing: MissingShard[] = [];
@@ -198,7 +199,7 @@ export function unavailable(missing: readonly MissingShard[]): TapedeckError {
 }
 
 export function sortMissing(missing: MissingShard[]): MissingShard[] {
-  return missing.sort((a, b) => (a.shard < b.shard ? -1 : a.shard > b.shard ? 1 : 0));
+  return missing.sort((a, b) => compareShardIds(a.shard, b.shard));
 }
 
 function missingText(missing: readonly MissingShard[]): string {

@@ -1,12 +1,13 @@
 /**
  * How the shards' JSON answers merge into one (docs/cluster.md, "Merged reads"). Pure: no I/O.
  * - paths: the union, sorted.
- * - state: per path, the value with the latest timestamp; equal timestamps go to the shard
- *   later in id order (the value a replay of the merged history would leave last).
+ * - state: per path, the value with the newest update; equal times go to the shard later by
+ *   the tie rule (./merge-tie.ts: the value a replay of the merged history leaves last).
  * - coverage: per shard, each item saying its shard.
  * - horizon: the minimum of the answering shards' horizons (an empty shard constrains none).
  */
 import { formatTs } from '../../protocol/time.js';
+import { compareTie } from './merge-tie.js';
 
 /** A shard's answer as merged: its index in shard-id order and its JSON body. */
 export interface Indexed<T> {
@@ -56,20 +57,55 @@ export interface StateAnswer {
 }
 
 /**
- * Per path the value of the shard whose answer is newest (its `ts`), ties to the shard later
- * in id order. Paths sorted. `ts` is the newest answer's.
+ * Per shard index, the time of the newest update at or before the answer's time of each
+ * path it shares with another shard (null: none in the shard's retained archive, older than
+ * any found). Asked of the shards only for such paths (./merge-state.ts).
  */
-export function mergeStates(answers: ReadonlyArray<Indexed<StateAnswer>>): { ts: number | null; values: Record<string, unknown>; pending: boolean } {
-  const best = new Map<string, { ts: number; index: number; v: unknown }>();
+export type UpdateTimes = ReadonlyMap<number, ReadonlyMap<string, number | null>>;
+
+/** The paths each shard's answer shares with another's, by shard index (empty: none shared). */
+export function sharedPaths(answers: ReadonlyArray<Indexed<StateAnswer>>): Map<number, string[]> {
+  const first = new Map<string, number>();
+  const out = new Map<number, string[]>();
+  const add = (index: number, p: string): void => {
+    const list = out.get(index);
+    if (list) list.push(p);
+    else out.set(index, [p]);
+  };
+  for (const a of answers) {
+    for (const p of Object.keys(a.value.values)) {
+      const f = first.get(p);
+      if (f === undefined) first.set(p, a.index);
+      else {
+        if (f >= 0) add(f, p);
+        first.set(p, -1);
+        add(a.index, p);
+      }
+    }
+  }
+  return out;
+}
+
+/**
+ * Per path the value a replay of the merged history leaves: for a path one shard holds, its
+ * value; for a path several hold, the one whose update is newest by `times`, equal times to
+ * the shard later by the tie rule (./merge-tie.ts). Without `times` for a shared path, each
+ * answer's own time stands for its update's. Paths sorted; `ts` is the newest answer's.
+ */
+export function mergeStates(answers: ReadonlyArray<Indexed<StateAnswer>>, times?: UpdateTimes): { ts: number | null; values: Record<string, unknown>; pending: boolean } {
+  const best = new Map<string, { a: Indexed<StateAnswer>; v: unknown }>();
   let ts: number | null = null;
   let pending = false;
+  const updatedUs = (a: Indexed<StateAnswer>, p: string): number => {
+    const t = times?.get(a.index)?.get(p);
+    return t === undefined ? a.value.ts ?? -Infinity : t ?? -Infinity;
+  };
   for (const a of answers) {
-    const t = a.value.ts ?? -1;
     if (a.value.ts !== null && (ts === null || a.value.ts > ts)) ts = a.value.ts;
     pending ||= a.value.pending === true;
     for (const [p, v] of Object.entries(a.value.values)) {
       const b = best.get(p);
-      if (!b || t > b.ts || (t === b.ts && a.index > b.index)) best.set(p, { ts: t, index: a.index, v });
+      if (!b || compareTie(updatedUs(a, p), a.index, updatedUs(b.a, p), b.a.index) > 0) best.set(p, { a, v });
     }
   }
   const values: Record<string, unknown> = {};
@@ -98,7 +134,7 @@ export function mergeCoverage(answers: ReadonlyArray<Indexed<CoverageAnswer>>): 
   const tag = (pick: (a: CoverageAnswer) => CoverageItem[], start: (x: CoverageItem) => number): CoverageItem[] => {
     const out: Array<{ s: number; i: number; x: CoverageItem }> = [];
     for (const a of answers) for (const x of pick(a.value)) out.push({ s: start(x), i: a.index, x: { shard: a.shard, ...x } });
-    return out.sort((p, q) => p.s - q.s || p.i - q.i).map((o) => o.x);
+    return out.sort((p, q) => compareTie(p.s, p.i, q.s, q.i)).map((o) => o.x);
   };
   const horizon = mergedHorizon(answers.map((a) => a.value.horizon_us));
   return {

@@ -6,6 +6,7 @@
  * record per shard. Also the line readers that cut a shard's streamed body into records.
  */
 import { TapedeckError } from '../../protocol/errors.js';
+import { compareTie } from './merge-tie.js';
 
 export interface Keyed<T> {
   ts: number;
@@ -17,9 +18,9 @@ export interface Merged<T> extends Keyed<T> {
   source: number;
 }
 
-/** (ts, source) order: the tie rule. */
+/** (ts, source) order: the tie rule, the sources being in shard-id order. */
 function before(a: Merged<unknown>, b: Merged<unknown>): boolean {
-  return a.ts < b.ts || (a.ts === b.ts && a.source < b.source);
+  return compareTie(a.ts, a.source, b.ts, b.source) < 0;
 }
 
 /** A binary min-heap of the sources' heads. */

@@ -13,6 +13,7 @@ import type { ShardDirectory } from '../cluster/directory.js';
 import { fanoutJson, partialHeader, partialOf, PARTIAL_HEADER, queryString, type MissingShard } from '../cluster/fanout.js';
 import { mergeCoverage, mergedHorizon, mergePaths, mergeStates, type CoverageAnswer, type PathsAnswer, type StateAnswer } from '../cluster/merge-answers.js';
 import { mergedHistory } from '../cluster/merge-history.js';
+import { resolveShared } from '../cluster/merge-update-times.js';
 import type { HistoryFormat } from '../history.js';
 import { HORIZON_HEADER, horizonHeader } from '../horizon.js';
 import { SERVER_LIMITS } from '../limits.js';
@@ -40,13 +41,15 @@ export async function mergedPaths(dir: ShardDirectory, given: string | string[] 
 }
 
 export async function mergedState(dir: ShardDirectory, given: string | string[] | undefined, globs: string[], atUs: number | undefined, reply: FastifyReply): Promise<string> {
-  const f = await fanoutJson<StateAnswer & { warning?: unknown }>(dir, '/api/v1/state' + queryString({ glob: given === undefined ? undefined : globs, at: atUs === undefined ? undefined : formatTs(atUs) }));
+  const fanned = await fanoutJson<StateAnswer & { warning?: unknown }>(dir, '/api/v1/state' + queryString({ glob: given === undefined ? undefined : globs, at: atUs === undefined ? undefined : formatTs(atUs) }));
+  // Paths several shards hold are decided by when each shard updated them.
+  const f = await resolveShared(dir, fanned, atUs);
   const horizon = mergedHorizon(f.answers.map((a) => a.horizonUs));
   markAnswer(reply, horizon, f.missing);
-  const m = mergeStates(indexed(f));
+  const m = mergeStates(indexed(f), f.times);
   const ts = atUs ?? m.ts;
   // Every shard found no path for the globs: the warning a single archive would give.
-  const warning = f.answers.every((a) => a.value.warning !== undefined) ? noMatchWarning(globs) : undefined;
+  const warning = f.answers.every((a) => (a.value as { warning?: unknown }).warning !== undefined) ? noMatchWarning(globs) : undefined;
   reply.type('application/json; charset=utf-8');
   return JSON.stringify(withPartial({ ts, time: ts === null ? null : formatTs(ts), horizon, pending: m.pending, values: m.values, ...(warning ? { warning } : {}) }, f.missing));
 }

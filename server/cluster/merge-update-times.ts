@@ -1,0 +1,135 @@
+/**
+ * When did a shard last update a path? A merged state needs it for the paths that several
+ * shards hold (ownership moved, globs overlapped during a rebalance, a restarted shard
+ * recorded again): their values are then decided as a replay of the merged history would
+ * leave them, by the time of each shard's newest update and the tie rule (./merge-tie.ts),
+ * not by the time of the shards' answers (docs/cluster.md, "The tie rule").
+ *
+ * Shard side: lastUpdateTimes walks the archive back from the time asked, a round of
+ * clusterUpdateTimesStepBatches batches at a time, reading only those paths' columns, until
+ * each path's newest update is found or the archive begins. Merging side: resolveShared asks
+ * each shard, for its shared paths only, POST /api/v1/shard/updated; a path no shard shares
+ * costs nothing.
+ */
+import { request } from 'undici';
+import { validateGlobs } from '../../protocol/glob.js';
+import type { Archive } from '../../storage/index.js';
+import { SERVER_LIMITS } from '../limits.js';
+import type { ShardDirectory, ShardInfo } from './directory.js';
+import { agentFor, reasonOf, shardHeaders, shardUrl, sortMissing, unavailable, type Fanned, type MissingShard, type ShardAnswer } from './fanout.js';
+import { sharedPaths, type StateAnswer, type UpdateTimes } from './merge-answers.js';
+
+/** The shard route that answers update times (server/routes/cluster-shard-times.ts). */
+export const UPDATE_TIMES_ROUTE = '/api/v1/shard/updated';
+
+/** Body of POST /api/v1/shard/updated: `at_us` null asks as of the end of committed data. */
+export interface UpdateTimesQuery {
+  at_us: number | null;
+  paths: string[];
+}
+
+/** Its answer: per path asked, in order, the time of its newest update at or before at_us (null: none). */
+export interface UpdateTimesAnswer {
+  times: Array<number | null>;
+}
+
+/**
+ * A glob that selects at least `path` (the storage cursor filters by globs): the characters
+ * a glob reserves become `*`, as docs/globs.md says; a path no glob can hold selects all.
+ */
+function globOf(path: string): string {
+  const g = path.replace(/[[\]?{}]/g, '*').replace(/\*+/g, '*');
+  try {
+    validateGlobs([g]);
+    return g;
+  } catch {
+    return '/**';
+  }
+}
+
+/**
+ * Per path, the time of its newest committed update at or before `atUs` (null: the end),
+ * or null when the archive holds none (never recorded, or only in files retention removed).
+ */
+export async function lastUpdateTimes(archive: Archive, paths: readonly string[], atUs: number | null): Promise<Array<number | null>> {
+  const out: Array<number | null> = paths.map(() => null);
+  const want = new Map<number, number[]>();
+  paths.forEach((p, i) => {
+    const id = archive.pathIds.get(p);
+    if (id !== undefined) want.set(id, [...(want.get(id) ?? []), i]);
+  });
+  if (want.size === 0) return out;
+  const c = archive.cursor({ filter: [...new Set(paths.map(globOf))], selective: true });
+  let upperUs = atUs ?? Number.MAX_SAFE_INTEGER;
+  while (want.size > 0) {
+    await c.seek({ ts: upperUs });
+    await c.seek({ batches: -SERVER_LIMITS.clusterUpdateTimesStepBatches });
+    const startUs = c.pos;
+    // Forward over the round: a later update of a path overwrites an earlier one.
+    const found = new Map<number, number>();
+    for (let b = await c.nextRaw(); b !== null && b.ts <= upperUs; b = await c.nextRaw()) {
+      for (let i = b.from; i < b.to; i++) if (want.has(b.ids[i] as number)) found.set(b.ids[i] as number, b.ts);
+    }
+    for (const [id, ts] of found) {
+      for (const i of want.get(id) as number[]) out[i] = ts;
+      want.delete(id);
+    }
+    // Rounds go strictly back in time (timestamps are strictly increasing in an archive).
+    if (startUs === null || startUs >= upperUs) break;
+    upperUs = startUs;
+  }
+  return out;
+}
+
+/** Asks one shard the update times of `paths`, clusterUpdateTimesPathsMax at a time. */
+async function askShard(dir: ShardDirectory, shard: ShardInfo, paths: readonly string[], atUs: number | null): Promise<Map<string, number | null>> {
+  const out = new Map<string, number | null>();
+  for (let i = 0; i < paths.length; i += SERVER_LIMITS.clusterUpdateTimesPathsMax) {
+    const part = paths.slice(i, i + SERVER_LIMITS.clusterUpdateTimesPathsMax);
+    const body: UpdateTimesQuery = { at_us: atUs, paths: part };
+    const res = await request(shardUrl(shard, UPDATE_TIMES_ROUTE), {
+      dispatcher: agentFor(dir),
+      method: 'POST',
+      headers: { ...shardHeaders(dir), 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    });
+    if (res.statusCode !== 200) {
+      await res.body.dump();
+      throw Object.assign(new Error(`HTTP ${res.statusCode}`), { code: `HTTP ${res.statusCode} to ${UPDATE_TIMES_ROUTE}` });
+    }
+    const { times } = (await res.body.json()) as UpdateTimesAnswer;
+    if (!Array.isArray(times) || times.length !== part.length || !times.every((t) => t === null || Number.isSafeInteger(t))) {
+      throw Object.assign(new Error('malformed answer'), { code: `malformed answer to ${UPDATE_TIMES_ROUTE}` });
+    }
+    part.forEach((p, k) => out.set(p, times[k] as number | null));
+  }
+  return out;
+}
+
+/**
+ * The shards' state answers, with the update times of the paths they share. A shard that
+ * cannot say when it updated them is named missing and its answer dropped: a value whose
+ * place in the merged order is unknown is not guessed.
+ */
+export async function resolveShared(dir: ShardDirectory, fanned: Fanned<StateAnswer>, atUs: number | undefined): Promise<{ answers: Array<ShardAnswer<StateAnswer>>; times: UpdateTimes; missing: MissingShard[] }> {
+  const shared = sharedPaths(fanned.answers.map((a) => ({ index: a.index, shard: a.shard.id, value: a.value, horizonUs: a.horizonUs })));
+  const times = new Map<number, Map<string, number | null>>();
+  if (shared.size === 0) return { answers: fanned.answers, times, missing: fanned.missing };
+  const asking = fanned.answers.filter((a) => shared.has(a.index));
+  const settled = await Promise.allSettled(asking.map((a) => askShard(dir, a.shard, shared.get(a.index) as string[], atUs ?? null)));
+  const failed = new Set<number>();
+  const missing = [...fanned.missing];
+  settled.forEach((r, k) => {
+    const a = asking[k] as ShardAnswer<StateAnswer>;
+    if (r.status === 'fulfilled') times.set(a.index, r.value);
+    else {
+      failed.add(a.index);
+      missing.push({ shard: a.shard.id, reason: reasonOf(r.reason) });
+    }
+  });
+  if (failed.size === 0) return { answers: fanned.answers, times, missing: fanned.missing };
+  const answers = fanned.answers.filter((a) => !failed.has(a.index));
+  if (answers.length === 0) throw unavailable(missing);
+  // Dropping a shard may leave a path to one shard only; its value stands without a time.
+  return { answers, times, missing: sortMissing(missing) };
+}
