@@ -13,6 +13,8 @@ import type { RecorderSink } from '../recorder.js';
 import { writeIdentified, type IdentifiedSink } from '../sinks/identity.js';
 import type { Claim, KafkaFence } from './kafka-fence.js';
 import { kafkaMarker } from './kafka-marker.js';
+// Every Kafka source imports this module: kafkajs' idle loop is fixed before any client connects.
+import './kafka-request-queue.js';
 
 /** A kafka source as one shard of a cluster: the Redis fence that makes its batches exactly once. */
 export interface KafkaClusterLink {
