@@ -10,15 +10,43 @@
  */
 import { rename, stat } from 'node:fs/promises';
 import { join } from 'node:path';
+import { deflateRawSync, inflateRawSync } from 'node:zlib';
 import Database from 'better-sqlite3';
 import { TapedeckError, type ErrorCode } from '../protocol/errors.js';
 import { crc32c } from './codec/crc.js';
 import { HEADER_BYTES } from './codec/header.js';
-import { BlockType } from './codec/frame.js';
+import { BLOCK_PAYLOAD_BYTES_MAX, BlockType } from './codec/frame.js';
+import { decodePathDefs, encodePathDefs, type PathDef } from './codec/payload.js';
 
 export const CATALOG_FILE = 'catalog.sqlite';
-/** 2: every row carries crc, the CRC32C of its values (rowCrc). */
-const SCHEMA_VERSION = '2';
+/**
+ * 2: every row carries crc, the CRC32C of its values (rowCrc).
+ * 3: the dictionary is stored by runs of up to PATHS_PER_ROW_MAX paths (one row each,
+ * deflated), not one row per path with a unique index on the text (2.2x the bytes of the
+ * paths themselves, more than the segment files of a small archive).
+ */
+const SCHEMA_VERSION = '3';
+/**
+ * Paths per row of the paths table. A commit that defines new paths appends them to the
+ * last row until it holds this many, so each such commit re-encodes at most this many
+ * (about 0.5 ms for 1 024 paths of 100 bytes); larger rows compress a little better.
+ */
+export const PATHS_PER_ROW_MAX = 1024;
+/**
+ * WAL pages past which a commit checkpoints (SQLite's default is 1 000 pages, 4 MiB): each
+ * catalog transaction appends whole pages to the WAL, so a durable commit per request makes
+ * it grow by about 12 KiB a commit. A checkpoint copies the few distinct pages back; the
+ * WAL file is then truncated to WAL_BYTES_KEPT when it grew past it.
+ */
+const WAL_AUTOCHECKPOINT_PAGES = 64;
+const WAL_BYTES_KEPT = 64 * 1024;
+/**
+ * Once this many bytes of new paths were recorded (a bulk insert: the first commit of a
+ * large dictionary, a rebuild, an upgrade), the WAL is checkpointed at once and truncated,
+ * so that those pages are not kept twice until the next checkpoint. Counted in path bytes,
+ * not in rows rewritten: a trickle of one new path a commit checkpoints rarely.
+ */
+const BULK_CHECKPOINT_BYTES = 16 * 1024;
 const TABLES = ['meta', 'files', 'blocks', 'paths', 'puts'] as const;
 /** The code of a catalog that SQLite or its row checksums find damaged (docs/errors.md). */
 export const CATALOG_ERROR_CODE: ErrorCode = 'TPD_CORRUPT_CATALOG';
@@ -67,7 +95,7 @@ const COLUMNS = {
   meta: ['key', 'value'],
   files: ['seq', 'name', 'location', 'first_ts', 'last_ts', 'indexed_bytes', 'sealed'],
   blocks: ['seq', 'offset', 'frame_bytes', 'type', 'first_ts', 'last_ts', 'batches', 'updates'],
-  paths: ['id', 'path', 'first_ts'],
+  paths: ['first_id', 'count', 'first_ts', 'defs'],
   puts: ['name', 'status', 'attempts', 'error', 'updated_ms'],
 } as const satisfies Record<(typeof TABLES)[number], readonly string[]>;
 type Table = keyof typeof COLUMNS;
@@ -80,7 +108,38 @@ type Raw = unknown[];
  * a row is only seen by this checksum.
  */
 export function rowCrc(table: Table, values: readonly unknown[]): number {
+  if (table === 'paths') {
+    // The blob's bytes follow the JSON text of the other values.
+    const defs = values[3];
+    return crc32c(defs instanceof Uint8Array ? defs : new Uint8Array(0), crc32c(JSON.stringify([table, ...values.slice(0, 3)])));
+  }
   return crc32c(JSON.stringify([table, ...values]));
+}
+
+/** A paths row: the definitions of ids first_id .. first_id + count - 1, deflated. */
+interface PathsRow {
+  firstId: number;
+  count: number;
+  firstTs: number;
+  defs: Uint8Array;
+}
+
+/** One row's blob: encodePathDefs (docs/format.md, "PATHS") relative to the first path's time, deflated. */
+function packPaths(defs: readonly PathDef[]): PathsRow {
+  const first = defs[0] as PathDef;
+  return { firstId: first.id, count: defs.length, firstTs: first.firstTs, defs: deflateRawSync(encodePathDefs(defs, first.firstTs)) };
+}
+
+function unpackPaths(r: Raw): PathDef[] {
+  const [firstId, count, firstTs, blob] = r as [number, number, number, Uint8Array];
+  let defs: PathDef[];
+  try {
+    defs = decodePathDefs(inflateRawSync(blob, { maxOutputLength: BLOCK_PAYLOAD_BYTES_MAX }), firstTs);
+  } catch (err) {
+    throw damaged(`paths row at id ${firstId} does not decode (${(err as Error).message})`);
+  }
+  if (defs.length !== count || defs.some((d, i) => d.id !== firstId + i)) throw damaged(`paths row at id ${firstId} does not hold ids ${firstId}..${firstId + count - 1}`);
+  return defs;
 }
 
 /** Turns a SQLite error (SQLITE_CORRUPT, SQLITE_NOTADB, ...) into a TapedeckError with a stable code. */
@@ -101,6 +160,8 @@ const PUT_STATUSES: ReadonlySet<unknown> = new Set(['pending', 'done', 'failed']
 export class Catalog {
   readonly db: Database.Database;
   private readonly stmts;
+  /** Bytes of new paths recorded since the last bulk checkpoint. */
+  private pathBytesWritten = 0;
 
   /** Throws a TapedeckError (CATALOG_ERROR_CODE) when SQLite cannot open or read the file. */
   constructor(file: string, readonly = false) {
@@ -113,7 +174,10 @@ export class Catalog {
       if (!readonly) {
         this.db.pragma('journal_mode = WAL');
         this.db.pragma('synchronous = NORMAL');
+        this.db.pragma(`wal_autocheckpoint = ${WAL_AUTOCHECKPOINT_PAGES}`);
+        this.db.pragma(`journal_size_limit = ${WAL_BYTES_KEPT}`);
         this.migrate();
+        this.checkpointAfterBulk();
       }
       this.stmts = this.prepare(readonly);
     } catch (err) {
@@ -139,9 +203,7 @@ export class Catalog {
       insertBlock: insert('blocks', 'INSERT OR REPLACE'),
       deleteBlocksFrom: readonly ? undefined : this.db.prepare('DELETE FROM blocks WHERE seq = ? AND offset >= ?'),
       deleteFile: readonly ? undefined : this.db.prepare('DELETE FROM files WHERE seq = ?'),
-      deletePathsFrom: readonly ? undefined : this.db.prepare('DELETE FROM paths WHERE id >= ?'),
-      paths: select('paths', 'ORDER BY id'),
-      insertPath: insert('paths', 'INSERT OR IGNORE'),
+      paths: select('paths', 'ORDER BY first_id'),
       puts: select('puts', 'ORDER BY name'),
       upsertPut: insert('puts', 'INSERT', upsertTail('puts', 'name')),
     };
@@ -158,17 +220,28 @@ export class Catalog {
         seq INTEGER NOT NULL, offset INTEGER NOT NULL, frame_bytes INTEGER NOT NULL, type INTEGER NOT NULL,
         first_ts INTEGER NOT NULL, last_ts INTEGER NOT NULL, batches INTEGER NOT NULL, updates INTEGER NOT NULL, crc INTEGER,
         PRIMARY KEY(seq, offset)) WITHOUT ROWID;
-      CREATE TABLE IF NOT EXISTS paths(id INTEGER PRIMARY KEY, path TEXT NOT NULL UNIQUE, first_ts INTEGER NOT NULL, crc INTEGER);
+      CREATE TABLE IF NOT EXISTS paths(first_id INTEGER PRIMARY KEY, count INTEGER NOT NULL, first_ts INTEGER NOT NULL, defs BLOB NOT NULL, crc INTEGER);
       CREATE TABLE IF NOT EXISTS puts(
         name TEXT PRIMARY KEY, status TEXT NOT NULL, attempts INTEGER NOT NULL, error TEXT, updated_ms INTEGER NOT NULL, crc INTEGER);
     `);
     const version = had ? this.db.prepare<[], { value: string }>("SELECT value FROM meta WHERE key = 'schema_version'").get()?.value : undefined;
     if (version === SCHEMA_VERSION) return;
-    // Schema 1 (no row checksums): add the column and checksum the rows as they stand.
     this.db.transaction(() => {
+      // Schemas 1 and 2: one row per path, its text unique. Their rows are taken as they
+      // stand (schema 1 had no checksums to check; schema 2's are checked by the reads of
+      // an older version and by verify, and a wrong path is caught by loadDictionary).
+      const pathCols = this.db.prepare('PRAGMA table_info(paths)').all() as Array<{ name: string }>;
+      if (pathCols.some((c) => c.name === 'path')) {
+        const old = this.db.prepare('SELECT id, path, first_ts FROM paths ORDER BY id').raw().all() as Array<[number, string, number]>;
+        this.db.exec(`DROP TABLE paths;
+          CREATE TABLE paths(first_id INTEGER PRIMARY KEY, count INTEGER NOT NULL, first_ts INTEGER NOT NULL, defs BLOB NOT NULL, crc INTEGER);`);
+        this.insertPathRows(old.map(([id, path, firstTs]) => ({ id, path, firstTs })));
+      }
+      // Schema 1 (no row checksums): add the column and checksum the rows as they stand.
       for (const t of TABLES) {
         const cols = this.db.prepare(`PRAGMA table_info(${t})`).all() as Array<{ name: string }>;
-        if (!cols.some((c) => c.name === 'crc')) this.db.exec(`ALTER TABLE ${t} ADD COLUMN crc INTEGER`);
+        if (cols.some((c) => c.name === 'crc')) continue;
+        this.db.exec(`ALTER TABLE ${t} ADD COLUMN crc INTEGER`);
         const rows = this.db.prepare(`SELECT ${COLUMNS[t].join(', ')} FROM ${t}`).raw().all() as unknown[][];
         this.db.exec(`DELETE FROM ${t}`);
         const ins = this.db.prepare(`INSERT INTO ${t}(${COLUMNS[t].join(', ')}, crc) VALUES (${COLUMNS[t].map(() => '?').join(', ')}, ?)`);
@@ -237,8 +310,47 @@ export class Catalog {
     return { raw, problems };
   }
 
+  /** The dictionary, by id. Throws a TapedeckError (CATALOG_ERROR_CODE) on a damaged row. */
   paths(): PathRow[] {
-    return this.read('read of paths', () => this.checked('paths', this.stmts.paths.all())).map((r) => ({ id: r[0] as number, path: r[1] as string, firstTs: r[2] as number }));
+    return this.read('read of paths', () => this.checked('paths', this.stmts.paths.all()).flatMap(unpackPaths));
+  }
+
+  /**
+   * Adds the definitions whose ids are past the dictionary's end (ids already held are
+   * skipped: every file starts with the whole dictionary). Runs of consecutive ids go into
+   * rows of up to PATHS_PER_ROW_MAX paths, the last row first; a gap in the ids starts a new
+   * row (the audit reports it). Call within a transaction.
+   */
+  private insertPathRows(input: readonly PathDef[]): void {
+    if (input.length === 0) return;
+    const last = this.lastPathRow();
+    const next = last === undefined ? 0 : (last[0] as number) + (last[1] as number);
+    const fresh = input.filter((d) => d.id >= next).sort((x, y) => x.id - y.id);
+    if (fresh.length === 0) return;
+    let run: PathDef[] = last !== undefined && (fresh[0] as PathDef).id === next && (last[1] as number) < PATHS_PER_ROW_MAX ? unpackPaths(last) : [];
+    for (const d of fresh) {
+      const end = run[run.length - 1];
+      if (end !== undefined && d.id === end.id) continue;
+      this.pathBytesWritten += d.path.length;
+      if (end !== undefined && (d.id !== end.id + 1 || run.length >= PATHS_PER_ROW_MAX)) {
+        this.writePathRow(run);
+        run = [];
+      }
+      run.push(d);
+    }
+    this.writePathRow(run);
+  }
+
+  /** The paths row holding the highest ids (checksum checked), if any. */
+  private lastPathRow(): Raw | undefined {
+    const rows = this.db.prepare(`SELECT ${COLUMNS.paths.join(', ')}, crc FROM paths ORDER BY first_id DESC LIMIT 1`).raw(true).all();
+    return this.checked('paths', rows)[0];
+  }
+
+  private writePathRow(defs: readonly PathDef[]): void {
+    const r = packPaths(defs);
+    const values = [r.firstId, r.count, r.firstTs, r.defs];
+    this.db.prepare(`INSERT OR REPLACE INTO paths(${COLUMNS.paths.join(', ')}, crc) VALUES (?, ?, ?, ?, ?)`).run(...values, rowCrc('paths', values));
   }
 
   /** Put status of rotated files, by name. */
@@ -261,11 +373,21 @@ export class Catalog {
         const values = [file.seq, b.offset, b.frameBytes, b.type, b.firstTs, b.lastTs, b.batches, b.updates];
         this.stmts.insertBlock?.run(...values, rowCrc('blocks', values));
       }
-      for (const p of paths) this.stmts.insertPath?.run(p.id, p.path, p.firstTs, rowCrc('paths', [p.id, p.path, p.firstTs]));
+      this.insertPathRows(paths);
       const values = [file.seq, file.name, file.location, file.firstTs, file.lastTs, file.indexedBytes, file.sealed ? 1 : 0];
       this.stmts.upsertFile?.run(...values, rowCrc('files', values));
     });
     this.read('write of a file', () => run());
+    this.checkpointAfterBulk();
+  }
+
+  /** After a bulk write of paths rows: copy the WAL into the database and truncate it. */
+  private checkpointAfterBulk(): void {
+    if (this.pathBytesWritten < BULK_CHECKPOINT_BYTES) return;
+    this.pathBytesWritten = 0;
+    // A reader holding an old snapshot may keep part of the WAL: the checkpoint then does
+    // what it can, and the next one (automatic, WAL_AUTOCHECKPOINT_PAGES) the rest.
+    this.read('checkpoint', () => this.db.pragma('wal_checkpoint(TRUNCATE)'));
   }
 
   /** Removes a file and its blocks (a file that left the archive, e.g. a `current` moved aside). */
@@ -279,7 +401,14 @@ export class Catalog {
 
   /** Forgets the paths from id `from` on (the dictionary was ahead of the files). */
   forgetPathsFrom(from: number): void {
-    this.read('removal of paths', () => this.stmts.deletePathsFrom?.run(from));
+    const run = this.db.transaction(() => {
+      const rows = this.db.prepare(`SELECT ${COLUMNS.paths.join(', ')}, crc FROM paths WHERE first_id < ? ORDER BY first_id DESC LIMIT 1`).raw(true).all(from);
+      const straddling = this.checked('paths', rows)[0];
+      this.db.prepare('DELETE FROM paths WHERE first_id >= ?').run(from);
+      if (straddling === undefined || (straddling[0] as number) + (straddling[1] as number) <= from) return;
+      this.writePathRow(unpackPaths(straddling).slice(0, from - (straddling[0] as number)));
+    });
+    this.read('removal of paths', () => run());
   }
 
   /**

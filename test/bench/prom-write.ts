@@ -20,7 +20,7 @@
  * Prints one JSON object.
  */
 import { fork } from 'node:child_process';
-import { mkdtemp, readdir, rm, stat } from 'node:fs/promises';
+import { mkdtemp, readFile, readdir, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -30,6 +30,9 @@ import snappy from 'snappy';
 import { Pool } from 'undici';
 import { WriteRequestSchema } from '../../protocol/prompb/gen/remote_pb.js';
 import { startPrometheus } from '../helpers/prometheus.js';
+import { CATALOG_FILE } from '../../storage/catalog.js';
+import { FRAME_HEADER_BYTES, decodeFrameHeader } from '../../storage/codec/frame.js';
+import { HEADER_BYTES } from '../../storage/codec/header.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -37,6 +40,8 @@ const { values: args } = parseArgs({
     series: { type: 'string', default: '10000' },
     scrapes: { type: 'string', default: '60' },
     'per-request': { type: 'string', default: '2000' },
+    sides: { type: 'string', default: 'tapedeck,prometheus' },
+    acks: { type: 'string', default: 'durable,memory' },
   },
 });
 
@@ -146,7 +151,41 @@ async function dirBytes(dir: string): Promise<number> {
   return n;
 }
 
-async function tapedeck(load: Load, ack: 'durable' | 'memory'): Promise<Record<string, number>> {
+/** Where an archive's bytes are: segment files by frame type (headers apart), the catalog and its WAL. */
+async function breakdown(dir: string): Promise<Record<string, number>> {
+  const out: Record<string, number> = {};
+  const add = (k: string, n: number): void => void (out[k] = (out[k] ?? 0) + n);
+  const names = ['', 'PATHS', 'DELTA', 'IMAGE'];
+  for (const e of await readdir(dir, { withFileTypes: true })) {
+    if (!e.isFile()) continue;
+    const bytes = await readFile(join(dir, e.name));
+    if (e.name.startsWith(CATALOG_FILE)) {
+      add(`catalog${e.name.slice(CATALOG_FILE.length) || '_db'}`, bytes.length);
+      continue;
+    }
+    if (e.name === 'LOCK' || e.name.endsWith('.log')) {
+      add('other', bytes.length);
+      continue;
+    }
+    add('segment_header', HEADER_BYTES);
+    for (let at = HEADER_BYTES; at < bytes.length;) {
+      const h = decodeFrameHeader(bytes.subarray(at));
+      if (typeof h === 'string') {
+        add('segment_tail', bytes.length - at);
+        break;
+      }
+      const name = names[h.type] ?? '?';
+      add('frame_headers', FRAME_HEADER_BYTES);
+      add(`${name}_stored`, h.storedBytes);
+      add(`${name}_raw`, h.rawBytes);
+      add(`${name}_frames`, 1);
+      at += h.frameBytes;
+    }
+  }
+  return out;
+}
+
+async function tapedeck(load: Load, ack: 'durable' | 'memory'): Promise<Record<string, unknown>> {
   const dir = await mkdtemp(join(tmpdir(), 'tapedeck-bench-promw-'));
   const child = fork(new URL(import.meta.url).pathname, ['--serve', dir], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
   const waiters = new Map<number, (d: unknown) => void>();
@@ -168,7 +207,10 @@ async function tapedeck(load: Load, ack: 'durable' | 'memory'): Promise<Record<s
     const ms = performance.now() - started;
     if (counts.updates !== load.samples) throw new Error(`Tapedeck recorded ${counts.updates} of ${load.samples} samples`);
     const bytes = await dirBytes(dir);
-    return { samples_per_s: Math.round(load.samples / (ms / 1000)), seconds: round(ms / 1000), disk_bytes: bytes, bytes_per_sample: round(bytes / load.samples) };
+    return {
+      samples_per_s: Math.round(load.samples / (ms / 1000)), seconds: round(ms / 1000), disk_bytes: bytes, bytes_per_sample: round(bytes / load.samples),
+      where: await breakdown(dir),
+    };
   } finally {
     await call('close');
     await rm(dir, { recursive: true, force: true });
@@ -203,10 +245,14 @@ async function main(): Promise<void> {
   // Recent enough for Prometheus' head to take (it refuses samples far in the past).
   const t0Ms = Date.now() - scrapes * 15_000 - 60_000;
   const load = makeLoad(series, scrapes, perRequest, t0Ms);
-  const durable = await tapedeck(load, 'durable');
-  const memory = await tapedeck(load, 'memory');
-  const prom = await prometheus(load);
-  const best = Math.max(durable.samples_per_s as number, memory.samples_per_s as number);
+  const sides = new Set(String(args.sides).split(','));
+  const acks = new Set(String(args.acks).split(','));
+  const durable = sides.has('tapedeck') && acks.has('durable') ? await tapedeck(load, 'durable') : undefined;
+  const memory = sides.has('tapedeck') && acks.has('memory') ? await tapedeck(load, 'memory') : undefined;
+  const prom = sides.has('prometheus') ? await prometheus(load) : undefined;
+  const ratio = (a: Record<string, unknown> | undefined, key: string): number | undefined =>
+    a === undefined || prom === undefined ? undefined : round((a[key] as number) / (prom[key] as number));
+  const best = Math.max(...[durable, memory].map((s) => (s?.samples_per_s as number | undefined) ?? 0));
   console.log(JSON.stringify({
     bench: 'prom-write',
     series, scrapes, samples: load.samples, samples_per_request: perRequest, requests: load.bodies.length,
@@ -214,9 +260,10 @@ async function main(): Promise<void> {
     tapedeck_durable: durable,
     tapedeck_memory: memory,
     prometheus: prom,
-    ingest_ratio_durable: round((durable.samples_per_s as number) / (prom.samples_per_s as number)),
-    ingest_ratio_best: round(best / (prom.samples_per_s as number)),
-    bytes_ratio: round((memory.bytes_per_sample as number) / (prom.bytes_per_sample as number)),
+    ingest_ratio_durable: ratio(durable, 'samples_per_s'),
+    ingest_ratio_best: prom === undefined ? undefined : round(best / (prom.samples_per_s as number)),
+    bytes_ratio: ratio(memory, 'bytes_per_sample'),
+    bytes_ratio_durable: ratio(durable, 'bytes_per_sample'),
     targets: { ingest_ratio_min: 1, bytes_ratio_max: 0.5 },
   }));
 }
