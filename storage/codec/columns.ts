@@ -172,9 +172,13 @@ function writeMsgpack(w: ByteWriter, vals: ArrayLike<Value>, order: Uint32Array,
   }
 }
 
-/** Reads one column into out[from, to). */
+/** Reads one column (kind byte, then body) into out[from, to). */
 export function decodeColumn(r: ByteReader, out: Value[], from: number, to: number): void {
-  const kind = r.u8();
+  decodeColumnBody(r.u8(), r, out, from, to);
+}
+
+/** Reads the body of a column of kind `kind` into out[from, to) (layout 2 keeps kinds apart). */
+export function decodeColumnBody(kind: number, r: ByteReader, out: Value[], from: number, to: number): void {
   if (kind === ColumnKind.DECIMAL) {
     const k = r.u8();
     if (k > DECIMAL_EXPONENT_MAX) r.fail('decimal exponent out of range');
@@ -240,7 +244,11 @@ function decodeMsgpack(r: ByteReader, out: Value[], from: number, to: number): v
  * is checked only for its extent (a reader that keeps it checks the rest).
  */
 export function skipColumn(r: ByteReader, count: number): void {
-  const kind = r.u8();
+  skipColumnBody(r.u8(), r, count);
+}
+
+/** skipColumn for the body of a column of kind `kind`. */
+export function skipColumnBody(kind: number, r: ByteReader, count: number): void {
   if (kind === ColumnKind.DECIMAL) {
     if (r.u8() > DECIMAL_EXPONENT_MAX) r.fail('decimal exponent out of range');
     skipVarints(r, count);

@@ -9,10 +9,15 @@
  * XOR-compressed (or raw float64 when that is smaller), anything else as concatenated
  * msgpack values (storage/codec/columns.ts). Readers wanting a few paths of a block skip
  * the other columns (decodeBatchesSelected).
+ *
+ * Layout 2 (written since issue 17) keeps the columns' kind bytes together ahead of their
+ * bodies: a block of many one-value columns (remote_write, many paths each polled rarely)
+ * repeats the same few kinds in a pattern LZ4 compresses to almost nothing, where kind
+ * bytes between the values cost a byte a column. Layout 1 payloads decode as before.
  */
 import type { Value } from '../../protocol/value.js';
 import { ByteReader, ByteWriter } from './bytes.js';
-import { decodeColumn, encodeColumn, skipColumn } from './columns.js';
+import { decodeColumn, decodeColumnBody, encodeColumn, skipColumnBody } from './columns.js';
 import { decodeNotes } from './xor-float.js';
 
 export { ColumnKind } from './columns.js';
@@ -34,11 +39,21 @@ export interface DecodedBatches {
   values: Value[];
 }
 
+/**
+ * A layout-2 payload starts with these two bytes. A layout-1 payload starts with its batch
+ * count, never 0 as written, so readers of layout 1 read a 0-batch payload claiming 2
+ * updates and reject it (TPD_CORRUPT_BLOCK) rather than misread it.
+ */
+export const PAYLOAD_LAYOUT2_MARK = 0;
+export const PAYLOAD_LAYOUT = 2;
+
 // Scratch map from global path id to block-local column index; reset after each encode.
 let localOf = new Int32Array(1024).fill(-1);
 // Scratch: each update's block-local column, and update indices grouped by column.
 let localScratch = new Uint32Array(1024);
 let groupedScratch = new Uint32Array(1024);
+// Scratch: each column's kind byte while the columns are written.
+let kindsScratch = new Uint8Array(1024);
 
 /**
  * Encodes batches into a DELTA/IMAGE payload. Returns a view into `w`'s buffer, valid
@@ -72,6 +87,8 @@ export function encodeBatches(b: FlatBatches, w: ByteWriter = new ByteWriter(1 <
   const nc = colGlobal.length;
 
   w.reset();
+  w.u8(PAYLOAD_LAYOUT2_MARK);
+  w.u8(PAYLOAD_LAYOUT);
   w.uvar(nb);
   w.uvar(nu);
   w.uvar(nc);
@@ -133,7 +150,26 @@ export function encodeBatches(b: FlatBatches, w: ByteWriter = new ByteWriter(1 <
     grouped[fill[l] as number] = i;
     fill[l] = (fill[l] as number) + 1;
   }
-  for (let c = 0; c < nc; c++) encodeColumn(w, b.values, grouped, colStart[c] as number, colStart[c + 1] as number);
+  // Layout 2: each column's kind byte is taken out as it is written (its body moves back
+  // over it), then the bodies move up to make room for the kinds ahead of them.
+  if (kindsScratch.length < nc) kindsScratch = new Uint8Array(Math.max(nc, kindsScratch.length * 2));
+  const kinds = kindsScratch;
+  const colsAt = w.pos;
+  for (let c = 0; c < nc; c++) {
+    const at = w.pos;
+    encodeColumn(w, b.values, grouped, colStart[c] as number, colStart[c + 1] as number);
+    const buf = w.buf;
+    kinds[c] = buf[at] as number;
+    const end = w.pos;
+    // Most bodies are a few bytes (one-value columns): a loop beats a native call each.
+    if (end - at > 64) buf.copyWithin(at, at + 1, end);
+    else for (let p = at + 1; p < end; p++) buf[p - 1] = buf[p] as number;
+    w.pos = end - 1;
+  }
+  w.ensure(nc);
+  w.buf.copyWithin(colsAt + nc, colsAt, w.pos);
+  w.buf.set(kinds.subarray(0, nc), colsAt);
+  w.pos += nc;
   // A view into the writer's buffer: valid until the writer is used again.
   return w.buf.subarray(0, w.pos);
 }
@@ -172,10 +208,18 @@ interface Layout {
   local: Uint32Array;
   colGlobal: Uint32Array;
   colCount: Uint32Array;
+  /** Layout 2: every column's kind byte (the bodies follow); layout 1: undefined (each column starts with its kind). */
+  kinds: Uint8Array | undefined;
 }
 
 function readLayout(raw: Uint8Array, firstTs: number): Layout {
   const r = new ByteReader(raw);
+  // Layout 1's empty payload (0 batches, 0 updates) also starts with 0, then 0.
+  const layout2 = raw.length >= 2 && raw[0] === PAYLOAD_LAYOUT2_MARK && raw[1] !== 0;
+  if (layout2) {
+    r.u8();
+    if (r.u8() !== PAYLOAD_LAYOUT) r.fail(`unknown payload layout ${raw[1] as number}`);
+  }
   const nb = r.uvar();
   const nu = r.uvar();
   const nc = r.uvar();
@@ -226,7 +270,8 @@ function readLayout(raw: Uint8Array, firstTs: number): Layout {
     at += n;
   }
   if (at !== nu) r.fail('batch lists do not add up to the update count');
-  return { r, ts, counts, local, colGlobal, colCount };
+  const kinds = layout2 ? r.bytes(nc) : undefined;
+  return { r, ts, counts, local, colGlobal, colCount, kinds };
 }
 
 export function decodeBatches(raw: Uint8Array, firstTs: number): DecodedBatches {
@@ -234,13 +279,14 @@ export function decodeBatches(raw: Uint8Array, firstTs: number): DecodedBatches 
 }
 
 function decodeAll(raw: Uint8Array, firstTs: number, makeArray: (n: number) => Value[]): DecodedBatches {
-  const { r, ts, counts, local, colGlobal, colCount } = readLayout(raw, firstTs);
+  const { r, ts, counts, local, colGlobal, colCount, kinds } = readLayout(raw, firstTs);
   const nc = colGlobal.length;
   const nu = local.length;
   const colStart = new Uint32Array(nc + 1);
   for (let c = 0; c < nc; c++) colStart[c + 1] = (colStart[c] as number) + (colCount[c] as number);
   const grouped = makeArray(nu);
-  for (let c = 0; c < nc; c++) decodeColumn(r, grouped, colStart[c] as number, colStart[c + 1] as number);
+  if (kinds === undefined) for (let c = 0; c < nc; c++) decodeColumn(r, grouped, colStart[c] as number, colStart[c + 1] as number);
+  else for (let c = 0; c < nc; c++) decodeColumnBody(kinds[c] as number, r, grouped, colStart[c] as number, colStart[c + 1] as number);
   if (r.pos !== r.end) r.fail('trailing bytes');
   const ids = new Uint32Array(nu);
   const values = makeArray(nu);
@@ -266,7 +312,7 @@ export function decodeBatchesSelected(raw: Uint8Array, firstTs: number, keep: (g
 }
 
 function decodeSome(raw: Uint8Array, firstTs: number, keep: (globalId: number) => boolean, makeArray: (n: number) => Value[]): DecodedBatches {
-  const { r, ts, counts, local, colGlobal, colCount } = readLayout(raw, firstTs);
+  const { r, ts, counts, local, colGlobal, colCount, kinds } = readLayout(raw, firstTs);
   const nc = colGlobal.length;
   // colStart over kept columns only; -1 marks a skipped column.
   const colStart = new Int32Array(nc);
@@ -282,8 +328,9 @@ function decodeSome(raw: Uint8Array, firstTs: number, keep: (globalId: number) =
   const grouped = makeArray(kept);
   for (let c = 0; c < nc; c++) {
     const s = colStart[c] as number;
-    if (s >= 0) decodeColumn(r, grouped, s, s + (colCount[c] as number));
-    else skipColumn(r, colCount[c] as number);
+    const kind = kinds === undefined ? r.u8() : (kinds[c] as number);
+    if (s >= 0) decodeColumnBody(kind, r, grouped, s, s + (colCount[c] as number));
+    else skipColumnBody(kind, r, colCount[c] as number);
   }
   if (r.pos !== r.end) r.fail('trailing bytes');
   const ids = new Uint32Array(kept);
