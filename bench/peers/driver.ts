@@ -103,6 +103,8 @@ const FIGURES: Record<string, string> = {
   writeUpdatesPerSec: 'write.updatesPerSec',
   readUpdatesPerSec: 'read.read.updatesPerSec',
   readFirstPassUpdatesPerSec: 'read.readFirstPass.updatesPerSec',
+  writeUpdatesPerCpuSec: 'write.updatesPerCpuSec',
+  readUpdatesPerCpuSec: 'read.read.updatesPerCpuSec',
   bytesPerUpdate: 'write.bytesPerUpdate',
   openMs: 'read.openMs',
   seekP99Ms: 'read.seekMs.p99',
@@ -133,7 +135,7 @@ function summarize(runs: Json[]): Json {
  * The figures given as ratios. Positioning alone (seekP99Ms) is left out: netidx's is a lookup
  * in an index it built at open, so the ratio says nothing; the state after a seek is compared.
  */
-const RATIO_FIGURES = ['writeUpdatesPerSec', 'readUpdatesPerSec', 'bytesPerUpdate', 'openMs', 'seekStateP99Ms', 'writePeakRssMB', 'readPeakRssMB', 'openSeekPeakRssMB'];
+const RATIO_FIGURES = ['writeUpdatesPerSec', 'readUpdatesPerSec', 'writeUpdatesPerCpuSec', 'readUpdatesPerCpuSec', 'bytesPerUpdate', 'openMs', 'seekStateP99Ms', 'writePeakRssMB', 'readPeakRssMB', 'openSeekPeakRssMB'];
 
 /** Tapedeck's figure over the peer's: > 1 means Tapedeck has more (faster, or bigger, or slower for times). */
 function ratios(td: Json, peer: Json): Json {

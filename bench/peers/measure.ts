@@ -1,8 +1,9 @@
 /**
  * What every TypeScript side of the peer harness measures the same way as src/main.rs:
- * percentiles, resident memory from /proc/self/status, the seek instants file.
+ * percentiles, resident memory from /proc/self/status, CPU time from /proc/self/task, the
+ * seek instants file.
  */
-import { readFileSync } from 'node:fs';
+import { readFileSync, readdirSync } from 'node:fs';
 
 export interface Rss {
   peakMB: number;
@@ -38,4 +39,22 @@ export function flag(argv: readonly string[], name: string): string {
   const v = i >= 0 ? argv[i + 1] : undefined;
   if (v === undefined) throw new Error(`--${name} is required`);
   return v;
+}
+
+/**
+ * CPU time of every thread of this process so far, in seconds: the first field of each
+ * /proc/self/task/<tid>/schedstat (ns on a CPU). The same on every side (src/main.rs
+ * cpu_secs), so that a loaded machine, which stretches wall time, changes it little:
+ * updates per CPU-second compare the sides' work rather than their share of the cores.
+ */
+export function cpuSecs(): number {
+  let ns = 0;
+  for (const tid of readdirSync('/proc/self/task')) {
+    try {
+      ns += Number(readFileSync(`/proc/self/task/${tid}/schedstat`, 'utf8').split(' ')[0]);
+    } catch {
+      // the thread ended meanwhile
+    }
+  }
+  return ns / 1e9;
 }

@@ -18,7 +18,7 @@ import { join } from 'node:path';
 import { Archive } from '../../storage/index.js';
 import { dirBytes } from '../../test/bench/archives.js';
 import { readWorkloadFile, type PoolBatch } from './workload-file.js';
-import { flag, readSeeks, rss, spread } from './measure.js';
+import { cpuSecs, flag, readSeeks, rss, spread } from './measure.js';
 
 async function allBytes(dir: string): Promise<number> {
   let n = 0;
@@ -32,6 +32,7 @@ async function write(workloadFile: string, dir: string, flushIntervalMs: number)
   const a = await Archive.open(dir, { flushIntervalMs });
   const writer = a.writer!;
   let updates = 0;
+  const c0 = cpuSecs();
   const t0 = performance.now();
   // Ids resolved once per path, as netidx's side does (add_paths, id_for_path); each batch
   // then maps its workload ids to the writer's, as netidx's builds its BatchItems.
@@ -49,6 +50,7 @@ async function write(workloadFile: string, dir: string, flushIntervalMs: number)
   }
   await writer.flush();
   const secs = (performance.now() - t0) / 1000;
+  const cpu = cpuSecs() - c0;
   const peak = rss();
   await a.close();
   const bytes = await dirBytes(dir);
@@ -57,6 +59,8 @@ async function write(workloadFile: string, dir: string, flushIntervalMs: number)
     batches: w.ts.length,
     secs: Number(secs.toFixed(3)),
     updatesPerSec: Math.round(updates / secs),
+    cpuSecs: Number(cpu.toFixed(3)),
+    updatesPerCpuSec: Math.round(updates / cpu),
     bytes,
     dirBytes: await allBytes(dir),
     bytesPerUpdate: Number((bytes / updates).toFixed(3)),
@@ -83,11 +87,12 @@ async function seekAll(a: Archive, seeks: readonly number[]): Promise<{ seekMs: 
   return { seekMs, seekStateMs, statePathsMin };
 }
 
-async function readRaw(a: Archive): Promise<{ updates: number; batches: number; secs: number; updatesPerSec: number; valueSum: number }> {
+async function readRaw(a: Archive): Promise<{ updates: number; batches: number; secs: number; updatesPerSec: number; cpuSecs: number; updatesPerCpuSec: number; valueSum: number }> {
   const c = a.cursor();
   let updates = 0;
   let batches = 0;
   let sum = 0;
+  const c0 = cpuSecs();
   const t0 = performance.now();
   for (let b = await c.nextRaw(); b; b = await c.nextRaw()) {
     batches++;
@@ -98,7 +103,8 @@ async function readRaw(a: Archive): Promise<{ updates: number; batches: number; 
     updates += b.to - b.from;
   }
   const secs = (performance.now() - t0) / 1000;
-  return { updates, batches, secs: Number(secs.toFixed(3)), updatesPerSec: Math.round(updates / secs), valueSum: sum };
+  const cpu = cpuSecs() - c0;
+  return { updates, batches, secs: Number(secs.toFixed(3)), updatesPerSec: Math.round(updates / secs), cpuSecs: Number(cpu.toFixed(3)), updatesPerCpuSec: Math.round(updates / cpu), valueSum: sum };
 }
 
 async function readPairs(a: Archive): Promise<{ updates: number; secs: number; updatesPerSec: number }> {

@@ -125,6 +125,21 @@ fn pct(xs: &mut [f64], p: f64) -> f64 {
     (xs[i.min(xs.len() - 1)] * 1000.0).round() / 1000.0
 }
 
+/// CPU time of every thread of this process so far, in seconds: the first field of each
+/// /proc/self/task/<tid>/schedstat (ns on a CPU), as measure.ts cpuSecs does for the
+/// TypeScript sides.
+fn cpu_secs() -> f64 {
+    let mut ns = 0u64;
+    if let Ok(tasks) = fs::read_dir("/proc/self/task") {
+        for t in tasks.flatten() {
+            if let Ok(s) = fs::read_to_string(t.path().join("schedstat")) {
+                ns += s.split_whitespace().next().and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+            }
+        }
+    }
+    ns as f64 / 1e9
+}
+
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
@@ -145,6 +160,7 @@ fn write(workload: &str, file: &str, flush_interval_ms: u64) -> Result<()> {
     let paths: Vec<Path> = w.paths.iter().map(|p| Path::from(p.clone())).collect();
     let flush_interval = Duration::from_millis(flush_interval_ms);
     let mut a = ArchiveWriter::open(file)?;
+    let c0 = cpu_secs();
     let t0 = Instant::now();
     a.add_paths(paths.iter())?;
     let ids: Vec<Id> = paths.iter().map(|p| a.id_for_path(p).expect("added")).collect();
@@ -175,13 +191,15 @@ fn write(workload: &str, file: &str, flush_interval_ms: u64) -> Result<()> {
     }
     a.flush()?;
     let secs = t0.elapsed().as_secs_f64();
+    let cpu = cpu_secs() - c0;
     let bytes = a.len();
     drop(a);
     let file_bytes = fs::metadata(file)?.len();
     println!(
-        "{{\"updates\":{updates},\"batches\":{},\"secs\":{secs:.3},\"updatesPerSec\":{:.0},\"bytes\":{bytes},\"fileBytes\":{file_bytes},\"bytesPerUpdate\":{:.3},\"images\":{images},\"flushes\":{},\"rss\":{}}}",
+        "{{\"updates\":{updates},\"batches\":{},\"secs\":{secs:.3},\"updatesPerSec\":{:.0},\"cpuSecs\":{cpu:.3},\"updatesPerCpuSec\":{:.0},\"bytes\":{bytes},\"fileBytes\":{file_bytes},\"bytesPerUpdate\":{:.3},\"images\":{images},\"flushes\":{},\"rss\":{}}}",
         w.ts_us.len(),
         updates as f64 / secs,
+        updates as f64 / cpu,
         bytes as f64 / updates as f64,
         flushes + 1,
         rss_json()
@@ -233,6 +251,7 @@ fn read(file: &str, seeks_file: &str) -> Result<()> {
 fn read_all(r: &ArchiveReader) -> Result<String> {
     let mut c = Cursor::new();
     let (mut updates, mut batches, mut sum) = (0usize, 0usize, 0f64);
+    let c0 = cpu_secs();
     let t0 = Instant::now();
     loop {
         let (_, mut got) = r.read_deltas(None, &mut c, READ_BATCHES_PER_CALL)?;
@@ -250,9 +269,11 @@ fn read_all(r: &ArchiveReader) -> Result<String> {
         }
     }
     let secs = t0.elapsed().as_secs_f64();
+    let cpu = cpu_secs() - c0;
     Ok(format!(
-        "{{\"updates\":{updates},\"batches\":{batches},\"secs\":{secs:.3},\"updatesPerSec\":{:.0},\"valueSum\":{sum:?}}}",
-        updates as f64 / secs
+        "{{\"updates\":{updates},\"batches\":{batches},\"secs\":{secs:.3},\"updatesPerSec\":{:.0},\"cpuSecs\":{cpu:.3},\"updatesPerCpuSec\":{:.0},\"valueSum\":{sum:?}}}",
+        updates as f64 / secs,
+        updates as f64 / cpu
     ))
 }
 
