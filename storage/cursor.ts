@@ -49,7 +49,9 @@ export interface CursorOptions {
 }
 
 interface Loaded {
-  key: string;
+  /** The block's file and offset (a file's blocks never move: offsets identify them). */
+  seq: number;
+  offset: number;
   d: DecodedBatches;
   starts: Uint32Array;
 }
@@ -328,13 +330,14 @@ export class Cursor {
 
   private async load(f: FileEntry, di: number): Promise<Loaded> {
     const t = this.a.table(f);
-    const key = `${f.seq}:${t.offset(t.deltas[di] as number)}`;
-    if (this.loaded?.key === key) return this.loaded;
+    // Called for every batch read: the block at hand is recognised without building a key.
+    const offset = t.offset(t.deltas[di] as number);
+    if (this.loaded !== undefined && this.loaded.offset === offset && this.loaded.seq === f.seq) return this.loaded;
     const row = t.delta(di);
     const d = this.selective ? await readBlockSelected(this.a, f, row, (id) => this.matches(id), this.wait) : await this.a.readBlock(f, row, this.wait);
     const starts = new Uint32Array(d.counts.length + 1);
     for (let i = 0; i < d.counts.length; i++) starts[i + 1] = (starts[i] as number) + (d.counts[i] as number);
-    this.loaded = { key, d, starts };
+    this.loaded = { seq: f.seq, offset, d, starts };
     return this.loaded;
   }
 
