@@ -95,7 +95,9 @@ describe('missing shards', () => {
     const h = await fetch(`${f.url}/api/v1/history`);
     expect(h.headers.get('tapedeck-partial')).toMatch(/s1/);
     const lines = (await h.text()).trim().split('\n');
-    expect(lines).toHaveLength(w.parts[0]!.length + w.parts[2]!.length);
+    // The shards that answered, then the partial record naming the one that did not.
+    expect(lines).toHaveLength(w.parts[0]!.length + w.parts[2]!.length + 1);
+    expect(JSON.parse(lines.pop() as string)).toEqual({ partial: { code: 'TPD_SHARDS_MISSING', missing: [{ shard: 's1', reason: expect.any(String) }] } });
     const paths = (await api(f.url, 'GET', '/api/v1/paths')).body.paths as string[];
     expect(paths.some((p) => p.startsWith('/s1/'))).toBe(false);
 

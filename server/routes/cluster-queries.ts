@@ -5,6 +5,7 @@
  * (server/cluster/merge-*.ts) and says which shards are missing: a `partial` field in JSON
  * bodies and a Tapedeck-Partial header on every answer.
  */
+import type { Socket } from 'node:net';
 import { Readable } from 'node:stream';
 import type { FastifyReply } from 'fastify';
 import { noMatchWarning } from '../../protocol/glob.js';
@@ -13,6 +14,7 @@ import type { ShardDirectory } from '../cluster/directory.js';
 import { fanoutJson, partialHeader, partialOf, PARTIAL_HEADER, queryString, type MissingShard } from '../cluster/fanout.js';
 import { mergeCoverage, mergedHorizon, mergePaths, mergeStates, type CoverageAnswer, type PathsAnswer, type StateAnswer } from '../cluster/merge-answers.js';
 import { mergedHistory } from '../cluster/merge-history.js';
+import { HistoryCut } from '../cluster/merge-history-records.js';
 import { resolveShared } from '../cluster/merge-update-times.js';
 import type { HistoryFormat } from '../history.js';
 import { HORIZON_HEADER, horizonHeader } from '../horizon.js';
@@ -57,7 +59,40 @@ export async function mergedState(dir: ShardDirectory, given: string | string[] 
 export async function mergedHistoryAnswer(dir: ShardDirectory, q: { given: string | string[] | undefined; globs: string[]; fromUs: number; toUs: number | undefined; format: HistoryFormat }, reply: FastifyReply): Promise<Readable> {
   const h = await mergedHistory(dir, { globs: q.given === undefined ? undefined : q.globs, fromUs: q.fromUs, toUs: q.toUs, format: q.format });
   markAnswer(reply, h.horizonUs, h.missing);
-  return Readable.from(h.chunks, { objectMode: false, highWaterMark: 1 });
+  return Readable.from(cutLoudly(h.chunks, reply), { objectMode: false, highWaterMark: 1 });
+}
+
+/**
+ * A history cut by a lost shard: its last record (the cut record, NDJSON and CSV) is let
+ * out to the client (at most clusterCutRecordDrainMs), then the stream fails, and fastify
+ * closes the connection without the end of the chunked body: the client sees an error.
+ */
+async function* cutLoudly(chunks: AsyncGenerator<string | Uint8Array>, reply: FastifyReply): AsyncGenerator<string | Uint8Array> {
+  try {
+    yield* chunks;
+  } catch (err) {
+    if (err instanceof HistoryCut) {
+      reply.log.warn({ shard: err.lost.shard, reason: err.lost.reason, missing: err.missing }, 'merged history cut: a shard was lost mid-stream');
+      await flushed(reply.raw.socket, SERVER_LIMITS.clusterCutRecordDrainMs);
+    }
+    throw err;
+  }
+}
+
+/** Resolves once what was written to the socket has gone to the kernel (or it closed, or after maxMs). */
+function flushed(socket: Socket | null, maxMs: number): Promise<void> {
+  if (!socket || socket.destroyed) return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = (): void => {
+      clearTimeout(timer);
+      socket.off('close', done);
+      resolve();
+    };
+    const timer = setTimeout(done, maxMs);
+    // An empty write completes after every write before it.
+    socket.write(Buffer.alloc(0), done);
+    socket.once('close', done);
+  });
 }
 
 export async function mergedCoverage(dir: ShardDirectory, startUs: number, endUs: number | undefined, reply: FastifyReply): Promise<object> {

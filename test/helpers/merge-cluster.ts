@@ -99,7 +99,8 @@ export class ChildShard {
 
   kill9(): Promise<void> {
     const p = this.proc;
-    if (!p || p.exitCode !== null) return Promise.resolve();
+    // A process killed by a signal has signalCode set and exitCode null.
+    if (!p || p.exitCode !== null || p.signalCode !== null) return Promise.resolve();
     return new Promise((resolve) => {
       p.once('exit', () => resolve());
       p.kill('SIGKILL');
