@@ -385,9 +385,18 @@ export class Catalog {
   private checkpointAfterBulk(): void {
     if (this.pathBytesWritten < BULK_CHECKPOINT_BYTES) return;
     this.pathBytesWritten = 0;
-    // A reader holding an old snapshot may keep part of the WAL: the checkpoint then does
-    // what it can, and the next one (automatic, WAL_AUTOCHECKPOINT_PAGES) the rest.
-    this.read('checkpoint', () => this.db.pragma('wal_checkpoint(TRUNCATE)'));
+    // A reader in another process holding an old snapshot keeps part of the WAL: the
+    // checkpoint then does what it can without waiting for it (a TRUNCATE checkpoint would
+    // call the busy handler, up to 5 s on the event loop), and later ones do the rest.
+    this.read('checkpoint', () => {
+      const timeoutMs = this.db.pragma('busy_timeout', { simple: true }) as number;
+      this.db.pragma('busy_timeout = 0');
+      try {
+        this.db.pragma('wal_checkpoint(TRUNCATE)');
+      } finally {
+        this.db.pragma(`busy_timeout = ${timeoutMs}`);
+      }
+    });
   }
 
   /** Removes a file and its blocks (a file that left the archive, e.g. a `current` moved aside). */

@@ -111,6 +111,31 @@ describe('catalog dictionary', () => {
   });
 });
 
+describe('catalog checkpoints', () => {
+  it('a bulk insert never waits for a reader in another connection holding an old snapshot', async () => {
+    const dir = await tmpDir();
+    const file = join(dir, 'catalog.sqlite');
+    const c = new Catalog(file);
+    c.recordFile(fileRow(0), [], promPaths(1));
+    // Long enough that waiting for the reader would hang the test, not slow it.
+    c.db.pragma('busy_timeout = 600000');
+    const reader = new Database(file, { readonly: true });
+    try {
+      reader.prepare('BEGIN').run();
+      reader.prepare('SELECT count(*) FROM paths').get();
+      c.recordFile(fileRow(0), [], promPaths(5000));
+      expect(c.paths()).toHaveLength(5000);
+      expect(c.db.pragma('busy_timeout', { simple: true })).toBe(600000);
+      reader.prepare('COMMIT').run();
+    } finally {
+      reader.close();
+    }
+    c.recordFile(fileRow(0), [], promPaths(5000, 5000));
+    expect((await catalogBytes(dir))['catalog.sqlite-wal']).toBe(0);
+    c.close();
+  });
+});
+
 describe('catalog dictionary damage', () => {
   /** A catalog of 2 500 paths with `damage` applied to it by plain SQL. */
   async function damaged(damage: (db: Database.Database) => void): Promise<Catalog> {
