@@ -1,0 +1,430 @@
+/**
+ * A DELTA payload decoded column by column, for readers that fold each path's values in
+ * time order (GET /api/v1/diff) and need neither update pairs nor the block's update order.
+ * Pure: bytes in, typed arrays out; the layout is docs/format.md ("Batch payload").
+ *
+ * Decimal columns (DECIMAL, DECIMAL_K, PACKED: most telemetry numbers) are decoded straight
+ * into a Float64Array, with no Value array and no boxing; other kinds go through the
+ * codec's decodeColumn into a Value array at the same offsets. Columns whose path is not
+ * kept are skipped (their extent checked, as decodeBatchesSelected does). The numbers are
+ * the ones storage/codec decodes, bit for bit: the arithmetic below is the codec's.
+ *
+ * Anything malformed throws TPD_CORRUPT_BLOCK; callers that want the archive's own error
+ * (with file and offset) read the block again through Archive.readBlock. The result lives
+ * in the reader's scratch arrays, valid until its next decode.
+ */
+import type { Value } from '../protocol/value.js';
+import { ByteReader } from './codec/bytes.js';
+import { BitReader } from './codec/bits.js';
+import { ColumnKind, decodeColumnBody, skipColumnBody } from './codec/columns.js';
+import { PAYLOAD_LAYOUT, PAYLOAD_LAYOUT2_MARK } from './codec/payload.js';
+
+const DECIMAL_EXPONENT_MAX = 9;
+const POW10 = Array.from({ length: DECIMAL_EXPONENT_MAX + 1 }, (_, k) => 10 ** k);
+const PACKED_END = ColumnKind.PACKED + 3 * 16;
+const PACKED_WIDTH_MAX = 32;
+const PACKED_FAST_WIDTH_MAX = 24;
+const PACKED_EXCEPTIONS_FLAG = 0x80;
+const SCALED_ABS_LIMIT = 2 ** 51;
+
+/** Where kept column c's values are: numbers in `nums`, anything else in `values`. */
+export const ColumnPlace = { NUMBERS: 1, VALUES: 2 } as const;
+
+/**
+ * One decoded block. Kept column c is path ids[c]; its occurrences, in time order, are
+ * [start[c], start[c + 1]) of nums (place NUMBERS) or values (place VALUES), the k-th of
+ * them in batch batchOf[k], at ts[batchOf[k]]; in a uniform block (every batch lists the
+ * same paths, each once: a poll of every path) batchOf is not filled and occurrence k of
+ * column c is in batch k - start[c].
+ */
+export interface ColumnBlock {
+  batches: number;
+  uniform: boolean;
+  ts: Float64Array;
+  columns: number;
+  ids: Uint32Array;
+  start: Uint32Array;
+  place: Uint8Array;
+  nums: Float64Array;
+  values: Value[];
+  batchOf: Uint32Array;
+}
+
+/**
+ * r.svar() with one- and two-byte varints (most of a block's) read here: small enough to
+ * be inlined into the loops, where a call per value costs more than the value.
+ */
+function svar(r: ByteReader): number {
+  const b = r.buf;
+  const p = r.pos;
+  if (p + 1 < r.end) {
+    const b0 = b[p] as number;
+    if (b0 < 0x80) {
+      r.pos = p + 1;
+      return (b0 >>> 1) ^ -(b0 & 1);
+    }
+    const b1 = b[p + 1] as number;
+    if (b1 < 0x80) {
+      r.pos = p + 2;
+      const z = (b0 & 0x7f) | (b1 << 7);
+      return (z >>> 1) ^ -(z & 1);
+    }
+  }
+  return r.svar();
+}
+
+function grownU32(a: Uint32Array, n: number): Uint32Array {
+  return a.length >= n ? a : new Uint32Array(Math.max(n, a.length * 2));
+}
+
+function grownF64(a: Float64Array, n: number): Float64Array {
+  return a.length >= n ? a : new Float64Array(Math.max(n, a.length * 2));
+}
+
+/** Decodes blocks into reused scratch arrays (one reader per pass: not reentrant). */
+export class ColumnBlockReader {
+  private readonly bits = new BitReader();
+  private colGlobal: Uint32Array = new Uint32Array(1024);
+  private colCount: Uint32Array = new Uint32Array(1024);
+  private colAt = new Int32Array(1024);
+  private local: Uint32Array = new Uint32Array(1024);
+  private batchSizes: Uint32Array = new Uint32Array(1024);
+  private nextAt: Int32Array = new Int32Array(1024);
+  /** Per path id, the column table (counted by `table`) that listed it last. */
+  private seenIn: Uint32Array = new Uint32Array(1024);
+  private table = 0;
+  /** The last block's column table and batch lists, as bytes and as read (see sameShape). */
+  private shape: { nb: number; nu: number; nc: number; keep: ((id: number) => boolean) | null; pathCount: number; bytes: Buffer } | undefined;
+  private scaled: Float64Array = new Float64Array(1024);
+  private readonly out: ColumnBlock = {
+    batches: 0,
+    uniform: false,
+    ts: new Float64Array(0),
+    columns: 0,
+    ids: new Uint32Array(1024),
+    start: new Uint32Array(1025),
+    place: new Uint8Array(1024),
+    nums: new Float64Array(1024),
+    values: [],
+    batchOf: new Uint32Array(1024),
+  };
+
+  /**
+   * Decodes the kept columns of a DELTA payload whose first batch is at `firstTs`. Path ids
+   * at or past `pathCount` are refused (as Archive.readBlock refuses them).
+   */
+  decode(raw: Uint8Array, firstTs: number, keep: ((id: number) => boolean) | null, pathCount: number): ColumnBlock {
+    const r = new ByteReader(raw);
+    // Layout 2 (codec/payload.ts): a mark, the layout, and the kind bytes ahead of the bodies.
+    const layout2 = raw.length >= 2 && raw[0] === PAYLOAD_LAYOUT2_MARK && raw[1] !== 0;
+    if (layout2) {
+      r.u8();
+      if (r.u8() !== PAYLOAD_LAYOUT) r.fail(`unknown payload layout ${raw[1] as number}`);
+    }
+    const nb = r.uvar();
+    const nu = r.uvar();
+    const nc = r.uvar();
+    if (nc > nu || nb > raw.length || (nu > raw.length * 8 + 8 && nu > nb * nc)) r.fail('impossible counts');
+    const out = this.out;
+    out.batches = nb;
+    out.ts = this.readTimes(r, nb, firstTs);
+    if (!this.sameShape(r, nb, nu, nc, keep, pathCount)) {
+      this.shape = undefined;
+      const from = r.pos;
+      this.readColumnTable(r, nc, pathCount);
+      out.uniform = this.readBatchLists(r, nb, nu, nc);
+      const kept = this.place(nc, keep);
+      if (!out.uniform) this.fillBatchOf(nb, nu, nc, kept);
+      this.shape = { nb, nu, nc, keep, pathCount, bytes: Buffer.from(raw.subarray(from, r.pos)) };
+    }
+    const kinds = layout2 ? r.bytes(nc) : undefined;
+    this.readColumns(r, nc, kinds);
+    if (r.pos !== r.end) r.fail('trailing bytes');
+    return out;
+  }
+
+  /**
+   * Whether the column table and batch lists ahead (from r.pos) are the previous block's,
+   * byte for byte, with the same counts, filter and no fewer paths: then everything read
+   * from them (columns, kept slots, batch of each value) is still in place, and r moves
+   * past them. Blocks of a poll repeat them block after block: this skips half the decode.
+   */
+  private sameShape(r: ByteReader, nb: number, nu: number, nc: number, keep: ((id: number) => boolean) | null, pathCount: number): boolean {
+    const s = this.shape;
+    if (!s || s.nb !== nb || s.nu !== nu || s.nc !== nc || s.keep !== keep || pathCount < s.pathCount) return false;
+    const n = s.bytes.length;
+    if (r.end - r.pos < n || !s.bytes.equals(r.buf.subarray(r.pos, r.pos + n))) return false;
+    r.pos += n;
+    return true;
+  }
+
+  private readTimes(r: ByteReader, nb: number, firstTs: number): Float64Array {
+    const ts = new Float64Array(nb);
+    let prevTs = firstTs;
+    let prevDelta = 0;
+    for (let i = 0; i < nb; i++) {
+      prevDelta += svar(r);
+      prevTs += prevDelta;
+      ts[i] = prevTs;
+    }
+    return ts;
+  }
+
+  /**
+   * The column table. A path in two columns is refused: the writer gives a path one column
+   * a block, and folding column by column needs each path's values in one run (the codec,
+   * which interleaves them by update, reads such a block; the pass then takes its reading).
+   */
+  private readColumnTable(r: ByteReader, nc: number, pathCount: number): void {
+    const g = (this.colGlobal = grownU32(this.colGlobal, nc));
+    this.colCount = grownU32(this.colCount, nc);
+    this.colCount.fill(0, 0, nc);
+    if (this.seenIn.length < pathCount) this.seenIn = new Uint32Array(Math.max(pathCount, this.seenIn.length * 2));
+    if (++this.table === 0xffffffff) {
+      this.seenIn.fill(0);
+      this.table = 1;
+    }
+    let id = 0;
+    for (let c = 0; c < nc; c++) {
+      id += svar(r);
+      if (id < 0 || id >= pathCount) r.fail(`unknown path id ${id}`);
+      if (this.seenIn[id] === this.table) r.fail(`path id ${id} in two columns`);
+      this.seenIn[id] = this.table;
+      g[c] = id;
+    }
+  }
+
+  /**
+   * Each update's column (local), and each column's update count; as payload.ts readLayout.
+   * Returns whether the block is uniform: one explicit list naming every column once, then
+   * only "same as previous" lists (then local is not filled past the first list).
+   */
+  private readBatchLists(r: ByteReader, nb: number, nu: number, nc: number): boolean {
+    const local = (this.local = grownU32(this.local, nu));
+    const sizes = (this.batchSizes = grownU32(this.batchSizes, nb));
+    const count = this.colCount;
+    let uniform = nb > 0;
+    let at = 0;
+    let prevStart = 0;
+    let prevCount = -1;
+    for (let i = 0; i < nb; i++) {
+      const head = r.uvar();
+      const n = Math.floor(head / 2);
+      if (at + n > nu) r.fail('batch lists exceed update count');
+      if (head % 2 === 1) {
+        if (n !== prevCount) r.fail('"same as previous" batch with another count');
+        if (!uniform) {
+          local.copyWithin(at, prevStart, prevStart + n);
+          for (let j = 0; j < n; j++) count[local[at + j] as number] = (count[local[at + j] as number] as number) + 1;
+        }
+      } else {
+        if (uniform && i > 0) this.unfold(i, nc);
+        uniform = i === 0 && n === nc;
+        let l = -1;
+        for (let j = 0; j < n; j++) {
+          l += svar(r);
+          if (l < 0 || l >= nc) r.fail('column index out of range');
+          local[at + j] = l;
+          const seen = count[l] as number;
+          if (seen > 0) uniform = false;
+          count[l] = seen + 1;
+        }
+      }
+      sizes[i] = n;
+      prevStart = at;
+      prevCount = n;
+      at += n;
+    }
+    if (at !== nu) r.fail('batch lists do not add up to the update count');
+    if (uniform) for (let c = 0; c < nc; c++) count[c] = nb;
+    return uniform;
+  }
+
+  /** A block seen as uniform up to batch i is not: copies the first list into batches 1..i-1 as readLayout would have. */
+  private unfold(i: number, nc: number): void {
+    const local = this.local;
+    const count = this.colCount;
+    for (let b = 1; b < i; b++) local.copyWithin(b * nc, 0, nc);
+    for (let c = 0; c < nc; c++) count[c] = i;
+  }
+
+  /** Kept columns get consecutive slots (colAt[c]); skipped ones -1. Returns the kept count. */
+  private place(nc: number, keep: ((id: number) => boolean) | null): number {
+    const out = this.out;
+    this.colAt = nc <= this.colAt.length ? this.colAt : new Int32Array(Math.max(nc, this.colAt.length * 2));
+    out.ids = grownU32(out.ids, nc);
+    out.start = grownU32(out.start, nc + 1);
+    if (out.place.length < nc) out.place = new Uint8Array(Math.max(nc, out.place.length * 2));
+    let kept = 0;
+    let at = 0;
+    for (let c = 0; c < nc; c++) {
+      const id = this.colGlobal[c] as number;
+      if (keep !== null && !keep(id)) {
+        this.colAt[c] = -1;
+        continue;
+      }
+      this.colAt[c] = kept;
+      out.ids[kept] = id;
+      out.start[kept] = at;
+      at += this.colCount[c] as number;
+      kept++;
+    }
+    out.start[kept] = at;
+    out.columns = kept;
+    out.nums = grownF64(out.nums, at);
+    if (out.values.length < at) out.values = new Array<Value>(Math.max(at, out.values.length * 2));
+    return kept;
+  }
+
+  /** The columns' bodies; each starts with its kind byte unless `kinds` holds them (layout 2). */
+  private readColumns(r: ByteReader, nc: number, kinds: Uint8Array | undefined): void {
+    const out = this.out;
+    for (let c = 0; c < nc; c++) {
+      const kind = kinds === undefined ? r.u8() : (kinds[c] as number);
+      const slot = this.colAt[c] as number;
+      const n = this.colCount[c] as number;
+      if (slot < 0) {
+        skipColumnBody(kind, r, n);
+        continue;
+      }
+      const from = out.start[slot] as number;
+      if (this.decimal(r, kind, from, n)) {
+        out.place[slot] = ColumnPlace.NUMBERS;
+      } else {
+        decodeColumnBody(kind, r, out.values, from, from + n);
+        out.place[slot] = ColumnPlace.VALUES;
+      }
+    }
+  }
+
+  /** Decodes the body of a decimal column into nums[from, from + n); false (nothing read) for other kinds. */
+  private decimal(r: ByteReader, kind: number, from: number, n: number): boolean {
+    if (kind >= ColumnKind.DECIMAL_K && kind <= ColumnKind.DECIMAL_K + DECIMAL_EXPONENT_MAX) {
+      this.decodeDecimal(r, from, n, kind - ColumnKind.DECIMAL_K);
+      return true;
+    }
+    if (kind >= ColumnKind.PACKED && kind < PACKED_END) {
+      const k = kind & 0x0f;
+      if (k > DECIMAL_EXPONENT_MAX) r.fail('decimal exponent out of range');
+      this.decodePacked(r, from, n, (kind - ColumnKind.PACKED) >> 4, POW10[k] as number);
+      return true;
+    }
+    if (kind === ColumnKind.DECIMAL) {
+      const k = r.u8();
+      if (k > DECIMAL_EXPONENT_MAX) r.fail('decimal exponent out of range');
+      this.decodeDecimal(r, from, n, k);
+      return true;
+    }
+    return false;
+  }
+
+  /** DECIMAL(_K) values: svar deltas of scaled integers, summed as the codec sums them. */
+  private decodeDecimal(r: ByteReader, from: number, n: number, k: number): void {
+    const nums = this.out.nums;
+    const p = POW10[k] as number;
+    let acc = 0;
+    for (let i = from; i < from + n; i++) {
+      acc += svar(r);
+      nums[i] = k === 0 ? acc : acc / p;
+    }
+  }
+
+  /** codec/packed-int.ts decodePacked, into nums. */
+  private decodePacked(r: ByteReader, from: number, n: number, order: number, divisor: number): void {
+    if (order > 2 || order > n) r.fail('packed order out of range');
+    const m = n - order;
+    let s0 = 0;
+    let d0 = 0;
+    if (order >= 1) s0 = svar(r);
+    if (order === 2) d0 = svar(r);
+    const widthByte = r.u8();
+    const width = widthByte & ~PACKED_EXCEPTIONS_FLAG;
+    if (width > PACKED_WIDTH_MAX) r.fail('packed width out of range');
+    const exceptions = widthByte & PACKED_EXCEPTIONS_FLAG ? r.uvar() : 0;
+    if (exceptions > m) r.fail('more packed exceptions than values');
+    const scaled = (this.scaled = grownF64(this.scaled, n));
+    if (width <= PACKED_FAST_WIDTH_MAX) unpackNarrow(r, scaled, order, m, width);
+    else {
+      const br = this.bits;
+      br.start(r, Math.ceil((m * width) / 8));
+      for (let j = 0; j < m; j++) scaled[j + order] = br.read(width);
+      br.finish();
+    }
+    const limit = 2 ** width;
+    let at = order - 1;
+    for (let e = 0; e < exceptions; e++) {
+      at += r.uvar() + 1;
+      const high = r.uvar();
+      if (at >= n || high === 0) r.fail('packed exception out of range');
+      scaled[at] = (scaled[at] as number) + high * limit;
+    }
+    this.integrate(r, n, order, s0, d0, from, divisor);
+  }
+
+  private integrate(r: ByteReader, n: number, order: number, s0: number, d0: number, from: number, divisor: number): void {
+    const scaled = this.scaled;
+    const nums = this.out.nums;
+    let maxAbs = Math.abs(s0) + Math.abs(d0);
+    if (order >= 1) nums[from] = s0 / divisor;
+    if (order === 2) nums[from + 1] = (s0 + d0) / divisor;
+    let prev = order === 2 ? s0 + d0 : s0;
+    let delta = d0;
+    for (let i = order; i < n; i++) {
+      const z = scaled[i] as number;
+      const v = z < 0x80000000 ? (z >>> 1) ^ -(z & 1) : z % 2 === 0 ? z / 2 : -(z + 1) / 2;
+      let s: number;
+      if (order === 1) s = prev + v;
+      else if (order === 2) s = prev + (delta += v);
+      else s = v;
+      const abs = s < 0 ? -s : s;
+      if (abs > maxAbs) maxAbs = abs;
+      nums[from + i] = s / divisor;
+      prev = s;
+    }
+    if (!(maxAbs <= SCALED_ABS_LIMIT)) r.fail('packed value out of range');
+  }
+
+  /** The batch of each kept occurrence, from the update order (batches in order, so per column in time order). */
+  private fillBatchOf(nb: number, nu: number, nc: number, kept: number): void {
+    const out = this.out;
+    const batchOf = (out.batchOf = grownU32(out.batchOf, out.start[kept] as number));
+    // Each kept column's next free occurrence (-1: skipped column).
+    if (this.nextAt.length < nc) this.nextAt = new Int32Array(Math.max(nc, this.nextAt.length * 2));
+    const next = this.nextAt;
+    for (let c = 0, k = 0; c < nc; c++) next[c] = (this.colAt[c] as number) < 0 ? -1 : (out.start[k++] as number);
+    const local = this.local;
+    let at = 0;
+    for (let b = 0; b < nb && at < nu; b++) {
+      const end = at + (this.batchSizes[b] as number);
+      for (; at < end; at++) {
+        const c = local[at] as number;
+        const o = next[c] as number;
+        if (o < 0) continue;
+        batchOf[o] = b;
+        next[c] = o + 1;
+      }
+    }
+  }
+}
+
+/** codec/packed-int.ts unpackNarrow: m residuals of width <= 24 into scaled[at, at + m). */
+function unpackNarrow(r: ByteReader, scaled: Float64Array, at: number, m: number, width: number): void {
+  const bytes = Math.ceil((m * width) / 8);
+  if (r.pos + bytes > r.end) r.fail('truncated packed bits');
+  const b = r.buf;
+  let p = r.pos;
+  let buf = 0;
+  let bits = 0;
+  const mask = (1 << width) - 1;
+  for (let j = 0; j < m; j++) {
+    while (bits < width) {
+      buf = (buf << 8) | (b[p++] as number);
+      bits += 8;
+    }
+    bits -= width;
+    scaled[at + j] = (buf >>> bits) & mask;
+    buf &= (1 << bits) - 1;
+  }
+  if (buf !== 0) r.fail('packed padding is not zero');
+  r.pos = p;
+}
