@@ -1,8 +1,8 @@
 /**
  * GET /api/v1/diff?start=&end=&glob=   what changed between two times (docs/recording.md,
  * "What changed"). The state at `start` comes from one cursor.state() (it reads back only
- * to the last image); the changes come from one forward pass over (start, end], folded by
- * server/diff.ts. Committed data only: `end` is clamped to the horizon taken when the
+ * to the last image); the changes come from one forward pass over (start, end]
+ * (server/diff-pass.ts), folded by server/diff.ts. Committed data only: `end` is clamped to the horizon taken when the
  * request arrived, which the answer states like the other queries (Tapedeck-Horizon).
  * `glob` may be repeated (default every path); malformed globs are 400 TPD_BAD_GLOB,
  * malformed times or end before start 400 TPD_BAD_ARGUMENT, a pass past
@@ -11,9 +11,9 @@
 import type { FastifyPluginAsync } from 'fastify';
 import { TapedeckError } from '../../protocol/errors.js';
 import { formatTs, parseWallTime } from '../../protocol/time.js';
-import type { Value } from '../../protocol/value.js';
-import { wallClockUs, type Archive, type Cursor } from '../../storage/index.js';
+import { wallClockUs, type Archive } from '../../storage/index.js';
 import { DiffFold, type DiffAnswer } from '../diff.js';
+import { foldRange } from '../diff-pass.js';
 import { HORIZON_HEADER, horizonHeader, horizonOf } from '../horizon.js';
 import { SERVER_LIMITS } from '../limits.js';
 import { globList, noMatch } from './queries.js';
@@ -50,42 +50,6 @@ interface DiffQuery {
   start?: string;
   end?: string;
   glob?: string | string[];
-}
-
-/**
- * A filter of "every path" is no filter: the pass then checks no path against a glob (14 M
- * checks for a day of 10 k paths). A filter that selects a small share of the paths reads
- * only their columns of each block (the cursor's selective read), not every value.
- */
-function passCursor(archive: Archive, globs: string[]): Cursor {
-  if (globs.includes('/**')) return archive.cursor();
-  const probe = archive.cursor({ filter: globs });
-  const total = archive.paths.length;
-  let matched = 0;
-  for (let id = 0; id < total; id++) if (probe.matches(id)) matched++;
-  return archive.cursor({ filter: globs, selective: matched <= total * SERVER_LIMITS.diffSelectiveShareMax });
-}
-
-/** Runs the forward pass over (startUs, endUs] into `fold`, within the time budget. */
-async function forwardPass(archive: Archive, globs: string[], startUs: number, endUs: number, fold: DiffFold): Promise<void> {
-  const c = passCursor(archive, globs);
-  await c.seek({ ts: startUs });
-  const began = performance.now();
-  let slice = began;
-  for (let b = await c.nextRaw(); b && b.ts <= endUs; b = await c.nextRaw()) {
-    for (let i = b.from; i < b.to; i++) {
-      const id = b.ids[i] as number;
-      if (b.filtered && !c.matches(id)) continue;
-      fold.apply(id, b.values[i] as Value, b.ts);
-    }
-    const now = performance.now();
-    if (now - slice < SERVER_LIMITS.diffSliceMs) continue;
-    if (now - began > SERVER_LIMITS.diffTimeBudgetMs) {
-      throw new TapedeckError('TPD_QUERY_TIMEOUT', `the diff ran past diffTimeBudgetMs (${SERVER_LIMITS.diffTimeBudgetMs} ms) at ${formatTs(b.ts)}: ask for a shorter range or fewer paths (glob)`);
-    }
-    await new Promise((resolve) => setImmediate(resolve));
-    slice = performance.now();
-  }
 }
 
 export const diffRoutes: FastifyPluginAsync = async (app) => {
@@ -137,11 +101,15 @@ export const diffRoutes: FastifyPluginAsync = async (app) => {
   });
 };
 
-/** The state at start (one read back to the last image), then the forward pass. */
+/**
+ * The state at start (one read back to the last image), then the forward pass. A glob list
+ * holding "/**" is no filter: the pass then checks no path against a glob.
+ */
 export async function diffRange(archive: Archive, globs: string[], startUs: number, endUs: number): Promise<DiffAnswer> {
   const at = archive.cursor({ filter: globs });
   await at.seek({ ts: startUs });
   const fold = new DiffFold(await at.stateById(), archive.paths.length);
-  if (endUs > startUs) await forwardPass(archive, globs, startUs, endUs, fold);
+  const keep = globs.includes('/**') ? null : (id: number): boolean => at.matches(id);
+  if (endUs > startUs) await foldRange(archive, keep, startUs, endUs, fold);
   return fold.answer((id) => archive.paths[id] as string, SERVER_LIMITS.diffPathsListedMax);
 }
