@@ -146,6 +146,8 @@ export const SERVER_LIMITS = {
   promqlConcurrentQueriesMax: 20,
   /** Series, label names or label values listed by one metadata request (/api/v1/series, /labels, /label/<name>/values). */
   promqlListedMax: 100_000,
+  /** Series read at once by a streaming range query (server/promql/stream.ts): its samples are what it holds, with one number per step per group. */
+  promqlStreamSeriesBatch: 256,
   /*
    * "What changed" (GET /api/v1/diff, server/diff.ts): one forward pass over (start, end]
    * after one state read at start. Each list of the answer (changed, appeared, disappeared
@@ -217,6 +219,8 @@ export const SERVER_LIMITS = {
   clusterUpdateTimesStepBatches: 1_000,
   /** Cluster reads: time a merged history cut by a lost shard waits for its last record (the error record) to reach the client before the connection is closed. */
   clusterCutRecordDrainMs: 10_000,
+  /** Cluster reads: bytes of batch records a shard gathers before it sends a chunk of a merged session's feed (GET /api/v1/shard/batches). */
+  clusterShardChunkBytesTarget: 64 * 1024,
 } as const;
 
 /** Defaults of poller sources (each may override them in its config entry). */

@@ -42,7 +42,7 @@ export class SeriesCache {
   /** Blocks read to fill or extend entries. */
   blocksRead = 0;
 
-  constructor(private readonly bytesMax: number) {}
+  constructor(readonly bytesMax: number) {}
 
   get(key: string): ChunkRun | undefined {
     const hit = this.map.get(key);

@@ -1,8 +1,9 @@
 /**
  * Runs a query: parse (parse.ts), select the series of every selector (catalog.ts), read
  * their samples over the one time range all selectors need in a single archive pass
- * (load.ts), then evaluate step by step (eval.ts), yielding to the event loop between
- * slices and giving up at the deadline. Bounds: server/limits.ts (promql*).
+ * (load.ts), then evaluate step by step (eval.ts); wide aggregations of one selector stream
+ * series by series instead (stream.ts). Evaluation yields to the event loop between
+ * slices and gives up at the deadline. Bounds: server/limits.ts (promql*).
  */
 import type { Archive } from '../../storage/index.js';
 import { SERVER_LIMITS } from '../limits.js';
@@ -13,6 +14,7 @@ import { Evaluator, sortSamples, type MatrixSeries, type Sample } from './eval.j
 import { compareMetrics, type Metric } from './labels.js';
 import { Budget, loadSamples, type SeriesSamples } from './load.js';
 import { parseQuery } from './parse.js';
+import { streamRangeQuery } from './stream.js';
 
 export const DEFAULT_LOOKBACK_MS = 5 * 60_000;
 
@@ -24,6 +26,8 @@ export interface QueryParams {
   stepMs: number;
   lookbackMs: number;
   timeoutMs: number;
+  /** false: evaluate step by step even where stream.ts could (tests compare the two). */
+  stream?: boolean;
 }
 
 export type QueryResult =
@@ -72,6 +76,11 @@ export async function runQuery(archive: Archive, p: QueryParams): Promise<QueryR
   const expr = parseQuery(p.query);
   const type = typeOf(expr);
   if (p.stepMs > 0 && type === 'matrix') throw badData('invalid expression type "range vector" for range query, must be Scalar or instant Vector');
+  if (p.stepMs > 0 && p.stream !== false) {
+    checkSteps(p);
+    const streamed = await streamRangeQuery(archive, expr, p, budget);
+    if (streamed) return { resultType: 'matrix', series: streamed };
+  }
   const selected = await load(archive, expr, p, budget);
   const ev = new Evaluator({ startMs: p.startMs, endMs: p.endMs, lookbackMs: p.lookbackMs, selected });
   if (p.stepMs === 0) return instant(ev, expr, p.startMs);
@@ -106,11 +115,15 @@ class MatrixBuilder {
   }
 }
 
-async function rangeQuery(ev: Evaluator, expr: Expr, p: QueryParams, budget: Budget): Promise<QueryResult> {
+function checkSteps(p: QueryParams): void {
   const steps = Math.floor((p.endMs - p.startMs) / p.stepMs) + 1;
   if (steps > SERVER_LIMITS.promqlPointsPerSeriesMax) {
     throw badData(`exceeded maximum resolution of ${SERVER_LIMITS.promqlPointsPerSeriesMax.toLocaleString('en-US')} points per timeseries. Try decreasing the query resolution (?step=XX)`);
   }
+}
+
+async function rangeQuery(ev: Evaluator, expr: Expr, p: QueryParams, budget: Budget): Promise<QueryResult> {
+  const steps = Math.floor((p.endMs - p.startMs) / p.stepMs) + 1;
   const out = new MatrixBuilder();
   const empty = { key: '', labels: [] } as Metric;
   for (let i = 0; i < steps; i++) {

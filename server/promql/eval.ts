@@ -287,62 +287,77 @@ function vectorScalar(op: BinaryOp, vec: Sample[], scalar: number, scalarLeft: b
   return out;
 }
 
-/** sum, avg, min, max, count, stddev, stdvar, group of one group (engine.go aggregation). */
-function aggregateValues(op: Exclude<AggregateOp, 'topk' | 'bottomk'>, samples: Sample[]): number {
-  const first = (samples[0] as Sample).v;
-  let value = first;
-  let mean = first;
-  let count = 1;
-  if (op === 'stddev' || op === 'stdvar') value = 0;
-  for (let i = 1; i < samples.length; i++) {
-    const x = (samples[i] as Sample).v;
-    switch (op) {
-      case 'sum':
-        value += x;
-        break;
-      case 'avg':
-        count++;
-        if (!Number.isFinite(mean) && !Number.isNaN(mean)) {
-          if (!Number.isFinite(x) && !Number.isNaN(x) && mean > 0 === x > 0) break;
-          if (Number.isFinite(x)) break;
-        }
-        // Each side of the - divided by count, as Prometheus does, to avoid overflow.
-        mean += x / count - mean / count;
-        break;
-      case 'max':
-        if (value < x || Number.isNaN(value)) value = x;
-        break;
-      case 'min':
-        if (value > x || Number.isNaN(value)) value = x;
-        break;
-      case 'count':
-      case 'group':
-        count++;
-        break;
-      case 'stddev':
-      case 'stdvar': {
-        count++;
-        const delta = x - mean;
-        mean += delta / count;
-        value += delta * (x - mean);
-        break;
+/** The fold of one group at one step (engine.go aggregation): started by its first sample, then one step per sample. */
+export interface AggState {
+  value: number;
+  mean: number;
+  count: number;
+}
+
+export function aggInit(first: number): AggState {
+  return { value: first, mean: first, count: 1 };
+}
+
+type FoldOp = Exclude<AggregateOp, 'topk' | 'bottomk'>;
+
+export function aggStep(op: FoldOp, st: AggState, x: number): void {
+  switch (op) {
+    case 'sum':
+      st.value += x;
+      break;
+    case 'avg':
+      st.count++;
+      if (!Number.isFinite(st.mean) && !Number.isNaN(st.mean)) {
+        if (!Number.isFinite(x) && !Number.isNaN(x) && st.mean > 0 === x > 0) break;
+        if (Number.isFinite(x)) break;
       }
+      // Each side of the - divided by count, as Prometheus does, to avoid overflow.
+      st.mean += x / st.count - st.mean / st.count;
+      break;
+    case 'max':
+      if (st.value < x || Number.isNaN(st.value)) st.value = x;
+      break;
+    case 'min':
+      if (st.value > x || Number.isNaN(st.value)) st.value = x;
+      break;
+    case 'count':
+    case 'group':
+      st.count++;
+      break;
+    case 'stddev':
+    case 'stdvar': {
+      st.count++;
+      const delta = x - st.mean;
+      st.mean += delta / st.count;
+      st.value += delta * (x - st.mean);
+      break;
     }
   }
+}
+
+export function aggResult(op: FoldOp, st: AggState): number {
   switch (op) {
     case 'avg':
-      return mean;
+      return st.mean;
     case 'count':
-      return count;
+      return st.count;
     case 'group':
       return 1;
     case 'stdvar':
-      return value / count;
+      return st.value / st.count;
     case 'stddev':
-      return Math.sqrt(value / count);
+      return Math.sqrt(st.value / st.count);
     default:
-      return value;
+      return st.value;
   }
+}
+
+/** sum, avg, min, max, count, stddev, stdvar, group of one group (engine.go aggregation). */
+function aggregateValues(op: FoldOp, samples: Sample[]): number {
+  const st = aggInit((samples[0] as Sample).v);
+  if (op === 'stddev' || op === 'stdvar') st.value = 0;
+  for (let i = 1; i < samples.length; i++) aggStep(op, st, (samples[i] as Sample).v);
+  return aggResult(op, st);
 }
 
 /** Prometheus refuses a vector with two equal label sets (after a name was dropped). */

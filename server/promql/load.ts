@@ -155,6 +155,8 @@ export function rangedOf(s: SeriesSamples): { n: number; t: Float64Array; v: Flo
   if (s.ranged) return s.ranged;
   let n = 0;
   for (let i = 0; i < s.n; i++) if (s.stale[i] === 0) n++;
+  // No staleness: the same arrays (read only from here on), not a copy.
+  if (n === s.n) return (s.ranged = { n, t: s.t, v: s.v });
   const t = new Float64Array(n);
   const v = new Float64Array(n);
   for (let i = 0, j = 0; i < s.n; i++) {

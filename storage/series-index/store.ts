@@ -17,7 +17,7 @@ import type { Archive } from '../archive.js';
 import type { FileEntry } from '../file-list.js';
 import { STORAGE_LIMITS } from '../limits.js';
 import { readExactly } from '../segment-file.js';
-import type { ChunkRun, SeriesCache, SeriesRun } from '../series-cache.js';
+import { EMPTY_RUN, type ChunkRun, type SeriesCache, type SeriesRun } from '../series-cache.js';
 import { buildSidecar, identityOf, sidecarDir, sidecarPath, SIDECAR_SUFFIX, TEMP_SUFFIX, type BuildResult } from './build.js';
 import { decodeChunk, decodeHeader, decodeIndex, findPath, FLAG_NOT_COVERED, HEADER_BYTES, type SidecarIndex } from './format.js';
 
@@ -111,10 +111,9 @@ export class SeriesIndexStore {
     const o = await this.indexOf(f);
     if (!o) return undefined;
     const ix = o.index;
-    const runs: Array<{ id: number; run: SeriesRun }> = [];
     const notCovered: number[] = [];
-    const missing: Wanted[] = [];
-    const slots: Array<SeriesRun | undefined> = [];
+    const wanted: Wanted[] = [];
+    let samples = 0;
     for (const id of ids) {
       const p = findPath(ix, id);
       if (p < 0) continue;
@@ -124,13 +123,21 @@ export class SeriesIndexStore {
       }
       for (let c = ix.chunkStart[p] as number; c < (ix.chunkStart[p + 1] as number); c++) {
         if ((ix.last[c] as number) < fromUs || (ix.first[c] as number) > toUs) continue;
-        const hit = cache.get(cacheKey(o, ix, c, id));
-        runs.push({ id, run: hit?.run ?? (undefined as unknown as SeriesRun) });
-        slots.push(hit?.run);
-        if (!hit) missing.push({ id, at: c });
+        wanted.push({ id, at: c });
+        samples += ix.n[c] as number;
       }
     }
     this.stats.reads++;
+    // A read larger than a quarter of the cache would only push out what others reuse (and
+    // pay for it per chunk): it decodes its chunks without the cache.
+    const cached = samples * 16 <= cache.bytesMax / 4;
+    const runs: Array<{ id: number; run: SeriesRun }> = [];
+    const missing: Wanted[] = [];
+    for (const w of wanted) {
+      const hit = cached ? cache.get(cacheKey(o, ix, w.at, w.id)) : undefined;
+      if (!hit) missing.push(w);
+      runs.push({ id: w.id, run: hit?.run ?? EMPTY_RUN });
+    }
     if (missing.length > 0) {
       let decoded: Map<number, SeriesRun>;
       try {
@@ -140,13 +147,11 @@ export class SeriesIndexStore {
         this.stats.fallbacks++;
         return undefined;
       }
-      // Fill the holes in order: runs[] and missing[] list chunks in the same order.
-      let m = 0;
-      for (let i = 0; i < runs.length; i++) {
-        if (slots[i] !== undefined) continue;
-        const w = missing[m++] as Wanted;
-        const run = decoded.get(w.at) as SeriesRun;
-        cache.put(cacheKey(o, ix, w.at, w.id), { run, blocks: 0 } satisfies ChunkRun);
+      for (let i = 0; i < wanted.length; i++) {
+        const w = wanted[i] as Wanted;
+        const run = decoded.get(w.at);
+        if (!run) continue;
+        if (cached) cache.put(cacheKey(o, ix, w.at, w.id), { run, blocks: 0 } satisfies ChunkRun);
         (runs[i] as { run: SeriesRun }).run = run;
       }
     }

@@ -1,0 +1,197 @@
+/**
+ * Streaming evaluation of the commonest wide range queries, series by series:
+ *
+ *   agg [by|without (...)] (sel)              agg [by|without (...)] (fn(sel[d]))
+ *
+ * with agg one of sum, avg, min, max, count, group, topk, bottomk (a number k), fn a range
+ * function without a parameter, and the selector without @. The selected series are read
+ * a batch of promqlStreamSeriesBatch at a time (in the order the step-by-step evaluator
+ * takes them); each series' value at every step is computed in one pass over its samples,
+ * folded into its group (sum ... group) or kept as one number per step (topk, bottomk),
+ * and its samples are dropped. Memory is one batch of samples plus a number per step per
+ * group (per series for topk), not every sample of the query; answers are those of
+ * eval.ts, operation for operation (the same per-group fold, in the same series order,
+ * and selectK for topk).
+ */
+import type { Archive } from '../../storage/index.js';
+import { SERVER_LIMITS } from '../limits.js';
+import type { Expr, Selector } from './ast.js';
+import { selectSeries, type SeriesRef } from './catalog.js';
+import { PromError } from './errors.js';
+import { aggInit, aggResult, aggStep, type AggState, type Sample, type MatrixSeries } from './eval.js';
+import { rangeFunction } from './functions.js';
+import { compareMetrics, dropName, restrict, type Metric } from './labels.js';
+import { loadSamples, rangedOf, type Budget, type SeriesSamples } from './load.js';
+import { selectK } from './topk.js';
+
+type Aggregate = Extract<Expr, { kind: 'aggregate' }>;
+type RangeFn = Extract<Expr, { kind: 'range_fn' }>;
+
+export interface StreamParams {
+  startMs: number;
+  endMs: number;
+  stepMs: number;
+  lookbackMs: number;
+}
+
+/** The query's shape when it streams: its aggregation and its one selector, else undefined. */
+function streamable(e: Expr): { agg: Aggregate; sel: Selector; fn: RangeFn | undefined } | undefined {
+  if (e.kind !== 'aggregate' || e.op === 'stddev' || e.op === 'stdvar') return undefined;
+  if ((e.op === 'topk' || e.op === 'bottomk') && e.param?.kind !== 'number') return undefined;
+  const x = e.expr;
+  if (x.kind === 'vector' && x.sel.at === undefined) return { agg: e, sel: x.sel, fn: undefined };
+  if (x.kind === 'range_fn' && x.param === undefined && x.matrix.sel.at === undefined) return { agg: e, sel: x.matrix.sel, fn: x };
+  return undefined;
+}
+
+/** A series' value at each step: NaN-filled values and a presence mask. */
+interface Column {
+  v: Float64Array;
+  present: Uint8Array;
+}
+
+/** The value at each step of a series, as eval.ts computes it at one step (instant or rangeFn). */
+function columnOf(s: SeriesSamples, sel: Selector, fn: RangeFn | undefined, p: StreamParams, steps: number, col: Column): void {
+  col.present.fill(0);
+  if (fn) {
+    const r = rangedOf(s);
+    const rangeMs = fn.matrix.rangeMs;
+    let lo = 0;
+    let hi = 0;
+    for (let k = 0; k < steps; k++) {
+      const endMs = p.startMs + k * p.stepMs - sel.offsetMs;
+      while (lo < r.n && (r.t[lo] as number) < endMs - rangeMs) lo++;
+      if (hi < lo) hi = lo;
+      while (hi < r.n && (r.t[hi] as number) <= endMs) hi++;
+      if (hi <= lo) continue;
+      const v = rangeFunction(fn.fn, { t: r.t, v: r.v, lo, hi }, endMs, rangeMs, 0);
+      if (v === undefined) continue;
+      col.v[k] = v;
+      col.present[k] = 1;
+    }
+    return;
+  }
+  let i = 0;
+  for (let k = 0; k < steps; k++) {
+    const ref = p.startMs + k * p.stepMs - sel.offsetMs;
+    while (i < s.n && (s.t[i] as number) <= ref) i++;
+    const at = i - 1;
+    if (at < 0 || (s.t[at] as number) < ref - p.lookbackMs || s.stale[at] === 1) continue;
+    col.v[k] = s.v[at] as number;
+    col.present[k] = 1;
+  }
+}
+
+/** The group label set of an input metric (eval.ts groupOf). */
+function groupOf(agg: Aggregate, m: Metric): Metric {
+  const names = new Set(agg.grouping.labels);
+  if (agg.grouping.without) names.add('__name__');
+  return restrict(m, names, !agg.grouping.without);
+}
+
+/**
+ * Evaluates a streamable range query; undefined when the query is not of a streamable shape
+ * (the caller evaluates it step by step).
+ */
+export async function streamRangeQuery(archive: Archive, expr: Expr, p: StreamParams, budget: Budget): Promise<MatrixSeries[] | undefined> {
+  const shape = streamable(expr);
+  if (!shape) return undefined;
+  const { agg, sel, fn } = shape;
+  const tooMany = (): PromError => new PromError('execution', `query selects more than promqlSeriesMax (${SERVER_LIMITS.promqlSeriesMax}) series`, 'TPD_QUERY_LIMIT');
+  const refs = selectSeries(archive, sel.matchers, SERVER_LIMITS.promqlSeriesMax, tooMany).sort((a, b) => compareMetrics(a.metric, b.metric));
+  // A range function drops the name (last_over_time keeps it): two series that collide
+  // then are an error at every step they meet; the step-by-step path reports it.
+  const keepName = fn === undefined || fn.fn === 'last_over_time';
+  const inputOf = (r: SeriesRef): Metric => (keepName ? r.metric : dropName(r.metric));
+  if (new Set(refs.map((r) => inputOf(r).key)).size !== refs.length) return undefined;
+  const steps = Math.floor((p.endMs - p.startMs) / p.stepMs) + 1;
+  const back = fn ? fn.matrix.rangeMs : p.lookbackMs;
+  const fromMs = p.startMs - sel.offsetMs - back;
+  const toMs = p.endMs - sel.offsetMs;
+  const topk = agg.op === 'topk' || agg.op === 'bottomk';
+  const groups = new Map<string, { metric: Metric; states: AggState[]; any: Uint8Array }>();
+  /** topk: every series' column, in series order, to choose among at each step. */
+  const kept: Array<{ metric: Metric; group: string; col: Column }> = [];
+  let col: Column = { v: new Float64Array(steps), present: new Uint8Array(steps) };
+  const batch = SERVER_LIMITS.promqlStreamSeriesBatch;
+  for (let b = 0; b < refs.length; b += batch) {
+    const part = refs.slice(b, b + batch);
+    const before = budget.samples;
+    const samples = await loadSamples(archive, part, fromMs, toMs, budget);
+    for (const r of part) {
+      columnOf(samples.get(r.id) as SeriesSamples, sel, fn, p, steps, col);
+      const input = inputOf(r);
+      const g = groupOf(agg, input);
+      let group = groups.get(g.key);
+      if (!group) groups.set(g.key, (group = { metric: g, states: [], any: new Uint8Array(steps) }));
+      if (topk) {
+        // Its value at every step stays until the end: held like samples.
+        budget.addSamples(steps);
+        kept.push({ metric: input, group: g.key, col });
+        col = { v: new Float64Array(steps), present: new Uint8Array(steps) };
+        continue;
+      }
+      for (let k = 0; k < steps; k++) {
+        if (col.present[k] === 0) continue;
+        const x = col.v[k] as number;
+        if (group.any[k] === 0) {
+          group.any[k] = 1;
+          group.states[k] = aggInit(x);
+        } else {
+          aggStep(agg.op as Exclude<typeof agg.op, 'topk' | 'bottomk'>, group.states[k] as AggState, x);
+        }
+      }
+    }
+    // Dropped: a batch's samples count against promqlSamplesMax only while it is held.
+    budget.samples = before + (topk ? part.length * steps : 0);
+    await budget.slice();
+  }
+  const out = topk ? chooseK(agg, kept, steps, p) : folded(agg, groups, steps, p);
+  let points = 0;
+  for (const s of out) points += s.t.length;
+  budget.addSamples(points);
+  return out.sort((a, b) => compareMetrics(a.metric, b.metric));
+}
+
+function folded(agg: Aggregate, groups: Map<string, { metric: Metric; states: AggState[]; any: Uint8Array }>, steps: number, p: StreamParams): MatrixSeries[] {
+  const op = agg.op as Exclude<typeof agg.op, 'topk' | 'bottomk'>;
+  const out: MatrixSeries[] = [];
+  for (const { metric, states, any } of groups.values()) {
+    let n = 0;
+    for (let k = 0; k < steps; k++) n += any[k] as number;
+    if (n === 0) continue;
+    const t = new Float64Array(n);
+    const v = new Float64Array(n);
+    for (let k = 0, j = 0; k < steps; k++) {
+      if (any[k] === 0) continue;
+      t[j] = p.startMs + k * p.stepMs;
+      v[j++] = aggResult(op, states[k] as AggState);
+    }
+    out.push({ metric, t, v });
+  }
+  return out;
+}
+
+/** topk / bottomk: at each step, selectK over each group's present series in series order (eval.ts aggregate). */
+function chooseK(agg: Aggregate, kept: Array<{ metric: Metric; group: string; col: Column }>, steps: number, p: StreamParams): MatrixSeries[] {
+  const k = (agg.param as { value: number }).value;
+  const byKey = new Map<string, { metric: Metric; t: number[]; v: number[] }>();
+  for (let s = 0; s < steps; s++) {
+    const groups = new Map<string, Sample[]>();
+    for (const { metric, group, col } of kept) {
+      if (col.present[s] === 0) continue;
+      let list = groups.get(group);
+      if (!list) groups.set(group, (list = []));
+      list.push({ metric, v: col.v[s] as number });
+    }
+    for (const list of groups.values()) {
+      for (const chosen of selectK(agg.op as 'topk' | 'bottomk', list, k)) {
+        let series = byKey.get(chosen.metric.key);
+        if (!series) byKey.set(chosen.metric.key, (series = { metric: chosen.metric, t: [], v: [] }));
+        series.t.push(p.startMs + s * p.stepMs);
+        series.v.push(chosen.v);
+      }
+    }
+  }
+  return [...byKey.values()].map((s) => ({ metric: s.metric, t: Float64Array.from(s.t), v: Float64Array.from(s.v) }));
+}
