@@ -200,34 +200,58 @@ export class MergedCursor {
   private async next(): Promise<RawBatch | null> {
     if (this.lost.size > 0) await this.retryLost();
     for (;;) {
-      await this.fill();
+      const need = this.unready();
+      if (need) {
+        await this.read(need);
+        continue;
+      }
       let next: ShardFeed | undefined;
-      for (const f of this.feeds) if (f.head && (!next || cmp(f.head.ts, f.shard.id, (next.head as { ts: number }).ts, next.shard.id) < 0)) next = f;
+      for (const f of this.feeds) if (f.head && (!next || cmp(f.head.ts, f.shard.id, (next.head as ShardBatch).ts, next.shard.id) < 0)) next = f;
       this.heldUs = undefined;
       if (!next) return null;
-      const t = (next.head as { ts: number }).ts;
+      const t = (next.head as ShardBatch).ts;
       // Held back: a shard with nothing read yet may still record a batch before it.
-      if (this.feeds.some((f) => !f.head && f.recording && this.releasedUpTo(f.horizonUs) < t)) {
-        this.heldUs = t;
-        return null;
+      for (const f of this.feeds) {
+        if (!f.head && f.recording && this.releasedUpTo(f.horizonUs) < t) {
+          this.heldUs = t;
+          return null;
+        }
       }
       const b = next.take();
       if (this.at.ts !== null && cmp(b.ts, next.shard.id, this.at.ts, this.at.shard) <= 0) continue; // already played (a shard back from a loss)
       this.at = { ts: b.ts, shard: next.shard.id };
       this.pos = b.ts;
-      return this.raw(b);
+      return b;
     }
   }
 
-  /** Every feed has a head or has ended; an ended feed whose shard's horizon moved reads again. */
-  private async fill(): Promise<void> {
+  /**
+   * The feeds that must read their socket before the merge can choose, undefined when none
+   * (the usual case: every next batch was already received, so no promise is made). An
+   * ended feed whose shard's horizon moved reads again; a feed whose bytes are malformed is
+   * lost.
+   */
+  private unready(): ShardFeed[] | undefined {
+    let need: ShardFeed[] | undefined;
+    let failed: MissingShard[] | undefined;
     for (const f of this.feeds) {
-      const h = this.known.get(f.shard.id);
-      if (f.exhausted && h !== undefined && h > (f.horizonUs ?? 0)) f.reopen();
+      if (f.exhausted) {
+        const h = this.known.get(f.shard.id);
+        if (h !== undefined && h > (f.horizonUs ?? 0)) f.reopen();
+      }
+      try {
+        if (!f.ready()) (need ??= []).push(f);
+      } catch (err) {
+        if (err instanceof TapedeckError && err.status < 500) throw err;
+        (failed ??= []).push({ shard: f.shard.id, reason: reasonOf(err) });
+      }
     }
-    // Usually one feed (the one just taken from) needs a read: no promise for the others.
-    const need = this.feeds.filter((f) => !f.head && !f.exhausted);
-    if (need.length === 0) return;
+    if (failed) for (const m of failed) this.lose(m);
+    return need;
+  }
+
+  /** Reads the next batch of each feed in `need` at once; a shard that fails is lost. */
+  private async read(need: readonly ShardFeed[]): Promise<void> {
     const failed = await Promise.all(need.map(async (f) => {
       try {
         await f.peek();
@@ -238,10 +262,6 @@ export class MergedCursor {
       }
     }));
     for (const m of failed) if (m) this.lose(m);
-  }
-
-  private raw(b: ShardBatch): RawBatch {
-    return { ts: b.ts, ids: b.ids, values: b.values, from: 0, to: b.ids.length, filtered: false };
   }
 
   /**

@@ -5,11 +5,14 @@
  * committed horizon when it was asked; the feed is then `exhausted` until reopened from
  * where it stopped (a tailing session, once the shard's horizon moved). Closing it frees the
  * shard's side at once.
+ *
+ * Batches already received are decoded without waiting (ready()): a promise is made only
+ * when the next batch needs bytes from the socket, about once per chunk, not per batch.
  */
 import { SERVER_LIMITS } from '../limits.js';
 import type { ShardDirectory, ShardInfo } from './directory.js';
 import { openShard, queryString } from './fanout.js';
-import { decodeShardBatches, type ShardBatch } from './shard-batches.js';
+import { ShardBatchDecoder, type ShardBatch } from './shard-batches.js';
 
 export class ShardFeed {
   /** The next batch, read and not yet taken. */
@@ -22,7 +25,8 @@ export class ShardFeed {
   recording = true;
   /** The next batch asked for is at or after this time (µs). */
   private fromUs: number;
-  private records: AsyncGenerator<ShardBatch> | undefined;
+  private chunks: AsyncIterator<Buffer> | undefined;
+  private decoder: ShardBatchDecoder | undefined;
   private abort: AbortController | undefined;
   /** Bumped by release(): a read that was under way when it came is thrown away and redone. */
   private generation = 0;
@@ -32,33 +36,41 @@ export class ShardFeed {
     this.fromUs = fromUs;
   }
 
+  /**
+   * True when the head is there or the stream ended, from the bytes already received (no
+   * wait); false when peek() must read the socket. Throws a shard fault as peek() does.
+   */
+  ready(): boolean {
+    if (this.head || this.exhausted) return true;
+    const b = this.decoder?.next();
+    if (!b) return false;
+    this.head = b;
+    return true;
+  }
+
   /** The next batch (null: the stream ended); opens the stream first when needed. */
   async peek(): Promise<ShardBatch | null> {
     for (;;) {
-      if (this.head || this.exhausted) return this.head;
+      if (this.ready()) return this.head;
       const gen = this.generation;
-      let r: IteratorResult<ShardBatch>;
+      let r: IteratorResult<Buffer>;
       try {
-        if (!this.records) await this.open();
+        if (!this.chunks) await this.open(gen);
         if (gen !== this.generation) continue;
-        r = await (this.records as AsyncGenerator<ShardBatch>).next();
+        r = await (this.chunks as AsyncIterator<Buffer>).next();
       } catch (err) {
         if (gen !== this.generation) continue; // released under the read (the client left): read again when asked
         throw err;
       }
       if (gen !== this.generation) continue;
-      return this.accept(r);
+      if (r.done) {
+        this.decoder?.end();
+        this.exhausted = true;
+        this.release();
+        return null;
+      }
+      this.decoder?.push(r.value);
     }
-  }
-
-  private accept(r: IteratorResult<ShardBatch>): ShardBatch | null {
-    if (r.done) {
-      this.exhausted = true;
-      this.release();
-      return null;
-    }
-    this.head = r.value;
-    return this.head;
   }
 
   /** Takes the head: the next stream (if one is opened) starts after it. */
@@ -80,16 +92,24 @@ export class ShardFeed {
     this.generation++;
     this.abort?.abort();
     this.abort = undefined;
-    void this.records?.return(undefined).catch(() => undefined);
-    this.records = undefined;
+    void this.chunks?.return?.(undefined).catch(() => undefined);
+    this.chunks = undefined;
+    this.decoder = undefined;
   }
 
-  private async open(): Promise<void> {
-    this.abort = new AbortController();
+  /** Opens the stream for generation `gen`; one released while it opened is closed, not kept. */
+  private async open(gen: number): Promise<void> {
+    const abort = new AbortController();
+    this.abort = abort;
     const path = '/api/v1/shard/batches' + queryString({ glob: this.globs.length > 0 ? this.globs : undefined, from: this.fromUs });
-    const s = await openShard(this.directory, this.shard, path, this.abort.signal);
+    const s = await openShard(this.directory, this.shard, path, abort.signal);
+    if (gen !== this.generation) {
+      abort.abort();
+      return;
+    }
     this.horizonUs = s.horizonUs;
     this.recording = s.recording;
-    this.records = decodeShardBatches(s.body as AsyncIterable<Buffer>, SERVER_LIMITS.clusterShardLineCharsMax, this.idOf);
+    this.decoder = new ShardBatchDecoder(SERVER_LIMITS.clusterShardLineCharsMax, this.idOf);
+    this.chunks = (s.body as AsyncIterable<Buffer>)[Symbol.asyncIterator]();
   }
 }
