@@ -15,7 +15,7 @@ import type { Batch } from '../protocol/value.js';
 import type { ShardDirectory, ShardInfo } from '../server/cluster/directory.js';
 import { SERVER_LIMITS } from '../server/limits.js';
 import { startServer, type TestServer } from './helpers/server.js';
-import { ChildShard, frontNode } from './helpers/merge-cluster.js';
+import { ChildShard, frontNode, inFlight } from './helpers/merge-cluster.js';
 import { rng } from './helpers/workload.js';
 import { scheduleSeed } from './helpers/seed.js';
 import { tmpDir } from './helpers/tmp.js';
@@ -196,4 +196,24 @@ describe('a hung shard still listed live', () => {
       expect(body.partial, q).toEqual({ code: 'TPD_SHARDS_MISSING', missing: [{ shard: 's1', reason }] });
     }
   }, 60_000);
+});
+
+describe('a client leaving a merged history', () => {
+  for (const format of ['ndjson', 'parquet'] as const) {
+    it(`frees every shard stream at once (${format})`, async () => {
+      const shards = await Promise.all(Array.from({ length: SHARDS }, (_, k) => startServer(part(k))));
+      closers.push(() => Promise.all(shards.map((s) => s.close())));
+      const open = shards.map((s) => inFlight(s));
+      const front = await frontNode(shards.map((s, k) => ({ id: `s${k}`, url: s.url })));
+      closers.push(() => front.close());
+      const ac = new AbortController();
+      const res = await fetch(`${front.url}/api/v1/history?format=${format}`, { signal: ac.signal });
+      const reader = res.body!.getReader();
+      await reader.read();
+      expect(open.reduce((n, c) => n + c(), 0)).toBe(SHARDS);
+      ac.abort();
+      // Well within clusterShardIdleTimeoutMs, after which an abandoned stream would fail anyway.
+      await until(() => open.reduce((n, c) => n + c(), 0) === 0, SERVER_LIMITS.clusterShardIdleTimeoutMs / 2, 'every shard stream closed');
+    }, 60_000);
+  }
 });

@@ -68,8 +68,12 @@ async function* fromShard<T>(shard: string, records: AsyncIterable<Keyed<T>>): A
 /** A source whose first record was read before the answer began: it yields that record first. */
 async function* primed<T>(head: IteratorResult<Keyed<T>>, rest: AsyncIterator<Keyed<T>>): AsyncGenerator<Keyed<T>> {
   if (head.done) return;
-  yield head.value;
-  for (let r = await rest.next(); !r.done; r = await rest.next()) yield r.value;
+  try {
+    yield head.value;
+    for (let r = await rest.next(); !r.done; r = await rest.next()) yield r.value;
+  } finally {
+    await rest.return?.();
+  }
 }
 
 /**

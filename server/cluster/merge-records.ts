@@ -74,11 +74,17 @@ export async function* mergeByTs<T>(sources: ReadonlyArray<AsyncIterator<Keyed<T
     if (r.value.ts < lastTs) throw new TapedeckError('TPD_INTERNAL', `shard stream ${source} went back in time (${r.value.ts} after ${lastTs})`);
     heads.push({ ...r.value, source });
   };
-  await Promise.all(sources.map((_, i) => pull(i, -Infinity)));
-  while (heads.size > 0) {
-    const top = heads.pop() as Merged<T>;
-    yield top;
-    await pull(top.source, top.ts);
+  try {
+    await Promise.all(sources.map((_, i) => pull(i, -Infinity)));
+    while (heads.size > 0) {
+      const top = heads.pop() as Merged<T>;
+      yield top;
+      await pull(top.source, top.ts);
+    }
+  } finally {
+    // Ended, failed or abandoned by its reader: every source is closed now (a shard's
+    // socket freed), not when its idle timeout fires.
+    await Promise.allSettled(sources.map((s) => s.return?.()));
   }
 }
 
