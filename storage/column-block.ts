@@ -4,10 +4,10 @@
  * Pure: bytes in, typed arrays out; the layout is docs/format.md ("Batch payload").
  *
  * Decimal columns (DECIMAL, DECIMAL_K, PACKED: most telemetry numbers) are decoded straight
- * into a Float64Array, with no Value array and no boxing; other kinds go through the
- * codec's decodeColumn into a Value array at the same offsets. Columns whose path is not
- * kept are skipped (their extent checked, as decodeBatchesSelected does). The numbers are
- * the ones storage/codec decodes, bit for bit: the arithmetic below is the codec's.
+ * into a Float64Array (storage/column-numbers.ts), with no Value array and no boxing; other
+ * kinds go through the codec's decodeColumnBody into a Value array at the same offsets.
+ * Columns whose path is not kept are skipped (their extent checked, as
+ * decodeBatchesSelected does).
  *
  * Anything malformed throws TPD_CORRUPT_BLOCK; callers that want the archive's own error
  * (with file and offset) read the block again through Archive.readBlock. The result lives
@@ -15,17 +15,9 @@
  */
 import type { Value } from '../protocol/value.js';
 import { ByteReader } from './codec/bytes.js';
-import { BitReader } from './codec/bits.js';
-import { ColumnKind, decodeColumnBody, skipColumnBody } from './codec/columns.js';
+import { decodeColumnBody, skipColumnBody } from './codec/columns.js';
 import { PAYLOAD_LAYOUT, PAYLOAD_LAYOUT2_MARK } from './codec/payload.js';
-
-const DECIMAL_EXPONENT_MAX = 9;
-const POW10 = Array.from({ length: DECIMAL_EXPONENT_MAX + 1 }, (_, k) => 10 ** k);
-const PACKED_END = ColumnKind.PACKED + 3 * 16;
-const PACKED_WIDTH_MAX = 32;
-const PACKED_FAST_WIDTH_MAX = 24;
-const PACKED_EXCEPTIONS_FLAG = 0x80;
-const SCALED_ABS_LIMIT = 2 ** 51;
+import { DecimalColumns, svar } from './column-numbers.js';
 
 /** Where kept column c's values are: numbers in `nums`, anything else in `values`. */
 export const ColumnPlace = { NUMBERS: 1, VALUES: 2 } as const;
@@ -50,29 +42,6 @@ export interface ColumnBlock {
   batchOf: Uint32Array;
 }
 
-/**
- * r.svar() with one- and two-byte varints (most of a block's) read here: small enough to
- * be inlined into the loops, where a call per value costs more than the value.
- */
-function svar(r: ByteReader): number {
-  const b = r.buf;
-  const p = r.pos;
-  if (p + 1 < r.end) {
-    const b0 = b[p] as number;
-    if (b0 < 0x80) {
-      r.pos = p + 1;
-      return (b0 >>> 1) ^ -(b0 & 1);
-    }
-    const b1 = b[p + 1] as number;
-    if (b1 < 0x80) {
-      r.pos = p + 2;
-      const z = (b0 & 0x7f) | (b1 << 7);
-      return (z >>> 1) ^ -(z & 1);
-    }
-  }
-  return r.svar();
-}
-
 function grownU32(a: Uint32Array, n: number): Uint32Array {
   return a.length >= n ? a : new Uint32Array(Math.max(n, a.length * 2));
 }
@@ -83,7 +52,7 @@ function grownF64(a: Float64Array, n: number): Float64Array {
 
 /** Decodes blocks into reused scratch arrays (one reader per pass: not reentrant). */
 export class ColumnBlockReader {
-  private readonly bits = new BitReader();
+  private readonly decimals = new DecimalColumns();
   private colGlobal: Uint32Array = new Uint32Array(1024);
   private colCount: Uint32Array = new Uint32Array(1024);
   private colAt = new Int32Array(1024);
@@ -95,7 +64,6 @@ export class ColumnBlockReader {
   private table = 0;
   /** The last block's column table and batch lists, as bytes and as read (see sameShape). */
   private shape: { nb: number; nu: number; nc: number; keep: ((id: number) => boolean) | null; pathCount: number; bytes: Buffer } | undefined;
-  private scaled: Float64Array = new Float64Array(1024);
   private readonly out: ColumnBlock = {
     batches: 0,
     uniform: false,
@@ -288,100 +256,13 @@ export class ColumnBlockReader {
         continue;
       }
       const from = out.start[slot] as number;
-      if (this.decimal(r, kind, from, n)) {
+      if (this.decimals.read(r, kind, out.nums, from, n)) {
         out.place[slot] = ColumnPlace.NUMBERS;
       } else {
         decodeColumnBody(kind, r, out.values, from, from + n);
         out.place[slot] = ColumnPlace.VALUES;
       }
     }
-  }
-
-  /** Decodes the body of a decimal column into nums[from, from + n); false (nothing read) for other kinds. */
-  private decimal(r: ByteReader, kind: number, from: number, n: number): boolean {
-    if (kind >= ColumnKind.DECIMAL_K && kind <= ColumnKind.DECIMAL_K + DECIMAL_EXPONENT_MAX) {
-      this.decodeDecimal(r, from, n, kind - ColumnKind.DECIMAL_K);
-      return true;
-    }
-    if (kind >= ColumnKind.PACKED && kind < PACKED_END) {
-      const k = kind & 0x0f;
-      if (k > DECIMAL_EXPONENT_MAX) r.fail('decimal exponent out of range');
-      this.decodePacked(r, from, n, (kind - ColumnKind.PACKED) >> 4, POW10[k] as number);
-      return true;
-    }
-    if (kind === ColumnKind.DECIMAL) {
-      const k = r.u8();
-      if (k > DECIMAL_EXPONENT_MAX) r.fail('decimal exponent out of range');
-      this.decodeDecimal(r, from, n, k);
-      return true;
-    }
-    return false;
-  }
-
-  /** DECIMAL(_K) values: svar deltas of scaled integers, summed as the codec sums them. */
-  private decodeDecimal(r: ByteReader, from: number, n: number, k: number): void {
-    const nums = this.out.nums;
-    const p = POW10[k] as number;
-    let acc = 0;
-    for (let i = from; i < from + n; i++) {
-      acc += svar(r);
-      nums[i] = k === 0 ? acc : acc / p;
-    }
-  }
-
-  /** codec/packed-int.ts decodePacked, into nums. */
-  private decodePacked(r: ByteReader, from: number, n: number, order: number, divisor: number): void {
-    if (order > 2 || order > n) r.fail('packed order out of range');
-    const m = n - order;
-    let s0 = 0;
-    let d0 = 0;
-    if (order >= 1) s0 = svar(r);
-    if (order === 2) d0 = svar(r);
-    const widthByte = r.u8();
-    const width = widthByte & ~PACKED_EXCEPTIONS_FLAG;
-    if (width > PACKED_WIDTH_MAX) r.fail('packed width out of range');
-    const exceptions = widthByte & PACKED_EXCEPTIONS_FLAG ? r.uvar() : 0;
-    if (exceptions > m) r.fail('more packed exceptions than values');
-    const scaled = (this.scaled = grownF64(this.scaled, n));
-    if (width <= PACKED_FAST_WIDTH_MAX) unpackNarrow(r, scaled, order, m, width);
-    else {
-      const br = this.bits;
-      br.start(r, Math.ceil((m * width) / 8));
-      for (let j = 0; j < m; j++) scaled[j + order] = br.read(width);
-      br.finish();
-    }
-    const limit = 2 ** width;
-    let at = order - 1;
-    for (let e = 0; e < exceptions; e++) {
-      at += r.uvar() + 1;
-      const high = r.uvar();
-      if (at >= n || high === 0) r.fail('packed exception out of range');
-      scaled[at] = (scaled[at] as number) + high * limit;
-    }
-    this.integrate(r, n, order, s0, d0, from, divisor);
-  }
-
-  private integrate(r: ByteReader, n: number, order: number, s0: number, d0: number, from: number, divisor: number): void {
-    const scaled = this.scaled;
-    const nums = this.out.nums;
-    let maxAbs = Math.abs(s0) + Math.abs(d0);
-    if (order >= 1) nums[from] = s0 / divisor;
-    if (order === 2) nums[from + 1] = (s0 + d0) / divisor;
-    let prev = order === 2 ? s0 + d0 : s0;
-    let delta = d0;
-    for (let i = order; i < n; i++) {
-      const z = scaled[i] as number;
-      const v = z < 0x80000000 ? (z >>> 1) ^ -(z & 1) : z % 2 === 0 ? z / 2 : -(z + 1) / 2;
-      let s: number;
-      if (order === 1) s = prev + v;
-      else if (order === 2) s = prev + (delta += v);
-      else s = v;
-      const abs = s < 0 ? -s : s;
-      if (abs > maxAbs) maxAbs = abs;
-      nums[from + i] = s / divisor;
-      prev = s;
-    }
-    if (!(maxAbs <= SCALED_ABS_LIMIT)) r.fail('packed value out of range');
   }
 
   /** The batch of each kept occurrence, from the update order (batches in order, so per column in time order). */
@@ -405,26 +286,4 @@ export class ColumnBlockReader {
       }
     }
   }
-}
-
-/** codec/packed-int.ts unpackNarrow: m residuals of width <= 24 into scaled[at, at + m). */
-function unpackNarrow(r: ByteReader, scaled: Float64Array, at: number, m: number, width: number): void {
-  const bytes = Math.ceil((m * width) / 8);
-  if (r.pos + bytes > r.end) r.fail('truncated packed bits');
-  const b = r.buf;
-  let p = r.pos;
-  let buf = 0;
-  let bits = 0;
-  const mask = (1 << width) - 1;
-  for (let j = 0; j < m; j++) {
-    while (bits < width) {
-      buf = (buf << 8) | (b[p++] as number);
-      bits += 8;
-    }
-    bits -= width;
-    scaled[at + j] = (buf >>> bits) & mask;
-    buf &= (1 << bits) - 1;
-  }
-  if (buf !== 0) r.fail('packed padding is not zero');
-  r.pos = p;
 }
