@@ -41,6 +41,19 @@ describe('merged reads over shards that require tokens', () => {
     expect(body.paths).toEqual(all);
   });
 
+  it('ask token-protected shards when they last updated a path they share, with the node\'s token', async () => {
+    const T = 1_760_000_000_000_000;
+    const a = await startServer([{ ts: T, updates: [['/moved', 'old']] }, { ts: T + 9, updates: [['/a', 1]] }], { tokens: TOKENS });
+    const b = await startServer([{ ts: T + 5, updates: [['/moved', 'new']] }], { tokens: TOKENS });
+    servers.push(a, b);
+    const front = await startServer([], { directory: new StaticDirectory('front', [{ id: 'a', url: a.url }, { id: 'b', url: b.url }], 'shard-read-secret') });
+    servers.push(front);
+    const res = await fetch(`${front.url}/api/v1/state`);
+    expect(res.headers.get('tapedeck-partial')).toBeNull();
+    // a's answer is newer (T+9), but b updated /moved last (T+5 > T).
+    expect(((await res.json()) as { values: object }).values).toEqual({ '/a': 1, '/moved': 'new' });
+  });
+
   it('name every shard missing when the node has no token, and never answer an empty success', async () => {
     const { list } = await shards();
     const front = await startServer([], { directory: new StaticDirectory('front', list) });
