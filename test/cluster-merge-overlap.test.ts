@@ -8,6 +8,7 @@
  * order (what a replay of the merged order applies).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createServer, type Server } from 'node:http';
 import type { Batch, Update } from '../protocol/value.js';
 import { formatTs } from '../protocol/time.js';
 import { api, startServer, type TestServer } from './helpers/server.js';
@@ -182,6 +183,38 @@ describe('a path recorded by several shards', () => {
       expect(await lastUpdateTimes(b.archive, ask, t)).toEqual(expected);
       const res = await api(b.url, 'POST', '/api/v1/shard/updated', { at_us: t, paths: ask });
       expect(res.body.times).toEqual(expected);
+    }
+  });
+});
+
+describe('hostile questions and answers about update times', () => {
+  it('refuses a malformed or oversize question with 400', async () => {
+    const b = shards[0] as TestServer;
+    const many = Array.from({ length: SERVER_LIMITS.clusterUpdateTimesPathsMax + 1 }, (_, i) => `/p${i}`);
+    for (const q of [{ at_us: null, paths: many }, { at_us: -1, paths: ['/a'] }, { at_us: null, paths: '/a' }, { paths: ['/a'] }, { at_us: null, paths: [''] }, { at_us: 1.5, paths: ['/a'] }]) {
+      const res = await api(b.url, 'POST', '/api/v1/shard/updated', q);
+      expect(res.status, JSON.stringify(q).slice(0, 80)).toBe(400);
+    }
+  });
+
+  it('names missing a shard whose update times are malformed, and keeps the others\' values', async () => {
+    // A shard that answers its state, then nonsense about when it updated the shared path.
+    const fake: Server = createServer((req, res) => {
+      const url = new URL(req.url ?? '/', 'http://x');
+      res.setHeader('content-type', 'application/json');
+      if (url.pathname === '/api/v1/shard') return res.end(JSON.stringify({ horizon_us: T0, recording: false }));
+      if (url.pathname === '/api/v1/state') return res.end(JSON.stringify({ ts: T0, time: formatTs(T0), values: { '/o/p0': 'fake', '/o/only-fake': 1 } }));
+      res.end(JSON.stringify({ times: ['soon'] }));
+    });
+    await new Promise<void>((resolve) => fake.listen(0, '127.0.0.1', resolve));
+    const f = await frontNode([{ id: 'a', url: (shards[0] as TestServer).url }, { id: 'z', url: `http://127.0.0.1:${(fake.address() as { port: number }).port}` }]);
+    try {
+      const m = await api(f.url, 'GET', '/api/v1/state');
+      expect(m.body.partial).toEqual({ code: 'TPD_SHARDS_MISSING', missing: [{ shard: 'z', reason: 'malformed answer to /api/v1/shard/updated' }] });
+      expect(m.body.values).toEqual((await api((shards[0] as TestServer).url, 'GET', '/api/v1/state?scope=local')).body.values);
+    } finally {
+      await f.close();
+      await new Promise((resolve) => fake.close(resolve));
     }
   });
 });
