@@ -34,8 +34,24 @@ export function runBytes({ run }: ChunkRun): number {
   return ENTRY_OVERHEAD_BYTES + run.n * (8 + (run.num ? 8 : VALUE_BYTES));
 }
 
+/** An entry in recency order (a doubly linked list: least recently used at the head). */
+interface Node {
+  key: string;
+  run: ChunkRun;
+  prev: Node | undefined;
+  next: Node | undefined;
+}
+
+/**
+ * Least recently used first, in O(1) per get and put: a Map for lookup and a linked list
+ * for order. (Deleting a Map's oldest entries and iterating from its start again leaves
+ * holes that every later iteration walks over: a cache that evicts on every put went
+ * quadratic.)
+ */
 export class SeriesCache {
-  private readonly map = new Map<string, ChunkRun>();
+  private readonly map = new Map<string, Node>();
+  private head: Node | undefined;
+  private tail: Node | undefined;
   private bytes = 0;
   hits = 0;
   misses = 0;
@@ -45,15 +61,15 @@ export class SeriesCache {
   constructor(readonly bytesMax: number) {}
 
   get(key: string): ChunkRun | undefined {
-    const hit = this.map.get(key);
-    if (hit === undefined) {
+    const node = this.map.get(key);
+    if (node === undefined) {
       this.misses++;
       return undefined;
     }
     this.hits++;
-    this.map.delete(key);
-    this.map.set(key, hit);
-    return hit;
+    this.unlink(node);
+    this.append(node);
+    return node.run;
   }
 
   put(key: string, run: ChunkRun): void {
@@ -61,16 +77,35 @@ export class SeriesCache {
     if (cost > this.bytesMax) return;
     const old = this.map.get(key);
     if (old) {
+      this.unlink(old);
       this.map.delete(key);
-      this.bytes -= runBytes(old);
+      this.bytes -= runBytes(old.run);
     }
-    this.map.set(key, run);
+    const node: Node = { key, run, prev: undefined, next: undefined };
+    this.map.set(key, node);
+    this.append(node);
     this.bytes += cost;
-    for (const [k, v] of this.map) {
-      if (this.bytes <= this.bytesMax) break;
-      this.map.delete(k);
-      this.bytes -= runBytes(v);
+    while (this.bytes > this.bytesMax && this.head) {
+      const lru = this.head;
+      this.unlink(lru);
+      this.map.delete(lru.key);
+      this.bytes -= runBytes(lru.run);
     }
+  }
+
+  private unlink(n: Node): void {
+    if (n.prev) n.prev.next = n.next;
+    else this.head = n.next;
+    if (n.next) n.next.prev = n.prev;
+    else this.tail = n.prev;
+    n.prev = n.next = undefined;
+  }
+
+  private append(n: Node): void {
+    n.prev = this.tail;
+    if (this.tail) this.tail.next = n;
+    else this.head = n;
+    this.tail = n;
   }
 
   get sizeBytes(): number {
