@@ -2,7 +2,9 @@
  * Playback benchmark: `npm run bench:playback [-- --gb 1 --sessions 512 --seconds 20]`.
  * Prints one JSON object:
  *  - unlimited: updates/s delivered to one WebSocket client at unlimited speed (fabric
- *    workload, 512 updates per batch), JSON and msgpack, frames decoded by the client;
+ *    workload, 512 updates per batch), JSON and msgpack, frames decoded by the client,
+ *    with the server's and the client's CPU time (updatesPerServerCpuSec: the server's own
+ *    cost, which a loaded machine changes far less than updates per wall second);
  *  - seek: time from sending a `pos` control to receiving the `state` frame, on an archive
  *    of at least --gb GB (p50/p99 over 100 random seeks);
  *  - concurrent: --sessions sessions at speed 1 for --seconds, 10 batches/s each:
@@ -88,25 +90,46 @@ function pct(xs: number[], p: number): number {
   return Number((s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))] as number).toFixed(3));
 }
 
+/**
+ * One client at unlimited speed. Besides updates per wall second (what a client sees, and
+ * what a loaded machine stretches), the server's and the client's CPU time over the run:
+ * updates per server CPU-second is the session encode path's own cost.
+ */
 async function unlimited(server: Server, total: number, format: 'json' | 'msgpack'): Promise<object> {
   const id = await createSession(server.url, { speed: 'unlimited' });
   let updates = 0;
   let t0 = 0;
+  let client0 = process.cpuUsage();
   let done!: () => void;
   const finished = new Promise<void>((resolve) => (done = resolve));
   const count = (b: { updates: unknown[] }): void => {
     updates += b.updates.length;
   };
   const ws = await openWs(server.url, id, format, (f) => {
-    if (f.type === 'state') t0 = performance.now();
+    if (f.type === 'state') {
+      t0 = performance.now();
+      client0 = process.cpuUsage();
+      server.reset();
+    }
     else if (f.type === 'batch') count(f);
     else if (f.type === 'batches') for (const b of f.batches) count(b);
     if (updates >= total) done();
   });
   await finished;
   const secs = (performance.now() - t0) / 1000;
+  const client = process.cpuUsage(client0);
+  const serverCpuSecs = (Number((await server.stats()).cpuPercent) / 100) * ((performance.now() - t0) / 1000);
   ws.close();
-  return { format, updates, seconds: Number(secs.toFixed(2)), updatesPerSec: Math.round(updates / secs) };
+  const clientCpuSecs = (client.user + client.system) / 1e6;
+  return {
+    format,
+    updates,
+    seconds: Number(secs.toFixed(2)),
+    updatesPerSec: Math.round(updates / secs),
+    serverCpuSecs: Number(serverCpuSecs.toFixed(3)),
+    updatesPerServerCpuSec: Math.round(updates / serverCpuSecs),
+    clientCpuSecs: Number(clientCpuSecs.toFixed(3)),
+  };
 }
 
 async function seeks(server: Server, first: number, last: number): Promise<object> {
