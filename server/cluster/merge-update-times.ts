@@ -106,30 +106,44 @@ async function askShard(dir: ShardDirectory, shard: ShardInfo, paths: readonly s
   return out;
 }
 
+/** A shard's state answer, as updateTimesFor needs it. */
+export interface StateOf {
+  index: number;
+  shard: ShardInfo;
+  value: StateAnswer;
+}
+
 /**
- * The shards' state answers, with the update times of the paths they share. A shard that
- * cannot say when it updated them is named missing and its answer dropped: a value whose
- * place in the merged order is unknown is not guessed.
+ * The update times of the paths the answers share, each shard asked as of `atOf(shard)`
+ * (the time its answer was made at; null: its committed end), and the shards that could
+ * not say (missing: their values must not be merged, their place in the order is unknown).
+ * The merged state (resolveShared) and a merged session's state frame use it.
+ */
+export async function updateTimesFor(dir: ShardDirectory, answers: readonly StateOf[], atOf: (shard: ShardInfo) => number | null): Promise<{ times: UpdateTimes; failed: MissingShard[] }> {
+  const shared = sharedPaths(answers.map((a) => ({ index: a.index, shard: a.shard.id, value: a.value, horizonUs: null })));
+  const times = new Map<number, Map<string, number | null>>();
+  const failed: MissingShard[] = [];
+  const asking = answers.filter((a) => shared.has(a.index));
+  const settled = await Promise.allSettled(asking.map((a) => askShard(dir, a.shard, shared.get(a.index) as string[], atOf(a.shard))));
+  settled.forEach((r, k) => {
+    const a = asking[k] as StateOf;
+    if (r.status === 'fulfilled') times.set(a.index, r.value);
+    else failed.push({ shard: a.shard.id, reason: reasonOf(r.reason) });
+  });
+  return { times, failed };
+}
+
+/**
+ * The shards' state answers at `atUs` (undefined: latest), with the update times of the
+ * paths they share. A shard that cannot say when it updated them is named missing and its
+ * answer dropped: a value whose place in the merged order is unknown is not guessed.
  */
 export async function resolveShared(dir: ShardDirectory, fanned: Fanned<StateAnswer>, atUs: number | undefined): Promise<{ answers: Array<ShardAnswer<StateAnswer>>; times: UpdateTimes; missing: MissingShard[] }> {
-  const shared = sharedPaths(fanned.answers.map((a) => ({ index: a.index, shard: a.shard.id, value: a.value, horizonUs: a.horizonUs })));
-  const times = new Map<number, Map<string, number | null>>();
-  if (shared.size === 0) return { answers: fanned.answers, times, missing: fanned.missing };
-  const asking = fanned.answers.filter((a) => shared.has(a.index));
-  const settled = await Promise.allSettled(asking.map((a) => askShard(dir, a.shard, shared.get(a.index) as string[], atUs ?? null)));
-  const failed = new Set<number>();
-  const missing = [...fanned.missing];
-  settled.forEach((r, k) => {
-    const a = asking[k] as ShardAnswer<StateAnswer>;
-    if (r.status === 'fulfilled') times.set(a.index, r.value);
-    else {
-      failed.add(a.index);
-      missing.push({ shard: a.shard.id, reason: reasonOf(r.reason) });
-    }
-  });
-  if (failed.size === 0) return { answers: fanned.answers, times, missing: fanned.missing };
-  const answers = fanned.answers.filter((a) => !failed.has(a.index));
+  const { times, failed } = await updateTimesFor(dir, fanned.answers, () => atUs ?? null);
+  if (failed.length === 0) return { answers: fanned.answers, times, missing: fanned.missing };
+  const answers = fanned.answers.filter((a) => !failed.some((m) => m.shard === a.shard.id));
+  const missing = sortMissing([...fanned.missing, ...failed]);
   if (answers.length === 0) throw unavailable(missing);
-  // Dropping a shard may leave a path to one shard only; its value stands without a time.
-  return { answers, times, missing: sortMissing(missing) };
+  // Dropping a shard may leave a path to one shard only; its value then stands without a time.
+  return { answers, times, missing };
 }
