@@ -240,8 +240,15 @@ export class DiffFold {
     appeared.sort();
     disappeared.sort();
     const truncated = byPath.length > listedMax || appeared.length > listedMax || disappeared.length > listedMax;
+    // Paths polled together change at the same few times: format each time once.
+    const times = new Map<number, string>();
+    const timeOf = (ts: number): string => {
+      let t = times.get(ts);
+      if (t === undefined) times.set(ts, (t = formatTs(ts)));
+      return t;
+    };
     return {
-      paths: byPath.slice(0, listedMax).map(({ id, path }) => this.pathDiff(id, path)),
+      paths: byPath.slice(0, listedMax).map(({ id, path }) => this.pathDiff(id, path, timeOf)),
       appeared: appeared.slice(0, listedMax),
       disappeared: disappeared.slice(0, listedMax),
       counts: { changed: changed.length, appeared: appeared.length, disappeared: disappeared.length, unchanged },
@@ -249,12 +256,12 @@ export class DiffFold {
     };
   }
 
-  private pathDiff(id: number, path: string): PathDiff {
+  private pathDiff(id: number, path: string, timeOf: (ts: number) => string): PathDiff {
     const before = this.start.get(id);
     const after = this.heldValue(id);
     const firstTs = this.first[id]!;
     const lastTs = this.last[id]!;
-    const out: PathDiff = { path, changes: this.changes[id]!, updates: this.updates[id]!, firstTs, firstTime: formatTs(firstTs), lastTs, lastTime: formatTs(lastTs) };
+    const out: PathDiff = { path, changes: this.changes[id]!, updates: this.updates[id]!, firstTs, firstTime: timeOf(firstTs), lastTs, lastTime: timeOf(lastTs) };
     if (before !== undefined) out.start = valueToJson(before);
     if (after !== undefined) out.end = valueToJson(after);
     // NaN marks "no number seen" (the arrays start filled with NaN).

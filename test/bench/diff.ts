@@ -4,14 +4,17 @@
  * DIFF_BENCH_POLL_S seconds (default 60: 1 440 polls of 10 000 updates, 14.4 M updates;
  * each poll moves about a third of the values), then times GET /api/v1/diff's work
  * (diffRange: the state at start, one forward pass, the answer) over the whole day, over one
- * hour, and over the whole day for one glob of 100 paths (the selective read). Prints one
- * JSON object: wall and CPU milliseconds, and the machine's load (figures taken on a busy
- * machine say so).
+ * hour, and over the whole day for one glob of 100 paths (the other columns skipped). Then
+ * the whole day once more the way the route read it before the column pass (a cursor's
+ * batches folded update by update: dayCursorMs), so that a run on a busy machine still
+ * compares the two on the same machine state. Prints one JSON object: wall and CPU
+ * milliseconds, and the machine's load (figures taken on a busy machine say so).
  */
 import { rm, stat } from 'node:fs/promises';
 import { loadavg } from 'node:os';
 import { Archive } from '../../storage/archive.js';
-import type { Update } from '../../protocol/value.js';
+import type { Update, Value } from '../../protocol/value.js';
+import { DiffFold, type DiffAnswer } from '../../server/diff.js';
 import { diffRange } from '../../server/routes/diff.js';
 import { rng } from '../helpers/workload.js';
 
@@ -43,11 +46,24 @@ async function build(): Promise<number> {
   return (performance.now() - t0) / 1000;
 }
 
+/** The pass before the column reader, for comparison: every batch from a cursor, folded update by update. */
+async function cursorDiff(a: Archive, globs: string[], startUs: number, endUs: number): Promise<DiffAnswer> {
+  const at = a.cursor({ filter: globs });
+  await at.seek({ ts: startUs });
+  const fold = new DiffFold(await at.stateById(), a.paths.length);
+  const c = a.cursor();
+  await c.seek({ ts: startUs });
+  for (let b = await c.nextRaw(); b && b.ts <= endUs; b = await c.nextRaw()) {
+    for (let i = b.from; i < b.to; i++) fold.apply(b.ids[i] as number, b.values[i] as Value, b.ts);
+  }
+  return fold.answer((id) => a.paths[id] as string, 10_000);
+}
+
 /** Wall time, and the process's CPU time (steadier than wall time on a shared machine). */
-async function timed(a: Archive, globs: string[], startUs: number, endUs: number): Promise<{ ms: number; cpuMs: number; changed: number; listed: number }> {
+async function timed(a: Archive, globs: string[], startUs: number, endUs: number, diff = diffRange): Promise<{ ms: number; cpuMs: number; changed: number; listed: number }> {
   const t0 = performance.now();
   const c0 = process.cpuUsage();
-  const answer = await diffRange(a, globs, startUs, endUs);
+  const answer = await diff(a, globs, startUs, endUs);
   const ms = performance.now() - t0;
   const cpu = process.cpuUsage(c0);
   // What the route adds: the JSON text of the answer.
@@ -63,5 +79,7 @@ const cold = await timed(a, ['/**'], T0, endUs);
 const day = await timed(a, ['/**'], T0, endUs);
 const hour = await timed(a, ['/**'], endUs - 3600 * 1_000_000, endUs);
 const oneDevice = await timed(a, ['/day/dev-042/*'], T0, endUs);
+const before = await timed(a, ['/**'], T0, endUs, cursorDiff);
+if (before.changed !== day.changed) throw new Error(`the cursor pass found ${before.changed} changed paths, the column pass ${day.changed}`);
 await a.close();
-console.log(JSON.stringify({ paths: PATHS, pollS: POLL_S, updates: totals.updates, buildS: Math.round(buildS), dayColdMs: cold.ms, dayMs: day.ms, dayCpuMs: day.cpuMs, dayChanged: day.changed, dayListed: day.listed, hourMs: hour.ms, oneDeviceDayMs: oneDevice.ms, oneDeviceDayCpuMs: oneDevice.cpuMs, targetDayMs: 1000, loadAverage1m: Number(loadavg()[0]!.toFixed(1)) }));
+console.log(JSON.stringify({ paths: PATHS, pollS: POLL_S, updates: totals.updates, buildS: Math.round(buildS), dayColdMs: cold.ms, dayMs: day.ms, dayCpuMs: day.cpuMs, dayChanged: day.changed, dayListed: day.listed, hourMs: hour.ms, oneDeviceDayMs: oneDevice.ms, oneDeviceDayCpuMs: oneDevice.cpuMs, dayCursorMs: before.ms, dayCursorCpuMs: before.cpuMs, targetDayMs: 1000, loadAverage1m: Number(loadavg()[0]!.toFixed(1)) }));
