@@ -3,7 +3,8 @@
  * sessions"): real shard processes and a real Redis. The session, made over two shards,
  * includes the third from its next seek on, in the tie rule's order; it is never named
  * missing before it joined, coverage frames keep coming, and once it is killed -9 the next
- * seek names it missing and plays the others.
+ * seek names it missing and plays the others. A tailing session takes the new shard in by
+ * itself, from its position.
  */
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { pino } from 'pino';
@@ -101,5 +102,27 @@ describe('a shard joining an open merged session', () => {
     const info = missingInfo(w.frames);
     expect(info).toHaveLength(1);
     expect(info[0]!.message).toMatch(/shard c is missing/);
+  });
+
+  it('is merged by a tailing session without a seek, from its position on', async () => {
+    const dir = await tmpDir();
+    const name = uniqueName('join-tail');
+    const c = new ShardCluster({ dir, redisUrl: peers().redis.url, name });
+    onTestFinished(() => c.killAll());
+    const a = await c.start('a', { globs: ['/a/**'] });
+    await c.start('b', { globs: ['/b/**'] });
+    const created = await api(a.url, 'POST', '/api/v1/sessions', { state: 'tail' });
+    expect(created.status).toBe(201);
+    const w = await TestWs.open(`${a.url}${created.body.stream as string}`, 'json');
+    onTestFinished(() => w.close());
+    await w.next((x) => x.type === 'state');
+    await w.next((x) => x.type === 'controls' && (x.controls as { state: string }).state === 'tail');
+
+    const third = await c.start('c', { globs: ['/c/**'] });
+    const r = await fetch(`${third.url}/api/v1/ingest?ack=durable`, { method: 'POST', headers: { 'content-type': 'application/x-ndjson' }, body: JSON.stringify({ updates: { '/c/live': 'hello' } }) });
+    expect(r.status).toBe(200);
+    const f = await w.next((x) => (x.type === 'batch' || x.type === 'batches') && flat(x).some((bt) => bt.updates.some((u) => u[0] === '/c/live')), 20_000);
+    expect(flat(f).flatMap((bt) => bt.updates)).toContainEqual(['/c/live', 'hello']);
+    expect(missingInfo(w.frames)).toEqual([]);
   });
 });

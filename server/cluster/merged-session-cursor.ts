@@ -81,6 +81,12 @@ export class MergedCursor {
   heldUs: number | undefined;
   /** Shards' horizons the last time the source polled them: a larger one reopens an ended feed. */
   private known = new Map<string, number>();
+  /**
+   * Live shards a tailing session's poll found outside the merge (they joined the cluster
+   * after the last seek): merged from the position at the next read. A session that does
+   * not tail takes them in at its next seek.
+   */
+  private readonly joining = new Set<string>();
 
   private readonly idOf = (p: string): number => this.src.idOf(p);
 
@@ -121,6 +127,7 @@ export class MergedCursor {
   /** Every live shard's feed from `p` on (a shard after p.shard still owes its batch at p.ts). */
   private async moveTo(p: Position): Promise<void> {
     this.release();
+    this.joining.clear();
     this.at = p;
     this.pos = p.ts;
     const { live, missing } = await liveShards(this.src.directory);
@@ -199,6 +206,7 @@ export class MergedCursor {
 
   private async next(): Promise<RawBatch | null> {
     if (this.lost.size > 0) await this.retryLost();
+    if (this.joining.size > 0) await this.join();
     for (;;) {
       const need = this.unready();
       if (need) {
@@ -280,6 +288,10 @@ export class MergedCursor {
         if (f?.exhausted && s.horizonUs > (f.horizonUs ?? 0)) moved = true;
       }
       if (this.lost.has(s.id)) moved = true;
+      else if (!this.feeds.some((f) => f.shard.id === s.id)) {
+        this.joining.add(s.id);
+        moved = true;
+      }
     }
     return moved;
   }
@@ -324,6 +336,17 @@ export class MergedCursor {
       this.notify?.({ type: 'info', code: 'TPD_SHARDS_MISSING', message: `shard ${shard.id} is back; playback includes it again from ${this.at.ts === null ? 'the beginning' : formatTs(this.at.ts)}` });
     }
     for (const [id, due] of this.lost) if (due <= now) this.lost.set(id, now + SERVER_LIMITS.clusterShardRetryMs);
+  }
+
+  /** Shards that joined the cluster while the session tailed: merged from the position (their batches before it are not played). */
+  private async join(): Promise<void> {
+    const ids = new Set(this.joining);
+    this.joining.clear();
+    const { live } = await liveShards(this.src.directory);
+    for (const { shard } of live) {
+      if (!ids.has(shard.id) || this.lost.has(shard.id) || this.feeds.some((f) => f.shard.id === shard.id)) continue;
+      this.feeds.push(new ShardFeed(this.src.directory, shard, this.fromFor(shard.id), this.filter, this.idOf));
+    }
   }
 
   /** Names of the shards lost now. */
