@@ -89,6 +89,8 @@ export interface SeriesReadOptions {
   slice?: () => Promise<void>;
   /** false: read sealed files from their blocks even where a sidecar is usable (tests, benchmarks). */
   sidecars?: boolean;
+  /** false: chunks read through sidecars bypass the series cache (a wide query read in batches would only push out what others reuse). */
+  cacheSidecarChunks?: boolean;
 }
 
 /** Scratch of one readSeries call: the ids wanted, and (set while a chunk is read) which of them it misses. */
@@ -125,7 +127,7 @@ export async function* readSeries(a: Archive, ids: readonly number[], fromUs: nu
     if (f.firstTs > toUs) break;
     // Sealed files through their per-series sidecar when it is there and sound; the open
     // file, paths it does not cover, and files without a usable one, from the blocks.
-    const viaSidecar = f.sealed && f.location === 'local' && opts.sidecars !== false ? await seriesIndexOf(a).read(f, w.ids, fromUs, toUs, seriesCacheOf(a)) : undefined;
+    const viaSidecar = f.sealed && f.location === 'local' && opts.sidecars !== false ? await seriesIndexOf(a).read(f, w.ids, fromUs, toUs, seriesCacheOf(a), opts.cacheSidecarChunks !== false) : undefined;
     if (!viaSidecar) {
       yield* fileChunks(a, f, w, fromUs, toUs, opts);
       continue;

@@ -76,11 +76,11 @@ function reserve(s: SeriesSamples, extra: number): void {
   if (s.n + extra > s.t.length) {
     const cap = Math.max(s.n + extra, s.t.length * 2);
     const t2 = new Float64Array(cap);
-    t2.set(s.t);
+    t2.set(s.t.subarray(0, s.n));
     const v2 = new Float64Array(cap);
-    v2.set(s.v);
+    v2.set(s.v.subarray(0, s.n));
     const st2 = new Uint8Array(cap);
-    st2.set(s.stale);
+    st2.set(s.stale.subarray(0, s.n));
     s.t = t2;
     s.v = v2;
     s.stale = st2;
@@ -113,21 +113,27 @@ function pushNumbers(s: SeriesSamples, ts: Float64Array, num: Float64Array, from
   s.n = n;
 }
 
-/** Reads samples in [fromMs, toMs] of `series`; keyed by path id. */
-export async function loadSamples(archive: Archive, series: readonly SeriesRef[], fromMs: number, toMs: number, budget: Budget): Promise<Map<number, SeriesSamples>> {
+/**
+ * Reads samples in [fromMs, toMs] of `series`; keyed by path id. `recycle`: series no longer
+ * used whose arrays the new ones take over (a streaming query's previous batch), so a
+ * query that reads batch after batch allocates its arrays once. `cache`: false when the
+ * reads of a query in batches would not fit the series cache anyway.
+ */
+export async function loadSamples(archive: Archive, series: readonly SeriesRef[], fromMs: number, toMs: number, budget: Budget, recycle: SeriesSamples[] = [], cache = true): Promise<Map<number, SeriesSamples>> {
   const out = new Map<number, SeriesSamples>();
   if (series.length === 0 || toMs < fromMs) return out;
   const pieces = new Map<number, SeriesPiece[]>();
   for (const s of series) {
     if (out.has(s.id)) continue;
-    out.set(s.id, newSeries(s.metric));
+    const old = recycle.pop();
+    out.set(s.id, old ? { metric: s.metric, n: 0, t: old.t, v: old.v, stale: old.stale } : newSeries(s.metric));
     pieces.set(s.id, []);
   }
   // Series by series: only the selected paths' columns are decoded, and runs of committed
   // chunks come from the archive's series cache (storage/series-read.ts). Pieces are
   // gathered first so that each series' arrays are allocated once, at their size.
   const slice = (): Promise<void> => budget.slice();
-  for await (const chunk of readSeries(archive, [...out.keys()], fromMs * 1000, toMs * 1000 + 999, { slice })) {
+  for await (const chunk of readSeries(archive, [...out.keys()], fromMs * 1000, toMs * 1000 + 999, { slice, cacheSidecarChunks: cache })) {
     let loaded = 0;
     for (const p of chunk) {
       pieces.get(p.id)?.push(p);

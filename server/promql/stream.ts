@@ -114,10 +114,12 @@ export async function streamRangeQuery(archive: Archive, expr: Expr, p: StreamPa
   const kept: Array<{ metric: Metric; group: string; col: Column }> = [];
   let col: Column = { v: new Float64Array(steps), present: new Uint8Array(steps) };
   const batch = SERVER_LIMITS.promqlStreamSeriesBatch;
+  let done: SeriesSamples[] = [];
   for (let b = 0; b < refs.length; b += batch) {
     const part = refs.slice(b, b + batch);
     const before = budget.samples;
-    const samples = await loadSamples(archive, part, fromMs, toMs, budget);
+    const samples = await loadSamples(archive, part, fromMs, toMs, budget, done, refs.length <= batch);
+    done = [...samples.values()];
     for (const r of part) {
       columnOf(samples.get(r.id) as SeriesSamples, sel, fn, p, steps, col);
       const input = inputOf(r);

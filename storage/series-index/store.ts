@@ -107,7 +107,7 @@ export class SeriesIndexStore {
    * The samples of `ids` in [fromUs, toUs] within f, through its sidecar; undefined when it
    * has none usable (the caller reads the blocks). Chunk runs are cached in `cache`.
    */
-  async read(f: FileEntry, ids: readonly number[], fromUs: number, toUs: number, cache: SeriesCache): Promise<SidecarRead | undefined> {
+  async read(f: FileEntry, ids: readonly number[], fromUs: number, toUs: number, cache: SeriesCache, useCache = true): Promise<SidecarRead | undefined> {
     const o = await this.indexOf(f);
     if (!o) return undefined;
     const ix = o.index;
@@ -130,7 +130,7 @@ export class SeriesIndexStore {
     this.stats.reads++;
     // A read larger than a quarter of the cache would only push out what others reuse (and
     // pay for it per chunk): it decodes its chunks without the cache.
-    const cached = samples * 16 <= cache.bytesMax / 4;
+    const cached = useCache && samples * 16 <= cache.bytesMax / 4;
     const runs: Array<{ id: number; run: SeriesRun }> = [];
     const missing: Wanted[] = [];
     for (const w of wanted) {
