@@ -16,7 +16,7 @@ import type { Archive } from '../storage/archive.js';
 import type { BlockRow } from '../storage/catalog.js';
 import { ColumnBlockReader, type ColumnBlock } from '../storage/column-block.js';
 import { isIndexed, type FileEntry } from '../storage/file-list.js';
-import { FrameSpan } from '../storage/frame-span.js';
+import { FrameFile, type FrameSpan } from '../storage/frame-span.js';
 import { STORAGE_LIMITS } from '../storage/limits.js';
 import type { DiffFold } from './diff.js';
 import { SERVER_LIMITS } from './limits.js';
@@ -96,24 +96,33 @@ class Pass {
     private readonly fold: DiffFold,
   ) {}
 
-  /** Folds file f's delta blocks from the di-th; the first skips batches at or before skipUpToUs. */
+  /**
+   * Folds file f's delta blocks from the di-th; the first skips batches at or before
+   * skipUpToUs. The next span is read while this one is folded.
+   */
   async file(f: FileEntry, di: number, skipUpToUs: number | null): Promise<void> {
-    const span = await FrameSpan.open(this.a, f);
+    const file = await FrameFile.open(this.a, f);
+    const t = this.a.table(f);
+    // Blocks of the table as it is now; blocks committed meanwhile are past the horizon.
+    const count = t.deltas.length;
+    const read = (from: number): Promise<FrameSpan | undefined> | undefined =>
+      file && from < count ? file.read(t, from, count, STORAGE_LIMITS.scanChunkBytes).catch(() => undefined) : undefined;
+    let next = read(di);
     try {
-      const t = this.a.table(f);
-      // Blocks of the table as it is now; blocks committed meanwhile are past the horizon.
-      const count = t.deltas.length;
       while (di < count && !this.done) {
-        const rows = span ? await span.load(t, di, count, STORAGE_LIMITS.scanChunkBytes).catch(() => undefined) : undefined;
-        for (const row of rows ?? [t.delta(di)]) {
+        const span = await next;
+        const rows = span ? span.rows : [t.delta(di)];
+        next = this.done ? undefined : read(di + rows.length);
+        for (const row of rows) {
           if (this.done) break;
-          await this.block(f, row, rows ? span : undefined, skipUpToUs);
+          await this.block(f, row, span, skipUpToUs);
           skipUpToUs = null;
           di++;
         }
       }
     } finally {
-      await span?.close();
+      await next;
+      await file?.close();
     }
   }
 

@@ -17,46 +17,16 @@ import { openFrame } from './codec/frame.js';
 import type { BlockTable, FileEntry } from './file-list.js';
 import { readExactly } from './segment-file.js';
 
+/** Blocks read together: their rows and the bytes from the first one's offset. */
 export class FrameSpan {
-  private fh: FileHandle | undefined;
-  private buf: Uint8Array = new Uint8Array(0);
-  private base = 0;
+  constructor(
+    private readonly entry: FileEntry,
+    readonly rows: readonly BlockRow[],
+    private readonly base: number,
+    private readonly buf: Uint8Array,
+  ) {}
 
-  private constructor(private readonly entry: FileEntry) {}
-
-  /** A span reader over a local file, or undefined when the file cannot be opened here. */
-  static async open(a: Archive, entry: FileEntry): Promise<FrameSpan | undefined> {
-    if (entry.location !== 'local' || a.isClosed) return undefined;
-    const span = new FrameSpan(entry);
-    try {
-      span.fh = await open(join(a.dir, entry.name), 'r');
-    } catch {
-      return undefined;
-    }
-    return span;
-  }
-
-  /**
-   * Reads delta blocks [from, to) of `table` (consecutive in the file) in one I/O while
-   * the span stays within spanBytes (at least one block); returns their rows.
-   */
-  async load(table: BlockTable, from: number, to: number, spanBytes: number): Promise<BlockRow[]> {
-    const rows = [table.delta(from)];
-    const base = (rows[0] as BlockRow).offset;
-    let bytes = (rows[0] as BlockRow).frameBytes;
-    for (let di = from + 1; di < to; di++) {
-      const i = table.deltas[di] as number;
-      const end = table.offset(i) + table.frameBytes(i) - base;
-      if (end > spanBytes || table.offset(i) < base) break;
-      rows.push(table.row(i));
-      bytes = Math.max(bytes, end);
-    }
-    this.base = base;
-    this.buf = await readExactly(this.fh as FileHandle, bytes, base);
-    return rows;
-  }
-
-  /** The checked payload of a row within the loaded span. */
+  /** The checked payload of one of the span's rows. */
   payload(row: BlockRow): Uint8Array {
     const where = `${this.entry.name} block at ${row.offset}`;
     const at = row.offset - this.base;
@@ -67,9 +37,44 @@ export class FrameSpan {
     }
     return raw;
   }
+}
+
+/** One local file open for span reads (its own handle: the pass reads ahead while it folds). */
+export class FrameFile {
+  private constructor(
+    private readonly entry: FileEntry,
+    private readonly fh: FileHandle,
+  ) {}
+
+  /** The file open for reading, or undefined when it cannot be opened here (not local, gone, closed archive). */
+  static async open(a: Archive, entry: FileEntry): Promise<FrameFile | undefined> {
+    if (entry.location !== 'local' || a.isClosed) return undefined;
+    try {
+      return new FrameFile(entry, await open(join(a.dir, entry.name), 'r'));
+    } catch {
+      return undefined;
+    }
+  }
+
+  /**
+   * Reads delta blocks [from, to) of `table` (consecutive in the file) in one I/O while
+   * the span stays within spanBytes (at least one block).
+   */
+  async read(table: BlockTable, from: number, to: number, spanBytes: number): Promise<FrameSpan> {
+    const rows = [table.delta(from)];
+    const base = (rows[0] as BlockRow).offset;
+    let bytes = (rows[0] as BlockRow).frameBytes;
+    for (let di = from + 1; di < to; di++) {
+      const i = table.deltas[di] as number;
+      const end = table.offset(i) + table.frameBytes(i) - base;
+      if (end > spanBytes || table.offset(i) < base) break;
+      rows.push(table.row(i));
+      bytes = Math.max(bytes, end);
+    }
+    return new FrameSpan(this.entry, rows, base, await readExactly(this.fh, bytes, base));
+  }
 
   async close(): Promise<void> {
-    await this.fh?.close().catch(() => undefined);
-    this.fh = undefined;
+    await this.fh.close().catch(() => undefined);
   }
 }
