@@ -139,6 +139,25 @@ export async function* readSeries(a: Archive, ids: readonly number[], fromUs: nu
   }
 }
 
+/**
+ * Whether every file with data in [fromUs, toUs] is read through a usable sidecar: then a
+ * read of a few series costs their own chunks, and reading many series in several batches
+ * costs no more than in one. A file read from its blocks (the open one, one without a
+ * sidecar yet) is read whole by each batch.
+ */
+export async function sidecarsCover(a: Archive, fromUs: number, toUs: number): Promise<boolean> {
+  for (let f = a.fileList.first(); f; f = a.fileList.after(f.seq)) {
+    if (f.lastTs !== null && f.lastTs < fromUs) continue;
+    if (f.firstTs === null) {
+      if (isIndexed(f)) continue;
+      return false;
+    }
+    if (f.firstTs > toUs) break;
+    if (!f.sealed || f.location !== 'local' || !(await seriesIndexOf(a).indexOf(f))) return false;
+  }
+  return true;
+}
+
 /** Each run's entries within [fromUs, toUs], as pieces (runs of one path in time order). */
 function piecesInRange(runs: ReadonlyArray<{ id: number; run: SeriesRun }>, fromUs: number, toUs: number): SeriesPiece[] {
   const pieces: SeriesPiece[] = [];

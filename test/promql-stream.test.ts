@@ -14,6 +14,8 @@ import { SERVER_LIMITS } from '../server/limits.js';
 import { scheduleSeed } from './helpers/seed.js';
 import { tmpDir } from './helpers/tmp.js';
 import { rng } from './helpers/workload.js';
+import { startSeriesIndex } from '../server/series-index.js';
+import { sidecarsCover } from '../storage/series-read.js';
 
 const STALE_NAN = new Float64Array(new BigUint64Array([0x7ff0000000000002n]).buffer)[0] as number;
 const T0_MS = 1_700_000_000_000;
@@ -24,7 +26,8 @@ afterEach(() => {
   Object.assign(limits, saved);
 });
 
-async function build(seed: number): Promise<Archive> {
+/** `sealed`: the last batches are rotated too and every file gets its sidecar (reads in batches), else they stay in the open file (one batch). */
+async function build(seed: number, sealed: boolean): Promise<Archive> {
   const rand = rng(seed);
   const a = await Archive.open(await tmpDir(), { flushIntervalMs: 0 });
   const series: Array<{ path: string; counter: boolean; startK: number; v: number }> = [];
@@ -52,6 +55,10 @@ async function build(seed: number): Promise<Archive> {
     if (k === 100) await a.writer!.rotate(); // a sealed file and the open one
   }
   await a.writer!.flush();
+  if (sealed) {
+    await a.writer!.rotate();
+    await (await startSeriesIndex(a)).whenIdle();
+  }
   return a;
 }
 
@@ -71,11 +78,15 @@ function query(agg: string, grouping: string, inner: string): string {
 }
 
 describe('streaming range queries', () => {
-  it('answer every streamable shape bit for bit as step-by-step evaluation does', async () => {
+  it.each([
+    ['sealed files with sidecars, read in batches', true],
+    ['the open file in range, read at once', false],
+  ])('answer every streamable shape bit for bit as step-by-step evaluation does: %s', async (_, sealed) => {
     const seed = scheduleSeed('PROMQL_STREAM_SEED', 'promql-stream');
     const rand = rng(seed + 1);
-    const a = await build(seed);
+    const a = await build(seed, sealed);
     try {
+      expect(await sidecarsCover(a, T0_MS * 1000, (T0_MS + STEPS * 15_000) * 1000)).toBe(sealed);
       limits.promqlStreamSeriesBatch = 7; // batches cut through groups
       let compared = 0;
       for (const agg of AGGS) {
@@ -98,7 +109,7 @@ describe('streaming range queries', () => {
   });
 
   it('answer within promqlSamplesMax a query whose samples all at once would exceed it', async () => {
-    const a = await build(11);
+    const a = await build(11, true);
     try {
       limits.promqlSamplesMax = 3000; // 20 counters x ~230 samples = ~4 600 in all
       limits.promqlStreamSeriesBatch = 4;

@@ -6,7 +6,8 @@
  * with agg one of sum, avg, min, max, count, group, topk, bottomk (a number k), fn a range
  * function without a parameter, and the selector without @. The selected series are read
  * a batch of promqlStreamSeriesBatch at a time (in the order the step-by-step evaluator
- * takes them); each series' value at every step is computed in one pass over its samples,
+ * takes them) when every file of the range has a per-series sidecar, else all at once
+ * (blocks would be read again by each batch); each series' value at every step is computed in one pass over its samples,
  * folded into its group (sum ... group) or kept as one number per step (topk, bottomk),
  * and its samples are dropped. Memory is one batch of samples plus a number per step per
  * group (per series for topk), not every sample of the query; answers are those of
@@ -22,6 +23,7 @@ import { aggInit, aggResult, aggStep, type AggState, type Sample, type MatrixSer
 import { rangeFunction } from './functions.js';
 import { compareMetrics, dropName, restrict, type Metric } from './labels.js';
 import { loadSamples, rangedOf, type Budget, type SeriesSamples } from './load.js';
+import { sidecarsCover } from '../../storage/series-read.js';
 import { selectK } from './topk.js';
 
 type Aggregate = Extract<Expr, { kind: 'aggregate' }>;
@@ -113,7 +115,9 @@ export async function streamRangeQuery(archive: Archive, expr: Expr, p: StreamPa
   /** topk: every series' column, in series order, to choose among at each step. */
   const kept: Array<{ metric: Metric; group: string; col: Column }> = [];
   let col: Column = { v: new Float64Array(steps), present: new Uint8Array(steps) };
-  const batch = SERVER_LIMITS.promqlStreamSeriesBatch;
+  // In batches only where every file of the range has its sidecar: a file read from its
+  // blocks (the open one) would be read whole again by every batch.
+  const batch = (await sidecarsCover(archive, fromMs * 1000, toMs * 1000 + 999)) ? SERVER_LIMITS.promqlStreamSeriesBatch : Math.max(1, refs.length);
   let done: SeriesSamples[] = [];
   for (let b = 0; b < refs.length; b += batch) {
     const part = refs.slice(b, b + batch);
