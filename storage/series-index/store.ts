@@ -56,7 +56,6 @@ export class SeriesIndexStore {
   private readonly absent = new Set<number>();
   private readonly queue: number[] = [];
   private running: Promise<void> | undefined;
-  private building = false;
   private stopped = false;
   private idleWaiters: Array<() => void> = [];
   readonly stats: SeriesIndexStats = { built: 0, buildFailures: 0, damaged: 0, reads: 0, fallbacks: 0, queued: 0 };
@@ -234,9 +233,10 @@ export class SeriesIndexStore {
       const seq = this.queue.shift() as number;
       this.stats.queued = this.queue.length;
       const f = this.a.fileList.bySeq(seq);
-      if (!f || !identityOf(this.a, f)) continue;
-      this.building = true;
+      if (!f) continue;
       try {
+        // A file that is not (or no longer) sealed and local has none; its block table may be damaged (throws).
+        if (!identityOf(this.a, f)) continue;
         const r: BuildResult = await buildSidecar(this.a, f, { pace: (bytes) => this.pace(bytes) });
         this.stats.built++;
         this.a.logger.info({ file: f.name, ...r }, 'series sidecar built');
@@ -247,8 +247,6 @@ export class SeriesIndexStore {
       } catch (err) {
         this.stats.buildFailures++;
         if (!this.a.isClosed) this.a.logger.warn({ file: f.name, err: isTapedeckError(err) ? err.message : String(err) }, 'series sidecar build failed: reads of this file use its blocks');
-      } finally {
-        this.building = false;
       }
     }
   }
@@ -300,10 +298,6 @@ export class SeriesIndexStore {
     this.stopped = true;
     this.queue.length = 0;
     await this.running;
-  }
-
-  get isBuilding(): boolean {
-    return this.building;
   }
 }
 
