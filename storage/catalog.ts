@@ -17,6 +17,7 @@ import { crc32c } from './codec/crc.js';
 import { HEADER_BYTES } from './codec/header.js';
 import { BLOCK_PAYLOAD_BYTES_MAX, BlockType } from './codec/frame.js';
 import { decodePathDefs, encodePathDefs, type PathDef } from './codec/payload.js';
+import { STORAGE_LIMITS } from './limits.js';
 
 export const CATALOG_FILE = 'catalog.sqlite';
 /**
@@ -26,27 +27,23 @@ export const CATALOG_FILE = 'catalog.sqlite';
  * paths themselves, more than the segment files of a small archive).
  */
 const SCHEMA_VERSION = '3';
+/** Paths per row of the paths table (STORAGE_LIMITS.catalogPathsPerRowMax). */
+export const PATHS_PER_ROW_MAX = STORAGE_LIMITS.catalogPathsPerRowMax;
 /**
- * Paths per row of the paths table. A commit that defines new paths appends them to the
- * last row until it holds this many, so each such commit re-encodes at most this many
- * (about 0.5 ms for 1 024 paths of 100 bytes); larger rows compress a little better.
+ * WAL pages past which a commit checkpoints: each catalog transaction appends whole pages
+ * to the WAL (about 4 pages for a commit of one block), so with SQLite's default of 1 000
+ * pages a durable commit per request left a 4 MiB WAL beside a small archive. A checkpoint
+ * copies the few distinct pages back; the WAL file is then truncated to WAL_BYTES_KEPT.
  */
-export const PATHS_PER_ROW_MAX = 1024;
-/**
- * WAL pages past which a commit checkpoints (SQLite's default is 1 000 pages, 4 MiB): each
- * catalog transaction appends whole pages to the WAL, so a durable commit per request makes
- * it grow by about 12 KiB a commit. A checkpoint copies the few distinct pages back; the
- * WAL file is then truncated to WAL_BYTES_KEPT when it grew past it.
- */
-const WAL_AUTOCHECKPOINT_PAGES = 64;
-const WAL_BYTES_KEPT = 64 * 1024;
+const WAL_AUTOCHECKPOINT_PAGES = STORAGE_LIMITS.catalogWalCheckpointPages;
+const WAL_BYTES_KEPT = STORAGE_LIMITS.catalogWalBytesKept;
 /**
  * Once this many bytes of new paths were recorded (a bulk insert: the first commit of a
  * large dictionary, a rebuild, an upgrade), the WAL is checkpointed at once and truncated,
  * so that those pages are not kept twice until the next checkpoint. Counted in path bytes,
  * not in rows rewritten: a trickle of one new path a commit checkpoints rarely.
  */
-const BULK_CHECKPOINT_BYTES = 16 * 1024;
+const BULK_CHECKPOINT_BYTES = STORAGE_LIMITS.catalogBulkCheckpointBytes;
 const TABLES = ['meta', 'files', 'blocks', 'paths', 'puts'] as const;
 /** The code of a catalog that SQLite or its row checksums find damaged (docs/errors.md). */
 export const CATALOG_ERROR_CODE: ErrorCode = 'TPD_CORRUPT_CATALOG';

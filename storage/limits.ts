@@ -84,6 +84,18 @@ export const STORAGE_LIMITS = {
   /** Chunks of one read closer than this are read in one I/O, of at most seriesIndexReadSpanBytesMax. */
   seriesIndexReadGapBytes: 64 * 1024,
   seriesIndexReadSpanBytesMax: 8 * 1024 * 1024,
+  /**
+   * Catalog (storage/catalog.ts): paths per row of its dictionary table. A commit defining
+   * new paths re-encodes the last row until it holds this many (about 0.5 ms for 1 024
+   * paths of 100 bytes); larger rows compress a little better.
+   */
+  catalogPathsPerRowMax: 1024,
+  /** The catalog checkpoints its WAL once it holds this many pages (SQLite's default: 1 000, 4 MiB). */
+  catalogWalCheckpointPages: 64,
+  /** A checkpoint that resets the WAL truncates its file to this size. */
+  catalogWalBytesKept: 64 * 1024,
+  /** After this many bytes of new paths (a bulk insert) the catalog checkpoints and truncates its WAL at once. */
+  catalogBulkCheckpointBytes: 16 * 1024,
 } as const;
 
 /** The full-disk limits a writer applies (STORAGE_LIMITS by default; ArchiveWriter.setDiskFullLimits changes them). */
