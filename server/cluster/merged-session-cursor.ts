@@ -22,7 +22,6 @@
 import { compileSpec, type PathMatcher } from '../../protocol/glob.js';
 import { TapedeckError } from '../../protocol/errors.js';
 import type { ServerFrame } from '../../protocol/frames.js';
-import { reviveValue } from '../../protocol/frames.js';
 import { formatTs } from '../../protocol/time.js';
 import type { Value } from '../../protocol/value.js';
 import type { RawBatch, SeekTarget } from '../../storage/cursor.js';
@@ -30,8 +29,8 @@ import { STORAGE_LIMITS, wallClockUs } from '../../storage/index.js';
 import { SERVER_LIMITS } from '../limits.js';
 import type { ShardInfo } from './directory.js';
 import { fanoutJson, liveShards, openShard, queryString, reasonOf, type MissingShard } from './fanout.js';
-import { mergeStates, type StateAnswer } from './merge-answers.js';
 import { ShardFeed } from './merged-session-feed.js';
+import { mergedStateAt, type MergedPosition } from './merged-session-state.js';
 import type { ShardBatch } from './shard-batches.js';
 
 /** What the cursor needs of its merged source (./merged-session-source.ts). */
@@ -47,12 +46,7 @@ export interface MergedSourceView {
 /** A tie position after every shard's batch at that time. */
 const AFTER_ALL = '\uffff';
 
-interface Position {
-  /** null: the beginning, before any batch. */
-  ts: number | null;
-  /** Shards with an id at or before this one have delivered their batch at `ts`. */
-  shard: string;
-}
+type Position = MergedPosition;
 
 /** (ts, shard) order, the tie rule. */
 function cmp(ta: number, sa: string, tb: number, sb: string): number {
@@ -342,7 +336,12 @@ export class MergedCursor {
   private async join(): Promise<void> {
     const ids = new Set(this.joining);
     this.joining.clear();
-    const { live } = await liveShards(this.src.directory);
+    let live: Awaited<ReturnType<typeof liveShards>>['live'];
+    try {
+      ({ live } = await liveShards(this.src.directory));
+    } catch {
+      return; // membership unreadable: the next poll finds them again
+    }
     for (const { shard } of live) {
       if (!ids.has(shard.id) || this.lost.has(shard.id) || this.feeds.some((f) => f.shard.id === shard.id)) continue;
       this.feeds.push(new ShardFeed(this.src.directory, shard, this.fromFor(shard.id), this.filter, this.idOf));
@@ -356,43 +355,13 @@ export class MergedCursor {
 
   // ---------------------------------------------------------------- state
 
-  /**
-   * The merged state at the position, keyed by merged path id: each shard's state at the
-   * position (a shard that still owes its batch at the position's time: just before it),
-   * per path the value of the shard later in id order on equal times. Every path the shards
-   * know is registered, so the state frame lists it (null where it has no value yet).
-   */
+  /** The merged state at the position, keyed by merged path id (./merged-session-state.ts). */
   async stateById(): Promise<Map<number, Value>> {
     try {
-      return await this.state();
+      return await mergedStateAt(this.src.directory, this.filter, this.at, this.idOf, (m) => this.lose(m));
     } finally {
       this.settled();
     }
-  }
-
-  private async state(): Promise<Map<number, Value>> {
-    const out = new Map<number, Value>();
-    const glob = this.filter.length > 0 ? this.filter : undefined;
-    const paths = await fanoutJson<{ paths: string[] }>(this.src.directory, '/api/v1/paths' + queryString({ glob }));
-    for (const m of paths.missing) this.lose(m);
-    for (const a of paths.answers) for (const p of a.value.paths) this.src.idOf(p);
-    const { ts, shard } = this.at;
-    if (ts === null) return out;
-    const { live } = await liveShards(this.src.directory);
-    const answers = await Promise.all(live.map(async ({ shard: s, index }) => {
-      const at = s.id <= shard ? ts : ts - 1;
-      try {
-        const o = await openShard(this.src.directory, s, '/api/v1/state' + queryString({ glob, at: formatTs(at) }));
-        return { index, shard: s.id, value: (await o.body.json()) as StateAnswer, horizonUs: o.horizonUs };
-      } catch (err) {
-        if (err instanceof TapedeckError && err.status < 500) throw err;
-        this.lose({ shard: s.id, reason: reasonOf(err) });
-        return undefined;
-      }
-    }));
-    const merged = mergeStates(answers.filter((a) => a !== undefined));
-    for (const p of Object.keys(merged.values)) out.set(this.src.idOf(p), reviveValue(merged.values[p], p));
-    return out;
   }
 
   matches(id: number): boolean {
