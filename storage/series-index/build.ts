@@ -73,6 +73,8 @@ export async function buildSidecar(a: Archive, f: FileEntry, opts: BuildOptions 
     let slice: Slice = { blocks: [], updates: 0 };
     for (const di of t.deltas) {
       const row = t.rows[di] as BlockRow;
+      // Evicted meanwhile (the entry is live): give up rather than fetch it back from cold storage.
+      if (f.location !== 'local') throw new TapedeckError('TPD_FILE_UNAVAILABLE', `${f.name} left the local disk while its sidecar was built`, { file: f.name });
       const d = await a.readBlockSelected(f, row, () => true);
       slice.blocks.push(d);
       slice.updates += d.ids.length;
