@@ -6,12 +6,15 @@
  *  - prom: node_exporter-like series (counters of bytes and seconds, integer and 2-decimal
  *    gauges, ratios with full float64 noise, constant info/status gauges) scraped every 15 s.
  * Each workload is cut into blocks of --block updates (the writer's blockUpdatesTarget).
+ * bytesPerUpdate is the payload's size; framedBytesPerUpdate the frame's as the writer stores
+ * it (header, and LZ4 when that saves a sixteenth).
  * Also the selective decode of 1 % of the paths against the full decode.
  * Speeds are in CPU time, the best of --rounds runs. Run: node --import tsx test/bench/codec.ts
  * [--block 16384] [--rounds 5]. Prints one JSON object.
  */
 import { parseArgs } from 'node:util';
 import * as payload from '../../storage/codec/payload.js';
+import { BlockType, encodeFrame } from '../../storage/codec/frame.js';
 import type { FlatBatches } from '../../storage/codec/payload.js';
 import { fabricBatches, rng } from '../../server/sim/fabric.js';
 import type { Value } from '../../protocol/value.js';
@@ -96,6 +99,7 @@ function measure(name: string, gen: () => Iterable<{ ts: number; ids: number[]; 
   const updates = blocks.reduce((n, b) => n + b.updateCount, 0);
   const encoded = blocks.map((b) => Uint8Array.from(payload.encodeBatches(b)));
   const bytes = encoded.reduce((n, e) => n + e.length, 0);
+  const framed = blocks.reduce((n, b, i) => n + encodeFrame({ type: BlockType.DELTA, firstTs: b.ts[0] as number, lastTs: b.ts[b.ts.length - 1] as number, batches: b.batchCount, updates: b.updateCount }, encoded[i] as Uint8Array).length, 0);
   // CPU time (user + system, ms), best of ROUNDS: on a shared machine wall time mostly
   // measures the neighbours, and the fastest round is the least disturbed one.
   const time = (f: () => void): number => {
@@ -116,6 +120,7 @@ function measure(name: string, gen: () => Iterable<{ ts: number; ids: number[]; 
     blocks: blocks.length,
     updates,
     bytesPerUpdate: Number((bytes / updates).toFixed(3)),
+    framedBytesPerUpdate: Number((framed / updates).toFixed(3)),
     encodeMUpdatesPerSec: Number((updates / encodeMs / 1000).toFixed(2)),
     decodeMUpdatesPerSec: Number((updates / decodeMs / 1000).toFixed(2)),
   };
