@@ -224,12 +224,16 @@ export class Catalog {
     const version = had ? this.db.prepare<[], { value: string }>("SELECT value FROM meta WHERE key = 'schema_version'").get()?.value : undefined;
     if (version === SCHEMA_VERSION) return;
     this.db.transaction(() => {
-      // Schemas 1 and 2: one row per path, its text unique. Their rows are taken as they
-      // stand (schema 1 had no checksums to check; schema 2's are checked by the reads of
-      // an older version and by verify, and a wrong path is caught by loadDictionary).
+      // Schemas 1 and 2: one row per path, its text unique. Schema 2's rows are checked
+      // against their checksums before they are regrouped (a damaged one would get a valid
+      // checksum in its new row); schema 1 had none, its rows are taken as they stand.
       const pathCols = this.db.prepare('PRAGMA table_info(paths)').all() as Array<{ name: string }>;
       if (pathCols.some((c) => c.name === 'path')) {
-        const old = this.db.prepare('SELECT id, path, first_ts FROM paths ORDER BY id').raw().all() as Array<[number, string, number]>;
+        const checked = pathCols.some((c) => c.name === 'crc');
+        const old = this.db.prepare(`SELECT id, path, first_ts${checked ? ', crc' : ''} FROM paths ORDER BY id`).raw().all() as Array<[number, string, number, number?]>;
+        for (const [id, path, firstTs, crc] of old) {
+          if (checked && crc !== crc32c(JSON.stringify(['paths', id, path, firstTs]))) throw damaged(`schema-2 row of path id ${id} fails its checksum`);
+        }
         this.db.exec(`DROP TABLE paths;
           CREATE TABLE paths(first_id INTEGER PRIMARY KEY, count INTEGER NOT NULL, first_ts INTEGER NOT NULL, defs BLOB NOT NULL, crc INTEGER);`);
         this.insertPathRows(old.map(([id, path, firstTs]) => ({ id, path, firstTs })));

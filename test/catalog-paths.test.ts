@@ -274,4 +274,28 @@ describe('catalog schema 2 (one row per path)', () => {
     expect((await readdir(dir)).filter((n) => n.includes('.bad-'))).toEqual([]);
     expect((await verifyArchive(dir)).ok).toBe(true);
   });
+
+  it('with a damaged row is rebuilt from the files by a writable open, not upgraded with the damage', async () => {
+    const dir = await tmpDir();
+    const batches = randomBatches(SEED + 2, 200, { paths: 300 });
+    let a = await Archive.open(dir, { flushIntervalMs: 0 });
+    for (const b of batches) a.writer!.append(b.updates, b.ts);
+    await a.close();
+    const file = join(dir, 'catalog.sqlite');
+    const paths = downgrade(file);
+    const victim = paths[Math.floor(rng(SEED + 3)() * paths.length)] as PathRow;
+    const db = new Database(file);
+    // Another valid path, its schema-2 checksum left as it was.
+    db.prepare('UPDATE paths SET path = ? WHERE id = ?').run(`${victim.path}x`, victim.id);
+    db.close();
+
+    a = await Archive.open(dir, { flushIntervalMs: 0 });
+    expect(a.recovery.catalogRebuilds).toBe(1);
+    expect(a.paths[victim.id]).toBe(victim.path);
+    expect(plain(await readAll(a.cursor()))).toStrictEqual(batches);
+    await a.close();
+    const c = new Catalog(file);
+    expect(c.paths()).toEqual(paths);
+    c.close();
+  });
 });
