@@ -2,8 +2,8 @@
  * Starts the background builds of per-series sidecars (storage/series-index/,
  * docs/prometheus.md "Per-series sidecars") for an archive opened for writing: sealed files
  * found without one at start, each file a rotation seals, and files a query finds without
- * one (fetched back from cold storage). A file evicted by retention loses its sidecar with
- * its local copy. A read-only archive only reads the sidecars it finds.
+ * one. A file evicted by retention loses its sidecar with its local copy, and builds it again
+ * once fetched back. A read-only archive only reads the sidecars it finds.
  */
 import type { Archive, ColdEvent, ColdStorage } from '../storage/index.js';
 import { seriesIndexOf, type SeriesIndexStore } from '../storage/series-index/store.js';
@@ -14,6 +14,8 @@ export async function startSeriesIndex(archive: Archive, cold?: ColdStorage): Pr
   const onRotate = (e: { seq: number }): void => store.enqueue(e.seq);
   const onCold = (e: ColdEvent): void => {
     if (e.type === 'evict') void store.remove(e.name).catch((err: unknown) => archive.logger.warn({ err, file: e.name }, 'could not remove a series sidecar'));
+    // Fetched back from cold storage: local again, it gets its sidecar.
+    if (e.type === 'fetch' && e.ok) store.fetched(e.name);
   };
   archive.on('rotate', onRotate);
   cold?.on('event', onCold);

@@ -271,4 +271,51 @@ describe('per-series sidecars', () => {
     await startSeriesIndex(b);
     expect(await readdir(sidecarDir(b))).toEqual([`${names[1]}.sidx`]);
   });
+
+  it('a build whose file is evicted meanwhile gives up without fetching it back; a file fetched back builds its sidecar on first read', async () => {
+    const base = await tmpDir('tapedeck-sidecar-evict-');
+    const cold = join(base, 'cold');
+    await mkdir(cold);
+    const dir = join(base, 'archive');
+    let nowUs = 1_700_000_000_000_000;
+    const a = await Archive.open(dir, { flushIntervalMs: 0, clockUs: () => nowUs });
+    cleanup.push(() => a.close());
+    const c = await ColdStorage.start(a, {
+      hooks: { put: { cmd: resolve('test/fixtures/hooks/put-copy.sh'), args: [cold] }, get: { cmd: resolve('test/fixtures/hooks/get-copy.sh'), args: [cold] } },
+      checkIntervalMs: 0,
+      listIntervalMs: 0,
+      retention: { maxAgeMs: 3_600_000, maxBytes: 0 },
+    });
+    cleanup.push(() => c.stop());
+    const events: ColdEvent[] = [];
+    c.on('event', (e: ColdEvent) => events.push(e));
+    limits.seriesIndexBuildBytesPerS = 2000; // a build lasts seconds: the eviction comes during it
+    const store = await startSeriesIndex(a, c);
+    for (let b = 0; b < 20; b++) {
+      for (let i = 0; i < 20; i++) a.writer!.append([['/v', i], ['/w', b + i / 3]], nowUs + (b * 20 + i) * 1000);
+      await a.writer!.flush();
+    }
+    await a.writer!.rotate();
+    const name = (a.files.find((f) => f.sealed) as { name: string }).name;
+    await until(() => events.some((e) => e.type === 'put'), 10_000, 'the rotated file shipped');
+    nowUs += 3 * 3_600_000_000;
+    await c.check();
+    expect(events.filter((e) => e.type === 'evict')).toHaveLength(1);
+    await store.whenIdle();
+    expect(store.stats.built).toBe(0);
+    expect(store.stats.buildFailures).toBe(1);
+    expect(events.filter((e) => e.type === 'fetch')).toHaveLength(0);
+    expect(a.files.find((f) => f.name === name)?.location).toBe('remote');
+    expect(await readdir(sidecarDir(a))).toEqual([]);
+    // A query fetches it back (the get hook) and asks for its sidecar, built in the background.
+    limits.seriesIndexBuildBytesPerS = saved.seriesIndexBuildBytesPerS;
+    const id = a.pathIds.get('/v') as number;
+    const first = await read(a, [id], 0, Number.MAX_SAFE_INTEGER, true);
+    expect(events.filter((e) => e.type === 'fetch')).toHaveLength(1);
+    await until(() => store.stats.built === 1, 10_000, 'the fetched file\'s sidecar built');
+    await store.whenIdle();
+    expect(await readdir(sidecarDir(a))).toEqual([`${name}.sidx`]);
+    expect(await read(a, [id], 0, Number.MAX_SAFE_INTEGER, true)).toEqual(first);
+    expect(first.get(id)).toHaveLength(400);
+  });
 });

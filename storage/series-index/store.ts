@@ -264,6 +264,14 @@ export class SeriesIndexStore {
     });
   }
 
+  /** A file fetched back from cold storage: local again, its sidecar is built (again). */
+  fetched(name: string): void {
+    const f = this.a.files.find((e) => e.name === name);
+    if (!f) return;
+    this.absent.delete(f.seq);
+    this.enqueue(f.seq);
+  }
+
   /** Deletes a segment's sidecar (its segment left the local disk: retention, eviction). */
   async remove(name: string, seq?: number): Promise<void> {
     if (seq !== undefined) {
