@@ -7,8 +7,10 @@
  * and are folded path by path (DiffFold.applyColumns), without update pairs, boxed numbers
  * or the shared decoded cache (a day would only flush it); columns of paths outside the
  * globs are skipped, not decoded. A block that path cannot take (a file in cold storage, a
- * failed check) is read through Archive.readBlock instead, which fetches it or throws the
- * archive's own error, so the answer and the errors are the cursor's.
+ * failed check, a path in two columns) is read through Archive.readBlock instead, which
+ * fetches it or throws the archive's own error, so the answer and the errors are the
+ * cursor's. One difference: a pass under way when the archive closes finishes from the
+ * files it holds open, where a cursor's next read would fail with TPD_ARCHIVE_CLOSED.
  */
 import { TapedeckError } from '../protocol/errors.js';
 import { formatTs } from '../protocol/time.js';
@@ -101,10 +103,10 @@ class Pass {
    * skipUpToUs. The next span is read while this one is folded.
    */
   async file(f: FileEntry, di: number, skipUpToUs: number | null): Promise<void> {
-    const file = await FrameFile.open(this.a, f);
     const t = this.a.table(f);
     // Blocks of the table as it is now; blocks committed meanwhile are past the horizon.
     const count = t.deltas.length;
+    const file = await FrameFile.open(this.a, f);
     const read = (from: number): Promise<FrameSpan | undefined> | undefined =>
       file && from < count ? file.read(t, from, count, STORAGE_LIMITS.scanChunkBytes).catch(() => undefined) : undefined;
     let next = read(di);
@@ -128,11 +130,10 @@ class Pass {
 
   private async block(f: FileEntry, row: BlockRow, span: FrameSpan | undefined, skipUpToUs: number | null): Promise<void> {
     const b = span ? this.columns(span, row) : undefined;
-    const ts = b ? b.ts : undefined;
-    if (b && ts) {
-      const { kFrom, kTo } = window(ts, skipUpToUs, this.endUs);
+    if (b) {
+      const { kFrom, kTo } = window(b.ts, skipUpToUs, this.endUs);
       this.fold.applyColumns(b, kFrom, kTo);
-      if (kTo < ts.length) this.done = true;
+      if (kTo < b.ts.length) this.done = true;
     } else {
       const d = await this.a.readBlock(f, row);
       const { kFrom, kTo } = window(d.ts, skipUpToUs, this.endUs);
