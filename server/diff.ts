@@ -1,9 +1,10 @@
 /**
  * "What changed" between two times (GET /api/v1/diff), as a pure fold over path ids: it
- * starts from the state at `start`, takes every update of (start, end] in time order and
- * answers, per path, the value at start and at end, how many updates changed the value,
- * when the first and last change happened, and the smallest and largest number held. No
- * I/O here: the route feeds it from a cursor, the unit tests from plain arrays.
+ * starts from the state at `start`, takes every update of (start, end] in time order (per
+ * path: paths do not interact) and answers, per path, the value at start and at end, how
+ * many updates changed the value, when the first and last change happened, and the
+ * smallest and largest number held. No I/O here: the pass (server/diff-pass.ts) feeds it
+ * blocks decoded by columns or by updates, the unit tests plain arrays.
  *
  * A change is an update whose value differs from the value the path held (deep equality,
  * NaN equal to itself, 0 and -0 distinct, as stored): a poll that repeats a value updates
@@ -181,7 +182,8 @@ export class DiffFold {
           if (!(v >= min)) min = v;
           if (!(v <= max)) max = v;
         }
-        // Object.is(held, v): equal and the same zero, or both NaN.
+        // Object.is(held, v): equal and the same zero, or both NaN (decimal columns hold
+        // neither; the rule stays whole should another kind of column land here).
         if (isNumber && (v === held ? v !== 0 || 1 / v === 1 / held : v !== v && held !== held)) continue;
         isNumber = true;
         held = v;

@@ -2,8 +2,9 @@
  * GET /api/v1/diff?start=&end=&glob=   what changed between two times (docs/recording.md,
  * "What changed"). The state at `start` comes from one cursor.state() (it reads back only
  * to the last image); the changes come from one forward pass over (start, end]
- * (server/diff-pass.ts), folded by server/diff.ts. Committed data only: `end` is clamped to the horizon taken when the
- * request arrived, which the answer states like the other queries (Tapedeck-Horizon).
+ * (server/diff-pass.ts), folded by server/diff.ts. Committed data only: `end` is clamped
+ * to the horizon taken when the request arrived, which the answer states like the other
+ * queries (Tapedeck-Horizon).
  * `glob` may be repeated (default every path); malformed globs are 400 TPD_BAD_GLOB,
  * malformed times or end before start 400 TPD_BAD_ARGUMENT, a pass past
  * diffTimeBudgetMs 503 TPD_QUERY_TIMEOUT.
