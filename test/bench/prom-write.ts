@@ -1,6 +1,6 @@
 /**
  * Remote-write benchmark, Tapedeck side by side with a real Prometheus on this machine:
- * `npm run bench:prom-write [-- --series 10000 --scrapes 60 --per-request 2000]`.
+ * `npm run bench:prom-write [-- --series 10000 --scrapes 60 --per-request 2000 --sides tapedeck,prometheus --acks durable,memory]`.
  *
  * Load: SERIES series with realistic label sets (node/SNMP-style: 20 metric names, 100
  * instances, job, device or ifName), scraped SCRAPES times 15 s apart (counters that grow by
@@ -17,6 +17,9 @@
  *   bodies to its /api/v1/write; bytes per sample = the size of the block a TSDB snapshot
  *   (POST /api/v1/admin/tsdb/snapshot, head included) writes, i.e. the compacted on-disk
  *   form of exactly these samples, / samples; its WAL size is printed beside it.
+ * `where` says where each Tapedeck archive's bytes are: the catalog's database, WAL and
+ * shared memory, and the segment files by frame type (stored and raw payload bytes, frame
+ * headers apart). `--sides tapedeck` skips Prometheus, `--acks memory` one of the two runs.
  * Prints one JSON object.
  */
 import { fork } from 'node:child_process';
