@@ -17,6 +17,9 @@ import { openFrame } from './codec/frame.js';
 import type { BlockTable, FileEntry } from './file-list.js';
 import { readExactly } from './segment-file.js';
 
+/** Opens tried while a rotation renames the file under us (each sees the entry's name change or gives up). */
+const ROTATION_RACE_TRIES = 3;
+
 /** Blocks read together: their rows and the bytes from the first one's offset. */
 export class FrameSpan {
   constructor(
@@ -46,14 +49,25 @@ export class FrameFile {
     private readonly fh: FileHandle,
   ) {}
 
-  /** The file open for reading, or undefined when it cannot be opened here (not local, gone, closed archive). */
+  /**
+   * The file open for reading, or undefined when it cannot be opened here (not local, gone,
+   * closed archive). Files are opened by their entry's name, which a rotation changes just
+   * after renaming `current` on disk: an open that races it fails, and is tried again under
+   * the new name (a few times: ROTATION_RACE_TRIES).
+   */
   static async open(a: Archive, entry: FileEntry): Promise<FrameFile | undefined> {
-    if (entry.location !== 'local' || a.isClosed) return undefined;
-    try {
-      return new FrameFile(entry, await open(join(a.dir, entry.name), 'r'));
-    } catch {
-      return undefined;
+    for (let attempt = 0; attempt < ROTATION_RACE_TRIES; attempt++) {
+      if (entry.location !== 'local' || a.isClosed) return undefined;
+      const name = entry.name;
+      try {
+        return new FrameFile(entry, await open(join(a.dir, name), 'r'));
+      } catch {
+        // The rename's continuation, which renames the entry, may not have run yet.
+        if (entry.name === name) await new Promise((resolve) => setImmediate(resolve));
+        if (entry.name === name) return undefined;
+      }
     }
+    return undefined;
   }
 
   /**

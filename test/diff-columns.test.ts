@@ -243,13 +243,14 @@ describe('diff by columns', () => {
     const seed = scheduleSeed('DIFF_COLUMNS_LIVE_SEED', 'diff by columns, live');
     const batches = workload(seed);
     const dir = await tmpDir('tapedeck-diffcol-live-');
-    const a = await Archive.open(dir, { flushIntervalMs: 0, imageFrequencyBytes: 24 * 1024, rotateSizeBytes: 32 * 1024 });
+    // Small files, often committed: many rotations, each renaming `current` under a pass.
+    const a = await Archive.open(dir, { flushIntervalMs: 0, imageFrequencyBytes: 24 * 1024, rotateSizeBytes: 8 * 1024 });
     const recorded: Batch[] = [];
     let writing = true;
     const writer = (async () => {
       for (const [i, b] of batches.entries()) {
         recorded.push({ ts: a.writer!.append(b.updates, b.ts), updates: b.updates.map(([p, v]) => [p, canonical(v)]) });
-        if (i % 7 === 6) await a.writer!.flush();
+        if (i % 3 === 2) await a.writer!.flush();
       }
       await a.writer!.flush();
       writing = false;
