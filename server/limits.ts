@@ -215,7 +215,9 @@ export const SERVER_LIMITS = {
   clusterCoveragePollMs: 1_000,
   /** Cluster reads: paths per request when a merged state asks a shard when it last updated the paths it shares with another shard (at most PROTOCOL_LIMITS.globsPerSpecMax). */
   clusterUpdateTimesPathsMax: 256,
-  /** Cluster reads: batches a shard steps back per round while looking for those paths' last updates (the walk reads back until each is found). */
+  /** Cluster reads: batches (holding one of those paths) a shard steps back in the first round of that walk; each next round doubles, up to clusterUpdateTimesStepBatches. */
+  clusterUpdateTimesFirstRoundBatches: 8,
+  /** Cluster reads: most batches a shard steps back per round while looking for those paths' last updates (the walk reads back until each is found). */
   clusterUpdateTimesStepBatches: 1_000,
   /** Cluster reads: time a merged history cut by a lost shard waits for its last record (the error record) to reach the client before the connection is closed. */
   clusterCutRecordDrainMs: 10_000,

@@ -5,10 +5,11 @@
  * leave them, by the time of each shard's newest update and the tie rule (./merge-tie.ts),
  * not by the time of the shards' answers (docs/cluster.md, "The tie rule").
  *
- * Shard side: lastUpdateTimes walks the archive back from the time asked, a round of
- * clusterUpdateTimesStepBatches batches at a time, reading only those paths' columns, until
- * each path's newest update is found or the archive begins. Merging side: resolveShared asks
- * each shard, for its shared paths only, POST /api/v1/shard/updated; a path no shard shares
+ * Shard side: lastUpdateTimes walks the archive back from the time asked, in rounds of
+ * batches that hold one of the paths (clusterUpdateTimesFirstRoundBatches, doubling up to
+ * clusterUpdateTimesStepBatches), reading only those paths' columns, until each path's
+ * newest update is found or the archive begins. Merging side: resolveShared asks each
+ * shard, for its shared paths only, POST /api/v1/shard/updated; a path no shard shares
  * costs nothing.
  */
 import { request } from 'undici';
@@ -61,9 +62,11 @@ export async function lastUpdateTimes(archive: Archive, paths: readonly string[]
   if (want.size === 0) return out;
   const c = archive.cursor({ filter: [...new Set(paths.map(globOf))], selective: true });
   let upperUs = atUs ?? Number.MAX_SAFE_INTEGER;
-  while (want.size > 0) {
+  // Rounds grow: a path updated often is found among the first few batches that hold one
+  // of the paths, a path updated long ago in few, longer rounds.
+  for (let round: number = SERVER_LIMITS.clusterUpdateTimesFirstRoundBatches; want.size > 0; round = Math.min(round * 2, SERVER_LIMITS.clusterUpdateTimesStepBatches)) {
     await c.seek({ ts: upperUs });
-    await c.seek({ batches: -SERVER_LIMITS.clusterUpdateTimesStepBatches });
+    await c.seek({ batches: -round });
     const startUs = c.pos;
     // Forward over the round: a later update of a path overwrites an earlier one.
     const found = new Map<number, number>();
