@@ -75,8 +75,12 @@ export const STORAGE_LIMITS = {
    * seriesIndexSliceUpdatesMax / paths-per-block samples.
    */
   seriesIndexSliceUpdatesMax: 2_000_000,
-  /** Background builds read segment bytes at most this fast (sealed files found at start are many). */
-  seriesIndexBuildBytesPerS: 64 * 1024 * 1024,
+  /**
+   * Background builds decode at most this many updates a second (sealed files found at start
+   * are many): decoding, not reading, is their cost (~2 M updates per CPU-second), so this
+   * keeps a build to about half a core.
+   */
+  seriesIndexBuildUpdatesPerS: 1_000_000,
   /** A build writes its chunks in pieces of about this many bytes. */
   seriesIndexWriteBytes: 1024 * 1024,
   /** Verified sidecar indexes kept in memory (least recently used go; ~36 bytes per chunk: ~10 MB for a day of 10 000 series at 15 s). */

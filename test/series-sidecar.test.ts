@@ -196,7 +196,7 @@ describe('per-series sidecars', () => {
     const want = await read(built.a, ids, built.firstUs - 1, built.lastUs, false);
     await built.a.close();
     for (let round = 0; round < 4; round++) {
-      const child = spawn(process.execPath, ['--import', 'tsx', resolve('test/helpers/sidecar-build-child.ts'), dir, '20000'], { stdio: ['ignore', 'pipe', 'inherit'] });
+      const child = spawn(process.execPath, ['--import', 'tsx', resolve('test/helpers/sidecar-build-child.ts'), dir, '2000'], { stdio: ['ignore', 'pipe', 'inherit'] });
       const exited = new Promise<void>((done) => child.once('exit', () => done()));
       let out = '';
       // Round 0 and 2: killed just after a temporary file appears; the others at a random time.
@@ -289,7 +289,7 @@ describe('per-series sidecars', () => {
     cleanup.push(() => c.stop());
     const events: ColdEvent[] = [];
     c.on('event', (e: ColdEvent) => events.push(e));
-    limits.seriesIndexBuildBytesPerS = 2000; // a build lasts seconds: the eviction comes during it
+    limits.seriesIndexBuildUpdatesPerS = 200; // a build of 800 updates lasts seconds: the eviction comes during it
     const store = await startSeriesIndex(a, c);
     for (let b = 0; b < 20; b++) {
       for (let i = 0; i < 20; i++) a.writer!.append([['/v', i], ['/w', b + i / 3]], nowUs + (b * 20 + i) * 1000);
@@ -308,7 +308,7 @@ describe('per-series sidecars', () => {
     expect(a.files.find((f) => f.name === name)?.location).toBe('remote');
     expect(await readdir(sidecarDir(a))).toEqual([]);
     // A query fetches it back (the get hook) and asks for its sidecar, built in the background.
-    limits.seriesIndexBuildBytesPerS = saved.seriesIndexBuildBytesPerS;
+    limits.seriesIndexBuildUpdatesPerS = saved.seriesIndexBuildUpdatesPerS;
     const id = a.pathIds.get('/v') as number;
     const first = await read(a, [id], 0, Number.MAX_SAFE_INTEGER, true);
     expect(events.filter((e) => e.type === 'fetch')).toHaveLength(1);

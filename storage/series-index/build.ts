@@ -39,8 +39,8 @@ export function identityOf(a: Archive, f: FileEntry): SegmentIdentity | undefine
 }
 
 export interface BuildOptions {
-  /** Awaited after each block read with its bytes: the caller's rate limit and yield. */
-  pace?: (bytes: number) => Promise<void>;
+  /** Awaited after each block read with its updates: the caller's rate limit and yield. */
+  pace?: (updates: number) => Promise<void>;
   /** Told once the temporary file exists (tests kill the process around here). */
   onTemp?: (path: string) => void;
 }
@@ -82,7 +82,7 @@ export async function buildSidecar(a: Archive, f: FileEntry, opts: BuildOptions 
         await out.writeSlice(slice);
         slice = { blocks: [], updates: 0 };
       }
-      await opts.pace?.(row.frameBytes);
+      await opts.pace?.(row.updates);
     }
     if (slice.updates > 0) await out.writeSlice(slice);
     const result = await out.finish(id);

@@ -8,8 +8,8 @@
  *
  * Builds run one at a time, in the background: a file sealed by a rotation, sealed files
  * found at start without a sidecar, and a file a read found without one (a file fetched back
- * from cold storage builds its sidecar on first read). Their reading is paced at
- * STORAGE_LIMITS.seriesIndexBuildBytesPerS so that queries and recording keep the machine.
+ * from cold storage builds its sidecar when fetched). They are paced at
+ * STORAGE_LIMITS.seriesIndexBuildUpdatesPerS so that queries and recording keep the machine.
  */
 import { open, readdir, rm } from 'node:fs/promises';
 import { isTapedeckError } from '../../protocol/errors.js';
@@ -61,8 +61,8 @@ export class SeriesIndexStore {
   readonly stats: SeriesIndexStats = { built: 0, buildFailures: 0, damaged: 0, reads: 0, fallbacks: 0, queued: 0 };
   /** Set by whoever starts builds (server/series-index.ts); reads never build on a read-only archive. */
   buildsEnabled = false;
-  /** Paced bytes since the pace clock started. */
-  private paced = { bytes: 0, sinceMs: 0 };
+  /** Updates decoded since the pace clock started. */
+  private paced = { updates: 0, sinceMs: 0 };
 
   constructor(private readonly a: Archive) {}
 
@@ -237,7 +237,7 @@ export class SeriesIndexStore {
       try {
         // A file that is not (or no longer) sealed and local has none; its block table may be damaged (throws).
         if (!identityOf(this.a, f)) continue;
-        const r: BuildResult = await buildSidecar(this.a, f, { pace: (bytes) => this.pace(bytes) });
+        const r: BuildResult = await buildSidecar(this.a, f, { pace: (updates) => this.pace(updates) });
         this.stats.built++;
         this.a.logger.info({ file: f.name, ...r }, 'series sidecar built');
         // Evicted to cold storage meanwhile: its sidecar goes with it.
@@ -251,13 +251,13 @@ export class SeriesIndexStore {
     }
   }
 
-  /** Yields after each block; sleeps when reading ran ahead of seriesIndexBuildBytesPerS. */
-  private async pace(bytes: number): Promise<void> {
+  /** Yields after each block; sleeps when decoding ran ahead of seriesIndexBuildUpdatesPerS. */
+  private async pace(updates: number): Promise<void> {
     if (this.stopped || this.a.isClosed) throw new Error('series sidecar builds stopped');
     const nowMs = performance.now();
-    if (nowMs - this.paced.sinceMs > 1000) this.paced = { bytes: 0, sinceMs: nowMs };
-    this.paced.bytes += bytes;
-    const dueMs = this.paced.sinceMs + (this.paced.bytes / STORAGE_LIMITS.seriesIndexBuildBytesPerS) * 1000;
+    if (nowMs - this.paced.sinceMs > 1000) this.paced = { updates: 0, sinceMs: nowMs };
+    this.paced.updates += updates;
+    const dueMs = this.paced.sinceMs + (this.paced.updates / STORAGE_LIMITS.seriesIndexBuildUpdatesPerS) * 1000;
     await new Promise<void>((resolve) => {
       if (dueMs > nowMs) setTimeout(resolve, dueMs - nowMs);
       else setImmediate(resolve);

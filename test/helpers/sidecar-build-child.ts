@@ -1,6 +1,6 @@
 /**
  * Child process for the sidecar kill test: opens the archive given as argv[2] and builds
- * the per-series sidecars of its sealed files, slowly (argv[3]: bytes per second), printing
+ * the per-series sidecars of its sealed files, slowly (argv[3]: updates per second), printing
  * `TEMP <path>` when a build's temporary file exists and `DONE` when every build is over.
  * The parent kills it with SIGKILL at a random moment.
  */
@@ -10,7 +10,7 @@ import { seriesIndexOf } from '../../storage/series-index/store.js';
 import { buildSidecar } from '../../storage/series-index/build.js';
 
 const limits = STORAGE_LIMITS as { -readonly [K in keyof typeof STORAGE_LIMITS]: number };
-limits.seriesIndexBuildBytesPerS = Number(process.argv[3]);
+limits.seriesIndexBuildUpdatesPerS = Number(process.argv[3]);
 limits.seriesIndexSliceUpdatesMax = 97;
 limits.seriesIndexWriteBytes = 512;
 const a = await Archive.open(process.argv[2] as string, { flushIntervalMs: 0 });
