@@ -1,11 +1,15 @@
 /**
- * kafkajs' idle loop, fixed by server/cluster/kafka-request-queue.ts (imported by every Kafka
- * source): an idle connection arms no timer, while a request held back by a throttle is still
- * sent. Against the run's real broker, an idle consumer checks its request queue about once
- * per response, not a thousand times a second (docs/cluster.md, "Capacity").
+ * What an idle shard wakes up for (docs/cluster.md, "Capacity"). kafkajs' idle loop, fixed
+ * by server/cluster/kafka-request-queue.ts (imported by every Kafka source): an idle
+ * connection arms no timer, while a request held back by a throttle is still sent; against
+ * the run's real broker, an idle consumer checks its request queue about once per response,
+ * not a thousand times a second. Request timeouts are checked every second, not every
+ * 100 ms. A node's merged-session housekeeping runs only while merged sessions exist.
  */
 import { describe, expect, it, onTestFinished } from 'vitest';
-import { kafkaIdleLoopFixed, idleRequestQueue, loopsWhenIdle, requestQueueClass } from '../server/cluster/kafka-request-queue.js';
+import { REQUEST_TIMEOUT_CHECK_MS, kafkaIdleLoopFixed, idleRequestQueue, loopsWhenIdle, requestQueueClass, requestTimeoutCheckMs } from '../server/cluster/kafka-request-queue.js';
+import { MergedSource } from '../server/cluster/merged-session-source.js';
+import { StaticDirectory } from '../server/cluster/static-directory.js';
 import { createTopic, kafkaClient } from './helpers/kafka.js';
 import { sharedKafka, uniqueName } from './helpers/peers.js';
 import { until } from './helpers/until.js';
@@ -67,5 +71,23 @@ describe("kafkajs' request queue", () => {
     console.log(`idle consumer: ${made} queue checks for ${answered} requests over 3 heartbeats`);
     expect(answered).toBeGreaterThan(0);
     expect(made).toBeLessThanOrEqual(answered + 5);
+  });
+
+  it('checks in-flight requests for their timeout every second, or at the timeout when shorter', () => {
+    expect(requestTimeoutCheckMs(30_000)).toBe(REQUEST_TIMEOUT_CHECK_MS);
+    expect(requestTimeoutCheckMs(300)).toBe(300);
+  });
+});
+
+describe('merged-session housekeeping', () => {
+  it('runs no timer while no merged session is bound, one while one is', async () => {
+    const src = new MergedSource(new StaticDirectory('front', []), 100);
+    expect(src.housekeeping).toBe(false);
+    const session = { id: 's1', closed: false, attached: true, waitingForData: false, wake: () => undefined };
+    src.bind(src.cursor() as never, session);
+    expect(src.housekeeping).toBe(true);
+    session.closed = true;
+    await until(() => !src.housekeeping, 5_000, 'the housekeeping timer gone with the last session');
+    src.close();
   });
 });

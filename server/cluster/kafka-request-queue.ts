@@ -16,13 +16,28 @@
  *
  * The method is replaced only when it loops (a probe queue, idle, arms a timer), so a
  * kafkajs that fixed it keeps its own.
+ *
+ * Also, each connection checks its in-flight requests for timeouts every
+ * min(requestTimeout, 100 ms): ten wake-ups a second per connection, the next largest idle
+ * cost. Checked every min(requestTimeout, REQUEST_TIMEOUT_CHECK_MS) instead, a request that
+ * times out (30 s by default) is failed at most a second later than its timeout.
  */
 import { createRequire } from 'node:module';
 
 /** kafkajs/src/network/requestQueue/index.js: CHECK_PENDING_REQUESTS_INTERVAL. */
 const CHECK_PENDING_REQUESTS_INTERVAL_MS = 10;
 
+/** How often a connection looks for requests past their timeout (kafkajs: 100 ms). */
+export const REQUEST_TIMEOUT_CHECK_MS = 1_000;
+
 interface RequestQueueLike {
+  enforceRequestTimeout: boolean;
+  requestTimeout: number;
+  requestTimeoutIntervalId?: NodeJS.Timeout;
+  inflight: Map<number, { sentAt: number; requestTimeout: number; timeoutRequest(): void }>;
+  isConnected(): boolean;
+  destroy(): void;
+  scheduleRequestTimeoutCheck(): void;
   throttledUntil: number;
   throttleCheckTimeoutId: NodeJS.Timeout | null;
   pending: unknown[];
@@ -47,6 +62,18 @@ function scheduleCheckPendingRequests(this: RequestQueueLike): void {
   }, scheduleAt);
 }
 
+/** kafkajs' own check of in-flight requests (index.js scheduleRequestTimeoutCheck), at a coarser interval. */
+function scheduleRequestTimeoutCheck(this: RequestQueueLike): void {
+  if (!this.enforceRequestTimeout) return;
+  this.destroy();
+  this.requestTimeoutIntervalId = setInterval(() => {
+    this.inflight.forEach((request) => {
+      if (Date.now() - request.sentAt > request.requestTimeout) request.timeoutRequest();
+    });
+    if (!this.isConnected()) this.destroy();
+  }, Math.min(this.requestTimeout, REQUEST_TIMEOUT_CHECK_MS));
+}
+
 /** A queue of no connection, with nothing pending and no throttle. */
 export function idleRequestQueue(): RequestQueueLike {
   const quiet = { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined };
@@ -63,9 +90,32 @@ export function loopsWhenIdle(): boolean {
   return armed;
 }
 
+/** The interval at which a queue checks its requests' timeouts (undefined: it does not). */
+export function requestTimeoutCheckMs(requestTimeout: number): number | undefined {
+  const q = idleRequestQueue();
+  q.enforceRequestTimeout = true;
+  q.requestTimeout = requestTimeout;
+  const original = globalThis.setInterval;
+  let ms: number | undefined;
+  globalThis.setInterval = ((fn: () => void, every: number) => {
+    ms = every;
+    return original(fn, every);
+  }) as typeof setInterval;
+  try {
+    q.scheduleRequestTimeoutCheck();
+  } finally {
+    globalThis.setInterval = original;
+    q.destroy();
+  }
+  return ms;
+}
+
 /** True when the loaded kafkajs had the loop, which is now fixed. */
 export const kafkaIdleLoopFixed: boolean = (() => {
+  const proto = requestQueueClass().prototype;
+  // The timeout check is replaced only where it is the known one (100 ms).
+  if (requestTimeoutCheckMs(30_000) === 100) proto.scheduleRequestTimeoutCheck = scheduleRequestTimeoutCheck;
   if (!loopsWhenIdle()) return false;
-  requestQueueClass().prototype.scheduleCheckPendingRequests = scheduleCheckPendingRequests;
+  proto.scheduleCheckPendingRequests = scheduleCheckPendingRequests;
   return true;
 })();

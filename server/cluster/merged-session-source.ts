@@ -8,7 +8,7 @@
  * Paths get ids in one table for the node's merged sessions (ids are per connection on the
  * wire, announced by `paths` frames, as for an archive's table).
  *
- * Housekeeping every clusterTailPollMs: a cursor whose session closed is closed; one whose
+ * Housekeeping every clusterTailPollMs while sessions are bound: a cursor whose session closed is closed; one whose
  * client left releases its shard streams (they reopen from the position when the client is
  * back); while a session waits for data (tail), the shards' horizons are polled and
  * `commit` is emitted when one of them lets a waiting cursor move on.
@@ -36,14 +36,18 @@ export class MergedSource extends EventEmitter implements MergedSourceView {
   private readonly ids = new Map<string, number>();
   private readonly bound = new Map<MergedCursor, SessionView>();
   private readonly bySession = new Map<string, MergedCursor>();
-  private readonly timer: NodeJS.Timeout;
+  /** Runs only while sessions are bound: a node with no merged session wakes for none of this. */
+  private timer: NodeJS.Timeout | undefined;
   private polling = false;
 
   constructor(readonly directory: ShardDirectory, flushIntervalMs: number) {
     super();
     this.options = { flushIntervalMs };
-    this.timer = setInterval(() => void this.tick(), SERVER_LIMITS.clusterTailPollMs);
-    this.timer.unref();
+  }
+
+  /** True while the housekeeping timer runs (sessions are bound). */
+  get housekeeping(): boolean {
+    return this.timer !== undefined;
   }
 
   /** This source as the archive a SessionManager and its Sessions read. */
@@ -75,6 +79,10 @@ export class MergedSource extends EventEmitter implements MergedSourceView {
     this.bound.set(cursor, session);
     this.bySession.set(session.id, cursor);
     cursor.session = session;
+    if (!this.timer) {
+      this.timer = setInterval(() => void this.tick(), SERVER_LIMITS.clusterTailPollMs);
+      this.timer.unref();
+    }
   }
 
   cursorOf(sessionId: string): MergedCursor | undefined {
@@ -94,6 +102,10 @@ export class MergedSource extends EventEmitter implements MergedSourceView {
         waiting = true;
       }
     }
+    if (this.bound.size === 0) {
+      clearInterval(this.timer);
+      this.timer = undefined;
+    }
     if (!waiting || this.polling) return;
     this.polling = true;
     try {
@@ -110,6 +122,7 @@ export class MergedSource extends EventEmitter implements MergedSourceView {
 
   close(): void {
     clearInterval(this.timer);
+    this.timer = undefined;
     for (const c of this.bound.keys()) c.close();
     this.bound.clear();
     this.bySession.clear();
