@@ -149,12 +149,12 @@ export const SERVER_LIMITS = {
   /** Series read at once by a streaming range query (server/promql/stream.ts): its samples are what it holds, with one number per step per group. */
   promqlStreamSeriesBatch: 256,
   /*
-   * "What changed" (GET /api/v1/diff, server/diff.ts): one forward pass over (start, end]
+   * "What changed" (GET /api/v1/diff, server/diff.ts, server/diff-pass.ts): one forward pass by columns over (start, end]
    * after one state read at start. Each list of the answer (changed, appeared, disappeared
    * paths) holds at most diffPathsListedMax entries (about 150 bytes each in JSON, so the
    * body stays under a few MB) with `truncated` set past it; the pass yields to the event
    * loop every diffSliceMs and gives up after diffTimeBudgetMs (a day of 10 k paths takes
-   * well under a second: npm run bench:diff).
+   * about half a second of CPU: npm run bench:diff).
    */
   /** Paths listed in each list of a diff answer; the counts stay exact past it. */
   diffPathsListedMax: 10_000,
@@ -162,8 +162,6 @@ export const SERVER_LIMITS = {
   diffTimeBudgetMs: 10_000,
   /** The diff pass yields to the event loop at least this often. */
   diffSliceMs: 10,
-  /** A diff whose globs select at most this share of the paths reads only their columns (the cursor's selective read). */
-  diffSelectiveShareMax: 0.25,
   /*
    * The workspace (server/workspace/store.ts): bookmarks and named layouts kept beside the
    * archive in one small JSON file, rewritten whole on each change. Its largest size is about
