@@ -47,6 +47,7 @@ const EXPECTED: Record<string, { need: Need; body?: unknown; query?: string }> =
   'GET /api/v1/shard': { need: 'read' },
   'GET /api/v1/shard/batches': { need: 'read', query: '?from=0' },
   'GET /api/v1/shard/before': { need: 'read', query: '?ts=0&n=1' },
+  'POST /api/v1/shard/updated': { need: 'read', body: { at_us: null, paths: ['/x'] } },
   'GET /api/v1/ha': { need: 'read' },
   'POST /api/v1/ha/control': { need: 'admin', body: { action: 'release' } },
   'POST /api/v1/sessions': { need: 'read', body: { state: 'pause' } },
