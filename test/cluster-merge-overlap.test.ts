@@ -217,4 +217,25 @@ describe('hostile questions and answers about update times', () => {
       await new Promise((resolve) => fake.close(resolve));
     }
   });
+
+  it('names missing a shard whose paths, state or coverage answer has the wrong shape, never a 500', async () => {
+    const bad: Record<string, unknown> = { '/api/v1/paths': { paths: null }, '/api/v1/state': { ts: 1, values: null }, '/api/v1/coverage': { horizon_us: 1, runs: 5, gaps: [], outages: [] } };
+    const fake: Server = createServer((req, res) => {
+      const path = new URL(req.url ?? '/', 'http://x').pathname;
+      res.setHeader('content-type', 'application/json');
+      res.end(JSON.stringify(path === '/api/v1/shard' ? { horizon_us: T0, recording: false } : bad[path] ?? {}));
+    });
+    await new Promise<void>((resolve) => fake.listen(0, '127.0.0.1', resolve));
+    const f = await frontNode([{ id: 'a', url: (shards[0] as TestServer).url }, { id: 'z', url: `http://127.0.0.1:${(fake.address() as { port: number }).port}` }]);
+    try {
+      for (const q of Object.keys(bad)) {
+        const m = await api(f.url, 'GET', q);
+        expect(m.status, q).toBe(200);
+        expect(m.body.partial, q).toEqual({ code: 'TPD_SHARDS_MISSING', missing: [{ shard: 'z', reason: `malformed answer to ${q}` }] });
+      }
+    } finally {
+      await f.close();
+      await new Promise((resolve) => fake.close(resolve));
+    }
+  });
 });

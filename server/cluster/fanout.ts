@@ -176,13 +176,17 @@ async function readJson<T>(body: OpenedStream['body']): Promise<T> {
 
 /**
  * Asks every live shard `path` (JSON) at once; answers come in shard-id order, the rest is
- * missing with a reason. None answering is TPD_CLUSTER_UNAVAILABLE (503).
+ * missing with a reason (also an answer `valid` refuses). None answering is
+ * TPD_CLUSTER_UNAVAILABLE (503).
  */
-export async function fanoutJson<T>(dir: ShardDirectory, path: string): Promise<Fanned<T>> {
+export async function fanoutJson<T>(dir: ShardDirectory, path: string, valid?: (v: unknown) => v is T): Promise<Fanned<T>> {
   const { live, missing } = await liveShards(dir);
   const settled = await Promise.allSettled(live.map(async ({ shard, index }) => {
     const s = await openShard(dir, shard, path);
-    return { shard, index, value: await readJson<T>(s.body), horizonUs: s.horizonUs, recording: s.recording };
+    const value = await readJson<T>(s.body);
+    // A shard is a peer, not trusted with the merge: an answer of the wrong shape names it missing.
+    if (valid && !valid(value)) throw Object.assign(new Error('malformed answer'), { code: `malformed answer to ${path.split('?')[0] as string}` });
+    return { shard, index, value, horizonUs: s.horizonUs, recording: s.recording };
   }));
   const answers: Array<ShardAnswer<T>> = [];
   settled.forEach((r, i) => {

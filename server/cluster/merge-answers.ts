@@ -49,6 +49,24 @@ export function mergePaths(answers: ReadonlyArray<PathsAnswer>, max: number): Pa
   return { paths: sorted.slice(0, max), count, truncated: anyTruncated || sorted.length > max };
 }
 
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+const isTime = (v: unknown): boolean => v === null || Number.isSafeInteger(v);
+
+/** The shape of a shard's /api/v1/paths answer (what mergePaths reads). */
+export function isPathsAnswer(v: unknown): v is PathsAnswer {
+  return isObject(v) && Array.isArray(v.paths) && v.paths.every((p) => typeof p === 'string') && Number.isSafeInteger(v.count) && typeof v.truncated === 'boolean';
+}
+
+/** The shape of a shard's /api/v1/state answer (what mergeStates reads). */
+export function isStateAnswer(v: unknown): v is StateAnswer {
+  return isObject(v) && isTime(v.ts) && isObject(v.values);
+}
+
+/** The shape of a shard's /api/v1/coverage answer (what mergeCoverage reads). */
+export function isCoverageAnswer(v: unknown): v is CoverageAnswer {
+  return isObject(v) && isTime(v.horizon_us) && [v.runs, v.gaps, v.outages].every((l) => Array.isArray(l) && l.every(isObject));
+}
+
 /** A shard's /api/v1/state body, values in their JSON form (passed through untouched). */
 export interface StateAnswer {
   ts: number | null;

@@ -12,7 +12,7 @@ import { noMatchWarning } from '../../protocol/glob.js';
 import { formatTs } from '../../protocol/time.js';
 import type { ShardDirectory } from '../cluster/directory.js';
 import { fanoutJson, partialHeader, partialOf, PARTIAL_HEADER, queryString, type MissingShard } from '../cluster/fanout.js';
-import { mergeCoverage, mergedHorizon, mergePaths, mergeStates, type CoverageAnswer, type PathsAnswer, type StateAnswer } from '../cluster/merge-answers.js';
+import { isCoverageAnswer, isPathsAnswer, isStateAnswer, mergeCoverage, mergedHorizon, mergePaths, mergeStates, type CoverageAnswer, type PathsAnswer, type StateAnswer } from '../cluster/merge-answers.js';
 import { mergedHistory } from '../cluster/merge-history.js';
 import { HistoryCut } from '../cluster/merge-history-records.js';
 import { resolveShared } from '../cluster/merge-update-times.js';
@@ -35,7 +35,7 @@ const indexed = <T>(f: { answers: Array<{ index: number; shard: { id: string }; 
   f.answers.map((a) => ({ index: a.index, shard: a.shard.id, value: a.value, horizonUs: a.horizonUs }));
 
 export async function mergedPaths(dir: ShardDirectory, given: string | string[] | undefined, globs: string[], reply: FastifyReply): Promise<object> {
-  const f = await fanoutJson<PathsAnswer>(dir, '/api/v1/paths' + queryString({ glob: given === undefined ? undefined : globs }));
+  const f = await fanoutJson<PathsAnswer>(dir, '/api/v1/paths' + queryString({ glob: given === undefined ? undefined : globs }), isPathsAnswer);
   markAnswer(reply, mergedHorizon(f.answers.map((a) => a.horizonUs)), f.missing);
   const merged = mergePaths(f.answers.map((a) => a.value), SERVER_LIMITS.pathsListedMax);
   const warning = merged.count === 0 && given !== undefined ? noMatchWarning(globs) : undefined;
@@ -43,7 +43,7 @@ export async function mergedPaths(dir: ShardDirectory, given: string | string[] 
 }
 
 export async function mergedState(dir: ShardDirectory, given: string | string[] | undefined, globs: string[], atUs: number | undefined, reply: FastifyReply): Promise<string> {
-  const fanned = await fanoutJson<StateAnswer & { warning?: unknown }>(dir, '/api/v1/state' + queryString({ glob: given === undefined ? undefined : globs, at: atUs === undefined ? undefined : formatTs(atUs) }));
+  const fanned = await fanoutJson<StateAnswer>(dir, '/api/v1/state' + queryString({ glob: given === undefined ? undefined : globs, at: atUs === undefined ? undefined : formatTs(atUs) }), isStateAnswer);
   // Paths several shards hold are decided by when each shard updated them.
   const f = await resolveShared(dir, fanned, atUs);
   const horizon = mergedHorizon(f.answers.map((a) => a.horizonUs));
@@ -96,7 +96,7 @@ function flushed(socket: Socket | null, maxMs: number): Promise<void> {
 }
 
 export async function mergedCoverage(dir: ShardDirectory, startUs: number, endUs: number | undefined, reply: FastifyReply): Promise<object> {
-  const f = await fanoutJson<CoverageAnswer>(dir, '/api/v1/coverage' + queryString({ start: formatTs(startUs), end: endUs === undefined ? undefined : formatTs(endUs) }));
+  const f = await fanoutJson<CoverageAnswer>(dir, '/api/v1/coverage' + queryString({ start: formatTs(startUs), end: endUs === undefined ? undefined : formatTs(endUs) }), isCoverageAnswer);
   markAnswer(reply, mergedHorizon(f.answers.map((a) => a.value.horizon_us)), f.missing);
   return withPartial(mergeCoverage(indexed(f)), f.missing);
 }
