@@ -8,7 +8,7 @@
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { execFile } from 'node:child_process';
-import { request as httpGet, type IncomingMessage } from 'node:http';
+import { createServer, request as httpGet, type IncomingMessage, type Server } from 'node:http';
 import { stat, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Batch } from '../protocol/value.js';
@@ -216,4 +216,29 @@ describe('a client leaving a merged history', () => {
       await until(() => open.reduce((n, c) => n + c(), 0) === 0, SERVER_LIMITS.clusterShardIdleTimeoutMs / 2, 'every shard stream closed');
     }, 60_000);
   }
+});
+
+describe('a shard that fails before its first record', () => {
+  it('is named missing in the header and the partial record, and the others\' history is whole', async () => {
+    const good = await startServer(part(0).slice(0, 30));
+    closers.push(() => good.close());
+    // Headers, half a record, then the connection dropped.
+    const fake: Server = createServer((req, res) => {
+      const path = new URL(req.url ?? '/', 'http://x').pathname;
+      if (path === '/api/v1/shard') return res.end(JSON.stringify({ horizon_us: T0, recording: false }));
+      res.writeHead(200, { 'content-type': 'application/x-ndjson' });
+      res.write('{"ts":17600');
+      setImmediate(() => res.socket?.destroy());
+    });
+    await new Promise<void>((resolve) => fake.listen(0, '127.0.0.1', resolve));
+    closers.push(() => new Promise((resolve) => fake.close(resolve)));
+    const front = await frontNode([{ id: 'a', url: good.url }, { id: 'b', url: `http://127.0.0.1:${(fake.address() as { port: number }).port}` }]);
+    closers.push(() => front.close());
+    const res = await fetch(`${front.url}/api/v1/history`);
+    expect(res.status).toBe(200);
+    expect(res.headers.get('tapedeck-partial')).toMatch(/^TPD_SHARDS_MISSING: b \(/);
+    const lines = (await res.text()).trimEnd().split('\n');
+    expect(JSON.parse(lines.pop() as string)).toMatchObject({ partial: { code: 'TPD_SHARDS_MISSING', missing: [{ shard: 'b' }] } });
+    expect(lines).toEqual((await (await fetch(`${good.url}/api/v1/history`)).text()).trimEnd().split('\n'));
+  });
 });
