@@ -330,7 +330,7 @@ export class Archive extends EventEmitter {
     }
     let h = this.handles.get(entry.seq);
     if (!h) {
-      const fhP = open(join(this.dir, entry.name), 'r');
+      const fhP = this.openEntry(entry);
       fhP.catch(() => this.handles.delete(entry.seq));
       h = { fh: fhP, busy: 0 };
       this.handles.set(entry.seq, h);
@@ -345,6 +345,24 @@ export class Archive extends EventEmitter {
       throw new TapedeckError('TPD_IO', `reading ${entry.name}: ${(err as NodeJS.ErrnoException).code ?? 'I/O error'}`, { file: entry.name }, { cause: err });
     } finally {
       h.busy--;
+    }
+  }
+
+  /**
+   * Opens a file by its entry's name. The writer renames `current` on disk before it renames
+   * the entry (writer.renameCurrent): an open racing the rename fails with ENOENT and is tried
+   * again under the new name, once the rename's continuation has run.
+   */
+  private async openEntry(entry: FileEntry): Promise<FileHandle> {
+    for (let attempt = 1; ; attempt++) {
+      const name = entry.name;
+      try {
+        return await open(join(this.dir, name), 'r');
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || attempt >= STORAGE_LIMITS.rotationRaceOpenTries) throw err;
+        if (entry.name === name) await new Promise((resolve) => setImmediate(resolve));
+        if (entry.name === name) throw err;
+      }
     }
   }
 

@@ -16,9 +16,7 @@ import type { BlockRow } from './catalog.js';
 import { openFrame } from './codec/frame.js';
 import type { BlockTable, FileEntry } from './file-list.js';
 import { readExactly } from './segment-file.js';
-
-/** Opens tried while a rotation renames the file under us (each sees the entry's name change or gives up). */
-const ROTATION_RACE_TRIES = 3;
+import { STORAGE_LIMITS } from './limits.js';
 
 /** Blocks read together: their rows and the bytes from the first one's offset. */
 export class FrameSpan {
@@ -53,10 +51,10 @@ export class FrameFile {
    * The file open for reading, or undefined when it cannot be opened here (not local, gone,
    * closed archive). Files are opened by their entry's name, which a rotation changes just
    * after renaming `current` on disk: an open that races it fails, and is tried again under
-   * the new name (a few times: ROTATION_RACE_TRIES).
+   * the new name (a few times: STORAGE_LIMITS.rotationRaceOpenTries).
    */
   static async open(a: Archive, entry: FileEntry): Promise<FrameFile | undefined> {
-    for (let attempt = 0; attempt < ROTATION_RACE_TRIES; attempt++) {
+    for (let attempt = 0; attempt < STORAGE_LIMITS.rotationRaceOpenTries; attempt++) {
       if (entry.location !== 'local' || a.isClosed) return undefined;
       const name = entry.name;
       try {

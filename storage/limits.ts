@@ -52,6 +52,8 @@ export const STORAGE_LIMITS = {
   seekBatchesMax: 100_000,
   /** Bytes read per I/O while scanning frame headers (reindex, repair, verify). */
   scanChunkBytes: 1024 * 1024,
+  /** Opens of a file racing its rotation's rename (`current` renamed on disk before its entry): tried again under the new name at most this many times. */
+  rotationRaceOpenTries: 3,
   /** First retry of a write the full disk refused; later retries wait twice as long each, up to diskFullRetryMaxMs. */
   diskFullRetryMs: 1000,
   diskFullRetryMaxMs: 8000,
