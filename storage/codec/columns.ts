@@ -7,6 +7,7 @@ import type { Value } from '../../protocol/value.js';
 import { MsgpackReader, MsgpackWriter } from '../../protocol/value-msgpack.js';
 import { TapedeckError } from '../../protocol/errors.js';
 import type { ByteReader, ByteWriter } from './bytes.js';
+import { BitReader } from './bits.js';
 import { decodeXorColumn, encodeXorColumn, noteSignalingNaN, skipXorColumn, xorColumnBits } from './xor-float.js';
 import { decodePacked, encodePacked, planPacked, skipPacked, type PackedPlan } from './packed-int.js';
 
@@ -205,6 +206,101 @@ export function decodeColumnBody(kind: number, r: ByteReader, out: Value[], from
   } else {
     r.fail(`unknown column kind ${kind}`);
   }
+}
+
+/**
+ * decodeColumn for a column of numbers, written straight into `out[from, to)`: no value is
+ * boxed and every store is to a Float64Array (FLOAT64 and XOR columns go in as their bits,
+ * so NaN payloads are kept whatever the engine does with NaN numbers). Refuses what
+ * decodeColumn refuses, and a MSGPACK column holding anything but numbers (the caller reads
+ * such a column with decodeColumn). PACKED columns go through packed-int.ts's decoder.
+ */
+export function decodeColumnF64(r: ByteReader, out: Float64Array, from: number, to: number): void {
+  const kind = r.u8();
+  if (kind === ColumnKind.DECIMAL) {
+    const k = r.u8();
+    if (k > DECIMAL_EXPONENT_MAX) r.fail('decimal exponent out of range');
+    decodeDecimalF64(r, out, from, to, k);
+  } else if (kind === ColumnKind.FLOAT64) {
+    const bytes = r.bytes(8 * (to - from));
+    if (LITTLE_ENDIAN) new Uint8Array(out.buffer, out.byteOffset + 8 * from, 8 * (to - from)).set(bytes);
+    else for (let i = from, at = r.pos - bytes.length; i < to; i++, at += 8) out[i] = r.view.getFloat64(at, true);
+  } else if (kind === ColumnKind.XOR) {
+    if (to > from) decodeXorF64(r, out, from, to);
+    else if (r.uvar() !== 0) r.fail('empty xor column with bits');
+  } else if (kind >= ColumnKind.DECIMAL_K && kind <= ColumnKind.DECIMAL_K + DECIMAL_EXPONENT_MAX) {
+    decodeDecimalF64(r, out, from, to, kind - ColumnKind.DECIMAL_K);
+  } else if (kind === ColumnKind.MSGPACK) {
+    const values: Value[] = new Array<Value>(to - from).fill(null);
+    decodeMsgpack(r, values, 0, to - from);
+    for (let i = from; i < to; i++) {
+      const v = values[i - from];
+      if (typeof v !== 'number') r.fail('msgpack column holds a value that is not a number');
+      out[i] = v;
+    }
+  } else {
+    decodeColumnBody(kind, r, out as unknown as Value[], from, to);
+  }
+}
+
+const LITTLE_ENDIAN = new Uint8Array(new Float64Array([1]).buffer)[7] === 0x3f;
+const xorReader = new BitReader();
+
+function decodeDecimalF64(r: ByteReader, out: Float64Array, from: number, to: number, k: number): void {
+  const p = POW10[k] as number;
+  let acc = 0;
+  if (k === 0) {
+    for (let i = from; i < to; i++) out[i] = acc += r.svar();
+  } else {
+    for (let i = from; i < to; i++) out[i] = (acc += r.svar()) / p;
+  }
+}
+
+/** xor-float.ts's decodeXorColumn, storing each value's two 32-bit halves into out's words. */
+function decodeXorF64(r: ByteReader, out: Float64Array, from: number, to: number): void {
+  const words = new Uint32Array(out.buffer, out.byteOffset, out.length * 2);
+  const hiAt = LITTLE_ENDIAN ? 1 : 0;
+  const bytes = r.uvar();
+  const br = xorReader;
+  br.start(r, bytes);
+  let hi = br.read(32);
+  let lo = br.read(32);
+  let lead = 0;
+  let len = 0;
+  words[2 * from + hiAt] = hi;
+  words[2 * from + 1 - hiAt] = lo;
+  for (let i = from + 1; i < to; i++) {
+    if (br.bit() === 1) {
+      if (br.bit() === 1) {
+        lead = br.read(6);
+        len = br.read(6) + 1;
+        if (lead + len > 64) r.fail('xor window past 64 bits');
+      } else if (len === 0) {
+        r.fail('xor window reused before one was set');
+      }
+      const trail = 64 - lead - len;
+      let mhi = 0;
+      let mlo: number;
+      if (len > 32) {
+        mhi = br.read(len - 32);
+        mlo = br.read(32);
+      } else {
+        mlo = br.read(len);
+      }
+      if (trail === 0) {
+        hi = (hi ^ mhi) >>> 0;
+        lo = (lo ^ mlo) >>> 0;
+      } else if (trail < 32) {
+        hi = (hi ^ ((mhi << trail) | (mlo >>> (32 - trail)))) >>> 0;
+        lo = (lo ^ (mlo << trail)) >>> 0;
+      } else {
+        hi = (hi ^ (mlo << (trail - 32))) >>> 0;
+      }
+    }
+    words[2 * i + hiAt] = hi;
+    words[2 * i + 1 - hiAt] = lo;
+  }
+  br.finish();
 }
 
 function decodeDecimal(r: ByteReader, out: Value[], from: number, to: number, k: number): void {
