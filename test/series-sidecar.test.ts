@@ -14,7 +14,8 @@ import { readSeries, seriesCacheOf } from '../storage/series-read.js';
 import { STORAGE_LIMITS } from '../storage/limits.js';
 import { seriesIndexOf } from '../storage/series-index/store.js';
 import { sidecarDir, sidecarPath } from '../storage/series-index/build.js';
-import { decodeHeader, decodeIndex, HEADER_BYTES } from '../storage/series-index/format.js';
+import { CHUNK_LZ4, CHUNK_REGULAR_TIMES, decodeChunk, decodeHeader, decodeIndex, HEADER_BYTES, SIDECAR_VERSION, versionOf } from '../storage/series-index/format.js';
+import { crc32c } from '../storage/codec/crc.js';
 import { startSeriesIndex } from '../server/series-index.js';
 import type { Value } from '../protocol/value.js';
 import { xorByte } from './helpers/damage.js';
@@ -155,7 +156,7 @@ describe('per-series sidecars', () => {
     };
     const damages: Array<{ what: string; apply: () => Promise<void> }> = [];
     // Every header field, its CRC and the magic.
-    for (const at of [0, 7, 8, 12, 16, 24, 32, 40, 48, 56, 60, 64, 68, HEADER_BYTES - 1]) damages.push({ what: `header byte ${at}`, apply: () => xorByte(file, at, 1 << Math.floor(rand() * 8)) });
+    for (const at of [0, 7, 8, 12, 16, 24, 32, 40, 48, 56, 60, 64, 68, 72, 76, HEADER_BYTES - 1]) damages.push({ what: `header byte ${at}`, apply: () => xorByte(file, at, 1 << Math.floor(rand() * 8)) });
     for (let i = 0; i < 8; i++) {
       const at = inChunk();
       damages.push({ what: `chunk byte ${at}`, apply: () => xorByte(file, at, 1 << Math.floor(rand() * 8)) });
@@ -317,5 +318,110 @@ describe('per-series sidecars', () => {
     expect(await readdir(sidecarDir(a))).toEqual([`${name}.sidx`]);
     expect(await read(a, [id], 0, Number.MAX_SAFE_INTEGER, true)).toEqual(first);
     expect(first.get(id)).toHaveLength(400);
+  });
+  it('compressed chunks: a steady scrape\'s chunks are LZ4-compressed with no time column and read exactly; damage in their compressed bytes falls back; a decompression bomb header is refused', async () => {
+    const seed = scheduleSeed('SIDECAR_SEED', 'sidecar-lz4');
+    const rand = rng(seed + 3);
+    limits.seriesIndexSliceUpdatesMax = 2_000;
+    const dir = await tmpDir();
+    const a = await Archive.open(dir, { flushIntervalMs: 0 });
+    const t0 = 1_700_000_000_000_000;
+    const steps = 600;
+    // Counters and gauges by formula (compressible), hostile floats now and then, times every 15 s.
+    for (let k = 0; k < steps; k++) {
+      const updates: Array<[string, Value]> = [];
+      for (let i = 0; i < 40; i++) {
+        const hostile = rand() < 0.01 ? valueOf(rand, i % 7 === 6 ? 0 : i, k) : undefined;
+        updates.push([`/p/${i}`, hostile ?? (i % 2 === 0 ? k * ((i % 7) + 1) + ((k * 31 + i) % 5) : 20 + ((i * 13 + k * 7) % 100) / 10)]);
+      }
+      a.writer!.append(updates, t0 + k * 15_000_000);
+      if (k % 50 === 49) await a.writer!.flush();
+    }
+    await a.writer!.rotate();
+    const store = await builtStore(a);
+    expect(store.stats.built).toBe(1);
+    const ids = allIds(a);
+    const want = await read(a, ids, t0, t0 + steps * 15_000_000, false);
+    expect(await read(a, ids, t0, t0 + steps * 15_000_000, true), `seed ${seed}`).toEqual(want);
+    expect(store.stats.fallbacks + store.stats.damaged).toBe(0);
+    const f = a.files.find((e) => e.sealed)!;
+    const file = sidecarPath(a, f.name);
+    const id = { seq: f.seq, name: f.name, committedBytes: f.committedBytes, deltaBlocks: a.table(f).deltas.length, firstTs: f.firstTs!, lastTs: f.lastTs! };
+    await a.close();
+    const pristine = await readFile(file);
+    const h = decodeHeader(pristine, id, pristine.length);
+    expect(h.indexRawBytes, 'the index is deflated').toBeGreaterThan(h.indexBytes);
+    const ix = decodeIndex(pristine.subarray(h.indexOffset), h);
+    const chunk = (c: number): Buffer => pristine.subarray(ix.offset[c], (ix.offset[c] as number) + (ix.bytes[c] as number));
+    const compressed = [...ix.offset.keys()].filter((c) => ((chunk(c)[4] as number) & CHUNK_LZ4) !== 0);
+    expect(compressed.length, 'some chunks are compressed').toBeGreaterThan(10);
+    expect([...ix.offset.keys()].filter((c) => ((chunk(c)[4] as number) & CHUNK_REGULAR_TIMES) !== 0).length, 'steady times need no column').toBe(ix.offset.length);
+    // Damage inside a compressed chunk's stored bytes (its length or its LZ4 block): the read falls back to the blocks.
+    for (let round = 0; round < 6; round++) {
+      const c = compressed[Math.floor(rand() * compressed.length)] as number;
+      const at = (ix.offset[c] as number) + 5 + Math.floor(rand() * ((ix.bytes[c] as number) - 5));
+      await writeFile(file, pristine);
+      await xorByte(file, at, 1 << Math.floor(rand() * 8));
+      const r = await Archive.open(dir, { readonly: true });
+      try {
+        expect(await read(r, ids, t0, t0 + steps * 15_000_000, true), `damage at ${at} (seed ${seed})`).toEqual(want);
+        expect(seriesIndexOf(r).stats.damaged, `damage at ${at} found (seed ${seed})`).toBe(1);
+      } finally {
+        await r.close();
+      }
+    }
+    // A bomb: a compressed chunk declaring 4 GiB, its CRC32C made valid. Refused by the bound
+    // on its declared length (before anything is allocated for it), and the read falls back.
+    const c = compressed[0] as number;
+    const bomb = Buffer.from(chunk(c));
+    bomb.writeUInt32LE(0xffffffff, 5);
+    bomb.writeUInt32LE(crc32c(bomb.subarray(4)), 0);
+    expect(() => decodeChunk(bomb, ix.n[c] as number, ix.first[c] as number, ix.last[c] as number)).toThrow(/declares 4294967295 bytes, more than/);
+    const bombed = Buffer.from(pristine);
+    bomb.copy(bombed, ix.offset[c]);
+    await writeFile(file, bombed);
+    const before = process.memoryUsage().arrayBuffers;
+    const r = await Archive.open(dir, { readonly: true });
+    try {
+      expect(await read(r, ids, t0, t0 + steps * 15_000_000, true), `bomb (seed ${seed})`).toEqual(want);
+      expect(seriesIndexOf(r).stats.damaged).toBe(1);
+      expect(process.memoryUsage().arrayBuffers - before, 'no 4 GiB buffer').toBeLessThan(1 << 30);
+    } finally {
+      await r.close();
+    }
+  });
+
+  it('a sidecar of another format version is never read, and is built again at start', async () => {
+    const seed = scheduleSeed('SIDECAR_SEED', 'sidecar-version');
+    limits.seriesIndexSliceUpdatesMax = 97;
+    const dir = await tmpDir();
+    const built = await build(seed, dir);
+    await builtStore(built.a);
+    const ids = allIds(built.a);
+    const want = await read(built.a, ids, built.firstUs - 1, built.lastUs, false);
+    const names = built.a.files.filter((f) => f.sealed).map((f) => f.name);
+    await built.a.close();
+    // Version 1's header: 72 bytes, its own CRC32C at 68; the version field says 1.
+    for (const name of names) {
+      const b = await readFile(sidecarPath(built.a, name));
+      b.writeUInt32LE(1, 8);
+      b.writeUInt32LE(crc32c(b.subarray(0, 68)), 68);
+      await writeFile(sidecarPath(built.a, name), b);
+      expect(versionOf(b)).toBe(1);
+    }
+    const ro = await Archive.open(dir, { readonly: true });
+    try {
+      expect(await read(ro, ids, built.firstUs - 1, built.lastUs, true), `seed ${seed}`).toEqual(want);
+      expect(seriesIndexOf(ro).stats.damaged, 'each old sidecar is refused').toBe(names.length);
+    } finally {
+      await ro.close();
+    }
+    const a = await Archive.open(dir, { flushIntervalMs: 0 });
+    cleanup.push(() => a.close());
+    const store = await builtStore(a);
+    expect(store.stats.built, 'rebuilt at start').toBe(names.length);
+    for (const name of names) expect(versionOf(await readFile(sidecarPath(a, name)))).toBe(SIDECAR_VERSION);
+    expect(await read(a, ids, built.firstUs - 1, built.lastUs, true)).toEqual(want);
+    expect(store.stats.damaged).toBe(0);
   });
 });

@@ -11,7 +11,6 @@ import { join } from 'node:path';
 import { TapedeckError } from '../../protocol/errors.js';
 import type { Value } from '../../protocol/value.js';
 import type { Archive } from '../archive.js';
-import type { BlockRow } from '../catalog.js';
 import { ByteWriter } from '../codec/bytes.js';
 import { crc32c } from '../codec/crc.js';
 import { genericArray, type DecodedBatches } from '../codec/payload.js';
@@ -72,7 +71,7 @@ export async function buildSidecar(a: Archive, f: FileEntry, opts: BuildOptions 
     const t = a.table(f);
     let slice: Slice = { blocks: [], updates: 0 };
     for (const di of t.deltas) {
-      const row = t.rows[di] as BlockRow;
+      const row = t.row(di);
       // Evicted meanwhile (the entry is live): give up rather than fetch it back from cold storage.
       if (f.location !== 'local') throw new TapedeckError('TPD_FILE_UNAVAILABLE', `${f.name} left the local disk while its sidecar was built`, { file: f.name });
       const d = await a.readBlockSelected(f, row, () => true);
@@ -200,11 +199,11 @@ class SliceWriter {
     await this.flush();
     const entries = [...this.entries.values()].sort((x, y) => x.id - y.id);
     const index = encodeIndex(entries, id.firstTs);
-    await writeAll(this.fh, index, this.pos);
-    const header = encodeHeader({ ...id, indexOffset: this.pos, indexBytes: index.length, indexCrc: crc32c(index) });
+    await writeAll(this.fh, index.stored, this.pos);
+    const header = encodeHeader({ ...id, indexOffset: this.pos, indexBytes: index.stored.length, indexRawBytes: index.rawBytes, indexCrc: crc32c(index.stored) });
     await writeAll(this.fh, header, 0);
     const notCovered = entries.filter((e) => e.flags & FLAG_NOT_COVERED).length;
-    return { bytes: this.pos + index.length, paths: entries.length, notCovered };
+    return { bytes: this.pos + index.stored.length, paths: entries.length, notCovered };
   }
 }
 

@@ -19,7 +19,7 @@ import { STORAGE_LIMITS } from '../limits.js';
 import { readExactly } from '../segment-file.js';
 import { EMPTY_RUN, type ChunkRun, type SeriesCache, type SeriesRun } from '../series-cache.js';
 import { buildSidecar, identityOf, sidecarDir, sidecarPath, SIDECAR_SUFFIX, TEMP_SUFFIX, type BuildResult } from './build.js';
-import { decodeChunk, decodeHeader, decodeIndex, findPath, FLAG_NOT_COVERED, HEADER_BYTES, type SidecarIndex } from './format.js';
+import { decodeChunk, decodeHeader, decodeIndex, findPath, FLAG_NOT_COVERED, HEADER_BYTES, SIDECAR_VERSION, versionOf, type SidecarIndex } from './format.js';
 
 /** A usable sidecar: its verified index. */
 interface Open {
@@ -295,7 +295,9 @@ export class SeriesIndexStore {
     const have = new Set<string>();
     for (const n of names) {
       const segment = n.endsWith(SIDECAR_SUFFIX) ? n.slice(0, -SIDECAR_SUFFIX.length) : undefined;
-      if (n.endsWith(TEMP_SUFFIX) || segment === undefined || !local.has(segment)) await rm(`${sidecarDir(this.a)}/${n}`, { force: true });
+      // A sidecar of another format version (written by another release) is built again now, not at its first read.
+      const stale = segment !== undefined && local.has(segment) && !(await currentVersion(`${sidecarDir(this.a)}/${n}`));
+      if (n.endsWith(TEMP_SUFFIX) || segment === undefined || !local.has(segment) || stale) await rm(`${sidecarDir(this.a)}/${n}`, { force: true });
       else have.add(segment);
     }
     for (const f of local.values()) if (!have.has(f.name) && f.firstTs !== null) this.enqueue(f.seq);
@@ -306,6 +308,19 @@ export class SeriesIndexStore {
     this.stopped = true;
     this.queue.length = 0;
     await this.running;
+  }
+}
+
+/** Whether the file starts as a sidecar of this format version (its other checks wait for its first read). */
+async function currentVersion(path: string): Promise<boolean> {
+  const fh = await open(path, 'r').catch(() => undefined);
+  if (!fh) return false;
+  try {
+    return versionOf(await readExactly(fh, 12, 0)) === SIDECAR_VERSION;
+  } catch {
+    return false;
+  } finally {
+    await fh.close().catch(() => undefined);
   }
 }
 
