@@ -5,7 +5,7 @@
  *
  *   QUERY='sum by (job) (rate(bench_requests_total[5m]))' SERIES=10000 INTERVAL_S=15 node --max-old-space-size=8192 --import tsx test/bench/promql-sidecar-profile.ts
  */
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Archive } from '../../storage/index.js';
@@ -33,7 +33,10 @@ try {
     if (archive.writer!.needsDrain) await archive.writer!.drain();
   }
   await archive.writer!.rotate();
+  const buildStarted = performance.now();
   if (process.env.SIDECARS !== '0') await (await startSeriesIndex(archive)).whenIdle();
+  const sidecar = { buildS: Math.round(performance.now() - buildStarted) / 1000, bytes: await dirBytes(join(archive.dir, 'series-index')), segmentBytes: 0 };
+  for (const f of archive.files) if (f.sealed) sidecar.segmentBytes += (await stat(join(archive.dir, f.name))).size;
   const out: Record<string, unknown> = {};
   for (const query of QUERIES) {
     const runs: number[] = [];
@@ -48,8 +51,14 @@ try {
     }
     out[query] = { runsMs: runs, cpuMs: cpu };
   }
-  console.log(JSON.stringify({ bench: 'promql-sidecar-profile', series: SERIES, intervalS: INTERVAL_S, hours: HOURS, queries: out }));
+  console.log(JSON.stringify({ bench: 'promql-sidecar-profile', series: SERIES, intervalS: INTERVAL_S, hours: HOURS, sidecar, queries: out }));
 } finally {
   await archive.close();
   await rm(dir, { recursive: true, force: true });
+}
+
+async function dirBytes(d: string): Promise<number> {
+  let n = 0;
+  for (const e of await readdir(d, { withFileTypes: true }).catch(() => [])) if (e.isFile()) n += (await stat(join(d, e.name))).size;
+  return n;
 }
