@@ -1,6 +1,6 @@
 /**
  * Remote-write benchmark, Tapedeck side by side with a real Prometheus on this machine:
- * `npm run bench:prom-write [-- --series 10000 --scrapes 60 --per-request 2000 --sides tapedeck,prometheus --acks durable,memory]`.
+ * `npm run bench:prom-write [-- --series 10000 --scrapes 60 --per-request 2000 --sides tapedeck,prometheus --acks durable,memory --sidecars on]`.
  *
  * Load: SERIES series with realistic label sets (node/SNMP-style: 20 metric names, 100
  * instances, job, device or ifName), scraped SCRAPES times 15 s apart (counters that grow by
@@ -12,7 +12,11 @@
  * - Tapedeck: a real server in a child process (this file with --serve) with a
  *   remote_write source, once with ?ack=durable (the default) and once with ?ack=memory
  *   (final flush included in the time); bytes per sample = the archive directory's size
- *   after the flush (segment files, catalog and all) / samples.
+ *   after the flush (segment files, catalog and all) / samples. Then (`--sidecars on`, the
+ *   default; not timed) the file is rotated and its per-series sidecar built, as the server
+ *   does for every sealed file: `bytes_per_sample_with_sidecars` adds the sidecar's bytes
+ *   (the archive's bytes as measured before the rotation, plus the sidecar: a rotation only
+ *   renames the file), and `sidecar` gives its bytes and build seconds.
  * - Prometheus 2.42 (/usr/bin/prometheus --web.enable-remote-write-receiver): the same
  *   bodies to its /api/v1/write; bytes per sample = the size of the block a TSDB snapshot
  *   (POST /api/v1/admin/tsdb/snapshot, head included) writes, i.e. the compacted on-disk
@@ -45,6 +49,7 @@ const { values: args } = parseArgs({
     'per-request': { type: 'string', default: '2000' },
     sides: { type: 'string', default: 'tapedeck,prometheus' },
     acks: { type: 'string', default: 'durable,memory' },
+    sidecars: { type: 'string', default: 'on' },
   },
 });
 
@@ -52,6 +57,7 @@ const { values: args } = parseArgs({
 async function serve(dir: string): Promise<void> {
   const { resolveConfig } = await import('../../server/config.js');
   const { startServer } = await import('../../server/main.js');
+  const { seriesIndexOf } = await import('../../storage/series-index/store.js');
   const srv = await startServer(resolveConfig({
     archive_directory: dir,
     record: { spec: ['/**'], flush_interval: '1s' },
@@ -63,6 +69,14 @@ async function serve(dir: string): Promise<void> {
     if (m.cmd === 'flush') {
       await srv.archive.writer?.flush();
       return reply({ batches: srv.recorder?.stats.batches, updates: srv.recorder?.stats.updates });
+    }
+    if (m.cmd === 'sidecar') {
+      // Rotated as a daily rotate_interval would; the rotation queues the sealed file's build.
+      const started = performance.now();
+      await srv.archive.writer?.rotate();
+      const store = seriesIndexOf(srv.archive);
+      await store.whenIdle();
+      return reply({ built: store.stats.built, failures: store.stats.buildFailures, seconds: (performance.now() - started) / 1000 });
     }
     if (m.cmd === 'close') {
       await srv.close();
@@ -210,9 +224,18 @@ async function tapedeck(load: Load, ack: 'durable' | 'memory'): Promise<Record<s
     const ms = performance.now() - started;
     if (counts.updates !== load.samples) throw new Error(`Tapedeck recorded ${counts.updates} of ${load.samples} samples`);
     const bytes = await dirBytes(dir);
+    const where = await breakdown(dir);
+    let sidecar: { bytes: number; bytes_per_sample: number; build_seconds: number } | undefined;
+    if (args.sidecars !== 'off') {
+      const built = await call('sidecar') as { built: number; failures: number; seconds: number };
+      if (built.built < 1 || built.failures > 0) throw new Error(`sidecar build: ${JSON.stringify(built)}`);
+      const sidecarBytes = await dirBytes(join(dir, 'series-index'));
+      sidecar = { bytes: sidecarBytes, bytes_per_sample: round(sidecarBytes / load.samples), build_seconds: round(built.seconds) };
+    }
     return {
       samples_per_s: Math.round(load.samples / (ms / 1000)), seconds: round(ms / 1000), disk_bytes: bytes, bytes_per_sample: round(bytes / load.samples),
-      where: await breakdown(dir),
+      ...(sidecar ? { bytes_per_sample_with_sidecars: round((bytes + sidecar.bytes) / load.samples), sidecar } : {}),
+      where,
     };
   } finally {
     await call('close');
@@ -267,6 +290,8 @@ async function main(): Promise<void> {
     ingest_ratio_best: prom === undefined ? undefined : round(best / (prom.samples_per_s as number)),
     bytes_ratio: ratio(memory, 'bytes_per_sample'),
     bytes_ratio_durable: ratio(durable, 'bytes_per_sample'),
+    bytes_ratio_with_sidecars: memory?.bytes_per_sample_with_sidecars === undefined || prom === undefined ? undefined : round((memory.bytes_per_sample_with_sidecars as number) / (prom.bytes_per_sample as number)),
+    bytes_ratio_durable_with_sidecars: durable?.bytes_per_sample_with_sidecars === undefined || prom === undefined ? undefined : round((durable.bytes_per_sample_with_sidecars as number) / (prom.bytes_per_sample as number)),
     targets: { ingest_ratio_min: 1, bytes_ratio_max: 0.5 },
   }));
 }
