@@ -13,6 +13,8 @@
  */
 import { randomUUID } from 'node:crypto';
 import { Kafka, logLevel, type Consumer, type Message, type Producer } from 'kafkajs';
+// kafkajs 2.2.4 wakes every idle connection ~1 000 times a second: patched on import (see the file).
+import '../cluster/kafka-request-queue.js';
 import { valueToJson } from '../../protocol/value-json.js';
 import { MsgpackWriter, encodeMsgpack } from '../../protocol/value-msgpack.js';
 import type { Logger } from 'pino';

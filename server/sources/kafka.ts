@@ -20,6 +20,8 @@
  */
 import { EventEmitter } from 'node:events';
 import { Kafka, logLevel, type Consumer, type EachBatchPayload, type KafkaMessage, type LogEntry } from 'kafkajs';
+// kafkajs 2.2.4 wakes every idle connection ~1 000 times a second: patched on import (see the file).
+import '../cluster/kafka-request-queue.js';
 import type { Logger } from 'pino';
 import { DURATION_SCHEMA, durationMs, type Duration } from '../duration.js';
 import { TapedeckError, isTapedeckError } from '../../protocol/errors.js';
