@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createServer, type Server } from 'node:http';
 import type { Batch, Update } from '../protocol/value.js';
 import { formatTs } from '../protocol/time.js';
-import { api, startServer, type TestServer } from './helpers/server.js';
+import { api, startServer, TestWs, type TestServer } from './helpers/server.js';
 import { frontNode } from './helpers/merge-cluster.js';
 import { randomValue, rng } from './helpers/workload.js';
 import { scheduleSeed } from './helpers/seed.js';
@@ -149,6 +149,32 @@ describe('a path recorded by several shards', () => {
     // Globs that select some of the shared paths only.
     const g = `/api/v1/state?at=${at(input.times[900] as number)}&glob=/o/deep/**&glob=/o/once`;
     expect((await api(front.url, 'GET', g)).body.values).toEqual((await api(single.url, 'GET', g)).body.values);
+  });
+
+  it('gives a merged session the single archive\'s state frame at any position it seeks to', async () => {
+    const r = rng(input.times.length + 7);
+    const picks = Array.from({ length: 12 }, () => input.times[Math.floor(r() * input.times.length)] as number);
+    const frames = async (base: string): Promise<unknown[]> => {
+      const c = await api(base, 'POST', '/api/v1/sessions', { pos: formatTs(picks[0] as number), state: 'pause' });
+      expect(c.status).toBe(201);
+      const ws = await TestWs.open(`${base}${c.body.stream}`);
+      try {
+        const out: unknown[] = [];
+        const st = await ws.next((f) => f.type === 'state');
+        out.push([st.ts, st.values]);
+        // Seeks by time only: a step counts batches, and at a tied time each shard's is its own.
+        for (const pos of picks.slice(1).flatMap((t) => [formatTs(t), formatTs(t - 1)])) {
+          ws.send({ type: 'control', set: { pos } });
+          const f = await ws.next((x) => x.type === 'state');
+          out.push([pos, f.ts, f.values]);
+        }
+        return out;
+      } finally {
+        ws.close();
+      }
+    };
+    const [m, s] = [await frames(front.url), await frames(single.url)];
+    expect(m).toEqual(s);
   });
 
   it('streams history in the single archive\'s order: CSV and Parquet byte for byte, NDJSON one line per shard at a tie', async () => {

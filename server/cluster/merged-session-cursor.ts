@@ -32,6 +32,7 @@ import { fanoutJson, liveShards, openShard, queryString, reasonOf, type MissingS
 import { ShardFeed } from './merged-session-feed.js';
 import { mergedStateAt, type MergedPosition } from './merged-session-state.js';
 import type { ShardBatch } from './shard-batches.js';
+import { compareTie as cmp } from './merge-tie.js';
 
 /** What the cursor needs of its merged source (./merged-session-source.ts). */
 export interface MergedSourceView {
@@ -48,10 +49,6 @@ const AFTER_ALL = '\uffff';
 
 type Position = MergedPosition;
 
-/** (ts, shard) order, the tie rule. */
-function cmp(ta: number, sa: string, tb: number, sb: string): number {
-  return ta !== tb ? ta - tb : sa < sb ? -1 : sa > sb ? 1 : 0;
-}
 
 export class MergedCursor {
   pos: number | null = null;

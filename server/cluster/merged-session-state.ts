@@ -9,9 +9,11 @@ import { TapedeckError } from '../../protocol/errors.js';
 import { reviveValue } from '../../protocol/frames.js';
 import { formatTs } from '../../protocol/time.js';
 import type { Value } from '../../protocol/value.js';
-import type { ShardDirectory } from './directory.js';
+import type { ShardDirectory, ShardInfo } from './directory.js';
 import { fanoutJson, liveShards, openShard, queryString, reasonOf, type MissingShard } from './fanout.js';
 import { mergeStates, type StateAnswer } from './merge-answers.js';
+import { compareShardIds } from './merge-tie.js';
+import { updateTimesFor } from './merge-update-times.js';
 
 /** A merged session's position: `ts` null before any batch; shards up to `shard` in id order delivered their batch at `ts`. */
 export interface MergedPosition {
@@ -32,18 +34,24 @@ export async function mergedStateAt(dir: ShardDirectory, filter: readonly string
   const { ts, shard } = at;
   if (ts === null) return out;
   const { live } = await liveShards(dir);
+  const atOf = (s: ShardInfo): number => (compareShardIds(s.id, shard) <= 0 ? ts : ts - 1);
   const answers = await Promise.all(live.map(async ({ shard: s, index }) => {
-    const t = s.id <= shard ? ts : ts - 1;
     try {
-      const o = await openShard(dir, s, '/api/v1/state' + queryString({ glob, at: formatTs(t) }));
-      return { index, shard: s.id, value: (await o.body.json()) as StateAnswer, horizonUs: o.horizonUs };
+      const o = await openShard(dir, s, '/api/v1/state' + queryString({ glob, at: formatTs(atOf(s)) }));
+      return { index, shard: s, value: (await o.body.json()) as StateAnswer };
     } catch (err) {
       if (err instanceof TapedeckError && err.status < 500) throw err;
       lose({ shard: s.id, reason: reasonOf(err) });
       return undefined;
     }
   }));
-  const merged = mergeStates(answers.filter((a) => a !== undefined));
+  const ok = answers.filter((a) => a !== undefined);
+  // A path several shards hold takes the value of its newest update (merge-update-times.ts),
+  // as merged /state does; a shard that cannot say when is missing, its values not guessed.
+  const { times, failed } = await updateTimesFor(dir, ok, atOf);
+  for (const m of failed) lose(m);
+  const kept = ok.filter((a) => !failed.some((m) => m.shard === a.shard.id));
+  const merged = mergeStates(kept.map((a) => ({ index: a.index, shard: a.shard.id, value: a.value, horizonUs: null })), times);
   for (const p of Object.keys(merged.values)) out.set(idOf(p), reviveValue(merged.values[p], p));
   return out;
 }
