@@ -161,10 +161,10 @@ function takeBytes(bw: ByteWriter): Uint8Array {
  * first also holds the magic, the last the footer). Reads the next batch only when the
  * consumer asks for more, so a slow reader holds the reading back.
  */
-export async function* parquetChunks(batches: AsyncIterable<Batch>): AsyncGenerator<Uint8Array> {
+export async function* parquetChunks(batches: AsyncIterable<Batch>, kvMetadata?: Array<{ key: string; value: string }>): AsyncGenerator<Uint8Array> {
   const bw = new ByteWriter();
   // The writer is synchronous (no flush hook): each write() has encoded the group on return.
-  const pw = new ParquetWriter({ writer: bw, schema: SCHEMA, createdBy: 'tapedeck' });
+  const pw = new ParquetWriter({ writer: bw, schema: SCHEMA, createdBy: 'tapedeck', ...(kvMetadata ? { kvMetadata } : {}) });
   let group = new RowGroup();
   for await (const b of batches) {
     for (const [path, v] of b.updates) {

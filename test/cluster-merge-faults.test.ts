@@ -4,11 +4,16 @@
  * slowest shard's horizon in tail, and every state of a session freeing its shard streams.
  */
 import { afterEach, describe, expect, it } from 'vitest';
+import { execFile } from 'node:child_process';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
 import type { Batch } from '../protocol/value.js';
 import { formatTs } from '../protocol/time.js';
 import { startServer, TestWs, api, type TestServer, type Frame } from './helpers/server.js';
 import { ChildShard, frontNode, inFlight, recordingShard, splitWorkload } from './helpers/merge-cluster.js';
 import { until } from './helpers/until.js';
+import { tmpDir } from './helpers/tmp.js';
 import { wallClockUs } from '../storage/index.js';
 
 const closers: Array<() => unknown> = [];
@@ -98,6 +103,15 @@ describe('missing shards', () => {
     // The shards that answered, then the partial record naming the one that did not.
     expect(lines).toHaveLength(w.parts[0]!.length + w.parts[2]!.length + 1);
     expect(JSON.parse(lines.pop() as string)).toEqual({ partial: { code: 'TPD_SHARDS_MISSING', missing: [{ shard: 's1', reason: expect.any(String) }] } });
+    // Parquet names the missing shard in the file's footer metadata, as pyarrow reads it.
+    const pq = await fetch(`${f.url}/api/v1/history?format=parquet`);
+    expect(pq.headers.get('tapedeck-partial')).toMatch(/s1/);
+    const file = join(await tmpDir('merged-parquet'), 'partial.parquet');
+    await writeFile(file, Buffer.from(await pq.arrayBuffer()));
+    const py = "import json,sys,pyarrow.parquet as pq; m=pq.read_metadata(sys.argv[1]); print(json.dumps({'rows': m.num_rows, 'meta': {k.decode(): v.decode() for k, v in (m.metadata or {}).items()}}))";
+    const read = JSON.parse((await promisify(execFile)('python3', ['-c', py, file])).stdout) as { rows: number; meta: Record<string, string> };
+    expect(read.rows).toBe([...w.parts[0]!, ...w.parts[2]!].reduce((n, b) => n + b.updates.length, 0));
+    expect(JSON.parse(read.meta['tapedeck.partial'] as string)).toEqual({ code: 'TPD_SHARDS_MISSING', missing: [{ shard: 's1', reason: expect.any(String) }] });
     const paths = (await api(f.url, 'GET', '/api/v1/paths')).body.paths as string[];
     expect(paths.some((p) => p.startsWith('/s1/'))).toBe(false);
 

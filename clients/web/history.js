@@ -20,7 +20,8 @@ export async function loadHistory(base, paths, fromUs, toUs) {
   for (const line of text.split('\n')) {
     if (!line) continue;
     const b = JSON.parse(line);
-    if (b.ts >= ts) continue;
+    // A merged answer may end with a `partial` or `error` record (docs/cluster.md): no batch.
+    if (typeof b.ts !== 'number' || b.ts >= ts) continue;
     for (const [p, v] of Object.entries(b.updates)) {
       const h = got.get(p);
       if (h) { h.tsUs.push(b.ts); h.wire.push(v); }

@@ -196,13 +196,19 @@ function batchSources(open: ReadonlyArray<{ shard: ShardInfo; stream: OpenedStre
   }));
 }
 
+/** Footer metadata key of a merged Parquet answer that lacks shards. */
+export const PARQUET_PARTIAL_KEY = 'tapedeck.partial';
+
 /** Parquet of the merged batches; a shard lost mid-stream throws HistoryCut before the footer, so no valid file is closed. */
 async function* parquetAnswer(sources: Array<AsyncIterator<Keyed<Batch>>>, missing: () => MissingShard[]): AsyncGenerator<Uint8Array> {
   async function* batches(): AsyncGenerator<Batch> {
     for await (const m of mergeByTs(sources)) yield m.item;
   }
   try {
-    yield* parquetChunks(batches());
+    // Shards missing when the answer starts are named in the file's footer metadata (a
+    // shard lost later cuts the file before its footer instead).
+    const lacking = missing();
+    yield* parquetChunks(batches(), lacking.length > 0 ? [{ key: PARQUET_PARTIAL_KEY, value: JSON.stringify({ code: 'TPD_SHARDS_MISSING', missing: lacking }) }] : undefined);
   } catch (err) {
     if (!(err instanceof ShardLost)) throw err;
     throw new HistoryCut({ shard: err.shard, reason: err.reason }, missing());
