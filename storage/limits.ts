@@ -89,6 +89,7 @@ export const STORAGE_LIMITS = {
   seriesIndexOpenMax: 16,
   /** Chunks of one read closer than this are read in one I/O, of at most seriesIndexReadSpanBytesMax. */
   seriesIndexReadGapBytes: 64 * 1024,
+  /** Bytes of one sidecar read (chunks read together stop at this span). */
   seriesIndexReadSpanBytesMax: 8 * 1024 * 1024,
   /**
    * Catalog (storage/catalog.ts): paths per row of its dictionary table. A commit defining
