@@ -14,8 +14,9 @@ import { readSeries, seriesCacheOf } from '../storage/series-read.js';
 import { STORAGE_LIMITS } from '../storage/limits.js';
 import { seriesIndexOf } from '../storage/series-index/store.js';
 import { sidecarDir, sidecarPath } from '../storage/series-index/build.js';
-import { CHUNK_LZ4, CHUNK_REGULAR_TIMES, decodeChunk, decodeHeader, decodeIndex, HEADER_BYTES, SIDECAR_VERSION, versionOf } from '../storage/series-index/format.js';
+import { CHUNK_ABSOLUTE_TIMES, CHUNK_LZ4, CHUNK_REGULAR_TIMES, decodeChunk, encodeChunk, decodeHeader, decodeIndex, HEADER_BYTES, SIDECAR_VERSION, versionOf } from '../storage/series-index/format.js';
 import { crc32c } from '../storage/codec/crc.js';
+import { ByteWriter } from '../storage/codec/bytes.js';
 import { startSeriesIndex } from '../server/series-index.js';
 import type { Value } from '../protocol/value.js';
 import { xorByte } from './helpers/damage.js';
@@ -423,5 +424,24 @@ describe('per-series sidecars', () => {
     for (const name of names) expect(versionOf(await readFile(sidecarPath(a, name)))).toBe(SIDECAR_VERSION);
     expect(await read(a, ids, built.firstUs - 1, built.lastUs, true)).toEqual(want);
     expect(store.stats.damaged).toBe(0);
+  });
+  it('chunk times: regular ones cost no column, others are offsets from the first, or the times themselves when an offset would not be exact', () => {
+    const cases: Array<{ ts: number[]; flag: number }> = [
+      { ts: [1_700_000_000_000_000], flag: CHUNK_REGULAR_TIMES },
+      { ts: Array.from({ length: 50 }, (_, i) => 1_700_000_000_000_000 + i * 15_000_000), flag: CHUNK_REGULAR_TIMES },
+      { ts: [1_700_000_000_000_000, 1_700_000_000_000_001, 1_700_000_000_000_001, 1_700_000_015_000_000], flag: 0 },
+      // -1e16 then 0.3: 0.3 - first rounds to 1e16, and 1e16 + first is 0, not 0.3.
+      { ts: [-1e16, 0.3, 0.3, 7.25], flag: CHUNK_ABSOLUTE_TIMES },
+    ];
+    for (const { ts, flag } of cases) {
+      const w = new ByteWriter(64);
+      const vals: Value[] = ts.map((_, i) => (i % 2 === 0 ? STALE_NAN : -0));
+      encodeChunk(w, Float64Array.from(ts), vals, Uint32Array.from(ts.keys()), 0, ts.length);
+      const buf = w.buf.subarray(0, w.pos);
+      expect((buf[4] as number) & (CHUNK_REGULAR_TIMES | CHUNK_ABSOLUTE_TIMES), String(ts)).toBe(flag);
+      const d = decodeChunk(buf, ts.length, ts[0] as number, ts[ts.length - 1] as number);
+      expect([...d.ts], String(ts)).toEqual(ts);
+      expect([...(d.num as Float64Array)].map(exact)).toEqual(vals.map(exact));
+    }
   });
 });
