@@ -301,7 +301,8 @@ export function encodeChunk(w: ByteWriter, ts: Float64Array, vals: ArrayLike<Val
   encodeColumn(body, vals, order, from, to);
   const raw = body.buf.subarray(0, body.pos);
   let stored: Uint8Array = raw;
-  if (raw.length >= COMPRESS_MIN_BYTES) {
+  // A body past the reader's bound on raw lengths (never seen: see RAW_BYTES_PER_SAMPLE_MAX) stays uncompressed.
+  if (raw.length >= COMPRESS_MIN_BYTES && raw.length <= n * RAW_BYTES_PER_SAMPLE_MAX + RAW_BYTES_SLACK) {
     const c = compressSync(Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength));
     if (c.length <= raw.length - (raw.length >> COMPRESS_SAVING_SHIFT)) {
       flags |= CHUNK_LZ4;
