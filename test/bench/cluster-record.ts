@@ -1,10 +1,13 @@
 /**
  * Cluster recording benchmark (docs/cluster.md, "Capacity"):
- * `node --import tsx test/bench/cluster-record.ts [--messages 200000 --shards 1,2,3 --min-bytes B --max-wait D]`.
+ * `node --import tsx test/bench/cluster-record.ts [--messages 200000 --warmup 100000 --shards 1,2,3 --min-bytes B --max-wait D]`.
  * Starts a real single-node Kafka broker and Redis, then for each N: N shard processes
  * (`tapedeck serve`, dist/ rebuilt first) of a fresh cluster consume one 6-partition topic
  * in the cluster's consumer group, with the exactly-once fence (server/cluster/kafka-fence.ts).
- * Once the group is stable, `messages` JSON messages (5 fields, exploded to 5 updates;
+ * Once the group is stable, `warmup` messages are recorded first and not counted (each shard
+ * process compiles its hot paths once, a fixed cost per process that a short run would
+ * charge N times to the same updates; `--warmup 0` measures it in), then `messages` JSON
+ * messages (5 fields, exploded to 5 updates;
  * 1000 keys) are produced; when every offset is committed each shard's CPU time
  * (tapedeck_process_cpu_seconds_total) and recorded updates (tapedeck_updates_written_total
  * minus the one marker per batch) are read from its /metrics, as deltas over the run.
@@ -26,10 +29,11 @@ import { createTopic, produce, startKafka, type KafkaBroker } from '../helpers/k
 import { startRedis } from '../helpers/redis.js';
 import { freePort } from '../helpers/prometheus.js';
 
-const { values: args } = parseArgs({ options: { messages: { type: 'string', default: '200000' }, shards: { type: 'string', default: '1,2,3' }, 'min-bytes': { type: 'string' }, 'max-wait': { type: 'string' } } });
+const { values: args } = parseArgs({ options: { messages: { type: 'string', default: '200000' }, warmup: { type: 'string', default: '100000' }, shards: { type: 'string', default: '1,2,3' }, 'min-bytes': { type: 'string' }, 'max-wait': { type: 'string' } } });
 /** The kafka source's fetch options when given (else its cluster defaults: 256 KiB, 1 s). */
 const FETCH = { ...(args['min-bytes'] !== undefined ? { fetch_min_bytes: Number(args['min-bytes']) } : {}), ...(args['max-wait'] !== undefined ? { fetch_max_wait: args['max-wait'] } : {}) };
 const MESSAGES = Number(args.messages);
+const WARMUP = Number(args.warmup);
 const SHARD_COUNTS = (args.shards ?? '1,2,3').split(',').map(Number);
 const PARTITIONS = 6;
 const KEYS = 1000;
@@ -118,6 +122,10 @@ try {
     const shards = await Promise.all(Array.from({ length: n }, (_, i) => startShard(work, cluster, `s${i + 1}`, redis.url, broker.brokers, topic)));
     const group = `tapedeck-${cluster}-k`;
     await until(() => groupStable(broker, group, n), 120_000, `${n} shards in the group`);
+    if (WARMUP > 0) {
+      await produce(broker.kafka, topic, Array.from({ length: WARMUP }, (_, i) => ({ key: `dev-${i % KEYS}`, value: payload(i) })));
+      await until(() => caughtUp(broker, group, topic), 600_000, 'the warm-up recorded');
+    }
     // The shards' idle cost (heartbeats, fetch polls, lease renewals, timers), per second.
     const idle0 = await Promise.all(shards.map((s) => metrics(s.url)));
     const idleStart = Date.now();
@@ -160,6 +168,7 @@ try {
   console.log(JSON.stringify({
     bench: 'cluster-record',
     messages: MESSAGES,
+    warmupMessages: WARMUP,
     fetch: Object.keys(FETCH).length > 0 ? FETCH : 'cluster defaults',
     updatesPerMessage: FIELDS,
     partitions: PARTITIONS,
