@@ -2,20 +2,17 @@
  * Decimal columns (DECIMAL, DECIMAL_K, PACKED; docs/format.md "Column") decoded straight
  * into a Float64Array, for readers that fold numbers and want no Value array (storage/
  * column-block.ts). The numbers are the ones storage/codec decodes, bit for bit: the
- * arithmetic below is the codec's (columns.ts decodeDecimal, packed-int.ts decodePacked),
- * with its checks, writing into typed arrays instead of a Value array.
+ * PACKED layout is read by the codec's own functions (packed-int.ts readPackedResiduals,
+ * integratePackedF64); DECIMAL's sum is the codec's (columns.ts decodeDecimal), with its
+ * checks, writing into typed arrays instead of a Value array.
  */
 import type { ByteReader } from './codec/bytes.js';
-import { BitReader } from './codec/bits.js';
+import { integratePackedF64, readPackedResiduals, type PackedHead } from './codec/packed-int.js';
 import { ColumnKind } from './codec/columns.js';
 
 const DECIMAL_EXPONENT_MAX = 9;
 const POW10 = Array.from({ length: DECIMAL_EXPONENT_MAX + 1 }, (_, k) => 10 ** k);
 const PACKED_END = ColumnKind.PACKED + 3 * 16;
-const PACKED_WIDTH_MAX = 32;
-const PACKED_FAST_WIDTH_MAX = 24;
-const PACKED_EXCEPTIONS_FLAG = 0x80;
-const SCALED_ABS_LIMIT = 2 ** 51;
 
 /**
  * r.svar() with one- and two-byte varints (most of a block's) read here: small enough to
@@ -42,7 +39,7 @@ export function svar(r: ByteReader): number {
 
 /** Reads decimal columns; holds the scratch PACKED decoding needs (one per reader: not reentrant). */
 export class DecimalColumns {
-  private readonly bits = new BitReader();
+  private readonly head: PackedHead = { s0: 0, d0: 0 };
   private scaled = new Float64Array(1024);
 
   /** Decodes the body of a column of kind `kind` into nums[from, from + n) if it is decimal; false (nothing read) otherwise. */
@@ -66,37 +63,11 @@ export class DecimalColumns {
     return false;
   }
 
-  /** codec/packed-int.ts decodePacked, into nums. */
+  /** codec/packed-int.ts's reader of the layout, integrated into nums. */
   private decodePacked(r: ByteReader, nums: Float64Array, from: number, n: number, order: number, divisor: number): void {
-    if (order > 2 || order > n) r.fail('packed order out of range');
-    const m = n - order;
-    let s0 = 0;
-    let d0 = 0;
-    if (order >= 1) s0 = svar(r);
-    if (order === 2) d0 = svar(r);
-    const widthByte = r.u8();
-    const width = widthByte & ~PACKED_EXCEPTIONS_FLAG;
-    if (width > PACKED_WIDTH_MAX) r.fail('packed width out of range');
-    const exceptions = widthByte & PACKED_EXCEPTIONS_FLAG ? r.uvar() : 0;
-    if (exceptions > m) r.fail('more packed exceptions than values');
     if (this.scaled.length < n) this.scaled = new Float64Array(Math.max(n, this.scaled.length * 2));
-    const scaled = this.scaled;
-    if (width <= PACKED_FAST_WIDTH_MAX) unpackNarrow(r, scaled, order, m, width);
-    else {
-      const br = this.bits;
-      br.start(r, Math.ceil((m * width) / 8));
-      for (let j = 0; j < m; j++) scaled[j + order] = br.read(width);
-      br.finish();
-    }
-    const limit = 2 ** width;
-    let at = order - 1;
-    for (let e = 0; e < exceptions; e++) {
-      at += r.uvar() + 1;
-      const high = r.uvar();
-      if (at >= n || high === 0) r.fail('packed exception out of range');
-      scaled[at] = (scaled[at] as number) + high * limit;
-    }
-    integrate(r, scaled, n, order, s0, d0, nums, from, divisor);
+    readPackedResiduals(r, this.scaled, n, order, this.head);
+    integratePackedF64(r, this.scaled, n, order, this.head, nums, from, divisor);
   }
 }
 
@@ -109,47 +80,3 @@ function decodeDecimal(r: ByteReader, nums: Float64Array, from: number, n: numbe
       nums[i] = k === 0 ? acc : acc / p;
     }
   }
-
-/** codec/packed-int.ts integrate: un-zigzags scaled[order, n) and integrates it `order` times into nums. */
-function integrate(r: ByteReader, scaled: Float64Array, n: number, order: number, s0: number, d0: number, nums: Float64Array, from: number, divisor: number): void {
-  let maxAbs = Math.abs(s0) + Math.abs(d0);
-  if (order >= 1) nums[from] = s0 / divisor;
-  if (order === 2) nums[from + 1] = (s0 + d0) / divisor;
-  let prev = order === 2 ? s0 + d0 : s0;
-  let delta = d0;
-  for (let i = order; i < n; i++) {
-    const z = scaled[i] as number;
-    const v = z < 0x80000000 ? (z >>> 1) ^ -(z & 1) : z % 2 === 0 ? z / 2 : -(z + 1) / 2;
-    let s: number;
-    if (order === 1) s = prev + v;
-    else if (order === 2) s = prev + (delta += v);
-    else s = v;
-    const abs = s < 0 ? -s : s;
-    if (abs > maxAbs) maxAbs = abs;
-    nums[from + i] = s / divisor;
-    prev = s;
-  }
-  if (!(maxAbs <= SCALED_ABS_LIMIT)) r.fail('packed value out of range');
-}
-
-/** codec/packed-int.ts unpackNarrow: m residuals of width <= 24 into scaled[at, at + m). */
-function unpackNarrow(r: ByteReader, scaled: Float64Array, at: number, m: number, width: number): void {
-  const bytes = Math.ceil((m * width) / 8);
-  if (r.pos + bytes > r.end) r.fail('truncated packed bits');
-  const b = r.buf;
-  let p = r.pos;
-  let buf = 0;
-  let bits = 0;
-  const mask = (1 << width) - 1;
-  for (let j = 0; j < m; j++) {
-    while (bits < width) {
-      buf = (buf << 8) | (b[p++] as number);
-      bits += 8;
-    }
-    bits -= width;
-    scaled[at + j] = (buf >>> bits) & mask;
-    buf &= (1 << bits) - 1;
-  }
-  if (buf !== 0) r.fail('packed padding is not zero');
-  r.pos = p;
-}

@@ -177,12 +177,31 @@ export function encodePacked(w: ByteWriter, scaled: Float64Array, n: number, pla
  * of range, so damage never yields an inexact number.
  */
 export function decodePacked(r: ByteReader, scaled: Float64Array, n: number, order: number, out: unknown[], from: number, divisor: number): void {
+  readPackedResiduals(r, scaled, n, order, packedHead);
+  if (numbers.length < n) numbers = new Float64Array(Math.max(n, numbers.length * 2));
+  integratePackedF64(r, scaled, n, order, packedHead, numbers, 0, divisor);
+  for (let i = 0; i < n; i++) out[from + i] = numbers[i];
+}
+/** decodePacked's integrated numbers before they are copied out (grown as needed). */
+let numbers = new Float64Array(1024);
+
+/** The first values of a PACKED body, before its residuals (readPackedResiduals fills it). */
+export interface PackedHead {
+  s0: number;
+  d0: number;
+}
+const packedHead: PackedHead = { s0: 0, d0: 0 };
+
+/**
+ * Reads a PACKED body up to its integration: the first values into `head`, the zigzagged
+ * residuals (exceptions patched in) into scaled[order, n). The one reader of the layout:
+ * decodePacked and the typed-array readers (integratePackedF64) share it.
+ */
+export function readPackedResiduals(r: ByteReader, scaled: Float64Array, n: number, order: number, head: PackedHead): void {
   if (order > 2 || order > n) r.fail('packed order out of range');
   const m = n - order;
-  let s0 = 0;
-  let d0 = 0;
-  if (order >= 1) s0 = r.svar();
-  if (order === 2) d0 = r.svar();
+  head.s0 = order >= 1 ? r.svar() : 0;
+  head.d0 = order === 2 ? r.svar() : 0;
   const widthByte = r.u8();
   const width = widthByte & ~EXCEPTIONS_FLAG;
   if (width > WIDTH_MAX) r.fail('packed width out of range');
@@ -203,14 +222,19 @@ export function decodePacked(r: ByteReader, scaled: Float64Array, n: number, ord
     if (at >= n || high === 0) r.fail('packed exception out of range');
     scaled[at] = (scaled[at] as number) + high * limit;
   }
-  integrate(r, scaled, n, order, s0, d0, out, from, divisor);
 }
 
-/** Un-zigzags the residuals in scaled[order, n) and integrates them `order` times into out. */
-function integrate(r: ByteReader, scaled: Float64Array, n: number, order: number, s0: number, d0: number, out: unknown[], from: number, divisor: number): void {
+/**
+ * Un-zigzags the residuals in scaled[order, n) and integrates them `order` times into
+ * nums[from, from + n) divided by `divisor` (decodePacked copies them into its Value array;
+ * readers that fold numbers keep them unboxed, storage/column-numbers.ts).
+ */
+export function integratePackedF64(r: ByteReader, scaled: Float64Array, n: number, order: number, head: PackedHead, nums: Float64Array, from: number, divisor: number): void {
+  const s0 = head.s0;
+  const d0 = head.d0;
   let maxAbs = Math.abs(s0) + Math.abs(d0);
-  if (order >= 1) out[from] = s0 / divisor;
-  if (order === 2) out[from + 1] = (s0 + d0) / divisor;
+  if (order >= 1) nums[from] = s0 / divisor;
+  if (order === 2) nums[from + 1] = (s0 + d0) / divisor;
   let prev = order === 2 ? s0 + d0 : s0;
   let delta = d0;
   for (let i = order; i < n; i++) {
@@ -222,7 +246,7 @@ function integrate(r: ByteReader, scaled: Float64Array, n: number, order: number
     else s = v;
     const abs = s < 0 ? -s : s;
     if (abs > maxAbs) maxAbs = abs;
-    out[from + i] = s / divisor;
+    nums[from + i] = s / divisor;
     prev = s;
   }
   if (!(maxAbs <= SCALED_ABS_LIMIT)) r.fail('packed value out of range');
