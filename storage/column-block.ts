@@ -16,7 +16,7 @@
 import type { Value } from '../protocol/value.js';
 import { ByteReader } from './codec/bytes.js';
 import { decodeColumnBody, skipColumnBody } from './codec/columns.js';
-import { PAYLOAD_LAYOUT, PAYLOAD_LAYOUT2_MARK } from './codec/payload.js';
+import { readPayloadHead } from './codec/payload.js';
 import { DecimalColumns, svar } from './column-numbers.js';
 
 /** Where kept column c's values are: numbers in `nums`, anything else in `values`. */
@@ -84,15 +84,7 @@ export class ColumnBlockReader {
   decode(raw: Uint8Array, firstTs: number, keep: ((id: number) => boolean) | null, pathCount: number): ColumnBlock {
     const r = new ByteReader(raw);
     // Layout 2 (codec/payload.ts): a mark, the layout, and the kind bytes ahead of the bodies.
-    const layout2 = raw.length >= 2 && raw[0] === PAYLOAD_LAYOUT2_MARK && raw[1] !== 0;
-    if (layout2) {
-      r.u8();
-      if (r.u8() !== PAYLOAD_LAYOUT) r.fail(`unknown payload layout ${raw[1] as number}`);
-    }
-    const nb = r.uvar();
-    const nu = r.uvar();
-    const nc = r.uvar();
-    if (nc > nu || nb > raw.length || (nu > raw.length * 8 + 8 && nu > nb * nc)) r.fail('impossible counts');
+    const { layout2, nb, nu, nc } = readPayloadHead(r, raw);
     const out = this.out;
     out.batches = nb;
     out.ts = this.readTimes(r, nb, firstTs);

@@ -7,8 +7,7 @@ import type { Value } from '../../protocol/value.js';
 import { MsgpackReader, MsgpackWriter } from '../../protocol/value-msgpack.js';
 import { TapedeckError } from '../../protocol/errors.js';
 import type { ByteReader, ByteWriter } from './bytes.js';
-import { BitReader } from './bits.js';
-import { decodeXorColumn, encodeXorColumn, noteSignalingNaN, skipXorColumn, xorColumnBits } from './xor-float.js';
+import { decodeXorColumn, decodeXorF64, encodeXorColumn, noteSignalingNaN, skipXorColumn, xorColumnBits } from './xor-float.js';
 import { decodePacked, encodePacked, planPacked, skipPacked, type PackedPlan } from './packed-int.js';
 
 /**
@@ -244,7 +243,6 @@ export function decodeColumnF64(r: ByteReader, out: Float64Array, from: number, 
 }
 
 const LITTLE_ENDIAN = new Uint8Array(new Float64Array([1]).buffer)[7] === 0x3f;
-const xorReader = new BitReader();
 
 function decodeDecimalF64(r: ByteReader, out: Float64Array, from: number, to: number, k: number): void {
   const p = POW10[k] as number;
@@ -254,53 +252,6 @@ function decodeDecimalF64(r: ByteReader, out: Float64Array, from: number, to: nu
   } else {
     for (let i = from; i < to; i++) out[i] = (acc += r.svar()) / p;
   }
-}
-
-/** xor-float.ts's decodeXorColumn, storing each value's two 32-bit halves into out's words. */
-function decodeXorF64(r: ByteReader, out: Float64Array, from: number, to: number): void {
-  const words = new Uint32Array(out.buffer, out.byteOffset, out.length * 2);
-  const hiAt = LITTLE_ENDIAN ? 1 : 0;
-  const bytes = r.uvar();
-  const br = xorReader;
-  br.start(r, bytes);
-  let hi = br.read(32);
-  let lo = br.read(32);
-  let lead = 0;
-  let len = 0;
-  words[2 * from + hiAt] = hi;
-  words[2 * from + 1 - hiAt] = lo;
-  for (let i = from + 1; i < to; i++) {
-    if (br.bit() === 1) {
-      if (br.bit() === 1) {
-        lead = br.read(6);
-        len = br.read(6) + 1;
-        if (lead + len > 64) r.fail('xor window past 64 bits');
-      } else if (len === 0) {
-        r.fail('xor window reused before one was set');
-      }
-      const trail = 64 - lead - len;
-      let mhi = 0;
-      let mlo: number;
-      if (len > 32) {
-        mhi = br.read(len - 32);
-        mlo = br.read(32);
-      } else {
-        mlo = br.read(len);
-      }
-      if (trail === 0) {
-        hi = (hi ^ mhi) >>> 0;
-        lo = (lo ^ mlo) >>> 0;
-      } else if (trail < 32) {
-        hi = (hi ^ ((mhi << trail) | (mlo >>> (32 - trail)))) >>> 0;
-        lo = (lo ^ (mlo << trail)) >>> 0;
-      } else {
-        hi = (hi ^ (mlo << (trail - 32))) >>> 0;
-      }
-    }
-    words[2 * i + hiAt] = hi;
-    words[2 * i + 1 - hiAt] = lo;
-  }
-  br.finish();
 }
 
 function decodeDecimal(r: ByteReader, out: Value[], from: number, to: number, k: number): void {

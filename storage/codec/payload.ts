@@ -212,8 +212,20 @@ interface Layout {
   kinds: Uint8Array | undefined;
 }
 
-function readLayout(raw: Uint8Array, firstTs: number): Layout {
-  const r = new ByteReader(raw);
+/** A payload's head: its layout and counts of batches, updates and columns. */
+export interface PayloadHead {
+  layout2: boolean;
+  nb: number;
+  nu: number;
+  nc: number;
+}
+
+/**
+ * Reads a payload's head from `r` (at the payload's start): the layout mark and the counts,
+ * refusing counts the payload's size cannot hold. The one reader of it: readLayout and the
+ * column reader (storage/column-block.ts) share it.
+ */
+export function readPayloadHead(r: ByteReader, raw: Uint8Array): PayloadHead {
   // Layout 1's empty payload (0 batches, 0 updates) also starts with 0, then 0.
   const layout2 = raw.length >= 2 && raw[0] === PAYLOAD_LAYOUT2_MARK && raw[1] !== 0;
   if (layout2) {
@@ -226,6 +238,12 @@ function readLayout(raw: Uint8Array, firstTs: number): Layout {
   // A PACKED column of a perfectly linear series takes zero bits per value, so updates are
   // bounded by batches x columns (a path is once per batch), not by the payload's bits.
   if (nc > nu || nb > raw.length || (nu > raw.length * 8 + 8 && nu > nb * nc)) r.fail('impossible counts');
+  return { layout2, nb, nu, nc };
+}
+
+function readLayout(raw: Uint8Array, firstTs: number): Layout {
+  const r = new ByteReader(raw);
+  const { layout2, nb, nu, nc } = readPayloadHead(r, raw);
   const ts = new Float64Array(nb);
   let prevTs = firstTs;
   let prevDelta = 0;

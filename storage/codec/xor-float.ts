@@ -148,20 +148,47 @@ export function encodeXorColumn(w: ByteWriter, vals: Float64Array, from: number,
   w.bytes(bitsScratch.buf.subarray(0, bitsScratch.pos));
 }
 
-/** Reads an XOR body into out[from, to). */
+/** Index of a float64's high 32-bit word in a Uint32Array view of a Float64Array. */
+const HI_WORD = new Uint8Array(new Float64Array([1]).buffer)[7] === 0x3f ? 1 : 0;
+/** decodeXorColumn's values as bits, before they are copied out (grown as needed). */
+let wordsScratch = new Float64Array(1024);
+
+/** Reads an XOR body of at least one value into out[from, to). */
 export function decodeXorColumn(r: ByteReader, out: unknown[], from: number, to: number): void {
+  const n = to - from;
+  if (wordsScratch.length < n) wordsScratch = new Float64Array(Math.max(n, wordsScratch.length * 2));
+  decodeXorF64(r, wordsScratch, 0, n);
+  const words = new Uint32Array(wordsScratch.buffer, 0, 2 * n);
+  for (let i = 0; i < n; i++) {
+    const hi = words[2 * i + HI_WORD] as number;
+    const lo = words[2 * i + 1 - HI_WORD] as number;
+    bitsView.setUint32(4, hi, true);
+    bitsView.setUint32(0, lo, true);
+    out[from + i] = bitsView.getFloat64(0, true);
+    if ((hi & SIGNALING_MASK) === EXPONENT_ALL_ONES && ((hi & 0x000fffff) !== 0 || lo !== 0)) decodeNotes.signalingNaN = true;
+  }
+}
+
+/**
+ * Reads an XOR body of at least one value into out[from, to) as bits: each value's two
+ * 32-bit halves stored into out's words, so NaN payloads are kept whatever the engine does
+ * with NaN numbers. The one reader of the layout (decodeXorColumn and the codec's
+ * typed-array decode, columns.ts decodeColumnF64, share it).
+ */
+export function decodeXorF64(r: ByteReader, out: Float64Array, from: number, to: number): void {
+  const words = new Uint32Array(out.buffer, out.byteOffset, out.length * 2);
+  const hiAt = HI_WORD;
   const bytes = r.uvar();
   const br = bitReader;
   br.start(r, bytes);
-  let hi = 0;
-  let lo = 0;
+  let hi = br.read(32);
+  let lo = br.read(32);
   let lead = 0;
   let len = 0;
-  for (let i = from; i < to; i++) {
-    if (i === from) {
-      hi = br.read(32);
-      lo = br.read(32);
-    } else if (br.bit() === 1) {
+  words[2 * from + hiAt] = hi;
+  words[2 * from + 1 - hiAt] = lo;
+  for (let i = from + 1; i < to; i++) {
+    if (br.bit() === 1) {
       if (br.bit() === 1) {
         lead = br.read(6);
         len = br.read(6) + 1;
@@ -178,25 +205,18 @@ export function decodeXorColumn(r: ByteReader, out: unknown[], from: number, to:
       } else {
         mlo = br.read(len);
       }
-      let xhi: number;
-      let xlo: number;
       if (trail === 0) {
-        xhi = mhi;
-        xlo = mlo;
+        hi = (hi ^ mhi) >>> 0;
+        lo = (lo ^ mlo) >>> 0;
       } else if (trail < 32) {
-        xhi = (mhi << trail) | (mlo >>> (32 - trail));
-        xlo = mlo << trail;
+        hi = (hi ^ ((mhi << trail) | (mlo >>> (32 - trail)))) >>> 0;
+        lo = (lo ^ (mlo << trail)) >>> 0;
       } else {
-        xhi = mlo << (trail - 32);
-        xlo = 0;
+        hi = (hi ^ (mlo << (trail - 32))) >>> 0;
       }
-      hi = (hi ^ xhi) >>> 0;
-      lo = (lo ^ xlo) >>> 0;
     }
-    bitsView.setUint32(4, hi, true);
-    bitsView.setUint32(0, lo, true);
-    out[i] = bitsView.getFloat64(0, true);
-    if ((hi & SIGNALING_MASK) === EXPONENT_ALL_ONES && ((hi & 0x000fffff) !== 0 || lo !== 0)) decodeNotes.signalingNaN = true;
+    words[2 * i + hiAt] = hi;
+    words[2 * i + 1 - hiAt] = lo;
   }
   br.finish();
 }
