@@ -1,10 +1,15 @@
 /**
- * Playback benchmark: `npm run bench:playback [-- --gb 1 --sessions 512 --seconds 20]`.
- * Prints one JSON object:
+ * Playback benchmark: `npm run bench:playback [-- --gb 1 --sessions 512 --seconds 20]`;
+ * `--only unlimited --hours 8 --passes 7 --formats msgpack` for A/B runs of the replay path,
+ * PROF=<dir> for a CPU profile of the server. Prints one JSON object:
  *  - unlimited: updates/s delivered to one WebSocket client at unlimited speed (fabric
- *    workload, 512 updates per batch), JSON and msgpack, frames decoded by the client,
- *    with the server's and the client's CPU time (updatesPerServerCpuSec: the server's own
- *    cost, which a loaded machine changes far less than updates per wall second);
+ *    workload, 512 updates per batch, --hours of it), JSON and msgpack, frames decoded by
+ *    the client, with the server's and the client's CPU time. Each format replays the
+ *    whole archive --warmup times unmeasured (JIT), then --passes times measured, each pass
+ *    a new session on the same server; the median and spread of the passes are printed.
+ *    updatesPerServerCpuSec is the session path's own cost (CPU time of every server
+ *    thread, /proc/<pid>/task/<tid>/schedstat, read here around each pass), which a loaded
+ *    machine changes far less than updates per wall second: compare builds with it;
  *  - seek: time from sending a `pos` control to receiving the `state` frame, on an archive
  *    of at least --gb GB (p50/p99 over 100 random seeks);
  *  - concurrent: --sessions sessions at speed 1 for --seconds, 10 batches/s each:
@@ -13,6 +18,7 @@
  * The server runs in a child process; the clients run here.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync, readdirSync } from 'node:fs';
 import { createInterface, type Interface } from 'node:readline';
 import { mkdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -34,6 +40,11 @@ const { values: args } = parseArgs({
     'big-dir': { type: 'string', default: join(tmpdir(), 'tapedeck-bench', 'big') },
     keep: { type: 'boolean', default: false },
     only: { type: 'string', default: 'unlimited,seek,concurrent' },
+    // Unlimited replay: hours of fabric polls (3 686 400 updates for 2), passes per format.
+    hours: { type: 'string', default: '2' },
+    passes: { type: 'string', default: '5' },
+    warmup: { type: 'string', default: '1' },
+    formats: { type: 'string', default: 'json,msgpack' },
   },
 });
 
@@ -47,7 +58,8 @@ interface Server {
 }
 
 async function startServer(dir: string): Promise<Server> {
-  const proc = spawn(process.execPath, [...(process.env.PROF ? ['--cpu-prof', '--cpu-prof-dir=/tmp/prof2'] : []), '--import', 'tsx', new URL('./playback-server.ts', import.meta.url).pathname, dir], { stdio: ['pipe', 'pipe', 'inherit'] });
+  // PROF=<dir>: the server writes a V8 CPU profile there when it stops.
+  const proc = spawn(process.execPath, [...(process.env.PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.PROF}`] : []), '--import', 'tsx', new URL('./playback-server.ts', import.meta.url).pathname, dir], { stdio: ['pipe', 'pipe', 'inherit'] });
   const lines = createInterface({ input: proc.stdout! });
   const port = await new Promise<number>((resolve) => lines.once('line', (l) => resolve(Number(l.split(' ')[1]))));
   return {
@@ -91,14 +103,43 @@ function pct(xs: number[], p: number): number {
 }
 
 /**
- * One client at unlimited speed. Besides updates per wall second (what a client sees, and
- * what a loaded machine stretches), the server's and the client's CPU time over the run:
- * updates per server CPU-second is the session encode path's own cost.
+ * CPU time of every thread of process `pid` so far, in seconds: the first field of each
+ * /proc/<pid>/task/<tid>/schedstat (ns on a CPU), as bench/peers/measure.ts reads its own.
+ * Finer than the process's utime/stime ticks, and read from outside the server so that
+ * asking costs the server nothing.
  */
-async function unlimited(server: Server, total: number, format: 'json' | 'msgpack'): Promise<object> {
+function cpuSecsOf(pid: number): number {
+  let ns = 0;
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      ns += Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[0]);
+    } catch {
+      // the thread ended meanwhile
+    }
+  }
+  return ns / 1e9;
+}
+
+interface Pass {
+  updates: number;
+  seconds: number;
+  updatesPerSec: number;
+  serverCpuSecs: number;
+  updatesPerServerCpuSec: number;
+  clientCpuSecs: number;
+}
+
+/**
+ * One client at unlimited speed over the whole archive, from the `state` frame to the last
+ * update: updates per wall second (what a client sees, and what a loaded machine
+ * stretches), and the server's and the client's CPU time over the same span.
+ */
+async function unlimitedPass(server: Server, total: number, format: 'json' | 'msgpack'): Promise<Pass> {
   const id = await createSession(server.url, { speed: 'unlimited' });
+  const pid = server.proc.pid!;
   let updates = 0;
   let t0 = 0;
+  let server0 = 0;
   let client0 = process.cpuUsage();
   let done!: () => void;
   const finished = new Promise<void>((resolve) => (done = resolve));
@@ -108,8 +149,8 @@ async function unlimited(server: Server, total: number, format: 'json' | 'msgpac
   const ws = await openWs(server.url, id, format, (f) => {
     if (f.type === 'state') {
       t0 = performance.now();
+      server0 = cpuSecsOf(pid);
       client0 = process.cpuUsage();
-      server.reset();
     }
     else if (f.type === 'batch') count(f);
     else if (f.type === 'batches') for (const b of f.batches) count(b);
@@ -117,18 +158,44 @@ async function unlimited(server: Server, total: number, format: 'json' | 'msgpac
   });
   await finished;
   const secs = (performance.now() - t0) / 1000;
+  const serverCpuSecs = cpuSecsOf(pid) - server0;
   const client = process.cpuUsage(client0);
-  const serverCpuSecs = (Number((await server.stats()).cpuPercent) / 100) * ((performance.now() - t0) / 1000);
   ws.close();
   const clientCpuSecs = (client.user + client.system) / 1e6;
   return {
-    format,
     updates,
-    seconds: Number(secs.toFixed(2)),
+    seconds: Number(secs.toFixed(3)),
     updatesPerSec: Math.round(updates / secs),
     serverCpuSecs: Number(serverCpuSecs.toFixed(3)),
     updatesPerServerCpuSec: Math.round(updates / serverCpuSecs),
     clientCpuSecs: Number(clientCpuSecs.toFixed(3)),
+  };
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 === 1 ? (s[m] as number) : Math.round(((s[m - 1] as number) + (s[m] as number)) / 2);
+}
+
+/** Warm-up passes, then measured ones: their median and range for each figure. */
+async function unlimited(server: Server, total: number, format: 'json' | 'msgpack', warmup: number, passes: number): Promise<object> {
+  for (let i = 0; i < warmup; i++) await unlimitedPass(server, total, format);
+  const runs: Pass[] = [];
+  for (let i = 0; i < passes; i++) runs.push(await unlimitedPass(server, total, format));
+  const spread = (k: 'updatesPerSec' | 'updatesPerServerCpuSec'): object => {
+    const xs = runs.map((r) => r[k]);
+    return { median: median(xs), min: Math.min(...xs), max: Math.max(...xs) };
+  };
+  return {
+    format,
+    updates: total,
+    warmup,
+    passes,
+    updatesPerSec: spread('updatesPerSec'),
+    updatesPerServerCpuSec: spread('updatesPerServerCpuSec'),
+    clientCpuSecsMedian: median(runs.map((r) => r.clientCpuSecs * 1000)) / 1000,
+    runs,
   };
 }
 
@@ -212,11 +279,12 @@ async function main(): Promise<void> {
   await mkdir(root, { recursive: true });
   const result: Record<string, unknown> = {};
 
-  // Fabric archive for unlimited-speed delivery: 2 h of polls, 3.7 M updates.
+  // Fabric archive for unlimited-speed delivery: --hours of polls (2 h: 3.7 M updates).
   const fabricDir = join(root, 'fabric');
+  const fabricSeconds = Math.round(Number(args.hours) * 3600);
   {
     const a = await Archive.open(fabricDir, {});
-    for (const b of fabricBatches(5, 64, 7200)) a.writer!.append(b.updates, b.ts);
+    for (const b of fabricBatches(5, 64, fabricSeconds)) a.writer!.append(b.updates, b.ts);
     await a.close();
   }
   // Paced archive: 10 batches/s of 64 updates for 2 hours.
@@ -236,8 +304,10 @@ async function main(): Promise<void> {
   let server: Server;
   if (only.has('unlimited')) {
     server = await startServer(fabricDir);
-    const runs = [await unlimited(server, 3_686_400, 'json')];
-    if (!process.env.PROF) runs.push(await unlimited(server, 3_686_400, 'msgpack'));
+    const runs: object[] = [];
+    for (const format of args.formats.split(',') as Array<'json' | 'msgpack'>) {
+      runs.push(await unlimited(server, fabricSeconds * 512, format, Number(args.warmup), Number(args.passes)));
+    }
     result.unlimited = runs;
     await server.stop();
   }
