@@ -300,21 +300,58 @@ export class Archive extends EventEmitter {
     return this.cache.get(`${entry.seq}:${row.offset}`, () => this.readChecked(entry, row, decodeBatches));
   }
 
+  /**
+   * One block's payload, undecoded, with every check readBlock makes before decoding (the
+   * frame's CRC32C and length, the frame against its catalog row), failing as readBlock
+   * fails. For readers that decode it their own way (Cursor.nextColumns); nothing is cached.
+   * A remote file is fetched first; `wait` hears about it.
+   */
+  async readPayload(entry: FileEntry, row: BlockRow, wait?: FetchWait): Promise<Uint8Array> {
+    if (entry.location === 'remote') await this.fetchRemote(entry, wait);
+    return this.payloadOf(entry, row, await this.readBytes(entry, row.offset, row.frameBytes));
+  }
+
+  /**
+   * Bytes [offset, offset + length) of a local file, fewer where it ends, through the
+   * archive's shared handles (a reader that reads several blocks' frames in one I/O).
+   */
+  readBytes(entry: FileEntry, offset: number, length: number): Promise<Uint8Array> {
+    return this.withHandle(entry, (fh) => readExactly(fh, length, offset));
+  }
+
+  /** The payload of a block from its frame's bytes (as read by readBytes), checked and failing as readPayload. */
+  payloadOf(entry: FileEntry, row: BlockRow, frame: Uint8Array): Uint8Array {
+    if (frame.length !== row.frameBytes) throw new TapedeckError('TPD_CORRUPT_BLOCK', `${entry.name} block at ${row.offset}: file ends inside the block`, { file: entry.name, offset: row.offset });
+    return this.withDetails(entry, row, frame, (f, where) => this.checkedPayload(f, row, where));
+  }
+
   /** Reads one block, checks it against its catalog row, and decodes it with `decode`. */
   private async readChecked(entry: FileEntry, row: BlockRow, decode: (raw: Uint8Array, firstTs: number) => DecodedBatches): Promise<DecodedBatches> {
-    const frame = await this.withHandle(entry, (fh) => readExactly(fh, row.frameBytes, row.offset));
-    const where = `${entry.name} block at ${row.offset}`;
-    if (frame.length !== row.frameBytes) throw new TapedeckError('TPD_CORRUPT_BLOCK', `${where}: file ends inside the block`, { file: entry.name, offset: row.offset });
-    try {
-      const { header, raw } = openFrame(frame, where);
-      if (header.type !== row.type || header.frameBytes !== row.frameBytes || header.firstTs !== row.firstTs || header.lastTs !== row.lastTs || header.batches !== row.batches) {
-        // The block checks, so the index is wrong: its other answers cannot be trusted either.
-        throw new TapedeckError(CATALOG_ERROR_CODE, `${where}: the catalog's row differs from the block; rebuild it with tapedeck reindex`);
-      }
-      const d = decode(raw, header.firstTs);
-      if (d.ts.length !== header.batches) throw new TapedeckError('TPD_CORRUPT_BLOCK', `${where}: batch count differs from its header`);
+    const frame = await this.readBytes(entry, row.offset, row.frameBytes);
+    if (frame.length !== row.frameBytes) throw new TapedeckError('TPD_CORRUPT_BLOCK', `${entry.name} block at ${row.offset}: file ends inside the block`, { file: entry.name, offset: row.offset });
+    return this.withDetails(entry, row, frame, (f, where) => {
+      const raw = this.checkedPayload(f, row, where);
+      const d = decode(raw, row.firstTs);
+      if (d.ts.length !== row.batches) throw new TapedeckError('TPD_CORRUPT_BLOCK', `${where}: batch count differs from its header`);
       for (const id of d.ids) if (id >= this.paths.length) throw new TapedeckError('TPD_CORRUPT_BLOCK', `${where}: unknown path id ${id}`);
       return d;
+    });
+  }
+
+  /** The frame's payload once its CRC32C checks and its header matches the row (header and row then agree on times and counts). */
+  private checkedPayload(frame: Uint8Array, row: BlockRow, where: string): Uint8Array {
+    const { header, raw } = openFrame(frame, where);
+    if (header.type !== row.type || header.frameBytes !== row.frameBytes || header.firstTs !== row.firstTs || header.lastTs !== row.lastTs || header.batches !== row.batches) {
+      // The block checks, so the index is wrong: its other answers cannot be trusted either.
+      throw new TapedeckError(CATALOG_ERROR_CODE, `${where}: the catalog's row differs from the block; rebuild it with tapedeck reindex`);
+    }
+    return raw;
+  }
+
+  /** Runs `fn` on a block's frame; an error without details gets the block's file and offset. */
+  private withDetails<T>(entry: FileEntry, row: BlockRow, frame: Uint8Array, fn: (frame: Uint8Array, where: string) => T): T {
+    try {
+      return fn(frame, `${entry.name} block at ${row.offset}`);
     } catch (err) {
       if (isTapedeckError(err) && err.details === undefined) {
         throw new TapedeckError(err.code, err.message, { file: entry.name, offset: row.offset }, { cause: err });

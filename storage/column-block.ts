@@ -17,7 +17,7 @@ import type { Value } from '../protocol/value.js';
 import { ByteReader } from './codec/bytes.js';
 import { decodeColumnBody, skipColumnBody } from './codec/columns.js';
 import { readPayloadHead } from './codec/payload.js';
-import { DecimalColumns, svar } from './column-numbers.js';
+import { DecimalColumns, readFloatColumn, svar } from './column-numbers.js';
 
 /** Where kept column c's values are: numbers in `nums`, anything else in `values`. */
 export const ColumnPlace = { NUMBERS: 1, VALUES: 2 } as const;
@@ -50,9 +50,31 @@ function grownF64(a: Float64Array, n: number): Float64Array {
   return a.length >= n ? a : new Float64Array(Math.max(n, a.length * 2));
 }
 
+export interface ColumnBlockOptions {
+  /** XOR and FLOAT64 columns into `nums` too (as their bits), not into `values`. Default false. */
+  floats?: boolean;
+  /** Fill ColumnBlock.batchOf (non-uniform blocks). Default true; readers by update order (updateOrder) do without. */
+  batchOf?: boolean;
+}
+
+/** The last decode's update order (storage/column-batches.ts reads blocks back in it). */
+export interface UpdateOrder {
+  /** Block-local column of each update; in a uniform block only the first batch's (every batch repeats it). */
+  local: Uint32Array;
+  /** Updates of each batch. */
+  sizes: Uint32Array;
+  /** Each block-local column's kept slot, -1 when not kept. */
+  slot: Int32Array;
+  /** Bumped whenever the column table or batch lists differ from the previous decode's. */
+  shape: number;
+}
+
 /** Decodes blocks into reused scratch arrays (one reader per pass: not reentrant). */
 export class ColumnBlockReader {
   private readonly decimals = new DecimalColumns();
+  private readonly floats: boolean;
+  private readonly fillsBatchOf: boolean;
+  private shapeSerial = 0;
   private colGlobal: Uint32Array = new Uint32Array(1024);
   private colCount: Uint32Array = new Uint32Array(1024);
   private colAt = new Int32Array(1024);
@@ -77,6 +99,16 @@ export class ColumnBlockReader {
     batchOf: new Uint32Array(1024),
   };
 
+  constructor(opts: ColumnBlockOptions = {}) {
+    this.floats = opts.floats === true;
+    this.fillsBatchOf = opts.batchOf !== false;
+  }
+
+  /** The update order of the last decode (views of scratch arrays, valid until the next decode). */
+  updateOrder(): UpdateOrder {
+    return { local: this.local, sizes: this.batchSizes, slot: this.colAt, shape: this.shapeSerial };
+  }
+
   /**
    * Decodes the kept columns of a DELTA payload whose first batch is at `firstTs`. Path ids
    * at or past `pathCount` are refused (as Archive.readBlock refuses them).
@@ -90,11 +122,12 @@ export class ColumnBlockReader {
     out.ts = this.readTimes(r, nb, firstTs);
     if (!this.sameShape(r, nb, nu, nc, keep, pathCount)) {
       this.shape = undefined;
+      this.shapeSerial++;
       const from = r.pos;
       this.readColumnTable(r, nc, pathCount);
       out.uniform = this.readBatchLists(r, nb, nu, nc);
       const kept = this.place(nc, keep);
-      if (!out.uniform) this.fillBatchOf(nb, nu, nc, kept);
+      if (!out.uniform && this.fillsBatchOf) this.fillBatchOf(nb, nu, nc, kept);
       this.shape = { nb, nu, nc, keep, pathCount, bytes: Buffer.from(raw.subarray(from, r.pos)) };
     }
     const kinds = layout2 ? r.bytes(nc) : undefined;
@@ -248,7 +281,7 @@ export class ColumnBlockReader {
         continue;
       }
       const from = out.start[slot] as number;
-      if (this.decimals.read(r, kind, out.nums, from, n)) {
+      if (this.decimals.read(r, kind, out.nums, from, n) || (this.floats && readFloatColumn(r, kind, out.nums, from, n))) {
         out.place[slot] = ColumnPlace.NUMBERS;
       } else {
         decodeColumnBody(kind, r, out.values, from, from + n);

@@ -17,9 +17,12 @@ import type { Batch, Update, Value } from '../protocol/value.js';
 import { BlockType } from './codec/frame.js';
 import type { DecodedBatches } from './codec/payload.js';
 import type { Archive, FetchWait } from './archive.js';
-import { isIndexed, type FileEntry } from './file-list.js';
+import { isIndexed, type BlockTable, type FileEntry } from './file-list.js';
 import { STORAGE_LIMITS } from './limits.js';
 import { readBlockSelected } from './series-read.js';
+import { ColumnBatchesBuilder, type ColumnBatches, type Selection } from './column-batches.js';
+
+export type { ColumnBatches } from './column-batches.js';
 
 /** One batch as a view into a decoded block: updates are ids[from..to) / values[from..to). */
 export interface RawBatch {
@@ -69,6 +72,11 @@ export class Cursor {
   private di = 0;
   private k = 0;
   private loaded: Loaded | undefined;
+  /** nextColumns' decoder and selection, made on first use. */
+  private columns: ColumnBatchesBuilder | undefined;
+  private selection: Selection | undefined;
+  /** Frames of consecutive blocks read together by nextColumns (STORAGE_LIMITS.cursorReadAheadBytes). */
+  private span: { seq: number; base: number; buf: Uint8Array } | undefined;
   /** Time of the state at the position: last batch delivered or time sought; null = beginning. */
   pos: number | null = null;
 
@@ -237,6 +245,91 @@ export class Cursor {
     if (!at) return null;
     const { d, starts } = at.block;
     return { ts: d.ts[at.k] as number, ids: d.ids, values: d.values, from: starts[at.k] as number, to: starts[at.k + 1] as number, filtered: this.matcher !== undefined && !this.selective };
+  }
+
+  /**
+   * The rest of the next block's visible batches, as columns in update order (see
+   * ColumnBatches): every batch and update next() would give, in the same order, with the
+   * same values bit for bit, filtered the same way, but one await per block and no object
+   * per update. null at the end of committed data (as next()). The arrays are the cursor's
+   * scratch, valid until its next nextColumns call. Errors are next()'s: a damaged block
+   * fails with the same code and details, and the position stays before it.
+   */
+  async nextColumns(): Promise<ColumnBatches | null> {
+    while (true) {
+      const f = this.a.fileList.bySeq(this.seq);
+      if (!f) {
+        const first = this.a.fileList.first();
+        if (this.seq < 0 && first) {
+          this.seq = first.seq;
+          continue;
+        }
+        return null;
+      }
+      if (!isIndexed(f)) await this.a.prepare(f, this.wait);
+      if (this.di < this.a.table(f).deltas.length) {
+        const view = await this.columnsAt(f, this.di, this.k);
+        this.di++;
+        this.k = 0;
+        if (view.batches === 0) continue;
+        this.pos = view.ts[view.batches - 1] as number;
+        return view;
+      }
+      if (!f.sealed) return null;
+      const nextFile = this.a.fileList.after(f.seq);
+      if (!nextFile) return null;
+      this.seq = nextFile.seq;
+      this.di = 0;
+      this.k = 0;
+    }
+  }
+
+  /** Batches [k, end) of delta block di of f as columns. */
+  private async columnsAt(f: FileEntry, di: number, k: number): Promise<ColumnBatches> {
+    const t = this.a.table(f);
+    const row = t.delta(di);
+    const b = (this.columns ??= new ColumnBatchesBuilder());
+    const sel = (this.selection ??= { keep: this.matcher ? (id: number) => this.matches(id) : null, dropEmpty: this.selective });
+    const frame = await this.frameAhead(f, t, di);
+    const raw = frame === undefined ? await this.a.readPayload(f, row, this.wait) : this.a.payloadOf(f, row, frame);
+    try {
+      const view = b.fill(raw, row.firstTs, row.batches, this.a.paths.length, k, sel);
+      if (view) return view;
+    } catch (err) {
+      if (!isTapedeckError(err) || err.code !== 'TPD_CORRUPT_BLOCK') throw err;
+    }
+    // What the column reader refuses (a path in two columns of a block, a signalling NaN
+    // among other values) the codec reads; a block neither reads fails with the archive's error.
+    const d = this.selective && sel.keep ? await readBlockSelected(this.a, f, row, sel.keep, this.wait) : await this.a.readBlock(f, row, this.wait);
+    return b.fromDecoded(d, k, sel);
+  }
+
+  /**
+   * The frame of delta block di of a local file from the read-ahead span, which is read
+   * (this block and the ones after it, within cursorReadAheadBytes) when it does not hold
+   * it. undefined for a file that is not local or a frame past the file's end: readPayload
+   * fetches the one and fails on the other as every reader does.
+   */
+  private async frameAhead(f: FileEntry, t: BlockTable, di: number): Promise<Uint8Array | undefined> {
+    if (f.location !== 'local') return undefined;
+    const i = t.deltas[di] as number;
+    const offset = t.offset(i);
+    const bytes = t.frameBytes(i);
+    let s = this.span;
+    if (s === undefined || s.seq !== f.seq || offset < s.base || offset + bytes > s.base + s.buf.length) {
+      let end = offset + bytes;
+      for (let dj = di + 1; dj < t.deltas.length; dj++) {
+        const j = t.deltas[dj] as number;
+        const next = t.offset(j) + t.frameBytes(j);
+        if (t.offset(j) < offset || next - offset > STORAGE_LIMITS.cursorReadAheadBytes) break;
+        end = next;
+      }
+      this.span = undefined;
+      s = { seq: f.seq, base: offset, buf: await this.a.readBytes(f, offset, end - offset) };
+      this.span = s;
+    }
+    const at = offset - s.base;
+    return at + bytes <= s.buf.length ? s.buf.subarray(at, at + bytes) : undefined;
   }
 
   /** Moves past the next visible batch and returns where it is. */

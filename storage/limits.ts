@@ -103,6 +103,11 @@ export const STORAGE_LIMITS = {
   catalogWalBytesKept: 64 * 1024,
   /** After this many bytes of new paths (a bulk insert) the catalog checkpoints and truncates its WAL at once. */
   catalogBulkCheckpointBytes: 16 * 1024,
+  /**
+   * Cursor.nextColumns reads the frames of consecutive committed blocks in one I/O of at most
+   * this many bytes (at least one block), held by the cursor until it has read past them.
+   */
+  cursorReadAheadBytes: 256 * 1024,
 } as const;
 
 /** The full-disk limits a writer applies (STORAGE_LIMITS by default; ArchiveWriter.setDiskFullLimits changes them). */

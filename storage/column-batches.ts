@@ -1,0 +1,256 @@
+/**
+ * A block's batches as columns in update order, for sequential readers that want every
+ * update without an object per update or an await per batch (Cursor.nextColumns). The
+ * block is decoded by storage/column-block.ts (numbers unboxed into a Float64Array, XOR and
+ * FLOAT64 as their bits), then gathered into update order: per update its path id and,
+ * when it is a number, its value in `nums`; any other value (string, null, boolean, bigint,
+ * bytes, array, map) goes to a side channel, in update order.
+ *
+ * The result lives in the builder's scratch arrays, reused block after block: valid until
+ * the next fill. The order of updates, their batches and the values, bit for bit, are the
+ * ones Cursor.next / nextRaw give.
+ */
+import { TapedeckError } from '../protocol/errors.js';
+import type { Value } from '../protocol/value.js';
+import type { DecodedBatches } from './codec/payload.js';
+import { decodeNotes } from './codec/xor-float.js';
+import { ColumnBlockReader, ColumnPlace, type ColumnBlock } from './column-block.js';
+
+/**
+ * Batches [0, batches) of one block, each at ts[k], its updates [starts[k], starts[k + 1])
+ * of ids / nums (starts[0] need not be 0). nums[u] is update u's value when it is a
+ * number (NaN payloads and -0 kept) and 0 otherwise; the updates whose value is not a
+ * number are otherAt[0, otherCount) (ascending update indices), their values others[j].
+ */
+export interface ColumnBatches {
+  batches: number;
+  ts: Float64Array;
+  starts: Uint32Array;
+  ids: Uint32Array;
+  nums: Float64Array;
+  otherCount: number;
+  otherAt: Uint32Array;
+  others: Value[];
+}
+
+/** Which batches and updates a view keeps (the cursor's filter and visibility rules). */
+export interface Selection {
+  /** Kept path ids; null keeps every path. Must be the same function from call to call (shapes are cached by it). */
+  keep: ((id: number) => boolean) | null;
+  /** Batches with no kept update are passed over even when they were recorded empty (Cursor's selective mode). */
+  dropEmpty: boolean;
+}
+
+function grownU32(a: Uint32Array, n: number): Uint32Array {
+  return a.length >= n ? a : new Uint32Array(Math.max(n, a.length * 2));
+}
+
+function grownF64(a: Float64Array, n: number): Float64Array {
+  return a.length >= n ? a : new Float64Array(Math.max(n, a.length * 2));
+}
+
+/** Fills ColumnBatches from block payloads (one per cursor: not reentrant). */
+export class ColumnBatchesBuilder {
+  private readonly reader = new ColumnBlockReader({ floats: true, batchOf: false });
+  /** Per kept update (update order): its occurrence in the block's column-major arrays. */
+  private occ: Uint32Array = new Uint32Array(1024);
+  /** Per kept update: its kept column slot. */
+  private slotOf: Uint32Array = new Uint32Array(1024);
+  /** Per batch: its first kept update; [nb] = kept updates. */
+  private keptStart: Uint32Array = new Uint32Array(1025);
+  /** Per batch: updates recorded. */
+  private sizes: Uint32Array = new Uint32Array(1024);
+  /** The reader's shape and the selection the gather above was made for. */
+  private shape = -1;
+  private keep: ((id: number) => boolean) | null | undefined = undefined;
+  private nb = 0;
+  private colNext: Uint32Array = new Uint32Array(1024);
+  readonly out: ColumnBatches = {
+    batches: 0,
+    ts: new Float64Array(1024),
+    starts: new Uint32Array(1025),
+    ids: new Uint32Array(1024),
+    nums: new Float64Array(1024),
+    otherCount: 0,
+    otherAt: new Uint32Array(64),
+    others: [],
+  };
+
+  /**
+   * Batches [from, end) of a DELTA payload whose first batch is at firstTs and whose header
+   * says it holds `batches`, selected. Throws
+   * TPD_CORRUPT_BLOCK on anything the column reader refuses; undefined when the block
+   * holds a signalling NaN in a value column (the caller reads it through the codec, which
+   * keeps its payload: fromDecoded).
+   */
+  fill(raw: Uint8Array, firstTs: number, batches: number, pathCount: number, from: number, sel: Selection): ColumnBatches | undefined {
+    decodeNotes.signalingNaN = false;
+    const b = this.reader.decode(raw, firstTs, sel.keep, pathCount);
+    if (b.batches !== batches) throw new TapedeckError('TPD_CORRUPT_BLOCK', 'batch count differs from its header');
+    const order = this.reader.updateOrder();
+    if (order.shape !== this.shape || sel.keep !== this.keep || b.batches !== this.nb) this.gatherOrder(b);
+    this.shape = order.shape;
+    this.keep = sel.keep;
+    this.nb = b.batches;
+    const kept = this.keptStart[b.batches] as number;
+    const out = this.out;
+    out.ids = grownU32(out.ids, kept);
+    out.nums = grownF64(out.nums, kept);
+    let numeric = true;
+    for (let s = 0; s < b.columns; s++) if (b.place[s] !== ColumnPlace.NUMBERS) numeric = false;
+    const lo = this.keptStart[Math.min(from, b.batches)] as number;
+    if (numeric) {
+      this.gatherNumbers(b.nums, lo, kept);
+      out.otherCount = 0;
+    } else {
+      this.gatherMixed(b, lo, kept);
+      if (decodeNotes.signalingNaN) return undefined;
+    }
+    this.batchesFrom(b.ts, from, b.batches, sel);
+    return out;
+  }
+
+  /** The view of a block decoded by the codec (blocks the column reader refuses), same selection. */
+  fromDecoded(d: DecodedBatches, from: number, sel: Selection): ColumnBatches {
+    this.shape = -1;
+    const nb = d.ts.length;
+    this.keptStart = grownU32(this.keptStart, nb + 1);
+    const out = this.out;
+    out.ids = grownU32(out.ids, d.ids.length);
+    out.nums = grownF64(out.nums, d.ids.length);
+    out.otherCount = 0;
+    let at = 0;
+    let k = 0;
+    this.sizes = grownU32(this.sizes, nb);
+    for (let i = 0; i < nb; i++) {
+      this.keptStart[i] = k;
+      const end = at + (d.counts[i] as number);
+      this.sizes[i] = d.counts[i] as number;
+      for (; at < end; at++) {
+        const id = d.ids[at] as number;
+        if (sel.keep !== null && !sel.keep(id)) continue;
+        if (i >= from) this.put(k, id, d.values[at] as Value);
+        k++;
+      }
+    }
+    this.keptStart[nb] = k;
+    this.batchesFrom(d.ts, from, nb, sel);
+    return out;
+  }
+
+  private put(k: number, id: number, v: Value): void {
+    const out = this.out;
+    out.ids[k] = id;
+    if (typeof v === 'number') {
+      out.nums[k] = v;
+      return;
+    }
+    out.nums[k] = 0;
+    this.other(k, v);
+  }
+
+  private other(k: number, v: Value): void {
+    const out = this.out;
+    if (out.otherAt.length <= out.otherCount) out.otherAt = grownU32(out.otherAt, out.otherCount + 1);
+    out.otherAt[out.otherCount] = k;
+    out.others[out.otherCount++] = v;
+  }
+
+  /**
+   * Each kept update's place in the column-major block (occurrence, slot) and path id, and
+   * each batch's first kept update. Blocks of the same shape (a poll) reuse it.
+   */
+  private gatherOrder(b: ColumnBlock): void {
+    const { local, sizes, slot } = this.reader.updateOrder();
+    const nb = b.batches;
+    const total = b.start[b.columns] as number;
+    this.keptStart = grownU32(this.keptStart, nb + 1);
+    this.sizes = grownU32(this.sizes, nb);
+    this.occ = grownU32(this.occ, total);
+    this.slotOf = grownU32(this.slotOf, total);
+    const out = this.out;
+    out.ids = grownU32(out.ids, total);
+    // Each kept column's next occurrence.
+    this.colNext = grownU32(this.colNext, b.columns);
+    const next = this.colNext;
+    for (let s = 0; s < b.columns; s++) next[s] = b.start[s] as number;
+    const occ = this.occ;
+    const slotOf = this.slotOf;
+    const ids = out.ids;
+    let k = 0;
+    let at = 0;
+    for (let i = 0; i < nb; i++) {
+      this.keptStart[i] = k;
+      const n = sizes[i] as number;
+      this.sizes[i] = n;
+      if (b.uniform) {
+        // Every batch lists the first batch's columns in its order: occurrence i of each.
+        for (let j = 0; j < n; j++) {
+          const s = slot[local[j] as number] as number;
+          if (s < 0) continue;
+          occ[k] = (b.start[s] as number) + i;
+          slotOf[k] = s;
+          ids[k++] = b.ids[s] as number;
+        }
+        continue;
+      }
+      for (const end = at + n; at < end; at++) {
+        const s = slot[local[at] as number] as number;
+        if (s < 0) continue;
+        occ[k] = next[s] as number;
+        next[s] = (next[s] as number) + 1;
+        slotOf[k] = s;
+        ids[k++] = b.ids[s] as number;
+      }
+    }
+    this.keptStart[nb] = k;
+  }
+
+  private gatherNumbers(nums: Float64Array, lo: number, kept: number): void {
+    const out = this.out.nums;
+    const occ = this.occ;
+    for (let k = lo; k < kept; k++) out[k] = nums[occ[k] as number] as number;
+  }
+
+  private gatherMixed(b: ColumnBlock, lo: number, kept: number): void {
+    const out = this.out;
+    out.otherCount = 0;
+    const occ = this.occ;
+    const slotOf = this.slotOf;
+    for (let k = lo; k < kept; k++) {
+      const o = occ[k] as number;
+      if (b.place[slotOf[k] as number] === ColumnPlace.NUMBERS) {
+        out.nums[k] = b.nums[o] as number;
+        continue;
+      }
+      const v = b.values[o] as Value;
+      if (typeof v === 'number') {
+        out.nums[k] = v;
+        continue;
+      }
+      out.nums[k] = 0;
+      this.other(k, v);
+    }
+  }
+
+  /** The visible batches of [from, nb) into out.ts / out.starts. */
+  private batchesFrom(ts: Float64Array, from: number, nb: number, sel: Selection): void {
+    const out = this.out;
+    out.ts = grownF64(out.ts, nb);
+    out.starts = grownU32(out.starts, nb + 1);
+    const ks = this.keptStart;
+    let j = 0;
+    for (let i = from; i < nb; i++) {
+      const a = ks[i] as number;
+      const z = ks[i + 1] as number;
+      // As Cursor.visible: a batch with no kept update shows only when it was recorded empty (and not in selective mode).
+      if (a === z && sel.keep !== null && (sel.dropEmpty || (this.sizes[i] as number) > 0)) continue;
+      out.ts[j] = ts[i] as number;
+      out.starts[j] = a;
+      out.starts[j + 1] = z;
+      j++;
+    }
+    if (j === 0) out.starts[0] = 0;
+    out.batches = j;
+  }
+}
