@@ -63,6 +63,8 @@ export const SERVER_LIMITS = {
   parquetRowGroupValueBytesTarget: 2 * 1024 * 1024,
   /** Record-spec decisions cached per path; past this the cache starts afresh. */
   specCachePathsMax: 1_000_000,
+  /** Updates of a batch the recorder turns into columns in its reused scratch arrays; a larger batch gets arrays of its own. */
+  recorderScratchUpdatesMax: 65_536,
   /** Glob lists whose matching paths the recorder caches for /api/v1/state; past this it starts afresh. */
   stateGlobListsCachedMax: 1024,
   /**

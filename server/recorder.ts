@@ -14,7 +14,9 @@ import { EventEmitter } from 'node:events';
 import type { Archive, ArchiveWriter } from '../storage/index.js';
 import { compileSpec, type PathMatcher } from '../protocol/glob.js';
 import { TapedeckError } from '../protocol/errors.js';
-import type { Update, Value } from '../protocol/value.js';
+import { isValidPath, type Update, type Value } from '../protocol/value.js';
+import { genericArray } from '../storage/codec/payload.js';
+import { LatestValues } from './latest-values.js';
 import { SERVER_LIMITS } from './limits.js';
 import type { BatchIdentity, IdentifiedSink } from './sinks/identity.js';
 
@@ -54,9 +56,10 @@ export class Recorder extends EventEmitter {
   readonly spec: readonly string[];
   private readonly writer: ArchiveWriter;
   private readonly matcher: PathMatcher | undefined;
-  private readonly matchCache = new Map<string, boolean>();
+  /** Paths the spec leaves out (kept paths have a slot in latest instead). */
+  private readonly leftOut = new Set<string>();
   /** Latest value of every recorded path. */
-  readonly latest = new Map<string, Value>();
+  readonly latest = new LatestValues();
   /** Timestamp (µs) of the last batch recorded (0 before any). */
   latestTs = 0;
   /** Bumped by every recorded batch: equal versions mean equal latest values. */
@@ -65,6 +68,9 @@ export class Recorder extends EventEmitter {
   /** Glob list -> the latest paths it matches; valid while no new path appears. */
   private readonly queryCache = new Map<string, string[]>();
   private queryCachePaths = 0;
+  /** The writer's id (writer.pathId) of each latest-values slot. */
+  private slotWriterIds = new Uint32Array(1024);
+  private scratch = new BatchColumns(1024);
 
   private constructor(archive: Archive, spec: readonly string[]) {
     super();
@@ -82,7 +88,7 @@ export class Recorder extends EventEmitter {
     if (archive.paths.length > 0) {
       const c = archive.cursor();
       await c.seek('end');
-      for (const [p, v] of await c.state()) r.latest.set(p, v);
+      for (const [p, v] of await c.state()) r.latest.setSlot(r.newSlot(p), v);
       r.latestTs = archive.lastTs;
     }
     return r;
@@ -106,26 +112,97 @@ export class Recorder extends EventEmitter {
     return (await this.record(source, updates, tsUs, id)).ts;
   }
 
-  /** Records one batch and says how many of its updates were kept and how many the spec left out. */
+  /**
+   * Records one batch and says how many of its updates were kept and how many the spec left
+   * out. Each path is looked up once (its slot: the spec's decision, the writer's id, the
+   * latest value) and the batch goes to the writer as columns (appendColumns), the same
+   * blocks as append() would make of the kept pairs.
+   */
   async record(source: string, updates: Update[], tsUs?: number, id?: BatchIdentity): Promise<RecordOutcome> {
     if (this.writer.needsDrain) await this.writer.drain();
-    const kept = this.matcher ? this.filter(updates) : updates;
-    const filtered = updates.length - kept.length;
-    if (kept.length === 0) return { ts: undefined, kept: 0, filtered };
-    const ts = this.writer.append(kept, tsUs);
-    const latest = this.latest;
-    for (let i = 0; i < kept.length; i++) {
-      const u = kept[i] as Update;
-      latest.set(u[0], u[1] ?? null);
+    if (!Array.isArray(updates)) return this.refuse(updates, tsUs);
+    const n = updates.length;
+    const cols = n <= SERVER_LIMITS.recorderScratchUpdatesMax ? this.scratchFor(n) : new BatchColumns(n);
+    const wantKept = this.listenerCount('recorded') > 0;
+    let kept = 0;
+    let keptList: Update[] | undefined;
+    let allNum = true;
+    for (let i = 0; i < n; i++) {
+      const u = updates[i];
+      if (typeof u !== 'object' || u === null) return this.refuse(this.keptOf(updates), tsUs);
+      const path = u[0];
+      let slot = this.latest.slot(path);
+      if (slot < 0) {
+        if (this.matcher && !this.specKeeps(path)) {
+          keptList ??= wantKept ? updates.slice(0, i) : undefined;
+          continue;
+        }
+        if (typeof path !== 'string' || !isValidPath(path)) return this.refuse(this.keptOf(updates), tsUs);
+        slot = this.newSlot(path);
+      }
+      const v = u[1] ?? null;
+      keptList?.push(u);
+      cols.at[kept] = i;
+      cols.slots[kept] = slot;
+      cols.ids[kept] = this.slotWriterIds[slot] as number;
+      if (allNum && typeof v === 'number') cols.nums[kept] = v;
+      else {
+        if (allNum) cols.numbersToValues(kept);
+        allNum = false;
+        cols.values[kept] = v;
+      }
+      kept++;
     }
+    const filtered = n - kept;
+    this.stats.filteredUpdates += filtered;
+    if (kept === 0) return { ts: undefined, kept: 0, filtered };
+    let ts: number;
+    try {
+      ts = this.writer.appendColumns(cols.ids.subarray(0, kept), allNum ? cols.nums.subarray(0, kept) : cols.valuesOf(kept), tsUs);
+    } finally {
+      if (!allNum) cols.values.fill(null, 0, kept); // drop references to the caller's values
+    }
+    const latest = this.latest;
+    for (let k = 0; k < kept; k++) latest.setSlot(cols.slots[k] as number, (updates[cols.at[k] as number] as Update)[1] ?? null);
     this.latestTs = ts;
     this.version++;
     this.stats.batches++;
-    this.stats.updates += kept.length;
-    if (this.listenerCount('batch') > 0) this.emit('batch', { source, ts, updates: kept.length } satisfies BatchEvent);
+    this.stats.updates += kept;
+    if (this.listenerCount('batch') > 0) this.emit('batch', { source, ts, updates: kept } satisfies BatchEvent);
     // Without an identity from the source, the stream is the source and the seq the local timestamp.
-    if (this.listenerCount('recorded') > 0) this.emit('recorded', { source, ts, updates: kept, id: id ?? { stream: source, seq: String(ts) } } satisfies RecordedEvent);
-    return { ts, kept: kept.length, filtered };
+    if (wantKept) this.emit('recorded', { source, ts, updates: keptList ?? updates, id: id ?? { stream: source, seq: String(ts) } } satisfies RecordedEvent);
+    return { ts, kept, filtered };
+  }
+
+  /**
+   * A batch the writer will refuse (a malformed update, an invalid path): append() finds
+   * and throws the same first error for it as it always did, and records nothing.
+   */
+  private refuse(kept: unknown, tsUs: number | undefined): never {
+    this.writer.append(kept as Update[], tsUs);
+    throw new TapedeckError('TPD_BAD_ARGUMENT', 'a batch the writer should have refused was appended'); // unreachable
+  }
+
+  /** What append() would have been given: the updates the spec keeps (a malformed one too, for append to refuse). */
+  private keptOf(updates: Update[]): Update[] {
+    if (!this.matcher) return updates;
+    return updates.filter((u) => typeof u !== 'object' || u === null || this.latest.slot(u[0]) >= 0 || this.specKeeps(u[0]));
+  }
+
+  private newSlot(path: string): number {
+    const slot = this.latest.addSlot(path);
+    if (slot >= this.slotWriterIds.length) {
+      const next = new Uint32Array(this.slotWriterIds.length * 2);
+      next.set(this.slotWriterIds);
+      this.slotWriterIds = next;
+    }
+    this.slotWriterIds[slot] = this.writer.pathId(path);
+    return slot;
+  }
+
+  private scratchFor(n: number): BatchColumns {
+    if (this.scratch.capacity < n) this.scratch = new BatchColumns(Math.max(n, this.scratch.capacity * 2));
+    return this.scratch;
   }
 
   /**
@@ -164,26 +241,50 @@ export class Recorder extends EventEmitter {
     return this.writer.flush();
   }
 
-  private filter(updates: Update[]): Update[] {
-    const m = this.matcher as PathMatcher;
-    const cache = this.matchCache;
-    let out: Update[] | undefined;
-    for (let i = 0; i < updates.length; i++) {
-      const u = updates[i] as Update;
-      let ok = cache.get(u[0]);
-      if (ok === undefined) {
-        ok = typeof u[0] === 'string' && m(u[0]);
-        if (cache.size >= SERVER_LIMITS.specCachePathsMax) cache.clear();
-        cache.set(u[0], ok);
-      }
-      if (ok) {
-        out?.push(u);
-      } else if (!out) {
-        out = updates.slice(0, i);
-      }
+  /**
+   * The spec's decision for a path with no slot yet. A kept path gets a slot (and is not
+   * asked again); the paths it leaves out are cached, bounded, as they get no slot.
+   */
+  private specKeeps(path: unknown): boolean {
+    if (this.leftOut.has(path as string)) return false;
+    const ok = typeof path === 'string' && (this.matcher as PathMatcher)(path);
+    if (!ok) {
+      if (this.leftOut.size >= SERVER_LIMITS.specCachePathsMax) this.leftOut.clear();
+      this.leftOut.add(path as string);
     }
-    if (!out) return updates;
-    this.stats.filteredUpdates += updates.length - out.length;
-    return out;
+    return ok;
+  }
+}
+
+/**
+ * One batch as columns, reused from batch to batch: the kept updates' places, slots and writer ids,
+ * and their values unboxed while all are numbers (nums), else in values.
+ */
+class BatchColumns {
+  /** Index in the batch of each kept update. */
+  readonly at: Uint32Array;
+  readonly slots: Uint32Array;
+  readonly ids: Uint32Array;
+  readonly nums: Float64Array;
+  // Generic (tagged) elements: a double stored into an array of only doubles may lose a
+  // signalling NaN's bits (genericArray says why).
+  readonly values: Value[];
+
+  constructor(readonly capacity: number) {
+    this.at = new Uint32Array(capacity);
+    this.slots = new Uint32Array(capacity);
+    this.ids = new Uint32Array(capacity);
+    this.nums = new Float64Array(capacity);
+    this.values = genericArray(capacity);
+  }
+
+  /** The first value that is not a number: the numbers before it move to values. */
+  numbersToValues(upto: number): void {
+    for (let i = 0; i < upto; i++) this.values[i] = this.nums[i] as number;
+  }
+
+  /** values[0, n) as an array of n (a view would be a copy: arrays have no subarray). */
+  valuesOf(n: number): Value[] {
+    return n === this.capacity ? this.values : this.values.slice(0, n);
   }
 }
