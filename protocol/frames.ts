@@ -26,6 +26,7 @@ import type { Coverage, CoverageGap, SourceOutage } from './coverage.js';
 import { TapedeckError } from './errors.js';
 import { setOwn, type Value } from './value.js';
 import { isJsonPlain, valueFromJson, valueToJson, valueToJsonText } from './value-json.js';
+import type { JsonBytesWriter } from './value-json-bytes.js';
 import { decodeMsgpack } from './value-msgpack.js';
 
 export type PathKey = string | number;
@@ -145,6 +146,43 @@ export function encodeJsonRawFrame(batches: readonly RawJsonBatch[], paths: read
     out += one ? ']' : ']}';
   }
   return out + (one ? '}' : ']}');
+}
+
+/** UTF-8 of JSON-quoted paths by id, per path table (an archive's table only grows). */
+const quotedPathBytes = new WeakMap<readonly string[], Uint8Array[]>();
+const pathEncoder = new TextEncoder();
+
+/**
+ * encodeJsonRawFrame's text as UTF-8 bytes, written by `w` (protocol/value-json-bytes.ts)
+ * without a string in between: what the socket sends either way, for less CPU. A copy.
+ */
+export function encodeJsonRawFrameBytes(w: JsonBytesWriter, batches: readonly RawJsonBatch[], paths: readonly string[], match: ((id: number) => boolean) | undefined): Uint8Array {
+  let quoted = quotedPathBytes.get(paths);
+  if (!quoted) {
+    quoted = [];
+    quotedPathBytes.set(paths, quoted);
+  }
+  const one = batches.length === 1;
+  w.reset();
+  w.ascii(one ? '{"type":"batch",' : '{"type":"batches","batches":[');
+  for (let k = 0; k < batches.length; k++) {
+    const b = batches[k] as RawJsonBatch;
+    w.ascii(k === 0 ? (one ? '"ts":' : '{"ts":') : ',{"ts":');
+    // As the text form writes it (`${b.ts}`), whatever the number.
+    w.ascii(String(b.ts));
+    w.ascii(',"updates":[');
+    let first = true;
+    for (let i = b.from; i < b.to; i++) {
+      const id = b.ids[i] as number;
+      if (match && !match(id)) continue;
+      const q = quoted[id] ?? (quoted[id] = pathEncoder.encode(JSON.stringify(paths[id])));
+      w.pair(q, b.values[i] as Value, first);
+      first = false;
+    }
+    w.ascii(one ? ']' : ']}');
+  }
+  w.ascii(one ? '}' : ']}');
+  return w.take();
 }
 
 /** The value a JSON frame carries (valueFromJson; `path` names it in errors). */

@@ -1,0 +1,163 @@
+/**
+ * JSON text written straight to UTF-8 bytes: the session replay path's JSON frames
+ * (protocol/frames.ts encodeJsonRawFrameBytes) without building a string the socket then
+ * encodes again. Values are written as the bytes of valueToJsonText (protocol/value-json.ts,
+ * the one JSON form): numbers and short ASCII strings here, digit by digit, every other
+ * value as that function's text. test/json-bytes.test.ts compares the bytes on seeded
+ * hostile values. Pure, and free of Node APIs.
+ */
+import type { Value } from './value.js';
+import { valueToJsonText } from './value-json.js';
+
+const utf8 = new TextEncoder();
+
+/** Below this, |k| has at most 15 digits: the double nearest k/10^d prints as exactly those digits. */
+const EXACT_DIGITS_MAX = 1e15;
+
+export class JsonBytesWriter {
+  private buf = new Uint8Array(64 * 1024);
+  private pos = 0;
+
+  private ensure(n: number): void {
+    if (this.pos + n <= this.buf.length) return;
+    let size = this.buf.length * 2;
+    while (size < this.pos + n) size *= 2;
+    const next = new Uint8Array(size);
+    next.set(this.buf.subarray(0, this.pos));
+    this.buf = next;
+  }
+
+  reset(): this {
+    this.pos = 0;
+    return this;
+  }
+
+  /** A copy of what was written. */
+  take(): Uint8Array {
+    return this.buf.slice(0, this.pos);
+  }
+
+  /** Text of ASCII characters only (the frame's punctuation and keys). */
+  ascii(s: string): void {
+    this.ensure(s.length);
+    const b = this.buf;
+    let p = this.pos;
+    for (let i = 0; i < s.length; i++) b[p++] = s.charCodeAt(i);
+    this.pos = p;
+  }
+
+  /** Bytes written before (a path's quoted UTF-8, cached by the caller). */
+  bytes(x: Uint8Array): void {
+    this.ensure(x.length);
+    this.buf.set(x, this.pos);
+    this.pos += x.length;
+  }
+
+  /**
+   * One update of a frame: `[path,value]` (`,[path,value]` unless first), the path as its
+   * quoted UTF-8, the value as value() writes it.
+   */
+  pair(quotedPath: Uint8Array, v: Value, first: boolean): void {
+    const n = quotedPath.length;
+    this.ensure(n + 3);
+    const b = this.buf;
+    let p = this.pos;
+    if (!first) b[p++] = 0x2c; // ,
+    b[p++] = 0x5b; // [
+    for (let i = 0; i < n; i++) b[p++] = quotedPath[i] as number;
+    b[p++] = 0x2c;
+    this.pos = p;
+    this.value(v);
+    this.ensure(1);
+    this.buf[this.pos++] = 0x5d; // ]
+  }
+
+  /** Any text, as UTF-8 (JSON text is well formed: JSON.stringify escapes lone surrogates). */
+  text(s: string): void {
+    this.ensure(s.length * 3);
+    this.pos += utf8.encodeInto(s, this.buf.subarray(this.pos)).written;
+  }
+
+  /** The UTF-8 bytes of valueToJsonText(v). */
+  value(v: Value): void {
+    if (typeof v === 'number') {
+      if (!this.number(v)) this.text(valueToJsonText(v));
+    } else if (typeof v !== 'string' || !this.shortAscii(v)) {
+      this.text(valueToJsonText(v));
+    }
+  }
+
+  /** An integer (safe) or a number of one or two decimals: String(v)'s digits; false for anything else. */
+  private number(v: number): boolean {
+    if ((v | 0) === v) {
+      if (v === 0 && 1 / v < 0) return false;
+      this.decimal(v, 0);
+      return true;
+    }
+    // v is the double nearest k/10^d, and k has at most 15 digits: then String(v) is k's
+    // digits with the point d from the end (no other 15-digit decimal has the same
+    // double, and the shortest text naming v has no more digits than that one).
+    let k = Math.round(v * 10);
+    if (k / 10 === v) {
+      if (Math.abs(k) >= EXACT_DIGITS_MAX) return false;
+      // A multiple of 10: v is an integer past int32.
+      if (k % 10 === 0) {
+        if (!Number.isSafeInteger(v)) return false;
+        this.decimal(v, 0);
+      } else {
+        this.decimal(k, 1);
+      }
+      return true;
+    }
+    k = Math.round(v * 100);
+    if (k / 100 === v && Math.abs(k) < EXACT_DIGITS_MAX) {
+      this.decimal(k, 2);
+      return true;
+    }
+    return false;
+  }
+
+  /** k / 10^point in decimal (k an integer): its digits, a point before the last `point` of them. */
+  private decimal(k: number, point: number): void {
+    this.ensure(24);
+    const b = this.buf;
+    let p = this.pos;
+    if (k < 0) {
+      b[p++] = 0x2d; // -
+      k = -k;
+    }
+    let digits = 1;
+    const small = k < 0x80000000;
+    if (small) for (let x = k; x >= 10; x = (x / 10) | 0) digits++;
+    else for (let x = k; x >= 10; x = Math.floor(x / 10)) digits++;
+    // At least one digit before the point: 0.5, not .5.
+    if (digits <= point) digits = point + 1;
+    const end = p + digits + (point > 0 ? 1 : 0);
+    let q = end;
+    for (let i = 0; i < digits; i++) {
+      if (i === point && point > 0) b[--q] = 0x2e; // .
+      const d = k % 10;
+      b[--q] = 0x30 + d;
+      k = small ? (k / 10) | 0 : (k - d) / 10;
+    }
+    this.pos = end;
+  }
+
+  /** JSON.stringify of a string under 64 characters of printable ASCII without `"` or `\`; false otherwise. */
+  private shortAscii(s: string): boolean {
+    const n = s.length;
+    if (n >= 64) return false;
+    this.ensure(n + 2);
+    const b = this.buf;
+    const start = this.pos;
+    for (let i = 0; i < n; i++) {
+      const c = s.charCodeAt(i);
+      if (c < 0x20 || c >= 0x80 || c === 0x22 || c === 0x5c) return false;
+      b[start + 1 + i] = c;
+    }
+    b[start] = 0x22;
+    b[start + 1 + n] = 0x22;
+    this.pos = start + n + 2;
+    return true;
+  }
+}
