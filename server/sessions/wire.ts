@@ -4,8 +4,10 @@
  * `paths` frames that announce each path id once per connection, before its first use.
  * The session decides what to send and when; this only encodes and counts.
  */
-import { encodeJsonFrame, encodeJsonRawFrame, type ServerFrame } from '../../protocol/frames.js';
-import { MsgpackWriter, encodeMsgpackFrame, encodeRawFrame, encodeStateFrame } from '../../protocol/msgpack-frames.js';
+import { encodeJsonFrame, encodeJsonRawFrameBytes, type ServerFrame } from '../../protocol/frames.js';
+import { JsonBytesWriter } from '../../protocol/value-json-bytes.js';
+import { encodeBatchFrame } from '../../protocol/msgpack-batch-frame.js';
+import { MsgpackWriter, encodeMsgpackFrame, encodeStateFrame } from '../../protocol/msgpack-frames.js';
 import type { Value } from '../../protocol/value.js';
 import type { RawBatch } from '../../storage/cursor.js';
 import type { FetchWait } from '../../storage/index.js';
@@ -17,6 +19,7 @@ export interface SessionSink {
   readonly format: FrameFormat;
   /** The client takes `batches` frames (several batches in one frame; `?coalesce=true`). */
   readonly coalesce: boolean;
+  /** A frame: JSON streams get text (a string, or its UTF-8 bytes for batch frames), msgpack streams bytes. */
   send(data: string | Buffer): void;
   /** Bytes queued but not yet handed to the kernel. */
   bufferedBytes(): number;
@@ -47,6 +50,8 @@ export class SessionWire {
   /** Path ids this connection has been told of (msgpack), 1 per id. */
   private sentIds = new Uint8Array(0);
   private readonly mp = new MsgpackWriter();
+  /** Made at the first JSON batch frame: most sessions' streams are one format. */
+  private json: JsonBytesWriter | undefined;
 
   /**
    * `paths`: the archive's path table (read at each use: it grows while recording).
@@ -92,9 +97,10 @@ export class SessionWire {
   batches(out: readonly RawBatch[], match: IdMatch): void {
     if (this.current?.format === 'msgpack') {
       for (const b of out) this.announce(b.ids, b.from, b.to, match);
-      this.raw(bufferOf(encodeRawFrame(this.mp, out, match)));
+      this.raw(bufferOf(encodeBatchFrame(this.mp, out, match)));
     } else {
-      this.raw(encodeJsonRawFrame(out, this.paths(), match));
+      // Bytes rather than a string: the socket would encode the string to UTF-8 again.
+      this.raw(bufferOf(encodeJsonRawFrameBytes((this.json ??= new JsonBytesWriter()), out, this.paths(), match)));
     }
   }
 
