@@ -8,23 +8,23 @@
  * a batch of promqlStreamSeriesBatch at a time (in the order the step-by-step evaluator
  * takes them) when every file of the range has a per-series sidecar, else all at once
  * (blocks would be read again by each batch); each series' value at every step is computed in one pass over its samples,
- * folded into its group (sum ... group) or kept as one number per step (topk, bottomk),
- * and its samples are dropped. Memory is one batch of samples plus a number per step per
- * group (per series for topk), not every sample of the query; answers are those of
- * eval.ts, operation for operation (the same per-group fold, in the same series order,
- * and selectK for topk).
+ * folded into its group (sum ... group) or into its group's heap at every step (topk,
+ * bottomk: topk.ts StepHeaps), and its samples are dropped. Memory is one batch of samples
+ * plus a number per step per group (k numbers for topk), not every sample of the query;
+ * answers are those of eval.ts, operation for operation (the same per-group fold, in the
+ * same series order, and selectK's heap for topk).
  */
 import type { Archive } from '../../storage/index.js';
 import { SERVER_LIMITS } from '../limits.js';
 import type { Expr, Selector } from './ast.js';
 import { selectSeries, type SeriesRef } from './catalog.js';
 import { PromError } from './errors.js';
-import { aggInit, aggResult, aggStep, type AggState, type Sample, type MatrixSeries } from './eval.js';
+import { aggInit, aggResult, aggStep, type AggState, type MatrixSeries } from './eval.js';
 import { rangeFunction } from './functions.js';
 import { compareMetrics, dropName, restrict, type Metric } from './labels.js';
 import { loadSamples, rangedOf, type Budget, type SeriesSamples } from './load.js';
 import { sidecarsCover } from '../../storage/series-read.js';
-import { selectK } from './topk.js';
+import { StepHeaps } from './topk.js';
 
 type Aggregate = Extract<Expr, { kind: 'aggregate' }>;
 type RangeFn = Extract<Expr, { kind: 'range_fn' }>;
@@ -112,9 +112,12 @@ export async function streamRangeQuery(archive: Archive, expr: Expr, p: StreamPa
   const toMs = p.endMs - sel.offsetMs;
   const topk = agg.op === 'topk' || agg.op === 'bottomk';
   const groups = new Map<string, { metric: Metric; states: AggState[]; any: Uint8Array }>();
-  /** topk: every series' column, in series order, to choose among at each step. */
-  const kept: Array<{ metric: Metric; group: string; col: Column }> = [];
-  let col: Column = { v: new Float64Array(steps), present: new Uint8Array(steps) };
+  const inputs = refs.map(inputOf);
+  const groupKeys = inputs.map((m) => groupOf(agg, m));
+  /** topk: every group's heaps at every step, given the series in series order (selectK's input order). */
+  const heaps = topk ? new StepHeaps(agg.op as 'topk' | 'bottomk', (agg.param as { value: number }).value, steps) : undefined;
+  const heapOf = topk ? heapGroups(heaps as StepHeaps, groupKeys, budget) : undefined;
+  const col: Column = { v: new Float64Array(steps), present: new Uint8Array(steps) };
   // In batches only where every file of the range has its sidecar: a file read from its
   // blocks (the open one) would be read whole again by every batch.
   const batch = (await sidecarsCover(archive, fromMs * 1000, toMs * 1000 + 999)) ? SERVER_LIMITS.promqlStreamSeriesBatch : Math.max(1, refs.length);
@@ -124,19 +127,16 @@ export async function streamRangeQuery(archive: Archive, expr: Expr, p: StreamPa
     const before = budget.samples;
     const samples = await loadSamples(archive, part, fromMs, toMs, budget, done, refs.length <= batch);
     done = [...samples.values()];
-    for (const r of part) {
+    for (let i = b; i < b + part.length; i++) {
+      const r = refs[i] as SeriesRef;
       columnOf(samples.get(r.id) as SeriesSamples, sel, fn, p, steps, col);
-      const input = inputOf(r);
-      const g = groupOf(agg, input);
-      let group = groups.get(g.key);
-      if (!group) groups.set(g.key, (group = { metric: g, states: [], any: new Uint8Array(steps) }));
-      if (topk) {
-        // Its value at every step stays until the end: held like samples.
-        budget.addSamples(steps);
-        kept.push({ metric: input, group: g.key, col });
-        col = { v: new Float64Array(steps), present: new Uint8Array(steps) };
+      if (heaps) {
+        heaps.add((heapOf as number[])[i] as number, i, col.v, col.present);
         continue;
       }
+      const g = groupKeys[i] as Metric;
+      let group = groups.get(g.key);
+      if (!group) groups.set(g.key, (group = { metric: g, states: [], any: new Uint8Array(steps) }));
       for (let k = 0; k < steps; k++) {
         if (col.present[k] === 0) continue;
         const x = col.v[k] as number;
@@ -149,10 +149,10 @@ export async function streamRangeQuery(archive: Archive, expr: Expr, p: StreamPa
       }
     }
     // Dropped: a batch's samples count against promqlSamplesMax only while it is held.
-    budget.samples = before + (topk ? part.length * steps : 0);
+    budget.samples = before;
     await budget.slice();
   }
-  const out = topk ? chooseK(agg, kept, steps, p) : folded(agg, groups, steps, p);
+  const out = heaps ? chosen(heaps, inputs, steps, p) : folded(agg, groups, steps, p);
   let points = 0;
   for (const s of out) points += s.t.length;
   budget.addSamples(points);
@@ -178,26 +178,41 @@ function folded(agg: Aggregate, groups: Map<string, { metric: Metric; states: Ag
   return out;
 }
 
-/** topk / bottomk: at each step, selectK over each group's present series in series order (eval.ts aggregate). */
-function chooseK(agg: Aggregate, kept: Array<{ metric: Metric; group: string; col: Column }>, steps: number, p: StreamParams): MatrixSeries[] {
-  const k = (agg.param as { value: number }).value;
-  const byKey = new Map<string, { metric: Metric; t: number[]; v: number[] }>();
-  for (let s = 0; s < steps; s++) {
-    const groups = new Map<string, Sample[]>();
-    for (const { metric, group, col } of kept) {
-      if (col.present[s] === 0) continue;
-      let list = groups.get(group);
-      if (!list) groups.set(group, (list = []));
-      list.push({ metric, v: col.v[s] as number });
-    }
-    for (const list of groups.values()) {
-      for (const chosen of selectK(agg.op as 'topk' | 'bottomk', list, k)) {
-        let series = byKey.get(chosen.metric.key);
-        if (!series) byKey.set(chosen.metric.key, (series = { metric: chosen.metric, t: [], v: [] }));
-        series.t.push(p.startMs + s * p.stepMs);
-        series.v.push(chosen.v);
-      }
-    }
+/**
+ * Each series' heap group (groups in order of their first series), its heaps allocated: what
+ * they hold until the end counts against promqlSamplesMax like samples.
+ */
+function heapGroups(heaps: StepHeaps, groupKeys: readonly Metric[], budget: Budget): number[] {
+  const sizes = new Map<string, number>();
+  for (const g of groupKeys) sizes.set(g.key, (sizes.get(g.key) ?? 0) + 1);
+  const index = new Map<string, number>();
+  for (const [key, n] of sizes) {
+    const { group, entries } = heaps.addGroup(n);
+    budget.addSamples(entries);
+    index.set(key, group);
   }
-  return [...byKey.values()].map((s) => ({ metric: s.metric, t: Float64Array.from(s.t), v: Float64Array.from(s.v) }));
+  return groupKeys.map((g) => index.get(g.key) as number);
+}
+
+/** topk / bottomk: the series the heaps kept, with their values at the steps they were kept. */
+function chosen(heaps: StepHeaps, inputs: readonly Metric[], steps: number, p: StreamParams): MatrixSeries[] {
+  const counts = new Int32Array(inputs.length);
+  heaps.forEach((s) => {
+    counts[s] = (counts[s] as number) + 1;
+  });
+  const out: Array<MatrixSeries & { n: number }> = [];
+  const at = new Int32Array(inputs.length).fill(-1);
+  for (let s = 0; s < inputs.length; s++) {
+    const n = counts[s] as number;
+    if (n === 0) continue;
+    at[s] = out.length;
+    out.push({ metric: inputs[s] as Metric, t: new Float64Array(n), v: new Float64Array(n), n: 0 });
+  }
+  // A series is in one group: its entries come in step order.
+  heaps.forEach((s, step, v) => {
+    const o = out[at[s] as number] as MatrixSeries & { n: number };
+    o.t[o.n] = p.startMs + step * p.stepMs;
+    o.v[o.n++] = v;
+  });
+  return out.map(({ metric, t, v }) => ({ metric, t, v }));
 }

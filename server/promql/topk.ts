@@ -56,3 +56,111 @@ function heapDown(h: Sample[], i0: number, n: number, less: (a: Sample, b: Sampl
   }
   return i > i0;
 }
+
+/**
+ * selectK of many groups at every step of a range query, fed series by series (stream.ts):
+ * each (group, step) keeps the heap selectK would keep, as series indexes and values in
+ * typed arrays, and takes the series in the order they come (the order selectK is given
+ * them), with selectK's comparisons: the same set at every step, without a Sample per
+ * series per step or every series' values held until the end. Memory: per group, steps ×
+ * min(k, its series) entries.
+ */
+export class StepHeaps {
+  private readonly k: number;
+  private readonly topk: boolean;
+  private readonly groups: Array<{ idx: Int32Array; val: Float64Array; len: Int32Array; cap: number }> = [];
+
+  /** `param` as selectK takes it; no group ever keeps anything when its integer part is below 1. */
+  constructor(op: 'topk' | 'bottomk', param: number, private readonly steps: number) {
+    const k = Math.trunc(param);
+    this.k = k >= 1 ? k : 0;
+    this.topk = op === 'topk';
+  }
+
+  /** A new group that will be given at most `series` series; its index. Entries held: steps × min(k, series). */
+  addGroup(series: number): { group: number; entries: number } {
+    const cap = Math.min(this.k, series);
+    const n = this.steps * cap;
+    this.groups.push({ idx: new Int32Array(n), val: new Float64Array(n), len: new Int32Array(this.steps), cap });
+    return { group: this.groups.length - 1, entries: n };
+  }
+
+  /** Series `s` of group `g` with value v[step] at the steps where present[step] is 1. */
+  add(g: number, s: number, v: Float64Array, present: Uint8Array): void {
+    const grp = this.groups[g] as { idx: Int32Array; val: Float64Array; len: Int32Array; cap: number };
+    const { idx, val, len } = grp;
+    const K = this.k;
+    if (K === 0) return;
+    const top = this.topk;
+    for (let step = 0; step < this.steps; step++) {
+      if (present[step] === 0) continue;
+      const x = v[step] as number;
+      const base = step * grp.cap;
+      const n = len[step] as number;
+      if (n < K) {
+        idx[base + n] = s;
+        val[base + n] = x;
+        len[step] = n + 1;
+        up(idx, val, base, n, top);
+        continue;
+      }
+      // selectK's better(s, top): strictly better, or a number where the top is NaN.
+      const t = val[base] as number;
+      const isBetter = top ? t < x || (t !== t && x === x) : t > x || (t !== t && x === x);
+      if (!isBetter) continue;
+      idx[base] = s;
+      val[base] = x;
+      if (K > 1) down(idx, val, base, n, top);
+    }
+  }
+
+  /** Calls f(series, step, value) for every kept entry, group by group, steps in order. */
+  forEach(f: (s: number, step: number, v: number) => void): void {
+    for (const { idx, val, len, cap } of this.groups) {
+      for (let step = 0; step < this.steps; step++) {
+        const base = step * cap;
+        for (let j = 0; j < (len[step] as number); j++) f(idx[base + j] as number, step, val[base + j] as number);
+      }
+    }
+  }
+}
+
+/** selectK's less(a, b) on values: a ranks below b (a NaN ranks below all). */
+function lessV(a: number, b: number, top: boolean): boolean {
+  return a !== a || (top ? a < b : a > b);
+}
+
+function swap(idx: Int32Array, val: Float64Array, i: number, j: number): void {
+  const ti = idx[i] as number;
+  idx[i] = idx[j] as number;
+  idx[j] = ti;
+  const tv = val[i] as number;
+  val[i] = val[j] as number;
+  val[j] = tv;
+}
+
+/** heapUp of entry j of the heap at base. */
+function up(idx: Int32Array, val: Float64Array, base: number, j0: number, top: boolean): void {
+  let j = j0;
+  while (j > 0) {
+    const i = (j - 1) >> 1;
+    if (!lessV(val[base + j] as number, val[base + i] as number, top)) break;
+    swap(idx, val, base + i, base + j);
+    j = i;
+  }
+}
+
+/** heapDown from the top of the heap of n entries at base (selectK's replace: a top that does not move down has nothing above it). */
+function down(idx: Int32Array, val: Float64Array, base: number, n: number, top: boolean): void {
+  let i = 0;
+  for (;;) {
+    const j1 = 2 * i + 1;
+    if (j1 >= n) break;
+    let j = j1;
+    const j2 = j1 + 1;
+    if (j2 < n && lessV(val[base + j2] as number, val[base + j1] as number, top)) j = j2;
+    if (!lessV(val[base + j] as number, val[base + i] as number, top)) break;
+    swap(idx, val, base + i, base + j);
+    i = j;
+  }
+}
