@@ -108,6 +108,13 @@ export const STORAGE_LIMITS = {
    * this many bytes (at least one block), held by the cursor until it has read past them.
    */
   cursorReadAheadBytes: 256 * 1024,
+  /**
+   * Bytes of sidecar chunks held in memory (storage/series-index/store.ts), whole sidecars,
+   * least recently read go first: a sidecar that fits is read in one I/O at its first wide
+   * read and its chunks are then sliced from memory, as from a mapped file (a day of 10 000
+   * series at 15 s: 12.5 MB). A sidecar larger than this is read chunk span by chunk span.
+   */
+  seriesIndexHeldBytesMax: 128 * 1024 * 1024,
 } as const;
 
 /** The full-disk limits a writer applies (STORAGE_LIMITS by default; ArchiveWriter.setDiskFullLimits changes them). */
