@@ -82,6 +82,45 @@ export class ByteWriter {
   }
 }
 
+/**
+ * Writes `v` (an integer in [0, 2^53]) as ByteWriter.uvar does, at buf[p]; returns the
+ * position after it. For hot loops that ensured room for their varints once (8 bytes
+ * each at most) instead of a call and a bounds check per varint.
+ */
+export function putUvar(buf: Uint8Array, p: number, v: number): number {
+  if (v < 0x80) {
+    buf[p] = v;
+    return p + 1;
+  }
+  if (v < 0x4000) {
+    buf[p] = (v & 0x7f) | 0x80;
+    buf[p + 1] = v >>> 7;
+    return p + 2;
+  }
+  return putUvarLong(buf, p, v);
+}
+
+function putUvarLong(buf: Uint8Array, p: number, v: number): number {
+  if (v < TWO_32) {
+    while (v >= 0x80) {
+      buf[p++] = (v & 0x7f) | 0x80;
+      v >>>= 7;
+    }
+  } else {
+    while (v >= 0x80) {
+      buf[p++] = (v % 128) | 0x80;
+      v = Math.floor(v / 128);
+    }
+  }
+  buf[p++] = v;
+  return p;
+}
+
+/** putUvar of a signed integer (zigzag), |v| <= 2^52, as ByteWriter.svar. */
+export function putSvar(buf: Uint8Array, p: number, v: number): number {
+  return putUvar(buf, p, v >= 0 ? v * 2 : -v * 2 - 1);
+}
+
 export class ByteReader {
   readonly buf: Uint8Array;
   readonly view: DataView;

@@ -6,9 +6,9 @@
 import type { Value } from '../../protocol/value.js';
 import { MsgpackReader, MsgpackWriter } from '../../protocol/value-msgpack.js';
 import { TapedeckError } from '../../protocol/errors.js';
-import type { ByteReader, ByteWriter } from './bytes.js';
+import { putSvar, type ByteReader, type ByteWriter } from './bytes.js';
 import { decodeXorColumn, decodeXorF64, encodeXorColumn, noteSignalingNaN, skipXorColumn, xorColumnBits } from './xor-float.js';
-import { decodePacked, encodePacked, planPacked, skipPacked, type PackedPlan } from './packed-int.js';
+import { decodePacked, encodePacked, integratePackedF64, planPacked, readPackedResiduals, skipPacked, type PackedHead, type PackedPlan } from './packed-int.js';
 
 /**
  * Kind bytes. DECIMAL_K + k is DECIMAL with its exponent in the kind byte (0x10..0x19);
@@ -35,7 +35,9 @@ const columnWriter = new MsgpackWriter();
 let nums = new Float64Array(1024);
 let scaled = new Float64Array(1024);
 const plan: PackedPlan = { order: 0, width: 0, exceptions: 0, bytes: 0 };
+const packedHead: PackedHead = { s0: 0, d0: 0 };
 const nanView = new DataView(new ArrayBuffer(8));
+const LITTLE_ENDIAN = new Uint8Array(new Float64Array([1]).buffer)[7] === 0x3f;
 
 function decimalExponent(v: number): number {
   if (Number.isInteger(v)) return Math.abs(v) <= SCALED_ABS_MAX && !Object.is(v, -0) ? 0 : -1;
@@ -90,74 +92,128 @@ function rescale(n: number, k: number): number {
   return bytes;
 }
 
-/** Writes scaled[0, n) as DECIMAL_K + k. */
-function writeDecimal(w: ByteWriter, n: number, k: number): void {
-  w.u8(ColumnKind.DECIMAL_K + k);
+/** Writes scaled[0, n) as the body of DECIMAL_K + k (varint deltas). */
+function writeDecimal(w: ByteWriter, n: number): void {
+  w.ensure(VARINT_BYTES_MAX * n);
+  const b = w.buf;
+  let p = w.pos;
   let prev = 0;
   for (let i = 0; i < n; i++) {
     const s = scaled[i] as number;
-    w.svar(s - prev);
+    p = putSvar(b, p, s - prev);
     prev = s;
   }
+  w.pos = p;
 }
 
 /** Writes vals[order[from]], ..., vals[order[to - 1]] as one column of the smallest exact kind. */
 export function encodeColumn(w: ByteWriter, vals: ArrayLike<Value>, order: Uint32Array, from: number, to: number): void {
+  w.u8(0);
+  const at = w.pos - 1;
+  const kind = encodeColumnBody(w, vals, order, from, to);
+  w.buf[at] = kind;
+}
+
+/**
+ * encodeColumn without the kind byte: writes the body and returns the kind (layout 2 keeps
+ * kinds apart from bodies). A Float64Array of values takes the typed path (no type checks,
+ * nothing boxed).
+ */
+export function encodeColumnBody(w: ByteWriter, vals: ArrayLike<Value>, order: Uint32Array, from: number, to: number): number {
+  if (vals instanceof Float64Array) return encodeNumberColumnBody(w, vals, order, from, to);
   const n = to - from;
+  growNums(n);
+  const ns = nums;
+  for (let i = 0; i < n; i++) {
+    const v = vals[order[from + i] as number];
+    if (typeof v !== 'number') return writeMsgpack(w, vals, order, from, to);
+    ns[i] = v;
+  }
+  return encodeNums(w, n);
+}
+
+/** encodeColumnBody of numbers held in a Float64Array (the block builder's unboxed values). */
+export function encodeNumberColumnBody(w: ByteWriter, vals: Float64Array, order: Uint32Array, from: number, to: number): number {
+  const n = to - from;
+  growNums(n);
+  const ns = nums;
+  for (let i = 0; i < n; i++) ns[i] = vals[order[from + i] as number] as number;
+  return encodeNums(w, n);
+}
+
+function growNums(n: number): void {
   if (nums.length < n) {
     nums = new Float64Array(Math.max(n, nums.length * 2));
     scaled = new Float64Array(nums.length);
   }
-  // One pass: copy the numbers, and while the column is decimal, scale each at the
-  // column's exponent so far and add up the DECIMAL_K size. A value that needs a larger
-  // exponent rescales the values before it (at most 9 times a column).
+}
+
+/** Writes the body of nums[0, n) in the smallest exact kind and returns the kind. */
+function encodeNums(w: ByteWriter, n: number): number {
+  const dec = scaleDecimal(n);
+  if (dec >= 0) {
+    const k = decimalK;
+    // Decimal columns: DECIMAL or PACKED, whichever is smaller (XOR rarely beats them and
+    // would cost an encode per column).
+    if (n >= 3) planPacked(scaled, n, plan);
+    if (n < 3 || plan.bytes >= dec) {
+      writeDecimal(w, n);
+      return ColumnKind.DECIMAL_K + k;
+    }
+    encodePacked(w, scaled, n, plan);
+    return ColumnKind.PACKED + 16 * plan.order + k;
+  }
+  const xorBytes = Math.ceil(xorColumnBits(nums, 0, n) / 8);
+  if (varintBytes(xorBytes) + xorBytes < 8 * n) {
+    encodeXorColumn(w, nums, 0, n);
+    return ColumnKind.XOR;
+  }
+  w.ensure(8 * n);
+  if (LITTLE_ENDIAN) w.buf.set(new Uint8Array(nums.buffer, 0, 8 * n), w.pos);
+  else for (let i = 0; i < n; i++) w.view.setFloat64(w.pos + 8 * i, nums[i] as number, true);
+  w.pos += 8 * n;
+  return ColumnKind.FLOAT64;
+}
+
+/** The exponent scaleDecimal settled on (valid when it returned a size). */
+let decimalK = 0;
+
+/**
+ * Scales nums[0, n) into `scaled` at the smallest exponent that keeps every value exact and
+ * returns the DECIMAL_K size (kind byte included), or -1 when the column is not decimal.
+ * Each value is scaled at the column's exponent so far; one that needs a larger exponent
+ * rescales the values before it (at most 9 times a column).
+ */
+function scaleDecimal(n: number): number {
+  const ns = nums;
+  const sc = scaled;
   let k = 0;
   let p = 1;
   let dec = 1;
   let prev = 0;
   for (let i = 0; i < n; i++) {
-    const v = vals[order[from + i] as number];
-    if (typeof v !== 'number') return writeMsgpack(w, vals, order, from, to);
-    nums[i] = v;
-    if (dec < 0) continue;
+    const v = ns[i] as number;
     const s = Math.round(v * p);
     if (s / p !== v || !holdable(s)) {
       const e = decimalExponent(v);
-      if (e <= k) {
-        dec = -1; // not a decimal, or exact at k but out of range there
-        continue;
-      }
+      if (e <= k) return -1; // not a decimal, or exact at k but out of range there
       k = e;
       p = POW10[k] as number;
       dec = rescale(i + 1, k);
-      if (dec >= 0) prev = scaled[i] as number;
+      if (dec < 0) return -1;
+      prev = sc[i] as number;
       continue;
     }
-    scaled[i] = s;
+    sc[i] = s;
     const d = s - prev;
     dec += varintBytes(d >= 0 ? d * 2 : -d * 2 - 1);
     prev = s;
   }
-  if (dec >= 0) {
-    // Decimal columns: DECIMAL or PACKED, whichever is smaller (XOR rarely beats them and
-    // would cost an encode per column).
-    if (n >= 3) planPacked(scaled, n, plan);
-    if (n < 3 || plan.bytes >= dec) return writeDecimal(w, n, k);
-    w.u8(ColumnKind.PACKED + 16 * plan.order + k);
-    return encodePacked(w, scaled, n, plan);
-  }
-  const xorBytes = Math.ceil(xorColumnBits(nums, 0, n) / 8);
-  if (varintBytes(xorBytes) + xorBytes < 8 * n) {
-    w.u8(ColumnKind.XOR);
-    encodeXorColumn(w, nums, 0, n);
-  } else {
-    w.u8(ColumnKind.FLOAT64);
-    for (let i = 0; i < n; i++) w.f64(nums[i] as number);
-  }
+  decimalK = k;
+  return dec;
 }
 
-function writeMsgpack(w: ByteWriter, vals: ArrayLike<Value>, order: Uint32Array, from: number, to: number): void {
-  w.u8(ColumnKind.MSGPACK);
+function writeMsgpack(w: ByteWriter, vals: ArrayLike<Value>, order: Uint32Array, from: number, to: number): number {
   const lenAt = w.pos;
   w.ensure(5);
   w.pos += 5; // fixed 5-byte varint slot for the byte length, patched below
@@ -170,6 +226,7 @@ function writeMsgpack(w: ByteWriter, vals: ArrayLike<Value>, order: Uint32Array,
     w.buf[lenAt + j] = (len & 0x7f) | (j < 4 ? 0x80 : 0);
     len >>>= 7;
   }
+  return ColumnKind.MSGPACK;
 }
 
 /** Reads one column (kind byte, then body) into out[from, to). */
@@ -215,8 +272,22 @@ export function decodeColumnBody(kind: number, r: ByteReader, out: Value[], from
  * such a column with decodeColumn). PACKED columns go through packed-int.ts's decoder.
  */
 export function decodeColumnF64(r: ByteReader, out: Float64Array, from: number, to: number): void {
-  const kind = r.u8();
-  if (kind === ColumnKind.DECIMAL) {
+  decodeColumnBodyF64(r.u8(), r, out, from, to);
+}
+
+/** decodeColumnF64 of a column body whose kind byte was read apart (layout 2). */
+export function decodeColumnBodyF64(kind: number, r: ByteReader, out: Float64Array, from: number, to: number): void {
+  if (kind >= ColumnKind.DECIMAL_K && kind <= ColumnKind.DECIMAL_K + DECIMAL_EXPONENT_MAX) {
+    decodeDecimalF64(r, out, from, to, kind - ColumnKind.DECIMAL_K);
+  } else if (kind >= ColumnKind.PACKED && kind < PACKED_END) {
+    const k = kind & 0x0f;
+    if (k > DECIMAL_EXPONENT_MAX) r.fail('decimal exponent out of range');
+    const n = to - from;
+    if (scaled.length < n) scaled = new Float64Array(Math.max(n, scaled.length * 2));
+    const order = (kind - ColumnKind.PACKED) >> 4;
+    readPackedResiduals(r, scaled, n, order, packedHead);
+    integratePackedF64(r, scaled, n, order, packedHead, out, from, POW10[k] as number);
+  } else if (kind === ColumnKind.DECIMAL) {
     const k = r.u8();
     if (k > DECIMAL_EXPONENT_MAX) r.fail('decimal exponent out of range');
     decodeDecimalF64(r, out, from, to, k);
@@ -227,8 +298,6 @@ export function decodeColumnF64(r: ByteReader, out: Float64Array, from: number, 
   } else if (kind === ColumnKind.XOR) {
     if (to > from) decodeXorF64(r, out, from, to);
     else if (r.uvar() !== 0) r.fail('empty xor column with bits');
-  } else if (kind >= ColumnKind.DECIMAL_K && kind <= ColumnKind.DECIMAL_K + DECIMAL_EXPONENT_MAX) {
-    decodeDecimalF64(r, out, from, to, kind - ColumnKind.DECIMAL_K);
   } else if (kind === ColumnKind.MSGPACK) {
     const values: Value[] = new Array<Value>(to - from).fill(null);
     decodeMsgpack(r, values, 0, to - from);
@@ -238,11 +307,9 @@ export function decodeColumnF64(r: ByteReader, out: Float64Array, from: number, 
       out[i] = v;
     }
   } else {
-    decodeColumnBody(kind, r, out as unknown as Value[], from, to);
+    r.fail(`unknown column kind ${kind}`);
   }
 }
-
-const LITTLE_ENDIAN = new Uint8Array(new Float64Array([1]).buffer)[7] === 0x3f;
 
 function decodeDecimalF64(r: ByteReader, out: Float64Array, from: number, to: number, k: number): void {
   const p = POW10[k] as number;

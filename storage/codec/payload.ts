@@ -16,9 +16,9 @@
  * bytes between the values cost a byte a column. Layout 1 payloads decode as before.
  */
 import type { Value } from '../../protocol/value.js';
-import { ByteReader, ByteWriter } from './bytes.js';
-import { decodeColumn, decodeColumnBody, encodeColumn, skipColumnBody } from './columns.js';
-import { decodeNotes } from './xor-float.js';
+import { ByteReader, ByteWriter, putSvar, putUvar } from './bytes.js';
+import { ColumnKind, decodeColumn, decodeColumnBody, decodeColumnBodyF64, encodeColumnBody, encodeNumberColumnBody, skipColumnBody } from './columns.js';
+import { decodeNotes, isFragileNaN } from './xor-float.js';
 
 export { ColumnKind } from './columns.js';
 
@@ -52,53 +52,42 @@ let localOf = new Int32Array(1024).fill(-1);
 // Scratch: each update's block-local column, and update indices grouped by column.
 let localScratch = new Uint32Array(1024);
 let groupedScratch = new Uint32Array(1024);
-// Scratch: each column's kind byte while the columns are written.
-let kindsScratch = new Uint8Array(1024);
+// Scratch: each column's global path id, its count of updates, and its first update's
+// place in the grouped order (nc + 1 entries).
+let colGlobalScratch: Uint32Array = new Uint32Array(1024);
+let colCountScratch: Uint32Array = new Uint32Array(1024);
+let colStartScratch = new Uint32Array(1025);
+/** A varint of a zigzagged difference of two uint32 (or of a count) is at most 5 bytes. */
+const VARINT32_BYTES_MAX = 5;
 
 /**
  * Encodes batches into a DELTA/IMAGE payload. Returns a view into `w`'s buffer, valid
- * until `w` is written again (pass a fresh ByteWriter to keep the result).
+ * until `w` is written again (pass a fresh ByteWriter to keep the result). Values in a
+ * Float64Array (the block builder's unboxed numbers) are encoded without a type check each.
  */
 export function encodeBatches(b: FlatBatches, w: ByteWriter = new ByteWriter(1 << 16)): Uint8Array {
   const { batchCount: nb, updateCount: nu } = b;
-  // 1. Block-local column ids in order of first appearance.
-  if (localScratch.length < nu) localScratch = new Uint32Array(Math.max(nu, localScratch.length * 2));
+  const nc = assignColumns(b.ids, nu);
   const local = localScratch;
-  const colGlobal: number[] = [];
-  const colCount: number[] = [];
-  for (let i = 0; i < nu; i++) {
-    const g = b.ids[i] as number;
-    if (g >= localOf.length) {
-      const next = new Int32Array(Math.max(g + 1, localOf.length * 2)).fill(-1);
-      next.set(localOf);
-      localOf = next;
-    }
-    let l = localOf[g] as number;
-    if (l < 0) {
-      l = colGlobal.length;
-      localOf[g] = l;
-      colGlobal.push(g);
-      colCount.push(0);
-    }
-    local[i] = l;
-    colCount[l] = (colCount[l] as number) + 1;
-  }
-  for (const g of colGlobal) localOf[g] = -1;
-  const nc = colGlobal.length;
+  const colGlobal = colGlobalScratch;
 
   w.reset();
-  w.u8(PAYLOAD_LAYOUT2_MARK);
-  w.u8(PAYLOAD_LAYOUT);
-  w.uvar(nb);
-  w.uvar(nu);
-  w.uvar(nc);
+  w.ensure(2 + 3 * 8 + nb * 8 + nc * VARINT32_BYTES_MAX);
+  let buf = w.buf;
+  let p = 0;
+  buf[p++] = PAYLOAD_LAYOUT2_MARK;
+  buf[p++] = PAYLOAD_LAYOUT;
+  p = putUvar(buf, p, nb);
+  p = putUvar(buf, p, nu);
+  p = putUvar(buf, p, nc);
   // 2. Timestamps: delta of delta, first relative to itself (the frame carries firstTs).
-  let prevTs = nb > 0 ? (b.ts[0] as number) : 0;
+  const ts = b.ts;
+  let prevTs = nb > 0 ? (ts[0] as number) : 0;
   let prevDelta = 0;
   for (let i = 0; i < nb; i++) {
-    const t = b.ts[i] as number;
+    const t = ts[i] as number;
     const d = t - prevTs;
-    w.svar(d - prevDelta);
+    p = putSvar(buf, p, d - prevDelta);
     prevDelta = d;
     prevTs = t;
   }
@@ -106,15 +95,16 @@ export function encodeBatches(b: FlatBatches, w: ByteWriter = new ByteWriter(1 <
   let prevG = 0;
   for (let c = 0; c < nc; c++) {
     const g = colGlobal[c] as number;
-    w.svar(g - prevG);
+    p = putSvar(buf, p, g - prevG);
     prevG = g;
   }
   // 4. Batch path lists.
+  const counts = b.counts;
   let start = 0;
   let prevStart = -1;
   let prevCount = -1;
   for (let i = 0; i < nb; i++) {
-    const n = b.counts[i] as number;
+    const n = counts[i] as number;
     let same = n === prevCount;
     if (same) {
       for (let j = 0; j < n; j++) {
@@ -124,12 +114,18 @@ export function encodeBatches(b: FlatBatches, w: ByteWriter = new ByteWriter(1 <
         }
       }
     }
-    w.uvar(n * 2 + (same ? 1 : 0));
+    w.pos = p;
+    w.ensure(8 + (same ? 0 : n * VARINT32_BYTES_MAX));
+    buf = w.buf;
+    p = putUvar(buf, p, n * 2 + (same ? 1 : 0));
     if (!same) {
       let prevL = -1;
       for (let j = 0; j < n; j++) {
         const l = local[start + j] as number;
-        w.svar(l - prevL);
+        const d = l - prevL;
+        // Columns are numbered in order of first appearance: mostly the next one (d = 1).
+        if (d >= 0 && d < 0x40) buf[p++] = d * 2;
+        else p = putSvar(buf, p, d);
         prevL = l;
       }
     }
@@ -137,48 +133,111 @@ export function encodeBatches(b: FlatBatches, w: ByteWriter = new ByteWriter(1 <
     prevCount = n;
     start += n;
   }
-  // 5. Columns: group values by column (stable), then encode each column.
-  const colStart = new Uint32Array(nc + 1);
-  for (let c = 0; c < nc; c++) colStart[c + 1] = (colStart[c] as number) + (colCount[c] as number);
-  // Indices rather than values: no array of values to build, and none that V8 could turn
-  // into raw doubles (which would quiet signalling NaNs, see genericArray).
-  const fill = colStart.slice(0, nc);
-  if (groupedScratch.length < nu) groupedScratch = new Uint32Array(Math.max(nu, groupedScratch.length * 2));
-  const grouped = groupedScratch;
-  for (let i = 0; i < nu; i++) {
-    const l = local[i] as number;
-    grouped[fill[l] as number] = i;
-    fill[l] = (fill[l] as number) + 1;
-  }
-  // Layout 2: each column's kind byte is taken out as it is written (its body moves back
-  // over it), then the bodies move up to make room for the kinds ahead of them.
-  if (kindsScratch.length < nc) kindsScratch = new Uint8Array(Math.max(nc, kindsScratch.length * 2));
-  const kinds = kindsScratch;
-  const colsAt = w.pos;
-  for (let c = 0; c < nc; c++) {
-    const at = w.pos;
-    encodeColumn(w, b.values, grouped, colStart[c] as number, colStart[c + 1] as number);
-    const buf = w.buf;
-    kinds[c] = buf[at] as number;
-    const end = w.pos;
-    // Most bodies are a few bytes (one-value columns): a loop beats a native call each.
-    if (end - at > 64) buf.copyWithin(at, at + 1, end);
-    else for (let p = at + 1; p < end; p++) buf[p - 1] = buf[p] as number;
-    w.pos = end - 1;
-  }
+  w.pos = p;
+  // 5. Columns: update indices grouped by column (stable), then each column's body, with
+  // the kind bytes together ahead of the bodies (layout 2). Indices rather than values: no
+  // array of values to build, and none that V8 could turn into raw doubles (which would
+  // quiet signalling NaNs, see genericArray).
+  const grouped = groupByColumn(nu, nc);
+  const colStart = colStartScratch;
   w.ensure(nc);
-  w.buf.copyWithin(colsAt + nc, colsAt, w.pos);
-  w.buf.set(kinds.subarray(0, nc), colsAt);
+  const kindsAt = w.pos;
   w.pos += nc;
+  const values = b.values;
+  if (values instanceof Float64Array) {
+    for (let c = 0; c < nc; c++) {
+      const kind = encodeNumberColumnBody(w, values, grouped, colStart[c] as number, colStart[c + 1] as number);
+      w.buf[kindsAt + c] = kind;
+    }
+  } else {
+    for (let c = 0; c < nc; c++) {
+      const kind = encodeColumnBody(w, values, grouped, colStart[c] as number, colStart[c + 1] as number);
+      w.buf[kindsAt + c] = kind;
+    }
+  }
   // A view into the writer's buffer: valid until the writer is used again.
   return w.buf.subarray(0, w.pos);
 }
 
 /**
+ * Numbers the block's paths in order of first appearance: localScratch[i] is update i's
+ * column, colGlobalScratch[c] and colCountScratch[c] column c's path id and update count.
+ * Returns the column count.
+ */
+function assignColumns(ids: ArrayLike<number>, nu: number): number {
+  if (localScratch.length < nu) localScratch = new Uint32Array(Math.max(nu, localScratch.length * 2));
+  const local = localScratch;
+  let lo = localOf;
+  let colGlobal = colGlobalScratch;
+  let colCount = colCountScratch;
+  let nc = 0;
+  for (let i = 0; i < nu; i++) {
+    const g = ids[i] as number;
+    if (g >= lo.length) {
+      const next = new Int32Array(Math.max(g + 1, lo.length * 2)).fill(-1);
+      next.set(lo);
+      lo = localOf = next;
+    }
+    let l = lo[g] as number;
+    if (l < 0) {
+      l = nc++;
+      if (l >= colGlobal.length) {
+        colGlobal = colGlobalScratch = grown(colGlobal, l + 1);
+        colCount = colCountScratch = grown(colCount, l + 1);
+      }
+      lo[g] = l;
+      colGlobal[l] = g;
+      colCount[l] = 0;
+    }
+    local[i] = l;
+    colCount[l] = (colCount[l] as number) + 1;
+  }
+  for (let c = 0; c < nc; c++) lo[colGlobal[c] as number] = -1;
+  return nc;
+}
+
+function grown(a: Uint32Array, atLeast: number): Uint32Array {
+  const next = new Uint32Array(Math.max(atLeast, a.length * 2));
+  next.set(a);
+  return next;
+}
+
+/**
+ * Update indices grouped by column, stably (groupedScratch), with column c's at
+ * [colStartScratch[c], colStartScratch[c + 1]).
+ */
+function groupByColumn(nu: number, nc: number): Uint32Array {
+  if (colStartScratch.length < nc + 1) colStartScratch = new Uint32Array(Math.max(nc + 1, colStartScratch.length * 2));
+  if (groupedScratch.length < nu) groupedScratch = new Uint32Array(Math.max(nu, groupedScratch.length * 2));
+  const colStart = colStartScratch;
+  const colCount = colCountScratch;
+  const local = localScratch;
+  const grouped = groupedScratch;
+  // colCount becomes each column's fill position, then is spent (assignColumns resets it).
+  let at = 0;
+  for (let c = 0; c < nc; c++) {
+    colStart[c] = at;
+    const n = colCount[c] as number;
+    colCount[c] = at;
+    at += n;
+  }
+  colStart[nc] = at;
+  for (let i = 0; i < nu; i++) {
+    const l = local[i] as number;
+    const f = colCount[l] as number;
+    grouped[f] = i;
+    colCount[l] = f + 1;
+  }
+  return grouped;
+}
+
+/**
  * A Value[] that V8 keeps in generic (tagged) elements: an array of only numbers would be
- * stored as raw doubles, and V8 quiets signalling NaNs stored there (Prometheus' stale
- * marker 0x7ff0000000000002 would come back as 0x7ff8000000000002). Generic elements box
- * every number, so decoders use them only for payloads that hold a signalling NaN.
+ * stored as raw doubles, and V8 may change a NaN stored there (optimised code quiets a
+ * signalling one: Prometheus' stale marker 0x7ff0000000000002 would come back as
+ * 0x7ff8000000000002; the runtime replaces any NaN by 0x7ff8000000000000). Generic elements
+ * box every number, so decoders use them only for payloads that hold such a NaN
+ * (xor-float.ts isFragileNaN).
  */
 export function genericArray(n: number): Value[] {
   return new Array<Value>(n).fill(null);
@@ -189,8 +248,8 @@ function plainArray(n: number): Value[] {
 }
 
 /**
- * Runs a decode with plain arrays, and again with generic ones when a column held a
- * signalling NaN (see genericArray).
+ * Runs a decode with plain arrays, and again with generic ones when a column held a NaN
+ * that plain arrays may not keep (see genericArray).
  */
 function decodeKeepingNaNs(decode: (makeArray: (n: number) => Value[]) => DecodedBatches): DecodedBatches {
   decodeNotes.signalingNaN = false;
@@ -296,8 +355,14 @@ export function decodeBatches(raw: Uint8Array, firstTs: number): DecodedBatches 
   return decodeKeepingNaNs((makeArray) => decodeAll(raw, firstTs, makeArray));
 }
 
+// decodeAll's columns of numbers, grouped by column, before they go out in update order.
+let numsScratch = new Float64Array(1024);
+const HI_WORD = new Uint8Array(new Float64Array([1]).buffer)[7] === 0x3f ? 1 : 0;
+
 function decodeAll(raw: Uint8Array, firstTs: number, makeArray: (n: number) => Value[]): DecodedBatches {
-  const { r, ts, counts, local, colGlobal, colCount, kinds } = readLayout(raw, firstTs);
+  const layout = readLayout(raw, firstTs);
+  if (makeArray === plainArray && layout.kinds !== undefined && layout.kinds.indexOf(ColumnKind.MSGPACK) < 0) return decodeNumbers(layout);
+  const { r, ts, counts, local, colGlobal, colCount, kinds } = layout;
   const nc = colGlobal.length;
   const nu = local.length;
   const colStart = new Uint32Array(nc + 1);
@@ -316,6 +381,58 @@ function decodeAll(raw: Uint8Array, firstTs: number, makeArray: (n: number) => V
     cursor[l] = (cursor[l] as number) + 1;
   }
   return { ts, counts, ids, values };
+}
+
+/**
+ * decodeAll of a layout-2 payload of numbers only: columns decoded into a Float64Array
+ * (no value boxed, no array of values grouped by column), then put in update order into a
+ * plain array. A NaN such an array may not keep is noted (decodeNotes) for decodeKeepingNaNs to
+ * decode again into generic arrays, as the column decoders do.
+ */
+function decodeNumbers(layout: Layout): DecodedBatches {
+  const { r, ts, counts, local, colGlobal, colCount } = layout;
+  const kinds = layout.kinds as Uint8Array;
+  const nc = colGlobal.length;
+  const nu = local.length;
+  if (numsScratch.length < nu) numsScratch = new Float64Array(Math.max(nu, numsScratch.length * 2));
+  const nums = numsScratch;
+  // colCount becomes each column's start (then its read position below).
+  let at = 0;
+  let rawBits = false;
+  for (let c = 0; c < nc; c++) {
+    const n = colCount[c] as number;
+    const kind = kinds[c] as number;
+    if (kind === ColumnKind.XOR || kind === ColumnKind.FLOAT64) rawBits = true;
+    decodeColumnBodyF64(kind, r, nums, at, at + n);
+    colCount[c] = at;
+    at += n;
+  }
+  if (r.pos !== r.end) r.fail('trailing bytes');
+  // Only XOR and FLOAT64 columns carry stored bits; the decimal kinds compute their numbers.
+  if (rawBits && hasFragileNaN(nums, nu)) {
+    decodeNotes.signalingNaN = true;
+    return { ts, counts, ids: new Uint32Array(0), values: [] };
+  }
+  const ids = new Uint32Array(nu);
+  const values = plainArray(nu);
+  for (let i = 0; i < nu; i++) {
+    const l = local[i] as number;
+    const k = colCount[l] as number;
+    ids[i] = colGlobal[l] as number;
+    values[i] = nums[k] as number;
+    colCount[l] = k + 1;
+  }
+  return { ts, counts, ids, values };
+}
+
+function hasFragileNaN(nums: Float64Array, n: number): boolean {
+  for (let i = 0; i < n; i++) {
+    const v = nums[i] as number;
+    if (v === v) continue;
+    const words = new Uint32Array(nums.buffer, nums.byteOffset + 8 * i, 2);
+    if (isFragileNaN(words[HI_WORD] as number, words[1 - HI_WORD] as number)) return true;
+  }
+  return false;
 }
 
 /**

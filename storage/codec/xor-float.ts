@@ -10,20 +10,28 @@ import { ByteWriter, type ByteReader } from './bytes.js';
 import { BitReader, BitWriter } from './bits.js';
 
 const bitsView = new DataView(new ArrayBuffer(8));
-/** High word of a float64: exponent all ones and the quiet bit clear = a signalling NaN (or Inf). */
-const SIGNALING_MASK = 0x7ff80000;
 const EXPONENT_ALL_ONES = 0x7ff00000;
+/** High word of the one NaN V8 stores into arrays of doubles unchanged in every tier. */
+const CANONICAL_NAN_HI = 0x7ff80000;
 
 /**
- * Set by decoders that produced a signalling NaN: V8 quiets those when they are stored into
- * an array of only doubles, so payload.ts then decodes again into generic arrays.
+ * Set by decoders that produced a NaN other than the canonical 0x7ff8000000000000: V8 may
+ * change such a NaN when it is stored into an array of only doubles (optimised code quiets
+ * a signalling NaN, the runtime replaces any NaN by the canonical one, so Prometheus' stale
+ * marker 0x7ff0000000000002 and a quiet NaN's payload could be lost), so payload.ts then
+ * decodes again into generic arrays. (The name is older than the wider rule: signalling
+ * NaNs were the only ones noted until 2026-12-03.)
  */
 export const decodeNotes = { signalingNaN: false };
 
-/** Notes a signalling NaN among float64 bytes at buf[at, at + 8) (little-endian). */
+/** True for the bits (hi, lo) of a NaN that an array of doubles may not keep (see decodeNotes). */
+export function isFragileNaN(hi: number, lo: number): boolean {
+  return (hi & EXPONENT_ALL_ONES) === EXPONENT_ALL_ONES && ((hi & 0x000fffff) !== 0 || lo !== 0) && (hi !== CANONICAL_NAN_HI || lo !== 0);
+}
+
+/** Notes a fragile NaN (isFragileNaN) among float64 bytes at buf[at, at + 8) (little-endian). */
 export function noteSignalingNaN(view: DataView, at: number): void {
-  const hi = view.getUint32(at + 4, true);
-  if ((hi & SIGNALING_MASK) === EXPONENT_ALL_ONES && ((hi & 0x000fffff) !== 0 || view.getUint32(at, true) !== 0)) decodeNotes.signalingNaN = true;
+  if (isFragileNaN(view.getUint32(at + 4, true), view.getUint32(at, true))) decodeNotes.signalingNaN = true;
 }
 const bitsScratch = new ByteWriter(1 << 12);
 const bitWriter = new BitWriter(bitsScratch);
@@ -165,7 +173,7 @@ export function decodeXorColumn(r: ByteReader, out: unknown[], from: number, to:
     bitsView.setUint32(4, hi, true);
     bitsView.setUint32(0, lo, true);
     out[from + i] = bitsView.getFloat64(0, true);
-    if ((hi & SIGNALING_MASK) === EXPONENT_ALL_ONES && ((hi & 0x000fffff) !== 0 || lo !== 0)) decodeNotes.signalingNaN = true;
+    if (isFragileNaN(hi, lo)) decodeNotes.signalingNaN = true;
   }
 }
 

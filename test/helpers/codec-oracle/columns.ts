@@ -1,0 +1,329 @@
+/**
+ * One column of a batch payload: the values of one path within a block (docs/format.md,
+ * "Column"). The writer picks the smallest kind that is exact; readers decode every kind
+ * ever written, and can skip a column without materialising its values.
+ */
+import type { Value } from '../../../protocol/value.js';
+import { MsgpackReader, MsgpackWriter } from '../../../protocol/value-msgpack.js';
+import { TapedeckError } from '../../../protocol/errors.js';
+import type { ByteReader, ByteWriter } from './bytes.js';
+import { decodeXorColumn, decodeXorF64, encodeXorColumn, noteSignalingNaN, skipXorColumn, xorColumnBits } from './xor-float.js';
+import { decodePacked, encodePacked, planPacked, skipPacked, type PackedPlan } from './packed-int.js';
+
+/**
+ * Kind bytes. DECIMAL_K + k is DECIMAL with its exponent in the kind byte (0x10..0x19);
+ * PACKED + 16 x order + k likewise carries the prediction order and exponent (0x40..0x69).
+ * The writer no longer produces DECIMAL (1); readers keep decoding it.
+ */
+export const ColumnKind = { MSGPACK: 0, DECIMAL: 1, FLOAT64: 2, XOR: 3, DECIMAL_K: 0x10, PACKED: 0x40 } as const;
+const PACKED_END = ColumnKind.PACKED + 3 * 16;
+
+/** Largest decimal exponent tried: values with more than 9 decimals are not DECIMAL. */
+const DECIMAL_EXPONENT_MAX = 9;
+/** Scaled integers stay within 2^51 so that their deltas stay exact within 2^52. */
+const SCALED_ABS_MAX = 2 ** 51;
+const POW10 = Array.from({ length: DECIMAL_EXPONENT_MAX + 1 }, (_, k) => 10 ** k);
+/** A varint of a zigzagged delta is at most this long (|delta| <= 2^52). */
+const VARINT_BYTES_MAX = 8;
+
+// Non-number columns hold values in the msgpack form of protocol/value-msgpack.ts, exact
+// for every value (lone surrogates, `__proto__` keys, nested -0, bigints). Columns written
+// by msgpackr before it decode the same way: standard msgpack, WTF-8 surrogates included.
+const columnWriter = new MsgpackWriter();
+// Number columns are copied here once, so that each candidate kind reads a typed array;
+// `scaled` holds their scaled integers when the column is decimal.
+let nums = new Float64Array(1024);
+let scaled = new Float64Array(1024);
+const plan: PackedPlan = { order: 0, width: 0, exceptions: 0, bytes: 0 };
+const nanView = new DataView(new ArrayBuffer(8));
+
+function decimalExponent(v: number): number {
+  if (Number.isInteger(v)) return Math.abs(v) <= SCALED_ABS_MAX && !Object.is(v, -0) ? 0 : -1;
+  if (v !== v || v === Infinity || v === -Infinity) return -1;
+  // Fast rejection of arbitrary doubles: below ~2e6, a value exact at some k <= 9 also
+  // round-trips at k = 9 (the scaled product stays far under 2^52), so one test suffices.
+  if (Math.abs(v) < 2e6) {
+    const p9 = POW10[DECIMAL_EXPONENT_MAX] as number;
+    if (Math.round(v * p9) / p9 !== v) return -1;
+  }
+  for (let k = 1; k <= DECIMAL_EXPONENT_MAX; k++) {
+    const p = POW10[k] as number;
+    const r = Math.round(v * p);
+    if (r / p === v) return Math.abs(r) <= SCALED_ABS_MAX ? k : -1;
+  }
+  return -1;
+}
+
+function varintBytes(z: number): number {
+  if (z < 0x80) return 1;
+  if (z < 0x4000) return 2;
+  if (z < 0x200000) return 3;
+  if (z < 0x10000000) return 4;
+  let n = 4;
+  for (let x = Math.floor(z / 0x10000000); x > 0; x = Math.floor(x / 128)) n++;
+  return n;
+}
+
+/** A scaled integer DECIMAL can hold: within SCALED_ABS_MAX and not -0 (nor ±Inf, NaN). */
+function holdable(s: number): boolean {
+  return Math.abs(s) <= SCALED_ABS_MAX && !(s === 0 && 1 / s < 0);
+}
+
+/**
+ * Scales nums[0, n) at exponent k into `scaled` and returns the DECIMAL_K size (kind byte
+ * included), or -1 when a value does not round-trip there or is not holdable (a large
+ * integer next to a fine decimal: 486164504320 x 10^9).
+ */
+function rescale(n: number, k: number): number {
+  const p = POW10[k] as number;
+  let bytes = 1;
+  let prev = 0;
+  for (let i = 0; i < n; i++) {
+    const v = nums[i] as number;
+    const s = Math.round(v * p);
+    if (s / p !== v || !holdable(s)) return -1;
+    scaled[i] = s;
+    const d = s - prev;
+    bytes += varintBytes(d >= 0 ? d * 2 : -d * 2 - 1);
+    prev = s;
+  }
+  return bytes;
+}
+
+/** Writes scaled[0, n) as DECIMAL_K + k. */
+function writeDecimal(w: ByteWriter, n: number, k: number): void {
+  w.u8(ColumnKind.DECIMAL_K + k);
+  let prev = 0;
+  for (let i = 0; i < n; i++) {
+    const s = scaled[i] as number;
+    w.svar(s - prev);
+    prev = s;
+  }
+}
+
+/** Writes vals[order[from]], ..., vals[order[to - 1]] as one column of the smallest exact kind. */
+export function encodeColumn(w: ByteWriter, vals: ArrayLike<Value>, order: Uint32Array, from: number, to: number): void {
+  const n = to - from;
+  if (nums.length < n) {
+    nums = new Float64Array(Math.max(n, nums.length * 2));
+    scaled = new Float64Array(nums.length);
+  }
+  // One pass: copy the numbers, and while the column is decimal, scale each at the
+  // column's exponent so far and add up the DECIMAL_K size. A value that needs a larger
+  // exponent rescales the values before it (at most 9 times a column).
+  let k = 0;
+  let p = 1;
+  let dec = 1;
+  let prev = 0;
+  for (let i = 0; i < n; i++) {
+    const v = vals[order[from + i] as number];
+    if (typeof v !== 'number') return writeMsgpack(w, vals, order, from, to);
+    nums[i] = v;
+    if (dec < 0) continue;
+    const s = Math.round(v * p);
+    if (s / p !== v || !holdable(s)) {
+      const e = decimalExponent(v);
+      if (e <= k) {
+        dec = -1; // not a decimal, or exact at k but out of range there
+        continue;
+      }
+      k = e;
+      p = POW10[k] as number;
+      dec = rescale(i + 1, k);
+      if (dec >= 0) prev = scaled[i] as number;
+      continue;
+    }
+    scaled[i] = s;
+    const d = s - prev;
+    dec += varintBytes(d >= 0 ? d * 2 : -d * 2 - 1);
+    prev = s;
+  }
+  if (dec >= 0) {
+    // Decimal columns: DECIMAL or PACKED, whichever is smaller (XOR rarely beats them and
+    // would cost an encode per column).
+    if (n >= 3) planPacked(scaled, n, plan);
+    if (n < 3 || plan.bytes >= dec) return writeDecimal(w, n, k);
+    w.u8(ColumnKind.PACKED + 16 * plan.order + k);
+    return encodePacked(w, scaled, n, plan);
+  }
+  const xorBytes = Math.ceil(xorColumnBits(nums, 0, n) / 8);
+  if (varintBytes(xorBytes) + xorBytes < 8 * n) {
+    w.u8(ColumnKind.XOR);
+    encodeXorColumn(w, nums, 0, n);
+  } else {
+    w.u8(ColumnKind.FLOAT64);
+    for (let i = 0; i < n; i++) w.f64(nums[i] as number);
+  }
+}
+
+function writeMsgpack(w: ByteWriter, vals: ArrayLike<Value>, order: Uint32Array, from: number, to: number): void {
+  w.u8(ColumnKind.MSGPACK);
+  const lenAt = w.pos;
+  w.ensure(5);
+  w.pos += 5; // fixed 5-byte varint slot for the byte length, patched below
+  const begin = w.pos;
+  columnWriter.reset();
+  for (let i = from; i < to; i++) columnWriter.value(vals[order[i] as number] as Value);
+  w.bytes(columnWriter.written());
+  let len = w.pos - begin;
+  for (let j = 0; j < 5; j++) {
+    w.buf[lenAt + j] = (len & 0x7f) | (j < 4 ? 0x80 : 0);
+    len >>>= 7;
+  }
+}
+
+/** Reads one column (kind byte, then body) into out[from, to). */
+export function decodeColumn(r: ByteReader, out: Value[], from: number, to: number): void {
+  decodeColumnBody(r.u8(), r, out, from, to);
+}
+
+/** Reads the body of a column of kind `kind` into out[from, to) (layout 2 keeps kinds apart). */
+export function decodeColumnBody(kind: number, r: ByteReader, out: Value[], from: number, to: number): void {
+  if (kind === ColumnKind.DECIMAL) {
+    const k = r.u8();
+    if (k > DECIMAL_EXPONENT_MAX) r.fail('decimal exponent out of range');
+    decodeDecimal(r, out, from, to, k);
+  } else if (kind === ColumnKind.FLOAT64) {
+    for (let i = from; i < to; i++) {
+      const v = r.f64();
+      if (v !== v) noteSignalingNaN(r.view, r.pos - 8);
+      out[i] = v;
+    }
+  } else if (kind === ColumnKind.XOR) {
+    if (to > from) decodeXorColumn(r, out, from, to);
+    else if (r.uvar() !== 0) r.fail('empty xor column with bits');
+  } else if (kind >= ColumnKind.DECIMAL_K && kind <= ColumnKind.DECIMAL_K + DECIMAL_EXPONENT_MAX) {
+    decodeDecimal(r, out, from, to, kind - ColumnKind.DECIMAL_K);
+  } else if (kind >= ColumnKind.PACKED && kind < PACKED_END) {
+    const k = kind & 0x0f;
+    if (k > DECIMAL_EXPONENT_MAX) r.fail('decimal exponent out of range');
+    const n = to - from;
+    if (scaled.length < n) scaled = new Float64Array(Math.max(n, scaled.length * 2));
+    decodePacked(r, scaled, n, (kind - ColumnKind.PACKED) >> 4, out, from, POW10[k] as number);
+  } else if (kind === ColumnKind.MSGPACK) {
+    decodeMsgpack(r, out, from, to);
+  } else {
+    r.fail(`unknown column kind ${kind}`);
+  }
+}
+
+/**
+ * decodeColumn for a column of numbers, written straight into `out[from, to)`: no value is
+ * boxed and every store is to a Float64Array (FLOAT64 and XOR columns go in as their bits,
+ * so NaN payloads are kept whatever the engine does with NaN numbers). Refuses what
+ * decodeColumn refuses, and a MSGPACK column holding anything but numbers (the caller reads
+ * such a column with decodeColumn). PACKED columns go through packed-int.ts's decoder.
+ */
+export function decodeColumnF64(r: ByteReader, out: Float64Array, from: number, to: number): void {
+  const kind = r.u8();
+  if (kind === ColumnKind.DECIMAL) {
+    const k = r.u8();
+    if (k > DECIMAL_EXPONENT_MAX) r.fail('decimal exponent out of range');
+    decodeDecimalF64(r, out, from, to, k);
+  } else if (kind === ColumnKind.FLOAT64) {
+    const bytes = r.bytes(8 * (to - from));
+    if (LITTLE_ENDIAN) new Uint8Array(out.buffer, out.byteOffset + 8 * from, 8 * (to - from)).set(bytes);
+    else for (let i = from, at = r.pos - bytes.length; i < to; i++, at += 8) out[i] = r.view.getFloat64(at, true);
+  } else if (kind === ColumnKind.XOR) {
+    if (to > from) decodeXorF64(r, out, from, to);
+    else if (r.uvar() !== 0) r.fail('empty xor column with bits');
+  } else if (kind >= ColumnKind.DECIMAL_K && kind <= ColumnKind.DECIMAL_K + DECIMAL_EXPONENT_MAX) {
+    decodeDecimalF64(r, out, from, to, kind - ColumnKind.DECIMAL_K);
+  } else if (kind === ColumnKind.MSGPACK) {
+    const values: Value[] = new Array<Value>(to - from).fill(null);
+    decodeMsgpack(r, values, 0, to - from);
+    for (let i = from; i < to; i++) {
+      const v = values[i - from];
+      if (typeof v !== 'number') r.fail('msgpack column holds a value that is not a number');
+      out[i] = v;
+    }
+  } else {
+    decodeColumnBody(kind, r, out as unknown as Value[], from, to);
+  }
+}
+
+const LITTLE_ENDIAN = new Uint8Array(new Float64Array([1]).buffer)[7] === 0x3f;
+
+function decodeDecimalF64(r: ByteReader, out: Float64Array, from: number, to: number, k: number): void {
+  const p = POW10[k] as number;
+  let acc = 0;
+  if (k === 0) {
+    for (let i = from; i < to; i++) out[i] = acc += r.svar();
+  } else {
+    for (let i = from; i < to; i++) out[i] = (acc += r.svar()) / p;
+  }
+}
+
+function decodeDecimal(r: ByteReader, out: Value[], from: number, to: number, k: number): void {
+  const p = POW10[k] as number;
+  let acc = 0;
+  for (let i = from; i < to; i++) {
+    acc += r.svar();
+    out[i] = k === 0 ? acc : acc / p;
+  }
+}
+
+function decodeMsgpack(r: ByteReader, out: Value[], from: number, to: number): void {
+  const len = r.uvar();
+  const bytes = r.bytes(len);
+  const m = new MsgpackReader(bytes);
+  try {
+    for (let i = from; i < to; i++) {
+      if (m.done) r.fail('msgpack column holds the wrong number of values');
+      const v = m.value();
+      if (v !== v) {
+        nanView.setFloat64(0, v as number, true);
+        noteSignalingNaN(nanView, 0);
+      }
+      out[i] = v;
+    }
+  } catch (err) {
+    if (err instanceof TapedeckError && err.code === 'TPD_CORRUPT_BLOCK') throw err;
+    throw new TapedeckError('TPD_CORRUPT_BLOCK', 'malformed payload: msgpack column does not decode', undefined, { cause: err });
+  }
+  if (!m.done) r.fail('msgpack column holds the wrong number of values');
+}
+
+/**
+ * Moves past a column of `count` values without building them: FLOAT64 jumps, DECIMAL
+ * scans its varints' bytes, PACKED jumps over its bits and scans its exceptions, XOR and
+ * MSGPACK jump over their byte length. A skipped column
+ * is checked only for its extent (a reader that keeps it checks the rest).
+ */
+export function skipColumn(r: ByteReader, count: number): void {
+  skipColumnBody(r.u8(), r, count);
+}
+
+/** skipColumn for the body of a column of kind `kind`. */
+export function skipColumnBody(kind: number, r: ByteReader, count: number): void {
+  if (kind === ColumnKind.DECIMAL) {
+    if (r.u8() > DECIMAL_EXPONENT_MAX) r.fail('decimal exponent out of range');
+    skipVarints(r, count);
+  } else if (kind === ColumnKind.FLOAT64) {
+    r.bytes(8 * count);
+  } else if (kind === ColumnKind.XOR) {
+    skipXorColumn(r);
+  } else if (kind >= ColumnKind.DECIMAL_K && kind <= ColumnKind.DECIMAL_K + DECIMAL_EXPONENT_MAX) {
+    skipVarints(r, count);
+  } else if (kind >= ColumnKind.PACKED && kind < PACKED_END) {
+    skipPacked(r, count, (kind - ColumnKind.PACKED) >> 4);
+  } else if (kind === ColumnKind.MSGPACK) {
+    r.bytes(r.uvar());
+  } else {
+    r.fail(`unknown column kind ${kind}`);
+  }
+}
+
+function skipVarints(r: ByteReader, count: number): void {
+  const b = r.buf;
+  let p = r.pos;
+  for (let i = 0; i < count; i++) {
+    const first = p;
+    for (;;) {
+      if (p >= r.end) r.fail('truncated varint');
+      if (((b[p++] as number) & 0x80) === 0) break;
+      if (p - first >= VARINT_BYTES_MAX) r.fail('varint longer than 8 bytes');
+    }
+  }
+  r.pos = p;
+}
