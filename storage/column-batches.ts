@@ -54,8 +54,8 @@ export class ColumnBatchesBuilder {
   private readonly reader = new ColumnBlockReader({ floats: true, batchOf: false });
   /** Per kept update (update order): its occurrence in the block's column-major arrays. */
   private occ: Uint32Array = new Uint32Array(1024);
-  /** Per kept update: its kept column slot. */
-  private slotOf: Uint32Array = new Uint32Array(1024);
+  /** Per occurrence of the block: 1 when its column is a value column (gatherMixed). */
+  private isValue = new Uint8Array(1024);
   /** Per batch: its first kept update; [nb] = kept updates. */
   private keptStart: Uint32Array = new Uint32Array(1025);
   /** Per batch: updates recorded. */
@@ -88,16 +88,23 @@ export class ColumnBatchesBuilder {
     const b = this.reader.decode(raw, firstTs, sel.keep, pathCount);
     if (b.batches !== batches) throw new TapedeckError('TPD_CORRUPT_BLOCK', 'batch count differs from its header');
     const order = this.reader.updateOrder();
+    const out = this.out;
+    let numeric = true;
+    for (let s = 0; s < b.columns; s++) if (b.place[s] !== ColumnPlace.NUMBERS) numeric = false;
+    if (numeric && !b.uniform) {
+      // Ragged batches of numbers: ids and values in one pass (such shapes seldom repeat).
+      this.shape = -1;
+      this.gatherRows(b);
+      out.otherCount = 0;
+      this.batchesFrom(b.ts, from, b.batches, sel);
+      return out;
+    }
     if (order.shape !== this.shape || sel.keep !== this.keep || b.batches !== this.nb) this.gatherOrder(b);
     this.shape = order.shape;
     this.keep = sel.keep;
     this.nb = b.batches;
     const kept = this.keptStart[b.batches] as number;
-    const out = this.out;
-    out.ids = grownU32(out.ids, kept);
     out.nums = grownF64(out.nums, kept);
-    let numeric = true;
-    for (let s = 0; s < b.columns; s++) if (b.place[s] !== ColumnPlace.NUMBERS) numeric = false;
     const lo = this.keptStart[Math.min(from, b.batches)] as number;
     if (numeric) {
       this.gatherNumbers(b.nums, lo, kept);
@@ -157,53 +164,79 @@ export class ColumnBatchesBuilder {
   }
 
   /**
-   * Each kept update's place in the column-major block (occurrence, slot) and path id, and
+   * Each kept update's place in the column-major block (its occurrence) and path id, and
    * each batch's first kept update. Blocks of the same shape (a poll) reuse it.
    */
   private gatherOrder(b: ColumnBlock): void {
     const { local, sizes, slot } = this.reader.updateOrder();
     const nb = b.batches;
     const total = b.start[b.columns] as number;
-    this.keptStart = grownU32(this.keptStart, nb + 1);
+    const keptStart = (this.keptStart = grownU32(this.keptStart, nb + 1));
     this.sizes = grownU32(this.sizes, nb);
-    this.occ = grownU32(this.occ, total);
-    this.slotOf = grownU32(this.slotOf, total);
-    const out = this.out;
-    out.ids = grownU32(out.ids, total);
-    // Each kept column's next occurrence.
-    this.colNext = grownU32(this.colNext, b.columns);
-    const next = this.colNext;
-    for (let s = 0; s < b.columns; s++) next[s] = b.start[s] as number;
-    const occ = this.occ;
-    const slotOf = this.slotOf;
-    const ids = out.ids;
+    this.sizes.set(sizes.subarray(0, nb));
+    const occ = (this.occ = grownU32(this.occ, total));
+    const ids = (this.out.ids = grownU32(this.out.ids, total));
+    const start = b.start;
+    const colIds = b.ids;
     let k = 0;
-    let at = 0;
-    for (let i = 0; i < nb; i++) {
-      this.keptStart[i] = k;
-      const n = sizes[i] as number;
-      this.sizes[i] = n;
-      if (b.uniform) {
-        // Every batch lists the first batch's columns in its order: occurrence i of each.
+    if (b.uniform) {
+      // Every batch lists the first batch's columns in its order: occurrence i of each.
+      const n = sizes[0] as number;
+      for (let i = 0; i < nb; i++) {
+        keptStart[i] = k;
         for (let j = 0; j < n; j++) {
           const s = slot[local[j] as number] as number;
           if (s < 0) continue;
-          occ[k] = (b.start[s] as number) + i;
-          slotOf[k] = s;
-          ids[k++] = b.ids[s] as number;
+          occ[k] = (start[s] as number) + i;
+          ids[k++] = colIds[s] as number;
         }
-        continue;
       }
-      for (const end = at + n; at < end; at++) {
+      keptStart[nb] = k;
+      return;
+    }
+    // Each kept column's next occurrence.
+    const next = (this.colNext = grownU32(this.colNext, b.columns));
+    next.set(start.subarray(0, b.columns));
+    let at = 0;
+    for (let i = 0; i < nb; i++) {
+      keptStart[i] = k;
+      for (const end = at + (sizes[i] as number); at < end; at++) {
         const s = slot[local[at] as number] as number;
         if (s < 0) continue;
-        occ[k] = next[s] as number;
-        next[s] = (next[s] as number) + 1;
-        slotOf[k] = s;
-        ids[k++] = b.ids[s] as number;
+        const o = next[s] as number;
+        next[s] = o + 1;
+        occ[k] = o;
+        ids[k++] = colIds[s] as number;
       }
     }
-    this.keptStart[nb] = k;
+    keptStart[nb] = k;
+  }
+
+  /** A non-uniform block of numbers: each kept update's path id and value, by its column's occurrence (rank). */
+  private gatherRows(b: ColumnBlock): void {
+    const { local, rank, sizes, slot } = this.reader.updateOrder();
+    const nb = b.batches;
+    const total = b.start[b.columns] as number;
+    const keptStart = (this.keptStart = grownU32(this.keptStart, nb + 1));
+    this.sizes = grownU32(this.sizes, nb);
+    this.sizes.set(sizes.subarray(0, nb));
+    const ids = (this.out.ids = grownU32(this.out.ids, total));
+    const nums = (this.out.nums = grownF64(this.out.nums, total));
+    const start = b.start;
+    const colIds = b.ids;
+    const colNums = b.nums;
+    let k = 0;
+    let at = 0;
+    for (let i = 0; i < nb; i++) {
+      keptStart[i] = k;
+      for (const end = at + (sizes[i] as number); at < end; at++) {
+        const s = slot[local[at] as number] as number;
+        if (s < 0) continue;
+        ids[k] = colIds[s] as number;
+        nums[k++] = colNums[(start[s] as number) + (rank[at] as number)] as number;
+      }
+    }
+    keptStart[nb] = k;
   }
 
   private gatherNumbers(nums: Float64Array, lo: number, kept: number): void {
@@ -212,14 +245,18 @@ export class ColumnBatchesBuilder {
     for (let k = lo; k < kept; k++) out[k] = nums[occ[k] as number] as number;
   }
 
+  /** gatherNumbers for a block with value columns: their occurrences marked first, their non-numbers to the side channel. */
   private gatherMixed(b: ColumnBlock, lo: number, kept: number): void {
     const out = this.out;
     out.otherCount = 0;
+    const total = b.start[b.columns] as number;
+    if (this.isValue.length < total) this.isValue = new Uint8Array(Math.max(total, this.isValue.length * 2));
+    const isValue = this.isValue;
+    for (let s = 0; s < b.columns; s++) isValue.fill(b.place[s] === ColumnPlace.NUMBERS ? 0 : 1, b.start[s] as number, b.start[s + 1] as number);
     const occ = this.occ;
-    const slotOf = this.slotOf;
     for (let k = lo; k < kept; k++) {
       const o = occ[k] as number;
-      if (b.place[slotOf[k] as number] === ColumnPlace.NUMBERS) {
+      if (isValue[o] === 0) {
         out.nums[k] = b.nums[o] as number;
         continue;
       }

@@ -61,6 +61,8 @@ export interface ColumnBlockOptions {
 export interface UpdateOrder {
   /** Block-local column of each update; in a uniform block only the first batch's (every batch repeats it). */
   local: Uint32Array;
+  /** Each update's occurrence within its column, in time order (not filled in a uniform block: there it is the batch). */
+  rank: Uint32Array;
   /** Updates of each batch. */
   sizes: Uint32Array;
   /** Each block-local column's kept slot, -1 when not kept. */
@@ -79,6 +81,8 @@ export class ColumnBlockReader {
   private colCount: Uint32Array = new Uint32Array(1024);
   private colAt = new Int32Array(1024);
   private local: Uint32Array = new Uint32Array(1024);
+  /** Each update's occurrence within its column (not filled in a uniform block: there it is the batch). */
+  private rank: Uint32Array = new Uint32Array(1024);
   private batchSizes: Uint32Array = new Uint32Array(1024);
   private nextAt: Int32Array = new Int32Array(1024);
   /** Per path id, the column table (counted by `table`) that listed it last. */
@@ -106,7 +110,7 @@ export class ColumnBlockReader {
 
   /** The update order of the last decode (views of scratch arrays, valid until the next decode). */
   updateOrder(): UpdateOrder {
-    return { local: this.local, sizes: this.batchSizes, slot: this.colAt, shape: this.shapeSerial };
+    return { local: this.local, rank: this.rank, sizes: this.batchSizes, slot: this.colAt, shape: this.shapeSerial };
   }
 
   /**
@@ -194,6 +198,7 @@ export class ColumnBlockReader {
    */
   private readBatchLists(r: ByteReader, nb: number, nu: number, nc: number): boolean {
     const local = (this.local = grownU32(this.local, nu));
+    const rank = (this.rank = grownU32(this.rank, nu));
     const sizes = (this.batchSizes = grownU32(this.batchSizes, nb));
     const count = this.colCount;
     let uniform = nb > 0;
@@ -208,7 +213,12 @@ export class ColumnBlockReader {
         if (n !== prevCount) r.fail('"same as previous" batch with another count');
         if (!uniform) {
           local.copyWithin(at, prevStart, prevStart + n);
-          for (let j = 0; j < n; j++) count[local[at + j] as number] = (count[local[at + j] as number] as number) + 1;
+          for (let j = at; j < at + n; j++) {
+            const l = local[j] as number;
+            const seen = count[l] as number;
+            rank[j] = seen;
+            count[l] = seen + 1;
+          }
         }
       } else {
         if (uniform && i > 0) this.unfold(i, nc);
@@ -220,6 +230,7 @@ export class ColumnBlockReader {
           local[at + j] = l;
           const seen = count[l] as number;
           if (seen > 0) uniform = false;
+          rank[at + j] = seen;
           count[l] = seen + 1;
         }
       }
@@ -233,11 +244,14 @@ export class ColumnBlockReader {
     return uniform;
   }
 
-  /** A block seen as uniform up to batch i is not: copies the first list into batches 1..i-1 as readLayout would have. */
+  /** A block seen as uniform up to batch i is not: copies the first list into batches 1..i-1 as readLayout would have (occurrence b in batch b). */
   private unfold(i: number, nc: number): void {
     const local = this.local;
     const count = this.colCount;
-    for (let b = 1; b < i; b++) local.copyWithin(b * nc, 0, nc);
+    for (let b = 1; b < i; b++) {
+      local.copyWithin(b * nc, 0, nc);
+      this.rank.fill(b, b * nc, (b + 1) * nc);
+    }
     for (let c = 0; c < nc; c++) count[c] = i;
   }
 
