@@ -57,6 +57,8 @@ function numberOf(r: () => number, shape: number, hostile: number[], state: { ac
     case 5: return Math.round((state.acc += r() - 0.5) * 100) / 100; // decimal random walk
     case 6: return r() * 1e9 - 5e8; // noisy doubles (XOR or FLOAT64)
     case 7: return r() < 0.5 ? Math.floor(r() * 2 ** 53) * (r() < 0.5 ? -1 : 1) : r(); // wide integers and fractions
+    case 9: return r() < 0.8 ? 0 : Math.floor(r() * 9) - 4; // sparse small levels (PACKED order 0)
+    case 10: return r() < 0.3 ? (r() < 0.5 ? -1 : 1) * (2 ** 28 - Math.floor(r() * 3)) : (r() < 0.5 ? -1 : 1) * Math.floor(r() * 2 ** 31); // about the int32 planning bound (2^28) and past it
     default: return r() < 0.9 ? Math.round(r() * 1e4) / 100 : (hostile[Math.floor(r() * hostile.length)] as number);
   }
 }
@@ -76,7 +78,7 @@ function randomBlock(r: () => number, hostile: number[], opts: { uniform: boolea
   const paths = 1 + Math.floor(r() * (r() < 0.3 ? 3000 : 60));
   // Path ids are dense in an archive; the encoder sizes a scratch table by the largest.
   const pathIds = Array.from({ length: paths }, () => Math.floor(r() * (r() < 0.2 ? 2 ** 22 : 20_000)));
-  const shapes = pathIds.map(() => Math.floor(r() * 9));
+  const shapes = pathIds.map(() => Math.floor(r() * 11));
   const states = pathIds.map(() => ({ acc: Math.floor(r() * 1e6) }));
   const batches = 1 + Math.floor(r() * 60);
   const b: Block = { ts: [], counts: [], ids: [], values: [] };
@@ -192,7 +194,7 @@ describe('codec against the oracle (fa3a187)', () => {
     const r = rng(seed + 1);
     const hostile = hostileNumbers(r);
     for (let i = 0; i < 400; i++) {
-      const shape = Math.floor(r() * 9);
+      const shape = Math.floor(r() * 11);
       const state = { acc: Math.floor(r() * 1e6) };
       const n = 1 + Math.floor(r() * (r() < 0.5 ? 4 : 400));
       const values = generic(Array.from({ length: n }, () => (r() < 0.05 ? randomValue(r) : numberOf(r, shape, hostile, state))));

@@ -68,15 +68,94 @@ export interface PackedPlan {
  * included; exceptions counted with one gap byte each, which is exact up to gaps of 127).
  */
 export function planPacked(scaled: Float64Array, n: number, plan: PackedPlan): void {
+  // Order 0 (the levels themselves) wins only for columns that sit near zero (sparse error
+  // counts); for the rest, skipping its histogram saves a third of the planning.
+  const tryOrder0 = Math.abs(scaled[0] as number) < ORDER0_FIRST_ABS_MAX;
+  let max0 = 0;
+  let max1 = 0;
+  let max2 = 0;
+  let order2Ok = true;
+  const maxes = histogramsSmall(scaled, n, tryOrder0);
+  if (maxes >= 0) {
+    max0 = maxes & 0xff;
+    max1 = (maxes >>> 8) & 0xff;
+    max2 = maxes >>> 16;
+  } else {
+    const m = histogramsWide(scaled, n, tryOrder0);
+    max0 = m & 0xff;
+    max1 = (m >>> 8) & 0xff;
+    max2 = (m >>> 16) & 0xff;
+    order2Ok = m < 1 << 24;
+  }
+  plan.bytes = Infinity;
+  if (!order2Ok) h2.fill(0);
+  for (let order = tryOrder0 ? 0 : 1; order <= 2 && order <= n; order++) {
+    if (order === 2 && !order2Ok) break;
+    let head = 2; // kind (carrying order and k), width
+    if (order >= 1) head += varintBytes(zigzag(scaled[0] as number));
+    if (order === 2) head += varintBytes(zigzag((scaled[1] as number) - (scaled[0] as number)));
+    planWidth(order === 0 ? h0 : order === 1 ? h1 : h2, order === 0 ? max0 : order === 1 ? max1 : max2, n - order, head, order, plan);
+  }
+}
+
+/** Scaled values below this in magnitude have deltas and second differences within int32. */
+const SMALL_ABS_LIMIT = 1 << 28;
+
+/**
+ * The histograms of residual bit lengths (h0 if tryOrder0, h1, h2) of scaled[0, n) in int32
+ * arithmetic, for columns whose values are all below SMALL_ABS_LIMIT (most): the largest
+ * bit lengths packed as max0 | max1 << 8 | max2 << 16. At the first larger value, the
+ * histograms are cleared and -1 returned (histogramsWide then counts in doubles).
+ */
+function histogramsSmall(scaled: Float64Array, n: number, tryOrder0: boolean): number {
+  let prev = 0;
+  let prevDelta = 0;
+  let max0 = 0;
+  let max1 = 0;
+  let max2 = 0;
+  for (let i = 0; i < n; i++) {
+    const v = scaled[i] as number;
+    if (!(v < SMALL_ABS_LIMIT && v > -SMALL_ABS_LIMIT)) {
+      h0.fill(0);
+      h1.fill(0);
+      h2.fill(0);
+      return -1;
+    }
+    const s = v | 0;
+    if (tryOrder0) {
+      const b0 = 32 - Math.clz32((s << 1) ^ (s >> 31));
+      h0[b0] = (h0[b0] as number) + 1;
+      if (b0 > max0) max0 = b0;
+    }
+    const d = (s - prev) | 0;
+    if (i >= 1) {
+      const b1 = 32 - Math.clz32((d << 1) ^ (d >> 31));
+      h1[b1] = (h1[b1] as number) + 1;
+      if (b1 > max1) max1 = b1;
+    }
+    if (i >= 2) {
+      const r = (d - prevDelta) | 0;
+      const b2 = 32 - Math.clz32((r << 1) ^ (r >> 31));
+      h2[b2] = (h2[b2] as number) + 1;
+      if (b2 > max2) max2 = b2;
+    }
+    prev = s;
+    prevDelta = d;
+  }
+  return max0 | (max1 << 8) | (max2 << 16);
+}
+
+/**
+ * histogramsSmall in doubles, for any column: max0 | max1 << 8 | max2 << 16, plus 1 << 24
+ * when a second difference is past RESIDUAL_ABS_MAX (order 2 then cannot be planned).
+ */
+function histogramsWide(scaled: Float64Array, n: number, tryOrder0: boolean): number {
   let order2Ok = true;
   let prev = 0;
   let prevDelta = 0;
   let max0 = 0;
   let max1 = 0;
   let max2 = 0;
-  // Order 0 (the levels themselves) wins only for columns that sit near zero (sparse error
-  // counts); for the rest, skipping its histogram saves a third of the planning.
-  const tryOrder0 = Math.abs(scaled[0] as number) < ORDER0_FIRST_ABS_MAX;
   for (let i = 0; i < n; i++) {
     const s = scaled[i] as number;
     if (tryOrder0) {
@@ -100,15 +179,7 @@ export function planPacked(scaled: Float64Array, n: number, plan: PackedPlan): v
     prev = s;
     prevDelta = d;
   }
-  plan.bytes = Infinity;
-  if (!order2Ok) h2.fill(0);
-  for (let order = tryOrder0 ? 0 : 1; order <= 2 && order <= n; order++) {
-    if (order === 2 && !order2Ok) break;
-    let head = 2; // kind (carrying order and k), width
-    if (order >= 1) head += varintBytes(zigzag(scaled[0] as number));
-    if (order === 2) head += varintBytes(zigzag((scaled[1] as number) - (scaled[0] as number)));
-    planWidth(order === 0 ? h0 : order === 1 ? h1 : h2, order === 0 ? max0 : order === 1 ? max1 : max2, n - order, head, order, plan);
-  }
+  return max0 | (max1 << 8) | (max2 << 16) | (order2Ok ? 0 : 1 << 24);
 }
 
 /**
@@ -146,8 +217,12 @@ export function encodePacked(w: ByteWriter, scaled: Float64Array, n: number, pla
   const m = n - order;
   if (order >= 1) w.svar(scaled[0] as number);
   if (order === 2) w.svar((scaled[1] as number) - (scaled[0] as number));
-  const limit = 2 ** width;
   const exceptions = plan.exceptions;
+  if (exceptions === 0 && width <= FAST_WIDTH_MAX) {
+    w.u8(width);
+    return packResiduals(w, scaled, order, m, width);
+  }
+  const limit = 2 ** width;
   if (resid.length < m) resid = new Float64Array(Math.max(m, resid.length * 2));
   if (order === 0) for (let j = 0; j < m; j++) resid[j] = zigzag(scaled[j] as number);
   else if (order === 1) for (let j = 0; j < m; j++) resid[j] = zigzag((scaled[j + 1] as number) - (scaled[j] as number));
@@ -250,6 +325,32 @@ export function integratePackedF64(r: ByteReader, scaled: Float64Array, n: numbe
     prev = s;
   }
   if (!(maxAbs <= SCALED_ABS_LIMIT)) r.fail('packed value out of range');
+}
+
+/**
+ * packNarrow of the order-`order` residuals of scaled[0, m + order), computed as they are
+ * packed, for a plan without exceptions: every zigzagged residual is below 2^width <= 2^24,
+ * so each fits int32 once its difference (exact in doubles) is taken.
+ */
+function packResiduals(w: ByteWriter, scaled: Float64Array, order: number, m: number, width: number): void {
+  w.ensure(Math.ceil((m * width) / 8));
+  const b = w.buf;
+  let p = w.pos;
+  let buf = 0;
+  let bits = 0;
+  for (let j = 0; j < m; j++) {
+    const s = scaled[j] as number;
+    const r = (order === 0 ? s : order === 1 ? (scaled[j + 1] as number) - s : (scaled[j + 2] as number) - 2 * (scaled[j + 1] as number) + s) | 0;
+    buf = (buf << width) | ((r << 1) ^ (r >> 31));
+    bits += width;
+    while (bits >= 8) {
+      bits -= 8;
+      b[p++] = buf >>> bits;
+      buf &= (1 << bits) - 1;
+    }
+  }
+  if (bits > 0) b[p++] = buf << (8 - bits);
+  w.pos = p;
 }
 
 /** Packs the low `width` (<= 24) bits of resid[0, m), the mirror of unpackNarrow. */
