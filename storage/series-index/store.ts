@@ -21,11 +21,17 @@ import { EMPTY_RUN, type ChunkRun, type SeriesCache, type SeriesRun } from '../s
 import { buildSidecar, identityOf, sidecarDir, sidecarPath, SIDECAR_SUFFIX, TEMP_SUFFIX, type BuildResult } from './build.js';
 import { decodeChunk, decodeHeader, decodeIndex, findPath, FLAG_NOT_COVERED, HEADER_BYTES, SIDECAR_VERSION, versionOf, type SidecarIndex } from './format.js';
 
-/** A usable sidecar: its verified index. */
+/** A usable sidecar: its verified index, and its chunk bytes once a wide read asked for them (held). */
 interface Open {
   seq: number;
   name: string;
   index: SidecarIndex;
+  /** Where the chunks end (the index's offset): bytes [0, chunkEnd) hold the header and every chunk. */
+  chunkEnd: number;
+  /** Bytes [0, chunkEnd) of the file, read in one I/O (at most seriesIndexHeldBytesMax held in all). */
+  held?: Uint8Array;
+  /** Chunk bytes read from the file so far (while not held). */
+  readBytes: number;
 }
 
 /** A chunk to read: where it is, and which path's run it becomes. */
@@ -52,6 +58,9 @@ export interface SeriesIndexStats {
 export class SeriesIndexStore {
   /** Verified indexes by seq, least recently used first (at most seriesIndexOpenMax). */
   private readonly opened = new Map<number, Open>();
+  /** Sidecars whose chunk bytes are held, least recently read first, and their bytes in all. */
+  private readonly held = new Map<number, Open>();
+  private heldBytes = 0;
   /** Seqs with no usable sidecar now (missing, damaged, or being built): not looked for again until built. */
   private readonly absent = new Set<number>();
   private readonly queue: number[] = [];
@@ -90,9 +99,9 @@ export class SeriesIndexStore {
       const size = (await fh.stat()).size;
       const h = decodeHeader(await readExactly(fh, HEADER_BYTES, 0), id, size);
       const index = decodeIndex(await readExactly(fh, h.indexBytes, h.indexOffset), h);
-      const o: Open = { seq: f.seq, name: f.name, index };
+      const o: Open = { seq: f.seq, name: f.name, index, chunkEnd: h.indexOffset, readBytes: 0 };
       this.opened.set(f.seq, o);
-      while (this.opened.size > STORAGE_LIMITS.seriesIndexOpenMax) this.opened.delete(this.opened.keys().next().value as number);
+      while (this.opened.size > STORAGE_LIMITS.seriesIndexOpenMax) this.forget(this.opened.keys().next().value as number);
       return o;
     } catch (err) {
       await this.damaged(f, err);
@@ -140,7 +149,7 @@ export class SeriesIndexStore {
     if (missing.length > 0) {
       let decoded: Map<number, SeriesRun>;
       try {
-        decoded = await this.readChunks(f, ix, missing);
+        decoded = await this.readChunks(f, o, missing);
       } catch (err) {
         await this.damaged(f, err);
         this.stats.fallbacks++;
@@ -157,10 +166,23 @@ export class SeriesIndexStore {
     return { runs, notCovered };
   }
 
-  /** Reads and checks the chunks, nearby ones in one read of at most seriesIndexReadSpanBytesMax. */
-  private async readChunks(f: FileEntry, ix: SidecarIndex, wanted: Wanted[]): Promise<Map<number, SeriesRun>> {
+  /**
+   * Reads and checks the chunks: sliced from the sidecar's held bytes when a wide read made
+   * them held, else nearby ones in one read of at most seriesIndexReadSpanBytesMax.
+   */
+  private async readChunks(f: FileEntry, o: Open, wanted: Wanted[]): Promise<Map<number, SeriesRun>> {
+    const ix = o.index;
     const sorted = [...wanted].sort((x, y) => (ix.offset[x.at] as number) - (ix.offset[y.at] as number));
     const out = new Map<number, SeriesRun>();
+    const held = await this.heldBytesOf(f, o, sorted);
+    if (held) {
+      for (const w of sorted) {
+        const off = ix.offset[w.at] as number;
+        const d = decodeChunk(held.subarray(off, off + (ix.bytes[w.at] as number)), ix.n[w.at] as number, ix.first[w.at] as number, ix.last[w.at] as number);
+        out.set(w.at, { n: d.n, ts: d.ts, num: d.num, values: d.values });
+      }
+      return out;
+    }
     const fh = await open(sidecarPath(this.a, f.name), 'r');
     try {
       for (let i = 0; i < sorted.length; ) {
@@ -190,10 +212,69 @@ export class SeriesIndexStore {
     return out;
   }
 
+  /**
+   * The sidecar's chunk bytes, held: read whole (one I/O) once reads have asked for
+   * 1/HOLD_READ_FRACTION of them (a wide query, read in batches, gets there within its first
+   * batches; a dashboard's few series, after many refreshes) and they fit
+   * seriesIndexHeldBytesMax (the least recently read let go); undefined before (the caller
+   * reads its spans).
+   */
+  private async heldBytesOf(f: FileEntry, o: Open, sorted: readonly Wanted[]): Promise<Uint8Array | undefined> {
+    this.trimHeld();
+    if (o.held) {
+      this.held.delete(o.seq);
+      this.held.set(o.seq, o);
+      return o.held;
+    }
+    if (o.chunkEnd > STORAGE_LIMITS.seriesIndexHeldBytesMax) return undefined;
+    for (const w of sorted) o.readBytes += o.index.bytes[w.at] as number;
+    if (o.readBytes * HOLD_READ_FRACTION < o.chunkEnd) return undefined;
+    const fh = await open(sidecarPath(this.a, f.name), 'r');
+    let buf: Uint8Array;
+    try {
+      buf = await readExactly(fh, o.chunkEnd, 0);
+    } finally {
+      await fh.close().catch(() => undefined);
+    }
+    if (buf.length !== o.chunkEnd) throw new Error('sidecar ends inside its chunks');
+    // Another read held them meanwhile, or the sidecar was let go (damaged, removed): not held twice.
+    if (o.held || this.opened.get(o.seq) !== o) return o.held ?? buf;
+    o.held = buf;
+    this.held.set(o.seq, o);
+    this.heldBytes += buf.length;
+    this.trimHeld();
+    return buf;
+  }
+
+  /** Lets the least recently read go until the bytes held are within seriesIndexHeldBytesMax (the newest fits alone). */
+  private trimHeld(): void {
+    while (this.heldBytes > STORAGE_LIMITS.seriesIndexHeldBytesMax && this.held.size > 0) this.letGo(this.held.keys().next().value as number);
+  }
+
+  /** Lets a sidecar's held chunk bytes go. */
+  private letGo(seq: number): void {
+    const o = this.held.get(seq);
+    if (!o) return;
+    this.held.delete(seq);
+    this.heldBytes -= o.held?.length ?? 0;
+    delete o.held;
+  }
+
+  /** Forgets a sidecar's index and held bytes (it is read from its file again, or not at all). */
+  private forget(seq: number): void {
+    this.letGo(seq);
+    this.opened.delete(seq);
+  }
+
+  /** Bytes of sidecar chunks held now. */
+  get heldBytesNow(): number {
+    return this.heldBytes;
+  }
+
   /** A sidecar failed a check: never used again; deleted and rebuilt when the archive is writable. */
   private async damaged(f: FileEntry, err: unknown): Promise<void> {
     this.stats.damaged++;
-    this.opened.delete(f.seq);
+    this.forget(f.seq);
     this.absent.add(f.seq);
     const why = isTapedeckError(err) ? err.message : String((err as Error).message ?? err);
     this.a.logger.warn({ file: f.name, err: why }, 'series sidecar unusable: reads use the blocks; it is built again');
@@ -275,10 +356,10 @@ export class SeriesIndexStore {
   /** Deletes a segment's sidecar (its segment left the local disk: retention, eviction). */
   async remove(name: string, seq?: number): Promise<void> {
     if (seq !== undefined) {
-      this.opened.delete(seq);
+      this.forget(seq);
       this.absent.add(seq);
     } else {
-      for (const [s, o] of this.opened) if (o.name === name) this.opened.delete(s);
+      for (const [s, o] of this.opened) if (o.name === name) this.forget(s);
     }
     await rm(sidecarPath(this.a, name), { force: true });
   }
@@ -323,6 +404,9 @@ async function currentVersion(path: string): Promise<boolean> {
     await fh.close().catch(() => undefined);
   }
 }
+
+/** A sidecar's chunk bytes are held once reads have asked for 1/this of them. */
+const HOLD_READ_FRACTION = 8;
 
 function cacheKey(o: Open, ix: SidecarIndex, c: number, id: number): string {
   return `${o.seq}:s${ix.slice[c] as number}:${id}`;
