@@ -1,9 +1,11 @@
 /**
  * Which archive paths a selector selects. Each path's series (server/promql/labels.ts) is
- * worked out once and kept with an index by metric name, extended with the paths defined
- * since the last query (the archive's path dictionary only grows), so a selector with a
- * metric name looks only at that metric's series, never at every path of the archive.
- * Memory: one label set per path, alongside the path dictionary the archive holds already.
+ * worked out once and kept with an index by metric name and one by label pair (postings, as
+ * Prometheus' index has), extended with the paths defined since the last query (the
+ * archive's path dictionary only grows): a selector looks only at the series of its
+ * smallest `label="value"` list (`instance="i17"`: one or two), never at every path of the
+ * archive. Memory: one label set per path and its id in one list per label, alongside the
+ * path dictionary the archive holds already.
  */
 import type { Archive } from '../../storage/index.js';
 import type { LabelMatcher } from './ast.js';
@@ -18,6 +20,10 @@ class SeriesIndex {
   private indexed = 0;
   readonly byId: Metric[] = [];
   readonly byName = new Map<string, number[]>();
+  /** Ids by label name then value, in id order (`__name__` is byName). */
+  readonly postings = new Map<string, Map<string, number[]>>();
+  /** Each metric name's place in byName's order (the order selections without a name list them in). */
+  readonly nameRank = new Map<string, number>();
 
   constructor(private readonly archive: Archive) {}
 
@@ -28,8 +34,19 @@ class SeriesIndex {
       this.byId.push(m);
       const name = labelValue(m, '__name__');
       let ids = this.byName.get(name);
-      if (!ids) this.byName.set(name, (ids = []));
+      if (!ids) {
+        this.byName.set(name, (ids = []));
+        this.nameRank.set(name, this.nameRank.size);
+      }
       ids.push(id);
+      for (const [label, value] of m.labels) {
+        if (label === '__name__') continue;
+        let values = this.postings.get(label);
+        if (!values) this.postings.set(label, (values = new Map()));
+        let list = values.get(value);
+        if (!list) values.set(value, (list = []));
+        list.push(id);
+      }
     }
     this.indexed = paths.length;
   }
@@ -44,10 +61,26 @@ function indexOf(archive: Archive): SeriesIndex {
   return ix;
 }
 
-/** Ids of the metric names a name matcher lets through (all names when there is none). */
+/**
+ * Ids that may match, in the order selections list them: by metric name in byName's order,
+ * ids in order within a name. The shortest list of an equality matcher on a non-empty value
+ * (an absent label reads as "", so `label=""` has no list) when one is shorter than the
+ * names' lists; every other matcher is still tested on each.
+ */
 function candidateIds(ix: SeriesIndex, matchers: readonly LabelMatcher[]): Iterable<number> {
   const nameMatcher = matchers.find((m) => m.name === '__name__');
-  if (nameMatcher?.op === '=') return ix.byName.get(nameMatcher.value) ?? [];
+  let shortest: number[] | undefined = nameMatcher?.op === '=' ? (ix.byName.get(nameMatcher.value) ?? []) : undefined;
+  for (const m of matchers) {
+    if (m.op !== '=' || m.value === '' || m.name === '__name__') continue;
+    const list = ix.postings.get(m.name)?.get(m.value) ?? [];
+    if (shortest === undefined || list.length < shortest.length) shortest = list;
+  }
+  if (shortest !== undefined && (nameMatcher?.op === '=' || shortest.length < ix.byId.length / 4)) {
+    // Within one name, id order is the order; across names, byName's.
+    if (nameMatcher?.op === '=') return shortest;
+    const rank = (id: number): number => ix.nameRank.get(labelValue(ix.byId[id] as Metric, '__name__')) as number;
+    return [...shortest].sort((x, y) => rank(x) - rank(y) || x - y);
+  }
   const out: number[] = [];
   for (const [name, ids] of ix.byName) if (!nameMatcher || nameMatcher.test(name)) for (const id of ids) out.push(id);
   return out;
