@@ -12,7 +12,14 @@
  * Grafana sends them), RUNS times each after one warm-up. Tapedeck's day is one sealed file
  * (rotated after loading) with its per-series sidecar built before the queries; SIDECARS=0
  * leaves the sidecar out (reads scan the blocks).
+ *
+ * Tapedeck serves from a process of its own (test/bench/promql-server.ts), as Prometheus
+ * does, and both servers' CPU is read from /proc (10 ms ticks); TAPEDECK_PROCESS=same serves
+ * from the benchmark's own process instead (the figures before 2026-12-03 16:00: its CPU
+ * then counts the client and the process carries the garbage of loading the day).
  */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createInterface } from 'node:readline';
 import { mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -32,6 +39,8 @@ const RUNS = Number(process.env.RUNS ?? 10);
 const STEP_S = Number(process.env.STEP_S ?? 120);
 /** SIDECARS=0: no per-series sidecar, every read scans the blocks (the figures before sidecars). */
 const SIDECARS = process.env.SIDECARS !== '0';
+/** child (default): Tapedeck serves from a process of its own; same: from this one. */
+const SAME_PROCESS = process.env.TAPEDECK_PROCESS === 'same';
 const T0_MS = 1_700_000_000_000;
 const SPAN_MS = HOURS * 3_600_000;
 
@@ -158,6 +167,39 @@ async function buildSidecars(archive: Archive): Promise<{ buildS: number; bytes:
   return { buildS: Math.round((performance.now() - t) / 100) / 10, bytes, segmentBytes };
 }
 
+interface Served {
+  url: string;
+  cpu: CpuClock;
+  stop: () => Promise<void>;
+}
+
+async function serveHere(archive: Archive): Promise<Served> {
+  const app = await buildServer({ archive });
+  await app.listen({ port: 0, host: '127.0.0.1' });
+  return { url: `http://127.0.0.1:${(app.server.address() as { port: number }).port}`, cpu: ownCpu, stop: () => app.close() };
+}
+
+/** The archive closed here and served by test/bench/promql-server.ts in a child process (it opens the same directory). */
+async function serveInChild(archive: Archive): Promise<Served> {
+  const dir = archive.dir;
+  await archive.close();
+  const child: ChildProcess = spawn(process.execPath, ['--max-old-space-size=8192', '--import', 'tsx', new URL('./promql-server.ts', import.meta.url).pathname, dir], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const line = await new Promise<string>((resolve, reject) => {
+    createInterface({ input: child.stdout! }).once('line', resolve);
+    child.once('exit', (code) => reject(new Error(`promql-server exited (${code}) before listening`)));
+  });
+  const { port } = JSON.parse(line) as { port: number };
+  return {
+    url: `http://127.0.0.1:${port}`,
+    cpu: procCpu(child.pid as number),
+    stop: async () => {
+      child.stdin?.end();
+      await exited;
+    },
+  };
+}
+
 async function main(): Promise<void> {
   const all = defs();
   const steps = Math.floor(SPAN_MS / (INTERVAL_S * 1000)) + 1;
@@ -191,9 +233,8 @@ async function main(): Promise<void> {
     }
     const promLoadS = (performance.now() - promStart) / 1000;
     progress(`Prometheus loaded in ${promLoadS.toFixed(1)} s`);
-    const app = await buildServer({ archive });
-    await app.listen({ port: 0, host: '127.0.0.1' });
-    const tapedeckUrl = `http://127.0.0.1:${(app.server.address() as { port: number }).port}`;
+    const served = SAME_PROCESS ? await serveHere(archive) : await serveInChild(archive);
+    const tapedeckUrl = served.url;
     const queries = {
       selector: 'bench_temperature{instance="i17"}',
       rate: 'rate(bench_requests_total{instance="i17"}[5m])',
@@ -204,7 +245,7 @@ async function main(): Promise<void> {
     const promCpu = procCpu(await prometheusPid(prom.url));
     for (const [name, q] of Object.entries(queries)) {
       const prometheus = await timeQuery(prom.url, q, promCpu);
-      const tapedeck = await timeQuery(tapedeckUrl, q, ownCpu);
+      const tapedeck = await timeQuery(tapedeckUrl, q, served.cpu);
       progress(`${name}: ${JSON.stringify({ tapedeck, prometheus })}`);
       const both = 'p99Ms' in tapedeck && 'p99Ms' in prometheus;
       const ratio = (x: number, y: number): number | null => (both && y > 0 ? Math.round((x / y) * 100) / 100 : null);
@@ -212,7 +253,7 @@ async function main(): Promise<void> {
       const cpuP99Ratio = both ? ratio(tapedeck.cpuP99Ms, prometheus.cpuP99Ms) : null;
       results[name] = { query: q, tapedeck, prometheus, p99Ratio, cpuP99Ratio };
     }
-    await app.close();
+    await served.stop();
     console.log(JSON.stringify({
       bench: 'promql',
       series: SERIES,
@@ -221,6 +262,7 @@ async function main(): Promise<void> {
       samples: SERIES * steps,
       stepS: STEP_S,
       runs: RUNS,
+      tapedeckProcess: SAME_PROCESS ? 'same' : 'child',
       sidecars: SIDECARS,
       sidecar,
       loadS: { tapedeck: Math.round(tapedeckLoadS * 10) / 10, prometheusRemoteWrite: Math.round(promLoadS * 10) / 10 },
@@ -228,7 +270,7 @@ async function main(): Promise<void> {
     }));
   } finally {
     await prom.stop();
-    await archive.close();
+    if (!archive.isClosed) await archive.close();
     await rm(dir, { recursive: true, force: true });
   }
 }
