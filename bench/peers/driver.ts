@@ -105,6 +105,8 @@ const FIGURES: Record<string, string> = {
   readFirstPassUpdatesPerSec: 'read.readFirstPass.updatesPerSec',
   writeUpdatesPerCpuSec: 'write.updatesPerCpuSec',
   readUpdatesPerCpuSec: 'read.read.updatesPerCpuSec',
+  /** Tapedeck's batch-at-a-time nextRaw pass (its `read` before nextColumns); other sides have none. */
+  readRawUpdatesPerCpuSec: 'read.readRaw.updatesPerCpuSec',
   bytesPerUpdate: 'write.bytesPerUpdate',
   openMs: 'read.openMs',
   seekP99Ms: 'read.seekMs.p99',
