@@ -124,6 +124,11 @@ async function compare(spec: string[], seed: number): Promise<void> {
     expect(refused).toBeGreaterThan(0);
     expect(latestOf(rec.latest.entries())).toStrictEqual(latestOf(ref.latest.entries()));
     expect(rec.latest.size).toBe(ref.latest.size);
+    expect([...rec.latest.keys()]).toStrictEqual([...ref.latest.keys()]);
+    for (const p of ['/r0/dev-0/m0', '/r9/none', 'no-slash']) {
+      expect(rec.latest.has(p), p).toBe(ref.latest.has(p));
+      expect(bitsOf(rec.latest.get(p)), p).toBe(bitsOf(ref.latest.get(p)));
+    }
     await refArchive.close();
     await newArchive.close();
   };
