@@ -342,10 +342,33 @@ function decodeDecimalF64(r: ByteReader, out: Float64Array, from: number, to: nu
   const p = POW10[k] as number;
   let acc = 0;
   if (k === 0) {
-    for (let i = from; i < to; i++) out[i] = acc += r.svar();
+    for (let i = from; i < to; i++) out[i] = acc += svarShort(r);
   } else {
-    for (let i = from; i < to; i++) out[i] = (acc += r.svar()) / p;
+    for (let i = from; i < to; i++) out[i] = (acc += svarShort(r)) / p;
   }
+}
+
+/**
+ * r.svar() with one- and two-byte varints (most of a decimal column's) read here, small
+ * enough to be inlined into the loops; longer ones, and any at the end, by r.svar.
+ */
+function svarShort(r: ByteReader): number {
+  const b = r.buf;
+  const at = r.pos;
+  if (at + 1 < r.end) {
+    const b0 = b[at] as number;
+    if (b0 < 0x80) {
+      r.pos = at + 1;
+      return (b0 >>> 1) ^ -(b0 & 1);
+    }
+    const b1 = b[at + 1] as number;
+    if (b1 < 0x80) {
+      r.pos = at + 2;
+      const z = (b0 & 0x7f) | (b1 << 7);
+      return (z >>> 1) ^ -(z & 1);
+    }
+  }
+  return r.svar();
 }
 
 function decodeDecimal(r: ByteReader, out: Value[], from: number, to: number, k: number): void {

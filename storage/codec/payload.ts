@@ -300,6 +300,18 @@ export function readPayloadHead(r: ByteReader, raw: Uint8Array): PayloadHead {
   return { layout2, nb, nu, nc };
 }
 
+let readColGlobal = new Uint32Array(1024);
+let readColCount = new Uint32Array(1024);
+let readLocal = new Uint32Array(1024);
+
+/** Counts `repeats` more occurrences of each column of the path list local[at, at + n). */
+function addRepeats(local: Uint32Array, colCount: Uint32Array, at: number, n: number, repeats: number): void {
+  for (let j = at; j < at + n; j++) {
+    const l = local[j] as number;
+    colCount[l] = (colCount[l] as number) + repeats;
+  }
+}
+
 function readLayout(raw: Uint8Array, firstTs: number): Layout {
   const r = new ByteReader(raw);
   const { layout2, nb, nu, nc } = readPayloadHead(r, raw);
@@ -311,7 +323,14 @@ function readLayout(raw: Uint8Array, firstTs: number): Layout {
     prevTs += prevDelta;
     ts[i] = prevTs;
   }
-  const colGlobal = new Uint32Array(nc);
+  // Block-local scratch (not part of the result; decoding is not reentrant).
+  if (readColGlobal.length < nc) readColGlobal = new Uint32Array(Math.max(nc, readColGlobal.length * 2));
+  if (readColCount.length < nc) readColCount = new Uint32Array(Math.max(nc, readColCount.length * 2));
+  if (readLocal.length < nu) readLocal = new Uint32Array(Math.max(nu, readLocal.length * 2));
+  const colGlobal = readColGlobal.subarray(0, nc);
+  const colCount = readColCount.subarray(0, nc);
+  const local = readLocal.subarray(0, nu);
+  colCount.fill(0);
   let g = 0;
   for (let c = 0; c < nc; c++) {
     g += r.svar();
@@ -319,11 +338,13 @@ function readLayout(raw: Uint8Array, firstTs: number): Layout {
     colGlobal[c] = g;
   }
   const counts = new Uint32Array(nb);
-  const local = new Uint32Array(nu);
-  const colCount = new Uint32Array(nc);
+  const buf = r.buf;
   let at = 0;
   let prevStart = 0;
   let prevCount = -1;
+  // Repeats of the last listed path list ("same as previous" batches) not yet counted in
+  // colCount: added once per list rather than once per update.
+  let repeats = 0;
   for (let i = 0; i < nb; i++) {
     const head = r.uvar();
     const n = Math.floor(head / 2);
@@ -331,11 +352,21 @@ function readLayout(raw: Uint8Array, firstTs: number): Layout {
     if (head % 2 === 1) {
       if (n !== prevCount) r.fail('"same as previous" batch with another count');
       local.copyWithin(at, prevStart, prevStart + n);
-      for (let j = 0; j < n; j++) colCount[local[at + j] as number] = (colCount[local[at + j] as number] as number) + 1;
+      repeats++;
     } else {
+      if (repeats > 0) addRepeats(local, colCount, prevStart, prevCount, repeats);
+      repeats = 0;
       let l = -1;
       for (let j = 0; j < n; j++) {
-        l += r.svar();
+        // One-byte varints (most: the next column) read here, the rest by r.svar.
+        const p = r.pos;
+        const b0 = p < r.end ? (buf[p] as number) : 0x80;
+        if (b0 < 0x80) {
+          r.pos = p + 1;
+          l += (b0 >>> 1) ^ -(b0 & 1);
+        } else {
+          l += r.svar();
+        }
         if (l < 0 || l >= nc) r.fail('column index out of range');
         local[at + j] = l;
         colCount[l] = (colCount[l] as number) + 1;
@@ -346,6 +377,7 @@ function readLayout(raw: Uint8Array, firstTs: number): Layout {
     prevCount = n;
     at += n;
   }
+  if (repeats > 0) addRepeats(local, colCount, prevStart, prevCount, repeats);
   if (at !== nu) r.fail('batch lists do not add up to the update count');
   const kinds = layout2 ? r.bytes(nc) : undefined;
   return { r, ts, counts, local, colGlobal, colCount, kinds };
@@ -415,6 +447,9 @@ function decodeNumbers(layout: Layout): DecodedBatches {
   }
   const ids = new Uint32Array(nu);
   const values = plainArray(nu);
+  // Made an array of doubles before the loop: its first store would otherwise convert it
+  // mid-loop (a block's 16 384 doubles sit in V8's large-object space; one copy fewer).
+  if (nu > 0) values[0] = 0.5;
   for (let i = 0; i < nu; i++) {
     const l = local[i] as number;
     const k = colCount[l] as number;
