@@ -49,6 +49,16 @@ function grownF64(a: Float64Array, n: number): Float64Array {
   return a.length >= n ? a : new Float64Array(Math.max(n, a.length * 2));
 }
 
+/**
+ * Whether every kept column of a block holds numbers. A loop alone in its function (see
+ * ColumnBlockReader.assignSlots: code after a loop compiled on stack replacement).
+ */
+function allNumbers(b: ColumnBlock): boolean {
+  const place = b.place;
+  for (let s = 0; s < b.columns; s++) if (place[s] !== ColumnPlace.NUMBERS) return false;
+  return true;
+}
+
 /** Fills ColumnBatches from block payloads (one per cursor: not reentrant). */
 export class ColumnBatchesBuilder {
   private readonly reader = new ColumnBlockReader({ floats: true, batchOf: false });
@@ -89,8 +99,7 @@ export class ColumnBatchesBuilder {
     if (b.batches !== batches) throw new TapedeckError('TPD_CORRUPT_BLOCK', 'batch count differs from its header');
     const order = this.reader.updateOrder();
     const out = this.out;
-    let numeric = true;
-    for (let s = 0; s < b.columns; s++) if (b.place[s] !== ColumnPlace.NUMBERS) numeric = false;
+    const numeric = allNumbers(b);
     if (numeric && !b.uniform) {
       // Ragged batches of numbers: ids and values in one pass (such shapes seldom repeat).
       this.shape = -1;

@@ -262,24 +262,40 @@ export class ColumnBlockReader {
     out.ids = grownU32(out.ids, nc);
     out.start = grownU32(out.start, nc + 1);
     if (out.place.length < nc) out.place = new Uint8Array(Math.max(nc, out.place.length * 2));
-    let kept = 0;
-    let at = 0;
-    for (let c = 0; c < nc; c++) {
-      const id = this.colGlobal[c] as number;
-      if (keep !== null && !keep(id)) {
-        this.colAt[c] = -1;
-        continue;
-      }
-      this.colAt[c] = kept;
-      out.ids[kept] = id;
-      out.start[kept] = at;
-      at += this.colCount[c] as number;
-      kept++;
-    }
-    out.start[kept] = at;
+    const kept = this.assignSlots(nc, keep);
+    const at = out.start[kept] as number;
     out.columns = kept;
     out.nums = grownF64(out.nums, at);
     if (out.values.length < at) out.values = new Array<Value>(Math.max(at, out.values.length * 2));
+    return kept;
+  }
+
+  /**
+   * place's loop: slots, ids and starts of the kept columns (start[kept] kept current
+   * inside it). Alone in its function, which returns right after it: V8 compiles such a
+   * loop on stack replacement during the first long block, and code after the loop, not
+   * yet run then, would leave that compiled code on every later call (a deoptimization a
+   * block, seen on blocks of 10 000 one-value columns).
+   */
+  private assignSlots(nc: number, keep: ((id: number) => boolean) | null): number {
+    const colAt = this.colAt;
+    const colGlobal = this.colGlobal;
+    const colCount = this.colCount;
+    const ids = this.out.ids;
+    const start = this.out.start;
+    let kept = 0;
+    start[0] = 0;
+    for (let c = 0; c < nc; c++) {
+      const id = colGlobal[c] as number;
+      if (keep !== null && !keep(id)) {
+        colAt[c] = -1;
+        continue;
+      }
+      colAt[c] = kept;
+      ids[kept] = id;
+      start[kept + 1] = (start[kept] as number) + (colCount[c] as number);
+      kept++;
+    }
     return kept;
   }
 
