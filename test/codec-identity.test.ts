@@ -249,4 +249,48 @@ describe('codec against the oracle (fa3a187)', () => {
     }
     expect(lost).toBe(0);
   });
+
+  it('refuses PACKED columns whose values leave the scaled range, and their other hostile bodies, as the oracle does', () => {
+    const seed = scheduleSeed('CODEC_IDENTITY_SEED', 'codec identity packed');
+    const r = rng(seed + 3);
+    let refused = 0;
+    for (let i = 0; i < 400; i++) {
+      const n = 1 + Math.floor(r() * 40);
+      const order = Math.floor(r() * 3);
+      const width = r() < 0.8 ? Math.floor(r() * 25) : Math.floor(r() * 40); // past 24: the general reader; past 32: refused
+      const big = (): number => (r() < 0.5 ? -1 : 1) * Math.floor(r() < 0.5 ? 2 ** 51 - r() * 1000 : r() * 2 ** 52);
+      const w = new ByteWriter(64);
+      // Layout 2, n batches of one update of path 0: the first lists it, the rest repeat it.
+      for (const x of [0, 2]) w.u8(x);
+      w.uvar(n);
+      w.uvar(n);
+      w.uvar(1);
+      for (let b = 0; b < n; b++) w.svar(0);
+      w.svar(0);
+      w.uvar(2);
+      w.svar(1);
+      for (let b = 1; b < n; b++) w.uvar(3);
+      w.u8(0x40 + 16 * order + Math.floor(r() * 10));
+      if (order >= 1) w.svar(r() < 0.5 ? big() : Math.floor(r() * 1000));
+      if (order === 2) w.svar(r() < 0.3 ? big() : Math.floor(r() * 1000));
+      const exceptions = r() < 0.2 && width <= 32 ? 1 + Math.floor(r() * 3) : 0;
+      w.u8(width | (exceptions > 0 ? 0x80 : 0));
+      if (exceptions > 0) w.uvar(exceptions);
+      const bytes = Math.ceil(((n - Math.min(order, n)) * Math.min(width, 32)) / 8) + (r() < 0.1 ? -1 : 0);
+      for (let b = 0; b < bytes; b++) w.u8(r() < 0.3 ? 0xff : Math.floor(r() * 256));
+      for (let e = 0; e < exceptions; e++) {
+        w.uvar(Math.floor(r() * 3));
+        w.uvar(r() < 0.5 ? Math.floor(r() * 2 ** 40) : 1);
+      }
+      const raw = w.finish();
+      const want = outcome(() => oracle.decodeBatches(raw, 0), true);
+      if (want === 'refused') refused++;
+      expect(outcome(() => now.decodeBatches(raw, 0), true), `body ${i} (seed ${seed}, order ${order}, width ${width})`).toEqual(want);
+      const some = (g: number): boolean => g === 0;
+      expect(outcome(() => now.decodeBatchesSelected(raw, 0, some), true), `body ${i} selected`).toEqual(outcome(() => oracle.decodeBatchesSelected(raw, 0, some), true));
+    }
+    // Both kinds of outcome occur (a test of refusals that never refuses, or never decodes, would be weak).
+    expect(refused).toBeGreaterThan(40);
+    expect(refused).toBeLessThan(360);
+  });
 });

@@ -8,7 +8,7 @@ import { MsgpackReader, MsgpackWriter } from '../../protocol/value-msgpack.js';
 import { TapedeckError } from '../../protocol/errors.js';
 import { putSvar, type ByteReader, type ByteWriter } from './bytes.js';
 import { decodeXorColumn, decodeXorF64, encodeXorColumn, noteSignalingNaN, skipXorColumn, xorColumnBits } from './xor-float.js';
-import { decodePacked, encodePacked, integratePackedF64, planPacked, readPackedResiduals, skipPacked, type PackedHead, type PackedPlan } from './packed-int.js';
+import { decodePacked, decodePackedF64, encodePacked, planPacked, skipPacked, type PackedPlan } from './packed-int.js';
 
 /**
  * Kind bytes. DECIMAL_K + k is DECIMAL with its exponent in the kind byte (0x10..0x19);
@@ -35,7 +35,6 @@ const columnWriter = new MsgpackWriter();
 let nums = new Float64Array(1024);
 let scaled = new Float64Array(1024);
 const plan: PackedPlan = { order: 0, width: 0, exceptions: 0, bytes: 0 };
-const packedHead: PackedHead = { s0: 0, d0: 0 };
 const nanView = new DataView(new ArrayBuffer(8));
 const LITTLE_ENDIAN = new Uint8Array(new Float64Array([1]).buffer)[7] === 0x3f;
 
@@ -309,11 +308,7 @@ export function decodeColumnBodyF64(kind: number, r: ByteReader, out: Float64Arr
   } else if (kind >= ColumnKind.PACKED && kind < PACKED_END) {
     const k = kind & 0x0f;
     if (k > DECIMAL_EXPONENT_MAX) r.fail('decimal exponent out of range');
-    const n = to - from;
-    if (scaled.length < n) scaled = new Float64Array(Math.max(n, scaled.length * 2));
-    const order = (kind - ColumnKind.PACKED) >> 4;
-    readPackedResiduals(r, scaled, n, order, packedHead);
-    integratePackedF64(r, scaled, n, order, packedHead, out, from, POW10[k] as number);
+    decodePackedF64(r, to - from, (kind - ColumnKind.PACKED) >> 4, out, from, POW10[k] as number);
   } else if (kind === ColumnKind.DECIMAL) {
     const k = r.u8();
     if (k > DECIMAL_EXPONENT_MAX) r.fail('decimal exponent out of range');

@@ -248,13 +248,13 @@ export function encodePacked(w: ByteWriter, scaled: Float64Array, n: number, pla
 
 /**
  * Reads a PACKED body of the given order, n values, into out[from, from + n) divided by
- * `divisor` (10^k), using `scaled` (sized by the caller) as scratch. Fails on anything out
+ * `divisor` (10^k) (`scaled`, once its scratch, is no longer used). Fails on anything out
  * of range, so damage never yields an inexact number.
  */
 export function decodePacked(r: ByteReader, scaled: Float64Array, n: number, order: number, out: unknown[], from: number, divisor: number): void {
-  readPackedResiduals(r, scaled, n, order, packedHead);
   if (numbers.length < n) numbers = new Float64Array(Math.max(n, numbers.length * 2));
-  integratePackedF64(r, scaled, n, order, packedHead, numbers, 0, divisor);
+  void scaled;
+  decodePackedF64(r, n, order, numbers, 0, divisor);
   for (let i = 0; i < n; i++) out[from + i] = numbers[i];
 }
 /** decodePacked's integrated numbers before they are copied out (grown as needed). */
@@ -265,7 +265,6 @@ export interface PackedHead {
   s0: number;
   d0: number;
 }
-const packedHead: PackedHead = { s0: 0, d0: 0 };
 
 /**
  * Reads a PACKED body up to its integration: the first values into `head`, the zigzagged
@@ -351,6 +350,65 @@ function packResiduals(w: ByteWriter, scaled: Float64Array, order: number, m: nu
   }
   if (bits > 0) b[p++] = buf << (8 - bits);
   w.pos = p;
+}
+
+/** decodePackedF64's residuals when it hands a column to readPackedResiduals (grown as needed). */
+let residScratch = new Float64Array(1024);
+const fusedHead: PackedHead = { s0: 0, d0: 0 };
+
+/**
+ * readPackedResiduals then integratePackedF64 into nums[from, from + n): the same numbers
+ * and the same refusals, in one pass for the usual body (width <= 24, no exceptions: each
+ * residual unpacked, un-zigzagged and integrated as it is read, no scratch array).
+ */
+export function decodePackedF64(r: ByteReader, n: number, order: number, nums: Float64Array, from: number, divisor: number): void {
+  if (order > 2 || order > n) r.fail('packed order out of range');
+  const start = r.pos;
+  const s0 = order >= 1 ? r.svar() : 0;
+  const d0 = order === 2 ? r.svar() : 0;
+  const width = r.u8();
+  if (width > FAST_WIDTH_MAX) {
+    // Exceptions (flag 0x80) or wide residuals: the general reader, from the body's start.
+    r.pos = start;
+    if (residScratch.length < n) residScratch = new Float64Array(Math.max(n, residScratch.length * 2));
+    readPackedResiduals(r, residScratch, n, order, fusedHead);
+    integratePackedF64(r, residScratch, n, order, fusedHead, nums, from, divisor);
+    return;
+  }
+  const m = n - order;
+  const bytes = Math.ceil((m * width) / 8);
+  if (r.pos + bytes > r.end) r.fail('truncated packed bits');
+  const b = r.buf;
+  let p = r.pos;
+  let buf = 0;
+  let bits = 0;
+  const mask = (1 << width) - 1;
+  let maxAbs = Math.abs(s0) + Math.abs(d0);
+  let prev = order === 2 ? s0 + d0 : s0;
+  let delta = d0;
+  if (order >= 1) nums[from] = s0 / divisor;
+  if (order === 2) nums[from + 1] = (s0 + d0) / divisor;
+  for (let i = from + order; i < from + n; i++) {
+    while (bits < width) {
+      buf = (buf << 8) | (b[p++] as number);
+      bits += 8;
+    }
+    bits -= width;
+    const z = (buf >>> bits) & mask;
+    buf &= (1 << bits) - 1;
+    const v = (z >>> 1) ^ -(z & 1);
+    let s: number;
+    if (order === 1) s = prev + v;
+    else if (order === 2) s = prev + (delta += v);
+    else s = v;
+    const abs = s < 0 ? -s : s;
+    if (abs > maxAbs) maxAbs = abs;
+    nums[i] = s / divisor;
+    prev = s;
+  }
+  if (buf !== 0) r.fail('packed padding is not zero');
+  r.pos = p;
+  if (!(maxAbs <= SCALED_ABS_LIMIT)) r.fail('packed value out of range');
 }
 
 /** Packs the low `width` (<= 24) bits of resid[0, m), the mirror of unpackNarrow. */
