@@ -152,10 +152,48 @@ export function encodeColumnBody(w: ByteWriter, vals: ArrayLike<Value>, order: U
 /** encodeColumnBody of numbers held in a Float64Array (the block builder's unboxed values). */
 export function encodeNumberColumnBody(w: ByteWriter, vals: Float64Array, order: Uint32Array, from: number, to: number): number {
   const n = to - from;
+  if (n <= 2 && n >= 1) {
+    const kind = encodeShortDecimal(w, vals, order, from, n);
+    if (kind >= 0) return kind;
+  }
   growNums(n);
   const ns = nums;
   for (let i = 0; i < n; i++) ns[i] = vals[order[from + i] as number] as number;
   return encodeNums(w, n);
+}
+
+/**
+ * A column of one or two numbers that scaleDecimal finds decimal at its first value's
+ * exponent, written here as encodeNums would (DECIMAL_K: n < 3 never plans PACKED) without
+ * its scratch copies (a block of many paths holds thousands of such columns). Returns the
+ * kind, or -1 with nothing written when the column needs encodeNums.
+ */
+function encodeShortDecimal(w: ByteWriter, vals: Float64Array, order: Uint32Array, from: number, n: number): number {
+  const v0 = vals[order[from] as number] as number;
+  let k = 0;
+  let s0 = Math.round(v0);
+  if (s0 !== v0 || !holdable(s0)) {
+    k = decimalExponent(v0);
+    if (k <= 0) return -1;
+    s0 = exponentScaled;
+  }
+  let s1 = 0;
+  if (n === 2) {
+    const v1 = vals[order[from + 1] as number] as number;
+    if (k === 0) {
+      s1 = Math.round(v1);
+      if (s1 !== v1 || !holdable(s1)) return -1;
+    } else {
+      const p = POW10[k] as number;
+      s1 = Math.round(v1 * p);
+      if (s1 / p !== v1 || !holdable(s1)) return -1;
+    }
+  }
+  w.ensure(2 * VARINT_BYTES_MAX);
+  let at = putSvar(w.buf, w.pos, s0);
+  if (n === 2) at = putSvar(w.buf, at, s1 - s0);
+  w.pos = at;
+  return ColumnKind.DECIMAL_K + k;
 }
 
 function growNums(n: number): void {
