@@ -8,13 +8,14 @@
  */
 import { describe, expect, it } from 'vitest';
 import { isDeepStrictEqual } from 'node:util';
-import { truncate } from 'node:fs/promises';
-import { join } from 'node:path';
+import { mkdir, truncate } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
 import type { Value } from '../protocol/value.js';
 import { isTapedeckError } from '../protocol/errors.js';
 import { Archive } from '../storage/archive.js';
 import type { Cursor } from '../storage/cursor.js';
 import { BlockType } from '../storage/codec/frame.js';
+import { ColdStorage, type ColdEvent } from '../storage/cold.js';
 import { xorByte } from './helpers/damage.js';
 import { scheduleSeed } from './helpers/seed.js';
 import { tmpDir } from './helpers/tmp.js';
@@ -152,7 +153,80 @@ async function readBoth(a: Archive, c: Cursor, ref: Cursor): Promise<{ want: See
   return { want, got };
 }
 
+/** An archive with cold storage (the test hooks copying into a directory), its first files shipped and evicted. */
+async function evicted(get: 'get-copy.sh' | 'fail.sh', seed: number): Promise<{ a: Archive; c: ColdStorage }> {
+  const base = await tmpDir('tapedeck-columns-cold-');
+  const cold = join(base, 'cold');
+  await mkdir(cold);
+  const fix = resolve('test/fixtures/hooks');
+  const hook = (script: string): { cmd: string; args: string[] } => ({ cmd: join(fix, script), args: script === 'fail.sh' ? [] : [cold] });
+  const a = await Archive.open(join(base, 'archive'), { flushIntervalMs: 0, imageFrequencyBytes: 24 * 1024 });
+  const c = await ColdStorage.start(a, {
+    checkIntervalMs: 0,
+    listIntervalMs: 0,
+    hooks: { put: hook('put-copy.sh'), get: hook(get), list: hook('list-dir.sh') },
+    policy: { put: { attempts: 1, backoffInitialMs: 10, backoffMaxMs: 20, timeoutMs: 10_000 }, get: { attempts: 1, backoffInitialMs: 10, backoffMaxMs: 20, timeoutMs: 10_000 } },
+    retention: { maxAgeMs: 0, maxBytes: 1 },
+    fetchedKeepMs: 60_000,
+  });
+  const r = rng(seed);
+  for (const [from, to] of [[0, 150], [150, 300]] as const) {
+    await writeSome(a, r, from, to);
+    const shipped = new Promise<void>((done) => {
+      const on = (e: ColdEvent): void => {
+        if (e.type !== 'put') return;
+        c.off('event', on);
+        done();
+      };
+      c.on('event', on);
+    });
+    await a.writer!.rotate();
+    await shipped;
+  }
+  await writeSome(a, r, 300, 350);
+  await c.check();
+  expect(a.files.map((f) => f.location)).toEqual(['remote', 'remote', 'local']);
+  return { a, c };
+}
+
 describe('Cursor.nextColumns', () => {
+  it('fetches evicted files back as next() does (telling onFetchWait), and fails as next() fails when the fetch fails', async () => {
+    const seed = scheduleSeed('CURSOR_COLUMNS_COLD_SEED', 'nextColumns over cold files');
+    for (const get of ['get-copy.sh', 'fail.sh'] as const) {
+      const { a, c } = await evicted(get, seed);
+      try {
+        const waits: string[] = [];
+        const cur = a.cursor({ onFetchWait: (e) => waits.push(`${e.name} ${e.phase}`) });
+        const got: Seen[] = [];
+        let error = 'no error';
+        try {
+          for (let v = await cur.nextColumns(); v; v = await cur.nextColumns()) got.push(...fromView(a, v));
+        } catch (err) {
+          if (!isTapedeckError(err)) throw err;
+          error = `${err.code} ${err.message}`;
+        }
+        if (get === 'fail.sh') {
+          const want = await viaNext(a.cursor()).then(
+            () => 'no error',
+            (err: unknown) => (isTapedeckError(err) ? `${err.code} ${err.message}` : String(err)),
+          );
+          expect(error).toBe(want);
+          expect(error).toMatch(/^TPD_FILE_UNAVAILABLE /);
+          expect(waits).toEqual([`${a.files[0]!.name} start`, `${a.files[0]!.name} failed`]);
+        } else {
+          expect(error).toBe('no error');
+          expect(waits.filter((w) => w.endsWith(' done'))).toHaveLength(2);
+          const want = await viaNext(a.cursor());
+          expect(want).toHaveLength(350);
+          expect(firstDifference(want, got), `seed ${seed}`).toBeUndefined();
+        }
+      } finally {
+        await c.stop();
+        await a.close();
+      }
+    }
+  });
+
   it('gives every batch and value next() gives, bit for bit, from any position and through any filter (seeded)', async () => {
     const seed = scheduleSeed('CURSOR_COLUMNS_SEED', 'nextColumns against next');
     const r = rng(seed);
