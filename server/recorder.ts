@@ -14,7 +14,7 @@ import { EventEmitter } from 'node:events';
 import type { Archive, ArchiveWriter } from '../storage/index.js';
 import { compileSpec, type PathMatcher } from '../protocol/glob.js';
 import { TapedeckError } from '../protocol/errors.js';
-import { isValidPath, type Update, type Value } from '../protocol/value.js';
+import type { Update, Value } from '../protocol/value.js';
 import { genericArray } from '../storage/codec/payload.js';
 import { LatestValues } from './latest-values.js';
 import { SERVER_LIMITS } from './limits.js';
@@ -43,6 +43,15 @@ export interface RecordOutcome {
   kept: number;
   /** Updates the record spec left out. */
   filtered: number;
+}
+
+/** What recording one batch did (undefined ts: nothing was appended). */
+interface Recorded {
+  ts: number | undefined;
+  kept: number;
+  filtered: number;
+  /** The kept updates when the spec left some out (for `recorded`); undefined when all were kept or no one listens. */
+  keptList?: Update[] | undefined;
 }
 
 /** The recorder's sink: a batch sink that also tells what it kept and can wait for durability. */
@@ -114,37 +123,58 @@ export class Recorder extends EventEmitter {
 
   /**
    * Records one batch and says how many of its updates were kept and how many the spec left
-   * out. Each path is looked up once (its slot: the spec's decision, the writer's id, the
-   * latest value) and the batch goes to the writer as columns (appendColumns), the same
-   * blocks as append() would make of the kept pairs.
+   * out. A batch whose paths all have a slot (the spec's decision, the writer's id, the
+   * latest value: one lookup per update) goes to the writer as columns (appendColumns); one
+   * with a path not recorded before, or a malformed one, as the kept pairs (append), and its
+   * new paths get their slots once it is recorded: a refused batch leaves nothing behind.
+   * Both make the same blocks.
    */
   async record(source: string, updates: Update[], tsUs?: number, id?: BatchIdentity): Promise<RecordOutcome> {
     if (this.writer.needsDrain) await this.writer.drain();
-    if (!Array.isArray(updates)) return this.refuse(updates, tsUs);
+    const wantKept = this.listenerCount('recorded') > 0;
+    const r = (Array.isArray(updates) ? this.recordColumns(updates, tsUs, wantKept) : undefined) ?? this.recordPairs(updates, tsUs);
+    this.stats.filteredUpdates += r.filtered;
+    if (r.ts === undefined) return { ts: undefined, kept: 0, filtered: r.filtered };
+    const ts = r.ts;
+    this.latestTs = ts;
+    this.version++;
+    this.stats.batches++;
+    this.stats.updates += r.kept;
+    if (this.listenerCount('batch') > 0) this.emit('batch', { source, ts, updates: r.kept } satisfies BatchEvent);
+    // Without an identity from the source, the stream is the source and the seq the local timestamp.
+    if (wantKept) this.emit('recorded', { source, ts, updates: r.keptList ?? updates, id: id ?? { stream: source, seq: String(ts) } } satisfies RecordedEvent);
+    return { ts, kept: r.kept, filtered: r.filtered };
+  }
+
+  /**
+   * The column path: undefined (nothing done) when a kept path has no slot yet or an update
+   * is malformed. `keptList` only when asked for and the spec left some out.
+   */
+  private recordColumns(updates: Update[], tsUs: number | undefined, wantKept: boolean): Recorded | undefined {
     const n = updates.length;
     const cols = n <= SERVER_LIMITS.recorderScratchUpdatesMax ? this.scratchFor(n) : new BatchColumns(n);
-    const wantKept = this.listenerCount('recorded') > 0;
+    const latest = this.latest;
+    const writerIds = this.slotWriterIds;
     let kept = 0;
     let keptList: Update[] | undefined;
     let allNum = true;
     for (let i = 0; i < n; i++) {
       const u = updates[i];
-      if (typeof u !== 'object' || u === null) return this.refuse(this.keptOf(updates), tsUs);
-      const path = u[0];
-      let slot = this.latest.slot(path);
+      if (typeof u !== 'object' || u === null) return undefined;
+      const slot = latest.slot(u[0]);
       if (slot < 0) {
-        if (this.matcher && !this.specKeeps(path)) {
+        if (this.matcher && !this.specKeeps(u[0])) {
           keptList ??= wantKept ? updates.slice(0, i) : undefined;
           continue;
         }
-        if (typeof path !== 'string' || !isValidPath(path)) return this.refuse(this.keptOf(updates), tsUs);
-        slot = this.newSlot(path);
+        if (!allNum) cols.values.fill(null, 0, kept);
+        return undefined;
       }
       const v = u[1] ?? null;
       keptList?.push(u);
       cols.at[kept] = i;
       cols.slots[kept] = slot;
-      cols.ids[kept] = this.slotWriterIds[slot] as number;
+      cols.ids[kept] = writerIds[slot] as number;
       if (allNum && typeof v === 'number') cols.nums[kept] = v;
       else {
         if (allNum) cols.numbersToValues(kept);
@@ -153,40 +183,34 @@ export class Recorder extends EventEmitter {
       }
       kept++;
     }
-    const filtered = n - kept;
-    this.stats.filteredUpdates += filtered;
-    if (kept === 0) return { ts: undefined, kept: 0, filtered };
+    if (kept === 0) return { ts: undefined, kept, filtered: n, keptList };
     let ts: number;
     try {
       ts = this.writer.appendColumns(cols.ids.subarray(0, kept), allNum ? cols.nums.subarray(0, kept) : cols.valuesOf(kept), tsUs);
     } finally {
       if (!allNum) cols.values.fill(null, 0, kept); // drop references to the caller's values
     }
-    const latest = this.latest;
     for (let k = 0; k < kept; k++) latest.setSlot(cols.slots[k] as number, (updates[cols.at[k] as number] as Update)[1] ?? null);
-    this.latestTs = ts;
-    this.version++;
-    this.stats.batches++;
-    this.stats.updates += kept;
-    if (this.listenerCount('batch') > 0) this.emit('batch', { source, ts, updates: kept } satisfies BatchEvent);
-    // Without an identity from the source, the stream is the source and the seq the local timestamp.
-    if (wantKept) this.emit('recorded', { source, ts, updates: keptList ?? updates, id: id ?? { stream: source, seq: String(ts) } } satisfies RecordedEvent);
-    return { ts, kept, filtered };
+    return { ts, kept, filtered: n - kept, keptList };
   }
 
   /**
-   * A batch the writer will refuse (a malformed update, an invalid path): append() finds
-   * and throws the same first error for it as it always did, and records nothing.
+   * The pair path: the updates the spec keeps (a malformed one too, for append to refuse
+   * with TPD_BAD_ARGUMENT) through append, which finds the first bad path or value as it
+   * always did; the kept paths get their slots once the batch is recorded.
    */
-  private refuse(kept: unknown, tsUs: number | undefined): never {
-    this.writer.append(kept as Update[], tsUs);
-    throw new TapedeckError('TPD_BAD_ARGUMENT', 'a batch the writer should have refused was appended'); // unreachable
-  }
-
-  /** What append() would have been given: the updates the spec keeps (a malformed one too, for append to refuse). */
-  private keptOf(updates: Update[]): Update[] {
-    if (!this.matcher) return updates;
-    return updates.filter((u) => typeof u !== 'object' || u === null || this.latest.slot(u[0]) >= 0 || this.specKeeps(u[0]));
+  private recordPairs(updates: Update[], tsUs: number | undefined): Recorded {
+    if (!Array.isArray(updates)) return { ts: this.writer.append(updates, tsUs), kept: 0, filtered: 0 }; // throws TPD_BAD_ARGUMENT
+    const kept = this.matcher ? updates.filter((u) => typeof u !== 'object' || u === null || this.latest.slot(u[0]) >= 0 || this.specKeeps(u[0])) : updates;
+    const filtered = updates.length - kept.length;
+    if (kept.length === 0) return { ts: undefined, kept: 0, filtered };
+    const ts = this.writer.append(kept, tsUs);
+    const latest = this.latest;
+    for (const u of kept) {
+      const slot = latest.slot(u[0]);
+      latest.setSlot(slot >= 0 ? slot : this.newSlot(u[0]), u[1] ?? null);
+    }
+    return { ts, kept: kept.length, filtered, keptList: kept === updates ? undefined : kept };
   }
 
   private newSlot(path: string): number {
