@@ -64,11 +64,17 @@ async function serve(dir: string): Promise<void> {
     publish: { bind: '127.0.0.1:0', rate_limit: { max: 1_000_000 } },
     sources: [{ name: 'prom', type: 'remote_write', required: false }],
   }), { logger: pino({ level: 'silent' }) });
+  // Each commit's time (its write, two fdatasyncs and catalog rows), for where a durable request's time goes.
+  const commitMs: number[] = [];
+  srv.archive.on('flushed', (e: { ms: number }) => commitMs.push(e.ms));
   process.on('message', async (m: { cmd: string; id: number }) => {
     const reply = (data: unknown): void => void process.send?.({ id: m.id, data });
     if (m.cmd === 'flush') {
       await srv.archive.writer?.flush();
-      return reply({ batches: srv.recorder?.stats.batches, updates: srv.recorder?.stats.updates });
+      const sorted = [...commitMs].sort((x, y) => x - y);
+      const at = (p: number): number => Math.round((sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))] ?? 0) * 100) / 100;
+      const commits = { count: sorted.length, total_ms: Math.round(sorted.reduce((x, y) => x + y, 0)), p50_ms: at(0.5), p90_ms: at(0.9), max_ms: at(1) };
+      return reply({ batches: srv.recorder?.stats.batches, updates: srv.recorder?.stats.updates, commits, cpu_ms: Math.round((process.cpuUsage().user + process.cpuUsage().system) / 1000) });
     }
     if (m.cmd === 'sidecar') {
       // Rotated as a daily rotate_interval would; the rotation queues the sealed file's build.
@@ -204,7 +210,9 @@ async function breakdown(dir: string): Promise<Record<string, number>> {
 
 async function tapedeck(load: Load, ack: 'durable' | 'memory'): Promise<Record<string, unknown>> {
   const dir = await mkdtemp(join(tmpdir(), 'tapedeck-bench-promw-'));
-  const child = fork(new URL(import.meta.url).pathname, ['--serve', dir], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+  // CHILD_CPU_PROF=<dir>: the server's CPU profile (node --cpu-prof) is written there.
+  const prof = process.env.CHILD_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.CHILD_CPU_PROF}`] : [];
+  const child = fork(new URL(import.meta.url).pathname, ['--serve', dir], { execArgv: [...prof, '--import', 'tsx'], stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
   const waiters = new Map<number, (d: unknown) => void>();
   child.on('message', (m: { id: number; data: unknown }) => {
     waiters.get(m.id)?.(m.data);
@@ -220,7 +228,7 @@ async function tapedeck(load: Load, ack: 'durable' | 'memory'): Promise<Record<s
   try {
     const started = performance.now();
     await send(url, load, `?ack=${ack}`);
-    const counts = await call('flush') as { updates: number };
+    const counts = await call('flush') as { updates: number; commits: unknown; cpu_ms: number };
     const ms = performance.now() - started;
     if (counts.updates !== load.samples) throw new Error(`Tapedeck recorded ${counts.updates} of ${load.samples} samples`);
     const bytes = await dirBytes(dir);
@@ -234,6 +242,8 @@ async function tapedeck(load: Load, ack: 'durable' | 'memory'): Promise<Record<s
     }
     return {
       samples_per_s: Math.round(load.samples / (ms / 1000)), seconds: round(ms / 1000), disk_bytes: bytes, bytes_per_sample: round(bytes / load.samples),
+      // The server's commits (count, time), and its CPU since it started (start-up included).
+      commits: counts.commits, server_cpu_ms: counts.cpu_ms,
       ...(sidecar ? { bytes_per_sample_with_sidecars: round((bytes + sidecar.bytes) / load.samples), sidecar } : {}),
       where,
     };
