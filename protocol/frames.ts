@@ -27,6 +27,7 @@ import { TapedeckError } from './errors.js';
 import { setOwn, type Value } from './value.js';
 import { isJsonPlain, valueFromJson, valueToJson, valueToJsonText } from './value-json.js';
 import type { JsonBytesWriter } from './value-json-bytes.js';
+import { otherIndexFrom, type ColumnBatchesView } from './msgpack-batch-frame.js';
 import { decodeMsgpack } from './value-msgpack.js';
 
 export type PathKey = string | number;
@@ -157,11 +158,7 @@ const pathEncoder = new TextEncoder();
  * without a string in between: what the socket sends either way, for less CPU. A copy.
  */
 export function encodeJsonRawFrameBytes(w: JsonBytesWriter, batches: readonly RawJsonBatch[], paths: readonly string[], match: ((id: number) => boolean) | undefined): Uint8Array {
-  let quoted = quotedPathBytes.get(paths);
-  if (!quoted) {
-    quoted = [];
-    quotedPathBytes.set(paths, quoted);
-  }
+  const table = quotedPathsOf(paths);
   const one = batches.length === 1;
   w.reset();
   w.ascii(one ? '{"type":"batch",' : '{"type":"batches","batches":[');
@@ -175,9 +172,54 @@ export function encodeJsonRawFrameBytes(w: JsonBytesWriter, batches: readonly Ra
     for (let i = b.from; i < b.to; i++) {
       const id = b.ids[i] as number;
       if (match && !match(id)) continue;
-      const q = quoted[id] ?? (quoted[id] = pathEncoder.encode(JSON.stringify(paths[id])));
-      w.pair(q, b.values[i] as Value, first);
+      w.pair(quoted(table, paths, id), b.values[i] as Value, first);
       first = false;
+    }
+    w.ascii(one ? ']' : ']}');
+  }
+  w.ascii(one ? '}' : ']}');
+  return w.take();
+}
+
+/** The quoted UTF-8 of a path table's paths, each made at its first use. */
+function quotedPathsOf(paths: readonly string[]): Uint8Array[] {
+  let quoted = quotedPathBytes.get(paths);
+  if (!quoted) {
+    quoted = [];
+    quotedPathBytes.set(paths, quoted);
+  }
+  return quoted;
+}
+
+function quoted(table: Uint8Array[], paths: readonly string[], id: number): Uint8Array {
+  return table[id] ?? (table[id] = pathEncoder.encode(JSON.stringify(paths[id])));
+}
+
+/**
+ * encodeJsonRawFrameBytes of batches [k0, k1) of a column view (protocol/msgpack-batch-frame.ts
+ * ColumnBatchesView): the same bytes for the same batches. A copy.
+ */
+export function encodeJsonColumnFrameBytes(w: JsonBytesWriter, v: ColumnBatchesView, k0: number, k1: number, paths: readonly string[]): Uint8Array {
+  const table = quotedPathsOf(paths);
+  const one = k1 - k0 === 1;
+  let j = otherIndexFrom(v, v.starts[k0] as number);
+  let nextOther = j < v.otherCount ? (v.otherAt[j] as number) : -1;
+  w.reset();
+  w.ascii(one ? '{"type":"batch",' : '{"type":"batches","batches":[');
+  for (let k = k0; k < k1; k++) {
+    w.ascii(k === k0 ? (one ? '"ts":' : '{"ts":') : ',{"ts":');
+    w.ascii(String(v.ts[k]));
+    w.ascii(',"updates":[');
+    const to = v.starts[k + 1] as number;
+    for (let u = v.starts[k] as number; u < to; u++) {
+      let value: Value;
+      if (u === nextOther) {
+        value = v.others[j++] as Value;
+        nextOther = j < v.otherCount ? (v.otherAt[j] as number) : -1;
+      } else {
+        value = v.nums[u] as number;
+      }
+      w.pair(quoted(table, paths, v.ids[u] as number), value, u === v.starts[k]);
     }
     w.ascii(one ? ']' : ']}');
   }

@@ -301,14 +301,9 @@ export class MsgpackWriter {
       }
       const v = values[i] as Value;
       if (typeof v === 'number') {
-        if ((v | 0) === v && (v !== 0 || 1 / v > 0)) {
-          p = writeInt32(b, p, v);
-          continue;
-        }
-        if (!Number.isSafeInteger(v)) {
-          b[p] = 0xcb;
-          this.view.setFloat64(p + 1, v);
-          p += 9;
+        const q = writeNumberFast(this.view, b, p, v);
+        if (q >= 0) {
+          p = q;
           continue;
         }
       }
@@ -319,6 +314,65 @@ export class MsgpackWriter {
     }
     this.pos = p;
   }
+
+  /**
+   * pairsOf for updates held as columns (a block read by storage's Cursor.nextColumns):
+   * update u's value is nums[u] unless u is otherAt[j] (j < otherCount, ascending), then
+   * others[j]; `j` is the first of otherAt at or after `from`. The bytes pairsOf writes for
+   * the same values (NaN payloads included). Returns the `j` after `to`.
+   */
+  pairsOfColumns(ids: ArrayLike<number>, nums: Float64Array, from: number, to: number, otherAt: ArrayLike<number>, others: ArrayLike<Value>, otherCount: number, j: number): number {
+    this.arrayHeader(to - from);
+    let b = this.buf;
+    let p = this.pos;
+    let nextOther = j < otherCount ? (otherAt[j] as number) : -1;
+    for (let i = from; i < to; i++) {
+      const id = ids[i] as number;
+      if (p + PAIR_FAST_BYTES_MAX > b.length) {
+        this.pos = p;
+        this.ensure(PAIR_FAST_BYTES_MAX);
+        b = this.buf;
+      }
+      b[p++] = 0x92;
+      if (id >>> 0 === id && (id !== 0 || 1 / id > 0)) p = writeUint32(b, p, id);
+      else {
+        this.pos = p;
+        this.num(id);
+        p = this.pos;
+      }
+      let v: Value;
+      if (i === nextOther) {
+        v = others[j++] as Value;
+        nextOther = j < otherCount ? (otherAt[j] as number) : -1;
+      } else {
+        v = nums[i] as number;
+        const q = writeNumberFast(this.view, b, p, v);
+        if (q >= 0) {
+          p = q;
+          continue;
+        }
+      }
+      this.pos = p;
+      this.value(v);
+      b = this.buf;
+      p = this.pos;
+    }
+    this.pos = p;
+    return j;
+  }
+}
+
+/**
+ * num(v) at b[p] for an int32 other than -0 and for anything not a safe integer (float64),
+ * returning the position after it; -1 for the rest (safe integers past int32, -0), which
+ * num() writes.
+ */
+function writeNumberFast(view: DataView, b: Uint8Array, p: number, v: number): number {
+  if ((v | 0) === v && (v !== 0 || 1 / v > 0)) return writeInt32(b, p, v);
+  if (Number.isSafeInteger(v)) return -1;
+  b[p] = 0xcb;
+  view.setFloat64(p + 1, v);
+  return p + 9;
 }
 
 /** The most pairsOf writes for one pair without value(): 0x92, a uint32 id, a float64. */

@@ -22,7 +22,7 @@ import { TapedeckError, isTapedeckError } from '../../protocol/errors.js';
 import { burstClampMessage, formatBound, parseControls, type Bound, type ControlsInput, type ControlsView, type ParsedControls, type PlayState, type Speed } from '../../protocol/controls.js';
 import { coverageFrame, type ServerFrame } from '../../protocol/frames.js';
 import { formatTs } from '../../protocol/time.js';
-import type { RawBatch } from '../../storage/cursor.js';
+import type { ColumnBatches, RawBatch } from '../../storage/cursor.js';
 import { wallClockUs, type Archive, type Cursor, type FetchWait } from '../../storage/index.js';
 import { Burst } from './burst.js';
 import { Pacer } from './pacer.js';
@@ -31,10 +31,17 @@ import { endIsLive, liveEndWaitMs } from './live-end.js';
 import { stepFrom } from './steps.js';
 import { Turns } from './turns.js';
 import { gatherFrame } from './gather.js';
+import { HeldColumns } from './columns.js';
 import { fetchWaitFrame, SessionWire, type SessionSink } from './wire.js';
 
 export type { FrameFormat, SessionSink } from './wire.js';
 export type { CoverageSource, SessionEvents, SessionLimits, SessionLog } from './ports.js';
+
+/** Whether a column view's non-number updates are in ascending order, as its contract says. */
+function othersInOrder(v: ColumnBatches): boolean {
+  for (let j = 1; j < v.otherCount; j++) if ((v.otherAt[j] as number) <= (v.otherAt[j - 1] as number)) return false;
+  return true;
+}
 
 /** How early a paced batch may go out (ms): timers only ever fire late. */
 const PACING_EARLY_MS = 1;
@@ -73,6 +80,10 @@ export class Session {
   /** A burst being sent (`burst: N`, `next: true`), if any. */
   private burst: Burst | undefined;
   private pending: RawBatch | null = null;
+  /** Unpaced play reads whole blocks as columns (./columns.ts); batches read and not yet sent. */
+  private readonly held = new HeldColumns();
+  /** Batches to read one by one before reading columns again (a block whose columns are not usable). */
+  private rawBatchesLeft = 0;
   private needState = true;
   /** A coverage frame is due: after every state frame, and when coverage changes while tailing. */
   private needCoverage = false;
@@ -218,10 +229,14 @@ export class Session {
 
   /** One bounded piece of work, or a wait for whatever lets the next one make progress. */
   private async turn(): Promise<void> {
-    if (this.commands.length > 0) return this.applyCommands();
+    if (this.commands.length > 0) {
+      await this.releaseColumns();
+      return this.applyCommands();
+    }
     const sink = this.wire.sink;
     if (!sink) return this.sleep(Infinity);
     if (this.needState) {
+      await this.releaseColumns();
       this.needState = false;
       await this.sendState();
       // During a burst the controls frame comes at its end, which it marks.
@@ -248,26 +263,14 @@ export class Session {
   /** Sends the next frame of batches, or waits for data / the due time. */
   private async step(): Promise<void> {
     const burst = this.burst;
+    // Unpaced play (no burst, nothing held back) reads whole blocks as columns.
+    if (!burst && this.pending === null && this.rawBatchesLeft <= 0 && this.state === 'play' && this.speed === 'unlimited') return this.stepColumns();
+    await this.releaseColumns();
     const first = this.pending ?? (await this.cursor.nextRaw());
     this.pending = null;
     // A burst takes what is there now: it never waits for live data, nor wraps a loop.
     if (!first && burst) return this.finishBurst(this.endIsLive() ? 'live' : 'end');
-    if (!first) {
-      if (this.endIsLive()) {
-        if (this.state === 'play') {
-          this.state = 'tail';
-          this.sendFrame({ type: 'controls', controls: this.controls });
-        }
-        this.waitingForData = true;
-        // A bounded end in the future: wake when it has passed (and batches stamped before
-        // it have had a flush interval to be committed), then end if nothing came.
-        await this.sleep(liveEndWaitMs(this.end, this.a.options.flushIntervalMs, wallClockUs()));
-        this.waitingForData = false;
-      } else {
-        await this.endReached();
-      }
-      return;
-    }
+    if (!first) return this.noMoreData();
     if (this.end.kind === 'ts' && first.ts > this.end.us) {
       this.pending = first;
       if (burst) return this.finishBurst('bound');
@@ -305,12 +308,72 @@ export class Session {
       return;
     }
     this.pending = held;
+    this.rawBatchesLeft -= out.length;
     this.sendBatches(out);
     this.posUs = (out[out.length - 1] as RawBatch).ts;
     if (burst) {
       burst.sent += out.length;
       if (burst.left === 0) this.finishBurst(null);
     }
+  }
+
+  /** Committed data ran out (not in a burst): tail a live end, or end (or wrap) here. */
+  private async noMoreData(): Promise<void> {
+    if (!this.endIsLive()) return this.endReached();
+    if (this.state === 'play') {
+      this.state = 'tail';
+      this.sendFrame({ type: 'controls', controls: this.controls });
+    }
+    this.waitingForData = true;
+    // A bounded end in the future: wake when it has passed (and batches stamped before
+    // it have had a flush interval to be committed), then end if nothing came.
+    await this.sleep(liveEndWaitMs(this.end, this.a.options.flushIntervalMs, wallClockUs()));
+    this.waitingForData = false;
+  }
+
+  /** step() at unlimited speed: the next frame from the block held as columns, read when none is. */
+  private async stepColumns(): Promise<void> {
+    if (!this.held.unsent) {
+      const view = await this.cursor.nextColumns();
+      if (!view) {
+        this.held.clear();
+        return this.noMoreData();
+      }
+      if (!othersInOrder(view)) {
+        // A side channel out of order (the column reader lost places of values that are
+        // not numbers): this block goes batch by batch, from where it began.
+        this.rawBatchesLeft = view.batches;
+        this.held.hold(view);
+        return this.releaseColumns();
+      }
+      this.held.hold(view);
+    }
+    const view = this.held.view as ColumnBatches;
+    const k0 = this.held.next;
+    const k1 = this.held.frameEnd({
+      batchesMax: this.wire.sink?.coalesce === true ? this.limits.frameBatchesMax : 1,
+      updatesMax: this.limits.frameUpdatesMax,
+      endUs: this.end.kind === 'ts' ? this.end.us : null,
+    });
+    if (k1 === k0) {
+      // The next batch is past the end: the cursor goes back after the last batch sent.
+      await this.releaseColumns();
+      return this.endReached();
+    }
+    this.wrappedEmpty = false;
+    this.wire.columnBatches(view, k0, k1);
+    this.held.next = k1;
+    this.posUs = view.ts[k1 - 1] as number;
+  }
+
+  /**
+   * Drops the block held as columns; when some of it was not sent, puts the cursor back
+   * after the last batch sent (or where the session was sought): timestamps only grow.
+   */
+  private async releaseColumns(): Promise<void> {
+    const unsent = this.held.unsent;
+    this.held.clear();
+    if (unsent) await this.cursor.seek(this.posUs !== null ? { ts: this.posUs } : 'beginning');
   }
 
   /**
@@ -423,6 +486,8 @@ export class Session {
     }
     this.posUs = this.cursor.pos;
     this.pending = null;
+    this.held.clear();
+    this.rawBatchesLeft = 0;
     this.pacer.reset();
     this.needState = true;
     this.reachedEnd = false;

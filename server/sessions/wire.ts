@@ -4,9 +4,9 @@
  * `paths` frames that announce each path id once per connection, before its first use.
  * The session decides what to send and when; this only encodes and counts.
  */
-import { encodeJsonFrame, encodeJsonRawFrameBytes, type ServerFrame } from '../../protocol/frames.js';
+import { encodeJsonColumnFrameBytes, encodeJsonFrame, encodeJsonRawFrameBytes, type ServerFrame } from '../../protocol/frames.js';
 import { JsonBytesWriter } from '../../protocol/value-json-bytes.js';
-import { encodeBatchFrame } from '../../protocol/msgpack-batch-frame.js';
+import { encodeBatchFrame, encodeColumnFrame, type ColumnBatchesView } from '../../protocol/msgpack-batch-frame.js';
 import { MsgpackWriter, encodeMsgpackFrame, encodeStateFrame } from '../../protocol/msgpack-frames.js';
 import type { Value } from '../../protocol/value.js';
 import type { RawBatch } from '../../storage/cursor.js';
@@ -101,6 +101,16 @@ export class SessionWire {
     } else {
       // Bytes rather than a string: the socket would encode the string to UTF-8 again.
       this.raw(bufferOf(encodeJsonRawFrameBytes((this.json ??= new JsonBytesWriter()), out, this.paths(), match)));
+    }
+  }
+
+  /** batches() of batches [k0, k1) of a block held as columns (filtered by the cursor already). */
+  columnBatches(v: ColumnBatchesView, k0: number, k1: number): void {
+    if (this.current?.format === 'msgpack') {
+      this.announce(v.ids, v.starts[k0] as number, v.starts[k1] as number, undefined);
+      this.raw(bufferOf(encodeColumnFrame(this.mp, v, k0, k1)));
+    } else {
+      this.raw(bufferOf(encodeJsonColumnFrameBytes((this.json ??= new JsonBytesWriter()), v, k0, k1, this.paths())));
     }
   }
 
