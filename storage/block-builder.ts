@@ -42,6 +42,7 @@ export class BlockBuilder {
   private bEstBytes = 0;
   private pendingDefs: PathDef[] = [];
   private readonly scratch = new ByteWriter(1 << 20);
+  private idScratch = new Int32Array(1024);
   private valScratch: Value[] = genericArray(1024);
   // The latest value of every path (for images): stateKind 0 = none, 1 = the number in
   // stateNums, 2 = the value in stateVals. Numbers stay unboxed, as in the open block.
@@ -95,12 +96,9 @@ export class BlockBuilder {
    */
   add(updates: readonly Update[], t: number): void {
     const n = updates.length;
+    if (this.idScratch.length < n) this.idScratch = new Int32Array(Math.max(n, this.idScratch.length * 2));
     if (this.valScratch.length < n) this.valScratch = genericArray(Math.max(n, this.valScratch.length * 2));
-    const base = this.bN;
-    if (this.bIds.length < base + n) this.grow(base + n);
-    // Ids go straight to their place in the open block: past bN they are not part of it
-    // until record() moves bN, so a refused batch leaves nothing behind.
-    const ids = this.bIds;
+    const ids = this.idScratch;
     const vals = this.valScratch;
     const pathIds = this.a.pathIds;
     let est = 0;
@@ -114,10 +112,10 @@ export class BlockBuilder {
         if (typeof path !== 'string' || !isValidPath(path)) {
           throw new TapedeckError('TPD_BAD_PATH', `update ${i}: invalid path ${JSON.stringify(String(path)).slice(0, 200)}`);
         }
-        ids[base + i] = -1;
+        ids[i] = -1;
         unknown++;
       } else {
-        ids[base + i] = id;
+        ids[i] = id;
       }
       const v = u[1] ?? null;
       vals[i] = v;
@@ -126,12 +124,12 @@ export class BlockBuilder {
     this.checkBatchBytes(est);
     if (unknown > 0) {
       for (let i = 0; i < n; i++) {
-        if (ids[base + i] !== -1) continue;
+        if (ids[i] !== -1) continue;
         const path = (updates[i] as Update)[0];
-        ids[base + i] = pathIds.get(path) ?? this.define(path, t); // a new path may repeat within one batch
+        ids[i] = pathIds.get(path) ?? this.define(path, t); // a new path may repeat within one batch
       }
     }
-    this.record(vals, n, t, est);
+    this.record(ids, vals, n, t, est);
     vals.fill(null, 0, n); // drop references to the caller's values
   }
 
@@ -142,9 +140,8 @@ export class BlockBuilder {
   addColumns(handles: Uint32Array, values: Float64Array | readonly Value[], t: number): void {
     const n = handles.length;
     if (values.length !== n) throw new TapedeckError('TPD_BAD_ARGUMENT', `${n} path ids but ${values.length} values`);
-    const base = this.bN;
-    if (this.bIds.length < base + n) this.grow(base + n);
-    const ids = this.bIds; // as in add(): in place, past bN until recorded
+    if (this.idScratch.length < n) this.idScratch = new Int32Array(Math.max(n, this.idScratch.length * 2));
+    const ids = this.idScratch;
     const handleIds = this.handleIds;
     const nh = this.handlePaths.length;
     let unknown = 0;
@@ -152,7 +149,7 @@ export class BlockBuilder {
       const h = handles[i] as number;
       if (h >= nh) throw new TapedeckError('TPD_BAD_ARGUMENT', `update ${i}: ${h} is not a path id of this writer (writer.pathId)`);
       const id = handleIds[h] as number;
-      ids[base + i] = id;
+      ids[i] = id;
       if (id < 0) unknown++;
     }
     let est = 3 * n;
@@ -166,7 +163,7 @@ export class BlockBuilder {
     this.checkBatchBytes(est);
     if (unknown > 0) {
       for (let i = 0; i < n; i++) {
-        if (ids[base + i] !== -1) continue;
+        if (ids[i] !== -1) continue;
         const h = handles[i] as number;
         let id = this.handleIds[h] as number; // a new path may repeat within one batch
         if (id < 0) {
@@ -174,10 +171,10 @@ export class BlockBuilder {
           id = this.a.pathIds.get(path) ?? this.define(path, t); // or was defined by add()
           this.handleIds[h] = id;
         }
-        ids[base + i] = id;
+        ids[i] = id;
       }
     }
-    this.record(values, n, t, est);
+    this.record(ids, values, n, t, est);
   }
 
   private checkBatchBytes(est: number): void {
@@ -192,16 +189,18 @@ export class BlockBuilder {
     return id;
   }
 
-  /** Records the batch whose n ids (defined archive ids) add() or addColumns() put at bIds[bN, bN + n), and their values, into the open block and the state. */
-  private record(values: Float64Array | readonly Value[], n: number, t: number, est: number): void {
+  /** Records ids[0, n) (defined archive ids) and their values into the open block and the state. */
+  private record(ids: Int32Array, values: Float64Array | readonly Value[], n: number, t: number, est: number): void {
     const base = this.bN;
+    if (this.bIds.length < base + n) this.grow(base + n);
     if (this.stateKind.length < this.a.paths.length) this.growState(this.a.paths.length);
     const bIds = this.bIds;
     const stateKind = this.stateKind;
     if (values instanceof Float64Array) {
       const stateNums = this.stateNums;
       for (let i = 0; i < n; i++) {
-        const id = bIds[base + i] as number;
+        const id = ids[i] as number;
+        bIds[base + i] = id;
         if (stateKind[id] === 2) this.stateVals[id] = null;
         stateKind[id] = 1;
         stateNums[id] = values[i] as number;
@@ -210,8 +209,9 @@ export class BlockBuilder {
       else for (let i = 0; i < n; i++) this.bValues[base + i] = values[i] as number;
     } else {
       for (let i = 0; i < n; i++) {
-        const id = bIds[base + i] as number;
+        const id = ids[i] as number;
         const v = values[i] ?? null;
+        bIds[base + i] = id;
         if (typeof v === 'number') {
           if (this.bAllNum) this.bNums[base + i] = v;
           else this.bValues[base + i] = v;
