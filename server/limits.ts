@@ -148,8 +148,13 @@ export const SERVER_LIMITS = {
   promqlConcurrentQueriesMax: 20,
   /** Series, label names or label values listed by one metadata request (/api/v1/series, /labels, /label/<name>/values). */
   promqlListedMax: 100_000,
-  /** Series read at once by a streaming range query (server/promql/stream.ts): its samples are what it holds, with one number per step per group. */
-  promqlStreamSeriesBatch: 256,
+  /**
+   * Series read at once by a streaming range query (server/promql/stream.ts): its samples are
+   * what it holds, with one number per step per group. Small, so that a batch's decoded
+   * chunks and sample arrays stay in the CPU's caches (32 series of a day at 15 s: ~3 MB):
+   * a day of 10 000 series took 25-30 % less CPU with 32 than with 256 (16 and 64 alike).
+   */
+  promqlStreamSeriesBatch: 32,
   /*
    * "What changed" (GET /api/v1/diff, server/diff.ts, server/diff-pass.ts): one forward pass by columns over (start, end]
    * after one state read at start. Each list of the answer (changed, appeared, disappeared
