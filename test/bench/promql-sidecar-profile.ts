@@ -18,6 +18,7 @@ import { seriesToPath } from '../../protocol/prom-path.js';
 import type { Value } from '../../protocol/value.js';
 import { runQuery } from '../../server/promql/engine.js';
 import { startSeriesIndex } from '../../server/series-index.js';
+import { SERVER_LIMITS } from '../../server/limits.js';
 
 const SERIES = Number(process.env.SERIES ?? 1000);
 const INTERVAL_S = Number(process.env.INTERVAL_S ?? 60);
@@ -27,6 +28,8 @@ const STEP_S = Number(process.env.STEP_S ?? 120);
 const QUERIES = (process.env.QUERY ?? 'sum by (job) (rate(bench_requests_total[5m]))|topk(5, bench_temperature)').split('|');
 const T0_MS = 1_700_000_000_000;
 
+// STREAM_BATCH=n: promqlStreamSeriesBatch for this run (series read and evaluated together).
+if (process.env.STREAM_BATCH) (SERVER_LIMITS as { promqlStreamSeriesBatch: number }).promqlStreamSeriesBatch = Number(process.env.STREAM_BATCH);
 const DAY_DIR = process.env.DAY_DIR;
 const dir = DAY_DIR ?? (await mkdtemp(join(tmpdir(), 'tapedeck-promql-profile-')));
 if (DAY_DIR) await mkdir(DAY_DIR, { recursive: true });
