@@ -94,10 +94,9 @@ beforeAll(async () => {
   dir = await tmpDir('tapedeck-columns-');
   // Large images: blocks end at the updates target (thousands of batches, many frames each).
   const w = await Archive.open(dir, { imageFrequencyBytes: 64 * 1024 * 1024 });
-  const own = batches(SEED, 6000);
-  // Then the workload of the storage tests: skewed paths, often twice in a batch.
-  const more = randomBatches(SEED, 1500, { startTs: (own[own.length - 1] as Batch).ts + 1 });
-  for (const b of [...own, ...more]) w.writer!.append(b.updates, b.ts);
+  // First the workload of the storage tests (skewed paths, often twice in a batch), then ours.
+  const first = randomBatches(SEED, 1500, { startTs: 1_700_000_000_000_000 });
+  for (const b of [...first, ...batches(SEED, 6000)]) w.writer!.append(b.updates, b.ts);
   await w.close();
   archive = await Archive.open(dir, { readonly: true });
   want = await readAll(archive.cursor());
