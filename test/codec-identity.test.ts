@@ -293,4 +293,64 @@ describe('codec against the oracle (fa3a187)', () => {
     expect(refused).toBeGreaterThan(40);
     expect(refused).toBeLessThan(360);
   });
+
+  it('decodes numbers-only payloads into typed arrays (decodeBatchesInto) bit for bit, reusing them, and declines the others', () => {
+    const seed = scheduleSeed('CODEC_IDENTITY_SEED', 'codec identity into');
+    const r = rng(seed + 4);
+    const hostile = hostileNumbers(r);
+    const out = now.newNumberBatches();
+    const u32 = new Uint32Array(2);
+    const f = new Float64Array(u32.buffer);
+    let declined = 0;
+    let damagedRead = 0;
+    for (let i = 0; i < 200; i++) {
+      const numbersOnly = r() < 0.75;
+      const b = randomBlock(r, hostile, { uniform: r() < 0.4, numbersOnly });
+      const raw = now.encodeBatches(flat(b, b.ids, generic(b.values)), new ByteWriter(64)).slice();
+      const firstTs = b.ts[0] as number;
+      const label = `block ${i} (seed ${seed})`;
+      const hasOther = b.values.some((v) => typeof v !== 'number');
+      if (!now.decodeBatchesInto(raw, firstTs, out)) {
+        expect(hasOther, label).toBe(true);
+        declined++;
+        continue;
+      }
+      expect(hasOther, label).toBe(false);
+      expect(Array.from(out.ts.subarray(0, out.batchCount)), label).toEqual(b.ts);
+      expect(Array.from(out.counts.subarray(0, out.batchCount)), label).toEqual(b.counts);
+      expect(Array.from(out.ids.subarray(0, out.updateCount)), label).toEqual(b.ids);
+      expect(out.updateCount, label).toBe(b.values.length);
+      // The stored words, NaN payloads included.
+      const words = new Uint32Array(out.nums.buffer, 0, 2 * out.updateCount);
+      b.values.forEach((v, k) => {
+        f[0] = v as number;
+        if (words[2 * k] !== u32[0] || words[2 * k + 1] !== u32[1]) expect.fail(`${label}: value ${k} bits differ`);
+      });
+      // Damage: decodeBatchesInto refuses where decodeBatches does, and otherwise gives its bits.
+      for (let k = 0; k < 4; k++) {
+        const bad = raw.slice(0, r() < 0.2 ? Math.floor(r() * raw.length) : raw.length);
+        if (bad.length > 0) {
+          const at = Math.floor(r() * bad.length);
+          bad[at] = (bad[at] as number) ^ (1 << Math.floor(r() * 8));
+        }
+        const want = outcome(() => now.decodeBatches(bad, firstTs));
+        let got: boolean;
+        try {
+          got = now.decodeBatchesInto(bad, firstTs, out);
+        } catch (err) {
+          if (!isTapedeckError(err)) throw err;
+          expect(want, `${label} damage ${k}`).toBe('refused');
+          continue;
+        }
+        if (!got) continue;
+        damagedRead++;
+        expect(want, `${label} damage ${k}`).not.toBe('refused');
+        const w = want as { ids: number[]; values: unknown[] };
+        expect(Array.from(out.ids.subarray(0, out.updateCount)), `${label} damage ${k}`).toEqual(w.ids);
+        expect(Array.from(out.nums.subarray(0, out.updateCount), (v) => valueKey(v, false)), `${label} damage ${k}`).toEqual(w.values);
+      }
+    }
+    expect(declined).toBeGreaterThan(10);
+    expect(damagedRead).toBeGreaterThan(10);
+  });
 });

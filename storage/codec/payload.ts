@@ -471,6 +471,87 @@ function hasFragileNaN(nums: Float64Array, n: number): boolean {
 }
 
 /**
+ * A block's batches of numbers in typed arrays, reused from block to block (each array
+ * grown as needed: only [0, batchCount) and [0, updateCount) are the block's).
+ */
+export interface NumberBatches {
+  ts: Float64Array;
+  counts: Uint32Array;
+  ids: Uint32Array;
+  nums: Float64Array;
+  batchCount: number;
+  updateCount: number;
+}
+
+export function newNumberBatches(): NumberBatches {
+  return { ts: new Float64Array(64), counts: new Uint32Array(64), ids: new Uint32Array(1024), nums: new Float64Array(1024), batchCount: 0, updateCount: 0 };
+}
+
+/**
+ * decodeBatches into caller-held typed arrays, for payloads of numbers only: updates of
+ * batch i are the next counts[i] entries of ids/nums, in update order, every bit kept (NaN
+ * payloads included: nothing passes through a JS array). No Value array is built, nor
+ * anything per block but what `out` lacks. Returns false, with `out` unspecified, for a
+ * payload this does not read (layout 1, or a MSGPACK column: values other than numbers);
+ * the caller then uses decodeBatches. Refuses what decodeBatches refuses (TPD_CORRUPT_BLOCK).
+ */
+export function decodeBatchesInto(raw: Uint8Array, firstTs: number, out: NumberBatches): boolean {
+  const layout = readLayout(raw, firstTs);
+  const { r, ts, counts, local, colGlobal, colCount } = layout;
+  const kinds = layout.kinds;
+  if (kinds === undefined || kinds.indexOf(ColumnKind.MSGPACK) >= 0) return false;
+  const nc = colGlobal.length;
+  const nu = local.length;
+  const nb = ts.length;
+  if (numsScratch.length < nu) numsScratch = new Float64Array(Math.max(nu, numsScratch.length * 2));
+  const grouped = numsScratch;
+  let at = 0;
+  let rawBits = false;
+  for (let c = 0; c < nc; c++) {
+    const n = colCount[c] as number;
+    const kind = kinds[c] as number;
+    if (kind === ColumnKind.XOR || kind === ColumnKind.FLOAT64) rawBits = true;
+    decodeColumnBodyF64(kind, r, grouped, at, at + n);
+    colCount[c] = at;
+    at += n;
+  }
+  if (r.pos !== r.end) r.fail('trailing bytes');
+  if (out.ts.length < nb) out.ts = new Float64Array(Math.max(nb, out.ts.length * 2));
+  if (out.counts.length < nb) out.counts = new Uint32Array(Math.max(nb, out.counts.length * 2));
+  if (out.ids.length < nu) out.ids = new Uint32Array(Math.max(nu, out.ids.length * 2));
+  if (out.nums.length < nu) out.nums = new Float64Array(Math.max(nu, out.nums.length * 2));
+  out.ts.set(ts);
+  out.counts.set(counts);
+  const ids = out.ids;
+  const nums = out.nums;
+  if (rawBits) {
+    // Stored bits (XOR, FLOAT64) move as two 32-bit words: a NaN is never a JS number here.
+    const from = new Uint32Array(grouped.buffer, grouped.byteOffset, 2 * nu);
+    const to = new Uint32Array(nums.buffer, nums.byteOffset, 2 * nu);
+    for (let i = 0; i < nu; i++) {
+      const l = local[i] as number;
+      const k = colCount[l] as number;
+      ids[i] = colGlobal[l] as number;
+      to[2 * i] = from[2 * k] as number;
+      to[2 * i + 1] = from[2 * k + 1] as number;
+      colCount[l] = k + 1;
+    }
+  } else {
+    // Decimal kinds compute their numbers (never NaN).
+    for (let i = 0; i < nu; i++) {
+      const l = local[i] as number;
+      const k = colCount[l] as number;
+      ids[i] = colGlobal[l] as number;
+      nums[i] = grouped[k] as number;
+      colCount[l] = k + 1;
+    }
+  }
+  out.batchCount = nb;
+  out.updateCount = nu;
+  return true;
+}
+
+/**
  * decodeBatches keeping only the updates whose path id passes `keep` (asked once per
  * column of the block). Columns not kept are skipped without building their values. Every
  * batch stays listed, with counts[i] the number of its kept updates (0 when none), so

@@ -8,7 +8,9 @@
  * Each workload is cut into blocks of --block updates (the writer's blockUpdatesTarget).
  * bytesPerUpdate is the payload's size; framedBytesPerUpdate the frame's as the writer stores
  * it (header, and LZ4 when that saves a sixteenth).
- * Also the selective decode of 1 % of the paths against the full decode.
+ * Also the selective decode of 1 % of the paths against the full decode, the encode of the
+ * block builder's typed form (encodeTyped: ids in an Int32Array, numbers in a Float64Array)
+ * and, where the build has it, the decode into typed arrays (decodeInto: decodeBatchesInto).
  * Speeds are in CPU time, the best of --rounds runs. Run: node --import tsx test/bench/codec.ts
  * [--block 16384] [--rounds 5]. Prints one JSON object.
  */
@@ -129,6 +131,14 @@ function measure(name: string, gen: () => Iterable<{ ts: number; ids: number[]; 
     decodeMUpdatesPerSec: Number((updates / decodeMs / 1000).toFixed(2)),
     encodeTypedMUpdatesPerSec: Number((updates / encodeTypedMs / 1000).toFixed(2)),
   };
+  // Into caller-held typed arrays (no Value array), where this build has it.
+  const into = (payload as { decodeBatchesInto?: (raw: Uint8Array, firstTs: number, out: unknown) => boolean }).decodeBatchesInto;
+  const fresh = (payload as { newNumberBatches?: () => unknown }).newNumberBatches;
+  if (into && fresh) {
+    const held = fresh();
+    const ms = time(() => { blocks.forEach((b, i) => into(encoded[i] as Uint8Array, b.ts[0] as number, held)); });
+    out.decodeIntoMUpdatesPerSec = Number((updates / ms / 1000).toFixed(2));
+  }
   const selected = (payload as { decodeBatchesSelected?: typeof payload.decodeBatchesSelected }).decodeBatchesSelected;
   if (selected) {
     const ms = time(() => { blocks.forEach((b, i) => selected(encoded[i] as Uint8Array, b.ts[0] as number, (g) => g % 100 === 0)); });
