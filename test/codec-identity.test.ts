@@ -353,4 +353,20 @@ describe('codec against the oracle (fa3a187)', () => {
     expect(declined).toBeGreaterThan(10);
     expect(damagedRead).toBeGreaterThan(10);
   });
+
+  it('writes the same path definitions bytes (encodePathDefs) for ASCII, non-ASCII, lone surrogates and long paths', () => {
+    const seed = scheduleSeed('CODEC_IDENTITY_SEED', 'codec identity paths');
+    const r = rng(seed + 5);
+    const pieces = ['a', '/dev', 'é', '日本', '\u{1f600}', '\ud800', '\udfff', ' ', '%', '\u0000', 'x'.repeat(200), 'y'.repeat(17_000)];
+    for (let i = 0; i < 200; i++) {
+      const defs = Array.from({ length: Math.floor(r() * 30) }, (_, k) => {
+        let path = '';
+        const parts = r() < 0.05 ? 100 : Math.floor(r() * 12);
+        for (let j = 0; j < parts; j++) path += pieces[Math.floor(r() * pieces.length)] as string;
+        return { id: Math.floor(r() * 2 ** 32), path, firstTs: 1_700_000_000_000_000 + k * Math.floor(r() * 1e9) };
+      });
+      const got = now.encodePathDefs(defs, 1_700_000_000_000_000);
+      if (hex(got) !== hex(oracle.encodePathDefs(defs, 1_700_000_000_000_000))) expect.fail(`defs ${i} (seed ${seed}): bytes differ from the oracle's`);
+    }
+  });
 });

@@ -615,15 +615,24 @@ export interface PathDef {
 const utf8Encoder = new TextEncoder();
 const utf8Decoder = new TextDecoder('utf-8', { fatal: true });
 
+/** A path's byte length as a varint: at most this long (paths are far below 2^35 bytes). */
+const PATH_LENGTH_VARINT_BYTES_MAX = 5;
+
 export function encodePathDefs(defs: readonly PathDef[], baseTs: number): Uint8Array {
   const w = new ByteWriter(256 + defs.length * 32);
   w.uvar(defs.length);
   for (const d of defs) {
     w.uvar(d.id);
     w.svar(d.firstTs - baseTs);
-    const bytes = utf8Encoder.encode(d.path);
-    w.uvar(bytes.length);
-    w.bytes(bytes);
+    // The UTF-8 bytes go straight into the writer, past room for their length, and move
+    // back once the length's varint is written (no array per path).
+    const path = d.path;
+    w.ensure(PATH_LENGTH_VARINT_BYTES_MAX + 3 * path.length);
+    const at = w.pos + PATH_LENGTH_VARINT_BYTES_MAX;
+    const { written } = utf8Encoder.encodeInto(path, w.buf.subarray(at));
+    const bodyAt = putUvar(w.buf, w.pos, written);
+    w.buf.copyWithin(bodyAt, at, at + written);
+    w.pos = bodyAt + written;
   }
   return w.finish();
 }
