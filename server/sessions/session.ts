@@ -84,6 +84,11 @@ export class Session {
   private readonly held = new HeldColumns();
   /** Batches to read one by one before reading columns again (a block whose columns are not usable). */
   private rawBatchesLeft = 0;
+  /**
+   * The cursor reads columns: an archive's does; a merged session's (server/cluster) reads
+   * batch by batch only, and its positions are not times alone (equal times on two shards).
+   */
+  private readonly readsColumns: boolean;
   private needState = true;
   /** A coverage frame is due: after every state frame, and when coverage changes while tailing. */
   private needCoverage = false;
@@ -104,6 +109,7 @@ export class Session {
     this.clientKey = clientKey;
     this.filter = filter;
     this.cursor = archive.cursor({ ...(filter.length > 0 ? { filter } : {}), onFetchWait: this.onFetchWait });
+    this.readsColumns = typeof (this.cursor as Partial<Cursor>).nextColumns === 'function';
     this.limits = limits;
     this.turns = new Turns(limits.loopStepsPerTurnMax);
     this.events = events;
@@ -264,7 +270,7 @@ export class Session {
   private async step(): Promise<void> {
     const burst = this.burst;
     // Unpaced play (no burst, nothing held back) reads whole blocks as columns.
-    if (!burst && this.pending === null && this.rawBatchesLeft <= 0 && this.state === 'play' && this.speed === 'unlimited') return this.stepColumns();
+    if (this.readsColumns && !burst && this.pending === null && this.rawBatchesLeft <= 0 && this.state === 'play' && this.speed === 'unlimited') return this.stepColumns();
     await this.releaseColumns();
     const first = this.pending ?? (await this.cursor.nextRaw());
     this.pending = null;
