@@ -45,6 +45,9 @@ export interface RecordOutcome {
   filtered: number;
 }
 
+/** A slot's writer id when the spec leaves its path out (writer ids are far fewer). */
+const LEFT_OUT = 0xffff_ffff;
+
 /** What recording one batch did (undefined ts: nothing was appended). */
 interface Recorded {
   ts: number | undefined;
@@ -97,7 +100,8 @@ export class Recorder extends EventEmitter {
     if (archive.paths.length > 0) {
       const c = archive.cursor();
       await c.seek('end');
-      for (const [p, v] of await c.state()) r.latest.setSlot(r.newSlot(p), v);
+      // Paths the spec (perhaps changed since) leaves out keep their latest value but record nothing.
+      for (const [p, v] of await c.state()) r.latest.setSlot(r.newSlot(p, r.matcher !== undefined && !r.matcher(p)), v);
       r.latestTs = archive.lastTs;
     }
     return r;
@@ -162,8 +166,9 @@ export class Recorder extends EventEmitter {
       const u = updates[i];
       if (typeof u !== 'object' || u === null) return undefined;
       const slot = latest.slot(u[0]);
-      if (slot < 0) {
-        if (this.matcher && !this.specKeeps(u[0])) {
+      const writerId = slot < 0 ? LEFT_OUT : (writerIds[slot] as number);
+      if (writerId === LEFT_OUT) {
+        if (slot >= 0 || (this.matcher && !this.specKeeps(u[0]))) {
           keptList ??= wantKept ? updates.slice(0, i) : undefined;
           continue;
         }
@@ -174,7 +179,7 @@ export class Recorder extends EventEmitter {
       keptList?.push(u);
       cols.at[kept] = i;
       cols.slots[kept] = slot;
-      cols.ids[kept] = writerIds[slot] as number;
+      cols.ids[kept] = writerId;
       if (allNum && typeof v === 'number') cols.nums[kept] = v;
       else {
         if (allNum) cols.numbersToValues(kept);
@@ -201,7 +206,7 @@ export class Recorder extends EventEmitter {
    */
   private recordPairs(updates: Update[], tsUs: number | undefined): Recorded {
     if (!Array.isArray(updates)) return { ts: this.writer.append(updates, tsUs), kept: 0, filtered: 0 }; // throws TPD_BAD_ARGUMENT
-    const kept = this.matcher ? updates.filter((u) => typeof u !== 'object' || u === null || this.latest.slot(u[0]) >= 0 || this.specKeeps(u[0])) : updates;
+    const kept = this.matcher ? updates.filter((u) => typeof u !== 'object' || u === null || this.keeps(u[0])) : updates;
     const filtered = updates.length - kept.length;
     if (kept.length === 0) return { ts: undefined, kept: 0, filtered };
     const ts = this.writer.append(kept, tsUs);
@@ -213,14 +218,21 @@ export class Recorder extends EventEmitter {
     return { ts, kept: kept.length, filtered, keptList: kept === updates ? undefined : kept };
   }
 
-  private newSlot(path: string): number {
+  /** The spec keeps `path` (a slot knows; else the spec is asked). */
+  private keeps(path: unknown): boolean {
+    const slot = this.latest.slot(path as string);
+    return slot >= 0 ? this.slotWriterIds[slot] !== LEFT_OUT : this.specKeeps(path);
+  }
+
+  /** A slot for `path`: its writer id, or LEFT_OUT for a path the spec leaves out (one in the archive's state at start). */
+  private newSlot(path: string, leftOut = false): number {
     const slot = this.latest.addSlot(path);
     if (slot >= this.slotWriterIds.length) {
       const next = new Uint32Array(this.slotWriterIds.length * 2);
       next.set(this.slotWriterIds);
       this.slotWriterIds = next;
     }
-    this.slotWriterIds[slot] = this.writer.pathId(path);
+    this.slotWriterIds[slot] = leftOut ? LEFT_OUT : this.writer.pathId(path);
     return slot;
   }
 

@@ -97,12 +97,14 @@ function latestOf(entries: Iterable<[string, Value]>): string[] {
   return [...entries].map(([p, v]) => `${p}=${bitsOf(v)}`);
 }
 
-async function compare(spec: string[], seed: number): Promise<void> {
+async function compare(spec: string[], seed: number, specAfterRestart = spec): Promise<void> {
   const batches = batchesFor(seed, 1500);
+  const specFirst = spec;
   const refDir = await tmpDir();
   const newDir = await tmpDir();
   let ts = 1_700_000_000_000_000;
   const run = async (part: unknown[], first: boolean): Promise<void> => {
+    const spec = first ? specFirst : specAfterRestart;
     const refArchive = await Archive.open(refDir, small);
     const ref = new ReferenceRecorder(refArchive, spec);
     if (!first) {
@@ -155,5 +157,9 @@ describe('recorder columns', () => {
 
   it('the same with a record spec that leaves paths out', async () => {
     await compare(['/r1/**', '/r3/dev-*/m1*', '/r4/dev-2/*'], scheduleSeed('RECORDER_COLUMNS_SEED', 'recorder columns, spec'));
+  });
+
+  it('the same when the spec leaves out, after a restart, paths recorded before it (their latest values stay)', async () => {
+    await compare(['/**'], scheduleSeed('RECORDER_COLUMNS_SEED', 'recorder columns, narrower spec'), ['/r2/**', '/r0/dev-1*/*']);
   });
 });
