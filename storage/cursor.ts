@@ -256,6 +256,13 @@ export class Cursor {
    * fails with the same code and details, and the position stays before it.
    */
   async nextColumns(): Promise<ColumnBatches | null> {
+    const view = await this.nextColumnsOrEnd();
+    // At the end, the read-ahead holds nothing more to read (blocks committed later are read anew).
+    if (view === null) this.span = undefined;
+    return view;
+  }
+
+  private async nextColumnsOrEnd(): Promise<ColumnBatches | null> {
     while (true) {
       const f = this.a.fileList.bySeq(this.seq);
       if (!f) {
