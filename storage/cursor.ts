@@ -10,6 +10,8 @@
  *
  * Memory is bounded: a cursor holds one decoded block (at most blockUpdatesTarget
  * updates, or one batch); decoded blocks live in the archive's shared, bounded cache.
+ * nextColumns adds its scratch arrays (one block's worth) and at most one read-ahead span
+ * (cursorReadAheadBytes, or one block's frame when larger), let go at the end of data.
  */
 import { compileSpec, type PathMatcher } from '../protocol/glob.js';
 import { isTapedeckError, TapedeckError } from '../protocol/errors.js';
