@@ -37,6 +37,8 @@ const INTERVAL_S = Number(process.env.INTERVAL_S ?? 60);
 const HOURS = Number(process.env.HOURS ?? 24);
 const RUNS = Number(process.env.RUNS ?? 10);
 const STEP_S = Number(process.env.STEP_S ?? 120);
+/** Runs before the RUNS timed ones, on both servers (the first is reported as firstMs); more lets a fresh Node process's JIT settle. */
+const WARMUP = Math.max(1, Number(process.env.WARMUP ?? 1));
 /** SIDECARS=0: no per-series sidecar, every read scans the blocks (the figures before sidecars). */
 const SIDECARS = process.env.SIDECARS !== '0';
 /** child (default): Tapedeck serves from a process of its own; same: from this one. */
@@ -135,6 +137,7 @@ async function timeRuns(url: string, query: string, cpu: CpuClock): Promise<Timi
     return { ms, cpuMs: (await cpu()) - c, series: j.data?.result.length ?? 0 };
   };
   const warm = await once();
+  for (let i = 1; i < WARMUP; i++) await once();
   const times: number[] = [];
   const cpus: number[] = [];
   for (let i = 0; i < RUNS; i++) {
@@ -262,6 +265,7 @@ async function main(): Promise<void> {
       samples: SERIES * steps,
       stepS: STEP_S,
       runs: RUNS,
+      warmup: WARMUP,
       tapedeckProcess: SAME_PROCESS ? 'same' : 'child',
       sidecars: SIDECARS,
       sidecar,
