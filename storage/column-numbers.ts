@@ -8,8 +8,7 @@
  */
 import type { ByteReader } from './codec/bytes.js';
 import { integratePackedF64, readPackedResiduals, type PackedHead } from './codec/packed-int.js';
-import { ColumnKind } from './codec/columns.js';
-import { decodeXorF64 } from './codec/xor-float.js';
+import { ColumnKind, decodeColumnBodyF64 } from './codec/columns.js';
 
 const DECIMAL_EXPONENT_MAX = 9;
 const POW10 = Array.from({ length: DECIMAL_EXPONENT_MAX + 1 }, (_, k) => 10 ** k);
@@ -72,24 +71,14 @@ export class DecimalColumns {
   }
 }
 
-const LITTLE_ENDIAN = new Uint8Array(new Float64Array([1]).buffer)[7] === 0x3f;
-
 /**
  * Decodes the body of an XOR or FLOAT64 column into nums[from, from + n) as its bits (NaN
- * payloads kept: no value passes through a JS number); false (nothing read) for other
- * kinds. XOR is read by the codec's own reader (xor-float.ts decodeXorF64); FLOAT64 is the
- * column's bytes, little-endian, copied (as codec columns.ts decodeColumnF64 copies them).
+ * payloads kept: no value passes through a JS number), by the codec's own reader
+ * (columns.ts decodeColumnBodyF64); false (nothing read) for other kinds.
  */
 export function readFloatColumn(r: ByteReader, kind: number, nums: Float64Array, from: number, n: number): boolean {
-  if (kind === ColumnKind.XOR) {
-    if (n > 0) decodeXorF64(r, nums, from, from + n);
-    else if (r.uvar() !== 0) r.fail('empty xor column with bits');
-    return true;
-  }
-  if (kind !== ColumnKind.FLOAT64) return false;
-  const bytes = r.bytes(8 * n);
-  if (LITTLE_ENDIAN) new Uint8Array(nums.buffer, nums.byteOffset + 8 * from, 8 * n).set(bytes);
-  else for (let i = 0, at = r.pos - bytes.length; i < n; i++, at += 8) nums[from + i] = r.view.getFloat64(at, true);
+  if (kind !== ColumnKind.XOR && kind !== ColumnKind.FLOAT64) return false;
+  decodeColumnBodyF64(kind, r, nums, from, from + n);
   return true;
 }
 
