@@ -19,6 +19,7 @@ import type { Value } from '../../protocol/value.js';
 import { runQuery } from '../../server/promql/engine.js';
 import { startSeriesIndex } from '../../server/series-index.js';
 import { SERVER_LIMITS } from '../../server/limits.js';
+import { STORAGE_LIMITS } from '../../storage/limits.js';
 
 const SERIES = Number(process.env.SERIES ?? 1000);
 const INTERVAL_S = Number(process.env.INTERVAL_S ?? 60);
@@ -30,6 +31,8 @@ const T0_MS = 1_700_000_000_000;
 
 // STREAM_BATCH=n: promqlStreamSeriesBatch for this run (series read and evaluated together).
 if (process.env.STREAM_BATCH) (SERVER_LIMITS as { promqlStreamSeriesBatch: number }).promqlStreamSeriesBatch = Number(process.env.STREAM_BATCH);
+// HELD_BYTES_MAX=n: seriesIndexHeldBytesMax for this run (0: sidecar chunks read span by span, never held).
+if (process.env.HELD_BYTES_MAX) (STORAGE_LIMITS as { seriesIndexHeldBytesMax: number }).seriesIndexHeldBytesMax = Number(process.env.HELD_BYTES_MAX);
 const DAY_DIR = process.env.DAY_DIR;
 const dir = DAY_DIR ?? (await mkdtemp(join(tmpdir(), 'tapedeck-promql-profile-')));
 if (DAY_DIR) await mkdir(DAY_DIR, { recursive: true });
