@@ -167,7 +167,12 @@ export class ColumnBatchesBuilder {
 
   private other(k: number, v: Value): void {
     const out = this.out;
-    if (out.otherAt.length <= out.otherCount) out.otherAt = grownU32(out.otherAt, out.otherCount + 1);
+    if (out.otherAt.length <= out.otherCount) {
+      // Grown keeping the entries of this block so far.
+      const grown = new Uint32Array(out.otherAt.length * 2);
+      grown.set(out.otherAt);
+      out.otherAt = grown;
+    }
     out.otherAt[out.otherCount] = k;
     out.others[out.otherCount++] = v;
   }

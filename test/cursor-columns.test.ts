@@ -89,6 +89,10 @@ async function writeSome(a: Archive, r: () => number, from: number, to: number):
 
 type Seen = { ts: number; updates: Array<[string, Value]> };
 
+function pick<T>(r: () => number, xs: readonly T[]): T {
+  return xs[Math.floor(r() * xs.length)] as T;
+}
+
 /** Each batch next() gives, up to `max`. */
 async function viaNext(c: Cursor, max = Infinity): Promise<Seen[]> {
   const out: Seen[] = [];
@@ -267,6 +271,40 @@ describe('Cursor.nextColumns', () => {
       expect(numbers).toBeGreaterThan(1000);
       expect(others).toBeGreaterThan(100);
       expect(oddNaNs).toBeGreaterThan(10);
+    } finally {
+      await a.close();
+    }
+  });
+
+  it('keeps every value of the side channel when a block holds many that are not numbers (seeded)', async () => {
+    const seed = scheduleSeed('CURSOR_COLUMNS_OTHERS_SEED', 'nextColumns side channel');
+    const r = rng(seed);
+    const a = await Archive.open(await tmpDir(), { flushIntervalMs: 0 });
+    try {
+      // Blocks of thousands of strings, nulls and bigints among numbers: the side channel grows within a block.
+      const paths = Array.from({ length: 300 }, (_, i) => `/s/k${i}`);
+      for (let b = 0; b < 40; b++) {
+        a.writer!.append(
+          paths.map((p): [string, Value] => {
+            if (r() >= 0.7) return [p, Math.round(r() * 100)];
+            const v = pick<Value>(r, ['x', '', null, 5n, true]);
+            return [p, typeof v === 'string' && r() < 0.5 ? `${v}${b}` : v];
+          }),
+          T0 + b * S,
+        );
+        if (b % 20 === 19) await a.writer!.flush();
+      }
+      await a.writer!.flush();
+      const want = await viaNext(a.cursor());
+      const c = a.cursor();
+      const got: Seen[] = [];
+      let mostOthers = 0;
+      for (let v = await c.nextColumns(); v; v = await c.nextColumns()) {
+        mostOthers = Math.max(mostOthers, v.otherCount);
+        got.push(...fromView(a, v));
+      }
+      expect(mostOthers).toBeGreaterThan(1000);
+      expect(firstDifference(want, got), `seed ${seed}`).toBeUndefined();
     } finally {
       await a.close();
     }
