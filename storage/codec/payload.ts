@@ -66,22 +66,40 @@ const VARINT32_BYTES_MAX = 5;
  * Float64Array (the block builder's unboxed numbers) are encoded without a type check each.
  */
 export function encodeBatches(b: FlatBatches, w: ByteWriter = new ByteWriter(1 << 16)): Uint8Array {
+  // One function a step: each is optimised on its own feedback (one function of many loops
+  // was compiled at its first hot loop and thrown away at each later one it had not seen).
   const { batchCount: nb, updateCount: nu } = b;
   const nc = assignColumns(b.ids, nu);
-  const local = localScratch;
-  const colGlobal = colGlobalScratch;
-
   w.reset();
+  writeHead(w, b.ts, nb, nu, nc);
+  writeBatchLists(w, b.counts, nb);
+  // Columns: update indices grouped by column (stable), then each column's body, with the
+  // kind bytes together ahead of the bodies (layout 2). Indices rather than values: no
+  // array of values to build, and none that V8 could turn into raw doubles (which would
+  // change NaNs, see genericArray).
+  const grouped = groupByColumn(nu, nc);
+  w.ensure(nc);
+  const kindsAt = w.pos;
+  w.pos += nc;
+  const values = b.values;
+  if (values instanceof Float64Array) writeNumberColumns(w, values, grouped, nc, kindsAt);
+  else writeValueColumns(w, values, grouped, nc, kindsAt);
+  // A view into the writer's buffer: valid until the writer is used again.
+  return w.buf.subarray(0, w.pos);
+}
+
+/** The layout mark, the counts, the timestamps and the column table. */
+function writeHead(w: ByteWriter, ts: ArrayLike<number>, nb: number, nu: number, nc: number): void {
+  const colGlobal = colGlobalScratch;
   w.ensure(2 + 3 * 8 + nb * 8 + nc * VARINT32_BYTES_MAX);
-  let buf = w.buf;
-  let p = 0;
+  const buf = w.buf;
+  let p = w.pos;
   buf[p++] = PAYLOAD_LAYOUT2_MARK;
   buf[p++] = PAYLOAD_LAYOUT;
   p = putUvar(buf, p, nb);
   p = putUvar(buf, p, nu);
   p = putUvar(buf, p, nc);
-  // 2. Timestamps: delta of delta, first relative to itself (the frame carries firstTs).
-  const ts = b.ts;
+  // Timestamps: delta of delta, first relative to itself (the frame carries firstTs).
   let prevTs = nb > 0 ? (ts[0] as number) : 0;
   let prevDelta = 0;
   for (let i = 0; i < nb; i++) {
@@ -91,15 +109,20 @@ export function encodeBatches(b: FlatBatches, w: ByteWriter = new ByteWriter(1 <
     prevDelta = d;
     prevTs = t;
   }
-  // 3. Column table: global path ids, delta-coded.
+  // Column table: global path ids, delta-coded.
   let prevG = 0;
   for (let c = 0; c < nc; c++) {
     const g = colGlobal[c] as number;
     p = putSvar(buf, p, g - prevG);
     prevG = g;
   }
-  // 4. Batch path lists.
-  const counts = b.counts;
+  w.pos = p;
+}
+
+/** Each batch's path list (block-local columns), or "same as the previous batch". */
+function writeBatchLists(w: ByteWriter, counts: ArrayLike<number>, nb: number): void {
+  const local = localScratch;
+  let p = w.pos;
   let start = 0;
   let prevStart = -1;
   let prevCount = -1;
@@ -116,7 +139,7 @@ export function encodeBatches(b: FlatBatches, w: ByteWriter = new ByteWriter(1 <
     }
     w.pos = p;
     w.ensure(8 + (same ? 0 : n * VARINT32_BYTES_MAX));
-    buf = w.buf;
+    const buf = w.buf;
     p = putUvar(buf, p, n * 2 + (same ? 1 : 0));
     if (!same) {
       let prevL = -1;
@@ -134,29 +157,22 @@ export function encodeBatches(b: FlatBatches, w: ByteWriter = new ByteWriter(1 <
     start += n;
   }
   w.pos = p;
-  // 5. Columns: update indices grouped by column (stable), then each column's body, with
-  // the kind bytes together ahead of the bodies (layout 2). Indices rather than values: no
-  // array of values to build, and none that V8 could turn into raw doubles (which would
-  // quiet signalling NaNs, see genericArray).
-  const grouped = groupByColumn(nu, nc);
+}
+
+function writeNumberColumns(w: ByteWriter, values: Float64Array, grouped: Uint32Array, nc: number, kindsAt: number): void {
   const colStart = colStartScratch;
-  w.ensure(nc);
-  const kindsAt = w.pos;
-  w.pos += nc;
-  const values = b.values;
-  if (values instanceof Float64Array) {
-    for (let c = 0; c < nc; c++) {
-      const kind = encodeNumberColumnBody(w, values, grouped, colStart[c] as number, colStart[c + 1] as number);
-      w.buf[kindsAt + c] = kind;
-    }
-  } else {
-    for (let c = 0; c < nc; c++) {
-      const kind = encodeColumnBody(w, values, grouped, colStart[c] as number, colStart[c + 1] as number);
-      w.buf[kindsAt + c] = kind;
-    }
+  for (let c = 0; c < nc; c++) {
+    const kind = encodeNumberColumnBody(w, values, grouped, colStart[c] as number, colStart[c + 1] as number);
+    w.buf[kindsAt + c] = kind;
   }
-  // A view into the writer's buffer: valid until the writer is used again.
-  return w.buf.subarray(0, w.pos);
+}
+
+function writeValueColumns(w: ByteWriter, values: ArrayLike<Value>, grouped: Uint32Array, nc: number, kindsAt: number): void {
+  const colStart = colStartScratch;
+  for (let c = 0; c < nc; c++) {
+    const kind = encodeColumnBody(w, values, grouped, colStart[c] as number, colStart[c + 1] as number);
+    w.buf[kindsAt + c] = kind;
+  }
 }
 
 /**
