@@ -572,7 +572,8 @@ export function decodeBatchesInto(raw: Uint8Array, firstTs: number, out: NumberB
  * column of the block). Columns not kept are skipped without building their values. Every
  * batch stays listed, with counts[i] the number of its kept updates (0 when none), so
  * ts[i] still lines up with the full decode. Damage inside a skipped column's body is not
- * seen (its extent is checked); the frame's CRC32C covers it.
+ * seen (its extent is checked); the frame's CRC32C covers it. `keep` must not decode a
+ * payload itself: the layout's scratch (readLayout) is shared.
  */
 export function decodeBatchesSelected(raw: Uint8Array, firstTs: number, keep: (globalId: number) => boolean): DecodedBatches {
   return decodeKeepingNaNs((makeArray) => decodeSome(raw, firstTs, keep, makeArray));
