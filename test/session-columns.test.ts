@@ -213,6 +213,17 @@ describe.each(['msgpack', 'json'] as const)('unpaced replay from columns (%s)', 
     s.ws.close();
   });
 
+  it('a change to a paced speed mid-block goes on from the batch after the last one sent', async () => {
+    const s = new Stream(await session({ speed: 'unlimited' }), format, true);
+    await s.until((f) => f.type === 'batch' && f.ts > (want[2000] as Batch).ts);
+    s.control({ speed: 1000 });
+    await s.until(isTail);
+    const got = s.batches();
+    expect(got.length).toBe(want.length);
+    expectRun(got, 0);
+    s.ws.close();
+  });
+
   it('stops at an end inside a block, and goes on from the batch after it when the end moves', async () => {
     const cut = 1234;
     const s = new Stream(await session({ speed: 'unlimited', end: (want[cut] as Batch).ts }), format, true);
@@ -241,7 +252,9 @@ describe.each(['msgpack', 'json'] as const)('unpaced replay from columns (%s)', 
     expect(seen.length).toBeGreaterThanOrEqual(first);
     expect(seen[first - 1]?.ts).toBe(state.ts);
     const naive = naiveState(want, state.ts);
-    for (const [p, v] of Object.entries(state.values)) if (v !== null) expect(valueDiff(naive.get(p) as Value, v), p).toBeUndefined();
+    const shown = Object.entries(state.values);
+    expect(shown.filter(([, v]) => v !== null).length).toBe(naive.size);
+    for (const [p, v] of shown) expect(valueDiff(naive.has(p) ? (naive.get(p) as Value) : null, v), p).toBeUndefined();
     const rest = b.batches(st);
     expect(rest.length).toBe(want.length - first);
     expectRun(rest, first);

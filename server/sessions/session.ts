@@ -89,6 +89,12 @@ export class Session {
    * batch by batch only, and its positions are not times alone (equal times on two shards).
    */
   private readonly readsColumns: boolean;
+  /**
+   * The cursor that reads columns while playing at unlimited speed: a second cursor, made
+   * at the main one's position and dropped (with its block scratch and read-ahead, about
+   * 1 MB) when unlimited play stops, so paused, paced and idle sessions hold none of it.
+   */
+  private columnCursor: Cursor | undefined;
   private needState = true;
   /** A coverage frame is due: after every state frame, and when coverage changes while tailing. */
   private needCoverage = false;
@@ -340,7 +346,7 @@ export class Session {
   /** step() at unlimited speed: the next frame from the block held as columns, read when none is. */
   private async stepColumns(): Promise<void> {
     if (!this.held.unsent) {
-      const view = await this.cursor.nextColumns();
+      const view = await (await this.columnCursorAt()).nextColumns();
       if (!view) {
         this.held.clear();
         return this.noMoreData();
@@ -372,14 +378,25 @@ export class Session {
     this.posUs = view.ts[k1 - 1] as number;
   }
 
+  /** The column cursor, made at the position shown (where the main cursor stands) when there is none. */
+  private async columnCursorAt(): Promise<Cursor> {
+    if (this.columnCursor) return this.columnCursor;
+    const c = this.a.cursor({ ...(this.filter.length > 0 ? { filter: this.filter } : {}), onFetchWait: this.onFetchWait });
+    await c.seek(this.posUs !== null ? { ts: this.posUs } : 'beginning');
+    this.columnCursor = c;
+    return c;
+  }
+
   /**
-   * Drops the block held as columns; when some of it was not sent, puts the cursor back
-   * after the last batch sent (or where the session was sought): timestamps only grow.
+   * Leaves unlimited play: drops the column cursor and the block it holds, and moves the
+   * main cursor to just after the last batch sent (or where the session was sought): a
+   * seek to that time, exact since an archive's batch times only grow.
    */
   private async releaseColumns(): Promise<void> {
-    const unsent = this.held.unsent;
     this.held.clear();
-    if (unsent) await this.cursor.seek(this.posUs !== null ? { ts: this.posUs } : 'beginning');
+    if (!this.columnCursor) return;
+    this.columnCursor = undefined;
+    await this.cursor.seek(this.posUs !== null ? { ts: this.posUs } : 'beginning');
   }
 
   /**
@@ -493,6 +510,7 @@ export class Session {
     this.posUs = this.cursor.pos;
     this.pending = null;
     this.held.clear();
+    this.columnCursor = undefined;
     this.rawBatchesLeft = 0;
     this.pacer.reset();
     this.needState = true;
