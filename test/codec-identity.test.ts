@@ -369,4 +369,38 @@ describe('codec against the oracle (fa3a187)', () => {
       if (hex(got) !== hex(oracle.encodePathDefs(defs, 1_700_000_000_000_000))) expect.fail(`defs ${i} (seed ${seed}): bytes differ from the oracle's`);
     }
   });
+
+  it('decodes selected paths right when the selection itself decodes other payloads (nested, selected or not)', () => {
+    const r = rng(11);
+    const hostile = hostileNumbers(r);
+    // Small blocks: every column's `keep` decodes three others.
+    const blocks = Array.from({ length: 4 }, (_, i) => {
+      const b: Block = { ts: [], counts: [], ids: [], values: [] };
+      for (let k = 0; k < 30; k++) {
+        b.ts.push(1_700_000_000_000_000 + k * 1000);
+        b.counts.push(10);
+        for (let j = 0; j < 10; j++) {
+          b.ids.push((j * 7 + k * (i + 1) + i * 13) % (40 + 9 * i));
+          b.values.push(i % 2 === 0 || r() < 0.8 ? numberOf(r, (j + i) % 11, hostile, { acc: j }) : randomValue(r));
+        }
+      }
+      return b;
+    });
+    const raws = blocks.map((b) => now.encodeBatches(flat(b, b.ids, generic(b.values)), new ByteWriter(64)).slice());
+    const keep = (g: number): boolean => g % 2 === 0;
+    const want = raws.map((raw, i) => outcome(() => now.decodeBatchesSelected(raw, blocks[i]?.ts[0] as number, keep)));
+    let nested = 0;
+    const keepDecoding = (g: number): boolean => {
+      // Another block's full and selected decodes (the selected one nesting once more).
+      const k = nested++ % raws.length;
+      now.decodeBatches(raws[k] as Uint8Array, blocks[k]?.ts[0] as number);
+      now.decodeBatchesSelected(raws[(k + 1) % raws.length] as Uint8Array, 0, (h) => {
+        now.decodeBatches(raws[(k + 2) % raws.length] as Uint8Array, 0);
+        return h % 3 === 0;
+      });
+      return keep(g);
+    };
+    raws.forEach((raw, i) => expect(outcome(() => now.decodeBatchesSelected(raw, blocks[i]?.ts[0] as number, keepDecoding)), `block ${i}`).toEqual(want[i]));
+    expect(nested).toBeGreaterThan(10);
+  });
 });

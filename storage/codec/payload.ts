@@ -317,6 +317,8 @@ export function readPayloadHead(r: ByteReader, raw: Uint8Array): PayloadHead {
 }
 
 let readColGlobal = new Uint32Array(1024);
+/** How many decodeSome calls are running their caller's `keep`, holding the scratch below. */
+let layoutScratchLent = 0;
 let readColCount = new Uint32Array(1024);
 let readLocal = new Uint32Array(1024);
 
@@ -339,14 +341,23 @@ function readLayout(raw: Uint8Array, firstTs: number): Layout {
     prevTs += prevDelta;
     ts[i] = prevTs;
   }
-  // Block-local scratch (not part of the result; decoding is not reentrant).
-  if (readColGlobal.length < nc) readColGlobal = new Uint32Array(Math.max(nc, readColGlobal.length * 2));
-  if (readColCount.length < nc) readColCount = new Uint32Array(Math.max(nc, readColCount.length * 2));
-  if (readLocal.length < nu) readLocal = new Uint32Array(Math.max(nu, readLocal.length * 2));
-  const colGlobal = readColGlobal.subarray(0, nc);
-  const colCount = readColCount.subarray(0, nc);
-  const local = readLocal.subarray(0, nu);
-  colCount.fill(0);
+  // Block-local scratch (not part of the result), unless a decode holding it is asking.
+  let colGlobal: Uint32Array;
+  let colCount: Uint32Array;
+  let local: Uint32Array;
+  if (layoutScratchLent > 0) {
+    colGlobal = new Uint32Array(nc);
+    colCount = new Uint32Array(nc);
+    local = new Uint32Array(nu);
+  } else {
+    if (readColGlobal.length < nc) readColGlobal = new Uint32Array(Math.max(nc, readColGlobal.length * 2));
+    if (readColCount.length < nc) readColCount = new Uint32Array(Math.max(nc, readColCount.length * 2));
+    if (readLocal.length < nu) readLocal = new Uint32Array(Math.max(nu, readLocal.length * 2));
+    colGlobal = readColGlobal.subarray(0, nc);
+    colCount = readColCount.subarray(0, nc);
+    local = readLocal.subarray(0, nu);
+    colCount.fill(0);
+  }
   let g = 0;
   for (let c = 0; c < nc; c++) {
     g += r.svar();
@@ -572,8 +583,7 @@ export function decodeBatchesInto(raw: Uint8Array, firstTs: number, out: NumberB
  * column of the block). Columns not kept are skipped without building their values. Every
  * batch stays listed, with counts[i] the number of its kept updates (0 when none), so
  * ts[i] still lines up with the full decode. Damage inside a skipped column's body is not
- * seen (its extent is checked); the frame's CRC32C covers it. `keep` must not decode a
- * payload itself: the layout's scratch (readLayout) is shared.
+ * seen (its extent is checked); the frame's CRC32C covers it. `keep` may itself decode.
  */
 export function decodeBatchesSelected(raw: Uint8Array, firstTs: number, keep: (globalId: number) => boolean): DecodedBatches {
   return decodeKeepingNaNs((makeArray) => decodeSome(raw, firstTs, keep, makeArray));
@@ -585,13 +595,20 @@ function decodeSome(raw: Uint8Array, firstTs: number, keep: (globalId: number) =
   // colStart over kept columns only; -1 marks a skipped column.
   const colStart = new Int32Array(nc);
   let kept = 0;
-  for (let c = 0; c < nc; c++) {
-    if (keep(colGlobal[c] as number)) {
-      colStart[c] = kept;
-      kept += colCount[c] as number;
-    } else {
-      colStart[c] = -1;
+  // `keep` is the caller's code: a decode it makes gets arrays of its own, not the scratch
+  // this layout is held in.
+  layoutScratchLent++;
+  try {
+    for (let c = 0; c < nc; c++) {
+      if (keep(colGlobal[c] as number)) {
+        colStart[c] = kept;
+        kept += colCount[c] as number;
+      } else {
+        colStart[c] = -1;
+      }
     }
+  } finally {
+    layoutScratchLent--;
   }
   const grouped = makeArray(kept);
   for (let c = 0; c < nc; c++) {
