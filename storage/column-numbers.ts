@@ -2,12 +2,12 @@
  * Decimal columns (DECIMAL, DECIMAL_K, PACKED; docs/format.md "Column") decoded straight
  * into a Float64Array, for readers that fold numbers and want no Value array (storage/
  * column-block.ts). The numbers are the ones storage/codec decodes, bit for bit: the
- * PACKED layout is read by the codec's own functions (packed-int.ts readPackedResiduals,
- * integratePackedF64); DECIMAL's sum is the codec's (columns.ts decodeDecimal), with its
+ * PACKED layout is read by the codec's own function (packed-int.ts decodePackedF64);
+ * DECIMAL's sum is the codec's (columns.ts decodeDecimal), with its
  * checks, writing into typed arrays instead of a Value array.
  */
 import type { ByteReader } from './codec/bytes.js';
-import { integratePackedF64, readPackedResiduals, type PackedHead } from './codec/packed-int.js';
+import { decodePackedF64 } from './codec/packed-int.js';
 import { ColumnKind, decodeColumnBodyF64 } from './codec/columns.js';
 
 const DECIMAL_EXPONENT_MAX = 9;
@@ -37,11 +37,8 @@ export function svar(r: ByteReader): number {
   return r.svar();
 }
 
-/** Reads decimal columns; holds the scratch PACKED decoding needs (one per reader: not reentrant). */
+/** Reads decimal columns. */
 export class DecimalColumns {
-  private readonly head: PackedHead = { s0: 0, d0: 0 };
-  private scaled = new Float64Array(1024);
-
   /** Decodes the body of a column of kind `kind` into nums[from, from + n) if it is decimal; false (nothing read) otherwise. */
   read(r: ByteReader, kind: number, nums: Float64Array, from: number, n: number): boolean {
     if (kind >= ColumnKind.DECIMAL_K && kind <= ColumnKind.DECIMAL_K + DECIMAL_EXPONENT_MAX) {
@@ -51,7 +48,7 @@ export class DecimalColumns {
     if (kind >= ColumnKind.PACKED && kind < PACKED_END) {
       const k = kind & 0x0f;
       if (k > DECIMAL_EXPONENT_MAX) r.fail('decimal exponent out of range');
-      this.decodePacked(r, nums, from, n, (kind - ColumnKind.PACKED) >> 4, POW10[k] as number);
+      decodePackedF64(r, n, (kind - ColumnKind.PACKED) >> 4, nums, from, POW10[k] as number);
       return true;
     }
     if (kind === ColumnKind.DECIMAL) {
@@ -61,13 +58,6 @@ export class DecimalColumns {
       return true;
     }
     return false;
-  }
-
-  /** codec/packed-int.ts's reader of the layout, integrated into nums. */
-  private decodePacked(r: ByteReader, nums: Float64Array, from: number, n: number, order: number, divisor: number): void {
-    if (this.scaled.length < n) this.scaled = new Float64Array(Math.max(n, this.scaled.length * 2));
-    readPackedResiduals(r, this.scaled, n, order, this.head);
-    integratePackedF64(r, this.scaled, n, order, this.head, nums, from, divisor);
   }
 }
 
