@@ -16,235 +16,20 @@
  * bytes between the values cost a byte a column. Layout 1 payloads decode as before.
  */
 import type { Value } from '../../protocol/value.js';
-import { ByteReader, ByteWriter, putSvar, putUvar } from './bytes.js';
-import { ColumnKind, decodeColumn, decodeColumnBody, decodeColumnBodyF64, encodeColumnBody, encodeNumberColumnBody, skipColumnBody } from './columns.js';
+import { ByteReader } from './bytes.js';
+import { ColumnKind, decodeColumn, decodeColumnBody, decodeColumnBodyF64, skipColumnBody } from './columns.js';
 import { decodeNotes, isFragileNaN } from './xor-float.js';
+import { PAYLOAD_LAYOUT, PAYLOAD_LAYOUT2_MARK } from './payload-encode.js';
 
 export { ColumnKind } from './columns.js';
-
-/** Batches in flat form: updates of batch i are the next counts[i] entries of ids/values. */
-export interface FlatBatches {
-  ts: ArrayLike<number>;
-  counts: ArrayLike<number>;
-  ids: ArrayLike<number>;
-  values: ArrayLike<Value>;
-  batchCount: number;
-  updateCount: number;
-}
+export { encodeBatches, PAYLOAD_LAYOUT, PAYLOAD_LAYOUT2_MARK, type FlatBatches } from './payload-encode.js';
+export { decodePathDefs, encodePathDefs, type PathDef } from './path-defs.js';
 
 export interface DecodedBatches {
   ts: Float64Array;
   counts: Uint32Array;
   ids: Uint32Array;
   values: Value[];
-}
-
-/**
- * A layout-2 payload starts with these two bytes. A layout-1 payload starts with its batch
- * count, never 0 as written, so readers of layout 1 read a 0-batch payload claiming 2
- * updates and reject it (TPD_CORRUPT_BLOCK) rather than misread it.
- */
-export const PAYLOAD_LAYOUT2_MARK = 0;
-export const PAYLOAD_LAYOUT = 2;
-
-// Scratch map from global path id to block-local column index; reset after each encode.
-let localOf = new Int32Array(1024).fill(-1);
-// Scratch: each update's block-local column, and update indices grouped by column.
-let localScratch = new Uint32Array(1024);
-let groupedScratch = new Uint32Array(1024);
-// Scratch: each column's global path id, its count of updates, and its first update's
-// place in the grouped order (nc + 1 entries).
-let colGlobalScratch: Uint32Array = new Uint32Array(1024);
-let colCountScratch: Uint32Array = new Uint32Array(1024);
-let colStartScratch = new Uint32Array(1025);
-/** A varint of a zigzagged difference of two uint32 (or of a count) is at most 5 bytes. */
-const VARINT32_BYTES_MAX = 5;
-
-/**
- * Encodes batches into a DELTA/IMAGE payload. Returns a view into `w`'s buffer, valid
- * until `w` is written again (pass a fresh ByteWriter to keep the result). Values in a
- * Float64Array (the block builder's unboxed numbers) are encoded without a type check each.
- */
-export function encodeBatches(b: FlatBatches, w: ByteWriter = new ByteWriter(1 << 16)): Uint8Array {
-  // One function a step: each is optimised on its own feedback (one function of many loops
-  // was compiled at its first hot loop and thrown away at each later one it had not seen).
-  const { batchCount: nb, updateCount: nu } = b;
-  const nc = assignColumns(b.ids, nu);
-  w.reset();
-  writeHead(w, b.ts, nb, nu, nc);
-  writeBatchLists(w, b.counts, nb);
-  // Columns: update indices grouped by column (stable), then each column's body, with the
-  // kind bytes together ahead of the bodies (layout 2). Indices rather than values: no
-  // array of values to build, and none that V8 could turn into raw doubles (which would
-  // change NaNs, see genericArray).
-  const grouped = groupByColumn(nu, nc);
-  w.ensure(nc);
-  const kindsAt = w.pos;
-  w.pos += nc;
-  const values = b.values;
-  if (values instanceof Float64Array) writeNumberColumns(w, values, grouped, nc, kindsAt);
-  else writeValueColumns(w, values, grouped, nc, kindsAt);
-  // A view into the writer's buffer: valid until the writer is used again.
-  return w.buf.subarray(0, w.pos);
-}
-
-/** The layout mark, the counts, the timestamps and the column table. */
-function writeHead(w: ByteWriter, ts: ArrayLike<number>, nb: number, nu: number, nc: number): void {
-  const colGlobal = colGlobalScratch;
-  w.ensure(2 + 3 * 8 + nb * 8 + nc * VARINT32_BYTES_MAX);
-  const buf = w.buf;
-  let p = w.pos;
-  buf[p++] = PAYLOAD_LAYOUT2_MARK;
-  buf[p++] = PAYLOAD_LAYOUT;
-  p = putUvar(buf, p, nb);
-  p = putUvar(buf, p, nu);
-  p = putUvar(buf, p, nc);
-  // Timestamps: delta of delta, first relative to itself (the frame carries firstTs).
-  let prevTs = nb > 0 ? (ts[0] as number) : 0;
-  let prevDelta = 0;
-  for (let i = 0; i < nb; i++) {
-    const t = ts[i] as number;
-    const d = t - prevTs;
-    p = putSvar(buf, p, d - prevDelta);
-    prevDelta = d;
-    prevTs = t;
-  }
-  // Column table: global path ids, delta-coded.
-  let prevG = 0;
-  for (let c = 0; c < nc; c++) {
-    const g = colGlobal[c] as number;
-    p = putSvar(buf, p, g - prevG);
-    prevG = g;
-  }
-  w.pos = p;
-}
-
-/** Each batch's path list (block-local columns), or "same as the previous batch". */
-function writeBatchLists(w: ByteWriter, counts: ArrayLike<number>, nb: number): void {
-  const local = localScratch;
-  let p = w.pos;
-  let start = 0;
-  let prevStart = -1;
-  let prevCount = -1;
-  for (let i = 0; i < nb; i++) {
-    const n = counts[i] as number;
-    let same = n === prevCount;
-    if (same) {
-      for (let j = 0; j < n; j++) {
-        if (local[start + j] !== local[prevStart + j]) {
-          same = false;
-          break;
-        }
-      }
-    }
-    w.pos = p;
-    w.ensure(8 + (same ? 0 : n * VARINT32_BYTES_MAX));
-    const buf = w.buf;
-    p = putUvar(buf, p, n * 2 + (same ? 1 : 0));
-    if (!same) {
-      let prevL = -1;
-      for (let j = 0; j < n; j++) {
-        const l = local[start + j] as number;
-        const d = l - prevL;
-        // Columns are numbered in order of first appearance: mostly the next one (d = 1).
-        if (d >= 0 && d < 0x40) buf[p++] = d * 2;
-        else p = putSvar(buf, p, d);
-        prevL = l;
-      }
-    }
-    prevStart = start;
-    prevCount = n;
-    start += n;
-  }
-  w.pos = p;
-}
-
-function writeNumberColumns(w: ByteWriter, values: Float64Array, grouped: Uint32Array, nc: number, kindsAt: number): void {
-  const colStart = colStartScratch;
-  for (let c = 0; c < nc; c++) {
-    const kind = encodeNumberColumnBody(w, values, grouped, colStart[c] as number, colStart[c + 1] as number);
-    w.buf[kindsAt + c] = kind;
-  }
-}
-
-function writeValueColumns(w: ByteWriter, values: ArrayLike<Value>, grouped: Uint32Array, nc: number, kindsAt: number): void {
-  const colStart = colStartScratch;
-  for (let c = 0; c < nc; c++) {
-    const kind = encodeColumnBody(w, values, grouped, colStart[c] as number, colStart[c + 1] as number);
-    w.buf[kindsAt + c] = kind;
-  }
-}
-
-/**
- * Numbers the block's paths in order of first appearance: localScratch[i] is update i's
- * column, colGlobalScratch[c] and colCountScratch[c] column c's path id and update count.
- * Returns the column count.
- */
-function assignColumns(ids: ArrayLike<number>, nu: number): number {
-  if (localScratch.length < nu) localScratch = new Uint32Array(Math.max(nu, localScratch.length * 2));
-  const local = localScratch;
-  let lo = localOf;
-  let colGlobal = colGlobalScratch;
-  let colCount = colCountScratch;
-  let nc = 0;
-  for (let i = 0; i < nu; i++) {
-    const g = ids[i] as number;
-    if (g >= lo.length) {
-      const next = new Int32Array(Math.max(g + 1, lo.length * 2)).fill(-1);
-      next.set(lo);
-      lo = localOf = next;
-    }
-    let l = lo[g] as number;
-    if (l < 0) {
-      l = nc++;
-      if (l >= colGlobal.length) {
-        colGlobal = colGlobalScratch = grown(colGlobal, l + 1);
-        colCount = colCountScratch = grown(colCount, l + 1);
-      }
-      lo[g] = l;
-      colGlobal[l] = g;
-      colCount[l] = 0;
-    }
-    local[i] = l;
-    colCount[l] = (colCount[l] as number) + 1;
-  }
-  for (let c = 0; c < nc; c++) lo[colGlobal[c] as number] = -1;
-  return nc;
-}
-
-function grown(a: Uint32Array, atLeast: number): Uint32Array {
-  const next = new Uint32Array(Math.max(atLeast, a.length * 2));
-  next.set(a);
-  return next;
-}
-
-/**
- * Update indices grouped by column, stably (groupedScratch), with column c's at
- * [colStartScratch[c], colStartScratch[c + 1]).
- */
-function groupByColumn(nu: number, nc: number): Uint32Array {
-  if (colStartScratch.length < nc + 1) colStartScratch = new Uint32Array(Math.max(nc + 1, colStartScratch.length * 2));
-  if (groupedScratch.length < nu) groupedScratch = new Uint32Array(Math.max(nu, groupedScratch.length * 2));
-  const colStart = colStartScratch;
-  const colCount = colCountScratch;
-  const local = localScratch;
-  const grouped = groupedScratch;
-  // colCount becomes each column's fill position, then is spent (assignColumns resets it).
-  let at = 0;
-  for (let c = 0; c < nc; c++) {
-    colStart[c] = at;
-    const n = colCount[c] as number;
-    colCount[c] = at;
-    at += n;
-  }
-  colStart[nc] = at;
-  for (let i = 0; i < nu; i++) {
-    const l = local[i] as number;
-    const f = colCount[l] as number;
-    grouped[f] = i;
-    colCount[l] = f + 1;
-  }
-  return grouped;
 }
 
 /**
@@ -449,24 +234,10 @@ function decodeAll(raw: Uint8Array, firstTs: number, makeArray: (n: number) => V
  * decode again into generic arrays, as the column decoders do.
  */
 function decodeNumbers(layout: Layout): DecodedBatches {
-  const { r, ts, counts, local, colGlobal, colCount } = layout;
-  const kinds = layout.kinds as Uint8Array;
-  const nc = colGlobal.length;
+  const { ts, counts, local, colGlobal, colCount } = layout;
   const nu = local.length;
-  if (numsScratch.length < nu) numsScratch = new Float64Array(Math.max(nu, numsScratch.length * 2));
+  const rawBits = decodeGrouped(layout, layout.kinds as Uint8Array);
   const nums = numsScratch;
-  // colCount becomes each column's start (then its read position below).
-  let at = 0;
-  let rawBits = false;
-  for (let c = 0; c < nc; c++) {
-    const n = colCount[c] as number;
-    const kind = kinds[c] as number;
-    if (kind === ColumnKind.XOR || kind === ColumnKind.FLOAT64) rawBits = true;
-    decodeColumnBodyF64(kind, r, nums, at, at + n);
-    colCount[c] = at;
-    at += n;
-  }
-  if (r.pos !== r.end) r.fail('trailing bytes');
   // Only XOR and FLOAT64 columns carry stored bits; the decimal kinds compute their numbers.
   if (rawBits && hasFragileNaN(nums, nu)) {
     decodeNotes.signalingNaN = true;
@@ -485,6 +256,32 @@ function decodeNumbers(layout: Layout): DecodedBatches {
     colCount[l] = k + 1;
   }
   return { ts, counts, ids, values };
+}
+
+/**
+ * Decodes every column body of a numbers-only layout-2 payload into numsScratch, grouped by
+ * column; colCount becomes each column's start there (its read position for the caller's
+ * pass into update order). True if a column stores raw bits (XOR, FLOAT64): only those can
+ * hold a NaN.
+ */
+function decodeGrouped(layout: Layout, kinds: Uint8Array): boolean {
+  const { r, colGlobal, colCount } = layout;
+  const nc = colGlobal.length;
+  const nu = layout.local.length;
+  if (numsScratch.length < nu) numsScratch = new Float64Array(Math.max(nu, numsScratch.length * 2));
+  const nums = numsScratch;
+  let at = 0;
+  let rawBits = false;
+  for (let c = 0; c < nc; c++) {
+    const n = colCount[c] as number;
+    const kind = kinds[c] as number;
+    if (kind === ColumnKind.XOR || kind === ColumnKind.FLOAT64) rawBits = true;
+    decodeColumnBodyF64(kind, r, nums, at, at + n);
+    colCount[c] = at;
+    at += n;
+  }
+  if (r.pos !== r.end) r.fail('trailing bytes');
+  return rawBits;
 }
 
 function hasFragileNaN(nums: Float64Array, n: number): boolean {
@@ -524,25 +321,13 @@ export function newNumberBatches(): NumberBatches {
  */
 export function decodeBatchesInto(raw: Uint8Array, firstTs: number, out: NumberBatches): boolean {
   const layout = readLayout(raw, firstTs);
-  const { r, ts, counts, local, colGlobal, colCount } = layout;
+  const { ts, counts, local, colGlobal, colCount } = layout;
   const kinds = layout.kinds;
   if (kinds === undefined || kinds.indexOf(ColumnKind.MSGPACK) >= 0) return false;
-  const nc = colGlobal.length;
   const nu = local.length;
   const nb = ts.length;
-  if (numsScratch.length < nu) numsScratch = new Float64Array(Math.max(nu, numsScratch.length * 2));
+  const rawBits = decodeGrouped(layout, kinds);
   const grouped = numsScratch;
-  let at = 0;
-  let rawBits = false;
-  for (let c = 0; c < nc; c++) {
-    const n = colCount[c] as number;
-    const kind = kinds[c] as number;
-    if (kind === ColumnKind.XOR || kind === ColumnKind.FLOAT64) rawBits = true;
-    decodeColumnBodyF64(kind, r, grouped, at, at + n);
-    colCount[c] = at;
-    at += n;
-  }
-  if (r.pos !== r.end) r.fail('trailing bytes');
   if (out.ts.length < nb) out.ts = new Float64Array(Math.max(nb, out.ts.length * 2));
   if (out.counts.length < nb) out.counts = new Uint32Array(Math.max(nb, out.counts.length * 2));
   if (out.ids.length < nu) out.ids = new Uint32Array(Math.max(nu, out.ids.length * 2));
@@ -637,58 +422,4 @@ function decodeSome(raw: Uint8Array, firstTs: number, keep: (globalId: number) =
     counts[b] = m;
   }
   return { ts, counts, ids, values };
-}
-
-/** Path definitions: (id, first timestamp, path) triples. */
-export interface PathDef {
-  id: number;
-  path: string;
-  firstTs: number;
-}
-
-const utf8Encoder = new TextEncoder();
-const utf8Decoder = new TextDecoder('utf-8', { fatal: true });
-
-/** A path's byte length as a varint: at most this long (paths are far below 2^35 bytes). */
-const PATH_LENGTH_VARINT_BYTES_MAX = 5;
-
-export function encodePathDefs(defs: readonly PathDef[], baseTs: number): Uint8Array {
-  const w = new ByteWriter(256 + defs.length * 32);
-  w.uvar(defs.length);
-  for (const d of defs) {
-    w.uvar(d.id);
-    w.svar(d.firstTs - baseTs);
-    // The UTF-8 bytes go straight into the writer, past room for their length, and move
-    // back once the length's varint is written (no array per path).
-    const path = d.path;
-    w.ensure(PATH_LENGTH_VARINT_BYTES_MAX + 3 * path.length);
-    const at = w.pos + PATH_LENGTH_VARINT_BYTES_MAX;
-    const { written } = utf8Encoder.encodeInto(path, w.buf.subarray(at));
-    const bodyAt = putUvar(w.buf, w.pos, written);
-    w.buf.copyWithin(bodyAt, at, at + written);
-    w.pos = bodyAt + written;
-  }
-  return w.finish();
-}
-
-export function decodePathDefs(raw: Uint8Array, baseTs: number): PathDef[] {
-  const r = new ByteReader(raw);
-  const n = r.uvar();
-  if (n > raw.length) r.fail('impossible path count');
-  const out: PathDef[] = [];
-  for (let i = 0; i < n; i++) {
-    const id = r.uvar();
-    const firstTs = baseTs + r.svar();
-    const len = r.uvar();
-    const bytes = r.bytes(len);
-    let path = '';
-    try {
-      path = utf8Decoder.decode(bytes);
-    } catch {
-      r.fail('path is not valid UTF-8');
-    }
-    out.push({ id, path, firstTs });
-  }
-  if (r.pos !== r.end) r.fail('trailing bytes');
-  return out;
 }
