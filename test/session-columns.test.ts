@@ -94,7 +94,8 @@ beforeAll(async () => {
   dir = await tmpDir('tapedeck-columns-');
   // Large images: blocks end at the updates target (thousands of batches, many frames each).
   const w = await Archive.open(dir, { imageFrequencyBytes: 64 * 1024 * 1024 });
-  // First the workload of the storage tests (skewed paths, often twice in a batch), then ours.
+  // First the workload of the storage tests (skewed paths, often twice in a batch: blocks
+  // with thousands of values that are not numbers, and blocks the codec reads), then ours.
   const first = randomBatches(SEED, 1500, { startTs: 1_700_000_000_000_000 });
   for (const b of [...first, ...batches(SEED, 6000)]) w.writer!.append(b.updates, b.ts);
   await w.close();

@@ -37,12 +37,6 @@ import { fetchWaitFrame, SessionWire, type SessionSink } from './wire.js';
 export type { FrameFormat, SessionSink } from './wire.js';
 export type { CoverageSource, SessionEvents, SessionLimits, SessionLog } from './ports.js';
 
-/** Whether a column view's non-number updates are in ascending order, as its contract says. */
-function othersInOrder(v: ColumnBatches): boolean {
-  for (let j = 1; j < v.otherCount; j++) if ((v.otherAt[j] as number) <= (v.otherAt[j - 1] as number)) return false;
-  return true;
-}
-
 /** How early a paced batch may go out (ms): timers only ever fire late. */
 const PACING_EARLY_MS = 1;
 
@@ -82,8 +76,6 @@ export class Session {
   private pending: RawBatch | null = null;
   /** Unpaced play reads whole blocks as columns (./columns.ts); batches read and not yet sent. */
   private readonly held = new HeldColumns();
-  /** Batches to read one by one before reading columns again (a block whose columns are not usable). */
-  private rawBatchesLeft = 0;
   /**
    * The cursor reads columns: an archive's does; a merged session's (server/cluster) reads
    * batch by batch only, and its positions are not times alone (equal times on two shards).
@@ -276,7 +268,7 @@ export class Session {
   private async step(): Promise<void> {
     const burst = this.burst;
     // Unpaced play (no burst, nothing held back) reads whole blocks as columns.
-    if (this.readsColumns && !burst && this.pending === null && this.rawBatchesLeft <= 0 && this.state === 'play' && this.speed === 'unlimited') return this.stepColumns();
+    if (this.readsColumns && !burst && this.pending === null && this.state === 'play' && this.speed === 'unlimited') return this.stepColumns();
     await this.releaseColumns();
     const first = this.pending ?? (await this.cursor.nextRaw());
     this.pending = null;
@@ -320,7 +312,6 @@ export class Session {
       return;
     }
     this.pending = held;
-    this.rawBatchesLeft -= out.length;
     this.sendBatches(out);
     this.posUs = (out[out.length - 1] as RawBatch).ts;
     if (burst) {
@@ -350,13 +341,6 @@ export class Session {
       if (!view) {
         this.held.clear();
         return this.noMoreData();
-      }
-      if (!othersInOrder(view)) {
-        // A side channel out of order (the column reader lost places of values that are
-        // not numbers): this block goes batch by batch, from where it began.
-        this.rawBatchesLeft = view.batches;
-        this.held.hold(view);
-        return this.releaseColumns();
       }
       this.held.hold(view);
     }
@@ -511,7 +495,6 @@ export class Session {
     this.pending = null;
     this.held.clear();
     this.columnCursor = undefined;
-    this.rawBatchesLeft = 0;
     this.pacer.reset();
     this.needState = true;
     this.reachedEnd = false;
