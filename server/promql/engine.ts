@@ -13,8 +13,8 @@ import { PromError, badData } from './errors.js';
 import { Evaluator, sortSamples, type MatrixSeries, type Sample } from './eval.js';
 import { compareMetrics, type Metric } from './labels.js';
 import { Budget, loadSamples, type SeriesSamples } from './load.js';
-import { parseQuery } from './parse.js';
-import { streamRangeQuery } from './stream.js';
+import { parseQueryCached } from './parse-cache.js';
+import { plainRangeQuery, streamRangeQuery } from './stream.js';
 
 export const DEFAULT_LOOKBACK_MS = 5 * 60_000;
 
@@ -73,7 +73,7 @@ async function load(archive: Archive, expr: Expr, p: QueryParams, budget: Budget
 
 export async function runQuery(archive: Archive, p: QueryParams): Promise<QueryResult> {
   const budget = new Budget(performance.now() + p.timeoutMs);
-  const expr = parseQuery(p.query);
+  const expr = parseQueryCached(p.query);
   const type = typeOf(expr);
   if (p.stepMs > 0 && type === 'matrix') throw badData('invalid expression type "range vector" for range query, must be Scalar or instant Vector');
   if (p.stepMs > 0 && p.stream !== false) {
@@ -82,6 +82,10 @@ export async function runQuery(archive: Archive, p: QueryParams): Promise<QueryR
     if (streamed) return { resultType: 'matrix', series: streamed };
   }
   const selected = await load(archive, expr, p, budget);
+  if (p.stepMs > 0 && p.stream !== false) {
+    const plain = await plainRangeQuery(expr, selected, p, budget);
+    if (plain) return { resultType: 'matrix', series: plain };
+  }
   const ev = new Evaluator({ startMs: p.startMs, endMs: p.endMs, lookbackMs: p.lookbackMs, selected });
   if (p.stepMs === 0) return instant(ev, expr, p.startMs);
   return rangeQuery(ev, expr, p, budget);

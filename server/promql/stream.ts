@@ -84,6 +84,51 @@ function columnOf(s: SeriesSamples, sel: Selector, fn: RangeFn | undefined, p: S
   }
 }
 
+/**
+ * A range query that is one selector, or one range function without a parameter over one
+ * (`sel`, `rate(sel[5m])`; no @): each series' column straight from its loaded samples
+ * (columnOf), instead of evaluating every step and gathering per-step samples by label set.
+ * Series come as load() gives them (sorted by label set); `undefined` when the query is of
+ * another shape, or when two series would share a label set (step by step reports or merges
+ * that). Samples were loaded and counted already; the points count too, as they do step by
+ * step, so the same queries are refused.
+ */
+export async function plainRangeQuery(expr: Expr, selected: ReadonlyMap<Selector, readonly SeriesSamples[]>, p: StreamParams, budget: Budget): Promise<MatrixSeries[] | undefined> {
+  let sel: Selector;
+  let fn: RangeFn | undefined;
+  if (expr.kind === 'vector') sel = expr.sel;
+  else if (expr.kind === 'range_fn' && expr.param === undefined) {
+    sel = expr.matrix.sel;
+    fn = expr;
+  } else return undefined;
+  if (sel.at !== undefined) return undefined;
+  const series = selected.get(sel) ?? [];
+  const keepName = fn === undefined || fn.fn === 'last_over_time';
+  const metrics = series.map((s) => (keepName ? s.metric : dropName(s.metric)));
+  if (new Set(metrics.map((m) => m.key)).size !== metrics.length) return undefined;
+  const steps = Math.floor((p.endMs - p.startMs) / p.stepMs) + 1;
+  const col: Column = { v: new Float64Array(steps), present: new Uint8Array(steps) };
+  const out: MatrixSeries[] = [];
+  for (let j = 0; j < series.length; j++) {
+    columnOf(series[j] as SeriesSamples, sel, fn, p, steps, col);
+    let n = 0;
+    for (let k = 0; k < steps; k++) n += col.present[k] as number;
+    budget.addSamples(n);
+    if (n > 0) {
+      const t = new Float64Array(n);
+      const v = new Float64Array(n);
+      for (let k = 0, i = 0; k < steps; k++) {
+        if (col.present[k] === 0) continue;
+        t[i] = p.startMs + k * p.stepMs;
+        v[i++] = col.v[k] as number;
+      }
+      out.push({ metric: metrics[j] as Metric, t, v });
+    }
+    await budget.slice();
+  }
+  return out;
+}
+
 /** The group label set of an input metric (eval.ts groupOf). */
 function groupOf(agg: Aggregate, m: Metric): Metric {
   const names = new Set(agg.grouping.labels);
