@@ -155,6 +155,14 @@ export const SERVER_LIMITS = {
    * a day of 10 000 series took 25-30 % less CPU with 32 than with 256 (16 and 64 alike).
    */
   promqlStreamSeriesBatch: 32,
+  /**
+   * Parsed queries kept by their text (server/promql/parse-cache.ts), least recently used
+   * dropped first, and the longest text kept: at most about 256 × 4 096 characters of
+   * queries and their trees. Parsing a query costs about as much CPU as evaluating one
+   * series over a day; dashboards send the same queries at every refresh.
+   */
+  promqlParsedQueriesMax: 256,
+  promqlParsedQueryCharsMax: 4096,
   /*
    * "What changed" (GET /api/v1/diff, server/diff.ts, server/diff-pass.ts): one forward pass by columns over (start, end]
    * after one state read at start. Each list of the answer (changed, appeared, disappeared
