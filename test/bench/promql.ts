@@ -42,6 +42,8 @@ const WARMUP = Math.max(1, Number(process.env.WARMUP ?? 1));
 /** SIDECARS=0: no per-series sidecar, every read scans the blocks (the figures before sidecars). */
 const SIDECARS = process.env.SIDECARS !== '0';
 /** child (default): Tapedeck serves from a process of its own; same: from this one. */
+/** ONLY=selector,rate: time only these queries (names as in the output), e.g. for the one-series figures in a shorter run. */
+const ONLY = process.env.ONLY?.split(',');
 const SAME_PROCESS = process.env.TAPEDECK_PROCESS === 'same';
 const T0_MS = 1_700_000_000_000;
 const SPAN_MS = HOURS * 3_600_000;
@@ -247,6 +249,7 @@ async function main(): Promise<void> {
     const results: Record<string, unknown> = {};
     const promCpu = procCpu(await prometheusPid(prom.url));
     for (const [name, q] of Object.entries(queries)) {
+      if (ONLY && !ONLY.includes(name)) continue;
       const prometheus = await timeQuery(prom.url, q, promCpu);
       const tapedeck = await timeQuery(tapedeckUrl, q, served.cpu);
       progress(`${name}: ${JSON.stringify({ tapedeck, prometheus })}`);
