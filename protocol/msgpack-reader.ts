@@ -1,0 +1,240 @@
+/**
+ * The reading half of the msgpack value codec (protocol/value-msgpack.ts describes the
+ * form and re-exports this): hostile input gets a TPD_BAD_ARGUMENT, never a crash. Also
+ * takes what msgpackr wrote before this codec (docs/values.md): strings holding WTF-8
+ * surrogates, float32, integer map keys.
+ */
+import { TapedeckError } from './errors.js';
+import { VALUE_DEPTH_MAX, canonicalInteger, setOwn, type Value } from './value.js';
+import { MsgpackExt } from './msgpack-ext.js';
+
+const utf8Decoder = new TextDecoder('utf-8');
+/** Strings up to this many bytes are decoded in JS (faster than TextDecoder for short ones). */
+const SHORT_STRING_BYTES = 64;
+
+function malformed(why: string): TapedeckError {
+  return new TapedeckError('TPD_BAD_ARGUMENT', `malformed msgpack: ${why}`);
+}
+
+/** Reads msgpack values from bytes[pos, end). Hostile input gets a TPD_BAD_ARGUMENT, never a crash. */
+export class MsgpackReader {
+  pos: number;
+  private readonly view: DataView;
+
+  constructor(private readonly buf: Uint8Array, pos = 0, private readonly end = buf.length) {
+    this.pos = pos;
+    this.view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  }
+
+  get done(): boolean {
+    return this.pos >= this.end;
+  }
+
+  private need(n: number): number {
+    const at = this.pos;
+    if (at + n > this.end) throw malformed('truncated');
+    this.pos = at + n;
+    return at;
+  }
+
+  private u8(): number {
+    return this.buf[this.need(1)] as number;
+  }
+
+  private u16(): number {
+    return this.view.getUint16(this.need(2));
+  }
+
+  private u32(): number {
+    return this.view.getUint32(this.need(4));
+  }
+
+  value(depth = 0): Value {
+    const c = this.u8();
+    if (c < 0x80) return c;
+    if (c >= 0xe0) return c - 0x100;
+    if (c <= 0x8f) return this.map(c & 0x0f, depth);
+    if (c <= 0x9f) return this.array(c & 0x0f, depth);
+    if (c <= 0xbf) return this.string(c & 0x1f);
+    const v = this.view;
+    switch (c) {
+      case 0xc0: return null;
+      case 0xc2: return false;
+      case 0xc3: return true;
+      case 0xc4: return this.bin(this.u8());
+      case 0xc5: return this.bin(this.u16());
+      case 0xc6: return this.bin(this.u32());
+      case 0xc7: return this.ext(this.u8());
+      case 0xc8: return this.ext(this.u16());
+      case 0xc9: return this.ext(this.u32());
+      case 0xca: return v.getFloat32(this.need(4));
+      case 0xcb: return v.getFloat64(this.need(8));
+      case 0xcc: return this.u8();
+      case 0xcd: return this.u16();
+      case 0xce: return this.u32();
+      case 0xcf: return canonicalInteger(v.getBigUint64(this.need(8)));
+      case 0xd0: return v.getInt8(this.need(1));
+      case 0xd1: return v.getInt16(this.need(2));
+      case 0xd2: return v.getInt32(this.need(4));
+      case 0xd3: return canonicalInteger(v.getBigInt64(this.need(8)));
+      case 0xd4: return this.ext(1);
+      case 0xd5: return this.ext(2);
+      case 0xd6: return this.ext(4);
+      case 0xd7: return this.ext(8);
+      case 0xd8: return this.ext(16);
+      case 0xd9: return this.string(this.u8());
+      case 0xda: return this.string(this.u16());
+      case 0xdb: return this.string(this.u32());
+      case 0xdc: return this.array(this.u16(), depth);
+      case 0xdd: return this.array(this.u32(), depth);
+      case 0xde: return this.map(this.u16(), depth);
+      case 0xdf: return this.map(this.u32(), depth);
+      default: throw malformed(`byte 0x${c.toString(16)} starts no value`);
+    }
+  }
+
+  private bin(n: number): Uint8Array {
+    const at = this.need(n);
+    return this.buf.slice(at, at + n);
+  }
+
+  private array(n: number, depth: number): Value[] {
+    // Every element takes at least one byte: a larger count is a lie, not an allocation.
+    if (n > this.end - this.pos) throw malformed('array longer than its bytes');
+    if (depth >= VALUE_DEPTH_MAX) throw malformed(`nested deeper than ${VALUE_DEPTH_MAX} levels`);
+    const out = new Array<Value>(n);
+    for (let i = 0; i < n; i++) out[i] = this.value(depth + 1);
+    return out;
+  }
+
+  private map(n: number, depth: number): Record<string, Value> {
+    if (n * 2 > this.end - this.pos) throw malformed('map longer than its bytes');
+    if (depth >= VALUE_DEPTH_MAX) throw malformed(`nested deeper than ${VALUE_DEPTH_MAX} levels`);
+    const out: Record<string, Value> = {};
+    for (let i = 0; i < n; i++) {
+      const k = this.value(depth + 1);
+      // Integer keys came from older writers that stringified nothing; JS keys are strings.
+      if (typeof k !== 'string' && typeof k !== 'number') throw malformed('a map key is not a string');
+      setOwn(out, String(k), this.value(depth + 1));
+    }
+    return out;
+  }
+
+  private ext(n: number): Value {
+    const type = this.view.getInt8(this.need(1));
+    const at = this.need(n);
+    if (type === MsgpackExt.UTF16) {
+      if (n % 2 !== 0) throw malformed('UTF-16 string of odd length');
+      return utf16le(this.buf, at, at + n);
+    }
+    if (type === MsgpackExt.BIGINT) {
+      const text = utf8Decoder.decode(this.buf.subarray(at, at + n));
+      if (!/^-?[0-9]+$/.test(text)) throw malformed('bigint extension is not decimal');
+      return canonicalInteger(BigInt(text));
+    }
+    throw malformed(`unknown extension type ${type}`);
+  }
+
+  private string(n: number): string {
+    const at = this.need(n);
+    if (n <= CACHED_STRING_BYTES) return cachedString(this.buf, at, at + n);
+    if (n <= SHORT_STRING_BYTES) {
+      const s = ascii(this.buf, at, at + n);
+      if (s !== undefined) return s;
+    }
+    if (n <= SHORT_STRING_BYTES || hasSurrogateBytes(this.buf, at, at + n)) return wtf8(this.buf, at, at + n);
+    return utf8Decoder.decode(this.buf.subarray(at, at + n));
+  }
+}
+
+/**
+ * Short strings (keys, enum-like values such as "up") repeat in a column: a small cache by
+ * their bytes returns the same string without decoding it again.
+ */
+const CACHED_STRING_BYTES = 16;
+const STRING_CACHE_SLOTS = 4096;
+const cacheBytes: Array<Uint8Array | undefined> = new Array<Uint8Array | undefined>(STRING_CACHE_SLOTS);
+const cacheStrings: string[] = new Array<string>(STRING_CACHE_SLOTS);
+
+function cachedString(b: Uint8Array, from: number, to: number): string {
+  let h = 0x811c9dc5;
+  for (let i = from; i < to; i++) h = Math.imul(h ^ (b[i] as number), 0x01000193);
+  const slot = (h >>> 0) & (STRING_CACHE_SLOTS - 1);
+  const k = cacheBytes[slot];
+  if (k !== undefined && k.length === to - from) {
+    let i = 0;
+    while (i < k.length && k[i] === b[from + i]) i++;
+    if (i === k.length) return cacheStrings[slot] as string;
+  }
+  const s = ascii(b, from, to) ?? wtf8(b, from, to);
+  cacheBytes[slot] = b.slice(from, to);
+  cacheStrings[slot] = s;
+  return s;
+}
+
+const asciiCodes: number[] = [];
+
+/** Short ASCII text, or undefined when a byte is not ASCII. */
+function ascii(b: Uint8Array, from: number, to: number): string | undefined {
+  asciiCodes.length = to - from;
+  for (let i = from; i < to; i++) {
+    const c = b[i] as number;
+    if (c >= 0x80) return undefined;
+    asciiCodes[i - from] = c;
+  }
+  return String.fromCharCode.apply(null, asciiCodes);
+}
+
+/** Lead bytes of a 3-byte sequence encoding U+D800..U+DFFF (WTF-8, as msgpackr wrote lone surrogates). */
+function hasSurrogateBytes(b: Uint8Array, from: number, to: number): boolean {
+  for (let i = b.indexOf(0xed, from); i >= 0 && i < to - 1; i = b.indexOf(0xed, i + 1)) if ((b[i + 1] as number) >= 0xa0) return true;
+  return false;
+}
+
+function utf16le(b: Uint8Array, from: number, to: number): string {
+  const units: number[] = [];
+  let s = '';
+  for (let i = from; i < to; i += 2) {
+    units.push((b[i] as number) | ((b[i + 1] as number) << 8));
+    if (units.length === 4096) s += String.fromCharCode(...units.splice(0));
+  }
+  return s + String.fromCharCode(...units);
+}
+
+/** UTF-8 that also takes encoded surrogates (WTF-8); anything invalid becomes U+FFFD. */
+function wtf8(b: Uint8Array, from: number, to: number): string {
+  const units: number[] = [];
+  let s = '';
+  let i = from;
+  while (i < to) {
+    const c = b[i++] as number;
+    let cp = 0xfffd;
+    if (c < 0x80) cp = c;
+    else if (c >= 0xc2 && c < 0xe0 && i < to && ((b[i] as number) & 0xc0) === 0x80) cp = ((c & 0x1f) << 6) | ((b[i++] as number) & 0x3f);
+    else if (c >= 0xe0 && c < 0xf0 && i + 1 < to && ((b[i] as number) & 0xc0) === 0x80 && ((b[i + 1] as number) & 0xc0) === 0x80) {
+      cp = ((c & 0x0f) << 12) | (((b[i] as number) & 0x3f) << 6) | ((b[i + 1] as number) & 0x3f);
+      i += 2;
+      if (cp < 0x800) cp = 0xfffd;
+    } else if (c >= 0xf0 && c < 0xf5 && i + 2 < to && ((b[i] as number) & 0xc0) === 0x80 && ((b[i + 1] as number) & 0xc0) === 0x80 && ((b[i + 2] as number) & 0xc0) === 0x80) {
+      cp = ((c & 0x07) << 18) | (((b[i] as number) & 0x3f) << 12) | (((b[i + 1] as number) & 0x3f) << 6) | ((b[i + 2] as number) & 0x3f);
+      i += 3;
+      if (cp < 0x10000 || cp > 0x10ffff) cp = 0xfffd;
+    }
+    if (cp >= 0x10000) {
+      cp -= 0x10000;
+      units.push(0xd800 | (cp >> 10), 0xdc00 | (cp & 0x3ff));
+    } else {
+      units.push(cp);
+    }
+    if (units.length >= 4096) s += String.fromCharCode(...units.splice(0));
+  }
+  return s + String.fromCharCode(...units);
+}
+
+/** One value filling `bytes` exactly. */
+export function decodeMsgpack(bytes: Uint8Array): Value {
+  const r = new MsgpackReader(bytes);
+  const v = r.value();
+  if (!r.done) throw malformed('trailing bytes after the value');
+  return v;
+}
