@@ -15,6 +15,7 @@ import { isTapedeckError } from '../protocol/errors.js';
 import { Archive } from '../storage/archive.js';
 import type { Cursor } from '../storage/cursor.js';
 import { BlockType } from '../storage/codec/frame.js';
+import type { ColumnBatchesBuilder } from '../storage/column-batches.js';
 import { ColdStorage, type ColdEvent } from '../storage/cold.js';
 import { xorByte } from './helpers/damage.js';
 import { scheduleSeed } from './helpers/seed.js';
@@ -271,6 +272,63 @@ describe('Cursor.nextColumns', () => {
       expect(numbers).toBeGreaterThan(1000);
       expect(others).toBeGreaterThan(100);
       expect(oddNaNs).toBeGreaterThan(10);
+    } finally {
+      await a.close();
+    }
+  });
+
+  it('reads blocks of numbers only through the codec typed decode (short columns) and the column reader (polls) alike, bit for bit, from any position (seeded)', async () => {
+    const seed = scheduleSeed('CURSOR_COLUMNS_INTO_SEED', 'nextColumns typed decode');
+    const r = rng(seed);
+    const a = await Archive.open(await tmpDir(), { flushIntervalMs: 0 });
+    try {
+      const w = a.writer!;
+      // Many paths, a few a batch (columns of one or two values: the typed decode), then
+      // polls of a few paths (long columns: the column reader), block after block.
+      const many = Uint32Array.from({ length: 3000 }, (_, i) => w.pathId(`/m/k${i}`));
+      const few = many.subarray(0, 24);
+      let ts = T0;
+      for (let block = 0; block < 24; block++) {
+        const short = block % 3 !== 2;
+        for (let b = 0; b < 40; b++) {
+          ts += r() < 0.1 ? 0 : Math.ceil(r() * 3) * S;
+          // Polls repeat one shape (the column reader's cached gather), short blocks have empty batches.
+          if (short && r() < 0.05) {
+            w.append([], ts);
+            continue;
+          }
+          const n = short ? 1 + Math.floor(r() * 60) : few.length;
+          const ids = short ? Uint32Array.from({ length: n }, () => many[Math.floor(r() * many.length)] as number) : few;
+          const unique = Uint32Array.from(new Set(ids));
+          // Decimals (DECIMAL kinds) or, in some blocks, any bits (XOR: NaN payloads, -0, ±Inf).
+          const odd = block % 4 === 1;
+          const values = Float64Array.from(unique, () => (odd && r() < 0.2 ? fromBits(pick(r, ODD_BITS)) : Math.round((r() - 0.5) * 1e5) / 100));
+          w.appendColumns(unique, values, ts);
+        }
+        await w.flush();
+      }
+      const all = await viaNext(a.cursor());
+      const starts: Array<'beginning' | { ts: number }> = ['beginning'];
+      for (let i = 0; i < 8; i++) starts.push({ ts: all[Math.floor(r() * all.length)]!.ts + (r() < 0.5 ? 0 : -1) });
+      let intoBlocks = 0;
+      for (const at of starts) {
+        const c = a.cursor();
+        const ref = a.cursor();
+        await c.seek(at);
+        await ref.seek(at);
+        const { want, got, posProblem } = await readBoth(a, c, ref);
+        const where = `seed ${seed} from ${JSON.stringify(at)}`;
+        expect(posProblem, where).toBeUndefined();
+        expect(firstDifference(want, got), where).toBeUndefined();
+        intoBlocks += (c as unknown as { columns?: ColumnBatchesBuilder }).columns?.intoBlocks ?? 0;
+      }
+      // Both paths were taken: the typed decode for short columns, the reader for the polls.
+      expect(intoBlocks).toBeGreaterThan(10);
+      expect(all.reduce((n, b) => n + b.updates.filter(([, v]) => Number.isNaN(v) && bitsOf(v as number) !== bitsOf(NaN)).length, 0)).toBeGreaterThan(5);
+      const c = a.cursor();
+      let blocks = 0;
+      while (await c.nextColumns()) blocks++;
+      expect(blocks - (c as unknown as { columns: ColumnBatchesBuilder }).columns.intoBlocks).toBeGreaterThan(4);
     } finally {
       await a.close();
     }
