@@ -201,6 +201,7 @@ export class ColumnBatchesBuilder {
     if (nb.batchCount !== batches) throw new TapedeckError('TPD_CORRUPT_BLOCK', 'batch count differs from its header');
     if (maxOf(nb.ids, nb.updateCount) >= pathCount) throw new TapedeckError('TPD_CORRUPT_BLOCK', 'unknown path id');
     this.intoBlocks++;
+    out.otherCount = 0;
     this.startsFrom(nb, from);
     return out;
   }
