@@ -1,9 +1,9 @@
 /**
  * The msgpack `batch` / `batches` frame of the session replay path, written from decoded
  * ids and values (one MsgpackWriter.pairsOf call a batch), or from a block held as columns
- * (pairsOfColumns). The same bytes as protocol/msgpack-frames.ts encodeRawFrame for the
- * same batches (test/msgpack-batch-frame.test.ts and test/session-columns.test.ts compare
- * them on seeded hostile values), which builds each pair with pair(). Pure.
+ * (pairsOfColumns). The same bytes as writing one pair() per update (the oracle
+ * test/helpers/msgpack-frame-oracle.ts, which test/msgpack-batch-frame.test.ts and
+ * test/session-columns.test.ts compare them with on seeded hostile values). Pure.
  */
 import type { IdMatch, RawBatchView } from './msgpack-frames.js';
 import type { Value } from './value.js';

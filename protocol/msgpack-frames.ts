@@ -2,7 +2,7 @@
  * msgpack session frames (protocol/frames.ts describes them), written with the value codec
  * of protocol/value-msgpack.ts: `ts` and ids are msgpack integers, values exact. The hot
  * frames (batch, batches, state) are written from decoded ids and values without building
- * frame objects. Pure.
+ * frame objects (batch and batches: protocol/msgpack-batch-frame.ts). Pure.
  */
 import type { ServerFrame } from './frames.js';
 import type { Value } from './value.js';
@@ -20,49 +20,6 @@ export interface RawBatchView {
 }
 
 export type IdMatch = ((id: number) => boolean) | undefined;
-
-function rawUpdates(w: MsgpackWriter, b: RawBatchView, match: IdMatch): void {
-  let n = b.to - b.from;
-  if (match) {
-    n = 0;
-    for (let i = b.from; i < b.to; i++) if (match(b.ids[i] as number)) n++;
-  }
-  w.arrayHeader(n);
-  for (let i = b.from; i < b.to; i++) {
-    const id = b.ids[i] as number;
-    if (match && !match(id)) continue;
-    w.pair(id, b.values[i] as Value);
-  }
-}
-
-/** A `batch` frame for one view, a `batches` frame for several. */
-export function encodeRawFrame(w: MsgpackWriter, batches: readonly RawBatchView[], match: IdMatch): Uint8Array {
-  w.reset();
-  if (batches.length === 1) {
-    const b = batches[0] as RawBatchView;
-    w.mapHeader(3);
-    w.str('type');
-    w.str('batch');
-    w.str('ts');
-    w.num(b.ts);
-    w.str('updates');
-    rawUpdates(w, b, match);
-    return w.take();
-  }
-  w.mapHeader(2);
-  w.str('type');
-  w.str('batches');
-  w.str('batches');
-  w.arrayHeader(batches.length);
-  for (const b of batches) {
-    w.mapHeader(2);
-    w.str('ts');
-    w.num(b.ts);
-    w.str('updates');
-    rawUpdates(w, b, match);
-  }
-  return w.take();
-}
 
 export function encodeStateFrame(w: MsgpackWriter, ts: number | null, values: ReadonlyArray<readonly [number, Value]>): Uint8Array {
   w.reset();

@@ -7,7 +7,8 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { encodeBatchFrame } from '../protocol/msgpack-batch-frame.js';
-import { MsgpackWriter, encodeRawFrame, type RawBatchView } from '../protocol/msgpack-frames.js';
+import { MsgpackWriter, type RawBatchView } from '../protocol/msgpack-frames.js';
+import { encodeRawFrame } from './helpers/msgpack-frame-oracle.js';
 import type { Value } from '../protocol/value.js';
 import { hostileNumber, hostileValue, propertySeed } from './helpers/values.js';
 

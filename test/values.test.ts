@@ -8,7 +8,8 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { isTapedeckError } from '../protocol/errors.js';
 import { decodeClientFrame, encodeJsonFrame, encodeJsonRawFrame } from '../protocol/frames.js';
-import { MsgpackWriter, encodeMsgpackFrame, encodeRawFrame, encodeStateFrame } from '../protocol/msgpack-frames.js';
+import { MsgpackWriter, encodeMsgpackFrame, encodeStateFrame } from '../protocol/msgpack-frames.js';
+import { encodeBatchFrame } from '../protocol/msgpack-batch-frame.js';
 import { VALUE_DEPTH_MAX, isValidPath, setOwn, type Value } from '../protocol/value.js';
 import { parseJsonText, parseJsonValueText, valueFromCsvCell, valueFromJson, valueToCsvCell, valueToJson, valueToJsonText } from '../protocol/value-json.js';
 import { decodeMsgpack, encodeMsgpack } from '../protocol/value-msgpack.js';
@@ -182,7 +183,7 @@ describe('session frames', () => {
         const paths = updates.map((u) => u[0]);
         const view = { ts, ids: updates.map((_, i) => i), values: updates.map((u) => u[1]), from: 0, to: updates.length };
         const w = new MsgpackWriter();
-        const bytes = encodeRawFrame(w, [view], undefined);
+        const bytes = encodeBatchFrame(w, [view], undefined);
         const f = decodeMsgpack(bytes) as { ts: unknown; updates: Array<[number, Value]> };
         expect(f.ts).toBe(ts);
         expect(bytes[1 + 5 + 6 + 3]).toBe(0xcf); // {type: "batch", ts: uint64 ...
