@@ -162,6 +162,7 @@ export const SERVER_LIMITS = {
    * series over a day; dashboards send the same queries at every refresh.
    */
   promqlParsedQueriesMax: 256,
+  /** Longest query text the parse cache keeps (longer ones are parsed every time): bounds the cache's memory with promqlParsedQueriesMax. */
   promqlParsedQueryCharsMax: 4096,
   /*
    * "What changed" (GET /api/v1/diff, server/diff.ts, server/diff-pass.ts): one forward pass by columns over (start, end]
