@@ -266,15 +266,8 @@ export class Cursor {
 
   private async nextColumnsOrEnd(): Promise<ColumnBatches | null> {
     while (true) {
-      const f = this.a.fileList.bySeq(this.seq);
-      if (!f) {
-        const first = this.a.fileList.first();
-        if (this.seq < 0 && first) {
-          this.seq = first.seq;
-          continue;
-        }
-        return null;
-      }
+      const f = this.currentFile();
+      if (!f) return null;
       if (!isIndexed(f)) await this.a.prepare(f, this.wait);
       if (this.di < this.a.table(f).deltas.length) {
         const view = await this.columnsAt(f, this.di, this.k);
@@ -341,18 +334,20 @@ export class Cursor {
     return at + bytes <= s.buf.length ? s.buf.subarray(at, at + bytes) : undefined;
   }
 
+  /** The file the cursor reads (the first one before it has started); undefined past the last. */
+  private currentFile(): FileEntry | undefined {
+    const f = this.a.fileList.bySeq(this.seq);
+    if (f || this.seq >= 0) return f;
+    const first = this.a.fileList.first();
+    if (first) this.seq = first.seq;
+    return first;
+  }
+
   /** Moves past the next visible batch and returns where it is. */
   private async advance(): Promise<{ block: Loaded; k: number } | null> {
     while (true) {
-      const f = this.a.fileList.bySeq(this.seq);
-      if (!f) {
-        const first = this.a.fileList.first();
-        if (this.seq < 0 && first) {
-          this.seq = first.seq;
-          continue;
-        }
-        return null;
-      }
+      const f = this.currentFile();
+      if (!f) return null;
       if (!isIndexed(f)) await this.a.prepare(f, this.wait);
       const deltas = this.a.table(f).deltas;
       if (this.di < deltas.length) {

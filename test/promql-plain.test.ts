@@ -23,8 +23,8 @@ import { scheduleSeed } from './helpers/seed.js';
 import { tmpDir } from './helpers/tmp.js';
 import { rng } from './helpers/workload.js';
 import { startSeriesIndex } from '../server/series-index.js';
+import { STALE_NAN } from './helpers/nan.js';
 
-const STALE_NAN = new Float64Array(new BigUint64Array([0x7ff0000000000002n]).buffer)[0] as number;
 const T0_MS = 1_700_000_000_000;
 const STEPS = 240;
 const limits = SERVER_LIMITS as { -readonly [K in keyof typeof SERVER_LIMITS]: number };

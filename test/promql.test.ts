@@ -11,9 +11,9 @@ import { SERVER_LIMITS } from '../server/limits.js';
 import { compileLabelRegex } from '../server/promql/regex.js';
 import { formatValue } from '../server/promql/format.js';
 import { startServer, type TestServer } from './helpers/server.js';
+import { STALE_NAN } from './helpers/nan.js';
 
 const T0_MS = 1_700_000_000_000;
-const STALE_NAN = new Float64Array(new BigUint64Array([0x7ff0000000000002n]).buffer)[0] as number;
 
 function batches(): Batch[] {
   const out: Batch[] = [];

@@ -14,9 +14,9 @@ import { historyChunks } from '../server/history.js';
 import { scheduleSeed } from './helpers/seed.js';
 import { tmpDir } from './helpers/tmp.js';
 import { rng } from './helpers/workload.js';
+import { STALE_NAN } from './helpers/nan.js';
 
 const PATHS = 24;
-const STALE_NAN = new Float64Array(new BigUint64Array([0x7ff0000000000002n]).buffer)[0] as number;
 
 /** A value that compares by its exact form: numbers by their bits (a NaN's payload is data). */
 const bits = new Float64Array(1);

@@ -24,8 +24,8 @@ import { until } from './helpers/until.js';
 import { scheduleSeed } from './helpers/seed.js';
 import { tmpDir } from './helpers/tmp.js';
 import { rng } from './helpers/workload.js';
+import { STALE_NAN } from './helpers/nan.js';
 
-const STALE_NAN = new Float64Array(new BigUint64Array([0x7ff0000000000002n]).buffer)[0] as number;
 const OTHER_NAN = new Float64Array(new BigUint64Array([0x7ff8000000001234n]).buffer)[0] as number;
 const PATHS = 30;
 const limits = STORAGE_LIMITS as { -readonly [K in keyof typeof STORAGE_LIMITS]: number };
