@@ -124,7 +124,8 @@ export class DiffFold {
     if (id >= this.changes.length) this.grow(id + 1);
     this.updates[id]!++;
     if (orderable(v)) {
-      if (v < this.min[id]! || this.min[id] !== this.min[id]) this.min[id] = v;
+      // -0 is below 0, as Math.min has it (a min that met both is -0).
+      if (v < this.min[id]! || this.min[id] !== this.min[id] || (v === 0 && this.min[id] === 0 && 1 / v < 0)) this.min[id] = v;
       if (v > this.max[id]! || this.max[id] !== this.max[id]) this.max[id] = v;
     }
     const held = this.heldValue(id);
@@ -179,7 +180,7 @@ export class DiffFold {
         const v = nums[k] as number;
         // min/max as apply(): NaN left out, and a NaN bound (none yet) always replaced.
         if (v === v) {
-          if (!(v >= min)) min = v;
+          if (!(v >= min) || (v === 0 && min === 0 && 1 / v < 0)) min = v;
           if (!(v <= max)) max = v;
         }
         // Object.is(held, v): equal and the same zero, or both NaN (decimal columns hold

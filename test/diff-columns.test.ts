@@ -140,8 +140,8 @@ function naive(batches: Batch[], globs: string[], startUs: number, endUs: number
     let max: number | undefined;
     const seeNumber = (v: Value | undefined): void => {
       if (typeof v !== 'number' || Number.isNaN(v)) return;
-      // The first of equal bounds stays (0 then -0 keeps 0).
-      if (min === undefined || v < min) min = v;
+      // min as Math.min: -0 below 0 (0 then -0 gives -0); max keeps the first of equal bounds.
+      if (min === undefined || v < min || (Object.is(v, -0) && min === 0)) min = v;
       if (max === undefined || v > max) max = v;
     };
     seeNumber(start);
