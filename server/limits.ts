@@ -237,6 +237,8 @@ export const SERVER_LIMITS = {
   clusterCutRecordDrainMs: 10_000,
   /** Cluster reads: bytes of batch records a shard gathers before it sends a chunk of a merged session's feed (GET /api/v1/shard/batches). */
   clusterShardChunkBytesTarget: 64 * 1024,
+  /** Bytes of label keys the remote-write series cache holds (with remoteWriteSeriesCachedMax; past either, it starts afresh before the next request). */
+  remoteWriteSeriesCachedBytesMax: 256 * 1024 * 1024,
 } as const;
 
 /** Defaults of poller sources (each may override them in its config entry). */
