@@ -13,7 +13,7 @@ import { ERROR_BODY_SCHEMA } from '../ops/openapi.js';
 import { SERVER_LIMITS } from '../limits.js';
 import { DEFAULT_LOOKBACK_MS, runQuery } from '../promql/engine.js';
 import { PromError, badData } from '../promql/errors.js';
-import { errorJson, formatResult, successJson } from '../promql/format.js';
+import { errorJson, formatResultBytes, successJson } from '../promql/format.js';
 import { listLabelNames, listLabelValues, listSeries, type MetadataQuery } from '../promql/metadata.js';
 import { parseDurationParam, parseTimeParam } from '../promql/params.js';
 
@@ -37,34 +37,35 @@ const SCHEMA = {
 /** Form bodies are small: a query and a few parameters. */
 const FORM_BODY_BYTES_MAX = SERVER_LIMITS.promqlQueryCharsMax * 4;
 
-/** Parameters of a request: form body values first, then the URL's. */
+/** Parameters of a request: form body values first, then the URL's (either may be absent). */
 class Params {
-  constructor(private readonly lists: readonly URLSearchParams[]) {}
+  constructor(
+    private readonly form: URLSearchParams | undefined,
+    private readonly url: URLSearchParams | undefined,
+  ) {}
 
   get(name: string): string | undefined {
-    for (const l of this.lists) {
-      const v = l.get(name);
-      if (v !== null) return v;
-    }
-    return undefined;
+    const v = this.form?.get(name) ?? null;
+    if (v !== null) return v;
+    return this.url?.get(name) ?? undefined;
   }
 
   all(name: string): string[] {
-    return this.lists.flatMap((l) => l.getAll(name));
+    return [...(this.form?.getAll(name) ?? []), ...(this.url?.getAll(name) ?? [])];
   }
 }
 
 function paramsOf(req: FastifyRequest): Params {
-  const url = new URLSearchParams(req.url.includes('?') ? req.url.slice(req.url.indexOf('?') + 1) : '');
-  return new Params(req.body instanceof URLSearchParams ? [req.body, url] : [url]);
+  const q = req.url.indexOf('?');
+  return new Params(req.body instanceof URLSearchParams ? req.body : undefined, q < 0 ? undefined : new URLSearchParams(req.url.slice(q + 1)));
 }
 
-function send(reply: FastifyReply, status: number, body: string): FastifyReply {
+function send(reply: FastifyReply, status: number, body: string | Buffer): FastifyReply {
   return reply.status(status).header('content-type', 'application/json').send(body);
 }
 
 /** Runs a handler; its PromErrors (and the archive's errors) answer in Prometheus' shape. */
-function handle(fn: (p: Params) => Promise<string>) {
+function handle(fn: (p: Params) => Promise<string | Buffer>) {
   return async (req: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> => {
     try {
       return send(reply, 200, await fn(paramsOf(req)));
@@ -146,7 +147,7 @@ export const promqlRoutes: FastifyPluginAsync = async (app) => {
     const time = p.get('time');
     const t = time === undefined || time === '' ? Date.now() : parseTimeParam(time, 'time');
     const r = await gate.run(() => runQuery(archive, { query: q, startMs: t, endMs: t, stepMs: 0, lookbackMs: lookbackOf(p), timeoutMs: timeoutOf(p) }));
-    return formatResult(r);
+    return formatResultBytes(r);
   });
   const queryRange = handle(async (p) => {
     const q = required(p, 'query');
@@ -156,7 +157,7 @@ export const promqlRoutes: FastifyPluginAsync = async (app) => {
     const stepMs = parseDurationParam(required(p, 'step'), 'step');
     if (stepMs <= 0) throw badData('invalid parameter "step": zero or negative query resolution step widths are not accepted. Try a positive integer');
     const r = await gate.run(() => runQuery(archive, { query: q, startMs, endMs, stepMs, lookbackMs: lookbackOf(p), timeoutMs: timeoutOf(p) }));
-    return formatResult(r);
+    return formatResultBytes(r);
   });
   const series = handle(async (p) => {
     const m = metadataQuery(p);
