@@ -1,6 +1,7 @@
 /**
  * query_range latency over a day of series, Tapedeck beside a real Prometheus (2.42, on
- * this machine) loaded with the same samples: p50 and p99 per query, one JSON object.
+ * this machine) loaded with the same samples: per query, cold and warm p50/p99 and each
+ * server's CPU per query, one JSON object (docs/prometheus.md, "Performance", says why so).
  *
  *   npm run bench:promql                         # defaults below (scaled down, see docs/performance.md)
  *   SERIES=10000 INTERVAL_S=15 npm run bench:promql   # the issue's full size: 57.6 M samples
@@ -8,45 +9,64 @@
  * Half the series are counters (bench_requests_total), half gauges (bench_temperature);
  * labels job (10 values) and instance. Tapedeck gets the day through its storage API (one
  * batch per timestamp, as remote_write records them); Prometheus through its remote-write
- * receiver, in time order. Both then answer the same queries over HTTP (form POST, as
- * Grafana sends them), RUNS times each after one warm-up. Tapedeck's day is one sealed file
- * (rotated after loading) with its per-series sidecar built before the queries; SIDECARS=0
- * leaves the sidecar out (reads scan the blocks).
+ * receiver, in time order. Tapedeck's day is one sealed file (rotated after loading) with its
+ * per-series sidecar built before the queries; SIDECARS=0 leaves the sidecar out.
  *
- * Tapedeck serves from a process of its own (test/bench/promql-server.ts), as Prometheus
- * does, and both servers' CPU is read from /proc (10 ms ticks); TAPEDECK_PROCESS=same serves
- * from the benchmark's own process instead (the figures before 2026-12-03 16:00: its CPU
- * then counts the client and the process carries the garbage of loading the day).
+ * Both servers answer the same queries over HTTP (form POST, as Grafana sends them), each in
+ * a process of its own (Tapedeck: test/bench/promql-server.ts, started fresh each round), and
+ * their CPU is read from /proc. Per query, first COLD runs (default 10; wide queries 1), then
+ * the warm runs: NARROW_RUNS (default 200) for the one-series queries, so that p99 is not the
+ * single slowest run, RUNS (default 10) for the wide ones. The same runs on every server,
+ * interleaved run by run in a rotating order (no server is warmed more, or measured at a
+ * quieter moment, than another). CPU per query is a server's CPU over a phase divided by its
+ * runs.
+ *
+ * ROUNDS=n (default 1) repeats the queries n times, each round on fresh Tapedeck processes.
+ * BASE_TREE=<checkout> also serves a copy of the archive from that tree's promql-server.ts
+ * (A/B of two builds, alternated within every run; started in alternating order), and
+ * checks that both answer every query with the same bytes. ONLY=selector,rate times only
+ * the named queries.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { createInterface } from 'node:readline';
-import { mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
+import { cp, mkdtemp, readdir, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Archive } from '../../storage/index.js';
-import { buildServer } from '../../server/app.js';
 import { startSeriesIndex } from '../../server/series-index.js';
 import { sidecarDir } from '../../storage/series-index/build.js';
 import { seriesToPath } from '../../protocol/prom-path.js';
 import type { Value } from '../../protocol/value.js';
 import { startReceiver } from '../helpers/promql-peers.js';
 import { encodeLabels, postWrite, writeRequestBody } from './prom-write-body.js';
+import { interleaved, procCpu, prometheusPid, spread, startTapedeck, type Phase, type RunningTarget, type Target } from './promql-timing.js';
 
 const SERIES = Number(process.env.SERIES ?? 1000);
 const INTERVAL_S = Number(process.env.INTERVAL_S ?? 60);
 const HOURS = Number(process.env.HOURS ?? 24);
+/** Warm runs of the wide queries (seconds each). */
 const RUNS = Number(process.env.RUNS ?? 10);
+/** Warm runs of the one-series queries (milliseconds each): enough that p99 is not the maximum. */
+const NARROW_RUNS = Number(process.env.NARROW_RUNS ?? 200);
+/** Cold runs of the one-series queries: a fresh process's first answers, reported apart. */
+const COLD = Math.max(1, Number(process.env.COLD ?? 10));
+const ROUNDS = Math.max(1, Number(process.env.ROUNDS ?? 1));
 const STEP_S = Number(process.env.STEP_S ?? 120);
-/** Runs before the RUNS timed ones, on both servers (the first is reported as firstMs); more lets a fresh Node process's JIT settle. */
-const WARMUP = Math.max(1, Number(process.env.WARMUP ?? 1));
 /** SIDECARS=0: no per-series sidecar, every read scans the blocks (the figures before sidecars). */
 const SIDECARS = process.env.SIDECARS !== '0';
-/** child (default): Tapedeck serves from a process of its own; same: from this one. */
-/** ONLY=selector,rate: time only these queries (names as in the output), e.g. for the one-series figures in a shorter run. */
+/** ONLY=selector,rate: time only these queries (names as in the output). */
 const ONLY = process.env.ONLY?.split(',');
-const SAME_PROCESS = process.env.TAPEDECK_PROCESS === 'same';
+const BASE_TREE = process.env.BASE_TREE;
+if (process.env.WARMUP !== undefined || process.env.TAPEDECK_PROCESS !== undefined) {
+  throw new Error('WARMUP and TAPEDECK_PROCESS are gone: the cold runs (COLD) are reported, the same on every server, and Tapedeck always serves from its own process');
+}
 const T0_MS = 1_700_000_000_000;
 const SPAN_MS = HOURS * 3_600_000;
+
+const QUERIES: Record<string, { query: string; narrow: boolean }> = {
+  selector: { query: 'bench_temperature{instance="i17"}', narrow: true },
+  rate: { query: 'rate(bench_requests_total{instance="i17"}[5m])', narrow: true },
+  sumBy: { query: 'sum by (job) (rate(bench_requests_total[5m]))', narrow: false },
+  topk: { query: 'topk(5, bench_temperature)', narrow: false },
+};
 
 interface Def {
   labels: Record<string, string>;
@@ -75,91 +95,6 @@ function progress(line: string): void {
   process.stderr.write(`${new Date().toISOString()} ${line}\n`);
 }
 
-function percentile(sorted: number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] as number;
-}
-
-interface Timing {
-  /** The first run (Tapedeck: its series cache is cold; Prometheus: its page cache may be warm). */
-  firstMs: number;
-  p50Ms: number;
-  p99Ms: number;
-  /** CPU the server spent per run (user + system): what the query costs, whatever else runs on the machine. */
-  cpuP50Ms: number;
-  cpuP99Ms: number;
-  series: number;
-}
-
-/** CPU milliseconds a server has used so far. */
-type CpuClock = () => Promise<number>;
-
-/** This process (Tapedeck serves in it; the client's share of a run is small and counted against Tapedeck). */
-const ownCpu: CpuClock = () => {
-  const u = process.cpuUsage();
-  return Promise.resolve((u.user + u.system) / 1000);
-};
-
-/** Another process, from /proc/<pid>/stat (utime + stime, in clock ticks of 10 ms). */
-function procCpu(pid: number): CpuClock {
-  return async () => {
-    const fields = (await readFile(`/proc/${pid}/stat`, 'utf8')).split(') ')[1]?.split(' ') ?? [];
-    return (Number(fields[11]) + Number(fields[12])) * 10;
-  };
-}
-
-/** The pid of the Prometheus listening on `url` (test/helpers/prometheus.ts does not expose it). */
-async function prometheusPid(url: string): Promise<number> {
-  const port = new URL(url).port;
-  for (const name of await readdir('/proc')) {
-    if (!/^\d+$/.test(name)) continue;
-    const cmd = await readFile(`/proc/${name}/cmdline`, 'utf8').catch(() => '');
-    if (cmd.includes('prometheus') && cmd.includes(`--web.listen-address=127.0.0.1:${port}`)) return Number(name);
-  }
-  throw new Error(`no Prometheus process listens on ${url}`);
-}
-
-/** Times RUNS runs after a first one; a refused query is reported, not thrown. */
-async function timeQuery(url: string, query: string, cpu: CpuClock): Promise<Timing | { error: string }> {
-  try {
-    return await timeRuns(url, query, cpu);
-  } catch (err) {
-    return { error: (err as Error).message.slice(0, 300) };
-  }
-}
-
-async function timeRuns(url: string, query: string, cpu: CpuClock): Promise<Timing> {
-  const body = new URLSearchParams({ query, start: String(T0_MS / 1000), end: String((T0_MS + SPAN_MS) / 1000), step: String(STEP_S) });
-  const once = async (): Promise<{ ms: number; cpuMs: number; series: number }> => {
-    const c = await cpu();
-    const t = performance.now();
-    const r = await fetch(`${url}/api/v1/query_range`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body });
-    const j = (await r.json()) as { status: string; error?: string; data?: { result: unknown[] } };
-    if (j.status !== 'success') throw new Error(`${url}: ${query}: ${j.error}`);
-    const ms = performance.now() - t;
-    return { ms, cpuMs: (await cpu()) - c, series: j.data?.result.length ?? 0 };
-  };
-  const warm = await once();
-  for (let i = 1; i < WARMUP; i++) await once();
-  const times: number[] = [];
-  const cpus: number[] = [];
-  for (let i = 0; i < RUNS; i++) {
-    const run = await once();
-    times.push(run.ms);
-    cpus.push(run.cpuMs);
-  }
-  times.sort((a, b) => a - b);
-  cpus.sort((a, b) => a - b);
-  const round = (ms: number): number => Math.round(ms * 10) / 10;
-  return {
-    firstMs: round(warm.ms),
-    p50Ms: round(percentile(times, 50)),
-    p99Ms: round(percentile(times, 99)),
-    cpuP50Ms: round(percentile(cpus, 50)),
-    cpuP99Ms: round(percentile(cpus, 99)),
-    series: warm.series,
-  };
-}
-
 /** Builds the sealed day's sidecar as the server does after a rotation; its time, size, and the segment's size. */
 async function buildSidecars(archive: Archive): Promise<{ buildS: number; bytes: number; segmentBytes: number }> {
   const t = performance.now();
@@ -172,37 +107,77 @@ async function buildSidecars(archive: Archive): Promise<{ buildS: number; bytes:
   return { buildS: Math.round((performance.now() - t) / 100) / 10, bytes, segmentBytes };
 }
 
-interface Served {
-  url: string;
-  cpu: CpuClock;
-  stop: () => Promise<void>;
+type RoundResult = Record<string, Record<string, { cold: Phase; warm: Phase; series: number }> & { sameBytesAsBase?: boolean }>;
+
+/** One round: fresh Tapedeck processes, every query cold then warm on every target. */
+async function oneRound(round: number, prometheus: Target, dirs: { tapedeck: string; base: string | undefined }): Promise<RoundResult> {
+  const starts: Array<() => Promise<RunningTarget>> = [() => startTapedeck('tapedeck', process.cwd(), dirs.tapedeck)];
+  if (BASE_TREE && dirs.base) starts.push(() => startTapedeck('base', BASE_TREE, dirs.base as string));
+  // Started one after the other (each loads its sidecar index), in alternating order.
+  if (round % 2 === 1) starts.reverse();
+  const running: RunningTarget[] = [];
+  try {
+    for (const s of starts) running.push(await s());
+    const targets: Target[] = [prometheus, ...running];
+    const out: RoundResult = {};
+    for (const [name, { query, narrow }] of Object.entries(QUERIES)) {
+      if (ONLY && !ONLY.includes(name)) continue;
+      const form = new URLSearchParams({ query, start: String(T0_MS / 1000), end: String((T0_MS + SPAN_MS) / 1000), step: String(STEP_S) });
+      const cold = await interleaved(targets, form, narrow ? COLD : 1, !narrow);
+      const warm = await interleaved(targets, form, narrow ? NARROW_RUNS : RUNS, !narrow);
+      const entry: RoundResult[string] = {};
+      for (const t of targets) {
+        const c = cold.get(t.name);
+        const w = warm.get(t.name);
+        if (!c || !w) continue;
+        const series = (JSON.parse(c.body) as { data: { result: unknown[] } }).data.result.length;
+        entry[t.name] = { cold: c.phase, warm: w.phase, series };
+      }
+      if (BASE_TREE) entry.sameBytesAsBase = cold.get('tapedeck')?.body === cold.get('base')?.body && warm.get('tapedeck')?.body === warm.get('base')?.body;
+      progress(`round ${round} ${name}: ${JSON.stringify(entry)}`);
+      out[name] = entry;
+    }
+    return out;
+  } finally {
+    for (const r of running) await r.stop();
+  }
 }
 
-async function serveHere(archive: Archive): Promise<Served> {
-  const app = await buildServer({ archive });
-  await app.listen({ port: 0, host: '127.0.0.1' });
-  return { url: `http://127.0.0.1:${(app.server.address() as { port: number }).port}`, cpu: ownCpu, stop: () => app.close() };
-}
-
-/** The archive closed here and served by test/bench/promql-server.ts in a child process (it opens the same directory). */
-async function serveInChild(archive: Archive): Promise<Served> {
-  const dir = archive.dir;
-  await archive.close();
-  const child: ChildProcess = spawn(process.execPath, ['--max-old-space-size=8192', '--import', 'tsx', new URL('./promql-server.ts', import.meta.url).pathname, dir], { stdio: ['pipe', 'pipe', 'inherit'] });
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  const line = await new Promise<string>((resolve, reject) => {
-    createInterface({ input: child.stdout! }).once('line', resolve);
-    child.once('exit', (code) => reject(new Error(`promql-server exited (${code}) before listening`)));
-  });
-  const { port } = JSON.parse(line) as { port: number };
-  return {
-    url: `http://127.0.0.1:${port}`,
-    cpu: procCpu(child.pid as number),
-    stop: async () => {
-      child.stdin?.end();
-      await exited;
-    },
-  };
+/** Over the rounds: median and range of each target's figures, and of Tapedeck / Prometheus. */
+function summary(rounds: RoundResult[]): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  const figures = ['firstMs', 'p50Ms', 'p99Ms', 'cpuPerQueryMs'] as const;
+  for (const name of Object.keys(rounds[0] ?? {})) {
+    const q: Record<string, unknown> = {};
+    for (const target of ['prometheus', 'tapedeck', 'base']) {
+      if (!rounds[0]?.[name]?.[target]) continue;
+      const t: Record<string, unknown> = {};
+      for (const phase of ['cold', 'warm'] as const) {
+        const p: Record<string, unknown> = {};
+        for (const f of figures) p[f] = spread(rounds.map((r) => (r[name]?.[target] as { cold: Phase; warm: Phase })[phase][f]));
+        t[phase] = p;
+      }
+      q[target] = t;
+    }
+    const ratios: Record<string, unknown> = {};
+    for (const target of ['tapedeck', 'base']) {
+      if (!rounds[0]?.[name]?.[target]) continue;
+      for (const phase of ['cold', 'warm'] as const) {
+        for (const f of ['p50Ms', 'p99Ms', 'cpuPerQueryMs'] as const) {
+          const xs = rounds.map((r) => {
+            const mine = (r[name]?.[target] as { cold: Phase; warm: Phase })[phase][f];
+            const theirs = (r[name]?.prometheus as { cold: Phase; warm: Phase })[phase][f];
+            return theirs > 0 ? mine / theirs : Infinity;
+          });
+          ratios[`${target}.${phase}.${f}`] = { ...spread(xs), atMost1: `${xs.filter((x) => x <= 1).length}/${xs.length}` };
+        }
+      }
+    }
+    q.ratioToPrometheus = ratios;
+    if (BASE_TREE) q.sameBytesAsBase = rounds.every((r) => r[name]?.sameBytesAsBase === true);
+    out[name] = q;
+  }
+  return out;
 }
 
 async function main(): Promise<void> {
@@ -238,28 +213,13 @@ async function main(): Promise<void> {
     }
     const promLoadS = (performance.now() - promStart) / 1000;
     progress(`Prometheus loaded in ${promLoadS.toFixed(1)} s`);
-    const served = SAME_PROCESS ? await serveHere(archive) : await serveInChild(archive);
-    const tapedeckUrl = served.url;
-    const queries = {
-      selector: 'bench_temperature{instance="i17"}',
-      rate: 'rate(bench_requests_total{instance="i17"}[5m])',
-      sumBy: 'sum by (job) (rate(bench_requests_total[5m]))',
-      topk: 'topk(5, bench_temperature)',
-    };
-    const results: Record<string, unknown> = {};
-    const promCpu = procCpu(await prometheusPid(prom.url));
-    for (const [name, q] of Object.entries(queries)) {
-      if (ONLY && !ONLY.includes(name)) continue;
-      const prometheus = await timeQuery(prom.url, q, promCpu);
-      const tapedeck = await timeQuery(tapedeckUrl, q, served.cpu);
-      progress(`${name}: ${JSON.stringify({ tapedeck, prometheus })}`);
-      const both = 'p99Ms' in tapedeck && 'p99Ms' in prometheus;
-      const ratio = (x: number, y: number): number | null => (both && y > 0 ? Math.round((x / y) * 100) / 100 : null);
-      const p99Ratio = both ? ratio(tapedeck.p99Ms, prometheus.p99Ms) : null;
-      const cpuP99Ratio = both ? ratio(tapedeck.cpuP99Ms, prometheus.cpuP99Ms) : null;
-      results[name] = { query: q, tapedeck, prometheus, p99Ratio, cpuP99Ratio };
-    }
-    await served.stop();
+    // The archive is served by child processes (it is locked while open here).
+    await archive.close();
+    const baseDir = BASE_TREE ? join(dir, 'archive-base') : undefined;
+    if (baseDir) await cp(join(dir, 'archive'), baseDir, { recursive: true });
+    const prometheus: Target = { name: 'prometheus', url: prom.url, cpu: procCpu(await prometheusPid(prom.url)) };
+    const rounds: RoundResult[] = [];
+    for (let r = 0; r < ROUNDS; r++) rounds.push(await oneRound(r, prometheus, { tapedeck: join(dir, 'archive'), base: baseDir }));
     console.log(JSON.stringify({
       bench: 'promql',
       series: SERIES,
@@ -267,13 +227,16 @@ async function main(): Promise<void> {
       hours: HOURS,
       samples: SERIES * steps,
       stepS: STEP_S,
+      cold: COLD,
+      narrowRuns: NARROW_RUNS,
       runs: RUNS,
-      warmup: WARMUP,
-      tapedeckProcess: SAME_PROCESS ? 'same' : 'child',
+      rounds: ROUNDS,
+      baseTree: BASE_TREE ?? null,
       sidecars: SIDECARS,
       sidecar,
       loadS: { tapedeck: Math.round(tapedeckLoadS * 10) / 10, prometheusRemoteWrite: Math.round(promLoadS * 10) / 10 },
-      queries: results,
+      summary: summary(rounds),
+      perRound: rounds,
     }));
   } finally {
     await prom.stop();
