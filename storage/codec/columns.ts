@@ -185,6 +185,120 @@ function encodeShortDecimal(w: ByteWriter, vals: Float64Array, order: Uint32Arra
   return ColumnKind.DECIMAL_K + k;
 }
 
+/**
+ * Every column of a block of numbers (the block builder's Float64Array): column c is
+ * vals[order[colStart[c]]], ..., vals[order[colStart[c + 1] - 1]]; its kind goes to
+ * w.buf[kindsAt + c], its body after what `w` holds. Runs of short columns (1 or 2 values,
+ * a block over many paths holds thousands) go through shortColumns, the rest one by one.
+ */
+export function encodeNumberColumns(w: ByteWriter, vals: Float64Array, order: Uint32Array, colStart: Uint32Array, nc: number, kindsAt: number): void {
+  let c = 0;
+  while (c < nc) {
+    const from = colStart[c] as number;
+    const to = colStart[c + 1] as number;
+    if (to - from <= 2) {
+      c = shortColumns(w, vals, order, colStart, c, nc, kindsAt);
+      continue;
+    }
+    const kind = encodeNumberColumnBody(w, vals, order, from, to);
+    w.buf[kindsAt + c] = kind; // after the call: it may grow w.buf
+    c++;
+  }
+}
+
+/** Short columns' scaled values are checked against this bound (see shortColumns). */
+const SHORT_SCALED_ABS_LIMIT = 2 ** 50;
+/** The exponent of the last short decimal column: the first one tried for the next. */
+let guessK = 0;
+
+/**
+ * Encodes columns c, c + 1, ... while they hold 1 or 2 numbers that are decimal at the first
+ * value's exponent, exactly as encodeShortDecimal does, in one loop with the writer's buffer
+ * and position held locally. Returns the first column not done (a longer one, or one that
+ * needs encodeNumberColumnBody, which is done here). Why each test gives encodeShortDecimal's
+ * answer is written beside it; test/codec-short-columns.test.ts compares both on hostile and
+ * random columns.
+ */
+function shortColumns(w: ByteWriter, vals: Float64Array, order: Uint32Array, colStart: Uint32Array, c: number, nc: number, kindsAt: number): number {
+  let buf = w.buf;
+  let p = w.pos;
+  let gk = guessK;
+  for (; c < nc; c++) {
+    const from = colStart[c] as number;
+    const n = (colStart[c + 1] as number) - from;
+    if (n > 2) break;
+    const v0 = vals[order[from] as number] as number;
+    let k = -1;
+    let s0 = 0;
+    if (gk > 0) {
+      // The last column's exponent first (mixed blocks: all alike). r = round(v x 10^k),
+      // exact (r / 10^k === v), |r| < 2^50 and not a multiple of 10 is decimalExponent's
+      // answer, its smallest exact exponent: were v exact at some j < k (or an integer),
+      // v x 10^k would be within 0.3 of r_j x 10^(k - j) (v's rounding and the product's
+      // each err by at most 2^-52 of it), so r would be that multiple of 10. r x 0.1 is an
+      // integer exactly when r is a multiple of 10 (|r| < 2^50; r % 10 of a double is a
+      // call to fmod). floor(x + 0.5) is Math.round(x) here (and cheaper): an exact r is
+      // within 1/4 of x.
+      const pg = POW10[gk] as number;
+      const r = Math.floor(v0 * pg + 0.5);
+      const q = r * 0.1;
+      if (r / pg === v0 && r < SHORT_SCALED_ABS_LIMIT && r > -SHORT_SCALED_ABS_LIMIT && q !== Math.floor(q)) {
+        k = gk;
+        s0 = r;
+      }
+    }
+    if (k < 0) {
+      // encodeShortDecimal's own tests (Math.floor(v) === v is Math.round(v) === v).
+      s0 = Math.floor(v0);
+      if (s0 === v0 && holdable(s0)) {
+        k = 0;
+      } else {
+        k = decimalExponent(v0);
+        if (k > 0) {
+          s0 = exponentScaled;
+          gk = k;
+        } else {
+          k = -1; // as encodeShortDecimal: 0 here would be an integer not holdable
+        }
+      }
+    }
+    let s1 = 0;
+    let ok = k >= 0;
+    if (ok && n === 2) {
+      const v1 = vals[order[from + 1] as number] as number;
+      if (k === 0) {
+        s1 = Math.floor(v1);
+        ok = s1 === v1 && holdable(s1);
+      } else {
+        // Math.round as above when exact within 2^50; -0 is not holdable (0 / 10^k === -0).
+        const pk = POW10[k] as number;
+        s1 = Math.floor(v1 * pk + 0.5);
+        ok = s1 / pk === v1 && s1 < SHORT_SCALED_ABS_LIMIT && s1 > -SHORT_SCALED_ABS_LIMIT && (s1 !== 0 || 1 / v1 > 0);
+      }
+    }
+    if (!ok) {
+      // encodeShortDecimal's -1, or a value past 2^50 here: the general path (the same bytes).
+      w.pos = p;
+      const kind = encodeNumberColumnBody(w, vals, order, from, from + n);
+      buf = w.buf; // grown, maybe
+      buf[kindsAt + c] = kind;
+      p = w.pos;
+      continue;
+    }
+    if (p + 2 * VARINT_BYTES_MAX > buf.length) {
+      w.pos = p;
+      w.ensure(2 * VARINT_BYTES_MAX);
+      buf = w.buf;
+    }
+    p = putSvar(buf, p, s0);
+    if (n === 2) p = putSvar(buf, p, s1 - s0);
+    buf[kindsAt + c] = ColumnKind.DECIMAL_K + k;
+  }
+  guessK = gk;
+  w.pos = p;
+  return c;
+}
+
 function growNums(n: number): void {
   if (nums.length < n) {
     nums = new Float64Array(Math.max(n, nums.length * 2));

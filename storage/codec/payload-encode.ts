@@ -5,7 +5,7 @@
  */
 import type { Value } from '../../protocol/value.js';
 import { ByteWriter, putSvar, putUvar } from './bytes.js';
-import { encodeColumnBody, encodeNumberColumnBody } from './columns.js';
+import { encodeColumnBody, encodeNumberColumns } from './columns.js';
 
 /** Batches in flat form: updates of batch i are the next counts[i] entries of ids/values. */
 export interface FlatBatches {
@@ -60,7 +60,7 @@ export function encodeBatches(b: FlatBatches, w: ByteWriter = new ByteWriter(1 <
   const kindsAt = w.pos;
   w.pos += nc;
   const values = b.values;
-  if (values instanceof Float64Array) writeNumberColumns(w, values, grouped, nc, kindsAt);
+  if (values instanceof Float64Array) encodeNumberColumns(w, values, grouped, colStartScratch, nc, kindsAt);
   else writeValueColumns(w, values, grouped, nc, kindsAt);
   // A view into the writer's buffer: valid until the writer is used again.
   return w.buf.subarray(0, w.pos);
@@ -137,13 +137,6 @@ function writeBatchLists(w: ByteWriter, counts: ArrayLike<number>, nb: number): 
   w.pos = p;
 }
 
-function writeNumberColumns(w: ByteWriter, values: Float64Array, grouped: Uint32Array, nc: number, kindsAt: number): void {
-  const colStart = colStartScratch;
-  for (let c = 0; c < nc; c++) {
-    const kind = encodeNumberColumnBody(w, values, grouped, colStart[c] as number, colStart[c + 1] as number);
-    w.buf[kindsAt + c] = kind;
-  }
-}
 
 function writeValueColumns(w: ByteWriter, values: ArrayLike<Value>, grouped: Uint32Array, nc: number, kindsAt: number): void {
   const colStart = colStartScratch;
