@@ -13,9 +13,9 @@ import { seriesToPath } from '../protocol/prom-path.js';
 import type { Value } from '../protocol/value.js';
 import { buildServer } from '../server/app.js';
 import { runQuery, type QueryResult } from '../server/promql/engine.js';
-import { formatResult, formatResultBytes } from '../server/promql/format.js';
+import { formatResult, formatResultBytes, formatValue } from '../server/promql/format.js';
 import { makeMetric, type Metric } from '../server/promql/labels.js';
-import { formatResultOracle } from './helpers/promql-format-oracle.js';
+import { formatResultOracle, formatValueOracle } from './helpers/promql-format-oracle.js';
 import { STALE_NAN } from './helpers/nan.js';
 import { scheduleSeed } from './helpers/seed.js';
 import { tmpDir } from './helpers/tmp.js';
@@ -128,7 +128,32 @@ async function randomArchive(rand: Rand): Promise<Archive> {
 
 const QUERIES = ['g', 'c_total', 'rate(c_total[5m])', 'sum by (job) (g)', 'topk(3, g)', 'g * 1e300', 'g / 0', '-g', 'time()', 'scalar(sum(g))', 'vector(1e-320)', 'g > 50', 'count by (odd) (g)', 'g offset 1m', 'max_over_time(g[2m])'];
 
+/** Values near the short-decimal path's edges: bounds, halfway digits, scaled values near 2^50, neighbours by one ulp. */
+function edgeValue(rand: Rand): number {
+  const k = Math.floor(rand() * 9);
+  const base = [1e-6, 1e15, 2 ** 50 / 10 ** Math.min(k, 6), 0.5, 1, 9.999999, 123456.789012, 0.1 + 0.2, 1e-7, 999999999999999.9][Math.floor(rand() * 10)] as number;
+  const r = rand();
+  let v = r < 0.3 ? Math.round(rand() * 10 ** (k + 3)) / 10 ** k + 0.5 / 10 ** k : r < 0.6 ? base : base * (1 + (rand() - 0.5) * 1e-12);
+  if (rand() < 0.5) {
+    // One ulp up or down.
+    bits[0] = v;
+    words[0] = ((words[0] as number) + (rand() < 0.5 ? 1 : 0xffffffff)) >>> 0;
+    v = bits[0] as number;
+  }
+  return rand() < 0.5 ? -v : v;
+}
+
 describe('one-pass JSON of query answers', () => {
+  it('formats values as String(v) expanded does (the short-decimal path included), for random, edge and hostile values', () => {
+    const seed = scheduleSeed('PROMQL_FORMAT_VALUE_SEED', 'promql-format values');
+    const rand = rng(seed);
+    const all = [...HOSTILE_VALUES];
+    for (let i = 0; i < 100_000; i++) all.push(value(rand), edgeValue(rand), Math.round((rand() - 0.5) * 10 ** Math.floor(rand() * 17)) / 10 ** Math.floor(rand() * 8));
+    let differ = 0;
+    for (const v of all) if (formatValue(v) !== formatValueOracle(v)) expect(formatValue(v), `${formatValueOracle(v)} (seed ${seed}, differ ${++differ})`).toBe(formatValueOracle(v));
+    expect(all.length).toBe(HOSTILE_VALUES.length + 300_000);
+  });
+
   it('writes the same bytes as the template-and-join text, for random answers with hostile values, times and labels', () => {
     const seed = scheduleSeed('PROMQL_FORMAT_SEED', 'promql-format');
     const rand = rng(seed);

@@ -1,11 +1,33 @@
 /**
  * The query answers' JSON as server/promql/format.ts wrote it up to 2026-12-03 (18:40):
- * template strings joined per point. Kept as the oracle that the one-pass writer's bytes
+ * template strings joined per point, every value through String(v). Kept as the oracle that the one-pass writer's bytes
  * are compared with (test/promql-format.test.ts).
  */
 import type { QueryResult } from '../../server/promql/engine.js';
-import { formatValue } from '../../server/promql/format.js';
 import type { Metric } from '../../server/promql/labels.js';
+
+/** Go's FormatFloat(v, 'f', -1, 64), as format.ts wrote it (String(v), exponents expanded). */
+export function formatValueOracle(v: number): string {
+  if (Number.isNaN(v)) return 'NaN';
+  if (v === Infinity) return '+Inf';
+  if (v === -Infinity) return '-Inf';
+  if (Object.is(v, -0)) return '-0';
+  const s = String(v);
+  const e = s.indexOf('e');
+  if (e < 0) return s;
+  // Expand d.ddde±x: move the point by the exponent.
+  const neg = s.startsWith('-');
+  const mantissa = s.slice(neg ? 1 : 0, e);
+  const exp = Number(s.slice(e + 1));
+  const [int, frac = ''] = mantissa.split('.');
+  const digits = `${int}${frac}`;
+  const point = (int as string).length + exp;
+  let out: string;
+  if (point <= 0) out = `0.${'0'.repeat(-point)}${digits}`;
+  else if (point >= digits.length) out = `${digits}${'0'.repeat(point - digits.length)}`;
+  else out = `${digits.slice(0, point)}.${digits.slice(point)}`;
+  return neg ? `-${out}` : out;
+}
 
 function formatTime(ms: number): string {
   return String(ms / 1000);
@@ -22,15 +44,15 @@ function metricJson(m: Metric): string {
 
 export function formatResultOracle(r: QueryResult): string {
   let body: string;
-  if (r.resultType === 'scalar') body = `[${formatTime(r.t)},"${formatValue(r.v)}"]`;
+  if (r.resultType === 'scalar') body = `[${formatTime(r.t)},"${formatValueOracle(r.v)}"]`;
   else if (r.resultType === 'vector') {
     const ts = formatTime(r.t);
-    body = `[${r.samples.map((s) => `{"metric":${metricJson(s.metric)},"value":[${ts},"${formatValue(s.v)}"]}`).join(',')}]`;
+    body = `[${r.samples.map((s) => `{"metric":${metricJson(s.metric)},"value":[${ts},"${formatValueOracle(s.v)}"]}`).join(',')}]`;
   } else {
     const parts: string[] = [];
     for (const s of r.series) {
       const points: string[] = new Array<string>(s.t.length);
-      for (let i = 0; i < s.t.length; i++) points[i] = `[${formatTime(s.t[i] as number)},"${formatValue(s.v[i] as number)}"]`;
+      for (let i = 0; i < s.t.length; i++) points[i] = `[${formatTime(s.t[i] as number)},"${formatValueOracle(s.v[i] as number)}"]`;
       parts.push(`{"metric":${metricJson(s.metric)},"values":[${points.join(',')}]}`);
     }
     body = `[${parts.join(',')}]`;
