@@ -6,7 +6,8 @@
  * and in turns (so that the guessed exponent is right, too large, too small), values exact
  * at a smaller exponent than the guess (scaled multiples of 10), integers, -0 first and
  * second, ±Inf, every NaN shape, 0.1 + 0.2-like sums, scaled values about 2^50 and 2^51,
- * values past the scaled range, and long columns between runs of short ones. Blocks with
+ * values past the scaled range, and long columns between runs of short ones; and long
+ * columns (scaleDecimal's Math.floor(x + 0.5) for Math.round(x)) about the same edges. Blocks with
  * strings and other values (MSGPACK columns) take the generic path; they are compared too.
  */
 import { describe, expect, it } from 'vitest';
@@ -153,6 +154,29 @@ describe('short number columns against the oracle (fa3a187)', () => {
         b.counts = [n, b.ids.length - n];
         check(b, `k ${k}, edge 2^${Math.log2(edge)} (seed ${seed})`);
       }
+    }
+  });
+
+  it('writes the same bytes for long columns with values about 2^50 and 2^51 scaled and -0 (scaleDecimal)', () => {
+    const seed = scheduleSeed('CODEC_SHORT_SEED', 'codec long columns edges');
+    const r = rng(seed + 3);
+    for (let i = 0; i < 300; i++) {
+      const k = 1 + Math.floor(r() * 9);
+      const p = 10 ** k;
+      const len = 3 + Math.floor(r() * 40);
+      const cols = 1 + Math.floor(r() * 8);
+      const b: Block = { ts: [], counts: [], ids: [], values: [] };
+      for (let j = 0; j < len; j++) {
+        b.ts.push(1 + j);
+        b.counts.push(cols);
+        for (let c = 0; c < cols; c++) {
+          b.ids.push(c);
+          const x = r();
+          const edge = r() < 0.5 ? 2 ** 50 : 2 ** 51;
+          b.values.push(x < 0.15 ? (edge + Math.floor(r() * 41) - 20) * (r() < 0.5 ? -1 : 1) / p : x < 0.2 ? -0 : x < 0.25 ? 0 : Math.round((r() - 0.5) * 1e6) / p);
+        }
+      }
+      check(b, `block ${i}, k ${k} (seed ${seed})`);
     }
   });
 

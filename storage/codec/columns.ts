@@ -351,9 +351,24 @@ function scaleDecimal(n: number): number {
   let prev = 0;
   for (let i = 0; i < n; i++) {
     const v = ns[i] as number;
-    // At k = 0, v x 1 and s / 1 are v and s exactly: no division.
-    const s = k === 0 ? Math.round(v) : Math.round(v * p);
-    if ((k === 0 ? s !== v : s / p !== v) || !holdable(s)) {
+    let s: number;
+    let exact: boolean;
+    if (k === 0) {
+      // v x 1 and s / 1 are v and s exactly: no division; Math.floor(v) === v is
+      // Math.round(v) === v (and cheaper).
+      s = Math.floor(v);
+      exact = s === v && holdable(s);
+    } else {
+      // floor(x + 0.5) is Math.round(x) for an exact s within 2^50 (shortColumns says why;
+      // -0 is not holdable); the rest are tried again as before, with Math.round.
+      s = Math.floor(v * p + 0.5);
+      exact = s / p === v && s < SHORT_SCALED_ABS_LIMIT && s > -SHORT_SCALED_ABS_LIMIT && (s !== 0 || 1 / v > 0);
+      if (!exact) {
+        s = Math.round(v * p);
+        exact = s / p === v && holdable(s);
+      }
+    }
+    if (!exact) {
       const e = decimalExponent(v);
       if (e <= k) return -1; // not a decimal, or exact at k but out of range there
       k = e;

@@ -39,6 +39,9 @@ function varintBytes(z: number): number {
   return n;
 }
 
+/** Columns up to this many values are planned in int32 arithmetic (m x 54 + 7 < 2^31). */
+const INT32_PLAN_VALUES_MAX = 1 << 25;
+
 /** The plan for one column: order, width, how many residuals are wider, and its size (kind byte included). */
 export interface PackedPlan {
   order: number;
@@ -180,9 +183,14 @@ function planWidth(h: Uint32Array, maxLen: number, m: number, head: number, orde
   }
   // A short column has too few values for exceptions to pay: it tries the full width only.
   const minWidth = m < SHORT_COLUMN_VALUES ? Math.min(maxLen, WIDTH_MAX) : 0;
+  // Sizes in int32 arithmetic where they fit (m x 54 < 2^31): ceil(x / 7) as
+  // ((x + 6) / 7) | 0 and ceil(x / 8) as (x + 7) >> 3, the same for the non-negative x here
+  // (an exception's len exceeds width). A division of doubles and Math.ceil cost more.
+  const int32 = m <= INT32_PLAN_VALUES_MAX;
   for (let width = Math.min(maxLen, WIDTH_MAX); width >= minWidth; width--) {
-    const exceptionBytes = count === 0 ? 0 : 1 + count + Math.ceil((lenSum - width * count + 3 * count) / 7);
-    const bytes = head + Math.ceil((m * width) / 8) + exceptionBytes;
+    const x = lenSum - width * count + 3 * count;
+    const exceptionBytes = count === 0 ? 0 : 1 + count + (int32 ? ((x + 6) / 7) | 0 : Math.ceil(x / 7));
+    const bytes = head + (int32 ? (m * width + 7) >> 3 : Math.ceil((m * width) / 8)) + exceptionBytes;
     if (bytes < plan.bytes) {
       plan.order = order;
       plan.width = width;
@@ -192,7 +200,7 @@ function planWidth(h: Uint32Array, maxLen: number, m: number, head: number, orde
     count += h[width] as number;
     lenSum += (h[width] as number) * width;
   }
-  h.fill(0, 0, maxLen + 1);
+  for (let len = 0; len <= maxLen; len++) h[len] = 0; // a loop: fill() is a call, for a few slots
 }
 
 /** Writes the PACKED body (after the kind byte, which carries order and k) of scaled[0, n). */
