@@ -91,13 +91,6 @@ export interface ColumnBatchesOptions {
   into?: boolean;
 }
 
-/** The largest of a[0, n) (0 when n is 0). A loop alone in its function (see allNumbers). */
-function maxOf(a: Uint32Array, n: number): number {
-  let m = 0;
-  for (let i = 0; i < n; i++) if ((a[i] as number) > m) m = a[i] as number;
-  return m;
-}
-
 /** Fills ColumnBatches from block payloads (one per cursor: not reentrant). */
 export class ColumnBatchesBuilder {
   private readonly reader = new ColumnBlockReader({ floats: true, batchOf: false });
@@ -199,7 +192,7 @@ export class ColumnBatchesBuilder {
     out.ids = nb.ids;
     out.nums = nb.nums;
     if (nb.batchCount !== batches) throw new TapedeckError('TPD_CORRUPT_BLOCK', 'batch count differs from its header');
-    if (maxOf(nb.ids, nb.updateCount) >= pathCount) throw new TapedeckError('TPD_CORRUPT_BLOCK', 'unknown path id');
+    if (nb.idMax >= pathCount) throw new TapedeckError('TPD_CORRUPT_BLOCK', 'unknown path id');
     this.intoBlocks++;
     out.otherCount = 0;
     this.startsFrom(nb, from);

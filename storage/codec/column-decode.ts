@@ -92,6 +92,64 @@ export function decodeColumnBodyF64(kind: number, r: ByteReader, out: Float64Arr
   }
 }
 
+/**
+ * Every column body of a layout-2 payload of numbers, in order, into nums grouped by column
+ * (column c's counts[c] values after column c - 1's): decodeColumnBodyF64 of each, the same
+ * bits and refusals, with decimal columns (nearly all of a block of many short columns:
+ * the mixed workload's 1 to 4 values a column) read here without a call per column or per
+ * varint. counts[c] becomes column c's start in nums. Returns true if a column stores raw
+ * bits (XOR, FLOAT64): only those can hold a NaN.
+ */
+export function decodeColumnsF64(r: ByteReader, kinds: Uint8Array, counts: Uint32Array, nums: Float64Array): boolean {
+  const b = r.buf;
+  // Varints of up to 3 bytes are read inline while 3 bytes are left; the rest by r.svar.
+  const inlineEnd = r.end - 2;
+  let p = r.pos;
+  let at = 0;
+  let rawBits = false;
+  for (let c = 0; c < kinds.length; c++) {
+    const n = counts[c] as number;
+    const kind = kinds[c] as number;
+    counts[c] = at;
+    const k = kind - ColumnKind.DECIMAL_K;
+    if (k >= 0 && k <= DECIMAL_EXPONENT_MAX) {
+      const div = POW10[k] as number;
+      let acc = 0;
+      for (let i = at; i < at + n; i++) {
+        let z: number;
+        const b0 = p < inlineEnd ? (b[p] as number) : 0x100;
+        if (b0 < 0x80) {
+          z = b0;
+          p++;
+        } else if (b0 < 0x100 && (b[p + 1] as number) < 0x80) {
+          z = (b0 & 0x7f) | ((b[p + 1] as number) << 7);
+          p += 2;
+        } else if (b0 < 0x100 && (b[p + 2] as number) < 0x80) {
+          z = (b0 & 0x7f) | (((b[p + 1] as number) & 0x7f) << 7) | ((b[p + 2] as number) << 14);
+          p += 3;
+        } else {
+          r.pos = p;
+          acc += r.svar();
+          p = r.pos;
+          nums[i] = acc / div;
+          continue;
+        }
+        acc += (z >>> 1) ^ -(z & 1);
+        // acc / 1 is acc, bit for bit: no case for k = 0.
+        nums[i] = acc / div;
+      }
+    } else {
+      if (kind === ColumnKind.XOR || kind === ColumnKind.FLOAT64) rawBits = true;
+      r.pos = p;
+      decodeColumnBodyF64(kind, r, nums, at, at + n);
+      p = r.pos;
+    }
+    at += n;
+  }
+  r.pos = p;
+  return rawBits;
+}
+
 function decodeDecimalF64(r: ByteReader, out: Float64Array, from: number, to: number, k: number): void {
   const p = POW10[k] as number;
   let acc = 0;

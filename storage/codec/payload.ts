@@ -17,13 +17,16 @@
  */
 import type { Value } from '../../protocol/value.js';
 import { ByteReader } from './bytes.js';
-import { ColumnKind, decodeColumn, decodeColumnBody, decodeColumnBodyF64, skipColumnBody } from './columns.js';
+import { ColumnKind, decodeColumn, decodeColumnBody, skipColumnBody } from './columns.js';
+import { decodeColumnsF64 } from './column-decode.js';
 import { decodeNotes, isFragileNaN } from './xor-float.js';
-import { PAYLOAD_LAYOUT, PAYLOAD_LAYOUT2_MARK } from './payload-encode.js';
+import { readPayloadHead } from './payload-head.js';
 
 export { ColumnKind } from './columns.js';
 export { encodeBatches, PAYLOAD_LAYOUT, PAYLOAD_LAYOUT2_MARK, type FlatBatches } from './payload-encode.js';
 export { decodePathDefs, encodePathDefs, type PathDef } from './path-defs.js';
+export { readPayloadHead, type PayloadHead } from './payload-head.js';
+export { decodeBatchesInto, newNumberBatches, type NumberBatches } from './payload-into.js';
 
 export interface DecodedBatches {
   ts: Float64Array;
@@ -70,35 +73,6 @@ interface Layout {
   colCount: Uint32Array;
   /** Layout 2: every column's kind byte (the bodies follow); layout 1: undefined (each column starts with its kind). */
   kinds: Uint8Array | undefined;
-}
-
-/** A payload's head: its layout and counts of batches, updates and columns. */
-export interface PayloadHead {
-  layout2: boolean;
-  nb: number;
-  nu: number;
-  nc: number;
-}
-
-/**
- * Reads a payload's head from `r` (at the payload's start): the layout mark and the counts,
- * refusing counts the payload's size cannot hold. The one reader of it: readLayout and the
- * column reader (storage/column-block.ts) share it.
- */
-export function readPayloadHead(r: ByteReader, raw: Uint8Array): PayloadHead {
-  // Layout 1's empty payload (0 batches, 0 updates) also starts with 0, then 0.
-  const layout2 = raw.length >= 2 && raw[0] === PAYLOAD_LAYOUT2_MARK && raw[1] !== 0;
-  if (layout2) {
-    r.u8();
-    if (r.u8() !== PAYLOAD_LAYOUT) r.fail(`unknown payload layout ${raw[1] as number}`);
-  }
-  const nb = r.uvar();
-  const nu = r.uvar();
-  const nc = r.uvar();
-  // A PACKED column of a perfectly linear series takes zero bits per value, so updates are
-  // bounded by batches x columns (a path is once per batch), not by the payload's bits.
-  if (nc > nu || nb > raw.length || (nu > raw.length * 8 + 8 && nu > nb * nc)) r.fail('impossible counts');
-  return { layout2, nb, nu, nc };
 }
 
 let readColGlobal = new Uint32Array(1024);
@@ -265,21 +239,10 @@ function decodeNumbers(layout: Layout): DecodedBatches {
  * hold a NaN.
  */
 function decodeGrouped(layout: Layout, kinds: Uint8Array): boolean {
-  const { r, colGlobal, colCount } = layout;
-  const nc = colGlobal.length;
   const nu = layout.local.length;
   if (numsScratch.length < nu) numsScratch = new Float64Array(Math.max(nu, numsScratch.length * 2));
-  const nums = numsScratch;
-  let at = 0;
-  let rawBits = false;
-  for (let c = 0; c < nc; c++) {
-    const n = colCount[c] as number;
-    const kind = kinds[c] as number;
-    if (kind === ColumnKind.XOR || kind === ColumnKind.FLOAT64) rawBits = true;
-    decodeColumnBodyF64(kind, r, nums, at, at + n);
-    colCount[c] = at;
-    at += n;
-  }
+  const r = layout.r;
+  const rawBits = decodeColumnsF64(r, kinds, layout.colCount, numsScratch);
   if (r.pos !== r.end) r.fail('trailing bytes');
   return rawBits;
 }
@@ -292,75 +255,6 @@ function hasFragileNaN(nums: Float64Array, n: number): boolean {
     if (isFragileNaN(words[HI_WORD] as number, words[1 - HI_WORD] as number)) return true;
   }
   return false;
-}
-
-/**
- * A block's batches of numbers in typed arrays, reused from block to block (each array
- * grown as needed: only [0, batchCount) and [0, updateCount) are the block's).
- */
-export interface NumberBatches {
-  ts: Float64Array;
-  counts: Uint32Array;
-  ids: Uint32Array;
-  nums: Float64Array;
-  batchCount: number;
-  updateCount: number;
-}
-
-export function newNumberBatches(): NumberBatches {
-  return { ts: new Float64Array(64), counts: new Uint32Array(64), ids: new Uint32Array(1024), nums: new Float64Array(1024), batchCount: 0, updateCount: 0 };
-}
-
-/**
- * decodeBatches into caller-held typed arrays, for payloads of numbers only: updates of
- * batch i are the next counts[i] entries of ids/nums, in update order, every bit kept (NaN
- * payloads included: nothing passes through a JS array). No Value array is built, nor
- * anything per block but what `out` lacks. Returns false, with `out` unspecified, for a
- * payload this does not read (layout 1, or a MSGPACK column: values other than numbers);
- * the caller then uses decodeBatches. Refuses what decodeBatches refuses (TPD_CORRUPT_BLOCK).
- */
-export function decodeBatchesInto(raw: Uint8Array, firstTs: number, out: NumberBatches): boolean {
-  const layout = readLayout(raw, firstTs);
-  const { ts, counts, local, colGlobal, colCount } = layout;
-  const kinds = layout.kinds;
-  if (kinds === undefined || kinds.indexOf(ColumnKind.MSGPACK) >= 0) return false;
-  const nu = local.length;
-  const nb = ts.length;
-  const rawBits = decodeGrouped(layout, kinds);
-  const grouped = numsScratch;
-  if (out.ts.length < nb) out.ts = new Float64Array(Math.max(nb, out.ts.length * 2));
-  if (out.counts.length < nb) out.counts = new Uint32Array(Math.max(nb, out.counts.length * 2));
-  if (out.ids.length < nu) out.ids = new Uint32Array(Math.max(nu, out.ids.length * 2));
-  if (out.nums.length < nu) out.nums = new Float64Array(Math.max(nu, out.nums.length * 2));
-  out.ts.set(ts);
-  out.counts.set(counts);
-  const ids = out.ids;
-  const nums = out.nums;
-  if (rawBits) {
-    // Stored bits (XOR, FLOAT64) move as two 32-bit words: a NaN is never a JS number here.
-    const from = new Uint32Array(grouped.buffer, grouped.byteOffset, 2 * nu);
-    const to = new Uint32Array(nums.buffer, nums.byteOffset, 2 * nu);
-    for (let i = 0; i < nu; i++) {
-      const l = local[i] as number;
-      const k = colCount[l] as number;
-      ids[i] = colGlobal[l] as number;
-      to[2 * i] = from[2 * k] as number;
-      to[2 * i + 1] = from[2 * k + 1] as number;
-      colCount[l] = k + 1;
-    }
-  } else {
-    // Decimal kinds compute their numbers (never NaN).
-    for (let i = 0; i < nu; i++) {
-      const l = local[i] as number;
-      const k = colCount[l] as number;
-      ids[i] = colGlobal[l] as number;
-      nums[i] = grouped[k] as number;
-      colCount[l] = k + 1;
-    }
-  }
-  out.batchCount = nb;
-  out.updateCount = nu;
-  return true;
 }
 
 /**

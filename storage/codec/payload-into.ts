@@ -1,0 +1,268 @@
+/**
+ * decodeBatchesInto: a layout-2 payload of numbers only, decoded straight into update order
+ * in caller-held typed arrays (Cursor.nextColumns reads blocks of short columns this way).
+ *
+ * Its cost is per update and per column, and a block of many paths each seldom (the mixed
+ * workload: 10 000 columns of 1 to 4 values in a block of 16 400 updates) has nearly as many
+ * columns as updates. So the batch lists are read once into per-column chains of occurrences
+ * (each update linked to the next update of its column), and each column's values are
+ * decoded along its chain, straight to their updates: no array of values grouped by column
+ * and no pass over the updates to put them in order afterwards. Decimal columns (nearly all
+ * of such a block) are read inline, without a call per column or per value. The numbers and
+ * the refusals are decodeBatches' (test/codec-into.test.ts compares them with the codec of
+ * fa3a187, test/helpers/codec-oracle/, on hostile and damaged payloads).
+ */
+import { ByteReader } from './bytes.js';
+import { decodeColumnBodyF64 } from './column-decode.js';
+import { ColumnKind, DECIMAL_EXPONENT_MAX, POW10 } from './column-kinds.js';
+import { readPayloadHead } from './payload-head.js';
+
+/**
+ * A block's batches of numbers in typed arrays, reused from block to block (each array
+ * grown as needed: only [0, batchCount) and [0, updateCount) are the block's).
+ */
+export interface NumberBatches {
+  ts: Float64Array;
+  counts: Uint32Array;
+  ids: Uint32Array;
+  nums: Float64Array;
+  batchCount: number;
+  updateCount: number;
+  /** The largest of ids[0, updateCount) (0 when there is none): the caller checks it against the paths it knows. */
+  idMax: number;
+}
+
+export function newNumberBatches(): NumberBatches {
+  return { ts: new Float64Array(64), counts: new Uint32Array(64), ids: new Uint32Array(1024), nums: new Float64Array(1024), batchCount: 0, updateCount: 0, idMax: 0 };
+}
+
+// Block-local scratch, grown by doubling. links[u] (u < nu) is the next update of update u's
+// column; links[nu + c] is column c's first update; last[c] its last one (nu + c while it has
+// none), where its chain ends. local[u] is update u's column, for "same as previous" lists.
+let links: Uint32Array = new Uint32Array(2048);
+let last: Uint32Array = new Uint32Array(1024);
+let colGlobal: Uint32Array = new Uint32Array(1024);
+let local: Uint32Array = new Uint32Array(1024);
+/** A column of another kind than DECIMAL_K, decoded by decodeColumnBodyF64 before it is put along its chain. */
+let columnScratch: Float64Array = new Float64Array(64);
+
+function grownU32(a: Uint32Array, n: number): Uint32Array {
+  return a.length >= n ? a : new Uint32Array(Math.max(n, a.length * 2));
+}
+
+function grownF64(a: Float64Array, n: number): Float64Array {
+  return a.length >= n ? a : new Float64Array(Math.max(n, a.length * 2));
+}
+
+/**
+ * decodeBatches into `out`, for payloads of numbers only: updates of batch i are the next
+ * counts[i] entries of ids/nums, in update order, every bit kept (NaN payloads included:
+ * nothing passes through a JS array). Nothing is allocated per block but what `out` and the
+ * scratch lack. Returns false, with `out` unspecified, for a payload this does not read
+ * (layout 1, or a MSGPACK column: values other than numbers); the caller then uses
+ * decodeBatches. Refuses what decodeBatches refuses (TPD_CORRUPT_BLOCK).
+ */
+export function decodeBatchesInto(raw: Uint8Array, firstTs: number, out: NumberBatches): boolean {
+  const r = new ByteReader(raw);
+  const { layout2, nb, nu, nc } = readPayloadHead(r, raw);
+  if (!layout2) return false;
+  readTimes(r, firstTs, nb, out);
+  readColumnIds(r, nc);
+  if (out.ids.length < nu) out.ids = new Uint32Array(Math.max(nu, out.ids.length * 2));
+  if (out.nums.length < nu) out.nums = new Float64Array(Math.max(nu, out.nums.length * 2));
+  readBatchLists(r, nb, nu, nc, out);
+  const kinds = r.bytes(nc);
+  if (kinds.indexOf(ColumnKind.MSGPACK) >= 0) return false;
+  out.idMax = decodeColumns(r, kinds, nu, out.nums);
+  if (r.pos !== r.end) r.fail('trailing bytes');
+  out.batchCount = nb;
+  out.updateCount = nu;
+  return true;
+}
+
+/** The batch times (delta-of-delta varints) into out.ts. */
+function readTimes(r: ByteReader, firstTs: number, nb: number, out: NumberBatches): void {
+  const ts = (out.ts = grownF64(out.ts, nb));
+  let prevTs = firstTs;
+  let prevDelta = 0;
+  for (let i = 0; i < nb; i++) {
+    prevDelta += r.svar();
+    prevTs += prevDelta;
+    ts[i] = prevTs;
+  }
+}
+
+/** Each column's path id (zigzag varint deltas) into colGlobal; every column's chain emptied. */
+function readColumnIds(r: ByteReader, nc: number): void {
+  const global = (colGlobal = grownU32(colGlobal, nc));
+  last = grownU32(last, nc);
+  const buf = r.buf;
+  const end = r.end;
+  let p = r.pos;
+  let g = 0;
+  for (let c = 0; c < nc; c++) {
+    // One-byte varints (consecutive paths: most) read here, the rest by r.svar.
+    const b0 = p < end ? (buf[p] as number) : 0x80;
+    if (b0 < 0x80) {
+      p++;
+      g += (b0 >>> 1) ^ -(b0 & 1);
+    } else {
+      r.pos = p;
+      g += r.svar();
+      p = r.pos;
+    }
+    // Not below 0 nor past 2^32 - 1 (g is an integer); one test where two cost a third of the loop.
+    if (g >>> 0 !== g) {
+      r.pos = p;
+      r.fail('path id out of range');
+    }
+    global[c] = g;
+  }
+  r.pos = p;
+}
+
+/**
+ * The batch lists: out.counts, each update's path id into out.ids, and the chains of
+ * occurrences (links, last). Refuses what payload.ts readLayout refuses.
+ */
+function readBatchLists(r: ByteReader, nb: number, nu: number, nc: number, out: NumberBatches): void {
+  // Module scratch in locals: a load of a module variable is not hoisted out of a loop that calls (r.svar).
+  const next = (links = grownU32(links, nu + nc));
+  const col = (local = grownU32(local, nu));
+  const tails = last;
+  const global = colGlobal;
+  const counts = (out.counts = grownU32(out.counts, nb));
+  const ids = out.ids;
+  for (let c = 0; c < nc; c++) tails[c] = nu + c;
+  const buf = r.buf;
+  const end = r.end;
+  let p = r.pos;
+  let at = 0;
+  let prevStart = 0;
+  let prevCount = -1;
+  for (let i = 0; i < nb; i++) {
+    r.pos = p;
+    const head = r.uvar();
+    p = r.pos;
+    const n = Math.floor(head / 2);
+    if (at + n > nu) r.fail('batch lists exceed update count');
+    if (head % 2 === 1) {
+      if (n !== prevCount) r.fail('"same as previous" batch with another count');
+      for (let j = 0; j < n; j++) {
+        const l = col[prevStart + j] as number;
+        const u = at + j;
+        col[u] = l;
+        ids[u] = ids[prevStart + j] as number;
+        next[tails[l] as number] = u;
+        tails[l] = u;
+      }
+    } else {
+      let l = -1;
+      for (let j = 0; j < n; j++) {
+        // One-byte varints (most: the next column) read here, the rest by r.svar.
+        const b0 = p < end ? (buf[p] as number) : 0x80;
+        if (b0 < 0x80) {
+          p++;
+          l += (b0 >>> 1) ^ -(b0 & 1);
+        } else {
+          r.pos = p;
+          l += r.svar();
+          p = r.pos;
+        }
+        if (l < 0 || l >= nc) {
+          r.pos = p;
+          r.fail('column index out of range');
+        }
+        const u = at + j;
+        col[u] = l;
+        ids[u] = global[l] as number;
+        next[tails[l] as number] = u;
+        tails[l] = u;
+      }
+    }
+    counts[i] = n;
+    prevStart = at;
+    prevCount = n;
+    at += n;
+  }
+  r.pos = p;
+  if (at !== nu) r.fail('batch lists do not add up to the update count');
+}
+
+/**
+ * Every column body, in order, each value to its update's place in nums (along the column's
+ * chain). Returns the largest path id of a column that has updates (0 when none has).
+ */
+function decodeColumns(r: ByteReader, kinds: Uint8Array, nu: number, nums: Float64Array): number {
+  const b = r.buf;
+  // Varints of up to 3 bytes are read inline while 3 bytes are left; the rest by r.svar.
+  const inlineEnd = r.end - 2;
+  const next = links;
+  const tails = last;
+  const global = colGlobal;
+  const decimalK = ColumnKind.DECIMAL_K;
+  let p = r.pos;
+  let idMax = 0;
+  for (let c = 0; c < kinds.length; c++) {
+    const kind = kinds[c] as number;
+    const tail = tails[c] as number;
+    let u = nu + c;
+    if (u !== tail && (global[c] as number) > idMax) idMax = global[c] as number;
+    const k = kind - decimalK;
+    if (k < 0 || k > DECIMAL_EXPONENT_MAX) {
+      r.pos = p;
+      putColumn(kind, r, u, tail, nums);
+      p = r.pos;
+      continue;
+    }
+    // DECIMAL_K: zigzag varint deltas of the scaled integers, divided by 10^k (acc / 1 is
+    // acc, bit for bit: no case for k = 0). As column-decode.ts decodeDecimalF64.
+    const div = POW10[k] as number;
+    let acc = 0;
+    while (u !== tail) {
+      u = next[u] as number;
+      if (p < inlineEnd) {
+        // A varint of 1 to 3 bytes without a branch on its length (the first value of a
+        // column takes 2 or 3 bytes, the next ones 1: a branch would be mispredicted).
+        const b0 = b[p] as number;
+        const b1 = b[p + 1] as number;
+        const b2 = b[p + 2] as number;
+        const more0 = b0 >>> 7;
+        const more1 = more0 & (b1 >>> 7);
+        if ((more1 & (b2 >>> 7)) === 0) {
+          const z = (b0 & 0x7f) | (((b1 & 0x7f) << 7) & -more0) | ((b2 << 14) & -more1);
+          p += 1 + more0 + more1;
+          acc += (z >>> 1) ^ -(z & 1);
+          nums[u] = acc / div;
+          continue;
+        }
+      }
+      r.pos = p;
+      acc += r.svar();
+      p = r.pos;
+      nums[u] = acc / div;
+    }
+  }
+  r.pos = p;
+  return idMax;
+}
+
+/**
+ * A column of another kind (PACKED, XOR, FLOAT64, DECIMAL) along the chain from `head` to
+ * `tail`: decoded by decodeColumnBodyF64, then put at its updates as 32-bit words (a NaN's
+ * payload is never a JS number here).
+ */
+function putColumn(kind: number, r: ByteReader, head: number, tail: number, nums: Float64Array): void {
+  let n = 0;
+  for (let u = head; u !== tail; u = links[u] as number) n++;
+  columnScratch = grownF64(columnScratch, n);
+  decodeColumnBodyF64(kind, r, columnScratch, 0, n);
+  const from = new Uint32Array(columnScratch.buffer, 0, 2 * n);
+  const to = new Uint32Array(nums.buffer, nums.byteOffset, 2 * nums.length);
+  let u = head;
+  for (let j = 0; j < n; j++) {
+    u = links[u] as number;
+    to[2 * u] = from[2 * j] as number;
+    to[2 * u + 1] = from[2 * j + 1] as number;
+  }
+}
