@@ -7,7 +7,8 @@
  * at a smaller exponent than the guess (scaled multiples of 10), integers, -0 first and
  * second, ±Inf, every NaN shape, 0.1 + 0.2-like sums, scaled values about 2^50 and 2^51,
  * values past the scaled range, and long columns between runs of short ones; and long
- * columns (scaleDecimal's Math.floor(x + 0.5) for Math.round(x)) about the same edges. Blocks with
+ * columns (scaleDecimal's Math.floor(x + 0.5) for Math.round(x)) about the same edges, and
+ * columns of 3 to 16 values (planPacked's planShort, scaleDecimal's guessed exponent). Blocks with
  * strings and other values (MSGPACK columns) take the generic path; they are compared too.
  */
 import { describe, expect, it } from 'vitest';
@@ -177,6 +178,41 @@ describe('short number columns against the oracle (fa3a187)', () => {
         }
       }
       check(b, `block ${i}, k ${k} (seed ${seed})`);
+    }
+  });
+
+  it('writes the same bytes for columns of 3 to 16 values (planPacked without histograms, scaleDecimal guessing)', () => {
+    const seed = scheduleSeed('CODEC_SHORT_SEED', 'codec few-value columns');
+    const r = rng(seed + 4);
+    for (let i = 0; i < 300; i++) {
+      const len = 3 + Math.floor(r() * 14);
+      const cols = 1 + Math.floor(r() * 300);
+      const b: Block = { ts: [], counts: [], ids: [], values: [] };
+      const shapeOf = Array.from({ length: cols }, () => Math.floor(r() * 10));
+      const kOf = Array.from({ length: cols }, () => Math.floor(r() * 10));
+      const acc = Array.from({ length: cols }, () => Math.floor((r() - 0.5) * 2 ** 29));
+      for (let j = 0; j < len; j++) {
+        b.ts.push(1 + j);
+        b.counts.push(cols);
+        for (let c = 0; c < cols; c++) {
+          b.ids.push(c);
+          const p = 10 ** (kOf[c] as number);
+          let v: number;
+          switch (shapeOf[c]) {
+            case 0: v = 7; break; // constant
+            case 1: v = (acc[c] = (acc[c] as number) + Math.floor(r() * 1000)) / p; break; // counter
+            case 2: v = r() < 0.7 ? 0 : Math.floor(r() * 9) - 4; break; // near zero (order 0)
+            case 3: v = ((r() < 0.5 ? -1 : 1) * (2 ** 28 - Math.floor(r() * 3))) / p; break; // the int32 bound
+            case 4: v = Math.floor((r() - 0.5) * 2 ** 40) / p; break; // wide
+            case 5: v = shortValue(r, kOf[c] as number); break; // hostile
+            case 6: v = (acc[c] = (acc[c] as number) + Math.floor((r() - 0.5) * 2 ** 31)) / p; break; // jumps past 32-bit residuals
+            case 7: v = (r() < 0.5 ? -1 : 1) * (2 ** 28 + Math.floor(r() * 2 ** 29)); break; // past 2^28, swinging
+            default: v = Math.round((r() - 0.5) * 1e6) / p; // a gauge
+          }
+          b.values.push(v);
+        }
+      }
+      check(b, `block ${i}, ${len} values a column (seed ${seed})`);
     }
   });
 

@@ -299,6 +299,26 @@ function shortColumns(w: ByteWriter, vals: Float64Array, order: Uint32Array, col
   return c;
 }
 
+/**
+ * decimalExponent(v) (and its exponentScaled), the last short column's exponent tried first:
+ * shortColumns says why an exact r there that is not a multiple of 10 is the same answer.
+ */
+function exponentOf(v: number): number {
+  const gk = guessK;
+  if (gk > 0) {
+    const pg = POW10[gk] as number;
+    const r = Math.floor(v * pg + 0.5);
+    const q = r * 0.1;
+    if (r / pg === v && r < SHORT_SCALED_ABS_LIMIT && r > -SHORT_SCALED_ABS_LIMIT && q !== Math.floor(q)) {
+      exponentScaled = r;
+      return gk;
+    }
+  }
+  const k = decimalExponent(v);
+  if (k > 0) guessK = k;
+  return k;
+}
+
 function growNums(n: number): void {
   if (nums.length < n) {
     nums = new Float64Array(Math.max(n, nums.length * 2));
@@ -369,7 +389,7 @@ function scaleDecimal(n: number): number {
       }
     }
     if (!exact) {
-      const e = decimalExponent(v);
+      const e = exponentOf(v);
       if (e <= k) return -1; // not a decimal, or exact at k but out of range there
       k = e;
       p = POW10[k] as number;

@@ -55,6 +55,7 @@ export interface PackedPlan {
  * included; exceptions counted with one gap byte each, which is exact up to gaps of 127).
  */
 export function planPacked(scaled: Float64Array, n: number, plan: PackedPlan): void {
+  if (n < SHORT_COLUMN_VALUES && planShort(scaled, n, plan)) return;
   // Order 0 (the levels themselves) wins only for columns that sit near zero (sparse error
   // counts); for the rest, skipping its histogram saves a third of the planning.
   const tryOrder0 = Math.abs(scaled[0] as number) < ORDER0_FIRST_ABS_MAX;
@@ -83,6 +84,57 @@ export function planPacked(scaled: Float64Array, n: number, plan: PackedPlan): v
     if (order === 2) head += varintBytes(zigzag((scaled[1] as number) - (scaled[0] as number)));
     planWidth(order === 0 ? h0 : order === 1 ? h1 : h2, order === 0 ? max0 : order === 1 ? max1 : max2, n - order, head, order, plan);
   }
+}
+
+/**
+ * planPacked of a column of fewer than SHORT_COLUMN_VALUES values whose scaled values are all
+ * below SMALL_ABS_LIMIT and whose residuals fit WIDTH_MAX bits (returns false, nothing
+ * planned, otherwise). Such a column tries one width an order, its widest residual's, with
+ * no exceptions (planWidth), so the largest bit lengths are all it needs: no histograms.
+ * Orders are tried as planPacked does (0 only near zero, a strictly smaller size wins).
+ */
+function planShort(scaled: Float64Array, n: number, plan: PackedPlan): boolean {
+  let max0 = 0;
+  let max1 = 0;
+  let max2 = 0;
+  let prev = 0;
+  let prevDelta = 0;
+  for (let i = 0; i < n; i++) {
+    const v = scaled[i] as number;
+    if (!(v < SMALL_ABS_LIMIT && v > -SMALL_ABS_LIMIT)) return false;
+    const s = v | 0;
+    const b0 = 32 - Math.clz32((s << 1) ^ (s >> 31));
+    if (b0 > max0) max0 = b0;
+    const d = (s - prev) | 0;
+    if (i >= 1) {
+      const b1 = 32 - Math.clz32((d << 1) ^ (d >> 31));
+      if (b1 > max1) max1 = b1;
+    }
+    if (i >= 2) {
+      const r = (d - prevDelta) | 0;
+      const b2 = 32 - Math.clz32((r << 1) ^ (r >> 31));
+      if (b2 > max2) max2 = b2;
+    }
+    prev = s;
+    prevDelta = d;
+  }
+  // Below 2^28, residuals take at most 31 bits: never past WIDTH_MAX.
+  const s0 = scaled[0] as number;
+  plan.bytes = Infinity;
+  for (let order = Math.abs(s0) < ORDER0_FIRST_ABS_MAX ? 0 : 1; order <= 2 && order <= n; order++) {
+    let head = 2;
+    if (order >= 1) head += varintBytes(zigzag(s0));
+    if (order === 2) head += varintBytes(zigzag((scaled[1] as number) - s0));
+    const width = order === 0 ? max0 : order === 1 ? max1 : max2;
+    const bytes = head + (((n - order) * width + 7) >> 3);
+    if (bytes < plan.bytes) {
+      plan.order = order;
+      plan.width = width;
+      plan.exceptions = 0;
+      plan.bytes = bytes;
+    }
+  }
+  return true;
 }
 
 /** Scaled values below this in magnitude have deltas and second differences within int32. */
