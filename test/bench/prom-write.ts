@@ -24,6 +24,8 @@
  * `where` says where each Tapedeck archive's bytes are: the catalog's database, WAL and
  * shared memory, and the segment files by frame type (stored and raw payload bytes, frame
  * headers apart). `--sides tapedeck` skips Prometheus, `--acks memory` one of the two runs.
+ * `run_cpu_ms` is the server's CPU (user + system) from before the first request to after
+ * the final flush, start-up left out; `samples_per_cpu_s` the samples over it.
  * Prints one JSON object.
  */
 import { fork } from 'node:child_process';
@@ -76,6 +78,7 @@ async function serve(dir: string): Promise<void> {
       const commits = { count: sorted.length, total_ms: Math.round(sorted.reduce((x, y) => x + y, 0)), p50_ms: at(0.5), p90_ms: at(0.9), max_ms: at(1) };
       return reply({ batches: srv.recorder?.stats.batches, updates: srv.recorder?.stats.updates, commits, cpu_ms: Math.round((process.cpuUsage().user + process.cpuUsage().system) / 1000) });
     }
+    if (m.cmd === 'cpu') return reply({ cpu_ms: (process.cpuUsage().user + process.cpuUsage().system) / 1000 });
     if (m.cmd === 'sidecar') {
       // Rotated as a daily rotate_interval would; the rotation queues the sealed file's build.
       const started = performance.now();
@@ -226,9 +229,11 @@ async function tapedeck(load: Load, ack: 'durable' | 'memory'): Promise<Record<s
   });
   const { url } = await new Promise<{ url: string }>((resolve) => waiters.set(0, resolve as (d: unknown) => void));
   try {
+    const before = await call('cpu') as { cpu_ms: number };
     const started = performance.now();
     await send(url, load, `?ack=${ack}`);
     const counts = await call('flush') as { updates: number; commits: unknown; cpu_ms: number };
+    const after = await call('cpu') as { cpu_ms: number };
     const ms = performance.now() - started;
     if (counts.updates !== load.samples) throw new Error(`Tapedeck recorded ${counts.updates} of ${load.samples} samples`);
     const bytes = await dirBytes(dir);
@@ -244,6 +249,10 @@ async function tapedeck(load: Load, ack: 'durable' | 'memory'): Promise<Record<s
       samples_per_s: Math.round(load.samples / (ms / 1000)), seconds: round(ms / 1000), disk_bytes: bytes, bytes_per_sample: round(bytes / load.samples),
       // The server's commits (count, time), and its CPU since it started (start-up included).
       commits: counts.commits, server_cpu_ms: counts.cpu_ms,
+      // The server's CPU from the first request to the end of the final flush (start-up left out): the request's own cost.
+      run_cpu_ms: Math.round(after.cpu_ms - before.cpu_ms),
+      run_cpu_ns_per_sample: Math.round(((after.cpu_ms - before.cpu_ms) * 1e6) / load.samples),
+      samples_per_cpu_s: Math.round(load.samples / ((after.cpu_ms - before.cpu_ms) / 1000)),
       ...(sidecar ? { bytes_per_sample_with_sidecars: round((bytes + sidecar.bytes) / load.samples), sidecar } : {}),
       where,
     };
