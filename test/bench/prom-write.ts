@@ -265,18 +265,30 @@ async function tapedeck(load: Load, ack: 'durable' | 'memory'): Promise<Record<s
 async function prometheus(load: Load): Promise<Record<string, number>> {
   const prom = await startPrometheus('global:\n  scrape_interval: 1h\nscrape_configs: []\n', { args: ['--web.enable-remote-write-receiver', '--web.enable-admin-api'] });
   try {
+    const cpuBefore = await promCpuS(prom.url);
     const ms = await send(prom.url, load);
+    const cpuS = (await promCpuS(prom.url)) - cpuBefore;
     const snap = await (await fetch(`${prom.url}/api/v1/admin/tsdb/snapshot`, { method: 'POST' })).json() as { data: { name: string } };
     const blockBytes = await dirBytes(join(prom.dataDir, 'snapshots', snap.data.name));
     const walBytes = await dirBytes(join(prom.dataDir, 'wal'));
     return {
       samples_per_s: Math.round(load.samples / (ms / 1000)), seconds: round(ms / 1000),
+      // Its own process_cpu_seconds_total over the sends (10 ms ticks), as run_cpu_ms is Tapedeck's.
+      run_cpu_ms: Math.round(cpuS * 1000), samples_per_cpu_s: Math.round(load.samples / cpuS),
       snapshot_block_bytes: blockBytes, bytes_per_sample: round(blockBytes / load.samples),
       wal_bytes: walBytes, wal_bytes_per_sample: round(walBytes / load.samples),
     };
   } finally {
     await prom.stop();
   }
+}
+
+/** Prometheus' process_cpu_seconds_total, from its own /metrics. */
+async function promCpuS(url: string): Promise<number> {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  const m = /^process_cpu_seconds_total (\S+)$/m.exec(text);
+  if (!m) throw new Error('prometheus /metrics has no process_cpu_seconds_total');
+  return Number(m[1]);
 }
 
 function round(x: number): number {
@@ -306,6 +318,9 @@ async function main(): Promise<void> {
     tapedeck_memory: memory,
     prometheus: prom,
     ingest_ratio_durable: ratio(durable, 'samples_per_s'),
+    // Samples per CPU-second of each server over the same sends: steadier than wall time on a loaded machine.
+    ingest_cpu_ratio_durable: ratio(durable, 'samples_per_cpu_s'),
+    ingest_cpu_ratio_memory: ratio(memory, 'samples_per_cpu_s'),
     ingest_ratio_best: prom === undefined ? undefined : round(best / (prom.samples_per_s as number)),
     bytes_ratio: ratio(memory, 'bytes_per_sample'),
     bytes_ratio_durable: ratio(durable, 'bytes_per_sample'),
