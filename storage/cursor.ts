@@ -14,15 +14,17 @@
  * (cursorReadAheadBytes, or one block's frame when larger), let go at the end of data.
  */
 import { compileSpec, type PathMatcher } from '../protocol/glob.js';
-import { isTapedeckError, TapedeckError } from '../protocol/errors.js';
+import { TapedeckError } from '../protocol/errors.js';
 import type { Batch, Update, Value } from '../protocol/value.js';
-import { BlockType } from './codec/frame.js';
 import type { DecodedBatches } from './codec/payload.js';
 import type { Archive, FetchWait } from './archive.js';
-import { isIndexed, type BlockTable, type FileEntry } from './file-list.js';
+import { isIndexed, type FileEntry } from './file-list.js';
 import { STORAGE_LIMITS } from './limits.js';
 import { readBlockSelected } from './series-read.js';
-import { ColumnBatchesBuilder, type ColumnBatches, type Selection } from './column-batches.js';
+import type { ColumnBatches } from './column-batches.js';
+import { CursorColumns } from './cursor-columns.js';
+import { placeAt } from './cursor-seek.js';
+import { batchByColumns, coveredAt, stateAt, type AheadBatch, type HeldBlock } from './cursor-state.js';
 
 export type { ColumnBatches } from './column-batches.js';
 
@@ -61,6 +63,18 @@ interface Loaded {
   starts: Uint32Array;
 }
 
+/** Each batch's first update in a decoded block; [nb] = its updates. */
+function startsOf(d: DecodedBatches): Uint32Array {
+  const starts = new Uint32Array(d.counts.length + 1);
+  for (let i = 0; i < d.counts.length; i++) starts[i + 1] = (starts[i] as number) + (d.counts[i] as number);
+  return starts;
+}
+
+/** One batch read by columns as a block of its own (offset -1: never taken for a block of the file). */
+function miniBlock(seq: number, b: AheadBatch): Loaded {
+  return { seq, offset: -1, d: { ts: Float64Array.of(b.ts), counts: Uint32Array.of(b.ids.length), ids: b.ids, values: b.values }, starts: Uint32Array.of(0, b.ids.length) };
+}
+
 export class Cursor {
   private readonly a: Archive;
   private readonly matcher: PathMatcher | undefined;
@@ -68,17 +82,20 @@ export class Cursor {
   private readonly selective: boolean;
   /** Per path id: 0 = not yet checked, 1 = matches the filter, 2 = does not. */
   private match = new Uint8Array(0);
+  /** matches(), bound once (the state's column reader keeps a shape per keep function). */
+  private readonly coversFn = (id: number): boolean => this.matches(id);
   // Position: the next batch is batch k of delta block `di` of file `seq`. Files are found
   // by seq, never by index: cold storage may insert older files while a read awaits.
   private seq = -1;
   private di = 0;
   private k = 0;
   private loaded: Loaded | undefined;
-  /** nextColumns' decoder and selection, made on first use. */
-  private columns: ColumnBatchesBuilder | undefined;
-  private selection: Selection | undefined;
-  /** Frames of consecutive blocks read together by nextColumns (STORAGE_LIMITS.cursorReadAheadBytes). */
-  private span: { seq: number; base: number; buf: Uint8Array } | undefined;
+  /** nextColumns' decoder and read-ahead, made on first use. */
+  private columns: CursorColumns | undefined;
+  /** The batch at the position read by stateById (aheadAt), where the position was then. */
+  private ahead: { seq: number; di: number; k: number; offset: number; batch: Loaded | null } | undefined;
+  /** A seek by time placed the cursor and nothing was read since (firstAfterSeek). */
+  private sought = false;
   /** Time of the state at the position: last batch delivered or time sought; null = beginning. */
   pos: number | null = null;
 
@@ -93,6 +110,7 @@ export class Cursor {
   // ---------------------------------------------------------------- seeking
 
   async seek(target: SeekTarget): Promise<void> {
+    this.sought = false;
     if (target === 'beginning') {
       this.toBeginning();
     } else if (target === 'end') {
@@ -134,42 +152,18 @@ export class Cursor {
   }
 
   private async toTime(t: number): Promise<void> {
-    let f: FileEntry | undefined;
-    while (true) {
-      // A file not yet indexed may start at or before t (its firstTs is an estimate or null):
-      // fetch and index it, then choose again with its real range.
-      f = this.a.fileList.last();
-      while (f && !this.mayStartBy(f, t)) f = this.a.fileList.before(f.seq);
-      if (!f) {
-        this.toBeginning();
-        this.pos = t;
-        return;
-      }
-      if (isIndexed(f)) break;
-      await this.a.prepare(f, this.wait);
+    const l = this.loaded;
+    const place = await placeAt(this.a, t, this.wait, l && { seq: l.seq, offset: l.offset, ts: l.d.ts });
+    if (place === undefined) {
+      this.toBeginning();
+    } else {
+      this.seq = place.seq;
+      this.di = place.di;
+      this.k = place.k;
+      this.normalize();
     }
-    const table = this.a.table(f);
-    // Last delta block starting at or before t.
-    let lo = 0;
-    let hi = table.deltas.length - 1;
-    while (lo < hi) {
-      const mid = (lo + hi + 1) >> 1;
-      if (table.firstTs(table.deltas[mid] as number) <= t) lo = mid;
-      else hi = mid - 1;
-    }
-    this.seq = f.seq;
-    this.di = lo;
-    const block = await this.load(f, lo);
-    let k = 0;
-    while (k < block.d.ts.length && (block.d.ts[k] as number) <= t) k++;
-    this.k = k;
-    this.normalize();
     this.pos = t;
-  }
-
-  private mayStartBy(f: FileEntry, t: number): boolean {
-    if (!isIndexed(f)) return f.firstTs === null || f.firstTs <= t;
-    return f.firstTs !== null && f.firstTs <= t;
+    this.sought = true;
   }
 
   /** Moves a position at the end of a block to the start of the next one. */
@@ -258,9 +252,10 @@ export class Cursor {
    * fails with the same code and details, and the position stays before it.
    */
   async nextColumns(): Promise<ColumnBatches | null> {
+    this.sought = false;
     const view = await this.nextColumnsOrEnd();
     // At the end, the read-ahead holds nothing more to read (blocks committed later are read anew).
-    if (view === null) this.span = undefined;
+    if (view === null) this.columns?.dropSpan();
     return view;
   }
 
@@ -270,7 +265,8 @@ export class Cursor {
       if (!f) return null;
       if (!isIndexed(f)) await this.a.prepare(f, this.wait);
       if (this.di < this.a.table(f).deltas.length) {
-        const view = await this.columnsAt(f, this.di, this.k);
+        this.columns ??= new CursorColumns(this.a, { keep: this.matcher ? this.coversFn : null, dropEmpty: this.selective }, this.wait);
+        const view = await this.columns.at(f, this.di, this.k);
         this.di++;
         this.k = 0;
         if (view.batches === 0) continue;
@@ -284,54 +280,6 @@ export class Cursor {
       this.di = 0;
       this.k = 0;
     }
-  }
-
-  /** Batches [k, end) of delta block di of f as columns. */
-  private async columnsAt(f: FileEntry, di: number, k: number): Promise<ColumnBatches> {
-    const t = this.a.table(f);
-    const row = t.delta(di);
-    const b = (this.columns ??= new ColumnBatchesBuilder());
-    const sel = (this.selection ??= { keep: this.matcher ? (id: number) => this.matches(id) : null, dropEmpty: this.selective });
-    const frame = await this.frameAhead(f, t, di);
-    const raw = frame === undefined ? await this.a.readPayload(f, row, this.wait) : this.a.payloadOf(f, row, frame);
-    try {
-      const view = b.fill(raw, row.firstTs, row.batches, this.a.paths.length, k, sel);
-      if (view) return view;
-    } catch (err) {
-      if (!isTapedeckError(err) || err.code !== 'TPD_CORRUPT_BLOCK') throw err;
-    }
-    // What the column reader refuses (a path in two columns of a block, a signalling NaN
-    // among other values) the codec reads; a block neither reads fails with the archive's error.
-    const d = this.selective && sel.keep ? await readBlockSelected(this.a, f, row, sel.keep, this.wait) : await this.a.readBlock(f, row, this.wait);
-    return b.fromDecoded(d, k, sel);
-  }
-
-  /**
-   * The frame of delta block di of a local file from the read-ahead span, which is read
-   * (this block and the ones after it, within cursorReadAheadBytes) when it does not hold
-   * it. undefined for a file that is not local or a frame past the file's end: readPayload
-   * fetches the one and fails on the other as every reader does.
-   */
-  private async frameAhead(f: FileEntry, t: BlockTable, di: number): Promise<Uint8Array | undefined> {
-    if (f.location !== 'local') return undefined;
-    const i = t.deltas[di] as number;
-    const offset = t.offset(i);
-    const bytes = t.frameBytes(i);
-    let s = this.span;
-    if (s === undefined || s.seq !== f.seq || offset < s.base || offset + bytes > s.base + s.buf.length) {
-      let end = offset + bytes;
-      for (let dj = di + 1; dj < t.deltas.length; dj++) {
-        const j = t.deltas[dj] as number;
-        const next = t.offset(j) + t.frameBytes(j);
-        if (t.offset(j) < offset || next - offset > STORAGE_LIMITS.cursorReadAheadBytes) break;
-        end = next;
-      }
-      this.span = undefined;
-      s = { seq: f.seq, base: offset, buf: await this.a.readBytes(f, offset, end - offset) };
-      this.span = s;
-    }
-    const at = offset - s.base;
-    return at + bytes <= s.buf.length ? s.buf.subarray(at, at + bytes) : undefined;
   }
 
   /** The file the cursor reads (the first one before it has started); undefined past the last. */
@@ -349,8 +297,24 @@ export class Cursor {
       const f = this.currentFile();
       if (!f) return null;
       if (!isIndexed(f)) await this.a.prepare(f, this.wait);
-      const deltas = this.a.table(f).deltas;
+      const t = this.a.table(f);
+      const deltas = t.deltas;
+      if (this.di < deltas.length && this.k >= t.batches(deltas[this.di] as number)) {
+        // Past the block's last batch (after a batch read ahead): no need to decode it.
+        this.di++;
+        this.k = 0;
+        continue;
+      }
       if (this.di < deltas.length) {
+        const ahead = this.aheadAt(f) ?? (await this.firstAfterSeek(f));
+        this.sought = false;
+        if (ahead !== undefined) {
+          this.ahead = undefined;
+          this.k++;
+          if (ahead.batch === null) continue;
+          this.pos = ahead.batch.d.ts[0] as number;
+          return { block: ahead.batch, k: 0 };
+        }
         const block = await this.load(f, this.di);
         if (this.k < block.d.ts.length) {
           const k = this.k++;
@@ -371,6 +335,36 @@ export class Cursor {
       this.di = 0;
       this.k = 0;
     }
+  }
+
+  /**
+   * The batch at the position as stateById read it by columns, when the position has not
+   * moved since and the cursor holds no decoded block there. A cursor that reads on from
+   * it then decodes the block in full (load).
+   */
+  private aheadAt(f: FileEntry): { batch: Loaded | null } | undefined {
+    const a = this.ahead;
+    if (a === undefined || a.seq !== f.seq || a.di !== this.di || a.k !== this.k) return undefined;
+    const t = this.a.table(f);
+    if (a.offset !== t.offset(t.deltas[this.di] as number)) return undefined;
+    return a;
+  }
+
+  /**
+   * After a seek that landed at a block's start, the first read takes that batch by columns
+   * (cursor-state.ts batchByColumns), as stateById does for a batch inside a block: the time to
+   * a seek's first batch then does not grow with block size either. Reading on decodes the
+   * block in full.
+   */
+  private async firstAfterSeek(f: FileEntry): Promise<{ batch: Loaded | null } | undefined> {
+    if (!this.sought) return undefined;
+    this.sought = false;
+    const t = this.a.table(f);
+    const offset = t.offset(t.deltas[this.di] as number);
+    if (this.k !== 0 || (this.loaded !== undefined && this.loaded.seq === f.seq && this.loaded.offset === offset)) return undefined;
+    const b = await batchByColumns(this.a, f, t.delta(this.di), this.k, this.matcher ? this.coversFn : null, this.selective, this.wait);
+    if (b === undefined) return undefined;
+    return { batch: b === null ? null : miniBlock(f.seq, b) };
   }
 
   /** Resolves at the next commit (new data may be readable) or when the archive closes. */
@@ -432,90 +426,52 @@ export class Cursor {
     if (this.loaded !== undefined && this.loaded.offset === offset && this.loaded.seq === f.seq) return this.loaded;
     const row = t.delta(di);
     const d = this.selective ? await readBlockSelected(this.a, f, row, (id) => this.matches(id), this.wait) : await this.a.readBlock(f, row, this.wait);
-    const starts = new Uint32Array(d.counts.length + 1);
-    for (let i = 0; i < d.counts.length; i++) starts[i + 1] = (starts[i] as number) + (d.counts[i] as number);
-    this.loaded = { seq: f.seq, offset, d, starts };
+    this.loaded = { seq: f.seq, offset, d, starts: startsOf(d) };
     return this.loaded;
   }
 
   // ---------------------------------------------------------------- state
 
-  /** Paths covered by this cursor that exist in the archive at its position. */
-  private targetCount(): number {
-    if (this.pos === null) return 0;
-    const firsts = this.a.pathFirstTs;
-    let lo = 0;
-    let hi = firsts.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >> 1;
-      if ((firsts[mid] as number) <= this.pos) lo = mid + 1;
-      else hi = mid;
-    }
-    if (!this.matcher) return lo;
-    let n = 0;
-    for (let id = 0; id < lo; id++) if (this.matches(id)) n++;
-    return n;
-  }
-
   /**
-   * Latest value of every covered path at the position, keyed by path id. With
-   * `onCorrupt`, a block that fails its checks is reported there and passed over (its
-   * updates are unreadable; older values stand in); without it, the error is thrown.
+   * Latest value of every covered path at the position, keyed by path id (storage/
+   * cursor-state.ts). With `onCorrupt`, a block that fails its checks is reported there
+   * and passed over (its updates are unreadable; older values stand in); without it, the
+   * error is thrown.
    */
-  async stateById(onCorrupt?: (err: TapedeckError) => void): Promise<Map<number, Value>> {
-    const out = new Map<number, Value>();
-    const target = this.targetCount();
-    if (target === 0) return out;
-    const seen = new Uint8Array(this.a.paths.length);
-    const at = this.a.fileList.bySeq(this.seq);
-    if (!at) return out;
-    let f = at;
-    let t = this.a.table(f);
-    let r = this.di < t.deltas.length ? (t.deltas[this.di] as number) : t.length;
-    const read = async <T>(get: () => Promise<T>): Promise<T | undefined> => {
-      try {
-        return await get();
-      } catch (err) {
-        if (!onCorrupt || !isTapedeckError(err) || err.code !== 'TPD_CORRUPT_BLOCK') throw err;
-        onCorrupt(err);
-        return undefined;
-      }
-    };
-    if (this.k > 0 && this.di < t.deltas.length) {
-      const block = await read(() => this.load(at, this.di));
-      if (block && this.take(out, seen, block.d, block.starts[this.k] as number, target)) return out;
+  stateById(onCorrupt?: (err: TapedeckError) => void): Promise<Map<number, Value>> {
+    const f = this.a.fileList.bySeq(this.seq);
+    const l = this.loaded;
+    let held: HeldBlock | undefined;
+    let offset = -1;
+    if (f && this.di < this.a.table(f).deltas.length) {
+      const t = this.a.table(f);
+      offset = t.offset(t.deltas[this.di] as number);
+      if (l !== undefined && l.seq === f.seq && l.offset === offset) held = l;
     }
-    while (true) {
-      r--;
-      while (r < 0) {
-        const older = this.a.fileList.before(f.seq);
-        if (!older) return out;
-        f = older;
-        await this.a.prepare(f, this.wait);
-        t = this.a.table(f);
-        r = t.length - 1;
-      }
-      if (t.type(r) === BlockType.PATHS) continue;
-      const row = t.row(r);
-      const file = f;
-      const d = await read(() => this.a.readBlock(file, row, this.wait));
-      if (d === undefined) continue;
-      if (this.take(out, seen, d, d.ids.length, target) || row.type === BlockType.IMAGE) return out;
-    }
-  }
-
-  /** Takes latest values from updates [0, end) of a block, newest first. True when complete. */
-  private take(out: Map<number, Value>, seen: Uint8Array, d: DecodedBatches, end: number, target: number): boolean {
-    const ids = d.ids;
-    for (let i = end - 1; i >= 0; i--) {
-      const id = ids[i] as number;
-      if (seen[id] === 1) continue;
-      seen[id] = 1;
-      if (this.matcher && !this.matches(id)) continue;
-      out.set(id, d.values[i] as Value);
-      if (out.size >= target) return true;
-    }
-    return false;
+    const { seq, di, k } = this;
+    const covers = this.matcher ? this.coversFn : null;
+    return stateAt(
+      {
+        archive: this.a,
+        wait: this.wait,
+        covers,
+        target: coveredAt(this.a, this.pos, covers),
+        seq,
+        di,
+        k,
+        held,
+        dropEmpty: this.selective,
+        onPositionBlock: (read) => {
+          if ('decoded' in read) {
+            // Read in full (the column reader could not): the cursor holds it as load would.
+            if (!this.selective) this.loaded = { seq, offset, d: read.decoded, starts: startsOf(read.decoded) };
+            return;
+          }
+          this.ahead = { seq, di, k, offset, batch: read.batch === null ? null : miniBlock(seq, read.batch) };
+        },
+      },
+      onCorrupt,
+    );
   }
 
   /** Latest value of every covered path at the position. */

@@ -1,0 +1,79 @@
+/**
+ * Where a seek by time lands (Cursor.seek({ ts })): the file and delta block holding the
+ * last batch at or before t, and how many of that block's batches are at or before it.
+ *
+ * The block is read and checked as every read checks it (Archive.readPayload: CRC32C,
+ * length, the frame against its catalog row; a damaged block fails the seek with
+ * TPD_CORRUPT_BLOCK) but only its head and batch times are decoded (codec/batch-times.ts):
+ * a seek costs a varint a batch of its block, not a decode of every update. The state and
+ * the batches that follow are read when asked for.
+ */
+import { isTapedeckError, TapedeckError } from '../protocol/errors.js';
+import type { Archive, FetchWait } from './archive.js';
+import { batchesAtOrBefore } from './codec/batch-times.js';
+import { isIndexed, type FileEntry } from './file-list.js';
+
+/** Batch k of delta block di of file seq: the first batch after the time sought. */
+export interface Place {
+  seq: number;
+  di: number;
+  k: number;
+}
+
+/** Batch times of a block the cursor holds decoded, which is then not read again. */
+export interface HeldTimes {
+  seq: number;
+  offset: number;
+  ts: Float64Array;
+}
+
+/** The place after time t; undefined when no file starts by t (the position is the beginning). */
+export async function placeAt(a: Archive, t: number, wait: FetchWait | undefined, held: HeldTimes | undefined): Promise<Place | undefined> {
+  let f: FileEntry | undefined;
+  while (true) {
+    // A file not yet indexed may start at or before t (its firstTs is an estimate or null):
+    // fetch and index it, then choose again with its real range.
+    f = a.fileList.last();
+    while (f && !mayStartBy(f, t)) f = a.fileList.before(f.seq);
+    if (!f) return undefined;
+    if (isIndexed(f)) break;
+    await a.prepare(f, wait);
+  }
+  const table = a.table(f);
+  // Last delta block starting at or before t.
+  let lo = 0;
+  let hi = table.deltas.length - 1;
+  while (lo < hi) {
+    const mid = (lo + hi + 1) >> 1;
+    if (table.firstTs(table.deltas[mid] as number) <= t) lo = mid;
+    else hi = mid - 1;
+  }
+  const k = lo < table.deltas.length ? await batchesBy(a, f, lo, t, wait, held) : 0;
+  return { seq: f.seq, di: lo, k };
+}
+
+function mayStartBy(f: FileEntry, t: number): boolean {
+  if (!isIndexed(f)) return f.firstTs === null || f.firstTs <= t;
+  return f.firstTs !== null && f.firstTs <= t;
+}
+
+/** How many batches of delta block di of f are at or before t. */
+async function batchesBy(a: Archive, f: FileEntry, di: number, t: number, wait: FetchWait | undefined, held: HeldTimes | undefined): Promise<number> {
+  const table = a.table(f);
+  if (held !== undefined && held.seq === f.seq && held.offset === table.offset(table.deltas[di] as number)) {
+    let k = 0;
+    while (k < held.ts.length && (held.ts[k] as number) <= t) k++;
+    return k;
+  }
+  const row = table.delta(di);
+  const raw = await a.readPayload(f, row, wait);
+  try {
+    return batchesAtOrBefore(raw, row.firstTs, row.batches, t);
+  } catch (err) {
+    // As Archive.readBlock reports a payload it cannot decode: with the block's file and offset.
+    if (isTapedeckError(err) && err.details === undefined) {
+      throw new TapedeckError(err.code, `${f.name} block at ${row.offset}: ${err.message}`, { file: f.name, offset: row.offset }, { cause: err });
+    }
+    throw err;
+  }
+}
