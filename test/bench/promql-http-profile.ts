@@ -11,6 +11,8 @@
  * request as the total over the runs divided by their count (one request is below /proc's
  * 10 ms tick); `cold` is the first COLD runs of the fresh process (default 10), `warm` the
  * rest. SERVER_NODE_ARGS='--cpu-prof --cpu-prof-dir=/tmp/prof' profiles the server alone.
+ * BLOCKS=1,9,40,50,100,300,500,1000: the CPU per request of consecutive blocks of that many
+ * requests from the server's start (how fast the JIT compiles the path; RUNS is then their sum).
  * Without SERVER=child this process serves and asks: CPU counts the client too.
  */
 import { spawn } from 'node:child_process';
@@ -24,7 +26,8 @@ import { startSeriesIndex } from '../../server/series-index.js';
 const DAY_DIR = process.env.DAY_DIR;
 if (!DAY_DIR) throw new Error('DAY_DIR: the directory promql-sidecar-profile.ts wrote the day into');
 const HOURS = Number(process.env.HOURS ?? 24);
-const RUNS = Number(process.env.RUNS ?? 200);
+const BLOCKS = process.env.BLOCKS?.split(',').map(Number);
+const RUNS = BLOCKS ? BLOCKS.reduce((a, b) => a + b, 0) : Number(process.env.RUNS ?? 200);
 const COLD = Number(process.env.COLD ?? 10);
 const STEP_S = Number(process.env.STEP_S ?? 120);
 const QUERIES = (process.env.QUERY ?? 'bench_temperature{instance="i17"}|rate(bench_requests_total{instance="i17"}[5m])').split('|');
@@ -108,8 +111,18 @@ try {
     let bytes = 0;
     let coldCpuMs = 0;
     const all0 = await server.cpu();
+    const blocks: string[] = [];
+    let blockEnd = 0;
+    let blockCpu0 = all0;
+    let block = 0;
     for (let r = 0; r < RUNS; r++) {
       if (r === COLD) coldCpuMs = (await server.cpu()) - all0;
+      if (BLOCKS && r === blockEnd) {
+        const now = await server.cpu();
+        if (r > 0) blocks.push(`${BLOCKS[block - 1]}: ${r1((now - blockCpu0) / (BLOCKS[block - 1] as number))}`);
+        blockCpu0 = now;
+        blockEnd += BLOCKS[block++] as number;
+      }
       const c = await server.cpu();
       const t = performance.now();
       const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body });
@@ -119,9 +132,11 @@ try {
       ms.push(performance.now() - t);
       cpu.push((await server.cpu()) - c);
     }
-    const warmCpuMs = (await server.cpu()) - all0 - coldCpuMs;
+    const end = await server.cpu();
+    if (BLOCKS) blocks.push(`${BLOCKS[block - 1]}: ${r1((end - blockCpu0) / (BLOCKS[block - 1] as number))}`);
+    const warmCpuMs = end - all0 - coldCpuMs;
     const first = { ms: r1(ms[0] as number), cpuMs: r1(cpu[0] as number) };
-    out[query] = { first, bytes, cold: stats(ms.slice(0, COLD), cpu.slice(0, COLD), coldCpuMs), warm: stats(ms.slice(COLD), cpu.slice(COLD), warmCpuMs) };
+    out[query] = { first, bytes, cold: stats(ms.slice(0, COLD), cpu.slice(0, COLD), coldCpuMs), warm: stats(ms.slice(COLD), cpu.slice(COLD), warmCpuMs), ...(BLOCKS ? { cpuPerQueryMsByBlock: blocks } : {}) };
   }
   console.log(JSON.stringify({ bench: 'promql-http-profile', server: CHILD ? 'child' : 'same', runs: RUNS, cold: COLD, queries: out }));
 } finally {
