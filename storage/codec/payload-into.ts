@@ -92,7 +92,7 @@ function readTimes(r: ByteReader, firstTs: number, nb: number, out: NumberBatche
   }
 }
 
-/** Each column's path id (zigzag varint deltas) into colGlobal; every column's chain emptied. */
+/** Each column's path id (zigzag varint deltas) into colGlobal (and `last` grown for as many columns). */
 function readColumnIds(r: ByteReader, nc: number): void {
   const global = (colGlobal = grownU32(colGlobal, nc));
   last = grownU32(last, nc);
