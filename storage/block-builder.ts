@@ -301,18 +301,22 @@ export class BlockBuilder {
 
   /** A full image: the latest value of every path that has one, as of `ts`. */
   imageFrame(ts: number): FrameItem {
-    const ids: number[] = [];
+    // Ids in an Int32Array, as the open block's: the encoder's loops over ids then see one
+    // kind of array (a number[] here made them polymorphic for every block after it).
+    const all = new Int32Array(this.a.paths.length);
+    let n = 0;
     const values = genericArray(this.a.paths.length);
     for (let id = 0; id < this.a.paths.length; id++) {
       const kind = this.stateKind[id];
-      if (kind === 1) values[ids.length] = this.stateNums[id] as number;
-      else if (kind === 2) values[ids.length] = this.stateVals[id] as Value;
+      if (kind === 1) values[n] = this.stateNums[id] as number;
+      else if (kind === 2) values[n] = this.stateVals[id] as Value;
       else continue;
-      ids.push(id);
+      all[n++] = id;
     }
-    values.length = ids.length;
-    const raw = encodeBatches({ ts: [ts], counts: [ids.length], ids, values, batchCount: 1, updateCount: ids.length }, this.scratch);
-    const meta: FrameMeta = { type: BlockType.IMAGE, firstTs: ts, lastTs: ts, batches: 1, updates: ids.length };
+    values.length = n;
+    const ids = all.subarray(0, n);
+    const raw = encodeBatches({ ts: [ts], counts: [n], ids, values, batchCount: 1, updateCount: n }, this.scratch);
+    const meta: FrameMeta = { type: BlockType.IMAGE, firstTs: ts, lastTs: ts, batches: 1, updates: n };
     return { kind: 'frame', bytes: encodeFrame(meta, raw), meta, defs: undefined };
   }
 
