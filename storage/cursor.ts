@@ -3,13 +3,16 @@
  * rotated files into `current`, seeks by time, to the beginning or end, or by ±N batches,
  * and computes the full state at its position.
  *
- * State is computed backward from the position: newer blocks first, taking each path's
- * latest value, until every path that existed at that time is resolved or a full image
- * is reached. A seek therefore reads at most the data since the last image, and usually
- * much less (a poll that refreshes every path resolves everything in one block).
+ * A seek by time reads only its block's head and batch times (cursor-seek.ts). State is
+ * computed backward from the position (cursor-state.ts): newer blocks first, by columns,
+ * taking each path's latest value, until every path that existed at that time is resolved
+ * or a full image is reached. A state therefore reads at most the data since the last
+ * image, and usually much less (a poll that refreshes every path resolves everything in one
+ * block); the batch at the position comes out of the same read.
  *
  * Memory is bounded: a cursor holds one decoded block (at most blockUpdatesTarget
- * updates, or one batch); decoded blocks live in the archive's shared, bounded cache.
+ * updates, or one batch), and one batch read ahead; decoded blocks live in the archive's
+ * shared, bounded cache; states share one column reader's scratch (one block's worth).
  * nextColumns adds its scratch arrays (one block's worth) and at most one read-ahead span
  * (cursorReadAheadBytes, or one block's frame when larger), let go at the end of data.
  */
