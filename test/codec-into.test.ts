@@ -1,6 +1,6 @@
 /**
  * decodeBatchesInto (storage/codec/payload-into.ts: chains of occurrences, decimal columns
- * read inline) and decodeBatches' numbers path (column-decode.ts decodeColumnsF64) against
+ * read inline; longer columns grouped, payload.ts) and decodeBatches' numbers path (column-decode.ts decodeColumnsF64) against
  * the codec of fa3a187 (test/helpers/codec-oracle/), on seeded blocks shaped like the mixed
  * workload (many paths, each 1 to 4 times a block) with hostile values: every NaN shape,
  * -0, ±Inf, decimals long and short (varints of 1 to 8 bytes, at the payload's very end
@@ -12,6 +12,7 @@ import { describe, expect, it } from 'vitest';
 import * as now from '../storage/codec/payload.js';
 import * as oracle from './helpers/codec-oracle/payload.js';
 import { ByteWriter as OracleByteWriter } from './helpers/codec-oracle/bytes.js';
+import { ByteReader } from '../storage/codec/bytes.js';
 import { isTapedeckError } from '../protocol/errors.js';
 import type { Value } from '../protocol/value.js';
 import { scheduleSeed } from './helpers/seed.js';
@@ -66,7 +67,8 @@ function valueOf(r: () => number, shape: number, level: { v: number }): Value {
  */
 function mixedBlock(r: () => number, shapes: number[]): Block {
   const paths = shapes.length;
-  const perPath = 1 + r() * 3;
+  // Mostly short columns (decoded along chains), some longer (grouped: payload.ts CHAIN_UPDATES_PER_COLUMN_MAX).
+  const perPath = r() < 0.75 ? 1 + r() * 3 : 4 + r() * 6;
   const batchSize = 1 + Math.floor(r() * 120);
   const batches = Math.max(1, Math.round((paths * perPath) / batchSize));
   const levels = shapes.map(() => ({ v: r() * 200 - 50 }));
@@ -162,7 +164,7 @@ describe('decodeBatchesInto on blocks of many short columns', () => {
     const seed = scheduleSeed('CODEC_INTO_SEED', 'codec into');
     const r = rng(seed);
     const out = now.newNumberBatches();
-    const seen = { read: 0, declined: 0, damagedRead: 0, damagedRefused: 0, sameAsPrevious: 0 };
+    const seen = { read: 0, declined: 0, damagedRead: 0, damagedRefused: 0, chains: 0, grouped: 0 };
     for (let i = 0; i < 160; i++) {
       const paths = 1 + Math.floor(r() * (r() < 0.3 ? 3000 : 300));
       // Mostly the mixed workload's decimal walk; the other shapes in some blocks, seldom or often.
@@ -187,7 +189,9 @@ describe('decodeBatchesInto on blocks of many short columns', () => {
         expect(got, label).toEqual(written);
         seen.read++;
       }
-      if (raw.length > 0 && b.counts.some((n, k) => k > 0 && n === b.counts[k - 1])) seen.sameAsPrevious++;
+      const head = now.readPayloadHead(new ByteReader(raw), raw);
+      if (head.nu < 4 * head.nc) seen.chains++;
+      else seen.grouped++;
       for (let k = 0; k < 6; k++) {
         const bad = raw.slice(0, r() < 0.2 ? Math.floor(r() * raw.length) : raw.length);
         // Flip a bit, mostly in the column bodies (the end of the payload).
@@ -208,6 +212,8 @@ describe('decodeBatchesInto on blocks of many short columns', () => {
     }
     // Each outcome occurs (a comparison that never reads, declines or refuses would be weak).
     expect(seen.read).toBeGreaterThan(80);
+    expect(seen.chains).toBeGreaterThan(80);
+    expect(seen.grouped).toBeGreaterThan(10);
     expect(seen.declined).toBeGreaterThan(3);
     expect(seen.damagedRead).toBeGreaterThan(40);
     expect(seen.damagedRefused).toBeGreaterThan(40);

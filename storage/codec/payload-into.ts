@@ -1,6 +1,7 @@
 /**
- * decodeBatchesInto: a layout-2 payload of numbers only, decoded straight into update order
- * in caller-held typed arrays (Cursor.nextColumns reads blocks of short columns this way).
+ * decodeBatchesInto (payload.ts) of a block of short columns: a layout-2 payload of numbers
+ * only, decoded straight into update order in caller-held typed arrays (Cursor.nextColumns
+ * reads blocks of short columns this way).
  *
  * Its cost is per update and per column, and a block of many paths each seldom (the mixed
  * workload: 10 000 columns of 1 to 4 values in a block of 16 400 updates) has nearly as many
@@ -12,10 +13,10 @@
  * the refusals are decodeBatches' (test/codec-into.test.ts compares them with the codec of
  * fa3a187, test/helpers/codec-oracle/, on hostile and damaged payloads).
  */
-import { ByteReader } from './bytes.js';
+import type { ByteReader } from './bytes.js';
 import { decodeColumnBodyF64 } from './column-decode.js';
 import { ColumnKind, DECIMAL_EXPONENT_MAX, POW10 } from './column-kinds.js';
-import { readPayloadHead } from './payload-head.js';
+import type { PayloadHead } from './payload-head.js';
 
 /**
  * A block's batches of numbers in typed arrays, reused from block to block (each array
@@ -55,16 +56,12 @@ function grownF64(a: Float64Array, n: number): Float64Array {
 }
 
 /**
- * decodeBatches into `out`, for payloads of numbers only: updates of batch i are the next
- * counts[i] entries of ids/nums, in update order, every bit kept (NaN payloads included:
- * nothing passes through a JS array). Nothing is allocated per block but what `out` and the
- * scratch lack. Returns false, with `out` unspecified, for a payload this does not read
- * (layout 1, or a MSGPACK column: values other than numbers); the caller then uses
- * decodeBatches. Refuses what decodeBatches refuses (TPD_CORRUPT_BLOCK).
+ * payload.ts decodeBatchesInto for a payload whose head `head` was read from `r` (r at the
+ * end of it): along chains of occurrences. Returns false for a payload this does not read
+ * (layout 1, or a MSGPACK column); refuses what decodeBatches refuses (TPD_CORRUPT_BLOCK).
  */
-export function decodeBatchesInto(raw: Uint8Array, firstTs: number, out: NumberBatches): boolean {
-  const r = new ByteReader(raw);
-  const { layout2, nb, nu, nc } = readPayloadHead(r, raw);
+export function decodeChainsInto(r: ByteReader, head: PayloadHead, firstTs: number, out: NumberBatches): boolean {
+  const { layout2, nb, nu, nc } = head;
   if (!layout2) return false;
   readTimes(r, firstTs, nb, out);
   readColumnIds(r, nc);
