@@ -13,10 +13,7 @@
  * into the same columns: its errors, its refusals and its reading of odd bytes stay the one
  * definition, and test/prom-remote-write-columns.test.ts checks both ways agree.
  */
-import { decodeWriteRequest, type DecodeLimits } from './write-request.js';
-
-const STALE_HI = 0x7ff00000;
-const STALE_LO = 0x00000002;
+import { decodeWriteRequest, STALE_HI, STALE_LO, type DecodeLimits } from './write-request.js';
 /** Tag bytes of the fields the scan reads. */
 const TAG_SERIES = 0x0a;
 const TAG_LABEL = 0x0a;

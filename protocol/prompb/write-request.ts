@@ -43,8 +43,9 @@ export interface DecodeLimits {
   labelsPerSeriesMax: number;
 }
 
-const STALE_HI = 0x7ff00000;
-const STALE_LO = 0x00000002;
+/** Prometheus' stale marker NaN (0x7ff0000000000002) as its high and low 32-bit words. */
+export const STALE_HI = 0x7ff00000;
+export const STALE_LO = 0x00000002;
 
 const WIRE_VARINT = 0;
 const WIRE_I64 = 1;
