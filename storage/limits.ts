@@ -43,6 +43,8 @@ export const STORAGE_LIMITS = {
   writeQueueBytesHigh: 64 * 1024 * 1024,
   writeQueueBytesMax: 256 * 1024 * 1024,
   decodedCacheUpdatesMax: 1_000_000,
+  /** Blocks evicted from the block cache kept findable by weak reference while a reader still holds them (so readers share them instead of decoding copies). */
+  decodedWeakBlocksMax: 65_536,
   openFilesMax: 64,
   /** warm(): block tables of at most this many of the newest local files are loaded ahead of use. */
   warmFilesMax: 32,
@@ -115,6 +117,12 @@ export const STORAGE_LIMITS = {
    * series at 15 s: 12.5 MB). A sidecar larger than this is read chunk span by chunk span.
    */
   seriesIndexHeldBytesMax: 128 * 1024 * 1024,
+  /**
+   * An archive decompresses the LZ4 payloads its column readers decode (Archive.payloadOf)
+   * into one buffer reused block after block, grown up to this many bytes (a block of
+   * blockUpdatesTarget numbers takes about 64 KB); a larger payload gets a buffer of its own.
+   */
+  payloadBufferBytesMax: 4 * 1024 * 1024,
 } as const;
 
 /** The full-disk limits a writer applies (STORAGE_LIMITS by default; ArchiveWriter.setDiskFullLimits changes them). */
