@@ -1,0 +1,39 @@
+import { execFile } from 'node:child_process';
+import { resolve } from 'node:path';
+import { promisify } from 'node:util';
+import { describe, expect, it } from 'vitest';
+import { scheduleSeed } from './helpers/seed.js';
+
+const run = promisify(execFile);
+
+/** The seeded workload of test/helpers/archive-identity.ts on `tree`, in a process of its own (it seeds archive ids there). */
+async function digest(tree: string, seed: number): Promise<Record<string, unknown>> {
+  const { stdout } = await run(process.execPath, ['--import', 'tsx', 'test/helpers/archive-identity.ts', tree, String(seed)], { maxBuffer: 64 * 1024 * 1024 });
+  return JSON.parse(stdout) as Record<string, unknown>;
+}
+
+describe('archive identity workload', () => {
+  it('leaves the same bytes, catalog rows and reads on every run of a seed, through crashes, rebuilds, upgrades and cold storage', async () => {
+    const seed = scheduleSeed('IDENTITY_SEED', 'archive identity');
+    const [x, y] = await Promise.all([digest('.', seed), digest('.', seed)]);
+    expect(y).toEqual(x);
+    // The workload reaches what it is for: rotations, images, a damaged `current` sealed, a fetch back.
+    expect(x.stats1).toMatchObject({ rotations: expect.any(Number), images: expect.any(Number) });
+    expect((x.stats1 as { rotations: number }).rotations).toBeGreaterThan(5);
+    expect((x.stats1 as { images: number }).images).toBeGreaterThan(5);
+    expect((x.damagedRecovery as { problems: string[] }).problems).toContain('current TPD_CORRUPT_BLOCK');
+    const cold = x.cold as { fetched: number; evicted: number; putsPending: number };
+    expect(cold.evicted).toBeGreaterThanOrEqual(3);
+    expect(cold).toMatchObject({ fetched: cold.evicted, putsPending: 0 });
+    for (const k of ['rebuilt', 'schema1', 'schema2'] as const) {
+      expect((x[k] as { catalog: unknown }).catalog).toEqual((x.first as { catalog: unknown }).catalog);
+    }
+  }, 120_000);
+
+  // BASE_TREE=<a checkout of another commit, node_modules linked>: the same digest from its storage/.
+  it.runIf(process.env.BASE_TREE !== undefined)('leaves the same digest as the storage/ of BASE_TREE', async () => {
+    const seed = scheduleSeed('IDENTITY_SEED', 'archive identity against BASE_TREE');
+    const [ours, theirs] = await Promise.all([digest('.', seed), digest(resolve(process.env.BASE_TREE ?? '.'), seed)]);
+    expect(ours).toEqual(theirs);
+  }, 120_000);
+});
