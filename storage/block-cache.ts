@@ -2,19 +2,43 @@
  * Shared cache of decoded blocks, so that many cursors reading the same stretch of an
  * archive decode each block once. Bounded by the number of decoded updates it holds
  * (STORAGE_LIMITS.decodedCacheUpdatesMax); least recently used blocks go first.
+ *
+ * A block evicted from it may still be held by a cursor (a paced session holds the block it
+ * plays from for as long as it takes to play it). Such blocks stay findable through weak
+ * references: a reader asking for one gets the copy that is still alive instead of decoding
+ * another (which it would then hold alongside). Without this, more readers than the cache
+ * holds blocks for, spread over the archive, turn its LRU into a cycle of misses where each
+ * reader decodes and holds a private copy of blocks others hold too: 512 paced sessions over
+ * 64 blocks of 32 768 updates held 512 copies (docs/storage.md, "Block cache"). Memory is
+ * then the distinct blocks readers hold plus the cache, never a copy per reader. The weak
+ * entries cost a key and a WeakRef each; a FinalizationRegistry removes them once their
+ * block is collected, and at most STORAGE_LIMITS.decodedWeakBlocksMax are kept (oldest
+ * evictions forgotten first).
+ *
+ * Decoded blocks are never mutated after decoding, so handing one to several readers is safe.
  */
 import type { DecodedBatches } from './codec/payload.js';
+import { STORAGE_LIMITS } from './limits.js';
 
 export class BlockCache {
   private readonly map = new Map<string, DecodedBatches>();
   private readonly inflight = new Map<string, Promise<DecodedBatches>>();
+  /** Blocks evicted from `map`, reachable while some reader still holds them. */
+  private readonly evicted = new Map<string, WeakRef<DecodedBatches>>();
+  private readonly collected = new FinalizationRegistry<{ key: string; ref: WeakRef<DecodedBatches> }>((held) => {
+    // Only the entry for this very block: the key may have been evicted again since, with another copy.
+    if (this.evicted.get(held.key) === held.ref) this.evicted.delete(held.key);
+  });
   private updates = 0;
 
-  constructor(private readonly updatesMax: number) {}
+  constructor(
+    private readonly updatesMax: number,
+    private readonly weakBlocksMax: number = STORAGE_LIMITS.decodedWeakBlocksMax,
+  ) {}
 
-  /** A decoded block already held, without loading or reordering anything. */
+  /** A decoded block already held (by the cache or a reader), without loading or reordering anything. */
   peek(key: string): DecodedBatches | undefined {
-    return this.map.get(key);
+    return this.map.get(key) ?? this.evicted.get(key)?.deref();
   }
 
   async get(key: string, load: () => Promise<DecodedBatches>): Promise<DecodedBatches> {
@@ -24,6 +48,8 @@ export class BlockCache {
       this.map.set(key, hit);
       return hit;
     }
+    const alive = this.revive(key);
+    if (alive) return alive;
     const pending = this.inflight.get(key);
     if (pending) return pending;
     const p = load().then(
@@ -41,15 +67,42 @@ export class BlockCache {
     return p;
   }
 
+  /** An evicted block some reader still holds, put back at the cache's recent end; undefined if gone. */
+  private revive(key: string): DecodedBatches | undefined {
+    const ref = this.evicted.get(key);
+    if (ref === undefined) return undefined;
+    this.evicted.delete(key);
+    const d = ref.deref();
+    if (d !== undefined) this.put(key, d);
+    return d;
+  }
+
   private put(key: string, d: DecodedBatches): void {
     const cost = d.ids.length + 1;
-    if (cost > this.updatesMax) return;
+    if (cost > this.updatesMax) {
+      this.forget(key, d);
+      return;
+    }
     this.map.set(key, d);
     this.updates += cost;
     for (const [k, v] of this.map) {
       if (this.updates <= this.updatesMax) break;
       this.map.delete(k);
       this.updates -= v.ids.length + 1;
+      this.forget(k, v);
+    }
+  }
+
+  /** Keeps a weak reference to a block leaving the cache (or too large for it). */
+  private forget(key: string, d: DecodedBatches): void {
+    const ref = new WeakRef(d);
+    this.evicted.delete(key);
+    this.evicted.set(key, ref);
+    this.collected.register(d, { key, ref }, ref);
+    for (const [k, r] of this.evicted) {
+      if (this.evicted.size <= this.weakBlocksMax) break;
+      this.evicted.delete(k);
+      this.collected.unregister(r);
     }
   }
 
@@ -60,6 +113,12 @@ export class BlockCache {
       if (k.startsWith(prefix)) {
         this.map.delete(k);
         this.updates -= v.ids.length + 1;
+      }
+    }
+    for (const [k, r] of this.evicted) {
+      if (k.startsWith(prefix)) {
+        this.evicted.delete(k);
+        this.collected.unregister(r);
       }
     }
   }
