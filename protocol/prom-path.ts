@@ -86,3 +86,47 @@ export function pathToSeries(path: string, prefix = PROM_PATH_PREFIX): Series | 
   }
   return { name, labels: { ...labels } };
 }
+
+/** A label and its value, as in a Prometheus label set. */
+export type LabelPair = readonly [name: string, value: string];
+
+/** `__name__`, the label holding the metric name in a label set. */
+const NAME_LABEL = '__name__';
+
+/**
+ * The label set a path names, `__name__` included, sorted by label name (Prometheus' order:
+ * UTF-16 code units, as Array.prototype.sort and `<` compare), or undefined when it is not a
+ * series path under `prefix`: accepts exactly the paths pathToSeries accepts, with the same
+ * labels, without a dictionary object per path (a query's series catalog reads every path of
+ * the archive through this).
+ */
+export function pathToLabelPairs(path: string, prefix = PROM_PATH_PREFIX): LabelPair[] | undefined {
+  const from = prefix.length + 1;
+  if (path.length < from || path.charCodeAt(prefix.length) !== 0x2f || !path.startsWith(prefix)) return undefined;
+  let end = path.indexOf('/', from);
+  if (end < 0) end = path.length;
+  const name = unescapeSegment(path.slice(from, end));
+  if (name === undefined || name === '') return undefined;
+  const pairs: LabelPair[] = [];
+  let named = false;
+  let last: string | undefined;
+  while (end < path.length) {
+    const start = end + 1;
+    end = path.indexOf('/', start);
+    if (end < 0) end = path.length;
+    const eq = path.indexOf('=', start);
+    if (eq < 0 || eq >= end || eq === start) return undefined;
+    const k = unescapeSegment(path.slice(start, eq));
+    const v = unescapeSegment(path.slice(eq + 1, end));
+    // Sorted, unique, non-empty: exactly what seriesToPath writes (pathToSeries' rule).
+    if (k === undefined || v === undefined || v === '' || k === NAME_LABEL || (last !== undefined && k <= last)) return undefined;
+    if (!named && k > NAME_LABEL) {
+      pairs.push([NAME_LABEL, name]);
+      named = true;
+    }
+    pairs.push([k, v]);
+    last = k;
+  }
+  if (!named) pairs.push([NAME_LABEL, name]);
+  return pairs;
+}

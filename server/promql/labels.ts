@@ -6,14 +6,14 @@
  * - any other path is `tapedeck_value{path="<the path>"}`, so every numeric path of the
  *   archive can be charted: `tapedeck_value{path=~"/fabric/sw-00./cpu_util_pct"}`.
  */
-import { pathToSeries } from '../../protocol/prom-path.js';
+import { pathToLabelPairs, type LabelPair } from '../../protocol/prom-path.js';
 
 /** Name of the series every non-Prometheus path is. */
 export const NATIVE_METRIC_NAME = 'tapedeck_value';
 /** The label that holds such a path. */
 export const NATIVE_PATH_LABEL = 'path';
 
-export type LabelPair = readonly [name: string, value: string];
+export type { LabelPair };
 
 /** A label set, sorted by name, with a key equal for equal sets. */
 export interface Metric {
@@ -26,9 +26,14 @@ const byName = (a: LabelPair, b: LabelPair): number => (a[0] < b[0] ? -1 : a[0] 
 /** A metric from label pairs (any order; empty values dropped, as Prometheus does). */
 export function makeMetric(pairs: readonly LabelPair[]): Metric {
   const labels = pairs.filter((p) => p[1] !== '').sort(byName);
+  return { labels, key: keyOf(labels) };
+}
+
+/** The key of sorted labels: equal for equal sets. */
+function keyOf(labels: readonly LabelPair[]): string {
   let key = '';
   for (const [n, v] of labels) key += `${n}\u0000${v}\u0001`;
-  return { labels, key };
+  return key;
 }
 
 export function labelValue(m: Metric, name: string): string {
@@ -67,8 +72,9 @@ export function compareMetrics(a: Metric, b: Metric): number {
 
 /** The series a path is. */
 export function metricOfPath(path: string): Metric {
-  const s = pathToSeries(path);
-  if (s) return makeMetric([['__name__', s.name], ...Object.entries(s.labels)]);
+  // Sorted, without empty values, `__name__` in its place: makeMetric's labels already.
+  const labels = pathToLabelPairs(path);
+  if (labels) return { labels, key: keyOf(labels) };
   return makeMetric([['__name__', NATIVE_METRIC_NAME], [NATIVE_PATH_LABEL, path]]);
 }
 
