@@ -119,6 +119,8 @@ function dumpCatalog(file: string): unknown {
       const rows = db.prepare(`SELECT ${keep.join(', ')} FROM ${t} ORDER BY ${keep.slice(0, t === 'blocks' ? 2 : 1).join(', ')}`).raw(true).all() as unknown[][];
       out[t] = { cols: keep, rows: rows.map((row) => row.map((v) => (v instanceof Uint8Array ? hex(v) : v))) };
     }
+    // The tables' statements as SQLite keeps them (their text, whitespace included).
+    out.schema = db.prepare('SELECT type, name, sql FROM sqlite_master ORDER BY name').raw(true).all();
     return out;
   } finally {
     db.close();
