@@ -1,6 +1,9 @@
 /**
  * Cold storage: the archive hooks put, list and get (seed 003's `archive_cmds`) and local
- * retention. The contract each hook command must keep is in docs/archive-hooks.md.
+ * retention. The contract each hook command must keep is in docs/archive-hooks.md. This
+ * file holds the options, the list merge, single-flight gets and retention; shipping is in
+ * cold-put.ts, a fetched file's checks in cold-fetch.ts, list output's parsing in
+ * cold-list.ts and the hook processes in hooks.ts.
  *
  * - put: every rotated file is shipped in the background (one at a time, in rotation
  *   order); recording never waits. Put status lives in the catalog (table `puts`); a file
@@ -15,18 +18,18 @@
  *   exceed maxBytes. They stay in the catalog (with their block tables) as remote.
  */
 import { EventEmitter } from 'node:events';
-import { open, readdir, rename, rm } from 'node:fs/promises';
+import { readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { TapedeckError, isTapedeckError } from '../protocol/errors.js';
+import { TapedeckError } from '../protocol/errors.js';
 import { parseTs } from '../protocol/time.js';
 import type { Archive, RemoteStore } from './archive.js';
-import { isIndexed, type FileEntry } from './file-list.js';
-import type { BlockRow, PathRow, PutRow, PutStatus } from './catalog.js';
-import { BlockType } from './codec/frame.js';
-import { HEADER_BYTES } from './codec/header.js';
+import type { FileEntry } from './file-list.js';
+import type { BlockRow, PathRow, PutRow } from './catalog.js';
 import { HOOK_DEFAULTS, HOOK_LIST_TIMEOUT_MS, HookError, HookRunner, type HookCommand, type HookName, type HookPolicy, type HookStats } from './hooks.js';
-import { ROTATED_NAME, readFileHeader, scanBlocks } from './segment-file.js';
+import { ROTATED_NAME } from './segment-file.js';
 import { parseListOutput, placeNewNames } from './cold-list.js';
+import { PutShipper, type PutEvent } from './cold-put.js';
+import { GetSlots, adoptFetched } from './cold-fetch.js';
 import { fsyncDir } from './open-file.js';
 
 export const COLD_LIMITS = {
@@ -81,7 +84,7 @@ export interface ColdStats {
 }
 
 export type ColdEvent =
-  | { type: 'put'; name: string; ok: boolean; error?: string }
+  | PutEvent
   | { type: 'fetch'; name: string; ok: boolean; error?: string }
   | { type: 'evict'; name: string }
   | { type: 'list'; names: number; added: number };
@@ -93,13 +96,10 @@ export class ColdStorage extends EventEmitter implements RemoteStore {
   private readonly listIntervalMs: number;
   private readonly checkIntervalMs: number;
   private readonly fetchedKeepMs: number;
-  private readonly puts = new Map<string, PutRow>();
-  private readonly putQueue: string[] = [];
-  private putLoop: Promise<void> | undefined;
-  private putting = false;
+  /** Put status of every rotated file and the queue shipping them. */
+  private readonly shipper: PutShipper;
   private readonly fetches = new Map<number, Promise<void>>();
-  private getsRunning = 0;
-  private readonly getWaiters: Array<() => void> = [];
+  private readonly getSlots = new GetSlots(COLD_LIMITS.getsConcurrentMax);
   private readonly evicting = new Map<string, Promise<void>>();
   private readonly fetchedAtMs = new Map<string, number>();
   private listTimer: NodeJS.Timeout | undefined;
@@ -107,8 +107,8 @@ export class ColdStorage extends EventEmitter implements RemoteStore {
   private checking: Promise<void> | undefined;
   private listing: Promise<void> | undefined;
   private stopped = false;
-  private counters = { putsDeferred: 0, fetched: 0, evicted: 0, listRejected: 0, lastListMs: null as number | null, lastListError: null as string | null };
-  private readonly onRotate = (e: { seq: number; name: string }): void => this.enqueuePut(e.name);
+  private counters = { fetched: 0, evicted: 0, listRejected: 0, lastListMs: null as number | null, lastListError: null as string | null };
+  private readonly onRotate = (e: { seq: number; name: string }): void => this.shipper.enqueue(e.name);
 
   private constructor(a: Archive, opts: ColdOptions) {
     super();
@@ -119,6 +119,7 @@ export class ColdStorage extends EventEmitter implements RemoteStore {
     this.listIntervalMs = opts.listIntervalMs ?? COLD_DEFAULTS.listIntervalMs;
     this.checkIntervalMs = opts.checkIntervalMs ?? COLD_DEFAULTS.checkIntervalMs;
     this.fetchedKeepMs = opts.fetchedKeepMs ?? COLD_DEFAULTS.fetchedKeepMs;
+    this.shipper = new PutShipper(a, this.hooks, (event) => this.emit('event', event satisfies ColdEvent), COLD_LIMITS.putQueueMax);
   }
 
   /**
@@ -131,7 +132,7 @@ export class ColdStorage extends EventEmitter implements RemoteStore {
     for (const name of await readdir(a.dir)) {
       if (name.endsWith(FETCH_SUFFIX)) await rm(join(a.dir, name), { force: true });
     }
-    for (const row of a.catalog.puts()) c.puts.set(row.name, row);
+    c.shipper.load(a.catalog.puts());
     if (c.hooks.has('get')) a.setRemote(c);
     a.on('rotate', c.onRotate);
     if (c.hooks.has('list')) {
@@ -141,7 +142,7 @@ export class ColdStorage extends EventEmitter implements RemoteStore {
         c.listTimer.unref();
       }
     }
-    c.queueUnshipped();
+    c.shipper.queueUnshipped();
     if (c.checkIntervalMs > 0) {
       c.checkTimer = setInterval(() => void c.check(), c.checkIntervalMs);
       c.checkTimer.unref();
@@ -152,12 +153,12 @@ export class ColdStorage extends EventEmitter implements RemoteStore {
 
   get stats(): ColdStats {
     let putsPending = 0;
-    for (const f of this.a.files) if (f.location === 'local' && this.needsPut(f)) putsPending++;
+    for (const f of this.a.files) if (f.location === 'local' && this.shipper.needsPut(f)) putsPending++;
     return {
       hooks: this.hooks.stats,
       putsPending,
-      putQueue: this.putQueue.length,
-      putsDeferred: this.counters.putsDeferred,
+      putQueue: this.shipper.queued,
+      putsDeferred: this.shipper.deferred,
       fetchesInFlight: this.fetches.size,
       fetched: this.counters.fetched,
       evicted: this.counters.evicted,
@@ -170,72 +171,7 @@ export class ColdStorage extends EventEmitter implements RemoteStore {
   /** Put status of a rotated file; undefined for `current` or when no put hook is configured. */
   putStatus(name: string): PutRow | undefined {
     if (!this.hooks.has('put') || !ROTATED_NAME.test(name)) return undefined;
-    return this.puts.get(name) ?? { name, status: 'pending', attempts: 0, error: null, updatedMs: 0 };
-  }
-
-  // ---------------------------------------------------------------- put
-
-  private needsPut(f: FileEntry): boolean {
-    return this.hooks.has('put') && f.sealed && ROTATED_NAME.test(f.name) && this.puts.get(f.name)?.status !== 'done';
-  }
-
-  private queueUnshipped(): void {
-    for (const f of this.a.files) if (f.location === 'local' && this.needsPut(f)) this.enqueuePut(f.name);
-  }
-
-  private enqueuePut(name: string): void {
-    if (!this.hooks.has('put') || this.stopped || this.putQueue.includes(name)) return;
-    if (this.putQueue.length >= COLD_LIMITS.putQueueMax) {
-      this.counters.putsDeferred++;
-      this.a.logger.warn({ name, putQueueMax: COLD_LIMITS.putQueueMax }, 'put queue full; the file is shipped by a later check');
-      return;
-    }
-    this.putQueue.push(name);
-    if (!this.putting) this.putLoop = this.runPuts();
-  }
-
-  /** Ships queued files one at a time; a file leaves the queue once its put has ended. */
-  private async runPuts(): Promise<void> {
-    this.putting = true;
-    try {
-      while (this.putQueue.length > 0 && !this.stopped) {
-        const event = await this.putOne(this.putQueue[0] as string);
-        this.putQueue.shift();
-        if (event) this.emit('event', event);
-      }
-    } finally {
-      this.putting = false;
-    }
-  }
-
-  private async putOne(name: string): Promise<ColdEvent | undefined> {
-    const f = this.a.files.find((x) => x.name === name);
-    if (!f || f.location !== 'local' || !this.needsPut(f)) return undefined;
-    const row = this.puts.get(name) ?? { name, status: 'pending' as PutStatus, attempts: 0, error: null, updatedMs: 0 };
-    // Recorded before the hook runs: a put cut short (crash, stop) leaves this row, so a
-    // partial copy that list shows later is not taken for a shipped file.
-    if (!this.puts.has(name)) this.setPut(row);
-    try {
-      await this.hooks.run('put', [join(this.a.dir, name), name], (err) => {
-        this.setPut({ ...row, status: 'pending', attempts: ++row.attempts, error: err.message });
-      });
-      this.setPut({ ...row, status: 'done', attempts: row.attempts + 1, error: null });
-      this.a.logger.info({ name }, 'put: file shipped');
-      return { type: 'put', name, ok: true };
-    } catch (err) {
-      const message = (err as Error).message;
-      if (!this.stopped) {
-        this.setPut({ ...row, status: 'failed', error: message });
-        this.a.logger.error({ name, error: message }, 'put failed; the file stays local and is retried at the next check');
-      }
-      return { type: 'put', name, ok: false, error: message };
-    }
-  }
-
-  private setPut(row: PutRow): void {
-    const r = { ...row, updatedMs: Date.now() };
-    this.puts.set(r.name, r);
-    if (!this.a.isClosed) this.a.catalog.setPut(r);
+    return this.shipper.row(name) ?? { name, status: 'pending', attempts: 0, error: null, updatedMs: 0 };
   }
 
   // ---------------------------------------------------------------- list
@@ -270,9 +206,7 @@ export class ColdStorage extends EventEmitter implements RemoteStore {
       // the file's put is confirmed. A put that was ever started (running, failed, cut
       // short by a crash) may have left a partial copy that list shows, so only a put
       // that ends well confirms those.
-      if (this.hooks.has('put') && !this.puts.has(f.name)) {
-        this.setPut({ name: f.name, status: 'done', attempts: 0, error: null, updatedMs: 0 });
-      }
+      if (this.hooks.has('put') && !this.shipper.has(f.name)) this.shipper.confirm(f.name);
       if (f.location === 'missing') {
         this.a.fileList.markLocation(f.seq, 'remote');
         this.recordRow(f, [], []);
@@ -316,7 +250,7 @@ export class ColdStorage extends EventEmitter implements RemoteStore {
 
   private async fetchOnce(entry: FileEntry): Promise<void> {
     await this.evicting.get(entry.name);
-    await this.acquireGet();
+    await this.getSlots.acquire();
     const tmp = join(this.a.dir, entry.name + FETCH_SUFFIX);
     try {
       if (entry.location === 'local') return;
@@ -330,7 +264,11 @@ export class ColdStorage extends EventEmitter implements RemoteStore {
         const why = err instanceof HookError ? err.summary : 'failed';
         throw new TapedeckError('TPD_FILE_UNAVAILABLE', `file ${entry.name} could not be fetched from cold storage: the get hook ${why} (details in the server log)`, { file: entry.name }, { cause: err });
       }
-      await this.adopt(entry, tmp);
+      await adoptFetched(this.a, entry, tmp, ({ blocks, paths }) => {
+        this.recordRow(entry, blocks, paths);
+        // It came from cold storage, so it is there: no put needed.
+        if (this.hooks.has('put') && !this.shipper.isDone(entry.name)) this.shipper.confirm(entry.name);
+      });
       this.counters.fetched++;
       this.fetchedAtMs.set(entry.name, Date.now());
       this.a.logger.info({ name: entry.name }, 'get: file fetched');
@@ -342,75 +280,8 @@ export class ColdStorage extends EventEmitter implements RemoteStore {
       throw err;
     } finally {
       await rm(tmp, { force: true }).catch(() => undefined);
-      this.releaseGet();
+      this.getSlots.release();
     }
-  }
-
-  /** Checks a fetched file, indexes it if it never was, and moves it into place. */
-  private async adopt(entry: FileEntry, tmp: string): Promise<void> {
-    const fail = (code: 'TPD_FILE_UNAVAILABLE' | 'TPD_FOREIGN_FILE' | 'TPD_CORRUPT_HEADER' | 'TPD_CORRUPT_BLOCK', why: string): never => {
-      throw new TapedeckError(code, `file ${entry.name} fetched from cold storage: ${why}`, { file: entry.name });
-    };
-    const fh = await open(tmp, 'r').catch(() => fail('TPD_FILE_UNAVAILABLE', `the get hook exited 0 but wrote nothing`));
-    let blocks: BlockRow[] = [];
-    const newPaths: PathRow[] = [];
-    let committed: number;
-    let damaged = false;
-    try {
-      const h = await readFileHeader(fh).catch((err: unknown) => fail('TPD_CORRUPT_HEADER', isTapedeckError(err) ? err.message : String(err)));
-      if (h.archiveId !== this.a.archiveId) fail('TPD_FOREIGN_FILE', `it belongs to archive ${h.archiveId}, not ${this.a.archiveId}`);
-      if (h.seq !== entry.seq) fail('TPD_CORRUPT_HEADER', `it holds seq ${h.seq} where the archive expects ${entry.seq}`);
-      committed = Math.min(h.commit.committedBytes, (await fh.stat()).size);
-      if (isIndexed(entry)) {
-        if (committed < entry.committedBytes) fail('TPD_CORRUPT_BLOCK', `it commits ${committed} bytes, the catalog indexed ${entry.committedBytes}`);
-        committed = entry.committedBytes;
-      } else {
-        const res = await scanBlocks(fh, HEADER_BYTES, committed);
-        blocks = res.blocks;
-        committed = res.endOffset;
-        damaged = res.problems.length > 0;
-        for (const p of res.problems) this.a.logger.warn({ file: entry.name, ...p }, 'archive problem in a fetched file');
-        for (const d of res.paths) {
-          if (d.id !== this.a.paths.length) continue;
-          this.a.definePath(d.path, d.firstTs);
-          newPaths.push({ id: d.id, path: d.path, firstTs: d.firstTs });
-        }
-      }
-    } finally {
-      await fh.close();
-    }
-    await rename(tmp, join(this.a.dir, entry.name));
-    await fsyncDir(this.a.dir);
-    if (!isIndexed(entry)) {
-      let firstTs: number | null = null;
-      let lastTs: number | null = null;
-      for (const b of blocks) {
-        if (b.type !== BlockType.DELTA) continue;
-        firstTs ??= b.firstTs;
-        lastTs = b.lastTs;
-      }
-      this.a.fileList.setIndexed(entry.seq, { firstTs, lastTs, committedBytes: committed, damaged });
-    }
-    this.a.fileList.markLocation(entry.seq, 'local');
-    this.recordRow(entry, blocks, newPaths);
-    // It came from cold storage, so it is there: no put needed.
-    if (this.hooks.has('put') && this.puts.get(entry.name)?.status !== 'done') {
-      this.setPut({ name: entry.name, status: 'done', attempts: 0, error: null, updatedMs: 0 });
-    }
-  }
-
-  private acquireGet(): Promise<void> {
-    if (this.getsRunning < COLD_LIMITS.getsConcurrentMax) {
-      this.getsRunning++;
-      return Promise.resolve();
-    }
-    return new Promise((resolve) => this.getWaiters.push(resolve));
-  }
-
-  private releaseGet(): void {
-    const next = this.getWaiters.shift();
-    if (next) next();
-    else this.getsRunning--;
   }
 
   // ---------------------------------------------------------------- retention
@@ -420,7 +291,7 @@ export class ColdStorage extends EventEmitter implements RemoteStore {
     this.checking ??= (async () => {
       try {
         if (this.stopped) return;
-        this.queueUnshipped();
+        this.shipper.queueUnshipped();
         await this.enforceRetention();
       } catch (err) {
         this.a.logger.error({ error: (err as Error).message }, 'retention check failed');
@@ -438,7 +309,7 @@ export class ColdStorage extends EventEmitter implements RemoteStore {
     let localBytes = 0;
     for (const f of this.a.files) if (f.location === 'local') localBytes += f.committedBytes;
     const candidates = this.a.files.filter((f) => f.location === 'local' && f.sealed && ROTATED_NAME.test(f.name)
-      && this.puts.get(f.name)?.status === 'done'
+      && this.shipper.isDone(f.name)
       && Date.now() - (this.fetchedAtMs.get(f.name) ?? -Infinity) >= this.fetchedKeepMs);
     for (const f of candidates) {
       if (this.stopped || this.a.isClosed) return;
@@ -484,11 +355,12 @@ export class ColdStorage extends EventEmitter implements RemoteStore {
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
+    this.shipper.stop();
     clearInterval(this.listTimer);
     clearInterval(this.checkTimer);
     this.a.off('rotate', this.onRotate);
     this.hooks.stop();
-    await Promise.allSettled([this.putLoop, this.checking, this.listing, ...this.fetches.values()]);
+    await Promise.allSettled([this.shipper.shipping, this.checking, this.listing, ...this.fetches.values()]);
     this.a.detachRemote(this);
   }
 }
