@@ -33,6 +33,7 @@ import { registerStats, type Readiness } from './ops/stats.js';
 import { ERROR_BODY_SCHEMA } from './ops/openapi.js';
 import { haRoutes } from './routes/ha.js';
 import { promqlRoutes } from './routes/promql.js';
+import { promqlReadiness } from './promql/prepare.js';
 import type { HaRuntime } from './ha/runtime.js';
 import type { ShardDirectory } from './cluster/directory.js';
 import { shardRoutes } from './routes/shard.js';
@@ -191,7 +192,9 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
     reply.header('content-type', metrics.contentType);
     return metrics.metrics();
   });
-  registerStats(app, opts.archive, opts.sources ?? [], opts.readiness, opts.ha ? haReadiness(opts.ha) : undefined);
+  const ha = opts.ha ? haReadiness(opts.ha) : undefined;
+  // /ready: also `promql` while the query API prepares at start (server/promql/prepare.ts).
+  registerStats(app, opts.archive, opts.sources ?? [], opts.readiness, () => [...(ha?.() ?? []), ...promqlReadiness(opts.archive)]);
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   await app.register(sessionRoutes, { directory: opts.directory });
   await app.register(archiveRoutes, { cold: opts.cold });

@@ -239,6 +239,10 @@ export const SERVER_LIMITS = {
   clusterShardChunkBytesTarget: 64 * 1024,
   /** Bytes of label keys the remote-write series cache holds (with remoteWriteSeriesCachedMax; past either, it starts afresh before the next request). */
   remoteWriteSeriesCachedBytesMax: 256 * 1024 * 1024,
+  /** At start, the query API loads the sidecar indexes of sealed files ending within this of the newest file (server/promql/prepare.ts; at most seriesIndexOpenMax). */
+  promqlPrepareSpanMs: 24 * 3_600_000,
+  /** At start, the series catalog is built only for archives of at most this many paths (about 350 bytes a path); larger ones build it at their first query. */
+  promqlPrepareCatalogPathsMax: 200_000,
 } as const;
 
 /** Defaults of poller sources (each may override them in its config entry). */

@@ -19,6 +19,7 @@ import { tuneHeapForServing } from './heap.js';
 import { Recorder } from './recorder.js';
 import { CoverageLog } from './coverage.js';
 import { startSeriesIndex } from './series-index.js';
+import { startPromqlPreparation } from './promql/prepare.js';
 import { Simulator } from './sim/simulator.js';
 import { HaRuntime } from './ha/runtime.js';
 import { ClusterRuntime, isPollSource, ownedSink } from './cluster/runtime.js';
@@ -170,6 +171,8 @@ export async function startServer(config: ServeConfig, opts: StartOptions = {}):
       cleanups.push(() => cluster.stop());
     }
     for (const s of sources) s.start();
+    // The query API's sidecar indexes and series catalog, in the background (/ready waits for it).
+    void startPromqlPreparation(archive);
     log.info({ url, archive: config.archiveDirectory, sources: sources.map((s) => `${s.name}:${s.type}`), spec: r?.spec ?? null }, 'listening');
 
     let closing: Promise<void> | undefined;

@@ -62,6 +62,15 @@ function indexOf(archive: Archive): SeriesIndex {
 }
 
 /**
+ * Builds (or extends) the archive's series catalog now, so that the next selection finds it
+ * built (server/promql/prepare.ts, at start). Synchronous: a selection never sees it half
+ * built. Returns the paths it holds.
+ */
+export function prepareCatalog(archive: Archive): number {
+  return indexOf(archive).byId.length;
+}
+
+/**
  * Ids that may match, in the order selections list them: by metric name in byName's order,
  * ids in order within a name. The shortest list of an equality matcher on a non-empty value
  * (an absent label reads as "", so `label=""` has no list) when one is shorter than the

@@ -63,6 +63,8 @@ export class SeriesIndexStore {
   private heldBytes = 0;
   /** Seqs with no usable sidecar now (missing, damaged, or being built): not looked for again until built. */
   private readonly absent = new Set<number>();
+  /** Sidecars being opened, by seq. */
+  private readonly loading = new Map<number, Promise<Open | undefined>>();
   private readonly queue: number[] = [];
   private running: Promise<void> | undefined;
   private stopped = false;
@@ -86,6 +88,19 @@ export class SeriesIndexStore {
       return held;
     }
     if (this.absent.has(f.seq)) return undefined;
+    // One load of a sidecar at a time: a read arriving while it loads (the server's
+    // preparation at start, another query) waits for it instead of decoding it again.
+    let loading = this.loading.get(f.seq);
+    if (!loading) {
+      loading = this.load(f).finally(() => this.loading.delete(f.seq));
+      this.loading.set(f.seq, loading);
+    }
+    const o = await loading;
+    return o?.name === f.name ? o : undefined;
+  }
+
+  /** Opens and verifies f's sidecar (indexOf's work). */
+  private async load(f: FileEntry): Promise<Open | undefined> {
     const id = identityOf(this.a, f);
     if (!id) return undefined;
     let fh;

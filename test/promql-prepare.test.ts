@@ -1,0 +1,188 @@
+/**
+ * The query API's preparation at start (server/promql/prepare.ts: sidecar indexes and the
+ * series catalog, in the background): a query sent at any moment of it, before, during or
+ * after, gets the bytes a server without preparation answers; /ready says `promql` is not
+ * ready until it ends; a sidecar being loaded is loaded once for every reader waiting on it;
+ * a damaged sidecar found by the preparation is not used (the blocks answer); an archive
+ * past promqlPrepareCatalogPathsMax builds its catalog at its first query.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { cp, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Archive } from '../storage/index.js';
+import { seriesToPath } from '../protocol/prom-path.js';
+import type { Value } from '../protocol/value.js';
+import type { FileEntry } from '../storage/file-list.js';
+import { buildServer } from '../server/app.js';
+import { startSeriesIndex } from '../server/series-index.js';
+import { filesToPrepare, startPromqlPreparation } from '../server/promql/prepare.js';
+import { SERVER_LIMITS } from '../server/limits.js';
+import { seriesIndexOf } from '../storage/series-index/store.js';
+import { sidecarPath } from '../storage/series-index/build.js';
+import { decodeHeader } from '../storage/series-index/format.js';
+import { identityOf } from '../storage/series-index/build.js';
+import { xorByte } from './helpers/damage.js';
+import { scheduleSeed } from './helpers/seed.js';
+import { tmpDir } from './helpers/tmp.js';
+import { rng } from './helpers/workload.js';
+
+const T0_MS = 1_700_000_000_000;
+const STEPS = 360;
+const limits = SERVER_LIMITS as { -readonly [K in keyof typeof SERVER_LIMITS]: number };
+const saved = { ...SERVER_LIMITS };
+const cleanup: Array<() => Promise<void>> = [];
+afterEach(async () => {
+  for (const c of cleanup.splice(0).reverse()) await c();
+  Object.assign(limits, saved);
+});
+
+const QUERIES = ['g{instance="i3"}', 'sum by (job) (rate(c_total[5m]))', 'topk(3, g)', 'tapedeck_value{path="/plain/x"}'];
+
+/** Three sealed files with sidecars and the open one: Prometheus series and a plain path. */
+async function build(seed: number): Promise<string> {
+  const rand = rng(seed);
+  const dir = await tmpDir();
+  const a = await Archive.open(dir, { flushIntervalMs: 0 });
+  const paths = Array.from({ length: 30 }, (_, i) => seriesToPath({ name: i % 2 === 0 ? 'c_total' : 'g', labels: { job: `j${i % 3}`, instance: `i${i >> 1}` } }));
+  for (let k = 0; k < STEPS; k++) {
+    const updates: Array<[string, Value]> = paths.filter(() => rand() < 0.9).map((p, i) => [p, p.includes('c_total') ? k * (i + 1) : Math.round(rand() * 1000) / 10]);
+    updates.push(['/plain/x', k % 17]);
+    a.writer!.append(updates, (T0_MS + k * 15_000) * 1000);
+    if (k % 100 === 99) await a.writer!.rotate();
+  }
+  await a.writer!.flush();
+  await (await startSeriesIndex(a)).whenIdle();
+  await a.close();
+  return dir;
+}
+
+interface Served {
+  a: Archive;
+  url: string;
+}
+
+async function serve(dir: string): Promise<Served> {
+  const a = await Archive.open(dir, { readonly: true });
+  const app = await buildServer({ archive: a });
+  await app.listen({ port: 0, host: '127.0.0.1' });
+  cleanup.push(async () => {
+    await app.close();
+    await a.close();
+  });
+  return { a, url: `http://127.0.0.1:${(app.server.address() as { port: number }).port}` };
+}
+
+async function ask(url: string, query: string): Promise<string> {
+  const form = new URLSearchParams({ query, start: String(T0_MS / 1000), end: String(T0_MS / 1000 + STEPS * 15), step: '60' });
+  const r = await fetch(`${url}/api/v1/query_range`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: form });
+  const body = await r.text();
+  expect(r.status, body).toBe(200);
+  return body;
+}
+
+async function ready(url: string): Promise<{ status: number; promql: { ok: boolean; detail: string } | undefined }> {
+  const r = await fetch(`${url}/ready`);
+  const body = (await r.json()) as { checks: Array<{ check: string; ok: boolean; detail: string }> };
+  return { status: r.status, promql: body.checks.find((c) => c.check === 'promql') };
+}
+
+/** What a server without preparation answers. */
+async function reference(dir: string): Promise<string[]> {
+  const s = await serve(dir);
+  const out: string[] = [];
+  for (const q of QUERIES) out.push(await ask(s.url, q));
+  return out;
+}
+
+describe('PromQL preparation at start', () => {
+  it('a query sent at any moment of the preparation gets the answer of a server without one; /ready waits for it', async () => {
+    const seed = scheduleSeed('PROMQL_PREPARE_SEED', 'promql-prepare');
+    const dir = await build(seed);
+    const want = await reference(dir);
+    let during = 0;
+    let after = 0;
+    // Sent after 0, 1, 2, ... turns of the event loop from the start of the preparation, until it had ended first.
+    for (let turns = 0; turns < 200 && after < 2; turns++) {
+      const s = await serve(dir);
+      expect((await ready(s.url)).promql, 'no check before a preparation starts').toBeUndefined();
+      let done = false;
+      const finished = startPromqlPreparation(s.a).then(() => {
+        done = true;
+      });
+      for (let i = 0; i < turns; i++) await new Promise<void>((resolve) => setImmediate(resolve));
+      const wasDone = done;
+      if (wasDone) after++;
+      else {
+        during++;
+        const r = await ready(s.url);
+        // Ended meanwhile (the request took turns too), else not ready.
+        if (!done) expect(r.status, `turn ${turns} (seed ${seed})`).toBe(503);
+        if (!done) expect(r.promql?.ok).toBe(false);
+      }
+      const q = (turns * 7) % QUERIES.length;
+      const got = await Promise.all(QUERIES.map((query, i) => (i === q ? ask(s.url, query) : Promise.resolve(undefined))));
+      expect(got[q], `${QUERIES[q]} sent after ${turns} turns, ${wasDone ? 'after' : 'during'} the preparation (seed ${seed})`).toBe(want[q]);
+      await finished;
+      const r = await ready(s.url);
+      expect(r.status).toBe(200);
+      expect(r.promql).toEqual({ check: 'promql', ok: true, detail: `3 sidecar indexes loaded, series catalog of ${s.a.paths.length} paths built` });
+      for (const [i, query] of QUERIES.entries()) expect(await ask(s.url, query), `${query} after (seed ${seed})`).toBe(want[i]);
+    }
+    expect(during).toBeGreaterThan(0);
+    expect(after).toBeGreaterThan(0);
+  });
+
+  it('loads a sidecar once for every reader waiting on it', async () => {
+    const dir = await build(scheduleSeed('PROMQL_PREPARE_SEED', 'promql-prepare-once'));
+    const s = await serve(dir);
+    const f = s.a.files.find((x) => x.sealed) as FileEntry;
+    const store = seriesIndexOf(s.a);
+    const [x, y, z] = await Promise.all([store.indexOf(f), store.indexOf(f), startPromqlPreparation(s.a).then(() => store.indexOf(f))]);
+    expect(x).toBeDefined();
+    expect(y).toBe(x);
+    expect(z).toBe(x);
+  });
+
+  it('a damaged sidecar found by the preparation is not used: the blocks answer, and /ready says what was loaded', async () => {
+    const seed = scheduleSeed('PROMQL_PREPARE_SEED', 'promql-prepare-damage');
+    const rand = rng(seed);
+    const dir = await build(seed);
+    const want = await reference(dir);
+    const copy = await tmpDir();
+    await cp(dir, copy, { recursive: true });
+    const s0 = await serve(copy);
+    const f = s0.a.files.filter((x) => x.sealed).at(-1) as FileEntry;
+    const file = sidecarPath(s0.a, f.name);
+    const pristine = await readFile(file);
+    const h = decodeHeader(pristine, identityOf(s0.a, f) as NonNullable<ReturnType<typeof identityOf>>, pristine.length);
+    // A byte of the index (its CRC32C fails) or of the header.
+    await xorByte(file, rand() < 0.5 ? h.indexOffset + Math.floor(rand() * h.indexBytes) : Math.floor(rand() * 80), 1 << Math.floor(rand() * 8));
+    const s = await serve(copy);
+    await startPromqlPreparation(s.a);
+    expect(seriesIndexOf(s.a).stats.damaged, `seed ${seed}`).toBe(1);
+    expect((await ready(s.url)).promql).toEqual({ check: 'promql', ok: true, detail: `2 sidecar indexes loaded, series catalog of ${s.a.paths.length} paths built` });
+    for (const [i, query] of QUERIES.entries()) expect(await ask(s.url, query), `${query} (seed ${seed})`).toBe(want[i]);
+  });
+
+  it('past promqlPrepareCatalogPathsMax paths, the catalog is built at the first query', async () => {
+    const dir = await build(scheduleSeed('PROMQL_PREPARE_SEED', 'promql-prepare-large'));
+    const want = await reference(dir);
+    limits.promqlPrepareCatalogPathsMax = 5;
+    const s = await serve(dir);
+    await startPromqlPreparation(s.a);
+    expect((await ready(s.url)).promql?.detail).toBe(`3 sidecar indexes loaded; the series catalog of ${s.a.paths.length} paths is built at the first query (promqlPrepareCatalogPathsMax)`);
+    for (const [i, query] of QUERIES.entries()) expect(await ask(s.url, query)).toBe(want[i]);
+  });
+
+  it('loads the sidecars of sealed local files ending within promqlPrepareSpanMs of the newest, newest first, at most seriesIndexOpenMax', () => {
+    const hourUs = 3_600_000_000;
+    const file = (seq: number, lastH: number | null, sealed = true, location: FileEntry['location'] = 'local'): FileEntry => ({ seq, name: `f${seq}`, location, firstTs: lastH === null ? null : (lastH - 1) * hourUs, lastTs: lastH === null ? null : lastH * hourUs, committedBytes: 1, sealed, damaged: false, table: undefined });
+    const files = [file(1, 10), file(2, 40), file(3, 60), file(4, 70, true, 'remote'), file(5, 80), file(6, 81, false), file(7, null)];
+    limits.promqlPrepareSpanMs = 24 * 3_600_000;
+    expect(filesToPrepare(files).map((f) => f.seq)).toEqual([5, 3]);
+    limits.promqlPrepareSpanMs = 41 * 3_600_000;
+    expect(filesToPrepare(files).map((f) => f.seq)).toEqual([5, 3, 2]);
+    expect(filesToPrepare([])).toEqual([]);
+    expect(filesToPrepare(Array.from({ length: 40 }, (_, i) => file(i + 1, 100 + i))).length).toBe(16);
+  });
+});
