@@ -8,7 +8,6 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { cp, readFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { Archive } from '../storage/index.js';
 import { seriesToPath } from '../protocol/prom-path.js';
 import type { Value } from '../protocol/value.js';
@@ -18,9 +17,8 @@ import { startSeriesIndex } from '../server/series-index.js';
 import { filesToPrepare, startPromqlPreparation } from '../server/promql/prepare.js';
 import { SERVER_LIMITS } from '../server/limits.js';
 import { seriesIndexOf } from '../storage/series-index/store.js';
-import { sidecarPath } from '../storage/series-index/build.js';
+import { identityOf, sidecarPath } from '../storage/series-index/build.js';
 import { decodeHeader } from '../storage/series-index/format.js';
-import { identityOf } from '../storage/series-index/build.js';
 import { xorByte } from './helpers/damage.js';
 import { scheduleSeed } from './helpers/seed.js';
 import { tmpDir } from './helpers/tmp.js';
