@@ -14,9 +14,12 @@
  * BLOCKS=1,9,40,50,100,300,500,1000: the CPU per request of consecutive blocks of that many
  * requests from the server's start (how fast the JIT compiles the path; RUNS is then their sum).
  * Without SERVER=child this process serves and asks: CPU counts the client too.
+ * With SERVER=child the first request is sent once the server says it is prepared (its
+ * `{"ready":true}` line, test/bench/promql-server.ts; `start` gives the ms to listening and
+ * to ready, and the RSS then); READY=0 sends it as soon as the server listens.
  */
 import { spawn } from 'node:child_process';
-import { readFile } from 'node:fs/promises';
+import { access, readFile } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
 import { join } from 'node:path';
 import { Archive } from '../../storage/index.js';
@@ -66,15 +69,27 @@ async function serveHere(): Promise<Server> {
   };
 }
 
+const WAIT_READY = process.env.READY !== '0';
+let start: Record<string, number> = {};
+
 async function serveInChild(): Promise<Server> {
   const args = [...(process.env.SERVER_NODE_ARGS?.split(' ').filter((a) => a !== '') ?? []), '--import', 'tsx', new URL('./promql-server.ts', import.meta.url).pathname, join(DAY_DIR as string, 'archive')];
+  const t0 = performance.now();
   const child = spawn(process.execPath, args, { stdio: ['pipe', 'pipe', 'inherit'] });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  const line = await new Promise<string>((resolve, reject) => {
-    createInterface({ input: child.stdout }).once('line', resolve);
-    child.once('exit', (code) => reject(new Error(`promql-server exited (${code}) before listening`)));
+  const lines = createInterface({ input: child.stdout });
+  const next = (): Promise<string> => new Promise<string>((resolve, reject) => {
+    lines.once('line', resolve);
+    child.once('exit', (code) => reject(new Error(`promql-server exited (${code}) before listening or ready`)));
   });
-  const { port } = JSON.parse(line) as { port: number };
+  const { port } = JSON.parse(await next()) as { port: number };
+  const listenMs = performance.now() - t0;
+  // A tree without preparation (no server/promql/prepare.ts) never says it is ready: it is once it listens.
+  const prepares = await access(new URL('../../server/promql/prepare.ts', import.meta.url)).then(() => true, () => false);
+  if (WAIT_READY && prepares) JSON.parse(await next());
+  const readyMs = performance.now() - t0;
+  const rssKb = Number(/VmRSS:\s+(\d+)/.exec(await readFile(`/proc/${child.pid as number}/status`, 'utf8'))?.[1] ?? NaN);
+  start = { listenMs: Math.round(listenMs), readyMs: Math.round(readyMs), rssKbReady: rssKb };
   const cpu: CpuClock = async () => {
     const fields = (await readFile(`/proc/${child.pid as number}/stat`, 'utf8')).split(') ')[1]?.split(' ') ?? [];
     return (Number(fields[11]) + Number(fields[12])) * 10;
@@ -83,6 +98,7 @@ async function serveInChild(): Promise<Server> {
     url: `http://127.0.0.1:${port}`,
     cpu,
     stop: async () => {
+      start.rssKbEnd = Number(/VmRSS:\s+(\d+)/.exec(await readFile(`/proc/${child.pid as number}/status`, 'utf8'))?.[1] ?? NaN);
       child.stdin.end();
       await exited;
     },
@@ -138,7 +154,9 @@ try {
     const first = { ms: r1(ms[0] as number), cpuMs: r1(cpu[0] as number) };
     out[query] = { first, bytes, cold: stats(ms.slice(0, COLD), cpu.slice(0, COLD), coldCpuMs), warm: stats(ms.slice(COLD), cpu.slice(COLD), warmCpuMs), ...(BLOCKS ? { cpuPerQueryMsByBlock: blocks } : {}) };
   }
-  console.log(JSON.stringify({ bench: 'promql-http-profile', server: CHILD ? 'child' : 'same', runs: RUNS, cold: COLD, queries: out }));
-} finally {
   await server.stop();
+  console.log(JSON.stringify({ bench: 'promql-http-profile', server: CHILD ? 'child' : 'same', waitReady: WAIT_READY, runs: RUNS, cold: COLD, start, queries: out }));
+} catch (err) {
+  await server.stop();
+  throw err;
 }

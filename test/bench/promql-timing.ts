@@ -5,7 +5,7 @@
  * moment of machine load falls on all of them alike, and the figures of a phase of runs.
  */
 import { spawn } from 'node:child_process';
-import { readdir, readFile } from 'node:fs/promises';
+import { access, readdir, readFile } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
 import { join } from 'node:path';
 
@@ -41,20 +41,44 @@ export async function prometheusPid(url: string): Promise<number> {
   throw new Error(`no Prometheus process listens on ${url}`);
 }
 
-/** A fresh Tapedeck query server of `tree` (a checkout with node_modules) on the archive in `dir`. */
-export async function startTapedeck(name: string, tree: string, dir: string): Promise<RunningTarget> {
+export interface RunningTapedeck extends RunningTarget {
+  /** Milliseconds from the spawn to its port line (listening), and to ready (its preparation's end; listening, for a build without one). */
+  listenMs: number;
+  readyMs: number;
+  /** Resident set size now (kB, /proc). */
+  rssKb: () => Promise<number>;
+}
+
+/**
+ * A fresh Tapedeck query server of `tree` (a checkout with node_modules) on the archive in
+ * `dir`. `waitReady`: resolves once the server says its query API is prepared (its
+ * `{"ready":true}` line: no request is sent, so nothing of the query path runs before the
+ * first query); a build without preparation (no server/promql/prepare.ts) is ready once it
+ * listens.
+ */
+export async function startTapedeck(name: string, tree: string, dir: string, waitReady = true): Promise<RunningTapedeck> {
   const script = join(tree, 'test/bench/promql-server.ts');
+  const t0 = performance.now();
   const child = spawn(process.execPath, ['--max-old-space-size=8192', '--import', 'tsx', script, dir], { cwd: tree, stdio: ['pipe', 'pipe', 'inherit'] });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  const line = await new Promise<string>((resolve, reject) => {
-    createInterface({ input: child.stdout }).once('line', resolve);
-    child.once('exit', (code) => reject(new Error(`${script} exited (${code}) before listening`)));
+  const lines = createInterface({ input: child.stdout });
+  const next = (): Promise<string> => new Promise<string>((resolve, reject) => {
+    lines.once('line', resolve);
+    child.once('exit', (code) => reject(new Error(`${script} exited (${code}) before listening or ready`)));
   });
-  const { port } = JSON.parse(line) as { port: number };
+  const { port } = JSON.parse(await next()) as { port: number };
+  const listenMs = performance.now() - t0;
+  const prepares = await access(join(tree, 'server/promql/prepare.ts')).then(() => true, () => false);
+  if (waitReady && prepares) JSON.parse(await next());
+  const readyMs = performance.now() - t0;
+  const pid = child.pid as number;
   return {
     name,
     url: `http://127.0.0.1:${port}`,
-    cpu: procCpu(child.pid as number),
+    cpu: procCpu(pid),
+    listenMs: Math.round(listenMs),
+    readyMs: Math.round(readyMs),
+    rssKb: async () => Number(/VmRSS:\s+(\d+)/.exec(await readFile(`/proc/${pid}/status`, 'utf8'))?.[1] ?? NaN),
     stop: async () => {
       child.stdin.end();
       await exited;

@@ -26,6 +26,12 @@
  * (A/B of two builds, alternated within every run; started in alternating order), and
  * checks that both answer every query with the same bytes. ONLY=selector,rate times only
  * the named queries.
+ *
+ * A fresh Tapedeck's first query is sent once it says its query API is prepared (sidecar
+ * indexes and series catalog loaded at start, server/promql/prepare.ts; its `{"ready":true}`
+ * line: no request is sent before), as Prometheus answers once it is ready (its head loaded:
+ * checked once, /-/ready, before the rounds). READY=0 sends it as soon as it listens. `starts`:
+ * each build's ms to listening and to ready, and its RSS then and after the round's queries.
  */
 import { cp, mkdtemp, readdir, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -37,7 +43,7 @@ import { seriesToPath } from '../../protocol/prom-path.js';
 import type { Value } from '../../protocol/value.js';
 import { startReceiver } from '../helpers/promql-peers.js';
 import { encodeLabels, postWrite, writeRequestBody } from './prom-write-body.js';
-import { interleaved, procCpu, prometheusPid, spread, startTapedeck, type Phase, type RunningTarget, type Target } from './promql-timing.js';
+import { interleaved, procCpu, prometheusPid, spread, startTapedeck, type Phase, type RunningTapedeck, type Target } from './promql-timing.js';
 
 const SERIES = Number(process.env.SERIES ?? 1000);
 const INTERVAL_S = Number(process.env.INTERVAL_S ?? 60);
@@ -55,6 +61,8 @@ const SIDECARS = process.env.SIDECARS !== '0';
 /** ONLY=selector,rate: time only these queries (names as in the output). */
 const ONLY = process.env.ONLY?.split(',');
 const BASE_TREE = process.env.BASE_TREE;
+/** READY=0: the first query is sent as soon as a fresh server listens, not once it says it is prepared. */
+const WAIT_READY = process.env.READY !== '0';
 if (process.env.WARMUP !== undefined || process.env.TAPEDECK_PROCESS !== undefined) {
   throw new Error('WARMUP and TAPEDECK_PROCESS are gone: the cold runs (COLD) are reported, the same on every server, and Tapedeck always serves from its own process');
 }
@@ -108,16 +116,23 @@ async function buildSidecars(archive: Archive): Promise<{ buildS: number; bytes:
 }
 
 type RoundResult = Record<string, Record<string, { cold: Phase; warm: Phase; series: number }> & { sameBytesAsBase?: boolean }>;
+/** Each Tapedeck's start in a round: ms to listening and to ready, RSS (kB) at ready and after the round's queries. */
+type StartFigures = Record<string, { listenMs: number; readyMs: number; rssKbReady: number; rssKbEnd: number }>;
 
 /** One round: fresh Tapedeck processes, every query cold then warm on every target. */
-async function oneRound(round: number, prometheus: Target, dirs: { tapedeck: string; base: string | undefined }): Promise<RoundResult> {
-  const starts: Array<() => Promise<RunningTarget>> = [() => startTapedeck('tapedeck', process.cwd(), dirs.tapedeck)];
-  if (BASE_TREE && dirs.base) starts.push(() => startTapedeck('base', BASE_TREE, dirs.base as string));
+async function oneRound(round: number, prometheus: Target, dirs: { tapedeck: string; base: string | undefined }, startFigures: StartFigures[]): Promise<RoundResult> {
+  const starts: Array<() => Promise<RunningTapedeck>> = [() => startTapedeck('tapedeck', process.cwd(), dirs.tapedeck, WAIT_READY)];
+  if (BASE_TREE && dirs.base) starts.push(() => startTapedeck('base', BASE_TREE, dirs.base as string, WAIT_READY));
   // Started one after the other (each loads its sidecar index), in alternating order.
   if (round % 2 === 1) starts.reverse();
-  const running: RunningTarget[] = [];
+  const running: RunningTapedeck[] = [];
+  const figures: StartFigures = {};
   try {
-    for (const s of starts) running.push(await s());
+    for (const s of starts) {
+      const r = await s();
+      running.push(r);
+      figures[r.name] = { listenMs: r.listenMs, readyMs: r.readyMs, rssKbReady: await r.rssKb(), rssKbEnd: 0 };
+    }
     const targets: Target[] = [prometheus, ...running];
     const out: RoundResult = {};
     for (const [name, { query, narrow }] of Object.entries(QUERIES)) {
@@ -137,6 +152,9 @@ async function oneRound(round: number, prometheus: Target, dirs: { tapedeck: str
       progress(`round ${round} ${name}: ${JSON.stringify(entry)}`);
       out[name] = entry;
     }
+    for (const r of running) (figures[r.name] as StartFigures[string]).rssKbEnd = await r.rssKb();
+    progress(`round ${round} start: ${JSON.stringify(figures)}`);
+    startFigures.push(figures);
     return out;
   } finally {
     for (const r of running) await r.stop();
@@ -218,8 +236,17 @@ async function main(): Promise<void> {
     const baseDir = BASE_TREE ? join(dir, 'archive-base') : undefined;
     if (baseDir) await cp(join(dir, 'archive'), baseDir, { recursive: true });
     const prometheus: Target = { name: 'prometheus', url: prom.url, cpu: procCpu(await prometheusPid(prom.url)) };
+    const promReady = await fetch(`${prom.url}/-/ready`);
+    if (promReady.status !== 200) throw new Error(`Prometheus not ready: ${promReady.status} ${await promReady.text()}`);
+    await promReady.text();
     const rounds: RoundResult[] = [];
-    for (let r = 0; r < ROUNDS; r++) rounds.push(await oneRound(r, prometheus, { tapedeck: join(dir, 'archive'), base: baseDir }));
+    const startFigures: StartFigures[] = [];
+    for (let r = 0; r < ROUNDS; r++) rounds.push(await oneRound(r, prometheus, { tapedeck: join(dir, 'archive'), base: baseDir }, startFigures));
+    const starts: Record<string, Record<string, unknown>> = {};
+    for (const target of Object.keys(startFigures[0] ?? {})) {
+      starts[target] = {};
+      for (const f of ['listenMs', 'readyMs', 'rssKbReady', 'rssKbEnd'] as const) (starts[target] as Record<string, unknown>)[f] = spread(startFigures.map((s) => (s[target] as StartFigures[string])[f]));
+    }
     console.log(JSON.stringify({
       bench: 'promql',
       series: SERIES,
@@ -233,9 +260,11 @@ async function main(): Promise<void> {
       rounds: ROUNDS,
       baseTree: BASE_TREE ?? null,
       sidecars: SIDECARS,
+      waitReady: WAIT_READY,
       sidecar,
       loadS: { tapedeck: Math.round(tapedeckLoadS * 10) / 10, prometheusRemoteWrite: Math.round(promLoadS * 10) / 10 },
       summary: summary(rounds),
+      starts,
       perRound: rounds,
     }));
   } finally {
