@@ -14,7 +14,7 @@ import { CATALOG_ERROR_CODE, CATALOG_FILE, openCheckedCatalog, type Catalog, typ
 import { BlockType } from './codec/frame.js';
 import { decodeBatches, decodeBatchesSelected, type DecodedBatches } from './codec/payload.js';
 import { filterDecoded } from './series-read.js';
-import { openFrame } from './codec/frame.js';
+import { openFrame, PayloadBuffer } from './codec/frame.js';
 import { BlockCache } from './block-cache.js';
 import { ROTATED_NAME, readExactly, rotatedName } from './segment-file.js';
 import { STORAGE_DEFAULTS, STORAGE_LIMITS, type DiskFullLimits, type StorageOptions } from './limits.js';
@@ -104,6 +104,8 @@ export class Archive extends EventEmitter {
   /** Where remote files are fetched from; undefined: reading a remote file fails. */
   private remote: RemoteStore | undefined;
   private readonly cache = new BlockCache(STORAGE_LIMITS.decodedCacheUpdatesMax);
+  /** payloadOf's LZ4 payloads are decompressed here, one after the other (see payloadOf). */
+  private readonly payloadBuffer = new PayloadBuffer(STORAGE_LIMITS.payloadBufferBytesMax);
   private readonly handles = new Map<number, { fh: Promise<FileHandle>; busy: number }>();
   private readonly tails = new Map<number, BlockRow[]>();
   /** Files indexed again from their header at a read-only open: their catalog rows are stale. */
@@ -308,7 +310,8 @@ export class Archive extends EventEmitter {
    */
   async readPayload(entry: FileEntry, row: BlockRow, wait?: FetchWait): Promise<Uint8Array> {
     if (entry.location === 'remote') await this.fetchRemote(entry, wait);
-    return this.payloadOf(entry, row, await this.readBytes(entry, row.offset, row.frameBytes));
+    // A payload of its own: the caller resumes after an await, when payloadOf's buffer may hold another block.
+    return this.checkedFrame(entry, row, await this.readBytes(entry, row.offset, row.frameBytes), undefined);
   }
 
   /**
@@ -319,10 +322,21 @@ export class Archive extends EventEmitter {
     return this.withHandle(entry, (fh) => readExactly(fh, length, offset));
   }
 
-  /** The payload of a block from its frame's bytes (as read by readBytes), checked and failing as readPayload. */
+  /**
+   * The payload of a block from its frame's bytes (as read by readBytes), checked and failing
+   * as readPayload. It may be a view of a buffer the archive reuses for the next payloadOf
+   * (an LZ4 payload is decompressed there: no buffer per block to collect): decode it before
+   * anything else can run (no await in between) and keep no view of it. Cursor.nextColumns
+   * does (storage/cursor-columns.ts: the column decoders copy every value out; test/payload-
+   * buffer.test.ts holds earlier blocks' results while later ones are read).
+   */
   payloadOf(entry: FileEntry, row: BlockRow, frame: Uint8Array): Uint8Array {
+    return this.checkedFrame(entry, row, frame, this.payloadBuffer);
+  }
+
+  private checkedFrame(entry: FileEntry, row: BlockRow, frame: Uint8Array, into: PayloadBuffer | undefined): Uint8Array {
     if (frame.length !== row.frameBytes) throw new TapedeckError('TPD_CORRUPT_BLOCK', `${entry.name} block at ${row.offset}: file ends inside the block`, { file: entry.name, offset: row.offset });
-    return this.withDetails(entry, row, frame, (f, where) => this.checkedPayload(f, row, where));
+    return this.withDetails(entry, row, frame, (f, where) => this.checkedPayload(f, row, where, into));
   }
 
   /** Reads one block, checks it against its catalog row, and decodes it with `decode`. */
@@ -339,8 +353,8 @@ export class Archive extends EventEmitter {
   }
 
   /** The frame's payload once its CRC32C checks and its header matches the row (header and row then agree on times and counts). */
-  private checkedPayload(frame: Uint8Array, row: BlockRow, where: string): Uint8Array {
-    const { header, raw } = openFrame(frame, where);
+  private checkedPayload(frame: Uint8Array, row: BlockRow, where: string, into?: PayloadBuffer): Uint8Array {
+    const { header, raw } = openFrame(frame, where, into);
     if (header.type !== row.type || header.frameBytes !== row.frameBytes || header.firstTs !== row.firstTs || header.lastTs !== row.lastTs || header.batches !== row.batches) {
       // The block checks, so the index is wrong: its other answers cannot be trusted either.
       throw new TapedeckError(CATALOG_ERROR_CODE, `${where}: the catalog's row differs from the block; rebuild it with tapedeck reindex`);

@@ -5,10 +5,11 @@
  * PATHS payloads, each used only when it saves at least 1/16.
  */
 import { deflateRawSync, inflateRawSync } from 'node:zlib';
-import { compressSync, uncompressSync } from 'lz4-napi';
+import { compressSync } from 'lz4-napi';
 import { TapedeckError } from '../../protocol/errors.js';
 import { crc32c } from './crc.js';
 import { readI64, writeI64 } from './bytes.js';
+import { lz4DecodeInto } from './lz4-block.js';
 
 export const FRAME_MAGIC = 0x4b4c4254; // "TBLK" read as little-endian u32
 export const FRAME_HEADER_BYTES = 48;
@@ -121,23 +122,75 @@ export function decodeFrameHeader(buf: Uint8Array): FrameHeader | string {
   };
 }
 
-/** Checks the CRC over header and stored payload, then decompresses. Throws TPD_CORRUPT_BLOCK. */
-export function openFrame(frame: Uint8Array, where: string): { header: FrameHeader; raw: Uint8Array } {
+/** Bytes of the uncompressed-size prefix lz4-napi's compressSync writes before the LZ4 block. */
+const LZ4_SIZE_PREFIX_BYTES = 4;
+
+/**
+ * A buffer that openFrame decompresses LZ4 payloads into, reused from frame to frame: the
+ * payload it returns is then a view of this buffer, valid until the next openFrame given
+ * the same PayloadBuffer. For readers that decode a payload before anything else can run
+ * (no await between openFrame and the end of the decode) and keep no view of it: their
+ * decoded values are copies (numbers, strings, bytes sliced out). Payloads above
+ * `maxBytes` get a buffer of their own (the reused one does not grow past it).
+ */
+export class PayloadBuffer {
+  private buf = new Uint8Array(0);
+
+  constructor(private readonly maxBytes: number) {}
+
+  /** A buffer of at least n bytes: the reused one when n fits the bound, else a fresh one. */
+  take(n: number): Uint8Array {
+    if (n > this.maxBytes) return Buffer.allocUnsafe(n);
+    if (this.buf.length < n) this.buf = new Uint8Array(Math.min(this.maxBytes, Math.max(n, this.buf.length * 2)));
+    return this.buf;
+  }
+}
+
+/**
+ * Checks the CRC over header and stored payload, then decompresses. Throws TPD_CORRUPT_BLOCK.
+ * With `into`, an LZ4 payload is decompressed into its reused buffer (see PayloadBuffer for
+ * how long the returned payload then lives); without, into a buffer of its own.
+ */
+export function openFrame(frame: Uint8Array, where: string, into?: PayloadBuffer): { header: FrameHeader; raw: Uint8Array } {
   const header = decodeFrameHeader(frame);
   if (typeof header === 'string') throw new TapedeckError('TPD_CORRUPT_BLOCK', `${where}: ${header}`);
   if (frame.length < header.frameBytes) throw new TapedeckError('TPD_CORRUPT_BLOCK', `${where}: frame truncated`);
   const stored = frame.subarray(FRAME_HEADER_BYTES, header.frameBytes);
   const crc = crc32c(stored, crc32c(frame.subarray(0, 40)));
   if (crc !== header.crc) throw new TapedeckError('TPD_CORRUPT_BLOCK', `${where}: CRC32C mismatch`);
-  if (header.codec === Codec.NONE) return { header, raw: stored };
+  if (header.codec === Codec.NONE) return { header, raw: plain(stored) };
+  if (header.codec === Codec.LZ4) return { header, raw: plain(openLz4(stored, header.rawBytes, where, into)) };
   let raw: Uint8Array;
-  const name = header.codec === Codec.LZ4 ? 'LZ4' : 'DEFLATE';
   try {
     // DEFLATE output is bounded by the declared length (a damaged stream cannot inflate past it).
-    raw = header.codec === Codec.LZ4 ? uncompressSync(stored) : inflateRawSync(stored, { maxOutputLength: Math.max(1, header.rawBytes) });
+    raw = inflateRawSync(stored, { maxOutputLength: Math.max(1, header.rawBytes) });
   } catch (err) {
-    throw new TapedeckError('TPD_CORRUPT_BLOCK', `${where}: ${name} payload does not decompress`, undefined, { cause: err });
+    throw new TapedeckError('TPD_CORRUPT_BLOCK', `${where}: DEFLATE payload does not decompress`, undefined, { cause: err });
   }
   if (raw.length !== header.rawBytes) throw new TapedeckError('TPD_CORRUPT_BLOCK', `${where}: decompressed length mismatch`);
-  return { header, raw };
+  return { header, raw: plain(raw) };
+}
+
+/**
+ * A payload as a plain Uint8Array, never a Buffer: decoders take bytes values out of it with
+ * slice, which copies from a Uint8Array but is a view of a Buffer. A value read as a view
+ * would keep its frame's whole read buffer alive, and would change under a reader that
+ * reuses that buffer (PayloadBuffer, and the read-ahead of a cursor if it ever did).
+ */
+function plain(b: Uint8Array): Uint8Array {
+  return Object.getPrototypeOf(b) === Uint8Array.prototype ? b : new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
+}
+
+/**
+ * An LZ4 payload (its size prefix, then one block) decompressed to exactly rawBytes (the
+ * header's, bounded by BLOCK_PAYLOAD_BYTES_MAX): the prefix must say the same, and the
+ * block must decode to that length (codec/lz4-block.ts checks every sequence).
+ */
+function openLz4(stored: Uint8Array, rawBytes: number, where: string, into: PayloadBuffer | undefined): Uint8Array {
+  if (stored.length < LZ4_SIZE_PREFIX_BYTES) throw new TapedeckError('TPD_CORRUPT_BLOCK', `${where}: LZ4 payload truncated`);
+  const declared = ((stored[0] as number) | ((stored[1] as number) << 8) | ((stored[2] as number) << 16) | ((stored[3] as number) << 24)) >>> 0;
+  if (declared !== rawBytes) throw new TapedeckError('TPD_CORRUPT_BLOCK', `${where}: decompressed length mismatch`);
+  const out = into === undefined ? Buffer.allocUnsafe(rawBytes) : into.take(rawBytes);
+  lz4DecodeInto(stored, LZ4_SIZE_PREFIX_BYTES, stored.length, out, rawBytes, where);
+  return out.length === rawBytes ? out : out.subarray(0, rawBytes);
 }
