@@ -8,6 +8,7 @@ import { TapedeckError, type ErrorCode } from '../protocol/errors.js';
 import { crc32c } from './codec/crc.js';
 import { HEADER_BYTES } from './codec/header.js';
 import { BlockType } from './codec/frame.js';
+import type { FileEntry } from './file-list.js';
 
 export const CATALOG_FILE = 'catalog.sqlite';
 /** The code of a catalog that SQLite or its row checksums find damaged (docs/errors.md). */
@@ -103,6 +104,11 @@ export function catalogError(err: unknown, doing: string): unknown {
 
 export function damaged(message: string): TapedeckError {
   return new TapedeckError(CATALOG_ERROR_CODE, `catalog ${message}; rebuild it with tapedeck reindex`, { file: CATALOG_FILE });
+}
+
+/** The row a file of the archive's file list is recorded as (its committed bytes are what is indexed). */
+export function fileRowOf(f: FileEntry): FileRow {
+  return { seq: f.seq, name: f.name, location: f.location, firstTs: f.firstTs, lastTs: f.lastTs, indexedBytes: f.committedBytes, sealed: f.sealed };
 }
 
 export function toFileRow(r: Raw): FileRow {

@@ -25,6 +25,7 @@ import { parseTs } from '../protocol/time.js';
 import type { Archive, RemoteStore } from './archive.js';
 import type { FileEntry } from './file-list.js';
 import type { BlockRow, PathRow, PutRow } from './catalog.js';
+import { fileRowOf } from './catalog-rows.js';
 import { HOOK_DEFAULTS, HOOK_LIST_TIMEOUT_MS, HookError, HookRunner, type HookCommand, type HookName, type HookPolicy, type HookStats } from './hooks.js';
 import { ROTATED_NAME } from './segment-file.js';
 import { parseListOutput, placeNewNames } from './cold-list.js';
@@ -344,11 +345,7 @@ export class ColdStorage extends EventEmitter implements RemoteStore {
 
   private recordRow(f: FileEntry, blocks: readonly BlockRow[], paths: readonly PathRow[]): void {
     if (this.a.isClosed || !this.a.catalogWritable) return;
-    this.a.catalog.recordFile(
-      { seq: f.seq, name: f.name, location: f.location, firstTs: f.firstTs, lastTs: f.lastTs, indexedBytes: f.committedBytes, sealed: f.sealed },
-      blocks,
-      paths,
-    );
+    this.a.catalog.recordFile(fileRowOf(f), blocks, paths);
   }
 
   /** Stops timers, kills running hooks and waits for puts and fetches to settle. Before archive.close(). */
