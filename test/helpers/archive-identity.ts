@@ -22,6 +22,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import Database from 'better-sqlite3';
+import { rng } from './workload.js';
 
 type Value = null | boolean | number | bigint | string | Uint8Array;
 type Update = [string, Value];
@@ -29,18 +30,6 @@ type Update = [string, Value];
 /* eslint-disable @typescript-eslint/no-explicit-any -- the storage module is loaded from another checkout at run time */
 type StorageModule = any;
 type ArchiveLike = any;
-
-/** mulberry32: small, seeded, the same sequence in every tree. */
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const T0 = 1_760_000_000_000_000;
 const HOSTILE_PATHS = ['/ü/ñ/€', '/a b/c\td', '/quote"/back\\slash', '/' + 'x'.repeat(900), '/emoji/😀/𝄞', '/empty//segment', '/dot/./..'];
