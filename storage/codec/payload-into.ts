@@ -39,11 +39,10 @@ export function newNumberBatches(): NumberBatches {
 
 // Block-local scratch, grown by doubling. links[u] (u < nu) is the next update of update u's
 // column; links[nu + c] is column c's first update; last[c] its last one (nu + c while it has
-// none), where its chain ends. local[u] is update u's column, for "same as previous" lists.
+// none), where its chain ends.
 let links: Uint32Array = new Uint32Array(2048);
 let last: Uint32Array = new Uint32Array(1024);
 let colGlobal: Uint32Array = new Uint32Array(1024);
-let local: Uint32Array = new Uint32Array(1024);
 /** A column of another kind than DECIMAL_K, decoded by decodeColumnBodyF64 before it is put along its chain. */
 let columnScratch: Float64Array = new Float64Array(64);
 
@@ -120,12 +119,14 @@ function readColumnIds(r: ByteReader, nc: number): void {
 
 /**
  * The batch lists: out.counts, each update's path id into out.ids, and the chains of
- * occurrences (links, last). Refuses what payload.ts readLayout refuses.
+ * occurrences (links, last). Refuses what payload.ts readLayout refuses. A "same as
+ * previous" batch reads the last listed batch's column indices again from their bytes
+ * (checked when first read): cheaper than storing every update's column for the few blocks
+ * that repeat a list (mixed blocks never do; polls, which do, are read grouped).
  */
 function readBatchLists(r: ByteReader, nb: number, nu: number, nc: number, out: NumberBatches): void {
   // Module scratch in locals: a load of a module variable is not hoisted out of a loop that calls (r.svar).
   const next = (links = grownU32(links, nu + nc));
-  const col = (local = grownU32(local, nu));
   const tails = last;
   const global = colGlobal;
   const counts = (out.counts = grownU32(out.counts, nb));
@@ -135,7 +136,7 @@ function readBatchLists(r: ByteReader, nb: number, nu: number, nc: number, out: 
   const end = r.end;
   let p = r.pos;
   let at = 0;
-  let prevStart = 0;
+  let listPos = p;
   let prevCount = -1;
   for (let i = 0; i < nb; i++) {
     r.pos = p;
@@ -145,15 +146,9 @@ function readBatchLists(r: ByteReader, nb: number, nu: number, nc: number, out: 
     if (at + n > nu) r.fail('batch lists exceed update count');
     if (head % 2 === 1) {
       if (n !== prevCount) r.fail('"same as previous" batch with another count');
-      for (let j = 0; j < n; j++) {
-        const l = col[prevStart + j] as number;
-        const u = at + j;
-        col[u] = l;
-        ids[u] = ids[prevStart + j] as number;
-        next[tails[l] as number] = u;
-        tails[l] = u;
-      }
+      repeatList(r, listPos, at, n, out);
     } else {
+      listPos = p;
       let l = -1;
       for (let j = 0; j < n; j++) {
         // One-byte varints (most: the next column) read here, the rest by r.svar.
@@ -171,19 +166,45 @@ function readBatchLists(r: ByteReader, nb: number, nu: number, nc: number, out: 
           r.fail('column index out of range');
         }
         const u = at + j;
-        col[u] = l;
         ids[u] = global[l] as number;
         next[tails[l] as number] = u;
         tails[l] = u;
       }
     }
     counts[i] = n;
-    prevStart = at;
     prevCount = n;
     at += n;
   }
   r.pos = p;
   if (at !== nu) r.fail('batch lists do not add up to the update count');
+}
+
+/** A "same as previous" batch of n updates from update `at`: the column indices listed from byte listPos on, read again. */
+function repeatList(r: ByteReader, listPos: number, at: number, n: number, out: NumberBatches): void {
+  const next = links;
+  const tails = last;
+  const global = colGlobal;
+  const ids = out.ids;
+  const buf = r.buf;
+  const pos = r.pos;
+  let q = listPos;
+  let l = -1;
+  for (let j = 0; j < n; j++) {
+    const b0 = buf[q] as number;
+    if (b0 < 0x80) {
+      q++;
+      l += (b0 >>> 1) ^ -(b0 & 1);
+    } else {
+      r.pos = q;
+      l += r.svar();
+      q = r.pos;
+    }
+    const u = at + j;
+    ids[u] = global[l] as number;
+    next[tails[l] as number] = u;
+    tails[l] = u;
+  }
+  r.pos = pos;
 }
 
 /**
