@@ -81,14 +81,10 @@ export class WriteQueue {
   /** `current`: its handle, written and committed lengths. */
   private file!: OpenFile;
   private queue: QueueItem[] = [];
-  /** Bytes of frames queued and not written (bounded by writeQueueBytesMax). */
-  queuedBytes = 0;
-  /** Bytes queued since the last commit (drives the commit every flushFrequencyPages). */
-  unflushedBytes = 0;
-  /** Size `current` will have once the queue is written (drives size-based rotation). */
-  plannedBytes = 0;
-  /** Bytes queued since the last image (drives images every imageFrequencyBytes). */
-  bytesSinceImage = 0;
+  private queued = 0;
+  private unflushed = 0;
+  private planned = 0;
+  private sinceImage = 0;
   private pumping: Promise<void> | undefined;
   private drainWaiters: Array<() => void> = [];
   private failedWith: TapedeckError | undefined;
@@ -101,6 +97,26 @@ export class WriteQueue {
     private readonly stats: WriterStats,
     private readonly host: WriteQueueHost,
   ) {}
+
+  /** Bytes of frames queued and not written (bounded by writeQueueBytesMax). */
+  get queuedBytes(): number {
+    return this.queued;
+  }
+
+  /** Bytes queued since the last commit (drives the commit every flushFrequencyPages). */
+  get unflushedBytes(): number {
+    return this.unflushed;
+  }
+
+  /** Size `current` will have once the queue is written (drives size-based rotation). */
+  get plannedBytes(): number {
+    return this.planned;
+  }
+
+  /** Bytes queued since the last image (drives images every imageFrequencyBytes). */
+  get bytesSinceImage(): number {
+    return this.sinceImage;
+  }
 
   /** The error that failed the writer for good, if one did. */
   get failed(): TapedeckError | undefined {
@@ -119,12 +135,12 @@ export class WriteQueue {
 
   /** Frames in memory and not committed: queued ones and written-but-uncommitted ones. */
   get bufferedBytes(): number {
-    return this.queuedBytes + (this.file?.uncommittedBytes ?? 0);
+    return this.queued + (this.file?.uncommittedBytes ?? 0);
   }
 
   /** True while the write queue is above its high-water mark: await drain() before more. */
   get needsDrain(): boolean {
-    return this.queuedBytes >= STORAGE_LIMITS.writeQueueBytesHigh;
+    return this.queued >= STORAGE_LIMITS.writeQueueBytesHigh;
   }
 
   /** Resolves at once on a full disk: the next append then answers TPD_DISK_FULL rather than wait for space. */
@@ -147,17 +163,17 @@ export class WriteQueue {
   /** Appends to the `current` the last run left, after its committed length. */
   async reopenCurrent(entry: FileEntry): Promise<void> {
     this.file = await OpenFile.reopen(this.a.dir, entry);
-    this.plannedBytes = entry.committedBytes;
+    this.planned = entry.committedBytes;
     const t = this.a.table(entry);
     let lastImageEnd = HEADER_BYTES;
     for (let i = 0; i < t.length; i++) if (t.type(i) === BlockType.IMAGE) lastImageEnd = t.offset(i) + t.frameBytes(i);
-    this.bytesSinceImage = entry.committedBytes - lastImageEnd;
+    this.sinceImage = entry.committedBytes - lastImageEnd;
   }
 
   /** Starts the archive's first `current` (or the next after a sealed one) with `start`'s frames. */
   async createFirst(seq: number, start: FrameItem[]): Promise<void> {
     await this.createFile(seq, start);
-    this.plannedBytes = this.file.writtenPos;
+    this.planned = this.file.writtenPos;
   }
 
   /** Waits for the pump to stop (after the writer stopped feeding it). */
@@ -173,13 +189,13 @@ export class WriteQueue {
 
   enqueue(item: QueueItem): void {
     if (item.kind === 'frame') {
-      this.queuedBytes += item.bytes.length;
-      this.unflushedBytes += item.bytes.length;
-      this.plannedBytes += item.bytes.length;
-      this.bytesSinceImage = item.meta.type === BlockType.IMAGE ? 0 : this.bytesSinceImage + item.bytes.length;
+      this.queued += item.bytes.length;
+      this.unflushed += item.bytes.length;
+      this.planned += item.bytes.length;
+      this.sinceImage = item.meta.type === BlockType.IMAGE ? 0 : this.sinceImage + item.bytes.length;
     } else if (item.kind === 'rotate') {
-      this.bytesSinceImage = 0;
-      this.plannedBytes = HEADER_BYTES + item.start.reduce((n, f) => n + f.bytes.length, 0);
+      this.sinceImage = 0;
+      this.planned = HEADER_BYTES + item.start.reduce((n, f) => n + f.bytes.length, 0);
     }
     this.queue.push(item);
     this.kick();
@@ -222,7 +238,7 @@ export class WriteQueue {
     }
     this.stats.bytesWritten += await this.file.write(frames);
     this.queue.splice(0, frames.length);
-    this.queuedBytes -= bytes;
+    this.queued -= bytes;
     if (!this.needsDrain) for (const w of this.drainWaiters.splice(0)) w();
   }
 
@@ -266,7 +282,7 @@ export class WriteQueue {
     }
     if (!done) return;
     const upto = this.file.committedPos;
-    this.unflushedBytes = 0;
+    this.unflushed = 0;
     this.publish(done, upto);
     this.stats.commits++;
     this.stats.lastCommitMs = performance.now() - t0;
@@ -278,7 +294,7 @@ export class WriteQueue {
   private requeueUncommitted(): void {
     const items = this.file.takeUncommitted();
     this.queue.unshift(...items);
-    for (const f of items) this.queuedBytes += f.bytes.length;
+    for (const f of items) this.queued += f.bytes.length;
   }
 
   private publish(done: Written[], committedBytes: number): void {
@@ -352,7 +368,7 @@ export class WriteQueue {
   private async createFile(seq: number, start: FrameItem[]): Promise<void> {
     const { file, done } = await OpenFile.create(this.a, seq, start);
     this.file = file;
-    this.bytesSinceImage = 0;
+    this.sinceImage = 0;
     this.publish(done, file.committedPos);
   }
 
