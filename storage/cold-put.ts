@@ -21,8 +21,7 @@ export interface PutEvent {
 }
 
 export class PutShipper {
-  /** Rotations not queued because the queue was full (the next check queues them). */
-  deferred = 0;
+  private deferredCount = 0;
   private readonly rows = new Map<string, PutRow>();
   private readonly queue: string[] = [];
   private loop: Promise<void> | undefined;
@@ -40,6 +39,11 @@ export class PutShipper {
   /** Takes the statuses the catalog holds (at start). */
   load(rows: readonly PutRow[]): void {
     for (const row of rows) this.rows.set(row.name, row);
+  }
+
+  /** Rotations not queued because the queue was full (the next check queues them). */
+  get deferred(): number {
+    return this.deferredCount;
   }
 
   get queued(): number {
@@ -76,7 +80,7 @@ export class PutShipper {
   enqueue(name: string): void {
     if (!this.hooks.has('put') || this.stopped || this.queue.includes(name)) return;
     if (this.queue.length >= this.queueMax) {
-      this.deferred++;
+      this.deferredCount++;
       this.a.logger.warn({ name, putQueueMax: this.queueMax }, 'put queue full; the file is shipped by a later check');
       return;
     }
