@@ -16,7 +16,7 @@ import { decodeBatches, decodeBatchesSelected, type DecodedBatches } from './cod
 import { filterDecoded } from './series-read.js';
 import { openFrame, PayloadBuffer } from './codec/frame.js';
 import { BlockCache } from './block-cache.js';
-import { ROTATED_NAME, readExactly, rotatedName } from './segment-file.js';
+import { ROTATED_NAME, readExactly, readInto, rotatedName } from './segment-file.js';
 import { STORAGE_DEFAULTS, STORAGE_LIMITS, type DiskFullLimits, type StorageOptions } from './limits.js';
 import { acquireLock, releaseLock } from './lock.js';
 import { ArchiveWriter } from './writer.js';
@@ -320,6 +320,17 @@ export class Archive extends EventEmitter {
    */
   readBytes(entry: FileEntry, offset: number, length: number): Promise<Uint8Array> {
     return this.withHandle(entry, (fh) => readExactly(fh, length, offset));
+  }
+
+  /**
+   * readBytes into the caller's buffer (at least `length` bytes): how many bytes there were,
+   * fewer where the file ends. For a reader that reuses one buffer for its read-ahead instead
+   * of a new one per span (Cursor.nextColumns could: payloads of such frames are views of
+   * it, and nothing decoded from a payload keeps a view: codec/frame.ts plain).
+   */
+  async readBytesInto(entry: FileEntry, offset: number, length: number, buf: Uint8Array): Promise<number> {
+    if (length > buf.length) throw new RangeError(`readBytesInto: ${length} bytes into a buffer of ${buf.length}`);
+    return this.withHandle(entry, (fh) => readInto(fh, buf, length, offset));
   }
 
   /**

@@ -22,13 +22,20 @@ export function rotatedName(us: number): string {
 
 export async function readExactly(fh: FileHandle, length: number, position: number): Promise<Uint8Array> {
   const buf = Buffer.allocUnsafe(length);
+  const got = await readInto(fh, buf, length, position);
+  return got === length ? buf : buf.subarray(0, got);
+}
+
+/** Reads bytes [position, position + length) into buf[0, length); returns how many there were (fewer where the file ends). */
+export async function readInto(fh: FileHandle, buf: Uint8Array, length: number, position: number): Promise<number> {
+  if (length > buf.length) throw new RangeError(`reading ${length} bytes into a buffer of ${buf.length}`);
   let got = 0;
   while (got < length) {
     const { bytesRead } = await fh.read(buf, got, length - got, position + got);
     if (bytesRead === 0) break;
     got += bytesRead;
   }
-  return got === length ? buf : buf.subarray(0, got);
+  return got;
 }
 
 export async function readFileHeader(fh: FileHandle): Promise<DecodedHeader> {

@@ -14,10 +14,13 @@
  * Seeded (PAYLOAD_BUFFER_SEED).
  */
 import { afterEach, describe, expect, it } from 'vitest';
+import { stat } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { Value } from '../protocol/value.js';
 import { Archive } from '../storage/archive.js';
 import { Codec } from '../storage/codec/frame.js';
 import type { BlockRow } from '../storage/catalog.js';
+import { ColumnBatchesBuilder, type ColumnBatches } from '../storage/column-batches.js';
 import { scheduleSeed } from './helpers/seed.js';
 import { tmpDir } from './helpers/tmp.js';
 import { valueDiff } from './helpers/values.js';
@@ -81,42 +84,116 @@ interface Held {
   others: Value[];
 }
 
+/** A view held: its non-number values as handed out (the very objects), the rest copied. */
+function hold(v: ColumnBatches): Held {
+  const from = v.starts[0] as number;
+  const to = v.starts[v.batches] as number;
+  return {
+    ts: Array.from(v.ts.subarray(0, v.batches)),
+    counts: Array.from({ length: v.batches }, (_, i) => (v.starts[i + 1] as number) - (v.starts[i] as number)),
+    ids: v.ids.slice(from, to),
+    nums: v.nums.slice(from, to),
+    otherAt: v.otherAt.slice(0, v.otherCount).map((k) => k - from),
+    others: v.others.slice(0, v.otherCount),
+  };
+}
+
 let dirs: Archive[] = [];
 afterEach(async () => {
   for (const a of dirs) await a.close();
   dirs = [];
 });
 
+/** Records the seeded archive: values of every kind, then blocks of numbers only; a few blocks too small to compress. */
+async function recordArchive(seed: number): Promise<string> {
+  const r = rng(seed);
+  const dir = await tmpDir('tpd-payload-buffer-');
+  const w0 = await Archive.open(dir, { flushIntervalMs: 0 });
+  const w = w0.writer!;
+  const paths = Array.from({ length: 300 }, (_, i) => `/k${i % 10}/p${i}`);
+  let ts = T0;
+  for (let b = 0; b < 1500; b++) {
+    ts += 1000 + Math.floor(r() * 3) * 1000;
+    const updates: Array<[string, Value]> = [];
+    for (let j = 0; j < paths.length; j++) {
+      if (r() < 0.85) continue;
+      // Each path mostly keeps a kind, now and then another (kinds changing within a path),
+      // kind 10 being randomValue's; NaN payloads (kinds 8, 9) only in blocks of numbers
+      // (the last 500 batches), -0 and the plain NaN anywhere.
+      const numbersOnly = b >= 1000;
+      const k = numbersOnly ? ([0, 8, 9][j % 3] as number) : r() < 0.9 ? j % 11 : Math.floor(r() * 11);
+      if (!numbersOnly && (k === 8 || k === 9)) {
+        updates.push([paths[j] as string, r() < 0.5 ? -0 : NaN]);
+        continue;
+      }
+      updates.push([paths[j] as string, valueOf(r, k, b + j)]);
+    }
+    w.append(updates, ts);
+    if (r() < 0.02 || b === 999) await w.flush();
+    if (b % 97 === 0) {
+      // A block of one short batch: too small to compress (stored as it is).
+      await w.flush();
+      w.append([[paths[0] as string, Uint8Array.of(b & 255, 9)]], (ts += 1000));
+      await w.flush();
+    }
+  }
+  await w.flush();
+  await w0.close();
+  return dir;
+}
+
+/** Every held view against a fresh read of another instance (next(): blocks decoded from buffers of their own), bit for bit; bytes values copies. */
+async function compareHeld(a: Archive, fresh: Archive, held: Held[], seed: number): Promise<void> {
+  const fc = fresh.cursor();
+  const bits = new BigUint64Array(1);
+  const bitsF = new Float64Array(bits.buffer);
+  let updates = 0;
+  let others = 0;
+  let bytesSeen = 0;
+  for (const h of held) {
+    let u = 0;
+    let o = 0;
+    for (let i = 0; i < h.ts.length; i++) {
+      const b = await fc.next();
+      expect(b?.ts, `batch ${i} (PAYLOAD_BUFFER_SEED=${seed})`).toBe(h.ts[i]);
+      expect(b?.updates.length).toBe(h.counts[i]);
+      for (const [path, want] of b!.updates) {
+        expect(a.paths[h.ids[u] as number], `update ${updates}`).toBe(path);
+        let got: Value;
+        if (o < h.otherAt.length && h.otherAt[o] === u) {
+          got = h.others[o++] as Value;
+          others++;
+        } else {
+          got = h.nums[u] as number;
+        }
+        if (typeof want === 'number' && typeof got === 'number') {
+          bitsF[0] = want;
+          const w64 = bits[0];
+          bitsF[0] = got;
+          expect(bits[0], `update ${updates} of ${path}: number bits (PAYLOAD_BUFFER_SEED=${seed})`).toBe(w64);
+        } else {
+          expect(valueDiff(want, got), `update ${updates} of ${path} (PAYLOAD_BUFFER_SEED=${seed})`).toBeUndefined();
+          for (const b of [...bytesIn(want), ...bytesIn(got)]) {
+            expect(ownCopy(b), `update ${updates} of ${path}: bytes of their own`).toBe(true);
+            bytesSeen++;
+          }
+        }
+        u++;
+        updates++;
+      }
+    }
+    expect(o).toBe(h.otherAt.length);
+  }
+  expect(await fc.next()).toBeNull();
+  expect(updates).toBeGreaterThan(50_000);
+  expect(others).toBeGreaterThan(30_000);
+  expect(bytesSeen).toBeGreaterThan(5_000);
+}
+
 describe('the reused payload buffer of column reads', () => {
   it('leaves every earlier block read through it intact, bit for bit, while later blocks are read', async () => {
     const seed = scheduleSeed('PAYLOAD_BUFFER_SEED', 'payload buffer');
-    const r = rng(seed);
-    const dir = await tmpDir('tpd-payload-buffer-');
-    const w0 = await Archive.open(dir, { flushIntervalMs: 0 });
-    const w = w0.writer!;
-    const paths = Array.from({ length: 300 }, (_, i) => `/k${i % 10}/p${i}`);
-    let ts = T0;
-    for (let b = 0; b < 1500; b++) {
-      ts += 1000 + Math.floor(r() * 3) * 1000;
-      const updates: Array<[string, Value]> = [];
-      for (let j = 0; j < paths.length; j++) {
-        if (r() < 0.85) continue;
-        // Each path mostly keeps a kind, now and then another (kinds changing within a path),
-        // kind 10 being randomValue's; NaN payloads (kinds 8, 9) only in blocks of numbers
-        // (the last 500 batches), -0 and the plain NaN anywhere.
-        const numbersOnly = b >= 1000;
-        const k = numbersOnly ? ([0, 8, 9][j % 3] as number) : r() < 0.9 ? j % 11 : Math.floor(r() * 11);
-        if (!numbersOnly && (k === 8 || k === 9)) {
-          updates.push([paths[j] as string, r() < 0.5 ? -0 : NaN]);
-          continue;
-        }
-        updates.push([paths[j] as string, valueOf(r, k, b + j)]);
-      }
-      w.append(updates, ts);
-      if (r() < 0.02 || b === 999) await w.flush();
-    }
-    await w.flush();
-    await w0.close();
+    const dir = await recordArchive(seed);
     const a = await Archive.open(dir, { readonly: true });
     const fresh = await Archive.open(dir, { readonly: true });
     dirs.push(a, fresh);
@@ -149,66 +226,69 @@ describe('the reused payload buffer of column reads', () => {
     a.readBlock = (...args) => (viaCodec++, readBlock(...args));
     const held: Held[] = [];
     const c = a.cursor();
-    for (let v = await c.nextColumns(); v; v = await c.nextColumns()) {
-      const from = v.starts[0] as number;
-      const to = v.starts[v.batches] as number;
-      held.push({
-        ts: Array.from(v.ts.subarray(0, v.batches)),
-        counts: Array.from({ length: v.batches }, (_, i) => (v.starts[i + 1] as number) - (v.starts[i] as number)),
-        ids: v.ids.slice(from, to),
-        nums: v.nums.slice(from, to),
-        otherAt: v.otherAt.slice(0, v.otherCount).map((k) => k - from),
-        others: v.others.slice(0, v.otherCount),
-      });
-    }
+    for (let v = await c.nextColumns(); v; v = await c.nextColumns()) held.push(hold(v));
 
     expect(viaBuffer, 'blocks read through payloadOf').toBe(rows.length);
     expect(viaCodec, 'blocks the column reader gave back').toBe(0);
 
     // Now, with every later block read, all of it against a fresh read of another instance.
-    const fc = fresh.cursor();
-    const bits = new BigUint64Array(1);
-    const bitsF = new Float64Array(bits.buffer);
-    let updates = 0;
-    let others = 0;
-    let bytesSeen = 0;
-    for (const h of held) {
-      let u = 0;
-      let o = 0;
-      for (let i = 0; i < h.ts.length; i++) {
-        const b = await fc.next();
-        expect(b?.ts, `batch ${i} (PAYLOAD_BUFFER_SEED=${seed})`).toBe(h.ts[i]);
-        expect(b?.updates.length).toBe(h.counts[i]);
-        for (const [path, want] of b!.updates) {
-          expect(a.paths[h.ids[u] as number], `update ${updates}`).toBe(path);
-          let got: Value;
-          if (o < h.otherAt.length && h.otherAt[o] === u) {
-            got = h.others[o++] as Value;
-            others++;
-          } else {
-            got = h.nums[u] as number;
-          }
-          if (typeof want === 'number' && typeof got === 'number') {
-            bitsF[0] = want;
-            const w64 = bits[0];
-            bitsF[0] = got;
-            expect(bits[0], `update ${updates} of ${path}: number bits (PAYLOAD_BUFFER_SEED=${seed})`).toBe(w64);
-          } else {
-            expect(valueDiff(want, got), `update ${updates} of ${path} (PAYLOAD_BUFFER_SEED=${seed})`).toBeUndefined();
-            for (const b of [...bytesIn(want), ...bytesIn(got)]) {
-              expect(ownCopy(b), `update ${updates} of ${path}: bytes of their own`).toBe(true);
-              bytesSeen++;
-            }
-          }
-          u++;
-          updates++;
-        }
-      }
-      expect(o).toBe(h.otherAt.length);
+    await compareHeld(a, fresh, held, seed);
+  });
+
+  it('leaves them intact too when the frames are read span after span into one reused buffer (readBytesInto)', async () => {
+    const seed = scheduleSeed('PAYLOAD_BUFFER_SEED', 'read-ahead buffer');
+    const dir = await recordArchive(seed);
+    const a = await Archive.open(dir, { readonly: true });
+    const fresh = await Archive.open(dir, { readonly: true });
+    dirs.push(a, fresh);
+    const f = a.files[0]!;
+    const t = a.table(f);
+    const size = (await stat(join(dir, f.name))).size;
+
+    // readBytesInto reads what readBytes reads, fewer bytes where the file ends, and refuses a buffer too small.
+    const r = rng(seed);
+    const buf = new Uint8Array(1 << 16);
+    for (let i = 0; i < 50; i++) {
+      const offset = Math.floor(r() * size);
+      const length = Math.floor(r() * buf.length);
+      const got = await a.readBytesInto(f, offset, length, buf);
+      const want = await a.readBytes(f, offset, length);
+      expect(got).toBe(Math.min(length, size - offset));
+      expect(Buffer.from(buf.subarray(0, got)).equals(want)).toBe(true);
     }
-    expect(await fc.next()).toBeNull();
-    expect(updates).toBeGreaterThan(50_000);
-    expect(others).toBeGreaterThan(30_000);
-    expect(bytesSeen).toBeGreaterThan(5_000);
+    await expect(a.readBytesInto(f, 0, 10, new Uint8Array(9))).rejects.toThrow(RangeError);
+
+    // As a cursor would read ahead: spans of consecutive frames (at most 64 KB, at least one
+    // frame) into one buffer, each frame's payload through payloadOf, decoded at once by the
+    // column reader, the views held while the next spans overwrite the buffer.
+    const builder = new ColumnBatchesBuilder();
+    const sel = { keep: null, dropEmpty: false };
+    const held: Held[] = [];
+    let span = new Uint8Array(0);
+    const codecs = { none: 0, lz4: 0 };
+    for (let di = 0; di < t.deltas.length; ) {
+      const first = t.delta(di);
+      let end = first.offset + first.frameBytes;
+      let dj = di + 1;
+      for (; dj < t.deltas.length; dj++) {
+        const row = t.delta(dj);
+        if (row.offset + row.frameBytes - first.offset > 64 * 1024) break;
+        end = row.offset + row.frameBytes;
+      }
+      if (span.length < end - first.offset) span = new Uint8Array(end - first.offset);
+      expect(await a.readBytesInto(f, first.offset, end - first.offset, span)).toBe(end - first.offset);
+      for (; di < dj; di++) {
+        const row = t.delta(di);
+        const frame = span.subarray(row.offset - first.offset, row.offset - first.offset + row.frameBytes);
+        if (frame[5] === Codec.NONE) codecs.none++;
+        if (frame[5] === Codec.LZ4) codecs.lz4++;
+        const v = builder.fill(a.payloadOf(f, row, frame), row.firstTs, row.batches, a.paths.length, 0, sel);
+        expect(v, `block ${di} read by the column reader`).toBeDefined();
+        held.push(hold(v!));
+      }
+    }
+    expect(codecs.none, 'blocks stored as they are (payloads that are views of the span)').toBeGreaterThan(3);
+    expect(codecs.lz4).toBeGreaterThan(3);
+    await compareHeld(a, fresh, held, seed);
   });
 });
