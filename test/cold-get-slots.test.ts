@@ -1,0 +1,76 @@
+/**
+ * Gets at once (COLD_LIMITS.getsConcurrentMax): fetches of more remote files than that wait
+ * for a running get to end, in the order they were asked for, and all end fetched.
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { Archive } from '../storage/archive.js';
+import { COLD_LIMITS, ColdStorage, type ColdEvent } from '../storage/cold.js';
+import { tmpDir } from './helpers/tmp.js';
+import { until } from './helpers/until.js';
+
+const FIX = resolve('test/fixtures/hooks');
+const T0 = 1_700_000_000_000_000;
+const running: Array<{ a: Archive; c: ColdStorage }> = [];
+
+afterEach(async () => {
+  for (const { a, c } of running.splice(0)) {
+    await c.stop();
+    await a.close();
+  }
+});
+
+async function calls(base: string): Promise<string[]> {
+  return (await readFile(join(base, 'calls.log'), 'utf8').catch(() => '')).split('\n').filter((l) => l.startsWith('start ') || l.startsWith('end '));
+}
+
+describe('get slots', () => {
+  it('runs at most getsConcurrentMax gets at once; the next starts when one ends, in the order asked', async () => {
+    expect(COLD_LIMITS.getsConcurrentMax).toBe(2);
+    const base = await tmpDir('tapedeck-gets-');
+    const cold = join(base, 'cold');
+    const hold = join(base, 'hold');
+    await mkdir(cold);
+    await mkdir(hold);
+    const a = await Archive.open(join(base, 'archive'), { flushIntervalMs: 0, rotateIntervalMs: 0 });
+    const c = await ColdStorage.start(a, {
+      hooks: { put: { cmd: join(FIX, 'put-copy.sh'), args: [cold] }, get: { cmd: join(FIX, 'get-held.sh'), args: [cold, hold] } },
+      retention: { maxAgeMs: 0, maxBytes: 1 },
+      checkIntervalMs: 0,
+      listIntervalMs: 0,
+      fetchedKeepMs: 0,
+    });
+    running.push({ a, c });
+    for (let i = 0; i < 4; i++) {
+      a.writer!.append([['/a', i]], T0 + i * 1000);
+      const put = new Promise<void>((done) => c.once('event', (e: ColdEvent) => e.type === 'put' && done()));
+      await a.writer!.rotate();
+      await put;
+    }
+    await c.check();
+    const remote = a.files.filter((f) => f.location === 'remote');
+    // Asked for in seq order, one after another: the queue of waiting gets keeps that order.
+    const names = remote.map((f) => f.name);
+    expect(names).toHaveLength(4);
+    for (const n of names) execFileSync('mkfifo', [join(hold, n)]);
+
+    const fetches = remote.map((f) => c.fetch(f));
+    await until(async () => (await calls(base)).length >= 2, 30_000, 'two gets started');
+    expect(c.stats.fetchesInFlight).toBe(4);
+    // Both slots are held: the third get starts only once the first has ended, the fourth
+    // once the second has.
+    await writeFile(join(hold, names[0] as string), 'go\n');
+    await until(async () => (await calls(base)).length >= 4, 30_000, 'the third get started');
+    await writeFile(join(hold, names[1] as string), 'go\n');
+    await until(async () => (await calls(base)).length >= 6, 30_000, 'the fourth get started');
+    expect(await calls(base)).toEqual([
+      `start ${names[0]}`, `start ${names[1]}`, `end ${names[0]}`, `start ${names[2]}`, `end ${names[1]}`, `start ${names[3]}`,
+    ]);
+    for (const n of names.slice(2)) await writeFile(join(hold, n), 'go\n');
+    await Promise.all(fetches);
+    expect(a.files.filter((f) => names.includes(f.name)).map((f) => f.location)).toEqual(['local', 'local', 'local', 'local']);
+    expect(c.stats).toMatchObject({ fetched: 4, fetchesInFlight: 0 });
+  }, 60_000);
+});
