@@ -241,8 +241,8 @@ export const SERVER_LIMITS = {
   remoteWriteSeriesCachedBytesMax: 256 * 1024 * 1024,
   /** At start, the query API loads the sidecar indexes of sealed files ending within this of the newest file (server/promql/prepare.ts; at most seriesIndexOpenMax). */
   promqlPrepareSpanMs: 24 * 3_600_000,
-  /** At start, the series catalog is built only for archives of at most this many paths (about 350 bytes a path); larger ones build it at their first query. */
-  promqlPrepareCatalogPathsMax: 200_000,
+  /** At start, the series catalog is built only for archives of at most this many paths (about 1 kB of memory a path: 100 MB here); larger ones build it at their first query. */
+  promqlPrepareCatalogPathsMax: 100_000,
 } as const;
 
 /** Defaults of poller sources (each may override them in its config entry). */
