@@ -14,7 +14,7 @@ import type { Value } from '../protocol/value.js';
 import type { FileEntry } from '../storage/file-list.js';
 import { buildServer } from '../server/app.js';
 import { startSeriesIndex } from '../server/series-index.js';
-import { filesToPrepare, startPromqlPreparation } from '../server/promql/prepare.js';
+import { filesToPrepare, promqlReadiness, startPromqlPreparation } from '../server/promql/prepare.js';
 import { SERVER_LIMITS } from '../server/limits.js';
 import { seriesIndexOf } from '../storage/series-index/store.js';
 import { identityOf, sidecarPath } from '../storage/series-index/build.js';
@@ -160,6 +160,19 @@ describe('PromQL preparation at start', () => {
     expect(seriesIndexOf(s.a).stats.damaged, `seed ${seed}`).toBe(1);
     expect((await ready(s.url)).promql).toEqual({ check: 'promql', ok: true, detail: `2 sidecar indexes loaded, series catalog of ${s.a.paths.length} paths built` });
     for (const [i, query] of QUERIES.entries()) expect(await ask(s.url, query), `${query} (seed ${seed})`).toBe(want[i]);
+  });
+
+  it('with no sidecar to load (no sealed file), it is done as it starts: the server is ready at once', async () => {
+    const dir = await tmpDir();
+    const w = await Archive.open(dir, { flushIntervalMs: 0 });
+    w.writer!.append([[seriesToPath({ name: 'g', labels: { instance: 'a' } }), 1], ['/plain/x', 2]], T0_MS * 1000);
+    await w.writer!.flush();
+    await w.close();
+    const s = await serve(dir);
+    void startPromqlPreparation(s.a);
+    // Before any turn of the event loop.
+    expect(promqlReadiness(s.a)).toEqual([{ check: 'promql', ok: true, detail: '0 sidecar indexes loaded, series catalog of 2 paths built' }]);
+    expect((await ready(s.url)).status).toBe(200);
   });
 
   it('past promqlPrepareCatalogPathsMax paths, the catalog is built at the first query', async () => {

@@ -27,24 +27,36 @@ interface Preparation {
 
 const preparations = new WeakMap<Archive, Preparation>();
 
-/** Starts the preparation of `archive` (once); resolves when it ends, whatever it found. */
+/**
+ * Starts the preparation of `archive` (once); resolves when it ends, whatever it found. With
+ * no sidecar to load (an archive without sealed files) it is done before this returns: the
+ * catalog alone is one synchronous step, so such a server is ready as soon as it starts.
+ */
 export function startPromqlPreparation(archive: Archive): Promise<void> {
   const known = preparations.get(archive);
   if (known) return known.finished;
   const p: Preparation = { done: false, detail: 'loading the series catalog and sidecar indexes', finished: Promise.resolve() };
-  p.finished = prepare(archive).then(
-    (detail) => {
-      p.detail = detail;
-    },
-    (err: unknown) => {
-      // Queries do the work themselves then; a closed archive has nothing to answer anyway.
-      p.detail = `not prepared (${(err as Error).message ?? String(err)}): the first query prepares`;
-      if (!archive.isClosed) archive.logger.warn({ err: p.detail }, 'PromQL preparation failed');
-    },
-  ).finally(() => {
+  preparations.set(archive, p);
+  const files = filesToPrepare(archive.files);
+  const failed = (err: unknown): void => {
+    // Queries do the work themselves then; a closed archive has nothing to answer anyway.
+    p.detail = `not prepared (${(err as Error).message ?? String(err)}): the first query prepares`;
+    if (!archive.isClosed) archive.logger.warn({ err: p.detail }, 'PromQL preparation failed');
+  };
+  if (files.length === 0) {
+    try {
+      p.detail = catalogStep(archive, 0);
+    } catch (err) {
+      failed(err);
+    }
+    p.done = true;
+    return p.finished;
+  }
+  p.finished = loadIndexes(archive, files).then((indexes) => {
+    p.detail = catalogStep(archive, indexes);
+  }, failed).catch(failed).finally(() => {
     p.done = true;
   });
-  preparations.set(archive, p);
   return p.finished;
 }
 
@@ -65,15 +77,21 @@ export function filesToPrepare(files: readonly FileEntry[]): FileEntry[] {
     .slice(0, STORAGE_LIMITS.seriesIndexOpenMax);
 }
 
-async function prepare(archive: Archive): Promise<string> {
+/** Loads the sidecar indexes of `files`; how many were usable. */
+async function loadIndexes(archive: Archive, files: readonly FileEntry[]): Promise<number> {
   // After the start's own work (listening, sources): this is background work.
   await new Promise<void>((resolve) => setImmediate(resolve));
   const store = seriesIndexOf(archive);
   let indexes = 0;
-  for (const f of filesToPrepare(archive.files)) {
+  for (const f of files) {
     if (archive.isClosed) throw new Error('archive closed');
     if (await store.indexOf(f)) indexes++;
   }
+  return indexes;
+}
+
+/** Builds the series catalog (unless the archive is past promqlPrepareCatalogPathsMax); what /ready then says. */
+function catalogStep(archive: Archive, indexes: number): string {
   if (archive.isClosed) throw new Error('archive closed');
   if (archive.paths.length > SERVER_LIMITS.promqlPrepareCatalogPathsMax) return `${indexes} sidecar indexes loaded; the series catalog of ${archive.paths.length} paths is built at the first query (promqlPrepareCatalogPathsMax)`;
   const paths = prepareCatalog(archive);
