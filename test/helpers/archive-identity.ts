@@ -15,6 +15,7 @@
  * problems found. Timers are off, the clock is injected and archive ids are seeded (when run
  * as a script), so two runs agree to the byte.
  */
+import { execFileSync } from 'node:child_process';
 import { cp, mkdir, mkdtemp, open, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import crypto, { createHash } from 'node:crypto';
 import { syncBuiltinESMExports } from 'node:module';
@@ -239,6 +240,80 @@ async function coldPhase(S: StorageModule, base: string, clock: { ts: number }, 
   return { events, batchesRead: n, fetched: stats.fetched, evicted: stats.evicted, putsPending: stats.putsPending, store: (await readdir(store)).sort() };
 }
 
+/** Fills the file system holding `dir` with one file until it refuses more (as test/helpers/tmpfs.ts, without vitest). */
+async function fillDisk(dir: string): Promise<string> {
+  const path = join(dir, 'filler');
+  const fh = await open(path, 'w');
+  let at = 0;
+  try {
+    for (const chunk of [Buffer.alloc(256 * 1024, 1), Buffer.alloc(4096, 1)]) {
+      for (;;) {
+        const n = await fh.write(chunk, 0, chunk.length, at).then((r) => r.bytesWritten, (err: NodeJS.ErrnoException) => {
+          if (err.code !== 'ENOSPC') throw err;
+          return 0;
+        });
+        at += n;
+        if (n < chunk.length) break;
+      }
+    }
+  } finally {
+    await fh.close();
+  }
+  return path;
+}
+
+/**
+ * A full disk for real (a 4 MiB tmpfs; mounting needs root, else the phase says so and both
+ * trees skip it alike): the writer is fed until its writes fail, then a durable wait and a
+ * rotation wait while it retries, and both end once the filler is removed; then a rotation
+ * stopped while it writes the new `current`. The queue at each of those moments is the same
+ * in every run (nothing is appended while the disk is full), so the bytes are too, however
+ * many retries the timer made.
+ */
+async function diskFullPhase(S: StorageModule, base: string, clock: { ts: number }, seed: number): Promise<Record<string, unknown>> {
+  const mount = join(base, 'tmpfs');
+  await mkdir(mount);
+  try {
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=4m', 'tmpfs', mount], { stdio: 'pipe' });
+  } catch {
+    return { skipped: 'mounting a tmpfs was refused (needs root)' };
+  }
+  try {
+    const dir = join(mount, 'archive');
+    const a = await S.Archive.open(dir, { ...options(clock), diskFull: { retryMs: 5, retryMaxMs: 10, ackWaitMs: 600_000, bufferBytesMax: 64 * 1024 * 1024 } });
+    await drive(a, clock, seed + 200, 300);
+    await a.writer.whenDurable(a.writer.lastTimestamp);
+    const filler = await fillDisk(mount);
+    const full = new Promise((res) => a.once('disk-full', res));
+    const r = rng(seed + 201);
+    let last = 0;
+    for (let i = 0; i < 400; i++) {
+      clock.ts += 1 + Math.floor(r() * 3000);
+      last = a.writer.append(Array.from({ length: 1 + Math.floor(r() * 15) }, (_, j): Update => [`/full/m${Math.floor(r() * 500)}`, j % 3 === 0 ? `v${i}` : Math.round(r() * 1e5) / 10]), clock.ts);
+    }
+    const durable = a.writer.whenDurable(last);
+    const rotated = a.writer.rotate();
+    await full;
+    await rm(filler);
+    await Promise.all([durable, rotated]);
+    await drive(a, clock, seed + 202, 200);
+    // A rotation the full disk stops at its last step, writing the new `current`: it goes on from there.
+    await a.writer.whenDurable(a.writer.lastTimestamp);
+    const filler2 = await fillDisk(mount);
+    const full2 = new Promise((res) => a.once('disk-full', res));
+    const rotated2 = a.writer.rotate();
+    await full2;
+    await rm(filler2);
+    await rotated2;
+    await drive(a, clock, seed + 203, 100);
+    const stats = { ...a.writer.stats, lastCommitMs: 0 };
+    await a.close();
+    return { stats, archive: await digest(S, dir) };
+  } finally {
+    execFileSync('umount', ['-l', mount]);
+  }
+}
+
 export async function runWorkload(tree: string, seed: number): Promise<Record<string, unknown>> {
   const S: StorageModule = { ...(await import(pathToFileURL(join(tree, 'storage', 'index.ts')).href)) };
   S.Catalog = (await import(pathToFileURL(join(tree, 'storage', 'catalog.ts')).href)).Catalog;
@@ -291,6 +366,7 @@ export async function runWorkload(tree: string, seed: number): Promise<Record<st
       out[`schema${schema}`] = await digest(S, dir);
     }
 
+    out.diskFull = await diskFullPhase(S, base, { ts: clock.ts }, seed);
     out.cold = await coldPhase(S, base, { ts: clock.ts }, seed);
     out.coldArchive = await digest(S, join(base, 'cold-archive'));
   } finally {
