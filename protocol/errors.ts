@@ -17,7 +17,7 @@ export const ERRORS = {
   TPD_HEADERS_TOO_LARGE: { status: 431, meaning: 'The request line or headers exceed the HTTP parser limit (a URL with a very long query string, for instance).' },
   TPD_REQUEST_TIMEOUT: { status: 408, meaning: 'The request was not received completely in time.' },
   TPD_BODY_TOO_LARGE: { status: 413, meaning: 'The request body exceeds the server body limit.' },
-  TPD_NOT_READY: { status: 503, meaning: 'The server is not ready: the archive is not open or a required source is stale.' },
+  TPD_NOT_READY: { status: 503, meaning: 'The server is not ready: the archive is not open, a required source is stale, or the query API is still preparing at start.' },
   TPD_BAD_ARGUMENT: { status: 400, meaning: 'An argument or value is malformed or out of range.' },
   TPD_BAD_PATH: { status: 400, meaning: 'A path is empty, does not start with "/", is too long, holds NUL or holds a lone UTF-16 surrogate (paths are stored as UTF-8).' },
   TPD_BATCH_TOO_LARGE: { status: 413, meaning: 'A batch exceeds batchUpdatesMax updates or batchBytesMax bytes (estimated), or an NDJSON line exceeds ingestLineBytesMax.' },
