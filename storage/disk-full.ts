@@ -1,7 +1,7 @@
 /**
  * What the writer needs to live through a full disk: telling a full disk from other I/O
  * errors, and acknowledgements (flush, rotate, whenDurable) that a full disk must not hold
- * forever. The retry loop itself is the writer's (storage/writer.ts).
+ * forever. The retry loop itself is the write queue's pump (storage/write-queue.ts), its timer in storage/durability.ts.
  */
 
 /** Someone waiting for the writer to finish something (a commit, a rotation). */

@@ -94,7 +94,7 @@ export const STORAGE_LIMITS = {
   /** Bytes of one sidecar read (chunks read together stop at this span). */
   seriesIndexReadSpanBytesMax: 8 * 1024 * 1024,
   /**
-   * Catalog (storage/catalog.ts): paths per row of its dictionary table. A commit defining
+   * Catalog (storage/catalog-paths.ts): paths per row of its dictionary table. A commit defining
    * new paths re-encodes the last row until it holds this many (about 0.5 ms for 1 024
    * paths of 100 bytes); larger rows compress a little better.
    */
