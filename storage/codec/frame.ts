@@ -10,6 +10,7 @@ import { TapedeckError } from '../../protocol/errors.js';
 import { crc32c } from './crc.js';
 import { readI64, writeI64 } from './bytes.js';
 import { lz4DecodeInto } from './lz4-block.js';
+import { plainBytes } from './plain-bytes.js';
 
 export const FRAME_MAGIC = 0x4b4c4254; // "TBLK" read as little-endian u32
 export const FRAME_HEADER_BYTES = 48;
@@ -140,7 +141,7 @@ export class PayloadBuffer {
 
   /** A buffer of at least n bytes: the reused one when n fits the bound, else a fresh one. */
   take(n: number): Uint8Array {
-    if (n > this.maxBytes) return Buffer.allocUnsafe(n);
+    if (n > this.maxBytes) return plainBytes(Buffer.allocUnsafe(n));
     if (this.buf.length < n) this.buf = new Uint8Array(Math.min(this.maxBytes, Math.max(n, this.buf.length * 2)));
     return this.buf;
   }
@@ -151,15 +152,18 @@ export class PayloadBuffer {
  * With `into`, an LZ4 payload is decompressed into its reused buffer (see PayloadBuffer for
  * how long the returned payload then lives); without, into a buffer of its own.
  */
-export function openFrame(frame: Uint8Array, where: string, into?: PayloadBuffer): { header: FrameHeader; raw: Uint8Array } {
+export function openFrame(bytes: Uint8Array, where: string, into?: PayloadBuffer): { header: FrameHeader; raw: Uint8Array } {
+  // Frames come in Buffers (readExactly) and in Uint8Arrays: the CRC's loop sees one type.
+  const frame = plainBytes(bytes);
   const header = decodeFrameHeader(frame);
   if (typeof header === 'string') throw new TapedeckError('TPD_CORRUPT_BLOCK', `${where}: ${header}`);
   if (frame.length < header.frameBytes) throw new TapedeckError('TPD_CORRUPT_BLOCK', `${where}: frame truncated`);
   const stored = frame.subarray(FRAME_HEADER_BYTES, header.frameBytes);
   const crc = crc32c(stored, crc32c(frame.subarray(0, 40)));
   if (crc !== header.crc) throw new TapedeckError('TPD_CORRUPT_BLOCK', `${where}: CRC32C mismatch`);
-  if (header.codec === Codec.NONE) return { header, raw: plain(stored) };
-  if (header.codec === Codec.LZ4) return { header, raw: plain(openLz4(stored, header.rawBytes, where, into)) };
+  // Every payload is a plain Uint8Array (plain-bytes.ts): a view of the frame, or of a buffer allocated so.
+  if (header.codec === Codec.NONE) return { header, raw: stored };
+  if (header.codec === Codec.LZ4) return { header, raw: openLz4(stored, header.rawBytes, where, into) };
   let raw: Uint8Array;
   try {
     // DEFLATE output is bounded by the declared length (a damaged stream cannot inflate past it).
@@ -168,17 +172,7 @@ export function openFrame(frame: Uint8Array, where: string, into?: PayloadBuffer
     throw new TapedeckError('TPD_CORRUPT_BLOCK', `${where}: DEFLATE payload does not decompress`, undefined, { cause: err });
   }
   if (raw.length !== header.rawBytes) throw new TapedeckError('TPD_CORRUPT_BLOCK', `${where}: decompressed length mismatch`);
-  return { header, raw: plain(raw) };
-}
-
-/**
- * A payload as a plain Uint8Array, never a Buffer: decoders take bytes values out of it with
- * slice, which copies from a Uint8Array but is a view of a Buffer. A value read as a view
- * would keep its frame's whole read buffer alive, and would change under a reader that
- * reuses that buffer (PayloadBuffer, and the read-ahead of a cursor if it ever did).
- */
-function plain(b: Uint8Array): Uint8Array {
-  return Object.getPrototypeOf(b) === Uint8Array.prototype ? b : new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
+  return { header, raw: plainBytes(raw) };
 }
 
 /**
@@ -190,7 +184,7 @@ function openLz4(stored: Uint8Array, rawBytes: number, where: string, into: Payl
   if (stored.length < LZ4_SIZE_PREFIX_BYTES) throw new TapedeckError('TPD_CORRUPT_BLOCK', `${where}: LZ4 payload truncated`);
   const declared = ((stored[0] as number) | ((stored[1] as number) << 8) | ((stored[2] as number) << 16) | ((stored[3] as number) << 24)) >>> 0;
   if (declared !== rawBytes) throw new TapedeckError('TPD_CORRUPT_BLOCK', `${where}: decompressed length mismatch`);
-  const out = into === undefined ? Buffer.allocUnsafe(rawBytes) : into.take(rawBytes);
+  const out = into === undefined ? plainBytes(Buffer.allocUnsafe(rawBytes)) : into.take(rawBytes);
   lz4DecodeInto(stored, LZ4_SIZE_PREFIX_BYTES, stored.length, out, rawBytes, where);
   return out.length === rawBytes ? out : out.subarray(0, rawBytes);
 }

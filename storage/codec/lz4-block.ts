@@ -13,6 +13,7 @@
  * doubling copies of its period.
  */
 import { TapedeckError } from '../../protocol/errors.js';
+import { plainBytes } from './plain-bytes.js';
 
 const MIN_MATCH = 4;
 /**
@@ -33,6 +34,11 @@ function fail(where: string, what: string): never {
  */
 export function lz4DecodeInto(src: Uint8Array, from: number, to: number, dst: Uint8Array, rawBytes: number, where: string): void {
   if (rawBytes > dst.length || to > src.length || from < 0 || from > to) fail(where, 'larger than its buffer');
+  // One receiver type for the loops below (plain-bytes.ts): the writes land in dst's memory.
+  decodeSequences(plainBytes(src), from, to, plainBytes(dst), rawBytes, where);
+}
+
+function decodeSequences(src: Uint8Array, from: number, to: number, dst: Uint8Array, rawBytes: number, where: string): void {
   let s = from;
   let d = 0;
   for (;;) {

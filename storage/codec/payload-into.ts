@@ -33,8 +33,24 @@ export interface NumberBatches {
   idMax: number;
 }
 
+/**
+ * NumberBatches made by a class, not an object literal: with a literal, the second cursor's
+ * NumberBatches deoptimized the compiled readTimes and readBatchLists ("code dependencies"
+ * in --trace-deopt), which then ran unoptimized and were compiled again during that
+ * cursor's read (bench:peers times a process's second read); with a class they are not.
+ */
+class NumberBatchesObject implements NumberBatches {
+  ts = new Float64Array(64);
+  counts = new Uint32Array(64);
+  ids = new Uint32Array(1024);
+  nums = new Float64Array(1024);
+  batchCount = 0;
+  updateCount = 0;
+  idMax = 0;
+}
+
 export function newNumberBatches(): NumberBatches {
-  return { ts: new Float64Array(64), counts: new Uint32Array(64), ids: new Uint32Array(1024), nums: new Float64Array(1024), batchCount: 0, updateCount: 0, idMax: 0 };
+  return new NumberBatchesObject();
 }
 
 // Block-local scratch, grown by doubling. links[u] (u < nu) is the next update of update u's
