@@ -6,9 +6,7 @@
  * length, the frame against its catalog row; a damaged block fails the seek with
  * TPD_CORRUPT_BLOCK) but only its head and batch times are decoded (codec/batch-times.ts):
  * a seek costs a varint a batch of its block, not a decode of every update. The state and
- * the batches that follow are read when asked for; the payload read here goes back to the
- * cursor, whose state after the seek decodes it instead of reading and checking the block a
- * second time (Archive.readPayload gives each caller a payload of its own).
+ * the batches that follow are read when asked for.
  */
 import { isTapedeckError, TapedeckError } from '../protocol/errors.js';
 import type { Archive, FetchWait } from './archive.js';
@@ -20,8 +18,6 @@ export interface Place {
   seq: number;
   di: number;
   k: number;
-  /** The block's payload as the seek read and checked it (none when the cursor held the block decoded). */
-  payload: Uint8Array | undefined;
 }
 
 /** Batch times of a block the cursor holds decoded, which is then not read again. */
@@ -52,9 +48,8 @@ export async function placeAt(a: Archive, t: number, wait: FetchWait | undefined
     if (table.firstTs(table.deltas[mid] as number) <= t) lo = mid;
     else hi = mid - 1;
   }
-  if (lo >= table.deltas.length) return { seq: f.seq, di: lo, k: 0, payload: undefined };
-  const { k, payload } = await batchesBy(a, f, lo, t, wait, held);
-  return { seq: f.seq, di: lo, k, payload };
+  const k = lo < table.deltas.length ? await batchesBy(a, f, lo, t, wait, held) : 0;
+  return { seq: f.seq, di: lo, k };
 }
 
 function mayStartBy(f: FileEntry, t: number): boolean {
@@ -63,17 +58,17 @@ function mayStartBy(f: FileEntry, t: number): boolean {
 }
 
 /** How many batches of delta block di of f are at or before t. */
-async function batchesBy(a: Archive, f: FileEntry, di: number, t: number, wait: FetchWait | undefined, held: HeldTimes | undefined): Promise<{ k: number; payload: Uint8Array | undefined }> {
+async function batchesBy(a: Archive, f: FileEntry, di: number, t: number, wait: FetchWait | undefined, held: HeldTimes | undefined): Promise<number> {
   const table = a.table(f);
   if (held !== undefined && held.seq === f.seq && held.offset === table.offset(table.deltas[di] as number)) {
     let k = 0;
     while (k < held.ts.length && (held.ts[k] as number) <= t) k++;
-    return { k, payload: undefined };
+    return k;
   }
   const row = table.delta(di);
   const raw = await a.readPayload(f, row, wait);
   try {
-    return { k: batchesAtOrBefore(raw, row.firstTs, row.batches, t), payload: raw };
+    return batchesAtOrBefore(raw, row.firstTs, row.batches, t);
   } catch (err) {
     // As Archive.readBlock reports a payload it cannot decode: with the block's file and offset.
     if (isTapedeckError(err) && err.details === undefined) {

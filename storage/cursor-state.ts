@@ -42,8 +42,6 @@ export interface StateQuery {
   k: number;
   /** The block at the position as the cursor holds it decoded, when it does (its updates before batch k are then read from there). */
   held: HeldBlock | undefined;
-  /** A block's payload as a seek just read and checked it (the block it landed in), when it did: not read again. */
-  payload: { seq: number; offset: number; raw: Uint8Array } | undefined;
   /** Batches with no covered update are not visible even when recorded empty (a selective cursor's rule). */
   dropEmpty: boolean;
   /**
@@ -147,8 +145,7 @@ export async function stateAt(q: StateQuery, onCorrupt?: (err: TapedeckError) =>
  */
 async function takeBlock(found: Found, q: StateQuery, f: FileEntry, row: BlockRow, k: number, atPosition?: StateQuery['onPositionBlock']): Promise<boolean> {
   const a = q.archive;
-  const p = q.payload;
-  const raw = p !== undefined && p.seq === f.seq && p.offset === row.offset ? p.raw : await a.readPayload(f, row, q.wait);
+  const raw = await a.readPayload(f, row, q.wait);
   const seen = found.seen;
   // Columns of resolved paths are skipped. No filter and nothing resolved yet: keep every
   // column with one function throughout, which lets the reader reuse a poll's shape.

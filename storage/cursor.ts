@@ -99,13 +99,6 @@ export class Cursor {
   private ahead: { seq: number; di: number; k: number; offset: number; batch: Loaded | null } | undefined;
   /** A seek by time placed the cursor and nothing was read since (firstAfterSeek). */
   private sought = false;
-  /**
-   * The payload of the block a seek by time landed in, as the seek read and checked it: the
-   * state at the position decodes it rather than read and check the block again. Let go by
-   * the next state, read or seek (one block's payload a cursor at most, only between a seek
-   * and what follows it).
-   */
-  private soughtPayload: { seq: number; offset: number; raw: Uint8Array } | undefined;
   /** Time of the state at the position: last batch delivered or time sought; null = beginning. */
   pos: number | null = null;
 
@@ -121,7 +114,6 @@ export class Cursor {
 
   async seek(target: SeekTarget): Promise<void> {
     this.sought = false;
-    this.soughtPayload = undefined;
     if (target === 'beginning') {
       this.toBeginning();
     } else if (target === 'end') {
@@ -171,10 +163,6 @@ export class Cursor {
       this.seq = place.seq;
       this.di = place.di;
       this.k = place.k;
-      if (place.payload !== undefined) {
-        const f = this.a.fileList.bySeq(place.seq);
-        if (f) this.soughtPayload = { seq: place.seq, offset: this.a.table(f).offset(this.a.table(f).deltas[place.di] as number), raw: place.payload };
-      }
       this.normalize();
     }
     this.pos = t;
@@ -268,7 +256,6 @@ export class Cursor {
    */
   async nextColumns(): Promise<ColumnBatches | null> {
     this.sought = false;
-    this.soughtPayload = undefined;
     const view = await this.nextColumnsOrEnd();
     // At the end, the read-ahead holds nothing more to read (blocks committed later are read anew).
     if (view === null) this.columns?.dropSpan();
@@ -324,7 +311,6 @@ export class Cursor {
       if (this.di < deltas.length) {
         const ahead = this.aheadAt(f) ?? (await this.firstAfterSeek(f));
         this.sought = false;
-        this.soughtPayload = undefined;
         if (ahead !== undefined) {
           this.ahead = undefined;
           this.k++;
@@ -467,10 +453,6 @@ export class Cursor {
     }
     const { seq, di, k } = this;
     const covers = this.matcher ? this.coversFn : null;
-    // The block the seek read: the one at the position, or the one before it when the seek
-    // landed after a block's last batch (the state then starts there). Let go once read.
-    const payload = this.soughtPayload;
-    this.soughtPayload = undefined;
     return stateAt(
       {
         archive: this.a,
@@ -481,7 +463,6 @@ export class Cursor {
         di,
         k,
         held,
-        payload,
         dropEmpty: this.selective,
         onPositionBlock: (read) => {
           if ('decoded' in read) {
