@@ -26,9 +26,17 @@ export class BlockCache {
   /** Blocks evicted from `map`, reachable while some reader still holds them. */
   private readonly evicted = new Map<string, WeakRef<DecodedBatches>>();
   private readonly collected = new FinalizationRegistry<{ key: string; ref: WeakRef<DecodedBatches> }>((held) => {
+    this.registrations--;
     // Only the entry for this very block: the key may have been evicted again since, with another copy.
     if (this.evicted.get(held.key) === held.ref) this.evicted.delete(held.key);
   });
+  /**
+   * Registrations alive in `collected`: exactly one per `evicted` entry. A registration not
+   * removed when its entry goes (revived, replaced) would live as long as its block, and a
+   * block held by a reader and evicted and revived over and over would gather them without
+   * bound.
+   */
+  private registrations = 0;
   private updates = 0;
 
   constructor(
@@ -71,7 +79,7 @@ export class BlockCache {
   private revive(key: string): DecodedBatches | undefined {
     const ref = this.evicted.get(key);
     if (ref === undefined) return undefined;
-    this.evicted.delete(key);
+    this.unweak(key, ref);
     const d = ref.deref();
     if (d !== undefined) this.put(key, d);
     return d;
@@ -95,15 +103,27 @@ export class BlockCache {
 
   /** Keeps a weak reference to a block leaving the cache (or too large for it). */
   private forget(key: string, d: DecodedBatches): void {
+    const previous = this.evicted.get(key);
+    if (previous !== undefined) this.unweak(key, previous);
     const ref = new WeakRef(d);
-    this.evicted.delete(key);
     this.evicted.set(key, ref);
     this.collected.register(d, { key, ref }, ref);
+    this.registrations++;
     for (const [k, r] of this.evicted) {
       if (this.evicted.size <= this.weakBlocksMax) break;
-      this.evicted.delete(k);
-      this.collected.unregister(r);
+      this.unweak(k, r);
     }
+  }
+
+  /** Removes a weak entry and its registration (whose holdings would otherwise live as long as the block). */
+  private unweak(key: string, ref: WeakRef<DecodedBatches>): void {
+    this.evicted.delete(key);
+    if (this.collected.unregister(ref)) this.registrations--;
+  }
+
+  /** Weak entries and the registrations behind them (equal unless one leaked; for tests and stats). */
+  get weakEntries(): { entries: number; registrations: number } {
+    return { entries: this.evicted.size, registrations: this.registrations };
   }
 
   /** Drops every block of one file (after it was rewritten or went remote). */
@@ -116,10 +136,7 @@ export class BlockCache {
       }
     }
     for (const [k, r] of this.evicted) {
-      if (k.startsWith(prefix)) {
-        this.evicted.delete(k);
-        this.collected.unregister(r);
-      }
+      if (k.startsWith(prefix)) this.unweak(k, r);
     }
   }
 }

@@ -56,6 +56,26 @@ describe('BlockCache', () => {
     expect(l.calls).toBe(8);
   });
 
+  it('blocks held by readers, evicted and revived over and over, leave one registration per weak entry (no growth)', async () => {
+    const c = new BlockCache(30, 16);
+    const l = loader(9);
+    // Eight blocks held by readers, room for three in the cache: every get below evicts one
+    // held block and revives another.
+    const held: DecodedBatches[] = [];
+    for (let i = 0; i < 8; i++) held.push(await c.get(`1:${i}`, l.load(i)));
+    const big = await c.get('2:0', () => Promise.resolve(block(40, 99)));
+    for (let pass = 0; pass < 500; pass++) {
+      for (let i = 0; i < 8; i++) expect(await c.get(`1:${i}`, l.load(1000 + i))).toBe(held[i]);
+      // Too large for the cache: forgotten again at every get while held.
+      expect(await c.get('2:0', () => Promise.resolve(block(40, 98)))).toBe(big);
+    }
+    expect(l.calls).toBe(8);
+    const w = c.weakEntries;
+    expect(w.entries).toBeLessThanOrEqual(16);
+    expect(w.entries).toBeGreaterThan(0);
+    expect(w.registrations).toBe(w.entries);
+  });
+
   it('a block too large for the cache is shared while held, too', async () => {
     const c = new BlockCache(10);
     const l = loader(50);
