@@ -162,6 +162,9 @@ export async function startServer(config: ServeConfig, opts: StartOptions = {}):
     });
     cleanups.push(() => app.close());
     if (cluster) await app.register(clusterStatusRoutes, { cluster });
+    // The query API's sidecar indexes and series catalog, in the background; started before
+    // listening so that /ready never answers without its check (a cluster joins in between).
+    void startPromqlPreparation(archive);
     await app.listen({ host: config.publish.host, port: config.publish.port });
     const a = app.server.address() as AddressInfo;
     const url = `http://${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}`;
@@ -171,8 +174,6 @@ export async function startServer(config: ServeConfig, opts: StartOptions = {}):
       cleanups.push(() => cluster.stop());
     }
     for (const s of sources) s.start();
-    // The query API's sidecar indexes and series catalog, in the background (/ready waits for it).
-    void startPromqlPreparation(archive);
     log.info({ url, archive: config.archiveDirectory, sources: sources.map((s) => `${s.name}:${s.type}`), spec: r?.spec ?? null }, 'listening');
 
     let closing: Promise<void> | undefined;
