@@ -15,6 +15,12 @@ export class CursorColumns {
   private readonly builder = new ColumnBatchesBuilder();
   /** Frames of consecutive blocks read together. */
   private span: { seq: number; base: number; buf: Uint8Array } | undefined;
+  /**
+   * The read-ahead's buffer, reused span after span (grown to the largest span, at most
+   * cursorReadAheadBytes or one frame): a span's frames are decoded before the next span is
+   * read, and nothing decoded keeps a view of a payload (codec/frame.ts, test/payload-buffer).
+   */
+  private spanBuffer = new Uint8Array(0);
 
   constructor(
     private readonly a: Archive,
@@ -30,6 +36,7 @@ export class CursorColumns {
   /** Lets the read-ahead go (at the end of data: blocks committed later are read anew). */
   dropSpan(): void {
     this.span = undefined;
+    this.spanBuffer = new Uint8Array(0);
   }
 
   /** Batches [k, end) of delta block di of f as columns. */
@@ -72,7 +79,9 @@ export class CursorColumns {
         end = next;
       }
       this.span = undefined;
-      s = { seq: f.seq, base: offset, buf: await this.a.readBytes(f, offset, end - offset) };
+      if (this.spanBuffer.length < end - offset) this.spanBuffer = new Uint8Array(end - offset);
+      const got = await this.a.readBytesInto(f, offset, end - offset, this.spanBuffer);
+      s = { seq: f.seq, base: offset, buf: this.spanBuffer.subarray(0, got) };
       this.span = s;
     }
     const at = offset - s.base;
