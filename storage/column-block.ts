@@ -31,6 +31,11 @@ export const ColumnPlace = { NUMBERS: 1, VALUES: 2 } as const;
  */
 export interface ColumnBlock {
   batches: number;
+  /**
+   * Occurrences in batches at or past this one were not decoded (decode's `endBatch`;
+   * `batches` when every one was): their slots in nums and values hold anything.
+   */
+  endBatch: number;
   uniform: boolean;
   ts: Float64Array;
   columns: number;
@@ -85,6 +90,8 @@ export class ColumnBlockReader {
   private rank: Uint32Array = new Uint32Array(1024);
   private batchSizes: Uint32Array = new Uint32Array(1024);
   private nextAt: Int32Array = new Int32Array(1024);
+  /** Per block-local column, its occurrences before decode's endBatch (non-uniform blocks read short). */
+  private colNeed: Uint32Array = new Uint32Array(1024);
   /** Per path id, the column table (counted by `table`) that listed it last. */
   private seenIn: Uint32Array = new Uint32Array(1024);
   private table = 0;
@@ -92,6 +99,7 @@ export class ColumnBlockReader {
   private shape: { nb: number; nu: number; nc: number; keep: ((id: number) => boolean) | null; pathCount: number; bytes: Buffer } | undefined;
   private readonly out: ColumnBlock = {
     batches: 0,
+    endBatch: 0,
     uniform: false,
     ts: new Float64Array(0),
     columns: 0,
@@ -116,8 +124,13 @@ export class ColumnBlockReader {
   /**
    * Decodes the kept columns of a DELTA payload whose first batch is at `firstTs`. Path ids
    * at or past `pathCount` are refused (as Archive.readBlock refuses them).
+   *
+   * With `endBatch`, decimal columns are decoded only up to it (their occurrences in
+   * batches before it; the rest of each body is moved past by its extent, as a skipped
+   * column's): a state after a seek needs each column up to the position's batch, not the
+   * whole block. Other kinds are decoded in full. ColumnBlock.endBatch says which.
    */
-  decode(raw: Uint8Array, firstTs: number, keep: ((id: number) => boolean) | null, pathCount: number): ColumnBlock {
+  decode(raw: Uint8Array, firstTs: number, keep: ((id: number) => boolean) | null, pathCount: number, endBatch = Infinity): ColumnBlock {
     const r = new ByteReader(raw);
     // Layout 2 (codec/payload.ts): a mark, the layout, and the kind bytes ahead of the bodies.
     const { layout2, nb, nu, nc } = readPayloadHead(r, raw);
@@ -135,7 +148,10 @@ export class ColumnBlockReader {
       this.shape = { nb, nu, nc, keep, pathCount, bytes: Buffer.from(raw.subarray(from, r.pos)) };
     }
     const kinds = layout2 ? r.bytes(nc) : undefined;
-    this.readColumns(r, nc, kinds);
+    const end = Math.max(0, Math.min(nb, endBatch));
+    out.endBatch = end;
+    if (end < nb && !out.uniform) this.countBefore(end, nc);
+    this.readColumns(r, nc, kinds, end < nb ? end : -1);
     if (r.pos !== r.end) r.fail('trailing bytes');
     return out;
   }
@@ -299,8 +315,24 @@ export class ColumnBlockReader {
     return kept;
   }
 
-  /** The columns' bodies; each starts with its kind byte unless `kinds` holds them (layout 2). */
-  private readColumns(r: ByteReader, nc: number, kinds: Uint8Array | undefined): void {
+  /** colNeed: each column's occurrences in batches [0, end) of a non-uniform block (local holds every update's column there). */
+  private countBefore(end: number, nc: number): void {
+    const need = (this.colNeed = grownU32(this.colNeed, nc));
+    need.fill(0, 0, nc);
+    const local = this.local;
+    let upto = 0;
+    for (let b = 0; b < end; b++) upto += this.batchSizes[b] as number;
+    for (let u = 0; u < upto; u++) {
+      const c = local[u] as number;
+      need[c] = (need[c] as number) + 1;
+    }
+  }
+
+  /**
+   * The columns' bodies; each starts with its kind byte unless `kinds` holds them (layout
+   * 2). end >= 0: decimal columns only up to batch `end` (decode's endBatch).
+   */
+  private readColumns(r: ByteReader, nc: number, kinds: Uint8Array | undefined, end: number): void {
     const out = this.out;
     for (let c = 0; c < nc; c++) {
       const kind = kinds === undefined ? r.u8() : (kinds[c] as number);
@@ -311,6 +343,14 @@ export class ColumnBlockReader {
         continue;
       }
       const from = out.start[slot] as number;
+      if (end >= 0) {
+        // Uniform: occurrence j is batch j. Otherwise countBefore counted them.
+        const need = out.uniform ? Math.min(n, end) : (this.colNeed[c] as number);
+        if (need < n && this.decimals.readPrefix(r, kind, out.nums, from, n, need)) {
+          out.place[slot] = ColumnPlace.NUMBERS;
+          continue;
+        }
+      }
       if (this.decimals.read(r, kind, out.nums, from, n) || (this.floats && readFloatColumn(r, kind, out.nums, from, n))) {
         out.place[slot] = ColumnPlace.NUMBERS;
       } else {

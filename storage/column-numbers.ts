@@ -7,8 +7,9 @@
  * checks, writing into typed arrays instead of a Value array.
  */
 import type { ByteReader } from './codec/bytes.js';
-import { decodePackedF64 } from './codec/packed-int.js';
-import { ColumnKind, decodeColumnBodyF64 } from './codec/columns.js';
+import { decodePackedF64, integratePackedF64, readPackedResiduals, type PackedHead } from './codec/packed-int.js';
+import { EXCEPTIONS_FLAG, FAST_WIDTH_MAX, SCALED_ABS_LIMIT } from './codec/packed-layout.js';
+import { ColumnKind, decodeColumnBodyF64, skipColumnBody } from './codec/columns.js';
 
 const DECIMAL_EXPONENT_MAX = 9;
 const POW10 = Array.from({ length: DECIMAL_EXPONENT_MAX + 1 }, (_, k) => 10 ** k);
@@ -58,6 +59,144 @@ export class DecimalColumns {
       return true;
     }
     return false;
+  }
+
+  /**
+   * As read, for the column's first `need` values only (need < n): they go to
+   * nums[from, from + need), and r moves past the rest of the body by its extent, as a
+   * skipped column's (storage/column-block.ts: a state needs a column up to its position's
+   * batch). The values read are the full read's, checked as it checks them; the rest is
+   * not decoded, so a refusal there (a PACKED value out of range, non-zero padding) is not
+   * seen, as for a skipped column. False (nothing read) for kinds that are not decimal.
+   */
+  readPrefix(r: ByteReader, kind: number, nums: Float64Array, from: number, n: number, need: number): boolean {
+    if (kind >= ColumnKind.DECIMAL_K && kind <= ColumnKind.DECIMAL_K + DECIMAL_EXPONENT_MAX) {
+      decodeDecimal(r, nums, from, need, kind - ColumnKind.DECIMAL_K);
+      skipColumnBody(ColumnKind.DECIMAL_K, r, n - need);
+      return true;
+    }
+    if (kind >= ColumnKind.PACKED && kind < PACKED_END) {
+      const k = kind & 0x0f;
+      if (k > DECIMAL_EXPONENT_MAX) r.fail('decimal exponent out of range');
+      decodePackedPrefixF64(r, n, (kind - ColumnKind.PACKED) >> 4, nums, from, POW10[k] as number, need);
+      return true;
+    }
+    if (kind === ColumnKind.DECIMAL) {
+      const k = r.u8();
+      if (k > DECIMAL_EXPONENT_MAX) r.fail('decimal exponent out of range');
+      decodeDecimal(r, nums, from, need, k);
+      // The exponent is read: the rest is DECIMAL_K's body.
+      skipColumnBody(ColumnKind.DECIMAL_K, r, n - need);
+      return true;
+    }
+    return false;
+  }
+}
+
+/** The general PACKED reader's residuals (grown as needed) and first values. */
+let residScratch = new Float64Array(1024);
+const prefixHead: PackedHead = { s0: 0, d0: 0 };
+
+/**
+ * The first `need` of a PACKED body's n values into nums[from, from + need) (the first
+ * `order` are written whatever `need`: the column has room for them), r past the whole
+ * body. The usual body (width <= 24, no exceptions) is codec/packed-int-decode.ts
+ * decodePackedF64's fused loop stopped at `need`, then a jump over the rest of the bits;
+ * one with exceptions is readPackedResiduals stopped at `need` (packedPrefixResiduals);
+ * wide residuals (> 24 bits, rare) go through the codec's own readers (all residuals read,
+ * the first `need` integrated). Same arithmetic, so the same numbers bit for bit
+ * (test/column-prefix.test.ts compares them).
+ */
+export function decodePackedPrefixF64(r: ByteReader, n: number, order: number, nums: Float64Array, from: number, divisor: number, need: number): void {
+  if (order > 2 || order > n) r.fail('packed order out of range');
+  const start = r.pos;
+  const s0 = order >= 1 ? r.svar() : 0;
+  const d0 = order === 2 ? r.svar() : 0;
+  const width = r.u8();
+  if (width > FAST_WIDTH_MAX) {
+    if (residScratch.length < n) residScratch = new Float64Array(Math.max(n, residScratch.length * 2));
+    prefixHead.s0 = s0;
+    prefixHead.d0 = d0;
+    const end = Math.max(need, order);
+    if ((width & ~EXCEPTIONS_FLAG) <= FAST_WIDTH_MAX) packedPrefixResiduals(r, residScratch, n, order, width & ~EXCEPTIONS_FLAG, end);
+    else {
+      r.pos = start;
+      readPackedResiduals(r, residScratch, n, order, prefixHead);
+    }
+    integratePackedF64(r, residScratch, end, order, prefixHead, nums, from, divisor);
+    return;
+  }
+  const bytes = Math.ceil(((n - order) * width) / 8);
+  const bitsAt = r.pos;
+  if (bitsAt + bytes > r.end) r.fail('truncated packed bits');
+  const b = r.buf;
+  let p = bitsAt;
+  let buf = 0;
+  let bits = 0;
+  const mask = (1 << width) - 1;
+  let maxAbs = Math.abs(s0) + Math.abs(d0);
+  let prev = order === 2 ? s0 + d0 : s0;
+  let delta = d0;
+  if (order >= 1) nums[from] = s0 / divisor;
+  if (order === 2) nums[from + 1] = (s0 + d0) / divisor;
+  for (let i = from + order; i < from + need; i++) {
+    while (bits < width) {
+      buf = (buf << 8) | (b[p++] as number);
+      bits += 8;
+    }
+    bits -= width;
+    const z = (buf >>> bits) & mask;
+    buf &= (1 << bits) - 1;
+    const v = (z >>> 1) ^ -(z & 1);
+    let s: number;
+    if (order === 1) s = prev + v;
+    else if (order === 2) s = prev + (delta += v);
+    else s = v;
+    const abs = s < 0 ? -s : s;
+    if (abs > maxAbs) maxAbs = abs;
+    nums[i] = s / divisor;
+    prev = s;
+  }
+  r.pos = bitsAt + bytes;
+  if (!(maxAbs <= SCALED_ABS_LIMIT)) r.fail('packed value out of range');
+}
+
+/**
+ * codec/packed-int-decode.ts readPackedResiduals for a body with exceptions and residuals
+ * of at most 24 bits, from its exception count on (r just past the width byte), filling
+ * scaled[order, end) only: the first end - order residuals unpacked, the exceptions at
+ * positions before `end` patched in, r past every bit and exception (each exception's
+ * position checked as the codec checks it).
+ */
+function packedPrefixResiduals(r: ByteReader, scaled: Float64Array, n: number, order: number, width: number, end: number): void {
+  const m = n - order;
+  const exceptions = r.uvar();
+  if (exceptions > m) r.fail('more packed exceptions than values');
+  const bytes = Math.ceil((m * width) / 8);
+  const bitsAt = r.pos;
+  if (bitsAt + bytes > r.end) r.fail('truncated packed bits');
+  const b = r.buf;
+  let p = bitsAt;
+  let buf = 0;
+  let bits = 0;
+  const mask = (1 << width) - 1;
+  for (let i = order; i < end; i++) {
+    while (bits < width) {
+      buf = (buf << 8) | (b[p++] as number);
+      bits += 8;
+    }
+    bits -= width;
+    scaled[i] = (buf >>> bits) & mask;
+    buf &= (1 << bits) - 1;
+  }
+  r.pos = bitsAt + bytes;
+  const limit = 2 ** width;
+  let at = order - 1;
+  for (let e = 0; e < exceptions; e++) {
+    at += r.uvar() + 1;
+    const high = r.uvar();
+    if (at >= n || high === 0) r.fail('packed exception out of range');
+    if (at < end) scaled[at] = (scaled[at] as number) + high * limit;
   }
 }
 

@@ -7,7 +7,9 @@
  * the position's batch in the block at the position) is taken straight from the decoded
  * column, numbers unboxed, and columns of paths already resolved are skipped, not decoded.
  * So a block costs its columns' bodies, never an update-order array of boxed values (what a
- * full decode builds), and the state's cost hardly grows with block size. The values are
+ * full decode builds), and the state's cost hardly grows with block size. The block at the
+ * position is decoded only up to the batches read (decimal columns: docs/storage.md, "The
+ * state after a seek"), so it costs the block up to the position, not the whole block. The values are
  * the full decode's, bit for bit: a block the column reader refuses (a path in two columns,
  * ids it does not know) or that holds a NaN whose payload a plain array may not keep
  * (codec/payload.ts genericArray) is read through the archive's full decode, which also
@@ -150,7 +152,8 @@ async function takeBlock(found: Found, q: StateQuery, f: FileEntry, row: BlockRo
   // Columns of resolved paths are skipped. No filter and nothing resolved yet: keep every
   // column with one function throughout, which lets the reader reuse a poll's shape.
   const keep = found.out.size === 0 && q.covers === null ? null : (id: number): boolean => seen[id] === 0 && (q.covers === null || q.covers(id));
-  const b = decodeColumns(raw, row, a.paths.length, keep);
+  // The block's columns up to the batches read: [0, k), and batch k itself for the cursor.
+  const b = decodeColumns(raw, row, a.paths.length, keep, atPosition !== undefined ? k + 1 : k);
   if (b === undefined) {
     stateReads.full++;
     const d = await a.readBlock(f, row, q.wait);
@@ -198,11 +201,11 @@ function batchOfColumns(b: ColumnBlock, k: number, all: boolean, dropEmpty: bool
 
 
 /** The block's kept columns, or undefined when the column reader cannot give them bit for bit (see the file's comment). */
-function decodeColumns(raw: Uint8Array, row: BlockRow, pathCount: number, keep: ((id: number) => boolean) | null): ColumnBlock | undefined {
+function decodeColumns(raw: Uint8Array, row: BlockRow, pathCount: number, keep: ((id: number) => boolean) | null, endBatch: number): ColumnBlock | undefined {
   const r = (reader ??= new ColumnBlockReader());
   decodeNotes.signalingNaN = false;
   try {
-    const b = r.decode(raw, row.firstTs, keep, pathCount);
+    const b = r.decode(raw, row.firstTs, keep, pathCount, endBatch);
     if (decodeNotes.signalingNaN || b.batches !== row.batches) return undefined;
     return b;
   } catch (err) {
@@ -266,7 +269,7 @@ function takeDecoded(found: Found, d: DecodedBatches, end: number, q: StateQuery
  */
 export async function batchByColumns(a: Archive, f: FileEntry, row: BlockRow, k: number, covers: ((id: number) => boolean) | null, dropEmpty: boolean, wait: FetchWait | undefined): Promise<AheadBatch | null | undefined> {
   const raw = await a.readPayload(f, row, wait);
-  const b = decodeColumns(raw, row, a.paths.length, covers);
+  const b = decodeColumns(raw, row, a.paths.length, covers, k + 1);
   if (b === undefined || k >= b.batches) return undefined;
   return batchOfColumns(b, k, covers === null, dropEmpty);
 }
