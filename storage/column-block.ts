@@ -36,6 +36,11 @@ export interface ColumnBlock {
    * `batches` when every one was): their slots in nums and values hold anything.
    */
   endBatch: number;
+  /**
+   * Occurrences before a column's last one before this batch may not have been decoded
+   * either (decode's `fromBatch`; 0 when every one before endBatch was).
+   */
+  fromBatch: number;
   uniform: boolean;
   ts: Float64Array;
   columns: number;
@@ -92,6 +97,8 @@ export class ColumnBlockReader {
   private nextAt: Int32Array = new Int32Array(1024);
   /** Per block-local column, its occurrences before decode's endBatch (non-uniform blocks read short). */
   private colNeed: Uint32Array = new Uint32Array(1024);
+  /** Per block-local column, its occurrences before decode's fromBatch (non-uniform blocks). */
+  private colSkip: Uint32Array = new Uint32Array(1024);
   /** Per path id, the column table (counted by `table`) that listed it last. */
   private seenIn: Uint32Array = new Uint32Array(1024);
   private table = 0;
@@ -100,6 +107,7 @@ export class ColumnBlockReader {
   private readonly out: ColumnBlock = {
     batches: 0,
     endBatch: 0,
+    fromBatch: 0,
     uniform: false,
     ts: new Float64Array(0),
     columns: 0,
@@ -128,9 +136,12 @@ export class ColumnBlockReader {
    * With `endBatch`, decimal columns are decoded only up to it (their occurrences in
    * batches before it; the rest of each body is moved past by its extent, as a skipped
    * column's): a state after a seek needs each column up to the position's batch, not the
-   * whole block. Other kinds are decoded in full. ColumnBlock.endBatch says which.
+   * whole block. With `fromBatch`, their occurrences before the last one before it may be
+   * left undecoded too (the state takes each column's latest value before its batch: in a
+   * block before the position, only the last). Other kinds are decoded in full.
+   * ColumnBlock.endBatch and fromBatch say which.
    */
-  decode(raw: Uint8Array, firstTs: number, keep: ((id: number) => boolean) | null, pathCount: number, endBatch = Infinity): ColumnBlock {
+  decode(raw: Uint8Array, firstTs: number, keep: ((id: number) => boolean) | null, pathCount: number, endBatch = Infinity, fromBatch = 0): ColumnBlock {
     const r = new ByteReader(raw);
     // Layout 2 (codec/payload.ts): a mark, the layout, and the kind bytes ahead of the bodies.
     const { layout2, nb, nu, nc } = readPayloadHead(r, raw);
@@ -149,9 +160,12 @@ export class ColumnBlockReader {
     }
     const kinds = layout2 ? r.bytes(nc) : undefined;
     const end = Math.max(0, Math.min(nb, endBatch));
+    const start = Math.max(0, Math.min(end, fromBatch));
     out.endBatch = end;
-    if (end < nb && !out.uniform) this.countBefore(end, nc);
-    this.readColumns(r, nc, kinds, end < nb ? end : -1);
+    out.fromBatch = start;
+    const short = end < nb || start > 0;
+    if (short && !out.uniform) this.countBefore(end, start, nc);
+    this.readColumns(r, nc, kinds, short ? end : -1, start);
     if (r.pos !== r.end) r.fail('trailing bytes');
     return out;
   }
@@ -315,24 +329,34 @@ export class ColumnBlockReader {
     return kept;
   }
 
-  /** colNeed: each column's occurrences in batches [0, end) of a non-uniform block (local holds every update's column there). */
-  private countBefore(end: number, nc: number): void {
+  /**
+   * colSkip and colNeed: each column's occurrences in batches [0, start) and [0, end) of a
+   * non-uniform block (local holds every update's column there).
+   */
+  private countBefore(end: number, start: number, nc: number): void {
     const need = (this.colNeed = grownU32(this.colNeed, nc));
+    const skip = (this.colSkip = grownU32(this.colSkip, nc));
     need.fill(0, 0, nc);
     const local = this.local;
-    let upto = 0;
-    for (let b = 0; b < end; b++) upto += this.batchSizes[b] as number;
-    for (let u = 0; u < upto; u++) {
-      const c = local[u] as number;
-      need[c] = (need[c] as number) + 1;
+    const sizes = this.batchSizes;
+    let u = 0;
+    for (let b = 0; b < end; b++) {
+      if (b === start) skip.set(need.subarray(0, nc));
+      const to = u + (sizes[b] as number);
+      for (; u < to; u++) {
+        const c = local[u] as number;
+        need[c] = (need[c] as number) + 1;
+      }
     }
+    if (start === end) skip.set(need.subarray(0, nc));
   }
 
   /**
    * The columns' bodies; each starts with its kind byte unless `kinds` holds them (layout
-   * 2). end >= 0: decimal columns only up to batch `end` (decode's endBatch).
+   * 2). end >= 0: decimal columns only up to batch `end`, and from their last occurrence
+   * before batch `start` (decode's endBatch and fromBatch).
    */
-  private readColumns(r: ByteReader, nc: number, kinds: Uint8Array | undefined, end: number): void {
+  private readColumns(r: ByteReader, nc: number, kinds: Uint8Array | undefined, end: number, start: number): void {
     const out = this.out;
     for (let c = 0; c < nc; c++) {
       const kind = kinds === undefined ? r.u8() : (kinds[c] as number);
@@ -346,7 +370,9 @@ export class ColumnBlockReader {
       if (end >= 0) {
         // Uniform: occurrence j is batch j. Otherwise countBefore counted them.
         const need = out.uniform ? Math.min(n, end) : (this.colNeed[c] as number);
-        if (need < n && this.decimals.readPrefix(r, kind, out.nums, from, n, need)) {
+        const before = out.uniform ? Math.min(n, start) : (this.colSkip[c] as number);
+        const skip = before > 0 ? before - 1 : 0;
+        if ((need < n || skip > 0) && this.decimals.readPrefix(r, kind, out.nums, from, n, need, skip)) {
           out.place[slot] = ColumnPlace.NUMBERS;
           continue;
         }

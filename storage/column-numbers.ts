@@ -62,14 +62,16 @@ export class DecimalColumns {
   }
 
   /**
-   * As read, for the column's first `need` values only (need < n): they go to
-   * nums[from, from + need), and r moves past the rest of the body by its extent, as a
-   * skipped column's (storage/column-block.ts: a state needs a column up to its position's
-   * batch). The values read are the full read's, checked as it checks them; the rest is
-   * not decoded, so a refusal there (a PACKED value out of range, non-zero padding) is not
-   * seen, as for a skipped column. False (nothing read) for kinds that are not decimal.
+   * As read, for the column's values [skip, need) only (need <= n): they go to
+   * nums[from + skip, from + need) (slots before may hold anything), and r moves past the
+   * rest of the body by its extent, as a skipped column's (storage/column-block.ts: a state
+   * needs a column's latest value before its position's batch, and that batch's). The
+   * values read are the full read's, checked as it checks them; the rest is not decoded
+   * (PACKED of order 0 reads only those values), so a refusal there (a PACKED value out of
+   * range, non-zero padding) is not seen, as for a skipped column. False (nothing read)
+   * for kinds that are not decimal.
    */
-  readPrefix(r: ByteReader, kind: number, nums: Float64Array, from: number, n: number, need: number): boolean {
+  readPrefix(r: ByteReader, kind: number, nums: Float64Array, from: number, n: number, need: number, skip = 0): boolean {
     if (kind >= ColumnKind.DECIMAL_K && kind <= ColumnKind.DECIMAL_K + DECIMAL_EXPONENT_MAX) {
       decodeDecimal(r, nums, from, need, kind - ColumnKind.DECIMAL_K);
       skipColumnBody(ColumnKind.DECIMAL_K, r, n - need);
@@ -78,7 +80,7 @@ export class DecimalColumns {
     if (kind >= ColumnKind.PACKED && kind < PACKED_END) {
       const k = kind & 0x0f;
       if (k > DECIMAL_EXPONENT_MAX) r.fail('decimal exponent out of range');
-      decodePackedPrefixF64(r, n, (kind - ColumnKind.PACKED) >> 4, nums, from, POW10[k] as number, need);
+      decodePackedPrefixF64(r, n, (kind - ColumnKind.PACKED) >> 4, nums, from, POW10[k] as number, need, skip);
       return true;
     }
     if (kind === ColumnKind.DECIMAL) {
@@ -107,7 +109,7 @@ const prefixHead: PackedHead = { s0: 0, d0: 0 };
  * the first `need` integrated). Same arithmetic, so the same numbers bit for bit
  * (test/column-prefix.test.ts compares them).
  */
-export function decodePackedPrefixF64(r: ByteReader, n: number, order: number, nums: Float64Array, from: number, divisor: number, need: number): void {
+export function decodePackedPrefixF64(r: ByteReader, n: number, order: number, nums: Float64Array, from: number, divisor: number, need: number, skip = 0): void {
   if (order > 2 || order > n) r.fail('packed order out of range');
   const start = r.pos;
   const s0 = order >= 1 ? r.svar() : 0;
@@ -129,6 +131,10 @@ export function decodePackedPrefixF64(r: ByteReader, n: number, order: number, n
   const bytes = Math.ceil(((n - order) * width) / 8);
   const bitsAt = r.pos;
   if (bitsAt + bytes > r.end) r.fail('truncated packed bits');
+  if (order === 0) {
+    packedOrder0(r, nums, from, divisor, width, bitsAt + bytes, skip, need);
+    return;
+  }
   const b = r.buf;
   let p = bitsAt;
   let buf = 0;
@@ -139,7 +145,26 @@ export function decodePackedPrefixF64(r: ByteReader, n: number, order: number, n
   let delta = d0;
   if (order >= 1) nums[from] = s0 / divisor;
   if (order === 2) nums[from + 1] = (s0 + d0) / divisor;
-  for (let i = from + order; i < from + need; i++) {
+  // Values before `skip` are summed, not stored: a loop of its own (a test in one loop
+  // costs more than the stores it saves).
+  const lo = Math.max(from + order, from + skip);
+  for (let i = from + order; i < lo; i++) {
+    while (bits < width) {
+      buf = (buf << 8) | (b[p++] as number);
+      bits += 8;
+    }
+    bits -= width;
+    const z = (buf >>> bits) & mask;
+    buf &= (1 << bits) - 1;
+    const v = (z >>> 1) ^ -(z & 1);
+    let s: number;
+    if (order === 1) s = prev + v;
+    else s = prev + (delta += v);
+    const abs = s < 0 ? -s : s;
+    if (abs > maxAbs) maxAbs = abs;
+    prev = s;
+  }
+  for (let i = lo; i < from + need; i++) {
     while (bits < width) {
       buf = (buf << 8) | (b[p++] as number);
       bits += 8;
@@ -158,6 +183,32 @@ export function decodePackedPrefixF64(r: ByteReader, n: number, order: number, n
     prev = s;
   }
   r.pos = bitsAt + bytes;
+  if (!(maxAbs <= SCALED_ABS_LIMIT)) r.fail('packed value out of range');
+}
+
+/**
+ * Values [skip, need) of an order-0 PACKED body with no exceptions and residuals of at most
+ * 24 bits (bits from `bitsAt`, ending at `bitsEnd`): each is its own residual, read where
+ * it is (bits are packed high bit first, value after value), none before it.
+ */
+function packedOrder0(r: ByteReader, nums: Float64Array, from: number, divisor: number, width: number, bitsEnd: number, skip: number, need: number): void {
+  const bitsAt = r.pos;
+  const b = r.buf;
+  const mask = (1 << width) - 1;
+  let maxAbs = 0;
+  for (let i = skip; i < need; i++) {
+    const bit = i * width;
+    const p = bitsAt + (bit >>> 3);
+    // Four bytes from p hold the value (at most 7 + 24 bits); those past the body read as 0
+    // (all of them for width 0, whose values are all 0).
+    const w = (((p < bitsEnd ? (b[p] as number) : 0) << 24) | ((p + 1 < bitsEnd ? (b[p + 1] as number) : 0) << 16) | ((p + 2 < bitsEnd ? (b[p + 2] as number) : 0) << 8) | (p + 3 < bitsEnd ? (b[p + 3] as number) : 0)) >>> 0;
+    const z = (w >>> (32 - (bit & 7) - width)) & mask;
+    const s = (z >>> 1) ^ -(z & 1);
+    const abs = s < 0 ? -s : s;
+    if (abs > maxAbs) maxAbs = abs;
+    nums[from + i] = s / divisor;
+  }
+  r.pos = bitsEnd;
   if (!(maxAbs <= SCALED_ABS_LIMIT)) r.fail('packed value out of range');
 }
 

@@ -152,8 +152,10 @@ async function takeBlock(found: Found, q: StateQuery, f: FileEntry, row: BlockRo
   // Columns of resolved paths are skipped. No filter and nothing resolved yet: keep every
   // column with one function throughout, which lets the reader reuse a poll's shape.
   const keep = found.out.size === 0 && q.covers === null ? null : (id: number): boolean => seen[id] === 0 && (q.covers === null || q.covers(id));
-  // The block's columns up to the batches read: [0, k), and batch k itself for the cursor.
-  const b = decodeColumns(raw, row, a.paths.length, keep, atPosition !== undefined ? k + 1 : k);
+  // The block's columns as far as the batches read ([0, k), and batch k itself for the
+  // cursor), from each one's latest value before batch k: in older blocks (k = batches),
+  // only the last.
+  const b = decodeColumns(raw, row, a.paths.length, keep, atPosition !== undefined ? k + 1 : k, k);
   if (b === undefined) {
     stateReads.full++;
     const d = await a.readBlock(f, row, q.wait);
@@ -201,11 +203,11 @@ function batchOfColumns(b: ColumnBlock, k: number, all: boolean, dropEmpty: bool
 
 
 /** The block's kept columns, or undefined when the column reader cannot give them bit for bit (see the file's comment). */
-function decodeColumns(raw: Uint8Array, row: BlockRow, pathCount: number, keep: ((id: number) => boolean) | null, endBatch: number): ColumnBlock | undefined {
+function decodeColumns(raw: Uint8Array, row: BlockRow, pathCount: number, keep: ((id: number) => boolean) | null, endBatch: number, fromBatch: number): ColumnBlock | undefined {
   const r = (reader ??= new ColumnBlockReader());
   decodeNotes.signalingNaN = false;
   try {
-    const b = r.decode(raw, row.firstTs, keep, pathCount, endBatch);
+    const b = r.decode(raw, row.firstTs, keep, pathCount, endBatch, fromBatch);
     if (decodeNotes.signalingNaN || b.batches !== row.batches) return undefined;
     return b;
   } catch (err) {
@@ -269,7 +271,7 @@ function takeDecoded(found: Found, d: DecodedBatches, end: number, q: StateQuery
  */
 export async function batchByColumns(a: Archive, f: FileEntry, row: BlockRow, k: number, covers: ((id: number) => boolean) | null, dropEmpty: boolean, wait: FetchWait | undefined): Promise<AheadBatch | null | undefined> {
   const raw = await a.readPayload(f, row, wait);
-  const b = decodeColumns(raw, row, a.paths.length, covers, k + 1);
+  const b = decodeColumns(raw, row, a.paths.length, covers, k + 1, k);
   if (b === undefined || k >= b.batches) return undefined;
   return batchOfColumns(b, k, covers === null, dropEmpty);
 }

@@ -25,6 +25,9 @@ import { scheduleSeed } from './helpers/seed.js';
 
 const SEED = scheduleSeed('TPD_PREFIX_SEED', 'column-prefix');
 
+/** What the reader's scratch holds before each decode of the block tests. */
+const POISON = new Float64Array(new BigUint64Array([0x7ff80000deadbeefn]).buffer)[0] as number;
+
 const bits = (x: number): bigint => new BigUint64Array(Float64Array.of(x).buffer)[0] as bigint;
 
 /** Values the encoder turns into each decimal kind: which one depends on their spread and exponent. */
@@ -106,14 +109,17 @@ describe('column bodies read up to a count', () => {
         const w = hr.u8();
         widths.add(`${(w & 0x7f) > 24 ? 'wide' : 'narrow'}${w & 0x80 ? ' with exceptions' : ''}`);
       }
-      for (let need = 0; need < n; need++) {
-        const got = new Float64Array(n + 2).fill(-1);
-        const pr = new ByteReader(body);
-        expect(d.readPrefix(pr, kind, got, 1, n, need)).toBe(true);
-        expect(pr.pos, `kind ${kind} n ${n} need ${need}: where the body ends`).toBe(body.length);
-        sameBits(full.subarray(1), got.subarray(1), need, `kind ${kind.toString(16)} n ${n} need ${need}`);
-        // Nothing written before the column.
-        expect(got[0]).toBe(-1);
+      for (let need = 0; need <= n; need++) {
+        for (const skip of [0, Math.max(0, need - 1), Math.max(0, need - 2), Math.floor(r() * (need + 1))]) {
+          const got = new Float64Array(n + 2).fill(-1);
+          const pr = new ByteReader(body);
+          expect(d.readPrefix(pr, kind, got, 1, n, need, skip)).toBe(true);
+          expect(pr.pos, `kind ${kind} n ${n} need ${need}: where the body ends`).toBe(body.length);
+          sameBits(full.subarray(1 + skip), got.subarray(1 + skip), need - skip, `kind ${kind.toString(16)} n ${n} values [${skip}, ${need})`);
+          // Nothing written outside the column.
+          expect(got[0]).toBe(-1);
+          expect(got[n + 1]).toBe(-1);
+        }
       }
     }
     // Every order of PACKED, DECIMAL_K and DECIMAL came up.
@@ -184,14 +190,17 @@ function valueAt(b: ColumnBlock, s: number, o: number): Value {
   return b.place[s] === ColumnPlace.NUMBERS ? (b.nums[o] as number) : (b.values[o] as Value);
 }
 
-/** Kept column s's occurrences in batches before `end`: [from, to). */
-function occurrencesBefore(b: ColumnBlock, s: number, end: number): [number, number] {
-  const from = b.start[s] as number;
-  const to = b.start[s + 1] as number;
-  if (b.uniform) return [from, Math.min(to, from + end)];
-  let o = from;
-  while (o < to && (b.batchOf[o] as number) < end) o++;
-  return [from, o];
+/** Kept column s's occurrences in batches before `end`, from its last one before `start`: [from, to). */
+function occurrencesBefore(b: ColumnBlock, s: number, end: number, start: number): [number, number] {
+  const first = b.start[s] as number;
+  const last = b.start[s + 1] as number;
+  const before = (batch: number): number => {
+    if (b.uniform) return Math.min(last, first + batch);
+    let o = first;
+    while (o < last && (b.batchOf[o] as number) < batch) o++;
+    return o;
+  };
+  return [Math.max(first, before(start) - 1), before(end)];
 }
 
 function sameValue(want: Value, got: Value): boolean {
@@ -239,18 +248,30 @@ describe('blocks read up to a batch', () => {
           const ends = [0, 1, 2, nb - 1, nb, nb + 7, Infinity];
           for (let i = 0; i < 12; i++) ends.push(Math.floor(r() * nb));
           for (const end of ends) {
-            const b = reader.decode(raw, firstTs, keep, pathCount, end);
-            expect(b.endBatch).toBe(Math.min(nb, end));
-            expect(b.columns).toBe(want.ids.length);
-            for (let s = 0; s < b.columns; s++) {
-              expect(b.ids[s]).toBe(want.ids[s]);
-              const [from, to] = occurrencesBefore(b, s, end);
-              const wantBefore = (want.batchOf[s] as number[]).filter((x) => x < end).length;
-              if (to - from !== wantBefore) throw new Error(`end ${end} column ${s}: ${to - from} occurrences before it, want ${wantBefore}`);
-              for (let o = from; o < to; o++) {
-                const w = (want.occ[s] as Value[])[o - from] as Value;
-                if (!sameValue(w, valueAt(b, s, o))) throw new Error(`${updates} updates, end ${end}, column ${s} (path ${b.ids[s]}), occurrence ${o - from}: ${String(valueAt(b, s, o))}, want ${String(w)}`);
-                checked++;
+            const within = Math.min(end, nb);
+            // From the start, from the end (the state's older blocks: only the last), from just before it, anywhere.
+            for (const start of [0, end, Math.max(0, within - 1), Math.floor(r() * (within + 1))]) {
+              // The scratch poisoned first: a value the decode should have written and did not shows.
+              const prev = reader.decode(raw, firstTs, keep, pathCount, 0, 0);
+              prev.nums.fill(POISON);
+              prev.values.fill('poison');
+              const b = reader.decode(raw, firstTs, keep, pathCount, end, start);
+              expect(b.endBatch).toBe(within);
+              expect(b.fromBatch).toBe(Math.min(start, within));
+              expect(b.columns).toBe(want.ids.length);
+              for (let s = 0; s < b.columns; s++) {
+                expect(b.ids[s]).toBe(want.ids[s]);
+                const [from, to] = occurrencesBefore(b, s, end, start);
+                const bs = want.batchOf[s] as number[];
+                const wantFrom = Math.max(0, bs.filter((x) => x < start).length - 1);
+                const wantTo = bs.filter((x) => x < end).length;
+                const first = b.start[s] as number;
+                if (from - first !== wantFrom || to - first !== wantTo) throw new Error(`end ${end} start ${start} column ${s}: occurrences [${from - first}, ${to - first}), want [${wantFrom}, ${wantTo})`);
+                for (let o = from; o < to; o++) {
+                  const w = (want.occ[s] as Value[])[o - first] as Value;
+                  if (!sameValue(w, valueAt(b, s, o))) throw new Error(`${updates} updates, end ${end}, start ${start}, column ${s} (path ${b.ids[s]}), occurrence ${o - first}: ${String(valueAt(b, s, o))}, want ${String(w)}`);
+                  checked++;
+                }
               }
             }
           }
