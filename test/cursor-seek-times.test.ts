@@ -341,6 +341,29 @@ describe('seek by batch times, state by columns', () => {
     await a.close();
   });
 
+  it('reads the same from fabric polls in blocks of the full size (512 paths, 16 384-update blocks: the state decodes the block at the position only up to it)', async () => {
+    const seed = scheduleSeed('SEEK_TIMES_SEED', 'seek-times fabric');
+    const dir = await tmpDir();
+    const a = await Archive.open(dir, { flushIntervalMs: 0, rotateSizeBytes: 64_000_000, imageFrequencyBytes: 0 });
+    const r = rng(seed);
+    for (const b of fabricBatches(seed, 64, 150)) {
+      a.writer!.append(b.updates, b.ts);
+      // Mostly blocks sealed at the target; now and then a short one.
+      if (r() < 0.03) await a.writer!.flush();
+    }
+    await a.writer!.flush();
+    const { batches, failed } = await oracleBatches(a);
+    expect(failed.size).toBe(0);
+    // Some blocks are of the full size (32 polls of 512 paths).
+    let full = 0;
+    for (let i = 0; i + 32 <= batches.length; i++) if ((batches[i] as OracleBatch).block === (batches[i + 31] as OracleBatch).block) full++;
+    expect(full).toBeGreaterThan(0);
+    const reads = { ...stateReads };
+    expect(await checkSeeks(a, batches, seed)).toBeGreaterThan(200);
+    expect(stateReads.columns - reads.columns).toBeGreaterThan(50);
+    await a.close();
+  });
+
   it('reads the same from a read-only open (cold block cache) and with images only at file starts', async () => {
     const seed = scheduleSeed('SEEK_TIMES_SEED', 'seek-times read-only');
     const { dir, a: w } = await writeArchive(seed, { rotateSizeBytes: 20_000, imageFrequencyBytes: 0 });
