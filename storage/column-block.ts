@@ -32,13 +32,14 @@ export const ColumnPlace = { NUMBERS: 1, VALUES: 2 } as const;
 export interface ColumnBlock {
   batches: number;
   /**
-   * Occurrences in batches at or past this one were not decoded (decode's `endBatch`;
-   * `batches` when every one was): their slots in nums and values hold anything.
+   * Occurrences in batches at or past this one may not have been decoded (decode's
+   * `endBatch` in a uniform block; `batches` when every one was): their slots in nums and
+   * values hold anything.
    */
   endBatch: number;
   /**
    * Occurrences before a column's last one before this batch may not have been decoded
-   * either (decode's `fromBatch`; 0 when every one before endBatch was).
+   * either (decode's `fromBatch` in a uniform block; 0 when every one before endBatch was).
    */
   fromBatch: number;
   uniform: boolean;
@@ -95,10 +96,6 @@ export class ColumnBlockReader {
   private rank: Uint32Array = new Uint32Array(1024);
   private batchSizes: Uint32Array = new Uint32Array(1024);
   private nextAt: Int32Array = new Int32Array(1024);
-  /** Per block-local column, its occurrences before decode's endBatch (non-uniform blocks read short). */
-  private colNeed: Uint32Array = new Uint32Array(1024);
-  /** Per block-local column, its occurrences before decode's fromBatch (non-uniform blocks). */
-  private colSkip: Uint32Array = new Uint32Array(1024);
   /** Per path id, the column table (counted by `table`) that listed it last. */
   private seenIn: Uint32Array = new Uint32Array(1024);
   private table = 0;
@@ -133,13 +130,16 @@ export class ColumnBlockReader {
    * Decodes the kept columns of a DELTA payload whose first batch is at `firstTs`. Path ids
    * at or past `pathCount` are refused (as Archive.readBlock refuses them).
    *
-   * With `endBatch`, decimal columns are decoded only up to it (their occurrences in
-   * batches before it; the rest of each body is moved past by its extent, as a skipped
-   * column's): a state after a seek needs each column up to the position's batch, not the
-   * whole block. With `fromBatch`, their occurrences before the last one before it may be
-   * left undecoded too (the state takes each column's latest value before its batch: in a
-   * block before the position, only the last). Other kinds are decoded in full.
-   * ColumnBlock.endBatch and fromBatch say which.
+   * In a uniform block (a poll), with `endBatch`, decimal columns are decoded only up to
+   * it (their occurrences in batches before it; the rest of each body is moved past by its
+   * extent, as a skipped column's): a state after a seek needs each column up to the
+   * position's batch, not the whole block. With `fromBatch`, their occurrences before the
+   * last one before it may be left undecoded too (the state takes each column's latest
+   * value before its batch: in a block before the position, only the last). Other kinds,
+   * and every column of a non-uniform block, are decoded in full: there the counting of
+   * each column's occurrences before a batch, and the part reads of columns of a few
+   * values, cost more than they saved (docs/storage.md). ColumnBlock.endBatch and
+   * fromBatch say what was decoded.
    */
   decode(raw: Uint8Array, firstTs: number, keep: ((id: number) => boolean) | null, pathCount: number, endBatch = Infinity, fromBatch = 0): ColumnBlock {
     const r = new ByteReader(raw);
@@ -159,13 +159,11 @@ export class ColumnBlockReader {
       this.shape = { nb, nu, nc, keep, pathCount, bytes: Buffer.from(raw.subarray(from, r.pos)) };
     }
     const kinds = layout2 ? r.bytes(nc) : undefined;
-    const end = Math.max(0, Math.min(nb, endBatch));
-    const start = Math.max(0, Math.min(end, fromBatch));
+    const end = out.uniform ? Math.max(0, Math.min(nb, endBatch)) : nb;
+    const start = out.uniform ? Math.max(0, Math.min(end, fromBatch)) : 0;
     out.endBatch = end;
     out.fromBatch = start;
-    const short = end < nb || start > 0;
-    if (short && !out.uniform) this.countBefore(end, start, nc);
-    this.readColumns(r, nc, kinds, short ? end : -1, start);
+    this.readColumns(r, nc, kinds, end < nb || start > 0 ? end : -1, start);
     if (r.pos !== r.end) r.fail('trailing bytes');
     return out;
   }
@@ -330,31 +328,10 @@ export class ColumnBlockReader {
   }
 
   /**
-   * colSkip and colNeed: each column's occurrences in batches [0, start) and [0, end) of a
-   * non-uniform block (local holds every update's column there).
-   */
-  private countBefore(end: number, start: number, nc: number): void {
-    const need = (this.colNeed = grownU32(this.colNeed, nc));
-    const skip = (this.colSkip = grownU32(this.colSkip, nc));
-    need.fill(0, 0, nc);
-    const local = this.local;
-    const sizes = this.batchSizes;
-    let u = 0;
-    for (let b = 0; b < end; b++) {
-      if (b === start) skip.set(need.subarray(0, nc));
-      const to = u + (sizes[b] as number);
-      for (; u < to; u++) {
-        const c = local[u] as number;
-        need[c] = (need[c] as number) + 1;
-      }
-    }
-    if (start === end) skip.set(need.subarray(0, nc));
-  }
-
-  /**
    * The columns' bodies; each starts with its kind byte unless `kinds` holds them (layout
-   * 2). end >= 0: decimal columns only up to batch `end`, and from their last occurrence
-   * before batch `start` (decode's endBatch and fromBatch).
+   * 2). end >= 0 (uniform blocks only: occurrence j is batch j): decimal columns only up
+   * to batch `end`, and from their last occurrence before batch `start` (decode's endBatch
+   * and fromBatch).
    */
   private readColumns(r: ByteReader, nc: number, kinds: Uint8Array | undefined, end: number, start: number): void {
     const out = this.out;
@@ -368,10 +345,8 @@ export class ColumnBlockReader {
       }
       const from = out.start[slot] as number;
       if (end >= 0) {
-        // Uniform: occurrence j is batch j. Otherwise countBefore counted them.
-        const need = out.uniform ? Math.min(n, end) : (this.colNeed[c] as number);
-        const before = out.uniform ? Math.min(n, start) : (this.colSkip[c] as number);
-        const skip = before > 0 ? before - 1 : 0;
+        const need = Math.min(n, end);
+        const skip = Math.max(0, Math.min(n, start) - 1);
         if ((need < n || skip > 0) && this.decimals.readPrefix(r, kind, out.nums, from, n, need, skip)) {
           out.place[slot] = ColumnPlace.NUMBERS;
           continue;
