@@ -209,6 +209,27 @@ describe('openFrame with LZ4 payloads', () => {
     expect(reusedSeen).toBeGreaterThan(50);
   });
 
+  it('refuses a declared length no LZ4 block of the stored size can reach, before sizing a buffer from it (CRC matching)', () => {
+    const reused = new PayloadBuffer(1 << 20);
+    // A run of 64 KiB of one byte compresses to a few hundred bytes: a real frame near the bound decodes.
+    const run = new Uint8Array(65_536).fill(7);
+    const ok = encodeFrame(meta, run);
+    expect(ok[5]).toBe(Codec.LZ4);
+    expect(openFrame(ok, 'f').raw).toStrictEqual(run);
+    const stored = 5;
+    for (const rawBytes of [stored * 255 + 64 + 1, 1 << 20, 64 * 1024 * 1024]) {
+      const frame = Uint8Array.from(Buffer.concat([ok.subarray(0, FRAME_HEADER_BYTES), Buffer.alloc(4 + stored)]));
+      const v = new DataView(frame.buffer);
+      v.setUint32(8, 4 + stored, true);
+      v.setUint32(12, rawBytes, true);
+      v.setUint32(FRAME_HEADER_BYTES, rawBytes, true);
+      v.setUint32(40, crc32c(frame.subarray(FRAME_HEADER_BYTES), crc32c(frame.subarray(0, 40))), true);
+      for (const into of [undefined, reused]) {
+        expect(() => openFrame(frame, 'blk', into)).toThrow(/blk: LZ4 payload declares/);
+      }
+    }
+  });
+
   it('fails with TPD_CORRUPT_BLOCK when the stored LZ4 bytes are damaged under a matching CRC', () => {
     const seed = scheduleSeed('LZ4_SEED', 'openFrame damage');
     const r = rng(seed);

@@ -9,7 +9,7 @@ import { compressSync } from 'lz4-napi';
 import { TapedeckError } from '../../protocol/errors.js';
 import { crc32c } from './crc.js';
 import { readI64, writeI64 } from './bytes.js';
-import { lz4DecodeInto } from './lz4-block.js';
+import { lz4CanExpandTo, lz4DecodeInto } from './lz4-block.js';
 import { plainBytes } from './plain-bytes.js';
 
 export const FRAME_MAGIC = 0x4b4c4254; // "TBLK" read as little-endian u32
@@ -184,6 +184,9 @@ function openLz4(stored: Uint8Array, rawBytes: number, where: string, into: Payl
   if (stored.length < LZ4_SIZE_PREFIX_BYTES) throw new TapedeckError('TPD_CORRUPT_BLOCK', `${where}: LZ4 payload truncated`);
   const declared = ((stored[0] as number) | ((stored[1] as number) << 8) | ((stored[2] as number) << 16) | ((stored[3] as number) << 24)) >>> 0;
   if (declared !== rawBytes) throw new TapedeckError('TPD_CORRUPT_BLOCK', `${where}: decompressed length mismatch`);
+  if (!lz4CanExpandTo(stored.length - LZ4_SIZE_PREFIX_BYTES, rawBytes)) {
+    throw new TapedeckError('TPD_CORRUPT_BLOCK', `${where}: LZ4 payload declares ${rawBytes} bytes, more than ${stored.length - LZ4_SIZE_PREFIX_BYTES} stored bytes can hold`);
+  }
   const out = into === undefined ? plainBytes(Buffer.allocUnsafe(rawBytes)) : into.take(rawBytes);
   lz4DecodeInto(stored, LZ4_SIZE_PREFIX_BYTES, stored.length, out, rawBytes, where);
   return out.length === rawBytes ? out : out.subarray(0, rawBytes);

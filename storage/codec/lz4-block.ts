@@ -22,6 +22,20 @@ const MIN_MATCH = 4;
  */
 const COPY_CALL_MIN_BYTES = 32;
 
+/**
+ * LZ4's largest expansion: a sequence's length bytes add at most 255 each, so a block of n
+ * bytes decodes to less than 255 * n + LZ4_EXPANSION_SLACK_BYTES (the first token and offset
+ * give at most 19 bytes for 3). A larger declared length is refused before any buffer is
+ * sized from it: a frame whose CRC checks cannot make a reader allocate 64 MiB from 5 bytes.
+ */
+export const LZ4_EXPANSION_MAX = 255;
+const LZ4_EXPANSION_SLACK_BYTES = 64;
+
+/** Whether an LZ4 block of `blockBytes` can decode to `rawBytes` (see LZ4_EXPANSION_MAX). */
+export function lz4CanExpandTo(blockBytes: number, rawBytes: number): boolean {
+  return rawBytes <= blockBytes * LZ4_EXPANSION_MAX + LZ4_EXPANSION_SLACK_BYTES;
+}
+
 function fail(where: string, what: string): never {
   throw new TapedeckError('TPD_CORRUPT_BLOCK', `${where}: LZ4 block ${what}`);
 }
