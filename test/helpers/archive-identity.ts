@@ -23,6 +23,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import Database from 'better-sqlite3';
+import { fillDisk } from './fill-disk.js';
 import { rng } from './workload.js';
 
 type Value = null | boolean | number | bigint | string | Uint8Array;
@@ -240,27 +241,6 @@ async function coldPhase(S: StorageModule, base: string, clock: { ts: number }, 
   return { events, batchesRead: n, fetched: stats.fetched, evicted: stats.evicted, putsPending: stats.putsPending, store: (await readdir(store)).sort() };
 }
 
-/** Fills the file system holding `dir` with one file until it refuses more (as test/helpers/tmpfs.ts, without vitest). */
-async function fillDisk(dir: string): Promise<string> {
-  const path = join(dir, 'filler');
-  const fh = await open(path, 'w');
-  let at = 0;
-  try {
-    for (const chunk of [Buffer.alloc(256 * 1024, 1), Buffer.alloc(4096, 1)]) {
-      for (;;) {
-        const n = await fh.write(chunk, 0, chunk.length, at).then((r) => r.bytesWritten, (err: NodeJS.ErrnoException) => {
-          if (err.code !== 'ENOSPC') throw err;
-          return 0;
-        });
-        at += n;
-        if (n < chunk.length) break;
-      }
-    }
-  } finally {
-    await fh.close();
-  }
-  return path;
-}
 
 /**
  * A full disk for real (a 4 MiB tmpfs; mounting needs root, else the phase says so and both

@@ -3,10 +3,12 @@
  * that need it skip) and a filler file that takes whatever space is left.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdtemp, open, rmdir } from 'node:fs/promises';
+import { mkdtemp, rmdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll } from 'vitest';
+
+export { fillDisk } from './fill-disk.js';
 
 export interface Tmpfs {
   /** The mount point (set in beforeAll). */
@@ -38,24 +40,3 @@ export function useTmpfs(prefix: string, what: string): Tmpfs {
   return fs;
 }
 
-/** Fills the file system at `dir` with one file until it refuses more; returns its path. */
-export async function fillDisk(dir: string): Promise<string> {
-  const path = join(dir, 'filler');
-  const fh = await open(path, 'w');
-  let at = 0;
-  try {
-    for (const chunk of [Buffer.alloc(256 * 1024, 1), Buffer.alloc(4096, 1)]) {
-      for (;;) {
-        const n = await fh.write(chunk, 0, chunk.length, at).then((r) => r.bytesWritten, (err: NodeJS.ErrnoException) => {
-          if (err.code !== 'ENOSPC') throw err;
-          return 0;
-        });
-        at += n;
-        if (n < chunk.length) break;
-      }
-    }
-  } finally {
-    await fh.close();
-  }
-  return path;
-}
