@@ -10,7 +10,10 @@ import { compressSync } from 'lz4-napi';
 import { ByteReader, ByteWriter } from '../storage/codec/bytes.js';
 import { decodeColumn, decodeColumnF64, encodeColumn } from '../storage/codec/columns.js';
 import { genericArray } from '../storage/codec/payload.js';
-import { lz4DecodeBlock } from '../storage/series-index/lz4-block.js';
+import { lz4DecodeInto } from '../storage/codec/lz4-block.js';
+
+/** The sidecar's chunks are decoded by the codec's LZ4 decoder, its errors naming the sidecar. */
+const lz4DecodeBlock = (src: Uint8Array, from: number, to: number, dst: Uint8Array, rawBytes: number): void => lz4DecodeInto(src, from, to, dst, rawBytes, 'series sidecar');
 import { isTapedeckError } from '../protocol/errors.js';
 import type { Value } from '../protocol/value.js';
 import { scheduleSeed } from './helpers/seed.js';

@@ -29,7 +29,7 @@ import { ByteReader, ByteWriter } from '../codec/bytes.js';
 import { ColumnKind, decodeColumn, decodeColumnF64, encodeColumn } from '../codec/columns.js';
 import { crc32c } from '../codec/crc.js';
 import { genericArray } from '../codec/payload.js';
-import { lz4DecodeBlock } from './lz4-block.js';
+import { LZ4_EXPANSION_MAX, lz4DecodeInto } from '../codec/lz4-block.js';
 
 export const SIDECAR_MAGIC = 'TPDSIDX1';
 /** 2: compressed chunks and index, regular and relative times (1, uncompressed, is rebuilt). */
@@ -51,10 +51,9 @@ const COMPRESS_MIN_BYTES = 32;
 const COMPRESS_SAVING_SHIFT = 4;
 /**
  * Bounds on a declared raw length, checked before anything is allocated for it: LZ4 never
- * expands a stream more than 255 times, and a chunk's body never holds more than 32 bytes
- * a sample (two columns of at most ~10 bytes a value, XOR's worst case, and a count).
+ * expands a stream more than 255 times (LZ4_EXPANSION_MAX), and a chunk's body never holds
+ * more than 32 bytes a sample (two columns of at most ~10 bytes a value, XOR's worst case, and a count).
  */
-const LZ4_RATIO_MAX = 255;
 const RAW_BYTES_PER_SAMPLE_MAX = 32;
 const RAW_BYTES_SLACK = 64;
 /** DEFLATE never expands more than 1032 times; the index is deflated at this level (built once, read at open). */
@@ -389,9 +388,9 @@ function chunkBody(buf: Uint8Array, flags: number, n: number): ByteReader {
   if (buf.length < 9) throw corrupt('compressed chunk shorter than its length');
   const raw = new DataView(buf.buffer, buf.byteOffset + 5, 4).getUint32(0, true);
   const stored = buf.length - 9;
-  if (raw > stored * LZ4_RATIO_MAX || raw > n * RAW_BYTES_PER_SAMPLE_MAX + RAW_BYTES_SLACK) throw corrupt(`compressed chunk declares ${raw} bytes, more than ${stored} stored bytes of ${n} samples can hold`);
+  if (raw > stored * LZ4_EXPANSION_MAX || raw > n * RAW_BYTES_PER_SAMPLE_MAX + RAW_BYTES_SLACK) throw corrupt(`compressed chunk declares ${raw} bytes, more than ${stored} stored bytes of ${n} samples can hold`);
   if (inflated.length < raw) inflated = new Uint8Array(Math.max(raw, inflated.length * 2));
-  lz4DecodeBlock(buf, 9, buf.length, inflated, raw);
+  lz4DecodeInto(buf, 9, buf.length, inflated, raw, 'series sidecar');
   return new ByteReader(inflated, 0, raw);
 }
 
