@@ -6,15 +6,16 @@
  * read-only, starts the one writer. Readers (cursors) only ever see committed blocks.
  */
 import { EventEmitter } from 'node:events';
-import { mkdir, open, stat, type FileHandle } from 'node:fs/promises';
-import { join } from 'node:path';
+import { mkdir, stat } from 'node:fs/promises';
 import { TapedeckError, isTapedeckError } from '../protocol/errors.js';
 import { parseTs } from '../protocol/time.js';
 import { CATALOG_ERROR_CODE, CATALOG_FILE, openCheckedCatalog, type Catalog, type BlockRow } from './catalog.js';
 import { BlockType } from './codec/frame.js';
 import { decodeBatches, decodeBatchesSelected, type DecodedBatches } from './codec/payload.js';
 import { filterDecoded } from './series-read.js';
-import { openFrame, PayloadBuffer } from './codec/frame.js';
+import { PayloadBuffer } from './codec/frame.js';
+import { checkedFrame, checkedPayload, checkFrameLength, withDetails } from './checked-frame.js';
+import { FileHandles } from './file-handles.js';
 import { BlockCache } from './block-cache.js';
 import { ROTATED_NAME, readExactly, readInto, rotatedName } from './segment-file.js';
 import { STORAGE_DEFAULTS, STORAGE_LIMITS, type DiskFullLimits, type StorageOptions } from './limits.js';
@@ -106,7 +107,7 @@ export class Archive extends EventEmitter {
   private readonly cache = new BlockCache(STORAGE_LIMITS.decodedCacheUpdatesMax);
   /** payloadOf's LZ4 payloads are decompressed here, one after the other (see payloadOf). */
   private readonly payloadBuffer = new PayloadBuffer(STORAGE_LIMITS.payloadBufferBytesMax);
-  private readonly handles = new Map<number, { fh: Promise<FileHandle>; busy: number }>();
+  private readonly handles: FileHandles;
   private readonly tails = new Map<number, BlockRow[]>();
   /** Files indexed again from their header at a read-only open: their catalog rows are stale. */
   private readonly staleRows = new Set<number>();
@@ -118,6 +119,7 @@ export class Archive extends EventEmitter {
     super();
     this.setMaxListeners(0);
     this.dir = dir;
+    this.handles = new FileHandles(dir, () => this.closed);
     this.readonly = opts.readonly === true;
     this.logger = opts.logger ?? silentLogger;
     this.clockUs = opts.clockUs ?? wallClockUs;
@@ -311,7 +313,7 @@ export class Archive extends EventEmitter {
   async readPayload(entry: FileEntry, row: BlockRow, wait?: FetchWait): Promise<Uint8Array> {
     if (entry.location === 'remote') await this.fetchRemote(entry, wait);
     // A payload of its own: the caller resumes after an await, when payloadOf's buffer may hold another block.
-    return this.checkedFrame(entry, row, await this.readBytes(entry, row.offset, row.frameBytes), undefined);
+    return checkedFrame(entry, row, await this.readBytes(entry, row.offset, row.frameBytes), undefined);
   }
 
   /**
@@ -319,7 +321,7 @@ export class Archive extends EventEmitter {
    * archive's shared handles (a reader that reads several blocks' frames in one I/O).
    */
   readBytes(entry: FileEntry, offset: number, length: number): Promise<Uint8Array> {
-    return this.withHandle(entry, (fh) => readExactly(fh, length, offset));
+    return this.handles.with(entry, (fh) => readExactly(fh, length, offset));
   }
 
   /**
@@ -330,7 +332,7 @@ export class Archive extends EventEmitter {
    */
   async readBytesInto(entry: FileEntry, offset: number, length: number, buf: Uint8Array): Promise<number> {
     if (length > buf.length) throw new RangeError(`readBytesInto: ${length} bytes into a buffer of ${buf.length}`);
-    return this.withHandle(entry, (fh) => readInto(fh, buf, length, offset));
+    return this.handles.with(entry, (fh) => readInto(fh, buf, length, offset));
   }
 
   /**
@@ -342,20 +344,15 @@ export class Archive extends EventEmitter {
    * buffer.test.ts holds earlier blocks' results while later ones are read).
    */
   payloadOf(entry: FileEntry, row: BlockRow, frame: Uint8Array): Uint8Array {
-    return this.checkedFrame(entry, row, frame, this.payloadBuffer);
-  }
-
-  private checkedFrame(entry: FileEntry, row: BlockRow, frame: Uint8Array, into: PayloadBuffer | undefined): Uint8Array {
-    if (frame.length !== row.frameBytes) throw new TapedeckError('TPD_CORRUPT_BLOCK', `${entry.name} block at ${row.offset}: file ends inside the block`, { file: entry.name, offset: row.offset });
-    return this.withDetails(entry, row, frame, (f, where) => this.checkedPayload(f, row, where, into));
+    return checkedFrame(entry, row, frame, this.payloadBuffer);
   }
 
   /** Reads one block, checks it against its catalog row, and decodes it with `decode`. */
   private async readChecked(entry: FileEntry, row: BlockRow, decode: (raw: Uint8Array, firstTs: number) => DecodedBatches): Promise<DecodedBatches> {
     const frame = await this.readBytes(entry, row.offset, row.frameBytes);
-    if (frame.length !== row.frameBytes) throw new TapedeckError('TPD_CORRUPT_BLOCK', `${entry.name} block at ${row.offset}: file ends inside the block`, { file: entry.name, offset: row.offset });
-    return this.withDetails(entry, row, frame, (f, where) => {
-      const raw = this.checkedPayload(f, row, where);
+    checkFrameLength(entry, row, frame);
+    return withDetails(entry, row, frame, (f, where) => {
+      const raw = checkedPayload(f, row, where);
       const d = decode(raw, row.firstTs);
       if (d.ts.length !== row.batches) throw new TapedeckError('TPD_CORRUPT_BLOCK', `${where}: batch count differs from its header`);
       for (const id of d.ids) if (id >= this.paths.length) throw new TapedeckError('TPD_CORRUPT_BLOCK', `${where}: unknown path id ${id}`);
@@ -363,89 +360,9 @@ export class Archive extends EventEmitter {
     });
   }
 
-  /** The frame's payload once its CRC32C checks and its header matches the row (header and row then agree on times and counts). */
-  private checkedPayload(frame: Uint8Array, row: BlockRow, where: string, into?: PayloadBuffer): Uint8Array {
-    const { header, raw } = openFrame(frame, where, into);
-    if (header.type !== row.type || header.frameBytes !== row.frameBytes || header.firstTs !== row.firstTs || header.lastTs !== row.lastTs || header.batches !== row.batches) {
-      // The block checks, so the index is wrong: its other answers cannot be trusted either.
-      throw new TapedeckError(CATALOG_ERROR_CODE, `${where}: the catalog's row differs from the block; rebuild it with tapedeck reindex`);
-    }
-    return raw;
-  }
-
-  /** Runs `fn` on a block's frame; an error without details gets the block's file and offset. */
-  private withDetails<T>(entry: FileEntry, row: BlockRow, frame: Uint8Array, fn: (frame: Uint8Array, where: string) => T): T {
-    try {
-      return fn(frame, `${entry.name} block at ${row.offset}`);
-    } catch (err) {
-      if (isTapedeckError(err) && err.details === undefined) {
-        throw new TapedeckError(err.code, err.message, { file: entry.name, offset: row.offset }, { cause: err });
-      }
-      throw err;
-    }
-  }
-
-  private async withHandle<T>(entry: FileEntry, fn: (fh: FileHandle) => Promise<T>): Promise<T> {
-    if (this.closed) throw new TapedeckError('TPD_ARCHIVE_CLOSED', 'archive is closed');
-    if (entry.location !== 'local') {
-      throw new TapedeckError('TPD_FILE_UNAVAILABLE', `file ${entry.name} is ${entry.location}`, { file: entry.name });
-    }
-    let h = this.handles.get(entry.seq);
-    if (!h) {
-      const fhP = this.openEntry(entry);
-      fhP.catch(() => this.handles.delete(entry.seq));
-      h = { fh: fhP, busy: 0 };
-      this.handles.set(entry.seq, h);
-      this.evictHandles();
-    }
-    h.busy++;
-    try {
-      return await fn(await h.fh);
-    } catch (err) {
-      if (isTapedeckError(err)) throw err;
-      // The system's message names the absolute path: keep it in `cause`, not in the message.
-      throw new TapedeckError('TPD_IO', `reading ${entry.name}: ${(err as NodeJS.ErrnoException).code ?? 'I/O error'}`, { file: entry.name }, { cause: err });
-    } finally {
-      h.busy--;
-    }
-  }
-
-  /**
-   * Opens a file by its entry's name. The writer renames `current` on disk before it renames
-   * the entry (writer.renameCurrent): an open racing the rename fails with ENOENT and is tried
-   * again under the new name, once the rename's continuation has run.
-   */
-  private async openEntry(entry: FileEntry): Promise<FileHandle> {
-    for (let attempt = 1; ; attempt++) {
-      const name = entry.name;
-      try {
-        return await open(join(this.dir, name), 'r');
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || attempt >= STORAGE_LIMITS.rotationRaceOpenTries) throw err;
-        if (entry.name === name) await new Promise((resolve) => setImmediate(resolve));
-        if (entry.name === name) throw err;
-      }
-    }
-  }
-
   /** Closes a file's handle so that the file can be removed (eviction); false while a read uses it. */
   releaseFile(seq: number): boolean {
-    const h = this.handles.get(seq);
-    if (!h) return true;
-    if (h.busy > 0) return false;
-    this.handles.delete(seq);
-    void h.fh.then((fh) => fh.close()).catch(() => undefined);
-    return true;
-  }
-
-  private evictHandles(): void {
-    if (this.handles.size <= STORAGE_LIMITS.openFilesMax) return;
-    for (const [seq, h] of this.handles) {
-      if (this.handles.size <= STORAGE_LIMITS.openFilesMax) break;
-      if (h.busy > 0) continue;
-      this.handles.delete(seq);
-      void h.fh.then((fh) => fh.close()).catch(() => undefined);
-    }
+    return this.handles.release(seq);
   }
 
   cursor(opts: CursorOptions = {}): Cursor {
@@ -499,8 +416,7 @@ export class Archive extends EventEmitter {
     }
     this.closed = true;
     this.emit('close');
-    for (const h of this.handles.values()) await h.fh.then((fh) => fh.close()).catch(() => undefined);
-    this.handles.clear();
+    await this.handles.closeAll();
     try {
       this.catalog?.close();
     } catch {
