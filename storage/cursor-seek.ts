@@ -2,16 +2,17 @@
  * Where a seek by time lands (Cursor.seek({ ts })): the file and delta block holding the
  * last batch at or before t, and how many of that block's batches are at or before it.
  *
- * The block is read and checked as every read checks it (Archive.readPayload: CRC32C,
+ * The block is read and checked as every read checks it (CRC32C of the whole frame,
  * length, the frame against its catalog row; a damaged block fails the seek with
- * TPD_CORRUPT_BLOCK) but only its head and batch times are decoded (codec/batch-times.ts):
- * a seek costs a varint a batch of its block, not a decode of every update. The state and
- * the batches that follow are read when asked for.
+ * TPD_CORRUPT_BLOCK) but only its head and batch times are decompressed (seek-head.ts) and
+ * decoded (codec/batch-times.ts): a seek costs a varint a batch of its block, not a decode
+ * of every update. The state and the batches that follow are read when asked for.
  */
 import { isTapedeckError, TapedeckError } from '../protocol/errors.js';
 import type { Archive, FetchWait } from './archive.js';
 import { batchesAtOrBefore } from './codec/batch-times.js';
 import { isIndexed, type FileEntry } from './file-list.js';
+import { seekHead } from './seek-head.js';
 
 /** Batch k of delta block di of file seq: the first batch after the time sought. */
 export interface Place {
@@ -66,7 +67,15 @@ async function batchesBy(a: Archive, f: FileEntry, di: number, t: number, wait: 
     return k;
   }
   const row = table.delta(di);
-  const raw = await a.readPayload(f, row, wait);
+  let raw: Uint8Array;
+  if (f.location === 'local') {
+    // Only the payload's head and times decompressed (seek-head.ts); a frame that fails a
+    // check there is opened by the archive, which throws what every reader gets.
+    const frame = await a.readBytes(f, row.offset, row.frameBytes);
+    raw = seekHead(frame, row) ?? a.payloadOf(f, row, frame);
+  } else {
+    raw = await a.readPayload(f, row, wait);
+  }
   try {
     return batchesAtOrBefore(raw, row.firstTs, row.batches, t);
   } catch (err) {

@@ -8,12 +8,15 @@
  * TPD_CORRUPT_BLOCK or decoded to exactly the declared length, never a byte past it, and
  * every structural fault refused. And openFrame: with and without a reused PayloadBuffer,
  * the payload's bytes; a frame whose stored LZ4 bytes are damaged (CRC made to match, so
- * the decoder is what sees it) fails with TPD_CORRUPT_BLOCK. Seeded (LZ4_SEED).
+ * the decoder is what sees it) fails with TPD_CORRUPT_BLOCK. The prefix decode (a seek's
+ * head): every prefix length of seeded inputs is the full decode's prefix, nothing written
+ * past it; on damaged streams it throws the full decode's error or gives the bytes the full
+ * decode wrote there, never another error, never a byte past the prefix. Seeded (LZ4_SEED).
  */
 import { describe, expect, it } from 'vitest';
 import { compressSync, uncompressSync } from 'lz4-napi';
 import { isTapedeckError } from '../protocol/errors.js';
-import { lz4DecodeInto } from '../storage/codec/lz4-block.js';
+import { lz4DecodeInto, lz4DecodePrefixInto } from '../storage/codec/lz4-block.js';
 import { BlockType, Codec, encodeFrame, FRAME_HEADER_BYTES, openFrame, PayloadBuffer } from '../storage/codec/frame.js';
 import { crc32c } from '../storage/codec/crc.js';
 import { scheduleSeed } from './helpers/seed.js';
@@ -276,5 +279,109 @@ describe('openFrame with LZ4 payloads', () => {
       }
     }
     expect(refused).toBeGreaterThan(200);
+  });
+});
+
+/** decodePrefix into `prefix + 64` sentinel bytes: the error (or undefined), the bytes, whether the tail held. */
+function decodePrefix(block: Uint8Array, length: number, prefix: number): { err: unknown; out: Uint8Array; tailKept: boolean } {
+  const out = new Uint8Array(prefix + 64).fill(SENTINEL);
+  let err: unknown;
+  try {
+    lz4DecodePrefixInto(block, 4, block.length, out, length, prefix, 'test');
+  } catch (e) {
+    err = e;
+  }
+  return { err, out, tailKept: out.subarray(prefix).every((b) => b === SENTINEL) };
+}
+
+/** Prefix lengths to try of an output of n bytes: all of them when short, else the first 700, the last 50 and a seeded 150. */
+function prefixLengths(r: () => number, n: number): number[] {
+  if (n <= 3000) return Array.from({ length: n + 1 }, (_, i) => i);
+  const out = Array.from({ length: 700 }, (_, i) => i);
+  for (let i = n - 50; i <= n; i++) out.push(i);
+  for (let i = 0; i < 150; i++) out.push(Math.floor(r() * n));
+  return out;
+}
+
+describe('LZ4 prefix decode', () => {
+  it('gives the full decode\'s first bytes for every prefix length, writing nothing past the prefix', () => {
+    const seed = scheduleSeed('LZ4_SEED', 'lz4 prefix differential');
+    const r = rng(seed);
+    let tried = 0;
+    for (let round = 0; round < 120; round++) {
+      const raw = input(r, round < 60 ? Math.floor(r() * 3000) : sizeOf(r));
+      const c = compressSync(Buffer.from(raw));
+      const want = uncompressSync(c);
+      for (const n of prefixLengths(r, raw.length)) {
+        const { err, out, tailKept } = decodePrefix(c, raw.length, n);
+        const what = `prefix ${n} of ${raw.length}, round ${round} (LZ4_SEED=${seed})`;
+        expect(err, what).toBeUndefined();
+        expect(tailKept, what).toBe(true);
+        if (!Buffer.from(out.subarray(0, n)).equals(want.subarray(0, n))) expect.fail(`${what}: bytes differ`);
+        tried++;
+      }
+    }
+    expect(tried).toBeGreaterThan(50_000);
+  });
+
+  it('on damaged streams throws the full decode\'s error or gives the bytes it wrote there; never writes past the prefix', () => {
+    const seed = scheduleSeed('LZ4_SEED', 'lz4 prefix damage');
+    const r = rng(seed);
+    let refused = 0;
+    let decoded = 0;
+    for (let round = 0; round < 200; round++) {
+      const raw = input(r, 1 + Math.floor(r() * 20_000));
+      const c = compressSync(Buffer.from(raw));
+      const g = regions(c, 4);
+      const streams: Array<{ bad: Uint8Array; length: number; what: string }> = [];
+      for (const region of Object.keys(g) as Array<keyof Regions>) {
+        const at = g[region];
+        for (let k = 0; k < 3 && at.length > 0; k++) {
+          const bad = Uint8Array.from(c);
+          const p = at[Math.floor(r() * at.length)] as number;
+          bad[p] = k === 0 ? 0 : k === 1 ? 255 : (bad[p] as number) ^ (1 << Math.floor(r() * 8));
+          streams.push({ bad, length: raw.length, what: `${region} byte ${p}` });
+        }
+      }
+      const cut = 4 + Math.floor(r() * (c.length - 4));
+      streams.push({ bad: Uint8Array.from(c.subarray(0, cut)), length: raw.length, what: `cut at ${cut}` });
+      for (const length of [raw.length - 1, raw.length + 1]) if (length >= 0) streams.push({ bad: Uint8Array.from(c), length, what: `length ${length}` });
+      for (const { bad, length, what } of streams) {
+        const full = decode(bad, 4, bad.length, length);
+        for (const n of [0, 1, 2, 5, 17, 64, 300, Math.floor(r() * (length + 1)), length - 1, length, length + 5]) {
+          if (n < 0) continue;
+          const at = `${what}, prefix ${n} of ${length}, round ${round} (LZ4_SEED=${seed})`;
+          const got = decodePrefix(bad, length, n);
+          expect(got.tailKept, at).toBe(true);
+          if (got.err !== undefined) {
+            // Refused: only where the full decode refuses, with its error.
+            expect(corrupt(got.err), `${at}: ${String(got.err)}`).toBe(true);
+            expect(String((got.err as Error).message), at).toBe(String((full.err as Error | undefined)?.message));
+            refused++;
+          } else {
+            const m = Math.min(n, length);
+            if (!Buffer.from(got.out.subarray(0, m)).equals(Buffer.from(full.out.subarray(0, m)))) expect.fail(`${at}: bytes differ from the full decode's`);
+            // A prefix of the whole output decodes only when the full decode does.
+            if (n >= length) expect(full.err, at).toBeUndefined();
+            decoded++;
+          }
+        }
+      }
+    }
+    expect(refused).toBeGreaterThan(1000);
+    expect(decoded).toBeGreaterThan(1000);
+  });
+
+  it('refuses a prefix larger than its buffer or a range outside the source, before writing', () => {
+    const dst = new Uint8Array(8).fill(SENTINEL);
+    const block = Uint8Array.of(0x90, 1, 2, 3, 4, 5, 6, 7, 8, 9);
+    expect(() => lz4DecodePrefixInto(block, 0, 10, dst, 12, 9, 'x')).toThrow(/larger than its buffer/);
+    expect(() => lz4DecodePrefixInto(block, 0, 11, dst, 12, 4, 'x')).toThrow(/larger than its buffer/);
+    expect(() => lz4DecodePrefixInto(block, 3, 2, dst, 12, 4, 'x')).toThrow(/larger than its buffer/);
+    expect(dst.every((b) => b === SENTINEL)).toBe(true);
+    // Nine literals, the stream's end: a prefix of 4 decodes; the whole (9) decodes; declared 12 with a prefix of 9 is refused as short.
+    lz4DecodePrefixInto(block, 0, 10, dst, 9, 4, 'x');
+    expect(Array.from(dst.subarray(0, 5))).toStrictEqual([1, 2, 3, 4, SENTINEL]);
+    expect(() => lz4DecodePrefixInto(block, 0, 10, new Uint8Array(12), 12, 10, 'x')).toThrow(/shorter than its declared length/);
   });
 });

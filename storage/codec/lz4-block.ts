@@ -96,6 +96,66 @@ function decodeSequences(src: Uint8Array, from: number, to: number, dst: Uint8Ar
   if (d !== rawBytes) fail(where, 'shorter than its declared length');
 }
 
+/**
+ * Decodes the first `prefixBytes` bytes of what the LZ4 block src[from, to) decodes to (its
+ * declared length rawBytes) into dst[0, prefixBytes), and stops: for a reader that needs
+ * only a payload's head (a seek by time: the head and batch times, a few hundred bytes of a
+ * block's 10–65 KB). LZ4 decodes front to back, so those bytes are the full decode's; every
+ * sequence read is checked as lz4DecodeInto checks it, against rawBytes, so a stream the
+ * full decode refuses before its first prefixBytes bytes fails here with the same error.
+ * What follows the prefix is not read (a fault there is the full decode's to find). Nothing
+ * is written at or past dst[prefixBytes]. prefixBytes >= rawBytes is the full decode.
+ */
+export function lz4DecodePrefixInto(src: Uint8Array, from: number, to: number, dst: Uint8Array, rawBytes: number, prefixBytes: number, where: string): void {
+  if (prefixBytes >= rawBytes) {
+    lz4DecodeInto(src, from, to, dst, rawBytes, where);
+    return;
+  }
+  if (prefixBytes > dst.length || prefixBytes < 0 || to > src.length || from < 0 || from > to) fail(where, 'larger than its buffer');
+  decodePrefix(plainBytes(src), from, to, plainBytes(dst), rawBytes, prefixBytes, where);
+}
+
+/** decodeSequences up to output byte `end` (< rawBytes): the sequence that reaches it is checked in full, copied up to it. */
+function decodePrefix(src: Uint8Array, from: number, to: number, dst: Uint8Array, rawBytes: number, end: number, where: string): void {
+  let s = from;
+  let d = 0;
+  while (d < end) {
+    if (s >= to) fail(where, 'truncated');
+    const token = src[s++] as number;
+    let literals = token >>> 4;
+    if (literals === 15) {
+      let b: number;
+      do {
+        if (s >= to) fail(where, 'truncated literal length');
+        b = src[s++] as number;
+        literals += b;
+      } while (b === 255);
+    }
+    if (literals > to - s || literals > rawBytes - d) fail(where, 'literals past the end');
+    const copied = Math.min(literals, end - d);
+    for (let i = 0; i < copied; i++) dst[d++] = src[s + i] as number;
+    s += literals;
+    if (d === end) return;
+    // The stream ends before rawBytes (d < end < rawBytes): the full decode refuses it so.
+    if (s === to) fail(where, 'shorter than its declared length');
+    if (s + 2 > to) fail(where, 'truncated match offset');
+    const offset = (src[s] as number) | ((src[s + 1] as number) << 8);
+    s += 2;
+    if (offset === 0 || offset > d) fail(where, 'match offset out of range');
+    let length = (token & 15) + MIN_MATCH;
+    if ((token & 15) === 15) {
+      let b: number;
+      do {
+        if (s >= to) fail(where, 'truncated match length');
+        b = src[s++] as number;
+        length += b;
+      } while (b === 255);
+    }
+    if (length > rawBytes - d) fail(where, 'match past the end');
+    d = copyMatch(dst, d, offset, Math.min(length, end - d));
+  }
+}
+
 /** Copies a match of `length` bytes from `offset` back to dst[d]; returns the new end. */
 function copyMatch(dst: Uint8Array, d: number, offset: number, length: number): number {
   const end = d + length;
