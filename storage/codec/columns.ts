@@ -208,60 +208,35 @@ export function encodeNumberColumns(w: ByteWriter, vals: Float64Array, order: Ui
 
 /** Short columns' scaled values are checked against this bound (see shortColumns). */
 const SHORT_SCALED_ABS_LIMIT = 2 ** 50;
-/** The exponent of the last short decimal column: the first one tried for the next. */
+/** The exponent of the last decimal found by decimalExponent: the first one tried for the next. */
 let guessK = 0;
+/**
+ * Values found in a row at one exponent below guessK (guessExponent): after this many the
+ * guess itself moves down (data of fewer places than the guess costs a division more each).
+ */
+const GUESS_DESCENTS_MAX = 16;
+let descents = 0;
 
 /**
  * Encodes columns c, c + 1, ... while they hold 1 or 2 numbers that are decimal at the first
- * value's exponent, exactly as encodeShortDecimal does, in one loop with the writer's buffer
- * and position held locally. Returns the first column not done (a longer one, or one that
- * needs encodeNumberColumnBody, which is done here). Why each test gives encodeShortDecimal's
- * answer is written beside it; test/codec-short-columns.test.ts compares both on hostile and
- * random columns.
+ * value's exponent (or, for two, both at the second's, when larger), exactly as
+ * encodeNumberColumnBody does, in one loop with the writer's buffer and position held
+ * locally. Returns the first column not done (a longer one, or one that needs
+ * encodeNumberColumnBody, which is done here). Why each test gives the general path's answer
+ * is written beside it; test/codec-short-columns.test.ts and test/encode-identity.test.ts
+ * compare both on hostile and random columns.
  */
 function shortColumns(w: ByteWriter, vals: Float64Array, order: Uint32Array, colStart: Uint32Array, c: number, nc: number, kindsAt: number): number {
   let buf = w.buf;
   let p = w.pos;
-  let gk = guessK;
   for (; c < nc; c++) {
     const from = colStart[c] as number;
     const n = (colStart[c + 1] as number) - from;
     if (n > 2) break;
     const v0 = vals[order[from] as number] as number;
-    let k = -1;
-    let s0 = 0;
-    if (gk > 0) {
-      // The last column's exponent first (mixed blocks: all alike). r = round(v x 10^k),
-      // exact (r / 10^k === v), |r| < 2^50 and not a multiple of 10 is decimalExponent's
-      // answer, its smallest exact exponent: were v exact at some j < k (or an integer),
-      // v x 10^k would be within 0.3 of r_j x 10^(k - j) (v's rounding and the product's
-      // each err by at most 2^-52 of it), so r would be that multiple of 10. r x 0.1 is an
-      // integer exactly when r is a multiple of 10 (|r| < 2^50; r % 10 of a double is a
-      // call to fmod). floor(x + 0.5) is Math.round(x) here (and cheaper): an exact r is
-      // within 1/4 of x.
-      const pg = POW10[gk] as number;
-      const r = Math.floor(v0 * pg + 0.5);
-      const q = r * 0.1;
-      if (r / pg === v0 && r < SHORT_SCALED_ABS_LIMIT && r > -SHORT_SCALED_ABS_LIMIT && q !== Math.floor(q)) {
-        k = gk;
-        s0 = r;
-      }
-    }
-    if (k < 0) {
-      // encodeShortDecimal's own tests (Math.floor(v) === v is Math.round(v) === v).
-      s0 = Math.floor(v0);
-      if (s0 === v0 && holdable(s0)) {
-        k = 0;
-      } else {
-        k = decimalExponent(v0);
-        if (k > 0) {
-          s0 = exponentScaled;
-          gk = k;
-        } else {
-          k = -1; // as encodeShortDecimal: 0 here would be an integer not holdable
-        }
-      }
-    }
+    // scaleDecimal's first value: an integer within range at k = 0, else decimalExponent's.
+    let k = shortExponent(v0);
+    let s0 = exponentScaled;
     let s1 = 0;
     let ok = k >= 0;
     if (ok && n === 2) {
@@ -270,14 +245,26 @@ function shortColumns(w: ByteWriter, vals: Float64Array, order: Uint32Array, col
         s1 = Math.floor(v1);
         ok = s1 === v1 && holdable(s1);
       } else {
-        // Math.round as above when exact within 2^50; -0 is not holdable (0 / 10^k === -0).
+        // Math.round as scaleDecimal when exact within 2^50; -0 is not holdable (0 / 10^k === -0).
         const pk = POW10[k] as number;
         s1 = Math.floor(v1 * pk + 0.5);
         ok = s1 / pk === v1 && s1 < SHORT_SCALED_ABS_LIMIT && s1 > -SHORT_SCALED_ABS_LIMIT && (s1 !== 0 || 1 / v1 > 0);
       }
+      if (!ok) {
+        // scaleDecimal's second value at a larger exponent: both rescaled there (rescale).
+        const e = shortExponent(v1);
+        if (e > k) {
+          const pe = POW10[e] as number;
+          s0 = Math.round(v0 * pe);
+          s1 = Math.round(v1 * pe);
+          ok = s0 / pe === v0 && holdable(s0) && s1 / pe === v1 && holdable(s1);
+          k = e;
+        }
+      }
     }
     if (!ok) {
-      // encodeShortDecimal's -1, or a value past 2^50 here: the general path (the same bytes).
+      // Not decimal at one exponent (XOR, FLOAT64), or a value past 2^50 here: the general
+      // path (the same bytes).
       w.pos = p;
       const kind = encodeNumberColumnBody(w, vals, order, from, from + n);
       buf = w.buf; // grown, maybe
@@ -290,30 +277,101 @@ function shortColumns(w: ByteWriter, vals: Float64Array, order: Uint32Array, col
       w.ensure(2 * VARINT_BYTES_MAX);
       buf = w.buf;
     }
-    p = putSvar(buf, p, s0);
-    if (n === 2) p = putSvar(buf, p, s1 - s0);
+    if (s0 < SMALL_SCALED_ABS_LIMIT && s0 > -SMALL_SCALED_ABS_LIMIT && s1 < SMALL_SCALED_ABS_LIMIT && s1 > -SMALL_SCALED_ABS_LIMIT) {
+      p = putSvarSmall(buf, p, s0);
+      if (n === 2) p = putSvarSmall(buf, p, s1 - s0);
+    } else {
+      p = putSvar(buf, p, s0);
+      if (n === 2) p = putSvar(buf, p, s1 - s0);
+    }
     buf[kindsAt + c] = ColumnKind.DECIMAL_K + k;
   }
-  guessK = gk;
   w.pos = p;
   return c;
 }
 
 /**
- * decimalExponent(v) (and its exponentScaled), the last short column's exponent tried first:
- * shortColumns says why an exact r there that is not a multiple of 10 is the same answer.
+ * Scaled values within this bound, and their differences, zigzag below 2^21: putSvarSmall
+ * writes them. (Two-place decimals up to ±5 242.88; most short columns.)
  */
-function exponentOf(v: number): number {
-  const gk = guessK;
-  if (gk > 0) {
-    const pg = POW10[gk] as number;
-    const r = Math.floor(v * pg + 0.5);
-    const q = r * 0.1;
-    if (r / pg === v && r < SHORT_SCALED_ABS_LIMIT && r > -SHORT_SCALED_ABS_LIMIT && q !== Math.floor(q)) {
-      exponentScaled = r;
-      return gk;
-    }
+const SMALL_SCALED_ABS_LIMIT = 1 << 19;
+
+/**
+ * putSvar of an integer within ±2^20 (zigzagged below 2^21: 1 to 3 varint bytes) without a
+ * branch: three bytes are stored and the position moves by the varint's length (the bytes
+ * past it are overwritten by what follows; the caller ensured room for 16). The branches of
+ * putUvar on the length mispredict on columns of varied magnitudes: half the cost of a
+ * mixed block's short columns.
+ */
+function putSvarSmall(buf: Uint8Array, p: number, s: number): number {
+  const z = (s << 1) ^ (s >> 31);
+  const more1 = (0x7f - z) >>> 31; // 1 when z >= 2^7: a second byte
+  const more2 = (0x3fff - z) >>> 31; // 1 when z >= 2^14: a third
+  buf[p] = (z & 0x7f) | (more1 << 7);
+  buf[p + 1] = ((z >>> 7) & 0x7f) | (more2 << 7);
+  buf[p + 2] = z >>> 14;
+  return p + 1 + more1 + more2;
+}
+
+/**
+ * scaleDecimal's exponent for a column's first value (exponentScaled its scaled value): 0
+ * for an integer within range (not -0), else decimalExponent's answer (-1: not decimal).
+ */
+function shortExponent(v: number): number {
+  const k = guessExponent(v);
+  if (k > 0) return k;
+  // floor(v) === v is Math.round(v) === v (and cheaper).
+  const s = Math.floor(v);
+  if (s === v) {
+    exponentScaled = s;
+    return holdable(s) ? 0 : -1; // decimalExponent of an integer out of range (or -0) is -1 too
   }
+  const e = decimalExponent(v);
+  if (e > 0) guessK = e;
+  return e;
+}
+
+/**
+ * decimalExponent's answer found from the guess (the last exponent decimalExponent found),
+ * with exponentScaled, or 0 when the guess does not tell. r = round(v x 10^k), exact
+ * (r / 10^k === v), |r| < 2^50 and not a multiple of 10 is decimalExponent's answer, its
+ * smallest exact exponent: were v exact at some j < k (or an integer), v x 10^k would be
+ * within 0.3 of r_j x 10^(k - j) (v's rounding and the product's each err by at most 2^-52
+ * of it), so r would be that multiple of 10. r x 0.1 is an integer exactly when r is a
+ * multiple of 10 (|r| < 2^50; r % 10 of a double is a call to fmod), and is then r / 10
+ * exactly; r / 10^k and (r / 10) / 10^(k - 1) are the same number, rounded the same, so v is
+ * exact at k - 1 too, and the test goes on there (a two-place guess for a one-place value
+ * costs a multiplication, not decimalExponent's divisions). Down to k = 0, v is an integer:
+ * 0, for the caller's integer test. floor(x + 0.5) is Math.round(x) here (and cheaper): an
+ * exact r is within 1/4 of x.
+ */
+function guessExponent(v: number): number {
+  const gk = guessK;
+  if (gk === 0) return 0;
+  const pg = POW10[gk] as number;
+  let r = Math.floor(v * pg + 0.5);
+  if (!(r / pg === v && r < SHORT_SCALED_ABS_LIMIT && r > -SHORT_SCALED_ABS_LIMIT)) return 0;
+  let k = gk;
+  let q = r * 0.1;
+  while (q === Math.floor(q)) {
+    if (k === 1) return 0;
+    k--;
+    r = q;
+    q = r * 0.1;
+  }
+  exponentScaled = r;
+  if (k === gk) descents = 0;
+  else if (++descents >= GUESS_DESCENTS_MAX) {
+    guessK = k;
+    descents = 0;
+  }
+  return k;
+}
+
+/** decimalExponent(v) (and its exponentScaled), the last exponent found tried first (guessExponent). */
+function exponentOf(v: number): number {
+  const g = guessExponent(v);
+  if (g > 0) return g;
   const k = decimalExponent(v);
   if (k > 0) guessK = k;
   return k;
