@@ -7,7 +7,8 @@ import type { Value } from '../../protocol/value.js';
 import { MsgpackWriter } from '../../protocol/value-msgpack.js';
 import { putSvar, type ByteWriter } from './bytes.js';
 import { encodeXorColumn, xorColumnBits } from './xor-float.js';
-import { encodePacked, planPacked, type PackedPlan } from './packed-int.js';
+import { encodePacked } from './packed-int.js';
+import { planPacked, scaleCounted, type PackedPlan } from './packed-plan.js';
 
 import { ColumnKind, DECIMAL_EXPONENT_MAX, LITTLE_ENDIAN, POW10, VARINT_BYTES_MAX } from './column-kinds.js';
 
@@ -144,11 +145,50 @@ export function encodeNumberColumnBody(w: ByteWriter, vals: Float64Array, order:
   if (n <= 2 && n >= 1) {
     const kind = encodeShortDecimal(w, vals, order, from, n);
     if (kind >= 0) return kind;
+  } else if (n >= 3) {
+    const kind = encodeCounted(w, vals, order, from, n);
+    if (kind >= 0) return kind;
   }
   growNums(n);
   const ns = nums;
   for (let i = 0; i < n; i++) ns[i] = vals[order[from + i] as number] as number;
   return encodeNums(w, n);
+}
+
+/**
+ * encodeNums of a column of 3 or more numbers that are all decimal at the first one's
+ * exponent, within scaleCounted's bound, with its scaling, planning and DECIMAL_K size in
+ * one pass (packed-plan.ts scaleCounted) and nothing gathered first. Returns the kind, or
+ * -1 with nothing written when the column needs encodeNums (a larger exponent later, not
+ * decimal, values past the bound).
+ */
+function encodeCounted(w: ByteWriter, vals: Float64Array, order: Uint32Array, from: number, n: number): number {
+  // scaleDecimal's first value: an integer within range at k = 0, else decimalExponent's.
+  const v0 = vals[order[from] as number] as number;
+  let k = shortExponent(v0);
+  if (k < 0) return -1;
+  let s0 = exponentScaled;
+  growNums(n);
+  let dec = scaleCounted(vals, order, from, n, k, s0, scaled, plan);
+  while (dec < -1) {
+    // scaleDecimal's value that is not exact at k: at its own exponent, when larger, every
+    // value is scaled again (rescale: Math.round, holdable; the first here, the rest in the
+    // next pass, whose test gives the same s or declines), else the column is not decimal.
+    const e = exponentOf(vals[order[from - 1 - dec] as number] as number);
+    if (e <= k) return -1;
+    k = e;
+    const p = POW10[k] as number;
+    s0 = Math.round(v0 * p);
+    if (!(s0 / p === v0 && holdable(s0))) return -1;
+    dec = scaleCounted(vals, order, from, n, k, s0, scaled, plan);
+  }
+  if (dec < 0) return -1;
+  if (plan.bytes >= dec) {
+    writeDecimal(w, n);
+    return ColumnKind.DECIMAL_K + k;
+  }
+  encodePacked(w, scaled, n, plan);
+  return ColumnKind.PACKED + 16 * plan.order + k;
 }
 
 /**
