@@ -1,0 +1,165 @@
+//! The PACKED column: plan (order, width, exceptions) and body, as packed-int.ts planPacked
+//! and encodePacked choose and write them (docs/format.md, "PACKED column").
+
+use crate::out::{bit_length, varint_bytes, zigzag, BitOut, Out};
+
+/// Widest packed residual; wider ones are exceptions.
+const WIDTH_MAX: u32 = 32;
+/// Columns with fewer residuals than this try the full width only (no exceptions).
+const SHORT_COLUMN_VALUES: u64 = 16;
+/// Order 0 is planned only for columns whose first scaled value is smaller than this.
+const ORDER0_FIRST_ABS_MAX: i64 = 1 << 12;
+/// Bit lengths of zigzagged residuals go up to 54.
+const BITLEN_SLOTS: usize = 56;
+/// Order-2 residuals past this cannot be planned (their zigzag must stay exact in JS).
+const RESIDUAL_ABS_MAX: i64 = 1 << 51;
+const EXCEPTIONS_FLAG: u8 = 0x80;
+
+#[derive(Clone, Copy)]
+pub struct Plan {
+    pub order: usize,
+    pub width: u32,
+    pub exceptions: u64,
+    /// PACKED size, kind byte included (exceptions counted as packed-int.ts counts them).
+    pub bytes: u64,
+}
+
+/// Bit-length histograms of the order-0, 1, 2 residuals and their maxima.
+struct Histograms {
+    h: [[u32; BITLEN_SLOTS]; 3],
+    max: [u32; 3],
+    order2_ok: bool,
+}
+
+fn histograms(sc: &[i64], try_order0: bool) -> Histograms {
+    let mut hs = Histograms { h: [[0; BITLEN_SLOTS]; 3], max: [0; 3], order2_ok: true };
+    let mut prev = 0i64;
+    let mut prev_delta = 0i64;
+    for (i, &s) in sc.iter().enumerate() {
+        if try_order0 {
+            let b = bit_length(zigzag(s));
+            hs.h[0][b as usize] += 1;
+            hs.max[0] = hs.max[0].max(b);
+        }
+        let d = s - prev;
+        if i >= 1 {
+            let b = bit_length(zigzag(d));
+            hs.h[1][b as usize] += 1;
+            hs.max[1] = hs.max[1].max(b);
+        }
+        if i >= 2 && hs.order2_ok {
+            let r = d - prev_delta;
+            if r.abs() > RESIDUAL_ABS_MAX {
+                hs.order2_ok = false;
+            } else {
+                let b = bit_length(zigzag(r));
+                hs.h[2][b as usize] += 1;
+                hs.max[2] = hs.max[2].max(b);
+            }
+        }
+        prev = s;
+        prev_delta = d;
+    }
+    hs
+}
+
+/// planPacked for n >= 3 scaled values. (planShort, its shortcut for short columns of small
+/// values, gives the same plan as the general path, which is all this does.)
+pub fn plan_packed(sc: &[i64]) -> Plan {
+    let n = sc.len();
+    let try_order0 = sc[0].abs() < ORDER0_FIRST_ABS_MAX;
+    let hs = histograms(sc, try_order0);
+    let mut plan = Plan { order: 0, width: 0, exceptions: 0, bytes: u64::MAX };
+    let first = if try_order0 { 0 } else { 1 };
+    for order in first..=2usize {
+        if order == 2 && !hs.order2_ok {
+            break;
+        }
+        let mut head = 2u64;
+        if order >= 1 {
+            head += varint_bytes(zigzag(sc[0]));
+        }
+        if order == 2 {
+            head += varint_bytes(zigzag(sc[1] - sc[0]));
+        }
+        plan_width(&hs.h[order], hs.max[order], (n - order) as u64, head, order, &mut plan);
+    }
+    plan
+}
+
+/// planWidth: every width from the widest residual's down, exceptions as running sums; a
+/// strictly smaller size replaces the plan.
+fn plan_width(h: &[u32; BITLEN_SLOTS], max_len: u32, m: u64, head: u64, order: usize, plan: &mut Plan) {
+    let mut count = 0u64;
+    let mut len_sum = 0u64;
+    let mut len = max_len;
+    while len > WIDTH_MAX {
+        count += h[len as usize] as u64;
+        len_sum += h[len as usize] as u64 * len as u64;
+        len -= 1;
+    }
+    let top = max_len.min(WIDTH_MAX);
+    let min_width = if m < SHORT_COLUMN_VALUES { top } else { 0 };
+    let mut width = top;
+    loop {
+        let w = width as u64;
+        let x = len_sum - w * count + 3 * count;
+        let exception_bytes = if count == 0 { 0 } else { 1 + count + (x + 6) / 7 };
+        let bytes = head + (m * w + 7) / 8 + exception_bytes;
+        if bytes < plan.bytes {
+            *plan = Plan { order, width, exceptions: count, bytes };
+        }
+        count += h[width as usize] as u64;
+        len_sum += h[width as usize] as u64 * w;
+        if width == min_width {
+            break;
+        }
+        width -= 1;
+    }
+}
+
+#[inline]
+fn residual(sc: &[i64], order: usize, j: usize) -> u64 {
+    match order {
+        0 => zigzag(sc[j]),
+        1 => zigzag(sc[j + 1] - sc[j]),
+        _ => zigzag(sc[j + 2] - 2 * sc[j + 1] + sc[j]),
+    }
+}
+
+/// encodePacked: the PACKED body (the kind byte carries order and k).
+pub fn encode_packed(out: &mut Out, sc: &[i64], plan: &Plan) {
+    let order = plan.order;
+    let width = plan.width;
+    let m = sc.len() - order;
+    if order >= 1 {
+        out.svar(sc[0]);
+    }
+    if order == 2 {
+        out.svar(sc[1] - sc[0]);
+    }
+    let flag = if plan.exceptions > 0 { EXCEPTIONS_FLAG } else { 0 };
+    out.u8(width as u8 | flag);
+    if plan.exceptions > 0 {
+        out.uvar(plan.exceptions);
+    }
+    let mask = (1u64 << width) - 1;
+    let mut bits = BitOut::new();
+    for j in 0..m {
+        bits.write(out, residual(sc, order, j) & mask, width);
+    }
+    bits.flush(out);
+    if plan.exceptions == 0 {
+        return;
+    }
+    let mut prev: i64 = -1;
+    for j in 0..m {
+        let z = residual(sc, order, j);
+        if z >> width == 0 {
+            continue;
+        }
+        out.uvar((j as i64 - prev - 1) as u64);
+        out.uvar(z >> width);
+        prev = j as i64;
+    }
+}

@@ -1,0 +1,295 @@
+/**
+ * The WebAssembly number-column encoder (PROTOTYPE: native/column-encoder, installed by
+ * storage/wasm-columns-file.ts into storage/codec/wasm-columns.ts; docs/wasm-encoder.md)
+ * against the TypeScript one (storage/codec/columns.ts encodeNumberColumns), byte for byte, on seeded blocks of random
+ * and hostile columns: every kind (DECIMAL_K, PACKED orders 0-2 with and without
+ * exceptions, XOR, FLOAT64), -0, NaN payloads (0x7ff0000000000002 and others), ±Inf,
+ * subnormals, scaled values about 2^50 and 2^51, 1- to 3-value columns, columns about the
+ * 16-residual rule, counters with resets, constants, spikes, exponents rising mid-column.
+ * Skipped, saying so, when the module is not built (CI does not build it).
+ */
+import { describe, expect, it } from 'vitest';
+import { ByteWriter } from '../storage/codec/bytes.js';
+import { encodeNumberColumns } from '../storage/codec/columns.js';
+import { encodeNumberColumnsWasm } from '../storage/codec/wasm-columns.js';
+import { loadWasmColumns } from '../storage/wasm-columns-file.js';
+import { scheduleSeed } from './helpers/seed.js';
+import { rng } from './helpers/workload.js';
+
+const BUILD = 'cargo build --release --target wasm32-unknown-unknown --manifest-path native/column-encoder/Cargo.toml';
+const available = loadWasmColumns();
+if (!available) console.log(`test/wasm-columns: skipped, the WebAssembly column encoder is not built (${BUILD})`);
+
+type Rand = () => number;
+
+/** A column under construction: values written as numbers or as exact bit patterns. */
+class Column {
+  readonly f = new Float64Array(0);
+  private vals: Float64Array;
+  private words: Uint32Array;
+  n = 0;
+
+  constructor(capacity: number) {
+    this.vals = new Float64Array(capacity);
+    this.words = new Uint32Array(this.vals.buffer);
+  }
+
+  num(v: number): void {
+    this.vals[this.n++] = v;
+  }
+
+  /** A value by its bits (NaN payloads survive only this way). */
+  bits(hi: number, lo: number): void {
+    this.words[2 * this.n] = lo >>> 0;
+    this.words[2 * this.n + 1] = hi >>> 0;
+    this.n++;
+  }
+
+  get values(): Float64Array {
+    return this.vals.subarray(0, this.n);
+  }
+}
+
+const NAN_BITS: Array<[number, number]> = [
+  [0x7ff80000, 0],
+  [0xfff80000, 0],
+  [0x7ff00000, 2], // Prometheus' stale marker
+  [0x7ff80000, 2],
+  [0x7ff00000, 1],
+  [0xfff00000, 0x1234],
+  [0x7fffffff, 0xffffffff],
+];
+
+function pick<T>(r: Rand, xs: readonly T[]): T {
+  return xs[Math.floor(r() * xs.length)] as T;
+}
+
+/** A hostile value: NaNs, -0, ±Inf, subnormals, edges of the scaled range, ties. */
+function hostile(r: Rand, c: Column, k: number): void {
+  const p = 10 ** k;
+  switch (Math.floor(r() * 9)) {
+    case 0: {
+      const [hi, lo] = pick(r, NAN_BITS);
+      return c.bits(hi, lo);
+    }
+    case 1:
+      return c.num(pick(r, [-0, 0, Infinity, -Infinity, 5e-324, -5e-324, 2.2250738585072e-308, Number.MAX_VALUE, -Number.MIN_VALUE]));
+    case 2: {
+      const edge = pick(r, [2 ** 50, 2 ** 51, 2 ** 52, 2 ** 53]);
+      return c.num(((edge + Math.floor(r() * 9) - 4) * (r() < 0.5 ? -1 : 1)) / p);
+    }
+    case 3:
+      return c.num(pick(r, [0.1 + 0.2, 2e6, 2e6 - 1e-9, 1999999.9999999, 0.15, -2.5, 2.5, -0.5, 0.5, 1e-9, 1e-10, 486164504320.5]));
+    case 4:
+      return c.num(Math.floor(r() * 2 ** 53) * (r() < 0.5 ? -1 : 1));
+    case 5:
+      return c.num(r() * 1e6 - 5e5);
+    case 6:
+      return c.num(Math.round((r() - 0.5) * 2e5) / 10 ** Math.floor(r() * 11));
+    case 7:
+      return c.num(-(Math.floor(r() * 1e5) + 1) / p);
+    default:
+      return c.num((Math.floor(r() * 2 ** 31) * 10) / p); // exact one place lower
+  }
+}
+
+const SHAPES = ['gauge', 'counter', 'constant', 'sparse', 'sparseEdge', 'spikes', 'rising', 'wide', 'noisy', 'xorish', 'hostile', 'mixed'] as const;
+
+/** One column of n values of a random shape at exponent k. */
+function column(r: Rand, n: number): { col: Column; shape: string } {
+  const c = new Column(n);
+  const shape = pick(r, SHAPES);
+  const k = Math.floor(r() * 10);
+  const p = 10 ** k;
+  let s = Math.floor((r() - 0.3) * (r() < 0.5 ? 5000 : 1e9));
+  const step = Math.floor(r() * (r() < 0.5 ? 10 : 1e6));
+  const noise = 1 + Math.floor(r() * (r() < 0.3 ? 3 : r() < 0.5 ? 300 : 1e7));
+  const base = r() * 1e4;
+  for (let i = 0; i < n; i++) {
+    switch (shape) {
+      case 'gauge':
+        s += Math.floor(r() * noise) - Math.floor(noise / 2);
+        c.num(s / p);
+        break;
+      case 'counter': // growing by a step or a varied amount, resets now and then
+        s = r() < 0.01 ? 0 : s + step + (r() < 0.5 ? Math.floor(r() * noise) : 0);
+        c.num(s / p);
+        break;
+      case 'constant':
+        c.num(s / p);
+        break;
+      case 'sparse': // error counts: zeros, now and then a few
+        c.num(r() < 0.1 ? Math.floor(r() * noise) : 0);
+        break;
+      case 'sparseEdge': // sparse after a first value about order 0's bound (|s| < 4096)
+        c.num(i === 0 ? ((4094 + Math.floor(r() * 5)) * (r() < 0.5 ? -1 : 1)) / p : r() < 0.1 ? Math.floor(r() * 8) / p : 0);
+        break;
+      case 'spikes': // smooth, with rare wide residuals (exceptions)
+        s += Math.floor(r() * 5) - 2;
+        c.num((r() < 0.03 ? s + Math.floor(r() * 2 ** pick(r, [20, 30, 40, 48])) : s) / p);
+        break;
+      case 'rising': // integers, then places appear (rescales), at most 9
+        c.num(Math.round(r() * 1e4) / 10 ** Math.min(9, Math.floor((i * 10) / n)));
+        break;
+      case 'wide': // residuals of 24 to 40 bits
+        s = Math.floor((r() - 0.5) * 2 ** pick(r, [24, 25, 31, 32, 33, 40]));
+        c.num(s / p);
+        break;
+      case 'noisy':
+        c.num(base + r() * 1e3);
+        break;
+      case 'xorish': // repeats and few-bit changes of a full double
+        c.num(r() < 0.5 && i > 0 ? (c.values[i - 1] as number) : base + Math.floor(r() * 4) * 0.25 + 1 / 3);
+        break;
+      case 'hostile':
+        hostile(r, c, k);
+        break;
+      default: // a decimal column with hostile values here and there
+        if (r() < 0.05) hostile(r, c, k);
+        else c.num(Math.floor(r() * noise) / p);
+    }
+  }
+  return { col: c, shape };
+}
+
+function columnLength(r: Rand): number {
+  const x = r();
+  if (x < 0.4) return 1 + Math.floor(r() * 3); // 1 to 3
+  if (x < 0.7) return 4 + Math.floor(r() * 16); // about the 16-residual rule
+  if (x < 0.97) return 20 + Math.floor(r() * 500);
+  return 2000 + Math.floor(r() * 15000);
+}
+
+interface Block {
+  vals: Float64Array;
+  order: Uint32Array;
+  colStart: Uint32Array;
+  nc: number;
+  shapes: string[];
+}
+
+/** Columns placed at random places among the block's values (order says where). */
+function block(r: Rand, nc: number): Block {
+  const cols = Array.from({ length: nc }, () => column(r, columnLength(r)));
+  const colStart = new Uint32Array(nc + 1);
+  for (let c = 0; c < nc; c++) colStart[c + 1] = (colStart[c] as number) + (cols[c] as { col: Column }).col.n;
+  const nu = colStart[nc] as number;
+  const place = Uint32Array.from({ length: nu }, (_, i) => i);
+  for (let i = nu - 1; i > 0; i--) {
+    const j = Math.floor(r() * (i + 1));
+    const t = place[i] as number;
+    place[i] = place[j] as number;
+    place[j] = t;
+  }
+  const vals = new Float64Array(nu);
+  const valWords = new Uint32Array(vals.buffer);
+  const order = new Uint32Array(nu);
+  cols.forEach(({ col }, c) => {
+    const words = new Uint32Array(col.values.buffer);
+    for (let j = 0; j < col.n; j++) {
+      const at = colStart[c] as number;
+      const to = place[at + j] as number;
+      order[at + j] = to;
+      valWords[2 * to] = words[2 * j] as number; // bits, not numbers: NaN payloads kept
+      valWords[2 * to + 1] = words[2 * j + 1] as number;
+    }
+  });
+  return { vals, order, colStart, nc, shapes: cols.map((x) => x.shape) };
+}
+
+/** Both encoders' bytes for a block, after `prefix` bytes already in a small writer. */
+function encodeBoth(b: Block, prefix: number): { ts: Uint8Array; wasm: Uint8Array } {
+  const run = (f: typeof encodeNumberColumns): Uint8Array => {
+    const w = new ByteWriter(16);
+    for (let i = 0; i < prefix; i++) w.u8(0xa0 + i);
+    w.ensure(b.nc);
+    const kindsAt = w.pos;
+    w.pos += b.nc;
+    f(w, b.vals, b.order, b.colStart, b.nc, kindsAt);
+    return w.buf.slice(0, w.pos);
+  };
+  return { ts: run(encodeNumberColumns), wasm: run(encodeNumberColumnsWasm) };
+}
+
+function hexBits(b: Block, c: number): string {
+  const words = new Uint32Array(b.vals.buffer);
+  const out: string[] = [];
+  for (let i = b.colStart[c] as number; i < (b.colStart[c + 1] as number) && out.length < 40; i++) {
+    const at = b.order[i] as number;
+    out.push(((words[2 * at + 1] as number).toString(16).padStart(8, '0') + (words[2 * at] as number).toString(16).padStart(8, '0')));
+  }
+  return out.join(' ');
+}
+
+/** The first column that the two encoders write differently, as a one-column block. */
+function firstDiffering(b: Block): string {
+  for (let c = 0; c < b.nc; c++) {
+    const one: Block = { vals: b.vals, order: b.order.subarray(b.colStart[c] as number), colStart: Uint32Array.of(0, (b.colStart[c + 1] as number) - (b.colStart[c] as number)), nc: 1, shapes: [] };
+    const { ts, wasm } = encodeBoth(one, 0);
+    if (Buffer.compare(ts, wasm) !== 0) {
+      return `column ${c} (${b.shapes[c]}, ${one.colStart[1]} values: ${hexBits(b, c)}): ts ${Buffer.from(ts).toString('hex').slice(0, 120)} wasm ${Buffer.from(wasm).toString('hex').slice(0, 120)}`;
+    }
+  }
+  return 'no single column differs (the block as a whole does)';
+}
+
+function kindFamily(kind: number): string {
+  if (kind >= 0x40) return `PACKED order ${(kind - 0x40) >> 4}`;
+  if (kind >= 0x10) return 'DECIMAL_K';
+  return kind === 3 ? 'XOR' : kind === 2 ? 'FLOAT64' : `kind ${kind}`;
+}
+
+describe.skipIf(!available)('WebAssembly number-column encoder against columns.ts', () => {
+  it('writes the same bytes as the TypeScript encoder on seeded random and hostile blocks', () => {
+    const seed = scheduleSeed('WASM_COLUMNS_SEED', 'wasm columns');
+    const r = rng(seed);
+    const seen = new Map<string, number>();
+    for (let i = 0; i < 300; i++) {
+      const b = block(r, 1 + Math.floor(r() * (r() < 0.2 ? 400 : 40)));
+      const prefix = Math.floor(r() * 8);
+      const { ts, wasm } = encodeBoth(b, prefix);
+      if (Buffer.compare(ts, wasm) !== 0) expect.fail(`block ${i} (seed ${seed}): bytes differ; ${firstDiffering(b)}`);
+      for (let c = 0; c < b.nc; c++) {
+        const family = kindFamily(ts[prefix + c] as number);
+        seen.set(family, (seen.get(family) ?? 0) + 1);
+      }
+    }
+    // The blocks reach every kind the number encoder writes (a test of the generator).
+    expect([...seen.keys()].sort()).toEqual(['DECIMAL_K', 'FLOAT64', 'PACKED order 0', 'PACKED order 1', 'PACKED order 2', 'XOR']);
+  });
+
+  it('writes the same bytes for blocks of many one- and two-value columns (a block over many paths)', () => {
+    const seed = scheduleSeed('WASM_COLUMNS_SEED', 'wasm short columns');
+    const r = rng(seed + 1);
+    for (let i = 0; i < 40; i++) {
+      const nc = 2000 + Math.floor(r() * 6000);
+      const cols = Array.from({ length: nc }, () => (r() < 0.6 ? 1 : 2));
+      const colStart = new Uint32Array(nc + 1);
+      cols.forEach((n, c) => (colStart[c + 1] = (colStart[c] as number) + n));
+      const nu = colStart[nc] as number;
+      const vals = new Float64Array(nu);
+      const k = Math.floor(r() * 4);
+      for (let j = 0; j < nu; j++) {
+        const c = new Column(1);
+        if (r() < 0.05) hostile(r, c, k);
+        else c.num(Math.floor(r() * 1e5) / 10 ** (r() < 0.8 ? k : Math.floor(r() * 10)));
+        new Uint8Array(vals.buffer, 8 * j, 8).set(new Uint8Array(c.values.buffer, 0, 8));
+      }
+      const b: Block = { vals, order: Uint32Array.from({ length: nu }, (_, j) => j), colStart, nc, shapes: cols.map(String) };
+      const { ts, wasm } = encodeBoth(b, 3);
+      if (Buffer.compare(ts, wasm) !== 0) expect.fail(`block ${i} (seed ${seed}): bytes differ; ${firstDiffering(b)}`);
+    }
+  });
+
+  it('refuses indices past the block values instead of reading past them', () => {
+    const w = new ByteWriter(16);
+    const vals = Float64Array.of(1, 2, 3);
+    expect(() => encodeNumberColumnsWasm(w, vals, Uint32Array.of(0, 1, 7), Uint32Array.of(0, 3), 1, 0)).toThrow(/past the values/);
+  });
+});
+
+if (!available) {
+  describe('WebAssembly number-column encoder', () => {
+    it.skip(`is not built: ${BUILD}`, () => {});
+  });
+}
