@@ -100,7 +100,7 @@ fn encode_block(e: &mut Encoder, nc: usize) -> Option<usize> {
     out.buf.clear();
     // Kind bytes first (layout 2), bodies after: at most 9 bytes a value (FLOAT64 is 8,
     // DECIMAL_K's varints 8) and a few bytes of head a column.
-    out.buf.reserve(nc + 9 * nu + 16 * nc);
+    out.buf.reserve(nc + 9 * vals.len() + 16 * nc);
     out.buf.resize(nc, 0);
     for c in 0..nc {
         let from = col_start[c] as usize;
