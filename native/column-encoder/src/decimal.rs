@@ -24,6 +24,21 @@ pub fn js_round(x: f64) -> f64 {
     }
 }
 
+/// round(x) for an exactness test s / 10^k == v: the nearest integer, ties to even (one
+/// instruction, no branch on x's fraction, which mispredicts on scaled values a hair above
+/// or below their integer) where |s| < 2^50; JS Math.round beyond. Both agree but on ties
+/// (x = m + 0.5), and below 2^50 no tie is exact: an exact s is within s x 2^-52 < 1/4 of
+/// x. A non-exact s is never used, only an exact one.
+#[inline(always)]
+fn round_scaled(x: f64) -> f64 {
+    let r = x.round_ties_even();
+    if r.abs() < GUESS_SCALED_ABS_LIMIT {
+        r
+    } else {
+        js_round(x)
+    }
+}
+
 /// Within SCALED_ABS_MAX and not -0 (nor NaN, ±Inf).
 #[inline]
 fn holdable(s: f64) -> bool {
@@ -70,20 +85,62 @@ fn found(r: f64, k: usize) -> Option<(usize, f64)> {
     }
 }
 
+/// Scaled values below this (and their exponent's guess) decide the smallest exponent alone.
+const GUESS_SCALED_ABS_LIMIT: f64 = 1125899906842624.0; // 2^50
+
+/// The exponent decimal_exponent found last: the first one tried for the next value.
+pub struct Guess {
+    pub k: usize,
+}
+
+/// decimal_exponent(v) with the guess tried first (columns.ts guessExponent): r = round(v x
+/// 10^k) exact, |r| < 2^50 and not a multiple of 10 is v's smallest exact exponent (were v
+/// exact at some j < k, v x 10^k would be within 0.3 of r_j x 10^(k - j), a multiple of 10).
+#[inline(always)]
+fn exponent_of(v: f64, guess: &mut Guess) -> Option<(usize, f64)> {
+    let gk = guess.k;
+    if gk > 0 {
+        let p = POW10[gk];
+        let r = round_scaled(v * p);
+        if r / p == v && r.abs() < GUESS_SCALED_ABS_LIMIT {
+            let ri = r as i64;
+            if ri % 10 != 0 {
+                return Some((gk, r));
+            }
+            // A multiple of 10: exact one place lower (r / 10 at gk - 1, exact), the
+            // answer when r / 10 is not a multiple of 10 in turn (columns.ts guessExponent's
+            // descent; the guess itself stays).
+            if gk >= 2 && (ri / 10) % 10 != 0 {
+                let m = (ri / 10) as f64;
+                if m / POW10[gk - 1] == v {
+                    return Some((gk - 1, m));
+                }
+            }
+        }
+    }
+    let found = decimal_exponent(v);
+    if let Some((k, _)) = found {
+        if k > 0 {
+            guess.k = k;
+        }
+    }
+    found
+}
+
 /// zigzag varint length of a scaled delta (|d| <= 2^52).
 #[inline]
 fn delta_bytes(d: i64) -> u64 {
-    crate::out::varint_bytes(crate::out::zigzag(d))
+    super::out::varint_bytes(super::out::zigzag(d))
 }
 
 /// Rescales nums[0, n) at k into `scaled`; the DECIMAL_K size (kind byte included) or None.
-fn rescale(nums: &[f64], scaled: &mut [i64], n: usize, k: usize) -> Option<u64> {
+fn rescale(bits: &[u64], scaled: &mut [i64], n: usize, k: usize) -> Option<u64> {
     let p = POW10[k];
     let mut bytes = 1;
     let mut prev = 0i64;
     for i in 0..n {
-        let v = nums[i];
-        let s = js_round(v * p);
+        let v = f64::from_bits(bits[i]);
+        let s = round_scaled(v * p);
         if s / p != v || !holdable(s) {
             return None;
         }
@@ -99,31 +156,39 @@ fn rescale(nums: &[f64], scaled: &mut [i64], n: usize, k: usize) -> Option<u64> 
 /// value exact; (DECIMAL_K size with its kind byte, k), or None when not decimal. A value
 /// that needs a larger exponent than the column's so far rescales the values before it;
 /// one whose own exponent is not larger makes the column not decimal.
-pub fn scale_decimal(nums: &[f64], scaled: &mut [i64], n: usize) -> Option<(u64, usize)> {
+pub fn scale_decimal(bits: &[u64], scaled: &mut [i64], guess: &mut Guess) -> Option<(u64, usize)> {
+    let n = bits.len();
     let mut k = 0usize;
     let mut p = 1.0f64;
     let mut dec = 1u64;
     let mut prev = 0i64;
     let mut i = 0;
     while i < n {
-        let v = nums[i];
+        let v = f64::from_bits(bits[i]);
         let s;
         let exact;
         if k == 0 {
             s = v.floor();
             exact = s == v && holdable(s);
         } else {
-            s = js_round(v * p);
+            s = round_scaled(v * p);
             exact = s / p == v && holdable(s);
         }
         if !exact {
-            let (e, _) = decimal_exponent(v)?;
+            let (e, r) = exponent_of(v, guess)?;
             if e <= k {
                 return None;
             }
             k = e;
             p = POW10[k];
-            dec = rescale(nums, scaled, i + 1, k)?;
+            if i == 0 {
+                // rescale would scale v at k again: r, holdable (a scaled -0 is exact only
+                // for v = -0, an integer).
+                scaled[0] = r as i64;
+                dec = 1 + delta_bytes(r as i64);
+            } else {
+                dec = rescale(bits, scaled, i + 1, k)?;
+            }
             prev = scaled[i];
             i += 1;
             continue;

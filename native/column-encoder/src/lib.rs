@@ -31,16 +31,22 @@ struct Encoder {
     vals: Vec<u64>,
     order: Vec<u32>,
     col_start: Vec<u32>,
-    /// One column's values (as doubles and as bits) and scaled integers.
-    nums: Vec<f64>,
+    /// One column's values (bit patterns) and scaled integers.
     bits: Vec<u64>,
     scaled: Vec<i64>,
+    guess: decimal::Guess,
     out: Out,
 }
 
 impl Default for Out {
     fn default() -> Self {
         Out::new()
+    }
+}
+
+impl Default for decimal::Guess {
+    fn default() -> Self {
+        decimal::Guess { k: 0 }
     }
 }
 
@@ -79,7 +85,7 @@ pub extern "C" fn tpd_col_start_ptr() -> *mut u32 {
 
 #[no_mangle]
 pub extern "C" fn tpd_out_ptr() -> *const u8 {
-    state().out.buf.as_ptr()
+    state().out.ptr()
 }
 
 #[no_mangle]
@@ -91,43 +97,49 @@ pub extern "C" fn tpd_encode(nc: u32) -> u32 {
     }
 }
 
+/// What a block can write at most: its kind bytes, then per column of n values 12 n + 32
+/// (FLOAT64 and XOR take at most 8 n + 5, DECIMAL_K 8 n, PACKED a head of 17 bytes, 4 n
+/// packed, and at most 5 + 7 n for exceptions), and 8 bytes of slack for Out::uvar.
+fn block_bound(nu: usize, nc: usize) -> usize {
+    nc + 12 * nu + 32 * nc + 8
+}
+
 /// The kinds and bodies of the block's nc columns into e.out; its length.
 fn encode_block(e: &mut Encoder, nc: usize) -> Option<usize> {
-    let Encoder { vals, order, col_start, nums, bits, scaled, out } = e;
+    let Encoder { vals, order, col_start, bits, scaled, guess, out } = e;
     if col_start.len() < nc + 1 {
         return None;
     }
-    out.buf.clear();
-    // Kind bytes first (layout 2), bodies after: at most 9 bytes a value (FLOAT64 is 8,
-    // DECIMAL_K's varints 8) and a few bytes of head a column.
-    out.buf.reserve(nc + 9 * vals.len() + 16 * nc);
-    out.buf.resize(nc, 0);
+    let nu = vals.len();
+    // Every index and start checked once, so that the loops below index without checks.
+    if order.iter().any(|&i| i as usize >= nu) || col_start[..=nc].windows(2).any(|w| w[1] < w[0]) || col_start[nc] as usize > order.len() {
+        return None;
+    }
+    if bits.len() < nu {
+        bits.resize(nu, 0);
+        scaled.resize(nu, 0);
+    }
+    out.reserve(block_bound(nu, nc));
+    out.pos = nc; // kind bytes first (layout 2), bodies after
     for c in 0..nc {
         let from = col_start[c] as usize;
         let to = col_start[c + 1] as usize;
-        if to < from || to > order.len() {
-            return None;
-        }
         let n = to - from;
-        nums.clear();
-        bits.clear();
-        for &i in &order[from..to] {
-            let b = *vals.get(i as usize)?;
-            bits.push(b);
-            nums.push(f64::from_bits(b));
+        let col = &mut bits[..n];
+        for (b, &i) in col.iter_mut().zip(&order[from..to]) {
+            // SAFETY: every index was checked against nu above.
+            *b = unsafe { *vals.get_unchecked(i as usize) };
         }
-        if scaled.len() < n {
-            scaled.resize(n, 0);
-        }
-        out.buf[c] = encode_column(out, nums, bits, &mut scaled[..n]);
+        let kind = encode_column(out, col, &mut scaled[..n], guess);
+        out.set(c, kind);
     }
-    Some(out.buf.len())
+    Some(out.pos)
 }
 
 /// encodeNums: the body of one column in the smallest exact kind; its kind byte.
-fn encode_column(out: &mut Out, nums: &[f64], bits: &[u64], scaled: &mut [i64]) -> u8 {
-    let n = nums.len();
-    if let Some((dec, k)) = decimal::scale_decimal(nums, scaled, n) {
+fn encode_column(out: &mut Out, bits: &[u64], scaled: &mut [i64], guess: &mut decimal::Guess) -> u8 {
+    let n = bits.len();
+    if let Some((dec, k)) = decimal::scale_decimal(bits, scaled, guess) {
         if n >= 3 {
             let plan = packed::plan_packed(scaled);
             if plan.bytes < dec {
@@ -142,15 +154,13 @@ fn encode_column(out: &mut Out, nums: &[f64], bits: &[u64], scaled: &mut [i64]) 
         }
         return KIND_DECIMAL_K + k as u8;
     }
-    if n > 0 {
-        let xor_bytes = (xor::xor_column_bits(bits) + 7) / 8;
-        if out::varint_bytes(xor_bytes) + xor_bytes < 8 * n as u64 {
-            xor::encode_xor(out, bits, xor_bytes);
-            return KIND_XOR;
-        }
+    let xor_bytes = xor::xor_column_bits(bits).div_ceil(8);
+    if out::varint_bytes(xor_bytes) + xor_bytes < 8 * n as u64 {
+        xor::encode_xor(out, bits, xor_bytes);
+        return KIND_XOR;
     }
     for &b in bits {
-        out.buf.extend_from_slice(&b.to_le_bytes());
+        out.f64_bits(b);
     }
     KIND_FLOAT64
 }

@@ -1,44 +1,94 @@
 //! The output buffer: LEB128 varints (zigzag for signed) and an MSB-first bit packer, as
 //! storage/codec/bytes.ts and bits.ts write them.
 
-/// Bytes written so far; `reserve` is called with a bound before each column, so the
-/// writes below index within capacity that `Vec` already holds.
+/// A block's output. `reserve` sizes `buf` to a bound of everything the block can write
+/// (lib.rs block_bound), so the writes below need no capacity check each.
 pub struct Out {
-    pub buf: Vec<u8>,
+    buf: Vec<u8>,
+    pub pos: usize,
 }
 
 impl Out {
     pub fn new() -> Self {
-        Out { buf: Vec::new() }
+        Out { buf: Vec::new(), pos: 0 }
     }
 
-    #[inline]
-    pub fn u8(&mut self, b: u8) {
-        self.buf.push(b);
-    }
-
-    #[inline]
-    pub fn uvar(&mut self, mut v: u64) {
-        while v >= 0x80 {
-            self.buf.push((v as u8 & 0x7f) | 0x80);
-            v >>= 7;
+    /// Room for `bytes` from position 0 (the contents are not kept).
+    pub fn reserve(&mut self, bytes: usize) {
+        if self.buf.len() < bytes {
+            self.buf = vec![0; bytes];
         }
-        self.buf.push(v as u8);
+        self.pos = 0;
     }
 
-    #[inline]
+    pub fn ptr(&self) -> *const u8 {
+        self.buf.as_ptr()
+    }
+
+    #[inline(always)]
+    pub fn u8(&mut self, b: u8) {
+        debug_assert!(self.pos < self.buf.len());
+        // SAFETY: reserve() made room for the block's bound, which no column exceeds.
+        unsafe { *self.buf.as_mut_ptr().add(self.pos) = b };
+        self.pos += 1;
+    }
+
+    #[inline(always)]
+    pub fn set(&mut self, at: usize, b: u8) {
+        self.buf[at] = b;
+    }
+
+    /// LEB128 of v < 2^56 without a branch on its length (the bytes of varied lengths
+    /// mispredict): its 7-bit groups spread to bytes, continuation bits on all but the
+    /// last, 8 bytes stored and the position moved by the length (block_bound keeps 8 bytes
+    /// of slack past the last write).
+    #[inline(always)]
+    pub fn uvar(&mut self, v: u64) {
+        debug_assert!(v < 1 << 56);
+        let len = varint_bytes(v);
+        let mut x = v & 0x7f;
+        x |= (v << 1) & 0x7f00;
+        x |= (v << 2) & 0x7f_0000;
+        x |= (v << 3) & 0x7f00_0000;
+        x |= (v << 4) & 0x7f_0000_0000;
+        x |= (v << 5) & 0x7f00_0000_0000;
+        x |= (v << 6) & 0x7f_0000_0000_0000;
+        x |= (v << 7) & 0x7f00_0000_0000_0000;
+        x |= 0x8080_8080_8080_8080 & ((1u64 << (8 * (len - 1))) - 1);
+        debug_assert!(self.pos + 8 <= self.buf.len());
+        // SAFETY: reserve() made room for the block's bound plus 8 bytes of slack.
+        unsafe { (self.buf.as_mut_ptr().add(self.pos) as *mut [u8; 8]).write_unaligned(x.to_le_bytes()) };
+        self.pos += len as usize;
+    }
+
+    /// Four bytes, most significant first.
+    #[inline(always)]
+    pub fn u32_be(&mut self, v: u32) {
+        debug_assert!(self.pos + 4 <= self.buf.len());
+        // SAFETY: as uvar.
+        unsafe { (self.buf.as_mut_ptr().add(self.pos) as *mut [u8; 4]).write_unaligned(v.to_be_bytes()) };
+        self.pos += 4;
+    }
+
+    #[inline(always)]
     pub fn svar(&mut self, v: i64) {
         self.uvar(zigzag(v));
     }
+
+    pub fn f64_bits(&mut self, b: u64) {
+        for x in b.to_le_bytes() {
+            self.u8(x);
+        }
+    }
 }
 
-#[inline]
+#[inline(always)]
 pub fn zigzag(v: i64) -> u64 {
     ((v << 1) ^ (v >> 63)) as u64
 }
 
 /// LEB128 length of `z` (columns.ts varintBytes).
-#[inline]
+#[inline(always)]
 pub fn varint_bytes(z: u64) -> u64 {
     // 1 + floor(bitlen / 7), with bitlen(0) counted as 1 bit.
     let bits = 64 - (z | 1).leading_zeros() as u64;
@@ -46,7 +96,7 @@ pub fn varint_bytes(z: u64) -> u64 {
 }
 
 /// Bit length of `z` (0 for 0).
-#[inline]
+#[inline(always)]
 pub fn bit_length(z: u64) -> u32 {
     64 - z.leading_zeros()
 }
@@ -62,23 +112,21 @@ impl BitOut {
         BitOut { acc: 0, fill: 0 }
     }
 
-    /// The low `n` bits of `v`, 0 <= n <= 32.
-    #[inline]
+    /// The low `n` bits of `v`, 0 <= n <= 32. Bits leave 32 at a time (fill stays below
+    /// 32): one branch a value, taken every 32 / n values, not a loop over its bytes.
+    #[inline(always)]
     pub fn write(&mut self, out: &mut Out, v: u64, n: u32) {
-        if n == 0 {
-            return;
-        }
         self.acc = (self.acc << n) | (v & ((1u64 << n) - 1));
         self.fill += n;
-        while self.fill >= 8 {
-            self.fill -= 8;
-            out.buf.push((self.acc >> self.fill) as u8);
+        if self.fill >= 32 {
+            self.fill -= 32;
+            out.u32_be((self.acc >> self.fill) as u32);
+            self.acc &= (1u64 << self.fill) - 1;
         }
-        self.acc &= (1u64 << self.fill) - 1;
     }
 
     /// The low `n` bits of `v`, 0 <= n <= 64.
-    #[inline]
+    #[inline(always)]
     pub fn write64(&mut self, out: &mut Out, v: u64, n: u32) {
         if n > 32 {
             self.write(out, v >> 32, n - 32);
@@ -88,9 +136,14 @@ impl BitOut {
         }
     }
 
+    /// The bits left, the last byte padded with zero bits.
     pub fn flush(&mut self, out: &mut Out) {
+        while self.fill >= 8 {
+            self.fill -= 8;
+            out.u8((self.acc >> self.fill) as u8);
+        }
         if self.fill > 0 {
-            out.buf.push((self.acc << (8 - self.fill)) as u8);
+            out.u8((self.acc << (8 - self.fill)) as u8);
         }
         self.acc = 0;
         self.fill = 0;

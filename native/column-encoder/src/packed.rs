@@ -1,7 +1,7 @@
 //! The PACKED column: plan (order, width, exceptions) and body, as packed-int.ts planPacked
 //! and encodePacked choose and write them (docs/format.md, "PACKED column").
 
-use crate::out::{bit_length, varint_bytes, zigzag, BitOut, Out};
+use super::out::{bit_length, varint_bytes, zigzag, BitOut, Out};
 
 /// Widest packed residual; wider ones are exceptions.
 const WIDTH_MAX: u32 = 32;
@@ -118,12 +118,13 @@ fn plan_width(h: &[u32; BITLEN_SLOTS], max_len: u32, m: u64, head: u64, order: u
     }
 }
 
-#[inline]
-fn residual(sc: &[i64], order: usize, j: usize) -> u64 {
+/// The order-`order` zigzagged residuals of sc, one loop per order (no branch a value).
+#[inline(always)]
+fn for_each_residual(sc: &[i64], order: usize, mut f: impl FnMut(usize, u64)) {
     match order {
-        0 => zigzag(sc[j]),
-        1 => zigzag(sc[j + 1] - sc[j]),
-        _ => zigzag(sc[j + 2] - 2 * sc[j + 1] + sc[j]),
+        0 => sc.iter().enumerate().for_each(|(j, &s)| f(j, zigzag(s))),
+        1 => sc.windows(2).enumerate().for_each(|(j, w)| f(j, zigzag(w[1] - w[0]))),
+        _ => sc.windows(3).enumerate().for_each(|(j, w)| f(j, zigzag(w[2] - 2 * w[1] + w[0]))),
     }
 }
 
@@ -131,7 +132,6 @@ fn residual(sc: &[i64], order: usize, j: usize) -> u64 {
 pub fn encode_packed(out: &mut Out, sc: &[i64], plan: &Plan) {
     let order = plan.order;
     let width = plan.width;
-    let m = sc.len() - order;
     if order >= 1 {
         out.svar(sc[0]);
     }
@@ -145,21 +145,17 @@ pub fn encode_packed(out: &mut Out, sc: &[i64], plan: &Plan) {
     }
     let mask = (1u64 << width) - 1;
     let mut bits = BitOut::new();
-    for j in 0..m {
-        bits.write(out, residual(sc, order, j) & mask, width);
-    }
+    for_each_residual(sc, order, |_, z| bits.write(out, z & mask, width));
     bits.flush(out);
     if plan.exceptions == 0 {
         return;
     }
     let mut prev: i64 = -1;
-    for j in 0..m {
-        let z = residual(sc, order, j);
-        if z >> width == 0 {
-            continue;
+    for_each_residual(sc, order, |j, z| {
+        if z >> width != 0 {
+            out.uvar((j as i64 - prev - 1) as u64);
+            out.uvar(z >> width);
+            prev = j as i64;
         }
-        out.uvar((j as i64 - prev - 1) as u64);
-        out.uvar(z >> width);
-        prev = j as i64;
-    }
+    });
 }

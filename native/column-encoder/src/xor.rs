@@ -2,7 +2,7 @@
 //! (docs/format.md, "XOR column"). Works on the values' bit patterns: every NaN payload,
 //! -0 and subnormal is kept.
 
-use crate::out::{BitOut, Out};
+use super::out::{BitOut, Out};
 
 /// The size in bits of the XOR coding of `bits` (one value or more).
 pub fn xor_column_bits(bits: &[u64]) -> u64 {
