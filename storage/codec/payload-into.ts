@@ -9,8 +9,11 @@
  * (each update linked to the next update of its column), and each column's values are
  * decoded along its chain, straight to their updates: no array of values grouped by column
  * and no pass over the updates to put them in order afterwards. Decimal columns (nearly all
- * of such a block) are read inline, without a call per column or per value. The numbers and
- * the refusals are decodeBatches' (test/codec-into.test.ts compares them with the codec of
+ * of such a block) are read inline, without a call per column or per value. The hot loops
+ * (column ids, batch lists, decimal columns) read while varints are short and in range and
+ * call nothing: they stop at anything else, which a general reader outside the loop takes
+ * (or refuses) before the loop goes on. The numbers and the refusals are decodeBatches'
+ * (test/codec-into.test.ts and test/codec-into-runs.test.ts compare them with the codec of
  * fa3a187, test/helpers/codec-oracle/, on hostile and damaged payloads).
  */
 import type { ByteReader } from './bytes.js';
@@ -108,29 +111,39 @@ function readTimes(r: ByteReader, firstTs: number, nb: number, out: NumberBatche
 function readColumnIds(r: ByteReader, nc: number): void {
   const global = (colGlobal = grownU32(colGlobal, nc));
   last = grownU32(last, nc);
+  // One-byte varints (consecutive paths: most) read by idsRun, the rest here.
+  for (let c = idsRun(r, global, 0, nc); c < nc; c = idsRun(r, global, c + 1, nc)) {
+    const g = (c > 0 ? (global[c - 1] as number) : 0) + r.svar();
+    // Not below 0 nor past 2^32 - 1 (g is an integer); one test where two cost a third of the loop.
+    if (g >>> 0 !== g) r.fail('path id out of range');
+    global[c] = g;
+  }
+}
+
+/**
+ * Column ids from c0 on while their varints take one byte and the ids stay in range:
+ * returns the first column that is not so (r.pos at its varint, which readColumnIds reads
+ * or refuses), or nc. No call in its loop: with r.svar called from inside it, as before,
+ * V8 kept the loop's values on the stack around the call (a mixed read's column table
+ * 1.6 -> 1.3 ns an update).
+ */
+function idsRun(r: ByteReader, global: Uint32Array, c0: number, nc: number): number {
   const buf = r.buf;
   const end = r.end;
   let p = r.pos;
-  let g = 0;
-  for (let c = 0; c < nc; c++) {
-    // One-byte varints (consecutive paths: most) read here, the rest by r.svar.
-    const b0 = p < end ? (buf[p] as number) : 0x80;
-    if (b0 < 0x80) {
-      p++;
-      g += (b0 >>> 1) ^ -(b0 & 1);
-    } else {
-      r.pos = p;
-      g += r.svar();
-      p = r.pos;
-    }
-    // Not below 0 nor past 2^32 - 1 (g is an integer); one test where two cost a third of the loop.
-    if (g >>> 0 !== g) {
-      r.pos = p;
-      r.fail('path id out of range');
-    }
+  let g = c0 > 0 ? (global[c0 - 1] as number) : 0;
+  let c = c0;
+  for (; c < nc && p < end; c++) {
+    const b0 = buf[p] as number;
+    if (b0 >= 0x80) break;
+    const id = g + ((b0 >>> 1) ^ -(b0 & 1));
+    if (id >>> 0 !== id) break;
+    p++;
+    g = id;
     global[c] = g;
   }
   r.pos = p;
+  return c;
 }
 
 /**
@@ -141,58 +154,77 @@ function readColumnIds(r: ByteReader, nc: number): void {
  * that repeat a list (mixed blocks never do; polls, which do, are read grouped).
  */
 function readBatchLists(r: ByteReader, nb: number, nu: number, nc: number, out: NumberBatches): void {
-  // Module scratch in locals: a load of a module variable is not hoisted out of a loop that calls (r.svar).
   const next = (links = grownU32(links, nu + nc));
   const tails = last;
-  const global = colGlobal;
   const counts = (out.counts = grownU32(out.counts, nb));
-  const ids = out.ids;
   for (let c = 0; c < nc; c++) tails[c] = nu + c;
-  const buf = r.buf;
-  const end = r.end;
-  let p = r.pos;
   let at = 0;
-  let listPos = p;
+  let listPos = r.pos;
   let prevCount = -1;
   for (let i = 0; i < nb; i++) {
-    r.pos = p;
     const head = r.uvar();
-    p = r.pos;
     const n = Math.floor(head / 2);
     if (at + n > nu) r.fail('batch lists exceed update count');
     if (head % 2 === 1) {
       if (n !== prevCount) r.fail('"same as previous" batch with another count');
       repeatList(r, listPos, at, n, out);
     } else {
-      listPos = p;
-      let l = -1;
-      for (let j = 0; j < n; j++) {
-        // One-byte varints (most: the next column) read here, the rest by r.svar.
-        const b0 = p < end ? (buf[p] as number) : 0x80;
-        if (b0 < 0x80) {
-          p++;
-          l += (b0 >>> 1) ^ -(b0 & 1);
-        } else {
-          r.pos = p;
-          l += r.svar();
-          p = r.pos;
-        }
-        if (l < 0 || l >= nc) {
-          r.pos = p;
-          r.fail('column index out of range');
-        }
-        const u = at + j;
-        ids[u] = global[l] as number;
-        next[tails[l] as number] = u;
-        tails[l] = u;
-      }
+      listPos = r.pos;
+      readList(r, at, n, nc, out.ids, next);
     }
     counts[i] = n;
     prevCount = n;
     at += n;
   }
-  r.pos = p;
   if (at !== nu) r.fail('batch lists do not add up to the update count');
+}
+
+/** Column index of the update before listRun's stop (its loop returns where it stopped). */
+let listLast = -1;
+
+/** One listed batch of n updates from update `at`: its column indices (r at the first), each update's id and chain link. */
+function readList(r: ByteReader, at: number, n: number, nc: number, ids: Uint32Array, next: Uint32Array): void {
+  listLast = -1;
+  for (let j = listRun(r, at, 0, n, nc, ids, next); j < n; j = listRun(r, at, j + 1, n, nc, ids, next)) {
+    // A varint of more than one byte (or one that leaves the range: refused here).
+    const l = listLast + r.svar();
+    if (l < 0 || l >= nc) r.fail('column index out of range');
+    const u = at + j;
+    ids[u] = colGlobal[l] as number;
+    next[last[l] as number] = u;
+    last[l] = u;
+    listLast = l;
+  }
+}
+
+/**
+ * Entries j0.. of a batch list while their varints take one byte and stay in range:
+ * returns the first that is not so (r.pos at it), or n; listLast is the column of the
+ * entry before it. No call in its loop (see idsRun).
+ */
+function listRun(r: ByteReader, at: number, j0: number, n: number, nc: number, ids: Uint32Array, next: Uint32Array): number {
+  const buf = r.buf;
+  const end = r.end;
+  const tails = last;
+  const global = colGlobal;
+  let p = r.pos;
+  let l = listLast;
+  let j = j0;
+  for (; j < n && p < end; j++) {
+    const b0 = buf[p] as number;
+    if (b0 >= 0x80) break;
+    const c = l + ((b0 >>> 1) ^ -(b0 & 1));
+    if (c >>> 0 >= nc) break;
+    p++;
+    l = c;
+    const u = at + j;
+    ids[u] = global[c] as number;
+    next[tails[c] as number] = u;
+    tails[c] = u;
+  }
+  r.pos = p;
+  listLast = l;
+  return j;
 }
 
 /** A "same as previous" batch of n updates from update `at`: the column indices listed from byte listPos on, read again. */
@@ -223,62 +255,88 @@ function repeatList(r: ByteReader, listPos: number, at: number, n: number, out: 
   r.pos = pos;
 }
 
+/** decimalColumns' largest path id so far (returned through the module: the loop returns where it stopped). */
+let idMaxSoFar = 0;
+
 /**
  * Every column body, in order, each value to its update's place in nums (along the column's
  * chain). Returns the largest path id of a column that has updates (0 when none has).
  */
 function decodeColumns(r: ByteReader, kinds: Uint8Array, nu: number, nums: Float64Array): number {
+  const nc = kinds.length;
+  idMaxSoFar = 0;
+  let c = decimalColumns(r, kinds, 0, nu, nums);
+  while (c < nc) {
+    slowColumn(r, kinds[c] as number, c, nu, nums);
+    c = decimalColumns(r, kinds, c + 1, nu, nums);
+  }
+  return idMaxSoFar;
+}
+
+/** Column c from its start (r.pos) by the general readers: any kind, any varint. */
+function slowColumn(r: ByteReader, kind: number, c: number, nu: number, nums: Float64Array): void {
+  const tail = last[c] as number;
+  let u = nu + c;
+  if (u !== tail && (colGlobal[c] as number) > idMaxSoFar) idMaxSoFar = colGlobal[c] as number;
+  const k = kind - ColumnKind.DECIMAL_K;
+  if (k < 0 || k > DECIMAL_EXPONENT_MAX) {
+    putColumn(kind, r, u, tail, nums);
+    return;
+  }
+  const div = POW10[k] as number;
+  let acc = 0;
+  while (u !== tail) {
+    u = links[u] as number;
+    acc += r.svar();
+    nums[u] = acc / div;
+  }
+}
+
+/**
+ * DECIMAL_K columns from c on whose varints take 1 to 3 bytes, each value to its update's
+ * place (along the column's chain), until a column that is not (another kind, a longer
+ * varint, the last bytes of the payload): returns it (r.pos at its start: the general
+ * reader reads it again from there). No call in its loops: V8 keeps the arrays' checks
+ * and bases out of them.
+ */
+function decimalColumns(r: ByteReader, kinds: Uint8Array, c0: number, nu: number, nums: Float64Array): number {
   const b = r.buf;
-  // Varints of up to 3 bytes are read inline while 3 bytes are left; the rest by r.svar.
   const inlineEnd = r.end - 2;
   const next = links;
   const tails = last;
   const global = colGlobal;
-  const decimalK = ColumnKind.DECIMAL_K;
+  const nc = kinds.length;
   let p = r.pos;
-  let idMax = 0;
-  for (let c = 0; c < kinds.length; c++) {
-    const kind = kinds[c] as number;
+  let idMax = idMaxSoFar;
+  let c = c0;
+  columns: for (; c < nc; c++) {
+    const k = (kinds[c] as number) - ColumnKind.DECIMAL_K;
+    if (k < 0 || k > DECIMAL_EXPONENT_MAX) break;
     const tail = tails[c] as number;
     let u = nu + c;
     if (u !== tail && (global[c] as number) > idMax) idMax = global[c] as number;
-    const k = kind - decimalK;
-    if (k < 0 || k > DECIMAL_EXPONENT_MAX) {
-      r.pos = p;
-      putColumn(kind, r, u, tail, nums);
-      p = r.pos;
-      continue;
-    }
-    // DECIMAL_K: zigzag varint deltas of the scaled integers, divided by 10^k (acc / 1 is
-    // acc, bit for bit: no case for k = 0). As column-decode.ts decodeDecimalF64.
     const div = POW10[k] as number;
     let acc = 0;
+    let q = p;
     while (u !== tail) {
       u = next[u] as number;
-      if (p < inlineEnd) {
-        // A varint of 1 to 3 bytes without a branch on its length (the first value of a
-        // column takes 2 or 3 bytes, the next ones 1: a branch would be mispredicted).
-        const b0 = b[p] as number;
-        const b1 = b[p + 1] as number;
-        const b2 = b[p + 2] as number;
-        const more0 = b0 >>> 7;
-        const more1 = more0 & (b1 >>> 7);
-        if ((more1 & (b2 >>> 7)) === 0) {
-          const z = (b0 & 0x7f) | (((b1 & 0x7f) << 7) & -more0) | ((b2 << 14) & -more1);
-          p += 1 + more0 + more1;
-          acc += (z >>> 1) ^ -(z & 1);
-          nums[u] = acc / div;
-          continue;
-        }
-      }
-      r.pos = p;
-      acc += r.svar();
-      p = r.pos;
+      if (q >= inlineEnd) break columns;
+      const b0 = b[q] as number;
+      const b1 = b[q + 1] as number;
+      const b2 = b[q + 2] as number;
+      const more0 = b0 >>> 7;
+      const more1 = more0 & (b1 >>> 7);
+      if ((more1 & (b2 >>> 7)) !== 0) break columns;
+      const z = (b0 & 0x7f) | (((b1 & 0x7f) << 7) & -more0) | ((b2 << 14) & -more1);
+      q += 1 + more0 + more1;
+      acc += (z >>> 1) ^ -(z & 1);
       nums[u] = acc / div;
     }
+    p = q;
   }
   r.pos = p;
-  return idMax;
+  idMaxSoFar = idMax;
+  return c;
 }
 
 /**
