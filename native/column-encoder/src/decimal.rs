@@ -201,3 +201,44 @@ pub fn scale_decimal(bits: &[u64], scaled: &mut [i64], guess: &mut Guess) -> Opt
     }
     Some((dec, k))
 }
+
+/// The value at exponent k when it is exact and holdable there (scale_decimal's test).
+#[inline(always)]
+fn scaled_at(v: f64, k: usize) -> Option<i64> {
+    let s = if k == 0 { v.floor() } else { round_scaled(v * POW10[k]) };
+    let exact = if k == 0 { s == v } else { s / POW10[k] == v };
+    if exact && holdable(s) {
+        Some(s as i64)
+    } else {
+        None
+    }
+}
+
+/// scale_decimal of a column of one value (v1 None) or two, without the column's copies
+/// (a block over many paths holds thousands of such columns): (k, s0, s1), or None when
+/// the column is not decimal.
+#[inline(always)]
+pub fn scale_short(v0: f64, v1: Option<f64>, guess: &mut Guess) -> Option<(usize, i64, i64)> {
+    let (mut k, mut s0) = match scaled_at(v0, 0) {
+        Some(s) => (0, s),
+        None => {
+            let (e, r) = exponent_of(v0, guess)?;
+            if e == 0 {
+                return None;
+            }
+            (e, r as i64)
+        }
+    };
+    let Some(v1) = v1 else { return Some((k, s0, 0)) };
+    if let Some(s1) = scaled_at(v1, k) {
+        return Some((k, s0, s1));
+    }
+    let (e, _) = exponent_of(v1, guess)?;
+    if e <= k {
+        return None;
+    }
+    k = e;
+    s0 = scaled_at(v0, k)?;
+    let s1 = scaled_at(v1, k)?;
+    Some((k, s0, s1))
+}

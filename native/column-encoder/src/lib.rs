@@ -125,6 +125,19 @@ fn encode_block(e: &mut Encoder, nc: usize) -> Option<usize> {
         let from = col_start[c] as usize;
         let to = col_start[c + 1] as usize;
         let n = to - from;
+        if n <= 2 && n >= 1 {
+            // SAFETY: every index was checked against nu above.
+            let v0 = f64::from_bits(unsafe { *vals.get_unchecked(order[from] as usize) });
+            let v1 = if n == 2 { Some(f64::from_bits(unsafe { *vals.get_unchecked(order[from + 1] as usize) })) } else { None };
+            if let Some((k, s0, s1)) = decimal::scale_short(v0, v1, guess) {
+                out.svar(s0);
+                if n == 2 {
+                    out.svar(s1 - s0);
+                }
+                out.set(c, KIND_DECIMAL_K + k as u8);
+                continue;
+            }
+        }
         let col = &mut bits[..n];
         for (b, &i) in col.iter_mut().zip(&order[from..to]) {
             // SAFETY: every index was checked against nu above.
