@@ -238,6 +238,7 @@ export function encodeNumberColumns(w: ByteWriter, vals: Float64Array, order: Ui
     const to = colStart[c + 1] as number;
     if (to - from <= 2) {
       c = shortColumns(w, vals, order, colStart, c, nc, kindsAt);
+      w.pos = shortColumnsEnd;
       continue;
     }
     const kind = encodeNumberColumnBody(w, vals, order, from, to);
@@ -326,9 +327,16 @@ function shortColumns(w: ByteWriter, vals: Float64Array, order: Uint32Array, col
     }
     buf[kindsAt + c] = ColumnKind.DECIMAL_K + k;
   }
-  w.pos = p;
+  shortColumnsEnd = p;
   return c;
 }
+
+/**
+ * Where shortColumns' last body ends (the caller sets the writer's position: a store to the
+ * writer after the loop, which its first call's on-stack optimisation has not seen run,
+ * would throw that code away at every later call that enters it).
+ */
+let shortColumnsEnd = 0;
 
 /**
  * Scaled values within this bound, and their differences, zigzag below 2^21: putSvarSmall

@@ -227,12 +227,15 @@ function planWidth(h: Uint32Array, maxLen: number, m: number, head: number, orde
     lenSum += (h[len] as number) * len;
   }
   // A short column has too few values for exceptions to pay: it tries the full width only.
-  const minWidth = m < SHORT_COLUMN_VALUES ? Math.min(maxLen, WIDTH_MAX) : 0;
+  // (A choice of values computed either way, not a call on one branch: the first column of
+  // 14 or 15 residuals would throw away the optimised code of every function it is inlined in.)
+  const widest = maxLen < WIDTH_MAX ? maxLen : WIDTH_MAX;
+  const minWidth = m < SHORT_COLUMN_VALUES ? widest : 0;
   // Sizes in int32 arithmetic where they fit (m x 54 < 2^31): ceil(x / 7) as
   // ((x + 6) / 7) | 0 and ceil(x / 8) as (x + 7) >> 3, the same for the non-negative x here
   // (an exception's len exceeds width). A division of doubles and Math.ceil cost more.
   const int32 = m <= INT32_PLAN_VALUES_MAX;
-  for (let width = Math.min(maxLen, WIDTH_MAX); width >= minWidth; width--) {
+  for (let width = widest; width >= minWidth; width--) {
     const x = lenSum - width * count + 3 * count;
     const exceptionBytes = count === 0 ? 0 : 1 + count + (int32 ? ((x + 6) / 7) | 0 : Math.ceil(x / 7));
     const bytes = head + (int32 ? (m * width + 7) >> 3 : Math.ceil((m * width) / 8)) + exceptionBytes;

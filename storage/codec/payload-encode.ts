@@ -44,18 +44,26 @@ const VARINT32_BYTES_MAX = 5;
  * Float64Array (the block builder's unboxed numbers) are encoded without a type check each.
  */
 export function encodeBatches(b: FlatBatches, w: ByteWriter = new ByteWriter(1 << 16)): Uint8Array {
-  // One function a step: each is optimised on its own feedback (one function of many loops
-  // was compiled at its first hot loop and thrown away at each later one it had not seen).
+  // One function a loop, with nothing after the loop that V8 keeps feedback for (a store to
+  // the writer, a call): a function called once a block is first optimised on stack in its
+  // first call's loop (OSR), and that code, kept and entered again at every later call,
+  // was thrown away each time it reached a step after the loop that it had not seen run
+  // (assignColumns' reset loop: hundreds of times in a mixed write, a third of its time).
   const { batchCount: nb, updateCount: nu } = b;
+  if (localScratch.length < nu) localScratch = new Uint32Array(Math.max(nu, localScratch.length * 2));
   const nc = assignColumns(b.ids, nu);
+  forgetColumns(nc);
   w.reset();
   writeHead(w, b.ts, nb, nu, nc);
-  writeBatchLists(w, b.counts, nb);
+  w.pos = writeBatchLists(w, b.counts, nb);
   // Columns: update indices grouped by column (stable), then each column's body, with the
   // kind bytes together ahead of the bodies (layout 2). Indices rather than values: no
   // array of values to build, and none that V8 could turn into raw doubles (which would
   // change NaNs, see genericArray).
-  const grouped = groupByColumn(nu, nc);
+  if (colStartScratch.length < nc + 1) colStartScratch = new Uint32Array(Math.max(nc + 1, colStartScratch.length * 2));
+  if (groupedScratch.length < nu) groupedScratch = new Uint32Array(Math.max(nu, groupedScratch.length * 2));
+  colStartScratch[nc] = columnStarts(nc);
+  const grouped = groupByColumn(nu);
   w.ensure(nc);
   const kindsAt = w.pos;
   w.pos += nc;
@@ -68,7 +76,6 @@ export function encodeBatches(b: FlatBatches, w: ByteWriter = new ByteWriter(1 <
 
 /** The layout mark, the counts, the timestamps and the column table. */
 function writeHead(w: ByteWriter, ts: ArrayLike<number>, nb: number, nu: number, nc: number): void {
-  const colGlobal = colGlobalScratch;
   w.ensure(2 + 3 * 8 + nb * 8 + nc * VARINT32_BYTES_MAX);
   const buf = w.buf;
   let p = w.pos;
@@ -77,7 +84,12 @@ function writeHead(w: ByteWriter, ts: ArrayLike<number>, nb: number, nu: number,
   p = putUvar(buf, p, nb);
   p = putUvar(buf, p, nu);
   p = putUvar(buf, p, nc);
-  // Timestamps: delta of delta, first relative to itself (the frame carries firstTs).
+  p = writeTimes(buf, p, ts, nb);
+  w.pos = writeColumnTable(buf, p, nc);
+}
+
+/** Timestamps: delta of delta, first relative to itself (the frame carries firstTs). */
+function writeTimes(buf: Uint8Array, p: number, ts: ArrayLike<number>, nb: number): number {
   let prevTs = nb > 0 ? (ts[0] as number) : 0;
   let prevDelta = 0;
   for (let i = 0; i < nb; i++) {
@@ -87,18 +99,23 @@ function writeHead(w: ByteWriter, ts: ArrayLike<number>, nb: number, nu: number,
     prevDelta = d;
     prevTs = t;
   }
-  // Column table: global path ids, delta-coded.
+  return p;
+}
+
+/** Column table: global path ids, delta-coded. */
+function writeColumnTable(buf: Uint8Array, p: number, nc: number): number {
+  const colGlobal = colGlobalScratch;
   let prevG = 0;
   for (let c = 0; c < nc; c++) {
     const g = colGlobal[c] as number;
     p = putSvar(buf, p, g - prevG);
     prevG = g;
   }
-  w.pos = p;
+  return p;
 }
 
-/** Each batch's path list (block-local columns), or "same as the previous batch". */
-function writeBatchLists(w: ByteWriter, counts: ArrayLike<number>, nb: number): void {
+/** Each batch's path list (block-local columns), or "same as the previous batch"; returns the position after them. */
+function writeBatchLists(w: ByteWriter, counts: ArrayLike<number>, nb: number): number {
   const local = localScratch;
   let p = w.pos;
   let start = 0;
@@ -134,7 +151,7 @@ function writeBatchLists(w: ByteWriter, counts: ArrayLike<number>, nb: number): 
     prevCount = n;
     start += n;
   }
-  w.pos = p;
+  return p;
 }
 
 
@@ -149,22 +166,17 @@ function writeValueColumns(w: ByteWriter, values: ArrayLike<Value>, grouped: Uin
 /**
  * Numbers the block's paths in order of first appearance: localScratch[i] is update i's
  * column, colGlobalScratch[c] and colCountScratch[c] column c's path id and update count.
- * Returns the column count.
+ * Returns the column count; forgetColumns then clears localOf.
  */
 function assignColumns(ids: ArrayLike<number>, nu: number): number {
-  if (localScratch.length < nu) localScratch = new Uint32Array(Math.max(nu, localScratch.length * 2));
   const local = localScratch;
-  let lo = localOf;
+  let lo: Int32Array = localOf;
   let colGlobal = colGlobalScratch;
   let colCount = colCountScratch;
   let nc = 0;
   for (let i = 0; i < nu; i++) {
     const g = ids[i] as number;
-    if (g >= lo.length) {
-      const next = new Int32Array(Math.max(g + 1, lo.length * 2)).fill(-1);
-      next.set(lo);
-      lo = localOf = next;
-    }
+    if (g >= lo.length) lo = growLocalOf(g);
     let l = lo[g] as number;
     if (l < 0) {
       l = nc++;
@@ -179,8 +191,21 @@ function assignColumns(ids: ArrayLike<number>, nu: number): number {
     local[i] = l;
     colCount[l] = (colCount[l] as number) + 1;
   }
-  for (let c = 0; c < nc; c++) lo[colGlobal[c] as number] = -1;
   return nc;
+}
+
+function growLocalOf(g: number): Int32Array {
+  const next = new Int32Array(Math.max(g + 1, localOf.length * 2)).fill(-1);
+  next.set(localOf);
+  localOf = next;
+  return next;
+}
+
+/** localOf back to all -1 for the next block (assignColumns set the entries of its nc paths). */
+function forgetColumns(nc: number): void {
+  const lo = localOf;
+  const colGlobal = colGlobalScratch;
+  for (let c = 0; c < nc; c++) lo[colGlobal[c] as number] = -1;
 }
 
 function grown(a: Uint32Array, atLeast: number): Uint32Array {
@@ -190,17 +215,13 @@ function grown(a: Uint32Array, atLeast: number): Uint32Array {
 }
 
 /**
- * Update indices grouped by column, stably (groupedScratch), with column c's at
- * [colStartScratch[c], colStartScratch[c + 1]).
+ * Each column's first place in the grouped order (colStartScratch[0, nc)), and
+ * colCountScratch turned into each column's fill position for groupByColumn. Returns the
+ * end of the last column (colStartScratch[nc], stored by the caller: nothing after the loop).
  */
-function groupByColumn(nu: number, nc: number): Uint32Array {
-  if (colStartScratch.length < nc + 1) colStartScratch = new Uint32Array(Math.max(nc + 1, colStartScratch.length * 2));
-  if (groupedScratch.length < nu) groupedScratch = new Uint32Array(Math.max(nu, groupedScratch.length * 2));
+function columnStarts(nc: number): number {
   const colStart = colStartScratch;
   const colCount = colCountScratch;
-  const local = localScratch;
-  const grouped = groupedScratch;
-  // colCount becomes each column's fill position, then is spent (assignColumns resets it).
   let at = 0;
   for (let c = 0; c < nc; c++) {
     colStart[c] = at;
@@ -208,7 +229,18 @@ function groupByColumn(nu: number, nc: number): Uint32Array {
     colCount[c] = at;
     at += n;
   }
-  colStart[nc] = at;
+  return at;
+}
+
+/**
+ * Update indices grouped by column, stably (groupedScratch), with column c's at
+ * [colStartScratch[c], colStartScratch[c + 1]) (columnStarts first). colCountScratch, the
+ * fill positions, is spent (assignColumns resets it).
+ */
+function groupByColumn(nu: number): Uint32Array {
+  const colCount = colCountScratch;
+  const local = localScratch;
+  const grouped = groupedScratch;
   for (let i = 0; i < nu; i++) {
     const l = local[i] as number;
     const f = colCount[l] as number;
