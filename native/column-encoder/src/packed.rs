@@ -105,6 +105,12 @@ fn plan_width(h: &[u32; BITLEN_SLOTS], max_len: u32, m: u64, head: u64, order: u
         let w = width as u64;
         let x = len_sum - w * count + 3 * count;
         let exception_bytes = if count == 0 { 0 } else { 1 + count + (x + 6) / 7 };
+        // Exception bytes only grow as the width goes down (more residuals are exceptions,
+        // each with more high bits): once they alone reach the best size, no narrower
+        // width can be strictly smaller, and only a strictly smaller size replaces a plan.
+        if head + exception_bytes >= plan.bytes {
+            break;
+        }
         let bytes = head + (m * w + 7) / 8 + exception_bytes;
         if bytes < plan.bytes {
             *plan = Plan { order, width, exceptions: count, bytes };
