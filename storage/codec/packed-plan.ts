@@ -282,10 +282,10 @@ export function scaleCounted(vals: Float64Array, order: Uint32Array, from: numbe
   const first = s0 | 0;
   const b00 = 32 - Math.clz32((first << 1) ^ (first >> 31));
   let max0 = b00;
+  let min0 = b00;
   let max1 = 0;
   let max2 = 0;
   let dec = 1 + (VARINT_BYTES_OF_BITS[b00] as number);
-  if (tryOrder0) h0[b00] = (h0[b00] as number) + 1;
   let prev = first;
   let prevDelta = 0;
   for (let i = 1; i < n; i++) {
@@ -303,6 +303,7 @@ export function scaleCounted(vals: Float64Array, order: Uint32Array, from: numbe
     if (b1 > max1) max1 = b1;
     const b0 = 32 - Math.clz32((s << 1) ^ (s >> 31));
     if (b0 > max0) max0 = b0;
+    if (b0 < min0) min0 = b0;
     let b2 = 0;
     if (i >= 2) {
       const r = (d - prevDelta) | 0;
@@ -310,16 +311,53 @@ export function scaleCounted(vals: Float64Array, order: Uint32Array, from: numbe
       if (b2 > max2) max2 = b2;
     }
     if (counted) {
-      if (tryOrder0) h0[b0] = (h0[b0] as number) + 1;
       h1[b1] = (h1[b1] as number) + 1;
       if (i >= 2) h2[b2] = (h2[b2] as number) + 1;
     }
     prev = s;
     prevDelta = d;
   }
-  if (counted) planCounted(scaled, n, tryOrder0, max0 | (max1 << 8) | (max2 << 16), plan);
-  else planFromMaxes(scaled, n, max0, max1, max2, plan);
+  if (!counted) planFromMaxes(scaled, n, max0, max1, max2, plan);
+  else {
+    planCounted(scaled, n, false, (max1 << 8) | (max2 << 16), plan);
+    if (tryOrder0 && order0Bound(n, min0) <= plan.bytes) planOrder0(scaled, n, max0, plan);
+  }
   return dec;
+}
+
+/**
+ * A lower bound of order 0's size for n >= SHORT_COLUMN_VALUES values whose shortest
+ * zigzagged value has min0 bits: at a width of min0 or more, the packed bits alone; below,
+ * every value is an exception (a count byte, a gap byte each, and at least 4 bits each:
+ * planWidth's (len - width + 3) / 7 bytes).
+ */
+function order0Bound(n: number, min0: number): number {
+  const packed = (n * min0 + 7) >> 3;
+  const allExceptions = 1 + n + ((4 * n + 6) / 7 | 0);
+  return 2 + (packed < allExceptions ? packed : allExceptions);
+}
+
+const plan0: PackedPlan = { order: 0, width: 0, exceptions: 0, bytes: 0 };
+
+/**
+ * Order 0 planned after orders 1 and 2 (in `plan`), from its own histogram counted now:
+ * planPacked tries it first and keeps it on a tie, so it replaces `plan` when no larger.
+ * scaleCounted asks only when order0Bound does not rule it out (most columns that do not
+ * sit near zero are ruled out: their histogram is never counted).
+ */
+function planOrder0(scaled: Float64Array, n: number, max0: number, plan: PackedPlan): void {
+  for (let i = 0; i < n; i++) {
+    const s = (scaled[i] as number) | 0;
+    const b0 = 32 - Math.clz32((s << 1) ^ (s >> 31));
+    h0[b0] = (h0[b0] as number) + 1;
+  }
+  plan0.bytes = Infinity;
+  planWidth(h0, max0, n, 2, 0, plan0);
+  if (plan0.bytes > plan.bytes) return;
+  plan.order = 0;
+  plan.width = plan0.width;
+  plan.exceptions = plan0.exceptions;
+  plan.bytes = plan0.bytes;
 }
 
 function clearHistograms(): void {
