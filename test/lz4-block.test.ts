@@ -19,6 +19,7 @@ import { isTapedeckError } from '../protocol/errors.js';
 import { lz4DecodeInto, lz4DecodePrefixInto } from '../storage/codec/lz4-block.js';
 import { BlockType, Codec, encodeFrame, FRAME_HEADER_BYTES, openFrame, PayloadBuffer } from '../storage/codec/frame.js';
 import { crc32c } from '../storage/codec/crc.js';
+import { lz4DecodeIntoBefore } from './helpers/lz4-block-7710056.js';
 import { scheduleSeed } from './helpers/seed.js';
 import { rng } from './helpers/workload.js';
 
@@ -304,6 +305,47 @@ function prefixLengths(r: () => number, n: number): number[] {
 }
 
 describe('LZ4 prefix decode', () => {
+  it('leaves the full decode as it was (7710056): the same bytes and the same errors on seeded and damaged streams', () => {
+    const seed = scheduleSeed('LZ4_SEED', 'lz4 full decode unchanged');
+    const r = rng(seed);
+    const run = (f: typeof lz4DecodeInto, block: Uint8Array, to: number, length: number): { err: string | undefined; out: Buffer } => {
+      const out = new Uint8Array(length + 64).fill(SENTINEL);
+      let err: string | undefined;
+      try {
+        f(block, 4, to, out, length, 'w');
+      } catch (e) {
+        err = `${(e as { code?: string }).code}: ${(e as Error).message}`;
+      }
+      return { err, out: Buffer.from(out) };
+    };
+    let compared = 0;
+    let refused = 0;
+    for (let round = 0; round < 300; round++) {
+      const raw = input(r, round % 3 === 0 ? sizeOf(r) : Math.floor(r() * 20_000));
+      const c = Uint8Array.from(compressSync(Buffer.from(raw)));
+      const cases: Array<{ block: Uint8Array; to: number; length: number }> = [{ block: c, to: c.length, length: raw.length }];
+      for (let k = 0; k < 6; k++) {
+        const bad = Uint8Array.from(c);
+        const p = 4 + Math.floor(r() * (c.length - 4));
+        bad[p] = k % 3 === 0 ? 0 : k % 3 === 1 ? 255 : (bad[p] as number) ^ (1 << Math.floor(r() * 8));
+        cases.push({ block: bad, to: bad.length, length: raw.length });
+      }
+      cases.push({ block: c, to: 4 + Math.floor(r() * (c.length - 4)), length: raw.length });
+      for (const length of [raw.length - 1, raw.length + 1]) if (length >= 0) cases.push({ block: c, to: c.length, length });
+      for (const { block, to, length } of cases) {
+        const now = run(lz4DecodeInto, block, to, length);
+        const before = run(lz4DecodeIntoBefore, block, to, length);
+        const what = `round ${round}, to ${to}, length ${length} (LZ4_SEED=${seed})`;
+        expect(now.err, what).toBe(before.err);
+        if (!now.out.equals(before.out)) expect.fail(`${what}: bytes differ`);
+        compared++;
+        if (now.err !== undefined) refused++;
+      }
+    }
+    expect(compared).toBeGreaterThan(2500);
+    expect(refused).toBeGreaterThan(500);
+  });
+
   it('gives the full decode\'s first bytes for every prefix length, writing nothing past the prefix', () => {
     const seed = scheduleSeed('LZ4_SEED', 'lz4 prefix differential');
     const r = rng(seed);

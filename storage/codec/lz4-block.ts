@@ -49,10 +49,17 @@ function fail(where: string, what: string): never {
 export function lz4DecodeInto(src: Uint8Array, from: number, to: number, dst: Uint8Array, rawBytes: number, where: string): void {
   if (rawBytes > dst.length || to > src.length || from < 0 || from > to) fail(where, 'larger than its buffer');
   // One receiver type for the loops below (plain-bytes.ts): the writes land in dst's memory.
-  decodeSequences(plainBytes(src), from, to, plainBytes(dst), rawBytes, where);
+  decodeSequences(plainBytes(src), from, to, plainBytes(dst), rawBytes, rawBytes, where);
 }
 
-function decodeSequences(src: Uint8Array, from: number, to: number, dst: Uint8Array, rawBytes: number, where: string): void {
+/**
+ * The one sequence loop, for whole blocks (end = rawBytes: exactly rawBytes, or a refusal)
+ * and prefixes (end < rawBytes: stops once dst[0, end) is written, the sequence reaching it
+ * checked in full but copied only up to it). One function for both, so the seek's prefixes
+ * and the state's whole blocks run (and warm up, and get compiled) the same code.
+ */
+function decodeSequences(src: Uint8Array, from: number, to: number, dst: Uint8Array, rawBytes: number, end: number, where: string): void {
+  const prefix = end < rawBytes;
   let s = from;
   let d = 0;
   for (;;) {
@@ -68,13 +75,16 @@ function decodeSequences(src: Uint8Array, from: number, to: number, dst: Uint8Ar
       } while (b === 255);
     }
     if (literals > to - s || literals > rawBytes - d) fail(where, 'literals past the end');
-    if (literals < COPY_CALL_MIN_BYTES) {
-      for (const end = s + literals; s < end; ) dst[d++] = src[s++] as number;
+    // Past `end` only in a prefix (a whole block's literals end by rawBytes = end).
+    const copied = literals > end - d ? end - d : literals;
+    if (copied < COPY_CALL_MIN_BYTES) {
+      for (let i = 0; i < copied; i++) dst[d++] = src[s + i] as number;
     } else {
-      dst.set(src.subarray(s, s + literals), d);
-      s += literals;
-      d += literals;
+      dst.set(src.subarray(s, s + copied), d);
+      d += copied;
     }
+    s += literals;
+    if (prefix && d === end) return;
     // The last sequence is literals only.
     if (s === to) break;
     if (s + 2 > to) fail(where, 'truncated match offset');
@@ -91,7 +101,8 @@ function decodeSequences(src: Uint8Array, from: number, to: number, dst: Uint8Ar
       } while (b === 255);
     }
     if (length > rawBytes - d) fail(where, 'match past the end');
-    d = copyMatch(dst, d, offset, length);
+    d = copyMatch(dst, d, offset, length > end - d ? end - d : length);
+    if (prefix && d === end) return;
   }
   if (d !== rawBytes) fail(where, 'shorter than its declared length');
 }
@@ -112,48 +123,8 @@ export function lz4DecodePrefixInto(src: Uint8Array, from: number, to: number, d
     return;
   }
   if (prefixBytes > dst.length || prefixBytes < 0 || to > src.length || from < 0 || from > to) fail(where, 'larger than its buffer');
-  decodePrefix(plainBytes(src), from, to, plainBytes(dst), rawBytes, prefixBytes, where);
-}
-
-/** decodeSequences up to output byte `end` (< rawBytes): the sequence that reaches it is checked in full, copied up to it. */
-function decodePrefix(src: Uint8Array, from: number, to: number, dst: Uint8Array, rawBytes: number, end: number, where: string): void {
-  let s = from;
-  let d = 0;
-  while (d < end) {
-    if (s >= to) fail(where, 'truncated');
-    const token = src[s++] as number;
-    let literals = token >>> 4;
-    if (literals === 15) {
-      let b: number;
-      do {
-        if (s >= to) fail(where, 'truncated literal length');
-        b = src[s++] as number;
-        literals += b;
-      } while (b === 255);
-    }
-    if (literals > to - s || literals > rawBytes - d) fail(where, 'literals past the end');
-    const copied = Math.min(literals, end - d);
-    for (let i = 0; i < copied; i++) dst[d++] = src[s + i] as number;
-    s += literals;
-    if (d === end) return;
-    // The stream ends before rawBytes (d < end < rawBytes): the full decode refuses it so.
-    if (s === to) fail(where, 'shorter than its declared length');
-    if (s + 2 > to) fail(where, 'truncated match offset');
-    const offset = (src[s] as number) | ((src[s + 1] as number) << 8);
-    s += 2;
-    if (offset === 0 || offset > d) fail(where, 'match offset out of range');
-    let length = (token & 15) + MIN_MATCH;
-    if ((token & 15) === 15) {
-      let b: number;
-      do {
-        if (s >= to) fail(where, 'truncated match length');
-        b = src[s++] as number;
-        length += b;
-      } while (b === 255);
-    }
-    if (length > rawBytes - d) fail(where, 'match past the end');
-    d = copyMatch(dst, d, offset, Math.min(length, end - d));
-  }
+  if (prefixBytes === 0) return;
+  decodeSequences(plainBytes(src), from, to, plainBytes(dst), rawBytes, prefixBytes, where);
 }
 
 /** Copies a match of `length` bytes from `offset` back to dst[d]; returns the new end. */
