@@ -252,8 +252,9 @@ const SHORT_SCALED_ABS_LIMIT = 2 ** 50;
 /** The exponent of the last decimal found by decimalExponent: the first one tried for the next. */
 let guessK = 0;
 /**
- * Values found in a row at one exponent below guessK (guessExponent): after this many the
- * guess itself moves down (data of fewer places than the guess costs a division more each).
+ * Values found below guessK by descending (guessExponent) since its last plain hit there:
+ * after this many the guess itself moves down (data of fewer places than the guess costs a
+ * multiplication more each). Only speed depends on the guess, never the answer.
  */
 const GUESS_DESCENTS_MAX = 16;
 let descents = 0;
@@ -270,14 +271,26 @@ let descents = 0;
 function shortColumns(w: ByteWriter, vals: Float64Array, order: Uint32Array, colStart: Uint32Array, c: number, nc: number, kindsAt: number): number {
   let buf = w.buf;
   let p = w.pos;
+  let gk = guessK;
+  let pg = POW10[gk] as number;
   for (; c < nc; c++) {
     const from = colStart[c] as number;
     const n = (colStart[c + 1] as number) - from;
     if (n > 2) break;
     const v0 = vals[order[from] as number] as number;
-    // scaleDecimal's first value: an integer within range at k = 0, else decimalExponent's.
-    let k = shortExponent(v0);
-    let s0 = exponentScaled;
+    // scaleDecimal's first value: an integer within range at k = 0, else decimalExponent's;
+    // the guess's plain hit (exact, not a multiple of 10: guessExponent) tried here first.
+    let k = -1;
+    let s0 = Math.floor(v0 * pg + 0.5);
+    const q0 = s0 * 0.1;
+    if (gk > 0 && s0 / pg === v0 && s0 < SHORT_SCALED_ABS_LIMIT && s0 > -SHORT_SCALED_ABS_LIMIT && q0 !== Math.floor(q0)) {
+      k = gk;
+    } else {
+      k = shortExponent(v0);
+      s0 = exponentScaled;
+      gk = guessK;
+      pg = POW10[gk] as number;
+    }
     let s1 = 0;
     let ok = k >= 0;
     if (ok && n === 2) {
