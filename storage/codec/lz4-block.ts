@@ -78,12 +78,13 @@ function decodeSequences(src: Uint8Array, from: number, to: number, dst: Uint8Ar
     // Past `end` only in a prefix (a whole block's literals end by rawBytes = end).
     const copied = literals > end - d ? end - d : literals;
     if (copied < COPY_CALL_MIN_BYTES) {
-      for (let i = 0; i < copied; i++) dst[d++] = src[s + i] as number;
+      for (const stop = s + copied; s < stop; ) dst[d++] = src[s++] as number;
     } else {
       dst.set(src.subarray(s, s + copied), d);
+      s += copied;
       d += copied;
     }
-    s += literals;
+    s += literals - copied;
     if (prefix && d === end) return;
     // The last sequence is literals only.
     if (s === to) break;
