@@ -11,7 +11,8 @@
 import { describe, expect, it } from 'vitest';
 import { ByteWriter } from '../storage/codec/bytes.js';
 import { encodeNumberColumns } from '../storage/codec/columns.js';
-import { encodeNumberColumnsWasm } from '../storage/codec/wasm-columns.js';
+import { encodeBatches, type FlatBatches } from '../storage/codec/payload-encode.js';
+import { encodeBatchesWasm, encodeNumberColumnsWasm } from '../storage/codec/wasm-columns.js';
 import { loadWasmColumns } from '../storage/wasm-columns-file.js';
 import { scheduleSeed } from './helpers/seed.js';
 import { rng } from './helpers/workload.js';
@@ -285,6 +286,68 @@ describe.skipIf(!available)('WebAssembly number-column encoder against columns.t
     const w = new ByteWriter(16);
     const vals = Float64Array.of(1, 2, 3);
     expect(() => encodeNumberColumnsWasm(w, vals, Uint32Array.of(0, 1, 7), Uint32Array.of(0, 3), 1, 0)).toThrow(/past the values/);
+  });
+});
+
+/**
+ * A block of batches: path ids from a sparse set (up to ~10^6), batches that repeat the
+ * previous one's list exactly (the batch list's "same" flag), nearly (one id changed), or
+ * not; a path now and then twice in a batch; timestamps with irregular steps, repeats and
+ * a step back; values decimal at each path's exponent, hostile now and then.
+ */
+function batchBlock(r: Rand): FlatBatches & { values: Float64Array } {
+  const paths = Array.from({ length: 1 + Math.floor(r() * (r() < 0.3 ? 3000 : 60)) }, () => Math.floor(r() * (r() < 0.5 ? 1e6 : 5000)));
+  const kOf = new Map(paths.map((g) => [g, Math.floor(r() * 4)]));
+  const nb = 1 + Math.floor(r() * 300);
+  const ts: number[] = [];
+  const counts: number[] = [];
+  const ids: number[] = [];
+  const bits: Column = new Column(nb * 200 + 1);
+  let t = 1_700_000_000_000_000 + Math.floor(r() * 1e9);
+  let prev: number[] = [];
+  for (let i = 0; i < nb; i++) {
+    t += pick(r, [0, 1, 1_000_000, 1_000_000, Math.floor(r() * 1e7), -5]);
+    const x = r();
+    let list: number[];
+    if (x < 0.3 && prev.length > 0) list = prev;
+    else if (x < 0.4 && prev.length > 0) list = prev.map((g, j) => (j === prev.length - 1 ? pick(r, paths) : g));
+    else list = Array.from({ length: 1 + Math.floor(r() * Math.min(200, paths.length)) }, (_, j) => (r() < 0.8 ? (paths[j % paths.length] as number) : pick(r, paths)));
+    ts.push(t);
+    counts.push(list.length);
+    for (const g of list) {
+      ids.push(g);
+      if (r() < 0.03) hostile(r, bits, kOf.get(g) as number);
+      else bits.num(Math.floor(r() * 1e5) / 10 ** (kOf.get(g) as number));
+    }
+    prev = list;
+  }
+  const values = new Float64Array(ids.length);
+  new Uint8Array(values.buffer).set(new Uint8Array(bits.values.buffer, 0, ids.length * 8));
+  return { ts, counts, ids: Int32Array.from(ids), values, batchCount: nb, updateCount: ids.length };
+}
+
+describe.skipIf(!available)('WebAssembly payload encoder against payload-encode.ts', () => {
+  it('writes the same payload bytes as encodeBatches on seeded blocks of numbers', () => {
+    const seed = scheduleSeed('WASM_COLUMNS_SEED', 'wasm payloads');
+    const r = rng(seed + 2);
+    for (let i = 0; i < 300; i++) {
+      const b = batchBlock(r);
+      const want = Buffer.from(encodeBatches(b, new ByteWriter(16)));
+      const got = Buffer.from(encodeBatchesWasm(b, new ByteWriter(16)));
+      if (Buffer.compare(want, got) !== 0) {
+        let at = 0;
+        while (want[at] === got[at]) at++;
+        expect.fail(`block ${i} (seed ${seed}, ${b.batchCount} batches, ${b.updateCount} updates): first difference at byte ${at} of ${want.length}`);
+      }
+    }
+  });
+
+  it('refuses timestamps that are not integers within 2^52 and counts that do not add up', () => {
+    const b = { ts: [1.5], counts: [1], ids: Int32Array.of(3), values: Float64Array.of(1), batchCount: 1, updateCount: 1 };
+    expect(() => encodeBatchesWasm(b, new ByteWriter(16))).toThrow(/out of range/);
+    expect(() => encodeBatchesWasm({ ...b, ts: [2 ** 53] }, new ByteWriter(16))).toThrow(/out of range/);
+    expect(() => encodeBatchesWasm({ ...b, ts: [1], counts: [2] }, new ByteWriter(16))).toThrow(/out of range/);
+    expect(Buffer.from(encodeBatchesWasm({ ...b, ts: [1] }, new ByteWriter(16)))).toEqual(Buffer.from(encodeBatches({ ...b, ts: [1] }, new ByteWriter(16))));
   });
 });
 

@@ -10,6 +10,7 @@
  * those are copied into the caller's writer (kinds at kindsAt, bodies at its position).
  */
 import type { ByteWriter } from './bytes.js';
+import type { FlatBatches } from './payload-encode.js';
 import { LITTLE_ENDIAN } from './column-kinds.js';
 
 interface EncoderExports {
@@ -20,6 +21,11 @@ interface EncoderExports {
   tpd_col_start_ptr(): number;
   tpd_out_ptr(): number;
   tpd_encode(nc: number): number;
+  tpd_reserve_batches(nb: number, nu: number): void;
+  tpd_ts_ptr(): number;
+  tpd_counts_ptr(): number;
+  tpd_ids_ptr(): number;
+  tpd_encode_batches(): number;
 }
 
 /** The part of the WebAssembly global used here (lib ES2022 and @types/node 20 do not declare it). */
@@ -75,4 +81,37 @@ export function encodeNumberColumnsWasm(w: ByteWriter, vals: Float64Array, order
   w.ensure(len - nc);
   w.buf.set(out.subarray(nc), w.pos);
   w.pos += len - nc;
+}
+
+/**
+ * encodeBatches (payload-encode.ts) of a block of numbers by the module: the whole
+ * layout-2 payload (head, timestamps, column table, batch lists, columns) into `w` from its
+ * start; returns a view of it, valid until `w` is written again. Timestamps must be
+ * integers within 2^52 (second differences too) and path ids below 2^28 (the writer's are); throws otherwise, and
+ * when no module is installed.
+ */
+export function encodeBatchesWasm(b: FlatBatches & { values: Float64Array }, w: ByteWriter): Uint8Array {
+  const ex = instance;
+  if (ex === undefined) throw new Error('no WebAssembly column encoder installed (docs/wasm-encoder.md)');
+  const { batchCount: nb, updateCount: nu } = b;
+  ex.tpd_reserve_batches(nb, nu);
+  const buffer = ex.memory.buffer; // after tpd_reserve_batches: it may grow the memory
+  const ts = new Float64Array(buffer, ex.tpd_ts_ptr(), nb);
+  const counts = new Uint32Array(buffer, ex.tpd_counts_ptr(), nb);
+  for (let i = 0; i < nb; i++) {
+    ts[i] = b.ts[i] as number;
+    counts[i] = b.counts[i] as number;
+  }
+  const ids = b.ids;
+  const mem = new Uint8Array(buffer);
+  if (ids instanceof Int32Array || ids instanceof Uint32Array) mem.set(new Uint8Array(ids.buffer, ids.byteOffset, nu * 4), ex.tpd_ids_ptr());
+  else new Uint32Array(buffer, ex.tpd_ids_ptr(), nu).set(Array.prototype.slice.call(ids, 0, nu) as number[]);
+  mem.set(new Uint8Array(b.values.buffer, b.values.byteOffset, nu * 8), ex.tpd_vals_ptr());
+  const len = ex.tpd_encode_batches() >>> 0;
+  if (len === BAD_INPUT) throw new Error('encodeBatchesWasm: counts, timestamps or path ids out of range');
+  w.reset();
+  w.ensure(len);
+  w.buf.set(new Uint8Array(ex.memory.buffer, ex.tpd_out_ptr(), len), 0);
+  w.pos = len;
+  return w.buf.subarray(0, len);
 }

@@ -11,6 +11,7 @@
 //!    their length (0xffff_ffff when the inputs are inconsistent: a start past nu or going
 //!    back, an index past nu).
 
+mod batches;
 mod decimal;
 mod out;
 mod packed;
@@ -36,6 +37,7 @@ struct Encoder {
     scaled: Vec<i64>,
     guess: decimal::Guess,
     out: Out,
+    batches: batches::Batches,
 }
 
 impl Default for Out {
@@ -88,6 +90,49 @@ pub extern "C" fn tpd_out_ptr() -> *const u8 {
     state().out.ptr()
 }
 
+/// A whole payload (encodeBatches): `tpd_reserve_batches(nb, nu)`, then the timestamps
+/// (f64) at `tpd_ts_ptr()`, the batches' update counts (u32) at `tpd_counts_ptr()`, the
+/// global path ids (u32) at `tpd_ids_ptr()` and the values at `tpd_vals_ptr()`;
+/// `tpd_encode_batches()` writes the payload at `tpd_out_ptr()` and returns its length
+/// (0xffff_ffff when the inputs are not a block).
+#[no_mangle]
+pub extern "C" fn tpd_reserve_batches(nb: u32, nu: u32) {
+    let e = state();
+    e.batches.reserve(nb as usize, nu as usize);
+    e.vals.resize(nu as usize, 0);
+}
+
+#[no_mangle]
+pub extern "C" fn tpd_ts_ptr() -> *mut f64 {
+    state().batches.ts.as_mut_ptr()
+}
+
+#[no_mangle]
+pub extern "C" fn tpd_counts_ptr() -> *mut u32 {
+    state().batches.counts.as_mut_ptr()
+}
+
+#[no_mangle]
+pub extern "C" fn tpd_ids_ptr() -> *mut u32 {
+    state().batches.ids.as_mut_ptr()
+}
+
+#[no_mangle]
+pub extern "C" fn tpd_encode_batches() -> u32 {
+    let e = state();
+    let nb = e.batches.ts.len();
+    let nu = e.batches.ids.len();
+    // The column count is at most nu: bound the output by it before numbering columns.
+    e.out.reserve(batches::head_bound(nb, nu, nu) + block_bound(nu, nu));
+    let Some(nc) = batches::encode_head(&mut e.batches, &mut e.out, &mut e.order, &mut e.col_start) else {
+        return BAD_INPUT;
+    };
+    match encode_columns(e, nc) {
+        Some(len) => len as u32,
+        None => BAD_INPUT,
+    }
+}
+
 #[no_mangle]
 pub extern "C" fn tpd_encode(nc: u32) -> u32 {
     let e = state();
@@ -106,21 +151,31 @@ fn block_bound(nu: usize, nc: usize) -> usize {
 
 /// The kinds and bodies of the block's nc columns into e.out; its length.
 fn encode_block(e: &mut Encoder, nc: usize) -> Option<usize> {
-    let Encoder { vals, order, col_start, bits, scaled, guess, out } = e;
-    if col_start.len() < nc + 1 {
+    if e.col_start.len() < nc + 1 {
         return None;
     }
-    let nu = vals.len();
+    let nu = e.vals.len();
     // Every index and start checked once, so that the loops below index without checks.
+    let order = &e.order;
+    let col_start = &e.col_start;
     if order.iter().any(|&i| i as usize >= nu) || col_start[..=nc].windows(2).any(|w| w[1] < w[0]) || col_start[nc] as usize > order.len() {
         return None;
     }
+    e.out.reserve(block_bound(nu, nc));
+    encode_columns(e, nc)
+}
+
+/// The kind bytes (at the output's position) and bodies of the nc columns of e's inputs
+/// (checked); the output's length.
+fn encode_columns(e: &mut Encoder, nc: usize) -> Option<usize> {
+    let Encoder { vals, order, col_start, bits, scaled, guess, out, .. } = e;
+    let nu = vals.len();
     if bits.len() < nu {
         bits.resize(nu, 0);
         scaled.resize(nu, 0);
     }
-    out.reserve(block_bound(nu, nc));
-    out.pos = nc; // kind bytes first (layout 2), bodies after
+    let kinds_at = out.pos;
+    out.pos += nc; // kind bytes first (layout 2), bodies after
     for c in 0..nc {
         let from = col_start[c] as usize;
         let to = col_start[c + 1] as usize;
@@ -134,7 +189,7 @@ fn encode_block(e: &mut Encoder, nc: usize) -> Option<usize> {
                 if n == 2 {
                     out.svar(s1 - s0);
                 }
-                out.set(c, KIND_DECIMAL_K + k as u8);
+                out.set(kinds_at + c, KIND_DECIMAL_K + k as u8);
                 continue;
             }
         }
@@ -144,7 +199,7 @@ fn encode_block(e: &mut Encoder, nc: usize) -> Option<usize> {
             *b = unsafe { *vals.get_unchecked(i as usize) };
         }
         let kind = encode_column(out, col, &mut scaled[..n], guess);
-        out.set(c, kind);
+        out.set(kinds_at + c, kind);
     }
     Some(out.pos)
 }
