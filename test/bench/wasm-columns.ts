@@ -6,8 +6,11 @@
  * (the block builder's blockUpdatesTarget), columns numbered by first appearance and update
  * indices grouped by column, as payload-encode.ts hands them to encodeNumberColumns.
  *
- * Every block's bytes are compared between the encoders first (identical: true or the run
- * fails). Then rounds of one pass over every block per encoder, in alternating order (A B,
+ * Also the whole payload: payload-encode.ts encodeBatches (payloadTs) against the module's
+ * (payloadWasm: column numbering, grouping, head and batch lists in the module too).
+ *
+ * Every block's bytes (columns and payload) are compared between the encoders first
+ * (identical: true or the run fails). Then rounds of one pass over every block per encoder, in alternating order (A B,
  * B A, ...), in CPU time of the process (bench/peers/measure.ts cpuSecs): ns per update and
  * updates per CPU-second, median and range. With --base <tree> the TypeScript encoder of
  * that tree (a worktree of an older commit) is measured too. With --write-fabric / --write-mixed
@@ -24,7 +27,8 @@ import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { ByteWriter } from '../../storage/codec/bytes.js';
 import { encodeNumberColumns } from '../../storage/codec/columns.js';
-import { encodeNumberColumnsWasm } from '../../storage/codec/wasm-columns.js';
+import { encodeBatchesWasm, encodeNumberColumnsWasm } from '../../storage/codec/wasm-columns.js';
+import { encodeBatches, type FlatBatches } from '../../storage/codec/payload-encode.js';
 import { loadWasmColumns, wasmColumnsPath } from '../../storage/wasm-columns-file.js';
 import { STORAGE_LIMITS } from '../../storage/limits.js';
 import { readWorkloadFile, type PoolBatch, type Workload } from '../../bench/peers/workload-file.js';
@@ -46,12 +50,15 @@ const NETIDX_WRITE_PER_CPU_SEC: Record<string, number> = { fabric: 31.5e6, mixed
 const TARGET_RATIO = 1.2;
 
 type Encode = typeof encodeNumberColumns;
+type EncodePayload = (b: FlatBatches & { values: Float64Array }, w: ByteWriter) => Uint8Array;
 
 interface Block {
   vals: Float64Array;
   order: Uint32Array;
   colStart: Uint32Array;
   nc: number;
+  /** The block as encodeBatches takes it (the whole payload). */
+  flat: FlatBatches & { values: Float64Array };
 }
 
 /** The run's blocks as the writer cuts them (batches until blockUpdatesTarget updates). */
@@ -60,14 +67,23 @@ function blocksOf(w: Workload): { blocks: Block[]; updates: number } {
   const blocks: Block[] = [];
   let ids: number[] = [];
   let vals: number[] = [];
+  let ts: number[] = [];
+  let counts: number[] = [];
   let updates = 0;
   const seal = (): void => {
-    blocks.push(columnsOf(Uint32Array.from(ids), Float64Array.from(vals)));
+    const idArray = Int32Array.from(ids);
+    const values = Float64Array.from(vals);
+    const flat = { ts, counts, ids: idArray, values, batchCount: ts.length, updateCount: ids.length };
+    blocks.push({ ...columnsOf(Uint32Array.from(ids), values), flat });
     ids = [];
     vals = [];
+    ts = [];
+    counts = [];
   };
   for (let i = 0; i < w.ts.length; i++) {
     const b = w.pool[i % w.pool.length] as PoolBatch;
+    ts.push(w.ts[i] as number);
+    counts.push(b.ids.length);
     for (let j = 0; j < b.ids.length; j++) {
       ids.push(b.ids[j] as number);
       vals.push(b.values[j] as number); // the workloads hold no NaN: numbers are exact
@@ -80,7 +96,7 @@ function blocksOf(w: Workload): { blocks: Block[]; updates: number } {
 }
 
 /** payload-encode.ts assignColumns + groupByColumn: columns by first appearance, indices grouped stably. */
-function columnsOf(ids: Uint32Array, vals: Float64Array): Block {
+function columnsOf(ids: Uint32Array, vals: Float64Array): Omit<Block, 'flat'> {
   const local = new Map<number, number>();
   const colOf = new Uint32Array(ids.length);
   const counts: number[] = [];
@@ -115,9 +131,13 @@ function encodeBlock(f: Encode, w: ByteWriter, b: Block): void {
   f(w, b.vals, b.order, b.colStart, b.nc, 0);
 }
 
-function pass(f: Encode, w: ByteWriter, blocks: readonly Block[]): number {
+/** An encoder of columns (encodeNumberColumns' form) or of whole payloads (encodeBatches'). */
+type Encoder = { columns: Encode } | { payload: EncodePayload };
+
+function pass(e: Encoder, w: ByteWriter, blocks: readonly Block[]): number {
   const c0 = cpuSecs();
-  for (const b of blocks) encodeBlock(f, w, b);
+  if ('columns' in e) for (const b of blocks) encodeBlock(e.columns, w, b);
+  else for (const b of blocks) e.payload(b.flat, w);
   return cpuSecs() - c0;
 }
 
@@ -129,7 +149,7 @@ function median(xs: readonly number[]): number {
 
 const round1 = (x: number): number => Math.round(x * 10) / 10;
 
-function bench(name: string, encoders: Record<string, Encode>, writeRuns: string | undefined): object {
+function bench(name: string, encoders: Record<string, Encoder>, writeRuns: string | undefined): object {
   const w = readWorkloadFile(join(args.workloads, `${name}.workload`));
   const { blocks, updates } = blocksOf(w);
   // Identity on every block first.
@@ -141,13 +161,14 @@ function bench(name: string, encoders: Record<string, Encode>, writeRuns: string
     encodeBlock(encodeNumberColumnsWasm, b, blk);
     payloadBytes += a.pos;
     if (Buffer.compare(a.buf.subarray(0, a.pos), b.buf.subarray(0, b.pos)) !== 0) throw new Error(`${name}: block ${i} differs between the encoders`);
+    if (Buffer.compare(encodeBatches(blk.flat, a), encodeBatchesWasm(blk.flat, b)) !== 0) throw new Error(`${name}: block ${i}'s payload differs between the encoders`);
   }
   const names = Object.keys(encoders);
   const secs: Record<string, number[]> = Object.fromEntries(names.map((n) => [n, []]));
-  for (const n of names) pass(encoders[n] as Encode, a, blocks); // warm-up
+  for (const n of names) pass(encoders[n] as Encoder, a, blocks); // warm-up
   for (let r = 0; r < ROUNDS; r++) {
     const turn = r % 2 === 0 ? names : [...names].reverse();
-    for (const n of turn) (secs[n] as number[]).push(pass(encoders[n] as Encode, a, blocks));
+    for (const n of turn) (secs[n] as number[]).push(pass(encoders[n] as Encoder, a, blocks));
   }
   const result: Record<string, unknown> = { updates, blocks: blocks.length, columnBytesPerUpdate: Number((payloadBytes / updates).toFixed(3)), identical: true };
   const nsMedian: Record<string, number> = {};
@@ -158,6 +179,7 @@ function bench(name: string, encoders: Record<string, Encode>, writeRuns: string
   }
   const saved = (nsMedian.ts as number) - (nsMedian.wasm as number);
   result.savedNsPerUpdate = round1(saved);
+  result.payloadSavedNsPerUpdate = round1((nsMedian.payloadTs as number) - (nsMedian.payloadWasm as number));
   if (writeRuns !== undefined) result.projection = project(name, writeRuns.split(',').map(Number), saved);
   return result;
 }
@@ -181,10 +203,15 @@ function project(name: string, runs: number[], savedNs: number): object {
 
 async function main(): Promise<void> {
   if (!loadWasmColumns()) throw new Error('native/column-encoder is not built: cargo build --release --target wasm32-unknown-unknown --manifest-path native/column-encoder/Cargo.toml');
-  const encoders: Record<string, Encode> = { ts: encodeNumberColumns, wasm: encodeNumberColumnsWasm };
+  const encoders: Record<string, Encoder> = {
+    ts: { columns: encodeNumberColumns },
+    wasm: { columns: encodeNumberColumnsWasm },
+    payloadTs: { payload: encodeBatches },
+    payloadWasm: { payload: encodeBatchesWasm },
+  };
   if (args.base !== undefined) {
     const mod = (await import(pathToFileURL(resolve(args.base, 'storage/codec/columns.ts')).href)) as { encodeNumberColumns: Encode };
-    encoders.tsBase = mod.encodeNumberColumns;
+    encoders.tsBase = { columns: mod.encodeNumberColumns };
   }
   const out = {
     bench: 'wasm-columns',
