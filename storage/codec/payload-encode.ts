@@ -5,7 +5,8 @@
  */
 import type { Value } from '../../protocol/value.js';
 import { ByteWriter, putSvar, putUvar } from './bytes.js';
-import { encodeColumnBody, encodeNumberColumns } from './columns.js';
+import { encodeColumnBody } from './columns.js';
+import { encodeNumberColumns } from './number-columns.js';
 
 /** Batches in flat form: updates of batch i are the next counts[i] entries of ids/values. */
 export interface FlatBatches {
