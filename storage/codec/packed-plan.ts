@@ -3,7 +3,7 @@
  * and bit width that make a column of scaled decimals smallest, exceptions included, from
  * histograms of its residuals' bit lengths. Also the one pass that scales a decimal
  * column, counts those histograms and sums its DECIMAL_K size at once (scaleCounted), for
- * columns.ts. Pure; scratch histograms are reused (all zero between calls).
+ * number-columns.ts. Pure; scratch histograms are reused (all zero between calls).
  */
 import { BITLEN_SLOTS, ORDER0_FIRST_ABS_MAX, RESIDUAL_ABS_MAX, SHORT_COLUMN_VALUES, TWO_32, WIDTH_MAX } from './packed-layout.js';
 import { POW10 } from './column-kinds.js';
@@ -256,7 +256,7 @@ function planWidth(h: Uint32Array, maxLen: number, m: number, head: number, orde
 const VARINT_BYTES_OF_BITS = Uint8Array.from({ length: 33 }, (_, b) => Math.max(1, Math.ceil(b / 7)));
 
 /**
- * columns.ts' scaleDecimal, planPacked and DECIMAL_K size of a column of n >= 3 numbers
+ * number-columns.ts' scaleDecimal, planPacked and DECIMAL_K size of a column of n >= 3 numbers
  * vals[order[from]], ..., vals[order[from + n - 1]] in one pass, for the columns most are:
  * every value exact at the first one's exponent k (s0 its scaled value, found by the
  * caller as scaleDecimal finds it) and scaled within SMALL_ABS_LIMIT. Scales into
