@@ -147,9 +147,9 @@ function idsRun(r: ByteReader, global: Uint32Array, c0: number, nc: number): num
 }
 
 /**
- * The batch lists: out.counts and the chains of
- * occurrences (links, last). Refuses what payload.ts readLayout refuses. A "same as
- * previous" batch reads the last listed batch's column indices again from their bytes
+ * The batch lists: out.counts and the chains of occurrences (links, last); the ids are
+ * written with the values (decodeColumns). Refuses what payload.ts readLayout refuses. A
+ * "same as previous" batch reads the last listed batch's column indices again from their bytes
  * (checked when first read): cheaper than storing every update's column for the few blocks
  * that repeat a list (mixed blocks never do; polls, which do, are read grouped).
  */
@@ -186,7 +186,7 @@ let listLast = -1;
 function readList(r: ByteReader, at: number, n: number, nc: number, next: Uint32Array): void {
   listLast = -1;
   for (let j = listRun(r, at, 0, n, nc, next); j < n; j = listRun(r, at, j + 1, n, nc, next)) {
-    // A varint of more than one byte (or one that leaves the range: refused here).
+    // A varint of more than two bytes, or one past the payload or the columns (refused here).
     const l = listLast + r.svar();
     if (l < 0 || l >= nc) r.fail('column index out of range');
     const u = at + j;
