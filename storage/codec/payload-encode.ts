@@ -55,7 +55,14 @@ export function encodeBatches(b: FlatBatches, w: ByteWriter = new ByteWriter(1 <
   const nc = assignColumns(b.ids, nu);
   if (colStartScratch.length < nc + 1) colStartScratch = new Uint32Array(Math.max(nc + 1, colStartScratch.length * 2));
   w.reset();
-  writeHead(w, b.ts, nb, nu, nc);
+  try {
+    writeHead(w, b.ts, nb, nu, nc);
+  } catch (err) {
+    // writeHead's column table clears localOf; a throw before it (a growth failing, a ts
+    // accessor) must not leave this block's paths mapped to columns for every later block.
+    for (let c = 0; c < nc; c++) localOf[colGlobalScratch[c] as number] = -1;
+    throw err;
+  }
   colStartScratch[nc] = columnsEnd;
   w.pos = writeBatchLists(w, b.counts, nb);
   // Columns: update indices grouped by column (stable), then each column's body, with the

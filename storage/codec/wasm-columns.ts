@@ -67,6 +67,8 @@ export function encodeNumberColumnsWasm(w: ByteWriter, vals: Float64Array, order
   const ex = instance;
   if (ex === undefined) throw new Error('no WebAssembly column encoder installed (docs/wasm-encoder.md)');
   const nu = colStart[nc] as number;
+  // The views below copy by length: shorter inputs would copy their buffers' neighbours.
+  if (colStart.length < nc + 1 || nu > vals.length || nu > order.length) throw new RangeError(`encodeNumberColumnsWasm: ${nu} updates but ${vals.length} values and ${order.length} indices`);
   ex.tpd_reserve(nu, nc);
   // Views made after tpd_reserve: it may grow the memory (a new ArrayBuffer).
   const mem = new Uint8Array(ex.memory.buffer);
@@ -94,6 +96,7 @@ export function encodeBatchesWasm(b: FlatBatches & { values: Float64Array }, w: 
   const ex = instance;
   if (ex === undefined) throw new Error('no WebAssembly column encoder installed (docs/wasm-encoder.md)');
   const { batchCount: nb, updateCount: nu } = b;
+  if (b.ids.length < nu || b.values.length < nu || b.ts.length < nb || b.counts.length < nb) throw new RangeError(`encodeBatchesWasm: ${nb} batches of ${nu} updates but shorter inputs`);
   ex.tpd_reserve_batches(nb, nu);
   const buffer = ex.memory.buffer; // after tpd_reserve_batches: it may grow the memory
   const ts = new Float64Array(buffer, ex.tpd_ts_ptr(), nb);
