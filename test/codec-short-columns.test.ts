@@ -1,5 +1,5 @@
 /**
- * The short-column path of the number encoder (storage/codec/columns.ts shortColumns: 1 or
+ * The short-column path of the number encoder (storage/codec/number-columns.ts shortColumns: 1 or
  * 2 values a column, the exponent of the last column tried first, Math.floor(x + 0.5) for
  * Math.round(x), r x 0.1 for r % 10) against the frozen codec (test/helpers/codec-oracle/),
  * byte for byte, on seeded blocks of many short columns: decimals of 0 to 9 places in runs
