@@ -8,7 +8,7 @@
  */
 import type { ByteReader } from './codec/bytes.js';
 import { decodePackedF64, integratePackedF64, readPackedResiduals, type PackedHead } from './codec/packed-int.js';
-import { EXCEPTIONS_FLAG, FAST_WIDTH_MAX, SCALED_ABS_LIMIT } from './codec/packed-layout.js';
+import { EXCEPTIONS_FLAG, FAST_WIDTH_MAX, SCALED_ABS_LIMIT, firstAbs } from './codec/packed-layout.js';
 import { ColumnKind, decodeColumnBodyF64, skipColumnBody } from './codec/columns.js';
 
 const DECIMAL_EXPONENT_MAX = 9;
@@ -140,7 +140,7 @@ export function decodePackedPrefixF64(r: ByteReader, n: number, order: number, n
   let buf = 0;
   let bits = 0;
   const mask = (1 << width) - 1;
-  let maxAbs = Math.abs(s0) + Math.abs(d0);
+  let maxAbs = firstAbs(s0, d0, order);
   let prev = order === 2 ? s0 + d0 : s0;
   let delta = d0;
   if (order >= 1) nums[from] = s0 / divisor;

@@ -5,7 +5,7 @@
  */
 import type { ByteReader } from './bytes.js';
 import { BitReader } from './bits.js';
-import { EXCEPTIONS_FLAG, FAST_WIDTH_MAX, SCALED_ABS_LIMIT, WIDTH_MAX } from './packed-layout.js';
+import { EXCEPTIONS_FLAG, FAST_WIDTH_MAX, SCALED_ABS_LIMIT, WIDTH_MAX, firstAbs } from './packed-layout.js';
 
 const bitReader = new BitReader();
 
@@ -69,7 +69,7 @@ export function readPackedResiduals(r: ByteReader, scaled: Float64Array, n: numb
 export function integratePackedF64(r: ByteReader, scaled: Float64Array, n: number, order: number, head: PackedHead, nums: Float64Array, from: number, divisor: number): void {
   const s0 = head.s0;
   const d0 = head.d0;
-  let maxAbs = Math.abs(s0) + Math.abs(d0);
+  let maxAbs = firstAbs(s0, d0, order);
   if (order >= 1) nums[from] = s0 / divisor;
   if (order === 2) nums[from + 1] = (s0 + d0) / divisor;
   let prev = order === 2 ? s0 + d0 : s0;
@@ -120,7 +120,7 @@ export function decodePackedF64(r: ByteReader, n: number, order: number, nums: F
   let buf = 0;
   let bits = 0;
   const mask = (1 << width) - 1;
-  let maxAbs = Math.abs(s0) + Math.abs(d0);
+  let maxAbs = firstAbs(s0, d0, order);
   let prev = order === 2 ? s0 + d0 : s0;
   let delta = d0;
   if (order >= 1) nums[from] = s0 / divisor;

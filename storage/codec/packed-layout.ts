@@ -20,3 +20,17 @@ export const TWO_32 = 4294967296;
 export const RESIDUAL_ABS_MAX = 2 ** 51;
 /** Decoded scaled integers past this are corruption: the writer keeps them within 2^51. */
 export const SCALED_ABS_LIMIT = 2 ** 51;
+
+/**
+ * The larger magnitude of a PACKED body's first scaled values (s0, and s0 + d0 for order 2),
+ * where a decoder's bound check starts. Not |s0| + |d0|: d0 = s1 - s0 reaches 2^52 between
+ * values the writer keeps within 2^51 (s0 near 2^51 then a small s1), and such a column was
+ * refused as corrupt by every reader once written.
+ */
+export function firstAbs(s0: number, d0: number, order: number): number {
+  const a = s0 < 0 ? -s0 : s0;
+  if (order !== 2) return a;
+  const s1 = s0 + d0;
+  const b = s1 < 0 ? -s1 : s1;
+  return a > b ? a : b;
+}

@@ -232,7 +232,7 @@ export function readPackedResiduals(r: ByteReader, scaled: Float64Array, n: numb
 export function integratePackedF64(r: ByteReader, scaled: Float64Array, n: number, order: number, head: PackedHead, nums: Float64Array, from: number, divisor: number): void {
   const s0 = head.s0;
   const d0 = head.d0;
-  let maxAbs = Math.abs(s0) + Math.abs(d0);
+  let maxAbs = firstAbs(s0, d0, order);
   if (order >= 1) nums[from] = s0 / divisor;
   if (order === 2) nums[from + 1] = (s0 + d0) / divisor;
   let prev = order === 2 ? s0 + d0 : s0;
@@ -312,4 +312,14 @@ export function skipPacked(r: ByteReader, n: number, order: number): void {
   if (exceptions > n) r.fail('more packed exceptions than values');
   r.bytes(Math.ceil(((n - order) * width) / 8));
   for (let e = 0; e < 2 * exceptions; e++) r.uvar();
+}
+
+/**
+ * Mended after the freeze (as storage/codec/packed-layout.ts firstAbs): the bound check
+ * started from |s0| + |d0|, which refused columns the writer made (s0 near 2^51, then a
+ * small value), so the oracle refused what it should read.
+ */
+function firstAbs(s0: number, d0: number, order: number): number {
+  const a = Math.abs(s0);
+  return order === 2 ? Math.max(a, Math.abs(s0 + d0)) : a;
 }
