@@ -53,7 +53,7 @@ function column(r: () => number, n: number, k: number): number[] {
 }
 
 /** P paths polled in each of n batches (a uniform block): column p is values[p]. */
-function poll(cols: number[][]): FlatBatches {
+function poll(cols: number[][]): FlatBatches & { ts: number[]; values: Value[] } {
   const n = cols[0]?.length ?? 0;
   const ts: number[] = [];
   const counts: number[] = [];
