@@ -353,6 +353,8 @@ describe.skipIf(!available)('WebAssembly payload encoder against payload-encode.
 
 if (!available) {
   describe('WebAssembly number-column encoder', () => {
-    it.skip(`is not built: ${BUILD}`, () => {});
+    // scripts/install.sh builds it (scripts/install-wasm.sh), so CI runs the tests above: there a missing module fails.
+    if (process.env.CI === 'true') it('is built by scripts/install.sh', () => expect.fail(`not built: ${BUILD}`));
+    else it.skip(`is not built: ${BUILD}`, () => {});
   });
 }
