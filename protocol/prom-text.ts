@@ -30,7 +30,8 @@ export interface TextLimits {
 
 const METRIC_NAME = /^[a-zA-Z_:][a-zA-Z0-9_:]*/;
 const LABEL_NAME = /^[a-zA-Z_][a-zA-Z0-9_]*/;
-const FLOAT = /^[+-]?(?:\d+\.?\d*(?:[eE][+-]?\d+)?|\.\d+(?:[eE][+-]?\d+)?)$/;
+/** Unambiguous, so a refusal is linear (`\d+\.?\d*` split long digit runs every way: quadratic). */
+const FLOAT = /^[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?$/;
 const INT = /^-?\d+$/;
 
 function bad(line: number, why: string): TapedeckError {

@@ -7,8 +7,13 @@ import { badData } from './errors.js';
 const DURATION_UNITS_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000, y: 31_536_000_000 };
 const DURATION = /^(?:\d+(?:ms|s|m|h|d|w|y))+$/;
 const DURATION_PART = /(\d+)(ms|s|m|h|d|w|y)/g;
-/** A decimal float (`1`, `-.5`, `2e3`): what Go's ParseFloat reads besides hex, Inf and NaN. */
-export const DECIMAL = /^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$/;
+/**
+ * A decimal float (`1`, `-.5`, `2e3`): what Go's ParseFloat reads besides hex, Inf and NaN.
+ * Unambiguous (the fraction's digits only after its dot), so a refusal costs linear time:
+ * `\d+\.?\d*` tried every split of a long run of digits (quadratic: a 256 KB form value
+ * of digits and one letter held the event loop for minutes).
+ */
+export const DECIMAL = /^[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?$/;
 
 /** A Prometheus duration in milliseconds; throws bad_data. */
 export function parseDurationMs(text: string): number {
