@@ -5,6 +5,15 @@
 import { TapedeckError } from '../../protocol/errors.js';
 
 const TWO_32 = 4294967296;
+/**
+ * Below this, a negative integer's zigzag (-2v - 1, odd) is past 2^53, where doubles hold
+ * only even integers: it is written from -v - 1 instead (putSvarFar), and ByteReader.svar
+ * reads it from the bytes. (A block's times: from 0 to 2^53 - 1, the time contract's ends,
+ * a second difference reaches -(2^53 - 3); it was written as the zigzag rounded to even,
+ * read back as a positive number, and the block's later times came back wrong.)
+ */
+const ZIGZAG_NEGATIVE_MIN = -(2 ** 52);
+const TWO_53 = 2 ** 53;
 
 export class ByteWriter {
   buf: Uint8Array;
@@ -59,9 +68,13 @@ export class ByteWriter {
     this.pos = p;
   }
 
-  /** Signed varint (zigzag); v must be an integer with |v| <= 2^52. */
+  /** Signed varint (zigzag); v must be an integer with |v| <= 2^53 (putSvar). */
   svar(v: number): void {
-    this.uvar(v >= 0 ? v * 2 : -v * 2 - 1);
+    if (v >= ZIGZAG_NEGATIVE_MIN) this.uvar(v >= 0 ? v * 2 : -v * 2 - 1);
+    else {
+      this.ensure(8);
+      this.pos = putSvar(this.buf, this.pos, v);
+    }
   }
 
   f64(v: number): void {
@@ -123,9 +136,20 @@ function putUvarLong(buf: Uint8Array, p: number, v: number): number {
   return p;
 }
 
-/** putUvar of a signed integer (zigzag), |v| <= 2^52, as ByteWriter.svar. */
+/** putUvar of a signed integer (zigzag), |v| <= 2^53, as ByteWriter.svar. */
 export function putSvar(buf: Uint8Array, p: number, v: number): number {
+  if (v < ZIGZAG_NEGATIVE_MIN) return putSvarFar(buf, p, v);
   return putUvar(buf, p, v >= 0 ? v * 2 : -v * 2 - 1);
+}
+
+/**
+ * putSvar of v < -2^52: the zigzag 2h + 1 (h = -v - 1, exact) as a varint: its low 7 bits
+ * are 2 (h mod 64) + 1, the rest is floor(h / 64) (at least 2^46: more bytes follow).
+ */
+function putSvarFar(buf: Uint8Array, p: number, v: number): number {
+  const h = -v - 1;
+  buf[p] = ((h % 64) * 2 + 1) | 0x80;
+  return putUvar(buf, p + 1, Math.floor(h / 64));
 }
 
 export class ByteReader {
@@ -175,8 +199,21 @@ export class ByteReader {
   }
 
   svar(): number {
+    const at = this.pos;
     const z = this.uvar();
+    // From 2^53 on, z is rounded (its low bit, the sign, lost): read from the bytes.
+    if (z >= TWO_53) return this.svarFar(at);
     return z % 2 === 0 ? z / 2 : -(z + 1) / 2;
+  }
+
+  /** svar of the varint at buf[at, pos) whose zigzag is 2^53 or more: half of it summed exactly (below 2^53 for what putSvar writes), the sign its low bit. */
+  private svarFar(at: number): number {
+    const b = this.buf;
+    const first = (b[at] as number) & 0x7f;
+    let half = first >>> 1;
+    let mul = 64;
+    for (let q = at + 1; q < this.pos; q++, mul *= 128) half += ((b[q] as number) & 0x7f) * mul;
+    return first & 1 ? -half - 1 : half;
   }
 
   f64(): number {

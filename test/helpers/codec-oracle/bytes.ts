@@ -129,7 +129,16 @@ export class ByteReader {
   }
 
   svar(): number {
+    const at = this.pos;
     const z = this.uvar();
+    // Mended after the freeze (as storage/codec/bytes.ts): from 2^53 on z is rounded and its
+    // low bit (the sign) lost; the writer's times reach such zigzags (0, 2^53 - 2, 2^53 - 1).
+    if (z >= 2 ** 53) {
+      const first = (this.buf[at] as number) & 0x7f;
+      let half = first >>> 1;
+      for (let q = at + 1, mul = 64; q < this.pos; q++, mul *= 128) half += ((this.buf[q] as number) & 0x7f) * mul;
+      return first & 1 ? -half - 1 : half;
+    }
     return z % 2 === 0 ? z / 2 : -(z + 1) / 2;
   }
 
