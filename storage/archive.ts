@@ -98,6 +98,8 @@ export class Archive extends EventEmitter {
   readonly pathFirstTs: number[] = [];
   /** Timestamp of the last committed batch (0 for an empty archive). */
   lastTs = 0;
+  /** Rotated-file names on disk that are not this archive's files (another archive's, unreadable headers): never a rotation's target. */
+  readonly strayNames = new Set<string>();
   writer: ArchiveWriter | undefined;
   catalog!: Catalog;
   /** Whether catalog rows are persisted (false for read-only opens). */
@@ -433,6 +435,7 @@ export class Archive extends EventEmitter {
   nextRotatedName(endUs: number): string {
     let us = Math.max(endUs, 0);
     for (const f of this.files) if (ROTATED_NAME.test(f.name)) us = Math.max(us, parseTs(f.name) + 1);
+    while (this.strayNames.has(rotatedName(us))) us++;
     return rotatedName(us);
   }
 }

@@ -293,7 +293,17 @@ export async function openCheckedCatalog(dir: string, readonly: boolean): Promis
   } catch (err) {
     damage = err instanceof Error ? err.message : String(err);
   }
+  return replaceCatalog(dir, readonly, damage);
+}
+
+/**
+ * An empty catalog in place of one that cannot be used (`damage` says why; the caller has
+ * closed it): in memory for a read-only open, else after moving the old one (with its
+ * `-wal` and `-shm`) aside as `catalog.sqlite.bad-<ms>`. Opening then fills it from the files.
+ */
+export async function replaceCatalog(dir: string, readonly: boolean, damage: string): Promise<OpenedCatalog> {
   if (readonly) return { catalog: new Catalog(':memory:'), writable: true, damage };
+  const file = join(dir, CATALOG_FILE);
   const aside = `${CATALOG_FILE}.bad-${Date.now()}`;
   for (const suffix of ['', '-wal', '-shm']) await rename(file + suffix, join(dir, aside + suffix)).catch(() => undefined);
   return { catalog: new Catalog(file), writable: true, damage, aside };

@@ -9,17 +9,18 @@ import { open, readdir, rename, type FileHandle } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { TapedeckError, isTapedeckError } from '../protocol/errors.js';
-import { CATALOG_FILE, type BlockRow, type PathRow } from './catalog.js';
+import { CATALOG_FILE, replaceCatalog, type BlockRow, type PathRow } from './catalog.js';
 import { BlockType } from './codec/frame.js';
 import { FORMAT_VERSION, HEADER_BYTES } from './codec/header.js';
-import { CURRENT_NAME, ROTATED_NAME, readFileHeader, recoverCommit, repairCommitSlots, scanBlocks } from './segment-file.js';
+import { CURRENT_NAME, ROTATED_NAME, readFileHeader, readHeaderAt, recoverCommit, repairCommitSlots, scanBlocks } from './segment-file.js';
 import type { Archive } from './archive.js';
 import type { NewFileEntry } from './file-list.js';
 
 /** The archive being opened: what reconciliation reads, and the state it fills in. */
 export type ReconcileTarget = Pick<
   Archive,
-  'dir' | 'readonly' | 'logger' | 'catalog' | 'catalogWritable' | 'archiveId' | 'fileList' | 'paths' | 'pathIds' | 'pathFirstTs' | 'lastTs' | 'problem' | 'definePath' | 'recovery'
+  | 'dir' | 'readonly' | 'logger' | 'catalog' | 'catalogWritable' | 'archiveId' | 'fileList' | 'paths' | 'pathIds' | 'pathFirstTs' | 'lastTs' | 'problem'
+  | 'definePath' | 'recovery' | 'strayNames'
 >;
 
 /** The archive's private block index for files its catalog cannot record (read-only opens). */
@@ -33,8 +34,8 @@ export interface ReadOnlyIndex {
 /** Brings the catalog up to date with the files on disk. */
 export async function reconcileArchive(a: ReconcileTarget, index: ReadOnlyIndex): Promise<void> {
   const names = (await readdir(a.dir)).filter((n) => n === CURRENT_NAME || ROTATED_NAME.test(n)).sort();
+  const archiveId = await settleIdentity(a, names);
   const rows = new Map(a.catalog.files().map((r) => [r.seq, r]));
-  let archiveId = a.catalog.getMeta('archive_id');
   const onDisk = new Map<number, { name: string; committed: number; size: number }>();
   /** Files whose header could not be read, by name (error code). */
   const unreadable = new Map<string, string>();
@@ -46,9 +47,11 @@ export async function reconcileArchive(a: ReconcileTarget, index: ReadOnlyIndex)
       fh = await open(path, 'r');
       const h = await readFileHeader(fh);
       const size = (await fh.stat()).size;
-      archiveId ??= h.archiveId;
-      if (h.archiveId !== archiveId) {
-        a.problem({ file: name, code: 'TPD_FOREIGN_FILE', message: `file belongs to archive ${h.archiveId}, not ${archiveId}; ignored` });
+      if (archiveId !== undefined && h.archiveId !== archiveId) {
+        const message = `file belongs to archive ${h.archiveId}, not ${archiveId}; ignored`;
+        a.problem({ file: name, code: 'TPD_FOREIGN_FILE', message });
+        unreadable.set(name, 'TPD_FOREIGN_FILE');
+        a.strayNames.add(name);
         continue;
       }
       const prev = onDisk.get(h.seq);
@@ -78,6 +81,7 @@ export async function reconcileArchive(a: ReconcileTarget, index: ReadOnlyIndex)
       if (!isTapedeckError(err)) throw err;
       a.problem({ file: name, code: err.code, message: err.message });
       unreadable.set(name, err.code);
+      a.strayNames.add(name);
       if (err.code === 'TPD_FORMAT_VERSION') newer.push({ name, version: err.details?.version });
     } finally {
       await fh?.close();
@@ -98,8 +102,9 @@ export async function reconcileArchive(a: ReconcileTarget, index: ReadOnlyIndex)
   const currentCode = unreadable.get(CURRENT_NAME);
   let forgotCurrent = false;
   if (currentCode !== undefined && !a.readonly) {
-    // Unreadable header on `current` (corrupt, not newer): keep the bytes for inspection, start afresh.
-    const aside = `current.bad-${Date.now()}`;
+    // Unreadable header on `current` (corrupt, not newer), or one of another archive: keep
+    // the bytes for inspection, start afresh (never over them).
+    const aside = `current.${currentCode === 'TPD_FOREIGN_FILE' ? 'foreign' : 'bad'}-${Date.now()}`;
     await rename(join(a.dir, CURRENT_NAME), join(a.dir, aside));
     a.problem({ file: CURRENT_NAME, code: currentCode, message: `moved aside to ${aside}` });
     // Its batches are no longer part of the archive: forget the catalog's rows for it, or
@@ -111,6 +116,7 @@ export async function reconcileArchive(a: ReconcileTarget, index: ReadOnlyIndex)
       forgotCurrent = true;
     }
   }
+  a.strayNames.delete(CURRENT_NAME);
   a.archiveId = archiveId ?? randomBytes(8).toString('hex');
   if (a.catalogWritable) a.catalog.setMeta('archive_id', a.archiveId);
 
@@ -124,7 +130,8 @@ export async function reconcileArchive(a: ReconcileTarget, index: ReadOnlyIndex)
       if (!row) continue;
       const { indexedBytes, ...fields } = row;
       const entry: NewFileEntry = { ...fields, location: row.location === 'local' ? 'missing' : row.location, committedBytes: indexedBytes, damaged: false };
-      if (row.location === 'local') {
+      if (row.location !== 'remote') {
+        // Reported at every open, not only the first that found it gone.
         const code = unreadable.get(row.name);
         const message = code === undefined ? 'file is in the catalog but not on disk' : `file is in the catalog but its header cannot be read (${code}); its batches are not served`;
         a.problem({ file: row.name, code: 'TPD_FILE_UNAVAILABLE', message });
@@ -191,6 +198,51 @@ export async function reconcileArchive(a: ReconcileTarget, index: ReadOnlyIndex)
   loadDictionary(a, newPaths);
   for (const f of a.fileList.all()) if (f.lastTs !== null && f.lastTs > a.lastTs) a.lastTs = f.lastTs;
   if (catalogAhead) dropUncommittedPaths(a);
+}
+
+/**
+ * Whose archive the directory is: the archive id most of its readable segment files carry
+ * (the files are the truth; a tie goes to the catalog's id, then to `current`'s, then to
+ * the first file by name), or the catalog's when no file is readable. A catalog that names
+ * another archive belongs elsewhere (copied in, restored from another machine): it is
+ * replaced by an empty one that opening fills from the files, as a damaged one is, and the
+ * files of the chosen archive are served. Deciding by the first file read instead let one
+ * stray file (or a stray catalog) make every file of the archive "foreign": none was
+ * served, and a writable open started a new `current` over the real one.
+ */
+async function settleIdentity(a: ReconcileTarget, names: readonly string[]): Promise<string | undefined> {
+  const ids = new Map<string, string>();
+  for (const name of names) {
+    const id = await readHeaderAt(join(a.dir, name)).then((h) => h.archiveId, () => undefined);
+    if (id !== undefined) ids.set(name, id);
+  }
+  const catalogId = a.catalog.getMeta('archive_id');
+  const chosen = chooseArchiveId(ids, catalogId);
+  if (catalogId === undefined || chosen === catalogId) return chosen;
+  a.catalog.close();
+  const damage = `catalog names archive ${catalogId}, the files ${chosen}`;
+  const opened = await replaceCatalog(a.dir, a.readonly, damage);
+  a.catalog = opened.catalog;
+  a.catalogWritable = opened.writable;
+  a.recovery.catalogRebuilds++;
+  const done = opened.aside === undefined ? 'the files were indexed into memory and the directory left as it was' : `moved aside to ${opened.aside} and rebuilt from the files`;
+  a.problem({ file: CATALOG_FILE, code: 'TPD_FOREIGN_FILE', message: `${damage}; ${done}` });
+  return chosen;
+}
+
+/** The id most files carry (ties: the catalog's, `current`'s, the first name's); the catalog's when none. */
+export function chooseArchiveId(ids: ReadonlyMap<string, string>, catalogId: string | undefined): string | undefined {
+  const votes = new Map<string, number>();
+  for (const id of ids.values()) votes.set(id, (votes.get(id) ?? 0) + 1);
+  if (votes.size === 0) return catalogId;
+  const most = Math.max(...votes.values());
+  const tied = new Set([...votes].filter(([, n]) => n === most).map(([id]) => id));
+  if (tied.size === 1) return [...tied][0];
+  if (catalogId !== undefined && tied.has(catalogId)) return catalogId;
+  const current = ids.get(CURRENT_NAME);
+  if (current !== undefined && tied.has(current)) return current;
+  for (const [, id] of [...ids].sort(([x], [y]) => (x < y ? -1 : 1))) if (tied.has(id)) return id;
+  return undefined;
 }
 
 async function repairSlots(path: string, h: Parameters<typeof repairCommitSlots>[1], committedBytes: number): Promise<void> {

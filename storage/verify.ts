@@ -146,6 +146,8 @@ async function verifyCatalog(dir: string, files: FileIndex): Promise<string[]> {
     const id = catalog.getMeta('archive_id');
     if (id !== undefined && files.archiveId !== undefined && id !== files.archiveId) out.push(`catalog names archive ${id}, the files ${files.archiveId}`);
     for (const row of catalog.files()) {
+      // A file the catalog holds as on this disk (local, or found missing at an open) must be here.
+      if (row.location !== 'remote' && !files.blocks.has(row.seq)) out.push(`file ${row.name} (seq ${row.seq}) is in the catalog but not readable on disk: its batches are not served`);
       const scanned = new Map((files.blocks.get(row.seq) ?? []).map((b) => [b.offset, b]));
       if (scanned.size === 0) continue;
       for (const b of catalog.blocks(row.seq)) {
