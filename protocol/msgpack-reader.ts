@@ -9,6 +9,8 @@ import { VALUE_DEPTH_MAX, canonicalInteger, setOwn, type Value } from './value.j
 import { MsgpackExt } from './msgpack-ext.js';
 
 const utf8Decoder = new TextDecoder('utf-8');
+/** Refuses bytes that are not UTF-8; keeps a leading U+FEFF (it is part of the string). */
+const strictUtf8Decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 /** Strings up to this many bytes are decoded in JS (faster than TextDecoder for short ones). */
 const SHORT_STRING_BYTES = 64;
 
@@ -21,7 +23,13 @@ export class MsgpackReader {
   pos: number;
   private readonly view: DataView;
 
-  constructor(private readonly buf: Uint8Array, pos = 0, private readonly end = buf.length) {
+  /**
+   * `strict` (for ingest: bytes from outside) refuses what the lenient reading of archived
+   * columns takes and would change: a str that is not UTF-8 (U+FFFD in its place; WTF-8
+   * surrogates too: a lone surrogate travels as ext 1), a map key that is not a string
+   * (1 and "1" would be one key) and a key twice in one map (the first value lost).
+   */
+  constructor(private readonly buf: Uint8Array, pos = 0, private readonly end = buf.length, private readonly strict = false) {
     this.pos = pos;
     this.view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
   }
@@ -114,8 +122,10 @@ export class MsgpackReader {
     for (let i = 0; i < n; i++) {
       const k = this.value(depth + 1);
       // Integer keys came from older writers that stringified nothing; JS keys are strings.
-      if (typeof k !== 'string' && typeof k !== 'number') throw malformed('a map key is not a string');
-      setOwn(out, String(k), this.value(depth + 1));
+      if (typeof k !== 'string' && (typeof k !== 'number' || this.strict)) throw malformed('a map key is not a string');
+      const key = String(k);
+      if (this.strict && Object.prototype.hasOwnProperty.call(out, key)) throw malformed(`key ${JSON.stringify(key).slice(0, 200)} is twice in one map`);
+      setOwn(out, key, this.value(depth + 1));
     }
     return out;
   }
@@ -137,6 +147,7 @@ export class MsgpackReader {
 
   private string(n: number): string {
     const at = this.need(n);
+    if (this.strict) return this.utf8String(at, n);
     if (n <= CACHED_STRING_BYTES) return cachedString(this.buf, at, at + n);
     if (n <= SHORT_STRING_BYTES) {
       const s = ascii(this.buf, at, at + n);
@@ -144,6 +155,19 @@ export class MsgpackReader {
     }
     if (n <= SHORT_STRING_BYTES || hasSurrogateBytes(this.buf, at, at + n)) return wtf8(this.buf, at, at + n);
     return utf8Decoder.decode(this.buf.subarray(at, at + n));
+  }
+
+  /** A str that must be UTF-8 (strict). */
+  private utf8String(at: number, n: number): string {
+    if (n <= SHORT_STRING_BYTES) {
+      const s = ascii(this.buf, at, at + n);
+      if (s !== undefined) return s;
+    }
+    try {
+      return strictUtf8Decoder.decode(this.buf.subarray(at, at + n));
+    } catch {
+      throw malformed('a str is not UTF-8 (a string with a lone surrogate travels as ext 1)');
+    }
   }
 }
 
@@ -231,9 +255,9 @@ function wtf8(b: Uint8Array, from: number, to: number): string {
   return s + String.fromCharCode(...units);
 }
 
-/** One value filling `bytes` exactly. */
-export function decodeMsgpack(bytes: Uint8Array): Value {
-  const r = new MsgpackReader(bytes);
+/** One value filling `bytes` exactly; `strict` for bytes from outside (MsgpackReader). */
+export function decodeMsgpack(bytes: Uint8Array, strict = false): Value {
+  const r = new MsgpackReader(bytes, 0, bytes.length, strict);
   const v = r.value();
   if (!r.done) throw malformed('trailing bytes after the value');
   return v;

@@ -38,13 +38,22 @@ function bad(line: number, why: string): TapedeckError {
   return new TapedeckError('TPD_BAD_ARGUMENT', `exposition line ${line}: ${why}`);
 }
 
-/** A float as Go's strconv.ParseFloat reads the exposition's values; undefined when it is not one. */
+/** Go's spellings of the infinities (strconv.ParseFloat, any case): `inf` or `infinity`, signed or not. */
+const GO_INF = /^([+-]?)(?:inf|infinity)$/i;
+
+/**
+ * A float as Go's strconv.ParseFloat reads the exposition's values (Prometheus refuses `p`
+ * and `_`, so no hex floats and no digit separators); undefined when it is not one. Digits
+ * past the largest double are ParseFloat's range error, which refuses the line in
+ * Prometheus: not a silent Infinity.
+ */
 export function parseFloatText(s: string): number | undefined {
-  const lower = s.toLowerCase();
-  if (lower === 'nan') return NaN;
-  if (lower === '+inf' || lower === 'inf') return Infinity;
-  if (lower === '-inf') return -Infinity;
-  return FLOAT.test(s) ? Number(s) : undefined;
+  if (s.length === 3 && s.toLowerCase() === 'nan') return NaN;
+  const inf = GO_INF.exec(s);
+  if (inf) return inf[1] === '-' ? -Infinity : Infinity;
+  if (!FLOAT.test(s)) return undefined;
+  const v = Number(s);
+  return Number.isFinite(v) ? v : undefined;
 }
 
 /** Parses a whole exposition; `openMetrics` when the response's content type says so. */
@@ -123,6 +132,9 @@ function parseLabels(line: string, from: number, lineNo: number): [Array<[string
     i = skipSpace(line, i + 1);
     if (line[i] !== '"') throw bad(lineNo, `expected a quoted value for label ${m[0]}`);
     const [value, next] = parseQuoted(line, i + 1, lineNo);
+    // A label twice (or __name__ beside the name) would leave one of the values out of the
+    // series' path: Prometheus refuses such a scrape ("label name is not unique").
+    if (m[0] === '__name__' || labels.some((l) => l[0] === m[0])) throw bad(lineNo, `label ${m[0]} is not unique`);
     labels.push([m[0], value]);
     i = skipSpace(line, next);
     if (line[i] === ',') i = skipSpace(line, i + 1);

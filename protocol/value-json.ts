@@ -15,6 +15,10 @@
  */
 import { TapedeckError } from './errors.js';
 import { VALUE_DEPTH_MAX, canonicalInteger, isWellFormed, setOwn, type Value } from './value.js';
+import { parseJsonText } from './value-json-text.js';
+
+// JSON text to a tree, refusing what JSON.parse would change silently (value-json-text.ts).
+export { parseJsonText } from './value-json-text.js';
 
 export const VALUE_TAGS = ['$num', '$bigint', '$bytes', '$obj'] as const;
 
@@ -167,27 +171,6 @@ function fromTag(tag: string, x: unknown, path: string, at: string, depth: numbe
   }
 }
 
-/**
- * JSON.parse for ingest: refuses integer literals a double cannot hold
- * (9007199254740993 would be rounded silently); they must be sent as {"$bigint": "..."}.
- * A literal that is the shortest text of a double (what every JSON writer prints for
- * 2^60) is that double.
- * Literals with a fraction or exponent (1e300, 2.5) are doubles the sender meant.
- * Throws SyntaxError for text that is not JSON, TapedeckError for an inexact integer.
- */
-export function parseJsonText(text: string): unknown {
-  const j: unknown = JSON.parse(text);
-  // Any integer up to 15 digits is exact; only longer digit runs need the scan.
-  if (LONG_DIGITS.test(text)) {
-    const inexact = findInexactInteger(text);
-    if (inexact) {
-      const at = inexact.at.map((k) => (typeof k === 'number' ? `[${k}]` : `.${k}`)).join('');
-      throw new TapedeckError('TPD_BAD_ARGUMENT', `${at || 'value'}: integer ${inexact.token} is beyond 2^53 and would be rounded; send it as {"$bigint":"${inexact.token}"}`, { at: inexact.at });
-    }
-  }
-  return j;
-}
-
 /** parseJsonText then valueFromJson: the text of one value, named `path` in errors. */
 export function parseJsonValueText(text: string, path: string): Value {
   try {
@@ -196,66 +179,6 @@ export function parseJsonValueText(text: string, path: string): Value {
     if (err instanceof TapedeckError && !err.message.startsWith(path)) throw new TapedeckError(err.code, `${path}: ${err.message}`, err.details, { cause: err });
     throw err;
   }
-}
-
-const LONG_DIGITS = /[0-9]{16}/;
-
-interface Container {
-  array: boolean;
-  key: string | number;
-}
-
-/**
- * The first integer literal (no fraction, no exponent) of valid JSON text that a double
- * does not hold exactly, with where it sits (keys and indexes). Strings are skipped.
- */
-function findInexactInteger(text: string): { token: string; at: Array<string | number> } | undefined {
-  const stack: Container[] = [];
-  let expectKey = false;
-  let i = 0;
-  while (i < text.length) {
-    const c = text.charCodeAt(i);
-    if (c === 0x7b /* { */ || c === 0x5b /* [ */) {
-      stack.push({ array: c === 0x5b, key: c === 0x5b ? 0 : '' });
-      expectKey = c === 0x7b;
-      i++;
-    } else if (c === 0x7d || c === 0x5d) {
-      stack.pop();
-      i++;
-    } else if (c === 0x2c /* , */) {
-      const top = stack[stack.length - 1];
-      if (top?.array) top.key = (top.key as number) + 1;
-      else expectKey = true;
-      i++;
-    } else if (c === 0x22 /* " */) {
-      let j = i + 1;
-      while (text.charCodeAt(j) !== 0x22) j += text.charCodeAt(j) === 0x5c ? 2 : 1;
-      const top = stack[stack.length - 1];
-      if (expectKey && top && !top.array) {
-        top.key = JSON.parse(text.slice(i, j + 1)) as string;
-        expectKey = false;
-      }
-      i = j + 1;
-    } else if (c === 0x2d || (c >= 0x30 && c <= 0x39)) {
-      let j = i + 1;
-      while (j < text.length && /[0-9.eE+-]/.test(text[j] as string)) j++;
-      const token = text.slice(i, j);
-      if (/^-?[0-9]{16,}$/.test(token) && !exactInteger(token)) return { token, at: stack.map((s) => s.key) };
-      i = j;
-    } else {
-      i++;
-    }
-  }
-  return undefined;
-}
-
-/**
- * True when an integer literal names one double: its exact digits (2^60 written out), or
- * the shortest text of a double (JSON.stringify(2 ** 60) is 1152921504606847000).
- */
-function exactInteger(token: string): boolean {
-  const n = Number(token);
-  return String(n) === token || BigInt(n) === BigInt(token);
 }
 
 /**

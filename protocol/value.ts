@@ -3,6 +3,7 @@
  * A path is a `/`-separated name; an update is one (path, value) pair; a batch is the
  * updates observed together under one timestamp (microseconds since the epoch).
  */
+import { TapedeckError } from './errors.js';
 import { PROTOCOL_LIMITS } from './limits.js';
 export type Value =
   | null
@@ -47,4 +48,38 @@ export function canonicalInteger(n: bigint): number | bigint {
 /** True for strings that are valid UTF-16 (no lone surrogates), so UTF-8 can carry them. */
 export function isWellFormed(s: string): boolean {
   return (s as unknown as { isWellFormed(): boolean }).isWellFormed();
+}
+
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
+/**
+ * UTF-8 bytes to text, refusing bytes that are not UTF-8 (TPD_BAD_ARGUMENT, `what` names
+ * them): a decoder that put U+FFFD in their place would change the text without a word. A
+ * byte order mark is kept as the character it is.
+ */
+export function decodeUtf8(bytes: Uint8Array, what: string): string {
+  try {
+    return strictUtf8.decode(bytes);
+  } catch {
+    throw new TapedeckError('TPD_BAD_ARGUMENT', `${what}: not UTF-8 (byte ${firstBadUtf8(bytes)} starts no UTF-8 character)`);
+  }
+}
+
+/** Offset of the first byte that does not start a well-formed UTF-8 sequence. */
+function firstBadUtf8(b: Uint8Array): number {
+  let i = 0;
+  while (i < b.length) {
+    const c = b[i] as number;
+    const n = c < 0x80 ? 1 : c >= 0xc2 && c < 0xe0 ? 2 : c >= 0xe0 && c < 0xf0 ? 3 : c >= 0xf0 && c < 0xf5 ? 4 : 0;
+    if (n === 0 || i + n > b.length) return i;
+    let cp = n === 1 ? c : c & (0xff >> (n + 1));
+    for (let k = 1; k < n; k++) {
+      const d = b[i + k] as number;
+      if ((d & 0xc0) !== 0x80) return i;
+      cp = (cp << 6) | (d & 0x3f);
+    }
+    if ((n === 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) || (n === 4 && (cp < 0x10000 || cp > 0x10ffff))) return i;
+    i += n;
+  }
+  return i;
 }

@@ -124,7 +124,9 @@ describe('text exposition parser', () => {
     expect(parseFloatText('-0')).toBe(-0);
     expect(parseFloatText('.5')).toBe(0.5);
     expect(parseFloatText('+INF')).toBe(Infinity);
-    for (const s of ['', ' ', '0x10', '1_000', 'Infinity', '1e', '--1']) expect(parseFloatText(s), s).toBeUndefined();
+    // Go's ParseFloat reads "Infinity" (Prometheus 2.42 scrapes `m Infinity` as +Inf).
+    expect(parseFloatText('Infinity')).toBe(Infinity);
+    for (const s of ['', ' ', '0x10', '1_000', '1e', '--1']) expect(parseFloatText(s), s).toBeUndefined();
   });
 });
 

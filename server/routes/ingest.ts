@@ -25,6 +25,7 @@
 import { CLOSE_CODES } from '../../protocol/close-codes.js';
 import type { FastifyPluginAsync, FastifyReply } from 'fastify';
 import { ERRORS, TapedeckError, isTapedeckError, type ErrorCode } from '../../protocol/errors.js';
+import { decodeUtf8 } from '../../protocol/value.js';
 import { SERVER_LIMITS } from '../limits.js';
 import type { AckLevel, IngestResult, PushSource } from '../sources/push.js';
 import { clientMessage, parseAckLevel, retryAfterS } from './ingest-answers.js';
@@ -112,14 +113,24 @@ export const ingestRoutes: FastifyPluginAsync<IngestRoutesOptions> = async (app,
     return p;
   };
 
-  app.addContentTypeParser(['application/x-ndjson', 'application/jsonl', 'text/plain'], { parseAs: 'string', bodyLimit: SERVER_LIMITS.ingestBodyBytesMax }, (_req, text, done) => {
-    done(null, text);
+  // Bodies are decoded strictly: bytes that are not UTF-8 refuse the body (400) rather than
+  // becoming U+FFFD in the recorded values (protocol/value.ts decodeUtf8).
+  app.addContentTypeParser(['application/x-ndjson', 'application/jsonl', 'text/plain'], { parseAs: 'buffer', bodyLimit: SERVER_LIMITS.ingestBodyBytesMax }, (_req, body, done) => {
+    try {
+      done(null, decodeUtf8(body as Buffer, 'request body'));
+    } catch (err) {
+      done(err as Error);
+    }
   });
   // A JSON document is one batch, however it is laid out: raw newlines cannot occur inside
   // JSON strings, so folding them to spaces makes it one NDJSON line. (This parser is
   // scoped to the ingest routes.)
-  app.addContentTypeParser('application/json', { parseAs: 'string', bodyLimit: SERVER_LIMITS.ingestBodyBytesMax }, (_req, text, done) => {
-    done(null, (text as string).replace(/\r?\n/g, ' '));
+  app.addContentTypeParser('application/json', { parseAs: 'buffer', bodyLimit: SERVER_LIMITS.ingestBodyBytesMax }, (_req, body, done) => {
+    try {
+      done(null, decodeUtf8(body as Buffer, 'request body').replace(/\r?\n/g, ' '));
+    } catch (err) {
+      done(err as Error);
+    }
   });
 
   app.post<{ Body: string; Querystring: { source?: string; ack?: string } }>('/api/v1/ingest', {

@@ -8,7 +8,8 @@
  * - `leaves`: one update per leaf, at `path` followed by the keys (array indexes) leading
  *   to it, e.g. `/twin/graph/nodes/3/id`; empty objects and arrays are leaves too.
  */
-import type { Update, Value } from '../../protocol/value.js';
+import { decodeUtf8, type Update, type Value } from '../../protocol/value.js';
+import { parsePlainJsonText } from '../../protocol/value-json-text.js';
 import { SERVER_LIMITS } from '../limits.js';
 import { segment } from './csv-matrix.js';
 import { POLLER_PROPERTIES, PollError, PollingSource, snapshotTime, type PollResponse, type PollerConfig } from './poller.js';
@@ -61,9 +62,11 @@ export class HttpJsonSource extends PollingSource {
   protected async handle(res: PollResponse): Promise<number> {
     let doc: Value;
     try {
-      doc = JSON.parse(res.body.toString('utf8')) as Value;
+      // Exactly what was sent: integers past 2^53 as bigints; bytes that are not UTF-8, keys
+      // twice in an object and numbers past the largest double refused (value-json-text.ts).
+      doc = parsePlainJsonText(decodeUtf8(res.body, 'response'));
     } catch (err) {
-      throw new PollError(`response is not JSON: ${(err as Error).message}`);
+      throw new PollError(err instanceof SyntaxError ? `response is not JSON: ${err.message}` : `response refused: ${(err as Error).message}`);
     }
     const updates: Update[] = this.mode === 'whole' ? [[this.path, doc]] : explode(this.path, doc);
     if (updates.length === 0) return 0;

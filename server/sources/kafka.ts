@@ -26,7 +26,7 @@ import type { Logger } from 'pino';
 import { DURATION_SCHEMA, durationMs, type Duration } from '../duration.js';
 import { TapedeckError, isTapedeckError } from '../../protocol/errors.js';
 import { parseTs } from '../../protocol/time.js';
-import type { Update, Value } from '../../protocol/value.js';
+import { decodeUtf8, type Update, type Value } from '../../protocol/value.js';
 import { parseJsonText, valueFromJson } from '../../protocol/value-json.js';
 import { decodeMsgpack } from '../../protocol/value-msgpack.js';
 import { segment } from './csv-matrix.js';
@@ -242,9 +242,10 @@ export class KafkaSource extends EventEmitter implements Source {
     if (v === null) return null;
     const f = this.cfg.format ?? 'json';
     try {
-      if (f === 'json') return valueFromJson(parseJsonText(v.toString('utf8')), path);
-      if (f === 'msgpack') return decodeMsgpack(v);
-      if (f === 'string') return v.toString('utf8');
+      // Bytes that are not UTF-8 are refused, not recorded with U+FFFD in their place.
+      if (f === 'json') return valueFromJson(parseJsonText(decodeUtf8(v, 'payload')), path);
+      if (f === 'msgpack') return decodeMsgpack(v, true);
+      if (f === 'string') return decodeUtf8(v, 'payload');
       return new Uint8Array(v);
     } catch (err) {
       const why = err instanceof Error ? err.message : String(err);

@@ -29,7 +29,7 @@ import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
 import { seriesToPath } from '../../protocol/prom-path.js';
 import { parseExposition, type TextSample } from '../../protocol/prom-text.js';
-import type { Update } from '../../protocol/value.js';
+import { decodeUtf8, type Update } from '../../protocol/value.js';
 import type { Duration } from '../duration.js';
 import { SERVER_LIMITS } from '../limits.js';
 import { POLLER_PROPERTIES, PollError, PollingSource, headerValue, type PollResponse } from './poller.js';
@@ -48,6 +48,28 @@ export interface PromScrapeConfig {
 }
 
 const ACCEPT = 'application/openmetrics-text;version=1.0.0;q=0.5,text/plain;version=0.0.4;q=0.4,*/*;q=0.1';
+
+/**
+ * The text of a scrape. A sample line that is not UTF-8 refuses the scrape (Prometheus:
+ * "invalid UTF-8 label value"), where toString would record U+FFFD in the label instead;
+ * comments (HELP text) are not recorded and are read as toString reads them.
+ */
+export function expositionText(body: Buffer): string {
+  try {
+    return decodeUtf8(body, 'exposition');
+  } catch {
+    const lines = body.toString('latin1').split('\n');
+    let at = 0;
+    for (let i = 0; i < lines.length; i++) {
+      const n = (lines[i] as string).length;
+      const line = body.subarray(at, at + n);
+      at += n + 1;
+      if (line[0] === 0x23 /* # */) continue;
+      decodeUtf8(line, `exposition line ${i + 1}`);
+    }
+    return body.toString('utf8');
+  }
+}
 
 /** One target's scrape loop. */
 class TargetScraper extends PollingSource {
@@ -84,7 +106,7 @@ class TargetScraper extends PollingSource {
     const openMetrics = (headerValue(res.headers, 'content-type') ?? '').startsWith('application/openmetrics-text');
     let samples: TextSample[];
     try {
-      samples = parseExposition(res.body.toString('utf8'), { samplesMax: SERVER_LIMITS.scrapeSamplesMax, lineBytesMax: SERVER_LIMITS.scrapeLineBytesMax }, openMetrics);
+      samples = parseExposition(expositionText(res.body), { samplesMax: SERVER_LIMITS.scrapeSamplesMax, lineBytesMax: SERVER_LIMITS.scrapeLineBytesMax }, openMetrics);
     } catch (err) {
       throw new PollError((err as Error).message);
     }

@@ -219,7 +219,7 @@ function readLine(bytes: Uint8Array, r: MsgpackReader): PushedLine {
  * Lazy: a caller that stops reading stops the decoding.
  */
 export function* parseMsgpackMessage(bytes: Uint8Array): Generator<PushedLine> {
-  const r = new MsgpackReader(bytes);
+  const r = new MsgpackReader(bytes, 0, bytes.length, true);
   try {
     const head = containerHeader(bytes, r);
     if (head?.map) yield readBatch(bytes, r, head.count, 0);
