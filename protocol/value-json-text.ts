@@ -45,45 +45,60 @@ export function issueError(issue: JsonTextIssue): TapedeckError {
 }
 
 const LONG_DIGITS = /[0-9]{16}/;
+const DIGIT_RUNS = /[0-9]{16,}/g;
 const INTEGER_TOKEN = /^-?[0-9]+$/;
 
-/** `:` outside strings, counted with those inside: as many as the tree's keys when no key repeats and no string holds one. */
-function colons(text: string): number {
+/** Colons in a string (keys and values hold them: times, URLs, IPv6). */
+function colonsIn(s: string): number {
   let n = 0;
-  for (let i = text.indexOf(':'); i >= 0; i = text.indexOf(':', i + 1)) n++;
+  for (let i = s.indexOf(':'); i >= 0; i = s.indexOf(':', i + 1)) n++;
   return n;
 }
 
-/** Keys of every object in a parsed tree, or -1 when it holds a number that is not finite (an overflowing literal). */
-function treeKeys(j: unknown): number {
+/**
+ * The `:` a parsed tree accounts for: one a key, plus those inside its keys and strings; -1
+ * when it holds a number that is not finite (an overflowing literal).
+ */
+function treeColons(j: unknown): number {
   let n = 0;
   const stack: unknown[] = [j];
   while (stack.length > 0) {
     const x = stack.pop();
+    if (typeof x === 'string') {
+      n += colonsIn(x);
+      continue;
+    }
     if (typeof x === 'number') {
       if (!Number.isFinite(x)) return -1;
       continue;
     }
     if (typeof x !== 'object' || x === null) continue;
     if (Array.isArray(x)) {
-      for (const e of x) if (typeof e === 'object' || typeof e === 'number') stack.push(e);
+      for (const e of x) if (typeof e === 'object' || typeof e === 'number' || typeof e === 'string') stack.push(e);
       continue;
     }
     const o = x as Record<string, unknown>;
     for (const k of Object.keys(o)) {
-      n++;
+      n += 1 + colonsIn(k);
       const e = o[k];
-      if (typeof e === 'object' || typeof e === 'number') stack.push(e);
+      if (typeof e === 'object' || typeof e === 'number' || typeof e === 'string') stack.push(e);
     }
   }
   return n;
 }
 
-/** True when the text may hold an issue: the scan is needed. */
+/**
+ * True when the text may hold an issue: the scan is needed. Every `:` of the text is a
+ * key's or inside a string, so without escapes (`\u003a` is a colon the text does not show)
+ * the text has exactly the colons of its tree unless a repeated key's member was dropped.
+ */
 function suspicious(text: string, tree: unknown): boolean {
-  if (LONG_DIGITS.test(text)) return true;
-  const keys = treeKeys(tree);
-  return keys < 0 || keys !== colons(text);
+  if (text.includes('\\u')) return true;
+  // A run of 16 digits or more may be an integer a double does not hold (shorter ones are
+  // exact); a microsecond timestamp is such a run, and exact.
+  if (LONG_DIGITS.test(text)) for (const run of text.match(DIGIT_RUNS) ?? []) if (!exactInteger(run)) return true;
+  const inTree = treeColons(tree);
+  return inTree < 0 || inTree !== colonsIn(text);
 }
 
 /** True when an integer literal names one double: its exact digits (2^60 written out) or the shortest text of a double (1152921504606847000). */
@@ -123,11 +138,11 @@ export function scanJsonText(text: string, each: (issue: JsonTextIssue) => boole
       else expectKey = true;
       i++;
     } else if (c === 0x22 /* " */) {
-      let j = i + 1;
-      while (text.charCodeAt(j) !== 0x22) j += text.charCodeAt(j) === 0x5c ? 2 : 1;
+      const j = stringEnd(text, i);
       const top = stack[stack.length - 1];
       if (expectKey && top && !top.array) {
-        const key = JSON.parse(text.slice(i, j + 1)) as string;
+        const raw = text.slice(i + 1, j);
+        const key = raw.includes('\\') ? (JSON.parse(text.slice(i, j + 1)) as string) : raw;
         top.key = key;
         expectKey = false;
         if (top.keys?.has(key) && !each({ kind: 'duplicate-key', token: key, at: at(), start: i, end: j + 1 })) return;
@@ -136,7 +151,7 @@ export function scanJsonText(text: string, each: (issue: JsonTextIssue) => boole
       i = j + 1;
     } else if (c === 0x2d || (c >= 0x30 && c <= 0x39)) {
       let j = i + 1;
-      while (j < text.length && /[0-9.eE+-]/.test(text[j] as string)) j++;
+      while (j < text.length && numberChar(text.charCodeAt(j))) j++;
       const token = text.slice(i, j);
       const integer = INTEGER_TOKEN.test(token);
       const kind = integer ? (token.length >= 16 && !exactInteger(token) ? 'inexact-integer' : undefined) : Number.isFinite(Number(token)) ? undefined : 'overflow';
@@ -146,6 +161,23 @@ export function scanJsonText(text: string, each: (issue: JsonTextIssue) => boole
       i++;
     }
   }
+}
+
+/** Index of the `"` closing the string that opens at `i` (valid JSON text). */
+function stringEnd(text: string, i: number): number {
+  let j = text.indexOf('"', i + 1);
+  for (;;) {
+    let k = j - 1;
+    while (text.charCodeAt(k) === 0x5c) k--;
+    // An even number of backslashes before it: the quote is not escaped.
+    if ((j - 1 - k) % 2 === 0) return j;
+    j = text.indexOf('"', j + 1);
+  }
+}
+
+/** A character of a number literal after its first: digits, `.`, `e`, `E`, `+`, `-`. */
+function numberChar(c: number): boolean {
+  return (c >= 0x30 && c <= 0x39) || c === 0x2e || c === 0x65 || c === 0x45 || c === 0x2b || c === 0x2d;
 }
 
 /** The first issue of valid JSON text, if any. */
