@@ -16,7 +16,7 @@
 import type { Value } from '../protocol/value.js';
 import { ByteReader } from './codec/bytes.js';
 import { decodeColumnBody, skipColumnBody } from './codec/columns.js';
-import { readPayloadHead } from './codec/payload.js';
+import { checkUpdateCount, readPayloadHead } from './codec/payload.js';
 import { DecimalColumns, readFloatColumn, svar } from './column-numbers.js';
 
 /** Where kept column c's values are: numbers in `nums`, anything else in `values`. */
@@ -144,7 +144,9 @@ export class ColumnBlockReader {
   decode(raw: Uint8Array, firstTs: number, keep: ((id: number) => boolean) | null, pathCount: number, endBatch = Infinity, fromBatch = 0): ColumnBlock {
     const r = new ByteReader(raw);
     // Layout 2 (codec/payload.ts): a mark, the layout, and the kind bytes ahead of the bodies.
-    const { layout2, nb, nu, nc } = readPayloadHead(r, raw);
+    const head = readPayloadHead(r, raw);
+    checkUpdateCount(r, raw, head);
+    const { layout2, nb, nu, nc } = head;
     const out = this.out;
     out.batches = nb;
     out.ts = this.readTimes(r, nb, firstTs);

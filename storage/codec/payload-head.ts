@@ -3,7 +3,7 @@
  * of batches, updates and columns. Every decoder reads it here: the codec's (payload.ts,
  * payload-into.ts) and the column reader (storage/column-block.ts).
  */
-import type { ByteReader } from './bytes.js';
+import { ByteReader } from './bytes.js';
 import { PAYLOAD_LAYOUT, PAYLOAD_LAYOUT2_MARK } from './payload-encode.js';
 
 /** A payload's head: its layout and counts of batches, updates and columns. */
@@ -28,8 +28,38 @@ export function readPayloadHead(r: ByteReader, raw: Uint8Array): PayloadHead {
   const nb = r.uvar();
   const nu = r.uvar();
   const nc = r.uvar();
+  // Every batch has a time varint and every column a path id varint: a byte each at least.
   // A PACKED column of a perfectly linear series takes zero bits per value, so updates are
-  // bounded by batches x columns (a path is once per batch), not by the payload's bits.
-  if (nc > nu || nb > raw.length || (nu > raw.length * 8 + 8 && nu > nb * nc)) r.fail('impossible counts');
+  // bounded by batches x columns (a path is once per batch), not by the payload's bits
+  // (checkUpdateCount then counts them before a reader allocates for them).
+  if (nc > nu || nb + nc > raw.length || (nu > raw.length * 8 + 8 && nu > nb * nc)) r.fail('impossible counts');
   return { layout2, nb, nu, nc };
+}
+
+/**
+ * Refuses a head (read by readPayloadHead, `r` just past it) whose update count its batch
+ * lists do not add up to, when that count is past what its bytes can hold at a bit each:
+ * readers allocate arrays of nu entries before they read the lists, and such a count, up
+ * to nb x nc, made a 15-byte payload cost 13 GB and 14 s before its refusal (and
+ * RangeError, not TPD_CORRUPT_BLOCK, past 2^32). Reads the times, the column table and
+ * the lists' heads and entries (linear in the payload's bytes) without keeping them; the
+ * decoders then read them again, as before, and refuse the same payloads.
+ */
+export function checkUpdateCount(r: ByteReader, raw: Uint8Array, head: PayloadHead): void {
+  const { nb, nu, nc } = head;
+  if (nu <= raw.length * 8 + 8) return;
+  const s = new ByteReader(raw, r.pos);
+  for (let i = 0; i < nb + nc; i++) s.uvar();
+  let listed = 0;
+  let prevCount = -1;
+  for (let i = 0; i < nb; i++) {
+    const h = s.uvar();
+    const n = Math.floor(h / 2);
+    if (h % 2 === 1) {
+      if (n !== prevCount) s.fail('"same as previous" batch with another count');
+    } else for (let j = 0; j < n; j++) s.uvar();
+    listed += n;
+    prevCount = n;
+  }
+  if (listed !== nu) s.fail('batch lists do not add up to the update count');
 }

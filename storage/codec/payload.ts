@@ -20,13 +20,13 @@ import { ByteReader } from './bytes.js';
 import { ColumnKind, decodeColumn, decodeColumnBody, skipColumnBody } from './columns.js';
 import { decodeColumnsF64 } from './column-decode.js';
 import { decodeNotes, isFragileNaN } from './xor-float.js';
-import { readPayloadHead } from './payload-head.js';
+import { checkUpdateCount, readPayloadHead } from './payload-head.js';
 import { decodeChainsInto, type NumberBatches } from './payload-into.js';
 
 export { ColumnKind } from './columns.js';
 export { encodeBatches, PAYLOAD_LAYOUT, PAYLOAD_LAYOUT2_MARK, type FlatBatches } from './payload-encode.js';
 export { decodePathDefs, encodePathDefs, type PathDef } from './path-defs.js';
-export { readPayloadHead, type PayloadHead } from './payload-head.js';
+export { checkUpdateCount, readPayloadHead, type PayloadHead } from './payload-head.js';
 export { newNumberBatches, type NumberBatches } from './payload-into.js';
 
 export interface DecodedBatches {
@@ -92,7 +92,9 @@ function addRepeats(local: Uint32Array, colCount: Uint32Array, at: number, n: nu
 
 function readLayout(raw: Uint8Array, firstTs: number): Layout {
   const r = new ByteReader(raw);
-  const { layout2, nb, nu, nc } = readPayloadHead(r, raw);
+  const head = readPayloadHead(r, raw);
+  checkUpdateCount(r, raw, head);
+  const { layout2, nb, nu, nc } = head;
   const ts = new Float64Array(nb);
   let prevTs = firstTs;
   let prevDelta = 0;
@@ -279,7 +281,10 @@ const CHAIN_UPDATES_PER_COLUMN_MAX = 4;
 export function decodeBatchesInto(raw: Uint8Array, firstTs: number, out: NumberBatches): boolean {
   const r = new ByteReader(raw);
   const head = readPayloadHead(r, raw);
-  if (head.nu < CHAIN_UPDATES_PER_COLUMN_MAX * head.nc) return decodeChainsInto(r, head, firstTs, out);
+  if (head.nu < CHAIN_UPDATES_PER_COLUMN_MAX * head.nc) {
+    checkUpdateCount(r, raw, head);
+    return decodeChainsInto(r, head, firstTs, out);
+  }
   return decodeGroupedInto(raw, firstTs, out);
 }
 
