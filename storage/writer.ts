@@ -11,7 +11,7 @@
  * keeps taking batches up to diskFullBufferBytesMax, then throws TPD_DISK_FULL.
  */
 import { TapedeckError } from '../protocol/errors.js';
-import type { Update, Value } from '../protocol/value.js';
+import { TS_MAX_US, type Update, type Value } from '../protocol/value.js';
 import { BlockBuilder, type FrameItem } from './block-builder.js';
 import { PAGE_BYTES, STORAGE_LIMITS, type DiskFullLimits } from './limits.js';
 import { Durability, type WriterHealth } from './durability.js';
@@ -159,7 +159,10 @@ export class ArchiveWriter {
     }
     const t = ts ?? this.a.clockUs();
     if (!Number.isSafeInteger(t) || t < 0) throw new TapedeckError('TPD_BAD_ARGUMENT', `timestamp must be a non-negative integer of microseconds, got ${String(ts)}`);
-    return t <= this.lastTs ? this.lastTs + 1 : t;
+    if (t > this.lastTs) return t;
+    // Moved after the last batch; past TS_MAX_US no time is exact (2^53 + 1 is 2^53).
+    if (this.lastTs >= TS_MAX_US) throw new TapedeckError('TPD_BAD_ARGUMENT', `timestamp ${String(ts ?? t)} is not after the archive's last batch, which is at the largest timestamp (${TS_MAX_US} µs): no batch fits after it`);
+    return this.lastTs + 1;
   }
 
   private appended(t: number, n: number): number {
