@@ -296,7 +296,9 @@ export class ColumnBlockReader {
     const at = out.start[kept] as number;
     out.columns = kept;
     out.nums = grownF64(out.nums, at);
-    if (out.values.length < at) out.values = new Array<Value>(Math.max(at, out.values.length * 2));
+    // Generic elements (filled with null), never an array V8 stores as raw doubles: those may
+    // replace a NaN's payload (an XOR or FLOAT64 column's stale marker; codec/payload.ts genericArray).
+    if (out.values.length < at) out.values = new Array<Value>(Math.max(at, out.values.length * 2)).fill(null);
     return kept;
   }
 
