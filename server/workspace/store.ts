@@ -5,7 +5,8 @@
  * either the old file or the new one, never a mix. Changes are serialised through one
  * promise chain: two requests never write at once, and each sees the other's result.
  *
- * A file that cannot be read as a workspace (damaged by hand, or by a disk) is moved aside
+ * The file carries a CRC32C of its JSON (see snapshot). A file that cannot be read as a
+ * workspace (damaged by hand, or by a disk, its CRC32C failing) is moved aside
  * as `workspace.json.damaged-<epoch ms>` and the workspace starts empty: the server starts,
  * the log says what was moved, and nothing is silently overwritten.
  */
@@ -14,6 +15,7 @@ import { open, readFile, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { TapedeckError } from '../../protocol/errors.js';
 import { fsyncDir } from '../../storage/open-file.js';
+import { crc32c } from '../../storage/codec/crc.js';
 import { SERVER_LIMITS } from '../limits.js';
 
 export const WORKSPACE_FILE = 'workspace.json';
@@ -199,9 +201,35 @@ interface Change<T> {
   result: T;
 }
 
+/**
+ * The file's text: the workspace's JSON with its CRC32C (over that JSON's UTF-8 bytes, as 8
+ * hex digits) added as a last member, `"crc"`. A file is read back only if the CRC32C holds,
+ * so a damaged byte inside a note or a layout is found rather than shown; a file without
+ * `"crc"` was written before it was added and is read as it is.
+ */
 function snapshot(bookmarks: Bookmark[], layouts: Map<string, Layout>): string {
   const data: WorkspaceFile = { version: FORMAT_VERSION, bookmarks, layouts: [...layouts.values()] };
-  return `${JSON.stringify(data)}\n`;
+  const json = JSON.stringify(data);
+  return `${json.slice(0, -1)},"crc":"${hex8(crc32c(json))}"}\n`;
+}
+
+const hex8 = (n: number): string => (n >>> 0).toString(16).padStart(8, '0');
+const CRC_TAIL = /,"crc":"([0-9a-f]{8})"}\s*$/;
+
+/** The JSON the CRC32C covers, when the text carries one that holds; the text itself when it carries none; null when it fails. */
+function checkedJson(text: string): string | null {
+  const m = CRC_TAIL.exec(text);
+  if (m !== null) {
+    const json = `${text.slice(0, m.index)}}`;
+    return hex8(crc32c(json)) === m[1] ? json : null;
+  }
+  try {
+    // A "crc" member out of its place is a damaged one: only files without it are unchecked.
+    const raw: unknown = JSON.parse(text);
+    return typeof raw === 'object' && raw !== null && Object.hasOwn(raw, 'crc') ? null : text;
+  } catch {
+    return null;
+  }
 }
 
 function writeError(err: NodeJS.ErrnoException): TapedeckError {
@@ -212,9 +240,11 @@ function writeError(err: NodeJS.ErrnoException): TapedeckError {
 
 /** The file's content when it has the expected shape, else null (every field checked: it is read back after a crash or a hand edit). */
 function parseWorkspace(text: string): WorkspaceFile | null {
+  const json = checkedJson(text);
+  if (json === null) return null;
   let raw: unknown;
   try {
-    raw = JSON.parse(text);
+    raw = JSON.parse(json);
   } catch {
     return null;
   }
