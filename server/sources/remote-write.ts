@@ -33,7 +33,7 @@ import { EventEmitter } from 'node:events';
 import snappy from 'snappy';
 import type { Logger } from 'pino';
 import { TapedeckError } from '../../protocol/errors.js';
-import type { Update } from '../../protocol/value.js';
+import { TS_MAX_US, type Update } from '../../protocol/value.js';
 import { SERVER_LIMITS } from '../limits.js';
 import type { RecordOutcome, RecorderSink } from '../recorder.js';
 import { HealthTracker, type Source, type SourceContext, type SourceFactory, type SourceHealth } from './source.js';
@@ -138,6 +138,7 @@ export class RemoteWriteSource extends EventEmitter implements Source {
     const doneMs = this.recent.get(digest);
     const todo = doneMs === undefined ? batches : batches.filter((b) => b.tsMs > doneMs);
     res.replayed = doneMs !== undefined && todo.length === 0;
+    checkRange(batches[batches.length - 1]);
     if (todo.length > 0) this.checkOrder(todo[0] as Batch, gate.lastTsUs());
     let lastUs: number | undefined;
     for (const b of todo) {
@@ -191,6 +192,16 @@ export class RemoteWriteSource extends EventEmitter implements Source {
 }
 
 /**
+ * Refuses the request when its latest batch (batches are in time order) is past the largest
+ * timestamp the archive keeps: found before the first append, so nothing of it is recorded.
+ */
+function checkRange(latest: Batch | undefined): void {
+  if (latest === undefined || latest.tsMs * MS_US <= TS_MAX_US) return;
+  const path = (latest.updates[0] as Update)[0];
+  throw new TapedeckError('TPD_BAD_REMOTE_WRITE', `sample of ${path} at ${latest.tsMs} ms is past the largest timestamp the archive keeps (${TS_MAX_US} µs, in 2255); nothing of this request was recorded`);
+}
+
+/**
  * The µs to stamp a batch of ms `tsMs` at, after the archive's last batch at `lastUs`:
  * its own millisecond's first µs, or the next free µs within it; undefined when the
  * millisecond is over (the sample is older than the archive's end).
@@ -199,7 +210,7 @@ export function slotUs(tsMs: number, lastUs: number): number | undefined {
   const start = tsMs * MS_US;
   if (start > lastUs) return start;
   const next = lastUs + 1;
-  return next < start + MS_US ? next : undefined;
+  return next < start + MS_US && next <= TS_MAX_US ? next : undefined;
 }
 
 /** The WriteRequest bytes of a snappy block; its declared length is checked before anything is decompressed. */
