@@ -6,7 +6,8 @@
  *
  * Reading checks every line's checksum and shape; a damaged line is skipped and reported
  * (`problems`), never believed; a last line without its newline is a torn append (a crash
- * during the write) and is ignored.
+ * during the write) and is ignored when it is the start of a line (taken when it is a whole
+ * line that checks, reported when it is neither). `verify` reports the problems too.
  */
 import { open, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -29,6 +30,25 @@ export interface JournalContents {
 }
 
 const hex8 = (n: number): string => (n >>> 0).toString(16).padStart(8, '0');
+const LINE = /^([0-9a-f]{8}) (.*)$/s;
+/** What the start of a line can look like: up to 8 hex digits, or 8 and a space and JSON text (printable: no NUL, no control). */
+const TORN_PREFIX = /^(?:[0-9a-f]{1,8}|[0-9a-f]{8} .*)$/s;
+const tornPrefix = (s: string): boolean => TORN_PREFIX.test(s) && ![...s].some((c) => c.charCodeAt(0) < 0x20);
+
+/**
+ * Whether the last line, without its newline, starts with a whole line that checks: then it
+ * is no torn append but an event, whole (taken) or with bytes after it where its newline
+ * was (damage: reported).
+ */
+function holdsWholeLine(last: string): boolean {
+  const m = LINE.exec(last);
+  if (m === null) return false;
+  const json = m[2] as string;
+  for (let end = json.indexOf('}'); end >= 0; end = json.indexOf('}', end + 1)) {
+    if (hex8(crc32c(json.slice(0, end + 1))) === m[1]) return true;
+  }
+  return false;
+}
 
 /** One event as its journal line (pure). */
 export function encodeJournalLine(e: CoverageEvent): string {
@@ -40,14 +60,20 @@ export function encodeJournalLine(e: CoverageEvent): string {
 export function decodeJournal(text: string): JournalContents {
   const out: JournalContents = { events: [], problems: [], torn: false };
   const lines = text.split('\n');
-  const last = lines.pop();
-  if (last !== undefined && last.length > 0) out.torn = true;
+  const last = lines.pop() as string;
+  if (last.length > 0) {
+    out.torn = true;
+    // A torn append leaves the start of a line: its checksum's hex digits, then JSON text.
+    // Anything else there (zeros left by the file system, a damaged byte) is damage, and a
+    // whole line that only lost its newline is an event like any other.
+    if (!tornPrefix(last) || holdsWholeLine(last)) lines.push(last);
+  }
   for (let i = 0; i < lines.length; i++) {
     const line = lines[i] as string;
     const bad = (message: string): void => {
       out.problems.push({ line: i + 1, message });
     };
-    const m = /^([0-9a-f]{8}) (.*)$/s.exec(line);
+    const m = LINE.exec(line);
     if (!m) {
       bad('not a journal line');
       continue;
@@ -77,13 +103,15 @@ export function decodeJournal(text: string): JournalContents {
   return out;
 }
 
+/** The journal of the archive in `dir`; one that cannot be read is a problem (line 0), not an error: the server starts. */
 export async function readJournal(dir: string): Promise<JournalContents> {
   let text: string;
   try {
     text = await readFile(join(dir, COVERAGE_FILE), 'utf8');
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { events: [], problems: [], torn: false };
-    throw err;
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return { events: [], problems: [], torn: false };
+    return { events: [], problems: [{ line: 0, message: `the journal cannot be read (${code ?? String(err)})` }], torn: false };
   }
   return decodeJournal(text);
 }

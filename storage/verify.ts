@@ -1,10 +1,11 @@
 /**
  * Full check of an archive: every byte of every header (fixed part, both commit slots,
  * reserved bytes), every committed block (framing, CRC32C, decompression, decoding,
- * timestamp order within and across files, reserved bytes), and the catalog (SQLite's
+ * timestamp order within and across files, reserved bytes), the catalog (SQLite's
  * integrity_check, every row's checksum, and its rows against the blocks and paths found
- * in the files). Bytes past a file's committed length are an uncommitted tail (a crash
- * between the two phases of a commit), not damage: they are counted, never judged.
+ * in the files) and the coverage journal's lines. Bytes past a file's committed length are
+ * an uncommitted tail (a crash between the two phases of a commit), not damage: they are
+ * counted, never judged.
  * Reads everything, one block at a time. Used by `tapedeck verify`.
  */
 import { open, readdir, stat } from 'node:fs/promises';
@@ -12,6 +13,7 @@ import { join } from 'node:path';
 import { isTapedeckError } from '../protocol/errors.js';
 import { Catalog, CATALOG_ERROR_CODE, CATALOG_FILE, type BlockRow } from './catalog.js';
 import { BlockType } from './codec/frame.js';
+import { COVERAGE_FILE, readJournal } from './coverage-journal.js';
 import { HEADER_BYTES, headerReservedProblems } from './codec/header.js';
 import type { PathDef } from './codec/payload.js';
 import { CURRENT_NAME, ROTATED_NAME, readExactly, readFileHeader, recoverCommit, scanBlocks } from './segment-file.js';
@@ -93,6 +95,8 @@ export async function verifyArchive(dir: string): Promise<VerifyReport> {
     }
   }
   for (const message of await verifyCatalog(dir, index)) report.problems.push({ file: CATALOG_FILE, offset: null, code: CATALOG_ERROR_CODE, message });
+  // The coverage journal: a torn last line (a crash during an append) is not damage.
+  for (const p of (await readJournal(dir)).problems) report.problems.push({ file: COVERAGE_FILE, offset: null, code: 'TPD_CORRUPT_BLOCK', message: `line ${p.line}: ${p.message}` });
   report.ok = report.problems.length === 0;
   return report;
 }
