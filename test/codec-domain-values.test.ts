@@ -106,9 +106,12 @@ interface Block {
  * order (uniform: every path once a batch), some batches empty, some with a path twice.
  */
 function block(r: () => number): Block {
-  const paths = 1 + Math.floor(r() * 5);
+  // Mostly a few paths; sometimes hundreds of short columns (an image, a mixed block: the
+  // encoder's runs of short columns, the reader's chains).
+  const wide = r() < 0.15;
+  const paths = wide ? 50 + Math.floor(r() * 300) : 1 + Math.floor(r() * 5);
   const uniform = r() < 0.5;
-  const n = LENGTHS[Math.floor(r() * LENGTHS.length)] as number;
+  const n = wide ? 1 + Math.floor(r() * 3) : (LENGTHS[Math.floor(r() * LENGTHS.length)] as number);
   const cols = Array.from({ length: paths }, () => columnValues(r, n + 4));
   const used = new Array<number>(paths).fill(0);
   const ids0 = Array.from({ length: paths }, (_, p) => (r() < 0.3 ? p * 1000 + Math.floor(r() * 3) : p));
