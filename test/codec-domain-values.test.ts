@@ -310,7 +310,48 @@ function polled(cols: Value[][]): Block {
   return { flat: { ts, counts, ids, values, batchCount: n, updateCount: values.length }, paths: cols.length };
 }
 
+/** nb batches each listing each of `paths` paths `k` times, values constant or on a line (PACKED of no bits). */
+function repeated(nb: number, paths: number, k: number, slope: number): Block {
+  const ts: number[] = [];
+  const counts: number[] = [];
+  const ids: number[] = [];
+  const values = generic<Value>();
+  let u = 0;
+  for (let b = 0; b < nb; b++) {
+    ts.push(1_000 + 10 * b);
+    counts.push(paths * k);
+    for (let j = 0; j < k; j++)
+      for (let p = 0; p < paths; p++) {
+        ids.push(p);
+        values.push(7.5 + slope * u++);
+      }
+  }
+  return { flat: { ts, counts, ids, values, batchCount: nb, updateCount: values.length }, paths };
+}
+
 describe('the writer domain, every reader', () => {
+  it('reads a path listed many times in each batch, however few bytes its values take', () => {
+    // 17 times a batch over 100 batches of one constant path: more updates than batches x
+    // columns, and than 8 a byte; every reader refused it ('impossible counts').
+    const r = rng(SEED);
+    for (const [nb, paths, k, slope] of [
+      [100, 1, 17, 0],
+      [100, 1, 20, 0.5],
+      [2, 1, 200, 0],
+      [50, 3, 64, 1],
+      [300, 2, 16, 0],
+      [1, 1, 1000, 0],
+    ] as [number, number, number, number][]) {
+      const blk = repeated(nb, paths, k, slope);
+      const what = `${paths} path(s) ${k} times in each of ${nb} batches`;
+      const bytes = encodeBatches(blk.flat, new ByteWriter(64)).slice();
+      checkCodec(bytes, blk, what);
+      checkColumnReaders(bytes, blk, r, what);
+      checkFrame(bytes, blk, what);
+    }
+  });
+
+
   it('keeps NaN payloads in float columns through every reader, the column reader of boxed values included', () => {
     // XOR and FLOAT64 columns of stale markers and other NaNs beside plain numbers: the column
     // reader put them in an array of values that V8 stored as raw doubles (the stale marker came

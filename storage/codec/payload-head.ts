@@ -30,9 +30,11 @@ export function readPayloadHead(r: ByteReader, raw: Uint8Array): PayloadHead {
   const nc = r.uvar();
   // Every batch has a time varint and every column a path id varint: a byte each at least.
   // A PACKED column of a perfectly linear series takes zero bits per value, so updates are
-  // bounded by batches x columns (a path is once per batch), not by the payload's bits
-  // (checkUpdateCount then counts them before a reader allocates for them).
-  if (nc > nu || nb + nc > raw.length || (nu > raw.length * 8 + 8 && nu > nb * nc)) r.fail('impossible counts');
+  // not bounded by the payload's bits, nor by batches x columns (a path may be listed many
+  // times in a batch: 17 times a batch over 100 batches of one constant path was refused
+  // so, by every reader), but by batches x the longest list, itself listed a byte an entry
+  // (checkUpdateCount counts them before a reader allocates for them).
+  if (nc > nu || nb + nc > raw.length || (nu > raw.length * 8 + 8 && nu > nb * raw.length)) r.fail('impossible counts');
   return { layout2, nb, nu, nc };
 }
 
