@@ -68,18 +68,22 @@ export function decodeUtf8(bytes: Uint8Array, what: string): string {
 /** Offset of the first byte that does not start a well-formed UTF-8 sequence. */
 function firstBadUtf8(b: Uint8Array): number {
   let i = 0;
-  while (i < b.length) {
-    const c = b[i] as number;
-    const n = c < 0x80 ? 1 : c >= 0xc2 && c < 0xe0 ? 2 : c >= 0xe0 && c < 0xf0 ? 3 : c >= 0xf0 && c < 0xf5 ? 4 : 0;
-    if (n === 0 || i + n > b.length) return i;
-    let cp = n === 1 ? c : c & (0xff >> (n + 1));
-    for (let k = 1; k < n; k++) {
-      const d = b[i + k] as number;
-      if ((d & 0xc0) !== 0x80) return i;
-      cp = (cp << 6) | (d & 0x3f);
-    }
-    if ((n === 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) || (n === 4 && (cp < 0x10000 || cp > 0x10ffff))) return i;
-    i += n;
-  }
+  for (let n = utf8SequenceLength(b, i); n > 0; n = utf8SequenceLength(b, i)) i += n;
   return i;
+}
+
+/** Bytes of the well-formed UTF-8 sequence starting at b[i] (1 to 4); 0 when none starts there or i is past the end. */
+export function utf8SequenceLength(b: Uint8Array, i: number): number {
+  if (i >= b.length) return 0;
+  const c = b[i] as number;
+  const n = c < 0x80 ? 1 : c >= 0xc2 && c < 0xe0 ? 2 : c >= 0xe0 && c < 0xf0 ? 3 : c >= 0xf0 && c < 0xf5 ? 4 : 0;
+  if (n === 0 || i + n > b.length) return 0;
+  let cp = n === 1 ? c : c & (0xff >> (n + 1));
+  for (let k = 1; k < n; k++) {
+    const d = b[i + k] as number;
+    if ((d & 0xc0) !== 0x80) return 0;
+    cp = (cp << 6) | (d & 0x3f);
+  }
+  if ((n === 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) || (n === 4 && (cp < 0x10000 || cp > 0x10ffff))) return 0;
+  return n;
 }

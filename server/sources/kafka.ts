@@ -26,11 +26,14 @@ import type { Logger } from 'pino';
 import { DURATION_SCHEMA, durationMs, type Duration } from '../duration.js';
 import { TapedeckError, isTapedeckError } from '../../protocol/errors.js';
 import { parseTs } from '../../protocol/time.js';
-import { decodeUtf8, type Update, type Value } from '../../protocol/value.js';
+import { decodeUtf8, isValidPath, type Update, type Value } from '../../protocol/value.js';
 import { parseJsonText, valueFromJson } from '../../protocol/value-json.js';
 import { decodeMsgpack } from '../../protocol/value-msgpack.js';
 import { segment } from './csv-matrix.js';
+import { badPath, bytesSegment } from './kafka-paths.js';
 import { explode } from './http-json.js';
+
+export { bytesSegment } from './kafka-paths.js';
 import { HealthTracker, type PollEvent, type Source, type SourceContext, type SourceFactory, type SourceHealth } from './source.js';
 import { writeIdentified, type IdentifiedSink } from '../sinks/identity.js';
 import type { RecorderSink } from '../recorder.js';
@@ -231,9 +234,10 @@ export class KafkaSource extends EventEmitter implements Source {
       if (name === 'topic') return segment(topic);
       if (name === 'partition') return String(partition);
       if (name === 'offset') return m.offset;
-      if (name === 'key') return m.key === null ? '_' : segment(m.key.toString('utf8'));
+      if (name === 'key') return m.key === null ? '_' : bytesSegment(m.key);
       const h = m.headers?.[name.slice('header.'.length)];
-      return h === undefined ? '_' : segment(Array.isArray(h) ? String(h[0]) : String(h));
+      const first = Array.isArray(h) ? h[0] : h;
+      return first === undefined ? '_' : bytesSegment(typeof first === 'string' ? Buffer.from(first) : first);
     });
   }
 
@@ -262,9 +266,14 @@ export class KafkaSource extends EventEmitter implements Source {
    */
   private updatesOf(topic: string, partition: number, m: KafkaMessage): Update[] {
     const path = this.pathOf(topic, partition, m);
-    let value: Value;
     try {
-      value = this.decode(m.value, path);
+      // A path the recorder would refuse (too long a key, NUL from a JSON key under explode)
+      // is refused here, like a bad payload: thrown at the write, it would stop the
+      // partition at this message for good.
+      if (!isValidPath(path)) throw badPath(path);
+      const updates: Update[] = this.cfg.explode ? explode(path, this.decode(m.value, path)) : [[path, this.decode(m.value, path)]];
+      for (const u of updates) if (!isValidPath(u[0])) throw badPath(u[0]);
+      return updates;
     } catch (err) {
       const n = ++this.stats.decodeErrors;
       const e = err as TapedeckError;
@@ -272,7 +281,6 @@ export class KafkaSource extends EventEmitter implements Source {
       if ((n & (n - 1)) === 0) this.log.warn({ code: e.code, path, topic, partition, offset: m.offset, refused: n }, `kafka payload refused: ${e.message}`);
       return [];
     }
-    return this.cfg.explode ? explode(path, value) : [[path, value]];
   }
 
   private async onBatch(consumer: Consumer, p: EachBatchPayload): Promise<void> {
