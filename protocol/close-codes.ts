@@ -24,6 +24,11 @@ export const CLOSE_CODES = {
   internal: 1011,
   /** A newer connection to the same session took it over (reconnect, another tab). */
   replaced: 4000,
+  /**
+   * The client did not read its stream: the frames waiting for it grew past the server's
+   * bound, or it answered no ping in time. The session lives on; the client may reconnect.
+   */
+  unresponsive: 4008,
   /** The session is gone (deleted or collected) by the time the stream opened. */
   noSuchSession: 4404,
 } as const;
@@ -46,6 +51,7 @@ const MEANINGS: Record<CloseCodeName, string> = {
   tooBig: 'a frame over `wsMaxPayloadBytes` (1 MiB; sent by ws)',
   internal: 'the server failed (I/O, internal error); retry',
   replaced: 'a newer connection took the session over (do not reconnect)',
+  unresponsive: 'the client did not read its stream: frames waiting for it passed `wsSessionOverflowBytesMax`, or no pong came within `wsPongTimeoutMs` (server/limits.ts); the session lives on, reconnect to resume',
   noSuchSession: 'no such session when the stream opened (do not reconnect)',
 };
 

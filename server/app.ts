@@ -10,7 +10,7 @@ import websocket from '@fastify/websocket';
 import type { Archive, ColdStorage } from '../storage/index.js';
 import { ERRORS, TapedeckError, isTapedeckError, type ErrorCode } from '../protocol/errors.js';
 import { CLOSE_CODES } from '../protocol/close-codes.js';
-import { sessionRoutes } from './routes/sessions.js';
+import { sessionRoutes, type StreamLimits } from './routes/sessions.js';
 import { archiveRoutes } from './routes/archive.js';
 import { webRoutes } from './routes/web.js';
 import { SessionManager, type PlaybackOptions } from './sessions/manager.js';
@@ -54,6 +54,8 @@ export interface ServerOptions {
   bodyLimitBytes?: number;
   /** WebSocket frames from clients larger than this are refused (bytes). */
   wsMaxPayloadBytes?: number;
+  /** Bounds of session streams whose client does not read (default SERVER_LIMITS; tests shorten them). */
+  streamLimits?: Partial<StreamLimits>;
   /** Bearer tokens and their scopes; none = open server (loopback only, see startServer). */
   tokens?: readonly TokenConfig[];
   /** Requests per window per client (token name, else address); false = no limit. */
@@ -196,7 +198,7 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
   // /ready: also `promql` while the query API prepares at start (server/promql/prepare.ts).
   registerStats(app, opts.archive, opts.sources ?? [], opts.readiness, () => [...(ha?.() ?? []), ...promqlReadiness(opts.archive)]);
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
-  await app.register(sessionRoutes, { directory: opts.directory });
+  await app.register(sessionRoutes, { directory: opts.directory, streamLimits: opts.streamLimits });
   await app.register(archiveRoutes, { cold: opts.cold });
   await app.register(webRoutes);
   // Recording routes (ingest, queries) register here as they are built.

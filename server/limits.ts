@@ -194,6 +194,28 @@ export const SERVER_LIMITS = {
   workspaceLayoutsMax: 200,
   /** One layout as JSON text, in UTF-8 bytes (413 TPD_BODY_TOO_LARGE past it). */
   workspaceLayoutBytesMax: 64 * 1024,
+  /*
+   * Session streams (server/routes/sessions.ts) and a client that does not read. The session's
+   * loop sends batches, state and coverage only while fewer than wsBufferHighBytes
+   * (PLAYBACK_DEFAULTS) wait on the socket, and the server stops reading a stream's control
+   * frames while that many wait, so a client that does not read cannot make frames pile up
+   * by asking. What may still come (controls frames of REST changes, errors, info) is counted
+   * from the moment the socket is over the mark: past wsSessionOverflowBytesMax the stream
+   * closes with 4008 `unresponsive` (protocol/close-codes.ts). Every wsPingIntervalMs the
+   * server pings each stream; one that has not answered the ping before within
+   * wsPongTimeoutMs (a peer gone without a FIN, a client that stopped reading) closes with
+   * 4008 too. A stream whose close handshake does not finish within wsCloseGraceMs is cut.
+   * A stream over the mark then holds at most wsBufferHighBytes plus one frame plus
+   * wsSessionOverflowBytesMax, and a session whose client is gone is detached and collected.
+   */
+  /** Frames queued on a session stream while it is over wsBufferHighBytes before it closes with 4008. */
+  wsSessionOverflowBytesMax: 4 * 1024 * 1024,
+  /** How often the server pings every session stream. */
+  wsPingIntervalMs: 30_000,
+  /** A session stream that answers no ping within this closes with 4008 (at least wsPingIntervalMs after the ping). */
+  wsPongTimeoutMs: 60_000,
+  /** Time for a client to answer a close before its socket is cut (ws's own wait is 30 s). */
+  wsCloseGraceMs: 5_000,
   /** Time granted to in-flight requests and sources at shutdown before connections are cut. */
   shutdownGraceMs: 10_000,
   /** Cluster: pushed paths whose owner (another shard, or none) is remembered; cleared whole past it. */

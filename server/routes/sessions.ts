@@ -16,6 +16,7 @@ import { CONTROLS_SCHEMA, CONTROLS_VIEW_SCHEMA, FILTER_SCHEMA, parseFilter, type
 import { compileSpec, noMatchWarning, specMatchesAny } from '../../protocol/glob.js';
 import { CLOSE_CODES } from '../../protocol/close-codes.js';
 import { TapedeckError } from '../../protocol/errors.js';
+import { SERVER_LIMITS } from '../limits.js';
 import type { Session, SessionSink, FrameFormat } from '../sessions/session.js';
 import { mayAdminister } from '../ops/auth.js';
 import type { ShardDirectory } from '../cluster/directory.js';
@@ -63,12 +64,50 @@ function view(s: Session): object {
   };
 }
 
-function wsSink(socket: WebSocket, format: FrameFormat, coalesce: boolean): SessionSink {
+/** The bounds of a session stream whose client does not read (SERVER_LIMITS, "Session streams"); tests shorten them. */
+export interface StreamLimits {
+  wsSessionOverflowBytesMax: number;
+  wsPingIntervalMs: number;
+  wsPongTimeoutMs: number;
+  wsCloseGraceMs: number;
+}
+
+export const STREAM_LIMITS: StreamLimits = {
+  wsSessionOverflowBytesMax: SERVER_LIMITS.wsSessionOverflowBytesMax,
+  wsPingIntervalMs: SERVER_LIMITS.wsPingIntervalMs,
+  wsPongTimeoutMs: SERVER_LIMITS.wsPongTimeoutMs,
+  wsCloseGraceMs: SERVER_LIMITS.wsCloseGraceMs,
+};
+
+/** Closes a stream whose client does not read with 4008, and cuts it if the close handshake does not finish either. */
+function closeUnresponsive(socket: WebSocket, why: string, limits: StreamLimits): void {
+  if (socket.readyState !== socket.OPEN) return;
+  socket.close(CLOSE_CODES.unresponsive, why);
+  const cut = setTimeout(() => socket.terminate(), limits.wsCloseGraceMs);
+  cut.unref();
+  socket.once('close', () => clearTimeout(cut));
+}
+
+/**
+ * The session's sink on a WebSocket. The session's loop waits while more than `highBytes`
+ * wait on the socket; frames sent anyway from then on (controls after REST changes, errors,
+ * info) are counted, and past wsSessionOverflowBytesMax the stream closes with 4008 instead
+ * of queueing them without bound.
+ */
+function wsSink(socket: WebSocket, format: FrameFormat, coalesce: boolean, highBytes: number, limits: StreamLimits): SessionSink {
   let last: Promise<void> = Promise.resolve();
+  let overflowBytes = 0;
   return {
     format,
     coalesce,
     send(data) {
+      if (socket.bufferedAmount > highBytes) {
+        overflowBytes += typeof data === 'string' ? Buffer.byteLength(data) : data.length;
+        if (overflowBytes > limits.wsSessionOverflowBytesMax) {
+          closeUnresponsive(socket, `the client does not read: over ${limits.wsSessionOverflowBytesMax} bytes of frames waiting past the high mark`, limits);
+          return;
+        }
+      } else overflowBytes = 0;
       last = new Promise((resolve) => socket.send(data, { binary: format === 'msgpack' }, () => resolve()));
     },
     bufferedBytes: () => socket.bufferedAmount,
@@ -77,13 +116,32 @@ function wsSink(socket: WebSocket, format: FrameFormat, coalesce: boolean): Sess
   };
 }
 
+/**
+ * Pings the stream every wsPingIntervalMs; one that answered no ping for wsPongTimeoutMs (a
+ * peer gone without a FIN, a client that stopped reading) closes with 4008.
+ */
+function keepAlive(socket: WebSocket, limits: StreamLimits): void {
+  let answeredAt = Date.now();
+  socket.on('pong', () => (answeredAt = Date.now()));
+  const timer = setInterval(() => {
+    if (Date.now() - answeredAt > limits.wsPongTimeoutMs) closeUnresponsive(socket, `no pong within ${limits.wsPongTimeoutMs} ms`, limits);
+    else if (socket.readyState === socket.OPEN) socket.ping();
+  }, limits.wsPingIntervalMs);
+  timer.unref();
+  socket.once('close', () => clearInterval(timer));
+}
+
 export interface SessionRoutesOptions {
   /** The cluster's shards: sessions merge them all (server/cluster/merged-sessions.ts, docs/cluster.md, "Merged reads"). */
   directory?: ShardDirectory | undefined;
+  /** Bounds of streams whose client does not read (default STREAM_LIMITS). */
+  streamLimits?: Partial<StreamLimits> | undefined;
 }
 
 export async function sessionRoutes(app: FastifyInstance, opts: SessionRoutesOptions = {}): Promise<void> {
   const sessions = app.sessions;
+  const streamLimits: StreamLimits = { ...STREAM_LIMITS, ...opts.streamLimits };
+  const highBytes = sessions.options.wsBufferHighBytes;
   // On a clustered node, sessions merge every shard unless created with scope=local.
   const merged = opts.directory ? new MergedSessions(opts.directory, sessions.options, app.archive.options.flushIntervalMs, app.log as unknown as Log) : undefined;
   if (merged && opts.directory) {
@@ -175,7 +233,8 @@ export async function sessionRoutes(app: FastifyInstance, opts: SessionRoutesOpt
       socket.close(CLOSE_CODES.noSuchSession, 'no such session');
       return;
     }
-    const sink = wsSink(socket, req.query.format ?? 'json', req.query.coalesce === 'true');
+    const sink = wsSink(socket, req.query.format ?? 'json', req.query.coalesce === 'true', highBytes, streamLimits);
+    keepAlive(socket, streamLimits);
     const isMerged = merged?.has(session.id) === true;
     if (isMerged) merged?.attach(session, sink);
     else session.attach(sink);
@@ -183,6 +242,12 @@ export async function sessionRoutes(app: FastifyInstance, opts: SessionRoutesOpt
     let tokens = CONTROLS_PER_SECOND_MAX;
     let refilled = Date.now();
     socket.on('message', (data: Buffer, isBinary: boolean) => {
+      // Frames wait for this client past the high mark: read no more of its asks (each may
+      // answer with a frame) until they have gone out. TCP then pushes back on the client.
+      if (socket.bufferedAmount > highBytes && !socket.isPaused) {
+        socket.pause();
+        void sink.drained().then(() => socket.resume());
+      }
       const now = Date.now();
       tokens = Math.min(CONTROLS_PER_SECOND_MAX, tokens + ((now - refilled) / 1000) * CONTROLS_PER_SECOND_MAX);
       refilled = now;

@@ -239,6 +239,9 @@ export class Session {
     }
     const sink = this.wire.sink;
     if (!sink) return this.sleep(Infinity);
+    // State and coverage frames wait for the socket like batches: a client that seeks and
+    // does not read gets one state frame when it reads again, not one a seek.
+    if ((this.needState || this.needCoverage) && sink.bufferedBytes() > this.limits.wsBufferHighBytes) return this.drain(sink);
     if (this.needState) {
       await this.releaseColumns();
       this.needState = false;
@@ -254,14 +257,19 @@ export class Session {
       return;
     }
     if ((this.state === 'pause' || this.reachedEnd) && !this.burst) return this.sleep(Infinity);
-    if (sink.bufferedBytes() > this.limits.wsBufferHighBytes) {
-      await Promise.race([sink.drained(), this.sleep(Infinity)]);
-      // Drained yet still full: the socket is gone (ws counts what is sent after its close
-      // as buffered, forever). Park until the close event detaches it, rather than re-poll.
-      if (this.wire.sink === sink && sink.bufferedBytes() > this.limits.wsBufferHighBytes) await this.sleep(Infinity);
-      return;
-    }
+    if (sink.bufferedBytes() > this.limits.wsBufferHighBytes) return this.drain(sink);
     await this.step();
+  }
+
+  /** Waits for the client to read what waits on its socket, or for a wake-up (a control change, a client leaving). */
+  private async drain(sink: SessionSink): Promise<void> {
+    let drained = false;
+    await Promise.race([sink.drained().then(() => (drained = true)), this.sleep(Infinity)]);
+    // Drained yet still full: the socket is gone (ws counts what is sent after its close
+    // as buffered, forever). Park until the close event detaches it, rather than re-poll.
+    // Not after a wake-up: that sleep would swallow the control change that woke it (a
+    // PATCH to a session whose client was slow never answered).
+    if (drained && this.commands.length === 0 && this.wire.sink === sink && sink.bufferedBytes() > this.limits.wsBufferHighBytes) await this.sleep(Infinity);
   }
 
   /** Sends the next frame of batches, or waits for data / the due time. */
