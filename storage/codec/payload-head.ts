@@ -41,8 +41,8 @@ export function readPayloadHead(r: ByteReader, raw: Uint8Array): PayloadHead {
 /**
  * Refuses a head (read by readPayloadHead, `r` just past it) whose update count its batch
  * lists do not add up to, when that count is past what its bytes can hold at a bit each:
- * readers allocate arrays of nu entries before they read the lists, and such a count, up
- * to nb x nc, made a 15-byte payload cost 13 GB and 14 s before its refusal (and
+ * readers allocate arrays of nu entries before they read the lists, and such a count (then
+ * up to nb x nc) made a 15-byte payload cost 13 GB and 14 s before its refusal (and a
  * RangeError, not TPD_CORRUPT_BLOCK, past 2^32). Reads the times, the column table and
  * the lists' heads and entries (linear in the payload's bytes) without keeping them; the
  * decoders then read them again, as before, and refuse the same payloads.
