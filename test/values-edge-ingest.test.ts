@@ -284,26 +284,47 @@ describe('pollers record exactly what the upstream sent', () => {
     await new Promise<void>((resolve) => upstream.close(() => resolve()));
   });
 
+  it('csv-matrix refuses (poll failed) a body that is not UTF-8 instead of recording U+FFFD in its cells', async () => {
+    const t = await rig();
+    bodies = [Buffer.concat([Buffer.from('id,name\nsw1,'), Buffer.from([0x61, 0xff]), Buffer.from('\n')]), Buffer.from('id,name\nsw1,a\n')];
+    const src = t.add('csv-matrix', 'm', { url: `${url}/m`, interval: '20ms', backoff_initial: '10ms', backoff_max: '20ms', prefix: '/m', id_column: 'id' });
+    const events: Array<{ ok: boolean; error?: Error }> = [];
+    const two = new Promise<void>((resolve) => src.on('poll', (e: { ok: boolean; error?: Error }) => {
+      if (events.push(e) === 2) resolve();
+    }));
+    src.start();
+    await two;
+    await t.close();
+    expect(events.map((e) => e.ok)).toEqual([false, true]);
+    expect(events[0]?.error?.message).toMatch(/not UTF-8/);
+    expect(Object.fromEntries((await t.readBack()).flatMap((b) => b.updates))).toEqual({ '/m/sw1/name': 'a' });
+  });
+
   it('http-json keeps integers past 2^53 as bigints and refuses (poll failed) a document JSON.parse would change', async () => {
     const t = await rig();
     bodies = [
       Buffer.from('{"flows":[{"bytes":18446744073709551617,"id":9007199254740993},{"bytes":-9223372036854775809}],"n":1152921504606846976}'),
       Buffer.from('{"flows":1,"flows":2}'),
       Buffer.concat([Buffer.from('{"s":"'), Buffer.from([0xff]), Buffer.from('"}')]),
+      // Keys no path can hold as they are (NUL, a lone surrogate): a level of their own, percent-encoded.
+      Buffer.from('{"k":{"a\\u0000b":1,"\\ud800":2,"%ED%A0%80":3}}'),
     ];
     const src = t.add('http-json', 'api', { url: `${url}/api`, interval: '20ms', backoff_initial: '10ms', backoff_max: '20ms', path: '/api', mode: 'leaves' });
     const events: Array<{ ok: boolean; error?: Error }> = [];
     const three = new Promise<void>((resolve) => src.on('poll', (e: { ok: boolean; error?: Error }) => {
-      if (events.push(e) === 3) resolve();
+      if (events.push(e) === 4) resolve();
     }));
     src.start();
     await three;
     await t.close();
-    expect(events.slice(0, 3).map((e) => e.ok)).toEqual([true, false, false]);
+    expect(events.slice(0, 4).map((e) => e.ok)).toEqual([true, false, false, true]);
     expect(events[1]?.error?.message).toMatch(/key "flows" is twice/);
     expect(events[2]?.error?.message).toMatch(/not UTF-8/);
     const batches = await t.readBack();
     const values = Object.fromEntries(batches.flatMap((b) => b.updates));
-    expect(values).toEqual({ '/api/flows/0/bytes': 18446744073709551617n, '/api/flows/0/id': 9007199254740993n, '/api/flows/1/bytes': -9223372036854775809n, '/api/n': 2 ** 60 });
+    expect(values).toEqual({
+      '/api/flows/0/bytes': 18446744073709551617n, '/api/flows/0/id': 9007199254740993n, '/api/flows/1/bytes': -9223372036854775809n, '/api/n': 2 ** 60,
+      '/api/k/a%00b': 1, '/api/k/%ED%A0%80': 2, '/api/k/%25ED%25A0%2580': 3,
+    });
   });
 });

@@ -10,7 +10,7 @@
  * disappeared (a row or column gone). A malformed matrix fails the poll as a whole: nothing
  * of it is recorded and the last good snapshot stays the reference.
  */
-import type { Update, Value } from '../../protocol/value.js';
+import { decodeUtf8, isWellFormed, type Update, type Value } from '../../protocol/value.js';
 import { CsvError, cellValue, parseCsv } from './csv.js';
 import { POLLER_PROPERTIES, PollError, PollingSource, headerValue, snapshotTime, type PollResponse, type PollerConfig } from './poller.js';
 import type { SourceContext, SourceFactory } from './source.js';
@@ -21,9 +21,25 @@ interface CsvMatrixConfig extends PollerConfig {
   snapshot_header?: string | null;
 }
 
-/** A path segment from a CSV cell: `/` and `%` are percent-encoded so one cell is one level. */
+/**
+ * A path segment from a CSV cell or a JSON key: `/` and `%` are percent-encoded so one cell
+ * is one level; NUL and lone surrogates, which no path holds (isValidPath), are written as
+ * the %XX of their (WTF-8) bytes, so a key holding one is a level of its own, not a poll
+ * refused whole. Text without `%` or them is unchanged.
+ */
 export function segment(text: string): string {
-  return text.replace(/%/g, '%25').replace(/\//g, '%2F');
+  const s = text.replace(/%/g, '%25').replace(/\//g, '%2F');
+  return isWellFormed(s) && !s.includes('\0') ? s : s.replace(ODD_CHARS, (c) => `%${wtf8Hex(c.charCodeAt(0))}`);
+}
+
+// eslint-disable-next-line no-control-regex
+const ODD_CHARS = /\u0000|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
+
+/** %XX%XX... of a code unit's bytes in WTF-8 (NUL is 00; a surrogate three bytes, ED ..). */
+function wtf8Hex(u: number): string {
+  if (u === 0) return '00';
+  const b = [0xe0 | (u >> 12), 0x80 | ((u >> 6) & 0x3f), 0x80 | (u & 0x3f)];
+  return b.map((x) => x.toString(16).toUpperCase()).join('%');
 }
 
 export class CsvMatrixSource extends PollingSource {
@@ -47,7 +63,14 @@ export class CsvMatrixSource extends PollingSource {
   }
 
   protected async handle(res: PollResponse): Promise<number> {
-    const next = this.parse(res.body.toString('utf8'));
+    let text: string;
+    try {
+      text = decodeUtf8(res.body, 'response');
+    } catch (err) {
+      // Not recorded with U+FFFD in the cells: the poll fails, saying why.
+      throw new PollError((err as Error).message);
+    }
+    const next = this.parse(text);
     const tsUs = snapshotTime(res, this.snapshotHeader);
     const changes: Update[] = [];
     for (const [path, v] of next) {
