@@ -344,7 +344,10 @@ describe('the writer domain, every reader', () => {
     ] as [number, number, number, number][]) {
       const blk = repeated(nb, paths, k, slope);
       const what = `${paths} path(s) ${k} times in each of ${nb} batches`;
+      // The general encoder and the block builder's (numbers in a Float64Array): the same bytes.
       const bytes = encodeBatches(blk.flat, new ByteWriter(64)).slice();
+      const typed = encodeBatches({ ...blk.flat, values: Float64Array.from(blk.flat.values as number[]) }, new ByteWriter(64)).slice();
+      expect(Buffer.from(typed).equals(Buffer.from(bytes))).toBe(true);
       checkCodec(bytes, blk, what);
       checkColumnReaders(bytes, blk, r, what);
       checkFrame(bytes, blk, what);
