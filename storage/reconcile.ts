@@ -77,8 +77,10 @@ export async function reconcileArchive(a: ReconcileTarget, index: ReadOnlyIndex)
         committed = size;
       }
       onDisk.set(h.seq, { name, committed, size });
-    } catch (err) {
-      if (!isTapedeckError(err)) throw err;
+    } catch (caught) {
+      // A name that cannot be read at all (a directory, no permission, an I/O error) is a
+      // file the archive cannot place, like one with a damaged header: not a failed start.
+      const err = isTapedeckError(caught) ? caught : unreadableFile(caught);
       a.problem({ file: name, code: err.code, message: err.message });
       unreadable.set(name, err.code);
       a.strayNames.add(name);
@@ -243,6 +245,12 @@ export function chooseArchiveId(ids: ReadonlyMap<string, string>, catalogId: str
   if (current !== undefined && tied.has(current)) return current;
   for (const [, id] of [...ids].sort(([x], [y]) => (x < y ? -1 : 1))) if (tied.has(id)) return id;
   return undefined;
+}
+
+/** An fs error reading a segment file as a TapedeckError (TPD_FILE_UNAVAILABLE, naming the errno). */
+export function unreadableFile(err: unknown): TapedeckError {
+  const e = err as NodeJS.ErrnoException;
+  return new TapedeckError('TPD_FILE_UNAVAILABLE', `file cannot be read (${e.code ?? e.message ?? String(err)})`, undefined, { cause: err });
 }
 
 async function repairSlots(path: string, h: Parameters<typeof repairCommitSlots>[1], committedBytes: number): Promise<void> {

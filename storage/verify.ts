@@ -8,12 +8,13 @@
  * counted, never judged.
  * Reads everything, one block at a time. Used by `tapedeck verify`.
  */
-import { open, readdir, stat } from 'node:fs/promises';
+import { open, readdir, stat, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { isTapedeckError } from '../protocol/errors.js';
 import { Catalog, CATALOG_ERROR_CODE, CATALOG_FILE, type BlockRow } from './catalog.js';
 import { BlockType } from './codec/frame.js';
 import { COVERAGE_FILE, readJournal } from './coverage-journal.js';
+import { unreadableFile } from './reconcile.js';
 import { HEADER_BYTES, headerReservedProblems } from './codec/header.js';
 import type { PathDef } from './codec/payload.js';
 import { CURRENT_NAME, ROTATED_NAME, readExactly, readFileHeader, recoverCommit, scanBlocks } from './segment-file.js';
@@ -103,7 +104,14 @@ export async function verifyArchive(dir: string): Promise<VerifyReport> {
 
 /** Checks a file's header: fixed part, both commit slots, reserved bytes. Undefined when unreadable. */
 async function verifyHeader(path: string, name: string, problems: VerifyProblem[]): Promise<HeaderInfo | undefined> {
-  const fh = await open(path, 'r');
+  let fh: FileHandle;
+  try {
+    fh = await open(path, 'r');
+  } catch (err) {
+    const e = unreadableFile(err);
+    problems.push({ file: name, offset: null, code: e.code, message: e.message });
+    return undefined;
+  }
   try {
     const h = await readFileHeader(fh);
     const size = (await fh.stat()).size;
@@ -119,8 +127,8 @@ async function verifyHeader(path: string, name: string, problems: VerifyProblem[
       problems.push({ file: name, offset: size, code: 'TPD_CORRUPT_BLOCK', message: `committed length ${rec.committedBytes} is past the end of the file (${size} bytes)` });
     }
     return { name, seq: h.seq, archiveId: h.archiveId, committed: Math.min(rec.committedBytes, size), size };
-  } catch (err) {
-    if (!isTapedeckError(err)) throw err;
+  } catch (caught) {
+    const err = isTapedeckError(caught) ? caught : unreadableFile(caught);
     problems.push({ file: name, offset: 0, code: err.code, message: err.message });
     return undefined;
   } finally {
