@@ -3,8 +3,11 @@
  * parsed into samples. Pure: text in, samples out (docs/prometheus.md).
  *
  * A sample line is `name{label="value",...} value [timestamp]`. Label values escape `\\`,
- * `\"` and `\n`, and any other escape is an error, as in Prometheus' own parser. Values are
- * floats, `NaN`, `+Inf`, `-Inf` (Go's ParseFloat spellings: `Inf`, `+inf`, ... too).
+ * `\"` and `\n`; a backslash before any other character is kept with it (`\t` is two
+ * characters), as Prometheus reads it; a label name twice in a series is refused, as
+ * Prometheus refuses it. Values are floats, `NaN`, `+Inf`, `-Inf` (Go's ParseFloat
+ * spellings: `Inf`, `+inf`, `Infinity`, ... too); digits past the largest double are
+ * refused, as Go's range error refuses them.
  * Timestamps are integer milliseconds in the text format and (fractional) seconds in
  * OpenMetrics. `# HELP` and `# TYPE` lines are read for their syntax and otherwise
  * ignored: histograms and summaries are their `_bucket`, `_sum` and `_count` (and quantile)
@@ -156,7 +159,9 @@ function parseQuoted(line: string, from: number, lineNo: number): [string, numbe
     if (e === '\\') out += '\\';
     else if (e === '"') out += '"';
     else if (e === 'n') out += '\n';
-    else throw bad(lineNo, `invalid escape ${JSON.stringify('\\' + (e ?? ''))} in a label value`);
+    else if (e === undefined) break;
+    // Prometheus keeps any other escape as it is written (`\t` is a backslash and a t).
+    else out += `\\${e}`;
   }
   throw bad(lineNo, 'a label value is not closed');
 }

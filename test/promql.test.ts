@@ -227,9 +227,10 @@ describe('user regexes', () => {
 });
 
 describe('number formatting', () => {
-  it('writes values as Go strconv.FormatFloat(v, "f", -1, 64)', () => {
-    expect([1e21, 1.5e-7, -2.5e22, 0.1, -0, NaN, Infinity, -Infinity, 123456789012345680000].map(formatValue)).toEqual([
-      '1000000000000000000000', '0.00000015', '-25000000000000000000000', '0.1', '-0', 'NaN', '+Inf', '-Inf', '123456789012345680000',
+  it('writes values as Prometheus does: Go strconv.FormatFloat(v, "f", -1, 64), "e" below 1e-6 and from 1e21', () => {
+    // What Prometheus 2.42 answers for these (test/values-edge-prom-text.test.ts asks it).
+    expect([1e21, 1.5e-7, -2.5e22, 0.1, -0, NaN, Infinity, -Infinity, 123456789012345680000, 1e-6, 5e-324].map(formatValue)).toEqual([
+      '1e+21', '1.5e-07', '-2.5e+22', '0.1', '-0', 'NaN', '+Inf', '-Inf', '123456789012345680000', '0.000001', '5e-324',
     ]);
   });
 });

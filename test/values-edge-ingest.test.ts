@@ -173,10 +173,12 @@ describe('Prometheus text: what Prometheus takes is taken, what it refuses is re
     expect(parseExposition('m{a="1",b="2"} 1\n', limits)[0]?.labels).toEqual([['a', '1'], ['b', '2']]);
   });
 
-  it('refuses a scrape whose sample line is not UTF-8, and reads comments as they come', () => {
-    const body = (line: number[]): Buffer => Buffer.concat([Buffer.from('# HELP m h\xe9lp\n', 'latin1'), Buffer.from('m{a="'), Buffer.from(line), Buffer.from('"} 1\n')]);
-    expect(code(() => expositionText(body([0x78, 0xff])))).toBe('TPD_BAD_ARGUMENT: exposition line 2: not UTF-8 (byte 6 starts no UTF-8 character)');
-    expect(expositionText(body([0xc3, 0xa9]))).toBe('# HELP m h\ufffdlp\nm{a="é"} 1\n');
+  it('refuses a scrape whose sample or HELP line is not UTF-8, and reads free comments as they come', () => {
+    const body = (help: number[], label: number[]): Buffer => Buffer.concat([Buffer.from('# HELP m h'), Buffer.from(help), Buffer.from('lp\nm{a="'), Buffer.from(label), Buffer.from('"} 1\n')]);
+    expect(code(() => expositionText(body([0x65], [0x78, 0xff])))).toBe('TPD_BAD_ARGUMENT: exposition line 2: not UTF-8 (byte 6 starts no UTF-8 character)');
+    expect(code(() => expositionText(body([0xe9], [0xc3, 0xa9])))).toBe('TPD_BAD_ARGUMENT: exposition line 1: not UTF-8 (byte 10 starts no UTF-8 character)');
+    expect(expositionText(body([0x65], [0xc3, 0xa9]))).toBe('# HELP m help\nm{a="é"} 1\n');
+    expect(expositionText(Buffer.concat([Buffer.from('# free h\xe9lp\n', 'latin1'), Buffer.from('m{a="é"} 1\n')]))).toBe('# free h\ufffdlp\nm{a="é"} 1\n');
   });
 });
 

@@ -1,8 +1,8 @@
 /**
  * Prometheus' JSON for query results (web/api/v1): `{"status":"success","data":{...}}`,
- * times as seconds (JSON numbers), values as strings the way Go's
- * strconv.FormatFloat(v, 'f', -1, 64) writes them (shortest round-trip digits, never an
- * exponent; "NaN", "+Inf", "-Inf"). Written as bytes in one pass: results can be large and
+ * times as seconds (JSON numbers), values as strings the way Prometheus writes them
+ * (formatValue: shortest round-trip digits, an exponent below 1e-6 and from 1e21; "NaN",
+ * "+Inf", "-Inf"). Written as bytes in one pass: results can be large and
  * this is the hot path of a dashboard.
  */
 import type { QueryResult } from './engine.js';
@@ -45,7 +45,12 @@ function shortDecimal(v: number): string | undefined {
   return v < 0 ? `-${digits}` : digits;
 }
 
-/** Go's FormatFloat(v, 'f', -1, 64). */
+/**
+ * A value as Prometheus' API writes it (web/api/v1 marshalValue): Go's
+ * FormatFloat(v, 'f', -1, 64), or 'e' below 1e-6 and from 1e21 (`1e-07`, `1e+21`,
+ * `5e-324`), "NaN", "+Inf", "-Inf". JavaScript's String(v) has the same shortest digits and
+ * switches to an exponent at the same magnitudes; Go writes at least two exponent digits.
+ */
 export function formatValue(v: number): string {
   const short = shortDecimal(v);
   if (short !== undefined) return short;
@@ -55,19 +60,9 @@ export function formatValue(v: number): string {
   if (Object.is(v, -0)) return '-0';
   const s = String(v);
   const e = s.indexOf('e');
-  if (e < 0) return s;
-  // Expand d.ddde±x: move the point by the exponent.
-  const neg = s.startsWith('-');
-  const mantissa = s.slice(neg ? 1 : 0, e);
-  const exp = Number(s.slice(e + 1));
-  const [int, frac = ''] = mantissa.split('.');
-  const digits = `${int}${frac}`;
-  const point = (int as string).length + exp;
-  let out: string;
-  if (point <= 0) out = `0.${'0'.repeat(-point)}${digits}`;
-  else if (point >= digits.length) out = `${digits}${'0'.repeat(point - digits.length)}`;
-  else out = `${digits.slice(0, point)}.${digits.slice(point)}`;
-  return neg ? `-${out}` : out;
+  // `1e-7` is Go's `1e-07`.
+  if (e < 0 || s.length - e > 3) return s;
+  return `${s.slice(0, e + 2)}0${s.slice(e + 2)}`;
 }
 
 /** Bytes of a point but for its value's text: `[`, seconds, `,"`, `"]` and a comma. */

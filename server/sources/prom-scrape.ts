@@ -49,10 +49,14 @@ export interface PromScrapeConfig {
 
 const ACCEPT = 'application/openmetrics-text;version=1.0.0;q=0.5,text/plain;version=0.0.4;q=0.4,*/*;q=0.1';
 
+/** `# HELP`, `# TYPE`, `# UNIT`: comments Prometheus reads (and refuses when not UTF-8). */
+const META_LINE = /^#[ \t]+(?:HELP|TYPE|UNIT)[ \t]/;
+
 /**
- * The text of a scrape. A sample line that is not UTF-8 refuses the scrape (Prometheus:
- * "invalid UTF-8 label value"), where toString would record U+FFFD in the label instead;
- * comments (HELP text) are not recorded and are read as toString reads them.
+ * The text of a scrape. A sample or HELP line that is not UTF-8 refuses the scrape, as
+ * Prometheus does ("invalid UTF-8 label value", "help text is not a valid utf8 string"),
+ * where toString would record U+FFFD in the label instead; free comments are skipped by
+ * Prometheus and read here as toString reads them.
  */
 export function expositionText(body: Buffer): string {
   try {
@@ -64,7 +68,7 @@ export function expositionText(body: Buffer): string {
       const n = (lines[i] as string).length;
       const line = body.subarray(at, at + n);
       at += n + 1;
-      if (line[0] === 0x23 /* # */) continue;
+      if (line[0] === 0x23 /* # */ && !META_LINE.test((lines[i] as string))) continue;
       decodeUtf8(line, `exposition line ${i + 1}`);
     }
     return body.toString('utf8');

@@ -6,27 +6,17 @@
 import type { QueryResult } from '../../server/promql/engine.js';
 import type { Metric } from '../../server/promql/labels.js';
 
-/** Go's FormatFloat(v, 'f', -1, 64), as format.ts wrote it (String(v), exponents expanded). */
+/**
+ * A value as Prometheus 2.42 writes it: Go's FormatFloat 'f' -1, and 'e' -1 below 1e-6 and
+ * from 1e21 (format.ts up to 2026-12-04 expanded those exponents, which the real Prometheus
+ * does not: test/values-edge-prom-text.test.ts).
+ */
 export function formatValueOracle(v: number): string {
   if (Number.isNaN(v)) return 'NaN';
   if (v === Infinity) return '+Inf';
   if (v === -Infinity) return '-Inf';
   if (Object.is(v, -0)) return '-0';
-  const s = String(v);
-  const e = s.indexOf('e');
-  if (e < 0) return s;
-  // Expand d.ddde±x: move the point by the exponent.
-  const neg = s.startsWith('-');
-  const mantissa = s.slice(neg ? 1 : 0, e);
-  const exp = Number(s.slice(e + 1));
-  const [int, frac = ''] = mantissa.split('.');
-  const digits = `${int}${frac}`;
-  const point = (int as string).length + exp;
-  let out: string;
-  if (point <= 0) out = `0.${'0'.repeat(-point)}${digits}`;
-  else if (point >= digits.length) out = `${digits}${'0'.repeat(point - digits.length)}`;
-  else out = `${digits.slice(0, point)}.${digits.slice(point)}`;
-  return neg ? `-${out}` : out;
+  return String(v).replace(/e([+-])(\d)$/, 'e$10$2');
 }
 
 function formatTime(ms: number): string {

@@ -1,0 +1,102 @@
+/**
+ * The text exposition format against the real Prometheus (Debian's 2.42, test/helpers/
+ * prometheus.ts): each exposition below is served to it as one scrape target and to
+ * parseExposition (protocol/prom-text.ts). A target Prometheus scrapes (up) is parsed by
+ * Tapedeck to the same series and values (its value text, formatValue's, equal to
+ * Prometheus' answer); a target Prometheus refuses (down) is refused by Tapedeck too, so a
+ * scrape never half-records what Prometheus would not, and never refuses what it would keep.
+ */
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseExposition } from '../protocol/prom-text.js';
+import { formatValue } from '../server/promql/format.js';
+import { expositionText } from '../server/sources/prom-scrape.js';
+import { startPrometheus, type RunningPrometheus } from './helpers/prometheus.js';
+import { until } from './helpers/until.js';
+
+/** Bodies, one a target; `m` is the metric every body exposes (plus other lines). */
+const BODIES: Array<string | Buffer> = [
+  ...['1', '-0', '+.5', '5.', '1e-400', '5e-324', '162132490.6591326', '0.30000000000000004', '1e21', '1.7976931348623157e308', '-1.5E+10'].map((v) => `m ${v}\n`),
+  ...['NaN', 'nan', 'Nan', 'Inf', '+Inf', '-Inf', 'inf', '+inf', 'Infinity', '+infinity', '-INFINITY'].map((v) => `m ${v}\n`),
+  // Refused by Go's ParseFloat or by Prometheus' own check.
+  ...['1e309', '-1.8e308', '+nan', '-nan', '0x10', '0x1p3', '1_0', 'infin', 'Inf1', '1e', '--1', '٣'].map((v) => `m ${v}\n`),
+  'm{a="x\\ny",b="q\\"uo\\\\te"} 1\n',
+  'm{a="é 😀"} 2\n',
+  'm{a="1",a="2"} 1\n',
+  'm{__name__="x"} 1\n',
+  'm{a="1"} 1 +5\n',
+  'm{a="1"} 1 1.5\n',
+  'm{a="\\t"} 1\n',
+  'm{a="\\\\t\\a\\u00e9\\\\"} 1\n',
+  'm{a="x\\"} 1\n',
+  '# HELP m the help\n# TYPE m gauge\nm{a="1"} 3\n',
+  '# TYPE m nosuchtype\nm 1\n',
+  Buffer.concat([Buffer.from('m{a="'), Buffer.from([0x61, 0xff]), Buffer.from('"} 1\n')]),
+  Buffer.concat([Buffer.from('# HELP m h'), Buffer.from([0xe9]), Buffer.from('lp\nm 4\n')]),
+  Buffer.concat([Buffer.from('# a free comment '), Buffer.from([0xe9]), Buffer.from('\nm 5\n')]),
+];
+
+let upstream: Server;
+let prom: RunningPrometheus;
+let base = '';
+
+beforeAll(async () => {
+  upstream = createServer((req, res) => {
+    const i = Number((req.url ?? '').slice('/m'.length));
+    const b = BODIES[i];
+    if (b === undefined) return void res.writeHead(404).end();
+    res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' }).end(b);
+  });
+  await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', () => resolve()));
+  const port = (upstream.address() as AddressInfo).port;
+  const jobs = BODIES.map((_b, i) => `  - job_name: t${i}\n    metrics_path: /m${i}\n    static_configs: [{targets: ['127.0.0.1:${port}']}]\n`);
+  prom = await startPrometheus(`global: {scrape_interval: 1s, scrape_timeout: 1s}\nscrape_configs:\n${jobs.join('')}`);
+  base = prom.url;
+}, 60_000);
+
+afterAll(async () => {
+  await prom?.stop();
+  upstream?.closeAllConnections();
+  await new Promise<void>((resolve) => upstream.close(() => resolve()));
+});
+
+interface Target { labels: { job: string }; health: string; lastError: string }
+
+async function targets(): Promise<Target[]> {
+  const res = await fetch(`${base}/api/v1/targets`);
+  return ((await res.json()) as { data: { activeTargets: Target[] } }).data.activeTargets;
+}
+
+describe('the text exposition format, Tapedeck against Prometheus', () => {
+  it('takes what Prometheus takes, with the same values, and refuses what it refuses', async () => {
+    await until(async () => (await targets()).filter((t) => t.health !== 'unknown').length === BODIES.length, 30_000, 'every target scraped once');
+    const byJob = new Map((await targets()).map((t) => [t.labels.job, t]));
+    const limits = { samplesMax: 1000, lineBytesMax: 10_000 };
+    let up = 0;
+    for (let i = 0; i < BODIES.length; i++) {
+      const body = BODIES[i] as string | Buffer;
+      const t = byJob.get(`t${i}`) as Target;
+      const shown = JSON.stringify(body.toString());
+      let ours: ReturnType<typeof parseExposition> | undefined;
+      let refusal = '';
+      try {
+        ours = parseExposition(expositionText(Buffer.from(body)), limits);
+      } catch (err) {
+        refusal = (err as Error).message;
+      }
+      expect(ours !== undefined, `${shown}: Prometheus ${t.health} (${t.lastError}), Tapedeck ${refusal || 'took it'}`).toBe(t.health === 'up');
+      if (!ours) continue;
+      up++;
+      const res = await fetch(`${base}/api/v1/query?${new URLSearchParams({ query: `{job="t${i}",__name__="m"}` }).toString()}`);
+      const result = ((await res.json()) as { data: { result: Array<{ metric: Record<string, string>; value: [number, string] }> } }).data.result;
+      const theirs = result.map((r) => {
+        const { __name__: _n, job: _j, instance: _i, ...labels } = r.metric;
+        return JSON.stringify([labels, r.value[1]]);
+      }).sort();
+      const mine = ours.filter((s) => s.name === 'm').map((s) => JSON.stringify([Object.fromEntries(s.labels), formatValue(s.value)])).sort();
+      expect(mine, shown).toEqual(theirs);
+    }
+    expect(up).toBeGreaterThan(20);
+  });
+});
