@@ -134,6 +134,13 @@ export const SERVER_LIMITS = {
   promqlNestingDepthMax: 200,
   /** Longest regex in a label matcher, in characters (matched in linear time). */
   promqlRegexCharsMax: 4096,
+  /**
+   * Repetitions in a label regex, each weighted by the counts around it (`.*.*` 2,
+   * `(?:a.*){10}` 10; server/promql/regex.ts repeatWeight): matching a value costs about this
+   * many steps per character (~0.5 µs each in V8's linear engine), so one value of a path's
+   * 4096 characters costs at most ~0.2 s; 2000 `.*` took 15 s on 10 000 characters.
+   */
+  promqlRegexRepeatsMax: 100,
   /** Most series one PromQL query may select. */
   promqlSeriesMax: 100_000,
   /** Most samples one PromQL query may load into memory (16 bytes each; Prometheus' --query.max-samples default). */

@@ -76,7 +76,7 @@ export function prepareCatalog(archive: Archive): number {
  * (an absent label reads as "", so `label=""` has no list) when one is shorter than the
  * names' lists; every other matcher is still tested on each.
  */
-function candidateIds(ix: SeriesIndex, matchers: readonly LabelMatcher[]): Iterable<number> {
+function candidateIds(ix: SeriesIndex, matchers: readonly LabelMatcher[], testNames = true): number[] {
   const nameMatcher = matchers.find((m) => m.name === '__name__');
   let shortest: number[] | undefined = nameMatcher?.op === '=' ? (ix.byName.get(nameMatcher.value) ?? []) : undefined;
   for (const m of matchers) {
@@ -91,7 +91,7 @@ function candidateIds(ix: SeriesIndex, matchers: readonly LabelMatcher[]): Itera
     return [...shortest].sort((x, y) => rank(x) - rank(y) || x - y);
   }
   const out: number[] = [];
-  for (const [name, ids] of ix.byName) if (!nameMatcher || nameMatcher.test(name)) for (const id of ids) out.push(id);
+  for (const [name, ids] of ix.byName) if (!testNames || !nameMatcher || nameMatcher.test(name)) for (const id of ids) out.push(id);
   return out;
 }
 
@@ -100,6 +100,30 @@ export function selectSeries(archive: Archive, matchers: readonly LabelMatcher[]
   const ix = indexOf(archive);
   const out: SeriesRef[] = [];
   for (const id of candidateIds(ix, matchers)) {
+    const metric = ix.byId[id] as Metric;
+    if (!matchers.every((m) => m.test(labelValue(metric, m.name)))) continue;
+    if (out.length >= limit) throw onLimit();
+    out.push({ id, metric });
+  }
+  return out;
+}
+
+/** Series tested between two calls of the budget's slice() (a cheap clock read). */
+const SERIES_PER_SLICE_CHECK = 64;
+
+/**
+ * selectSeries that lets other requests run: a matcher costs O(regex × value) per series
+ * (server/promql/regex.ts), so a regex over a large catalog took seconds in one piece. It
+ * yields at the budget's slices and gives up at its deadline. Same series, same order: the
+ * name matcher is tested on each candidate rather than on each name beforehand.
+ */
+export async function selectSeriesSliced(archive: Archive, matchers: readonly LabelMatcher[], limit: number, onLimit: () => Error, budget: { slice(): Promise<void> }): Promise<SeriesRef[]> {
+  const ix = indexOf(archive);
+  const out: SeriesRef[] = [];
+  const ids = candidateIds(ix, matchers, false);
+  for (let k = 0; k < ids.length; k++) {
+    if (k % SERIES_PER_SLICE_CHECK === 0) await budget.slice();
+    const id = ids[k] as number;
     const metric = ix.byId[id] as Metric;
     if (!matchers.every((m) => m.test(labelValue(metric, m.name)))) continue;
     if (out.length >= limit) throw onLimit();

@@ -8,7 +8,7 @@
 import type { Archive } from '../../storage/index.js';
 import { SERVER_LIMITS } from '../limits.js';
 import { selectorsOf, typeOf, type Expr, type Selector } from './ast.js';
-import { selectSeries, type SeriesRef } from './catalog.js';
+import { selectSeriesSliced, type SeriesRef } from './catalog.js';
 import { PromError, badData } from './errors.js';
 import { Evaluator, sortSamples, type MatrixSeries, type Sample } from './eval.js';
 import { compareMetrics, type Metric } from './labels.js';
@@ -56,7 +56,7 @@ async function load(archive: Archive, expr: Expr, p: QueryParams, budget: Budget
   const chosen = new Map<Selector, SeriesRef[]>();
   const all: SeriesRef[] = [];
   for (const { sel } of sels) {
-    const refs = selectSeries(archive, sel.matchers, SERVER_LIMITS.promqlSeriesMax, tooManySeries);
+    const refs = await selectSeriesSliced(archive, sel.matchers, SERVER_LIMITS.promqlSeriesMax, tooManySeries, budget);
     chosen.set(sel, refs);
     all.push(...refs);
     if (all.length > SERVER_LIMITS.promqlSeriesMax) throw tooManySeries();

@@ -7,7 +7,8 @@
 import type { Archive } from '../../storage/index.js';
 import { SERVER_LIMITS } from '../limits.js';
 import type { Expr } from './ast.js';
-import { firstSeenUs, selectSeries, type SeriesRef } from './catalog.js';
+import { firstSeenUs, selectSeriesSliced, type SeriesRef } from './catalog.js';
+import { Budget } from './load.js';
 import { PromError, badData } from './errors.js';
 import { labelValue } from './labels.js';
 import { parseQuery } from './parse.js';
@@ -20,11 +21,13 @@ export interface MetadataQuery {
 
 const tooMany = (): PromError => new PromError('execution', `more than promqlListedMax (${SERVER_LIMITS.promqlListedMax}) series match`, 'TPD_QUERY_LIMIT');
 
-function matchedSeries(archive: Archive, q: MetadataQuery): SeriesRef[] {
+/** Metadata requests have no `timeout` parameter: the longest evaluation's bound. */
+async function matchedSeries(archive: Archive, q: MetadataQuery): Promise<SeriesRef[]> {
+  const budget = new Budget(performance.now() + SERVER_LIMITS.promqlTimeoutMs);
   const out = new Map<number, SeriesRef>();
-  const selectors = q.matches.length > 0 ? q.matches.map(selectorOf) : [undefined];
+  const selectors = q.matches.length > 0 ? q.matches.map(selectorOf) : [[]];
   for (const matchers of selectors) {
-    const refs = matchers ? selectSeries(archive, matchers, SERVER_LIMITS.promqlListedMax, tooMany) : allSeries(archive);
+    const refs = await selectSeriesSliced(archive, matchers, SERVER_LIMITS.promqlListedMax, tooMany, budget);
     for (const r of refs) {
       if (firstSeenUs(archive, r.id) > q.endMs * 1000 + 999) continue;
       out.set(r.id, r);
@@ -32,10 +35,6 @@ function matchedSeries(archive: Archive, q: MetadataQuery): SeriesRef[] {
     }
   }
   return [...out.values()];
-}
-
-function allSeries(archive: Archive): SeriesRef[] {
-  return selectSeries(archive, [], SERVER_LIMITS.promqlListedMax, tooMany);
 }
 
 function selectorOf(text: string): Extract<Expr, { kind: 'vector' }>['sel']['matchers'] {
@@ -49,19 +48,19 @@ function selectorOf(text: string): Extract<Expr, { kind: 'vector' }>['sel']['mat
   return e.sel.matchers;
 }
 
-export function listSeries(archive: Archive, q: MetadataQuery): Array<Record<string, string>> {
-  return matchedSeries(archive, q).map((r) => Object.fromEntries(r.metric.labels));
+export async function listSeries(archive: Archive, q: MetadataQuery): Promise<Array<Record<string, string>>> {
+  return (await matchedSeries(archive, q)).map((r) => Object.fromEntries(r.metric.labels));
 }
 
-export function listLabelNames(archive: Archive, q: MetadataQuery): string[] {
+export async function listLabelNames(archive: Archive, q: MetadataQuery): Promise<string[]> {
   const names = new Set<string>();
-  for (const r of matchedSeries(archive, q)) for (const [n] of r.metric.labels) names.add(n);
+  for (const r of await matchedSeries(archive, q)) for (const [n] of r.metric.labels) names.add(n);
   return [...names].sort();
 }
 
-export function listLabelValues(archive: Archive, name: string, q: MetadataQuery): string[] {
+export async function listLabelValues(archive: Archive, name: string, q: MetadataQuery): Promise<string[]> {
   const values = new Set<string>();
-  for (const r of matchedSeries(archive, q)) {
+  for (const r of await matchedSeries(archive, q)) {
     const v = labelValue(r.metric, name);
     if (v !== '') values.add(v);
   }

@@ -56,6 +56,10 @@ export function compileLabelRegex(source: string): RegExp {
   const group = /\(\?(?!:|<[A-Za-z_])/.exec(body);
   if (group) throw badData(`regex ${JSON.stringify(source.slice(0, 80))} uses the group ${JSON.stringify(body.slice(group.index, group.index + 4))}, which is not supported (only (?:, (?P<name>, (?<name> and leading (?i) / (?s))`);
   checkRepeats(source, body);
+  const width = repeatWeight(body);
+  if (width > SERVER_LIMITS.promqlRegexRepeatsMax) {
+    throw badData(`regex ${JSON.stringify(source.slice(0, 80))} repeats ${width} times (each repetition weighted by the counts around it), more than promqlRegexRepeatsMax (${SERVER_LIMITS.promqlRegexRepeatsMax}): matching costs that many steps per character of a value`);
+  }
   try {
     return new RegExp(`^(?:${body})$`, flags);
   } catch (err) {
@@ -69,6 +73,53 @@ function checkRepeats(source: string, body: string): void {
     const n = Math.max(Number(m[1]), Number(m[2] || 0));
     if (n > 1000) throw badData(`regex ${JSON.stringify(source.slice(0, 80))}: invalid repeat count ${m[0]} (at most 1000)`);
   }
+}
+
+/**
+ * How many repetitions a regex holds, each weighted by the counts of the repetitions around
+ * it (`.*.*` 2, `(?:a.*){10}` 10, `[0-9]{1,3}` 3): about the most threads the linear engine
+ * keeps alive at once, so matching costs about this many steps per character of the value.
+ */
+export function repeatWeight(body: string): number {
+  const groups: number[] = [0]; // the weight of each open group, innermost last
+  let last = 0; // the weight of the last atom (a quantifier applies to it)
+  for (let i = 0; i < body.length; i++) {
+    const c = body[i] as string;
+    if (c === '\\') {
+      i++;
+      last = 0;
+    } else if (c === '[') {
+      i++;
+      if (body[i] === '^') i++;
+      if (body[i] === ']') i++; // a leading ] is literal
+      while (i < body.length && body[i] !== ']') i += body[i] === '\\' ? 2 : 1;
+      last = 0;
+    } else if (c === '(') {
+      groups.push(0);
+      if (body[i + 1] === '?') {
+        i += 2; // (?: or (?<name>
+        if (body[i] === '<') while (i < body.length && body[i] !== '>') i++;
+      }
+      last = 0;
+    } else if (c === ')') {
+      last = groups.pop() ?? 0;
+      if (groups.length === 0) groups.push(0);
+      groups[groups.length - 1] = (groups[groups.length - 1] as number) + last;
+    } else if (c === '*' || c === '+' || c === '?' || (c === '{' && /^\{\d+(?:,\d*)?\}/.test(body.slice(i, i + 12)))) {
+      let count = 1;
+      if (c === '{') {
+        const close = body.indexOf('}', i);
+        const [lo, hi] = body.slice(i + 1, close).split(',');
+        count = Math.max(1, Number(lo), hi ? Number(hi) : 0);
+        i = close;
+      }
+      if (body[i + 1] === '?') i++; // lazy
+      const weight = count * Math.max(1, last);
+      groups[groups.length - 1] = (groups[groups.length - 1] as number) + weight - last;
+      last = weight;
+    } else last = 0;
+  }
+  return groups.reduce((a, b) => a + b, 0);
 }
 
 const other = (c: string): string => (c === c.toLowerCase() ? c.toUpperCase() : c.toLowerCase());

@@ -17,7 +17,7 @@
 import type { Archive } from '../../storage/index.js';
 import { SERVER_LIMITS } from '../limits.js';
 import type { Expr, Selector } from './ast.js';
-import { selectSeries, type SeriesRef } from './catalog.js';
+import { selectSeriesSliced, type SeriesRef } from './catalog.js';
 import { PromError } from './errors.js';
 import { aggInit, aggResult, aggStep, type AggState, type MatrixSeries } from './eval.js';
 import { rangeFunction } from './functions.js';
@@ -145,7 +145,7 @@ export async function streamRangeQuery(archive: Archive, expr: Expr, p: StreamPa
   if (!shape) return undefined;
   const { agg, sel, fn } = shape;
   const tooMany = (): PromError => new PromError('execution', `query selects more than promqlSeriesMax (${SERVER_LIMITS.promqlSeriesMax}) series`, 'TPD_QUERY_LIMIT');
-  const refs = selectSeries(archive, sel.matchers, SERVER_LIMITS.promqlSeriesMax, tooMany).sort((a, b) => compareMetrics(a.metric, b.metric));
+  const refs = (await selectSeriesSliced(archive, sel.matchers, SERVER_LIMITS.promqlSeriesMax, tooMany, budget)).sort((a, b) => compareMetrics(a.metric, b.metric));
   // A range function drops the name (last_over_time keeps it): two series that collide
   // then are an error at every step they meet; the step-by-step path reports it.
   const keepName = fn === undefined || fn.fn === 'last_over_time';

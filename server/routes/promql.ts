@@ -162,9 +162,9 @@ export const promqlRoutes: FastifyPluginAsync = async (app) => {
   const series = handle(async (p) => {
     const m = metadataQuery(p);
     if (m.matches.length === 0) throw badData('no match[] parameter provided');
-    return successJson(listSeries(archive, m));
+    return successJson(await listSeries(archive, m));
   });
-  const labels = handle(async (p) => successJson(listLabelNames(archive, metadataQuery(p))));
+  const labels = handle(async (p) => successJson(await listLabelNames(archive, metadataQuery(p))));
   const buildinfo = handle(async () =>
     successJson({ version: PROMQL_COMPATIBLE_VERSION, revision: 'tapedeck', branch: 'tapedeck', buildUser: 'tapedeck', buildDate: '', goVersion: '' }),
   );
@@ -178,7 +178,7 @@ export const promqlRoutes: FastifyPluginAsync = async (app) => {
       method,
       url: '/api/v1/label/:name/values',
       schema: { ...SCHEMA, summary: 'Values of one label (Prometheus API)', params: { type: 'object', properties: { name: { type: 'string' } } } },
-      handler: async (req, reply) => handle(async (p) => successJson(listLabelValues(archive, (req.params as { name: string }).name, metadataQuery(p))))(req, reply),
+      handler: async (req, reply) => handle(async (p) => successJson(await listLabelValues(archive, (req.params as { name: string }).name, metadataQuery(p))))(req, reply),
     });
   }
   app.get('/api/v1/status/buildinfo', { schema: { ...SCHEMA, summary: 'Build information (Prometheus API)' } }, buildinfo);

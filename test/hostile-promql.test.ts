@@ -1,0 +1,120 @@
+/**
+ * No PromQL label regex can hold the event loop: one whose repetitions would cost thousands
+ * of steps per character is refused at once with bad_data (promqlRegexRepeatsMax), and one
+ * within the bound over a catalog of long label values is matched in slices, so /health
+ * answers while it runs, for queries and the metadata endpoints alike.
+ *
+ * The server runs in a child process (the sources through tsx): a server whose event loop is
+ * held would hold this test's loop too, and its /health probes with it.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { SERVER_LIMITS } from '../server/limits.js';
+
+/** /health must answer at all within this while a query runs (not a timing target). */
+const HEALTH_ANSWER_MS = 5_000;
+/** Series of the archive, each with an `instance` of VALUE_CHARS characters. */
+const SERIES = 1500;
+const VALUE_CHARS = 400;
+
+const ROOT = new URL('..', import.meta.url).pathname;
+
+/** A server over an archive of SERIES series with long label values, in a child process; prints its URL. */
+const CHILD = `
+const { Archive } = await import(${JSON.stringify(join(ROOT, 'storage/index.ts'))});
+const { buildServer } = await import(${JSON.stringify(join(ROOT, 'server/app.ts'))});
+const { seriesToPath } = await import(${JSON.stringify(join(ROOT, 'protocol/prom-path.ts'))});
+const archive = await Archive.open(process.argv[1], { flushIntervalMs: 0 });
+const updates = [];
+for (let i = 0; i < ${SERIES}; i++) updates.push([seriesToPath({ name: 'ifInOctets', labels: { instance: 'a'.repeat(${VALUE_CHARS} - String(i).length) + i } }), i]);
+archive.writer.append(updates, Date.now() * 1000 - 60_000_000);
+await archive.writer.flush();
+const app = await buildServer({ archive });
+await app.listen({ port: 0, host: '127.0.0.1' });
+console.log(JSON.stringify({ url: 'http://127.0.0.1:' + app.server.address().port }));
+`;
+
+let dir: string;
+let child: ChildProcessWithoutNullStreams;
+let url: string;
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'tapedeck-hostile-'));
+  child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', CHILD, join(dir, 'archive')], { cwd: ROOT, stdio: ['pipe', 'pipe', 'pipe'] });
+  let stderr = '';
+  child.stderr.on('data', (d) => (stderr += String(d)));
+  url = await new Promise<string>((resolve, reject) => {
+    child.once('exit', (code) => reject(new Error(`server exited (${String(code)}) before listening: ${stderr}`)));
+    createInterface({ input: child.stdout }).on('line', (l) => resolve((JSON.parse(l) as { url: string }).url));
+  });
+}, 60_000);
+
+afterAll(async () => {
+  child?.kill('SIGKILL');
+  if (dir) await rm(dir, { recursive: true, force: true });
+});
+
+async function healthAnswers(): Promise<boolean> {
+  try {
+    return (await fetch(`${url}/health`, { signal: AbortSignal.timeout(HEALTH_ANSWER_MS) })).status === 200;
+  } catch {
+    return false;
+  }
+}
+
+function post(route: string, form: Record<string, string>): Promise<Response> {
+  return fetch(url + route, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams(form).toString() });
+}
+
+/** `n` repetitions that never match a value of a's (it has no x). */
+const wide = (n: number): string => `${'.*'.repeat(n)}x`;
+
+describe('label regexes', () => {
+  it('refuses a regex past promqlRegexRepeatsMax at once, in a query and in match[]', async () => {
+    const re = wide(2000);
+    expect(re.length).toBeLessThanOrEqual(SERVER_LIMITS.promqlRegexCharsMax);
+    for (const [route, form] of [
+      ['/api/v1/query', { query: `ifInOctets{instance=~"${re}"}` }],
+      ['/api/v1/series', { 'match[]': `ifInOctets{instance=~"${re}"}` }],
+    ] as const) {
+      const answer = post(route, form);
+      expect(await healthAnswers()).toBe(true);
+      const res = await answer;
+      expect(res.status).toBe(400);
+      const body = (await res.json()) as { errorType: string; error: string };
+      expect(body.errorType).toBe('bad_data');
+      expect(body.error).toContain('promqlRegexRepeatsMax');
+    }
+  }, 60_000);
+
+  const within = wide(SERVER_LIMITS.promqlRegexRepeatsMax - 1);
+  const nowS = Math.floor(Date.now() / 1000);
+  // Matching all of them takes seconds: the queries give up at their timeout, between two slices.
+  for (const [route, form] of [
+    ['/api/v1/query', { query: `count(ifInOctets{instance=~"${within}"})`, timeout: '1s' }],
+    ['/api/v1/query_range', { query: `ifInOctets{instance!~"${within}"}`, start: String(nowS - 120), end: String(nowS), step: '60', timeout: '1s' }],
+  ] as const) {
+    it(`matches a regex within the bound over ${SERIES} long values in slices: ${route} times out, and /health answers meanwhile`, async () => {
+      const answer = post(route, form);
+      await new Promise((r) => setTimeout(r, 100));
+      expect(await healthAnswers()).toBe(true);
+      const res = await answer;
+      expect(((await res.json()) as { errorType: string }).errorType).toBe('timeout');
+    }, 60_000);
+  }
+
+  it(`matches a regex over ${SERIES} long values in slices: /api/v1/label/instance/values answers, and /health meanwhile`, async () => {
+    // Seconds of matching in all (metadata requests have no timeout to shorten it).
+    const some = wide(40);
+    const answer = post('/api/v1/label/instance/values', { 'match[]': `{__name__=~"${some}|ifIn.*", instance=~"${some}|a.*"}` });
+    await new Promise((r) => setTimeout(r, 100));
+    expect(await healthAnswers()).toBe(true);
+    const res = await answer;
+    expect(res.status).toBe(200);
+    expect(((await res.json()) as { data: string[] }).data).toHaveLength(SERIES);
+  }, 60_000);
+});
