@@ -33,7 +33,10 @@ export interface ReadOnlyIndex {
 
 /** Brings the catalog up to date with the files on disk. */
 export async function reconcileArchive(a: ReconcileTarget, index: ReadOnlyIndex): Promise<void> {
-  const names = (await readdir(a.dir)).filter((n) => n === CURRENT_NAME || ROTATED_NAME.test(n)).sort();
+  // `current` first: of two files claiming one seq (a rotated name holding a copy of
+  // `current`), the one ignored is never `current`, which a writable open would start over.
+  const names = (await readdir(a.dir)).filter((n) => n === CURRENT_NAME || ROTATED_NAME.test(n))
+    .sort((x, y) => (x === CURRENT_NAME ? -1 : y === CURRENT_NAME ? 1 : x < y ? -1 : x > y ? 1 : 0));
   const archiveId = await settleIdentity(a, names);
   const rows = new Map(a.catalog.files().map((r) => [r.seq, r]));
   const onDisk = new Map<number, { name: string; committed: number; size: number }>();
@@ -57,6 +60,8 @@ export async function reconcileArchive(a: ReconcileTarget, index: ReadOnlyIndex)
       const prev = onDisk.get(h.seq);
       if (prev) {
         a.problem({ file: name, code: 'TPD_CORRUPT_HEADER', message: `file repeats seq ${h.seq} of ${prev.name}; ignored` });
+        unreadable.set(name, 'TPD_CORRUPT_HEADER');
+        a.strayNames.add(name);
         continue;
       }
       const rec = await recoverCommit(fh, h, size);

@@ -1,6 +1,7 @@
 /**
  * Identity damage: a file of the archive replaced by, or joined by, a file of another
- * archive (the catalog, `current`, a rotated file), or a file gone. Each is detected
+ * archive (the catalog, `current`, a rotated file), a rotated file replaced by a copy of
+ * `current` (two files claiming one seq), or a file gone. Each is detected
  * (verify, and a problem at every open), the archive's own intact files are served exactly
  * (before the damage by reading on, after it by seeking past it), a writable open starts and
  * records, and no file's bytes are overwritten or lost: every segment file on disk before
@@ -120,6 +121,7 @@ describe('identity damage', () => {
     };
     const replaced = Math.floor(r() * names.length);
     const gone = Math.floor(r() * names.length);
+    const copied = Math.floor(r() * names.length);
 
     const cases: Case[] = [
       {
@@ -157,6 +159,13 @@ describe('identity damage', () => {
         head: () => ({ batches: replaced === 0 ? [] : upTo(parseTs(names[replaced - 1]!)), ends: true }),
         tail: () => firstAfter(parseTs(names[replaced]!)),
         problem: new RegExp(`^${names[replaced]!.replace(/\./g, '\\.')} TPD_FOREIGN_FILE`),
+      },
+      {
+        name: `rotated file ${copied} replaced by a copy of current (two files, one seq)`,
+        damage: (d) => copyFile(join(d, 'current'), join(d, names[copied]!)),
+        head: () => ({ batches: copied === 0 ? [] : upTo(parseTs(names[copied - 1]!)), ends: true }),
+        tail: () => firstAfter(parseTs(names[copied]!)),
+        problem: new RegExp(`^${names[copied]!.replace(/\./g, '\\.')} TPD_CORRUPT_HEADER`),
       },
       {
         name: `rotated file ${gone} gone`,
