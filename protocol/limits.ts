@@ -40,4 +40,12 @@ export const PROTOCOL_LIMITS = {
   valueDepthMax: 64,
   /** Longest path, in UTF-16 code units. */
   pathCharsMax: 4096,
+  /**
+   * Most decimal digits of a bigint taken at ingest ({"$bigint"}, msgpack ext 2, a polled
+   * API's integer literal). V8 reads and writes a bigint's decimal text in time growing
+   * faster than its length (4 million digits: about 0.8 s to read, 1.7 s to write, on the
+   * event loop), and every output writes it again; 4096 digits (about 13 600 bits) take
+   * microseconds and hold any integer a telemetry value needs (int64 and uint64 have 20).
+   */
+  bigintDigitsMax: 4096,
 } as const;

@@ -5,6 +5,7 @@
  * surrogates, float32, integer map keys.
  */
 import { TapedeckError } from './errors.js';
+import { PROTOCOL_LIMITS } from './limits.js';
 import { VALUE_DEPTH_MAX, canonicalInteger, setOwn, type Value } from './value.js';
 import { MsgpackExt } from './msgpack-ext.js';
 
@@ -138,6 +139,8 @@ export class MsgpackReader {
       return utf16le(this.buf, at, at + n);
     }
     if (type === MsgpackExt.BIGINT) {
+      // At ingest a bigint is bounded (reading a huge one's text would hold the event loop).
+      if (this.strict && n - (this.buf[at] === 45 ? 1 : 0) > PROTOCOL_LIMITS.bigintDigitsMax) throw malformed(`bigint of ${n} characters; at most ${PROTOCOL_LIMITS.bigintDigitsMax} digits (bigintDigitsMax)`);
       const text = utf8Decoder.decode(this.buf.subarray(at, at + n));
       if (!/^-?[0-9]+$/.test(text)) throw malformed('bigint extension is not decimal');
       return canonicalInteger(BigInt(text));

@@ -11,6 +11,7 @@
  * key's (inside a string) or a non-finite number is scanned character by character.
  */
 import { TapedeckError } from './errors.js';
+import { PROTOCOL_LIMITS } from './limits.js';
 import { setOwn, type Value } from './value.js';
 
 /** A place in a JSON text: object keys and array indexes from the top. */
@@ -229,6 +230,8 @@ export function parsePlainJsonText(text: string): Value {
   });
   if (refusal) throw issueError(refusal);
   if (bigints.length === 0) return j as Value;
+  const long = bigints.find((b) => b.token.length - (b.token.charCodeAt(0) === 45 ? 1 : 0) > PROTOCOL_LIMITS.bigintDigitsMax);
+  if (long) throw new TapedeckError('TPD_BAD_ARGUMENT', `${placeText(long.at) || 'value'}: integer of ${long.token.length} characters; a bigint has at most ${PROTOCOL_LIMITS.bigintDigitsMax} digits (bigintDigitsMax)`, { at: long.at });
   // Each such literal becomes a string no text of the document holds, then a bigint.
   let mark = '\u0000tdbig';
   while (holdsStringStarting(j, mark)) mark += '_';

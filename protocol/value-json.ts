@@ -14,6 +14,7 @@
  * JSON.parse restores them, so no step may re-encode the text through UTF-8 in between.
  */
 import { TapedeckError } from './errors.js';
+import { PROTOCOL_LIMITS } from './limits.js';
 import { VALUE_DEPTH_MAX, canonicalInteger, isWellFormed, setOwn, type Value } from './value.js';
 import { parseJsonText } from './value-json-text.js';
 
@@ -158,6 +159,7 @@ function fromTag(tag: string, x: unknown, path: string, at: string, depth: numbe
     }
     case '$bigint':
       if (typeof x !== 'string' || !BIGINT_TEXT.test(x)) throw bad(path, here, 'must be a string of decimal digits, optionally signed');
+      if (x.length - (x.charCodeAt(0) === 45 ? 1 : 0) > PROTOCOL_LIMITS.bigintDigitsMax) throw bad(path, here, `has ${x.length} characters; a bigint has at most ${PROTOCOL_LIMITS.bigintDigitsMax} digits (bigintDigitsMax)`);
       return canonicalInteger(BigInt(x));
     case '$bytes':
       if (typeof x !== 'string' || !BASE64_TEXT.test(x)) throw bad(path, here, 'must be a string of padded base64');

@@ -14,11 +14,13 @@ import { request } from 'undici';
 import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isTapedeckError } from '../protocol/errors.js';
+import { PROTOCOL_LIMITS } from '../protocol/limits.js';
 import { parseExposition, parseFloatText } from '../protocol/prom-text.js';
 import { decodeUtf8, type Value } from '../protocol/value.js';
 import { parseJsonText, valueFromJson } from '../protocol/value-json.js';
 import { parsePlainJsonText } from '../protocol/value-json-text.js';
 import { MsgpackReader, MsgpackWriter, decodeMsgpack } from '../protocol/value-msgpack.js';
+import { cellValue } from '../server/sources/csv.js';
 import { expositionText } from '../server/sources/prom-scrape.js';
 import { recordingServer } from './helpers/recording-server.js';
 import { scheduleSeed } from './helpers/seed.js';
@@ -122,6 +124,33 @@ describe('JSON text: nothing JSON.parse would change silently is taken', () => {
     }
     expect(code(() => parsePlainJsonText('{"a":1,"a":2}'))).toMatch(/^TPD_BAD_ARGUMENT: \.a: key "a" is twice/);
     expect(code(() => parsePlainJsonText('[1e999]'))).toMatch(/^TPD_BAD_ARGUMENT: \[0\]: number 1e999/);
+  });
+});
+
+describe('bigints are exact and bounded', () => {
+  it('refuses a bigint past bigintDigitsMax digits at every ingest door, and takes one at the limit', () => {
+    const max = PROTOCOL_LIMITS.bigintDigitsMax;
+    const at = `-${'9'.repeat(max)}`;
+    const past = '9'.repeat(max + 1);
+    expect(valueFromJson({ $bigint: at }, '/a')).toBe(BigInt(at));
+    expect(code(() => valueFromJson({ $bigint: past }, '/a'))).toMatch(/bigintDigitsMax/);
+    const ext = (t: string): Uint8Array => Uint8Array.from([0xc8, t.length >> 8, t.length & 0xff, 2, ...Buffer.from(t)]);
+    expect(decodeMsgpack(ext(at), true)).toBe(BigInt(at));
+    expect(code(() => decodeMsgpack(ext(past), true))).toMatch(/bigintDigitsMax/);
+    expect((parsePlainJsonText(`[${at}]`) as Value[])[0]).toBe(BigInt(at));
+    expect(code(() => parsePlainJsonText(`[${past}]`))).toMatch(/^TPD_BAD_ARGUMENT: \[0\]: .*bigintDigitsMax/);
+  });
+
+  it('reads a CSV cell as the number it names exactly: a 64-bit counter as a bigint, a number past the largest double as its text', () => {
+    expect(cellValue('9007199254740993')).toBe(9007199254740993n);
+    expect(cellValue(' -18446744073709551617 ')).toBe(-18446744073709551617n);
+    expect(cellValue('1152921504606846976')).toBe(2 ** 60);
+    expect(cellValue('9007199254740992')).toBe(2 ** 53);
+    expect(cellValue('1e400')).toBe('1e400');
+    expect(cellValue('-1e400')).toBe('-1e400');
+    expect(cellValue('9'.repeat(5000))).toBe('9'.repeat(5000));
+    expect(cellValue('20.5')).toBe(20.5);
+    expect(Object.is(cellValue('-0'), -0)).toBe(true);
   });
 });
 

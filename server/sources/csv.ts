@@ -3,6 +3,8 @@
  * quote inside quotes is one quote), CRLF or LF line ends, an optional final newline.
  * Pure; throws CsvError naming the line of a malformed record.
  */
+import { PROTOCOL_LIMITS } from '../../protocol/limits.js';
+
 export class CsvError extends Error {
   override readonly name = 'CsvError';
 }
@@ -72,10 +74,23 @@ export function parseCsv(text: string): string[][] {
 
 const NUMBER = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
 
-/** A cell as a typed value: numbers become numbers, an empty cell null, anything else stays text. */
-export function cellValue(cell: string): number | string | null {
+/**
+ * A cell as a typed value: numbers become numbers, an empty cell null, anything else stays
+ * text. An integer a double does not hold (a 64-bit counter) is the exact bigint, not the
+ * nearest double; a number past the largest double (`1e400`) or an integer past
+ * bigintDigitsMax stays its text, not Infinity or a rounded double.
+ */
+export function cellValue(cell: string): number | bigint | string | null {
   const s = cell.trim();
   if (s.length === 0) return null;
-  if (NUMBER.test(s)) return Number(s);
-  return cell;
+  if (!NUMBER.test(s)) return cell;
+  const n = Number(s);
+  if (!Number.isFinite(n)) return cell;
+  if (Number.isSafeInteger(n) || !INTEGER.test(s)) return n;
+  // Past bigintDigitsMax: its text, like a number past the largest double.
+  if (s.replace(/^[+-]/, '').length > PROTOCOL_LIMITS.bigintDigitsMax) return cell;
+  const b = BigInt(s);
+  return BigInt(n) === b ? n : b;
 }
+
+const INTEGER = /^[+-]?\d+$/;
