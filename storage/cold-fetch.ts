@@ -53,6 +53,12 @@ export async function adoptFetched(a: Archive, entry: FileEntry, tmp: string, ad
       damaged = res.problems.length > 0;
       for (const p of res.problems) a.logger.warn({ file: entry.name, ...p }, 'archive problem in a fetched file');
       for (const d of res.paths) {
+        // Ids are stable across an archive's files: a file that names a known id otherwise
+        // (a fork of this archive, its copy recording on elsewhere) would have its values
+        // served under another path.
+        if (d.id < a.paths.length && a.paths[d.id] !== d.path) {
+          fail('TPD_CORRUPT_BLOCK', `it defines path id ${d.id} as ${JSON.stringify(d.path)}, the archive as ${JSON.stringify(a.paths[d.id])}`);
+        }
         if (d.id !== a.paths.length) continue;
         a.definePath(d.path, d.firstTs);
         newPaths.push({ id: d.id, path: d.path, firstTs: d.firstTs });
