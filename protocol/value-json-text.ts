@@ -27,14 +27,20 @@ export interface JsonTextIssue {
   end: number;
 }
 
+/** `.a[2].b`; past 200 characters cut with `…` (a place 100 000 levels deep is no message). */
 export function placeText(at: JsonPlace): string {
-  return at.map((k) => (typeof k === 'number' ? `[${k}]` : `.${k}`)).join('');
+  let out = '';
+  for (const k of at) {
+    out += typeof k === 'number' ? `[${k}]` : `.${k}`;
+    if (out.length > 200) return `${out.slice(0, 200)}…`;
+  }
+  return out;
 }
 
 /** The refusal of an issue (TPD_BAD_ARGUMENT naming where it is and what to send instead). */
 export function issueError(issue: JsonTextIssue): TapedeckError {
   const where = placeText(issue.at) || 'value';
-  const details = { at: issue.at };
+  const details = { at: issue.at.slice(0, 64) };
   switch (issue.kind) {
     case 'inexact-integer':
       return new TapedeckError('TPD_BAD_ARGUMENT', `${where}: integer ${issue.token.slice(0, 80)} is beyond 2^53 and would be rounded; send it as {"$bigint":"${issue.token.length <= 80 ? issue.token : '...'}"}`, details);
@@ -231,7 +237,7 @@ export function parsePlainJsonText(text: string): Value {
   if (refusal) throw issueError(refusal);
   if (bigints.length === 0) return j as Value;
   const long = bigints.find((b) => b.token.length - (b.token.charCodeAt(0) === 45 ? 1 : 0) > PROTOCOL_LIMITS.bigintDigitsMax);
-  if (long) throw new TapedeckError('TPD_BAD_ARGUMENT', `${placeText(long.at) || 'value'}: integer of ${long.token.length} characters; a bigint has at most ${PROTOCOL_LIMITS.bigintDigitsMax} digits (bigintDigitsMax)`, { at: long.at });
+  if (long) throw new TapedeckError('TPD_BAD_ARGUMENT', `${placeText(long.at) || 'value'}: integer of ${long.token.length} characters; a bigint has at most ${PROTOCOL_LIMITS.bigintDigitsMax} digits (bigintDigitsMax)`, { at: long.at.slice(0, 64) });
   // Each such literal becomes a string no text of the document holds, then a bigint.
   let mark = '\u0000tdbig';
   while (holdsStringStarting(j, mark)) mark += '_';

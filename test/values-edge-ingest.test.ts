@@ -94,6 +94,11 @@ describe('JSON text: nothing JSON.parse would change silently is taken', () => {
     for (const t of ['{"a":1,"a":"\\u003a"}', '{"a:":1,"a:":2}', '{"b":"::","a":1,"a":2}', '{"t":1763000000000000,"a":[{"x":1,"x":2}]}']) {
       expect(code(() => parseJsonText(t)), t).toMatch(/^TPD_BAD_ARGUMENT: .*is twice in one object/);
     }
+    // A duplicate 100 000 levels down: refused with a message of bounded length.
+    const deep = `${'{"a":'.repeat(100_000)}{"x":1,"x":2}${'}'.repeat(100_000)}`;
+    const msg = code(() => parseJsonText(deep));
+    expect(msg).toMatch(/^TPD_BAD_ARGUMENT: \.a\.a.*…: key "x" is twice/);
+    expect(msg.length).toBeLessThan(400);
     // The batch's own keys too: "updates" twice would drop the first batch's paths.
     expect(code(() => parseJsonText('{"updates":{"/a":1},"updates":{"/b":2}}'))).toMatch(/^TPD_BAD_ARGUMENT: \.updates: key "updates" is twice/);
     expect(code(() => parseJsonText('{"updates":{"/a":1,"/b":[{"x":1,"y":{"z":1,"z":2}}]}}'))).toMatch(/^TPD_BAD_ARGUMENT: \.updates\.\/b\[0\]\.y\.z: key "z" is twice/);
