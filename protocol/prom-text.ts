@@ -12,8 +12,9 @@
  * OpenMetrics. `# HELP` and `# TYPE` lines are read for their syntax and otherwise
  * ignored: histograms and summaries are their `_bucket`, `_sum` and `_count` (and quantile)
  * series like any other. OpenMetrics exemplars (` # {...} v`) are dropped and `# EOF` ends the
- * text. A bad line fails the whole parse, naming its line number: a half-read scrape would
- * look like series that disappeared.
+ * text: OpenMetrics without it (cut short?) or with data after it is refused, as Prometheus
+ * refuses it. A bad line fails the whole parse, naming its line number: a half-read scrape
+ * would look like series that disappeared.
  */
 import { TapedeckError } from './errors.js';
 
@@ -64,6 +65,7 @@ export function parseExposition(text: string, limits: TextLimits, openMetrics = 
   const out: TextSample[] = [];
   let lineNo = 0;
   let start = 0;
+  let eof = false;
   while (start < text.length) {
     let end = text.indexOf('\n', start);
     if (end < 0) end = text.length;
@@ -73,13 +75,21 @@ export function parseExposition(text: string, limits: TextLimits, openMetrics = 
     start = end + 1;
     if (/^[ \t]*$/.test(line)) continue;
     if (line.startsWith('#')) {
-      if (openMetrics && line === '# EOF') break;
+      if (openMetrics && line === '# EOF') {
+        // Nothing may follow (Prometheus: "unexpected data after # EOF"): two texts run together.
+        if (start < text.length) throw bad(lineNo + 1, 'unexpected data after # EOF');
+        eof = true;
+        break;
+      }
       checkComment(line, lineNo);
       continue;
     }
     out.push(parseSampleLine(line, lineNo, openMetrics));
     if (out.length > limits.samplesMax) throw new TapedeckError('TPD_BATCH_TOO_LARGE', `more than ${limits.samplesMax} samples in one scrape (scrapeSamplesMax)`);
   }
+  // OpenMetrics ends with `# EOF`: without it the text may be cut short, and the series
+  // after the cut would be recorded as gone (Prometheus: "data does not end with # EOF").
+  if (openMetrics && !eof) throw bad(lineNo, 'OpenMetrics text does not end with # EOF (cut short?)');
   return out;
 }
 

@@ -85,7 +85,10 @@ describe('text exposition parser', () => {
   });
 
   it('reads OpenMetrics: seconds timestamps, exemplars dropped, # EOF ends the text', () => {
-    const text = '# TYPE a counter\n# UNIT a seconds\na_total 1 1520879607.789 # {trace_id="KOO5S4vxi0o"} 0.67\nb{x="y"} 2\n# EOF\ngarbage after eof';
+    const text = '# TYPE a counter\n# UNIT a seconds\na_total 1 1520879607.789 # {trace_id="KOO5S4vxi0o"} 0.67\nb{x="y"} 2\n# EOF\n';
+    // Prometheus 2.42 refuses data after # EOF, and a text without it (test/values-edge-prom-text.test.ts).
+    expect(() => parseExposition(`${text}garbage after eof`, LIMITS, true)).toThrow(/unexpected data after # EOF/);
+    expect(() => parseExposition(text.replace('# EOF\n', ''), LIMITS, true)).toThrow(/does not end with # EOF/);
     expect(parseExposition(text, LIMITS, true)).toEqual([
       { name: 'a_total', labels: [], value: 1, tsMs: 1520879607789 },
       { name: 'b', labels: [['x', 'y']], value: 2, tsMs: undefined },

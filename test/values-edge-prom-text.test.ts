@@ -37,6 +37,19 @@ const BODIES: Array<string | Buffer> = [
   Buffer.concat([Buffer.from('# a free comment '), Buffer.from([0xe9]), Buffer.from('\nm 5\n')]),
 ];
 
+/** OpenMetrics bodies (served as application/openmetrics-text), after BODIES. */
+const OM_BODIES: string[] = [
+  'm 1\n# EOF\n',
+  'm 1\n',
+  'm 1\n# EOF',
+  '# TYPE m counter\nm_total{a="x"} 2.5 # {trace_id="abc"} 1.0\nm{a="y"} 1\n# EOF\n',
+  'm Infinity\n# EOF\n',
+  'm 1e309\n# EOF\n',
+  'm{a="\\t"} 3\n# EOF\n',
+  'm 4\n# EOF\nm 5\n',
+];
+const ALL: Array<{ body: string | Buffer; om: boolean }> = [...BODIES.map((body) => ({ body, om: false })), ...OM_BODIES.map((body) => ({ body, om: true }))];
+
 let upstream: Server;
 let prom: RunningPrometheus;
 let base = '';
@@ -44,13 +57,13 @@ let base = '';
 beforeAll(async () => {
   upstream = createServer((req, res) => {
     const i = Number((req.url ?? '').slice('/m'.length));
-    const b = BODIES[i];
+    const b = ALL[i];
     if (b === undefined) return void res.writeHead(404).end();
-    res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' }).end(b);
+    res.writeHead(200, { 'content-type': b.om ? 'application/openmetrics-text; version=1.0.0; charset=utf-8' : 'text/plain; version=0.0.4' }).end(b.body);
   });
   await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', () => resolve()));
   const port = (upstream.address() as AddressInfo).port;
-  const jobs = BODIES.map((_b, i) => `  - job_name: t${i}\n    metrics_path: /m${i}\n    static_configs: [{targets: ['127.0.0.1:${port}']}]\n`);
+  const jobs = ALL.map((_b, i) => `  - job_name: t${i}\n    metrics_path: /m${i}\n    static_configs: [{targets: ['127.0.0.1:${port}']}]\n`);
   prom = await startPrometheus(`global: {scrape_interval: 1s, scrape_timeout: 1s}\nscrape_configs:\n${jobs.join('')}`);
   base = prom.url;
 }, 60_000);
@@ -70,18 +83,18 @@ async function targets(): Promise<Target[]> {
 
 describe('the text exposition format, Tapedeck against Prometheus', () => {
   it('takes what Prometheus takes, with the same values, and refuses what it refuses', async () => {
-    await until(async () => (await targets()).filter((t) => t.health !== 'unknown').length === BODIES.length, 30_000, 'every target scraped once');
+    await until(async () => (await targets()).filter((t) => t.health !== 'unknown').length === ALL.length, 30_000, 'every target scraped once');
     const byJob = new Map((await targets()).map((t) => [t.labels.job, t]));
     const limits = { samplesMax: 1000, lineBytesMax: 10_000 };
     let up = 0;
-    for (let i = 0; i < BODIES.length; i++) {
-      const body = BODIES[i] as string | Buffer;
+    for (let i = 0; i < ALL.length; i++) {
+      const { body, om } = ALL[i] as { body: string | Buffer; om: boolean };
       const t = byJob.get(`t${i}`) as Target;
       const shown = JSON.stringify(body.toString());
       let ours: ReturnType<typeof parseExposition> | undefined;
       let refusal = '';
       try {
-        ours = parseExposition(expositionText(Buffer.from(body)), limits);
+        ours = parseExposition(expositionText(Buffer.from(body)), limits, om);
       } catch (err) {
         refusal = (err as Error).message;
       }
