@@ -32,6 +32,7 @@ import { createMetrics } from './ops/metrics.js';
 import { registerStats, type Readiness } from './ops/stats.js';
 import { ERROR_BODY_SCHEMA } from './ops/openapi.js';
 import { haRoutes } from './routes/ha.js';
+import { SERVER_LIMITS } from './limits.js';
 import { promqlRoutes } from './routes/promql.js';
 import { promqlReadiness } from './promql/prepare.js';
 import type { HaRuntime } from './ha/runtime.js';
@@ -56,6 +57,8 @@ export interface ServerOptions {
   wsMaxPayloadBytes?: number;
   /** Bounds of session streams whose client does not read (default SERVER_LIMITS; tests shorten them). */
   streamLimits?: Partial<StreamLimits>;
+  /** Bounds of requests that arrive slowly (default SERVER_LIMITS http*; tests shorten them). */
+  httpTimeouts?: Partial<Pick<typeof SERVER_LIMITS, 'httpHeadersTimeoutMs' | 'httpRequestTimeoutMs' | 'httpTimeoutsCheckMs'>>;
   /** Bearer tokens and their scopes; none = open server (loopback only, see startServer). */
   tokens?: readonly TokenConfig[];
   /** Requests per window per client (token name, else address); false = no limit. */
@@ -88,8 +91,12 @@ declare module 'fastify' {
 const FRAMEWORK_ERROR_CODES: Partial<Record<number, ErrorCode>> = { 413: 'TPD_BODY_TOO_LARGE', 415: 'TPD_UNSUPPORTED_MEDIA_TYPE', 429: 'TPD_RATE_LIMITED' };
 
 export async function buildServer(opts: ServerOptions): Promise<FastifyInstance> {
+  const timeouts = { ...SERVER_LIMITS, ...opts.httpTimeouts };
   const app = Fastify({
     ...(opts.loggerInstance ? { loggerInstance: opts.loggerInstance } : { logger: opts.logger ?? false }),
+    // Slow requests (SERVER_LIMITS, "HTTP requests arriving slowly"); Node checks both timeouts.
+    requestTimeout: timeouts.httpRequestTimeoutMs,
+    http: { headersTimeout: timeouts.httpHeadersTimeoutMs, connectionsCheckingInterval: timeouts.httpTimeoutsCheckMs },
     bodyLimit: opts.bodyLimitBytes ?? SERVER_DEFAULTS.bodyLimitBytes,
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: false, allowUnionTypes: true } },
     // Requests are not logged one by one (metrics and /stats count them).

@@ -223,6 +223,22 @@ export const SERVER_LIMITS = {
   wsPongTimeoutMs: 60_000,
   /** Time for a client to answer a close before its socket is cut (ws's own wait is 30 s). */
   wsCloseGraceMs: 5_000,
+  /*
+   * HTTP requests arriving slowly (slowloris): fastify turns Node's request timeout off, and
+   * without it Node enforces no headers timeout either, so a client trickling headers or a
+   * body byte by byte held its connection (and a file descriptor) for ever. A request's
+   * headers must arrive within httpHeadersTimeoutMs and the whole request, body included,
+   * within httpRequestTimeoutMs (an ingest body of ingestBodyBytesMax then needs about
+   * 220 KB/s); connections are checked every httpTimeoutsCheckMs. Past either the client
+   * gets 408 TPD_REQUEST_TIMEOUT and the connection closes. Answers (a long history export,
+   * a WebSocket stream) are not bounded by these.
+   */
+  /** The headers of a request must all arrive within this. */
+  httpHeadersTimeoutMs: 60_000,
+  /** A whole request, headers and body, must arrive within this. */
+  httpRequestTimeoutMs: 300_000,
+  /** How often connections are checked against the two timeouts above. */
+  httpTimeoutsCheckMs: 1_000,
   /** Time granted to in-flight requests and sources at shutdown before connections are cut. */
   shutdownGraceMs: 10_000,
   /** Cluster: pushed paths whose owner (another shard, or none) is remembered; cleared whole past it. */
