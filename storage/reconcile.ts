@@ -128,6 +128,9 @@ export async function reconcileArchive(a: ReconcileTarget, index: ReadOnlyIndex)
   if (a.catalogWritable) a.catalog.setMeta('archive_id', a.archiveId);
 
   const newPaths: PathRow[] = [];
+  /** Every path definition seen (catalog, then files in seq order): a file that contradicts one is reported. */
+  const defined = new Map<number, { path: string; by: string }>();
+  for (const p of a.catalog.paths()) defined.set(p.id, { path: p.path, by: CATALOG_FILE });
   let catalogAhead = forgotCurrent;
   const seqs = [...new Set([...rows.keys(), ...onDisk.keys()])].sort((x, y) => x - y);
   for (const seq of seqs) {
@@ -183,7 +186,17 @@ export async function reconcileArchive(a: ReconcileTarget, index: ReadOnlyIndex)
         scanned = res.blocks;
         for (const p of res.problems) a.problem({ file: disk.name, offset: p.offset, code: p.code, message: p.message });
         if (res.problems.length > 0) entry.damaged = true;
-        for (const d of res.paths) newPaths.push({ id: d.id, path: d.path, firstTs: d.firstTs });
+        for (const d of res.paths) {
+          newPaths.push({ id: d.id, path: d.path, firstTs: d.firstTs });
+          const known = defined.get(d.id);
+          if (known === undefined) defined.set(d.id, { path: d.path, by: disk.name });
+          else if (known.path !== d.path) {
+            // Ids are stable across an archive's files: one of the two is another archive's
+            // (a fork: a copy of this directory that recorded on elsewhere). Never silent.
+            entry.damaged = true;
+            a.problem({ file: disk.name, code: 'TPD_CORRUPT_BLOCK', message: `defines path id ${d.id} as ${JSON.stringify(d.path)}, ${known.by} as ${JSON.stringify(known.path)}` });
+          }
+        }
         for (const b of scanned) {
           if (b.type !== BlockType.DELTA) continue;
           entry.firstTs ??= b.firstTs;

@@ -73,4 +73,31 @@ describe('a fetched file from a fork of the archive', () => {
     await tail.seek({ ts: T0 + 200_000 });
     expect((await tail.next())?.updates).toEqual([['/p0', 201], ['/a', 202]]);
   });
+
+  it('placed locally, with or without a catalog: the contradiction is reported by read-only and writable opens, never silent', async () => {
+    for (const keepCatalog of [true, false]) {
+      const base = await tmpDir('tapedeck-local-fork-');
+      const x = join(base, 'x');
+      const y = join(base, 'y');
+      await write(x, 0, ['/p0', '/p1'], true);
+      await cp(x, y, { recursive: true });
+      await write(x, 100, ['/p0', '/a'], true);
+      await write(x, 200, ['/p0', '/a'], false);
+      await write(y, 50, ['/p0', '/b'], true);
+      const [, yName] = await rotated(y);
+      const [, xName] = await rotated(x);
+      await rm(join(x, xName!));
+      await copyFile(join(y, yName!), join(x, yName!));
+      if (!keepCatalog) for (const s of ['', '-wal', '-shm']) await rm(join(x, `catalog.sqlite${s}`), { force: true });
+      for (const readonly of [true, false]) {
+        const a = await Archive.open(x, readonly ? { readonly: true } : storage);
+        try {
+          const found = a.problems.filter((p) => p.code === 'TPD_CORRUPT_BLOCK' && /path id 2/.test(p.message));
+          expect(found.length, `catalog ${keepCatalog}, ${readonly ? 'read-only' : 'writable'}: ${JSON.stringify(a.problems)}`).toBeGreaterThan(0);
+        } finally {
+          await a.close();
+        }
+      }
+    }
+  });
 });
