@@ -7,3 +7,4 @@
 export * from './glob.js';
 export { valueFromJson, valueToJsonText } from './value-json.js';
 export { CLOSE_CODES, closeIsFinal } from './close-codes.js';
+export { PROTOCOL_LIMITS } from './limits.js';
