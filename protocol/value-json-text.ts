@@ -6,9 +6,10 @@
  * with where it sits, so that ingest refuses it (parseJsonText) and a poller of plain JSON
  * keeps its big integers exactly (parsePlainJsonText). Pure, and free of Node APIs.
  *
- * Cost: JSON.parse, a count of the `:` in the text and a walk of the tree counting keys and
- * looking for non-finite numbers. Only text with a run of 16 digits, a `:` that is not a
- * key's (inside a string) or a non-finite number is scanned character by character.
+ * Cost: JSON.parse, a count of the `:` in the text against those its tree accounts for (one
+ * a key, plus those inside keys and strings), and a look at each run of 16 digits or more.
+ * Only text where they differ, with a run that is not an exact integer, with a non-finite
+ * number or with a `\u` escape (which could hide a colon) is scanned character by character.
  */
 import { TapedeckError } from './errors.js';
 import { PROTOCOL_LIMITS } from './limits.js';
