@@ -108,12 +108,17 @@ export async function reconcileArchive(a: ReconcileTarget, index: ReadOnlyIndex)
   }
   const currentCode = unreadable.get(CURRENT_NAME);
   let forgotCurrent = false;
-  if (currentCode !== undefined && !a.readonly) {
-    // Unreadable header on `current` (corrupt, not newer), or one of another archive: keep
-    // the bytes for inspection, start afresh (never over them).
-    const aside = `current.${currentCode === 'TPD_FOREIGN_FILE' ? 'foreign' : 'bad'}-${Date.now()}`;
-    await rename(join(a.dir, CURRENT_NAME), join(a.dir, aside));
-    a.problem({ file: CURRENT_NAME, code: currentCode, message: `moved aside to ${aside}` });
+  const currentGone = !names.includes(CURRENT_NAME) && [...rows.values()].some((r) => r.name === CURRENT_NAME);
+  if ((currentCode !== undefined || currentGone) && !a.readonly) {
+    if (currentCode !== undefined) {
+      // Unreadable header on `current` (corrupt, not newer), or one of another archive: keep
+      // the bytes for inspection, start afresh (never over them).
+      const aside = `current.${currentCode === 'TPD_FOREIGN_FILE' ? 'foreign' : 'bad'}-${Date.now()}`;
+      await rename(join(a.dir, CURRENT_NAME), join(a.dir, aside));
+      a.problem({ file: CURRENT_NAME, code: currentCode, message: `moved aside to ${aside}` });
+    } else {
+      a.problem({ file: CURRENT_NAME, code: 'TPD_FILE_UNAVAILABLE', message: 'file is in the catalog but not on disk: its batches are lost; a new current is started' });
+    }
     // Its batches are no longer part of the archive: forget the catalog's rows for it, or
     // the file would stay in the archive as missing and a new `current` could not start.
     for (const [seq, row] of rows) {

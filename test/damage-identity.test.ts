@@ -1,7 +1,7 @@
 /**
  * Identity damage: a file of the archive replaced by, or joined by, a file of another
  * archive (the catalog, `current`, a rotated file), a rotated file replaced by a copy of
- * `current` (two files claiming one seq), or a file gone. Each is detected
+ * `current` (two files claiming one seq), or a file gone (`current` or a rotated one). Each is detected
  * (verify, and a problem at every open), the archive's own intact files are served exactly
  * (before the damage by reading on, after it by seeking past it), a writable open starts and
  * records, and no file's bytes are overwritten or lost: every segment file on disk before
@@ -166,6 +166,14 @@ describe('identity damage', () => {
         head: () => ({ batches: copied === 0 ? [] : upTo(parseTs(names[copied - 1]!)), ends: true }),
         tail: () => firstAfter(parseTs(names[copied]!)),
         problem: new RegExp(`^${names[copied]!.replace(/\./g, '\\.')} TPD_CORRUPT_HEADER`),
+      },
+      {
+        name: 'current gone',
+        damage: (d) => unlink(join(d, 'current')),
+        // Read-only, the catalog's current is missing; a writable open starts a new one.
+        head: (readonly) => ({ batches: upTo(lastRotated), ends: readonly }),
+        problem: /^current TPD_FILE_UNAVAILABLE/,
+        settles: true,
       },
       {
         name: `rotated file ${gone} gone`,
