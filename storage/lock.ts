@@ -71,7 +71,11 @@ export async function acquireLock(dir: string): Promise<void> {
     const tmp = join(dir, `${LOCK_FILE}.${process.pid}.tmp`);
     try {
       await writeFile(tmp, String(process.pid));
-      await link(tmp, file);
+      await link(tmp, file).catch(async (err: NodeJS.ErrnoException) => {
+        // A file system without hard links: create it exclusively and write it (not atomic).
+        if (err.code !== 'EPERM' && err.code !== 'ENOTSUP' && err.code !== 'EOPNOTSUPP' && err.code !== 'ENOSYS') throw err;
+        await writeFile(file, String(process.pid), { flag: 'wx' });
+      });
       held.add(key);
       return;
     } catch (err) {
