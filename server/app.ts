@@ -58,7 +58,7 @@ export interface ServerOptions {
   /** Bounds of session streams whose client does not read (default SERVER_LIMITS; tests shorten them). */
   streamLimits?: Partial<StreamLimits>;
   /** Bounds of requests that arrive slowly (default SERVER_LIMITS http*; tests shorten them). */
-  httpTimeouts?: Partial<Pick<typeof SERVER_LIMITS, 'httpHeadersTimeoutMs' | 'httpRequestTimeoutMs' | 'httpTimeoutsCheckMs'>>;
+  httpTimeouts?: Partial<Record<'httpHeadersTimeoutMs' | 'httpRequestTimeoutMs' | 'httpTimeoutsCheckMs', number>>;
   /** Bearer tokens and their scopes; none = open server (loopback only, see startServer). */
   tokens?: readonly TokenConfig[];
   /** Requests per window per client (token name, else address); false = no limit. */
@@ -91,7 +91,7 @@ declare module 'fastify' {
 const FRAMEWORK_ERROR_CODES: Partial<Record<number, ErrorCode>> = { 413: 'TPD_BODY_TOO_LARGE', 415: 'TPD_UNSUPPORTED_MEDIA_TYPE', 429: 'TPD_RATE_LIMITED' };
 
 export async function buildServer(opts: ServerOptions): Promise<FastifyInstance> {
-  const timeouts = { ...SERVER_LIMITS, ...opts.httpTimeouts };
+  const timeouts: Record<'httpHeadersTimeoutMs' | 'httpRequestTimeoutMs' | 'httpTimeoutsCheckMs', number> = { ...SERVER_LIMITS, ...opts.httpTimeouts };
   const app = Fastify({
     ...(opts.loggerInstance ? { loggerInstance: opts.loggerInstance } : { logger: opts.logger ?? false }),
     // Slow requests (SERVER_LIMITS, "HTTP requests arriving slowly"); Node checks both timeouts.
