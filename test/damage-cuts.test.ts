@@ -26,7 +26,7 @@ import type { Batch } from '../protocol/value.js';
 
 const SEED = scheduleSeed('DAMAGE_CUTS_SEED', 'damage-cuts');
 const OPTIONS = { imageFrequencyBytes: 3000, flushIntervalMs: 0, rotateSizeBytes: 9000 };
-const CUTS_PER_FILE = 5;
+const CUTS_PER_FILE = 4;
 
 function text(v: unknown): string {
   return JSON.stringify(plain(v), (_k, x: unknown) => (typeof x === 'bigint' ? `${x}n` : x instanceof Uint8Array ? [...x] : x));

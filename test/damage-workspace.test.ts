@@ -41,13 +41,16 @@ interface Outcome {
 }
 
 async function openDamaged(dir: string, bytes: Buffer): Promise<Outcome> {
-  await rm(dir, { recursive: true, force: true });
-  await mkdir(dir);
+  await mkdir(dir, { recursive: true });
   await writeFile(join(dir, WORKSPACE_FILE), bytes);
   let warned = 0;
   const s = await WorkspaceStore.open(dir, { warn: () => warned++ });
   const aside: Buffer[] = [];
-  for (const n of await readdir(dir)) if (n.startsWith(`${WORKSPACE_FILE}.damaged-`)) aside.push(await readFile(join(dir, n)));
+  for (const n of await readdir(dir)) {
+    if (!n.startsWith(`${WORKSPACE_FILE}.damaged-`)) continue;
+    aside.push(await readFile(join(dir, n)));
+    await rm(join(dir, n));
+  }
   return { holds: contents(s), warned, aside };
 }
 
