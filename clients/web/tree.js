@@ -1,12 +1,18 @@
 // The path tree: paths split on "/", folders as <details>, leaves as checkboxes. A folder's
 // checkbox selects every leaf under it that the filter shows. Rendering is capped so that
-// a huge archive stays responsive: refine the filter to see the rest. A leaf can be dragged
+// a huge archive, or hostile names, keep the page responsive: at most LEAVES_SHOWN_MAX
+// leaves and FOLDERS_SHOWN_MAX folders a folder (refine the filter to see the rest), and
+// folders nest at most FOLDER_DEPTH_SHOWN_MAX deep: a deeper path (a name may have 2 000
+// segments) is a leaf of the deepest folder shown, named by the rest of its path. A leaf can be dragged
 // onto a chart panel (charts.js), carrying its path as PATH_DRAG_TYPE (and as text).
 import { filterProblem, pathFilter } from './values.js';
 
 /** The drag payload type of a path dragged from the tree. */
 export const PATH_DRAG_TYPE = 'application/x-tapedeck-path';
 const LEAVES_SHOWN_MAX = 2000;
+const FOLDERS_SHOWN_MAX = 2000;
+/** Chromium froze laying out 2 000 nested folders; its HTML parser flattens markup nested past 512 elements (3 a level here). */
+const FOLDER_DEPTH_SHOWN_MAX = 24;
 
 /**
  * The path a drag event carries from the tree, or null for any other drag. During dragover
@@ -101,11 +107,13 @@ export class PathTree {
     this.autoOpen = all.length <= AUTO_OPEN_LEAVES_MAX;
     const root = { children: new Map(), leaves: [] };
     this.nodes = new Map([['', root]]);
+    this.leafNames = new Map(); // path -> its name under a folder at the depth cap
     for (const p of all) {
       const parts = p.split('/').filter((x) => x !== '');
       let node = root;
       let prefix = '';
-      for (const part of parts.slice(0, -1)) {
+      if (parts.length - 1 > FOLDER_DEPTH_SHOWN_MAX) this.leafNames.set(p, parts.slice(FOLDER_DEPTH_SHOWN_MAX).join('/'));
+      for (const part of parts.slice(0, Math.min(parts.length - 1, FOLDER_DEPTH_SHOWN_MAX))) {
         prefix += `/${part}`;
         let child = node.children.get(part);
         if (!child) {
@@ -125,7 +133,9 @@ export class PathTree {
   /** One folder's contents; sub-folders are filled when opened (fillOpened). */
   level(node, prefix) {
     const html = ['<ul role="group">'];
+    let folders = 0;
     for (const [name, child] of node.children) {
+      if (++folders > FOLDERS_SHOWN_MAX) break;
       const full = `${prefix}/${name}`;
       const open = this.autoOpen || this.open.has(full);
       html.push(`<li role="treeitem" aria-expanded="${open}"><details data-prefix="${esc(full)}"${open ? ' open' : ''}>`
@@ -134,10 +144,11 @@ export class PathTree {
     }
     const leaves = node.leaves.slice(0, LEAVES_SHOWN_MAX);
     for (const p of leaves) {
-      const name = p.slice(p.lastIndexOf('/') + 1);
+      const name = this.leafNames.get(p) ?? p.slice(p.lastIndexOf('/') + 1);
       const checked = this.selected.has(p) ? ' checked' : '';
       html.push(`<li role="treeitem"><label title="${esc(p)} (drag onto a chart to add it there)" draggable="true" data-drag-path="${esc(p)}"><input type="checkbox" data-path="${esc(p)}"${checked}> ${esc(name)}</label></li>`);
     }
+    if (node.children.size > FOLDERS_SHOWN_MAX) html.push(`<li class="more">${node.children.size - FOLDERS_SHOWN_MAX} more folders: refine the filter</li>`);
     if (node.leaves.length > leaves.length) html.push(`<li class="more">${node.leaves.length - leaves.length} more: refine the filter</li>`);
     html.push('</ul>');
     return html.join('');

@@ -32,9 +32,15 @@ export function isNumeric(v) {
 
 const TEXT_MAX = 160;
 
+/** At most TEXT_MAX code units of `s`, never half a surrogate pair, then "…" when cut. */
 function cut(s) {
-  return s.length > TEXT_MAX ? s.slice(0, TEXT_MAX) + '…' : s;
+  if (s.length <= TEXT_MAX) return s;
+  const end = /[\ud800-\udbff]/.test(s[TEXT_MAX - 1]) && /[\udc00-\udfff]/.test(s[TEXT_MAX]) ? TEXT_MAX - 1 : TEXT_MAX;
+  return s.slice(0, end) + '…';
 }
+
+/** A lone surrogate (a value may hold one; a page cannot show it, the browser draws U+FFFD). */
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
 
 /** The text a table cell shows for a wire value. */
 export function formatValue(v) {
@@ -42,7 +48,8 @@ export function formatValue(v) {
   const x = reviveValue(v);
   if (typeof x === 'number') return Object.is(x, -0) ? '-0' : String(x);
   if (typeof x === 'bigint' || typeof x === 'boolean') return String(x);
-  if (typeof x === 'string') return cut(x);
+  // A string with a lone surrogate is shown as its JSON text ("a\ud800"), as CSV cells do.
+  if (typeof x === 'string') return cut(LONE_SURROGATE.test(x) ? JSON.stringify(x) : x);
   if (x instanceof Uint8Array) return `<${x.length} bytes>`;
   // Objects and arrays: their JSON form (tags inside say what each member is).
   return cut(x === v ? JSON.stringify(v) : valueToJsonText(x));
