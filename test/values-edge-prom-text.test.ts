@@ -11,7 +11,7 @@ import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseExposition } from '../protocol/prom-text.js';
 import { formatValue } from '../server/promql/format.js';
-import { expositionText } from '../server/sources/prom-scrape.js';
+import { expositionText, seriesLabels } from '../server/sources/prom-scrape.js';
 import { startPrometheus, type RunningPrometheus } from './helpers/prometheus.js';
 import { until } from './helpers/until.js';
 
@@ -28,6 +28,10 @@ const BODIES: Array<string | Buffer> = [
   'm{a="1"} 1 +5\n',
   'm{a="1"} 1 1.5\n',
   'm{a="\\t"} 1\n',
+  // Exposed labels the target's displace (job, instance), kept as exported_..., again prefixed when taken.
+  'm{job="x",exported_job="y",instance="i",b=""} 1\n',
+  'm{exported_exported_job="z",job="x",exported_job="y"} 2\n',
+  'm{exported_instance="q",instance="i",job=""} 3\n',
   'm{a="\\\\t\\a\\u00e9\\\\"} 1\n',
   'm{a="x\\"} 1\n',
   '# HELP m the help\n# TYPE m gauge\nm{a="1"} 3\n',
@@ -53,6 +57,7 @@ const ALL: Array<{ body: string | Buffer; om: boolean }> = [...BODIES.map((body)
 let upstream: Server;
 let prom: RunningPrometheus;
 let base = '';
+let instance = '';
 
 beforeAll(async () => {
   upstream = createServer((req, res) => {
@@ -63,6 +68,7 @@ beforeAll(async () => {
   });
   await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', () => resolve()));
   const port = (upstream.address() as AddressInfo).port;
+  instance = `127.0.0.1:${port}`;
   const jobs = ALL.map((_b, i) => `  - job_name: t${i}\n    metrics_path: /m${i}\n    static_configs: [{targets: ['127.0.0.1:${port}']}]\n`);
   prom = await startPrometheus(`global: {scrape_interval: 1s, scrape_timeout: 1s}\nscrape_configs:\n${jobs.join('')}`);
   base = prom.url;
@@ -103,11 +109,13 @@ describe('the text exposition format, Tapedeck against Prometheus', () => {
       up++;
       const res = await fetch(`${base}/api/v1/query?${new URLSearchParams({ query: `{job="t${i}",__name__="m"}` }).toString()}`);
       const result = ((await res.json()) as { data: { result: Array<{ metric: Record<string, string>; value: [number, string] }> } }).data.result;
+      const sorted = (o: Record<string, string>): Array<[string, string]> => Object.entries(o).sort((a, b) => (a[0] < b[0] ? -1 : 1));
       const theirs = result.map((r) => {
-        const { __name__: _n, job: _j, instance: _i, ...labels } = r.metric;
-        return JSON.stringify([labels, r.value[1]]);
+        const { __name__: _n, ...labels } = r.metric;
+        return JSON.stringify([sorted(labels), r.value[1]]);
       }).sort();
-      const mine = ours.filter((s) => s.name === 'm').map((s) => JSON.stringify([Object.fromEntries(s.labels), formatValue(s.value)])).sort();
+      // The series' labels as the scraper records them: with the target's, exported_ where they clash.
+      const mine = ours.filter((s) => s.name === 'm').map((s) => JSON.stringify([sorted(seriesLabels(s.labels, { job: `t${i}`, instance })), formatValue(s.value)])).sort();
       expect(mine, shown).toEqual(theirs);
     }
     expect(up).toBeGreaterThan(20);

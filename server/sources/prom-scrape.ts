@@ -75,6 +75,35 @@ export function expositionText(body: Buffer): string {
   }
 }
 
+/**
+ * A scraped series' labels with the target's (Prometheus without honor_labels): the target's
+ * win, and an exposed label they displace is kept as `exported_<name>`, prefixed again while
+ * that name is taken (exposed `job` and `exported_job` both kept: `exported_exported_job`),
+ * shortest names first, as Prometheus' resolveConflictingExposedLabels does. Empty exposed
+ * values are no labels (Prometheus' rule).
+ */
+export function seriesLabels(exposed: ReadonlyArray<readonly [string, string]>, target: Readonly<Record<string, string>>): Record<string, string> {
+  const labels: Record<string, string> = Object.create(null) as Record<string, string>;
+  const taken = new Set<string>();
+  const conflicts: Array<[string, string]> = [];
+  for (const [k, v] of exposed) {
+    if (v === '') continue;
+    taken.add(k);
+    if (Object.prototype.hasOwnProperty.call(target, k)) conflicts.push([k, v]);
+    else labels[k] = v;
+  }
+  for (const k in target) labels[k] = target[k] as string;
+  conflicts.sort((a, b) => a[0].length - b[0].length);
+  for (const c of conflicts) {
+    let name = c[0];
+    do name = `exported_${name}`;
+    while (taken.has(name) || Object.prototype.hasOwnProperty.call(target, name));
+    taken.add(name);
+    labels[name] = c[1];
+  }
+  return { ...labels };
+}
+
 /** One target's scrape loop. */
 class TargetScraper extends PollingSource {
   readonly type = 'prometheus-scrape';
@@ -156,10 +185,7 @@ class TargetScraper extends PollingSource {
   }
 
   private labelsOf(s: TextSample): Record<string, string> {
-    const labels: Record<string, string> = Object.create(null) as Record<string, string>;
-    for (const [k, v] of s.labels) labels[k in this.targetLabels ? `exported_${k}` : k] = v;
-    for (const k in this.targetLabels) labels[k] = this.targetLabels[k] as string;
-    return { ...labels };
+    return seriesLabels(s.labels, this.targetLabels);
   }
 
   private meta(name: string): string {
