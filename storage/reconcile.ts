@@ -133,9 +133,8 @@ export async function reconcileArchive(a: ReconcileTarget, index: ReadOnlyIndex)
   if (a.catalogWritable) a.catalog.setMeta('archive_id', a.archiveId);
 
   const newPaths: PathRow[] = [];
-  /** Every path definition seen (catalog, then files in seq order): a file that contradicts one is reported. */
-  const defined = new Map<number, { path: string; by: string }>();
-  for (const p of a.catalog.paths()) defined.set(p.id, { path: p.path, by: CATALOG_FILE });
+  /** Every path definition seen (catalog, then files in seq order): a file that contradicts one is reported. Filled at the first scan. */
+  let defined: Map<number, { path: string; by: string }> | undefined;
   let catalogAhead = forgotCurrent;
   const seqs = [...new Set([...rows.keys(), ...onDisk.keys()])].sort((x, y) => x - y);
   for (const seq of seqs) {
@@ -191,6 +190,7 @@ export async function reconcileArchive(a: ReconcileTarget, index: ReadOnlyIndex)
         scanned = res.blocks;
         for (const p of res.problems) a.problem({ file: disk.name, offset: p.offset, code: p.code, message: p.message });
         if (res.problems.length > 0) entry.damaged = true;
+        defined ??= new Map(a.catalog.paths().map((p) => [p.id, { path: p.path, by: CATALOG_FILE }]));
         for (const d of res.paths) {
           newPaths.push({ id: d.id, path: d.path, firstTs: d.firstTs });
           const known = defined.get(d.id);
