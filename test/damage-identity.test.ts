@@ -122,6 +122,8 @@ describe('identity damage', () => {
     const replaced = Math.floor(r() * names.length);
     const gone = Math.floor(r() * names.length);
     const copied = Math.floor(r() * names.length);
+    const swapTo = Math.floor(r() * names.length);
+    const swapFrom = (swapTo + 1 + Math.floor(r() * (names.length - 1))) % names.length;
 
     const cases: Case[] = [
       {
@@ -166,6 +168,13 @@ describe('identity damage', () => {
         head: () => ({ batches: copied === 0 ? [] : upTo(parseTs(names[copied - 1]!)), ends: true }),
         tail: () => firstAfter(parseTs(names[copied]!)),
         problem: new RegExp(`^${names[copied]!.replace(/\./g, '\\.')} TPD_CORRUPT_HEADER`),
+      },
+      {
+        name: `rotated file ${swapTo} replaced by rotated file ${swapFrom}'s bytes (same archive, another seq)`,
+        damage: (d) => copyFile(join(d, names[swapFrom]!), join(d, names[swapTo]!)),
+        head: () => ({ batches: swapTo === 0 ? [] : upTo(parseTs(names[swapTo - 1]!)), ends: true }),
+        tail: () => firstAfter(parseTs(names[swapTo]!)),
+        problem: /TPD_CORRUPT_HEADER/,
       },
       {
         name: 'current gone',
