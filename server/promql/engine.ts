@@ -13,7 +13,7 @@ import { PromError, badData } from './errors.js';
 import { Evaluator, sortSamples, type MatrixSeries, type Sample } from './eval.js';
 import { compareMetrics, type Metric } from './labels.js';
 import { Budget, loadSamples, type SeriesSamples } from './load.js';
-import { parseQueryCached } from './parse-cache.js';
+import { parseQueryCachedSliced } from './parse-cache.js';
 import { plainRangeQuery, streamRangeQuery } from './stream.js';
 
 export const DEFAULT_LOOKBACK_MS = 5 * 60_000;
@@ -73,7 +73,7 @@ async function load(archive: Archive, expr: Expr, p: QueryParams, budget: Budget
 
 export async function runQuery(archive: Archive, p: QueryParams): Promise<QueryResult> {
   const budget = new Budget(performance.now() + p.timeoutMs);
-  const expr = parseQueryCached(p.query);
+  const expr = await parseQueryCachedSliced(p.query, () => budget.slice());
   const type = typeOf(expr);
   if (p.stepMs > 0 && type === 'matrix') throw badData('invalid expression type "range vector" for range query, must be Scalar or instant Vector');
   if (p.stepMs > 0 && p.stream !== false) {

@@ -6,12 +6,12 @@
  */
 import type { Archive } from '../../storage/index.js';
 import { SERVER_LIMITS } from '../limits.js';
-import type { Expr } from './ast.js';
+import type { Expr, LabelMatcher } from './ast.js';
 import { firstSeenUs, selectSeriesSliced, type SeriesRef } from './catalog.js';
 import { Budget } from './load.js';
 import { PromError, badData } from './errors.js';
 import { labelValue } from './labels.js';
-import { parseQuery } from './parse.js';
+import { parseQuerySliced } from './parse.js';
 
 export interface MetadataQuery {
   matches: string[];
@@ -25,7 +25,8 @@ const tooMany = (): PromError => new PromError('execution', `more than promqlLis
 async function matchedSeries(archive: Archive, q: MetadataQuery): Promise<SeriesRef[]> {
   const budget = new Budget(performance.now() + SERVER_LIMITS.promqlTimeoutMs);
   const out = new Map<number, SeriesRef>();
-  const selectors = q.matches.length > 0 ? q.matches.map(selectorOf) : [[]];
+  const selectors: Array<readonly LabelMatcher[]> = q.matches.length > 0 ? [] : [[]];
+  for (const text of q.matches) selectors.push(await selectorOf(text, budget));
   for (const matchers of selectors) {
     const refs = await selectSeriesSliced(archive, matchers, SERVER_LIMITS.promqlListedMax, tooMany, budget);
     for (const r of refs) {
@@ -37,10 +38,10 @@ async function matchedSeries(archive: Archive, q: MetadataQuery): Promise<Series
   return [...out.values()];
 }
 
-function selectorOf(text: string): Extract<Expr, { kind: 'vector' }>['sel']['matchers'] {
+async function selectorOf(text: string, budget: Budget): Promise<Extract<Expr, { kind: 'vector' }>['sel']['matchers']> {
   let e: Expr;
   try {
-    e = parseQuery(text);
+    e = await parseQuerySliced(text, () => budget.slice());
   } catch (err) {
     throw badData(`invalid parameter "match[]": ${(err as Error).message}`);
   }

@@ -10,20 +10,31 @@
  */
 import { SERVER_LIMITS } from '../limits.js';
 import type { Expr } from './ast.js';
-import { parseQuery } from './parse.js';
+import { parseQuery, parseQuerySliced } from './parse.js';
 
 const parsed = new Map<string, Expr>();
 
 /** parseQuery(text), from the cache when the same text was parsed lately. */
 export function parseQueryCached(text: string): Expr {
+  return cached(text) ?? keep(text, parseQuery(text));
+}
+
+/** parseQuerySliced(text, slice), from the cache when the same text was parsed lately. */
+export async function parseQueryCachedSliced(text: string, slice: () => Promise<void>): Promise<Expr> {
+  return cached(text) ?? keep(text, await parseQuerySliced(text, slice));
+}
+
+function cached(text: string): Expr | undefined {
   const hit = parsed.get(text);
   if (hit) {
     // Most recently used last: a Map iterates in insertion order.
     parsed.delete(text);
     parsed.set(text, hit);
-    return hit;
   }
-  const expr = parseQuery(text);
+  return hit;
+}
+
+function keep(text: string, expr: Expr): Expr {
   if (text.length <= SERVER_LIMITS.promqlParsedQueryCharsMax && SERVER_LIMITS.promqlParsedQueriesMax > 0) {
     while (parsed.size >= SERVER_LIMITS.promqlParsedQueriesMax) parsed.delete(parsed.keys().next().value as string);
     parsed.set(text, expr);

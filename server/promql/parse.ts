@@ -5,7 +5,7 @@
  * other construct is refused with Prometheus' `bad_data` error naming it.
  */
 import { parser } from '@prometheus-io/lezer-promql';
-import type { SyntaxNode } from '@lezer/common';
+import type { SyntaxNode, Tree } from '@lezer/common';
 import { SERVER_LIMITS } from '../limits.js';
 import type { AggregateOp, AtModifier, BinaryOp, ElementFunction, Expr, LabelMatcher, MatchOp, MatrixExpr, RangeFunction, Selector } from './ast.js';
 import { typeOf } from './ast.js';
@@ -30,11 +30,36 @@ const TYPE_NAMES = { scalar: 'scalar', vector: 'instant vector', matrix: 'range 
 
 /** Parses and type-checks a query; throws PromError (bad_data). */
 export function parseQuery(text: string): Expr {
+  checkText(text);
+  return exprOf(text, parser.parse(text));
+}
+
+/** The grammar's steps between two calls of parseQuerySliced's `slice` (a cheap clock read). */
+const PARSE_STEPS_PER_SLICE_CHECK = 256;
+
+/**
+ * parseQuery that lets other requests run: the grammar's error recovery costs about 16 µs
+ * a character of garbage (`"` or `{` repeated: 1 s for promqlQueryCharsMax in one piece),
+ * so the parse goes in steps and awaits `slice` (a query's Budget: it yields every
+ * promqlSliceMs and gives up at the deadline) between them. Same tree as parseQuery.
+ */
+export async function parseQuerySliced(text: string, slice: () => Promise<void>): Promise<Expr> {
+  checkText(text);
+  const parse = parser.startParse(text);
+  let tree: Tree | null;
+  let steps = 0;
+  while ((tree = parse.advance()) === null) if (++steps % PARSE_STEPS_PER_SLICE_CHECK === 0) await slice();
+  return exprOf(text, tree);
+}
+
+function checkText(text: string): void {
   if (text.length > SERVER_LIMITS.promqlQueryCharsMax) {
     throw badData(`query of ${text.length} characters is longer than promqlQueryCharsMax (${SERVER_LIMITS.promqlQueryCharsMax})`);
   }
   if (text.trim() === '') throw badData('parse error: no expression found in input');
-  const tree = parser.parse(text);
+}
+
+function exprOf(text: string, tree: Tree): Expr {
   const top = tree.topNode;
   checkNoErrors(text, top);
   const first = top.firstChild;
