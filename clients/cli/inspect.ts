@@ -5,6 +5,7 @@ import { compileSpec, validateGlobs } from '../../protocol/glob.js';
 import { formatTs, parseWallTime } from '../../protocol/time.js';
 import { TapedeckError, isTapedeckError } from '../../protocol/errors.js';
 import { valueToJson } from '../../protocol/value-json.js';
+import { terminalText } from './terminal-text.js';
 
 export async function inspectCommand(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
@@ -119,7 +120,7 @@ export async function inspectCommand(argv: string[]): Promise<number> {
         lines.push(`    ${b.ts}  ${Object.keys(b.updates).length} update(s): ${JSON.stringify(b.updates).slice(0, 160)}`);
       }
     }
-    process.stdout.write(lines.join('\n') + '\n');
+    process.stdout.write(lines.map(terminalText).join('\n') + '\n'); // paths and values are recorded data
     return 0;
   } finally {
     await a.close();

@@ -3,6 +3,7 @@
  * code; errors with a Tapedeck code are printed as `code: message`.
  */
 import { isTapedeckError } from '../../protocol/errors.js';
+import { terminalText } from './terminal-text.js';
 
 /**
  * Each subcommand is imported when it runs, never before: `tapedeck --help` then loads
@@ -107,7 +108,7 @@ export async function run(argv: string[]): Promise<number> {
     }
     // Never a stack trace: one line a user can act on (TAPEDECK_DEBUG=1 adds the stack).
     const { code, message } = errorLine(err);
-    process.stderr.write(`tapedeck: ${code}: ${message}\n`);
+    process.stderr.write(`tapedeck: ${code}: ${terminalText(message)}\n`); // a message may quote recorded data
     if (process.env.TAPEDECK_DEBUG === '1' && err instanceof Error) process.stderr.write(`${err.stack ?? ''}\n`);
     return 1;
   }

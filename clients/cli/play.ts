@@ -19,6 +19,7 @@ import { formatTs } from '../../protocol/time.js';
 import { valueToJsonText } from '../../protocol/value-json.js';
 import { parseBurst, SPEED_MAX, SPEED_MIN } from '../../protocol/controls.js';
 import { TapedeckError } from '../../protocol/errors.js';
+import { terminalText } from './terminal-text.js';
 
 /** N of the `b` key when --burst is not given. */
 const BURST_DEFAULT = 10;
@@ -141,7 +142,7 @@ export async function playCommand(argv: string[]): Promise<number> {
     for await (const f of stream) {
       const line = render(f, maxUpdates);
       if (f.type === 'controls') controls = f.controls;
-      if (line) out.write(clip(line) + '\n');
+      if (line) out.write(clip(terminalText(line)) + '\n'); // paths, strings and messages are recorded data
       if (f.type === 'error' && f.code === 'TPD_SESSION_NOT_FOUND') code = 1;
       if (f.type === 'end' && !tty) break;
     }

@@ -1,6 +1,7 @@
 import { parseArgs } from 'node:util';
 import { verifyArchive } from '../../storage/verify.js';
 import { TapedeckError } from '../../protocol/errors.js';
+import { terminalText } from './terminal-text.js';
 
 export async function verifyCommand(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: { json: { type: 'boolean', default: false } } });
@@ -14,7 +15,7 @@ export async function verifyCommand(argv: string[]): Promise<number> {
       const tail = f.uncommittedTailBytes > 0 ? `, ${f.uncommittedTailBytes} uncommitted tail bytes (cut on next open)` : '';
       process.stdout.write(`${f.name}: ${f.blocks} blocks, ${f.batches} batches, ${f.updates} updates, ${f.committedBytes} committed bytes${tail}\n`);
     }
-    for (const p of r.problems) process.stdout.write(`BAD ${p.file}${p.offset !== null ? ` at offset ${p.offset}` : ''}: ${p.code}: ${p.message}\n`);
+    for (const p of r.problems) process.stdout.write(terminalText(`BAD ${p.file}${p.offset !== null ? ` at offset ${p.offset}` : ''}: ${p.code}: ${p.message}`) + '\n');
     process.stdout.write(r.ok ? `ok: ${r.files.length} file(s) verified clean\n` : `FAILED: ${r.problems.length} problem(s)\n`);
   }
   return r.ok ? 0 : 1;
