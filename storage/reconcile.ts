@@ -183,6 +183,7 @@ export async function reconcileArchive(a: ReconcileTarget, index: ReadOnlyIndex)
       damaged: false as boolean,
     } satisfies NewFileEntry;
     let scanned: BlockRow[] = [];
+    let refused = false;
     if (from < disk.committed) {
       const fh = await open(join(a.dir, disk.name), 'r');
       try {
@@ -191,15 +192,25 @@ export async function reconcileArchive(a: ReconcileTarget, index: ReadOnlyIndex)
         for (const p of res.problems) a.problem({ file: disk.name, offset: p.offset, code: p.code, message: p.message });
         if (res.problems.length > 0) entry.damaged = true;
         defined ??= new Map(a.catalog.paths().map((p) => [p.id, { path: p.path, by: CATALOG_FILE }]));
+        const mine: PathRow[] = [];
         for (const d of res.paths) {
-          newPaths.push({ id: d.id, path: d.path, firstTs: d.firstTs });
           const known = defined.get(d.id);
-          if (known === undefined) defined.set(d.id, { path: d.path, by: disk.name });
-          else if (known.path !== d.path) {
-            // Ids are stable across an archive's files: one of the two is another archive's
-            // (a fork: a copy of this directory that recorded on elsewhere). Never silent.
-            entry.damaged = true;
-            a.problem({ file: disk.name, code: 'TPD_CORRUPT_BLOCK', message: `defines path id ${d.id} as ${JSON.stringify(d.path)}, ${known.by} as ${JSON.stringify(known.path)}` });
+          if (known === undefined || known.path === d.path) {
+            mine.push({ id: d.id, path: d.path, firstTs: d.firstTs });
+            continue;
+          }
+          // Ids are stable across an archive's files: one of the two is another archive's
+          // (a fork: a copy of this directory that recorded on elsewhere). Never silent. A
+          // rotated file that contradicts the catalog (the archive's dictionary) is the
+          // stranger: it is not served, and is checked again at every open.
+          entry.damaged = true;
+          a.problem({ file: disk.name, code: 'TPD_CORRUPT_BLOCK', message: `defines path id ${d.id} as ${JSON.stringify(d.path)}, ${known.by} as ${JSON.stringify(known.path)}` });
+          if (known.by === CATALOG_FILE && disk.name !== CURRENT_NAME) refused = true;
+        }
+        if (!refused) {
+          for (const d of mine) {
+            if (!defined.has(d.id)) defined.set(d.id, { path: d.path, by: disk.name });
+            newPaths.push(d);
           }
         }
         for (const b of scanned) {
@@ -211,6 +222,12 @@ export async function reconcileArchive(a: ReconcileTarget, index: ReadOnlyIndex)
       } finally {
         await fh.close();
       }
+    }
+    if (refused) {
+      const missing: NewFileEntry = { ...entry, location: 'missing', firstTs: null, lastTs: null, committedBytes: HEADER_BYTES };
+      if (a.catalogWritable) a.catalog.recordFile({ seq, name: entry.name, location: 'missing', firstTs: null, lastTs: null, indexedBytes: HEADER_BYTES, sealed: entry.sealed }, [], [], truncateFrom ?? HEADER_BYTES);
+      a.fileList.append(missing);
+      continue;
     }
     const fileRow = { seq, name: entry.name, location: entry.location, firstTs: entry.firstTs, lastTs: entry.lastTs, indexedBytes: from, sealed: entry.sealed };
     if (a.catalogWritable) {
