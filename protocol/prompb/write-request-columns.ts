@@ -116,6 +116,8 @@ export class WriteRequestColumns {
         p = scanned + n;
         if (++labels > limits.labelsPerSeriesMax) return false;
       }
+      // Series without samples count against no sample: bounded by the same number (the general decoder refuses them).
+      if (series >= limits.samplesMax) return false;
       if (series >= this.keyStart.length) this.growSeries();
       this.keyStart[series] = sStart;
       this.keyEnd[series] = p;

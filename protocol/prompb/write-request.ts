@@ -112,6 +112,9 @@ export function decodeWriteRequest(bytes: Uint8Array, limits: DecodeLimits): Wri
   while (r.pos < r.end) {
     const tag = r.varint();
     if (tag === ((1 << 3) | WIRE_LEN)) {
+      // Empty series cost no sample but an object each: 2 bytes of body apiece (a snappy
+      // bomb of 10 MB made 100 million and ran the heap out). A real series has a sample.
+      if (out.series.length >= limits.samplesMax) throw new TapedeckError('TPD_BAD_REMOTE_WRITE', `more than ${limits.samplesMax} series in one request (remoteWriteSamplesMax: each series carries a sample)`);
       const [s, e] = r.span();
       const series = decodeSeries(bytes, dv, latin1, s, e, limits);
       out.samples += series.tsMs.length;

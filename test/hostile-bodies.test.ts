@@ -1,0 +1,80 @@
+/**
+ * A compressed body cannot make the server decode without bound: a remote-write request
+ * whose snappy block (10 MB, under remoteWriteBodyBytesMax) expands to 200 MB of series
+ * without samples (12 million of them, no sample to count against remoteWriteSamplesMax)
+ * is refused with 400 TPD_BAD_REMOTE_WRITE once it passes that many series, and the server
+ * stays up and answers /health.
+ *
+ * The server runs in a child process (the sources through tsx) with a 1 GiB heap: one whose
+ * heap runs out dies, and its /health with it.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import snappy from 'snappy';
+
+const ROOT = new URL('..', import.meta.url).pathname;
+/** Uncompressed bytes of the bomb: a WriteRequest of series without samples, 17 bytes each. */
+const BOMB_BYTES = 200 * 1024 * 1024;
+
+const CHILD = `
+const { pino } = await import('pino');
+const { resolveConfig } = await import(${JSON.stringify(join(ROOT, 'server/config.ts'))});
+const { startServer } = await import(${JSON.stringify(join(ROOT, 'server/main.ts'))});
+const srv = await startServer(resolveConfig(JSON.parse(process.argv[1])), { logger: pino({ level: 'silent' }) });
+console.log(JSON.stringify({ url: srv.url }));
+`;
+
+let dir: string;
+let child: ChildProcessWithoutNullStreams;
+let url: string;
+let exited: number | null | undefined;
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'tapedeck-hostile-'));
+  const config = {
+    archive_directory: join(dir, 'archive'),
+    record: { spec: ['/**'], flush_interval: '0' },
+    publish: { bind: '127.0.0.1:0' },
+    sources: [{ name: 'prom', type: 'remote_write' }],
+  };
+  child = spawn(process.execPath, ['--max-old-space-size=1024', '--import', 'tsx', '--input-type=module', '-e', CHILD, JSON.stringify(config)], { cwd: ROOT, stdio: ['pipe', 'pipe', 'pipe'] });
+  let stderr = '';
+  child.stderr.on('data', (d) => (stderr += String(d)));
+  child.once('exit', (code) => (exited = code));
+  url = await new Promise<string>((resolve, reject) => {
+    child.once('exit', (code) => reject(new Error(`server exited (${String(code)}) before listening: ${stderr}`)));
+    createInterface({ input: child.stdout }).on('line', (l) => resolve((JSON.parse(l) as { url: string }).url));
+  });
+}, 60_000);
+
+afterAll(async () => {
+  child?.kill('SIGKILL');
+  if (dir) await rm(dir, { recursive: true, force: true });
+});
+
+describe('compressed bodies', () => {
+  it('refuses a remote-write snappy bomb of series without samples with 400 and stays up', async () => {
+    // WriteRequest.timeseries (field 1) of TimeSeries { labels: [{ __name__: "m" }] }, no sample.
+    const label = Buffer.concat([Buffer.from([0x0a, 8]), Buffer.from('__name__'), Buffer.from([0x12, 1]), Buffer.from('m')]);
+    const series = Buffer.concat([Buffer.from([0x0a, label.length]), label]);
+    const entry = Buffer.concat([Buffer.from([0x0a, series.length]), series]);
+    const raw = Buffer.alloc(Math.floor(BOMB_BYTES / entry.length) * entry.length);
+    for (let i = 0; i < raw.length; i += entry.length) entry.copy(raw, i);
+    const body = snappy.compressSync(raw);
+    const res = await fetch(`${url}/api/v1/write`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-protobuf', 'content-encoding': 'snappy', 'x-prometheus-remote-write-version': '0.1.0' },
+      body,
+      signal: AbortSignal.timeout(30_000),
+    }).catch((err: unknown) => err as Error);
+    expect(res instanceof Error ? `${res.message} (server exit ${String(exited)})` : res.status).toBe(400);
+    expect(JSON.stringify(await (res as Response).json())).toContain('TPD_BAD_REMOTE_WRITE');
+    const health = await fetch(`${url}/health`, { signal: AbortSignal.timeout(5_000) }).catch(() => undefined);
+    expect(health?.status).toBe(200);
+    expect(exited).toBeUndefined();
+  }, 60_000);
+});
