@@ -75,6 +75,29 @@ export function noMatch(given: string | string[] | undefined, globs: string[], p
   return noMatchWarning(globs);
 }
 
+/**
+ * Calls `each` with every path `match` takes, in order, yielding to the event loop every
+ * specPathsPerYield paths; stops early when `each` returns false.
+ */
+export async function forMatchingPaths(match: (p: string) => boolean, paths: Iterable<string>, each: (p: string) => boolean | void): Promise<void> {
+  let n = 0;
+  for (const p of paths) {
+    if (++n % SERVER_LIMITS.specPathsPerYield === 0) await new Promise((resolve) => setImmediate(resolve));
+    if (match(p) && each(p) === false) return;
+  }
+}
+
+/** noMatch, matching in slices (forMatchingPaths). */
+export async function noMatchSliced(given: string | string[] | undefined, globs: string[], paths: Iterable<string>): Promise<{ code: string; message: string } | undefined> {
+  if (given === undefined) return undefined;
+  let any = false;
+  await forMatchingPaths(compileSpec(globs), paths, () => {
+    any = true;
+    return false; // one is enough
+  });
+  return any ? undefined : noMatchWarning(globs);
+}
+
 /** The /api/v1/state body (the shape its response schema declares) as JSON text. */
 function stateJson(ts: number | null, paths: Iterable<string>, value: (p: string) => Value, noValue: () => object | undefined, horizon: Horizon): string {
   let out = `{"ts":${ts},"time":${ts === null ? 'null' : `"${formatTs(ts)}"`},"horizon":${horizon.us},"pending":${horizon.pending},"values":{`;
@@ -165,14 +188,12 @@ export const queryRoutes: FastifyPluginAsync<QueryRoutesOptions> = async (app, o
     const globs = globList(req.query.glob);
     const cluster = merging(req.query.scope);
     if (cluster) return mergedPaths(cluster, req.query.glob, globs, reply);
-    const match = compileSpec(globs);
     const paths: string[] = [];
     let count = 0;
-    for (const p of app.archive.paths) {
-      if (!match(p)) continue;
+    await forMatchingPaths(compileSpec(globs), app.archive.paths, (p) => {
       count++;
       if (paths.length < SERVER_LIMITS.pathsListedMax) paths.push(p);
-    }
+    });
     const warning = count === 0 && req.query.glob !== undefined ? noMatchWarning(globs) : undefined;
     return { paths, count, truncated: count > paths.length, ...(warning ? { warning } : {}) };
   });
@@ -261,7 +282,7 @@ export const queryRoutes: FastifyPluginAsync<QueryRoutesOptions> = async (app, o
       yield* chunks;
     }
     reply.type(HISTORY_MEDIA_TYPES[format]);
-    const warning = noMatch(req.query.glob, globs, app.archive.paths);
+    const warning = await noMatchSliced(req.query.glob, globs, app.archive.paths);
     // A header value is ASCII: other characters of the globs quoted in it become "?".
     if (warning) reply.header(WARNING_HEADER, `${warning.code}: ${warning.message}`.replace(/[^\x20-\x7e]/g, '?'));
     return reply.send(Readable.from(rest(), { objectMode: false, highWaterMark: 1 }));

@@ -13,7 +13,6 @@ import type { WebSocket } from 'ws';
 import { Ajv } from 'ajv';
 import { decodeClientFrame } from '../../protocol/frames.js';
 import { CONTROLS_SCHEMA, CONTROLS_VIEW_SCHEMA, FILTER_SCHEMA, parseFilter, type ControlsInput } from '../../protocol/controls.js';
-import { compileSpec, noMatchWarning, specMatchesAny } from '../../protocol/glob.js';
 import { CLOSE_CODES } from '../../protocol/close-codes.js';
 import { TapedeckError } from '../../protocol/errors.js';
 import { SERVER_LIMITS } from '../limits.js';
@@ -23,7 +22,7 @@ import type { ShardDirectory } from '../cluster/directory.js';
 import { closeShardConnections, SCOPE_LOCAL } from '../cluster/fanout.js';
 import { MergedSessions } from '../cluster/merged-sessions.js';
 import type { Log } from '../sessions/manager.js';
-import { SCOPE } from './queries.js';
+import { noMatchSliced, SCOPE } from './queries.js';
 
 const ID = { type: 'string', pattern: '^[0-9a-f]{32}$' } as const;
 const validControls = new Ajv({ allowUnionTypes: true }).compile(CONTROLS_SCHEMA);
@@ -173,8 +172,8 @@ export async function sessionRoutes(app: FastifyInstance, opts: SessionRoutesOpt
     req.log.info({ session: s.id, client: req.ip, merged: cluster }, 'session created');
     // Paths recorded later may still match (a live tail): a warning, not a refusal. (A merged
     // session's paths are the shards'; its state frames list them.)
-    const matchesNone = !cluster && filter.length > 0 && !specMatchesAny(compileSpec(filter), app.archive.paths);
-    return reply.status(201).send(matchesNone ? { ...view(s), warning: noMatchWarning(filter) } : view(s));
+    const warning = !cluster && filter.length > 0 ? await noMatchSliced(filter, filter, app.archive.paths) : undefined;
+    return reply.status(201).send(warning ? { ...view(s), warning } : view(s));
   });
 
   app.get('/api/v1/sessions', {
