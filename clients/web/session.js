@@ -6,6 +6,14 @@
 
 import { apiFetch, wsUrl } from './http.js';
 import { CLOSE_CODES } from './vendor/protocol.js';
+import { rfc3339Us } from './time.js';
+
+/** Controls as sent: times given as epoch µs (numbers) written as RFC 3339 µs text (rfc3339Us says why). */
+function wireControls(set) {
+  const out = { ...set };
+  for (const k of ['start', 'end', 'pos']) if (Number.isInteger(out[k]) && out[k] >= 0) out[k] = rfc3339Us(out[k]);
+  return out;
+}
 
 const RECONNECT_MIN_MS = 250;
 const RECONNECT_MAX_MS = 5000;
@@ -44,7 +52,7 @@ export class PlayerSession extends EventTarget {
   }
 
   async create(controls) {
-    const body = { ...controls };
+    const body = wireControls(controls);
     if (this.filter && this.filter.length > 0) body.filter = this.filter;
     const res = await apiFetch(`${this.base}/api/v1/sessions`, {
       method: 'POST',
@@ -140,7 +148,7 @@ export class PlayerSession extends EventTarget {
   /** Sends controls now, or when the socket (re)opens; later values win. */
   send(set) {
     if (this.ws && this.ws.readyState === WebSocket.OPEN) {
-      this.ws.send(JSON.stringify({ type: 'control', set }));
+      this.ws.send(JSON.stringify({ type: 'control', set: wireControls(set) }));
     } else {
       this.pending = { ...(this.pending ?? {}), ...set };
     }

@@ -4,3 +4,4 @@ export function formatClock(us: number | null | undefined): string;
 export function formatSpan(us: number): string;
 export const MINUTE_US: number;
 export const HOUR_US: number;
+export function rfc3339Us(us: number): string;

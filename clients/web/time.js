@@ -6,6 +6,16 @@ export function formatUs(us) {
   return new Date(Math.floor(us / 1000)).toISOString().replace('T', ' ').replace('Z', ' UTC');
 }
 
+/**
+ * Epoch µs as RFC 3339 with six fraction digits ("1970-01-01T00:00:00.000002Z"): how the
+ * page sends a time. A JSON number is read by its magnitude (docs/time.md: seconds below
+ * 1e11, milliseconds below 1e14), so µs before 1973-03-03 sent as a number land elsewhere.
+ */
+export function rfc3339Us(us) {
+  const ms = Math.floor(us / 1000);
+  return new Date(ms).toISOString().replace('Z', `${String(us - ms * 1000).padStart(3, '0')}Z`);
+}
+
 /** "14:02:00.123" from epoch µs (the table's "changed" column, chart tooltips). */
 export function formatClock(us) {
   if (us === null || us === undefined || !Number.isFinite(us)) return '';
