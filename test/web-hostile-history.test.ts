@@ -79,4 +79,20 @@ describe('web player history with hostile path names', () => {
     }
     await page.close();
   });
+
+  it('says the server\'s code when the history route refuses, rather than nothing', async () => {
+    const page = await browser.context.newPage();
+    await page.goto(`${server.url}/health`);
+    const got: string = await page.evaluate(`(async () => {
+      const { loadHistory } = await import('/history.js');
+      try {
+        const m = await loadHistory(location.origin, ['/h/plain'], 0, ${2 ** 60});
+        return 'answered ' + (m === null ? 'null' : 'values');
+      } catch (err) {
+        return err.code + ' | ' + err.message;
+      }
+    })()`);
+    expect(got).toMatch(/^(TPD_[A-Z_]+) \| \1: ./);
+    await page.close();
+  });
 });

@@ -329,7 +329,12 @@ export class Charts {
         if (s) s.prepend(h.tsUs, h.wire);
       }
       this.renderPanels();
-    }).catch(() => undefined); // a malformed answer: the charts keep what they have
+    }).catch((err) => {
+      // An error answer (its code) or a malformed one: the charts keep what they have and say so.
+      if (generation !== this.generation) return;
+      this.layoutNote.hidden = false;
+      this.layoutNote.textContent = `History not loaded: ${err.message}`;
+    });
   }
 
   /** Puts the panels in the container in layout order and rebuilds what changed. */

@@ -1,7 +1,8 @@
 // The recorded history of some paths in [fromUs, toUs), for the charts after a seek, when a
 // path joins a panel, or when the time window is moved before what is loaded:
 // GET /api/v1/history (NDJSON, one batch a line), as exact µs and wire values per path.
-// Null when the server cannot answer (the connection status says why).
+// Null when the server cannot be reached (the connection status says why); an error answer
+// is thrown with the server's code and message (the charts show it).
 //
 // The route selects by glob, and a path is not a glob: a recorded name may hold the reserved
 // `?[]{}` (TPD_BAD_GLOB), `**` inside a segment, more segments or bytes than a glob may have,
@@ -79,12 +80,13 @@ export function historyQueries(paths, fromUs, toUs) {
 export async function loadHistory(base, paths, fromUs, toUs) {
   const ts = toUs;
   const texts = await Promise.all(historyQueries(paths, fromUs, ts).map(async (q) => {
-    try {
-      const res = await apiFetch(`${base}/api/v1/history?${q}`);
-      return res.ok ? await res.text() : null;
-    } catch {
-      return null;
+    const res = await apiFetch(`${base}/api/v1/history?${q}`).catch(() => null);
+    if (res === null) return null;
+    if (!res.ok) {
+      const e = (await res.json().catch(() => null))?.error;
+      throw Object.assign(new Error(e ? `${e.code}: ${e.message}` : `HTTP ${res.status}`), { code: e?.code ?? `HTTP_${res.status}` });
     }
+    return res.text().catch(() => null);
   }));
   if (texts.includes(null)) return null;
   // Per path, its updates in time order (the requests' answers are each in time order).
