@@ -76,4 +76,12 @@ describe('web player at the ends of time', () => {
     expect(errors).toEqual([]);
     await page.close();
   });
+
+  it('leaves a URL time past 2^53 µs to the server, which refuses it with its code (no rounding)', async () => {
+    const page = await browser.context.newPage();
+    await page.goto(`${server.url}/?pos=9007199254740993&state=pause`);
+    await page.waitForFunction(() => document.getElementById('conn')?.dataset.state === 'error');
+    expect(await page.locator('#conn').textContent()).toMatch(/error TPD_[A-Z_]+: /);
+    await page.close();
+  });
 });
