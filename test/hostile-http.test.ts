@@ -75,6 +75,23 @@ describe('slow requests', () => {
     }, 30_000);
   }
 
+  it('closes a connection that never sends a byte once httpHeadersTimeoutMs has passed; /health answers meanwhile', async () => {
+    const s = await start();
+    const { port } = new URL(s.url);
+    const socket = net.connect(Number(port), '127.0.0.1');
+    const opened = Date.now();
+    socket.resume(); // flowing, so the server's close is seen
+    const closed = new Promise<number>((resolve) => socket.on('close', () => resolve(Date.now() - opened)));
+    socket.on('error', () => undefined);
+    const patience = new Promise<'still open'>((resolve) => setTimeout(() => resolve('still open'), CLIENT_PATIENCE_MS));
+    expect(await healthAnswers(s)).toBe(true);
+    const after = await Promise.race([closed, patience]);
+    socket.destroy();
+    expect(after).not.toBe('still open');
+    // Node's headers timeout runs from the connection's start, not from its first byte.
+    expect(after as number).toBeGreaterThanOrEqual(HEADERS_TIMEOUT_MS - 100);
+  }, 30_000);
+
   it('leaves an upgraded session stream open past the request timeout', async () => {
     const s = await start();
     const id = (await api(s.url, 'POST', '/api/v1/sessions', { state: 'pause' })).body.id as string;
