@@ -27,6 +27,12 @@ export class ArchiveWriter {
   /** The open delta block and the latest value of every path (for images). */
   private readonly blocks: BlockBuilder;
   private lastTs: number;
+  /**
+   * The archive holds a batch. lastTs is 0 both for an empty archive and for one whose last
+   * batch is at 0 µs; only in the second is a batch at 0 "not after the last" (the first
+   * batch at 0 was stamped 1, and every later time looked one batch early).
+   */
+  private anyBatch: boolean;
   /** The queue towards disk, its pump and `current`. */
   private readonly q: WriteQueue;
   private closing = false;
@@ -41,6 +47,7 @@ export class ArchiveWriter {
     this.a = a;
     this.blocks = new BlockBuilder(a);
     this.lastTs = a.lastTs;
+    this.anyBatch = a.lastTs > 0 || a.files.some((f) => f.firstTs !== null && f.firstTs !== undefined);
     this.d = new Durability({
       logger: a.logger,
       emit: (event, payload) => a.emit(event, payload),
@@ -159,7 +166,7 @@ export class ArchiveWriter {
     }
     const t = ts ?? this.a.clockUs();
     if (!Number.isSafeInteger(t) || t < 0) throw new TapedeckError('TPD_BAD_ARGUMENT', `timestamp must be a non-negative integer of microseconds, got ${String(ts)}`);
-    if (t > this.lastTs) return t;
+    if (t > this.lastTs || !this.anyBatch) return t;
     // Moved after the last batch; past TS_MAX_US no time is exact (2^53 + 1 is 2^53).
     if (this.lastTs >= TS_MAX_US) throw new TapedeckError('TPD_BAD_ARGUMENT', `timestamp ${String(ts ?? t)} is not after the archive's last batch, which is at the largest timestamp (${TS_MAX_US} µs): no batch fits after it`);
     return this.lastTs + 1;
@@ -167,6 +174,7 @@ export class ArchiveWriter {
 
   private appended(t: number, n: number): number {
     this.lastTs = t;
+    this.anyBatch = true;
     this.stats.batches++;
     this.stats.updates += n;
     if (this.blocks.full) this.seal();
