@@ -127,7 +127,7 @@ describe('held sidecar chunk bytes', () => {
     const heads = await Promise.all(
       sealed.map(async (f) => {
         const bytes = await readFile(sidecarPath(built.a, f.name));
-        return { bytes, h: decodeHeader(bytes, { seq: f.seq, name: f.name, committedBytes: f.committedBytes, deltaBlocks: built.a.table(f).deltas.length, firstTs: f.firstTs!, lastTs: f.lastTs! }, bytes.length) };
+        return { bytes, h: decodeHeader(bytes, { archiveId: built.a.archiveId, seq: f.seq, name: f.name, committedBytes: f.committedBytes, deltaBlocks: built.a.table(f).deltas.length, firstTs: f.firstTs!, lastTs: f.lastTs! }, bytes.length) };
       }),
     );
     await built.a.close();

@@ -87,7 +87,7 @@ describe('sidecar index decoding', () => {
       const bytes = damage(rand, raw);
       const deflate = rand() < 0.5 && bytes.length > 0;
       const body = deflate ? new Uint8Array(deflateRawSync(bytes)) : bytes;
-      const h: SidecarHeader = { seq: 1, name: 'x', committedBytes: 0, deltaBlocks: 0, firstTs: FIRST_TS, lastTs, indexOffset, indexBytes: body.length, indexRawBytes: deflate ? bytes.length : body.length, indexCrc: crc32c(body) };
+      const h: SidecarHeader = { archiveId: '0123456789abcdef', seq: 1, name: 'x', committedBytes: 0, deltaBlocks: 0, firstTs: FIRST_TS, lastTs, indexOffset, indexBytes: body.length, indexRawBytes: deflate ? bytes.length : body.length, indexCrc: crc32c(body) };
       const want = outcome(() => decodeIndexOracle(body, h));
       const got = outcome(() => decodeIndex(body, h));
       expect(got, `round ${round} (seed ${seed})`).toEqual(want);

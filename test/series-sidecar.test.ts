@@ -144,7 +144,7 @@ describe('per-series sidecars', () => {
     const name = (built.a.files.find((f) => f.sealed) as { name: string }).name;
     const file = sidecarPath(built.a, name);
     const f0 = built.a.files.find((f) => f.sealed);
-    const id = { seq: f0!.seq, name, committedBytes: f0!.committedBytes, deltaBlocks: built.a.table(f0!).deltas.length, firstTs: f0!.firstTs!, lastTs: f0!.lastTs! };
+    const id = { archiveId: built.a.archiveId, seq: f0!.seq, name, committedBytes: f0!.committedBytes, deltaBlocks: built.a.table(f0!).deltas.length, firstTs: f0!.firstTs!, lastTs: f0!.lastTs! };
     const ids = allIds(built.a);
     const want = await read(built.a, ids, built.firstUs - 1, built.lastUs, false);
     await built.a.close();
@@ -157,7 +157,7 @@ describe('per-series sidecars', () => {
     };
     const damages: Array<{ what: string; apply: () => Promise<void> }> = [];
     // Every header field, its CRC and the magic.
-    for (const at of [0, 7, 8, 12, 16, 24, 32, 40, 48, 56, 60, 64, 68, 72, 76, HEADER_BYTES - 1]) damages.push({ what: `header byte ${at}`, apply: () => xorByte(file, at, 1 << Math.floor(rand() * 8)) });
+    for (const at of [0, 7, 8, 12, 16, 24, 32, 40, 48, 56, 60, 64, 68, 72, 76, 80, 84, HEADER_BYTES - 1]) damages.push({ what: `header byte ${at}`, apply: () => xorByte(file, at, 1 << Math.floor(rand() * 8)) });
     for (let i = 0; i < 8; i++) {
       const at = inChunk();
       damages.push({ what: `chunk byte ${at}`, apply: () => xorByte(file, at, 1 << Math.floor(rand() * 8)) });
@@ -220,7 +220,7 @@ describe('per-series sidecars', () => {
           const f = a.files.find((e) => `${e.name}.sidx` === n);
           expect(f, n).toBeDefined();
           const bytes = await readFile(join(sidecarDir(a), n));
-          const h = decodeHeader(bytes, { seq: f!.seq, name: f!.name, committedBytes: f!.committedBytes, deltaBlocks: a.table(f!).deltas.length, firstTs: f!.firstTs!, lastTs: f!.lastTs! }, bytes.length);
+          const h = decodeHeader(bytes, { archiveId: a.archiveId, seq: f!.seq, name: f!.name, committedBytes: f!.committedBytes, deltaBlocks: a.table(f!).deltas.length, firstTs: f!.firstTs!, lastTs: f!.lastTs! }, bytes.length);
           decodeIndex(bytes.subarray(h.indexOffset), h);
         }
         expect(await read(a, ids, built.firstUs - 1, built.lastUs, true), `round ${round} (seed ${seed}): ${out}`).toEqual(want);
@@ -347,7 +347,7 @@ describe('per-series sidecars', () => {
     expect(store.stats.fallbacks + store.stats.damaged).toBe(0);
     const f = a.files.find((e) => e.sealed)!;
     const file = sidecarPath(a, f.name);
-    const id = { seq: f.seq, name: f.name, committedBytes: f.committedBytes, deltaBlocks: a.table(f).deltas.length, firstTs: f.firstTs!, lastTs: f.lastTs! };
+    const id = { archiveId: a.archiveId, seq: f.seq, name: f.name, committedBytes: f.committedBytes, deltaBlocks: a.table(f).deltas.length, firstTs: f.firstTs!, lastTs: f.lastTs! };
     await a.close();
     const pristine = await readFile(file);
     const h = decodeHeader(pristine, id, pristine.length);

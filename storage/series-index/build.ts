@@ -34,7 +34,7 @@ export function sidecarPath(a: Archive, segmentName: string): string {
 /** The identity of a segment as the archive knows it now (its block table loaded). */
 export function identityOf(a: Archive, f: FileEntry): SegmentIdentity | undefined {
   if (!f.sealed || f.location !== 'local' || f.firstTs === null || f.lastTs === null) return undefined;
-  return { seq: f.seq, name: f.name, committedBytes: f.committedBytes, deltaBlocks: a.table(f).deltas.length, firstTs: f.firstTs, lastTs: f.lastTs };
+  return { archiveId: a.archiveId, seq: f.seq, name: f.name, committedBytes: f.committedBytes, deltaBlocks: a.table(f).deltas.length, firstTs: f.firstTs, lastTs: f.lastTs };
 }
 
 export interface BuildOptions {

@@ -5,9 +5,9 @@
  * out; storage/series-index/build.ts writes it, store.ts reads it.
  *
  * Layout (little-endian; docs/format.md, "Per-series sidecar"):
- *   header  HEADER_BYTES: magic "TPDSIDX1", version, the segment's identity (seq, name's
- *           CRC32C, committed bytes, delta blocks, first and last batch time), where the index
- *           is, its stored and raw lengths and its CRC32C, then the header's own CRC32C.
+ *   header  HEADER_BYTES: magic "TPDSIDX1", version, the segment's identity (archive id, seq,
+ *           name's CRC32C, committed bytes, delta blocks, first and last batch time), where the
+ *           index is, its stored and raw lengths and its CRC32C, then the header's own CRC32C.
  *   chunks  one per (slice of the file's blocks, path): CRC32C of the rest, flags, then the
  *           body, LZ4-compressed when that saves (FLAG_LZ4): the sample count, the times
  *           (none when they are regular: first + i x step), the values as a column
@@ -28,13 +28,18 @@ import type { Value } from '../../protocol/value.js';
 import { ByteReader, ByteWriter } from '../codec/bytes.js';
 import { ColumnKind, decodeColumn, decodeColumnF64, encodeColumn } from '../codec/columns.js';
 import { crc32c } from '../codec/crc.js';
+import { bytesToHex, hexToBytes } from '../codec/header.js';
 import { genericArray } from '../codec/payload.js';
 import { LZ4_EXPANSION_MAX, lz4DecodeInto } from '../codec/lz4-block.js';
 
 export const SIDECAR_MAGIC = 'TPDSIDX1';
-/** 2: compressed chunks and index, regular and relative times (1, uncompressed, is rebuilt). */
-export const SIDECAR_VERSION = 2;
-export const HEADER_BYTES = 80;
+/**
+ * 3: the archive id in the header (2 had none: another archive's sidecar of a segment of the
+ * same name, seq, size, block count and times was taken for this one's). 2: compressed chunks
+ * and index, regular and relative times. Another version is rebuilt.
+ */
+export const SIDECAR_VERSION = 3;
+export const HEADER_BYTES = 88;
 /** Index flag: the path holds values other than numbers and null in this file; read it from the blocks. */
 export const FLAG_NOT_COVERED = 1;
 
@@ -62,6 +67,8 @@ const INDEX_DEFLATE_LEVEL = 6;
 
 /** What a sidecar was built from: it is used only for a segment that still matches all of it. */
 export interface SegmentIdentity {
+  /** The archive's id (16 hex characters, as in every segment's header). */
+  archiveId: string;
   seq: number;
   name: string;
   committedBytes: number;
@@ -115,8 +122,9 @@ export function encodeHeader(h: SidecarHeader): Uint8Array {
   v.setUint32(60, h.indexCrc, true);
   v.setUint32(64, crc32c(h.name), true);
   v.setUint32(68, h.indexRawBytes, true);
-  v.setUint32(72, 0, true);
-  v.setUint32(76, crc32c(buf.subarray(0, 76)), true);
+  buf.set(hexToBytes(h.archiveId), 72);
+  v.setUint32(80, 0, true);
+  v.setUint32(84, crc32c(buf.subarray(0, 84)), true);
   return buf;
 }
 
@@ -135,7 +143,9 @@ export function decodeHeader(buf: Uint8Array, expect: SegmentIdentity, sidecarBy
   if (version !== SIDECAR_VERSION) throw corrupt(`version ${version}, not ${SIDECAR_VERSION}`);
   if (buf.length < HEADER_BYTES) throw corrupt('shorter than its header');
   const v = new DataView(buf.buffer, buf.byteOffset, HEADER_BYTES);
-  if (v.getUint32(76, true) !== crc32c(buf.subarray(0, 76))) throw corrupt('header CRC32C mismatch');
+  if (v.getUint32(84, true) !== crc32c(buf.subarray(0, 84))) throw corrupt('header CRC32C mismatch');
+  const archiveId = bytesToHex(buf.subarray(72, 80));
+  if (archiveId !== expect.archiveId) throw corrupt(`built for archive ${archiveId}, not ${expect.archiveId}`);
   const h: SidecarHeader = {
     deltaBlocks: v.getUint32(12, true),
     seq: v.getFloat64(16, true),
@@ -147,11 +157,12 @@ export function decodeHeader(buf: Uint8Array, expect: SegmentIdentity, sidecarBy
     indexCrc: v.getUint32(60, true),
     indexRawBytes: v.getUint32(68, true),
     name: expect.name,
+    archiveId,
   };
   const same = h.seq === expect.seq && h.committedBytes === expect.committedBytes && h.deltaBlocks === expect.deltaBlocks && h.firstTs === expect.firstTs && h.lastTs === expect.lastTs && v.getUint32(64, true) === crc32c(expect.name);
   if (!same) throw corrupt('built for another segment (or another state of it)');
   if (!Number.isInteger(h.indexOffset) || h.indexOffset < HEADER_BYTES || h.indexOffset + h.indexBytes !== sidecarBytes) throw corrupt('index out of bounds');
-  if (h.indexRawBytes < h.indexBytes || h.indexRawBytes > h.indexBytes * DEFLATE_RATIO_MAX + RAW_BYTES_SLACK || v.getUint32(72, true) !== 0) throw corrupt('index raw length out of bounds');
+  if (h.indexRawBytes < h.indexBytes || h.indexRawBytes > h.indexBytes * DEFLATE_RATIO_MAX + RAW_BYTES_SLACK || v.getUint32(80, true) !== 0) throw corrupt('index raw length out of bounds');
   return h;
 }
 
