@@ -18,6 +18,7 @@ import type { Update, Value } from '../protocol/value.js';
 import { genericArray } from '../storage/codec/payload.js';
 import { LatestValues } from './latest-values.js';
 import { SERVER_LIMITS } from './limits.js';
+import { forMatchingPaths } from './routes/queries.js';
 import type { BatchIdentity, IdentifiedSink } from './sinks/identity.js';
 
 
@@ -254,21 +255,24 @@ export class Recorder extends EventEmitter {
   /**
    * The recorded paths matching any of `globs`, in order of first appearance. Cached per
    * glob list until a new path is recorded, so a latest-state query costs one lookup per
-   * matching path rather than a glob test per recorded path.
+   * matching path rather than a glob test per recorded path. The paths are matched in
+   * slices (forMatchingPaths): costly globs over many paths never hold the event loop.
    */
-  pathsMatching(globs: readonly string[]): string[] {
+  async pathsMatching(globs: readonly string[]): Promise<string[]> {
+    const key = globs.join('\n');
+    const cached = this.queryCachePaths === this.latest.size ? this.queryCache.get(key) : undefined;
+    if (cached) return cached;
+    const hit: string[] = [];
+    await forMatchingPaths(compileSpec(globs), this.latest.keys(), (p) => {
+      hit.push(p);
+    });
+    // The path list only grows and its iterator walks what was added meanwhile: here, with
+    // no await since the walk ended, `hit` holds every match among the latest.size paths.
     if (this.queryCachePaths !== this.latest.size || this.queryCache.size >= SERVER_LIMITS.stateGlobListsCachedMax) {
       this.queryCache.clear();
       this.queryCachePaths = this.latest.size;
     }
-    const key = globs.join('\n');
-    let hit = this.queryCache.get(key);
-    if (!hit) {
-      const match = compileSpec(globs);
-      hit = [];
-      for (const p of this.latest.keys()) if (match(p)) hit.push(p);
-      this.queryCache.set(key, hit);
-    }
+    this.queryCache.set(key, hit);
     return hit;
   }
 

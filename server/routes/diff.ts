@@ -17,7 +17,8 @@ import { DiffFold, type DiffAnswer } from '../diff.js';
 import { foldRange } from '../diff-pass.js';
 import { HORIZON_HEADER, horizonHeader, horizonOf } from '../horizon.js';
 import { SERVER_LIMITS } from '../limits.js';
-import { globList, noMatch } from './queries.js';
+import { noMatchWarning } from '../../protocol/glob.js';
+import { coverInSlices, globList } from './queries.js';
 
 const GLOBS = { anyOf: [{ type: 'string' }, { type: 'array', items: { type: 'string' } }] };
 const TIME = { type: 'string', minLength: 1, maxLength: 64 };
@@ -87,8 +88,8 @@ export const diffRoutes: FastifyPluginAsync = async (app) => {
     const globs = globList(req.query.glob);
     if (askedEndUs < startUs) throw new TapedeckError('TPD_BAD_ARGUMENT', `"end" (${formatTs(askedEndUs)}) is before "start" (${formatTs(startUs)})`);
     const endUs = Math.min(askedEndUs, horizonUs ?? 0);
-    const answer = await diffRange(app.archive, globs, startUs, endUs);
-    const warning = noMatch(req.query.glob, globs, app.archive.paths);
+    const { answer, any } = await diffRangeMatched(app.archive, globs, startUs, endUs);
+    const warning = req.query.glob === undefined || any ? undefined : noMatchWarning(globs);
     reply.type('application/json; charset=utf-8');
     // By hand, like /state: a schema serializer walking open-ended values costs more and
     // would need every value shape declared.
@@ -107,10 +108,19 @@ export const diffRoutes: FastifyPluginAsync = async (app) => {
  * holding "/**" is no filter: the pass then checks no path against a glob.
  */
 export async function diffRange(archive: Archive, globs: string[], startUs: number, endUs: number): Promise<DiffAnswer> {
+  return (await diffRangeMatched(archive, globs, startUs, endUs)).answer;
+}
+
+/** diffRange, and whether the globs select any recorded path. */
+async function diffRangeMatched(archive: Archive, globs: string[], startUs: number, endUs: number): Promise<{ answer: DiffAnswer; any: boolean }> {
   const at = archive.cursor({ filter: globs });
+  // The state read and the pass ask the filter of path ids in one piece: decided here, in slices.
+  await coverInSlices(at, archive.paths.length);
   await at.seek({ ts: startUs });
   const fold = new DiffFold(await at.stateById(), archive.paths.length);
   const keep = globs.includes('/**') ? null : (id: number): boolean => at.matches(id);
   if (endUs > startUs) await foldRange(archive, keep, startUs, endUs, fold);
-  return fold.answer((id) => archive.paths[id] as string, SERVER_LIMITS.diffPathsListedMax);
+  const answer = fold.answer((id) => archive.paths[id] as string, SERVER_LIMITS.diffPathsListedMax);
+  // Whether the globs select any recorded path (those recorded meanwhile decided now).
+  return { answer, any: await coverInSlices(at, archive.paths.length) };
 }

@@ -12,7 +12,7 @@
  */
 import { Readable } from 'node:stream';
 import type { FastifyPluginAsync } from 'fastify';
-import { compileSpec, noMatchWarning, specMatchesAny, validateGlobs } from '../../protocol/glob.js';
+import { compileSpec, noMatchWarning, validateGlobs } from '../../protocol/glob.js';
 import { formatTs, parseWallTime } from '../../protocol/time.js';
 import { TapedeckError } from '../../protocol/errors.js';
 import type { Value } from '../../protocol/value.js';
@@ -67,15 +67,6 @@ export function globList(g: string | string[] | undefined): string[] {
 }
 
 /**
- * The warning for globs the client gave that select none of the archive's paths, else
- * undefined (no glob given selects everything: an empty archive is no surprise).
- */
-export function noMatch(given: string | string[] | undefined, globs: string[], paths: Iterable<string>): { code: string; message: string } | undefined {
-  if (given === undefined || specMatchesAny(compileSpec(globs), paths)) return undefined;
-  return noMatchWarning(globs);
-}
-
-/**
  * Calls `each` with every path `match` takes, in order, yielding to the event loop every
  * specPathsPerYield paths; stops early when `each` returns false.
  */
@@ -87,7 +78,11 @@ export async function forMatchingPaths(match: (p: string) => boolean, paths: Ite
   }
 }
 
-/** noMatch, matching in slices (forMatchingPaths). */
+/**
+ * The warning for globs the client gave that select none of the archive's paths, else
+ * undefined (no glob given selects everything: an empty archive is no surprise). Matched
+ * in slices (forMatchingPaths).
+ */
 export async function noMatchSliced(given: string | string[] | undefined, globs: string[], paths: Iterable<string>): Promise<{ code: string; message: string } | undefined> {
   if (given === undefined) return undefined;
   let any = false;
@@ -99,7 +94,7 @@ export async function noMatchSliced(given: string | string[] | undefined, globs:
 }
 
 /** The /api/v1/state body (the shape its response schema declares) as JSON text. */
-function stateJson(ts: number | null, paths: Iterable<string>, value: (p: string) => Value, noValue: () => object | undefined, horizon: Horizon): string {
+async function stateJson(ts: number | null, paths: Iterable<string>, value: (p: string) => Value, noValue: () => Promise<object | undefined>, horizon: Horizon): Promise<string> {
   let out = `{"ts":${ts},"time":${ts === null ? 'null' : `"${formatTs(ts)}"`},"horizon":${horizon.us},"pending":${horizon.pending},"values":{`;
   let first = true;
   for (const p of paths) {
@@ -108,8 +103,22 @@ function stateJson(ts: number | null, paths: Iterable<string>, value: (p: string
     first = false;
   }
   // No value: say whether that is because the globs select no path at all.
-  const warning = first ? noValue() : undefined;
+  const warning = first ? await noValue() : undefined;
   return warning ? `${out}},"warning":${JSON.stringify(warning)}}` : `${out}}}`;
+}
+
+/**
+ * Decides a cursor's filter for every recorded path in slices of specPathsPerYield (the
+ * cursor keeps each decision), so the reads after it, which ask it of every path id in one
+ * piece, test no glob. True when some path matches.
+ */
+export async function coverInSlices(c: { matches(id: number): boolean }, pathCount: number): Promise<boolean> {
+  let any = false;
+  for (let id = 0; id < pathCount; id++) {
+    if ((id + 1) % SERVER_LIMITS.specPathsPerYield === 0) await new Promise((resolve) => setImmediate(resolve));
+    if (c.matches(id)) any = true;
+  }
+  return any;
 }
 
 /**
@@ -213,7 +222,7 @@ export const queryRoutes: FastifyPluginAsync<QueryRoutesOptions> = async (app, o
   }, async (req, reply) => {
     const globs = globList(req.query.glob);
     const all = globs.includes('/**');
-    const whyEmpty = (): object | undefined => noMatch(req.query.glob, globs, app.archive.paths);
+    const whyEmpty = (): Promise<object | undefined> => noMatchSliced(req.query.glob, globs, app.archive.paths);
     // `at` (even `now`) asks as of a time: committed data only. Without it, the latest values.
     const at = req.query.at === undefined ? undefined : parseWallTime(req.query.at, wallClockUs(), 'at');
     const cluster = merging(req.query.scope);
@@ -224,21 +233,27 @@ export const queryRoutes: FastifyPluginAsync<QueryRoutesOptions> = async (app, o
       // The hot query: answered from memory, rendered once per recorded batch (by hand: a
       // schema serializer walking an open-ended object of values costs several times more).
       const key = all ? '' : globs.join('\n');
-      const version = `${recorder.version}:${horizon.us}`;
-      let body = rendered.get(key, version);
+      let body = rendered.get(key, `${recorder.version}:${horizon.us}`);
       if (body === undefined) {
+        const paths = all ? undefined : await recorder.pathsMatching(globs);
+        // After the matching's awaits: the version, time and values read together, in one piece.
+        const version = `${recorder.version}:${horizon.us}`;
         const latest = recorder.latest;
         // Values recorded after the horizon are pending: in memory, not yet flushed.
         horizon.pending = recorder.latestTs > (horizon.us ?? 0);
-        body = stateJson(recorder.latestTs || null, all ? latest.keys() : recorder.pathsMatching(globs), (p) => latest.get(p) as Value, whyEmpty, horizon);
+        body = await stateJson(recorder.latestTs || null, paths ?? latest.keys(), (p) => latest.get(p) as Value, whyEmpty, horizon);
         rendered.set(key, version, body);
       }
       return body;
     }
     const c = app.archive.cursor({ filter: globs });
+    // The read asks the filter of every path id at once: decided here first, in slices.
+    await coverInSlices(c, app.archive.paths.length);
     await c.seek(at === undefined || (horizon.us !== null && at >= horizon.us) ? 'end' : { ts: at });
     const state = await c.state();
-    return stateJson(at ?? horizon.us, state.keys(), (p) => state.get(p) as Value, whyEmpty, horizon);
+    // Decided already (paths recorded since are decided now): no glob is tested twice.
+    const noValue = async (): Promise<object | undefined> => (req.query.glob === undefined || (await coverInSlices(c, app.archive.paths.length)) ? undefined : noMatchWarning(globs));
+    return stateJson(at ?? horizon.us, state.keys(), (p) => state.get(p) as Value, noValue, horizon);
   });
 
   app.get<{ Querystring: { glob?: string | string[]; from?: string; to?: string; format?: HistoryFormat; scope?: Scope } }>('/api/v1/history', {
