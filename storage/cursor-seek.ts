@@ -7,10 +7,18 @@
  * TPD_CORRUPT_BLOCK) but only its head and batch times are decompressed (seek-head.ts) and
  * decoded (codec/batch-times.ts): a seek costs a varint a batch of its block, not a decode
  * of every update. The state and the batches that follow are read when asked for.
+ *
+ * A file that is gone (location 'missing') leaves a hole, not a wall: a time at or after the
+ * opening image of the next readable file (stamped with the last batch before it, so the
+ * state at every time from there to that file's first batch) lands at that file's start,
+ * whose state the image gives whole. A time in the hole before it, whose state needs the
+ * lost batches, fails with TPD_FILE_UNAVAILABLE naming the file, never with the state of
+ * the file before the hole.
  */
 import { isTapedeckError, TapedeckError } from '../protocol/errors.js';
 import type { Archive, FetchWait } from './archive.js';
 import { batchesAtOrBefore } from './codec/batch-times.js';
+import { BlockType } from './codec/frame.js';
 import { isIndexed, type FileEntry } from './file-list.js';
 import { seekHead } from './seek-head.js';
 
@@ -36,6 +44,9 @@ export async function placeAt(a: Archive, t: number, wait: FetchWait | undefined
     // fetch and index it, then choose again with its real range.
     f = a.fileList.last();
     while (f && !mayStartBy(f, t)) f = a.fileList.before(f.seq);
+    const hole = await pastHole(a, f, t, wait);
+    if (hole === 'again') continue;
+    if (hole !== undefined) return hole;
     if (!f) return undefined;
     if (isIndexed(f)) break;
     await a.prepare(f, wait);
@@ -51,6 +62,44 @@ export async function placeAt(a: Archive, t: number, wait: FetchWait | undefined
   }
   const k = lo < table.deltas.length ? await batchesBy(a, f, lo, t, wait, held) : 0;
   return { seq: f.seq, di: lo, k };
+}
+
+/**
+ * When gone files lie between f (the last file that may start by t; undefined: none) and
+ * the next readable file, and t is past f's last batch: the start of that next file when
+ * its opening image is at or before t (and no gone file is known to end after the image);
+ * TPD_FILE_UNAVAILABLE when t's state needs a gone file. 'again': the next file was fetched
+ * and indexed (its range is known now), choose again. undefined: no hole in the way.
+ */
+async function pastHole(a: Archive, f: FileEntry | undefined, t: number, wait: FetchWait | undefined): Promise<Place | 'again' | undefined> {
+  if (f !== undefined && f.location !== 'missing' && !(isIndexed(f) && f.lastTs !== null && f.lastTs < t)) return undefined;
+  const gone: FileEntry[] = f?.location === 'missing' ? [f] : [];
+  let g = f === undefined ? a.fileList.first() : a.fileList.after(f.seq);
+  while (g?.location === 'missing') {
+    gone.push(g);
+    g = a.fileList.after(g.seq);
+  }
+  if (gone.length === 0) return undefined;
+  if (g !== undefined && !isIndexed(g)) {
+    await a.prepare(g, wait);
+    return 'again';
+  }
+  const image = g === undefined ? undefined : openingImageTs(a, g);
+  if (g !== undefined && image !== undefined && image <= t && gone.every((x) => x.lastTs === null || x.lastTs <= image)) return { seq: g.seq, di: 0, k: 0 };
+  // Before the first file and every gone file known to start after t: the beginning.
+  if (f === undefined && gone.every((x) => x.firstTs !== null && x.firstTs > t)) return undefined;
+  if (f !== undefined && f.location !== 'missing' && gone.every((x) => x.firstTs !== null && x.firstTs > t)) return undefined;
+  const lost = gone.find((x) => x.firstTs === null || x.firstTs <= t) ?? (gone[0] as FileEntry);
+  throw new TapedeckError('TPD_FILE_UNAVAILABLE', `file ${lost.name} is missing: the state at ${t} needs its batches`, { file: lost.name });
+}
+
+/** The time of the image g opens with (before its first delta block), or undefined when it has none. */
+function openingImageTs(a: Archive, g: FileEntry): number | undefined {
+  const table = a.table(g);
+  const end = table.deltas.length > 0 ? (table.deltas[0] as number) : table.length;
+  let ts: number | undefined;
+  for (let r = 0; r < end; r++) if (table.type(r) === BlockType.IMAGE) ts = table.lastTs(r);
+  return ts;
 }
 
 function mayStartBy(f: FileEntry, t: number): boolean {
