@@ -130,8 +130,9 @@ export const SERVER_LIMITS = {
    * query holds about promqlSamplesMax × 16 bytes); a range query has at most
    * promqlPointsPerSeriesMax steps (Prometheus' own 11 000). Evaluation yields to the event
    * loop every promqlSliceMs and gives up after promqlTimeoutMs (a request's `timeout` may
-   * only shorten it); at most promqlConcurrentQueriesMax queries run at once, later ones get
-   * 503 until one ends.
+   * only shorten it); at most promqlConcurrentQueriesMax queries and metadata requests (each
+   * with at most promqlMatchersMax match[] selectors) run at once, later ones get 503 until
+   * one ends.
    */
   /** Longest PromQL query text, in characters. */
   promqlQueryCharsMax: 64 * 1024,
@@ -156,8 +157,13 @@ export const SERVER_LIMITS = {
   promqlSliceMs: 10,
   /** Longest evaluation of one query; a request's `timeout` may only shorten it. */
   promqlTimeoutMs: 120_000,
-  /** Queries evaluated at once; later ones get 503 until one ends. */
+  /** Queries and metadata requests evaluated at once; later ones get 503 until one ends. */
   promqlConcurrentQueriesMax: 20,
+  /**
+   * match[] selectors of one metadata request (/api/v1/series, /labels, /label/<name>/values;
+   * each is parsed and matched against every series); more is 400 bad_data. Grafana sends one.
+   */
+  promqlMatchersMax: 64,
   /** Series, label names or label values listed by one metadata request (/api/v1/series, /labels, /label/<name>/values). */
   promqlListedMax: 100_000,
   /**

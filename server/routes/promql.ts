@@ -107,7 +107,7 @@ function lookbackOf(p: Params): number {
   return l === undefined || l === '' ? DEFAULT_LOOKBACK_MS : parseDurationParam(l, 'lookback_delta');
 }
 
-/** At most promqlConcurrentQueriesMax evaluations at once; later ones are told to retry. */
+/** At most promqlConcurrentQueriesMax evaluations (queries and metadata requests) at once; later ones are told to retry. */
 class Gate {
   private running = 0;
 
@@ -127,8 +127,12 @@ class Gate {
 function metadataQuery(p: Params): MetadataQuery {
   const start = p.get('start');
   const end = p.get('end');
+  const matches = p.all('match[]');
+  if (matches.length > SERVER_LIMITS.promqlMatchersMax) {
+    throw badData(`invalid parameter "match[]": ${matches.length} selectors, more than promqlMatchersMax (${SERVER_LIMITS.promqlMatchersMax})`);
+  }
   return {
-    matches: p.all('match[]'),
+    matches,
     startMs: start === undefined || start === '' ? -Infinity : parseTimeParam(start, 'start'),
     endMs: end === undefined || end === '' ? Infinity : parseTimeParam(end, 'end'),
   };
@@ -159,12 +163,16 @@ export const promqlRoutes: FastifyPluginAsync = async (app) => {
     const r = await gate.run(() => runQuery(archive, { query: q, startMs, endMs, stepMs, lookbackMs: lookbackOf(p), timeoutMs: timeoutOf(p) }));
     return formatResultBytes(r);
   });
+  // Metadata requests parse and match their selectors as queries do: they count against the same gate.
   const series = handle(async (p) => {
     const m = metadataQuery(p);
     if (m.matches.length === 0) throw badData('no match[] parameter provided');
-    return successJson(await listSeries(archive, m));
+    return successJson(await gate.run(() => listSeries(archive, m)));
   });
-  const labels = handle(async (p) => successJson(await listLabelNames(archive, metadataQuery(p))));
+  const labels = handle(async (p) => {
+    const m = metadataQuery(p);
+    return successJson(await gate.run(() => listLabelNames(archive, m)));
+  });
   const buildinfo = handle(async () =>
     successJson({ version: PROMQL_COMPATIBLE_VERSION, revision: 'tapedeck', branch: 'tapedeck', buildUser: 'tapedeck', buildDate: '', goVersion: '' }),
   );
@@ -178,7 +186,11 @@ export const promqlRoutes: FastifyPluginAsync = async (app) => {
       method,
       url: '/api/v1/label/:name/values',
       schema: { ...SCHEMA, summary: 'Values of one label (Prometheus API)', params: { type: 'object', properties: { name: { type: 'string' } } } },
-      handler: async (req, reply) => handle(async (p) => successJson(await listLabelValues(archive, (req.params as { name: string }).name, metadataQuery(p))))(req, reply),
+      handler: async (req, reply) =>
+        handle(async (p) => {
+          const m = metadataQuery(p);
+          return successJson(await gate.run(() => listLabelValues(archive, (req.params as { name: string }).name, m)));
+        })(req, reply),
     });
   }
   app.get('/api/v1/status/buildinfo', { schema: { ...SCHEMA, summary: 'Build information (Prometheus API)' } }, buildinfo);

@@ -1,0 +1,123 @@
+/**
+ * The Prometheus metadata endpoints (/api/v1/series, /labels, /label/<name>/values) parse
+ * and match each of their match[] selectors as a query does: they count against
+ * promqlConcurrentQueriesMax with the queries (past it, 503 unavailable), and a request takes
+ * at most promqlMatchersMax match[] (past it, 400 bad_data, in Prometheus' error shape).
+ *
+ * The server runs in a child process (the sources through tsx), so its requests run
+ * concurrently with this test's.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { request } from 'node:http';
+import { SERVER_LIMITS } from '../server/limits.js';
+
+const ROOT = new URL('..', import.meta.url).pathname;
+const METADATA = ['/api/v1/series', '/api/v1/labels', '/api/v1/label/instance/values'];
+
+/** A server over an archive of ten series, in a child process; prints its URL. */
+const CHILD = `
+const { Archive } = await import(${JSON.stringify(join(ROOT, 'storage/index.ts'))});
+const { buildServer } = await import(${JSON.stringify(join(ROOT, 'server/app.ts'))});
+const { seriesToPath } = await import(${JSON.stringify(join(ROOT, 'protocol/prom-path.ts'))});
+const archive = await Archive.open(process.argv[1], { flushIntervalMs: 0 });
+const updates = [];
+for (let i = 0; i < 10; i++) updates.push([seriesToPath({ name: 'ifInOctets', labels: { instance: 'i' + i } }), i]);
+archive.writer.append(updates, Date.now() * 1000 - 60_000_000);
+await archive.writer.flush();
+const app = await buildServer({ archive });
+await app.listen({ port: 0, host: '127.0.0.1' });
+console.log(JSON.stringify({ url: 'http://127.0.0.1:' + app.server.address().port }));
+`;
+
+let dir: string;
+let child: ChildProcessWithoutNullStreams;
+let url: string;
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'tapedeck-hostile2-'));
+  child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', CHILD, join(dir, 'archive')], { cwd: ROOT, stdio: ['pipe', 'pipe', 'pipe'] });
+  let stderr = '';
+  child.stderr.on('data', (d) => (stderr += String(d)));
+  url = await new Promise<string>((resolve, reject) => {
+    child.once('exit', (code) => reject(new Error(`server exited (${String(code)}) before listening: ${stderr}`)));
+    createInterface({ input: child.stdout }).on('line', (l) => resolve((JSON.parse(l) as { url: string }).url));
+  });
+}, 60_000);
+
+afterAll(async () => {
+  child?.kill('SIGKILL');
+  if (dir) await rm(dir, { recursive: true, force: true });
+});
+
+function post(route: string, matches: string[]): Promise<Response> {
+  const form = new URLSearchParams();
+  for (const m of matches) form.append('match[]', m);
+  return fetch(url + route, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: form.toString() });
+}
+
+/** A POST of one match[] on a connection of its own, sent at once. */
+function postOwnSocket(route: string, match: string): Promise<{ status: number; body: string }> {
+  const body = new URLSearchParams({ 'match[]': match }).toString();
+  return new Promise((resolve, reject) => {
+    const req = request(url + route, { method: 'POST', agent: false, headers: { 'content-type': 'application/x-www-form-urlencoded', 'content-length': Buffer.byteLength(body) } }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (d: string) => (text += d));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text }));
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+describe('metadata requests', () => {
+  it('take at most promqlMatchersMax match[]: one more is 400 bad_data in Prometheus shape, as many answer', async () => {
+    const max = SERVER_LIMITS.promqlMatchersMax;
+    const selectors = Array.from({ length: max + 1 }, (_, i) => `ifInOctets{instance="i${i % 10}"}`);
+    for (const route of METADATA) {
+      const refused = await post(route, selectors);
+      expect(refused.status).toBe(400);
+      expect(refused.headers.get('tapedeck-error-code')).toBe('TPD_BAD_ARGUMENT');
+      const body = (await refused.json()) as { status: string; errorType: string; error: string };
+      expect(body.status).toBe('error');
+      expect(body.errorType).toBe('bad_data');
+      expect(body.error).toContain('promqlMatchersMax');
+      // In the URL too (a GET), and counted over form and URL together.
+      const query = selectors.map((s) => `match[]=${encodeURIComponent(s)}`);
+      expect((await fetch(`${url}${route}?${query.join('&')}`)).status).toBe(400);
+      const split = await fetch(`${url}${route}?${query.slice(0, 1).join('&')}`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: selectors.slice(1).map((s) => `match[]=${encodeURIComponent(s)}`).join('&'),
+      });
+      expect(split.status).toBe(400);
+      const taken = await post(route, selectors.slice(0, max));
+      expect(taken.status).toBe(200);
+    }
+    const listed = (await (await post('/api/v1/label/instance/values', selectors.slice(0, max))).json()) as { data: string[] };
+    expect(listed.data).toEqual(Array.from({ length: 10 }, (_, i) => `i${i}`));
+  }, 30_000);
+
+  it('count against promqlConcurrentQueriesMax: past it, more at once are told 503 unavailable to retry', async () => {
+    // Text the grammar reads for a while, in slices: each request holds the gate until it is refused.
+    const garbage = '('.repeat(16 * 1024);
+    const n = SERVER_LIMITS.promqlConcurrentQueriesMax + 10;
+    // Once alone first: the child's first parses of it run before V8 optimises the parser.
+    for (let i = 0; i < 3; i++) expect((await post('/api/v1/series', [garbage])).status).toBe(400);
+    const answers = await Promise.all(Array.from({ length: n }, (_, i) => postOwnSocket(METADATA[i % METADATA.length] as string, garbage)));
+    const kinds = answers.map((a) => `${a.status} ${(JSON.parse(a.body) as { errorType: string }).errorType}`);
+    const busy = kinds.filter((k) => k === '503 unavailable').length;
+    // The first promqlConcurrentQueriesMax hold the gate until their parse fails; every
+    // answer is one of the two.
+    expect(busy).toBeGreaterThan(0);
+    expect(kinds.filter((k) => k === '400 bad_data').length).toBe(n - busy);
+    expect(n - busy).toBeGreaterThanOrEqual(SERVER_LIMITS.promqlConcurrentQueriesMax);
+    const after = await post('/api/v1/series', ['ifInOctets']);
+    expect(after.status).toBe(200);
+  }, 30_000);
+});
