@@ -15,6 +15,9 @@ export default defineConfig({
     globalSetup: ['test/global-setup.ts'],
     testTimeout: 60_000,
     hookTimeout: 60_000,
+    // expect.poll retries its callback until this (vitest's default, 1 s, fails browser
+    // tests on a machine whose two cores are busy: a passing poll ends at once anyway).
+    expect: { poll: { timeout: 10_000 } },
     pool: 'forks',
     maxWorkers: Math.max(2, availableParallelism() - 1),
     projects: [
