@@ -90,7 +90,15 @@ async function pastHole(a: Archive, f: FileEntry | undefined, t: number, wait: F
   if (f === undefined && gone.every((x) => x.firstTs !== null && x.firstTs > t)) return undefined;
   if (f !== undefined && f.location !== 'missing' && gone.every((x) => x.firstTs !== null && x.firstTs > t)) return undefined;
   const lost = gone.find((x) => x.firstTs === null || x.firstTs <= t) ?? (gone[0] as FileEntry);
-  throw new TapedeckError('TPD_FILE_UNAVAILABLE', `file ${lost.name} is missing: the state at ${t} needs its batches`, { file: lost.name });
+  throw goneFile(lost, `is missing: the state at ${t} needs its batches`);
+}
+
+/**
+ * A read of a gone file: reading on into one fails as a read of its blocks does (one whose
+ * rows the catalog dropped, a fork's file refused, has no blocks and was passed over in silence).
+ */
+export function goneFile(f: FileEntry, why = 'is missing'): TapedeckError {
+  return new TapedeckError('TPD_FILE_UNAVAILABLE', `file ${f.name} ${why}`, { file: f.name });
 }
 
 /** The time of the image g opens with (before its first delta block), or undefined when it has none. */

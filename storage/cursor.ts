@@ -26,7 +26,7 @@ import { STORAGE_LIMITS } from './limits.js';
 import { readBlockSelected } from './series-read.js';
 import type { ColumnBatches } from './column-batches.js';
 import { CursorColumns } from './cursor-columns.js';
-import { placeAt } from './cursor-seek.js';
+import { goneFile, placeAt } from './cursor-seek.js';
 import { batchByColumns, coveredAt, stateAt, type AheadBatch, type HeldBlock } from './cursor-state.js';
 
 export type { ColumnBatches } from './column-batches.js';
@@ -266,6 +266,7 @@ export class Cursor {
     while (true) {
       const f = this.currentFile();
       if (!f) return null;
+      if (f.location === 'missing') throw goneFile(f);
       if (!isIndexed(f)) await this.a.prepare(f, this.wait);
       if (this.di < this.a.table(f).deltas.length) {
         this.columns ??= new CursorColumns(this.a, { keep: this.matcher ? this.coversFn : null, dropEmpty: this.selective }, this.wait);
@@ -299,6 +300,7 @@ export class Cursor {
     while (true) {
       const f = this.currentFile();
       if (!f) return null;
+      if (f.location === 'missing') throw goneFile(f);
       if (!isIndexed(f)) await this.a.prepare(f, this.wait);
       const t = this.a.table(f);
       const deltas = t.deltas;

@@ -4,12 +4,14 @@
  * image (what the archive held then, exactly as an intact copy gives it), and reading on
  * from there gives the batches that follow. A time whose state needs the gone batches (inside
  * the gone file's range) fails with TPD_FILE_UNAVAILABLE naming it, and a time before the
- * gone file is served from the files before it. Read-only and writable opens alike.
+ * gone file is served from the files before it. Read-only and writable opens alike. A gone
+ * file whose times are unknown (a fork's file refused against the catalog) makes every time
+ * before the next opening image fail, never the stale state of the file before the hole.
  *
  * DAMAGE2_SEED=<n> replays a run; the seed is printed.
  */
 import { describe, expect, it } from 'vitest';
-import { cp, rm, unlink } from 'node:fs/promises';
+import { copyFile, cp, readdir, rm, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Archive } from '../storage/archive.js';
 import type { Cursor } from '../storage/cursor.js';
@@ -98,6 +100,56 @@ describe('a seek past a gone file', () => {
           }
         }
         await rm(dir, { recursive: true });
+      }
+    } finally {
+      await ref.close();
+    }
+  });
+
+  it('a gone file of unknown times (refused fork): a time before the next image fails, never the stale state before the hole', async () => {
+    const T0 = 1_700_000_000_000_000;
+    const storage = { flushIntervalMs: 0, imageFrequencyBytes: 4096 };
+    const write = async (dir: string, from: number, paths: string[], rotate: boolean): Promise<void> => {
+      const a = await Archive.open(dir, storage);
+      for (let i = 0; i < 20; i++) a.writer!.append(paths.map((p, j) => [p, from + i + j]), T0 + (from + i) * 1000);
+      if (rotate) await a.writer!.rotate();
+      await a.close();
+    };
+    const rotatedOf = async (dir: string): Promise<string[]> => (await readdir(dir)).filter((n) => /^\d{4}-/.test(n)).sort();
+    const root = await tmpDir();
+    const [x, y, intact] = [join(root, 'x'), join(root, 'y'), join(root, 'intact')];
+    // x: seq 0 (0..19), seq 1 (100..119, /a), current (200..219); y, a fork after seq 0, recorded /b at 50..69 as its seq 1.
+    await write(x, 0, ['/p0', '/p1'], true);
+    await cp(x, y, { recursive: true });
+    await write(x, 100, ['/p0', '/a'], true);
+    await write(x, 200, ['/p0', '/a'], false);
+    await write(y, 50, ['/p0', '/b'], true);
+    await cp(x, intact, { recursive: true });
+    const [, xName] = await rotatedOf(x);
+    const [, yName] = await rotatedOf(y);
+    await rm(join(x, xName!));
+    await copyFile(join(y, yName!), join(x, yName!));
+    const ref = await Archive.open(intact, { readonly: true });
+    try {
+      for (const readonly of [true, false]) {
+        const a = await Archive.open(x, readonly ? { readonly: true } : storage);
+        try {
+          const gone = a.files.find((f) => f.location === 'missing');
+          expect(gone?.firstTs, 'the refused file is held as missing, times unknown').toBeNull();
+          // x's own /a at 100..119 is lost with its file: 110's state is not the state at 19.
+          expect(await at(a, T0 + 110_000, 1), `${readonly}`).toBe(`TPD_FILE_UNAVAILABLE ${gone!.name}`);
+          expect(await at(a, T0 + 60_000, 1)).toBe(`TPD_FILE_UNAVAILABLE ${gone!.name}`);
+          // From current's opening image (119) on: x's state, exactly.
+          for (const t of [T0 + 119_000, T0 + 150_000, T0 + 199_999]) expect(await at(a, t, 5), `${t}`).toBe(await at(ref, t, 5));
+          // Up to seq 0's last batch: served; reading on stops at the hole, never jumps it in silence.
+          expect(await at(a, T0 + 10_000, 9)).toBe(await at(ref, T0 + 10_000, 9));
+          expect(await at(a, T0 + 10_000, 10)).toBe(`TPD_FILE_UNAVAILABLE ${gone!.name}`);
+          const c = a.cursor();
+          await c.seek({ ts: T0 + 19_000 });
+          await expect(c.nextColumns()).rejects.toMatchObject({ code: 'TPD_FILE_UNAVAILABLE', details: { file: gone!.name } });
+        } finally {
+          await a.close();
+        }
       }
     } finally {
       await ref.close();
