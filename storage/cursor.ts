@@ -218,6 +218,7 @@ export class Cursor {
       while (di < 0) {
         f = this.a.fileList.before(f.seq);
         if (!f) return;
+        if (f.location === 'missing') throw goneFile(f);
         await this.a.prepare(f, this.wait);
         di = this.a.table(f).deltas.length - 1;
       }

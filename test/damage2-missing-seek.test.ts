@@ -147,6 +147,11 @@ describe('a seek past a gone file', () => {
           const c = a.cursor();
           await c.seek({ ts: T0 + 19_000 });
           await expect(c.nextColumns()).rejects.toMatchObject({ code: 'TPD_FILE_UNAVAILABLE', details: { file: gone!.name } });
+          // Stepping back from current across the hole fails too (batches at 200..205, then the hole).
+          await c.seek({ ts: T0 + 205_000 });
+          await c.seek({ batches: -5 });
+          expect(c.pos).toBe(T0 + 200_000);
+          await expect(c.seek({ batches: -1 })).rejects.toMatchObject({ code: 'TPD_FILE_UNAVAILABLE', details: { file: gone!.name } });
         } finally {
           await a.close();
         }
