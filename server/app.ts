@@ -10,7 +10,8 @@ import websocket from '@fastify/websocket';
 import type { Archive, ColdStorage } from '../storage/index.js';
 import { ERRORS, TapedeckError, isTapedeckError, type ErrorCode } from '../protocol/errors.js';
 import { CLOSE_CODES } from '../protocol/close-codes.js';
-import { sessionRoutes, type StreamLimits } from './routes/sessions.js';
+import { sessionRoutes } from './routes/sessions.js';
+import type { StreamLimits } from './routes/ws-liveness.js';
 import { archiveRoutes } from './routes/archive.js';
 import { webRoutes } from './routes/web.js';
 import { SessionManager, type PlaybackOptions } from './sessions/manager.js';
@@ -55,7 +56,7 @@ export interface ServerOptions {
   bodyLimitBytes?: number;
   /** WebSocket frames from clients larger than this are refused (bytes). */
   wsMaxPayloadBytes?: number;
-  /** Bounds of session streams whose client does not read (default SERVER_LIMITS; tests shorten them). */
+  /** Bounds of session and ingest streams whose client does not read or answer (default SERVER_LIMITS; tests shorten them). */
   streamLimits?: Partial<StreamLimits>;
   /** Bounds of requests that arrive slowly (default SERVER_LIMITS http*; tests shorten them). */
   httpTimeouts?: Partial<Record<'httpHeadersTimeoutMs' | 'httpRequestTimeoutMs' | 'httpTimeoutsCheckMs', number>>;
@@ -214,7 +215,7 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
   await app.register(shardTimesRoutes);
   await app.register(diffRoutes);
   await app.register(workspaceRoutes);
-  await app.register(ingestRoutes, { sources: opts.sources ?? [] });
+  await app.register(ingestRoutes, { sources: opts.sources ?? [], streamLimits: opts.streamLimits });
   await app.register(promWriteRoutes, { sources: opts.sources ?? [], archive: opts.archive });
   await app.register(sourceRoutes, { sources: opts.sources ?? [] });
   // Without a recording run (tests, tools) the journal is still read, so coverage always answers.

@@ -222,15 +222,17 @@ export const SERVER_LIMITS = {
    * closes with 4008 `unresponsive` (protocol/close-codes.ts). Every wsPingIntervalMs the
    * server pings each stream; one that has not answered the ping before within
    * wsPongTimeoutMs (a peer gone without a FIN, a client that stopped reading) closes with
-   * 4008 too. A stream whose close handshake does not finish within wsCloseGraceMs is cut.
-   * A stream over the mark then holds at most wsBufferHighBytes plus one frame plus
-   * wsSessionOverflowBytesMax, and a session whose client is gone is detached and collected.
+   * 4008 too (the push ingest WebSocket is pinged the same way, server/routes/ws-liveness.ts,
+   * except while the server itself has paused it). A stream whose close handshake does not
+   * finish within wsCloseGraceMs is cut. A stream over the mark then holds at most
+   * wsBufferHighBytes plus one frame plus wsSessionOverflowBytesMax, and a session whose
+   * client is gone is detached and collected.
    */
   /** Frames queued on a session stream while it is over wsBufferHighBytes before it closes with 4008. */
   wsSessionOverflowBytesMax: 4 * 1024 * 1024,
-  /** How often the server pings every session stream. */
+  /** How often the server pings every session stream and ingest WebSocket. */
   wsPingIntervalMs: 30_000,
-  /** A session stream that answers no ping within this closes with 4008 (at least wsPingIntervalMs after the ping). */
+  /** A session stream or ingest WebSocket that answers no ping within this closes with 4008 (at least wsPingIntervalMs after the ping). */
   wsPongTimeoutMs: 60_000,
   /** Time for a client to answer a close before its socket is cut (ws's own wait is 30 s). */
   wsCloseGraceMs: 5_000,

@@ -13,7 +13,9 @@
  *   wsIngestPendingMessagesMax unanswered messages the socket stops reading. After an
  *   error of the archive the socket stays open when retrying makes sense (backpressure,
  *   full disk) and is closed otherwise: 1001 when the archive is closed (shutdown), 1011
- *   on an I/O or internal error.
+ *   on an I/O or internal error. The server pings it every wsPingIntervalMs; a peer that
+ *   answers none within wsPongTimeoutMs (gone without a FIN) is closed with 4008
+ *   `unresponsive`, as session streams are (server/routes/ws-liveness.ts).
  * In a cluster, a request (or a WebSocket message) with a path another shard owns is refused
  * whole with 421 TPD_NOT_OWNER, its error naming the owner and its URL (docs/cluster.md); a
  * WebSocket stays open after it.
@@ -29,10 +31,13 @@ import { decodeUtf8 } from '../../protocol/value.js';
 import { SERVER_LIMITS } from '../limits.js';
 import type { AckLevel, IngestResult, PushSource } from '../sources/push.js';
 import { clientMessage, parseAckLevel, retryAfterS } from './ingest-answers.js';
+import { keepAlive, STREAM_LIMITS, type StreamLimits } from './ws-liveness.js';
 import type { Source } from '../sources/source.js';
 
 export interface IngestRoutesOptions {
   sources: readonly Source[];
+  /** Pings of the WebSocket and the close of a peer that answers none (default STREAM_LIMITS). */
+  streamLimits?: Partial<StreamLimits> | undefined;
 }
 
 const RESULT_PROPERTIES = {
@@ -105,6 +110,7 @@ function sendError(reply: FastifyReply, err: TapedeckError, body: Record<string,
 
 export const ingestRoutes: FastifyPluginAsync<IngestRoutesOptions> = async (app, opts) => {
   const pushes = new Map(opts.sources.filter((s) => s.type === 'push').map((s) => [s.name, s as PushSource]));
+  const streamLimits: StreamLimits = { ...STREAM_LIMITS, ...opts.streamLimits };
   const pick = (name: string | undefined): PushSource => {
     const p = name === undefined ? pushes.values().next().value : pushes.get(name);
     if (!p) {
@@ -175,6 +181,9 @@ export const ingestRoutes: FastifyPluginAsync<IngestRoutesOptions> = async (app,
       socket.close(CLOSE_CODES.policy, e.code);
       return;
     }
+    // A peer gone without a FIN would hold the socket (and its pending answers) for ever.
+    // While the socket is paused by us (the archive is behind) its pongs wait unread: not the peer's silence.
+    keepAlive(socket, streamLimits, () => socket.isPaused);
     // Messages are ingested one after another, in the order they arrived; a sender that
     // outpaces the archive finds the socket paused (TCP backpressure) instead of a queue.
     let chain: Promise<void> = Promise.resolve();

@@ -15,7 +15,6 @@ import { decodeClientFrame } from '../../protocol/frames.js';
 import { CONTROLS_SCHEMA, CONTROLS_VIEW_SCHEMA, FILTER_SCHEMA, parseFilter, type ControlsInput } from '../../protocol/controls.js';
 import { CLOSE_CODES } from '../../protocol/close-codes.js';
 import { TapedeckError } from '../../protocol/errors.js';
-import { SERVER_LIMITS } from '../limits.js';
 import type { Session, SessionSink, FrameFormat } from '../sessions/session.js';
 import { mayAdminister } from '../ops/auth.js';
 import type { ShardDirectory } from '../cluster/directory.js';
@@ -23,6 +22,7 @@ import { closeShardConnections, SCOPE_LOCAL } from '../cluster/fanout.js';
 import { MergedSessions } from '../cluster/merged-sessions.js';
 import type { Log } from '../sessions/manager.js';
 import { noMatchSliced, SCOPE } from './queries.js';
+import { closeUnresponsive, keepAlive, STREAM_LIMITS, type StreamLimits } from './ws-liveness.js';
 
 const ID = { type: 'string', pattern: '^[0-9a-f]{32}$' } as const;
 const validControls = new Ajv({ allowUnionTypes: true }).compile(CONTROLS_SCHEMA);
@@ -63,30 +63,6 @@ function view(s: Session): object {
   };
 }
 
-/** The bounds of a session stream whose client does not read (SERVER_LIMITS, "Session streams"); tests shorten them. */
-export interface StreamLimits {
-  wsSessionOverflowBytesMax: number;
-  wsPingIntervalMs: number;
-  wsPongTimeoutMs: number;
-  wsCloseGraceMs: number;
-}
-
-export const STREAM_LIMITS: StreamLimits = {
-  wsSessionOverflowBytesMax: SERVER_LIMITS.wsSessionOverflowBytesMax,
-  wsPingIntervalMs: SERVER_LIMITS.wsPingIntervalMs,
-  wsPongTimeoutMs: SERVER_LIMITS.wsPongTimeoutMs,
-  wsCloseGraceMs: SERVER_LIMITS.wsCloseGraceMs,
-};
-
-/** Closes a stream whose client does not read with 4008, and cuts it if the close handshake does not finish either. */
-function closeUnresponsive(socket: WebSocket, why: string, limits: StreamLimits): void {
-  if (socket.readyState !== socket.OPEN) return;
-  socket.close(CLOSE_CODES.unresponsive, why);
-  const cut = setTimeout(() => socket.terminate(), limits.wsCloseGraceMs);
-  cut.unref();
-  socket.once('close', () => clearTimeout(cut));
-}
-
 /**
  * The session's sink on a WebSocket. The session's loop waits while more than `highBytes`
  * wait on the socket; frames sent anyway from then on (controls after REST changes, errors,
@@ -113,21 +89,6 @@ function wsSink(socket: WebSocket, format: FrameFormat, coalesce: boolean, highB
     drained: () => last,
     close: (code, reason) => socket.close(code, reason),
   };
-}
-
-/**
- * Pings the stream every wsPingIntervalMs; one that answered no ping for wsPongTimeoutMs (a
- * peer gone without a FIN, a client that stopped reading) closes with 4008.
- */
-function keepAlive(socket: WebSocket, limits: StreamLimits): void {
-  let answeredAt = Date.now();
-  socket.on('pong', () => (answeredAt = Date.now()));
-  const timer = setInterval(() => {
-    if (Date.now() - answeredAt > limits.wsPongTimeoutMs) closeUnresponsive(socket, `no pong within ${limits.wsPongTimeoutMs} ms`, limits);
-    else if (socket.readyState === socket.OPEN) socket.ping();
-  }, limits.wsPingIntervalMs);
-  timer.unref();
-  socket.once('close', () => clearInterval(timer));
 }
 
 export interface SessionRoutesOptions {
