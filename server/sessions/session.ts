@@ -33,6 +33,7 @@ import { Turns } from './turns.js';
 import { gatherFrame } from './gather.js';
 import { HeldColumns } from './columns.js';
 import { fetchWaitFrame, SessionWire, type SessionSink } from './wire.js';
+import { coverInSlices } from '../routes/queries.js';
 
 export type { FrameFormat, SessionSink } from './wire.js';
 export type { CoverageSource, SessionEvents, SessionLimits, SessionLog } from './ports.js';
@@ -123,6 +124,8 @@ export class Session {
       const start = parsed.start ?? this.start;
       parsed.pos = start.kind === 'unbounded' ? { kind: 'beginning' } : { kind: 'ts', us: start.us };
     }
+    // The state frame asks the filter of every path id at once: decided here first, in slices.
+    if (this.filter.length > 0) await coverInSlices(this.cursor, this.a.paths.length);
     await this.apply(parsed);
     this.loopDone = this.run();
   }
@@ -374,6 +377,7 @@ export class Session {
   private async columnCursorAt(): Promise<Cursor> {
     if (this.columnCursor) return this.columnCursor;
     const c = this.a.cursor({ ...(this.filter.length > 0 ? { filter: this.filter } : {}), onFetchWait: this.onFetchWait });
+    if (this.filter.length > 0) await coverInSlices(c, this.a.paths.length);
     await c.seek(this.posUs !== null ? { ts: this.posUs } : 'beginning');
     this.columnCursor = c;
     return c;
