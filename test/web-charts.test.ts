@@ -297,6 +297,8 @@ describe('web charts', () => {
     expect(await page.evaluate(() => window.layoutEvents.length)).toBe(events);
 
     // A panel of state tracks only has the read-out too: /dev/up at 45 s (set at 40 s).
+    // (Once the panel has drawn /dev/up's band from 40 s: the read-out is taken at the move.)
+    await expect.poll(() => page.locator('.panel').nth(1).locator('.band[data-ts-us="' + at(40) + '"]').count()).toBeGreaterThan(0);
     const area = page.locator('.panel').nth(1).locator('.state-area');
     const box = (await area.boundingBox())!;
     await page.mouse.move(box.x + box.width * (35 / 40), box.y + box.height / 2);
