@@ -9,14 +9,10 @@
  * heap runs out dies, and its /health with it.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { createInterface } from 'node:readline';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { ROOT, startChildServer, type ChildServer } from './helpers/child-server.js';
 import { join } from 'node:path';
 import snappy from 'snappy';
 
-const ROOT = new URL('..', import.meta.url).pathname;
 /** Uncompressed bytes of the bomb: a WriteRequest of series without samples, 17 bytes each. */
 const BOMB_BYTES = 200 * 1024 * 1024;
 
@@ -28,33 +24,26 @@ const srv = await startServer(resolveConfig(JSON.parse(process.argv[1])), { logg
 console.log(JSON.stringify({ url: srv.url }));
 `;
 
-let dir: string;
-let child: ChildProcessWithoutNullStreams;
+let server: ChildServer;
 let url: string;
-let exited: number | null | undefined;
 
 beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'tapedeck-hostile-'));
-  const config = {
-    archive_directory: join(dir, 'archive'),
-    record: { spec: ['/**'], flush_interval: '0' },
-    publish: { bind: '127.0.0.1:0' },
-    sources: [{ name: 'prom', type: 'remote_write' }],
-  };
-  child = spawn(process.execPath, ['--max-old-space-size=1024', '--import', 'tsx', '--input-type=module', '-e', CHILD, JSON.stringify(config)], { cwd: ROOT, stdio: ['pipe', 'pipe', 'pipe'] });
-  let stderr = '';
-  child.stderr.on('data', (d) => (stderr += String(d)));
-  child.once('exit', (code) => (exited = code));
-  url = await new Promise<string>((resolve, reject) => {
-    child.once('exit', (code) => reject(new Error(`server exited (${String(code)}) before listening: ${stderr}`)));
-    createInterface({ input: child.stdout }).on('line', (l) => resolve((JSON.parse(l) as { url: string }).url));
+  server = await startChildServer(CHILD, {
+    args: (dir) => {
+      const config = {
+        archive_directory: join(dir, 'archive'),
+        record: { spec: ['/**'], flush_interval: '0' },
+        publish: { bind: '127.0.0.1:0' },
+        sources: [{ name: 'prom', type: 'remote_write' }],
+      };
+      return [JSON.stringify(config)];
+    },
+    nodeArgs: ['--max-old-space-size=1024'],
   });
+  url = server.url;
 }, 60_000);
 
-afterAll(async () => {
-  child?.kill('SIGKILL');
-  if (dir) await rm(dir, { recursive: true, force: true });
-});
+afterAll(() => server?.close());
 
 describe('compressed bodies', () => {
   it('refuses a remote-write snappy bomb of series without samples with 400 and stays up', async () => {
@@ -71,10 +60,10 @@ describe('compressed bodies', () => {
       body,
       signal: AbortSignal.timeout(30_000),
     }).catch((err: unknown) => err as Error);
-    expect(res instanceof Error ? `${res.message} (server exit ${String(exited)})` : res.status).toBe(400);
+    expect(res instanceof Error ? `${res.message} (server exit ${String(server.exitCode)})` : res.status).toBe(400);
     expect(JSON.stringify(await (res as Response).json())).toContain('TPD_BAD_REMOTE_WRITE');
     const health = await fetch(`${url}/health`, { signal: AbortSignal.timeout(5_000) }).catch(() => undefined);
     expect(health?.status).toBe(200);
-    expect(exited).toBeUndefined();
+    expect(server.exitCode).toBeUndefined();
   }, 60_000);
 });

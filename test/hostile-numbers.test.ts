@@ -8,10 +8,7 @@
  * held would hold this test's loop too, and its /health probes with it.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { createInterface } from 'node:readline';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { ROOT, startChildServer, type ChildServer } from './helpers/child-server.js';
 import { join } from 'node:path';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -20,8 +17,6 @@ import type { AddressInfo } from 'node:net';
 const HEALTH_ANSWER_MS = 5_000;
 /** Digits of the hostile value: the old regex tried every split of them (quadratic: minutes of CPU). */
 const DIGITS = 200_000;
-
-const ROOT = new URL('..', import.meta.url).pathname;
 
 /** A recording server (server/main.ts) in a child process, from the config in argv; prints its URL. */
 const CHILD = `
@@ -35,45 +30,36 @@ console.log(JSON.stringify({ url: srv.url }));
 /** Digits of the value an exposition line carries (its line is at most scrapeLineBytesMax, 64 KiB). */
 const SCRAPED_DIGITS = 60_000;
 
-let dir: string;
-let child: ChildProcessWithoutNullStreams;
+let server: ChildServer;
 let url: string;
 /** An exposition endpoint whose one sample's value is digits and a letter. */
 let exposition: http.Server;
 
 beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'tapedeck-hostile-'));
   exposition = http.createServer((_req, res) => res.end(`hostile_metric ${'1'.repeat(SCRAPED_DIGITS)}x\n`));
   await new Promise<void>((resolve) => exposition.listen(0, '127.0.0.1', resolve));
-  const config = {
-    archive_directory: join(dir, 'archive'),
-    record: { spec: ['/**'], flush_interval: '0' },
-    publish: { bind: '127.0.0.1:0' },
-    sources: [{ name: 'edge', type: 'prometheus-scrape', targets: [`http://127.0.0.1:${(exposition.address() as AddressInfo).port}/metrics`], interval: '50ms' }],
-  };
-  child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', CHILD, JSON.stringify(config)], { cwd: ROOT, stdio: ['pipe', 'pipe', 'pipe'] });
-  let stderr = '';
-  child.stderr.on('data', (d) => (stderr += String(d)));
-  url = await new Promise<string>((resolve, reject) => {
-    child.once('exit', (code) => reject(new Error(`server exited (${String(code)}) before listening: ${stderr}`)));
-    createInterface({ input: child.stdout }).on('line', (l) => resolve((JSON.parse(l) as { url: string }).url));
+  server = await startChildServer(CHILD, {
+    args: (dir) => {
+      const config = {
+        archive_directory: join(dir, 'archive'),
+        record: { spec: ['/**'], flush_interval: '0' },
+        publish: { bind: '127.0.0.1:0' },
+        sources: [{ name: 'edge', type: 'prometheus-scrape', targets: [`http://127.0.0.1:${(exposition.address() as AddressInfo).port}/metrics`], interval: '50ms' }],
+      };
+      return [JSON.stringify(config)];
+    },
   });
+  url = server.url;
 }, 60_000);
 
 afterAll(async () => {
-  child?.kill('SIGKILL');
   exposition?.close();
-  if (dir) await rm(dir, { recursive: true, force: true });
+  await server?.close();
 });
 
 /** Whether /health answers within HEALTH_ANSWER_MS (an event loop held that long does not). */
-async function healthAnswers(): Promise<boolean> {
-  try {
-    const res = await fetch(`${url}/health`, { signal: AbortSignal.timeout(HEALTH_ANSWER_MS) });
-    return res.status === 200;
-  } catch {
-    return false;
-  }
+function healthAnswers(): Promise<boolean> {
+  return server.healthAnswers(HEALTH_ANSWER_MS);
 }
 
 const hostile = '1'.repeat(DIGITS) + 'x';

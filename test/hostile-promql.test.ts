@@ -8,11 +8,7 @@
  * held would hold this test's loop too, and its /health probes with it.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { createInterface } from 'node:readline';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { startArchiveServer, type ChildServer } from './helpers/child-server.js';
 import { SERVER_LIMITS } from '../server/limits.js';
 
 /** /health must answer at all within this while a query runs (not a timing target). */
@@ -21,49 +17,22 @@ const HEALTH_ANSWER_MS = 5_000;
 const SERIES = 1500;
 const VALUE_CHARS = 400;
 
-const ROOT = new URL('..', import.meta.url).pathname;
 
-/** A server over an archive of SERIES series with long label values, in a child process; prints its URL. */
-const CHILD = `
-const { Archive } = await import(${JSON.stringify(join(ROOT, 'storage/index.ts'))});
-const { buildServer } = await import(${JSON.stringify(join(ROOT, 'server/app.ts'))});
-const { seriesToPath } = await import(${JSON.stringify(join(ROOT, 'protocol/prom-path.ts'))});
-const archive = await Archive.open(process.argv[1], { flushIntervalMs: 0 });
-const updates = [];
-for (let i = 0; i < ${SERIES}; i++) updates.push([seriesToPath({ name: 'ifInOctets', labels: { instance: 'a'.repeat(${VALUE_CHARS} - String(i).length) + i } }), i]);
-archive.writer.append(updates, Date.now() * 1000 - 60_000_000);
-await archive.writer.flush();
-const app = await buildServer({ archive });
-await app.listen({ port: 0, host: '127.0.0.1' });
-console.log(JSON.stringify({ url: 'http://127.0.0.1:' + app.server.address().port }));
-`;
 
-let dir: string;
-let child: ChildProcessWithoutNullStreams;
+let server: ChildServer;
 let url: string;
 
 beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'tapedeck-hostile-'));
-  child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', CHILD, join(dir, 'archive')], { cwd: ROOT, stdio: ['pipe', 'pipe', 'pipe'] });
-  let stderr = '';
-  child.stderr.on('data', (d) => (stderr += String(d)));
-  url = await new Promise<string>((resolve, reject) => {
-    child.once('exit', (code) => reject(new Error(`server exited (${String(code)}) before listening: ${stderr}`)));
-    createInterface({ input: child.stdout }).on('line', (l) => resolve((JSON.parse(l) as { url: string }).url));
-  });
+  server = await startArchiveServer(`const updates = [];
+for (let i = 0; i < ${SERIES}; i++) updates.push([seriesToPath({ name: 'ifInOctets', labels: { instance: 'a'.repeat(${VALUE_CHARS} - String(i).length) + i } }), i]);
+archive.writer.append(updates, Date.now() * 1000 - 60_000_000);`, { imports: { seriesToPath: 'protocol/prom-path.ts' } });
+  url = server.url;
 }, 60_000);
 
-afterAll(async () => {
-  child?.kill('SIGKILL');
-  if (dir) await rm(dir, { recursive: true, force: true });
-});
+afterAll(() => server?.close());
 
-async function healthAnswers(): Promise<boolean> {
-  try {
-    return (await fetch(`${url}/health`, { signal: AbortSignal.timeout(HEALTH_ANSWER_MS) })).status === 200;
-  } catch {
-    return false;
-  }
+function healthAnswers(): Promise<boolean> {
+  return server.healthAnswers(HEALTH_ANSWER_MS);
 }
 
 function post(route: string, form: Record<string, string>): Promise<Response> {

@@ -8,55 +8,24 @@
  * held would hold this test's loop too, and its /health probes with it.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { createInterface } from 'node:readline';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { fabricFill, startArchiveServer, type ChildServer } from './helpers/child-server.js';
 import { PROTOCOL_LIMITS } from '../protocol/limits.js';
 
 const HEALTH_ANSWER_MS = 5_000;
 /** Recorded paths: a query's worth of costly globs takes a second or more over them in one piece. */
 const PATHS = 250_000;
 const FIRST_US = 1_700_000_000_000_000;
-const ROOT = new URL('..', import.meta.url).pathname;
 
-const CHILD = `
-const { Archive } = await import(${JSON.stringify(join(ROOT, 'storage/index.ts'))});
-const { buildServer } = await import(${JSON.stringify(join(ROOT, 'server/app.ts'))});
-const { Recorder } = await import(${JSON.stringify(join(ROOT, 'server/recorder.ts'))});
-const archive = await Archive.open(process.argv[1], { flushIntervalMs: 0 });
-for (let b = 0; b < 25; b++) {
-  const updates = [];
-  for (let i = 0; i < ${PATHS} / 25; i++) updates.push(['/fabric/sw-' + b + '/if-' + i + '/octets_in_counter_value', i]);
-  archive.writer.append(updates, ${FIRST_US} + b * 1_000_000);
-}
-await archive.writer.flush();
-const recorder = await Recorder.open(archive);
-const app = await buildServer({ archive, recorder });
-await app.listen({ port: 0, host: '127.0.0.1' });
-console.log(JSON.stringify({ url: 'http://127.0.0.1:' + app.server.address().port }));
-`;
 
-let dir: string;
-let child: ChildProcessWithoutNullStreams;
+let server: ChildServer;
 let url: string;
 
 beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'tapedeck-hostile2-'));
-  child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', CHILD, join(dir, 'archive')], { cwd: ROOT, stdio: ['pipe', 'pipe', 'pipe'] });
-  let stderr = '';
-  child.stderr.on('data', (d) => (stderr += String(d)));
-  url = await new Promise<string>((resolve, reject) => {
-    child.once('exit', (code) => reject(new Error(`server exited (${String(code)}) before listening: ${stderr}`)));
-    createInterface({ input: child.stdout }).on('line', (l) => resolve((JSON.parse(l) as { url: string }).url));
-  });
+  server = await startArchiveServer(fabricFill(PATHS, FIRST_US), { recorder: true });
+  url = server.url;
 }, 60_000);
 
-afterAll(async () => {
-  child?.kill('SIGKILL');
-  if (dir) await rm(dir, { recursive: true, force: true });
-});
+afterAll(() => server?.close());
 
 /** globsPerSpecMax globs that scan every segment of every path for their pieces and match none; `n` makes each list its own (no cache shared). */
 function costlyGlobs(n: number): string {
