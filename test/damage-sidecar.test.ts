@@ -18,6 +18,7 @@ import type { Value } from '../protocol/value.js';
 import { scheduleSeed } from './helpers/seed.js';
 import { tmpDir } from './helpers/tmp.js';
 import { rng } from './helpers/workload.js';
+import { exactValue } from './helpers/values.js';
 
 const SEED = scheduleSeed('DAMAGE_SIDECAR_SEED', 'damage-sidecar');
 const limits = STORAGE_LIMITS as { -readonly [K in keyof typeof STORAGE_LIMITS]: number };
@@ -26,12 +27,7 @@ afterEach(() => {
   Object.assign(limits, saved);
 });
 
-const bits = new Float64Array(1);
-function exact(v: Value): unknown {
-  if (typeof v !== 'number') return v;
-  bits[0] = v;
-  return `f64:${new BigUint64Array(bits.buffer)[0]?.toString(16)}`;
-}
+const exact = exactValue;
 
 /** Files of the same shape (same paths, same batch count), so that their sidecars look alike. */
 async function build(dir: string): Promise<{ first: number; last: number }> {

@@ -9,37 +9,23 @@
  * heap runs out dies, and its /health with it.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ROOT, startChildServer, type ChildServer } from './helpers/child-server.js';
+import { startRecordingServer, type ChildServer } from './helpers/child-server.js';
 import { join } from 'node:path';
 import snappy from 'snappy';
 
 /** Uncompressed bytes of the bomb: a WriteRequest of series without samples, 17 bytes each. */
 const BOMB_BYTES = 200 * 1024 * 1024;
 
-const CHILD = `
-const { pino } = await import('pino');
-const { resolveConfig } = await import(${JSON.stringify(join(ROOT, 'server/config.ts'))});
-const { startServer } = await import(${JSON.stringify(join(ROOT, 'server/main.ts'))});
-const srv = await startServer(resolveConfig(JSON.parse(process.argv[1])), { logger: pino({ level: 'silent' }) });
-console.log(JSON.stringify({ url: srv.url }));
-`;
-
 let server: ChildServer;
 let url: string;
 
 beforeAll(async () => {
-  server = await startChildServer(CHILD, {
-    args: (dir) => {
-      const config = {
-        archive_directory: join(dir, 'archive'),
-        record: { spec: ['/**'], flush_interval: '0' },
-        publish: { bind: '127.0.0.1:0' },
-        sources: [{ name: 'prom', type: 'remote_write' }],
-      };
-      return [JSON.stringify(config)];
-    },
-    nodeArgs: ['--max-old-space-size=1024'],
-  });
+  server = await startRecordingServer((dir) => ({
+    archive_directory: join(dir, 'archive'),
+    record: { spec: ['/**'], flush_interval: '0' },
+    publish: { bind: '127.0.0.1:0' },
+    sources: [{ name: 'prom', type: 'remote_write' }],
+  }), ['--max-old-space-size=1024']);
   url = server.url;
 }, 60_000);
 

@@ -8,7 +8,7 @@
  * held would hold this test's loop too, and its /health probes with it.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ROOT, startChildServer, type ChildServer } from './helpers/child-server.js';
+import { startRecordingServer, type ChildServer } from './helpers/child-server.js';
 import { join } from 'node:path';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -17,15 +17,6 @@ import type { AddressInfo } from 'node:net';
 const HEALTH_ANSWER_MS = 5_000;
 /** Digits of the hostile value: the old regex tried every split of them (quadratic: minutes of CPU). */
 const DIGITS = 200_000;
-
-/** A recording server (server/main.ts) in a child process, from the config in argv; prints its URL. */
-const CHILD = `
-const { pino } = await import('pino');
-const { resolveConfig } = await import(${JSON.stringify(join(ROOT, 'server/config.ts'))});
-const { startServer } = await import(${JSON.stringify(join(ROOT, 'server/main.ts'))});
-const srv = await startServer(resolveConfig(JSON.parse(process.argv[1])), { logger: pino({ level: 'silent' }) });
-console.log(JSON.stringify({ url: srv.url }));
-`;
 
 /** Digits of the value an exposition line carries (its line is at most scrapeLineBytesMax, 64 KiB). */
 const SCRAPED_DIGITS = 60_000;
@@ -38,17 +29,12 @@ let exposition: http.Server;
 beforeAll(async () => {
   exposition = http.createServer((_req, res) => res.end(`hostile_metric ${'1'.repeat(SCRAPED_DIGITS)}x\n`));
   await new Promise<void>((resolve) => exposition.listen(0, '127.0.0.1', resolve));
-  server = await startChildServer(CHILD, {
-    args: (dir) => {
-      const config = {
-        archive_directory: join(dir, 'archive'),
-        record: { spec: ['/**'], flush_interval: '0' },
-        publish: { bind: '127.0.0.1:0' },
-        sources: [{ name: 'edge', type: 'prometheus-scrape', targets: [`http://127.0.0.1:${(exposition.address() as AddressInfo).port}/metrics`], interval: '50ms' }],
-      };
-      return [JSON.stringify(config)];
-    },
-  });
+  server = await startRecordingServer((dir) => ({
+    archive_directory: join(dir, 'archive'),
+    record: { spec: ['/**'], flush_interval: '0' },
+    publish: { bind: '127.0.0.1:0' },
+    sources: [{ name: 'edge', type: 'prometheus-scrape', targets: [`http://127.0.0.1:${(exposition.address() as AddressInfo).port}/metrics`], interval: '50ms' }],
+  }));
   url = server.url;
 }, 60_000);
 

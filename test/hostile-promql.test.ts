@@ -8,7 +8,7 @@
  * held would hold this test's loop too, and its /health probes with it.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startArchiveServer, type ChildServer } from './helpers/child-server.js';
+import { LONG_LABEL_IMPORTS, longLabelFill, startArchiveServer, type ChildServer } from './helpers/child-server.js';
 import { SERVER_LIMITS } from '../server/limits.js';
 
 /** /health must answer at all within this while a query runs (not a timing target). */
@@ -17,15 +17,11 @@ const HEALTH_ANSWER_MS = 5_000;
 const SERIES = 1500;
 const VALUE_CHARS = 400;
 
-
-
 let server: ChildServer;
 let url: string;
 
 beforeAll(async () => {
-  server = await startArchiveServer(`const updates = [];
-for (let i = 0; i < ${SERIES}; i++) updates.push([seriesToPath({ name: 'ifInOctets', labels: { instance: 'a'.repeat(${VALUE_CHARS} - String(i).length) + i } }), i]);
-archive.writer.append(updates, Date.now() * 1000 - 60_000_000);`, { imports: { seriesToPath: 'protocol/prom-path.ts' } });
+  server = await startArchiveServer(longLabelFill(SERIES, VALUE_CHARS), { imports: LONG_LABEL_IMPORTS });
   url = server.url;
 }, 60_000);
 

@@ -21,6 +21,7 @@ import { scheduleSeed } from './helpers/seed.js';
 import { tmpDir } from './helpers/tmp.js';
 import { rng } from './helpers/workload.js';
 import { STALE_NAN } from './helpers/nan.js';
+import { exactValue } from './helpers/values.js';
 
 const PATHS = 40;
 const limits = STORAGE_LIMITS as { -readonly [K in keyof typeof STORAGE_LIMITS]: number };
@@ -31,12 +32,7 @@ afterEach(async () => {
   Object.assign(limits, saved);
 });
 
-const bits = new Float64Array(1);
-function exact(v: Value): unknown {
-  if (typeof v !== 'number') return v;
-  bits[0] = v;
-  return `f64:${new BigUint64Array(bits.buffer)[0]?.toString(16)}`;
-}
+const exact = exactValue;
 
 /** Three sealed files with sidecars and `current`. */
 async function build(seed: number, dir?: string): Promise<{ a: Archive; firstUs: number; lastUs: number }> {

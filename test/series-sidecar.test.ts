@@ -25,6 +25,7 @@ import { scheduleSeed } from './helpers/seed.js';
 import { tmpDir } from './helpers/tmp.js';
 import { rng } from './helpers/workload.js';
 import { STALE_NAN } from './helpers/nan.js';
+import { exactValue } from './helpers/values.js';
 
 const OTHER_NAN = new Float64Array(new BigUint64Array([0x7ff8000000001234n]).buffer)[0] as number;
 const PATHS = 30;
@@ -36,13 +37,7 @@ afterEach(async () => {
   Object.assign(limits, saved);
 });
 
-const bits = new Float64Array(1);
-/** A value by its exact form: numbers by their bits. */
-function exact(v: Value): unknown {
-  if (typeof v !== 'number') return v;
-  bits[0] = v;
-  return `f64:${new BigUint64Array(bits.buffer)[0]?.toString(16)}`;
-}
+const exact = exactValue;
 
 /** Numeric paths with every hostile float; every 7th path mixes in text and booleans (not covered); every 5th has nulls. */
 function valueOf(rand: () => number, i: number, k: number): Value {

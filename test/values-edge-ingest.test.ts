@@ -24,21 +24,10 @@ import { cellValue } from '../server/sources/csv.js';
 import { expositionText } from '../server/sources/prom-scrape.js';
 import { recordingServer } from './helpers/recording-server.js';
 import { scheduleSeed } from './helpers/seed.js';
+import { rng } from './helpers/workload.js';
 import { rig } from './helpers/upstreams.js';
 
 const seed = scheduleSeed('VALUES_EDGE_SEED', 'values-edge-ingest');
-
-/** mulberry32: a small seeded generator. */
-function rng(s: number): () => number {
-  let a = s >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const KEY_CHARS = ['a', 'b', ':', '"', '\\', '{', '}', '[', ']', ',', ' ', 'é', '\u0000', '1', '$', '/'];
 

@@ -11,6 +11,7 @@ import { WriteRequestSchema } from '../protocol/prompb/gen/remote_pb.js';
 import type { Batch } from '../protocol/value.js';
 import type { RunningServer } from '../server/main.js';
 import { recordingServer } from './helpers/recording-server.js';
+import { readAll } from './helpers/replay.js';
 
 let server: (RunningServer & { dir: string }) | undefined;
 afterEach(async () => {
@@ -38,11 +39,7 @@ async function post(b: Buffer): Promise<{ status: number; code: string | undefin
 
 async function recorded(s: RunningServer): Promise<Batch[]> {
   await s.archive.writer?.flush();
-  const c = s.archive.cursor();
-  await c.seek('beginning');
-  const out: Batch[] = [];
-  for (let b = await c.next(); b; b = await c.next()) out.push(b);
-  return out;
+  return readAll(s.archive.cursor());
 }
 
 describe('remote_write edges', () => {

@@ -111,3 +111,28 @@ export function fabricFill(paths: number, firstUs: number): string {
   archive.writer.append(updates, ${firstUs} + b * 1_000_000);
 }`;
 }
+
+/** A fill of `series` ifInOctets series whose `instance` is `valueChars` characters long (label values a regex must walk). */
+export function longLabelFill(series: number, valueChars: number): string {
+  return `const updates = [];
+for (let i = 0; i < ${series}; i++) updates.push([seriesToPath({ name: 'ifInOctets', labels: { instance: 'a'.repeat(${valueChars} - String(i).length) + i } }), i]);
+archive.writer.append(updates, Date.now() * 1000 - 60_000_000);`;
+}
+
+/** The imports longLabelFill needs (startArchiveServer's `imports`). */
+export const LONG_LABEL_IMPORTS = { seriesToPath: 'protocol/prom-path.ts' };
+
+/**
+ * A recording server (server/main.ts startServer, as `tapedeck serve` runs it, logging
+ * nothing) in a child process, from the config `config` returns for the scratch directory.
+ */
+export function startRecordingServer(config: (dir: string) => unknown, nodeArgs: string[] = []): Promise<ChildServer> {
+  const script = [
+    "const { pino } = await import('pino');",
+    `const { resolveConfig } = await import(${source('server/config.ts')});`,
+    `const { startServer } = await import(${source('server/main.ts')});`,
+    "const srv = await startServer(resolveConfig(JSON.parse(process.argv[1])), { logger: pino({ level: 'silent' }) });",
+    'console.log(JSON.stringify({ url: srv.url }));',
+  ].join('\n');
+  return startChildServer(script, { args: (dir) => [JSON.stringify(config(dir))], nodeArgs });
+}

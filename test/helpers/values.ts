@@ -119,3 +119,11 @@ export function propertySeed(name: string): number {
   console.log(`${name}: fast-check seed ${seed} (replay with FC_SEED=${seed})`);
   return seed;
 }
+
+const exactBits = new Float64Array(1);
+/** A value by its exact form, for toEqual: numbers by their bits (NaN payloads, -0), others as they are. */
+export function exactValue(v: Value): unknown {
+  if (typeof v !== 'number') return v;
+  exactBits[0] = v;
+  return `f64:${new BigUint64Array(exactBits.buffer)[0]?.toString(16)}`;
+}
