@@ -17,6 +17,8 @@ import { ByteWriter } from '../storage/codec/bytes.js';
 import { batchesAtOrBefore, readBatchTimes } from '../storage/codec/batch-times.js';
 import { BlockType, encodeFrame, openFrame } from '../storage/codec/frame.js';
 import { decodeBatches, decodeBatchesInto, decodeBatchesSelected, encodeBatches, newNumberBatches } from '../storage/codec/payload.js';
+import { PAYLOAD_UNDER_A_BIT_UPDATES_MAX } from '../storage/codec/payload-head.js';
+import { STORAGE_LIMITS } from '../storage/limits.js';
 import { ColumnBatchesBuilder } from '../storage/column-batches.js';
 import { ColumnBlockReader } from '../storage/column-block.js';
 import { seekHead } from '../storage/seek-head.js';
@@ -111,6 +113,35 @@ describe('payloads no writer made', () => {
     w.u8(0);
     for (let i = 1; i < nb; i++) w.u8(2 * 2 + 1);
     refusedOrRead(payloadHead(nb, 2 * nb + 1, 1, w.finish()), nb, 'lists one short');
+  });
+
+  it('are refused when repeated lists claim more updates than any block the writer makes', () => {
+    // One path listed n times a batch, nb batches, one constant value: the writer's own
+    // encoding ("same as previous" lists, a PACKED column of no bits) takes ~3 bytes a batch.
+    // Past 2^21 updates no writer made it (a block holds at most blockUpdatesTarget +
+    // batchUpdatesMax); before the bound, 150 KB of it decoded to 10^9 updates.
+    expect(STORAGE_LIMITS.blockUpdatesTarget + STORAGE_LIMITS.batchUpdatesMax).toBeLessThan(PAYLOAD_UNDER_A_BIT_UPDATES_MAX);
+    const n = 2000;
+    const made = (nb: number): Uint8Array =>
+      encodeBatches(
+        { ts: Array.from({ length: nb }, (_, i) => 1000 + i), counts: new Array<number>(nb).fill(n), ids: new Int32Array(nb * n), values: new Array<Value>(nb * n).fill(5), batchCount: nb, updateCount: nb * n },
+        new ByteWriter(64),
+      ).slice();
+    const under = made(1000); // 2 000 000 updates in about 5 KB: read, every update
+    expect(under.length * 8).toBeLessThan(2_000_000);
+    const read = decodeBatches(under, 0);
+    expect(read.counts.reduce((a, c) => a + c, 0)).toBe(2_000_000);
+    expect(read.values[1_999_999]).toBe(5);
+    const over = made(1600); // 3 200 000 updates in about 7 KB
+    for (const [name, reader] of readers(over, 1600)) {
+      let code: string | undefined;
+      try {
+        reader();
+      } catch (err) {
+        code = isTapedeckError(err) ? err.code : String(err);
+      }
+      expect(code, name).toBe('TPD_CORRUPT_BLOCK');
+    }
   });
 
   it('are refused with TPD_CORRUPT_BLOCK or read by every reader when damaged anywhere, never anything else', () => {

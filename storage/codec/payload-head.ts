@@ -6,6 +6,17 @@
 import { ByteReader } from './bytes.js';
 import { PAYLOAD_LAYOUT, PAYLOAD_LAYOUT2_MARK } from './payload-encode.js';
 
+/**
+ * Most updates a payload may decode to when it holds fewer than a bit per update (only
+ * "same as previous" batch lists reach that: a PACKED column of a linear series takes no
+ * bits). The writer seals a block at STORAGE_LIMITS.blockUpdatesTarget updates, and a batch
+ * holds at most batchUpdatesMax, so no block it ever wrote holds more than 16 383 + 1 000 000;
+ * past this, 150 KB of repeated lists made readers allocate and decode 10^9 updates (GBs,
+ * minutes). A format bound, not a tunable: test/codec-domain-damage.test.ts checks the
+ * writer's limits stay under it.
+ */
+export const PAYLOAD_UNDER_A_BIT_UPDATES_MAX = 2 ** 21;
+
 /** A payload's head: its layout and counts of batches, updates and columns. */
 export interface PayloadHead {
   layout2: boolean;
@@ -34,7 +45,8 @@ export function readPayloadHead(r: ByteReader, raw: Uint8Array): PayloadHead {
   // times in a batch: 17 times a batch over 100 batches of one constant path was refused
   // so, by every reader), but by batches x the longest list, itself listed a byte an entry
   // (checkUpdateCount counts them before a reader allocates for them).
-  if (nc > nu || nb + nc > raw.length || (nu > raw.length * 8 + 8 && nu > nb * raw.length)) r.fail('impossible counts');
+  if (nc > nu || nb + nc > raw.length) r.fail('impossible counts');
+  if (nu > raw.length * 8 + 8 && (nu > nb * raw.length || nu > PAYLOAD_UNDER_A_BIT_UPDATES_MAX)) r.fail('impossible counts');
   return { layout2, nb, nu, nc };
 }
 
