@@ -16,9 +16,8 @@
  * nextColumns adds its scratch arrays (one block's worth) and at most one read-ahead span
  * (cursorReadAheadBytes, or one block's frame when larger), let go at the end of data.
  */
-import { compileSpec, type PathMatcher } from '../protocol/glob.js';
 import { TapedeckError } from '../protocol/errors.js';
-import type { Batch, Update, Value } from '../protocol/value.js';
+import type { Batch, Value } from '../protocol/value.js';
 import type { DecodedBatches } from './codec/payload.js';
 import type { Archive, FetchWait } from './archive.js';
 import { isIndexed, type FileEntry } from './file-list.js';
@@ -26,6 +25,7 @@ import { STORAGE_LIMITS } from './limits.js';
 import { readBlockSelected } from './series-read.js';
 import type { ColumnBatches } from './column-batches.js';
 import { CursorColumns } from './cursor-columns.js';
+import { CursorFilter } from './cursor-filter.js';
 import { goneFile, placeAt } from './cursor-seek.js';
 import { batchByColumns, coveredAt, stateAt, type AheadBatch, type HeldBlock } from './cursor-state.js';
 
@@ -80,13 +80,8 @@ function miniBlock(seq: number, b: AheadBatch): Loaded {
 
 export class Cursor {
   private readonly a: Archive;
-  private readonly matcher: PathMatcher | undefined;
+  private readonly filter: CursorFilter;
   private readonly wait: FetchWait | undefined;
-  private readonly selective: boolean;
-  /** Per path id: 0 = not yet checked, 1 = matches the filter, 2 = does not. */
-  private match = new Uint8Array(0);
-  /** matches(), bound once (the state's column reader keeps a shape per keep function). */
-  private readonly coversFn = (id: number): boolean => this.matches(id);
   // Position: the next batch is batch k of delta block `di` of file `seq`. Files are found
   // by seq, never by index: cold storage may insert older files while a read awaits.
   private seq = -1;
@@ -104,9 +99,8 @@ export class Cursor {
 
   constructor(archive: Archive, opts: CursorOptions = {}) {
     this.a = archive;
-    this.matcher = opts.filter && opts.filter.length > 0 ? compileSpec(opts.filter) : undefined;
+    this.filter = new CursorFilter(archive.paths, opts.filter, opts.selective === true);
     this.wait = opts.onFetchWait;
-    this.selective = opts.selective === true && this.matcher !== undefined;
     this.toBeginning();
   }
 
@@ -190,7 +184,7 @@ export class Cursor {
     let found = -1;
     for await (const at of this.backward()) {
       const ts = at.block.d.ts[at.k] as number;
-      if (!this.visible(at.block, at.k)) continue;
+      if (!this.filter.visible(at.block.d, at.block.starts, at.k)) continue;
       if (++found === n) {
         this.seq = at.seq;
         this.di = at.di;
@@ -232,7 +226,7 @@ export class Cursor {
   /** The next committed batch (filtered), or null at the end of committed data. */
   async next(): Promise<Batch | null> {
     const at = await this.advance();
-    return at ? (this.batchAt(at.block, at.k) as Batch) : null;
+    return at ? (this.filter.batchAt(at.block.d, at.block.starts, at.k) as Batch) : null;
   }
 
   /**
@@ -244,7 +238,7 @@ export class Cursor {
     const at = await this.advance();
     if (!at) return null;
     const { d, starts } = at.block;
-    return { ts: d.ts[at.k] as number, ids: d.ids, values: d.values, from: starts[at.k] as number, to: starts[at.k + 1] as number, filtered: this.matcher !== undefined && !this.selective };
+    return { ts: d.ts[at.k] as number, ids: d.ids, values: d.values, from: starts[at.k] as number, to: starts[at.k + 1] as number, filtered: this.filter.matcher !== undefined && !this.filter.selective };
   }
 
   /**
@@ -270,7 +264,7 @@ export class Cursor {
       if (f.location === 'missing') throw goneFile(f);
       if (!isIndexed(f)) await this.a.prepare(f, this.wait);
       if (this.di < this.a.table(f).deltas.length) {
-        this.columns ??= new CursorColumns(this.a, { keep: this.matcher ? this.coversFn : null, dropEmpty: this.selective }, this.wait);
+        this.columns ??= new CursorColumns(this.a, { keep: this.filter.covers, dropEmpty: this.filter.selective }, this.wait);
         const view = await this.columns.at(f, this.di, this.k);
         this.di++;
         this.k = 0;
@@ -324,7 +318,7 @@ export class Cursor {
         const block = await this.load(f, this.di);
         if (this.k < block.d.ts.length) {
           const k = this.k++;
-          if (this.visible(block, k)) {
+          if (this.filter.visible(block.d, block.starts, k)) {
             this.pos = block.d.ts[k] as number;
             return { block, k };
           }
@@ -368,7 +362,7 @@ export class Cursor {
     const t = this.a.table(f);
     const offset = t.offset(t.deltas[this.di] as number);
     if (this.k !== 0 || (this.loaded !== undefined && this.loaded.seq === f.seq && this.loaded.offset === offset)) return undefined;
-    const b = await batchByColumns(this.a, f, t.delta(this.di), this.k, this.matcher ? this.coversFn : null, this.selective, this.wait);
+    const b = await batchByColumns(this.a, f, t.delta(this.di), this.k, this.filter.covers, this.filter.selective, this.wait);
     if (b === undefined) return undefined;
     return { batch: b === null ? null : miniBlock(f.seq, b) };
   }
@@ -387,42 +381,9 @@ export class Cursor {
     });
   }
 
-  private batchAt(block: Loaded, k: number): Batch | undefined {
-    const { d, starts } = block;
-    const from = starts[k] as number;
-    const to = starts[k + 1] as number;
-    const paths = this.a.paths;
-    const updates: Update[] = [];
-    for (let i = from; i < to; i++) {
-      const id = d.ids[i] as number;
-      if (this.matcher && !this.matches(id)) continue;
-      updates.push([paths[id] as string, d.values[i] as Value]);
-    }
-    if (this.matcher && updates.length === 0 && to > from) return undefined;
-    return { ts: d.ts[k] as number, updates };
-  }
-
-  private visible(block: Loaded, k: number): boolean {
-    if (!this.matcher) return true;
-    const { d, starts } = block;
-    if (this.selective) return (starts[k + 1] as number) > (starts[k] as number);
-    for (let i = starts[k] as number; i < (starts[k + 1] as number); i++) if (this.matches(d.ids[i] as number)) return true;
-    return (starts[k + 1] as number) === (starts[k] as number);
-  }
-
+  /** The cursor's filter selects path id `id` (always true without a filter). */
   matches(id: number): boolean {
-    if (!this.matcher) return true;
-    if (id >= this.match.length) {
-      const next = new Uint8Array(Math.max(id + 1, this.a.paths.length, this.match.length * 2));
-      next.set(this.match);
-      this.match = next;
-    }
-    let m = this.match[id] as number;
-    if (m === 0) {
-      m = this.matcher(this.a.paths[id] as string) ? 1 : 2;
-      this.match[id] = m;
-    }
-    return m === 1;
+    return this.filter.matches(id);
   }
 
   private async load(f: FileEntry, di: number): Promise<Loaded> {
@@ -431,7 +392,7 @@ export class Cursor {
     const offset = t.offset(t.deltas[di] as number);
     if (this.loaded !== undefined && this.loaded.offset === offset && this.loaded.seq === f.seq) return this.loaded;
     const row = t.delta(di);
-    const d = this.selective ? await readBlockSelected(this.a, f, row, (id) => this.matches(id), this.wait) : await this.a.readBlock(f, row, this.wait);
+    const d = this.filter.selective ? await readBlockSelected(this.a, f, row, this.filter.coversFn, this.wait) : await this.a.readBlock(f, row, this.wait);
     this.loaded = { seq: f.seq, offset, d, starts: startsOf(d) };
     return this.loaded;
   }
@@ -455,7 +416,7 @@ export class Cursor {
       if (l !== undefined && l.seq === f.seq && l.offset === offset) held = l;
     }
     const { seq, di, k } = this;
-    const covers = this.matcher ? this.coversFn : null;
+    const covers = this.filter.covers;
     return stateAt(
       {
         archive: this.a,
@@ -466,11 +427,11 @@ export class Cursor {
         di,
         k,
         held,
-        dropEmpty: this.selective,
+        dropEmpty: this.filter.selective,
         onPositionBlock: (read) => {
           if ('decoded' in read) {
             // Read in full (the column reader could not): the cursor holds it as load would.
-            if (!this.selective) this.loaded = { seq, offset, d: read.decoded, starts: startsOf(read.decoded) };
+            if (!this.filter.selective) this.loaded = { seq, offset, d: read.decoded, starts: startsOf(read.decoded) };
             return;
           }
           this.ahead = { seq, di, k, offset, batch: read.batch === null ? null : miniBlock(seq, read.batch) };
@@ -491,8 +452,6 @@ export class Cursor {
 
   /** Every path this cursor covers that ever appeared in the archive. */
   coveredPaths(): string[] {
-    const out: string[] = [];
-    for (let id = 0; id < this.a.paths.length; id++) if (this.matches(id)) out.push(this.a.paths[id] as string);
-    return out;
+    return this.filter.coveredPaths();
   }
 }
