@@ -25,12 +25,29 @@ export interface Next {
   nextRaw(): Promise<RawBatch | null>;
 }
 
-/** The batches of one frame, starting with `first`, and the batch read but held back, if any. */
-export async function gatherFrame(cursor: Next, first: RawBatch, plan: FramePlan): Promise<{ out: RawBatch[]; held: RawBatch | null }> {
+export interface GatheredFrame {
+  out: RawBatch[];
+  /** A batch read but not taken (past the end, not due yet). */
+  held: RawBatch | null;
+  /** A read after `out` failed (a gone file, a damaged block): `out` goes first, then this. */
+  failed?: unknown;
+}
+
+/**
+ * The batches of one frame, starting with `first`, and the batch read but held back, if any.
+ * A read that fails stops the frame where it is: the batches read before it are handed back
+ * with the failure, never dropped (the cursor stands after the last of them).
+ */
+export async function gatherFrame(cursor: Next, first: RawBatch, plan: FramePlan): Promise<GatheredFrame> {
   const out: RawBatch[] = [first];
   let updates = first.to - first.from;
   while (out.length < plan.batchesMax && updates < plan.updatesMax && !plan.interrupted()) {
-    const nb = await cursor.nextRaw();
+    let nb: RawBatch | null;
+    try {
+      nb = await cursor.nextRaw();
+    } catch (failed) {
+      return { out, held: null, failed };
+    }
     if (!nb) break;
     const waitMs = plan.waitMs ? plan.waitMs(nb.ts) : 0;
     if ((plan.endUs !== null && nb.ts > plan.endUs) || waitMs > plan.earlyMs) return { out, held: nb };

@@ -48,6 +48,12 @@ interface Command {
   reject: (err: unknown) => void;
 }
 
+/** A range whose end is before its start is refused, naming the control that made it so. */
+function checkRange(start: Bound, end: Bound, control: 'start' | 'end'): void {
+  if (start.kind !== 'ts' || end.kind !== 'ts' || end.us >= start.us) return;
+  throw new TapedeckError('TPD_BAD_CONTROL', control === 'end' ? `end: is before start (${formatBound(start)})` : `start: is after end (${formatBound(end)})`, { control });
+}
+
 export class Session {
   readonly id = randomBytes(16).toString('hex');
   readonly createdAt = Date.now();
@@ -306,7 +312,7 @@ export class Session {
     }
     // Only coalesce what is due now; a paced session at real time sends one batch per frame.
     const coalesce = this.wire.sink?.coalesce === true && !(paced && (this.speed as number) <= 1);
-    const { out, held } = await gatherFrame(this.cursor, first, {
+    const { out, held, failed } = await gatherFrame(this.cursor, first, {
       batchesMax: Math.min(coalesce ? this.limits.frameBatchesMax : 1, burst?.left ?? Infinity),
       updatesMax: this.limits.frameUpdatesMax,
       endUs: this.end.kind === 'ts' ? this.end.us : null,
@@ -329,6 +335,8 @@ export class Session {
       burst.sent += out.length;
       if (burst.left === 0) this.finishBurst(null);
     }
+    // The batches before a failed read have gone out; the failure reaches the client now.
+    if (failed !== undefined) throw failed;
   }
 
   /** Committed data ran out (not in a burst): tail a live end, or end (or wrap) here. */
@@ -453,14 +461,22 @@ export class Session {
     if (cmds.length > 0 && !this.burst) this.sendFrame({ type: 'controls', controls: this.controls });
   }
 
+  /**
+   * Applies one change whole or not at all: what can refuse it (a range whose end is before
+   * its start, a seek that fails: a gone file, a failed fetch) is done before anything
+   * else changes, and a seek that fails puts the cursor back where the session shows it.
+   */
   private async apply(set: ParsedControls): Promise<void> {
     if (set.burst !== undefined && !this.wire.sink) {
       throw new TapedeckError('TPD_BAD_CONTROL', 'burst: no stream is attached to receive the batches (open /api/v1/sessions/:id/stream first)', { control: 'burst' });
     }
+    checkRange(set.start ?? this.start, set.end ?? this.end, set.end !== undefined ? 'end' : 'start');
     // A new position, state, range or burst cuts a running burst short where it is.
     if (this.burst && (set.start || set.end || set.pos !== undefined || set.state !== undefined || set.loop !== undefined || set.burst !== undefined)) {
       this.finishBurst(null);
     }
+    const pos = set.pos ?? (set.state === 'tail' ? { kind: 'end' as const } : undefined);
+    if (pos !== undefined) await this.seekTo(pos);
     // A new range, position or state may hold batches: the loop may wrap again. (Speed
     // alone changes nothing there.)
     if (set.start || set.end || set.pos !== undefined || set.state !== undefined || set.loop !== undefined) this.wrappedEmpty = false;
@@ -468,24 +484,38 @@ export class Session {
     if (set.end) this.end = set.end;
     if (set.loop !== undefined) this.loop = set.loop;
     if (set.speed !== undefined) this.pacer.setSpeed(set.speed);
-    if (set.start && set.end && set.start.kind === 'ts' && set.end.kind === 'ts' && set.end.us < set.start.us) {
-      throw new TapedeckError('TPD_BAD_CONTROL', 'end: is before start', { control: 'end' });
-    }
     if (set.state !== undefined) {
       this.state = set.state;
       if (set.state === 'pause') this.pacer.pause();
       else if (set.state === 'play') this.pacer.resume();
       else this.pacer.reset();
-      if (set.state === 'tail' && set.pos === undefined) await this.seekTo({ kind: 'end' });
       if (set.state !== 'pause') this.reachedEnd = false;
     }
-    if (set.pos !== undefined) await this.seekTo(set.pos);
     if (set.end) this.reachedEnd = false;
     // After the other controls: `{ pos: "beginning", burst: 5 }` sends the first five.
     if (set.burst !== undefined) this.burst = new Burst(set.burst);
   }
 
   private async seekTo(pos: NonNullable<ParsedControls['pos']>): Promise<void> {
+    try {
+      await this.moveCursor(pos);
+    } catch (err) {
+      // Nothing moved: the cursor goes back after the last batch shown (a step or a fetch
+      // that failed half-way left it elsewhere), and what it read ahead is read again.
+      await this.cursor.seek(this.posUs !== null ? { ts: this.posUs } : 'beginning').catch((again: unknown) => this.log.warn({ err: again }, 'session cursor not put back'));
+      this.pending = null;
+      throw err;
+    }
+    this.posUs = this.cursor.pos;
+    this.pending = null;
+    this.held.clear();
+    this.columnCursor = undefined;
+    this.pacer.reset();
+    this.needState = true;
+    this.reachedEnd = false;
+  }
+
+  private async moveCursor(pos: NonNullable<ParsedControls['pos']>): Promise<void> {
     switch (pos.kind) {
       case 'beginning':
         await this.cursor.seek('beginning');
@@ -503,13 +533,6 @@ export class Session {
         break;
       }
     }
-    this.posUs = this.cursor.pos;
-    this.pending = null;
-    this.held.clear();
-    this.columnCursor = undefined;
-    this.pacer.reset();
-    this.needState = true;
-    this.reachedEnd = false;
   }
 
   // ---------------------------------------------------------------- frames
