@@ -35,7 +35,7 @@ describe('text exposition parser', () => {
       'http_requests_total{ method = "get" , code="400", } 3   1395066363000',
       'msdos_file_access_time_seconds{path="C:\\\\DIR\\\\FILE.TXT",error="Cannot find file:\\n\\"FILE.TXT\\""} 1.458255915e9',
       'metric_without_timestamp_and_labels 12.47',
-      'something_weird{problem="division by zero"} +Inf -3982045',
+      'something_weird{problem="division by zero"} +Inf 3982045',
       'a_nan NaN',
       'neg_inf -Inf',
       'go_style Inf',
@@ -43,20 +43,20 @@ describe('text exposition parser', () => {
       '# A free comment { with junk',
       '',
       '   ',
-      'windows_line 5\r',
+      'blanks_after 5 \t',
     ].join('\n');
     const got = parseExposition(text, LIMITS);
     expect(got).toEqual([
-      { name: 'http_requests_total', labels: [['method', 'post'], ['code', '200']], value: 1027, tsMs: 1395066363000 },
-      { name: 'http_requests_total', labels: [['method', 'get'], ['code', '400']], value: 3, tsMs: 1395066363000 },
-      { name: 'msdos_file_access_time_seconds', labels: [['path', 'C:\\DIR\\FILE.TXT'], ['error', 'Cannot find file:\n"FILE.TXT"']], value: 1.458255915e9, tsMs: undefined },
-      { name: 'metric_without_timestamp_and_labels', labels: [], value: 12.47, tsMs: undefined },
-      { name: 'something_weird', labels: [['problem', 'division by zero']], value: Infinity, tsMs: -3982045 },
-      { name: 'a_nan', labels: [], value: NaN, tsMs: undefined },
-      { name: 'neg_inf', labels: [], value: -Infinity, tsMs: undefined },
-      { name: 'go_style', labels: [], value: Infinity, tsMs: undefined },
-      { name: 'colons:in:name', labels: [], value: 1, tsMs: undefined },
-      { name: 'windows_line', labels: [], value: 5, tsMs: undefined },
+      { name: 'http_requests_total', labels: [['method', 'post'], ['code', '200']], value: 1027, tsUs: 1395066363000000 },
+      { name: 'http_requests_total', labels: [['method', 'get'], ['code', '400']], value: 3, tsUs: 1395066363000000 },
+      { name: 'msdos_file_access_time_seconds', labels: [['path', 'C:\\DIR\\FILE.TXT'], ['error', 'Cannot find file:\n"FILE.TXT"']], value: 1.458255915e9, tsUs: undefined },
+      { name: 'metric_without_timestamp_and_labels', labels: [], value: 12.47, tsUs: undefined },
+      { name: 'something_weird', labels: [['problem', 'division by zero']], value: Infinity, tsUs: 3982045000 },
+      { name: 'a_nan', labels: [], value: NaN, tsUs: undefined },
+      { name: 'neg_inf', labels: [], value: -Infinity, tsUs: undefined },
+      { name: 'go_style', labels: [], value: Infinity, tsUs: undefined },
+      { name: 'colons:in:name', labels: [], value: 1, tsUs: undefined },
+      { name: 'blanks_after', labels: [], value: 5, tsUs: undefined },
     ]);
   });
 
@@ -85,13 +85,13 @@ describe('text exposition parser', () => {
   });
 
   it('reads OpenMetrics: seconds timestamps, exemplars dropped, # EOF ends the text', () => {
-    const text = '# TYPE a counter\n# UNIT a seconds\na_total 1 1520879607.789 # {trace_id="KOO5S4vxi0o"} 0.67\nb{x="y"} 2\n# EOF\n';
+    const text = '# TYPE a counter\n# UNIT a_seconds seconds\na_total 1 1520879607.789 # {trace_id="KOO5S4vxi0o"} 0.67\nb{x="y"} 2\n# EOF\n';
     // Prometheus 2.42 refuses data after # EOF, and a text without it (test/values-edge-prom-text.test.ts).
     expect(() => parseExposition(`${text}garbage after eof`, LIMITS, true)).toThrow(/unexpected data after # EOF/);
     expect(() => parseExposition(text.replace('# EOF\n', ''), LIMITS, true)).toThrow(/does not end with # EOF/);
     expect(parseExposition(text, LIMITS, true)).toEqual([
-      { name: 'a_total', labels: [], value: 1, tsMs: 1520879607789 },
-      { name: 'b', labels: [['x', 'y']], value: 2, tsMs: undefined },
+      { name: 'a_total', labels: [], value: 1, tsUs: 1520879607789000 },
+      { name: 'b', labels: [['x', 'y']], value: 2, tsUs: undefined },
     ]);
   });
 

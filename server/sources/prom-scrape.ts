@@ -50,7 +50,7 @@ export interface PromScrapeConfig {
 const ACCEPT = 'application/openmetrics-text;version=1.0.0;q=0.5,text/plain;version=0.0.4;q=0.4,*/*;q=0.1';
 
 /** `# HELP`, `# TYPE`, `# UNIT`: comments Prometheus reads (and refuses when not UTF-8). */
-const META_LINE = /^#[ \t]+(?:HELP|TYPE|UNIT)[ \t]/;
+const META_LINE = /^#[ \t]+(?:HELP|TYPE)[ \t]/;
 
 /**
  * The text of a scrape. A sample or HELP line that is not UTF-8 refuses the scrape, as
@@ -111,7 +111,8 @@ class TargetScraper extends PollingSource {
   private readonly honorTimestamps: boolean;
   /** Paths recorded by the last good scrape (null-ed when they go missing). */
   private live = new Set<string>();
-  private lastExplicitMs = -1;
+  /** The time of the target's last batch of timestamped samples (µs); -1 before any. */
+  private lastExplicitUs = -1;
   private readonly upPath: string;
   private startedMs = 0;
 
@@ -143,12 +144,11 @@ class TargetScraper extends PollingSource {
     } catch (err) {
       throw new PollError((err as Error).message);
     }
-    const nowMs = Date.now();
-    const { now, timed, seen } = this.toUpdates(samples, nowMs);
+    const { now, timed, seen } = this.toUpdates(samples, Date.now() * 1000 + 999);
     let n = 0;
-    for (const [tsMs, updates] of timed) {
-      await this.ctx.sink.write(updates, tsMs * 1000);
-      this.lastExplicitMs = tsMs;
+    for (const [tsUs, updates] of timed) {
+      await this.ctx.sink.write(updates, tsUs);
+      this.lastExplicitUs = tsUs;
       n += updates.length;
     }
     // A series still exposed is not stale, even when its sample was left out (its time already recorded).
@@ -160,7 +160,7 @@ class TargetScraper extends PollingSource {
   }
 
   /** The samples as updates: those stamped now, those with their own timestamps by time, and every path exposed. */
-  private toUpdates(samples: TextSample[], nowMs: number): { now: Update[]; timed: Array<[number, Update[]]>; seen: Set<string> } {
+  private toUpdates(samples: TextSample[], nowUs: number): { now: Update[]; timed: Array<[number, Update[]]>; seen: Set<string> } {
     const now: Update[] = [];
     const byTs = new Map<number, Update[]>();
     const paths = new Set<string>();
@@ -170,11 +170,11 @@ class TargetScraper extends PollingSource {
       // A series exposed twice: the first one counts, as in Prometheus (a duplicate is refused there).
       if (paths.has(path)) continue;
       paths.add(path);
-      if (s.tsMs === undefined || !this.honorTimestamps) {
+      if (s.tsUs === undefined || !this.honorTimestamps) {
         now.push([path, s.value]);
-      } else if (s.tsMs > this.lastExplicitMs && s.tsMs <= nowMs) {
-        let b = byTs.get(s.tsMs);
-        if (!b) byTs.set(s.tsMs, (b = []));
+      } else if (s.tsUs > this.lastExplicitUs && s.tsUs <= nowUs) {
+        let b = byTs.get(s.tsUs);
+        if (!b) byTs.set(s.tsUs, (b = []));
         b.push([path, s.value]);
       } else {
         dropped++;
