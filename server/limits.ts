@@ -269,8 +269,12 @@ export const SERVER_LIMITS = {
   clusterShardAnswerTimeoutMs: 2_000,
   /** Cluster reads: silence allowed between two chunks of a shard's streamed body (history, session feed). */
   clusterShardIdleTimeoutMs: 10_000,
+  /** Cluster reads: time for one shard's whole JSON answer (paths, state, coverage, steps, update times: headers and body) before it is named missing, however it dribbles. */
+  clusterShardJsonAnswerMs: 15_000,
   /** Cluster reads: time for one shard's probe (a StaticDirectory's GET /api/v1/shard) before it counts as not live. */
   clusterShardProbeTimeoutMs: 1_000,
+  /** Cluster reads: largest answer of one shard's probe (GET /api/v1/shard: its horizon and whether it records). */
+  clusterShardProbeBytesMax: 4096,
   /** Cluster reads: how long a StaticDirectory reuses its last probe of the shards. */
   clusterShardProbeCacheMs: 100,
   /** Cluster reads: keep-alive connections this node keeps to each shard. */

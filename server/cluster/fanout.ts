@@ -3,7 +3,7 @@
  * (docs/cluster.md, "Merged reads"). Every request carries `scope=local`, so a shard answers for
  * itself only and never fans out again. Each shard gets the same bounded time
  * (SERVER_LIMITS.clusterShardAnswerTimeoutMs for its headers, clusterShardIdleTimeoutMs
- * between body chunks); a shard that is not live, times out or fails is reported missing
+ * between body chunks, clusterShardJsonAnswerMs for a whole JSON answer); a shard that is not live, times out or fails is reported missing
  * with its reason, never waited for longer and never left out silently. A shard's own 4xx
  * (the question is wrong, e.g. a bad glob) is the client's error and is answered as such.
  */
@@ -128,11 +128,18 @@ function clientError(status: number, body: string): TapedeckError | undefined {
   return undefined;
 }
 
-/** The Tapedeck-Horizon header's µs (`<RFC 3339> <µs>` or `none`). */
-export function horizonFromHeader(h: string | string[] | undefined): number | null {
+/**
+ * The Tapedeck-Horizon header's µs (`<RFC 3339> <µs>` or `none`; absent: null), or
+ * undefined when it is neither: a shard's header is a peer's, read in linear time (its last
+ * word, at most 16 digits) and never taken for a time it does not state exactly.
+ */
+export function horizonFromHeader(h: string | string[] | undefined): number | null | undefined {
   const v = Array.isArray(h) ? h[0] : h;
-  const m = v === undefined ? null : /(\d+)$/.exec(v);
-  return m ? Number(m[1]) : null;
+  if (v === undefined || v === 'none') return null;
+  const word = v.slice(v.lastIndexOf(' ') + 1);
+  if (!/^[0-9]{1,16}$/.test(word)) return undefined;
+  const us = Number(word);
+  return Number.isSafeInteger(us) ? us : undefined;
 }
 
 export interface OpenedStream {
@@ -141,37 +148,83 @@ export interface OpenedStream {
   recording: boolean;
 }
 
+/** An error that names the shard missing for `why` (its reason, reasonOf). */
+function shardFault(why: string): Error {
+  return Object.assign(new Error(why), { code: why });
+}
+
 /**
- * Opens a streamed GET on one shard; resolves once its headers are in. A 4xx in our error
- * shape throws that error (the client's); anything else that fails throws for the caller
- * to name the shard missing (reasonOf).
+ * Opens a streamed GET on one shard (a POST of `json` when given); resolves once its headers
+ * are in. A 4xx in our error shape throws that error (the client's); anything else that
+ * fails, a malformed Tapedeck-Horizon included, throws for the caller to name the shard
+ * missing (reasonOf).
  */
-export async function openShard(dir: ShardDirectory, shard: ShardInfo, path: string, signal?: AbortSignal): Promise<OpenedStream> {
-  const res = await request(shardUrl(shard, path), { dispatcher: agentFor(dir), method: 'GET', headers: shardHeaders(dir), ...(signal ? { signal } : {}) });
+export async function openShard(dir: ShardDirectory, shard: Pick<ShardInfo, 'url'>, path: string, signal?: AbortSignal, json?: string): Promise<OpenedStream> {
+  const res = await request(shardUrl(shard, path), {
+    dispatcher: agentFor(dir),
+    method: json === undefined ? 'GET' : 'POST',
+    headers: json === undefined ? shardHeaders(dir) : { ...shardHeaders(dir), 'content-type': 'application/json' },
+    ...(json === undefined ? {} : { body: json }),
+    ...(signal ? { signal } : {}),
+  });
   if (res.statusCode !== 200) {
     const text = await res.body.text().catch(() => '');
-    throw clientError(res.statusCode, text) ?? Object.assign(new Error(`HTTP ${res.statusCode}`), { code: `HTTP ${res.statusCode}` });
+    throw clientError(res.statusCode, text) ?? shardFault(`HTTP ${res.statusCode}`);
   }
-  return { body: res.body, horizonUs: horizonFromHeader(res.headers['tapedeck-horizon']), recording: res.headers[RECORDING_HEADER] !== 'false' };
+  const horizonUs = horizonFromHeader(res.headers['tapedeck-horizon']);
+  if (horizonUs === undefined) {
+    res.body.on('error', () => undefined).destroy();
+    throw shardFault(`malformed Tapedeck-Horizon from ${path.split('?')[0] as string}`);
+  }
+  return { body: res.body, horizonUs, recording: res.headers[RECORDING_HEADER] !== 'false' };
 }
 
 function isClientError(err: unknown): boolean {
   return err instanceof TapedeckError && err.status >= 400 && err.status < 500;
 }
 
-/** Reads a whole JSON answer, at most clusterShardAnswerBytesMax. */
-async function readJson<T>(body: OpenedStream['body']): Promise<T> {
+/** Reads a whole JSON answer, at most `bytesMax`. */
+async function readJson(body: OpenedStream['body'], bytesMax: number): Promise<unknown> {
   let bytes = 0;
   const parts: Buffer[] = [];
   for await (const chunk of body) {
     bytes += (chunk as Buffer).length;
-    if (bytes > SERVER_LIMITS.clusterShardAnswerBytesMax) {
+    if (bytes > bytesMax) {
       body.destroy();
-      throw Object.assign(new Error('answer too large'), { code: `answer over ${SERVER_LIMITS.clusterShardAnswerBytesMax} bytes` });
+      throw shardFault(`answer over ${bytesMax} bytes`);
     }
     parts.push(chunk as Buffer);
   }
-  return JSON.parse(Buffer.concat(parts).toString('utf8')) as T;
+  return JSON.parse(Buffer.concat(parts).toString('utf8')) as unknown;
+}
+
+export interface ShardJsonOptions {
+  /** A POST of this JSON text instead of a GET. */
+  json?: string;
+  /** The whole answer's time (headers and body); default clusterShardJsonAnswerMs. */
+  timeoutMs?: number;
+  /** The answer's largest size; default clusterShardAnswerBytesMax. */
+  bytesMax?: number;
+}
+
+/**
+ * One shard's whole JSON answer to `path`: within the time (a shard that dribbles its body
+ * is not waited for past it), at most the size, and of the shape `valid` takes (a shard is
+ * a peer, not trusted with the merge). Anything else throws for the caller to name the
+ * shard missing (reasonOf); a shard's 4xx in our error shape is the client's error.
+ */
+export async function shardJson<T>(dir: ShardDirectory, shard: Pick<ShardInfo, 'url'>, path: string, valid: (v: unknown) => v is T, o: ShardJsonOptions = {}): Promise<{ value: T; horizonUs: number | null; recording: boolean }> {
+  const timeoutMs = o.timeoutMs ?? SERVER_LIMITS.clusterShardJsonAnswerMs;
+  const signal = AbortSignal.timeout(timeoutMs);
+  try {
+    const s = await openShard(dir, shard, path, signal, o.json);
+    const value = await readJson(s.body, o.bytesMax ?? SERVER_LIMITS.clusterShardAnswerBytesMax);
+    if (!valid(value)) throw shardFault(`malformed answer to ${path.split('?')[0] as string}`);
+    return { value, horizonUs: s.horizonUs, recording: s.recording };
+  } catch (err) {
+    if (signal.aborted && !isClientError(err)) throw shardFault(`no whole answer within ${timeoutMs} ms`);
+    throw err;
+  }
 }
 
 /**
@@ -179,15 +232,9 @@ async function readJson<T>(body: OpenedStream['body']): Promise<T> {
  * missing with a reason (also an answer `valid` refuses). None answering is
  * TPD_CLUSTER_UNAVAILABLE (503).
  */
-export async function fanoutJson<T>(dir: ShardDirectory, path: string, valid?: (v: unknown) => v is T): Promise<Fanned<T>> {
+export async function fanoutJson<T>(dir: ShardDirectory, path: string, valid: (v: unknown) => v is T): Promise<Fanned<T>> {
   const { live, missing } = await liveShards(dir);
-  const settled = await Promise.allSettled(live.map(async ({ shard, index }) => {
-    const s = await openShard(dir, shard, path);
-    const value = await readJson<T>(s.body);
-    // A shard is a peer, not trusted with the merge: an answer of the wrong shape names it missing.
-    if (valid && !valid(value)) throw Object.assign(new Error('malformed answer'), { code: `malformed answer to ${path.split('?')[0] as string}` });
-    return { shard, index, value, horizonUs: s.horizonUs, recording: s.recording };
-  }));
+  const settled = await Promise.allSettled(live.map(async ({ shard, index }) => ({ shard, index, ...(await shardJson(dir, shard, path, valid)) })));
   const answers: Array<ShardAnswer<T>> = [];
   settled.forEach((r, i) => {
     if (r.status === 'fulfilled') answers.push(r.value);

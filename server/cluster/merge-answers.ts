@@ -67,6 +67,22 @@ export function isCoverageAnswer(v: unknown): v is CoverageAnswer {
   return isObject(v) && isTime(v.horizon_us) && [v.runs, v.gaps, v.outages].every((l) => Array.isArray(l) && l.every(isObject));
 }
 
+/** What a shard's GET /api/v1/shard answers (server/routes/shard.ts). */
+export interface ShardProbe {
+  horizon_us: number | null;
+  recording: boolean;
+}
+
+/** The shape of a shard's GET /api/v1/shard answer. */
+export function isShardProbe(v: unknown): v is ShardProbe {
+  return isObject(v) && isTime(v.horizon_us) && (v.horizon_us === null || (v.horizon_us as number) >= 0) && typeof v.recording === 'boolean';
+}
+
+/** The shape of a shard's GET /api/v1/shard/before answer (a merged session's step back). */
+export function isBeforeAnswer(v: unknown): v is { ts: number[]; before: number | null } {
+  return isObject(v) && Array.isArray(v.ts) && v.ts.every((t) => Number.isSafeInteger(t)) && isTime(v.before);
+}
+
 /** A shard's /api/v1/state body, values in their JSON form (passed through untouched). */
 export interface StateAnswer {
   ts: number | null;

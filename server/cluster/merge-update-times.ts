@@ -12,12 +12,11 @@
  * shard, for its shared paths only, POST /api/v1/shard/updated; a path no shard shares
  * costs nothing.
  */
-import { request } from 'undici';
 import { validateGlobs } from '../../protocol/glob.js';
 import type { Archive } from '../../storage/index.js';
 import { SERVER_LIMITS } from '../limits.js';
 import type { ShardDirectory, ShardInfo } from './directory.js';
-import { agentFor, reasonOf, shardHeaders, shardUrl, sortMissing, unavailable, type Fanned, type MissingShard, type ShardAnswer } from './fanout.js';
+import { reasonOf, shardJson, sortMissing, unavailable, type Fanned, type MissingShard, type ShardAnswer } from './fanout.js';
 import { sharedPaths, type StateAnswer, type UpdateTimes } from './merge-answers.js';
 
 /** The shard route that answers update times (server/routes/cluster-shard-times.ts). */
@@ -90,20 +89,11 @@ async function askShard(dir: ShardDirectory, shard: ShardInfo, paths: readonly s
   for (let i = 0; i < paths.length; i += SERVER_LIMITS.clusterUpdateTimesPathsMax) {
     const part = paths.slice(i, i + SERVER_LIMITS.clusterUpdateTimesPathsMax);
     const body: UpdateTimesQuery = { at_us: atUs, paths: part };
-    const res = await request(shardUrl(shard, UPDATE_TIMES_ROUTE), {
-      dispatcher: agentFor(dir),
-      method: 'POST',
-      headers: { ...shardHeaders(dir), 'content-type': 'application/json' },
-      body: JSON.stringify(body),
-    });
-    if (res.statusCode !== 200) {
-      await res.body.dump();
-      throw Object.assign(new Error(`HTTP ${res.statusCode}`), { code: `HTTP ${res.statusCode} to ${UPDATE_TIMES_ROUTE}` });
-    }
-    const { times } = (await res.body.json()) as UpdateTimesAnswer;
-    if (!Array.isArray(times) || times.length !== part.length || !times.every((t) => t === null || Number.isSafeInteger(t))) {
-      throw Object.assign(new Error('malformed answer'), { code: `malformed answer to ${UPDATE_TIMES_ROUTE}` });
-    }
+    const valid = (v: unknown): v is UpdateTimesAnswer => {
+      const times = (v as Partial<UpdateTimesAnswer> | null)?.times;
+      return Array.isArray(times) && times.length === part.length && times.every((t) => t === null || Number.isSafeInteger(t));
+    };
+    const { times } = (await shardJson(dir, shard, UPDATE_TIMES_ROUTE, valid, { json: JSON.stringify(body) })).value;
     part.forEach((p, k) => out.set(p, times[k] as number | null));
   }
   return out;

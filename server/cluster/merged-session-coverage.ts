@@ -27,6 +27,9 @@ interface LocalCoverage {
 const isUs = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
 const usOrNull = (v: unknown): number | null | undefined => (v === null ? null : isUs(v) ? v : undefined);
 
+/** An object: its lists are read item by item (shardCoverage). */
+const isLocalCoverage = (v: unknown): v is LocalCoverage => typeof v === 'object' && v !== null && !Array.isArray(v);
+
 /** The items of a list that are objects; anything else (not a list, null items) gives none. */
 function objects<T extends object>(v: unknown): Partial<T>[] {
   return Array.isArray(v) ? (v.filter((x) => typeof x === 'object' && x !== null && !Array.isArray(x)) as Partial<T>[]) : [];
@@ -95,8 +98,8 @@ export class MergedCoverage extends EventEmitter implements CoverageSource {
 
   private async ask(): Promise<void> {
     try {
-      const f = await fanoutJson<LocalCoverage>(this.dir, '/api/v1/coverage');
-      for (const a of f.answers) this.perShard.set(a.shard.id, shardCoverage(a.shard.id, typeof a.value === 'object' && a.value !== null ? a.value : {}));
+      const f = await fanoutJson<LocalCoverage>(this.dir, '/api/v1/coverage', isLocalCoverage);
+      for (const a of f.answers) this.perShard.set(a.shard.id, shardCoverage(a.shard.id, a.value));
     } catch {
       // No shard answered, or membership unreadable: the last known coverage stays.
       return;

@@ -28,7 +28,8 @@ import type { RawBatch, SeekTarget } from '../../storage/cursor.js';
 import { STORAGE_LIMITS, wallClockUs } from '../../storage/index.js';
 import { SERVER_LIMITS } from '../limits.js';
 import type { ShardInfo } from './directory.js';
-import { fanoutJson, liveShards, openShard, queryString, reasonOf, type MissingShard } from './fanout.js';
+import { fanoutJson, liveShards, queryString, reasonOf, shardJson, type MissingShard } from './fanout.js';
+import { isBeforeAnswer, isShardProbe } from './merge-answers.js';
 import { ShardFeed } from './merged-session-feed.js';
 import { mergedStateAt, type MergedPosition } from './merged-session-state.js';
 import type { ShardBatch } from './shard-batches.js';
@@ -141,9 +142,8 @@ export class MergedCursor {
     for (const m of missing) this.lose(m);
     const probes = await Promise.all(live.map(async ({ shard }) => {
       try {
-        const s = await openShard(this.src.directory, shard, '/api/v1/shard');
-        const p = (await s.body.json()) as { horizon_us: number | null; recording: boolean };
-        return { shard, ...p };
+        const p = await shardJson(this.src.directory, shard, '/api/v1/shard', isShardProbe, { bytesMax: SERVER_LIMITS.clusterShardProbeBytesMax });
+        return { shard, ...p.value };
       } catch (err) {
         this.lose({ shard: shard.id, reason: reasonOf(err) });
         return undefined;
@@ -173,7 +173,7 @@ export class MergedCursor {
     const { ts, shard } = this.at;
     if (ts === null) return;
     const ask = Math.min(n + 1, STORAGE_LIMITS.seekBatchesMax);
-    const f = await fanoutJson<{ ts: number[]; before: number | null }>(this.src.directory, '/api/v1/shard/before' + queryString({ ts, n: ask, glob: this.filter.length > 0 ? this.filter : undefined }));
+    const f = await fanoutJson(this.src.directory, '/api/v1/shard/before' + queryString({ ts, n: ask, glob: this.filter.length > 0 ? this.filter : undefined }), isBeforeAnswer);
     for (const m of f.missing) this.lose(m);
     const all: Position[] = [];
     for (const a of f.answers) {

@@ -10,8 +10,8 @@ import { reviveValue } from '../../protocol/frames.js';
 import { formatTs } from '../../protocol/time.js';
 import type { Value } from '../../protocol/value.js';
 import type { ShardDirectory, ShardInfo } from './directory.js';
-import { fanoutJson, liveShards, openShard, queryString, reasonOf, type MissingShard } from './fanout.js';
-import { mergeStates, type StateAnswer } from './merge-answers.js';
+import { fanoutJson, liveShards, queryString, shardJson, reasonOf, type MissingShard } from './fanout.js';
+import { isPathsAnswer, isStateAnswer, mergeStates } from './merge-answers.js';
 import { compareShardIds } from './merge-tie.js';
 import { updateTimesFor } from './merge-update-times.js';
 
@@ -28,7 +28,7 @@ export interface MergedPosition {
 export async function mergedStateAt(dir: ShardDirectory, filter: readonly string[], at: MergedPosition, idOf: (path: string) => number, lose: (m: MissingShard) => void): Promise<Map<number, Value>> {
   const out = new Map<number, Value>();
   const glob = filter.length > 0 ? filter : undefined;
-  const paths = await fanoutJson<{ paths: string[] }>(dir, '/api/v1/paths' + queryString({ glob }));
+  const paths = await fanoutJson(dir, '/api/v1/paths' + queryString({ glob }), isPathsAnswer);
   for (const m of paths.missing) lose(m);
   for (const a of paths.answers) for (const p of a.value.paths) idOf(p);
   const { ts, shard } = at;
@@ -37,8 +37,8 @@ export async function mergedStateAt(dir: ShardDirectory, filter: readonly string
   const atOf = (s: ShardInfo): number => (compareShardIds(s.id, shard) <= 0 ? ts : ts - 1);
   const answers = await Promise.all(live.map(async ({ shard: s, index }) => {
     try {
-      const o = await openShard(dir, s, '/api/v1/state' + queryString({ glob, at: formatTs(atOf(s)) }));
-      return { index, shard: s, value: (await o.body.json()) as StateAnswer };
+      const o = await shardJson(dir, s, '/api/v1/state' + queryString({ glob, at: formatTs(atOf(s)) }), isStateAnswer);
+      return { index, shard: s, value: o.value };
     } catch (err) {
       if (err instanceof TapedeckError && err.status < 500) throw err;
       lose({ shard: s.id, reason: reasonOf(err) });

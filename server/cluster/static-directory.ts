@@ -5,11 +5,11 @@
  * by clusterShardProbeTimeoutMs: a shard that does not answer is listed, not live, so merged
  * reads name it missing. Concurrent callers share one probe round.
  */
-import { request } from 'undici';
 import { TapedeckError } from '../../protocol/errors.js';
 import { SERVER_LIMITS } from '../limits.js';
 import type { ShardDirectory, ShardInfo } from './directory.js';
-import { agentFor, shardUrl, shardHeaders } from './fanout.js';
+import { shardJson } from './fanout.js';
+import { isShardProbe } from './merge-answers.js';
 
 export interface StaticShard {
   id: string;
@@ -17,11 +17,7 @@ export interface StaticShard {
   globs?: readonly string[];
 }
 
-/** What GET /api/v1/shard answers (server/routes/shard.ts). */
-export interface ShardProbe {
-  horizon_us: number | null;
-  recording: boolean;
-}
+export type { ShardProbe } from './merge-answers.js';
 
 export class StaticDirectory implements ShardDirectory {
   readonly self: string;
@@ -56,12 +52,7 @@ export class StaticDirectory implements ShardDirectory {
   private async probe(s: StaticShard): Promise<ShardInfo> {
     const base = { id: s.id, url: s.url, globs: s.globs ?? [] };
     try {
-      const res = await request(shardUrl(s, '/api/v1/shard'), { dispatcher: agentFor(this), method: 'GET', headers: shardHeaders(this), signal: AbortSignal.timeout(SERVER_LIMITS.clusterShardProbeTimeoutMs) });
-      if (res.statusCode !== 200) {
-        await res.body.dump();
-        throw new Error(`HTTP ${res.statusCode}`);
-      }
-      const p = (await res.body.json()) as ShardProbe;
+      const { value: p } = await shardJson(this, base, '/api/v1/shard', isShardProbe, { timeoutMs: SERVER_LIMITS.clusterShardProbeTimeoutMs, bytesMax: SERVER_LIMITS.clusterShardProbeBytesMax });
       const known = { horizonUs: p.horizon_us ?? 0, renewedMs: Date.now() };
       this.known.set(s.id, known);
       return { ...base, ...known, live: true };
