@@ -107,7 +107,7 @@ export async function mergedHistory(dir: ShardDirectory, q: MergedHistoryQuery):
   const lost = (): MissingShard[] => sortMissing([...missing]);
   let chunks: AsyncGenerator<string | Uint8Array>;
   if (q.format === 'parquet') {
-    chunks = parquetAnswer(await prime(batchSources(open), missing), lost);
+    chunks = parquetAnswer(await prime(batchSources(open, q.fromUs), missing), lost);
   } else {
     const sources = open.map((o) => ({ shard: o.shard.id, records: fromShard(o.shard.id, q.format === 'csv' ? csvRecords(o.stream) : ndjsonRecords(o.stream)) }));
     chunks = textAnswer(await prime(sources, missing), q.format, lost);
@@ -173,7 +173,7 @@ async function* textAnswer(sources: Array<AsyncIterator<Keyed<string>>>, format:
 }
 
 /** The shards' batch streams, paths mapped into one table for the answer (each stream announces its paths once). */
-function batchSources(open: ReadonlyArray<{ shard: ShardInfo; stream: OpenedStream }>): Array<{ shard: string; records: AsyncGenerator<Keyed<Batch>> }> {
+function batchSources(open: ReadonlyArray<{ shard: ShardInfo; stream: OpenedStream }>, fromUs: number): Array<{ shard: string; records: AsyncGenerator<Keyed<Batch>> }> {
   const paths: string[] = [];
   const ids = new Map<string, number>();
   const idOf = (p: string): number => {
@@ -187,7 +187,7 @@ function batchSources(open: ReadonlyArray<{ shard: ShardInfo; stream: OpenedStre
   return open.map((o) => ({
     shard: o.shard.id,
     records: fromShard(o.shard.id, (async function* () {
-      for await (const b of decodeShardBatches(o.stream.body as AsyncIterable<Buffer>, SERVER_LIMITS.clusterShardLineCharsMax, idOf)) {
+      for await (const b of decodeShardBatches(o.stream.body as AsyncIterable<Buffer>, SERVER_LIMITS.clusterShardLineCharsMax, idOf, fromUs)) {
         const updates: Batch['updates'] = [];
         for (let i = 0; i < b.ids.length; i++) updates.push([paths[b.ids[i] as number] as string, b.values[i] as Batch['updates'][number][1]]);
         yield { ts: b.ts, item: { ts: b.ts, updates } };

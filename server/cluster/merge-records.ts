@@ -88,21 +88,37 @@ export async function* mergeByTs<T>(sources: ReadonlyArray<AsyncIterator<Keyed<T
   }
 }
 
-/** Lines of a text body (without their `\n`); a line past `maxChars` is a shard fault. */
+/**
+ * Lines of a text body (without their `\n`); a line past `maxChars` is a shard fault. Each
+ * chunk is searched once, and a line that spans chunks is joined once from its pieces: a
+ * long line in small chunks costs its length, not its length times its chunks.
+ */
 export async function* lines(body: AsyncIterable<Buffer | string>, maxChars: number): AsyncGenerator<string> {
   const decoder = new TextDecoder();
-  let rest = '';
+  const pieces: string[] = [];
+  let pending = 0;
+  const line = (last: string): string => {
+    if (pieces.length === 0) return last;
+    pieces.push(last);
+    const whole = pieces.join('');
+    pieces.length = 0;
+    pending = 0;
+    return whole;
+  };
   for await (const chunk of body) {
-    rest += typeof chunk === 'string' ? chunk : decoder.decode(chunk, { stream: true });
+    const text = typeof chunk === 'string' ? chunk : decoder.decode(chunk, { stream: true });
     let start = 0;
-    for (let nl = rest.indexOf('\n'); nl >= 0; nl = rest.indexOf('\n', start)) {
-      yield rest.slice(start, nl);
+    for (let nl = text.indexOf('\n'); nl >= 0; nl = text.indexOf('\n', start)) {
+      yield line(text.slice(start, nl));
       start = nl + 1;
     }
-    rest = rest.slice(start);
-    if (rest.length > maxChars) throw new TapedeckError('TPD_INTERNAL', `a shard sent a line over ${maxChars} characters`);
+    if (start < text.length) {
+      pieces.push(text.slice(start));
+      pending += text.length - start;
+    }
+    if (pending > maxChars) throw new TapedeckError('TPD_INTERNAL', `a shard sent a line over ${maxChars} characters`);
   }
-  rest += decoder.decode();
+  const rest = line(decoder.decode());
   if (rest.length > 0) yield rest;
 }
 
@@ -127,15 +143,16 @@ export async function* csvRows(body: AsyncIterable<Buffer | string>, maxChars: n
   if (row !== undefined) yield row;
 }
 
-/** The leading integer of a record (`{"ts":123,...` or `123,...`), or NaN. */
+/** The leading integer of a record (`{"ts":123,...` or `123,...`), or NaN (also past 2^53: not a time exactly). */
 export function leadingTs(record: string, prefix: string): number {
   let n = 0;
   let i = prefix.length;
   if (!record.startsWith(prefix)) return NaN;
-  for (; i < record.length; i++) {
+  for (; i < record.length && i - prefix.length <= 16; i++) {
     const c = record.charCodeAt(i) - 48;
     if (c < 0 || c > 9) break;
     n = n * 10 + c;
   }
-  return i === prefix.length ? NaN : n;
+  const more = record.charCodeAt(i) - 48;
+  return i === prefix.length || (more >= 0 && more <= 9) || !Number.isSafeInteger(n) ? NaN : n;
 }

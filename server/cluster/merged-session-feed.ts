@@ -109,7 +109,7 @@ export class ShardFeed {
     }
     this.horizonUs = s.horizonUs;
     this.recording = s.recording;
-    this.decoder = new ShardBatchDecoder(SERVER_LIMITS.clusterShardLineCharsMax, this.idOf);
+    this.decoder = new ShardBatchDecoder(SERVER_LIMITS.clusterShardLineCharsMax, this.idOf, this.fromUs);
     this.chunks = (s.body as AsyncIterable<Buffer>)[Symbol.asyncIterator]();
   }
 }

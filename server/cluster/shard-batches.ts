@@ -135,8 +135,12 @@ function arrayAt(b: Buffer, at: number, end: number, what: string): [number, num
 
 /**
  * Records of that wire from chunks as they come: push() the bytes received, then next()
- * returns each whole batch, undefined when it needs more bytes. A record past `maxBytes`,
- * or malformed, is a shard fault (TPD_INTERNAL). Pure: no I/O.
+ * returns each whole batch, undefined when it needs more bytes. Chunks wait in a list until
+ * a whole record is there, then are joined once (a large record in small chunks costs its
+ * size, not its size times its chunks). A record past `maxBytes`, malformed, or whose time
+ * is not an exact time after the stream's last one (and at or after `fromUs`, where the
+ * stream was asked to start) is a shard fault (TPD_INTERNAL): a batch is never played out
+ * of order nor twice. Pure: no I/O.
  */
 export class ShardBatchDecoder {
   /** The shard's path id → the receiver's. */
@@ -145,24 +149,43 @@ export class ShardBatchDecoder {
   /** `buf` as a plain Uint8Array: the reader's slice() of it copies (a bin value owns its bytes, not the chunk's). */
   private bytes: Uint8Array = new Uint8Array(0);
   private at = 0;
+  /** Chunks received after `buf`, not yet joined to it, and their bytes. */
+  private readonly waiting: Buffer[] = [];
+  private waitingBytes = 0;
+  /** The last record's time: the next must be later. */
+  private lastTs: number;
 
   /** `idOf`: the receiver's id of a path, called once per path per stream. */
-  constructor(private readonly maxBytes: number, private readonly idOf: (path: string) => number) {}
+  constructor(private readonly maxBytes: number, private readonly idOf: (path: string) => number, fromUs = 0) {
+    this.lastTs = fromUs - 1;
+  }
 
   push(chunk: Buffer): void {
-    this.buf = this.at >= this.buf.length ? chunk : Buffer.concat([this.buf.subarray(this.at), chunk]);
+    this.waiting.push(chunk);
+    this.waitingBytes += chunk.length;
+  }
+
+  /** Whether `need` bytes from `at` are there, joining the waiting chunks once they make them. */
+  private have(need: number): boolean {
+    const held = this.buf.length - this.at;
+    if (held >= need) return true;
+    if (held + this.waitingBytes < need) return false;
+    this.buf = held === 0 && this.waiting.length === 1 ? (this.waiting[0] as Buffer) : Buffer.concat([this.buf.subarray(this.at), ...this.waiting]);
     this.bytes = new Uint8Array(this.buf.buffer, this.buf.byteOffset, this.buf.byteLength);
     this.at = 0;
+    this.waiting.length = 0;
+    this.waitingBytes = 0;
+    return true;
   }
 
   /** The next whole batch received, or undefined until more bytes come. */
   next(): ShardBatch | undefined {
-    const b = this.buf;
-    if (b.length - this.at < LENGTH_BYTES) return undefined;
-    const n = b.readUInt32BE(this.at);
+    if (!this.have(LENGTH_BYTES)) return undefined;
+    const n = this.buf.readUInt32BE(this.at);
     if (n > this.maxBytes) throw fault(`a record of ${n} bytes (limit ${this.maxBytes})`);
+    if (!this.have(LENGTH_BYTES + n)) return undefined;
+    const b = this.buf;
     const from = this.at + LENGTH_BYTES;
-    if (b.length - from < n) return undefined;
     this.at = from + n;
     try {
       return this.record(b, from, from + n);
@@ -174,7 +197,7 @@ export class ShardBatchDecoder {
 
   /** The body ended: throws if it ended inside a record. */
   end(): void {
-    if (this.at < this.buf.length) throw fault('the body ends inside a record');
+    if (this.at < this.buf.length || this.waitingBytes > 0) throw fault('the body ends inside a record');
   }
 
   private record(b: Buffer, from: number, end: number): ShardBatch {
@@ -182,7 +205,9 @@ export class ShardBatchDecoder {
     if (b[from] !== RECORD_HEAD) throw fault(shape);
     const r = new MsgpackReader(this.bytes, from + 1, end);
     const ts = r.value();
-    if (typeof ts !== 'number' && typeof ts !== 'bigint') throw fault(shape);
+    if (typeof ts !== 'number' || !Number.isSafeInteger(ts)) throw fault(`a batch time that is not a time: ${String(ts).slice(0, 40)}`);
+    if (ts <= this.lastTs) throw fault(`a batch at ${ts}, not after ${this.lastTs} (times increase from where the stream starts)`);
+    this.lastTs = ts;
     const [n, idsAt] = arrayAt(b, r.pos, end, 'ids');
     if (n > end - idsAt) throw fault(shape);
     const ids = new Uint32Array(n);
@@ -215,7 +240,7 @@ export class ShardBatchDecoder {
       if (m === undefined) throw fault(`path id ${ids[i] as number} was never announced`);
       ids[i] = m;
     }
-    return { ts: Number(ts), ids, values, from: 0, to: n, filtered: false };
+    return { ts, ids, values, from: 0, to: n, filtered: false };
   }
 
   private announce(fresh: Value[]): void {
@@ -232,8 +257,8 @@ export class ShardBatchDecoder {
  * The batches of a body in that wire, one at a time, ids mapped through `idOf` (called once
  * per path per stream); a record past `maxBytes` is a shard fault.
  */
-export async function* decodeShardBatches(body: AsyncIterable<Buffer>, maxBytes: number, idOf: (path: string) => number): AsyncGenerator<ShardBatch> {
-  const d = new ShardBatchDecoder(maxBytes, idOf);
+export async function* decodeShardBatches(body: AsyncIterable<Buffer>, maxBytes: number, idOf: (path: string) => number, fromUs = 0): AsyncGenerator<ShardBatch> {
+  const d = new ShardBatchDecoder(maxBytes, idOf, fromUs);
   for await (const chunk of body) {
     d.push(chunk);
     for (let b = d.next(); b; b = d.next()) yield b;

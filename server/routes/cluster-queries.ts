@@ -8,6 +8,7 @@
 import type { Socket } from 'node:net';
 import { Readable } from 'node:stream';
 import type { FastifyReply } from 'fastify';
+import { TapedeckError } from '../../protocol/errors.js';
 import { noMatchWarning } from '../../protocol/glob.js';
 import { formatTs } from '../../protocol/time.js';
 import type { ShardDirectory } from '../cluster/directory.js';
@@ -59,7 +60,21 @@ export async function mergedState(dir: ShardDirectory, given: string | string[] 
 export async function mergedHistoryAnswer(dir: ShardDirectory, q: { given: string | string[] | undefined; globs: string[]; fromUs: number; toUs: number | undefined; format: HistoryFormat }, reply: FastifyReply): Promise<Readable> {
   const h = await mergedHistory(dir, { globs: q.given === undefined ? undefined : q.globs, fromUs: q.fromUs, toUs: q.toUs, format: q.format });
   markAnswer(reply, h.horizonUs, h.missing);
-  return Readable.from(cutLoudly(h.chunks, reply), { objectMode: false, highWaterMark: 1 });
+  // The first chunk before the answer begins: a shard lost before it (a Parquet answer sends
+  // nothing until its first row group) fails the request with a code, not a broken stream.
+  let first: IteratorResult<string | Uint8Array>;
+  try {
+    first = await h.chunks.next();
+  } catch (err) {
+    if (!(err instanceof HistoryCut)) throw err;
+    throw new TapedeckError('TPD_CLUSTER_UNAVAILABLE', `shard ${err.lost.shard} was lost (${err.lost.reason}) before the answer began; ask again`);
+  }
+  async function* all(): AsyncGenerator<string | Uint8Array> {
+    if (first.done) return;
+    yield first.value;
+    yield* h.chunks;
+  }
+  return Readable.from(cutLoudly(all(), reply), { objectMode: false, highWaterMark: 1 });
 }
 
 /**
