@@ -12,7 +12,8 @@
  * AUDIT9_SESSION_SEED=<n> replays a run; the seed is printed.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { rm } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { Archive } from '../storage/archive.js';
@@ -21,7 +22,6 @@ import { buildServer } from '../server/app.js';
 import type { Batch, Update } from '../protocol/value.js';
 import { api, TestWs } from './helpers/server.js';
 import { scheduleSeed } from './helpers/seed.js';
-import { tmpDir } from './helpers/tmp.js';
 import { rng } from './helpers/workload.js';
 
 const OPTIONS = { imageFrequencyBytes: 3000, flushIntervalMs: 0, rotateSizeBytes: 9000 };
@@ -41,6 +41,8 @@ function workload(): Batch[] {
   });
 }
 
+/** The archive's directory, kept for every test of the file (helpers/tmp removes its own after each test). */
+let dir: string;
 let app: FastifyInstance;
 let archive: Archive;
 let url: string;
@@ -49,7 +51,7 @@ let batches: Batch[];
 let lastBefore: number;
 
 beforeAll(async () => {
-  const dir = await tmpDir();
+  dir = await mkdtemp(join(tmpdir(), 'tapedeck-audit9-'));
   batches = workload();
   const w = await Archive.open(dir, OPTIONS);
   for (let i = 0; i < batches.length; i++) {
@@ -75,6 +77,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await app?.close();
   await archive?.close();
+  await rm(dir, { recursive: true, force: true });
 });
 
 /** A paused session at batch `i`, its coalesced stream past the first controls frame. */

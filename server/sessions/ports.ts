@@ -9,6 +9,7 @@ export interface SessionLimits {
   frameBatchesMax: number;
   frameUpdatesMax: number;
   loopStepsPerTurnMax: number;
+  stepBatchesPerYield: number;
   coverageItemsMax: number;
 }
 

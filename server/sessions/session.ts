@@ -29,7 +29,7 @@ import { Pacer } from './pacer.js';
 import type { CoverageSource, SessionEvents, SessionLimits, SessionLog } from './ports.js';
 import { endIsLive, liveEndWaitMs } from './live-end.js';
 import { stepFrom } from './steps.js';
-import { Turns } from './turns.js';
+import { Turns, yieldToEventLoop } from './turns.js';
 import { gatherFrame } from './gather.js';
 import { HeldColumns } from './columns.js';
 import { fetchWaitFrame, SessionWire, type SessionSink } from './wire.js';
@@ -447,7 +447,14 @@ export class Session {
 
   private async applyCommands(): Promise<void> {
     const cmds = this.commands.splice(0);
-    for (const c of cmds) {
+    for (const [i, c] of cmds.entries()) {
+      // One change's work at a time: changes that came together (a stream's control frames
+      // arrive in one read) are applied with the event loop's turn between them.
+      if (i > 0) await yieldToEventLoop();
+      if (this.closed) {
+        c.reject(new TapedeckError('TPD_SESSION_NOT_FOUND', `session ${this.id} is closed`));
+        continue;
+      }
       try {
         await this.apply(c.set);
         // A burst answers when it is over (its controls frame marks the end); a speed change
@@ -528,7 +535,7 @@ export class Session {
         break;
       case 'steps': {
         // A step that ran into the start or the end says so rather than stopping silently.
-        const message = await stepFrom(this.cursor, pos.n, this.pending !== null, this.posUs);
+        const message = await stepFrom(this.cursor, pos.n, this.pending !== null, this.posUs, this.limits.stepBatchesPerYield);
         if (message !== null) this.sendFrame({ type: 'info', code: 'TPD_CLAMPED', message });
         break;
       }

@@ -1,10 +1,14 @@
 /**
  * Batch steps (`pos: "+N"` / `"-N"`) that answer how far they went, so a step that runs
  * into the start or the end of the archive can say so (protocol/time.ts stepOutcome).
- * storage/cursor.ts seek({ batches }) moves but does not count; these count.
+ * storage/cursor.ts seek({ batches }) moves but does not count; these count. A step moves
+ * at most `slice` batches (PLAYBACK_DEFAULTS.stepBatchesPerYield) between two yields to the
+ * event loop: stepping is a read of every batch passed, and a step of seekStepsMax batches
+ * over cached blocks would otherwise hold the server for its whole length.
  */
 import { clampMessage, stepOutcome } from '../../protocol/time.js';
 import type { Cursor } from '../../storage/index.js';
+import { yieldToEventLoop } from './turns.js';
 
 /**
  * A session's step of `n` batches (negative: back) from the last batch it delivered
@@ -12,16 +16,18 @@ import type { Cursor } from '../../storage/index.js';
  * one further, so the cursor goes back first. Answers the TPD_CLAMPED notice of a step that
  * ran into the start or the end, or null.
  */
-export async function stepFrom(cursor: Cursor, n: number, held: boolean, posUs: number | null): Promise<string | null> {
+export async function stepFrom(cursor: Cursor, n: number, held: boolean, posUs: number | null, slice: number): Promise<string | null> {
   if (held) await cursor.seek(posUs !== null ? { ts: posUs } : 'beginning');
-  const moved = n > 0 ? await stepForward(cursor, n) : await stepBack(cursor, -n);
+  const moved = n > 0 ? await stepForward(cursor, n, slice) : await stepBack(cursor, -n, slice);
   return clampMessage(n, stepOutcome(n, moved, cursor.pos));
 }
 
 /** Moves `n` batches forward (what seek({ batches: n }) does); answers how many there were. */
-export async function stepForward(cursor: Cursor, n: number): Promise<number> {
+export async function stepForward(cursor: Cursor, n: number, slice: number): Promise<number> {
   let moved = 0;
-  while (moved < n && (await cursor.nextRaw()) !== null) moved++;
+  while (moved < n && (await cursor.nextRaw()) !== null) {
+    if (++moved % slice === 0 && moved < n) await yieldToEventLoop();
+  }
   return moved;
 }
 
@@ -29,15 +35,23 @@ export async function stepForward(cursor: Cursor, n: number): Promise<number> {
  * Moves `n` batches back; answers how many positions it moved. The beginning (before the
  * first batch) is a position: from the k-th batch, `-k` lands there unclamped. A step that
  * ran into it counts the batches it passed by reading them again from the beginning (at
- * most `n`, as many as the step itself read), then goes back there.
+ * most `n`, as many as the step itself read), then goes back there. Steps back of `slice`
+ * batches each add up to the step (each counts from the batch the one before landed on).
  */
-export async function stepBack(cursor: Cursor, n: number): Promise<number> {
+export async function stepBack(cursor: Cursor, n: number, slice: number): Promise<number> {
   const from = cursor.pos;
-  await cursor.seek({ batches: -n });
+  for (let left = n; left > 0 && cursor.pos !== null; ) {
+    const k = Math.min(left, slice);
+    await cursor.seek({ batches: -k });
+    left -= k;
+    if (left > 0) await yieldToEventLoop();
+  }
   if (from === null) return 0;
   if (cursor.pos !== null) return n;
   let seen = 0;
-  for (let b = await cursor.nextRaw(); b !== null && b.ts <= from && seen < n; b = await cursor.nextRaw()) seen++;
+  for (let b = await cursor.nextRaw(); b !== null && b.ts <= from && seen < n; b = await cursor.nextRaw()) {
+    if (++seen % slice === 0) await yieldToEventLoop();
+  }
   await cursor.seek('beginning');
   return seen;
 }

@@ -8,6 +8,11 @@
  * so the next turn (the batch now due) goes at once, not after the sockets' turn. Where no
  * turn can make progress the loop sleeps without a timer until wake().
  */
+/** A turn of the event loop for sockets, timers, signals and other sessions (an await on a settled promise is none). */
+export function yieldToEventLoop(): Promise<void> {
+  return new Promise<void>((resolve) => setImmediate(resolve));
+}
+
 export class Turns {
   private wakeFn: (() => void) | undefined;
   /** The last sleep ended by its timer (a real yield to the event loop). */
@@ -54,7 +59,7 @@ export class Turns {
         this.stepsSinceYield = 0;
         // Let sockets, timers, signals and other sessions run: a session playing at
         // unlimited speed from cached blocks would otherwise never leave the microtask queue.
-        await new Promise<void>((resolve) => setImmediate(resolve));
+        await yieldToEventLoop();
       }
     }
   }
