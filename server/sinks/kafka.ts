@@ -105,6 +105,8 @@ export class KafkaSink {
   private active = false;
   private fence = 0;
   private pumping: Promise<void> | undefined;
+  /** The batches of the send in flight. */
+  private sending: Entry[] | undefined;
   private stopped = false;
   /** Last seq per stream seen on the topic (tail follower) or published by us. */
   private readonly lastOnTopic = new Map<string, string>();
@@ -246,7 +248,10 @@ export class KafkaSink {
     this.queue.push(x);
     if (this.queue.length > this.o.queueMaxBatches) {
       const n = this.queue.length - this.o.queueMaxBatches;
-      this.queue.splice(0, n);
+      // The batches of the send in flight (at the queue's head) are not dropped: the broker
+      // may hold them already, and the pump removes them once it knows.
+      const sending = this.sending !== undefined && this.queue[0] === this.sending[0] ? this.sending.length : 0;
+      this.queue.splice(sending, n);
       this.stats.dropped += n;
       this.o.log.error({ dropped: n, queueMaxBatches: this.o.queueMaxBatches }, 'kafka sink: queue full, oldest batches dropped (not published)');
     }
@@ -286,6 +291,7 @@ export class KafkaSink {
       while (this.active && !this.stopped && this.queue.length > 0) {
         const take = this.queue.slice(0, KAFKA_SINK_DEFAULTS.sendBatchesMax);
         const messages = take.flatMap((x) => this.messagesOf(x));
+        this.sending = take;
         try {
           await this.producer.send({ topic: this.o.topic, messages, acks: -1 });
         } catch (err) {
@@ -293,10 +299,15 @@ export class KafkaSink {
           this.o.log.warn({ err, batches: take.length }, 'kafka sink: send failed; retrying the same batches');
           await new Promise((r) => setTimeout(r, KAFKA_SINK_DEFAULTS.retryBackoffMs));
           continue;
+        } finally {
+          this.sending = undefined;
         }
-        // The queue may have been replaced (standby, then a promotion) while sending.
-        if (this.queue[0] === take[0]) this.queue.splice(0, take.length);
         for (const x of take) this.noteOnTopic(x.e.id.stream, x.e.id.seq);
+        // What the topic now holds leaves the queue's head: these batches, also when the
+        // queue was replaced while sending (standby, then a promotion that queued them again).
+        let sent = 0;
+        while (sent < this.queue.length && this.onTopic((this.queue[sent] as Entry).e)) sent++;
+        this.queue.splice(0, sent);
         const last = take[take.length - 1] as Entry;
         this.lastPublished = { stream: last.e.id.stream, seq: last.e.id.seq, ts: last.e.ts };
         this.stats.published += take.length;
