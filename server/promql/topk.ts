@@ -2,12 +2,15 @@
 import type { Sample } from './eval.js';
 
 /**
- * topk / bottomk of one group, chosen exactly as Prometheus chooses among equal values: its
- * engine keeps a binary heap of k samples (the worst on top, a NaN counting as worst), takes
- * the group's samples in input order, and replaces the top only with a strictly better
- * sample (Go's container/heap: push = append + up, replace = set top + Fix). With ties the
- * heap's shape decides which equal sample stays, so a stable sort picks differently.
- * Cost O(n log k).
+ * topk / bottomk of one group, chosen exactly as Prometheus 2.42 chooses among equal values
+ * and NaNs: its engine keeps a binary heap of k samples (the worst on top, a NaN counting as
+ * worst), takes the group's samples in input order (series sorted by labels) and, when the
+ * heap is full, takes a sample that is strictly better than the top, or any sample when the
+ * top is NaN, by popping the top and pushing the sample (Go's container/heap: pop = swap the
+ * last to the top + down, push = append + up; k = 1 replaces in place). With ties the heap's
+ * shape decides which equal sample stays, so a stable sort picks differently, and so does a
+ * replace of the top in place (set top + Fix, later Prometheus versions): test/promql-diff's
+ * edge data (ties next to +-Inf and NaN) tells them apart. Cost O(n log k).
  */
 export function selectK(op: 'topk' | 'bottomk', samples: Sample[], param: number): Sample[] {
   const k = Math.trunc(param);
@@ -17,16 +20,24 @@ export function selectK(op: 'topk' | 'bottomk', samples: Sample[], param: number
     ? (a: Sample, b: Sample): boolean => Number.isNaN(a.v) || a.v < b.v
     : (a: Sample, b: Sample): boolean => Number.isNaN(a.v) || a.v > b.v;
   const better = op === 'topk'
-    ? (s: Sample, top: Sample): boolean => top.v < s.v || (Number.isNaN(top.v) && !Number.isNaN(s.v))
-    : (s: Sample, top: Sample): boolean => top.v > s.v || (Number.isNaN(top.v) && !Number.isNaN(s.v));
+    ? (s: Sample, top: Sample): boolean => top.v < s.v || Number.isNaN(top.v)
+    : (s: Sample, top: Sample): boolean => top.v > s.v || Number.isNaN(top.v);
   const h: Sample[] = [];
   for (const s of samples) {
     if (h.length < k) {
       h.push(s);
       heapUp(h, h.length - 1, less);
     } else if (better(s, h[0] as Sample)) {
-      h[0] = s;
-      if (k > 1 && !heapDown(h, 0, h.length, less)) heapUp(h, 0, less);
+      if (k === 1) {
+        h[0] = s;
+        continue;
+      }
+      // heap.Pop then heap.Push.
+      const last = h.length - 1;
+      [h[0], h[last]] = [h[last] as Sample, h[0] as Sample];
+      heapDown(h, 0, last, less);
+      h[last] = s;
+      heapUp(h, last, less);
     }
   }
   // Best first; which of two equal values comes first does not change the set.
@@ -104,13 +115,17 @@ export class StepHeaps {
         up(idx, val, base, n, top);
         continue;
       }
-      // selectK's better(s, top): strictly better, or a number where the top is NaN.
+      // selectK's better(s, top): strictly better, or anything where the top is NaN; then pop and push.
       const t = val[base] as number;
-      const isBetter = top ? t < x || (t !== t && x === x) : t > x || (t !== t && x === x);
+      const isBetter = top ? t < x || t !== t : t > x || t !== t;
       if (!isBetter) continue;
-      idx[base] = s;
-      val[base] = x;
-      if (K > 1) down(idx, val, base, n, top);
+      if (K > 1) {
+        swap(idx, val, base, base + n - 1);
+        down(idx, val, base, n - 1, top);
+      }
+      idx[base + n - 1] = s;
+      val[base + n - 1] = x;
+      if (K > 1) up(idx, val, base, n - 1, top);
     }
   }
 
@@ -150,7 +165,7 @@ function up(idx: Int32Array, val: Float64Array, base: number, j0: number, top: b
   }
 }
 
-/** heapDown from the top of the heap of n entries at base (selectK's replace: a top that does not move down has nothing above it). */
+/** heapDown from the top of the heap of n entries at base. */
 function down(idx: Int32Array, val: Float64Array, base: number, n: number, top: boolean): void {
   let i = 0;
   for (;;) {
