@@ -22,7 +22,7 @@ import { closeShardConnections, SCOPE_LOCAL } from '../cluster/fanout.js';
 import { MergedSessions } from '../cluster/merged-sessions.js';
 import type { Log } from '../sessions/manager.js';
 import { noMatchSliced, SCOPE } from './queries.js';
-import { closeUnresponsive, keepAlive, STREAM_LIMITS, type StreamLimits } from './ws-liveness.js';
+import { closeStream, closeUnresponsive, keepAlive, STREAM_LIMITS, type StreamLimits } from './ws-liveness.js';
 
 const ID = { type: 'string', pattern: '^[0-9a-f]{32}$' } as const;
 const validControls = new Ajv({ allowUnionTypes: true }).compile(CONTROLS_SCHEMA);
@@ -87,7 +87,8 @@ function wsSink(socket: WebSocket, format: FrameFormat, coalesce: boolean, highB
     },
     bufferedBytes: () => socket.bufferedAmount,
     drained: () => last,
-    close: (code, reason) => socket.close(code, reason),
+    // Deleted, collected, replaced, shut down: closed within wsCloseGraceMs even if the client does not read.
+    close: (code, reason) => closeStream(socket, code, reason, limits),
   };
 }
 

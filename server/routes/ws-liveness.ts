@@ -23,13 +23,22 @@ export const STREAM_LIMITS: StreamLimits = {
   wsCloseGraceMs: SERVER_LIMITS.wsCloseGraceMs,
 };
 
-/** Closes a stream whose client does not read with 4008, and cuts it if the close handshake does not finish either. */
-export function closeUnresponsive(socket: WebSocket, why: string, limits: StreamLimits): void {
+/**
+ * Closes a stream with `code`, and cuts it when the client does not finish the close
+ * handshake within wsCloseGraceMs (a client that does not read never sees the close frame
+ * behind what waits for it; ws's own wait is 30 s).
+ */
+export function closeStream(socket: WebSocket, code: number, why: string, limits: StreamLimits): void {
   if (socket.readyState !== socket.OPEN) return;
-  socket.close(CLOSE_CODES.unresponsive, why);
+  socket.close(code, why);
   const cut = setTimeout(() => socket.terminate(), limits.wsCloseGraceMs);
   cut.unref();
   socket.once('close', () => clearTimeout(cut));
+}
+
+/** Closes a stream whose client does not read with 4008, and cuts it if the close handshake does not finish either. */
+export function closeUnresponsive(socket: WebSocket, why: string, limits: StreamLimits): void {
+  closeStream(socket, CLOSE_CODES.unresponsive, why, limits);
 }
 
 /**
