@@ -13,6 +13,7 @@ import type { RecorderSink } from '../recorder.js';
 import { writeIdentified, type IdentifiedSink } from '../sinks/identity.js';
 import type { Claim, KafkaFence } from './kafka-fence.js';
 import { kafkaMarker } from './kafka-marker.js';
+import { messageTimeUs, newerTime } from '../sources/kafka-paths.js';
 // Every Kafka source imports this module: kafkajs' idle loop is fixed before any client connects.
 import './kafka-request-queue.js';
 
@@ -99,7 +100,7 @@ export async function recordClusterBatch(host: KafkaBatchHost, link: KafkaCluste
   const stream = `${host.name}:${topic}:${partition}`;
   const sink = host.sink;
   let pending: Update[] = [];
-  let pendingTs = 0;
+  let pendingUs: number | undefined;
   let pendingFirst: string | undefined;
   let lastOffset: string | undefined;
   let updates = 0;
@@ -107,10 +108,10 @@ export async function recordClusterBatch(host: KafkaBatchHost, link: KafkaCluste
   const emit = async (): Promise<void> => {
     if (pending.length === 0 || pendingFirst === undefined || lastOffset === undefined) return;
     pending.push(kafkaMarker(host.name, topic, partition, pendingFirst, lastOffset));
-    lastTs = (await writeIdentified(sink, pending, pendingTs * 1000, { stream, seq: lastOffset })) ?? lastTs;
+    lastTs = (await writeIdentified(sink, pending, pendingUs, { stream, seq: lastOffset })) ?? lastTs;
     updates += pending.length - 1;
     pending = [];
-    pendingTs = 0;
+    pendingUs = undefined;
     pendingFirst = undefined;
   };
   try {
@@ -122,7 +123,8 @@ export async function recordClusterBatch(host: KafkaBatchHost, link: KafkaCluste
       for (const x of u) pending.push(x);
       // A refused payload before the batch's first update is still in its range.
       pendingFirst ??= m.offset;
-      pendingTs = Math.max(pendingTs, Number(m.timestamp));
+      // A message without a time (or refused for its time) leaves the batch's to the others.
+      if (u.length > 0) pendingUs = newerTime(pendingUs, messageTimeUs(m.timestamp));
       lastOffset = m.offset;
       host.stats.messages++;
       if (host.batchPerMessage) await emit();

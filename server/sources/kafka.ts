@@ -30,7 +30,7 @@ import { decodeUtf8, isValidPath, type Update, type Value } from '../../protocol
 import { parseJsonText, valueFromJson } from '../../protocol/value-json.js';
 import { decodeMsgpack } from '../../protocol/value-msgpack.js';
 import { segment } from './csv-matrix.js';
-import { badPath, bytesSegment } from './kafka-paths.js';
+import { badPath, badTime, bytesSegment, messageTimeUs, newerTime } from './kafka-paths.js';
 import { explode } from './http-json.js';
 
 export { bytesSegment } from './kafka-paths.js';
@@ -271,6 +271,7 @@ export class KafkaSource extends EventEmitter implements Source {
       // is refused here, like a bad payload: thrown at the write, it would stop the
       // partition at this message for good.
       if (!isValidPath(path)) throw badPath(path);
+      if (messageTimeUs(m.timestamp) === null) throw badTime(m.timestamp);
       const updates: Update[] = this.cfg.explode ? explode(path, this.decode(m.value, path)) : [[path, this.decode(m.value, path)]];
       for (const u of updates) if (!isValidPath(u[0])) throw badPath(u[0]);
       return updates;
@@ -304,23 +305,23 @@ export class KafkaSource extends EventEmitter implements Source {
     const sink = this.ctx.sink as IdentifiedSink;
     const startedMs = Date.now();
     let pending: Update[] = [];
-    let pendingTs = 0;
+    let pendingUs: number | undefined;
     let lastOffset: string | undefined;
     let updates = 0;
     let lastTs: number | undefined;
     const emit = async (offset: string): Promise<void> => {
       if (pending.length === 0) return;
-      lastTs = (await writeIdentified(sink, pending, pendingTs * 1000, { stream, seq: offset })) ?? lastTs;
+      lastTs = (await writeIdentified(sink, pending, pendingUs, { stream, seq: offset })) ?? lastTs;
       updates += pending.length;
       pending = [];
-      pendingTs = 0;
+      pendingUs = undefined;
     };
     for (const m of batch.messages) {
       if (!isRunning() || isStale()) break;
       const u = this.updatesOf(topic, partition, m);
       if (pending.length > 0 && pending.length + u.length > KAFKA_SOURCE_LIMITS.batchUpdatesMax && lastOffset !== undefined) await emit(lastOffset);
       for (const x of u) pending.push(x);
-      pendingTs = Math.max(pendingTs, Number(m.timestamp));
+      if (u.length > 0) pendingUs = newerTime(pendingUs, messageTimeUs(m.timestamp));
       lastOffset = m.offset;
       this.stats.messages++;
       if (this.cfg.batch === 'message') await emit(m.offset);
