@@ -56,7 +56,7 @@ async function claimWhenFree(host: KafkaBatchHost, link: KafkaClusterLink, p: Ea
     if (host.stopping() || !p.isRunning() || p.isStale()) return undefined;
     const force = link.inDoubtMaxWaitMs > 0 && Date.now() - waitStartedMs >= link.inDoubtMaxWaitMs;
     try {
-      const c = await link.fence.claim(topic, partition, first, last, force);
+      const c = await link.fence.claim(topic, partition, first, last, force, p.batch.highWatermark);
       if (c.kind !== 'wait') return c;
       if (!logged) host.log.warn({ topic, partition, holder: c.holder }, 'cluster: waiting for another shard to settle its in-doubt batch of this partition');
     } catch (err) {

@@ -25,12 +25,25 @@ import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { clusterKeyPrefix } from './membership.js';
 
-/** KEYS: partition. ARGV: shard, first, last, now ms, force. 'own': this shard's own intent stands (settle it first). */
+/**
+ * KEYS: partition. ARGV: shard, first, last, now ms, force, the partition's high watermark.
+ * 'own': this shard's own intent stands (settle it first). A `done` that is no offset of
+ * this partition (not a number, or past its high watermark: the topic was deleted and made
+ * again, the hash written by hand) is not trusted to skip anything: it is replaced by `first`
+ * and returned, for the shard to say so.
+ */
 const CLAIM = `
 local ish = redis.call('HGET', KEYS[1], 'ishard')
-local done = tonumber(redis.call('HGET', KEYS[1], 'done') or '0')
+local raw = redis.call('HGET', KEYS[1], 'done')
+local done = tonumber(raw or '0')
 if ish == ARGV[1] then return {'own'} end
 if ish and ARGV[5] ~= '1' then return {'wait', ish, redis.call('HGET', KEYS[1], 'isince') or '0'} end
+local stale = ''
+if done == nil or done > tonumber(ARGV[6]) then
+  stale = raw
+  done = tonumber(ARGV[2])
+  redis.call('HSET', KEYS[1], 'done', ARGV[2])
+end
 local from = tonumber(ARGV[2])
 if done > from then from = done end
 if from > tonumber(ARGV[3]) then
@@ -38,7 +51,7 @@ if from > tonumber(ARGV[3]) then
   return {'skip', string.format('%d', done)}
 end
 redis.call('HSET', KEYS[1], 'ishard', ARGV[1], 'ifirst', string.format('%d', from), 'ilast', ARGV[3], 'isince', ARGV[4])
-return {'ok', string.format('%d', from), ish or ''}`;
+return {'ok', string.format('%d', from), ish or '', stale}`;
 
 /** KEYS: partition. ARGV: shard, last offset recorded durably (-1: none of the intent). */
 const RESOLVE = `
@@ -84,7 +97,7 @@ export class KafkaFence {
   readonly group: string;
   private readonly o: KafkaFenceOptions;
   private readonly prefix: string;
-  readonly stats = { claims: 0, skippedOffsets: 0, waits: 0, forcedTakeovers: 0, settled: 0, lostIntents: 0 };
+  readonly stats = { claims: 0, skippedOffsets: 0, waits: 0, forcedTakeovers: 0, settled: 0, lostIntents: 0, staleFences: 0 };
 
   constructor(o: KafkaFenceOptions) {
     this.o = o;
@@ -110,12 +123,20 @@ export class KafkaFence {
     return done;
   }
 
-  /** Asks to record offsets first..last; `force` overrides another shard's intent (in_doubt_max_wait passed). */
-  async claim(topic: string, partition: number, first: string, last: string, force: boolean): Promise<Claim> {
-    let r = (await this.o.redis.eval(CLAIM, 1, this.key(topic, partition), this.o.shard, first, last, String(Date.now()), force ? '1' : '0')) as [string, string, string];
+  /**
+   * Asks to record offsets first..last of a partition whose high watermark (as fetched) is
+   * `highWatermark`; `force` overrides another shard's intent (in_doubt_max_wait passed).
+   */
+  async claim(topic: string, partition: number, first: string, last: string, force: boolean, highWatermark: string): Promise<Claim> {
+    const ask = async (): Promise<[string, string, string, string?]> => (await this.o.redis.eval(CLAIM, 1, this.key(topic, partition), this.o.shard, first, last, String(Date.now()), force ? '1' : '0', highWatermark)) as [string, string, string, string?];
+    let r = await ask();
     if (r[0] === 'own') {
       await this.settleOwn(topic, partition);
-      r = (await this.o.redis.eval(CLAIM, 1, this.key(topic, partition), this.o.shard, first, last, String(Date.now()), force ? '1' : '0')) as [string, string, string];
+      r = await ask();
+    }
+    if (r[0] === 'ok' && r[3] !== undefined && r[3] !== '') {
+      this.stats.staleFences++;
+      this.o.log.error({ topic, partition, done: r[3].slice(0, 40), highWatermark, first }, 'cluster: the Kafka fence in Redis said offsets past the partition\'s end were recorded (the topic was made again, or the key was written by hand); it no longer skips anything: recording from the fetched offset');
     }
     if (r[0] === 'wait') {
       this.stats.waits++;

@@ -25,7 +25,7 @@ export const clusterStatusRoutes: FastifyPluginAsync<ClusterStatusRoutesOptions>
       known_shards: known.map((k) => ({ id: k.id, url: k.url, globs: k.globs, live: k.live, horizon_us: k.horizonUs })),
       not_owned_updates: s?.notOwnedUpdates ?? 0,
       kafka: (s?.kafka ?? []).map((k) => ({
-        source: k.source, group: k.group, claims: k.claims, skipped_offsets: k.skippedOffsets, waits: k.waits, settled: k.settled, forced_takeovers: k.forcedTakeovers, lost_intents: k.lostIntents,
+        source: k.source, group: k.group, claims: k.claims, skipped_offsets: k.skippedOffsets, waits: k.waits, settled: k.settled, forced_takeovers: k.forcedTakeovers, lost_intents: k.lostIntents, stale_fences: k.staleFences,
       })),
     };
   });
