@@ -77,7 +77,6 @@ export async function runQuery(archive: Archive, p: QueryParams): Promise<QueryR
   const type = typeOf(expr);
   if (p.stepMs > 0 && type === 'matrix') throw badData('invalid expression type "range vector" for range query, must be Scalar or instant Vector');
   if (p.stepMs > 0 && p.stream !== false) {
-    checkSteps(p);
     const streamed = await streamRangeQuery(archive, expr, p, budget);
     if (streamed) return { resultType: 'matrix', series: streamed };
   }
@@ -116,13 +115,6 @@ class MatrixBuilder {
   build(): MatrixSeries[] {
     const out = [...this.byKey.values()].map((s) => ({ metric: s.metric, t: Float64Array.from(s.t), v: Float64Array.from(s.v) }));
     return out.sort((a, b) => compareMetrics(a.metric, b.metric));
-  }
-}
-
-function checkSteps(p: QueryParams): void {
-  const steps = Math.floor((p.endMs - p.startMs) / p.stepMs) + 1;
-  if (steps > SERVER_LIMITS.promqlPointsPerSeriesMax) {
-    throw badData(`exceeded maximum resolution of ${SERVER_LIMITS.promqlPointsPerSeriesMax.toLocaleString('en-US')} points per timeseries. Try decreasing the query resolution (?step=XX)`);
   }
 }
 

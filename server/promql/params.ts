@@ -3,6 +3,7 @@
  * parseDuration): a time is float seconds since the epoch or RFC 3339; a duration is float
  * seconds or a PromQL duration (`1m30s`). Answers are milliseconds. Pure.
  */
+import { SERVER_LIMITS } from '../limits.js';
 import { badData } from './errors.js';
 import { DECIMAL, parseDurationMs } from './literals.js';
 
@@ -40,4 +41,34 @@ export function parseDurationParam(text: string, name: string): number {
   } catch {
     throw badData(`invalid parameter "${name}": cannot parse ${JSON.stringify(text.slice(0, 64))} to a valid duration`);
   }
+}
+
+/** Go's time.Duration holds ±(2^63 - 1) ns. */
+const DURATION_NS_MAX = 2 ** 63;
+
+/**
+ * A range query's `step` in whole ms, checked as Prometheus 2.42 checks it (web/api/v1):
+ * read to the nanosecond (float seconds times 1e9, truncated, as time.Duration(ts)), refused
+ * when zero or negative, and when (end - start) / step, in whole steps, passes
+ * promqlPointsPerSeriesMax (so 11 001 points of a series are allowed, as there); then
+ * evaluated at whole ms, the fraction cut as its engine cuts it (durationMilliseconds:
+ * `0.0015` steps 1 ms). A step below 1 ms is refused here, where Prometheus' engine divides
+ * by the zero it makes of it (a 422 runtime error).
+ */
+export function parseStepParam(text: string, startMs: number, endMs: number): number {
+  let ns: number;
+  if (DECIMAL.test(text)) {
+    const v = Number(text) * 1e9;
+    if (!(Math.abs(v) < DURATION_NS_MAX)) throw badData(`invalid parameter "step": cannot parse ${JSON.stringify(text.slice(0, 64))} to a valid duration. It overflows int64`);
+    ns = Math.trunc(v);
+  } else {
+    ns = parseDurationParam(text, 'step') * 1e6;
+  }
+  if (ns <= 0) throw badData('invalid parameter "step": zero or negative query resolution step widths are not accepted. Try a positive integer');
+  if (BigInt(endMs - startMs) * 1_000_000n / BigInt(ns) > BigInt(SERVER_LIMITS.promqlPointsPerSeriesMax)) {
+    throw badData(`exceeded maximum resolution of ${SERVER_LIMITS.promqlPointsPerSeriesMax.toLocaleString('en-US')} points per timeseries. Try decreasing the query resolution (?step=XX)`);
+  }
+  const ms = Math.floor(ns / 1e6);
+  if (ms < 1) throw badData(`invalid parameter "step": ${JSON.stringify(text.slice(0, 64))} is below 1 ms, the resolution queries are evaluated at`);
+  return ms;
 }

@@ -15,7 +15,7 @@ import { DEFAULT_LOOKBACK_MS, runQuery } from '../promql/engine.js';
 import { PromError, badData } from '../promql/errors.js';
 import { errorJson, formatResultBytes, successJson } from '../promql/format.js';
 import { listLabelNames, listLabelValues, listSeries, type MetadataQuery } from '../promql/metadata.js';
-import { parseDurationParam, parseTimeParam } from '../promql/params.js';
+import { parseDurationParam, parseStepParam, parseTimeParam } from '../promql/params.js';
 
 /** What /api/v1/status/buildinfo reports: the Prometheus whose PromQL the answers follow. */
 export const PROMQL_COMPATIBLE_VERSION = '2.42.0';
@@ -95,16 +95,22 @@ function required(p: Params, name: string): string {
   return v;
 }
 
-/** The query's timeout: the request's `timeout`, at most promqlTimeoutMs. */
+/**
+ * The query's timeout: the request's `timeout`, at most promqlTimeoutMs. Zero or negative has
+ * passed before the query starts: Prometheus answers 503 timeout, and so does this.
+ */
 function timeoutOf(p: Params): number {
   const t = p.get('timeout');
   const ms = t === undefined || t === '' ? SERVER_LIMITS.promqlTimeoutMs : parseDurationParam(t, 'timeout');
+  if (ms <= 0) throw new PromError('timeout', 'query timed out in query queue');
   return Math.min(ms, SERVER_LIMITS.promqlTimeoutMs);
 }
 
+/** `lookback_delta`; zero or negative is the default, as in Prometheus (which takes it from 2.43). */
 function lookbackOf(p: Params): number {
   const l = p.get('lookback_delta');
-  return l === undefined || l === '' ? DEFAULT_LOOKBACK_MS : parseDurationParam(l, 'lookback_delta');
+  const ms = l === undefined || l === '' ? DEFAULT_LOOKBACK_MS : parseDurationParam(l, 'lookback_delta');
+  return ms > 0 ? ms : DEFAULT_LOOKBACK_MS;
 }
 
 /** At most promqlConcurrentQueriesMax evaluations (queries and metadata requests) at once; later ones are told to retry. */
@@ -158,8 +164,7 @@ export const promqlRoutes: FastifyPluginAsync = async (app) => {
     const startMs = parseTimeParam(required(p, 'start'), 'start');
     const endMs = parseTimeParam(required(p, 'end'), 'end');
     if (endMs < startMs) throw badData('invalid parameter "end": end timestamp must not be before start time');
-    const stepMs = parseDurationParam(required(p, 'step'), 'step');
-    if (stepMs <= 0) throw badData('invalid parameter "step": zero or negative query resolution step widths are not accepted. Try a positive integer');
+    const stepMs = parseStepParam(required(p, 'step'), startMs, endMs);
     const r = await gate.run(() => runQuery(archive, { query: q, startMs, endMs, stepMs, lookbackMs: lookbackOf(p), timeoutMs: timeoutOf(p) }));
     return formatResultBytes(r);
   });
