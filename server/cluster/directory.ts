@@ -19,6 +19,8 @@ export interface ShardInfo {
   readonly renewedMs: number;
   /** false once the lease expired: the shard is known but not alive. */
   readonly live: boolean;
+  /** Why a shard that is not live cannot be asked, when it is not its lease (e.g. its registry entry is unreadable). */
+  readonly problem?: string;
 }
 
 /** What a merged read needs from membership. */

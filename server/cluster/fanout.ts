@@ -85,7 +85,7 @@ export async function liveShards(dir: ShardDirectory): Promise<{ live: Array<{ s
   if (all.length === 0) throw new TapedeckError('TPD_CLUSTER_UNAVAILABLE', 'the cluster has no shard registered');
   const live: Array<{ shard: ShardInfo; index: number }> = [];
   const missing: MissingShard[] = [];
-  all.forEach((shard, index) => (shard.live ? live.push({ shard, index }) : missing.push({ shard: shard.id, reason: 'not live (lease expired or probe failed)' })));
+  all.forEach((shard, index) => (shard.live ? live.push({ shard, index }) : missing.push({ shard: shard.id, reason: shard.problem ?? 'not live (lease expired or probe failed)' })));
   return { live, missing };
 }
 

@@ -77,7 +77,7 @@ function parseEntry(json: string): RegistryEntry | undefined {
     const e = JSON.parse(json) as Partial<RegistryEntry>;
     if (typeof e.url === 'string' && Array.isArray(e.globs) && e.globs.every((g) => typeof g === 'string')) return { url: e.url, globs: e.globs };
   } catch {
-    // an entry written by hand or by another version: skipped, as an unknown shard
+    // an entry written by hand or by another version: listed as not live (shards())
   }
   return undefined;
 }
@@ -174,7 +174,9 @@ export class Membership extends EventEmitter implements ShardDirectory {
       const out: ShardInfo[] = [];
       ids.forEach((id, i) => {
         const e = parseEntry(reg[id] as string);
-        if (!e) return;
+        // A registered shard whose entry cannot be read is listed, not live: merged reads name
+        // it missing instead of leaving it out in silence.
+        if (!e) return out.push({ id, url: '', globs: [], horizonUs: 0, renewedMs: 0, live: false, problem: 'registry entry unreadable' });
         const [h, r] = (hz[id] ?? '0 0').split(' ');
         const leaseUrl = leases[i]?.[1];
         out.push({ id, url: typeof leaseUrl === 'string' ? leaseUrl : e.url, globs: e.globs, horizonUs: Number(h) || 0, renewedMs: Number(r) || 0, live: typeof leaseUrl === 'string' });

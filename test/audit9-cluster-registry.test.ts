@@ -1,0 +1,49 @@
+/**
+ * A shard whose registry entry in Redis cannot be read (written by hand, by another version,
+ * or damaged) was skipped by the membership's shard list, so merged reads lacked its data
+ * without a word: no partial marker. It is now listed, not live, and named missing with its
+ * reason. The run's real Redis; a real shard and a real front node reading membership.
+ */
+import { Redis } from 'ioredis';
+import { pino } from 'pino';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { Membership, clusterKeyPrefix } from '../server/cluster/membership.js';
+import { PEER_START_MAX_MS, sharedRedis, uniqueName } from './helpers/peers.js';
+import type { RedisPeer } from './helpers/redis.js';
+import { api, startServer } from './helpers/server.js';
+
+let redis: RedisPeer;
+beforeAll(async () => {
+  redis = await sharedRedis();
+}, PEER_START_MAX_MS);
+
+const closers: Array<() => unknown> = [];
+afterEach(async () => {
+  for (const c of closers.splice(0).reverse()) await c();
+});
+
+describe('an unreadable registry entry', () => {
+  it.each([
+    ['not JSON', '{"url":'],
+    ['globs that are not strings', JSON.stringify({ url: 'http://127.0.0.1:1', globs: [1] })],
+    ['no url', JSON.stringify({ globs: [] })],
+  ])('%s: the shard is named missing by merged reads, never left out', async (_what, entry) => {
+    const cluster = uniqueName('audit9-reg');
+    const p = clusterKeyPrefix(cluster);
+    const good = await startServer([{ ts: 1_760_000_000_000_000, updates: [['/g', 1]] }]);
+    closers.push(() => good.close());
+    const ctl = new Redis(redis.url);
+    closers.push(() => ctl.disconnect());
+    await ctl.hset(`${p}:shards`, 'a', JSON.stringify({ url: good.url, globs: [] }), 'b', entry);
+    await ctl.hset(`${p}:lease:a`, 'url', good.url, 'holder', 'a/test');
+    await ctl.hset(`${p}:lease:b`, 'url', good.url, 'holder', 'b/test');
+    const dir = await Membership.reader({ redisUrl: redis.url, cluster, log: pino({ level: 'silent' }) });
+    closers.push(() => dir.stop());
+    const front = await startServer([], { directory: dir });
+    closers.push(() => front.close());
+    const r = await api(front.url, 'GET', '/api/v1/paths');
+    expect(r.status).toBe(200);
+    expect(r.body.paths).toEqual(['/g']);
+    expect(r.body.partial).toEqual({ code: 'TPD_SHARDS_MISSING', missing: [{ shard: 'b', reason: 'registry entry unreadable' }] });
+  });
+});
