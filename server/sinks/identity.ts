@@ -25,6 +25,15 @@ export function writeIdentified(sink: BatchSink, updates: Update[], tsUs: number
   return (sink as IdentifiedSink).write(updates, tsUs, id);
 }
 
+/**
+ * True for a seq as batches carry it: a decimal integer of at most 20 digits (an offset, a
+ * time in µs). What else a message of the sink topic carries (another producer's, a damaged
+ * header) is no batch of ours, and compareSeq is never asked about it.
+ */
+export function isSeq(s: string): boolean {
+  return /^[0-9]{1,20}$/.test(s);
+}
+
 /** -1, 0, 1 as a is before, equal to or after b (same stream assumed). */
 export function compareSeq(a: string, b: string): number {
   const x = BigInt(a);

@@ -20,7 +20,7 @@ import { MsgpackWriter, encodeMsgpack } from '../../protocol/value-msgpack.js';
 import type { Logger } from 'pino';
 import type { Update, Value } from '../../protocol/value.js';
 import type { RecordedEvent, Recorder } from '../recorder.js';
-import { compareSeq } from './identity.js';
+import { compareSeq, isSeq } from './identity.js';
 
 export const KAFKA_SINK_DEFAULTS = {
   /** Batches waiting to be published; past this the oldest are dropped (counted, logged). */
@@ -367,7 +367,8 @@ export class KafkaSink {
           if (next <= (this.tailNext.get(batch.partition) ?? 0n)) continue;
           const stream = m.headers?.['tpd-stream'];
           const seq = m.headers?.['tpd-seq'];
-          if (stream !== undefined && seq !== undefined) this.noteOnTopic(String(stream), String(seq));
+          // A message without our identity headers (another producer's) is passed over.
+          if (stream !== undefined && seq !== undefined && isSeq(String(seq))) this.noteOnTopic(String(stream), String(seq));
           this.tailNext.set(batch.partition, next);
         }
         if (batch.messages.length > 0) this.tailReadAtMs = Date.now();
