@@ -35,7 +35,7 @@ import { ERROR_BODY_SCHEMA } from './ops/openapi.js';
 import { haRoutes } from './routes/ha.js';
 import { SERVER_LIMITS } from './limits.js';
 import { promqlRoutes } from './routes/promql.js';
-import { promqlReadiness } from './promql/prepare.js';
+import { isWarmUpRequest, promqlReadiness } from './promql/prepare.js';
 import type { HaRuntime } from './ha/runtime.js';
 import type { ShardDirectory } from './cluster/directory.js';
 import { shardRoutes } from './routes/shard.js';
@@ -179,7 +179,7 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
       keyGenerator: (req) => req.principal ?? req.ip,
       allowList: (req) => {
         const path = req.url.split('?')[0];
-        return path === '/health' || path === '/ready';
+        return path === '/health' || path === '/ready' || isWarmUpRequest(req);
       },
       errorResponseBuilder: (_req, ctx) => new TapedeckError('TPD_RATE_LIMITED', `more than ${ctx.max} requests in ${ctx.after === '' ? 'the window' : 'the window; retry in ' + ctx.after}`),
     });

@@ -305,6 +305,12 @@ export const SERVER_LIMITS = {
   promqlPrepareSpanMs: 24 * 3_600_000,
   /** At start, the series catalog is built only for archives of at most this many paths (about 1 kB of memory a path: 100 MB here); larger ones build it at their first query. */
   promqlPrepareCatalogPathsMax: 100_000,
+  /** At start, after the preparation, the query path's warm-up (a few queries of one series through the routes, server/promql/prepare.ts) stops after this long; /ready waits at most this for it. */
+  promqlWarmUpMs: 2_000,
+  /** The warm-up's rounds: each asks the same queries (selector, rate, sum by, topk; range and instant) once. */
+  promqlWarmUpRounds: 3,
+  /** Series the warm-up tries, newest defined first, before it finds one with values in the newest day (else it is skipped). */
+  promqlWarmUpSeriesTriedMax: 8,
 } as const;
 
 /** Defaults of poller sources (each may override them in its config entry). */

@@ -19,7 +19,7 @@ import { tuneHeapForServing } from './heap.js';
 import { Recorder } from './recorder.js';
 import { CoverageLog } from './coverage.js';
 import { startSeriesIndex } from './series-index.js';
-import { startPromqlPreparation } from './promql/prepare.js';
+import { startPromqlPreparation, warmUpOf } from './promql/prepare.js';
 import { Simulator } from './sim/simulator.js';
 import { HaRuntime } from './ha/runtime.js';
 import { ClusterRuntime, isPollSource, ownedSink } from './cluster/runtime.js';
@@ -164,7 +164,7 @@ export async function startServer(config: ServeConfig, opts: StartOptions = {}):
     if (cluster) await app.register(clusterStatusRoutes, { cluster });
     // The query API's sidecar indexes and series catalog, in the background; started before
     // listening so that /ready never answers without its check (a cluster joins in between).
-    void startPromqlPreparation(archive);
+    void startPromqlPreparation(archive, config.publish.promqlWarmUp ? warmUpOf(app, config.tokens) : undefined);
     await app.listen({ host: config.publish.host, port: config.publish.port });
     const a = app.server.address() as AddressInfo;
     const url = `http://${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}`;

@@ -31,7 +31,7 @@ describe('config', () => {
     expect(c.record).toEqual({
       spec: ['/a/**'], pollIntervalMs: 5000, imageFrequencyBytes: 64 * 1024 * 1024, flushFrequencyPages: 65534, flushIntervalMs: 2000, rotateIntervalMs: 0, rotateSizeBytes: 0,
     });
-    expect(c.publish).toEqual({ host: '127.0.0.1', port: 8080, maxSessions: 512, maxSessionsPerClient: 64, sessionGraceMs: 30_000, rateLimit: { max: 2000, timeWindowMs: 1000 } });
+    expect(c.publish).toEqual({ host: '127.0.0.1', port: 8080, maxSessions: 512, maxSessionsPerClient: 64, sessionGraceMs: 30_000, rateLimit: { max: 2000, timeWindowMs: 1000 }, promqlWarmUp: true });
     const d = resolveConfig({ archive_directory: '/tmp/x', record: { rotate_size: 1 << 20 }, publish: { session_grace: '2m' } });
     expect([d.record?.rotateSizeBytes, d.publish.sessionGraceMs]).toEqual([1 << 20, 120_000]);
     expect(c.tokens).toEqual([]);

@@ -4,93 +4,31 @@
  * after, gets the bytes a server without preparation answers; /ready says `promql` is not
  * ready until it ends; a sidecar being loaded is loaded once for every reader waiting on it;
  * a damaged sidecar found by the preparation is not used (the blocks answer); an archive
- * past promqlPrepareCatalogPathsMax builds its catalog at its first query.
+ * past promqlPrepareCatalogPathsMax builds its catalog at its first query. (The query path's
+ * warm-up: test/promql-warm-up.test.ts.)
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { cp, readFile } from 'node:fs/promises';
 import { Archive } from '../storage/index.js';
 import { seriesToPath } from '../protocol/prom-path.js';
-import type { Value } from '../protocol/value.js';
 import type { FileEntry } from '../storage/file-list.js';
-import { buildServer } from '../server/app.js';
-import { startSeriesIndex } from '../server/series-index.js';
 import { filesToPrepare, promqlReadiness, startPromqlPreparation } from '../server/promql/prepare.js';
 import { SERVER_LIMITS } from '../server/limits.js';
 import { seriesIndexOf } from '../storage/series-index/store.js';
 import { identityOf, sidecarPath } from '../storage/series-index/build.js';
 import { decodeHeader } from '../storage/series-index/format.js';
 import { xorByte } from './helpers/damage.js';
+import { QUERIES, T0_MS, ask, build, ready, reference, serve, stopServed } from './helpers/promql-prepare.js';
 import { scheduleSeed } from './helpers/seed.js';
 import { tmpDir } from './helpers/tmp.js';
 import { rng } from './helpers/workload.js';
 
-const T0_MS = 1_700_000_000_000;
-const STEPS = 360;
 const limits = SERVER_LIMITS as { -readonly [K in keyof typeof SERVER_LIMITS]: number };
 const saved = { ...SERVER_LIMITS };
-const cleanup: Array<() => Promise<void>> = [];
 afterEach(async () => {
-  for (const c of cleanup.splice(0).reverse()) await c();
+  await stopServed();
   Object.assign(limits, saved);
 });
-
-const QUERIES = ['g{instance="i3"}', 'sum by (job) (rate(c_total[5m]))', 'topk(3, g)', 'tapedeck_value{path="/plain/x"}'];
-
-/** Three sealed files with sidecars and the open one: Prometheus series and a plain path. */
-async function build(seed: number): Promise<string> {
-  const rand = rng(seed);
-  const dir = await tmpDir();
-  const a = await Archive.open(dir, { flushIntervalMs: 0 });
-  const paths = Array.from({ length: 30 }, (_, i) => seriesToPath({ name: i % 2 === 0 ? 'c_total' : 'g', labels: { job: `j${i % 3}`, instance: `i${i >> 1}` } }));
-  for (let k = 0; k < STEPS; k++) {
-    const updates: Array<[string, Value]> = paths.filter(() => rand() < 0.9).map((p, i) => [p, p.includes('c_total') ? k * (i + 1) : Math.round(rand() * 1000) / 10]);
-    updates.push(['/plain/x', k % 17]);
-    a.writer!.append(updates, (T0_MS + k * 15_000) * 1000);
-    if (k % 100 === 99) await a.writer!.rotate();
-  }
-  await a.writer!.flush();
-  await (await startSeriesIndex(a)).whenIdle();
-  await a.close();
-  return dir;
-}
-
-interface Served {
-  a: Archive;
-  url: string;
-}
-
-async function serve(dir: string): Promise<Served> {
-  const a = await Archive.open(dir, { readonly: true });
-  const app = await buildServer({ archive: a });
-  await app.listen({ port: 0, host: '127.0.0.1' });
-  cleanup.push(async () => {
-    await app.close();
-    await a.close();
-  });
-  return { a, url: `http://127.0.0.1:${(app.server.address() as { port: number }).port}` };
-}
-
-async function ask(url: string, query: string): Promise<string> {
-  const form = new URLSearchParams({ query, start: String(T0_MS / 1000), end: String(T0_MS / 1000 + STEPS * 15), step: '60' });
-  const r = await fetch(`${url}/api/v1/query_range`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: form });
-  const body = await r.text();
-  expect(r.status, body).toBe(200);
-  return body;
-}
-
-async function ready(url: string): Promise<{ status: number; promql: { ok: boolean; detail: string } | undefined }> {
-  const r = await fetch(`${url}/ready`);
-  const body = (await r.json()) as { checks: Array<{ check: string; ok: boolean; detail: string }> };
-  return { status: r.status, promql: body.checks.find((c) => c.check === 'promql') };
-}
-
-/** What a server without preparation answers. */
-async function reference(dir: string): Promise<string[]> {
-  const s = await serve(dir);
-  const out: string[] = [];
-  for (const q of QUERIES) out.push(await ask(s.url, q));
-  return out;
-}
 
 describe('PromQL preparation at start', () => {
   it('a query sent at any moment of the preparation gets the answer of a server without one; /ready waits for it', async () => {

@@ -93,6 +93,7 @@ function resolvePublish(p: Raw<'publish'>, problems: string[]): ServeConfig['pub
     maxSessionsPerClient: p.max_sessions_per_client,
     sessionGraceMs: durationMs(p.session_grace),
     rateLimit: p.rate_limit === null ? null : { max: p.rate_limit.max, timeWindowMs: durationMs(p.rate_limit.window) },
+    promqlWarmUp: p.promql_warm_up,
   };
 }
 

@@ -52,6 +52,8 @@ export interface ServeConfig {
     sessionGraceMs: number;
     /** Requests per window per client (token name, else address); null = unlimited. */
     rateLimit: { max: number; timeWindowMs: number } | null;
+    /** At start, the query path's warm-up (server/promql/prepare.ts) before /ready says ready. */
+    promqlWarmUp: boolean;
   };
   /** Bearer tokens; empty = open server, allowed on loopback addresses only. */
   tokens: TokenConfig[];

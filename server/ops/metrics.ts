@@ -10,6 +10,7 @@ import type { Archive, ColdStorage } from '../../storage/index.js';
 import type { SessionManager } from '../sessions/manager.js';
 import type { Source } from '../sources/source.js';
 import type { HaRuntime } from '../ha/runtime.js';
+import { isWarmUpRequest } from '../promql/prepare.js';
 
 /** A counter whose value lives elsewhere: on scrape it catches up with `read()`. */
 function mirrorCounter(reg: Registry, name: string, help: string, read: () => number): void {
@@ -198,6 +199,8 @@ export function createMetrics(app: FastifyInstance, deps: MetricsDeps): Registry
     buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5],
   });
   app.addHook('onResponse', (req, reply, done) => {
+    // Not the query path's warm-up at start (server/promql/prepare.ts): users did not ask it.
+    if (isWarmUpRequest(req)) return done();
     http.observe({ method: req.method, route: req.routeOptions.url ?? 'unmatched', status: String(reply.statusCode) }, reply.elapsedTime / 1000);
     done();
   });

@@ -8,6 +8,7 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import type { FastifyInstance } from 'fastify';
 import type { Archive } from '../../storage/index.js';
 import type { PollEvent, Source } from '../sources/source.js';
+import { isWarmUpRequest } from '../promql/prepare.js';
 
 /** Samples kept per route and per source for percentiles (a ring: newest replace oldest). */
 export const STATS_WINDOW_SAMPLES = 1000;
@@ -65,6 +66,8 @@ export function registerStats(app: FastifyInstance, archive: Archive, sources: r
   loop.enable();
   app.addHook('onClose', async () => loop.disable());
   app.addHook('onResponse', (req, reply, done) => {
+    // Not the query path's warm-up at start (server/promql/prepare.ts): users did not ask it.
+    if (isWarmUpRequest(req)) return done();
     const key = `${req.method} ${req.routeOptions.url ?? 'unmatched'}`;
     let w = routes.get(key);
     if (!w && routes.size < STATS_ROUTES_MAX) routes.set(key, (w = new Window()));

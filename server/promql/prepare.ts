@@ -11,13 +11,24 @@
  * waits for that load (storage/series-index/store.ts). /ready says `promql` is not ready
  * meanwhile. Archives past promqlPrepareCatalogPathsMax paths build their catalog at their
  * first query instead (its memory is one label set a path).
+ *
+ * Then, given the server (`warmUp`), the query path's warm-up: a few read-only queries of
+ * one series through the real routes (fastify's inject: parse, select, evaluate, JSON,
+ * route), so that V8 has compiled the code a user's first query runs before /ready says
+ * ready, as a JVM server warms up. Bounded by promqlWarmUpMs (each query's `timeout` is
+ * what is left), never counted in the request metrics or /stats (isWarmUpRequest), skipped
+ * when no series has values in the newest day.
  */
+import { randomBytes } from 'node:crypto';
+import type { IncomingHttpHeaders } from 'node:http';
+import type { FastifyInstance } from 'fastify';
 import type { Archive } from '../../storage/index.js';
 import type { FileEntry } from '../../storage/file-list.js';
 import { seriesIndexOf } from '../../storage/series-index/store.js';
 import { STORAGE_LIMITS } from '../../storage/limits.js';
 import { SERVER_LIMITS } from '../limits.js';
 import { prepareCatalog } from './catalog.js';
+import { metricOfPath, type Metric } from './labels.js';
 
 interface Preparation {
   done: boolean;
@@ -29,10 +40,12 @@ const preparations = new WeakMap<Archive, Preparation>();
 
 /**
  * Starts the preparation of `archive` (once); resolves when it ends, whatever it found. With
- * no sidecar to load (an archive without sealed files) it is done before this returns: the
- * catalog alone is one synchronous step, so such a server is ready as soon as it starts.
+ * no sidecar to load (an archive without sealed files) and no `warmUp`, it is done before
+ * this returns: the catalog alone is one synchronous step, so such a server is ready as soon
+ * as it starts. A warm-up never fails the preparation: whatever it meets, /ready then says
+ * ready, with what it did in the check's detail.
  */
-export function startPromqlPreparation(archive: Archive): Promise<void> {
+export function startPromqlPreparation(archive: Archive, warmUp?: WarmUp): Promise<void> {
   const known = preparations.get(archive);
   if (known) return known.finished;
   const p: Preparation = { done: false, detail: 'loading the series catalog and sidecar indexes', finished: Promise.resolve() };
@@ -43,7 +56,11 @@ export function startPromqlPreparation(archive: Archive): Promise<void> {
     p.detail = `not prepared (${(err as Error).message ?? String(err)}): the first query prepares`;
     if (!archive.isClosed) archive.logger.warn({ err: p.detail }, 'PromQL preparation failed');
   };
-  if (files.length === 0) {
+  const warm = async (): Promise<void> => {
+    if (!warmUp || archive.isClosed) return;
+    p.detail = `${p.detail}; ${await warmUpQueryPath(archive, warmUp)}`;
+  };
+  if (files.length === 0 && !warmUp) {
     try {
       p.detail = catalogStep(archive, 0);
     } catch (err) {
@@ -54,7 +71,7 @@ export function startPromqlPreparation(archive: Archive): Promise<void> {
   }
   p.finished = loadIndexes(archive, files).then((indexes) => {
     p.detail = catalogStep(archive, indexes);
-  }, failed).catch(failed).finally(() => {
+  }).then(warm, failed).catch(failed).finally(() => {
     p.done = true;
   });
   return p.finished;
@@ -96,4 +113,152 @@ function catalogStep(archive: Archive, indexes: number): string {
   if (archive.paths.length > SERVER_LIMITS.promqlPrepareCatalogPathsMax) return `${indexes} sidecar indexes loaded; the series catalog of ${archive.paths.length} paths is built at the first query (promqlPrepareCatalogPathsMax)`;
   const paths = prepareCatalog(archive);
   return `${indexes} sidecar indexes loaded, series catalog of ${paths} paths built`;
+}
+
+/** The server whose query routes the warm-up asks, and a token for them when it has tokens. */
+export interface WarmUp {
+  app: FastifyInstance;
+  /** Sent as `Authorization: Bearer`: a token with the read (or admin) scope; absent on an open server. */
+  token?: string;
+}
+
+/**
+ * What the warm-up needs of a server with `tokens`: undefined when it has tokens and none may
+ * read (a warm-up would be refused, and counted as failed authentications).
+ */
+export function warmUpOf(app: FastifyInstance, tokens: ReadonlyArray<{ token: string; scopes: readonly string[] }>): WarmUp | undefined {
+  if (tokens.length === 0) return { app };
+  const t = tokens.find((x) => x.scopes.includes('read') || x.scopes.includes('admin'));
+  return t ? { app, token: t.token } : undefined;
+}
+
+/** The warm-up's requests carry this header with a secret of this process: no client can send it. */
+const WARM_UP_HEADER = 'tapedeck-warm-up';
+const WARM_UP_SECRET = randomBytes(16).toString('hex');
+
+/** Whether a request is the warm-up's own (request metrics and /stats leave it out). */
+export function isWarmUpRequest(req: { headers: IncomingHttpHeaders }): boolean {
+  return req.headers[WARM_UP_HEADER] === WARM_UP_SECRET;
+}
+
+const METRIC_NAME = /^[a-zA-Z_:][a-zA-Z0-9_:]*$/;
+const LABEL_NAME = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
+// eslint-disable-next-line no-control-regex
+const CONTROL = /[\u0000-\u001f\u007f]/;
+
+/** `name{a="1",b="2"}` selecting exactly `m` (every label), or undefined when a label is not plain text. */
+function selectorOf(m: Metric): string | undefined {
+  let name = '';
+  const matchers: string[] = [];
+  for (const [n, v] of m.labels) {
+    if (!LABEL_NAME.test(n) || CONTROL.test(v)) return undefined;
+    if (n === '__name__' && METRIC_NAME.test(v)) name = v;
+    else matchers.push(`${n}="${v.replace(/[\\"]/g, (c) => `\\${c}`)}"`);
+  }
+  return `${name}{${matchers.join(',')}}`;
+}
+
+interface WarmUpQuery {
+  url: '/api/v1/query' | '/api/v1/query_range';
+  query: string;
+}
+
+/** A dashboard's kinds of query over one series: a selector, a rate, a sum by, a topk; range and instant. */
+function queriesOf(selector: string, m: Metric): WarmUpQuery[] {
+  const by = m.labels.find(([n]) => n !== '__name__')?.[0];
+  const rate = `rate(${selector}[5m])`;
+  return [
+    { url: '/api/v1/query_range', query: selector },
+    { url: '/api/v1/query_range', query: rate },
+    { url: '/api/v1/query_range', query: by ? `sum by (${by}) (${rate})` : `sum(${rate})` },
+    { url: '/api/v1/query_range', query: `topk(5, ${selector})` },
+    { url: '/api/v1/query', query: selector },
+    { url: '/api/v1/query', query: rate },
+  ];
+}
+
+/** One warm-up request: a form POST as Grafana sends it; its status and how many series it answered. */
+async function ask(w: WarmUp, q: WarmUpQuery, range: { startS: number; endS: number; stepS: number }, timeoutMs: number): Promise<{ status: number; series: number; error: string }> {
+  const form = new URLSearchParams({ query: q.query, timeout: `${Math.max(1, Math.floor(timeoutMs))}ms` });
+  if (q.url === '/api/v1/query') form.set('time', String(range.endS));
+  else for (const [k, v] of [['start', range.startS], ['end', range.endS], ['step', range.stepS]] as const) form.set(k, String(v));
+  const headers: Record<string, string> = { 'content-type': 'application/x-www-form-urlencoded', [WARM_UP_HEADER]: WARM_UP_SECRET };
+  if (w.token !== undefined) headers.authorization = `Bearer ${w.token}`;
+  const res = await w.app.inject({ method: 'POST', url: q.url, headers, payload: form.toString() });
+  const body = res.json<{ data?: { result?: unknown[] }; error?: unknown }>();
+  return { status: res.statusCode, series: body.data?.result?.length ?? 0, error: String(body.error ?? '') };
+}
+
+/**
+ * Path ids the warm-up tries: the newest defined first, then spread over the dictionary by
+ * the golden ratio's multiples (other metrics, other value kinds; no stride that a regular
+ * layout of series could line up with), each once.
+ */
+function candidateIds(paths: number): number[] {
+  const ids = new Set<number>();
+  for (let k = 0; ids.size < Math.min(paths, SERVER_LIMITS.promqlWarmUpSeriesTriedMax); k++) {
+    ids.add(k === 0 ? paths - 1 : Math.floor(((k * 0.6180339887498949) % 1) * paths));
+  }
+  return [...ids];
+}
+
+/**
+ * The query path's warm-up: promqlWarmUpRounds rounds of queriesOf over the newest day, each
+ * round over one series that has values there (of other metric names where the candidates
+ * have them: their values may be of other kinds, decoded by other code), within
+ * promqlWarmUpMs. Never throws: what it did, for /ready's detail (and the log).
+ */
+export async function warmUpQueryPath(archive: Archive, w: WarmUp): Promise<string> {
+  const t0 = performance.now();
+  const cpu0 = process.cpuUsage();
+  const leftMs = (): number => SERVER_LIMITS.promqlWarmUpMs - (performance.now() - t0);
+  let newestUs = -Infinity;
+  for (const f of archive.files) if (f.lastTs !== null && f.lastTs > newestUs) newestUs = f.lastTs;
+  let queries = 0;
+  const done = (what: string, failed = false): string => {
+    const cpu = process.cpuUsage(cpu0);
+    const out = `${what} (${queries} queries, ${Math.round(performance.now() - t0)} ms, ${Math.round((cpu.user + cpu.system) / 1000)} ms of CPU)`;
+    if (!archive.isClosed) archive.logger[failed ? 'warn' : 'info']({ warmUp: out }, 'PromQL query path warm-up');
+    return out;
+  };
+  if (newestUs === -Infinity) return done('no warm-up: no data');
+  const endS = Math.ceil(newestUs / 1e6);
+  const spanS = Math.min(86_400, SERVER_LIMITS.promqlPrepareSpanMs / 1000);
+  // About as many points as a dashboard panel asks for.
+  const range = { startS: endS - spanS, endS, stepS: Math.max(1, Math.round(spanS / 720)) };
+  const stopped = async (q: WarmUpQuery): Promise<string | { series: number }> => {
+    if (archive.isClosed) return 'warm-up stopped: archive closed';
+    if (leftMs() <= 0) return 'warm-up stopped at promqlWarmUpMs';
+    const r = await ask(w, q, range, leftMs());
+    queries++;
+    return r.status === 200 ? r : `warm-up stopped: ${r.status} ${r.error}`;
+  };
+  try {
+    // Series with values in the range, one per metric name.
+    const rounds: WarmUpQuery[][] = [];
+    const names = new Set<string>();
+    for (const id of candidateIds(archive.paths.length)) {
+      if (rounds.length >= SERVER_LIMITS.promqlWarmUpRounds) break;
+      const m = metricOfPath(archive.paths[id] as string);
+      const selector = selectorOf(m);
+      const name = m.labels.find(([n]) => n === '__name__')?.[1] ?? '';
+      if (selector === undefined || names.has(name)) continue;
+      const qs = queriesOf(selector, m);
+      const r = await stopped(qs[0] as WarmUpQuery);
+      if (typeof r === 'string') return done(r, !r.includes('promqlWarmUpMs'));
+      if (r.series === 0) continue;
+      names.add(name);
+      rounds.push(qs);
+    }
+    if (rounds.length === 0) return done('no warm-up: no series with values in the newest day among those tried');
+    for (let k = 0; k < SERVER_LIMITS.promqlWarmUpRounds; k++) {
+      for (const q of rounds[k % rounds.length] as WarmUpQuery[]) {
+        const r = await stopped(q);
+        if (typeof r === 'string') return done(r, !r.includes('promqlWarmUpMs'));
+      }
+    }
+    return done(`query path warmed up over ${rounds.length} series`);
+  } catch (err) {
+    return done(`warm-up failed: ${(err as Error).message ?? String(err)}`, true);
+  }
 }

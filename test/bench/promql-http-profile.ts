@@ -86,14 +86,16 @@ async function serveInChild(): Promise<Server> {
   const listenMs = performance.now() - t0;
   // A tree without preparation (no server/promql/prepare.ts) never says it is ready: it is once it listens.
   const prepares = await access(new URL('../../server/promql/prepare.ts', import.meta.url)).then(() => true, () => false);
-  if (WAIT_READY && prepares) JSON.parse(await next());
+  const readyLine = WAIT_READY && prepares ? (JSON.parse(await next()) as { detail?: string }) : {};
   const readyMs = performance.now() - t0;
   const rssKb = Number(/VmRSS:\s+(\d+)/.exec(await readFile(`/proc/${child.pid as number}/status`, 'utf8'))?.[1] ?? NaN);
-  start = { listenMs: Math.round(listenMs), readyMs: Math.round(readyMs), rssKbReady: rssKb };
   const cpu: CpuClock = async () => {
     const fields = (await readFile(`/proc/${child.pid as number}/stat`, 'utf8')).split(') ')[1]?.split(' ') ?? [];
     return (Number(fields[11]) + Number(fields[12])) * 10;
   };
+  // cpuMsReady: the process's CPU from its spawn to ready (module loading, open, preparation, warm-up).
+  start = { listenMs: Math.round(listenMs), readyMs: Math.round(readyMs), rssKbReady: rssKb, cpuMsReady: await cpu() };
+  if (readyLine.detail !== undefined) process.stderr.write(`ready: ${readyLine.detail}\n`);
   return {
     url: `http://127.0.0.1:${port}`,
     cpu,

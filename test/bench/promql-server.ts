@@ -2,7 +2,8 @@
  * Tapedeck's query server for test/bench/promql.ts in a process of its own, as Prometheus
  * runs in its own: opens the archive the benchmark loaded (argv[2]), starts its sidecar
  * store, listens on a free port, starts the query API's preparation in the background as
- * server/main.ts does (server/promql/prepare.ts: /ready answers 503 until it ends) and prints
+ * server/main.ts does (server/promql/prepare.ts: /ready answers 503 until it ends; with the
+ * query path's warm-up, as publish.promql_warm_up's default; WARM_UP=0: without) and prints
  * `{"port":N}` on stdout; exits when stdin closes.
  * Its CPU is then read from /proc like Prometheus', without the benchmark's client or the
  * garbage of loading the day.
@@ -10,17 +11,29 @@
 import { Archive } from '../../storage/index.js';
 import { buildServer } from '../../server/app.js';
 import { startSeriesIndex } from '../../server/series-index.js';
-import { startPromqlPreparation } from '../../server/promql/prepare.js';
+import { isWarmUpRequest, promqlReadiness, startPromqlPreparation } from '../../server/promql/prepare.js';
 
 const dir = process.argv[2];
 if (!dir) throw new Error('usage: promql-server.ts <archive dir>');
 const archive = await Archive.open(dir, { flushIntervalMs: 0 });
 await (await startSeriesIndex(archive)).whenIdle();
 const app = await buildServer({ archive });
+// REQ_CPU=1: each request's server CPU (process.cpuUsage from onRequest to onResponse, ms) on
+// stderr as `reqcpu <ms>`, finer than /proc's 10 ms ticks; the warm-up's requests are not shown.
+if (process.env.REQ_CPU === '1') {
+  const at = new WeakMap<object, NodeJS.CpuUsage>();
+  app.addHook('onRequest', async (req) => void at.set(req, process.cpuUsage()));
+  app.addHook('onResponse', async (req) => {
+    const c = process.cpuUsage(at.get(req));
+    if (!isWarmUpRequest(req)) process.stderr.write(`reqcpu ${((c.user + c.system) / 1000).toFixed(2)}\n`);
+  });
+}
 await app.listen({ port: 0, host: '127.0.0.1' });
 // `{"ready":true}` once prepared (/ready's `promql` check turns ok then too), the way
 // Prometheus logs that it is ready: the benchmark waits for it without sending a request.
-void startPromqlPreparation(archive).then(() => process.stdout.write('{"ready":true}\n'));
+// The line also says what the preparation did (/ready's detail).
+const ready = (): void => void process.stdout.write(`${JSON.stringify({ ready: true, detail: promqlReadiness(archive)[0]?.detail })}\n`);
+void startPromqlPreparation(archive, process.env.WARM_UP === '0' ? undefined : { app }).then(ready);
 process.stdout.write(`${JSON.stringify({ port: (app.server.address() as { port: number }).port })}\n`);
 process.stdin.resume();
 process.stdin.on('end', () => {

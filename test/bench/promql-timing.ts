@@ -45,6 +45,10 @@ export interface RunningTapedeck extends RunningTarget {
   /** Milliseconds from the spawn to its port line (listening), and to ready (its preparation's end; listening, for a build without one). */
   listenMs: number;
   readyMs: number;
+  /** The process's CPU from its spawn to ready (/proc: module loading, open, preparation, warm-up). */
+  cpuMsReady: number;
+  /** What its preparation did (/ready's `promql` detail), as its ready line says. */
+  readyDetail: string;
   /** Resident set size now (kB, /proc). */
   rssKb: () => Promise<number>;
 }
@@ -56,10 +60,10 @@ export interface RunningTapedeck extends RunningTarget {
  * first query); a build without preparation (no server/promql/prepare.ts) is ready once it
  * listens.
  */
-export async function startTapedeck(name: string, tree: string, dir: string, waitReady = true): Promise<RunningTapedeck> {
+export async function startTapedeck(name: string, tree: string, dir: string, waitReady = true, env: Record<string, string> = {}): Promise<RunningTapedeck> {
   const script = join(tree, 'test/bench/promql-server.ts');
   const t0 = performance.now();
-  const child = spawn(process.execPath, ['--max-old-space-size=8192', '--import', 'tsx', script, dir], { cwd: tree, stdio: ['pipe', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, ['--max-old-space-size=8192', '--import', 'tsx', script, dir], { cwd: tree, stdio: ['pipe', 'pipe', 'inherit'], env: { ...process.env, ...env } });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   const lines = createInterface({ input: child.stdout });
   const next = (): Promise<string> => new Promise<string>((resolve, reject) => {
@@ -69,7 +73,7 @@ export async function startTapedeck(name: string, tree: string, dir: string, wai
   const { port } = JSON.parse(await next()) as { port: number };
   const listenMs = performance.now() - t0;
   const prepares = await access(join(tree, 'server/promql/prepare.ts')).then(() => true, () => false);
-  if (waitReady && prepares) JSON.parse(await next());
+  const ready = waitReady && prepares ? (JSON.parse(await next()) as { detail?: string }) : {};
   const readyMs = performance.now() - t0;
   const pid = child.pid as number;
   return {
@@ -78,6 +82,8 @@ export async function startTapedeck(name: string, tree: string, dir: string, wai
     cpu: procCpu(pid),
     listenMs: Math.round(listenMs),
     readyMs: Math.round(readyMs),
+    cpuMsReady: await procCpu(pid)(),
+    readyDetail: ready.detail ?? '',
     rssKb: async () => Number(/VmRSS:\s+(\d+)/.exec(await readFile(`/proc/${pid}/status`, 'utf8'))?.[1] ?? NaN),
     stop: async () => {
       child.stdin.end();

@@ -24,8 +24,10 @@
  * ROUNDS=n (default 1) repeats the queries n times, each round on fresh Tapedeck processes.
  * BASE_TREE=<checkout> also serves a copy of the archive from that tree's promql-server.ts
  * (A/B of two builds, alternated within every run; started in alternating order), and
- * checks that both answer every query with the same bytes. ONLY=selector,rate times only
- * the named queries.
+ * checks that both answer every query with the same bytes. WARM_UP_AB=1 does the same with
+ * this tree as the base, served without the query path's warm-up at start (WARM_UP=0 to
+ * promql-server.ts: publish.promql_warm_up false) and with it as `tapedeck`. ONLY=selector,rate
+ * times only the named queries.
  *
  * A fresh Tapedeck's first query is sent once it says its query API is prepared (sidecar
  * indexes and series catalog loaded at start, server/promql/prepare.ts; its `{"ready":true}`
@@ -60,7 +62,10 @@ const STEP_S = Number(process.env.STEP_S ?? 120);
 const SIDECARS = process.env.SIDECARS !== '0';
 /** ONLY=selector,rate: time only these queries (names as in the output). */
 const ONLY = process.env.ONLY?.split(',');
-const BASE_TREE = process.env.BASE_TREE;
+/** WARM_UP_AB=1: the base is this tree without the warm-up at start (docs/prometheus.md, "Performance"). */
+const WARM_UP_AB = process.env.WARM_UP_AB === '1';
+if (WARM_UP_AB && process.env.BASE_TREE !== undefined) throw new Error('WARM_UP_AB=1 and BASE_TREE: one base at a time');
+const BASE_TREE = WARM_UP_AB ? process.cwd() : process.env.BASE_TREE;
 /** READY=0: the first query is sent as soon as a fresh server listens, not once it says it is prepared. */
 const WAIT_READY = process.env.READY !== '0';
 if (process.env.WARMUP !== undefined || process.env.TAPEDECK_PROCESS !== undefined) {
@@ -116,13 +121,13 @@ async function buildSidecars(archive: Archive): Promise<{ buildS: number; bytes:
 }
 
 type RoundResult = Record<string, Record<string, { cold: Phase; warm: Phase; series: number }> & { sameBytesAsBase?: boolean }>;
-/** Each Tapedeck's start in a round: ms to listening and to ready, RSS (kB) at ready and after the round's queries. */
-type StartFigures = Record<string, { listenMs: number; readyMs: number; rssKbReady: number; rssKbEnd: number }>;
+/** Each Tapedeck's start in a round: ms to listening and to ready, CPU ms at ready, RSS (kB) at ready and after the round's queries. */
+type StartFigures = Record<string, { listenMs: number; readyMs: number; cpuMsReady: number; rssKbReady: number; rssKbEnd: number; readyDetail: string }>;
 
 /** One round: fresh Tapedeck processes, every query cold then warm on every target. */
 async function oneRound(round: number, prometheus: Target, dirs: { tapedeck: string; base: string | undefined }, startFigures: StartFigures[]): Promise<RoundResult> {
   const starts: Array<() => Promise<RunningTapedeck>> = [() => startTapedeck('tapedeck', process.cwd(), dirs.tapedeck, WAIT_READY)];
-  if (BASE_TREE && dirs.base) starts.push(() => startTapedeck('base', BASE_TREE, dirs.base as string, WAIT_READY));
+  if (BASE_TREE && dirs.base) starts.push(() => startTapedeck('base', BASE_TREE, dirs.base as string, WAIT_READY, WARM_UP_AB ? { WARM_UP: '0' } : {}));
   // Started one after the other (each loads its sidecar index), in alternating order.
   if (round % 2 === 1) starts.reverse();
   const running: RunningTapedeck[] = [];
@@ -131,7 +136,7 @@ async function oneRound(round: number, prometheus: Target, dirs: { tapedeck: str
     for (const s of starts) {
       const r = await s();
       running.push(r);
-      figures[r.name] = { listenMs: r.listenMs, readyMs: r.readyMs, rssKbReady: await r.rssKb(), rssKbEnd: 0 };
+      figures[r.name] = { listenMs: r.listenMs, readyMs: r.readyMs, cpuMsReady: r.cpuMsReady, rssKbReady: await r.rssKb(), rssKbEnd: 0, readyDetail: r.readyDetail };
     }
     const targets: Target[] = [prometheus, ...running];
     const out: RoundResult = {};
@@ -245,7 +250,7 @@ async function main(): Promise<void> {
     const starts: Record<string, Record<string, unknown>> = {};
     for (const target of Object.keys(startFigures[0] ?? {})) {
       starts[target] = {};
-      for (const f of ['listenMs', 'readyMs', 'rssKbReady', 'rssKbEnd'] as const) (starts[target] as Record<string, unknown>)[f] = spread(startFigures.map((s) => (s[target] as StartFigures[string])[f]));
+      for (const f of ['listenMs', 'readyMs', 'cpuMsReady', 'rssKbReady', 'rssKbEnd'] as const) (starts[target] as Record<string, unknown>)[f] = spread(startFigures.map((s) => (s[target] as StartFigures[string])[f]));
     }
     console.log(JSON.stringify({
       bench: 'promql',
@@ -259,6 +264,7 @@ async function main(): Promise<void> {
       runs: RUNS,
       rounds: ROUNDS,
       baseTree: BASE_TREE ?? null,
+      warmUpAb: WARM_UP_AB,
       sidecars: SIDECARS,
       waitReady: WAIT_READY,
       sidecar,

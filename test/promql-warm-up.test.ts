@@ -1,0 +1,139 @@
+/**
+ * The query path's warm-up at start (server/promql/prepare.ts, warmUpQueryPath): given the
+ * server, a few queries of one series of the newest day run through the routes before /ready
+ * says ready, without a trace in the request metrics, /stats or the rate limit, and without
+ * changing an answer or a byte of the archive; a server with tokens warms up with one that
+ * may read; an empty archive, one without numbers, a failing warm-up and one past
+ * promqlWarmUpMs all reach ready, saying so.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { createHash } from 'node:crypto';
+import { cp, readdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Archive } from '../storage/index.js';
+import { seriesToPath } from '../protocol/prom-path.js';
+import { isWarmUpRequest, startPromqlPreparation, warmUpOf } from '../server/promql/prepare.js';
+import { SERVER_LIMITS } from '../server/limits.js';
+import { QUERIES, T0_MS, ask, build, ready, reference, serve, stopServed } from './helpers/promql-prepare.js';
+import { scheduleSeed } from './helpers/seed.js';
+import { tmpDir } from './helpers/tmp.js';
+
+const limits = SERVER_LIMITS as { -readonly [K in keyof typeof SERVER_LIMITS]: number };
+const saved = { ...SERVER_LIMITS };
+afterEach(async () => {
+  await stopServed();
+  Object.assign(limits, saved);
+});
+
+/** Each file of the archive directory (sidecars included) and its SHA-256. */
+async function digests(dir: string): Promise<Record<string, string>> {
+  const out: Record<string, string> = {};
+  for (const e of await readdir(dir, { recursive: true, withFileTypes: true })) {
+    if (e.isFile()) out[join(e.parentPath, e.name).slice(dir.length)] = createHash('sha256').update(await readFile(join(e.parentPath, e.name))).digest('hex');
+  }
+  return out;
+}
+
+/** Requests the server counted for `route` in /metrics (its duration histogram) and in /stats. */
+async function counted(url: string, route: string): Promise<{ metrics: number; stats: number }> {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  let metrics = 0;
+  for (const line of text.split('\n')) if (line.startsWith('tapedeck_http_request_duration_seconds_count{') && line.includes(`route="${route}"`)) metrics += Number(line.split(' ').at(-1));
+  const stats = (await (await fetch(`${url}/stats`)).json()) as { routesMs: Record<string, { count: number }> };
+  let n = 0;
+  for (const [k, v] of Object.entries(stats.routesMs)) if (k.endsWith(` ${route}`)) n += v.count;
+  return { metrics, stats: n };
+}
+
+const WARMED = /; query path warmed up over [12] series \((\d+) queries, \d+ ms, \d+ ms of CPU\)$/;
+
+describe('the query path warm-up at start', () => {
+  it('runs before /ready says ready; not counted in request metrics, /stats or the rate limit; answers and archive bytes unchanged', async () => {
+    const seed = scheduleSeed('PROMQL_PREPARE_SEED', 'promql-warm-up');
+    const dir = await build(seed);
+    const want = await reference(dir);
+    // Two copies opened for writing as a recording server opens them: one warmed up, one not.
+    const [warmDir, coldDir] = [await tmpDir(), await tmpDir()];
+    await cp(dir, warmDir, { recursive: true });
+    await cp(dir, coldDir, { recursive: true });
+    // Exactly the user's requests below: the queries, one more, /metrics and /stats three times (/ready is not limited).
+    const s = await serve(warmDir, { writable: true, rateLimit: { max: QUERIES.length + 7, timeWindowMs: 3_600_000 } });
+    let done = false;
+    const finished = startPromqlPreparation(s.a, { app: s.app }).then(() => {
+      done = true;
+    });
+    const during = await ready(s.url);
+    if (!done) expect(during.status).toBe(503);
+    await finished;
+    const r = await ready(s.url);
+    expect(r.status, r.promql?.detail).toBe(200);
+    expect(r.promql?.detail, `seed ${seed}`).toMatch(WARMED);
+    expect(Number(WARMED.exec(r.promql?.detail ?? '')?.[1])).toBeGreaterThanOrEqual(6 * SERVER_LIMITS.promqlWarmUpRounds);
+    expect(await counted(s.url, '/api/v1/query_range'), 'the warm-up is not counted').toEqual({ metrics: 0, stats: 0 });
+    for (const [i, query] of QUERIES.entries()) expect(await ask(s.url, query), `${query} (seed ${seed})`).toBe(want[i]);
+    // A client cannot hide a request by sending the header: the secret is the process's.
+    expect(await ask(s.url, QUERIES[0] as string, { 'tapedeck-warm-up': '0'.repeat(32) })).toBe(want[0]);
+    expect(await counted(s.url, '/api/v1/query_range'), "the user's queries are").toEqual({ metrics: QUERIES.length + 1, stats: QUERIES.length + 1 });
+    expect(await counted(s.url, '/api/v1/query'), 'nor its instant queries').toEqual({ metrics: 0, stats: 0 });
+    const past = await fetch(`${s.url}/api/v1/query_range`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ query: 'g', start: '1', end: '2', step: '1' }) });
+    expect(past.status, 'the rate limit: the warm-up took none of it').toBe(429);
+    await s.stop();
+    const o = await serve(coldDir, { writable: true });
+    await startPromqlPreparation(o.a);
+    await o.stop();
+    expect(await digests(warmDir), 'the same bytes as an archive opened without the warm-up').toEqual(await digests(coldDir));
+  });
+
+  it('needs a token that may read on a server with tokens; with one, it warms up', async () => {
+    const dir = await build(scheduleSeed('PROMQL_PREPARE_SEED', 'promql-warm-up-tokens'));
+    const tokens = [{ name: 'collector', token: 'ingest-token-0123456789', scopes: ['ingest' as const] }, { name: 'grafana', token: 'read-token-0123456789', scopes: ['read' as const] }];
+    const s = await serve(dir, { tokens });
+    expect(warmUpOf(s.app, tokens.slice(0, 1)), 'none may read: no warm-up (it would be refused)').toBeUndefined();
+    expect(warmUpOf(s.app, [])).toEqual({ app: s.app });
+    const w = warmUpOf(s.app, tokens);
+    expect(w?.token).toBe('read-token-0123456789');
+    await startPromqlPreparation(s.a, w);
+    expect((await ready(s.url)).promql?.detail).toMatch(WARMED);
+  });
+
+  it('an empty archive, or one without numbers, is ready without a warm-up', async () => {
+    const empty = await tmpDir();
+    await (await Archive.open(empty, { flushIntervalMs: 0 })).close();
+    const e = await serve(empty);
+    await startPromqlPreparation(e.a, { app: e.app });
+    expect(await ready(e.url)).toEqual({ status: 200, promql: { check: 'promql', ok: true, detail: expect.stringMatching(/^0 sidecar indexes loaded, series catalog of 0 paths built; no warm-up: no data \(0 queries/) } });
+    const texts = await tmpDir();
+    const w = await Archive.open(texts, { flushIntervalMs: 0 });
+    for (let k = 0; k < 5; k++) w.writer!.append([['/s/name', `text ${k}`], [seriesToPath({ name: 'info', labels: { job: 'x' } }), `v${k}`]], (T0_MS + k * 15_000) * 1000);
+    await w.writer!.flush();
+    await w.close();
+    const t = await serve(texts);
+    await startPromqlPreparation(t.a, { app: t.app });
+    const r = await ready(t.url);
+    expect(r.status).toBe(200);
+    expect(r.promql?.detail).toMatch(/; no warm-up: no series with values in the newest day among those tried \(2 queries/);
+  });
+
+  it('a failing warm-up, or one past promqlWarmUpMs, still reaches ready; the server answers as before', async () => {
+    const seed = scheduleSeed('PROMQL_PREPARE_SEED', 'promql-warm-up-fails');
+    const dir = await build(seed);
+    const want = await reference(dir);
+    let failures = 0;
+    const s = await serve(dir, {
+      hooks: (app) => app.addHook('preHandler', async (req) => {
+        if (isWarmUpRequest(req) && ++failures > 2) throw new Error('warm-up request broken');
+      }),
+    });
+    await startPromqlPreparation(s.a, { app: s.app });
+    const r = await ready(s.url);
+    expect(r.status).toBe(200);
+    expect(r.promql?.detail).toMatch(/; warm-up stopped: 500 .*\(3 queries/);
+    for (const [i, query] of QUERIES.entries()) expect(await ask(s.url, query), `${query} (seed ${seed})`).toBe(want[i]);
+    limits.promqlWarmUpMs = 0;
+    const z = await serve(dir);
+    await startPromqlPreparation(z.a, { app: z.app });
+    expect((await ready(z.url)).promql?.detail).toMatch(/; warm-up stopped at promqlWarmUpMs \(0 queries/);
+    expect((await ready(z.url)).status).toBe(200);
+  });
+});
+
