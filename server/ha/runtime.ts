@@ -60,7 +60,7 @@ export class HaRuntime {
     coordinator.demote = () => sink.quiesce();
     coordinator.on('role', (role: string, token: number) => {
       if (role === 'standby') sink.setStandby();
-      else void sink.setActive(token);
+      else void sink.setActive(token).catch((err: unknown) => slog.error({ err }, 'kafka sink: the promotion failed; not publishing'));
     });
     await coordinator.start();
     const rt = new HaRuntime(sink, coordinator, log);

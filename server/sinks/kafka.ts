@@ -118,7 +118,14 @@ export class KafkaSink {
   private tailReadAtMs: number | null = null;
   /** Which follower is current; callbacks of replaced ones are ignored. */
   private tailEpoch = 0;
-  private readonly onRecorded = (e: RecordedEvent): void => this.add(e);
+  /** The recorder's event: whatever goes wrong here is the sink's, never thrown into the recording of the batch. */
+  private readonly onRecorded = (e: RecordedEvent): void => {
+    try {
+      this.add(e);
+    } catch (err) {
+      this.o.log.error({ err, stream: e.id.stream, seq: e.id.seq }, 'kafka sink: a recorded batch could not be queued');
+    }
+  };
   private recorder: Recorder | undefined;
 
   constructor(o: KafkaSinkOptions) {
