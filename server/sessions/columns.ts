@@ -7,7 +7,7 @@
  * The cursor has read the whole block: batches held but not sent are ahead of the
  * position the session shows. Before anything else uses the cursor (a control, a state
  * frame, a paced or burst step) the session puts it back after the last batch it sent
- * (Session.releaseColumns): batch timestamps only grow, so a seek to that time is exact.
+ * (Playhead.releaseColumns, ./playhead.ts): batch timestamps only grow, so a seek to that time is exact.
  */
 import type { ColumnBatches } from '../../storage/cursor.js';
 

@@ -1,0 +1,128 @@
+/**
+ * Where a playback session stands in the archive and how it reads on from there: its cursor,
+ * the position shown to clients (the last batch delivered, or the time sought), a batch read
+ * but held back (not due yet, past the end), and, while playing at unlimited speed, a second
+ * cursor reading whole blocks as columns with the block it holds (./columns.ts).
+ *
+ * The cursor may stand ahead of the position shown (a batch held back, a block held as
+ * columns): before anything else uses it, it goes back to just after the last batch sent, a
+ * seek to that time (exact: an archive's batch times only grow), so nothing held back is lost
+ * or sent twice. A seek that fails half-way (a gone file, a failed fetch) puts it back there
+ * too: the position shown stays the truth.
+ */
+import type { ParsedControls } from '../../protocol/controls.js';
+import type { RawBatch } from '../../storage/cursor.js';
+import type { Archive, Cursor, FetchWait } from '../../storage/index.js';
+import { coverInSlices } from '../routes/queries.js';
+import { HeldColumns } from './columns.js';
+import type { SessionLog } from './ports.js';
+import { stepFrom } from './steps.js';
+
+export type PosTarget = NonNullable<ParsedControls['pos']>;
+
+export class Playhead {
+  /** Position shown to clients: the last batch delivered, or the time sought; null before the first batch. */
+  posUs: number | null = null;
+  /** A batch read but held back (pacing, the end): the next one to send. */
+  pending: RawBatch | null = null;
+  /** Unpaced play reads whole blocks as columns (./columns.ts); batches read and not yet sent. */
+  readonly held = new HeldColumns();
+  readonly cursor: Cursor;
+  /**
+   * The cursor reads columns: an archive's does; a merged session's (server/cluster) reads
+   * batch by batch only, and its positions are not times alone (equal times on two shards).
+   */
+  readonly readsColumns: boolean;
+  /**
+   * The cursor that reads columns while playing at unlimited speed: a second cursor, made
+   * at the main one's position and dropped (with its block scratch and read-ahead, about
+   * 1 MB) when unlimited play stops, so paused, paced and idle sessions hold none of it.
+   */
+  private columnCursor: Cursor | undefined;
+
+  constructor(private readonly a: Archive, private readonly filter: readonly string[], private readonly onFetchWait: FetchWait, private readonly log: SessionLog) {
+    this.cursor = a.cursor(this.cursorOptions());
+    this.readsColumns = typeof (this.cursor as Partial<Cursor>).nextColumns === 'function';
+  }
+
+  private cursorOptions(): Parameters<Archive['cursor']>[0] {
+    return { ...(this.filter.length > 0 ? { filter: this.filter } : {}), onFetchWait: this.onFetchWait };
+  }
+
+  /** The next batch to send: the one held back, else the cursor's next. */
+  async next(): Promise<RawBatch | null> {
+    const b = this.pending ?? (await this.cursor.nextRaw());
+    this.pending = null;
+    return b;
+  }
+
+  /** Puts the cursor back after the position shown; what it read ahead is read again. */
+  async backToShown(): Promise<void> {
+    await this.cursor.seek(this.posUs !== null ? { ts: this.posUs } : 'beginning');
+    this.pending = null;
+  }
+
+  /** The column cursor, made at the position shown (where the main cursor stands) when there is none. */
+  async columns(): Promise<Cursor> {
+    if (this.columnCursor) return this.columnCursor;
+    const c = this.a.cursor(this.cursorOptions());
+    if (this.filter.length > 0) await coverInSlices(c, this.a.paths.length);
+    await c.seek(this.posUs !== null ? { ts: this.posUs } : 'beginning');
+    this.columnCursor = c;
+    return c;
+  }
+
+  /**
+   * Leaves unlimited play: drops the column cursor and the block it holds, and moves the
+   * main cursor to just after the last batch sent (or where the session was sought).
+   */
+  async releaseColumns(): Promise<void> {
+    this.held.clear();
+    if (!this.columnCursor) return;
+    this.columnCursor = undefined;
+    await this.cursor.seek(this.posUs !== null ? { ts: this.posUs } : 'beginning');
+  }
+
+  /**
+   * Moves to `pos`; the position shown becomes the cursor's. A step (`+N`/`-N`) that ran into
+   * the start or the end tells `clamped` how far it went. A move that fails moves nothing.
+   */
+  async seek(pos: PosTarget, stepSlice: number, clamped: (message: string) => void): Promise<void> {
+    try {
+      await this.move(pos, stepSlice, clamped);
+    } catch (err) {
+      // Nothing moved: the cursor goes back after the last batch shown (a step or a fetch
+      // that failed half-way left it elsewhere), and what it read ahead is read again.
+      await this.cursor.seek(this.posUs !== null ? { ts: this.posUs } : 'beginning').catch((again: unknown) => this.log.warn({ err: again }, 'session cursor not put back'));
+      this.pending = null;
+      throw err;
+    }
+    this.posUs = this.cursor.pos;
+    this.pending = null;
+    this.held.clear();
+    this.columnCursor = undefined;
+  }
+
+  private async move(pos: PosTarget, stepSlice: number, clamped: (message: string) => void): Promise<void> {
+    switch (pos.kind) {
+      case 'beginning':
+        await this.cursor.seek('beginning');
+        break;
+      case 'end':
+        await this.cursor.seek('end');
+        break;
+      case 'ts':
+        await this.cursor.seek({ ts: pos.us });
+        break;
+      case 'steps': {
+        // A step that ran into the start or the end says so rather than stopping silently.
+        const message = await stepFrom(this.cursor, pos.n, this.pending !== null, this.posUs, stepSlice);
+        if (message !== null) clamped(message);
+        break;
+      }
+    }
+  }
+
+  /** The cursor's filter takes path id `id`. */
+  readonly matches = (id: number): boolean => this.cursor.matches(id);
+}
