@@ -1,8 +1,10 @@
 /**
  * The metadata endpoints: series, label names and label values, optionally narrowed by
  * match[] selectors. A series is listed when its path was first recorded by the end of the
- * range (the archive keeps no per-path last time: a series that stopped before `start` is
- * listed too, as Prometheus does for a block that overlaps the range).
+ * range and some archive file holds batches in the range (the archive keeps no per-path last
+ * time: a series that stopped before `start` is listed while a file overlaps the range, as
+ * Prometheus lists the series of a block that overlaps it; a range with no recorded batch
+ * lists nothing, as Prometheus lists nothing for a range past its data).
  */
 import type { Archive } from '../../storage/index.js';
 import { SERVER_LIMITS } from '../limits.js';
@@ -25,6 +27,7 @@ const tooMany = (): PromError => new PromError('execution', `more than promqlLis
 async function matchedSeries(archive: Archive, q: MetadataQuery): Promise<SeriesRef[]> {
   const budget = new Budget(performance.now() + SERVER_LIMITS.promqlTimeoutMs);
   const out = new Map<number, SeriesRef>();
+  if (!recordedWithin(archive, q.startMs * 1000, q.endMs * 1000 + 999)) return [];
   const selectors: Array<readonly LabelMatcher[]> = q.matches.length > 0 ? [] : [[]];
   for (const text of q.matches) selectors.push(await selectorOf(text, budget));
   for (const matchers of selectors) {
@@ -36,6 +39,11 @@ async function matchedSeries(archive: Archive, q: MetadataQuery): Promise<Series
     }
   }
   return [...out.values()];
+}
+
+/** Whether a file of the archive (its committed batches: what queries read) has a batch in [fromUs, toUs]. */
+function recordedWithin(archive: Archive, fromUs: number, toUs: number): boolean {
+  return archive.files.some((f) => f.firstTs !== null && f.lastTs !== null && f.firstTs <= toUs && f.lastTs >= fromUs);
 }
 
 async function selectorOf(text: string, budget: Budget): Promise<Extract<Expr, { kind: 'vector' }>['sel']['matchers']> {
