@@ -281,6 +281,8 @@ export const SERVER_LIMITS = {
   clusterShardConnectionsMax: 64,
   /** Cluster reads: largest JSON answer read from one shard (paths, state, coverage). */
   clusterShardAnswerBytesMax: 256 * 1024 * 1024,
+  /** Cluster reads: bytes of shards' JSON answers held while being read, all requests of the process together; past it the answer that grows it is dropped and its shard named missing. */
+  clusterShardAnswersHeldBytesMax: 512 * 1024 * 1024,
   /** Cluster reads: longest NDJSON or CSV line read from a shard's history. */
   clusterShardLineCharsMax: 64 * 1024 * 1024,
   /** Cluster reads: how often tailing merged sessions ask the shards whether their horizon moved. */

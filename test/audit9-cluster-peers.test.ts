@@ -95,6 +95,26 @@ describe('a hostile shard is named missing, never merged', () => {
     expect(r.body.partial.missing).toEqual([{ shard: 'b', reason: 'no whole answer within 1500 ms' }]);
   }, 15_000);
 
+  it('answers being read at once hold at most clusterShardAnswersHeldBytesMax, all requests together', async () => {
+    limits.clusterShardAnswersHeldBytesMax = 3 * 1024 * 1024;
+    const held: Array<() => void> = [];
+    const pad = 'x'.repeat(2 * 1024 * 1024);
+    const url = await cluster(await hostileShard((_req, res) => {
+      // Two of these at once hold 4 MiB in the merging node until they end.
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.write(`{"paths":["/hostile/z"],"count":1,"truncated":false,"pad":"${pad}`);
+      held.push(() => res.end('"}'));
+    }));
+    const answers = [api(url, 'GET', '/api/v1/paths'), api(url, 'GET', '/api/v1/paths')];
+    // The answer that passed the bound comes at once; then the other shard's body may end.
+    await Promise.race(answers);
+    for (const end of held) end();
+    const got = await Promise.all(answers);
+    const reasons = got.map((r) => r.body.partial?.missing?.[0]?.reason ?? null).sort();
+    expect(reasons).toEqual([`answers being read hold over ${3 * 1024 * 1024} bytes`, null]);
+    for (const r of got) expect(r.body.paths).toEqual(r.body.partial ? ['/good/x', '/good/y'] : ['/good/x', '/good/y', '/hostile/z']);
+  });
+
   it.each([
     ['larger than clusterShardProbeBytesMax', JSON.stringify({ horizon_us: T0, recording: false, pad: 'x'.repeat(8 * 1024 * 1024) })],
     ['a horizon that is not a time', JSON.stringify({ horizon_us: 'soon', recording: false })],

@@ -183,19 +183,36 @@ function isClientError(err: unknown): boolean {
   return err instanceof TapedeckError && err.status >= 400 && err.status < 500;
 }
 
-/** Reads a whole JSON answer, at most `bytesMax`. */
+/** Bytes of shards' JSON answers held by this process while they are read, every request together. */
+let answerBytesHeld = 0;
+
+/**
+ * Reads a whole JSON answer, at most `bytesMax`, and while all the answers being read hold
+ * at most clusterShardAnswersHeldBytesMax: many requests each asking shards that answer
+ * large bodies cannot together hold more memory than that.
+ */
 async function readJson(body: OpenedStream['body'], bytesMax: number): Promise<unknown> {
   let bytes = 0;
   const parts: Buffer[] = [];
-  for await (const chunk of body) {
-    bytes += (chunk as Buffer).length;
-    if (bytes > bytesMax) {
-      body.destroy();
-      throw shardFault(`answer over ${bytesMax} bytes`);
+  try {
+    for await (const chunk of body) {
+      const n = (chunk as Buffer).length;
+      bytes += n;
+      answerBytesHeld += n;
+      if (bytes > bytesMax) {
+        body.destroy();
+        throw shardFault(`answer over ${bytesMax} bytes`);
+      }
+      if (answerBytesHeld > SERVER_LIMITS.clusterShardAnswersHeldBytesMax) {
+        body.destroy();
+        throw shardFault(`answers being read hold over ${SERVER_LIMITS.clusterShardAnswersHeldBytesMax} bytes`);
+      }
+      parts.push(chunk as Buffer);
     }
-    parts.push(chunk as Buffer);
+    return JSON.parse(Buffer.concat(parts).toString('utf8')) as unknown;
+  } finally {
+    answerBytesHeld -= bytes;
   }
-  return JSON.parse(Buffer.concat(parts).toString('utf8')) as unknown;
 }
 
 export interface ShardJsonOptions {
