@@ -217,4 +217,32 @@ describe('the exposition grammars, Tapedeck against Prometheus 2.42', () => {
       await new Promise<void>((resolve) => ep.close(() => resolve()));
     }
   });
+
+  it('leaves out a timestamped sample older than the target\'s last scrape instead of recording it at another time', async () => {
+    const t1Ms = Date.now() - 60_000;
+    let body = `m 1 ${t1Ms}\n`;
+    const ep = createServer((_req, res) => void res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' }).end(body));
+    await new Promise<void>((resolve) => ep.listen(0, '127.0.0.1', () => resolve()));
+    const url = `http://127.0.0.1:${(ep.address() as AddressInfo).port}/metrics`;
+    const server = await recordingServer({ sources: [{ name: 'lag', type: 'prometheus-scrape', targets: [url], interval: '50ms' }] });
+    try {
+      const path = seriesToPath({ name: 'm', labels: { job: 'lag', instance: new URL(url).host } });
+      const scraper = (server.sources[0] as PromScrapeSource).scrapers[0];
+      await waitFor(async () => (scraper?.health().polls ?? 0) >= 2 || undefined, 10_000, '2 scrapes');
+      // A later sample whose time is still before the scrape that recorded the first one (an exporter that lags).
+      body = `m 2 ${t1Ms + 1000}\n`;
+      const polls = scraper?.health().polls ?? 0;
+      await waitFor(async () => (scraper?.health().polls ?? 0) >= polls + 3 || undefined, 10_000, '3 more scrapes');
+      await server.archive.writer?.flush();
+      const c = server.archive.cursor({ filter: [path] });
+      await c.seek('beginning');
+      const batches = [];
+      for (let b = await c.next(); b; b = await c.next()) batches.push(b);
+      expect(batches).toEqual([{ ts: t1Ms * 1000, updates: [[path, 1]] }]);
+    } finally {
+      await server.close();
+      ep.closeAllConnections();
+      await new Promise<void>((resolve) => ep.close(() => resolve()));
+    }
+  });
 });

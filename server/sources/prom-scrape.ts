@@ -16,8 +16,9 @@
  * plus `up` = 1, `scrape_duration_seconds` and `scrape_samples_scraped` for the target.
  * With honor_timestamps (default true) a sample that carries its own timestamp is recorded
  * at that time instead, in a batch of its own, when that time is after the target's
- * previous batch and not in the future; otherwise it is left out (counted in the log),
- * never moved to another time.
+ * previous batch (a scrape's own batch included: the archive cannot take an older one) and
+ * not in the future; otherwise it is left out (counted in the log), never moved to another
+ * time.
  *
  * Staleness: a series seen in the previous scrape of a target and missing from this one is
  * recorded as null in this scrape's batch, and a failed scrape (error, timeout, non-2xx,
@@ -111,8 +112,12 @@ class TargetScraper extends PollingSource {
   private readonly honorTimestamps: boolean;
   /** Paths recorded by the last good scrape (null-ed when they go missing). */
   private live = new Set<string>();
-  /** The time of the target's last batch of timestamped samples (µs); -1 before any. */
-  private lastExplicitUs = -1;
+  /**
+   * The time (µs) of this target's last batch, timestamped samples' or a scrape's own; -1
+   * before any. A timestamped sample must come after it: the archive only grows in time and
+   * its writer would move an older batch after its last one (a sample at a time it was not).
+   */
+  private lastStampUs = -1;
   private readonly upPath: string;
   private startedMs = 0;
 
@@ -147,14 +152,17 @@ class TargetScraper extends PollingSource {
     const { now, timed, seen } = this.toUpdates(samples, Date.now() * 1000 + 999);
     let n = 0;
     for (const [tsUs, updates] of timed) {
-      await this.ctx.sink.write(updates, tsUs);
-      this.lastExplicitUs = tsUs;
+      const stamped = await this.ctx.sink.write(updates, tsUs);
+      // Another source recorded past this time since the check: the writer moved the batch.
+      if (stamped !== undefined && stamped !== tsUs) this.log.warn({ target: this.url, tsUs, stamped }, 'timestamped samples were recorded after another source\'s later batch, not at their own time');
+      this.lastStampUs = Math.max(this.lastStampUs, stamped ?? tsUs);
       n += updates.length;
     }
     // A series still exposed is not stale, even when its sample was left out (its time already recorded).
     for (const p of this.live) if (!seen.has(p)) now.push([p, null]);
     now.push([this.upPath, 1], [this.meta('scrape_duration_seconds'), (Date.now() - this.startedMs) / 1000], [this.meta('scrape_samples_scraped'), samples.length]);
-    await this.ctx.sink.write(now);
+    const stamped = await this.ctx.sink.write(now);
+    if (stamped !== undefined) this.lastStampUs = Math.max(this.lastStampUs, stamped);
     this.live = seen.size <= SERVER_LIMITS.scrapeSeriesTrackedMax ? seen : new Set();
     return n + now.length;
   }
@@ -172,7 +180,7 @@ class TargetScraper extends PollingSource {
       paths.add(path);
       if (s.tsUs === undefined || !this.honorTimestamps) {
         now.push([path, s.value]);
-      } else if (s.tsUs > this.lastExplicitUs && s.tsUs <= nowUs) {
+      } else if (s.tsUs > this.lastStampUs && s.tsUs <= nowUs) {
         let b = byTs.get(s.tsUs);
         if (!b) byTs.set(s.tsUs, (b = []));
         b.push([path, s.value]);
