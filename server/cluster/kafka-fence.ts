@@ -62,12 +62,18 @@ if m + 1 > done then redis.call('HSET', KEYS[1], 'done', string.format('%d', m +
 redis.call('HDEL', KEYS[1], 'ishard', 'ifirst', 'ilast', 'isince')
 return 1`;
 
-/** KEYS: partition. ARGV: shard, own marker's last offset (-1: none). Settles an intent left by a crash. */
+/**
+ * KEYS: partition. ARGV: shard, own marker's last offset (-1: none). Settles an intent left
+ * by a crash. Only a marker inside the intent (ifirst..ilast) moves `done`: the batches of
+ * the intent cannot have recorded past ilast, so a marker beyond it is none of theirs (a path
+ * written by a push under /tapedeck/kafka, another source's) and skips nothing.
+ */
 const SETTLE = `
 if redis.call('HGET', KEYS[1], 'ishard') ~= ARGV[1] then return -1 end
 local done = tonumber(redis.call('HGET', KEYS[1], 'done') or '0')
 local m = tonumber(ARGV[2])
-if m >= tonumber(redis.call('HGET', KEYS[1], 'ifirst')) and m + 1 > done then done = m + 1 end
+local ilast = tonumber(redis.call('HGET', KEYS[1], 'ilast') or '-1')
+if m >= tonumber(redis.call('HGET', KEYS[1], 'ifirst')) and m <= ilast and m + 1 > done then done = m + 1 end
 redis.call('HSET', KEYS[1], 'done', string.format('%d', done))
 redis.call('HDEL', KEYS[1], 'ishard', 'ifirst', 'ilast', 'isince')
 return done`;
