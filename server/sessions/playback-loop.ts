@@ -76,6 +76,8 @@ export abstract class PlaybackLoop {
   protected loopDone: Promise<void> | undefined;
   /** The loop wrapped to `start` and has sent no batch since: the range is empty. */
   protected wrappedEmpty = false;
+  /** Reads waiting for a file fetched from cold storage (a get hook: up to minutes). */
+  protected fetching = 0;
 
   constructor(archive: Archive, filter: readonly string[], limits: SessionLimits, events: SessionEvents, log: (id: string) => SessionLog, coverage?: CoverageSource) {
     this.a = archive;
@@ -352,6 +354,7 @@ export abstract class PlaybackLoop {
    * when the file arrived. A failed fetch reaches the client through fatal() as an error.
    */
   private readonly onFetchWait: FetchWait = (e) => {
+    this.fetching += e.phase === 'start' ? 1 : -1;
     const frame = fetchWaitFrame(e);
     if (frame) this.sendFrame(frame);
   };

@@ -111,7 +111,9 @@ export class Session extends PlaybackLoop {
     this.burst?.fail(gone());
     this.burst = undefined;
     this.wake();
-    await this.loopDone;
+    // The loop ends at its next turn. A read waiting for a cold fetch is not waited for (it
+    // may take minutes): nothing is sent when it returns.
+    if (this.fetching === 0) await this.loopDone;
   }
 
   /** The coverage journal changed: a tailing session sends the new coverage. */

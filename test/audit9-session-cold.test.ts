@@ -1,0 +1,108 @@
+/**
+ * A session whose read waits for a file fetched back from cold storage (a get hook, which
+ * may take minutes: HOOK_GET_DEFAULTS) is closed at once: DELETE answers, the session count
+ * comes back to zero, and the server shuts down, without waiting for the fetch. Before, the
+ * close waited for the session's loop, which waited for the fetch.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { execFileSync } from 'node:child_process';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import { Archive } from '../storage/archive.js';
+import { ColdStorage, type ColdEvent } from '../storage/cold.js';
+import { buildServer } from '../server/app.js';
+import { api, TestWs } from './helpers/server.js';
+import { tmpDir } from './helpers/tmp.js';
+
+const FIX = resolve('test/fixtures/hooks');
+const T0 = 1_700_000_000_000_000;
+/** An answer that does not come within this waited for the fetch (the fetch is held until the test lets it go). */
+const ANSWER_MS = 5_000;
+
+interface Rig {
+  a: Archive;
+  c: ColdStorage;
+  app: FastifyInstance;
+  url: string;
+  /** Lets every held fetch finish. */
+  release(): Promise<void>;
+}
+
+let rig: Rig | undefined;
+afterEach(async () => {
+  await rig?.release();
+  await rig?.app.close();
+  await rig?.c.stop();
+  await rig?.a.close();
+  rig = undefined;
+});
+
+/** Two rotated files shipped and evicted, their fetches held until release(). */
+async function start(): Promise<Rig> {
+  const base = await tmpDir('tapedeck-audit9-cold-');
+  const cold = join(base, 'cold');
+  const hold = join(base, 'hold');
+  await mkdir(cold);
+  await mkdir(hold);
+  const a = await Archive.open(join(base, 'archive'), { flushIntervalMs: 0, rotateIntervalMs: 0 });
+  const c = await ColdStorage.start(a, {
+    hooks: { put: { cmd: join(FIX, 'put-copy.sh'), args: [cold] }, get: { cmd: join(FIX, 'get-held.sh'), args: [cold, hold] } },
+    retention: { maxAgeMs: 0, maxBytes: 1 },
+    checkIntervalMs: 0,
+    listIntervalMs: 0,
+    fetchedKeepMs: 0,
+  });
+  for (let f = 0; f < 2; f++) {
+    for (let i = 0; i < 20; i++) a.writer!.append([['/a', f * 20 + i], ['/b', `x${i}`]], T0 + (f * 20 + i) * 1000);
+    const put = new Promise<void>((done) => c.once('event', (e: ColdEvent) => e.type === 'put' && done()));
+    await a.writer!.rotate();
+    await put;
+  }
+  await c.check();
+  const names = a.files.filter((f) => f.location === 'remote').map((f) => f.name);
+  expect(names).toHaveLength(2);
+  for (const n of names) execFileSync('mkfifo', [join(hold, n)]);
+  const app = await buildServer({ archive: a, cold: c });
+  await app.listen({ port: 0, host: '127.0.0.1' });
+  const url = `http://127.0.0.1:${(app.server.address() as { port: number }).port}`;
+  let released = false;
+  const release = async (): Promise<void> => {
+    if (released) return;
+    released = true;
+    // A reader of the FIFO may be waiting on each: opening for write would block without one.
+    for (const n of names) execFileSync('sh', ['-c', `exec 3<>"$1"; echo go >&3`, 'sh', join(hold, n)]);
+  };
+  rig = { a, c, app, url, release };
+  return rig;
+}
+
+/** A playing session whose read waits for a held fetch (its client told TPD_BUFFERING). */
+async function waitingForFetch(r: Rig): Promise<string> {
+  const created = await api(r.url, 'POST', '/api/v1/sessions', { state: 'pause' });
+  expect(created.status).toBe(201);
+  const id = created.body.id as string;
+  const ws = await TestWs.open(`${r.url}/api/v1/sessions/${id}/stream`);
+  await ws.next((f) => f.type === 'controls');
+  ws.send({ type: 'control', set: { state: 'play', speed: 'unlimited' } });
+  expect((await ws.next((f) => f.type === 'info')).code).toBe('TPD_BUFFERING');
+  return id;
+}
+
+describe('a session waiting for a cold fetch', () => {
+  it('is deleted at once, and its count comes back to zero', async () => {
+    const r = await start();
+    const id = await waitingForFetch(r);
+    const res = await fetch(`${r.url}/api/v1/sessions/${id}`, { method: 'DELETE', signal: AbortSignal.timeout(ANSWER_MS) }).catch((err: unknown) => err as Error);
+    expect(res instanceof Error ? res.message : res.status).toBe(204);
+    expect(r.app.sessions.size).toBe(0);
+    expect((await api(r.url, 'GET', `/api/v1/sessions/${id}`)).status).toBe(404);
+  });
+
+  it('does not hold the server shutting down', async () => {
+    const r = await start();
+    await waitingForFetch(r);
+    const closed = await Promise.race([r.app.close().then(() => 'closed'), new Promise((done) => setTimeout(() => done('still closing'), ANSWER_MS))]);
+    expect(closed).toBe('closed');
+  });
+});
