@@ -12,6 +12,11 @@ import { segment } from '../sources/csv-matrix.js';
 
 export const KAFKA_MARKER_PREFIX = '/tapedeck/kafka';
 
+/** A path under the markers' prefix (or the prefix itself). */
+export function isMarkerPath(path: string): boolean {
+  return path.startsWith(KAFKA_MARKER_PREFIX) && (path.length === KAFKA_MARKER_PREFIX.length || path[KAFKA_MARKER_PREFIX.length] === '/');
+}
+
 export function kafkaMarkerPath(source: string, topic: string, partition: number): string {
   return `${KAFKA_MARKER_PREFIX}/${segment(source)}/${segment(topic)}/${partition}`;
 }

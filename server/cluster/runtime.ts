@@ -15,7 +15,7 @@ import type { ShardDirectory, ShardInfo } from './directory.js';
 import { Membership } from './membership.js';
 import { Ownership } from './ownership.js';
 import { KafkaFence } from './kafka-fence.js';
-import { kafkaMarkerPath, markerLast } from './kafka-marker.js';
+import { isMarkerPath, KAFKA_MARKER_PREFIX, kafkaMarkerPath, markerLast } from './kafka-marker.js';
 import { setOwnershipCheck } from './source-ownership.js';
 import { horizonOf } from '../horizon.js';
 import type { Recorder, RecorderSink } from '../recorder.js';
@@ -123,8 +123,14 @@ export class ClusterRuntime {
     }
   }
 
-  /** Until membership was read once, a path this shard does not own has an unknown owner: refused as unavailable. */
-  private check(paths: Iterable<string>): void {
+  /**
+   * Until membership was read once, a path this shard does not own has an unknown owner:
+   * refused as unavailable. The Kafka batch markers' paths are the fence's (settling an
+   * in-doubt batch reads them): never taken from a push.
+   */
+  private check(given: Iterable<string>): void {
+    const paths = Array.isArray(given) ? (given as string[]) : [...given];
+    for (const p of paths) if (isMarkerPath(p)) throw new TapedeckError('TPD_BAD_ARGUMENT', `${p.slice(0, 200)}: paths under ${KAFKA_MARKER_PREFIX} are the cluster's Kafka batch markers (docs/cluster.md, "Exactly once"); a push cannot write them`);
     const m = this.membership;
     if (m && m.status().registered) {
       this.ownership.check(paths);
