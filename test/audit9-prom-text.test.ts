@@ -9,7 +9,7 @@
  * then bodies built at random from the grammars' tokens and their near misses
  * (AUDIT9_PROM_TEXT_SEED replays a run).
  */
-import { createServer, type Server } from 'node:http';
+import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseExposition } from '../protocol/prom-text.js';
@@ -18,7 +18,9 @@ import { seriesToPath } from '../protocol/prom-path.js';
 import type { PromScrapeSource } from '../server/sources/prom-scrape.js';
 import { expositionText } from '../server/sources/prom-scrape.js';
 import { recordingServer } from './helpers/recording-server.js';
-import { startPrometheus, type RunningPrometheus } from './helpers/prometheus.js';
+import type { Batch } from '../protocol/value.js';
+import type { RunningServer } from '../server/main.js';
+import { startExpositionTargets, type ExpositionTargets, type ScrapeTarget } from './helpers/prom-targets.js';
 import { scheduleSeed } from './helpers/seed.js';
 import { until, waitFor } from './helpers/until.js';
 import { rng } from './helpers/workload.js';
@@ -91,33 +93,46 @@ function randomBodies(seed: number, n: number): Array<{ body: string; om: boolea
 const SEED = scheduleSeed('AUDIT9_PROM_TEXT_SEED', 'exposition grammar bodies');
 const ALL: Array<{ body: string; om: boolean }> = [...TEXT.map((body) => ({ body, om: false })), ...OM.map((body) => ({ body, om: true })), ...randomBodies(SEED, 160)];
 
-let upstream: Server;
-let prom: RunningPrometheus;
+let peer: ExpositionTargets;
 
 beforeAll(async () => {
-  upstream = createServer((req, res) => {
-    const b = ALL[Number((req.url ?? '').slice('/m'.length))];
-    if (b === undefined) return void res.writeHead(404).end();
-    res.writeHead(200, { 'content-type': b.om ? 'application/openmetrics-text; version=1.0.0; charset=utf-8' : 'text/plain; version=0.0.4' }).end(b.body);
-  });
-  await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', () => resolve()));
-  const port = (upstream.address() as AddressInfo).port;
-  const jobs = ALL.map((_b, i) => `  - job_name: t${i}\n    metrics_path: /m${i}\n    static_configs: [{targets: ['127.0.0.1:${port}']}]\n`);
-  prom = await startPrometheus(`global: {scrape_interval: 1s, scrape_timeout: 1s}\nscrape_configs:\n${jobs.join('')}`);
+  peer = await startExpositionTargets(ALL);
 }, 60_000);
 
 afterAll(async () => {
-  await prom?.stop();
-  upstream?.closeAllConnections();
-  await new Promise<void>((resolve) => upstream.close(() => resolve()));
+  await peer?.stop();
 });
 
-interface Target { labels: { job: string }; health: string; lastError: string }
 type Series = { metric: Record<string, string>; values: Array<[number, string]> };
 
-async function targets(): Promise<Target[]> {
-  const res = await fetch(`${prom.url}/api/v1/targets`);
-  return ((await res.json()) as { data: { activeTargets: Target[] } }).data.activeTargets;
+/** An endpoint answering `body()` with `type`, a recording server scraping it every 50 ms, and the archive's batches of a path. */
+async function scraped(type: string, body: () => string, run: (s: { server: RunningServer; url: string; batchesOf(path: string): Promise<Batch[]> }) => Promise<void>): Promise<void> {
+  const ep = createServer((_req, res) => void res.writeHead(200, { 'content-type': type }).end(body()));
+  await new Promise<void>((resolve) => ep.listen(0, '127.0.0.1', () => resolve()));
+  const url = `http://127.0.0.1:${(ep.address() as AddressInfo).port}/metrics`;
+  const server = await recordingServer({ sources: [{ name: 'edge', type: 'prometheus-scrape', targets: [url], interval: '50ms' }] });
+  const batchesOf = async (path: string): Promise<Batch[]> => {
+    await server.archive.writer?.flush();
+    const c = server.archive.cursor({ filter: [path] });
+    await c.seek('beginning');
+    const out: Batch[] = [];
+    for (let b = await c.next(); b; b = await c.next()) out.push(b);
+    return out;
+  };
+  try {
+    await run({ server, url, batchesOf });
+  } finally {
+    await server.close();
+    ep.closeAllConnections();
+    await new Promise<void>((resolve) => ep.close(() => resolve()));
+  }
+}
+
+/** Waits until the source's scraper has polled n more times than now. */
+async function morePolls(server: RunningServer, n: number): Promise<void> {
+  const scraper = (server.sources[0] as PromScrapeSource).scrapers[0];
+  const from = scraper?.health().polls ?? 0;
+  await waitFor(async () => (scraper?.health().polls ?? 0) >= from + n || undefined, 10_000, `${n} scrapes`);
 }
 
 /** A series as `name{labels}` with its labels sorted, without the target's. */
@@ -127,13 +142,13 @@ function key(name: string, labels: ReadonlyArray<readonly [string, string]>): st
 
 describe('the exposition grammars, Tapedeck against Prometheus 2.42', () => {
   it('takes and refuses the same bodies, with the same values and times (ms)', async () => {
-    await until(async () => (await targets()).filter((t) => t.health !== 'unknown').length === ALL.length, 30_000, 'every target scraped once');
-    const byJob = new Map((await targets()).map((t) => [t.labels.job, t]));
+    await until(async () => (await peer.targets()).filter((t) => t.health !== 'unknown').length === ALL.length, 30_000, 'every target scraped once');
+    const byJob = new Map((await peer.targets()).map((t) => [t.labels.job, t]));
     let up = 0;
     let timed = 0;
     for (let i = 0; i < ALL.length; i++) {
       const { body, om } = ALL[i] as { body: string; om: boolean };
-      const t = byJob.get(`t${i}`) as Target;
+      const t = byJob.get(`t${i}`) as ScrapeTarget;
       const shown = `${om ? 'OpenMetrics' : 'text'} ${JSON.stringify(body)} (seed ${SEED})`;
       let ours: ReturnType<typeof parseExposition> | undefined;
       let refusal = '';
@@ -146,7 +161,7 @@ describe('the exposition grammars, Tapedeck against Prometheus 2.42', () => {
       if (!ours) continue;
       up++;
       const q = new URLSearchParams({ query: `{job="t${i}",__name__=~"m.*|_total|a_.*"}[1h]` });
-      const result = ((await (await fetch(`${prom.url}/api/v1/query?${q.toString()}`)).json()) as { data: { result: Series[] } }).data.result;
+      const result = ((await (await fetch(`${peer.prom.url}/api/v1/query?${q.toString()}`)).json()) as { data: { result: Series[] } }).data.result;
       const theirs = new Map(result.map((s) => {
         const { __name__: name, job: _j, instance: _i, ...labels } = s.metric;
         return [key(name as string, Object.entries(labels)), s.values[0] as [number, string]];
@@ -196,53 +211,25 @@ describe('the exposition grammars, Tapedeck against Prometheus 2.42', () => {
   it('records an OpenMetrics sample at its own time to the µs, and leaves out one before the epoch', async () => {
     const us = (NOW_S - 5) * 1_000_000 + 123_456;
     const body = `# TYPE m counter\nm_total 7 ${Math.floor(us / 1e6)}.${String(us % 1e6).padStart(6, '0')} # {trace_id="a"} 1\nold_total 8 -1.5\n# EOF\n`;
-    const ep = createServer((_req, res) => void res.writeHead(200, { 'content-type': 'application/openmetrics-text; version=1.0.0; charset=utf-8' }).end(body));
-    await new Promise<void>((resolve) => ep.listen(0, '127.0.0.1', () => resolve()));
-    const url = `http://127.0.0.1:${(ep.address() as AddressInfo).port}/metrics`;
-    const server = await recordingServer({ sources: [{ name: 'om', type: 'prometheus-scrape', targets: [url], interval: '50ms' }] });
-    try {
-      const labels = { job: 'om', instance: new URL(url).host };
-      const paths = [seriesToPath({ name: 'm_total', labels }), seriesToPath({ name: 'old_total', labels })];
-      const scraper = (server.sources[0] as PromScrapeSource).scrapers[0];
-      await waitFor(async () => (scraper?.health().polls ?? 0) >= 3 || undefined, 10_000, '3 scrapes');
-      await server.archive.writer?.flush();
-      const c = server.archive.cursor({ filter: paths });
-      await c.seek('beginning');
-      const batches = [];
-      for (let b = await c.next(); b; b = await c.next()) batches.push(b);
-      expect(batches).toEqual([{ ts: us, updates: [[paths[0], 7]] }]);
-    } finally {
-      await server.close();
-      ep.closeAllConnections();
-      await new Promise<void>((resolve) => ep.close(() => resolve()));
-    }
+    await scraped('application/openmetrics-text; version=1.0.0; charset=utf-8', () => body, async ({ server, url, batchesOf }) => {
+      const labels = { job: 'edge', instance: new URL(url).host };
+      await morePolls(server, 3);
+      const path = seriesToPath({ name: 'm_total', labels });
+      expect(await batchesOf(path)).toEqual([{ ts: us, updates: [[path, 7]] }]);
+      expect(await batchesOf(seriesToPath({ name: 'old_total', labels }))).toEqual([]);
+    });
   });
 
   it('leaves out a timestamped sample older than the target\'s last scrape instead of recording it at another time', async () => {
     const t1Ms = Date.now() - 60_000;
     let body = `m 1 ${t1Ms}\n`;
-    const ep = createServer((_req, res) => void res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' }).end(body));
-    await new Promise<void>((resolve) => ep.listen(0, '127.0.0.1', () => resolve()));
-    const url = `http://127.0.0.1:${(ep.address() as AddressInfo).port}/metrics`;
-    const server = await recordingServer({ sources: [{ name: 'lag', type: 'prometheus-scrape', targets: [url], interval: '50ms' }] });
-    try {
-      const path = seriesToPath({ name: 'm', labels: { job: 'lag', instance: new URL(url).host } });
-      const scraper = (server.sources[0] as PromScrapeSource).scrapers[0];
-      await waitFor(async () => (scraper?.health().polls ?? 0) >= 2 || undefined, 10_000, '2 scrapes');
+    await scraped('text/plain; version=0.0.4', () => body, async ({ server, url, batchesOf }) => {
+      const path = seriesToPath({ name: 'm', labels: { job: 'edge', instance: new URL(url).host } });
+      await morePolls(server, 2);
       // A later sample whose time is still before the scrape that recorded the first one (an exporter that lags).
       body = `m 2 ${t1Ms + 1000}\n`;
-      const polls = scraper?.health().polls ?? 0;
-      await waitFor(async () => (scraper?.health().polls ?? 0) >= polls + 3 || undefined, 10_000, '3 more scrapes');
-      await server.archive.writer?.flush();
-      const c = server.archive.cursor({ filter: [path] });
-      await c.seek('beginning');
-      const batches = [];
-      for (let b = await c.next(); b; b = await c.next()) batches.push(b);
-      expect(batches).toEqual([{ ts: t1Ms * 1000, updates: [[path, 1]] }]);
-    } finally {
-      await server.close();
-      ep.closeAllConnections();
-      await new Promise<void>((resolve) => ep.close(() => resolve()));
-    }
+      await morePolls(server, 3);
+      expect(await batchesOf(path)).toEqual([{ ts: t1Ms * 1000, updates: [[path, 1]] }]);
+    });
   });
 });

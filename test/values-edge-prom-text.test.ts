@@ -6,13 +6,11 @@
  * Prometheus' answer); a target Prometheus refuses (down) is refused by Tapedeck too, so a
  * scrape never half-records what Prometheus would not, and never refuses what it would keep.
  */
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseExposition } from '../protocol/prom-text.js';
 import { formatValue } from '../server/promql/format.js';
 import { expositionText, seriesLabels } from '../server/sources/prom-scrape.js';
-import { startPrometheus, type RunningPrometheus } from './helpers/prometheus.js';
+import { startExpositionTargets, type ExpositionTargets, type ScrapeTarget } from './helpers/prom-targets.js';
 import { until } from './helpers/until.js';
 
 /** Bodies, one a target; `m` is the metric every body exposes (plus other lines). */
@@ -54,38 +52,20 @@ const OM_BODIES: string[] = [
 ];
 const ALL: Array<{ body: string | Buffer; om: boolean }> = [...BODIES.map((body) => ({ body, om: false })), ...OM_BODIES.map((body) => ({ body, om: true }))];
 
-let upstream: Server;
-let prom: RunningPrometheus;
+let peer: ExpositionTargets;
 let base = '';
 let instance = '';
+const targets = (): Promise<ScrapeTarget[]> => peer.targets();
 
 beforeAll(async () => {
-  upstream = createServer((req, res) => {
-    const i = Number((req.url ?? '').slice('/m'.length));
-    const b = ALL[i];
-    if (b === undefined) return void res.writeHead(404).end();
-    res.writeHead(200, { 'content-type': b.om ? 'application/openmetrics-text; version=1.0.0; charset=utf-8' : 'text/plain; version=0.0.4' }).end(b.body);
-  });
-  await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', () => resolve()));
-  const port = (upstream.address() as AddressInfo).port;
-  instance = `127.0.0.1:${port}`;
-  const jobs = ALL.map((_b, i) => `  - job_name: t${i}\n    metrics_path: /m${i}\n    static_configs: [{targets: ['127.0.0.1:${port}']}]\n`);
-  prom = await startPrometheus(`global: {scrape_interval: 1s, scrape_timeout: 1s}\nscrape_configs:\n${jobs.join('')}`);
-  base = prom.url;
+  peer = await startExpositionTargets(ALL);
+  base = peer.prom.url;
+  instance = peer.instance;
 }, 60_000);
 
 afterAll(async () => {
-  await prom?.stop();
-  upstream?.closeAllConnections();
-  await new Promise<void>((resolve) => upstream.close(() => resolve()));
+  await peer?.stop();
 });
-
-interface Target { labels: { job: string }; health: string; lastError: string }
-
-async function targets(): Promise<Target[]> {
-  const res = await fetch(`${base}/api/v1/targets`);
-  return ((await res.json()) as { data: { activeTargets: Target[] } }).data.activeTargets;
-}
 
 describe('the text exposition format, Tapedeck against Prometheus', () => {
   it('takes what Prometheus takes, with the same values, and refuses what it refuses', async () => {
@@ -95,7 +75,7 @@ describe('the text exposition format, Tapedeck against Prometheus', () => {
     let up = 0;
     for (let i = 0; i < ALL.length; i++) {
       const { body, om } = ALL[i] as { body: string | Buffer; om: boolean };
-      const t = byJob.get(`t${i}`) as Target;
+      const t = byJob.get(`t${i}`) as ScrapeTarget;
       const shown = JSON.stringify(body.toString());
       let ours: ReturnType<typeof parseExposition> | undefined;
       let refusal = '';
