@@ -189,6 +189,30 @@ async function ask(w: WarmUp, q: WarmUpQuery, range: { startS: number; endS: num
   return { status: res.statusCode, series: body.data?.result?.length ?? 0, error: String(body.error ?? '') };
 }
 
+const STOPPED = 'warm-up stopped:';
+/** How far back a query reads before its start: the default lookback and the warm-up's rate window. */
+const READ_BACK_S = 300;
+
+/**
+ * The warm-up's range: the newest day (promqlPrepareSpanMs at most), 720 steps as a dashboard
+ * panel asks, starting after every file that is not local (and the read back before it): a
+ * query over a remote file would fetch it through the get hook, over a missing one fail.
+ */
+export function warmUpRange(files: readonly FileEntry[]): { startS: number; endS: number; stepS: number } | string {
+  let newestUs = -Infinity;
+  let notLocalUs = -Infinity;
+  for (const f of files) {
+    if (f.lastTs !== null && f.lastTs > newestUs) newestUs = f.lastTs;
+    // A file not local is read up to its end; an end not known reaches the newest data.
+    if (f.location !== 'local') notLocalUs = Math.max(notLocalUs, f.lastTs ?? Infinity);
+  }
+  if (newestUs === -Infinity) return 'no warm-up: no data';
+  const endS = Math.ceil(newestUs / 1e6);
+  const startS = Math.max(endS - Math.min(86_400, SERVER_LIMITS.promqlPrepareSpanMs / 1000), Math.floor(notLocalUs / 1e6) + READ_BACK_S + 1);
+  if (!(startS < endS)) return 'no warm-up: the newest data is not local';
+  return { startS, endS, stepS: Math.max(1, Math.round((endS - startS) / 720)) };
+}
+
 /**
  * Path ids the warm-up tries: the newest defined first, then spread over the dictionary by
  * the golden ratio's multiples (other metrics, other value kinds; no stride that a regular
@@ -212,8 +236,6 @@ export async function warmUpQueryPath(archive: Archive, w: WarmUp): Promise<stri
   const t0 = performance.now();
   const cpu0 = process.cpuUsage();
   const leftMs = (): number => SERVER_LIMITS.promqlWarmUpMs - (performance.now() - t0);
-  let newestUs = -Infinity;
-  for (const f of archive.files) if (f.lastTs !== null && f.lastTs > newestUs) newestUs = f.lastTs;
   let queries = 0;
   const done = (what: string, failed = false): string => {
     const cpu = process.cpuUsage(cpu0);
@@ -221,17 +243,14 @@ export async function warmUpQueryPath(archive: Archive, w: WarmUp): Promise<stri
     if (!archive.isClosed) archive.logger[failed ? 'warn' : 'info']({ warmUp: out }, 'PromQL query path warm-up');
     return out;
   };
-  if (newestUs === -Infinity) return done('no warm-up: no data');
-  const endS = Math.ceil(newestUs / 1e6);
-  const spanS = Math.min(86_400, SERVER_LIMITS.promqlPrepareSpanMs / 1000);
-  // About as many points as a dashboard panel asks for.
-  const range = { startS: endS - spanS, endS, stepS: Math.max(1, Math.round(spanS / 720)) };
+  const range = warmUpRange(archive.files);
+  if (typeof range === 'string') return done(range);
   const stopped = async (q: WarmUpQuery): Promise<string | { series: number }> => {
     if (archive.isClosed) return 'warm-up stopped: archive closed';
     if (leftMs() <= 0) return 'warm-up stopped at promqlWarmUpMs';
     const r = await ask(w, q, range, leftMs());
     queries++;
-    return r.status === 200 ? r : `warm-up stopped: ${r.status} ${r.error}`;
+    return r.status === 200 ? r : `${STOPPED} ${r.status} ${r.error}`;
   };
   try {
     // Series with values in the range, one per metric name.
@@ -245,6 +264,8 @@ export async function warmUpQueryPath(archive: Archive, w: WarmUp): Promise<stri
       if (selector === undefined || names.has(name)) continue;
       const qs = queriesOf(selector, m);
       const r = await stopped(qs[0] as WarmUpQuery);
+      // A path the query API refuses as a selector (too long a query, say): the next one.
+      if (typeof r === 'string' && r.startsWith(`${STOPPED} 400 `)) continue;
       if (typeof r === 'string') return done(r, !r.includes('promqlWarmUpMs'));
       if (r.series === 0) continue;
       names.add(name);
