@@ -101,6 +101,34 @@ async function builtStore(a: Archive): Promise<ReturnType<typeof seriesIndexOf>>
 
 const allIds = (a: Archive): number[] => a.paths.map((_, id) => id);
 
+/**
+ * Every sealed file's sidecar holds its chunks path by path (a series is one read): each
+ * path's chunks in slice order, each right after the one before, and each path right after
+ * the path before it, from the header to the index. Returns the most slices a path spans.
+ */
+async function expectPathByPath(a: Archive): Promise<number> {
+  let most = 0;
+  for (const f of a.files.filter((x) => x.sealed)) {
+    const bytes = await readFile(sidecarPath(a, f.name));
+    const id = { archiveId: a.archiveId, seq: f.seq, name: f.name, committedBytes: f.committedBytes, deltaBlocks: a.table(f).deltas.length, firstTs: f.firstTs!, lastTs: f.lastTs! };
+    const h = decodeHeader(bytes, id, bytes.length);
+    const ix = decodeIndex(bytes.subarray(h.indexOffset), h);
+    let at = HEADER_BYTES;
+    for (let i = 0; i < ix.ids.length; i++) {
+      const from = ix.chunkStart[i] as number;
+      const to = ix.chunkStart[i + 1] as number;
+      most = Math.max(most, to - from);
+      for (let c = from; c < to; c++) {
+        expect(ix.offset[c], `${f.name} path ${ix.ids[i]} chunk ${c - from}`).toBe(at);
+        if (c > from) expect(ix.slice[c]).toBeGreaterThan(ix.slice[c - 1] as number);
+        at += ix.bytes[c] as number;
+      }
+    }
+    expect(at, `${f.name}: the chunks end where the index starts`).toBe(h.indexOffset);
+  }
+  return most;
+}
+
 describe('per-series sidecars', () => {
   it('read random paths and ranges exactly as the block scan does (NaN payloads, -0, ±Inf, nulls; text paths from the blocks)', async () => {
     const seed = scheduleSeed('SIDECAR_SEED', 'sidecar-equal');
@@ -127,6 +155,19 @@ describe('per-series sidecars', () => {
       expect(await read(a, ids, fromUs, toUs, true), `round ${round} cached (seed ${seed})`).toEqual(want);
     }
     expect(store.stats.damaged).toBe(0);
+    await expectPathByPath(a);
+  });
+
+  it('lay each path\'s chunks one after the other, in slice order, also when the copy goes in many groups or a path alone is past a group', async () => {
+    const seed = scheduleSeed('SIDECAR_SEED', 'sidecar-layout');
+    limits.seriesIndexSliceUpdatesMax = 97;
+    limits.seriesIndexWriteBytes = 700; // groups of a few paths; some paths' chunks alone exceed it
+    const { a, firstUs, lastUs } = await build(seed);
+    cleanup.push(() => a.close());
+    await builtStore(a);
+    const slices = await expectPathByPath(a);
+    expect(slices, 'paths hold chunks of several slices').toBeGreaterThan(3);
+    expect(await read(a, allIds(a), firstUs - 1, lastUs, true), `seed ${seed}`).toEqual(await read(a, allIds(a), firstUs - 1, lastUs, false));
   });
 
   it('never use a damaged sidecar: damage in the header, a chunk or the index, or a cut file, falls back to the blocks, and it is built again', async () => {

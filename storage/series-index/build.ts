@@ -2,9 +2,12 @@
  * Builds the per-series sidecar of one sealed, local segment file (format.ts): reads its
  * delta blocks in order, and every STORAGE_LIMITS.seriesIndexSliceUpdatesMax updates
  * writes one chunk per path of that slice, so memory stays bounded whatever the file's
- * size. Written to a temporary name, fsynced, then renamed into place and the directory
- * fsynced: a crash leaves either no sidecar or a whole one (a temporary file is never read,
- * and the next build removes it).
+ * size. The chunks are written slice by slice to a scratch file, then copied path by path
+ * into the sidecar (a path's chunks one after the other: a series is one read, not one per
+ * slice), in groups of consecutive paths of at most seriesIndexWriteBytes, each group read
+ * with one I/O per slice. Written to a temporary name, fsynced, then renamed into place and
+ * the directory fsynced: a crash leaves either no sidecar or a whole one (temporary files
+ * are never read, and the next build removes them).
  */
 import { mkdir, open, rename, rm, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -17,11 +20,14 @@ import { genericArray, type DecodedBatches } from '../codec/payload.js';
 import type { FileEntry } from '../file-list.js';
 import { STORAGE_LIMITS } from '../limits.js';
 import { fsyncDir } from '../open-file.js';
+import { readExactly } from '../segment-file.js';
 import { encodeChunk, encodeHeader, encodeIndex, FLAG_NOT_COVERED, HEADER_BYTES, type IndexEntry, type SegmentIdentity } from './format.js';
 
 export const SIDECAR_DIR = 'series-index';
 export const SIDECAR_SUFFIX = '.sidx';
 export const TEMP_SUFFIX = '.tmp';
+/** The scratch file of a build's slice-ordered chunks, beside its temporary sidecar (ends in TEMP_SUFFIX: removed at start if left). */
+const SLICES_SUFFIX = '.slices' + TEMP_SUFFIX;
 
 export function sidecarDir(a: Archive): string {
   return join(a.dir, SIDECAR_DIR);
@@ -63,11 +69,14 @@ export async function buildSidecar(a: Archive, f: FileEntry, opts: BuildOptions 
   await mkdir(sidecarDir(a), { recursive: true });
   const final = sidecarPath(a, f.name);
   const temp = final + TEMP_SUFFIX;
+  const scratchPath = final + SLICES_SUFFIX;
   const fh = await open(temp, 'w');
+  let scratch: FileHandle | undefined;
   let done = false;
   try {
     opts.onTemp?.(temp);
-    const out = new SliceWriter(fh, a.paths.length);
+    scratch = await open(scratchPath, 'w+');
+    const out = new SliceWriter(scratch, a.paths.length);
     const t = a.table(f);
     let slice: Slice = { blocks: [], updates: 0 };
     for (const di of t.deltas) {
@@ -84,7 +93,7 @@ export async function buildSidecar(a: Archive, f: FileEntry, opts: BuildOptions 
       await opts.pace?.(row.updates);
     }
     if (slice.updates > 0) await out.writeSlice(slice);
-    const result = await out.finish(id);
+    const result = await out.finish(id, fh);
     await fh.sync();
     await fh.close();
     done = true;
@@ -92,6 +101,8 @@ export async function buildSidecar(a: Archive, f: FileEntry, opts: BuildOptions 
     await fsyncDir(sidecarDir(a));
     return result;
   } finally {
+    await scratch?.close().catch(() => undefined);
+    await rm(scratchPath, { force: true });
     if (!done) {
       await fh.close().catch(() => undefined);
       await rm(temp, { force: true });
@@ -195,16 +206,81 @@ class SliceWriter {
     this.w.reset();
   }
 
-  async finish(id: SegmentIdentity): Promise<BuildResult> {
+  /** Copies the chunks path by path into `out` (their index offsets follow), then writes the index and the header. */
+  async finish(id: SegmentIdentity, out: FileHandle): Promise<BuildResult> {
     await this.flush();
     const entries = [...this.entries.values()].sort((x, y) => x.id - y.id);
+    const groupMax = STORAGE_LIMITS.seriesIndexWriteBytes;
+    let pos = HEADER_BYTES;
+    for (let i = 0; i < entries.length; ) {
+      let j = i;
+      let bytes = 0;
+      while (j < entries.length && (j === i || bytes + chunkBytes(entries[j] as IndexEntry) <= groupMax)) bytes += chunkBytes(entries[j++] as IndexEntry);
+      pos = await this.copyGroup(entries.slice(i, j), bytes, out, pos);
+      i = j;
+    }
     const index = encodeIndex(entries, id.firstTs);
-    await writeAll(this.fh, index.stored, this.pos);
-    const header = encodeHeader({ ...id, indexOffset: this.pos, indexBytes: index.stored.length, indexRawBytes: index.rawBytes, indexCrc: crc32c(index.stored) });
-    await writeAll(this.fh, header, 0);
+    await writeAll(out, index.stored, pos);
+    const header = encodeHeader({ ...id, indexOffset: pos, indexBytes: index.stored.length, indexRawBytes: index.rawBytes, indexCrc: crc32c(index.stored) });
+    await writeAll(out, header, 0);
     const notCovered = entries.filter((e) => e.flags & FLAG_NOT_COVERED).length;
-    return { bytes: this.pos + index.stored.length, paths: entries.length, notCovered };
+    return { bytes: pos + index.stored.length, paths: entries.length, notCovered };
   }
+
+  /**
+   * Copies the chunks of consecutive paths (`bytes` of them) to `out` at `pos`, path by path,
+   * and sets their offsets there. Within a slice they lie together in the scratch (a slice's
+   * chunks are in path id order), so a group of at most seriesIndexWriteBytes is read with one
+   * I/O per slice; a path larger than that alone is copied a chunk at a time.
+   */
+  private async copyGroup(group: IndexEntry[], bytes: number, out: FileHandle, pos: number): Promise<number> {
+    if (bytes > STORAGE_LIMITS.seriesIndexWriteBytes) {
+      for (const e of group) {
+        for (const c of e.chunks) {
+          await writeAll(out, await this.scratchBytes(c.offset, c.bytes), pos);
+          c.offset = pos;
+          pos += c.bytes;
+        }
+      }
+      return pos;
+    }
+    const spans = new Map<number, { start: number; end: number; buf?: Uint8Array }>();
+    for (const e of group) {
+      for (const c of e.chunks) {
+        const s = spans.get(c.slice);
+        if (s === undefined) spans.set(c.slice, { start: c.offset, end: c.offset + c.bytes });
+        else {
+          s.start = Math.min(s.start, c.offset);
+          s.end = Math.max(s.end, c.offset + c.bytes);
+        }
+      }
+    }
+    for (const s of spans.values()) s.buf = await this.scratchBytes(s.start, s.end - s.start);
+    const buf = new Uint8Array(bytes);
+    let at = 0;
+    for (const e of group) {
+      for (const c of e.chunks) {
+        const s = spans.get(c.slice) as { start: number; buf: Uint8Array };
+        buf.set(s.buf.subarray(c.offset - s.start, c.offset - s.start + c.bytes), at);
+        c.offset = pos + at;
+        at += c.bytes;
+      }
+    }
+    await writeAll(out, buf, pos);
+    return pos + bytes;
+  }
+
+  private async scratchBytes(offset: number, length: number): Promise<Uint8Array> {
+    const buf = await readExactly(this.fh, length, offset);
+    if (buf.length !== length) throw new Error(`sidecar build: scratch file ends at ${offset + buf.length}, before ${offset + length}`);
+    return buf;
+  }
+}
+
+function chunkBytes(e: IndexEntry): number {
+  let n = 0;
+  for (const c of e.chunks) n += c.bytes;
+  return n;
 }
 
 async function writeAll(fh: FileHandle, buf: Uint8Array, position: number): Promise<void> {
