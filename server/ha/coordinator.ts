@@ -45,11 +45,15 @@ export interface HaStatus {
 
 const RENEW = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) else return 0 end`;
 const RELEASE = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end`;
-/** KEYS: lease, fence. ARGV: id, ttl, highest token seen, steal (1 = take it even when held). */
+/**
+ * KEYS: lease, fence. ARGV: id, ttl, highest token seen, steal (1 = take it even when held).
+ * A fence that is not a number (written by hand, damaged) counts as 0: the highest token
+ * seen still keeps tokens rising, and the lease is taken rather than never.
+ */
 const ACQUIRE = `
 local cur = redis.call('GET', KEYS[1])
 if cur and ARGV[4] ~= '1' then return {0, cur} end
-local f = tonumber(redis.call('GET', KEYS[2]) or '0')
+local f = tonumber(redis.call('GET', KEYS[2]) or '0') or 0
 local m = tonumber(ARGV[3])
 if m > f then f = m end
 f = f + 1
