@@ -19,7 +19,7 @@
  * what is left), never counted in the request metrics or /stats (isWarmUpRequest), skipped
  * when no series has values in the newest day.
  */
-import { randomBytes } from 'node:crypto';
+import { randomBytes, timingSafeEqual } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
 import type { FastifyInstance } from 'fastify';
 import type { Archive } from '../../storage/index.js';
@@ -135,10 +135,16 @@ export function warmUpOf(app: FastifyInstance, tokens: ReadonlyArray<{ token: st
 /** The warm-up's requests carry this header with a secret of this process: no client can send it. */
 const WARM_UP_HEADER = 'tapedeck-warm-up';
 const WARM_UP_SECRET = randomBytes(16).toString('hex');
+const WARM_UP_SECRET_BYTES = Buffer.from(WARM_UP_SECRET);
 
-/** Whether a request is the warm-up's own (request metrics and /stats leave it out). */
+/** Whether a request is the warm-up's own (request metrics, /stats and the rate limit leave it out). */
 export function isWarmUpRequest(req: { headers: IncomingHttpHeaders }): boolean {
-  return req.headers[WARM_UP_HEADER] === WARM_UP_SECRET;
+  const h = req.headers[WARM_UP_HEADER];
+  if (typeof h !== 'string') return false;
+  // In constant time: how long a wrong guess takes says nothing of the secret. Header values
+  // are Latin-1: one byte a character, whatever a client sends.
+  const b = Buffer.from(h, 'latin1');
+  return b.length === WARM_UP_SECRET_BYTES.length && timingSafeEqual(b, WARM_UP_SECRET_BYTES);
 }
 
 const METRIC_NAME = /^[a-zA-Z_:][a-zA-Z0-9_:]*$/;
