@@ -2,7 +2,10 @@
  * A session whose read waits for a file fetched back from cold storage (a get hook, which
  * may take minutes: HOOK_GET_DEFAULTS) is closed at once: DELETE answers, the session count
  * comes back to zero, and the server shuts down, without waiting for the fetch. Before, the
- * close waited for the session's loop, which waited for the fetch.
+ * close waited for the session's loop, which waited for the fetch. A session whose creation
+ * waits for a fetch (its position in an evicted file) gets its whole grace period from the
+ * answer: before, the grace ran from the request, and a creation longer than it answered 201
+ * with a session already collected.
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
@@ -39,7 +42,7 @@ afterEach(async () => {
 });
 
 /** Two rotated files shipped and evicted, their fetches held until release(). */
-async function start(): Promise<Rig> {
+async function start(sessionGraceMs?: number): Promise<Rig> {
   const base = await tmpDir('tapedeck-audit9-cold-');
   const cold = join(base, 'cold');
   const hold = join(base, 'hold');
@@ -63,7 +66,7 @@ async function start(): Promise<Rig> {
   const names = a.files.filter((f) => f.location === 'remote').map((f) => f.name);
   expect(names).toHaveLength(2);
   for (const n of names) execFileSync('mkfifo', [join(hold, n)]);
-  const app = await buildServer({ archive: a, cold: c });
+  const app = await buildServer({ archive: a, cold: c, ...(sessionGraceMs !== undefined ? { playback: { sessionGraceMs } } : {}) });
   await app.listen({ port: 0, host: '127.0.0.1' });
   const url = `http://127.0.0.1:${(app.server.address() as { port: number }).port}`;
   let released = false;
@@ -104,5 +107,22 @@ describe('a session waiting for a cold fetch', () => {
     await waitingForFetch(r);
     const closed = await Promise.race([r.app.close().then(() => 'closed'), new Promise((done) => setTimeout(() => done('still closing'), ANSWER_MS))]);
     expect(closed).toBe('closed');
+  });
+
+  it('while it is created: it is not collected, and its grace period runs from the answer', async () => {
+    const graceMs = 300;
+    const r = await start(graceMs);
+    const inEvicted = r.a.files[0]?.lastTs as number;
+    const creating = api(r.url, 'POST', '/api/v1/sessions', { pos: inEvicted, state: 'pause' });
+    // The creation waits for the held fetch several grace periods long, the collector running.
+    await new Promise((done) => setTimeout(done, 4 * graceMs));
+    expect(r.app.sessions.size).toBe(1);
+    await r.release();
+    const created = await creating;
+    expect(created.status).toBe(201);
+    // Within the grace period from the answer, the session is there and a stream attaches.
+    const ws = await TestWs.open(`${r.url}/api/v1/sessions/${created.body.id as string}/stream`);
+    expect((await ws.next((f) => f.type === 'state')).ts).toBe(inEvicted);
+    ws.close();
   });
 });

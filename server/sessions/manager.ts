@@ -161,7 +161,7 @@ export class SessionManager {
   private collect(): void {
     const now = Date.now();
     for (const s of this.sessions.values()) {
-      if (s.attached || now - s.detachedAt < this.options.sessionGraceMs) continue;
+      if (!s.collectable(now, this.options.sessionGraceMs)) continue;
       this.sessions.delete(s.id);
       this.stats.collected++;
       s.log.info({}, 'session collected: no client for the grace period');

@@ -47,7 +47,15 @@ export class Session extends PlaybackLoop {
     // The state frame asks the filter of every path id at once: decided here first, in slices.
     if (this.filter.length > 0) await coverInSlices(this.head.cursor, this.a.paths.length);
     await this.apply(parsed);
+    // The grace period runs from the answer: a creation that waited (a cold fetch) is not
+    // charged to the client.
+    this.detachedAt = Date.now();
     this.loopDone = this.run();
+  }
+
+  /** No client for `graceMs` (and created: a creation still under way is never collected). */
+  collectable(nowMs: number, graceMs: number): boolean {
+    return this.loopDone !== undefined && !this.attached && nowMs - this.detachedAt >= graceMs;
   }
 
   get attached(): boolean {
