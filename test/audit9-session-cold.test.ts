@@ -9,16 +9,15 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
-import { mkdir } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
-import { Archive } from '../storage/archive.js';
-import { ColdStorage, type ColdEvent } from '../storage/cold.js';
+import type { Archive } from '../storage/archive.js';
+import type { ColdEvent, ColdStorage } from '../storage/cold.js';
 import { buildServer } from '../server/app.js';
 import { api, TestWs } from './helpers/server.js';
+import { heldGets } from './helpers/held-gets.js';
 import { tmpDir } from './helpers/tmp.js';
 
-const FIX = resolve('test/fixtures/hooks');
 const T0 = 1_700_000_000_000_000;
 /** An answer that does not come within this waited for the fetch (the fetch is held until the test lets it go). */
 const ANSWER_MS = 5_000;
@@ -43,19 +42,7 @@ afterEach(async () => {
 
 /** Two rotated files shipped and evicted, their fetches held until release(). */
 async function start(sessionGraceMs?: number): Promise<Rig> {
-  const base = await tmpDir('tapedeck-audit9-cold-');
-  const cold = join(base, 'cold');
-  const hold = join(base, 'hold');
-  await mkdir(cold);
-  await mkdir(hold);
-  const a = await Archive.open(join(base, 'archive'), { flushIntervalMs: 0, rotateIntervalMs: 0 });
-  const c = await ColdStorage.start(a, {
-    hooks: { put: { cmd: join(FIX, 'put-copy.sh'), args: [cold] }, get: { cmd: join(FIX, 'get-held.sh'), args: [cold, hold] } },
-    retention: { maxAgeMs: 0, maxBytes: 1 },
-    checkIntervalMs: 0,
-    listIntervalMs: 0,
-    fetchedKeepMs: 0,
-  });
+  const { a, c, hold } = await heldGets(await tmpDir('tapedeck-audit9-cold-'));
   for (let f = 0; f < 2; f++) {
     for (let i = 0; i < 20; i++) a.writer!.append([['/a', f * 20 + i], ['/b', `x${i}`]], T0 + (f * 20 + i) * 1000);
     const put = new Promise<void>((done) => c.once('event', (e: ColdEvent) => e.type === 'put' && done()));

@@ -10,6 +10,7 @@ import { join, resolve } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Archive } from '../storage/archive.js';
 import { COLD_LIMITS, ColdStorage, type ColdEvent } from '../storage/cold.js';
+import { heldGets } from './helpers/held-gets.js';
 import { tmpDir } from './helpers/tmp.js';
 import { until } from './helpers/until.js';
 
@@ -82,18 +83,7 @@ describe('get slots', () => {
   it('runs at most getsConcurrentMax gets at once; the next starts when one ends, in the order asked', async () => {
     expect(COLD_LIMITS.getsConcurrentMax).toBe(2);
     const base = await tmpDir('tapedeck-gets-');
-    const cold = join(base, 'cold');
-    const hold = join(base, 'hold');
-    await mkdir(cold);
-    await mkdir(hold);
-    const a = await Archive.open(join(base, 'archive'), { flushIntervalMs: 0, rotateIntervalMs: 0 });
-    const c = await ColdStorage.start(a, {
-      hooks: { put: { cmd: join(FIX, 'put-copy.sh'), args: [cold] }, get: { cmd: join(FIX, 'get-held.sh'), args: [cold, hold] } },
-      retention: { maxAgeMs: 0, maxBytes: 1 },
-      checkIntervalMs: 0,
-      listIntervalMs: 0,
-      fetchedKeepMs: 0,
-    });
+    const { a, c, hold } = await heldGets(base);
     running.push({ a, c });
     for (let i = 0; i < 4; i++) {
       a.writer!.append([['/a', i]], T0 + i * 1000);
