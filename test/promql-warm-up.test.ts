@@ -52,7 +52,7 @@ async function counted(url: string, route: string): Promise<{ metrics: number; s
   return { metrics, stats: n };
 }
 
-const WARMED = /; query path warmed up over [1-3] series \((\d+) queries, \d+ ms, \d+ ms of CPU\)$/;
+const WARMED = /; query path warmed up over [1-3] series \((\d+) queries, \d+ sidecars held, \d+ ms, \d+ ms of CPU\)$/;
 
 describe('the query path warm-up at start', () => {
   it('runs before /ready says ready; not counted in request metrics, /stats or the rate limit; answers and archive bytes unchanged', async () => {
@@ -75,6 +75,7 @@ describe('the query path warm-up at start', () => {
     const r = await ready(s.url);
     expect(r.status, r.promql?.detail).toBe(200);
     expect(r.promql?.detail, `seed ${seed}`).toMatch(WARMED);
+    expect(r.promql?.detail, 'the three sealed files of the day: their sidecars\' chunks in memory').toContain(', 3 sidecars held,');
     expect(Number(WARMED.exec(r.promql?.detail ?? '')?.[1])).toBeGreaterThanOrEqual(6 * SERVER_LIMITS.promqlWarmUpRounds);
     expect(await counted(s.url, '/api/v1/query_range'), 'the warm-up is not counted').toEqual({ metrics: 0, stats: 0 });
     for (const [i, query] of QUERIES.entries()) expect(await ask(s.url, query), `${query} (seed ${seed})`).toBe(want[i]);

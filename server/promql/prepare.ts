@@ -243,14 +243,23 @@ export async function warmUpQueryPath(archive: Archive, w: WarmUp): Promise<stri
   const cpu0 = process.cpuUsage();
   const leftMs = (): number => SERVER_LIMITS.promqlWarmUpMs - (performance.now() - t0);
   let queries = 0;
+  let held = 0;
   const done = (what: string, failed = false): string => {
     const cpu = process.cpuUsage(cpu0);
-    const out = `${what} (${queries} queries, ${Math.round(performance.now() - t0)} ms, ${Math.round((cpu.user + cpu.system) / 1000)} ms of CPU)`;
+    const out = `${what} (${queries} queries, ${held} sidecars held, ${Math.round(performance.now() - t0)} ms, ${Math.round((cpu.user + cpu.system) / 1000)} ms of CPU)`;
     if (!archive.isClosed) archive.logger[failed ? 'warn' : 'info']({ warmUp: out }, 'PromQL query path warm-up');
     return out;
   };
   const range = warmUpRange(archive.files);
   if (typeof range === 'string') return done(range);
+  // The chunk bytes of the newest day's sidecars in memory, as a wide read would hold them
+  // (seriesIndexHeldBytesMax): a series read for the first time then slices memory. Oldest
+  // first, so that the newest stay held when they do not all fit.
+  const store = seriesIndexOf(archive);
+  for (const f of filesToPrepare(archive.files).reverse()) {
+    if (archive.isClosed || leftMs() <= 0) break;
+    if (await store.hold(f)) held++;
+  }
   const stopped = async (q: WarmUpQuery): Promise<string | { series: number }> => {
     if (archive.isClosed) return 'warm-up stopped: archive closed';
     if (leftMs() <= 0) return 'warm-up stopped at promqlWarmUpMs';

@@ -127,6 +127,18 @@ export class SeriesIndexStore {
   }
 
   /**
+   * Holds f's chunk bytes now (one read), as a wide read would, when its sidecar is usable and
+   * they fit seriesIndexHeldBytesMax: the query API's warm-up at start (server/promql/prepare.ts),
+   * so that a series' first read slices memory. Whether they are held.
+   */
+  async hold(f: FileEntry): Promise<boolean> {
+    const o = await this.indexOf(f);
+    if (!o || o.chunkEnd > STORAGE_LIMITS.seriesIndexHeldBytesMax) return false;
+    o.readBytes = Math.max(o.readBytes, Math.ceil(o.chunkEnd / HOLD_READ_FRACTION));
+    return (await this.heldBytesOf(f, o, [])) !== undefined;
+  }
+
+  /**
    * The samples of `ids` in [fromUs, toUs] within f, through its sidecar; undefined when it
    * has none usable (the caller reads the blocks). Chunk runs are cached in `cache`.
    */
