@@ -64,4 +64,28 @@ describe('a stream sending as many long steps as it may at once', () => {
     ws.close();
     await api(server.url, 'DELETE', `/api/v1/sessions/${id}`);
   }, 60_000);
+
+  it('land where one step of the whole length lands, with a filter and slices of a few batches', async () => {
+    const seed = scheduleSeed('AUDIT9_STEPS_SEED', 'audit9-session-steps sliced');
+    const rand = rng(seed);
+    const n = 300;
+    // /v/k is in some batches only: a step counts the batches the filter shows.
+    const batches: Batch[] = Array.from({ length: n }, (_, i) => ({ ts: T0 + i * STEP_US, updates: [[`/p/${i % 3}`, i] as Update, ...(rand() < 0.3 ? [[`/v/${i % 2}`, i] as Update] : [])] }));
+    const shown = batches.filter((b) => b.updates.some(([p]) => p.startsWith('/v/'))).map((b) => b.ts);
+    const sliced = await startServer(batches, { playback: { stepBatchesPerYield: 1 + Math.floor(rand() * 5) } });
+    try {
+      const id = (await api(sliced.url, 'POST', '/api/v1/sessions', { state: 'pause', filter: ['/v/*'] })).body.id as string;
+      // The index in `shown` of the position (-1: before the first shown batch).
+      let at = -1;
+      for (let k = 0; k < 40; k++) {
+        const step = (rand() < 0.5 ? -1 : 1) * (1 + Math.floor(rand() * 30));
+        const res = await api(sliced.url, 'PATCH', `/api/v1/sessions/${id}`, { pos: step > 0 ? `+${step}` : String(step) });
+        expect(res.status).toBe(200);
+        at = Math.max(-1, Math.min(shown.length - 1, at + step));
+        expect(res.body.controls.posUs, `seed ${seed}, step ${k}: ${step}`).toBe(at < 0 ? null : shown[at]);
+      }
+    } finally {
+      await sliced.close();
+    }
+  });
 });
