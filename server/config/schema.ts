@@ -63,7 +63,7 @@ const Publish = section({
   max_sessions_per_client: Type.Integer({ minimum: 1, default: PUBLISH_DEFAULTS.maxSessionsPerClient, description: 'Playback sessions at once per client (token name, else address).' }),
   session_grace: duration({ default: durationText(PUBLISH_DEFAULTS.sessionGraceMs), description: 'A session with no stream attached and no REST call on it for this long is collected (a client that went away).' }),
   rate_limit: RateLimit,
-  promql_warm_up: Type.Boolean({ default: PUBLISH_DEFAULTS.promqlWarmUp, description: 'At start, before /ready says ready, run a few queries of one series of the newest day through the query API (at most promqlWarmUpMs, not counted in metrics) so that the first dashboard\'s queries find the code compiled (docs/prometheus.md, "Performance"); false = none.' }),
+  promql_warm_up: Type.Boolean({ default: PUBLISH_DEFAULTS.promqlWarmUp, description: 'At start, before /ready says ready, hold the newest day\'s sidecar chunk bytes in memory and run a few queries of one series of that day through the query API (at most promqlWarmUpMs, not counted in metrics) so that the first dashboard\'s queries find the code compiled (docs/prometheus.md, "Performance"); false = none.' }),
 }, { default: {}, description: 'The HTTP/WebSocket server.' });
 
 const Token = section({
