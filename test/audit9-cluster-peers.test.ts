@@ -11,7 +11,9 @@ import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { SERVER_LIMITS } from '../server/limits.js';
 import { frontNode } from './helpers/merge-cluster.js';
-import { api, startServer } from './helpers/server.js';
+import { formatTs } from '../protocol/time.js';
+import { SHARD_BATCHES_MEDIA_TYPE } from '../server/cluster/shard-batches.js';
+import { api, startServer, TestWs } from './helpers/server.js';
 
 const T0 = 1_760_000_000_000_000;
 const limits = SERVER_LIMITS as { -readonly [K in keyof typeof SERVER_LIMITS]: number };
@@ -94,6 +96,46 @@ describe('a hostile shard is named missing, never merged', () => {
     expect(r.body.paths).toEqual(['/good/x', '/good/y']);
     expect(r.body.partial.missing).toEqual([{ shard: 'b', reason: 'no whole answer within 1500 ms' }]);
   }, 15_000);
+
+  it.each(['ndjson', 'csv', 'parquet'])('a %s history record dribbled a byte at a time is not waited for past clusterShardRecordMs', async (format) => {
+    limits.clusterShardRecordMs = 1_500;
+    const url = await cluster(await hostileShard((_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/octet-stream' });
+      // Never idle, never a whole record: a line without its end, a batch record without its bytes.
+      res.write(format === 'parquet' ? Buffer.from([0, 0, 0, 100]) : format === 'csv' ? `ts,time,path,value\n${T0 + 3}` : `{"ts":${T0 + 3}`);
+      const timer = setInterval(() => res.write(format === 'parquet' ? Buffer.from([0xc0]) : ' '), 100);
+      res.on('close', () => clearInterval(timer));
+    }));
+    const res = await fetch(`${url}/api/v1/history?from=${T0}&format=${format}`);
+    expect(res.status).toBe(200);
+    expect(res.headers.get('tapedeck-partial')).toBe('TPD_SHARDS_MISSING: b (no whole record within 1500 ms)');
+    await res.arrayBuffer();
+  }, 15_000);
+
+  it('a merged session whose shard dribbles its batch goes on without it, naming it, past clusterShardRecordMs', async () => {
+    limits.clusterShardRecordMs = 1_500;
+    const url = await cluster(await hostileShard((req, res) => {
+      const path = (req.url ?? '').split('?')[0];
+      const json = (v: unknown): void => {
+        res.writeHead(200, { 'content-type': 'application/json', 'tapedeck-recording': 'false' });
+        res.end(JSON.stringify(v));
+      };
+      if (path === '/api/v1/paths') return json({ paths: [], count: 0, truncated: false });
+      if (path === '/api/v1/state') return json({ ts: null, values: {} });
+      if (path === '/api/v1/coverage') return json({ horizon_us: null, runs: [], gaps: [], outages: [] });
+      res.writeHead(200, { 'content-type': SHARD_BATCHES_MEDIA_TYPE, 'tapedeck-recording': 'false' });
+      res.write(Buffer.from([0, 0, 0, 100]));
+      const timer = setInterval(() => res.write(Buffer.from([0xc0])), 100);
+      res.on('close', () => clearInterval(timer));
+    }));
+    const s = await api(url, 'POST', '/api/v1/sessions', { speed: 'unlimited', end: formatTs(T0 + 2) });
+    expect(s.status).toBe(201);
+    const m = await TestWs.open(url + s.body.stream);
+    closers.push(() => m.close());
+    const lost = await m.next((x) => x.type === 'info' && x.code === 'TPD_SHARDS_MISSING', 10_000);
+    expect(lost.message).toMatch(/shard b is missing \(no whole record within 1500 ms\)/);
+    expect((await m.batches(2, 10_000)).map((b) => b.ts)).toEqual([T0, T0 + 1]);
+  }, 20_000);
 
   it('answers being read at once hold at most clusterShardAnswersHeldBytesMax, all requests together', async () => {
     limits.clusterShardAnswersHeldBytesMax = 3 * 1024 * 1024;

@@ -142,6 +142,24 @@ export function horizonFromHeader(h: string | string[] | undefined): number | nu
   return Number.isSafeInteger(us) ? us : undefined;
 }
 
+/**
+ * Runs `read` (a wait on a shard's stream); past `ms`, `cut` is called with the error naming
+ * the shard's fault (it destroys the stream, so `read` fails with it).
+ */
+export async function withinMs<T>(read: () => Promise<T>, ms: number, cut: (err: Error) => void): Promise<T> {
+  const timer = setTimeout(() => cut(shardFault(`no whole record within ${SERVER_LIMITS.clusterShardRecordMs} ms`)), Math.max(0, ms));
+  try {
+    return await read();
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Runs `read` (the wait for a shard stream's next record) within clusterShardRecordMs (withinMs). */
+export function recordInTime<T>(read: () => Promise<T>, cut: (err: Error) => void): Promise<T> {
+  return withinMs(read, SERVER_LIMITS.clusterShardRecordMs, cut);
+}
+
 export interface OpenedStream {
   body: Dispatcher.ResponseData['body'];
   horizonUs: number | null;
@@ -149,7 +167,7 @@ export interface OpenedStream {
 }
 
 /** An error that names the shard missing for `why` (its reason, reasonOf). */
-function shardFault(why: string): Error {
+export function shardFault(why: string): Error {
   return Object.assign(new Error(why), { code: why });
 }
 

@@ -18,7 +18,7 @@ import { CSV_HEADER, type HistoryFormat } from '../history.js';
 import { parquetChunks } from '../history-parquet.js';
 import { SERVER_LIMITS } from '../limits.js';
 import type { ShardDirectory, ShardInfo } from './directory.js';
-import { liveShards, openShard, queryString, reasonOf, sortMissing, unavailable, type MissingShard, type OpenedStream } from './fanout.js';
+import { liveShards, openShard, queryString, reasonOf, recordInTime, sortMissing, unavailable, type MissingShard, type OpenedStream } from './fanout.js';
 import { mergedHorizon } from './merge-answers.js';
 import { cutRecord, HistoryCut, partialRecord } from './merge-history-records.js';
 import { csvRows, leadingTs, lines, mergeByTs, type Keyed } from './merge-records.js';
@@ -51,14 +51,18 @@ class ShardLost extends Error {
   }
 }
 
-/** One shard's records in order; any failure of it (socket, timeout, malformed record, order) names the shard. */
-async function* fromShard<T>(shard: string, records: AsyncIterable<Keyed<T>>): AsyncGenerator<Keyed<T>> {
+/**
+ * One shard's records in order; any failure of it (socket, timeout, malformed record, order,
+ * a record not whole within clusterShardRecordMs: its body is destroyed) names the shard.
+ */
+async function* fromShard<T>(shard: string, records: AsyncIterable<Keyed<T>>, body: OpenedStream['body']): AsyncGenerator<Keyed<T>> {
   let lastTs = -Infinity;
+  const it = records[Symbol.asyncIterator]();
   try {
-    for await (const r of records) {
-      if (r.ts < lastTs) throw new TapedeckError('TPD_INTERNAL', `went back in time (${r.ts} after ${lastTs})`);
-      lastTs = r.ts;
-      yield r;
+    for (let r = await recordInTime(() => it.next(), (e) => body.destroy(e)); !r.done; r = await recordInTime(() => it.next(), (e) => body.destroy(e))) {
+      if (r.value.ts < lastTs) throw new TapedeckError('TPD_INTERNAL', `went back in time (${r.value.ts} after ${lastTs})`);
+      lastTs = r.value.ts;
+      yield r.value;
     }
   } catch (err) {
     throw new ShardLost(shard, err instanceof TapedeckError ? err.message.slice(0, 120) : reasonOf(err));
@@ -109,7 +113,7 @@ export async function mergedHistory(dir: ShardDirectory, q: MergedHistoryQuery):
   if (q.format === 'parquet') {
     chunks = parquetAnswer(await prime(batchSources(open, q.fromUs), missing), lost);
   } else {
-    const sources = open.map((o) => ({ shard: o.shard.id, records: fromShard(o.shard.id, q.format === 'csv' ? csvRecords(o.stream) : ndjsonRecords(o.stream)) }));
+    const sources = open.map((o) => ({ shard: o.shard.id, records: fromShard(o.shard.id, q.format === 'csv' ? csvRecords(o.stream) : ndjsonRecords(o.stream), o.stream.body) }));
     chunks = textAnswer(await prime(sources, missing), q.format, lost);
   }
   const answered = open.filter((o) => !missing.some((m) => m.shard === o.shard.id));
@@ -192,7 +196,7 @@ function batchSources(open: ReadonlyArray<{ shard: ShardInfo; stream: OpenedStre
         for (let i = 0; i < b.ids.length; i++) updates.push([paths[b.ids[i] as number] as string, b.values[i] as Batch['updates'][number][1]]);
         yield { ts: b.ts, item: { ts: b.ts, updates } };
       }
-    })()),
+    })(), o.stream.body),
   }));
 }
 

@@ -11,7 +11,7 @@
  */
 import { SERVER_LIMITS } from '../limits.js';
 import type { ShardDirectory, ShardInfo } from './directory.js';
-import { openShard, queryString } from './fanout.js';
+import { openShard, queryString, withinMs } from './fanout.js';
 import { ShardBatchDecoder, type ShardBatch } from './shard-batches.js';
 
 export class ShardFeed {
@@ -50,6 +50,7 @@ export class ShardFeed {
 
   /** The next batch (null: the stream ended); opens the stream first when needed. */
   async peek(): Promise<ShardBatch | null> {
+    let deadline: number | undefined;
     for (;;) {
       if (this.ready()) return this.head;
       const gen = this.generation;
@@ -57,7 +58,11 @@ export class ShardFeed {
       try {
         if (!this.chunks) await this.open(gen);
         if (gen !== this.generation) continue;
-        r = await (this.chunks as AsyncIterator<Buffer>).next();
+        const chunks = this.chunks as AsyncIterator<Buffer>;
+        // Each chunk within the record's time: a shard that dribbles its batch is lost.
+        deadline ??= Date.now() + SERVER_LIMITS.clusterShardRecordMs;
+        const abort = this.abort;
+        r = await withinMs(() => chunks.next(), deadline - Date.now(), (e) => abort?.abort(e));
       } catch (err) {
         if (gen !== this.generation) continue; // released under the read (the client left): read again when asked
         throw err;
