@@ -126,8 +126,8 @@ function close(a: string, b: string): boolean {
   return Math.abs(x - y) <= 1e-9 * Math.max(Math.abs(x), Math.abs(y));
 }
 
-/** The first difference between two answers, or undefined when they agree. */
-function difference(want: Normal, got: Normal): string | undefined {
+/** The first difference between two answers, or undefined when they agree (`exact`: to the bit, not within 1e-9). */
+function difference(want: Normal, got: Normal, exact = false): string | undefined {
   if (want.type !== got.type) return `result type ${got.type}, Prometheus ${want.type}`;
   const wantKeys = [...want.series.keys()].sort();
   const gotKeys = [...got.series.keys()].sort();
@@ -139,7 +139,7 @@ function difference(want: Normal, got: Normal): string | undefined {
     for (let i = 0; i < w.length; i++) {
       const [wt, wv] = w[i] as Point;
       const [gt, gv] = g[i] as Point;
-      if (wt !== gt || !close(wv, gv)) return `${k}: point ${i} is [${gt}, ${gv}], Prometheus [${wt}, ${wv}]`;
+      if (wt !== gt || (exact ? wv !== gv : !close(wv, gv))) return `${k}: point ${i} is [${gt}, ${gv}], Prometheus [${wt}, ${wv}]`;
     }
   }
   return undefined;
@@ -224,8 +224,7 @@ const EDGE_QUERIES = [
   'edge_special', 'edge_special + 1', '-edge_special', 'edge_special * 0', 'edge_special > 0', 'edge_special > bool 0', 'edge_special == bool edge_special', 'edge_special != edge_special',
   'sum(edge_special)', 'avg(edge_special)', 'max(edge_special)', 'min(edge_special)', 'stddev(edge_special)', 'count(edge_special)', 'group(edge_special)',
   'sum by (k) (edge_special)', 'topk(2, edge_special)', 'bottomk(2, edge_special)', 'abs(edge_special)', 'sgn(edge_special)', 'sqrt(edge_special)',
-  // Not of a subnormal: Go's amd64 Log reads 5e-324 as 2^-1023 (Prometheus: -709.09; Tapedeck the exact -744.44; docs/prometheus.md).
-  'ln(edge_special{k!="mix"})', 'log2(edge_special)',
+  'ln(edge_special)', 'log2(edge_special)', 'log10(edge_special)',
   'floor(edge_special)', 'exp(edge_special)', 'rate(edge_special[5m])', 'delta(edge_special[5m])', 'deriv(edge_special[5m])', 'sum_over_time(edge_special[5m])',
   'avg_over_time(edge_special[5m])', 'stddev_over_time(edge_special[5m])', 'quantile_over_time(0.5, edge_special[5m])', 'min_over_time(edge_special[5m])', 'max_over_time(edge_special[5m])',
   'quantile_over_time(2, edge_tie[5m])', 'quantile_over_time(-1, edge_tie[5m])', 'quantile_over_time(NaN, edge_tie[5m])',
@@ -236,8 +235,18 @@ const EDGE_QUERIES = [
   'edge_nothing', 'sum(edge_nothing)', 'count(edge_nothing)', 'rate(edge_nothing[5m])', 'edge_side{side="l"} + on(id) edge_nothing', 'scalar(edge_nothing)', 'scalar(edge_tie)',
   'edge_counter @ start()', 'edge_counter @ end()', 'rate(edge_counter[5m] @ end())', 'edge_counter @ start() offset -1m', 'edge_counter offset -5m', 'edge_counter @ 1700000900.5',
   'max_over_time(edge_special[10m] @ end() offset 2m)',
+  'edge_counter ^ 1.7', '1.0001 ^ edge_counter', 'edge_counter ^ -2.5', '(edge_counter - 50) ^ 3', '0.5 ^ edge_counter', 'edge_counter ^ 0.5', 'log10(edge_counter)', 'log2(edge_counter)',
+  'ln(edge_counter)', 'exp(edge_counter / 50)', 'sqrt(edge_counter)', 'edge_special ^ 2', '2 ^ edge_special', 'edge_special ^ edge_special',
   '1 / 0', '-1 / 0', '0 / 0', 'edge_tie % 0', '2 ^ 1024', 'edge_tie / 0', '-edge_tie ^ 0.5', 'NaN > bool NaN', 'Inf == bool Inf', '(edge_tie > bool 1) * edge_tie',
 ];
+
+/**
+ * Edge answers must be Prometheus' to the bit (sums, averages, rates and logarithms too), but
+ * for what Go computes with its Exp (exp, a fractional power: Go's amd64 Exp takes another
+ * path on a CPU with FMA; server/promql/gomath.ts) and quantiles, where Go's unstable sort
+ * may put -0 and 0 the other way round (within 1e-9, NaN equal to NaN).
+ */
+const INEXACT = /\^|exp\(|quantile/;
 
 /** Edge series, every 15 s jittered by up to 2 s over the hour. */
 function generateEdges(rand: () => number): DataSeries[] {
@@ -318,7 +327,7 @@ describe('PromQL answers equal a real Prometheus at the edges of the subset', ()
       const what = JSON.stringify(params);
       if (!want.ok) return void (got.ok ? failures.push(`${what}: Prometheus refused it (${want.error}), Tapedeck answered`) : undefined);
       if (!got.ok) return void failures.push(`${what}: Tapedeck refused it: ${got.error}`);
-      const diff = difference(normalize(want.result), normalize(got.result));
+      const diff = difference(normalize(want.result), normalize(got.result), !INEXACT.test(params.query));
       if (diff) failures.push(`${what}: ${diff}`);
     });
     expect(failures, failures.slice(0, 40).join('\n')).toEqual([]);

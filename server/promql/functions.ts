@@ -5,6 +5,7 @@
  * linearRegression, quantile, and the element-wise binary operators. Pure.
  */
 import type { ArithOp, BinaryOp, ElementFunction, RangeFunction } from './ast.js';
+import { goLog, goLog10, goLog2, goPow } from './gomath.js';
 
 /** A window of samples: t[lo..hi), v[lo..hi). */
 export interface Window {
@@ -210,13 +211,6 @@ export function rangeFunction(fn: RangeFunction, w: Window, endMs: number, range
   }
 }
 
-/** Go's math.Pow where it differs from `**` (1^NaN, (-1)^±Inf). */
-function goPow(x: number, y: number): number {
-  if (y === 0 || x === 1) return 1;
-  if (x === -1 && !Number.isFinite(y) && !Number.isNaN(y)) return 1;
-  return x ** y;
-}
-
 /** Go's math.Mod (same as `%` for floats, kept for symmetry). */
 function arith(op: ArithOp, l: number, r: number): number {
   switch (op) {
@@ -270,11 +264,11 @@ export function elementFunction(fn: ElementFunction, x: number): number {
     case 'exp':
       return Math.exp(x);
     case 'ln':
-      return Math.log(x);
+      return goLog(x);
     case 'log2':
-      return Math.log2(x);
+      return goLog2(x);
     case 'log10':
-      return Math.log10(x);
+      return goLog10(x);
     case 'sqrt':
       return Math.sqrt(x);
     case 'sgn':
