@@ -237,6 +237,8 @@ const EDGE_QUERIES = [
   'max_over_time(edge_special[10m] @ end() offset 2m)',
   'edge_counter ^ 1.7', '1.0001 ^ edge_counter', 'edge_counter ^ -2.5', '(edge_counter - 50) ^ 3', '0.5 ^ edge_counter', 'edge_counter ^ 0.5', 'log10(edge_counter)', 'log2(edge_counter)',
   'ln(edge_counter)', 'exp(edge_counter / 50)', 'sqrt(edge_counter)', 'edge_special ^ 2', '2 ^ edge_special', 'edge_special ^ edge_special',
+  '(-8) ^ (1/3)', '0 ^ -1', '(-1) ^ Inf', '(-1) ^ -Inf', '2 ^ -1074', '2 ^ -1075', '0.5 ^ 1075', '10 ^ 308.5', '(-2) ^ 1e300', 'Inf ^ -0.5', '(-Inf) ^ 3', '(-Inf) ^ 2',
+  '1.0000001 ^ 1e12', '(edge_tie - 2) ^ -1', '(edge_tie - 2) ^ -2',
   '1 / 0', '-1 / 0', '0 / 0', 'edge_tie % 0', '2 ^ 1024', 'edge_tie / 0', '-edge_tie ^ 0.5', 'NaN > bool NaN', 'Inf == bool Inf', '(edge_tie > bool 1) * edge_tie',
 ];
 

@@ -130,12 +130,13 @@ export function goPow(x: number, y: number): number {
     a1 = Math.exp(yf * goLog(x));
   }
   let [x1, xe] = frexp(x);
-  for (let i = BigInt(yi); i !== 0n; i >>= 1n) {
+  // yi < 2^63 is an integer double: halving it and its parity are exact, as int64's.
+  for (let i = yi; i !== 0; i = Math.floor(i / 2)) {
     if (xe < -(1 << 12) || 1 << 12 < xe) {
       ae += xe;
       break;
     }
-    if ((i & 1n) === 1n) {
+    if (i % 2 === 1) {
       a1 *= x1;
       ae += xe;
     }
