@@ -31,6 +31,11 @@ import { batchByColumns, coveredAt, stateAt, type AheadBatch, type HeldBlock } f
 
 export type { ColumnBatches } from './column-batches.js';
 
+/** Lets sockets and timers run (cached blocks are read without any: an await on a settled promise is none). */
+function turnOfEventLoop(): Promise<void> {
+  return new Promise<void>((resolve) => setImmediate(resolve));
+}
+
 /** One batch as a view into a decoded block: updates are ids[from..to) / values[from..to). */
 export interface RawBatch {
   ts: number;
@@ -182,9 +187,13 @@ export class Cursor {
   private async stepBack(n: number): Promise<void> {
     if (this.pos === null) return;
     let found = -1;
+    let passed = 0;
     for await (const at of this.backward()) {
       const ts = at.block.d.ts[at.k] as number;
-      if (!this.filter.visible(at.block.d, at.block.starts, at.k)) continue;
+      if (!this.filter.visible(at.block.d, at.block.starts, at.k)) {
+        if (++passed % STORAGE_LIMITS.passedBatchesPerYield === 0) await turnOfEventLoop();
+        continue;
+      }
       if (++found === n) {
         this.seq = at.seq;
         this.di = at.di;
@@ -292,6 +301,7 @@ export class Cursor {
 
   /** Moves past the next visible batch and returns where it is. */
   private async advance(): Promise<{ block: Loaded; k: number } | null> {
+    let passed = 0;
     while (true) {
       const f = this.currentFile();
       if (!f) return null;
@@ -322,6 +332,7 @@ export class Cursor {
             this.pos = block.d.ts[k] as number;
             return { block, k };
           }
+          if (++passed % STORAGE_LIMITS.passedBatchesPerYield === 0) await turnOfEventLoop();
           continue;
         }
         this.di++;

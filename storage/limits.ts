@@ -52,6 +52,13 @@ export const STORAGE_LIMITS = {
   coverageEventsMax: 1_000_000,
   /** Largest |N| a cursor takes in seek({ batches: N }): each step reads a batch. Equal to PROTOCOL_LIMITS.seekStepsMax, the step a client may ask for. */
   seekBatchesMax: 100_000,
+  /**
+   * Batches a filtered cursor passes over (none of their updates match the filter) between two
+   * yields to the event loop: reading on or stepping back to the next matching batch of a
+   * rare path otherwise went through every cached block (up to decodedCacheUpdatesMax
+   * updates, a third of a second and more) in one piece, holding the server.
+   */
+  passedBatchesPerYield: 4096,
   /** Bytes read per I/O while scanning frame headers (reindex, repair, verify). */
   scanChunkBytes: 1024 * 1024,
   /** Opens of a file racing its rotation's rename (`current` renamed on disk before its entry): tried again under the new name at most this many times. */
