@@ -269,6 +269,8 @@ export const SERVER_LIMITS = {
   clusterShardAnswerTimeoutMs: 2_000,
   /** Cluster reads: silence allowed between two chunks of a shard's streamed body (history, session feed). */
   clusterShardIdleTimeoutMs: 10_000,
+  /** Cluster reads: longest Tapedeck-Partial header; past it the missing shards not named are counted (the body names every one). */
+  clusterPartialHeaderCharsMax: 2048,
   /** Cluster reads: time for the next record of a shard's stream (a history line or row, a session's batch) to arrive whole once asked for; a shard that dribbles it is lost. */
   clusterShardRecordMs: 15_000,
   /** Cluster reads: time for one shard's whole JSON answer (paths, state, coverage, steps, update times: headers and body) before it is named missing, however it dribbles. */

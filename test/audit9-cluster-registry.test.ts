@@ -47,3 +47,30 @@ describe('an unreadable registry entry', () => {
     expect(r.body.partial).toEqual({ code: 'TPD_SHARDS_MISSING', missing: [{ shard: 'b', reason: 'registry entry unreadable' }] });
   });
 });
+
+describe('many missing shards', () => {
+  it('the Tapedeck-Partial header stays readable (at most clusterPartialHeaderCharsMax); the body names every one', async () => {
+    const cluster = uniqueName('audit9-many');
+    const p = clusterKeyPrefix(cluster);
+    const good = await startServer([{ ts: 1_760_000_000_000_000, updates: [['/g', 1]] }]);
+    closers.push(() => good.close());
+    const ctl = new Redis(redis.url);
+    closers.push(() => ctl.disconnect());
+    // 300 registered shards whose leases ran out, with ids of 100 characters: 45 KB of header before.
+    const gone = Array.from({ length: 300 }, (_, i) => `shard-${String(i).padStart(3, '0')}-${'x'.repeat(90)}`);
+    await ctl.hset(`${p}:shards`, 'a', JSON.stringify({ url: good.url, globs: [] }), ...gone.flatMap((id) => [id, JSON.stringify({ url: 'http://127.0.0.1:1', globs: [] })]));
+    await ctl.hset(`${p}:lease:a`, 'url', good.url, 'holder', 'a/test');
+    const dir = await Membership.reader({ redisUrl: redis.url, cluster, log: pino({ level: 'silent' }) });
+    closers.push(() => dir.stop());
+    const front = await startServer([], { directory: dir });
+    closers.push(() => front.close());
+    const res = await fetch(`${front.url}/api/v1/paths`);
+    expect(res.status).toBe(200);
+    const header = res.headers.get('tapedeck-partial') as string;
+    expect(header.length).toBeLessThanOrEqual(2048);
+    expect(header).toMatch(/^TPD_SHARDS_MISSING: shard-000-x+ \(not live \(lease expired or probe failed\)\), .*, and \d+ more \(the body names every one\)$/);
+    const body = (await res.json()) as { paths: string[]; partial: { missing: Array<{ shard: string }> } };
+    expect(body.paths).toEqual(['/g']);
+    expect(body.partial.missing.map((m) => m.shard)).toEqual(gone);
+  });
+});

@@ -297,7 +297,21 @@ export function partialOf(missing: readonly MissingShard[]): PartialMarker | und
   return missing.length === 0 ? undefined : { code: 'TPD_SHARDS_MISSING', missing: [...missing] };
 }
 
-/** The Tapedeck-Partial header's value (ASCII: other characters become "?"). */
+/**
+ * The Tapedeck-Partial header's value (ASCII: other characters become "?"), at most
+ * clusterPartialHeaderCharsMax characters: past it the shards not named are counted (the
+ * body names every one), so many missing shards or long ids never make a header a client
+ * cannot read (HTTP clients refuse headers past 8 to 16 KiB).
+ */
 export function partialHeader(missing: readonly MissingShard[]): string {
-  return `TPD_SHARDS_MISSING: ${missingText(missing)}`.replace(/[^\x20-\x7e]/g, '?');
+  const max = SERVER_LIMITS.clusterPartialHeaderCharsMax;
+  let out = 'TPD_SHARDS_MISSING: ';
+  for (let i = 0; i < missing.length; i++) {
+    const m = missing[i] as MissingShard;
+    const item = `${i > 0 ? ', ' : ''}${m.shard} (${m.reason})`.replace(/[^\x20-\x7e]/g, '?');
+    const more = `, and ${missing.length - i} more (the body names every one)`;
+    if (out.length + item.length + (i < missing.length - 1 ? more.length : 0) > max) return out + (i > 0 ? more : `${missing.length} shards (the body names every one)`);
+    out += item;
+  }
+  return out;
 }
