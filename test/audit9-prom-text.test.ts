@@ -50,6 +50,8 @@ const OM: string[] = [
   'm_total 1 # {a = "x"} 1\n# EOF\n', 'm_total{a="b # {x"} 1\n# EOF\n', 'm 1 # \n# EOF\n', 'm_total 1 # {a="b"} 1\r\n# EOF\n',
   'm 1\t5\n# EOF\n', 'm  1\n# EOF\n', 'm 1 \n# EOF\n', 'm 1 5 \n# EOF\n', 'm{a="b"}  1\n# EOF\n', 'm {a="b"} 1\n# EOF\n', 'm{ a="b"} 1\n# EOF\n', 'm{a="b" } 1\n# EOF\n',
   'm{a="b",} 1\n# EOF\n', 'm{} 1\n# EOF\n', 'm{a="b"}1\n# EOF\n', 'm 1\r\n# EOF\n', 'm 1\n# EOF\r\n', 'm 1\n\n# EOF\n', ' m 1\n# EOF\n', '# HELP m  x\nm 1\n# EOF\n',
+  '# TYPE m info\nm_info{a="b"} 1\n# EOF\n', '# TYPE m stateset\nm{m="a"} 1\n# EOF\n', '# TYPE m counter\nm_total 1\nm_created 1.7e9\n# EOF\n', '# TYPE m gaugehistogram\nm_gcount 1\n# EOF\n',
+  '{"m"} 1\n# EOF\n', '{a="b"} 1\n# EOF\n', 'm{a="b",b="c"} 1 # {a="b"} 1\n# EOF\n', 'm_total{a="\\"} 1\n# EOF\n', 'm_total 1 # {a="b"} 1 1.5 # x\n# EOF\n',
   '#  HELP m x\nm 1\n# EOF\n', '# a comment\nm 1\n# EOF\n', '# UNIT m seconds\nm 1\n# EOF\n', '# UNIT m_seconds seconds\nm_seconds 1\n# EOF\n', '# UNIT m_seconds \nm_seconds 1\n# EOF\n',
   '# TYPE m untyped\nm 1\n# EOF\n', '# TYPE m counter \nm_total 1\n# EOF\n', '# HELP m\nm 1\n# EOF\n', '# HELP m \nm 1\n# EOF\n', '#\n# EOF\n', '# EOF\n', '# EOF \n',
 ];
