@@ -116,7 +116,10 @@ export class Playhead {
         break;
       case 'steps': {
         // A step that ran into the start or the end says so rather than stopping silently.
-        const message = await stepFrom(this.cursor, pos.n, this.pending !== null, this.posUs, stepSlice);
+        // A merged cursor (cluster) steps back with one request to each shard, and its reads
+        // are network I/O, which yields: slices would only multiply its requests.
+        const slice = this.readsColumns ? stepSlice : Infinity;
+        const message = await stepFrom(this.cursor, pos.n, this.pending !== null, this.posUs, slice);
         if (message !== null) clamped(message);
         break;
       }
