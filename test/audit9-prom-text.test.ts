@@ -35,6 +35,7 @@ const TEXT: string[] = [
   'm{a="b"}{c="d"} 1\n', 'm-1 5\n', 'm\t1\n', '\t\nm 1\n', ' m 1\n', 'm 1',
   '# TYPE m unknown\nm 1\n', '# TYPE m info\nm 1\n', '# TYPE m untyped\nm 1\n', '# TYPE m gauge \nm 1\n', '# TYPE m\nm 1\n', '# UNIT 1x y\nm 1\n',
   '# TYPE 1x gauge\nm 1\n', '# HELP\nm 1\n', '#HELP m x\nm 1\n', '#\tHELP m x\nm 1\n', '# HELP m\tx\nm 1\n', '# TYPE m{ gauge\nm 1\n',
+  'm 1\n\r\n', '# TYPE m gauge\r\nm 1\n', '# HELP m x\r\nm 1\n', '# free\r\nm 1\n', 'm 1\n\n\n', 'm{a="x\r"} 1\n',
   'm{__x="1"} 1\n', 'm{a=""} 1\n', 'm{a="",b="2"} 1\n', 'm{a="1"} 1\nm{a="1"} 2\n', 'm{a="1",b=""} 1\nm{a="1"} 2\n', 'm{le="+Inf"} 1\n', 'm NaN 5\n',
 ];
 const OM: string[] = [
