@@ -60,8 +60,9 @@ async function start(sessionGraceMs?: number): Promise<Rig> {
   const release = async (): Promise<void> => {
     if (released) return;
     released = true;
-    // A reader of the FIFO may be waiting on each: opening for write would block without one.
-    for (const n of names) execFileSync('sh', ['-c', `exec 3<>"$1"; echo go >&3`, 'sh', join(hold, n)]);
+    // A get may be waiting on each FIFO (opened read-write: no wait when none is); gone
+    // afterwards, so a later get does not wait at all.
+    for (const n of names) execFileSync('sh', ['-c', `exec 3<>"$1"; echo go >&3; rm -f "$1"`, 'sh', join(hold, n)]);
   };
   rig = { a, c, app, url, release };
   return rig;
