@@ -66,6 +66,10 @@ async function* fromShard<T>(shard: string, records: AsyncIterable<Keyed<T>>, bo
     }
   } catch (err) {
     throw new ShardLost(shard, err instanceof TapedeckError ? err.message.slice(0, 120) : reasonOf(err));
+  } finally {
+    // Ended, failed or closed by the merge (a client gone, another shard lost): the shard's
+    // stream is closed now, as a for-await loop over it would.
+    await it.return?.();
   }
 }
 
