@@ -110,7 +110,7 @@ describe('the query path warm-up at start', () => {
     await (await Archive.open(empty, { flushIntervalMs: 0 })).close();
     const e = await serve(empty);
     await startPromqlPreparation(e.a, { app: e.app });
-    expect(await ready(e.url)).toEqual({ status: 200, promql: { check: 'promql', ok: true, detail: expect.stringMatching(/^0 sidecar indexes loaded, series catalog of 0 paths built; no warm-up: no data \(0 queries/) } });
+    expect(await ready(e.url)).toEqual({ status: 200, promql: { check: 'promql', ok: true, detail: expect.stringMatching(/^0 sidecar indexes loaded, series catalog of 0 paths built; no warm-up: no data( \(0 queries, .*\))?$/) } });
     const texts = await tmpDir();
     const w = await Archive.open(texts, { flushIntervalMs: 0 });
     for (let k = 0; k < 5; k++) w.writer!.append([['/s/name', `text ${k}`], [seriesToPath({ name: 'info', labels: { job: 'x' } }), `v${k}`]], (T0_MS + k * 15_000) * 1000);
