@@ -5,7 +5,8 @@
  * close waited for the session's loop, which waited for the fetch. A session whose creation
  * waits for a fetch (its position in an evicted file) gets its whole grace period from the
  * answer: before, the grace ran from the request, and a creation longer than it answered 201
- * with a session already collected.
+ * with a session already collected. One deleted while it is created (listed, then DELETE)
+ * makes its creation answer 404 TPD_SESSION_NOT_FOUND, not 201 with an id that is gone.
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
@@ -112,5 +113,18 @@ describe('a session waiting for a cold fetch', () => {
     const ws = await TestWs.open(`${r.url}/api/v1/sessions/${created.body.id as string}/stream`);
     expect((await ws.next((f) => f.type === 'state')).ts).toBe(inEvicted);
     ws.close();
+  });
+
+  it('deleted while it is created: the creation answers that it is gone, not 201', async () => {
+    const r = await start();
+    const creating = api(r.url, 'POST', '/api/v1/sessions', { pos: r.a.files[0]?.lastTs as number, state: 'pause' });
+    // Listed while its creation waits for the held fetch, and deleted.
+    let id: string | undefined;
+    while (id === undefined) id = (await api(r.url, 'GET', '/api/v1/sessions')).body.sessions[0]?.id as string | undefined;
+    expect((await api(r.url, 'DELETE', `/api/v1/sessions/${id}`)).status).toBe(204);
+    await r.release();
+    const created = await creating;
+    expect([created.status, created.body.error?.code]).toEqual([404, 'TPD_SESSION_NOT_FOUND']);
+    expect(r.app.sessions.size).toBe(0);
   });
 });

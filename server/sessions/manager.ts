@@ -124,6 +124,8 @@ export class SessionManager {
       this.sessions.delete(s.id);
       throw err;
     }
+    // Deleted (it was listed) or the server closing while its creation waited (a cold fetch).
+    if (s.closed) throw new TapedeckError('TPD_SESSION_NOT_FOUND', `session ${s.id} was closed while it was being created`);
     this.stats.created++;
     return s;
   }
