@@ -40,7 +40,8 @@ const preparations = new WeakMap<Archive, Preparation>();
 
 /**
  * Starts the preparation of `archive` (once); resolves when it ends, whatever it found. With
- * no sidecar to load (an archive without sealed files) and no `warmUp`, it is done before
+ * no sidecar to load (an archive without sealed files) and no `warmUp` (or nothing it could
+ * run over: no data, none local), it is done before
  * this returns: the catalog alone is one synchronous step, so such a server is ready as soon
  * as it starts. A warm-up never fails the preparation: whatever it meets, /ready then says
  * ready, with what it did in the check's detail.
@@ -60,9 +61,11 @@ export function startPromqlPreparation(archive: Archive, warmUp?: WarmUp): Promi
     if (!warmUp || archive.isClosed) return;
     p.detail = `${p.detail}; ${await warmUpQueryPath(archive, warmUp)}`;
   };
-  if (files.length === 0 && !warmUp) {
+  // Nothing to warm up over (no data, or none local): as without a warm-up.
+  const noWarmUp = warmUp === undefined ? undefined : warmUpRange(archive.files);
+  if (files.length === 0 && (warmUp === undefined || typeof noWarmUp === 'string')) {
     try {
-      p.detail = catalogStep(archive, 0);
+      p.detail = catalogStep(archive, 0) + (typeof noWarmUp === 'string' ? `; ${noWarmUp}` : '');
     } catch (err) {
       failed(err);
     }
