@@ -277,7 +277,11 @@ export class Cursor {
         const view = await this.columns.at(f, this.di, this.k);
         this.di++;
         this.k = 0;
-        if (view.batches === 0) continue;
+        if (view.batches === 0) {
+          // A block the filter shows nothing of: let the event loop run before the next one.
+          await turnOfEventLoop();
+          continue;
+        }
         this.pos = view.ts[view.batches - 1] as number;
         return view;
       }

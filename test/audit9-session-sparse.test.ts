@@ -9,7 +9,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Batch, Update } from '../protocol/value.js';
-import { api, startServer, type TestServer } from './helpers/server.js';
+import { api, startServer, TestWs, type TestServer } from './helpers/server.js';
 import { scheduleSeed } from './helpers/seed.js';
 import { rng } from './helpers/workload.js';
 
@@ -63,6 +63,25 @@ describe('a session whose filter matches a rare path', () => {
     const back = await raced(id, { pos: '-1' });
     expect(back.posUs, `seed ${seed}`).toBe(at(1));
     expect(back.order, `seed ${seed}`).toEqual(['health', 'change']);
+    await api(server.url, 'DELETE', `/api/v1/sessions/${id}`);
+  }, 60_000);
+
+  it('plays at unlimited speed across the blocks between: /health is answered meanwhile, and the next rare batch comes', async () => {
+    const id = (await api(server.url, 'POST', '/api/v1/sessions', { state: 'pause', filter: ['/rare'], pos: T0 + (rare[1] as number) * STEP_US })).body.id as string;
+    const ws = await TestWs.open(`${server.url}/api/v1/sessions/${id}/stream?coalesce=true`);
+    await ws.next((f) => f.type === 'controls');
+    const order: string[] = [];
+    const batch = ws.batches(1, 30_000).then((b) => {
+      order.push('batch');
+      return b;
+    });
+    expect((await api(server.url, 'PATCH', `/api/v1/sessions/${id}`, { state: 'play', speed: 'unlimited' })).status).toBe(200);
+    const health = await fetch(`${server.url}/health`);
+    order.push('health');
+    expect(health.status).toBe(200);
+    expect((await batch)[0]?.ts, `seed ${seed}`).toBe(T0 + (rare[2] as number) * STEP_US);
+    expect(order, `seed ${seed}`).toEqual(['health', 'batch']);
+    ws.close();
     await api(server.url, 'DELETE', `/api/v1/sessions/${id}`);
   }, 60_000);
 });
