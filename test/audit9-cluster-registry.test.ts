@@ -22,26 +22,35 @@ afterEach(async () => {
   for (const c of closers.splice(0).reverse()) await c();
 });
 
+/**
+ * A cluster in Redis: shard "a" (a real server holding /g, its lease held) and `others`
+ * (id -> registry entry; `leased` of them with a lease too); a front node reading that
+ * membership. Its URL.
+ */
+async function registryCluster(others: Record<string, string>, leased: readonly string[] = []): Promise<string> {
+  const cluster = uniqueName('audit9-reg');
+  const p = clusterKeyPrefix(cluster);
+  const good = await startServer([{ ts: 1_760_000_000_000_000, updates: [['/g', 1]] }]);
+  closers.push(() => good.close());
+  const ctl = new Redis(redis.url);
+  closers.push(() => ctl.disconnect());
+  await ctl.hset(`${p}:shards`, { a: JSON.stringify({ url: good.url, globs: [] }), ...others });
+  for (const id of ['a', ...leased]) await ctl.hset(`${p}:lease:${id}`, 'url', good.url, 'holder', `${id}/test`);
+  const dir = await Membership.reader({ redisUrl: redis.url, cluster, log: pino({ level: 'silent' }) });
+  closers.push(() => dir.stop());
+  const front = await startServer([], { directory: dir });
+  closers.push(() => front.close());
+  return front.url;
+}
+
 describe('an unreadable registry entry', () => {
   it.each([
     ['not JSON', '{"url":'],
     ['globs that are not strings', JSON.stringify({ url: 'http://127.0.0.1:1', globs: [1] })],
     ['no url', JSON.stringify({ globs: [] })],
   ])('%s: the shard is named missing by merged reads, never left out', async (_what, entry) => {
-    const cluster = uniqueName('audit9-reg');
-    const p = clusterKeyPrefix(cluster);
-    const good = await startServer([{ ts: 1_760_000_000_000_000, updates: [['/g', 1]] }]);
-    closers.push(() => good.close());
-    const ctl = new Redis(redis.url);
-    closers.push(() => ctl.disconnect());
-    await ctl.hset(`${p}:shards`, 'a', JSON.stringify({ url: good.url, globs: [] }), 'b', entry);
-    await ctl.hset(`${p}:lease:a`, 'url', good.url, 'holder', 'a/test');
-    await ctl.hset(`${p}:lease:b`, 'url', good.url, 'holder', 'b/test');
-    const dir = await Membership.reader({ redisUrl: redis.url, cluster, log: pino({ level: 'silent' }) });
-    closers.push(() => dir.stop());
-    const front = await startServer([], { directory: dir });
-    closers.push(() => front.close());
-    const r = await api(front.url, 'GET', '/api/v1/paths');
+    const url = await registryCluster({ b: entry }, ['b']);
+    const r = await api(url, 'GET', '/api/v1/paths');
     expect(r.status).toBe(200);
     expect(r.body.paths).toEqual(['/g']);
     expect(r.body.partial).toEqual({ code: 'TPD_SHARDS_MISSING', missing: [{ shard: 'b', reason: 'registry entry unreadable' }] });
@@ -50,21 +59,10 @@ describe('an unreadable registry entry', () => {
 
 describe('many missing shards', () => {
   it('the Tapedeck-Partial header stays readable (at most clusterPartialHeaderCharsMax); the body names every one', async () => {
-    const cluster = uniqueName('audit9-many');
-    const p = clusterKeyPrefix(cluster);
-    const good = await startServer([{ ts: 1_760_000_000_000_000, updates: [['/g', 1]] }]);
-    closers.push(() => good.close());
-    const ctl = new Redis(redis.url);
-    closers.push(() => ctl.disconnect());
-    // 300 registered shards whose leases ran out, with ids of 100 characters: 45 KB of header before.
-    const gone = Array.from({ length: 300 }, (_, i) => `shard-${String(i).padStart(3, '0')}-${'x'.repeat(90)}`);
-    await ctl.hset(`${p}:shards`, 'a', JSON.stringify({ url: good.url, globs: [] }), ...gone.flatMap((id) => [id, JSON.stringify({ url: 'http://127.0.0.1:1', globs: [] })]));
-    await ctl.hset(`${p}:lease:a`, 'url', good.url, 'holder', 'a/test');
-    const dir = await Membership.reader({ redisUrl: redis.url, cluster, log: pino({ level: 'silent' }) });
-    closers.push(() => dir.stop());
-    const front = await startServer([], { directory: dir });
-    closers.push(() => front.close());
-    const res = await fetch(`${front.url}/api/v1/paths`);
+    // 120 registered shards whose leases ran out, with ids of 200 characters: 29 KB of header before.
+    const gone = Array.from({ length: 120 }, (_, i) => `shard-${String(i).padStart(3, '0')}-${'x'.repeat(190)}`);
+    const url = await registryCluster(Object.fromEntries(gone.map((id) => [id, JSON.stringify({ url: 'http://127.0.0.1:1', globs: [] })])));
+    const res = await fetch(`${url}/api/v1/paths`);
     expect(res.status).toBe(200);
     const header = res.headers.get('tapedeck-partial') as string;
     expect(header.length).toBeLessThanOrEqual(2048);
