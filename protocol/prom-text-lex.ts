@@ -27,6 +27,18 @@ export interface TextLimits {
 
 export const METRIC_NAME = /^[a-zA-Z_:][a-zA-Z0-9_:]*/;
 export const LABEL_NAME = /^[a-zA-Z_][a-zA-Z0-9_]*/;
+const WHOLE_METRIC_NAME = /^[a-zA-Z_:][a-zA-Z0-9_:]*$/;
+const WHOLE_LABEL_NAME = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
+
+/** `s` is a whole metric name of Prometheus' classic charset (as PromQL writes one bare). */
+export function isMetricName(s: string): boolean {
+  return WHOLE_METRIC_NAME.test(s);
+}
+
+/** `s` is a whole label name of Prometheus' classic charset. */
+export function isLabelName(s: string): boolean {
+  return WHOLE_LABEL_NAME.test(s);
+}
 /** Unambiguous, so a refusal is linear (`\d+\.?\d*` split long digit runs every way: quadratic). */
 const FLOAT = /^[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?$/;
 

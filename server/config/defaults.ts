@@ -10,6 +10,7 @@ export const PUBLISH_DEFAULTS = {
   sessionGraceMs: 30_000,
   /** Per client (token name, else address): generous for dashboards, a stop for runaway loops. */
   rateLimit: { max: 2000, timeWindowMs: 1000 },
+  /** Warm the PromQL query path at start, before /ready says ready (docs/prometheus.md, "The query path's warm-up at start"). */
   promqlWarmUp: true,
 } as const;
 export const SIMULATOR_DEFAULTS = { port: 9001, switches: 64, intervalMs: 1000, fault500Pct: 0, faultSlowMs: 0, seed: 42 } as const;

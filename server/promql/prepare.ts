@@ -29,6 +29,7 @@ import { STORAGE_LIMITS } from '../../storage/limits.js';
 import { SERVER_LIMITS } from '../limits.js';
 import { prepareCatalog } from './catalog.js';
 import { metricOfPath, type Metric } from './labels.js';
+import { isLabelName, isMetricName } from '../../protocol/prom-text-lex.js';
 
 interface Preparation {
   done: boolean;
@@ -150,8 +151,6 @@ export function isWarmUpRequest(req: { headers: IncomingHttpHeaders }): boolean 
   return b.length === WARM_UP_SECRET_BYTES.length && timingSafeEqual(b, WARM_UP_SECRET_BYTES);
 }
 
-const METRIC_NAME = /^[a-zA-Z_:][a-zA-Z0-9_:]*$/;
-const LABEL_NAME = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
 // eslint-disable-next-line no-control-regex
 const CONTROL = /[\u0000-\u001f\u007f]/;
 
@@ -160,8 +159,8 @@ function selectorOf(m: Metric): string | undefined {
   let name = '';
   const matchers: string[] = [];
   for (const [n, v] of m.labels) {
-    if (!LABEL_NAME.test(n) || CONTROL.test(v)) return undefined;
-    if (n === '__name__' && METRIC_NAME.test(v)) name = v;
+    if (!isLabelName(n) || CONTROL.test(v)) return undefined;
+    if (n === '__name__' && isMetricName(v)) name = v;
     else matchers.push(`${n}="${v.replace(/[\\"]/g, (c) => `\\${c}`)}"`);
   }
   return `${name}{${matchers.join(',')}}`;

@@ -102,7 +102,7 @@ export async function buildSidecar(a: Archive, f: FileEntry, opts: BuildOptions 
     return result;
   } finally {
     await scratch?.close().catch(() => undefined);
-    await rm(scratchPath, { force: true });
+    await rm(scratchPath, { force: true }).catch(() => undefined);
     if (!done) {
       await fh.close().catch(() => undefined);
       await rm(temp, { force: true });
