@@ -16,6 +16,7 @@
  * nextColumns adds its scratch arrays (one block's worth) and at most one read-ahead span
  * (cursorReadAheadBytes, or one block's frame when larger), let go at the end of data.
  */
+import { setImmediate as turnOfEventLoop } from 'node:timers/promises';
 import { TapedeckError } from '../protocol/errors.js';
 import type { Batch, Value } from '../protocol/value.js';
 import type { DecodedBatches } from './codec/payload.js';
@@ -30,11 +31,6 @@ import { goneFile, placeAt } from './cursor-seek.js';
 import { batchByColumns, coveredAt, stateAt, type AheadBatch, type HeldBlock } from './cursor-state.js';
 
 export type { ColumnBatches } from './column-batches.js';
-
-/** Lets sockets and timers run (cached blocks are read without any: an await on a settled promise is none). */
-function turnOfEventLoop(): Promise<void> {
-  return new Promise<void>((resolve) => setImmediate(resolve));
-}
 
 /** One batch as a view into a decoded block: updates are ids[from..to) / values[from..to). */
 export interface RawBatch {
@@ -191,7 +187,7 @@ export class Cursor {
     for await (const at of this.backward()) {
       const ts = at.block.d.ts[at.k] as number;
       if (!this.filter.visible(at.block.d, at.block.starts, at.k)) {
-        if (++passed % STORAGE_LIMITS.passedBatchesPerYield === 0) await turnOfEventLoop();
+        if (++passed % STORAGE_LIMITS.passedBatchesPerYield === 0) await turnOfEventLoop(); // lets sockets and timers run (an await on a cached block's settled promise is none)
         continue;
       }
       if (++found === n) {

@@ -360,6 +360,9 @@ export abstract class PlaybackLoop {
   };
 
   private fatal(err: unknown): void {
+    // Closed meanwhile (a read that waited for a fetch is not awaited by close): nobody to
+    // tell (close answered its burst's waiters), and the archive may be closed under it.
+    if (this.closed) return;
     // A read error (corrupt block, file unavailable): tell the client, pause, stay alive so
     // it can seek elsewhere.
     this.sendError(err);
