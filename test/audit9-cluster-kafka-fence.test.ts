@@ -8,7 +8,9 @@
  * process (built), the run's real broker and Redis.
  */
 import { Redis } from 'ioredis';
+import pino from 'pino';
 import { describe, expect, it } from 'vitest';
+import { KafkaFence } from '../server/cluster/kafka-fence.js';
 import { ShardCluster, useShardPeers } from './helpers/cluster.js';
 import { createTopic, produce } from './helpers/kafka.js';
 import { uniqueName } from './helpers/peers.js';
@@ -45,6 +47,40 @@ describe('a Kafka fence that is not the partition\'s', () => {
       expect(keys).toEqual(Array.from({ length: N }, (_, i) => `/k/m${i}`).sort());
     } finally {
       ctl.disconnect();
+    }
+  }, 60_000);
+
+  it('skips what another shard recorded past a fetch\'s watermark: done past the fetch\'s end but within the broker\'s now is trusted', async () => {
+    // Shard A fetched offsets 2..5 when the partition ended at 6, and claims late; meanwhile
+    // shard B fetched later, recorded 2..7 and set done = 8. The broker's end is now 10:
+    // done = 8 is this partition's, A must skip (the first version of the stale-fence check
+    // took done past the fetch's watermark for another topic's and recorded 2..5 again).
+    const topic = uniqueName('audit9-fence-ahead');
+    const name = uniqueName('ck');
+    await createTopic(peers().kafka.kafka, topic, 1);
+    await produce(peers().kafka.kafka, topic, Array.from({ length: 10 }, (_, i) => ({ key: `m${i}`, value: String(i), partition: 0 })));
+    const group = `tapedeck-${name}-k`;
+    const key = `tapedeck:cluster:${name}:kafka:${group}:${topic}:0`;
+    const redis = new Redis(peers().redis.url);
+    const admin = peers().kafka.kafka.admin();
+    await admin.connect();
+    try {
+      const now = async (): Promise<string> => ((await admin.fetchTopicOffsets(topic)).find((o) => o.partition === 0) as { high: string }).high;
+      expect(await now()).toBe('10');
+      const fence = new KafkaFence({ redis, cluster: name, group, shard: 'a', log: pino({ level: 'silent' }), recordedUpTo: async () => undefined });
+      await redis.hset(key, 'done', '8');
+      expect(await fence.claim(topic, 0, '2', '5', false, '6', now)).toEqual({ kind: 'skip', done: 8n });
+      expect(await fence.claim(topic, 0, '2', '9', false, '6', now)).toEqual({ kind: 'ok', from: 8n, tookOverFrom: undefined });
+      expect(await redis.hget(key, 'done')).toBe('8');
+      expect(fence.stats.staleFences).toBe(0);
+      // Past the broker's end now too: not this partition's; recorded from the fetch.
+      await redis.hdel(key, 'ishard', 'ifirst', 'ilast', 'isince');
+      await redis.hset(key, 'done', '1000');
+      expect(await fence.claim(topic, 0, '2', '5', false, '6', now)).toEqual({ kind: 'ok', from: 2n, tookOverFrom: undefined });
+      expect(fence.stats.staleFences).toBe(1);
+    } finally {
+      await admin.disconnect();
+      redis.disconnect();
     }
   }, 60_000);
 });

@@ -39,6 +39,8 @@ export interface KafkaBatchHost {
   updatesOf(topic: string, partition: number, m: KafkaMessage): Update[];
   /** Commits the offset after `lastOffset` to Kafka and accounts the fetch. */
   commit(lastOffset: string, updates: number, startedMs: number): Promise<void>;
+  /** The partition's high watermark as the broker tells it now (the fence asks when its `done` lies past the fetch's). */
+  highWatermarkNow(topic: string, partition: number): Promise<string>;
 }
 
 const pause = (): Promise<void> => new Promise((r) => setTimeout(r, SERVER_LIMITS.clusterInDoubtPollMs));
@@ -56,7 +58,7 @@ async function claimWhenFree(host: KafkaBatchHost, link: KafkaClusterLink, p: Ea
     if (host.stopping() || !p.isRunning() || p.isStale()) return undefined;
     const force = link.inDoubtMaxWaitMs > 0 && Date.now() - waitStartedMs >= link.inDoubtMaxWaitMs;
     try {
-      const c = await link.fence.claim(topic, partition, first, last, force, p.batch.highWatermark);
+      const c = await link.fence.claim(topic, partition, first, last, force, p.batch.highWatermark, () => host.highWatermarkNow(topic, partition));
       if (c.kind !== 'wait') return c;
       if (!logged) host.log.warn({ topic, partition, holder: c.holder }, 'cluster: waiting for another shard to settle its in-doubt batch of this partition');
     } catch (err) {

@@ -26,11 +26,14 @@ import type { Logger } from 'pino';
 import { clusterKeyPrefix } from './membership.js';
 
 /**
- * KEYS: partition. ARGV: shard, first, last, now ms, force, the partition's high watermark.
+ * KEYS: partition. ARGV: shard, first, last, now ms, force, the partition's high watermark,
+ * '1' when that watermark was asked of the broker just now (else it is the fetch's).
  * 'own': this shard's own intent stands (settle it first). A `done` that is no offset of
- * this partition (not a number, or past its high watermark: the topic was deleted and made
- * again, the hash written by hand) is not trusted to skip anything: it is replaced by `first`
- * and returned, for the shard to say so.
+ * this partition (not a number, or past its high watermark as the broker tells it now: the
+ * topic was deleted and made again, the hash written by hand) is not trusted to skip
+ * anything: it is replaced by `first` and returned, for the shard to say so. A `done` past
+ * the fetch's watermark only is 'ahead': another shard that fetched later may have recorded
+ * that far (the fetch is older than its claim), so the shard asks the broker and claims again.
  */
 const CLAIM = `
 local ish = redis.call('HGET', KEYS[1], 'ishard')
@@ -39,6 +42,7 @@ local done = tonumber(raw or '0')
 if ish == ARGV[1] then return {'own'} end
 if ish and ARGV[5] ~= '1' then return {'wait', ish, redis.call('HGET', KEYS[1], 'isince') or '0'} end
 local stale = ''
+if done ~= nil and done > tonumber(ARGV[6]) and ARGV[7] ~= '1' then return {'ahead', raw} end
 if done == nil or done > tonumber(ARGV[6]) then
   stale = raw
   done = tonumber(ARGV[2])
@@ -132,13 +136,26 @@ export class KafkaFence {
   /**
    * Asks to record offsets first..last of a partition whose high watermark (as fetched) is
    * `highWatermark`; `force` overrides another shard's intent (in_doubt_max_wait passed).
+   * `highWatermarkNow` asks the broker for the partition's end now: called only when `done`
+   * lies past the fetch's.
    */
-  async claim(topic: string, partition: number, first: string, last: string, force: boolean, highWatermark: string): Promise<Claim> {
-    const ask = async (): Promise<[string, string, string, string?]> => (await this.o.redis.eval(CLAIM, 1, this.key(topic, partition), this.o.shard, first, last, String(Date.now()), force ? '1' : '0', highWatermark)) as [string, string, string, string?];
+  async claim(topic: string, partition: number, first: string, last: string, force: boolean, highWatermark: string, highWatermarkNow: () => Promise<string>): Promise<Claim> {
+    let hwm = highWatermark;
+    let fresh = false;
+    const ask = async (): Promise<[string, string, string, string?]> => (await this.o.redis.eval(CLAIM, 1, this.key(topic, partition), this.o.shard, first, last, String(Date.now()), force ? '1' : '0', hwm, fresh ? '1' : '0')) as [string, string, string, string?];
     let r = await ask();
     if (r[0] === 'own') {
       await this.settleOwn(topic, partition);
       r = await ask();
+    }
+    if (r[0] === 'ahead') {
+      hwm = await highWatermarkNow();
+      fresh = true;
+      r = await ask();
+      if (r[0] === 'own') {
+        await this.settleOwn(topic, partition);
+        r = await ask();
+      }
     }
     if (r[0] === 'ok' && r[3] !== undefined && r[3] !== '') {
       this.stats.staleFences++;

@@ -284,6 +284,19 @@ export class KafkaSource extends EventEmitter implements Source {
     }
   }
 
+  /** A partition's high watermark as the broker tells it now (an admin request: rare, the cluster fence's doubt). */
+  private async highWatermarkNow(topic: string, partition: number): Promise<string> {
+    const admin = this.kafka.admin();
+    await admin.connect();
+    try {
+      const at = (await admin.fetchTopicOffsets(topic)).find((o) => o.partition === partition);
+      if (!at) throw new Error(`partition ${partition} of ${topic} is not on the broker`);
+      return at.high;
+    } finally {
+      await admin.disconnect();
+    }
+  }
+
   private async onBatch(consumer: Consumer, p: EachBatchPayload): Promise<void> {
     if (this.cluster) {
       const link = this.cluster;
@@ -297,6 +310,7 @@ export class KafkaSource extends EventEmitter implements Source {
         stopping: () => this.stopping,
         updatesOf: (topic, partition, m) => this.updatesOf(topic, partition, m),
         commit: (lastOffset, updates, startedMs) => this.commit(consumer, p, lastOffset, updates, startedMs),
+        highWatermarkNow: (topic, partition) => this.highWatermarkNow(topic, partition),
       }, link, p);
     }
     const { batch, isRunning, isStale } = p;
