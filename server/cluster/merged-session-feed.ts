@@ -57,17 +57,26 @@ export class ShardFeed {
       let r: IteratorResult<Buffer>;
       try {
         if (!this.chunks) await this.open(gen);
-        if (gen !== this.generation) continue;
+        if (gen !== this.generation) {
+          deadline = undefined; // a new stream: its record's time starts with it
+          continue;
+        }
         const chunks = this.chunks as AsyncIterator<Buffer>;
         // Each chunk within the record's time: a shard that dribbles its batch is lost.
         deadline ??= Date.now() + SERVER_LIMITS.clusterShardRecordMs;
         const abort = this.abort;
         r = await withinMs(() => chunks.next(), deadline - Date.now(), (e) => abort?.abort(e));
       } catch (err) {
-        if (gen !== this.generation) continue; // released under the read (the client left): read again when asked
+        if (gen !== this.generation) {
+          deadline = undefined; // released under the read (the client left): read again when asked, on a new stream's time
+          continue;
+        }
         throw err;
       }
-      if (gen !== this.generation) continue;
+      if (gen !== this.generation) {
+        deadline = undefined;
+        continue;
+      }
       if (r.done) {
         this.decoder?.end();
         this.exhausted = true;
