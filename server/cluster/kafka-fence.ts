@@ -143,19 +143,18 @@ export class KafkaFence {
     let hwm = highWatermark;
     let fresh = false;
     const ask = async (): Promise<[string, string, string, string?]> => (await this.o.redis.eval(CLAIM, 1, this.key(topic, partition), this.o.shard, first, last, String(Date.now()), force ? '1' : '0', hwm, fresh ? '1' : '0')) as [string, string, string, string?];
-    let r = await ask();
-    if (r[0] === 'own') {
+    // This shard's own intent standing ('own') is settled first, then asked again.
+    const askSettled = async (): Promise<[string, string, string, string?]> => {
+      const first = await ask();
+      if (first[0] !== 'own') return first;
       await this.settleOwn(topic, partition);
-      r = await ask();
-    }
+      return ask();
+    };
+    let r = await askSettled();
     if (r[0] === 'ahead') {
       hwm = await highWatermarkNow();
       fresh = true;
-      r = await ask();
-      if (r[0] === 'own') {
-        await this.settleOwn(topic, partition);
-        r = await ask();
-      }
+      r = await askSettled();
     }
     if (r[0] === 'ok' && r[3] !== undefined && r[3] !== '') {
       this.stats.staleFences++;

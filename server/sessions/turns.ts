@@ -8,9 +8,11 @@
  * so the next turn (the batch now due) goes at once, not after the sockets' turn. Where no
  * turn can make progress the loop sleeps without a timer until wake().
  */
+import { setImmediate } from 'node:timers/promises';
+
 /** A turn of the event loop for sockets, timers, signals and other sessions (an await on a settled promise is none). */
 export function yieldToEventLoop(): Promise<void> {
-  return new Promise<void>((resolve) => setImmediate(resolve));
+  return setImmediate();
 }
 
 export class Turns {
