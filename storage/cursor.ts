@@ -3,7 +3,8 @@
  * rotated files into `current`, seeks by time, to the beginning or end, or by ±N batches,
  * and computes the full state at its position.
  *
- * A seek by time reads only its block's head and batch times (cursor-seek.ts). State is
+ * A seek by time reads only its block's head and batch times (cursor-seek.ts). The decoded
+ * block and the batch read ahead are kept by cursor-block.ts. State is
  * computed backward from the position (cursor-state.ts): newer blocks first, by columns,
  * taking each path's latest value, until every path that existed at that time is resolved
  * or a full image is reached. A state therefore reads at most the data since the last
@@ -19,16 +20,15 @@
 import { setImmediate as turnOfEventLoop } from 'node:timers/promises';
 import { TapedeckError } from '../protocol/errors.js';
 import type { Batch, Value } from '../protocol/value.js';
-import type { DecodedBatches } from './codec/payload.js';
 import type { Archive, FetchWait } from './archive.js';
 import { isIndexed, type FileEntry } from './file-list.js';
 import { STORAGE_LIMITS } from './limits.js';
-import { readBlockSelected } from './series-read.js';
 import type { ColumnBatches } from './column-batches.js';
+import { CursorBlock } from './cursor-block.js';
 import { CursorColumns } from './cursor-columns.js';
 import { CursorFilter } from './cursor-filter.js';
 import { goneFile, placeAt } from './cursor-seek.js';
-import { batchByColumns, coveredAt, stateAt, type AheadBatch, type HeldBlock } from './cursor-state.js';
+import { coveredAt, stateAt, type HeldBlock } from './cursor-state.js';
 
 export type { ColumnBatches } from './column-batches.js';
 
@@ -59,26 +59,6 @@ export interface CursorOptions {
   selective?: boolean;
 }
 
-interface Loaded {
-  /** The block's file and offset (a file's blocks never move: offsets identify them). */
-  seq: number;
-  offset: number;
-  d: DecodedBatches;
-  starts: Uint32Array;
-}
-
-/** Each batch's first update in a decoded block; [nb] = its updates. */
-function startsOf(d: DecodedBatches): Uint32Array {
-  const starts = new Uint32Array(d.counts.length + 1);
-  for (let i = 0; i < d.counts.length; i++) starts[i + 1] = (starts[i] as number) + (d.counts[i] as number);
-  return starts;
-}
-
-/** One batch read by columns as a block of its own (offset -1: never taken for a block of the file). */
-function miniBlock(seq: number, b: AheadBatch): Loaded {
-  return { seq, offset: -1, d: { ts: Float64Array.of(b.ts), counts: Uint32Array.of(b.ids.length), ids: b.ids, values: b.values }, starts: Uint32Array.of(0, b.ids.length) };
-}
-
 export class Cursor {
   private readonly a: Archive;
   private readonly filter: CursorFilter;
@@ -88,11 +68,10 @@ export class Cursor {
   private seq = -1;
   private di = 0;
   private k = 0;
-  private loaded: Loaded | undefined;
+  /** The decoded block and the batch read ahead. */
+  private readonly block: CursorBlock;
   /** nextColumns' decoder and read-ahead, made on first use. */
   private columns: CursorColumns | undefined;
-  /** The batch at the position read by stateById (aheadAt), where the position was then. */
-  private ahead: { seq: number; di: number; k: number; offset: number; batch: Loaded | null } | undefined;
   /** A seek by time placed the cursor and nothing was read since (firstAfterSeek). */
   private sought = false;
   /** Time of the state at the position: last batch delivered or time sought; null = beginning. */
@@ -102,6 +81,7 @@ export class Cursor {
     this.a = archive;
     this.filter = new CursorFilter(archive.paths, opts.filter, opts.selective === true);
     this.wait = opts.onFetchWait;
+    this.block = new CursorBlock(archive, this.filter, this.wait);
     this.toBeginning();
   }
 
@@ -150,7 +130,7 @@ export class Cursor {
   }
 
   private async toTime(t: number): Promise<void> {
-    const l = this.loaded;
+    const l = this.block.loaded;
     const place = await placeAt(this.a, t, this.wait, l && { seq: l.seq, offset: l.offset, ts: l.d.ts });
     if (place === undefined) {
       this.toBeginning();
@@ -203,14 +183,14 @@ export class Cursor {
   }
 
   /** Batches before the position, newest first. */
-  private async *backward(): AsyncGenerator<{ seq: number; di: number; k: number; block: Loaded }> {
+  private async *backward(): AsyncGenerator<{ seq: number; di: number; k: number; block: HeldBlock }> {
     let f = this.a.fileList.bySeq(this.seq);
     if (!f) return;
     let di = this.di;
     let k = this.k;
     while (true) {
       if (k > 0) {
-        const block = await this.load(f, di);
+        const block = await this.block.load(f, di);
         for (let j = Math.min(k, block.d.ts.length) - 1; j >= 0; j--) yield { seq: f.seq, di, k: j, block };
       }
       di--;
@@ -300,7 +280,7 @@ export class Cursor {
   }
 
   /** Moves past the next visible batch and returns where it is. */
-  private async advance(): Promise<{ block: Loaded; k: number } | null> {
+  private async advance(): Promise<{ block: HeldBlock; k: number } | null> {
     let passed = 0;
     while (true) {
       const f = this.currentFile();
@@ -316,16 +296,17 @@ export class Cursor {
         continue;
       }
       if (this.di < deltas.length) {
-        const ahead = this.aheadAt(f) ?? (await this.firstAfterSeek(f));
+        const sought = this.sought;
         this.sought = false;
+        const ahead = this.block.aheadAt(f, this.di, this.k) ?? (sought ? await this.block.firstAfterSeek(f, this.di, this.k) : undefined);
         if (ahead !== undefined) {
-          this.ahead = undefined;
+          this.block.dropAhead();
           this.k++;
           if (ahead.batch === null) continue;
           this.pos = ahead.batch.d.ts[0] as number;
           return { block: ahead.batch, k: 0 };
         }
-        const block = await this.load(f, this.di);
+        const block = await this.block.load(f, this.di);
         if (this.k < block.d.ts.length) {
           const k = this.k++;
           if (this.filter.visible(block.d, block.starts, k)) {
@@ -348,36 +329,6 @@ export class Cursor {
     }
   }
 
-  /**
-   * The batch at the position as stateById read it by columns, when the position has not
-   * moved since and the cursor holds no decoded block there. A cursor that reads on from
-   * it then decodes the block in full (load).
-   */
-  private aheadAt(f: FileEntry): { batch: Loaded | null } | undefined {
-    const a = this.ahead;
-    if (a === undefined || a.seq !== f.seq || a.di !== this.di || a.k !== this.k) return undefined;
-    const t = this.a.table(f);
-    if (a.offset !== t.offset(t.deltas[this.di] as number)) return undefined;
-    return a;
-  }
-
-  /**
-   * After a seek that landed at a block's start, the first read takes that batch by columns
-   * (cursor-state.ts batchByColumns), as stateById does for a batch inside a block: the time to
-   * a seek's first batch then does not grow with block size either. Reading on decodes the
-   * block in full.
-   */
-  private async firstAfterSeek(f: FileEntry): Promise<{ batch: Loaded | null } | undefined> {
-    if (!this.sought) return undefined;
-    this.sought = false;
-    const t = this.a.table(f);
-    const offset = t.offset(t.deltas[this.di] as number);
-    if (this.k !== 0 || (this.loaded !== undefined && this.loaded.seq === f.seq && this.loaded.offset === offset)) return undefined;
-    const b = await batchByColumns(this.a, f, t.delta(this.di), this.k, this.filter.covers, this.filter.selective, this.wait);
-    if (b === undefined) return undefined;
-    return { batch: b === null ? null : miniBlock(f.seq, b) };
-  }
-
   /** Resolves at the next commit (new data may be readable) or when the archive closes. */
   waitForCommit(): Promise<void> {
     if (this.a.isClosed) return Promise.resolve();
@@ -397,17 +348,6 @@ export class Cursor {
     return this.filter.matches(id);
   }
 
-  private async load(f: FileEntry, di: number): Promise<Loaded> {
-    const t = this.a.table(f);
-    // Called for every batch read: the block at hand is recognised without building a key.
-    const offset = t.offset(t.deltas[di] as number);
-    if (this.loaded !== undefined && this.loaded.offset === offset && this.loaded.seq === f.seq) return this.loaded;
-    const row = t.delta(di);
-    const d = this.filter.selective ? await readBlockSelected(this.a, f, row, this.filter.coversFn, this.wait) : await this.a.readBlock(f, row, this.wait);
-    this.loaded = { seq: f.seq, offset, d, starts: startsOf(d) };
-    return this.loaded;
-  }
-
   // ---------------------------------------------------------------- state
 
   /**
@@ -418,13 +358,12 @@ export class Cursor {
    */
   stateById(onCorrupt?: (err: TapedeckError) => void): Promise<Map<number, Value>> {
     const f = this.a.fileList.bySeq(this.seq);
-    const l = this.loaded;
     let held: HeldBlock | undefined;
     let offset = -1;
     if (f && this.di < this.a.table(f).deltas.length) {
       const t = this.a.table(f);
       offset = t.offset(t.deltas[this.di] as number);
-      if (l !== undefined && l.seq === f.seq && l.offset === offset) held = l;
+      held = this.block.heldAt(f.seq, offset);
     }
     const { seq, di, k } = this;
     const covers = this.filter.covers;
@@ -442,10 +381,10 @@ export class Cursor {
         onPositionBlock: (read) => {
           if ('decoded' in read) {
             // Read in full (the column reader could not): the cursor holds it as load would.
-            if (!this.filter.selective) this.loaded = { seq, offset, d: read.decoded, starts: startsOf(read.decoded) };
+            if (!this.filter.selective) this.block.keepDecoded(seq, offset, read.decoded);
             return;
           }
-          this.ahead = { seq, di, k, offset, batch: read.batch === null ? null : miniBlock(seq, read.batch) };
+          this.block.keepAhead(seq, di, k, offset, read.batch);
         },
       },
       onCorrupt,
