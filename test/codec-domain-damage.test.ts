@@ -22,7 +22,7 @@ import { STORAGE_LIMITS } from '../storage/limits.js';
 import { ColumnBatchesBuilder } from '../storage/column-batches.js';
 import { ColumnBlockReader } from '../storage/column-block.js';
 import { seekHead } from '../storage/seek-head.js';
-import { decodeChunk, encodeChunk } from '../storage/series-index/format.js';
+import { decodeChunk, encodeChunk } from '../storage/series-index/chunk.js';
 import type { Value } from '../protocol/value.js';
 import { rng } from './helpers/workload.js';
 import { scheduleSeed } from './helpers/seed.js';

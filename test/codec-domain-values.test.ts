@@ -20,7 +20,7 @@ import { BlockType, encodeFrame, openFrame, FRAME_HEADER_BYTES } from '../storag
 import { seekHead } from '../storage/seek-head.js';
 import { ColumnBlockReader, ColumnPlace } from '../storage/column-block.js';
 import { ColumnBatchesBuilder } from '../storage/column-batches.js';
-import { decodeChunk, encodeChunk } from '../storage/series-index/format.js';
+import { decodeChunk, encodeChunk } from '../storage/series-index/chunk.js';
 import { valueDiff } from './helpers/values.js';
 import { rng } from './helpers/workload.js';
 import { scheduleSeed } from './helpers/seed.js';

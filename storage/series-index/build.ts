@@ -21,7 +21,8 @@ import type { FileEntry } from '../file-list.js';
 import { STORAGE_LIMITS } from '../limits.js';
 import { fsyncDir } from '../open-file.js';
 import { readExactly } from '../segment-file.js';
-import { encodeChunk, encodeHeader, encodeIndex, FLAG_NOT_COVERED, HEADER_BYTES, type IndexEntry, type SegmentIdentity } from './format.js';
+import { encodeChunk } from './chunk.js';
+import { encodeHeader, encodeIndex, FLAG_NOT_COVERED, HEADER_BYTES, type IndexEntry, type SegmentIdentity } from './format.js';
 
 export const SIDECAR_DIR = 'series-index';
 export const SIDECAR_SUFFIX = '.sidx';

@@ -2,7 +2,8 @@
  * The per-series sidecar of a sealed segment file (docs/prometheus.md, "Per-series
  * sidecars"): the same samples as the file's delta blocks, laid out series by series so that
  * one series over the file costs its own bytes, not every block. Pure: bytes in, records
- * out; storage/series-index/build.ts writes it, store.ts reads it.
+ * out; storage/series-index/build.ts writes it, store.ts reads it. This file holds the
+ * header and the index; chunk.ts the chunks.
  *
  * Layout (little-endian; docs/format.md, "Per-series sidecar"):
  *   header  HEADER_BYTES: magic "TPDSIDX1", version, the segment's identity (archive id, seq,
@@ -22,15 +23,10 @@
  * Compressed lengths are bounded before anything is allocated for them.
  */
 import { deflateRawSync, inflateRawSync } from 'node:zlib';
-import { compressSync } from 'lz4-napi';
 import { TapedeckError } from '../../protocol/errors.js';
-import type { Value } from '../../protocol/value.js';
 import { ByteReader, ByteWriter } from '../codec/bytes.js';
-import { ColumnKind, decodeColumn, decodeColumnF64, encodeColumn } from '../codec/columns.js';
 import { crc32c } from '../codec/crc.js';
 import { bytesToHex, hexToBytes } from '../codec/header.js';
-import { genericArray } from '../codec/payload.js';
-import { LZ4_EXPANSION_MAX, lz4DecodeInto } from '../codec/lz4-block.js';
 
 export const SIDECAR_MAGIC = 'TPDSIDX1';
 /**
@@ -42,25 +38,10 @@ export const SIDECAR_VERSION = 3;
 export const HEADER_BYTES = 88;
 /** Index flag: the path holds values other than numbers and null in this file; read it from the blocks. */
 export const FLAG_NOT_COVERED = 1;
-
-/** Chunk flags. LZ4: the body is an LZ4 block after its u32 raw length. */
-export const CHUNK_LZ4 = 1;
-/** The times are first + i x (last - first) / (n - 1): no time column. */
-export const CHUNK_REGULAR_TIMES = 2;
-/** The time column holds the times themselves, not their offsets from the chunk's first. */
-export const CHUNK_ABSOLUTE_TIMES = 4;
-const CHUNK_FLAGS_KNOWN = CHUNK_LZ4 | CHUNK_REGULAR_TIMES | CHUNK_ABSOLUTE_TIMES;
-/** Bodies smaller than this are stored as they are: LZ4 would not save its length prefix. */
-const COMPRESS_MIN_BYTES = 32;
-/** A body is stored compressed when that saves at least 1/2^this of it (as frames do). */
-const COMPRESS_SAVING_SHIFT = 4;
-/**
- * Bounds on a declared raw length, checked before anything is allocated for it: LZ4 never
- * expands a stream more than 255 times (LZ4_EXPANSION_MAX), and a chunk's body never holds
- * more than 32 bytes a sample (two columns of at most ~10 bytes a value, XOR's worst case, and a count).
- */
-const RAW_BYTES_PER_SAMPLE_MAX = 32;
-const RAW_BYTES_SLACK = 64;
+/** A chunk body or the index is stored compressed when that saves at least 1/2^this of it (as frames do). */
+export const COMPRESS_SAVING_SHIFT = 4;
+/** Slack on a declared raw length (the index's here, a chunk's in chunk.ts), checked before anything is allocated for it. */
+export const RAW_BYTES_SLACK = 64;
 /** DEFLATE never expands more than 1032 times; the index is deflated at this level (built once, read at open). */
 const DEFLATE_RATIO_MAX = 1032;
 const INDEX_DEFLATE_LEVEL = 6;
@@ -105,7 +86,7 @@ export interface IndexEntry {
   chunks: Array<{ slice: number; offset: number; bytes: number; n: number; first: number; last: number }>;
 }
 
-const corrupt = (what: string): TapedeckError => new TapedeckError('TPD_CORRUPT_BLOCK', `series sidecar: ${what}`);
+export const corrupt = (what: string): TapedeckError => new TapedeckError('TPD_CORRUPT_BLOCK', `series sidecar: ${what}`);
 
 export function encodeHeader(h: SidecarHeader): Uint8Array {
   const buf = new Uint8Array(HEADER_BYTES);
@@ -326,128 +307,4 @@ export function findPath(ix: SidecarIndex, id: number): number {
     else hi = mid;
   }
   return ix.ids[lo] === id ? lo : -1;
-}
-
-// Scratch of chunk encoding: a chunk's times (or their offsets), the identity order, its body.
-let timesScratch = new Float64Array(1024);
-let identity = new Uint32Array(0);
-const bodyWriter = new ByteWriter(1 << 12);
-
-/** Whether times[0, n) are first + i x step exactly, the way decodeChunk rebuilds them. */
-function regular(times: Float64Array, n: number): boolean {
-  if (n === 1) return true;
-  const first = times[0] as number;
-  const step = ((times[n - 1] as number) - first) / (n - 1);
-  for (let i = 1; i < n; i++) if (first + i * step !== times[i]) return false;
-  return true;
-}
-
-/** Appends one chunk: timestamps ts[order[from..to)], values vals[order[from..to)]. */
-export function encodeChunk(w: ByteWriter, ts: Float64Array, vals: ArrayLike<Value>, order: Uint32Array, from: number, to: number): void {
-  const n = to - from;
-  if (timesScratch.length < n) timesScratch = new Float64Array(Math.max(n, timesScratch.length * 2));
-  if (identity.length < n) identity = Uint32Array.from({ length: Math.max(n, identity.length * 2) }, (_, i) => i);
-  const times = timesScratch;
-  for (let i = 0; i < n; i++) times[i] = ts[order[from + i] as number] as number;
-  let flags = 0;
-  const body = bodyWriter;
-  body.reset();
-  body.uvar(n);
-  if (regular(times, n)) {
-    flags |= CHUNK_REGULAR_TIMES;
-  } else {
-    // Offsets from the first time: a steady scrape's column starts at 0, not at 2^50 µs.
-    const first = times[0] as number;
-    let exact = true;
-    for (let i = 0; i < n && exact; i++) exact = (times[i] as number) - first + first === times[i];
-    if (exact) for (let i = n - 1; i >= 0; i--) times[i] = (times[i] as number) - first;
-    else flags |= CHUNK_ABSOLUTE_TIMES;
-    encodeColumn(body, times, identity, 0, n);
-  }
-  encodeColumn(body, vals, order, from, to);
-  const raw = body.buf.subarray(0, body.pos);
-  let stored: Uint8Array = raw;
-  // A body past the reader's bound on raw lengths (never seen: see RAW_BYTES_PER_SAMPLE_MAX) stays uncompressed.
-  if (raw.length >= COMPRESS_MIN_BYTES && raw.length <= n * RAW_BYTES_PER_SAMPLE_MAX + RAW_BYTES_SLACK) {
-    const c = compressSync(Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength));
-    if (c.length <= raw.length - (raw.length >> COMPRESS_SAVING_SHIFT)) {
-      flags |= CHUNK_LZ4;
-      stored = c; // lz4-napi's u32 raw length, then the block
-    }
-  }
-  const start = w.pos;
-  w.ensure(5 + stored.length);
-  w.pos += 4;
-  w.u8(flags);
-  w.bytes(stored);
-  w.view.setUint32(start, crc32c(w.buf.subarray(start + 4, w.pos)), true);
-}
-
-/** A decoded chunk: numbers in `num` when the values are all numbers, else every value in `values`. */
-export interface DecodedChunk {
-  n: number;
-  ts: Float64Array;
-  num: Float64Array | undefined;
-  values: Value[] | undefined;
-}
-
-let inflated = new Uint8Array(1 << 12);
-
-/** The body of a chunk: its stored bytes, or the LZ4 block inflated into scratch after its length is bounded. */
-function chunkBody(buf: Uint8Array, flags: number, n: number): ByteReader {
-  if ((flags & CHUNK_LZ4) === 0) return new ByteReader(buf, 5);
-  if (buf.length < 9) throw corrupt('compressed chunk shorter than its length');
-  const raw = new DataView(buf.buffer, buf.byteOffset + 5, 4).getUint32(0, true);
-  const stored = buf.length - 9;
-  if (raw > stored * LZ4_EXPANSION_MAX || raw > n * RAW_BYTES_PER_SAMPLE_MAX + RAW_BYTES_SLACK) throw corrupt(`compressed chunk declares ${raw} bytes, more than ${stored} stored bytes of ${n} samples can hold`);
-  if (inflated.length < raw) inflated = new Uint8Array(Math.max(raw, inflated.length * 2));
-  lz4DecodeInto(buf, 9, buf.length, inflated, raw, 'series sidecar');
-  return new ByteReader(inflated, 0, raw);
-}
-
-/** Decodes a chunk after checking its CRC32C, flags, count and times against its index entry. */
-export function decodeChunk(buf: Uint8Array, n: number, first: number, last: number): DecodedChunk {
-  if (buf.length < 6) throw corrupt('chunk shorter than its header');
-  const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
-  if (view.getUint32(0, true) !== crc32c(buf.subarray(4))) throw corrupt('chunk CRC32C mismatch');
-  const flags = buf[4] as number;
-  if ((flags & ~CHUNK_FLAGS_KNOWN) !== 0 || (flags & CHUNK_REGULAR_TIMES && flags & CHUNK_ABSOLUTE_TIMES)) throw corrupt(`unknown chunk flags ${flags}`);
-  const r = chunkBody(buf, flags, n);
-  if (r.uvar() !== n) throw corrupt('chunk sample count differs from its index entry');
-  const regularTimes = (flags & CHUNK_REGULAR_TIMES) !== 0;
-  let ts: Float64Array;
-  if (regularTimes) {
-    ts = regularTs(n, first, last);
-  } else {
-    ts = new Float64Array(n);
-    decodeColumnF64(r, ts, 0, n);
-    if ((flags & CHUNK_ABSOLUTE_TIMES) === 0) for (let i = 0; i < n; i++) ts[i] = (ts[i] as number) + first;
-  }
-  const numeric = r.pos < r.end && r.buf[r.pos] !== ColumnKind.MSGPACK;
-  const num = numeric ? new Float64Array(n) : undefined;
-  const values = numeric ? undefined : genericArray(n);
-  if (num) decodeColumnF64(r, num, 0, n);
-  else decodeColumn(r, values as Value[], 0, n);
-  if (r.pos !== r.end) throw corrupt('trailing bytes in a chunk');
-  if (ts[0] !== first || ts[n - 1] !== last) throw corrupt('chunk times differ from its index entry');
-  // Regular times are nondecreasing by construction (first + i x step, step >= 0: rounding is monotone).
-  if (!regularTimes) for (let i = 1; i < n; i++) if (!((ts[i] as number) >= (ts[i - 1] as number))) throw corrupt('chunk times out of order');
-  return { n, ts, num, values };
-}
-
-/**
- * The last regular times built: the chunks of one slice (read one after the other, in file
- * order) mostly share n, first and last, so they share one array (runs are read only,
- * storage/series-cache.ts), which halves what a wide query allocates.
- */
-let regularMemo = { n: 0, first: 0, last: 0, ts: new Float64Array(0) };
-
-function regularTs(n: number, first: number, last: number): Float64Array {
-  const m = regularMemo;
-  if (m.n === n && m.first === first && m.last === last) return m.ts;
-  const ts = new Float64Array(n);
-  const step = n > 1 ? (last - first) / (n - 1) : 0;
-  for (let i = 0; i < n; i++) ts[i] = first + i * step;
-  regularMemo = { n, first, last, ts };
-  return ts;
 }

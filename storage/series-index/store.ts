@@ -19,7 +19,8 @@ import { STORAGE_LIMITS } from '../limits.js';
 import { readExactly } from '../segment-file.js';
 import { EMPTY_RUN, type ChunkRun, type SeriesCache, type SeriesRun } from '../series-cache.js';
 import { buildSidecar, identityOf, sidecarDir, sidecarPath, SIDECAR_SUFFIX, TEMP_SUFFIX, type BuildResult } from './build.js';
-import { decodeChunk, decodeHeader, decodeIndex, findPath, FLAG_NOT_COVERED, HEADER_BYTES, SIDECAR_VERSION, versionOf, type SidecarIndex } from './format.js';
+import { decodeChunk } from './chunk.js';
+import { decodeHeader, decodeIndex, findPath, FLAG_NOT_COVERED, HEADER_BYTES, SIDECAR_VERSION, versionOf, type SidecarIndex } from './format.js';
 
 /** A usable sidecar: its verified index, and its chunk bytes once a wide read asked for them (held). */
 interface Open {
