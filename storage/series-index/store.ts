@@ -6,21 +6,22 @@
  * deleted (when the archive is writable) and built again, and the read falls back to the
  * segment's blocks.
  *
- * Builds run one at a time, in the background: a file sealed by a rotation, sealed files
+ * Builds run one at a time, in the background (builds.ts): a file sealed by a rotation, sealed files
  * found at start without a sidecar, and a file a read found without one (a file fetched back
  * from cold storage builds its sidecar when fetched). They are paced at
  * STORAGE_LIMITS.seriesIndexBuildUpdatesPerS so that queries and recording keep the machine.
  */
-import { open, readdir, rm } from 'node:fs/promises';
+import { open, rm } from 'node:fs/promises';
 import { isTapedeckError } from '../../protocol/errors.js';
 import type { Archive } from '../archive.js';
 import type { FileEntry } from '../file-list.js';
 import { STORAGE_LIMITS } from '../limits.js';
 import { readExactly } from '../segment-file.js';
 import { EMPTY_RUN, type ChunkRun, type SeriesCache, type SeriesRun } from '../series-cache.js';
-import { buildSidecar, identityOf, sidecarDir, sidecarPath, SIDECAR_SUFFIX, TEMP_SUFFIX, type BuildResult } from './build.js';
+import { identityOf, sidecarPath } from './build.js';
+import { SidecarBuilds, sweepSidecars } from './builds.js';
 import { decodeChunk } from './chunk.js';
-import { decodeHeader, decodeIndex, findPath, FLAG_NOT_COVERED, HEADER_BYTES, SIDECAR_VERSION, versionOf, type SidecarIndex } from './format.js';
+import { decodeHeader, decodeIndex, findPath, FLAG_NOT_COVERED, HEADER_BYTES, type SidecarIndex } from './format.js';
 
 /** A usable sidecar: its verified index, and its chunk bytes once a wide read asked for them (held). */
 interface Open {
@@ -66,17 +67,14 @@ export class SeriesIndexStore {
   private readonly absent = new Set<number>();
   /** Sidecars being opened, by seq. */
   private readonly loading = new Map<number, Promise<Open | undefined>>();
-  private readonly queue: number[] = [];
-  private running: Promise<void> | undefined;
-  private stopped = false;
-  private idleWaiters: Array<() => void> = [];
   readonly stats: SeriesIndexStats = { built: 0, buildFailures: 0, damaged: 0, reads: 0, fallbacks: 0, queued: 0 };
   /** Set by whoever starts builds (server/series-index.ts); reads never build on a read-only archive. */
   buildsEnabled = false;
-  /** Updates decoded since the pace clock started. */
-  private paced = { updates: 0, sinceMs: 0 };
+  private readonly builds: SidecarBuilds;
 
-  constructor(private readonly a: Archive) {}
+  constructor(private readonly a: Archive) {
+    this.builds = new SidecarBuilds(a, this.stats, (f, seq) => this.built(f, seq));
+  }
 
   // ---------------------------------------------------------------- reads
 
@@ -321,56 +319,21 @@ export class SeriesIndexStore {
 
   /** Queues f's sidecar for a build (once). */
   enqueue(seq: number): void {
-    if (this.stopped || this.queue.includes(seq)) return;
+    if (!this.builds.accepts(seq)) return;
     this.absent.add(seq);
-    this.queue.push(seq);
-    this.stats.queued = this.queue.length;
-    this.running ??= this.run().finally(() => {
-      this.running = undefined;
-      for (const w of this.idleWaiters.splice(0)) w();
-    });
+    this.builds.push(seq);
   }
 
   /** Resolves once no build is queued or running. */
   whenIdle(): Promise<void> {
-    if (!this.running) return Promise.resolve();
-    return new Promise((resolve) => this.idleWaiters.push(resolve));
+    return this.builds.whenIdle();
   }
 
-  private async run(): Promise<void> {
-    while (!this.stopped && this.queue.length > 0) {
-      const seq = this.queue.shift() as number;
-      this.stats.queued = this.queue.length;
-      const f = this.a.fileList.bySeq(seq);
-      if (!f) continue;
-      try {
-        // A file that is not (or no longer) sealed and local has none; its block table may be damaged (throws).
-        if (!identityOf(this.a, f)) continue;
-        const r: BuildResult = await buildSidecar(this.a, f, { pace: (updates) => this.pace(updates) });
-        this.stats.built++;
-        this.a.logger.info({ file: f.name, ...r }, 'series sidecar built');
-        // Evicted to cold storage meanwhile: its sidecar goes with it.
-        const now = this.a.fileList.bySeq(seq);
-        if (!now || now.location !== 'local' || now.name !== f.name) await this.remove(f.name, seq);
-        else this.absent.delete(seq);
-      } catch (err) {
-        this.stats.buildFailures++;
-        if (!this.a.isClosed) this.a.logger.warn({ file: f.name, err: isTapedeckError(err) ? err.message : String(err) }, 'series sidecar build failed: reads of this file use its blocks');
-      }
-    }
-  }
-
-  /** Yields after each block; sleeps when decoding ran ahead of seriesIndexBuildUpdatesPerS. */
-  private async pace(updates: number): Promise<void> {
-    if (this.stopped || this.a.isClosed) throw new Error('series sidecar builds stopped');
-    const nowMs = performance.now();
-    if (nowMs - this.paced.sinceMs > 1000) this.paced = { updates: 0, sinceMs: nowMs };
-    this.paced.updates += updates;
-    const dueMs = this.paced.sinceMs + (this.paced.updates / STORAGE_LIMITS.seriesIndexBuildUpdatesPerS) * 1000;
-    await new Promise<void>((resolve) => {
-      if (dueMs > nowMs) setTimeout(resolve, dueMs - nowMs);
-      else setImmediate(resolve);
-    });
+  /** f's sidecar is built: usable, unless f was evicted to cold storage meanwhile (its sidecar goes with it). */
+  private async built(f: FileEntry, seq: number): Promise<void> {
+    const now = this.a.fileList.bySeq(seq);
+    if (!now || now.location !== 'local' || now.name !== f.name) await this.remove(f.name, seq);
+    else this.absent.delete(seq);
   }
 
   /** A file fetched back from cold storage: local again, its sidecar is built (again). */
@@ -398,38 +361,12 @@ export class SeriesIndexStore {
    */
   async start(): Promise<void> {
     this.buildsEnabled = true;
-    const names = await readdir(sidecarDir(this.a)).catch(() => [] as string[]);
-    const local = new Map<string, FileEntry>();
-    for (const f of this.a.files) if (f.sealed && f.location === 'local') local.set(f.name, f);
-    const have = new Set<string>();
-    for (const n of names) {
-      const segment = n.endsWith(SIDECAR_SUFFIX) ? n.slice(0, -SIDECAR_SUFFIX.length) : undefined;
-      // A sidecar of another format version (written by another release) is built again now, not at its first read.
-      const stale = segment !== undefined && local.has(segment) && !(await currentVersion(`${sidecarDir(this.a)}/${n}`));
-      if (n.endsWith(TEMP_SUFFIX) || segment === undefined || !local.has(segment) || stale) await rm(`${sidecarDir(this.a)}/${n}`, { force: true });
-      else have.add(segment);
-    }
-    for (const f of local.values()) if (!have.has(f.name) && f.firstTs !== null) this.enqueue(f.seq);
+    for (const f of await sweepSidecars(this.a)) this.enqueue(f.seq);
   }
 
   /** Stops builds (the one running gives up at its next block); waits for it. */
   async stop(): Promise<void> {
-    this.stopped = true;
-    this.queue.length = 0;
-    await this.running;
-  }
-}
-
-/** Whether the file starts as a sidecar of this format version (its other checks wait for its first read). */
-async function currentVersion(path: string): Promise<boolean> {
-  const fh = await open(path, 'r').catch(() => undefined);
-  if (!fh) return false;
-  try {
-    return versionOf(await readExactly(fh, 12, 0)) === SIDECAR_VERSION;
-  } catch {
-    return false;
-  } finally {
-    await fh.close().catch(() => undefined);
+    await this.builds.stop();
   }
 }
 

@@ -1,0 +1,124 @@
+/**
+ * The background builds of the archive's per-series sidecars (store.ts): queued by seq,
+ * built one at a time (build.ts), paced at STORAGE_LIMITS.seriesIndexBuildUpdatesPerS so
+ * that queries and recording keep the machine. The store decides what is queued and what a
+ * finished build means for reads; this runs the queue.
+ */
+import { open, readdir, rm } from 'node:fs/promises';
+import { isTapedeckError } from '../../protocol/errors.js';
+import type { Archive } from '../archive.js';
+import type { FileEntry } from '../file-list.js';
+import { STORAGE_LIMITS } from '../limits.js';
+import { readExactly } from '../segment-file.js';
+import { buildSidecar, identityOf, sidecarDir, SIDECAR_SUFFIX, TEMP_SUFFIX, type BuildResult } from './build.js';
+import { SIDECAR_VERSION, versionOf } from './format.js';
+import type { SeriesIndexStats } from './store.js';
+
+export class SidecarBuilds {
+  private readonly queue: number[] = [];
+  private running: Promise<void> | undefined;
+  private stopped = false;
+  private idleWaiters: Array<() => void> = [];
+  /** Updates decoded since the pace clock started. */
+  private paced = { updates: 0, sinceMs: 0 };
+
+  constructor(
+    private readonly a: Archive,
+    private readonly stats: SeriesIndexStats,
+    /** Told after f's sidecar is built (seq: the seq it was queued as). */
+    private readonly built: (f: FileEntry, seq: number) => Promise<void>,
+  ) {}
+
+  /** Whether seq would be queued now: builds not stopped, seq not queued already. */
+  accepts(seq: number): boolean {
+    return !this.stopped && !this.queue.includes(seq);
+  }
+
+  /** Queues seq (accepts(seq) said so) and starts the queue's run if none is running. */
+  push(seq: number): void {
+    this.queue.push(seq);
+    this.stats.queued = this.queue.length;
+    this.running ??= this.run().finally(() => {
+      this.running = undefined;
+      for (const w of this.idleWaiters.splice(0)) w();
+    });
+  }
+
+  /** Resolves once no build is queued or running. */
+  whenIdle(): Promise<void> {
+    if (!this.running) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  private async run(): Promise<void> {
+    while (!this.stopped && this.queue.length > 0) {
+      const seq = this.queue.shift() as number;
+      this.stats.queued = this.queue.length;
+      const f = this.a.fileList.bySeq(seq);
+      if (!f) continue;
+      try {
+        // A file that is not (or no longer) sealed and local has none; its block table may be damaged (throws).
+        if (!identityOf(this.a, f)) continue;
+        const r: BuildResult = await buildSidecar(this.a, f, { pace: (updates) => this.pace(updates) });
+        this.stats.built++;
+        this.a.logger.info({ file: f.name, ...r }, 'series sidecar built');
+        await this.built(f, seq);
+      } catch (err) {
+        this.stats.buildFailures++;
+        if (!this.a.isClosed) this.a.logger.warn({ file: f.name, err: isTapedeckError(err) ? err.message : String(err) }, 'series sidecar build failed: reads of this file use its blocks');
+      }
+    }
+  }
+
+  /** Yields after each block; sleeps when decoding ran ahead of seriesIndexBuildUpdatesPerS. */
+  private async pace(updates: number): Promise<void> {
+    if (this.stopped || this.a.isClosed) throw new Error('series sidecar builds stopped');
+    const nowMs = performance.now();
+    if (nowMs - this.paced.sinceMs > 1000) this.paced = { updates: 0, sinceMs: nowMs };
+    this.paced.updates += updates;
+    const dueMs = this.paced.sinceMs + (this.paced.updates / STORAGE_LIMITS.seriesIndexBuildUpdatesPerS) * 1000;
+    await new Promise<void>((resolve) => {
+      if (dueMs > nowMs) setTimeout(resolve, dueMs - nowMs);
+      else setImmediate(resolve);
+    });
+  }
+
+  /** Stops builds (the one running gives up at its next block); waits for it. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.queue.length = 0;
+    await this.running;
+  }
+}
+
+/**
+ * At start: removes temporary files (a build cut by a crash) and sidecars whose segment is
+ * no longer a local sealed file; the sealed local files without a sidecar (to build).
+ */
+export async function sweepSidecars(a: Archive): Promise<FileEntry[]> {
+  const names = await readdir(sidecarDir(a)).catch(() => [] as string[]);
+  const local = new Map<string, FileEntry>();
+  for (const f of a.files) if (f.sealed && f.location === 'local') local.set(f.name, f);
+  const have = new Set<string>();
+  for (const n of names) {
+    const segment = n.endsWith(SIDECAR_SUFFIX) ? n.slice(0, -SIDECAR_SUFFIX.length) : undefined;
+    // A sidecar of another format version (written by another release) is built again now, not at its first read.
+    const stale = segment !== undefined && local.has(segment) && !(await currentVersion(`${sidecarDir(a)}/${n}`));
+    if (n.endsWith(TEMP_SUFFIX) || segment === undefined || !local.has(segment) || stale) await rm(`${sidecarDir(a)}/${n}`, { force: true });
+    else have.add(segment);
+  }
+  return [...local.values()].filter((f) => !have.has(f.name) && f.firstTs !== null);
+}
+
+/** Whether the file starts as a sidecar of this format version (its other checks wait for its first read). */
+async function currentVersion(path: string): Promise<boolean> {
+  const fh = await open(path, 'r').catch(() => undefined);
+  if (!fh) return false;
+  try {
+    return versionOf(await readExactly(fh, 12, 0)) === SIDECAR_VERSION;
+  } catch {
+    return false;
+  } finally {
+    await fh.close().catch(() => undefined);
+  }
+}
