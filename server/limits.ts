@@ -223,7 +223,10 @@ export const SERVER_LIMITS = {
    * server pings each stream; one that has not answered the ping before within
    * wsPongTimeoutMs (a peer gone without a FIN, a client that stopped reading) closes with
    * 4008 too (the push ingest WebSocket is pinged the same way, server/routes/ws-liveness.ts,
-   * except while the server itself has paused it). A stream whose close handshake does not
+   * except while the server itself has paused it). A ping waits behind every byte sent before
+   * it (in the kernel's buffers too: megabytes), so its pong has wsPongTimeoutMs plus the
+   * time to read those bytes at wsReadBytesPerSMin (a peer gone behind a backlog is found
+   * that much later). A stream whose close handshake does not
    * finish within wsCloseGraceMs is cut. A stream over the mark then holds at most
    * wsBufferHighBytes plus one frame plus wsSessionOverflowBytesMax, and a session whose
    * client is gone is detached and collected.
@@ -234,6 +237,8 @@ export const SERVER_LIMITS = {
   wsPingIntervalMs: 30_000,
   /** A session stream or ingest WebSocket that answers no ping within this closes with 4008 (at least wsPingIntervalMs after the ping). */
   wsPongTimeoutMs: 60_000,
+  /** The slowest reading the pong wait allows for: a ping behind B unread bytes has wsPongTimeoutMs + B / this to be answered. */
+  wsReadBytesPerSMin: 32 * 1024,
   /** Time for a client to answer a close before its socket is cut (ws's own wait is 30 s). */
   wsCloseGraceMs: 5_000,
   /*

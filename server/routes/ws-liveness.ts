@@ -4,6 +4,7 @@
  * (protocol/close-codes.ts), and cut if it does not finish the close handshake either
  * (SERVER_LIMITS, "Session streams"). Tests shorten the limits.
  */
+import type { Socket } from 'node:net';
 import type { WebSocket } from 'ws';
 import { CLOSE_CODES } from '../../protocol/close-codes.js';
 import { SERVER_LIMITS } from '../limits.js';
@@ -13,6 +14,7 @@ export interface StreamLimits {
   wsSessionOverflowBytesMax: number;
   wsPingIntervalMs: number;
   wsPongTimeoutMs: number;
+  wsReadBytesPerSMin: number;
   wsCloseGraceMs: number;
 }
 
@@ -20,6 +22,7 @@ export const STREAM_LIMITS: StreamLimits = {
   wsSessionOverflowBytesMax: SERVER_LIMITS.wsSessionOverflowBytesMax,
   wsPingIntervalMs: SERVER_LIMITS.wsPingIntervalMs,
   wsPongTimeoutMs: SERVER_LIMITS.wsPongTimeoutMs,
+  wsReadBytesPerSMin: SERVER_LIMITS.wsReadBytesPerSMin,
   wsCloseGraceMs: SERVER_LIMITS.wsCloseGraceMs,
 };
 
@@ -41,19 +44,55 @@ export function closeUnresponsive(socket: WebSocket, why: string, limits: Stream
   closeStream(socket, CLOSE_CODES.unresponsive, why, limits);
 }
 
+/** Bytes handed to a stream's socket so far (taken by the kernel or waiting for it). */
+function handedBytes(socket: WebSocket): number {
+  return (socket as unknown as { _socket?: Socket })._socket?.bytesWritten ?? 0;
+}
+
 /**
- * Pings the stream every wsPingIntervalMs; one that answered no ping for wsPongTimeoutMs (a
- * peer gone without a FIN, a client that stopped reading) closes with 4008. While
- * `heldByServer` says the server itself stopped reading the socket (its pongs wait unread),
- * the silence is not the peer's: the wait starts again.
+ * Pings the stream every wsPingIntervalMs and closes with 4008 one whose peer is not there
+ * (gone without a FIN, or no longer reading).
+ *
+ * A ping waits behind every byte sent before it, in the server and in the kernels' buffers
+ * (megabytes), so a healthy client on a slow link (unlimited play, a backlog left by a pause)
+ * answers late; and while the server stops reading the socket (a session stream whose client
+ * is behind) its pong waits unread. So each ping is answered in time when its pong (echoing
+ * the ping's payload) comes within wsPongTimeoutMs plus the time to read, at
+ * wsReadBytesPerSMin, the bytes sent between the last answered ping and it: a peer gone
+ * behind a backlog of B bytes is closed after wsPongTimeoutMs + B / wsReadBytesPerSMin (B is
+ * bounded: what the loop sends stops at wsBufferHighBytes, the rest at
+ * wsSessionOverflowBytesMax, and the kernels' buffers). While `heldByServer` says the server
+ * holds the socket for a reason of its own (not the peer's backlog), the wait starts again.
  */
 export function keepAlive(socket: WebSocket, limits: StreamLimits, heldByServer: () => boolean = () => false): void {
-  let answeredAt = Date.now();
-  socket.on('pong', () => (answeredAt = Date.now()));
+  /** Pings not answered yet, oldest first: when each went, and the stream's length then. */
+  const pending: Array<{ atMs: number; at: number }> = [];
+  /** The stream's length at the last answered ping: the peer has read that far. */
+  let readTo = 0;
+  socket.on('pong', (data: Buffer) => {
+    const at = Number(data.toString('latin1'));
+    const k = pending.findIndex((p) => p.at === at);
+    if (k < 0) return; // not an answer to one of ours
+    readTo = at;
+    pending.splice(0, k + 1);
+  });
+  const check = (nowMs: number): string | undefined => {
+    if (heldByServer()) {
+      for (const p of pending) p.atMs = nowMs;
+      return undefined;
+    }
+    const p = pending[0];
+    if (p && nowMs - p.atMs > limits.wsPongTimeoutMs + ((p.at - readTo) / limits.wsReadBytesPerSMin) * 1000) return `no pong within ${limits.wsPongTimeoutMs} ms (behind ${p.at - readTo} bytes)`;
+    return undefined;
+  };
   const timer = setInterval(() => {
-    if (heldByServer()) answeredAt = Date.now();
-    if (Date.now() - answeredAt > limits.wsPongTimeoutMs) closeUnresponsive(socket, `no pong within ${limits.wsPongTimeoutMs} ms`, limits);
-    else if (socket.readyState === socket.OPEN) socket.ping();
+    const nowMs = Date.now();
+    const why = check(nowMs);
+    if (why !== undefined) return closeUnresponsive(socket, why, limits);
+    if (socket.readyState !== socket.OPEN) return;
+    const at = handedBytes(socket);
+    pending.push({ atMs: nowMs, at });
+    socket.ping(String(at));
   }, limits.wsPingIntervalMs);
   timer.unref();
   socket.once('close', () => clearInterval(timer));
