@@ -24,4 +24,5 @@ bash scripts/install-schemathesis.sh   # schemathesis runs against /openapi.json
 bash scripts/install-python-readers.sh   # DuckDB and pyarrow read the Parquet exports back in the tests
 bash scripts/redis.sh install   # Debian's redis-server (and kcat) for the active/standby tests
 bash scripts/kafka.sh fetch     # the Apache Kafka broker's jars from Maven Central (cached) for the Kafka tests
+bash scripts/install-native.sh   # the Node addon: the payload encoder of all-number blocks (Rust)
 bash scripts/install-wasm.sh   # the WebAssembly column encoder prototype its differential test checks

@@ -23,6 +23,7 @@ import { acquireLock, releaseLock } from './lock.js';
 import { ArchiveWriter } from './writer.js';
 import { Cursor, type CursorOptions } from './cursor.js';
 import { reconcileArchive } from './reconcile.js';
+import { loadNativeCodec } from './native-codec-file.js';
 import { BlockTable, FileList, isIndexed, type FileEntry } from './file-list.js';
 
 /** Told when a read has to wait for a remote file to be fetched, and how that ended. */
@@ -139,6 +140,7 @@ export class Archive extends EventEmitter {
 
   static async open(dir: string, opts: OpenOptions = {}): Promise<Archive> {
     const a = new Archive(dir, opts);
+    if (!a.readonly) loadNativeCodec(); // the payload encoder of all-number blocks (once a process)
     if (a.readonly) {
       const st = await stat(dir).catch(() => undefined);
       if (!st?.isDirectory()) throw new TapedeckError('TPD_BAD_ARGUMENT', `archive directory ${dir} does not exist`);

@@ -62,6 +62,36 @@ fn state() -> &'static mut Encoder {
     unsafe { (*STATE.0.get()).get_or_insert_with(Encoder::default) }
 }
 
+/// The encoder as a library (the Node addon of native/tapedeck-node): one per thread, its
+/// buffers reused from block to block.
+#[derive(Default)]
+pub struct PayloadEncoder(Encoder);
+
+impl PayloadEncoder {
+    pub fn new() -> Self {
+        PayloadEncoder::default()
+    }
+
+    /// The layout-2 DELTA/IMAGE payload of an all-number block, byte for byte what
+    /// payload-encode.ts encodeBatches writes (tpd_encode_batches), or None when the inputs
+    /// are not a block it takes (see batches.rs): the caller then uses the TypeScript encoder.
+    /// `vals` are the values' float64 bit patterns.
+    pub fn encode(&mut self, ts: &[f64], counts: &[u32], ids: &[u32], vals: &[u64]) -> Option<&[u8]> {
+        let e = &mut self.0;
+        if ids.len() != vals.len() || counts.len() != ts.len() {
+            return None;
+        }
+        e.batches.reserve(ts.len(), ids.len());
+        e.batches.ts.copy_from_slice(ts);
+        e.batches.counts.copy_from_slice(counts);
+        e.batches.ids.copy_from_slice(ids);
+        e.vals.clear();
+        e.vals.extend_from_slice(vals);
+        let len = encode_batches(e)?;
+        Some(e.out.bytes(len))
+    }
+}
+
 #[no_mangle]
 pub extern "C" fn tpd_reserve(nu: u32, nc: u32) {
     let e = state();
@@ -119,18 +149,20 @@ pub extern "C" fn tpd_ids_ptr() -> *mut u32 {
 
 #[no_mangle]
 pub extern "C" fn tpd_encode_batches() -> u32 {
-    let e = state();
+    match encode_batches(state()) {
+        Some(len) => len as u32,
+        None => BAD_INPUT,
+    }
+}
+
+/// The whole payload of e's batch inputs into e.out; its length, or None (not a block).
+fn encode_batches(e: &mut Encoder) -> Option<usize> {
     let nb = e.batches.ts.len();
     let nu = e.batches.ids.len();
     // The column count is at most nu: bound the output by it before numbering columns.
     e.out.reserve(batches::head_bound(nb, nu, nu) + block_bound(nu, nu));
-    let Some(nc) = batches::encode_head(&mut e.batches, &mut e.out, &mut e.order, &mut e.col_start) else {
-        return BAD_INPUT;
-    };
-    match encode_columns(e, nc) {
-        Some(len) => len as u32,
-        None => BAD_INPUT,
-    }
+    let nc = batches::encode_head(&mut e.batches, &mut e.out, &mut e.order, &mut e.col_start)?;
+    encode_columns(e, nc)
 }
 
 #[no_mangle]

@@ -25,6 +25,11 @@ impl Out {
         self.buf.as_ptr()
     }
 
+    /// The first `len` bytes written.
+    pub fn bytes(&self, len: usize) -> &[u8] {
+        &self.buf[..len]
+    }
+
     #[inline(always)]
     pub fn u8(&mut self, b: u8) {
         debug_assert!(self.pos < self.buf.len());

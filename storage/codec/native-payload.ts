@@ -1,0 +1,76 @@
+/**
+ * The payload of an all-number block written by Tapedeck's Node addon (native/tapedeck-node,
+ * Rust: the encoder of native/column-encoder), byte for byte what encodeBatches' TypeScript
+ * path writes; docs/native.md. Pure: the addon object comes from the caller
+ * (storage/native-codec-file.ts loads it from disk). When it is not installed, or refuses a
+ * block (timestamps that are not integers within 2^52 µs, path ids from 2^28), the
+ * TypeScript encoder writes the block: archives do not depend on which one ran.
+ */
+import type { ByteWriter } from './bytes.js';
+import { LITTLE_ENDIAN } from './column-kinds.js';
+
+/** What the addon exports (native/tapedeck-node/src/lib.rs). */
+export interface NativePayloadAddon {
+  /** The payload's length; -1 refused; below -1, minus one more than the length needed. */
+  encodeNumberPayload(ts: Float64Array, counts: Uint32Array, ids: Int32Array, vals: Float64Array, out: Uint8Array): number;
+}
+
+let addon: NativePayloadAddon | undefined;
+// Timestamps and counts of the block in typed arrays (the builder keeps them in arrays).
+let tsScratch = new Float64Array(256);
+let countScratch = new Uint32Array(256);
+
+/** Installs (or, with undefined, removes) the addon; false when this host cannot use it (big-endian). */
+export function installNativePayload(a: NativePayloadAddon | undefined): boolean {
+  if (a !== undefined && (!LITTLE_ENDIAN || typeof a.encodeNumberPayload !== 'function')) return false;
+  addon = a;
+  return true;
+}
+
+/** Whether encodeBatches writes all-number blocks through the addon. */
+export function nativePayloadInstalled(): boolean {
+  return addon !== undefined;
+}
+
+/**
+ * The payload of nb batches (ts, counts) of nu updates (ids, values) written by the addon
+ * into `w` from position 0, as a view valid until `w` is written again; undefined when no
+ * addon is installed or it refused the block.
+ */
+export function encodeNumberPayloadNative(
+  ts: ArrayLike<number>,
+  counts: ArrayLike<number>,
+  ids: Int32Array,
+  values: Float64Array,
+  nb: number,
+  nu: number,
+  w: ByteWriter,
+): Uint8Array | undefined {
+  const a = addon;
+  if (a === undefined) return undefined;
+  if (tsScratch.length < nb) {
+    tsScratch = new Float64Array(Math.max(nb, tsScratch.length * 2));
+    countScratch = new Uint32Array(tsScratch.length);
+  }
+  for (let i = 0; i < nb; i++) {
+    const n = counts[i] as number;
+    // A count that is not a uint32 would be cut by the typed array: the TypeScript path
+    // then writes (or refuses) the block as it always has.
+    if (!(n >= 0 && n <= 0xffff_ffff && Math.floor(n) === n)) return undefined;
+    tsScratch[i] = ts[i] as number;
+    countScratch[i] = n;
+  }
+  const tsv = tsScratch.subarray(0, nb);
+  const cv = countScratch.subarray(0, nb);
+  const idv = ids.subarray(0, nu);
+  const vv = values.subarray(0, nu);
+  w.reset();
+  let len = a.encodeNumberPayload(tsv, cv, idv, vv, w.buf);
+  if (len < -1) {
+    w.ensure(-len - 1);
+    len = a.encodeNumberPayload(tsv, cv, idv, vv, w.buf);
+  }
+  if (len < 0) return undefined;
+  w.pos = len;
+  return w.buf.subarray(0, len);
+}
