@@ -13,7 +13,8 @@ import type { RecorderSink } from '../recorder.js';
 import { writeIdentified, type IdentifiedSink } from '../sinks/identity.js';
 import type { Claim, KafkaFence } from './kafka-fence.js';
 import { kafkaMarker } from './kafka-marker.js';
-import { messageTimeUs, newerTime } from '../sources/kafka-paths.js';
+import { batchTimeUs, messageTimeUs } from '../sources/kafka-paths.js';
+import { writePieces, type Piece } from '../sources/kafka-refusals.js';
 // Every Kafka source imports this module: kafkajs' idle loop is fixed before any client connects.
 import './kafka-request-queue.js';
 
@@ -37,6 +38,8 @@ export interface KafkaBatchHost {
   stopping(): boolean;
   /** A message's updates (none for a payload refused, counted by the source). */
   updatesOf(topic: string, partition: number, m: KafkaMessage): Update[];
+  /** Counts and logs a message whose batch the writer refused (its offset is committed with the rest). */
+  refuse(topic: string, partition: number, offset: string, err: unknown): void;
   /** Commits the offset after `lastOffset` to Kafka and accounts the fetch. */
   commit(lastOffset: string, updates: number, startedMs: number): Promise<void>;
   /** The partition's high watermark as the broker tells it now (the fence asks when its `done` lies past the fetch's). */
@@ -101,32 +104,39 @@ export async function recordClusterBatch(host: KafkaBatchHost, link: KafkaCluste
   }
   const stream = `${host.name}:${topic}:${partition}`;
   const sink = host.sink;
-  let pending: Update[] = [];
-  let pendingUs: number | undefined;
-  let pendingFirst: string | undefined;
+  let pending: Piece[] = [];
+  let pendingUpdates = 0;
   let lastOffset: string | undefined;
   let updates = 0;
   let lastTs: number | undefined;
+  // A batch's marker spans its messages from the one after the last batch written (refused
+  // messages before its first update too, also when the writer's refusal of a batch had it
+  // written again message by message: writePieces).
+  let rangeFirst = '';
+  const write = async (ps: Piece[]): Promise<number | undefined> => {
+    const last = (ps[ps.length - 1] as Piece).offset;
+    const batchUpdates = ps.flatMap((x) => x.updates);
+    batchUpdates.push(kafkaMarker(host.name, topic, partition, rangeFirst, last));
+    const ts = await writeIdentified(sink, batchUpdates, batchTimeUs(ps), { stream, seq: last });
+    updates += batchUpdates.length - 1;
+    rangeFirst = (BigInt(last) + 1n).toString();
+    return ts;
+  };
   const emit = async (): Promise<void> => {
-    if (pending.length === 0 || pendingFirst === undefined || lastOffset === undefined) return;
-    pending.push(kafkaMarker(host.name, topic, partition, pendingFirst, lastOffset));
-    lastTs = (await writeIdentified(sink, pending, pendingUs, { stream, seq: lastOffset })) ?? lastTs;
-    updates += pending.length - 1;
+    rangeFirst = (pending[0] as Piece | undefined)?.offset ?? rangeFirst;
+    lastTs = (await writePieces(pending, write, (x, err) => host.refuse(topic, partition, x.offset, err))) ?? lastTs;
     pending = [];
-    pendingUs = undefined;
-    pendingFirst = undefined;
+    pendingUpdates = 0;
   };
   try {
     for (const m of batch.messages) {
       if (BigInt(m.offset) < claim.from) continue;
       if (!isRunning() || isStale()) break;
       const u = host.updatesOf(topic, partition, m);
-      if (pending.length > 0 && pending.length + u.length >= host.batchUpdatesMax) await emit();
-      for (const x of u) pending.push(x);
-      // A refused payload before the batch's first update is still in its range.
-      pendingFirst ??= m.offset;
+      if (pendingUpdates > 0 && pendingUpdates + u.length >= host.batchUpdatesMax) await emit();
       // A message without a time (or refused for its time) leaves the batch's to the others.
-      if (u.length > 0) pendingUs = newerTime(pendingUs, messageTimeUs(m.timestamp));
+      pending.push({ offset: m.offset, updates: u, tsUs: messageTimeUs(m.timestamp) ?? undefined });
+      pendingUpdates += u.length;
       lastOffset = m.offset;
       host.stats.messages++;
       if (host.batchPerMessage) await emit();

@@ -1,12 +1,47 @@
 /**
- * The path levels the Kafka source makes of a message's key and headers (its `path`
- * template, server/sources/kafka.ts), the refusal of a path the recorder would not take, and
- * a message's time as the archive takes it.
+ * What the Kafka source (server/sources/kafka.ts) makes of a message: its path (the `path`
+ * template, with levels made of its topic, key and headers), its payload's value, the refusal
+ * of a path the recorder would not take, and its time as the archive takes it.
  */
-import { TapedeckError } from '../../protocol/errors.js';
+import type { KafkaMessage } from 'kafkajs';
+import { TapedeckError, isTapedeckError } from '../../protocol/errors.js';
 import { PROTOCOL_LIMITS } from '../../protocol/limits.js';
-import { TS_MAX_US, decodeUtf8, utf8SequenceLength } from '../../protocol/value.js';
+import { TS_MAX_US, decodeUtf8, utf8SequenceLength, type Value } from '../../protocol/value.js';
+import { parseJsonText, valueFromJson } from '../../protocol/value-json.js';
+import { decodeMsgpack } from '../../protocol/value-msgpack.js';
 import { segment } from './csv-matrix.js';
+
+const PLACEHOLDER = /\{(topic|partition|key|offset|header\.[^}]+)\}/g;
+
+/** A message's path from the source's template: each placeholder one level. */
+export function messagePath(tpl: string, topic: string, partition: number, m: KafkaMessage): string {
+  return tpl.replace(PLACEHOLDER, (_all, name: string) => {
+    if (name === 'topic') return segment(topic);
+    if (name === 'partition') return String(partition);
+    if (name === 'offset') return m.offset;
+    if (name === 'key') return m.key === null ? '_' : bytesSegment(m.key);
+    const h = m.headers?.[name.slice('header.'.length)];
+    const first = Array.isArray(h) ? h[0] : h;
+    return first === undefined ? '_' : bytesSegment(typeof first === 'string' ? Buffer.from(first) : first);
+  });
+}
+
+/** The payload's value in format `f`, or the TapedeckError refusing it (naming `path`). */
+export function decodePayload(f: 'json' | 'msgpack' | 'string' | 'binary', v: Buffer | null, path: string): Value {
+  if (v === null) return null;
+  try {
+    // Bytes that are not UTF-8 are refused, not recorded with U+FFFD in their place.
+    if (f === 'json') return valueFromJson(parseJsonText(decodeUtf8(v, 'payload')), path);
+    if (f === 'msgpack') return decodeMsgpack(v, true);
+    if (f === 'string') return decodeUtf8(v, 'payload');
+    return new Uint8Array(v);
+  } catch (err) {
+    const why = err instanceof Error ? err.message : String(err);
+    // valueFromJson names the path already; JSON.parse and the msgpack reader do not.
+    if (isTapedeckError(err)) throw new TapedeckError(err.code, why.startsWith(path) ? why : `${path}: ${why}`);
+    throw new TapedeckError('TPD_BAD_ARGUMENT', `${path}: not ${f}: ${why}`);
+  }
+}
 
 /**
  * A key's or header's bytes as one path level: its UTF-8 text with `%` and `/`
@@ -55,4 +90,11 @@ export function badTime(timestamp: string): TapedeckError {
 export function newerTime(a: number | undefined, b: number | undefined | null): number | undefined {
   if (b === undefined || b === null) return a;
   return a === undefined || b > a ? b : a;
+}
+
+/** A batch's time: the newest of its messages' that carry updates (undefined: none has one; the recorder's clock stamps it). */
+export function batchTimeUs(pieces: ReadonlyArray<{ updates: readonly unknown[]; tsUs: number | undefined }>): number | undefined {
+  let t: number | undefined;
+  for (const p of pieces) if (p.updates.length > 0) t = newerTime(t, p.tsUs);
+  return t;
 }

@@ -24,13 +24,10 @@ import { Kafka, logLevel, type Consumer, type EachBatchPayload, type KafkaMessag
 import '../cluster/kafka-request-queue.js';
 import type { Logger } from 'pino';
 import { DURATION_SCHEMA, durationMs, type Duration } from '../duration.js';
-import { TapedeckError, isTapedeckError } from '../../protocol/errors.js';
 import { parseTs } from '../../protocol/time.js';
-import { decodeUtf8, isValidPath, type Update, type Value } from '../../protocol/value.js';
-import { parseJsonText, valueFromJson } from '../../protocol/value-json.js';
-import { decodeMsgpack } from '../../protocol/value-msgpack.js';
-import { segment } from './csv-matrix.js';
-import { badPath, badTime, bytesSegment, messageTimeUs, newerTime } from './kafka-paths.js';
+import { isValidPath, type Update } from '../../protocol/value.js';
+import { badPath, badTime, batchTimeUs, decodePayload, messagePath, messageTimeUs } from './kafka-paths.js';
+import { KafkaRefusals, writePieces, type Piece } from './kafka-refusals.js';
 import { explode } from './http-json.js';
 
 export { bytesSegment } from './kafka-paths.js';
@@ -57,6 +54,14 @@ export const KAFKA_SOURCE_LIMITS = {
   clusterFetchMinBytes: 256 * 1024,
   /** In a cluster, how long the broker may hold a fetch to fill clusterFetchMinBytes (adds at most this much latency). */
   clusterFetchMaxWaitMs: 1000,
+  /**
+   * Log lines naming one refused message each, per source per second (kafka-refusals.ts); past
+   * it a partition's refusals are summed into one line a second (count, offsets, codes): a
+   * topic of garbage cannot flood the log, and no refused offset goes unnamed.
+   */
+  refusalLogLinesPerSecond: 10,
+  /** Offsets such a summary line lists (it also names the last one). */
+  refusalSummaryOffsetsMax: 20,
 } as const;
 
 export interface KafkaSourceConfig {
@@ -91,8 +96,6 @@ export interface PartitionLag {
   lag: number;
 }
 
-const PLACEHOLDER = /\{(topic|partition|key|offset|header\.[^}]+)\}/g;
-
 /** kafkajs log lines into pino (warnings and errors only). */
 function logCreator(log: Logger) {
   return () => ({ level, log: entry }: LogEntry) => {
@@ -116,7 +119,9 @@ export class KafkaSource extends EventEmitter implements Source {
   private consumer: Consumer | undefined;
   private running: Promise<void> | undefined;
   private stopping = false;
+  /** decodeErrors: every message refused (payload, time, path, or the writer's refusal of its batch). */
   readonly stats = { messages: 0, commits: 0, decodeErrors: 0 };
+  private readonly refusals: KafkaRefusals;
 
   constructor(cfg: KafkaSourceConfig, ctx: SourceContext) {
     super();
@@ -133,6 +138,7 @@ export class KafkaSource extends EventEmitter implements Source {
       retry: { initialRetryTime: 250, retries: 10 },
     });
     this.tracker = new HealthTracker(ctx.name, 'kafka');
+    this.refusals = new KafkaRefusals(ctx.log, this.stats, KAFKA_SOURCE_LIMITS);
   }
 
   /**
@@ -163,6 +169,7 @@ export class KafkaSource extends EventEmitter implements Source {
     this.stopping = true;
     await this.running;
     await this.consumer?.disconnect().catch(() => undefined);
+    this.refusals.stop();
     this.tracker.stopped();
   }
 
@@ -228,58 +235,24 @@ export class KafkaSource extends EventEmitter implements Source {
     }
   }
 
-  private pathOf(topic: string, partition: number, m: KafkaMessage): string {
-    const tpl = this.cfg.path ?? '/kafka/{topic}/{key}';
-    return tpl.replace(PLACEHOLDER, (_all, name: string) => {
-      if (name === 'topic') return segment(topic);
-      if (name === 'partition') return String(partition);
-      if (name === 'offset') return m.offset;
-      if (name === 'key') return m.key === null ? '_' : bytesSegment(m.key);
-      const h = m.headers?.[name.slice('header.'.length)];
-      const first = Array.isArray(h) ? h[0] : h;
-      return first === undefined ? '_' : bytesSegment(typeof first === 'string' ? Buffer.from(first) : first);
-    });
-  }
-
-  /** The payload's value, or the TapedeckError refusing it (naming `path`). */
-  private decode(v: Buffer | null, path: string): Value {
-    if (v === null) return null;
-    const f = this.cfg.format ?? 'json';
-    try {
-      // Bytes that are not UTF-8 are refused, not recorded with U+FFFD in their place.
-      if (f === 'json') return valueFromJson(parseJsonText(decodeUtf8(v, 'payload')), path);
-      if (f === 'msgpack') return decodeMsgpack(v, true);
-      if (f === 'string') return decodeUtf8(v, 'payload');
-      return new Uint8Array(v);
-    } catch (err) {
-      const why = err instanceof Error ? err.message : String(err);
-      // valueFromJson names the path already; JSON.parse and the msgpack reader do not.
-      if (isTapedeckError(err)) throw new TapedeckError(err.code, why.startsWith(path) ? why : `${path}: ${why}`);
-      throw new TapedeckError('TPD_BAD_ARGUMENT', `${path}: not ${f}: ${why}`);
-    }
-  }
-
   /**
    * A message's updates; none for a payload that does not decode: it is refused as ingest
-   * refuses a bad value (docs/values.md), counted in stats.decodeErrors and logged with its
-   * path and place, and its offset is committed with the rest (it would never decode).
+   * refuses a bad value (docs/values.md), counted and logged with its path and place
+   * (KafkaRefusals), and its offset is committed with the rest (it would never decode).
    */
   private updatesOf(topic: string, partition: number, m: KafkaMessage): Update[] {
-    const path = this.pathOf(topic, partition, m);
+    const path = messagePath(this.cfg.path ?? '/kafka/{topic}/{key}', topic, partition, m);
     try {
       // A path the recorder would refuse (too long a key, NUL from a JSON key under explode)
       // is refused here, like a bad payload: thrown at the write, it would stop the
       // partition at this message for good.
       if (!isValidPath(path)) throw badPath(path);
       if (messageTimeUs(m.timestamp) === null) throw badTime(m.timestamp);
-      const updates: Update[] = this.cfg.explode ? explode(path, this.decode(m.value, path)) : [[path, this.decode(m.value, path)]];
+      const updates: Update[] = this.cfg.explode ? explode(path, decodePayload(this.cfg.format ?? 'json', m.value, path)) : [[path, decodePayload(this.cfg.format ?? 'json', m.value, path)]];
       for (const u of updates) if (!isValidPath(u[0])) throw badPath(u[0]);
       return updates;
     } catch (err) {
-      const n = ++this.stats.decodeErrors;
-      const e = err as TapedeckError;
-      // The 1st, 2nd, 4th, 8th... refusal: a topic of garbage logs a few dozen lines, not one per message.
-      if ((n & (n - 1)) === 0) this.log.warn({ code: e.code, path, topic, partition, offset: m.offset, refused: n }, `kafka payload refused: ${e.message}`);
+      this.refusals.refuse(topic, partition, m.offset, err, path);
       return [];
     }
   }
@@ -309,6 +282,7 @@ export class KafkaSource extends EventEmitter implements Source {
         sink: this.ctx.sink as IdentifiedSink & Partial<RecorderSink>,
         stopping: () => this.stopping,
         updatesOf: (topic, partition, m) => this.updatesOf(topic, partition, m),
+        refuse: (topic, partition, offset, err) => this.refusals.refuse(topic, partition, offset, err),
         commit: (lastOffset, updates, startedMs) => this.commit(consumer, p, lastOffset, updates, startedMs),
         highWatermarkNow: (topic, partition) => this.highWatermarkNow(topic, partition),
       }, link, p);
@@ -318,30 +292,35 @@ export class KafkaSource extends EventEmitter implements Source {
     const stream = `${this.name}:${topic}:${partition}`;
     const sink = this.ctx.sink as IdentifiedSink;
     const startedMs = Date.now();
-    let pending: Update[] = [];
-    let pendingUs: number | undefined;
+    let pending: Piece[] = [];
+    let pendingUpdates = 0;
     let lastOffset: string | undefined;
     let updates = 0;
     let lastTs: number | undefined;
-    const emit = async (offset: string): Promise<void> => {
-      if (pending.length === 0) return;
-      lastTs = (await writeIdentified(sink, pending, pendingUs, { stream, seq: offset })) ?? lastTs;
-      updates += pending.length;
+    // One batch of the pieces' updates, its identity the last message's offset; a batch the
+    // writer refuses goes again message by message, and a message refused alone is refused.
+    const write = async (ps: Piece[]): Promise<number | undefined> => {
+      const ts = await writeIdentified(sink, ps.flatMap((x) => x.updates), batchTimeUs(ps), { stream, seq: (ps[ps.length - 1] as Piece).offset });
+      for (const x of ps) updates += x.updates.length;
+      return ts;
+    };
+    const emit = async (): Promise<void> => {
+      lastTs = (await writePieces(pending, write, (x, err) => this.refusals.refuse(topic, partition, x.offset, err))) ?? lastTs;
       pending = [];
-      pendingUs = undefined;
+      pendingUpdates = 0;
     };
     for (const m of batch.messages) {
       if (!isRunning() || isStale()) break;
       const u = this.updatesOf(topic, partition, m);
-      if (pending.length > 0 && pending.length + u.length > KAFKA_SOURCE_LIMITS.batchUpdatesMax && lastOffset !== undefined) await emit(lastOffset);
-      for (const x of u) pending.push(x);
-      if (u.length > 0) pendingUs = newerTime(pendingUs, messageTimeUs(m.timestamp));
+      if (pendingUpdates > 0 && pendingUpdates + u.length > KAFKA_SOURCE_LIMITS.batchUpdatesMax) await emit();
+      pending.push({ offset: m.offset, updates: u, tsUs: messageTimeUs(m.timestamp) ?? undefined });
+      pendingUpdates += u.length;
       lastOffset = m.offset;
       this.stats.messages++;
-      if (this.cfg.batch === 'message') await emit(m.offset);
+      if (this.cfg.batch === 'message') await emit();
     }
     if (lastOffset === undefined) return;
-    await emit(lastOffset);
+    await emit();
     // Durable first, then acknowledged: a crash between the two records these again. When
     // the spec kept nothing of this fetch there is nothing of it to wait for.
     const durableSink = sink as Partial<RecorderSink>;
