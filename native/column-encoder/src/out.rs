@@ -45,12 +45,26 @@ impl Out {
 
     /// LEB128 of v < 2^56 without a branch on its length (the bytes of varied lengths
     /// mispredict): its 7-bit groups spread to bytes, continuation bits on all but the
-    /// last, 8 bytes stored and the position moved by the length (block_bound keeps 8 bytes
-    /// of slack past the last write).
+    /// last (a table by length), 8 bytes stored and the position moved by the length
+    /// (block_bound keeps 8 bytes of slack past the last write).
     #[inline(always)]
     pub fn uvar(&mut self, v: u64) {
         debug_assert!(v < 1 << 56);
         let len = varint_bytes(v);
+        if v < 1 << 28 {
+            // At most 4 bytes (nearly every varint of a block: counts, ids, small
+            // differences): four groups spread and 4 bytes stored.
+            let mut x = (v & 0x7f) as u32;
+            x |= ((v << 1) & 0x7f00) as u32;
+            x |= ((v << 2) & 0x7f_0000) as u32;
+            x |= ((v << 3) & 0x7f00_0000) as u32;
+            x |= CONTINUATION[len as usize] as u32;
+            debug_assert!(self.pos + 4 <= self.buf.len());
+            // SAFETY: as below (4 of the 8 bytes of slack).
+            unsafe { (self.buf.as_mut_ptr().add(self.pos) as *mut [u8; 4]).write_unaligned(x.to_le_bytes()) };
+            self.pos += len as usize;
+            return;
+        }
         let mut x = v & 0x7f;
         x |= (v << 1) & 0x7f00;
         x |= (v << 2) & 0x7f_0000;
@@ -59,7 +73,7 @@ impl Out {
         x |= (v << 5) & 0x7f00_0000_0000;
         x |= (v << 6) & 0x7f_0000_0000_0000;
         x |= (v << 7) & 0x7f00_0000_0000_0000;
-        x |= 0x8080_8080_8080_8080 & ((1u64 << (8 * (len - 1))) - 1);
+        x |= CONTINUATION[len as usize];
         debug_assert!(self.pos + 8 <= self.buf.len());
         // SAFETY: reserve() made room for the block's bound plus 8 bytes of slack.
         unsafe { (self.buf.as_mut_ptr().add(self.pos) as *mut [u8; 8]).write_unaligned(x.to_le_bytes()) };
@@ -95,10 +109,31 @@ pub fn zigzag(v: i64) -> u64 {
 /// LEB128 length of `z` (columns.ts varintBytes).
 #[inline(always)]
 pub fn varint_bytes(z: u64) -> u64 {
-    // 1 + floor(bitlen / 7), with bitlen(0) counted as 1 bit.
-    let bits = 64 - (z | 1).leading_zeros() as u64;
-    (bits + 6) / 7
+    // ceil(bitlen / 7), with bitlen(0) counted as 1 bit, by the count of leading zeros.
+    VARINT_BYTES_BY_ZEROS[(z | 1).leading_zeros() as usize] as u64
 }
+
+/// varint_bytes by leading zeros (0..=63 of a nonzero u64).
+const VARINT_BYTES_BY_ZEROS: [u8; 64] = {
+    let mut t = [0u8; 64];
+    let mut lz = 0;
+    while lz < 64 {
+        t[lz] = ((64 - lz + 6) / 7) as u8;
+        lz += 1;
+    }
+    t
+};
+
+/// The continuation bits of a varint of `len` bytes (1..=8): the top bit of every byte but the last.
+const CONTINUATION: [u64; 10] = {
+    let mut t = [0u64; 10];
+    let mut len = 1;
+    while len <= 8 {
+        t[len] = 0x8080_8080_8080_8080 & ((1u64 << (8 * (len - 1))) - 1);
+        len += 1;
+    }
+    t
+};
 
 /// Bit length of `z` (0 for 0).
 #[inline(always)]
