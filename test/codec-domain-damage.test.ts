@@ -192,14 +192,14 @@ describe('payloads no writer made', () => {
       const ts = Float64Array.from({ length: n }, (_, i) => 1000 + i * (r() < 0.8 ? 10 : 7));
       const vals = Array.from({ length: n }, (_, i) => (i % 3 === 0 ? i / 10 : r()));
       const w = new ByteWriter(64);
-      encodeChunk(w, ts, vals, Uint32Array.from(vals.keys()), 0, n);
+      encodeChunk(w, ts, vals, Uint32Array.from(vals.keys()), 0, n, { id: 0, slice: 0 });
       const chunk = w.finish();
       for (let bit = 0; bit < chunk.length * 8; bit++) {
         const bad = chunk.slice();
         bad[bit >> 3] = (bad[bit >> 3] as number) ^ (1 << (bit & 7));
         let code = 'read';
         try {
-          decodeChunk(bad, n, ts[0] as number, ts[n - 1] as number);
+          decodeChunk(bad, n, ts[0] as number, ts[n - 1] as number, { id: 0, slice: 0 });
         } catch (err) {
           code = isTapedeckError(err) ? err.code : String(err);
         }

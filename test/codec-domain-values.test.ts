@@ -285,8 +285,8 @@ function checkSidecar(blk: Block, what: string): void {
     // A chunk: the path's times (strictly increasing in the block unless a path is twice in a batch) and values.
     const ts = Float64Array.from(list.map((o) => blk.flat.ts[o.batch] as number));
     const cw = new ByteWriter(64);
-    encodeChunk(cw, ts, vals, order, 0, vals.length);
-    const chunk = decodeChunk(cw.finish(), vals.length, ts[0] as number, ts[ts.length - 1] as number);
+    encodeChunk(cw, ts, vals, order, 0, vals.length, { id, slice: 0 });
+    const chunk = decodeChunk(cw.finish(), vals.length, ts[0] as number, ts[ts.length - 1] as number, { id, slice: 0 });
     expect(Array.from(chunk.ts)).toEqual(Array.from(ts));
     vals.forEach((v, j) => same(v, chunk.num ? chunk.num[j] : chunk.values?.[j], `${what} decodeChunk id ${id} value ${j}`));
   }

@@ -14,7 +14,7 @@ import { readSeries, seriesCacheOf } from '../storage/series-read.js';
 import { STORAGE_LIMITS } from '../storage/limits.js';
 import { seriesIndexOf } from '../storage/series-index/store.js';
 import { sidecarDir, sidecarPath } from '../storage/series-index/build.js';
-import { CHUNK_ABSOLUTE_TIMES, CHUNK_LZ4, CHUNK_REGULAR_TIMES, decodeChunk, encodeChunk } from '../storage/series-index/chunk.js';
+import { CHUNK_ABSOLUTE_TIMES, CHUNK_LZ4, CHUNK_REGULAR_TIMES, chunkSeed, decodeChunk, encodeChunk } from '../storage/series-index/chunk.js';
 import { decodeHeader, decodeIndex, HEADER_BYTES, SIDECAR_VERSION, versionOf } from '../storage/series-index/format.js';
 import { crc32c } from '../storage/codec/crc.js';
 import { ByteWriter } from '../storage/codec/bytes.js';
@@ -413,8 +413,9 @@ describe('per-series sidecars', () => {
     const c = compressed[0] as number;
     const bomb = Buffer.from(chunk(c));
     bomb.writeUInt32LE(0xffffffff, 5);
-    bomb.writeUInt32LE(crc32c(bomb.subarray(4)), 0);
-    expect(() => decodeChunk(bomb, ix.n[c] as number, ix.first[c] as number, ix.last[c] as number)).toThrow(/declares 4294967295 bytes, more than/);
+    const place = { id: ix.ids[[...ix.ids.keys()].find((p) => (ix.chunkStart[p + 1] as number) > c) as number] as number, slice: ix.slice[c] as number };
+    bomb.writeUInt32LE(crc32c(bomb.subarray(4), chunkSeed(place)), 0);
+    expect(() => decodeChunk(bomb, ix.n[c] as number, ix.first[c] as number, ix.last[c] as number, place)).toThrow(/declares 4294967295 bytes, more than/);
     const bombed = Buffer.from(pristine);
     bomb.copy(bombed, ix.offset[c]);
     await writeFile(file, bombed);
@@ -473,10 +474,10 @@ describe('per-series sidecars', () => {
     for (const { ts, flag } of cases) {
       const w = new ByteWriter(64);
       const vals: Value[] = ts.map((_, i) => (i % 2 === 0 ? STALE_NAN : -0));
-      encodeChunk(w, Float64Array.from(ts), vals, Uint32Array.from(ts.keys()), 0, ts.length);
+      encodeChunk(w, Float64Array.from(ts), vals, Uint32Array.from(ts.keys()), 0, ts.length, { id: 0, slice: 0 });
       const buf = w.buf.subarray(0, w.pos);
       expect((buf[4] as number) & (CHUNK_REGULAR_TIMES | CHUNK_ABSOLUTE_TIMES), String(ts)).toBe(flag);
-      const d = decodeChunk(buf, ts.length, ts[0] as number, ts[ts.length - 1] as number);
+      const d = decodeChunk(buf, ts.length, ts[0] as number, ts[ts.length - 1] as number, { id: 0, slice: 0 });
       expect([...d.ts], String(ts)).toEqual(ts);
       expect([...(d.num as Float64Array)].map(exact)).toEqual(vals.map(exact));
     }

@@ -191,7 +191,7 @@ class SliceWriter {
         continue;
       }
       const before = this.w.pos;
-      encodeChunk(this.w, ts, values, order, from, to);
+      encodeChunk(this.w, ts, values, order, from, to, { id, slice: this.slices });
       const bytes = this.w.pos - before;
       e.chunks.push({ slice: this.slices, offset: this.pos + before, bytes, n: to - from, first: ts[order[from] as number] as number, last: ts[order[to - 1] as number] as number });
       if (this.w.pos >= STORAGE_LIMITS.seriesIndexWriteBytes) await this.flush();

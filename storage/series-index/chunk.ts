@@ -9,6 +9,12 @@
  * body: the sample count, the times, the values. Nothing is trusted before the CRC32C, the
  * flags, the count and the times are checked against the chunk's index entry; a declared raw
  * length is bounded before anything is allocated for it.
+ *
+ * The CRC32C also covers the chunk's place: its path id and slice, as if they preceded its
+ * bytes (chunkSeed). Series scraped together share their times, so two paths' chunks of a
+ * slice often have the same count, times and length: without its place, a chunk found where
+ * another's should be (a misdirected write or read, in the sidecar or the build's scratch
+ * file) passed every check and was read as the other path's values.
  */
 import { compressSync } from 'lz4-napi';
 import type { Value } from '../../protocol/value.js';
@@ -35,6 +41,22 @@ const COMPRESS_MIN_BYTES = 32;
  */
 const RAW_BYTES_PER_SAMPLE_MAX = 32;
 
+/** Which chunk a chunk is: its path's id and its slice of the file's blocks. */
+export interface ChunkPlace {
+  id: number;
+  slice: number;
+}
+
+const placeBytes = new Uint8Array(8);
+const placeView = new DataView(placeBytes.buffer);
+
+/** The CRC32C of a chunk's place (u32 id, u32 slice, little-endian): the seed of its own CRC32C. */
+export function chunkSeed(place: ChunkPlace): number {
+  placeView.setUint32(0, place.id, true);
+  placeView.setUint32(4, place.slice, true);
+  return crc32c(placeBytes);
+}
+
 // Scratch of chunk encoding: a chunk's times (or their offsets), the identity order, its body.
 let timesScratch = new Float64Array(1024);
 let identity = new Uint32Array(0);
@@ -49,8 +71,8 @@ function regular(times: Float64Array, n: number): boolean {
   return true;
 }
 
-/** Appends one chunk: timestamps ts[order[from..to)], values vals[order[from..to)]. */
-export function encodeChunk(w: ByteWriter, ts: Float64Array, vals: ArrayLike<Value>, order: Uint32Array, from: number, to: number): void {
+/** Appends the chunk at `place`: timestamps ts[order[from..to)], values vals[order[from..to)]. */
+export function encodeChunk(w: ByteWriter, ts: Float64Array, vals: ArrayLike<Value>, order: Uint32Array, from: number, to: number, place: ChunkPlace): void {
   const n = to - from;
   if (timesScratch.length < n) timesScratch = new Float64Array(Math.max(n, timesScratch.length * 2));
   if (identity.length < n) identity = Uint32Array.from({ length: Math.max(n, identity.length * 2) }, (_, i) => i);
@@ -87,7 +109,7 @@ export function encodeChunk(w: ByteWriter, ts: Float64Array, vals: ArrayLike<Val
   w.pos += 4;
   w.u8(flags);
   w.bytes(stored);
-  w.view.setUint32(start, crc32c(w.buf.subarray(start + 4, w.pos)), true);
+  w.view.setUint32(start, crc32c(w.buf.subarray(start + 4, w.pos), chunkSeed(place)), true);
 }
 
 /** A decoded chunk: numbers in `num` when the values are all numbers, else every value in `values`. */
@@ -112,11 +134,11 @@ function chunkBody(buf: Uint8Array, flags: number, n: number): ByteReader {
   return new ByteReader(inflated, 0, raw);
 }
 
-/** Decodes a chunk after checking its CRC32C, flags, count and times against its index entry. */
-export function decodeChunk(buf: Uint8Array, n: number, first: number, last: number): DecodedChunk {
+/** Decodes the chunk at `place` after checking its CRC32C (with its place), flags, count and times against its index entry. */
+export function decodeChunk(buf: Uint8Array, n: number, first: number, last: number, place: ChunkPlace): DecodedChunk {
   if (buf.length < 6) throw corrupt('chunk shorter than its header');
   const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
-  if (view.getUint32(0, true) !== crc32c(buf.subarray(4))) throw corrupt('chunk CRC32C mismatch');
+  if (view.getUint32(0, true) !== crc32c(buf.subarray(4), chunkSeed(place))) throw corrupt(`chunk CRC32C mismatch (path ${place.id}, slice ${place.slice})`);
   const flags = buf[4] as number;
   if ((flags & ~CHUNK_FLAGS_KNOWN) !== 0 || (flags & CHUNK_REGULAR_TIMES && flags & CHUNK_ABSOLUTE_TIMES)) throw corrupt(`unknown chunk flags ${flags}`);
   const r = chunkBody(buf, flags, n);

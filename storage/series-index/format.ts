@@ -9,7 +9,7 @@
  *   header  HEADER_BYTES: magic "TPDSIDX1", version, the segment's identity (archive id, seq,
  *           name's CRC32C, committed bytes, delta blocks, first and last batch time), where the
  *           index is, its stored and raw lengths and its CRC32C, then the header's own CRC32C.
- *   chunks  one per (slice of the file's blocks, path): CRC32C of the rest, flags, then the
+ *   chunks  one per (slice of the file's blocks, path): CRC32C of its path id, slice and the rest, flags, then the
  *           body, LZ4-compressed when that saves (FLAG_LZ4): the sample count, the times
  *           (none when they are regular: first + i x step), the values as a column
  *           (storage/codec/columns.ts: the archive's own column kinds, exact for every bit
@@ -30,11 +30,13 @@ import { bytesToHex, hexToBytes } from '../codec/header.js';
 
 export const SIDECAR_MAGIC = 'TPDSIDX1';
 /**
+ * 4: a chunk's CRC32C covers its path id and slice (chunk.ts; 3's did not: a chunk found
+ * where another path's should be, same count, times and length, was read as that path's).
  * 3: the archive id in the header (2 had none: another archive's sidecar of a segment of the
  * same name, seq, size, block count and times was taken for this one's). 2: compressed chunks
  * and index, regular and relative times. Another version is rebuilt.
  */
-export const SIDECAR_VERSION = 3;
+export const SIDECAR_VERSION = 4;
 export const HEADER_BYTES = 88;
 /** Index flag: the path holds values other than numbers and null in this file; read it from the blocks. */
 export const FLAG_NOT_COVERED = 1;

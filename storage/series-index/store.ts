@@ -204,7 +204,7 @@ export class SeriesIndexStore {
     if (held) {
       for (const w of sorted) {
         const off = ix.offset[w.at] as number;
-        const d = decodeChunk(held.subarray(off, off + (ix.bytes[w.at] as number)), ix.n[w.at] as number, ix.first[w.at] as number, ix.last[w.at] as number);
+        const d = decodeChunk(held.subarray(off, off + (ix.bytes[w.at] as number)), ix.n[w.at] as number, ix.first[w.at] as number, ix.last[w.at] as number, { id: w.id, slice: ix.slice[w.at] as number });
         out.set(w.at, { n: d.n, ts: d.ts, num: d.num, values: d.values });
       }
       return out;
@@ -226,9 +226,9 @@ export class SeriesIndexStore {
         const buf = await readExactly(fh, end - startAt, startAt);
         if (buf.length !== end - startAt) throw new Error('sidecar ends inside a chunk');
         for (; i < j; i++) {
-          const c = (sorted[i] as Wanted).at;
+          const { at: c, id } = sorted[i] as Wanted;
           const off = (ix.offset[c] as number) - startAt;
-          const d = decodeChunk(buf.subarray(off, off + (ix.bytes[c] as number)), ix.n[c] as number, ix.first[c] as number, ix.last[c] as number);
+          const d = decodeChunk(buf.subarray(off, off + (ix.bytes[c] as number)), ix.n[c] as number, ix.first[c] as number, ix.last[c] as number, { id, slice: ix.slice[c] as number });
           out.set(c, { n: d.n, ts: d.ts, num: d.num, values: d.values });
         }
       }
