@@ -12,9 +12,11 @@
  * Redis unreachable for longer than the lease TTL: `on_redis_loss` says what to do;
  * `publish` (default) makes every recorder publish (`degraded`: duplicates rather than loss).
  */
+import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
+import { isSinkKey } from '../sinks/sink-auth.js';
 
 export type Role = 'active' | 'standby' | 'degraded';
 
@@ -65,7 +67,7 @@ export class HaCoordinator extends EventEmitter {
   readonly id: string;
   private readonly o: HaOptions;
   private readonly redis: Redis;
-  private readonly k: { lease: string; fence: string; members: string; force: string; alive: (id: string) => string; standby: (id: string) => string };
+  private readonly k: { lease: string; fence: string; members: string; force: string; sinkKey: string; alive: (id: string) => string; standby: (id: string) => string };
   private timer: NodeJS.Timeout | undefined;
   private ticking: Promise<void> | undefined;
   private stopped = false;
@@ -89,6 +91,8 @@ export class HaCoordinator extends EventEmitter {
    */
   private registeredSinceMs: number | undefined;
   private leaseValue = '';
+  /** The pair's sink key (docs/ha.md, "Who wrote a message"): emitted as 'sink-key' when adopted. */
+  sinkKey: string | undefined;
   private chain: Promise<void> = Promise.resolve();
 
   constructor(o: HaOptions) {
@@ -96,7 +100,7 @@ export class HaCoordinator extends EventEmitter {
     this.o = o;
     this.id = o.id;
     const p = `tapedeck:${o.cluster}`;
-    this.k = { lease: `${p}:lease`, fence: `${p}:fence`, members: `${p}:members`, force: `${p}:force-active`, alive: (id) => `${p}:alive:${id}`, standby: (id) => `${p}:force-standby:${id}` };
+    this.k = { lease: `${p}:lease`, fence: `${p}:fence`, members: `${p}:members`, force: `${p}:force-active`, sinkKey: `${p}:sink-key`, alive: (id) => `${p}:alive:${id}`, standby: (id) => `${p}:force-standby:${id}` };
     this.redis = new Redis(o.redisUrl, {
       lazyConnect: true,
       maxRetriesPerRequest: 1,
@@ -186,6 +190,26 @@ export class HaCoordinator extends EventEmitter {
     this.emit('role', role, this.token);
   }
 
+  /**
+   * Adopts the pair's sink key from Redis; where there is none (the first member, or a Redis
+   * restarted empty) or it is damaged, offers this member's (a running member restores the
+   * one it signs with) or a new one. Two offers at once: the first SET wins, and the loser
+   * adopts it at once (it keeps its own key to verify what it signed before).
+   */
+  private async syncSinkKey(inRedis: string | null): Promise<void> {
+    let key = inRedis;
+    if (!isSinkKey(key)) {
+      const offer = this.sinkKey ?? randomBytes(32).toString('hex');
+      if (key === null) await this.redis.set(this.k.sinkKey, offer, 'NX');
+      else await this.redis.set(this.k.sinkKey, offer);
+      key = await this.redis.get(this.k.sinkKey);
+      if (!isSinkKey(key)) throw new Error('the sink key in Redis is not one');
+    }
+    if (key === this.sinkKey) return;
+    this.sinkKey = key;
+    this.emit('sink-key', key);
+  }
+
   /** The live member with the earliest start time that is not forced standby (ties: the smaller id). */
   private async preferred(): Promise<string | undefined> {
     const members = await this.redis.hgetall(this.k.members);
@@ -240,7 +264,9 @@ export class HaCoordinator extends EventEmitter {
         .exec()) as [[Error | null, number], unknown];
       // hset answers 1 when the entry is new: first tick, or Redis lost it (restarted empty).
       if (fresh === 1 || !this.redisOk || this.registeredSinceMs === undefined) this.registeredSinceMs = Date.now();
-      const [lease, force, standby] = await this.redis.mget(this.k.lease, this.k.force, this.k.standby(this.id));
+      const [lease, force, standby, sinkKey] = await this.redis.mget(this.k.lease, this.k.force, this.k.standby(this.id), this.k.sinkKey);
+      // Before any role: an active signs with the pair's key, a promotion verifies with it.
+      await this.syncSinkKey(sinkKey ?? null);
       this.redisOk = true;
       this.lastRedisOkMs = Date.now();
       this.forced = force === this.id ? 'active' : standby !== null ? 'standby' : null;

@@ -36,6 +36,7 @@ export const haRoutes: FastifyPluginAsync<HaRoutesOptions> = async (app, opts) =
       dropped: s?.dropped ?? 0,
       uncertain_promotions: s?.uncertainPromotions ?? 0,
       buffer_overflows: s?.bufferOverflows ?? 0,
+      foreign_messages: s?.foreignMessages ?? 0,
       tail_read_at: s?.tailReadAtMs != null ? iso(s.tailReadAtMs) : null,
       last_published: s?.lastPublished ? { stream: s.lastPublished.stream, seq: s.lastPublished.seq, ts: s.lastPublished.ts } : null,
     };

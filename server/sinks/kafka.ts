@@ -7,12 +7,11 @@
  *
  * With active/standby (server/ha/) only the active publishes. Every recorder keeps the
  * batches of the last `bufferWindowMs` (at most `bufferMaxBatches`) and follows the tail of
- * the topic itself, so that on promotion it knows the last batch of each stream that was
- * published, from the topic and not from a clock, and publishes exactly the buffered
- * batches after it.
+ * the topic itself (kafka-tail.ts), so that on promotion it knows the last batch of each
+ * stream that was published, from the topic and not from a clock, and publishes exactly the
+ * buffered batches after it. Only messages the pair wrote count (tpd-mac, sink-auth.ts).
  */
-import { randomUUID } from 'node:crypto';
-import { Kafka, logLevel, type Consumer, type Message, type Producer } from 'kafkajs';
+import { Kafka, logLevel, type Message, type Producer } from 'kafkajs';
 // kafkajs 2.2.4 wakes every idle connection ~1 000 times a second: patched on import (see the file).
 import '../cluster/kafka-request-queue.js';
 import { valueToJson } from '../../protocol/value-json.js';
@@ -20,7 +19,9 @@ import { MsgpackWriter, encodeMsgpack } from '../../protocol/value-msgpack.js';
 import type { Logger } from 'pino';
 import type { Update, Value } from '../../protocol/value.js';
 import type { RecordedEvent, Recorder } from '../recorder.js';
-import { compareSeq, isSeq } from './identity.js';
+import { compareSeq } from './identity.js';
+import { KafkaTail, withTimeout } from './kafka-tail.js';
+import { SinkAuth } from './sink-auth.js';
 
 export const KAFKA_SINK_DEFAULTS = {
   /** Batches waiting to be published; past this the oldest are dropped (counted, logged). */
@@ -35,6 +36,8 @@ export const KAFKA_SINK_DEFAULTS = {
   tailReadMessages: 10_000,
   /** How long a promotion waits for the tail follower to reach the end of the topic. */
   catchUpMaxMs: 3_000,
+  /** Identities the follower read before the pair's key was known, kept to be verified once it is (past it the oldest go: duplicates possible, never loss). */
+  unverifiedMax: 20_000,
   /** How long a promotion waits in all (replacing a stuck follower) before it publishes regardless. */
   promotionMaxWaitMs: 60_000,
   /** A Kafka client that does not disconnect in this time is left behind. */
@@ -79,15 +82,8 @@ export interface SinkStatus {
   lastPublished: { stream: string; seq: string; ts: number } | null;
   /** Epoch ms when the tail follower last read a message of the topic (null: never, or no follower). */
   tailReadAtMs: number | null;
-}
-
-/** Rejects when `p` has not settled in `ms` (a client stuck reconnecting must not hold a shutdown). */
-function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const t = new Promise<never>((_r, reject) => {
-    timer = setTimeout(() => reject(new Error(`not done in ${ms} ms`)), ms);
-  });
-  return Promise.race([p, t]).finally(() => clearTimeout(timer));
+  /** Messages on the topic with an identity this recorder pair did not write (passed over). */
+  foreignMessages: number;
 }
 
 function bufferOf(b: Uint8Array): Buffer {
@@ -99,7 +95,9 @@ export class KafkaSink {
   private readonly kafka: Kafka;
   private readonly producer: Producer;
   private readonly mp = new MsgpackWriter();
-  private tail: Consumer | undefined;
+  private readonly tail: KafkaTail | undefined;
+  /** The pair's key (active/standby): signs what this recorder publishes, verifies what the follower reads. */
+  readonly auth = new SinkAuth();
   private readonly buffer: Entry[] = [];
   private queue: Entry[] = [];
   private active = false;
@@ -110,14 +108,9 @@ export class KafkaSink {
   private stopped = false;
   /** Last seq per stream seen on the topic (tail follower) or published by us. */
   private readonly lastOnTopic = new Map<string, string>();
-  /** Next offset the tail follower will read, per partition. */
-  private readonly tailNext = new Map<number, bigint>();
   private promoting: Promise<void> | undefined;
   readonly stats = { published: 0, dropped: 0, sendErrors: 0, promotions: 0, uncertainPromotions: 0, bufferOverflows: 0 };
   lastPublished: { stream: string; seq: string; ts: number } | null = null;
-  private tailReadAtMs: number | null = null;
-  /** Which follower is current; callbacks of replaced ones are ignored. */
-  private tailEpoch = 0;
   /** The recorder's event: whatever goes wrong here is the sink's, never thrown into the recording of the batch. */
   private readonly onRecorded = (e: RecordedEvent): void => {
     try {
@@ -141,11 +134,22 @@ export class KafkaSink {
       retry: { initialRetryTime: 100, retries: 5 },
     });
     this.producer = this.kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: true });
+    if (o.followTail) {
+      this.tail = new KafkaTail({
+        kafka: this.kafka, topic: o.topic, recorderId: o.recorderId, log: o.log, auth: this.auth, limits: KAFKA_SINK_DEFAULTS,
+        onIdentity: (stream, seq) => this.noteOnTopic(stream, seq),
+      });
+    }
+  }
+
+  /** Adopts the pair's key (from Redis, server/ha/coordinator.ts): new messages are signed with it. */
+  adoptKey(hex: string): void {
+    if (this.auth.addKey(hex)) this.tail?.keyAdopted();
   }
 
   async start(recorder: Recorder): Promise<void> {
     await this.producer.connect();
-    if (this.o.followTail) await this.startTail();
+    await this.tail?.start();
     this.recorder = recorder;
     recorder.on('recorded', this.onRecorded);
   }
@@ -155,8 +159,7 @@ export class KafkaSink {
     this.recorder?.off('recorded', this.onRecorded);
     await this.promoting?.catch(() => undefined);
     await this.pumping;
-    this.tailEpoch++;
-    await withTimeout(this.tail?.disconnect() ?? Promise.resolve(), KAFKA_SINK_DEFAULTS.disconnectMaxMs).catch(() => undefined);
+    await this.tail?.stop();
     await withTimeout(this.producer.disconnect(), KAFKA_SINK_DEFAULTS.disconnectMaxMs).catch(() => undefined);
   }
 
@@ -165,7 +168,7 @@ export class KafkaSink {
       publishing: this.active, queueDepth: this.queue.length, bufferDepth: this.buffer.length,
       published: this.stats.published, dropped: this.stats.dropped, sendErrors: this.stats.sendErrors,
       uncertainPromotions: this.stats.uncertainPromotions, bufferOverflows: this.stats.bufferOverflows, lastPublished: this.lastPublished,
-      tailReadAtMs: this.tailReadAtMs,
+      tailReadAtMs: this.tail?.readAtMs ?? null, foreignMessages: this.tail?.foreignMessages ?? 0,
     };
   }
 
@@ -174,7 +177,7 @@ export class KafkaSink {
     this.fence = fence;
     if (this.active || this.promoting) return this.promoting ?? Promise.resolve();
     this.promoting = (async () => {
-      if (this.o.followTail) await this.waitForTail();
+      if (this.tail) await this.waitForTail(this.tail);
       if (this.stopped) return;
       // Synchronously from here: the queue is what the topic lacks, then live batches follow.
       const queue: Entry[] = [];
@@ -198,17 +201,25 @@ export class KafkaSink {
    * promotion), up to `promotionMaxWaitMs`; past that this recorder publishes anyway and
    * says loudly that duplicates are possible (losing batches would be worse).
    */
-  private async waitForTail(): Promise<void> {
+  private async waitForTail(tail: KafkaTail): Promise<void> {
     const deadline = Date.now() + this.o.promotionMaxWaitMs;
     while (!this.stopped) {
-      if (await this.catchUp()) return;
+      if (await tail.catchUp()) {
+        // Without the pair's key (Redis unreachable since start) what was read cannot be told
+        // from a foreign producer's: none of it counts, so batches may go out twice, never lost.
+        if (!this.auth.ready && tail.unverifiedCount > 0) {
+          this.stats.uncertainPromotions++;
+          this.o.log.error({ unverified: tail.unverifiedCount }, "kafka sink: the pair's key is not known (Redis unreachable); publishing without trusting the topic, batches near the failover may be duplicated");
+        }
+        return;
+      }
       if (Date.now() > deadline) {
         this.stats.uncertainPromotions++;
         this.o.log.error({ waitedMs: this.o.promotionMaxWaitMs }, 'kafka sink: the end of the topic could not be read in time; publishing anyway, batches near the failover may be duplicated');
         return;
       }
       this.o.log.warn('kafka sink: the tail follower is behind; following the topic with a new consumer');
-      await this.rebuildTail().catch((err: unknown) => this.o.log.warn({ err }, 'kafka sink: cannot follow the topic yet'));
+      await tail.rebuild().catch((err: unknown) => this.o.log.warn({ err }, 'kafka sink: cannot follow the topic yet'));
     }
   }
 
@@ -279,7 +290,9 @@ export class KafkaSink {
 
   private messagesOf(x: Entry): Message[] {
     const { e } = x;
-    const headers = { 'tpd-stream': e.id.stream, 'tpd-seq': e.id.seq, 'tpd-fence': String(this.fence), 'tpd-recorder': this.o.recorderId };
+    const id = { stream: e.id.stream, seq: e.id.seq, fence: String(this.fence), recorder: this.o.recorderId };
+    const mac = this.auth.sign(id);
+    const headers: Record<string, string> = { 'tpd-stream': id.stream, 'tpd-seq': id.seq, 'tpd-fence': id.fence, 'tpd-recorder': id.recorder, ...(mac !== undefined ? { 'tpd-mac': mac } : {}) };
     const timestamp = String(Math.floor(e.ts / 1000));
     // Values in the one msgpack or JSON form of protocol/ (docs/values.md), exact both ways.
     const json = this.o.format === 'json';
@@ -323,106 +336,5 @@ export class KafkaSink {
       this.pumping = undefined;
       if (this.active && !this.stopped && this.queue.length > 0) this.pump();
     });
-  }
-
-  /**
-   * A consumer of the sink topic in a group of its own that keeps the last seq per stream.
-   * The first one starts `tailReadMessages` before the end; a rebuilt one (after a crash, or
-   * when a promotion finds it behind) continues exactly where the last one stopped. Each
-   * gets a new group: a consumer that rejoins an old group after a broker restart can wait
-   * for its own stale membership to time out, a new group has none. Positions are set with
-   * seek() (admin.setOffsets runs a throwaway consumer and costs seconds).
-   */
-  private async startTail(): Promise<void> {
-    const epoch = ++this.tailEpoch;
-    if (this.tailNext.size === 0) {
-      const admin = this.kafka.admin();
-      await admin.connect();
-      try {
-        const exists = (await admin.listTopics()).includes(this.o.topic);
-        if (!exists) await admin.createTopics({ topics: [{ topic: this.o.topic, numPartitions: 1 }], waitForLeaders: true }).catch(() => undefined);
-        for (const p of await admin.fetchTopicOffsets(this.o.topic)) {
-          const high = BigInt(p.high);
-          const low = BigInt(p.low);
-          const back = high - BigInt(KAFKA_SINK_DEFAULTS.tailReadMessages);
-          this.tailNext.set(p.partition, back > low ? back : low);
-        }
-      } finally {
-        await admin.disconnect();
-      }
-    }
-    const groupId = `tapedeck-sink-tail-${this.o.recorderId}-${randomUUID()}`;
-    const tail = this.kafka.consumer({
-      groupId, maxWaitTimeInMs: 100, sessionTimeout: 10_000, heartbeatInterval: 2_000,
-      retry: { initialRetryTime: 100, retries: 5, restartOnFailure: async () => false },
-    });
-    this.tail = tail;
-    tail.on(tail.events.CRASH, ({ payload }) => {
-      if (this.stopped || epoch !== this.tailEpoch) return;
-      this.o.log.warn({ err: payload.error }, 'kafka sink: the tail follower stopped; starting a new one where it was');
-      this.rebuildTailSoon(epoch);
-    });
-    await tail.connect();
-    await tail.subscribe({ topic: this.o.topic, fromBeginning: true });
-    await tail.run({
-      autoCommit: false,
-      eachBatch: async ({ batch }) => {
-        if (epoch !== this.tailEpoch) return;
-        for (const m of batch.messages) {
-          const next = BigInt(m.offset) + 1n;
-          // A new follower may read again what an old one read; positions only go forward.
-          if (next <= (this.tailNext.get(batch.partition) ?? 0n)) continue;
-          const stream = m.headers?.['tpd-stream'];
-          const seq = m.headers?.['tpd-seq'];
-          // A message without our identity headers (another producer's) is passed over.
-          if (stream !== undefined && seq !== undefined && isSeq(String(seq))) this.noteOnTopic(String(stream), String(seq));
-          this.tailNext.set(batch.partition, next);
-        }
-        if (batch.messages.length > 0) this.tailReadAtMs = Date.now();
-      },
-    });
-    for (const [partition, offset] of this.tailNext) tail.seek({ topic: this.o.topic, partition, offset: offset.toString() });
-  }
-
-  /** Replaces the tail follower (the old one is disconnected in the background), retrying with backoff while the broker is away. */
-  private rebuildTailSoon(epoch: number, delayMs: number = KAFKA_SINK_DEFAULTS.retryBackoffMs): void {
-    setTimeout(() => {
-      if (this.stopped || epoch !== this.tailEpoch) return;
-      void this.rebuildTail().catch((err: unknown) => {
-        this.o.log.warn({ err }, 'kafka sink: cannot follow the topic yet; trying again');
-        this.rebuildTailSoon(this.tailEpoch, Math.min(5_000, delayMs * 2));
-      });
-    }, delayMs).unref();
-  }
-
-  private async rebuildTail(): Promise<void> {
-    const old = this.tail;
-    this.tail = undefined;
-    if (old) void withTimeout(old.disconnect(), KAFKA_SINK_DEFAULTS.disconnectMaxMs).catch(() => undefined);
-    await this.startTail();
-  }
-
-  /** Waits (bounded) until the tail follower has read the topic up to its current end; false when it did not. */
-  private async catchUp(): Promise<boolean> {
-    const deadline = Date.now() + KAFKA_SINK_DEFAULTS.catchUpMaxMs;
-    const admin = this.kafka.admin();
-    try {
-      await admin.connect();
-      const offs = await admin.fetchTopicOffsets(this.o.topic);
-      for (;;) {
-        const behind = offs.filter((p) => (this.tailNext.get(p.partition) ?? 0n) < BigInt(p.high));
-        if (behind.length === 0) return true;
-        if (Date.now() > deadline) {
-          this.o.log.warn({ behind: behind.map((p) => p.partition) }, 'kafka sink: the tail of the topic was not read in time');
-          return false;
-        }
-        await new Promise((r) => setTimeout(r, 10));
-      }
-    } catch (err) {
-      this.o.log.warn({ err }, 'kafka sink: cannot read the end of the topic');
-      return false;
-    } finally {
-      await admin.disconnect().catch(() => undefined);
-    }
   }
 }
