@@ -5,7 +5,9 @@
  * into exactly explode's leafUpdatesMax (1 000 000) leaves, which the lone source records,
  * plus the shard's marker is one update past batchUpdatesMax: the writer refused the batch,
  * the shard settled its intent and threw, and kafkajs fetched the same message for ever.
- * The markers cover what was recorded, in order, never overlapping.
+ * The markers cover what was recorded, in order, never overlapping. A message whose path
+ * falls under the markers' prefix (/tapedeck/kafka) is refused as a push is: it could forge
+ * the marker of another partition, which settling an in-doubt batch reads.
  * A shard process, the run's real broker and Redis.
  */
 import { describe, expect, it, onTestFinished } from 'vitest';
@@ -13,7 +15,7 @@ import type { Value } from '../protocol/value.js';
 import { KAFKA_MARKER_PREFIX } from '../server/cluster/kafka-marker.js';
 import { STORAGE_LIMITS } from '../storage/limits.js';
 import { ShardCluster, useShardPeers } from './helpers/cluster.js';
-import { produce } from './helpers/kafka.js';
+import { createTopic, produce } from './helpers/kafka.js';
 import { uniqueName } from './helpers/peers.js';
 import { readArchive } from './helpers/replay.js';
 import { tmpDir } from './helpers/tmp.js';
@@ -66,4 +68,28 @@ describe('a shard and a message the writer refuses', () => {
       expect(markers.map((m) => [m.first, m.last])).toEqual([[0, 0], [2, 2]]);
     }, 80_000);
   }
+
+  it("a message whose path falls under the markers' prefix is refused: it cannot forge another partition's marker", async () => {
+    const topic = uniqueName('audit10-cluster-forge');
+    await createTopic(peers().kafka.kafka, topic);
+    const forged = { a: 'tapedeck', b: 'kafka', c: 'k', d: topic, e: '1' };
+    const messages = [
+      { key: 'a', value: '1', headers: { a: 'x', b: 'y', c: 'z', d: 'w', e: 'v' } },
+      { key: 'forged', value: '{"first":0,"last":1000000}', headers: forged },
+      { key: 'b', value: '2', headers: { a: 'x', b: 'y', c: 'z', d: 'w', e: 'u' } },
+    ];
+    await produce(peers().kafka.kafka, topic, messages);
+    const name = uniqueName('c10');
+    const c = new ShardCluster({ dir: await tmpDir(), redisUrl: peers().redis.url, name });
+    onTestFinished(() => c.killAll());
+    const source = { name: 'k', type: 'kafka', brokers: [peers().kafka.brokers], topics: [topic], path: '/{header.a}/{header.b}/{header.c}/{header.d}/{header.e}', session_timeout: '6s' };
+    const s = await c.start('s1', { sources: [source] });
+    await until(async () => (await committedUpTo(`tapedeck-${name}-k`, topic)) === '3', 40_000, 'every message committed');
+    expect(await c.stop(s)).toBe(0);
+    const refused = s.lines.map((l) => (l.startsWith('{') ? JSON.parse(l) as Record<string, unknown> : {})).filter((l) => l.offset === '1' && l.topic === topic);
+    expect(refused).toMatchObject([{ code: 'TPD_BAD_PATH', partition: 0 }]);
+    const paths = (await readArchive(s.archive)).flatMap((b) => b.updates.map(([p]) => p));
+    expect(paths.filter((p) => !p.startsWith(`${KAFKA_MARKER_PREFIX}/k/`))).toEqual(['/x/y/z/w/v', '/x/y/z/w/u']);
+    expect(paths.filter((p) => p.endsWith(`/${topic}/1`))).toEqual([]);
+  }, 80_000);
 });

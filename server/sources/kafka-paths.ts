@@ -68,6 +68,11 @@ export function badPath(path: string): TapedeckError {
   return new TapedeckError('TPD_BAD_PATH', `${JSON.stringify(path.slice(0, 200))} is not a path: at most ${PROTOCOL_LIMITS.pathCharsMax} characters (pathCharsMax), no NUL`);
 }
 
+/** A path under the cluster's batch markers (/tapedeck/kafka), which a message cannot write. */
+export function reservedPath(path: string): TapedeckError {
+  return new TapedeckError('TPD_BAD_PATH', `${JSON.stringify(path.slice(0, 200))}: paths under /tapedeck/kafka are the cluster's Kafka batch markers (docs/cluster.md, "Exactly once"); a message cannot write them`);
+}
+
 /**
  * A message's time for the archive (µs), from its timestamp (ms, a producer's CreateTime or
  * the broker's LogAppendTime): undefined for a message without one (-1, the old message

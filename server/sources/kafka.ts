@@ -26,7 +26,7 @@ import type { Logger } from 'pino';
 import { DURATION_SCHEMA, durationMs, type Duration } from '../duration.js';
 import { parseTs } from '../../protocol/time.js';
 import { isValidPath, type Update } from '../../protocol/value.js';
-import { badPath, badTime, batchTimeUs, decodePayload, messagePath, messageTimeUs } from './kafka-paths.js';
+import { badPath, badTime, batchTimeUs, decodePayload, messagePath, messageTimeUs, reservedPath } from './kafka-paths.js';
 import { KafkaRefusals, writePieces, type Piece } from './kafka-refusals.js';
 import { explode } from './http-json.js';
 
@@ -35,6 +35,7 @@ import { HealthTracker, type PollEvent, type Source, type SourceContext, type So
 import { writeIdentified, type IdentifiedSink } from '../sinks/identity.js';
 import type { RecorderSink } from '../recorder.js';
 import { recordClusterBatch, type KafkaClusterLink } from '../cluster/kafka-batches.js';
+import { isMarkerPath } from '../cluster/kafka-marker.js';
 
 export const KAFKA_SOURCE_LIMITS = {
   /** Most updates in one recorded batch; a larger fetched message set is cut into several. */
@@ -250,6 +251,9 @@ export class KafkaSource extends EventEmitter implements Source {
       if (messageTimeUs(m.timestamp) === null) throw badTime(m.timestamp);
       const updates: Update[] = this.cfg.explode ? explode(path, decodePayload(this.cfg.format ?? 'json', m.value, path)) : [[path, decodePayload(this.cfg.format ?? 'json', m.value, path)]];
       for (const u of updates) if (!isValidPath(u[0])) throw badPath(u[0]);
+      // In a cluster the shards' batch markers are settled from (docs/cluster.md): a message
+      // cannot write one, as a push cannot (server/cluster/runtime.ts).
+      if (this.cluster) for (const u of updates) if (isMarkerPath(u[0])) throw reservedPath(u[0]);
       return updates;
     } catch (err) {
       this.refusals.refuse(topic, partition, m.offset, err, path);
