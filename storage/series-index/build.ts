@@ -9,6 +9,7 @@
  * the directory fsynced: a crash leaves either no sidecar or a whole one (temporary files
  * are never read, and the next build removes them).
  */
+import { constants } from 'node:fs';
 import { mkdir, open, rename, rm, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { TapedeckError } from '../../protocol/errors.js';
@@ -36,6 +37,33 @@ export function sidecarDir(a: Archive): string {
 
 export function sidecarPath(a: Archive, segmentName: string): string {
   return join(sidecarDir(a), segmentName + SIDECAR_SUFFIX);
+}
+
+/**
+ * Opens a sidecar to read it. Never waits at the open: a FIFO put at its name, opened without
+ * O_NONBLOCK, would hold the open (and one of libuv's threads) until something wrote to it,
+ * and with it the server's start, a query, or a build. What is not a regular file is refused
+ * as a damaged sidecar (never read: the blocks answer).
+ */
+export async function openSidecarFile(path: string): Promise<FileHandle> {
+  const fh = await open(path, constants.O_RDONLY | constants.O_NONBLOCK);
+  try {
+    if (!(await fh.stat()).isFile()) throw new TapedeckError('TPD_CORRUPT_BLOCK', `series sidecar: ${path} is not a regular file`);
+    return fh;
+  } catch (err) {
+    await fh.close().catch(() => undefined);
+    throw err;
+  }
+}
+
+/**
+ * Creates a build's file: whatever is at its name goes first (a file left by a build cut short,
+ * a FIFO, which an open for writing would wait on), then the file is created only if nothing
+ * is there (O_EXCL): a build writes only into files it created.
+ */
+async function createFresh(path: string, flags: 'wx' | 'wx+'): Promise<FileHandle> {
+  await rm(path, { force: true });
+  return open(path, flags);
 }
 
 /** The identity of a segment as the archive knows it now (its block table loaded). */
@@ -71,12 +99,12 @@ export async function buildSidecar(a: Archive, f: FileEntry, opts: BuildOptions 
   const final = sidecarPath(a, f.name);
   const temp = final + TEMP_SUFFIX;
   const scratchPath = final + SLICES_SUFFIX;
-  const fh = await open(temp, 'w');
+  const fh = await createFresh(temp, 'wx');
   let scratch: FileHandle | undefined;
   let done = false;
   try {
     opts.onTemp?.(temp);
-    scratch = await open(scratchPath, 'w+');
+    scratch = await createFresh(scratchPath, 'wx+');
     const out = new SliceWriter(scratch, a.paths.length);
     const t = a.table(f);
     let slice: Slice = { blocks: [], updates: 0 };

@@ -4,13 +4,13 @@
  * that queries and recording keep the machine. The store decides what is queued and what a
  * finished build means for reads; this runs the queue.
  */
-import { open, readdir, rm } from 'node:fs/promises';
+import { readdir, rm } from 'node:fs/promises';
 import { isTapedeckError } from '../../protocol/errors.js';
 import type { Archive } from '../archive.js';
 import type { FileEntry } from '../file-list.js';
 import { STORAGE_LIMITS } from '../limits.js';
 import { readExactly } from '../segment-file.js';
-import { buildSidecar, identityOf, sidecarDir, SIDECAR_SUFFIX, TEMP_SUFFIX, type BuildResult } from './build.js';
+import { buildSidecar, identityOf, openSidecarFile, sidecarDir, SIDECAR_SUFFIX, TEMP_SUFFIX, type BuildResult } from './build.js';
 import { SIDECAR_VERSION, versionOf } from './format.js';
 import type { SeriesIndexStats } from './store.js';
 
@@ -93,7 +93,9 @@ export class SidecarBuilds {
 
 /**
  * At start: removes temporary files (a build cut by a crash) and sidecars whose segment is
- * no longer a local sealed file; the sealed local files without a sidecar (to build).
+ * no longer a local sealed file; the sealed local files without a sidecar (to build). What
+ * cannot be removed (a directory someone put there) is left and logged: it never stops the
+ * start, and a directory at a sidecar's name is never read as one (its build fails, logged).
  */
 export async function sweepSidecars(a: Archive): Promise<FileEntry[]> {
   const names = await readdir(sidecarDir(a)).catch(() => [] as string[]);
@@ -104,15 +106,15 @@ export async function sweepSidecars(a: Archive): Promise<FileEntry[]> {
     const segment = n.endsWith(SIDECAR_SUFFIX) ? n.slice(0, -SIDECAR_SUFFIX.length) : undefined;
     // A sidecar of another format version (written by another release) is built again now, not at its first read.
     const stale = segment !== undefined && local.has(segment) && !(await currentVersion(`${sidecarDir(a)}/${n}`));
-    if (n.endsWith(TEMP_SUFFIX) || segment === undefined || !local.has(segment) || stale) await rm(`${sidecarDir(a)}/${n}`, { force: true });
-    else have.add(segment);
+    if (!(n.endsWith(TEMP_SUFFIX) || segment === undefined || !local.has(segment) || stale)) have.add(segment);
+    else await rm(`${sidecarDir(a)}/${n}`, { force: true }).catch((err: unknown) => a.logger.warn({ file: n, err: String((err as Error).message ?? err) }, 'series-index/: could not remove what is not a sidecar of a local sealed file'));
   }
   return [...local.values()].filter((f) => !have.has(f.name) && f.firstTs !== null);
 }
 
 /** Whether the file starts as a sidecar of this format version (its other checks wait for its first read). */
 async function currentVersion(path: string): Promise<boolean> {
-  const fh = await open(path, 'r').catch(() => undefined);
+  const fh = await openSidecarFile(path).catch(() => undefined);
   if (!fh) return false;
   try {
     return versionOf(await readExactly(fh, 12, 0)) === SIDECAR_VERSION;

@@ -11,14 +11,14 @@
  * from cold storage builds its sidecar when fetched). They are paced at
  * STORAGE_LIMITS.seriesIndexBuildUpdatesPerS so that queries and recording keep the machine.
  */
-import { open, rm } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import { isTapedeckError } from '../../protocol/errors.js';
 import type { Archive } from '../archive.js';
 import type { FileEntry } from '../file-list.js';
 import { STORAGE_LIMITS } from '../limits.js';
 import { readExactly } from '../segment-file.js';
 import { EMPTY_RUN, type ChunkRun, type SeriesCache, type SeriesRun } from '../series-cache.js';
-import { identityOf, sidecarPath } from './build.js';
+import { identityOf, openSidecarFile, sidecarPath } from './build.js';
 import { SidecarBuilds, sweepSidecars } from './builds.js';
 import { decodeChunk } from './chunk.js';
 import { decodeHeader, decodeIndex, findPath, FLAG_NOT_COVERED, HEADER_BYTES, type SidecarIndex } from './format.js';
@@ -104,9 +104,11 @@ export class SeriesIndexStore {
     if (!id) return undefined;
     let fh;
     try {
-      fh = await open(sidecarPath(this.a, f.name), 'r');
-    } catch {
-      this.want(f);
+      fh = await openSidecarFile(sidecarPath(this.a, f.name));
+    } catch (err) {
+      // Something other than a regular file (a directory, a FIFO) is a damaged sidecar; nothing there, a missing one.
+      if (isTapedeckError(err)) await this.damaged(f, err);
+      else this.want(f);
       return undefined;
     }
     try {
@@ -209,7 +211,7 @@ export class SeriesIndexStore {
       }
       return out;
     }
-    const fh = await open(sidecarPath(this.a, f.name), 'r');
+    const fh = await openSidecarFile(sidecarPath(this.a, f.name));
     try {
       for (let i = 0; i < sorted.length; ) {
         const startAt = ix.offset[(sorted[i] as Wanted).at] as number;
@@ -255,7 +257,7 @@ export class SeriesIndexStore {
     if (o.chunkEnd > STORAGE_LIMITS.seriesIndexHeldBytesMax) return undefined;
     for (const w of sorted) o.readBytes += o.index.bytes[w.at] as number;
     if (o.readBytes * HOLD_READ_FRACTION < o.chunkEnd) return undefined;
-    const fh = await open(sidecarPath(this.a, f.name), 'r');
+    const fh = await openSidecarFile(sidecarPath(this.a, f.name));
     let buf: Uint8Array;
     try {
       buf = await readExactly(fh, o.chunkEnd, 0);
