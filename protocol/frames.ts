@@ -12,6 +12,8 @@
  *   info     informational (e.g. buffering, a step clamped at the start or end)
  *   coverage where the record is blind within the session's range: recorder gaps and source
  *            outages (protocol/coverage.ts), the newest `itemsMax`, `truncated` when more
+ *   gap      playback crossed archive files that cannot be read (gone, not fetchable): the
+ *            batches after `fromUs` up to `toUs` are lost; the state at `toUs` follows
  *   paths    msgpack only: path ids used by later frames ([id, path] pairs, each id once)
  *
  * In msgpack frames paths are replaced by their ids (`paths` frames announce them), so the
@@ -46,6 +48,7 @@ export type ServerFrame<K extends PathKey = string> =
   | { type: 'error'; code: string; message: string; control?: string }
   | { type: 'info'; code: string; message: string }
   | CoverageFrame
+  | GapFrame
   | { type: 'paths'; paths: Array<[number, string]> };
 
 export interface CoverageFrame {
@@ -54,6 +57,18 @@ export interface CoverageFrame {
   outages: SourceOutage[];
   /** Older gaps or outages were left out (more than the limit touch the range). */
   truncated: boolean;
+}
+
+/** Playback crossed files that cannot be read (a `state` frame at `toUs` follows, then the batches after it). */
+export interface GapFrame {
+  type: 'gap';
+  /** The last batch sent before the hole (null: none). */
+  fromUs: number | null;
+  /** The batches after fromUs up to this time are lost; the state at it is whole. */
+  toUs: number;
+  /** The files that could not be read, oldest first. */
+  files: string[];
+  message: string;
 }
 
 /**

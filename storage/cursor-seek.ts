@@ -102,7 +102,7 @@ export function goneFile(f: FileEntry, why = 'is missing'): TapedeckError {
 }
 
 /** The time of the image g opens with (before its first delta block), or undefined when it has none. */
-function openingImageTs(a: Archive, g: FileEntry): number | undefined {
+export function openingImageTs(a: Archive, g: FileEntry): number | undefined {
   const table = a.table(g);
   const end = table.deltas.length > 0 ? (table.deltas[0] as number) : table.length;
   let ts: number | undefined;

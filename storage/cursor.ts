@@ -27,7 +27,8 @@ import type { ColumnBatches } from './column-batches.js';
 import { CursorBlock } from './cursor-block.js';
 import { CursorColumns } from './cursor-columns.js';
 import { CursorFilter } from './cursor-filter.js';
-import { goneFile, placeAt } from './cursor-seek.js';
+import { isGoneRead, pastGone, type CrossedGap } from './cursor-gap.js';
+import { goneFile, placeAt, type Place } from './cursor-seek.js';
 import { coveredAt, stateAt, type HeldBlock } from './cursor-state.js';
 
 export type { ColumnBatches } from './column-batches.js';
@@ -207,6 +208,25 @@ export class Cursor {
   }
 
   // ---------------------------------------------------------------- reading forward
+
+  /**
+   * After a read forward that failed with `err` because the file the cursor stands in is
+   * gone: stands at the start of the next readable file and says what was lost
+   * (storage/cursor-gap.ts); undefined (nothing moved) for any other failure.
+   */
+  async crossGone(err: unknown): Promise<CrossedGap | undefined> {
+    const f = this.currentFile();
+    const gap = f !== undefined && isGoneRead(err, f) ? await pastGone(this.a, f, err, this.pos, this.wait) : undefined;
+    if (gap !== undefined) this.crossTo(gap.place, gap.toUs);
+    return gap;
+  }
+
+  /** Stands at `place` (a gap another cursor over the archive crossed), the state there being the one at `pos`. */
+  crossTo(place: Place, pos: number): void {
+    [this.seq, this.di, this.k, this.pos, this.sought] = [place.seq, place.di, place.k, pos, false];
+    this.block.dropAhead();
+    this.columns?.dropSpan();
+  }
 
   /** The next committed batch (filtered), or null at the end of committed data. */
   async next(): Promise<Batch | null> {

@@ -1,11 +1,12 @@
 /**
  * A session change or read that fails leaves nothing half done and loses nothing read:
  * - a frame of batches whose read runs into a gone file (a rotated file deleted) sends the
- *   batches read before it, then the error (a coalesced burst, or play faster than real
- *   time, dropped them and the position stayed before them);
- * - a step (`pos: "+N"`) that fails at a gone file moves nothing: the position shown and the
- *   next step count from where the session was (the cursor stayed where the failed step had
- *   read to);
+ *   batches read before it, then (since test/audit10-session-gaps.test.ts: the gap is
+ *   crossed) the gap, the state after it and the batches after it (a coalesced burst, or play
+ *   faster than real time, dropped them and the position stayed before them);
+ * - a step that fails at a gone file (back over it: a step forward crosses it) moves
+ *   nothing: the position shown and the next step count from where the session was (the
+ *   cursor stayed where the failed step had read to);
  * - a change whose range would end before its start (with the session's other bound, not
  *   only within the change) is refused whole, naming the control, over REST and the stream.
  *
@@ -47,8 +48,10 @@ let app: FastifyInstance;
 let archive: Archive;
 let url: string;
 let batches: Batch[];
-/** Index in `batches` of the last batch before the gone file. */
+/** Index in `batches` of the last batch before the gone file, and of the first after it. */
 let lastBefore: number;
+let firstAfter: number;
+let goneName: string;
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'tapedeck-audit9-'));
@@ -65,8 +68,10 @@ beforeAll(async () => {
   expect(rotated.length, `seed ${seed}`).toBeGreaterThanOrEqual(4);
   // A rotated file gone, not the first: the file before it holds batches to read up to it.
   const g = 1 + Math.floor(rand() * (rotated.length - 2));
-  await rm(join(dir, (rotated[g] as FileEntry).name));
+  goneName = (rotated[g] as FileEntry).name;
+  await rm(join(dir, goneName));
   lastBefore = batches.findIndex((b) => b.ts === (rotated[g - 1] as FileEntry).lastTs);
+  firstAfter = batches.findIndex((b) => b.ts === (rotated[g + 1] as FileEntry).firstTs);
   expect(lastBefore, `seed ${seed}`).toBeGreaterThan(20);
   archive = await Archive.open(dir, OPTIONS);
   app = await buildServer({ archive });
@@ -86,6 +91,7 @@ async function pausedAt(i: number): Promise<{ id: string; ws: TestWs }> {
   expect(created.status).toBe(201);
   const id = created.body.id as string;
   const ws = await TestWs.open(`${url}/api/v1/sessions/${id}/stream?coalesce=true`);
+  await ws.next((f) => f.type === 'state');
   await ws.next((f) => f.type === 'controls');
   return { id, ws };
 }
@@ -96,42 +102,53 @@ function someBefore(): number {
 }
 
 describe('a session read that runs into a gone file', () => {
-  it('in a burst on a coalesced stream: every batch before it goes out, then the error', async () => {
+  /** The gap frame after the last batch before the gone file, and the state after it. */
+  async function crossed(ws: TestWs): Promise<void> {
+    const gap = await ws.next((f) => f.type === 'gap' || f.type === 'error');
+    expect([gap.type, gap.fromUs, gap.files]).toEqual(['gap', (batches[lastBefore] as Batch).ts, [goneName]]);
+    expect((await ws.next((f) => f.type === 'state')).ts).toBe(gap.toUs);
+  }
+
+  it('in a burst on a coalesced stream: every batch before it goes out, then the gap, and the burst goes on after it', async () => {
     const from = someBefore();
     const { id, ws } = await pausedAt(from);
     const res = await api(url, 'PATCH', `/api/v1/sessions/${id}`, { burst: lastBefore - from + 5 });
     expect(res.status).toBe(200);
     const got = await ws.batches(lastBefore - from, 5000);
     expect(got, `seed ${seed}`).toEqual(batches.slice(from + 1, lastBefore + 1));
-    expect((await ws.next((f) => f.type === 'error')).code).toBe('TPD_FILE_UNAVAILABLE');
-    expect(res.body.controls.posUs).toBe((batches[lastBefore] as Batch).ts);
+    await crossed(ws);
+    expect(await ws.batches(5, 5000), `seed ${seed}`).toEqual(batches.slice(firstAfter, firstAfter + 5));
+    expect(res.body.controls.posUs).toBe((batches[firstAfter + 4] as Batch).ts);
     ws.close();
     await api(url, 'DELETE', `/api/v1/sessions/${id}`);
   });
 
-  it('playing faster than real time on a coalesced stream: every batch before it goes out, then the error', async () => {
+  it('playing faster than real time on a coalesced stream: every batch before it goes out, then the gap and the batches after it', async () => {
     const from = someBefore();
     const { id, ws } = await pausedAt(from);
     ws.send({ type: 'control', set: { speed: 1000, state: 'play' } });
     const got = await ws.batches(lastBefore - from, 5000);
     expect(got, `seed ${seed}`).toEqual(batches.slice(from + 1, lastBefore + 1));
-    expect((await ws.next((f) => f.type === 'error')).code).toBe('TPD_FILE_UNAVAILABLE');
-    const shown = await api(url, 'GET', `/api/v1/sessions/${id}`);
-    expect(shown.body.controls.posUs).toBe((batches[lastBefore] as Batch).ts);
+    await crossed(ws);
+    expect(await ws.batches(5, 5000), `seed ${seed}`).toEqual(batches.slice(firstAfter, firstAfter + 5));
     ws.close();
     await api(url, 'DELETE', `/api/v1/sessions/${id}`);
   });
 
   it('in a step: nothing moves, and the next step counts from the position shown', async () => {
+    // Forward, the step crosses the gone file, counting the batches it could read.
     const from = someBefore();
     const { id, ws } = await pausedAt(from);
-    const failed = await api(url, 'PATCH', `/api/v1/sessions/${id}`, { pos: `+${lastBefore - from + 3}` });
+    const over = await api(url, 'PATCH', `/api/v1/sessions/${id}`, { pos: `+${lastBefore - from + 3}` });
+    expect([over.status, over.body.controls?.posUs]).toEqual([200, (batches[firstAfter + 2] as Batch).ts]);
+    // Back over it, the step fails: nothing moves.
+    const failed = await api(url, 'PATCH', `/api/v1/sessions/${id}`, { pos: '-6' });
     expect(failed.status).toBe(503);
     expect(failed.body.error.code).toBe('TPD_FILE_UNAVAILABLE');
-    expect((await api(url, 'GET', `/api/v1/sessions/${id}`)).body.controls.posUs).toBe((batches[from] as Batch).ts);
+    expect((await api(url, 'GET', `/api/v1/sessions/${id}`)).body.controls.posUs).toBe((batches[firstAfter + 2] as Batch).ts);
     const back = await api(url, 'PATCH', `/api/v1/sessions/${id}`, { pos: '-1' });
     expect(back.status).toBe(200);
-    expect(back.body.controls.posUs, `seed ${seed}`).toBe((batches[from - 1] as Batch).ts);
+    expect(back.body.controls.posUs, `seed ${seed}`).toBe((batches[firstAfter + 1] as Batch).ts);
     ws.close();
     await api(url, 'DELETE', `/api/v1/sessions/${id}`);
   });

@@ -344,7 +344,7 @@ describe('sessions over evicted files', () => {
     expect((await calls(r)).filter((l) => l.startsWith('get'))).toHaveLength(2);
   });
 
-  it('tells a session that a fetch failed with an error frame and keeps it alive', async () => {
+  it('tells a session that a fetch failed (a gap frame naming the file: playback crosses it) and keeps it alive', async () => {
     const r = await rig();
     const { a, c } = await start(r, { hooks: { put: r.hook('put-copy.sh'), get: { cmd: join(FIX, 'fail.sh'), args: [] } }, policy: { get: fast }, retention: { maxAgeMs: 0, maxBytes: 1 } });
     const name = await writeRotateShip(a, c, batches(0, 20));
@@ -353,9 +353,11 @@ describe('sessions over evicted files', () => {
     const s = await api(url, 'POST', '/api/v1/sessions', { speed: 'unlimited' });
     const ws = await TestWs.open(`${url}${s.body.stream as string}`, 'json');
     open.push({ close: async () => ws.close() });
-    const err = await ws.next((f) => f.type === 'error');
-    expect(err).toMatchObject({ code: 'TPD_FILE_UNAVAILABLE', message: expect.stringContaining(`file ${name} could not be fetched from cold storage`) });
-    expect((await ws.next((f) => f.type === 'controls' && (f.controls as { state: string }).state === 'pause')).type).toBe('controls');
+    await ws.next((f) => f.type === 'state'); // at the beginning
+    const gap = await ws.next((f) => f.type === 'gap' || f.type === 'error');
+    expect(gap).toMatchObject({ type: 'gap', files: [name], message: expect.stringContaining(`file ${name} could not be fetched from cold storage`) });
+    expect((await ws.next((f) => f.type === 'state')).ts).toBe(gap.toUs);
+    expect((await ws.next((f) => f.type === 'controls' && (f.controls as { state: string }).state === 'tail')).type).toBe('controls');
     expect(ws.closed).toBe(false);
   });
 });

@@ -124,7 +124,26 @@ export abstract class PlaybackLoop {
   }
 
   protected run(): Promise<void> {
-    return this.turns.run(() => this.turn(), () => this.closed).catch((err: unknown) => this.fatal(err));
+    return this.turns.run(() => this.turn(), () => this.closed).catch((err: unknown) => this.readFailed(err));
+  }
+
+  /**
+   * A turn failed. A read into a file that cannot be read (gone, not fetchable) is crossed
+   * (./playhead.ts crossGone): the client is told of the gap (a `gap` frame), gets the state
+   * after it, and playing goes on, paced as recorded. Any other failure: fatal().
+   */
+  private async readFailed(err: unknown): Promise<void> {
+    if (this.closed) return;
+    const gap = await this.head.crossGone(err).catch((again: unknown) => {
+      err = again;
+      return undefined;
+    });
+    if (this.closed) return;
+    if (gap === undefined) return this.fatal(err);
+    this.log.warn({ files: gap.files, fromUs: gap.fromUs, toUs: gap.toUs }, 'playback crossed archive files that cannot be read');
+    this.sendFrame({ type: 'gap', fromUs: gap.fromUs, toUs: gap.toUs, files: gap.files, message: `${gap.why}: the batches after ${gap.fromUs === null ? 'the beginning' : formatTs(gap.fromUs)} up to ${formatTs(gap.toUs)} cannot be read; playback goes on from the state at ${formatTs(gap.toUs)}` });
+    this.needState = true;
+    return this.run();
   }
 
   /** One bounded piece of work, or a wait for whatever lets the next one make progress. */
@@ -359,10 +378,10 @@ export abstract class PlaybackLoop {
     if (frame) this.sendFrame(frame);
   };
 
-  private fatal(err: unknown): void {
+  private fatal(err: unknown): Promise<void> {
     // Closed meanwhile (a read that waited for a fetch is not awaited by close): nobody to
     // tell (close answered its burst's waiters), and the archive may be closed under it.
-    if (this.closed) return;
+    if (this.closed) return Promise.resolve();
     // A read error (corrupt block, file unavailable): tell the client, pause, stay alive so
     // it can seek elsewhere.
     this.sendError(err);
@@ -373,6 +392,6 @@ export abstract class PlaybackLoop {
     this.burst = undefined;
     this.sendFrame({ type: 'controls', controls: this.controls });
     b?.settle(this.controls);
-    if (!this.closed) this.loopDone = this.run();
+    return this.run();
   }
 }

@@ -9,9 +9,15 @@
  * seek to that time (exact: an archive's batch times only grow), so nothing held back is lost
  * or sent twice. A seek that fails half-way (a gone file, a failed fetch) puts it back there
  * too: the position shown stays the truth.
+ *
+ * A read forward into a file that cannot be read (gone, not fetchable) crosses it
+ * (storage/cursor-gap.ts): both cursors stand at the start of the next readable file and the
+ * position shown is the time of the state there. Until a batch is sent from there, going back
+ * to the position shown stands there again, without reading the gone file for it.
  */
 import type { ParsedControls } from '../../protocol/controls.js';
 import type { RawBatch } from '../../storage/cursor.js';
+import type { CrossedGap } from '../../storage/cursor-gap.js';
 import type { Archive, Cursor, FetchWait } from '../../storage/index.js';
 import { coverInSlices } from '../routes/queries.js';
 import { HeldColumns } from './columns.js';
@@ -39,6 +45,8 @@ export class Playhead {
    * 1 MB) when unlimited play stops, so paused, paced and idle sessions hold none of it.
    */
   private columnCursor: Cursor | undefined;
+  /** The last gap crossed: the place the position shown stands for while it is the gap's end. */
+  private crossed: CrossedGap | undefined;
 
   constructor(private readonly a: Archive, private readonly filter: readonly string[], private readonly onFetchWait: FetchWait, private readonly log: SessionLog) {
     this.cursor = a.cursor(this.cursorOptions());
@@ -58,8 +66,33 @@ export class Playhead {
 
   /** Puts the cursor back after the position shown; what it read ahead is read again. */
   async backToShown(): Promise<void> {
-    await this.cursor.seek(this.posUs !== null ? { ts: this.posUs } : 'beginning');
+    await this.toShown(this.cursor);
     this.pending = null;
+  }
+
+  /** Moves cursor `c` to just after the position shown (the place past a gap it stands for, if so). */
+  private async toShown(c: Cursor): Promise<void> {
+    const x = this.crossed;
+    if (x !== undefined && this.posUs === x.toUs) return c.crossTo(x.place, x.toUs);
+    await c.seek(this.posUs !== null ? { ts: this.posUs } : 'beginning');
+  }
+
+  /**
+   * After a read forward failed with `err`: when the file it read is gone, both cursors stand
+   * past it and the position shown is the time of the state there; the gap (its `fromUs` the
+   * last batch sent) says what was lost. undefined for any other failure: nothing moved.
+   */
+  async crossGone(err: unknown): Promise<CrossedGap | undefined> {
+    const c = this.columnCursor ?? this.cursor;
+    if (typeof (c as Partial<Cursor>).crossGone !== 'function') return undefined; // a merged session's
+    const gap = await c.crossGone(err);
+    if (gap === undefined) return undefined;
+    if (c !== this.cursor) this.cursor.crossTo(gap.place, gap.toUs);
+    this.crossed = { ...gap, fromUs: this.posUs };
+    this.posUs = gap.toUs;
+    this.pending = null;
+    this.held.clear();
+    return this.crossed;
   }
 
   /** The column cursor, made at the position shown (where the main cursor stands) when there is none. */
@@ -67,7 +100,7 @@ export class Playhead {
     if (this.columnCursor) return this.columnCursor;
     const c = this.a.cursor(this.cursorOptions());
     if (this.filter.length > 0) await coverInSlices(c, this.a.paths.length);
-    await c.seek(this.posUs !== null ? { ts: this.posUs } : 'beginning');
+    await this.toShown(c);
     this.columnCursor = c;
     return c;
   }
@@ -80,7 +113,7 @@ export class Playhead {
     this.held.clear();
     if (!this.columnCursor) return;
     this.columnCursor = undefined;
-    await this.cursor.seek(this.posUs !== null ? { ts: this.posUs } : 'beginning');
+    await this.toShown(this.cursor);
   }
 
   /**
@@ -93,7 +126,7 @@ export class Playhead {
     } catch (err) {
       // Nothing moved: the cursor goes back after the last batch shown (a step or a fetch
       // that failed half-way left it elsewhere), and what it read ahead is read again.
-      await this.cursor.seek(this.posUs !== null ? { ts: this.posUs } : 'beginning').catch((again: unknown) => this.log.warn({ err: again }, 'session cursor not put back'));
+      await this.toShown(this.cursor).catch((again: unknown) => this.log.warn({ err: again }, 'session cursor not put back'));
       this.pending = null;
       throw err;
     }
@@ -101,6 +134,7 @@ export class Playhead {
     this.pending = null;
     this.held.clear();
     this.columnCursor = undefined;
+    this.crossed = undefined;
   }
 
   private async move(pos: PosTarget, stepSlice: number, clamped: (message: string) => void): Promise<void> {
@@ -119,7 +153,7 @@ export class Playhead {
         // A merged cursor (cluster) steps back with one request to each shard, and its reads
         // are network I/O, which yields: slices would only multiply its requests.
         const slice = this.readsColumns ? stepSlice : Infinity;
-        const message = await stepFrom(this.cursor, pos.n, this.pending !== null, this.posUs, slice);
+        const message = await stepFrom(this.cursor, pos.n, this.pending !== null ? () => this.toShown(this.cursor) : undefined, this.posUs, slice);
         if (message !== null) clamped(message);
         break;
       }

@@ -12,23 +12,37 @@ import { yieldToEventLoop } from './turns.js';
 
 /**
  * A session's step of `n` batches (negative: back) from the last batch it delivered
- * (`posUs`); `held`: a batch was read but held back (pacing, end), which moved the cursor
+ * (`posUs`); `back`: a batch was read but held back (pacing, end), which moved the cursor
  * one further, so the cursor goes back first. Answers the TPD_CLAMPED notice of a step that
  * ran into the start or the end, or null.
  */
-export async function stepFrom(cursor: Cursor, n: number, held: boolean, posUs: number | null, slice: number): Promise<string | null> {
-  if (held) await cursor.seek(posUs !== null ? { ts: posUs } : 'beginning');
+export async function stepFrom(cursor: Cursor, n: number, back: (() => Promise<void>) | undefined, posUs: number | null, slice: number): Promise<string | null> {
+  if (back) await back();
   const moved = n > 0 ? await stepForward(cursor, n, slice) : await stepBack(cursor, -n, slice);
   return clampMessage(n, stepOutcome(n, moved, cursor.pos));
 }
 
-/** Moves `n` batches forward (what seek({ batches: n }) does); answers how many there were. */
+/**
+ * Moves `n` batches forward (what seek({ batches: n }) does); answers how many there were.
+ * A file that cannot be read is stepped over (storage/cursor-gap.ts): the state frame that
+ * follows a step is whole, and the lost batches are not counted.
+ */
 export async function stepForward(cursor: Cursor, n: number, slice: number): Promise<number> {
   let moved = 0;
-  while (moved < n && (await cursor.nextRaw()) !== null) {
+  while (moved < n && (await nextAcross(cursor)) !== null) {
     if (++moved % slice === 0 && moved < n) await yieldToEventLoop();
   }
   return moved;
+}
+
+async function nextAcross(cursor: Cursor): Promise<unknown> {
+  for (;;) {
+    try {
+      return await cursor.nextRaw();
+    } catch (err) {
+      if (typeof (cursor as Partial<Cursor>).crossGone !== 'function' || (await cursor.crossGone(err)) === undefined) throw err;
+    }
+  }
 }
 
 /**
