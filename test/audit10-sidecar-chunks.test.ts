@@ -13,7 +13,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { open, readFile, writeFile } from 'node:fs/promises';
 import { Archive } from '../storage/index.js';
-import { readSeries } from '../storage/series-read.js';
 import { STORAGE_LIMITS } from '../storage/limits.js';
 import { seriesIndexOf } from '../storage/series-index/store.js';
 import { buildSidecar, sidecarPath } from '../storage/series-index/build.js';
@@ -24,7 +23,7 @@ import { xorByte } from './helpers/damage.js';
 import { scheduleSeed } from './helpers/seed.js';
 import { tmpDir } from './helpers/tmp.js';
 import { rng } from './helpers/workload.js';
-import { exactValue } from './helpers/values.js';
+import { readSeriesExact } from './helpers/series-exact.js';
 
 const SEED = scheduleSeed('AUDIT10_SIDECAR_SEED', 'audit10-sidecar-chunks');
 const PATHS = 8;
@@ -61,15 +60,8 @@ async function scrapes(dir: string): Promise<void> {
   await a.close();
 }
 
-async function read(a: Archive, sidecars: boolean): Promise<Map<number, Array<[number, unknown]>>> {
-  const out = new Map<number, Array<[number, unknown]>>();
-  for await (const pieces of readSeries(a, a.paths.map((_, id) => id), T0 - 1, T0 + SCRAPES * STEP_US, { sidecars })) {
-    for (const { id, run, from, to } of pieces) {
-      if (!out.has(id)) out.set(id, []);
-      for (let i = from; i < to; i++) out.get(id)?.push([run.ts[i] as number, exactValue(run.num ? (run.num[i] as number) : (run.values?.[i] as Value))]);
-    }
-  }
-  return out;
+function read(a: Archive, sidecars: boolean): Promise<Map<number, Array<[number, unknown]>>> {
+  return readSeriesExact(a, T0 - 1, T0 + SCRAPES * STEP_US, sidecars);
 }
 
 function sealed(a: Archive): FileEntry {

@@ -11,7 +11,6 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { mkdir, readdir, rm, stat, truncate } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Archive } from '../storage/index.js';
-import { readSeries } from '../storage/series-read.js';
 import { seriesIndexOf } from '../storage/series-index/store.js';
 import { sidecarDir } from '../storage/series-index/build.js';
 import { startSeriesIndex } from '../server/series-index.js';
@@ -19,7 +18,7 @@ import type { Value } from '../protocol/value.js';
 import { fillDisk, useTmpfs } from './helpers/tmpfs.js';
 import { scheduleSeed } from './helpers/seed.js';
 import { rng } from './helpers/workload.js';
-import { exactValue } from './helpers/values.js';
+import { readSeriesExact } from './helpers/series-exact.js';
 
 const SEED = scheduleSeed('AUDIT10_FULL_SEED', 'audit10-sidecar-full-disk');
 const T0 = 1_700_000_000_000_000;
@@ -29,15 +28,8 @@ afterEach(async () => {
   for (const c of cleanup.splice(0).reverse()) await c();
 });
 
-async function read(a: Archive, last: number, sidecars: boolean): Promise<Map<number, Array<[number, unknown]>>> {
-  const out = new Map<number, Array<[number, unknown]>>();
-  for await (const pieces of readSeries(a, a.paths.map((_, id) => id), T0, last, { sidecars })) {
-    for (const { id, run, from, to } of pieces) {
-      if (!out.has(id)) out.set(id, []);
-      for (let i = from; i < to; i++) out.get(id)?.push([run.ts[i] as number, exactValue(run.num ? (run.num[i] as number) : (run.values?.[i] as Value))]);
-    }
-  }
-  return out;
+function read(a: Archive, last: number, sidecars: boolean): Promise<Map<number, Array<[number, unknown]>>> {
+  return readSeriesExact(a, T0, last, sidecars);
 }
 
 describe('a sidecar build on a full disk', () => {

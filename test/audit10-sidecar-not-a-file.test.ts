@@ -16,13 +16,11 @@ import { constants } from 'node:fs';
 import { mkdir, open, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Archive } from '../storage/index.js';
-import { readSeries } from '../storage/series-read.js';
-import { seriesIndexOf } from '../storage/series-index/store.js';
+import { seriesIndexOf, type SeriesIndexStore } from '../storage/series-index/store.js';
 import { sidecarDir, sidecarPath } from '../storage/series-index/build.js';
 import { startSeriesIndex } from '../server/series-index.js';
-import type { Value } from '../protocol/value.js';
+import { readSeriesExact } from './helpers/series-exact.js';
 import { tmpDir } from './helpers/tmp.js';
-import { exactValue } from './helpers/values.js';
 
 const T0 = 1_700_000_000_000_000;
 const cleanup: Array<() => Promise<void>> = [];
@@ -45,15 +43,8 @@ async function record(dir: string): Promise<number> {
   return ts;
 }
 
-async function read(a: Archive, last: number, sidecars: boolean): Promise<Map<number, Array<[number, unknown]>>> {
-  const out = new Map<number, Array<[number, unknown]>>();
-  for await (const pieces of readSeries(a, a.paths.map((_, id) => id), T0, last, { sidecars })) {
-    for (const { id, run, from, to } of pieces) {
-      if (!out.has(id)) out.set(id, []);
-      for (let i = from; i < to; i++) out.get(id)?.push([run.ts[i] as number, exactValue(run.num ? (run.num[i] as number) : (run.values?.[i] as Value))]);
-    }
-  }
-  return out;
+function read(a: Archive, last: number, sidecars: boolean): Promise<Map<number, Array<[number, unknown]>>> {
+  return readSeriesExact(a, T0, last, sidecars);
 }
 
 /** `p`, or a failure naming `what` if it has not settled within `ms` (it hung: a FIFO opened as a file). */
@@ -87,6 +78,17 @@ async function sealedNames(dir: string): Promise<string[]> {
   }
 }
 
+/** A writable open of `dir` with its sidecar builds started and done (neither may hang); reads through sidecars equal the blocks. */
+async function startedExact(dir: string, last: number): Promise<{ a: Archive; store: SeriesIndexStore; want: Map<number, Array<[number, unknown]>> }> {
+  const a = await Archive.open(dir, { flushIntervalMs: 0 });
+  cleanup.push(() => a.close());
+  const want = await read(a, last, false);
+  const store = await settles(startSeriesIndex(a), 10_000, 'the start');
+  await settles(store.whenIdle(), 10_000, 'the builds');
+  expect(await read(a, last, true)).toEqual(want);
+  return { a, store, want };
+}
+
 describe('not a regular file in the sidecar directory', () => {
   it('directories at a sidecar\'s name, a temporary name and beside them: the start goes on, the blocks answer, the builds they are in the way of fail, the other one is built', async () => {
     const dir = await tmpDir('tapedeck-sidecar-dirs-');
@@ -97,12 +99,7 @@ describe('not a regular file in the sidecar directory', () => {
       await mkdir(join(sd, d), { recursive: true });
       await writeFile(join(sd, d, 'kept'), 'a file inside');
     }
-    const a = await Archive.open(dir, { flushIntervalMs: 0 });
-    cleanup.push(() => a.close());
-    const want = await read(a, last, false);
-    const store = await settles(startSeriesIndex(a), 10_000, 'the start');
-    await settles(store.whenIdle(), 10_000, 'the builds');
-    expect(await read(a, last, true)).toEqual(want);
+    const { a, store, want } = await startedExact(dir, last);
     await settles(store.whenIdle(), 10_000, 'the builds');
     // The directories are left as they are (not the server's to delete): the builds of the two
     // files they stand in the way of fail (logged), the third file's sidecar is built and used.
@@ -135,12 +132,7 @@ describe('not a regular file in the sidecar directory', () => {
     } finally {
       await ro.close();
     }
-    const a = await Archive.open(dir, { flushIntervalMs: 0 });
-    cleanup.push(() => a.close());
-    const want = await read(a, last, false);
-    const store = await settles(startSeriesIndex(a), 10_000, 'the start');
-    await settles(store.whenIdle(), 10_000, 'the builds');
-    expect(await read(a, last, true)).toEqual(want);
+    const { store } = await startedExact(dir, last);
     expect((await stat(path)).isFile(), 'built again in its place').toBe(true);
     expect(store.stats.fallbacks + store.stats.damaged).toBe(0);
   });
