@@ -91,6 +91,8 @@ export class HaCoordinator extends EventEmitter {
    */
   private registeredSinceMs: number | undefined;
   private leaseValue = '';
+  /** The token the last 'role' event carried. */
+  private emittedToken = -1;
   /** The pair's sink key (docs/ha.md, "Who wrote a message"): emitted as 'sink-key' when adopted. */
   sinkKey: string | undefined;
   private chain: Promise<void> = Promise.resolve();
@@ -180,9 +182,19 @@ export class HaCoordinator extends EventEmitter {
   }
 
   private setRole(role: Role, why: string): void {
-    if (role === this.role) return;
+    if (role === this.role) {
+      // The lease taken again with a new token (it had expired under a late renewal): the
+      // sink publishes under the new one, which consumers fence by.
+      if (role === 'active' && this.token !== this.emittedToken) {
+        this.emittedToken = this.token;
+        this.o.log.warn({ token: this.token, why }, 'ha: active under a new fencing token');
+        this.emit('role', role, this.token);
+      }
+      return;
+    }
     const from = this.role;
     this.role = role;
+    this.emittedToken = this.token;
     this.transitions++;
     const line = { from, to: role, token: this.token, holder: this.leaseHolder, why };
     if (role === 'degraded') this.o.log.error(line, 'ha: Redis unreachable, publishing without a lease (duplicates rather than loss)');
