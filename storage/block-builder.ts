@@ -9,6 +9,7 @@ import { MsgpackWriter } from '../protocol/value-msgpack.js';
 import { BlockType, encodeFrame, type FrameMeta } from './codec/frame.js';
 import { ByteWriter } from './codec/bytes.js';
 import { encodeBatches, encodePathDefs, genericArray, type PathDef } from './codec/payload.js';
+import { encodeNumberPayloadNative } from './codec/native-payload.js';
 import { STORAGE_LIMITS } from './limits.js';
 import type { Archive } from './archive.js';
 
@@ -45,10 +46,14 @@ export class BlockBuilder {
   private idScratch = new Int32Array(1024);
   private valScratch: Value[] = genericArray(1024);
   // The latest value of every path (for images): stateKind 0 = none, 1 = the number in
-  // stateNums, 2 = the value in stateVals. Numbers stay unboxed, as in the open block.
+  // stateNums, 2 = the value in stateVals. Numbers stay unboxed, as in the open block. It
+  // takes a block's values when the block is sealed (latestOfBlock), not per update: the
+  // native encoder sets it per column, and images are made after a seal.
   private stateKind = new Uint8Array(1024);
   private stateNums = new Float64Array(1024);
   private stateVals: Value[] = genericArray(1024);
+  /** Paths whose latest value is in stateVals (kind 2): the native encoder sets kind 1 only when there are none. */
+  private stateValsHeld = 0;
   // Column appends name paths by handle (pathId): its path, and its archive id once the
   // path is defined (-1 before its first update: a path is defined at the time of its first
   // update, so that pathFirstTs stays in time order and a state never waits for it).
@@ -193,36 +198,19 @@ export class BlockBuilder {
   private record(ids: Int32Array, values: Float64Array | readonly Value[], n: number, t: number, est: number): void {
     const base = this.bN;
     if (this.bIds.length < base + n) this.grow(base + n);
-    if (this.stateKind.length < this.a.paths.length) this.growState(this.a.paths.length);
-    const bIds = this.bIds;
-    const stateKind = this.stateKind;
+    this.bIds.set(n === ids.length ? ids : ids.subarray(0, n), base);
     if (values instanceof Float64Array) {
-      const stateNums = this.stateNums;
-      for (let i = 0; i < n; i++) {
-        const id = ids[i] as number;
-        bIds[base + i] = id;
-        if (stateKind[id] === 2) this.stateVals[id] = null;
-        stateKind[id] = 1;
-        stateNums[id] = values[i] as number;
-      }
       if (this.bAllNum) this.bNums.set(values, base);
       else for (let i = 0; i < n; i++) this.bValues[base + i] = values[i] as number;
     } else {
       for (let i = 0; i < n; i++) {
-        const id = ids[i] as number;
         const v = values[i] ?? null;
-        bIds[base + i] = id;
         if (typeof v === 'number') {
           if (this.bAllNum) this.bNums[base + i] = v;
           else this.bValues[base + i] = v;
-          if (stateKind[id] === 2) this.stateVals[id] = null;
-          stateKind[id] = 1;
-          this.stateNums[id] = v;
         } else {
           if (this.bAllNum) this.toGeneric(base + i);
           this.bValues[base + i] = v;
-          stateKind[id] = 2;
-          this.stateVals[id] = v;
         }
       }
     }
@@ -252,12 +240,45 @@ export class BlockBuilder {
 
   setState(id: number, v: Value): void {
     if (id >= this.stateKind.length) this.growState(id + 1);
+    this.setLatest(id, v);
+  }
+
+  private setLatest(id: number, v: Value): void {
+    const kind = this.stateKind;
     if (typeof v === 'number') {
-      this.stateKind[id] = 1;
+      if (kind[id] === 2) {
+        this.stateVals[id] = null;
+        this.stateValsHeld--;
+      }
+      kind[id] = 1;
       this.stateNums[id] = v;
     } else {
-      this.stateKind[id] = 2;
+      if (kind[id] !== 2) this.stateValsHeld++;
+      kind[id] = 2;
       this.stateVals[id] = v;
+    }
+  }
+
+  /** The open block's values into the latest values, in order (what the native encoder did not set). */
+  private latestOfBlock(): void {
+    const n = this.bN;
+    const ids = this.bIds;
+    if (this.bAllNum) {
+      const kind = this.stateKind;
+      const nums = this.stateNums;
+      const v = this.bNums;
+      for (let i = 0; i < n; i++) {
+        const id = ids[i] as number;
+        if (kind[id] === 2) {
+          this.stateVals[id] = null;
+          this.stateValsHeld--;
+        }
+        kind[id] = 1;
+        nums[id] = v[i] as number;
+      }
+    } else {
+      const vals = this.bValues;
+      for (let i = 0; i < n; i++) this.setLatest(ids[i] as number, vals[i] ?? null);
     }
   }
 
@@ -283,10 +304,20 @@ export class BlockBuilder {
     }
     const firstTs = this.bTs[0] as number;
     const lastTs = this.bTs[nb - 1] as number;
-    const raw = encodeBatches(
-      { ts: this.bTs, counts: this.bCounts, ids: this.bIds, values: this.bAllNum ? this.bNums : this.bValues, batchCount: nb, updateCount: this.bN },
-      this.scratch,
-    );
+    if (this.stateKind.length < this.a.paths.length) this.growState(this.a.paths.length);
+    // A block of numbers, while no path's latest value is another kind: the native encoder
+    // writes the payload and the latest values (per column) in one call.
+    let raw =
+      this.bAllNum && this.stateValsHeld === 0
+        ? encodeNumberPayloadNative(this.bTs, this.bCounts, this.bIds, this.bNums, nb, this.bN, this.scratch, { nums: this.stateNums, kinds: this.stateKind })
+        : undefined;
+    if (raw === undefined) {
+      this.latestOfBlock();
+      raw = encodeBatches(
+        { ts: this.bTs, counts: this.bCounts, ids: this.bIds, values: this.bAllNum ? this.bNums : this.bValues, batchCount: nb, updateCount: this.bN },
+        this.scratch,
+      );
+    }
     const meta: FrameMeta = { type: BlockType.DELTA, firstTs, lastTs, batches: nb, updates: this.bN };
     out.push({ kind: 'frame', bytes: encodeFrame(meta, raw), meta, defs: undefined });
     this.bTs = [];
@@ -301,6 +332,11 @@ export class BlockBuilder {
 
   /** A full image: the latest value of every path that has one, as of `ts`. */
   imageFrame(ts: number): FrameItem {
+    // The writer seals before it makes an image; an open block's values count all the same.
+    if (this.bN > 0) {
+      if (this.stateKind.length < this.a.paths.length) this.growState(this.a.paths.length);
+      this.latestOfBlock();
+    }
     // Ids in an Int32Array, as the open block's: the encoder's loops over ids then see one
     // kind of array (a number[] here made them polymorphic for every block after it).
     const all = new Int32Array(this.a.paths.length);

@@ -16,11 +16,11 @@ import { encodeBatches, type FlatBatches } from '../storage/codec/payload-encode
 import { Archive } from '../storage/archive.js';
 import { loadNativeCodec, nativeCodecPath } from '../storage/native-codec-file.js';
 import { verifyArchive } from '../storage/verify.js';
-import type { Batch } from '../protocol/value.js';
+import type { Batch, Value } from '../protocol/value.js';
 import { batchBlock, column, columnLength, hostile, Column, pick, type Rand } from './helpers/number-blocks.js';
 import { scheduleSeed } from './helpers/seed.js';
 import { tmpDir } from './helpers/tmp.js';
-import { readAll } from './helpers/replay.js';
+import { naiveState, plain, readAll, sorted } from './helpers/replay.js';
 import { rng } from './helpers/workload.js';
 
 const off = process.env.TAPEDECK_NATIVE_CODEC === 'off';
@@ -139,6 +139,48 @@ describe.skipIf(off)('native payload encoder', () => {
     const room = new Uint8Array(-ok - 1);
     expect(a.encodeNumberPayload(Float64Array.of(5), Uint32Array.of(2), Int32Array.of(1, 2), Float64Array.of(0.25, 7), room)).toBe(room.length);
     expect(Buffer.from(room)).toEqual(encodeWith(false, { ts: [5], counts: [2], ids: Int32Array.of(1, 2), values: Float64Array.of(0.25, 7), batchCount: 1, updateCount: 2 }));
+  });
+
+  it('keeps the latest value of every path for images whatever its kinds, with and without the addon', async () => {
+    const seed = scheduleSeed('NATIVE_PAYLOAD_SEED', 'native latest values');
+    for (const native of [true, false]) {
+      const r = rng(seed + 2);
+      const dir = await tmpDir();
+      const a = await Archive.open(dir, { imageFrequencyBytes: 1024, flushIntervalMs: 0, rotateSizeBytes: 64 * 1024 });
+      installNativePayload(native ? addon : undefined);
+      const w = a.writer!;
+      const batches: Batch[] = [];
+      let t = 1_763_000_000_000_000;
+      for (let i = 0; i < 4000; i++) {
+        t += 1000;
+        const n = 1 + Math.floor(r() * 12);
+        // Hot paths (several updates a block: its last value must win) and many cold ones (a
+        // state then reads back to an image for them).
+        const paths = [...new Set(Array.from({ length: n }, () => (r() < 0.5 ? `/hot${Math.floor(r() * 20)}` : `/cold${Math.floor(r() * 2000)}`)))];
+        // Bursts: a path updated in three batches in a row, then never again (its value after
+        // them comes from the next image: the last of the three).
+        if (i % 100 < 3) paths.push(`/burst${Math.floor(i / 100)}`);
+        // Now and then other kinds (strings, booleans, null) on hot paths, which soon hold
+        // numbers again: the addon sets the latest values only while no path holds another kind.
+        const other = r() < 0.04;
+        if (other) paths.splice(0, paths.length, ...paths.filter((p) => p.startsWith('/hot')), '/hot0');
+        const updates: Array<[string, Value]> = [...new Set(paths)].map((p) => [p, other ? pick(r, ['s' + String(i), true, null, 'x'.repeat(1 + (i % 50))]) : Math.floor(r() * 1e5) / 100]);
+        if (other) w.append(updates, t);
+        else w.appendColumns(Uint32Array.from(updates, ([p]) => w.pathId(p)), Float64Array.from(updates, ([, v]) => v as number), t);
+        batches.push({ ts: t, updates });
+        if (i % 40 === 39) await w.flush(); // small blocks, an image after each
+      }
+      await w.flush();
+      const c = a.cursor();
+      for (let k = 0; k < 60; k++) {
+        const at = batches[0]!.ts + Math.floor(r() * (t - batches[0]!.ts + 1000));
+        await c.seek({ ts: at });
+        expect(plain(sorted(await c.state())), `native ${native}, seed ${seed}, state at ${at}`).toStrictEqual(plain(sorted(naiveState(batches, at))));
+      }
+      expect(a.files.length, 'rotations happened: files start with an image').toBeGreaterThan(2);
+      await a.close();
+    }
+    installNativePayload(addon);
   });
 
   it('writes archives identical frame for frame to those of the TypeScript encoder, and they read back', async () => {

@@ -12,7 +12,13 @@ import { LITTLE_ENDIAN } from './column-kinds.js';
 /** What the addon exports (native/tapedeck-node/src/lib.rs). */
 export interface NativePayloadAddon {
   /** The payload's length; -1 refused; below -1, minus one more than the length needed. */
-  encodeNumberPayload(ts: Float64Array, counts: Uint32Array, ids: Int32Array, vals: Float64Array, out: Uint8Array): number;
+  encodeNumberPayload(ts: Float64Array, counts: Uint32Array, ids: Int32Array, vals: Float64Array, out: Uint8Array, latestNums?: Float64Array, latestKinds?: Uint8Array): number;
+}
+
+/** Every path's latest value, kept by the block builder: `kinds[id]` 1 when `nums[id]` holds it. */
+export interface LatestNumbers {
+  nums: Float64Array;
+  kinds: Uint8Array;
 }
 
 let addon: NativePayloadAddon | undefined;
@@ -35,7 +41,8 @@ export function nativePayloadInstalled(): boolean {
 /**
  * The payload of nb batches (ts, counts) of nu updates (ids, values) written by the addon
  * into `w` from position 0, as a view valid until `w` is written again; undefined when no
- * addon is installed or it refused the block.
+ * addon is installed or it refused the block. With `latest`, the addon also sets there each
+ * path's last value in the block (a path id past its arrays refuses the block).
  */
 export function encodeNumberPayloadNative(
   ts: ArrayLike<number>,
@@ -45,6 +52,7 @@ export function encodeNumberPayloadNative(
   nb: number,
   nu: number,
   w: ByteWriter,
+  latest?: LatestNumbers,
 ): Uint8Array | undefined {
   const a = addon;
   if (a === undefined) return undefined;
@@ -65,10 +73,10 @@ export function encodeNumberPayloadNative(
   const idv = ids.subarray(0, nu);
   const vv = values.subarray(0, nu);
   w.reset();
-  let len = a.encodeNumberPayload(tsv, cv, idv, vv, w.buf);
+  let len = a.encodeNumberPayload(tsv, cv, idv, vv, w.buf, latest?.nums, latest?.kinds);
   if (len < -1) {
     w.ensure(-len - 1);
-    len = a.encodeNumberPayload(tsv, cv, idv, vv, w.buf);
+    len = a.encodeNumberPayload(tsv, cv, idv, vv, w.buf, latest?.nums, latest?.kinds);
   }
   if (len < 0) return undefined;
   w.pos = len;

@@ -90,6 +90,24 @@ impl PayloadEncoder {
         let len = encode_batches(e)?;
         Some(e.out.bytes(len))
     }
+
+    /// After `encode`: each path's last value in the block (its column's last update: the
+    /// grouping is stable) into `nums[id]` (bit patterns), and `kinds[id] = 1`. False, and
+    /// nothing written, when a path id is past either array.
+    pub fn latest_into(&self, nums: &mut [u64], kinds: &mut [u8]) -> bool {
+        let e = &self.0;
+        let cols = &e.batches.col_global;
+        let limit = nums.len().min(kinds.len());
+        if cols.iter().any(|&g| g as usize >= limit) || e.col_start.len() < cols.len() + 1 {
+            return false;
+        }
+        for (c, &g) in cols.iter().enumerate() {
+            let last = e.col_start[c + 1] as usize - 1;
+            nums[g as usize] = e.vals[e.order[last] as usize];
+            kinds[g as usize] = 1;
+        }
+        true
+    }
 }
 
 #[no_mangle]

@@ -20,9 +20,20 @@ const REFUSED: i64 = -1;
 
 /// Encodes a block of `counts.len()` batches stamped `ts` whose updates are path `ids[i]`
 /// and number `vals[i]` into `out`. Returns the payload's length; REFUSED; or, when `out`
-/// is too small, minus the length it needs (below -1) and writes nothing.
+/// is too small, minus the length it needs (below -1) and writes nothing. With
+/// `latest_nums` and `latest_kinds` (the block builder's latest value of every path), also
+/// sets each path's last value in the block there (kind 1: a number); a path id past
+/// either array refuses the block (nothing is written to them).
 #[napi(js_name = "encodeNumberPayload", catch_unwind)]
-pub fn encode_number_payload(ts: Float64Array, counts: Uint32Array, ids: Int32Array, vals: Float64Array, mut out: Uint8Array) -> i64 {
+pub fn encode_number_payload(
+    ts: Float64Array,
+    counts: Uint32Array,
+    ids: Int32Array,
+    vals: Float64Array,
+    mut out: Uint8Array,
+    latest_nums: Option<Float64Array>,
+    latest_kinds: Option<Uint8Array>,
+) -> i64 {
     let ids: &[i32] = &ids;
     // SAFETY: i32 and u32 have one size and alignment; a negative id reads as >= 2^31, which
     // the encoder refuses (its path id limit is 2^28).
@@ -36,11 +47,20 @@ pub fn encode_number_payload(ts: Float64Array, counts: Uint32Array, ids: Int32Ar
         let Some(payload) = enc.encode(&ts, &counts, ids, vals) else {
             return REFUSED;
         };
+        let len = payload.len();
         let dest: &mut [u8] = &mut out;
-        if payload.len() > dest.len() {
-            return -(payload.len() as i64) - 1;
+        if len > dest.len() {
+            return -(len as i64) - 1;
         }
-        dest[..payload.len()].copy_from_slice(payload);
-        payload.len() as i64
+        dest[..len].copy_from_slice(payload);
+        if let (Some(mut nums), Some(mut kinds)) = (latest_nums, latest_kinds) {
+            let nums: &mut [f64] = &mut nums;
+            // SAFETY: as vals above; bit patterns written as they are.
+            let nums: &mut [u64] = unsafe { std::slice::from_raw_parts_mut(nums.as_mut_ptr() as *mut u64, nums.len()) };
+            if !enc.latest_into(nums, &mut kinds) {
+                return REFUSED;
+            }
+        }
+        len as i64
     })
 }
