@@ -14,6 +14,8 @@ import { createServer, connect, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import WebSocket, { type WebSocket as ServerSocket } from 'ws';
 import type { FastifyInstance } from 'fastify';
+import type { Session } from '../server/sessions/session.js';
+import type { Playhead } from '../server/sessions/playhead.js';
 import { CLOSE_CODES } from '../protocol/close-codes.js';
 import type { Archive } from '../storage/archive.js';
 import type { ColdEvent, ColdStorage } from '../storage/cold.js';
@@ -53,7 +55,7 @@ afterEach(async () => {
   rig = undefined;
 });
 
-async function start(): Promise<Rig> {
+async function start(sessionGraceMs = 60_000): Promise<Rig> {
   const { a, c, hold } = await heldGets(await tmpDir('tapedeck-audit10-live-'));
   const row = (k: number): Array<[string, number]> => Array.from({ length: PATHS }, (_, j) => [`/sw/${j}/octets`, k * PATHS + j]);
   for (let f = 0; f < 2; f++) {
@@ -68,7 +70,7 @@ async function start(): Promise<Rig> {
   const names = a.files.filter((f) => f.location === 'remote').map((f) => f.name);
   expect(names).toHaveLength(2);
   for (const n of names) execFileSync('mkfifo', [join(hold, n)]);
-  const app = await buildServer({ archive: a, cold: c, playback: { wsBufferHighBytes: 64 * 1024, sessionGraceMs: 60_000 }, streamLimits: STREAM });
+  const app = await buildServer({ archive: a, cold: c, playback: { wsBufferHighBytes: 64 * 1024, sessionGraceMs }, streamLimits: STREAM });
   await app.listen({ port: 0, host: '127.0.0.1' });
   const url = `http://127.0.0.1:${(app.server.address() as { port: number }).port}`;
   let released = false;
@@ -282,5 +284,42 @@ describe('a slow reader', () => {
     link.stall();
     await until(() => !r.app.sessions.get(id).attached, PROMPT_MS + 10_000, 'the stalled stream closed');
     expect(codes).toEqual([CLOSE_CODES.unresponsive]);
+  });
+});
+
+describe('a client that vanishes abruptly', () => {
+  it('in every state, mid-frame too: its session is detached, lets go of its column cursor, and is collected', async () => {
+    const graceMs = 2_000;
+    const r = await start(graceMs);
+    const all = await allStates(r, true);
+    // Unlimited play holds a column cursor (its block scratch and read-ahead, about 1 MB).
+    const unlimited = await session(r, { pos: CUR0, start: CUR0, end: CUR0 + (CURRENT - 1) * 1000, loop: true, speed: 'unlimited' }, true);
+    const head = (s: Session): Playhead => (s as unknown as { head: Playhead }).head;
+    await until(() => head(r.app.sessions.get(unlimited.id)).holdsColumns, PROMPT_MS, 'unlimited play reading columns');
+    const sessions = [...all, { state: 'playing unlimited', ...unlimited }].map((s) => ({ state: s.state, s: r.app.sessions.get(s.id) }));
+    // Destroyed under the frames coming in: no close frame, no FIN first.
+    for (const s of [...all, unlimited]) (s.client.ws as unknown as { _socket: Socket })._socket.destroy();
+    // (A read waiting for a cold fetch holds its cursor until the fetch ends: HOOK_GET_DEFAULTS bound it.)
+    const released = ({ state, s }: { state: string; s: Session }): boolean => !s.attached && (state === 'waiting for a cold fetch' || !head(s).holdsColumns);
+    await until(() => sessions.every(released), graceMs, 'every session detached, holding no column cursor').catch((err: Error) => {
+      throw new Error(`${err.message}: ${JSON.stringify(sessions.map(({ state, s }) => [state, s.attached, head(s).holdsColumns]))}`);
+    });
+    await until(() => r.app.sessions.size === 0, graceMs + PROMPT_MS, 'every session collected');
+  });
+
+  it('while its read waits for a cold fetch: what the read brings counts as sent to nobody; a new stream resumes where the last one was', async () => {
+    const r = await start();
+    const { id, client } = await STATES['waiting for a cold fetch']!(r, true);
+    const s = r.app.sessions.get(id);
+    (client.ws as unknown as { _socket: Socket })._socket.destroy();
+    await until(() => !s.attached, PROMPT_MS, 'the session detached');
+    await r.release();
+    // The read returns to a session with no client: nothing sent, nothing held.
+    await until(() => !(s as unknown as { head: Playhead }).head.holdsColumns, PROMPT_MS, 'the column cursor let go');
+    expect(s.controls.posUs).toBe(null);
+    const again = await Client.open(`${r.url}/api/v1/sessions/${id}/stream`, true);
+    expect((await again.next((f) => f.type === 'state')).ts).toBe(null);
+    const first = await again.next((f) => f.type === 'batch' || f.type === 'batches');
+    expect(first.type === 'batch' ? first.ts : (first.batches as Array<{ ts: number }>)[0]?.ts).toBe(T0);
   });
 });

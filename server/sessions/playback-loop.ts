@@ -153,7 +153,8 @@ export abstract class PlaybackLoop {
       return this.applyCommands();
     }
     const sink = this.wire.sink;
-    if (!sink) return this.sleep(Infinity);
+    // No client (gone, maybe for good): the column cursor, its block and read-ahead go.
+    if (!sink) return this.head.releaseColumns().then(() => this.sleep(Infinity));
     // State and coverage frames wait for the socket like batches: a client that seeks and
     // does not read gets one state frame when it reads again, not one a seek.
     if ((this.needState || this.needCoverage) && sink.bufferedBytes() > this.limits.wsBufferHighBytes) return this.drain(sink);
@@ -189,7 +190,7 @@ export abstract class PlaybackLoop {
 
   /** Sends the next frame of batches, or waits for data / the due time. */
   private async step(): Promise<void> {
-    const burst = this.burst;
+    const [burst, sink] = [this.burst, this.wire.sink];
     // Unpaced play (no burst, nothing held back) reads whole blocks as columns.
     if (this.head.readsColumns && !burst && this.head.pending === null && this.state === 'play' && this.speed === 'unlimited') return this.stepColumns();
     await this.head.releaseColumns();
@@ -226,9 +227,9 @@ export abstract class PlaybackLoop {
       interrupted: () => this.commands.length > 0,
       onTime: (ms) => this.events.pacingErrorMs(ms),
     });
-    if (burst && this.burst !== burst) {
-      // The burst ended while this frame was read (the client left, or the session closed):
-      // nothing goes out, and the position stays at the last batch sent, as answered.
+    if (this.wire.sink !== sink || (burst && this.burst !== burst)) {
+      // The client left (or a new stream came) or the burst ended while this frame was read:
+      // nothing goes out, and the position stays at the last batch sent (a new stream gets its state there).
       await this.head.backToShown();
       return;
     }
@@ -259,7 +260,7 @@ export abstract class PlaybackLoop {
 
   /** step() at unlimited speed: the next frame from the block held as columns, read when none is. */
   private async stepColumns(): Promise<void> {
-    const held = this.head.held;
+    const [held, sink] = [this.head.held, this.wire.sink];
     if (!held.unsent) {
       const view = await (await this.head.columns()).nextColumns();
       if (!view) {
@@ -267,6 +268,8 @@ export abstract class PlaybackLoop {
         return this.noMoreData();
       }
       held.hold(view);
+      // Read for a stream that has gone (or been replaced) meanwhile: held, unsent, for the next turn.
+      if (this.wire.sink !== sink) return;
     }
     const view = held.view as ColumnBatches;
     const k0 = held.next;

@@ -95,6 +95,11 @@ export class Playhead {
     return this.crossed;
   }
 
+  /** A column cursor is held (unlimited play), with its block scratch and read-ahead. */
+  get holdsColumns(): boolean {
+    return this.columnCursor !== undefined;
+  }
+
   /** The column cursor, made at the position shown (where the main cursor stands) when there is none. */
   async columns(): Promise<Cursor> {
     if (this.columnCursor) return this.columnCursor;
