@@ -69,7 +69,10 @@ async function createFresh(path: string, flags: 'wx' | 'wx+'): Promise<FileHandl
 /** The identity of a segment as the archive knows it now (its block table loaded). */
 export function identityOf(a: Archive, f: FileEntry): SegmentIdentity | undefined {
   if (!f.sealed || f.location !== 'local' || f.firstTs === null || f.lastTs === null) return undefined;
-  return { archiveId: a.archiveId, seq: f.seq, name: f.name, committedBytes: f.committedBytes, deltaBlocks: a.table(f).deltas.length, firstTs: f.firstTs, lastTs: f.lastTs };
+  const t = a.table(f);
+  let updates = 0;
+  for (const i of t.deltas) updates += t.updates(i);
+  return { archiveId: a.archiveId, seq: f.seq, name: f.name, committedBytes: f.committedBytes, deltaBlocks: t.deltas.length, firstTs: f.firstTs, lastTs: f.lastTs, updates };
 }
 
 export interface BuildOptions {

@@ -58,6 +58,12 @@ export interface SegmentIdentity {
   deltaBlocks: number;
   firstTs: number;
   lastTs: number;
+  /**
+   * Updates in its delta blocks (the archive's block table): an honest index holds each at
+   * most once, so its sample counts add up to no more (decodeIndex refuses more before
+   * anything is allocated for them). Not stored in the header; unchecked when absent.
+   */
+  updates?: number;
 }
 
 export interface SidecarHeader extends SegmentIdentity {
@@ -141,6 +147,7 @@ export function decodeHeader(buf: Uint8Array, expect: SegmentIdentity, sidecarBy
     indexRawBytes: v.getUint32(68, true),
     name: expect.name,
     archiveId,
+    ...(expect.updates !== undefined ? { updates: expect.updates } : {}),
   };
   const same = h.seq === expect.seq && h.committedBytes === expect.committedBytes && h.deltaBlocks === expect.deltaBlocks && h.firstTs === expect.firstTs && h.lastTs === expect.lastTs && v.getUint32(64, true) === crc32c(expect.name);
   if (!same) throw corrupt('built for another segment (or another state of it)');
@@ -259,6 +266,8 @@ function decodeEntries(buf: Uint8Array, h: SidecarHeader): SidecarIndex {
   const firstTs = h.firstTs;
   const lastTs = h.lastTs;
   const indexOffset = h.indexOffset;
+  // Samples the index may still declare: a chunk's count allocates its arrays when read.
+  let samplesLeft = h.updates ?? Infinity;
   let id = -1;
   for (let i = 0; i < paths; i++) {
     id += r.uvar() + 1;
@@ -282,6 +291,8 @@ function decodeEntries(buf: Uint8Array, h: SidecarHeader): SidecarIndex {
       const first = prevLast + r.uvar();
       const last = first + r.uvar();
       if (slice > 0xffffffff || offset < HEADER_BYTES || offset + bytes > indexOffset || n === 0 || last > lastTs) throw corrupt(`chunk of path ${id} out of bounds`);
+      samplesLeft -= n;
+      if (samplesLeft < 0) throw corrupt(`samples past the segment's ${h.updates ?? 0} updates (path ${id})`);
       prevLast = last;
       sliceCol[at] = slice;
       offsetCol[at] = offset;
