@@ -3,8 +3,9 @@
  * rotated files into `current`, seeks by time, to the beginning or end, or by ±N batches,
  * and computes the full state at its position.
  *
- * A seek by time reads only its block's head and batch times (cursor-seek.ts). The decoded
- * block and the batch read ahead are kept by cursor-block.ts. State is
+ * A seek by time reads only its block's head and batch times (cursor-seek.ts); a step back
+ * walks the batches before the position (cursor-back.ts). The decoded block and the batch
+ * read ahead are kept by cursor-block.ts. State is
  * computed backward from the position (cursor-state.ts): newer blocks first, by columns,
  * taking each path's latest value, until every path that existed at that time is resolved
  * or a full image is reached. A state therefore reads at most the data since the last
@@ -24,6 +25,7 @@ import type { Archive, FetchWait } from './archive.js';
 import { isIndexed, type FileEntry } from './file-list.js';
 import { STORAGE_LIMITS } from './limits.js';
 import type { ColumnBatches } from './column-batches.js';
+import { visibleBefore } from './cursor-back.js';
 import { CursorBlock } from './cursor-block.js';
 import { CursorColumns } from './cursor-columns.js';
 import { CursorFilter } from './cursor-filter.js';
@@ -158,53 +160,18 @@ export class Cursor {
   }
 
   /**
-   * Moves back n visible batches. The newest visible batch at or before the position is
-   * the current one; -1 lands on the visible batch before it.
+   * Moves back n visible batches (storage/cursor-back.ts). The newest visible batch at or
+   * before the position is the current one; -1 lands on the visible batch before it.
    */
   private async stepBack(n: number): Promise<void> {
     if (this.pos === null) return;
-    let found = -1;
-    let passed = 0;
-    for await (const at of this.backward()) {
-      const ts = at.block.d.ts[at.k] as number;
-      if (!this.filter.visible(at.block.d, at.block.starts, at.k)) {
-        if (++passed % STORAGE_LIMITS.passedBatchesPerYield === 0) await turnOfEventLoop(); // lets sockets and timers run (an await on a cached block's settled promise is none)
-        continue;
-      }
-      if (++found === n) {
-        this.seq = at.seq;
-        this.di = at.di;
-        this.k = at.k + 1;
-        this.normalize();
-        this.pos = ts;
-        return;
-      }
-    }
-    this.toBeginning();
-  }
-
-  /** Batches before the position, newest first. */
-  private async *backward(): AsyncGenerator<{ seq: number; di: number; k: number; block: HeldBlock }> {
-    let f = this.a.fileList.bySeq(this.seq);
-    if (!f) return;
-    let di = this.di;
-    let k = this.k;
-    while (true) {
-      if (k > 0) {
-        const block = await this.block.load(f, di);
-        for (let j = Math.min(k, block.d.ts.length) - 1; j >= 0; j--) yield { seq: f.seq, di, k: j, block };
-      }
-      di--;
-      while (di < 0) {
-        f = this.a.fileList.before(f.seq);
-        if (!f) return;
-        if (f.location === 'missing') throw goneFile(f);
-        await this.a.prepare(f, this.wait);
-        di = this.a.table(f).deltas.length - 1;
-      }
-      const t = this.a.table(f);
-      k = t.batches(t.deltas[di] as number);
-    }
+    const at = await visibleBefore(this.a, this.block, this.filter, this.wait, { seq: this.seq, di: this.di, k: this.k }, n);
+    if (at === undefined) return this.toBeginning();
+    this.seq = at.seq;
+    this.di = at.di;
+    this.k = at.k + 1;
+    this.normalize();
+    this.pos = at.ts;
   }
 
   // ---------------------------------------------------------------- reading forward
