@@ -9,7 +9,7 @@ import { MsgpackWriter } from '../protocol/value-msgpack.js';
 import { BlockType, encodeFrame, type FrameMeta } from './codec/frame.js';
 import { ByteWriter } from './codec/bytes.js';
 import { encodeBatches, encodePathDefs, genericArray, type PathDef } from './codec/payload.js';
-import { encodeNumberPayloadNative } from './codec/native-payload.js';
+import { encodeNumberFrameNative } from './codec/native-payload.js';
 import { STORAGE_LIMITS } from './limits.js';
 import type { Archive } from './archive.js';
 
@@ -305,21 +305,21 @@ export class BlockBuilder {
     const firstTs = this.bTs[0] as number;
     const lastTs = this.bTs[nb - 1] as number;
     if (this.stateKind.length < this.a.paths.length) this.growState(this.a.paths.length);
-    // A block of numbers, while no path's latest value is another kind: the native encoder
-    // writes the payload and the latest values (per column) in one call.
-    let raw =
-      this.bAllNum && this.stateValsHeld === 0
-        ? encodeNumberPayloadNative(this.bTs, this.bCounts, this.bIds, this.bNums, nb, this.bN, this.scratch, { nums: this.stateNums, kinds: this.stateKind })
-        : undefined;
-    if (raw === undefined) {
-      this.latestOfBlock();
-      raw = encodeBatches(
+    const meta: FrameMeta = { type: BlockType.DELTA, firstTs, lastTs, batches: nb, updates: this.bN };
+    // A block of numbers: the native encoder writes the whole frame in one call, and the
+    // latest values (per column) while no path's latest value is another kind.
+    let bytes = this.bAllNum
+      ? encodeNumberFrameNative(this.bTs, this.bCounts, this.bIds, this.bNums, nb, this.bN, firstTs, lastTs, this.stateValsHeld === 0 ? { nums: this.stateNums, kinds: this.stateKind } : undefined)
+      : undefined;
+    if (bytes === undefined || this.stateValsHeld > 0) this.latestOfBlock();
+    if (bytes === undefined) {
+      const raw = encodeBatches(
         { ts: this.bTs, counts: this.bCounts, ids: this.bIds, values: this.bAllNum ? this.bNums : this.bValues, batchCount: nb, updateCount: this.bN },
         this.scratch,
       );
+      bytes = encodeFrame(meta, raw);
     }
-    const meta: FrameMeta = { type: BlockType.DELTA, firstTs, lastTs, batches: nb, updates: this.bN };
-    out.push({ kind: 'frame', bytes: encodeFrame(meta, raw), meta, defs: undefined });
+    out.push({ kind: 'frame', bytes, meta, defs: undefined });
     this.bTs = [];
     this.bCounts = [];
     // Drop the values (they may be large) but keep the buffers for the next block.

@@ -11,7 +11,8 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ByteWriter } from '../storage/codec/bytes.js';
 import { HEADER_BYTES } from '../storage/codec/header.js';
-import { encodeNumberPayloadNative, installNativePayload, nativePayloadInstalled, type NativePayloadAddon } from '../storage/codec/native-payload.js';
+import { BlockType, encodeFrame } from '../storage/codec/frame.js';
+import { encodeNumberFrameNative, encodeNumberPayloadNative, installNativePayload, nativePayloadInstalled, type NativePayloadAddon } from '../storage/codec/native-payload.js';
 import { encodeBatches, type FlatBatches } from '../storage/codec/payload-encode.js';
 import { Archive } from '../storage/archive.js';
 import { loadNativeCodec, nativeCodecPath } from '../storage/native-codec-file.js';
@@ -110,6 +111,15 @@ describe.skipIf(off)('native payload encoder', () => {
       const direct = new ByteWriter(16);
       const raw = encodeNumberPayloadNative(b.ts, b.counts, b.ids as Int32Array, b.values, b.batchCount, b.updateCount, direct);
       expect(raw, `block ${i}: the addon took it`).toBeDefined();
+      // The whole frame (LZ4 when it saves 1/16, else raw; CRC32C) as frame.ts writes it.
+      const firstTs = b.ts[0] as number;
+      const lastTs = Math.max(firstTs, b.ts[b.batchCount - 1] as number);
+      const meta = { type: BlockType.DELTA, firstTs, lastTs, batches: b.batchCount, updates: b.updateCount };
+      const frame = encodeNumberFrameNative(b.ts, b.counts, b.ids as Int32Array, b.values, b.batchCount, b.updateCount, firstTs, lastTs);
+      const wantFrame = Buffer.from(encodeFrame(meta, want));
+      if (frame === undefined || Buffer.compare(wantFrame, Buffer.from(frame)) !== 0) {
+        expect.fail(`block ${i} (seed ${seed}): frame differs at byte ${frame === undefined ? 'none' : firstDifference(wantFrame, Buffer.from(frame))} of ${wantFrame.length}`);
+      }
     }
   });
 
@@ -128,6 +138,10 @@ describe.skipIf(off)('native payload encoder', () => {
       expect(a.encodeNumberPayload(ts, counts, b.ids as Int32Array, b.values as Float64Array, new Uint8Array(1024))).toBe(-1);
       expect(encodeWith(true, b)).toEqual(encodeWith(false, b));
     }
+    // A frame whose times the header cannot hold exactly is refused as well.
+    expect(a.encodeNumberFrame(Float64Array.of(5), Uint32Array.of(1), Int32Array.of(1), Float64Array.of(1), 5.5, 6)).toBeNull();
+    expect(a.encodeNumberFrame(Float64Array.of(5), Uint32Array.of(1), Int32Array.of(1), Float64Array.of(1), 5, 2 ** 54)).toBeNull();
+    expect(a.encodeNumberFrame(Float64Array.of(5), Uint32Array.of(1), Int32Array.of(1), Float64Array.of(1), 5, 5)).not.toBeNull();
     // Counts that do not add up, or do not match the timestamps, are refused, never read past.
     expect(a.encodeNumberPayload(Float64Array.of(1), Uint32Array.of(3), Int32Array.of(1, 2), Float64Array.of(1, 2), new Uint8Array(64))).toBe(-1);
     expect(a.encodeNumberPayload(Float64Array.of(1, 2), Uint32Array.of(2), Int32Array.of(1, 2), Float64Array.of(1, 2), new Uint8Array(64))).toBe(-1);

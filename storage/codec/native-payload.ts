@@ -13,6 +13,8 @@ import { LITTLE_ENDIAN } from './column-kinds.js';
 export interface NativePayloadAddon {
   /** The payload's length; -1 refused; below -1, minus one more than the length needed. */
   encodeNumberPayload(ts: Float64Array, counts: Uint32Array, ids: Int32Array, vals: Float64Array, out: Uint8Array, latestNums?: Float64Array, latestKinds?: Uint8Array): number;
+  /** The whole DELTA frame (frame.ts encodeFrame of that payload) in a new buffer; null when refused. */
+  encodeNumberFrame(ts: Float64Array, counts: Uint32Array, ids: Int32Array, vals: Float64Array, firstTs: number, lastTs: number, latestNums?: Float64Array, latestKinds?: Uint8Array): Uint8Array | null;
 }
 
 /** Every path's latest value, kept by the block builder: `kinds[id]` 1 when `nums[id]` holds it. */
@@ -28,7 +30,7 @@ let countScratch = new Uint32Array(256);
 
 /** Installs (or, with undefined, removes) the addon; false when this host cannot use it (big-endian). */
 export function installNativePayload(a: NativePayloadAddon | undefined): boolean {
-  if (a !== undefined && (!LITTLE_ENDIAN || typeof a.encodeNumberPayload !== 'function')) return false;
+  if (a !== undefined && (!LITTLE_ENDIAN || typeof a.encodeNumberPayload !== 'function' || typeof a.encodeNumberFrame !== 'function')) return false;
   addon = a;
   return true;
 }
@@ -55,19 +57,7 @@ export function encodeNumberPayloadNative(
   latest?: LatestNumbers,
 ): Uint8Array | undefined {
   const a = addon;
-  if (a === undefined) return undefined;
-  if (tsScratch.length < nb) {
-    tsScratch = new Float64Array(Math.max(nb, tsScratch.length * 2));
-    countScratch = new Uint32Array(tsScratch.length);
-  }
-  for (let i = 0; i < nb; i++) {
-    const n = counts[i] as number;
-    // A count that is not a uint32 would be cut by the typed array: the TypeScript path
-    // then writes (or refuses) the block as it always has.
-    if (!(n >= 0 && n <= 0xffff_ffff && Math.floor(n) === n)) return undefined;
-    tsScratch[i] = ts[i] as number;
-    countScratch[i] = n;
-  }
+  if (a === undefined || !typedBatches(ts, counts, nb)) return undefined;
   const tsv = tsScratch.subarray(0, nb);
   const cv = countScratch.subarray(0, nb);
   const idv = ids.subarray(0, nu);
@@ -81,4 +71,45 @@ export function encodeNumberPayloadNative(
   if (len < 0) return undefined;
   w.pos = len;
   return w.buf.subarray(0, len);
+}
+
+/**
+ * The whole DELTA frame of nb batches (ts, counts) of nu updates (ids, values) from
+ * firstTs to lastTs, written by the addon (header, payload LZ4-compressed when that saves
+ * 1/16, CRC32C): frame.ts encodeFrame of encodeBatches' payload, byte for byte. With
+ * `latest`, as encodeNumberPayloadNative. Undefined when no addon is installed or it
+ * refused the block.
+ */
+export function encodeNumberFrameNative(
+  ts: ArrayLike<number>,
+  counts: ArrayLike<number>,
+  ids: Int32Array,
+  values: Float64Array,
+  nb: number,
+  nu: number,
+  firstTs: number,
+  lastTs: number,
+  latest?: LatestNumbers,
+): Uint8Array | undefined {
+  const a = addon;
+  if (a === undefined || !typedBatches(ts, counts, nb)) return undefined;
+  const frame = a.encodeNumberFrame(tsScratch.subarray(0, nb), countScratch.subarray(0, nb), ids.subarray(0, nu), values.subarray(0, nu), firstTs, lastTs, latest?.nums, latest?.kinds);
+  return frame ?? undefined;
+}
+
+/** The block's timestamps and counts into the typed scratch; false for a count that is not a uint32. */
+function typedBatches(ts: ArrayLike<number>, counts: ArrayLike<number>, nb: number): boolean {
+  if (tsScratch.length < nb) {
+    tsScratch = new Float64Array(Math.max(nb, tsScratch.length * 2));
+    countScratch = new Uint32Array(tsScratch.length);
+  }
+  for (let i = 0; i < nb; i++) {
+    const n = counts[i] as number;
+    // A count that is not a uint32 would be cut by the typed array: the TypeScript path
+    // then writes (or refuses) the block as it always has.
+    if (!(n >= 0 && n <= 0xffff_ffff && Math.floor(n) === n)) return false;
+    tsScratch[i] = ts[i] as number;
+    countScratch[i] = n;
+  }
+  return true;
 }

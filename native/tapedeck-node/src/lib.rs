@@ -5,7 +5,7 @@
 use std::cell::RefCell;
 
 use column_encoder::PayloadEncoder;
-use napi::bindgen_prelude::{Float64Array, Int32Array, Uint32Array, Uint8Array};
+use napi::bindgen_prelude::{Buffer, Float64Array, Int32Array, Uint32Array, Uint8Array};
 use napi_derive::napi;
 
 thread_local! {
@@ -63,4 +63,91 @@ pub fn encode_number_payload(
         }
         len as i64
     })
+}
+
+/// frame.ts: the frame header's size, its magic ("TBLK" as a little-endian u32), the DELTA
+/// block type and the LZ4 codec byte.
+const FRAME_HEADER_BYTES: usize = 48;
+const FRAME_MAGIC: u32 = 0x4b4c_4254;
+const BLOCK_DELTA: u8 = 2;
+const CODEC_NONE: u8 = 0;
+const CODEC_LZ4: u8 = 1;
+/// frame.ts: BLOCK_PAYLOAD_BYTES_MAX, COMPRESS_MIN_BYTES, COMPRESS_SAVING_SHIFT.
+const BLOCK_PAYLOAD_BYTES_MAX: usize = 64 * 1024 * 1024;
+const COMPRESS_MIN_BYTES: usize = 128;
+const COMPRESS_SAVING_SHIFT: usize = 4;
+
+/// A whole DELTA frame (frame.ts encodeFrame of the payload encodeNumberPayload writes): the
+/// 48-byte header, then the payload stored LZ4-compressed (lz4-napi's block format: the raw
+/// size in 4 bytes, then the block) when that saves at least 1/16 of it, else raw; CRC32C
+/// over the header's first 40 bytes and the stored payload. With `latest_*`, the latest
+/// values as encodeNumberPayload sets them. Null when the block is refused (nothing written
+/// to `latest_*`): the caller then encodes it in TypeScript.
+#[napi(js_name = "encodeNumberFrame", catch_unwind)]
+#[allow(clippy::too_many_arguments)]
+pub fn encode_number_frame(
+    ts: Float64Array,
+    counts: Uint32Array,
+    ids: Int32Array,
+    vals: Float64Array,
+    first_ts: f64,
+    last_ts: f64,
+    latest_nums: Option<Float64Array>,
+    latest_kinds: Option<Uint8Array>,
+) -> Option<Buffer> {
+    let nb = counts.len();
+    let nu = ids.len();
+    if !(times_exact(first_ts) && times_exact(last_ts)) || nb > u32::MAX as usize || nu > u32::MAX as usize {
+        return None;
+    }
+    let ids: &[i32] = &ids;
+    // SAFETY: as in encode_number_payload.
+    let ids: &[u32] = unsafe { std::slice::from_raw_parts(ids.as_ptr() as *const u32, ids.len()) };
+    let vals: &[f64] = &vals;
+    // SAFETY: as in encode_number_payload.
+    let vals: &[u64] = unsafe { std::slice::from_raw_parts(vals.as_ptr() as *const u64, vals.len()) };
+    ENCODER.with(|cell| {
+        let mut enc = cell.borrow_mut();
+        let raw = enc.encode(&ts, &counts, ids, vals)?;
+        if raw.len() > BLOCK_PAYLOAD_BYTES_MAX {
+            return None;
+        }
+        let compressed = if raw.len() >= COMPRESS_MIN_BYTES {
+            let c = lz4_flex::block::compress_prepend_size(raw);
+            if c.len() <= raw.len() - (raw.len() >> COMPRESS_SAVING_SHIFT) { Some(c) } else { None }
+        } else {
+            None
+        };
+        let (codec, stored): (u8, &[u8]) = match &compressed {
+            Some(c) => (CODEC_LZ4, c),
+            None => (CODEC_NONE, raw),
+        };
+        let mut out = vec![0u8; FRAME_HEADER_BYTES + stored.len()];
+        out[0..4].copy_from_slice(&FRAME_MAGIC.to_le_bytes());
+        out[4] = BLOCK_DELTA;
+        out[5] = codec;
+        out[8..12].copy_from_slice(&(stored.len() as u32).to_le_bytes());
+        out[12..16].copy_from_slice(&(raw.len() as u32).to_le_bytes());
+        out[16..24].copy_from_slice(&(first_ts as i64).to_le_bytes());
+        out[24..32].copy_from_slice(&(last_ts as i64).to_le_bytes());
+        out[32..36].copy_from_slice(&(nb as u32).to_le_bytes());
+        out[36..40].copy_from_slice(&(nu as u32).to_le_bytes());
+        out[FRAME_HEADER_BYTES..].copy_from_slice(stored);
+        let crc = crc32c::crc32c_append(crc32c::crc32c(&out[0..40]), stored);
+        out[40..44].copy_from_slice(&crc.to_le_bytes());
+        if let (Some(mut nums), Some(mut kinds)) = (latest_nums, latest_kinds) {
+            let nums: &mut [f64] = &mut nums;
+            // SAFETY: as in encode_number_payload.
+            let nums: &mut [u64] = unsafe { std::slice::from_raw_parts_mut(nums.as_mut_ptr() as *mut u64, nums.len()) };
+            if !enc.latest_into(nums, &mut kinds) {
+                return None;
+            }
+        }
+        Some(Buffer::from(out))
+    })
+}
+
+/// A frame time the header holds exactly: an integer within 2^53 (frame.ts writeI64).
+fn times_exact(t: f64) -> bool {
+    t.floor() == t && t.abs() <= 9_007_199_254_740_991.0
 }
