@@ -2,11 +2,14 @@
  * The background builds of the archive's per-series sidecars (store.ts): queued by seq,
  * built one at a time (build.ts), paced at STORAGE_LIMITS.seriesIndexBuildUpdatesPerS so
  * that queries and recording keep the machine. The store decides what is queued and what a
- * finished build means for reads; this runs the queue.
+ * finished build means for reads; this runs the queue. A build that failed for want of space
+ * is queued again with the next build asked for (a rotation, a file fetched back: space may
+ * be back), rather than leaving its file to be read from its blocks until a restart.
  */
 import { readdir, rm } from 'node:fs/promises';
 import { isTapedeckError } from '../../protocol/errors.js';
 import type { Archive } from '../archive.js';
+import { diskFullCode } from '../disk-full.js';
 import type { FileEntry } from '../file-list.js';
 import { STORAGE_LIMITS } from '../limits.js';
 import { readExactly } from '../segment-file.js';
@@ -19,6 +22,8 @@ export class SidecarBuilds {
   private running: Promise<void> | undefined;
   private stopped = false;
   private idleWaiters: Array<() => void> = [];
+  /** Seqs whose build failed on a full disk: queued again with the next push. */
+  private readonly failedOnFullDisk = new Set<number>();
   /** Updates decoded since the pace clock started. */
   private paced = { updates: 0, sinceMs: 0 };
 
@@ -37,6 +42,8 @@ export class SidecarBuilds {
   /** Queues seq (accepts(seq) said so) and starts the queue's run if none is running. */
   push(seq: number): void {
     this.queue.push(seq);
+    for (const s of this.failedOnFullDisk) if (!this.queue.includes(s)) this.queue.push(s);
+    this.failedOnFullDisk.clear();
     this.stats.queued = this.queue.length;
     this.running ??= this.run().finally(() => {
       this.running = undefined;
@@ -65,6 +72,7 @@ export class SidecarBuilds {
         await this.built(f, seq);
       } catch (err) {
         this.stats.buildFailures++;
+        if (diskFullCode(err) !== undefined && !this.stopped) this.failedOnFullDisk.add(seq);
         if (!this.a.isClosed) this.a.logger.warn({ file: f.name, err: isTapedeckError(err) ? err.message : String(err) }, 'series sidecar build failed: reads of this file use its blocks');
       }
     }
