@@ -14,12 +14,11 @@
 import { Kafka, logLevel, type Message, type Producer } from 'kafkajs';
 // kafkajs 2.2.4 wakes every idle connection ~1 000 times a second: patched on import (see the file).
 import '../cluster/kafka-request-queue.js';
-import { valueToJson } from '../../protocol/value-json.js';
-import { MsgpackWriter, encodeMsgpack } from '../../protocol/value-msgpack.js';
+import { MsgpackWriter } from '../../protocol/value-msgpack.js';
 import type { Logger } from 'pino';
-import type { Update, Value } from '../../protocol/value.js';
 import type { RecordedEvent, Recorder } from '../recorder.js';
 import { compareSeq } from './identity.js';
+import { isTooLarge, messagesBytes, sinkMessages } from './kafka-messages.js';
 import { KafkaTail, withTimeout } from './kafka-tail.js';
 import { SinkAuth } from './sink-auth.js';
 
@@ -28,6 +27,13 @@ export const KAFKA_SINK_DEFAULTS = {
   queueMaxBatches: 100_000,
   /** Batches sent in one produce request. */
   sendBatchesMax: 500,
+  /**
+   * Bytes of messages (keys, values, headers) in one produce request, at least one batch: a
+   * request's messages go in one record batch, which the broker refuses past its
+   * message.max.bytes (1 MiB by default), so a burst of 500 batches of 3 KB was refused and
+   * sent again for ever. Half the broker's default.
+   */
+  sendBytesMax: 512 * 1024,
   /** The standby buffer: batches recorded in the last window are kept for a promotion. */
   bufferWindowMs: 2_000,
   /** ... and at most this many of them. */
@@ -86,10 +92,6 @@ export interface SinkStatus {
   foreignMessages: number;
 }
 
-function bufferOf(b: Uint8Array): Buffer {
-  return Buffer.from(b.buffer, b.byteOffset, b.byteLength);
-}
-
 export class KafkaSink {
   private readonly o: KafkaSinkOptions;
   private readonly kafka: Kafka;
@@ -106,6 +108,8 @@ export class KafkaSink {
   /** The batches of the send in flight. */
   private sending: Entry[] | undefined;
   private stopped = false;
+  /** Sends left to make one batch at a time (after the broker refused a larger one as too large). */
+  private singlesLeft = 0;
   /** Last seq per stream seen on the topic (tail follower) or published by us. */
   private readonly lastOnTopic = new Map<string, string>();
   private promoting: Promise<void> | undefined;
@@ -290,31 +294,61 @@ export class KafkaSink {
 
   private messagesOf(x: Entry): Message[] {
     const { e } = x;
-    const id = { stream: e.id.stream, seq: e.id.seq, fence: String(this.fence), recorder: this.o.recorderId };
-    const mac = this.auth.sign(id);
-    const headers: Record<string, string> = { 'tpd-stream': id.stream, 'tpd-seq': id.seq, 'tpd-fence': id.fence, 'tpd-recorder': id.recorder, ...(mac !== undefined ? { 'tpd-mac': mac } : {}) };
-    const timestamp = String(Math.floor(e.ts / 1000));
-    // Values in the one msgpack or JSON form of protocol/ (docs/values.md), exact both ways.
-    const json = this.o.format === 'json';
-    const val = (v: Value): unknown => (json ? valueToJson(v) : v);
-    const enc = (m: Record<string, unknown>): Buffer => (json ? Buffer.from(JSON.stringify(m)) : bufferOf(encodeMsgpack(m as Value, this.mp)));
-    if (this.o.key === 'stream') {
-      const updates = e.updates.map((u: Update) => [u[0], val(u[1])]);
-      return [{ key: e.id.stream, value: enc({ ts: e.ts, source: e.source, stream: e.id.stream, seq: e.id.seq, updates }), timestamp, headers }];
+    return sinkMessages(e, { format: this.o.format, key: this.o.key, fence: this.fence, recorderId: this.o.recorderId, auth: this.auth, mp: this.mp });
+  }
+
+  /**
+   * The next send: batches from the queue's head, at most sendBatchesMax and sendBytesMax
+   * bytes of messages (at least one batch); one alone while `singlesLeft` says so.
+   */
+  private nextSend(): { take: Entry[]; messages: Message[] } {
+    const take: Entry[] = [];
+    const messages: Message[] = [];
+    let bytes = 0;
+    for (const x of this.queue) {
+      if (take.length >= KAFKA_SINK_DEFAULTS.sendBatchesMax || (take.length > 0 && this.singlesLeft > 0)) break;
+      const ms = this.messagesOf(x);
+      const b = messagesBytes(ms);
+      if (take.length > 0 && bytes + b > KAFKA_SINK_DEFAULTS.sendBytesMax) break;
+      take.push(x);
+      for (const m of ms) messages.push(m);
+      bytes += b;
     }
-    return e.updates.map((u: Update) => ({ key: u[0], value: enc({ ts: e.ts, value: val(u[1]) }), timestamp, headers }));
+    return { take, messages };
+  }
+
+  /**
+   * The broker refused a send as too large (MESSAGE_TOO_LARGE, RECORD_LIST_TOO_LARGE: its
+   * message.max.bytes, the topic's max.message.bytes), which no retry cures: a send of several
+   * batches is made again one batch at a time; a batch refused alone is never published,
+   * decided once: it leaves the queue, counted in `dropped` and logged (the archive has it).
+   */
+  private refusedTooLarge(take: Entry[], bytes: number, err: unknown): void {
+    if (take.length > 1) {
+      this.singlesLeft = take.length;
+      return;
+    }
+    const x = take[0] as Entry;
+    const at = this.queue.indexOf(x);
+    if (at >= 0) this.queue.splice(at, 1);
+    this.singlesLeft = Math.max(0, this.singlesLeft - 1);
+    this.stats.dropped++;
+    this.o.log.error({ err, stream: x.e.id.stream, seq: x.e.id.seq, ts: x.e.ts, bytes, updates: x.e.updates.length }, 'kafka sink: the broker refuses this batch as too large (its max message size); not published (the archive has it)');
   }
 
   private pump(): void {
     if (this.pumping || this.stopped) return;
     this.pumping = (async () => {
       while (this.active && !this.stopped && this.queue.length > 0) {
-        const take = this.queue.slice(0, KAFKA_SINK_DEFAULTS.sendBatchesMax);
-        const messages = take.flatMap((x) => this.messagesOf(x));
+        const { take, messages } = this.nextSend();
         this.sending = take;
         try {
           await this.producer.send({ topic: this.o.topic, messages, acks: -1 });
         } catch (err) {
+          if (isTooLarge(err)) {
+            this.refusedTooLarge(take, messagesBytes(messages), err);
+            continue;
+          }
           this.stats.sendErrors++;
           this.o.log.warn({ err, batches: take.length }, 'kafka sink: send failed; retrying the same batches');
           await new Promise((r) => setTimeout(r, KAFKA_SINK_DEFAULTS.retryBackoffMs));
@@ -322,6 +356,7 @@ export class KafkaSink {
         } finally {
           this.sending = undefined;
         }
+        this.singlesLeft = Math.max(0, this.singlesLeft - take.length);
         for (const x of take) this.noteOnTopic(x.e.id.stream, x.e.id.seq);
         // What the topic now holds leaves the queue's head: these batches, also when the
         // queue was replaced while sending (standby, then a promotion that queued them again).
