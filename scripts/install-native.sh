@@ -14,3 +14,10 @@ fi
 (cd native/tapedeck-node && cargo build --release --locked)
 cp native/tapedeck-node/target/release/libtapedeck_node.so native/tapedeck-node/tapedeck_node.node.tmp
 mv native/tapedeck-node/tapedeck_node.node.tmp native/tapedeck-node/tapedeck_node.node
+# On x86-64, a second build for x86-64-v3 (AVX2, BMI2, LZCNT: about 15 % faster encoding);
+# storage/native-codec-file.ts loads it only on a CPU that has those (/proc/cpuinfo).
+if [ "$(uname -m)" = x86_64 ]; then
+  (cd native/tapedeck-node && RUSTFLAGS="-C target-cpu=x86-64-v3" cargo build --release --locked --target-dir target/x86-64-v3)
+  cp native/tapedeck-node/target/x86-64-v3/release/libtapedeck_node.so native/tapedeck-node/tapedeck_node.x86-64-v3.node.tmp
+  mv native/tapedeck-node/tapedeck_node.x86-64-v3.node.tmp native/tapedeck-node/tapedeck_node.x86-64-v3.node
+fi

@@ -5,6 +5,7 @@
  * scripts/install.sh builds the addon; a missing addon fails here (never skipped), unless
  * TAPEDECK_NATIVE_CODEC=off says to run without it.
  */
+import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
@@ -15,7 +16,7 @@ import { BlockType, encodeFrame } from '../storage/codec/frame.js';
 import { encodeNumberFrameNative, encodeNumberPayloadNative, installNativePayload, nativePayloadInstalled, type NativePayloadAddon } from '../storage/codec/native-payload.js';
 import { encodeBatches, type FlatBatches } from '../storage/codec/payload-encode.js';
 import { Archive } from '../storage/archive.js';
-import { loadNativeCodec, nativeCodecPath } from '../storage/native-codec-file.js';
+import { loadNativeCodec, nativeCodecBuilds, nativeCodecPath } from '../storage/native-codec-file.js';
 import { verifyArchive } from '../storage/verify.js';
 import type { Batch, Value } from '../protocol/value.js';
 import { batchBlock, column, columnLength, hostile, Column, pick, type Rand } from './helpers/number-blocks.js';
@@ -28,13 +29,21 @@ const off = process.env.TAPEDECK_NATIVE_CODEC === 'off';
 const path = nativeCodecPath();
 const addon = path === undefined ? undefined : (createRequire(import.meta.url)(path) as NativePayloadAddon);
 
-/** encodeBatches with the addon installed or not; a copy of the bytes. */
+let current = addon;
+
+/** Installs `a` (undefined: none) for the tests that follow. */
+function use(a: NativePayloadAddon | undefined): void {
+  current = a;
+  installNativePayload(a);
+}
+
+/** encodeBatches with the addon in use or without any; a copy of the bytes. */
 function encodeWith(native: boolean, b: FlatBatches, w = new ByteWriter(16)): Buffer {
-  installNativePayload(native ? addon : undefined);
+  installNativePayload(native ? current : undefined);
   try {
     return Buffer.from(encodeBatches(b, w));
   } finally {
-    installNativePayload(addon);
+    installNativePayload(current);
   }
 }
 
@@ -95,12 +104,15 @@ describe.skipIf(off)('native payload encoder', () => {
   it('is built by scripts/install.sh and in use for archives opened for writing', () => {
     expect(path, 'native/tapedeck-node/tapedeck_node.node is not built: bash scripts/install-native.sh').toBeDefined();
     expect(loadNativeCodec()).toMatchObject({ encoder: 'native' });
+    // On x86-64 the x86-64-v3 build is made as well, and taken on a CPU that runs it.
+    if (process.arch === 'x64') expect(nativeCodecBuilds().some((p) => p.endsWith('.x86-64-v3.node')) || !/\bavx2\b/.test(readFileSync('/proc/cpuinfo', 'utf8'))).toBe(true);
     expect(nativePayloadInstalled()).toBe(true);
   });
 
-  it('writes the bytes of the TypeScript encoder on seeded blocks of every number shape', () => {
+  it.each(nativeCodecBuilds())('writes the bytes of the TypeScript encoder on seeded blocks of every number shape (%s)', (build) => {
     const seed = scheduleSeed('NATIVE_PAYLOAD_SEED', 'native payloads');
     const r = rng(seed);
+    use(createRequire(import.meta.url)(build) as NativePayloadAddon);
     for (let i = 0; i < 400; i++) {
       const b = i % 2 === 0 ? shapedBlock(r) : batchBlock(r);
       const want = encodeWith(false, b);
@@ -121,6 +133,7 @@ describe.skipIf(off)('native payload encoder', () => {
         expect.fail(`block ${i} (seed ${seed}): frame differs at byte ${frame === undefined ? 'none' : firstDifference(wantFrame, Buffer.from(frame))} of ${wantFrame.length}`);
       }
     }
+    use(addon);
   });
 
   it('leaves to the TypeScript encoder what it refuses, with the same answer', () => {
