@@ -136,6 +136,22 @@ describe.skipIf(off)('native payload encoder', () => {
     use(addon);
   });
 
+  it('writes the same bytes after a block far past the usual size (its scratch given back)', () => {
+    const r = rng(11);
+    const big = 200_000; // past the addon's SCRATCH_KEEP_UPDATES (131 072)
+    const block = (n: number): FlatBatches & { values: Float64Array } => ({
+      ts: [1_763_000_000_000_000, 1_763_000_001_000_000],
+      counts: [n - 1, 1],
+      ids: Int32Array.from({ length: n }, (_, i) => (i * 7919) % (n + 13)),
+      values: Float64Array.from({ length: n }, () => Math.floor(r() * 1e6) / 100),
+      batchCount: 2,
+      updateCount: n,
+    });
+    for (const b of [block(300), block(big), block(500), block(16_384), block(big + 1), block(2)]) {
+      expect(encodeWith(true, b, new ByteWriter(1 << 16))).toEqual(encodeWith(false, b));
+    }
+  });
+
   it('leaves to the TypeScript encoder what it refuses, with the same answer', () => {
     const a = addon as NativePayloadAddon;
     const one = { ts: [1_763_000_000_000_000], counts: [2], ids: Int32Array.of(3, 9), values: Float64Array.of(1.5, NaN), batchCount: 1, updateCount: 2 };

@@ -62,6 +62,10 @@ fn state() -> &'static mut Encoder {
     unsafe { (*STATE.0.get()).get_or_insert_with(Encoder::default) }
 }
 
+/// Updates of the largest block whose scratch PayloadEncoder keeps between blocks (8 times
+/// storage/limits.ts blockUpdatesTarget): about 10 MB.
+pub const SCRATCH_KEEP_UPDATES: usize = 8 * 16_384;
+
 /// The encoder as a library (the Node addon of native/tapedeck-node): one per thread, its
 /// buffers reused from block to block.
 #[derive(Default)]
@@ -77,6 +81,12 @@ impl PayloadEncoder {
     /// are not a block it takes (see batches.rs): the caller then uses the TypeScript encoder.
     /// `vals` are the values' float64 bit patterns.
     pub fn encode(&mut self, ts: &[f64], counts: &[u32], ids: &[u32], vals: &[u64]) -> Option<&[u8]> {
+        // Scratch grown by a block far past the usual size (a batch of up to a million updates
+        // fills a block of its own) is given back before the next, usual block: about 80
+        // bytes an update would otherwise stay held for the process' life.
+        if self.0.vals.capacity() > SCRATCH_KEEP_UPDATES && ids.len() <= SCRATCH_KEEP_UPDATES {
+            self.0 = Encoder::default();
+        }
         let e = &mut self.0;
         if ids.len() != vals.len() || counts.len() != ts.len() {
             return None;
