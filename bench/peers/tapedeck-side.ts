@@ -9,7 +9,7 @@
  * netidx's side adds its paths), each batch goes in as columns (appendColumns: the batch's
  * ids mapped to the writer's, and its Float64Array of values), at the storage defaults (images every
  * 64 MiB, a two-phase commit with fdatasync each 65534 pages or flush interval) and one final
- * flush. Read: open read-only, seek to each instant (position, then full state and the first
+ * flush; all-number blocks are encoded by the native addon when it is built (docs/native.md). Read: open read-only, seek to each instant (position, then full state and the first
  * batch after), then read every batch from the beginning twice with nextColumns (a block at a
  * time: ids and unboxed numbers, like netidx's BatchItems; the second pass is `read`), then
  * twice with nextRaw (a batch at a time; the second is `readRaw`) and once with next
@@ -18,6 +18,7 @@
 import { readdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Archive } from '../../storage/index.js';
+import { loadNativeCodec } from '../../storage/native-codec-file.js';
 import { dirBytes } from '../../test/bench/archives.js';
 import { readWorkloadFile, type PoolBatch } from './workload-file.js';
 import { cpuSecs, flag, readSeeks, rss, spread } from './measure.js';
@@ -67,6 +68,8 @@ async function write(workloadFile: string, dir: string, flushIntervalMs: number)
     dirBytes: await allBytes(dir),
     bytesPerUpdate: Number((bytes / updates).toFixed(3)),
     rss: peak,
+    // Which payload encoder wrote the blocks (docs/native.md; TAPEDECK_NATIVE_CODEC=off for the TypeScript one).
+    payloadEncoder: loadNativeCodec(),
   };
 }
 
