@@ -109,21 +109,20 @@ export async function recordClusterBatch(host: KafkaBatchHost, link: KafkaCluste
   let lastOffset: string | undefined;
   let updates = 0;
   let lastTs: number | undefined;
-  // A batch's marker spans its messages from the one after the last batch written (refused
-  // messages before its first update too, also when the writer's refusal of a batch had it
-  // written again message by message: writePieces).
-  let rangeFirst = '';
+  // The first offset no marker covers yet: a batch's marker spans its messages from there, so
+  // refused messages before its first update are in its range (also when the writer's refusal
+  // of a batch had it written again message by message: writePieces), and markers tile.
+  let rangeFirst: string | undefined;
   const write = async (ps: Piece[]): Promise<number | undefined> => {
     const last = (ps[ps.length - 1] as Piece).offset;
     const batchUpdates = ps.flatMap((x) => x.updates);
-    batchUpdates.push(kafkaMarker(host.name, topic, partition, rangeFirst, last));
+    batchUpdates.push(kafkaMarker(host.name, topic, partition, rangeFirst ?? (ps[0] as Piece).offset, last));
     const ts = await writeIdentified(sink, batchUpdates, batchTimeUs(ps), { stream, seq: last });
     updates += batchUpdates.length - 1;
     rangeFirst = (BigInt(last) + 1n).toString();
     return ts;
   };
   const emit = async (): Promise<void> => {
-    rangeFirst = (pending[0] as Piece | undefined)?.offset ?? rangeFirst;
     lastTs = (await writePieces(pending, write, (x, err) => host.refuse(topic, partition, x.offset, err))) ?? lastTs;
     pending = [];
     pendingUpdates = 0;
@@ -136,6 +135,7 @@ export async function recordClusterBatch(host: KafkaBatchHost, link: KafkaCluste
       if (pendingUpdates > 0 && pendingUpdates + u.length >= host.batchUpdatesMax) await emit();
       // A message without a time (or refused for its time) leaves the batch's to the others.
       pending.push({ offset: m.offset, updates: u, tsUs: messageTimeUs(m.timestamp) ?? undefined });
+      rangeFirst ??= m.offset;
       pendingUpdates += u.length;
       lastOffset = m.offset;
       host.stats.messages++;
