@@ -9,14 +9,12 @@
  * makes its creation answer 404 TPD_SESSION_NOT_FOUND, not 201 with an id that is gone.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { execFileSync } from 'node:child_process';
-import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { Archive } from '../storage/archive.js';
-import type { ColdEvent, ColdStorage } from '../storage/cold.js';
+import type { ColdStorage } from '../storage/cold.js';
 import { buildServer } from '../server/app.js';
 import { api, TestWs } from './helpers/server.js';
-import { heldGets } from './helpers/held-gets.js';
+import { heldFiles, heldGets } from './helpers/held-gets.js';
 import { tmpDir } from './helpers/tmp.js';
 
 const T0 = 1_700_000_000_000_000;
@@ -43,28 +41,15 @@ afterEach(async () => {
 
 /** Two rotated files shipped and evicted, their fetches held until release(). */
 async function start(sessionGraceMs?: number): Promise<Rig> {
-  const { a, c, hold } = await heldGets(await tmpDir('tapedeck-audit9-cold-'));
-  for (let f = 0; f < 2; f++) {
+  const h = await heldGets(await tmpDir('tapedeck-audit9-cold-'));
+  const { a, c } = h;
+  const { names, release } = await heldFiles(h, 2, (f) => {
     for (let i = 0; i < 20; i++) a.writer!.append([['/a', f * 20 + i], ['/b', `x${i}`]], T0 + (f * 20 + i) * 1000);
-    const put = new Promise<void>((done) => c.once('event', (e: ColdEvent) => e.type === 'put' && done()));
-    await a.writer!.rotate();
-    await put;
-  }
-  await c.check();
-  const names = a.files.filter((f) => f.location === 'remote').map((f) => f.name);
+  });
   expect(names).toHaveLength(2);
-  for (const n of names) execFileSync('mkfifo', [join(hold, n)]);
   const app = await buildServer({ archive: a, cold: c, ...(sessionGraceMs !== undefined ? { playback: { sessionGraceMs } } : {}) });
   await app.listen({ port: 0, host: '127.0.0.1' });
   const url = `http://127.0.0.1:${(app.server.address() as { port: number }).port}`;
-  let released = false;
-  const release = async (): Promise<void> => {
-    if (released) return;
-    released = true;
-    // A get may be waiting on each FIFO (opened read-write: no wait when none is); gone
-    // afterwards, so a later get does not wait at all.
-    for (const n of names) execFileSync('sh', ['-c', `exec 3<>"$1"; echo go >&3; rm -f "$1"`, 'sh', join(hold, n)]);
-  };
   rig = { a, c, app, url, release };
   return rig;
 }

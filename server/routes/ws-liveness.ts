@@ -56,43 +56,35 @@ function handedBytes(socket: WebSocket): number {
  * A ping waits behind every byte sent before it, in the server and in the kernels' buffers
  * (megabytes), so a healthy client on a slow link (unlimited play, a backlog left by a pause)
  * answers late; and while the server stops reading the socket (a session stream whose client
- * is behind) its pong waits unread. So each ping is answered in time when its pong (echoing
+ * is behind) its pong waits unread. So a ping is answered in time when its pong (echoing
  * the ping's payload) comes within wsPongTimeoutMs plus the time to read, at
  * wsReadBytesPerSMin, the bytes sent between the last answered ping and it: a peer gone
  * behind a backlog of B bytes is closed after wsPongTimeoutMs + B / wsReadBytesPerSMin (B is
  * bounded: what the loop sends stops at wsBufferHighBytes, the rest at
  * wsSessionOverflowBytesMax, and the kernels' buffers). While `heldByServer` says the server
  * holds the socket for a reason of its own (not the peer's backlog), the wait starts again.
+ * The next ping goes once the last one is answered: pings queued behind a backlog would
+ * reach the client all at once (ws clients end a connection with 60 pongs waiting to go).
  */
 export function keepAlive(socket: WebSocket, limits: StreamLimits, heldByServer: () => boolean = () => false): void {
-  /** Pings not answered yet, oldest first: when each went, and the stream's length then. */
-  const pending: Array<{ atMs: number; at: number }> = [];
+  /** The ping not answered yet: when it went, and the stream's length then (one at a time: a backlog holds no train of pings). */
+  let pending: { atMs: number; at: number } | undefined;
   /** The stream's length at the last answered ping: the peer has read that far. */
   let readTo = 0;
   socket.on('pong', (data: Buffer) => {
-    const at = Number(data.toString('latin1'));
-    const k = pending.findIndex((p) => p.at === at);
-    if (k < 0) return; // not an answer to one of ours
-    readTo = at;
-    pending.splice(0, k + 1);
+    if (pending === undefined || Number(data.toString('latin1')) !== pending.at) return; // not an answer to ours
+    readTo = pending.at;
+    pending = undefined;
   });
-  const check = (nowMs: number): string | undefined => {
-    if (heldByServer()) {
-      for (const p of pending) p.atMs = nowMs;
-      return undefined;
-    }
-    const p = pending[0];
-    if (p && nowMs - p.atMs > limits.wsPongTimeoutMs + ((p.at - readTo) / limits.wsReadBytesPerSMin) * 1000) return `no pong within ${limits.wsPongTimeoutMs} ms (behind ${p.at - readTo} bytes)`;
-    return undefined;
-  };
   const timer = setInterval(() => {
     const nowMs = Date.now();
-    const why = check(nowMs);
-    if (why !== undefined) return closeUnresponsive(socket, why, limits);
-    if (socket.readyState !== socket.OPEN) return;
-    const at = handedBytes(socket);
-    pending.push({ atMs: nowMs, at });
-    socket.ping(String(at));
+    if (pending !== undefined && heldByServer()) pending.atMs = nowMs;
+    if (pending !== undefined && nowMs - pending.atMs > limits.wsPongTimeoutMs + ((pending.at - readTo) / limits.wsReadBytesPerSMin) * 1000) {
+      return closeUnresponsive(socket, `no pong within ${limits.wsPongTimeoutMs} ms (behind ${pending.at - readTo} bytes)`, limits);
+    }
+    if (pending !== undefined || socket.readyState !== socket.OPEN) return;
+    pending = { atMs: nowMs, at: handedBytes(socket) };
+    socket.ping(String(pending.at));
   }, limits.wsPingIntervalMs);
   timer.unref();
   socket.once('close', () => clearInterval(timer));

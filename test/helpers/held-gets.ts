@@ -4,10 +4,11 @@
  * to it, so a test decides when each fetch ends. Puts copy to COLD; every shipped file is
  * evicted at once (retention maxBytes 1); checks and lists run only when asked.
  */
+import { execFileSync } from 'node:child_process';
 import { mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { Archive } from '../../storage/archive.js';
-import { ColdStorage } from '../../storage/cold.js';
+import { ColdStorage, type ColdEvent } from '../../storage/cold.js';
 
 const FIX = resolve('test/fixtures/hooks');
 
@@ -35,4 +36,30 @@ export async function heldGets(base: string): Promise<HeldGets> {
     fetchedKeepMs: 0,
   });
   return { a, c, cold, hold };
+}
+
+/**
+ * `files` rotated files, each written by `write(f)`, shipped and evicted, each one's get held
+ * by a FIFO: their names, and release(), which lets every held fetch finish (one waiting on
+ * a FIFO now, or a later one: the FIFOs are removed).
+ */
+export async function heldFiles(h: HeldGets, files: number, write: (f: number) => void): Promise<{ names: string[]; release(): Promise<void> }> {
+  for (let f = 0; f < files; f++) {
+    write(f);
+    const put = new Promise<void>((done) => h.c.once('event', (e: ColdEvent) => e.type === 'put' && done()));
+    await h.a.writer!.rotate();
+    await put;
+  }
+  await h.c.check();
+  const names = h.a.files.filter((f) => f.location === 'remote').map((f) => f.name);
+  for (const n of names) execFileSync('mkfifo', [join(h.hold, n)]);
+  let released = false;
+  const release = async (): Promise<void> => {
+    if (released) return;
+    released = true;
+    // A get may be waiting on each FIFO (opened read-write: no wait when none is); gone
+    // afterwards, so a later get does not wait at all.
+    for (const n of names) execFileSync('sh', ['-c', `exec 3<>"$1"; echo go >&3; rm -f "$1"`, 'sh', join(h.hold, n)]);
+  };
+  return { names, release };
 }
