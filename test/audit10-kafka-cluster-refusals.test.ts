@@ -40,9 +40,7 @@ describe('a shard and a message the writer refuses', () => {
   for (const batch of ['message', 'fetch'] as const) {
     it(`batch: ${batch}: refused, logged with its offset, committed; the partition goes on and its markers tile it`, async () => {
       const topic = uniqueName('audit10-cluster-refuse');
-      const admin = peers().kafka.kafka.admin();
-      await admin.connect();
-      await admin.createTopics({ topics: [{ topic, numPartitions: 1, replicationFactor: 1, configEntries: [{ name: 'max.message.bytes', value: String(8 * 1024 * 1024) }] }], waitForLeaders: true }).finally(() => admin.disconnect());
+      await createTopic(peers().kafka.kafka, topic, 1, [{ name: 'max.message.bytes', value: String(8 * 1024 * 1024) }]);
       const leaves = STORAGE_LIMITS.batchUpdatesMax;
       const messages = [
         { key: 'a', value: '{"x":1}' },

@@ -14,7 +14,7 @@ import { resolveConfig } from '../server/config.js';
 import { startServer } from '../server/main.js';
 import type { KafkaSource } from '../server/sources/kafka.js';
 import { STORAGE_LIMITS } from '../storage/limits.js';
-import { produce, type KafkaPeer } from './helpers/kafka.js';
+import { createTopic, produce, type KafkaPeer } from './helpers/kafka.js';
 import { PEER_START_MAX_MS, sharedKafka, uniqueName } from './helpers/peers.js';
 import { readArchive } from './helpers/replay.js';
 import { tmpDir } from './helpers/tmp.js';
@@ -27,13 +27,7 @@ beforeAll(async () => {
 
 async function bigTopic(name: string, maxMessageBytes: number): Promise<string> {
   const topic = uniqueName(name);
-  const admin = broker.kafka.admin();
-  await admin.connect();
-  try {
-    await admin.createTopics({ topics: [{ topic, numPartitions: 1, replicationFactor: 1, configEntries: [{ name: 'max.message.bytes', value: String(maxMessageBytes) }] }], waitForLeaders: true });
-  } finally {
-    await admin.disconnect();
-  }
+  await createTopic(broker.kafka, topic, 1, [{ name: 'max.message.bytes', value: String(maxMessageBytes) }]);
   return topic;
 }
 

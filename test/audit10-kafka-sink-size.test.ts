@@ -58,9 +58,7 @@ describe('the Kafka sink and the broker\'s largest message', () => {
 
   it('on a topic of small messages: sends of several go one by one, a batch it never takes is dropped once, counted, and the rest goes on', async () => {
     const topic = uniqueName('audit10-sink-small');
-    const admin = kafka.kafka.admin();
-    await admin.connect();
-    await admin.createTopics({ topics: [{ topic, numPartitions: 1, replicationFactor: 1, configEntries: [{ name: 'max.message.bytes', value: '100000' }] }], waitForLeaders: true }).finally(() => admin.disconnect());
+    await createTopic(kafka.kafka, topic, 1, [{ name: 'max.message.bytes', value: '100000' }]);
     const { sink, recorder } = await publishing(topic);
     const pad = 'y'.repeat(1000);
     for (let i = 1; i <= 300; i++) await recorder.write('push', [['/a', `${i}${pad}`]], T0 + i);

@@ -54,11 +54,26 @@ export function kafkaClient(brokers: string): Kafka {
   return new Kafka({ clientId: 'tapedeck-test', brokers: [brokers], logLevel: logLevel.NOTHING, retry: { retries: 8, initialRetryTime: 100 } });
 }
 
-export async function createTopic(k: Kafka, topic: string, partitions = 1): Promise<void> {
+/**
+ * Creates `topic` (with `configEntries`, e.g. max.message.bytes) and waits until every
+ * partition has a leader. kafkajs' own wait (waitForLeaders) gives up when the busy broker
+ * answers the first metadata request with "does not host this topic-partition".
+ */
+export async function createTopic(k: Kafka, topic: string, partitions = 1, configEntries: Array<{ name: string; value: string }> = []): Promise<void> {
   const admin = k.admin();
   await admin.connect();
   try {
-    await admin.createTopics({ topics: [{ topic, numPartitions: partitions, replicationFactor: 1 }], waitForLeaders: true });
+    await admin.createTopics({ topics: [{ topic, numPartitions: partitions, replicationFactor: 1, configEntries }], waitForLeaders: false });
+    const deadline = Date.now() + 30_000;
+    for (;;) {
+      const led = await admin.fetchTopicMetadata({ topics: [topic] }).then((m) => {
+        const parts = m.topics[0]?.partitions ?? [];
+        return parts.length === partitions && parts.every((p) => p.leader >= 0);
+      }, () => false);
+      if (led) return;
+      if (Date.now() > deadline) throw new Error(`createTopic ${topic}: no leader for every partition after 30 s`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
   } finally {
     await admin.disconnect();
   }
