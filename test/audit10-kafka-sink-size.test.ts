@@ -6,7 +6,9 @@
  * batches of 3 KB stopped publishing for good, and a batch larger than the topic takes
  * stopped it too. Now a send holds at most sendBytesMax bytes; a send refused as too large
  * goes again one batch at a time; a batch refused alone is not published, decided once
- * (counted in `dropped`, logged; the archive has it). A real broker, archive and recorder.
+ * (counted in `dropped`, logged; the archive has it). With key: path, one batch's messages
+ * (one per update) go in several requests when together they pass the bound. A real broker,
+ * archive and recorder.
  */
 import { pino } from 'pino';
 import { beforeAll, describe, expect, it, onTestFinished } from 'vitest';
@@ -26,12 +28,12 @@ beforeAll(async () => {
 const T0 = 1_760_000_000_000_000;
 
 /** A publishing sink on `topic` over a recorder of its own. */
-async function publishing(topic: string): Promise<{ sink: KafkaSink; recorder: Recorder }> {
+async function publishing(topic: string, key: 'stream' | 'path' = 'stream'): Promise<{ sink: KafkaSink; recorder: Recorder }> {
   const archive = await Archive.open(await tmpDir('tapedeck-audit10-sink-size-'), { flushIntervalMs: 0 });
   onTestFinished(() => archive.close());
   const recorder = await Recorder.open(archive);
   const sink = new KafkaSink({
-    brokers: [kafka.brokers], topic, format: 'json', key: 'stream', clientId: 'audit10', recorderId: 'r1',
+    brokers: [kafka.brokers], topic, format: 'json', key, clientId: 'audit10', recorderId: 'r1',
     queueMaxBatches: 100_000, bufferWindowMs: 60_000, bufferMaxBatches: 1000, promotionMaxWaitMs: 8_000, followTail: false,
     log: pino({ level: 'silent' }),
   });
@@ -67,5 +69,19 @@ describe('the Kafka sink and the broker\'s largest message', () => {
     await until(() => sink.status().published + sink.status().dropped >= 311, 30_000, 'every batch published or dropped');
     expect(sink.status().dropped).toBe(1);
     expect(await seqs(topic)).toEqual(Array.from({ length: 311 }, (_, i) => i + 1).filter((i) => i !== 301));
+  }, 60_000);
+
+  it('key: path: a batch whose messages pass the broker\'s limit together, each fitting, is published whole in several requests', async () => {
+    const topic = uniqueName('audit10-sink-path');
+    await createTopic(kafka.kafka, topic);
+    const { sink, recorder } = await publishing(topic, 'path');
+    // 20 000 updates of ~100 bytes: one message each, about 4 MB of messages in all.
+    const n = 20_000;
+    await recorder.write('push', Array.from({ length: n }, (_, i) => [`/p/${i}`, `${i}`.padStart(60, '.')] as [string, string]), T0 + 1);
+    await recorder.write('push', [['/after', 1]], T0 + 2);
+    await until(() => sink.status().published + sink.status().dropped >= 2, 30_000, 'both batches published or dropped');
+    expect(sink.status().dropped).toBe(0);
+    const msgs = await readTopic(kafka.kafka, topic);
+    expect(msgs.map((m) => String(m.key))).toEqual([...Array.from({ length: n }, (_, i) => `/p/${i}`), '/after']);
   }, 60_000);
 });

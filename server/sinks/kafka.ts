@@ -27,12 +27,7 @@ export const KAFKA_SINK_DEFAULTS = {
   queueMaxBatches: 100_000,
   /** Batches sent in one produce request. */
   sendBatchesMax: 500,
-  /**
-   * Bytes of messages (keys, values, headers) in one produce request, at least one batch: a
-   * request's messages go in one record batch, which the broker refuses past its
-   * message.max.bytes (1 MiB by default), so a burst of 500 batches of 3 KB was refused and
-   * sent again for ever. Half the broker's default.
-   */
+  /** Bytes of messages in one produce request (one record batch: the broker refuses it past message.max.bytes, 1 MiB by default); at least one message. */
   sendBytesMax: 512 * 1024,
   /** The standby buffer: batches recorded in the last window are kept for a promotion. */
   bufferWindowMs: 2_000,
@@ -110,6 +105,8 @@ export class KafkaSink {
   private stopped = false;
   /** Sends left to make one batch at a time (after the broker refused a larger one as too large). */
   private singlesLeft = 0;
+  /** How many messages of a batch sent in several requests (key: path) the topic already holds. */
+  private partSent: { entry: Entry; count: number } | undefined;
   /** Last seq per stream seen on the topic (tail follower) or published by us. */
   private readonly lastOnTopic = new Map<string, string>();
   private promoting: Promise<void> | undefined;
@@ -329,11 +326,36 @@ export class KafkaSink {
       return;
     }
     const x = take[0] as Entry;
+    this.partSent = undefined;
     const at = this.queue.indexOf(x);
     if (at >= 0) this.queue.splice(at, 1);
     this.singlesLeft = Math.max(0, this.singlesLeft - 1);
     this.stats.dropped++;
     this.o.log.error({ err, stream: x.e.id.stream, seq: x.e.id.seq, ts: x.e.ts, bytes, updates: x.e.updates.length }, 'kafka sink: the broker refuses this batch as too large (its max message size); not published (the archive has it)');
+  }
+
+  /** Sends `take`; one batch of several messages past sendBytesMax (key: path) in several requests, resuming after the last one sent. */
+  private async send(take: Entry[], messages: Message[]): Promise<void> {
+    const x = take[0] as Entry;
+    if (take.length > 1 || messages.length === 1 || messagesBytes(messages) <= KAFKA_SINK_DEFAULTS.sendBytesMax) {
+      await this.producer.send({ topic: this.o.topic, messages, acks: -1 });
+      return;
+    }
+    let from = this.partSent?.entry === x ? this.partSent.count : 0;
+    while (from < messages.length) {
+      let to = from;
+      let bytes = 0;
+      while (to < messages.length) {
+        const b = messagesBytes([messages[to] as Message]);
+        if (to > from && bytes + b > KAFKA_SINK_DEFAULTS.sendBytesMax) break;
+        bytes += b;
+        to++;
+      }
+      await this.producer.send({ topic: this.o.topic, messages: messages.slice(from, to), acks: -1 });
+      from = to;
+      this.partSent = { entry: x, count: from };
+    }
+    this.partSent = undefined;
   }
 
   private pump(): void {
@@ -343,7 +365,7 @@ export class KafkaSink {
         const { take, messages } = this.nextSend();
         this.sending = take;
         try {
-          await this.producer.send({ topic: this.o.topic, messages, acks: -1 });
+          await this.send(take, messages);
         } catch (err) {
           if (isTooLarge(err)) {
             this.refusedTooLarge(take, messagesBytes(messages), err);
