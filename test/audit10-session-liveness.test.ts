@@ -15,11 +15,8 @@ import type { FastifyInstance } from 'fastify';
 import type { Session } from '../server/sessions/session.js';
 import type { Playhead } from '../server/sessions/playhead.js';
 import { CLOSE_CODES } from '../protocol/close-codes.js';
-import type { Archive } from '../storage/archive.js';
-import type { ColdStorage } from '../storage/cold.js';
-import { buildServer } from '../server/app.js';
 import { api } from './helpers/server.js';
-import { heldFiles, heldGets } from './helpers/held-gets.js';
+import { closeHeld, heldFiles, heldGets, serveHeld, type HeldServer } from './helpers/held-gets.js';
 import { tmpDir } from './helpers/tmp.js';
 import { until } from './helpers/until.js';
 
@@ -34,28 +31,19 @@ const STAYS_MS = 1_200;
 /** Whatever must happen promptly (a close, an answer) happens within this, on a loaded machine too. Not a timing target. */
 const PROMPT_MS = 5_000;
 
-interface Rig {
-  a: Archive;
-  c: ColdStorage;
-  app: FastifyInstance;
-  url: string;
-  release(): Promise<void>;
-}
+type Rig = HeldServer;
 
 let rig: Rig | undefined;
 const cleanups: Array<() => void> = [];
 afterEach(async () => {
   for (const c of cleanups.splice(0)) c();
-  await rig?.release();
-  await rig?.app.close();
-  await rig?.c.stop();
-  await rig?.a.close();
+  await closeHeld(rig);
   rig = undefined;
 });
 
 async function start(sessionGraceMs = 60_000, stream: Partial<typeof STREAM> = {}): Promise<Rig> {
   const h = await heldGets(await tmpDir('tapedeck-audit10-live-'));
-  const { a, c } = h;
+  const { a } = h;
   const row = (k: number): Array<[string, number]> => Array.from({ length: PATHS }, (_, j) => [`/sw/${j}/octets`, k * PATHS + j]);
   const { names, release } = await heldFiles(h, 2, (f) => {
     for (let i = 0; i < 20; i++) a.writer!.append(row(f * 20 + i), T0 + (f * 20 + i) * 1000);
@@ -63,9 +51,7 @@ async function start(sessionGraceMs = 60_000, stream: Partial<typeof STREAM> = {
   expect(names).toHaveLength(2);
   for (let i = 0; i < CURRENT; i++) a.writer!.append(row(40 + i), CUR0 + i * 1000);
   await a.writer!.flush();
-  const app = await buildServer({ archive: a, cold: c, playback: { wsBufferHighBytes: 64 * 1024, sessionGraceMs }, streamLimits: { ...STREAM, ...stream } });
-  await app.listen({ port: 0, host: '127.0.0.1' });
-  rig = { a, c, app, url: `http://127.0.0.1:${(app.server.address() as { port: number }).port}`, release };
+  rig = await serveHeld(h, release, { playback: { wsBufferHighBytes: 64 * 1024, sessionGraceMs }, streamLimits: { ...STREAM, ...stream } });
   return rig;
 }
 

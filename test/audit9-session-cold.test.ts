@@ -9,48 +9,31 @@
  * makes its creation answer 404 TPD_SESSION_NOT_FOUND, not 201 with an id that is gone.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import type { FastifyInstance } from 'fastify';
-import type { Archive } from '../storage/archive.js';
-import type { ColdStorage } from '../storage/cold.js';
-import { buildServer } from '../server/app.js';
 import { api, TestWs } from './helpers/server.js';
-import { heldFiles, heldGets } from './helpers/held-gets.js';
+import { closeHeld, heldFiles, heldGets, serveHeld, type HeldServer } from './helpers/held-gets.js';
 import { tmpDir } from './helpers/tmp.js';
 
 const T0 = 1_700_000_000_000_000;
 /** An answer that does not come within this waited for the fetch (the fetch is held until the test lets it go). */
 const ANSWER_MS = 5_000;
 
-interface Rig {
-  a: Archive;
-  c: ColdStorage;
-  app: FastifyInstance;
-  url: string;
-  /** Lets every held fetch finish. */
-  release(): Promise<void>;
-}
+type Rig = HeldServer;
 
 let rig: Rig | undefined;
 afterEach(async () => {
-  await rig?.release();
-  await rig?.app.close();
-  await rig?.c.stop();
-  await rig?.a.close();
+  await closeHeld(rig);
   rig = undefined;
 });
 
 /** Two rotated files shipped and evicted, their fetches held until release(). */
 async function start(sessionGraceMs?: number): Promise<Rig> {
   const h = await heldGets(await tmpDir('tapedeck-audit9-cold-'));
-  const { a, c } = h;
+  const { a } = h;
   const { names, release } = await heldFiles(h, 2, (f) => {
     for (let i = 0; i < 20; i++) a.writer!.append([['/a', f * 20 + i], ['/b', `x${i}`]], T0 + (f * 20 + i) * 1000);
   });
   expect(names).toHaveLength(2);
-  const app = await buildServer({ archive: a, cold: c, ...(sessionGraceMs !== undefined ? { playback: { sessionGraceMs } } : {}) });
-  await app.listen({ port: 0, host: '127.0.0.1' });
-  const url = `http://127.0.0.1:${(app.server.address() as { port: number }).port}`;
-  rig = { a, c, app, url, release };
+  rig = await serveHeld(h, release, sessionGraceMs !== undefined ? { playback: { sessionGraceMs } } : {});
   return rig;
 }
 

@@ -7,6 +7,8 @@
 import { execFileSync } from 'node:child_process';
 import { mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import { buildServer, type ServerOptions } from '../../server/app.js';
 import { Archive } from '../../storage/archive.js';
 import { ColdStorage, type ColdEvent } from '../../storage/cold.js';
 
@@ -62,4 +64,29 @@ export async function heldFiles(h: HeldGets, files: number, write: (f: number) =
     for (const n of names) execFileSync('sh', ['-c', `exec 3<>"$1"; echo go >&3; rm -f "$1"`, 'sh', join(h.hold, n)]);
   };
   return { names, release };
+}
+
+/** A server over a held-gets archive. */
+export interface HeldServer {
+  a: Archive;
+  c: ColdStorage;
+  app: FastifyInstance;
+  url: string;
+  /** Lets every held fetch finish. */
+  release(): Promise<void>;
+}
+
+/** Serves `h`'s archive and cold storage on a free port (`opts` added to buildServer's). */
+export async function serveHeld(h: HeldGets, release: () => Promise<void>, opts: Partial<ServerOptions> = {}): Promise<HeldServer> {
+  const app = await buildServer({ archive: h.a, cold: h.c, ...opts });
+  await app.listen({ port: 0, host: '127.0.0.1' });
+  return { a: h.a, c: h.c, app, url: `http://127.0.0.1:${(app.server.address() as { port: number }).port}`, release };
+}
+
+/** Lets the held fetches go, then closes the server, cold storage and the archive. */
+export async function closeHeld(r: HeldServer | undefined): Promise<void> {
+  await r?.release();
+  await r?.app.close();
+  await r?.c.stop();
+  await r?.a.close();
 }
