@@ -198,6 +198,12 @@ describe('a session reading forward into a file that is gone', () => {
     for (const [k, s] of sessions.entries()) gaps.push(check(r, await s.done, gone, `session ${k}`));
     // Two holes: file 0 (from the beginning), files 2 and 3 (one gap naming both).
     expect(gaps).toEqual([2, 2, 2]);
+    // A bounded end inside the hole: the gap, then the end, no state after the end.
+    const endInHole = r.batches[2 * PER_FILE + 7]?.ts as number;
+    const bounded = await play(r, { speed: 'unlimited', end: endInHole }, 'json', true);
+    const tail = await bounded.done;
+    const afterGap = tail.slice(tail.findLastIndex((f) => f.type === 'gap'));
+    expect(afterGap.map((f) => f.type).filter((t) => t !== 'controls')).toEqual(['gap', 'end']);
     // A step forward over the hole lands where counting the readable batches says.
     const created = await api(r.url, 'POST', '/api/v1/sessions', { pos: r.batches[PER_FILE + 5]?.ts, state: 'pause' });
     const ws = await TestWs.open(`${r.url}/api/v1/sessions/${created.body.id as string}/stream`);

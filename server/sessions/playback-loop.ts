@@ -130,18 +130,17 @@ export abstract class PlaybackLoop {
   /**
    * A turn failed. A read into a file that cannot be read (gone, not fetchable) is crossed
    * (./playhead.ts crossGone): the client is told of the gap (a `gap` frame), gets the state
-   * after it, and playing goes on, paced as recorded. Any other failure: fatal().
+   * after it, and playing goes on, paced as recorded (or ends, past a bounded end). Any other failure: fatal().
    */
   private async readFailed(err: unknown): Promise<void> {
     if (this.closed) return;
-    const gap = await this.head.crossGone(err).catch((again: unknown) => {
-      err = again;
-      return undefined;
-    });
+    const gap = await this.head.crossGone(err).catch((again: unknown) => void (err = again));
     if (this.closed) return;
     if (gap === undefined) return this.fatal(err);
     this.log.warn({ files: gap.files, fromUs: gap.fromUs, toUs: gap.toUs }, 'playback crossed archive files that cannot be read');
     this.sendFrame({ type: 'gap', fromUs: gap.fromUs, toUs: gap.toUs, files: gap.files, message: `${gap.why}: the batches after ${gap.fromUs === null ? 'the beginning' : formatTs(gap.fromUs)} up to ${formatTs(gap.toUs)} cannot be read; playback goes on from the state at ${formatTs(gap.toUs)}` });
+    // A gap past a bounded end ends there: no state after the end.
+    if (this.end.kind === 'ts' && gap.toUs > this.end.us && !this.burst) return this.endReached().then(() => this.run(), (again: unknown) => this.fatal(again));
     this.needState = true;
     return this.run();
   }
