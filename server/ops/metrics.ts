@@ -146,7 +146,7 @@ export function createMetrics(app: FastifyInstance, deps: MetricsDeps): Registry
       }
     } });
   // Payloads a Kafka source refused (they do not decode in the configured format; docs/kafka.md).
-  new Gauge({ name: 'tapedeck_kafka_decode_errors', help: 'Kafka messages refused since start because their payload does not decode in the source format (nothing recorded for them).', labelNames: ['source'], registers: [reg],
+  new Gauge({ name: 'tapedeck_kafka_decode_errors', help: 'Kafka messages refused since start (a payload that does not decode, a time or path the archive cannot hold, a batch the writer refuses): nothing recorded for them, offsets committed (docs/kafka.md, Refused messages).', labelNames: ['source'], registers: [reg],
     collect() {
       for (const s of sources) {
         const st = (s as { stats?: { decodeErrors?: unknown } }).stats;
