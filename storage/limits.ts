@@ -48,6 +48,12 @@ export const STORAGE_LIMITS = {
   openFilesMax: 64,
   /** warm(): block tables of at most this many of the newest local files are loaded ahead of use. */
   warmFilesMax: 32,
+  /**
+   * How long the probe of a native addon build may take (a child process that loads it and
+   * encodes one block, docs/native.md) before that build is passed over for the TypeScript
+   * encoder: once a process, at the first archive opened for writing.
+   */
+  nativeProbeMs: 20_000,
   /** Coverage journal events kept when reading coverage.log (the newest; runs and outages are rare). */
   coverageEventsMax: 1_000_000,
   /** Largest |N| a cursor takes in seek({ batches: N }): each step reads a batch. Equal to PROTOCOL_LIMITS.seekStepsMax, the step a client may ask for. */

@@ -9,8 +9,13 @@
 import type { ByteWriter } from './bytes.js';
 import { LITTLE_ENDIAN } from './column-kinds.js';
 
+/** native/tapedeck-node's encoderVersion() this code expects: a build that answers otherwise is stale. */
+export const NATIVE_ENCODER_VERSION = 1;
+
 /** What the addon exports (native/tapedeck-node/src/lib.rs). */
 export interface NativePayloadAddon {
+  /** NATIVE_ENCODER_VERSION of the build. */
+  encoderVersion(): number;
   /** The payload's length; -1 refused; below -1, minus one more than the length needed. */
   encodeNumberPayload(ts: Float64Array, counts: Uint32Array, ids: Int32Array, vals: Float64Array, out: Uint8Array, latestNums?: Float64Array, latestKinds?: Uint8Array): number;
   /** The whole DELTA frame (frame.ts encodeFrame of that payload) in a new buffer; null when refused. */
@@ -30,7 +35,9 @@ let countScratch = new Uint32Array(256);
 
 /** Installs (or, with undefined, removes) the addon; false when this host cannot use it (big-endian). */
 export function installNativePayload(a: NativePayloadAddon | undefined): boolean {
-  if (a !== undefined && (!LITTLE_ENDIAN || typeof a.encodeNumberPayload !== 'function' || typeof a.encodeNumberFrame !== 'function')) return false;
+  if (a !== undefined && (!LITTLE_ENDIAN || typeof a.encodeNumberPayload !== 'function' || typeof a.encodeNumberFrame !== 'function' || typeof a.encoderVersion !== 'function' || a.encoderVersion() !== NATIVE_ENCODER_VERSION)) {
+    return false;
+  }
   addon = a;
   return true;
 }

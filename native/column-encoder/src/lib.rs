@@ -66,6 +66,11 @@ fn state() -> &'static mut Encoder {
 /// storage/limits.ts blockUpdatesTarget): about 10 MB.
 pub const SCRATCH_KEEP_UPDATES: usize = 8 * 16_384;
 
+/// The most updates a block given to PayloadEncoder may hold (storage/codec/payload-head.ts
+/// PAYLOAD_UNDER_A_BIT_UPDATES_MAX; the builder's blocks hold at most 1 016 384): its
+/// scratch stays under about 130 MB.
+pub const PAYLOAD_UPDATES_MAX: usize = 1 << 21;
+
 /// The encoder as a library (the Node addon of native/tapedeck-node): one per thread, its
 /// buffers reused from block to block.
 #[derive(Default)]
@@ -84,13 +89,15 @@ impl PayloadEncoder {
         // Scratch grown by a block far past the usual size (a batch of up to a million updates
         // fills a block of its own) is given back before the next, usual block: about 80
         // bytes an update would otherwise stay held for the process' life.
+        // Inputs that are not a block are refused before anything is copied or sized (an
+        // allocation that fails aborts the process, where a refusal is what the caller expects).
+        if ids.len() != vals.len() || counts.len() != ts.len() || ids.len() > PAYLOAD_UPDATES_MAX || counts.iter().map(|&n| n as u64).sum::<u64>() != ids.len() as u64 {
+            return None;
+        }
         if self.0.vals.capacity() > SCRATCH_KEEP_UPDATES && ids.len() <= SCRATCH_KEEP_UPDATES {
             self.0 = Encoder::default();
         }
         let e = &mut self.0;
-        if ids.len() != vals.len() || counts.len() != ts.len() {
-            return None;
-        }
         e.batches.reserve(ts.len(), ids.len());
         e.batches.ts.copy_from_slice(ts);
         e.batches.counts.copy_from_slice(counts);

@@ -14,6 +14,14 @@ thread_local! {
     static ENCODER: RefCell<PayloadEncoder> = RefCell::new(PayloadEncoder::new());
 }
 
+/// What this build encodes: storage/codec/native-payload.ts NATIVE_ENCODER_VERSION must be
+/// the same (raised with every change to the bytes or to these functions), so that a stale
+/// build on disk is never used.
+#[napi(js_name = "encoderVersion")]
+pub fn encoder_version() -> u32 {
+    1
+}
+
 /// The answer when the inputs are not a block the encoder takes (the caller then uses the
 /// TypeScript encoder).
 const REFUSED: i64 = -1;
