@@ -18,7 +18,7 @@
  *   exceed maxBytes. They stay in the catalog (with their block tables) as remote.
  */
 import { EventEmitter } from 'node:events';
-import { readdir, rm } from 'node:fs/promises';
+import { lstat, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { TapedeckError } from '../protocol/errors.js';
 import { parseTs } from '../protocol/time.js';
@@ -32,6 +32,7 @@ import { parseListOutput, placeNewNames } from './cold-list.js';
 import { PutShipper, type PutEvent } from './cold-put.js';
 import { GetSlots, adoptFetched } from './cold-fetch.js';
 import { fsyncDir } from './open-file.js';
+import { sidecarPath } from './series-index/build.js';
 
 export const COLD_LIMITS = {
   /** Rotated files waiting for put; past this, files stay pending and the next check re-queues them. */
@@ -307,8 +308,16 @@ export class ColdStorage extends EventEmitter implements RemoteStore {
     const { maxAgeMs, maxBytes } = this.retention;
     if (maxAgeMs <= 0 && maxBytes <= 0) return;
     const nowUs = this.a.clockUs();
+    // Local bytes are the segments and their per-series sidecars (docs/prometheus.md: up to
+    // about twice a segment's size, deleted with it): a disk sized to max_bytes must hold both.
     let localBytes = 0;
-    for (const f of this.a.files) if (f.location === 'local') localBytes += f.committedBytes;
+    const sidecarBytes = new Map<string, number>();
+    for (const f of this.a.files) {
+      if (f.location !== 'local') continue;
+      const side = await this.sidecarBytesOf(f);
+      sidecarBytes.set(f.name, side);
+      localBytes += f.committedBytes + side;
+    }
     const candidates = this.a.files.filter((f) => f.location === 'local' && f.sealed && ROTATED_NAME.test(f.name)
       && this.shipper.isDone(f.name)
       && Date.now() - (this.fetchedAtMs.get(f.name) ?? -Infinity) >= this.fetchedKeepMs);
@@ -318,7 +327,17 @@ export class ColdStorage extends EventEmitter implements RemoteStore {
       const old = maxAgeMs > 0 && endUs < nowUs - maxAgeMs * 1000;
       const over = maxBytes > 0 && localBytes > maxBytes;
       if (!old && !over) continue;
-      if (await this.evict(f)) localBytes -= f.committedBytes;
+      if (await this.evict(f)) localBytes -= f.committedBytes + (sidecarBytes.get(f.name) ?? 0);
+    }
+  }
+
+  /** The size of a local file's sidecar (0 when it has none, or what is there is not a regular file). */
+  private async sidecarBytesOf(f: FileEntry): Promise<number> {
+    try {
+      const st = await lstat(sidecarPath(this.a, f.name));
+      return st.isFile() ? st.size : 0;
+    } catch {
+      return 0;
     }
   }
 

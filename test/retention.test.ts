@@ -1,9 +1,10 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { mkdir, readdir } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { mkdir, readdir, writeFile } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
 import { Archive, type OpenOptions } from '../storage/archive.js';
 import { ColdStorage, type ColdEvent, type ColdOptions } from '../storage/cold.js';
 import { buildServer } from '../server/app.js';
+import { sidecarPath } from '../storage/series-index/build.js';
 import { tmpDir } from './helpers/tmp.js';
 
 const FIX = resolve('test/fixtures/hooks');
@@ -59,6 +60,22 @@ describe('local retention', () => {
     expect(onDisk).not.toContain(s.names[1]);
     expect(onDisk).toContain(s.names[2]);
     expect(s.c.stats.evicted).toBe(2);
+  });
+
+  it('counts the per-series sidecars of local files against max_bytes', async () => {
+    const base = await setup([T0, T0 + HOUR_US, T0 + 2 * HOUR_US], { retention: { maxAgeMs: 0, maxBytes: 0 } });
+    const budget = base.a.files.reduce((n, f) => n + f.committedBytes, 0);
+    await base.c.stop();
+    // Segments alone fit the budget exactly; a sidecar of the newest rotated file puts the
+    // disk 100 bytes over it (a sidecar can be twice its segment's size).
+    const side = sidecarPath(base.a, base.names[2] as string);
+    await mkdir(dirname(side), { recursive: true });
+    await writeFile(side, new Uint8Array(100));
+    const c = await ColdStorage.start(base.a, { hooks: { put: { cmd: join(FIX, 'put-copy.sh'), args: [base.cold] } }, checkIntervalMs: 0, retention: { maxAgeMs: 0, maxBytes: budget } });
+    cleanup.push(() => c.stop());
+    await c.check();
+    expect(base.a.files[0]!.committedBytes).toBeGreaterThan(100);
+    expect(locations(base.a)).toEqual(['remote', 'local', 'local', 'local']);
   });
 
   it('evicts the oldest shipped files while local files exceed max_bytes; evicted files stay in the catalog', async () => {

@@ -37,7 +37,7 @@ const ArchiveHooks = section({
 
 const Retention = section({
   max_age: durationOrNull({ default: null, description: 'Rotated files whose last batch is older than this are removed from local disk once put has shipped them; null = no age limit.' }),
-  max_bytes: orNull(Type.Integer({ minimum: 0 }), { default: null, description: 'Shipped files are removed, oldest first, while local files hold more than this many bytes; null = no size limit.' }),
+  max_bytes: orNull(Type.Integer({ minimum: 0 }), { default: null, description: 'Shipped files are removed, oldest first, while local files (segments and their per-series sidecars) hold more than this many bytes; null = no size limit.' }),
   check_interval: duration({ default: durationText(COLD_DEFAULTS.checkIntervalMs), description: 'How often retention runs (and failed puts are queued again).' }),
   keep_fetched: duration({ default: durationText(COLD_DEFAULTS.fetchedKeepMs), description: 'A file fetched back with get is not removed again for this long.' }),
 }, { default: {}, description: 'Local disk retention of rotated files that put has shipped (never of others); removed files stay in the archive as remote files, fetched back with get when read.' });
