@@ -42,14 +42,7 @@ pub fn encode_number_payload(
     latest_nums: Option<Float64Array>,
     latest_kinds: Option<Uint8Array>,
 ) -> i64 {
-    let ids: &[i32] = &ids;
-    // SAFETY: i32 and u32 have one size and alignment; a negative id reads as >= 2^31, which
-    // the encoder refuses (its path id limit is 2^28).
-    let ids: &[u32] = unsafe { std::slice::from_raw_parts(ids.as_ptr() as *const u32, ids.len()) };
-    let vals: &[f64] = &vals;
-    // SAFETY: f64 and u64 have one size and alignment; the bit patterns are read as they are
-    // (NaN payloads kept).
-    let vals: &[u64] = unsafe { std::slice::from_raw_parts(vals.as_ptr() as *const u64, vals.len()) };
+    let (ids, vals) = (unsigned(&ids), bits(&vals));
     ENCODER.with(|cell| {
         let mut enc = cell.borrow_mut();
         let Some(payload) = enc.encode(&ts, &counts, ids, vals) else {
@@ -61,13 +54,8 @@ pub fn encode_number_payload(
             return -(len as i64) - 1;
         }
         dest[..len].copy_from_slice(payload);
-        if let (Some(mut nums), Some(mut kinds)) = (latest_nums, latest_kinds) {
-            let nums: &mut [f64] = &mut nums;
-            // SAFETY: as vals above; bit patterns written as they are.
-            let nums: &mut [u64] = unsafe { std::slice::from_raw_parts_mut(nums.as_mut_ptr() as *mut u64, nums.len()) };
-            if !enc.latest_into(nums, &mut kinds) {
-                return REFUSED;
-            }
+        if !latest_into(&enc, latest_nums, latest_kinds) {
+            return REFUSED;
         }
         len as i64
     })
@@ -108,12 +96,7 @@ pub fn encode_number_frame(
     if !(times_exact(first_ts) && times_exact(last_ts)) || nb > u32::MAX as usize || nu > u32::MAX as usize {
         return None;
     }
-    let ids: &[i32] = &ids;
-    // SAFETY: as in encode_number_payload.
-    let ids: &[u32] = unsafe { std::slice::from_raw_parts(ids.as_ptr() as *const u32, ids.len()) };
-    let vals: &[f64] = &vals;
-    // SAFETY: as in encode_number_payload.
-    let vals: &[u64] = unsafe { std::slice::from_raw_parts(vals.as_ptr() as *const u64, vals.len()) };
+    let (ids, vals) = (unsigned(&ids), bits(&vals));
     ENCODER.with(|cell| {
         let mut enc = cell.borrow_mut();
         let raw = enc.encode(&ts, &counts, ids, vals)?;
@@ -143,13 +126,8 @@ pub fn encode_number_frame(
         out[FRAME_HEADER_BYTES..].copy_from_slice(stored);
         let crc = crc32c::crc32c_append(crc32c::crc32c(&out[0..40]), stored);
         out[40..44].copy_from_slice(&crc.to_le_bytes());
-        if let (Some(mut nums), Some(mut kinds)) = (latest_nums, latest_kinds) {
-            let nums: &mut [f64] = &mut nums;
-            // SAFETY: as in encode_number_payload.
-            let nums: &mut [u64] = unsafe { std::slice::from_raw_parts_mut(nums.as_mut_ptr() as *mut u64, nums.len()) };
-            if !enc.latest_into(nums, &mut kinds) {
-                return None;
-            }
+        if !latest_into(&enc, latest_nums, latest_kinds) {
+            return None;
         }
         Some(Buffer::from(out))
     })
@@ -158,4 +136,27 @@ pub fn encode_number_frame(
 /// A frame time the header holds exactly: an integer within 2^53 (frame.ts writeI64).
 fn times_exact(t: f64) -> bool {
     t.floor() == t && t.abs() <= 9_007_199_254_740_991.0
+}
+
+/// Path ids as the encoder takes them: a negative id reads as >= 2^31, which it refuses (its
+/// path id limit is 2^28).
+fn unsigned(ids: &[i32]) -> &[u32] {
+    // SAFETY: i32 and u32 have one size and alignment.
+    unsafe { std::slice::from_raw_parts(ids.as_ptr() as *const u32, ids.len()) }
+}
+
+/// Values as their bit patterns (NaN payloads kept).
+fn bits(vals: &[f64]) -> &[u64] {
+    // SAFETY: f64 and u64 have one size and alignment.
+    unsafe { std::slice::from_raw_parts(vals.as_ptr() as *const u64, vals.len()) }
+}
+
+/// The block's latest values into the builder's arrays when given (PayloadEncoder::latest_into,
+/// bit patterns written as they are); false when a path id is past them (nothing written).
+fn latest_into(enc: &PayloadEncoder, nums: Option<Float64Array>, kinds: Option<Uint8Array>) -> bool {
+    let (Some(mut nums), Some(mut kinds)) = (nums, kinds) else { return true };
+    let nums: &mut [f64] = &mut nums;
+    // SAFETY: f64 and u64 have one size and alignment.
+    let nums: &mut [u64] = unsafe { std::slice::from_raw_parts_mut(nums.as_mut_ptr() as *mut u64, nums.len()) };
+    enc.latest_into(nums, &mut kinds)
 }
