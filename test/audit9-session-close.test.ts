@@ -31,7 +31,8 @@ afterEach(async () => {
 
 async function start(): Promise<TestServer> {
   server = await startServer(batches, {
-    playback: { wsBufferHighBytes: HIGH_BYTES, sessionGraceMs: 200 },
+    // The grace runs from the POST until the stream attaches: 200 ms expired first once at load 13.
+    playback: { wsBufferHighBytes: HIGH_BYTES, sessionGraceMs: 1000 },
     streamLimits: { wsCloseGraceMs: CLOSE_GRACE_MS },
   });
   return server;
