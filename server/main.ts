@@ -10,7 +10,7 @@ import type { AddressInfo } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import { pino, type Logger } from 'pino';
 import { Archive, ColdStorage } from '../storage/index.js';
-import { loadNativeCodec } from '../storage/native-codec-file.js';
+import { nativeCodecState } from '../storage/native-codec-file.js';
 import { TapedeckError } from '../protocol/errors.js';
 import { buildServer } from './app.js';
 import { isLoopback } from './ops/auth.js';
@@ -175,7 +175,7 @@ export async function startServer(config: ServeConfig, opts: StartOptions = {}):
       cleanups.push(() => cluster.stop());
     }
     for (const s of sources) s.start();
-    log.info({ url, archive: config.archiveDirectory, sources: sources.map((s) => `${s.name}:${s.type}`), spec: r?.spec ?? null, payloadEncoder: loadNativeCodec() }, 'listening');
+    log.info({ url, archive: config.archiveDirectory, sources: sources.map((s) => `${s.name}:${s.type}`), spec: r?.spec ?? null, payloadEncoder: nativeCodecState() ?? 'none (no archive open for writing)' }, 'listening');
 
     let closing: Promise<void> | undefined;
     const close = (): Promise<void> => {

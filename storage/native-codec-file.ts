@@ -127,6 +127,11 @@ function probe(path: string, want: string): string | undefined {
   return version === String(NATIVE_ENCODER_VERSION) ? 'its bytes differ from the TypeScript encoder on the probe block' : `it is encoder version ${version ?? '?'}, not ${NATIVE_ENCODER_VERSION} (a stale build)`;
 }
 
+/** Which encoder loadNativeCodec chose, or undefined when no archive was opened for writing yet (nothing probed). */
+export function nativeCodecState(): NativeCodecState | undefined {
+  return state;
+}
+
 /**
  * Installs the first build on disk that passes its probe, once a process; says which encoder
  * is in use. No usable build is not an error: the TypeScript encoder writes the same bytes.
