@@ -209,6 +209,13 @@ export function render(f: StreamFrame, maxUpdates: number): string | undefined {
       ];
       return items.length === 0 ? undefined : `.. not recorded: ${items.slice(0, maxUpdates).join('; ')}${items.length > maxUpdates || f.truncated ? ' …' : ''}`;
     }
+    case 'gap': {
+      // Archive files gone under the session (docs/playback.md "Gone files"): the server
+      // plays on from the state at toUs; the batches in between are lost, not merely quiet.
+      const n = f.files.length;
+      const files = `${f.files.slice(0, maxUpdates).join(', ')}${n > maxUpdates ? ' …' : ''}`;
+      return `!! gap: data from ${f.fromUs === null ? 'the beginning' : formatTs(f.fromUs)} to ${formatTs(f.toUs)} is unavailable (${n} ${n === 1 ? 'file' : 'files'}: ${files}); playing on`;
+    }
     case 'reconnected':
       return `.. reconnected (attempt ${f.attempt})`;
   }

@@ -19,6 +19,7 @@ import { Exporter } from './export.js';
 import { renderStatus as drawStatus, showBanner, hideBanner } from './status.js';
 import { renderControls } from './transport.js';
 import { ArchiveInfo } from './archive-info.js';
+import { GapNotice } from './gap-notice.js';
 import { initTopology } from './topology.js';
 
 const ARCHIVE_REFRESH_MS = 5000;
@@ -54,6 +55,7 @@ const timeline = new Timeline($('timeline'), {
     showDiff({ startUs, endUs });
   },
 });
+const gapNotice = new GapNotice($('gap-notice'));
 const table = new ValueTable($('values').tBodies[0], $('values-empty'));
 const charts = new Charts($('charts'), base);
 const tree = new PathTree($('tree'), $('tree-count'), { onToggle: toggleSelection });
@@ -338,6 +340,11 @@ session.addEventListener('frame', (ev) => {
       // changed (sent again while tailing), so the timeline asks for the whole archive's.
       charts.setGaps(f.gaps);
       refreshCoverage();
+      break;
+    case 'gap':
+      // Files gone under the session (docs/playback.md "Gone files"): the state at toUs follows.
+      // A hole met again (a loop, a seek back) stays marked but does not bring the notice back.
+      if (timeline.addLost(f)) gapNotice.show(f);
       break;
     case 'end':
       model.ended = true;

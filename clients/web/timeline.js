@@ -1,9 +1,11 @@
 // The archive's timeline: files shaded by location (local, remote, missing) over a hatched
 // background, so that gaps between files show; where the record is blind (recorder gaps,
-// source outages, from GET /api/v1/coverage); bookmarks (their note on hover, a click jumps
+// source outages, from GET /api/v1/coverage); what playback found unreadable (files gone
+// under a session: its `gap` frames); bookmarks (their note on hover, a click jumps
 // there); the play head; start/end markers; click or drag to seek, Shift+drag to pick a
 // range. Positions are epoch µs; the range is the archive's first to last batch.
 import { formatUs } from './time.js';
+import { gapText } from './gap-notice.js';
 
 const DRAG_SEEK_INTERVAL_MS = 150;
 /** Gaps shorter than this share of the range are not drawn (they would be sub-pixel). */
@@ -12,6 +14,8 @@ const GAP_MIN_SHARE = 0.002;
 export const COVERAGE_DRAWN_MAX = 1000;
 /** Sources with a band of their own under the files; the outages of any further source share the last band. */
 const OUTAGE_BANDS_MAX = 4;
+/** Unreadable ranges drawn at most (the newest kept), as for coverage. */
+const LOST_DRAWN_MAX = 1000;
 const GAP_TEXT = { 'recorder-crashed': 'recorder crashed', 'recorder-stopped': 'recorder stopped' };
 
 export class Timeline {
@@ -28,6 +32,8 @@ export class Timeline {
     this.onRange = onRange;
     this.coverageEl = el.querySelector('#tl-coverage');
     this.bookmarksEl = el.querySelector('#tl-bookmarks');
+    this.lostEl = el.querySelector('#tl-lost');
+    this.lost = [];     // { startUs, endUs } from gap frames, startUs null for the beginning
     this.bookmarks = [];
     this.picking = null; // the start of a Shift+drag range
     this.files = [];
@@ -59,6 +65,41 @@ export class Timeline {
     this.gaps = (answer.gaps ?? []).map(item).filter(placed).slice(-COVERAGE_DRAWN_MAX);
     this.outages = (answer.outages ?? []).map((o) => ({ ...item(o), source: String(o.source) })).filter(placed).slice(-COVERAGE_DRAWN_MAX);
     this.buildCoverage();
+  }
+
+  /**
+   * A `gap` frame (GapFrame, protocol/frames.ts): the batches after fromUs up to toUs could
+   * not be read (files gone). Marked once per range, hatched over the files; answers whether
+   * the range is new (a looping session crosses the same hole on every pass).
+   */
+  addLost(f) {
+    if (this.lost.some((x) => x.startUs === f.fromUs && x.endUs === f.toUs)) return false;
+    const el = document.createElement('div');
+    el.className = 'tl-lost-range';
+    el.dataset.startUs = f.fromUs === null ? '' : String(f.fromUs);
+    el.dataset.endUs = String(f.toUs);
+    el.dataset.files = String(f.files.length);
+    el.title = gapText(f);
+    this.lost.push({ startUs: f.fromUs, endUs: f.toUs });
+    this.lostEl.append(el);
+    if (this.lost.length > LOST_DRAWN_MAX) {
+      this.lost.shift();
+      this.lostEl.firstElementChild.remove();
+    }
+    this.renderLost();
+    return true;
+  }
+
+  renderLost() {
+    const els = this.lostEl.children;
+    this.lostEl.hidden = this.span() === null;
+    if (this.lostEl.hidden) return;
+    for (let i = 0; i < this.lost.length && i < els.length; i++) {
+      const x = this.lost[i];
+      const left = this.pct(x.startUs ?? this.firstUs);
+      els[i].style.left = `${left}%`;
+      els[i].style.width = `${Math.max(this.pct(x.endUs) - left, 0)}%`;
+    }
   }
 
   /** Bookmarks (GET /api/v1/bookmarks) as flags; `onPick(bookmark)` on a click. */
@@ -149,6 +190,7 @@ export class Timeline {
     document.getElementById('tl-first').textContent = formatUs(this.firstUs);
     document.getElementById('tl-last').textContent = formatUs(this.lastUs);
     this.renderCoverage();
+    this.renderLost();
     this.renderBookmarks();
     this.renderHead();
     this.renderMarks();
