@@ -11,20 +11,16 @@ import { TapedeckError, isTapedeckError } from '../protocol/errors.js';
 import { parseTs } from '../protocol/time.js';
 import { CATALOG_ERROR_CODE, CATALOG_FILE, openCheckedCatalog, type Catalog, type BlockRow } from './catalog.js';
 import { BlockType } from './codec/frame.js';
-import { decodeBatches, decodeBatchesSelected, type DecodedBatches } from './codec/payload.js';
-import { filterDecoded } from './series-read.js';
-import { PayloadBuffer } from './codec/frame.js';
-import { checkedFrame, checkedPayload, checkFrameLength, withDetails } from './checked-frame.js';
-import { FileHandles } from './file-handles.js';
-import { BlockCache } from './block-cache.js';
-import { ROTATED_NAME, readExactly, readInto, rotatedName } from './segment-file.js';
+import type { DecodedBatches } from './codec/payload.js';
+import { ArchiveReads } from './archive-read.js';
+import { ROTATED_NAME, rotatedName } from './segment-file.js';
 import { STORAGE_DEFAULTS, STORAGE_LIMITS, type DiskFullLimits, type StorageOptions } from './limits.js';
 import { acquireLock, releaseLock } from './lock.js';
 import { ArchiveWriter } from './writer.js';
 import { Cursor, type CursorOptions } from './cursor.js';
 import { reconcileArchive } from './reconcile.js';
 import { loadNativeCodec } from './native-codec-file.js';
-import { BlockTable, FileList, isIndexed, type FileEntry } from './file-list.js';
+import { BlockTable, FileList, type FileEntry } from './file-list.js';
 
 /** Told when a read has to wait for a remote file to be fetched, and how that ended. */
 export type FetchWait = (event: { name: string; phase: 'start' | 'done' | 'failed'; error?: unknown }) => void;
@@ -105,12 +101,8 @@ export class Archive extends EventEmitter {
   catalog!: Catalog;
   /** Whether catalog rows are persisted (false for read-only opens). */
   catalogWritable = false;
-  /** Where remote files are fetched from; undefined: reading a remote file fails. */
-  private remote: RemoteStore | undefined;
-  private readonly cache = new BlockCache(STORAGE_LIMITS.decodedCacheUpdatesMax);
-  /** payloadOf's LZ4 payloads are decompressed here, one after the other (see payloadOf). */
-  private readonly payloadBuffer = new PayloadBuffer(STORAGE_LIMITS.payloadBufferBytesMax);
-  private readonly handles: FileHandles;
+  /** Block reads, the shared handles and the remote store (archive-read.ts). */
+  private readonly reads: ArchiveReads;
   private readonly tails = new Map<number, BlockRow[]>();
   /** Files indexed again from their header at a read-only open: their catalog rows are stale. */
   private readonly staleRows = new Set<number>();
@@ -122,7 +114,7 @@ export class Archive extends EventEmitter {
     super();
     this.setMaxListeners(0);
     this.dir = dir;
-    this.handles = new FileHandles(dir, () => this.closed);
+    this.reads = new ArchiveReads(this);
     this.readonly = opts.readonly === true;
     this.logger = opts.logger ?? silentLogger;
     this.clockUs = opts.clockUs ?? wallClockUs;
@@ -179,12 +171,12 @@ export class Archive extends EventEmitter {
 
   /** Makes reads of remote files fetch them through `store` (cold storage with a get hook); without one they fail. */
   setRemote(store: RemoteStore): void {
-    this.remote = store;
+    this.reads.remote = store;
   }
 
   /** Stops fetching through `store` (cold storage stopping); another store set since stays. */
   detachRemote(store: RemoteStore): void {
-    if (this.remote === store) this.remote = undefined;
+    if (this.reads.remote === store) this.reads.remote = undefined;
   }
 
   /** Adds a path to the dictionary; returns its id. Writer-only for new paths. */
@@ -262,111 +254,51 @@ export class Archive extends EventEmitter {
     }
   }
 
-  /**
-   * Reads and decodes one block (shared cache, one read per block however many ask). A
-   * remote file is fetched first; `wait` hears about it.
-   */
+  // Block reads (storage/archive-read.ts): every frame is checked against its catalog row
+  // and fails with what it finds; a remote file is fetched first and `wait` hears about it.
+
+  /** Reads and decodes one block (shared cache, one read per block however many ask). */
   readBlock(entry: FileEntry, row: BlockRow, wait?: FetchWait): Promise<DecodedBatches> {
-    if (entry.location === 'remote') return this.fetchRemote(entry, wait).then(() => this.readLocalBlock(entry, row));
-    return this.readLocalBlock(entry, row);
+    return this.reads.readBlock(entry, row, wait);
   }
 
   /** Makes a remote file that was never indexed readable (fetches and indexes it); no-op otherwise. */
-  async prepare(entry: FileEntry, wait?: FetchWait): Promise<void> {
-    if (!isIndexed(entry)) await this.fetchRemote(entry, wait);
+  prepare(entry: FileEntry, wait?: FetchWait): Promise<void> {
+    return this.reads.prepare(entry, wait);
   }
 
-  private async fetchRemote(entry: FileEntry, wait: FetchWait | undefined): Promise<void> {
-    if (entry.location !== 'remote' || !this.remote) {
-      const why = entry.location === 'remote' ? 'remote and no get hook is configured' : entry.location;
-      throw new TapedeckError('TPD_FILE_UNAVAILABLE', `file ${entry.name} is ${why}`, { file: entry.name });
-    }
-    wait?.({ name: entry.name, phase: 'start' });
-    try {
-      await this.remote.fetch(entry);
-    } catch (err) {
-      wait?.({ name: entry.name, phase: 'failed', error: err });
-      throw err;
-    }
-    wait?.({ name: entry.name, phase: 'done' });
+  /** One block with only the updates of the kept paths (every batch listed, count 0 when none of its updates is kept). */
+  readBlockSelected(entry: FileEntry, row: BlockRow, keep: (id: number) => boolean, wait?: FetchWait): Promise<DecodedBatches> {
+    return this.reads.readBlockSelected(entry, row, keep, wait);
   }
 
-  /**
-   * One block with only the updates of the kept paths (every batch listed, count 0 when none
-   * of its updates is kept). A block already in the shared cache is filtered from there;
-   * otherwise only the kept columns are decoded (codec decodeBatchesSelected),
-   * outside the cache, since a partial decode serves no other reader.
-   */
-  async readBlockSelected(entry: FileEntry, row: BlockRow, keep: (id: number) => boolean, wait?: FetchWait): Promise<DecodedBatches> {
-    const held = this.cache.peek(`${entry.seq}:${row.offset}`);
-    if (held) return filterDecoded(held, keep);
-    if (entry.location === 'remote') await this.fetchRemote(entry, wait);
-    return this.readChecked(entry, row, (raw, firstTs) => decodeBatchesSelected(raw, firstTs, keep));
+  /** One block's payload, undecoded and checked as readBlock checks it (Cursor.nextColumns); nothing is cached. */
+  readPayload(entry: FileEntry, row: BlockRow, wait?: FetchWait): Promise<Uint8Array> {
+    return this.reads.readPayload(entry, row, wait);
   }
 
-  private readLocalBlock(entry: FileEntry, row: BlockRow): Promise<DecodedBatches> {
-    return this.cache.get(`${entry.seq}:${row.offset}`, () => this.readChecked(entry, row, decodeBatches));
-  }
-
-  /**
-   * One block's payload, undecoded, with every check readBlock makes before decoding (the
-   * frame's CRC32C and length, the frame against its catalog row), failing as readBlock
-   * fails. For readers that decode it their own way (Cursor.nextColumns); nothing is cached.
-   * A remote file is fetched first; `wait` hears about it.
-   */
-  async readPayload(entry: FileEntry, row: BlockRow, wait?: FetchWait): Promise<Uint8Array> {
-    if (entry.location === 'remote') await this.fetchRemote(entry, wait);
-    // A payload of its own: the caller resumes after an await, when payloadOf's buffer may hold another block.
-    return checkedFrame(entry, row, await this.readBytes(entry, row.offset, row.frameBytes), undefined);
-  }
-
-  /**
-   * Bytes [offset, offset + length) of a local file, fewer where it ends, through the
-   * archive's shared handles (a reader that reads several blocks' frames in one I/O).
-   */
+  /** Bytes [offset, offset + length) of a local file, fewer where it ends, through the shared handles. */
   readBytes(entry: FileEntry, offset: number, length: number): Promise<Uint8Array> {
-    return this.handles.with(entry, (fh) => readExactly(fh, length, offset));
+    return this.reads.readBytes(entry, offset, length);
+  }
+
+  /** readBytes into the caller's buffer (at least `length` bytes): how many bytes there were. */
+  readBytesInto(entry: FileEntry, offset: number, length: number, buf: Uint8Array): Promise<number> {
+    return this.reads.readBytesInto(entry, offset, length, buf);
   }
 
   /**
-   * readBytes into the caller's buffer (at least `length` bytes): how many bytes there were,
-   * fewer where the file ends. For a reader that reuses one buffer for its read-ahead instead
-   * of a new one per span (Cursor.nextColumns could: payloads of such frames are views of
-   * it, and nothing decoded from a payload keeps a view: codec/frame.ts plain).
-   */
-  async readBytesInto(entry: FileEntry, offset: number, length: number, buf: Uint8Array): Promise<number> {
-    if (length > buf.length) throw new RangeError(`readBytesInto: ${length} bytes into a buffer of ${buf.length}`);
-    return this.handles.with(entry, (fh) => readInto(fh, buf, length, offset));
-  }
-
-  /**
-   * The payload of a block from its frame's bytes (as read by readBytes), checked and failing
-   * as readPayload. It may be a view of a buffer the archive reuses for the next payloadOf
-   * (an LZ4 payload is decompressed there: no buffer per block to collect): decode it before
-   * anything else can run (no await in between) and keep no view of it. Cursor.nextColumns
-   * does (storage/cursor-columns.ts: the column decoders copy every value out; test/payload-
-   * buffer.test.ts holds earlier blocks' results while later ones are read).
+   * The payload of a block from its frame's bytes (as read by readBytes), checked as
+   * readPayload. It may be a view of a buffer reused by the next payloadOf: decode it before
+   * anything else can run and keep no view of it (archive-read.ts).
    */
   payloadOf(entry: FileEntry, row: BlockRow, frame: Uint8Array): Uint8Array {
-    return checkedFrame(entry, row, frame, this.payloadBuffer);
-  }
-
-  /** Reads one block, checks it against its catalog row, and decodes it with `decode`. */
-  private async readChecked(entry: FileEntry, row: BlockRow, decode: (raw: Uint8Array, firstTs: number) => DecodedBatches): Promise<DecodedBatches> {
-    const frame = await this.readBytes(entry, row.offset, row.frameBytes);
-    checkFrameLength(entry, row, frame);
-    return withDetails(entry, row, frame, (f, where) => {
-      const raw = checkedPayload(f, row, where);
-      const d = decode(raw, row.firstTs);
-      if (d.ts.length !== row.batches) throw new TapedeckError('TPD_CORRUPT_BLOCK', `${where}: batch count differs from its header`);
-      for (const id of d.ids) if (id >= this.paths.length) throw new TapedeckError('TPD_CORRUPT_BLOCK', `${where}: unknown path id ${id}`);
-      return d;
-    });
+    return this.reads.payloadOf(entry, row, frame);
   }
 
   /** Closes a file's handle so that the file can be removed (eviction); false while a read uses it. */
   releaseFile(seq: number): boolean {
-    return this.handles.release(seq);
+    return this.reads.handles.release(seq);
   }
 
   cursor(opts: CursorOptions = {}): Cursor {
@@ -420,7 +352,7 @@ export class Archive extends EventEmitter {
     }
     this.closed = true;
     this.emit('close');
-    await this.handles.closeAll();
+    await this.reads.handles.closeAll();
     try {
       this.catalog?.close();
     } catch {
