@@ -34,9 +34,16 @@ impl Batches {
         self.local.resize(nu, 0);
     }
 
+    /// reserve without the ids (PayloadEncoder reads them where they are).
+    pub fn reserve_times(&mut self, nb: usize, nu: usize) {
+        self.ts.resize(nb, 0.0);
+        self.counts.resize(nb, 0);
+        self.local.resize(nu, 0);
+    }
+
     /// assignColumns + forgetColumns: columns by first appearance; returns nc.
-    fn assign_columns(&mut self) -> usize {
-        let Batches { ids, local_of, local, col_global, col_count, .. } = self;
+    fn assign_columns(&mut self, ids: &[u32]) -> usize {
+        let Batches { local_of, local, col_global, col_count, .. } = self;
         col_global.clear();
         col_count.clear();
         for (i, &g) in ids.iter().enumerate() {
@@ -69,13 +76,13 @@ impl Batches {
 /// Head, times, column table and batch lists into `out`; the grouped update indices into
 /// `order` and the column starts into `col_start`. Returns nc, or None when the inputs are
 /// not a block (counts not adding up to the updates, timestamps not integers in range).
-pub fn encode_head(b: &mut Batches, out: &mut Out, order: &mut Vec<u32>, col_start: &mut Vec<u32>) -> Option<usize> {
+pub fn encode_head(b: &mut Batches, ids: &[u32], out: &mut Out, order: &mut Vec<u32>, col_start: &mut Vec<u32>) -> Option<usize> {
     let nb = b.ts.len();
-    let nu = b.ids.len();
-    if b.counts.iter().map(|&n| n as u64).sum::<u64>() != nu as u64 || !b.times_ok() || b.ids.iter().any(|&g| g >= PATH_ID_LIMIT) {
+    let nu = ids.len();
+    if b.counts.iter().map(|&n| n as u64).sum::<u64>() != nu as u64 || !b.times_ok() || ids.iter().any(|&g| g >= PATH_ID_LIMIT) || b.local.len() < nu {
         return None;
     }
-    let nc = b.assign_columns();
+    let nc = b.assign_columns(ids);
     out.u8(0); // PAYLOAD_LAYOUT2_MARK
     out.u8(2); // PAYLOAD_LAYOUT
     out.uvar(nb as u64);

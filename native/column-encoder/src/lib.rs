@@ -94,24 +94,22 @@ impl PayloadEncoder {
         if ids.len() != vals.len() || counts.len() != ts.len() || ids.len() > PAYLOAD_UPDATES_MAX || counts.iter().map(|&n| n as u64).sum::<u64>() != ids.len() as u64 {
             return None;
         }
-        if self.0.vals.capacity() > SCRATCH_KEEP_UPDATES && ids.len() <= SCRATCH_KEEP_UPDATES {
+        if self.0.bits.capacity() > SCRATCH_KEEP_UPDATES && ids.len() <= SCRATCH_KEEP_UPDATES {
             self.0 = Encoder::default();
         }
         let e = &mut self.0;
-        e.batches.reserve(ts.len(), ids.len());
+        e.batches.reserve_times(ts.len(), ids.len());
         e.batches.ts.copy_from_slice(ts);
         e.batches.counts.copy_from_slice(counts);
-        e.batches.ids.copy_from_slice(ids);
-        e.vals.clear();
-        e.vals.extend_from_slice(vals);
-        let len = encode_batches(e)?;
+        // The ids and values are read where they are (the caller's typed arrays), not copied.
+        let len = encode_batches(e, ids, vals)?;
         Some(e.out.bytes(len))
     }
 
     /// After `encode`: each path's last value in the block (its column's last update: the
     /// grouping is stable) into `nums[id]` (bit patterns), and `kinds[id] = 1`. False, and
     /// nothing written, when a path id is past either array.
-    pub fn latest_into(&self, nums: &mut [u64], kinds: &mut [u8]) -> bool {
+    pub fn latest_into(&self, vals: &[u64], nums: &mut [u64], kinds: &mut [u8]) -> bool {
         let e = &self.0;
         let cols = &e.batches.col_global;
         let limit = nums.len().min(kinds.len());
@@ -120,7 +118,7 @@ impl PayloadEncoder {
         }
         for (c, &g) in cols.iter().enumerate() {
             let last = e.col_start[c + 1] as usize - 1;
-            nums[g as usize] = e.vals[e.order[last] as usize];
+            nums[g as usize] = vals[e.order[last] as usize];
             kinds[g as usize] = 1;
         }
         true
@@ -184,20 +182,28 @@ pub extern "C" fn tpd_ids_ptr() -> *mut u32 {
 
 #[no_mangle]
 pub extern "C" fn tpd_encode_batches() -> u32 {
-    match encode_batches(state()) {
+    let e = state();
+    let (ids, vals) = (std::mem::take(&mut e.batches.ids), std::mem::take(&mut e.vals));
+    let r = if ids.len() == vals.len() { encode_batches(e, &ids, &vals) } else { None };
+    (e.batches.ids, e.vals) = (ids, vals);
+    match r {
         Some(len) => len as u32,
         None => BAD_INPUT,
     }
 }
 
-/// The whole payload of e's batch inputs into e.out; its length, or None (not a block).
-fn encode_batches(e: &mut Encoder) -> Option<usize> {
+/// The whole payload of e's batch times and counts, and `ids` and `vals` (one per update),
+/// into e.out; its length, or None (not a block).
+fn encode_batches(e: &mut Encoder, ids: &[u32], vals: &[u64]) -> Option<usize> {
     let nb = e.batches.ts.len();
-    let nu = e.batches.ids.len();
+    let nu = ids.len();
+    if vals.len() != nu {
+        return None;
+    }
     // The column count is at most nu: bound the output by it before numbering columns.
     e.out.reserve(batches::head_bound(nb, nu, nu) + block_bound(nu, nu));
-    let nc = batches::encode_head(&mut e.batches, &mut e.out, &mut e.order, &mut e.col_start)?;
-    encode_columns(e, nc)
+    let nc = batches::encode_head(&mut e.batches, ids, &mut e.out, &mut e.order, &mut e.col_start)?;
+    encode_columns(e, vals, nc)
 }
 
 #[no_mangle]
@@ -229,13 +235,16 @@ fn encode_block(e: &mut Encoder, nc: usize) -> Option<usize> {
         return None;
     }
     e.out.reserve(block_bound(nu, nc));
-    encode_columns(e, nc)
+    let vals = std::mem::take(&mut e.vals);
+    let r = encode_columns(e, &vals, nc);
+    e.vals = vals;
+    r
 }
 
 /// The kind bytes (at the output's position) and bodies of the nc columns of e's inputs
 /// (checked); the output's length.
-fn encode_columns(e: &mut Encoder, nc: usize) -> Option<usize> {
-    let Encoder { vals, order, col_start, bits, scaled, guess, out, .. } = e;
+fn encode_columns(e: &mut Encoder, vals: &[u64], nc: usize) -> Option<usize> {
+    let Encoder { order, col_start, bits, scaled, guess, out, .. } = e;
     let nu = vals.len();
     if bits.len() < nu {
         bits.resize(nu, 0);

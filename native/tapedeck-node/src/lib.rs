@@ -54,7 +54,7 @@ pub fn encode_number_payload(
             return -(len as i64) - 1;
         }
         dest[..len].copy_from_slice(payload);
-        if !latest_into(&enc, latest_nums, latest_kinds) {
+        if !latest_into(&enc, vals, latest_nums, latest_kinds) {
             return REFUSED;
         }
         len as i64
@@ -126,7 +126,7 @@ pub fn encode_number_frame(
         out[FRAME_HEADER_BYTES..].copy_from_slice(stored);
         let crc = crc32c::crc32c_append(crc32c::crc32c(&out[0..40]), stored);
         out[40..44].copy_from_slice(&crc.to_le_bytes());
-        if !latest_into(&enc, latest_nums, latest_kinds) {
+        if !latest_into(&enc, vals, latest_nums, latest_kinds) {
             return None;
         }
         Some(Buffer::from(out))
@@ -153,10 +153,10 @@ fn bits(vals: &[f64]) -> &[u64] {
 
 /// The block's latest values into the builder's arrays when given (PayloadEncoder::latest_into,
 /// bit patterns written as they are); false when a path id is past them (nothing written).
-fn latest_into(enc: &PayloadEncoder, nums: Option<Float64Array>, kinds: Option<Uint8Array>) -> bool {
+fn latest_into(enc: &PayloadEncoder, vals: &[u64], nums: Option<Float64Array>, kinds: Option<Uint8Array>) -> bool {
     let (Some(mut nums), Some(mut kinds)) = (nums, kinds) else { return true };
     let nums: &mut [f64] = &mut nums;
     // SAFETY: f64 and u64 have one size and alignment.
     let nums: &mut [u64] = unsafe { std::slice::from_raw_parts_mut(nums.as_mut_ptr() as *mut u64, nums.len()) };
-    enc.latest_into(nums, &mut kinds)
+    enc.latest_into(vals, nums, &mut kinds)
 }
