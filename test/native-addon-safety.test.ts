@@ -8,7 +8,11 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { createRequire } from 'node:module';
+import { installNativePayload, nativePayloadInstalled, type NativePayloadAddon } from '../storage/codec/native-payload.js';
+import { Archive } from '../storage/archive.js';
 import { nativeCodecBuilds, probeNativeBuild } from '../storage/native-codec-file.js';
+import { readAll } from './helpers/replay.js';
 import { tmpDir } from './helpers/tmp.js';
 
 const builds = nativeCodecBuilds();
@@ -48,6 +52,39 @@ describe.skipIf(off)('native addon safety', () => {
     const stale = join(dir, 'stale.cjs');
     writeFileSync(stale, `const real = require(${JSON.stringify(builds[0])}); module.exports = { ...real, encoderVersion: () => 0 };`);
     expect(probeNativeBuild(stale)).toMatch(/stale build/);
+  });
+
+  it('puts an addon that throws aside: the TypeScript encoder writes the block, the append does not fail', async () => {
+    const real = createRequire(import.meta.url)(builds[0] as string) as NativePayloadAddon;
+    const dir = await tmpDir();
+    const a = await Archive.open(dir, { flushIntervalMs: 0 });
+    let calls = 0;
+    const throwing: NativePayloadAddon = {
+      encoderVersion: () => real.encoderVersion(),
+      encodeNumberPayload: () => {
+        calls++;
+        throw new Error('a panic in the addon');
+      },
+      encodeNumberFrame: () => {
+        calls++;
+        throw new Error('a panic in the addon');
+      },
+    };
+    expect(installNativePayload(throwing)).toBe(true);
+    try {
+      const w = a.writer!;
+      const ids = Uint32Array.of(w.pathId('/a'), w.pathId('/b'));
+      for (let i = 0; i < 20_000; i++) w.appendColumns(ids, Float64Array.of(i / 4, -i), 1_763_000_000_000_000 + i * 1000);
+      await w.flush();
+      expect(calls).toBeGreaterThan(0);
+      expect(nativePayloadInstalled()).toBe(false);
+      const back = await readAll(a.cursor());
+      expect(back.length).toBe(20_000);
+      expect(back[19_999]?.updates).toEqual([['/a', 19_999 / 4], ['/b', -19_999]]);
+    } finally {
+      installNativePayload(real);
+      await a.close();
+    }
   });
 
   it.each(builds)('refuses, without allocating, a block it could not hold (%s)', (build) => {

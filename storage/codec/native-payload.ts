@@ -70,10 +70,15 @@ export function encodeNumberPayloadNative(
   const idv = ids.subarray(0, nu);
   const vv = values.subarray(0, nu);
   w.reset();
-  let len = a.encodeNumberPayload(tsv, cv, idv, vv, w.buf, latest?.nums, latest?.kinds);
-  if (len < -1) {
-    w.ensure(-len - 1);
+  let len: number;
+  try {
     len = a.encodeNumberPayload(tsv, cv, idv, vv, w.buf, latest?.nums, latest?.kinds);
+    if (len < -1) {
+      w.ensure(-len - 1);
+      len = a.encodeNumberPayload(tsv, cv, idv, vv, w.buf, latest?.nums, latest?.kinds);
+    }
+  } catch {
+    return giveUp();
   }
   if (len < 0) return undefined;
   w.pos = len;
@@ -100,8 +105,22 @@ export function encodeNumberFrameNative(
 ): Uint8Array | undefined {
   const a = addon;
   if (a === undefined || !typedBatches(ts, counts, nb)) return undefined;
-  const frame = a.encodeNumberFrame(tsScratch.subarray(0, nb), countScratch.subarray(0, nb), ids.subarray(0, nu), values.subarray(0, nu), firstTs, lastTs, latest?.nums, latest?.kinds);
-  return frame ?? undefined;
+  try {
+    const frame = a.encodeNumberFrame(tsScratch.subarray(0, nb), countScratch.subarray(0, nb), ids.subarray(0, nu), values.subarray(0, nu), firstTs, lastTs, latest?.nums, latest?.kinds);
+    return frame ?? undefined;
+  } catch {
+    return giveUp();
+  }
+}
+
+/**
+ * The addon threw (a Rust panic, caught at its boundary: never expected, its inputs are
+ * checked): it is put aside for the process' life and the TypeScript encoder writes this
+ * block and every later one, rather than fail an append whose batch is already in the block.
+ */
+function giveUp(): undefined {
+  addon = undefined;
+  return undefined;
 }
 
 /** The block's timestamps and counts into the typed scratch; false for a count that is not a uint32. */
