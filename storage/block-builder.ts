@@ -9,7 +9,7 @@ import { MsgpackWriter } from '../protocol/value-msgpack.js';
 import { BlockType, encodeFrame, type FrameMeta } from './codec/frame.js';
 import { ByteWriter } from './codec/bytes.js';
 import { encodeBatches, encodePathDefs, genericArray, type PathDef } from './codec/payload.js';
-import { encodeNumberFrameNative } from './codec/native-payload.js';
+import { encodeNumberFrameNative, type NumberBlock } from './codec/native-payload.js';
 import { STORAGE_LIMITS } from './limits.js';
 import type { Archive } from './archive.js';
 
@@ -282,6 +282,11 @@ export class BlockBuilder {
     }
   }
 
+  /** The latest-value arrays hold every defined path (before a block's values go in). */
+  private stateFitsPaths(): void {
+    if (this.stateKind.length < this.a.paths.length) this.growState(this.a.paths.length);
+  }
+
   private growState(ids: number): void {
     const size = Math.max(ids, this.stateKind.length * 2);
     const kind = new Uint8Array(size);
@@ -304,21 +309,15 @@ export class BlockBuilder {
     }
     const firstTs = this.bTs[0] as number;
     const lastTs = this.bTs[nb - 1] as number;
-    if (this.stateKind.length < this.a.paths.length) this.growState(this.a.paths.length);
+    this.stateFitsPaths();
     const meta: FrameMeta = { type: BlockType.DELTA, firstTs, lastTs, batches: nb, updates: this.bN };
+    const block = { ts: this.bTs, counts: this.bCounts, ids: this.bIds, values: this.bAllNum ? this.bNums : this.bValues, batchCount: nb, updateCount: this.bN };
     // A block of numbers: the native encoder writes the whole frame in one call, and the
     // latest values (per column) while no path's latest value is another kind.
-    let bytes = this.bAllNum
-      ? encodeNumberFrameNative(this.bTs, this.bCounts, this.bIds, this.bNums, nb, this.bN, firstTs, lastTs, this.stateValsHeld === 0 ? { nums: this.stateNums, kinds: this.stateKind } : undefined)
-      : undefined;
-    if (bytes === undefined || this.stateValsHeld > 0) this.latestOfBlock();
-    if (bytes === undefined) {
-      const raw = encodeBatches(
-        { ts: this.bTs, counts: this.bCounts, ids: this.bIds, values: this.bAllNum ? this.bNums : this.bValues, batchCount: nb, updateCount: this.bN },
-        this.scratch,
-      );
-      bytes = encodeFrame(meta, raw);
-    }
+    const latest = this.stateValsHeld === 0 ? { nums: this.stateNums, kinds: this.stateKind } : undefined;
+    let bytes = this.bAllNum ? encodeNumberFrameNative(block as NumberBlock, firstTs, lastTs, latest) : undefined;
+    if (bytes === undefined || latest === undefined) this.latestOfBlock();
+    bytes ??= encodeFrame(meta, encodeBatches(block, this.scratch));
     out.push({ kind: 'frame', bytes, meta, defs: undefined });
     this.bTs = [];
     this.bCounts = [];
@@ -334,7 +333,7 @@ export class BlockBuilder {
   imageFrame(ts: number): FrameItem {
     // The writer seals before it makes an image; an open block's values count all the same.
     if (this.bN > 0) {
-      if (this.stateKind.length < this.a.paths.length) this.growState(this.a.paths.length);
+      this.stateFitsPaths();
       this.latestOfBlock();
     }
     // Ids in an Int32Array, as the open block's: the encoder's loops over ids then see one

@@ -13,7 +13,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { ByteWriter } from '../storage/codec/bytes.js';
 import { HEADER_BYTES } from '../storage/codec/header.js';
 import { BlockType, encodeFrame } from '../storage/codec/frame.js';
-import { encodeNumberFrameNative, encodeNumberPayloadNative, installNativePayload, nativePayloadInstalled, type NativePayloadAddon } from '../storage/codec/native-payload.js';
+import { encodeNumberFrameNative, encodeNumberPayloadNative, installNativePayload, type NumberBlock, nativePayloadInstalled, type NativePayloadAddon } from '../storage/codec/native-payload.js';
 import { encodeBatches, type FlatBatches } from '../storage/codec/payload-encode.js';
 import { Archive } from '../storage/archive.js';
 import { loadNativeCodec, nativeCodecBuilds, nativeCodecPath } from '../storage/native-codec-file.js';
@@ -121,13 +121,13 @@ describe.skipIf(off)('native payload encoder', () => {
         expect.fail(`block ${i} (seed ${seed}, ${b.batchCount} batches, ${b.updateCount} updates): first difference at byte ${firstDifference(want, got)} of ${want.length}`);
       }
       const direct = new ByteWriter(16);
-      const raw = encodeNumberPayloadNative(b.ts, b.counts, b.ids as Int32Array, b.values, b.batchCount, b.updateCount, direct);
+      const raw = encodeNumberPayloadNative(b as NumberBlock, direct);
       expect(raw, `block ${i}: the addon took it`).toBeDefined();
       // The whole frame (LZ4 when it saves 1/16, else raw; CRC32C) as frame.ts writes it.
       const firstTs = b.ts[0] as number;
       const lastTs = Math.max(firstTs, b.ts[b.batchCount - 1] as number);
       const meta = { type: BlockType.DELTA, firstTs, lastTs, batches: b.batchCount, updates: b.updateCount };
-      const frame = encodeNumberFrameNative(b.ts, b.counts, b.ids as Int32Array, b.values, b.batchCount, b.updateCount, firstTs, lastTs);
+      const frame = encodeNumberFrameNative(b as NumberBlock, firstTs, lastTs);
       const wantFrame = Buffer.from(encodeFrame(meta, want));
       if (frame === undefined || Buffer.compare(wantFrame, Buffer.from(frame)) !== 0) {
         expect.fail(`block ${i} (seed ${seed}): frame differs at byte ${frame === undefined ? 'none' : firstDifference(wantFrame, Buffer.from(frame))} of ${wantFrame.length}`);

@@ -8,6 +8,7 @@
  */
 import type { ByteWriter } from './bytes.js';
 import { LITTLE_ENDIAN } from './column-kinds.js';
+import type { FlatBatches } from './payload-encode.js';
 
 /** native/tapedeck-node's encoderVersion() this code expects: a build that answers otherwise is stale. */
 export const NATIVE_ENCODER_VERSION = 1;
@@ -47,35 +48,24 @@ export function nativePayloadInstalled(): boolean {
   return addon !== undefined;
 }
 
+/** An all-number block as encodeBatches takes it, its ids in the builder's Int32Array. */
+export type NumberBlock = FlatBatches & { ids: Int32Array; values: Float64Array };
+
 /**
- * The payload of nb batches (ts, counts) of nu updates (ids, values) written by the addon
- * into `w` from position 0, as a view valid until `w` is written again; undefined when no
- * addon is installed or it refused the block. With `latest`, the addon also sets there each
- * path's last value in the block (a path id past its arrays refuses the block).
+ * The payload of `b` written by the addon into `w` from position 0, as a view valid until
+ * `w` is written again; undefined when no addon is installed or it refused the block.
  */
-export function encodeNumberPayloadNative(
-  ts: ArrayLike<number>,
-  counts: ArrayLike<number>,
-  ids: Int32Array,
-  values: Float64Array,
-  nb: number,
-  nu: number,
-  w: ByteWriter,
-  latest?: LatestNumbers,
-): Uint8Array | undefined {
+export function encodeNumberPayloadNative(b: NumberBlock, w: ByteWriter): Uint8Array | undefined {
   const a = addon;
-  if (a === undefined || !typedBatches(ts, counts, nb)) return undefined;
-  const tsv = tsScratch.subarray(0, nb);
-  const cv = countScratch.subarray(0, nb);
-  const idv = ids.subarray(0, nu);
-  const vv = values.subarray(0, nu);
+  const v = a === undefined ? undefined : typedViews(b);
+  if (a === undefined || v === undefined) return undefined;
   w.reset();
   let len: number;
   try {
-    len = a.encodeNumberPayload(tsv, cv, idv, vv, w.buf, latest?.nums, latest?.kinds);
+    len = a.encodeNumberPayload(v.ts, v.counts, v.ids, v.values, w.buf);
     if (len < -1) {
       w.ensure(-len - 1);
-      len = a.encodeNumberPayload(tsv, cv, idv, vv, w.buf, latest?.nums, latest?.kinds);
+      len = a.encodeNumberPayload(v.ts, v.counts, v.ids, v.values, w.buf);
     }
   } catch {
     return giveUp();
@@ -86,28 +76,18 @@ export function encodeNumberPayloadNative(
 }
 
 /**
- * The whole DELTA frame of nb batches (ts, counts) of nu updates (ids, values) from
- * firstTs to lastTs, written by the addon (header, payload LZ4-compressed when that saves
- * 1/16, CRC32C): frame.ts encodeFrame of encodeBatches' payload, byte for byte. With
- * `latest`, as encodeNumberPayloadNative. Undefined when no addon is installed or it
- * refused the block.
+ * The whole DELTA frame of `b` from firstTs to lastTs, written by the addon (header,
+ * payload LZ4-compressed when that saves 1/16, CRC32C): frame.ts encodeFrame of
+ * encodeBatches' payload, byte for byte. With `latest`, the addon also sets there each
+ * path's last value in the block (a path id past its arrays refuses the block). Undefined
+ * when no addon is installed or it refused the block.
  */
-export function encodeNumberFrameNative(
-  ts: ArrayLike<number>,
-  counts: ArrayLike<number>,
-  ids: Int32Array,
-  values: Float64Array,
-  nb: number,
-  nu: number,
-  firstTs: number,
-  lastTs: number,
-  latest?: LatestNumbers,
-): Uint8Array | undefined {
+export function encodeNumberFrameNative(b: NumberBlock, firstTs: number, lastTs: number, latest?: LatestNumbers): Uint8Array | undefined {
   const a = addon;
-  if (a === undefined || !typedBatches(ts, counts, nb)) return undefined;
+  const v = a === undefined ? undefined : typedViews(b);
+  if (a === undefined || v === undefined) return undefined;
   try {
-    const frame = a.encodeNumberFrame(tsScratch.subarray(0, nb), countScratch.subarray(0, nb), ids.subarray(0, nu), values.subarray(0, nu), firstTs, lastTs, latest?.nums, latest?.kinds);
-    return frame ?? undefined;
+    return a.encodeNumberFrame(v.ts, v.counts, v.ids, v.values, firstTs, lastTs, latest?.nums, latest?.kinds) ?? undefined;
   } catch {
     return giveUp();
   }
@@ -123,19 +103,23 @@ function giveUp(): undefined {
   return undefined;
 }
 
-/** The block's timestamps and counts into the typed scratch; false for a count that is not a uint32. */
-function typedBatches(ts: ArrayLike<number>, counts: ArrayLike<number>, nb: number): boolean {
+/**
+ * The block as the addon takes it: its timestamps and counts in the typed scratch, each
+ * array cut to the block; undefined for a count that is not a uint32 (a typed array would
+ * cut it: the TypeScript path then writes or refuses the block as it always has).
+ */
+function typedViews(b: NumberBlock): { ts: Float64Array; counts: Uint32Array; ids: Int32Array; values: Float64Array } | undefined {
+  const nb = b.batchCount;
   if (tsScratch.length < nb) {
     tsScratch = new Float64Array(Math.max(nb, tsScratch.length * 2));
     countScratch = new Uint32Array(tsScratch.length);
   }
   for (let i = 0; i < nb; i++) {
-    const n = counts[i] as number;
-    // A count that is not a uint32 would be cut by the typed array: the TypeScript path
-    // then writes (or refuses) the block as it always has.
-    if (!(n >= 0 && n <= 0xffff_ffff && Math.floor(n) === n)) return false;
-    tsScratch[i] = ts[i] as number;
+    const n = b.counts[i] as number;
+    if (!(n >= 0 && n <= 0xffff_ffff && Math.floor(n) === n)) return undefined;
+    tsScratch[i] = b.ts[i] as number;
     countScratch[i] = n;
   }
-  return true;
+  const nu = b.updateCount;
+  return { ts: tsScratch.subarray(0, nb), counts: countScratch.subarray(0, nb), ids: b.ids.subarray(0, nu), values: b.values.subarray(0, nu) };
 }

@@ -6,7 +6,7 @@
 import type { Value } from '../../protocol/value.js';
 import { ByteWriter, putSvar, putUvar } from './bytes.js';
 import { encodeColumnBody } from './columns.js';
-import { encodeNumberPayloadNative } from './native-payload.js';
+import { encodeNumberPayloadNative, type NumberBlock } from './native-payload.js';
 import { encodeNumberColumns } from './number-columns.js';
 
 /** Batches in flat form: updates of batch i are the next counts[i] entries of ids/values. */
@@ -54,7 +54,7 @@ export function encodeBatches(b: FlatBatches, w: ByteWriter = new ByteWriter(1 <
   const { batchCount: nb, updateCount: nu } = b;
   // An all-number block goes to the native encoder when it is installed (the same bytes).
   if (b.values instanceof Float64Array && b.ids instanceof Int32Array) {
-    const native = encodeNumberPayloadNative(b.ts, b.counts, b.ids, b.values, nb, nu, w);
+    const native = encodeNumberPayloadNative(b as NumberBlock, w);
     if (native !== undefined) return native;
   }
   return encodeBatchesTs(b, nb, nu, w);
