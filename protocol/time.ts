@@ -60,7 +60,7 @@ export interface TimeContext {
 export type ResolvedTime = { kind: 'ts'; us: number } | { kind: 'batches'; n: number };
 
 const RFC3339 = /^(\d{4}-\d{2}-\d{2})[Tt ](\d{2}:\d{2}:\d{2})(?:\.(\d{1,9}))?([Zz]|[+-]\d{2}:\d{2})$/;
-const EPOCH = /^\d+(\.\d+)?$/;
+const EPOCH = /^(\d+)(?:\.(\d+))?$/;
 const STEPS = /^([+-])(\d+)b?$/;
 const RELATIVE = /^(now|pos)?([+-])(\S+)$/;
 
@@ -84,10 +84,7 @@ export function parseTs(text: string): number {
 
 /** Reads any form of the grammar; which forms an edge takes is checked by readTime. */
 export function parseTimeExpr(v: string | number): Parsed<TimeExpr> {
-  if (typeof v === 'number') {
-    if (!Number.isFinite(v) || v < 0) return no(`an epoch number must be finite and not negative, got ${v}`);
-    return mapOk(parseAbsolute(String(v)), (us) => ({ kind: 'abs', us }));
-  }
+  if (typeof v === 'number') return mapOk(epochNumber(v), (us) => ({ kind: 'abs', us }));
   if (v.length > PROTOCOL_LIMITS.timeTextCharsMax) return no(`a time is at most ${PROTOCOL_LIMITS.timeTextCharsMax} characters (timeTextCharsMax), got ${v.length}`);
   const s = v.trim();
   if (s === 'now') return ok({ kind: 'now', offsetMonths: 0, offsetUs: 0 });
@@ -196,17 +193,46 @@ function parseSteps(s: string, sign: 1 | -1, n: number): Parsed<TimeExpr> {
 
 /** RFC 3339 or an epoch number, 1970 to 2255. */
 function parseAbsolute(s: string): Parsed<number> {
-  const r = EPOCH.test(s) ? ok(epochUs(Number(s))) : parseRfc3339(s);
+  const epoch = EPOCH.exec(s);
+  const r = epoch ? epochTextUs(epoch[1] as string, epoch[2] ?? '') : parseRfc3339(s);
   if (!r.ok) return r;
   if (!Number.isSafeInteger(r.value) || r.value < 0 || r.value > TS_MAX_US) return no(`time out of range (1970 to 2255): ${quote(s)}`);
   return r;
 }
 
-/** An epoch number to µs, its unit by magnitude: seconds below 1e11, milliseconds below 1e14, else µs. */
-export function epochUs(n: number): number {
-  if (n < 1e11) return Math.round(n * 1e6);
-  if (n < 1e14) return Math.round(n * 1e3);
-  return Math.round(n);
+/** Integer digits of the largest epoch number in range (TS_MAX_US as µs has 16). */
+const EPOCH_INTEGER_DIGITS_MAX = 16;
+
+/**
+ * An epoch number's text to µs, exactly: its unit by magnitude (seconds below 1e11,
+ * milliseconds below 1e14, else µs), digits past the µs dropped as RFC 3339's are. Read
+ * from the digits, not through a double: seconds past 2^33 (2242) have no double for every
+ * µs, and a rounded product would make the same instant two times at two edges.
+ */
+function epochTextUs(integer: string, fraction: string): Parsed<number> {
+  const int = integer.replace(/^0+(?=\d)/, '');
+  if (int.length > EPOCH_INTEGER_DIGITS_MAX) return no(`time out of range (1970 to 2255): ${quote(integer)}`);
+  // Below 1e11 is at most 11 integer digits; below 1e14 at most 14.
+  const unitDigits = int.length <= 11 ? 6 : int.length <= 14 ? 3 : 0;
+  return ok(Number(int + fraction.slice(0, unitDigits).padEnd(unitDigits, '0')));
+}
+
+/**
+ * A JSON (or msgpack) number as an epoch time: read as the text it is written as (its
+ * shortest round-trip text), so `1714564800.123456` and `"1714564800.123456"` are one
+ * instant at every edge. Exponent forms (below 1e-6, from 1e21) are refused.
+ */
+export function epochNumber(n: number): Parsed<number> {
+  if (!Number.isFinite(n) || n < 0) return no(`an epoch number must be finite and non-negative, got ${n}`);
+  const s = String(n);
+  return EPOCH.test(s) ? parseAbsolute(s) : no(`epoch number ${s} is ${n < 1 ? 'finer than a microsecond' : 'out of range (1970 to 2255)'}`);
+}
+
+/** An epoch number as epochNumber reads it; throws TPD_BAD_ARGUMENT naming `what`. Pushed batches' ts. */
+export function epochNumberUs(n: number, what: string): number {
+  const r = epochNumber(n);
+  if (!r.ok) throw new TapedeckError('TPD_BAD_ARGUMENT', `${what}: ${r.message}`);
+  return r.value;
 }
 
 function parseRfc3339(s: string): Parsed<number> {

@@ -9,7 +9,7 @@
  * counts, records and answers them alike whatever the form.
  */
 import { TapedeckError, isTapedeckError } from '../../protocol/errors.js';
-import { epochUs, parseTs } from '../../protocol/time.js';
+import { epochNumberUs, parseTs } from '../../protocol/time.js';
 import { isValidPath, type Update, type Value } from '../../protocol/value.js';
 import { parseJsonText, valueFromJson } from '../../protocol/value-json.js';
 import { MsgpackReader } from '../../protocol/value-msgpack.js';
@@ -25,10 +25,7 @@ export type PushedLine = PushedBatch | { error: TapedeckError } | null;
 
 /** Epoch number (s, ms or µs by magnitude) or RFC 3339 text to µs. */
 function tsFromJson(ts: unknown): number {
-  if (typeof ts === 'number') {
-    if (!Number.isFinite(ts) || ts < 0) throw new TapedeckError('TPD_BAD_ARGUMENT', `ts must be a non-negative epoch number, got ${String(ts)}`);
-    return epochUs(ts);
-  }
+  if (typeof ts === 'number') return epochNumberUs(ts, 'ts');
   if (typeof ts === 'string') return parseTs(ts);
   throw new TapedeckError('TPD_BAD_ARGUMENT', 'ts must be an epoch number or an RFC 3339 string');
 }
