@@ -22,7 +22,7 @@ import { closeShardConnections, SCOPE_LOCAL } from '../cluster/fanout.js';
 import { MergedSessions } from '../cluster/merged-sessions.js';
 import type { Log } from '../sessions/manager.js';
 import { noMatchSliced, SCOPE } from './queries.js';
-import { closeStream, closeUnresponsive, keepAlive, STREAM_LIMITS, type StreamLimits } from './ws-liveness.js';
+import { closeStream, closeUnresponsive, keepAlive, STREAM_LIMITS, whenLeaving, type StreamLimits } from './ws-liveness.js';
 
 const ID = { type: 'string', pattern: '^[0-9a-f]{32}$' } as const;
 const validControls = new Ajv({ allowUnionTypes: true }).compile(CONTROLS_SCHEMA);
@@ -202,13 +202,10 @@ export async function sessionRoutes(app: FastifyInstance, opts: SessionRoutesOpt
     // Control frames per second from this socket (a token bucket); past it: TPD_RATE_LIMITED.
     let tokens = CONTROLS_PER_SECOND_MAX;
     let refilled = Date.now();
+    // The stream is always read, even while its client is behind (frames wait for it past the
+    // high mark): its FIN or close frame is then heard at once, not after the backlog. What its
+    // asks answer meanwhile is bounded by the rate below and wsSessionOverflowBytesMax (4008).
     socket.on('message', (data: Buffer, isBinary: boolean) => {
-      // Frames wait for this client past the high mark: read no more of its asks (each may
-      // answer with a frame) until they have gone out. TCP then pushes back on the client.
-      if (socket.bufferedAmount > highBytes && !socket.isPaused) {
-        socket.pause();
-        void sink.drained().then(() => socket.resume());
-      }
       const now = Date.now();
       tokens = Math.min(CONTROLS_PER_SECOND_MAX, tokens + ((now - refilled) / 1000) * CONTROLS_PER_SECOND_MAX);
       refilled = now;
@@ -251,8 +248,7 @@ export async function sessionRoutes(app: FastifyInstance, opts: SessionRoutesOpt
         session.sendError(new TapedeckError('TPD_BAD_FRAME', 'expected {"type":"control","set":{...}}'));
       }
     });
-    const detach = (): void => (isMerged ? merged?.detach(session, sink) : session.detach(sink));
-    socket.on('close', detach);
-    socket.on('error', detach);
+    // A client leaving (its FIN, its close frame, an error) lets its session go at once, whatever waits for it.
+    whenLeaving(socket, streamLimits, () => (isMerged ? merged?.detach(session, sink) : session.detach(sink)));
   });
 }

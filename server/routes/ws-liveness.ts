@@ -4,6 +4,7 @@
  * (protocol/close-codes.ts), and cut if it does not finish the close handshake either
  * (SERVER_LIMITS, "Session streams"). Tests shorten the limits.
  */
+import type { EventEmitter } from 'node:events';
 import type { Socket } from 'node:net';
 import type { WebSocket } from 'ws';
 import { CLOSE_CODES } from '../../protocol/close-codes.js';
@@ -44,6 +45,34 @@ export function closeUnresponsive(socket: WebSocket, why: string, limits: Stream
   closeStream(socket, CLOSE_CODES.unresponsive, why, limits);
 }
 
+/**
+ * Calls `gone` once, as soon as the peer is known to be leaving: its close frame read, its
+ * FIN, an error, or the close itself. ws emits 'close' only when its TCP socket has closed:
+ * after a close frame or a FIN it first writes what waits for the peer (its close frame
+ * behind it), which, from a peer that no longer reads (it left while behind a backlog), takes
+ * until the close handshake times out (30 s) or pings find it silent. So the stream is cut
+ * wsCloseGraceMs after the peer began to leave, whatever still waits for it.
+ */
+export function whenLeaving(socket: WebSocket, limits: StreamLimits, gone: () => void): void {
+  let left = false;
+  const leave = (): void => {
+    if (left) return;
+    left = true;
+    gone();
+    if (socket.readyState === socket.CLOSED) return;
+    const cut = setTimeout(() => socket.terminate(), limits.wsCloseGraceMs);
+    cut.unref();
+    socket.once('close', () => clearTimeout(cut));
+  };
+  // ws's own parts (8.x): the TCP socket ('end': the peer's FIN) and the frame reader
+  // ('conclude': the peer's close frame), heard beside ws's listeners.
+  const parts = socket as unknown as { _socket?: Socket; _receiver?: EventEmitter };
+  parts._socket?.once('end', leave);
+  parts._receiver?.once('conclude', leave);
+  socket.once('close', leave);
+  socket.on('error', leave);
+}
+
 /** Bytes handed to a stream's socket so far (taken by the kernel or waiting for it). */
 function handedBytes(socket: WebSocket): number {
   return (socket as unknown as { _socket?: Socket })._socket?.bytesWritten ?? 0;
@@ -55,8 +84,8 @@ function handedBytes(socket: WebSocket): number {
  *
  * A ping waits behind every byte sent before it, in the server and in the kernels' buffers
  * (megabytes), so a healthy client on a slow link (unlimited play, a backlog left by a pause)
- * answers late; and while the server stops reading the socket (a session stream whose client
- * is behind) its pong waits unread. So a ping is answered in time when its pong (echoing
+ * answers late; and while the server stops reading the socket (push ingest behind the
+ * archive) its pong waits unread. So a ping is answered in time when its pong (echoing
  * the ping's payload) comes within wsPongTimeoutMs plus the time to read, at
  * wsReadBytesPerSMin, the bytes sent between the last answered ping and it: a peer gone
  * behind a backlog of B bytes is closed after wsPongTimeoutMs + B / wsReadBytesPerSMin (B is
