@@ -16,6 +16,7 @@ import { ArchiveReads } from './archive-read.js';
 import { ROTATED_NAME, rotatedName } from './segment-file.js';
 import { STORAGE_DEFAULTS, STORAGE_LIMITS, type DiskFullLimits, type StorageOptions } from './limits.js';
 import { acquireLock, releaseLock } from './lock.js';
+import { diskFullCode } from './disk-full.js';
 import { ArchiveWriter } from './writer.js';
 import { Cursor, type CursorOptions } from './cursor.js';
 import { reconcileArchive } from './reconcile.js';
@@ -66,6 +67,22 @@ export interface OpenOptions extends Partial<StorageOptions> {
   logger?: Logger;
   /** Full-disk limits of the writer (tests and tuning); STORAGE_LIMITS' by default. */
   diskFull?: Partial<DiskFullLimits>;
+  /**
+   * Runs once the writer's lock is held, before the catalog is opened (`tapedeck reindex`
+   * moves the catalog aside there: never under a server that writes it).
+   */
+  locked?: (dir: string) => Promise<void>;
+}
+
+/**
+ * Rethrows `err`, as TPD_DISK_FULL when it is a file system's full disk (ENOSPC, EDQUOT)
+ * that no step of an open turned into a TapedeckError: an open that runs out of space (its
+ * lock, the repair of a slot, a new current) says so with the code a full disk has.
+ */
+function throwDiskFull(err: unknown): never {
+  const code = isTapedeckError(err) ? undefined : diskFullCode(err);
+  if (code === undefined) throw err;
+  throw new TapedeckError('TPD_DISK_FULL', `the archive's disk is full (${code}): ${(err as Error).message}`, { errno: code }, { cause: err });
 }
 
 export function wallClockUs(): number {
@@ -137,10 +154,11 @@ export class Archive extends EventEmitter {
       const st = await stat(dir).catch(() => undefined);
       if (!st?.isDirectory()) throw new TapedeckError('TPD_BAD_ARGUMENT', `archive directory ${dir} does not exist`);
     } else {
-      await mkdir(dir, { recursive: true });
-      await acquireLock(dir);
+      await mkdir(dir, { recursive: true }).catch((err: unknown) => throwDiskFull(err));
+      await acquireLock(dir).catch((err: unknown) => throwDiskFull(err));
     }
     try {
+      await opts.locked?.(dir);
       await a.openCatalog();
       await reconcileArchive(a, { tails: a.tails, staleRows: a.staleRows });
       if (!a.readonly) {
@@ -149,7 +167,7 @@ export class Archive extends EventEmitter {
       }
     } catch (err) {
       await a.close().catch(() => undefined);
-      throw err;
+      throwDiskFull(err);
     }
     return a;
   }

@@ -94,12 +94,36 @@ export function checkedRows(t: Table, rows: unknown[]): Raw[] {
   return rows as Raw[];
 }
 
-/** Turns a SQLite error (SQLITE_CORRUPT, SQLITE_NOTADB, ...) into a TapedeckError with a stable code. */
+/**
+ * SQLite codes that say what the machine could not do at that moment (a full disk, memory,
+ * a lock another connection holds, an I/O error, a file system that refuses writes) and
+ * nothing of what the catalog holds. Taken for damage, a full disk at a writable open moved
+ * a sound catalog aside (and with it the put status and the rows of files that live in cold
+ * storage only) and a late block-table load held a file unreadable until a reindex. A short
+ * read and a corrupt file system are the file's content: damage.
+ */
+const ENVIRONMENT_SQLITE = /^SQLITE_(FULL|BUSY|LOCKED|NOMEM|INTERRUPT|READONLY|IOERR(?!_SHORT_READ|_CORRUPTFS))/;
+
+/**
+ * Turns a SQLite error into a TapedeckError with a stable code: CATALOG_ERROR_CODE for what
+ * the file holds (SQLITE_CORRUPT, SQLITE_NOTADB, ...), TPD_DISK_FULL for SQLITE_FULL and
+ * SQLITE_IOERR_SHMSIZE (the -shm file could not grow: what a full disk gives at an open) and
+ * TPD_IO for the rest of ENVIRONMENT_SQLITE (never a reason to rebuild the catalog).
+ */
 export function catalogError(err: unknown, doing: string): unknown {
   if (err instanceof TapedeckError) return err;
   const e = err as { code?: unknown; message?: unknown };
   if (!(err instanceof Error) || typeof e.code !== 'string' || !e.code.startsWith('SQLITE_')) return err;
-  return new TapedeckError(CATALOG_ERROR_CODE, `catalog ${doing}: ${e.code}: ${String(e.message)}; rebuild it with tapedeck reindex`, { file: CATALOG_FILE, sqlite: e.code }, { cause: err });
+  const details = { file: CATALOG_FILE, sqlite: e.code };
+  if (e.code === 'SQLITE_FULL' || e.code === 'SQLITE_IOERR_SHMSIZE') return new TapedeckError('TPD_DISK_FULL', `catalog ${doing}: the disk is full (${e.code})`, details, { cause: err });
+  if (ENVIRONMENT_SQLITE.test(e.code)) return new TapedeckError('TPD_IO', `catalog ${doing}: ${e.code}: ${String(e.message)}`, details, { cause: err });
+  return new TapedeckError(CATALOG_ERROR_CODE, `catalog ${doing}: ${e.code}: ${String(e.message)}; rebuild it with tapedeck reindex`, details, { cause: err });
+}
+
+/** Whether `err` is a catalog error of the machine, not of the catalog's content (see ENVIRONMENT_SQLITE). */
+export function isEnvironmentError(err: unknown): boolean {
+  const sqlite = (err as { details?: { sqlite?: unknown } } | undefined)?.details?.sqlite;
+  return err instanceof TapedeckError && err.code !== CATALOG_ERROR_CODE && typeof sqlite === 'string' && sqlite.startsWith('SQLITE_');
 }
 
 export function damaged(message: string): TapedeckError {

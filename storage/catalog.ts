@@ -18,7 +18,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { STORAGE_LIMITS } from './limits.js';
 import {
-  CATALOG_FILE, COLUMNS, LOCATIONS, PUT_STATUSES, catalogError, checkedRows, damaged, pastIndexedProblems, rowCrc, tileProblems, toBlockRow, toFileRow,
+  CATALOG_FILE, COLUMNS, LOCATIONS, PUT_STATUSES, catalogError, checkedRows, damaged, isEnvironmentError, pastIndexedProblems, rowCrc, tileProblems, toBlockRow, toFileRow,
   type BlockRow, type FileRow, type PathRow, type PutRow, type PutStatus, type Raw, type Table,
 } from './catalog-rows.js';
 import { deletePathsFrom, insertPathRows, unpackPaths, type PathBytesCount } from './catalog-paths.js';
@@ -215,7 +215,7 @@ export class Catalog {
    * when sound. Never throws.
    */
   audit(thorough = false): string[] {
-    return this.auditWith(thorough, () => {
+    return this.auditWith(thorough, false, () => {
       const blocks = this.read('read of blocks', () => checkedRows('blocks', this.stmts.allBlocks.all()));
       const indexed = new Map(this.files().map((f) => [f.seq, f.indexedBytes]));
       return [...tileProblems(blocks), ...pastIndexedProblems(blocks, (seq) => indexed.get(seq) ?? -1)];
@@ -226,17 +226,18 @@ export class Catalog {
    * The check at open: as audit, but of the block rows only the newest local file's (the
    * one a writer appends to, and the first a reader seeks in). The other files' rows are
    * checked when their block table is first loaded (blocks()), so that opening does not
-   * read every row of a large archive. Empty when sound. Never throws.
+   * read every row of a large archive. Empty when sound. Throws only what the machine could
+   * not do (isEnvironmentError: a full disk, an I/O error), which says nothing of the catalog.
    */
   openAudit(thorough: boolean): string[] {
-    return this.auditWith(thorough, () => {
+    return this.auditWith(thorough, true, () => {
       const seq = this.read('read of files', () => this.stmts.newestLocal.get()) as number | undefined;
       return seq === undefined ? [] : this.read('read of blocks', () => this.checkedBlocks(seq).problems);
     });
   }
 
   /** SQLite's own check, then the small tables whole, then `blockProblems`. */
-  private auditWith(thorough: boolean, blockProblems: () => string[]): string[] {
+  private auditWith(thorough: boolean, throwEnvironment: boolean, blockProblems: () => string[]): string[] {
     try {
       const check = this.db.pragma(thorough ? 'integrity_check(20)' : 'quick_check(20)') as Array<Record<string, unknown>>;
       const bad = check.map((r) => String(Object.values(r)[0])).filter((m) => m !== 'ok');
@@ -252,6 +253,7 @@ export class Catalog {
       return out.slice(0, 20);
     } catch (err) {
       const e = catalogError(err, 'check');
+      if (throwEnvironment && isEnvironmentError(e)) throw e;
       return [e instanceof Error ? e.message : String(e)];
     }
   }
@@ -286,11 +288,20 @@ export async function openCheckedCatalog(dir: string, readonly: boolean): Promis
   try {
     const catalog = new Catalog(file, readonly);
     // A writer also goes through the indexes (unique paths, put names): check them too.
-    const problems = catalog.openAudit(!readonly);
+    let problems: string[];
+    try {
+      problems = catalog.openAudit(!readonly);
+    } catch (err) {
+      catalog.close();
+      throw err;
+    }
     if (problems.length === 0) return { catalog, writable: !readonly };
     catalog.close();
     damage = problems.join('; ');
   } catch (err) {
+    // A full disk or an I/O error is not damage: a writable open that moved the catalog
+    // aside would lose the put status and the rows of files in cold storage only.
+    if (!readonly && isEnvironmentError(err)) throw err;
     damage = err instanceof Error ? err.message : String(err);
   }
   return replaceCatalog(dir, readonly, damage);

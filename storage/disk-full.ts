@@ -20,13 +20,13 @@ export function isDiskFullError(err: unknown): boolean {
 }
 
 /**
- * ENOSPC, EDQUOT or SQLITE_FULL when `err` (or its cause: the catalog wraps SQLite errors
+ * ENOSPC, EDQUOT, SQLITE_FULL or SQLITE_IOERR_SHMSIZE (SQLite's -shm could not grow) when `err` (or its cause: the catalog wraps SQLite errors
  * into TapedeckErrors whose details name the SQLite code) is a full disk; else undefined.
  */
 export function diskFullCode(err: unknown): string | undefined {
   for (let e = err, depth = 0; typeof e === 'object' && e !== null && depth < 4; depth++) {
     const o = e as { code?: unknown; details?: { sqlite?: unknown }; cause?: unknown };
-    for (const c of [o.code, o.details?.sqlite]) if (c === 'ENOSPC' || c === 'EDQUOT' || c === 'SQLITE_FULL') return c;
+    for (const c of [o.code, o.details?.sqlite]) if (c === 'ENOSPC' || c === 'EDQUOT' || c === 'SQLITE_FULL' || c === 'SQLITE_IOERR_SHMSIZE') return c;
     e = o.cause;
   }
   return undefined;
