@@ -7,7 +7,7 @@ import { Timeline } from './timeline.js';
 import { PathTree } from './tree.js';
 import { ValueTable } from './table.js';
 import { Charts } from './charts.js';
-import { formatUs, MINUTE_US, HOUR_US } from './time.js';
+import { MINUTE_US, HOUR_US } from './time.js';
 import { initToken } from './http.js';
 import { filterGlob } from './values.js';
 import { readUrlState, urlQuery, UrlWriter, boundUs } from './url-state.js';
@@ -17,7 +17,7 @@ import { NamedLayouts } from './named-layouts.js';
 import { DiffPanel } from './diff-panel.js';
 import { Exporter } from './export.js';
 import { renderStatus as drawStatus, showBanner, hideBanner } from './status.js';
-import { renderControls } from './transport.js';
+import { followSession } from './frame-apply.js';
 import { ArchiveInfo } from './archive-info.js';
 import { GapNotice } from './gap-notice.js';
 import { initTopology } from './topology.js';
@@ -285,110 +285,11 @@ $('glob').addEventListener('input', (ev) => {
 
 // ------------------------------------------------------------------ frames
 
-let treeTimer = 0;
-function noticePaths(paths) {
-  if (tree.addPaths(paths) && !treeTimer) {
-    treeTimer = setTimeout(() => { treeTimer = 0; tree.render(); }, 250);
-  }
-}
-
-function applyBatch(ts, updates) {
-  const fresh = [];
-  for (const [p, v] of updates) {
-    if (!model.values.has(p)) fresh.push(p);
-    model.values.set(p, v);
-    table.update(p, v, ts);
-  }
-  if (fresh.length > 0) noticePaths(fresh);
-  charts.append(ts, updates);
-  model.posUs = ts;
-  timeline.extendTo(ts);
-}
-
-session.addEventListener('frame', (ev) => {
-  const f = ev.detail;
-  switch (f.type) {
-    case 'state': {
-      model.values = new Map(Object.entries(f.values));
-      model.posUs = f.ts;
-      model.buffering = null;
-      model.ended = false;
-      noticePaths(model.values.keys());
-      table.setPaths(model.selected, model.values);
-      for (const [p, v] of model.values) table.update(p, v, null);
-      charts.setPaths(model.selected, model.values, null);
-      charts.reset(f.ts, model.values);
-      timeline.extendTo(f.ts);
-      break;
-    }
-    case 'batch':
-      model.buffering = null;
-      applyBatch(f.ts, f.updates);
-      break;
-    case 'batches':
-      model.buffering = null;
-      for (const b of f.batches) applyBatch(b.ts, b.updates);
-      break;
-    case 'controls':
-      model.controls = f.controls;
-      if (f.controls.posUs !== null) model.posUs = f.controls.posUs;
-      if (f.controls.state !== 'pause') model.ended = false;
-      renderControls(model.controls, timeline);
-      break;
-    case 'coverage':
-      // The session's gaps break the charts' lines; the frame also says the coverage may have
-      // changed (sent again while tailing), so the timeline asks for the whole archive's.
-      charts.setGaps(f.gaps);
-      refreshCoverage();
-      break;
-    case 'gap':
-      // Files gone under the session (docs/playback.md "Gone files"): the state at toUs follows.
-      // A hole met again (a loop, a seek back) stays marked but does not bring the notice back.
-      if (timeline.addLost(f)) gapNotice.show(f);
-      break;
-    case 'end':
-      model.ended = true;
-      break;
-    case 'error':
-      model.error = { code: f.code, message: f.message };
-      showBanner(`${f.code}: ${f.message}`);
-      break;
-    case 'info':
-      // A cold file is being fetched (TPD_BUFFERING) until it arrived (TPD_BUFFERED).
-      if (f.code === 'TPD_BUFFERING') model.buffering = f;
-      else if (f.code === 'TPD_BUFFERED') model.buffering = null;
-      else showBanner(`${f.code}: ${f.message}`, 'info');
-      break;
-  }
-  schedulePosition();
-  renderStatus();
-  urlWriter.schedule();
+followSession(session, {
+  model, table, charts, timeline, tree, gapNotice, urlWriter, renderStatus,
+  posEl: $('pos-time'),
+  refreshCoverage: () => refreshCoverage(),
 });
-
-session.addEventListener('status', (ev) => {
-  model.conn = ev.detail.state;
-  if (ev.detail.error) {
-    model.error = ev.detail.error;
-    showBanner(`${ev.detail.error.code}: ${ev.detail.error.message}`);
-  }
-  renderStatus();
-});
-
-// ------------------------------------------------------------------ rendering
-
-let posFrame = 0;
-function schedulePosition() {
-  if (!posFrame) posFrame = requestAnimationFrame(renderPosition);
-}
-
-function renderPosition() {
-  posFrame = 0;
-  const el = $('pos-time');
-  el.textContent = formatUs(model.posUs);
-  el.dataset.us = model.posUs === null ? '' : String(model.posUs);
-  if (model.posUs !== null) el.dateTime = new Date(Math.floor(model.posUs / 1000)).toISOString();
-  if (!timeline.dragging) timeline.setPosition(model.posUs);
-}
 
 // ------------------------------------------------------------------ archive
 
