@@ -4,6 +4,9 @@
  * /api/v1/query, /api/v1/query_range, /api/v1/series, /api/v1/labels,
  * /api/v1/label/<name>/values and /api/v1/status/buildinfo, by GET or by POST of an
  * application/x-www-form-urlencoded form (form values first, as Go's FormValue reads them).
+ * Two more a Grafana data source asks, answered as a Prometheus that holds none:
+ * /api/v1/metadata (no HELP, TYPE or UNIT is kept) and /api/v1/query_exemplars (no
+ * exemplars are kept), each checking its parameters as Prometheus does.
  * Answers and errors have Prometheus' shapes and statuses; a refused token or a rate limit
  * still answers in Tapedeck's own error shape (they come before the route).
  */
@@ -14,7 +17,9 @@ import { SERVER_LIMITS } from '../limits.js';
 import { DEFAULT_LOOKBACK_MS, runQuery } from '../promql/engine.js';
 import { PromError, badData } from '../promql/errors.js';
 import { errorJson, formatResultBytes, successJson } from '../promql/format.js';
+import { Budget } from '../promql/load.js';
 import { listLabelNames, listLabelValues, listSeries, type MetadataQuery } from '../promql/metadata.js';
+import { parseQueryCachedSliced } from '../promql/parse-cache.js';
 import { parseDurationParam, parseStepParam, parseTimeParam } from '../promql/params.js';
 
 /** What /api/v1/status/buildinfo reports: the Prometheus whose PromQL the answers follow. */
@@ -178,6 +183,24 @@ export const promqlRoutes: FastifyPluginAsync = async (app) => {
     const m = metadataQuery(p);
     return successJson(await gate.run(() => listLabelNames(archive, m)));
   });
+  // Tapedeck keeps no metric metadata and no exemplars: Prometheus' answers when it has none,
+  // after the same checks of the parameters (docs/prometheus.md, "Query API").
+  const metadata = handle(async (p) => {
+    const limit = p.get('limit');
+    if (limit !== undefined && limit !== '' && !/^[+-]?\d+$/.test(limit)) throw badData('limit must be a number');
+    return successJson({});
+  });
+  const exemplars = handle(async (p) => {
+    const q = p.get('query') ?? '';
+    const start = p.get('start');
+    const end = p.get('end');
+    const startMs = start === undefined || start === '' ? -Infinity : parseTimeParam(start, 'start');
+    const endMs = end === undefined || end === '' ? Infinity : parseTimeParam(end, 'end');
+    if (endMs < startMs) throw badData('end timestamp must not be before start timestamp');
+    const budget = new Budget(performance.now() + timeoutOf(p));
+    await gate.run(() => parseQueryCachedSliced(q, () => budget.slice()));
+    return successJson([]);
+  });
   const buildinfo = handle(async () =>
     successJson({ version: PROMQL_COMPATIBLE_VERSION, revision: 'tapedeck', branch: 'tapedeck', buildUser: 'tapedeck', buildDate: '', goVersion: '' }),
   );
@@ -186,6 +209,7 @@ export const promqlRoutes: FastifyPluginAsync = async (app) => {
     app.route({ method, url: '/api/v1/query', schema: { ...SCHEMA, summary: 'PromQL instant query (Prometheus API)' }, handler: query });
     app.route({ method, url: '/api/v1/query_range', schema: { ...SCHEMA, summary: 'PromQL range query (Prometheus API)' }, handler: queryRange });
     app.route({ method, url: '/api/v1/series', schema: { ...SCHEMA, summary: 'Series matching match[] selectors (Prometheus API)' }, handler: series });
+    app.route({ method, url: '/api/v1/query_exemplars', schema: { ...SCHEMA, summary: 'Exemplars (Prometheus API): none are kept, so always an empty list' }, handler: exemplars });
     app.route({ method, url: '/api/v1/labels', schema: { ...SCHEMA, summary: 'Label names (Prometheus API)' }, handler: labels });
     app.route({
       method,
@@ -198,5 +222,6 @@ export const promqlRoutes: FastifyPluginAsync = async (app) => {
         })(req, reply),
     });
   }
+  app.get('/api/v1/metadata', { schema: { ...SCHEMA, summary: 'Metric metadata (Prometheus API): none is kept, so always an empty map' } }, metadata);
   app.get('/api/v1/status/buildinfo', { schema: { ...SCHEMA, summary: 'Build information (Prometheus API)' } }, buildinfo);
 };
