@@ -58,6 +58,8 @@ export const ERRORS = {
   TPD_SHARDS_MISSING: { status: 200, meaning: 'Informational (a "partial" field, a Tapedeck-Partial header, or an `info` frame with this code): a merged cluster answer lacks the shards it names (unreachable, lease expired or timed out); what is there is complete for the other shards.' },
   TPD_CLUSTER_DISABLED: { status: 404, meaning: 'Cluster: the config has no cluster section, so there are no shards to list or merge.' },
   TPD_CLUSTER_UNAVAILABLE: { status: 503, meaning: 'Cluster: Redis (membership) is unreachable, or no shard answered; retry later.' },
+  TPD_KAFKA_PARTS: { status: 422, meaning: 'Kafka source: a message in parts (tpd-part, a sink batch larger than its topic takes) that cannot be assembled: a malformed part header, a part out of order or without the parts before it, a set that did not complete within partSetSpanMessagesMax messages or partsHeldBytesMax bytes, or parts that do not make their tpd-sum; counted and logged with its offsets, nothing of the set recorded.' },
+  TPD_KAFKA_STALE_FENCE: { status: 409, meaning: 'Kafka source: a message of an active/standby pair whose tpd-fence is below the highest one already read on its partition (an old active, paused past its lease, that sent after the new one took over); counted and logged, not recorded: the new active publishes that batch itself.' },
 } as const;
 
 export type ErrorCode = keyof typeof ERRORS;

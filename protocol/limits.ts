@@ -48,4 +48,10 @@ export const PROTOCOL_LIMITS = {
    * microseconds and hold any integer a telemetry value needs (int64 and uint64 have 20).
    */
   bigintDigitsMax: 4096,
+  /**
+   * Most parts of one Kafka message in parts (protocol/kafka-parts.ts: a sink batch larger
+   * than its topic's max.message.bytes). The sink cuts no message into more (with parts of
+   * at least KAFKA_SINK_DEFAULTS.partBytesMin, 1 KiB: 64 MiB); a reader refuses a set of more.
+   */
+  kafkaPartsPerSetMax: 65_536,
 } as const;

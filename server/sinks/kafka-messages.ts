@@ -7,6 +7,8 @@
  * one as too large.
  */
 import type { Message } from 'kafkajs';
+import { splitParts } from '../../protocol/kafka-parts.js';
+import { PROTOCOL_LIMITS } from '../../protocol/limits.js';
 import { valueToJson } from '../../protocol/value-json.js';
 import { encodeMsgpack, type MsgpackWriter } from '../../protocol/value-msgpack.js';
 import type { Update, Value } from '../../protocol/value.js';
@@ -21,6 +23,8 @@ export interface SinkMessageOptions {
   auth: SinkAuth;
   /** A writer reused from message to message. */
   mp: MsgpackWriter;
+  /** Messages whose value is larger go as parts of at most this many bytes (protocol/kafka-parts.ts); undefined: whole. */
+  partBytes?: number | undefined;
 }
 
 function bufferOf(b: Uint8Array): Buffer {
@@ -37,11 +41,20 @@ export function sinkMessages(e: RecordedEvent, o: SinkMessageOptions): Message[]
   const json = o.format === 'json';
   const val = (v: Value): unknown => (json ? valueToJson(v) : v);
   const enc = (m: Record<string, unknown>): Buffer => (json ? Buffer.from(JSON.stringify(m)) : bufferOf(encodeMsgpack(m as Value, o.mp)));
-  if (o.key === 'stream') {
-    const updates = e.updates.map((u: Update) => [u[0], val(u[1])]);
-    return [{ key: e.id.stream, value: enc({ ts: e.ts, source: e.source, stream: e.id.stream, seq: e.id.seq, updates }), timestamp, headers }];
-  }
-  return e.updates.map((u: Update) => ({ key: u[0], value: enc({ ts: e.ts, value: val(u[1]) }), timestamp, headers }));
+  const whole: Message[] = o.key === 'stream'
+    ? [{ key: e.id.stream, value: enc({ ts: e.ts, source: e.source, stream: e.id.stream, seq: e.id.seq, updates: e.updates.map((u: Update) => [u[0], val(u[1])]) }), timestamp, headers }]
+    : e.updates.map((u: Update) => ({ key: u[0], value: enc({ ts: e.ts, value: val(u[1]) }), timestamp, headers }));
+  const p = o.partBytes;
+  if (p === undefined) return whole;
+  // Too large for the topic: each message past partBytes as its parts (same key, time, identity).
+  return whole.flatMap((m) => ((m.value as Buffer).length <= p ? [m] : splitParts(m.value as Buffer, p).map((x) => ({ ...m, value: x.value, headers: { ...headers, ...x.headers } }))));
+}
+
+/** The largest value among `ms` (bytes). */
+export function largestValueBytes(ms: readonly Message[]): number {
+  let n = 0;
+  for (const m of ms) n = Math.max(n, m.value?.length ?? 0);
+  return n;
 }
 
 /** The bytes a produce request's messages take (keys, values, headers; the record framing not counted). */
@@ -52,6 +65,30 @@ export function messagesBytes(ms: readonly Message[]): number {
     for (const [k, v] of Object.entries(m.headers ?? {})) n += k.length + String(v).length;
   }
   return n;
+}
+
+/** Where the request that begins at message `from` ends (exclusive): at most `bytesMax` bytes of messages, at least one message. */
+export function requestEnd(ms: readonly Message[], from: number, bytesMax: number): number {
+  let to = from;
+  let bytes = 0;
+  while (to < ms.length) {
+    const b = messagesBytes([ms[to] as Message]);
+    if (to > from && bytes + b > bytesMax) break;
+    bytes += b;
+    to++;
+  }
+  return to;
+}
+
+/**
+ * The part size to try after the broker refused a batch alone as too large, sent whole
+ * (`current` undefined) or in parts of `current` bytes, its largest message `largest` bytes:
+ * partBytesStart (at most half the message), then half the last; undefined when that is
+ * below partBytesMin or makes more than kafkaPartsPerSetMax parts (the batch is dropped).
+ */
+export function nextPartBytes(current: number | undefined, largest: number, o: { partBytesStart: number; partBytesMin: number }): number | undefined {
+  const p = current === undefined ? Math.min(o.partBytesStart, Math.ceil(largest / 2)) : Math.floor(current / 2);
+  return p >= o.partBytesMin && Math.ceil(largest / p) <= PROTOCOL_LIMITS.kafkaPartsPerSetMax ? p : undefined;
 }
 
 /** The broker's refusal of a send as too large (its message.max.bytes): no retry cures it. */

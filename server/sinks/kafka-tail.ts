@@ -13,6 +13,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Consumer, IHeaders, Kafka } from 'kafkajs';
 import type { Logger } from 'pino';
+import { completesBatch, headerText as header } from '../../protocol/kafka-parts.js';
 import { isSeq } from './identity.js';
 import type { SignedIdentity, SinkAuth } from './sink-auth.js';
 
@@ -43,12 +44,6 @@ export function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
     timer = setTimeout(() => reject(new Error(`not done in ${ms} ms`)), ms);
   });
   return Promise.race([p, t]).finally(() => clearTimeout(timer));
-}
-
-function header(h: IHeaders | undefined, name: string): string | undefined {
-  const v = h?.[name];
-  const first = Array.isArray(v) ? v[0] : v;
-  return first === undefined ? undefined : String(first);
 }
 
 export class KafkaTail {
@@ -182,6 +177,9 @@ export class KafkaTail {
     const seq = header(h, 'tpd-seq');
     // A message without an identity (another producer's) is no batch: nothing to count.
     if (stream === undefined || seq === undefined) return;
+    // A batch in parts (protocol/kafka-parts.ts) is on the topic once its last part is: an
+    // active that stopped after part 1 has not published it, and the next one must.
+    if (!completesBatch(h)) return;
     const id = { stream, seq, fence: header(h, 'tpd-fence') ?? '', recorder: header(h, 'tpd-recorder') ?? '' };
     const mac = header(h, 'tpd-mac') ?? '';
     // Untagged, it is not the pair's; tagged, it may be, once the key is known.

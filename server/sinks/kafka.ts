@@ -18,7 +18,7 @@ import { MsgpackWriter } from '../../protocol/value-msgpack.js';
 import type { Logger } from 'pino';
 import type { RecordedEvent, Recorder } from '../recorder.js';
 import { compareSeq } from './identity.js';
-import { isTooLarge, messagesBytes, sinkMessages } from './kafka-messages.js';
+import { isTooLarge, largestValueBytes, messagesBytes, nextPartBytes, requestEnd, sinkMessages } from './kafka-messages.js';
 import { KafkaTail, withTimeout } from './kafka-tail.js';
 import { SinkAuth } from './sink-auth.js';
 
@@ -29,6 +29,14 @@ export const KAFKA_SINK_DEFAULTS = {
   sendBatchesMax: 500,
   /** Bytes of messages in one produce request (one record batch: the broker refuses it past message.max.bytes, 1 MiB by default); at least one message. */
   sendBytesMax: 512 * 1024,
+  /**
+   * A message the broker refuses alone as too large (key: "stream", a batch of tens of
+   * thousands of updates; key: "path", one huge value) goes as parts (protocol/kafka-parts.ts)
+   * of at most this many bytes, halved at each refusal down to partBytesMin.
+   */
+  partBytesStart: 256 * 1024,
+  /** Smallest part; a message the topic refuses in parts of this size is not published (counted in dropped, logged). */
+  partBytesMin: 1024,
   /** The standby buffer: batches recorded in the last window are kept for a promotion. */
   bufferWindowMs: 2_000,
   /** ... and at most this many of them. */
@@ -67,6 +75,8 @@ export interface KafkaSinkOptions {
 interface Entry {
   e: RecordedEvent;
   atMs: number;
+  /** Its messages larger than this go as parts (the topic refused them whole); undefined: whole. */
+  partBytes?: number;
 }
 
 export interface SinkStatus {
@@ -110,7 +120,7 @@ export class KafkaSink {
   /** Last seq per stream seen on the topic (tail follower) or published by us. */
   private readonly lastOnTopic = new Map<string, string>();
   private promoting: Promise<void> | undefined;
-  readonly stats = { published: 0, dropped: 0, sendErrors: 0, promotions: 0, uncertainPromotions: 0, bufferOverflows: 0 };
+  readonly stats = { published: 0, dropped: 0, sendErrors: 0, promotions: 0, uncertainPromotions: 0, bufferOverflows: 0, partedBatches: 0 };
   lastPublished: { stream: string; seq: string; ts: number } | null = null;
   /** The recorder's event: whatever goes wrong here is the sink's, never thrown into the recording of the batch. */
   private readonly onRecorded = (e: RecordedEvent): void => {
@@ -291,7 +301,7 @@ export class KafkaSink {
 
   private messagesOf(x: Entry): Message[] {
     const { e } = x;
-    return sinkMessages(e, { format: this.o.format, key: this.o.key, fence: this.fence, recorderId: this.o.recorderId, auth: this.auth, mp: this.mp });
+    return sinkMessages(e, { format: this.o.format, key: this.o.key, fence: this.fence, recorderId: this.o.recorderId, auth: this.auth, mp: this.mp, partBytes: x.partBytes });
   }
 
   /**
@@ -317,16 +327,27 @@ export class KafkaSink {
   /**
    * The broker refused a send as too large (MESSAGE_TOO_LARGE, RECORD_LIST_TOO_LARGE: its
    * message.max.bytes, the topic's max.message.bytes), which no retry cures: a send of several
-   * batches is made again one batch at a time; a batch refused alone is never published,
-   * decided once: it leaves the queue, counted in `dropped` and logged (the archive has it).
+   * batches is made again one batch at a time; a batch refused alone goes again with its
+   * messages past partBytes in parts, partBytes halved at each refusal (partBytesStart down to
+   * partBytesMin). A batch the topic refuses even so is never published, decided once: it
+   * leaves the queue, counted in `dropped` and logged (the archive has it).
    */
-  private refusedTooLarge(take: Entry[], bytes: number, err: unknown): void {
+  private refusedTooLarge(take: Entry[], messages: Message[], err: unknown): void {
     if (take.length > 1) {
       this.singlesLeft = take.length;
       return;
     }
     const x = take[0] as Entry;
     this.partSent = undefined;
+    const largest = largestValueBytes(messages);
+    const partBytes = nextPartBytes(x.partBytes, largest, KAFKA_SINK_DEFAULTS);
+    if (partBytes !== undefined) {
+      if (x.partBytes === undefined) this.stats.partedBatches++;
+      x.partBytes = partBytes;
+      this.o.log.warn({ stream: x.e.id.stream, seq: x.e.id.seq, bytes: largest, partBytes }, 'kafka sink: the broker refuses this batch\'s message as too large (its max message size); sending it in parts');
+      return;
+    }
+    const bytes = messagesBytes(messages);
     const at = this.queue.indexOf(x);
     if (at >= 0) this.queue.splice(at, 1);
     this.singlesLeft = Math.max(0, this.singlesLeft - 1);
@@ -337,20 +358,15 @@ export class KafkaSink {
   /** Sends `take`; one batch of several messages past sendBytesMax (key: path) in several requests, resuming after the last one sent. */
   private async send(take: Entry[], messages: Message[]): Promise<void> {
     const x = take[0] as Entry;
-    if (take.length > 1 || messages.length === 1 || messagesBytes(messages) <= KAFKA_SINK_DEFAULTS.sendBytesMax) {
+    // Parts go one to a request: the broker bounds a request's record batch as it bounds a message.
+    const requestBytesMax = Math.min(KAFKA_SINK_DEFAULTS.sendBytesMax, x.partBytes ?? Infinity);
+    if (take.length > 1 || messages.length === 1 || messagesBytes(messages) <= requestBytesMax) {
       await this.producer.send({ topic: this.o.topic, messages, acks: -1 });
       return;
     }
     let from = this.partSent?.entry === x ? this.partSent.count : 0;
     while (from < messages.length) {
-      let to = from;
-      let bytes = 0;
-      while (to < messages.length) {
-        const b = messagesBytes([messages[to] as Message]);
-        if (to > from && bytes + b > KAFKA_SINK_DEFAULTS.sendBytesMax) break;
-        bytes += b;
-        to++;
-      }
+      const to = requestEnd(messages, from, requestBytesMax);
       await this.producer.send({ topic: this.o.topic, messages: messages.slice(from, to), acks: -1 });
       from = to;
       this.partSent = { entry: x, count: from };
@@ -368,7 +384,7 @@ export class KafkaSink {
           await this.send(take, messages);
         } catch (err) {
           if (isTooLarge(err)) {
-            this.refusedTooLarge(take, messagesBytes(messages), err);
+            this.refusedTooLarge(take, messages, err);
             continue;
           }
           this.stats.sendErrors++;

@@ -28,6 +28,8 @@ import { parseTs } from '../../protocol/time.js';
 import { isValidPath, type Update } from '../../protocol/value.js';
 import { badPath, badTime, batchTimeUs, decodePayload, messagePath, messageTimeUs, reservedPath } from './kafka-paths.js';
 import { KafkaRefusals, writePieces, type Piece } from './kafka-refusals.js';
+import { KafkaGate } from './kafka-gate.js';
+import { PROTOCOL_LIMITS } from '../../protocol/limits.js';
 import { explode } from './http-json.js';
 
 export { bytesSegment } from './kafka-paths.js';
@@ -63,6 +65,14 @@ export const KAFKA_SOURCE_LIMITS = {
   refusalLogLinesPerSecond: 10,
   /** Offsets such a summary line lists (it also names the last one). */
   refusalSummaryOffsetsMax: 20,
+  /**
+   * Bytes of message parts held (protocol/kafka-parts.ts: sink batches larger than their
+   * topic takes) while their sets are not complete, over all partitions; past it the oldest
+   * set is refused. Above the largest batch (batchBytesMax, 48 MiB) in its wire form.
+   */
+  partsHeldBytesMax: 96 * 1024 * 1024,
+  /** A set whose last part has not come within this many messages of its partition after its first is refused (its producer stopped mid-set). */
+  partSetSpanMessagesMax: 100_000,
 } as const;
 
 export interface KafkaSourceConfig {
@@ -123,6 +133,8 @@ export class KafkaSource extends EventEmitter implements Source {
   /** decodeErrors: every message refused (payload, time, path, or the writer's refusal of its batch). */
   readonly stats = { messages: 0, commits: 0, decodeErrors: 0 };
   private readonly refusals: KafkaRefusals;
+  /** Stale fences and messages in parts (kafka-gate.ts). */
+  private readonly gate: KafkaGate;
 
   constructor(cfg: KafkaSourceConfig, ctx: SourceContext) {
     super();
@@ -140,6 +152,7 @@ export class KafkaSource extends EventEmitter implements Source {
     });
     this.tracker = new HealthTracker(ctx.name, 'kafka');
     this.refusals = new KafkaRefusals(ctx.log, this.stats, KAFKA_SOURCE_LIMITS);
+    this.gate = new KafkaGate({ ...KAFKA_SOURCE_LIMITS, partsPerSetMax: PROTOCOL_LIMITS.kafkaPartsPerSetMax }, (topic, partition, offset, err) => this.refusals.refuse(topic, partition, offset, err));
   }
 
   /**
@@ -201,6 +214,8 @@ export class KafkaSource extends EventEmitter implements Source {
       this.tracker.failure(err);
       this.emit('poll', { ok: false, error: err } satisfies PollEvent);
     });
+    // A rebalance: each partition is read again from its committed offset.
+    consumer.on(consumer.events.GROUP_JOIN, () => this.gate.reassigned());
     // An idle topic is not a stale source: a live group membership counts as success.
     consumer.on(consumer.events.HEARTBEAT, () => this.tracker.success(0));
     if (this.stopping) return;
@@ -241,7 +256,10 @@ export class KafkaSource extends EventEmitter implements Source {
    * refuses a bad value (docs/values.md), counted and logged with its path and place
    * (KafkaRefusals), and its offset is committed with the rest (it would never decode).
    */
-  private updatesOf(topic: string, partition: number, m: KafkaMessage): Update[] {
+  private updatesOf(topic: string, partition: number, message: KafkaMessage): Update[] {
+    // A stale active's message, or a part of a message held until its set is complete.
+    const m = this.gate.admit(topic, partition, message);
+    if (!m) return [];
     const path = messagePath(this.cfg.path ?? '/kafka/{topic}/{key}', topic, partition, m);
     try {
       // A path the recorder would refuse (too long a key, NUL from a JSON key under explode)
@@ -340,7 +358,7 @@ export class KafkaSource extends EventEmitter implements Source {
   private async commit(consumer: Consumer, p: EachBatchPayload, lastOffset: string, updates: number, startedMs: number): Promise<void> {
     const { topic, partition, highWatermark } = p.batch;
     const next = (BigInt(lastOffset) + 1n).toString();
-    await consumer.commitOffsets([{ topic, partition, offset: next }]);
+    await consumer.commitOffsets([{ topic, partition, offset: this.gate.commitOffset(topic, partition, next) }]);
     this.stats.commits++;
     p.resolveOffset(lastOffset);
     this.lags.set(`${topic}\0${partition}`, { topic, partition, lag: Math.max(0, Number(BigInt(highWatermark) - BigInt(next))) });
