@@ -179,12 +179,16 @@ export class Cursor {
   /**
    * After a read forward that failed with `err` because the file the cursor stands in is
    * gone: stands at the start of the next readable file and says what was lost
-   * (storage/cursor-gap.ts); undefined (nothing moved) for any other failure.
+   * (storage/cursor-gap.ts; none readable yet: says so, `place` null, and stands after the
+   * last batch read); undefined
+   * (nothing moved) for any other failure.
    */
   async crossGone(err: unknown): Promise<CrossedGap | undefined> {
     const f = this.currentFile();
     const gap = f !== undefined && isGoneRead(err, f) ? await pastGone(this.a, f, err, this.pos, this.wait) : undefined;
-    if (gap !== undefined) this.crossTo(gap.place, gap.toUs);
+    if (gap?.place) this.crossTo(gap.place, gap.toUs);
+    // None readable yet: back after the last batch read, whose state can be read; a read tries again.
+    else if (gap) await this.seek(gap.fromUs === null ? 'beginning' : { ts: gap.fromUs });
     return gap;
   }
 

@@ -24,6 +24,7 @@ import { burstClampMessage, formatBound, type Bound, type ControlsView, type Par
 import { coverageFrame, type ServerFrame } from '../../protocol/frames.js';
 import { formatTs } from '../../protocol/time.js';
 import type { ColumnBatches, RawBatch } from '../../storage/cursor.js';
+import type { CrossedGap } from '../../storage/cursor-gap.js';
 import { wallClockUs, type Archive, type FetchWait } from '../../storage/index.js';
 import type { Burst } from './burst.js';
 import { Pacer } from './pacer.js';
@@ -78,6 +79,8 @@ export abstract class PlaybackLoop {
   protected wrappedEmpty = false;
   /** Reads waiting for a file fetched from cold storage (a get hook: up to minutes). */
   protected fetching = 0;
+  /** The hole with nothing readable after it that the client was told of (holeAtEnd), until a seek or a crossing. */
+  private holeSaid: string | undefined;
 
   constructor(archive: Archive, filter: readonly string[], limits: SessionLimits, events: SessionEvents, log: (id: string) => SessionLog, coverage?: CoverageSource) {
     this.a = archive;
@@ -137,12 +140,34 @@ export abstract class PlaybackLoop {
     const gap = await this.head.crossGone(err).catch((again: unknown) => void (err = again));
     if (this.closed) return;
     if (gap === undefined) return this.fatal(err);
+    const lost = `${gap.why}: the batches after ${gap.fromUs === null ? 'the beginning' : formatTs(gap.fromUs)} up to ${formatTs(gap.toUs)} cannot be read`;
+    if (gap.place === null) return this.holeAtEnd(gap, lost);
+    this.holeSaid = undefined;
     this.log.warn({ files: gap.files, fromUs: gap.fromUs, toUs: gap.toUs }, 'playback crossed archive files that cannot be read');
-    this.sendFrame({ type: 'gap', fromUs: gap.fromUs, toUs: gap.toUs, files: gap.files, message: `${gap.why}: the batches after ${gap.fromUs === null ? 'the beginning' : formatTs(gap.fromUs)} up to ${formatTs(gap.toUs)} cannot be read; playback goes on from the state at ${formatTs(gap.toUs)}` });
+    this.sendFrame({ type: 'gap', fromUs: gap.fromUs, toUs: gap.toUs, files: gap.files, message: `${lost}; playback goes on from the state at ${formatTs(gap.toUs)}` });
     // A gap past a bounded end ends there: no state after the end.
     if (this.end.kind === 'ts' && gap.toUs > this.end.us && !this.burst) return this.endReached().then(() => this.run(), (again: unknown) => this.fatal(again));
     this.needState = true;
     return this.run();
+  }
+
+  /**
+   * A hole with nothing readable after it yet (storage/cursor-gap.ts: no file after it, or
+   * only `current` with nothing committed): the client is told once (a `gap` frame; a later
+   * crossing of the same hole, once data comes after it, sends its whole gap and the state),
+   * then it is the end of the archive: a live end tails (each commit tries again), a bounded
+   * one ends (or wraps), a burst ends there.
+   */
+  private async holeAtEnd(gap: CrossedGap, lost: string): Promise<void> {
+    const key = `${gap.fromUs}:${gap.files.join('/')}`;
+    if (this.holeSaid !== key) {
+      this.holeSaid = key;
+      this.log.warn({ files: gap.files, fromUs: gap.fromUs, toUs: gap.toUs }, 'playback reached archive files that cannot be read, with none readable after them');
+      const then = this.endIsLive() ? 'playback waits for data after it' : 'playback ends here';
+      this.sendFrame({ type: 'gap', fromUs: gap.fromUs, toUs: gap.toUs, files: gap.files, message: `${lost}; no data after them can be read yet: ${then}` });
+    }
+    const ended = this.burst ? Promise.resolve(this.finishBurst(this.endIsLive() ? 'live' : 'end')) : this.noMoreData();
+    return ended.then(() => this.run(), (again: unknown) => this.fatal(again));
   }
 
   /** One bounded piece of work, or a wait for whatever lets the next one make progress. */
@@ -331,6 +356,7 @@ export abstract class PlaybackLoop {
   /** Moves to `pos` (a seek, a step, a loop's wrap-around): the state there is sent next. */
   protected async seekTo(pos: PosTarget): Promise<void> {
     await this.head.seek(pos, this.limits.stepBatchesPerYield, (message) => this.sendFrame({ type: 'info', code: 'TPD_CLAMPED', message }));
+    this.holeSaid = undefined;
     this.pacer.reset();
     this.needState = true;
     this.reachedEnd = false;

@@ -18,6 +18,7 @@
 import type { ParsedControls } from '../../protocol/controls.js';
 import type { RawBatch } from '../../storage/cursor.js';
 import type { CrossedGap } from '../../storage/cursor-gap.js';
+import type { Place } from '../../storage/cursor-seek.js';
 import type { Archive, Cursor, FetchWait } from '../../storage/index.js';
 import { coverInSlices } from '../routes/queries.js';
 import { HeldColumns } from './columns.js';
@@ -46,7 +47,7 @@ export class Playhead {
    */
   private columnCursor: Cursor | undefined;
   /** The last gap crossed: the place the position shown stands for while it is the gap's end. */
-  private crossed: CrossedGap | undefined;
+  private crossed: (CrossedGap & { place: Place }) | undefined;
 
   constructor(private readonly a: Archive, private readonly filter: readonly string[], private readonly onFetchWait: FetchWait, private readonly log: SessionLog) {
     this.cursor = a.cursor(this.cursorOptions());
@@ -80,15 +81,17 @@ export class Playhead {
   /**
    * After a read forward failed with `err`: when the file it read is gone, both cursors stand
    * past it and the position shown is the time of the state there; the gap (its `fromUs` the
-   * last batch sent) says what was lost. undefined for any other failure: nothing moved.
+   * last batch sent) says what was lost. When no file after it can be read yet, the gap (its
+   * `place` null) says so and the cursor stands before it. undefined for any other failure: nothing moved.
    */
   async crossGone(err: unknown): Promise<CrossedGap | undefined> {
     const c = this.columnCursor ?? this.cursor;
     if (typeof (c as Partial<Cursor>).crossGone !== 'function') return undefined; // a merged session's
     const gap = await c.crossGone(err);
-    if (gap === undefined) return undefined;
+    // Nothing readable after the hole yet: the cursor stands before it, the position shown too.
+    if (gap === undefined || gap.place === null) return gap;
     if (c !== this.cursor) this.cursor.crossTo(gap.place, gap.toUs);
-    this.crossed = { ...gap, fromUs: this.posUs };
+    this.crossed = { ...gap, place: gap.place, fromUs: this.posUs };
     this.posUs = gap.toUs;
     this.pending = null;
     this.held.clear();

@@ -40,7 +40,10 @@ async function nextAcross(cursor: Cursor): Promise<unknown> {
     try {
       return await cursor.nextRaw();
     } catch (err) {
-      if (typeof (cursor as Partial<Cursor>).crossGone !== 'function' || (await cursor.crossGone(err)) === undefined) throw err;
+      const gap = typeof (cursor as Partial<Cursor>).crossGone === 'function' ? await cursor.crossGone(err) : undefined;
+      if (gap === undefined) throw err;
+      // Nothing readable after the hole yet: the step ran into the end of what can be read.
+      if (gap.place === null) return null;
     }
   }
 }
