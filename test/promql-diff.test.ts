@@ -199,7 +199,7 @@ describe('PromQL answers equal a real Prometheus', () => {
   }, 120_000);
 
   it('refuses what Prometheus refuses, and what is outside the subset, in Prometheus error shape', async () => {
-    for (const q of ['sum(', 'rate(req_total)', 'req_total[5m] + 1', '1 > 2', 'temp_celsius + on(room) group_left req_total']) {
+    for (const q of ['sum(', 'rate(req_total)', 'req_total[5m] + 1', '1 > 2', 'temp_celsius + on(room) group_left req_total', '1 and vector(1)', 'vector(1) or 2', 'req_total and bool req_total', 'req_total[5m] or req_total', '1 or on(x) vector(1)', 'req_total and on(code) group_left req_total']) {
       const want = await promtool(['instant', prom.url, q]);
       const got = await promtool(['instant', tapedeck.url, q]);
       expect(got.ok, q).toBe(false);
@@ -232,6 +232,9 @@ const EDGE_QUERIES = [
   'edge_side{side="l"} + on(id) edge_side{side="r"}', 'edge_side{side="l"} - ignoring(side) edge_side{side="r"}', 'edge_side{side="l"} == bool ignoring(side) edge_side{side="r"}',
   'edge_side{side="l"} > on(id) edge_side{side="r"}', 'edge_side{side="l"} < bool on(id) edge_side{side="r"}', 'edge_side{side="l"} / on(id, grp) edge_side{side="r"}',
   'edge_side > bool 2', 'edge_side == 2', '2 >= edge_side', 'edge_side{side="l"} + on() group(edge_side{side="r"})',
+  'edge_side{side="l"} and on(id) edge_side{side="r"}', 'edge_side{side="l"} unless on(id) edge_side{side="r"}', 'edge_side{side="l"} or on(id) edge_side{side="r"}',
+  'edge_side or edge_nothing', 'edge_nothing or edge_side', 'edge_side and edge_nothing', 'edge_side unless edge_nothing', 'edge_nothing unless edge_side',
+  'edge_special and edge_special > 0', 'edge_special or on(k) edge_tie', 'edge_tie unless ignoring(grp) edge_tie{grp="a"}', 'edge_stale or vector(0)',
   'edge_nothing', 'sum(edge_nothing)', 'count(edge_nothing)', 'rate(edge_nothing[5m])', 'edge_side{side="l"} + on(id) edge_nothing', 'scalar(edge_nothing)', 'scalar(edge_tie)',
   'edge_counter @ start()', 'edge_counter @ end()', 'rate(edge_counter[5m] @ end())', 'edge_counter @ start() offset -1m', 'edge_counter offset -5m', 'edge_counter @ 1700000900.5',
   'max_over_time(edge_special[10m] @ end() offset 2m)',

@@ -30,6 +30,8 @@ export type ValueType = 'scalar' | 'vector' | 'matrix';
 export type ArithOp = '+' | '-' | '*' | '/' | '%' | '^';
 export type CompareOp = '==' | '!=' | '>' | '<' | '>=' | '<=';
 export type BinaryOp = ArithOp | CompareOp;
+/** Set operators between instant vectors: which left elements stay (and, unless), or both sides merged (or). */
+export type SetOp = 'and' | 'or' | 'unless';
 
 export type AggregateOp = 'sum' | 'avg' | 'min' | 'max' | 'count' | 'topk' | 'bottomk' | 'stddev' | 'stdvar' | 'group';
 
@@ -56,6 +58,14 @@ export type Expr =
       readonly lhs: Expr;
       readonly rhs: Expr;
       readonly type: 'scalar' | 'vector';
+    }
+  | {
+      readonly kind: 'set';
+      readonly op: SetOp;
+      /** on(...) / ignoring(...): which labels pair elements; undefined = all but the name. */
+      readonly matching: { readonly on: boolean; readonly labels: readonly string[] } | undefined;
+      readonly lhs: Expr;
+      readonly rhs: Expr;
     }
   | {
       readonly kind: 'aggregate';
@@ -109,6 +119,7 @@ export function selectorsOf(e: Expr, out: Array<{ sel: Selector; rangeMs: number
       selectorsOf(e.expr, out);
       break;
     case 'binary':
+    case 'set':
       selectorsOf(e.lhs, out);
       selectorsOf(e.rhs, out);
       break;

@@ -70,6 +70,8 @@ export class Evaluator {
       }
       case 'binary':
         return this.binary(e, t);
+      case 'set':
+        return { type: 'vector', samples: unique(this.setOp(e, this.vector(e.lhs, t), this.vector(e.rhs, t))) };
       case 'aggregate':
         return { type: 'vector', samples: this.aggregate(e, t) };
       case 'range_fn':
@@ -185,7 +187,7 @@ export class Evaluator {
     return { type: 'vector', samples: unique(vectorScalar(e.op, vec, scalar, l.type === 'scalar', e.bool)) };
   }
 
-  private signature(e: Extract<Expr, { kind: 'binary' }>, m: Metric): string {
+  private signature(e: Extract<Expr, { kind: 'binary' | 'set' }>, m: Metric): string {
     let cache = this.signatures.get(e);
     if (!cache) this.signatures.set(e, (cache = new Map()));
     let sig = cache.get(m);
@@ -227,6 +229,27 @@ export class Evaluator {
       out.push({ metric, v: e.bool ? (keep ? 1 : 0) : value });
     }
     return out;
+  }
+
+  /**
+   * and / or / unless at one step (engine.go VectorAnd, VectorOr, VectorUnless): elements
+   * paired by their signature (on / ignoring, never the name unless on() lists it), each
+   * side's elements kept whole, the metric name included.
+   */
+  private setOp(e: Extract<Expr, { kind: 'set' }>, lhs: Sample[], rhs: Sample[]): Sample[] {
+    if (e.op === 'and' && (lhs.length === 0 || rhs.length === 0)) return [];
+    if (e.op === 'unless' && rhs.length === 0) return lhs;
+    if (e.op === 'or') {
+      const left = new Set<string>();
+      for (const ls of lhs) left.add(this.signature(e, ls.metric));
+      const out = [...lhs];
+      for (const rs of rhs) if (!left.has(this.signature(e, rs.metric))) out.push(rs);
+      return out;
+    }
+    const right = new Set<string>();
+    for (const rs of rhs) right.add(this.signature(e, rs.metric));
+    const keep = e.op === 'and';
+    return lhs.filter((ls) => right.has(this.signature(e, ls.metric)) === keep);
   }
 
   // ------------------------------------------------------------ aggregation

@@ -7,7 +7,7 @@
 import { parser } from '@prometheus-io/lezer-promql';
 import type { SyntaxNode, Tree } from '@lezer/common';
 import { SERVER_LIMITS } from '../limits.js';
-import type { AggregateOp, AtModifier, BinaryOp, ElementFunction, Expr, LabelMatcher, MatchOp, MatrixExpr, RangeFunction, Selector } from './ast.js';
+import type { AggregateOp, AtModifier, BinaryOp, SetOp, ElementFunction, Expr, LabelMatcher, MatchOp, MatrixExpr, RangeFunction, Selector } from './ast.js';
 import { typeOf } from './ast.js';
 import { badData, type PromError } from './errors.js';
 import { compileLabelRegex } from './regex.js';
@@ -17,6 +17,7 @@ const BINARY_OPS: Record<string, BinaryOp> = {
   Pow: '^', Mul: '*', Div: '/', Mod: '%', Add: '+', Sub: '-',
   Eql: '==', Neq: '!=', Gtr: '>', Lss: '<', Gte: '>=', Lte: '<=',
 };
+const SET_OPS: Record<string, SetOp> = { And: 'and', Or: 'or', Unless: 'unless' };
 const COMPARISONS = new Set<BinaryOp>(['==', '!=', '>', '<', '>=', '<=']);
 const AGGREGATES = new Set<string>(['sum', 'avg', 'min', 'max', 'count', 'topk', 'bottomk', 'stddev', 'stdvar', 'group']);
 const RANGE_FUNCTIONS = new Set<string>([
@@ -195,6 +196,7 @@ class Converter {
   private onRightmost(e: Expr, f: (e: Expr) => Expr): Expr {
     if (this.parenthesized.has(e)) return f(e);
     if (e.kind === 'binary') return checkBinary(e.op, e.bool, e.matching, e.lhs, this.onRightmost(e.rhs, f));
+    if (e.kind === 'set') return checkSet(e.op, false, e.matching, e.lhs, this.onRightmost(e.rhs, f));
     if (e.kind === 'neg') return negate(this.onRightmost(e.expr, f));
     return f(e);
   }
@@ -267,8 +269,9 @@ class Converter {
     const opNode = parts[1];
     const rhsNode = parts[parts.length - 1];
     if (!lhsNode || !opNode || !rhsNode || parts.length < 3) throw this.unsupported(n, 'this binary expression');
+    const setOp = SET_OPS[opNode.type.name];
     const op = BINARY_OPS[opNode.type.name];
-    if (!op) throw this.unsupported(opNode, `the operator ${JSON.stringify(this.src(opNode))}`);
+    if (!op && !setOp) throw this.unsupported(opNode, `the operator ${JSON.stringify(this.src(opNode))}`);
     let bool = false;
     let matching: { on: boolean; labels: string[] } | undefined;
     for (const m of parts.slice(2, -1)) {
@@ -276,7 +279,8 @@ class Converter {
       else if (m.type.name === 'MatchingModifierClause') matching = this.matching(m);
       else throw this.unsupported(m, `the modifier ${m.type.name}`);
     }
-    return checkBinary(op, bool, matching, this.expr(lhsNode, depth), this.expr(rhsNode, depth));
+    if (setOp) return checkSet(setOp, bool, matching, this.expr(lhsNode, depth), this.expr(rhsNode, depth));
+    return checkBinary(op as BinaryOp, bool, matching, this.expr(lhsNode, depth), this.expr(rhsNode, depth));
   }
 
   private matching(n: SyntaxNode): { on: boolean; labels: string[] } {
@@ -379,6 +383,17 @@ function checkBinary(op: BinaryOp, bool: boolean, matching: { on: boolean; label
   if (matching && (lt !== 'vector' || rt !== 'vector')) throw badData('vector matching only allowed between instant vectors');
   const type = lt === 'scalar' && rt === 'scalar' ? 'scalar' : 'vector';
   return { kind: 'binary', op, bool, matching, lhs, rhs, type };
+}
+
+/** A set operation, checked in the order Prometheus' parser checks it (parser/parse.go checkAST). */
+function checkSet(op: SetOp, bool: boolean, matching: { on: boolean; labels: readonly string[] } | undefined, lhs: Expr, rhs: Expr): Expr {
+  const lt = typeOf(lhs);
+  const rt = typeOf(rhs);
+  if (bool) throw badData('bool modifier can only be used on comparison operators');
+  if (lt === 'matrix' || rt === 'matrix') throw badData('binary expression must contain only scalar and instant vector types');
+  if (matching && matching.labels.length > 0 && (lt !== 'vector' || rt !== 'vector')) throw badData('vector matching only allowed between instant vectors');
+  if (lt === 'scalar' || rt === 'scalar') throw badData(`set operator ${JSON.stringify(op)} not allowed in binary scalar expression`);
+  return { kind: 'set', op, matching, lhs, rhs };
 }
 
 /** A label matcher with its test (regexes anchored and linear-time). */
