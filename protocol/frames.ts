@@ -258,10 +258,16 @@ export function decodeClientFrame(data: Uint8Array, binary: boolean): unknown {
 
 const textDecoder = new TextDecoder();
 
+/**
+ * Containers of the deepest frame around its values: the frame's map, `batches`, a batch's
+ * map, `updates`, an [id, value] pair. The server writes each value from its own depth 0.
+ */
+const FRAME_ENVELOPE_LEVELS = 5;
+
 /** A WebSocket message (text: JSON; binary: msgpack) as an unchecked object; TPD_BAD_FRAME when it does not decode. */
 function decodeMessage(data: Uint8Array, binary: boolean, what: string): unknown {
   try {
-    return binary ? decodeMsgpack(data) : JSON.parse(textDecoder.decode(data));
+    return binary ? decodeMsgpack(data, false, FRAME_ENVELOPE_LEVELS) : JSON.parse(textDecoder.decode(data));
   } catch (err) {
     throw new TapedeckError('TPD_BAD_FRAME', `${what} is not valid JSON or msgpack`, undefined, { cause: err });
   }

@@ -258,10 +258,14 @@ function wtf8(b: Uint8Array, from: number, to: number): string {
   return s + String.fromCharCode(...units);
 }
 
-/** One value filling `bytes` exactly; `strict` for bytes from outside (MsgpackReader). */
-export function decodeMsgpack(bytes: Uint8Array, strict = false): Value {
+/**
+ * One value filling `bytes` exactly; `strict` for bytes from outside (MsgpackReader).
+ * `envelopeLevels`: containers around the values that are no level of theirs (a session
+ * frame's map, lists and pairs), so a value within valueDepthMax reads inside them.
+ */
+export function decodeMsgpack(bytes: Uint8Array, strict = false, envelopeLevels = 0): Value {
   const r = new MsgpackReader(bytes, 0, bytes.length, strict);
-  const v = r.value();
+  const v = r.value(-envelopeLevels);
   if (!r.done) throw malformed('trailing bytes after the value');
   return v;
 }

@@ -57,8 +57,9 @@ export function valueToJson(v: Value, depth = 0): unknown {
       break;
   }
   if (v === null) return null;
-  if (depth >= VALUE_DEPTH_MAX) throw new TapedeckError('TPD_BAD_ARGUMENT', `value: nested deeper than ${VALUE_DEPTH_MAX} levels`);
+  // Bytes are a scalar, no level: only arrays and objects nest (docs/values.md), at every edge.
   if (v instanceof Uint8Array) return { $bytes: toBase64(v) };
+  if (depth >= VALUE_DEPTH_MAX) throw new TapedeckError('TPD_BAD_ARGUMENT', `value: nested deeper than ${VALUE_DEPTH_MAX} levels`);
   if (Array.isArray(v)) return v.map((x) => valueToJson(x, depth + 1));
   if (typeof v !== 'object') throw new TapedeckError('TPD_BAD_ARGUMENT', `a ${typeof v} is not a value`);
   const keys = Object.keys(v);
@@ -131,16 +132,22 @@ export function valueFromJson(j: unknown, path: string, at = '', depth = 0): Val
       throw bad(path, at, `a ${typeof j} is not a JSON value`);
   }
   if (j === null) return null;
-  if (depth >= VALUE_DEPTH_MAX) throw bad(path, at, `nested deeper than ${VALUE_DEPTH_MAX} levels`);
   if (Array.isArray(j)) {
+    if (depth >= VALUE_DEPTH_MAX) throw tooDeep(path, at);
     const out = new Array<Value>(j.length);
     for (let i = 0; i < j.length; i++) out[i] = valueFromJson(j[i], path, `${at}[${i}]`, depth + 1);
     return out;
   }
   const o = j as Record<string, unknown>;
   const keys = Object.keys(o);
+  // A tag of a scalar ($num, $bigint, $bytes) is no level, as valueToJson writes it; $obj is its object's.
   if (tagShaped(keys)) return fromTag(keys[0] as string, o[keys[0] as string], path, at, depth);
+  if (depth >= VALUE_DEPTH_MAX) throw tooDeep(path, at);
   return membersFromJson(o, keys, path, at, depth);
+}
+
+function tooDeep(path: string, at: string): TapedeckError {
+  return bad(path, at, `nested deeper than ${VALUE_DEPTH_MAX} levels`);
 }
 
 function membersFromJson(o: Record<string, unknown>, keys: readonly string[], path: string, at: string, depth: number): Value {
@@ -166,8 +173,9 @@ function fromTag(tag: string, x: unknown, path: string, at: string, depth: numbe
       return fromBase64(x);
     case '$obj':
       if (x === null || typeof x !== 'object' || Array.isArray(x)) throw bad(path, here, 'must be an object (a user object whose one key starts with "$")');
-      if (depth + 1 >= VALUE_DEPTH_MAX) throw bad(path, here, `nested deeper than ${VALUE_DEPTH_MAX} levels`);
-      return membersFromJson(x as Record<string, unknown>, Object.keys(x), path, here, depth + 1);
+      // The wrapper is no level of the value: it is the object's, its members one deeper, as valueToJson wrote them.
+      if (depth >= VALUE_DEPTH_MAX) throw tooDeep(path, at);
+      return membersFromJson(x as Record<string, unknown>, Object.keys(x), path, here, depth);
     default:
       throw bad(path, at, `unknown tag "${tag}": a one-key object whose key starts with "$" is a tag (${VALUE_TAGS.join(', ')}); wrap a user object of that shape as {"$obj": {...}}`);
   }

@@ -228,11 +228,14 @@ export class MsgpackWriter {
       this.buf[this.pos++] = 0xc0;
       return;
     }
-    if (depth >= VALUE_DEPTH_MAX) throw new TapedeckError('TPD_BAD_ARGUMENT', `value nested deeper than ${VALUE_DEPTH_MAX} levels`);
     if (v instanceof Uint8Array) {
+      // Bytes are a scalar, no level (as the readers take them).
       this.binHeader(v.length);
       this.raw(v);
-    } else if (Array.isArray(v)) {
+      return;
+    }
+    if (depth >= VALUE_DEPTH_MAX) throw new TapedeckError('TPD_BAD_ARGUMENT', `value nested deeper than ${VALUE_DEPTH_MAX} levels`);
+    if (Array.isArray(v)) {
       this.arrayHeader(v.length);
       for (const x of v) this.value(x, depth + 1);
     } else if (typeof v === 'object') {

@@ -12,14 +12,13 @@ import { request } from 'undici';
 import { exportCommand } from '../clients/cli/export.js';
 import WebSocket from 'ws';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { TapedeckClient, type StreamFrame } from '../clients/client/index.js';
 import { formatTs } from '../protocol/time.js';
-import { setOwn, type Update, type Value } from '../protocol/value.js';
-import { valueFromCsvCell, valueFromJson, valueToJson } from '../protocol/value-json.js';
-import { MsgpackWriter } from '../protocol/value-msgpack.js';
+import type { Update } from '../protocol/value.js';
+import { valueFromCsvCell, valueFromJson } from '../protocol/value-json.js';
 import { recordingServer } from './helpers/recording-server.js';
 import { tmpDir } from './helpers/tmp.js';
-import { hostileUpdates, propertySeed, valueDiff } from './helpers/values.js';
+import { hostileUpdates, propertySeed } from './helpers/values.js';
+import { csvRows, expectAllSame, getText as getTextAt, line, msgpackBatch, query, readOutputs as readOutputsAt, type Outputs } from './helpers/value-outputs.js';
 
 /** Each run is three pushes and twelve reads on a real server: a few dozen runs stay well under a minute. */
 const RUNS = 60;
@@ -41,28 +40,6 @@ afterEach(async () => {
   await srv.close();
 });
 
-/** An NDJSON line of one batch, values in their JSON form (own properties: `/__proto__` stays a key). */
-function line(tsUs: number, updates: readonly Update[]): string {
-  const u: Record<string, unknown> = {};
-  for (const [p, v] of updates) setOwn(u, p, valueToJson(v));
-  return JSON.stringify({ ts: tsUs, updates: u });
-}
-
-/** A binary WebSocket ingest message of one batch: a msgpack map, values in their msgpack form (each from depth 0, as in a line). */
-function msgpackBatch(tsUs: number, updates: readonly Update[]): Uint8Array {
-  const w = new MsgpackWriter();
-  w.mapHeader(2);
-  w.str('ts');
-  w.num(tsUs);
-  w.str('updates');
-  w.mapHeader(updates.length);
-  for (const [p, v] of updates) {
-    w.str(p);
-    w.value(v);
-  }
-  return w.take();
-}
-
 async function postNdjson(text: string): Promise<{ status: number; json: Record<string, unknown> }> {
   // Durable: the outputs read what the archive holds, and the answer says it is there.
   const res = await request(`${srv.url}/api/v1/ingest?ack=durable`, { method: 'POST', headers: { 'content-type': 'application/x-ndjson' }, body: `${text}\n` });
@@ -77,94 +54,8 @@ function sendWs(message: string | Uint8Array): Promise<Record<string, unknown>> 
   });
 }
 
-async function getText(path: string): Promise<string> {
-  const res = await request(`${srv.url}${path}`);
-  const text = await res.body.text();
-  if (res.statusCode !== 200) throw new Error(`${path}: ${res.statusCode} ${text}`);
-  return text;
-}
-
-function query(prefix: string, extra: Record<string, string>): string {
-  return new URLSearchParams({ glob: `${prefix}/**`, ...extra }).toString();
-}
-
-/** RFC 4180 rows: quoted fields with doubled quotes, commas and newlines inside quotes. */
-function csvRows(text: string): string[][] {
-  const rows: string[][] = [];
-  let row: string[] = [];
-  let cell = '';
-  let quoted = false;
-  for (let i = 0; i < text.length; i++) {
-    const c = text[i] as string;
-    if (quoted) {
-      if (c === '"' && text[i + 1] === '"') {
-        cell += '"';
-        i++;
-      } else if (c === '"') quoted = false;
-      else cell += c;
-    } else if (c === '"') quoted = true;
-    else if (c === ',') {
-      row.push(cell);
-      cell = '';
-    } else if (c === '\n') {
-      row.push(cell);
-      rows.push(row);
-      row = [];
-      cell = '';
-    } else cell += c;
-  }
-  return rows;
-}
-
-type Outputs = Record<string, Map<string, unknown>>;
-
-/** What each output gives for the batch at `tsUs` under `prefix`: path -> value (as read). */
-async function readOutputs(prefix: string, tsUs: number): Promise<Outputs> {
-  const at = formatTs(tsUs);
-  const out: Outputs = {};
-  const ndjson = (await getText(`/api/v1/history?${query(prefix, { from: at, to: at })}`)).split('\n').filter((l) => l !== '');
-  expect(ndjson.length).toBe(1);
-  const h = JSON.parse(ndjson[0] as string) as { ts: number; updates: Record<string, unknown> };
-  expect(h.ts).toBe(tsUs);
-  out['history ndjson'] = new Map(Object.entries(h.updates).map(([p, j]) => [p, valueFromJson(j, p)]));
-  const rows = csvRows(await getText(`/api/v1/history?${query(prefix, { from: at, to: at, format: 'csv' })}`));
-  out['history csv'] = new Map(rows.slice(1).map((r) => [r[2] as string, valueFromCsvCell(r[3] as string, r[2] as string)]));
-  const state = JSON.parse(await getText(`/api/v1/state?${query(prefix, { at })}`)) as { values: Record<string, unknown> };
-  out.state = new Map(Object.entries(state.values).map(([p, j]) => [p, valueFromJson(j, p)]));
-  for (const format of ['json', 'msgpack'] as const) out[`session ${format} (SDK)`] = await sessionBatch(prefix, tsUs, format);
-  return out;
-}
-
-/** The batch a playback session from just before it to it plays, through the SDK. */
-async function sessionBatch(prefix: string, tsUs: number, format: 'json' | 'msgpack'): Promise<Map<string, unknown>> {
-  const td = new TapedeckClient(srv.url);
-  const s = await td.createSession({ start: formatTs(tsUs - 1), end: formatTs(tsUs), speed: 'unlimited', filter: [`${prefix}/**`] });
-  const stream = td.stream(s.id, { format });
-  const got = new Map<string, unknown>();
-  try {
-    for await (const f of stream as AsyncIterable<StreamFrame>) {
-      // The state frame names the paths (null: no value yet at the start), the batch fills them.
-      if (f.type === 'state') for (const [p, v] of Object.entries(f.values)) got.set(p, v);
-      if (f.type === 'batch') for (const [p, v] of f.updates) got.set(p, v);
-      if (f.type === 'error') throw new Error(`${f.code}: ${f.message}`);
-      if (f.type === 'end') break;
-    }
-  } finally {
-    stream.close();
-    await td.deleteSession(s.id).catch(() => undefined);
-  }
-  return got;
-}
-
-function expectAllSame(want: readonly Update[], outputs: Outputs): void {
-  for (const [name, got] of Object.entries(outputs)) {
-    expect([...got.keys()].sort(), name).toEqual(want.map((u) => u[0]).sort());
-    for (const [p, v] of want) {
-      const d = valueDiff(v as Value, got.get(p));
-      if (d) throw new Error(`${name}, ${JSON.stringify(p)}: ${d}`);
-    }
-  }
-}
+const getText = (path: string): Promise<string> => getTextAt(srv.url, path);
+const readOutputs = (prefix: string, tsUs: number): Promise<Outputs> => readOutputsAt(srv.url, prefix, tsUs);
 
 describe('every value through every door', () => {
   it('comes back identical from every output after HTTP NDJSON and WebSocket ingest, JSON and msgpack', async () => {
