@@ -139,7 +139,7 @@ describe('refusals, in Prometheus error shape', () => {
       ['up[5m:1m]', 'subquery'],
       ['label_replace(up, "a", "b", "c", "d")', 'string literal'],
       ['histogram_quantile(0.9, up)', 'histogram_quantile'],
-      ['up and up', '"and"'],
+      ['up atan2 up', 'atan2'],
       ['up + on(job) group_left up', 'group_left'],
       ['count_values("x", up)', 'count_values'],
     ] as const) {

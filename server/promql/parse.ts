@@ -10,7 +10,7 @@ import { SERVER_LIMITS } from '../limits.js';
 import type { AggregateOp, AtModifier, BinaryOp, SetOp, ElementFunction, Expr, LabelMatcher, MatchOp, MatrixExpr, RangeFunction, Selector } from './ast.js';
 import { typeOf } from './ast.js';
 import { badData, type PromError } from './errors.js';
-import { compileLabelRegex } from './regex.js';
+import { checkBinary, checkSet, matcher, negate } from './parse-checks.js';
 import { parseDurationMs, parseNumber, unquoteString } from './literals.js';
 
 const BINARY_OPS: Record<string, BinaryOp> = {
@@ -18,7 +18,6 @@ const BINARY_OPS: Record<string, BinaryOp> = {
   Eql: '==', Neq: '!=', Gtr: '>', Lss: '<', Gte: '>=', Lte: '<=',
 };
 const SET_OPS: Record<string, SetOp> = { And: 'and', Or: 'or', Unless: 'unless' };
-const COMPARISONS = new Set<BinaryOp>(['==', '!=', '>', '<', '>=', '<=']);
 const AGGREGATES = new Set<string>(['sum', 'avg', 'min', 'max', 'count', 'topk', 'bottomk', 'stddev', 'stdvar', 'group']);
 const RANGE_FUNCTIONS = new Set<string>([
   'rate', 'irate', 'increase', 'delta', 'idelta', 'deriv', 'changes', 'resets',
@@ -362,54 +361,5 @@ class Converter {
       return { kind: 'scalar_fn', expr: args[0] as Expr };
     }
     throw this.unsupported(n, `the function ${fn}()`);
-  }
-}
-
-/** `-e`, typed. */
-function negate(e: Expr): Expr {
-  const t = typeOf(e);
-  if (t === 'matrix') throw badData('unary expression only allowed on expressions of type scalar or instant vector, got "range vector"');
-  if (e.kind === 'number') return { kind: 'number', value: -e.value };
-  return { kind: 'neg', expr: e, type: t };
-}
-
-/** A binary expression, typed and checked as Prometheus' parser checks it. */
-function checkBinary(op: BinaryOp, bool: boolean, matching: { on: boolean; labels: readonly string[] } | undefined, lhs: Expr, rhs: Expr): Expr {
-  const lt = typeOf(lhs);
-  const rt = typeOf(rhs);
-  if (lt === 'matrix' || rt === 'matrix') throw badData('binary expression must contain only scalar and instant vector types');
-  if (bool && !COMPARISONS.has(op)) throw badData('bool modifier can only be used on comparison operators');
-  if (COMPARISONS.has(op) && lt === 'scalar' && rt === 'scalar' && !bool) throw badData('comparisons between scalars must use BOOL modifier');
-  if (matching && (lt !== 'vector' || rt !== 'vector')) throw badData('vector matching only allowed between instant vectors');
-  const type = lt === 'scalar' && rt === 'scalar' ? 'scalar' : 'vector';
-  return { kind: 'binary', op, bool, matching, lhs, rhs, type };
-}
-
-/** A set operation, checked in the order Prometheus' parser checks it (parser/parse.go checkAST). */
-function checkSet(op: SetOp, bool: boolean, matching: { on: boolean; labels: readonly string[] } | undefined, lhs: Expr, rhs: Expr): Expr {
-  const lt = typeOf(lhs);
-  const rt = typeOf(rhs);
-  if (bool) throw badData('bool modifier can only be used on comparison operators');
-  if (lt === 'matrix' || rt === 'matrix') throw badData('binary expression must contain only scalar and instant vector types');
-  if (matching && matching.labels.length > 0 && (lt !== 'vector' || rt !== 'vector')) throw badData('vector matching only allowed between instant vectors');
-  if (lt === 'scalar' || rt === 'scalar') throw badData(`set operator ${JSON.stringify(op)} not allowed in binary scalar expression`);
-  return { kind: 'set', op, matching, lhs, rhs };
-}
-
-/** A label matcher with its test (regexes anchored and linear-time). */
-export function matcher(name: string, op: MatchOp, value: string): LabelMatcher {
-  switch (op) {
-    case '=':
-      return { name, op, value, test: (v) => v === value };
-    case '!=':
-      return { name, op, value, test: (v) => v !== value };
-    case '=~': {
-      const re = compileLabelRegex(value);
-      return { name, op, value, test: (v) => re.test(v) };
-    }
-    case '!~': {
-      const re = compileLabelRegex(value);
-      return { name, op, value, test: (v) => !re.test(v) };
-    }
   }
 }

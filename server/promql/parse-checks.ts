@@ -1,0 +1,60 @@
+/**
+ * The typing and checks of PromQL nodes that server/promql/parse.ts builds, in the order and
+ * with the messages of Prometheus' parser (parser/parse.go checkAST): unary minus, binary
+ * and set operators, and label matchers (regexes anchored and linear-time).
+ */
+import type { BinaryOp, Expr, LabelMatcher, MatchOp, SetOp } from './ast.js';
+import { typeOf } from './ast.js';
+import { badData } from './errors.js';
+import { compileLabelRegex } from './regex.js';
+
+const COMPARISONS = new Set<BinaryOp>(['==', '!=', '>', '<', '>=', '<=']);
+
+/** `-e`, typed. */
+export function negate(e: Expr): Expr {
+  const t = typeOf(e);
+  if (t === 'matrix') throw badData('unary expression only allowed on expressions of type scalar or instant vector, got "range vector"');
+  if (e.kind === 'number') return { kind: 'number', value: -e.value };
+  return { kind: 'neg', expr: e, type: t };
+}
+
+/** A binary expression, typed and checked as Prometheus' parser checks it. */
+export function checkBinary(op: BinaryOp, bool: boolean, matching: { on: boolean; labels: readonly string[] } | undefined, lhs: Expr, rhs: Expr): Expr {
+  const lt = typeOf(lhs);
+  const rt = typeOf(rhs);
+  if (lt === 'matrix' || rt === 'matrix') throw badData('binary expression must contain only scalar and instant vector types');
+  if (bool && !COMPARISONS.has(op)) throw badData('bool modifier can only be used on comparison operators');
+  if (COMPARISONS.has(op) && lt === 'scalar' && rt === 'scalar' && !bool) throw badData('comparisons between scalars must use BOOL modifier');
+  if (matching && (lt !== 'vector' || rt !== 'vector')) throw badData('vector matching only allowed between instant vectors');
+  const type = lt === 'scalar' && rt === 'scalar' ? 'scalar' : 'vector';
+  return { kind: 'binary', op, bool, matching, lhs, rhs, type };
+}
+
+/** A set operation, checked in the order Prometheus' parser checks it (parser/parse.go checkAST). */
+export function checkSet(op: SetOp, bool: boolean, matching: { on: boolean; labels: readonly string[] } | undefined, lhs: Expr, rhs: Expr): Expr {
+  const lt = typeOf(lhs);
+  const rt = typeOf(rhs);
+  if (bool) throw badData('bool modifier can only be used on comparison operators');
+  if (lt === 'matrix' || rt === 'matrix') throw badData('binary expression must contain only scalar and instant vector types');
+  if (matching && matching.labels.length > 0 && (lt !== 'vector' || rt !== 'vector')) throw badData('vector matching only allowed between instant vectors');
+  if (lt === 'scalar' || rt === 'scalar') throw badData(`set operator ${JSON.stringify(op)} not allowed in binary scalar expression`);
+  return { kind: 'set', op, matching, lhs, rhs };
+}
+
+/** A label matcher with its test (regexes anchored and linear-time). */
+export function matcher(name: string, op: MatchOp, value: string): LabelMatcher {
+  switch (op) {
+    case '=':
+      return { name, op, value, test: (v) => v === value };
+    case '!=':
+      return { name, op, value, test: (v) => v !== value };
+    case '=~': {
+      const re = compileLabelRegex(value);
+      return { name, op, value, test: (v) => re.test(v) };
+    }
+    case '!~': {
+      const re = compileLabelRegex(value);
+      return { name, op, value, test: (v) => !re.test(v) };
+    }
+  }
+}
