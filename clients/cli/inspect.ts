@@ -5,7 +5,7 @@ import { compileSpec, validateGlobs } from '../../protocol/glob.js';
 import { formatTs, parseWallTime } from '../../protocol/time.js';
 import { TapedeckError, isTapedeckError } from '../../protocol/errors.js';
 import { valueToJson } from '../../protocol/value-json.js';
-import { terminalText } from './terminal-text.js';
+import { clipText, terminalText } from './terminal-text.js';
 
 export async function inspectCommand(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
@@ -117,7 +117,7 @@ export async function inspectCommand(argv: string[]): Promise<number> {
     if (out.head) {
       lines.push('', '  first batches:');
       for (const b of out.head as Array<{ ts: string; updates: Record<string, unknown> }>) {
-        lines.push(`    ${b.ts}  ${Object.keys(b.updates).length} update(s): ${JSON.stringify(b.updates).slice(0, 160)}`);
+        lines.push(`    ${b.ts}  ${Object.keys(b.updates).length} update(s): ${clipText(JSON.stringify(b.updates), 160)}`);
       }
     }
     process.stdout.write(lines.map(terminalText).join('\n') + '\n'); // paths and values are recorded data

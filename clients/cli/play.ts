@@ -19,7 +19,7 @@ import { formatTs } from '../../protocol/time.js';
 import { valueToJsonText } from '../../protocol/value-json.js';
 import { parseBurst, SPEED_MAX, SPEED_MIN } from '../../protocol/controls.js';
 import { TapedeckError } from '../../protocol/errors.js';
-import { terminalText } from './terminal-text.js';
+import { clipText, terminalText } from './terminal-text.js';
 
 /** N of the `b` key when --burst is not given. */
 const BURST_DEFAULT = 10;
@@ -136,7 +136,7 @@ export async function playCommand(argv: string[]): Promise<number> {
   process.once('SIGTERM', onSignal);
 
   const width = tty ? (out.columns ?? 120) : Infinity;
-  const clip = (s: string): string => (s.length > width ? s.slice(0, width - 1) + '…' : s);
+  const clip = (s: string): string => clipText(s, width);
   let code = 0;
   try {
     for await (const f of stream) {

@@ -15,3 +15,16 @@ const UNSAFE = /[\u0000-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]|[\ud800-\
 export function terminalText(s: string): string {
   return s.replace(UNSAFE, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }
+
+/**
+ * At most `max` code units of `s` (`max - 1` and "…" when cut), never half a surrogate
+ * pair: a cut pair would show as a lone surrogate's escape (or U+FFFD), a character the
+ * text does not hold.
+ */
+export function clipText(s: string, max: number): string {
+  if (s.length <= max) return s;
+  let end = max - 1;
+  const c = s.charCodeAt(end - 1);
+  if (c >= 0xd800 && c <= 0xdbff) end--;
+  return `${s.slice(0, end)}…`;
+}
