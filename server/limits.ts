@@ -318,6 +318,8 @@ export const SERVER_LIMITS = {
   promqlPrepareCatalogPathsMax: 100_000,
   /** At start, after the preparation, the query path's warm-up (a few queries of one series through the routes, server/promql/prepare.ts) stops after this long; /ready waits at most this for it. */
   promqlWarmUpMs: 2_000,
+  /** The warm-up sends its queries over loopback connections to the server's listener once it listens; past this long without one (within promqlWarmUpMs), in process instead. */
+  promqlWarmUpListenWaitMs: 1_000,
   /** The warm-up's rounds: each asks the same queries (selector, rate, sum by, topk; range and instant) once. */
   promqlWarmUpRounds: 3,
   /** Series the warm-up tries, newest defined first, before it finds one with values in the newest day (else it is skipped). */

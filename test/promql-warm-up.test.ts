@@ -1,21 +1,25 @@
 /**
  * The query path's warm-up at start (server/promql/prepare.ts, warmUpQueryPath): given the
  * server, a few queries of one series of the newest day run through the routes before /ready
- * says ready, without a trace in the request metrics, /stats or the rate limit, and without
- * changing an answer or a byte of the archive; a server with tokens warms up with one that
- * may read; it reads no file that is not local (a remote one would be fetched); an empty
- * archive, one without numbers, a failing warm-up and one past promqlWarmUpMs all reach
- * ready, saying so.
+ * says ready, over loopback connections to the server's own listener (real sockets, as a
+ * user's requests come; in process only when the server does not listen, saying so), without
+ * a trace in the request metrics, /stats or the rate limit, and without changing an answer or
+ * a byte of the archive; a server with tokens warms up with one that may read; it reads no
+ * file that is not local (a remote one would be fetched); an empty archive, one without
+ * numbers, a failing warm-up, one past promqlWarmUpMs and one whose request never answers
+ * all reach ready, saying so.
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createHash } from 'node:crypto';
+import { Socket } from 'node:net';
+import type { FastifyInstance } from 'fastify';
 import { cp, mkdir, readdir, readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { Archive } from '../storage/index.js';
 import { ColdStorage, type ColdEvent } from '../storage/cold.js';
 import { buildServer } from '../server/app.js';
 import { seriesToPath } from '../protocol/prom-path.js';
-import { isWarmUpRequest, startPromqlPreparation, warmUpOf } from '../server/promql/prepare.js';
+import { isWarmUpRequest, promqlReadiness, startPromqlPreparation, warmUpOf } from '../server/promql/prepare.js';
 import { SERVER_LIMITS } from '../server/limits.js';
 import { QUERIES, T0_MS, ask, build, ready, reference, serve, stopServed } from './helpers/promql-prepare.js';
 import { scheduleSeed } from './helpers/seed.js';
@@ -52,7 +56,30 @@ async function counted(url: string, route: string): Promise<{ metrics: number; s
   return { metrics, stats: n };
 }
 
-const WARMED = /; query path warmed up over [1-3] series \((\d+) queries, \d+ sidecars held, \d+ ms, \d+ ms of CPU\)$/;
+const WARMED = /; query path warmed up over [1-3] series \((\d+) queries over (\d+) loopback connections? to 127\.0\.0\.1:(\d+), \d+ sidecars held, \d+ ms, \d+ ms of CPU\)$/;
+const WARMED_IN_PROCESS = /; query path warmed up over [1-3] series \((\d+) queries in process \(inject: not listening within promqlWarmUpListenWaitMs\), \d+ sidecars held, \d+ ms, \d+ ms of CPU\)$/;
+
+/**
+ * The connections `app`'s server accepts from now on (their client ports), and for each
+ * warm-up request whether it came on a socket the server accepted: a real TCP socket, not
+ * inject's stand-in (which says 127.0.0.1 too).
+ */
+interface WarmUpSeen {
+  method: string;
+  realSocket: boolean;
+  acceptedHere: boolean;
+  port: number | undefined;
+}
+function watchWarmUp(app: FastifyInstance): WarmUpSeen[] {
+  const accepted = new Set<number>();
+  const warmUps: WarmUpSeen[] = [];
+  app.server.on('connection', (sock: Socket) => void accepted.add(sock.remotePort as number));
+  app.addHook('onRequest', async (req) => {
+    const sock = req.raw.socket;
+    if (isWarmUpRequest(req)) warmUps.push({ method: req.method, realSocket: sock instanceof Socket, acceptedHere: accepted.has(sock.remotePort as number), port: sock.remotePort });
+  });
+  return warmUps;
+}
 
 describe('the query path warm-up at start', () => {
   it('runs before /ready says ready; not counted in request metrics, /stats or the rate limit; answers and archive bytes unchanged', async () => {
@@ -64,7 +91,8 @@ describe('the query path warm-up at start', () => {
     await cp(dir, warmDir, { recursive: true });
     await cp(dir, coldDir, { recursive: true });
     // Exactly the user's requests below: the queries, two more, /metrics and /stats three times (/ready is not limited).
-    const s = await serve(warmDir, { writable: true, rateLimit: { max: QUERIES.length + 8, timeWindowMs: 3_600_000 } });
+    let watched: WarmUpSeen[] = [];
+    const s = await serve(warmDir, { writable: true, rateLimit: { max: QUERIES.length + 8, timeWindowMs: 3_600_000 }, hooks: (app) => void (watched = watchWarmUp(app)) });
     let done = false;
     const finished = startPromqlPreparation(s.a, { app: s.app }).then(() => {
       done = true;
@@ -76,7 +104,16 @@ describe('the query path warm-up at start', () => {
     expect(r.status, r.promql?.detail).toBe(200);
     expect(r.promql?.detail, `seed ${seed}`).toMatch(WARMED);
     expect(r.promql?.detail, 'the three sealed files of the day: their sidecars\' chunks in memory').toContain(', 3 sidecars held,');
-    expect(Number(WARMED.exec(r.promql?.detail ?? '')?.[1])).toBeGreaterThanOrEqual(6 * SERVER_LIMITS.promqlWarmUpRounds);
+    const [, queries, connections, port] = (WARMED.exec(r.promql?.detail ?? '') ?? []).map(Number);
+    expect(queries).toBeGreaterThanOrEqual(6 * SERVER_LIMITS.promqlWarmUpRounds);
+    // Over real sockets to the server's own port, a connection a round (and the series search's),
+    // both forms of the routes; every one of them a warm-up request (the user's came later).
+    expect(port).toBe((s.app.server.address() as { port: number }).port);
+    expect(connections).toBeGreaterThanOrEqual(SERVER_LIMITS.promqlWarmUpRounds);
+    expect(watched.length).toBe(queries);
+    expect(watched.every((x) => x.realSocket && x.acceptedHere), 'every warm-up request came on a connection the server accepted').toBe(true);
+    expect(new Set(watched.map((x) => x.port)).size, 'on as many connections as the detail says').toBe(connections);
+    expect(new Set(watched.map((x) => x.method))).toEqual(new Set(['GET', 'POST']));
     expect(await counted(s.url, '/api/v1/query_range'), 'the warm-up is not counted').toEqual({ metrics: 0, stats: 0 });
     for (const [i, query] of QUERIES.entries()) expect(await ask(s.url, query), `${query} (seed ${seed})`).toBe(want[i]);
     // A client cannot hide a request by sending the header: the secret is the process's.
@@ -165,16 +202,79 @@ describe('the query path warm-up at start', () => {
       }
       await c.check();
       expect(a.files.map((f) => f.location)).toEqual(['remote', 'remote', 'local', 'local']);
+      // This app never listens: the warm-up's requests go in process.
+      limits.promqlWarmUpListenWaitMs = 0;
       await startPromqlPreparation(a, { app });
       expect(c.stats.fetched, 'no get').toBe(0);
       expect(a.files.map((f) => f.location)).toEqual(['remote', 'remote', 'local', 'local']);
       const r = await app.inject({ method: 'GET', url: '/ready' });
       expect(r.statusCode).toBe(200);
-      expect((r.json() as { checks: Array<{ check: string; detail: string }> }).checks.find((x) => x.check === 'promql')?.detail).toMatch(WARMED);
+      expect((r.json() as { checks: Array<{ check: string; detail: string }> }).checks.find((x) => x.check === 'promql')?.detail).toMatch(WARMED_IN_PROCESS);
     } finally {
       await app.close();
       await c.stop();
       await a.close();
+    }
+  });
+
+  it('started before the server listens (as server/main.ts starts it), waits for the listener; in process when the server does not listen', async () => {
+    const dir = await build(scheduleSeed('PROMQL_PREPARE_SEED', 'promql-warm-up-listen'));
+    const a = await Archive.open(dir, { readonly: true });
+    const app = await buildServer({ archive: a });
+    const warmUps = watchWarmUp(app);
+    try {
+      const finished = startPromqlPreparation(a, { app });
+      // What the preparation loads first (the sidecars) takes a moment: listen after it started.
+      await new Promise((r) => setTimeout(r, 50));
+      await app.listen({ port: 0, host: '127.0.0.1' });
+      await finished;
+      const detail = (await ready(`http://127.0.0.1:${(app.server.address() as { port: number }).port}`)).promql?.detail ?? '';
+      expect(detail).toMatch(WARMED);
+      expect(warmUps.length).toBe(Number(WARMED.exec(detail)?.[1]));
+      expect(warmUps.every((x) => x.realSocket && x.acceptedHere)).toBe(true);
+    } finally {
+      await app.close();
+      await a.close();
+    }
+    limits.promqlWarmUpListenWaitMs = 100;
+    const b = await Archive.open(dir, { readonly: true });
+    const inProcess = await buildServer({ archive: b });
+    const seen = watchWarmUp(inProcess);
+    try {
+      await startPromqlPreparation(b, { app: inProcess });
+      const detail = promqlReadiness(b)[0]?.detail ?? '';
+      expect(detail).toMatch(WARMED_IN_PROCESS);
+      expect(seen.length).toBe(Number(WARMED_IN_PROCESS.exec(detail)?.[1]));
+      expect(seen.some((x) => x.realSocket)).toBe(false);
+    } finally {
+      await inProcess.close();
+      await b.close();
+    }
+  });
+
+  it('a warm-up request that never answers ends the warm-up at promqlWarmUpMs; the server is ready and answers', async () => {
+    const seed = scheduleSeed('PROMQL_PREPARE_SEED', 'promql-warm-up-stuck');
+    const dir = await build(seed);
+    const want = await reference(dir);
+    let release = (): void => undefined;
+    const stuck = new Promise<void>((r) => {
+      release = r;
+    });
+    let n = 0;
+    const s = await serve(dir, {
+      hooks: (app) => app.addHook('preHandler', async (req) => {
+        if (isWarmUpRequest(req) && ++n === 4) await stuck;
+      }),
+    });
+    try {
+      limits.promqlWarmUpMs = 1_000;
+      await startPromqlPreparation(s.a, { app: s.app });
+      const r = await ready(s.url);
+      expect(r.status).toBe(200);
+      expect(r.promql?.detail).toMatch(/; warm-up stopped at promqlWarmUpMs \(\d+ queries over \d+ loopback connections? to /);
+      for (const [i, query] of QUERIES.entries()) expect(await ask(s.url, query), `${query} (seed ${seed})`).toBe(want[i]);
+    } finally {
+      release();
     }
   });
 

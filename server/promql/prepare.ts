@@ -13,8 +13,9 @@
  * first query instead (its memory is one label set a path).
  *
  * Then, given the server (`warmUp`), the query path's warm-up: a few read-only queries of
- * one series through the real routes (fastify's inject: parse, select, evaluate, JSON,
- * route), so that V8 has compiled the code a user's first query runs before /ready says
+ * one series through the real routes, over loopback connections to the server's own
+ * listener (warm-up-client.ts: socket, HTTP parser, route, parse, select, evaluate, JSON,
+ * reply), so that V8 has compiled the code a user's first query runs before /ready says
  * ready, as a JVM server warms up. Bounded by promqlWarmUpMs (each query's `timeout` is
  * what is left), never counted in the request metrics or /stats (isWarmUpRequest), skipped
  * when no series has values in the newest day.
@@ -28,6 +29,7 @@ import { seriesIndexOf } from '../../storage/series-index/store.js';
 import { STORAGE_LIMITS } from '../../storage/limits.js';
 import { SERVER_LIMITS } from '../limits.js';
 import { prepareCatalog } from './catalog.js';
+import { NoAnswerInTime, warmUpClient, type WarmUpClient, type WarmUpRequest } from './warm-up-client.js';
 import { metricOfPath, type Metric } from './labels.js';
 import { isLabelName, isMetricName } from '../../protocol/prom-text-lex.js';
 
@@ -185,16 +187,23 @@ function queriesOf(selector: string, m: Metric): WarmUpQuery[] {
   ];
 }
 
-/** One warm-up request: a form POST as Grafana sends it; its status and how many series it answered. */
-async function ask(w: WarmUp, q: WarmUpQuery, range: { startS: number; endS: number; stepS: number }, timeoutMs: number): Promise<{ status: number; series: number; error: string }> {
+/** Instant queries up to this long a URL are sent by GET (the routes' other form); longer ones, and range queries, as a form POST as Grafana sends them. */
+const GET_URL_CHARS_MAX = 2_000;
+
+/** One warm-up request; its status and how many series it answered. */
+async function ask(w: WarmUp, client: WarmUpClient, q: WarmUpQuery, range: { startS: number; endS: number; stepS: number }, timeoutMs: number): Promise<{ status: number; series: number; error: string }> {
   const form = new URLSearchParams({ query: q.query, timeout: `${Math.max(1, Math.floor(timeoutMs))}ms` });
   if (q.url === '/api/v1/query') form.set('time', String(range.endS));
   else for (const [k, v] of [['start', range.startS], ['end', range.endS], ['step', range.stepS]] as const) form.set(k, String(v));
-  const headers: Record<string, string> = { 'content-type': 'application/x-www-form-urlencoded', [WARM_UP_HEADER]: WARM_UP_SECRET };
+  const headers: Record<string, string> = { [WARM_UP_HEADER]: WARM_UP_SECRET };
   if (w.token !== undefined) headers.authorization = `Bearer ${w.token}`;
-  const res = await w.app.inject({ method: 'POST', url: q.url, headers, payload: form.toString() });
-  const body = res.json<{ data?: { result?: unknown[] }; error?: unknown }>();
-  return { status: res.statusCode, series: body.data?.result?.length ?? 0, error: String(body.error ?? '') };
+  const getUrl = `${q.url}?${form.toString()}`;
+  const req: WarmUpRequest = q.url === '/api/v1/query' && getUrl.length <= GET_URL_CHARS_MAX
+    ? { method: 'GET', url: getUrl, headers }
+    : { method: 'POST', url: q.url, headers: { ...headers, 'content-type': 'application/x-www-form-urlencoded' }, body: form.toString() };
+  const res = await client.send(req, timeoutMs);
+  const body = JSON.parse(res.body) as { data?: { result?: unknown[] }; error?: unknown };
+  return { status: res.status, series: body.data?.result?.length ?? 0, error: String(body.error ?? '') };
 }
 
 const STOPPED = 'warm-up stopped:';
@@ -246,9 +255,11 @@ export async function warmUpQueryPath(archive: Archive, w: WarmUp): Promise<stri
   const leftMs = (): number => SERVER_LIMITS.promqlWarmUpMs - (performance.now() - t0);
   let queries = 0;
   let held = 0;
+  let client: WarmUpClient | undefined;
   const done = (what: string, failed = false): string => {
     const cpu = process.cpuUsage(cpu0);
-    const out = `${what} (${queries} queries, ${held} sidecars held, ${Math.round(performance.now() - t0)} ms, ${Math.round((cpu.user + cpu.system) / 1000)} ms of CPU)`;
+    client?.close();
+    const out = `${what} (${queries} queries${client ? ` ${client.describe()}` : ''}, ${held} sidecars held, ${Math.round(performance.now() - t0)} ms, ${Math.round((cpu.user + cpu.system) / 1000)} ms of CPU)`;
     if (!archive.isClosed) archive.logger[failed ? 'warn' : 'info']({ warmUp: out }, 'PromQL query path warm-up');
     return out;
   };
@@ -265,11 +276,13 @@ export async function warmUpQueryPath(archive: Archive, w: WarmUp): Promise<stri
   const stopped = async (q: WarmUpQuery): Promise<string | { series: number }> => {
     if (archive.isClosed) return 'warm-up stopped: archive closed';
     if (leftMs() <= 0) return 'warm-up stopped at promqlWarmUpMs';
-    const r = await ask(w, q, range, leftMs());
+    const r = await ask(w, client as WarmUpClient, q, range, leftMs());
     queries++;
     return r.status === 200 ? r : `${STOPPED} ${r.status} ${r.error}`;
   };
   try {
+    // main.ts starts the preparation just before it listens: the warm-up waits for the listener.
+    client = await warmUpClient(w.app, Math.min(leftMs(), SERVER_LIMITS.promqlWarmUpListenWaitMs));
     // Series with values in the range, one per metric name.
     const rounds: WarmUpQuery[][] = [];
     const names = new Set<string>();
@@ -290,6 +303,8 @@ export async function warmUpQueryPath(archive: Archive, w: WarmUp): Promise<stri
     }
     if (rounds.length === 0) return done('no warm-up: no series with values in the newest day among those tried');
     for (let k = 0; k < SERVER_LIMITS.promqlWarmUpRounds; k++) {
+      // Each round on a connection of its own, then kept alive, as a dashboard's browser does.
+      client.reconnect();
       for (const q of rounds[k % rounds.length] as WarmUpQuery[]) {
         const r = await stopped(q);
         if (typeof r === 'string') return done(r, !r.includes('promqlWarmUpMs'));
@@ -297,6 +312,8 @@ export async function warmUpQueryPath(archive: Archive, w: WarmUp): Promise<stri
     }
     return done(`query path warmed up over ${rounds.length} series`);
   } catch (err) {
+    // A request with no answer in time was given what was left of promqlWarmUpMs.
+    if (err instanceof NoAnswerInTime) return done('warm-up stopped at promqlWarmUpMs');
     return done(`warm-up failed: ${(err as Error).message ?? String(err)}`, true);
   }
 }

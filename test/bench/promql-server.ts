@@ -8,6 +8,7 @@
  * Its CPU is then read from /proc like Prometheus', without the benchmark's client or the
  * garbage of loading the day.
  */
+import { PerformanceObserver } from 'node:perf_hooks';
 import { Archive } from '../../storage/index.js';
 import { buildServer } from '../../server/app.js';
 import { startSeriesIndex } from '../../server/series-index.js';
@@ -19,14 +20,27 @@ const archive = await Archive.open(dir, { flushIntervalMs: 0 });
 await (await startSeriesIndex(archive)).whenIdle();
 const app = await buildServer({ archive });
 // REQ_CPU=1: each request's server CPU (process.cpuUsage from onRequest to onResponse, ms) on
-// stderr as `reqcpu <ms>`, finer than /proc's 10 ms ticks; the warm-up's requests are not shown.
+// stderr as `reqcpu <ms> <onRequest µs> <onResponse µs>`, finer than /proc's 10 ms ticks; the
+// warm-up's requests are not shown. Also `connection <µs>` for each connection accepted (the
+// warm-up's too) and `gc <start µs> <duration µs> <kind>` for each collection: times on the
+// monotonic clock of process.hrtime, which V8's --cpu-prof profiles use too, so that a
+// profile's samples can be cut to one request.
 if (process.env.REQ_CPU === '1') {
   const at = new WeakMap<object, NodeJS.CpuUsage>();
-  app.addHook('onRequest', async (req) => void at.set(req, process.cpuUsage()));
+  const t0 = new WeakMap<object, bigint>();
+  app.addHook('onRequest', async (req) => {
+    at.set(req, process.cpuUsage());
+    t0.set(req, process.hrtime.bigint());
+  });
   app.addHook('onResponse', async (req) => {
     const c = process.cpuUsage(at.get(req));
-    if (!isWarmUpRequest(req)) process.stderr.write(`reqcpu ${((c.user + c.system) / 1000).toFixed(2)}\n`);
+    if (!isWarmUpRequest(req)) process.stderr.write(`reqcpu ${((c.user + c.system) / 1000).toFixed(2)} ${(t0.get(req) as bigint) / 1000n} ${process.hrtime.bigint() / 1000n}\n`);
   });
+  app.server.on('connection', () => process.stderr.write(`connection ${process.hrtime.bigint() / 1000n}\n`));
+  const offsetUs = Number(process.hrtime.bigint() / 1000n) - performance.now() * 1000;
+  new PerformanceObserver((list) => {
+    for (const e of list.getEntries()) process.stderr.write(`gc ${Math.round(offsetUs + e.startTime * 1000)} ${Math.round(e.duration * 1000)} ${(e as unknown as { detail?: { kind?: number } }).detail?.kind}\n`);
+  }).observe({ entryTypes: ['gc'] });
 }
 await app.listen({ port: 0, host: '127.0.0.1' });
 // `{"ready":true}` once prepared (/ready's `promql` check turns ok then too), the way
