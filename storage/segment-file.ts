@@ -120,7 +120,12 @@ export async function scanBlocks(fh: FileHandle, from: number, to: number, opts:
       if (!(await fail('TPD_CORRUPT_BLOCK', 'block extends past the committed end'))) break;
       continue;
     }
-    const needPayload = opts.verify === true || h.type === BlockType.PATHS;
+    // A frame that reading on never opens (an IMAGE: reads pass over it; a block claiming no
+    // batch: nothing to read) is opened here (CRC32C, decompression), or a damaged type or
+    // batch count (a DELTA read as an IMAGE or as empty) would leave that block's batches
+    // out of every read in silence, the file indexed as sound.
+    const unread = h.type === BlockType.IMAGE || h.batches === 0;
+    const needPayload = opts.verify === true || h.type === BlockType.PATHS || unread;
     if (needPayload) {
       try {
         const frame = await readExactly(fh, h.frameBytes, offset);
