@@ -13,7 +13,7 @@ import { isIndexed, type FileEntry } from './file-list.js';
 import type { BlockRow, PathRow } from './catalog.js';
 import { BlockType } from './codec/frame.js';
 import { HEADER_BYTES } from './codec/header.js';
-import { readFileHeader, scanBlocks } from './segment-file.js';
+import { readFileHeader, recoverCommit, scanBlocks } from './segment-file.js';
 import { fsyncDir } from './open-file.js';
 
 /** The rows a fetched file adds to the catalog: its blocks and paths when it had never been indexed, else none. */
@@ -42,7 +42,17 @@ export async function adoptFetched(a: Archive, entry: FileEntry, tmp: string, ad
     const h = await readFileHeader(fh).catch((err: unknown) => fail('TPD_CORRUPT_HEADER', isTapedeckError(err) ? err.message : String(err)));
     if (h.archiveId !== a.archiveId) fail('TPD_FOREIGN_FILE', `it belongs to archive ${h.archiveId}, not ${a.archiveId}`);
     if (h.seq !== entry.seq) fail('TPD_CORRUPT_HEADER', `it holds seq ${h.seq} where the archive expects ${entry.seq}`);
-    committed = Math.min(h.commit.committedBytes, (await fh.stat()).size);
+    // A damaged commit slot: the blocks past the surviving slot's length are taken back as an
+    // open takes them back from a local file (never cut in silence), and reported.
+    const size = (await fh.stat()).size;
+    const rec = await recoverCommit(fh, h, size);
+    if (rec.damagedSlots.length > 0) {
+      a.problem({
+        file: entry.name, offset: 0, code: 'TPD_CORRUPT_HEADER',
+        message: `fetched from cold storage: commit slot ${rec.damagedSlots.join(' and ')} fails its CRC32C: ${rec.recoveredBlocks} intact block(s) recovered past the surviving slot's length, ${rec.cutBytes} byte(s) not taken`,
+      });
+    }
+    committed = Math.min(rec.committedBytes, size);
     if (isIndexed(entry)) {
       if (committed < entry.committedBytes) fail('TPD_CORRUPT_BLOCK', `it commits ${committed} bytes, the catalog indexed ${entry.committedBytes}`);
       committed = entry.committedBytes;
@@ -51,7 +61,8 @@ export async function adoptFetched(a: Archive, entry: FileEntry, tmp: string, ad
       blocks = res.blocks;
       committed = res.endOffset;
       damaged = res.problems.length > 0;
-      for (const p of res.problems) a.logger.warn({ file: entry.name, ...p }, 'archive problem in a fetched file');
+      // Reported as an open reports a damaged local file: the blocks after the damage are not served.
+      for (const p of res.problems) a.problem({ file: entry.name, offset: p.offset, code: p.code, message: `fetched from cold storage: ${p.message}` });
       for (const d of res.paths) {
         // Ids are stable across an archive's files: a file that names a known id otherwise
         // (a fork of this archive, its copy recording on elsewhere) would have its values
