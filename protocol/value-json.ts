@@ -213,6 +213,25 @@ function csvPlainString(s: string): boolean {
   return c !== 0x22 && c !== 0x7b && c !== 0x5b && isWellFormed(s); /* " { [ */
 }
 
+/** Characters a screen does not show as themselves: C0 controls, DEL, C1 controls, bidi embeddings, overrides and isolates, lone surrogates. */
+// eslint-disable-next-line no-control-regex -- matching control characters is the point
+const UNSHOWN = /[\u0000-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
+const UNSHOWN_ANY = new RegExp(UNSHOWN.source);
+
+/**
+ * The text a screen shows for a value (the web player's table, read-outs, bands): a number
+ * as valueToCsvCell writes it, a string as itself only when no other value reads the same
+ * (csvPlainString) and it shows as itself (no UNSHOWN character, no space at either end);
+ * anything else as the JSON text of its JSON form, every UNSHOWN character as its `\uXXXX`
+ * escape (still JSON text of the same value). So "1" and 1, "" and " ", a string holding a
+ * newline or U+202E and one without, show differently, and none drives the display.
+ */
+export function valueToDisplayText(v: Value): string {
+  if (typeof v === 'number') return valueToCsvCell(v);
+  if (typeof v === 'string' && csvPlainString(v) && !UNSHOWN_ANY.test(v) && v.trim() === v) return v;
+  return valueToJsonText(v).replace(UNSHOWN, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
 /** The value of a CSV cell written by valueToCsvCell. */
 export function valueFromCsvCell(cell: string, path: string): Value {
   if (CSV_NUMBER.test(cell)) {

@@ -4,7 +4,7 @@
 // object whose one key starts with "$". The page keeps the wire form and revives it with the
 // server's own codec only to show or chart. Globs are matched by the server's own matcher.
 // Both come from ./vendor/protocol.js, the bundle scripts/build-web.mjs makes of protocol/.
-import { compileSpec, valueFromJson, valueToJsonText } from './vendor/protocol.js';
+import { compileSpec, valueFromJson, valueToDisplayText } from './vendor/protocol.js';
 
 /** The wire value as a JS value (Uint8Array, BigInt, NaN, ±Infinity, -0); a malformed tag stays as sent. */
 export function reviveValue(v) {
@@ -39,20 +39,23 @@ function cut(s) {
   return s.slice(0, end) + '…';
 }
 
-/** A lone surrogate (a value may hold one; a page cannot show it, the browser draws U+FFFD). */
-const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+/** The page's own notations (no value, bytes): a string reading the same is shown as JSON text. */
+const NOTATION = /^(?:—|<\d+ bytes>)$/;
 
-/** The text a table cell shows for a wire value. */
+/**
+ * The text a table cell shows for a wire value: the server's display rule
+ * (protocol/value-json.ts valueToDisplayText: a string as itself only when nothing else reads
+ * the same and every character shows as itself, else JSON text with controls, bidi
+ * overrides and lone surrogates as escapes), bigints as their digits, bytes as their count.
+ */
 export function formatValue(v) {
   if (v === null || v === undefined) return '—';
   const x = reviveValue(v);
-  if (typeof x === 'number') return Object.is(x, -0) ? '-0' : String(x);
   if (typeof x === 'bigint' || typeof x === 'boolean') return String(x);
-  // A string with a lone surrogate is shown as its JSON text ("a\ud800"), as CSV cells do.
-  if (typeof x === 'string') return cut(LONE_SURROGATE.test(x) ? JSON.stringify(x) : x);
   if (x instanceof Uint8Array) return `<${x.length} bytes>`;
-  // Objects and arrays: their JSON form (tags inside say what each member is).
-  return cut(x === v ? JSON.stringify(v) : valueToJsonText(x));
+  if (x === v && typeof v === 'object') return cut(JSON.stringify(v)); // a malformed tag (reviveValue kept it): as sent
+  const text = valueToDisplayText(x);
+  return cut(typeof x === 'string' && text === x && NOTATION.test(x) ? JSON.stringify(x) : text);
 }
 
 /** The glob a filter box's (trimmed) text stands for, or null for a substring search. */
