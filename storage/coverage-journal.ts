@@ -132,10 +132,24 @@ export class JournalWriter {
     const line = encodeJournalLine(e);
     const next = this.chain.then(async () => {
       const fh = await open(join(this.dir, COVERAGE_FILE), 'a');
+      const before = (await fh.stat()).size;
       try {
-        await fh.write((this.needsNewline ? '\n' : '') + line);
-        this.needsNewline = false;
+        const bytes = Buffer.from((this.needsNewline ? '\n' : '') + line);
+        // A short write (a full disk: the line's start fit the last page) is finished or
+        // fails; never a line cut short that resolves, or that the next line goes on.
+        for (let at = 0; at < bytes.length; ) {
+          const { bytesWritten } = await fh.write(bytes, at, bytes.length - at);
+          if (bytesWritten <= 0) throw new Error('coverage journal write made no progress');
+          at += bytesWritten;
+        }
         await fh.datasync();
+        this.needsNewline = false;
+      } catch (err) {
+        // The journal as it was before this event: a failed append leaves nothing of it.
+        await fh.truncate(before).catch(() => {
+          this.needsNewline = true;
+        });
+        throw err;
       } finally {
         await fh.close();
       }
