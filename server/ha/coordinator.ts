@@ -91,6 +91,12 @@ export class HaCoordinator extends EventEmitter {
    */
   private registeredSinceMs: number | undefined;
   private leaseValue = '';
+  /**
+   * performance.now() until which this member's lease surely holds: 3/4 of the TTL after the
+   * start of the request that took or renewed it (Redis counts the TTL from later). Past it
+   * (a pause: SIGSTOP, a stalled VM) the sink sends nothing until a renewal says more.
+   */
+  private leaseSureUntil = 0;
   /** The token the last 'role' event carried. */
   private emittedToken = -1;
   /** The pair's sink key (docs/ha.md, "Who wrote a message"): emitted as 'sink-key' when adopted. */
@@ -246,12 +252,23 @@ export class HaCoordinator extends EventEmitter {
   }
 
   private async acquire(steal: boolean): Promise<boolean> {
+    const at = performance.now();
     const r = (await this.redis.eval(ACQUIRE, 2, this.k.lease, this.k.fence, this.id, String(this.o.leaseTtlMs), String(this.token), steal ? '1' : '0')) as [number, string];
     if (r[0] !== 1) return false;
     this.token = Number(r[1]);
+    this.leaseSureUntil = at + (this.o.leaseTtlMs * 3) / 4;
     this.leaseValue = `${this.id}|${this.token}`;
     this.leaseHolder = this.id;
     return true;
+  }
+
+  /**
+   * Whether the sink may send now: degraded (Redis away, publishing without a lease by
+   * design), or active with a lease that surely still holds (see leaseSureUntil).
+   */
+  mayPublish(): boolean {
+    if (this.role === 'degraded') return true;
+    return this.role === 'active' && this.leaseValue !== '' && performance.now() < this.leaseSureUntil;
   }
 
   /** One tick at a time: the timer's and the operator controls' are queued, never interleaved. */
@@ -267,8 +284,10 @@ export class HaCoordinator extends EventEmitter {
       const ttl = this.o.leaseTtlMs;
       // Our own lease first: the renewal is what keeps the role.
       if (this.role === 'active' && this.leaseValue !== '') {
+        const at = performance.now();
         const ok = (await this.redis.eval(RENEW, 1, this.k.lease, this.leaseValue, String(ttl))) === 1;
         if (!ok) this.leaseValue = '';
+        else this.leaseSureUntil = at + (ttl * 3) / 4;
       }
       const [[, fresh]] = (await this.redis.multi()
         .hset(this.k.members, this.id, String(this.startedMs))

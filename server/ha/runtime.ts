@@ -58,6 +58,7 @@ export class HaRuntime {
     }
     const coordinator = new HaCoordinator({ redisUrl: h.redisUrl, cluster: h.cluster, id: h.id, leaseTtlMs: h.leaseTtlMs, onRedisLoss: h.onRedisLoss, log: log.child({ component: 'ha' }) });
     coordinator.demote = () => sink.quiesce();
+    sink.mayPublish = () => coordinator.mayPublish();
     coordinator.on('sink-key', (key: string) => sink.adoptKey(key));
     coordinator.on('role', (role: string, token: number) => {
       if (role === 'standby') sink.setStandby();

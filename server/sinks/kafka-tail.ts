@@ -13,6 +13,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Consumer, IHeaders, Kafka } from 'kafkajs';
 import type { Logger } from 'pino';
+import { FenceWatch } from '../../protocol/kafka-fence-watch.js';
 import { completesBatch, headerText as header } from '../../protocol/kafka-parts.js';
 import { isSeq } from './identity.js';
 import type { SignedIdentity, SinkAuth } from './sink-auth.js';
@@ -55,7 +56,11 @@ export class KafkaTail {
   private epoch = 0;
   private stopped = false;
   /** Identities read before a key was known (verified when one is). */
-  private unverified: Array<{ id: SignedIdentity; mac: string }> = [];
+  private unverified: Array<{ id: SignedIdentity; mac: string; partition: number; complete: boolean }> = [];
+  /** The highest tpd-fence of the pair's messages read per partition (docs/ha.md, "A paused active"). */
+  private readonly fences = new FenceWatch();
+  /** The pair's messages under a fence below one already read on their partition (an old active's, late): not counted as on the topic. */
+  staleMessages = 0;
   /** Epoch ms when a message was last read (null: never). */
   readAtMs: number | null = null;
   /** Messages with an identity this pair did not write (no tag, or one that does not verify), passed over. */
@@ -105,7 +110,7 @@ export class KafkaTail {
           const next = BigInt(m.offset) + 1n;
           // A new follower may read again what an old one read; positions only go forward.
           if (next <= (this.next.get(batch.partition) ?? 0n)) continue;
-          this.read(m.headers);
+          this.read(batch.partition, m.headers);
           this.next.set(batch.partition, next);
         }
         if (batch.messages.length > 0) this.readAtMs = Date.now();
@@ -132,7 +137,7 @@ export class KafkaTail {
   keyAdopted(): void {
     const was = this.unverified;
     this.unverified = [];
-    for (const x of was) this.accept(x.id, x.mac);
+    for (const x of was) this.accept(x.id, x.mac, x.partition, x.complete);
   }
 
   /** Replaces the follower (the old one is disconnected in the background). */
@@ -172,25 +177,34 @@ export class KafkaTail {
     return this.unverified.length;
   }
 
-  private read(h: IHeaders | undefined): void {
+  private read(partition: number, h: IHeaders | undefined): void {
     const stream = header(h, 'tpd-stream');
     const seq = header(h, 'tpd-seq');
     // A message without an identity (another producer's) is no batch: nothing to count.
     if (stream === undefined || seq === undefined) return;
     // A batch in parts (protocol/kafka-parts.ts) is on the topic once its last part is: an
     // active that stopped after part 1 has not published it, and the next one must.
-    if (!completesBatch(h)) return;
+    const complete = completesBatch(h);
     const id = { stream, seq, fence: header(h, 'tpd-fence') ?? '', recorder: header(h, 'tpd-recorder') ?? '' };
     const mac = header(h, 'tpd-mac') ?? '';
     // Untagged, it is not the pair's; tagged, it may be, once the key is known.
-    if (this.o.auth.ready || mac === '') return this.accept(id, mac);
-    this.unverified.push({ id, mac });
+    if (this.o.auth.ready || mac === '') return this.accept(id, mac, partition, complete);
+    this.unverified.push({ id, mac, partition, complete });
     if (this.unverified.length > this.o.limits.unverifiedMax) this.unverified.shift();
   }
 
-  private accept(id: SignedIdentity, mac: string): void {
+  private accept(id: SignedIdentity, mac: string, partition: number, complete: boolean): void {
     if (isSeq(id.seq) && this.o.auth.verify(id, mac)) {
-      this.o.onIdentity(id.stream, id.seq);
+      // Readers drop a message under a fence below one they read before it on its partition
+      // (protocol/kafka-fence-watch.ts): such a batch is not on the topic for them, so it is
+      // not for the pair either, and the active publishes it.
+      const high = this.fences.stale(String(partition), { 'tpd-fence': id.fence });
+      if (high !== undefined) {
+        const n = ++this.staleMessages;
+        if ((n & (n - 1)) === 0) this.o.log.warn({ stream: id.stream.slice(0, 200), seq: id.seq, fence: id.fence, highest: high, stale: n }, "kafka sink: a message of an old active (its fence below one already on the topic) is not counted as published");
+        return;
+      }
+      if (complete) this.o.onIdentity(id.stream, id.seq);
       return;
     }
     const n = ++this.foreignMessages;

@@ -53,6 +53,8 @@ export const KAFKA_SINK_DEFAULTS = {
   disconnectMaxMs: 5_000,
   /** Pause after a failed send before the same batches are sent again. */
   retryBackoffMs: 250,
+  /** How often a sink whose lease is not sure to hold (mayPublish) looks again before its next send. */
+  leaseWaitMs: 20,
 } as const;
 
 export interface KafkaSinkOptions {
@@ -115,8 +117,15 @@ export class KafkaSink {
   private stopped = false;
   /** Sends left to make one batch at a time (after the broker refused a larger one as too large). */
   private singlesLeft = 0;
-  /** How many messages of a batch sent in several requests (key: path) the topic already holds. */
-  private partSent: { entry: Entry; count: number } | undefined;
+  /** How many messages of a batch sent in several requests (key: path, parts) the topic already holds, under which fence. */
+  private partSent: { entry: Entry; count: number; fence: number } | undefined;
+  /**
+   * Asked right before each send (active/standby: the coordinator's lease surely holds). An
+   * active paused past its lease (SIGSTOP) sends nothing when it wakes until a renewal
+   * answers: it either holds the lease again or is standby by then.
+   */
+  mayPublish: () => boolean = () => true;
+  private leaseWaiting = false;
   /** Last seq per stream seen on the topic (tail follower) or published by us. */
   private readonly lastOnTopic = new Map<string, string>();
   private promoting: Promise<void> | undefined;
@@ -364,12 +373,13 @@ export class KafkaSink {
       await this.producer.send({ topic: this.o.topic, messages, acks: -1 });
       return;
     }
-    let from = this.partSent?.entry === x ? this.partSent.count : 0;
+    // A set of parts begun under another fence is begun again: its parts must share one identity.
+    let from = this.partSent?.entry === x && this.partSent.fence === this.fence ? this.partSent.count : 0;
     while (from < messages.length) {
       const to = requestEnd(messages, from, requestBytesMax);
       await this.producer.send({ topic: this.o.topic, messages: messages.slice(from, to), acks: -1 });
       from = to;
-      this.partSent = { entry: x, count: from };
+      this.partSent = { entry: x, count: from, fence: this.fence };
     }
     this.partSent = undefined;
   }
@@ -378,6 +388,13 @@ export class KafkaSink {
     if (this.pumping || this.stopped) return;
     this.pumping = (async () => {
       while (this.active && !this.stopped && this.queue.length > 0) {
+        if (!this.mayPublish()) {
+          if (!this.leaseWaiting) this.o.log.warn('kafka sink: the lease is not sure to hold (this process was paused, or Redis is slow); sending nothing until it is renewed');
+          this.leaseWaiting = true;
+          await new Promise((r) => setTimeout(r, KAFKA_SINK_DEFAULTS.leaseWaitMs));
+          continue;
+        }
+        this.leaseWaiting = false;
         const { take, messages } = this.nextSend();
         this.sending = take;
         try {

@@ -1,0 +1,111 @@
+/**
+ * Readers fence (docs/ha.md, "A paused active"): a message of an active/standby pair whose
+ * tpd-fence is below one already read on its partition is an old active's, sent after the
+ * new one took over; readers drop it. Tapedeck's Kafka source refuses it (counted, logged,
+ * TPD_KAFKA_STALE_FENCE), parts of such a set included; the pair's own tail follower does not
+ * count it as published, so a promotion publishes that batch again under the new fence (it
+ * counted it before: the batch's only copy on the topic was one every fencing reader drops).
+ * The run's real broker; real recorders, archives and sinks.
+ */
+import { Writable } from 'node:stream';
+import { pino } from 'pino';
+import { beforeAll, describe, expect, it, onTestFinished } from 'vitest';
+import { resolveConfig } from '../server/config.js';
+import { startServer } from '../server/main.js';
+import { Recorder } from '../server/recorder.js';
+import { KafkaSink } from '../server/sinks/kafka.js';
+import { SinkAuth } from '../server/sinks/sink-auth.js';
+import type { KafkaSource } from '../server/sources/kafka.js';
+import { splitParts } from '../protocol/kafka-parts.js';
+import { Archive } from '../storage/index.js';
+import { createTopic, produce, readTopic, type KafkaPeer } from './helpers/kafka.js';
+import { PEER_START_MAX_MS, sharedKafka, uniqueName } from './helpers/peers.js';
+import { readArchive } from './helpers/replay.js';
+import { tmpDir } from './helpers/tmp.js';
+import { until } from './helpers/until.js';
+
+let kafka: KafkaPeer;
+beforeAll(async () => {
+  kafka = await sharedKafka();
+}, PEER_START_MAX_MS);
+
+const KEY = 'ab'.repeat(32);
+const T0 = 1_770_000_000_000_000;
+
+/** A message of the pair: signed identity headers, `fence`, on `partition`. */
+function pairMessage(stream: string, seq: number, fence: number, value: string, partition = 0) {
+  const auth = new SinkAuth();
+  auth.addKey(KEY);
+  const id = { stream, seq: String(seq), fence: String(fence), recorder: 'old' };
+  return { partition, key: stream, value: Buffer.from(value), headers: { 'tpd-stream': id.stream, 'tpd-seq': id.seq, 'tpd-fence': id.fence, 'tpd-recorder': id.recorder, 'tpd-mac': auth.sign(id) as string } };
+}
+
+describe('a Kafka source reading a pair\'s topic', () => {
+  it('refuses a message under a fence below one already read on its partition, counted and logged; other partitions and unfenced messages are not affected', async () => {
+    const topic = uniqueName('audit11-fence-source');
+    await createTopic(kafka.kafka, topic, 2);
+    const stale = splitParts(Buffer.from('"' + 's'.repeat(40) + '"'), 15).map((p) => {
+      const m = pairMessage('s', 9, 3, '', 0);
+      return { ...m, value: p.value, headers: { ...m.headers, ...p.headers } };
+    });
+    const msgs = [
+      pairMessage('s', 1, 3, '1'), // 0
+      pairMessage('s', 2, 4, '2'), // 1: a new active
+      pairMessage('s', 3, 3, '3'), // 2: the old one, late: refused
+      { partition: 0, key: 'other', value: Buffer.from('4') }, // 3: no fence: recorded
+      stale[0], stale[1], stale[2], // 4-6: parts of a late message: refused, all three
+      pairMessage('s', 5, 4, '5'), // 7
+      pairMessage('t', 6, 3, '6', 1), // partition 1 has read no fence 4: recorded
+    ];
+    for (const m of msgs) await produce(kafka.kafka, topic, [m as never]);
+    const lines: Array<Record<string, unknown>> = [];
+    const out = new Writable({
+      write(chunk: Buffer, _enc, cb) {
+        for (const l of chunk.toString().split('\n')) if (l !== '') lines.push(JSON.parse(l) as Record<string, unknown>);
+        cb();
+      },
+    });
+    const dir = await tmpDir('tapedeck-audit11-fence-');
+    const srv = await startServer(resolveConfig({
+      archive_directory: dir,
+      record: { spec: ['/**'], flush_interval: '0' },
+      publish: { bind: '127.0.0.1:0' },
+      sources: [{ name: 'in', type: 'kafka', brokers: [kafka.brokers], topics: [topic], batch: 'message', format: 'json', path: '/in/{partition}/{offset}' }],
+    }), { logger: pino({ level: 'warn' }, out) });
+    const src = srv.sources[0] as KafkaSource;
+    try {
+      await until(() => src.stats.messages >= msgs.length, 30_000, 'every message read');
+    } finally {
+      await srv.close();
+    }
+    expect(src.stats.decodeErrors).toBe(4);
+    for (const o of ['2', '4', '5', '6']) expect(lines.find((l) => l.offset === o && l.partition === 0), `offset ${o}`).toMatchObject({ code: 'TPD_KAFKA_STALE_FENCE' });
+    const recorded = (await readArchive(dir)).flatMap((b) => b.updates.map(([p]) => p)).sort();
+    expect(recorded).toEqual(['/in/0/0', '/in/0/1', '/in/0/3', '/in/0/7', '/in/1/0']);
+  }, 60_000);
+});
+
+describe('the pair\'s tail follower', () => {
+  it('does not count a batch whose only copy on the topic is under a stale fence: the promotion publishes it again', async () => {
+    const topic = uniqueName('audit11-fence-tail');
+    await createTopic(kafka.kafka, topic);
+    // The old active (fence 5) published batch 1; the next one (fence 6) batch 2; the old one, late, batch 3 under fence 5.
+    await produce(kafka.kafka, topic, [pairMessage('push', T0 + 1, 5, 'x'), pairMessage('push', T0 + 2, 6, 'x'), pairMessage('push', T0 + 3, 5, 'x')] as never);
+    const archive = await Archive.open(await tmpDir('tapedeck-audit11-fence-tail-'), { flushIntervalMs: 0 });
+    onTestFinished(() => archive.close());
+    const recorder = await Recorder.open(archive);
+    const sink = new KafkaSink({
+      brokers: [kafka.brokers], topic, format: 'json', key: 'stream', clientId: 'audit11', recorderId: 'new',
+      queueMaxBatches: 1000, bufferWindowMs: 60_000, bufferMaxBatches: 1000, promotionMaxWaitMs: 8_000, followTail: true,
+      log: pino({ level: 'silent' }),
+    });
+    sink.adoptKey(KEY);
+    await sink.start(recorder);
+    onTestFinished(() => sink.stop());
+    for (let i = 1; i <= 4; i++) await recorder.write('push', [['/v', i]], T0 + i);
+    await sink.setActive(7);
+    await until(() => sink.status().published >= 2, 20_000, 'two batches published');
+    const ours = (await readTopic(kafka.kafka, topic)).filter((m) => m.headers['tpd-recorder'] === 'new');
+    expect(ours.map((m) => [Number(m.headers['tpd-seq']) - T0, m.headers['tpd-fence']])).toEqual([[3, '7'], [4, '7']]);
+  }, 60_000);
+});
