@@ -320,6 +320,8 @@ export const SERVER_LIMITS = {
   promqlWarmUpMs: 2_000,
   /** The warm-up sends its queries over loopback connections to the server's listener once it listens; past this long without one (within promqlWarmUpMs), in process instead. */
   promqlWarmUpListenWaitMs: 1_000,
+  /** Series whose chunks of the newest day the warm-up decodes first (without caching them), so that V8 optimizes the chunk decoders before a user's first query reads a new series. */
+  promqlWarmUpDecodeSeries: 64,
   /** The warm-up's rounds: each asks the same queries (selector, rate, sum by, topk; range and instant) once. */
   promqlWarmUpRounds: 3,
   /** Series the warm-up tries, newest defined first, before it finds one with values in the newest day (else it is skipped). */

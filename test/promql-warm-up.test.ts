@@ -21,6 +21,7 @@ import { buildServer } from '../server/app.js';
 import { seriesToPath } from '../protocol/prom-path.js';
 import { isWarmUpRequest, promqlReadiness, startPromqlPreparation, warmUpOf } from '../server/promql/prepare.js';
 import { SERVER_LIMITS } from '../server/limits.js';
+import { seriesCacheOf } from '../storage/series-read.js';
 import { QUERIES, T0_MS, ask, build, ready, reference, serve, stopServed } from './helpers/promql-prepare.js';
 import { scheduleSeed } from './helpers/seed.js';
 import { tmpDir } from './helpers/tmp.js';
@@ -56,8 +57,8 @@ async function counted(url: string, route: string): Promise<{ metrics: number; s
   return { metrics, stats: n };
 }
 
-const WARMED = /; query path warmed up over [1-3] series \((\d+) queries over (\d+) loopback connections? to 127\.0\.0\.1:(\d+), \d+ sidecars held, \d+ ms, \d+ ms of CPU\)$/;
-const WARMED_IN_PROCESS = /; query path warmed up over [1-3] series \((\d+) queries in process \(inject: not listening within promqlWarmUpListenWaitMs\), \d+ sidecars held, \d+ ms, \d+ ms of CPU\)$/;
+const WARMED = /; query path warmed up over [1-3] series \((\d+) queries over (\d+) loopback connections? to 127\.0\.0\.1:(\d+), \d+ sidecars held, (\d+) chunks decoded, \d+ ms, \d+ ms of CPU\)$/;
+const WARMED_IN_PROCESS = /; query path warmed up over [1-3] series \((\d+) queries in process \(inject: not listening within promqlWarmUpListenWaitMs\), \d+ sidecars held, (\d+) chunks decoded, \d+ ms, \d+ ms of CPU\)$/;
 
 /**
  * The connections `app`'s server accepts from now on (their client ports), and for each
@@ -128,6 +129,26 @@ describe('the query path warm-up at start', () => {
     await startPromqlPreparation(o.a);
     await o.stop();
     expect(await digests(warmDir), 'the same bytes as an archive opened without the warm-up').toEqual(await digests(coldDir));
+  });
+
+  it('decodes the newest day\'s chunks of promqlWarmUpDecodeSeries series first, keeping none of them in the series cache', async () => {
+    const dir = await build(scheduleSeed('PROMQL_PREPARE_SEED', 'promql-warm-up-decode'));
+    const cached: Array<{ decoded: number; entries: number; bytes: number }> = [];
+    for (const n of [SERVER_LIMITS.promqlWarmUpDecodeSeries, 0]) {
+      limits.promqlWarmUpDecodeSeries = n;
+      const s = await serve(dir);
+      await startPromqlPreparation(s.a, { app: s.app });
+      const detail = (await ready(s.url)).promql?.detail ?? '';
+      expect(detail).toMatch(WARMED);
+      const c = seriesCacheOf(s.a);
+      cached.push({ decoded: Number(WARMED.exec(detail)?.[4]), entries: c.entries, bytes: c.sizeBytes });
+      await s.stop();
+    }
+    const [withDecode, without] = cached as [(typeof cached)[0], (typeof cached)[0]];
+    // 31 paths, most of them over the three sealed files of the day: dozens of chunks.
+    expect(withDecode.decoded).toBeGreaterThanOrEqual(30);
+    expect(without.decoded).toBe(0);
+    expect({ entries: withDecode.entries, bytes: withDecode.bytes }, 'the queries\' series alone are cached').toEqual({ entries: without.entries, bytes: without.bytes });
   });
 
   it('needs a token that may read on a server with tokens; with one, it warms up', async () => {
