@@ -229,7 +229,12 @@ const UNSHOWN_ANY = new RegExp(UNSHOWN.source);
 export function valueToDisplayText(v: Value): string {
   if (typeof v === 'number') return valueToCsvCell(v);
   if (typeof v === 'string' && csvPlainString(v) && !UNSHOWN_ANY.test(v) && v.trim() === v) return v;
-  return valueToJsonText(v).replace(UNSHOWN, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  return visibleText(valueToJsonText(v));
+}
+
+/** Text (a path name, JSON text) with each UNSHOWN character as its `\\uXXXX` escape, as the terminal clients write it. */
+export function visibleText(s: string): string {
+  return s.replace(UNSHOWN, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }
 
 /** The value of a CSV cell written by valueToCsvCell. */

@@ -5,6 +5,6 @@
  * server means them.
  */
 export * from './glob.js';
-export { valueFromJson, valueToDisplayText, valueToJsonText } from './value-json.js';
+export { valueFromJson, valueToDisplayText, valueToJsonText, visibleText } from './value-json.js';
 export { CLOSE_CODES, closeIsFinal } from './close-codes.js';
 export { PROTOCOL_LIMITS } from './limits.js';

@@ -33,7 +33,7 @@ const SHOWN: Record<string, string> = {
   '/v/pair': 'a'.repeat(159) + '…',
   '/v/lone': '"x\\ud800y"',
   '/v/lone2': '"\\udc00"',
-  '/v/nul': 'a\u0000b',
+  '/v/nul': '"a\\u0000b"', // a NUL draws nothing: shown as its escape, like a lone surrogate (audit11)
 };
 
 let browser: TestBrowser;

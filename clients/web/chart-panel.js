@@ -12,6 +12,7 @@ import { pathOfDrag } from './tree.js';
 import { assignAxes } from './units.js';
 import { alignSeries } from './series.js';
 import { formatUs } from './time.js';
+import { shownPath } from './values.js';
 
 const COLORS = ['#2b7bb9', '#d9534f', '#3c9d5d', '#e3a21a', '#8e5cc4', '#1aa3a3', '#b5651d', '#5d6875'];
 const GAP_FILL = { 'recorder-crashed': 'rgba(200, 56, 45, 0.14)', 'recorder-stopped': 'rgba(93, 104, 117, 0.14)' };
@@ -164,7 +165,7 @@ export class Panel {
     }));
     const series = [{}];
     for (const p of numeric) {
-      series.push({ label: p, scale: scaleKey(scaleOf.get(p)), stroke: this.colorOf(p), width: 1.5, spanGaps: false, points: { show: false } });
+      series.push({ label: shownPath(p), scale: scaleKey(scaleOf.get(p)), stroke: this.colorOf(p), width: 1.5, spanGaps: false, points: { show: false } });
     }
     const charts = this.charts;
     return new uPlot({
@@ -302,8 +303,8 @@ export class Panel {
       }
       row.dataset.path = p;
       const label = row.firstChild;
-      label.textContent = p.slice(p.lastIndexOf('/') + 1);
-      label.title = p;
+      label.textContent = shownPath(p.slice(p.lastIndexOf('/') + 1));
+      label.title = shownPath(p);
       label.style.width = `${left}px`;
       label.style.borderColor = this.colorOf(p);
       const area = row.lastChild;

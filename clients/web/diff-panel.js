@@ -6,7 +6,7 @@
 import { apiFetch } from './http.js';
 import { errorText } from './bookmarks.js';
 import { formatClock, formatUs } from './time.js';
-import { formatValue } from './values.js';
+import { formatValue, shownPath } from './values.js';
 
 /** Rows drawn at once; the answer may list 10 000 (diffPathsListedMax): sort to see others. */
 export const DIFF_ROWS_SHOWN_MAX = 1000;
@@ -127,7 +127,7 @@ export class DiffPanel {
     tr.dataset.path = r.path;
     tr.dataset.firstTs = String(r.firstTs);
     tr.tabIndex = 0;
-    tr.title = `Jump to the first change of ${r.path} (${formatUs(r.firstTs)})`;
+    tr.title = `Jump to the first change of ${shownPath(r.path)} (${formatUs(r.firstTs)})`;
     const cell = (text, cls, json) => {
       const td = document.createElement('td');
       td.textContent = text;
@@ -136,7 +136,7 @@ export class DiffPanel {
       tr.append(td);
     };
     const value = (v) => cell(v === undefined ? '—' : formatValue(v), v === undefined ? 'v none' : 'v', v === undefined ? '' : JSON.stringify(v));
-    cell(r.path, 'p');
+    cell(shownPath(r.path), 'p');
     value(r.start);
     value(r.end);
     cell(String(r.changes), 'n');

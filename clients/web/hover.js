@@ -3,7 +3,7 @@
 // GET /api/v1/state?at= answers) with its exact value text (values.js formatValue, the
 // value table's text, never a rounded float) and its exact timestamp (formatUs); and, when
 // the time lies in a recorder gap, the gap's reason and times.
-import { formatValue } from './values.js';
+import { formatValue, shownPath } from './values.js';
 import { formatUs } from './time.js';
 
 const REASONS = { 'recorder-crashed': 'recorder crashed', 'recorder-stopped': 'recorder stopped' };
@@ -38,7 +38,7 @@ export function renderReadout(el, tsUs, rows, gaps) {
     sw.style.background = color;
     const name = document.createElement('span');
     name.className = 'hover-path';
-    name.textContent = path;
+    name.textContent = shownPath(path);
     const value = document.createElement('span');
     value.className = 'hover-value';
     const at = document.createElement('span');

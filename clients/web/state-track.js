@@ -5,7 +5,7 @@
 // value. Bands narrower than a pixel are merged into their neighbour so a flapping value
 // costs at most a band per pixel (and stateBandsMax in all).
 import { CHART_LIMITS } from './chart-limits.js';
-import { formatValue } from './values.js';
+import { formatValue, shownPath } from './values.js';
 import { formatUs } from './time.js';
 
 /** A stable colour for a value's text: the same value is the same colour in every track. */
@@ -63,7 +63,7 @@ export function renderStateTrack(el, series, win, spans, headS, widthPx) {
     band.style.background = bandColor(text);
     band.dataset.tsUs = String(series.tsUs[run.i]);
     band.dataset.json = JSON.stringify(wire);
-    band.title = `${series.path} = ${text}\nfrom ${formatUs(series.tsUs[run.i])}`;
+    band.title = `${shownPath(series.path)} = ${text}\nfrom ${formatUs(series.tsUs[run.i])}`;
     band.textContent = text;
     el.append(band);
     drawnToPx = Math.max(right, left + 1);

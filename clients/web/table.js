@@ -2,7 +2,7 @@
 // Updates are collected and written once per animation frame, so playing at unlimited speed
 // costs one DOM pass per frame however many batches arrive.
 import { formatClock } from './time.js';
-import { formatValue } from './values.js';
+import { formatValue, shownPath } from './values.js';
 
 export class ValueTable {
   constructor(tbody, emptyEl) {
@@ -23,7 +23,7 @@ export class ValueTable {
         tr.dataset.path = p;
         const th = document.createElement('th');
         th.scope = 'row';
-        th.textContent = p;
+        th.textContent = shownPath(p);
         const valueTd = document.createElement('td');
         valueTd.className = 'v';
         const changedTd = document.createElement('td');

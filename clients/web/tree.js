@@ -5,7 +5,7 @@
 // folders nest at most FOLDER_DEPTH_SHOWN_MAX deep: a deeper path (a name may have 2 000
 // segments) is a leaf of the deepest folder shown, named by the rest of its path. A leaf can be dragged
 // onto a chart panel (charts.js), carrying its path as PATH_DRAG_TYPE (and as text).
-import { filterProblem, pathFilter } from './values.js';
+import { filterProblem, pathFilter, shownPath } from './values.js';
 
 /** The drag payload type of a path dragged from the tree. */
 export const PATH_DRAG_TYPE = 'application/x-tapedeck-path';
@@ -139,14 +139,14 @@ export class PathTree {
       const full = `${prefix}/${name}`;
       const open = this.autoOpen || this.open.has(full);
       html.push(`<li role="treeitem" aria-expanded="${open}"><details data-prefix="${esc(full)}"${open ? ' open' : ''}>`
-        + `<summary><input type="checkbox" data-folder="${esc(full)}" aria-label="Select all under ${esc(full)}"> ${esc(name)}/ <span class="n">${countLeaves(child)}</span></summary>`
+        + `<summary><input type="checkbox" data-folder="${esc(full)}" aria-label="Select all under ${esc(shownPath(full))}"> ${esc(shownPath(name))}/ <span class="n">${countLeaves(child)}</span></summary>`
         + (open ? this.level(child, full) : '') + '</details></li>');
     }
     const leaves = node.leaves.slice(0, LEAVES_SHOWN_MAX);
     for (const p of leaves) {
       const name = this.leafNames.get(p) ?? p.slice(p.lastIndexOf('/') + 1);
       const checked = this.selected.has(p) ? ' checked' : '';
-      html.push(`<li role="treeitem"><label title="${esc(p)} (drag onto a chart to add it there)" draggable="true" data-drag-path="${esc(p)}"><input type="checkbox" data-path="${esc(p)}"${checked}> ${esc(name)}</label></li>`);
+      html.push(`<li role="treeitem"><label title="${esc(shownPath(p))} (drag onto a chart to add it there)" draggable="true" data-drag-path="${esc(p)}"><input type="checkbox" data-path="${esc(p)}"${checked}> ${esc(shownPath(name))}</label></li>`);
     }
     if (node.children.size > FOLDERS_SHOWN_MAX) html.push(`<li class="more">${node.children.size - FOLDERS_SHOWN_MAX} more folders: refine the filter</li>`);
     if (node.leaves.length > leaves.length) html.push(`<li class="more">${node.leaves.length - leaves.length} more: refine the filter</li>`);

@@ -4,7 +4,7 @@
 // object whose one key starts with "$". The page keeps the wire form and revives it with the
 // server's own codec only to show or chart. Globs are matched by the server's own matcher.
 // Both come from ./vendor/protocol.js, the bundle scripts/build-web.mjs makes of protocol/.
-import { compileSpec, valueFromJson, valueToDisplayText } from './vendor/protocol.js';
+import { compileSpec, valueFromJson, valueToDisplayText, visibleText } from './vendor/protocol.js';
 
 /** The wire value as a JS value (Uint8Array, BigInt, NaN, ±Infinity, -0); a malformed tag stays as sent. */
 export function reviveValue(v) {
@@ -56,6 +56,15 @@ export function formatValue(v) {
   if (x === v && typeof v === 'object') return cut(JSON.stringify(v)); // a malformed tag (reviveValue kept it): as sent
   const text = valueToDisplayText(x);
   return cut(typeof x === 'string' && text === x && NOTATION.test(x) ? JSON.stringify(x) : text);
+}
+
+/**
+ * A path name (or part of one) as the page shows it: controls, bidi overrides and isolates as
+ * `\\uXXXX` escapes (a recorded name may hold them; drawn, they would hide or reverse it).
+ * Attributes that carry the path for code (data-path) keep it as it is.
+ */
+export function shownPath(p) {
+  return visibleText(p);
 }
 
 /** The glob a filter box's (trimmed) text stands for, or null for a substring search. */
