@@ -140,7 +140,7 @@ describe('refusals, in Prometheus error shape', () => {
       ['label_replace(up, "a", "b", "c", "d")', 'string literal'],
       ['histogram_quantile(0.9, up)', 'histogram_quantile'],
       ['up atan2 up', 'atan2'],
-      ['up + on(job) group_left up', 'group_left'],
+      ['quantile(0.5, up)', 'quantile'],
       ['count_values("x", up)', 'count_values'],
     ] as const) {
       const r = await refused({ query: q });

@@ -33,6 +33,17 @@ export type BinaryOp = ArithOp | CompareOp;
 /** Set operators between instant vectors: which left elements stay (and, unless), or both sides merged (or). */
 export type SetOp = 'and' | 'or' | 'unless';
 
+/**
+ * on(...) / ignoring(...) of a binary operator; `group` for many-to-one (group_left: the
+ * right side is the one) and one-to-many (group_right) matching, with the labels copied
+ * from the "one" side.
+ */
+export interface Matching {
+  readonly on: boolean;
+  readonly labels: readonly string[];
+  readonly group?: { readonly side: 'left' | 'right'; readonly include: readonly string[] };
+}
+
 export type AggregateOp = 'sum' | 'avg' | 'min' | 'max' | 'count' | 'topk' | 'bottomk' | 'stddev' | 'stdvar' | 'group';
 
 /** Functions over a range vector that give an instant vector (server/promql/functions.ts). */
@@ -54,7 +65,7 @@ export type Expr =
       readonly op: BinaryOp;
       readonly bool: boolean;
       /** on(...) / ignoring(...): which labels pair vector elements; undefined = all but the name. */
-      readonly matching: { readonly on: boolean; readonly labels: readonly string[] } | undefined;
+      readonly matching: Matching | undefined;
       readonly lhs: Expr;
       readonly rhs: Expr;
       readonly type: 'scalar' | 'vector';

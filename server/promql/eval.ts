@@ -4,15 +4,16 @@
  * latest sample at most the lookback old (inclusive), none when that sample is a stale
  * marker; a range selector takes the samples in [t - range, t] minus stale markers;
  * offset moves t back and @ fixes it; functions and arithmetic drop the metric name;
- * vector matching is one-to-one on all labels but the name, or on(...) / ignoring(...).
+ * vector matching and set operators in server/promql/eval-binary.ts.
  */
-import type { AggregateOp, BinaryOp, Expr, MatrixExpr, Selector } from './ast.js';
+import type { AggregateOp, Expr, MatrixExpr, Selector } from './ast.js';
 import { execution } from './errors.js';
 import { binop, elementFunction, isComparison, rangeFunction, type Window } from './functions.js';
-import { compareMetrics, dropName, makeMetric, metricText, restrict, type Metric } from './labels.js';
+import { compareMetrics, dropName, makeMetric, restrict, type Metric } from './labels.js';
 import { rangedOf, type SeriesSamples } from './load.js';
 import { lower, lowerFrom, upper, upperFrom } from './search.js';
 import { selectK } from './topk.js';
+import { setOperation, signatureOf, vectorBinop, vectorScalar } from './eval-binary.js';
 
 export interface Sample {
   readonly metric: Metric;
@@ -71,7 +72,7 @@ export class Evaluator {
       case 'binary':
         return this.binary(e, t);
       case 'set':
-        return { type: 'vector', samples: unique(this.setOp(e, this.vector(e.lhs, t), this.vector(e.rhs, t))) };
+        return { type: 'vector', samples: unique(setOperation(e, this.vector(e.lhs, t), this.vector(e.rhs, t), (m) => this.signature(e, m))) };
       case 'aggregate':
         return { type: 'vector', samples: this.aggregate(e, t) };
       case 'range_fn':
@@ -181,7 +182,7 @@ export class Evaluator {
       const { value, keep } = binop(e.op, l.v, r.v);
       return { type: 'scalar', v: isComparison(e.op) ? (keep ? 1 : 0) : value };
     }
-    if (l.type === 'vector' && r.type === 'vector') return { type: 'vector', samples: unique(this.vectorBinop(e, l.samples, r.samples)) };
+    if (l.type === 'vector' && r.type === 'vector') return { type: 'vector', samples: unique(vectorBinop(e, l.samples, r.samples, (m) => this.signature(e, m))) };
     const vec = l.type === 'vector' ? l.samples : (r as { samples: Sample[] }).samples;
     const scalar = l.type === 'scalar' ? l.v : (r as { v: number }).v;
     return { type: 'vector', samples: unique(vectorScalar(e.op, vec, scalar, l.type === 'scalar', e.bool)) };
@@ -191,65 +192,8 @@ export class Evaluator {
     let cache = this.signatures.get(e);
     if (!cache) this.signatures.set(e, (cache = new Map()));
     let sig = cache.get(m);
-    if (sig === undefined) {
-      const names = new Set(e.matching?.labels ?? []);
-      if (e.matching?.on) sig = restrict(m, names, true).key;
-      else {
-        names.add('__name__');
-        sig = restrict(m, names, false).key;
-      }
-      cache.set(m, sig);
-    }
+    if (sig === undefined) cache.set(m, (sig = signatureOf(e.matching, m)));
     return sig;
-  }
-
-  private vectorBinop(e: Extract<Expr, { kind: 'binary' }>, lhs: Sample[], rhs: Sample[]): Sample[] {
-    const right = new Map<string, Sample>();
-    for (const rs of rhs) {
-      const sig = this.signature(e, rs.metric);
-      const dupl = right.get(sig);
-      if (dupl) {
-        throw execution(`found duplicate series for the match group ${metricText(matchGroup(e, rs.metric))} on the right hand-side of the operation: [${metricText(rs.metric)}, ${metricText(dupl.metric)}];many-to-many matching not allowed: matching labels must be unique on one side`);
-      }
-      right.set(sig, rs);
-    }
-    const matched = new Set<string>();
-    const out: Sample[] = [];
-    const comparison = isComparison(e.op);
-    for (const ls of lhs) {
-      const sig = this.signature(e, ls.metric);
-      const rs = right.get(sig);
-      if (!rs) continue;
-      const { value, keep } = binop(e.op, ls.v, rs.v);
-      if (!e.bool && !keep) continue;
-      if (matched.has(sig)) throw execution('multiple matches for labels: many-to-one matching must be explicit (group_left/group_right)');
-      matched.add(sig);
-      let metric = comparison && !e.bool ? ls.metric : dropName(ls.metric);
-      if (e.matching) metric = restrict(metric, new Set(e.matching.labels), e.matching.on);
-      out.push({ metric, v: e.bool ? (keep ? 1 : 0) : value });
-    }
-    return out;
-  }
-
-  /**
-   * and / or / unless at one step (engine.go VectorAnd, VectorOr, VectorUnless): elements
-   * paired by their signature (on / ignoring, never the name unless on() lists it), each
-   * side's elements kept whole, the metric name included.
-   */
-  private setOp(e: Extract<Expr, { kind: 'set' }>, lhs: Sample[], rhs: Sample[]): Sample[] {
-    if (e.op === 'and' && (lhs.length === 0 || rhs.length === 0)) return [];
-    if (e.op === 'unless' && rhs.length === 0) return lhs;
-    if (e.op === 'or') {
-      const left = new Set<string>();
-      for (const ls of lhs) left.add(this.signature(e, ls.metric));
-      const out = [...lhs];
-      for (const rs of rhs) if (!left.has(this.signature(e, rs.metric))) out.push(rs);
-      return out;
-    }
-    const right = new Set<string>();
-    for (const rs of rhs) right.add(this.signature(e, rs.metric));
-    const keep = e.op === 'and';
-    return lhs.filter((ls) => right.has(this.signature(e, ls.metric)) === keep);
   }
 
   // ------------------------------------------------------------ aggregation
@@ -284,30 +228,6 @@ export class Evaluator {
     }
     return out;
   }
-}
-
-/** The match group a metric falls in (error messages). */
-function matchGroup(e: Extract<Expr, { kind: 'binary' }>, m: Metric): Metric {
-  if (e.matching?.on) return restrict(m, new Set(e.matching.labels), true);
-  return restrict(m, new Set([...(e.matching?.labels ?? []), '__name__']), false);
-}
-
-function vectorScalar(op: BinaryOp, vec: Sample[], scalar: number, scalarLeft: boolean, bool: boolean): Sample[] {
-  const out: Sample[] = [];
-  const comparison = isComparison(op);
-  for (const s of vec) {
-    const [l, r] = scalarLeft ? [scalar, s.v] : [s.v, scalar];
-    let { value, keep } = binop(op, l, r);
-    // A comparison keeps the vector's value even when the scalar is on the left.
-    if (comparison && scalarLeft) value = s.v;
-    if (bool) {
-      value = keep ? 1 : 0;
-      keep = true;
-    }
-    if (!keep) continue;
-    out.push({ metric: !comparison || bool ? dropName(s.metric) : s.metric, v: value });
-  }
-  return out;
 }
 
 /** The fold of one group at one step (engine.go aggregation): started by its first sample, then one step per sample. */

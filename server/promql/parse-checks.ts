@@ -3,7 +3,7 @@
  * with the messages of Prometheus' parser (parser/parse.go checkAST): unary minus, binary
  * and set operators, and label matchers (regexes anchored and linear-time).
  */
-import type { BinaryOp, Expr, LabelMatcher, MatchOp, SetOp } from './ast.js';
+import type { BinaryOp, Expr, LabelMatcher, Matching, MatchOp, SetOp } from './ast.js';
 import { typeOf } from './ast.js';
 import { badData } from './errors.js';
 import { compileLabelRegex } from './regex.js';
@@ -19,26 +19,37 @@ export function negate(e: Expr): Expr {
 }
 
 /** A binary expression, typed and checked as Prometheus' parser checks it. */
-export function checkBinary(op: BinaryOp, bool: boolean, matching: { on: boolean; labels: readonly string[] } | undefined, lhs: Expr, rhs: Expr): Expr {
+export function checkBinary(op: BinaryOp, bool: boolean, matching: Matching | undefined, lhs: Expr, rhs: Expr): Expr {
   const lt = typeOf(lhs);
   const rt = typeOf(rhs);
-  if (lt === 'matrix' || rt === 'matrix') throw badData('binary expression must contain only scalar and instant vector types');
   if (bool && !COMPARISONS.has(op)) throw badData('bool modifier can only be used on comparison operators');
   if (COMPARISONS.has(op) && lt === 'scalar' && rt === 'scalar' && !bool) throw badData('comparisons between scalars must use BOOL modifier');
+  checkGroupLabels(matching);
+  if (lt === 'matrix' || rt === 'matrix') throw badData('binary expression must contain only scalar and instant vector types');
   if (matching && (lt !== 'vector' || rt !== 'vector')) throw badData('vector matching only allowed between instant vectors');
   const type = lt === 'scalar' && rt === 'scalar' ? 'scalar' : 'vector';
   return { kind: 'binary', op, bool, matching, lhs, rhs, type };
 }
 
 /** A set operation, checked in the order Prometheus' parser checks it (parser/parse.go checkAST). */
-export function checkSet(op: SetOp, bool: boolean, matching: { on: boolean; labels: readonly string[] } | undefined, lhs: Expr, rhs: Expr): Expr {
+export function checkSet(op: SetOp, bool: boolean, matching: Matching | undefined, lhs: Expr, rhs: Expr): Expr {
   const lt = typeOf(lhs);
   const rt = typeOf(rhs);
   if (bool) throw badData('bool modifier can only be used on comparison operators');
+  checkGroupLabels(matching);
   if (lt === 'matrix' || rt === 'matrix') throw badData('binary expression must contain only scalar and instant vector types');
   if (matching && matching.labels.length > 0 && (lt !== 'vector' || rt !== 'vector')) throw badData('vector matching only allowed between instant vectors');
+  if (matching?.group && lt === 'vector' && rt === 'vector') throw badData(`no grouping allowed for ${JSON.stringify(op)} operation`);
   if (lt === 'scalar' || rt === 'scalar') throw badData(`set operator ${JSON.stringify(op)} not allowed in binary scalar expression`);
   return { kind: 'set', op, matching, lhs, rhs };
+}
+
+/** With on(...), a label copied by group_left / group_right cannot also pair the sides. */
+function checkGroupLabels(matching: Matching | undefined): void {
+  if (!matching?.group || !matching.on) return;
+  for (const l of matching.group.include) {
+    if (matching.labels.includes(l)) throw badData(`label ${JSON.stringify(l)} must not occur in ON and GROUP clause at once`);
+  }
 }
 
 /** A label matcher with its test (regexes anchored and linear-time). */

@@ -7,7 +7,7 @@
 import { parser } from '@prometheus-io/lezer-promql';
 import type { SyntaxNode, Tree } from '@lezer/common';
 import { SERVER_LIMITS } from '../limits.js';
-import type { AggregateOp, AtModifier, BinaryOp, SetOp, ElementFunction, Expr, LabelMatcher, MatchOp, MatrixExpr, RangeFunction, Selector } from './ast.js';
+import type { AggregateOp, AtModifier, BinaryOp, SetOp, ElementFunction, Expr, LabelMatcher, Matching, MatchOp, MatrixExpr, RangeFunction, Selector } from './ast.js';
 import { typeOf } from './ast.js';
 import { badData, type PromError } from './errors.js';
 import { checkBinary, checkSet, matcher, negate } from './parse-checks.js';
@@ -272,7 +272,7 @@ class Converter {
     const op = BINARY_OPS[opNode.type.name];
     if (!op && !setOp) throw this.unsupported(opNode, `the operator ${JSON.stringify(this.src(opNode))}`);
     let bool = false;
-    let matching: { on: boolean; labels: string[] } | undefined;
+    let matching: Matching | undefined;
     for (const m of parts.slice(2, -1)) {
       if (m.type.name === 'BoolModifier') bool = true;
       else if (m.type.name === 'MatchingModifierClause') matching = this.matching(m);
@@ -282,16 +282,19 @@ class Converter {
     return checkBinary(op as BinaryOp, bool, matching, this.expr(lhsNode, depth), this.expr(rhsNode, depth));
   }
 
-  private matching(n: SyntaxNode): { on: boolean; labels: string[] } {
+  private matching(n: SyntaxNode): Matching {
     let on = false;
     let labels: string[] = [];
+    let group: { side: 'left' | 'right'; include: string[] } | undefined;
     for (const c of children(n)) {
       if (c.type.name === 'On') on = true;
       else if (c.type.name === 'Ignoring') on = false;
+      else if (c.type.name === 'GroupLeft' || c.type.name === 'GroupRight') group = { side: c.type.name === 'GroupLeft' ? 'left' : 'right', include: [] };
+      else if (c.type.name === 'GroupingLabels' && group) group.include = this.groupingLabels(c);
       else if (c.type.name === 'GroupingLabels') labels = this.groupingLabels(c);
-      else throw this.unsupported(c, `${this.src(c)} (many-to-one matching)`);
+      else throw this.unsupported(c, `the matching modifier ${JSON.stringify(this.src(c))}`);
     }
-    return { on, labels };
+    return group ? { on, labels, group } : { on, labels };
   }
 
   private groupingLabels(n: SyntaxNode): string[] {
