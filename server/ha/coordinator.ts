@@ -23,6 +23,13 @@ export type Role = 'active' | 'standby' | 'degraded';
 export const HA_DEFAULTS = {
   /** Lease TTL: a dead active is replaced within about this (renewed every TTL/4). */
   leaseTtlMs: 1_000,
+  /**
+   * The active's sink sends only within this share of the TTL after the start of the Redis
+   * request that took or last renewed its lease (Redis counts from later): an active paused
+   * past its lease (SIGSTOP) sends nothing on waking until a renewal answers. The rest of the
+   * TTL covers a send under way; renewals every TTL/4 leave room for ticks late by 0.65 TTL.
+   */
+  leaseSureFraction: 0.9,
 } as const;
 
 export interface HaOptions {
@@ -92,7 +99,7 @@ export class HaCoordinator extends EventEmitter {
   private registeredSinceMs: number | undefined;
   private leaseValue = '';
   /**
-   * performance.now() until which this member's lease surely holds: 3/4 of the TTL after the
+   * performance.now() until which this member's lease surely holds: 9/10 of the TTL after the
    * start of the request that took or renewed it (Redis counts the TTL from later). Past it
    * (a pause: SIGSTOP, a stalled VM) the sink sends nothing until a renewal says more.
    */
@@ -256,7 +263,7 @@ export class HaCoordinator extends EventEmitter {
     const r = (await this.redis.eval(ACQUIRE, 2, this.k.lease, this.k.fence, this.id, String(this.o.leaseTtlMs), String(this.token), steal ? '1' : '0')) as [number, string];
     if (r[0] !== 1) return false;
     this.token = Number(r[1]);
-    this.leaseSureUntil = at + (this.o.leaseTtlMs * 3) / 4;
+    this.leaseSureUntil = at + this.o.leaseTtlMs * HA_DEFAULTS.leaseSureFraction;
     this.leaseValue = `${this.id}|${this.token}`;
     this.leaseHolder = this.id;
     return true;
@@ -287,7 +294,7 @@ export class HaCoordinator extends EventEmitter {
         const at = performance.now();
         const ok = (await this.redis.eval(RENEW, 1, this.k.lease, this.leaseValue, String(ttl))) === 1;
         if (!ok) this.leaseValue = '';
-        else this.leaseSureUntil = at + (ttl * 3) / 4;
+        else this.leaseSureUntil = at + ttl * HA_DEFAULTS.leaseSureFraction;
       }
       const [[, fresh]] = (await this.redis.multi()
         .hset(this.k.members, this.id, String(this.startedMs))
