@@ -8,15 +8,14 @@
  * JSON and msgpack); one level more is refused by both doors with TPD_BAD_ARGUMENT naming the
  * path, nothing recorded. AUDIT11_VALUES_SEED replays a run.
  */
-import { request } from 'undici';
-import WebSocket from 'ws';
+import type WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { VALUE_DEPTH_MAX, type Update, type Value } from '../protocol/value.js';
 import { valueFromJson, valueToCsvCell, valueFromCsvCell, valueToJson } from '../protocol/value-json.js';
 import { decodeMsgpack, encodeMsgpack } from '../protocol/value-msgpack.js';
 import { recordingServer } from './helpers/recording-server.js';
 import { scheduleSeed } from './helpers/seed.js';
-import { expectAllSame, getText, line, msgpackBatch, readOutputs } from './helpers/value-outputs.js';
+import { expectAllSame, getText, line, msgpackBatch, openIngestWs, postNdjson as postNdjsonAt, readOutputs, sendIngestWs } from './helpers/value-outputs.js';
 import { valueDiff } from './helpers/values.js';
 import { rng } from './helpers/workload.js';
 
@@ -67,25 +66,15 @@ describe('values at the depth limit', () => {
     let ws: WebSocket;
     beforeAll(async () => {
       srv = await recordingServer();
-      ws = new WebSocket(`${srv.url.replace('http', 'ws')}/api/v1/ingest/ws?ack=durable`);
-      await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject));
+      ws = await openIngestWs(srv.url);
     });
     afterAll(async () => {
       ws.close();
       await srv.close();
     });
 
-    async function postNdjson(text: string): Promise<Record<string, unknown>> {
-      const res = await request(`${srv.url}/api/v1/ingest?ack=durable`, { method: 'POST', headers: { 'content-type': 'application/x-ndjson' }, body: `${text}\n` });
-      return (await res.body.json()) as Record<string, unknown>;
-    }
-
-    function sendWs(message: Uint8Array): Promise<Record<string, unknown>> {
-      return new Promise((resolve) => {
-        ws.once('message', (d) => resolve(JSON.parse(String(d)) as Record<string, unknown>));
-        ws.send(message, { binary: true });
-      });
-    }
+    const postNdjson = async (text: string): Promise<Record<string, unknown>> => (await postNdjsonAt(srv.url, text)).json;
+    const sendWs = (message: Uint8Array): Promise<Record<string, unknown>> => sendIngestWs(ws, message);
 
     it('a value at the limit comes back identical from every output after NDJSON and msgpack ingest', async () => {
       const t0 = 1_763_000_000_000_000;

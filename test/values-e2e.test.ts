@@ -8,9 +8,8 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import fc from 'fast-check';
-import { request } from 'undici';
 import { exportCommand } from '../clients/cli/export.js';
-import WebSocket from 'ws';
+import type WebSocket from 'ws';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { formatTs } from '../protocol/time.js';
 import type { Update } from '../protocol/value.js';
@@ -18,7 +17,7 @@ import { valueFromCsvCell, valueFromJson } from '../protocol/value-json.js';
 import { recordingServer } from './helpers/recording-server.js';
 import { tmpDir } from './helpers/tmp.js';
 import { hostileUpdates, propertySeed } from './helpers/values.js';
-import { csvRows, expectAllSame, getText as getTextAt, line, msgpackBatch, query, readOutputs as readOutputsAt, type Outputs } from './helpers/value-outputs.js';
+import { csvRows, expectAllSame, getText as getTextAt, line, msgpackBatch, openIngestWs, postNdjson as postNdjsonAt, query, readOutputs as readOutputsAt, sendIngestWs, type Outputs } from './helpers/value-outputs.js';
 
 /** Each run is three pushes and twelve reads on a real server: a few dozen runs stay well under a minute. */
 const RUNS = 60;
@@ -31,8 +30,7 @@ let run = 0;
 // One server per test: its archive is a temporary directory removed after each test.
 beforeEach(async () => {
   srv = await recordingServer();
-  ingestWs = new WebSocket(`${srv.url.replace('http', 'ws')}/api/v1/ingest/ws?ack=durable`);
-  await new Promise((resolve, reject) => ingestWs.once('open', resolve).once('error', reject));
+  ingestWs = await openIngestWs(srv.url);
 });
 
 afterEach(async () => {
@@ -40,20 +38,8 @@ afterEach(async () => {
   await srv.close();
 });
 
-async function postNdjson(text: string): Promise<{ status: number; json: Record<string, unknown> }> {
-  // Durable: the outputs read what the archive holds, and the answer says it is there.
-  const res = await request(`${srv.url}/api/v1/ingest?ack=durable`, { method: 'POST', headers: { 'content-type': 'application/x-ndjson' }, body: `${text}\n` });
-  return { status: res.statusCode, json: (await res.body.json()) as Record<string, unknown> };
-}
-
-/** One WebSocket ingest message and its answer (answers come in order, one per message). */
-function sendWs(message: string | Uint8Array): Promise<Record<string, unknown>> {
-  return new Promise((resolve) => {
-    ingestWs.once('message', (d) => resolve(JSON.parse(String(d)) as Record<string, unknown>));
-    ingestWs.send(message, { binary: typeof message !== 'string' });
-  });
-}
-
+const postNdjson = (text: string): Promise<{ status: number; json: Record<string, unknown> }> => postNdjsonAt(srv.url, text);
+const sendWs = (message: string | Uint8Array): Promise<Record<string, unknown>> => sendIngestWs(ingestWs, message);
 const getText = (path: string): Promise<string> => getTextAt(srv.url, path);
 const readOutputs = (prefix: string, tsUs: number): Promise<Outputs> => readOutputsAt(srv.url, prefix, tsUs);
 

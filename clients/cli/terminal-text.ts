@@ -8,12 +8,11 @@
  * so is a lone surrogate (a terminal would show U+FFFD, a character the text does not hold).
  */
 
-/** C0 controls, DEL, C1 controls, the bidi embeddings, overrides and isolates, lone surrogates. */
-// eslint-disable-next-line no-control-regex -- matching control characters is the point
-const UNSAFE = /[\u0000-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
+import { visibleText } from '../../protocol/value-json.js';
 
+/** C0 controls, DEL, C1 controls, the bidi embeddings, overrides and isolates, lone surrogates: protocol's rule, which the web player draws by too. */
 export function terminalText(s: string): string {
-  return s.replace(UNSAFE, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  return visibleText(s);
 }
 
 /**

@@ -5,6 +5,7 @@
  * and the two forms a batch is pushed in (an NDJSON line, a msgpack ingest message).
  */
 import { request } from 'undici';
+import WebSocket from 'ws';
 import { expect } from 'vitest';
 import { TapedeckClient, type StreamFrame } from '../../clients/client/index.js';
 import { formatTs } from '../../protocol/time.js';
@@ -33,6 +34,27 @@ export function msgpackBatch(tsUs: number, updates: readonly Update[]): Uint8Arr
     w.value(v);
   }
   return w.take();
+}
+
+/** A durable WebSocket ingest connection to `url`, open. */
+export async function openIngestWs(url: string): Promise<WebSocket> {
+  const ws = new WebSocket(`${url.replace('http', 'ws')}/api/v1/ingest/ws?ack=durable`);
+  await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject));
+  return ws;
+}
+
+/** One WebSocket ingest message and its answer (answers come in order, one per message). */
+export function sendIngestWs(ws: WebSocket, message: string | Uint8Array): Promise<Record<string, unknown>> {
+  return new Promise((resolve) => {
+    ws.once('message', (d) => resolve(JSON.parse(String(d)) as Record<string, unknown>));
+    ws.send(message, { binary: typeof message !== 'string' });
+  });
+}
+
+/** An NDJSON push, durable (the outputs read what the archive holds), and its answer. */
+export async function postNdjson(url: string, text: string): Promise<{ status: number; json: Record<string, unknown> }> {
+  const res = await request(`${url}/api/v1/ingest?ack=durable`, { method: 'POST', headers: { 'content-type': 'application/x-ndjson' }, body: `${text}\n` });
+  return { status: res.statusCode, json: (await res.body.json()) as Record<string, unknown> };
 }
 
 export async function getText(url: string, path: string): Promise<string> {
