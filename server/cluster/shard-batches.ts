@@ -231,7 +231,8 @@ export class ShardBatchDecoder {
       }
     }
     const rest = new MsgpackReader(this.bytes, at, end);
-    const values = rest.value();
+    // The list is no level of its values: each was written from its own depth 0 (writeRecord).
+    const values = rest.value(-1);
     const fresh = rest.value();
     if (!Array.isArray(values) || !Array.isArray(fresh) || values.length !== n || fresh.length % 2 !== 0 || !rest.done) throw fault(shape);
     this.announce(fresh);
