@@ -341,17 +341,31 @@ export class ColdStorage extends EventEmitter implements RemoteStore {
     }
   }
 
-  /** Removes a shipped file from local disk; it stays in the catalog as remote. */
+  /**
+   * Removes a shipped file from local disk; it stays in the catalog as remote. The local
+   * copy goes first and the catalog's row after: on a full disk the row cannot be written
+   * until space is given back, and retention is what gives it back (a row written first
+   * failed SQLITE_FULL, so nothing was ever evicted and the recorder stayed refused). A
+   * row not written (a full disk, a crash) is no loss: an open finds a shipped file gone
+   * from disk remote (reconcile).
+   */
   private async evict(f: FileEntry): Promise<boolean> {
     if (this.fetches.has(f.seq) || !this.a.releaseFile(f.seq)) return false;
     this.a.fileList.markLocation(f.seq, 'remote');
-    this.recordRow(f, [], []);
     const removing = rm(join(this.a.dir, f.name), { force: true }).then(() => fsyncDir(this.a.dir));
     this.evicting.set(f.name, removing.catch(() => undefined));
     try {
       await removing;
+    } catch (err) {
+      if (await lstat(join(this.a.dir, f.name)).then(() => true, () => false)) this.a.fileList.markLocation(f.seq, 'local');
+      throw err;
     } finally {
       this.evicting.delete(f.name);
+    }
+    try {
+      this.recordRow(f, [], []);
+    } catch (err) {
+      this.a.logger.warn({ name: f.name, error: (err as Error).message }, 'retention: the catalog could not record an evicted file as remote; the next open does');
     }
     this.fetchedAtMs.delete(f.name);
     this.counters.evicted++;

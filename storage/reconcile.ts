@@ -136,6 +136,8 @@ export async function reconcileArchive(a: ReconcileTarget, index: ReadOnlyIndex)
   /** Every path definition seen (catalog, then files in seq order): a file that contradicts one is reported. Filled at the first scan. */
   let defined: Map<number, { path: string; by: string }> | undefined;
   let catalogAhead = forgotCurrent;
+  /** Names whose put the catalog holds as done, read when a file is first found gone. */
+  let shippedNames: Set<string> | undefined;
   const seqs = [...new Set([...rows.keys(), ...onDisk.keys()])].sort((x, y) => x - y);
   for (const seq of seqs) {
     const row = rows.get(seq);
@@ -143,8 +145,11 @@ export async function reconcileArchive(a: ReconcileTarget, index: ReadOnlyIndex)
     if (!disk) {
       if (!row) continue;
       const { indexedBytes, ...fields } = row;
-      const entry: NewFileEntry = { ...fields, location: row.location === 'local' ? 'missing' : row.location, committedBytes: indexedBytes, damaged: false };
-      if (row.location !== 'remote') {
+      // A shipped file gone from disk is in cold storage: retention removed it and was cut
+      // short (a crash, a full disk) before the catalog recorded it remote.
+      const shipped = row.location !== 'remote' && !unreadable.has(row.name) && ROTATED_NAME.test(row.name) && (shippedNames ??= donePuts(a)).has(row.name);
+      const entry: NewFileEntry = { ...fields, location: shipped ? 'remote' : row.location === 'local' ? 'missing' : row.location, committedBytes: indexedBytes, damaged: false };
+      if (entry.location !== 'remote') {
         // Reported at every open, not only the first that found it gone.
         const code = unreadable.get(row.name);
         const message = code === undefined ? 'file is in the catalog but not on disk' : `file is in the catalog but its header cannot be read (${code}); its batches are not served`;
@@ -332,5 +337,14 @@ function loadDictionary(a: ReconcileTarget, extra: PathRow[]): void {
       break;
     }
     a.definePath(p.path, p.firstTs);
+  }
+}
+
+/** Names of the rotated files the catalog holds as shipped (put done); none when its rows cannot be read. */
+function donePuts(a: ReconcileTarget): Set<string> {
+  try {
+    return new Set(a.catalog.puts().filter((p) => p.status === 'done').map((p) => p.name));
+  } catch {
+    return new Set();
   }
 }
