@@ -55,6 +55,9 @@ export type RangeFunction =
 /** Functions of an instant vector, element by element (the metric name is dropped). */
 export type ElementFunction = 'abs' | 'ceil' | 'floor' | 'exp' | 'ln' | 'log2' | 'log10' | 'sqrt' | 'sgn';
 
+/** Functions of an instant vector with scalar parameters (the metric name is dropped). */
+export type ClampFunction = 'clamp' | 'clamp_min' | 'clamp_max' | 'round';
+
 export type Expr =
   | { readonly kind: 'number'; readonly value: number }
   | { readonly kind: 'vector'; readonly sel: Selector }
@@ -88,6 +91,9 @@ export type Expr =
     }
   | { readonly kind: 'range_fn'; readonly fn: RangeFunction; readonly matrix: Extract<Expr, { kind: 'matrix' }>; readonly param: Expr | undefined }
   | { readonly kind: 'element_fn'; readonly fn: ElementFunction; readonly expr: Expr }
+  | { readonly kind: 'clamp_fn'; readonly fn: ClampFunction; readonly expr: Expr; readonly params: readonly Expr[] }
+  /** absent(v) (expr an instant vector) and absent_over_time(m) (expr a range selector): labels from the selector's equality matchers. */
+  | { readonly kind: 'absent'; readonly expr: Expr; readonly labels: ReadonlyArray<readonly [string, string]> }
   | { readonly kind: 'time' }
   | { readonly kind: 'vector_fn'; readonly expr: Expr }
   | { readonly kind: 'scalar_fn'; readonly expr: Expr };
@@ -127,7 +133,12 @@ export function selectorsOf(e: Expr, out: Array<{ sel: Selector; rangeMs: number
     case 'element_fn':
     case 'vector_fn':
     case 'scalar_fn':
+    case 'absent':
       selectorsOf(e.expr, out);
+      break;
+    case 'clamp_fn':
+      selectorsOf(e.expr, out);
+      for (const p of e.params) selectorsOf(p, out);
       break;
     case 'binary':
     case 'set':

@@ -8,7 +8,7 @@
  */
 import type { AggregateOp, Expr, MatrixExpr, Selector } from './ast.js';
 import { execution } from './errors.js';
-import { binop, elementFunction, isComparison, rangeFunction, type Window } from './functions.js';
+import { binop, clampFunction, elementFunction, isComparison, rangeFunction, type Window } from './functions.js';
 import { compareMetrics, dropName, makeMetric, restrict, type Metric } from './labels.js';
 import { rangedOf, type SeriesSamples } from './load.js';
 import { lower, lowerFrom, upper, upperFrom } from './search.js';
@@ -80,6 +80,17 @@ export class Evaluator {
       case 'element_fn': {
         const x = this.vector(e.expr, t);
         return { type: 'vector', samples: unique(x.map((s) => ({ metric: dropName(s.metric), v: elementFunction(e.fn, s.v) }))) };
+      }
+      case 'clamp_fn': {
+        const x = this.vector(e.expr, t);
+        const p = e.params.map((q) => this.scalar(q, t));
+        // clamp with max below min answers nothing.
+        if (e.fn === 'clamp' && (p[1] as number) < (p[0] as number)) return { type: 'vector', samples: [] };
+        return { type: 'vector', samples: unique(x.map((s) => ({ metric: dropName(s.metric), v: clampFunction(e.fn, s.v, p) }))) };
+      }
+      case 'absent': {
+        const present = e.expr.kind === 'matrix' ? this.windows(e.expr, t).list.length > 0 : this.vector(e.expr, t).length > 0;
+        return { type: 'vector', samples: present ? [] : [{ metric: makeMetric(e.labels), v: 1 }] };
       }
       case 'vector_fn':
         return { type: 'vector', samples: [{ metric: makeMetric([]), v: this.scalar(e.expr, t) }] };

@@ -4,8 +4,8 @@
  * extrapolatedRate, instantValue, the *_over_time family with Kahan-Neumaier sums,
  * linearRegression, quantile, and the element-wise binary operators. Pure.
  */
-import type { ArithOp, BinaryOp, ElementFunction, RangeFunction } from './ast.js';
-import { goLog, goLog10, goLog2, goPow } from './gomath.js';
+import type { ArithOp, BinaryOp, ClampFunction, ElementFunction, RangeFunction } from './ast.js';
+import { goLog, goLog10, goLog2, goMax, goMin, goPow } from './gomath.js';
 
 /** A window of samples: t[lo..hi), v[lo..hi). */
 export interface Window {
@@ -273,5 +273,22 @@ export function elementFunction(fn: ElementFunction, x: number): number {
       return Math.sqrt(x);
     case 'sgn':
       return x > 0 ? 1 : x < 0 ? -1 : x;
+  }
+}
+
+/** clamp, clamp_min, clamp_max and round of one value with the step's parameters (functions.go, with Go's math.Max and math.Min). */
+export function clampFunction(fn: ClampFunction, x: number, p: readonly number[]): number {
+  switch (fn) {
+    case 'clamp_min':
+      return goMax(p[0] as number, x);
+    case 'clamp_max':
+      return goMin(p[0] as number, x);
+    case 'clamp':
+      return goMax(p[0] as number, goMin(p[1] as number, x));
+    case 'round': {
+      // Ties up; the inverse, as Prometheus computes it (fewer rounding errors than dividing).
+      const inverse = 1 / (p.length > 0 ? (p[0] as number) : 1);
+      return Math.floor(x * inverse + 0.5) / inverse;
+    }
   }
 }

@@ -158,3 +158,15 @@ function isOddInt(y: number): boolean {
   if (Math.abs(y) >= 2 ** 53) return false;
   return Number.isInteger(y) && Math.abs(y % 2) === 1;
 }
+
+/** Go's math.Max: +Inf before NaN (Max(NaN, +Inf) is +Inf, where Math.max answers NaN), then NaN, then +0 over -0. */
+export function goMax(x: number, y: number): number {
+  if (x === Infinity || y === Infinity) return Infinity;
+  return Math.max(x, y);
+}
+
+/** Go's math.Min: -Inf before NaN (Min(NaN, -Inf) is -Inf, where Math.min answers NaN), then NaN, then -0 under +0. */
+export function goMin(x: number, y: number): number {
+  if (x === -Infinity || y === -Infinity) return -Infinity;
+  return Math.min(x, y);
+}

@@ -52,6 +52,23 @@ function checkGroupLabels(matching: Matching | undefined): void {
   }
 }
 
+/**
+ * The labels of absent()'s answer (functions.go createLabelsForAbsentFunction): of a
+ * selector, each label an equality matcher names once (not the name); none otherwise.
+ */
+export function absentLabels(e: Expr): Array<[string, string]> {
+  if (e.kind !== 'vector' && e.kind !== 'matrix') return [];
+  const set = new Map<string, string>();
+  const dropped = new Set<string>();
+  for (const m of e.sel.matchers) {
+    if (m.name === '__name__') continue;
+    if (m.op === '=' && !set.has(m.name)) set.set(m.name, m.value);
+    else dropped.add(m.name);
+  }
+  for (const name of dropped) set.delete(name);
+  return [...set];
+}
+
 /** A label matcher with its test (regexes anchored and linear-time). */
 export function matcher(name: string, op: MatchOp, value: string): LabelMatcher {
   switch (op) {

@@ -10,7 +10,7 @@ import { SERVER_LIMITS } from '../limits.js';
 import type { AggregateOp, AtModifier, BinaryOp, SetOp, ElementFunction, Expr, LabelMatcher, Matching, MatchOp, MatrixExpr, RangeFunction, Selector } from './ast.js';
 import { typeOf } from './ast.js';
 import { badData, type PromError } from './errors.js';
-import { checkBinary, checkSet, matcher, negate } from './parse-checks.js';
+import { absentLabels, checkBinary, checkSet, matcher, negate } from './parse-checks.js';
 import { parseDurationMs, parseNumber, unquoteString } from './literals.js';
 
 const BINARY_OPS: Record<string, BinaryOp> = {
@@ -350,6 +350,18 @@ class Converter {
     if (ELEMENT_FUNCTIONS.has(fn)) {
       want(['vector']);
       return { kind: 'element_fn', fn: fn as ElementFunction, expr: args[0] as Expr };
+    }
+    if (fn === 'clamp' || fn === 'clamp_min' || fn === 'clamp_max' || fn === 'round') {
+      if (fn === 'round' && args.length === 1) want(['vector']);
+      else if (fn === 'round' && args.length > 2) throw badData(`expected at most 2 argument(s) in call to "round", got ${args.length}`);
+      else want(fn === 'clamp' ? ['vector', 'scalar', 'scalar'] : ['vector', 'scalar']);
+      return { kind: 'clamp_fn', fn, expr: args[0] as Expr, params: args.slice(1) };
+    }
+    if (fn === 'absent' || fn === 'absent_over_time') {
+      want([fn === 'absent' ? 'vector' : 'matrix']);
+      const arg = args[0] as Expr;
+      if (fn === 'absent_over_time' && arg.kind !== 'matrix') throw this.unsupported(n, `"${fn}" of anything but a range selector (subqueries)`);
+      return { kind: 'absent', expr: arg, labels: absentLabels(arg) };
     }
     if (fn === 'time') {
       want([]);
