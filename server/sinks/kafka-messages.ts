@@ -25,6 +25,8 @@ export interface SinkMessageOptions {
   mp: MsgpackWriter;
   /** Messages whose value is larger go as parts of at most this many bytes (protocol/kafka-parts.ts); undefined: whole. */
   partBytes?: number | undefined;
+  /** No message timestamp (the broker's clock): the topic refused the batch time (its message.timestamp.*.max.ms). */
+  brokerTime?: boolean | undefined;
 }
 
 function bufferOf(b: Uint8Array): Buffer {
@@ -36,14 +38,16 @@ export function sinkMessages(e: RecordedEvent, o: SinkMessageOptions): Message[]
   const id = { stream: e.id.stream, seq: e.id.seq, fence: String(o.fence), recorder: o.recorderId };
   const mac = o.auth.sign(id);
   const headers: Record<string, string> = { 'tpd-stream': id.stream, 'tpd-seq': id.seq, 'tpd-fence': id.fence, 'tpd-recorder': id.recorder, ...(mac !== undefined ? { 'tpd-mac': mac } : {}) };
-  const timestamp = String(Math.floor(e.ts / 1000));
+  // The batch time (ms); the value's ts keeps it (µs) when the topic refuses it and the broker's clock stamps the message.
+  const timestamp = o.brokerTime ? undefined : String(Math.floor(e.ts / 1000));
   // Values in the one msgpack or JSON form of protocol/ (docs/values.md), exact both ways.
   const json = o.format === 'json';
   const val = (v: Value): unknown => (json ? valueToJson(v) : v);
   const enc = (m: Record<string, unknown>): Buffer => (json ? Buffer.from(JSON.stringify(m)) : bufferOf(encodeMsgpack(m as Value, o.mp)));
   const whole: Message[] = o.key === 'stream'
-    ? [{ key: e.id.stream, value: enc({ ts: e.ts, source: e.source, stream: e.id.stream, seq: e.id.seq, updates: e.updates.map((u: Update) => [u[0], val(u[1])]) }), timestamp, headers }]
-    : e.updates.map((u: Update) => ({ key: u[0], value: enc({ ts: e.ts, value: val(u[1]) }), timestamp, headers }));
+    ? [{ key: e.id.stream, value: enc({ ts: e.ts, source: e.source, stream: e.id.stream, seq: e.id.seq, updates: e.updates.map((u: Update) => [u[0], val(u[1])]) }), headers }]
+    : e.updates.map((u: Update) => ({ key: u[0], value: enc({ ts: e.ts, value: val(u[1]) }), headers }));
+  if (timestamp !== undefined) for (const m of whole) m.timestamp = timestamp;
   const p = o.partBytes;
   if (p === undefined) return whole;
   // Too large for the topic: each message past partBytes as its parts (same key, time, identity).
@@ -91,8 +95,19 @@ export function nextPartBytes(current: number | undefined, largest: number, o: {
   return p >= o.partBytesMin && Math.ceil(largest / p) <= PROTOCOL_LIMITS.kafkaPartsPerSetMax ? p : undefined;
 }
 
-/** The broker's refusal of a send as too large (its message.max.bytes): no retry cures it. */
-export function isTooLarge(err: unknown): boolean {
+/**
+ * The broker's refusals of a send for what its messages are, which no retry cures (retrying
+ * them stopped the sink for good): too large (message.max.bytes), a time out of the topic's
+ * range (message.timestamp.before.max.ms / after.max.ms: a replayed or old batch time), or a
+ * record the broker will not take. Others (a leader moving, a broker away, ACLs an operator
+ * can fix) are retried.
+ */
+export type SendRefusal = 'too-large' | 'time' | 'record';
+
+export function sendRefusal(err: unknown): SendRefusal | undefined {
   const type = (err as { type?: unknown } | null)?.type;
-  return type === 'MESSAGE_TOO_LARGE' || type === 'RECORD_LIST_TOO_LARGE';
+  if (type === 'MESSAGE_TOO_LARGE' || type === 'RECORD_LIST_TOO_LARGE') return 'too-large';
+  if (type === 'INVALID_TIMESTAMP') return 'time';
+  if (type === 'CORRUPT_MESSAGE' || type === 'INVALID_RECORD') return 'record';
+  return undefined;
 }

@@ -172,6 +172,34 @@ export class KafkaTail {
     }
   }
 
+  /**
+   * Before a promotion publishes, the follower must have read the topic to its end: otherwise
+   * the buffered batches the old active did publish would go out again. A follower that does
+   * not get there in `catchUpMaxMs` (e.g. still reconnecting after a broker restart) is
+   * replaced and the wait goes on (the sink's buffer does not age during a promotion), up to
+   * `maxWaitMs`; past that the promotion publishes anyway and says loudly that duplicates are
+   * possible (losing batches would be worse). Resolves true for such an uncertain promotion.
+   */
+  async waitForEnd(maxWaitMs: number, stopped: () => boolean): Promise<boolean> {
+    const deadline = Date.now() + maxWaitMs;
+    while (!stopped()) {
+      if (await this.catchUp()) {
+        // Without the pair's key (Redis unreachable since start) what was read cannot be told
+        // from a foreign producer's: none of it counts, so batches may go out twice, never lost.
+        if (this.o.auth.ready || this.unverifiedCount === 0) return false;
+        this.o.log.error({ unverified: this.unverifiedCount }, "kafka sink: the pair's key is not known (Redis unreachable); publishing without trusting the topic, batches near the failover may be duplicated");
+        return true;
+      }
+      if (Date.now() > deadline) {
+        this.o.log.error({ waitedMs: maxWaitMs }, 'kafka sink: the end of the topic could not be read in time; publishing anyway, batches near the failover may be duplicated');
+        return true;
+      }
+      this.o.log.warn('kafka sink: the tail follower is behind; following the topic with a new consumer');
+      await this.rebuild().catch((err: unknown) => this.o.log.warn({ err }, 'kafka sink: cannot follow the topic yet'));
+    }
+    return false;
+  }
+
   /** Messages read before the pair's key was known and not verified yet. */
   get unverifiedCount(): number {
     return this.unverified.length;

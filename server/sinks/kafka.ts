@@ -18,7 +18,7 @@ import { MsgpackWriter } from '../../protocol/value-msgpack.js';
 import type { Logger } from 'pino';
 import type { RecordedEvent, Recorder } from '../recorder.js';
 import { compareSeq } from './identity.js';
-import { isTooLarge, largestValueBytes, messagesBytes, nextPartBytes, requestEnd, sinkMessages } from './kafka-messages.js';
+import { largestValueBytes, messagesBytes, nextPartBytes, requestEnd, sendRefusal, sinkMessages, type SendRefusal } from './kafka-messages.js';
 import { KafkaTail, withTimeout } from './kafka-tail.js';
 import { SinkAuth } from './sink-auth.js';
 
@@ -79,6 +79,8 @@ interface Entry {
   atMs: number;
   /** Its messages larger than this go as parts (the topic refused them whole); undefined: whole. */
   partBytes?: number;
+  /** Its messages go without a timestamp (the broker's clock): the topic refused the batch time. */
+  brokerTime?: boolean;
 }
 
 export interface SinkStatus {
@@ -126,10 +128,12 @@ export class KafkaSink {
    */
   mayPublish: () => boolean = () => true;
   private leaseWaiting = false;
+  /** Sends failed in a row (retried). */
+  private failStreak = 0;
   /** Last seq per stream seen on the topic (tail follower) or published by us. */
   private readonly lastOnTopic = new Map<string, string>();
   private promoting: Promise<void> | undefined;
-  readonly stats = { published: 0, dropped: 0, sendErrors: 0, promotions: 0, uncertainPromotions: 0, bufferOverflows: 0, partedBatches: 0 };
+  readonly stats = { published: 0, dropped: 0, sendErrors: 0, promotions: 0, uncertainPromotions: 0, bufferOverflows: 0, partedBatches: 0, brokerTimed: 0 };
   lastPublished: { stream: string; seq: string; ts: number } | null = null;
   /** The recorder's event: whatever goes wrong here is the sink's, never thrown into the recording of the batch. */
   private readonly onRecorded = (e: RecordedEvent): void => {
@@ -197,7 +201,7 @@ export class KafkaSink {
     this.fence = fence;
     if (this.active || this.promoting) return this.promoting ?? Promise.resolve();
     this.promoting = (async () => {
-      if (this.tail) await this.waitForTail(this.tail);
+      if (this.tail && (await this.tail.waitForEnd(this.o.promotionMaxWaitMs, () => this.stopped))) this.stats.uncertainPromotions++;
       if (this.stopped) return;
       // Synchronously from here: the queue is what the topic lacks, then live batches follow.
       const queue: Entry[] = [];
@@ -211,36 +215,6 @@ export class KafkaSink {
       this.promoting = undefined;
     });
     return this.promoting;
-  }
-
-  /**
-   * Before publishing, the follower must have read the topic to its end: otherwise the
-   * buffered batches the old active did publish would go out again. A follower that does not
-   * get there in `catchUpMaxMs` (e.g. still reconnecting after a broker restart) is replaced
-   * and the wait goes on, while the buffer keeps every batch (it does not age during a
-   * promotion), up to `promotionMaxWaitMs`; past that this recorder publishes anyway and
-   * says loudly that duplicates are possible (losing batches would be worse).
-   */
-  private async waitForTail(tail: KafkaTail): Promise<void> {
-    const deadline = Date.now() + this.o.promotionMaxWaitMs;
-    while (!this.stopped) {
-      if (await tail.catchUp()) {
-        // Without the pair's key (Redis unreachable since start) what was read cannot be told
-        // from a foreign producer's: none of it counts, so batches may go out twice, never lost.
-        if (!this.auth.ready && tail.unverifiedCount > 0) {
-          this.stats.uncertainPromotions++;
-          this.o.log.error({ unverified: tail.unverifiedCount }, "kafka sink: the pair's key is not known (Redis unreachable); publishing without trusting the topic, batches near the failover may be duplicated");
-        }
-        return;
-      }
-      if (Date.now() > deadline) {
-        this.stats.uncertainPromotions++;
-        this.o.log.error({ waitedMs: this.o.promotionMaxWaitMs }, 'kafka sink: the end of the topic could not be read in time; publishing anyway, batches near the failover may be duplicated');
-        return;
-      }
-      this.o.log.warn('kafka sink: the tail follower is behind; following the topic with a new consumer');
-      await tail.rebuild().catch((err: unknown) => this.o.log.warn({ err }, 'kafka sink: cannot follow the topic yet'));
-    }
   }
 
   /** Stops publishing (standby): what was queued stays in the buffer for a later promotion. */
@@ -310,7 +284,7 @@ export class KafkaSink {
 
   private messagesOf(x: Entry): Message[] {
     const { e } = x;
-    return sinkMessages(e, { format: this.o.format, key: this.o.key, fence: this.fence, recorderId: this.o.recorderId, auth: this.auth, mp: this.mp, partBytes: x.partBytes });
+    return sinkMessages(e, { format: this.o.format, key: this.o.key, fence: this.fence, recorderId: this.o.recorderId, auth: this.auth, mp: this.mp, partBytes: x.partBytes, brokerTime: x.brokerTime });
   }
 
   /**
@@ -334,22 +308,30 @@ export class KafkaSink {
   }
 
   /**
-   * The broker refused a send as too large (MESSAGE_TOO_LARGE, RECORD_LIST_TOO_LARGE: its
-   * message.max.bytes, the topic's max.message.bytes), which no retry cures: a send of several
-   * batches is made again one batch at a time; a batch refused alone goes again with its
-   * messages past partBytes in parts, partBytes halved at each refusal (partBytesStart down to
-   * partBytesMin). A batch the topic refuses even so is never published, decided once: it
-   * leaves the queue, counted in `dropped` and logged (the archive has it).
+   * The broker refused a send for what its messages are (sendRefusal), which no retry cures: a
+   * send of several batches is made again one batch at a time. A batch refused alone as too
+   * large (MESSAGE_TOO_LARGE, RECORD_LIST_TOO_LARGE: the topic's max.message.bytes) goes again
+   * with its messages past partBytes in parts, partBytes halved at each refusal
+   * (partBytesStart down to partBytesMin); one whose time the topic refuses (INVALID_TIMESTAMP)
+   * goes again stamped by the broker's clock (its value keeps the batch time). A batch the
+   * topic refuses even so is never published, decided once: it leaves the queue, counted in
+   * `dropped` and logged (the archive has it).
    */
-  private refusedTooLarge(take: Entry[], messages: Message[], err: unknown): void {
+  private refused(take: Entry[], messages: Message[], err: unknown, why: SendRefusal): void {
     if (take.length > 1) {
       this.singlesLeft = take.length;
       return;
     }
     const x = take[0] as Entry;
     this.partSent = undefined;
+    if (why === 'time' && !x.brokerTime) {
+      x.brokerTime = true;
+      this.stats.brokerTimed++;
+      this.o.log.warn({ stream: x.e.id.stream, seq: x.e.id.seq, ts: x.e.ts }, "kafka sink: the topic refuses this batch's time (its message.timestamp.*.max.ms); sending it stamped by the broker's clock (the value keeps the batch time)");
+      return;
+    }
     const largest = largestValueBytes(messages);
-    const partBytes = nextPartBytes(x.partBytes, largest, KAFKA_SINK_DEFAULTS);
+    const partBytes = why === 'too-large' ? nextPartBytes(x.partBytes, largest, KAFKA_SINK_DEFAULTS) : undefined;
     if (partBytes !== undefined) {
       if (x.partBytes === undefined) this.stats.partedBatches++;
       x.partBytes = partBytes;
@@ -361,7 +343,7 @@ export class KafkaSink {
     if (at >= 0) this.queue.splice(at, 1);
     this.singlesLeft = Math.max(0, this.singlesLeft - 1);
     this.stats.dropped++;
-    this.o.log.error({ err, stream: x.e.id.stream, seq: x.e.id.seq, ts: x.e.ts, bytes, updates: x.e.updates.length }, 'kafka sink: the broker refuses this batch as too large (its max message size); not published (the archive has it)');
+    this.o.log.error({ err, why, stream: x.e.id.stream, seq: x.e.id.seq, ts: x.e.ts, bytes, updates: x.e.updates.length }, 'kafka sink: the broker refuses this batch (no retry can cure it); not published (the archive has it)');
   }
 
   /** Sends `take`; one batch of several messages past sendBytesMax (key: path) in several requests, resuming after the last one sent. */
@@ -400,17 +382,21 @@ export class KafkaSink {
         try {
           await this.send(take, messages);
         } catch (err) {
-          if (isTooLarge(err)) {
-            this.refusedTooLarge(take, messages, err);
+          const why = sendRefusal(err);
+          if (why !== undefined) {
+            this.refused(take, messages, err, why);
             continue;
           }
+          // Logged at the 1st, 2nd, 4th, 8th... failure in a row: a broker away for an hour is not 14 400 lines.
+          const streak = ++this.failStreak;
           this.stats.sendErrors++;
-          this.o.log.warn({ err, batches: take.length }, 'kafka sink: send failed; retrying the same batches');
+          if ((streak & (streak - 1)) === 0) this.o.log.warn({ err, batches: take.length, failuresInARow: streak }, 'kafka sink: send failed; retrying the same batches');
           await new Promise((r) => setTimeout(r, KAFKA_SINK_DEFAULTS.retryBackoffMs));
           continue;
         } finally {
           this.sending = undefined;
         }
+        this.failStreak = 0;
         this.singlesLeft = Math.max(0, this.singlesLeft - take.length);
         for (const x of take) this.noteOnTopic(x.e.id.stream, x.e.id.seq);
         // What the topic now holds leaves the queue's head: these batches, also when the
