@@ -6,7 +6,8 @@
  * bigints, bytes, lone surrogates, NUL) go in through HTTP NDJSON and WebSocket msgpack and
  * must come back identical from every output (/history NDJSON and CSV, /state, session frames
  * JSON and msgpack); one level more is refused by both doors with TPD_BAD_ARGUMENT naming the
- * path, nothing recorded. AUDIT11_VALUES_SEED replays a run.
+ * path, nothing recorded. And the line limit (ingestLineBytesMax) counts the same bytes for
+ * NDJSON text as for msgpack. AUDIT11_VALUES_SEED replays a run.
  */
 import type WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -18,6 +19,8 @@ import { scheduleSeed } from './helpers/seed.js';
 import { expectAllSame, getText, line, msgpackBatch, openIngestWs, postNdjson as postNdjsonAt, readOutputs, sendIngestWs } from './helpers/value-outputs.js';
 import { valueDiff } from './helpers/values.js';
 import { rng } from './helpers/workload.js';
+import { ndjsonLines, parseMsgpackMessage, type PushedLine } from '../server/sources/push-lines.js';
+import { SERVER_LIMITS } from '../server/limits.js';
 
 const seed = scheduleSeed('AUDIT11_VALUES_SEED', 'audit11 values at the depth limit');
 const r = rng(seed);
@@ -58,6 +61,18 @@ describe('values at the depth limit', () => {
       expect(() => encodeMsgpack(deeper)).toThrow(/nested deeper/);
       // The JSON form of one level more, written by hand: refused by the reader too.
       expect(() => valueFromJson([valueToJson(v)], '/p')).toThrow(/nested deeper/);
+    }
+  });
+
+  it('a line of text past ingestLineBytesMax in UTF-8 bytes is refused as NDJSON as it is as msgpack, though its UTF-16 length is under', () => {
+    const max = SERVER_LIMITS.ingestLineBytesMax;
+    const outcome = (l: PushedLine | undefined): string => (l === null || l === undefined ? 'none' : 'error' in l ? l.error.code : 'accepted');
+    // 2-byte characters: the byte length is twice the JSON text's length in code units.
+    for (const [bytes, want] of [[max - 4096, 'accepted'], [max + 4096, 'TPD_BATCH_TOO_LARGE']] as const) {
+      const s = 'é'.repeat(Math.floor(bytes / 2));
+      const asJson = outcome(ndjsonLines(line(1_763_000_000_000_000, [['/big', s]])).next().value as PushedLine);
+      const asMsgpack = outcome(parseMsgpackMessage(msgpackBatch(1_763_000_000_000_000, [['/big', s]])).next().value as PushedLine);
+      expect([asJson, asMsgpack], `${bytes} bytes`).toEqual([want, want]);
     }
   });
 

@@ -45,7 +45,10 @@ function tooLarge(bytes: number): TapedeckError {
 
 /** One NDJSON line to a batch; throws a TapedeckError saying what is wrong. */
 function parseLine(text: string): PushedBatch {
-  if (text.length > SERVER_LIMITS.ingestLineBytesMax) throw tooLarge(text.length);
+  // Bytes, as a msgpack message's are counted: a line's UTF-8 length (counted only when it could be past the limit).
+  const max = SERVER_LIMITS.ingestLineBytesMax;
+  const bytes = text.length * 3 <= max ? text.length : Buffer.byteLength(text, 'utf8');
+  if (bytes > max) throw tooLarge(bytes);
   let doc: unknown;
   try {
     // parseJsonText refuses integers a double would round (TPD_BAD_ARGUMENT naming where).
