@@ -16,7 +16,13 @@
 import { createHash } from 'node:crypto';
 import { TapedeckError } from './errors.js';
 
-export const KAFKA_PART_HEADERS = { part: 'tpd-part', sum: 'tpd-sum' } as const;
+/**
+ * `part`, `sum`: a message in parts (above). `msg`: with the sink's key "path" a batch is one
+ * message per update, each with `tpd-msg` = `k/n` (1-based, n > 1): the batch is on the
+ * topic once its n-th message is (the sink sends them in order, each request after the last
+ * one's acknowledgement).
+ */
+export const KAFKA_PART_HEADERS = { part: 'tpd-part', sum: 'tpd-sum', msg: 'tpd-msg' } as const;
 
 /** The identity headers a part repeats (with tpd-mac); a set is one batch of one producer. */
 const IDENTITY_HEADERS = ['tpd-stream', 'tpd-seq', 'tpd-fence', 'tpd-recorder'] as const;
@@ -44,12 +50,16 @@ export function splitParts(value: Uint8Array, partBytes: number): Array<{ value:
   }));
 }
 
-/** A message's tpd-part says it is the last of its set, or it has none (a whole message). */
-export function completesBatch(h: PartHeaders | undefined): boolean {
-  const part = headerText(h, KAFKA_PART_HEADERS.part);
-  if (part === undefined) return true;
-  const m = /^([0-9]+)\/([0-9]+)$/.exec(part);
+/** `k/n` with k = n, or no such header. */
+function lastOrNone(text: string | undefined): boolean {
+  if (text === undefined) return true;
+  const m = /^([0-9]+)\/([0-9]+)$/.exec(text);
   return m !== null && m[1] === m[2];
+}
+
+/** A message completes its batch: its tpd-part and tpd-msg, where it has them, say it is the last. */
+export function completesBatch(h: PartHeaders | undefined): boolean {
+  return lastOrNone(headerText(h, KAFKA_PART_HEADERS.part)) && lastOrNone(headerText(h, KAFKA_PART_HEADERS.msg));
 }
 
 export interface PartOf {

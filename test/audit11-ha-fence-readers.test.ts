@@ -33,11 +33,27 @@ const KEY = 'ab'.repeat(32);
 const T0 = 1_770_000_000_000_000;
 
 /** A message of the pair: signed identity headers, `fence`, on `partition`. */
-function pairMessage(stream: string, seq: number, fence: number, value: string, partition = 0) {
+function pairMessage(stream: string, seq: number, fence: number, value: string, partition = 0, extra: Record<string, string> = {}) {
   const auth = new SinkAuth();
   auth.addKey(KEY);
   const id = { stream, seq: String(seq), fence: String(fence), recorder: 'old' };
-  return { partition, key: stream, value: Buffer.from(value), headers: { 'tpd-stream': id.stream, 'tpd-seq': id.seq, 'tpd-fence': id.fence, 'tpd-recorder': id.recorder, 'tpd-mac': auth.sign(id) as string } };
+  return { partition, key: stream, value: Buffer.from(value), headers: { 'tpd-stream': id.stream, 'tpd-seq': id.seq, 'tpd-fence': id.fence, 'tpd-recorder': id.recorder, 'tpd-mac': auth.sign(id) as string, ...extra } };
+}
+
+/** A sink of the pair (recorder 'new', key `key`) over a recorder of its own, following the topic. */
+async function follower(topic: string, key: 'stream' | 'path'): Promise<{ sink: KafkaSink; recorder: Recorder }> {
+  const archive = await Archive.open(await tmpDir('tapedeck-audit11-fence-tail-'), { flushIntervalMs: 0 });
+  onTestFinished(() => archive.close());
+  const recorder = await Recorder.open(archive);
+  const sink = new KafkaSink({
+    brokers: [kafka.brokers], topic, format: 'json', key, clientId: 'audit11', recorderId: 'new',
+    queueMaxBatches: 1000, bufferWindowMs: 60_000, bufferMaxBatches: 1000, promotionMaxWaitMs: 8_000, followTail: true,
+    log: pino({ level: 'silent' }),
+  });
+  sink.adoptKey(KEY);
+  await sink.start(recorder);
+  onTestFinished(() => sink.stop());
+  return { sink, recorder };
 }
 
 describe('a Kafka source reading a pair\'s topic', () => {
@@ -91,21 +107,23 @@ describe('the pair\'s tail follower', () => {
     await createTopic(kafka.kafka, topic);
     // The old active (fence 5) published batch 1; the next one (fence 6) batch 2; the old one, late, batch 3 under fence 5.
     await produce(kafka.kafka, topic, [pairMessage('push', T0 + 1, 5, 'x'), pairMessage('push', T0 + 2, 6, 'x'), pairMessage('push', T0 + 3, 5, 'x')] as never);
-    const archive = await Archive.open(await tmpDir('tapedeck-audit11-fence-tail-'), { flushIntervalMs: 0 });
-    onTestFinished(() => archive.close());
-    const recorder = await Recorder.open(archive);
-    const sink = new KafkaSink({
-      brokers: [kafka.brokers], topic, format: 'json', key: 'stream', clientId: 'audit11', recorderId: 'new',
-      queueMaxBatches: 1000, bufferWindowMs: 60_000, bufferMaxBatches: 1000, promotionMaxWaitMs: 8_000, followTail: true,
-      log: pino({ level: 'silent' }),
-    });
-    sink.adoptKey(KEY);
-    await sink.start(recorder);
-    onTestFinished(() => sink.stop());
+    const { sink, recorder } = await follower(topic, 'stream');
     for (let i = 1; i <= 4; i++) await recorder.write('push', [['/v', i]], T0 + i);
     await sink.setActive(7);
     await until(() => sink.status().published >= 2, 20_000, 'two batches published');
     const ours = (await readTopic(kafka.kafka, topic)).filter((m) => m.headers['tpd-recorder'] === 'new');
     expect(ours.map((m) => [Number(m.headers['tpd-seq']) - T0, m.headers['tpd-fence']])).toEqual([[3, '7'], [4, '7']]);
+  }, 60_000);
+
+  it('key: path: counts a batch as published only at its last message (tpd-msg n/n): an old active that died after 2 of 3 leaves it to the promotion', async () => {
+    const topic = uniqueName('audit11-fence-path');
+    await createTopic(kafka.kafka, topic);
+    await produce(kafka.kafka, topic, [1, 2].map((k) => pairMessage('push', T0 + 1, 5, 'x', 0, { 'tpd-msg': `${k}/3` })) as never);
+    const { sink, recorder } = await follower(topic, 'path');
+    await recorder.write('push', [['/p/0', 0], ['/p/1', 1], ['/p/2', 2]], T0 + 1);
+    await sink.setActive(6);
+    await until(() => sink.status().published >= 1, 20_000, 'the batch published');
+    const ours = (await readTopic(kafka.kafka, topic)).filter((m) => m.headers['tpd-recorder'] === 'new');
+    expect(ours.map((m) => [String(m.key), m.headers['tpd-msg']])).toEqual([['/p/0', '1/3'], ['/p/1', '2/3'], ['/p/2', '3/3']]);
   }, 60_000);
 });

@@ -7,7 +7,7 @@
  * one as too large.
  */
 import type { Message } from 'kafkajs';
-import { splitParts } from '../../protocol/kafka-parts.js';
+import { KAFKA_PART_HEADERS, splitParts } from '../../protocol/kafka-parts.js';
 import { PROTOCOL_LIMITS } from '../../protocol/limits.js';
 import { valueToJson } from '../../protocol/value-json.js';
 import { encodeMsgpack, type MsgpackWriter } from '../../protocol/value-msgpack.js';
@@ -46,12 +46,12 @@ export function sinkMessages(e: RecordedEvent, o: SinkMessageOptions): Message[]
   const enc = (m: Record<string, unknown>): Buffer => (json ? Buffer.from(JSON.stringify(m)) : bufferOf(encodeMsgpack(m as Value, o.mp)));
   const whole: Message[] = o.key === 'stream'
     ? [{ key: e.id.stream, value: enc({ ts: e.ts, source: e.source, stream: e.id.stream, seq: e.id.seq, updates: e.updates.map((u: Update) => [u[0], val(u[1])]) }), headers }]
-    : e.updates.map((u: Update) => ({ key: u[0], value: enc({ ts: e.ts, value: val(u[1]) }), headers }));
+    : e.updates.map((u: Update, k: number) => ({ key: u[0], value: enc({ ts: e.ts, value: val(u[1]) }), headers: e.updates.length > 1 ? { ...headers, [KAFKA_PART_HEADERS.msg]: `${k + 1}/${e.updates.length}` } : headers }));
   if (timestamp !== undefined) for (const m of whole) m.timestamp = timestamp;
   const p = o.partBytes;
   if (p === undefined) return whole;
   // Too large for the topic: each message past partBytes as its parts (same key, time, identity).
-  return whole.flatMap((m) => ((m.value as Buffer).length <= p ? [m] : splitParts(m.value as Buffer, p).map((x) => ({ ...m, value: x.value, headers: { ...headers, ...x.headers } }))));
+  return whole.flatMap((m) => ((m.value as Buffer).length <= p ? [m] : splitParts(m.value as Buffer, p).map((x) => ({ ...m, value: x.value, headers: { ...m.headers, ...x.headers } }))));
 }
 
 /** The largest value among `ms` (bytes). */

@@ -61,6 +61,8 @@ export class KafkaTail {
   private readonly fences = new FenceWatch();
   /** The pair's messages under a fence below one already read on their partition (an old active's, late): not counted as on the topic. */
   staleMessages = 0;
+  /** Identities read before the key was known and forgotten past unverifiedMax. */
+  unverifiedDropped = 0;
   /** Epoch ms when a message was last read (null: never). */
   readAtMs: number | null = null;
   /** Messages with an identity this pair did not write (no tag, or one that does not verify), passed over. */
@@ -218,7 +220,11 @@ export class KafkaTail {
     // Untagged, it is not the pair's; tagged, it may be, once the key is known.
     if (this.o.auth.ready || mac === '') return this.accept(id, mac, partition, complete);
     this.unverified.push({ id, mac, partition, complete });
-    if (this.unverified.length > this.o.limits.unverifiedMax) this.unverified.shift();
+    if (this.unverified.length > this.o.limits.unverifiedMax) {
+      this.unverified.shift();
+      const n = ++this.unverifiedDropped;
+      if ((n & (n - 1)) === 0) this.o.log.error({ unverifiedMax: this.o.limits.unverifiedMax, dropped: n }, "kafka sink: more messages read before the pair's key is known than are kept; the oldest are forgotten (a promotion may publish their batches again: duplicates, never loss)");
+    }
   }
 
   private accept(id: SignedIdentity, mac: string, partition: number, complete: boolean): void {
