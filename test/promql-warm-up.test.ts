@@ -196,6 +196,14 @@ describe('the query path warm-up at start', () => {
     expect(r.status).toBe(200);
     expect(r.promql?.detail).toMatch(/; warm-up stopped: 500 .*\(3 queries/);
     for (const [i, query] of QUERIES.entries()) expect(await ask(s.url, query), `${query} (seed ${seed})`).toBe(want[i]);
+    // An answer that is not the query API's JSON stops it the same way, saying what came.
+    const h = await serve(dir, {
+      hooks: (app) => app.addHook('onRequest', async (req, reply) => {
+        if (isWarmUpRequest(req)) await reply.code(502).type('text/html').send('<html>bad gateway</html>');
+      }),
+    });
+    await startPromqlPreparation(h.a, { app: h.app });
+    expect((await ready(h.url)).promql?.detail).toMatch(/; warm-up stopped: 502 <html>bad gateway<\/html> \(1 queries over 1 loopback connection to /);
     limits.promqlWarmUpMs = 0;
     const z = await serve(dir);
     await startPromqlPreparation(z.a, { app: z.app });

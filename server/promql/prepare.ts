@@ -203,7 +203,13 @@ async function ask(w: WarmUp, client: WarmUpClient, q: WarmUpQuery, range: { sta
     ? { method: 'GET', url: getUrl, headers }
     : { method: 'POST', url: q.url, headers: { ...headers, 'content-type': 'application/x-www-form-urlencoded' }, body: form.toString() };
   const res = await client.send(req, timeoutMs);
-  const body = JSON.parse(res.body) as { data?: { result?: unknown[] }; error?: unknown };
+  let body: { data?: { result?: unknown[] }; error?: unknown };
+  try {
+    body = JSON.parse(res.body) as typeof body;
+  } catch {
+    // Not the query API's JSON (node:http's own refusal of a request, say): its text, for the log.
+    body = { error: res.body.slice(0, 200) };
+  }
   return { status: res.status, series: body.data?.result?.length ?? 0, error: String(body.error ?? '') };
 }
 
