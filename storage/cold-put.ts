@@ -23,6 +23,8 @@ export interface PutEvent {
 export class PutShipper {
   private deferredCount = 0;
   private readonly rows = new Map<string, PutRow>();
+  /** Rows the catalog could not take yet (a full disk): written again at each check. */
+  private readonly unsaved = new Set<string>();
   private readonly queue: string[] = [];
   private loop: Promise<void> | undefined;
   private running = false;
@@ -66,6 +68,19 @@ export class PutShipper {
 
   isDone(name: string): boolean {
     return this.rows.get(name)?.status === 'done';
+  }
+
+  /** Done, and so in the catalog: only then may retention remove the local copy (an open must know it shipped). */
+  isDoneRecorded(name: string): boolean {
+    return this.isDone(name) && !this.unsaved.has(name);
+  }
+
+  /** Writes again the rows the catalog could not take (at each check). */
+  saveUnsaved(): void {
+    for (const name of [...this.unsaved]) {
+      const row = this.rows.get(name);
+      if (row) this.save(row);
+    }
   }
 
   needsPut(f: FileEntry): boolean {
@@ -139,6 +154,22 @@ export class PutShipper {
   private set(row: PutRow): void {
     const r = { ...row, updatedMs: Date.now() };
     this.rows.set(r.name, r);
-    if (!this.a.isClosed) this.a.catalog.setPut(r);
+    this.save(r);
+  }
+
+  /**
+   * The row into the catalog. A write that fails (a full disk: SQLITE_FULL) never throws out
+   * of the shipping loop, whose rejection nothing awaits (it ended the process): the row is
+   * kept and written again at the next check, and retention waits for it.
+   */
+  private save(r: PutRow): void {
+    if (this.a.isClosed) return;
+    try {
+      this.a.catalog.setPut(r);
+      this.unsaved.delete(r.name);
+    } catch (err) {
+      if (!this.unsaved.has(r.name)) this.a.logger.warn({ name: r.name, status: r.status, error: (err as Error).message }, 'put status not recorded yet; written again at the next check');
+      this.unsaved.add(r.name);
+    }
   }
 }

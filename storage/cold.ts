@@ -293,6 +293,7 @@ export class ColdStorage extends EventEmitter implements RemoteStore {
     this.checking ??= (async () => {
       try {
         if (this.stopped) return;
+        this.shipper.saveUnsaved();
         this.shipper.queueUnshipped();
         await this.enforceRetention();
       } catch (err) {
@@ -319,7 +320,7 @@ export class ColdStorage extends EventEmitter implements RemoteStore {
       localBytes += f.committedBytes + side;
     }
     const candidates = this.a.files.filter((f) => f.location === 'local' && f.sealed && ROTATED_NAME.test(f.name)
-      && this.shipper.isDone(f.name)
+      && this.shipper.isDoneRecorded(f.name)
       && Date.now() - (this.fetchedAtMs.get(f.name) ?? -Infinity) >= this.fetchedKeepMs);
     for (const f of candidates) {
       if (this.stopped || this.a.isClosed) return;

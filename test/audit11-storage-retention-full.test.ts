@@ -40,7 +40,7 @@ async function withCold<T>(dir: string, cold: string, f: (a: Archive, c: ColdSto
   const a = await Archive.open(dir, { ...STORAGE, diskFull: FAST });
   const c = await ColdStorage.start(a, {
     hooks: { put: { cmd: join(FIX, 'put-copy.sh'), args: [cold] }, get: { cmd: join(FIX, 'get-copy.sh'), args: [cold] } },
-    retention: retention ? { maxAgeMs: 0, maxBytes: 1 } : undefined, checkIntervalMs: 0, listIntervalMs: 0, fetchedKeepMs: 0,
+    ...(retention ? { retention: { maxAgeMs: 0, maxBytes: 1 } } : {}), checkIntervalMs: 0, listIntervalMs: 0, fetchedKeepMs: 0,
   });
   try {
     return await f(a, c);
