@@ -199,7 +199,7 @@ describe('PromQL answers equal a real Prometheus', () => {
   }, 120_000);
 
   it('refuses what Prometheus refuses, and what is outside the subset, in Prometheus error shape', async () => {
-    for (const q of ['sum(', 'rate(req_total)', 'req_total[5m] + 1', '1 > 2', 'histogram_quantile(0.9, req_total)', 'max_over_time(req_total[5m:1m])', '1 and vector(1)', 'vector(1) or 2', 'req_total and bool req_total', 'req_total[5m] or req_total', '1 or on(x) vector(1)', 'req_total and on(code) group_left req_total', 'req_total + on(code) group_left(code) req_total', 'round(req_total, 1, 2)', 'clamp(req_total, 1)', 'absent(req_total[5m])', 'absent_over_time(req_total)']) {
+    for (const q of ['sum(', 'rate(req_total)', 'req_total[5m] + 1', '1 > 2', 'histogram_quantile(0.9, req_total)', 'max_over_time(req_total[5m:1m])', '1 and vector(1)', 'vector(1) or 2', 'req_total and bool req_total', 'req_total[5m] or req_total', '1 or on(x) vector(1)', 'req_total and on(code) group_left req_total', 'req_total + on(code) group_left(code) req_total', 'round(req_total, 1, 2)', 'clamp(req_total, 1)', 'absent(req_total[5m])', 'absent_over_time(req_total)', 'label_replace(req_total, "a", "b", "c")', 'label_replace(req_total, "a", "b", "c", 1)', 'label_join(req_total, "a")', 'label_replace(1, "a", "b", "c", "d")']) {
       const want = await promtool(['instant', prom.url, q]);
       const got = await promtool(['instant', tapedeck.url, q]);
       expect(got.ok, q).toBe(false);
@@ -241,6 +241,9 @@ const EDGE_QUERIES = [
   'clamp(edge_special, 0, 1)', 'clamp_min(edge_special, -Inf)', 'clamp_max(edge_special, NaN)', 'clamp_min(edge_special, NaN)', 'clamp(edge_special, -Inf, NaN)', 'clamp(edge_special, NaN, Inf)', 'clamp(edge_tie, 3, 1)', 'round(edge_special)', 'round(edge_special, 0)',
   'round(edge_special, -0.5)', 'round(edge_tie / 3, 0.01)', 'round(edge_counter, 3)', 'absent(edge_nothing{k="v", k="w"})', 'absent((edge_nothing{k="v"}))', 'absent(edge_stale)',
   'absent_over_time(edge_stale[1m])', 'absent(sum(edge_nothing))', 'absent(edge_nothing{k!="v", j="x"} offset 1m)', 'absent(edge_tie{k="a"})',
+  'label_replace(edge_side, "id", "x", "id", ".*")', 'label_replace(edge_tie, "k", "$1", "k", "(?P<n>.)")', 'label_replace(edge_tie, "n", "${n}${1}", "k", "(?P<n>[a-c])")',
+  'label_replace(edge_tie, "1bad", "x", "k", ".*")', 'label_replace(edge_tie, "k", "x", "k", "(")', 'label_replace(edge_nothing, "k", "x", "k", "(")', 'label_join(edge_tie, "bad-name", "", "k")',
+  'label_join(edge_tie, "k", "-", "k", "k")', 'label_join(edge_tie, "k", "", "nothere")', 'label_replace(edge_tie, "k", "$01$1x$x1", "grp", "(.)")', 'label_replace(edge_tie, "z", "$", "k", "(.)")',
   'edge_special and edge_special > 0', 'edge_special or on(k) edge_tie', 'edge_tie unless ignoring(grp) edge_tie{grp="a"}', 'edge_stale or vector(0)',
   'edge_nothing', 'sum(edge_nothing)', 'count(edge_nothing)', 'rate(edge_nothing[5m])', 'edge_side{side="l"} + on(id) edge_nothing', 'scalar(edge_nothing)', 'scalar(edge_tie)',
   'edge_counter @ start()', 'edge_counter @ end()', 'rate(edge_counter[5m] @ end())', 'edge_counter @ start() offset -1m', 'edge_counter offset -5m', 'edge_counter @ 1700000900.5',

@@ -3,6 +3,7 @@
  * server/promql/parse.ts builds it from the upstream grammar's syntax tree; anything the
  * grammar accepts that is not here is refused there, naming the construct.
  */
+import type { LabelFunction } from './label-fns.js';
 
 export type MatchOp = '=' | '!=' | '=~' | '!~';
 
@@ -91,6 +92,7 @@ export type Expr =
     }
   | { readonly kind: 'range_fn'; readonly fn: RangeFunction; readonly matrix: Extract<Expr, { kind: 'matrix' }>; readonly param: Expr | undefined }
   | { readonly kind: 'element_fn'; readonly fn: ElementFunction; readonly expr: Expr }
+  | { readonly kind: 'label_fn'; readonly f: LabelFunction; readonly expr: Expr }
   | { readonly kind: 'clamp_fn'; readonly fn: ClampFunction; readonly expr: Expr; readonly params: readonly Expr[] }
   /** absent(v) (expr an instant vector) and absent_over_time(m) (expr a range selector): labels from the selector's equality matchers. */
   | { readonly kind: 'absent'; readonly expr: Expr; readonly labels: ReadonlyArray<readonly [string, string]> }
@@ -134,6 +136,7 @@ export function selectorsOf(e: Expr, out: Array<{ sel: Selector; rangeMs: number
     case 'vector_fn':
     case 'scalar_fn':
     case 'absent':
+    case 'label_fn':
       selectorsOf(e.expr, out);
       break;
     case 'clamp_fn':

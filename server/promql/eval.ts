@@ -14,6 +14,7 @@ import { rangedOf, type SeriesSamples } from './load.js';
 import { lower, lowerFrom, upper, upperFrom } from './search.js';
 import { selectK } from './topk.js';
 import { setOperation, signatureOf, vectorBinop, vectorScalar } from './eval-binary.js';
+import { checkRewrite, labelRewrite, type LabelRewrite } from './label-fns.js';
 
 export interface Sample {
   readonly metric: Metric;
@@ -45,6 +46,8 @@ export class Evaluator {
   private readonly signatures = new WeakMap<Expr, Map<Metric, string>>();
   /** Per range function node: whether its outputs' label sets are distinct (distinctOutputs). */
   private readonly distinct = new WeakMap<Expr, boolean>();
+  /** label_replace / label_join nodes, their regex compiled once a query. */
+  private readonly rewrites = new WeakMap<Expr, LabelRewrite>();
 
   constructor(private readonly ctx: EvalContext) {}
 
@@ -87,6 +90,14 @@ export class Evaluator {
         // clamp with max below min answers nothing.
         if (e.fn === 'clamp' && (p[1] as number) < (p[0] as number)) return { type: 'vector', samples: [] };
         return { type: 'vector', samples: unique(x.map((s) => ({ metric: dropName(s.metric), v: clampFunction(e.fn, s.v, p) }))) };
+      }
+      case 'label_fn': {
+        const x = this.vector(e.expr, t);
+        let r = this.rewrites.get(e);
+        if (!r) this.rewrites.set(e, (r = labelRewrite(e.f)));
+        checkRewrite(r);
+        const rewrite = r;
+        return { type: 'vector', samples: unique(x.map((s) => ({ metric: rewrite.apply(s.metric), v: s.v }))) };
       }
       case 'absent': {
         const present = e.expr.kind === 'matrix' ? this.windows(e.expr, t).list.length > 0 : this.vector(e.expr, t).length > 0;

@@ -332,6 +332,7 @@ class Converter {
     const [ident, body] = children(n);
     if (!ident || !body) throw this.unsupported(n, 'this function call');
     const fn = this.src(ident);
+    if (fn === 'label_replace' || fn === 'label_join') return this.labelFn(fn, children(body), depth);
     const args = children(body).map((a) => this.expr(a, depth));
     const want = (types: Array<'scalar' | 'vector' | 'matrix'>): void => {
       if (args.length !== types.length) throw badData(`expected ${types.length} argument(s) in call to "${fn}", got ${args.length}`);
@@ -376,5 +377,21 @@ class Converter {
       return { kind: 'scalar_fn', expr: args[0] as Expr };
     }
     throw this.unsupported(n, `the function ${fn}()`);
+  }
+
+  /** label_replace(v, dst, replacement, src, regex) and label_join(v, dst, separator, src...): string arguments but the first. */
+  private labelFn(fn: 'label_replace' | 'label_join', nodes: SyntaxNode[], depth: number): Expr {
+    const min = fn === 'label_replace' ? 5 : 3;
+    if (fn === 'label_replace' && nodes.length !== 5) throw badData(`expected 5 argument(s) in call to "label_replace", got ${nodes.length}`);
+    if (nodes.length < min) throw badData(`expected at least ${min} argument(s) in call to "${fn}", got ${nodes.length}`);
+    const expr = this.expr(nodes[0] as SyntaxNode, depth);
+    if (typeOf(expr) !== 'vector') throw badData(`expected type instant vector in call to function "${fn}", got ${TYPE_NAMES[typeOf(expr)]}`);
+    const strings = nodes.slice(1).map((a) => {
+      if (a.type.name === 'StringLiteral') return unquoteString(this.src(a));
+      throw badData(`expected type string in call to function "${fn}", got ${TYPE_NAMES[typeOf(this.expr(a, depth))]}`);
+    });
+    const [dst, third, fourth, fifth] = strings as [string, string, string, string];
+    if (fn === 'label_replace') return { kind: 'label_fn', f: { fn, dst, replacement: third, src: fourth, regex: fifth }, expr };
+    return { kind: 'label_fn', f: { fn, dst, separator: third, srcs: strings.slice(2) }, expr };
   }
 }
