@@ -7,18 +7,14 @@
  * counted it before: the batch's only copy on the topic was one every fencing reader drops).
  * The run's real broker; real recorders, archives and sinks.
  */
-import { Writable } from 'node:stream';
-import { pino } from 'pino';
-import { beforeAll, describe, expect, it, onTestFinished } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { resolveConfig } from '../server/config.js';
 import { startServer } from '../server/main.js';
-import { Recorder } from '../server/recorder.js';
-import { KafkaSink } from '../server/sinks/kafka.js';
 import { SinkAuth } from '../server/sinks/sink-auth.js';
 import type { KafkaSource } from '../server/sources/kafka.js';
 import { splitParts } from '../protocol/kafka-parts.js';
-import { Archive } from '../storage/index.js';
 import { createTopic, produce, readTopic, type KafkaPeer } from './helpers/kafka.js';
+import { keptLog, sinkOverRecorder } from './helpers/kafka-sink.js';
 import { PEER_START_MAX_MS, sharedKafka, uniqueName } from './helpers/peers.js';
 import { readArchive } from './helpers/replay.js';
 import { tmpDir } from './helpers/tmp.js';
@@ -41,20 +37,7 @@ function pairMessage(stream: string, seq: number, fence: number, value: string, 
 }
 
 /** A sink of the pair (recorder 'new', key `key`) over a recorder of its own, following the topic. */
-async function follower(topic: string, key: 'stream' | 'path'): Promise<{ sink: KafkaSink; recorder: Recorder }> {
-  const archive = await Archive.open(await tmpDir('tapedeck-audit11-fence-tail-'), { flushIntervalMs: 0 });
-  onTestFinished(() => archive.close());
-  const recorder = await Recorder.open(archive);
-  const sink = new KafkaSink({
-    brokers: [kafka.brokers], topic, format: 'json', key, clientId: 'audit11', recorderId: 'new',
-    queueMaxBatches: 1000, bufferWindowMs: 60_000, bufferMaxBatches: 1000, promotionMaxWaitMs: 8_000, followTail: true,
-    log: pino({ level: 'silent' }),
-  });
-  sink.adoptKey(KEY);
-  await sink.start(recorder);
-  onTestFinished(() => sink.stop());
-  return { sink, recorder };
-}
+const follower = (topic: string, key: 'stream' | 'path') => sinkOverRecorder(kafka.brokers, topic, { key, recorderId: 'new', followTail: true, pairKey: KEY });
 
 describe('a Kafka source reading a pair\'s topic', () => {
   it('refuses a message under a fence below one already read on its partition, counted and logged; other partitions and unfenced messages are not affected', async () => {
@@ -74,20 +57,14 @@ describe('a Kafka source reading a pair\'s topic', () => {
       pairMessage('t', 6, 3, '6', 1), // partition 1 has read no fence 4: recorded
     ];
     for (const m of msgs) await produce(kafka.kafka, topic, [m as never]);
-    const lines: Array<Record<string, unknown>> = [];
-    const out = new Writable({
-      write(chunk: Buffer, _enc, cb) {
-        for (const l of chunk.toString().split('\n')) if (l !== '') lines.push(JSON.parse(l) as Record<string, unknown>);
-        cb();
-      },
-    });
+    const { logger, lines } = keptLog();
     const dir = await tmpDir('tapedeck-audit11-fence-');
     const srv = await startServer(resolveConfig({
       archive_directory: dir,
       record: { spec: ['/**'], flush_interval: '0' },
       publish: { bind: '127.0.0.1:0' },
       sources: [{ name: 'in', type: 'kafka', brokers: [kafka.brokers], topics: [topic], batch: 'message', format: 'json', path: '/in/{partition}/{offset}' }],
-    }), { logger: pino({ level: 'warn' }, out) });
+    }), { logger });
     const src = srv.sources[0] as KafkaSource;
     try {
       await until(() => src.stats.messages >= msgs.length, 30_000, 'every message read');

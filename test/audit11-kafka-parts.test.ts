@@ -9,19 +9,17 @@
  * at its restart (its offset is committed no further than the set's first part). The run's
  * real broker, real recorders and archives.
  */
-import { Writable } from 'node:stream';
 import fc from 'fast-check';
-import { pino } from 'pino';
-import { beforeAll, describe, expect, it, onTestFinished } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { resolveConfig } from '../server/config.js';
 import { startServer } from '../server/main.js';
-import { Recorder } from '../server/recorder.js';
-import { KafkaSink } from '../server/sinks/kafka.js';
+import type { Recorder } from '../server/recorder.js';
+import type { KafkaSink } from '../server/sinks/kafka.js';
 import type { KafkaSource } from '../server/sources/kafka.js';
 import { PartAssembler, splitParts } from '../protocol/kafka-parts.js';
 import type { Update, Value } from '../protocol/value.js';
-import { Archive } from '../storage/index.js';
 import { createTopic, produce, readTopic, type KafkaPeer } from './helpers/kafka.js';
+import { keptLog, sinkOverRecorder } from './helpers/kafka-sink.js';
 import { PEER_START_MAX_MS, sharedKafka, uniqueName } from './helpers/peers.js';
 import { readArchive } from './helpers/replay.js';
 import { tmpDir } from './helpers/tmp.js';
@@ -44,18 +42,9 @@ async function smallTopic(name: string): Promise<string> {
 
 /** A publishing sink on `topic` over a recorder of its own. */
 async function publishing(topic: string, format: 'json' | 'msgpack'): Promise<{ sink: KafkaSink; recorder: Recorder }> {
-  const archive = await Archive.open(await tmpDir('tapedeck-audit11-parts-'), { flushIntervalMs: 0 });
-  onTestFinished(() => archive.close());
-  const recorder = await Recorder.open(archive);
-  const sink = new KafkaSink({
-    brokers: [kafka.brokers], topic, format, key: 'stream', clientId: 'audit11', recorderId: 'r1',
-    queueMaxBatches: 100_000, bufferWindowMs: 60_000, bufferMaxBatches: 1000, promotionMaxWaitMs: 8_000, followTail: false,
-    log: pino({ level: 'silent' }),
-  });
-  await sink.start(recorder);
-  onTestFinished(() => sink.stop());
-  await sink.setActive(0);
-  return { sink, recorder };
+  const r = await sinkOverRecorder(kafka.brokers, topic, { format });
+  await r.sink.setActive(0);
+  return r;
 }
 
 /** The offset `group` committed on partition 0 of `topic` ('-1': none). */
@@ -74,20 +63,14 @@ async function committed(topic: string, group: string): Promise<string> {
  * has read `messages` messages and its group committed offset `commit`; its warn lines.
  */
 async function consume(topic: string, source: Record<string, unknown>, messages: number, commit: string, group = uniqueName('g'), given?: string): Promise<{ dir: string; src: KafkaSource; lines: Array<Record<string, unknown>> }> {
-  const lines: Array<Record<string, unknown>> = [];
-  const out = new Writable({
-    write(chunk: Buffer, _enc, cb) {
-      for (const l of chunk.toString().split('\n')) if (l !== '') lines.push(JSON.parse(l) as Record<string, unknown>);
-      cb();
-    },
-  });
+  const { logger, lines } = keptLog();
   const dir = given ?? await tmpDir('tapedeck-audit11-parts-in-');
   const srv = await startServer(resolveConfig({
     archive_directory: dir,
     record: { spec: ['/**'], flush_interval: '0' },
     publish: { bind: '127.0.0.1:0' },
     sources: [{ name: 'in', type: 'kafka', brokers: [kafka.brokers], topics: [topic], group_id: group, batch: 'message', path: '/in/{key}', ...source }],
-  }), { logger: pino({ level: 'warn' }, out) });
+  }), { logger });
   const src = srv.sources[0] as KafkaSource;
   try {
     await until(() => src.stats.messages >= messages, 30_000, `${messages} messages read`);

@@ -9,14 +9,10 @@
  * broker's clock (its value keeps the batch time, exact), counted and logged; the batches
  * after it are published. The run's real broker, a real recorder and archive.
  */
-import { pino } from 'pino';
-import { beforeAll, describe, expect, it, onTestFinished } from 'vitest';
-import { Recorder } from '../server/recorder.js';
-import { KafkaSink } from '../server/sinks/kafka.js';
-import { Archive } from '../storage/index.js';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { createTopic, readTopic, type KafkaPeer } from './helpers/kafka.js';
+import { sinkOverRecorder } from './helpers/kafka-sink.js';
 import { PEER_START_MAX_MS, sharedKafka, uniqueName } from './helpers/peers.js';
-import { tmpDir } from './helpers/tmp.js';
 import { until } from './helpers/until.js';
 
 let kafka: KafkaPeer;
@@ -29,16 +25,7 @@ describe('the Kafka sink and a topic that refuses old times', () => {
     it(`key: ${key}: a batch older than the topic takes is published stamped by the broker, its value keeping its time; the batches after it are published`, async () => {
       const topic = uniqueName('audit11-sink-ts');
       await createTopic(kafka.kafka, topic, 1, [{ name: 'message.timestamp.before.max.ms', value: '3600000' }]);
-      const archive = await Archive.open(await tmpDir('tapedeck-audit11-sink-ts-'), { flushIntervalMs: 0 });
-      onTestFinished(() => archive.close());
-      const recorder = await Recorder.open(archive);
-      const sink = new KafkaSink({
-        brokers: [kafka.brokers], topic, format: 'json', key, clientId: 'audit11', recorderId: 'r1',
-        queueMaxBatches: 1000, bufferWindowMs: 60_000, bufferMaxBatches: 1000, promotionMaxWaitMs: 8_000, followTail: false,
-        log: pino({ level: 'silent' }),
-      });
-      await sink.start(recorder);
-      onTestFinished(() => sink.stop());
+      const { sink, recorder } = await sinkOverRecorder(kafka.brokers, topic, { key });
       await sink.setActive(0);
       const now = Date.now() * 1000;
       const old = now - 2 * 86_400_000_000 + 123;

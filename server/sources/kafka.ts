@@ -357,8 +357,9 @@ export class KafkaSource extends EventEmitter implements Source {
   /** Acknowledges a fetched message set through `lastOffset` to Kafka, once it is durable. */
   private async commit(consumer: Consumer, p: EachBatchPayload, lastOffset: string, updates: number, startedMs: number): Promise<void> {
     const { topic, partition, highWatermark } = p.batch;
-    const next = (BigInt(lastOffset) + 1n).toString();
-    await consumer.commitOffsets([{ topic, partition, offset: this.gate.commitOffset(topic, partition, next) }]);
+    // No further than a set of parts still held: a restart reads it again.
+    const next = this.gate.commitOffset(topic, partition, (BigInt(lastOffset) + 1n).toString());
+    await consumer.commitOffsets([{ topic, partition, offset: next }]);
     this.stats.commits++;
     p.resolveOffset(lastOffset);
     this.lags.set(`${topic}\0${partition}`, { topic, partition, lag: Math.max(0, Number(BigInt(highWatermark) - BigInt(next))) });
