@@ -157,6 +157,12 @@ export const SERVER_LIMITS = {
   promqlSliceMs: 10,
   /** Longest evaluation of one query; a request's `timeout` may only shorten it. */
   promqlTimeoutMs: 120_000,
+  /**
+   * Characters of a label value label_replace or label_join makes (a path's own limit,
+   * protocol pathCharsMax); longer is a 422 execution error, checked as the value is built:
+   * a replacement of thousands of `$0` would otherwise make megabytes a series.
+   */
+  promqlLabelValueCharsMax: 4096,
   /** Queries and metadata requests evaluated at once; later ones get 503 until one ends. */
   promqlConcurrentQueriesMax: 20,
   /**

@@ -10,6 +10,7 @@ import { isLabelName } from '../../protocol/prom-text-lex.js';
 import { execution } from './errors.js';
 import { labelValue, makeMetric, type Metric } from './labels.js';
 import { compileLabelRegex } from './regex.js';
+import { SERVER_LIMITS } from '../limits.js';
 
 export type LabelFunction =
   | { readonly fn: 'label_replace'; readonly dst: string; readonly replacement: string; readonly src: string; readonly regex: string }
@@ -33,7 +34,7 @@ export function labelRewrite(f: LabelFunction): LabelRewrite {
     const error = bad === undefined ? undefined : bad === f.dst ? `invalid destination label name in label_join(): ${f.dst}` : `invalid source label name in label_join(): ${bad}`;
     return {
       error,
-      apply: (m) => memo.get(m) ?? remember(m, withLabel(m, f.dst, f.srcs.map((s) => labelValue(m, s)).join(f.separator))),
+      apply: (m) => memo.get(m) ?? remember(m, withLabel(m, f.dst, joined(f.srcs.map((s) => labelValue(m, s)), f.separator))),
     };
   }
   let re: RegExp | undefined;
@@ -54,6 +55,21 @@ export function labelRewrite(f: LabelFunction): LabelRewrite {
       return remember(m, match === null ? m : withLabel(m, f.dst, expandTemplate(f.replacement, match)));
     },
   };
+}
+
+/** The label values made too long: an evaluation error (promqlLabelValueCharsMax). */
+function tooLong(fn: string): never {
+  throw execution(`${fn}() made a label value longer than promqlLabelValueCharsMax (${SERVER_LIMITS.promqlLabelValueCharsMax} characters)`);
+}
+
+/** values joined by separator, refused as soon as it passes promqlLabelValueCharsMax. */
+function joined(values: readonly string[], separator: string): string {
+  let out = '';
+  for (let i = 0; i < values.length; i++) {
+    out += i === 0 ? values[i] : separator + (values[i] as string);
+    if (out.length > SERVER_LIMITS.promqlLabelValueCharsMax) tooLong('label_join');
+  }
+  return out;
 }
 
 /** m with `name` set to `value`, or removed when the value is empty. */
@@ -88,8 +104,11 @@ export function expandTemplate(template: string, match: RegExpExecArray): string
     const num = groupNumber(ref.name);
     const text = num >= 0 ? match[num] : match.groups?.[ref.name];
     out += text ?? '';
+    if (out.length > SERVER_LIMITS.promqlLabelValueCharsMax) tooLong('label_replace');
   }
-  return out + rest;
+  out += rest;
+  if (out.length > SERVER_LIMITS.promqlLabelValueCharsMax) tooLong('label_replace');
+  return out;
 }
 
 /** Go's regexp extract: a name of letters, digits and underscores, braced or not; undefined when malformed. */
