@@ -281,6 +281,40 @@ describe('the query path warm-up at start', () => {
     }
   });
 
+  it('a server on a wildcard address is warmed through the loopback of its family; one closed meanwhile ends it', async () => {
+    const dir = await build(scheduleSeed('PROMQL_PREPARE_SEED', 'promql-warm-up-wildcard'));
+    for (const [host, via] of [['0.0.0.0', '127.0.0.1:'], ['::', '[::1]:']] as const) {
+      const a = await Archive.open(dir, { readonly: true });
+      const app = await buildServer({ archive: a });
+      const warmUps = watchWarmUp(app);
+      try {
+        await app.listen({ port: 0, host });
+        await startPromqlPreparation(a, { app });
+        const detail = promqlReadiness(a)[0]?.detail ?? '';
+        expect(detail, host).toContain(` loopback connections to ${via}${(app.server.address() as { port: number }).port},`);
+        expect(warmUps.length > 0 && warmUps.every((x) => x.realSocket && x.acceptedHere), host).toBe(true);
+      } finally {
+        await app.close();
+        await a.close();
+      }
+    }
+    // Closed while warming up (a shutdown right after the start): the preparation ends, nothing
+    // hangs (the request in flight is answered 503 by the closing server, or the archive is closed).
+    const a = await Archive.open(dir, { readonly: true });
+    const app = await buildServer({ archive: a });
+    let seen = 0;
+    const closing = new Promise<void>((resolve) => app.addHook('onRequest', async (req) => {
+      if (isWarmUpRequest(req) && ++seen === 5) resolve();
+    }));
+    await app.listen({ port: 0, host: '127.0.0.1' });
+    const finished = startPromqlPreparation(a, { app });
+    await closing;
+    await app.close();
+    await a.close();
+    await finished;
+    expect(promqlReadiness(a)[0]).toMatchObject({ ok: true, detail: expect.stringMatching(/; warm-up (stopped|failed): .* \(\d+ queries over \d+ loopback connections? to /) });
+  });
+
   it('a warm-up request that never answers ends the warm-up at promqlWarmUpMs; the server is ready and answers', async () => {
     const seed = scheduleSeed('PROMQL_PREPARE_SEED', 'promql-warm-up-stuck');
     const dir = await build(seed);
