@@ -12,7 +12,7 @@
  * AUDIT11_COLD_COPY_SEED=<n> replays the offsets.
  */
 import { cp, mkdir, open, readdir, rm, stat, truncate, unlink } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Archive } from '../storage/archive.js';
 import { ColdStorage } from '../storage/cold.js';
@@ -25,8 +25,8 @@ import { scheduleSeed } from './helpers/seed.js';
 import { rng } from './helpers/workload.js';
 import { xorByte, zeroBytes } from './helpers/damage.js';
 import { plain } from './helpers/replay.js';
+import { HOOKS as FIX, recordEvicted } from './helpers/cold-shipped.js';
 
-const FIX = resolve('test/fixtures/hooks');
 const T0 = 1_760_000_000_000_000;
 const STORAGE = { flushIntervalMs: 0, imageFrequencyBytes: 2048 };
 const PER_FILE = 200;
@@ -41,32 +41,6 @@ interface Region {
   name: string;
   from: number;
   to: number;
-}
-
-/** Three files of several blocks each; the two rotated ones shipped to `cold` and evicted. */
-async function record(dir: string, cold: string): Promise<void> {
-  const a = await Archive.open(dir, STORAGE);
-  const c = await ColdStorage.start(a, { hooks: { put: { cmd: join(FIX, 'put-copy.sh'), args: [cold] } }, retention: { maxAgeMs: 0, maxBytes: 1 }, checkIntervalMs: 0, listIntervalMs: 0 });
-  try {
-    for (let f = 0; f < 3; f++) {
-      let k = 0;
-      for (const b of all.slice(f * PER_FILE, (f + 1) * PER_FILE)) {
-        a.writer!.append(b.updates, b.ts);
-        if (++k % FLUSH_EVERY === 0) await a.writer!.flush();
-      }
-      if (f === 2) break;
-      const shipped = new Promise<void>((done) => c.on('event', (e: { type: string }) => e.type === 'put' && done()));
-      await a.writer!.rotate();
-      await shipped;
-      c.removeAllListeners('event');
-    }
-    await a.writer!.flush();
-    await c.check();
-    expect(a.files.map((f) => f.location)).toEqual(['remote', 'remote', 'local']);
-  } finally {
-    await c.stop();
-    await a.close();
-  }
 }
 
 /** The header's fields, and the frame regions of the first block (the dictionary), the last and one chosen at random. */
@@ -130,7 +104,7 @@ describe('a damaged copy fetched back from cold storage', () => {
     const pristine = join(base, 'pristine');
     const work = join(base, 'work');
     await mkdir(join(pristine, 'cold'), { recursive: true });
-    await record(join(pristine, 'archive'), join(pristine, 'cold'));
+    await recordEvicted(join(pristine, 'archive'), join(pristine, 'cold'), all, { perFile: PER_FILE, rotations: 2, flushEvery: FLUSH_EVERY, storage: STORAGE });
     const names = (await readdir(join(pristine, 'cold'))).sort();
     const victim = names[1] as string;
     const size = (await stat(join(pristine, 'cold', victim))).size;

@@ -13,7 +13,7 @@
  * AUDIT11_FULL_OPEN_SEED=<n> replays the slivers of space given back.
  */
 import { mkdir, readdir, stat, truncate, unlink } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Archive } from '../storage/archive.js';
 import { ColdStorage } from '../storage/cold.js';
@@ -25,8 +25,8 @@ import { tmpDir } from './helpers/tmp.js';
 import { scheduleSeed } from './helpers/seed.js';
 import { rng } from './helpers/workload.js';
 import { plain, readAll } from './helpers/replay.js';
+import { HOOKS as FIX, recordEvicted } from './helpers/cold-shipped.js';
 
-const FIX = resolve('test/fixtures/hooks');
 const T0 = 1_760_000_000_000_000;
 const STORAGE = { flushIntervalMs: 0, imageFrequencyBytes: 4096 };
 const PER_FILE = 120;
@@ -34,29 +34,6 @@ const OPENS = 8;
 
 function batches(n: number): Batch[] {
   return Array.from({ length: n }, (_, i) => ({ ts: T0 + i * 1000, updates: [[`/d${i % 7}/a`, i], ['/b', `v${i}`]] }));
-}
-
-/** Two rotated files shipped to `cold` and evicted (the catalog alone knows them), then `current`. */
-async function recordWithEvicted(dir: string, cold: string, all: Batch[]): Promise<void> {
-  const a = await Archive.open(dir, STORAGE);
-  const c = await ColdStorage.start(a, { hooks: { put: { cmd: join(FIX, 'put-copy.sh'), args: [cold] } }, retention: { maxAgeMs: 0, maxBytes: 1 }, checkIntervalMs: 0, listIntervalMs: 0 });
-  try {
-    for (let f = 0; f < 3; f++) {
-      for (const b of all.slice(f * PER_FILE, (f + 1) * PER_FILE)) a.writer!.append(b.updates, b.ts);
-      if (f < 2) {
-        const shipped = new Promise<void>((done) => c.on('event', (e: { type: string }) => e.type === 'put' && done()));
-        await a.writer!.rotate();
-        await shipped;
-        c.removeAllListeners('event');
-      }
-    }
-    await a.writer!.flush();
-    await c.check();
-    expect(a.files.map((f) => f.location)).toEqual(['remote', 'remote', 'local']);
-  } finally {
-    await c.stop();
-    await a.close();
-  }
 }
 
 /**
@@ -98,7 +75,7 @@ describe('a sound catalog is never moved aside for want of space or of the lock'
     const cold = join(await tmpDir('tapedeck-a11-cold-'), 'cold');
     await mkdir(cold);
     const all = batches(3 * PER_FILE);
-    await recordWithEvicted(dir, cold, all);
+    await recordEvicted(dir, cold, all, { perFile: PER_FILE, rotations: 2, storage: STORAGE });
     const codes = new Set<string>();
     for (let i = 0; i < OPENS; i++) {
       // From nothing to a few pages: the lock, the -shm, the WAL, the slot repair each run out in turn.
@@ -133,7 +110,7 @@ describe('a sound catalog is never moved aside for want of space or of the lock'
     const cold = join(base, 'cold');
     await mkdir(cold);
     const all = batches(3 * PER_FILE + 40);
-    await recordWithEvicted(dir, cold, all.slice(0, 3 * PER_FILE));
+    await recordEvicted(dir, cold, all.slice(0, 3 * PER_FILE), { perFile: PER_FILE, rotations: 2, storage: STORAGE });
     const a = await Archive.open(dir, STORAGE);
     try {
       await expect(reindexArchive(dir)).rejects.toMatchObject({ code: 'TPD_ARCHIVE_LOCKED' });

@@ -9,7 +9,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { mkdir, rm, unlink, writeFile } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Archive } from '../storage/archive.js';
 import { ColdStorage, type ColdEvent } from '../storage/cold.js';
@@ -17,8 +17,8 @@ import type { Batch } from '../protocol/value.js';
 import { fillDisk, useTmpfs } from './helpers/tmpfs.js';
 import { tmpDir } from './helpers/tmp.js';
 import { plain, readAll } from './helpers/replay.js';
+import { HOOKS as FIX } from './helpers/cold-shipped.js';
 
-const FIX = resolve('test/fixtures/hooks');
 const T0 = 1_760_000_000_000_000;
 const STORAGE = { flushIntervalMs: 0, diskFull: { retryMs: 20, retryMaxMs: 50, ackWaitMs: 200 } };
 const batch = (i: number): Batch => ({ ts: T0 + i * 1000, updates: [[`/p${i % 97}`, `${'x'.repeat(50)}${i}`]] });

@@ -11,7 +11,7 @@
  * AUDIT11_RETENTION_SEED=<n> replays the workload's sizes.
  */
 import { mkdir, readdir, rm, unlink } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Archive } from '../storage/archive.js';
 import { ColdStorage } from '../storage/cold.js';
@@ -23,8 +23,8 @@ import { scheduleSeed } from './helpers/seed.js';
 import { rng } from './helpers/workload.js';
 import { until } from './helpers/until.js';
 import { plain, readAll } from './helpers/replay.js';
+import { HOOKS as FIX, recordShipped } from './helpers/cold-shipped.js';
 
-const FIX = resolve('test/fixtures/hooks');
 const T0 = 1_760_000_000_000_000;
 const STORAGE = { flushIntervalMs: 0, imageFrequencyBytes: 64 * 1024 };
 const FAST = { retryMs: 20, retryMaxMs: 50, ackWaitMs: 200 };
@@ -50,20 +50,6 @@ async function withCold<T>(dir: string, cold: string, f: (a: Archive, c: ColdSto
   }
 }
 
-/** FILES rotated files of `perFile` batches, each shipped (put done), and a few batches in current. */
-async function recordShipped(a: Archive, c: ColdStorage, batch: (i: number) => Batch, perFile: number): Promise<number> {
-  let n = 0;
-  for (let f = 0; f < FILES; f++) {
-    for (let i = 0; i < perFile; i++, n++) a.writer!.append(batch(n).updates, batch(n).ts);
-    await a.writer!.flush();
-    const shipped = new Promise<void>((done) => c.on('event', (e: { type: string; ok?: boolean }) => e.type === 'put' && e.ok === true && done()));
-    await a.writer!.rotate();
-    await shipped;
-    c.removeAllListeners('event');
-  }
-  return n;
-}
-
 describe('retention on a full disk', () => {
   const fs = useTmpfs('tapedeck-a11-retention-', 'the retention full-disk test');
 
@@ -77,7 +63,8 @@ describe('retention on a full disk', () => {
     let n = 0;
     let filler = '';
     await withCold(dir, cold, async (a, c) => {
-      n = await recordShipped(a, c, batch, 3000);
+      n = FILES * 3000;
+      await recordShipped(a, c, Array.from({ length: n }, (_, i) => batch(i)), { perFile: 3000, rotations: FILES });
       filler = await fillDisk(fs.dir);
       // Append until the disk refuses; what was accepted waits in memory.
       for (let i = 0; i < 20_000 && a.writer!.health.state !== 'disk_full'; i++, n++) {
@@ -110,7 +97,8 @@ describe('retention on a full disk', () => {
     await mkdir(cold);
     let n = 0;
     await withCold(dir, cold, async (a, c) => {
-      n = await recordShipped(a, c, batch, 300);
+      n = FILES * 300;
+      await recordShipped(a, c, Array.from({ length: n }, (_, i) => batch(i)), { perFile: 300, rotations: FILES });
     });
     const gone = (await readdir(dir)).filter((x) => ROTATED_NAME.test(x)).sort()[1] as string;
     await unlink(join(dir, gone));
