@@ -221,18 +221,18 @@ export const SERVER_LIMITS = {
   /*
    * Session streams (server/routes/sessions.ts) and a client that does not read. The session's
    * loop sends batches, state and coverage only while fewer than wsBufferHighBytes
-   * (PLAYBACK_DEFAULTS) wait on the socket, and the server stops reading a stream's control
-   * frames while that many wait, so a client that does not read cannot make frames pile up
-   * by asking. What may still come (controls frames of REST changes, errors, info) is counted
-   * from the moment the socket is over the mark: past wsSessionOverflowBytesMax the stream
-   * closes with 4008 `unresponsive` (protocol/close-codes.ts). Every wsPingIntervalMs the
+   * (PLAYBACK_DEFAULTS) were sent past the client's last answered ping (in the server or the
+   * kernels' buffers), and its control frames are rate-limited, so a client that does not read
+   * cannot make frames pile up by asking. What may still come (controls frames of REST
+   * changes, errors, info) is counted from the moment the stream is over the mark: past
+   * wsSessionOverflowBytesMax the stream closes with 4008 `unresponsive` (protocol/close-codes.ts). Every wsPingIntervalMs the
    * server pings each stream; one that has not answered the ping before within
    * wsPongTimeoutMs (a peer gone without a FIN, a client that stopped reading) closes with
    * 4008 too (the push ingest WebSocket is pinged the same way, server/routes/ws-liveness.ts,
    * except while the server itself has paused it). A ping waits behind every byte sent before
    * it (in the kernel's buffers too: megabytes), so its pong has wsPongTimeoutMs plus the
-   * time to read those bytes at wsReadBytesPerSMin (a peer gone behind a backlog is found
-   * that much later). A stream whose close handshake does not
+   * time to read those bytes at wsReadBytesPerSMin (a session stream's backlog stays within
+   * about wsBufferHighBytes, so its peer gone is found within wsPongTimeoutMs plus that). A stream whose close handshake does not
    * finish within wsCloseGraceMs is cut. A stream over the mark then holds at most
    * wsBufferHighBytes plus one frame plus wsSessionOverflowBytesMax, and a session whose
    * client is gone is detached and collected.

@@ -76,13 +76,10 @@ async function allStates(s: TestServer): Promise<Open[]> {
   const ended = await open(s, 'ended', { pos: T0, end: T0 + 5_000, speed: 'unlimited' });
   await until(() => ended.frames.some((f) => f.type === 'end'), PROMPT_MS, 'the end');
   out.push(ended);
-  const before = new Set(serverSockets(s));
   for (const state of ['held because behind', 'held because behind, its asks unread']) {
     const o = await open(s, state, UNLIMITED);
-    o.ws.pause(); // reads nothing more: the server's queue fills past the high mark
-    const sws = serverSockets(s).find((x) => !before.has(x)) as ServerSocket;
-    before.add(sws);
-    await until(() => sws.bufferedAmount > HIGH_BYTES, PROMPT_MS, `${state}: the server holding frames for it`);
+    o.ws.pause(); // reads nothing more: the server stops past the high mark
+    await until(() => s.app.sessions.get(o.id).waitingForClient, PROMPT_MS, `${state}: the server holding frames for it`);
     // A control frame sent while behind: the server read no more of the stream after it.
     if (state.endsWith('unread')) o.ws.send(JSON.stringify({ type: 'control', set: { speed: 'unlimited' } }));
     await until(() => head(s.app.sessions.get(o.id)).holdsColumns, PROMPT_MS, 'reading columns');

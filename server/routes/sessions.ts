@@ -22,7 +22,7 @@ import { closeShardConnections, SCOPE_LOCAL } from '../cluster/fanout.js';
 import { MergedSessions } from '../cluster/merged-sessions.js';
 import type { Log } from '../sessions/manager.js';
 import { noMatchSliced, SCOPE } from './queries.js';
-import { closeStream, closeUnresponsive, keepAlive, STREAM_LIMITS, whenLeaving, type StreamLimits } from './ws-liveness.js';
+import { closeStream, closeUnresponsive, keepAlive, STREAM_LIMITS, whenLeaving, type Liveness, type StreamLimits } from './ws-liveness.js';
 
 const ID = { type: 'string', pattern: '^[0-9a-f]{32}$' } as const;
 const validControls = new Ajv({ allowUnionTypes: true }).compile(CONTROLS_SCHEMA);
@@ -65,18 +65,22 @@ function view(s: Session): object {
 
 /**
  * The session's sink on a WebSocket. The session's loop waits while more than `highBytes`
- * wait on the socket; frames sent anyway from then on (controls after REST changes, errors,
- * info) are counted, and past wsSessionOverflowBytesMax the stream closes with 4008 instead
- * of queueing them without bound.
+ * sent are not known to be read: past the last answered ping (`live`), wherever they are (the
+ * server, the kernels' buffers), so a ping's deadline never grows with a backlog; a ping goes
+ * once a quarter of that is unconfirmed, so a reading client seldom holds the loop up. Frames
+ * sent anyway past that (controls after REST changes, errors, info) are counted, and past
+ * wsSessionOverflowBytesMax the stream closes with 4008 instead of queueing them without bound.
  */
-function wsSink(socket: WebSocket, format: FrameFormat, coalesce: boolean, highBytes: number, limits: StreamLimits): SessionSink {
+function wsSink(socket: WebSocket, format: FrameFormat, coalesce: boolean, highBytes: number, limits: StreamLimits, live: Liveness): SessionSink {
   let last: Promise<void> = Promise.resolve();
   let overflowBytes = 0;
   return {
     format,
     coalesce,
     send(data) {
-      if (socket.bufferedAmount > highBytes) {
+      const unread = live.unreadBytes();
+      if (unread > highBytes / 4) live.ping();
+      if (unread > highBytes) {
         overflowBytes += typeof data === 'string' ? Buffer.byteLength(data) : data.length;
         if (overflowBytes > limits.wsSessionOverflowBytesMax) {
           closeUnresponsive(socket, `the client does not read: over ${limits.wsSessionOverflowBytesMax} bytes of frames waiting past the high mark`, limits);
@@ -85,8 +89,11 @@ function wsSink(socket: WebSocket, format: FrameFormat, coalesce: boolean, highB
       } else overflowBytes = 0;
       last = new Promise((resolve) => socket.send(data, { binary: format === 'msgpack' }, () => resolve()));
     },
-    bufferedBytes: () => socket.bufferedAmount,
-    drained: () => last,
+    bufferedBytes: () => live.unreadBytes(),
+    drained: async () => {
+      await last;
+      while (live.unreadBytes() > highBytes && socket.readyState === socket.OPEN) await live.answered();
+    },
     // Deleted, collected, replaced, shut down: closed within wsCloseGraceMs even if the client does not read.
     close: (code, reason) => closeStream(socket, code, reason, limits),
   };
@@ -194,8 +201,7 @@ export async function sessionRoutes(app: FastifyInstance, opts: SessionRoutesOpt
       socket.close(CLOSE_CODES.noSuchSession, 'no such session');
       return;
     }
-    const sink = wsSink(socket, req.query.format ?? 'json', req.query.coalesce === 'true', highBytes, streamLimits);
-    keepAlive(socket, streamLimits);
+    const sink = wsSink(socket, req.query.format ?? 'json', req.query.coalesce === 'true', highBytes, streamLimits, keepAlive(socket, streamLimits));
     const isMerged = merged?.has(session.id) === true;
     if (isMerged) merged?.attach(session, sink);
     else session.attach(sink);

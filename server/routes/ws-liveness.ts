@@ -95,15 +95,28 @@ function handedBytes(socket: WebSocket): number {
  * The next ping goes once the last one is answered: pings queued behind a backlog would
  * reach the client all at once (ws clients end a connection with 60 pongs waiting to go).
  */
-export function keepAlive(socket: WebSocket, limits: StreamLimits, heldByServer: () => boolean = () => false): void {
+export function keepAlive(socket: WebSocket, limits: StreamLimits, heldByServer: () => boolean = () => false): Liveness {
   /** The ping not answered yet: when it went, and the stream's length then (one at a time: a backlog holds no train of pings). */
   let pending: { atMs: number; at: number } | undefined;
   /** The stream's length at the last answered ping: the peer has read that far. */
   let readTo = 0;
+  /** Who waits for the next answered ping (or the close). */
+  let waiters: Array<() => void> = [];
+  const wakeWaiters = (): void => {
+    const w = waiters;
+    waiters = [];
+    for (const done of w) done();
+  };
+  const ping = (): void => {
+    if (pending !== undefined || socket.readyState !== socket.OPEN) return;
+    pending = { atMs: Date.now(), at: handedBytes(socket) };
+    socket.ping(String(pending.at));
+  };
   socket.on('pong', (data: Buffer) => {
     if (pending === undefined || Number(data.toString('latin1')) !== pending.at) return; // not an answer to ours
     readTo = pending.at;
     pending = undefined;
+    wakeWaiters();
   });
   const timer = setInterval(() => {
     const nowMs = Date.now();
@@ -111,10 +124,36 @@ export function keepAlive(socket: WebSocket, limits: StreamLimits, heldByServer:
     if (pending !== undefined && nowMs - pending.atMs > limits.wsPongTimeoutMs + ((pending.at - readTo) / limits.wsReadBytesPerSMin) * 1000) {
       return closeUnresponsive(socket, `no pong within ${limits.wsPongTimeoutMs} ms (behind ${pending.at - readTo} bytes)`, limits);
     }
-    if (pending !== undefined || socket.readyState !== socket.OPEN) return;
-    pending = { atMs: nowMs, at: handedBytes(socket) };
-    socket.ping(String(pending.at));
+    ping();
   }, limits.wsPingIntervalMs);
   timer.unref();
-  socket.once('close', () => clearInterval(timer));
+  socket.once('close', () => {
+    clearInterval(timer);
+    wakeWaiters();
+  });
+  return {
+    unreadBytes: () => handedBytes(socket) - readTo,
+    ping,
+    answered: () => {
+      if (socket.readyState === socket.CLOSED) return Promise.resolve();
+      const answered = new Promise<void>((done) => waiters.push(done));
+      ping();
+      return answered;
+    },
+  };
+}
+
+/**
+ * What a stream's sender learns from its pings: how much of what it sent the peer has not
+ * been seen to read. A sender that keeps that under a window (the session streams: about
+ * wsBufferHighBytes) bounds every ping's deadline, so a peer gone without a word is found
+ * within wsPongTimeoutMs plus the window at wsReadBytesPerSMin, whatever was asked for.
+ */
+export interface Liveness {
+  /** Bytes handed to the stream past the last answered ping (in the server, the kernels' buffers, or read by the peer unbeknown). */
+  unreadBytes(): number;
+  /** Sends a ping now, unless one is out. */
+  ping(): void;
+  /** Resolves at the next answered ping, or at the close; a ping goes now unless one is out. */
+  answered(): Promise<void>;
 }

@@ -21,7 +21,7 @@ export const PLAYBACK_DEFAULTS: PlaybackOptions = {
   maxSessions: 512,
   maxSessionsPerClient: 64,
   sessionGraceMs: 30_000,
-  /** Above this many unsent bytes on a socket the session waits for the client to read. */
+  /** Above this many bytes sent and not known to be read (past the last answered ping) the session waits for the client to read. */
   wsBufferHighBytes: 1024 * 1024,
   /** A `batches` frame carries at most this many batches ... */
   frameBatchesMax: 256,

@@ -55,6 +55,8 @@ export abstract class PlaybackLoop {
   closed = false;
   /** True while the loop waits for newly committed data. */
   waitingForData = false;
+  /** True while the loop waits for its client to read what it was sent (backpressure). */
+  waitingForClient = false;
   readonly log: SessionLog;
 
   protected readonly a: Archive;
@@ -204,7 +206,9 @@ export abstract class PlaybackLoop {
   /** Waits for the client to read what waits on its socket, or for a wake-up (a control change, a client leaving). */
   private async drain(sink: SessionSink): Promise<void> {
     let drained = false;
+    this.waitingForClient = true;
     await Promise.race([sink.drained().then(() => (drained = true)), this.sleep(Infinity)]);
+    this.waitingForClient = false;
     // Drained yet still full: the socket is gone (ws counts what is sent after its close
     // as buffered, forever). Park until the close event detaches it, rather than re-poll.
     // Not after a wake-up: that sleep would swallow the control change that woke it (a

@@ -21,9 +21,9 @@ export interface SessionSink {
   readonly coalesce: boolean;
   /** A frame: JSON streams get text (a string, or its UTF-8 bytes for batch frames), msgpack streams bytes. */
   send(data: string | Buffer): void;
-  /** Bytes queued but not yet handed to the kernel. */
+  /** Bytes sent that the client is not known to have read (a WebSocket: past its last answered ping). */
   bufferedBytes(): number;
-  /** Resolves once everything sent so far has been written out (or the sink closed). */
+  /** Resolves once bufferedBytes() is back under the session's high mark (or the sink closed). */
   drained(): Promise<void>;
   close(code: number, reason: string): void;
 }
