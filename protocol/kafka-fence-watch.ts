@@ -6,7 +6,14 @@
  * after the new one began: its message then lands after a message of a larger token on the
  * same partition (a stream's messages share one partition). A reader that keeps the highest
  * token it has read per partition and drops a message below it never takes such a message;
- * the new active published that batch itself. Pure state; no I/O.
+ * the new active published that batch itself.
+ *
+ * Tokens go down only when the pair's were reset (its Redis emptied while every member
+ * restarted, a new cluster name, `ha` removed: fence 0). A lower token is therefore stale
+ * only within `windowMessages` messages of its partition after the highest was raised (an
+ * old active's late send lands right after the takeover); past that it is a reset: taken, and
+ * the new highest from then on (reported through onReset), so that a reset pair's messages
+ * are not refused for ever. Pure state; no I/O.
  */
 import { headerText, type PartHeaders } from './kafka-parts.js';
 import { TapedeckError } from './errors.js';
@@ -19,8 +26,21 @@ export function fenceOf(h: PartHeaders | undefined): number | undefined {
   return t !== undefined && /^(0|[1-9][0-9]{0,14})$/.test(t) ? Number(t) : undefined;
 }
 
+interface High {
+  token: number;
+  /** Messages of the partition read since the token was raised to it. */
+  since: number;
+}
+
 export class FenceWatch {
-  private readonly highest = new Map<string, number>();
+  private readonly highest = new Map<string, High>();
+  private readonly windowMessages: number;
+  private readonly onReset: ((partition: string, from: number, to: number) => void) | undefined;
+
+  constructor(windowMessages: number, onReset?: (partition: string, from: number, to: number) => void) {
+    this.windowMessages = windowMessages;
+    this.onReset = onReset;
+  }
 
   /**
    * The message read next on `partition` (any key naming a topic-partition): the highest
@@ -28,11 +48,18 @@ export class FenceWatch {
    * undefined (and its token, when it has one, is the highest from now).
    */
   stale(partition: string, h: PartHeaders | undefined): number | undefined {
+    const high = this.highest.get(partition);
+    if (high) high.since++;
     const token = fenceOf(h);
     if (token === undefined) return undefined;
-    const high = this.highest.get(partition);
-    if (high !== undefined && token < high) return high;
-    this.highest.set(partition, token);
+    if (high === undefined || token > high.token) {
+      this.highest.set(partition, { token, since: 0 });
+      return undefined;
+    }
+    if (token === high.token) return undefined;
+    if (high.since <= this.windowMessages) return high.token;
+    this.onReset?.(partition, high.token, token);
+    this.highest.set(partition, { token, since: 0 });
     return undefined;
   }
 

@@ -13,6 +13,7 @@ import { startServer } from '../server/main.js';
 import { SinkAuth } from '../server/sinks/sink-auth.js';
 import type { KafkaSource } from '../server/sources/kafka.js';
 import { splitParts } from '../protocol/kafka-parts.js';
+import { FenceWatch } from '../protocol/kafka-fence-watch.js';
 import { createTopic, produce, readTopic, type KafkaPeer } from './helpers/kafka.js';
 import { keptLog, sinkOverRecorder } from './helpers/kafka-sink.js';
 import { PEER_START_MAX_MS, sharedKafka, uniqueName } from './helpers/peers.js';
@@ -103,4 +104,18 @@ describe('the pair\'s tail follower', () => {
     const ours = (await readTopic(kafka.kafka, topic)).filter((m) => m.headers['tpd-recorder'] === 'new');
     expect(ours.map((m) => [String(m.key), m.headers['tpd-msg']])).toEqual([['/p/0', '1/3'], ['/p/1', '2/3'], ['/p/2', '3/3']]);
   }, 60_000);
+});
+
+describe('the fence watch (protocol/kafka-fence-watch.ts)', () => {
+  it('refuses a lower token right after a higher one, and takes it as a reset of the tokens once the higher is old', () => {
+    const resets: string[] = [];
+    const w = new FenceWatch(3, (p, from, to) => resets.push(`${p}:${from}->${to}`));
+    const f = (t: number | undefined) => (t === undefined ? {} : { 'tpd-fence': String(t) });
+    expect([5, 6, 5, undefined, 6].map((t) => w.stale('p', f(t)))).toEqual([undefined, undefined, 6, undefined, undefined]);
+    // Four messages since 6 began: past the window, 1 is a reset (a pair restarted with an empty Redis, or `ha` removed: 0).
+    expect(w.stale('p', f(1))).toBeUndefined();
+    expect(resets).toEqual(['p:6->1']);
+    expect([1, 0, 2].map((t) => w.stale('p', f(t)))).toEqual([undefined, 1, undefined]);
+    expect(w.stale('q', f(0))).toBeUndefined();
+  });
 });

@@ -25,6 +25,7 @@ export interface KafkaTailLimits {
   unverifiedMax: number;
   disconnectMaxMs: number;
   retryBackoffMs: number;
+  staleFenceWindowMessages: number;
 }
 
 export interface KafkaTailOptions {
@@ -58,7 +59,7 @@ export class KafkaTail {
   /** Identities read before a key was known (verified when one is). */
   private unverified: Array<{ id: SignedIdentity; mac: string; partition: number; complete: boolean }> = [];
   /** The highest tpd-fence of the pair's messages read per partition (docs/ha.md, "A paused active"). */
-  private readonly fences = new FenceWatch();
+  private readonly fences: FenceWatch;
   /** The pair's messages under a fence below one already read on their partition (an old active's, late): not counted as on the topic. */
   staleMessages = 0;
   /** Identities read before the key was known and forgotten past unverifiedMax. */
@@ -70,6 +71,7 @@ export class KafkaTail {
 
   constructor(o: KafkaTailOptions) {
     this.o = o;
+    this.fences = new FenceWatch(o.limits.staleFenceWindowMessages, (partition, from, to) => o.log.warn({ partition, from, to }, `kafka sink: tpd-fence went down from ${from} to ${to} long after ${from} began: taken as a reset of the pair's tokens`));
   }
 
   async start(): Promise<void> {

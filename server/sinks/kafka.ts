@@ -21,6 +21,7 @@ import { compareSeq } from './identity.js';
 import { largestValueBytes, messagesBytes, nextPartBytes, requestEnd, sendRefusal, sinkMessages, type SendRefusal } from './kafka-messages.js';
 import { KafkaTail, withTimeout } from './kafka-tail.js';
 import { SinkAuth } from './sink-auth.js';
+import { KAFKA_SOURCE_LIMITS } from '../sources/kafka.js';
 
 export const KAFKA_SINK_DEFAULTS = {
   /** Batches waiting to be published; past this the oldest are dropped (counted, logged). */
@@ -160,7 +161,7 @@ export class KafkaSink {
     this.producer = this.kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: true });
     if (o.followTail) {
       this.tail = new KafkaTail({
-        kafka: this.kafka, topic: o.topic, recorderId: o.recorderId, log: o.log, auth: this.auth, limits: KAFKA_SINK_DEFAULTS,
+        kafka: this.kafka, topic: o.topic, recorderId: o.recorderId, log: o.log, auth: this.auth, limits: { ...KAFKA_SINK_DEFAULTS, staleFenceWindowMessages: KAFKA_SOURCE_LIMITS.staleFenceWindowMessages },
         onIdentity: (stream, seq) => this.noteOnTopic(stream, seq),
       });
     }

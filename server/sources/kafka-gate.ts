@@ -11,15 +11,20 @@ import type { KafkaMessage } from 'kafkajs';
 import { FenceWatch, fenceOf, staleFenceError } from '../../protocol/kafka-fence-watch.js';
 import { PartAssembler, type PartLimits } from '../../protocol/kafka-parts.js';
 import type { TapedeckError } from '../../protocol/errors.js';
+import type { Logger } from 'pino';
 
 type Refuse = (topic: string, partition: number, offset: string, err: TapedeckError) => void;
 
 export class KafkaGate {
-  private readonly fences = new FenceWatch();
+  private readonly fences: FenceWatch;
   private readonly parts: PartAssembler;
   private readonly where = new Map<string, { topic: string; partition: number }>();
 
-  constructor(limits: PartLimits, refuse: Refuse) {
+  constructor(limits: PartLimits & { staleFenceWindowMessages: number }, refuse: Refuse, log: Logger) {
+    this.fences = new FenceWatch(limits.staleFenceWindowMessages, (k, from, to) => {
+      const at = this.where.get(k);
+      log.warn({ topic: at?.topic, partition: at?.partition, from, to }, `kafka: tpd-fence went down from ${from} to ${to} more than ${limits.staleFenceWindowMessages} messages after ${from} began: taken as a reset of the pair's tokens, ${to} is the highest from now`);
+    });
     this.parts = new PartAssembler(limits, (r) => {
       const at = this.where.get(r.partition);
       if (at) for (const offset of r.offsets) refuse(at.topic, at.partition, offset, r.err);

@@ -73,6 +73,13 @@ export const KAFKA_SOURCE_LIMITS = {
   partsHeldBytesMax: 96 * 1024 * 1024,
   /** A set whose last part has not come within this many messages of its partition after its first is refused (its producer stopped mid-set). */
   partSetSpanMessagesMax: 100_000,
+  /**
+   * A message of an active/standby pair under a tpd-fence below the highest read on its
+   * partition is refused as stale only within this many messages after that highest began
+   * (an old active's late send lands right after the takeover); past it, it is a reset of the
+   * pair's tokens (protocol/kafka-fence-watch.ts): taken, logged.
+   */
+  staleFenceWindowMessages: 10_000,
 } as const;
 
 export interface KafkaSourceConfig {
@@ -152,7 +159,7 @@ export class KafkaSource extends EventEmitter implements Source {
     });
     this.tracker = new HealthTracker(ctx.name, 'kafka');
     this.refusals = new KafkaRefusals(ctx.log, this.stats, KAFKA_SOURCE_LIMITS);
-    this.gate = new KafkaGate({ ...KAFKA_SOURCE_LIMITS, partsPerSetMax: PROTOCOL_LIMITS.kafkaPartsPerSetMax }, (topic, partition, offset, err) => this.refusals.refuse(topic, partition, offset, err));
+    this.gate = new KafkaGate({ ...KAFKA_SOURCE_LIMITS, partsPerSetMax: PROTOCOL_LIMITS.kafkaPartsPerSetMax }, (topic, partition, offset, err) => this.refusals.refuse(topic, partition, offset, err), ctx.log);
   }
 
   /**
