@@ -16,6 +16,7 @@ import { describe, expect, it } from 'vitest';
 import { Archive } from '../storage/archive.js';
 import { ColdStorage } from '../storage/cold.js';
 import { ROTATED_NAME } from '../storage/segment-file.js';
+import { verifyArchive } from '../storage/verify.js';
 import type { Batch } from '../protocol/value.js';
 import { fillDisk, useTmpfs } from './helpers/tmpfs.js';
 import { tmpDir } from './helpers/tmp.js';
@@ -89,7 +90,7 @@ describe('retention on a full disk', () => {
     await rm(dir, { recursive: true, force: true });
   }, 60_000);
 
-  it('an open takes a shipped file gone from disk (an eviction cut short before its catalog row) as remote, not missing', async () => {
+  it('an open and verify take a shipped file gone from disk (an eviction cut short before its catalog row) as remote, not missing', async () => {
     const batch = workload(1);
     const base = await tmpDir('tapedeck-a11-retention-gone-');
     const dir = join(base, 'archive');
@@ -102,6 +103,7 @@ describe('retention on a full disk', () => {
     });
     const gone = (await readdir(dir)).filter((x) => ROTATED_NAME.test(x)).sort()[1] as string;
     await unlink(join(dir, gone));
+    expect((await verifyArchive(dir)).problems).toEqual([]);
     await withCold(dir, cold, async (a) => {
       expect(a.problems).toEqual([]);
       expect(a.files.find((f) => f.name === gone)?.location).toBe('remote');
