@@ -8,6 +8,7 @@ import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, t
 import type { WebSocket } from 'ws';
 import websocket from '@fastify/websocket';
 import type { Archive, ColdStorage } from '../storage/index.js';
+import { percentEscapesDecode } from './http-query.js';
 import { ERRORS, TapedeckError, isTapedeckError, type ErrorCode } from '../protocol/errors.js';
 import { CLOSE_CODES } from '../protocol/close-codes.js';
 import { sessionRoutes } from './routes/sessions.js';
@@ -163,6 +164,16 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
     reply.status(404).send({ error: { code: 'TPD_NOT_FOUND', message: `no route ${req.method} ${req.url.split('?')[0]}` } });
   });
 
+  // A query string whose %XX escapes do not decode (not hex, cut short, not UTF-8) is refused,
+  // not read as literal text: `glob=%ED%A0%80` would otherwise be the glob "%ED%A0%80"
+  // (Node's querystring and URLSearchParams keep or replace such escapes in silence; Go's
+  // url.ParseQuery, Prometheus' reader, refuses them too). Form bodies: server/routes/promql.ts.
+  app.addHook('onRequest', async (req, reply) => {
+    const q = req.url.indexOf('?');
+    if (q >= 0 && !percentEscapesDecode(req.url.slice(q + 1))) {
+      return reply.status(400).send({ error: { code: 'TPD_BAD_REQUEST', message: 'malformed percent-encoding in the query string' } });
+    }
+  });
   registerAuth(app, opts.tokens ?? []);
   // A refused WebSocket upgrade (401, 404, 429, ...) leaves the raw socket open otherwise:
   // close it once the answer is out, so refused clients cannot hold the server.

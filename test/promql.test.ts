@@ -137,7 +137,7 @@ describe('refusals, in Prometheus error shape', () => {
   it('names the construct outside the subset', async () => {
     for (const [q, what] of [
       ['up[5m:1m]', 'subquery'],
-      ['label_replace(up, "a", "b", "c", "d")', 'string literal'],
+      ['quantile_over_time("a", up[5m])', 'string literal'],
       ['histogram_quantile(0.9, up)', 'histogram_quantile'],
       ['up atan2 up', 'atan2'],
       ['quantile(0.5, up)', 'quantile'],

@@ -13,6 +13,7 @@
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { isTapedeckError } from '../../protocol/errors.js';
 import { ERROR_BODY_SCHEMA } from '../ops/openapi.js';
+import { percentEscapesDecode } from '../http-query.js';
 import { SERVER_LIMITS } from '../limits.js';
 import { DEFAULT_LOOKBACK_MS, runQuery } from '../promql/engine.js';
 import { PromError, badData } from '../promql/errors.js';
@@ -152,6 +153,11 @@ function metadataQuery(p: Params): MetadataQuery {
 export const promqlRoutes: FastifyPluginAsync = async (app) => {
   // Prometheus clients POST their parameters as a form (Grafana does by default).
   app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string', bodyLimit: FORM_BODY_BYTES_MAX }, (_req, body, done) => {
+    if (!percentEscapesDecode(body as string)) {
+      // Before the route: answered 400 TPD_BAD_REQUEST in Tapedeck's shape, as the query string's.
+      done(Object.assign(new Error('malformed percent-encoding in the form body'), { statusCode: 400 }));
+      return;
+    }
     done(null, new URLSearchParams(body as string));
   });
   const gate = new Gate();
