@@ -1,6 +1,7 @@
 /**
  * How a playback session plays: the loop that paces recorded batches to the attached client,
- * sends bursts, state, coverage and the end, and reports read failures. The session
+ * sends bursts, state, coverage and the end; a read that fails is met by
+ * ./playback-failures.ts (a gap crossed, or an error frame). The session
  * (./session.ts) holds what clients drive: its controls, changes to them, streams attaching
  * and leaving, close.
  *
@@ -24,7 +25,6 @@ import { burstClampMessage, formatBound, type Bound, type ControlsView, type Par
 import { coverageFrame, type ServerFrame } from '../../protocol/frames.js';
 import { formatTs } from '../../protocol/time.js';
 import type { ColumnBatches, RawBatch } from '../../storage/cursor.js';
-import type { CrossedGap } from '../../storage/cursor-gap.js';
 import { wallClockUs, type Archive, type FetchWait } from '../../storage/index.js';
 import type { Burst } from './burst.js';
 import { Pacer } from './pacer.js';
@@ -81,8 +81,6 @@ export abstract class PlaybackLoop {
   protected wrappedEmpty = false;
   /** Reads waiting for a file fetched from cold storage (a get hook: up to minutes). */
   protected fetching = 0;
-  /** The hole with nothing readable after it that the client was told of (holeAtEnd), until a seek or a crossing. */
-  private holeSaid: string | undefined;
 
   constructor(archive: Archive, filter: readonly string[], limits: SessionLimits, events: SessionEvents, log: (id: string) => SessionLog, coverage?: CoverageSource) {
     this.a = archive;
@@ -98,6 +96,9 @@ export abstract class PlaybackLoop {
 
   /** Applies the control changes waiting in `commands` (one turn's work). */
   protected abstract applyCommands(): Promise<void>;
+
+  /** A turn failed with `err` (./playback-failures.ts): cross a hole, or tell the client; then run again. */
+  protected abstract readFailed(err: unknown): Promise<void>;
 
   get controls(): ControlsView {
     const pos = this.head.posUs;
@@ -130,46 +131,6 @@ export abstract class PlaybackLoop {
 
   protected run(): Promise<void> {
     return this.turns.run(() => this.turn(), () => this.closed).catch((err: unknown) => this.readFailed(err));
-  }
-
-  /**
-   * A turn failed. A read into a file that cannot be read (gone, not fetchable) is crossed
-   * (./playhead.ts crossGone): the client is told of the gap (a `gap` frame), gets the state
-   * after it, and playing goes on, paced as recorded (or ends, past a bounded end). Any other failure: fatal().
-   */
-  private async readFailed(err: unknown): Promise<void> {
-    if (this.closed) return;
-    const gap = await this.head.crossGone(err).catch((again: unknown) => void (err = again));
-    if (this.closed) return;
-    if (gap === undefined) return this.fatal(err);
-    const lost = `${gap.why}: the batches after ${gap.fromUs === null ? 'the beginning' : formatTs(gap.fromUs)} up to ${formatTs(gap.toUs)} cannot be read`;
-    if (gap.place === null) return this.holeAtEnd(gap, lost);
-    this.holeSaid = undefined;
-    this.log.warn({ files: gap.files, fromUs: gap.fromUs, toUs: gap.toUs }, 'playback crossed archive files that cannot be read');
-    this.sendFrame({ type: 'gap', fromUs: gap.fromUs, toUs: gap.toUs, files: gap.files, message: `${lost}; playback goes on from the state at ${formatTs(gap.toUs)}` });
-    // A gap past a bounded end ends there: no state after the end.
-    if (this.end.kind === 'ts' && gap.toUs > this.end.us && !this.burst) return this.endReached().then(() => this.run(), (again: unknown) => this.fatal(again));
-    this.needState = true;
-    return this.run();
-  }
-
-  /**
-   * A hole with nothing readable after it yet (storage/cursor-gap.ts: no file after it, or
-   * only `current` with nothing committed): the client is told once (a `gap` frame; a later
-   * crossing of the same hole, once data comes after it, sends its whole gap and the state),
-   * then it is the end of the archive: a live end tails (each commit tries again), a bounded
-   * one ends (or wraps), a burst ends there.
-   */
-  private async holeAtEnd(gap: CrossedGap, lost: string): Promise<void> {
-    const key = `${gap.fromUs}:${gap.files.join('/')}`;
-    if (this.holeSaid !== key) {
-      this.holeSaid = key;
-      this.log.warn({ files: gap.files, fromUs: gap.fromUs, toUs: gap.toUs }, 'playback reached archive files that cannot be read, with none readable after them');
-      const then = this.endIsLive() ? 'playback waits for data after it' : 'playback ends here';
-      this.sendFrame({ type: 'gap', fromUs: gap.fromUs, toUs: gap.toUs, files: gap.files, message: `${lost}; no data after them can be read yet: ${then}` });
-    }
-    const ended = this.burst ? Promise.resolve(this.finishBurst(this.endIsLive() ? 'live' : 'end')) : this.noMoreData();
-    return ended.then(() => this.run(), (again: unknown) => this.fatal(again));
   }
 
   /** One bounded piece of work, or a wait for whatever lets the next one make progress. */
@@ -273,7 +234,7 @@ export abstract class PlaybackLoop {
   }
 
   /** Committed data ran out (not in a burst): tail a live end, or end (or wrap) here. */
-  private async noMoreData(): Promise<void> {
+  protected async noMoreData(): Promise<void> {
     if (!this.endIsLive()) return this.endReached();
     if (this.state === 'play') {
       this.state = 'tail';
@@ -333,11 +294,11 @@ export abstract class PlaybackLoop {
     b.settle(this.controls);
   }
 
-  private endIsLive(): boolean {
+  protected endIsLive(): boolean {
     return endIsLive(this.end, this.a.options.flushIntervalMs, wallClockUs());
   }
 
-  private async endReached(): Promise<void> {
+  protected async endReached(): Promise<void> {
     if (this.loop && this.wrappedEmpty) {
       // A whole pass from `start` found no batch (an empty range, or a filter matching none
       // in it). The end is no longer live and timestamps only grow, so the range stays
@@ -360,7 +321,6 @@ export abstract class PlaybackLoop {
   /** Moves to `pos` (a seek, a step, a loop's wrap-around): the state there is sent next. */
   protected async seekTo(pos: PosTarget): Promise<void> {
     await this.head.seek(pos, this.limits.stepBatchesPerYield, (message) => this.sendFrame({ type: 'info', code: 'TPD_CLAMPED', message }));
-    this.holeSaid = undefined;
     this.pacer.reset();
     this.needState = true;
     this.reachedEnd = false;
@@ -402,28 +362,11 @@ export abstract class PlaybackLoop {
 
   /**
    * A read waits for a remote archive file (get hook): tell the client it is buffering and
-   * when the file arrived. A failed fetch reaches the client through fatal() as an error.
+   * when the file arrived. A failed fetch reaches the client as an error (./playback-failures.ts).
    */
   private readonly onFetchWait: FetchWait = (e) => {
     this.fetching += e.phase === 'start' ? 1 : -1;
     const frame = fetchWaitFrame(e);
     if (frame) this.sendFrame(frame);
   };
-
-  private fatal(err: unknown): Promise<void> {
-    // Closed meanwhile (a read that waited for a fetch is not awaited by close): nobody to
-    // tell (close answered its burst's waiters), and the archive may be closed under it.
-    if (this.closed) return Promise.resolve();
-    // A read error (corrupt block, file unavailable): tell the client, pause, stay alive so
-    // it can seek elsewhere.
-    this.sendError(err);
-    this.state = 'pause';
-    this.pacer.reset();
-    // A burst cut by the failure ends here; its waiters get the controls after it.
-    const b = this.burst;
-    this.burst = undefined;
-    this.sendFrame({ type: 'controls', controls: this.controls });
-    b?.settle(this.controls);
-    return this.run();
-  }
 }

@@ -11,7 +11,7 @@ import { wallClockUs, type Archive } from '../../storage/index.js';
 import { Burst } from './burst.js';
 import type { CoverageSource, SessionEvents, SessionLimits, SessionLog } from './ports.js';
 import { yieldToEventLoop } from './turns.js';
-import { PlaybackLoop } from './playback-loop.js';
+import { PlaybackFailures } from './playback-failures.js';
 import type { SessionSink } from './wire.js';
 import { coverInSlices } from '../routes/queries.js';
 
@@ -24,7 +24,7 @@ function checkRange(start: Bound, end: Bound, control: 'start' | 'end'): void {
   throw new TapedeckError('TPD_BAD_CONTROL', control === 'end' ? `end: is before start (${formatBound(start)})` : `start: is after end (${formatBound(end)})`, { control });
 }
 
-export class Session extends PlaybackLoop {
+export class Session extends PlaybackFailures {
   readonly createdAt = Date.now();
   readonly clientKey: string;
   /** When the last client went away (or creation); drives garbage collection. */
