@@ -134,7 +134,7 @@ export class KafkaSink {
   /** Last seq per stream seen on the topic (tail follower) or published by us. */
   private readonly lastOnTopic = new Map<string, string>();
   private promoting: Promise<void> | undefined;
-  readonly stats = { published: 0, dropped: 0, sendErrors: 0, promotions: 0, uncertainPromotions: 0, bufferOverflows: 0, partedBatches: 0, brokerTimed: 0 };
+  readonly stats = { published: 0, dropped: 0, sendErrors: 0, promotions: 0, uncertainPromotions: 0, bufferOverflows: 0, partedBatches: 0, brokerTimed: 0, skippedOnTopic: 0 };
   lastPublished: { stream: string; seq: string; ts: number } | null = null;
   /** The recorder's event: whatever goes wrong here is the sink's, never thrown into the recording of the batch. */
   private readonly onRecorded = (e: RecordedEvent): void => {
@@ -256,8 +256,15 @@ export class KafkaSink {
     }
     if (drop > 0) b.splice(0, drop);
     if (!this.active) return;
-    // A batch the topic already holds (this recorder lagged behind the old active) is not published again.
-    if (this.onTopic(e)) return;
+    // A batch the topic already holds (this recorder lagged behind the old active, or recorded
+    // again what it had: a Kafka source re-reading after a rebalance) is not published again;
+    // counted and logged, since a stream whose seq went back (a source topic recreated, an
+    // upstream's snapshot clock set back) is held back this way until it passes its old seq.
+    if (this.onTopic(e)) {
+      const n = ++this.stats.skippedOnTopic;
+      if ((n & (n - 1)) === 0) this.o.log.warn({ stream: e.id.stream, seq: e.id.seq, lastOnTopic: this.lastOnTopic.get(e.id.stream), skipped: n }, 'kafka sink: a batch whose seq the topic already holds for its stream is not published again');
+      return;
+    }
     this.queue.push(x);
     if (this.queue.length > this.o.queueMaxBatches) {
       const n = this.queue.length - this.o.queueMaxBatches;
