@@ -54,4 +54,21 @@ export const PROTOCOL_LIMITS = {
    * at least KAFKA_SINK_DEFAULTS.partBytesMin, 1 KiB: 64 MiB); a reader refuses a set of more.
    */
   kafkaPartsPerSetMax: 65_536,
+  /**
+   * Largest WebSocket message a session stream's client takes (the TypeScript client's and
+   * so `tapedeck play`'s ws maxPayload; ws's own default, 100 MiB, closed the stream with
+   * 1009 and the client reconnected into the same frame). Derived from the largest frame the
+   * server sends: a frame of several batches stays under PLAYBACK_DEFAULTS.frameBytesMax
+   * (4 MiB); one batch goes whole, and a batch is at most what one archive block holds: a
+   * raw payload of 64 MiB (BLOCK_PAYLOAD_BYTES_MAX, storage/codec/frame.ts), written at most
+   * STORAGE_LIMITS.batchBytesMax (48 MiB, strings counted by length) and batchUpdatesMax
+   * (1 000 000) updates. Its msgpack frame adds at most 15 bytes an update (header, id,
+   * float64): under 80 MiB. Its JSON frame writes a control character as 6 bytes (`\u0001`):
+   * 48 M of them are 288 MiB, plus about 30 bytes and the path of each update. 512 MiB is
+   * also about V8's longest string (2^29 - 24 characters), past which no JavaScript client
+   * could parse a JSON frame. Not bounded by it (docs/playback.md, "Frame sizes"): a `state`
+   * frame (every covered path with its value), a msgpack `paths` frame, a JSON batch of very
+   * many long paths.
+   */
+  streamFrameBytesMax: 512 * 1024 * 1024,
 } as const;

@@ -30,6 +30,7 @@ import WebSocket from 'ws';
 import { FrameDecoder, type DecodedFrame } from '../../protocol/frames.js';
 import { CLOSE_CODES, closeIsFinal } from '../../protocol/close-codes.js';
 import type { ControlsInput, ControlsView } from '../../protocol/controls.js';
+import { PROTOCOL_LIMITS } from '../../protocol/limits.js';
 
 export type { ControlsInput, ControlsView };
 
@@ -153,6 +154,8 @@ export class SessionStream implements AsyncIterable<StreamFrame> {
     // This client splits `batches` frames itself, so it takes them (fewer, larger frames).
     const ws = new WebSocket(`${this.url}?coalesce=true${this.format === 'msgpack' ? '&format=msgpack' : ''}`, {
       headers: this.token ? { authorization: `Bearer ${this.token}` } : {},
+      // Every frame the server may send (one batch whole can pass ws's default of 100 MiB).
+      maxPayload: PROTOCOL_LIMITS.streamFrameBytesMax,
     });
     this.ws = ws;
     this.decoder = new FrameDecoder(); // path ids are per connection

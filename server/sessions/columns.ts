@@ -16,6 +16,10 @@ export interface ColumnFramePlan {
   batchesMax: number;
   /** Updates in the frame at about most (a frame stops after the batch that passes it). */
   updatesMax: number;
+  /** Bytes in the frame at most (estimated by `bytesOf`), unless its first batch alone is more. */
+  bytesMax: number;
+  /** Batch k's bytes in the frame, at least its encoded size (./frame-bytes.ts). */
+  bytesOf: (k: number) => number;
   /** The session's bounded end, or null: a batch after it is not taken. */
   endUs: number | null;
 }
@@ -42,14 +46,20 @@ export class HeldColumns {
 
   /**
    * The end (exclusive) of the next frame's batches, from `next`: as many as the plan
-   * takes. `next` itself when that batch is past the end bound.
+   * takes (the first always, whatever its bytes). `next` itself when that batch is past the
+   * end bound.
    */
   frameEnd(plan: ColumnFramePlan): number {
     const v = this.view as ColumnBatches;
     let k = this.next;
     let updates = 0;
+    let bytes = 0;
     while (k < v.batches && k - this.next < plan.batchesMax && (k === this.next || updates < plan.updatesMax)) {
       if (plan.endUs !== null && (v.ts[k] as number) > plan.endUs) break;
+      if (plan.batchesMax > 1) {
+        bytes += plan.bytesOf(k);
+        if (k > this.next && bytes > plan.bytesMax) break;
+      }
       updates += (v.starts[k + 1] as number) - (v.starts[k] as number);
       k++;
     }

@@ -1,7 +1,9 @@
 /**
  * What goes into one frame of batches: the first batch, then as many following ones as are
  * due now, up to the frame's bounds. Batches keep their recorded grouping and order; a batch
- * read but not taken (past the end, or not due yet) is handed back to be sent later.
+ * read but not taken (past the end, not due yet, or too large for what is left of the
+ * frame's bytes) is handed back to be sent later. A batch is never split: one larger than
+ * the frame's bytes goes alone in its own frame.
  */
 import type { RawBatch } from '../../storage/cursor.js';
 
@@ -10,6 +12,10 @@ export interface FramePlan {
   batchesMax: number;
   /** Updates in the frame at about most (a frame stops after the batch that passes it). */
   updatesMax: number;
+  /** Bytes in the frame at most (estimated by `bytesOf`), unless its first batch alone is more. */
+  bytesMax: number;
+  /** A batch's bytes in the frame, at least its encoded size (./frame-bytes.ts). */
+  bytesOf: (b: RawBatch) => number;
   /** The session's bounded end, or null: a batch after it is not taken. */
   endUs: number | null;
   /** Paced sessions: ms until a batch is due (over `earlyMs`: not taken); undefined: unpaced. */
@@ -41,6 +47,7 @@ export interface GatheredFrame {
 export async function gatherFrame(cursor: Next, first: RawBatch, plan: FramePlan): Promise<GatheredFrame> {
   const out: RawBatch[] = [first];
   let updates = first.to - first.from;
+  let bytes = plan.batchesMax > 1 ? plan.bytesOf(first) : 0;
   while (out.length < plan.batchesMax && updates < plan.updatesMax && !plan.interrupted()) {
     let nb: RawBatch | null;
     try {
@@ -51,9 +58,12 @@ export async function gatherFrame(cursor: Next, first: RawBatch, plan: FramePlan
     if (!nb) break;
     const waitMs = plan.waitMs ? plan.waitMs(nb.ts) : 0;
     if ((plan.endUs !== null && nb.ts > plan.endUs) || waitMs > plan.earlyMs) return { out, held: nb };
+    const nbBytes = plan.bytesOf(nb);
+    if (bytes + nbBytes > plan.bytesMax) return { out, held: nb };
     if (plan.waitMs) plan.onTime(Math.abs(waitMs));
     out.push(nb);
     updates += nb.to - nb.from;
+    bytes += nbBytes;
   }
   return { out, held: null };
 }

@@ -25,8 +25,18 @@ export const PLAYBACK_DEFAULTS: PlaybackOptions = {
   wsBufferHighBytes: 1024 * 1024,
   /** A `batches` frame carries at most this many batches ... */
   frameBatchesMax: 256,
-  /** ... and at most about this many updates. */
+  /** ... and at most about this many updates ... */
   frameUpdatesMax: 16_384,
+  /**
+   * ... and at most this many bytes (estimated at least the encoded size, either format:
+   * server/sessions/frame-bytes.ts): a batch that would take a frame past it waits for the
+   * next frame. Numbers seldom reach it (frameUpdatesMax of them with paths of 30
+   * characters take about 1 MiB of JSON); large strings and bytes do. A batch is never
+   * split: one larger than this goes alone in its own frame, at most
+   * PROTOCOL_LIMITS.streamFrameBytesMax. Four times wsBufferHighBytes: a frame goes whole,
+   * so the server may run this far past the mark.
+   */
+  frameBytesMax: 4 * 1024 * 1024,
   /**
    * Turns of a session's loop (each one frame at most: a control change, a state frame, a
    * frame of batches as bounded above, a loop's wrap-around) between two yields to the

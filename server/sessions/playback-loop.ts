@@ -210,6 +210,8 @@ export abstract class PlaybackLoop {
     const { out, held, failed } = await gatherFrame(this.head.cursor, first, {
       batchesMax: Math.min(coalesce ? this.limits.frameBatchesMax : 1, burst?.left ?? Infinity),
       updatesMax: this.limits.frameUpdatesMax,
+      bytesMax: this.limits.frameBytesMax,
+      bytesOf: (b) => this.wire.batchBytes(b, b.filtered ? this.head.matches : undefined),
       endUs: this.end.kind === 'ts' ? this.end.us : null,
       waitMs: paced ? (ts) => this.pacer.waitMs(ts) : undefined,
       earlyMs: PACING_EARLY_MS,
@@ -265,6 +267,8 @@ export abstract class PlaybackLoop {
     const k1 = held.frameEnd({
       batchesMax: this.wire.sink?.coalesce === true ? this.limits.frameBatchesMax : 1,
       updatesMax: this.limits.frameUpdatesMax,
+      bytesMax: this.limits.frameBytesMax,
+      bytesOf: (k) => this.wire.columnBatchBytes(view, k),
       endUs: this.end.kind === 'ts' ? this.end.us : null,
     });
     if (k1 === k0) {

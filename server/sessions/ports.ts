@@ -8,6 +8,7 @@ export interface SessionLimits {
   wsBufferHighBytes: number;
   frameBatchesMax: number;
   frameUpdatesMax: number;
+  frameBytesMax: number;
   loopStepsPerTurnMax: number;
   stepBatchesPerYield: number;
   coverageItemsMax: number;

@@ -11,6 +11,7 @@ import { MsgpackWriter, encodeMsgpackFrame, encodeStateFrame } from '../../proto
 import type { Value } from '../../protocol/value.js';
 import type { RawBatch } from '../../storage/cursor.js';
 import type { FetchWait } from '../../storage/index.js';
+import { columnBatchBytes, rawBatchBytes } from './frame-bytes.js';
 
 export type FrameFormat = 'json' | 'msgpack';
 
@@ -112,6 +113,16 @@ export class SessionWire {
     } else {
       this.raw(bufferOf(encodeJsonColumnFrameBytes((this.json ??= new JsonBytesWriter()), v, k0, k1, this.paths())));
     }
+  }
+
+  /** What batches() would add to a frame for `b`, at least (./frame-bytes.ts). */
+  batchBytes(b: RawBatch, match: IdMatch): number {
+    return rawBatchBytes(b, this.current?.format ?? 'json', this.paths(), match);
+  }
+
+  /** What columnBatches() would add to a frame for batch `k` of `v`, at least. */
+  columnBatchBytes(v: ColumnBatchesView, k: number): number {
+    return columnBatchBytes(v, k, this.current?.format ?? 'json', this.paths());
   }
 
   /** Sends a `paths` frame for ids this client has not seen yet. */
