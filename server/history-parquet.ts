@@ -17,8 +17,16 @@
  * Streaming: rows gather in column arrays until a row group is full
  * (SERVER_LIMITS.parquetRowGroupRowsMax rows or parquetRowGroupValueBytesTarget bytes of
  * values), which is then encoded, yielded as bytes and forgotten; the footer comes last.
- * So memory holds one row group, never the whole export.
+ * So memory holds one row group and the footer's few bytes per row group, never the whole
+ * export: the columns of variable length (path, str, bytes, json) carry no min/max
+ * statistics, which the writer would keep whole, for the footer, for every row group (two
+ * 1 MB strings a group held 2 MB a group until the export ended).
+ *
+ * An encode is synchronous (tens of ms for a full group): the encodes of every export in
+ * the process take turns, one per turn of the event loop (encodeInTurn), so twenty exports
+ * at once do not hold other requests back for seconds.
  */
+import { setImmediate } from 'node:timers/promises';
 import { ByteWriter, ParquetWriter, type ColumnSource } from 'hyparquet-writer';
 import type { Batch, Value } from '../protocol/value.js';
 import { isWellFormed } from '../protocol/value.js';
@@ -105,17 +113,19 @@ class RowGroup {
   }
 
   columns(): ColumnSource[] {
+    // No statistics for columns of variable length: the writer keeps every row group's
+    // min and max values whole until the footer (see the top of this file).
     return [
       { name: 'ts', data: this.ts },
       // Paths repeat on every row: a dictionary keeps each once per row group.
-      { name: 'path', data: this.path, encoding: 'RLE_DICTIONARY' },
+      { name: 'path', data: this.path, encoding: 'RLE_DICTIONARY', statistics: false },
       { name: 'kind', data: this.kind, encoding: 'RLE_DICTIONARY' },
       { name: 'bool', data: this.bool },
       { name: 'num', data: this.num },
       { name: 'int', data: this.int },
-      { name: 'str', data: this.str },
-      { name: 'bytes', data: this.bytes },
-      { name: 'json', data: this.json },
+      { name: 'str', data: this.str, statistics: false },
+      { name: 'bytes', data: this.bytes, statistics: false },
+      { name: 'json', data: this.json, statistics: false },
     ];
   }
 }
@@ -143,10 +153,25 @@ function valueSize(kind: ParquetKind, v: Value, json: string | null): number {
   return json === null ? 8 : json.length;
 }
 
+/** The last encode queued by any export of the process (encodeInTurn). */
+let lastEncode: Promise<unknown> = Promise.resolve();
+
+/**
+ * Runs `encode` once the encodes queued before it have run, in a turn of the event loop of
+ * its own: between two encodes the loop serves everything else that is ready.
+ */
+function encodeInTurn<T>(encode: () => T): Promise<T> {
+  const mine = lastEncode.then(() => setImmediate()).then(encode);
+  lastEncode = mine.catch(() => undefined);
+  return mine;
+}
+
 /** Encodes a row group and takes the bytes written so far out of the writer. */
-function flushGroup(pw: ParquetWriter, bw: ByteWriter, group: RowGroup): Uint8Array {
-  void pw.write({ columnData: group.columns(), rowGroupSize: group.rows });
-  return takeBytes(bw);
+function flushGroup(pw: ParquetWriter, bw: ByteWriter, group: RowGroup): Promise<Uint8Array> {
+  return encodeInTurn(() => {
+    void pw.write({ columnData: group.columns(), rowGroupSize: group.rows });
+    return takeBytes(bw);
+  });
 }
 
 /** The writer's pending bytes, copied out; its buffer is reused (offsets stay file-wide). */
@@ -170,11 +195,14 @@ export async function* parquetChunks(batches: AsyncIterable<Batch>, kvMetadata?:
     for (const [path, v] of b.updates) {
       group.add(b.ts, path, v);
       if (!group.full) continue;
-      yield flushGroup(pw, bw, group);
+      yield await flushGroup(pw, bw, group);
       group = new RowGroup();
     }
   }
-  if (group.rows > 0) yield flushGroup(pw, bw, group);
-  void pw.finish();
-  yield takeBytes(bw);
+  if (group.rows > 0) yield await flushGroup(pw, bw, group);
+  // The footer lists every row group: its encode takes a turn too.
+  yield await encodeInTurn(() => {
+    void pw.finish();
+    return takeBytes(bw);
+  });
 }

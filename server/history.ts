@@ -6,6 +6,7 @@
  * a consumer that reads slowly holds the reading back: nothing is built whole in memory.
  * Shared by GET /api/v1/history and `tapedeck export`.
  */
+import { setImmediate } from 'node:timers/promises';
 import type { Archive } from '../storage/index.js';
 import { TapedeckError } from '../protocol/errors.js';
 import { validateGlobs } from '../protocol/glob.js';
@@ -48,9 +49,17 @@ async function* historyBatches(archive: Archive, q: HistoryQuery, onBatch?: (ts:
   // Globs that name paths (no `*`) select a few columns of each block: read only those.
   const c = archive.cursor({ filter: q.globs, selective: q.globs.every((g) => !g.includes('*')) });
   await c.seek({ ts: q.fromUs - 1 });
+  // Reads of blocks already decoded (the shared cache) take no turn of the event loop:
+  // yield one now and then, so that many histories at once leave room for other requests.
+  let updates = 0;
   for (let b = await c.next(); b && b.ts <= lastUs; b = await c.next()) {
     yield b;
     onBatch?.(b.ts);
+    updates += b.updates.length;
+    if (updates >= SERVER_LIMITS.historyUpdatesPerYield) {
+      updates = 0;
+      await setImmediate();
+    }
   }
 }
 
