@@ -67,8 +67,7 @@ export const PROTOCOL_LIMITS = {
    * 48 M of them are 288 MiB, plus about 30 bytes and the path of each update. 512 MiB is
    * also about V8's longest string (2^29 - 24 characters), past which no JavaScript client
    * could parse a JSON frame. Not bounded by it (docs/playback.md, "Frame sizes"): a `state`
-   * frame (every covered path with its value), a msgpack `paths` frame, a JSON batch of very
-   * many long paths.
+   * frame (every covered path with its value), a JSON batch of very many long paths.
    */
   streamFrameBytesMax: 512 * 1024 * 1024,
 } as const;

@@ -119,3 +119,7 @@ export function columnBatchBytes(v: ColumnBatchesView, k: number, format: FrameF
   return bytes;
 }
 
+/** Bytes of `[id, "path"]` in a msgpack `paths` frame, at least. */
+export function pathEntryBytes(path: string): number {
+  return 11 + Buffer.byteLength(path, 'utf8');
+}

@@ -33,8 +33,9 @@ export const PLAYBACK_DEFAULTS: PlaybackOptions = {
    * next frame. Numbers seldom reach it (frameUpdatesMax of them with paths of 30
    * characters take about 1 MiB of JSON); large strings and bytes do. A batch is never
    * split: one larger than this goes alone in its own frame, at most
-   * PROTOCOL_LIMITS.streamFrameBytesMax. Four times wsBufferHighBytes: a frame goes whole,
-   * so the server may run this far past the mark.
+   * PROTOCOL_LIMITS.streamFrameBytesMax. msgpack `paths` frames are cut at about it too.
+   * Four times wsBufferHighBytes: a frame goes whole, so the server may run this far past
+   * the mark.
    */
   frameBytesMax: 4 * 1024 * 1024,
   /**

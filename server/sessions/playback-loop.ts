@@ -91,7 +91,7 @@ export abstract class PlaybackLoop {
     this.limits = limits;
     this.turns = new Turns(limits.loopStepsPerTurnMax);
     this.events = events;
-    this.wire = new SessionWire(() => archive.paths, events.framesSent);
+    this.wire = new SessionWire(() => archive.paths, events.framesSent, limits);
   }
 
   /** Applies the control changes waiting in `commands` (one turn's work). */
@@ -146,6 +146,8 @@ export abstract class PlaybackLoop {
     // does not read gets one state frame when it reads again, not one a seek.
     if ((this.needState || this.needCoverage) && sink.bufferedBytes() > this.limits.wsBufferHighBytes) return this.drain(sink);
     if (this.needState) {
+      // msgpack: its paths go first, a `paths` frame a turn, and the state after the client read them (./wire.ts).
+      if (this.wire.tellState(this.head.matches) === 'wait') return;
       await this.head.releaseColumns();
       this.needState = false;
       await this.sendState();
@@ -218,9 +220,11 @@ export abstract class PlaybackLoop {
       interrupted: () => this.commands.length > 0,
       onTime: (ms) => this.events.pacingErrorMs(ms),
     });
-    if (this.wire.sink !== sink || (burst && this.burst !== burst)) {
+    const match = (out[0] as RawBatch).filtered ? this.head.matches : undefined;
+    if (this.wire.sink !== sink || (burst && this.burst !== burst) || this.wire.tellBatches(out, match) === 'wait') {
       // The client left (or a new stream came) or the burst ended while this frame was read:
-      // nothing goes out, and the position stays at the last batch sent (a new stream gets its state there).
+      // nothing goes out, and the position stays at the last batch sent (a new stream gets its
+      // state there). Or its paths were told first (msgpack): the frame is read again next turn.
       await this.head.backToShown();
       return;
     }
@@ -276,6 +280,8 @@ export abstract class PlaybackLoop {
       await this.head.releaseColumns();
       return this.endReached();
     }
+    // Its paths told first (msgpack), the frame is cut again next turn.
+    if (this.wire.tellColumns(view, k0, k1) === 'wait') return;
     this.wrappedEmpty = false;
     this.wire.columnBatches(view, k0, k1);
     held.next = k1;

@@ -3,6 +3,12 @@
  * msgpack, protocol/frames.ts and protocol/msgpack-frames.ts), and on msgpack streams the
  * `paths` frames that announce each path id once per connection, before its first use.
  * The session decides what to send and when; this only encodes and counts.
+ *
+ * The session tells a msgpack client of a frame's paths first (tellState, tellBatches,
+ * tellColumns), in `paths` frames of about frameBytesMax, a frame a turn, and sends the
+ * frame itself in a later turn when they left the client more than wsBufferHighBytes to
+ * read: sent behind them, the frame counted against wsSessionOverflowBytesMax and the stream
+ * was closed (4008) at every attach to a session of 300 000 paths.
  */
 import { encodeJsonColumnFrameBytes, encodeJsonFrame, encodeJsonRawFrameBytes, type ServerFrame } from '../../protocol/frames.js';
 import { JsonBytesWriter } from '../../protocol/value-json-bytes.js';
@@ -11,7 +17,8 @@ import { MsgpackWriter, encodeMsgpackFrame, encodeStateFrame } from '../../proto
 import type { Value } from '../../protocol/value.js';
 import type { RawBatch } from '../../storage/cursor.js';
 import type { FetchWait } from '../../storage/index.js';
-import { columnBatchBytes, rawBatchBytes } from './frame-bytes.js';
+import { columnBatchBytes, pathEntryBytes, rawBatchBytes } from './frame-bytes.js';
+import type { SessionLimits } from './ports.js';
 
 export type FrameFormat = 'json' | 'msgpack';
 
@@ -41,6 +48,23 @@ export function fetchWaitFrame(e: Parameters<FetchWait>[0]): ServerFrame | undef
 
 export type IdMatch = ((id: number) => boolean) | undefined;
 
+/** A frame's paths told: none were new, `sent` (the frame may follow), or `wait` (more to tell, or the client has more than the high mark to read). */
+export type Told = 'none' | 'sent' | 'wait';
+
+/** Path ids a `paths` frame gathers while its bytes are under a budget. */
+class FreshPaths {
+  readonly pairs: Array<[number, string]> = [];
+  bytes = 0;
+  constructor(readonly bytesMax: number) {}
+  get full(): boolean {
+    return this.bytes >= this.bytesMax;
+  }
+  add(id: number, path: string): void {
+    this.pairs.push([id, path]);
+    this.bytes += pathEntryBytes(path);
+  }
+}
+
 /** The encoders' output (a fresh copy each) as a Buffer, without copying again. */
 function bufferOf(bytes: Uint8Array): Buffer {
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
@@ -53,12 +77,14 @@ export class SessionWire {
   private readonly mp = new MsgpackWriter();
   /** Made at the first JSON batch frame: most sessions' streams are one format. */
   private json: JsonBytesWriter | undefined;
+  /** tellState: every id below this was told of on this connection, or is not covered. */
+  private stateToldTo = 0;
 
   /**
    * `paths`: the archive's path table (read at each use: it grows while recording).
    * `framesSent`: counts every frame and its bytes.
    */
-  constructor(private readonly paths: () => readonly string[], private readonly framesSent: (n: number, bytes: number) => void) {}
+  constructor(private readonly paths: () => readonly string[], private readonly framesSent: (n: number, bytes: number) => void, private readonly limits: Pick<SessionLimits, 'frameBytesMax' | 'wsBufferHighBytes'>) {}
 
   get sink(): SessionSink | undefined {
     return this.current;
@@ -68,6 +94,7 @@ export class SessionWire {
   connect(sink: SessionSink | undefined): void {
     this.current = sink;
     this.sentIds = new Uint8Array(0);
+    this.stateToldTo = 0;
   }
 
   /** Control-plane frames (controls, end, error, info, coverage); state and batches below. */
@@ -125,23 +152,69 @@ export class SessionWire {
     return columnBatchBytes(v, k, this.current?.format ?? 'json', this.paths());
   }
 
-  /** Sends a `paths` frame for ids this client has not seen yet. */
-  private announce(list: ArrayLike<number>, from: number, to: number, match: IdMatch): void {
+  /** Tells a msgpack client of the paths a state() frame would name (see the top of this file). */
+  tellState(matches: (id: number) => boolean): Told {
+    if (this.current?.format !== 'msgpack') return 'none';
     const paths = this.paths();
-    let fresh: Array<[number, string]> | undefined;
+    const fresh = new FreshPaths(this.limits.frameBytesMax);
+    let id = this.stateToldTo;
+    for (; id < paths.length && !fresh.full; id++) if (matches(id) && this.isNew(id, paths.length)) fresh.add(id, paths[id] as string);
+    this.stateToldTo = id;
+    return this.tell(fresh, id < paths.length);
+  }
+
+  /** Tells a msgpack client of the paths a batches() frame of `out` would name. */
+  tellBatches(out: readonly RawBatch[], match: IdMatch): Told {
+    if (this.current?.format !== 'msgpack') return 'none';
+    const fresh = new FreshPaths(this.limits.frameBytesMax);
+    let more = false;
+    for (const b of out) if ((more = this.gather(fresh, b.ids, b.from, b.to, match))) break;
+    return this.tell(fresh, more);
+  }
+
+  /** Tells a msgpack client of the paths a columnBatches() frame of [k0, k1) would name. */
+  tellColumns(v: ColumnBatchesView, k0: number, k1: number): Told {
+    if (this.current?.format !== 'msgpack') return 'none';
+    const fresh = new FreshPaths(this.limits.frameBytesMax);
+    return this.tell(fresh, this.gather(fresh, v.ids, v.starts[k0] as number, v.starts[k1] as number, undefined));
+  }
+
+  /** Sends what `fresh` gathered; `wait` when more is left to tell or the client has more than the high mark to read. */
+  private tell(fresh: FreshPaths, more: boolean): Told {
+    if (fresh.pairs.length === 0) return more ? 'wait' : 'none';
+    this.raw(bufferOf(encodeMsgpackFrame(this.mp, { type: 'paths', paths: fresh.pairs })));
+    return more || (this.current?.bufferedBytes() ?? 0) > this.limits.wsBufferHighBytes ? 'wait' : 'sent';
+  }
+
+  /** This client has not been told of `id`: it is now (the caller sends it). */
+  private isNew(id: number, pathsLength: number): boolean {
+    if (id >= this.sentIds.length) {
+      const next = new Uint8Array(Math.max(id + 1, pathsLength, this.sentIds.length * 2));
+      next.set(this.sentIds);
+      this.sentIds = next;
+    }
+    if (this.sentIds[id] === 1) return false;
+    this.sentIds[id] = 1;
+    return true;
+  }
+
+  /** Adds the untold ids of list[from, to) to `fresh` until it is full; true when it filled before the end. */
+  private gather(fresh: FreshPaths, list: ArrayLike<number>, from: number, to: number, match: IdMatch): boolean {
+    const paths = this.paths();
     for (let i = from; i < to; i++) {
+      if (fresh.full) return true;
       const id = list[i] as number;
       if (match && !match(id)) continue;
-      if (id >= this.sentIds.length) {
-        const next = new Uint8Array(Math.max(id + 1, paths.length, this.sentIds.length * 2));
-        next.set(this.sentIds);
-        this.sentIds = next;
-      }
-      if (this.sentIds[id] === 1) continue;
-      this.sentIds[id] = 1;
-      (fresh ??= []).push([id, paths[id] as string]);
+      if (this.isNew(id, paths.length)) fresh.add(id, paths[id] as string);
     }
-    if (fresh) this.raw(bufferOf(encodeMsgpackFrame(this.mp, { type: 'paths', paths: fresh })));
+    return false;
+  }
+
+  /** Sends a `paths` frame for ids of list[from, to) this client has not seen yet, however many. */
+  private announce(list: ArrayLike<number>, from: number, to: number, match: IdMatch): void {
+    const fresh = new FreshPaths(Infinity);
+    this.gather(fresh, list, from, to, match);
+    if (fresh.pairs.length > 0) this.raw(bufferOf(encodeMsgpackFrame(this.mp, { type: 'paths', paths: fresh.pairs })));
   }
 
   private raw(data: string | Buffer): void {
