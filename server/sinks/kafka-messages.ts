@@ -10,7 +10,7 @@ import type { Message } from 'kafkajs';
 import { KAFKA_PART_HEADERS, splitParts } from '../../protocol/kafka-parts.js';
 import { PROTOCOL_LIMITS } from '../../protocol/limits.js';
 import { valueToJson } from '../../protocol/value-json.js';
-import { encodeMsgpack, type MsgpackWriter } from '../../protocol/value-msgpack.js';
+import type { MsgpackWriter } from '../../protocol/value-msgpack.js';
 import type { Update, Value } from '../../protocol/value.js';
 import type { RecordedEvent } from '../recorder.js';
 import type { SinkAuth } from './sink-auth.js';
@@ -33,6 +33,20 @@ function bufferOf(b: Uint8Array): Buffer {
   return Buffer.from(b.buffer, b.byteOffset, b.byteLength);
 }
 
+/**
+ * Containers of a message around its values, which are no level of theirs (docs/values.md:
+ * a value of valueDepthMax levels is given back by every door). key: stream: the map,
+ * `updates`, an [path, value] pair; key: path: the map.
+ */
+const ENVELOPE_LEVELS = { stream: 3, path: 1 } as const;
+
+/** The msgpack of a message `m` whose values sit `levels` containers deep, each value counted from its own depth 0. */
+function msgpackMessage(m: Record<string, unknown>, w: MsgpackWriter, levels: number): Buffer {
+  w.reset();
+  w.value(m as Value, -levels);
+  return bufferOf(w.take());
+}
+
 /** The messages of one recorded batch. */
 export function sinkMessages(e: RecordedEvent, o: SinkMessageOptions): Message[] {
   const id = { stream: e.id.stream, seq: e.id.seq, fence: String(o.fence), recorder: o.recorderId };
@@ -43,7 +57,7 @@ export function sinkMessages(e: RecordedEvent, o: SinkMessageOptions): Message[]
   // Values in the one msgpack or JSON form of protocol/ (docs/values.md), exact both ways.
   const json = o.format === 'json';
   const val = (v: Value): unknown => (json ? valueToJson(v) : v);
-  const enc = (m: Record<string, unknown>): Buffer => (json ? Buffer.from(JSON.stringify(m)) : bufferOf(encodeMsgpack(m as Value, o.mp)));
+  const enc = (m: Record<string, unknown>): Buffer => (json ? Buffer.from(JSON.stringify(m)) : msgpackMessage(m, o.mp, ENVELOPE_LEVELS[o.key]));
   const whole: Message[] = o.key === 'stream'
     ? [{ key: e.id.stream, value: enc({ ts: e.ts, source: e.source, stream: e.id.stream, seq: e.id.seq, updates: e.updates.map((u: Update) => [u[0], val(u[1])]) }), headers }]
     : e.updates.map((u: Update, k: number) => ({ key: u[0], value: enc({ ts: e.ts, value: val(u[1]) }), headers: e.updates.length > 1 ? { ...headers, [KAFKA_PART_HEADERS.msg]: `${k + 1}/${e.updates.length}` } : headers }));

@@ -305,7 +305,15 @@ export class KafkaSink {
     let bytes = 0;
     for (const x of this.queue) {
       if (take.length >= KAFKA_SINK_DEFAULTS.sendBatchesMax || (take.length > 0 && this.singlesLeft > 0)) break;
-      const ms = this.messagesOf(x);
+      let ms: Message[];
+      try {
+        ms = this.messagesOf(x);
+      } catch (err) {
+        // Before it, what was taken goes; it comes to the queue's head next.
+        if (take.length > 0) break;
+        this.unencodable(x, err);
+        return { take, messages };
+      }
       const b = messagesBytes(ms);
       if (take.length > 0 && bytes + b > KAFKA_SINK_DEFAULTS.sendBytesMax) break;
       take.push(x);
@@ -313,6 +321,19 @@ export class KafkaSink {
       bytes += b;
     }
     return { take, messages };
+  }
+
+  /**
+   * A batch at the queue's head no message can be made of (the encoder refused a value: a
+   * bug, as every recorded value encodes) is dropped like a batch the broker refuses, counted
+   * and logged, never tried again: it would be refused again at once, and the pump would spin
+   * on it without yielding, freezing the process.
+   */
+  private unencodable(x: Entry, err: unknown): void {
+    this.queue.shift();
+    this.singlesLeft = Math.max(0, this.singlesLeft - 1);
+    this.stats.dropped++;
+    this.o.log.error({ err, stream: x.e.id.stream, seq: x.e.id.seq, ts: x.e.ts, updates: x.e.updates.length }, 'kafka sink: no message can be made of this batch; not published (the archive has it)');
   }
 
   /**
@@ -386,6 +407,7 @@ export class KafkaSink {
         }
         this.leaseWaiting = false;
         const { take, messages } = this.nextSend();
+        if (take.length === 0) continue;
         this.sending = take;
         try {
           await this.send(take, messages);
