@@ -6,13 +6,15 @@
  * The estimate is at least the encoded size for what telemetry holds: numbers count their
  * longest text (24 characters in JSON, 9 bytes in msgpack), strings their UTF-8 bytes plus
  * the JSON escapes they need, bytes their base64 in JSON, JSON paths their quoted UTF-8
- * (cached per path table, shared by sessions). Strings under LONG_STRING_CHARS count 6
- * bytes a character in JSON and 3 in msgpack (their most) rather than being measured. Not
- * counted: a lone surrogate written as a 6-byte escape (3 counted). The walk is one pass
- * over the batch's values, numbers read by type only, which the encoder walks anyway.
+ * (cached per path table, shared by sessions), a lone surrogate as JSON's 6-byte escape
+ * and a string holding one as msgpack's UTF-16 (docs/values.md).
+ * Strings under LONG_STRING_CHARS count 6 bytes a character in JSON and 3 in msgpack (their
+ * most) rather than being measured. The walk is one pass over the batch's values, numbers
+ * read by type only, which the encoder walks anyway. test/s12-frame-bytes-estimate.test.ts
+ * holds it against the encoders on hostile values.
  */
 import { otherIndexFrom, type ColumnBatchesView } from '../../protocol/msgpack-batch-frame.js';
-import type { Value } from '../../protocol/value.js';
+import { isWellFormed, type Value } from '../../protocol/value.js';
 import type { RawBatch } from '../../storage/cursor.js';
 import type { FrameFormat } from './wire.js';
 
@@ -52,14 +54,18 @@ function jsonPathBytes(lens: Int32Array, paths: readonly string[], id: number): 
 /** Bytes of a string in a frame, at least. */
 function stringBytes(s: string, format: FrameFormat): number {
   if (s.length < LONG_STRING_CHARS) return format === 'json' ? 2 + 6 * s.length : 5 + 3 * s.length;
+  const lone = !isWellFormed(s);
+  // msgpack: UTF-8 when well formed, else ext 1 of the UTF-16 code units.
+  if (format === 'msgpack') return lone ? 6 + 2 * s.length : 5 + Buffer.byteLength(s, 'utf8');
   const utf8 = Buffer.byteLength(s, 'utf8');
-  if (format === 'msgpack') return 5 + utf8;
-  if (!JSON_ESCAPED.test(s)) return 2 + utf8;
+  if (!lone && !JSON_ESCAPED.test(s)) return 2 + utf8;
   let extra = 0;
   for (let i = 0; i < s.length; i++) {
     const c = s.charCodeAt(i);
     if (c < 0x20) extra += 5;
     else if (c === 0x22 || c === 0x5c) extra += 1;
+    // A surrogate (paired or not) counted 3 of UTF-8 at most; JSON may write it as `\udxxx`.
+    else if (lone && c >= 0xd800 && c <= 0xdfff) extra += 3;
   }
   return 2 + utf8 + extra;
 }
