@@ -29,6 +29,7 @@ export interface UrlStateIn {
 }
 export const URL_WRITE_INTERVAL_MS: number;
 export function readUrlState(params: URLSearchParams): UrlRead;
+export function legacySelection(values: string[]): string[] | null;
 export function urlQuery(s: UrlStateIn): string;
 export function boundUs(v: string | number | null | undefined): number | null;
 export class UrlWriter {

@@ -7,7 +7,7 @@
 //   pos=<epoch µs>   state=play|pause|tail   speed=<n>|unlimited   loop=true
 //   start=<epoch µs> end=<epoch µs>          (markers; absent = unbounded)
 //   filter=<glob> (repeatable: the session's filter)   glob=<filter box text>
-//   path=<path> (repeatable: the selection; the older select=a,b is still read)
+//   path=<path> (repeatable: the selection; the older select= is still read: legacySelection)
 //   layout=<JSON> (the charts' layout, charts.getLayout())
 //
 // access_token is never written back: a shared URL must not carry a secret (http.js keeps
@@ -34,10 +34,7 @@ export function readUrlState(params) {
     try { layout = JSON.parse(text); } catch { layout = null; }
   }
   const paths = params.getAll('path');
-  const legacy = params.get('select');
-  let selection = null;
-  if (paths.length > 0) selection = paths;
-  else if (legacy !== null) selection = legacy.split(',').filter((p) => p !== '');
+  const selection = paths.length > 0 ? paths : legacySelection(params.getAll('select'));
   return {
     controls,
     explicit: CONTROL_KEYS.some((k) => params.has(k)),
@@ -46,6 +43,19 @@ export function readUrlState(params) {
     selection,
     layout,
   };
+}
+
+/**
+ * The selection of the older `select=` parameter (null when absent). Repeated, each is one
+ * path as it is, commas and all (as `path=`). Alone, it is the comma-separated list older
+ * links wrote; every path starts with `/`, so only a comma before a `/` can end one:
+ * `/if/eth0,1` is one path, `/a,/b` two. A path that holds `,/` itself is given with
+ * `path=` (or a repeated `select=`).
+ */
+export function legacySelection(values) {
+  if (values.length === 0) return null;
+  const list = values.length > 1 ? values : values[0].split(/,(?=\/)/);
+  return list.filter((p) => p !== '');
 }
 
 /**
