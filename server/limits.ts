@@ -60,6 +60,19 @@ export const SERVER_LIMITS = {
    */
   historyUpdatesPerYield: 4096,
   /*
+   * A history answer whose client stops reading: the answer waits for the socket to take
+   * each chunk (backpressure, nothing piles up), but without a bound it waited for ever,
+   * holding the connection, a cursor and the decoded block the cursor holds (stuck clients
+   * over different ranges each pinned a block beside the shared cache). The client must take
+   * each chunk within historyStallMs plus the chunk's bytes at historyReadBytesPerSMin
+   * (Parquet row groups may be megabytes); past it the connection is closed, and the body
+   * ends without its last chunk (chunked encoding: clients see it cut).
+   */
+  /** Time a history answer waits for its client to take a chunk, beyond the chunk's own reading time. */
+  historyStallMs: 60_000,
+  /** The slowest reading a history answer allows for: a chunk of B bytes waits historyStallMs + B / this. */
+  historyReadBytesPerSMin: 32 * 1024,
+  /*
    * Parquet history (server/history-parquet.ts) is written one row group at a time: rows
    * gather until either bound below is reached, then the group is encoded and sent. One
    * export holds about one row group of values plus its encoding (a few times

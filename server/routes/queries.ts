@@ -94,6 +94,25 @@ export async function noMatchSliced(given: string | string[] | undefined, globs:
   return any ? undefined : noMatchWarning(globs);
 }
 
+/**
+ * Yields `chunks`, and calls `stalled` when the consumer does not take the next one in time
+ * after a chunk went out: historyStallMs plus the chunk's bytes at historyReadBytesPerSMin.
+ * The stream asks for a chunk once the socket has taken the one before, so a client that
+ * stopped reading (or is gone without a word) is found, where its answer held the
+ * connection, a cursor and the block it holds for ever.
+ */
+export async function* cutWhenStalled(chunks: AsyncIterable<string | Uint8Array>, stalled: () => void): AsyncGenerator<string | Uint8Array> {
+  for await (const c of chunks) {
+    const bytes = typeof c === 'string' ? Buffer.byteLength(c) : c.byteLength;
+    const timer = setTimeout(stalled, SERVER_LIMITS.historyStallMs + (bytes / SERVER_LIMITS.historyReadBytesPerSMin) * 1000);
+    try {
+      yield c;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+}
+
 /** The /api/v1/state body (the shape its response schema declares) as JSON text. */
 async function stateJson(ts: number | null, paths: Iterable<string>, value: (p: string) => Value, noValue: () => Promise<object | undefined>, horizon: Horizon): Promise<string> {
   let out = `{"ts":${ts},"time":${ts === null ? 'null' : `"${formatTs(ts)}"`},"horizon":${horizon.us},"pending":${horizon.pending},"values":{`;
@@ -297,10 +316,11 @@ export const queryRoutes: FastifyPluginAsync<QueryRoutesOptions> = async (app, o
       if (!first.done) yield first.value;
       yield* chunks;
     }
+    const body = cutWhenStalled(rest(), () => reply.raw.destroy());
     reply.type(HISTORY_MEDIA_TYPES[format]);
     const warning = await noMatchSliced(req.query.glob, globs, app.archive.paths);
     // A header value is ASCII: other characters of the globs quoted in it become "?".
     if (warning) reply.header(WARNING_HEADER, `${warning.code}: ${warning.message}`.replace(/[^\x20-\x7e]/g, '?'));
-    return reply.send(Readable.from(rest(), { objectMode: false, highWaterMark: 1 }));
+    return reply.send(Readable.from(body, { objectMode: false, highWaterMark: 1 }));
   });
 };
