@@ -72,6 +72,13 @@ export const SERVER_LIMITS = {
   historyStallMs: 60_000,
   /** The slowest reading a history answer allows for: a chunk of B bytes waits historyStallMs + B / this. */
   historyReadBytesPerSMin: 32 * 1024,
+  /**
+   * Longest /state or /diff answer, in characters of JSON: they are written whole, and
+   * large values (a string of control characters is six times longer as JSON) made one
+   * past V8's longest string (2^29 - 24), a 500 TPD_INTERNAL after seconds of building it.
+   * Past this they are refused with TPD_ANSWER_TOO_LARGE; /history streams any size.
+   */
+  jsonAnswerCharsMax: 128 * 1024 * 1024,
   /*
    * Parquet history (server/history-parquet.ts) is written one row group at a time: rows
    * gather until either bound below is reached, then the group is encoded and sent. One

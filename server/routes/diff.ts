@@ -7,7 +7,8 @@
  * queries (Tapedeck-Horizon).
  * `glob` may be repeated (default every path); malformed globs are 400 TPD_BAD_GLOB,
  * malformed times or end before start 400 TPD_BAD_ARGUMENT, a pass past
- * diffTimeBudgetMs 503 TPD_QUERY_TIMEOUT.
+ * diffTimeBudgetMs 503 TPD_QUERY_TIMEOUT, an answer past jsonAnswerCharsMax 422
+ * TPD_ANSWER_TOO_LARGE.
  */
 import type { FastifyPluginAsync } from 'fastify';
 import { TapedeckError } from '../../protocol/errors.js';
@@ -18,7 +19,7 @@ import { foldRange } from '../diff-pass.js';
 import { HORIZON_HEADER, horizonHeader, horizonOf } from '../horizon.js';
 import { SERVER_LIMITS } from '../limits.js';
 import { noMatchWarning } from '../../protocol/glob.js';
-import { coverInSlices, globList } from './queries.js';
+import { checkAnswerChars, coverInSlices, globList } from './queries.js';
 
 const GLOBS = { anyOf: [{ type: 'string' }, { type: 'array', items: { type: 'string' } }] };
 const TIME = { type: 'string', minLength: 1, maxLength: 64 };
@@ -92,16 +93,35 @@ export const diffRoutes: FastifyPluginAsync = async (app) => {
     const warning = req.query.glob === undefined || any ? undefined : noMatchWarning(globs);
     reply.type('application/json; charset=utf-8');
     // By hand, like /state: a schema serializer walking open-ended values costs more and
-    // would need every value shape declared.
-    return JSON.stringify({
-      start: { ts: startUs, time: formatTs(startUs) },
-      end: { ts: Math.max(endUs, startUs), time: formatTs(Math.max(endUs, startUs)) },
-      horizon: horizonUs,
-      ...answer,
-      ...(warning ? { warning } : {}),
-    });
+    // would need every value shape declared. Its lists are written item by item, counted
+    // against jsonAnswerCharsMax: values make an answer of any size.
+    const budget = { chars: 0 };
+    const paths = jsonList(answer.paths, budget);
+    const appeared = jsonList(answer.appeared, budget);
+    const disappeared = jsonList(answer.disappeared, budget);
+    const when = (us: number): string => JSON.stringify({ ts: us, time: formatTs(us) });
+    return `{"start":${when(startUs)},"end":${when(Math.max(endUs, startUs))},"horizon":${horizonUs},"paths":${paths},"appeared":${appeared},"disappeared":${disappeared},"counts":${JSON.stringify(answer.counts)},"truncated":${answer.truncated}${warning ? `,"warning":${JSON.stringify(warning)}` : ''}}`;
   });
 };
+
+/** JSON text of a list of the answer, its characters added to `budget` (TPD_ANSWER_TOO_LARGE past jsonAnswerCharsMax). */
+function jsonList(items: readonly unknown[], budget: { chars: number }): string {
+  const texts: string[] = [];
+  for (const item of items) {
+    let text: string;
+    try {
+      text = JSON.stringify(item);
+    } catch (err) {
+      // One item past V8's longest string (a start and an end of hundreds of MB as JSON).
+      if (err instanceof RangeError) checkAnswerChars(Infinity, '/diff');
+      throw err;
+    }
+    budget.chars += text.length + 1;
+    checkAnswerChars(budget.chars, '/diff');
+    texts.push(text);
+  }
+  return `[${texts.join(',')}]`;
+}
 
 /**
  * The state at start (one read back to the last image), then the forward pass. A glob list

@@ -113,6 +113,12 @@ export async function* cutWhenStalled(chunks: AsyncIterable<string | Uint8Array>
   }
 }
 
+/** Refuses a JSON answer of `chars` characters past jsonAnswerCharsMax (TPD_ANSWER_TOO_LARGE). */
+export function checkAnswerChars(chars: number, what: string): void {
+  if (chars <= SERVER_LIMITS.jsonAnswerCharsMax) return;
+  throw new TapedeckError('TPD_ANSWER_TOO_LARGE', `the ${what} answer would pass ${SERVER_LIMITS.jsonAnswerCharsMax} characters of JSON (jsonAnswerCharsMax): narrow the globs, or read the values through /api/v1/history, which streams`);
+}
+
 /** The /api/v1/state body (the shape its response schema declares) as JSON text. */
 async function stateJson(ts: number | null, paths: Iterable<string>, value: (p: string) => Value, noValue: () => Promise<object | undefined>, horizon: Horizon): Promise<string> {
   let out = `{"ts":${ts},"time":${ts === null ? 'null' : `"${formatTs(ts)}"`},"horizon":${horizon.us},"pending":${horizon.pending},"values":{`;
@@ -121,6 +127,7 @@ async function stateJson(ts: number | null, paths: Iterable<string>, value: (p: 
     const v = value(p);
     out += `${first ? '' : ','}${JSON.stringify(p)}:${jsonText(v)}`;
     first = false;
+    checkAnswerChars(out.length, '/state');
   }
   // No value: say whether that is because the globs select no path at all.
   const warning = first ? await noValue() : undefined;
