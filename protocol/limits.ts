@@ -61,7 +61,7 @@ export const PROTOCOL_LIMITS = {
    * server sends: a frame of several batches stays under PLAYBACK_DEFAULTS.frameBytesMax
    * (4 MiB); one batch goes whole, and a batch is at most what one archive block holds: a
    * raw payload of 64 MiB (BLOCK_PAYLOAD_BYTES_MAX, storage/codec/frame.ts), written at most
-   * STORAGE_LIMITS.batchBytesMax (48 MiB, strings counted by length) and batchUpdatesMax
+   * STORAGE_LIMITS.batchBytesMax (48 MiB, strings counted in the bytes they take) and batchUpdatesMax
    * (1 000 000) updates. Its msgpack frame adds at most 15 bytes an update (header, id,
    * float64): under 80 MiB. Its JSON frame writes a control character as 6 bytes (`\u0001`):
    * 48 M of them are 288 MiB, plus about 30 bytes and the path of each update. 512 MiB is

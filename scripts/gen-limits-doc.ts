@@ -96,7 +96,7 @@ const DESCRIPTIONS: Readonly<Record<string, string>> = {
   'STORAGE_LIMITS.blockUpdatesTarget': 'A delta block is sealed at this many updates ...',
   'STORAGE_LIMITS.blockRawBytesTarget': '... or at this many estimated raw bytes, whichever comes first.',
   'STORAGE_LIMITS.batchUpdatesMax': 'Most updates in one batch (`append` refuses more with TPD_BATCH_TOO_LARGE).',
-  'STORAGE_LIMITS.batchBytesMax': 'Largest estimated size of one batch; kept well under BLOCK_PAYLOAD_BYTES_MAX.',
+  'STORAGE_LIMITS.batchBytesMax': 'Largest size of one batch\'s values: strings in their UTF-8 bytes (two bytes a UTF-16 unit when one holds a lone surrogate: msgpack ext 1), bytes and structures as encoded, numbers as 3 bytes; kept well under BLOCK_PAYLOAD_BYTES_MAX.',
   'STORAGE_LIMITS.writeQueueBytesHigh': 'Bytes of sealed blocks waiting to be written past which `append` asks the producer to `await drain()`.',
   'STORAGE_LIMITS.writeQueueBytesMax': 'Bytes waiting past which `append` throws TPD_BACKPRESSURE.',
   'STORAGE_LIMITS.decodedCacheUpdatesMax': 'Decoded updates kept in the block cache shared by all readers.',

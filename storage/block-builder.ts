@@ -5,24 +5,15 @@
  */
 import { TapedeckError } from '../protocol/errors.js';
 import { isValidPath, type Update, type Value } from '../protocol/value.js';
-import { MsgpackWriter } from '../protocol/value-msgpack.js';
 import { BlockType, encodeFrame, type FrameMeta } from './codec/frame.js';
 import { ByteWriter } from './codec/bytes.js';
-import { encodeBatches, encodePathDefs, genericArray, type PathDef } from './codec/payload.js';
+import { encodeBatches, genericArray, type PathDef } from './codec/payload.js';
 import { encodeNumberFrameNative, type NumberBlock } from './codec/native-payload.js';
+import { batchBytes, estimateBytes, imageParts, pathsFrames, type FrameItem } from './frame-parts.js';
 import { STORAGE_LIMITS } from './limits.js';
 import type { Archive } from './archive.js';
 
-/** An encoded frame on its way to disk, with the path definitions it carries. */
-export interface FrameItem {
-  kind: 'frame';
-  bytes: Uint8Array;
-  meta: FrameMeta;
-  defs: PathDef[] | undefined;
-}
-
-/** Sizes arrays and objects exactly as the archive's msgpack columns will write them. */
-const estimateWriter = new MsgpackWriter();
+export type { FrameItem } from './frame-parts.js';
 
 export class BlockBuilder {
   private readonly a: Archive;
@@ -107,6 +98,7 @@ export class BlockBuilder {
     const vals = this.valScratch;
     const pathIds = this.a.pathIds;
     let est = 0;
+    let strUnits = 0;
     let unknown = 0;
     for (let i = 0; i < n; i++) {
       const u = updates[i];
@@ -124,9 +116,13 @@ export class BlockBuilder {
       }
       const v = u[1] ?? null;
       vals[i] = v;
-      est += typeof v === 'number' ? 3 : estimateBytes(v, i);
+      if (typeof v === 'number') est += 3;
+      else {
+        est += estimateBytes(v, i);
+        if (typeof v === 'string') strUnits += v.length;
+      }
     }
-    this.checkBatchBytes(est);
+    this.checkBatchBytes(batchBytes(est, strUnits, vals, n, STORAGE_LIMITS.batchBytesMax));
     if (unknown > 0) {
       for (let i = 0; i < n; i++) {
         if (ids[i] !== -1) continue;
@@ -160,12 +156,17 @@ export class BlockBuilder {
     let est = 3 * n;
     if (!(values instanceof Float64Array)) {
       est = 0;
+      let strUnits = 0;
       for (let i = 0; i < n; i++) {
         const v = values[i];
-        est += typeof v === 'number' ? 3 : estimateBytes(v, i);
+        if (typeof v === 'number') est += 3;
+        else {
+          est += estimateBytes(v, i);
+          if (typeof v === 'string') strUnits += v.length;
+        }
       }
+      this.checkBatchBytes(batchBytes(est, strUnits, values, n, STORAGE_LIMITS.batchBytesMax));
     }
-    this.checkBatchBytes(est);
     if (unknown > 0) {
       for (let i = 0; i < n; i++) {
         if (ids[i] !== -1) continue;
@@ -305,7 +306,7 @@ export class BlockBuilder {
     if (this.pendingDefs.length > 0) {
       const defs = this.pendingDefs;
       this.pendingDefs = [];
-      out.push(pathsFrame(defs, (defs[0] as PathDef).firstTs));
+      out.push(...pathsFrames(defs, (defs[0] as PathDef).firstTs));
     }
     const firstTs = this.bTs[0] as number;
     const lastTs = this.bTs[nb - 1] as number;
@@ -329,8 +330,11 @@ export class BlockBuilder {
     return out;
   }
 
-  /** A full image: the latest value of every path that has one, as of `ts`. */
-  imageFrame(ts: number): FrameItem {
+  /**
+   * A full image: the latest value of every path that has one, as of `ts`, in one IMAGE
+   * frame or, past framePartBytesTarget, in consecutive IMAGE frames of that one time.
+   */
+  imageFrames(ts: number): FrameItem[] {
     // The writer seals before it makes an image; an open block's values count all the same.
     if (this.bN > 0) {
       this.stateFitsPaths();
@@ -349,49 +353,24 @@ export class BlockBuilder {
       all[n++] = id;
     }
     values.length = n;
-    const ids = all.subarray(0, n);
-    const raw = encodeBatches({ ts: [ts], counts: [n], ids, values, batchCount: 1, updateCount: n }, this.scratch);
-    const meta: FrameMeta = { type: BlockType.IMAGE, firstTs: ts, lastTs: ts, batches: 1, updates: n };
-    return { kind: 'frame', bytes: encodeFrame(meta, raw), meta, defs: undefined };
+    const out: FrameItem[] = [];
+    let from = 0;
+    for (const end of imageParts(values, n)) {
+      const ids = all.subarray(from, end);
+      const part = from === 0 && end === n ? values : values.slice(from, end);
+      const count = end - from;
+      const raw = encodeBatches({ ts: [ts], counts: [count], ids, values: part, batchCount: 1, updateCount: count }, this.scratch);
+      const meta: FrameMeta = { type: BlockType.IMAGE, firstTs: ts, lastTs: ts, batches: 1, updates: count };
+      out.push({ kind: 'frame', bytes: encodeFrame(meta, raw), meta, defs: undefined });
+      from = end;
+    }
+    return out;
   }
 
   /** The frames every file starts with: the whole path dictionary and a full image. */
   startFrames(ts: number): FrameItem[] {
     const defs: PathDef[] = this.a.paths.map((path, id) => ({ id, path, firstTs: this.a.pathFirstTs[id] as number }));
     this.pendingDefs = [];
-    return [pathsFrame(defs, ts), this.imageFrame(ts)];
-  }
-}
-
-function pathsFrame(defs: PathDef[], baseTs: number): FrameItem {
-  const ts = defs.length > 0 ? Math.min(baseTs, (defs[0] as PathDef).firstTs) : baseTs;
-  const last = defs.length > 0 ? Math.max(ts, (defs[defs.length - 1] as PathDef).firstTs) : ts;
-  const meta: FrameMeta = { type: BlockType.PATHS, firstTs: ts, lastTs: last, batches: 0, updates: defs.length };
-  return { kind: 'frame', bytes: encodeFrame(meta, encodePathDefs(defs, ts)), meta, defs };
-}
-
-function estimateBytes(v: unknown, i: number): number {
-  switch (typeof v) {
-    case 'number':
-      return 3;
-    case 'boolean':
-      return 1;
-    case 'string':
-      return v.length + 3;
-    case 'undefined':
-      return 1;
-    case 'bigint':
-      return 9;
-    case 'object':
-      if (v === null) return 1;
-      if (v instanceof Uint8Array) return v.length + 5;
-      try {
-        estimateWriter.reset().value(v as Value);
-        return estimateWriter.written().length;
-      } catch (err) {
-        throw new TapedeckError('TPD_BAD_ARGUMENT', `update ${i}: value cannot be encoded: ${(err as Error).message}`);
-      }
-    default:
-      throw new TapedeckError('TPD_BAD_ARGUMENT', `update ${i}: a ${typeof v} is not a recordable value`);
+    return [...pathsFrames(defs, ts), ...this.imageFrames(ts)];
   }
 }

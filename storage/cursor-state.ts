@@ -137,7 +137,16 @@ export async function stateAt(q: StateQuery, onCorrupt?: (err: TapedeckError) =>
     if (t.type(r) === BlockType.PATHS) continue;
     const row = t.row(r);
     const file = f;
-    if ((await guard(() => takeBlock(found, q, file, row, row.batches))) || row.type === BlockType.IMAGE) return found.out;
+    if (await guard(() => takeBlock(found, q, file, row, row.batches))) return found.out;
+    if (row.type === BlockType.IMAGE) {
+      // An image may be cut into consecutive IMAGE frames of one time (storage/frame-parts.ts):
+      // the parts before this one complete it.
+      while (--r >= 0 && t.type(r) === BlockType.IMAGE && t.lastTs(r) === row.lastTs) {
+        const part = t.row(r);
+        if (await guard(() => takeBlock(found, q, file, part, part.batches))) break;
+      }
+      return found.out;
+    }
   }
 }
 

@@ -40,6 +40,14 @@ export const STORAGE_LIMITS = {
   blockRawBytesTarget: 1024 * 1024,
   batchUpdatesMax: 1_000_000,
   batchBytesMax: 48 * 1024 * 1024,
+  /**
+   * PATHS and IMAGE frames (the paths a block or a file's dictionary defines; every path's
+   * latest value) are cut into consecutive frames of at most this many payload bytes (an
+   * upper bound counted before encoding; one value may make a part alone, up to
+   * batchBytesMax), so neither reaches BLOCK_PAYLOAD_BYTES_MAX however many paths there are
+   * (storage/frame-parts.ts).
+   */
+  framePartBytesTarget: 16 * 1024 * 1024,
   writeQueueBytesHigh: 64 * 1024 * 1024,
   writeQueueBytesMax: 256 * 1024 * 1024,
   decodedCacheUpdatesMax: 1_000_000,

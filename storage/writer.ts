@@ -279,16 +279,16 @@ export class ArchiveWriter {
     const q = this.q;
     for (const f of frames) q.enqueue(f);
     const o = this.a.options;
-    if (o.imageFrequencyBytes > 0 && q.bytesSinceImage >= o.imageFrequencyBytes) q.enqueue(this.imageFrame());
+    if (o.imageFrequencyBytes > 0 && q.bytesSinceImage >= o.imageFrequencyBytes) for (const f of this.imageFrames()) q.enqueue(f);
     if (q.unflushedBytes >= o.flushFrequencyPages * PAGE_BYTES) q.enqueue({ kind: 'commit', waiters: [] });
     if (o.rotateSizeBytes > 0 && q.plannedBytes >= o.rotateSizeBytes) {
       q.enqueue({ kind: 'rotate', start: this.startFrames(), waiters: [], phase: 'commit', sealedName: undefined });
     }
   }
 
-  private imageFrame(): FrameItem {
+  private imageFrames(): FrameItem[] {
     this.stats.images++;
-    return this.blocks.imageFrame(this.lastTs);
+    return this.blocks.imageFrames(this.lastTs);
   }
 
   /** The frames every file starts with: the whole path dictionary and a full image. */
