@@ -68,6 +68,9 @@ const EXPECTED: Record<string, { need: Need; body?: unknown; query?: string }> =
   'GET /api/v1/label/{name}/values': { need: 'read' },
   'POST /api/v1/label/{name}/values': { need: 'read' },
   'GET /api/v1/status/buildinfo': { need: 'read' },
+  'GET /api/v1/metadata': { need: 'read' },
+  'GET /api/v1/query_exemplars': { need: 'read', query: '?query=up&start=0&end=60' },
+  'POST /api/v1/query_exemplars': { need: 'read', query: '?query=up&start=0&end=60' },
   'WS /api/v1/sessions/{id}/stream': { need: 'owner' },
   'WS /api/v1/ingest/ws': { need: 'ingest' },
 };
