@@ -268,7 +268,8 @@ export const queryRoutes: FastifyPluginAsync<QueryRoutesOptions> = async (app, o
         const latest = recorder.latest;
         // Values recorded after the horizon are pending: in memory, not yet flushed.
         horizon.pending = recorder.latestTs > (horizon.us ?? 0);
-        body = await stateJson(recorder.latestTs || null, paths ?? latest.keys(), (p) => latest.get(p) as Value, whyEmpty, horizon);
+        // latestTs is 0 both before any batch and after one at 0 µs: the values tell which.
+        body = await stateJson(latest.size > 0 ? recorder.latestTs : null, paths ?? latest.keys(), (p) => latest.get(p) as Value, whyEmpty, horizon);
         rendered.set(key, version, body);
       }
       return body;
