@@ -328,8 +328,15 @@ export const SERVER_LIMITS = {
   clusterShardAnswerBytesMax: 256 * 1024 * 1024,
   /** Cluster reads: bytes of shards' JSON answers held while being read, all requests of the process together; past it the answer that grows it is dropped and its shard named missing. */
   clusterShardAnswersHeldBytesMax: 512 * 1024 * 1024,
-  /** Cluster reads: longest NDJSON or CSV line read from a shard's history. */
-  clusterShardLineCharsMax: 64 * 1024 * 1024,
+  /**
+   * Cluster reads: longest NDJSON or CSV line (or shard batch record) read from a shard's
+   * history: the longest string V8 holds (2^29 - 24 characters), i.e. any line a shard can
+   * write at all. A batch of one archive block writes a line far past 64 Mi characters when
+   * JSON escapes its text (a control character is 6 characters: a 12 MB string of them, which
+   * the Kafka source records in parts, is 72 M), and a lower bound refused on a merged read a
+   * value every shard gives back. Such a line is held once per shard while it is merged.
+   */
+  clusterShardLineCharsMax: 2 ** 29 - 24,
   /** Cluster reads: how often tailing merged sessions ask the shards whether their horizon moved. */
   clusterTailPollMs: 100,
   /** Cluster reads: how often a merged session tries again a shard it lost. */

@@ -77,3 +77,35 @@ describe('values at the limits through merged reads', () => {
     }
   }, 120_000);
 });
+
+describe('a shard\'s longest NDJSON history line through a merged read', () => {
+  // 12 M control characters: a 12 MB string a shard records (through the Kafka source's
+  // parts, up to batchBytesMax a batch) and writes as a 72 M-character NDJSON line (each as
+  // `\u0001`). clusterShardLineCharsMax was 64 Mi characters: the merged /history answered
+  // 503 TPD_CLUSTER_UNAVAILABLE ('a shard sent a line over ...') for a value the shard
+  // itself gives back.
+  const wide = '\u0001'.repeat(12_000_000);
+  let shards: TestServer[];
+  let front: TestServer;
+  beforeAll(async () => {
+    shards = await Promise.all([
+      startServer([{ ts: T0_US, updates: [['/w/ctl', wide]] }]),
+      startServer([{ ts: T0_US + 1, updates: [['/w/n', 1]] }]),
+    ]);
+    front = await frontNode(shards.map((s, i) => ({ id: `s${i}`, url: s.url })));
+  }, 60_000);
+  afterAll(async () => {
+    await front?.close();
+    for (const s of shards ?? []) await s.close();
+  });
+
+  it('comes back whole from the merged /history (NDJSON)', async () => {
+    const res = await request(`${front.url}/api/v1/history?glob=${encodeURIComponent('/w/**')}&from=${formatTs(T0_US)}`);
+    const text = await res.body.text();
+    expect(res.statusCode, text.slice(0, 300)).toBe(200);
+    const lines = text.split('\n').filter((l) => l !== '');
+    expect(lines.length).toBe(2);
+    const first = JSON.parse(lines[0] as string) as { updates: Record<string, unknown> };
+    expect(first.updates['/w/ctl'] === wide).toBe(true);
+  }, 120_000);
+});
