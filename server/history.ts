@@ -76,17 +76,22 @@ async function* textChunks(batches: AsyncIterable<Batch>, format: 'ndjson' | 'cs
   let out = format === 'csv' ? CSV_HEADER : '';
   for await (const b of batches) {
     const time = formatTs(b.ts);
-    if (format === 'csv') {
-      const head = `${b.ts},${time},`;
-      for (const [p, v] of b.updates) out += `${head}${csvField(p)},${csvField(valueToCsvCell(v))}\n`;
-    } else {
-      let line = `{"ts":${b.ts},"time":"${time}","updates":{`;
-      for (let i = 0; i < b.updates.length; i++) {
-        const [p, v] = b.updates[i] as [string, Value];
-        line += `${i === 0 ? '' : ','}${JSON.stringify(p)}:${jsonText(v)}`;
+    const head = format === 'csv' ? `${b.ts},${time},` : '';
+    if (format === 'ndjson') out += `{"ts":${b.ts},"time":"${time}","updates":{`;
+    for (let i = 0; i < b.updates.length; i++) {
+      const [p, v] = b.updates[i] as [string, Value];
+      if (format === 'csv') out += `${head}${csvField(p)},${csvField(valueToCsvCell(v))}\n`;
+      else out += `${i === 0 ? '' : ','}${JSON.stringify(p)}:${jsonText(v)}`;
+      // A batch may hold up to batchUpdatesMax updates (a million made one chunk of 50 M
+      // characters, rendered in 1 s in one piece): chunks end within a batch too (a line
+      // may end in a later chunk), and the event loop gets a turn now and then.
+      if (out.length >= SERVER_LIMITS.historyChunkCharsTarget) {
+        yield out;
+        out = '';
       }
-      out += `${line}}}\n`;
+      if ((i + 1) % SERVER_LIMITS.historyUpdatesPerYield === 0) await setImmediate();
     }
+    if (format === 'ndjson') out += '}}\n';
     if (out.length >= SERVER_LIMITS.historyChunkCharsTarget) {
       yield out;
       out = '';
