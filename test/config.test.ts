@@ -87,11 +87,18 @@ describe('config', () => {
         { name: 'k1', type: 'kafka', brokers: ['127.0.0.1:9092'], topics: ['t'], start: 'yesterday-ish' },
         { name: 'k2', type: 'kafka', brokers: ['127.0.0.1:9092'], topic_pattern: '([a-z' },
         { name: 'k3', type: 'kafka', brokers: ['127.0.0.1:9092'], topics: ['t'], start: '2026-11-23T10:00:00Z' },
+        // Only what the linear-time engine runs (server/linear-regex.ts): no pattern can hold the recorder.
+        { name: 'k4', type: 'kafka', brokers: ['127.0.0.1:9092'], topic_pattern: '^(a+)\\1$' },
+        { name: 'k5', type: 'kafka', brokers: ['127.0.0.1:9092'], topic_pattern: '^(?=t)' },
+        { name: 'k6', type: 'kafka', brokers: ['127.0.0.1:9092'], topic_pattern: '^(a+)+$' },
       ],
     });
     expect(m3).toMatch(/sources\[0\]\.start: must be earliest, latest, or a time/);
     expect(m3).toMatch(/sources\[1\]\.topic_pattern: not a regular expression/);
     expect(m3).not.toMatch(/sources\[2\]/);
+    expect(m3).toMatch(/sources\[3\]\.topic_pattern: the linear-time engine cannot run it/);
+    expect(m3).toMatch(/sources\[4\]\.topic_pattern: the linear-time engine cannot run it/);
+    expect(m3).not.toMatch(/sources\[5\]/);
     // Under active/standby a Kafka source records one batch per message in a group of its own.
     const ha = (src: Record<string, unknown>): unknown => ({
       archive_directory: 'd',

@@ -106,6 +106,24 @@ describe('kafka source', () => {
     expect(paths).toEqual([`/${rx}.a/new`, `/${rx}.b/new`]);
   });
 
+  it('a topic pattern that backtracks exponentially runs in linear time: the recorder matches it against a hostile topic name and keeps answering', async () => {
+    // ^rx\.(a+)+$ against "rx.aaa...ab" takes 2^60 steps in a backtracking engine: kafkajs
+    // tests the pattern against every topic of the broker at subscribe, so a topic anyone
+    // may create held the recorder for ever. With the linear engine it is one pass.
+    const rx = uniqueName('rxl');
+    await createTopic(broker.kafka, `${rx}.${'a'.repeat(60)}b`);
+    await createTopic(broker.kafka, `${rx}.aaa`);
+    await produce(broker.kafka, `${rx}.aaa`, [{ key: 'k', value: '7', timestamp: String(Date.now()) }]);
+    const srv = await recordingServer({
+      sources: [{ name: rx, type: 'kafka', brokers: [broker.brokers], topic_pattern: `^${rx}\\.(a+)+$`, start: 'earliest', path: '/{topic}/{key}' }],
+    });
+    const src = srv.sources[0] as KafkaSource;
+    await until(() => src.stats.messages >= 1, 30_000, 'the matching topic consumed');
+    await srv.close();
+    const paths = (await readBack(srv.dir)).flatMap((b) => b.updates.map((u) => u[0]));
+    expect(paths).toEqual([`/${rx}.aaa/k`]);
+  });
+
   it('SIGKILL of the recorder while it consumes, then a restart: every produced message is in the archive (duplicates only since the last commit)', async () => {
     const topic = uniqueName('src-crash');
     const name = uniqueName('c');

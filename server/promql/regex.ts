@@ -8,21 +8,9 @@
  * (`(?P<name>`) or, when they have no JavaScript equivalent, refused naming the construct,
  * as is everything else the two engines would read differently.
  */
-import v8 from 'node:v8';
 import { SERVER_LIMITS } from '../limits.js';
+import { LINEAR_FLAG } from '../linear-regex.js';
 import { badData } from './errors.js';
-
-v8.setFlagsFromString('--enable-experimental-regexp-engine');
-
-const LINEAR_FLAG = ((): string => {
-  try {
-    // eslint-disable-next-line no-invalid-regexp -- `l` exists once the flag above is set
-    new RegExp('a', 'l');
-    return 'l';
-  } catch {
-    return '';
-  }
-})();
 
 /** RE2 constructs with no JavaScript equivalent (or a different meaning), by their spelling. */
 const REFUSED: ReadonlyArray<readonly [RegExp, string]> = [

@@ -31,6 +31,7 @@ import { KafkaRefusals, writePieces, type Piece } from './kafka-refusals.js';
 import { KafkaGate } from './kafka-gate.js';
 import { PROTOCOL_LIMITS } from '../../protocol/limits.js';
 import { explode } from './http-json.js';
+import { linearRegExp } from '../linear-regex.js';
 
 export { bytesSegment } from './kafka-paths.js';
 import { HealthTracker, type PollEvent, type Source, type SourceContext, type SourceFactory, type SourceHealth } from './source.js';
@@ -204,7 +205,7 @@ export class KafkaSource extends EventEmitter implements Source {
   }
 
   private async run(): Promise<void> {
-    const topics: Array<string | RegExp> = this.cfg.topic_pattern !== undefined ? [new RegExp(this.cfg.topic_pattern)] : [...(this.cfg.topics ?? [])];
+    const topics: Array<string | RegExp> = this.cfg.topic_pattern !== undefined ? [linearRegExp(this.cfg.topic_pattern)] : [...(this.cfg.topics ?? [])];
     const start = this.cfg.start ?? 'earliest';
     if (start !== 'earliest' && start !== 'latest') await this.seedOffsetsAt(parseTs(start) / 1000, topics);
     const consumer = this.kafka.consumer({
@@ -413,9 +414,9 @@ export const kafkaSource: SourceFactory = {
     }
     if (config.topic_pattern !== undefined) {
       try {
-        new RegExp(config.topic_pattern as string);
+        linearRegExp(config.topic_pattern as string);
       } catch (err) {
-        out.push(`topic_pattern: not a regular expression: ${(err as Error).message}`);
+        out.push(`topic_pattern: ${(err as Error).message}`);
       }
     }
     return out;
