@@ -47,6 +47,7 @@ export const ERRORS = {
   TPD_CLAMPED: { status: 200, meaning: 'Informational (an `info` frame): a batch step (pos "+N"/"-N") ran into the start or the end of the archive and stopped there; the message says how many batches it moved.' },
   TPD_QUERY_LIMIT: { status: 422, meaning: 'A PromQL query goes past one of the promql* limits (series, samples, points per series, size, nesting; the message names it). Prometheus errorType "execution".' },
   TPD_ANSWER_TOO_LARGE: { status: 422, meaning: 'A /state or /diff answer, written whole as JSON, would pass jsonAnswerCharsMax characters (SERVER_LIMITS; large values, or very many paths): narrow the globs, or read the values through /history, which streams.' },
+  TPD_BUSY: { status: 503, meaning: 'The server is streaming as many history answers as it takes at once (historyAnswersMax, SERVER_LIMITS); retry after Retry-After seconds.' },
   TPD_QUERY_TIMEOUT: { status: 503, meaning: 'A query ran past its time budget: a PromQL query past promqlTimeoutMs or its timeout parameter (Prometheus errorType "timeout"), or /api/v1/diff past diffTimeBudgetMs.' },
   TPD_QUERY_EXEC: { status: 422, meaning: 'A PromQL query could not be evaluated (for instance a many-to-many match). Prometheus errorType "execution".' },
   TPD_HTTP: { status: 502, meaning: 'Client side (SDK, CLI): a server answered with an HTTP status and no Tapedeck error body (not a Tapedeck server, or a proxy in between); the message gives the status.' },

@@ -73,6 +73,15 @@ export const SERVER_LIMITS = {
   /** The slowest reading a history answer allows for: a chunk of B bytes waits historyStallMs + B / this. */
   historyReadBytesPerSMin: 32 * 1024,
   /**
+   * History answers streamed at once; past it a request is refused 503 TPD_BUSY. Each holds
+   * a cursor, the decoded block it reads and a chunk in the socket: a hundred clients that
+   * stopped reading at different times held 190 MB until historyStallMs let them go, so
+   * more of them could exhaust the heap.
+   */
+  historyAnswersMax: 64,
+  /** Retry-After (seconds) of a history request refused for historyAnswersMax. */
+  historyBusyRetryAfterS: 5,
+  /**
    * Longest /state or /diff answer, in characters of JSON: they are written whole, and
    * large values (a string of control characters is six times longer as JSON) made one
    * past V8's longest string (2^29 - 24), a 500 TPD_INTERNAL after seconds of building it.

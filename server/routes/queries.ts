@@ -194,6 +194,8 @@ declare module 'fastify' {
 export const queryRoutes: FastifyPluginAsync<QueryRoutesOptions> = async (app, opts) => {
   const recorder = opts.recorder;
   const rendered = new RenderedLatest();
+  /** History answers of this server being streamed (historyAnswersMax). */
+  let streaming = 0;
   const dir = opts.directory;
   /** The cluster's directory when this request asks for the whole cluster, else undefined. */
   const merging = (scope: Scope | undefined): ShardDirectory | undefined => (scope === SCOPE_LOCAL ? undefined : dir);
@@ -316,6 +318,13 @@ export const queryRoutes: FastifyPluginAsync<QueryRoutesOptions> = async (app, o
       reply.type(HISTORY_MEDIA_TYPES[format]);
       return reply.send(body);
     }
+    if (streaming >= SERVER_LIMITS.historyAnswersMax) {
+      reply.header('retry-after', String(SERVER_LIMITS.historyBusyRetryAfterS));
+      throw new TapedeckError('TPD_BUSY', `${streaming} history answers are streaming, as many as the server takes at once (historyAnswersMax); retry later`);
+    }
+    // Counted from here until the response is done or its connection gone.
+    streaming++;
+    reply.raw.once('close', () => streaming--);
     // Nothing past the horizon taken when the request arrived: the same question gets the same answer.
     const chunks = historyChunks(app.archive, { globs, fromUs, toUs, horizonUs: req.horizonUs ?? 0, format });
     // Fail before the first byte when the query itself is wrong (e.g. to < from).
