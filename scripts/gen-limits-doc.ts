@@ -82,7 +82,7 @@ const LAYERS: Layer[] = [
       },
       { name: 'CONTROLS_PER_SECOND_MAX', file: 'server/routes/sessions.ts', value: CONTROLS_PER_SECOND_MAX },
       { name: 'READINESS_DEFAULT_MAX_STALENESS_MS', file: 'server/ops/stats.ts', value: READINESS_DEFAULT_MAX_STALENESS_MS },
-      { name: 'KAFKA_SOURCE_LIMITS', file: 'server/sources/kafka.ts', value: KAFKA_SOURCE_LIMITS },
+      { name: 'KAFKA_SOURCE_LIMITS', file: 'server/sources/kafka-source-config.ts', value: KAFKA_SOURCE_LIMITS },
       { name: 'KAFKA_SINK_DEFAULTS', file: 'server/sinks/kafka-sink-options.ts', value: KAFKA_SINK_DEFAULTS },
       { name: 'HA_DEFAULTS', file: 'server/ha/coordinator.ts', value: HA_DEFAULTS },
     ],
