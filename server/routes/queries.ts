@@ -101,7 +101,7 @@ export async function noMatchSliced(given: string | string[] | undefined, globs:
  * stopped reading (or is gone without a word) is found, where its answer held the
  * connection, a cursor and the block it holds for ever.
  */
-export async function* cutWhenStalled(chunks: AsyncIterable<string | Uint8Array>, stalled: () => void): AsyncGenerator<string | Uint8Array> {
+async function* cutWhenStalled(chunks: AsyncIterable<string | Uint8Array>, stalled: () => void): AsyncGenerator<string | Uint8Array> {
   for await (const c of chunks) {
     const bytes = typeof c === 'string' ? Buffer.byteLength(c) : c.byteLength;
     const timer = setTimeout(stalled, SERVER_LIMITS.historyStallMs + (bytes / SERVER_LIMITS.historyReadBytesPerSMin) * 1000);
