@@ -273,6 +273,9 @@ function decodeMessage(data: Uint8Array, binary: boolean, what: string): unknown
   }
 }
 
+/** A server frame that carries no recorded value: what encodeMsgpackFrame writes (state and batches have writers of their own). */
+export type ValuelessFrame<K extends string | number = string> = Exclude<ServerFrame<K>, { type: 'state' | 'batch' | 'batches' }>;
+
 /** A server frame as a client reads it: paths resolved, values revived, `batches` split into `batch` frames. */
 export type DecodedFrame =
   | { type: 'state'; ts: number | null; values: Record<string, Value> }

@@ -4,7 +4,7 @@
  * frames (batch, batches, state) are written from decoded ids and values without building
  * frame objects (batch and batches: protocol/msgpack-batch-frame.ts). Pure.
  */
-import type { ServerFrame } from './frames.js';
+import type { ValuelessFrame } from './frames.js';
 import type { Value } from './value.js';
 import { MsgpackWriter, encodeMsgpack } from './value-msgpack.js';
 
@@ -34,7 +34,12 @@ export function encodeStateFrame(w: MsgpackWriter, ts: number | null, values: Re
   return w.take();
 }
 
-/** Any server frame (controls, paths, error, ...): the same codec, so `posUs` is an integer too. */
-export function encodeMsgpackFrame(w: MsgpackWriter, frame: ServerFrame<string | number>): Uint8Array {
+/**
+ * A server frame that carries no recorded value (controls, paths, error, ...), as a value of
+ * the same codec, so `posUs` is an integer too. Frames with values (state, batch, batches)
+ * go through the writers above: here the frame's own map and array would count against a
+ * value's nesting limit, and a value at the limit would be refused.
+ */
+export function encodeMsgpackFrame(w: MsgpackWriter, frame: ValuelessFrame<string | number>): Uint8Array {
   return encodeMsgpack(frame as unknown as Value, w);
 }

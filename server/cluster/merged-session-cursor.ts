@@ -21,7 +21,7 @@
  */
 import { compileSpec, type PathMatcher } from '../../protocol/glob.js';
 import { TapedeckError } from '../../protocol/errors.js';
-import type { ServerFrame } from '../../protocol/frames.js';
+import type { ValuelessFrame } from '../../protocol/frames.js';
 import { formatTs } from '../../protocol/time.js';
 import type { Value } from '../../protocol/value.js';
 import type { RawBatch, SeekTarget } from '../../storage/cursor.js';
@@ -54,7 +54,7 @@ type Position = MergedPosition;
 export class MergedCursor {
   pos: number | null = null;
   /** Where frames for the client go (info frames about shards); set by the session's owner. */
-  notify: ((frame: ServerFrame) => void) | undefined;
+  notify: ((frame: ValuelessFrame) => void) | undefined;
   closed = false;
   private at: Position = { ts: null, shard: '' };
   private feeds: ShardFeed[] = [];

@@ -7,7 +7,7 @@
  * outages, each naming its shard (MergedCoverage).
  */
 import type { ControlsInput } from '../../protocol/controls.js';
-import { encodeJsonFrame, type ServerFrame } from '../../protocol/frames.js';
+import { encodeJsonFrame, type ValuelessFrame } from '../../protocol/frames.js';
 import { encodeMsgpackFrame } from '../../protocol/msgpack-frames.js';
 import { MsgpackWriter } from '../../protocol/value-msgpack.js';
 import { SessionManager, type Log, type PlaybackOptions } from '../sessions/manager.js';
@@ -54,7 +54,7 @@ export class MergedSessions {
     const cursor = this.source.cursorOf(s.id);
     if (cursor) {
       const mp = new MsgpackWriter();
-      cursor.notify = (frame: ServerFrame) => {
+      cursor.notify = (frame: ValuelessFrame) => {
         if (sink.format === 'json') sink.send(encodeJsonFrame(frame));
         else {
           const bytes = encodeMsgpackFrame(mp, frame);

@@ -22,7 +22,7 @@
 import { randomBytes } from 'node:crypto';
 import { TapedeckError, isTapedeckError } from '../../protocol/errors.js';
 import { burstClampMessage, formatBound, type Bound, type ControlsView, type ParsedControls, type PlayState, type Speed } from '../../protocol/controls.js';
-import { coverageFrame, type ServerFrame } from '../../protocol/frames.js';
+import { coverageFrame, type ValuelessFrame } from '../../protocol/frames.js';
 import { formatTs } from '../../protocol/time.js';
 import type { ColumnBatches, RawBatch } from '../../storage/cursor.js';
 import { wallClockUs, type Archive, type FetchWait } from '../../storage/index.js';
@@ -350,7 +350,7 @@ export abstract class PlaybackLoop {
   }
 
   /** Control-plane frames (controls, end, error, info, coverage); batches go through sendBatches. */
-  protected sendFrame(frame: ServerFrame): void {
+  protected sendFrame(frame: ValuelessFrame): void {
     this.wire.frame(frame);
   }
 

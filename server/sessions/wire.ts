@@ -10,7 +10,7 @@
  * read: sent behind them, the frame counted against wsSessionOverflowBytesMax and the stream
  * was closed (4008) at every attach to a session of 300 000 paths.
  */
-import { encodeJsonColumnFrameBytes, encodeJsonFrame, encodeJsonRawFrameBytes, type ServerFrame } from '../../protocol/frames.js';
+import { encodeJsonColumnFrameBytes, encodeJsonFrame, encodeJsonRawFrameBytes, type ValuelessFrame } from '../../protocol/frames.js';
 import { JsonBytesWriter } from '../../protocol/value-json-bytes.js';
 import { encodeBatchFrame, encodeColumnFrame, type ColumnBatchesView } from '../../protocol/msgpack-batch-frame.js';
 import { MsgpackWriter, encodeMsgpackFrame, encodeStateFrame } from '../../protocol/msgpack-frames.js';
@@ -40,7 +40,7 @@ export interface SessionSink {
  * The notice of a read waiting for a remote archive file (get hook): buffering, and when
  * the file arrived. A failed fetch reaches the client as an error instead.
  */
-export function fetchWaitFrame(e: Parameters<FetchWait>[0]): ServerFrame | undefined {
+export function fetchWaitFrame(e: Parameters<FetchWait>[0]): ValuelessFrame | undefined {
   if (e.phase === 'start') return { type: 'info', code: 'TPD_BUFFERING', message: `buffering: fetching archive file ${e.name} from cold storage` };
   if (e.phase === 'done') return { type: 'info', code: 'TPD_BUFFERED', message: `archive file ${e.name} fetched; playback goes on` };
   return undefined;
@@ -98,7 +98,7 @@ export class SessionWire {
   }
 
   /** Control-plane frames (controls, end, error, info, coverage); state and batches below. */
-  frame(frame: ServerFrame): void {
+  frame(frame: ValuelessFrame): void {
     if (!this.current) return;
     this.raw(this.current.format === 'json' ? encodeJsonFrame(frame) : bufferOf(encodeMsgpackFrame(this.mp, frame)));
   }
