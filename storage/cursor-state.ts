@@ -109,12 +109,14 @@ export async function stateAt(q: StateQuery, onCorrupt?: (err: TapedeckError) =>
   let f = at;
   let t = a.table(f);
   let r = q.di < t.deltas.length ? (t.deltas[q.di] as number) : t.length;
+  let reported = false;
   const guard = async (read: () => Promise<boolean>): Promise<boolean> => {
     try {
       return await read();
     } catch (err) {
       if (!onCorrupt || !isTapedeckError(err) || err.code !== 'TPD_CORRUPT_BLOCK') throw err;
       onCorrupt(err);
+      reported = true;
       return false;
     }
   };
@@ -137,16 +139,15 @@ export async function stateAt(q: StateQuery, onCorrupt?: (err: TapedeckError) =>
     if (t.type(r) === BlockType.PATHS) continue;
     const row = t.row(r);
     const file = f;
+    // An image (one IMAGE frame, or consecutive IMAGE frames of one time: storage/frame-parts.ts)
+    // holds every path that exists at its time, so a sound one completes the state and the
+    // walk stops there. One that does not lacks parts no check reported (a file indexed up
+    // to a damaged part, a part whose type byte reads DELTA): the walk goes on to older
+    // blocks, whose latest values are the image's, rather than answer without those paths.
+    // After a block onCorrupt was told of, it stops at the image's first part as it always
+    // did (the damage is reported; what lies before may be gone).
     if (await guard(() => takeBlock(found, q, file, row, row.batches))) return found.out;
-    if (row.type === BlockType.IMAGE) {
-      // An image may be cut into consecutive IMAGE frames of one time (storage/frame-parts.ts):
-      // the parts before this one complete it.
-      while (--r >= 0 && t.type(r) === BlockType.IMAGE && t.lastTs(r) === row.lastTs) {
-        const part = t.row(r);
-        if (await guard(() => takeBlock(found, q, file, part, part.batches))) break;
-      }
-      return found.out;
-    }
+    if (row.type === BlockType.IMAGE && reported && !(r > 0 && t.type(r - 1) === BlockType.IMAGE && t.lastTs(r - 1) === row.lastTs)) return found.out;
   }
 }
 
