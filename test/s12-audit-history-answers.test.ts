@@ -83,3 +83,22 @@ describe('JSON answers past jsonAnswerCharsMax', () => {
     expect(all.counts).toEqual({ changed: 2, appeared: 1, disappeared: 0, unchanged: 6 });
   });
 });
+
+describe('/paths past jsonAnswerCharsMax', () => {
+  it('lists paths up to the limit and says it is truncated, the count exact', async () => {
+    limits.jsonAnswerCharsMax = 64 * 1024;
+    const dir = await startServer([{ ts: T0, updates: Array.from({ length: 40 }, (_, i) => [`/c/${i}/${'\u0001'.repeat(1000)}`, i] as [string, number]) }]);
+    try {
+      const res = await request(`${dir.url}/api/v1/paths?glob=/c/**`);
+      expect(res.statusCode).toBe(200);
+      const body = (await res.body.json()) as { paths: string[]; count: number; truncated: boolean };
+      expect(body.count).toBe(40);
+      expect(body.truncated).toBe(true);
+      // Each path is about 6 000 characters of JSON: ten fit in 64 Ki.
+      expect(body.paths).toHaveLength(10);
+      expect(body.paths[3]).toBe(`/c/3/${'\u0001'.repeat(1000)}`);
+    } finally {
+      await dir.close();
+    }
+  });
+});

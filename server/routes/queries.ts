@@ -228,9 +228,16 @@ export const queryRoutes: FastifyPluginAsync<QueryRoutesOptions> = async (app, o
     if (cluster) return mergedPaths(cluster, req.query.glob, globs, reply);
     const paths: string[] = [];
     let count = 0;
+    // Listed up to pathsListedMax paths and jsonAnswerCharsMax characters of JSON (long
+    // paths of control characters, six times longer as JSON, passed V8's longest string).
+    let chars = 0;
+    let full = false;
     await forMatchingPaths(compileSpec(globs), app.archive.paths, (p) => {
       count++;
-      if (paths.length < SERVER_LIMITS.pathsListedMax) paths.push(p);
+      if (full || paths.length >= SERVER_LIMITS.pathsListedMax) return;
+      chars += JSON.stringify(p).length + 1;
+      if (chars > SERVER_LIMITS.jsonAnswerCharsMax) full = true;
+      else paths.push(p);
     });
     const warning = count === 0 && req.query.glob !== undefined ? noMatchWarning(globs) : undefined;
     return { paths, count, truncated: count > paths.length, ...(warning ? { warning } : {}) };
