@@ -42,8 +42,11 @@ export async function inspectCommand(argv: string[]): Promise<number> {
           t = { rows: [] };
         }
         blocks = t.rows.length;
+        let prev: (typeof t.rows)[number] | undefined;
         for (const r of t.rows) {
-          if (r.type === BlockType.IMAGE) images++;
+          // An image may be cut into consecutive IMAGE frames of one time (storage/frame-parts.ts): one image.
+          if (r.type === BlockType.IMAGE && !(prev?.type === BlockType.IMAGE && prev.lastTs === r.lastTs)) images++;
+          prev = r;
           if (r.type === BlockType.DELTA) {
             batches += r.batches;
             updates += r.updates;
