@@ -27,6 +27,12 @@ export interface DurabilityHost {
   retry(): void;
 }
 
+/**
+ * durableTs before any batch is committed: below every batch time, so a batch at 0 µs (the
+ * first time the time contract takes) waits for its commit like any other.
+ */
+export const NOTHING_DURABLE = -1;
+
 export class Durability {
   readonly limits: DiskFullLimits = {
     retryMs: STORAGE_LIMITS.diskFullRetryMs,
@@ -36,7 +42,7 @@ export class Durability {
   };
   /** Acknowledgements a full disk may hold up (flush, rotate, whenDurable). */
   readonly acks = new AckDeadlines();
-  /** Timestamp of the last committed batch: a waiter for it or an older one resolves at once. */
+  /** Timestamp of the last committed batch (NOTHING_DURABLE before one): a waiter for it or an older one resolves at once. */
   durableTs: number;
   private readonly waiters = new Map<Waiter, number>();
   private diskFull: { sinceMs: number; attempts: number; code: string } | undefined;

@@ -24,7 +24,7 @@ import type { PathDef } from './codec/payload.js';
 import type { FrameItem } from './block-builder.js';
 import { STORAGE_LIMITS } from './limits.js';
 import { isDiskFullError, type Waiter } from './disk-full.js';
-import type { Durability } from './durability.js';
+import { NOTHING_DURABLE, type Durability } from './durability.js';
 import { CURRENT_NAME } from './segment-file.js';
 import { OpenFile, fsyncDir, type Written } from './open-file.js';
 import { fileRowOf, type BlockRow, type FileRow } from './catalog-rows.js';
@@ -287,7 +287,9 @@ export class WriteQueue {
     this.stats.commits++;
     this.stats.lastCommitMs = performance.now() - t0;
     this.a.emit('flushed', { ms: this.stats.lastCommitMs, committedBytes: upto });
-    this.d.committed(this.a.lastTs);
+    // lastTs is 0 both with no batch and with one at 0 µs: only a committed batch makes 0 durable.
+    const any = this.a.lastTs > 0 || this.a.files.some((f) => f.firstTs !== null && f.firstTs !== undefined);
+    this.d.committed(any ? this.a.lastTs : NOTHING_DURABLE);
   }
 
   /** The frames of a failed commit go back to the head of the queue, to be written again. */

@@ -14,7 +14,7 @@ import { TapedeckError } from '../protocol/errors.js';
 import { TS_MAX_US, type Update, type Value } from '../protocol/value.js';
 import { BlockBuilder, type FrameItem } from './block-builder.js';
 import { PAGE_BYTES, STORAGE_LIMITS, type DiskFullLimits } from './limits.js';
-import { Durability, type WriterHealth } from './durability.js';
+import { Durability, NOTHING_DURABLE, type WriterHealth } from './durability.js';
 import { CURRENT_NAME } from './segment-file.js';
 import { WriteQueue, type WriterStats } from './write-queue.js';
 import type { Archive } from './archive.js';
@@ -53,7 +53,7 @@ export class ArchiveWriter {
       emit: (event, payload) => a.emit(event, payload),
       bufferedBytes: () => this.q.bufferedBytes,
       retry: () => this.q.kick(),
-    }, a.lastTs);
+    }, this.anyBatch ? a.lastTs : NOTHING_DURABLE);
     this.q = new WriteQueue(a, this.d, this.stats, { lastTs: () => this.lastTs, rotated: () => this.scheduleRotation() });
   }
 
@@ -217,7 +217,7 @@ export class ArchiveWriter {
    * diskFullAckWaitMs of a full disk (the batch itself stays queued and is written later).
    */
   whenDurable(ts: number): Promise<void> {
-    if (ts <= this.d.durableTs) return Promise.resolve();
+    if (ts <= this.d.durableTs || (!this.anyBatch && ts === 0)) return Promise.resolve(); // nothing appended: nothing to wait for
     if (this.failed) return Promise.reject(this.failed);
     if (this.closing) return Promise.reject(new TapedeckError('TPD_ARCHIVE_CLOSED', 'archive writer is closed'));
     if (!Number.isSafeInteger(ts) || ts > this.lastTs) {
