@@ -13,12 +13,13 @@
  * format and checksums are in catalog-rows.ts, the dictionary's rows in catalog-paths.ts,
  * the tables and their upgrades in catalog-schema.ts.
  */
-import { rename, stat } from 'node:fs/promises';
+import { open, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { STORAGE_LIMITS } from './limits.js';
+import { fsyncDir } from './open-file.js';
 import {
-  CATALOG_FILE, COLUMNS, LOCATIONS, PUT_STATUSES, catalogError, checkedRows, damaged, isEnvironmentError, pastIndexedProblems, rowCrc, tileProblems, toBlockRow, toFileRow,
+  CATALOG_FILE, COLUMNS, LOCATIONS, PUT_STATUSES, TABLES, catalogError, checkedRows, damaged, isEnvironmentError, pastIndexedProblems, rowCrc, tileProblems, toBlockRow, toFileRow,
   type BlockRow, type FileRow, type PathRow, type PutRow, type PutStatus, type Raw, type Table,
 } from './catalog-rows.js';
 import { deletePathsFrom, insertPathRows, unpackPaths, type PathBytesCount } from './catalog-paths.js';
@@ -279,11 +280,12 @@ export interface OpenedCatalog {
  * the files do not (but put status, re-derived by the list hook): it is replaced by an
  * empty one that opening fills from the files, in memory for a read-only open (the
  * directory stays as it was), else after moving it aside as `catalog.sqlite.bad-<ms>`.
- * A missing catalog is created (in memory when read-only).
+ * A missing catalog is created (createCatalogFile; in memory when read-only); one that holds
+ * nothing (catalogHoldsNothing) is not damage either.
  */
 export async function openCheckedCatalog(dir: string, readonly: boolean): Promise<OpenedCatalog> {
   const file = join(dir, CATALOG_FILE);
-  if (!(await stat(file).then(() => true, () => false))) return { catalog: new Catalog(readonly ? ':memory:' : file), writable: true };
+  if (!(await stat(file).then(() => true, () => false))) return { catalog: readonly ? new Catalog(':memory:') : await createCatalogFile(dir), writable: true };
   let damage: string;
   try {
     const catalog = new Catalog(file, readonly);
@@ -304,6 +306,8 @@ export async function openCheckedCatalog(dir: string, readonly: boolean): Promis
     if (!readonly && isEnvironmentError(err)) throw err;
     damage = err instanceof Error ? err.message : String(err);
   }
+  // A writable open completes such a file's tables in place (migrateCatalog); a read-only one cannot.
+  if (readonly && catalogHoldsNothing(file)) return { catalog: new Catalog(':memory:'), writable: true };
   return replaceCatalog(dir, readonly, damage);
 }
 
@@ -317,5 +321,68 @@ export async function replaceCatalog(dir: string, readonly: boolean, damage: str
   const file = join(dir, CATALOG_FILE);
   const aside = `${CATALOG_FILE}.bad-${Date.now()}`;
   for (const suffix of ['', '-wal', '-shm']) await rename(file + suffix, join(dir, aside + suffix)).catch(() => undefined);
-  return { catalog: new Catalog(file), writable: true, damage, aside };
+  return { catalog: await createCatalogFile(dir), writable: true, damage, aside };
+}
+
+/** The name a new catalog is built under (createCatalogFile); a leftover is removed by the next creation. */
+const CATALOG_NEW_FILE = `${CATALOG_FILE}.new`;
+
+/**
+ * Creates the archive's catalog, its tables and schema version committed, in one step: it is
+ * built as CATALOG_NEW_FILE, checkpointed (the file holds it all, its WAL is gone), synced,
+ * and renamed over `catalog.sqlite`. A process killed at any instant (`tapedeck reindex`,
+ * an open that replaces a damaged catalog) leaves either no catalog, or the one that was
+ * there, or a complete empty one, never a file that readers would take for a damaged catalog.
+ * Before the rename, the `-wal` and `-shm` of the name are removed: what is left of a catalog
+ * moved aside by a process killed between its renames, a WAL SQLite would replay into the new
+ * file. Writable opens only, under the writer's lock.
+ */
+async function createCatalogFile(dir: string): Promise<Catalog> {
+  const file = join(dir, CATALOG_FILE);
+  const tmp = join(dir, CATALOG_NEW_FILE);
+  for (const suffix of ['', '-wal', '-shm']) await rm(tmp + suffix, { force: true });
+  const created = new Catalog(tmp);
+  try {
+    const [r] = created.db.pragma('wal_checkpoint(TRUNCATE)') as Array<{ busy: number }>;
+    if (r?.busy !== 0) throw new Error(`catalog creation: ${CATALOG_NEW_FILE} could not be checkpointed`);
+  } catch (err) {
+    created.close();
+    throw catalogError(err, 'creation');
+  }
+  created.close();
+  const fh = await open(tmp, 'r+');
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+  for (const suffix of ['-wal', '-shm']) await rm(file + suffix, { force: true });
+  await rename(tmp, file);
+  await fsyncDir(dir);
+  return new Catalog(file);
+}
+
+/**
+ * Whether the catalog file holds no row: no table (a file whose schema was never committed,
+ * as an earlier version that created the catalog in place left it when killed), or only
+ * tables of the catalog's, all empty. Such a file is a missing catalog, not a damaged one.
+ * False when it cannot be read (damage, or the machine's fault). Never throws.
+ */
+export function catalogHoldsNothing(file: string): boolean {
+  let db: Database.Database | undefined;
+  try {
+    db = new Database(file, { readonly: true, fileMustExist: true });
+    const objects = db.prepare<[], { type: string; name: string }>('SELECT type, name FROM sqlite_master').all();
+    const tables = new Set<string>(TABLES);
+    for (const { type, name } of objects) {
+      if (type === 'index' && name.startsWith('sqlite_autoindex_')) continue;
+      if (type !== 'table' || !tables.has(name)) return false;
+      if (db.prepare(`SELECT 1 FROM ${name} LIMIT 1`).get() !== undefined) return false;
+    }
+    return true;
+  } catch {
+    return false;
+  } finally {
+    db?.close();
+  }
 }

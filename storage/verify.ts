@@ -11,7 +11,7 @@
 import { open, readdir, stat, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { isTapedeckError } from '../protocol/errors.js';
-import { Catalog, CATALOG_ERROR_CODE, CATALOG_FILE, type BlockRow } from './catalog.js';
+import { Catalog, CATALOG_ERROR_CODE, CATALOG_FILE, catalogHoldsNothing, type BlockRow } from './catalog.js';
 import { BlockType } from './codec/frame.js';
 import { COVERAGE_FILE, readJournal } from './coverage-journal.js';
 import { unreadableFile } from './reconcile.js';
@@ -139,9 +139,10 @@ async function verifyHeader(path: string, name: string, problems: VerifyProblem[
 }
 
 /**
- * The catalog against itself (audit) and against the files. A catalog may lag behind a
- * file (a crash after a commit, before its rows were written) or run ahead of one (the
- * file restored from an older copy): opening settles both, so neither is damage. What it
+ * The catalog against itself (audit) and against the files. A catalog may be missing or
+ * hold no row (catalogHoldsNothing: opening fills it from the files), lag behind a file (a
+ * crash after a commit, before its rows were written) or run ahead of one (the file
+ * restored from an older copy): opening settles all of them, so none is damage. What it
  * holds for a block or path the files also hold must be what the files say.
  */
 async function verifyCatalog(dir: string, files: FileIndex): Promise<string[]> {
@@ -151,11 +152,12 @@ async function verifyCatalog(dir: string, files: FileIndex): Promise<string[]> {
   try {
     catalog = new Catalog(file, true);
   } catch (err) {
-    return [(err as Error).message];
+    // A file that holds no row (its schema never committed) is a missing catalog, as at an open.
+    return catalogHoldsNothing(file) ? [] : [(err as Error).message];
   }
   try {
     const audit = catalog.audit(true);
-    if (audit.length > 0) return audit;
+    if (audit.length > 0) return catalogHoldsNothing(file) ? [] : audit;
     const out: string[] = [];
     const id = catalog.getMeta('archive_id');
     if (id !== undefined && files.archiveId !== undefined && id !== files.archiveId) out.push(`catalog names archive ${id}, the files ${files.archiveId}`);
