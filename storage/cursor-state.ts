@@ -1,7 +1,7 @@
 /**
  * The state at a cursor's position: the latest value of every covered path, read backward
- * from the position, newer blocks first, until every path that existed then is resolved or
- * a full image is reached (storage/cursor.ts stateById).
+ * from the position, newer blocks first, until every path that existed then is resolved,
+ * which a whole image (one IMAGE frame or its parts) does (storage/cursor.ts stateById).
  *
  * Blocks are read by columns (storage/column-block.ts): each column's latest value (before
  * the position's batch in the block at the position) is taken straight from the decoded
