@@ -78,6 +78,7 @@ async function* textChunks(batches: AsyncIterable<Batch>, format: 'ndjson' | 'cs
     const time = formatTs(b.ts);
     const head = format === 'csv' ? `${b.ts},${time},` : '';
     if (format === 'ndjson') out += `{"ts":${b.ts},"time":"${time}","updates":{`;
+    let lineOpen = false;
     for (let i = 0; i < b.updates.length; i++) {
       const [p, v] = b.updates[i] as [string, Value];
       if (format === 'csv') out += `${head}${csvField(p)},${csvField(valueToCsvCell(v))}\n`;
@@ -88,11 +89,15 @@ async function* textChunks(batches: AsyncIterable<Batch>, format: 'ndjson' | 'cs
       if (out.length >= SERVER_LIMITS.historyChunkCharsTarget) {
         yield out;
         out = '';
+        lineOpen = format === 'ndjson';
       }
       if ((i + 1) % SERVER_LIMITS.historyUpdatesPerYield === 0) await setImmediate();
     }
     if (format === 'ndjson') out += '}}\n';
-    if (out.length >= SERVER_LIMITS.historyChunkCharsTarget) {
+    // A line begun in an earlier chunk ends in this one before the next batch is read: a
+    // read that fails there (a damaged block) ends the text at a line's end, never within
+    // one (an export cut so would hold a line that is not the batch's).
+    if (lineOpen || out.length >= SERVER_LIMITS.historyChunkCharsTarget) {
       yield out;
       out = '';
     }
