@@ -75,7 +75,12 @@ export class ArchiveReads {
   }
 
   private readLocalBlock(entry: FileEntry, row: BlockRow): Promise<DecodedBatches> {
-    return this.cache.get(`${entry.seq}:${row.offset}`, () => this.readChecked(entry, row, decodeBatches));
+    let rawBytes = 0;
+    const decode = (raw: Uint8Array, firstTs: number): DecodedBatches => {
+      rawBytes = raw.length;
+      return decodeBatches(raw, firstTs);
+    };
+    return this.cache.get(`${entry.seq}:${row.offset}`, () => this.readChecked(entry, row, decode), () => rawBytes);
   }
 
   /**

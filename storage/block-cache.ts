@@ -1,7 +1,8 @@
 /**
  * Shared cache of decoded blocks, so that many cursors reading the same stretch of an
  * archive decode each block once. Bounded by the number of decoded updates it holds
- * (STORAGE_LIMITS.decodedCacheUpdatesMax); least recently used blocks go first.
+ * (STORAGE_LIMITS.decodedCacheUpdatesMax) and by their weight in bytes (decodedCacheBytesMax:
+ * blocks of large strings or bytes); least recently used blocks go first.
  *
  * A block evicted from it may still be held by a cursor (a paced session holds the block it
  * plays from for as long as it takes to play it). Such blocks stay findable through weak
@@ -19,6 +20,21 @@
  */
 import type { DecodedBatches } from './codec/payload.js';
 import { STORAGE_LIMITS } from './limits.js';
+
+/** Bytes a decoded block is taken to hold, by block (set when loaded, read again when revived). */
+const weights = new WeakMap<DecodedBatches, number>();
+
+/** Per decoded update besides its value's own bytes: its id, its slot, a boxed number. */
+const UPDATE_WEIGHT_BYTES = 24;
+
+/**
+ * A decoded block's weight in bytes: its updates, and twice its raw payload (a string's
+ * characters take one or two bytes each in memory, at most twice its UTF-8; a number's raw
+ * bytes are far under its slot, which UPDATE_WEIGHT_BYTES counts).
+ */
+function weightOf(d: DecodedBatches, rawBytes: number): number {
+  return d.ids.length * UPDATE_WEIGHT_BYTES + 2 * rawBytes;
+}
 
 export class BlockCache {
   private readonly map = new Map<string, DecodedBatches>();
@@ -38,10 +54,12 @@ export class BlockCache {
    */
   private registrations = 0;
   private updates = 0;
+  private bytes = 0;
 
   constructor(
     private readonly updatesMax: number,
     private readonly weakBlocksMax: number = STORAGE_LIMITS.decodedWeakBlocksMax,
+    private readonly bytesMax: number = STORAGE_LIMITS.decodedCacheBytesMax,
   ) {}
 
   /** A decoded block already held (by the cache or a reader), without loading or reordering anything. */
@@ -49,7 +67,11 @@ export class BlockCache {
     return this.map.get(key) ?? this.evicted.get(key)?.deref();
   }
 
-  async get(key: string, load: () => Promise<DecodedBatches>): Promise<DecodedBatches> {
+  /**
+   * The block at `key`, loaded by `load` when no reader holds it. `rawBytes` (called once
+   * loaded) is its payload's raw length, which the block's weight in bytes counts.
+   */
+  async get(key: string, load: () => Promise<DecodedBatches>, rawBytes?: () => number): Promise<DecodedBatches> {
     const hit = this.map.get(key);
     if (hit) {
       this.map.delete(key);
@@ -63,6 +85,7 @@ export class BlockCache {
     const p = load().then(
       (d) => {
         this.inflight.delete(key);
+        weights.set(d, weightOf(d, rawBytes?.() ?? 0));
         this.put(key, d);
         return d;
       },
@@ -87,16 +110,19 @@ export class BlockCache {
 
   private put(key: string, d: DecodedBatches): void {
     const cost = d.ids.length + 1;
-    if (cost > this.updatesMax) {
+    const weight = weights.get(d) ?? 0;
+    if (cost > this.updatesMax || weight > this.bytesMax) {
       this.forget(key, d);
       return;
     }
     this.map.set(key, d);
     this.updates += cost;
+    this.bytes += weight;
     for (const [k, v] of this.map) {
-      if (this.updates <= this.updatesMax) break;
+      if (this.updates <= this.updatesMax && this.bytes <= this.bytesMax) break;
       this.map.delete(k);
       this.updates -= v.ids.length + 1;
+      this.bytes -= weights.get(v) ?? 0;
       this.forget(k, v);
     }
   }
@@ -133,6 +159,7 @@ export class BlockCache {
       if (k.startsWith(prefix)) {
         this.map.delete(k);
         this.updates -= v.ids.length + 1;
+        this.bytes -= weights.get(v) ?? 0;
       }
     }
     for (const [k, r] of this.evicted) {

@@ -7,7 +7,7 @@
  * which stays well under the format's hard BLOCK_PAYLOAD_BYTES_MAX (64 MiB). Sealed blocks
  * wait in the write queue; past writeQueueBytesHigh `append` returns false (slow down,
  * await drain()), past writeQueueBytesMax it throws TPD_BACKPRESSURE. Readers keep at most
- * decodedCacheUpdatesMax decoded updates in the shared block cache and at most
+ * decodedCacheUpdatesMax decoded updates (and decodedCacheBytesMax of their weight) in the shared block cache and at most
  * openFilesMax file handles.
  *
  * Full disk (ENOSPC, EDQUOT, SQLITE_FULL): the writer keeps every frame it could not write
@@ -51,6 +51,12 @@ export const STORAGE_LIMITS = {
   writeQueueBytesHigh: 64 * 1024 * 1024,
   writeQueueBytesMax: 256 * 1024 * 1024,
   decodedCacheUpdatesMax: 1_000_000,
+  /**
+   * ... and at most about this many bytes of decoded blocks (24 bytes an update and twice a
+   * block's raw payload): counted in updates only, 300 blocks of one 1 MB string each were
+   * 300 MB held, and a history read of them ran a 160 MB heap out of memory.
+   */
+  decodedCacheBytesMax: 64 * 1024 * 1024,
   /** Blocks evicted from the block cache kept findable by weak reference while a reader still holds them (so readers share them instead of decoding copies). */
   decodedWeakBlocksMax: 65_536,
   openFilesMax: 64,
