@@ -69,7 +69,7 @@ async function parquetExport(url: string): Promise<Buffer> {
 const isParquet = (b: Buffer): boolean => b.subarray(0, 4).toString() === 'PAR1' && b.subarray(-4).toString() === 'PAR1';
 
 describe('Parquet history', () => {
-  it('answers /health within a second while twenty Parquet exports are read at once', async () => {
+  it('answers /health within seconds while twenty Parquet exports are read at once', async () => {
     // 450 000 rows: about 28 row groups an export, a few dozen ms of encoding each.
     server = await startArchiveServer(`for (let b = 0; b < 1500; b++) {
   const updates = [];
@@ -89,7 +89,9 @@ describe('Parquet history', () => {
     }
     for (const b of await exports) expect(b.equals(whole)).toBe(true);
     expect(waits.length).toBeGreaterThan(3);
-    expect(Math.max(...waits), `health answered in ${waits.map((w) => w.toFixed(0)).join(', ')} ms`).toBeLessThan(1000);
+    // Within a few seconds at the load of a full test run on 2 cores (under 0.1 s alone); the
+    // exports encoded back to back held it 8.7 s and more.
+    expect(Math.max(...waits), `health answered in ${waits.map((w) => w.toFixed(0)).join(', ')} ms`).toBeLessThan(3000);
   }, 120_000);
 
   it('serves other requests while twenty clients of Parquet exports stop reading, and lets go of them when they leave', async () => {
@@ -106,7 +108,9 @@ describe('Parquet history', () => {
       waits.push(await healthMs(url, 10_000));
       await new Promise((r) => setTimeout(r, 100));
     }
-    expect(Math.max(...waits), `health answered in ${waits.map((w) => w.toFixed(0)).join(', ')} ms`).toBeLessThan(1000);
+    // Within a few seconds at the load of a full test run on 2 cores (under 0.1 s alone); the
+    // exports encoded back to back held it 8.7 s and more.
+    expect(Math.max(...waits), `health answered in ${waits.map((w) => w.toFixed(0)).join(', ')} ms`).toBeLessThan(3000);
     for (const s of sockets.splice(0)) s.resetAndDestroy();
     expect(isParquet(await parquetExport(url))).toBe(true);
   }, 120_000);
