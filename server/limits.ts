@@ -276,7 +276,7 @@ export const SERVER_LIMITS = {
    * wsBufferHighBytes plus one frame plus wsSessionOverflowBytesMax, and a session whose
    * client is gone is detached and collected.
    */
-  /** Frames queued on a session stream while it is over wsBufferHighBytes before it closes with 4008. */
+  /** Frames queued on a session stream while it is over wsBufferHighBytes before it closes with 4008: the answers sent at once (controls, error, info, end, gap); the loop's batch, state, coverage and paths frames wait for the client to be under the mark and never count. */
   wsSessionOverflowBytesMax: 4 * 1024 * 1024,
   /** How often the server pings every session stream and ingest WebSocket. */
   wsPingIntervalMs: 30_000,

@@ -70,6 +70,9 @@ function view(s: Session): object {
  * once a quarter of that is unconfirmed, so a reading client seldom holds the loop up. Frames
  * sent anyway past that (controls after REST changes, errors, info) are counted, and past
  * wsSessionOverflowBytesMax the stream closes with 4008 instead of queueing them without bound.
+ * The loop's own frames (batches, state, coverage, paths) are sent only under the mark, however
+ * large, so they never count: a client reading frames of megabytes back to back is not closed
+ * (docs/playback.md, "A client that does not read"; test/s12-overflow-frames.test.ts).
  */
 function wsSink(socket: WebSocket, format: FrameFormat, coalesce: boolean, highBytes: number, limits: StreamLimits, live: Liveness): SessionSink {
   let last: Promise<void> = Promise.resolve();
