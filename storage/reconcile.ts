@@ -108,7 +108,9 @@ export async function reconcileArchive(a: ReconcileTarget, index: ReadOnlyIndex)
   }
   const currentCode = unreadable.get(CURRENT_NAME);
   let forgotCurrent = false;
-  const currentGone = !names.includes(CURRENT_NAME) && [...rows.values()].some((r) => r.name === CURRENT_NAME);
+  // Not gone when its seq is on disk under a rotated name: a rotation renamed it and was cut
+  // short before the catalog row (the seq loop below takes the new name).
+  const currentGone = !names.includes(CURRENT_NAME) && [...rows.values()].some((r) => r.name === CURRENT_NAME && !onDisk.has(r.seq));
   if ((currentCode !== undefined || currentGone) && !a.readonly) {
     if (currentCode !== undefined) {
       // Unreadable header on `current` (corrupt, not newer), or one of another archive: keep
@@ -122,7 +124,7 @@ export async function reconcileArchive(a: ReconcileTarget, index: ReadOnlyIndex)
     // Its batches are no longer part of the archive: forget the catalog's rows for it, or
     // the file would stay in the archive as missing and a new `current` could not start.
     for (const [seq, row] of rows) {
-      if (row.name !== CURRENT_NAME) continue;
+      if (row.name !== CURRENT_NAME || onDisk.has(seq)) continue;
       rows.delete(seq);
       if (a.catalogWritable) a.catalog.forgetFile(seq);
       forgotCurrent = true;
