@@ -102,7 +102,7 @@ export function startArchiveServer(fill: string, opts: ArchiveServerOptions = {}
     "await app.listen({ port: 0, host: '127.0.0.1' });",
     "console.log(JSON.stringify({ url: 'http://127.0.0.1:' + app.server.address().port }));",
   ].join('\n');
-  return startChildServer(script, { args: (dir) => [join(dir, 'archive')], nodeArgs: opts.nodeArgs });
+  return startChildServer(script, { args: (dir) => [join(dir, 'archive')], ...(opts.nodeArgs ? { nodeArgs: opts.nodeArgs } : {}) });
 }
 
 /** A fill of `paths` fabric counters in 25 batches one second apart from `firstUs` (paths that globs must walk). */
