@@ -9,10 +9,10 @@
 import { connect, type Socket } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { request } from 'undici';
-import type { Batch } from '../protocol/value.js';
 import { SERVER_LIMITS } from '../server/limits.js';
 import { startServer, type TestServer } from './helpers/server.js';
 import { waitFor } from './helpers/until.js';
+import { noiseBatches } from './helpers/noise-batches.js';
 
 const limits = SERVER_LIMITS as { -readonly [K in keyof typeof SERVER_LIMITS]: number };
 const saved = limits.historyAnswersMax;
@@ -22,16 +22,7 @@ let server: TestServer;
 const sockets: Socket[] = [];
 
 beforeAll(async () => {
-  // Strings that do not compress, about 15 MB in every format: more than loopback buffers take.
-  let x = 1;
-  const noise = (): string => {
-    let out = '';
-    for (let i = 0; i < 6; i++) out += ((x = (x * 48271) % 2147483647) >>> 0).toString(36);
-    return out;
-  };
-  const batches: Batch[] = [];
-  for (let b = 0; b < 1000; b++) batches.push({ ts: T0 + b * 1000, updates: Array.from({ length: 200 }, (_, p) => [`/s/p${p}`, noise()] as [string, string]) });
-  server = await startServer(batches);
+  server = await startServer(noiseBatches(T0));
 });
 
 afterAll(async () => {

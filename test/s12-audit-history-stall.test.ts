@@ -8,7 +8,7 @@
 import { connect, type Socket } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { request } from 'undici';
-import type { Batch } from '../protocol/value.js';
+import { noiseBatches } from './helpers/noise-batches.js';
 import { SERVER_LIMITS } from '../server/limits.js';
 import { startServer, type TestServer } from './helpers/server.js';
 import { until } from './helpers/until.js';
@@ -22,17 +22,7 @@ let server: TestServer;
 const sockets: Socket[] = [];
 
 beforeAll(async () => {
-  // Strings that do not compress, about 15 MB in every format: more than the kernel's
-  // buffers take on loopback.
-  let x = 1;
-  const noise = (): string => {
-    let out = '';
-    for (let i = 0; i < 6; i++) out += ((x = (x * 48271) % 2147483647) >>> 0).toString(36);
-    return out;
-  };
-  const batches: Batch[] = [];
-  for (let b = 0; b < 1000; b++) batches.push({ ts: T0 + b * 1000, updates: Array.from({ length: 200 }, (_, p) => [`/s/p${p}`, noise()] as [string, string]) });
-  server = await startServer(batches);
+  server = await startServer(noiseBatches(T0));
 });
 
 afterAll(async () => {
