@@ -20,6 +20,7 @@ import { resolveShared } from '../cluster/merge-update-times.js';
 import type { HistoryFormat } from '../history.js';
 import { HORIZON_HEADER, horizonHeader } from '../horizon.js';
 import { SERVER_LIMITS } from '../limits.js';
+import { cutWhenStalled } from './history-stall.js';
 
 /** Sets the merged horizon and, when shards are missing, the Tapedeck-Partial header. */
 function markAnswer(reply: FastifyReply, horizonUs: number | null, missing: readonly MissingShard[]): void {
@@ -74,7 +75,8 @@ export async function mergedHistoryAnswer(dir: ShardDirectory, q: { given: strin
     yield first.value;
     yield* h.chunks;
   }
-  return Readable.from(cutLoudly(all(), reply), { objectMode: false, highWaterMark: 1 });
+  // A client that stops reading is let go as from a local answer, and every shard stream with it.
+  return Readable.from(cutWhenStalled(cutLoudly(all(), reply), () => reply.raw.destroy()), { objectMode: false, highWaterMark: 1 });
 }
 
 /**

@@ -22,6 +22,7 @@ import { HISTORY_FORMATS, historyChunks, jsonText, type HistoryFormat } from '..
 import { PARQUET_MEDIA_TYPE } from '../history-parquet.js';
 import { HORIZON_HEADER, horizonHeader, horizonOf } from '../horizon.js';
 import { SERVER_LIMITS } from '../limits.js';
+import { cutWhenStalled } from './history-stall.js';
 import type { Recorder } from '../recorder.js';
 import type { ShardDirectory } from '../cluster/directory.js';
 import { closeShardConnections, RECORDING_HEADER, SCOPE_LOCAL } from '../cluster/fanout.js';
@@ -92,25 +93,6 @@ export async function noMatchSliced(given: string | string[] | undefined, globs:
     return false; // one is enough
   });
   return any ? undefined : noMatchWarning(globs);
-}
-
-/**
- * Yields `chunks`, and calls `stalled` when the consumer does not take the next one in time
- * after a chunk went out: historyStallMs plus the chunk's bytes at historyReadBytesPerSMin.
- * The stream asks for a chunk once the socket has taken the one before, so a client that
- * stopped reading (or is gone without a word) is found, where its answer held the
- * connection, a cursor and the block it holds for ever.
- */
-async function* cutWhenStalled(chunks: AsyncIterable<string | Uint8Array>, stalled: () => void): AsyncGenerator<string | Uint8Array> {
-  for await (const c of chunks) {
-    const bytes = typeof c === 'string' ? Buffer.byteLength(c) : c.byteLength;
-    const timer = setTimeout(stalled, SERVER_LIMITS.historyStallMs + (bytes / SERVER_LIMITS.historyReadBytesPerSMin) * 1000);
-    try {
-      yield c;
-    } finally {
-      clearTimeout(timer);
-    }
-  }
 }
 
 /** Refuses a JSON answer of `chars` characters past jsonAnswerCharsMax (TPD_ANSWER_TOO_LARGE). */
@@ -319,12 +301,8 @@ export const queryRoutes: FastifyPluginAsync<QueryRoutesOptions> = async (app, o
     const toUs = req.query.to === undefined ? Number.MAX_SAFE_INTEGER : parseWallTime(req.query.to, now, 'to');
     const globs = globList(req.query.glob);
     const cluster = merging(req.query.scope);
-    if (cluster) {
-      if (toUs < fromUs) throw new TapedeckError('TPD_BAD_ARGUMENT', `"to" (${formatTs(toUs)}) is before "from" (${formatTs(fromUs)})`);
-      const body = await mergedHistoryAnswer(cluster, { given: req.query.glob, globs, fromUs, toUs: req.query.to === undefined ? undefined : toUs, format }, reply);
-      reply.type(HISTORY_MEDIA_TYPES[format]);
-      return reply.send(body);
-    }
+    if (cluster && toUs < fromUs) throw new TapedeckError('TPD_BAD_ARGUMENT', `"to" (${formatTs(toUs)}) is before "from" (${formatTs(fromUs)})`);
+    // Local and merged answers alike (a merged one holds a stream of every shard).
     if (streaming >= SERVER_LIMITS.historyAnswersMax) {
       reply.header('retry-after', String(SERVER_LIMITS.historyBusyRetryAfterS));
       throw new TapedeckError('TPD_BUSY', `${streaming} history answers are streaming, as many as the server takes at once (historyAnswersMax); retry later`);
@@ -332,6 +310,11 @@ export const queryRoutes: FastifyPluginAsync<QueryRoutesOptions> = async (app, o
     // Counted from here until the response is done or its connection gone.
     streaming++;
     reply.raw.once('close', () => streaming--);
+    if (cluster) {
+      const body = await mergedHistoryAnswer(cluster, { given: req.query.glob, globs, fromUs, toUs: req.query.to === undefined ? undefined : toUs, format }, reply);
+      reply.type(HISTORY_MEDIA_TYPES[format]);
+      return reply.send(body);
+    }
     // Nothing past the horizon taken when the request arrived: the same question gets the same answer.
     const chunks = historyChunks(app.archive, { globs, fromUs, toUs, horizonUs: req.horizonUs ?? 0, format });
     // Fail before the first byte when the query itself is wrong (e.g. to < from).
