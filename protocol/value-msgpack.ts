@@ -367,3 +367,12 @@ export function encodeMsgpack(v: Value, w: MsgpackWriter = new MsgpackWriter()):
   w.value(v);
   return w.take();
 }
+
+/**
+ * At most the bytes MsgpackWriter.str writes for `s`, header included: its UTF-8 length
+ * (`utf8Length`, the caller's platform's) and a str 32 header when well formed, else ext 1
+ * of its UTF-16 code units (two bytes each) and an ext 32 header.
+ */
+export function msgpackStringBytes(s: string, utf8Length: (s: string) => number): number {
+  return isWellFormed(s) ? utf8Length(s) + 5 : 2 * s.length + 6;
+}

@@ -11,8 +11,8 @@
  * in a file"). A part holds at least one entry; one value is at most batchBytesMax.
  */
 import { TapedeckError } from '../protocol/errors.js';
-import { isWellFormed, type Value } from '../protocol/value.js';
-import { MsgpackWriter } from '../protocol/value-msgpack.js';
+import type { Value } from '../protocol/value.js';
+import { MsgpackWriter, msgpackStringBytes } from '../protocol/value-msgpack.js';
 import { BlockType, encodeFrame, type FrameMeta } from './codec/frame.js';
 import { encodePathDefs, type PathDef } from './codec/payload.js';
 import { STORAGE_LIMITS } from './limits.js';
@@ -58,12 +58,14 @@ export function estimateBytes(v: unknown, i: number): number {
   }
 }
 
-/**
- * A string's bytes in msgpack as the archive writes it, header included: UTF-8 when well
- * formed (up to three bytes a UTF-16 unit), else ext 1 of its UTF-16 units (two bytes each).
- */
+/** A string's bytes in msgpack as the archive writes it, header included (protocol's rule). */
 export function stringBytes(s: string): number {
-  return isWellFormed(s) ? Buffer.byteLength(s, 'utf8') + 5 : 2 * s.length + 6;
+  return msgpackStringBytes(s, utf8Length);
+}
+
+/** UTF-8 length of a string (Node's, native). */
+function utf8Length(s: string): number {
+  return Buffer.byteLength(s, 'utf8');
 }
 
 /**
@@ -93,26 +95,13 @@ export function imageValueBytes(v: Value): number {
 
 /** A path definition's bytes in a PATHS payload: id and time varints, length, UTF-8. */
 function pathDefBytes(d: PathDef): number {
-  return 5 + 10 + 5 + Buffer.byteLength(d.path, 'utf8');
+  return 5 + 10 + 5 + utf8Length(d.path);
 }
 
 /** PATHS frames for `defs`, each of at most framePartBytesTarget payload bytes. */
 export function pathsFrames(defs: readonly PathDef[], baseTs: number): FrameItem[] {
-  const out: FrameItem[] = [];
-  const target = STORAGE_LIMITS.framePartBytesTarget;
   let from = 0;
-  let bytes = 16;
-  for (let i = 0; i < defs.length; i++) {
-    const b = pathDefBytes(defs[i] as PathDef);
-    if (i > from && bytes + b > target) {
-      out.push(pathsFrame(defs.slice(from, i), baseTs));
-      from = i;
-      bytes = 16;
-    }
-    bytes += b;
-  }
-  out.push(pathsFrame(from === 0 ? defs.slice() : defs.slice(from), baseTs));
-  return out;
+  return partEnds(defs.length, (i) => pathDefBytes(defs[i] as PathDef), 16).map((end) => pathsFrame(defs.slice(from, (from = end)), baseTs));
 }
 
 function pathsFrame(defs: PathDef[], baseTs: number): FrameItem {
@@ -127,16 +116,24 @@ function pathsFrame(defs: PathDef[], baseTs: number): FrameItem {
  * summing to at most framePartBytesTarget by imageValueBytes (a part holds one value at least).
  */
 export function imageParts(values: readonly Value[], n: number): number[] {
+  return partEnds(n, (i) => imageValueBytes(values[i] as Value), 64);
+}
+
+/**
+ * Items [0, n) cut into runs of at most framePartBytesTarget bytes by `bytesOf`, `base`
+ * bytes a part besides: each run's end index (one item a run at least; [0] when n is 0).
+ */
+function partEnds(n: number, bytesOf: (i: number) => number, base: number): number[] {
   const ends: number[] = [];
   const target = STORAGE_LIMITS.framePartBytesTarget;
-  let bytes = 64;
+  let bytes = base;
   let from = 0;
   for (let i = 0; i < n; i++) {
-    const b = imageValueBytes(values[i] as Value);
+    const b = bytesOf(i);
     if (i > from && bytes + b > target) {
       ends.push(i);
       from = i;
-      bytes = 64;
+      bytes = base;
     }
     bytes += b;
   }

@@ -15,6 +15,7 @@
  */
 import { otherIndexFrom, type ColumnBatchesView } from '../../protocol/msgpack-batch-frame.js';
 import { isWellFormed, type Value } from '../../protocol/value.js';
+import { msgpackStringBytes } from '../../protocol/value-msgpack.js';
 import type { RawBatch } from '../../storage/cursor.js';
 import type { FrameFormat } from './wire.js';
 
@@ -51,13 +52,14 @@ function jsonPathBytes(lens: Int32Array, paths: readonly string[], id: number): 
   return n > 0 ? n : (lens[id] = Buffer.byteLength(JSON.stringify(paths[id] as string)));
 }
 
+const utf8Length = (s: string): number => Buffer.byteLength(s, 'utf8');
+
 /** Bytes of a string in a frame, at least. */
 function stringBytes(s: string, format: FrameFormat): number {
   if (s.length < LONG_STRING_CHARS) return format === 'json' ? 2 + 6 * s.length : 5 + 3 * s.length;
+  if (format === 'msgpack') return msgpackStringBytes(s, utf8Length);
   const lone = !isWellFormed(s);
-  // msgpack: UTF-8 when well formed, else ext 1 of the UTF-16 code units.
-  if (format === 'msgpack') return lone ? 6 + 2 * s.length : 5 + Buffer.byteLength(s, 'utf8');
-  const utf8 = Buffer.byteLength(s, 'utf8');
+  const utf8 = utf8Length(s);
   if (!lone && !JSON_ESCAPED.test(s)) return 2 + utf8;
   let extra = 0;
   for (let i = 0; i < s.length; i++) {
