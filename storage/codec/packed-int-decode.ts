@@ -5,7 +5,7 @@
  */
 import type { ByteReader } from './bytes.js';
 import { BitReader } from './bits.js';
-import { EXCEPTIONS_FLAG, FAST_WIDTH_MAX, SCALED_ABS_LIMIT, WIDTH_MAX, firstAbs } from './packed-layout.js';
+import { EXCEPTIONS_FLAG, FAST_WIDTH_MAX, POW2, SCALED_ABS_LIMIT, WIDTH_MAX, firstAbs } from './packed-layout.js';
 
 const bitReader = new BitReader();
 
@@ -51,7 +51,7 @@ export function readPackedResiduals(r: ByteReader, scaled: Float64Array, n: numb
     for (let j = 0; j < m; j++) scaled[j + order] = br.read(width);
     br.finish();
   }
-  const limit = 2 ** width;
+  const limit = POW2[width] as number;
   let at = order - 1;
   for (let e = 0; e < exceptions; e++) {
     at += r.uvar() + 1;

@@ -12,7 +12,7 @@
  */
 import { ByteWriter } from './bytes.js';
 import { BitWriter } from './bits.js';
-import { EXCEPTIONS_FLAG, FAST_WIDTH_MAX } from './packed-layout.js';
+import { EXCEPTIONS_FLAG, FAST_WIDTH_MAX, POW2 } from './packed-layout.js';
 import type { PackedPlan } from './packed-plan.js';
 
 export { decodePacked, decodePackedF64, integratePackedF64, readPackedResiduals, skipPacked, type PackedHead } from './packed-int-decode.js';
@@ -40,7 +40,7 @@ export function encodePacked(w: ByteWriter, scaled: Float64Array, n: number, pla
     w.u8(width);
     return packResiduals(w, scaled, order, m, width);
   }
-  const limit = 2 ** width;
+  const limit = POW2[width] as number;
   if (resid.length < m) resid = new Float64Array(Math.max(m, resid.length * 2));
   if (order === 0) for (let j = 0; j < m; j++) resid[j] = zigzag(scaled[j] as number);
   else if (order === 1) for (let j = 0; j < m; j++) resid[j] = zigzag((scaled[j + 1] as number) - (scaled[j] as number));
