@@ -23,6 +23,7 @@ import { decodeNotes } from './codec/xor-float.js';
 import type { Archive, FetchWait } from './archive.js';
 import type { BlockRow } from './catalog.js';
 import { ColumnBlockReader, ColumnPlace, type ColumnBlock } from './column-block.js';
+import { IdState } from './id-state.js';
 import type { FileEntry } from './file-list.js';
 
 /** A decoded block with each batch's first update (starts[k]; starts[nb] = updates). */
@@ -89,7 +90,7 @@ export function coveredAt(a: Archive, pos: number | null, covers: ((id: number) 
 
 /** What the walk has found so far. */
 interface Found {
-  out: Map<number, Value>;
+  out: IdState;
   /** Per path id: 1 once resolved (or not covered). */
   seen: Uint8Array;
 }
@@ -100,9 +101,9 @@ interface Found {
  * passed over (its updates are unreadable; older values stand in); without it, the error
  * is thrown.
  */
-export async function stateAt(q: StateQuery, onCorrupt?: (err: TapedeckError) => void): Promise<Map<number, Value>> {
+export async function stateAt(q: StateQuery, onCorrupt?: (err: TapedeckError) => void): Promise<IdState> {
   const a = q.archive;
-  const found: Found = { out: new Map<number, Value>(), seen: new Uint8Array(a.paths.length) };
+  const found: Found = { out: new IdState(a.paths.length), seen: new Uint8Array(a.paths.length) };
   if (q.target === 0) return found.out;
   const at = a.fileList.bySeq(q.seq);
   if (!at) return found.out;

@@ -347,7 +347,7 @@ export class Cursor {
    * and passed over (its updates are unreadable; older values stand in); without it, the
    * error is thrown.
    */
-  stateById(onCorrupt?: (err: TapedeckError) => void): Promise<Map<number, Value>> {
+  stateById(onCorrupt?: (err: TapedeckError) => void): Promise<ReadonlyMap<number, Value>> {
     const f = this.a.fileList.bySeq(this.seq);
     let held: HeldBlock | undefined;
     let offset = -1;

@@ -187,7 +187,7 @@ function oracleNext(batches: readonly OracleBatch[], t: number, covers: (id: num
   return out;
 }
 
-function stateDiff(want: Map<number, Value>, got: Map<number, Value>): string | undefined {
+function stateDiff(want: Map<number, Value>, got: ReadonlyMap<number, Value>): string | undefined {
   if (want.size !== got.size) return `state holds ${got.size} paths, want ${want.size}`;
   for (const [id, v] of want) {
     if (!got.has(id)) return `state lacks path ${id}`;
