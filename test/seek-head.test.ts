@@ -20,6 +20,7 @@ import { crc32c } from '../storage/codec/crc.js';
 import { BlockType, Codec, encodeFrame, FRAME_HEADER_BYTES } from '../storage/codec/frame.js';
 import { encodeBatches } from '../storage/codec/payload.js';
 import { headAndTimesBytesMax, seekHead } from '../storage/seek-head.js';
+import { STORAGE_LIMITS } from '../storage/limits.js';
 import { fabricBatches, flattenBatches, randomBatches, rng } from './helpers/workload.js';
 import { scheduleSeed } from './helpers/seed.js';
 import { tmpDir } from './helpers/tmp.js';
@@ -92,7 +93,8 @@ interface Written {
 async function writeFabric(seed: number): Promise<Written> {
   const dir = await tmpDir();
   const w = await Archive.open(dir, { flushIntervalMs: 0, imageFrequencyBytes: 0 });
-  for (const b of fabricBatches(seed, 64, 200)) w.writer!.append(b.updates, b.ts);
+  // Five full blocks and more, whatever the block size (512 updates a poll).
+  for (const b of fabricBatches(seed, 64, Math.ceil((6 * STORAGE_LIMITS.blockUpdatesTarget) / 512))) w.writer!.append(b.updates, b.ts);
   await w.writer!.flush();
   const f = w.files[0]!;
   const t = w.table(f);
