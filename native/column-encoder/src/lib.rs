@@ -62,12 +62,12 @@ fn state() -> &'static mut Encoder {
     unsafe { (*STATE.0.get()).get_or_insert_with(Encoder::default) }
 }
 
-/// Updates of the largest block whose scratch PayloadEncoder keeps between blocks (8 times
-/// storage/limits.ts blockUpdatesTarget): about 10 MB.
+/// Updates of the largest block whose scratch PayloadEncoder keeps between blocks (4 times
+/// storage/limits.ts blockUpdatesTarget, 32 768): about 10 MB.
 pub const SCRATCH_KEEP_UPDATES: usize = 8 * 16_384;
 
 /// The most updates a block given to PayloadEncoder may hold (storage/codec/payload-head.ts
-/// PAYLOAD_UNDER_A_BIT_UPDATES_MAX; the builder's blocks hold at most 1 016 384): its
+/// PAYLOAD_UNDER_A_BIT_UPDATES_MAX; the builder's blocks hold at most 1 032 768: blockUpdatesTarget plus one batch of batchUpdatesMax): its
 /// scratch stays under about 130 MB.
 pub const PAYLOAD_UPDATES_MAX: usize = 1 << 21;
 
