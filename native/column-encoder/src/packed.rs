@@ -98,45 +98,44 @@ fn plan_general(sc: &[i64]) -> Plan {
 
 /// plan_packed for fewer than SHORT_COLUMN_VALUES values: every order has fewer residuals
 /// than that, so each tries its full width only (plan_width stops at its first width), and
-/// all a plan needs of its residuals is their longest bit length and the count and length
-/// sum of those past WIDTH_MAX. Kept without the histograms, whose 672 bytes were zeroed a
-/// column: with 32 768-update blocks most of a mixed block's columns hold 3 or 4 values.
-/// The same plan as plan_general, byte for byte (test below).
+/// all a plan needs of its residuals is their longest bit length (one bitwise or per order);
+/// a column with a residual past WIDTH_MAX bits (exceptions) takes the general path. No
+/// histograms, whose 672 bytes were zeroed a column: with 32 768-update blocks most of a
+/// mixed block's columns hold 3 or 4 values. The same plan as plan_general (test below).
 fn plan_short(sc: &[i64]) -> Plan {
     let n = sc.len();
     let try_order0 = sc[0].abs() < ORDER0_FIRST_ABS_MAX;
-    let mut max = [0u32; 3];
-    let mut wide = [0u64; 3];
-    let mut wide_len = [0u64; 3];
+    // The longest bit length of a set of residuals is that of their bitwise or.
+    let mut or = [0u64; 3];
     let mut order2_ok = true;
-    let mut note = |o: usize, z: u64| {
-        let b = bit_length(z);
-        max[o] = max[o].max(b);
-        if b > WIDTH_MAX {
-            wide[o] += 1;
-            wide_len[o] += b as u64;
-        }
-    };
     let mut prev = 0i64;
     let mut prev_delta = 0i64;
     for (i, &s) in sc.iter().enumerate() {
-        if try_order0 {
-            note(0, zigzag(s));
-        }
+        or[0] |= zigzag(s);
         let d = s - prev;
         if i >= 1 {
-            note(1, zigzag(d));
+            or[1] |= zigzag(d);
         }
-        if i >= 2 && order2_ok {
+        if i >= 2 {
             let r = d - prev_delta;
             if r.abs() > RESIDUAL_ABS_MAX {
                 order2_ok = false;
             } else {
-                note(2, zigzag(r));
+                or[2] |= zigzag(r);
             }
         }
         prev = s;
         prev_delta = d;
+    }
+    if !try_order0 {
+        or[0] = 0;
+    }
+    if !order2_ok {
+        or[2] = 0;
+    }
+    // A residual past WIDTH_MAX bits would be an exception: the general path counts them.
+    if (or[0] | or[1] | or[2]) >> WIDTH_MAX != 0 {
+        return plan_general(sc);
     }
     let mut plan = Plan { order: 0, width: 0, exceptions: 0, bytes: u64::MAX };
     let first = if try_order0 { 0 } else { 1 };
@@ -151,18 +150,13 @@ fn plan_short(sc: &[i64]) -> Plan {
         if order == 2 {
             head += varint_bytes(zigzag(sc[1] - sc[0]));
         }
-        let m = (n - order) as u64;
-        let width = max[order].min(WIDTH_MAX);
-        let w = width as u64;
-        let count = wide[order];
-        let x = wide_len[order] - w * count + 3 * count;
-        let exception_bytes = if count == 0 { 0 } else { 1 + count + (x + 6) / 7 };
-        if head + exception_bytes >= plan.bytes {
+        if head >= plan.bytes {
             continue;
         }
-        let bytes = head + (m * w + 7) / 8 + exception_bytes;
+        let width = bit_length(or[order]);
+        let bytes = head + ((n - order) as u64 * width as u64 + 7) / 8;
         if bytes < plan.bytes {
-            plan = Plan { order, width, exceptions: count, bytes };
+            plan = Plan { order, width, exceptions: 0, bytes };
         }
     }
     plan
