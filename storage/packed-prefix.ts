@@ -82,9 +82,11 @@ export function decodePackedPrefixF64(r: ByteReader, n: number, order: number, n
   if (order >= 1) nums[from] = s0 / divisor;
   if (order === 2) nums[from + 1] = (s0 + d0) / divisor;
   let e = 0;
+  // Values from `i` on are read one by one (checked), and stored from order + cnt on.
+  let i = order + cnt;
   if (order === 0) {
     // Each value is its own residual: those before `skip` are not read.
-    while (e < exceptions && (exAt[e] as number) < cnt) e++;
+    while (e < exceptions && (exAt[e] as number) < i) e++;
   } else if (cnt >= FAST_SUM_MIN && sumBound(order, s0, d0, width, cnt, exceptions, limit) <= SCALED_ABS_LIMIT) {
     // Every partial sum lies within the bound, so none would fail the check.
     sumLow(b, bitsAt, width, cnt, order === 2);
@@ -102,21 +104,8 @@ export function decodePackedPrefixF64(r: ByteReader, n: number, order: number, n
       delta = d0 + d;
       prev = s0 + d0 + cnt * d0 + t;
     }
-  } else {
-    for (let j = 0; j < cnt; j++) {
-      let z = zAt(b, bitsAt, bitsEnd, width, j);
-      if (e < exceptions && exAt[e] === order + j) z += (exHigh[e++] as number) * limit;
-      const v = unzigzag(z);
-      let s: number;
-      if (order === 1) s = prev + v;
-      else if (order === 2) s = prev + (delta += v);
-      else s = v;
-      const abs = s < 0 ? -s : s;
-      if (abs > maxAbs) maxAbs = abs;
-      prev = s;
-    }
-  }
-  for (let i = order + cnt; i < end; i++) {
+  } else i = order;
+  for (; i < end; i++) {
     let z = zAt(b, bitsAt, bitsEnd, width, i - order);
     while (e < exceptions && (exAt[e] as number) < i) e++;
     if (e < exceptions && exAt[e] === i) z += (exHigh[e] as number) * limit;
@@ -127,7 +116,7 @@ export function decodePackedPrefixF64(r: ByteReader, n: number, order: number, n
     else s = v;
     const abs = s < 0 ? -s : s;
     if (abs > maxAbs) maxAbs = abs;
-    nums[from + i] = s / divisor;
+    if (i >= order + cnt) nums[from + i] = s / divisor;
     prev = s;
   }
   if (!(maxAbs <= SCALED_ABS_LIMIT)) r.fail('packed value out of range');

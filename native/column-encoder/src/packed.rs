@@ -84,16 +84,23 @@ fn plan_general(sc: &[i64]) -> Plan {
         if order == 2 && !hs.order2_ok {
             break;
         }
-        let mut head = 2u64;
-        if order >= 1 {
-            head += varint_bytes(zigzag(sc[0]));
-        }
-        if order == 2 {
-            head += varint_bytes(zigzag(sc[1] - sc[0]));
-        }
+        let head = head_bytes(sc, order);
         plan_width(&hs.h[order], hs.max[order], (n - order) as u64, head, order, &mut plan);
     }
     plan
+}
+
+/// A PACKED body's bytes before its residuals, kind byte included: the kind and width bytes
+/// and the first values the order keeps (s0; s1 - s0 for order 2).
+fn head_bytes(sc: &[i64], order: usize) -> u64 {
+    let mut head = 2u64;
+    if order >= 1 {
+        head += varint_bytes(zigzag(sc[0]));
+    }
+    if order == 2 {
+        head += varint_bytes(zigzag(sc[1] - sc[0]));
+    }
+    head
 }
 
 /// plan_packed for fewer than SHORT_COLUMN_VALUES values: every order has fewer residuals
@@ -143,13 +150,7 @@ fn plan_short(sc: &[i64]) -> Plan {
         if order == 2 && !order2_ok {
             break;
         }
-        let mut head = 2u64;
-        if order >= 1 {
-            head += varint_bytes(zigzag(sc[0]));
-        }
-        if order == 2 {
-            head += varint_bytes(zigzag(sc[1] - sc[0]));
-        }
+        let head = head_bytes(sc, order);
         if head >= plan.bytes {
             continue;
         }
