@@ -61,6 +61,12 @@ export async function adoptFetched(a: Archive, entry: FileEntry, tmp: string, ad
       blocks = res.blocks;
       committed = res.endOffset;
       damaged = res.problems.length > 0;
+      // A copy cut short at a frame's first byte scans clean: only its header's committed
+      // length says that blocks are missing.
+      if (size < rec.committedBytes) {
+        damaged = true;
+        a.problem({ file: entry.name, offset: size, code: 'TPD_CORRUPT_BLOCK', message: `fetched from cold storage: the copy ends at byte ${size}, its header commits ${rec.committedBytes}: the blocks past ${size} are lost` });
+      }
       // Reported as an open reports a damaged local file: the blocks after the damage are not served.
       for (const p of res.problems) a.problem({ file: entry.name, offset: p.offset, code: p.code, message: `fetched from cold storage: ${p.message}` });
       for (const d of res.paths) {
