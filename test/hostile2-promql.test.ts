@@ -82,15 +82,19 @@ describe('metadata requests', () => {
     const n = SERVER_LIMITS.promqlConcurrentQueriesMax * 3;
     // Once alone first: the child's first parses of it run before V8 optimises the parser.
     for (let i = 0; i < 3; i++) expect((await post('/api/v1/series', [garbage])).status).toBe(400);
-    const answers = await Promise.all(Array.from({ length: n }, (_, i) => postOwnSocket(METADATA[i % METADATA.length] as string, garbage)));
-    const kinds = answers.map((a) => `${a.status} ${(JSON.parse(a.body) as { errorType: string }).errorType}`);
-    const busy = kinds.filter((k) => k === '503 unavailable').length;
     // The first promqlConcurrentQueriesMax hold the gate until their parse fails; every
-    // answer is one of the two.
+    // answer is one of the two. A burst whose requests happen not to overlap (a loaded
+    // machine delivers them apart) refuses none: up to 5 bursts, and one must have refused.
+    let busy = 0;
+    for (let burst = 0; burst < 5 && busy === 0; burst++) {
+      const answers = await Promise.all(Array.from({ length: n }, (_, i) => postOwnSocket(METADATA[i % METADATA.length] as string, garbage)));
+      const kinds = answers.map((a) => `${a.status} ${(JSON.parse(a.body) as { errorType: string }).errorType}`);
+      busy = kinds.filter((k) => k === '503 unavailable').length;
+      expect(kinds.filter((k) => k === '400 bad_data').length).toBe(n - busy);
+      expect(n - busy).toBeGreaterThanOrEqual(SERVER_LIMITS.promqlConcurrentQueriesMax);
+    }
     expect(busy).toBeGreaterThan(0);
-    expect(kinds.filter((k) => k === '400 bad_data').length).toBe(n - busy);
-    expect(n - busy).toBeGreaterThanOrEqual(SERVER_LIMITS.promqlConcurrentQueriesMax);
     const after = await post('/api/v1/series', ['ifInOctets']);
     expect(after.status).toBe(200);
-  }, 60_000);
+  }, 120_000);
 });
