@@ -97,7 +97,7 @@ pub struct Guess {
 /// 10^k) exact, |r| < 2^50 and not a multiple of 10 is v's smallest exact exponent (were v
 /// exact at some j < k, v x 10^k would be within 0.3 of r_j x 10^(k - j), a multiple of 10).
 #[inline(always)]
-fn exponent_of(v: f64, guess: &mut Guess) -> Option<(usize, f64)> {
+pub fn exponent_of(v: f64, guess: &mut Guess) -> Option<(usize, f64)> {
     let gk = guess.k;
     if gk > 0 {
         let p = POW10[gk];
@@ -204,10 +204,23 @@ pub fn scale_decimal(bits: &[u64], scaled: &mut [i64], guess: &mut Guess) -> Opt
 
 /// The value at exponent k when it is exact and holdable there (scale_decimal's test).
 #[inline(always)]
-fn scaled_at(v: f64, k: usize) -> Option<i64> {
+pub fn scaled_at(v: f64, k: usize) -> Option<i64> {
     let s = if k == 0 { v.floor() } else { round_scaled(v * POW10[k]) };
     let exact = if k == 0 { s == v } else { s / POW10[k] == v };
     if exact && holdable(s) {
+        Some(s as i64)
+    } else {
+        None
+    }
+}
+
+/// The value at exponent k > 0 when it is exact there with |scaled| < 2^50 (and not -0):
+/// exponent_of's guess test, for a whole column tried at the guess (few.rs).
+#[inline(always)]
+pub fn scaled_at_guess(v: f64, k: usize) -> Option<i64> {
+    let p = POW10[k];
+    let s = (v * p).round_ties_even();
+    if s / p == v && s.abs() < GUESS_SCALED_ABS_LIMIT && !(s == 0.0 && s.is_sign_negative()) {
         Some(s as i64)
     } else {
         None

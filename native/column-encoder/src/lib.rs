@@ -13,6 +13,7 @@
 
 mod batches;
 mod decimal;
+mod few;
 mod out;
 mod packed;
 mod xor;
@@ -266,6 +267,12 @@ fn encode_columns(e: &mut Encoder, vals: &[u64], nc: usize) -> Option<usize> {
                     out.svar(s1 - s0);
                 }
                 out.set(kinds_at + c, KIND_DECIMAL_K + k as u8);
+                continue;
+            }
+        }
+        if (few::FEW_MIN..=few::FEW_MAX).contains(&n) {
+            if let Some(kind) = few::encode_few(out, vals, &order[from..to], guess) {
+                out.set(kinds_at + c, kind);
                 continue;
             }
         }

@@ -103,64 +103,82 @@ fn head_bytes(sc: &[i64], order: usize) -> u64 {
     head
 }
 
-/// plan_packed for fewer than SHORT_COLUMN_VALUES values: every order has fewer residuals
-/// than that, so each tries its full width only (plan_width stops at its first width), and
-/// all a plan needs of its residuals is their longest bit length (one bitwise or per order);
-/// a column with a residual past WIDTH_MAX bits (exceptions) takes the general path. No
-/// histograms, whose 672 bytes were zeroed a column: with 32 768-update blocks most of a
-/// mixed block's columns hold 3 or 4 values. The same plan as plan_general (test below).
-fn plan_short(sc: &[i64]) -> Plan {
-    let n = sc.len();
-    let try_order0 = sc[0].abs() < ORDER0_FIRST_ABS_MAX;
-    // The longest bit length of a set of residuals is that of their bitwise or.
-    let mut or = [0u64; 3];
-    let mut order2_ok = true;
-    let mut prev = 0i64;
-    let mut prev_delta = 0i64;
-    for (i, &s) in sc.iter().enumerate() {
-        or[0] |= zigzag(s);
+/// The bitwise ors of a column's zigzagged residuals of each order: the longest bit length
+/// of a set of residuals is that of their or. Order-2 residuals past RESIDUAL_ABS_MAX make
+/// order 2 unplannable.
+pub struct Ors {
+    or: [u64; 3],
+    order2_ok: bool,
+}
+
+/// The Ors of sc (at least 3 values), in one loop without a branch a value (the longest
+/// order-2 residual checked after it).
+#[inline(always)]
+pub fn ors_of(sc: &[i64]) -> Ors {
+    let (s0, s1) = (sc[0], sc[1]);
+    let mut or = [zigzag(s0) | zigzag(s1), zigzag(s1 - s0), 0];
+    let mut r_abs_max = 0u64;
+    let (mut prev, mut prev_delta) = (s1, s1 - s0);
+    for &s in &sc[2..] {
         let d = s - prev;
-        if i >= 1 {
-            or[1] |= zigzag(d);
-        }
-        if i >= 2 {
-            let r = d - prev_delta;
-            if r.abs() > RESIDUAL_ABS_MAX {
-                order2_ok = false;
-            } else {
-                or[2] |= zigzag(r);
-            }
-        }
+        let r = d - prev_delta;
+        or[0] |= zigzag(s);
+        or[1] |= zigzag(d);
+        or[2] |= zigzag(r);
+        r_abs_max = r_abs_max.max(r.unsigned_abs());
         prev = s;
         prev_delta = d;
     }
+    Ors { or, order2_ok: r_abs_max <= RESIDUAL_ABS_MAX as u64 }
+}
+
+/// plan_packed for fewer than SHORT_COLUMN_VALUES values: every order has fewer residuals
+/// than that, so each tries its full width only (plan_width stops at its first width), and
+/// all a plan needs of its residuals is their longest bit length (Ors); a column with a
+/// residual past WIDTH_MAX bits (exceptions) takes the general path. No histograms, whose
+/// 672 bytes were zeroed a column: with 32 768-update blocks most of a mixed block's columns
+/// hold 3 or 4 values. The same plan as plan_general (test below).
+fn plan_short(sc: &[i64]) -> Plan {
+    plan_from_ors(sc, &ors_of(sc))
+}
+
+/// plan_short's plan of the 3 to SHORT_COLUMN_VALUES - 1 values sc from their Ors.
+#[inline(always)]
+pub fn plan_from_ors(sc: &[i64], ors: &Ors) -> Plan {
+    let n = sc.len();
+    debug_assert!(n >= 3 && n < SHORT_COLUMN_VALUES as usize);
+    let try_order0 = sc[0].abs() < ORDER0_FIRST_ABS_MAX;
+    let mut or = ors.or;
     if !try_order0 {
         or[0] = 0;
     }
-    if !order2_ok {
+    if !ors.order2_ok {
         or[2] = 0;
     }
     // A residual past WIDTH_MAX bits would be an exception: the general path counts them.
     if (or[0] | or[1] | or[2]) >> WIDTH_MAX != 0 {
         return plan_general(sc);
     }
-    let mut plan = Plan { order: 0, width: 0, exceptions: 0, bytes: u64::MAX };
-    let first = if try_order0 { 0 } else { 1 };
-    for order in first..=2usize {
-        if order == 2 && !order2_ok {
-            break;
-        }
-        let head = head_bytes(sc, order);
-        if head >= plan.bytes {
-            continue;
-        }
-        let width = bit_length(or[order]);
-        let bytes = head + ((n - order) as u64 * width as u64 + 7) / 8;
-        if bytes < plan.bytes {
-            plan = Plan { order, width, exceptions: 0, bytes };
-        }
+    // Each order's size (heads as head_bytes), the smallest taken, ties to the lower order
+    // (plan_general replaces a plan only by a strictly smaller one): selects, not branches,
+    // which mispredicted on the sizes of columns this short.
+    let w = [bit_length(or[0]), bit_length(or[1]), bit_length(or[2])];
+    let n = n as u64;
+    let v0 = varint_bytes(zigzag(sc[0]));
+    let v1 = varint_bytes(zigzag(sc[1] - sc[0]));
+    // An order not planned is all ones (u64::MAX) by a mask, not a branch: whether the first
+    // value is under ORDER0_FIRST_ABS_MAX is the data's whim.
+    let b0 = (2 + (n * w[0] as u64 + 7) / 8) | (!try_order0 as u64).wrapping_neg();
+    let b1 = 2 + v0 + ((n - 1) * w[1] as u64 + 7) / 8;
+    let b2 = (2 + v0 + v1 + ((n - 2) * w[2] as u64 + 7) / 8) | (!ors.order2_ok as u64).wrapping_neg();
+    let (mut order, mut bytes) = (0usize, b0);
+    if b1 < bytes {
+        (order, bytes) = (1, b1);
     }
-    plan
+    if b2 < bytes {
+        (order, bytes) = (2, b2);
+    }
+    Plan { order, width: w[order], exceptions: 0, bytes }
 }
 
 /// planWidth: every width from the widest residual's down, exceptions as running sums; a
