@@ -10,11 +10,13 @@
  *
  * TAPEDECK_NATIVE_CODEC=off keeps the TypeScript encoder (both write the same bytes).
  */
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import type { Socket } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { ByteWriter } from './codec/bytes.js';
+import { crc32cReference, installCrc32c } from './codec/crc.js';
 import { BlockType, encodeFrame } from './codec/frame.js';
 import { installNativePayload, nativePayloadInstalled, NATIVE_ENCODER_VERSION, type NativePayloadAddon } from './codec/native-payload.js';
 import { encodeBatches } from './codec/payload-encode.js';
@@ -86,16 +88,32 @@ function probeBlock(): { ts: number[]; counts: number[]; ids: number[]; vals: nu
   return { ts, counts, ids, vals };
 }
 
-/** The probe's child: loads the build named in argv and prints its payload and frame of probeBlock in hex. */
+/**
+ * The probe's CRC32C cases: prefixes of a fixed run of bytes (lengths on both sides of the
+ * folding's 16-, 64- and 256-byte strides), from seed 0 and from a seed. Self-contained.
+ */
+function probeCrcCases(): { bytes: Uint8Array; lengths: number[]; seeds: number[] } {
+  const bytes = new Uint8Array(6007);
+  let x = 12_345;
+  for (let i = 0; i < bytes.length; i++) {
+    x = (x * 1_103_515_245 + 12_345) % 2_147_483_648;
+    bytes[i] = x >>> 16;
+  }
+  return { bytes, lengths: [0, 1, 7, 15, 16, 63, 64, 65, 255, 256, 1000, 4096, 6007], seeds: [0, 0x9e37_79b9, 0xffff_ffff] };
+}
+
+/** The probe's child: loads the build named in argv and prints its payload and frame of probeBlock in hex, and its CRC32Cs of probeCrcCases. */
 const PROBE_SCRIPT = `
 const a = require(process.argv[1]);
 const block = (${probeBlock.toString()})();
+const crcCases = (${probeCrcCases.toString()})();
 if (typeof a.encoderVersion !== 'function') { console.log('no encoderVersion'); process.exit(0); }
 const ts = Float64Array.from(block.ts), counts = Uint32Array.from(block.counts), ids = Int32Array.from(block.ids), vals = Float64Array.from(block.vals);
 const out = new Uint8Array(1 << 16);
 const n = a.encodeNumberPayload(ts, counts, ids, vals, out);
 const frame = a.encodeNumberFrame(ts, counts, ids, vals, block.ts[0], block.ts[block.ts.length - 1]);
-console.log(a.encoderVersion() + ' ' + Buffer.from(out.subarray(0, Math.max(0, n))).toString('hex') + ' ' + (frame ? Buffer.from(frame).toString('hex') : 'null'));
+const crcs = typeof a.crc32c !== 'function' ? 'no-crc32c' : crcCases.seeds.flatMap((seed) => crcCases.lengths.map((len) => a.crc32c(crcCases.bytes.subarray(0, len), seed) >>> 0)).join(',');
+console.log(a.encoderVersion() + ' ' + Buffer.from(out.subarray(0, Math.max(0, n))).toString('hex') + ' ' + (frame ? Buffer.from(frame).toString('hex') : 'null') + ' ' + crcs);
 `;
 
 /** What a build must print: this version and the TypeScript encoder's bytes for probeBlock. */
@@ -105,7 +123,9 @@ function probeAnswer(): string {
   const ids = Int32Array.from(b.ids);
   const payload = encodeBatches({ ts: b.ts, counts: b.counts, ids, values: Float64Array.from(b.vals), batchCount: b.ts.length, updateCount: ids.length }, new ByteWriter(1 << 16)).slice();
   const frame = encodeFrame({ type: BlockType.DELTA, firstTs: b.ts[0] as number, lastTs: b.ts[b.ts.length - 1] as number, batches: b.ts.length, updates: ids.length }, payload);
-  return `${NATIVE_ENCODER_VERSION} ${Buffer.from(payload).toString('hex')} ${Buffer.from(frame).toString('hex')}`;
+  const c = probeCrcCases();
+  const crcs = c.seeds.flatMap((seed) => c.lengths.map((len) => crc32cReference(c.bytes.subarray(0, len), seed))).join(',');
+  return `${NATIVE_ENCODER_VERSION} ${Buffer.from(payload).toString('hex')} ${Buffer.from(frame).toString('hex')} ${crcs}`;
 }
 
 /**
@@ -121,10 +141,36 @@ function probe(path: string, want: string): string | undefined {
   if (r.error !== undefined) return `its probe failed: ${r.error.message}`;
   if (r.signal !== null) return `its probe died of ${r.signal}`;
   if (r.status !== 0) return `its probe exited ${String(r.status)}: ${r.stderr.trim().split('\n')[0] ?? ''}`.slice(0, 300);
-  const got = r.stdout.trim();
+  return judge(r.stdout.trim(), want);
+}
+
+/** probe without blocking: the same child, its answer when it exits (never rejects). */
+function probeLater(path: string, want: string): Promise<string | undefined> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, ['-e', PROBE_SCRIPT, path], { stdio: ['ignore', 'pipe', 'ignore'], timeout: STORAGE_LIMITS.nativeProbeMs, env: { PATH: process.env.PATH ?? '' } });
+    // The probe never holds the process up: it may exit before the answer comes.
+    child.unref();
+    (child.stdout as Socket).unref();
+    let out = '';
+    child.stdout.setEncoding('utf8');
+    child.stdout.on('data', (d: string) => {
+      if (out.length < 1 << 20) out += d;
+    });
+    child.on('error', (err) => resolve(`its probe failed: ${err.message}`));
+    child.on('close', (code, signal) => {
+      if (signal !== null) resolve(`its probe died of ${signal}`);
+      else if (code !== 0) resolve(`its probe exited ${String(code)}`);
+      else resolve(judge(out.trim(), want));
+    });
+  });
+}
+
+/** Undefined when a probe's output `got` is `want`; else why the build is refused. */
+function judge(got: string, want: string): string | undefined {
   if (got === want) return undefined;
   const version = got.split(' ')[0];
-  return version === String(NATIVE_ENCODER_VERSION) ? 'its bytes differ from the TypeScript encoder on the probe block' : `it is encoder version ${version ?? '?'}, not ${NATIVE_ENCODER_VERSION} (a stale build)`;
+  if (version !== String(NATIVE_ENCODER_VERSION)) return `it is encoder version ${version ?? '?'}, not ${NATIVE_ENCODER_VERSION} (a stale build)`;
+  return got.split(' ').slice(0, 3).join(' ') === want.split(' ').slice(0, 3).join(' ') ? 'its CRC32C differs from @node-rs/crc32 on the probe bytes' : 'its bytes differ from the TypeScript encoder on the probe block';
 }
 
 /** Which encoder loadNativeCodec chose, or undefined when no archive was opened for writing yet (nothing probed). */
@@ -146,16 +192,54 @@ export function loadNativeCodec(): NativeCodecState {
   for (const path of builds) {
     const why = probe(path, want);
     if (why === undefined) {
-      try {
-        const addon = createRequire(import.meta.url)(path) as NativePayloadAddon;
-        if (installNativePayload(addon)) return (state = { encoder: 'native', reason: path });
-        refused.push(`${path}: it cannot be used on this host`);
-      } catch (err) {
-        refused.push(`${path}: it failed to load: ${(err as Error).message}`);
-      }
+      const failed = install(path);
+      if (failed === undefined) return (state = { encoder: 'native', reason: path });
+      refused.push(`${path}: ${failed}`);
     } else {
       refused.push(`${path}: ${why}`);
     }
   }
   return (state = { encoder: 'typescript', reason: refused.join('; ') });
+}
+
+/** Loads a probed build into this process: undefined, or why it cannot be used. */
+function install(path: string): string | undefined {
+  try {
+    const addon = createRequire(import.meta.url)(path) as NativePayloadAddon;
+    if (!installNativePayload(addon)) return 'it cannot be used on this host';
+    installCrc32c(addon.crc32c.bind(addon));
+    return undefined;
+  } catch (err) {
+    return `it failed to load: ${(err as Error).message}`;
+  }
+}
+
+let later: Promise<NativeCodecState> | undefined;
+
+/**
+ * loadNativeCodec for a process that only reads (an archive opened read-only): the probe
+ * runs in the background and the build is installed when it passes, so an open is not held
+ * up by a child process (about 50 ms); until then codec/crc.ts answers with @node-rs/crc32
+ * (the same numbers). Once a process, and never after loadNativeCodec.
+ */
+export function loadNativeCodecLater(): Promise<NativeCodecState> {
+  if (state !== undefined) return Promise.resolve(state);
+  if (later !== undefined) return later;
+  later = (async (): Promise<NativeCodecState> => {
+    if (process.env.TAPEDECK_NATIVE_CODEC === 'off') return { encoder: 'typescript', reason: 'TAPEDECK_NATIVE_CODEC=off' };
+    // An addon installed by the caller (installNativePayload) is left as it is.
+    if (nativePayloadInstalled()) return { encoder: 'native', reason: 'installed by the caller' };
+    const want = probeAnswer();
+    const refused: string[] = [];
+    for (const path of nativeCodecBuilds()) {
+      const why = await probeLater(path, want);
+      // loadNativeCodec may have chosen meanwhile (an archive opened for writing).
+      if (state !== undefined) return state;
+      const failed = why ?? install(path);
+      if (failed === undefined) return (state = { encoder: 'native', reason: path });
+      refused.push(`${path}: ${failed}`);
+    }
+    return { encoder: 'typescript', reason: refused.length === 0 ? `${ADDON} is not built (scripts/install-native.sh)` : refused.join('; ') };
+  })();
+  return later;
 }

@@ -52,6 +52,10 @@ describe.skipIf(off)('native addon safety', () => {
     const stale = join(dir, 'stale.cjs');
     writeFileSync(stale, `const real = require(${JSON.stringify(builds[0])}); module.exports = { ...real, encoderVersion: () => 0 };`);
     expect(probeNativeBuild(stale)).toMatch(/stale build/);
+    // A build whose CRC32C is wrong for one length only (past the folding's 256-byte stride).
+    const crcLiar = join(dir, 'crc-liar.cjs');
+    writeFileSync(crcLiar, `const real = require(${JSON.stringify(builds[0])}); module.exports = { ...real, crc32c: (d, s) => (real.crc32c(d, s) ^ (d.length === 1000 ? 1 : 0)) >>> 0 };`);
+    expect(probeNativeBuild(crcLiar)).toMatch(/CRC32C differs/);
   });
 
   it('puts an addon that throws aside: the TypeScript encoder writes the block, the append does not fail', async () => {
@@ -69,6 +73,7 @@ describe.skipIf(off)('native addon safety', () => {
         calls++;
         throw new Error('a panic in the addon');
       },
+      crc32c: (data, seed) => real.crc32c(data, seed),
     };
     expect(installNativePayload(throwing)).toBe(true);
     try {

@@ -7,10 +7,13 @@
  */
 import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ByteWriter } from '../storage/codec/bytes.js';
+import { crc32c, crc32cInstalled, crc32cReference } from '../storage/codec/crc.js';
 import { HEADER_BYTES } from '../storage/codec/header.js';
 import { BlockType, encodeFrame } from '../storage/codec/frame.js';
 import { encodeNumberFrameNative, encodeNumberPayloadNative, installNativePayload, type NumberBlock, nativePayloadInstalled, type NativePayloadAddon } from '../storage/codec/native-payload.js';
@@ -27,6 +30,7 @@ import { rng } from './helpers/workload.js';
 
 const off = process.env.TAPEDECK_NATIVE_CODEC === 'off';
 const path = nativeCodecPath();
+const run = promisify(execFile);
 const addon = path === undefined ? undefined : (createRequire(import.meta.url)(path) as NativePayloadAddon);
 
 let current = addon;
@@ -107,6 +111,38 @@ describe.skipIf(off)('native payload encoder', () => {
     // On x86-64 the x86-64-v3 build is made as well, and taken on a CPU that runs it.
     if (process.arch === 'x64') expect(nativeCodecBuilds().some((p) => p.endsWith('.x86-64-v3.node')) || !/\bavx2\b/.test(readFileSync('/proc/cpuinfo', 'utf8'))).toBe(true);
     expect(nativePayloadInstalled()).toBe(true);
+    // Its CRC32C answers codec/crc.ts's crc32c of bytes from then on.
+    expect(crc32cInstalled()).toBe(true);
+  });
+
+  it('is probed in the background by a process that only reads, and its CRC32C then checks the reads', async () => {
+    const dir = await tmpDir();
+    const w = await Archive.open(dir, { flushIntervalMs: 0 });
+    const ids = Uint32Array.of(w.writer!.pathId('/r/a'), w.writer!.pathId('/r/b'));
+    for (let i = 0; i < 50_000; i++) w.writer!.appendColumns(ids, Float64Array.of(i / 8, i * 3), 1_763_000_000_000_000 + i * 1000);
+    await w.close();
+    const { stdout } = await run(process.execPath, ['--import', 'tsx', 'test/helpers/native-reader-child.ts', dir]);
+    const got = JSON.parse(stdout) as { chosen: { encoder: string }; state: { encoder: string } | undefined; crc32cInstalled: boolean; updates: number };
+    expect(got).toMatchObject({ chosen: { encoder: 'native' }, state: { encoder: 'native' }, crc32cInstalled: true, updates: 100_000 });
+  });
+
+  it.each(nativeCodecBuilds())('answers the CRC32C of @node-rs/crc32 for seeded bytes, lengths, seeds and views (%s)', (build) => {
+    const seed = scheduleSeed('NATIVE_CRC_SEED', 'native CRC32C');
+    const r = rng(seed);
+    const a = createRequire(import.meta.url)(build) as NativePayloadAddon;
+    const big = new Uint8Array(200_000);
+    for (let i = 0; i < big.length; i++) big[i] = Math.floor(r() * 256);
+    for (let i = 0; i < 3000; i++) {
+      // Lengths around the folding strides and far past them, views at any offset.
+      const len = i < 600 ? i : i < 2900 ? Math.floor(r() * 70_000) : 100_000 + Math.floor(r() * 100_000);
+      const at = Math.floor(r() * (big.length - len + 1));
+      const view = big.subarray(at, at + len);
+      const s = i % 3 === 0 ? 0 : Math.floor(r() * 2 ** 32);
+      const want = crc32cReference(view, s);
+      if (a.crc32c(view, s) >>> 0 !== want || crc32c(view, s) !== want) expect.fail(`seed ${seed}: case ${i} (${len} bytes at ${at}, seed ${s}) differs`);
+    }
+    // A CRC continued over two pieces is the CRC of both.
+    expect(a.crc32c(big.subarray(5000), a.crc32c(big.subarray(0, 5000), 0)) >>> 0).toBe(crc32cReference(big));
   });
 
   it.each(nativeCodecBuilds())('writes the bytes of the TypeScript encoder on seeded blocks of every number shape (%s)', (build) => {

@@ -11,7 +11,7 @@ import { LITTLE_ENDIAN } from './column-kinds.js';
 import type { FlatBatches } from './payload-encode.js';
 
 /** native/tapedeck-node's encoderVersion() this code expects: a build that answers otherwise is stale. */
-export const NATIVE_ENCODER_VERSION = 1;
+export const NATIVE_ENCODER_VERSION = 2;
 
 /** What the addon exports (native/tapedeck-node/src/lib.rs). */
 export interface NativePayloadAddon {
@@ -21,6 +21,8 @@ export interface NativePayloadAddon {
   encodeNumberPayload(ts: Float64Array, counts: Uint32Array, ids: Int32Array, vals: Float64Array, out: Uint8Array, latestNums?: Float64Array, latestKinds?: Uint8Array): number;
   /** The whole DELTA frame (frame.ts encodeFrame of that payload) in a new buffer; null when refused. */
   encodeNumberFrame(ts: Float64Array, counts: Uint32Array, ids: Int32Array, vals: Float64Array, firstTs: number, lastTs: number, latestNums?: Float64Array, latestKinds?: Uint8Array): Uint8Array | null;
+  /** CRC32C of `data` continuing from `seed` (codec/crc.ts, installed after a probe). Version 2 on. */
+  crc32c(data: Uint8Array, seed: number): number;
 }
 
 /** Every path's latest value, kept by the block builder: `kinds[id]` 1 when `nums[id]` holds it. */

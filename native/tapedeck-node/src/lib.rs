@@ -19,7 +19,28 @@ thread_local! {
 /// build on disk is never used.
 #[napi(js_name = "encoderVersion")]
 pub fn encoder_version() -> u32 {
-    1
+    2
+}
+
+/// CRC32C (Castagnoli) of `data` continuing from `seed`, the CRC of the bytes before it (0
+/// to start): what @node-rs/crc32's crc32c(data, seed) answers, which storage/codec/crc.ts
+/// uses until a probe of this build has checked this one (storage/native-codec-file.ts).
+/// crc-fast folds by carry-less multiplication (VPCLMULQDQ where the CPU has it): about 15
+/// times the three-way SSE 4.2 of the crc32c crate on a 46 KB frame here (docs/native.md).
+/// `data` is borrowed for the call only (a slice: no reference to the array is created,
+/// which a typed-array argument would make and leave to the collector).
+#[napi(js_name = "crc32c")]
+pub fn crc32c_of(data: &[u8], seed: u32) -> u32 {
+    crc32c_append(seed, data)
+}
+
+/// The CRC32C of the bytes whose CRC is `seed` followed by `data`.
+fn crc32c_append(seed: u32, data: &[u8]) -> u32 {
+    // The register before the final xor is the CRC's complement (CRC-32/ISCSI: init and
+    // xorout all ones).
+    let mut d = crc_fast::Digest::new_with_init_state(crc_fast::CrcAlgorithm::Crc32Iscsi, u64::from(!seed));
+    d.update(data);
+    d.finalize() as u32
 }
 
 /// The answer when the inputs are not a block the encoder takes (the caller then uses the
@@ -124,7 +145,7 @@ pub fn encode_number_frame(
         out[32..36].copy_from_slice(&(nb as u32).to_le_bytes());
         out[36..40].copy_from_slice(&(nu as u32).to_le_bytes());
         out[FRAME_HEADER_BYTES..].copy_from_slice(stored);
-        let crc = crc32c::crc32c_append(crc32c::crc32c(&out[0..40]), stored);
+        let crc = crc32c_append(crc32c_append(0, &out[0..40]), stored);
         out[40..44].copy_from_slice(&crc.to_le_bytes());
         if !latest_into(&enc, vals, latest_nums, latest_kinds) {
             return None;
