@@ -20,7 +20,7 @@ import { diskFullCode } from './disk-full.js';
 import { ArchiveWriter } from './writer.js';
 import { Cursor, type CursorOptions } from './cursor.js';
 import { reconcileArchive } from './reconcile.js';
-import { loadNativeCodec, loadNativeCodecLater } from './native-codec-file.js';
+import { loadNativeCodec } from './native-codec-file.js';
 import { BlockTable, FileList, type FileEntry } from './file-list.js';
 
 /** Told when a read has to wait for a remote file to be fetched, and how that ended. */
@@ -149,10 +149,10 @@ export class Archive extends EventEmitter {
 
   static async open(dir: string, opts: OpenOptions = {}): Promise<Archive> {
     const a = new Archive(dir, opts);
-    // The payload encoder of all-number blocks and the CRC32C (once a process); a reader's
-    // probe runs in the background (its CRC32C is the one that matters to it).
+    // The payload encoder of all-number blocks and its CRC32C (once a process). A process that
+    // only reads does not probe (a child process, about 50 ms; codec/crc.ts then answers with
+    // @node-rs/crc32) unless it calls loadNativeCodec itself.
     if (!a.readonly) loadNativeCodec();
-    else void loadNativeCodecLater();
     if (a.readonly) {
       const st = await stat(dir).catch(() => undefined);
       if (!st?.isDirectory()) throw new TapedeckError('TPD_BAD_ARGUMENT', `archive directory ${dir} does not exist`);

@@ -10,10 +10,9 @@
  *
  * TAPEDECK_NATIVE_CODEC=off keeps the TypeScript encoder (both write the same bytes).
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import type { Socket } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { ByteWriter } from './codec/bytes.js';
 import { crc32cReference, installCrc32c } from './codec/crc.js';
@@ -144,27 +143,6 @@ function probe(path: string, want: string): string | undefined {
   return judge(r.stdout.trim(), want);
 }
 
-/** probe without blocking: the same child, its answer when it exits (never rejects). */
-function probeLater(path: string, want: string): Promise<string | undefined> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['-e', PROBE_SCRIPT, path], { stdio: ['ignore', 'pipe', 'ignore'], timeout: STORAGE_LIMITS.nativeProbeMs, env: { PATH: process.env.PATH ?? '' } });
-    // The probe never holds the process up: it may exit before the answer comes.
-    child.unref();
-    (child.stdout as Socket).unref();
-    let out = '';
-    child.stdout.setEncoding('utf8');
-    child.stdout.on('data', (d: string) => {
-      if (out.length < 1 << 20) out += d;
-    });
-    child.on('error', (err) => resolve(`its probe failed: ${err.message}`));
-    child.on('close', (code, signal) => {
-      if (signal !== null) resolve(`its probe died of ${signal}`);
-      else if (code !== 0) resolve(`its probe exited ${String(code)}`);
-      else resolve(judge(out.trim(), want));
-    });
-  });
-}
-
 /** Undefined when a probe's output `got` is `want`; else why the build is refused. */
 function judge(got: string, want: string): string | undefined {
   if (got === want) return undefined;
@@ -212,34 +190,4 @@ function install(path: string): string | undefined {
   } catch (err) {
     return `it failed to load: ${(err as Error).message}`;
   }
-}
-
-let later: Promise<NativeCodecState> | undefined;
-
-/**
- * loadNativeCodec for a process that only reads (an archive opened read-only): the probe
- * runs in the background and the build is installed when it passes, so an open is not held
- * up by a child process (about 50 ms); until then codec/crc.ts answers with @node-rs/crc32
- * (the same numbers). Once a process, and never after loadNativeCodec.
- */
-export function loadNativeCodecLater(): Promise<NativeCodecState> {
-  if (state !== undefined) return Promise.resolve(state);
-  if (later !== undefined) return later;
-  later = (async (): Promise<NativeCodecState> => {
-    if (process.env.TAPEDECK_NATIVE_CODEC === 'off') return { encoder: 'typescript', reason: 'TAPEDECK_NATIVE_CODEC=off' };
-    // An addon installed by the caller (installNativePayload) is left as it is.
-    if (nativePayloadInstalled()) return { encoder: 'native', reason: 'installed by the caller' };
-    const want = probeAnswer();
-    const refused: string[] = [];
-    for (const path of nativeCodecBuilds()) {
-      const why = await probeLater(path, want);
-      // loadNativeCodec may have chosen meanwhile (an archive opened for writing).
-      if (state !== undefined) return state;
-      const failed = why ?? install(path);
-      if (failed === undefined) return (state = { encoder: 'native', reason: path });
-      refused.push(`${path}: ${failed}`);
-    }
-    return { encoder: 'typescript', reason: refused.length === 0 ? `${ADDON} is not built (scripts/install-native.sh)` : refused.join('; ') };
-  })();
-  return later;
 }

@@ -7,8 +7,6 @@
  */
 import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -30,7 +28,6 @@ import { rng } from './helpers/workload.js';
 
 const off = process.env.TAPEDECK_NATIVE_CODEC === 'off';
 const path = nativeCodecPath();
-const run = promisify(execFile);
 const addon = path === undefined ? undefined : (createRequire(import.meta.url)(path) as NativePayloadAddon);
 
 let current = addon;
@@ -113,17 +110,6 @@ describe.skipIf(off)('native payload encoder', () => {
     expect(nativePayloadInstalled()).toBe(true);
     // Its CRC32C answers codec/crc.ts's crc32c of bytes from then on.
     expect(crc32cInstalled()).toBe(true);
-  });
-
-  it('is probed in the background by a process that only reads, and its CRC32C then checks the reads', async () => {
-    const dir = await tmpDir();
-    const w = await Archive.open(dir, { flushIntervalMs: 0 });
-    const ids = Uint32Array.of(w.writer!.pathId('/r/a'), w.writer!.pathId('/r/b'));
-    for (let i = 0; i < 50_000; i++) w.writer!.appendColumns(ids, Float64Array.of(i / 8, i * 3), 1_763_000_000_000_000 + i * 1000);
-    await w.close();
-    const { stdout } = await run(process.execPath, ['--import', 'tsx', 'test/helpers/native-reader-child.ts', dir]);
-    const got = JSON.parse(stdout) as { chosen: { encoder: string }; state: { encoder: string } | undefined; crc32cInstalled: boolean; updates: number };
-    expect(got).toMatchObject({ chosen: { encoder: 'native' }, state: { encoder: 'native' }, crc32cInstalled: true, updates: 100_000 });
   });
 
   it.each(nativeCodecBuilds())('answers the CRC32C of @node-rs/crc32 for seeded bytes, lengths, seeds and views (%s)', (build) => {

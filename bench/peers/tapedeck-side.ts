@@ -162,6 +162,9 @@ async function readPairs(a: Archive): Promise<{ updates: number; secs: number; u
 
 async function read(dir: string, seeksFile: string): Promise<object> {
   const seeks = readSeeks(seeksFile);
+  // The addon's CRC32C, as the server's process has it (its archive is opened for writing,
+  // which probes the addon at start): a read-only open does not probe (docs/native.md).
+  const codec = loadNativeCodec();
   const t0 = performance.now();
   const a = await Archive.open(dir, { readonly: true });
   const openMs = performance.now() - t0;
@@ -186,6 +189,7 @@ async function read(dir: string, seeksFile: string): Promise<object> {
     readRaw: raw,
     readPairs: pairs,
     rss: rss(),
+    payloadEncoder: codec,
   };
 }
 

@@ -17,6 +17,7 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { Archive } from '../../storage/archive.js';
+import { loadNativeCodec } from '../../storage/native-codec-file.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -40,6 +41,8 @@ function spread(xs: number[]): { p50: number; p99: number; max: number } {
   return { p50: at(0.5), p99: at(0.99), max: at(1) };
 }
 
+// The addon's CRC32C, as a server's process has it (a read-only open does not probe it).
+loadNativeCodec();
 const a = await Archive.open(args.archive, { readonly: true });
 const rounds: object[] = [];
 let statePathsMin = Infinity;
