@@ -150,19 +150,7 @@ fn by_value<const N: usize>(value: &impl Fn(usize) -> f64, guess: &mut Guess, sc
 mod tests {
     use super::*;
 
-    /// A small xorshift generator: the test needs no crate.
-    struct Rng(u64);
-    impl Rng {
-        fn next(&mut self) -> u64 {
-            self.0 ^= self.0 << 13;
-            self.0 ^= self.0 >> 7;
-            self.0 ^= self.0 << 17;
-            self.0
-        }
-        fn below(&mut self, n: u64) -> u64 {
-            self.next() % n
-        }
-    }
+    use crate::test_rng::Rng;
 
     /// A value of one of the shapes a column meets: decimals of 0 to 9 places, integers,
     /// values near the scaled limit, not decimal at all, NaN, ±Inf, -0.

@@ -16,6 +16,8 @@ mod decimal;
 mod few;
 mod out;
 mod packed;
+#[cfg(test)]
+mod test_rng;
 mod xor;
 
 use core::cell::UnsafeCell;

@@ -264,16 +264,7 @@ pub fn encode_packed(out: &mut Out, sc: &[i64], plan: &Plan) {
 mod tests {
     use super::*;
 
-    /// A small xorshift generator: the test needs no crate.
-    struct Rng(u64);
-    impl Rng {
-        fn next(&mut self) -> u64 {
-            self.0 ^= self.0 << 13;
-            self.0 ^= self.0 >> 7;
-            self.0 ^= self.0 << 17;
-            self.0
-        }
-    }
+    use crate::test_rng::Rng;
 
     #[test]
     fn plan_short_is_plan_general() {
