@@ -13,6 +13,16 @@ const utf8 = new TextEncoder();
 
 /** Below this, |k| has at most 15 digits: the double nearest k/10^d prints as exactly those digits. */
 const EXACT_DIGITS_MAX = 1e15;
+/** A number past int32 is written as hi x LOW_PART + lo, both int32 (safe integers: hi below 2^31). */
+const LOW_PART = 1e8;
+const LOW_DIGITS = 8;
+
+/** Decimal digits of 0 <= x < 2^31. */
+function digitCount(x: number): number {
+  if (x < 10000) return x < 10 ? 1 : x < 100 ? 2 : x < 1000 ? 3 : 4;
+  if (x < 100000000) return x < 100000 ? 5 : x < 1000000 ? 6 : x < 10000000 ? 7 : 8;
+  return x < 1000000000 ? 9 : 10;
+}
 
 export class JsonBytesWriter {
   private buf = new Uint8Array(64 * 1024);
@@ -117,7 +127,12 @@ export class JsonBytesWriter {
     return false;
   }
 
-  /** k / 10^point in decimal (k an integer): its digits, a point before the last `point` of them. */
+  /**
+   * k / 10^point in decimal (k a safe integer): its digits, a point before the last `point`
+   * of them. k past int32 is written as two int32 halves (k = hi x 10^8 + lo, lo as 8
+   * digits), so that every digit is an int32 division, not a double one (counters past
+   * 2^31 are most of a poll's numbers).
+   */
   private decimal(k: number, point: number): void {
     this.ensure(24);
     const b = this.buf;
@@ -126,19 +141,23 @@ export class JsonBytesWriter {
       b[p++] = 0x2d; // -
       k = -k;
     }
-    let digits = 1;
-    const small = k < 0x80000000;
-    if (small) for (let x = k; x >= 10; x = (x / 10) | 0) digits++;
-    else for (let x = k; x >= 10; x = Math.floor(x / 10)) digits++;
+    let hi = 0;
+    let lo = k;
+    if (k >= LOW_PART) {
+      hi = Math.floor(k / LOW_PART);
+      lo = k - hi * LOW_PART;
+    }
+    let digits = hi > 0 ? LOW_DIGITS + digitCount(hi) : digitCount(lo);
     // At least one digit before the point: 0.5, not .5.
     if (digits <= point) digits = point + 1;
     const end = p + digits + (point > 0 ? 1 : 0);
     let q = end;
     for (let i = 0; i < digits; i++) {
       if (i === point && point > 0) b[--q] = 0x2e; // .
-      const d = k % 10;
-      b[--q] = 0x30 + d;
-      k = small ? (k / 10) | 0 : (k - d) / 10;
+      if (i === LOW_DIGITS) lo = hi;
+      const next = (lo / 10) | 0;
+      b[--q] = 0x30 + lo - next * 10;
+      lo = next;
     }
     this.pos = end;
   }

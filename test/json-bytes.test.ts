@@ -18,7 +18,9 @@ const decimalNumber = fc.oneof(
   fc.tuple(fc.integer({ min: -(2 ** 31), max: 2 ** 31 - 1 }), fc.constantFrom(1, 10, 100, 1000)).map(([k, d]) => k / d),
   fc.tuple(fc.double({ min: -1e16, max: 1e16, noNaN: true }), fc.constantFrom(10, 100)).map(([x, d]) => Math.round(x) / d),
   fc.tuple(fc.integer({ min: -1000, max: 1000 }), fc.constantFrom(10, 100), fc.constantFrom(-1, 1)).map(([k, d, s]) => nextAfter(k / d, s)),
-  fc.constantFrom(0.1, 0.2, 0.3, 0.05, -0.05, 0.01, -0.01, 0.5, 1e-7, 1e21, 1e15, 1e15 - 1, 99999999999999.9, 999999999999999.9, 9999999999999.99, 2 ** 31, -(2 ** 31), 2 ** 31 - 1, -(2 ** 31) - 1, 2 ** 53, 2 ** 53 - 1, 4294967295.5, 0.1 + 0.2, 1.005, 2.675),
+  fc.constantFrom(0.1, 0.2, 0.3, 0.05, -0.05, 0.01, -0.01, 0.5, 1e-7, 1e21, 1e15, 1e15 - 1, 99999999999999.9, 999999999999999.9, 9999999999999.99, 2 ** 31, -(2 ** 31), 2 ** 31 - 1, -(2 ** 31) - 1, 2 ** 53, 2 ** 53 - 1, 4294967295.5, 0.1 + 0.2, 1.005, 2.675, 1e8, 1e8 - 1, 1e8 + 1, -1e8, 1e6, 1e7 + 0.5, 100000000.5, 1000000000.01, 1234567890123.45, 12345678901234.5, 9007199254740.99),
+  // Integers and decimals across the 10^8 split of the digit writer.
+  fc.tuple(fc.integer({ min: 0, max: 2 ** 21 }), fc.integer({ min: 0, max: 99_999_999 }), fc.constantFrom(1, 10, 100), fc.constantFrom(-1, 1)).map(([hi, lo, d, s]) => (s * (hi * 1e8 + lo)) / d),
 );
 
 /** The double next to x towards +∞ (dir 1) or -∞ (dir -1). */
