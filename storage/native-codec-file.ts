@@ -88,30 +88,31 @@ function probeBlock(): { ts: number[]; counts: number[]; ids: number[]; vals: nu
 }
 
 /**
- * The probe's CRC32C cases: prefixes of a fixed run of bytes (lengths on both sides of the
- * folding's 16-, 64- and 256-byte strides), from seed 0 and from a seed. Self-contained.
+ * The probe's CRC32Cs by `crc`, comma-separated: prefixes of a fixed run of bytes (lengths
+ * on both sides of the folding's 16-, 64- and 256-byte strides), from seed 0 and from other
+ * seeds. Self-contained: the probe's child runs its source with the build's crc32c.
  */
-function probeCrcCases(): { bytes: Uint8Array; lengths: number[]; seeds: number[] } {
+function probeCrcs(crc: (data: Uint8Array, seed: number) => number): string {
   const bytes = new Uint8Array(6007);
   let x = 12_345;
   for (let i = 0; i < bytes.length; i++) {
     x = (x * 1_103_515_245 + 12_345) % 2_147_483_648;
     bytes[i] = x >>> 16;
   }
-  return { bytes, lengths: [0, 1, 7, 15, 16, 63, 64, 65, 255, 256, 1000, 4096, 6007], seeds: [0, 0x9e37_79b9, 0xffff_ffff] };
+  const lengths = [0, 1, 7, 15, 16, 63, 64, 65, 255, 256, 1000, 4096, 6007];
+  return [0, 0x9e37_79b9, 0xffff_ffff].flatMap((seed) => lengths.map((len) => crc(bytes.subarray(0, len), seed) >>> 0)).join(',');
 }
 
-/** The probe's child: loads the build named in argv and prints its payload and frame of probeBlock in hex, and its CRC32Cs of probeCrcCases. */
+/** The probe's child: loads the build named in argv and prints its payload and frame of probeBlock in hex, and its probeCrcs. */
 const PROBE_SCRIPT = `
 const a = require(process.argv[1]);
 const block = (${probeBlock.toString()})();
-const crcCases = (${probeCrcCases.toString()})();
 if (typeof a.encoderVersion !== 'function') { console.log('no encoderVersion'); process.exit(0); }
 const ts = Float64Array.from(block.ts), counts = Uint32Array.from(block.counts), ids = Int32Array.from(block.ids), vals = Float64Array.from(block.vals);
 const out = new Uint8Array(1 << 16);
 const n = a.encodeNumberPayload(ts, counts, ids, vals, out);
 const frame = a.encodeNumberFrame(ts, counts, ids, vals, block.ts[0], block.ts[block.ts.length - 1]);
-const crcs = typeof a.crc32c !== 'function' ? 'no-crc32c' : crcCases.seeds.flatMap((seed) => crcCases.lengths.map((len) => a.crc32c(crcCases.bytes.subarray(0, len), seed) >>> 0)).join(',');
+const crcs = typeof a.crc32c !== 'function' ? 'no-crc32c' : (${probeCrcs.toString()})((d, s) => a.crc32c(d, s));
 console.log(a.encoderVersion() + ' ' + Buffer.from(out.subarray(0, Math.max(0, n))).toString('hex') + ' ' + (frame ? Buffer.from(frame).toString('hex') : 'null') + ' ' + crcs);
 `;
 
@@ -122,9 +123,7 @@ function probeAnswer(): string {
   const ids = Int32Array.from(b.ids);
   const payload = encodeBatches({ ts: b.ts, counts: b.counts, ids, values: Float64Array.from(b.vals), batchCount: b.ts.length, updateCount: ids.length }, new ByteWriter(1 << 16)).slice();
   const frame = encodeFrame({ type: BlockType.DELTA, firstTs: b.ts[0] as number, lastTs: b.ts[b.ts.length - 1] as number, batches: b.ts.length, updates: ids.length }, payload);
-  const c = probeCrcCases();
-  const crcs = c.seeds.flatMap((seed) => c.lengths.map((len) => crc32cReference(c.bytes.subarray(0, len), seed))).join(',');
-  return `${NATIVE_ENCODER_VERSION} ${Buffer.from(payload).toString('hex')} ${Buffer.from(frame).toString('hex')} ${crcs}`;
+  return `${NATIVE_ENCODER_VERSION} ${Buffer.from(payload).toString('hex')} ${Buffer.from(frame).toString('hex')} ${probeCrcs(crc32cReference)}`;
 }
 
 /**

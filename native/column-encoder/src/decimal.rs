@@ -100,12 +100,11 @@ pub struct Guess {
 pub fn exponent_of(v: f64, guess: &mut Guess) -> Option<(usize, f64)> {
     let gk = guess.k;
     if gk > 0 {
-        let p = POW10[gk];
-        let r = round_scaled(v * p);
-        if r / p == v && r.abs() < GUESS_SCALED_ABS_LIMIT {
-            let ri = r as i64;
+        // (-0, which scaled_at_guess refuses, is a multiple of 10 with no descent: it went
+        // to decimal_exponent either way.)
+        if let Some(ri) = scaled_at_guess(v, gk) {
             if ri % 10 != 0 {
-                return Some((gk, r));
+                return Some((gk, ri as f64));
             }
             // A multiple of 10: exact one place lower (r / 10 at gk - 1, exact), the
             // answer when r / 10 is not a multiple of 10 in turn (columns.ts guessExponent's
