@@ -17,6 +17,28 @@ export type Value =
 
 export type Update = [path: string, value: Value];
 
+/**
+ * An array for values, n long, every slot null: V8 keeps it in generic (tagged) elements for
+ * its life, so a number stored there keeps all its bits. An array that holds only numbers
+ * (`[]` then push, `[id, v]`, `.map`, `new Array(n)` then stores) is kept as raw doubles,
+ * and V8 changes a NaN stored there: optimised code and store handlers quiet a signalling
+ * one (Prometheus' stale marker 0x7ff0000000000002 becomes 0x7ff8000000000002), the runtime
+ * replaces any NaN by 0x7ff8000000000000. Which one runs depends on the tier and on what an
+ * allocation site saw before, so the loss comes and goes. Values cross every layer in these
+ * arrays, typed arrays, Maps or object properties, never in arrays that may hold only
+ * doubles (docs/format.md, "NaN payloads").
+ */
+export function valueArray(n: number): Value[] {
+  return new Array<Value>(n).fill(null);
+}
+
+/** A [key, value] pair in generic elements (see valueArray): a `[k, v]` literal of two numbers is an array of doubles. */
+export function valuePair<K>(key: K, v: Value): [K, Value] {
+  const pair = [key, null] as [K, Value];
+  pair[1] = v;
+  return pair;
+}
+
 export interface Batch {
   /** Microseconds since the Unix epoch; strictly increasing within an archive. */
   ts: number;

@@ -16,7 +16,7 @@
  * gives a damaged block's error as every reader gets it.
  */
 import { isTapedeckError, type TapedeckError } from '../protocol/errors.js';
-import type { Value } from '../protocol/value.js';
+import { valueArray, type Value } from '../protocol/value.js';
 import { BlockType } from './codec/frame.js';
 import type { DecodedBatches } from './codec/payload.js';
 import { decodeNotes } from './codec/xor-float.js';
@@ -196,7 +196,7 @@ function batchOfColumns(b: ColumnBlock, k: number, all: boolean, dropEmpty: bool
   let at = 0;
   if (!b.uniform) for (let i = 0; i < k; i++) at += order.sizes[i] as number;
   const ids = new Uint32Array(n);
-  const values = new Array<Value>(n);
+  const values = valueArray(n);
   let kept = 0;
   for (let j = 0; j < n; j++) {
     const u = b.uniform ? j : at + j;

@@ -5,10 +5,10 @@
  * these arrays cost a tenth of that, and get/has by id are an index. Iteration gives the
  * entries in the order they were set (not meaningful to callers, as the Map's was not).
  */
-import type { Value } from '../protocol/value.js';
+import { valueArray, valuePair, type Value } from '../protocol/value.js';
 
 export class IdState implements ReadonlyMap<number, Value> {
-  /** Values by id; generic elements (never raw doubles, which may change a NaN's payload: codec/payload.ts genericArray). */
+  /** Values by id; generic elements (never raw doubles, which may change a NaN's payload: protocol/value.ts valueArray). */
   private vals: Value[];
   private present: Uint8Array;
   /** Ids in the order they were set. */
@@ -16,7 +16,7 @@ export class IdState implements ReadonlyMap<number, Value> {
 
   /** `idsHint`: the ids expected are below it (more grow the arrays). */
   constructor(idsHint: number) {
-    this.vals = new Array<Value>(idsHint).fill(null);
+    this.vals = valueArray(idsHint);
     this.present = new Uint8Array(idsHint);
   }
 
@@ -48,7 +48,14 @@ export class IdState implements ReadonlyMap<number, Value> {
   }
 
   entries(): MapIterator<[number, Value]> {
-    return this.order.map((id): [number, Value] => [id, this.vals[id] as Value]).values();
+    // Pairs and the values array in generic elements (protocol/value.ts valueArray): a map
+    // to `[id, v]` or to numbers builds arrays of doubles, which may change a NaN.
+    const out = new Array<[number, Value]>(this.order.length);
+    for (let i = 0; i < this.order.length; i++) {
+      const id = this.order[i] as number;
+      out[i] = valuePair(id, this.vals[id] as Value);
+    }
+    return out.values();
   }
 
   keys(): MapIterator<number> {
@@ -56,7 +63,9 @@ export class IdState implements ReadonlyMap<number, Value> {
   }
 
   values(): MapIterator<Value> {
-    return this.order.map((id) => this.vals[id] as Value).values();
+    const out = valueArray(this.order.length);
+    for (let i = 0; i < this.order.length; i++) out[i] = this.vals[this.order[i] as number] as Value;
+    return out.values();
   }
 
   [Symbol.iterator](): MapIterator<[number, Value]> {
@@ -68,7 +77,7 @@ export class IdState implements ReadonlyMap<number, Value> {
     const present = new Uint8Array(size);
     present.set(this.present);
     this.present = present;
-    const vals = new Array<Value>(size).fill(null);
+    const vals = valueArray(size);
     for (const id of this.order) vals[id] = this.vals[id] as Value;
     this.vals = vals;
   }

@@ -15,7 +15,7 @@
  * repeats the same few kinds in a pattern LZ4 compresses to almost nothing, where kind
  * bytes between the values cost a byte a column. Layout 1 payloads decode as before.
  */
-import type { Value } from '../../protocol/value.js';
+import { valueArray, type Value } from '../../protocol/value.js';
 import { ByteReader } from './bytes.js';
 import { ColumnKind, decodeColumn, decodeColumnBody, skipColumnBody } from './columns.js';
 import { decodeColumnsF64 } from './column-decode.js';
@@ -37,16 +37,12 @@ export interface DecodedBatches {
 }
 
 /**
- * A Value[] that V8 keeps in generic (tagged) elements: an array of only numbers would be
- * stored as raw doubles, and V8 may change a NaN stored there (optimised code quiets a
- * signalling one: Prometheus' stale marker 0x7ff0000000000002 would come back as
- * 0x7ff8000000000002; the runtime replaces any NaN by 0x7ff8000000000000). Generic elements
- * box every number, so decoders use them only for payloads that hold such a NaN
- * (xor-float.ts isFragileNaN).
+ * A Value[] in generic (tagged) elements (protocol/value.ts valueArray): an array of only
+ * numbers would be stored as raw doubles, which may change a NaN. Generic elements box every
+ * number, so decoders use them only for payloads that hold such a NaN (xor-float.ts
+ * isFragileNaN).
  */
-export function genericArray(n: number): Value[] {
-  return new Array<Value>(n).fill(null);
-}
+export const genericArray = valueArray;
 
 function plainArray(n: number): Value[] {
   return new Array<Value>(n);
