@@ -6,7 +6,7 @@
  */
 import { TapedeckError } from './errors.js';
 import { PROTOCOL_LIMITS } from './limits.js';
-import { VALUE_DEPTH_MAX, canonicalInteger, setOwn, type Value } from './value.js';
+import { VALUE_DEPTH_MAX, canonicalInteger, setOwn, valueArray, type Value } from './value.js';
 import { MsgpackExt } from './msgpack-ext.js';
 
 const utf8Decoder = new TextDecoder('utf-8');
@@ -111,7 +111,8 @@ export class MsgpackReader {
     // Every element takes at least one byte: a larger count is a lie, not an allocation.
     if (n > this.end - this.pos) throw malformed('array longer than its bytes');
     if (depth >= VALUE_DEPTH_MAX) throw malformed(`nested deeper than ${VALUE_DEPTH_MAX} levels`);
-    const out = new Array<Value>(n);
+    // Generic elements (valueArray): an array of only numbers would be kept as doubles, which changes a NaN's bits.
+    const out = valueArray(n);
     for (let i = 0; i < n; i++) out[i] = this.value(depth + 1);
     return out;
   }

@@ -32,6 +32,13 @@ export function valueArray(n: number): Value[] {
   return new Array<Value>(n).fill(null);
 }
 
+/** An empty array for values that stays in generic elements as it grows by push (valueArray(0) would not: fill stores nothing in it). */
+export function valueList(): Value[] {
+  const list: Value[] = [null];
+  list.length = 0;
+  return list;
+}
+
 /** A [key, value] pair in generic elements (see valueArray): a `[k, v]` literal of two numbers is an array of doubles. */
 export function valuePair<K>(key: K, v: Value): [K, Value] {
   const pair = [key, null] as [K, Value];

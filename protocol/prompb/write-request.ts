@@ -18,6 +18,7 @@
  * marker would otherwise be indistinguishable from a NaN value.
  */
 import { TapedeckError } from '../errors.js';
+import { valueList } from '../value.js';
 
 export interface SeriesView {
   /** The raw bytes of the series' Label fields (tags included) as a latin1 string: equal labels in equal order, equal key. */
@@ -134,7 +135,8 @@ function checkTag(tag: number): void {
 
 function decodeSeries(bytes: Uint8Array, dv: DataView, latin1: (s: number, e: number) => string, start: number, end: number, limits: DecodeLimits): SeriesView {
   const r = new Reader(bytes, start, end);
-  const s: SeriesView = { key: '', labelSpans: [], tsMs: [], values: [], exemplars: 0, histograms: 0 };
+  // values in generic elements (protocol/value.ts valueList): a NaN's bits stay as sent.
+  const s: SeriesView = { key: '', labelSpans: [], tsMs: [], values: valueList() as Array<number | null>, exemplars: 0, histograms: 0 };
   // Where the labels end when they all come first (as Prometheus writes them): the key is
   // then one slice of the message, tags and lengths included, which equal labels in equal
   // order always encode to.

@@ -14,7 +14,7 @@ import { encodeJsonColumnFrameBytes, encodeJsonFrame, encodeJsonRawFrameBytes, t
 import { JsonBytesWriter } from '../../protocol/value-json-bytes.js';
 import { encodeBatchFrame, encodeColumnFrame, type ColumnBatchesView } from '../../protocol/msgpack-batch-frame.js';
 import { MsgpackWriter, encodeMsgpackFrame, encodeStateFrame } from '../../protocol/msgpack-frames.js';
-import type { Value } from '../../protocol/value.js';
+import { valuePair, type Value } from '../../protocol/value.js';
 import type { RawBatch } from '../../storage/cursor.js';
 import type { FetchWait } from '../../storage/index.js';
 import { columnBatchBytes, pathEntryBytes, rawBatchBytes } from './frame-bytes.js';
@@ -108,7 +108,7 @@ export class SessionWire {
     const paths = this.paths();
     if (this.current?.format === 'msgpack') {
       const values: Array<[number, Value]> = [];
-      for (let id = 0; id < paths.length; id++) if (matches(id)) values.push([id, byId.has(id) ? (byId.get(id) as Value) : null]);
+      for (let id = 0; id < paths.length; id++) if (matches(id)) values.push(valuePair(id, byId.has(id) ? (byId.get(id) as Value) : null)); // not [id, v]: two numbers make an array of doubles, which changes a NaN
       const ids = values.map((p) => p[0]);
       this.announce(ids, 0, ids.length, undefined);
       this.raw(bufferOf(encodeStateFrame(this.mp, ts, values)));
