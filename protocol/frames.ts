@@ -227,14 +227,13 @@ export function encodeJsonColumnFrameBytes(w: JsonBytesWriter, v: ColumnBatchesV
     w.ascii(',"updates":[');
     const to = v.starts[k + 1] as number;
     for (let u = v.starts[k] as number; u < to; u++) {
-      let value: Value;
+      const path = quoted(table, paths, v.ids[u] as number);
       if (u === nextOther) {
-        value = v.others[j++] as Value;
+        w.pair(path, v.others[j++] as Value, u === v.starts[k]);
         nextOther = j < v.otherCount ? (v.otherAt[j] as number) : -1;
       } else {
-        value = v.nums[u] as number;
+        w.numberPair(path, v.nums[u] as number, u === v.starts[k]);
       }
-      w.pair(quoted(table, paths, v.ids[u] as number), value, u === v.starts[k]);
     }
     w.ascii(one ? ']' : ']}');
   }
