@@ -111,9 +111,20 @@ export class MsgpackReader {
     // Every element takes at least one byte: a larger count is a lie, not an allocation.
     if (n > this.end - this.pos) throw malformed('array longer than its bytes');
     if (depth >= VALUE_DEPTH_MAX) throw malformed(`nested deeper than ${VALUE_DEPTH_MAX} levels`);
-    // Generic elements (valueArray): an array of only numbers would be kept as doubles, which changes a NaN's bits.
-    const out = valueArray(n);
-    for (let i = 0; i < n; i++) out[i] = this.value(depth + 1);
+    // An array of only numbers is kept as doubles, which changes a NaN's bits (valueArray):
+    // at the first NaN the items move to generic elements, where every bit stays.
+    let out = new Array<Value>(n);
+    let generic = false;
+    for (let i = 0; i < n; i++) {
+      const v = this.value(depth + 1);
+      if (v !== v && !generic) {
+        const g = valueArray(n);
+        for (let j = 0; j < i; j++) g[j] = out[j] as Value;
+        out = g;
+        generic = true;
+      }
+      out[i] = v;
+    }
     return out;
   }
 

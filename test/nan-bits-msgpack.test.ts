@@ -56,7 +56,14 @@ describe('NaN payloads where only numbers pass', () => {
       nested[0] = numbers(r, 2);
       nested[1] = numbers(r, 3);
       nested[2] = numbers(r, 1);
-      for (const v of [flat, nested]) expect(deepBits(decodeMsgpack(encodeMsgpack(v))), `round ${round}`).toStrictEqual(deepBits(v));
+      // A NaN first, last, and alone (the reader moves the items to generic elements at the first NaN).
+      const edges = valueArray(3);
+      edges[0] = FRAGILE[round % FRAGILE.length] as number;
+      edges[1] = round;
+      edges[2] = FRAGILE[(round + 1) % FRAGILE.length] as number;
+      const alone = valueArray(1);
+      alone[0] = FRAGILE[(round + 2) % FRAGILE.length] as number;
+      for (const v of [flat, nested, edges, alone]) expect(deepBits(decodeMsgpack(encodeMsgpack(v))), `round ${round}`).toStrictEqual(deepBits(v));
     }
     const dir = await tmpDir();
     const a = await Archive.open(dir, { flushIntervalMs: 0 });
