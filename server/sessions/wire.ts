@@ -74,6 +74,8 @@ export class SessionWire {
   private current: SessionSink | undefined;
   /** Path ids this connection has been told of (msgpack), 1 per id. */
   private sentIds = new Uint8Array(0);
+  /** Ids set in sentIds: once it is the path table's length, no frame has a path to tell (the scan of its ids is skipped). */
+  private toldCount = 0;
   private readonly mp = new MsgpackWriter();
   /** Made at the first JSON batch frame: most sessions' streams are one format. */
   private json: JsonBytesWriter | undefined;
@@ -94,6 +96,7 @@ export class SessionWire {
   connect(sink: SessionSink | undefined): void {
     this.current = sink;
     this.sentIds = new Uint8Array(0);
+    this.toldCount = 0;
     this.stateToldTo = 0;
   }
 
@@ -195,12 +198,15 @@ export class SessionWire {
     }
     if (this.sentIds[id] === 1) return false;
     this.sentIds[id] = 1;
+    this.toldCount++;
     return true;
   }
 
   /** Adds the untold ids of list[from, to) to `fresh` until it is full; true when it filled before the end. */
   private gather(fresh: FreshPaths, list: ArrayLike<number>, from: number, to: number, match: IdMatch): boolean {
     const paths = this.paths();
+    // Every path of the table told (a frame names only paths of the table): nothing is new.
+    if (this.toldCount >= paths.length) return false;
     for (let i = from; i < to; i++) {
       if (fresh.full) return true;
       const id = list[i] as number;
