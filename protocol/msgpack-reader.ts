@@ -81,11 +81,11 @@ export class MsgpackReader {
       case 0xcc: return this.u8();
       case 0xcd: return this.u16();
       case 0xce: return this.u32();
-      case 0xcf: return canonicalInteger(v.getBigUint64(this.need(8)));
+      case 0xcf: return this.int64(false);
       case 0xd0: return v.getInt8(this.need(1));
       case 0xd1: return v.getInt16(this.need(2));
       case 0xd2: return v.getInt32(this.need(4));
-      case 0xd3: return canonicalInteger(v.getBigInt64(this.need(8)));
+      case 0xd3: return this.int64(true);
       case 0xd4: return this.ext(1);
       case 0xd5: return this.ext(2);
       case 0xd6: return this.ext(4);
@@ -100,6 +100,20 @@ export class MsgpackReader {
       case 0xdf: return this.map(this.u32(), depth);
       default: throw malformed(`byte 0x${c.toString(16)} starts no value`);
     }
+  }
+
+  /**
+   * A uint64 or int64 as canonicalInteger gives it: a number within ±(2^53 - 1), else a
+   * bigint. The number from its two 32-bit halves (hi x 2^32 + lo is exact while |hi| <
+   * 2^21, and not a safe integer past that), with no bigint made: counters past 2^32 are
+   * most of a poll's numbers.
+   */
+  private int64(signed: boolean): number | bigint {
+    const at = this.need(8);
+    const v = this.view;
+    const n = (signed ? v.getInt32(at) : v.getUint32(at)) * 4294967296 + v.getUint32(at + 4);
+    if (Number.isSafeInteger(n)) return n;
+    return canonicalInteger(signed ? v.getBigInt64(at) : v.getBigUint64(at));
   }
 
   private bin(n: number): Uint8Array {
