@@ -103,6 +103,36 @@ export class MsgpackReader {
   }
 
   /**
+   * value() with the items of a frame's pairs read in place: a positive fixint, a uint8 or
+   * uint16 (path ids), a float64 (most numbers); anything else through value().
+   */
+  private item(depth: number): Value {
+    const at = this.pos;
+    const end = this.end;
+    if (at < end) {
+      const b = this.buf;
+      const c = b[at] as number;
+      if (c < 0x80) {
+        this.pos = at + 1;
+        return c;
+      }
+      if (c === 0xcb && at + 9 <= end) {
+        this.pos = at + 9;
+        return this.view.getFloat64(at + 1);
+      }
+      if (c === 0xcc && at + 2 <= end) {
+        this.pos = at + 2;
+        return b[at + 1] as number;
+      }
+      if (c === 0xcd && at + 3 <= end) {
+        this.pos = at + 3;
+        return ((b[at + 1] as number) << 8) | (b[at + 2] as number);
+      }
+    }
+    return this.value(depth);
+  }
+
+  /**
    * A uint64 or int64 as canonicalInteger gives it: a number within ±(2^53 - 1), else a
    * bigint. The number from its two 32-bit halves (hi x 2^32 + lo is exact while |hi| <
    * 2^21, and not a safe integer past that), with no bigint made: counters past 2^32 are
@@ -130,7 +160,7 @@ export class MsgpackReader {
     let out = new Array<Value>(n);
     let generic = false;
     for (let i = 0; i < n; i++) {
-      const v = this.value(depth + 1);
+      const v = this.item(depth + 1);
       if (v !== v && !generic) {
         const g = valueArray(n);
         for (let j = 0; j < i; j++) g[j] = out[j] as Value;

@@ -6,6 +6,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { decodeMsgpack } from '../protocol/value-msgpack.js';
+import { isTapedeckError } from '../protocol/errors.js';
 import { canonicalInteger } from '../protocol/value.js';
 import { scheduleSeed } from './helpers/seed.js';
 import { rng } from './helpers/workload.js';
@@ -50,5 +51,18 @@ describe('msgpack uint64 and int64', () => {
     expect(show(decodeMsgpack(encoded(0xd3, -(1n << 53n) + 1n)))).toBe('number:-9007199254740991');
     expect(show(decodeMsgpack(encoded(0xcf, (1n << 53n) - 1n)))).toBe('number:9007199254740991');
     expect(show(decodeMsgpack(encoded(0xcf, 1n << 53n)))).toBe('bigint:9007199254740992');
+  });
+
+  it("reads an array's fixints, uint8, uint16 and float64 in place, and refuses them cut short", () => {
+    expect(decodeMsgpack(Uint8Array.of(0x94, 0x7f, 0xcc, 0xff, 0xcd, 0x01, 0x02, 0xcb, 0x3f, 0xf8, 0, 0, 0, 0, 0, 0))).toStrictEqual([127, 255, 258, 1.5]);
+    for (const cut of [[0x91, 0xcb, 1, 2, 3], [0x92, 0x01, 0xcd, 0x01], [0x92, 0x01, 0xcc]]) {
+      let code = '';
+      try {
+        decodeMsgpack(Uint8Array.from(cut));
+      } catch (err) {
+        code = isTapedeckError(err) ? err.code : String(err);
+      }
+      expect(code, cut.join(',')).toBe('TPD_BAD_ARGUMENT');
+    }
   });
 });
