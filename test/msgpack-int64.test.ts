@@ -41,7 +41,10 @@ describe('msgpack uint64 and int64', () => {
       const gotS = decodeMsgpack(encoded(0xd3, s));
       expect(show(gotU), `uint64 ${u}`).toBe(show(canonicalInteger(u)));
       expect(show(gotS), `int64 ${s}`).toBe(show(canonicalInteger(s)));
-      for (const g of [gotU, gotS]) typeof g === 'number' ? numbers++ : bigints++;
+      for (const g of [gotU, gotS]) {
+        if (typeof g === 'number') numbers++;
+        else bigints++;
+      }
     }
     // Both ways are taken, many times.
     expect(numbers).toBeGreaterThan(1000);
