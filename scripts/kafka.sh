@@ -78,6 +78,10 @@ transaction.state.log.replication.factor=1
 transaction.state.log.min.isr=1
 group.initial.rebalance.delay.ms=0
 log.flush.interval.messages=1
+# No deletion by time: the tests publish batches stamped in 2025 (message timestamp = batch
+# time), which the default retention (7 days) deletes at its next check (every 5 minutes),
+# from a closed segment or a rolled active one: a topic read back then lacks its first messages.
+log.retention.ms=-1
 PROPS
   cat >"$dir/log4j.properties" <<PROPS
 log4j.rootLogger=INFO, file
