@@ -227,13 +227,14 @@ export function encodeJsonColumnFrameBytes(w: JsonBytesWriter, v: ColumnBatchesV
     w.ascii(',"updates":[');
     const to = v.starts[k + 1] as number;
     for (let u = v.starts[k] as number; u < to; u++) {
-      const path = quoted(table, paths, v.ids[u] as number);
+      let value: Value;
       if (u === nextOther) {
-        w.pair(path, v.others[j++] as Value, u === v.starts[k]);
+        value = v.others[j++] as Value;
         nextOther = j < v.otherCount ? (v.otherAt[j] as number) : -1;
       } else {
-        w.numberPair(path, v.nums[u] as number, u === v.starts[k]);
+        value = v.nums[u] as number;
       }
+      w.pair(quoted(table, paths, v.ids[u] as number), value, u === v.starts[k]);
     }
     w.ascii(one ? ']' : ']}');
   }

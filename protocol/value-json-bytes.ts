@@ -83,28 +83,6 @@ export class JsonBytesWriter {
     this.buf[this.pos++] = 0x5d; // ]
   }
 
-  /**
-   * pair() of a number: one bound check for the path, the punctuation and the digits, no
-   * dispatch on the value's kind (the replay's numbers columns).
-   */
-  numberPair(quotedPath: Uint8Array, v: number, first: boolean): void {
-    const n = quotedPath.length;
-    this.ensure(n + 32);
-    const b = this.buf;
-    let p = this.pos;
-    if (!first) b[p++] = 0x2c; // ,
-    b[p++] = 0x5b; // [
-    b.set(quotedPath, p);
-    p += n;
-    b[p++] = 0x2c;
-    this.pos = p;
-    if (!this.number(v)) {
-      this.text(valueToJsonText(v));
-      this.ensure(1);
-    }
-    this.buf[this.pos++] = 0x5d; // ]
-  }
-
   /** Any text, as UTF-8 (JSON text is well formed: JSON.stringify escapes lone surrogates). */
   text(s: string): void {
     this.ensure(s.length * 3);

@@ -14,8 +14,7 @@ import { EventEmitter } from 'node:events';
 import type { Archive, ArchiveWriter } from '../storage/index.js';
 import { compileSpec, type PathMatcher } from '../protocol/glob.js';
 import { TapedeckError } from '../protocol/errors.js';
-import type { Update, Value } from '../protocol/value.js';
-import { genericArray } from '../storage/codec/payload.js';
+import { valueArray, type Update, type Value } from '../protocol/value.js';
 import { LatestValues } from './latest-values.js';
 import { SERVER_LIMITS } from './limits.js';
 import { forMatchingPaths } from './routes/queries.js';
@@ -307,7 +306,7 @@ class BatchColumns {
   readonly ids: Uint32Array;
   readonly nums: Float64Array;
   // Generic (tagged) elements: a double stored into an array of only doubles may lose a
-  // signalling NaN's bits (genericArray says why).
+  // signalling NaN's bits (protocol/value.ts valueArray says why).
   readonly values: Value[];
 
   constructor(readonly capacity: number) {
@@ -315,7 +314,7 @@ class BatchColumns {
     this.slots = new Uint32Array(capacity);
     this.ids = new Uint32Array(capacity);
     this.nums = new Float64Array(capacity);
-    this.values = genericArray(capacity);
+    this.values = valueArray(capacity);
   }
 
   /** The first value that is not a number: the numbers before it move to values. */

@@ -4,10 +4,10 @@
  * block into frames; writing them to disk is the writer's business.
  */
 import { TapedeckError } from '../protocol/errors.js';
-import { isValidPath, type Update, type Value } from '../protocol/value.js';
+import { isValidPath, valueArray, type Update, type Value } from '../protocol/value.js';
 import { BlockType, encodeFrame, type FrameMeta } from './codec/frame.js';
 import { ByteWriter } from './codec/bytes.js';
-import { encodeBatches, genericArray, type PathDef } from './codec/payload.js';
+import { encodeBatches, type PathDef } from './codec/payload.js';
 import { encodeNumberFrameNative, type NumberBlock } from './codec/native-payload.js';
 import { batchBytes, estimateBytes, imageParts, pathsFrames, type FrameItem } from './frame-parts.js';
 import { STORAGE_LIMITS } from './limits.js';
@@ -29,20 +29,20 @@ export class BlockBuilder {
   // Value arrays start as generic (tagged) elements: V8 quiets signalling NaNs stored into
   // an array of only doubles, and Prometheus' stale marker must stay bit-exact. Typed
   // arrays keep every bit.
-  private bValues: Value[] = genericArray(STORAGE_LIMITS.blockUpdatesTarget);
+  private bValues: Value[] = valueArray(STORAGE_LIMITS.blockUpdatesTarget);
   private bN = 0;
   private bEstBytes = 0;
   private pendingDefs: PathDef[] = [];
   private readonly scratch = new ByteWriter(1 << 20);
   private idScratch = new Int32Array(1024);
-  private valScratch: Value[] = genericArray(1024);
+  private valScratch: Value[] = valueArray(1024);
   // The latest value of every path (for images): stateKind 0 = none, 1 = the number in
   // stateNums, 2 = the value in stateVals. Numbers stay unboxed, as in the open block. It
   // takes a block's values when the block is sealed (latestOfBlock), not per update: the
   // native encoder sets it per column, and images are made after a seal.
   private stateKind = new Uint8Array(1024);
   private stateNums = new Float64Array(1024);
-  private stateVals: Value[] = genericArray(1024);
+  private stateVals: Value[] = valueArray(1024);
   /** Paths whose latest value is in stateVals (kind 2): the native encoder sets kind 1 only when there are none. */
   private stateValsHeld = 0;
   // Column appends name paths by handle (pathId): its path, and its archive id once the
@@ -93,7 +93,7 @@ export class BlockBuilder {
   add(updates: readonly Update[], t: number): void {
     const n = updates.length;
     if (this.idScratch.length < n) this.idScratch = new Int32Array(Math.max(n, this.idScratch.length * 2));
-    if (this.valScratch.length < n) this.valScratch = genericArray(Math.max(n, this.valScratch.length * 2));
+    if (this.valScratch.length < n) this.valScratch = valueArray(Math.max(n, this.valScratch.length * 2));
     const ids = this.idScratch;
     const vals = this.valScratch;
     const pathIds = this.a.pathIds;
@@ -344,7 +344,7 @@ export class BlockBuilder {
     // kind of array (a number[] here made them polymorphic for every block after it).
     const all = new Int32Array(this.a.paths.length);
     let n = 0;
-    const values = genericArray(this.a.paths.length);
+    const values = valueArray(this.a.paths.length);
     for (let id = 0; id < this.a.paths.length; id++) {
       const kind = this.stateKind[id];
       if (kind === 1) values[n] = this.stateNums[id] as number;

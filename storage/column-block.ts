@@ -297,7 +297,7 @@ export class ColumnBlockReader {
     out.columns = kept;
     out.nums = grownF64(out.nums, at);
     // Generic elements (filled with null), never an array V8 stores as raw doubles: those may
-    // replace a NaN's payload (an XOR or FLOAT64 column's stale marker; codec/payload.ts genericArray).
+    // replace a NaN's payload (an XOR or FLOAT64 column's stale marker; protocol/value.ts valueArray).
     if (out.values.length < at) out.values = new Array<Value>(Math.max(at, out.values.length * 2)).fill(null);
     return kept;
   }

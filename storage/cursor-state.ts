@@ -12,7 +12,7 @@
  * state after a seek"), so it costs the block up to the position, not the whole block. The values are
  * the full decode's, bit for bit: a block the column reader refuses (a path in two columns,
  * ids it does not know) or that holds a NaN whose payload a plain array may not keep
- * (codec/payload.ts genericArray) is read through the archive's full decode, which also
+ * (protocol/value.ts valueArray) is read through the archive's full decode, which also
  * gives a damaged block's error as every reader gets it.
  */
 import { isTapedeckError, type TapedeckError } from '../protocol/errors.js';

@@ -9,13 +9,12 @@ import { describe, expect, it } from 'vitest';
 import { compressSync } from 'lz4-napi';
 import { ByteReader, ByteWriter } from '../storage/codec/bytes.js';
 import { decodeColumn, decodeColumnF64, encodeColumn } from '../storage/codec/columns.js';
-import { genericArray } from '../storage/codec/payload.js';
 import { lz4DecodeInto } from '../storage/codec/lz4-block.js';
 
 /** The sidecar's chunks are decoded by the codec's LZ4 decoder, its errors naming the sidecar. */
 const lz4DecodeBlock = (src: Uint8Array, from: number, to: number, dst: Uint8Array, rawBytes: number): void => lz4DecodeInto(src, from, to, dst, rawBytes, 'series sidecar');
 import { isTapedeckError } from '../protocol/errors.js';
-import type { Value } from '../protocol/value.js';
+import { valueArray, type Value } from '../protocol/value.js';
 import { scheduleSeed } from './helpers/seed.js';
 import { rng } from './helpers/workload.js';
 
@@ -72,7 +71,7 @@ function column(rand: () => number, shape: number, nans: bigint[]): number[] {
 }
 
 function encode(values: readonly number[]): Uint8Array {
-  const vals = genericArray(values.length);
+  const vals = valueArray(values.length);
   values.forEach((v, i) => (vals[i] = v));
   const w = new ByteWriter(64);
   w.u8(0xee); // a byte before the column, so that offsets are not 0
@@ -84,7 +83,7 @@ function encode(values: readonly number[]): Uint8Array {
 type Outcome = { ok: true; bits: string[]; pos: number } | { ok: false; code: string };
 
 function viaGeneric(buf: Uint8Array, n: number): Outcome {
-  const out = genericArray(n + 2);
+  const out = valueArray(n + 2);
   const r = new ByteReader(buf, 1);
   try {
     decodeColumn(r, out, 1, n + 1);

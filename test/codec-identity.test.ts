@@ -15,7 +15,7 @@ import { ByteWriter as OracleByteWriter } from './helpers/codec-oracle/bytes.js'
 import { encodeColumn } from '../storage/codec/columns.js';
 import { encodeColumn as oracleEncodeColumn } from './helpers/codec-oracle/columns.js';
 import { isTapedeckError } from '../protocol/errors.js';
-import type { Value } from '../protocol/value.js';
+import { valueArray, type Value } from '../protocol/value.js';
 import { scheduleSeed } from './helpers/seed.js';
 import { fabricBatches, flattenBatches, randomBatches, randomValue, rng } from './helpers/workload.js';
 
@@ -97,9 +97,9 @@ function randomBlock(r: () => number, hostile: number[], opts: { uniform: boolea
   return b;
 }
 
-/** A generic Value[] (numbers boxed, signalling NaNs kept: see payload.ts genericArray). */
+/** A generic Value[] (numbers boxed, signalling NaNs kept: see protocol/value.ts valueArray). */
 function generic(values: readonly Value[]): Value[] {
-  const out = now.genericArray(values.length);
+  const out = valueArray(values.length);
   values.forEach((v, i) => (out[i] = v));
   return out;
 }
@@ -115,7 +115,7 @@ function hex(bytes: Uint8Array): string {
 /**
  * A decode's outcome, values as bit patterns (numbers) or as they are, for comparison. With
  * `anyNaN`, every NaN is one: the oracle's plain arrays did not keep a quiet NaN's payload
- * in every V8 tier (payload.ts genericArray), so its NaNs are compared as NaNs only.
+ * in every V8 tier (protocol/value.ts valueArray), so its NaNs are compared as NaNs only.
  */
 function outcome(decode: () => now.DecodedBatches, anyNaN = false): unknown {
   let d: now.DecodedBatches;
@@ -239,7 +239,7 @@ describe('codec against the oracle (fa3a187)', () => {
     // fa3a187 decoded these into arrays of doubles, where V8's runtime replaces any NaN by
     // 0x7ff8000000000000: the same loop on the oracle loses 4 of these 120 000 values.
     const patterns = [0x7ff8000000000002n, 0xfff8000000001234n, 0x7fffffffffffffffn];
-    const values = now.genericArray(40);
+    const values = valueArray(40);
     for (let i = 0; i < 40; i++) values[i] = i % 4 === 0 ? fromBits(patterns[i % 3] as bigint) : i * 1.1;
     const raw = now.encodeBatches({ ts: [1], counts: [40], ids: Array.from({ length: 40 }, (_, i) => i % 2), values, batchCount: 1, updateCount: 40 }).slice();
     let lost = 0;

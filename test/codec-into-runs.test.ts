@@ -15,7 +15,7 @@ import * as now from '../storage/codec/payload.js';
 import * as oracle from './helpers/codec-oracle/payload.js';
 import { ByteWriter as OracleByteWriter } from './helpers/codec-oracle/bytes.js';
 import { isTapedeckError } from '../protocol/errors.js';
-import type { Value } from '../protocol/value.js';
+import { valueArray, type Value } from '../protocol/value.js';
 import { scheduleSeed } from './helpers/seed.js';
 import { rng } from './helpers/workload.js';
 
@@ -118,7 +118,7 @@ function runBlock(r: () => number, maxPaths: number): Block {
 }
 
 function encode(b: Block): Uint8Array {
-  const values = now.genericArray(b.values.length);
+  const values = valueArray(b.values.length);
   b.values.forEach((v, i) => (values[i] = v));
   return oracle.encodeBatches({ ts: b.ts, counts: b.counts, ids: b.ids, values, batchCount: b.ts.length, updateCount: b.ids.length }, new OracleByteWriter(64)).slice();
 }

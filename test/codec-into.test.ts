@@ -14,7 +14,7 @@ import * as oracle from './helpers/codec-oracle/payload.js';
 import { ByteWriter as OracleByteWriter } from './helpers/codec-oracle/bytes.js';
 import { ByteReader } from '../storage/codec/bytes.js';
 import { isTapedeckError } from '../protocol/errors.js';
-import type { Value } from '../protocol/value.js';
+import { valueArray, type Value } from '../protocol/value.js';
 import { scheduleSeed } from './helpers/seed.js';
 import { rng } from './helpers/workload.js';
 
@@ -94,7 +94,7 @@ function mixedBlock(r: () => number, shapes: number[]): Block {
 
 /** The payload as the frozen codec writes it (the same bytes as today's: test/codec-identity.test.ts). */
 function encode(b: Block): Uint8Array {
-  const values = now.genericArray(b.values.length);
+  const values = valueArray(b.values.length);
   b.values.forEach((v, i) => (values[i] = v));
   return oracle.encodeBatches({ ts: b.ts, counts: b.counts, ids: b.ids, values, batchCount: b.ts.length, updateCount: b.ids.length }, new OracleByteWriter(64)).slice();
 }
@@ -103,7 +103,7 @@ function key(v: Value | undefined): unknown {
   return typeof v === 'number' ? `n${bitsOf(v)}` : v;
 }
 
-/** key, every NaN one: the oracle's plain arrays did not keep a quiet NaN's payload in every V8 tier (payload.ts genericArray). */
+/** key, every NaN one: the oracle's plain arrays did not keep a quiet NaN's payload in every V8 tier (protocol/value.ts valueArray). */
 function anyNaN(v: unknown): unknown {
   return typeof v === 'string' && /^n(7ff|fff)[89a-f]/.test(v) && !/^n(7ff|fff)0000000000000$/.test(v) ? 'NaN' : v;
 }

@@ -16,7 +16,7 @@ import * as now from '../storage/codec/payload.js';
 import * as oracle from './helpers/codec-oracle/payload.js';
 import { ByteWriter } from '../storage/codec/bytes.js';
 import { ByteWriter as OracleByteWriter } from './helpers/codec-oracle/bytes.js';
-import type { Value } from '../protocol/value.js';
+import { valueArray, type Value } from '../protocol/value.js';
 import { scheduleSeed } from './helpers/seed.js';
 import { randomValue, rng } from './helpers/workload.js';
 
@@ -113,7 +113,7 @@ function flat(b: Block, ids: ArrayLike<number>, values: ArrayLike<Value>): now.F
 }
 
 function check(b: Block, label: string): void {
-  const generic = now.genericArray(b.values.length);
+  const generic = valueArray(b.values.length);
   b.values.forEach((v, i) => (generic[i] = v));
   const want = hex(oracle.encodeBatches(flat(b, b.ids, generic), new OracleByteWriter(64)));
   const numbers = b.values.every((v) => typeof v === 'number');

@@ -164,7 +164,7 @@ function oracleState(batches: readonly OracleBatch[], t: number, covers: (id: nu
 /**
  * [id, value] in generic elements: a literal [number, number] may be stored as raw doubles,
  * and V8's optimised code quiets a signalling NaN stored there (0x7ff0…02 → 0x7ff8…02, as
- * storage/codec/payload.ts genericArray explains), which made this test report a change
+ * protocol/value.ts valueArray explains), which made this test report a change
  * the cursor did not make (seed 862934).
  */
 function pairOf(id: number, v: Value): [number, Value] {

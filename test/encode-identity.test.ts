@@ -20,7 +20,7 @@ import { ByteWriter } from '../storage/codec/bytes.js';
 import * as oracle from './helpers/encode-oracle/payload-encode.js';
 import { encodeColumn as oracleEncodeColumn } from './helpers/encode-oracle/columns.js';
 import { ByteWriter as OracleByteWriter } from './helpers/encode-oracle/bytes.js';
-import type { Value } from '../protocol/value.js';
+import { valueArray, type Value } from '../protocol/value.js';
 import { fabricBatches } from '../server/sim/fabric.js';
 import { scheduleSeed } from './helpers/seed.js';
 import { randomValue, rng } from './helpers/workload.js';
@@ -106,9 +106,9 @@ function flat(b: Block, ids: ArrayLike<number>, values: ArrayLike<Value>): now.F
 
 /** Payload bytes of both encoders in every form they take, and each column alone. */
 function check(b: Block, label: string, columns = true): void {
-  const generic = now.genericArray(b.values.length);
+  const generic = valueArray(b.values.length);
   b.values.forEach((v, i) => (generic[i] = v));
-  const oGeneric = now.genericArray(b.values.length);
+  const oGeneric = valueArray(b.values.length);
   b.values.forEach((v, i) => (oGeneric[i] = v));
   const want = hex(oracle.encodeBatches(flat(b, b.ids, oGeneric), new OracleByteWriter(64)));
   const numbers = b.values.every((v) => typeof v === 'number');

@@ -8,26 +8,19 @@
  * metadata) keep every bit. Seeded; the seed is printed.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import WebSocket from 'ws';
-import { FrameDecoder, type DecodedFrame } from '../protocol/frames.js';
 import { decodeWriteRequest } from '../protocol/prompb/write-request.js';
 import { decodeMsgpack, encodeMsgpack } from '../protocol/value-msgpack.js';
 import { valueArray, type Batch, type Value } from '../protocol/value.js';
 import { Archive } from '../storage/archive.js';
+import { FRAGILE_NANS, numberBits } from './helpers/nan.js';
 import { scheduleSeed } from './helpers/seed.js';
-import { api, startServer, type TestServer } from './helpers/server.js';
+import { api, startServer, TestWs, type TestServer } from './helpers/server.js';
 import { tmpDir } from './helpers/tmp.js';
 import { rng } from './helpers/workload.js';
 
 const T0 = 1_765_000_000_000_000;
-const dv = new DataView(new ArrayBuffer(8));
-const bitsOf = (v: unknown): string => {
-  if (typeof v !== 'number') return `not a number: ${String(v)}`;
-  dv.setFloat64(0, v);
-  return dv.getBigUint64(0).toString(16);
-};
-/** NaNs an array of doubles does not keep (held in a typed array, which keeps them). */
-const FRAGILE = new Float64Array(BigUint64Array.of(0x7ff0000000000001n, 0x7ff0000000000002n, 0x7ff8000000000001n, 0xfff8000000000000n, 0xfff0000000001234n, 0x7ff4000000000000n).buffer);
+const bitsOf = numberBits;
+const FRAGILE = FRAGILE_NANS;
 
 /** n numbers, every third a fragile NaN, in generic elements (as a caller holding them must). */
 function numbers(r: () => number, n: number): Value[] {
@@ -39,9 +32,10 @@ function numbers(r: () => number, n: number): Value[] {
 const deepBits = (v: unknown): unknown => (Array.isArray(v) ? v.map(deepBits) : bitsOf(v));
 
 let server: TestServer | undefined;
-const sockets: WebSocket[] = [];
+let ws: TestWs | undefined;
 afterEach(async () => {
-  for (const s of sockets.splice(0)) s.terminate();
+  ws?.close();
+  ws = undefined;
   await server?.close();
   server = undefined;
 });
@@ -100,31 +94,20 @@ describe('NaN payloads where only numbers pass', () => {
     const created = await api(server.url, 'POST', '/api/v1/sessions', { pos: (batches[mid] as Batch).ts, state: 'pause' });
     expect(created.status).toBe(201);
     const id = created.body.id as string;
-    const ws = new WebSocket(`${server.url.replace(/^http/, 'ws')}/api/v1/sessions/${id}/stream?format=msgpack`);
-    sockets.push(ws);
-    const decoder = new FrameDecoder();
-    const frames: DecodedFrame[] = [];
-    ws.on('message', (data: Buffer, binary: boolean) => frames.push(...decoder.decode(data, binary)));
-    await new Promise<void>((resolve, reject) => {
-      ws.once('open', () => resolve());
-      ws.once('error', reject);
-    });
-    const deadline = Date.now() + 30_000;
-    while (!frames.some((f) => f.type === 'state') && Date.now() < deadline) await new Promise((res) => setTimeout(res, 50));
-    const state = frames.find((f) => f.type === 'state') as Extract<DecodedFrame, { type: 'state' }>;
+    // TestWs reads frames with the msgpack reader and keeps values in pairs and objects.
+    ws = await TestWs.open(`${server.url}/api/v1/sessions/${id}/stream`, 'msgpack');
+    const state = await ws.next((f) => f.type === 'state', 30_000);
     expect(state, 'a state frame').toBeDefined();
     // The state at batch mid: the newest batch at or before the position.
     const at = batches.findIndex((b) => b.ts === state.ts);
     expect(at).toBeGreaterThanOrEqual(0);
     const wantState = Object.fromEntries((batches[at] as Batch).updates.map(([p, v]) => [p, bitsOf(v)]));
-    expect(Object.fromEntries(Object.entries(state.values).map(([p, v]) => [p, bitsOf(v)]))).toStrictEqual(wantState);
+    expect(Object.fromEntries(Object.entries(state.values as Record<string, Value>).map(([p, v]) => [p, bitsOf(v)]))).toStrictEqual(wantState);
     expect(Object.values(wantState).filter((b) => b === '7ff0000000000001' || b === '7ff0000000000002' || b === 'fff0000000001234' || b === '7ff4000000000000').length, 'the state holds signalling NaNs').toBeGreaterThan(0);
     // Then every later batch.
     const burst = await api(server.url, 'PATCH', `/api/v1/sessions/${id}`, { burst: batches.length - at - 1 });
     expect(burst.status).toBe(200);
-    const gotBatches = (): Array<Extract<DecodedFrame, { type: 'batch' }>> => frames.filter((f): f is Extract<DecodedFrame, { type: 'batch' }> => f.type === 'batch');
-    while (gotBatches().length < batches.length - at - 1 && Date.now() < deadline + 30_000) await new Promise((res) => setTimeout(res, 50));
-    const got = gotBatches();
+    const got = await ws.batches(batches.length - at - 1, 30_000);
     expect(got.length).toBe(batches.length - at - 1);
     for (const [k, b] of got.entries()) {
       const want = batches[at + 1 + k] as Batch;

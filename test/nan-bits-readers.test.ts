@@ -10,23 +10,15 @@
  * first read after each seek, steps back, and column reads. Seeded; the seed is printed.
  */
 import { describe, expect, it } from 'vitest';
-import type { Value } from '../protocol/value.js';
 import { Archive } from '../storage/archive.js';
+import { FRAGILE_NANS, numberBits } from './helpers/nan.js';
 import { scheduleSeed } from './helpers/seed.js';
 import { tmpDir } from './helpers/tmp.js';
 import { rng } from './helpers/workload.js';
 
 const T0 = 1_765_000_000_000_000;
-const f64 = new Float64Array(1);
-const u64 = new BigUint64Array(f64.buffer);
-const bitsOf = (v: Value | undefined): string => {
-  if (typeof v !== 'number') return `not a number: ${String(v)}`;
-  f64[0] = v;
-  return (u64[0] as bigint).toString(16);
-};
-
-/** NaNs an array of doubles does not keep: signalling (Prometheus' stale marker among them), quiet with payloads, negative. A typed array keeps them; `[...].map(fromBits)` would not. */
-const FRAGILE = new Float64Array(BigUint64Array.of(0x7ff0000000000001n, 0x7ff0000000000002n, 0x7ff8000000000001n, 0xfff8000000000000n, 0xfff0000000001234n, 0x7fffffffffffffffn, 0x7ff4000000000000n).buffer);
+const bitsOf = numberBits;
+const FRAGILE = FRAGILE_NANS;
 
 interface Recorded {
   ts: number;

@@ -79,7 +79,7 @@ function encodeBatchesTs(b: FlatBatches, nb: number, nu: number, w: ByteWriter):
   // Columns: update indices grouped by column (stable), then each column's body, with the
   // kind bytes together ahead of the bodies (layout 2). Indices rather than values: no
   // array of values to build, and none that V8 could turn into raw doubles (which would
-  // change NaNs, see genericArray).
+  // change NaNs, see protocol/value.ts valueArray).
   if (groupedScratch.length < nu) groupedScratch = new Uint32Array(Math.max(nu, groupedScratch.length * 2));
   const grouped = groupByColumn(nu);
   w.ensure(nc);

@@ -36,27 +36,20 @@ export interface DecodedBatches {
   values: Value[];
 }
 
-/**
- * A Value[] in generic (tagged) elements (protocol/value.ts valueArray): an array of only
- * numbers would be stored as raw doubles, which may change a NaN. Generic elements box every
- * number, so decoders use them only for payloads that hold such a NaN (xor-float.ts
- * isFragileNaN).
- */
-export const genericArray = valueArray;
-
 function plainArray(n: number): Value[] {
   return new Array<Value>(n);
 }
 
 /**
  * Runs a decode with plain arrays, and again with generic ones when a column held a NaN
- * that plain arrays may not keep (see genericArray).
+ * that plain arrays may not keep (protocol/value.ts valueArray: generic elements box every
+ * number, so decoders use them only for payloads that hold such a NaN, xor-float.ts isFragileNaN).
  */
 function decodeKeepingNaNs(decode: (makeArray: (n: number) => Value[]) => DecodedBatches): DecodedBatches {
   decodeNotes.signalingNaN = false;
   const d = decode(plainArray);
   if (!decodeNotes.signalingNaN) return d;
-  return decode(genericArray);
+  return decode(valueArray);
 }
 
 /** Everything of a batch payload before its columns, plus the reader positioned at them. */

@@ -13,11 +13,11 @@ import { constants } from 'node:fs';
 import { mkdir, open, rename, rm, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { TapedeckError } from '../../protocol/errors.js';
-import type { Value } from '../../protocol/value.js';
+import { valueArray, type Value } from '../../protocol/value.js';
 import type { Archive } from '../archive.js';
 import { ByteWriter } from '../codec/bytes.js';
 import { crc32c } from '../codec/crc.js';
-import { genericArray, type DecodedBatches } from '../codec/payload.js';
+import type { DecodedBatches } from '../codec/payload.js';
 import type { FileEntry } from '../file-list.js';
 import { STORAGE_LIMITS } from '../limits.js';
 import { fsyncDir } from '../open-file.js';
@@ -168,8 +168,8 @@ class SliceWriter {
     const n = s.updates;
     const ts = new Float64Array(n);
     const ids = new Uint32Array(n);
-    // Generic elements: a double array would quiet signalling NaNs (codec/payload.ts genericArray).
-    const values = genericArray(n);
+    // Generic elements: a double array would quiet signalling NaNs (protocol/value.ts valueArray).
+    const values = valueArray(n);
     let at = 0;
     for (const d of s.blocks) {
       let u = 0;

@@ -17,11 +17,10 @@
  * file) passed every check and was read as the other path's values.
  */
 import { compressSync } from 'lz4-napi';
-import type { Value } from '../../protocol/value.js';
+import { valueArray, type Value } from '../../protocol/value.js';
 import { ByteReader, ByteWriter } from '../codec/bytes.js';
 import { ColumnKind, decodeColumn, decodeColumnF64, encodeColumn } from '../codec/columns.js';
 import { crc32c } from '../codec/crc.js';
-import { genericArray } from '../codec/payload.js';
 import { LZ4_EXPANSION_MAX, lz4DecodeInto } from '../codec/lz4-block.js';
 import { COMPRESS_SAVING_SHIFT, corrupt, RAW_BYTES_SLACK } from './format.js';
 
@@ -154,7 +153,7 @@ export function decodeChunk(buf: Uint8Array, n: number, first: number, last: num
   }
   const numeric = r.pos < r.end && r.buf[r.pos] !== ColumnKind.MSGPACK;
   const num = numeric ? new Float64Array(n) : undefined;
-  const values = numeric ? undefined : genericArray(n);
+  const values = numeric ? undefined : valueArray(n);
   if (num) decodeColumnF64(r, num, 0, n);
   else decodeColumn(r, values as Value[], 0, n);
   if (r.pos !== r.end) throw corrupt('trailing bytes in a chunk');
