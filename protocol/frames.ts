@@ -26,7 +26,7 @@
 import type { ControlsInput, ControlsView } from './controls.js';
 import type { Coverage, CoverageGap, SourceOutage } from './coverage.js';
 import { TapedeckError } from './errors.js';
-import { setOwn, type Value } from './value.js';
+import { setOwn, valuePair, type Value } from './value.js';
 import { isJsonPlain, valueFromJson, valueToJson, valueToJsonText } from './value-json.js';
 import type { JsonBytesWriter } from './value-json-bytes.js';
 import { otherIndexFrom, type ColumnBatchesView } from './msgpack-batch-frame.js';
@@ -187,7 +187,7 @@ export function encodeJsonRawFrameBytes(w: JsonBytesWriter, batches: readonly Ra
     for (let i = b.from; i < b.to; i++) {
       const id = b.ids[i] as number;
       if (match && !match(id)) continue;
-      w.pair(quoted(table, paths, id), b.values[i] as Value, first);
+      w.pair(quotedPath(table, paths, id), b.values[i] as Value, first);
       first = false;
     }
     w.ascii(one ? ']' : ']}');
@@ -197,7 +197,7 @@ export function encodeJsonRawFrameBytes(w: JsonBytesWriter, batches: readonly Ra
 }
 
 /** The quoted UTF-8 of a path table's paths, each made at its first use. */
-function quotedPathsOf(paths: readonly string[]): Uint8Array[] {
+export function quotedPathsOf(paths: readonly string[]): Uint8Array[] {
   let quoted = quotedPathBytes.get(paths);
   if (!quoted) {
     quoted = [];
@@ -206,7 +206,8 @@ function quotedPathsOf(paths: readonly string[]): Uint8Array[] {
   return quoted;
 }
 
-function quoted(table: Uint8Array[], paths: readonly string[], id: number): Uint8Array {
+/** Path `id`'s quoted UTF-8 in `table` (quotedPathsOf), made at its first use. */
+export function quotedPath(table: Uint8Array[], paths: readonly string[], id: number): Uint8Array {
   return table[id] ?? (table[id] = pathEncoder.encode(JSON.stringify(paths[id])));
 }
 
@@ -234,7 +235,7 @@ export function encodeJsonColumnFrameBytes(w: JsonBytesWriter, v: ColumnBatchesV
       } else {
         value = v.nums[u] as number;
       }
-      w.pair(quoted(table, paths, v.ids[u] as number), value, u === v.starts[k]);
+      w.pair(quotedPath(table, paths, v.ids[u] as number), value, u === v.starts[k]);
     }
     w.ascii(one ? ']' : ']}');
   }
@@ -308,9 +309,9 @@ export class FrameDecoder {
         for (const [id, p] of f.paths as Array<[number, string]>) this.paths.set(id, p);
         return [];
       case 'batches':
-        return (f.batches as Array<{ ts: number; updates: WirePairs }>).map((b) => ({ type: 'batch', ts: b.ts, updates: fix(b.updates) }));
+        return (f.batches as WireBatch[]).map((b) => ({ type: 'batch', ts: b.ts, updates: fix(updatesOf(b)) }));
       case 'batch':
-        return [{ type: 'batch', ts: f.ts as number, updates: fix(f.updates as WirePairs) }];
+        return [{ type: 'batch', ts: f.ts as number, updates: fix(updatesOf(f as unknown as WireBatch)) }];
       case 'state': {
         const pairs = (Array.isArray(f.values) ? f.values : Object.entries(f.values as Record<string, unknown>)) as WirePairs;
         const values: Record<string, Value> = {};
@@ -321,6 +322,29 @@ export class FrameDecoder {
         return [f as DecodedFrame];
     }
   }
+}
+
+/** A batch in either layout (docs/playback.md, "Layouts"): `updates` pairs, or `paths` / `ids` with `values`. */
+interface WireBatch {
+  ts: number;
+  updates?: WirePairs;
+  paths?: unknown;
+  ids?: unknown;
+  values?: unknown;
+}
+
+/** A batch's updates as pairs, whichever layout it came in; TPD_BAD_FRAME when its columns do not pair up. */
+function updatesOf(b: WireBatch): WirePairs {
+  if (b.updates !== undefined) return b.updates;
+  const keys = (b.paths ?? b.ids) as Array<string | number> | undefined;
+  const values = b.values as unknown[] | undefined;
+  if (!Array.isArray(keys) || !Array.isArray(values) || keys.length !== values.length) {
+    throw new TapedeckError('TPD_BAD_FRAME', 'batch has neither updates nor paths (or ids) and values of one length');
+  }
+  const out: WirePairs = new Array(keys.length);
+  // valuePair: an [id, NaN] literal would be an array of doubles, which changes a NaN's payload.
+  for (let i = 0; i < keys.length; i++) out[i] = valuePair(keys[i] as string | number, values[i] as Value);
+  return out;
 }
 
 function revive(v: unknown, path: string): Value {

@@ -37,7 +37,7 @@ function junk(r: () => number, n: number): Buffer {
 }
 
 const WRONG: unknown[] = [null, 0, -1, 1e308, 'x', '', [], [1, 'a'], {}, { speed: {} }, { pos: [] }, { state: 7 }, { filter: [1, 2] }, { start: '2026-13-45T99:99:99Z' }, { pos: '+999999999' }, { speed: 'NaN' }, { updates: 'no' }, { '__proto__': { x: 1 } }, 'A'.repeat(5000)];
-const QUERIES = ['?glob=[[[', '?at=yesterday', '?from=1&to=0', '?format=xml', '?glob=' + '*'.repeat(3000), '?at=' + '9'.repeat(40), '?%ZZ=%ZZ', '?format=msgpack&format=json', '?access_token=' + 'x'.repeat(100)];
+const QUERIES = ['?glob=[[[', '?layout=rows', '?layout=columns&format=xml', '?at=yesterday', '?from=1&to=0', '?format=xml', '?glob=' + '*'.repeat(3000), '?at=' + '9'.repeat(40), '?%ZZ=%ZZ', '?format=msgpack&format=json', '?access_token=' + 'x'.repeat(100)];
 
 describe('fuzz', () => {
   it('answers every route without a 5xx and keeps serving', async () => {

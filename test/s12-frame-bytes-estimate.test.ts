@@ -6,6 +6,7 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { encodeJsonColumnsRawFrame, encodeJsonColumnsViewFrame, encodeMsgpackColumnsRawFrame, encodeMsgpackColumnsViewFrame } from '../protocol/frame-columns.js';
 import { encodeJsonColumnFrameBytes, encodeJsonRawFrameBytes } from '../protocol/frames.js';
 import { encodeBatchFrame, encodeColumnFrame, type ColumnBatchesView } from '../protocol/msgpack-batch-frame.js';
 import { MsgpackWriter } from '../protocol/msgpack-frames.js';
@@ -75,6 +76,11 @@ describe('frame bytes estimate', () => {
           const columnBytes = format === 'json' ? encodeJsonColumnFrameBytes(new JsonBytesWriter(), view, 0, k1, paths).length : encodeColumnFrame(new MsgpackWriter(), view, 0, k1).length;
           expect(estRaw, format).toBeGreaterThanOrEqual(rawBytes);
           expect(estColumns, format).toBeGreaterThanOrEqual(columnBytes);
+          // The columns layout (?layout=columns) is held to the same estimates.
+          const rawColumnsLayout = format === 'json' ? encodeJsonColumnsRawFrame(new JsonBytesWriter(), raw, paths, undefined).length : encodeMsgpackColumnsRawFrame(new MsgpackWriter(), raw, undefined).length;
+          const viewColumnsLayout = format === 'json' ? encodeJsonColumnsViewFrame(new JsonBytesWriter(), view, 0, k1, paths).length : encodeMsgpackColumnsViewFrame(new MsgpackWriter(), view, 0, k1).length;
+          expect(estRaw, `${format} columns layout`).toBeGreaterThanOrEqual(rawColumnsLayout);
+          expect(estColumns, `${format} columns layout`).toBeGreaterThanOrEqual(viewColumnsLayout);
         }
       }),
       { seed: propertySeed('frame bytes estimate'), numRuns: 400 },

@@ -10,14 +10,17 @@ import WebSocket from 'ws';
 import { buildServer } from '../server/app.js';
 import { Archive } from '../storage/archive.js';
 import type { RawBatch } from '../storage/cursor.js';
+import { encodeJsonColumnsRawFrame, encodeJsonColumnsViewFrame, encodeMsgpackColumnsRawFrame, encodeMsgpackColumnsViewFrame, type FrameLayout } from '../protocol/frame-columns.js';
 import { FrameDecoder, encodeJsonColumnFrameBytes, encodeJsonRawFrame, type DecodedFrame } from '../protocol/frames.js';
 import { encodeColumnFrame, type ColumnBatchesView } from '../protocol/msgpack-batch-frame.js';
-import { MsgpackWriter } from '../protocol/msgpack-frames.js';
+import { MsgpackWriter, encodeMsgpackFrame } from '../protocol/msgpack-frames.js';
+import { decodeMsgpack } from '../protocol/value-msgpack.js';
 import { encodeRawFrame } from './helpers/msgpack-frame-oracle.js';
 import { JsonBytesWriter } from '../protocol/value-json-bytes.js';
 import type { Batch, Update, Value } from '../protocol/value.js';
 import { naiveState, readAll } from './helpers/replay.js';
 import { tmpDir } from './helpers/tmp.js';
+import { numberBits } from './helpers/nan.js';
 import { valueDiff } from './helpers/values.js';
 import { randomBatches, randomValue, rng } from './helpers/workload.js';
 
@@ -128,18 +131,53 @@ describe('column frames', () => {
       expect(Buffer.from(encodeJsonColumnFrameBytes(j1, view, k0, k1, archive.paths)).equals(Buffer.from(encodeJsonRawFrame(part, archive.paths, undefined))), `json [${k0}, ${k1})`).toBe(true);
     }
   });
+
+  it('in the columns layout decode to the frames of the pairs layout, value for value and NaN bit for bit, filtered or not', async () => {
+    const raws: RawBatch[] = [];
+    const c = archive.cursor();
+    for (let b = await c.nextRaw(); b; b = await c.nextRaw()) raws.push(b);
+    const view = viewOf(raws);
+    const r = rng(SEED + 2);
+    const [m1, m2, j1] = [new MsgpackWriter(), new MsgpackWriter(), new JsonBytesWriter()];
+    const told = encodeMsgpackFrame(new MsgpackWriter(), { type: 'paths', paths: archive.paths.map((p, id) => [id, p]) });
+    // Decoded by the one decoder, the msgpack ones with every path told first.
+    const decode = (bytes: Uint8Array, binary: boolean): DecodedFrame[] => {
+      const d = new FrameDecoder();
+      if (binary) d.decode(told, true);
+      return d.decode(bytes, binary);
+    };
+    for (let i = 0; i < 600; i++) {
+      const k0 = Math.floor(r() * raws.length);
+      const k1 = Math.min(raws.length, k0 + 1 + Math.floor(r() * (r() < 0.5 ? 3 : 300)));
+      const part = raws.slice(k0, k1);
+      const match = r() < 0.5 ? undefined : (id: number): boolean => id % 3 !== 0;
+      const pairsMp = decode(encodeRawFrame(m2, part, match), true);
+      const pairsJson = decode(new TextEncoder().encode(encodeJsonRawFrame(part, archive.paths, match)), false);
+      const where = `[${k0}, ${k1})${match ? ' filtered' : ''}`;
+      expect(exactFrames(decode(encodeMsgpackColumnsRawFrame(m1, part, match), true)), `msgpack raw ${where}`).toEqual(exactFrames(pairsMp));
+      expect(exactFrames(decode(encodeJsonColumnsRawFrame(j1, part, archive.paths, match), false)), `json raw ${where}`).toEqual(exactFrames(pairsJson));
+      if (match) continue;
+      expect(exactFrames(decode(encodeMsgpackColumnsViewFrame(m1, view, k0, k1), true)), `msgpack view ${where}`).toEqual(exactFrames(pairsMp));
+      expect(exactFrames(decode(encodeJsonColumnsViewFrame(j1, view, k0, k1, archive.paths), false)), `json view ${where}`).toEqual(exactFrames(pairsJson));
+    }
+  });
 });
 
 /** A stream that decodes every frame as the SDK does (paths resolved, values revived). */
 class Stream {
   readonly frames: DecodedFrame[] = [];
+  /** The keys of every batch as sent (`ts,updates` in the pairs layout). */
+  readonly batchKeys = new Set<string>();
   private readonly dec = new FrameDecoder();
   private waiter: (() => void) | undefined;
   readonly ws: WebSocket;
 
-  constructor(id: string, readonly format: 'json' | 'msgpack', coalesce: boolean) {
-    this.ws = new WebSocket(`${url}/api/v1/sessions/${id}/stream?coalesce=${coalesce}${format === 'msgpack' ? '&format=msgpack' : ''}`);
+  constructor(id: string, readonly format: 'json' | 'msgpack', coalesce: boolean, layout: FrameLayout = 'pairs') {
+    this.ws = new WebSocket(`${url}/api/v1/sessions/${id}/stream?coalesce=${coalesce}&layout=${layout}${format === 'msgpack' ? '&format=msgpack' : ''}`);
     this.ws.on('message', (data: Buffer, binary: boolean) => {
+      const raw = (binary ? decodeMsgpack(data) : JSON.parse(data.toString())) as { type: string; batches?: object[] };
+      if (raw.type === 'batch') this.batchKeys.add(Object.keys(raw).filter((k) => k !== 'type').join(','));
+      for (const b of raw.type === 'batches' ? (raw.batches ?? []) : []) this.batchKeys.add(Object.keys(b).join(','));
       this.frames.push(...this.dec.decode(data, binary));
       this.waiter?.();
     });
@@ -180,26 +218,57 @@ function expectRun(got: Array<{ ts: number; updates: Array<[string, Value]> }>, 
   }
 }
 
+/** Frames with each number as its bits (NaN payloads, -0), for toEqual. */
+function exactFrames(frames: DecodedFrame[]): unknown[] {
+  const exact = (v: Value): unknown => (typeof v === 'number' ? `f64:${numberBits(v)}` : v);
+  return frames.map((f) => (f.type === 'batch' ? { ts: f.ts, updates: f.updates.map(([p, v]) => [p, exact(v)]) } : f));
+}
+
+describe('the layout parameter', () => {
+  it('refuses a layout it does not know before the upgrade, with the stable code', async () => {
+    const id = await session({ speed: 'unlimited' });
+    for (const bad of ['rows', 'COLUMNS', '', 'columns,pairs']) {
+      const status = await new Promise<{ status: number; code: string | undefined }>((resolve, reject) => {
+        const ws = new WebSocket(`${url}/api/v1/sessions/${id}/stream?layout=${encodeURIComponent(bad)}`);
+        ws.once('unexpected-response', (_req, res) => {
+          let body = '';
+          res.on('data', (d: Buffer) => (body += d.toString()));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, code: (JSON.parse(body) as { error?: { code?: string } }).error?.code }));
+        });
+        ws.once('open', () => reject(new Error(`layout=${bad} was accepted`)));
+        ws.once('error', () => undefined);
+      });
+      expect(status, `layout=${bad}`).toEqual({ status: 400, code: 'TPD_BAD_REQUEST' });
+    }
+  });
+});
+
 const isEnd = (f: DecodedFrame): boolean => f.type === 'end';
 const controlsWith = (state: string) => (f: DecodedFrame): boolean => f.type === 'controls' && f.controls.state === state;
 /** An unbounded session that ran out of batches tails the archive. */
 const isTail = controlsWith('tail');
 
-describe.each(['msgpack', 'json'] as const)('unpaced replay from columns (%s)', (format) => {
+describe.each([
+  ['msgpack', 'pairs'],
+  ['json', 'pairs'],
+  ['msgpack', 'columns'],
+  ['json', 'columns'],
+] as const)('unpaced replay from columns (%s, layout %s)', (format, layout) => {
   it('delivers every batch once, in order, value for value, coalesced or not', async () => {
     for (const coalesce of [true, false]) {
-      const s = new Stream(await session({ speed: 'unlimited' }), format, coalesce);
+      const s = new Stream(await session({ speed: 'unlimited' }), format, coalesce, layout);
       await s.until(isTail);
       const got = s.batches();
       expect(got.length).toBe(want.length);
       expectRun(got, 0);
+      expect([...s.batchKeys]).toEqual([layout === 'pairs' ? 'ts,updates' : format === 'json' ? 'ts,paths,values' : 'ts,ids,values']);
       if (!coalesce) expect(s.frames.filter((f) => f.type === 'batch').length).toBe(want.length);
       s.ws.close();
     }
   });
 
   it('a pause mid-block shows the last batch sent, and play goes on from the next one', async () => {
-    const s = new Stream(await session({ speed: 'unlimited' }), format, true);
+    const s = new Stream(await session({ speed: 'unlimited' }), format, true, layout);
     // Pause after the first few frames: the session is somewhere inside a block by then.
     await s.until((f) => f.type === 'batch' && f.ts > (want[40] as Batch).ts);
     s.control({ state: 'pause' });
@@ -216,7 +285,7 @@ describe.each(['msgpack', 'json'] as const)('unpaced replay from columns (%s)', 
   });
 
   it('a change to a paced speed mid-block goes on from the batch after the last one sent', async () => {
-    const s = new Stream(await session({ speed: 'unlimited' }), format, true);
+    const s = new Stream(await session({ speed: 'unlimited' }), format, true, layout);
     await s.until((f) => f.type === 'batch' && f.ts > (want[2000] as Batch).ts);
     s.control({ speed: 1000 });
     await s.until(isTail);
@@ -228,7 +297,7 @@ describe.each(['msgpack', 'json'] as const)('unpaced replay from columns (%s)', 
 
   it('stops at an end inside a block, and goes on from the batch after it when the end moves', async () => {
     const cut = 1234;
-    const s = new Stream(await session({ speed: 'unlimited', end: (want[cut] as Batch).ts }), format, true);
+    const s = new Stream(await session({ speed: 'unlimited', end: (want[cut] as Batch).ts }), format, true, layout);
     const ended = await s.until(isEnd);
     expect(s.batches(0, ended).length).toBe(cut + 1);
     s.control({ end: (want[4000] as Batch).ts, state: 'play' });
@@ -241,9 +310,9 @@ describe.each(['msgpack', 'json'] as const)('unpaced replay from columns (%s)', 
 
   it('a reconnect mid-block gets the state at the last batch sent, then the batch after it', async () => {
     const id = await session({ speed: 'unlimited' });
-    const a = new Stream(id, format, true);
+    const a = new Stream(id, format, true, layout);
     await a.until((f) => f.type === 'batch' && f.ts > (want[100] as Batch).ts);
-    const b = new Stream(id, format, true);
+    const b = new Stream(id, format, true, layout);
     const st = await b.until((f) => f.type === 'state');
     await b.until(isTail, st);
     const state = b.frames[st] as Extract<DecodedFrame, { type: 'state' }>;

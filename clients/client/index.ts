@@ -28,6 +28,7 @@
  */
 import WebSocket from 'ws';
 import { FrameDecoder, type DecodedFrame } from '../../protocol/frames.js';
+import type { FrameLayout } from '../../protocol/frame-columns.js';
 import { CLOSE_CODES, closeIsFinal } from '../../protocol/close-codes.js';
 import type { ControlsInput, ControlsView } from '../../protocol/controls.js';
 import { PROTOCOL_LIMITS } from '../../protocol/limits.js';
@@ -117,6 +118,12 @@ export class TapedeckClient {
 
 export interface StreamOptions {
   format?: 'json' | 'msgpack';
+  /**
+   * How the server lays out batch frames (docs/playback.md, "Layouts"): `columns` (the
+   * default here) parses in about half the time of `pairs`; the frames this stream yields
+   * are the same either way.
+   */
+  layout?: FrameLayout;
   reconnect?: boolean;
   reconnectAttemptsMax?: number;
   queueFramesMax?: number;
@@ -132,6 +139,7 @@ export class SessionStream implements AsyncIterable<StreamFrame> {
   private attempts = 0;
   private decoder = new FrameDecoder();
   private readonly format: 'json' | 'msgpack';
+  private readonly layout: FrameLayout;
   private readonly reconnect: boolean;
   private readonly attemptsMax: number;
   private readonly queueMax: number;
@@ -139,6 +147,7 @@ export class SessionStream implements AsyncIterable<StreamFrame> {
 
   constructor(private readonly url: string, opts: StreamOptions, private readonly token: string | undefined) {
     this.format = opts.format ?? 'json';
+    this.layout = opts.layout ?? 'columns';
     this.reconnect = opts.reconnect ?? true;
     this.attemptsMax = opts.reconnectAttemptsMax ?? 10;
     this.queueMax = opts.queueFramesMax ?? 1024;
@@ -152,7 +161,7 @@ export class SessionStream implements AsyncIterable<StreamFrame> {
 
   private connect(reconnectAttempt = 0): Promise<void> {
     // This client splits `batches` frames itself, so it takes them (fewer, larger frames).
-    const ws = new WebSocket(`${this.url}?coalesce=true${this.format === 'msgpack' ? '&format=msgpack' : ''}`, {
+    const ws = new WebSocket(`${this.url}?coalesce=true&layout=${this.layout}${this.format === 'msgpack' ? '&format=msgpack' : ''}`, {
       headers: this.token ? { authorization: `Bearer ${this.token}` } : {},
       // Every frame the server may send (one batch whole can pass ws's default of 100 MiB).
       maxPayload: PROTOCOL_LIMITS.streamFrameBytesMax,

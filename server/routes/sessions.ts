@@ -12,6 +12,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { WebSocket } from 'ws';
 import { Ajv } from 'ajv';
 import { decodeClientFrame } from '../../protocol/frames.js';
+import { FRAME_LAYOUTS, type FrameLayout } from '../../protocol/frame-columns.js';
 import { CONTROLS_SCHEMA, CONTROLS_VIEW_SCHEMA, FILTER_SCHEMA, parseFilter, type ControlsInput } from '../../protocol/controls.js';
 import { CLOSE_CODES } from '../../protocol/close-codes.js';
 import { TapedeckError } from '../../protocol/errors.js';
@@ -74,12 +75,13 @@ function view(s: Session): object {
  * large, so they never count: a client reading frames of megabytes back to back is not closed
  * (docs/playback.md, "A client that does not read"; test/s12-overflow-frames.test.ts).
  */
-function wsSink(socket: WebSocket, format: FrameFormat, coalesce: boolean, highBytes: number, limits: StreamLimits, live: Liveness): SessionSink {
+function wsSink(socket: WebSocket, format: FrameFormat, coalesce: boolean, layout: FrameLayout, highBytes: number, limits: StreamLimits, live: Liveness): SessionSink {
   let last: Promise<void> = Promise.resolve();
   let overflowBytes = 0;
   return {
     format,
     coalesce,
+    layout,
     send(data) {
       const unread = live.unreadBytes();
       if (unread > highBytes / 4) live.ping();
@@ -177,7 +179,7 @@ export async function sessionRoutes(app: FastifyInstance, opts: SessionRoutesOpt
     return reply.status(204).send();
   });
 
-  app.get<{ Params: { id: string }; Querystring: { format?: FrameFormat; coalesce?: 'true' | 'false' } }>('/api/v1/sessions/:id/stream', {
+  app.get<{ Params: { id: string }; Querystring: { format?: FrameFormat; coalesce?: 'true' | 'false'; layout?: FrameLayout } }>('/api/v1/sessions/:id/stream', {
     websocket: true,
     schema: {
       params: { type: 'object', properties: { id: ID }, required: ['id'] },
@@ -189,6 +191,8 @@ export async function sessionRoutes(app: FastifyInstance, opts: SessionRoutesOpt
           // Opt in to `batches` frames (several batches per frame): clients written to the
           // five frame types of the contract get one `batch` frame per batch.
           coalesce: { type: 'string', enum: ['true', 'false'] },
+          // Batch frames as a column of paths (msgpack: ids) and one of values, not pairs.
+          layout: { type: 'string', enum: [...FRAME_LAYOUTS] },
           access_token: { type: 'string', maxLength: 4096 },
         },
       },
@@ -204,7 +208,7 @@ export async function sessionRoutes(app: FastifyInstance, opts: SessionRoutesOpt
       socket.close(CLOSE_CODES.noSuchSession, 'no such session');
       return;
     }
-    const sink = wsSink(socket, req.query.format ?? 'json', req.query.coalesce === 'true', highBytes, streamLimits, keepAlive(socket, streamLimits));
+    const sink = wsSink(socket, req.query.format ?? 'json', req.query.coalesce === 'true', req.query.layout ?? 'pairs', highBytes, streamLimits, keepAlive(socket, streamLimits));
     const isMerged = merged?.has(session.id) === true;
     if (isMerged) merged?.attach(session, sink);
     else session.attach(sink);

@@ -19,8 +19,8 @@ import { msgpackStringBytes } from '../../protocol/value-msgpack.js';
 import type { RawBatch } from '../../storage/cursor.js';
 import type { FrameFormat } from './wire.js';
 
-/** A batch's own framing: `{"ts":…,"updates":[…]}` (msgpack: a map of two, an array header). */
-const BATCH_BYTES = 48;
+/** A batch's own framing: `{"ts":…,"updates":[…]}`, or `{"ts":…,"paths":[…],"values":[…]}` in the columns layout (msgpack: a map of two or three, array headers). */
+const BATCH_BYTES = 56;
 /** An update's framing: `[`, `,`, `]`, `,` (msgpack: an array header and an id up to uint32). */
 const UPDATE_BYTES = 6;
 /** A number's longest form: `-2.2250738585072014e-308` (24), msgpack float64 (9). */

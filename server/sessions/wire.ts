@@ -10,6 +10,7 @@
  * read: sent behind them, the frame counted against wsSessionOverflowBytesMax and the stream
  * was closed (4008) at every attach to a session of 300 000 paths.
  */
+import { encodeJsonColumnsRawFrame, encodeJsonColumnsViewFrame, encodeMsgpackColumnsRawFrame, encodeMsgpackColumnsViewFrame, type FrameLayout } from '../../protocol/frame-columns.js';
 import { encodeJsonColumnFrameBytes, encodeJsonFrame, encodeJsonRawFrameBytes, type ValuelessFrame } from '../../protocol/frames.js';
 import { JsonBytesWriter } from '../../protocol/value-json-bytes.js';
 import { encodeBatchFrame, encodeColumnFrame, type ColumnBatchesView } from '../../protocol/msgpack-batch-frame.js';
@@ -27,6 +28,8 @@ export interface SessionSink {
   readonly format: FrameFormat;
   /** The client takes `batches` frames (several batches in one frame; `?coalesce=true`). */
   readonly coalesce: boolean;
+  /** How batch frames hold their updates: `[path, value]` pairs, or a column of paths (ids) and one of values (`?layout=columns`). Absent: pairs. */
+  readonly layout?: FrameLayout;
   /** A frame: JSON streams get text (a string, or its UTF-8 bytes for batch frames), msgpack streams bytes. */
   send(data: string | Buffer): void;
   /** Bytes sent that the client is not known to have read (a WebSocket: past its last answered ping). */
@@ -126,22 +129,26 @@ export class SessionWire {
 
   /** One `batch` frame, or a `batches` frame for several; updates `match` rejects left out. */
   batches(out: readonly RawBatch[], match: IdMatch): void {
+    const columns = this.current?.layout === 'columns';
     if (this.current?.format === 'msgpack') {
       for (const b of out) this.announce(b.ids, b.from, b.to, match);
-      this.raw(bufferOf(encodeBatchFrame(this.mp, out, match)));
+      this.raw(bufferOf(columns ? encodeMsgpackColumnsRawFrame(this.mp, out, match) : encodeBatchFrame(this.mp, out, match)));
     } else {
       // Bytes rather than a string: the socket would encode the string to UTF-8 again.
-      this.raw(bufferOf(encodeJsonRawFrameBytes((this.json ??= new JsonBytesWriter()), out, this.paths(), match)));
+      const w = (this.json ??= new JsonBytesWriter());
+      this.raw(bufferOf(columns ? encodeJsonColumnsRawFrame(w, out, this.paths(), match) : encodeJsonRawFrameBytes(w, out, this.paths(), match)));
     }
   }
 
   /** batches() of batches [k0, k1) of a block held as columns (filtered by the cursor already). */
   columnBatches(v: ColumnBatchesView, k0: number, k1: number): void {
+    const columns = this.current?.layout === 'columns';
     if (this.current?.format === 'msgpack') {
       this.announce(v.ids, v.starts[k0] as number, v.starts[k1] as number, undefined);
-      this.raw(bufferOf(encodeColumnFrame(this.mp, v, k0, k1)));
+      this.raw(bufferOf(columns ? encodeMsgpackColumnsViewFrame(this.mp, v, k0, k1) : encodeColumnFrame(this.mp, v, k0, k1)));
     } else {
-      this.raw(bufferOf(encodeJsonColumnFrameBytes((this.json ??= new JsonBytesWriter()), v, k0, k1, this.paths())));
+      const w = (this.json ??= new JsonBytesWriter());
+      this.raw(bufferOf(columns ? encodeJsonColumnsViewFrame(w, v, k0, k1, this.paths()) : encodeJsonColumnFrameBytes(w, v, k0, k1, this.paths())));
     }
   }
 

@@ -1,9 +1,10 @@
 /**
  * Playback benchmark: `npm run bench:playback [-- --gb 1 --sessions 512 --seconds 20]`;
- * `--only unlimited --hours 8 --passes 7 --formats msgpack` for A/B runs of the replay path,
+ * `--only unlimited --hours 8 --passes 7 --formats msgpack --layouts pairs` for A/B runs of the replay path,
  * PROF=<dir> for a CPU profile of the server. Prints one JSON object:
  *  - unlimited: updates/s delivered to one WebSocket client at unlimited speed (fabric
- *    workload, 512 updates per batch, --hours of it), JSON and msgpack, frames decoded by
+ *    workload, 512 updates per batch, --hours of it), JSON and msgpack, each in the pairs
+ *    and the columns layout (--layouts; docs/playback.md "Layouts"), frames decoded by
  *    the client, with the server's and the client's CPU time. Each format replays the
  *    whole archive --warmup times unmeasured (JIT), then --passes times measured, each pass
  *    a new session on the same server; the median and spread of the passes are printed.
@@ -45,6 +46,8 @@ const { values: args } = parseArgs({
     passes: { type: 'string', default: '5' },
     warmup: { type: 'string', default: '1' },
     formats: { type: 'string', default: 'json,msgpack' },
+    // Batch frame layouts (docs/playback.md, "Layouts"), each format in each.
+    layouts: { type: 'string', default: 'pairs,columns' },
   },
 });
 
@@ -86,9 +89,10 @@ async function createSession(url: string, body: object): Promise<string> {
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- frames are whatever the server sent
 type AnyFrame = any;
+type Layout = 'pairs' | 'columns';
 
-function openWs(url: string, id: string, format: 'json' | 'msgpack', onFrame: (f: AnyFrame) => void): Promise<WebSocket> {
-  const ws = new WebSocket(`${url.replace('http', 'ws')}/api/v1/sessions/${id}/stream?coalesce=true${format === 'msgpack' ? '&format=msgpack' : ''}`);
+function openWs(url: string, id: string, format: 'json' | 'msgpack', layout: Layout, onFrame: (f: AnyFrame) => void): Promise<WebSocket> {
+  const ws = new WebSocket(`${url.replace('http', 'ws')}/api/v1/sessions/${id}/stream?coalesce=true&layout=${layout}${format === 'msgpack' ? '&format=msgpack' : ''}`);
   ws.on('message', (data: Buffer, binary: boolean) => onFrame(binary ? unpack(data) : JSON.parse(data.toString())));
   return new Promise((resolve, reject) => {
     ws.once('open', () => resolve(ws));
@@ -134,7 +138,7 @@ interface Pass {
  * update: updates per wall second (what a client sees, and what a loaded machine
  * stretches), and the server's and the client's CPU time over the same span.
  */
-async function unlimitedPass(server: Server, total: number, format: 'json' | 'msgpack'): Promise<Pass> {
+async function unlimitedPass(server: Server, total: number, format: 'json' | 'msgpack', layout: Layout): Promise<Pass> {
   const id = await createSession(server.url, { speed: 'unlimited' });
   const pid = server.proc.pid!;
   let updates = 0;
@@ -143,10 +147,11 @@ async function unlimitedPass(server: Server, total: number, format: 'json' | 'ms
   let client0 = process.cpuUsage();
   let done!: () => void;
   const finished = new Promise<void>((resolve) => (done = resolve));
-  const count = (b: { updates: unknown[] }): void => {
-    updates += b.updates.length;
+  // A batch's updates: its pairs, or its column of values (the columns layout).
+  const count = (b: { updates?: unknown[]; values?: unknown[] }): void => {
+    updates += (b.updates ?? b.values)!.length;
   };
-  const ws = await openWs(server.url, id, format, (f) => {
+  const ws = await openWs(server.url, id, format, layout, (f) => {
     if (f.type === 'state') {
       t0 = performance.now();
       server0 = cpuSecsOf(pid);
@@ -179,16 +184,17 @@ function median(xs: number[]): number {
 }
 
 /** Warm-up passes, then measured ones: their median and range for each figure. */
-async function unlimited(server: Server, total: number, format: 'json' | 'msgpack', warmup: number, passes: number): Promise<object> {
-  for (let i = 0; i < warmup; i++) await unlimitedPass(server, total, format);
+async function unlimited(server: Server, total: number, format: 'json' | 'msgpack', layout: Layout, warmup: number, passes: number): Promise<object> {
+  for (let i = 0; i < warmup; i++) await unlimitedPass(server, total, format, layout);
   const runs: Pass[] = [];
-  for (let i = 0; i < passes; i++) runs.push(await unlimitedPass(server, total, format));
+  for (let i = 0; i < passes; i++) runs.push(await unlimitedPass(server, total, format, layout));
   const spread = (k: 'updatesPerSec' | 'updatesPerServerCpuSec'): object => {
     const xs = runs.map((r) => r[k]);
     return { median: median(xs), min: Math.min(...xs), max: Math.max(...xs) };
   };
   return {
     format,
+    layout,
     updates: total,
     warmup,
     passes,
@@ -202,7 +208,7 @@ async function unlimited(server: Server, total: number, format: 'json' | 'msgpac
 async function seeks(server: Server, first: number, last: number): Promise<object> {
   const id = await createSession(server.url, { state: 'pause' });
   let resolveState: (() => void) | undefined;
-  const ws = await openWs(server.url, id, 'msgpack', (f) => {
+  const ws = await openWs(server.url, id, 'msgpack', 'pairs', (f) => {
     if (f.type === 'state') resolveState?.();
     else if (f.type === 'error') process.stderr.write(`seek: error frame ${JSON.stringify(f)}\n`);
   });
@@ -247,7 +253,7 @@ async function concurrent(server: Server, n: number, seconds: number, startTs: n
     // Spread sessions over the archive so they read different blocks.
     const id = await createSession(server.url, { speed: 1, pos: startTs + (i % 64) * 60_000_000 });
     let anchor: { wall: number; ts: number } | undefined;
-    sockets.push(await openWs(server.url, id, 'msgpack', (f) => {
+    sockets.push(await openWs(server.url, id, 'msgpack', 'pairs', (f) => {
       if (f.type !== 'batch') return;
       frames++;
       const now = performance.now();
@@ -305,8 +311,10 @@ async function main(): Promise<void> {
   if (only.has('unlimited')) {
     server = await startServer(fabricDir);
     const runs: object[] = [];
-    for (const format of args.formats.split(',') as Array<'json' | 'msgpack'>) {
-      runs.push(await unlimited(server, fabricSeconds * 512, format, Number(args.warmup), Number(args.passes)));
+    for (const layout of args.layouts.split(',') as Layout[]) {
+      for (const format of args.formats.split(',') as Array<'json' | 'msgpack'>) {
+        runs.push(await unlimited(server, fabricSeconds * 512, format, layout, Number(args.warmup), Number(args.passes)));
+      }
     }
     result.unlimited = runs;
     await server.stop();
