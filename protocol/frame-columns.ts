@@ -28,6 +28,9 @@ export interface ColumnsBatchBody {
   values: unknown[];
 }
 
+/** A `batches` frame of no batch (as the pairs layout writes it): its opening, closed by the caller's `]}`. */
+const EMPTY_BATCHES_OPEN = '{"type":"batches","batches":[';
+
 /** Opens a `batch` frame (one batch) or a `batches` frame, in JSON; `batchOpen` before each batch, `close` at the end. */
 function jsonBatchOpen(w: JsonBytesWriter, one: boolean, first: boolean, ts: number): void {
   if (first) w.ascii(one ? '{"type":"batch","ts":' : '{"type":"batches","batches":[{"ts":');
@@ -45,6 +48,7 @@ export function encodeJsonColumnsRawFrame(w: JsonBytesWriter, batches: readonly 
   const table = quotedPathsOf(paths);
   const one = batches.length === 1;
   w.reset();
+  if (batches.length === 0) w.ascii(EMPTY_BATCHES_OPEN);
   for (let k = 0; k < batches.length; k++) {
     const b = batches[k] as RawBatchView;
     jsonBatchOpen(w, one, k === 0, b.ts);
@@ -77,6 +81,7 @@ export function encodeJsonColumnsViewFrame(w: JsonBytesWriter, v: ColumnBatchesV
   let j = otherIndexFrom(v, v.starts[k0] as number);
   let nextOther = j < v.otherCount ? (v.otherAt[j] as number) : -1;
   w.reset();
+  if (k1 <= k0) w.ascii(EMPTY_BATCHES_OPEN);
   for (let k = k0; k < k1; k++) {
     jsonBatchOpen(w, one, k === k0, v.ts[k] as number);
     const from = v.starts[k] as number;

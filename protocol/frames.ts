@@ -309,9 +309,13 @@ export class FrameDecoder {
         for (const [id, p] of f.paths as Array<[number, string]>) this.paths.set(id, p);
         return [];
       case 'batches':
-        return (f.batches as WireBatch[]).map((b) => ({ type: 'batch', ts: b.ts, updates: fix(updatesOf(b)) }));
+        if (!Array.isArray(f.batches)) throw new TapedeckError('TPD_BAD_FRAME', 'batches frame has no batches array');
+        return (f.batches as WireBatch[]).map((b) => {
+          const updates = fix(updatesOf(b, binary)); // first: it refuses a batch that is not an object
+          return { type: 'batch', ts: b.ts, updates };
+        });
       case 'batch':
-        return [{ type: 'batch', ts: f.ts as number, updates: fix(updatesOf(f as unknown as WireBatch)) }];
+        return [{ type: 'batch', ts: f.ts as number, updates: fix(updatesOf(f as unknown as WireBatch, binary)) }];
       case 'state': {
         const pairs = (Array.isArray(f.values) ? f.values : Object.entries(f.values as Record<string, unknown>)) as WirePairs;
         const values: Record<string, Value> = {};
@@ -333,13 +337,22 @@ interface WireBatch {
   values?: unknown;
 }
 
-/** A batch's updates as pairs, whichever layout it came in; TPD_BAD_FRAME when its columns do not pair up. */
-function updatesOf(b: WireBatch): WirePairs {
-  if (b.updates !== undefined) return b.updates;
-  const keys = (b.paths ?? b.ids) as Array<string | number> | undefined;
+/**
+ * A batch's updates as pairs, whichever layout it came in (JSON columns name `paths`,
+ * msgpack columns `ids`); TPD_BAD_FRAME for anything else: both layouts at once, the other
+ * format's key, columns that do not pair up, updates that are not an array.
+ */
+function updatesOf(b: WireBatch, binary: boolean): WirePairs {
+  if (typeof b !== 'object' || b === null) throw new TapedeckError('TPD_BAD_FRAME', 'batch is not an object');
+  const columns = b.paths !== undefined || b.ids !== undefined || b.values !== undefined;
+  if (b.updates !== undefined) {
+    if (columns || !Array.isArray(b.updates)) throw new TapedeckError('TPD_BAD_FRAME', 'batch has updates that are not an array, or updates and columns both');
+    return b.updates;
+  }
+  const keys = (binary ? b.ids : b.paths) as Array<string | number> | undefined;
   const values = b.values as unknown[] | undefined;
-  if (!Array.isArray(keys) || !Array.isArray(values) || keys.length !== values.length) {
-    throw new TapedeckError('TPD_BAD_FRAME', 'batch has neither updates nor paths (or ids) and values of one length');
+  if ((binary ? b.paths : b.ids) !== undefined || !Array.isArray(keys) || !Array.isArray(values) || keys.length !== values.length) {
+    throw new TapedeckError('TPD_BAD_FRAME', `batch has neither updates nor ${binary ? 'ids' : 'paths'} and values of one length`);
   }
   const out: WirePairs = new Array(keys.length);
   // valuePair: an [id, NaN] literal would be an array of doubles, which changes a NaN's payload.

@@ -9,6 +9,9 @@ import { joinSignedValues } from '../clients/cli/main.js';
 import { splitKeys } from '../clients/cli/play.js';
 import type { Batch } from '../protocol/value.js';
 import { tapedeckArgs } from './helpers/built.js';
+import { tmpDir } from './helpers/tmp.js';
+import { Archive } from '../storage/index.js';
+import { buildServer } from '../server/app.js';
 
 let server: TestServer | undefined;
 afterEach(async () => {
@@ -25,13 +28,13 @@ async function take(it: AsyncIterator<StreamFrame>, pred: (f: StreamFrame) => bo
 }
 
 describe('TypeScript client', () => {
-  for (const format of ['json', 'msgpack'] as const) {
-    it(`iterates frames (${format}) and reproduces the archive`, async () => {
+  for (const [format, layout] of [['json', undefined], ['msgpack', undefined], ['json', 'pairs'], ['msgpack', 'pairs']] as const) {
+    it(`iterates frames (${format}, layout ${layout ?? 'default'}) and reproduces the archive`, async () => {
       const batches = randomBatches(31, 400);
       server = await startServer(batches);
       const td = new TapedeckClient(server.url);
       const s = await td.createSession({ speed: 'unlimited' });
-      const stream = td.stream(s.id, { format });
+      const stream = td.stream(s.id, layout ? { format, layout } : { format });
       const got: Batch[] = [];
       const it = stream[Symbol.asyncIterator]();
       expect((await take(it, () => true)).type).toBe('state');
@@ -43,6 +46,40 @@ describe('TypeScript client', () => {
       stream.close();
     });
   }
+
+  it('asks a server that refuses the columns layout again in pairs, unless the caller chose columns', async () => {
+    const batches = randomBatches(8, 120);
+    const dir = await tmpDir('tapedeck-client-old-');
+    const archive = await Archive.open(dir, { flushIntervalMs: 0 });
+    for (const b of batches) archive.writer!.append(b.updates, b.ts);
+    await archive.writer!.flush();
+    const app = await buildServer({ archive });
+    // A server from before layouts: its stream route's schema refuses any parameter it does not know.
+    const asked: string[] = [];
+    app.addHook('onRequest', async (req, reply) => {
+      if (!req.url.includes('/stream')) return;
+      asked.push(req.url.slice(req.url.indexOf('?')));
+      if (req.url.includes('layout=')) await reply.code(400).send({ error: { code: 'TPD_BAD_REQUEST', message: 'querystring must NOT have additional properties' } });
+    });
+    await app.listen({ port: 0, host: '127.0.0.1' });
+    server = { app, archive, url: `http://127.0.0.1:${(app.server.address() as { port: number }).port}`, close: async () => { await app.close(); await archive.close(); } };
+    const td = new TapedeckClient(server.url);
+    const s = await td.createSession({ speed: 'unlimited' });
+    const stream = td.stream(s.id);
+    const it = stream[Symbol.asyncIterator]();
+    expect((await take(it, () => true)).type).toBe('state');
+    const got: Batch[] = [];
+    while (got.length < batches.length) {
+      const f = await take(it, (x) => x.type === 'batch');
+      if (f.type === 'batch') got.push({ ts: f.ts, updates: f.updates });
+    }
+    expect(plain(got)).toStrictEqual(plain(batches));
+    expect(asked).toEqual(['?coalesce=true&layout=columns', '?coalesce=true']);
+    stream.close();
+    // Columns asked for by name: the refusal is the caller's answer.
+    const chosen = td.stream((await td.createSession({ speed: 'unlimited' })).id, { layout: 'columns' });
+    await expect(chosen.ready()).rejects.toMatchObject({ status: 400 });
+  });
 
   it('changes controls over REST and the socket, and maps HTTP errors to codes', async () => {
     server = await startServer(randomBatches(3, 50));

@@ -139,7 +139,9 @@ export class SessionStream implements AsyncIterable<StreamFrame> {
   private attempts = 0;
   private decoder = new FrameDecoder();
   private readonly format: 'json' | 'msgpack';
-  private readonly layout: FrameLayout;
+  private layout: FrameLayout;
+  /** The layout was this client's choice, not the caller's: a server that refuses it is asked again in pairs. */
+  private readonly layoutDefaulted: boolean;
   private readonly reconnect: boolean;
   private readonly attemptsMax: number;
   private readonly queueMax: number;
@@ -148,6 +150,7 @@ export class SessionStream implements AsyncIterable<StreamFrame> {
   constructor(private readonly url: string, opts: StreamOptions, private readonly token: string | undefined) {
     this.format = opts.format ?? 'json';
     this.layout = opts.layout ?? 'columns';
+    this.layoutDefaulted = opts.layout === undefined;
     this.reconnect = opts.reconnect ?? true;
     this.attemptsMax = opts.reconnectAttemptsMax ?? 10;
     this.queueMax = opts.queueFramesMax ?? 1024;
@@ -161,7 +164,8 @@ export class SessionStream implements AsyncIterable<StreamFrame> {
 
   private connect(reconnectAttempt = 0): Promise<void> {
     // This client splits `batches` frames itself, so it takes them (fewer, larger frames).
-    const ws = new WebSocket(`${this.url}?coalesce=true&layout=${this.layout}${this.format === 'msgpack' ? '&format=msgpack' : ''}`, {
+    // Pairs are every server's default: not named, so a server from before layouts takes it.
+    const ws = new WebSocket(`${this.url}?coalesce=true${this.layout === 'columns' ? '&layout=columns' : ''}${this.format === 'msgpack' ? '&format=msgpack' : ''}`, {
       headers: this.token ? { authorization: `Bearer ${this.token}` } : {},
       // Every frame the server may send (one batch whole can pass ws's default of 100 MiB).
       maxPayload: PROTOCOL_LIMITS.streamFrameBytesMax,
@@ -169,7 +173,9 @@ export class SessionStream implements AsyncIterable<StreamFrame> {
     this.ws = ws;
     this.decoder = new FrameDecoder(); // path ids are per connection
     ws.on('message', (data: Buffer, binary: boolean) => this.onMessage(data, binary));
-    ws.on('close', (code) => this.onClose(code));
+    ws.on('close', (code) => {
+      if (this.ws === ws) this.onClose(code); // not a socket given up for another
+    });
     ws.on('error', () => undefined); // 'close' follows and decides
     return new Promise((resolve, reject) => {
       ws.once('open', () => {
@@ -178,7 +184,15 @@ export class SessionStream implements AsyncIterable<StreamFrame> {
         if (reconnectAttempt > 0) this.push({ type: 'reconnected', attempt: reconnectAttempt });
         resolve();
       });
-      ws.once('unexpected-response', (_req, res) => {
+      ws.once('unexpected-response', (req, res) => {
+        if (res.statusCode === 400 && this.layout === 'columns' && this.layoutDefaulted) {
+          // A server from before layouts refuses the parameter (400 before the upgrade): ask
+          // again in pairs; the frames this stream yields are the same.
+          this.layout = 'pairs';
+          req.destroy();
+          this.connect(reconnectAttempt).then(resolve, reject);
+          return;
+        }
         const err = new TapedeckClientError(res.statusCode ?? 0, res.statusCode === 404 ? 'TPD_SESSION_NOT_FOUND' : 'TPD_HTTP', `stream refused with HTTP ${res.statusCode}`);
         this.fail(err);
         reject(err);

@@ -10,6 +10,7 @@
  * (Playhead.releaseColumns, ./playhead.ts): batch timestamps only grow, so a seek to that time is exact.
  */
 import type { ColumnBatches } from '../../storage/cursor.js';
+import { FRAME_ENVELOPE_BYTES } from './frame-bytes.js';
 
 export interface ColumnFramePlan {
   /** Batches in the frame at most. */
@@ -53,7 +54,7 @@ export class HeldColumns {
     const v = this.view as ColumnBatches;
     let k = this.next;
     let updates = 0;
-    let bytes = 0;
+    let bytes = FRAME_ENVELOPE_BYTES;
     while (k < v.batches && k - this.next < plan.batchesMax && (k === this.next || updates < plan.updatesMax)) {
       if (plan.endUs !== null && (v.ts[k] as number) > plan.endUs) break;
       if (plan.batchesMax > 1) {

@@ -19,6 +19,12 @@ import { msgpackStringBytes } from '../../protocol/value-msgpack.js';
 import type { RawBatch } from '../../storage/cursor.js';
 import type { FrameFormat } from './wire.js';
 
+/**
+ * A frame's own envelope, counted once a frame: `{"type":"batches","batches":[` and `]}` (31
+ * bytes; msgpack: a map, two keys, an array header). Batches recorded empty weigh only their
+ * framing, so with several of them the per-batch slack does not cover it.
+ */
+export const FRAME_ENVELOPE_BYTES = 32;
 /** A batch's own framing: `{"ts":…,"updates":[…]}`, or `{"ts":…,"paths":[…],"values":[…]}` in the columns layout (msgpack: a map of two or three, array headers). */
 const BATCH_BYTES = 56;
 /** An update's framing: `[`, `,`, `]`, `,` (msgpack: an array header and an id up to uint32). */

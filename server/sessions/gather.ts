@@ -6,6 +6,7 @@
  * the frame's bytes goes alone in its own frame.
  */
 import type { RawBatch } from '../../storage/cursor.js';
+import { FRAME_ENVELOPE_BYTES } from './frame-bytes.js';
 
 export interface FramePlan {
   /** Batches in the frame at most (1 for clients that take one `batch` frame per batch). */
@@ -47,7 +48,7 @@ export interface GatheredFrame {
 export async function gatherFrame(cursor: Next, first: RawBatch, plan: FramePlan): Promise<GatheredFrame> {
   const out: RawBatch[] = [first];
   let updates = first.to - first.from;
-  let bytes = plan.batchesMax > 1 ? plan.bytesOf(first) : 0;
+  let bytes = plan.batchesMax > 1 ? FRAME_ENVELOPE_BYTES + plan.bytesOf(first) : 0;
   while (out.length < plan.batchesMax && updates < plan.updatesMax && !plan.interrupted()) {
     let nb: RawBatch | null;
     try {
