@@ -227,9 +227,9 @@ function exactFrames(frames: DecodedFrame[]): unknown[] {
 describe('the layout parameter', () => {
   it('refuses a layout it does not know before the upgrade, with the stable code', async () => {
     const id = await session({ speed: 'unlimited' });
-    for (const bad of ['rows', 'COLUMNS', '', 'columns,pairs']) {
+    for (const bad of ['rows', 'COLUMNS', '', 'columns,pairs', 'columns&layout=pairs', 'columns&layout=columns']) {
       const status = await new Promise<{ status: number; code: string | undefined }>((resolve, reject) => {
-        const ws = new WebSocket(`${url}/api/v1/sessions/${id}/stream?layout=${encodeURIComponent(bad)}`);
+        const ws = new WebSocket(`${url}/api/v1/sessions/${id}/stream?layout=${encodeURIComponent(bad).replaceAll('%26', '&').replaceAll('%3D', '=')}`);
         ws.once('unexpected-response', (_req, res) => {
           let body = '';
           res.on('data', (d: Buffer) => (body += d.toString()));
