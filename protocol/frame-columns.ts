@@ -56,16 +56,14 @@ export function encodeJsonColumnsRawFrame(w: JsonBytesWriter, batches: readonly 
     for (let i = b.from; i < b.to; i++) {
       const id = b.ids[i] as number;
       if (match && !match(id)) continue;
-      if (!first) w.ascii(',');
-      w.bytes(quotedPath(table, paths, id));
+      w.pathItem(quotedPath(table, paths, id), first);
       first = false;
     }
     w.ascii('],"values":[');
     first = true;
     for (let i = b.from; i < b.to; i++) {
       if (match && !match(b.ids[i] as number)) continue;
-      if (!first) w.ascii(',');
-      w.value(b.values[i] as Value);
+      w.valueItem(b.values[i] as Value, first);
       first = false;
     }
     w.ascii(']}');
@@ -86,18 +84,14 @@ export function encodeJsonColumnsViewFrame(w: JsonBytesWriter, v: ColumnBatchesV
     jsonBatchOpen(w, one, k === k0, v.ts[k] as number);
     const from = v.starts[k] as number;
     const to = v.starts[k + 1] as number;
-    for (let u = from; u < to; u++) {
-      if (u !== from) w.ascii(',');
-      w.bytes(quotedPath(table, paths, v.ids[u] as number));
-    }
+    for (let u = from; u < to; u++) w.pathItem(quotedPath(table, paths, v.ids[u] as number), u === from);
     w.ascii('],"values":[');
     for (let u = from; u < to; u++) {
-      if (u !== from) w.ascii(',');
       if (u === nextOther) {
-        w.value(v.others[j++] as Value);
+        w.valueItem(v.others[j++] as Value, u === from);
         nextOther = j < v.otherCount ? (v.otherAt[j] as number) : -1;
       } else {
-        w.value(v.nums[u] as number);
+        w.valueItem(v.nums[u] as number, u === from);
       }
     }
     w.ascii(']}');

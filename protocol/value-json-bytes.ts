@@ -83,6 +83,25 @@ export class JsonBytesWriter {
     this.buf[this.pos++] = 0x5d; // ]
   }
 
+  /** A path of a columns-layout batch (protocol/frame-columns.ts): its quoted UTF-8, after `,` unless first. */
+  pathItem(quotedPath: Uint8Array, first: boolean): void {
+    const n = quotedPath.length;
+    this.ensure(n + 1);
+    let p = this.pos;
+    if (!first) this.buf[p++] = 0x2c; // ,
+    this.buf.set(quotedPath, p);
+    this.pos = p + n;
+  }
+
+  /** A value of a columns-layout batch: value(v), after `,` unless first. */
+  valueItem(v: Value, first: boolean): void {
+    if (!first) {
+      this.ensure(1);
+      this.buf[this.pos++] = 0x2c;
+    }
+    this.value(v);
+  }
+
   /** Any text, as UTF-8 (JSON text is well formed: JSON.stringify escapes lone surrogates). */
   text(s: string): void {
     this.ensure(s.length * 3);
