@@ -20,21 +20,14 @@ import type { MsgpackWriter } from './value-msgpack.js';
 export const FRAME_LAYOUTS = ['pairs', 'columns'] as const;
 export type FrameLayout = (typeof FRAME_LAYOUTS)[number];
 
-/** A batch in the columns layout as it crosses the wire (JSON: `paths`; msgpack: `ids`, told by `paths` frames). */
-export interface ColumnsBatchBody {
-  ts: number;
-  paths?: string[];
-  ids?: number[];
-  values: unknown[];
+/** Opens a `batch` frame (one batch: its fields follow) or a `batches` frame (its array follows); closed by `]}` after the batches unless one. */
+function jsonFrameOpen(w: JsonBytesWriter, one: boolean): void {
+  w.ascii(one ? '{"type":"batch",' : '{"type":"batches","batches":[');
 }
 
-/** A `batches` frame of no batch (as the pairs layout writes it): its opening, closed by the caller's `]}`. */
-const EMPTY_BATCHES_OPEN = '{"type":"batches","batches":[';
-
-/** Opens a `batch` frame (one batch) or a `batches` frame, in JSON; `batchOpen` before each batch, `close` at the end. */
+/** Opens a batch up to its paths column; the batch ends with `]}` after its values. */
 function jsonBatchOpen(w: JsonBytesWriter, one: boolean, first: boolean, ts: number): void {
-  if (first) w.ascii(one ? '{"type":"batch","ts":' : '{"type":"batches","batches":[{"ts":');
-  else w.ascii(',{"ts":');
+  w.ascii(one ? '"ts":' : first ? '{"ts":' : ',{"ts":');
   // As the pairs layout writes it (`${ts}`), whatever the number.
   w.ascii(String(ts));
   w.ascii(',"paths":[');
@@ -48,7 +41,7 @@ export function encodeJsonColumnsRawFrame(w: JsonBytesWriter, batches: readonly 
   const table = quotedPathsOf(paths);
   const one = batches.length === 1;
   w.reset();
-  if (batches.length === 0) w.ascii(EMPTY_BATCHES_OPEN);
+  jsonFrameOpen(w, one);
   for (let k = 0; k < batches.length; k++) {
     const b = batches[k] as RawBatchView;
     jsonBatchOpen(w, one, k === 0, b.ts);
@@ -79,7 +72,7 @@ export function encodeJsonColumnsViewFrame(w: JsonBytesWriter, v: ColumnBatchesV
   let j = otherIndexFrom(v, v.starts[k0] as number);
   let nextOther = j < v.otherCount ? (v.otherAt[j] as number) : -1;
   w.reset();
-  if (k1 <= k0) w.ascii(EMPTY_BATCHES_OPEN);
+  jsonFrameOpen(w, one);
   for (let k = k0; k < k1; k++) {
     jsonBatchOpen(w, one, k === k0, v.ts[k] as number);
     const from = v.starts[k] as number;

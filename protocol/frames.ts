@@ -26,7 +26,7 @@
 import type { ControlsInput, ControlsView } from './controls.js';
 import type { Coverage, CoverageGap, SourceOutage } from './coverage.js';
 import { TapedeckError } from './errors.js';
-import { setOwn, valuePair, type Value } from './value.js';
+import { setOwn, type Value } from './value.js';
 import { isJsonPlain, valueFromJson, valueToJson, valueToJsonText } from './value-json.js';
 import type { JsonBytesWriter } from './value-json-bytes.js';
 import { otherIndexFrom, type ColumnBatchesView } from './msgpack-batch-frame.js';
@@ -300,10 +300,12 @@ export class FrameDecoder {
     if (typeof f !== 'object' || f === null || typeof f.type !== 'string') throw new TapedeckError('TPD_BAD_FRAME', 'server frame has no type');
     const json = !binary;
     const key = (k: string | number): string => (typeof k === 'number' ? (this.paths.get(k) ?? `#${k}`) : k);
-    const fix = (pairs: WirePairs): Array<[string, Value]> => pairs.map(([k, v]) => {
+    // [path, value] with a string first: never an array of doubles, so a NaN keeps its bits.
+    const update = (k: string | number, v: unknown): [string, Value] => {
       const p = key(k);
       return [p, json ? revive(v, p) : (v as Value)];
-    });
+    };
+    const fix = (pairs: WirePairs): Array<[string, Value]> => pairs.map(([k, v]) => update(k, v));
     switch (f.type) {
       case 'paths':
         for (const [id, p] of f.paths as Array<[number, string]>) this.paths.set(id, p);
@@ -311,11 +313,11 @@ export class FrameDecoder {
       case 'batches':
         if (!Array.isArray(f.batches)) throw new TapedeckError('TPD_BAD_FRAME', 'batches frame has no batches array');
         return (f.batches as WireBatch[]).map((b) => {
-          const updates = fix(updatesOf(b, binary)); // first: it refuses a batch that is not an object
+          const updates = updatesOf(b, binary, fix, update); // first: it refuses a batch that is not an object
           return { type: 'batch', ts: b.ts, updates };
         });
       case 'batch':
-        return [{ type: 'batch', ts: f.ts as number, updates: fix(updatesOf(f as unknown as WireBatch, binary)) }];
+        return [{ type: 'batch', ts: f.ts as number, updates: updatesOf(f as unknown as WireBatch, binary, fix, update) }];
       case 'state': {
         const pairs = (Array.isArray(f.values) ? f.values : Object.entries(f.values as Record<string, unknown>)) as WirePairs;
         const values: Record<string, Value> = {};
@@ -338,25 +340,25 @@ interface WireBatch {
 }
 
 /**
- * A batch's updates as pairs, whichever layout it came in (JSON columns name `paths`,
- * msgpack columns `ids`); TPD_BAD_FRAME for anything else: both layouts at once, the other
- * format's key, columns that do not pair up, updates that are not an array.
+ * A batch's updates, whichever layout it came in (JSON columns name `paths`, msgpack columns
+ * `ids`): `fix` of its pairs, or `update` of each path (id) and value; TPD_BAD_FRAME for
+ * anything else: both layouts at once, the other format's key, columns that do not pair up,
+ * updates that are not an array.
  */
-function updatesOf(b: WireBatch, binary: boolean): WirePairs {
+function updatesOf(b: WireBatch, binary: boolean, fix: (pairs: WirePairs) => Array<[string, Value]>, update: (k: string | number, v: unknown) => [string, Value]): Array<[string, Value]> {
   if (typeof b !== 'object' || b === null) throw new TapedeckError('TPD_BAD_FRAME', 'batch is not an object');
   const columns = b.paths !== undefined || b.ids !== undefined || b.values !== undefined;
   if (b.updates !== undefined) {
     if (columns || !Array.isArray(b.updates)) throw new TapedeckError('TPD_BAD_FRAME', 'batch has updates that are not an array, or updates and columns both');
-    return b.updates;
+    return fix(b.updates);
   }
   const keys = (binary ? b.ids : b.paths) as Array<string | number> | undefined;
   const values = b.values as unknown[] | undefined;
   if ((binary ? b.paths : b.ids) !== undefined || !Array.isArray(keys) || !Array.isArray(values) || keys.length !== values.length) {
     throw new TapedeckError('TPD_BAD_FRAME', `batch has neither updates nor ${binary ? 'ids' : 'paths'} and values of one length`);
   }
-  const out: WirePairs = new Array(keys.length);
-  // valuePair: an [id, NaN] literal would be an array of doubles, which changes a NaN's payload.
-  for (let i = 0; i < keys.length; i++) out[i] = valuePair(keys[i] as string | number, values[i] as Value);
+  const out = new Array<[string, Value]>(keys.length);
+  for (let i = 0; i < keys.length; i++) out[i] = update(keys[i] as string | number, values[i]);
   return out;
 }
 

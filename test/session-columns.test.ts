@@ -115,12 +115,17 @@ afterAll(async () => {
   await archive?.close();
 });
 
+/** Every batch of the archive as the cursor hands it out, and the same as a column view. */
+async function rawsAndView(): Promise<{ raws: RawBatch[]; view: ColumnBatchesView }> {
+  const raws: RawBatch[] = [];
+  const c = archive.cursor();
+  for (let b = await c.nextRaw(); b; b = await c.nextRaw()) raws.push(b);
+  return { raws, view: viewOf(raws) };
+}
+
 describe('column frames', () => {
   it('are the bytes of the batch-by-batch encoders for the same batches (msgpack with NaN payloads, JSON)', async () => {
-    const raws: RawBatch[] = [];
-    const c = archive.cursor();
-    for (let b = await c.nextRaw(); b; b = await c.nextRaw()) raws.push(b);
-    const view = viewOf(raws);
+    const { raws, view } = await rawsAndView();
     const r = rng(SEED + 1);
     const [m1, m2, j1] = [new MsgpackWriter(), new MsgpackWriter(), new JsonBytesWriter()];
     for (let i = 0; i < 3000; i++) {
@@ -133,10 +138,7 @@ describe('column frames', () => {
   });
 
   it('in the columns layout decode to the frames of the pairs layout, value for value and NaN bit for bit, filtered or not', async () => {
-    const raws: RawBatch[] = [];
-    const c = archive.cursor();
-    for (let b = await c.nextRaw(); b; b = await c.nextRaw()) raws.push(b);
-    const view = viewOf(raws);
+    const { raws, view } = await rawsAndView();
     const r = rng(SEED + 2);
     const [m1, m2, j1] = [new MsgpackWriter(), new MsgpackWriter(), new JsonBytesWriter()];
     const told = encodeMsgpackFrame(new MsgpackWriter(), { type: 'paths', paths: archive.paths.map((p, id) => [id, p]) });
