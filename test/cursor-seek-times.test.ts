@@ -25,6 +25,7 @@ import { rng, randomValue, randomBatches, fabricBatches, flattenBatches } from '
 import { tmpDir } from './helpers/tmp.js';
 import { scheduleSeed } from './helpers/seed.js';
 import { STALE_NAN } from './helpers/nan.js';
+import { STORAGE_LIMITS } from '../storage/limits.js';
 
 /** A NaN with a payload (quiet), which V8 may rewrite in an array of doubles. */
 const PAYLOAD_NAN = new Float64Array(new BigUint64Array([0x7ff8000000000123n]).buffer)[0] as number;
@@ -338,6 +339,9 @@ describe('batch times codec', () => {
   });
 });
 
+/** Fabric polls of 512 updates a full block holds (STORAGE_LIMITS.blockUpdatesTarget). */
+const POLLS_PER_BLOCK = STORAGE_LIMITS.blockUpdatesTarget / 512;
+
 describe('seek by batch times, state by columns', () => {
   it('positions and states equal the naive oracle bit for bit at every kind of instant, across files, with filters and selective cursors', async () => {
     const seed = scheduleSeed('SEEK_TIMES_SEED', 'seek-times');
@@ -354,20 +358,23 @@ describe('seek by batch times, state by columns', () => {
     await a.close();
   });
 
-  it('reads the same from fabric polls in blocks of the full size (512 paths, 16 384-update blocks: the state decodes the block at the position only up to it)', async () => {
+  it('reads the same from fabric polls in blocks of the full size (512 paths, 32 768-update blocks: the state decodes the block at the position only up to it)', async () => {
     const seed = scheduleSeed('SEEK_TIMES_SEED', 'seek-times fabric');
     const dir = await tmpDir();
     const a = await Archive.open(dir, { flushIntervalMs: 0, rotateSizeBytes: 64_000_000, imageFrequencyBytes: 0 });
     const r = rng(seed);
+    let poll = 0;
     for (const b of fabricBatches(seed, 64, 150)) {
       a.writer!.append(b.updates, b.ts);
-      // Mostly blocks sealed at the target; now and then a short one.
-      if (r() < 0.03) await a.writer!.flush();
+      // Mostly blocks sealed at the target (64 polls); now and then a short one, but not in
+      // the first block, so at least one is of the full size whatever the seed (seed 371227
+      // flushed within every 32 polls).
+      if (++poll > POLLS_PER_BLOCK && r() < 0.03) await a.writer!.flush();
     }
     await a.writer!.flush();
     const { batches, failed } = await oracleBatches(a);
     expect(failed.size).toBe(0);
-    // Some blocks are of the full size (32 polls of 512 paths).
+    // Some blocks hold 32 polls of 512 paths or more.
     let full = 0;
     for (let i = 0; i + 32 <= batches.length; i++) if ((batches[i] as OracleBatch).block === (batches[i + 31] as OracleBatch).block) full++;
     expect(full).toBeGreaterThan(0);
