@@ -8,3 +8,4 @@ export { Cursor, type CursorOptions, type SeekTarget } from './cursor.js';
 export { STORAGE_DEFAULTS, STORAGE_LIMITS, PAGE_BYTES, type StorageOptions } from './limits.js';
 export { verifyArchive, type VerifyReport } from './verify.js';
 export { reindexArchive } from './reindex.js';
+export { assertArchiveDir, notAnArchive } from './archive-dir.js';

@@ -8,8 +8,11 @@ import { rename, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CATALOG_FILE } from './catalog.js';
 import { Archive, type OpenOptions } from './archive.js';
+import { assertArchiveDir } from './archive-dir.js';
 
 export async function reindexArchive(dir: string, opts: OpenOptions = {}): Promise<Archive> {
+  // A directory that holds no archive is refused: a reindex there would create one.
+  await assertArchiveDir(dir);
   return Archive.open(dir, { ...opts, readonly: false, locked: moveCatalogAside });
 }
 

@@ -11,6 +11,7 @@
 import { open, readdir, stat, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { isTapedeckError } from '../protocol/errors.js';
+import { notAnArchive } from './archive-dir.js';
 import { Catalog, CATALOG_ERROR_CODE, CATALOG_FILE, catalogHoldsNothing, type BlockRow } from './catalog.js';
 import { BlockType } from './codec/frame.js';
 import { COVERAGE_FILE, readJournal } from './coverage-journal.js';
@@ -63,10 +64,10 @@ interface FileIndex {
 
 export async function verifyArchive(dir: string): Promise<VerifyReport> {
   const report: VerifyReport = { ok: true, files: [], problems: [] };
-  const st = await stat(dir).catch(() => undefined);
-  if (!st?.isDirectory()) {
+  const notArchive = await notAnArchive(dir);
+  if (notArchive !== undefined) {
     report.ok = false;
-    report.problems.push({ file: dir, offset: null, code: 'TPD_BAD_ARGUMENT', message: 'not a directory' });
+    report.problems.push({ file: dir, offset: null, code: 'TPD_BAD_ARGUMENT', message: notArchive });
     return report;
   }
   const names = (await readdir(dir)).filter((n) => n === CURRENT_NAME || ROTATED_NAME.test(n));

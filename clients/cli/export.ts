@@ -1,9 +1,10 @@
 import { createWriteStream } from 'node:fs';
+import { lstat, unlink } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { parseArgs } from 'node:util';
-import { Archive, wallClockUs } from '../../storage/index.js';
-import { TapedeckError } from '../../protocol/errors.js';
+import { Archive, assertArchiveDir, wallClockUs } from '../../storage/index.js';
+import { TapedeckError, isTapedeckError } from '../../protocol/errors.js';
 import { compileSpec, noMatchWarning, specMatchesAny, validateGlobs } from '../../protocol/glob.js';
 import { parseWallTime } from '../../protocol/time.js';
 import { HISTORY_FORMATS, historyChunks, type HistoryFormat } from '../../server/history.js';
@@ -40,6 +41,7 @@ export async function exportCommand(argv: string[]): Promise<number> {
   const globs = values.glob ?? ['/**'];
   validateGlobs(globs);
   const now = wallClockUs();
+  await assertArchiveDir(values.archive); // a mistyped --archive is refused, not exported as nothing
   const archive = await Archive.open(values.archive, { readonly: true });
   try {
     if (values.glob && !specMatchesAny(compileSpec(globs), archive.paths)) {
@@ -70,11 +72,29 @@ export async function exportCommand(argv: string[]): Promise<number> {
       }
     };
     const chunks = historyChunks(archive, { globs, fromUs, toUs, format }, onBatch);
-    await pipeline(Readable.from(chunks, { objectMode: false }), createWriteStream(values.out));
+    await writeOut(Readable.from(chunks, { objectMode: false }), values.out);
     if (tty) draw(hi, true);
     process.stderr.write(`exported ${batches} batches to ${values.out}\n`);
     return 0;
   } finally {
     await archive.close();
+  }
+}
+
+/**
+ * Writes the export to `out`. A file that cannot be written (a directory, no permission, a
+ * full disk) is TPD_IO naming it, not a crash; a regular file left part-written is removed,
+ * so no export is ever mistaken for a whole one.
+ */
+async function writeOut(source: Readable, out: string): Promise<void> {
+  try {
+    await pipeline(source, createWriteStream(out));
+  } catch (err) {
+    const st = await lstat(out).catch(() => undefined);
+    const removed = st?.isFile() === true && await unlink(out).then(() => true, () => false);
+    const note = removed ? `; the part written to ${out} was removed` : '';
+    if (isTapedeckError(err)) throw new TapedeckError(err.code, `${err.message}${note}`, err.details, { cause: err });
+    const e = err as NodeJS.ErrnoException;
+    throw new TapedeckError('TPD_IO', `cannot write --out ${out}: ${e.code ?? e.message}${note}`, undefined, { cause: err });
   }
 }

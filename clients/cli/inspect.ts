@@ -1,5 +1,6 @@
 import { parseArgs } from 'node:util';
 import { Archive, wallClockUs } from '../../storage/archive.js';
+import { assertArchiveDir } from '../../storage/archive-dir.js';
 import { BlockType } from '../../storage/codec/frame.js';
 import { compileSpec, validateGlobs } from '../../protocol/glob.js';
 import { formatTs, parseWallTime } from '../../protocol/time.js';
@@ -22,6 +23,7 @@ export async function inspectCommand(argv: string[]): Promise<number> {
   const dir = positionals[0];
   if (!dir) throw new TapedeckError('TPD_BAD_ARGUMENT', 'inspect needs an archive directory');
   if (values.glob) validateGlobs(values.glob); // TPD_BAD_GLOB before the archive is opened
+  await assertArchiveDir(dir); // a mistyped path is refused, not shown as an empty archive
   const a = await Archive.open(dir, { readonly: true });
   try {
     const files = a.files.map((f) => {
