@@ -2,9 +2,11 @@
  * Whether a directory holds an archive, for the tools that work on an existing one
  * (`tapedeck inspect`, `verify`, `reindex`): a mistyped path must be refused, not reported
  * as an empty archive that verifies clean, nor turned into a new archive by a reindex.
- * A server opens (and creates) its archive directory without this check.
+ * A server opens (and creates) its archive directory without this check, through
+ * makeDirectory.
  */
-import { readdir, stat } from 'node:fs/promises';
+import { mkdir, readdir, stat } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
 import { TapedeckError } from '../protocol/errors.js';
 import { CATALOG_FILE } from './catalog-rows.js';
 import { CURRENT_NAME, ROTATED_NAME } from './segment-file.js';
@@ -30,4 +32,40 @@ export async function notAnArchive(dir: string): Promise<string | undefined> {
 export async function assertArchiveDir(dir: string): Promise<void> {
   const why = await notAnArchive(dir);
   if (why !== undefined) throw new TapedeckError('TPD_BAD_ARGUMENT', why);
+}
+
+/**
+ * `mkdir -p` that always ends. Node's recursive mkdir retries forever (a core spinning, the
+ * call never settling) where mkdir answers ENOENT under a parent that exists, as procfs
+ * does (`/proc/x`): here the walk goes up once to the first level that exists and then down
+ * once, so an ENOENT on the way down is final. A path that exists as something other than a
+ * directory is TPD_BAD_ARGUMENT; other errors are thrown as they come (the caller tells a
+ * full disk from the rest).
+ */
+export async function makeDirectory(dir: string): Promise<void> {
+  const missing: string[] = [];
+  for (let d = resolve(dir); ; d = dirname(d)) {
+    const made = await mkdir(d).then((): true => true, (err: NodeJS.ErrnoException) => err);
+    if (made === true) break;
+    if (made.code === 'EEXIST') {
+      if (!(await stat(d).catch(() => undefined))?.isDirectory()) throw new TapedeckError('TPD_BAD_ARGUMENT', `${d} exists and is not a directory`, undefined, { cause: made });
+      break;
+    }
+    if (made.code !== 'ENOENT' || dirname(d) === d) throw cannotMake(d, made);
+    missing.push(d);
+  }
+  for (const d of missing.reverse()) {
+    await mkdir(d).catch((err: NodeJS.ErrnoException) => {
+      if (err.code === 'EEXIST') return; // made meanwhile by another process: checked by whoever reads it
+      throw cannotMake(d, err);
+    });
+  }
+}
+
+/** Full-disk errors as they are (the caller's to report); the others as TapedeckErrors naming the directory. */
+function cannotMake(d: string, err: NodeJS.ErrnoException): Error {
+  if (err.code === 'ENOSPC' || err.code === 'EDQUOT') return err;
+  const what = err.code === 'ENOENT' ? 'its parent takes no new entries (ENOENT)' : err.code === 'ENOTDIR' ? 'a parent is not a directory (ENOTDIR)' : (err.code ?? err.message);
+  const code = err.code === 'ENOENT' || err.code === 'ENOTDIR' ? 'TPD_BAD_ARGUMENT' : 'TPD_IO';
+  return new TapedeckError(code, `cannot create directory ${d}: ${what}`, undefined, { cause: err });
 }

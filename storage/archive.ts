@@ -6,7 +6,8 @@
  * read-only, starts the one writer. Readers (cursors) only ever see committed blocks.
  */
 import { EventEmitter } from 'node:events';
-import { mkdir, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
+import { makeDirectory } from './archive-dir.js';
 import { TapedeckError, isTapedeckError } from '../protocol/errors.js';
 import { parseTs } from '../protocol/time.js';
 import { CATALOG_ERROR_CODE, CATALOG_FILE, openCheckedCatalog, type Catalog, type BlockRow } from './catalog.js';
@@ -157,7 +158,7 @@ export class Archive extends EventEmitter {
       const st = await stat(dir).catch(() => undefined);
       if (!st?.isDirectory()) throw new TapedeckError('TPD_BAD_ARGUMENT', `archive directory ${dir} does not exist`);
     } else {
-      await mkdir(dir, { recursive: true }).catch((err: unknown) => throwDiskFull(err));
+      await makeDirectory(dir).catch((err: unknown) => throwDiskFull(err));
       await acquireLock(dir).catch((err: unknown) => throwDiskFull(err));
     }
     try {

@@ -73,7 +73,9 @@ async function holdsNoArchive(dir: string): Promise<boolean> {
   try {
     return (await readdir(dir)).length === 0;
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return true;
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return true;
+    if (code === 'ENOTDIR') throw new TapedeckError('TPD_BAD_ARGUMENT', `archive directory ${dir} is not a directory (or a parent of it is not)`, undefined, { cause: err });
     throw err;
   }
 }
