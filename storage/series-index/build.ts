@@ -10,7 +10,8 @@
  * are never read, and the next build removes them).
  */
 import { constants } from 'node:fs';
-import { mkdir, open, rename, rm, type FileHandle } from 'node:fs/promises';
+import { open, rename, rm, type FileHandle } from 'node:fs/promises';
+import { makeDirectory } from '../archive-dir.js';
 import { join } from 'node:path';
 import { TapedeckError } from '../../protocol/errors.js';
 import { valueArray, type Value } from '../../protocol/value.js';
@@ -98,7 +99,7 @@ interface Slice {
 export async function buildSidecar(a: Archive, f: FileEntry, opts: BuildOptions = {}): Promise<BuildResult> {
   const id = identityOf(a, f);
   if (!id) throw new TapedeckError('TPD_BAD_ARGUMENT', `${f.name} is not a sealed local file with batches`);
-  await mkdir(sidecarDir(a), { recursive: true });
+  await makeDirectory(sidecarDir(a));
   const final = sidecarPath(a, f.name);
   const temp = final + TEMP_SUFFIX;
   const scratchPath = final + SLICES_SUFFIX;
