@@ -10,7 +10,7 @@ export const ERRORS = {
   TPD_SESSION_NOT_FOUND: { status: 404, meaning: 'No playback session with this id (it was deleted or collected).' },
   TPD_SESSION_LIMIT: { status: 429, meaning: 'Too many playback sessions: max_sessions or max_sessions_per_client reached.' },
   TPD_BAD_CONTROL: { status: 400, meaning: 'A playback control value is invalid (the message names the control).' },
-  TPD_BAD_FRAME: { status: 400, meaning: 'A WebSocket frame from the client is not valid JSON/msgpack or not a known message.' },
+  TPD_BAD_FRAME: { status: 400, meaning: 'A WebSocket frame from the client is not valid JSON/msgpack or not a known message, or holds a key twice in one object or map (`{"set":{"pos":"-1h","pos":"end"}}`: one of the two would be lost), or a msgpack str that is not UTF-8.' },
   TPD_UNAUTHORIZED: { status: 401, meaning: 'No bearer token, or one the server does not know.' },
   TPD_FORBIDDEN: { status: 403, meaning: 'The token lacks the scope this route needs (read, ingest or admin).' },
   TPD_RATE_LIMITED: { status: 429, meaning: 'Too many requests (or session controls) per time window for this client; retry later.' },

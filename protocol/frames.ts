@@ -27,7 +27,7 @@ import type { ControlsInput, ControlsView } from './controls.js';
 import type { Coverage, CoverageGap, SourceOutage } from './coverage.js';
 import { TapedeckError } from './errors.js';
 import { setOwn, type Value } from './value.js';
-import { isJsonPlain, valueFromJson, valueToJson, valueToJsonText } from './value-json.js';
+import { isJsonPlain, parseJsonText, valueFromJson, valueToJson, valueToJsonText } from './value-json.js';
 import type { JsonBytesWriter } from './value-json-bytes.js';
 import { otherIndexFrom, type ColumnBatchesView } from './msgpack-batch-frame.js';
 import { decodeMsgpack } from './value-msgpack.js';
@@ -254,7 +254,15 @@ export function reviveValue(v: unknown, path = 'value'): Value {
  * that does not decode is TPD_BAD_FRAME.
  */
 export function decodeClientFrame(data: Uint8Array, binary: boolean): unknown {
-  return decodeMessage(data, binary, 'frame');
+  try {
+    // From outside, read as ingest reads: a key twice in a map or object (`{"pos":"-1h","pos":"end"}`)
+    // would keep one of the two controls without a word, and a msgpack str that is not UTF-8
+    // would become U+FFFD; both are refused (TPD_BAD_FRAME, saying why).
+    return binary ? decodeMsgpack(data, true, FRAME_ENVELOPE_LEVELS) : parseJsonText(textDecoder.decode(data));
+  } catch (err) {
+    const why = err instanceof TapedeckError ? `: ${err.message}` : '';
+    throw new TapedeckError('TPD_BAD_FRAME', `frame is not valid JSON or msgpack${why}`, undefined, { cause: err });
+  }
 }
 
 const textDecoder = new TextDecoder();

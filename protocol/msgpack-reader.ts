@@ -9,7 +9,12 @@ import { PROTOCOL_LIMITS } from './limits.js';
 import { VALUE_DEPTH_MAX, canonicalInteger, setOwn, valueArray, type Value } from './value.js';
 import { MsgpackExt } from './msgpack-ext.js';
 
-const utf8Decoder = new TextDecoder('utf-8');
+/**
+ * Lenient (U+FFFD for bytes that are not UTF-8: columns msgpackr wrote long ago); keeps a
+ * leading U+FEFF, which is part of the string: without ignoreBOM a TextDecoder drops it, and
+ * a string over SHORT_STRING_BYTES starting with one came back from the archive without it.
+ */
+const utf8Decoder = new TextDecoder('utf-8', { ignoreBOM: true });
 /** Refuses bytes that are not UTF-8; keeps a leading U+FEFF (it is part of the string). */
 const strictUtf8Decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 /** Strings up to this many bytes are decoded in JS (faster than TextDecoder for short ones). */

@@ -200,7 +200,8 @@ function decodeSample(bytes: Uint8Array, dv: DataView, start: number, end: numbe
   s.values.push(value);
 }
 
-const utf8 = new TextDecoder('utf-8', { fatal: true });
+// ignoreBOM: a leading U+FEFF is part of a label (Prometheus keeps it); without it the decoder drops it.
+const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 /** The labels of a series as [name, value] pairs in wire order; TPD_BAD_REMOTE_WRITE for invalid UTF-8. */
 export function decodeLabels(bytes: Uint8Array, spans: readonly number[]): Array<[string, string]> {

@@ -111,12 +111,45 @@ export interface Piece {
 }
 
 /**
- * Writes `pieces` (consecutive messages of a partition) as one batch through `write`; when the
- * writer refuses it (isWriteRefusal) and it holds several messages with updates, message by
- * message, and `refuse` decides each message refused alone. Other errors are thrown (retried).
- * Resolves with the last batch time recorded (undefined: none).
+ * Writes `pieces` (consecutive messages of a partition) as one batch through `write`, or as
+ * several, cut before each message that updates a path the batch holds already (a key
+ * repeated within one fetch): a batch holds each path once, as a pushed one must
+ * (docs/recording.md), since the answers that write a batch as an object of path: value
+ * (/history NDJSON, `tapedeck export`) would write the key twice and a JSON reader keep only
+ * the last value. When the writer refuses a batch that holds several messages with updates,
+ * they are written again message by message, and `refuse` decides each message refused
+ * alone. Other errors are thrown (retried). Resolves with the last batch time recorded
+ * (undefined: none).
  */
 export async function writePieces(pieces: Piece[], write: (pieces: Piece[]) => Promise<number | undefined>, refuse: (p: Piece, err: TapedeckError) => void): Promise<number | undefined> {
+  let lastTs: number | undefined;
+  for (const run of pathOnceRuns(pieces)) lastTs = (await writeRun(run, write, refuse)) ?? lastTs;
+  return lastTs;
+}
+
+/** `pieces` cut into consecutive runs in which no path is updated twice (one run when none repeats). */
+export function pathOnceRuns(pieces: Piece[]): Piece[][] {
+  // One message with updates (batch: message, or a fetch of one) repeats none of another's.
+  let full = 0;
+  for (const p of pieces) if (p.updates.length > 0 && ++full > 1) break;
+  if (full <= 1) return [pieces];
+  const runs: Piece[][] = [];
+  let run: Piece[] = [];
+  let paths = new Set<string>();
+  for (const p of pieces) {
+    if (run.length > 0 && p.updates.some((u) => paths.has(u[0]))) {
+      runs.push(run);
+      run = [];
+      paths = new Set();
+    }
+    run.push(p);
+    for (const u of p.updates) paths.add(u[0]);
+  }
+  if (run.length > 0) runs.push(run);
+  return runs;
+}
+
+async function writeRun(pieces: Piece[], write: (pieces: Piece[]) => Promise<number | undefined>, refuse: (p: Piece, err: TapedeckError) => void): Promise<number | undefined> {
   const full = pieces.filter((p) => p.updates.length > 0);
   if (full.length === 0) return undefined;
   try {

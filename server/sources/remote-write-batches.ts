@@ -115,9 +115,14 @@ export class RemoteWriteBatcher {
     return [...byTs.values()].map(({ tsMs, updates }) => ({ tsMs, updates })).sort((a, b) => a.tsMs - b.tsMs);
   }
 
-  /** A second sample of a path at one time: the same value (Object.is: NaN is NaN, 0 is not -0) is one update, the later one kept; another refuses the request. */
+  /**
+   * A second sample of a path at one time: the same value, bit for bit (0 is not -0, and a
+   * NaN is the same NaN only with the same payload, as Prometheus' TSDB compares them), is
+   * one update; another refuses the request (a NaN of another payload kept in silence
+   * would be a value lost).
+   */
   private sameSample(u: Update, v: number | null, tsMs: number): void {
-    if (!Object.is(u[1], v)) throw new TapedeckError('TPD_REMOTE_WRITE_OUT_OF_ORDER', `series ${u[0]} has two different samples at ${new Date(tsMs).toISOString()}`);
+    if (!sameSampleValue(u[1] as number | null, v)) throw new TapedeckError('TPD_REMOTE_WRITE_OUT_OF_ORDER', `series ${u[0]} has two different samples at ${new Date(tsMs).toISOString()}`);
     u[1] = v;
   }
 
@@ -211,4 +216,21 @@ export function seriesPath(labels: ReadonlyArray<readonly [string, string]>): st
   const path = seriesToPath({ name, labels: { ...rest } });
   if (!isValidPath(path)) throw new TapedeckError('TPD_BAD_REMOTE_WRITE', `series ${path.slice(0, 200)}… maps to a path longer than pathCharsMax`);
   return path;
+}
+
+const bitsA = new Float64Array(1);
+const bitsB = new Float64Array(1);
+const wordsA = new Uint32Array(bitsA.buffer);
+const wordsB = new Uint32Array(bitsB.buffer);
+
+/** Two samples' values the same: both stale (null), or numbers of the same 64 bits. */
+export function sameSampleValue(a: number | null, b: number | null): boolean {
+  if (a === null || b === null) return a === b;
+  if (a !== a || b !== b) {
+    // NaNs: by their bits (a Float64Array keeps a NaN's payload; an array of doubles may not).
+    bitsA[0] = a;
+    bitsB[0] = b;
+    return wordsA[0] === wordsB[0] && wordsA[1] === wordsB[1];
+  }
+  return Object.is(a, b);
 }

@@ -121,7 +121,8 @@ export class OracleRemoteWriteSource extends EventEmitter implements Source {
         let b = byTs.get(tsMs);
         if (!b) byTs.set(tsMs, (b = { tsMs, values: new Map() }));
         const had = b.values.get(path);
-        if (had !== undefined && !Object.is(had, value)) {
+        // Bit for bit (audit17: a NaN of another payload is another value, as Prometheus' TSDB has it).
+        if (had !== undefined && !sameBits(had, value)) {
           throw new TapedeckError('TPD_REMOTE_WRITE_OUT_OF_ORDER', `series ${path} has two different samples at ${new Date(tsMs).toISOString()}`);
         }
         b.values.set(path, value);
@@ -183,4 +184,15 @@ export class OracleRemoteWriteSource extends EventEmitter implements Source {
     }
     this.recent.set(digest, tsMs);
   }
+}
+
+const bitsA = new Float64Array(1);
+const bitsB = new Float64Array(1);
+
+/** Both stale (null), or numbers of the same 64 bits. */
+function sameBits(a: number | null, b: number | null): boolean {
+  if (a === null || b === null) return a === b;
+  bitsA[0] = a;
+  bitsB[0] = b;
+  return new BigUint64Array(bitsA.buffer)[0] === new BigUint64Array(bitsB.buffer)[0];
 }
