@@ -12,7 +12,7 @@ import { binop, clampFunction, elementFunction, isComparison, rangeFunction, typ
 import { compareMetrics, dropName, makeMetric, restrict, type Metric } from './labels.js';
 import { rangedOf, type SeriesSamples } from './load.js';
 import { lower, lowerFrom, upper, upperFrom } from './search.js';
-import { selectK } from './topk.js';
+import { checkK, selectK } from './topk.js';
 import { setOperation, signatureOf, vectorBinop, vectorScalar } from './eval-binary.js';
 import { checkRewrite, labelRewrite, type LabelRewrite } from './label-fns.js';
 
@@ -46,6 +46,8 @@ export class Evaluator {
   private readonly signatures = new WeakMap<Expr, Map<Metric, string>>();
   /** Per range function node: whether its outputs' label sets are distinct (distinctOutputs). */
   private readonly distinct = new WeakMap<Expr, boolean>();
+  /** Per unary minus and range function node: the input series each output label set came from, over the steps so far. */
+  private readonly sources = new WeakMap<Expr, Map<string, string>>();
   /** label_replace / label_join nodes, their regex compiled once a query. */
   private readonly rewrites = new WeakMap<Expr, LabelRewrite>();
 
@@ -70,7 +72,7 @@ export class Evaluator {
       case 'neg': {
         const x = this.at(e.expr, t);
         if (x.type === 'scalar') return { type: 'scalar', v: -x.v };
-        return { type: 'vector', samples: unique(x.samples.map((s) => ({ metric: dropName(s.metric), v: -s.v }))) };
+        return { type: 'vector', samples: this.distinctOverRange(e, x.samples.map((s) => s.metric), x.samples.map((s) => ({ metric: dropName(s.metric), v: -s.v }))) };
       }
       case 'binary':
         return this.binary(e, t);
@@ -167,6 +169,7 @@ export class Evaluator {
     const loHints = this.hintsOf(e.matrix, series.length);
     const hiHints = this.hintsOf(e, series.length);
     const out: Sample[] = [];
+    const inputs: Metric[] = [];
     for (let j = 0; j < series.length; j++) {
       const s = series[j] as SeriesSamples;
       const r = rangedOf(s);
@@ -174,15 +177,36 @@ export class Evaluator {
       const hi = upperFrom(r.t, r.n, endMs, hiHints, j);
       if (hi <= lo) continue;
       const v = rangeFunction(e.fn, { t: r.t, v: r.v, lo, hi }, endMs, rangeMs, param);
-      if (v !== undefined) out.push({ metric: keepName ? s.metric : dropName(s.metric), v });
+      if (v === undefined) continue;
+      out.push({ metric: keepName ? s.metric : dropName(s.metric), v });
+      inputs.push(s.metric);
     }
-    return this.distinctOutputs(e, series, keepName) ? out : unique(out);
+    return this.distinctOutputs(e, series, keepName) ? out : this.distinctOverRange(e, inputs, out);
+  }
+
+  /**
+   * The outputs of a unary minus or a range function, whose label sets Prometheus checks over
+   * the node's whole range (engine.go: ContainsSameLabelset of the node's matrix, where other
+   * nodes check each step): two input series left alike by the dropped name are an error
+   * once both have had a value in the range, at one step or at different ones.
+   */
+  private distinctOverRange(e: Expr, inputs: readonly Metric[], outputs: Sample[]): Sample[] {
+    let from = this.sources.get(e);
+    if (!from) this.sources.set(e, (from = new Map()));
+    for (let i = 0; i < outputs.length; i++) {
+      const key = (outputs[i] as Sample).metric.key;
+      const source = (inputs[i] as Metric).key;
+      const seen = from.get(key);
+      if (seen === undefined) from.set(key, source);
+      else if (seen !== source) throw execution('vector cannot contain metrics with the same labelset');
+    }
+    return outputs;
   }
 
   /**
    * Whether a range function's outputs never share a label set, at any step: true when
-   * dropping the name keeps its series apart (the usual case), which spares the per-step
-   * check of unique().
+   * dropping the name keeps its series apart (the usual case), which spares the check of
+   * distinctOverRange().
    */
   private distinctOutputs(e: Expr, series: readonly SeriesSamples[], keepName: boolean): boolean {
     let known = this.distinct.get(e);
@@ -235,6 +259,7 @@ export class Evaluator {
 
   private aggregate(e: Extract<Expr, { kind: 'aggregate' }>, t: number): Sample[] {
     const param = e.param ? this.scalar(e.param, t) : 0;
+    if (e.op === 'topk' || e.op === 'bottomk') checkK(param);
     const input = this.vector(e.expr, t);
     const groups = new Map<string, { metric: Metric; samples: Sample[] }>();
     for (const s of input) {

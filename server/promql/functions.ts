@@ -5,7 +5,7 @@
  * linearRegression, quantile, and the element-wise binary operators. Pure.
  */
 import type { ArithOp, BinaryOp, ClampFunction, ElementFunction, RangeFunction } from './ast.js';
-import { goLog, goLog10, goLog2, goMax, goMin, goPow } from './gomath.js';
+import { goExp, goLog, goLog10, goLog2, goMax, goMin, goPow } from './gomath.js';
 
 /** A window of samples: t[lo..hi), v[lo..hi). */
 export interface Window {
@@ -262,7 +262,7 @@ export function elementFunction(fn: ElementFunction, x: number): number {
     case 'floor':
       return Math.floor(x);
     case 'exp':
-      return Math.exp(x);
+      return goExp(x);
     case 'ln':
       return goLog(x);
     case 'log2':

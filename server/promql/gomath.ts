@@ -159,6 +159,18 @@ function isOddInt(y: number): boolean {
   return Number.isInteger(y) && Math.abs(y % 2) === 1;
 }
 
+/**
+ * Go's math.Exp as Prometheus' amd64 build computes it (exp_amd64.s), where that differs
+ * from JavaScript's by more than the last bit: it scales by 2^k with k = x·log2(e) rounded
+ * to nearest (even), and overflows to +Inf once k reaches 1024, so from x ≈ 709.436 where
+ * the true e^x is finite up to 709.78 (`exp(709.5)` is +Inf in Prometheus, 1.35e308 in
+ * JavaScript). Otherwise JavaScript's (within the last bit, see above).
+ */
+export function goExp(x: number): number {
+  if (x * Math.LOG2E >= 1023.5) return Infinity;
+  return Math.exp(x);
+}
+
 /** Go's math.Max: +Inf before NaN (Max(NaN, +Inf) is +Inf, where Math.max answers NaN), then NaN, then +0 over -0. */
 export function goMax(x: number, y: number): number {
   if (x === Infinity || y === Infinity) return Infinity;

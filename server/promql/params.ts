@@ -30,6 +30,7 @@ export function parseTimeParam(text: string, name: string): number {
   throw badData(`invalid parameter "${name}": cannot parse ${JSON.stringify(text.slice(0, 64))} to a valid timestamp`);
 }
 
+/** `step` and `timeout` as model.ParseDuration reads them (units in order); `lookback_delta`, which Prometheus 2.42 does not read, with units in any order. */
 export function parseDurationParam(text: string, name: string): number {
   if (DECIMAL.test(text)) {
     const s = Number(text);
@@ -37,7 +38,7 @@ export function parseDurationParam(text: string, name: string): number {
     throw badData(`invalid parameter "${name}": cannot parse ${JSON.stringify(text.slice(0, 64))} to a valid duration. It overflows int64`);
   }
   try {
-    return parseDurationMs(text);
+    return parseDurationMs(text, name === 'lookback_delta');
   } catch {
     throw badData(`invalid parameter "${name}": cannot parse ${JSON.stringify(text.slice(0, 64))} to a valid duration`);
   }

@@ -53,19 +53,22 @@ function checkGroupLabels(matching: Matching | undefined): void {
 }
 
 /**
- * The labels of absent()'s answer (functions.go createLabelsForAbsentFunction): of a
- * selector, each label an equality matcher names once (not the name); none otherwise.
+ * The labels of absent()'s answer (2.42 functions.go createLabelsForAbsentFunction): of a
+ * selector, its matchers in order (not the name's): the first equality matcher of a label
+ * sets it, any other matcher of that label removes it again, so `{a=~"x.*", a="y"}` keeps
+ * a="y" and `{a="x", a="y"}` keeps no a. None for anything but a selector.
  */
 export function absentLabels(e: Expr): Array<[string, string]> {
   if (e.kind !== 'vector' && e.kind !== 'matrix') return [];
   const set = new Map<string, string>();
-  const dropped = new Set<string>();
+  const has = new Set<string>();
   for (const m of e.sel.matchers) {
     if (m.name === '__name__') continue;
-    if (m.op === '=' && !set.has(m.name)) set.set(m.name, m.value);
-    else dropped.add(m.name);
+    if (m.op === '=' && !has.has(m.name)) {
+      set.set(m.name, m.value);
+      has.add(m.name);
+    } else set.delete(m.name);
   }
-  for (const name of dropped) set.delete(name);
   return [...set];
 }
 

@@ -7,11 +7,12 @@
 import { parser } from '@prometheus-io/lezer-promql';
 import type { SyntaxNode, Tree } from '@lezer/common';
 import { SERVER_LIMITS } from '../limits.js';
-import type { AggregateOp, AtModifier, BinaryOp, SetOp, ElementFunction, Expr, LabelMatcher, Matching, MatchOp, MatrixExpr, RangeFunction, Selector } from './ast.js';
+import type { AggregateOp, AtModifier, BinaryOp, SetOp, Expr, LabelMatcher, Matching, MatchOp, MatrixExpr, Selector } from './ast.js';
 import { typeOf } from './ast.js';
 import { badData, type PromError } from './errors.js';
-import { absentLabels, checkBinary, checkSet, matcher, negate } from './parse-checks.js';
-import { parseDurationMs, parseNumber, unquoteString } from './literals.js';
+import { checkBinary, checkSet, matcher, negate } from './parse-checks.js';
+import { callExpr, children, TYPE_NAMES, type ConvertContext } from './parse-calls.js';
+import { normalizeNumbers, parseNumber, parseQueryDurationMs, unquoteString } from './literals.js';
 
 const BINARY_OPS: Record<string, BinaryOp> = {
   Pow: '^', Mul: '*', Div: '/', Mod: '%', Add: '+', Sub: '-',
@@ -19,19 +20,13 @@ const BINARY_OPS: Record<string, BinaryOp> = {
 };
 const SET_OPS: Record<string, SetOp> = { And: 'and', Or: 'or', Unless: 'unless' };
 const AGGREGATES = new Set<string>(['sum', 'avg', 'min', 'max', 'count', 'topk', 'bottomk', 'stddev', 'stdvar', 'group']);
-const RANGE_FUNCTIONS = new Set<string>([
-  'rate', 'irate', 'increase', 'delta', 'idelta', 'deriv', 'changes', 'resets',
-  'avg_over_time', 'min_over_time', 'max_over_time', 'sum_over_time', 'count_over_time',
-  'last_over_time', 'present_over_time', 'stddev_over_time', 'stdvar_over_time', 'quantile_over_time',
-]);
-const ELEMENT_FUNCTIONS = new Set<string>(['abs', 'ceil', 'floor', 'exp', 'ln', 'log2', 'log10', 'sqrt', 'sgn']);
 const MATCH_OPS: Record<string, MatchOp> = { EqlSingle: '=', Neq: '!=', EqlRegex: '=~', NeqRegex: '!~' };
-const TYPE_NAMES = { scalar: 'scalar', vector: 'instant vector', matrix: 'range vector' } as const;
 
 /** Parses and type-checks a query; throws PromError (bad_data). */
 export function parseQuery(text: string): Expr {
   checkText(text);
-  return exprOf(text, parser.parse(text));
+  const source = normalizeNumbers(text);
+  return exprOf(source, parser.parse(source));
 }
 
 /** The grammar's steps between two calls of parseQuerySliced's `slice` (a cheap clock read). */
@@ -45,11 +40,12 @@ const PARSE_STEPS_PER_SLICE_CHECK = 256;
  */
 export async function parseQuerySliced(text: string, slice: () => Promise<void>): Promise<Expr> {
   checkText(text);
-  const parse = parser.startParse(text);
+  const source = normalizeNumbers(text);
+  const parse = parser.startParse(source);
   let tree: Tree | null;
   let steps = 0;
   while ((tree = parse.advance()) === null) if (++steps % PARSE_STEPS_PER_SLICE_CHECK === 0) await slice();
-  return exprOf(text, tree);
+  return exprOf(source, tree);
 }
 
 function checkText(text: string): void {
@@ -77,23 +73,17 @@ function checkNoErrors(text: string, top: SyntaxNode): void {
   } while (c.next());
 }
 
-function children(n: SyntaxNode): SyntaxNode[] {
-  const out: SyntaxNode[] = [];
-  for (let c = n.firstChild; c; c = c.nextSibling) out.push(c);
-  return out;
-}
-
-class Converter {
+class Converter implements ConvertContext {
   /** Trees written in parentheses: a modifier after them does not reach inside. */
   private readonly parenthesized = new WeakSet<Expr>();
 
   constructor(private readonly text: string) {}
 
-  private src(n: SyntaxNode): string {
+  src(n: SyntaxNode): string {
     return this.text.slice(n.from, n.to);
   }
 
-  private unsupported(n: SyntaxNode, what: string): PromError {
+  unsupported(n: SyntaxNode, what: string): PromError {
     const shown = this.src(n);
     return badData(`${what} is not supported by Tapedeck's PromQL subset (in ${JSON.stringify(shown.length > 60 ? `${shown.slice(0, 60)}…` : shown)}; see docs/prometheus.md)`);
   }
@@ -103,7 +93,7 @@ class Converter {
     const d = depth + 1;
     switch (n.type.name) {
       case 'NumberDurationLiteral':
-        return { kind: 'number', value: parseNumber(this.src(n)) };
+        return { kind: 'number', value: this.number(n) };
       case 'ParenExpr': {
         const inner = this.expr(this.only(n), d);
         this.parenthesized.add(inner);
@@ -123,7 +113,7 @@ class Converter {
       case 'AggregateExpr':
         return this.aggregate(n, d);
       case 'FunctionCall':
-        return this.call(n, d);
+        return callExpr(this, n, d);
       case 'StringLiteral':
         throw this.unsupported(n, 'a string literal as a value');
       case 'SubqueryExpr':
@@ -131,6 +121,11 @@ class Converter {
       default:
         throw this.unsupported(n, `the construct ${n.type.name}`);
     }
+  }
+
+  /** A number literal; the grammar takes a sign and the spaces after it into the literal (`- 2`), Prometheus' lexer reads them apart. */
+  private number(n: SyntaxNode): number {
+    return parseNumber(this.src(n).replace(/^([+-])\s+/, '$1'));
   }
 
   private only(n: SyntaxNode): SyntaxNode {
@@ -146,7 +141,7 @@ class Converter {
     const matchers: LabelMatcher[] = [];
     for (const c of children(n)) {
       if (c.type.name === 'Identifier' || c.type.name === 'MetricName') name = this.src(c);
-      else if (c.type.name === 'LabelMatchers') this.labelMatchers(c, matchers, (q) => (name = q));
+      else if (c.type.name === 'LabelMatchers') this.labelMatchers(c, matchers);
       else throw this.unsupported(c, `the selector part ${c.type.name}`);
     }
     if (name !== undefined) {
@@ -157,17 +152,16 @@ class Converter {
     return { name, matchers, offsetMs: 0, at: undefined };
   }
 
-  private labelMatchers(n: SyntaxNode, out: LabelMatcher[], setName: (name: string) => void): void {
+  private labelMatchers(n: SyntaxNode, out: LabelMatcher[]): void {
     for (const c of children(n)) {
       const parts = children(c);
-      if (c.type.name === 'QuotedLabelName') {
-        setName(unquoteString(this.src(c)));
-        continue;
-      }
+      // Quoted names (`{"name"}`, `{"label"="v"}`) are Prometheus 3's; 2.42's parser refuses them.
+      if (c.type.name === 'QuotedLabelName') throw this.quotedName(c, 'label matching, expected identifier or "}"');
       if (c.type.name !== 'UnquotedLabelMatcher' && c.type.name !== 'QuotedLabelMatcher') throw this.unsupported(c, `the matcher ${c.type.name}`);
       const [label, op, value] = parts;
       if (!label || !op || !value) throw this.unsupported(c, 'this label matcher');
-      const labelName = label.type.name === 'QuotedLabelName' ? unquoteString(this.src(label)) : this.src(label);
+      if (label.type.name === 'QuotedLabelName') throw this.quotedName(label, 'label matching, expected identifier or "}"');
+      const labelName = this.src(label);
       const opName = op.firstChild?.type.name ?? '';
       const mop = MATCH_OPS[opName];
       if (!mop) throw this.unsupported(op, `the match operator ${JSON.stringify(this.src(op))}`);
@@ -186,7 +180,8 @@ class Converter {
     const rangeMs = this.duration(range);
     if (rangeMs <= 0) throw badData(`range ${JSON.stringify(this.src(range))} must be positive`);
     return this.onRightmost(this.expr(inner, depth), (e) => {
-      if (e.kind !== 'vector' || e.sel.offsetMs !== 0 || e.sel.at !== undefined) throw badData(`ranges only allowed for vector selectors (in ${JSON.stringify(this.src(n))})`);
+      // A selector in parentheses is no selector to Prometheus' parser: `(x)[5m]` is refused.
+      if (e.kind !== 'vector' || this.parenthesized.has(e) || e.sel.offsetMs !== 0 || e.sel.at !== undefined) throw badData(`ranges only allowed for vector selectors (in ${JSON.stringify(this.src(n))})`);
       return { kind: 'matrix', sel: e.sel, rangeMs } satisfies MatrixExpr;
     });
   }
@@ -208,7 +203,7 @@ class Converter {
     const offsetMs = isOffset ? this.signedDuration(arg) : 0;
     const at = isOffset ? undefined : this.at(arg);
     return this.onRightmost(this.expr(inner, depth), (e) => {
-      if (e.kind !== 'vector' && e.kind !== 'matrix') {
+      if ((e.kind !== 'vector' && e.kind !== 'matrix') || this.parenthesized.has(e)) {
         throw badData(`${isOffset ? 'offset' : '@'} modifier must be preceded by an instant vector selector or range vector selector (subqueries are not supported)`);
       }
       if (isOffset && e.sel.offsetMs !== 0) throw badData('offset may not be set multiple times');
@@ -226,9 +221,10 @@ class Converter {
       throw this.unsupported(n, 'this @ preprocessor');
     }
     if (n.type.name !== 'NumberDurationLiteral') throw this.unsupported(n, 'this @ timestamp');
-    const s = parseNumber(this.src(n));
+    const s = this.number(n);
     if (!Number.isFinite(s)) throw badData(`timestamp out of bounds for @ modifier: ${this.src(n)}`);
-    return { ms: Math.round(s * 1000) };
+    // Go's math.Round: halves away from zero.
+    return { ms: Math.sign(s) * Math.round(Math.abs(s) * 1000) };
   }
 
   private signedDuration(n: SyntaxNode): number {
@@ -243,9 +239,9 @@ class Converter {
   private duration(n: SyntaxNode): number {
     const parts = children(n);
     if (parts.length === 1 && (parts[0]?.type.name === 'NumberDurationLiteralInDurationContext' || parts[0]?.type.name === 'NumberDurationLiteral')) {
-      return parseDurationMs(this.src(parts[0]));
+      return parseQueryDurationMs(this.src(parts[0]));
     }
-    if (parts.length === 0) return parseDurationMs(this.src(n));
+    if (parts.length === 0) return parseQueryDurationMs(this.src(n));
     throw this.unsupported(n, 'a duration expression');
   }
 
@@ -279,6 +275,13 @@ class Converter {
       else throw this.unsupported(m, `the modifier ${m.type.name}`);
     }
     if (setOp) return checkSet(setOp, bool, matching, this.expr(lhsNode, depth), this.expr(rhsNode, depth));
+    // `-2 ^ x`: the grammar reads a signed literal, Prometheus a unary minus, which binds less
+    // tightly than ^ (it has *'s precedence): -(2 ^ x).
+    const sign = op === '^' && lhsNode.type.name === 'NumberDurationLiteral' ? /^[+-]/.exec(this.src(lhsNode))?.[0] : undefined;
+    if (sign !== undefined) {
+      const pow = checkBinary('^', bool, matching, { kind: 'number', value: Math.abs(this.number(lhsNode)) }, this.expr(rhsNode, depth));
+      return sign === '-' ? negate(pow) : pow;
+    }
     return checkBinary(op as BinaryOp, bool, matching, this.expr(lhsNode, depth), this.expr(rhsNode, depth));
   }
 
@@ -298,7 +301,15 @@ class Converter {
   }
 
   private groupingLabels(n: SyntaxNode): string[] {
-    return children(n).map((c) => (c.type.name === 'QuotedLabelName' ? unquoteString(this.src(c)) : this.src(c)));
+    return children(n).map((c) => {
+      if (c.type.name === 'QuotedLabelName') throw this.quotedName(c, 'grouping opts, expected label');
+      return this.src(c);
+    });
+  }
+
+  /** A quoted label name, Prometheus 2.42's parse error. */
+  private quotedName(n: SyntaxNode, where: string): PromError {
+    return badData(`parse error: unexpected string ${JSON.stringify(this.src(n))} in ${where}`);
   }
 
   // ------------------------------------------------------------ aggregations and functions
@@ -326,72 +337,5 @@ class Converter {
     const param = needsParam ? (args[0] as Expr) : undefined;
     if (param && typeOf(param) !== 'scalar') throw badData(`expected type scalar in aggregation parameter, got ${TYPE_NAMES[typeOf(param)]}`);
     return { kind: 'aggregate', op: op as AggregateOp, grouping, param, expr };
-  }
-
-  private call(n: SyntaxNode, depth: number): Expr {
-    const [ident, body] = children(n);
-    if (!ident || !body) throw this.unsupported(n, 'this function call');
-    const fn = this.src(ident);
-    if (fn === 'label_replace' || fn === 'label_join') return this.labelFn(fn, children(body), depth);
-    const args = children(body).map((a) => this.expr(a, depth));
-    const want = (types: Array<'scalar' | 'vector' | 'matrix'>): void => {
-      if (args.length !== types.length) throw badData(`expected ${types.length} argument(s) in call to "${fn}", got ${args.length}`);
-      types.forEach((t, i) => {
-        const got = typeOf(args[i] as Expr);
-        if (got !== t) throw badData(`expected type ${TYPE_NAMES[t]} in call to function "${fn}", got ${TYPE_NAMES[got]}`);
-      });
-    };
-    if (RANGE_FUNCTIONS.has(fn)) {
-      const withParam = fn === 'quantile_over_time';
-      want(withParam ? ['scalar', 'matrix'] : ['matrix']);
-      const m = args[args.length - 1] as Expr;
-      if (m.kind !== 'matrix') throw this.unsupported(n, `"${fn}" of anything but a range selector (subqueries)`);
-      return { kind: 'range_fn', fn: fn as RangeFunction, matrix: m, param: withParam ? args[0] : undefined };
-    }
-    if (ELEMENT_FUNCTIONS.has(fn)) {
-      want(['vector']);
-      return { kind: 'element_fn', fn: fn as ElementFunction, expr: args[0] as Expr };
-    }
-    if (fn === 'clamp' || fn === 'clamp_min' || fn === 'clamp_max' || fn === 'round') {
-      if (fn === 'round' && args.length === 1) want(['vector']);
-      else if (fn === 'round' && args.length > 2) throw badData(`expected at most 2 argument(s) in call to "round", got ${args.length}`);
-      else want(fn === 'clamp' ? ['vector', 'scalar', 'scalar'] : ['vector', 'scalar']);
-      return { kind: 'clamp_fn', fn, expr: args[0] as Expr, params: args.slice(1) };
-    }
-    if (fn === 'absent' || fn === 'absent_over_time') {
-      want([fn === 'absent' ? 'vector' : 'matrix']);
-      const arg = args[0] as Expr;
-      if (fn === 'absent_over_time' && arg.kind !== 'matrix') throw this.unsupported(n, `"${fn}" of anything but a range selector (subqueries)`);
-      return { kind: 'absent', expr: arg, labels: absentLabels(arg) };
-    }
-    if (fn === 'time') {
-      want([]);
-      return { kind: 'time' };
-    }
-    if (fn === 'vector') {
-      want(['scalar']);
-      return { kind: 'vector_fn', expr: args[0] as Expr };
-    }
-    if (fn === 'scalar') {
-      want(['vector']);
-      return { kind: 'scalar_fn', expr: args[0] as Expr };
-    }
-    throw this.unsupported(n, `the function ${fn}()`);
-  }
-
-  /** label_replace(v, dst, replacement, src, regex) and label_join(v, dst, separator, src...): string arguments but the first. */
-  private labelFn(fn: 'label_replace' | 'label_join', nodes: SyntaxNode[], depth: number): Expr {
-    const min = fn === 'label_replace' ? 5 : 3;
-    if (fn === 'label_replace' && nodes.length !== 5) throw badData(`expected 5 argument(s) in call to "label_replace", got ${nodes.length}`);
-    if (nodes.length < min) throw badData(`expected at least ${min} argument(s) in call to "${fn}", got ${nodes.length}`);
-    const expr = this.expr(nodes[0] as SyntaxNode, depth);
-    if (typeOf(expr) !== 'vector') throw badData(`expected type instant vector in call to function "${fn}", got ${TYPE_NAMES[typeOf(expr)]}`);
-    const strings = nodes.slice(1).map((a) => {
-      if (a.type.name === 'StringLiteral') return unquoteString(this.src(a));
-      throw badData(`expected type string in call to function "${fn}", got ${TYPE_NAMES[typeOf(this.expr(a, depth))]}`);
-    });
-    const [dst, third, fourth, fifth] = strings as [string, string, string, string];
-    if (fn === 'label_replace') return { kind: 'label_fn', f: { fn, dst, replacement: third, src: fourth, regex: fifth }, expr };
-    return { kind: 'label_fn', f: { fn, dst, separator: third, srcs: strings.slice(2) }, expr };
   }
 }

@@ -24,7 +24,7 @@ import { rangeFunction } from './functions.js';
 import { compareMetrics, dropName, restrict, type Metric } from './labels.js';
 import { loadSamples, rangedOf, type Budget, type SeriesSamples } from './load.js';
 import { sidecarsCover } from '../../storage/series-read.js';
-import { StepHeaps } from './topk.js';
+import { StepHeaps, checkK } from './topk.js';
 
 type Aggregate = Extract<Expr, { kind: 'aggregate' }>;
 type RangeFn = Extract<Expr, { kind: 'range_fn' }>;
@@ -156,6 +156,7 @@ export async function streamRangeQuery(archive: Archive, expr: Expr, p: StreamPa
   const fromMs = p.startMs - sel.offsetMs - back;
   const toMs = p.endMs - sel.offsetMs;
   const topk = agg.op === 'topk' || agg.op === 'bottomk';
+  if (topk) checkK((agg.param as { value: number }).value);
   const groups = new Map<string, { metric: Metric; states: AggState[]; any: Uint8Array }>();
   const inputs = refs.map(inputOf);
   const groupKeys = inputs.map((m) => groupOf(agg, m));

@@ -1,5 +1,20 @@
 /** topk and bottomk as Prometheus' engine computes them (server/promql/eval.ts aggregates). */
+import { execution } from './errors.js';
 import type { Sample } from './eval.js';
+import { formatValue } from './format.js';
+
+/** engine.go's maxInt64 and minInt64: the floats an int64 holds. */
+const K_MAX = 9223372036854774784;
+const K_MIN = -9223372036854775808;
+
+/**
+ * topk / bottomk's k at one step, checked as Prometheus 2.42 checks it (engine.go
+ * aggregation, convertibleToInt64): NaN, ±Inf and anything past int64 are an evaluation
+ * error at every step, whether or not the input has samples.
+ */
+export function checkK(param: number): void {
+  if (!(param <= K_MAX && param >= K_MIN)) throw execution(`Scalar value ${formatValue(param)} overflows int64`);
+}
 
 /**
  * topk / bottomk of one group, chosen exactly as Prometheus 2.42 chooses among equal values
