@@ -22,6 +22,7 @@ import { ingestRoutes } from './routes/ingest.js';
 import { promWriteRoutes } from './routes/prom-write.js';
 import { queryRoutes } from './routes/queries.js';
 import { diffRoutes } from './routes/diff.js';
+import { AnswerGate } from './routes/answer-gate.js';
 import { workspaceRoutes } from './routes/workspace.js';
 import { sourceRoutes } from './routes/sources.js';
 import { coverageRoutes } from './routes/coverage.js';
@@ -59,8 +60,8 @@ export interface ServerOptions {
   wsMaxPayloadBytes?: number;
   /** Bounds of session and ingest streams whose client does not read or answer (default SERVER_LIMITS; tests shorten them). */
   streamLimits?: Partial<StreamLimits>;
-  /** Bounds of requests that arrive slowly (default SERVER_LIMITS http*; tests shorten them). */
-  httpTimeouts?: Partial<Record<'httpHeadersTimeoutMs' | 'httpRequestTimeoutMs' | 'httpTimeoutsCheckMs', number>>;
+  /** Bounds of requests that arrive slowly and of answers not read (default SERVER_LIMITS http*; tests shorten them). */
+  httpTimeouts?: Partial<Record<HttpTimeout, number>>;
   /** Bearer tokens and their scopes; none = open server (loopback only, see startServer). */
   tokens?: readonly TokenConfig[];
   /** Requests per window per client (token name, else address); false = no limit. */
@@ -76,6 +77,9 @@ export interface ServerOptions {
   /** The cluster's shards: reads and sessions merge them all (docs/cluster.md, "Merged reads"). */
   directory?: ShardDirectory;
 }
+
+/** The bounds of slow requests and unread answers (SERVER_LIMITS, "HTTP requests arriving slowly"). */
+type HttpTimeout = 'httpHeadersTimeoutMs' | 'httpRequestTimeoutMs' | 'httpTimeoutsCheckMs' | 'httpAnswerStallMs' | 'httpReadBytesPerSMin';
 
 export const SERVER_DEFAULTS = {
   bodyLimitBytes: 16 * 1024 * 1024,
@@ -93,7 +97,7 @@ declare module 'fastify' {
 const FRAMEWORK_ERROR_CODES: Partial<Record<number, ErrorCode>> = { 413: 'TPD_BODY_TOO_LARGE', 415: 'TPD_UNSUPPORTED_MEDIA_TYPE', 429: 'TPD_RATE_LIMITED' };
 
 export async function buildServer(opts: ServerOptions): Promise<FastifyInstance> {
-  const timeouts: Record<'httpHeadersTimeoutMs' | 'httpRequestTimeoutMs' | 'httpTimeoutsCheckMs', number> = { ...SERVER_LIMITS, ...opts.httpTimeouts };
+  const timeouts: Record<HttpTimeout, number> = { ...SERVER_LIMITS, ...opts.httpTimeouts };
   const app = Fastify({
     ...(opts.loggerInstance ? { loggerInstance: opts.loggerInstance } : { logger: opts.logger ?? false }),
     // Slow requests (SERVER_LIMITS, "HTTP requests arriving slowly"); Node checks both timeouts.
@@ -107,6 +111,13 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
     // malformed HTTP, timeouts): answered in our error shape too, then the socket is closed.
     clientErrorHandler: (err: NodeJS.ErrnoException, socket) => {
       if (err.code === 'ECONNRESET' || socket.destroyed) return;
+      // Garbage pipelined behind a request whose answer is under way (its headers sent, its
+      // body streaming): an answer written now would land inside that body (a history
+      // export's chunks), so the connection is only cut, as Node's own handler does.
+      if ((socket as { _httpMessage?: { headersSent?: boolean } | null })._httpMessage?.headersSent === true) {
+        socket.destroy();
+        return;
+      }
       const code: ErrorCode = err.code === 'HPE_HEADER_OVERFLOW' ? 'TPD_HEADERS_TOO_LARGE' : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 'TPD_REQUEST_TIMEOUT' : 'TPD_BAD_REQUEST';
       const { status } = ERRORS[code];
       const body = JSON.stringify({ error: { code, message: code === 'TPD_BAD_REQUEST' ? 'malformed HTTP request' : ERRORS[code].meaning } });
@@ -174,6 +185,11 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
       return reply.status(400).send({ error: { code: 'TPD_BAD_REQUEST', message: 'malformed percent-encoding in the query string' } });
     }
   });
+  // An answer its client does not read is cut once it has waited long enough (cutWhenUnread).
+  app.addHook('onRequest', (_req, reply, done) => {
+    cutWhenUnread(reply.raw, timeouts.httpAnswerStallMs, timeouts.httpReadBytesPerSMin);
+    done();
+  });
   registerAuth(app, opts.tokens ?? []);
   // A refused WebSocket upgrade (401, 404, 429, ...) leaves the raw socket open otherwise:
   // close it once the answer is out, so refused clients cannot hold the server.
@@ -221,10 +237,12 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
   await app.register(archiveRoutes, { cold: opts.cold });
   await app.register(webRoutes);
   // Recording routes (ingest, queries) register here as they are built.
-  await app.register(queryRoutes, { recorder: opts.recorder, directory: opts.directory });
+  // /state, /diff and /paths answers are built a few at a time, the routes together.
+  const answers = new AnswerGate();
+  await app.register(queryRoutes, { recorder: opts.recorder, directory: opts.directory, answers });
   await app.register(shardRoutes, { recorder: opts.recorder });
   await app.register(shardTimesRoutes);
-  await app.register(diffRoutes);
+  await app.register(diffRoutes, { answers });
   await app.register(workspaceRoutes);
   await app.register(ingestRoutes, { sources: opts.sources ?? [], streamLimits: opts.streamLimits });
   await app.register(promWriteRoutes, { sources: opts.sources ?? [], archive: opts.archive });
@@ -251,6 +269,29 @@ function wsErrorHandler(err: Error, socket: WebSocket, req: FastifyRequest): voi
   }
   req.log.error({ err }, 'websocket failed');
   socket.terminate();
+}
+
+/**
+ * Cuts the connection of an answer its client does not take (SERVER_LIMITS, httpAnswerStallMs).
+ * Once the answer is complete on the server's side ('prefinish': its end handed to the socket,
+ * after any answer before it on a pipelined connection), what the kernel has not taken waits
+ * in the socket's buffer, and Node sets no timeout until all of it is taken ('finish'), when
+ * the keep-alive timeout starts: a client that never reads held the answer (up to
+ * jsonAnswerCharsMax of it) and the connection for ever. It now has httpAnswerStallMs plus
+ * the bytes left at bytesPerSMin. An upgraded WebSocket's answer is never ended here: its
+ * streams have their own bounds (server/routes/ws-liveness.ts).
+ */
+function cutWhenUnread(res: http.ServerResponse, stallMs: number, bytesPerSMin: number): void {
+  res.once('prefinish', () => {
+    const socket = res.socket;
+    if (!socket || socket.destroyed) return;
+    const left = socket.writableLength;
+    const cut = setTimeout(() => socket.destroy(), stallMs + (left / bytesPerSMin) * 1000);
+    cut.unref();
+    const taken = (): void => clearTimeout(cut);
+    res.once('finish', taken);
+    res.once('close', taken);
+  });
 }
 
 /** /ready: active/standby is not ready while Redis is unreachable (every recorder publishes then). */

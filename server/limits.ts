@@ -82,6 +82,19 @@ export const SERVER_LIMITS = {
   /** Retry-After (seconds) of a history request refused for historyAnswersMax. */
   historyBusyRetryAfterS: 5,
   /**
+   * /api/v1/state, /api/v1/diff and /api/v1/paths answers built at once
+   * (server/routes/answer-gate.ts); a cached latest state is not built. Each build holds a
+   * state of every matching path and its JSON text, and parts of it go in one piece: a
+   * hundred as-of states of 50 000 paths asked at once held 1.5 GB and /health waited 14 s
+   * behind their pieces. More wait their turn, up to jsonAnswersWaitingMax; past it a
+   * request is refused 503 TPD_BUSY.
+   */
+  jsonAnswersBuiltMax: 4,
+  /** State, diff and paths requests waiting for one of the jsonAnswersBuiltMax places; past it 503 TPD_BUSY. */
+  jsonAnswersWaitingMax: 256,
+  /** Retry-After (seconds) of a state, diff or paths request refused for jsonAnswersWaitingMax. */
+  jsonAnswersBusyRetryAfterS: 1,
+  /**
    * Longest /state or /diff answer, in characters of JSON: they are written whole, and
    * large values (a string of control characters is six times longer as JSON) made one
    * past V8's longest string (2^29 - 24), a 500 TPD_INTERNAL after seconds of building it.
@@ -151,6 +164,16 @@ export const SERVER_LIMITS = {
    * recorded is answered 204 instead of refused as out of order.
    */
   remoteWriteRequestsRememberedMax: 256,
+  /**
+   * A request none of whose digests is remembered (the first after a restart: a crash lost
+   * the memory) whose samples start at or before the archive's last millisecond is checked
+   * against what the archive holds, so that Prometheus' retry of a request recorded whole or
+   * in part before the crash records the rest and nothing twice: at most this far back
+   * (ms before the archive's last batch) ...
+   */
+  remoteWriteReadBackSpanMsMax: 600_000,
+  /** ... and at most this many updates read back; past either, such a request is refused as out of order, as before. */
+  remoteWriteReadBackUpdatesMax: 2_000_000,
   /** Retry-After (seconds) on a remote-write answer of 503 for backpressure (Prometheus backs off on its own too). */
   remoteWriteBackpressureRetryAfterS: 1,
   /** Series one scrape may yield (Prometheus' sample_limit); past it the scrape fails and records nothing. */
@@ -286,6 +309,14 @@ export const SERVER_LIMITS = {
   wsReadBytesPerSMin: 32 * 1024,
   /** Time for a client to answer a close before its socket is cut (ws's own wait is 30 s). */
   wsCloseGraceMs: 5_000,
+  /**
+   * Answers of the push ingest WebSocket waiting in the server for a client that does not
+   * read them (past what the kernels' buffers took) before it closes with 4008: a pusher
+   * that sent and never read held every answer (one of a message of bad lines lists a
+   * hundred of them) for as long as its pings allowed, and its pong deadline grows with
+   * what was sent. The messages of the socket not yet ingested are then dropped, unanswered.
+   */
+  wsIngestAnswersWaitingBytesMax: 4 * 1024 * 1024,
   /*
    * HTTP requests arriving slowly (slowloris): fastify turns Node's request timeout off, and
    * without it Node enforces no headers timeout either, so a client trickling headers or a
@@ -295,6 +326,15 @@ export const SERVER_LIMITS = {
    * 220 KB/s); connections are checked every httpTimeoutsCheckMs. Past either the client
    * gets 408 TPD_REQUEST_TIMEOUT and the connection closes. Answers (a long history export,
    * a WebSocket stream) are not bounded by these.
+   *
+   * An answer whose client does not read it: once the answer is complete on the server's side
+   * (its last byte handed to the socket), Node keeps what the kernel has not taken in the
+   * socket's buffer until the client reads it, with no timeout (the keep-alive timeout starts
+   * only once all of it is taken), so twenty clients asking a 30 MB /state and reading
+   * nothing held 1.1 GB and their connections for ever. What is left must be taken within
+   * httpAnswerStallMs plus its bytes at httpReadBytesPerSMin; past it the connection is cut
+   * (the client sees its answer end short). A history answer is also bounded chunk by chunk
+   * (historyStallMs); this bounds its last chunk.
    */
   /** The headers of a request must all arrive within this. */
   httpHeadersTimeoutMs: 60_000,
@@ -302,6 +342,10 @@ export const SERVER_LIMITS = {
   httpRequestTimeoutMs: 300_000,
   /** How often connections are checked against the two timeouts above. */
   httpTimeoutsCheckMs: 1_000,
+  /** Time a complete answer waits for its client to take what is left of it, beyond that part's own reading time. */
+  httpAnswerStallMs: 60_000,
+  /** The slowest reading an answer allows for: B bytes left when it is complete wait httpAnswerStallMs + B / this. */
+  httpReadBytesPerSMin: 32 * 1024,
   /** Time granted to in-flight requests and sources at shutdown before connections are cut. */
   shutdownGraceMs: 10_000,
   /** Cluster: pushed paths whose owner (another shard, or none) is remembered; cleared whole past it. */

@@ -20,6 +20,7 @@ import { HORIZON_HEADER, horizonHeader, horizonOf } from '../horizon.js';
 import { SERVER_LIMITS } from '../limits.js';
 import { noMatchWarning } from '../../protocol/glob.js';
 import { checkAnswerChars, coverInSlices, globList } from './queries.js';
+import { AnswerGate } from './answer-gate.js';
 
 const GLOBS = { anyOf: [{ type: 'string' }, { type: 'array', items: { type: 'string' } }] };
 const TIME = { type: 'string', minLength: 1, maxLength: 64 };
@@ -55,7 +56,13 @@ interface DiffQuery {
   glob?: string | string[];
 }
 
-export const diffRoutes: FastifyPluginAsync = async (app) => {
+export interface DiffRoutesOptions {
+  /** Builds of whole JSON answers at once, shared with /api/v1/state (default: a gate of its own). */
+  answers?: AnswerGate | undefined;
+}
+
+export const diffRoutes: FastifyPluginAsync<DiffRoutesOptions> = async (app, opts) => {
+  const answers = opts.answers ?? new AnswerGate();
   app.get<{ Querystring: DiffQuery }>('/api/v1/diff', {
     schema: {
       querystring: { type: 'object', additionalProperties: false, properties: { start: TIME, end: TIME, glob: GLOBS } },
@@ -89,18 +96,20 @@ export const diffRoutes: FastifyPluginAsync = async (app) => {
     const globs = globList(req.query.glob);
     if (askedEndUs < startUs) throw new TapedeckError('TPD_BAD_ARGUMENT', `"end" (${formatTs(askedEndUs)}) is before "start" (${formatTs(startUs)})`);
     const endUs = Math.min(askedEndUs, horizonUs ?? 0);
-    const { answer, any } = await diffRangeMatched(app.archive, globs, startUs, endUs);
-    const warning = req.query.glob === undefined || any ? undefined : noMatchWarning(globs);
-    reply.type('application/json; charset=utf-8');
-    // By hand, like /state: a schema serializer walking open-ended values costs more and
-    // would need every value shape declared. Its lists are written item by item, counted
-    // against jsonAnswerCharsMax: values make an answer of any size.
-    const budget = { chars: 0 };
-    const paths = jsonList(answer.paths, budget);
-    const appeared = jsonList(answer.appeared, budget);
-    const disappeared = jsonList(answer.disappeared, budget);
-    const when = (us: number): string => JSON.stringify({ ts: us, time: formatTs(us) });
-    return `{"start":${when(startUs)},"end":${when(Math.max(endUs, startUs))},"horizon":${horizonUs},"paths":${paths},"appeared":${appeared},"disappeared":${disappeared},"counts":${JSON.stringify(answer.counts)},"truncated":${answer.truncated}${warning ? `,"warning":${JSON.stringify(warning)}` : ''}}`;
+    return answers.run('/diff', reply, async () => {
+      const { answer, any } = await diffRangeMatched(app.archive, globs, startUs, endUs);
+      const warning = req.query.glob === undefined || any ? undefined : noMatchWarning(globs);
+      reply.type('application/json; charset=utf-8');
+      // By hand, like /state: a schema serializer walking open-ended values costs more and
+      // would need every value shape declared. Its lists are written item by item, counted
+      // against jsonAnswerCharsMax: values make an answer of any size.
+      const budget = { chars: 0 };
+      const paths = jsonList(answer.paths, budget);
+      const appeared = jsonList(answer.appeared, budget);
+      const disappeared = jsonList(answer.disappeared, budget);
+      const when = (us: number): string => JSON.stringify({ ts: us, time: formatTs(us) });
+      return `{"start":${when(startUs)},"end":${when(Math.max(endUs, startUs))},"horizon":${horizonUs},"paths":${paths},"appeared":${appeared},"disappeared":${disappeared},"counts":${JSON.stringify(answer.counts)},"truncated":${answer.truncated}${warning ? `,"warning":${JSON.stringify(warning)}` : ''}}`;
+    });
   });
 };
 

@@ -31,7 +31,7 @@ import { decodeUtf8 } from '../../protocol/value.js';
 import { SERVER_LIMITS } from '../limits.js';
 import type { AckLevel, IngestResult, PushSource } from '../sources/push.js';
 import { clientMessage, parseAckLevel, retryAfterS } from './ingest-answers.js';
-import { keepAlive, STREAM_LIMITS, type StreamLimits } from './ws-liveness.js';
+import { closeUnresponsive, keepAlive, STREAM_LIMITS, type StreamLimits } from './ws-liveness.js';
 import type { Source } from '../sources/source.js';
 
 export interface IngestRoutesOptions {
@@ -192,6 +192,14 @@ export const ingestRoutes: FastifyPluginAsync<IngestRoutesOptions> = async (app,
     const sendWs = (err: TapedeckError | undefined, body: Record<string, unknown>): void => {
       if (closed) return;
       const after = err ? retryAfterS(err, SERVER_LIMITS.ingestBackpressureRetryAfterS) : undefined;
+      // A pusher that does not read its answers: they wait in the server (past the kernels'
+      // buffers) up to wsIngestAnswersWaitingBytesMax, then the socket closes with 4008 and
+      // what it sent that is not ingested yet is dropped, unanswered (never acknowledged).
+      if (socket.bufferedAmount > streamLimits.wsIngestAnswersWaitingBytesMax) {
+        closed = true;
+        closeUnresponsive(socket, `the client does not read its answers: over ${streamLimits.wsIngestAnswersWaitingBytesMax} bytes of them waiting`, streamLimits);
+        return;
+      }
       socket.send(JSON.stringify(after === undefined ? body : { ...body, retry_after_s: after }));
       const closeCode = err ? WS_CLOSE_CODES[err.code] : undefined;
       if (err && err.status >= 500) req.log.error({ code: err.code, err: err.cause ?? err }, 'WebSocket ingest stopped by the archive');

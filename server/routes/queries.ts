@@ -27,11 +27,14 @@ import type { Recorder } from '../recorder.js';
 import type { ShardDirectory } from '../cluster/directory.js';
 import { closeShardConnections, RECORDING_HEADER, SCOPE_LOCAL } from '../cluster/fanout.js';
 import { mergedHistoryAnswer, mergedPaths, mergedState } from './cluster-queries.js';
+import { AnswerGate } from './answer-gate.js';
 
 export interface QueryRoutesOptions {
   recorder?: Recorder | undefined;
   /** The cluster's shards: answers merge them all unless asked `scope=local` (docs/cluster.md, "Merged reads"). */
   directory?: ShardDirectory | undefined;
+  /** Builds of whole JSON answers at once, shared with /api/v1/diff (default: a gate of its own). */
+  answers?: AnswerGate | undefined;
 }
 
 /** `scope=local`: this shard's answer only (what a merging node asks; it never fans out again). */
@@ -176,6 +179,7 @@ declare module 'fastify' {
 export const queryRoutes: FastifyPluginAsync<QueryRoutesOptions> = async (app, opts) => {
   const recorder = opts.recorder;
   const rendered = new RenderedLatest();
+  const answers = opts.answers ?? new AnswerGate();
   /** History answers of this server being streamed (historyAnswersMax). */
   let streaming = 0;
   const dir = opts.directory;
@@ -208,21 +212,26 @@ export const queryRoutes: FastifyPluginAsync<QueryRoutesOptions> = async (app, o
     const globs = globList(req.query.glob);
     const cluster = merging(req.query.scope);
     if (cluster) return mergedPaths(cluster, req.query.glob, globs, reply);
-    const paths: string[] = [];
-    let count = 0;
-    // Listed up to pathsListedMax paths and jsonAnswerCharsMax characters of JSON (long
-    // paths of control characters, six times longer as JSON, passed V8's longest string).
-    let chars = 0;
-    let full = false;
-    await forMatchingPaths(compileSpec(globs), app.archive.paths, (p) => {
-      count++;
-      if (full || paths.length >= SERVER_LIMITS.pathsListedMax) return;
-      chars += JSON.stringify(p).length + 1;
-      if (chars > SERVER_LIMITS.jsonAnswerCharsMax) full = true;
-      else paths.push(p);
+    return answers.run('/paths', reply, async () => {
+      const paths: string[] = [];
+      let count = 0;
+      // Listed up to pathsListedMax paths and jsonAnswerCharsMax characters of JSON (long
+      // paths of control characters, six times longer as JSON, passed V8's longest string).
+      let chars = 0;
+      let full = false;
+      await forMatchingPaths(compileSpec(globs), app.archive.paths, (p) => {
+        count++;
+        if (full || paths.length >= SERVER_LIMITS.pathsListedMax) return;
+        chars += JSON.stringify(p).length + 1;
+        if (chars > SERVER_LIMITS.jsonAnswerCharsMax) full = true;
+        else paths.push(p);
+      });
+      const warning = count === 0 && req.query.glob !== undefined ? noMatchWarning(globs) : undefined;
+      // Written here, within the build's place: the schema's serializer would write a hundred
+      // thousand paths after it, outside the bound.
+      reply.type('application/json; charset=utf-8');
+      return JSON.stringify({ paths, count, truncated: count > paths.length, ...(warning ? { warning } : {}) });
     });
-    const warning = count === 0 && req.query.glob !== undefined ? noMatchWarning(globs) : undefined;
-    return { paths, count, truncated: count > paths.length, ...(warning ? { warning } : {}) };
   });
 
   app.get<{ Querystring: { glob?: string | string[]; at?: string; scope?: Scope } }>('/api/v1/state', {
@@ -251,8 +260,12 @@ export const queryRoutes: FastifyPluginAsync<QueryRoutesOptions> = async (app, o
       // The hot query: answered from memory, rendered once per recorded batch (by hand: a
       // schema serializer walking an open-ended object of values costs several times more).
       const key = all ? '' : globs.join('\n');
-      let body = rendered.get(key, `${recorder.version}:${horizon.us}`);
-      if (body === undefined) {
+      const cached = rendered.get(key, `${recorder.version}:${horizon.us}`);
+      if (cached !== undefined) return cached;
+      return answers.run('/state', reply, async () => {
+        // Rendered meanwhile by a request that built it first (a burst of the same question).
+        const hit = rendered.get(key, `${recorder.version}:${horizon.us}`);
+        if (hit !== undefined) return hit;
         const paths = all ? undefined : await recorder.pathsMatching(globs);
         // After the matching's awaits: the version, time and values read together, in one piece.
         const version = `${recorder.version}:${horizon.us}`;
@@ -260,19 +273,21 @@ export const queryRoutes: FastifyPluginAsync<QueryRoutesOptions> = async (app, o
         // Values recorded after the horizon are pending: in memory, not yet flushed.
         horizon.pending = recorder.latestTs > (horizon.us ?? 0);
         // latestTs is 0 both before any batch and after one at 0 µs: the values tell which.
-        body = await stateJson(latest.size > 0 ? recorder.latestTs : null, paths ?? latest.keys(), (p) => latest.get(p) as Value, whyEmpty, horizon);
+        const body = await stateJson(latest.size > 0 ? recorder.latestTs : null, paths ?? latest.keys(), (p) => latest.get(p) as Value, whyEmpty, horizon);
         rendered.set(key, version, body);
-      }
-      return body;
+        return body;
+      });
     }
-    const c = app.archive.cursor({ filter: globs });
-    // The read asks the filter of every path id at once: decided here first, in slices.
-    await coverInSlices(c, app.archive.paths.length);
-    await c.seek(at === undefined || (horizon.us !== null && at >= horizon.us) ? 'end' : { ts: at });
-    const state = await c.state();
-    // Decided already (paths recorded since are decided now): no glob is tested twice.
-    const noValue = async (): Promise<object | undefined> => (req.query.glob === undefined || (await coverInSlices(c, app.archive.paths.length)) ? undefined : noMatchWarning(globs));
-    return stateJson(at ?? horizon.us, state.keys(), (p) => state.get(p) as Value, noValue, horizon);
+    return answers.run('/state', reply, async () => {
+      const c = app.archive.cursor({ filter: globs });
+      // The read asks the filter of every path id at once: decided here first, in slices.
+      await coverInSlices(c, app.archive.paths.length);
+      await c.seek(at === undefined || (horizon.us !== null && at >= horizon.us) ? 'end' : { ts: at });
+      const state = await c.state();
+      // Decided already (paths recorded since are decided now): no glob is tested twice.
+      const noValue = async (): Promise<object | undefined> => (req.query.glob === undefined || (await coverInSlices(c, app.archive.paths.length)) ? undefined : noMatchWarning(globs));
+      return stateJson(at ?? horizon.us, state.keys(), (p) => state.get(p) as Value, noValue, horizon);
+    });
   });
 
   app.get<{ Querystring: { glob?: string | string[]; from?: string; to?: string; format?: HistoryFormat; scope?: Scope } }>('/api/v1/history', {

@@ -17,6 +17,7 @@ export interface StreamLimits {
   wsPongTimeoutMs: number;
   wsReadBytesPerSMin: number;
   wsCloseGraceMs: number;
+  wsIngestAnswersWaitingBytesMax: number;
 }
 
 export const STREAM_LIMITS: StreamLimits = {
@@ -25,6 +26,7 @@ export const STREAM_LIMITS: StreamLimits = {
   wsPongTimeoutMs: SERVER_LIMITS.wsPongTimeoutMs,
   wsReadBytesPerSMin: SERVER_LIMITS.wsReadBytesPerSMin,
   wsCloseGraceMs: SERVER_LIMITS.wsCloseGraceMs,
+  wsIngestAnswersWaitingBytesMax: SERVER_LIMITS.wsIngestAnswersWaitingBytesMax,
 };
 
 /**
