@@ -15,6 +15,7 @@ import type { Batch, Value } from '../protocol/value.js';
 import { Recorder } from '../server/recorder.js';
 import { SERVER_LIMITS } from '../server/limits.js';
 import { RemoteWriteSource, type ArchiveGate } from '../server/sources/remote-write.js';
+import { archiveGate } from '../server/sources/remote-write-gate.js';
 import { SeriesKeyTable } from '../server/sources/series-key-table.js';
 import type { SourceContext } from '../server/sources/source.js';
 import type { AckLevel } from '../server/sources/push.js';
@@ -224,7 +225,7 @@ async function side(make: (ctx: SourceContext) => RemoteWriteSource | OracleRemo
   const recorder = await Recorder.open(archive);
   const source = make({ name: 'prom', sink: recorder.sink('prom'), log: pino({ level: 'silent' }), defaultPollIntervalMs: 1000 });
   const writer = archive.writer as NonNullable<Archive['writer']>;
-  const gate: ArchiveGate = { lastTsUs: () => writer.lastTimestamp, drained: () => writer.drain() };
+  const gate: ArchiveGate = archiveGate(archive, writer);
   return {
     archive, recorder,
     write: (body, ack) => source.write(body, gate, ack),

@@ -18,6 +18,7 @@ import type { Archive } from '../../storage/index.js';
 import { SERVER_LIMITS } from '../limits.js';
 import { clientMessage, parseAckLevel, retryAfterS } from './ingest-answers.js';
 import { seriesPath, uncompress, type ArchiveGate, type RemoteWriteSource } from '../sources/remote-write.js';
+import { archiveGate } from '../sources/remote-write-gate.js';
 import { decodeLabels, decodeWriteRequest } from '../../protocol/prompb/write-request.js';
 import { ownershipCheckOf } from '../cluster/source-ownership.js';
 import type { OwnershipCheck } from '../sources/push.js';
@@ -34,7 +35,7 @@ const QUERYSTRING = { type: 'object', additionalProperties: false, properties: {
 function gateOf(archive: Archive): ArchiveGate {
   const writer = archive.writer;
   if (!writer) throw new TapedeckError('TPD_ARCHIVE_READONLY', 'the archive is read-only; remote write needs a writable one');
-  return { lastTsUs: () => writer.lastTimestamp, drained: () => writer.drain() };
+  return archiveGate(archive, writer);
 }
 
 /**

@@ -33,12 +33,12 @@ import { EventEmitter } from 'node:events';
 import snappy from 'snappy';
 import type { Logger } from 'pino';
 import { TapedeckError } from '../../protocol/errors.js';
-import { TS_MAX_US, type Update } from '../../protocol/value.js';
+import { TS_MAX_US, type Update, type Value } from '../../protocol/value.js';
 import { SERVER_LIMITS } from '../limits.js';
 import type { RecordOutcome, RecorderSink } from '../recorder.js';
 import { HealthTracker, type Source, type SourceContext, type SourceFactory, type SourceHealth } from './source.js';
 import { ACK_LEVELS, type AckLevel } from './push.js';
-import { RemoteWriteBatcher, type Batch } from './remote-write-batches.js';
+import { RemoteWriteBatcher, sameSampleValue, type Batch } from './remote-write-batches.js';
 
 export { seriesPath } from './remote-write-batches.js';
 
@@ -51,6 +51,16 @@ export interface RemoteWriteConfig {
 export interface ArchiveGate {
   lastTsUs(): number;
   drained(): Promise<void>;
+  /**
+   * What the archive holds of `paths` in [fromUs, toUs], everything appended so far included
+   * (committed first), by `recordedKey(path, ms)`; undefined past `updatesMax` updates read.
+   */
+  recorded(fromUs: number, toUs: number, paths: ReadonlySet<string>, updatesMax: number): Promise<Map<string, Value[]> | undefined>;
+}
+
+/** The key of a path's samples at one millisecond in ArchiveGate.recorded's answer. */
+export function recordedKey(path: string, ms: number): string {
+  return `${ms} ${path}`;
 }
 
 export interface RemoteWriteResult {
@@ -83,6 +93,8 @@ export class RemoteWriteSource extends EventEmitter implements Source {
   private readonly recent = new Map<string, number>();
   /** Requests run one after another, so their batches never interleave. */
   private chain: Promise<unknown> = Promise.resolve();
+  /** The time of the last batch this source appended in this process (-1: none yet). */
+  private appendedLastUs = -1;
   private stopping = false;
 
   /** `seriesCachedMax`: the cache's bound (remoteWriteSeriesCachedMax; tests set a small one). */
@@ -136,14 +148,15 @@ export class RemoteWriteSource extends EventEmitter implements Source {
     const res: RemoteWriteResult = { ack, series: cols.series, samples: cols.samples, batches: 0, recordedUpdates: 0, filteredUpdates: 0, exemplarsIgnored: cols.exemplars, replayed: false };
     const digest = createHash('sha256').update(body).digest('base64');
     const doneMs = this.recent.get(digest);
-    const todo = doneMs === undefined ? batches : batches.filter((b) => b.tsMs > doneMs);
-    res.replayed = doneMs !== undefined && todo.length === 0;
+    let todo = doneMs === undefined ? batches : batches.filter((b) => b.tsMs > doneMs);
     checkRange(batches[batches.length - 1]);
+    if (doneMs === undefined && todo.length > 0 && gate.lastTsUs() !== this.appendedLastUs) todo = await this.notRecorded(todo, gate);
+    res.replayed = todo.length === 0 && (doneMs !== undefined || batches.length > 0);
     if (todo.length > 0) this.checkOrder(todo[0] as Batch, gate.lastTsUs());
     let lastUs: number | undefined;
     for (const b of todo) {
       const out = await this.append(b, gate);
-      if (out.ts !== undefined) lastUs = out.ts;
+      if (out.ts !== undefined) lastUs = this.appendedLastUs = out.ts;
       this.remember(digest, b.tsMs);
       res.batches++;
       res.recordedUpdates += out.kept;
@@ -153,6 +166,41 @@ export class RemoteWriteSource extends EventEmitter implements Source {
     // A retry waits too: its first try may have failed waiting for the flush.
     if (ack === 'durable' && (lastUs !== undefined || doneMs !== undefined)) await this.sink.durable(lastUs ?? gate.lastTsUs());
     return res;
+  }
+
+  /**
+   * The request's batches less what the archive already holds, for a request that starts at
+   * or before the archive's last millisecond when this source did not record that last batch
+   * in this process (after a restart its memory of requests is gone; or another source
+   * recorded last). A crash between a request's commit and its answer, or amid its batches
+   * (a timed flush commits part of it), leaves it recorded whole or in part, and Prometheus
+   * sends it again: its samples found with the same value are dropped, the rest recorded,
+   * so the retry neither records a sample twice nor is refused (Prometheus drops what gets
+   * a 400). A sample found with another value refuses the request (400), as two samples of
+   * one series at one time do. Bounded: remoteWriteReadBackSpanMsMax back from the last
+   * batch, remoteWriteReadBackUpdatesMax read; past either, the batches are left as they
+   * are (and checkOrder refuses what is older than the last millisecond).
+   */
+  private async notRecorded(todo: readonly Batch[], gate: ArchiveGate): Promise<Batch[]> {
+    const lastUs = gate.lastTsUs();
+    const lastMs = Math.floor(lastUs / MS_US);
+    const overlap = todo.filter((b) => b.tsMs <= lastMs); // a prefix: batches are in time order
+    const first = overlap[0];
+    if (first === undefined || lastMs - first.tsMs > SERVER_LIMITS.remoteWriteReadBackSpanMsMax) return [...todo];
+    const paths = new Set(overlap.flatMap((b) => b.updates.map((u) => u[0])));
+    const held = await gate.recorded(first.tsMs * MS_US, (lastMs + 1) * MS_US - 1, paths, SERVER_LIMITS.remoteWriteReadBackUpdatesMax);
+    if (held === undefined) return [...todo];
+    const out: Batch[] = [];
+    for (const b of overlap) {
+      const fresh = b.updates.filter(([path, v]) => {
+        const had = held.get(recordedKey(path, b.tsMs));
+        if (had === undefined) return true;
+        if (had.some((h) => (h === null || typeof h === 'number') && sameSampleValue(h, v as number | null))) return false;
+        throw new TapedeckError('TPD_REMOTE_WRITE_OUT_OF_ORDER', `series ${path} already has another sample at ${new Date(b.tsMs).toISOString()}; nothing of this request was recorded`);
+      });
+      if (fresh.length > 0) out.push({ tsMs: b.tsMs, updates: fresh });
+    }
+    return [...out, ...todo.slice(overlap.length)];
   }
 
   /** Refuses the request when its oldest batch cannot be stamped at its own millisecond. */
