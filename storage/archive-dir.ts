@@ -1,7 +1,9 @@
 /**
  * Whether a directory holds an archive, for the tools that work on an existing one
- * (`tapedeck inspect`, `verify`, `reindex`): a mistyped path must be refused, not reported
- * as an empty archive that verifies clean, nor turned into a new archive by a reindex.
+ * (`tapedeck inspect`, `verify`, `reindex`, `export`): a mistyped path (one that does not
+ * exist, a file, or a directory of other things) must be refused, not reported as an empty
+ * archive that verifies clean, nor turned into a new archive by a reindex. An empty
+ * directory is an empty archive.
  * A server opens (and creates) its archive directory without this check, through
  * makeDirectory.
  */
@@ -9,12 +11,20 @@ import { mkdir, readdir, stat } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { TapedeckError } from '../protocol/errors.js';
 import { CATALOG_FILE } from './catalog-rows.js';
+import { COVERAGE_FILE } from './coverage-journal.js';
+import { LOCK_FILE } from './lock.js';
 import { CURRENT_NAME, ROTATED_NAME } from './segment-file.js';
 
-/** Names only an archive leaves: its catalog, its segment files, and a `current` set aside by an open. */
+/**
+ * Names only an archive leaves (docs/format.md, "The directory"): its catalog, its segment
+ * files, a `current` set aside by an open, and what a writer creates before its first
+ * segment (the lock, a `current` or catalog being made, the coverage journal): a writer
+ * killed as it started leaves an archive directory that verifies clean, not a stranger.
+ */
 function isArchiveName(name: string): boolean {
   return name === CATALOG_FILE || name === CURRENT_NAME || ROTATED_NAME.test(name)
-    || name.startsWith(`${CURRENT_NAME}.bad-`) || name.startsWith(`${CURRENT_NAME}.foreign-`);
+    || name === LOCK_FILE || name.startsWith(`${LOCK_FILE}.`) || name === `${CURRENT_NAME}.tmp` || name === `${CATALOG_FILE}.new`
+    || name === COVERAGE_FILE || name.startsWith(`${CURRENT_NAME}.bad-`) || name.startsWith(`${CURRENT_NAME}.foreign-`);
 }
 
 /** Why `dir` is not an archive directory, or undefined when it is one. */
@@ -24,7 +34,8 @@ export async function notAnArchive(dir: string): Promise<string | undefined> {
   if (!st.isDirectory()) return `${dir} is not a directory`;
   const names = await readdir(dir).catch((err: NodeJS.ErrnoException) => err);
   if (!Array.isArray(names)) return `cannot list ${dir}: ${names.code ?? names.message}`;
-  if (!names.some(isArchiveName)) return `${dir} holds no archive: no ${CATALOG_FILE}, no ${CURRENT_NAME} and no segment file`;
+  // Empty: an archive not started yet, or whose writer was killed before its first file.
+  if (names.length > 0 && !names.some(isArchiveName)) return `${dir} holds no archive: no ${CATALOG_FILE}, no ${CURRENT_NAME}, no segment file and no ${LOCK_FILE}`;
   return undefined;
 }
 

@@ -1,6 +1,7 @@
 /**
- * The tools that work on an existing archive (inspect, verify, reindex) refuse a directory
- * that holds none, with TPD_BAD_ARGUMENT and exit 1, and leave it as it was: a mistyped path
+ * The tools that work on an existing archive (inspect, verify, reindex, export) refuse a
+ * path that holds none (missing, a file, a directory of other things; an empty directory is
+ * an empty archive), with TPD_BAD_ARGUMENT and exit 1, and leave it as it was: a mistyped path
  * used to be shown as an empty archive, verified clean, or turned into a new archive by
  * reindex. A real archive, and one whose segment files are all gone but its catalog, still
  * count as archives.
@@ -18,20 +19,18 @@ import { useTmpfs } from './helpers/tmpfs.js';
 
 /** Directories that are not archives, each with what the refusal must say. */
 async function notArchives(root: string): Promise<Array<{ dir: string; says: RegExp }>> {
-  const empty = join(root, 'empty');
-  await mkdir(empty);
   const other = join(root, 'other');
   await mkdir(other);
   await writeFile(join(other, 'notes.txt'), 'x');
   await writeFile(join(other, 'catalog.sqlite.bak'), 'x');
-  await writeFile(join(other, 'current.tmp'), 'x');
+  await writeFile(join(other, 'current.txt'), 'x');
+  await writeFile(join(other, 'LOCKS'), 'x');
   await writeFile(join(other, '2026-11-23T14:02:00Z'), 'x'); // not the rotated name's 6 digits
   const file = join(root, 'file');
   await writeFile(file, 'x');
   const link = join(root, 'link-to-file');
   await symlink(file, link);
   return [
-    { dir: empty, says: /holds no archive/ },
     { dir: other, says: /holds no archive/ },
     { dir: file, says: /is not a directory/ },
     { dir: link, says: /is not a directory/ },
@@ -69,7 +68,11 @@ describe('inspect, verify and reindex of a directory that holds no archive', () 
     }
   });
 
-  it('still take a real archive, and one left with only its catalog', async () => {
+  it('still take a real archive, one left with only its catalog, and an empty directory', async () => {
+    const empty = await tmpDir();
+    expect(await notAnArchive(empty)).toBeUndefined();
+    expect((await verifyArchive(empty)).ok).toBe(true);
+
     const dir = await tmpDir();
     const a = await Archive.open(dir);
     a.writer!.append([['/a', 1]], 1_000_000);
