@@ -1,8 +1,9 @@
 /**
  * Prometheus' JSON for query results (web/api/v1): `{"status":"success","data":{...}}`,
- * times as seconds (JSON numbers), values as strings the way Prometheus writes them
- * (formatValue: shortest round-trip digits, an exponent below 1e-6 and from 1e21; "NaN",
- * "+Inf", "-Inf"). Written as bytes in one pass: results can be large and
+ * times as seconds (JSON numbers; a sample's with three decimals when it has a fraction,
+ * promTimestamp), values as strings the way Prometheus writes them (formatValue: shortest
+ * round-trip digits, an exponent below 1e-6 and from 1e21; "NaN", "+Inf", "-Inf"; a
+ * scalar's never with an exponent, formatScalarValue). Written as bytes in one pass: results can be large and
  * this is the hot path of a dashboard.
  */
 import type { QueryResult } from './engine.js';
@@ -111,9 +112,21 @@ class JsonBytes {
     this.ascii(String(ms / 1000));
   }
 
+  /** A point's or vector sample's time as Prometheus writes it (jsonutil.MarshalTimestamp). */
+  stamp(ms: number): void {
+    this.ascii(promTimestamp(ms));
+  }
+
+  /** A scalar's value: Prometheus writes it with FormatFloat 'f' (no exponent), unlike samples. */
+  scalarValue(v: number): void {
+    const s = formatScalarValue(v);
+    this.room(s.length + 2);
+    this.ascii(`"${s}"`);
+  }
+
   /** One point of a series, `[seconds,"value"]`, after a comma unless it is the first. */
   point(first: boolean, ms: number, v: number): void {
-    const ts = String(ms / 1000);
+    const ts = promTimestamp(ms);
     const vs = formatValue(v);
     this.room(ts.length + vs.length + 6);
     const buf = this.buf;
@@ -170,6 +183,36 @@ function estimateBytes(r: QueryResult): number {
   return n;
 }
 
+/**
+ * Milliseconds as Prometheus writes a sample's time (jsonutil.MarshalTimestamp): whole
+ * seconds, then `.` and three digits when there is a fraction (`1700000106.510`, never
+ * `.51`). A scalar's time is a plain float (Go's encoding/json), written by `seconds`.
+ */
+export function promTimestamp(ms: number): string {
+  if (!Number.isSafeInteger(ms)) return String(ms / 1000);
+  const t = Math.abs(ms);
+  const whole = Math.floor(t / 1000);
+  const frac = t - whole * 1000;
+  const body = frac === 0 ? String(whole) : `${whole}.${String(frac).padStart(3, '0')}`;
+  return ms < 0 ? `-${body}` : body;
+}
+
+/** A scalar's value as Prometheus writes it (strconv.FormatFloat 'f', -1): shortest digits, never an exponent. */
+export function formatScalarValue(v: number): string {
+  if (Number.isNaN(v)) return 'NaN';
+  if (v === Infinity) return '+Inf';
+  if (v === -Infinity) return '-Inf';
+  if (Object.is(v, -0)) return '-0';
+  const s = String(v);
+  const m = /^(-?)(\d)(?:\.(\d+))?e([+-]\d+)$/.exec(s);
+  if (!m) return s;
+  const digits = (m[2] as string) + (m[3] ?? '');
+  const point = 1 + Number(m[4]); // where the decimal point falls in `digits`
+  if (point <= 0) return `${m[1]}0.${'0'.repeat(-point)}${digits}`;
+  if (point >= digits.length) return `${m[1]}${digits}${'0'.repeat(point - digits.length)}`;
+  return `${m[1]}${digits.slice(0, point)}.${digits.slice(point)}`;
+}
+
 /** An answer as Prometheus' JSON, UTF-8 bytes ready to send. */
 export function formatResultBytes(r: QueryResult): Buffer {
   const out = new JsonBytes(estimateBytes(r));
@@ -178,7 +221,7 @@ export function formatResultBytes(r: QueryResult): Buffer {
     out.ascii('[');
     out.seconds(r.t);
     out.ascii(',');
-    out.value(r.v);
+    out.scalarValue(r.v);
     out.ascii(']');
   } else if (r.resultType === 'vector') {
     out.ascii('[');
@@ -187,7 +230,7 @@ export function formatResultBytes(r: QueryResult): Buffer {
       out.ascii(i === 0 ? '{"metric":' : ',{"metric":');
       out.metric(s.metric);
       out.ascii(',"value":[');
-      out.seconds(r.t);
+      out.stamp(r.t);
       out.ascii(',');
       out.value(s.v);
       out.ascii(']}');
