@@ -42,6 +42,8 @@ import type { HaRuntime } from './ha/runtime.js';
 import type { ShardDirectory } from './cluster/directory.js';
 import { shardRoutes } from './routes/shard.js';
 import { shardTimesRoutes } from './routes/cluster-shard-times.js';
+import { capConnections } from './connections-cap.js';
+import { strictJsonBodies } from './routes/json-body.js';
 
 export interface ServerOptions {
   archive: Archive;
@@ -62,6 +64,8 @@ export interface ServerOptions {
   streamLimits?: Partial<StreamLimits>;
   /** Bounds of requests that arrive slowly and of answers not read (default SERVER_LIMITS http*; tests shorten them). */
   httpTimeouts?: Partial<Record<HttpTimeout, number>>;
+  /** Connections held at once (default: server/connections-cap.ts, from httpConnectionsMax and the open-file limit). */
+  connectionsMax?: number;
   /** Bearer tokens and their scopes; none = open server (loopback only, see startServer). */
   tokens?: readonly TokenConfig[];
   /** Requests per window per client (token name, else address); false = no limit. */
@@ -128,6 +132,7 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
       void (reply as unknown as FastifyReply).status(400).send({ error: { code: 'TPD_BAD_REQUEST', message: err.message } });
     },
   });
+  capConnections(app.server, app.log, opts.connectionsMax);
   await app.register(swagger, {
     openapi: {
       info: { title: 'Tapedeck', version: '1', description: 'Record network telemetry; replay it from any moment at any speed. Errors are { error: { code, message } } with the codes of docs/errors.md.' },
@@ -233,6 +238,8 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
   // /ready: also `promql` while the query API prepares at start (server/promql/prepare.ts).
   registerStats(app, opts.archive, opts.sources ?? [], opts.readiness, () => [...(ha?.() ?? []), ...promqlReadiness(opts.archive)]);
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+  // JSON bodies: strict UTF-8, no key twice, no number altered (ingest reads its own the same way).
+  strictJsonBodies(app);
   await app.register(sessionRoutes, { directory: opts.directory, streamLimits: opts.streamLimits });
   await app.register(archiveRoutes, { cold: opts.cold });
   await app.register(webRoutes);

@@ -33,6 +33,7 @@ import type { AckLevel, IngestResult, PushSource } from '../sources/push.js';
 import { clientMessage, parseAckLevel, retryAfterS } from './ingest-answers.js';
 import { closeUnresponsive, keepAlive, STREAM_LIMITS, type StreamLimits } from './ws-liveness.js';
 import type { Source } from '../sources/source.js';
+import { checkUtf8Charset } from './json-body.js';
 
 export interface IngestRoutesOptions {
   sources: readonly Source[];
@@ -48,6 +49,7 @@ const RESULT_PROPERTIES = {
   recorded_updates: { type: 'integer' },
   filtered_updates: { type: 'integer' },
   rejected_lines: { type: 'integer' },
+  restamped_lines: { type: 'integer' },
   rejected: {
     type: 'array',
     items: { type: 'object', required: ['line', 'code', 'message'], properties: { line: { type: 'integer' }, code: { type: 'string' }, message: { type: 'string' } } },
@@ -77,6 +79,7 @@ function counts(r: IngestResult): Record<string, unknown> {
     recorded_updates: r.recordedUpdates,
     filtered_updates: r.filteredUpdates,
     rejected_lines: r.rejectedLines,
+    restamped_lines: r.restampedLines,
     rejected: r.rejected,
   };
 }
@@ -121,8 +124,9 @@ export const ingestRoutes: FastifyPluginAsync<IngestRoutesOptions> = async (app,
 
   // Bodies are decoded strictly: bytes that are not UTF-8 refuse the body (400) rather than
   // becoming U+FFFD in the recorded values (protocol/value.ts decodeUtf8).
-  app.addContentTypeParser(['application/x-ndjson', 'application/jsonl', 'text/plain'], { parseAs: 'buffer', bodyLimit: SERVER_LIMITS.ingestBodyBytesMax }, (_req, body, done) => {
+  app.addContentTypeParser(['application/x-ndjson', 'application/jsonl', 'text/plain'], { parseAs: 'buffer', bodyLimit: SERVER_LIMITS.ingestBodyBytesMax }, (req, body, done) => {
     try {
+      checkUtf8Charset(req.headers['content-type']);
       done(null, decodeUtf8(body as Buffer, 'request body'));
     } catch (err) {
       done(err as Error);
@@ -131,8 +135,10 @@ export const ingestRoutes: FastifyPluginAsync<IngestRoutesOptions> = async (app,
   // A JSON document is one batch, however it is laid out: raw newlines cannot occur inside
   // JSON strings, so folding them to spaces makes it one NDJSON line. (This parser is
   // scoped to the ingest routes.)
-  app.addContentTypeParser('application/json', { parseAs: 'buffer', bodyLimit: SERVER_LIMITS.ingestBodyBytesMax }, (_req, body, done) => {
+  app.removeContentTypeParser('application/json'); // the app's (json-body.ts) gives way to this one here
+  app.addContentTypeParser('application/json', { parseAs: 'buffer', bodyLimit: SERVER_LIMITS.ingestBodyBytesMax }, (req, body, done) => {
     try {
+      checkUtf8Charset(req.headers['content-type']);
       done(null, decodeUtf8(body as Buffer, 'request body').replace(/\r?\n/g, ' '));
     } catch (err) {
       done(err as Error);
