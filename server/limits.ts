@@ -346,6 +346,16 @@ export const SERVER_LIMITS = {
   httpAnswerStallMs: 60_000,
   /** The slowest reading an answer allows for: B bytes left when it is complete wait httpAnswerStallMs + B / this. */
   httpReadBytesPerSMin: 32 * 1024,
+  /**
+   * Connections (HTTP and WebSocket) the server holds at once; past it a new connection is
+   * closed at once (Node's server.maxConnections). Without a cap, idle connections took every
+   * file descriptor the process may open (400 of them under `ulimit -n 300`) and the archive's
+   * own files failed with EMFILE (a coverage event was lost). The cap is the smaller of this
+   * and httpConnectionsFdShare of the process's open-file limit, so the rest stays the archive's.
+   */
+  httpConnectionsMax: 8_192,
+  /** Share of the open-file limit (soft RLIMIT_NOFILE, from /proc/self/limits) connections may take. */
+  httpConnectionsFdShare: 0.5,
   /** Time granted to in-flight requests and sources at shutdown before connections are cut. */
   shutdownGraceMs: 10_000,
   /** Cluster: pushed paths whose owner (another shard, or none) is remembered; cleared whole past it. */
