@@ -32,12 +32,12 @@ describe('push ingest', () => {
     ];
     const r = await post(srv.url, lines.join('\n'));
     expect(r.status).toBe(400);
-    expect(r.json).toMatchObject({ error: { code: 'TPD_BAD_INGEST_LINE' }, accepted_lines: 3, accepted_updates: 5, rejected_lines: 4 });
+    expect(r.json).toMatchObject({ error: { code: 'TPD_BAD_INGEST_LINE' }, accepted_lines: 3, accepted_updates: 5, rejected_lines: 4, restamped_lines: 1 }); // line 8's ts is before line 7's: moved, and said
     expect((r.json.rejected as Array<{ line: number; code: string }>).map((x) => [x.line, x.code])).toEqual([
       [2, 'TPD_BAD_INGEST_LINE'], [3, 'TPD_BAD_PATH'], [5, 'TPD_BAD_INGEST_LINE'], [6, 'TPD_BAD_ARGUMENT'],
     ]);
     const ok = await post(srv.url, `${JSON.stringify({ updates: { '/p/a': 6 } })}\n`, 'text/plain');
-    expect(ok).toEqual({ status: 200, json: { ack: 'memory', lines_read: 1, accepted_lines: 1, accepted_updates: 1, recorded_updates: 1, filtered_updates: 0, rejected_lines: 0, rejected: [] } });
+    expect(ok).toEqual({ status: 200, json: { ack: 'memory', lines_read: 1, accepted_lines: 1, accepted_updates: 1, recorded_updates: 1, filtered_updates: 0, rejected_lines: 0, restamped_lines: 0, rejected: [] } });
     // application/json: one batch, pretty-printed or not.
     const doc = await post(srv.url, JSON.stringify({ updates: { '/p/j': 'a\nb', '/p/k': [1, 2] } }, null, 2), 'application/json');
     expect(doc.json).toMatchObject({ accepted_lines: 1, accepted_updates: 2 });
@@ -71,7 +71,7 @@ describe('push ingest', () => {
     await got;
     ws.close();
     expect(answers[0]).toMatchObject({ error: { code: 'TPD_BAD_INGEST_LINE' }, accepted_lines: 1, rejected: [{ line: 2 }] });
-    expect(answers[1]).toEqual({ ack: 'memory', lines_read: 1, accepted_lines: 1, accepted_updates: 1, recorded_updates: 1, filtered_updates: 0, rejected_lines: 0, rejected: [] });
+    expect(answers[1]).toEqual({ ack: 'memory', lines_read: 1, accepted_lines: 1, accepted_updates: 1, recorded_updates: 1, filtered_updates: 0, rejected_lines: 0, restamped_lines: 0, rejected: [] });
     // A binary message is msgpack (test/ingest-msgpack.test.ts): these bytes are none.
     expect(answers[2]).toMatchObject({ error: { code: 'TPD_BAD_INGEST_LINE' }, lines_read: 2, rejected: [{ line: 1 }, { line: 2 }] });
     await srv.close();
