@@ -199,7 +199,7 @@ describe('msgpack over the WebSocket ingest', () => {
     ]));
     expect(a).toEqual({
       error: { code: 'TPD_BAD_INGEST_LINE', message: expect.stringContaining('line 2: TPD_BAD_PATH') },
-      ack: 'durable', lines_read: 3, accepted_lines: 2, accepted_updates: 3, recorded_updates: 3, filtered_updates: 0, rejected_lines: 1,
+      ack: 'durable', lines_read: 3, accepted_lines: 2, accepted_updates: 3, recorded_updates: 3, filtered_updates: 0, rejected_lines: 1, restamped_lines: 0,
       rejected: [{ line: 2, code: 'TPD_BAD_PATH', message: expect.stringContaining('"m/c"') }],
     });
     // One map alone is line 1.
