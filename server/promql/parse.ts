@@ -4,7 +4,7 @@
  * searched for error nodes; then each node the subset knows is converted and typed, and any
  * other construct is refused with Prometheus' `bad_data` error naming it.
  */
-import { parser } from '@prometheus-io/lezer-promql';
+import { promqlParser as parser } from './grammar.js';
 import type { SyntaxNode, Tree } from '@lezer/common';
 import { SERVER_LIMITS } from '../limits.js';
 import type { AggregateOp, AtModifier, BinaryOp, SetOp, Expr, LabelMatcher, Matching, MatchOp, MatrixExpr, Selector } from './ast.js';
