@@ -3,7 +3,7 @@
  * its last time, a wait for the write queue, and what it already holds of some paths over a
  * short range (read back for a request that may be a retry after a restart).
  */
-import type { Value } from '../../protocol/value.js';
+import { valueList, type Value } from '../../protocol/value.js';
 import type { Archive, ArchiveWriter } from '../../storage/index.js';
 import { recordedKey, type ArchiveGate } from './remote-write.js';
 
@@ -25,9 +25,11 @@ export function archiveGate(archive: Archive, writer: ArchiveWriter): ArchiveGat
         for (const [path, v] of b.updates) {
           if (!paths.has(path)) continue;
           const key = recordedKey(path, ms);
-          const had = held.get(key);
-          if (had) had.push(v);
-          else held.set(key, [v]);
+          // In generic elements (valueList): a `[v]` literal of a number is an array of doubles,
+          // which quiets a signalling NaN, and the retry of its sample would then be refused.
+          let had = held.get(key);
+          if (had === undefined) held.set(key, (had = valueList()));
+          had.push(v);
         }
       }
       return held;

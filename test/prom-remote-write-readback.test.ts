@@ -1,0 +1,115 @@
+/**
+ * Remote write: the retry of a request after a restart (server/sources/remote-write.ts
+ * notRecorded, remote-write-gate.ts) at the edges of the read-back. A real server over a
+ * real archive, closed and started again on the same directory: the new process remembers
+ * no request, as after a crash. A request recorded in part is made by posting its first
+ * batches alone, which leaves the archive as a crash amid the request does (its batches are
+ * appended in time order, each whole). Prometheus drops a request answered 400: a retry
+ * refused loses whatever of it was not recorded yet.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { pino } from 'pino';
+import { request } from 'undici';
+import { resolveConfig } from '../server/config.js';
+import { startServer, type RunningServer } from '../server/main.js';
+import { readArchive } from './helpers/replay.js';
+import { tmpDir } from './helpers/tmp.js';
+import { snappyLiteral } from './helpers/promql-peers.js';
+import { numberBits } from './helpers/nan.js';
+
+const T0 = 1_700_000_000_000;
+
+function varint(n: number | bigint, out: number[]): void {
+  let v = BigInt.asUintN(64, BigInt(n));
+  while (v >= 0x80n) {
+    out.push(Number(v & 0x7fn) | 0x80);
+    v >>= 7n;
+  }
+  out.push(Number(v));
+}
+
+function field(n: number, bytes: ArrayLike<number>, out: number[]): void {
+  varint((n << 3) | 2, out);
+  varint(bytes.length, out);
+  for (let i = 0; i < bytes.length; i++) out.push(bytes[i] as number);
+}
+
+/** A WriteRequest of series named by `__name__` alone, each sample's value given as its 64 bits (NaN payloads kept). */
+function writeRequest(series: Array<[string, Array<[number, bigint]>]>): Buffer {
+  const out: number[] = [];
+  for (const [name, samples] of series) {
+    const s: number[] = [];
+    const label: number[] = [];
+    field(1, Buffer.from('__name__'), label);
+    field(2, Buffer.from(name), label);
+    field(1, label, s);
+    for (const [tsMs, bits] of samples) {
+      const sample: number[] = [];
+      const dv = new DataView(new ArrayBuffer(8));
+      dv.setBigUint64(0, bits, true);
+      sample.push((1 << 3) | 1, ...new Uint8Array(dv.buffer));
+      varint(2 << 3, sample);
+      varint(tsMs, sample);
+      field(2, sample, s);
+    }
+    field(1, s, out);
+  }
+  return snappyLiteral(Uint8Array.from(out));
+}
+
+function bitsOf(v: number): bigint {
+  const dv = new DataView(new ArrayBuffer(8));
+  dv.setFloat64(0, v);
+  return dv.getBigUint64(0);
+}
+
+let running: RunningServer | undefined;
+afterEach(async () => {
+  await running?.close();
+  running = undefined;
+});
+
+async function serve(dir: string, spec: string[] = ['/**']): Promise<RunningServer> {
+  await running?.close();
+  running = await startServer(resolveConfig({
+    archive_directory: dir,
+    record: { spec, flush_interval: '1h' },
+    publish: { bind: '127.0.0.1:0' },
+    sources: [{ name: 'prom', type: 'remote_write' }],
+  }), { logger: pino({ level: 'silent' }) });
+  return running;
+}
+
+async function post(s: RunningServer, body: Buffer): Promise<string> {
+  const res = await request(`${s.url}/api/v1/write`, { method: 'POST', headers: { 'content-type': 'application/x-protobuf', 'content-encoding': 'snappy' }, body });
+  return `${res.statusCode} ${await res.body.text()}`.trim();
+}
+
+/** Every sample in the archive as `path@ms=bits`, in archive order. */
+async function samples(dir: string): Promise<string[]> {
+  await running?.close();
+  running = undefined;
+  return (await readArchive(dir)).flatMap((b) => b.updates.map(([p, v]) => `${p}@${Math.floor(b.ts / 1000)}=${numberBits(v)}`));
+}
+
+describe('remote write retry after a restart, read back', () => {
+  it('takes the retry of a request holding NaNs of any payload, signalling ones included, recorded whole or in part', async () => {
+    // Quiet NaNs with payloads, signalling NaNs (kept bit for bit by the archive), -0, Inf, a number.
+    const values = [0x7ff8000000000001n, 0xfff8000000000000n, 0x7ff0000000000001n, 0x7ff4000000000000n, 0xfff0000000001234n, bitsOf(-0), bitsOf(Infinity), bitsOf(1.5)];
+    const series = (scrapes: number): Array<[string, Array<[number, bigint]>]> =>
+      values.map((bits, i) => [`v${i}`, Array.from({ length: scrapes }, (_x, k): [number, bigint] => [T0 + k * 1000, bits])]);
+    const want = Array.from({ length: 3 }, (_x, k) => values.map((bits, i) => `/prom/v${i}@${T0 + k * 1000}=${bits.toString(16)}`)).flat();
+
+    // Recorded whole, then sent again.
+    const whole = await tmpDir();
+    expect(await post(await serve(whole), writeRequest(series(3)))).toBe('204');
+    expect(await post(await serve(whole), writeRequest(series(3)))).toBe('204');
+    expect(await samples(whole)).toEqual(want);
+
+    // Recorded in part (its first two scrapes), then sent again whole: the third is recorded.
+    const part = await tmpDir();
+    expect(await post(await serve(part), writeRequest(series(2)))).toBe('204');
+    expect(await post(await serve(part), writeRequest(series(3)))).toBe('204');
+    expect(await samples(part)).toEqual(want);
+  });
+});
