@@ -23,7 +23,8 @@ export { parseJsonText } from './value-json-text.js';
 
 export const VALUE_TAGS = ['$num', '$bigint', '$bytes', '$obj'] as const;
 
-const NUM_SPELLINGS: Record<string, number> = { NaN: NaN, Infinity: Infinity, '-Infinity': -Infinity, '-0': -0 };
+/** A Map, not an object: a lookup must not find Object.prototype's members (`{"$num": "constructor"}` was the function Object). */
+const NUM_SPELLINGS: ReadonlyMap<string, number> = new Map([['NaN', NaN], ['Infinity', Infinity], ['-Infinity', -Infinity], ['-0', -0]]);
 const BIGINT_TEXT = /^-?[0-9]+$/;
 /**
  * Padded base64: with a length that is a multiple of 4, the groups of 4 then `XX==` or `XXX=`.
@@ -169,7 +170,7 @@ function fromTag(tag: string, x: unknown, path: string, at: string, depth: numbe
   const here = `${at}.${tag}`;
   switch (tag) {
     case '$num': {
-      const n = typeof x === 'string' ? NUM_SPELLINGS[x] : undefined;
+      const n = typeof x === 'string' ? NUM_SPELLINGS.get(x) : undefined;
       if (n === undefined) throw bad(path, here, 'must be "NaN", "Infinity", "-Infinity" or "-0" (finite numbers travel as JSON numbers)');
       return n;
     }

@@ -77,6 +77,8 @@ describe('the JSON form', () => {
     refused(() => valueFromJson({ a: [0, { $foo: 1 }] }, '/dev/x'), 'TPD_BAD_ARGUMENT', '/dev/x', '.a[1]', '$foo', '$obj');
     refused(() => valueFromJson({ $num: '1' }, '/p'), 'TPD_BAD_ARGUMENT', '/p', '$num');
     refused(() => valueFromJson({ $num: 'nan' }, '/p'), 'TPD_BAD_ARGUMENT', '$num');
+    // Object.prototype's members are no spellings: a lookup in a plain object found them (constructor was the function Object).
+    for (const s of ['constructor', '__proto__', 'toString', 'valueOf', 'hasOwnProperty']) refused(() => valueFromJson({ $num: s }, '/p'), 'TPD_BAD_ARGUMENT', '$num');
     refused(() => valueFromJson({ $bigint: '1.5' }, '/p'), 'TPD_BAD_ARGUMENT', '$bigint');
     refused(() => valueFromJson({ $bigint: 12 }, '/p'), 'TPD_BAD_ARGUMENT', '$bigint');
     refused(() => valueFromJson({ $bytes: 'not base64!' }, '/p'), 'TPD_BAD_ARGUMENT', '$bytes');
@@ -242,5 +244,6 @@ describe('the web player', () => {
     expect(web.chartNumber(JSON.parse(valueToJsonText(2n ** 60n)))).toBe(2 ** 60);
     expect(web.formatValue(JSON.parse(valueToJsonText(-0)))).toBe('-0');
     expect(web.formatValue({ $date: 1 })).toBe('{"$date":1}'); // an unknown tag is shown as sent
+    for (const s of ['constructor', '__proto__', 'toString']) expect(() => web.reviveValue({ $num: s }), s).toThrow();
   });
 });

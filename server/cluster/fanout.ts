@@ -121,7 +121,10 @@ function clientError(status: number, body: string): TapedeckError | undefined {
   if (status < 400 || status >= 500) return undefined;
   try {
     const e = (JSON.parse(body) as { error?: { code?: string; message?: string } }).error;
-    if (e?.code && e.code in ERRORS) return new TapedeckError(e.code as ErrorCode, e.message ?? ERRORS[e.code as ErrorCode].meaning);
+    // Own keys only: `in` finds Object.prototype's members too (a shard's "constructor" became an error without a status).
+    if (typeof e?.code === 'string' && Object.hasOwn(ERRORS, e.code)) {
+      return new TapedeckError(e.code as ErrorCode, typeof e.message === 'string' ? e.message : ERRORS[e.code as ErrorCode].meaning);
+    }
   } catch {
     // not our error shape: a failing shard, below
   }
