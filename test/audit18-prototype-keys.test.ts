@@ -15,7 +15,7 @@ import { recordingServer } from './helpers/recording-server.js';
 
 const MEMBERS = ['constructor', '__proto__', 'toString', 'valueOf', 'hasOwnProperty', '__defineGetter__'];
 
-let servers: Server[] = [];
+const servers: Server[] = [];
 afterEach(async () => {
   for (const s of servers.splice(0)) await new Promise((resolve) => s.close(resolve));
 });
