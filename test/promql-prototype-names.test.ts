@@ -33,6 +33,23 @@ const QUERIES = [
   'count by (__name__) ({__name__=~".+"})',
   'constructor + on (k) group_left __proto__',
   'max_over_time(__proto__[2m]) > bool 150',
+  // Labels a series does not have, named like Object.prototype's members.
+  'sum by (constructor) (toString)',
+  'sum by (__proto__, toString) ({__name__=~".+"})',
+  'sum without (constructor, __proto__) ({__name__=~".+"})',
+  'max by (hasOwnProperty) (valueOf)',
+  'topk by (constructor) (1, {__name__=~".+"})',
+  'toString + on (constructor, k) valueOf',
+  'toString + ignoring (__proto__, toString, valueOf) valueOf',
+  'label_replace(toString, "constructor", "$1", "k", "(.*)")',
+  'label_replace(toString, "x", "<$1>", "constructor", "(.*)")',
+  'label_replace(toString, "__proto__", "p$1", "__proto__", "(.*)")',
+  'label_join(valueOf, "constructor", "-", "__proto__", "k", "toString")',
+  'absent(nothing{constructor="a", __proto__="b"})',
+  'absent_over_time(nothing{toString="a"}[1m])',
+  '{__name__=~".+", constructor=""}',
+  '{__name__=~".+", __proto__!=""}',
+  'count by (constructor) ({__name__=~".+", constructor=~".*"})',
 ];
 
 describe('Object.prototype member names in the grammar', () => {
