@@ -61,6 +61,8 @@ interface Recorded {
 export interface RecorderSink extends IdentifiedSink {
   record(updates: Update[], tsUs?: number, id?: BatchIdentity): Promise<RecordOutcome>;
   durable(ts: number): Promise<void>;
+  /** False for a path the record spec leaves out (record() never appends it). */
+  keeps(path: string): boolean;
 }
 
 export class Recorder extends EventEmitter {
@@ -114,7 +116,13 @@ export class Recorder extends EventEmitter {
       record: (updates, tsUs, id) => this.record(source, updates, tsUs, id),
       flush: () => this.flush(),
       durable: (ts) => this.durable(ts),
+      keeps: (path) => this.recordsPath(path),
     };
+  }
+
+  /** False for a path the record spec leaves out: record() never appends it. */
+  recordsPath(path: string): boolean {
+    return this.matcher === undefined || this.keeps(path);
   }
 
   /**

@@ -112,4 +112,22 @@ describe('remote write retry after a restart, read back', () => {
     expect(await post(await serve(part), writeRequest(series(3)))).toBe('204');
     expect(await samples(part)).toEqual(want);
   });
+
+  it('takes the retry of a request holding series the record spec leaves out, recorded whole or in part', async () => {
+    const one = bitsOf(1);
+    const series = (scrapes: number): Array<[string, Array<[number, bigint]>]> =>
+      ['keep', 'drop'].map((name) => [name, Array.from({ length: scrapes }, (_x, k): [number, bigint] => [T0 + k * 1000, one])]);
+    const spec = ['/prom/keep'];
+    const want = [0, 1, 2].map((k) => `/prom/keep@${T0 + k * 1000}=${one.toString(16)}`);
+
+    const whole = await tmpDir();
+    expect(await post(await serve(whole, spec), writeRequest(series(3)))).toBe('204');
+    expect(await post(await serve(whole, spec), writeRequest(series(3)))).toBe('204');
+    expect(await samples(whole)).toEqual(want);
+
+    const part = await tmpDir();
+    expect(await post(await serve(part, spec), writeRequest(series(2)))).toBe('204');
+    expect(await post(await serve(part, spec), writeRequest(series(3)))).toBe('204');
+    expect(await samples(part)).toEqual(want);
+  });
 });

@@ -76,7 +76,8 @@ export interface RemoteWriteResult {
   replayed: boolean;
 }
 
-type Sink = Pick<RecorderSink, 'record' | 'durable'>;
+/** `keeps` optional: a sink without it records every path it is given. */
+type Sink = Pick<RecorderSink, 'record' | 'durable'> & Partial<Pick<RecorderSink, 'keeps'>>;
 
 const MS_US = 1000;
 
@@ -150,7 +151,7 @@ export class RemoteWriteSource extends EventEmitter implements Source {
     const doneMs = this.recent.get(digest);
     let todo = doneMs === undefined ? batches : batches.filter((b) => b.tsMs > doneMs);
     checkRange(batches[batches.length - 1]);
-    if (doneMs === undefined && todo.length > 0 && gate.lastTsUs() !== this.appendedLastUs) todo = await this.notRecorded(todo, gate);
+    if (doneMs === undefined && todo.length > 0 && gate.lastTsUs() !== this.appendedLastUs) todo = await this.notRecorded(todo, gate, res);
     res.replayed = todo.length === 0 && (doneMs !== undefined || batches.length > 0);
     if (todo.length > 0) this.checkOrder(todo[0] as Batch, gate.lastTsUs());
     let lastUs: number | undefined;
@@ -180,25 +181,35 @@ export class RemoteWriteSource extends EventEmitter implements Source {
    * one series at one time do. Bounded: remoteWriteReadBackSpanMsMax back from the last
    * batch, remoteWriteReadBackUpdatesMax read; past either, the batches are left as they
    * are (and checkOrder refuses what is older than the last millisecond).
+   * A sample of a series the record spec leaves out was never appended and never will be:
+   * it is neither found nor fresh (counted as filtered when its batch is dropped), so that a
+   * retry of a request holding such series is not taken for one older than the archive.
    */
-  private async notRecorded(todo: readonly Batch[], gate: ArchiveGate): Promise<Batch[]> {
+  private async notRecorded(todo: readonly Batch[], gate: ArchiveGate, res: RemoteWriteResult): Promise<Batch[]> {
     const lastUs = gate.lastTsUs();
     const lastMs = Math.floor(lastUs / MS_US);
     const overlap = todo.filter((b) => b.tsMs <= lastMs); // a prefix: batches are in time order
     const first = overlap[0];
     if (first === undefined || lastMs - first.tsMs > SERVER_LIMITS.remoteWriteReadBackSpanMsMax) return [...todo];
-    const paths = new Set(overlap.flatMap((b) => b.updates.map((u) => u[0])));
+    const keeps = this.sink.keeps?.bind(this.sink) ?? ((): boolean => true);
+    const paths = new Set(overlap.flatMap((b) => b.updates.map((u) => u[0]).filter(keeps)));
     const held = await gate.recorded(first.tsMs * MS_US, (lastMs + 1) * MS_US - 1, paths, SERVER_LIMITS.remoteWriteReadBackUpdatesMax);
     if (held === undefined) return [...todo];
     const out: Batch[] = [];
     for (const b of overlap) {
-      const fresh = b.updates.filter(([path, v]) => {
+      let fresh = 0;
+      const rest = b.updates.filter(([path, v]) => {
+        if (!paths.has(path)) return true; // left out by the spec: the recorder filters it again
         const had = held.get(recordedKey(path, b.tsMs));
-        if (had === undefined) return true;
+        if (had === undefined) {
+          fresh++;
+          return true;
+        }
         if (had.some((h) => (h === null || typeof h === 'number') && sameSampleValue(h, v as number | null))) return false;
         throw new TapedeckError('TPD_REMOTE_WRITE_OUT_OF_ORDER', `series ${path} already has another sample at ${new Date(b.tsMs).toISOString()}; nothing of this request was recorded`);
       });
-      if (fresh.length > 0) out.push({ tsMs: b.tsMs, updates: fresh });
+      if (fresh > 0) out.push({ tsMs: b.tsMs, updates: rest });
+      else res.filteredUpdates += rest.length;
     }
     return [...out, ...todo.slice(overlap.length)];
   }
