@@ -74,6 +74,20 @@ describe('JSON bodies', () => {
     }
   });
 
+  it('a body that starts with a byte order mark is read without it, as before the strict reader (RFC 8259 8.1); one inside a string stays', async () => {
+    const bom = Buffer.from([0xef, 0xbb, 0xbf]);
+    const made = await send('POST', '/api/v1/sessions', Buffer.concat([bom, Buffer.from(JSON.stringify({ start: T0, speed: 2, filter: ['/a'] }))]));
+    expect(made.status).toBe(201);
+    expect((made.json.controls as { speed: number }).speed).toBe(2);
+    // A mark anywhere but first is not JSON's to drop: in a string it is part of the value; between tokens it is refused.
+    const inside = await send('POST', '/api/v1/sessions', Buffer.concat([Buffer.from('{"filter": ["/a'), bom, Buffer.from('"]}')]));
+    expect(inside.status).toBe(201);
+    expect(inside.json.filter).toEqual(['/a\ufeff']);
+    const between = await send('POST', '/api/v1/sessions', Buffer.concat([Buffer.from('{"speed":'), bom, Buffer.from('2}')]));
+    expect(between.status).toBe(400);
+    expect(await send('POST', '/api/v1/sessions', Buffer.concat([bom, bom, Buffer.from('{"speed": 2}')]))).toMatchObject({ status: 400 });
+  });
+
   it('pushed JSON still goes through the ingest route\'s own reader', async () => {
     const res = await request(`${srv.url}/api/v1/ingest`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"updates": {"/b": 1}}' });
     // No push source in this server: the route answers, with its own code, not the app's JSON reader's.

@@ -23,12 +23,21 @@ export function checkUtf8Charset(contentType: string | undefined): void {
   }
 }
 
+/**
+ * The text less one leading U+FEFF: a byte order mark before the JSON text is no part of it
+ * (RFC 8259 8.1 lets a reader ignore it), and Fastify's own JSON reader, which this one
+ * replaced, ignored it. Anywhere else it stays (in a string it is part of the value).
+ */
+function withoutLeadingBom(text: string): string {
+  return text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
+}
+
 export function strictJsonBodies(app: FastifyInstance): void {
   app.removeContentTypeParser('application/json');
   app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (req, body, done) => {
     try {
       checkUtf8Charset(req.headers['content-type']);
-      done(null, parseJsonText(decodeUtf8(body as Buffer, 'request body')));
+      done(null, parseJsonText(withoutLeadingBom(decodeUtf8(body as Buffer, 'request body'))));
     } catch (err) {
       done(isTapedeckError(err) ? err : new TapedeckError('TPD_BAD_REQUEST', `the body is not JSON: ${(err as Error).message}`));
     }
