@@ -3,9 +3,10 @@
  * reserved bytes), every committed block (framing, CRC32C, decompression, decoding,
  * timestamp order within and across files, reserved bytes), the catalog (SQLite's
  * integrity_check, every row's checksum, and its rows against the blocks and paths found
- * in the files) and the coverage journal's lines. Bytes past a file's committed length are
- * an uncommitted tail (a crash between the two phases of a commit), not damage: they are
- * counted, never judged.
+ * in the files), the coverage journal's lines and the per-series sidecars (series-index/
+ * verify.ts: every byte of each, against the segment it was built for). Bytes past a
+ * file's committed length are an uncommitted tail
+ * (a crash between the two phases of a commit), not damage: they are counted, never judged.
  * Reads everything, one block at a time. Used by `tapedeck verify`.
  */
 import { open, readdir, stat, type FileHandle } from 'node:fs/promises';
@@ -19,6 +20,8 @@ import { unreadableFile } from './reconcile.js';
 import { HEADER_BYTES, headerReservedProblems } from './codec/header.js';
 import type { PathDef } from './codec/payload.js';
 import { CURRENT_NAME, ROTATED_NAME, readExactly, readFileHeader, recoverCommit, scanBlocks } from './segment-file.js';
+import type { SegmentIdentity } from './series-index/format.js';
+import { verifySidecars } from './series-index/verify.js';
 
 export interface VerifyFileReport {
   name: string;
@@ -82,6 +85,8 @@ export async function verifyArchive(dir: string): Promise<VerifyReport> {
   if (ids.size > 1) report.problems.push({ file: dir, offset: null, code: 'TPD_FOREIGN_FILE', message: `files from ${ids.size} different archives: ${[...ids].join(', ')}` });
   const index: FileIndex = { archiveId: headers[0]?.archiveId, blocks: new Map(), paths: [], names: new Set(names) };
   let minTs: number | undefined;
+  /** Rotated files read without a problem, with what their sidecar must have been built from. */
+  const sealed = new Map<string, SegmentIdentity>();
   for (const h of headers) {
     const fh = await open(join(dir, h.name), 'r');
     try {
@@ -89,6 +94,13 @@ export async function verifyArchive(dir: string): Promise<VerifyReport> {
       for (const p of res.problems) report.problems.push({ file: h.name, offset: p.offset, code: p.code, message: p.message });
       for (const b of res.blocks) if (b.type === BlockType.DELTA) minTs = b.lastTs;
       index.blocks.set(h.seq, res.blocks);
+      const deltas = res.blocks.filter((b) => b.type === BlockType.DELTA);
+      if (h.name !== CURRENT_NAME && res.problems.length === 0 && deltas.length > 0) {
+        sealed.set(h.name, {
+          archiveId: h.archiveId, seq: h.seq, name: h.name, committedBytes: h.committed, deltaBlocks: deltas.length,
+          firstTs: deltas[0]!.firstTs, lastTs: deltas[deltas.length - 1]!.lastTs, updates: deltas.reduce((n, b) => n + b.updates, 0),
+        });
+      }
       index.paths.push(...res.paths);
       report.files.push({
         name: h.name, seq: h.seq, committedBytes: h.committed, sizeBytes: h.size, blocks: res.blocks.length,
@@ -101,6 +113,9 @@ export async function verifyArchive(dir: string): Promise<VerifyReport> {
   for (const message of await verifyCatalog(dir, index)) report.problems.push({ file: CATALOG_FILE, offset: null, code: CATALOG_ERROR_CODE, message });
   // The coverage journal: a torn last line (a crash during an append) is not damage.
   for (const p of (await readJournal(dir)).problems) report.problems.push({ file: COVERAGE_FILE, offset: null, code: 'TPD_CORRUPT_BLOCK', message: `line ${p.line}: ${p.message}` });
+  // Sidecars of files with a problem of their own are left out: the file's problem is reported, and its sidecar is rebuilt once it is repaired.
+  for (const name of new Set(report.problems.map((p) => p.file))) sealed.delete(name);
+  for (const p of await verifySidecars(dir, sealed)) report.problems.push({ ...p, code: 'TPD_CORRUPT_BLOCK' });
   report.ok = report.problems.length === 0;
   return report;
 }

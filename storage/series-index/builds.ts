@@ -14,7 +14,7 @@ import type { FileEntry } from '../file-list.js';
 import { STORAGE_LIMITS } from '../limits.js';
 import { readExactly } from '../segment-file.js';
 import { buildSidecar, identityOf, openSidecarFile, sidecarDir, SIDECAR_SUFFIX, TEMP_SUFFIX, type BuildResult } from './build.js';
-import { SIDECAR_VERSION, versionOf } from './format.js';
+import { earlierVersion, SIDECAR_VERSION, versionOf } from './format.js';
 import type { SeriesIndexStats } from './store.js';
 
 export class SidecarBuilds {
@@ -112,22 +112,30 @@ export async function sweepSidecars(a: Archive): Promise<FileEntry[]> {
   const have = new Set<string>();
   for (const n of names) {
     const segment = n.endsWith(SIDECAR_SUFFIX) ? n.slice(0, -SIDECAR_SUFFIX.length) : undefined;
-    // A sidecar of another format version (written by another release) is built again now, not at its first read.
-    const stale = segment !== undefined && local.has(segment) && !(await currentVersion(`${sidecarDir(a)}/${n}`));
+    // A sidecar of another format version (written by another release) is built again now, not at its first read;
+    // one whose magic or version no release wrote is damaged: said so (verify reports it too), then built again.
+    const head = segment !== undefined && local.has(segment) ? await headOf(`${sidecarDir(a)}/${n}`) : undefined;
+    const stale = head !== undefined && head !== 'current';
+    if (head === 'damaged') a.logger.warn({ file: n, code: 'TPD_CORRUPT_BLOCK' }, 'series sidecar damaged (its magic or version): removed, it is built again');
     if (!(n.endsWith(TEMP_SUFFIX) || segment === undefined || !local.has(segment) || stale)) have.add(segment);
     else await rm(`${sidecarDir(a)}/${n}`, { force: true }).catch((err: unknown) => a.logger.warn({ file: n, err: String((err as Error).message ?? err) }, 'series-index/: could not remove what is not a sidecar of a local sealed file'));
   }
   return [...local.values()].filter((f) => !have.has(f.name) && f.firstTs !== null);
 }
 
-/** Whether the file starts as a sidecar of this format version (its other checks wait for its first read). */
-async function currentVersion(path: string): Promise<boolean> {
+/**
+ * What a sidecar's first bytes are: this format version's (its other checks wait for its
+ * first read), an earlier release's, or damaged. Something other than a regular file (a
+ * FIFO, a directory) counts as stale, as before: removed if it can be, never read.
+ */
+async function headOf(path: string): Promise<'current' | 'earlier' | 'damaged'> {
   const fh = await openSidecarFile(path).catch(() => undefined);
-  if (!fh) return false;
+  if (!fh) return 'earlier';
   try {
-    return versionOf(await readExactly(fh, 12, 0)) === SIDECAR_VERSION;
+    const head = await readExactly(fh, 12, 0);
+    return versionOf(head) === SIDECAR_VERSION ? 'current' : earlierVersion(head) ? 'earlier' : 'damaged';
   } catch {
-    return false;
+    return 'damaged';
   } finally {
     await fh.close().catch(() => undefined);
   }

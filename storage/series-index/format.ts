@@ -123,6 +123,16 @@ export function versionOf(buf: Uint8Array): number | undefined {
   return new DataView(buf.buffer, buf.byteOffset, 12).getUint32(8, true);
 }
 
+/**
+ * Whether a sidecar's first bytes are those of a version an earlier release wrote (1 to 3):
+ * stale, rebuilt at start, not damaged. Any other version, or no magic, is damage (a flipped
+ * bit of the version field reads as a version no release wrote).
+ */
+export function earlierVersion(head: Uint8Array): boolean {
+  const v = versionOf(head);
+  return v !== undefined && v >= 1 && v < SIDECAR_VERSION;
+}
+
 /** The header, or an error naming what is wrong; `expect` is the segment it must describe. */
 export function decodeHeader(buf: Uint8Array, expect: SegmentIdentity, sidecarBytes: number): SidecarHeader {
   if (buf.length < 12) throw corrupt('shorter than its header');
