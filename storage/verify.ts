@@ -3,13 +3,13 @@
  * reserved bytes), every committed block (framing, CRC32C, decompression, decoding,
  * timestamp order within and across files, reserved bytes), the catalog (SQLite's
  * integrity_check, every row's checksum, and its rows against the blocks and paths found
- * in the files), the coverage journal's lines and the per-series sidecars (series-index/
- * verify.ts: every byte of each, against the segment it was built for). Bytes past a
- * file's committed length are an uncommitted tail
+ * in the files), the coverage journal's lines, the workspace file and the per-series
+ * sidecars (series-index/verify.ts: every byte of each, against the segment it was built
+ * for). Bytes past a file's committed length are an uncommitted tail
  * (a crash between the two phases of a commit), not damage: they are counted, never judged.
  * Reads everything, one block at a time. Used by `tapedeck verify`.
  */
-import { open, readdir, stat, type FileHandle } from 'node:fs/promises';
+import { open, readdir, readFile, stat, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { isTapedeckError } from '../protocol/errors.js';
 import { notAnArchive } from './archive-dir.js';
@@ -21,6 +21,7 @@ import { HEADER_BYTES, headerReservedProblems } from './codec/header.js';
 import type { PathDef } from './codec/payload.js';
 import { CURRENT_NAME, ROTATED_NAME, readExactly, readFileHeader, recoverCommit, scanBlocks } from './segment-file.js';
 import type { SegmentIdentity } from './series-index/format.js';
+import { parseWorkspace, WORKSPACE_FILE } from './workspace-file.js';
 import { verifySidecars } from './series-index/verify.js';
 
 export interface VerifyFileReport {
@@ -113,6 +114,12 @@ export async function verifyArchive(dir: string): Promise<VerifyReport> {
   for (const message of await verifyCatalog(dir, index)) report.problems.push({ file: CATALOG_FILE, offset: null, code: CATALOG_ERROR_CODE, message });
   // The coverage journal: a torn last line (a crash during an append) is not damage.
   for (const p of (await readJournal(dir)).problems) report.problems.push({ file: COVERAGE_FILE, offset: null, code: 'TPD_CORRUPT_BLOCK', message: `line ${p.line}: ${p.message}` });
+  // The workspace (bookmarks, layouts): read back by the server's rule, or moved aside by it at start.
+  const workspace = await readFile(join(dir, WORKSPACE_FILE), 'utf8').then((t) => t, (err: NodeJS.ErrnoException) => (err.code === 'ENOENT' ? undefined : err));
+  if (workspace instanceof Error) report.problems.push({ file: WORKSPACE_FILE, offset: null, code: 'TPD_IO', message: `cannot be read: ${workspace.message}` });
+  else if (workspace !== undefined && parseWorkspace(workspace) === null) {
+    report.problems.push({ file: WORKSPACE_FILE, offset: null, code: 'TPD_CORRUPT_BLOCK', message: 'fails its CRC32C or its shape: a server moves it aside at start and starts an empty workspace' });
+  }
   // Sidecars of files with a problem of their own are left out: the file's problem is reported, and its sidecar is rebuilt once it is repaired.
   for (const name of new Set(report.problems.map((p) => p.file))) sealed.delete(name);
   for (const p of await verifySidecars(dir, sealed)) report.problems.push({ ...p, code: 'TPD_CORRUPT_BLOCK' });

@@ -5,8 +5,9 @@
  * either the old file or the new one, never a mix. Changes are serialised through one
  * promise chain: two requests never write at once, and each sees the other's result.
  *
- * The file carries a CRC32C of its JSON (see snapshot). A file that cannot be read as a
- * workspace (damaged by hand, or by a disk, its CRC32C failing) is moved aside
+ * The file carries a CRC32C of its JSON (storage/workspace-file.ts, whose rule verify checks
+ * it by too). A file that cannot be read as a workspace (damaged by hand, or by a disk, its
+ * CRC32C failing) is moved aside
  * as `workspace.json.damaged-<epoch ms>` and the workspace starts empty: the server starts,
  * the log says what was moved, and nothing is silently overwritten.
  */
@@ -15,37 +16,11 @@ import { open, readFile, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { TapedeckError } from '../../protocol/errors.js';
 import { fsyncDir } from '../../storage/open-file.js';
-import { crc32c } from '../../storage/codec/crc.js';
+import { parseWorkspace, WORKSPACE_FILE, WORKSPACE_FORMAT_VERSION, workspaceText, type Bookmark, type Layout, type WorkspaceFile } from '../../storage/workspace-file.js';
 import { SERVER_LIMITS } from '../limits.js';
 
-export const WORKSPACE_FILE = 'workspace.json';
-const FORMAT_VERSION = 1;
-
-export interface Bookmark {
-  id: string;
-  /** Epoch µs of the moment. */
-  ts: number;
-  /** Epoch µs of the end of a range, when the bookmark marks one. */
-  end?: number;
-  note: string;
-  /** Epoch µs at which it was made (server clock). */
-  createdTs: number;
-  /** The player's URL state (its query string without `?`), to reopen the moment as it was shown. */
-  url: string;
-}
-
-export interface Layout {
-  name: string;
-  /** Opaque JSON object: the player's panels (charts.getLayout()). */
-  layout: Record<string, unknown>;
-  updatedTs: number;
-}
-
-interface WorkspaceFile {
-  version: number;
-  bookmarks: Bookmark[];
-  layouts: Layout[];
-}
+export { WORKSPACE_FILE } from '../../storage/workspace-file.js';
+export type { Bookmark, Layout } from '../../storage/workspace-file.js';
 
 export interface WorkspaceLog {
   warn(obj: object, msg: string): void;
@@ -70,7 +45,7 @@ export class WorkspaceStore {
    */
   static async open(dir: string, log?: WorkspaceLog): Promise<WorkspaceStore> {
     const file = join(dir, WORKSPACE_FILE);
-    const empty = (): WorkspaceStore => new WorkspaceStore(dir, { version: FORMAT_VERSION, bookmarks: [], layouts: [] });
+    const empty = (): WorkspaceStore => new WorkspaceStore(dir, { version: WORKSPACE_FORMAT_VERSION, bookmarks: [], layouts: [] });
     let text: string | undefined;
     try {
       // A temp file left by a crash before its rename is an unfinished change: drop it.
@@ -86,9 +61,9 @@ export class WorkspaceStore {
     const aside = `${file}.damaged-${Date.now()}`;
     try {
       await rename(file, aside);
-      log?.warn({ file, movedTo: aside }, 'workspace file is not readable JSON of the expected shape: moved aside, starting with an empty workspace');
+      log?.warn({ file, movedTo: aside, code: 'TPD_CORRUPT_BLOCK' }, 'workspace file is not readable JSON of the expected shape: moved aside, starting with an empty workspace');
     } catch (err) {
-      log?.warn({ file, err }, 'workspace file is not readable JSON of the expected shape and cannot be moved aside: starting with an empty workspace');
+      log?.warn({ file, err, code: 'TPD_CORRUPT_BLOCK' }, 'workspace file is not readable JSON of the expected shape and cannot be moved aside: starting with an empty workspace');
     }
     return empty();
   }
@@ -165,7 +140,7 @@ export class WorkspaceStore {
       if (p.bookmarks === undefined && p.layouts === undefined) return p.result;
       const bookmarks = p.bookmarks ?? this.bookmarks;
       const layouts = p.layouts ?? this.layouts;
-      await this.write(snapshot(bookmarks, layouts));
+      await this.write(workspaceText(bookmarks, layouts.values()));
       this.bookmarks = bookmarks;
       this.layouts = layouts;
       return p.result;
@@ -201,62 +176,8 @@ interface Change<T> {
   result: T;
 }
 
-/**
- * The file's text: the workspace's JSON with its CRC32C (over that JSON's UTF-8 bytes, as 8
- * hex digits) added as a last member, `"crc"`. A file is read back only if the CRC32C holds,
- * so a damaged byte inside a note or a layout is found rather than shown; a file without
- * `"crc"` was written before it was added and is read as it is.
- */
-function snapshot(bookmarks: Bookmark[], layouts: Map<string, Layout>): string {
-  const data: WorkspaceFile = { version: FORMAT_VERSION, bookmarks, layouts: [...layouts.values()] };
-  const json = JSON.stringify(data);
-  return `${json.slice(0, -1)},"crc":"${hex8(crc32c(json))}"}\n`;
-}
-
-const hex8 = (n: number): string => (n >>> 0).toString(16).padStart(8, '0');
-const CRC_TAIL = /,"crc":"([0-9a-f]{8})"}\s*$/;
-
-/** The JSON the CRC32C covers, when the text carries one that holds; the text itself when it carries none; null when it fails. */
-function checkedJson(text: string): string | null {
-  const m = CRC_TAIL.exec(text);
-  if (m !== null) {
-    const json = `${text.slice(0, m.index)}}`;
-    return hex8(crc32c(json)) === m[1] ? json : null;
-  }
-  try {
-    // A "crc" member out of its place is a damaged one: only files without it are unchecked.
-    const raw: unknown = JSON.parse(text);
-    return typeof raw === 'object' && raw !== null && Object.hasOwn(raw, 'crc') ? null : text;
-  } catch {
-    return null;
-  }
-}
-
 function writeError(err: NodeJS.ErrnoException): TapedeckError {
   if (err.code === 'ENOSPC' || err.code === 'EDQUOT') return new TapedeckError('TPD_DISK_FULL', 'the disk holding the archive is full: the workspace was not changed', { cause: err });
   if (err.code === 'EROFS' || err.code === 'EACCES' || err.code === 'EPERM') return new TapedeckError('TPD_ARCHIVE_READONLY', 'the archive directory is not writable: the workspace was not changed', { cause: err });
   return new TapedeckError('TPD_IO', 'the workspace file could not be written', { cause: err });
-}
-
-/** The file's content when it has the expected shape, else null (every field checked: it is read back after a crash or a hand edit). */
-function parseWorkspace(text: string): WorkspaceFile | null {
-  const json = checkedJson(text);
-  if (json === null) return null;
-  let raw: unknown;
-  try {
-    raw = JSON.parse(json);
-  } catch {
-    return null;
-  }
-  if (typeof raw !== 'object' || raw === null) return null;
-  const o = raw as Partial<WorkspaceFile>;
-  if (o.version !== FORMAT_VERSION || !Array.isArray(o.bookmarks) || !Array.isArray(o.layouts)) return null;
-  const isInt = (x: unknown): x is number => Number.isSafeInteger(x);
-  const bookmarkOk = (b: Partial<Bookmark>): boolean =>
-    typeof b.id === 'string' && isInt(b.ts) && (b.end === undefined || isInt(b.end)) && typeof b.note === 'string' && isInt(b.createdTs) && typeof b.url === 'string';
-  const layoutOk = (l: Partial<Layout>): boolean =>
-    typeof l.name === 'string' && typeof l.layout === 'object' && l.layout !== null && !Array.isArray(l.layout) && isInt(l.updatedTs);
-  if (!o.bookmarks.every((b) => typeof b === 'object' && b !== null && bookmarkOk(b))) return null;
-  if (!o.layouts.every((l) => typeof l === 'object' && l !== null && layoutOk(l))) return null;
-  return { version: FORMAT_VERSION, bookmarks: o.bookmarks, layouts: o.layouts };
 }
