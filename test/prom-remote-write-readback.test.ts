@@ -14,25 +14,10 @@ import { resolveConfig } from '../server/config.js';
 import { startServer, type RunningServer } from '../server/main.js';
 import { readArchive } from './helpers/replay.js';
 import { tmpDir } from './helpers/tmp.js';
-import { snappyLiteral } from './helpers/promql-peers.js';
+import { lengthDelimited, snappyLiteral, varint } from './helpers/promql-peers.js';
 import { numberBits } from './helpers/nan.js';
 
 const T0 = 1_700_000_000_000;
-
-function varint(n: number | bigint, out: number[]): void {
-  let v = BigInt.asUintN(64, BigInt(n));
-  while (v >= 0x80n) {
-    out.push(Number(v & 0x7fn) | 0x80);
-    v >>= 7n;
-  }
-  out.push(Number(v));
-}
-
-function field(n: number, bytes: ArrayLike<number>, out: number[]): void {
-  varint((n << 3) | 2, out);
-  varint(bytes.length, out);
-  for (let i = 0; i < bytes.length; i++) out.push(bytes[i] as number);
-}
 
 /** A WriteRequest of series named by `__name__` alone, each sample's value given as its 64 bits (NaN payloads kept). */
 function writeRequest(series: Array<[string, Array<[number, bigint]>]>): Buffer {
@@ -40,9 +25,9 @@ function writeRequest(series: Array<[string, Array<[number, bigint]>]>): Buffer 
   for (const [name, samples] of series) {
     const s: number[] = [];
     const label: number[] = [];
-    field(1, Buffer.from('__name__'), label);
-    field(2, Buffer.from(name), label);
-    field(1, label, s);
+    lengthDelimited(1, Buffer.from('__name__'), label);
+    lengthDelimited(2, Buffer.from(name), label);
+    lengthDelimited(1, label, s);
     for (const [tsMs, bits] of samples) {
       const sample: number[] = [];
       const dv = new DataView(new ArrayBuffer(8));
@@ -50,9 +35,9 @@ function writeRequest(series: Array<[string, Array<[number, bigint]>]>): Buffer 
       sample.push((1 << 3) | 1, ...new Uint8Array(dv.buffer));
       varint(2 << 3, sample);
       varint(tsMs, sample);
-      field(2, sample, s);
+      lengthDelimited(2, sample, s);
     }
-    field(1, s, out);
+    lengthDelimited(1, s, out);
   }
   return snappyLiteral(Uint8Array.from(out));
 }

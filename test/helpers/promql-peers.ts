@@ -18,7 +18,8 @@ export interface PromSeries {
 
 // ------------------------------------------------------------------ protobuf (remote write 1.0)
 
-function varint(n: number | bigint, out: number[]): void {
+/** A protobuf varint of `n` (as its 64 bits: a negative number is 10 bytes) onto `out`. */
+export function varint(n: number | bigint, out: number[]): void {
   let v = BigInt.asUintN(64, BigInt(n));
   while (v >= 0x80n) {
     out.push(Number(v & 0x7fn) | 0x80);
@@ -27,7 +28,8 @@ function varint(n: number | bigint, out: number[]): void {
   out.push(Number(v));
 }
 
-function lengthDelimited(field: number, bytes: ArrayLike<number>, out: number[]): void {
+/** A protobuf length-delimited field (`field`, wire type 2) holding `bytes` onto `out`. */
+export function lengthDelimited(field: number, bytes: ArrayLike<number>, out: number[]): void {
   varint((field << 3) | 2, out);
   varint(bytes.length, out);
   for (let i = 0; i < bytes.length; i++) out.push(bytes[i] as number);
