@@ -50,6 +50,13 @@ export const HOOK_LIMITS = {
   stdoutBytesMax: 4 * 1024 * 1024,
   /** stderr kept from one run, for the log and the API (the last bytes are kept). */
   stderrBytesMax: 4 * 1024,
+  /**
+   * How long a run still reads the hook's stdout and stderr once the hook has exited. A run
+   * ends when the hook exits, not when its output closes: a daemon it started in a session
+   * of its own (setsid) holds the pipes open for as long as it lives, out of reach of the
+   * group kill, and the run never ended. Past this the pipes are cut (logged).
+   */
+  outputAfterExitMs: 1000,
 } as const;
 
 export interface HookResult {
@@ -161,10 +168,27 @@ export class HookRunner {
       child.on('error', (e) => {
         why ??= `could not start: ${e.message}`;
       });
+      let cut: NodeJS.Timeout | undefined;
+      child.on('exit', () => {
+        // The hook's own children (a script's `sleep`, an upload sent to the background) must
+        // not outlive it, nor hold its output open: the run ends with the hook.
+        this.killGroup(pid);
+        // What the hook wrote before it exited is at most a pipe's capacity, read in one turn
+        // of the poll phase: the cut waits for one more (setImmediate) in case the event loop
+        // was held up past the timer.
+        cut = setTimeout(() => setImmediate(() => {
+          if (closed) return;
+          this.logger.warn({ hook, args: extraArgs, outputHeldAfterExitMs: HOOK_LIMITS.outputAfterExitMs }, `archive hook ${hook}: a process it started outside its process group still holds its output; stopped reading it`);
+          child.stdout.destroy();
+          child.stderr.destroy();
+        }), HOOK_LIMITS.outputAfterExitMs);
+      });
+      let closed = false;
       child.on('close', (code, signal) => {
+        closed = true;
         clearTimeout(timer);
+        clearTimeout(cut);
         if (pid !== undefined) this.running.delete(pid);
-        // The hook's own children (a script's `sleep`) must not outlive it.
         this.killGroup(pid);
         const stderr = err.toString('utf8');
         if (why === undefined && code === 0) {

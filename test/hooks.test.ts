@@ -4,6 +4,7 @@ import { join, resolve } from 'node:path';
 import { HookRunner, HOOK_DEFAULTS, HOOK_LIMITS, type HookError, type HookPolicy } from '../storage/hooks.js';
 import type { Logger } from '../storage/archive.js';
 import { tmpDir } from './helpers/tmp.js';
+import { until } from './helpers/until.js';
 
 const FIX = resolve('test/fixtures/hooks');
 const quick: HookPolicy = { timeoutMs: 5_000, attempts: 1, backoffInitialMs: 10, backoffMaxMs: 40 };
@@ -67,6 +68,36 @@ describe('hook runner', () => {
     const child = Number(await readFile(pidFile, 'utf8'));
     // Killed with its group: gone, or a zombie until its new parent reaps it; never sleeping.
     expect(await procState(child)).toMatch(/^(Z|gone)$/);
+  });
+
+  it('ends a run when the hook exits, killing the children it left in its process group', async () => {
+    const dir = await tmpDir();
+    const pidFile = join(dir, 'child.pid');
+    // The child holds the hook's stdout and stderr: the run used to wait for it until the timeout.
+    const h = runner('background-child.sh', [pidFile], { timeoutMs: 60_000 });
+    const { stdout } = await h.run('put', []);
+    expect(stdout).toBe('done\n');
+    expect(h.stats.runs.put).toEqual({ ok: 1, failed: 0, timedOut: 0 });
+    const child = Number(await readFile(pidFile, 'utf8'));
+    // SIGKILL was sent when the hook exited; the kernel ends it a moment later.
+    await until(async () => /^(Z|gone)$/.test(await procState(child)), 10_000, 'the background child killed');
+  });
+
+  it('ends a run when the hook exits even if a daemon it started out of its group holds the output open', async () => {
+    const dir = await tmpDir();
+    const pidFile = join(dir, 'daemon.pid');
+    const warnings: object[] = [];
+    const h = runner('daemon-child.sh', [pidFile], { timeoutMs: 60_000 }, { ...silent, warn: (o: object) => void warnings.push(o) });
+    try {
+      // Before: never settled (the group kill at the timeout does not reach another session).
+      const { stdout } = await h.run('put', []);
+      expect(stdout).toBe('done\n');
+      expect(h.stats.runs.put).toEqual({ ok: 1, failed: 0, timedOut: 0 });
+      expect(warnings).toEqual([expect.objectContaining({ hook: 'put', outputHeldAfterExitMs: HOOK_LIMITS.outputAfterExitMs })]);
+    } finally {
+      const daemon = Number(await readFile(pidFile, 'utf8').catch(() => '0'));
+      if (daemon > 0) process.kill(daemon, 'SIGKILL');
+    }
   });
 
   it('fails a hook that prints more than the output limit', async () => {
