@@ -25,9 +25,12 @@ import { LABEL_NAME, METRIC_NAME, addLabel, bad, parseFloatText, parseQuoted, sa
 
 export { parseFloatText, type TextLimits, type TextSample } from './prom-text-lex.js';
 
-/** Parses a whole exposition; `openMetrics` when the response's content type says so. */
-export function parseExposition(text: string, limits: TextLimits, openMetrics = false): TextSample[] {
-  const out: TextSample[] = [];
+/**
+ * Parses a whole exposition; `openMetrics` when the response's content type says so. The
+ * samples go into `out` as they are read, so that a caller sees how many came before a
+ * refusal (Prometheus' scrape_samples_scraped of a failed parse).
+ */
+export function parseExposition(text: string, limits: TextLimits, openMetrics = false, out: TextSample[] = []): TextSample[] {
   let lineNo = 0;
   let start = 0;
   let eof = false;

@@ -16,13 +16,18 @@
  * plus `up` = 1, `scrape_duration_seconds` and `scrape_samples_scraped` for the target.
  * With honor_timestamps (default true) a sample that carries its own timestamp is recorded
  * at that time instead, in a batch of its own, when that time is after the target's
- * previous batch (a scrape's own batch included: the archive cannot take an older one) and
- * not in the future; otherwise it is left out (counted in the log), never moved to another
- * time.
+ * previous batch (a scrape's own batch included: the archive cannot take an older one; on
+ * the first scrape, no more than an hour before the scraper started, Prometheus' own window)
+ * and not in the future; otherwise it is left out (counted in the log), never moved to
+ * another time. Nothing asks for an encoding: an answer encoded anyway (gzip) fails the
+ * scrape naming its encoding.
  *
- * Staleness: a series seen in the previous scrape of a target and missing from this one is
- * recorded as null in this scrape's batch, and a failed scrape (error, timeout, non-2xx,
- * bad text) records `up` = 0 and null for every series of the target's last good scrape.
+ * Staleness: a series stamped with the previous scrape of a target and not with this one
+ * (missing, or now with a timestamp of its own) is recorded as null in this scrape's batch,
+ * and a failed scrape (error, timeout, non-2xx, bad text) records `up` = 0,
+ * `scrape_duration_seconds`, `scrape_samples_scraped` (those read before the failure) and
+ * null for every series stamped with the target's last good scrape. A series with its own
+ * timestamps never gets a null: as in Prometheus, it ends after the query's lookback.
  * null is Tapedeck's stale marker: JavaScript numbers cannot keep the payload of
  * Prometheus' stale NaN.
  */
@@ -49,6 +54,9 @@ export interface PromScrapeConfig {
 }
 
 const ACCEPT = 'application/openmetrics-text;version=1.0.0;q=0.5,text/plain;version=0.0.4;q=0.4,*/*;q=0.1';
+
+/** How far before its start a scraper takes a first sample with its own timestamp: Prometheus' out-of-bounds window (half its 2 h block). */
+const FIRST_STAMP_BACK_MS = 60 * 60 * 1000;
 
 /** `# HELP`, `# TYPE`, `# UNIT`: comments Prometheus reads (and refuses when not UTF-8). */
 const META_LINE = /^#[ \t]+(?:HELP|TYPE)[ \t]/;
@@ -110,16 +118,21 @@ class TargetScraper extends PollingSource {
   readonly type = 'prometheus-scrape';
   private readonly targetLabels: Record<string, string>;
   private readonly honorTimestamps: boolean;
-  /** Paths recorded by the last good scrape (null-ed when they go missing). */
+  /** Paths stamped with the last good scrape (null-ed when they go missing or the target fails). */
   private live = new Set<string>();
   /**
-   * The time (µs) of this target's last batch, timestamped samples' or a scrape's own; -1
-   * before any. A timestamped sample must come after it: the archive only grows in time and
-   * its writer would move an older batch after its last one (a sample at a time it was not).
+   * The time (µs) of this target's last batch, timestamped samples' or a scrape's own; before
+   * any, an hour before the scraper was made (Prometheus leaves out a sample more than an
+   * hour older than its newest: out of bounds). A timestamped sample must come after it: the
+   * archive only grows in time and its writer would move an older batch after its last one
+   * (a sample at a time it was not), and a first scrape's time near the epoch would start
+   * the archive in 1970.
    */
-  private lastStampUs = -1;
+  private lastStampUs = (Date.now() - FIRST_STAMP_BACK_MS) * 1000;
   private readonly upPath: string;
   private startedMs = 0;
+  /** Samples read by the current scrape before it failed (0 when it failed before its text). */
+  private samplesRead = 0;
 
   constructor(url: string, cfg: PromScrapeConfig, ctx: SourceContext, job: string) {
     super('prometheus-scrape', { ...cfg, url, headers: { accept: ACCEPT, ...(cfg.headers ?? {}) } }, ctx);
@@ -138,15 +151,21 @@ class TargetScraper extends PollingSource {
   /** Called by the poller right before each request: the moment the scrape starts. */
   protected override conditionalHeaders(): Record<string, string> {
     this.startedMs = Date.now();
+    this.samplesRead = 0;
     return {};
   }
 
   protected async handle(res: PollResponse): Promise<number> {
+    // No Accept-Encoding is sent: an encoded answer (gzip anyway) is not text, and saying so beats "not UTF-8".
+    const encoding = headerValue(res.headers, 'content-encoding')?.trim().toLowerCase();
+    if (encoding && encoding !== 'identity') throw new PollError(`the answer has content-encoding ${encoding.slice(0, 40)}, which was not asked for (Tapedeck asks for no encoding and decodes none)`);
     const openMetrics = (headerValue(res.headers, 'content-type') ?? '').startsWith('application/openmetrics-text');
-    let samples: TextSample[];
+    const samples: TextSample[] = [];
     try {
-      samples = parseExposition(expositionText(res.body), { samplesMax: SERVER_LIMITS.scrapeSamplesMax, lineBytesMax: SERVER_LIMITS.scrapeLineBytesMax }, openMetrics);
+      parseExposition(expositionText(res.body), { samplesMax: SERVER_LIMITS.scrapeSamplesMax, lineBytesMax: SERVER_LIMITS.scrapeLineBytesMax }, openMetrics, samples);
     } catch (err) {
+      // Prometheus' scrape_samples_scraped of a refused exposition: the samples before the refusal.
+      this.samplesRead = samples.length;
       throw new PollError((err as Error).message);
     }
     const { now, timed, seen } = this.toUpdates(samples, Date.now() * 1000 + 999);
@@ -158,7 +177,7 @@ class TargetScraper extends PollingSource {
       this.lastStampUs = Math.max(this.lastStampUs, stamped ?? tsUs);
       n += updates.length;
     }
-    // A series still exposed is not stale, even when its sample was left out (its time already recorded).
+    // Series of the last scrape not stamped with this one go stale: gone, or now with their own timestamps.
     for (const p of this.live) if (!seen.has(p)) now.push([p, null]);
     now.push([this.upPath, 1], [this.meta('scrape_duration_seconds'), (Date.now() - this.startedMs) / 1000], [this.meta('scrape_samples_scraped'), samples.length]);
     const stamped = await this.ctx.sink.write(now);
@@ -167,11 +186,12 @@ class TargetScraper extends PollingSource {
     return n + now.length;
   }
 
-  /** The samples as updates: those stamped now, those with their own timestamps by time, and every path exposed. */
+  /** The samples as updates: those stamped now, those with their own timestamps by time, and the paths stamped now. */
   private toUpdates(samples: TextSample[], nowUs: number): { now: Update[]; timed: Array<[number, Update[]]>; seen: Set<string> } {
     const now: Update[] = [];
     const byTs = new Map<number, Update[]>();
     const paths = new Set<string>();
+    const stamped = new Set<string>();
     let dropped = 0;
     for (const s of samples) {
       const path = seriesToPath({ name: s.name, labels: this.labelsOf(s) });
@@ -180,6 +200,7 @@ class TargetScraper extends PollingSource {
       paths.add(path);
       if (s.tsUs === undefined || !this.honorTimestamps) {
         now.push([path, s.value]);
+        stamped.add(path);
       } else if (s.tsUs > this.lastStampUs && s.tsUs <= nowUs) {
         let b = byTs.get(s.tsUs);
         if (!b) byTs.set(s.tsUs, (b = []));
@@ -189,7 +210,8 @@ class TargetScraper extends PollingSource {
       }
     }
     if (dropped > 0) this.log.debug({ dropped, target: this.url }, 'samples with timestamps out of order or in the future left out');
-    return { now, timed: [...byTs.entries()].sort((a, b) => a[0] - b[0]), seen: paths };
+    // Only series stamped with the scrape go stale (Prometheus tracks no series with its own timestamps).
+    return { now, timed: [...byTs.entries()].sort((a, b) => a[0] - b[0]), seen: stamped };
   }
 
   private labelsOf(s: TextSample): Record<string, string> {
@@ -200,10 +222,14 @@ class TargetScraper extends PollingSource {
     return seriesToPath({ name, labels: this.targetLabels });
   }
 
-  /** A failed scrape: up = 0, and every series of the last good scrape goes stale. */
+  /**
+   * A failed scrape: up = 0, its duration and the samples read before it failed (as
+   * Prometheus reports one), and every series stamped with the last good scrape goes stale.
+   */
   private async recordDown(err: Error): Promise<void> {
-    const updates: Update[] = [[this.upPath, 0]];
+    const updates: Update[] = [];
     for (const p of this.live) updates.push([p, null]);
+    updates.push([this.upPath, 0], [this.meta('scrape_duration_seconds'), (Date.now() - this.startedMs) / 1000], [this.meta('scrape_samples_scraped'), this.samplesRead]);
     this.live = new Set();
     try {
       await this.ctx.sink.write(updates);
