@@ -7,13 +7,13 @@
  * shows. Every batch must come back as pushed, in order, NaN bits too over msgpack.
  */
 import WebSocket from 'ws';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { TapedeckClient } from '../clients/client/index.js';
 import { FrameDecoder } from '../protocol/frames.js';
 import { formatTs } from '../protocol/time.js';
 import type { Update, Value } from '../protocol/value.js';
 import { FRAGILE_NANS, numberBits } from './helpers/nan.js';
-import { recordingServer } from './helpers/recording-server.js';
+import { recordingServerEach, type RecordingServer } from './helpers/recording-server.js';
 import { scheduleSeed } from './helpers/seed.js';
 import { msgpackBatch, openIngestWs, sendIngestWs } from './helpers/value-outputs.js';
 import { valueDiff } from './helpers/values.js';
@@ -23,13 +23,8 @@ const seed = scheduleSeed('AUDIT17_BATCHES_SEED', 'audit17-values-batches');
 const T0 = 1_763_000_000_000_000;
 const BATCHES = 400;
 
-let srv: Awaited<ReturnType<typeof recordingServer>>;
-beforeEach(async () => {
-  srv = await recordingServer();
-});
-afterEach(async () => {
-  await srv.close();
-});
+let srv: RecordingServer;
+recordingServerEach((s) => (srv = s));
 
 function makeBatches(): Array<{ ts: number; updates: Update[] }> {
   const r = rng(seed);

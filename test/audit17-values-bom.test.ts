@@ -13,7 +13,7 @@ import snappy from 'snappy';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { WriteRequestSchema } from '../protocol/prompb/gen/remote_pb.js';
 import { decodeLabels } from '../protocol/prompb/write-request.js';
-import { setOwn, type Update, type Value } from '../protocol/value.js';
+import type { Update } from '../protocol/value.js';
 import { decodeMsgpack, encodeMsgpack, MsgpackReader } from '../protocol/value-msgpack.js';
 import { valueFromJson } from '../protocol/value-json.js';
 import { formatTs } from '../protocol/time.js';
@@ -22,16 +22,10 @@ import { tmpDir } from './helpers/tmp.js';
 import { readAll } from './helpers/replay.js';
 import { recordingServer } from './helpers/recording-server.js';
 import { expectAllSame, line, msgpackBatch, openIngestWs, postNdjson, readOutputs, sendIngestWs } from './helpers/value-outputs.js';
-import { valueDiff } from './helpers/values.js';
+import { obj, valueDiff } from './helpers/values.js';
 
 const BOM = '\ufeff';
 const LENGTHS = [0, 1, 15, 16, 17, 63, 64, 65, 100, 4096, 70_000];
-
-function obj(entries: Array<[string, Value]>): Value {
-  const o: Record<string, Value> = {};
-  for (const [k, v] of entries) setOwn(o, k, v);
-  return o;
-}
 
 function bomStrings(): string[] {
   const out: string[] = [];

@@ -7,21 +7,16 @@
  * control without the repeat is taken.
  */
 import WebSocket from 'ws';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { TapedeckClient } from '../clients/client/index.js';
 import { FrameDecoder, decodeClientFrame, type DecodedFrame } from '../protocol/frames.js';
 import { formatTs } from '../protocol/time.js';
 import { MsgpackWriter } from '../protocol/value-msgpack.js';
-import { recordingServer } from './helpers/recording-server.js';
+import { recordingServerEach, type RecordingServer } from './helpers/recording-server.js';
 import { postNdjson } from './helpers/value-outputs.js';
 
-let srv: Awaited<ReturnType<typeof recordingServer>>;
-beforeEach(async () => {
-  srv = await recordingServer();
-});
-afterEach(async () => {
-  await srv.close();
-});
+let srv: RecordingServer;
+recordingServerEach((s) => (srv = s));
 
 const T0 = 1_763_000_000_000_000;
 

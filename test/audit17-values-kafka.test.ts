@@ -11,7 +11,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { TapedeckClient } from '../clients/client/index.js';
 import { FrameDecoder } from '../protocol/frames.js';
 import { formatTs } from '../protocol/time.js';
-import { setOwn, VALUE_DEPTH_MAX, type Update, type Value } from '../protocol/value.js';
+import { VALUE_DEPTH_MAX, type Update, type Value } from '../protocol/value.js';
 import { valueFromJson } from '../protocol/value-json.js';
 import { decodeMsgpack, encodeMsgpack } from '../protocol/value-msgpack.js';
 import { resolveConfig } from '../server/config.js';
@@ -19,13 +19,13 @@ import { startServer } from '../server/main.js';
 import type { KafkaSource } from '../server/sources/kafka.js';
 import { createTopic, produce, readTopic, type KafkaPeer } from './helpers/kafka.js';
 import { nested } from './helpers/limit-values.js';
-import { FRAGILE_NANS, numberBits } from './helpers/nan.js';
+import { FRAGILE_NANS } from './helpers/nan.js';
 import { PEER_START_MAX_MS, sharedKafka, uniqueName } from './helpers/peers.js';
 import { recordingServer } from './helpers/recording-server.js';
 import { tmpDir } from './helpers/tmp.js';
 import { until } from './helpers/until.js';
 import { msgpackBatch, openIngestWs, sendIngestWs } from './helpers/value-outputs.js';
-import { valueDiff } from './helpers/values.js';
+import { bitsDiff, obj, valueDiff } from './helpers/values.js';
 
 let broker: KafkaPeer;
 beforeAll(async () => {
@@ -33,30 +33,6 @@ beforeAll(async () => {
 }, PEER_START_MAX_MS);
 
 const T0 = 1_763_000_000_000_000;
-
-function obj(entries: Array<[string, Value]>): Value {
-  const o: Record<string, Value> = {};
-  for (const [k, v] of entries) setOwn(o, k, v);
-  return o;
-}
-
-function bitsDiff(want: Value, got: unknown, at = ''): string | undefined {
-  if (typeof want === 'number') return numberBits(want) === numberBits(got) ? undefined : `${at || 'value'}: bits ${numberBits(want)} became ${numberBits(got)}`;
-  if (Array.isArray(want)) {
-    for (let i = 0; i < want.length; i++) {
-      const d = bitsDiff(want[i] as Value, (got as unknown[])[i], `${at}[${i}]`);
-      if (d) return d;
-    }
-    return undefined;
-  }
-  if (want !== null && typeof want === 'object' && !(want instanceof Uint8Array)) {
-    for (const k of Object.keys(want)) {
-      const d = bitsDiff(want[k] as Value, (got as Record<string, unknown>)[k], `${at}.${k}`);
-      if (d) return d;
-    }
-  }
-  return undefined;
-}
 
 function same(want: Value, got: unknown, where: string, bits: boolean): void {
   const d = valueDiff(want, got) ?? (bits ? bitsDiff(want, got) : undefined);

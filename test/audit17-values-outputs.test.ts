@@ -15,43 +15,18 @@ import { TapedeckClient, type StreamFrame } from '../clients/client/index.js';
 import { inspectCommand } from '../clients/cli/inspect.js';
 import { FrameDecoder } from '../protocol/frames.js';
 import { formatTs } from '../protocol/time.js';
-import { setOwn, VALUE_DEPTH_MAX, type Update, type Value } from '../protocol/value.js';
+import { setOwn, VALUE_DEPTH_MAX, type Update } from '../protocol/value.js';
 import { valueFromJson, valueToJson } from '../protocol/value-json.js';
-import { FRAGILE_NANS, numberBits } from './helpers/nan.js';
+import { FRAGILE_NANS } from './helpers/nan.js';
 import { nested } from './helpers/limit-values.js';
 import { recordingServer } from './helpers/recording-server.js';
 import { scheduleSeed } from './helpers/seed.js';
-import { hostileUpdates, valueDiff } from './helpers/values.js';
+import { bitsDiff, hostileUpdates, obj, valueDiff } from './helpers/values.js';
 import { csvRows, getText, line, msgpackBatch, openIngestWs, query, sendIngestWs } from './helpers/value-outputs.js';
 import { valueFromCsvCell } from '../protocol/value-json.js';
 
 const seed = scheduleSeed('AUDIT17_SEED', 'audit17-values-outputs');
 const T0 = 1_763_000_000_000_000;
-
-/** NaN bits compared only where the whole way is binary. */
-function bitsDiff(want: Value, got: unknown, at = ''): string | undefined {
-  if (typeof want === 'number') return numberBits(want) === numberBits(got) ? undefined : `${at || 'value'}: bits ${numberBits(want)} became ${numberBits(got)}`;
-  if (Array.isArray(want)) {
-    for (let i = 0; i < want.length; i++) {
-      const d = bitsDiff(want[i] as Value, (got as unknown[])[i], `${at}[${i}]`);
-      if (d) return d;
-    }
-    return undefined;
-  }
-  if (want !== null && typeof want === 'object' && !(want instanceof Uint8Array)) {
-    for (const k of Object.keys(want)) {
-      const d = bitsDiff(want[k] as Value, (got as Record<string, unknown>)[k], `${at}.${k}`);
-      if (d) return d;
-    }
-  }
-  return undefined;
-}
-
-function obj(entries: Array<[string, Value]>): Value {
-  const o: Record<string, Value> = {};
-  for (const [k, v] of entries) setOwn(o, k, v);
-  return o;
-}
 
 /** The fixed hostile set: every kind at its edges. */
 function fixedUpdates(): Update[] {

@@ -7,31 +7,20 @@
  * surrogate in `json`, bytes in `bytes`, a leading U+FEFF kept, NUL kept; `ts` the µs.
  */
 import { parquetReadObjects } from 'hyparquet';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { formatTs } from '../protocol/time.js';
-import { setOwn, type Update, type Value } from '../protocol/value.js';
+import { type Update, type Value } from '../protocol/value.js';
 import { parseJsonValueText } from '../protocol/value-json.js';
 import { nested } from './helpers/limit-values.js';
-import { recordingServer } from './helpers/recording-server.js';
+import { recordingServerEach, type RecordingServer } from './helpers/recording-server.js';
 import { msgpackBatch, openIngestWs, sendIngestWs } from './helpers/value-outputs.js';
-import { valueDiff } from './helpers/values.js';
+import { obj, valueDiff } from './helpers/values.js';
 
-let srv: Awaited<ReturnType<typeof recordingServer>>;
-beforeEach(async () => {
-  srv = await recordingServer();
-});
-afterEach(async () => {
-  await srv.close();
-});
+let srv: RecordingServer;
+recordingServerEach((s) => (srv = s));
 
 const T0 = 1_763_000_000_000_000;
 const strict = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
-
-function obj(entries: Array<[string, Value]>): Value {
-  const o: Record<string, Value> = {};
-  for (const [k, v] of entries) setOwn(o, k, v);
-  return o;
-}
 
 const VALUES: Array<[string, Value, string]> = [
   ['negzero', -0, 'number'], ['sub', 5e-324, 'number'], ['ninf', -Infinity, 'number'], ['inf', Infinity, 'number'], ['max', Number.MAX_VALUE, 'number'],

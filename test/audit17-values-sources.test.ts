@@ -9,9 +9,9 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { setOwn, VALUE_DEPTH_MAX, type Value } from '../protocol/value.js';
+import { VALUE_DEPTH_MAX, type Value } from '../protocol/value.js';
 import { rig } from './helpers/upstreams.js';
-import { valueDiff } from './helpers/values.js';
+import { obj, valueDiff } from './helpers/values.js';
 
 let upstream: Server;
 let url: string;
@@ -29,12 +29,6 @@ afterAll(async () => {
   upstream.closeAllConnections();
   await new Promise<void>((resolve) => upstream.close(() => resolve()));
 });
-
-function obj(entries: Array<[string, Value]>): Value {
-  const o: Record<string, Value> = {};
-  for (const [k, v] of entries) setOwn(o, k, v);
-  return o;
-}
 
 async function poll(type: string, cfg: Record<string, unknown>, docs: string[]): Promise<{ events: Array<{ ok: boolean; error?: Error }>; values: Map<string, Value> }> {
   const t = await rig();

@@ -7,22 +7,17 @@
  */
 import { request } from 'undici';
 import WebSocket from 'ws';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { TapedeckClient } from '../clients/client/index.js';
 import { FrameDecoder } from '../protocol/frames.js';
 import { formatTs } from '../protocol/time.js';
 import { TS_MAX_US } from '../protocol/value.js';
 import { MsgpackWriter } from '../protocol/value-msgpack.js';
-import { recordingServer } from './helpers/recording-server.js';
+import { recordingServerEach, type RecordingServer } from './helpers/recording-server.js';
 import { csvRows, getText, openIngestWs, sendIngestWs } from './helpers/value-outputs.js';
 
-let srv: Awaited<ReturnType<typeof recordingServer>>;
-beforeEach(async () => {
-  srv = await recordingServer();
-});
-afterEach(async () => {
-  await srv.close();
-});
+let srv: RecordingServer;
+recordingServerEach((s) => (srv = s));
 
 async function post(body: string): Promise<{ status: number; json: Record<string, unknown> }> {
   const res = await request(`${srv.url}/api/v1/ingest?ack=durable`, { method: 'POST', headers: { 'content-type': 'application/x-ndjson' }, body });

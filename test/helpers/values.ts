@@ -5,6 +5,7 @@
  */
 import fc from 'fast-check';
 import { isWellFormed, setOwn, type Update, type Value } from '../../protocol/value.js';
+import { numberBits } from './nan.js';
 
 const char = (c: number): string => String.fromCharCode(c);
 
@@ -72,6 +73,32 @@ export const hostilePath: fc.Arbitrary<string> = fc
 
 /** A batch's updates: distinct paths, hostile values. */
 export const hostileUpdates: fc.Arbitrary<Update[]> = fc.uniqueArray(fc.tuple(hostilePath, hostileValue), { minLength: 1, maxLength: 6, selector: (u) => u[0] });
+
+/** An object of these entries, each an own property (`__proto__` a key like any other). */
+export function obj(entries: Array<[string, Value]>): Value {
+  const o: Record<string, Value> = {};
+  for (const [k, v] of entries) setOwn(o, k, v);
+  return o;
+}
+
+/** Where `got` differs from `want` in the bits of a number (NaN payloads, -0) inside arrays and objects; for outputs whose whole way is binary. */
+export function bitsDiff(want: Value, got: unknown, at = ''): string | undefined {
+  if (typeof want === 'number') return numberBits(want) === numberBits(got) ? undefined : `${at || 'value'}: bits ${numberBits(want)} became ${numberBits(got)}`;
+  if (Array.isArray(want)) {
+    for (let i = 0; i < want.length; i++) {
+      const d = bitsDiff(want[i] as Value, (got as unknown[])[i], `${at}[${i}]`);
+      if (d) return d;
+    }
+    return undefined;
+  }
+  if (want !== null && typeof want === 'object' && !(want instanceof Uint8Array)) {
+    for (const k of Object.keys(want)) {
+      const d = bitsDiff(want[k] as Value, (got as Record<string, unknown>)[k], `${at}.${k}`);
+      if (d) return d;
+    }
+  }
+  return undefined;
+}
 
 /**
  * Where `got` differs from `want` (undefined when identical): Object.is for numbers, bytes
