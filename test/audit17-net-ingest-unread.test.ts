@@ -11,16 +11,10 @@
  * was answered as recorded is in the archive. /health answers throughout.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import WebSocket from 'ws';
-import { pino } from 'pino';
 import type { FastifyInstance } from 'fastify';
 import type { WebSocket as ServerSocket } from 'ws';
 import { CLOSE_CODES } from '../protocol/close-codes.js';
-import { Archive } from '../storage/index.js';
-import { buildServer } from '../server/app.js';
-import { Recorder } from '../server/recorder.js';
-import { PushSource } from '../server/sources/push.js';
-import { tmpDir } from './helpers/tmp.js';
+import { ingestWsServer, openWs, type IngestWsServer } from './helpers/ingest-ws-server.js';
 import { until } from './helpers/until.js';
 
 const T0 = 1_700_000_000_000_000;
@@ -38,27 +32,11 @@ afterEach(async () => {
   cleanup = undefined;
 });
 
-async function start(): Promise<{ app: FastifyInstance; url: string; archive: Archive }> {
-  const archive = await Archive.open(await tmpDir('tapedeck-audit17-'), { flushIntervalMs: 0 });
-  const recorder = await Recorder.open(archive);
-  const push = new PushSource({ name: 'push', sink: recorder.sink('push'), log: pino({ level: 'silent' }), defaultPollIntervalMs: 1000 });
+async function start(): Promise<IngestWsServer> {
   // Pings a minute apart: only the answers waiting can close the socket here.
-  const app = await buildServer({ archive, recorder, sources: [push], logger: false, streamLimits: { wsPingIntervalMs: 60_000, wsPongTimeoutMs: 60_000, wsCloseGraceMs: 300, wsIngestAnswersWaitingBytesMax: WAITING_MAX } });
-  await app.listen({ port: 0, host: '127.0.0.1' });
-  const url = `ws://127.0.0.1:${(app.server.address() as { port: number }).port}/api/v1/ingest/ws`;
-  cleanup = async () => {
-    await app.close();
-    await archive.close();
-  };
-  return { app, url, archive };
-}
-
-function open(url: string): Promise<WebSocket> {
-  const ws = new WebSocket(url);
-  return new Promise((resolve, reject) => {
-    ws.once('open', () => resolve(ws));
-    ws.once('error', reject);
-  });
+  const s = await ingestWsServer('tapedeck-audit17-', { wsPingIntervalMs: 60_000, wsPongTimeoutMs: 60_000, wsCloseGraceMs: 300, wsIngestAnswersWaitingBytesMax: WAITING_MAX });
+  cleanup = s.close;
+  return s;
 }
 
 async function healthMs(app: FastifyInstance): Promise<number> {
@@ -70,7 +48,7 @@ async function healthMs(app: FastifyInstance): Promise<number> {
 describe('a pusher that does not read its answers', () => {
   it('is closed 4008 once its answers waiting pass wsIngestAnswersWaitingBytesMax; what waits stays bounded', async () => {
     const s = await start();
-    const ws = await open(s.url);
+    const ws = await openWs(s.url);
     const closed = new Promise<number>((resolve) => ws.once('close', (code) => resolve(code)));
     ws.pause(); // reads nothing from here on
     const server = [...s.app.websocketServer.clients][0] as ServerSocket;
@@ -98,7 +76,7 @@ describe('a pusher that does not read its answers', () => {
 
   it('is not closed while it reads, however many answers it is sent, and what it was answered is recorded', async () => {
     const s = await start();
-    const ws = await open(s.url);
+    const ws = await openWs(s.url);
     const answers: Array<Record<string, unknown>> = [];
     ws.on('message', (d) => answers.push(JSON.parse(String(d)) as Record<string, unknown>));
     for (let i = 0; i < 60; i++) {

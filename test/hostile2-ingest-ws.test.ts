@@ -6,14 +6,8 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { pino } from 'pino';
-import type { FastifyInstance } from 'fastify';
 import { CLOSE_CODES } from '../protocol/close-codes.js';
-import { Archive } from '../storage/index.js';
-import { buildServer } from '../server/app.js';
-import { Recorder } from '../server/recorder.js';
-import { PushSource } from '../server/sources/push.js';
-import { tmpDir } from './helpers/tmp.js';
+import { ingestWsServer, openWs, type IngestWsServer } from './helpers/ingest-ws-server.js';
 import { until } from './helpers/until.js';
 
 const T0 = 1_700_000_000_000_000;
@@ -24,26 +18,10 @@ afterEach(async () => {
   cleanup = undefined;
 });
 
-async function start(): Promise<{ app: FastifyInstance; url: string; archive: Archive }> {
-  const archive = await Archive.open(await tmpDir('tapedeck-hostile2-'), { flushIntervalMs: 0 });
-  const recorder = await Recorder.open(archive);
-  const push = new PushSource({ name: 'push', sink: recorder.sink('push'), log: pino({ level: 'silent' }), defaultPollIntervalMs: 1000 });
-  const app = await buildServer({ archive, recorder, sources: [push], logger: false, streamLimits: { wsPingIntervalMs: 100, wsPongTimeoutMs: 300, wsCloseGraceMs: 300 } });
-  await app.listen({ port: 0, host: '127.0.0.1' });
-  const url = `ws://127.0.0.1:${(app.server.address() as { port: number }).port}/api/v1/ingest/ws`;
-  cleanup = async () => {
-    await app.close();
-    await archive.close();
-  };
-  return { app, url, archive };
-}
-
-function open(url: string, opts: { autoPong: boolean }): Promise<WebSocket> {
-  const ws = new WebSocket(url, { autoPong: opts.autoPong });
-  return new Promise((resolve, reject) => {
-    ws.once('open', () => resolve(ws));
-    ws.once('error', reject);
-  });
+async function start(): Promise<IngestWsServer> {
+  const s = await ingestWsServer('tapedeck-hostile2-', { wsPingIntervalMs: 100, wsPongTimeoutMs: 300, wsCloseGraceMs: 300 });
+  cleanup = s.close;
+  return s;
 }
 
 function answer(ws: WebSocket): Promise<Record<string, unknown>> {
@@ -53,9 +31,9 @@ function answer(ws: WebSocket): Promise<Record<string, unknown>> {
 describe('the ingest WebSocket', () => {
   it('closes a peer that answers no ping with 4008 and cuts it; a pusher that answers stays and is recorded', async () => {
     const s = await start();
-    const alive = await open(s.url, { autoPong: true });
+    const alive = await openWs(s.url, { autoPong: true });
     // Answers no ping, as a peer gone without a FIN: nothing of it reaches the server after its push.
-    const silent = await open(s.url, { autoPong: false });
+    const silent = await openWs(s.url, { autoPong: false });
     const silentClosed = new Promise<number>((resolve) => silent.once('close', (code) => resolve(code)));
     const pushed = answer(silent);
     silent.send(JSON.stringify({ ts: T0, updates: { '/w/silent': 1 } }));
@@ -77,7 +55,7 @@ describe('the ingest WebSocket', () => {
 
   it('cuts a peer that neither answers pings nor the close', async () => {
     const s = await start();
-    const ws = await open(s.url, { autoPong: false });
+    const ws = await openWs(s.url, { autoPong: false });
     const closed = new Promise<number>((resolve) => ws.once('close', (code) => resolve(code)));
     // Reads nothing from here on: the close frame waits unread, so only the cut ends it.
     ws.pause();
