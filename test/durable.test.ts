@@ -5,35 +5,17 @@
  * Seed: DURABLE_SEED (printed).
  */
 import { describe, expect, it } from 'vitest';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { createInterface } from 'node:readline';
 import { Pool } from 'undici';
+import { startRecordingChild, type RecordingChild } from './helpers/recording-child.js';
 import { readArchive } from './helpers/replay.js';
 import { tmpDir } from './helpers/tmp.js';
 import { rng } from './helpers/workload.js';
-import { childArgs } from './helpers/built.js';
 
 const ROUNDS = 8;
 const PUSHERS = 6;
 
-interface Running {
-  proc: ChildProcess;
-  url: string;
-  exited: Promise<NodeJS.Signals | null>;
-}
-
-async function startChild(dir: string): Promise<Running> {
-  const proc = spawn(process.execPath, childArgs('push-server-child', dir), { stdio: ['ignore', 'pipe', 'pipe'] });
-  let stderr = '';
-  proc.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
-  const exited = new Promise<NodeJS.Signals | null>((resolve) => proc.once('exit', (_code, signal) => resolve(signal)));
-  const url = await new Promise<string>((resolve, reject) => {
-    createInterface({ input: proc.stdout as NodeJS.ReadableStream }).on('line', (line) => {
-      if (line.startsWith('READY ')) resolve(line.slice(6));
-    });
-    void exited.then(() => reject(new Error(`the server child exited before READY: ${stderr}`)));
-  });
-  return { proc, url, exited };
+function startChild(dir: string): Promise<RecordingChild> {
+  return startRecordingChild(dir, 'push');
 }
 
 /** Every value pushed at `/d/p<k>`, in archive order, per pusher. */

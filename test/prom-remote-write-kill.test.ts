@@ -9,13 +9,11 @@
  * would be lost: Prometheus drops what gets a 400) nor recorded twice.
  * Seed: PROM_KILL_SEED (printed).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { createInterface } from 'node:readline';
 import { describe, expect, it } from 'vitest';
 import { Pool } from 'undici';
 import { seriesToPath } from '../protocol/prom-path.js';
-import { childArgs } from './helpers/built.js';
 import { encodeWriteRequest, snappyLiteral, type PromSeries } from './helpers/promql-peers.js';
+import { startRecordingChild, type RecordingChild } from './helpers/recording-child.js';
 import { readArchive } from './helpers/replay.js';
 import { scheduleSeed } from './helpers/seed.js';
 import { tmpDir } from './helpers/tmp.js';
@@ -27,24 +25,8 @@ const SCRAPES_PER_REQUEST = 4;
 const INTERVAL_MS = 15_000;
 const T0_MS = 1_700_000_000_000;
 
-interface Running {
-  proc: ChildProcess;
-  url: string;
-  exited: Promise<unknown>;
-}
-
-async function startChild(dir: string): Promise<Running> {
-  const proc = spawn(process.execPath, childArgs('remote-write-server-child', dir, '5ms'), { stdio: ['ignore', 'pipe', 'pipe'] });
-  let stderr = '';
-  proc.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
-  const exited = new Promise((resolve) => proc.once('exit', resolve));
-  const url = await new Promise<string>((resolve, reject) => {
-    createInterface({ input: proc.stdout as NodeJS.ReadableStream }).on('line', (line) => {
-      if (line.startsWith('READY ')) resolve(line.slice(6));
-    });
-    void exited.then(() => reject(new Error(`the server child exited before READY: ${stderr}`)));
-  });
-  return { proc, url, exited };
+function startChild(dir: string): Promise<RecordingChild> {
+  return startRecordingChild(dir, 'remote_write', '5ms');
 }
 
 /** Request r: scrapes [r * SCRAPES_PER_REQUEST, (r + 1) * SCRAPES_PER_REQUEST) of every series. */
