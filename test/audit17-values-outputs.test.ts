@@ -11,7 +11,7 @@ import fc from 'fast-check';
 import { request } from 'undici';
 import WebSocket from 'ws';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { TapedeckClient, type StreamFrame } from '../clients/client/index.js';
+import { TapedeckClient } from '../clients/client/index.js';
 import { inspectCommand } from '../clients/cli/inspect.js';
 import { FrameDecoder } from '../protocol/frames.js';
 import { formatTs } from '../protocol/time.js';
@@ -22,7 +22,7 @@ import { nested } from './helpers/limit-values.js';
 import { recordingServer } from './helpers/recording-server.js';
 import { scheduleSeed } from './helpers/seed.js';
 import { bitsDiff, hostileUpdates, obj, valueDiff } from './helpers/values.js';
-import { csvRows, getText, line, msgpackBatch, openIngestWs, query, sendIngestWs } from './helpers/value-outputs.js';
+import { csvRows, getText, line, msgpackBatch, openIngestWs, query, sendIngestWs, sessionBatch } from './helpers/value-outputs.js';
 import { valueFromCsvCell } from '../protocol/value-json.js';
 
 const seed = scheduleSeed('AUDIT17_SEED', 'audit17-values-outputs');
@@ -180,23 +180,8 @@ async function rawSession(prefix: string, ts: number, format: 'json' | 'msgpack'
   return got;
 }
 
-async function sdkSession(prefix: string, ts: number, format: 'json' | 'msgpack', layout: 'pairs' | 'columns'): Promise<Map<string, unknown>> {
-  const td = new TapedeckClient(srv.url);
-  const s = await td.createSession({ start: formatTs(ts - 1), end: formatTs(ts), speed: 'unlimited', filter: [`${prefix}/**`] });
-  const stream = td.stream(s.id, { format, layout });
-  const got = new Map<string, unknown>();
-  try {
-    for await (const f of stream as AsyncIterable<StreamFrame>) {
-      if (f.type === 'state') for (const k of Object.keys(f.values)) got.set(k, f.values[k]);
-      if (f.type === 'batch') for (const [p, v] of f.updates) got.set(p, v);
-      if (f.type === 'error') throw new Error(`${f.code}: ${f.message}`);
-      if (f.type === 'end') break;
-    }
-  } finally {
-    stream.close();
-    await td.deleteSession(s.id).catch(() => undefined);
-  }
-  return got;
+function sdkSession(prefix: string, ts: number, format: 'json' | 'msgpack', layout: 'pairs' | 'columns'): Promise<Map<string, unknown>> {
+  return sessionBatch(srv.url, prefix, ts, format, layout);
 }
 
 describe('audit17: every push door to every output', () => {

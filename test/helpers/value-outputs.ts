@@ -115,11 +115,11 @@ export async function readOutputs(url: string, prefix: string, tsUs: number): Pr
   return out;
 }
 
-/** The batch a playback session from just before it to it plays, through the SDK. */
-async function sessionBatch(url: string, prefix: string, tsUs: number, format: 'json' | 'msgpack'): Promise<Map<string, unknown>> {
+/** The batch a playback session from just before it to it plays, through the SDK (in the frame layout asked, else the SDK's). */
+export async function sessionBatch(url: string, prefix: string, tsUs: number, format: 'json' | 'msgpack', layout?: 'pairs' | 'columns'): Promise<Map<string, unknown>> {
   const td = new TapedeckClient(url);
   const s = await td.createSession({ start: formatTs(tsUs - 1), end: formatTs(tsUs), speed: 'unlimited', filter: [`${prefix}/**`] });
-  const stream = td.stream(s.id, { format });
+  const stream = td.stream(s.id, layout === undefined ? { format } : { format, layout });
   const got = new Map<string, unknown>();
   try {
     for await (const f of stream as AsyncIterable<StreamFrame>) {
