@@ -117,6 +117,7 @@ export class Recorder extends EventEmitter {
       flush: () => this.flush(),
       durable: (ts) => this.durable(ts),
       keeps: (path) => this.recordsPath(path),
+      lastTsUs: () => this.writer.lastTimestamp,
     };
   }
 

@@ -275,6 +275,45 @@ describe('prometheus-scrape source', () => {
     }
   });
 
+  it('leaves out a timestamped sample that another source recorded past since the target\'s last scrape, never moving it', async () => {
+    const ep = await endpoint();
+    try {
+      ep.set('plain 1\n');
+      server = await recordingServer({ sources: [{ name: 'push', type: 'push' }, { name: 'edge', type: 'prometheus-scrape', targets: [ep.url], interval: '1s' }] });
+      const s = server;
+      const labels = { job: 'edge', instance: new URL(ep.url).host };
+      const timed = seriesToPath({ name: 'timed', labels });
+      const scraper = (s.sources[1] as PromScrapeSource).scrapers[0];
+      let tsMs = 0;
+      // After a scrape is recorded: a time after it, then a batch of another source past that
+      // time, then the sample at that time, all before the next scrape (retried if one came between).
+      for (let attempt = 0; ; attempt++) {
+        const polls = scraper?.health().polls ?? 0;
+        await until(() => (scraper?.health().polls ?? 0) > polls, 10_000, 'a scrape');
+        const served = ep.scrapes();
+        await new Promise((r) => setTimeout(r, 5));
+        tsMs = Date.now();
+        await new Promise((r) => setTimeout(r, 5));
+        const push = await fetch(`${s.url}/api/v1/ingest`, { method: 'POST', headers: { 'content-type': 'application/x-ndjson' }, body: '{"updates":{"/other/source":1}}\n' });
+        expect(push.status).toBe(200);
+        ep.set(`plain 1\ntimed 7 ${tsMs}\n`);
+        if (ep.scrapes() === served) break;
+        expect(attempt, 'a quiet second between two scrapes').toBeLessThan(5);
+      }
+      const polls = scraper?.health().polls ?? 0;
+      await until(() => (scraper?.health().polls ?? 0) > polls, 10_000, 'the scrape with the timestamped sample');
+      await s.archive.writer?.flush();
+      const c = s.archive.cursor({ filter: [timed] });
+      await c.seek('beginning');
+      const batches = [];
+      for (let bt = await c.next(); bt; bt = await c.next()) batches.push(bt);
+      // Before: recorded 1 µs after the pushed batch, a time it was not.
+      expect(batches).toEqual([]);
+    } finally {
+      await ep.close();
+    }
+  });
+
   it('scrapes Tapedeck\'s own /metrics, which promtool finds valid, and records its series', async () => {
     other = await recordingServer();
     const target = `${other.url}/metrics`;

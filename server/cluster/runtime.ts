@@ -54,6 +54,7 @@ export function ownedSink(sink: RecorderSink, ownership: Ownership, counts: { no
     flush: () => (sink.flush ? sink.flush() : Promise.resolve()),
     durable: (ts) => sink.durable(ts),
     keeps: (path) => ownership.owns(path) && sink.keeps(path),
+    ...(sink.lastTsUs ? { lastTsUs: () => (sink.lastTsUs as () => number)() } : {}),
   };
 }
 

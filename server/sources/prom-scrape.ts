@@ -18,7 +18,7 @@
  * at that time instead, in a batch of its own, when that time is after the target's
  * previous batch (a scrape's own batch included: the archive cannot take an older one; on
  * the first scrape, no more than an hour before the scraper started, Prometheus' own window)
- * and not in the future; otherwise it is left out (counted in the log), never moved to
+ * and after the archive's last batch (another target's or source's) and not in the future; otherwise it is left out (counted in the log), never moved to
  * another time. Nothing asks for an encoding: an answer encoded anyway (gzip) fails the
  * scrape naming its encoding.
  *
@@ -170,13 +170,22 @@ class TargetScraper extends PollingSource {
     }
     const { now, timed, seen } = this.toUpdates(samples, Date.now() * 1000 + 999);
     let n = 0;
+    let late = 0;
     for (const [tsUs, updates] of timed) {
+      // Another target or source recorded at or past this time since this target's last batch:
+      // left out, where the writer would move it after that batch. Checked right before the
+      // write, with nothing awaited in between.
+      if (tsUs <= (this.ctx.sink.lastTsUs?.() ?? -1)) {
+        late += updates.length;
+        continue;
+      }
       const stamped = await this.ctx.sink.write(updates, tsUs);
-      // Another source recorded past this time since the check: the writer moved the batch.
+      // Another source recorded past this time while the write waited for the queue: the writer moved the batch.
       if (stamped !== undefined && stamped !== tsUs) this.log.warn({ target: this.url, tsUs, stamped }, 'timestamped samples were recorded after another source\'s later batch, not at their own time');
       this.lastStampUs = Math.max(this.lastStampUs, stamped ?? tsUs);
       n += updates.length;
     }
+    if (late > 0) this.log.debug({ late, target: this.url }, 'samples with timestamps at or before the archive\'s last batch left out');
     // Series of the last scrape not stamped with this one go stale: gone, or now with their own timestamps.
     for (const p of this.live) if (!seen.has(p)) now.push([p, null]);
     now.push([this.upPath, 1], [this.meta('scrape_duration_seconds'), (Date.now() - this.startedMs) / 1000], [this.meta('scrape_samples_scraped'), samples.length]);

@@ -16,6 +16,12 @@ export interface BatchSink {
    * batch, or undefined when the record spec filtered out every update.
    */
   write(updates: Update[], tsUs?: number): Promise<number | undefined>;
+  /**
+   * The time (µs) of the archive's last batch, when the sink knows it: a source recording at
+   * times of its own leaves out a batch that is not after it, where the writer would move the
+   * batch to just after it (a sample at a time it was not).
+   */
+  lastTsUs?(): number;
 }
 
 export interface SourceContext {
