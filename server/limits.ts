@@ -169,10 +169,12 @@ export const SERVER_LIMITS = {
    * the memory) whose samples start at or before the archive's last millisecond is checked
    * against what the archive holds, so that Prometheus' retry of a request recorded whole or
    * in part before the crash records the rest and nothing twice: at most this far back
-   * (ms before the archive's last batch) ...
+   * (ms before the archive's last batch); a request reaching further back is judged by its
+   * first batch within it (found recorded: the batches before it were recorded before it,
+   * and are dropped too; else the request is refused as out of order, as before) ...
    */
   remoteWriteReadBackSpanMsMax: 600_000,
-  /** ... and at most this many updates read back; past either, such a request is refused as out of order, as before. */
+  /** ... and at most this many updates read back; past it, such a request is refused as out of order, as before. */
   remoteWriteReadBackUpdatesMax: 2_000_000,
   /** Retry-After (seconds) on a remote-write answer of 503 for backpressure (Prometheus backs off on its own too). */
   remoteWriteBackpressureRetryAfterS: 1,

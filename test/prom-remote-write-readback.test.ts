@@ -115,4 +115,29 @@ describe('remote write retry after a restart, read back', () => {
     expect(await post(await serve(part, spec), writeRequest(series(3)))).toBe('204');
     expect(await samples(part)).toEqual(want);
   });
+
+  it('takes the retry of a request reaching further back than remoteWriteReadBackSpanMsMax, recorded in part', async () => {
+    // Prometheus catching up from its WAL: few series, so one request spans 15 minutes (61 scrapes 15 s apart).
+    const scrapes = 61;
+    const series = (n: number): Array<[string, Array<[number, bigint]>]> =>
+      ['a', 'b', 'c'].map((name, i) => [name, Array.from({ length: n }, (_x, k): [number, bigint] => [T0 + k * 15_000, bitsOf(i * 1000 + k)])]);
+    const want = Array.from({ length: scrapes }, (_x, k) => ['a', 'b', 'c'].map((name, i) => `/prom/${name}@${T0 + k * 15_000}=${bitsOf(i * 1000 + k).toString(16)}`)).flat();
+
+    const part = await tmpDir();
+    expect(await post(await serve(part), writeRequest(series(50)))).toBe('204');
+    expect(await post(await serve(part), writeRequest(series(scrapes)))).toBe('204');
+    expect(await samples(part)).toEqual(want);
+
+    const whole = await tmpDir();
+    expect(await post(await serve(whole), writeRequest(series(scrapes)))).toBe('204');
+    expect(await post(await serve(whole), writeRequest(series(scrapes)))).toBe('204');
+    expect(await samples(whole)).toEqual(want);
+
+    // Not recorded before (the archive's last batch is another series'): older than the archive, refused whole as before.
+    const other = await tmpDir();
+    const lastMs = T0 + (scrapes - 1) * 15_000;
+    expect(await post(await serve(other), writeRequest([['x', [[lastMs, bitsOf(1)]]]]))).toBe('204');
+    expect(await post(await serve(other), writeRequest(series(scrapes)))).toMatch(/^400 .*TPD_REMOTE_WRITE_OUT_OF_ORDER/);
+    expect(await samples(other)).toEqual([`/prom/x@${lastMs}=${bitsOf(1).toString(16)}`]);
+  });
 });

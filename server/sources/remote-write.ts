@@ -178,9 +178,14 @@ export class RemoteWriteSource extends EventEmitter implements Source {
    * sends it again: its samples found with the same value are dropped, the rest recorded,
    * so the retry neither records a sample twice nor is refused (Prometheus drops what gets
    * a 400). A sample found with another value refuses the request (400), as two samples of
-   * one series at one time do. Bounded: remoteWriteReadBackSpanMsMax back from the last
-   * batch, remoteWriteReadBackUpdatesMax read; past either, the batches are left as they
-   * are (and checkOrder refuses what is older than the last millisecond).
+   * one series at one time do. Bounded: read back at most remoteWriteReadBackSpanMsMax
+   * before the last batch and remoteWriteReadBackUpdatesMax updates; past the updates, the
+   * batches are left as they are (and checkOrder refuses what is older than the last
+   * millisecond). A request reaching further back than the span (Prometheus catching up
+   * with few series) is judged by its first batch within the span: its batches were
+   * appended in time order, each whole, and committed in that order, so when that one is
+   * found recorded (a sample of it found, none missing), every batch before it was recorded
+   * before it and is dropped too; otherwise the batches are left as they are.
    * A sample of a series the record spec leaves out was never appended and never will be:
    * it is neither found nor fresh (counted as filtered when its batch is dropped), so that a
    * retry of a request holding such series is not taken for one older than the archive.
@@ -189,14 +194,18 @@ export class RemoteWriteSource extends EventEmitter implements Source {
     const lastUs = gate.lastTsUs();
     const lastMs = Math.floor(lastUs / MS_US);
     const overlap = todo.filter((b) => b.tsMs <= lastMs); // a prefix: batches are in time order
-    const first = overlap[0];
-    if (first === undefined || lastMs - first.tsMs > SERVER_LIMITS.remoteWriteReadBackSpanMsMax) return [...todo];
+    // The batches within the span read back; those before it (`older` of them) are judged by the first within it.
+    const older = overlap.findIndex((b) => lastMs - b.tsMs <= SERVER_LIMITS.remoteWriteReadBackSpanMsMax);
+    const first = overlap[older];
+    if (first === undefined) return [...todo];
+    const within = overlap.slice(older);
     const keeps = this.sink.keeps?.bind(this.sink) ?? ((): boolean => true);
-    const paths = new Set(overlap.flatMap((b) => b.updates.map((u) => u[0]).filter(keeps)));
+    const paths = new Set(within.flatMap((b) => b.updates.map((u) => u[0]).filter(keeps)));
     const held = await gate.recorded(first.tsMs * MS_US, (lastMs + 1) * MS_US - 1, paths, SERVER_LIMITS.remoteWriteReadBackUpdatesMax);
     if (held === undefined) return [...todo];
     const out: Batch[] = [];
-    for (const b of overlap) {
+    let firstFound = 0;
+    for (const b of within) {
       let fresh = 0;
       const rest = b.updates.filter(([path, v]) => {
         if (!paths.has(path)) return true; // left out by the spec: the recorder filters it again
@@ -208,8 +217,13 @@ export class RemoteWriteSource extends EventEmitter implements Source {
         if (had.some((h) => (h === null || typeof h === 'number') && sameSampleValue(h, v as number | null))) return false;
         throw new TapedeckError('TPD_REMOTE_WRITE_OUT_OF_ORDER', `series ${path} already has another sample at ${new Date(b.tsMs).toISOString()}; nothing of this request was recorded`);
       });
+      if (b === first) firstFound = fresh === 0 ? b.updates.length - rest.length : 0;
       if (fresh > 0) out.push({ tsMs: b.tsMs, updates: rest });
       else res.filteredUpdates += rest.length;
+    }
+    if (older > 0) {
+      if (firstFound === 0) return [...todo];
+      for (const b of overlap.slice(0, older)) res.filteredUpdates += b.updates.filter((u) => !keeps(u[0])).length;
     }
     return [...out, ...todo.slice(overlap.length)];
   }
