@@ -13,7 +13,10 @@
  * state at every time from there to that file's first batch) lands at that file's start,
  * whose state the image gives whole. A time in the hole before it, whose state needs the
  * lost batches, fails with TPD_FILE_UNAVAILABLE naming the file, never with the state of
- * the file before the hole.
+ * the file before the hole. Seqs the archive holds no entry for (a file whose header cannot
+ * be read, or deleted, with no catalog to name it) are such a hole of unknown times, and so
+ * is a damaged file's part past its first bad block (never indexed): a time past its last
+ * indexed batch and before the next file's image fails with TPD_CORRUPT_BLOCK.
  */
 import { isTapedeckError, TapedeckError } from '../protocol/errors.js';
 import type { Archive, FetchWait } from './archive.js';
@@ -74,9 +77,22 @@ export async function placeAt(a: Archive, t: number, wait: FetchWait | undefined
 async function pastHole(a: Archive, f: FileEntry | undefined, t: number, wait: FetchWait | undefined): Promise<Place | 'again' | undefined> {
   if (f !== undefined && f.location !== 'missing' && !(isIndexed(f) && f.lastTs !== null && f.lastTs < t)) return undefined;
   const gone: FileEntry[] = f?.location === 'missing' ? [f] : [];
+  // A damaged file's blocks past its first bad one are not indexed (file-list.ts): its tail is
+  // a hole of unknown times, whose state no batch before it gives.
+  const tails = new Set<FileEntry>();
+  if (f !== undefined && f.location !== 'missing' && f.damaged) gone.push(damagedTail(f, tails));
   let g = f === undefined ? a.fileList.first() : a.fileList.after(f.seq);
-  while (g?.location === 'missing') {
-    gone.push(g);
+  // Seqs are consecutive from 0: a seq the archive holds no entry for (neither a readable file
+  // nor a catalog row: a file whose header cannot be read, or gone, found with no catalog) is
+  // a gone file of unknown times too.
+  let expected = (f?.seq ?? -1) + 1;
+  while (g !== undefined) {
+    if (g.seq > expected) gone.push(unknownFile(expected, g.seq - 1));
+    if (g.location === 'missing') gone.push(g);
+    // A damaged file with no batch indexed: nothing of it answers, all of it is the hole.
+    else if (g.damaged && isIndexed(g) && g.firstTs === null) gone.push(damagedTail(g, tails));
+    else break;
+    expected = g.seq + 1;
     g = a.fileList.after(g.seq);
   }
   if (gone.length === 0) return undefined;
@@ -90,7 +106,21 @@ async function pastHole(a: Archive, f: FileEntry | undefined, t: number, wait: F
   if (f === undefined && gone.every((x) => x.firstTs !== null && x.firstTs > t)) return undefined;
   if (f !== undefined && f.location !== 'missing' && gone.every((x) => x.firstTs !== null && x.firstTs > t)) return undefined;
   const lost = gone.find((x) => x.firstTs === null || x.firstTs <= t) ?? (gone[0] as FileEntry);
+  if (tails.has(lost)) throw new TapedeckError('TPD_CORRUPT_BLOCK', `file ${lost.name} is damaged: the state at ${t} needs its batches past the damage`, { file: lost.name });
   throw goneFile(lost, `is missing: the state at ${t} needs its batches`);
+}
+
+/** The part of damaged file f past its last indexed batch, as a gone file of unknown times (added to `tails`). */
+function damagedTail(f: FileEntry, tails: Set<FileEntry>): FileEntry {
+  const tail: FileEntry = { ...f, location: 'missing', firstTs: null, lastTs: null, table: undefined };
+  tails.add(tail);
+  return tail;
+}
+
+/** Seqs `from` to `to` as one gone file of unknown times (the archive has no entry for them). */
+function unknownFile(from: number, to: number): FileEntry {
+  const name = `of seq ${from === to ? from : `${from} to ${to}`} (neither a readable file nor in the catalog)`;
+  return { seq: from, name, location: 'missing', firstTs: null, lastTs: null, committedBytes: 0, sealed: true, damaged: false, table: undefined };
 }
 
 /**

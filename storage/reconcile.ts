@@ -244,6 +244,14 @@ export async function reconcileArchive(a: ReconcileTarget, index: ReadOnlyIndex)
     }
     a.fileList.append(entry);
   }
+  // A `current` whose header cannot be read, left in place by a read-only open and named by no
+  // catalog row (none, or rebuilt in memory): its batches come after every file's, so it is a
+  // gone file of unknown times at the end, not nothing (a state past the last rotated file's
+  // batches would be that file's, stale, in silence). As a catalog row would make it.
+  if (currentCode !== undefined && a.readonly && !a.fileList.all().some((f) => f.name === CURRENT_NAME)) {
+    const last = a.fileList.last();
+    a.fileList.append({ seq: (last?.seq ?? -1) + 1, name: CURRENT_NAME, location: 'missing', firstTs: null, lastTs: null, committedBytes: HEADER_BYTES, sealed: false, damaged: false });
+  }
   loadDictionary(a, newPaths);
   for (const f of a.fileList.all()) if (f.lastTs !== null && f.lastTs > a.lastTs) a.lastTs = f.lastTs;
   if (catalogAhead) dropUncommittedPaths(a);
