@@ -21,6 +21,7 @@ import { isIndexed, type FileEntry } from '../storage/file-list.js';
 import { FrameFile, type FrameSpan } from '../storage/frame-span.js';
 import { STORAGE_LIMITS } from '../storage/limits.js';
 import type { DiffFold } from './diff.js';
+import { stopIfGone } from './client-gone.js';
 import { SERVER_LIMITS } from './limits.js';
 
 /** Whether a path id is wanted; null: every path. */
@@ -68,9 +69,12 @@ function window(ts: Float64Array, skipUpToUs: number | null, endUs: number): { k
   return { kFrom, kTo };
 }
 
-/** Folds (startUs, endUs] into `fold` within diffTimeBudgetMs, yielding every diffSliceMs. */
-export async function foldRange(a: Archive, keep: KeepId, startUs: number, endUs: number, fold: DiffFold): Promise<void> {
-  const pass = new Pass(a, keep, endUs, fold);
+/**
+ * Folds (startUs, endUs] into `fold` within diffTimeBudgetMs, yielding every diffSliceMs;
+ * `signal` (the asking client leaving) stops it at the next slice with its reason.
+ */
+export async function foldRange(a: Archive, keep: KeepId, startUs: number, endUs: number, fold: DiffFold, signal?: AbortSignal): Promise<void> {
+  const pass = new Pass(a, keep, endUs, fold, signal);
   const start = await startOf(a, startUs);
   let f = start.file;
   let di = start.di;
@@ -96,6 +100,7 @@ class Pass {
     private readonly keep: KeepId,
     private readonly endUs: number,
     private readonly fold: DiffFold,
+    private readonly signal?: AbortSignal,
   ) {}
 
   /**
@@ -154,6 +159,7 @@ class Pass {
   }
 
   private async tick(row: BlockRow): Promise<void> {
+    stopIfGone(this.signal);
     const now = performance.now();
     if (now - this.slice < SERVER_LIMITS.diffSliceMs) return;
     if (now - this.began > SERVER_LIMITS.diffTimeBudgetMs) {

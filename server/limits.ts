@@ -50,6 +50,13 @@ export const SERVER_LIMITS = {
    * globsPerSpecMax globs costs up to ~10 µs a path, so 200 000 paths took 1.5 s in one piece.
    */
   specPathsPerYield: 4096,
+  /**
+   * Longest stretch of matching paths against a spec between two yields: with long paths of
+   * many segments each glob costs far more than ~10 µs (28 globs over paths of 61 segments
+   * took 13 ms a path), so 2000 paths held the event loop 27 s, and a client's leaving went
+   * unseen, within specPathsPerYield. The clock is read at every path.
+   */
+  specSliceMs: 10,
   /** History text gathered before a chunk goes to the response stream (characters). */
   historyChunkCharsTarget: 64 * 1024,
   /**

@@ -11,6 +11,7 @@ import type { SessionManager } from '../sessions/manager.js';
 import type { Source } from '../sources/source.js';
 import type { HaRuntime } from '../ha/runtime.js';
 import { isWarmUpRequest } from '../promql/prepare.js';
+import { CANCELED } from '../client-gone.js';
 
 /** A counter whose value lives elsewhere: on scrape it catches up with `read()`. */
 function mirrorCounter(reg: Registry, name: string, help: string, read: () => number): void {
@@ -46,6 +47,15 @@ export function createMetrics(app: FastifyInstance, deps: MetricsDeps): Registry
   new Gauge({ name: 'tapedeck_process_heap_used_bytes', help: 'V8 heap in use.', registers: [reg], collect() { this.set(process.memoryUsage().heapUsed); } });
   new Gauge({ name: 'tapedeck_process_start_time_seconds', help: 'Start time of the process, seconds since the epoch.', registers: [reg],
     collect() { this.set(Math.round(performance.timeOrigin / 1000)); } });
+  let canceledSeen = { waiting: 0, running: 0 };
+  new Counter({ name: 'tapedeck_requests_canceled_total', help: 'Requests stopped because their client left before the answer: a PromQL query or metadata request, or a /state, /diff or /paths answer, `waiting` for a place (never started) or `running` (stopped at its next slice).', labelNames: ['at'], registers: [reg],
+    collect() {
+      for (const at of ['waiting', 'running'] as const) {
+        if (CANCELED[at] > canceledSeen[at]) this.inc({ at }, CANCELED[at] - canceledSeen[at]);
+        else this.inc({ at }, 0);
+      }
+      canceledSeen = { ...CANCELED };
+    } });
   const loop = monitorEventLoopDelay({ resolution: 10 });
   loop.enable();
   app.addHook('onClose', async () => loop.disable());

@@ -3,7 +3,7 @@
  * their samples over the one time range all selectors need in a single archive pass
  * (load.ts), then evaluate step by step (eval.ts); wide aggregations of one selector stream
  * series by series instead (stream.ts). Evaluation yields to the event loop between
- * slices and gives up at the deadline. Bounds: server/limits.ts (promql*).
+ * slices and gives up at the deadline or once its client has left. Bounds: server/limits.ts (promql*).
  */
 import type { Archive } from '../../storage/index.js';
 import { SERVER_LIMITS } from '../limits.js';
@@ -28,6 +28,8 @@ export interface QueryParams {
   timeoutMs: number;
   /** false: evaluate step by step even where stream.ts could (tests compare the two). */
   stream?: boolean;
+  /** The client leaving: the evaluation stops at its next slice (errorType canceled). */
+  signal?: AbortSignal | undefined;
 }
 
 export type QueryResult =
@@ -72,7 +74,7 @@ async function load(archive: Archive, expr: Expr, p: QueryParams, budget: Budget
 }
 
 export async function runQuery(archive: Archive, p: QueryParams): Promise<QueryResult> {
-  const budget = new Budget(performance.now() + p.timeoutMs);
+  const budget = new Budget(performance.now() + p.timeoutMs, p.signal);
   const expr = await parseQueryCachedSliced(p.query, () => budget.slice());
   const type = typeOf(expr);
   if (p.stepMs > 0 && type === 'matrix') throw badData('invalid expression type "range vector" for range query, must be Scalar or instant Vector');

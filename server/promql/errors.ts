@@ -10,7 +10,7 @@ export type PromErrorType = 'bad_data' | 'execution' | 'timeout' | 'canceled' | 
 
 /** The Tapedeck code of each Prometheus error type (a limit passes its own TPD_QUERY_LIMIT). */
 const CODE_OF_TYPE: Record<PromErrorType, ErrorCode> = {
-  bad_data: 'TPD_BAD_ARGUMENT', execution: 'TPD_QUERY_EXEC', timeout: 'TPD_QUERY_TIMEOUT', canceled: 'TPD_QUERY_TIMEOUT', internal: 'TPD_INTERNAL', unavailable: 'TPD_FILE_UNAVAILABLE',
+  bad_data: 'TPD_BAD_ARGUMENT', execution: 'TPD_QUERY_EXEC', timeout: 'TPD_QUERY_TIMEOUT', canceled: 'TPD_CANCELED', internal: 'TPD_INTERNAL', unavailable: 'TPD_FILE_UNAVAILABLE',
 };
 
 export const PROM_ERROR_STATUS: Record<PromErrorType, number> = {

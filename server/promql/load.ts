@@ -9,6 +9,7 @@
 import type { Archive } from '../../storage/index.js';
 import { readSeries, type SeriesPiece } from '../../storage/series-read.js';
 import type { Value } from '../../protocol/value.js';
+import { CANCELED } from '../client-gone.js';
 import { SERVER_LIMITS } from '../limits.js';
 import type { SeriesRef } from './catalog.js';
 import { PromError } from './errors.js';
@@ -25,12 +26,16 @@ export interface SeriesSamples {
   ranged?: { n: number; t: Float64Array; v: Float64Array };
 }
 
-/** Work done and allowed: samples loaded, and when to give up. */
+/** Work done and allowed: samples loaded, and when to give up (the deadline, or the client leaving). */
 export class Budget {
   samples = 0;
   private lastYieldMs = performance.now();
 
-  constructor(readonly deadlineMs: number) {}
+  /** `signal`: the request's client leaving (server/client-gone.ts); the next slice then stops the query. */
+  constructor(
+    readonly deadlineMs: number,
+    private readonly signal?: AbortSignal,
+  ) {}
 
   addSamples(n: number): void {
     this.samples += n;
@@ -39,8 +44,23 @@ export class Budget {
     }
   }
 
-  /** Lets other requests run every promqlSliceMs; throws once past the deadline. */
+  /**
+   * Whether slice() would yield or stop now: a clock read, no await. Loops whose steps may
+   * each cost milliseconds (a regex over long label values) ask it at every step.
+   */
+  due(): boolean {
+    return this.signal?.aborted === true || performance.now() - this.lastYieldMs >= SERVER_LIMITS.promqlSliceMs;
+  }
+
+  /**
+   * Lets other requests run every promqlSliceMs; throws once past the deadline, and
+   * `canceled` once the client has left (checked at every call: a field read).
+   */
   async slice(): Promise<void> {
+    if (this.signal?.aborted === true) {
+      CANCELED.running++;
+      throw new PromError('canceled', 'query canceled: the client closed its connection');
+    }
     const now = performance.now();
     if (now - this.lastYieldMs < SERVER_LIMITS.promqlSliceMs) return;
     if (now > this.deadlineMs) throw new PromError('timeout', 'query timed out in query execution');

@@ -19,13 +19,15 @@ export interface MetadataQuery {
   matches: string[];
   startMs: number;
   endMs: number;
+  /** The client leaving: the matching stops at its next slice (errorType canceled). */
+  signal?: AbortSignal | undefined;
 }
 
 const tooMany = (): PromError => new PromError('execution', `more than promqlListedMax (${SERVER_LIMITS.promqlListedMax}) series match`, 'TPD_QUERY_LIMIT');
 
 /** Metadata requests have no `timeout` parameter: the longest evaluation's bound. */
 async function matchedSeries(archive: Archive, q: MetadataQuery): Promise<SeriesRef[]> {
-  const budget = new Budget(performance.now() + SERVER_LIMITS.promqlTimeoutMs);
+  const budget = new Budget(performance.now() + SERVER_LIMITS.promqlTimeoutMs, q.signal);
   const out = new Map<number, SeriesRef>();
   if (!recordedWithin(archive, q.startMs * 1000, q.endMs * 1000 + 999)) return [];
   const selectors: Array<readonly LabelMatcher[]> = q.matches.length > 0 ? [] : [[]];
@@ -51,6 +53,8 @@ async function selectorOf(text: string, budget: Budget): Promise<Extract<Expr, {
   try {
     e = await parseQuerySliced(text, () => budget.slice());
   } catch (err) {
+    // Stopped, not refused: the deadline or the client leaving passes through as it is.
+    if (err instanceof PromError && (err.errorType === 'canceled' || err.errorType === 'timeout')) throw err;
     throw badData(`invalid parameter "match[]": ${(err as Error).message}`);
   }
   if (e.kind !== 'vector' || e.sel.offsetMs !== 0 || e.sel.at !== undefined) throw badData(`invalid parameter "match[]": ${JSON.stringify(text.slice(0, 80))} is not a series selector`);

@@ -6,15 +6,24 @@
  * of it go in one piece (the cursor's state, the text): a hundred as-of states of 50 000
  * paths asked at once held 1.5 GB of the server's memory, and /health waited 14 s behind
  * their pieces (a hundred lists of those paths: 5 s). A cached answer is not built and does
- * not wait.
+ * not wait. A request whose client leaves holds neither a place nor a place in the queue
+ * past the build's next slice.
  */
 import type { FastifyReply } from 'fastify';
 import { TapedeckError } from '../../protocol/errors.js';
 import { SERVER_LIMITS } from '../limits.js';
+import { CANCELED, clientGone, stopIfGone } from '../client-gone.js';
+
+interface Waiter {
+  /** Hands the place over (building stays counted). */
+  go(): void;
+  /** The client left while waiting: out of the queue, never built. */
+  leave(reason: unknown): void;
+}
 
 export class AnswerGate {
   private building = 0;
-  private readonly waiting: Array<() => void> = [];
+  private readonly waiting: Waiter[] = [];
 
   constructor(
     private readonly builtMax: number = SERVER_LIMITS.jsonAnswersBuiltMax,
@@ -27,26 +36,50 @@ export class AnswerGate {
   }
 
   /**
-   * Runs `build` once a place is free. Refuses with 503 TPD_BUSY when too many wait; a
-   * request whose client left while it waited is not built (its answer would go nowhere).
+   * Runs `build` once a place is free. Refuses with 503 TPD_BUSY when too many wait. A
+   * request whose client leaves while it waits leaves the queue at once and is never built;
+   * one that leaves while built stops at the build's next slice (`build` gets the request's
+   * client-gone signal, server/client-gone.ts, and checks it where it yields) and gives its place
+   * to the next: 499 TPD_CANCELED, which nobody reads.
    */
-  async run<T>(what: string, reply: FastifyReply, build: () => Promise<T>): Promise<T> {
+  async run<T>(what: string, reply: FastifyReply, build: (signal: AbortSignal) => Promise<T>): Promise<T> {
+    const signal = clientGone(reply);
+    if (signal.aborted) {
+      CANCELED.waiting++;
+      throw signal.reason;
+    }
     if (this.building >= this.builtMax) {
       if (this.waiting.length >= this.waitingMax) {
         reply.header('retry-after', String(SERVER_LIMITS.jsonAnswersBusyRetryAfterS));
         throw new TapedeckError('TPD_BUSY', `${this.building} ${what} answers are being built and ${this.waiting.length} wait, as many as the server takes at once (jsonAnswersBuiltMax, jsonAnswersWaitingMax); retry later`);
       }
       // The place is handed over by the build that ends (building stays counted).
-      await new Promise<void>((resolve) => this.waiting.push(resolve));
+      await new Promise<void>((resolve, reject) => {
+        const waiter: Waiter = {
+          go: () => {
+            signal.removeEventListener('abort', gone);
+            resolve();
+          },
+          leave: reject,
+        };
+        const gone = (): void => {
+          const i = this.waiting.indexOf(waiter);
+          if (i >= 0) this.waiting.splice(i, 1);
+          CANCELED.waiting++;
+          waiter.leave(signal.reason);
+        };
+        this.waiting.push(waiter);
+        signal.addEventListener('abort', gone, { once: true });
+      });
     } else {
       this.building++;
     }
     try {
-      if (reply.raw.destroyed || reply.request.raw.socket?.destroyed === true) throw new TapedeckError('TPD_BAD_REQUEST', 'the client left before its answer was built');
-      return await build();
+      stopIfGone(signal);
+      return await build(signal);
     } finally {
       const next = this.waiting.shift();
-      if (next) next();
+      if (next) next.go();
       else this.building--;
     }
   }

@@ -8,7 +8,8 @@
  * `glob` may be repeated (default every path); malformed globs are 400 TPD_BAD_GLOB,
  * malformed times or end before start 400 TPD_BAD_ARGUMENT, a pass past
  * diffTimeBudgetMs 503 TPD_QUERY_TIMEOUT, an answer past jsonAnswerCharsMax 422
- * TPD_ANSWER_TOO_LARGE.
+ * TPD_ANSWER_TOO_LARGE; a client that leaves stops the pass at its next slice (499
+ * TPD_CANCELED, server/client-gone.ts).
  */
 import type { FastifyPluginAsync } from 'fastify';
 import { TapedeckError } from '../../protocol/errors.js';
@@ -21,6 +22,7 @@ import { SERVER_LIMITS } from '../limits.js';
 import { noMatchWarning } from '../../protocol/glob.js';
 import { checkAnswerChars, coverInSlices, globList } from './queries.js';
 import { AnswerGate } from './answer-gate.js';
+import { stopIfGone } from '../client-gone.js';
 
 const GLOBS = { anyOf: [{ type: 'string' }, { type: 'array', items: { type: 'string' } }] };
 const TIME = { type: 'string', minLength: 1, maxLength: 64 };
@@ -96,8 +98,8 @@ export const diffRoutes: FastifyPluginAsync<DiffRoutesOptions> = async (app, opt
     const globs = globList(req.query.glob);
     if (askedEndUs < startUs) throw new TapedeckError('TPD_BAD_ARGUMENT', `"end" (${formatTs(askedEndUs)}) is before "start" (${formatTs(startUs)})`);
     const endUs = Math.min(askedEndUs, horizonUs ?? 0);
-    return answers.run('/diff', reply, async () => {
-      const { answer, any } = await diffRangeMatched(app.archive, globs, startUs, endUs);
+    return answers.run('/diff', reply, async (signal) => {
+      const { answer, any } = await diffRangeMatched(app.archive, globs, startUs, endUs, signal);
       const warning = req.query.glob === undefined || any ? undefined : noMatchWarning(globs);
       reply.type('application/json; charset=utf-8');
       // By hand, like /state: a schema serializer walking open-ended values costs more and
@@ -140,16 +142,18 @@ export async function diffRange(archive: Archive, globs: string[], startUs: numb
   return (await diffRangeMatched(archive, globs, startUs, endUs)).answer;
 }
 
-/** diffRange, and whether the globs select any recorded path. */
-async function diffRangeMatched(archive: Archive, globs: string[], startUs: number, endUs: number): Promise<{ answer: DiffAnswer; any: boolean }> {
+/** diffRange, and whether the globs select any recorded path. `signal`: the client leaving stops it at its next slice (TPD_CANCELED). */
+async function diffRangeMatched(archive: Archive, globs: string[], startUs: number, endUs: number, signal?: AbortSignal): Promise<{ answer: DiffAnswer; any: boolean }> {
   const at = archive.cursor({ filter: globs });
   // The state read and the pass ask the filter of path ids in one piece: decided here, in slices.
-  await coverInSlices(at, archive.paths.length);
+  await coverInSlices(at, archive.paths.length, signal);
   await at.seek({ ts: startUs });
+  stopIfGone(signal);
   const fold = new DiffFold(await at.stateById(), archive.paths.length);
+  stopIfGone(signal);
   const keep = globs.includes('/**') ? null : (id: number): boolean => at.matches(id);
-  if (endUs > startUs) await foldRange(archive, keep, startUs, endUs, fold);
+  if (endUs > startUs) await foldRange(archive, keep, startUs, endUs, fold, signal);
   const answer = fold.answer((id) => archive.paths[id] as string, SERVER_LIMITS.diffPathsListedMax);
   // Whether the globs select any recorded path (those recorded meanwhile decided now).
-  return { answer, any: await coverInSlices(at, archive.paths.length) };
+  return { answer, any: await coverInSlices(at, archive.paths.length, signal) };
 }

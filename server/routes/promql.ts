@@ -15,6 +15,7 @@ import { isTapedeckError } from '../../protocol/errors.js';
 import { ERROR_BODY_SCHEMA } from '../ops/openapi.js';
 import { percentEscapesDecode } from '../http-query.js';
 import { SERVER_LIMITS } from '../limits.js';
+import { CANCELED, clientGone } from '../client-gone.js';
 import { DEFAULT_LOOKBACK_MS, runQuery } from '../promql/engine.js';
 import { PromError, badData } from '../promql/errors.js';
 import { errorJson, formatResultBytes, successJson } from '../promql/format.js';
@@ -70,11 +71,16 @@ function send(reply: FastifyReply, status: number, body: string | Buffer): Fasti
   return reply.status(status).header('content-type', 'application/json').send(body);
 }
 
-/** Runs a handler; its PromErrors (and the archive's errors) answer in Prometheus' shape. */
-function handle(fn: (p: Params) => Promise<string | Buffer>) {
+/**
+ * Runs a handler; its PromErrors (and the archive's errors) answer in Prometheus' shape. The
+ * handler gets the request's client-gone signal (server/client-gone.ts): an evaluation stops at its
+ * next slice once the client has left, and gives its place in the gate back (499 canceled,
+ * which nobody reads and nothing logs as an error).
+ */
+function handle(fn: (p: Params, signal: AbortSignal) => Promise<string | Buffer>) {
   return async (req: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> => {
     try {
-      return send(reply, 200, await fn(paramsOf(req)));
+      return send(reply, 200, await fn(paramsOf(req), clientGone(reply)));
     } catch (err) {
       const e = asPromError(err, req);
       reply.header('tapedeck-error-code', e.code);
@@ -85,6 +91,7 @@ function handle(fn: (p: Params) => Promise<string | Buffer>) {
 
 function asPromError(err: unknown, req: FastifyRequest): PromError {
   if (err instanceof PromError) return err;
+  if (isTapedeckError(err) && err.code === 'TPD_CANCELED') return new PromError('canceled', err.message);
   if (isTapedeckError(err)) {
     if (err.status >= 500) req.log.error({ code: err.code, err: err.cause ?? err }, 'query failed');
     const type = err.code === 'TPD_FILE_UNAVAILABLE' || err.code === 'TPD_ARCHIVE_CLOSED' ? 'unavailable' : err.status >= 500 ? 'internal' : err.status === 422 ? 'execution' : 'bad_data';
@@ -119,11 +126,20 @@ function lookbackOf(p: Params): number {
   return ms > 0 ? ms : DEFAULT_LOOKBACK_MS;
 }
 
-/** At most promqlConcurrentQueriesMax evaluations (queries and metadata requests) at once; later ones are told to retry. */
+/**
+ * At most promqlConcurrentQueriesMax evaluations (queries and metadata requests) at once;
+ * later ones are told to retry. A request whose client has left takes no place, and one
+ * that leaves while evaluated gives its place back at its next slice (the evaluation's
+ * Budget checks `signal`).
+ */
 class Gate {
   private running = 0;
 
-  async run<T>(fn: () => Promise<T>): Promise<T> {
+  async run<T>(signal: AbortSignal, fn: () => Promise<T>): Promise<T> {
+    if (signal.aborted) {
+      CANCELED.waiting++;
+      throw new PromError('canceled', 'query canceled: the client closed its connection');
+    }
     if (this.running >= SERVER_LIMITS.promqlConcurrentQueriesMax) {
       throw new PromError('unavailable', `more than promqlConcurrentQueriesMax (${SERVER_LIMITS.promqlConcurrentQueriesMax}) queries at once; retry`);
     }
@@ -136,7 +152,7 @@ class Gate {
   }
 }
 
-function metadataQuery(p: Params): MetadataQuery {
+function metadataQuery(p: Params, signal: AbortSignal): MetadataQuery {
   const start = p.get('start');
   const end = p.get('end');
   const matches = p.all('match[]');
@@ -147,6 +163,7 @@ function metadataQuery(p: Params): MetadataQuery {
     matches,
     startMs: start === undefined || start === '' ? -Infinity : parseTimeParam(start, 'start'),
     endMs: end === undefined || end === '' ? Infinity : parseTimeParam(end, 'end'),
+    signal,
   };
 }
 
@@ -163,31 +180,31 @@ export const promqlRoutes: FastifyPluginAsync = async (app) => {
   const gate = new Gate();
   const archive = app.archive;
 
-  const query = handle(async (p) => {
+  const query = handle(async (p, signal) => {
     const q = required(p, 'query');
     const time = p.get('time');
     const t = time === undefined || time === '' ? Date.now() : parseTimeParam(time, 'time');
-    const r = await gate.run(() => runQuery(archive, { query: q, startMs: t, endMs: t, stepMs: 0, lookbackMs: lookbackOf(p), timeoutMs: timeoutOf(p) }));
+    const r = await gate.run(signal, () => runQuery(archive, { query: q, startMs: t, endMs: t, stepMs: 0, lookbackMs: lookbackOf(p), timeoutMs: timeoutOf(p), signal }));
     return formatResultBytes(r);
   });
-  const queryRange = handle(async (p) => {
+  const queryRange = handle(async (p, signal) => {
     const q = required(p, 'query');
     const startMs = parseTimeParam(required(p, 'start'), 'start');
     const endMs = parseTimeParam(required(p, 'end'), 'end');
     if (endMs < startMs) throw badData('invalid parameter "end": end timestamp must not be before start time');
     const stepMs = parseStepParam(required(p, 'step'), startMs, endMs);
-    const r = await gate.run(() => runQuery(archive, { query: q, startMs, endMs, stepMs, lookbackMs: lookbackOf(p), timeoutMs: timeoutOf(p) }));
+    const r = await gate.run(signal, () => runQuery(archive, { query: q, startMs, endMs, stepMs, lookbackMs: lookbackOf(p), timeoutMs: timeoutOf(p), signal }));
     return formatResultBytes(r);
   });
   // Metadata requests parse and match their selectors as queries do: they count against the same gate.
-  const series = handle(async (p) => {
-    const m = metadataQuery(p);
+  const series = handle(async (p, signal) => {
+    const m = metadataQuery(p, signal);
     if (m.matches.length === 0) throw badData('no match[] parameter provided');
-    return successJson(await gate.run(() => listSeries(archive, m)));
+    return successJson(await gate.run(signal, () => listSeries(archive, m)));
   });
-  const labels = handle(async (p) => {
-    const m = metadataQuery(p);
-    return successJson(await gate.run(() => listLabelNames(archive, m)));
+  const labels = handle(async (p, signal) => {
+    const m = metadataQuery(p, signal);
+    return successJson(await gate.run(signal, () => listLabelNames(archive, m)));
   });
   // Tapedeck keeps no metric metadata and no exemplars: Prometheus' answers when it has none,
   // after the same checks of the parameters (docs/prometheus.md, "Query API").
@@ -196,15 +213,15 @@ export const promqlRoutes: FastifyPluginAsync = async (app) => {
     if (limit !== undefined && limit !== '' && !/^[+-]?\d+$/.test(limit)) throw badData('limit must be a number');
     return successJson({});
   });
-  const exemplars = handle(async (p) => {
+  const exemplars = handle(async (p, signal) => {
     const q = p.get('query') ?? '';
     const start = p.get('start');
     const end = p.get('end');
     const startMs = start === undefined || start === '' ? -Infinity : parseTimeParam(start, 'start');
     const endMs = end === undefined || end === '' ? Infinity : parseTimeParam(end, 'end');
     if (endMs < startMs) throw badData('end timestamp must not be before start timestamp');
-    const budget = new Budget(performance.now() + timeoutOf(p));
-    await gate.run(() => parseQueryCachedSliced(q, () => budget.slice()));
+    const budget = new Budget(performance.now() + timeoutOf(p), signal);
+    await gate.run(signal, () => parseQueryCachedSliced(q, () => budget.slice()));
     return successJson([]);
   });
   const buildinfo = handle(async () =>
@@ -222,9 +239,9 @@ export const promqlRoutes: FastifyPluginAsync = async (app) => {
       url: '/api/v1/label/:name/values',
       schema: { ...SCHEMA, summary: 'Values of one label (Prometheus API)', params: { type: 'object', properties: { name: { type: 'string' } } } },
       handler: async (req, reply) =>
-        handle(async (p) => {
-          const m = metadataQuery(p);
-          return successJson(await gate.run(() => listLabelValues(archive, (req.params as { name: string }).name, m)));
+        handle(async (p, signal) => {
+          const m = metadataQuery(p, signal);
+          return successJson(await gate.run(signal, () => listLabelValues(archive, (req.params as { name: string }).name, m)));
         })(req, reply),
     });
   }

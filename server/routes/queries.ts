@@ -28,6 +28,7 @@ import type { ShardDirectory } from '../cluster/directory.js';
 import { closeShardConnections, RECORDING_HEADER, SCOPE_LOCAL } from '../cluster/fanout.js';
 import { mergedHistoryAnswer, mergedPaths, mergedState } from './cluster-queries.js';
 import { AnswerGate } from './answer-gate.js';
+import { stopIfGone } from '../client-gone.js';
 
 export interface QueryRoutesOptions {
   recorder?: Recorder | undefined;
@@ -72,13 +73,38 @@ export function globList(g: string | string[] | undefined): string[] {
 }
 
 /**
- * Calls `each` with every path `match` takes, in order, yielding to the event loop every
- * specPathsPerYield paths; stops early when `each` returns false.
+ * When a loop over paths yields: after specPathsPerYield paths or specSliceMs, whichever
+ * comes first (a clock read at every path: one may cost milliseconds of glob matching).
  */
-export async function forMatchingPaths(match: (p: string) => boolean, paths: Iterable<string>, each: (p: string) => boolean | void): Promise<void> {
-  let n = 0;
+class PathSlices {
+  private n = 0;
+  private since = performance.now();
+
+  constructor(private readonly signal: AbortSignal | undefined) {}
+
+  /** Whether to yield before the next path (no await: most paths do not). */
+  due(): boolean {
+    return ++this.n >= SERVER_LIMITS.specPathsPerYield || performance.now() - this.since >= SERVER_LIMITS.specSliceMs;
+  }
+
+  /** Yields; then throws TPD_CANCELED once `signal` is aborted. */
+  async pause(): Promise<void> {
+    await setImmediate();
+    stopIfGone(this.signal);
+    this.n = 0;
+    this.since = performance.now();
+  }
+}
+
+/**
+ * Calls `each` with every path `match` takes, in order, yielding to the event loop every
+ * specPathsPerYield paths or specSliceMs; stops early when `each` returns false, and throws
+ * TPD_CANCELED at a yield once `signal` (the client leaving, server/client-gone.ts) is aborted.
+ */
+export async function forMatchingPaths(match: (p: string) => boolean, paths: Iterable<string>, each: (p: string) => boolean | void, signal?: AbortSignal): Promise<void> {
+  const slices = new PathSlices(signal);
   for (const p of paths) {
-    if (++n % SERVER_LIMITS.specPathsPerYield === 0) await setImmediate();
+    if (slices.due()) await slices.pause();
     if (match(p) && each(p) === false) return;
   }
 }
@@ -88,13 +114,13 @@ export async function forMatchingPaths(match: (p: string) => boolean, paths: Ite
  * undefined (no glob given selects everything: an empty archive is no surprise). Matched
  * in slices (forMatchingPaths).
  */
-export async function noMatchSliced(given: string | string[] | undefined, globs: string[], paths: Iterable<string>): Promise<{ code: string; message: string } | undefined> {
+export async function noMatchSliced(given: string | string[] | undefined, globs: string[], paths: Iterable<string>, signal?: AbortSignal): Promise<{ code: string; message: string } | undefined> {
   if (given === undefined) return undefined;
   let any = false;
   await forMatchingPaths(compileSpec(globs), paths, () => {
     any = true;
     return false; // one is enough
-  });
+  }, signal);
   return any ? undefined : noMatchWarning(globs);
 }
 
@@ -120,14 +146,16 @@ async function stateJson(ts: number | null, paths: Iterable<string>, value: (p: 
 }
 
 /**
- * Decides a cursor's filter for every recorded path in slices of specPathsPerYield (the
- * cursor keeps each decision), so the reads after it, which ask it of every path id in one
- * piece, test no glob. True when some path matches.
+ * Decides a cursor's filter for every recorded path in slices (specPathsPerYield paths or
+ * specSliceMs; the cursor keeps each decision), so the reads after it, which ask it of every path id in one
+ * piece, test no glob. True when some path matches. Throws TPD_CANCELED at a slice once
+ * `signal` is aborted.
  */
-export async function coverInSlices(c: { matches(id: number): boolean }, pathCount: number): Promise<boolean> {
+export async function coverInSlices(c: { matches(id: number): boolean }, pathCount: number, signal?: AbortSignal): Promise<boolean> {
   let any = false;
+  const slices = new PathSlices(signal);
   for (let id = 0; id < pathCount; id++) {
-    if ((id + 1) % SERVER_LIMITS.specPathsPerYield === 0) await setImmediate();
+    if (slices.due()) await slices.pause();
     if (c.matches(id)) any = true;
   }
   return any;
@@ -212,7 +240,7 @@ export const queryRoutes: FastifyPluginAsync<QueryRoutesOptions> = async (app, o
     const globs = globList(req.query.glob);
     const cluster = merging(req.query.scope);
     if (cluster) return mergedPaths(cluster, req.query.glob, globs, reply);
-    return answers.run('/paths', reply, async () => {
+    return answers.run('/paths', reply, async (signal) => {
       const paths: string[] = [];
       let count = 0;
       // Listed up to pathsListedMax paths and jsonAnswerCharsMax characters of JSON (long
@@ -225,7 +253,7 @@ export const queryRoutes: FastifyPluginAsync<QueryRoutesOptions> = async (app, o
         chars += JSON.stringify(p).length + 1;
         if (chars > SERVER_LIMITS.jsonAnswerCharsMax) full = true;
         else paths.push(p);
-      });
+      }, signal);
       const warning = count === 0 && req.query.glob !== undefined ? noMatchWarning(globs) : undefined;
       // Written here, within the build's place: the schema's serializer would write a hundred
       // thousand paths after it, outside the bound.
@@ -262,11 +290,13 @@ export const queryRoutes: FastifyPluginAsync<QueryRoutesOptions> = async (app, o
       const key = all ? '' : globs.join('\n');
       const cached = rendered.get(key, `${recorder.version}:${horizon.us}`);
       if (cached !== undefined) return cached;
-      return answers.run('/state', reply, async () => {
+      return answers.run('/state', reply, async (signal) => {
         // Rendered meanwhile by a request that built it first (a burst of the same question).
         const hit = rendered.get(key, `${recorder.version}:${horizon.us}`);
         if (hit !== undefined) return hit;
+        // Matched in slices and cached for the next asker: left to finish when this one leaves.
         const paths = all ? undefined : await recorder.pathsMatching(globs);
+        stopIfGone(signal);
         // After the matching's awaits: the version, time and values read together, in one piece.
         const version = `${recorder.version}:${horizon.us}`;
         const latest = recorder.latest;
@@ -278,14 +308,16 @@ export const queryRoutes: FastifyPluginAsync<QueryRoutesOptions> = async (app, o
         return body;
       });
     }
-    return answers.run('/state', reply, async () => {
+    return answers.run('/state', reply, async (signal) => {
       const c = app.archive.cursor({ filter: globs });
       // The read asks the filter of every path id at once: decided here first, in slices.
-      await coverInSlices(c, app.archive.paths.length);
+      await coverInSlices(c, app.archive.paths.length, signal);
       await c.seek(at === undefined || (horizon.us !== null && at >= horizon.us) ? 'end' : { ts: at });
+      stopIfGone(signal);
       const state = await c.state();
+      stopIfGone(signal);
       // Decided already (paths recorded since are decided now): no glob is tested twice.
-      const noValue = async (): Promise<object | undefined> => (req.query.glob === undefined || (await coverInSlices(c, app.archive.paths.length)) ? undefined : noMatchWarning(globs));
+      const noValue = async (): Promise<object | undefined> => (req.query.glob === undefined || (await coverInSlices(c, app.archive.paths.length, signal)) ? undefined : noMatchWarning(globs));
       return stateJson(at ?? horizon.us, state.keys(), (p) => state.get(p) as Value, noValue, horizon);
     });
   });
