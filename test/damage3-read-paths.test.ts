@@ -89,7 +89,7 @@ describe('damaged segment files, every read path', () => {
         const mine = blocks.filter((b) => b.type === type);
         for (let i = 0; i < 2 && mine.length > 0; i++) {
           const b = mine.splice(Math.floor(r() * mine.length), 1)[0]!;
-          const kind = BlockType[type];
+          const kind = type === BlockType.PATHS ? 'PATHS' : type === BlockType.IMAGE ? 'IMAGE' : 'DELTA';
           regions.push({ file, name: `${kind} frame header`, from: b.offset, to: b.offset + 40 });
           regions.push({ file, name: `${kind} CRC`, from: b.offset + 40, to: b.offset + 44 });
           regions.push({ file, name: `${kind} payload`, from: b.offset + 48, to: b.offset + b.frameBytes });
