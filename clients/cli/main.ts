@@ -33,8 +33,9 @@ commands:
   verify <archive-dir> [--json]
                          check every header (both commit slots), block (CRC32C,
                          framing, decoding, timestamp order) and the catalog (SQLite
-                         integrity, row checksums, rows against the files); exits 1
-                         and names file and offset of each problem
+                         integrity, row checksums, rows against the files), the
+                         coverage journal, the workspace file and the per-series
+                         sidecars; exits 1 and names file and offset of each problem
   reindex <archive-dir>  rebuild the catalog from the segment files
   play <url> [--start T] [--end T] [--pos P] [--speed S] [--filter G]...
        [--format json|msgpack] [--burst N]
