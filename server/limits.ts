@@ -37,6 +37,11 @@ export const SERVER_LIMITS = {
   wsIngestPendingMessagesMax: 8,
   /** Largest response body a poller reads from an upstream. */
   sourceResponseBytesMax: 64 * 1024 * 1024,
+  /**
+   * Response bytes held at once by every poller of the process together (server/sources/response-budget.ts):
+   * past it a poll fails rather than the process running out of memory (1 024 scrape targets at sourceResponseBytesMax each).
+   */
+  sourceResponseBytesInFlightMax: 512 * 1024 * 1024,
   /** Most updates one JSON document may explode into. */
   leafUpdatesMax: 1_000_000,
   /** Deepest JSON nesting exploded to leaves; deeper values are kept whole. */
