@@ -6,7 +6,7 @@
  * wsMaxPayloadBytes (server/app.ts), and at most wsIngestPendingMessagesMax of them wait on
  * one socket before it stops reading (TCP then pushes back on the sender). Lines are appended in slices of ingestSliceLines so
  * one large body never holds the event loop for long. A poller's response body is read up
- * to sourceResponseBytesMax; a JSON document exploded to leaves yields at most
+ * to sourceResponseBytesMax, and every poller's together up to sourceResponseBytesInFlightMax; a JSON document exploded to leaves yields at most
  * leafUpdatesMax updates (the storage engine refuses batches past 1 000 000 updates).
  * Whatever a source produces goes straight to the archive writer, whose own queue limits
  * (storage/limits.ts) push back: the recorder awaits drain() past the high-water mark,

@@ -13,6 +13,7 @@ import type { Update } from '../../protocol/value.js';
 import { writeIdentified } from '../sinks/identity.js';
 import { DURATION_SCHEMA, durationMs, type Duration } from '../duration.js';
 import { SERVER_LIMITS, SOURCE_DEFAULTS } from '../limits.js';
+import { ResponseBytes } from './response-budget.js';
 import { HealthTracker, type PollEvent, type Source, type SourceContext, type SourceHealth } from './source.js';
 
 /** Config keys every poller accepts (JSON Schema properties). */
@@ -191,17 +192,26 @@ export abstract class PollingSource extends EventEmitter implements Source {
     }
     const chunks: Buffer[] = [];
     let size = 0;
-    for await (const chunk of res.body) {
-      size += (chunk as Buffer).length;
-      if (size > SERVER_LIMITS.sourceResponseBytesMax) {
-        res.body.destroy();
-        throw new PollError(`response exceeds sourceResponseBytesMax (${SERVER_LIMITS.sourceResponseBytesMax} bytes)`);
+    const budget = new ResponseBytes();
+    try {
+      for await (const chunk of res.body) {
+        size += (chunk as Buffer).length;
+        if (size > SERVER_LIMITS.sourceResponseBytesMax) {
+          res.body.destroy();
+          throw new PollError(`response exceeds sourceResponseBytesMax (${SERVER_LIMITS.sourceResponseBytesMax} bytes)`);
+        }
+        if (!budget.take((chunk as Buffer).length)) {
+          res.body.destroy();
+          throw new PollError(`responses read at once by every poller exceed sourceResponseBytesInFlightMax (${SERVER_LIMITS.sourceResponseBytesInFlightMax} bytes); this one had ${size} bytes`);
+        }
+        chunks.push(chunk as Buffer);
       }
-      chunks.push(chunk as Buffer);
+      // The response is in hand: from here on it is recorded even if a stop comes.
+      const updates = await this.handle({ statusCode: res.statusCode, headers: res.headers, body: Buffer.concat(chunks, size) });
+      return { updates, notModified: false };
+    } finally {
+      budget.release();
     }
-    // The response is in hand: from here on it is recorded even if a stop comes.
-    const updates = await this.handle({ statusCode: res.statusCode, headers: res.headers, body: Buffer.concat(chunks, size) });
-    return { updates, notModified: false };
   }
 }
 
