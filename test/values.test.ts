@@ -244,6 +244,7 @@ describe('the web player', () => {
     expect(web.chartNumber(JSON.parse(valueToJsonText(2n ** 60n)))).toBe(2 ** 60);
     expect(web.formatValue(JSON.parse(valueToJsonText(-0)))).toBe('-0');
     expect(web.formatValue({ $date: 1 })).toBe('{"$date":1}'); // an unknown tag is shown as sent
-    for (const s of ['constructor', '__proto__', 'toString']) expect(() => web.reviveValue({ $num: s }), s).toThrow();
+    // A tag it cannot read is shown as sent: never Object.prototype's member its spelling names.
+    for (const s of ['constructor', '__proto__', 'toString']) expect(web.reviveValue({ $num: s }), s).toEqual({ $num: s });
   });
 });
