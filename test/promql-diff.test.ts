@@ -72,6 +72,20 @@ function generate(rand: () => number): DataSeries[] {
     const path = `/fabric/${sw}/cpu_util_pct`;
     out.push({ labels: { __name__: 'tapedeck_value', path }, path, samples: times().map((t) => [t, Math.round(rand() * 1000) / 10]) });
   }
+  // Classic histograms: i1 and i2 as exporters write them, i3 without a +Inf bucket and with
+  // one bound spelled twice ("1" and "1.0") and a count that goes down across buckets.
+  const BUCKETS: Record<string, readonly string[]> = { i1: ['0.05', '0.1', '0.5', '1', '+Inf'], i2: ['0.05', '0.1', '0.5', '1', '+Inf'], i3: ['0.1', '1', '1.0', '10'] };
+  for (const [instance, les] of Object.entries(BUCKETS)) {
+    const counts = les.map(() => 0);
+    const rows = times().map((t): [number, number[]] => {
+      for (let n = Math.floor(rand() * 8); n > 0; n--) {
+        const b = Math.floor(rand() * les.length);
+        for (let j = b; j < les.length; j++) counts[j] = (counts[j] as number) + 1;
+      }
+      return [t, counts.map((c, j) => (instance === 'i3' && j === 1 ? Math.max(0, c - 2) : c))];
+    });
+    les.forEach((le, j) => prom({ __name__: 'req_latency_seconds_bucket', job: 'api', instance, le }, rows.map(([t, cs]) => [t, cs[j] as number])));
+  }
   const link = '/fabric/sw-1/link_up';
   out.push({ labels: { __name__: 'tapedeck_value', path: link }, path: link, boolean: true, samples: times().map((t) => [t, rand() < 0.8 ? 1 : 0]) });
   return out;
@@ -199,7 +213,7 @@ describe('PromQL answers equal a real Prometheus', () => {
   }, 120_000);
 
   it('refuses what Prometheus refuses, and what is outside the subset, in Prometheus error shape', async () => {
-    for (const q of ['sum(', 'rate(req_total)', 'req_total[5m] + 1', '1 > 2', 'histogram_quantile(0.9, req_total)', 'max_over_time(req_total[5m:1m])', '1 and vector(1)', 'vector(1) or 2', 'req_total and bool req_total', 'req_total[5m] or req_total', '1 or on(x) vector(1)', 'req_total and on(code) group_left req_total', 'req_total + on(code) group_left(code) req_total', 'round(req_total, 1, 2)', 'clamp(req_total, 1)', 'absent(req_total[5m])', 'absent_over_time(req_total)', 'label_replace(req_total, "a", "b", "c")', 'label_replace(req_total, "a", "b", "c", 1)', 'label_join(req_total, "a")', 'label_replace(1, "a", "b", "c", "d")']) {
+    for (const q of ['sum(', 'rate(req_total)', 'req_total[5m] + 1', '1 > 2', 'histogram_quantile(0.9, req_total[5m])', 'count_values(1, req_total)', 'holt_winters(req_total, 0.5, 0.5)', 'max_over_time(req_total[5m:1m])', '1 and vector(1)', 'vector(1) or 2', 'req_total and bool req_total', 'req_total[5m] or req_total', '1 or on(x) vector(1)', 'req_total and on(code) group_left req_total', 'req_total + on(code) group_left(code) req_total', 'round(req_total, 1, 2)', 'clamp(req_total, 1)', 'absent(req_total[5m])', 'absent_over_time(req_total)', 'label_replace(req_total, "a", "b", "c")', 'label_replace(req_total, "a", "b", "c", 1)', 'label_join(req_total, "a")', 'label_replace(1, "a", "b", "c", "d")']) {
       const want = await promtool(['instant', prom.url, q]);
       const got = await promtool(['instant', tapedeck.url, q]);
       expect(got.ok, q).toBe(false);

@@ -138,10 +138,10 @@ describe('refusals, in Prometheus error shape', () => {
     for (const [q, what] of [
       ['up[5m:1m]', 'subquery'],
       ['quantile_over_time("a", up[5m])', 'string literal'],
-      ['histogram_quantile(0.9, up)', 'histogram_quantile'],
-      ['up atan2 up', 'atan2'],
-      ['quantile(0.5, up)', 'quantile'],
-      ['count_values("x", up)', 'count_values'],
+      ['histogram_count(up)', 'histogram_count'],
+      ['histogram_fraction(0, 1, up)', 'histogram_fraction'],
+      ['timestamp(up @ 100 offset 1m)', 'timestamp'],
+      ['limitk(1, up)', 'limitk'],
     ] as const) {
       const r = await refused({ query: q });
       expect(r, q).toMatchObject({ status: 400, errorType: 'bad_data', code: 'TPD_BAD_ARGUMENT' });

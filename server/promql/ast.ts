@@ -24,11 +24,18 @@ export interface Selector {
   readonly matchers: readonly LabelMatcher[];
   readonly offsetMs: number;
   readonly at: AtModifier | undefined;
+  /**
+   * Inside an aggregation's parameter (topk's k, quantile's φ), which 2.42's engine never
+   * preprocesses: an `@ <time>` there moves with a range query's steps (its offset is set
+   * from the query's start once) and sees no sample past the @ time; `@ start()` and
+   * `@ end()` there are no @ at all (the parser drops them).
+   */
+  readonly moving?: boolean;
 }
 
 export type ValueType = 'scalar' | 'vector' | 'matrix';
 
-export type ArithOp = '+' | '-' | '*' | '/' | '%' | '^';
+export type ArithOp = '+' | '-' | '*' | '/' | '%' | '^' | 'atan2';
 export type CompareOp = '==' | '!=' | '>' | '<' | '>=' | '<=';
 export type BinaryOp = ArithOp | CompareOp;
 /** Set operators between instant vectors: which left elements stay (and, unless), or both sides merged (or). */
@@ -45,16 +52,22 @@ export interface Matching {
   readonly group?: { readonly side: 'left' | 'right'; readonly include: readonly string[] };
 }
 
-export type AggregateOp = 'sum' | 'avg' | 'min' | 'max' | 'count' | 'topk' | 'bottomk' | 'stddev' | 'stdvar' | 'group';
+export type AggregateOp = 'sum' | 'avg' | 'min' | 'max' | 'count' | 'topk' | 'bottomk' | 'stddev' | 'stdvar' | 'group' | 'quantile' | 'count_values';
 
 /** Functions over a range vector that give an instant vector (server/promql/functions.ts). */
 export type RangeFunction =
   | 'rate' | 'irate' | 'increase' | 'delta' | 'idelta' | 'deriv' | 'changes' | 'resets'
   | 'avg_over_time' | 'min_over_time' | 'max_over_time' | 'sum_over_time' | 'count_over_time'
-  | 'last_over_time' | 'present_over_time' | 'stddev_over_time' | 'stdvar_over_time' | 'quantile_over_time';
+  | 'last_over_time' | 'present_over_time' | 'stddev_over_time' | 'stdvar_over_time' | 'quantile_over_time'
+  | 'predict_linear' | 'holt_winters';
 
 /** Functions of an instant vector, element by element (the metric name is dropped). */
-export type ElementFunction = 'abs' | 'ceil' | 'floor' | 'exp' | 'ln' | 'log2' | 'log10' | 'sqrt' | 'sgn';
+export type ElementFunction =
+  | 'abs' | 'ceil' | 'floor' | 'exp' | 'ln' | 'log2' | 'log10' | 'sqrt' | 'sgn'
+  | 'sin' | 'cos' | 'tan' | 'asin' | 'acos' | 'atan' | 'sinh' | 'cosh' | 'tanh' | 'asinh' | 'acosh' | 'atanh' | 'deg' | 'rad';
+
+/** Calendar fields of a Unix time in seconds, UTC (server/promql/calendar.ts). */
+export type DateFunction = 'day_of_month' | 'day_of_week' | 'day_of_year' | 'days_in_month' | 'hour' | 'minute' | 'month' | 'year';
 
 /** Functions of an instant vector with scalar parameters (the metric name is dropped). */
 export type ClampFunction = 'clamp' | 'clamp_min' | 'clamp_max' | 'round';
@@ -86,17 +99,27 @@ export type Expr =
       readonly kind: 'aggregate';
       readonly op: AggregateOp;
       readonly grouping: { readonly without: boolean; readonly labels: readonly string[] };
-      /** k of topk / bottomk. */
+      /** k of topk / bottomk, φ of quantile. */
       readonly param: Expr | undefined;
+      /** count_values' label. */
+      readonly label?: string;
       readonly expr: Expr;
     }
-  | { readonly kind: 'range_fn'; readonly fn: RangeFunction; readonly matrix: Extract<Expr, { kind: 'matrix' }>; readonly param: Expr | undefined }
+  /** param: quantile_over_time's φ, predict_linear's t, holt_winters' sf (param2 its tf). */
+  | { readonly kind: 'range_fn'; readonly fn: RangeFunction; readonly matrix: Extract<Expr, { kind: 'matrix' }>; readonly param: Expr | undefined; readonly param2?: Expr }
   | { readonly kind: 'element_fn'; readonly fn: ElementFunction; readonly expr: Expr }
   | { readonly kind: 'label_fn'; readonly f: LabelFunction; readonly expr: Expr }
   | { readonly kind: 'clamp_fn'; readonly fn: ClampFunction; readonly expr: Expr; readonly params: readonly Expr[] }
   /** absent(v) (expr an instant vector) and absent_over_time(m) (expr a range selector): labels from the selector's equality matchers. */
   | { readonly kind: 'absent'; readonly expr: Expr; readonly labels: ReadonlyArray<readonly [string, string]> }
   | { readonly kind: 'time' }
+  | { readonly kind: 'histogram_quantile'; readonly q: Expr; readonly expr: Expr }
+  /** sort / sort_desc: the order of an instant query's answer (a range query's is by labels). */
+  | { readonly kind: 'sort'; readonly desc: boolean; readonly expr: Expr }
+  /** timestamp(v): of a selector (parentheses aside), its samples' times; of anything else, the evaluation time. */
+  | { readonly kind: 'timestamp'; readonly expr: Expr }
+  /** A calendar field of each value (dropping the name), or of the evaluation time without an argument. */
+  | { readonly kind: 'date_fn'; readonly fn: DateFunction; readonly expr: Expr | undefined }
   | { readonly kind: 'vector_fn'; readonly expr: Expr }
   | { readonly kind: 'scalar_fn'; readonly expr: Expr };
 
@@ -130,6 +153,14 @@ export function selectorsOf(e: Expr, out: Array<{ sel: Selector; rangeMs: number
     case 'range_fn':
       selectorsOf(e.matrix, out);
       if (e.param) selectorsOf(e.param, out);
+      if (e.param2) selectorsOf(e.param2, out);
+      break;
+    case 'histogram_quantile':
+      selectorsOf(e.q, out);
+      selectorsOf(e.expr, out);
+      break;
+    case 'date_fn':
+      if (e.expr) selectorsOf(e.expr, out);
       break;
     case 'neg':
     case 'element_fn':
@@ -137,6 +168,8 @@ export function selectorsOf(e: Expr, out: Array<{ sel: Selector; rangeMs: number
     case 'scalar_fn':
     case 'absent':
     case 'label_fn':
+    case 'sort':
+    case 'timestamp':
       selectorsOf(e.expr, out);
       break;
     case 'clamp_fn':

@@ -90,7 +90,8 @@ export function setOperation(e: Extract<Expr, { kind: 'set' }>, lhs: Sample[], r
  * removed).
  */
 function resultMetric(e: Extract<Expr, { kind: 'binary' }>, many: Metric, one: Metric): Metric {
-  let metric = isComparison(e.op) && !e.bool ? many : dropName(many);
+  // atan2 keeps the name as comparisons do (engine.go shouldDropMetricName).
+  let metric = (isComparison(e.op) || e.op === 'atan2') && !e.bool ? many : dropName(many);
   const m = e.matching;
   if (m && !m.group) return restrict(metric, new Set(m.labels), m.on);
   if (m?.group && m.group.include.length > 0) {
@@ -121,7 +122,7 @@ export function vectorScalar(op: BinaryOp, vec: Sample[], scalar: number, scalar
       keep = true;
     }
     if (!keep) continue;
-    out.push({ metric: !comparison || bool ? dropName(s.metric) : s.metric, v: value });
+    out.push({ metric: (!comparison && op !== 'atan2') || bool ? dropName(s.metric) : s.metric, v: value });
   }
   return out;
 }

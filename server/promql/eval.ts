@@ -6,13 +6,16 @@
  * offset moves t back and @ fixes it; functions and arithmetic drop the metric name;
  * vector matching and set operators in server/promql/eval-binary.ts.
  */
-import type { AggregateOp, Expr, MatrixExpr, Selector } from './ast.js';
+import type { Expr, MatrixExpr, Selector } from './ast.js';
 import { execution } from './errors.js';
 import { binop, clampFunction, elementFunction, isComparison, rangeFunction, type Window } from './functions.js';
 import { compareMetrics, dropName, makeMetric, restrict, type Metric } from './labels.js';
 import { rangedOf, type SeriesSamples } from './load.js';
 import { lower, lowerFrom, upper, upperFrom } from './search.js';
-import { checkK, selectK } from './topk.js';
+import { aggregateStep } from './aggregate.js';
+import { dateField, goInt64 } from './calendar.js';
+import { histogramQuantile } from './histogram.js';
+import { invarianceOf, type Invariance } from './invariant.js';
 import { setOperation, signatureOf, vectorBinop, vectorScalar } from './eval-binary.js';
 import { checkRewrite, labelRewrite, type LabelRewrite } from './label-fns.js';
 
@@ -48,18 +51,43 @@ export class Evaluator {
   private readonly distinct = new WeakMap<Expr, boolean>();
   /** Per unary minus and range function node: the input series each output label set came from, over the steps so far. */
   private readonly sources = new WeakMap<Expr, Map<string, string>>();
+  /** Step invariance of the query's tree, found at the first evaluation (of the root). */
+  private invariance: Invariance | undefined;
+  /** Answers of wrapped (step invariant) subtrees, evaluated at the start. */
+  private readonly atStart = new Map<Expr, StepValue>();
   /** label_replace / label_join nodes, their regex compiled once a query. */
   private readonly rewrites = new WeakMap<Expr, LabelRewrite>();
 
   constructor(private readonly ctx: EvalContext) {}
 
-  /** The selector's reference time at step t: @ fixes it, offset moves it back. */
-  private refTime(sel: Selector, t: number): number {
-    const at = sel.at === undefined ? t : sel.at === 'start' ? this.ctx.startMs : sel.at === 'end' ? this.ctx.endMs : sel.at.ms;
-    return at - sel.offsetMs;
+  /** The selector's @ time (ms), if any. */
+  private fixedAt(sel: Selector): number | undefined {
+    return sel.at === undefined ? undefined : sel.at === 'start' ? this.ctx.startMs : sel.at === 'end' ? this.ctx.endMs : sel.at.ms;
   }
 
+  /** The selector's reference time at step t: @ fixes it (moving with the steps in an aggregation's parameter), offset moves it back. */
+  private refTime(sel: Selector, t: number): number {
+    const at = this.fixedAt(sel);
+    if (at === undefined) return t - sel.offsetMs;
+    return at - sel.offsetMs + (sel.moving === true ? t - this.ctx.startMs : 0);
+  }
+
+  /** The last sample time a selector sees: 2.42 reads an @ selector's samples up to its @ time (less its offset) only. */
+  private visibleTo(sel: Selector): number {
+    const at = this.fixedAt(sel);
+    return at === undefined ? Infinity : at - sel.offsetMs;
+  }
+
+  /** The value of e at step t; a subtree 2.42 finds step invariant is evaluated once, at the start (invariant.ts). */
   at(e: Expr, t: number): StepValue {
+    this.invariance ??= invarianceOf(e);
+    if (!this.invariance.wrapped.has(e)) return this.step(e, t);
+    let v = this.atStart.get(e);
+    if (!v) this.atStart.set(e, (v = this.step(e, this.ctx.startMs)));
+    return v;
+  }
+
+  private step(e: Expr, t: number): StepValue {
     switch (e.kind) {
       case 'number':
         return { type: 'scalar', v: e.value };
@@ -111,7 +139,36 @@ export class Evaluator {
         const x = this.vector(e.expr, t);
         return { type: 'scalar', v: x.length === 1 ? (x[0] as Sample).v : NaN };
       }
+      case 'histogram_quantile': {
+        const q = this.scalar(e.q, t);
+        return { type: 'vector', samples: unique(histogramQuantile(q, this.vector(e.expr, t))) };
+      }
+      case 'sort':
+        return { type: 'vector', samples: sortByValue(this.vector(e.expr, t), e.desc) };
+      case 'timestamp': {
+        // Of a selector: its samples' times (engine.go's special case); else the evaluation time.
+        if (e.expr.kind === 'vector') return { type: 'vector', samples: unique(this.instantTimes(e.expr.sel, t)) };
+        return { type: 'vector', samples: unique(this.vector(e.expr, t).map((s) => ({ metric: dropName(s.metric), v: t / 1000 }))) };
+      }
+      case 'date_fn': {
+        const fn = e.fn;
+        if (!e.expr) return { type: 'vector', samples: [{ metric: makeMetric([]), v: dateField(fn, BigInt(Math.trunc(t / 1000))) }] };
+        return { type: 'vector', samples: unique(this.vector(e.expr, t).map((s) => ({ metric: dropName(s.metric), v: dateField(fn, goInt64(s.v)) }))) };
+      }
     }
+  }
+
+  /** An instant selector's samples at step t, each valued at its sample's time (seconds). */
+  private instantTimes(sel: Selector, t: number): Sample[] {
+    // 2.42 reads such a selector at its @ time itself (engine.go sets its offset step by step).
+    const ref = this.fixedAt(sel) ?? this.refTime(sel, t);
+    const out: Sample[] = [];
+    for (const s of this.ctx.selected.get(sel) ?? []) {
+      const i = upper(s.t, s.n, ref) - 1;
+      if (i < 0 || (s.t[i] as number) < ref - this.ctx.lookbackMs || s.stale[i] === 1) continue;
+      out.push({ metric: dropName(s.metric), v: (s.t[i] as number) / 1000 });
+    }
+    return out;
   }
 
   private scalar(e: Expr, t: number): number {
@@ -134,12 +191,13 @@ export class Evaluator {
 
   private instant(sel: Selector, t: number): Sample[] {
     const ref = this.refTime(sel, t);
+    const upTo = Math.min(ref, this.visibleTo(sel));
     const out: Sample[] = [];
     const series = this.ctx.selected.get(sel) ?? [];
     const hints = this.hintsOf(sel, series.length);
     for (let j = 0; j < series.length; j++) {
       const s = series[j] as SeriesSamples;
-      const i = upperFrom(s.t, s.n, ref, hints, j) - 1;
+      const i = upperFrom(s.t, s.n, upTo, hints, j) - 1;
       if (i < 0 || (s.t[i] as number) < ref - this.ctx.lookbackMs || s.stale[i] === 1) continue;
       out.push({ metric: s.metric, v: s.v[i] as number });
     }
@@ -153,7 +211,7 @@ export class Evaluator {
     for (const s of this.ctx.selected.get(m.sel) ?? []) {
       const r = rangedOf(s);
       const lo = lower(r.t, r.n, endMs - m.rangeMs);
-      const hi = upper(r.t, r.n, endMs);
+      const hi = upper(r.t, r.n, Math.min(endMs, this.visibleTo(m.sel)));
       if (hi > lo) list.push({ metric: s.metric, w: { t: r.t, v: r.v, lo, hi } });
     }
     return { endMs, list };
@@ -161,8 +219,14 @@ export class Evaluator {
 
   private rangeFn(e: Extract<Expr, { kind: 'range_fn' }>, t: number): Sample[] {
     const param = e.param ? this.scalar(e.param, t) : 0;
+    const param2 = e.param2 ? this.scalar(e.param2, t) : 0;
     const { sel, rangeMs } = e.matrix;
-    const endMs = this.refTime(sel, t);
+    // A call 2.42 does not find step invariant (predict_linear always; quantile_over_time with
+    // a q that changes) reads its @-fixed range moving with a range query's steps
+    // (prometheus/prometheus#11708), seeing no sample past the @ time.
+    const moving = sel.at !== undefined && sel.moving !== true && this.invariance?.invariant.has(e) !== true;
+    const endMs = this.refTime(sel, t) + (moving ? t - this.ctx.startMs : 0);
+    const lastMs = Math.min(endMs, this.visibleTo(sel));
     // last_over_time acts like offset: it keeps the metric name.
     const keepName = e.fn === 'last_over_time';
     const series = this.ctx.selected.get(sel) ?? [];
@@ -174,9 +238,9 @@ export class Evaluator {
       const s = series[j] as SeriesSamples;
       const r = rangedOf(s);
       const lo = lowerFrom(r.t, r.n, endMs - rangeMs, loHints, j);
-      const hi = upperFrom(r.t, r.n, endMs, hiHints, j);
+      const hi = upperFrom(r.t, r.n, lastMs, hiHints, j);
       if (hi <= lo) continue;
-      const v = rangeFunction(e.fn, { t: r.t, v: r.v, lo, hi }, endMs, rangeMs, param);
+      const v = rangeFunction(e.fn, { t: r.t, v: r.v, lo, hi }, endMs, rangeMs, param, param2, t);
       if (v === undefined) continue;
       out.push({ metric: keepName ? s.metric : dropName(s.metric), v });
       inputs.push(s.metric);
@@ -259,95 +323,8 @@ export class Evaluator {
 
   private aggregate(e: Extract<Expr, { kind: 'aggregate' }>, t: number): Sample[] {
     const param = e.param ? this.scalar(e.param, t) : 0;
-    if (e.op === 'topk' || e.op === 'bottomk') checkK(param);
-    const input = this.vector(e.expr, t);
-    const groups = new Map<string, { metric: Metric; samples: Sample[] }>();
-    for (const s of input) {
-      const g = this.groupOf(e, s.metric);
-      let entry = groups.get(g.key);
-      if (!entry) groups.set(g.key, (entry = { metric: g, samples: [] }));
-      entry.samples.push(s);
-    }
-    const out: Sample[] = [];
-    for (const { metric, samples } of groups.values()) {
-      if (e.op === 'topk' || e.op === 'bottomk') out.push(...selectK(e.op, samples, param));
-      else out.push({ metric, v: aggregateValues(e.op, samples) });
-    }
-    return out;
+    return aggregateStep(e, this.vector(e.expr, t), param, (m) => this.groupOf(e, m));
   }
-}
-
-/** The fold of one group at one step (engine.go aggregation): started by its first sample, then one step per sample. */
-export interface AggState {
-  value: number;
-  mean: number;
-  count: number;
-}
-
-export function aggInit(first: number): AggState {
-  return { value: first, mean: first, count: 1 };
-}
-
-type FoldOp = Exclude<AggregateOp, 'topk' | 'bottomk'>;
-
-export function aggStep(op: FoldOp, st: AggState, x: number): void {
-  switch (op) {
-    case 'sum':
-      st.value += x;
-      break;
-    case 'avg':
-      st.count++;
-      if (!Number.isFinite(st.mean) && !Number.isNaN(st.mean)) {
-        if (!Number.isFinite(x) && !Number.isNaN(x) && st.mean > 0 === x > 0) break;
-        if (Number.isFinite(x)) break;
-      }
-      // Each side of the - divided by count, as Prometheus does, to avoid overflow.
-      st.mean += x / st.count - st.mean / st.count;
-      break;
-    case 'max':
-      if (st.value < x || Number.isNaN(st.value)) st.value = x;
-      break;
-    case 'min':
-      if (st.value > x || Number.isNaN(st.value)) st.value = x;
-      break;
-    case 'count':
-    case 'group':
-      st.count++;
-      break;
-    case 'stddev':
-    case 'stdvar': {
-      st.count++;
-      const delta = x - st.mean;
-      st.mean += delta / st.count;
-      st.value += delta * (x - st.mean);
-      break;
-    }
-  }
-}
-
-export function aggResult(op: FoldOp, st: AggState): number {
-  switch (op) {
-    case 'avg':
-      return st.mean;
-    case 'count':
-      return st.count;
-    case 'group':
-      return 1;
-    case 'stdvar':
-      return st.value / st.count;
-    case 'stddev':
-      return Math.sqrt(st.value / st.count);
-    default:
-      return st.value;
-  }
-}
-
-/** sum, avg, min, max, count, stddev, stdvar, group of one group (engine.go aggregation). */
-function aggregateValues(op: FoldOp, samples: Sample[]): number {
-  const st = aggInit((samples[0] as Sample).v);
-  if (op === 'stddev' || op === 'stdvar') st.value = 0;
-  for (let i = 1; i < samples.length; i++) aggStep(op, st, (samples[i] as Sample).v);
-  return aggResult(op, st);
 }
 
 /** Prometheus refuses a vector with two equal label sets (after a name was dropped). */
@@ -361,7 +338,34 @@ function unique(samples: Sample[]): Sample[] {
   return samples;
 }
 
+/** Answers of sort / sort_desc, already in the order an instant query gives them. */
+const byValue = new WeakSet<Sample[]>();
+
+/** An instant query's answer in label order, but sort's and sort_desc's in theirs. */
 export function sortSamples(samples: Sample[]): Sample[] {
+  if (byValue.has(samples)) return samples;
   return samples.sort((a, b) => compareMetrics(a.metric, b.metric));
+}
+
+/**
+ * sort / sort_desc as Prometheus 2.42 sorts (functions.go: sort.Sort of the reversed
+ * opposite order, NaN last): Go's insertion sort up to 12 samples, so equal values keep
+ * the input's order as Prometheus' do; a stable sort beyond.
+ */
+function sortByValue(input: readonly Sample[], desc: boolean): Sample[] {
+  const out = input.slice();
+  const less = (a: Sample, b: Sample): boolean => Number.isNaN(b.v) || (desc ? b.v < a.v : b.v > a.v);
+  if (out.length > 12) out.sort((a, b) => (less(a, b) ? -1 : less(b, a) ? 1 : 0));
+  else {
+    for (let i = 1; i < out.length; i++) {
+      for (let j = i; j > 0 && less(out[j] as Sample, out[j - 1] as Sample); j--) {
+        const x = out[j] as Sample;
+        out[j] = out[j - 1] as Sample;
+        out[j - 1] = x;
+      }
+    }
+  }
+  byValue.add(out);
+  return out;
 }
 

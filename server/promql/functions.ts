@@ -5,6 +5,7 @@
  * linearRegression, quantile, and the element-wise binary operators. Pure.
  */
 import type { ArithOp, BinaryOp, ClampFunction, ElementFunction, RangeFunction } from './ast.js';
+import { execution } from './errors.js';
 import { goExp, goLog, goLog10, goLog2, goMax, goMin, goPow } from './gomath.js';
 
 /** A window of samples: t[lo..hi), v[lo..hi). */
@@ -70,9 +71,9 @@ function instantValue(w: Window, isRate: boolean): number | undefined {
   return isRate ? result / (sampledIntervalMs / 1000) : result;
 }
 
-function linearRegressionSlope(w: Window): number {
+/** linearRegression of functions.go: slope and intercept at `interceptMs` (deriv: the first sample's time; predict_linear: the evaluation time). */
+function linearRegression(w: Window, interceptMs: number): [number, number] {
   const { t, v, lo, hi } = w;
-  const interceptTime = t[lo] as number;
   let n = 0;
   let sumX = 0, cX = 0, sumY = 0, cY = 0, sumXY = 0, cXY = 0, sumX2 = 0, cX2 = 0;
   const initY = v[lo] as number;
@@ -81,20 +82,48 @@ function linearRegressionSlope(w: Window): number {
     const y = v[i] as number;
     if (constY && i > lo && y !== initY) constY = false;
     n += 1;
-    const x = ((t[i] as number) - interceptTime) / 1e3;
+    const x = ((t[i] as number) - interceptMs) / 1e3;
     [sumX, cX] = kahanSumInc(x, sumX, cX);
     [sumY, cY] = kahanSumInc(y, sumY, cY);
     [sumXY, cXY] = kahanSumInc(x * y, sumXY, cXY);
     [sumX2, cX2] = kahanSumInc(x * x, sumX2, cX2);
   }
-  if (constY) return Number.isFinite(initY) || Number.isNaN(initY) ? 0 : NaN;
+  if (constY) return Number.isFinite(initY) || Number.isNaN(initY) ? [0, initY] : [NaN, NaN];
   sumX += cX;
   sumY += cY;
   sumXY += cXY;
   sumX2 += cX2;
   const covXY = sumXY - (sumX * sumY) / n;
   const varX = sumX2 - (sumX * sumX) / n;
-  return covXY / varX;
+  const slope = covXY / varX;
+  return [slope, sumY / n - (slope * sumX) / n];
+}
+
+/** holt_winters (2.42's name): double exponential smoothing with smoothing factor sf and trend factor tf, both in (0, 1). */
+function holtWinters(w: Window, sf: number, tf: number): number | undefined {
+  if (sf <= 0 || sf >= 1) throw execution(`invalid smoothing factor. Expected: 0 < sf < 1, got: ${goFloatF6(sf)}`);
+  if (tf <= 0 || tf >= 1) throw execution(`invalid trend factor. Expected: 0 < tf < 1, got: ${goFloatF6(tf)}`);
+  const { v, lo, hi } = w;
+  if (hi - lo < 2) return undefined;
+  let s0 = 0;
+  let s1 = v[lo] as number;
+  let b = (v[lo + 1] as number) - (v[lo] as number);
+  for (let i = lo + 1; i < hi; i++) {
+    const x = sf * (v[i] as number);
+    // calcTrendValue: the first step keeps the initial trend.
+    if (i > lo + 1) b = tf * (s1 - s0) + (1 - tf) * b;
+    const y = (1 - sf) * (s1 + b);
+    s0 = s1;
+    s1 = x + y;
+  }
+  return s1;
+}
+
+/** Go's %f of a float (six decimals), for error messages. */
+function goFloatF6(x: number): string {
+  if (Number.isNaN(x)) return 'NaN';
+  if (!Number.isFinite(x)) return x > 0 ? '+Inf' : '-Inf';
+  return x.toFixed(6);
 }
 
 function avgOverTime(w: Window): number {
@@ -168,7 +197,7 @@ function changes(w: Window, resetsOnly: boolean): number {
  * One range function over one series' window ending at `endMs` (the selector's evaluation
  * time less its offset); undefined when the series gives no sample at this step.
  */
-export function rangeFunction(fn: RangeFunction, w: Window, endMs: number, rangeMs: number, param: number): number | undefined {
+export function rangeFunction(fn: RangeFunction, w: Window, endMs: number, rangeMs: number, param: number, param2 = 0, evalMs = endMs): number | undefined {
   if (w.hi <= w.lo) return undefined;
   const startMs = endMs - rangeMs;
   switch (fn) {
@@ -183,7 +212,7 @@ export function rangeFunction(fn: RangeFunction, w: Window, endMs: number, range
     case 'idelta':
       return instantValue(w, false);
     case 'deriv':
-      return w.hi - w.lo < 2 ? undefined : linearRegressionSlope(w);
+      return w.hi - w.lo < 2 ? undefined : linearRegression(w, w.t[w.lo] as number)[0];
     case 'changes':
       return changes(w, false);
     case 'resets':
@@ -208,6 +237,13 @@ export function rangeFunction(fn: RangeFunction, w: Window, endMs: number, range
       return Math.sqrt(stdvarOverTime(w));
     case 'quantile_over_time':
       return quantile(param, Array.from(w.v.subarray(w.lo, w.hi)));
+    case 'predict_linear': {
+      if (w.hi - w.lo < 2) return undefined;
+      const [slope, intercept] = linearRegression(w, evalMs);
+      return slope * param + intercept;
+    }
+    case 'holt_winters':
+      return holtWinters(w, param, param2);
   }
 }
 
@@ -226,6 +262,8 @@ function arith(op: ArithOp, l: number, r: number): number {
       return l % r;
     case '^':
       return goPow(l, r);
+    case 'atan2':
+      return Math.atan2(l, r);
   }
 }
 
@@ -273,6 +311,34 @@ export function elementFunction(fn: ElementFunction, x: number): number {
       return Math.sqrt(x);
     case 'sgn':
       return x > 0 ? 1 : x < 0 ? -1 : x;
+    case 'sin':
+      return Math.sin(x);
+    case 'cos':
+      return Math.cos(x);
+    case 'tan':
+      return Math.tan(x);
+    case 'asin':
+      return Math.asin(x);
+    case 'acos':
+      return Math.acos(x);
+    case 'atan':
+      return Math.atan(x);
+    case 'sinh':
+      return Math.sinh(x);
+    case 'cosh':
+      return Math.cosh(x);
+    case 'tanh':
+      return Math.tanh(x);
+    case 'asinh':
+      return Math.asinh(x);
+    case 'acosh':
+      return Math.acosh(x);
+    case 'atanh':
+      return Math.atanh(x);
+    case 'deg':
+      return (x * 180) / Math.PI;
+    case 'rad':
+      return (x * Math.PI) / 180;
   }
 }
 

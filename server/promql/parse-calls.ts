@@ -5,7 +5,7 @@
  * arguments; any other function is refused naming it.
  */
 import type { SyntaxNode } from '@lezer/common';
-import type { ElementFunction, Expr, RangeFunction } from './ast.js';
+import type { DateFunction, ElementFunction, Expr, RangeFunction } from './ast.js';
 import { typeOf } from './ast.js';
 import { badData, type PromError } from './errors.js';
 import { unquoteString } from './literals.js';
@@ -15,8 +15,19 @@ const RANGE_FUNCTIONS = new Set<string>([
   'rate', 'irate', 'increase', 'delta', 'idelta', 'deriv', 'changes', 'resets',
   'avg_over_time', 'min_over_time', 'max_over_time', 'sum_over_time', 'count_over_time',
   'last_over_time', 'present_over_time', 'stddev_over_time', 'stdvar_over_time', 'quantile_over_time',
+  'predict_linear', 'holt_winters',
 ]);
-const ELEMENT_FUNCTIONS = new Set<string>(['abs', 'ceil', 'floor', 'exp', 'ln', 'log2', 'log10', 'sqrt', 'sgn']);
+const ELEMENT_FUNCTIONS = new Set<string>([
+  'abs', 'ceil', 'floor', 'exp', 'ln', 'log2', 'log10', 'sqrt', 'sgn',
+  'sin', 'cos', 'tan', 'asin', 'acos', 'atan', 'sinh', 'cosh', 'tanh', 'asinh', 'acosh', 'atanh', 'deg', 'rad',
+]);
+const DATE_FUNCTIONS = new Set<string>(['day_of_month', 'day_of_week', 'day_of_year', 'days_in_month', 'hour', 'minute', 'month', 'year']);
+/** The types of a range function's arguments, in order (the range vector's place marked). */
+const RANGE_ARGS: Record<string, Array<'scalar' | 'matrix'>> = {
+  quantile_over_time: ['scalar', 'matrix'],
+  predict_linear: ['matrix', 'scalar'],
+  holt_winters: ['matrix', 'scalar', 'scalar'],
+};
 export const TYPE_NAMES = { scalar: 'scalar', vector: 'instant vector', matrix: 'range vector' } as const;
 
 /** What parse.ts's converter lends the conversion of a call: its sub-expressions, their text and its refusals. */
@@ -47,11 +58,38 @@ export function callExpr(cx: ConvertContext, n: SyntaxNode, depth: number): Expr
     });
   };
   if (RANGE_FUNCTIONS.has(fn)) {
-    const withParam = fn === 'quantile_over_time';
-    want(withParam ? ['scalar', 'matrix'] : ['matrix']);
-    const m = args[args.length - 1] as Expr;
+    const types = RANGE_ARGS[fn] ?? ['matrix'];
+    want(types);
+    const m = args[types.indexOf('matrix')] as Expr;
     if (m.kind !== 'matrix') throw cx.unsupported(n, `"${fn}" of anything but a range selector (subqueries)`);
-    return { kind: 'range_fn', fn: fn as RangeFunction, matrix: m, param: withParam ? args[0] : undefined };
+    const params = args.filter((_a, i) => types[i] === 'scalar');
+    return params.length > 1
+      ? { kind: 'range_fn', fn: fn as RangeFunction, matrix: m, param: params[0], param2: params[1] as Expr }
+      : { kind: 'range_fn', fn: fn as RangeFunction, matrix: m, param: params[0] };
+  }
+  if (DATE_FUNCTIONS.has(fn)) {
+    if (args.length > 1) throw badData(`expected at most 1 argument(s) in call to "${fn}", got ${args.length}`);
+    if (args.length === 1) want(['vector']);
+    return { kind: 'date_fn', fn: fn as DateFunction, expr: args[0] };
+  }
+  if (fn === 'histogram_quantile') {
+    want(['scalar', 'vector']);
+    return { kind: 'histogram_quantile', q: args[0] as Expr, expr: args[1] as Expr };
+  }
+  if (fn === 'sort' || fn === 'sort_desc') {
+    want(['vector']);
+    return { kind: 'sort', desc: fn === 'sort_desc', expr: args[0] as Expr };
+  }
+  if (fn === 'timestamp') {
+    want(['vector']);
+    const arg = args[0] as Expr;
+    // 2.42 reads such a selector at its @ time alone, without its offset (engine.go, "timestamp").
+    if (arg.kind === 'vector' && arg.sel.at !== undefined && arg.sel.offsetMs !== 0) throw cx.unsupported(n, 'timestamp() of a selector with both @ and offset');
+    return { kind: 'timestamp', expr: arg };
+  }
+  if (fn === 'pi') {
+    want([]);
+    return { kind: 'number', value: Math.PI };
   }
   if (ELEMENT_FUNCTIONS.has(fn)) {
     want(['vector']);

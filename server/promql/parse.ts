@@ -8,7 +8,7 @@ import { promqlParser as parser } from './grammar.js';
 import type { SyntaxNode, Tree } from '@lezer/common';
 import { SERVER_LIMITS } from '../limits.js';
 import type { AggregateOp, AtModifier, BinaryOp, SetOp, Expr, LabelMatcher, Matching, MatchOp, MatrixExpr, Selector } from './ast.js';
-import { typeOf } from './ast.js';
+import { selectorsOf, typeOf } from './ast.js';
 import { badData, type PromError } from './errors.js';
 import { checkBinary, checkSet, matcher, negate } from './parse-checks.js';
 import { callExpr, children, TYPE_NAMES, type ConvertContext } from './parse-calls.js';
@@ -16,17 +16,41 @@ import { normalizeNumbers, parseNumber, parseQueryDurationMs, unquoteString } fr
 
 const BINARY_OPS: Record<string, BinaryOp> = {
   Pow: '^', Mul: '*', Div: '/', Mod: '%', Add: '+', Sub: '-',
-  Eql: '==', Neq: '!=', Gtr: '>', Lss: '<', Gte: '>=', Lte: '<=',
+  Eql: '==', Neq: '!=', Gtr: '>', Lss: '<', Gte: '>=', Lte: '<=', Atan2: 'atan2',
 };
 const SET_OPS: Record<string, SetOp> = { And: 'and', Or: 'or', Unless: 'unless' };
-const AGGREGATES = new Set<string>(['sum', 'avg', 'min', 'max', 'count', 'topk', 'bottomk', 'stddev', 'stdvar', 'group']);
+const AGGREGATES = new Set<string>(['sum', 'avg', 'min', 'max', 'count', 'topk', 'bottomk', 'stddev', 'stdvar', 'group', 'quantile', 'count_values']);
 const MATCH_OPS: Record<string, MatchOp> = { EqlSingle: '=', Neq: '!=', EqlRegex: '=~', NeqRegex: '!~' };
 
 /** Parses and type-checks a query; throws PromError (bad_data). */
 export function parseQuery(text: string): Expr {
   checkText(text);
   const source = normalizeNumbers(text);
-  return exprOf(source, parser.parse(source));
+  return exprOf(source, parser.parse(grammarText(source)));
+}
+
+/**
+ * The text the grammar reads: Prometheus 2.42's `holt_winters(`, which the upstream grammar
+ * no longer knows (renamed double_exponential_smoothing in Prometheus 3), spelled as a
+ * function of the same length it knows, so every position stays; the converter reads the
+ * names from the query's own text.
+ */
+function grammarText(source: string): string {
+  return source.includes('holt_winters') ? source.replace(/\bholt_winters(?=\s*\()/g, 'day_of_month') : source;
+}
+
+/**
+ * The selectors of an aggregation's parameter as 2.42 evaluates them (Selector.moving): its
+ * engine's preprocessing never visits a parameter, so `@ start()` / `@ end()` there are never
+ * resolved (no @), and an `@ <time>` moves with the steps. The selectors are this parse's
+ * own, made just now, so they are set here rather than rebuilt.
+ */
+function paramSelectors(param: Expr): void {
+  for (const { sel } of selectorsOf(param)) {
+    const s = sel as { at: AtModifier | undefined; moving?: boolean };
+    if (s.at === 'start' || s.at === 'end') s.at = undefined;
+    else if (s.at !== undefined) s.moving = true;
+  }
 }
 
 /** The grammar's steps between two calls of parseQuerySliced's `slice` (a cheap clock read). */
@@ -41,7 +65,7 @@ const PARSE_STEPS_PER_SLICE_CHECK = 256;
 export async function parseQuerySliced(text: string, slice: () => Promise<void>): Promise<Expr> {
   checkText(text);
   const source = normalizeNumbers(text);
-  const parse = parser.startParse(source);
+  const parse = parser.startParse(grammarText(source));
   let tree: Tree | null;
   let steps = 0;
   while ((tree = parse.advance()) === null) if (++steps % PARSE_STEPS_PER_SLICE_CHECK === 0) await slice();
@@ -329,13 +353,22 @@ class Converter implements ConvertContext {
     }
     if (!op || !body) throw this.unsupported(n, 'this aggregation');
     if (!AGGREGATES.has(op)) throw this.unsupported(n, `the aggregation ${op}`);
-    const args = children(body).map((a) => this.expr(a, depth));
-    const needsParam = op === 'topk' || op === 'bottomk';
-    if (args.length !== (needsParam ? 2 : 1)) throw badData(`wrong number of arguments for aggregate expression provided, expected ${needsParam ? 2 : 1}, got ${args.length}`);
+    const argNodes = children(body);
+    const needsParam = op === 'topk' || op === 'bottomk' || op === 'quantile' || op === 'count_values';
+    if (argNodes.length !== (needsParam ? 2 : 1)) throw badData(`wrong number of arguments for aggregate expression provided, expected ${needsParam ? 2 : 1}, got ${argNodes.length}`);
+    // count_values' label is a string literal (in parentheses or not).
+    let labelNode = op === 'count_values' ? (argNodes[0] as SyntaxNode) : undefined;
+    while (labelNode?.type.name === 'ParenExpr' && labelNode.firstChild) labelNode = labelNode.firstChild;
+    const args = argNodes.map((a, i) => (i === 0 && labelNode?.type.name === 'StringLiteral' ? undefined : this.expr(a, depth)));
     const expr = args[args.length - 1] as Expr;
     if (typeOf(expr) !== 'vector') throw badData(`expected type instant vector in aggregation expression, got ${TYPE_NAMES[typeOf(expr)]}`);
+    if (op === 'count_values') {
+      if (labelNode?.type.name !== 'StringLiteral') throw badData(`expected type string in aggregation parameter, got ${TYPE_NAMES[typeOf(args[0] as Expr)]}`);
+      return { kind: 'aggregate', op, grouping, param: undefined, label: unquoteString(this.src(labelNode)), expr };
+    }
     const param = needsParam ? (args[0] as Expr) : undefined;
     if (param && typeOf(param) !== 'scalar') throw badData(`expected type scalar in aggregation parameter, got ${TYPE_NAMES[typeOf(param)]}`);
+    if (param) paramSelectors(param);
     return { kind: 'aggregate', op: op as AggregateOp, grouping, param, expr };
   }
 }

@@ -19,7 +19,8 @@ import { SERVER_LIMITS } from '../limits.js';
 import type { Expr, Selector } from './ast.js';
 import { selectSeriesSliced, type SeriesRef } from './catalog.js';
 import { PromError } from './errors.js';
-import { aggInit, aggResult, aggStep, type AggState, type MatrixSeries } from './eval.js';
+import { aggInit, aggResult, aggStep, type AggState, type FoldOp } from './aggregate.js';
+import type { MatrixSeries } from './eval.js';
 import { rangeFunction } from './functions.js';
 import { compareMetrics, dropName, restrict, type Metric } from './labels.js';
 import { loadSamples, rangedOf, type Budget, type SeriesSamples } from './load.js';
@@ -38,7 +39,7 @@ export interface StreamParams {
 
 /** The query's shape when it streams: its aggregation and its one selector, else undefined. */
 function streamable(e: Expr): { agg: Aggregate; sel: Selector; fn: RangeFn | undefined } | undefined {
-  if (e.kind !== 'aggregate' || e.op === 'stddev' || e.op === 'stdvar') return undefined;
+  if (e.kind !== 'aggregate' || e.op === 'stddev' || e.op === 'stdvar' || e.op === 'quantile' || e.op === 'count_values') return undefined;
   if ((e.op === 'topk' || e.op === 'bottomk') && e.param?.kind !== 'number') return undefined;
   const x = e.expr;
   if (x.kind === 'vector' && x.sel.at === undefined) return { agg: e, sel: x.sel, fn: undefined };
@@ -190,7 +191,7 @@ export async function streamRangeQuery(archive: Archive, expr: Expr, p: StreamPa
           group.any[k] = 1;
           group.states[k] = aggInit(x);
         } else {
-          aggStep(agg.op as Exclude<typeof agg.op, 'topk' | 'bottomk'>, group.states[k] as AggState, x);
+          aggStep(agg.op as FoldOp, group.states[k] as AggState, x);
         }
       }
     }
@@ -206,7 +207,7 @@ export async function streamRangeQuery(archive: Archive, expr: Expr, p: StreamPa
 }
 
 function folded(agg: Aggregate, groups: Map<string, { metric: Metric; states: AggState[]; any: Uint8Array }>, steps: number, p: StreamParams): MatrixSeries[] {
-  const op = agg.op as Exclude<typeof agg.op, 'topk' | 'bottomk'>;
+  const op = agg.op as FoldOp;
   const out: MatrixSeries[] = [];
   for (const { metric, states, any } of groups.values()) {
     let n = 0;
