@@ -137,10 +137,14 @@ describe('damaged bytes anywhere in a series sidecar', () => {
       }
       summary.verified++;
 
-      const ro = await Archive.open(dir, { readonly: true });
+      const seen = capture();
+      const ro = await Archive.open(dir, { readonly: true, logger: seen.logger });
       try {
         expect(await readAll(ro, firstUs - 1, lastUs, true), `${where}: read through the sidecars`).toBe(want);
-        if (seriesIndexOf(ro).stats.damaged > 0) summary.readerFound++;
+        if (seriesIndexOf(ro).stats.damaged > 0) {
+          summary.readerFound++;
+          expect(seen.warns.map((x) => (x.obj as { code?: string }).code), `${where}: the reader's warning names its code`).toContain('TPD_CORRUPT_BLOCK');
+        }
       } finally {
         await ro.close();
       }

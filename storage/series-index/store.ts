@@ -305,7 +305,8 @@ export class SeriesIndexStore {
     this.forget(f.seq);
     this.absent.add(f.seq);
     const why = isTapedeckError(err) ? err.message : String((err as Error).message ?? err);
-    this.a.logger.warn({ file: f.name, err: why }, 'series sidecar unusable: reads use the blocks; it is built again');
+    const code = isTapedeckError(err) ? err.code : 'TPD_IO';
+    this.a.logger.warn({ file: f.name, code, err: why }, 'series sidecar unusable: reads use the blocks; it is built again');
     if (!this.buildsEnabled) return;
     await rm(sidecarPath(this.a, f.name), { force: true }).catch(() => undefined);
     this.enqueue(f.seq);
