@@ -275,6 +275,41 @@ describe('prometheus-scrape source', () => {
     }
   });
 
+  it('takes a series exposed twice as Prometheus appends it: in time order, a sample out of bounds not counting', async () => {
+    const ep = await endpoint();
+    try {
+      const earlier = Date.now() - 60_000;
+      // twice: out of bounds (1970), then at the scrape; in order: earlier, then at the scrape;
+      // once: at the scrape then earlier (out of order there); same: at the scrape twice (the first).
+      ep.set(`twice 1 1000\ntwice 2\ninorder 3 ${earlier}\ninorder 4\nbackwards 5\nbackwards 6 ${earlier}\nsame 7\nsame 8\n`);
+      server = await recordingServer({ sources: [{ name: 'dup', type: 'prometheus-scrape', targets: [ep.url], interval: '50ms' }] });
+      const s = server;
+      const labels = { job: 'dup', instance: new URL(ep.url).host };
+      const scraped = (s.sources[0] as PromScrapeSource).scrapers[0];
+      await waitFor(async () => (scraped?.health().polls ?? 0) >= 2 || undefined, 10_000, '2 scrapes');
+      await s.archive.writer?.flush();
+      const valuesOf = async (name: string): Promise<Array<[number, unknown]>> => {
+        const c = s.archive.cursor({ filter: [seriesToPath({ name, labels })] });
+        await c.seek('beginning');
+        const out: Array<[number, unknown]> = [];
+        for (let bt = await c.next(); bt; bt = await c.next()) for (const [, v] of bt.updates) out.push([bt.ts, v]);
+        return out;
+      };
+      // One value a scrape (two scrapes at least): more scrapes may have come since.
+      const only = async (name: string): Promise<unknown[]> => [...new Set((await valuesOf(name)).map(([, v]) => v))];
+      expect((await valuesOf('twice')).length).toBeGreaterThanOrEqual(2);
+      expect(await only('twice')).toEqual([2]);
+      const inorder = await valuesOf('inorder');
+      expect(inorder[0]).toEqual([earlier * 1000, 3]);
+      expect(inorder.length).toBeGreaterThanOrEqual(3);
+      expect([...new Set(inorder.slice(1).map(([, v]) => v))]).toEqual([4]);
+      expect(await only('backwards')).toEqual([5]);
+      expect(await only('same')).toEqual([7]);
+    } finally {
+      await ep.close();
+    }
+  });
+
   it('leaves out a timestamped sample that another source recorded past since the target\'s last scrape, never moving it', async () => {
     const ep = await endpoint();
     try {

@@ -199,20 +199,27 @@ class TargetScraper extends PollingSource {
   private toUpdates(samples: TextSample[], nowUs: number): { now: Update[]; timed: Array<[number, Update[]]>; seen: Set<string> } {
     const now: Update[] = [];
     const byTs = new Map<number, Update[]>();
-    const paths = new Set<string>();
+    /** Per series, the time of its last sample taken from this exposition (the scrape's own: nowUs). */
+    const lastOf = new Map<string, number>();
     const stamped = new Set<string>();
     let dropped = 0;
     for (const s of samples) {
       const path = seriesToPath({ name: s.name, labels: this.labelsOf(s) });
-      // A series exposed twice: the first one counts, as in Prometheus (a duplicate is refused there).
-      if (paths.has(path)) continue;
-      paths.add(path);
-      if (s.tsUs === undefined || !this.honorTimestamps) {
+      const own = s.tsUs !== undefined && this.honorTimestamps;
+      const t = own ? (s.tsUs as number) : nowUs;
+      // A series exposed twice is appended twice, as Prometheus does: a sample at or before
+      // the series' last one taken is left out (a duplicate or out of order there), and one
+      // left out for its time (out of bounds) does not count.
+      const last = lastOf.get(path);
+      if (last !== undefined && t <= last) continue;
+      if (!own) {
+        lastOf.set(path, t);
         now.push([path, s.value]);
         stamped.add(path);
-      } else if (s.tsUs > this.lastStampUs && s.tsUs <= nowUs) {
-        let b = byTs.get(s.tsUs);
-        if (!b) byTs.set(s.tsUs, (b = []));
+      } else if (t > this.lastStampUs && t <= nowUs) {
+        lastOf.set(path, t);
+        let b = byTs.get(t);
+        if (!b) byTs.set(t, (b = []));
         b.push([path, s.value]);
       } else {
         dropped++;
