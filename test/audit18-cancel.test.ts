@@ -8,8 +8,9 @@
  * (jsonAnswersWaitingMax: a queue of gone clients refused every newcomer 503) and a build
  * whose client left ran to its end (28 globs over 2000 long paths: 27 s, in one piece, as
  * glob matching yielded every specPathsPerYield paths only; now every specSliceMs too).
- * Without the fix (client-gone.ts's signal never aborted) 11 of these 12 tests fail; the
- * twelfth, three rounds of the first, fails at its first round.
+ * A /history read whose client left went on (its place among historyAnswersMax freed at
+ * once) to its next chunk: for globs that match nothing, 27 s of matching to the end.
+ * Without the fix (client-gone.ts's signal never aborted) every test here fails.
  *
  * Each test has hostile clients send over raw sockets and close them; the evidence is a
  * normal request answered 200 after they left (the place is free again), a request not
@@ -132,10 +133,9 @@ describe('the whole JSON answers (/paths, /state, /diff) and their queue', () =>
   /** 28 globs that each walk every segment of a path before failing on its last: seconds over 2000 paths. */
   const HEAVY_GLOBS = Array.from({ length: 28 }, (_, i) => `glob=/**/${Array(24).fill('*a*a*a*a*a*a*a*').join('/')}/zz${i}/**`).join('&');
   const heavyPaths = `/api/v1/paths?${HEAVY_GLOBS}`;
-  /** A request's status, or 0 when it is not answered within a second (it waits for the place). */
-  const probe = (path: string): Promise<number> => fetch(server.url + path, { signal: AbortSignal.timeout(1_000) }).then((r) => r.status, () => 0);
-  /** Whether the one place is taken: a cheap request waits (it leaves the queue when it gives up). */
-  const placeTaken = async (): Promise<boolean> => (await probe('/api/v1/paths?glob=/h/leaf')) === 0;
+  /** Time for a request sent over a raw socket to reach its place (sequencing only: the heavy builds take 27 s). */
+  const ARRIVE_MS = 1_000;
+  const arrived = (): Promise<void> => new Promise((r) => setTimeout(r, ARRIVE_MS));
   const iso = (us: number): string => new Date(us / 1000).toISOString();
   const routes: Array<[string, string]> = [
     ['/api/v1/paths', '/api/v1/paths?glob=/h/**'],
@@ -151,22 +151,34 @@ describe('the whole JSON answers (/paths, /state, /diff) and their queue', () =>
     it(`${route}: a build whose client leaves stops at its next slice and gives its place to the next`, async () => {
       const before = await canceled(server.url, 'running');
       const hostile = await hangUpLater(server.url, heavy as string);
-      await until(placeTaken, FREED_WITHIN_MS, 'the heavy request to be built');
+      await arrived();
       hostile.destroy();
       await until(async () => (await canceled(server.url, 'running')) > before, FREED_WITHIN_MS, 'the heavy build counted as canceled');
       expect(await status(server.url + (routes[0] as [string, string])[1])).toBe(200);
     }, 120_000);
   }
 
+  it('/api/v1/history: a read whose client leaves stops (its place among historyAnswersMax was freed at once already)', async () => {
+    const before = await canceled(server.url, 'running');
+    // 27 s of glob matching before a first chunk: still at it a second later.
+    const hostile = await hangUpLater(server.url, `/api/v1/history?${HEAVY_GLOBS}`);
+    await arrived();
+    hostile.destroy();
+    await until(async () => (await canceled(server.url, 'running')) > before, FREED_WITHIN_MS, 'the history read counted as canceled');
+    const res = await fetch(`${server.url}/api/v1/history?glob=/h/**/leaf1`);
+    expect(res.status).toBe(200);
+    expect((await res.text()).split('\n').filter((l) => l !== '')).toHaveLength(2);
+  }, 120_000);
+
   for (const [route, path] of routes) {
     it(`${route}: requests whose clients left while queued leave the queue at once; the next one is queued, not refused, and answered`, async () => {
       const before = await canceled(server.url, 'waiting');
       // The place: a heavy build whose client stays.
       const holder = await hangUpLater(server.url, heavyPaths);
-      await until(placeTaken, FREED_WITHIN_MS, 'the heavy request to be built');
+      await arrived();
       // The queue filled by clients that leave (jsonAnswersWaitingMax is 2 here).
       const gone = await Promise.all([hangUpLater(server.url, path), hangUpLater(server.url, path)]);
-      await until(async () => (await probe(path)) === 503, FREED_WITHIN_MS, 'the queue to be full');
+      await arrived();
       for (const s of gone) s.destroy();
       await until(async () => (await canceled(server.url, 'waiting')) >= before + 2, FREED_WITHIN_MS, 'the gone clients to leave the queue');
       // Queued now (before, 503 TPD_BUSY for a queue of clients long gone); answered once the holder leaves.

@@ -11,7 +11,6 @@
  * NDJSON/CSV/Parquet).
  */
 import { Readable } from 'node:stream';
-import { setImmediate } from 'node:timers/promises';
 import type { FastifyPluginAsync } from 'fastify';
 import { compileSpec, noMatchWarning, validateGlobs } from '../../protocol/glob.js';
 import { formatTs, parseWallTime } from '../../protocol/time.js';
@@ -28,7 +27,11 @@ import type { ShardDirectory } from '../cluster/directory.js';
 import { closeShardConnections, RECORDING_HEADER, SCOPE_LOCAL } from '../cluster/fanout.js';
 import { mergedHistoryAnswer, mergedPaths, mergedState } from './cluster-queries.js';
 import { AnswerGate } from './answer-gate.js';
-import { stopIfGone } from '../client-gone.js';
+import { clientGone, stopIfGone } from '../client-gone.js';
+import { coverInSlices, forMatchingPaths } from '../path-slices.js';
+
+// Moved to server/path-slices.ts (history.ts uses them too); importers here keep working.
+export { coverInSlices, forMatchingPaths };
 
 export interface QueryRoutesOptions {
   recorder?: Recorder | undefined;
@@ -73,43 +76,6 @@ export function globList(g: string | string[] | undefined): string[] {
 }
 
 /**
- * When a loop over paths yields: after specPathsPerYield paths or specSliceMs, whichever
- * comes first (a clock read at every path: one may cost milliseconds of glob matching).
- */
-class PathSlices {
-  private n = 0;
-  private since = performance.now();
-
-  constructor(private readonly signal: AbortSignal | undefined) {}
-
-  /** Whether to yield before the next path (no await: most paths do not). */
-  due(): boolean {
-    return ++this.n >= SERVER_LIMITS.specPathsPerYield || performance.now() - this.since >= SERVER_LIMITS.specSliceMs;
-  }
-
-  /** Yields; then throws TPD_CANCELED once `signal` is aborted. */
-  async pause(): Promise<void> {
-    await setImmediate();
-    stopIfGone(this.signal);
-    this.n = 0;
-    this.since = performance.now();
-  }
-}
-
-/**
- * Calls `each` with every path `match` takes, in order, yielding to the event loop every
- * specPathsPerYield paths or specSliceMs; stops early when `each` returns false, and throws
- * TPD_CANCELED at a yield once `signal` (the client leaving, server/client-gone.ts) is aborted.
- */
-export async function forMatchingPaths(match: (p: string) => boolean, paths: Iterable<string>, each: (p: string) => boolean | void, signal?: AbortSignal): Promise<void> {
-  const slices = new PathSlices(signal);
-  for (const p of paths) {
-    if (slices.due()) await slices.pause();
-    if (match(p) && each(p) === false) return;
-  }
-}
-
-/**
  * The warning for globs the client gave that select none of the archive's paths, else
  * undefined (no glob given selects everything: an empty archive is no surprise). Matched
  * in slices (forMatchingPaths).
@@ -143,22 +109,6 @@ async function stateJson(ts: number | null, paths: Iterable<string>, value: (p: 
   // No value: say whether that is because the globs select no path at all.
   const warning = first ? await noValue() : undefined;
   return warning ? `${out}},"warning":${JSON.stringify(warning)}}` : `${out}}}`;
-}
-
-/**
- * Decides a cursor's filter for every recorded path in slices (specPathsPerYield paths or
- * specSliceMs; the cursor keeps each decision), so the reads after it, which ask it of every path id in one
- * piece, test no glob. True when some path matches. Throws TPD_CANCELED at a slice once
- * `signal` is aborted.
- */
-export async function coverInSlices(c: { matches(id: number): boolean }, pathCount: number, signal?: AbortSignal): Promise<boolean> {
-  let any = false;
-  const slices = new PathSlices(signal);
-  for (let id = 0; id < pathCount; id++) {
-    if (slices.due()) await slices.pause();
-    if (c.matches(id)) any = true;
-  }
-  return any;
 }
 
 /**
@@ -363,7 +313,9 @@ export const queryRoutes: FastifyPluginAsync<QueryRoutesOptions> = async (app, o
       return reply.send(body);
     }
     // Nothing past the horizon taken when the request arrived: the same question gets the same answer.
-    const chunks = historyChunks(app.archive, { globs, fromUs, toUs, horizonUs: req.horizonUs ?? 0, format });
+    // A client that leaves stops the read at its next batch or slice (its place above is freed at once).
+    const signal = clientGone(reply);
+    const chunks = historyChunks(app.archive, { globs, fromUs, toUs, horizonUs: req.horizonUs ?? 0, format, signal });
     // Fail before the first byte when the query itself is wrong (e.g. to < from).
     const first = await chunks.next();
     async function* rest(): AsyncGenerator<string | Uint8Array> {
@@ -372,7 +324,13 @@ export const queryRoutes: FastifyPluginAsync<QueryRoutesOptions> = async (app, o
     }
     const body = cutWhenStalled(rest(), () => reply.raw.destroy());
     reply.type(HISTORY_MEDIA_TYPES[format]);
-    const warning = await noMatchSliced(req.query.glob, globs, app.archive.paths);
+    let warning: { code: string; message: string } | undefined;
+    try {
+      warning = await noMatchSliced(req.query.glob, globs, app.archive.paths, signal);
+    } catch (err) {
+      await chunks.return(undefined);
+      throw err;
+    }
     // A header value is ASCII: other characters of the globs quoted in it become "?".
     if (warning) reply.header(WARNING_HEADER, `${warning.code}: ${warning.message}`.replace(/[^\x20-\x7e]/g, '?'));
     return reply.send(Readable.from(body, { objectMode: false, highWaterMark: 1 }));
