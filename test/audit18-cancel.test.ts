@@ -19,9 +19,8 @@
  * this test's event loop too.
  */
 import { connect, type Socket } from 'node:net';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { LONG_LABEL_IMPORTS, longLabelFill, source, startArchiveServer, startChildServer, type ChildServer } from './helpers/child-server.js';
+import { LONG_LABEL_IMPORTS, longLabelFill, startArchiveServer, type ChildServer } from './helpers/child-server.js';
 import { until } from './helpers/until.js';
 import { SERVER_LIMITS } from '../server/limits.js';
 
@@ -108,25 +107,17 @@ describe('the whole JSON answers (/paths, /state, /diff) and their queue', () =>
    * characters: /paths with HEAVY_GLOBS takes seconds of glob matching (in slices).
    */
   beforeAll(async () => {
-    const script = [
-      `const { Archive } = await import(${source('storage/index.ts')});`,
-      `const { SERVER_LIMITS } = await import(${source('server/limits.ts')});`,
-      `const { buildServer } = await import(${source('server/app.ts')});`,
+    const fill = [
       'SERVER_LIMITS.jsonAnswersBuiltMax = 1;',
       'SERVER_LIMITS.jsonAnswersWaitingMax = 2;',
-      'const archive = await Archive.open(process.argv[1], { flushIntervalMs: 0 });',
       `const seg = 'a'.repeat(60);
       for (let b = 0; b < 2; b++) {
         const updates = [];
         for (let i = 0; i < 2000; i++) updates.push(['/h/' + Array(60).fill(seg).join('/') + '/leaf' + i, b * 10 + i]);
         archive.writer.append(updates, ${T0} + b * 1_000_000);
       }`,
-      'await archive.writer.flush();',
-      'const app = await buildServer({ archive });',
-      "await app.listen({ port: 0, host: '127.0.0.1' });",
-      "console.log(JSON.stringify({ url: 'http://127.0.0.1:' + app.server.address().port }));",
     ].join('\n');
-    server = await startChildServer(script, { args: (dir) => [join(dir, 'archive')] });
+    server = await startArchiveServer(fill, { imports: { SERVER_LIMITS: 'server/limits.ts' } });
   }, 60_000);
   afterAll(() => server?.close());
 
