@@ -13,8 +13,7 @@
  * held would hold this test's loop too, and its /health probes with it.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { join } from 'node:path';
-import { source, startChildServer, type ChildServer } from './helpers/child-server.js';
+import { startArchiveServer, type ChildServer } from './helpers/child-server.js';
 
 const PATHS = 50_000;
 const T0 = 1_700_000_000_000_000;
@@ -35,23 +34,15 @@ afterEach(async () => {
 
 /** A server over PATHS paths in 4 batches; `waitingMax` overrides jsonAnswersWaitingMax. */
 function start(waitingMax?: number): Promise<ChildServer> {
-  const script = [
-    `const { Archive } = await import(${source('storage/index.ts')});`,
-    `const { SERVER_LIMITS } = await import(${source('server/limits.ts')});`,
-    `const { buildServer } = await import(${source('server/app.ts')});`,
+  const fill = [
     waitingMax === undefined ? '' : `SERVER_LIMITS.jsonAnswersWaitingMax = ${waitingMax};`,
-    'const archive = await Archive.open(process.argv[1], { flushIntervalMs: 0 });',
     `for (let b = 0; b < 4; b++) {
       const updates = [];
       for (let i = 0; i < ${PATHS}; i++) updates.push(['/d/sw-' + (i % 500) + '/if-' + i + '/octets_in_counter_value', b * 1000 + i + 0.5]);
       archive.writer.append(updates, ${T0} + b * 1_000_000);
     }`,
-    'await archive.writer.flush();',
-    'const app = await buildServer({ archive });',
-    "await app.listen({ port: 0, host: '127.0.0.1' });",
-    "console.log(JSON.stringify({ url: 'http://127.0.0.1:' + app.server.address().port }));",
   ].join('\n');
-  return startChildServer(script, { args: (dir) => [join(dir, 'archive')] });
+  return startArchiveServer(fill, { imports: { SERVER_LIMITS: 'server/limits.ts' } });
 }
 
 /** The slowest /health answer (ms; Infinity: none within HEALTH_WITHIN_MS) while `work` runs. */
