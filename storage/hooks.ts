@@ -5,12 +5,15 @@
  * with a timeout, bounded output capture and retries with exponential backoff and jitter.
  *
  * A hook runs in its own process group, so a timeout kills the whole group: a shell script
- * that hangs in a child (`sleep`) cannot keep its pipes, and so its caller, alive.
+ * that hangs in a child (`sleep`) cannot keep its pipes, and so its caller, alive. What it
+ * starts out of its group (a setsid daemon) is found by the run's marker in its environment
+ * and killed too (storage/hook-strays.ts).
  * Every run is counted in `stats` (by hook and result) and every failure is logged with
  * the exit status and the tail of stderr.
  */
 import { spawn } from 'node:child_process';
 import type { Logger } from './archive.js';
+import { HOOK_RUN_ENV, killMarked, newRunMarker } from './hook-strays.js';
 
 export type HookName = 'put' | 'get' | 'list';
 
@@ -57,6 +60,11 @@ export const HOOK_LIMITS = {
    * group kill, and the run never ended. Past this the pipes are cut (logged).
    */
   outputAfterExitMs: 1000,
+  /**
+   * Looks for a run's processes left out of its group (storage/hook-strays.ts) once it ends:
+   * each look after the first finds what the killed ones started meanwhile.
+   */
+  strayKillPasses: 3,
 } as const;
 
 export interface HookResult {
@@ -92,7 +100,8 @@ function emptyStats(): HookStats {
 
 export class HookRunner {
   readonly stats: HookStats = emptyStats();
-  private readonly running = new Set<number>();
+  /** The running hooks' pids, with their runs' markers. */
+  private readonly running = new Map<number, string>();
   private stopped = false;
   private readonly wakeups = new Set<() => void>();
 
@@ -143,14 +152,16 @@ export class HookRunner {
       const out: Buffer[] = [];
       let outBytes = 0;
       let err = Buffer.alloc(0);
-      const child = spawn(c.cmd, [...c.args, ...extraArgs], { shell: false, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+      const marker = newRunMarker();
+      const child = spawn(c.cmd, [...c.args, ...extraArgs], { shell: false, detached: true, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, [HOOK_RUN_ENV]: marker } });
       const pid = child.pid;
-      if (pid !== undefined) this.running.add(pid);
+      if (pid !== undefined) this.running.set(pid, marker);
       const timer = setTimeout(() => {
         if (why !== undefined) return;
         why = `timed out after ${timeoutMs} ms`;
         timedOut = true;
         this.killGroup(pid);
+        this.killStrays(hook, marker);
       }, timeoutMs);
       child.stdout.on('data', (d: Buffer) => {
         outBytes += d.length;
@@ -171,8 +182,10 @@ export class HookRunner {
       let cut: NodeJS.Timeout | undefined;
       child.on('exit', () => {
         // The hook's own children (a script's `sleep`, an upload sent to the background) must
-        // not outlive it, nor hold its output open: the run ends with the hook.
+        // not outlive it, nor hold its output open: the run ends with the hook. Those it
+        // started out of its group (a daemon in a session of its own) are found by the marker.
         this.killGroup(pid);
+        this.killStrays(hook, marker);
         // What the hook wrote before it exited is at most a pipe's capacity, read in one turn
         // of the poll phase: the cut waits for one more (setImmediate) in case the event loop
         // was held up past the timer.
@@ -205,6 +218,13 @@ export class HookRunner {
     });
   }
 
+  /** Kills what a run left out of its process group (logged when it finds any). */
+  private killStrays(hook: HookName, marker: string): void {
+    void killMarked(marker, HOOK_LIMITS.strayKillPasses).then((killed) => {
+      if (killed > 0) this.logger.warn({ hook, killed }, `archive hook ${hook}: killed ${killed} process(es) it left running outside its process group`);
+    });
+  }
+
   private killGroup(pid: number | undefined): void {
     if (pid === undefined) return;
     try {
@@ -230,7 +250,10 @@ export class HookRunner {
   /** Kills running hooks and ends pending backoffs (their calls fail). */
   stop(): void {
     this.stopped = true;
-    for (const pid of this.running) this.killGroup(pid);
+    for (const [pid, marker] of this.running) {
+      this.killGroup(pid);
+      void killMarked(marker, HOOK_LIMITS.strayKillPasses);
+    }
     for (const w of [...this.wakeups]) w();
   }
 }

@@ -3,6 +3,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { HookRunner, HOOK_DEFAULTS, HOOK_LIMITS, type HookError, type HookPolicy } from '../storage/hooks.js';
 import type { Logger } from '../storage/archive.js';
+import { environHolds, HOOK_RUN_ENV, newRunMarker } from '../storage/hook-strays.js';
 import { tmpDir } from './helpers/tmp.js';
 import { until } from './helpers/until.js';
 
@@ -83,17 +84,55 @@ describe('hook runner', () => {
     await until(async () => /^(Z|gone)$/.test(await procState(child)), 10_000, 'the background child killed');
   });
 
-  it('ends a run when the hook exits even if a daemon it started out of its group holds the output open', async () => {
+  it('kills a daemon the hook started out of its group (setsid), found by the run marker in its environment', async () => {
     const dir = await tmpDir();
     const pidFile = join(dir, 'daemon.pid');
     const warnings: object[] = [];
     const h = runner('daemon-child.sh', [pidFile], { timeoutMs: 60_000 }, { ...silent, warn: (o: object) => void warnings.push(o) });
+    let daemon = 0;
     try {
-      // Before: never settled (the group kill at the timeout does not reach another session).
+      // Before: never settled (the group kill at the timeout does not reach another session);
+      // then the run ended at outputAfterExitMs with the daemon left running.
       const { stdout } = await h.run('put', []);
       expect(stdout).toBe('done\n');
       expect(h.stats.runs.put).toEqual({ ok: 1, failed: 0, timedOut: 0 });
-      expect(warnings).toEqual([expect.objectContaining({ hook: 'put', outputHeldAfterExitMs: HOOK_LIMITS.outputAfterExitMs })]);
+      daemon = Number(await readFile(pidFile, 'utf8'));
+      await until(async () => /^(Z|gone)$/.test(await procState(daemon)), 10_000, 'the daemon killed');
+      await until(() => warnings.length > 0, 10_000, 'the kill logged');
+      expect(warnings).toContainEqual(expect.objectContaining({ hook: 'put', killed: 1 }));
+    } finally {
+      if (daemon > 0) process.kill(daemon, 'SIGKILL');
+    }
+  });
+
+  it('kills a daemon and the child it started, both out of the hook\'s group', async () => {
+    const dir = await tmpDir();
+    const pidFiles = [join(dir, 'daemon.pid'), join(dir, 'child.pid')];
+    const warnings: object[] = [];
+    const h = runner('daemon-tree.sh', pidFiles, { timeoutMs: 60_000 }, { ...silent, warn: (o: object) => void warnings.push(o) });
+    const pids: number[] = [];
+    try {
+      expect((await h.run('put', [])).stdout).toBe('done\n');
+      for (const f of pidFiles) pids.push(Number(await readFile(f, 'utf8')));
+      for (const pid of pids) await until(async () => /^(Z|gone)$/.test(await procState(pid)), 10_000, `process ${pid} killed`);
+      await until(() => warnings.length > 0, 10_000, 'the kill logged');
+      expect(warnings).toContainEqual(expect.objectContaining({ hook: 'put', killed: 2 }));
+    } finally {
+      for (const pid of pids) process.kill(pid, 'SIGKILL');
+    }
+  });
+
+  it('ends a run when the hook exits even if a daemon with an emptied environment holds the output open', async () => {
+    const dir = await tmpDir();
+    const pidFile = join(dir, 'daemon.pid');
+    const warnings: object[] = [];
+    const h = runner('daemon-clean-env.sh', [pidFile], { timeoutMs: 60_000 }, { ...silent, warn: (o: object) => void warnings.push(o) });
+    try {
+      // Out of reach of the marker (documented): the run ends once its output is cut.
+      const { stdout } = await h.run('put', []);
+      expect(stdout).toBe('done\n');
+      expect(h.stats.runs.put).toEqual({ ok: 1, failed: 0, timedOut: 0 });
+      expect(warnings).toContainEqual(expect.objectContaining({ hook: 'put', outputHeldAfterExitMs: HOOK_LIMITS.outputAfterExitMs }));
     } finally {
       const daemon = Number(await readFile(pidFile, 'utf8').catch(() => '0'));
       if (daemon > 0) process.kill(daemon, 'SIGKILL');
@@ -111,5 +150,24 @@ describe('hook runner', () => {
     expect(h.has('put')).toBe(false);
     await expect(h.run('put', [])).rejects.toThrow('no put hook is configured');
     expect(HOOK_DEFAULTS.attempts).toBeGreaterThan(1);
+  });
+});
+
+describe('run markers in an environment', () => {
+  const env = (...entries: string[]): Buffer => Buffer.from(entries.map((e) => `${e}\0`).join(''));
+  it('match a whole entry only', () => {
+    const entry = Buffer.from(`${HOOK_RUN_ENV}=12.3.abc`);
+    expect(environHolds(env('A=1', `${HOOK_RUN_ENV}=12.3.abc`, 'B=2'), entry)).toBe(true);
+    expect(environHolds(env(`${HOOK_RUN_ENV}=12.3.abc`), entry)).toBe(true);
+    expect(environHolds(Buffer.from(`${HOOK_RUN_ENV}=12.3.abc`), entry)).toBe(true);
+    expect(environHolds(env(`${HOOK_RUN_ENV}=12.3.abcd`), entry)).toBe(false);
+    expect(environHolds(env(`X${HOOK_RUN_ENV}=12.3.abc`), entry)).toBe(false);
+    expect(environHolds(env(`OTHER=${HOOK_RUN_ENV}=12.3.abc`), entry)).toBe(false);
+    expect(environHolds(env(`X${HOOK_RUN_ENV}=12.3.abc`, `${HOOK_RUN_ENV}=12.3.abc`), entry)).toBe(true);
+    expect(environHolds(Buffer.alloc(0), entry)).toBe(false);
+  });
+  it('are new for every run', () => {
+    const seen = new Set(Array.from({ length: 1000 }, () => newRunMarker()));
+    expect(seen.size).toBe(1000);
   });
 });
