@@ -66,6 +66,8 @@ export interface ServerOptions {
   httpTimeouts?: Partial<Record<HttpTimeout, number>>;
   /** Connections held at once (default: server/connections-cap.ts, from httpConnectionsMax and the open-file limit). */
   connectionsMax?: number;
+  /** Connections one client address holds at once (default: server/connections-cap.ts, httpConnectionsPerAddressMax). */
+  connectionsPerAddressMax?: number;
   /** Bearer tokens and their scopes; none = open server (loopback only, see startServer). */
   tokens?: readonly TokenConfig[];
   /** Requests per window per client (token name, else address); false = no limit. */
@@ -132,7 +134,7 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
       void (reply as unknown as FastifyReply).status(400).send({ error: { code: 'TPD_BAD_REQUEST', message: err.message } });
     },
   });
-  capConnections(app.server, app.log, opts.connectionsMax);
+  capConnections(app.server, app.log, opts.connectionsMax, opts.connectionsPerAddressMax);
   await app.register(swagger, {
     openapi: {
       info: { title: 'Tapedeck', version: '1', description: 'Record network telemetry; replay it from any moment at any speed. Errors are { error: { code, message } } with the codes of docs/errors.md.' },

@@ -370,6 +370,19 @@ export const SERVER_LIMITS = {
   httpConnectionsMax: 8_192,
   /** Share of the open-file limit (soft RLIMIT_NOFILE, from /proc/self/limits) connections may take. */
   httpConnectionsFdShare: 0.5,
+  /**
+   * Connections one client address holds at once (HTTP and WebSocket, counted as they
+   * arrive, before any byte is parsed); past it a new connection from that address is closed
+   * at once, and other addresses are served. Without it one address opening the whole cap of
+   * idle connections locked every other client out. The limit is the smaller of this and
+   * httpConnectionsPerAddressShare of the connection cap (1 024 of 8 192; 18 of 150 under
+   * `ulimit -n 300`), so at least eight clients always find room; an IPv6 client counts by
+   * its /64. Behind a reverse proxy every client is the proxy's address: raise it with
+   * publish.max_connections_per_address (up to the cap) and let the proxy limit each client.
+   */
+  httpConnectionsPerAddressMax: 1024,
+  /** Share of the connection cap one address may hold (see httpConnectionsPerAddressMax). */
+  httpConnectionsPerAddressShare: 0.125,
   /** Time granted to in-flight requests and sources at shutdown before connections are cut. */
   shutdownGraceMs: 10_000,
   /** Cluster: pushed paths whose owner (another shard, or none) is remembered; cleared whole past it. */

@@ -154,6 +154,7 @@ export async function startServer(config: ServeConfig, opts: StartOptions = {}):
       playback: { maxSessions: config.publish.maxSessions, maxSessionsPerClient: config.publish.maxSessionsPerClient, sessionGraceMs: config.publish.sessionGraceMs },
       tokens: config.tokens,
       rateLimit: config.publish.rateLimit ?? false,
+      ...(config.publish.maxConnectionsPerAddress === undefined ? {} : { connectionsPerAddressMax: config.publish.maxConnectionsPerAddress }),
       readiness: config.sources.map((s) => ({ source: s.name, ...s.readiness })),
       coverage,
       ...(ha ? { ha } : {}),

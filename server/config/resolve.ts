@@ -91,6 +91,7 @@ function resolvePublish(p: Raw<'publish'>, problems: string[]): ServeConfig['pub
     port,
     maxSessions: p.max_sessions,
     maxSessionsPerClient: p.max_sessions_per_client,
+    ...(p.max_connections_per_address === undefined ? {} : { maxConnectionsPerAddress: p.max_connections_per_address }),
     sessionGraceMs: durationMs(p.session_grace),
     rateLimit: p.rate_limit === null ? null : { max: p.rate_limit.max, timeWindowMs: durationMs(p.rate_limit.window) },
     promqlWarmUp: p.promql_warm_up,

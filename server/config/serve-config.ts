@@ -48,6 +48,8 @@ export interface ServeConfig {
     port: number;
     maxSessions: number;
     maxSessionsPerClient: number;
+    /** Connections one client address holds at once; absent: server/connections-cap.ts's default. */
+    maxConnectionsPerAddress?: number;
     /** A session with no stream attached and no REST call for this long is collected. */
     sessionGraceMs: number;
     /** Requests per window per client (token name, else address); null = unlimited. */
