@@ -164,7 +164,7 @@ describe('globs at every edge', () => {
     expect(none.stderr).toBe(`tapedeck: TPD_NO_MATCH: no recorded path matches "/nope/*" in ${srv.dir}; nothing written to ${out}\n`);
     expect(existsSync(out)).toBe(false);
     const ok = await cli('export', '--archive', srv.dir, '--glob', '/q/*', '--out', out);
-    expect([ok.code, ok.stderr]).toEqual([0, `exported 1 batches to ${out}\n`]);
+    expect([ok.code, ok.stderr]).toEqual([0, `exported 1 batches to ${out}\nits SHA-256 is in ${out}.sha256\n`]);
     const inspect = await cli('inspect', srv.dir, '--paths', '--glob', '/a**b');
     expect(inspect.code).toBe(1);
     expect(inspect.stderr).toMatch(/TPD_BAD_GLOB: glob "\/a\*\*b" mixes/);

@@ -80,7 +80,7 @@ describe('queries', () => {
 
     const out = join(await tmpDir(), 'q.csv');
     const ex = await run(process.execPath, [...tapedeckArgs(), 'export', '--archive', srv.dir, '--glob', '/q/**', '--from', String(T0 + 8), '--format', 'csv', '--out', out]);
-    expect(ex.stderr).toBe(`exported 2 batches to ${out}\n`); // no progress bar without a terminal
+    expect(ex.stderr).toBe(`exported 2 batches to ${out}\nits SHA-256 is in ${out}.sha256\n`); // no progress bar without a terminal
     expect(await readFile(out, 'utf8')).toBe(csv.text);
     // On a terminal (a pseudo-terminal from script(1)), a progress bar is drawn.
     const cmd = [process.execPath, ...tapedeckArgs(), 'export', '--archive', srv.dir, '--out', `${out}.ndjson`].map((a) => `'${a}'`).join(' ');

@@ -1,6 +1,8 @@
+import { createHash } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
-import { lstat, unlink } from 'node:fs/promises';
-import { Readable } from 'node:stream';
+import { lstat, open, rename, stat, unlink } from 'node:fs/promises';
+import { basename } from 'node:path';
+import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { parseArgs } from 'node:util';
 import { Archive, assertArchiveDir, wallClockUs } from '../../storage/index.js';
@@ -12,6 +14,14 @@ import { HISTORY_FORMATS, historyChunks, type HistoryFormat } from '../../server
 /** Progress bar redraws at most this often. */
 const PROGRESS_INTERVAL_MS = 200;
 const BAR_CHARS = 30;
+/**
+ * Beside a regular FILE, `FILE.sha256` holds its SHA-256 in sha256sum's form (`HEX  NAME`),
+ * so `sha256sum -c FILE.sha256` finds any byte of the export damaged since: NDJSON and CSV
+ * have no checksum of their own, and Parquet's optional page CRC is not written by
+ * hyparquet-writer.
+ */
+export const CHECKSUM_SUFFIX = '.sha256';
+
 /** Exit code when the globs match no recorded path: nothing is written (1 is an error, 2 usage). */
 export const EXIT_NO_MATCH = 3;
 
@@ -21,7 +31,8 @@ export const EXIT_NO_MATCH = 3;
  * bytes GET /api/v1/history streams), reading the archive read-only; safe while a server
  * records into it. A progress bar is drawn on stderr when stderr is a terminal. A malformed
  * glob is TPD_BAD_GLOB (exit 1); globs matching no recorded path exit EXIT_NO_MATCH
- * without creating FILE, so an empty file never passes for a successful export.
+ * without creating FILE, so an empty file never passes for a successful export. FILE is
+ * synced to disk before the exit, and its SHA-256 written beside it (CHECKSUM_SUFFIX).
  */
 export async function exportCommand(argv: string[]): Promise<number> {
   const { values } = parseArgs({
@@ -72,9 +83,10 @@ export async function exportCommand(argv: string[]): Promise<number> {
       }
     };
     const chunks = historyChunks(archive, { globs, fromUs, toUs, format }, onBatch);
-    await writeOut(Readable.from(chunks, { objectMode: false }), values.out);
+    const checksum = await writeOut(Readable.from(chunks, { objectMode: false }), values.out);
     if (tty) draw(hi, true);
     process.stderr.write(`exported ${batches} batches to ${values.out}\n`);
+    if (checksum) process.stderr.write(`its SHA-256 is in ${checksum}\n`);
     return 0;
   } finally {
     await archive.close();
@@ -82,19 +94,52 @@ export async function exportCommand(argv: string[]): Promise<number> {
 }
 
 /**
- * Writes the export to `out`. A file that cannot be written (a directory, no permission, a
- * full disk) is TPD_IO naming it, not a crash; a regular file left part-written is removed,
- * so no export is ever mistaken for a whole one.
+ * Writes the export to `out`, synced to disk, and then (for a regular file) its SHA-256 to
+ * `out` + CHECKSUM_SUFFIX, synced and renamed into place; returns that file's name. A
+ * checksum file left from an earlier export is removed first, so that it never stands
+ * beside another file. A file that cannot be written (a directory, no permission, a full
+ * disk) is TPD_IO naming it, not a crash; a regular file left part-written is removed with
+ * its checksum, so no export is ever mistaken for a whole one.
  */
-async function writeOut(source: Readable, out: string): Promise<void> {
+async function writeOut(source: Readable, out: string): Promise<string | undefined> {
+  const sumFile = out + CHECKSUM_SUFFIX;
+  const hash = createHash('sha256');
+  const tap = new Transform({
+    transform(chunk: Buffer, _enc, done): void {
+      hash.update(chunk);
+      done(null, chunk);
+    },
+  });
+  let writing = out;
+  let started = false;
   try {
-    await pipeline(source, createWriteStream(out));
+    // A device or pipe (/dev/null) has no file to check beside it, nor anything to sync.
+    const regular = (await stat(out).catch(() => undefined))?.isFile() !== false;
+    if (regular) await unlink(sumFile).catch((e: NodeJS.ErrnoException) => { if (e.code !== 'ENOENT') throw e; });
+    started = true;
+    await pipeline(source, tap, createWriteStream(out, { flush: regular }));
+    if (!(await stat(out)).isFile()) return undefined;
+    writing = sumFile;
+    const tmp = `${sumFile}.tmp`;
+    const fh = await open(tmp, 'w');
+    try {
+      await fh.writeFile(`${hash.digest('hex')}  ${basename(out)}\n`);
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    await rename(tmp, sumFile);
+    return sumFile;
   } catch (err) {
-    const st = await lstat(out).catch(() => undefined);
-    const removed = st?.isFile() === true && await unlink(out).then(() => true, () => false);
+    let removed = false;
+    // Before the export started nothing was touched; after, neither file is whole.
+    for (const f of started ? [out, sumFile, `${sumFile}.tmp`] : []) {
+      const st = await lstat(f).catch(() => undefined);
+      if (st?.isFile() === true && await unlink(f).then(() => true, () => false) && f === out) removed = true;
+    }
     const note = removed ? `; the part written to ${out} was removed` : '';
     if (isTapedeckError(err)) throw new TapedeckError(err.code, `${err.message}${note}`, err.details, { cause: err });
     const e = err as NodeJS.ErrnoException;
-    throw new TapedeckError('TPD_IO', `cannot write --out ${out}: ${e.code ?? e.message}${note}`, undefined, { cause: err });
+    throw new TapedeckError('TPD_IO', `cannot write ${writing === out ? `--out ${out}` : writing}: ${e.code ?? e.message}${note}`, undefined, { cause: err });
   }
 }
