@@ -6,10 +6,14 @@
  * between body chunks, clusterShardJsonAnswerMs for a whole JSON answer); a shard that is not live, times out or fails is reported missing
  * with its reason, never waited for longer and never left out silently. A shard's own 4xx
  * (the question is wrong, e.g. a bad glob) is the client's error and is answered as such.
+ * A merged read whose own client leaves aborts its requests to the shards at once (the
+ * request's client-gone signal, server/client-gone.ts, is their `signal`): the shards see
+ * their connection closed and stop, and this node's connections to them are free again.
  */
 import { Agent, request, type Dispatcher } from 'undici';
 import { ERRORS, TapedeckError, type ErrorCode } from '../../protocol/errors.js';
 import { SERVER_LIMITS } from '../limits.js';
+import { stopIfGone } from '../client-gone.js';
 import type { ShardDirectory, ShardInfo } from './directory.js';
 import { byShardId, compareShardIds } from './merge-tie.js';
 
@@ -243,6 +247,8 @@ export interface ShardJsonOptions {
   timeoutMs?: number;
   /** The answer's largest size; default clusterShardAnswerBytesMax. */
   bytesMax?: number;
+  /** The merged read's client leaving (server/client-gone.ts): aborts the request, which then throws the signal's reason. */
+  signal?: AbortSignal | undefined;
 }
 
 /**
@@ -253,14 +259,15 @@ export interface ShardJsonOptions {
  */
 export async function shardJson<T>(dir: ShardDirectory, shard: Pick<ShardInfo, 'url'>, path: string, valid: (v: unknown) => v is T, o: ShardJsonOptions = {}): Promise<{ value: T; horizonUs: number | null; recording: boolean }> {
   const timeoutMs = o.timeoutMs ?? SERVER_LIMITS.clusterShardJsonAnswerMs;
-  const signal = AbortSignal.timeout(timeoutMs);
+  const timeout = AbortSignal.timeout(timeoutMs);
   try {
-    const s = await openShard(dir, shard, path, signal, o.json);
+    const s = await openShard(dir, shard, path, o.signal ? AbortSignal.any([timeout, o.signal]) : timeout, o.json);
     const value = await readJson(s.body, o.bytesMax ?? SERVER_LIMITS.clusterShardAnswerBytesMax);
     if (!valid(value)) throw shardFault(`malformed answer to ${path.split('?')[0] as string}`);
     return { value, horizonUs: s.horizonUs, recording: s.recording };
   } catch (err) {
-    if (signal.aborted && !isClientError(err)) throw shardFault(`no whole answer within ${timeoutMs} ms`);
+    if (o.signal?.aborted === true) throw o.signal.reason;
+    if (timeout.aborted && !isClientError(err)) throw shardFault(`no whole answer within ${timeoutMs} ms`);
     throw err;
   }
 }
@@ -268,11 +275,15 @@ export async function shardJson<T>(dir: ShardDirectory, shard: Pick<ShardInfo, '
 /**
  * Asks every live shard `path` (JSON) at once; answers come in shard-id order, the rest is
  * missing with a reason (also an answer `valid` refuses). None answering is
- * TPD_CLUSTER_UNAVAILABLE (503).
+ * TPD_CLUSTER_UNAVAILABLE (503). `signal` (the merged read's client leaving) aborts every
+ * request to the shards at once and throws TPD_CANCELED, counted (server/client-gone.ts).
  */
-export async function fanoutJson<T>(dir: ShardDirectory, path: string, valid: (v: unknown) => v is T): Promise<Fanned<T>> {
+export async function fanoutJson<T>(dir: ShardDirectory, path: string, valid: (v: unknown) => v is T, signal?: AbortSignal): Promise<Fanned<T>> {
+  stopIfGone(signal);
   const { live, missing } = await liveShards(dir);
-  const settled = await Promise.allSettled(live.map(async ({ shard, index }) => ({ shard, index, ...(await shardJson(dir, shard, path, valid)) })));
+  stopIfGone(signal);
+  const settled = await Promise.allSettled(live.map(async ({ shard, index }) => ({ shard, index, ...(await shardJson(dir, shard, path, valid, { signal })) })));
+  stopIfGone(signal);
   const answers: Array<ShardAnswer<T>> = [];
   settled.forEach((r, i) => {
     if (r.status === 'fulfilled') answers.push(r.value);

@@ -23,12 +23,18 @@ import { mergedHorizon } from './merge-answers.js';
 import { cutRecord, HistoryCut, partialRecord } from './merge-history-records.js';
 import { csvRows, leadingTs, lines, mergeByTs, type Keyed } from './merge-records.js';
 import { TapedeckError } from '../../protocol/errors.js';
+import { stopIfGone } from '../client-gone.js';
 
 export interface MergedHistoryQuery {
   globs: readonly string[] | undefined;
   fromUs: number;
   toUs: number | undefined;
   format: HistoryFormat;
+  /**
+   * The client leaving (server/client-gone.ts): every shard's request is aborted at once (the
+   * shards see their connections close), the merge stops, and the chunks end (TPD_CANCELED).
+   */
+  signal?: AbortSignal | undefined;
 }
 
 export interface MergedHistory {
@@ -55,7 +61,7 @@ class ShardLost extends Error {
  * One shard's records in order; any failure of it (socket, timeout, malformed record, order,
  * a record not whole within clusterShardRecordMs: its body is destroyed) names the shard.
  */
-async function* fromShard<T>(shard: string, records: AsyncIterable<Keyed<T>>, body: OpenedStream['body']): AsyncGenerator<Keyed<T>> {
+async function* fromShard<T>(shard: string, records: AsyncIterable<Keyed<T>>, body: OpenedStream['body'], signal: AbortSignal | undefined): AsyncGenerator<Keyed<T>> {
   let lastTs = -Infinity;
   const it = records[Symbol.asyncIterator]();
   try {
@@ -65,6 +71,8 @@ async function* fromShard<T>(shard: string, records: AsyncIterable<Keyed<T>>, bo
       yield r.value;
     }
   } catch (err) {
+    // The client left: the shard's stream was aborted for it, the shard lost nothing.
+    if (signal?.aborted === true) throw signal.reason;
     throw new ShardLost(shard, err instanceof TapedeckError ? err.message.slice(0, 120) : reasonOf(err));
   } finally {
     // Ended, failed or closed by the merge (a client gone, another shard lost): the shard's
@@ -88,8 +96,12 @@ async function* primed<T>(head: IteratorResult<Keyed<T>>, rest: AsyncIterator<Ke
  * Reads every source's first record at once: a shard that fails it is missing (the answer
  * has not begun); the others are merged from there.
  */
-async function prime<T>(sources: Array<{ shard: string; records: AsyncGenerator<Keyed<T>> }>, missing: MissingShard[]): Promise<Array<AsyncIterator<Keyed<T>>>> {
+async function prime<T>(sources: Array<{ shard: string; records: AsyncGenerator<Keyed<T>> }>, missing: MissingShard[], signal: AbortSignal | undefined): Promise<Array<AsyncIterator<Keyed<T>>>> {
   const heads = await Promise.allSettled(sources.map((s) => s.records.next()));
+  if (signal?.aborted === true) {
+    await Promise.allSettled(sources.map((s) => s.records.return(undefined)));
+    stopIfGone(signal);
+  }
   const out: Array<AsyncIterator<Keyed<T>>> = [];
   heads.forEach((h, i) => {
     const s = sources[i] as (typeof sources)[number];
@@ -101,9 +113,11 @@ async function prime<T>(sources: Array<{ shard: string; records: AsyncGenerator<
 
 /** Opens every live shard's stream; the merged answer's horizon and missing shards. */
 export async function mergedHistory(dir: ShardDirectory, q: MergedHistoryQuery): Promise<MergedHistory> {
+  stopIfGone(q.signal);
   const { live, missing } = await liveShards(dir);
   const path = shardQuery(q);
-  const settled = await Promise.allSettled(live.map(({ shard }) => openShard(dir, shard, path)));
+  const settled = await Promise.allSettled(live.map(({ shard }) => openShard(dir, shard, path, q.signal)));
+  stopIfGone(q.signal);
   const open: Array<{ shard: ShardInfo; stream: OpenedStream }> = [];
   settled.forEach((r, i) => {
     const shard = (live[i] as { shard: ShardInfo }).shard;
@@ -115,10 +129,10 @@ export async function mergedHistory(dir: ShardDirectory, q: MergedHistoryQuery):
   const lost = (): MissingShard[] => sortMissing([...missing]);
   let chunks: AsyncGenerator<string | Uint8Array>;
   if (q.format === 'parquet') {
-    chunks = parquetAnswer(await prime(batchSources(open, q.fromUs), missing), lost);
+    chunks = parquetAnswer(await prime(batchSources(open, q.fromUs, q.signal), missing, q.signal), lost);
   } else {
-    const sources = open.map((o) => ({ shard: o.shard.id, records: fromShard(o.shard.id, q.format === 'csv' ? csvRecords(o.stream) : ndjsonRecords(o.stream), o.stream.body) }));
-    chunks = textAnswer(await prime(sources, missing), q.format, lost);
+    const sources = open.map((o) => ({ shard: o.shard.id, records: fromShard(o.shard.id, q.format === 'csv' ? csvRecords(o.stream) : ndjsonRecords(o.stream), o.stream.body, q.signal) }));
+    chunks = textAnswer(await prime(sources, missing, q.signal), q.format, lost);
   }
   const answered = open.filter((o) => !missing.some((m) => m.shard === o.shard.id));
   if (answered.length === 0) throw unavailable(missing);
@@ -181,7 +195,7 @@ async function* textAnswer(sources: Array<AsyncIterator<Keyed<string>>>, format:
 }
 
 /** The shards' batch streams, paths mapped into one table for the answer (each stream announces its paths once). */
-function batchSources(open: ReadonlyArray<{ shard: ShardInfo; stream: OpenedStream }>, fromUs: number): Array<{ shard: string; records: AsyncGenerator<Keyed<Batch>> }> {
+function batchSources(open: ReadonlyArray<{ shard: ShardInfo; stream: OpenedStream }>, fromUs: number, signal: AbortSignal | undefined): Array<{ shard: string; records: AsyncGenerator<Keyed<Batch>> }> {
   const paths: string[] = [];
   const ids = new Map<string, number>();
   const idOf = (p: string): number => {
@@ -200,7 +214,7 @@ function batchSources(open: ReadonlyArray<{ shard: ShardInfo; stream: OpenedStre
         for (let i = 0; i < b.ids.length; i++) updates.push([paths[b.ids[i] as number] as string, b.values[i] as Batch['updates'][number][1]]);
         yield { ts: b.ts, item: { ts: b.ts, updates } };
       }
-    })(), o.stream.body),
+    })(), o.stream.body, signal),
   }));
 }
 

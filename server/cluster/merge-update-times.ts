@@ -15,6 +15,7 @@
 import { validateGlobs } from '../../protocol/glob.js';
 import type { Archive } from '../../storage/index.js';
 import { SERVER_LIMITS } from '../limits.js';
+import { stopIfGone } from '../client-gone.js';
 import type { ShardDirectory, ShardInfo } from './directory.js';
 import { reasonOf, shardJson, sortMissing, unavailable, type Fanned, type MissingShard, type ShardAnswer } from './fanout.js';
 import { sharedPaths, type StateAnswer, type UpdateTimes } from './merge-answers.js';
@@ -84,7 +85,7 @@ export async function lastUpdateTimes(archive: Archive, paths: readonly string[]
 }
 
 /** Asks one shard the update times of `paths`, clusterUpdateTimesPathsMax at a time. */
-async function askShard(dir: ShardDirectory, shard: ShardInfo, paths: readonly string[], atUs: number | null): Promise<Map<string, number | null>> {
+async function askShard(dir: ShardDirectory, shard: ShardInfo, paths: readonly string[], atUs: number | null, signal: AbortSignal | undefined): Promise<Map<string, number | null>> {
   const out = new Map<string, number | null>();
   for (let i = 0; i < paths.length; i += SERVER_LIMITS.clusterUpdateTimesPathsMax) {
     const part = paths.slice(i, i + SERVER_LIMITS.clusterUpdateTimesPathsMax);
@@ -93,7 +94,7 @@ async function askShard(dir: ShardDirectory, shard: ShardInfo, paths: readonly s
       const times = (v as Partial<UpdateTimesAnswer> | null)?.times;
       return Array.isArray(times) && times.length === part.length && times.every((t) => t === null || Number.isSafeInteger(t));
     };
-    const { times } = (await shardJson(dir, shard, UPDATE_TIMES_ROUTE, valid, { json: JSON.stringify(body) })).value;
+    const { times } = (await shardJson(dir, shard, UPDATE_TIMES_ROUTE, valid, { json: JSON.stringify(body), signal })).value;
     part.forEach((p, k) => out.set(p, times[k] as number | null));
   }
   return out;
@@ -110,14 +111,16 @@ export interface StateOf {
  * The update times of the paths the answers share, each shard asked as of `atOf(shard)`
  * (the time its answer was made at; null: its committed end), and the shards that could
  * not say (missing: their values must not be merged, their place in the order is unknown).
- * The merged state (resolveShared) and a merged session's state frame use it.
+ * The merged state (resolveShared) and a merged session's state frame use it. `signal`: the
+ * merged read's client leaving aborts the requests and throws TPD_CANCELED (counted).
  */
-export async function updateTimesFor(dir: ShardDirectory, answers: readonly StateOf[], atOf: (shard: ShardInfo) => number | null): Promise<{ times: UpdateTimes; failed: MissingShard[] }> {
+export async function updateTimesFor(dir: ShardDirectory, answers: readonly StateOf[], atOf: (shard: ShardInfo) => number | null, signal?: AbortSignal): Promise<{ times: UpdateTimes; failed: MissingShard[] }> {
   const shared = sharedPaths(answers.map((a) => ({ index: a.index, shard: a.shard.id, value: a.value, horizonUs: null })));
   const times = new Map<number, Map<string, number | null>>();
   const failed: MissingShard[] = [];
   const asking = answers.filter((a) => shared.has(a.index));
-  const settled = await Promise.allSettled(asking.map((a) => askShard(dir, a.shard, shared.get(a.index) as string[], atOf(a.shard))));
+  const settled = await Promise.allSettled(asking.map((a) => askShard(dir, a.shard, shared.get(a.index) as string[], atOf(a.shard), signal)));
+  stopIfGone(signal);
   settled.forEach((r, k) => {
     const a = asking[k] as StateOf;
     if (r.status === 'fulfilled') times.set(a.index, r.value);
@@ -131,8 +134,8 @@ export async function updateTimesFor(dir: ShardDirectory, answers: readonly Stat
  * paths they share. A shard that cannot say when it updated them is named missing and its
  * answer dropped: a value whose place in the merged order is unknown is not guessed.
  */
-export async function resolveShared(dir: ShardDirectory, fanned: Fanned<StateAnswer>, atUs: number | undefined): Promise<{ answers: Array<ShardAnswer<StateAnswer>>; times: UpdateTimes; missing: MissingShard[] }> {
-  const { times, failed } = await updateTimesFor(dir, fanned.answers, () => atUs ?? null);
+export async function resolveShared(dir: ShardDirectory, fanned: Fanned<StateAnswer>, atUs: number | undefined, signal?: AbortSignal): Promise<{ answers: Array<ShardAnswer<StateAnswer>>; times: UpdateTimes; missing: MissingShard[] }> {
+  const { times, failed } = await updateTimesFor(dir, fanned.answers, () => atUs ?? null, signal);
   if (failed.length === 0) return { answers: fanned.answers, times, missing: fanned.missing };
   const answers = fanned.answers.filter((a) => !failed.some((m) => m.shard === a.shard.id));
   const missing = sortMissing([...fanned.missing, ...failed]);

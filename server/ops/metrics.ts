@@ -48,7 +48,7 @@ export function createMetrics(app: FastifyInstance, deps: MetricsDeps): Registry
   new Gauge({ name: 'tapedeck_process_start_time_seconds', help: 'Start time of the process, seconds since the epoch.', registers: [reg],
     collect() { this.set(Math.round(performance.timeOrigin / 1000)); } });
   let canceledSeen = { waiting: 0, running: 0 };
-  new Counter({ name: 'tapedeck_requests_canceled_total', help: 'Requests stopped because their client left before the answer: a PromQL query or metadata request, or a /state, /diff or /paths answer, `waiting` for a place (never started) or `running` (stopped at its next slice).', labelNames: ['at'], registers: [reg],
+  new Counter({ name: 'tapedeck_requests_canceled_total', help: 'Requests stopped because their client left before the answer: a PromQL query or metadata request, a /state, /diff or /paths answer, or a merged (cluster) read, `waiting` for a place (never started) or `running` (stopped at its next slice).', labelNames: ['at'], registers: [reg],
     collect() {
       for (const at of ['waiting', 'running'] as const) {
         if (CANCELED[at] > canceledSeen[at]) this.inc({ at }, CANCELED[at] - canceledSeen[at]);

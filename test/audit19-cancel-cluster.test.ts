@@ -1,0 +1,135 @@
+/**
+ * A merged (cluster) read whose client leaves lets go of its shards at once. Before, the
+ * front node's requests to the shards carried no signal: a client that asked a merged
+ * /paths, /state, /coverage or /history and hung up left the front node waiting on every
+ * shard until it answered or its time ran out (clusterShardJsonAnswerMs, 15 s, for a JSON
+ * answer; clusterShardIdleTimeoutMs, 10 s, for a history stream), holding a connection of
+ * its pool to each shard (clusterShardConnectionsMax): as many gone clients as that pool
+ * holds made every merged read wait behind them.
+ *
+ * Real processes: two shards (ChildShard, each a server over its own archive), each behind
+ * a TCP proxy (test/helpers/holding-proxy.ts) that lets the answers of the route under test
+ * through up to their headers and holds their bodies: slow shards. A front node whose
+ * directory lists the proxies, its shard pool cut to two connections. Two clients send the
+ * read over raw sockets and hang up once both shards are answering them: the proxies must
+ * see the front node close those connections within CLOSED_WITHIN_MS, the front node count
+ * both in tapedeck_requests_canceled_total, and a new merged read (answers no longer held)
+ * be answered within ANSWERED_WITHIN_MS, whole.
+ */
+import { connect, type Socket } from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import { SERVER_LIMITS } from '../server/limits.js';
+import { ChildShard, frontNode, splitWorkload } from './helpers/merge-cluster.js';
+import { HoldingProxy } from './helpers/holding-proxy.js';
+import type { TestServer } from './helpers/server.js';
+import { until } from './helpers/until.js';
+
+const limits = SERVER_LIMITS as { -readonly [K in keyof typeof SERVER_LIMITS]: number };
+const saved = { clusterShardConnectionsMax: limits.clusterShardConnectionsMax };
+/** Far below the shards' own bounds (10 s, 15 s) that let the front node go without the fix. */
+const CLOSED_WITHIN_MS = 3_000;
+const ANSWERED_WITHIN_MS = 5_000;
+
+const closers: Array<() => unknown> = [];
+afterEach(async () => {
+  Object.assign(limits, saved);
+  for (const c of closers.splice(0).reverse()) await c();
+});
+
+/** Sends a GET over a raw socket; the socket, to be destroyed unread (a client that hangs up). */
+function hangUpLater(url: string, path: string): Promise<Socket> {
+  const u = new URL(url);
+  return new Promise((resolve, reject) => {
+    const s = connect(Number(u.port), u.hostname, () => {
+      s.write(`GET ${path} HTTP/1.1\r\nHost: ${u.host}\r\n\r\n`);
+      resolve(s);
+    });
+    s.once('error', reject);
+  });
+}
+
+/** tapedeck_requests_canceled_total{at="running"} of the server. */
+async function canceled(url: string): Promise<number> {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  const m = /^tapedeck_requests_canceled_total\{at="running"\} (\d+)/m.exec(text);
+  return m ? Number(m[1]) : 0;
+}
+
+const W = splitWorkload(19, 30, 2);
+
+/** Each case: the merged read, the shard route its answers come from, and what a whole answer holds. */
+const cases: Array<{ read: string; shardRoute: string; whole: (res: Response) => Promise<void> }> = [
+  {
+    read: '/api/v1/paths',
+    shardRoute: '/api/v1/paths',
+    whole: async (res) => {
+      const body = (await res.json()) as { count: number; partial?: unknown };
+      expect(body.partial).toBeUndefined();
+      expect(body.count).toBe(new Set(W.all.flatMap((b) => b.updates.map(([p]) => p))).size);
+    },
+  },
+  {
+    read: '/api/v1/state',
+    shardRoute: '/api/v1/state',
+    whole: async (res) => {
+      const body = (await res.json()) as { values: object; partial?: unknown };
+      expect(body.partial).toBeUndefined();
+      expect(Object.keys(body.values).length).toBe(new Set(W.all.flatMap((b) => b.updates.map(([p]) => p))).size);
+    },
+  },
+  {
+    read: `/api/v1/state?at=${new Date((W.all[40] as { ts: number }).ts / 1000).toISOString()}`,
+    shardRoute: '/api/v1/state',
+    whole: async (res) => expect(((await res.json()) as { partial?: unknown }).partial).toBeUndefined(),
+  },
+  {
+    read: '/api/v1/coverage',
+    shardRoute: '/api/v1/coverage',
+    whole: async (res) => expect(((await res.json()) as { partial?: unknown }).partial).toBeUndefined(),
+  },
+  {
+    read: '/api/v1/history',
+    shardRoute: '/api/v1/history',
+    whole: async (res) => expect((await res.text()).split('\n').filter((l) => l !== '')).toHaveLength(W.all.length),
+  },
+  {
+    read: '/api/v1/history?format=parquet',
+    shardRoute: '/api/v1/shard/batches',
+    whole: async (res) => expect(Buffer.from(await res.arrayBuffer()).subarray(-4).toString('latin1')).toBe('PAR1'),
+  },
+];
+
+describe('a merged read whose client leaves', () => {
+  for (const c of cases) {
+    it(`${c.read}: the front node closes its requests to the slow shards at once, counts it canceled, and answers the next read`, async () => {
+      const shards = await Promise.all(W.parts.map((p) => ChildShard.start(p)));
+      closers.push(() => Promise.all(shards.map((s) => s.kill9())));
+      let holding = true;
+      const proxies = await Promise.all(shards.map((s) => HoldingProxy.start(s.url, (path) => holding && path === c.shardRoute)));
+      closers.push(() => Promise.all(proxies.map((p) => p.close())));
+      // The pool to each shard: as many connections as gone clients below.
+      limits.clusterShardConnectionsMax = 2;
+      const front: TestServer = await frontNode(proxies.map((p, i) => ({ id: `s${i}`, url: p.url })));
+      closers.push(() => front.close());
+      const before = await canceled(front.url);
+
+      const gone = await Promise.all([hangUpLater(front.url, c.read), hangUpLater(front.url, c.read)]);
+      await until(() => proxies.every((p) => p.held.length === 2), 20_000, 'both shards answering both gone clients (bodies held)');
+      const leftAt = Date.now();
+      for (const s of gone) s.destroy();
+      await until(() => proxies.every((p) => p.held.every((h) => h.closedAt !== undefined)), CLOSED_WITHIN_MS, 'the front node to close its requests to the shards');
+      const late = proxies.flatMap((p) => p.held).map((h) => (h.closedAt as number) - leftAt);
+      expect(Math.max(...late)).toBeLessThan(CLOSED_WITHIN_MS);
+      await until(async () => (await canceled(front.url)) >= before + 2, CLOSED_WITHIN_MS, 'both gone clients counted canceled');
+
+      // The shards answer again: a new merged read is answered promptly, and whole.
+      holding = false;
+      const started = Date.now();
+      const res = await fetch(front.url + c.read, { signal: AbortSignal.timeout(ANSWERED_WITHIN_MS) });
+      expect(res.status).toBe(200);
+      expect(res.headers.get('tapedeck-partial')).toBeNull();
+      await c.whole(res);
+      expect(Date.now() - started).toBeLessThan(ANSWERED_WITHIN_MS);
+    }, 60_000);
+  }
+});
