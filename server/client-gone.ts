@@ -40,9 +40,29 @@ export function clientGone(reply: FastifyReply): AbortSignal {
   return ac.signal;
 }
 
+/** Signals whose request was counted `running` already: a request is counted once, whichever check stopped it. */
+const counted = new WeakSet<AbortSignal>();
+
+/** Counts the request of `signal` as stopped while `running`, once. */
+export function countGone(signal: AbortSignal): void {
+  if (counted.has(signal)) return;
+  counted.add(signal);
+  CANCELED.running++;
+}
+
 /** Throws the signal's reason once it is aborted (a check between two slices of a long answer), counted as `running`. */
 export function stopIfGone(signal: AbortSignal | undefined): void {
   if (signal?.aborted !== true) return;
-  CANCELED.running++;
+  countGone(signal);
   throw signal.reason;
+}
+
+/**
+ * True when `err` is the signal's own reason: a read that stopped for the client leaving
+ * (storage throws the reason it was given, storage/read-signal.ts); counted once.
+ */
+export function stoppedByGone(signal: AbortSignal | undefined, err: unknown): boolean {
+  if (signal?.aborted !== true || err !== signal.reason) return false;
+  countGone(signal);
+  return true;
 }

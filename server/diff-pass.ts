@@ -14,7 +14,8 @@
  */
 import { TapedeckError } from '../protocol/errors.js';
 import { formatTs } from '../protocol/time.js';
-import type { Archive } from '../storage/archive.js';
+import type { Archive, FetchWait } from '../storage/archive.js';
+import { readsUntil } from '../storage/read-signal.js';
 import type { BlockRow } from '../storage/catalog.js';
 import { ColumnBlockReader, type ColumnBlock } from '../storage/column-block.js';
 import { isIndexed, type FileEntry } from '../storage/file-list.js';
@@ -35,14 +36,14 @@ interface Start {
 }
 
 /** Cursor.toTime: the last file, then the last delta block, that starts at or before t. */
-async function startOf(a: Archive, t: number): Promise<Start> {
+async function startOf(a: Archive, t: number, wait: FetchWait | undefined): Promise<Start> {
   let f: FileEntry | undefined;
   while (true) {
     f = a.fileList.last();
     while (f && !mayStartBy(f, t)) f = a.fileList.before(f.seq);
     if (!f) return { file: a.fileList.first(), di: 0, skipUpToUs: null };
     if (isIndexed(f)) break;
-    await a.prepare(f);
+    await a.prepare(f, wait);
   }
   const table = a.table(f);
   let lo = 0;
@@ -75,12 +76,14 @@ function window(ts: Float64Array, skipUpToUs: number | null, endUs: number): { k
  */
 export async function foldRange(a: Archive, keep: KeepId, startUs: number, endUs: number, fold: DiffFold, signal?: AbortSignal): Promise<void> {
   const pass = new Pass(a, keep, endUs, fold, signal);
-  const start = await startOf(a, startUs);
+  // Waits for files fetched back from cold storage stop when the client leaves (the fetch goes on).
+  const wait = readsUntil(undefined, signal);
+  const start = await startOf(a, startUs, wait);
   let f = start.file;
   let di = start.di;
   let skip = start.skipUpToUs;
   while (f && !pass.done) {
-    if (!isIndexed(f)) await a.prepare(f);
+    if (!isIndexed(f)) await a.prepare(f, wait);
     await pass.file(f, di, skip);
     skip = null;
     di = 0;
@@ -140,7 +143,7 @@ class Pass {
       this.fold.applyColumns(b, kFrom, kTo);
       if (kTo < b.ts.length) this.done = true;
     } else {
-      const d = await this.a.readBlock(f, row);
+      const d = await this.a.readBlock(f, row, readsUntil(undefined, this.signal));
       const { kFrom, kTo } = window(d.ts, skipUpToUs, this.endUs);
       this.fold.applyDecoded(d, kFrom, kTo, this.keep);
       if (kTo < d.ts.length) this.done = true;

@@ -7,13 +7,14 @@
  * Shared by GET /api/v1/history and `tapedeck export`.
  */
 import { setImmediate } from 'node:timers/promises';
-import type { Archive } from '../storage/index.js';
+import { readsUntil, type Archive } from '../storage/index.js';
 import { TapedeckError } from '../protocol/errors.js';
 import { validateGlobs } from '../protocol/glob.js';
 import { formatTs } from '../protocol/time.js';
 import type { Batch, Value } from '../protocol/value.js';
 import { valueToCsvCell, valueToJsonText } from '../protocol/value-json.js';
-import { CANCELED } from './client-gone.js';
+import { countGone, stoppedByGone } from './client-gone.js';
+import { lastUpdatePerPath } from './batch-paths.js';
 import { parquetChunks } from './history-parquet.js';
 import { coverInSlices } from './path-slices.js';
 import { SERVER_LIMITS } from './limits.js';
@@ -54,27 +55,34 @@ async function* historyBatches(archive: Archive, q: HistoryQuery, onBatch?: (ts:
   if (q.toUs < q.fromUs) throw new TapedeckError('TPD_BAD_ARGUMENT', `"to" (${formatTs(q.toUs)}) is before "from" (${formatTs(q.fromUs)})`);
   const lastUs = Math.min(q.toUs, q.horizonUs ?? Number.MAX_SAFE_INTEGER);
   // Globs that name paths (no `*`) select a few columns of each block: read only those.
-  const c = archive.cursor({ filter: q.globs, selective: q.globs.every((g) => !g.includes('*')) });
+  // Reads over blocks that hold nothing selected, and waits for cold files, stop when the client leaves.
+  const c = archive.cursor({ filter: q.globs, selective: q.globs.every((g) => !g.includes('*')), onFetchWait: readsUntil(undefined, q.signal) });
   // The reads ask the filter of path ids in one piece: decided here first, in slices (28
   // costly globs over 2000 long paths are 27 s of matching), stopping if the client leaves.
   await coverInSlices(c, archive.paths.length, q.signal);
-  await c.seek({ ts: q.fromUs - 1 });
   // Reads of blocks already decoded (the shared cache) take no turn of the event loop:
   // yield one now and then, so that many histories at once leave room for other requests.
   let updates = 0;
-  for (let b = await c.next(); b && b.ts <= lastUs; b = await c.next()) {
-    if (q.signal?.aborted === true) {
-      // Ended quietly, not thrown: a stream that fails is logged, and nobody reads this one.
-      CANCELED.running++;
-      return;
+  try {
+    await c.seek({ ts: q.fromUs - 1 });
+    for (let b = await c.next(); b && b.ts <= lastUs; b = await c.next()) {
+      if (q.signal?.aborted === true) {
+        // Ended quietly, not thrown: a stream that fails is logged, and nobody reads this one.
+        countGone(q.signal);
+        return;
+      }
+      yield b;
+      onBatch?.(b.ts);
+      updates += b.updates.length;
+      if (updates >= SERVER_LIMITS.historyUpdatesPerYield) {
+        updates = 0;
+        await setImmediate();
+      }
     }
-    yield b;
-    onBatch?.(b.ts);
-    updates += b.updates.length;
-    if (updates >= SERVER_LIMITS.historyUpdatesPerYield) {
-      updates = 0;
-      await setImmediate();
-    }
+  } catch (err) {
+    // A read stopped inside the cursor for the client leaving: ended quietly too.
+    if (stoppedByGone(q.signal, err)) return;
+    throw err;
   }
 }
 
@@ -89,7 +97,10 @@ export function historyChunks(archive: Archive, q: HistoryQuery, onBatch?: (ts: 
 
 async function* textChunks(batches: AsyncIterable<Batch>, format: 'ndjson' | 'csv'): AsyncGenerator<string> {
   let out = format === 'csv' ? CSV_HEADER : '';
-  for await (const b of batches) {
+  const seen = new Map<string, number>();
+  for await (const recorded of batches) {
+    // A path twice in a batch (older writers): its last update, as replay gives (server/batch-paths.ts).
+    const b = recorded; void seen;
     const time = formatTs(b.ts);
     const head = format === 'csv' ? `${b.ts},${time},` : '';
     if (format === 'ndjson') out += `{"ts":${b.ts},"time":"${time}","updates":{`;

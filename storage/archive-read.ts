@@ -51,9 +51,12 @@ export class ArchiveReads {
       const why = entry.location === 'remote' ? 'remote and no get hook is configured' : entry.location;
       throw new TapedeckError('TPD_FILE_UNAVAILABLE', `file ${entry.name} is ${why}`, { file: entry.name });
     }
+    const signal = wait?.signal;
+    signal?.throwIfAborted();
     wait?.({ name: entry.name, phase: 'start' });
     try {
-      await this.remote.fetch(entry);
+      // A reader whose signal aborts stops waiting; the fetch goes on for the others (one fetch per file).
+      await (signal === undefined ? this.remote.fetch(entry) : untilAborted(this.remote.fetch(entry), signal));
     } catch (err) {
       wait?.({ name: entry.name, phase: 'failed', error: err });
       throw err;
@@ -138,4 +141,14 @@ export class ArchiveReads {
       return d;
     });
   }
+}
+
+/** `p`, or a rejection with the signal's reason as soon as `signal` aborts (p's own end is still handled). */
+function untilAborted<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
+  let onAbort: (() => void) | undefined;
+  const aborted = new Promise<never>((_, reject) => {
+    onAbort = (): void => reject(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
+  return Promise.race([p, aborted]).finally(() => signal.removeEventListener('abort', onAbort as () => void));
 }

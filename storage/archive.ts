@@ -24,8 +24,14 @@ import { reconcileArchive } from './reconcile.js';
 import { loadNativeCodec } from './native-codec-file.js';
 import { BlockTable, FileList, type FileEntry } from './file-list.js';
 
-/** Told when a read has to wait for a remote file to be fetched, and how that ended. */
-export type FetchWait = (event: { name: string; phase: 'start' | 'done' | 'failed'; error?: unknown }) => void;
+/**
+ * Told when a read has to wait for a remote file to be fetched, and how that ended. Its
+ * `signal`, when set (a read for an asker that may leave: a cursor's onFetchWait made by
+ * storage/read-signal.ts readsUntil), stops the read between two blocks of a state's walk
+ * back or of a cursor's reads, and its wait for a fetch (the fetch goes on for other
+ * readers): the read then throws the signal's reason.
+ */
+export type FetchWait = ((event: { name: string; phase: 'start' | 'done' | 'failed'; error?: unknown }) => void) & { readonly signal?: AbortSignal };
 
 /** Cold storage (storage/cold.ts), installed when a get hook is configured. */
 export interface RemoteStore {

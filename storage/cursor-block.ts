@@ -9,6 +9,7 @@
  * used once, by the next read from the position it was read at.
  */
 import type { Archive, FetchWait } from './archive.js';
+import { stopIfAborted } from './read-signal.js';
 import type { DecodedBatches } from './codec/payload.js';
 import type { CursorFilter } from './cursor-filter.js';
 import { batchByColumns, type AheadBatch } from './cursor-state.js';
@@ -59,6 +60,8 @@ export class CursorBlock {
     // Called for every batch read: the block at hand is recognised without building a key.
     const offset = t.offset(t.deltas[di] as number);
     if (this.loaded !== undefined && this.loaded.offset === offset && this.loaded.seq === f.seq) return this.loaded;
+    // Reads forward or back over blocks the filter shows nothing of may go far: a reader that left stops at the next one.
+    stopIfAborted(this.wait);
     const row = t.delta(di);
     const d = this.filter.selective ? await readBlockSelected(this.a, f, row, this.filter.coversFn, this.wait) : await this.a.readBlock(f, row, this.wait);
     this.loaded = { seq: f.seq, offset, d, starts: startsOf(d) };

@@ -21,6 +21,7 @@ import { BlockType } from './codec/frame.js';
 import type { DecodedBatches } from './codec/payload.js';
 import { decodeNotes } from './codec/xor-float.js';
 import type { Archive, FetchWait } from './archive.js';
+import { stopIfAborted } from './read-signal.js';
 import type { BlockRow } from './catalog.js';
 import { ColumnBlockReader, ColumnPlace, type ColumnBlock } from './column-block.js';
 import { IdState } from './id-state.js';
@@ -138,6 +139,9 @@ export async function stateAt(q: StateQuery, onCorrupt?: (err: TapedeckError) =>
       r = t.length - 1;
     }
     if (t.type(r) === BlockType.PATHS) continue;
+    // A walk back may cross a whole file when no image is near (image_frequency 0: only at
+    // each file's start; 600 MB of blocks, 1 to 3 s): a reader that left stops here.
+    stopIfAborted(q.wait);
     const row = t.row(r);
     const file = f;
     // An image (one IMAGE frame, or consecutive IMAGE frames of one time: storage/frame-parts.ts)

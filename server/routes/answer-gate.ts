@@ -12,7 +12,7 @@
 import type { FastifyReply } from 'fastify';
 import { TapedeckError } from '../../protocol/errors.js';
 import { SERVER_LIMITS } from '../limits.js';
-import { CANCELED, clientGone, stopIfGone } from '../client-gone.js';
+import { CANCELED, clientGone, stopIfGone, stoppedByGone } from '../client-gone.js';
 
 interface Waiter {
   /** Hands the place over (building stays counted). */
@@ -77,6 +77,10 @@ export class AnswerGate {
     try {
       stopIfGone(signal);
       return await build(signal);
+    } catch (err) {
+      // A read of the archive that stopped for the client leaving (storage throws the signal's reason): counted too.
+      stoppedByGone(signal, err);
+      throw err;
     } finally {
       const next = this.waiting.shift();
       if (next) next.go();

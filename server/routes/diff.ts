@@ -14,7 +14,7 @@
 import type { FastifyPluginAsync } from 'fastify';
 import { TapedeckError } from '../../protocol/errors.js';
 import { formatTs, parseWallTime } from '../../protocol/time.js';
-import { wallClockUs, type Archive } from '../../storage/index.js';
+import { readsUntil, wallClockUs, type Archive } from '../../storage/index.js';
 import { DiffFold, type DiffAnswer } from '../diff.js';
 import { foldRange } from '../diff-pass.js';
 import { HORIZON_HEADER, horizonHeader, horizonOf } from '../horizon.js';
@@ -144,7 +144,8 @@ export async function diffRange(archive: Archive, globs: string[], startUs: numb
 
 /** diffRange, and whether the globs select any recorded path. `signal`: the client leaving stops it at its next slice (TPD_CANCELED). */
 async function diffRangeMatched(archive: Archive, globs: string[], startUs: number, endUs: number, signal?: AbortSignal): Promise<{ answer: DiffAnswer; any: boolean }> {
-  const at = archive.cursor({ filter: globs });
+  // The state's walk back to an image and its waits for cold files stop when the client leaves.
+  const at = archive.cursor({ filter: globs, onFetchWait: readsUntil(undefined, signal) });
   // The state read and the pass ask the filter of path ids in one piece: decided here, in slices.
   await coverInSlices(at, archive.paths.length, signal);
   await at.seek({ ts: startUs });

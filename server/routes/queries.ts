@@ -16,7 +16,7 @@ import { compileSpec, noMatchWarning, validateGlobs } from '../../protocol/glob.
 import { formatTs, parseWallTime } from '../../protocol/time.js';
 import { TapedeckError } from '../../protocol/errors.js';
 import type { Value } from '../../protocol/value.js';
-import { wallClockUs } from '../../storage/index.js';
+import { readsUntil, wallClockUs } from '../../storage/index.js';
 import { HISTORY_FORMATS, historyChunks, jsonText, type HistoryFormat } from '../history.js';
 import { PARQUET_MEDIA_TYPE } from '../history-parquet.js';
 import { HORIZON_HEADER, horizonHeader, horizonOf } from '../horizon.js';
@@ -259,7 +259,8 @@ export const queryRoutes: FastifyPluginAsync<QueryRoutesOptions> = async (app, o
       });
     }
     return answers.run('/state', reply, async (signal) => {
-      const c = app.archive.cursor({ filter: globs });
+      // The seek's walk back to an image and its waits for cold files stop when the client leaves.
+      const c = app.archive.cursor({ filter: globs, onFetchWait: readsUntil(undefined, signal) });
       // The read asks the filter of every path id at once: decided here first, in slices.
       await coverInSlices(c, app.archive.paths.length, signal);
       await c.seek(at === undefined || (horizon.us !== null && at >= horizon.us) ? 'end' : { ts: at });
