@@ -1,7 +1,7 @@
 /**
  * A cursor's steps back (Cursor.seek({ batches: -n })): the batches before its position,
- * newest first, across files (a file not yet indexed is fetched and indexed; a gone one
- * fails with the error every read gives), read through the cursor's decoded block
+ * newest first, across files (a file not yet indexed is fetched and indexed; a gone one,
+ * and a hole no file entry names, fail with the error every read gives), read through the cursor's decoded block
  * (cursor-block.ts), and the n-th of them its filter shows. Batches the filter does not show
  * are passed over, yielding to the event loop every STORAGE_LIMITS.passedBatchesPerYield of
  * them (over cached blocks nothing else would let sockets and timers run).
@@ -10,6 +10,7 @@ import { setImmediate as turnOfEventLoop } from 'node:timers/promises';
 import type { Archive, FetchWait } from './archive.js';
 import type { CursorBlock } from './cursor-block.js';
 import type { CursorFilter } from './cursor-filter.js';
+import { holeAfter, holeError } from './cursor-gap.js';
 import { goneFile } from './cursor-seek.js';
 import type { HeldBlock } from './cursor-state.js';
 import { STORAGE_LIMITS } from './limits.js';
@@ -54,6 +55,10 @@ async function* batchesBefore(a: Archive, block: CursorBlock, wait: FetchWait | 
     di--;
     while (di < 0) {
       f = a.fileList.before(f.seq);
+      // A hole no entry names (seqs with no file, the older file's damaged tail; at the
+      // beginning, seqs before the first file): its batches would be counted as none.
+      const hole = holeAfter(a, f);
+      if (hole !== undefined) throw holeError(hole);
       if (!f) return;
       if (f.location === 'missing') throw goneFile(f);
       await a.prepare(f, wait);

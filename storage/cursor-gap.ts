@@ -15,10 +15,10 @@
  * file that has batches but no opening image (its state would need the gone batches) is not
  * crossed: the read fails as before.
  */
-import { isTapedeckError, type TapedeckError } from '../protocol/errors.js';
+import { isTapedeckError, TapedeckError } from '../protocol/errors.js';
 import type { Archive, FetchWait } from './archive.js';
-import type { FileEntry } from './file-list.js';
-import { openingImageTs, type Place } from './cursor-seek.js';
+import { isIndexed, type FileEntry } from './file-list.js';
+import { damagedTail, goneFile, openingImageTs, unknownFile, type Place } from './cursor-seek.js';
 
 export interface CrossedGap {
   /** The last batch read before the hole (null: none, the beginning). */
@@ -37,6 +37,56 @@ export interface CrossedGap {
   place: Place | null;
 }
 
+/**
+ * A hole no file entry names, which a read forward from the end of file f (undefined: from
+ * the beginning) into the next file passes (found with no catalog: reindex, inspect,
+ * export, a read-only server): seqs with no entry between f and the next file (a file
+ * deleted, or whose header cannot be read; seqs are consecutive from 0), or f's part past
+ * its first bad block when f is damaged (never indexed: a truncated file's lost end too).
+ * The seek finds the same holes (cursor-seek.ts pastHole); a forward read that passed them
+ * read on as if nothing had been recorded there.
+ */
+export interface Hole {
+  /** The hole as a gone file of unknown times (named as the seek names it). */
+  entry: FileEntry;
+  /** A damaged file's tail (TPD_CORRUPT_BLOCK), not seqs with no entry (TPD_FILE_UNAVAILABLE). */
+  tail: boolean;
+  /** The last batch before the hole (null: none known). */
+  afterUs: number | null;
+  /** The next file's opening image, stamped with the last batch before it (null: none known, or no next file). */
+  uptoUs: number | null;
+}
+
+/**
+ * The hole between the end of file f (undefined: the beginning) and the next file, or
+ * undefined. None when the next file's opening image is stamped with f's last batch (times
+ * only grow): nothing was recorded in between (a file that held no batch, a tail of no batch).
+ */
+export function holeAfter(a: Archive, f: FileEntry | undefined): Hole | undefined {
+  const next = f === undefined ? a.fileList.first() : a.fileList.after(f.seq);
+  const expected = (f?.seq ?? -1) + 1;
+  const tail = f !== undefined && f.damaged && f.location !== 'missing';
+  if (!tail && (next === undefined || next.seq <= expected)) return undefined;
+  let afterUs: number | null = null;
+  for (let p = f; p !== undefined && afterUs === null; p = a.fileList.before(p.seq)) afterUs = p.lastTs;
+  const uptoUs = next !== undefined && next.location !== 'missing' && isIndexed(next) ? (openingImageTs(a, next) ?? null) : null;
+  if (afterUs !== null && uptoUs === afterUs) return undefined;
+  const entry = tail ? damagedTail(f, new Set()) : unknownFile(expected, (next as FileEntry).seq - 1);
+  return { entry, tail, afterUs, uptoUs };
+}
+
+/** A read into hole h: the error a seek into it gives. */
+export function holeError(h: Hole): TapedeckError {
+  const at = h.afterUs === null ? '' : ` after ${h.afterUs}`;
+  if (h.tail) return new TapedeckError('TPD_CORRUPT_BLOCK', `file ${h.entry.name} is damaged: its batches${at} past the damage cannot be read`, { file: h.entry.name });
+  return goneFile(h.entry, `is missing: its batches${at} cannot be read`);
+}
+
+/** `err` is a read into hole h (holeError), not another failure naming the same file (a damaged block has an offset). */
+export function isHoleRead(err: unknown, h: Hole): err is TapedeckError {
+  return isTapedeckError(err, h.tail ? 'TPD_CORRUPT_BLOCK' : 'TPD_FILE_UNAVAILABLE') && err.details?.file === h.entry.name && err.details.offset === undefined;
+}
+
 /** `err` says file `f` cannot be read now: missing, not fetchable, or gone from disk (ENOENT). */
 export function isGoneRead(err: unknown, f: FileEntry): err is TapedeckError {
   if (!isTapedeckError(err) || err.details?.file !== f.name) return false;
@@ -51,7 +101,9 @@ export function isGoneRead(err: unknown, f: FileEntry): err is TapedeckError {
  */
 export async function pastGone(a: Archive, f: FileEntry, cause: TapedeckError, fromUs: number | null, wait: FetchWait | undefined): Promise<CrossedGap | undefined> {
   const gone = [f];
+  // f may be a hole of seqs with no entry (holeAfter): the seqs up to the next file are its own.
   let g = a.fileList.after(f.seq);
+  if (a.fileList.bySeq(f.seq) !== undefined) g = withUnknown(f, g, gone);
   while (g !== undefined) {
     if (g.location !== 'missing') {
       try {
@@ -62,7 +114,7 @@ export async function pastGone(a: Archive, f: FileEntry, cause: TapedeckError, f
       }
     }
     gone.push(g);
-    g = a.fileList.after(g.seq);
+    g = withUnknown(g, a.fileList.after(g.seq), gone);
   }
   const files = gone.map((x) => x.name);
   const toUs = g === undefined ? undefined : openingImageTs(a, g);
@@ -73,4 +125,10 @@ export async function pastGone(a: Archive, f: FileEntry, cause: TapedeckError, f
   }
   if (toUs === undefined) return undefined;
   return { fromUs, toUs, files, why: cause.message, place: { seq: g.seq, di: 0, k: 0 } };
+}
+
+/** `next`, after naming in `gone` the seqs with no entry between `f` and it. */
+function withUnknown(f: FileEntry, next: FileEntry | undefined, gone: FileEntry[]): FileEntry | undefined {
+  if (next !== undefined && next.seq > f.seq + 1) gone.push(unknownFile(f.seq + 1, next.seq - 1));
+  return next;
 }

@@ -111,14 +111,14 @@ async function pastHole(a: Archive, f: FileEntry | undefined, t: number, wait: F
 }
 
 /** The part of damaged file f past its last indexed batch, as a gone file of unknown times (added to `tails`). */
-function damagedTail(f: FileEntry, tails: Set<FileEntry>): FileEntry {
+export function damagedTail(f: FileEntry, tails: Set<FileEntry>): FileEntry {
   const tail: FileEntry = { ...f, location: 'missing', firstTs: null, lastTs: null, table: undefined };
   tails.add(tail);
   return tail;
 }
 
 /** Seqs `from` to `to` as one gone file of unknown times (the archive has no entry for them). */
-function unknownFile(from: number, to: number): FileEntry {
+export function unknownFile(from: number, to: number): FileEntry {
   const name = `of seq ${from === to ? from : `${from} to ${to}`} (neither a readable file nor in the catalog)`;
   return { seq: from, name, location: 'missing', firstTs: null, lastTs: null, committedBytes: 0, sealed: true, damaged: false, table: undefined };
 }

@@ -29,7 +29,7 @@ import { visibleBefore } from './cursor-back.js';
 import { CursorBlock } from './cursor-block.js';
 import { CursorColumns } from './cursor-columns.js';
 import { CursorFilter } from './cursor-filter.js';
-import { isGoneRead, pastGone, type CrossedGap } from './cursor-gap.js';
+import { holeAfter, holeError, isGoneRead, isHoleRead, pastGone, type CrossedGap, type Hole } from './cursor-gap.js';
 import { goneFile, placeAt, type Place } from './cursor-seek.js';
 import { coveredAt, stateAt, type HeldBlock } from './cursor-state.js';
 
@@ -185,7 +185,9 @@ export class Cursor {
    */
   async crossGone(err: unknown): Promise<CrossedGap | undefined> {
     const f = this.currentFile();
-    const gap = f !== undefined && isGoneRead(err, f) ? await pastGone(this.a, f, err, this.pos, this.wait) : undefined;
+    const hole = this.holeAhead();
+    const gone = hole !== undefined && isHoleRead(err, hole) ? hole.entry : f !== undefined && isGoneRead(err, f) ? f : undefined;
+    const gap = gone !== undefined ? await pastGone(this.a, gone, err as TapedeckError, this.pos, this.wait) : undefined;
     if (gap?.place) this.crossTo(gap.place, gap.toUs);
     // None readable yet: back after the last batch read, whose state can be read; a read tries again.
     else if (gap) await this.seek(gap.fromUs === null ? 'beginning' : { ts: gap.fromUs });
@@ -237,6 +239,7 @@ export class Cursor {
     while (true) {
       const f = this.currentFile();
       if (!f) return null;
+      if (this.atBeginning()) this.throwHole(holeAfter(this.a, undefined));
       if (f.location === 'missing') throw goneFile(f);
       if (!isIndexed(f)) await this.a.prepare(f, this.wait);
       if (this.di < this.a.table(f).deltas.length) {
@@ -252,13 +255,40 @@ export class Cursor {
         this.pos = view.ts[view.batches - 1] as number;
         return view;
       }
-      if (!f.sealed) return null;
-      const nextFile = this.a.fileList.after(f.seq);
+      const nextFile = this.fileAfter(f);
       if (!nextFile) return null;
       this.seq = nextFile.seq;
       this.di = 0;
       this.k = 0;
     }
+  }
+
+  /**
+   * The file reading goes on in after f, read to its end; undefined at the end of committed
+   * data (f is `current`, or the last file). Throws when a hole no entry names lies between
+   * (storage/cursor-gap.ts holeAfter: seqs with no file, f's damaged tail), as a seek into it
+   * fails; crossGone crosses it. A damaged `current`'s tail is a hole at the end.
+   */
+  private fileAfter(f: FileEntry): FileEntry | undefined {
+    if (f.sealed || f.damaged) this.throwHole(holeAfter(this.a, f));
+    return f.sealed ? this.a.fileList.after(f.seq) : undefined;
+  }
+
+  private throwHole(hole: Hole | undefined): void {
+    if (hole !== undefined) throw holeError(hole);
+  }
+
+  /** The cursor stands at the beginning, before the first file (seqs before it may have no entry). */
+  private atBeginning(): boolean {
+    return this.pos === null && this.di === 0 && this.k === 0 && this.a.fileList.before(this.seq) === undefined;
+  }
+
+  /** The hole a read forward from the position runs into next, if it stands right before one. */
+  private holeAhead(): Hole | undefined {
+    if (this.atBeginning()) return holeAfter(this.a, undefined);
+    const f = this.currentFile();
+    if (f === undefined || f.location === 'missing' || !isIndexed(f) || this.di < this.a.table(f).deltas.length) return undefined;
+    return f.sealed || f.damaged ? holeAfter(this.a, f) : undefined;
   }
 
   /** The file the cursor reads (the first one before it has started); undefined past the last. */
@@ -276,6 +306,7 @@ export class Cursor {
     while (true) {
       const f = this.currentFile();
       if (!f) return null;
+      if (this.atBeginning()) this.throwHole(holeAfter(this.a, undefined));
       if (f.location === 'missing') throw goneFile(f);
       if (!isIndexed(f)) await this.a.prepare(f, this.wait);
       const t = this.a.table(f);
@@ -311,8 +342,7 @@ export class Cursor {
         this.k = 0;
         continue;
       }
-      if (!f.sealed) return null;
-      const nextFile = this.a.fileList.after(f.seq);
+      const nextFile = this.fileAfter(f);
       if (!nextFile) return null;
       this.seq = nextFile.seq;
       this.di = 0;

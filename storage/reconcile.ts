@@ -39,7 +39,8 @@ export async function reconcileArchive(a: ReconcileTarget, index: ReadOnlyIndex)
     .sort((x, y) => (x === CURRENT_NAME ? -1 : y === CURRENT_NAME ? 1 : x < y ? -1 : x > y ? 1 : 0));
   const archiveId = await settleIdentity(a, names);
   const rows = new Map(a.catalog.files().map((r) => [r.seq, r]));
-  const onDisk = new Map<number, { name: string; committed: number; size: number }>();
+  /** `truncated`: the file ends before its committed length (its blocks past the cut are lost). */
+  const onDisk = new Map<number, { name: string; committed: number; size: number; truncated: boolean }>();
   /** Files whose header could not be read, by name (error code). */
   const unreadable = new Map<string, string>();
   const newer: Array<{ name: string; version: unknown }> = [];
@@ -77,11 +78,12 @@ export async function reconcileArchive(a: ReconcileTarget, index: ReadOnlyIndex)
             `${rec.cutBytes} byte(s) cut at ${committed}${a.readonly ? '' : '; slots rewritten'}`,
         });
       }
-      if (committed > size) {
+      const truncated = committed > size;
+      if (truncated) {
         a.problem({ file: name, code: 'TPD_CORRUPT_BLOCK', message: `committed length ${committed} is past the end of the file (${size} bytes): file was truncated` });
         committed = size;
       }
-      onDisk.set(h.seq, { name, committed, size });
+      onDisk.set(h.seq, { name, committed, size, truncated });
     } catch (caught) {
       // A name that cannot be read at all (a directory, no permission, an I/O error) is a
       // file the archive cannot place, like one with a damaged header: not a failed start.
@@ -187,7 +189,9 @@ export async function reconcileArchive(a: ReconcileTarget, index: ReadOnlyIndex)
       lastTs,
       committedBytes: disk.committed,
       sealed: disk.name !== CURRENT_NAME,
-      damaged: false as boolean,
+      // Cut at a frame's end, a truncated file scans clean: it is damaged all the same (its
+      // lost end is a hole to every read, storage/cursor-gap.ts holeAfter), never a whole file.
+      damaged: disk.truncated,
     } satisfies NewFileEntry;
     let scanned: BlockRow[] = [];
     let refused = false;

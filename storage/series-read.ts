@@ -22,6 +22,7 @@ import type { Value } from '../protocol/value.js';
 import type { Archive, FetchWait } from './archive.js';
 import type { BlockRow } from './catalog.js';
 import type { DecodedBatches } from './codec/payload.js';
+import { holeAfter, holeError } from './cursor-gap.js';
 import { isIndexed, type BlockTable, type FileEntry } from './file-list.js';
 import { STORAGE_LIMITS } from './limits.js';
 import { EMPTY_RUN, SeriesCache, type ChunkRun, type SeriesRun } from './series-cache.js';
@@ -115,7 +116,9 @@ export async function* readSeries(a: Archive, ids: readonly number[], fromUs: nu
   miss.fill(0);
   if (list.length === 0 || toUs < fromUs) return;
   const w: Wanted = { ids: list, miss };
-  for (let f = a.fileList.first(); f; f = a.fileList.after(f.seq)) {
+  let f: FileEntry | undefined;
+  for (f = a.fileList.first(); f; f = a.fileList.after(f.seq)) {
+    throwHoleIn(a, a.fileList.before(f.seq), fromUs, toUs);
     // A file's lastTs is known before it is indexed (a rotated file is named by it).
     if (f.lastTs !== null && f.lastTs < fromUs) continue;
     if (!isIndexed(f)) {
@@ -137,6 +140,20 @@ export async function* readSeries(a: Archive, ids: readonly number[], fromUs: nu
     if (viaSidecar.notCovered.length > 0) yield* fileChunks(a, f, { ids: viaSidecar.notCovered, miss: w.miss }, fromUs, toUs, opts);
     await opts.slice?.();
   }
+  // Past the last file: a damaged last file's tail.
+  if (f === undefined) throwHoleIn(a, a.fileList.last(), fromUs, toUs);
+}
+
+/**
+ * Fails as a cursor reading forward does (storage/cursor-gap.ts holeAfter) when the hole
+ * after file `prev` (undefined: the beginning), if any, may hold batches in [fromUs, toUs]:
+ * its batches are after the last one before it and at or before the next file's opening
+ * image. Passed over, the range's samples in it were left out in silence.
+ */
+function throwHoleIn(a: Archive, prev: FileEntry | undefined, fromUs: number, toUs: number): void {
+  if (prev !== undefined && !prev.sealed && !prev.damaged) return;
+  const hole = holeAfter(a, prev);
+  if (hole !== undefined && (hole.afterUs ?? -Infinity) < toUs && (hole.uptoUs ?? Infinity) >= fromUs) throw holeError(hole);
 }
 
 /**

@@ -343,7 +343,7 @@ describe('flush policy and images', () => {
 });
 
 describe('truncated files', () => {
-  it('reports a file cut below its committed length and still serves the blocks before the cut', async () => {
+  it('reports a file cut below its committed length, serves the blocks before the cut, and reports its lost end to a read forward', async () => {
     const dir = await tmpDir();
     const batches = randomBatches(12, 2000);
     const a = await Archive.open(dir, { ...small, rotateSizeBytes: 30_000 });
@@ -360,11 +360,20 @@ describe('truncated files', () => {
     expect(report.problems.some((p) => p.file === f.name)).toBe(true);
     const b = await Archive.open(dir, { readonly: true });
     expect(b.problems.some((p) => p.file === f.name && /truncated/.test(p.message))).toBe(true);
-    const got = await readAll(b.cursor());
-    // Everything before the cut, then everything from the next file on: nothing invented.
+    // Everything before the cut, then the lost end reported (TPD_CORRUPT_BLOCK, as a seek into
+    // it: it was passed over in silence), then, crossed as playback crosses it, everything from
+    // the next file on: nothing invented.
+    const c = b.cursor();
+    const got: Batch[] = [];
+    let err: unknown;
+    const nextOrHole = (): Promise<Batch | null> => c.next().catch((e: unknown) => ((err = e), null));
+    for (let x = await nextOrHole(); x; x = await nextOrHole()) got.push(x);
     const lastBefore = b.files[0]!.lastTs!;
-    const expected = batches.filter((x) => x.ts <= lastBefore || x.ts >= b.files[1]!.firstTs!);
-    expect(got).toStrictEqual(plain(expected));
+    expect(got).toStrictEqual(plain(batches.filter((x) => x.ts <= lastBefore)));
+    expect(err).toMatchObject({ code: 'TPD_CORRUPT_BLOCK', details: { file: f.name } });
+    expect(await c.crossGone(err)).toMatchObject({ fromUs: lastBefore, files: [f.name] });
+    for (let x = await c.next(); x; x = await c.next()) got.push(x);
+    expect(got).toStrictEqual(plain(batches.filter((x) => x.ts <= lastBefore || x.ts >= b.files[1]!.firstTs!)));
     await b.close();
   });
 });
