@@ -15,10 +15,15 @@
  * see the front node close those connections within CLOSED_WITHIN_MS, the front node count
  * both in tapedeck_requests_canceled_total, and a new merged read (answers no longer held)
  * be answered within ANSWERED_WITHIN_MS, whole.
+ *
+ * The shard's side of a merged state: POST /api/v1/shard/updated walks its archive back to
+ * each path's newest update, over the whole archive for a path updated long ago (600 000
+ * batches: seconds), and went on after the node that asked aborted its request.
  */
 import { connect, type Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { SERVER_LIMITS } from '../server/limits.js';
+import { startArchiveServer } from './helpers/child-server.js';
 import { ChildShard, frontNode, splitWorkload } from './helpers/merge-cluster.js';
 import { HoldingProxy } from './helpers/holding-proxy.js';
 import type { TestServer } from './helpers/server.js';
@@ -132,4 +137,30 @@ describe('a merged read whose client leaves', () => {
       expect(Date.now() - started).toBeLessThan(ANSWERED_WITHIN_MS);
     }, 60_000);
   }
+});
+
+describe("a shard's update-times walk whose asker leaves", () => {
+  it('stops at its next round or block and is counted canceled', async () => {
+    const T0 = 1_765_000_000_000_000;
+    // /old set once at the start, then 600 000 batches of /x: its walk crosses them all.
+    const shard = await startArchiveServer(`archive.writer.append([['/old', 1]], ${T0});
+for (let b = 1; b <= 600000; b++) archive.writer.append([['/x', b]], ${T0} + b * 1000);`);
+    closers.push(() => shard.close());
+    const body = JSON.stringify({ at_us: null, paths: ['/old'] });
+    const whole = await fetch(`${shard.url}/api/v1/shard/updated`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+    expect(await whole.json()).toEqual({ at_us: null, times: [T0] });
+    const before = await canceled(shard.url);
+    const u = new URL(shard.url);
+    const s = await new Promise<Socket>((resolve, reject) => {
+      const c = connect(Number(u.port), u.hostname, () => {
+        c.write(`POST /api/v1/shard/updated HTTP/1.1\r\nHost: ${u.host}\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body}`);
+        resolve(c);
+      });
+      c.once('error', reject);
+    });
+    await new Promise((r) => setTimeout(r, 300));
+    s.destroy();
+    await until(async () => (await canceled(shard.url)) > before, 20_000, 'the walk counted canceled');
+    expect(await shard.healthAnswers(5_000)).toBe(true);
+  }, 60_000);
 });

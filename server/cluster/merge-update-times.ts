@@ -13,7 +13,7 @@
  * costs nothing.
  */
 import { validateGlobs } from '../../protocol/glob.js';
-import type { Archive } from '../../storage/index.js';
+import { readsUntil, type Archive } from '../../storage/index.js';
 import { SERVER_LIMITS } from '../limits.js';
 import { stopIfGone } from '../client-gone.js';
 import type { ShardDirectory, ShardInfo } from './directory.js';
@@ -51,8 +51,11 @@ function globOf(path: string): string {
 /**
  * Per path, the time of its newest committed update at or before `atUs` (null: the end),
  * or null when the archive holds none (never recorded, or only in files retention removed).
+ * `signal` (the asking node's request gone: it aborted it, or its client left) stops the
+ * walk at its next round or block with the signal's reason: a path updated long ago walks
+ * back over the whole archive (a million batches: seconds).
  */
-export async function lastUpdateTimes(archive: Archive, paths: readonly string[], atUs: number | null): Promise<Array<number | null>> {
+export async function lastUpdateTimes(archive: Archive, paths: readonly string[], atUs: number | null, signal?: AbortSignal): Promise<Array<number | null>> {
   const out: Array<number | null> = paths.map(() => null);
   const want = new Map<number, number[]>();
   paths.forEach((p, i) => {
@@ -60,11 +63,12 @@ export async function lastUpdateTimes(archive: Archive, paths: readonly string[]
     if (id !== undefined) want.set(id, [...(want.get(id) ?? []), i]);
   });
   if (want.size === 0) return out;
-  const c = archive.cursor({ filter: [...new Set(paths.map(globOf))], selective: true });
+  const c = archive.cursor({ filter: [...new Set(paths.map(globOf))], selective: true, onFetchWait: readsUntil(undefined, signal) });
   let upperUs = atUs ?? Number.MAX_SAFE_INTEGER;
   // Rounds grow: a path updated often is found among the first few batches that hold one
   // of the paths, a path updated long ago in few, longer rounds.
   for (let round: number = SERVER_LIMITS.clusterUpdateTimesFirstRoundBatches; want.size > 0; round = Math.min(round * 2, SERVER_LIMITS.clusterUpdateTimesStepBatches)) {
+    stopIfGone(signal);
     await c.seek({ ts: upperUs });
     await c.seek({ batches: -round });
     const startUs = c.pos;

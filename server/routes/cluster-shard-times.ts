@@ -11,6 +11,7 @@ import { PROTOCOL_LIMITS } from '../../protocol/limits.js';
 import { lastUpdateTimes, UPDATE_TIMES_ROUTE, type UpdateTimesQuery } from '../cluster/merge-update-times.js';
 import { HORIZON_HEADER, horizonHeader, horizonOf } from '../horizon.js';
 import { SERVER_LIMITS } from '../limits.js';
+import { clientGone, stoppedByGone } from '../client-gone.js';
 
 const US = { type: ['integer', 'null'], minimum: 0, maximum: Number.MAX_SAFE_INTEGER };
 
@@ -37,7 +38,13 @@ export const shardTimesRoutes: FastifyPluginAsync = async (app) => {
     },
   }, async (req, reply) => {
     reply.header(HORIZON_HEADER, horizonHeader(horizonOf(app.archive.lastTs)));
-    const times = await lastUpdateTimes(app.archive, req.body.paths, req.body.at_us);
-    return { at_us: req.body.at_us, times };
+    // The merging node aborts its request when its own client leaves (server/cluster/fanout.ts): the walk stops too.
+    const signal = clientGone(reply);
+    try {
+      return { at_us: req.body.at_us, times: await lastUpdateTimes(app.archive, req.body.paths, req.body.at_us, signal) };
+    } catch (err) {
+      stoppedByGone(signal, err);
+      throw err;
+    }
   });
 };
