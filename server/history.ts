@@ -100,7 +100,7 @@ async function* textChunks(batches: AsyncIterable<Batch>, format: 'ndjson' | 'cs
   const seen = new Map<string, number>();
   for await (const recorded of batches) {
     // A path twice in a batch (older writers): its last update, as replay gives (server/batch-paths.ts).
-    const b = recorded; void seen;
+    const b = lastUpdatePerPath(recorded, seen);
     const time = formatTs(b.ts);
     const head = format === 'csv' ? `${b.ts},${time},` : '';
     if (format === 'ndjson') out += `{"ts":${b.ts},"time":"${time}","updates":{`;
