@@ -111,7 +111,28 @@ export async function verifyArchive(dir: string): Promise<VerifyReport> {
       await fh.close();
     }
   }
-  for (const message of await verifyCatalog(dir, index)) report.problems.push({ file: CATALOG_FILE, offset: null, code: CATALOG_ERROR_CODE, message });
+  const rowSeqs = new Set<number>();
+  for (const message of await verifyCatalog(dir, index, rowSeqs)) report.problems.push({ file: CATALOG_FILE, offset: null, code: CATALOG_ERROR_CODE, message });
+  // Seqs count from 0 with no gap: a seq with no readable file that no catalog row names (a
+  // file deleted, or one whose header is reported above, with no catalog) is a hole every read
+  // reports (storage/cursor-gap.ts holeAfter); a row names the others (reported above, or remote).
+  const rows = [...rowSeqs].sort((x, y) => x - y);
+  const lost = (from: number, to: number): void => {
+    if (from > to) return;
+    const seqs = from === to ? `seq ${from}` : `seqs ${from} to ${to}`;
+    report.problems.push({ file: dir, offset: null, code: 'TPD_FILE_UNAVAILABLE', message: `no readable file holds ${seqs} and no catalog row names it (deleted, or its header cannot be read): its batches cannot be read` });
+  };
+  let expected = 0;
+  for (const h of headers) {
+    let from = expected;
+    for (const r of rows) {
+      if (r < from || r >= h.seq) continue;
+      lost(from, r - 1);
+      from = r + 1;
+    }
+    lost(from, h.seq - 1);
+    expected = Math.max(expected, h.seq + 1);
+  }
   // The coverage journal: a torn last line (a crash during an append) is not damage.
   for (const p of (await readJournal(dir)).problems) report.problems.push({ file: COVERAGE_FILE, offset: null, code: 'TPD_CORRUPT_BLOCK', message: `line ${p.line}: ${p.message}` });
   // The workspace (bookmarks, layouts): read back by the server's rule, or moved aside by it at start.
@@ -168,7 +189,7 @@ async function verifyHeader(path: string, name: string, problems: VerifyProblem[
  * restored from an older copy): opening settles all of them, so none is damage. What it
  * holds for a block or path the files also hold must be what the files say.
  */
-async function verifyCatalog(dir: string, files: FileIndex): Promise<string[]> {
+async function verifyCatalog(dir: string, files: FileIndex, rowSeqs: Set<number>): Promise<string[]> {
   const file = join(dir, CATALOG_FILE);
   if (!(await stat(file).then(() => true, () => false))) return [];
   let catalog: Catalog;
@@ -187,6 +208,7 @@ async function verifyCatalog(dir: string, files: FileIndex): Promise<string[]> {
     // A shipped file gone from disk is remote (an eviction cut short before its row): opening settles it.
     const shipped = new Set(catalog.puts().filter((p) => p.status === 'done').map((p) => p.name));
     for (const row of catalog.files()) {
+      rowSeqs.add(row.seq);
       // A file the catalog holds as on this disk (local, or found missing at an open) must be here.
       if (row.location !== 'remote' && !files.blocks.has(row.seq) && !(shipped.has(row.name) && !files.names.has(row.name))) out.push(`file ${row.name} (seq ${row.seq}) is in the catalog but not readable on disk: its batches are not served`);
       const scanned = new Map((files.blocks.get(row.seq) ?? []).map((b) => [b.offset, b]));

@@ -9,6 +9,8 @@
  * (a damaged file's lost end); playback crosses it with a `gap` frame; the data on both sides
  * is still delivered, exactly.
  *
+ * `tapedeck verify` did not report such a hole either (it checked no seq was missing); it does now.
+ *
  * Real archives on disk, seeded (FORWARD_HOLES_SEED replays): rotated files of random batches,
  * one damage a copy; a truncated file cut within a frame and at a frame's end; a catalog kept
  * as the control (the contract the others must meet).
@@ -24,6 +26,7 @@ import { BlockType } from '../storage/codec/frame.js';
 import { HEADER_BYTES } from '../storage/codec/header.js';
 import { scanBlocks } from '../storage/segment-file.js';
 import { reindexArchive } from '../storage/reindex.js';
+import { verifyArchive } from '../storage/verify.js';
 import { buildServer } from '../server/app.js';
 import { isTapedeckError } from '../protocol/errors.js';
 import type { Batch, Update, Value } from '../protocol/value.js';
@@ -195,6 +198,7 @@ describe('a forward read across a hole no file entry names', () => {
     const base = await tmpDir();
     const w = await write(base, r);
     expect(w.names.length).toBe(FILES);
+    expect((await verifyArchive(base)).problems).toEqual([]);
     const middle = 1 + Math.floor(r() * (FILES - 2));
     const damages: Damage[] = [
       { label: 'a middle file deleted, no catalog', victim: middle, how: 'delete', catalog: false },
@@ -210,6 +214,10 @@ describe('a forward read across a hole no file entry names', () => {
       const dir = await tmpDir();
       await cp(base, dir, { recursive: true });
       await damage(dir, w, d, r);
+      // verify names the hole too: a seq no file holds and no catalog row names.
+      const v = await verifyArchive(dir);
+      expect(v.ok, label).toBe(false);
+      if (d.how === 'delete' && !d.catalog) expect(v.problems, label).toContainEqual(expect.objectContaining({ code: 'TPD_FILE_UNAVAILABLE', message: expect.stringContaining(`holds seq ${d.victim} and`) }));
 
       // Read-only (inspect, export, a read-only server): cursors, the per-series read.
       const a = await Archive.open(dir, { readonly: true });
