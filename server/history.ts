@@ -14,6 +14,7 @@ import { formatTs } from '../protocol/time.js';
 import type { Batch, Value } from '../protocol/value.js';
 import { valueToCsvCell, valueToJsonText } from '../protocol/value-json.js';
 import { countGone, stoppedByGone } from './client-gone.js';
+import { lastUpdatePerPath } from './batch-paths.js';
 import { parquetChunks } from './history-parquet.js';
 import { coverInSlices } from './path-slices.js';
 import { SERVER_LIMITS } from './limits.js';
@@ -96,7 +97,10 @@ export function historyChunks(archive: Archive, q: HistoryQuery, onBatch?: (ts: 
 
 async function* textChunks(batches: AsyncIterable<Batch>, format: 'ndjson' | 'csv'): AsyncGenerator<string> {
   let out = format === 'csv' ? CSV_HEADER : '';
-  for await (const b of batches) {
+  const seen = new Map<string, number>();
+  for await (const recorded of batches) {
+    // A path twice in a batch (older writers): its last update, as replay gives (server/batch-paths.ts).
+    const b = lastUpdatePerPath(recorded, seen);
     const time = formatTs(b.ts);
     const head = format === 'csv' ? `${b.ts},${time},` : '';
     if (format === 'ndjson') out += `{"ts":${b.ts},"time":"${time}","updates":{`;
