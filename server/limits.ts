@@ -443,6 +443,29 @@ export const SERVER_LIMITS = {
   clusterCutRecordDrainMs: 10_000,
   /** Cluster reads: bytes of batch records a shard gathers before it sends a chunk of a merged session's feed (GET /api/v1/shard/batches). */
   clusterShardChunkBytesTarget: 64 * 1024,
+  /*
+   * A shard's batches feeds (GET /api/v1/shard/batches) and clients that do not read them.
+   * A feed gathers its next chunk only once the socket took the one before (TCP pushes
+   * back; no chunk is read ahead), so one feed queues in the shard's process at most one
+   * chunk: clusterShardChunkBytesTarget plus the batch record that filled it (a batch of up
+   * to STORAGE_LIMITS.batchBytesMax). But a client that stopped reading held its feed, a
+   * cursor and its decoded block (about 1 MB) and the kernels' buffers (about 4 MB on
+   * loopback) for ever, and any number of feeds were served at once: a hundred such clients
+   * held 100 MB of the shard's memory and 370 MB of the kernel's. The client must take each
+   * chunk within clusterShardFeedStallMs plus the chunk's bytes at
+   * clusterShardFeedReadBytesPerSMin, else the connection is reset (logged: `unresponsive`);
+   * a merged session whose feed was cut (it was paused, or plays slowly) opens it again from
+   * its position when it next reads. At most clusterShardFeedsMax feeds are served at once;
+   * past it a feed is refused 503 TPD_BUSY (a merged session names the shard missing and
+   * tries again every clusterShardRetryMs). That is two merging nodes each using its
+   * clusterShardConnectionsMax connections for feeds.
+   */
+  /** Feeds (GET /api/v1/shard/batches) a shard serves at once; past it: 503 TPD_BUSY with Retry-After. */
+  clusterShardFeedsMax: 128,
+  /** Time a feed waits for its client to take a chunk, beyond the chunk's own reading time; past it the connection is reset. */
+  clusterShardFeedStallMs: 60_000,
+  /** The slowest reading a feed allows for: a chunk of B bytes waits clusterShardFeedStallMs + B / this. */
+  clusterShardFeedReadBytesPerSMin: 32 * 1024,
   /** Bytes of label keys the remote-write series cache holds (with remoteWriteSeriesCachedMax; past either, it starts afresh before the next request). */
   remoteWriteSeriesCachedBytesMax: 256 * 1024 * 1024,
   /** At start, the query API loads the sidecar indexes of sealed files ending within this of the newest file (server/promql/prepare.ts; at most seriesIndexOpenMax). */

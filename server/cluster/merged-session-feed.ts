@@ -48,9 +48,14 @@ export class ShardFeed {
     return true;
   }
 
-  /** The next batch (null: the stream ended); opens the stream first when needed. */
+  /**
+   * The next batch (null: the stream ended); opens the stream first when needed. A stream
+   * the shard cut while it was not read (clusterShardFeedStallMs: a paused or slow session)
+   * is opened again from the position, once per call; a shard that is gone fails to open.
+   */
   async peek(): Promise<ShardBatch | null> {
     let deadline: number | undefined;
+    let reopened = false;
     for (;;) {
       if (this.ready()) return this.head;
       const gen = this.generation;
@@ -69,6 +74,12 @@ export class ShardFeed {
       } catch (err) {
         if (gen !== this.generation) {
           deadline = undefined; // released under the read (the client left): read again when asked, on a new stream's time
+          continue;
+        }
+        if (!reopened && this.chunks !== undefined && isCut(err)) {
+          reopened = true;
+          this.release();
+          deadline = undefined;
           continue;
         }
         throw err;
@@ -126,4 +137,10 @@ export class ShardFeed {
     this.decoder = new ShardBatchDecoder(SERVER_LIMITS.clusterShardLineCharsMax, this.idOf, this.fromUs);
     this.chunks = (s.body as AsyncIterable<Buffer>)[Symbol.asyncIterator]();
   }
+}
+
+/** The shard closed or reset the connection of an open stream (not a timeout of ours, not malformed bytes). */
+function isCut(err: unknown): boolean {
+  const code = (err as { code?: unknown }).code;
+  return code === 'UND_ERR_SOCKET' || code === 'ECONNRESET';
 }

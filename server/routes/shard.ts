@@ -12,10 +12,12 @@
  *                                      at or before ts (newest first), and the position a
  *                                      step back over them lands on (null: the beginning)
  *
- * Both answer for this process's archive only, whatever the cluster.
+ * Both answer for this process's archive only, whatever the cluster. A feed whose client
+ * takes no chunk within clusterShardFeedStallMs is reset, and at most clusterShardFeedsMax
+ * are served at once (503 TPD_BUSY past it): SERVER_LIMITS, "A shard's batches feeds".
  */
 import { Readable } from 'node:stream';
-import type { FastifyPluginAsync } from 'fastify';
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { validateGlobs } from '../../protocol/glob.js';
 import { TapedeckError } from '../../protocol/errors.js';
 import { HORIZON_HEADER, horizonHeader, horizonOf } from '../horizon.js';
@@ -23,6 +25,8 @@ import { RECORDING_HEADER } from '../cluster/fanout.js';
 import { SHARD_BATCHES_MEDIA_TYPE, encodeShardBatches } from '../cluster/shard-batches.js';
 import { STORAGE_LIMITS } from '../../storage/limits.js';
 import type { Recorder } from '../recorder.js';
+import { SERVER_LIMITS } from '../limits.js';
+import { cutWhenStalled, type StallBound } from './history-stall.js';
 
 export interface ShardRoutesOptions {
   recorder?: Recorder | undefined;
@@ -33,6 +37,19 @@ const SCOPE = { enum: ['local', 'cluster'] };
 /** Microseconds or a count, as digits (query strings are not coerced). */
 const DIGITS = { type: 'string', pattern: '^[0-9]{1,16}$' };
 
+const FEED_STALL: StallBound = { get stallMs() { return SERVER_LIMITS.clusterShardFeedStallMs; }, get bytesPerSMin() { return SERVER_LIMITS.clusterShardFeedReadBytesPerSMin; } };
+
+/**
+ * Resets the connection of a feed whose client took no chunk in time (clusterShardFeedStallMs):
+ * a reset, not a FIN, so the kernel drops at once what it held for the client.
+ */
+function cutUnread(req: FastifyRequest, reply: FastifyReply, bytes: number): void {
+  req.log.info({ client: req.ip, reason: 'unresponsive', chunkBytes: bytes, url: req.url.slice(0, 200) }, 'batches feed cut: its client took no chunk within clusterShardFeedStallMs (SERVER_LIMITS)');
+  const socket = reply.raw.socket;
+  if (socket && !socket.destroyed) socket.resetAndDestroy();
+  else reply.raw.destroy();
+}
+
 export const shardRoutes: FastifyPluginAsync<ShardRoutesOptions> = async (app, opts) => {
   app.get('/api/v1/shard', {
     schema: {
@@ -41,6 +58,8 @@ export const shardRoutes: FastifyPluginAsync<ShardRoutesOptions> = async (app, o
     },
   }, async () => ({ horizon_us: horizonOf(app.archive.lastTs), recording: opts.recorder !== undefined }));
 
+  /** Feeds being streamed (clusterShardFeedsMax). */
+  let feeding = 0;
   app.get<{ Querystring: { from: string; to?: string; glob?: string | string[] } }>('/api/v1/shard/batches', {
     schema: {
       querystring: {
@@ -55,6 +74,13 @@ export const shardRoutes: FastifyPluginAsync<ShardRoutesOptions> = async (app, o
     const g = req.query.glob;
     const globs = g === undefined ? [] : Array.isArray(g) ? g : [g];
     validateGlobs(globs);
+    if (feeding >= SERVER_LIMITS.clusterShardFeedsMax) {
+      reply.header('retry-after', String(Math.ceil(SERVER_LIMITS.clusterShardRetryMs / 1000)));
+      throw new TapedeckError('TPD_BUSY', `${feeding} batches feeds are open, as many as the shard serves at once (clusterShardFeedsMax); retry later`);
+    }
+    // Counted from here until the response is done or its connection gone.
+    feeding++;
+    reply.raw.once('close', () => feeding--);
     const horizon = horizonOf(app.archive.lastTs);
     reply.header(HORIZON_HEADER, horizonHeader(horizon));
     reply.header(RECORDING_HEADER, opts.recorder === undefined ? 'false' : 'true');
@@ -62,7 +88,9 @@ export const shardRoutes: FastifyPluginAsync<ShardRoutesOptions> = async (app, o
     const c = app.archive.cursor(globs.length > 0 ? { filter: globs } : {});
     await c.seek({ ts: Number(req.query.from) - 1 });
     const lastUs = Math.min(horizon ?? 0, req.query.to === undefined ? Number.MAX_SAFE_INTEGER : Number(req.query.to));
-    return reply.send(Readable.from(encodeShardBatches(c, () => app.archive.paths, lastUs), { objectMode: false, highWaterMark: 1 }));
+    const chunks = cutWhenStalled(encodeShardBatches(c, () => app.archive.paths, lastUs), (bytes) => cutUnread(req, reply, bytes), FEED_STALL);
+    // No chunk read ahead (highWaterMark 0): the next is gathered once the socket took this one.
+    return reply.send(Readable.from(chunks, { objectMode: false, highWaterMark: 0 }));
   });
 
   app.get<{ Querystring: { ts: string; n: string; glob?: string | string[] } }>('/api/v1/shard/before', {
