@@ -204,7 +204,8 @@ export const SERVER_LIMITS = {
    * matching one label value costs O(regex × value). A query selects at most promqlSeriesMax
    * series and loads at most promqlSamplesMax samples (16 bytes each in memory: the largest
    * query holds about promqlSamplesMax × 16 bytes); a range query has at most
-   * promqlPointsPerSeriesMax steps (Prometheus' own 11 000). Evaluation yields to the event
+   * promqlPointsPerSeriesMax steps (Prometheus' own 11 000), and its subqueries at most
+   * promqlSubqueryStepsMax steps together, their points counted as loaded samples. Evaluation yields to the event
    * loop every promqlSliceMs and gives up after promqlTimeoutMs (a request's `timeout` may
    * only shorten it); at most promqlConcurrentQueriesMax queries and metadata requests (each
    * with at most promqlMatchersMax match[] selectors) run at once, later ones get 503 until
@@ -229,6 +230,16 @@ export const SERVER_LIMITS = {
   promqlSamplesMax: 50_000_000,
   /** Most steps of a range query per series (Prometheus' own 11 000). */
   promqlPointsPerSeriesMax: 11_000,
+  /**
+   * Most steps at which one query's subqueries evaluate their expression, all subqueries
+   * together (each, nested or not, is evaluated once over the steps of what it is in:
+   * server/promql/subquery.ts); checked before a subquery runs, so `x[100d:1ms]` is refused
+   * at once (422 execution). Prometheus has no such bound (a subquery's points count against
+   * its max-samples, as here against promqlSamplesMax), but a subquery of no series costs a
+   * step without a point: a year at 1 ms is 3·10¹⁰ steps. `max_over_time(x[1d:1s])` over a
+   * week's range query is ~700 000.
+   */
+  promqlSubqueryStepsMax: 2_000_000,
   /** Evaluation yields to the event loop at least this often. */
   promqlSliceMs: 10,
   /** Longest evaluation of one query; a request's `timeout` may only shorten it. */

@@ -5,7 +5,8 @@
  * bottomk, arithmetic and comparisons with scalars and between vectors with on / ignoring /
  * group_left / group_right, and / or / unless, the supported functions, histogram_quantile,
  * sort / sort_desc / timestamp, predict_linear / holt_winters, quantile / count_values, the
- * calendar and trigonometric functions and atan2) are asked of a real Prometheus (2.42,
+ * calendar and trigonometric functions and atan2, subqueries in place of a range selector
+ * and bare, nested at most twice) are asked of a real Prometheus (2.42,
  * remote-write receiver) and of Tapedeck, loaded with the same samples (counters with
  * resets, gauges with NaN and ±Inf values, a gap longer than the lookback, stale markers,
  * jittered times, classic histogram buckets with hostile bucket sets), at several instants
@@ -176,6 +177,9 @@ async function loadPrometheus(prom: RunningPrometheus, series: readonly DataSeri
 // ------------------------------------------------------------------ the queries
 
 const RANGES = ['30s', '1m', '90s', '2m', '5m', '10m', '1m30s'];
+/** A subquery's range and step (none: the default, 1m); steps that do not divide the range too. Small: a case evaluates at most a few thousand steps. */
+const SUBQUERY_RANGES = ['1m', '90s', '5m', '7m', '10m', '30m'];
+const SUBQUERY_STEPS = ['', '1m', '30s', '45s', '2m', '7m', '10s', '4m'];
 const OFFSETS = ['1m', '5m', '-2m', '30s', '10m', '-90s'];
 const ATS = ['start()', 'end()', String((T0_MS + 30 * MINUTE_MS) / 1000), String((T0_MS + 41 * MINUTE_MS + 2345) / 1000)];
 const RANGE_FNS = ['rate', 'irate', 'increase', 'delta', 'idelta', 'deriv', 'changes', 'resets', 'avg_over_time', 'min_over_time', 'max_over_time', 'sum_over_time', 'count_over_time', 'last_over_time', 'present_over_time', 'stddev_over_time', 'stdvar_over_time', 'quantile_over_time'];
@@ -228,6 +232,12 @@ const REGRESSIONS = [
   // an aggregation over a step invariant operand is evaluated once, at the start, parameter included.
   'topk (scalar(count_values ("instance", avg_over_time(fz_aligned{job!="nope"}[10m] @ 1700001800))), time() + (absent(fz_stale{instance=~".+"})))',
   'topk(scalar(fz_gap @ end()), fz_up)', 'quantile(scalar(fz_gap) / 100, fz_temp @ 1700001800)', 'quantile_over_time(scalar(fz_gap) / 100, fz_temp[5m] @ 1700001800)',
+  // Subqueries: durations of 0 are refused; under an @ the selectors see no sample past it (a moving predict_linear reads past it);
+  // in an aggregation's parameter @ start() is none.
+  'fz_up[0s:1m]', 'fz_up[5m:0s]', 'predict_linear(fz_aligned[10m:1m] @ 1700001800, 60)', 'predict_linear(max_over_time(fz_temp[5m:1m])[10m:1m] @ 1700002345.678, 60)',
+  'topk(scalar(count_over_time(fz_temp[10m:1m] @ start())), fz_up)', 'topk(scalar(max_over_time(fz_gap[5m:1m] @ 1700001800)), fz_up)', 'max_over_time(-fz_up[5m:1m])',
+  // A step invariant expression in a subquery has its point at the first step even when that is past the last (seed 1).
+  'fz_aligned @ start()[1m:7m] offset -90s', '(fz_aligned @ 1700001000)[1m:7m]', 'max_over_time(max_over_time((fz_aligned @ 1700001000)[1m:7m])[10m:1m])',
 ];
 
 class QueryGen {
@@ -239,8 +249,12 @@ class QueryGen {
     return this.bitExact > 0 ? names.filter((n) => !NOT_BIT_EXACT.has(n)) : [...names];
   }
 
-  /** A query of one to four levels of nesting. */
+  /** Subqueries being generated around the current point: at most two nested (bounded cases). */
+  private subqueries = 0;
+
+  /** A query of one to four levels of nesting (now and then a bare subquery: an instant query's matrix). */
   query(): string {
+    if (chance(this.r, 0.04)) return this.subquery(true);
     return this.vector(1 + Math.floor(this.r() * 4));
   }
 
@@ -282,7 +296,23 @@ class QueryGen {
    * number: prometheus/prometheus#11708, fixed in 2.50), an answer nobody should match.
    */
   matrix(at = true): string {
+    if (this.subqueries < 2 && chance(this.r, 0.2)) return this.subquery(at);
     return `${this.selector()}[${pick(this.r, RANGES)}]${this.modifiers(at)}`;
+  }
+
+  /** `expr[range:step]` over a selector, a range function or any vector, with offset and @ as a range selector takes them. */
+  private subquery(at: boolean): string {
+    this.subqueries++;
+    try {
+      const inner = pick(this.r, [
+        () => this.selector() + this.modifiers(),
+        () => `${pick(this.r, RANGE_FNS.slice(0, -1))}(${this.matrix()})`,
+        () => `(${this.vector(1)})`,
+      ])();
+      return `${inner}[${pick(this.r, SUBQUERY_RANGES)}:${pick(this.r, SUBQUERY_STEPS)}]${this.modifiers(at)}`;
+    } finally {
+      this.subqueries--;
+    }
   }
 
   scalar(depth: number): string {
@@ -625,7 +655,7 @@ describe('random PromQL queries are answered as a real Prometheus answers them',
       if (diff && (await prometheusUnsettled(prom.url, params, want, got))) unsettled.push(params.query);
       else if (diff && !failures.has(params.query)) failures.set(params.query, `${JSON.stringify(params)}: ${diff}`);
     });
-    console.log(`promql-diff-fuzz seed ${SEED}: ${queries.length} queries, ${cases.length} cases, ${answered} with a non-empty answer, ${refused} refused by Prometheus, ${unsettled.length} where Prometheus itself answers either way (${unsettled.slice(0, 5).join(' ; ')}), ${failures.size} queries differ`);
+    console.log(`promql-diff-fuzz seed ${SEED}: ${queries.length} queries (${queries.filter((q) => /\[[^\]]*:/.test(q)).length} with a subquery), ${cases.length} cases, ${answered} with a non-empty answer, ${refused} refused by Prometheus, ${unsettled.length} where Prometheus itself answers either way (${unsettled.slice(0, 5).join(' ; ')}), ${failures.size} queries differ`);
     const report = [...failures.values()];
     expect(report, `PROMQL_FUZZ_SEED=${SEED} PROMQL_FUZZ_N=${N}\n${report.slice(0, 30).join('\n')}`).toEqual([]);
     // The fuzz means something: a good part of the cases have data in them.

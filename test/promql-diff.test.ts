@@ -213,7 +213,7 @@ describe('PromQL answers equal a real Prometheus', () => {
   }, 120_000);
 
   it('refuses what Prometheus refuses, and what is outside the subset, in Prometheus error shape', async () => {
-    for (const q of ['sum(', 'rate(req_total)', 'req_total[5m] + 1', '1 > 2', 'histogram_quantile(0.9, req_total[5m])', 'count_values(1, req_total)', 'holt_winters(req_total, 0.5, 0.5)', 'max_over_time(req_total[5m:1m])', '1 and vector(1)', 'vector(1) or 2', 'req_total and bool req_total', 'req_total[5m] or req_total', '1 or on(x) vector(1)', 'req_total and on(code) group_left req_total', 'req_total + on(code) group_left(code) req_total', 'round(req_total, 1, 2)', 'clamp(req_total, 1)', 'absent(req_total[5m])', 'absent_over_time(req_total)', 'label_replace(req_total, "a", "b", "c")', 'label_replace(req_total, "a", "b", "c", 1)', 'label_join(req_total, "a")', 'label_replace(1, "a", "b", "c", "d")']) {
+    for (const q of ['sum(', 'rate(req_total)', 'req_total[5m] + 1', '1 > 2', 'histogram_quantile(0.9, req_total[5m])', 'count_values(1, req_total)', 'holt_winters(req_total, 0.5, 0.5)', 'req_total[5m:0s]', '1[5m:1m]', 'req_total[5m][10m:1m]', 'req_total[5m:1m] + 1', '(req_total[5m:1m]) offset 1m', 'rate(req_total[5m:1m] @ 1 @ 2)', '1 and vector(1)', 'vector(1) or 2', 'req_total and bool req_total', 'req_total[5m] or req_total', '1 or on(x) vector(1)', 'req_total and on(code) group_left req_total', 'req_total + on(code) group_left(code) req_total', 'round(req_total, 1, 2)', 'clamp(req_total, 1)', 'absent(req_total[5m])', 'absent_over_time(req_total)', 'label_replace(req_total, "a", "b", "c")', 'label_replace(req_total, "a", "b", "c", 1)', 'label_join(req_total, "a")', 'label_replace(1, "a", "b", "c", "d")']) {
       const want = await promtool(['instant', prom.url, q]);
       const got = await promtool(['instant', tapedeck.url, q]);
       expect(got.ok, q).toBe(false);
@@ -262,6 +262,9 @@ const EDGE_QUERIES = [
   'edge_nothing', 'sum(edge_nothing)', 'count(edge_nothing)', 'rate(edge_nothing[5m])', 'edge_side{side="l"} + on(id) edge_nothing', 'scalar(edge_nothing)', 'scalar(edge_tie)',
   'edge_counter @ start()', 'edge_counter @ end()', 'rate(edge_counter[5m] @ end())', 'edge_counter @ start() offset -1m', 'edge_counter offset -5m', 'edge_counter @ 1700000900.5',
   'max_over_time(edge_special[10m] @ end() offset 2m)',
+  'edge_stale[5m:1m]', 'count_over_time(edge_stale[5m:30s])', 'last_over_time(edge_stale[3m:10s])', 'max_over_time(edge_special[10m:1m])', 'rate(edge_counter[5m:15s])', 'resets(edge_counter[10m:1m])',
+  'edge_counter[3m:1m] offset 1m', 'edge_counter[3m:1m] @ start()', 'edge_tie[2m:45s] @ 1700000900.5', 'topk(1, max_over_time(edge_tie[5m:1m]))', 'max_over_time(topk(1, edge_tie)[5m:1m])', 'sum_over_time(edge_nothing[5m:1m])',
+  'max_over_time(rate(edge_counter[2m])[10m:1m])[20m:5m]', 'absent_over_time(edge_nothing[5m:1m])', 'count_over_time(vector(1)[1m:7s])',
   'edge_counter ^ 1.7', '1.0001 ^ edge_counter', 'edge_counter ^ -2.5', '(edge_counter - 50) ^ 3', '0.5 ^ edge_counter', 'edge_counter ^ 0.5', 'log10(edge_counter)', 'log2(edge_counter)',
   'ln(edge_counter)', 'exp(edge_counter / 50)', 'sqrt(edge_counter)', 'edge_special ^ 2', '2 ^ edge_special', 'edge_special ^ edge_special',
   '(-8) ^ (1/3)', '0 ^ -1', '(-1) ^ Inf', '(-1) ^ -Inf', '2 ^ -1074', '2 ^ -1075', '0.5 ^ 1075', '10 ^ 308.5', '(-2) ^ 1e300', 'Inf ^ -0.5', '(-Inf) ^ 3', '(-Inf) ^ 2',

@@ -47,7 +47,7 @@ describe('parsed-query cache', () => {
     limits.promqlParsedQueriesMax = 4;
     parseQueryCached('up');
     const held = parsedQueriesHeld();
-    for (const q of ['sum(', 'up{', 'g[5m:1m]', '', 'g[5m] + 1', `up${' '.repeat(SERVER_LIMITS.promqlQueryCharsMax)}`]) {
+    for (const q of ['sum(', 'up{', 'g[5m:0s]', '', 'g[5m] + 1', `up${' '.repeat(SERVER_LIMITS.promqlQueryCharsMax)}`]) {
       for (let i = 0; i < 2; i++) expect(() => parseQueryCached(q), q).toThrow();
     }
     expect(parsedQueriesHeld()).toBe(held);

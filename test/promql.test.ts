@@ -136,7 +136,6 @@ describe('refusals, in Prometheus error shape', () => {
 
   it('names the construct outside the subset', async () => {
     for (const [q, what] of [
-      ['up[5m:1m]', 'subquery'],
       ['quantile_over_time("a", up[5m])', 'string literal'],
       ['histogram_count(up)', 'histogram_count'],
       ['histogram_fraction(0, 1, up)', 'histogram_fraction'],

@@ -105,8 +105,14 @@ export type Expr =
       readonly label?: string;
       readonly expr: Expr;
     }
-  /** param: quantile_over_time's φ, predict_linear's t, holt_winters' sf (param2 its tf). */
-  | { readonly kind: 'range_fn'; readonly fn: RangeFunction; readonly matrix: Extract<Expr, { kind: 'matrix' }>; readonly param: Expr | undefined; readonly param2?: Expr }
+  /**
+   * `expr[range:step]`, with its own offset and @ (docs/prometheus.md, "Subqueries"): expr
+   * (an instant vector) evaluated at every multiple of step from the epoch in the range,
+   * a range vector (server/promql/subquery.ts). stepMs 0: the default step.
+   */
+  | { readonly kind: 'subquery'; readonly expr: Expr; readonly rangeMs: number; readonly stepMs: number; readonly offsetMs: number; readonly at: AtModifier | undefined }
+  /** param: quantile_over_time's φ, predict_linear's t, holt_winters' sf (param2 its tf). matrix: a range selector or a subquery. */
+  | { readonly kind: 'range_fn'; readonly fn: RangeFunction; readonly matrix: MatrixExpr | SubqueryExpr; readonly param: Expr | undefined; readonly param2?: Expr }
   | { readonly kind: 'element_fn'; readonly fn: ElementFunction; readonly expr: Expr }
   | { readonly kind: 'label_fn'; readonly f: LabelFunction; readonly expr: Expr }
   | { readonly kind: 'clamp_fn'; readonly fn: ClampFunction; readonly expr: Expr; readonly params: readonly Expr[] }
@@ -124,6 +130,7 @@ export type Expr =
   | { readonly kind: 'scalar_fn'; readonly expr: Expr };
 
 export type MatrixExpr = Extract<Expr, { kind: 'matrix' }>;
+export type SubqueryExpr = Extract<Expr, { kind: 'subquery' }>;
 
 export function typeOf(e: Expr): ValueType {
   switch (e.kind) {
@@ -132,6 +139,7 @@ export function typeOf(e: Expr): ValueType {
     case 'scalar_fn':
       return 'scalar';
     case 'matrix':
+    case 'subquery':
       return 'matrix';
     case 'neg':
     case 'binary':
@@ -170,6 +178,7 @@ export function selectorsOf(e: Expr, out: Array<{ sel: Selector; rangeMs: number
     case 'label_fn':
     case 'sort':
     case 'timestamp':
+    case 'subquery':
       selectorsOf(e.expr, out);
       break;
     case 'clamp_fn':
@@ -189,4 +198,30 @@ export function selectorsOf(e: Expr, out: Array<{ sel: Selector; rangeMs: number
       break;
   }
   return out;
+}
+
+/** The operands of a node (an aggregation's parameter first), in no particular meaning of order. */
+export function childrenOf(e: Expr): Expr[] {
+  switch (e.kind) {
+    case 'number':
+    case 'vector':
+    case 'matrix':
+    case 'time':
+      return [];
+    case 'range_fn':
+      return [e.matrix, e.param, e.param2].filter((x): x is Expr => x !== undefined);
+    case 'histogram_quantile':
+      return [e.q, e.expr];
+    case 'date_fn':
+      return e.expr ? [e.expr] : [];
+    case 'clamp_fn':
+      return [e.expr, ...e.params];
+    case 'binary':
+    case 'set':
+      return [e.lhs, e.rhs];
+    case 'aggregate':
+      return e.param ? [e.param, e.expr] : [e.expr];
+    default:
+      return [e.expr];
+  }
 }

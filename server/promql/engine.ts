@@ -7,14 +7,16 @@
  */
 import type { Archive } from '../../storage/index.js';
 import { SERVER_LIMITS } from '../limits.js';
-import { selectorsOf, typeOf, type Expr, type Selector } from './ast.js';
+import { selectorsOf, typeOf, type Expr, type Selector, type SubqueryExpr } from './ast.js';
 import { selectSeriesSliced, type SeriesRef } from './catalog.js';
 import { PromError, badData } from './errors.js';
-import { Evaluator, sortSamples, type MatrixSeries, type Sample } from './eval.js';
+import { Evaluator, type MatrixSeries, type Sample } from './eval.js';
 import { compareMetrics, type Metric } from './labels.js';
 import { Budget, loadSamples, type SeriesSamples } from './load.js';
 import { parseQueryCachedSliced } from './parse-cache.js';
+import { sortSamples } from './sort.js';
 import { plainRangeQuery, streamRangeQuery } from './stream.js';
+import { neededRange, runSubqueries, type SubqueryMatrix } from './subquery.js';
 
 export const DEFAULT_LOOKBACK_MS = 5 * 60_000;
 
@@ -40,19 +42,6 @@ export type QueryResult =
 const tooManySeries = (): PromError =>
   new PromError('execution', `query selects more than promqlSeriesMax (${SERVER_LIMITS.promqlSeriesMax}) series`, 'TPD_QUERY_LIMIT');
 
-/** The time range [from, to] of samples the selectors need over the query's steps. */
-function neededRange(sels: Array<{ sel: Selector; rangeMs: number }>, p: QueryParams): { fromMs: number; toMs: number } {
-  let fromMs = Infinity;
-  let toMs = -Infinity;
-  for (const { sel, rangeMs } of sels) {
-    const back = rangeMs > 0 ? rangeMs : p.lookbackMs;
-    const [first, last] = sel.at === undefined ? [p.startMs, p.endMs] : sel.at === 'start' ? [p.startMs, p.startMs] : sel.at === 'end' ? [p.endMs, p.endMs] : [sel.at.ms, sel.at.ms];
-    fromMs = Math.min(fromMs, first - sel.offsetMs - back);
-    toMs = Math.max(toMs, last - sel.offsetMs);
-  }
-  return { fromMs, toMs };
-}
-
 async function load(archive: Archive, expr: Expr, p: QueryParams, budget: Budget): Promise<Map<Selector, SeriesSamples[]>> {
   const sels = selectorsOf(expr);
   const chosen = new Map<Selector, SeriesRef[]>();
@@ -63,7 +52,7 @@ async function load(archive: Archive, expr: Expr, p: QueryParams, budget: Budget
     all.push(...refs);
     if (all.length > SERVER_LIMITS.promqlSeriesMax) throw tooManySeries();
   }
-  const { fromMs, toMs } = neededRange(sels, p);
+  const { fromMs, toMs } = neededRange(expr, p);
   const samples = await loadSamples(archive, all, fromMs, toMs, budget);
   const selected = new Map<Selector, SeriesSamples[]>();
   for (const [sel, refs] of chosen) {
@@ -87,7 +76,10 @@ export async function runQuery(archive: Archive, p: QueryParams): Promise<QueryR
     const plain = await plainRangeQuery(expr, selected, p, budget);
     if (plain) return { resultType: 'matrix', series: plain };
   }
-  const ev = new Evaluator({ startMs: p.startMs, endMs: p.endMs, lookbackMs: p.lookbackMs, selected });
+  const subqueries = new Map<SubqueryExpr, SubqueryMatrix>();
+  const ctx = { startMs: p.startMs, endMs: p.endMs, lookbackMs: p.lookbackMs, selected, subqueries };
+  await runSubqueries(expr, { ...ctx, evalEndMs: p.stepMs === 0 ? p.startMs : p.endMs }, subqueries, budget);
+  const ev = new Evaluator(ctx);
   if (p.stepMs === 0) return instant(ev, expr, p.startMs);
   return rangeQuery(ev, expr, p, budget);
 }
@@ -98,6 +90,8 @@ function instant(ev: Evaluator, expr: Expr, t: number): QueryResult {
     const series = list.map(({ metric, w }) => ({ metric, t: w.t.subarray(w.lo, w.hi), v: w.v.subarray(w.lo, w.hi) }));
     return { resultType: 'matrix', series: series.sort((a, b) => compareMetrics(a.metric, b.metric)) };
   }
+  // A bare subquery: its whole answer (its steps are the window at t).
+  if (expr.kind === 'subquery') return { resultType: 'matrix', series: ev.subquery(expr).series.map(({ metric, n, t: ts, v }) => ({ metric, t: ts.subarray(0, n), v: v.subarray(0, n) })) };
   const x = ev.at(expr, t);
   if (x.type === 'scalar') return { resultType: 'scalar', t, v: x.v };
   return { resultType: 'vector', t, samples: sortSamples(x.samples) };

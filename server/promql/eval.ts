@@ -6,11 +6,13 @@
  * offset moves t back and @ fixes it; functions and arithmetic drop the metric name;
  * vector matching and set operators in server/promql/eval-binary.ts.
  */
-import type { Expr, MatrixExpr, Selector } from './ast.js';
+import type { Expr, MatrixExpr, Selector, SubqueryExpr } from './ast.js';
 import { execution } from './errors.js';
 import { binop, clampFunction, elementFunction, isComparison, rangeFunction, type Window } from './functions.js';
-import { compareMetrics, dropName, makeMetric, restrict, type Metric } from './labels.js';
+import { dropName, makeMetric, restrict, type Metric } from './labels.js';
+import { sortByValue } from './sort.js';
 import { rangedOf, type SeriesSamples } from './load.js';
+import type { SubqueryMatrix } from './subquery.js';
 import { lower, lowerFrom, upper, upperFrom } from './search.js';
 import { aggregateStep } from './aggregate.js';
 import { dateField, goInt64 } from './calendar.js';
@@ -38,6 +40,20 @@ export interface EvalContext {
   readonly lookbackMs: number;
   /** The series each selector selected, in Prometheus' order (by label set). */
   readonly selected: ReadonlyMap<Selector, readonly SeriesSamples[]>;
+  /**
+   * The first step of this evaluator (the query's start, or a subquery's first step,
+   * server/promql/subquery.ts): where step invariant subtrees are evaluated and what moving
+   * @ times move from. startMs / endMs stay the query's (`@ start()`, `@ end()`).
+   */
+  readonly evalStartMs?: number;
+  /**
+   * Inside a subquery with @ (and any subquery within it): the last sample time its selectors
+   * without @ of their own see, before their offset (2.42 selects their samples up to the @
+   * time less the subqueries' offsets, getTimeRangesForSelector).
+   */
+  readonly visibleToMs?: number;
+  /** Every subquery's answer, computed before the steps (subquery.ts runSubqueries). */
+  readonly subqueries?: ReadonlyMap<SubqueryExpr, SubqueryMatrix>;
 }
 
 export class Evaluator {
@@ -60,6 +76,31 @@ export class Evaluator {
 
   constructor(private readonly ctx: EvalContext) {}
 
+  /** This evaluator's first step (EvalContext.evalStartMs). */
+  private get evalStart(): number {
+    return this.ctx.evalStartMs ?? this.ctx.startMs;
+  }
+
+  /** A subquery's answer; runSubqueries computed it before any step. */
+  subquery(e: SubqueryExpr): SubqueryMatrix {
+    const m = this.ctx.subqueries?.get(e);
+    if (!m) throw new Error('subquery evaluated before runSubqueries (server/promql/subquery.ts)');
+    return m;
+  }
+
+  /** A subquery's points at step t ([t - offset - range, t - offset]), one entry per series with some. */
+  subqueryWindows(e: SubqueryExpr, t: number): Array<{ metric: Metric; w: Window }> {
+    const { offsetMs, series } = this.subquery(e);
+    const endMs = t - offsetMs;
+    const list: Array<{ metric: Metric; w: Window }> = [];
+    for (const s of series) {
+      const lo = lower(s.t, s.n, endMs - e.rangeMs);
+      const hi = upper(s.t, s.n, endMs);
+      if (hi > lo) list.push({ metric: s.metric, w: { t: s.t, v: s.v, lo, hi } });
+    }
+    return list;
+  }
+
   /** The selector's @ time (ms), if any. */
   private fixedAt(sel: Selector): number | undefined {
     return sel.at === undefined ? undefined : sel.at === 'start' ? this.ctx.startMs : sel.at === 'end' ? this.ctx.endMs : sel.at.ms;
@@ -69,13 +110,13 @@ export class Evaluator {
   private refTime(sel: Selector, t: number): number {
     const at = this.fixedAt(sel);
     if (at === undefined) return t - sel.offsetMs;
-    return at - sel.offsetMs + (sel.moving === true ? t - this.ctx.startMs : 0);
+    return at - sel.offsetMs + (sel.moving === true ? t - this.evalStart : 0);
   }
 
   /** The last sample time a selector sees: 2.42 reads an @ selector's samples up to its @ time (less its offset) only. */
   private visibleTo(sel: Selector): number {
     const at = this.fixedAt(sel);
-    return at === undefined ? Infinity : at - sel.offsetMs;
+    return (at ?? this.ctx.visibleToMs ?? Infinity) - sel.offsetMs;
   }
 
   /** The value of e at step t; a subtree 2.42 finds step invariant is evaluated once, at the start (invariant.ts). */
@@ -83,7 +124,7 @@ export class Evaluator {
     this.invariance ??= invarianceOf(e);
     if (!this.invariance.wrapped.has(e)) return this.step(e, t);
     let v = this.atStart.get(e);
-    if (!v) this.atStart.set(e, (v = this.step(e, this.ctx.startMs)));
+    if (!v) this.atStart.set(e, (v = this.step(e, this.evalStart)));
     return v;
   }
 
@@ -96,6 +137,7 @@ export class Evaluator {
       case 'vector':
         return { type: 'vector', samples: this.instant(e.sel, t) };
       case 'matrix':
+      case 'subquery':
         throw execution('a range vector cannot be evaluated at a step (only as a function argument or a whole instant query)');
       case 'neg': {
         const x = this.at(e.expr, t);
@@ -130,7 +172,8 @@ export class Evaluator {
         return { type: 'vector', samples: unique(x.map((s) => ({ metric: rewrite.apply(s.metric), v: s.v }))) };
       }
       case 'absent': {
-        const present = e.expr.kind === 'matrix' ? this.windows(e.expr, t).list.length > 0 : this.vector(e.expr, t).length > 0;
+        const arg = e.expr;
+        const present = arg.kind === 'matrix' ? this.windows(arg, t).list.length > 0 : arg.kind === 'subquery' ? this.subqueryWindows(arg, t).length > 0 : this.vector(arg, t).length > 0;
         return { type: 'vector', samples: present ? [] : [{ metric: makeMetric(e.labels), v: 1 }] };
       }
       case 'vector_fn':
@@ -220,16 +263,26 @@ export class Evaluator {
   private rangeFn(e: Extract<Expr, { kind: 'range_fn' }>, t: number): Sample[] {
     const param = e.param ? this.scalar(e.param, t) : 0;
     const param2 = e.param2 ? this.scalar(e.param2, t) : 0;
-    const { sel, rangeMs } = e.matrix;
+    if (e.matrix.kind === 'subquery') {
+      // The subquery's answer read as 2.42 reads it (evalSubquery): a range selector of its
+      // series with its offset, @ made an offset from this evaluator's start.
+      const { offsetMs, series } = this.subquery(e.matrix);
+      return this.rangeFnOver(e, t, series, t - offsetMs, t - offsetMs, param, param2);
+    }
+    const { sel } = e.matrix;
     // A call 2.42 does not find step invariant (predict_linear always; quantile_over_time with
     // a q that changes) reads its @-fixed range moving with a range query's steps
     // (prometheus/prometheus#11708), seeing no sample past the @ time.
     const moving = sel.at !== undefined && sel.moving !== true && this.invariance?.invariant.has(e) !== true;
-    const endMs = this.refTime(sel, t) + (moving ? t - this.ctx.startMs : 0);
-    const lastMs = Math.min(endMs, this.visibleTo(sel));
+    const endMs = this.refTime(sel, t) + (moving ? t - this.evalStart : 0);
+    return this.rangeFnOver(e, t, this.ctx.selected.get(sel) ?? [], endMs, Math.min(endMs, this.visibleTo(sel)), param, param2);
+  }
+
+  /** A range function of each series over [endMs - range, min(endMs, lastMs)]. */
+  private rangeFnOver(e: Extract<Expr, { kind: 'range_fn' }>, t: number, series: readonly SeriesSamples[], endMs: number, lastMs: number, param: number, param2: number): Sample[] {
+    const rangeMs = e.matrix.rangeMs;
     // last_over_time acts like offset: it keeps the metric name.
     const keepName = e.fn === 'last_over_time';
-    const series = this.ctx.selected.get(sel) ?? [];
     const loHints = this.hintsOf(e.matrix, series.length);
     const hiHints = this.hintsOf(e, series.length);
     const out: Sample[] = [];
@@ -337,35 +390,3 @@ function unique(samples: Sample[]): Sample[] {
   }
   return samples;
 }
-
-/** Answers of sort / sort_desc, already in the order an instant query gives them. */
-const byValue = new WeakSet<Sample[]>();
-
-/** An instant query's answer in label order, but sort's and sort_desc's in theirs. */
-export function sortSamples(samples: Sample[]): Sample[] {
-  if (byValue.has(samples)) return samples;
-  return samples.sort((a, b) => compareMetrics(a.metric, b.metric));
-}
-
-/**
- * sort / sort_desc as Prometheus 2.42 sorts (functions.go: sort.Sort of the reversed
- * opposite order, NaN last): Go's insertion sort up to 12 samples, so equal values keep
- * the input's order as Prometheus' do; a stable sort beyond.
- */
-function sortByValue(input: readonly Sample[], desc: boolean): Sample[] {
-  const out = input.slice();
-  const less = (a: Sample, b: Sample): boolean => Number.isNaN(b.v) || (desc ? b.v < a.v : b.v > a.v);
-  if (out.length > 12) out.sort((a, b) => (less(a, b) ? -1 : less(b, a) ? 1 : 0));
-  else {
-    for (let i = 1; i < out.length; i++) {
-      for (let j = i; j > 0 && less(out[j] as Sample, out[j - 1] as Sample); j--) {
-        const x = out[j] as Sample;
-        out[j] = out[j - 1] as Sample;
-        out[j - 1] = x;
-      }
-    }
-  }
-  byValue.add(out);
-  return out;
-}
-

@@ -7,7 +7,8 @@
  * subtrees are evaluated once, at the query's start, and their answer repeated at every step
  * ("wrapped"), so an aggregation whose parameter changes from step to step over an
  * invariant operand keeps the parameter's value at the start. A range function call that is
- * not invariant reads an @-fixed range moving with the steps (eval.ts). Pure.
+ * not invariant reads an @-fixed range moving with the steps (eval.ts). A subquery is
+ * invariant when it has an @; its expression, when invariant, is wrapped. Pure.
  */
 import type { Expr } from './ast.js';
 
@@ -56,6 +57,11 @@ export function invarianceOf(root: Expr): Invariance {
       }
       case 'aggregate':
         return visit(e.expr);
+      case 'subquery':
+        // Its expression is wrapped when invariant (evaluated at the subquery's first step,
+        // subquery.ts); the subquery is invariant when it has an @.
+        if (visit(e.expr)) wrapped.add(e.expr);
+        return e.at !== undefined;
       case 'range_fn':
         return call(e.fn !== 'predict_linear', [e.param, e.matrix, e.param2]);
       case 'clamp_fn':

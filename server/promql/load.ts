@@ -37,6 +37,16 @@ export class Budget {
     private readonly signal?: AbortSignal,
   ) {}
 
+  /** Steps its subqueries evaluate (server/promql/subquery.ts), all together. */
+  subquerySteps = 0;
+
+  addSubquerySteps(n: number): void {
+    this.subquerySteps += n;
+    if (this.subquerySteps > SERVER_LIMITS.promqlSubqueryStepsMax) {
+      throw new PromError('execution', `query processing would evaluate its subqueries at more than promqlSubqueryStepsMax (${SERVER_LIMITS.promqlSubqueryStepsMax}) steps in query execution`, 'TPD_QUERY_LIMIT');
+    }
+  }
+
   addSamples(n: number): void {
     this.samples += n;
     if (this.samples > SERVER_LIMITS.promqlSamplesMax) {

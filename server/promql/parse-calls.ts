@@ -61,7 +61,7 @@ export function callExpr(cx: ConvertContext, n: SyntaxNode, depth: number): Expr
     const types = RANGE_ARGS[fn] ?? ['matrix'];
     want(types);
     const m = args[types.indexOf('matrix')] as Expr;
-    if (m.kind !== 'matrix') throw cx.unsupported(n, `"${fn}" of anything but a range selector (subqueries)`);
+    if (m.kind !== 'matrix' && m.kind !== 'subquery') throw cx.unsupported(n, `"${fn}" of this range vector`);
     const params = args.filter((_a, i) => types[i] === 'scalar');
     return params.length > 1
       ? { kind: 'range_fn', fn: fn as RangeFunction, matrix: m, param: params[0], param2: params[1] as Expr }
@@ -104,7 +104,6 @@ export function callExpr(cx: ConvertContext, n: SyntaxNode, depth: number): Expr
   if (fn === 'absent' || fn === 'absent_over_time') {
     want([fn === 'absent' ? 'vector' : 'matrix']);
     const arg = args[0] as Expr;
-    if (fn === 'absent_over_time' && arg.kind !== 'matrix') throw cx.unsupported(n, `"${fn}" of anything but a range selector (subqueries)`);
     return { kind: 'absent', expr: arg, labels: absentLabels(arg) };
   }
   if (fn === 'time') {

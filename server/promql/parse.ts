@@ -7,8 +7,8 @@
 import { promqlParser as parser } from './grammar.js';
 import type { SyntaxNode, Tree } from '@lezer/common';
 import { SERVER_LIMITS } from '../limits.js';
-import type { AggregateOp, AtModifier, BinaryOp, SetOp, Expr, LabelMatcher, Matching, MatchOp, MatrixExpr, Selector } from './ast.js';
-import { selectorsOf, typeOf } from './ast.js';
+import type { AggregateOp, AtModifier, BinaryOp, SetOp, Expr, LabelMatcher, Matching, MatchOp, MatrixExpr, Selector, SubqueryExpr } from './ast.js';
+import { childrenOf, selectorsOf, typeOf } from './ast.js';
 import { badData, type PromError } from './errors.js';
 import { checkBinary, checkSet, matcher, negate } from './parse-checks.js';
 import { callExpr, children, TYPE_NAMES, type ConvertContext } from './parse-calls.js';
@@ -51,6 +51,12 @@ function paramSelectors(param: Expr): void {
     if (s.at === 'start' || s.at === 'end') s.at = undefined;
     else if (s.at !== undefined) s.moving = true;
   }
+  const subqueries = (e: Expr): void => {
+    const sub = e as { kind: string; at: AtModifier | undefined };
+    if (e.kind === 'subquery' && (sub.at === 'start' || sub.at === 'end')) sub.at = undefined;
+    childrenOf(e).forEach(subqueries);
+  };
+  subqueries(param);
 }
 
 /** The grammar's steps between two calls of parseQuerySliced's `slice` (a cheap clock read). */
@@ -141,7 +147,7 @@ class Converter implements ConvertContext {
       case 'StringLiteral':
         throw this.unsupported(n, 'a string literal as a value');
       case 'SubqueryExpr':
-        throw this.unsupported(n, 'a subquery');
+        return this.subquery(n, d);
       default:
         throw this.unsupported(n, `the construct ${n.type.name}`);
     }
@@ -210,6 +216,20 @@ class Converter implements ConvertContext {
     });
   }
 
+  /** `e[range:step]` (step optional); like a range, it binds to the rightmost operand (onRightmost). */
+  private subquery(n: SyntaxNode, depth: number): Expr {
+    const [inner, range, step, ...rest] = children(n);
+    if (!inner || !range || rest.length > 0) throw this.unsupported(n, 'this subquery');
+    const rangeMs = this.duration(range);
+    const stepMs = step ? this.duration(step) : 0;
+    if (rangeMs <= 0 || (step && stepMs <= 0)) throw badData(`parse error: duration must be greater than 0 (in ${JSON.stringify(this.src(n))})`);
+    return this.onRightmost(this.expr(inner, depth), (e) => {
+      const type = typeOf(e);
+      if (type !== 'vector') throw badData(`subquery is only allowed on instant vector, got ${TYPE_NAMES[type]} in ${JSON.stringify(this.src(n))} instead`);
+      return { kind: 'subquery', expr: e, rangeMs, stepMs, offsetMs: 0, at: undefined } satisfies SubqueryExpr;
+    });
+  }
+
   /** Applies a postfix modifier to the rightmost operand of unparenthesized operators. */
   private onRightmost(e: Expr, f: (e: Expr) => Expr): Expr {
     if (this.parenthesized.has(e)) return f(e);
@@ -227,11 +247,13 @@ class Converter implements ConvertContext {
     const offsetMs = isOffset ? this.signedDuration(arg) : 0;
     const at = isOffset ? undefined : this.at(arg);
     return this.onRightmost(this.expr(inner, depth), (e) => {
-      if ((e.kind !== 'vector' && e.kind !== 'matrix') || this.parenthesized.has(e)) {
-        throw badData(`${isOffset ? 'offset' : '@'} modifier must be preceded by an instant vector selector or range vector selector (subqueries are not supported)`);
+      if ((e.kind !== 'vector' && e.kind !== 'matrix' && e.kind !== 'subquery') || this.parenthesized.has(e)) {
+        throw badData(`${isOffset ? 'offset' : '@'} modifier must be preceded by an instant vector selector or range vector selector or a subquery`);
       }
-      if (isOffset && e.sel.offsetMs !== 0) throw badData('offset may not be set multiple times');
-      if (!isOffset && e.sel.at !== undefined) throw badData('@ <timestamp> may not be set multiple times');
+      const was = e.kind === 'subquery' ? e : e.sel;
+      if (isOffset && was.offsetMs !== 0) throw badData('offset may not be set multiple times');
+      if (!isOffset && was.at !== undefined) throw badData('@ <timestamp> may not be set multiple times');
+      if (e.kind === 'subquery') return isOffset ? { ...e, offsetMs } : { ...e, at };
       const sel: Selector = isOffset ? { ...e.sel, offsetMs } : { ...e.sel, at };
       return e.kind === 'vector' ? { kind: 'vector', sel } : { kind: 'matrix', sel, rangeMs: e.rangeMs };
     });

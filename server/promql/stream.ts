@@ -43,7 +43,7 @@ function streamable(e: Expr): { agg: Aggregate; sel: Selector; fn: RangeFn | und
   if ((e.op === 'topk' || e.op === 'bottomk') && e.param?.kind !== 'number') return undefined;
   const x = e.expr;
   if (x.kind === 'vector' && x.sel.at === undefined) return { agg: e, sel: x.sel, fn: undefined };
-  if (x.kind === 'range_fn' && x.param === undefined && x.matrix.sel.at === undefined) return { agg: e, sel: x.matrix.sel, fn: x };
+  if (x.kind === 'range_fn' && x.param === undefined && x.matrix.kind === 'matrix' && x.matrix.sel.at === undefined) return { agg: e, sel: x.matrix.sel, fn: x };
   return undefined;
 }
 
@@ -98,7 +98,7 @@ export async function plainRangeQuery(expr: Expr, selected: ReadonlyMap<Selector
   let sel: Selector;
   let fn: RangeFn | undefined;
   if (expr.kind === 'vector') sel = expr.sel;
-  else if (expr.kind === 'range_fn' && expr.param === undefined) {
+  else if (expr.kind === 'range_fn' && expr.param === undefined && expr.matrix.kind === 'matrix') {
     sel = expr.matrix.sel;
     fn = expr;
   } else return undefined;
