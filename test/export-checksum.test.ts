@@ -33,8 +33,10 @@ function rng(seed: number): () => number {
 async function smallArchive(): Promise<string> {
   const dir = join(await tmpDir(), 'archive');
   const archive = await Archive.open(dir, { flushIntervalMs: 0 });
-  for (let b = 0; b < 40; b++) archive.writer.append([[`/d/x${b % 3}`, b + 0.25], ['/d/s', `text ${b}`], ['/d/o', { n: b, ok: b % 2 === 0 }]], T0 + b * 1_000_000);
-  await archive.writer.flush();
+  const writer = archive.writer;
+  if (!writer) throw new Error('opened read-only');
+  for (let b = 0; b < 40; b++) writer.append([[`/d/x${b % 3}`, b + 0.25], ['/d/s', `text ${b}`], ['/d/o', { n: b, ok: b % 2 === 0 }]], T0 + b * 1_000_000);
+  await writer.flush();
   await archive.close();
   return dir;
 }
