@@ -18,6 +18,7 @@ import type { Archive, FetchWait } from '../storage/archive.js';
 import { readsUntil } from '../storage/read-signal.js';
 import type { BlockRow } from '../storage/catalog.js';
 import { ColumnBlockReader, type ColumnBlock } from '../storage/column-block.js';
+import { throwHoleIn } from '../storage/cursor-gap.js';
 import { isIndexed, type FileEntry } from '../storage/file-list.js';
 import { FrameFile, type FrameSpan } from '../storage/frame-span.js';
 import { STORAGE_LIMITS } from '../storage/limits.js';
@@ -82,11 +83,18 @@ export async function foldRange(a: Archive, keep: KeepId, startUs: number, endUs
   let f = start.file;
   let di = start.di;
   let skip = start.skipUpToUs;
+  // A hole no file entry names (seqs with no file, a damaged file's end; with no catalog) fails
+  // the pass as it fails a cursor reading forward: passed over, its batches were left out.
+  if (f) throwHoleIn(a, a.fileList.before(f.seq), startUs + 1, endUs);
   while (f && !pass.done) {
-    if (!isIndexed(f)) await a.prepare(f, wait);
-    await pass.file(f, di, skip);
+    // A file whose batches are all at or before start holds nothing to fold (a gone one ending
+    // there, as a seek to its end lands past it, cursor-seek.ts): not read.
+    const before = f.sealed && f.lastTs !== null && f.lastTs <= startUs;
+    if (!before && !isIndexed(f)) await a.prepare(f, wait);
+    if (!before) await pass.file(f, di, skip);
     skip = null;
     di = 0;
+    throwHoleIn(a, f, startUs + 1, endUs);
     if (!f.sealed) break;
     f = a.fileList.after(f.seq);
   }

@@ -87,6 +87,19 @@ export function isHoleRead(err: unknown, h: Hole): err is TapedeckError {
   return isTapedeckError(err, h.tail ? 'TPD_CORRUPT_BLOCK' : 'TPD_FILE_UNAVAILABLE') && err.details?.file === h.entry.name && err.details.offset === undefined;
 }
 
+/**
+ * For readers of a time range that cross files themselves (readSeries, the diff's pass): fails
+ * as a cursor reading forward does (holeAfter) when the hole after file `prev` (undefined: the
+ * beginning), if any, may hold batches in [fromUs, toUs]: its batches are after the last one
+ * before it and at or before the next file's opening image. Passed over, the range's updates
+ * in it were left out in silence.
+ */
+export function throwHoleIn(a: Archive, prev: FileEntry | undefined, fromUs: number, toUs: number): void {
+  if (prev !== undefined && !prev.sealed && !prev.damaged) return;
+  const hole = holeAfter(a, prev);
+  if (hole !== undefined && (hole.afterUs ?? -Infinity) < toUs && (hole.uptoUs ?? Infinity) >= fromUs) throw holeError(hole);
+}
+
 /** `err` says file `f` cannot be read now: missing, not fetchable, or gone from disk (ENOENT). */
 export function isGoneRead(err: unknown, f: FileEntry): err is TapedeckError {
   if (!isTapedeckError(err) || err.details?.file !== f.name) return false;

@@ -22,7 +22,7 @@ import type { Value } from '../protocol/value.js';
 import type { Archive, FetchWait } from './archive.js';
 import type { BlockRow } from './catalog.js';
 import type { DecodedBatches } from './codec/payload.js';
-import { holeAfter, holeError } from './cursor-gap.js';
+import { throwHoleIn } from './cursor-gap.js';
 import { isIndexed, type BlockTable, type FileEntry } from './file-list.js';
 import { STORAGE_LIMITS } from './limits.js';
 import { EMPTY_RUN, SeriesCache, type ChunkRun, type SeriesRun } from './series-cache.js';
@@ -142,18 +142,6 @@ export async function* readSeries(a: Archive, ids: readonly number[], fromUs: nu
   }
   // Past the last file: a damaged last file's tail.
   if (f === undefined) throwHoleIn(a, a.fileList.last(), fromUs, toUs);
-}
-
-/**
- * Fails as a cursor reading forward does (storage/cursor-gap.ts holeAfter) when the hole
- * after file `prev` (undefined: the beginning), if any, may hold batches in [fromUs, toUs]:
- * its batches are after the last one before it and at or before the next file's opening
- * image. Passed over, the range's samples in it were left out in silence.
- */
-function throwHoleIn(a: Archive, prev: FileEntry | undefined, fromUs: number, toUs: number): void {
-  if (prev !== undefined && !prev.sealed && !prev.damaged) return;
-  const hole = holeAfter(a, prev);
-  if (hole !== undefined && (hole.afterUs ?? -Infinity) < toUs && (hole.uptoUs ?? Infinity) >= fromUs) throw holeError(hole);
 }
 
 /**

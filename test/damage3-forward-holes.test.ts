@@ -5,7 +5,7 @@
  * a state in it (99a505f), but every forward read (a cursor playing, export, /history, the
  * per-series read of PromQL, steps) went from the file before it to the file after it as if
  * nothing had been recorded in between. Now each reports it as it reports a catalog-named
- * gone file or a damaged block: TPD_FILE_UNAVAILABLE (seqs with no file) or TPD_CORRUPT_BLOCK
+ * gone file or a damaged block (and /diff, whose pass crosses files itself): TPD_FILE_UNAVAILABLE (seqs with no file) or TPD_CORRUPT_BLOCK
  * (a damaged file's lost end); playback crosses it with a `gap` frame; the data on both sides
  * is still delivered, exactly.
  *
@@ -251,6 +251,14 @@ describe('a forward read across a hole no file entry names', () => {
       expect(h.got.map((b) => [b.ts, text(b.updates)]), `${label}: /history before the hole`).toEqual(w.batches.slice(0, h.got.length).map((b) => [b.ts, text(b.updates)]));
       const after = await history(url, afterUs + 1);
       expect([after.code, after.got.map((b) => [b.ts, text(b.updates)])], `${label}: /history after the hole`).toEqual([undefined, w.batches.filter((b) => b.ts > afterUs).map((b) => [b.ts, text(b.updates)])]);
+      // /diff folds (start, end] file by file: the hole fails it; from the hole's end on it answers.
+      const diffAll = await api(url, 'GET', `/api/v1/diff?start=${T0}&end=${tEnd}`);
+      expect(HOLE_CODES, `${label}: /diff ${diffAll.status} ${JSON.stringify(diffAll.body).slice(0, 300)}`).toContain(diffAll.body.error?.code);
+      const diffAfter = await api(url, 'GET', `/api/v1/diff?start=${afterUs}&end=${tEnd}`);
+      expect(diffAfter.status, `${label}: /diff after the hole`).toBe(200);
+      const updatesAfter = new Map<string, number>();
+      for (const b of w.batches) if (b.ts > afterUs) for (const [p] of b.updates) updatesAfter.set(p, (updatesAfter.get(p) ?? 0) + 1);
+      for (const p of diffAfter.body.paths as Array<{ path: string; updates: number }>) expect(p.updates, `${label}: /diff after the hole, ${p.path}`).toBe(updatesAfter.get(p.path));
       for (const speed of ['unlimited', 200] as const) {
         const created = await api(url, 'POST', '/api/v1/sessions', { pos: 'beginning', end: tEnd, speed });
         expect([created.status, created.body.error], label).toEqual([201, undefined]);
