@@ -2,10 +2,10 @@
  * A batch's updates with each path once. Writers before the sources refused it (and the
  * storage API still takes it) could record a batch listing a path twice (docs/format.md: "a
  * path may be listed many times in a batch"). Replay and the state apply a batch's updates in
- * order, so the path's value is its last update; an output that names each path once per batch
- * (a /history NDJSON line is an object keyed by path; a CSV or Parquet row per update is read
- * as the path's value at that time) writes that one, or it answers the same key twice, which
- * JSON parsers read differently (the last in JavaScript, the first in others).
+ * order, so the path's value is its last update. A /history NDJSON line, an object keyed by
+ * path, writes that one, or it answers the same key twice, which JSON parsers read
+ * differently (the last in JavaScript, the first in others). CSV and Parquet rows, like
+ * playback's batches, are every update in order: a row log is not ambiguous.
  */
 import type { Batch, Update } from '../protocol/value.js';
 

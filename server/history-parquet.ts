@@ -31,7 +31,6 @@ import { ByteWriter, ParquetWriter, type ColumnSource } from 'hyparquet-writer';
 import type { Batch, Value } from '../protocol/value.js';
 import { isWellFormed } from '../protocol/value.js';
 import { valueToJsonText } from '../protocol/value-json.js';
-import { lastUpdatePerPath } from './batch-paths.js';
 import { SERVER_LIMITS } from './limits.js';
 
 /** A column of the file's schema (the type comes from hyparquet, the writer's own dependency). */
@@ -192,10 +191,9 @@ export async function* parquetChunks(batches: AsyncIterable<Batch>, kvMetadata?:
   // The writer is synchronous (no flush hook): each write() has encoded the group on return.
   const pw = new ParquetWriter({ writer: bw, schema: SCHEMA, createdBy: 'tapedeck', ...(kvMetadata ? { kvMetadata } : {}) });
   let group = new RowGroup();
-  const seen = new Map<string, number>();
-  for await (const recorded of batches) {
-    // A path twice in a batch (older writers): one row, its last update, as replay gives (server/batch-paths.ts).
-    const b = lastUpdatePerPath(recorded, seen);
+  // Every update is a row, in order, as recorded: a path listed twice in a batch (older
+  // writers) gives two rows, the last its value there, as replay applies them.
+  for await (const b of batches) {
     for (const [path, v] of b.updates) {
       group.add(b.ts, path, v);
       if (!group.full) continue;

@@ -99,8 +99,9 @@ async function* textChunks(batches: AsyncIterable<Batch>, format: 'ndjson' | 'cs
   let out = format === 'csv' ? CSV_HEADER : '';
   const seen = new Map<string, number>();
   for await (const recorded of batches) {
-    // A path twice in a batch (older writers): its last update, as replay gives (server/batch-paths.ts).
-    const b = lastUpdatePerPath(recorded, seen);
+    // A path twice in a batch (older writers): an NDJSON object names it once, its last update,
+    // as replay gives (server/batch-paths.ts); CSV rows are every update, in order, as recorded.
+    const b = format === 'ndjson' ? lastUpdatePerPath(recorded, seen) : recorded;
     const time = formatTs(b.ts);
     const head = format === 'csv' ? `${b.ts},${time},` : '';
     if (format === 'ndjson') out += `{"ts":${b.ts},"time":"${time}","updates":{`;

@@ -1,12 +1,14 @@
 /**
  * A batch that lists a path twice (older writers; docs/format.md: "a path may be listed many
  * times in a batch"; the storage API still records it, the sources refuse it). /history wrote
- * every update: an NDJSON line with the same key twice in its `updates` object (JavaScript
- * reads the last, other parsers the first), CSV and Parquet rows giving a path two values at
- * one time. The rule (server/batch-paths.ts): the path's last update in the batch is its
- * value, as replay and the state apply a batch's updates in order; written once, at the place
- * of its first update. /history (NDJSON, CSV, Parquet), `tapedeck export`, /state and
- * WebSocket playback agree on every batch.
+ * an NDJSON line with the same key twice in its `updates` object (JavaScript reads the last,
+ * other parsers the first). The rule (server/batch-paths.ts): the path's last update in the
+ * batch is its value, as replay and the state apply a batch's updates in order; an NDJSON
+ * object names it once, at the place of its first update. CSV and Parquet rows are every
+ * update in order, as recorded and as playback sends them (a row log is not ambiguous, and a
+ * merged cluster's tie of shards' batches must equal one archive's joined batch, test/
+ * cluster-merge-overlap). /history, `tapedeck export`, /state and WebSocket playback agree on
+ * every batch.
  *
  * Seeded (REPEATED_PATH_SEED replays).
  */
@@ -59,7 +61,7 @@ afterEach(async () => {
 });
 
 describe('a batch listing a path twice', () => {
-  it('is answered with the path once, its last update, by /history in every format, export, /state and playback alike', async () => {
+  it('is answered with the path once, its last update, by /history NDJSON and export, every update by CSV and Parquet, as /state and playback apply them', async () => {
     const seed = scheduleSeed('REPEATED_PATH_SEED', 'repeated path');
     const recorded = batches(rng(seed));
     expect(recorded.filter((b) => once(b).length < b.updates.length).length).toBeGreaterThan(50);
@@ -99,17 +101,17 @@ describe('a batch listing a path twice', () => {
     expect([ex.code, ex.stderr]).toEqual([0, expect.stringContaining(`exported ${recorded.length} batches`)]);
     expect(await readFile(out, 'utf8')).toBe(ndjson);
 
-    // CSV: one row a path a batch.
+    // CSV: one row an update, in order, as recorded (the last row of a path at a time is its value).
     const csv = (await (await fetch(`${url}/api/v1/history?glob=/**&from=${T0}&to=${tEnd}&format=csv`)).text()).split('\n').slice(1).filter((l) => l !== '');
-    const csvWant = recorded.flatMap((b) => once(b).map(([p, v]) => `${b.ts},${p},${String(v)}`));
+    const csvWant = recorded.flatMap((b) => b.updates.map(([p, v]) => `${b.ts},${p},${String(v)}`));
     expect(csv.map((row) => row.replace(/^(\d+),[^,]+,/, '$1,'))).toEqual(csvWant);
 
-    // Parquet: one row a path a batch, the last value.
+    // Parquet: one row an update, in order, as recorded.
     const file = await (await fetch(`${url}/api/v1/history?glob=/**&from=${T0}&to=${tEnd}&format=parquet`)).arrayBuffer();
     const rows = (await parquetReadObjects({ file, parsers: { timestampFromMicroseconds: (us: bigint) => us } as never })) as Array<Record<string, unknown>>;
     const cell = (r: Record<string, unknown>): unknown => (r.kind === 'null' ? null : (['bool', 'num', 'int', 'str'].map((k) => r[k]).find((x) => x !== null && x !== undefined)));
     expect(rows.map((r) => `${String(r.ts)} ${String(r.path)} ${JSON.stringify(typeof cell(r) === 'bigint' ? Number(cell(r)) : cell(r))}`))
-      .toEqual(recorded.flatMap((b) => once(b).map(([p, v]) => `${b.ts} ${p} ${JSON.stringify(v)}`)));
+      .toEqual(recorded.flatMap((b) => b.updates.map(([p, v]) => `${b.ts} ${p} ${JSON.stringify(v)}`)));
 
     // /state at each batch, the state the history's lines give, and playback's batches applied in order agree.
     const created = await api(url, 'POST', '/api/v1/sessions', { pos: 'beginning', end: tEnd, speed: 'unlimited' });
