@@ -18,33 +18,14 @@
  * servers run in child processes (the sources through tsx): their evaluations would hold
  * this test's event loop too.
  */
-import { connect, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { canceledCount, hangUpLater } from './helpers/hang-up.js';
 import { LONG_LABEL_IMPORTS, longLabelFill, startArchiveServer, type ChildServer } from './helpers/child-server.js';
 import { until } from './helpers/until.js';
 import { SERVER_LIMITS } from '../server/limits.js';
 
 /** Generous: a freed place shows within the next slice of a loaded child (not a timing target). */
 const FREED_WITHIN_MS = 20_000;
-
-/** Sends a GET over a raw socket and returns the socket, to be closed unread (a client that hangs up). */
-function hangUpLater(url: string, path: string): Promise<Socket> {
-  const u = new URL(url);
-  return new Promise((resolve, reject) => {
-    const s = connect(Number(u.port), u.hostname, () => {
-      s.write(`GET ${path} HTTP/1.1\r\nHost: ${u.host}\r\n\r\n`);
-      resolve(s);
-    });
-    s.once('error', reject);
-  });
-}
-
-/** tapedeck_requests_canceled_total{at} of the server. */
-async function canceled(url: string, at: 'waiting' | 'running'): Promise<number> {
-  const text = await (await fetch(`${url}/metrics`)).text();
-  const m = new RegExp(`^tapedeck_requests_canceled_total\\{at="${at}"\\} (\\d+)`, 'm').exec(text);
-  return m ? Number(m[1]) : NaN;
-}
 
 const status = async (url: string): Promise<number> => (await fetch(url)).status;
 
@@ -72,14 +53,14 @@ describe('the Prometheus query API', () => {
 
   for (const [kind, path] of kinds) {
     it(`${kind}: ${SERVER_LIMITS.promqlConcurrentQueriesMax} clients that send a heavy request and hang up give every place back; a normal query is answered 200`, async () => {
-      const before = await canceled(server.url, 'running');
+      const before = await canceledCount(server.url, 'running');
       const hostile = await Promise.all(Array.from({ length: SERVER_LIMITS.promqlConcurrentQueriesMax }, (_, i) => hangUpLater(server.url, path(i))));
       // Every place taken: the probe is refused.
       await until(async () => (await probe()) === 503, FREED_WITHIN_MS, 'the hostile requests to take every place');
       for (const s of hostile) s.destroy();
       // Each stops at its next slice: the places are free long before their evaluations would end.
       await until(async () => (await probe()) === 200, FREED_WITHIN_MS, 'a normal query answered 200 after the hostile clients left');
-      await until(async () => (await canceled(server.url, 'running')) >= before + SERVER_LIMITS.promqlConcurrentQueriesMax, FREED_WITHIN_MS, 'every hostile request counted as canceled');
+      await until(async () => (await canceledCount(server.url, 'running')) >= before + SERVER_LIMITS.promqlConcurrentQueriesMax, FREED_WITHIN_MS, 'every hostile request counted as canceled');
       expect(await server.healthAnswers(5_000)).toBe(true);
       expect(server.exitCode).toBeUndefined();
     }, 120_000);
@@ -140,22 +121,22 @@ describe('the whole JSON answers (/paths, /state, /diff) and their queue', () =>
     ['/api/v1/diff', `/api/v1/diff?start=${iso(T0)}&end=${iso(T0 + 1_000_000)}&${HEAVY_GLOBS}`],
   ]) {
     it(`${route}: a build whose client leaves stops at its next slice and gives its place to the next`, async () => {
-      const before = await canceled(server.url, 'running');
+      const before = await canceledCount(server.url, 'running');
       const hostile = await hangUpLater(server.url, heavy as string);
       await arrived();
       hostile.destroy();
-      await until(async () => (await canceled(server.url, 'running')) > before, FREED_WITHIN_MS, 'the heavy build counted as canceled');
+      await until(async () => (await canceledCount(server.url, 'running')) > before, FREED_WITHIN_MS, 'the heavy build counted as canceled');
       expect(await status(server.url + (routes[0] as [string, string])[1])).toBe(200);
     }, 120_000);
   }
 
   it('/api/v1/history: a read whose client leaves stops (its place among historyAnswersMax was freed at once already)', async () => {
-    const before = await canceled(server.url, 'running');
+    const before = await canceledCount(server.url, 'running');
     // 27 s of glob matching before a first chunk: still at it a second later.
     const hostile = await hangUpLater(server.url, `/api/v1/history?${HEAVY_GLOBS}`);
     await arrived();
     hostile.destroy();
-    await until(async () => (await canceled(server.url, 'running')) > before, FREED_WITHIN_MS, 'the history read counted as canceled');
+    await until(async () => (await canceledCount(server.url, 'running')) > before, FREED_WITHIN_MS, 'the history read counted as canceled');
     const res = await fetch(`${server.url}/api/v1/history?glob=/h/**/leaf1`);
     expect(res.status).toBe(200);
     expect((await res.text()).split('\n').filter((l) => l !== '')).toHaveLength(2);
@@ -163,7 +144,7 @@ describe('the whole JSON answers (/paths, /state, /diff) and their queue', () =>
 
   for (const [route, path] of routes) {
     it(`${route}: requests whose clients left while queued leave the queue at once; the next one is queued, not refused, and answered`, async () => {
-      const before = await canceled(server.url, 'waiting');
+      const before = await canceledCount(server.url, 'waiting');
       // The place: a heavy build whose client stays.
       const holder = await hangUpLater(server.url, heavyPaths);
       await arrived();
@@ -171,7 +152,7 @@ describe('the whole JSON answers (/paths, /state, /diff) and their queue', () =>
       const gone = await Promise.all([hangUpLater(server.url, path), hangUpLater(server.url, path)]);
       await arrived();
       for (const s of gone) s.destroy();
-      await until(async () => (await canceled(server.url, 'waiting')) >= before + 2, FREED_WITHIN_MS, 'the gone clients to leave the queue');
+      await until(async () => (await canceledCount(server.url, 'waiting')) >= before + 2, FREED_WITHIN_MS, 'the gone clients to leave the queue');
       // Queued now (before, 503 TPD_BUSY for a queue of clients long gone); answered once the holder leaves.
       const next = fetch(server.url + path);
       await new Promise((r) => setTimeout(r, 300));

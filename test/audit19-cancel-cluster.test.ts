@@ -22,6 +22,7 @@
  */
 import { connect, type Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
+import { canceledCount, hangUpLater } from './helpers/hang-up.js';
 import { SERVER_LIMITS } from '../server/limits.js';
 import { startArchiveServer } from './helpers/child-server.js';
 import { ChildShard, frontNode, splitWorkload } from './helpers/merge-cluster.js';
@@ -40,25 +41,6 @@ afterEach(async () => {
   Object.assign(limits, saved);
   for (const c of closers.splice(0).reverse()) await c();
 });
-
-/** Sends a GET over a raw socket; the socket, to be destroyed unread (a client that hangs up). */
-function hangUpLater(url: string, path: string): Promise<Socket> {
-  const u = new URL(url);
-  return new Promise((resolve, reject) => {
-    const s = connect(Number(u.port), u.hostname, () => {
-      s.write(`GET ${path} HTTP/1.1\r\nHost: ${u.host}\r\n\r\n`);
-      resolve(s);
-    });
-    s.once('error', reject);
-  });
-}
-
-/** tapedeck_requests_canceled_total{at="running"} of the server. */
-async function canceled(url: string): Promise<number> {
-  const text = await (await fetch(`${url}/metrics`)).text();
-  const m = /^tapedeck_requests_canceled_total\{at="running"\} (\d+)/m.exec(text);
-  return m ? Number(m[1]) : 0;
-}
 
 const W = splitWorkload(19, 30, 2);
 
@@ -116,7 +98,7 @@ describe('a merged read whose client leaves', () => {
       limits.clusterShardConnectionsMax = 2;
       const front: TestServer = await frontNode(proxies.map((p, i) => ({ id: `s${i}`, url: p.url })));
       closers.push(() => front.close());
-      const before = await canceled(front.url);
+      const before = await canceledCount(front.url);
 
       const gone = await Promise.all([hangUpLater(front.url, c.read), hangUpLater(front.url, c.read)]);
       await until(() => proxies.every((p) => p.held.length === 2), 20_000, 'both shards answering both gone clients (bodies held)');
@@ -125,7 +107,7 @@ describe('a merged read whose client leaves', () => {
       await until(() => proxies.every((p) => p.held.every((h) => h.closedAt !== undefined)), CLOSED_WITHIN_MS, 'the front node to close its requests to the shards');
       const late = proxies.flatMap((p) => p.held).map((h) => (h.closedAt as number) - leftAt);
       expect(Math.max(...late)).toBeLessThan(CLOSED_WITHIN_MS);
-      await until(async () => (await canceled(front.url)) >= before + 2, CLOSED_WITHIN_MS, 'both gone clients counted canceled');
+      await until(async () => (await canceledCount(front.url)) >= before + 2, CLOSED_WITHIN_MS, 'both gone clients counted canceled');
 
       // The shards answer again: a new merged read is answered promptly, and whole.
       holding = false;
@@ -149,7 +131,7 @@ for (let b = 1; b <= 600000; b++) archive.writer.append([['/x', b]], ${T0} + b *
     const body = JSON.stringify({ at_us: null, paths: ['/old'] });
     const whole = await fetch(`${shard.url}/api/v1/shard/updated`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
     expect(await whole.json()).toEqual({ at_us: null, times: [T0] });
-    const before = await canceled(shard.url);
+    const before = await canceledCount(shard.url);
     const u = new URL(shard.url);
     const s = await new Promise<Socket>((resolve, reject) => {
       const c = connect(Number(u.port), u.hostname, () => {
@@ -160,7 +142,7 @@ for (let b = 1; b <= 600000; b++) archive.writer.append([['/x', b]], ${T0} + b *
     });
     await new Promise((r) => setTimeout(r, 300));
     s.destroy();
-    await until(async () => (await canceled(shard.url)) > before, 20_000, 'the walk counted canceled');
+    await until(async () => (await canceledCount(shard.url)) > before, 20_000, 'the walk counted canceled');
     expect(await shard.healthAnswers(5_000)).toBe(true);
   }, 60_000);
 });

@@ -14,9 +14,9 @@
  * is never counted canceled; the storage test's walk reads every block.
  */
 import { readFile } from 'node:fs/promises';
-import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { canceledCount, hangUpLater } from './helpers/hang-up.js';
 import { SERVER_LIMITS } from '../server/limits.js';
 import { Archive } from '../storage/index.js';
 import { readsUntil } from '../storage/read-signal.js';
@@ -38,24 +38,6 @@ afterEach(async () => {
   await closeHeld(server);
   server = undefined;
 });
-
-/** Sends a GET over a raw socket; the socket, to be destroyed unread (a client that hangs up). */
-function hangUpLater(url: string, path: string): Promise<Socket> {
-  const u = new URL(url);
-  return new Promise((resolve, reject) => {
-    const s = connect(Number(u.port), u.hostname, () => {
-      s.write(`GET ${path} HTTP/1.1\r\nHost: ${u.host}\r\n\r\n`);
-      resolve(s);
-    });
-    s.once('error', reject);
-  });
-}
-
-async function canceled(url: string): Promise<number> {
-  const text = await (await fetch(`${url}/metrics`)).text();
-  const m = /^tapedeck_requests_canceled_total\{at="running"\} (\d+)/m.exec(text);
-  return m ? Number(m[1]) : 0;
-}
 
 /**
  * A server whose answers' gate builds one answer at a time, over two rotated files shipped to
@@ -90,11 +72,11 @@ describe('a read waiting for a file from cold storage, whose client leaves', () 
     it(`${route}: stops waiting, gives the gate's place to the next, is counted canceled; the fetch goes on`, async () => {
       const { srv, base, names } = await coldServer();
       server = srv;
-      const before = await canceled(srv.url);
+      const before = await canceledCount(srv.url);
       const gone = await hangUpLater(srv.url, path as string);
       await until(() => getStarted(base, names[0] as string), WITHIN_MS, 'the get hook to start');
       gone.destroy();
-      await until(async () => (await canceled(srv.url)) > before, WITHIN_MS, 'the gone client counted canceled');
+      await until(async () => (await canceledCount(srv.url)) > before, WITHIN_MS, 'the gone client counted canceled');
       // The gate's one place is free: a state of the local file is answered at once.
       const res = await fetch(`${srv.url}/api/v1/state?at=${iso(T0 + 2_000_000_000)}&glob=/v`, { signal: AbortSignal.timeout(WITHIN_MS) });
       expect(res.status).toBe(200);
@@ -110,11 +92,11 @@ describe('a read waiting for a file from cold storage, whose client leaves', () 
   it('/api/v1/history: stops waiting and is counted canceled', async () => {
     const { srv, base, names } = await coldServer();
     server = srv;
-    const before = await canceled(srv.url);
+    const before = await canceledCount(srv.url);
     const gone = await hangUpLater(srv.url, `/api/v1/history?from=${inFile0}&glob=/v`);
     await until(() => getStarted(base, names[0] as string), WITHIN_MS, 'the get hook to start');
     gone.destroy();
-    await until(async () => (await canceled(srv.url)) > before, WITHIN_MS, 'the gone client counted canceled');
+    await until(async () => (await canceledCount(srv.url)) > before, WITHIN_MS, 'the gone client counted canceled');
     await srv.release();
     const res = await fetch(`${srv.url}/api/v1/history?from=${inFile0}&glob=/v`);
     expect((await res.text()).split('\n').filter((l) => l !== '').map((l) => (JSON.parse(l) as { updates: object }).updates)).toEqual([
