@@ -89,6 +89,24 @@ describe('a read waiting for a file from cold storage, whose client leaves', () 
     }, 60_000);
   }
 
+  // A shard's routes, asked by a merging node: its seek into the cold file.
+  for (const path of [`/api/v1/shard/before?ts=${T0 + 5_000_000}&n=2&glob=/v`, `/api/v1/shard/batches?from=${T0 + 5_000_000}&glob=/v`]) {
+    it(`${path.split('?')[0] as string}: stops waiting and is counted canceled; answers once the file is back`, async () => {
+      const { srv, base, names } = await coldServer();
+      server = srv;
+      const before = await canceledCount(srv.url);
+      const gone = await hangUpLater(srv.url, path);
+      await until(() => getStarted(base, names[0] as string), WITHIN_MS, 'the get hook to start');
+      gone.destroy();
+      await until(async () => (await canceledCount(srv.url)) > before, WITHIN_MS, 'the gone client counted canceled');
+      await srv.release();
+      await until(() => srv.a.files.find((f) => f.name === names[0])?.location === 'local', WITHIN_MS, 'the fetch to finish');
+      const res = await fetch(srv.url + path);
+      expect(res.status).toBe(200);
+      expect((await res.arrayBuffer()).byteLength).toBeGreaterThan(0);
+    }, 60_000);
+  }
+
   it('/api/v1/history: stops waiting and is counted canceled', async () => {
     const { srv, base, names } = await coldServer();
     server = srv;

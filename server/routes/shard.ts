@@ -24,6 +24,8 @@ import { HORIZON_HEADER, horizonHeader, horizonOf } from '../horizon.js';
 import { RECORDING_HEADER } from '../cluster/fanout.js';
 import { SHARD_BATCHES_MEDIA_TYPE, encodeShardBatches } from '../cluster/shard-batches.js';
 import { STORAGE_LIMITS } from '../../storage/limits.js';
+import { readsUntil } from '../../storage/read-signal.js';
+import { clientGone, stoppedByGone } from '../client-gone.js';
 import type { Recorder } from '../recorder.js';
 import { SERVER_LIMITS } from '../limits.js';
 import { cutWhenStalled, type StallBound } from './history-stall.js';
@@ -85,8 +87,11 @@ export const shardRoutes: FastifyPluginAsync<ShardRoutesOptions> = async (app, o
     reply.header(HORIZON_HEADER, horizonHeader(horizon));
     reply.header(RECORDING_HEADER, opts.recorder === undefined ? 'false' : 'true');
     reply.type(SHARD_BATCHES_MEDIA_TYPE);
-    const c = app.archive.cursor(globs.length > 0 ? { filter: globs } : {});
-    await c.seek({ ts: Number(req.query.from) - 1 });
+    // The seek (a walk back, a wait for a cold file) and the reads after it stop when the
+    // node that asked leaves.
+    const signal = clientGone(reply);
+    const c = app.archive.cursor({ ...(globs.length > 0 ? { filter: globs } : {}), onFetchWait: readsUntil(undefined, signal) });
+    await seekUntilGone(signal, () => c.seek({ ts: Number(req.query.from) - 1 }));
     const lastUs = Math.min(horizon ?? 0, req.query.to === undefined ? Number.MAX_SAFE_INTEGER : Number(req.query.to));
     const chunks = cutWhenStalled(encodeShardBatches(c, () => app.archive.paths, lastUs), (bytes) => cutUnread(req, reply, bytes), FEED_STALL);
     // No chunk read ahead (highWaterMark 0): the next is gathered once the socket took this one.
@@ -108,21 +113,34 @@ export const shardRoutes: FastifyPluginAsync<ShardRoutesOptions> = async (app, o
       },
       response: { 200: { type: 'object', required: ['ts', 'before'], properties: { ts: { type: 'array', items: { type: 'integer' } }, before: { type: ['integer', 'null'] } } } },
     },
-  }, async (req) => {
+  }, async (req, reply) => {
     const g = req.query.glob;
     const globs = g === undefined ? [] : Array.isArray(g) ? g : [g];
     validateGlobs(globs);
     const ts = Number(req.query.ts);
     const n = Number(req.query.n);
     if (n < 1 || n > STORAGE_LIMITS.seekBatchesMax) throw new TapedeckError('TPD_BAD_ARGUMENT', `n: 1 to ${STORAGE_LIMITS.seekBatchesMax} batches (seekBatchesMax), got ${n}`);
-    const c = app.archive.cursor(globs.length > 0 ? { filter: globs } : {});
+    const signal = clientGone(reply);
+    const c = app.archive.cursor({ ...(globs.length > 0 ? { filter: globs } : {}), onFetchWait: readsUntil(undefined, signal) });
     // The storage's own step back from ts, then forward again up to ts: the same batches a
-    // local session would step over.
-    await c.seek({ ts });
-    await c.seek({ batches: -n });
-    const before = c.pos;
-    const list: number[] = [];
-    for (let b = await c.nextRaw(); b !== null && b.ts <= ts; b = await c.nextRaw()) list.push(b.ts);
-    return { ts: list.reverse(), before };
+    // local session would step over. Stops when the node that asked leaves.
+    return seekUntilGone(signal, async () => {
+      await c.seek({ ts });
+      await c.seek({ batches: -n });
+      const before = c.pos;
+      const list: number[] = [];
+      for (let b = await c.nextRaw(); b !== null && b.ts <= ts; b = await c.nextRaw()) list.push(b.ts);
+      return { ts: list.reverse(), before };
+    });
   });
 };
+
+/** Runs a read whose cursor carries `signal`; one it stopped for the asker leaving is counted canceled (server/client-gone.ts). */
+async function seekUntilGone<T>(signal: AbortSignal, read: () => Promise<T>): Promise<T> {
+  try {
+    return await read();
+  } catch (err) {
+    stoppedByGone(signal, err);
+    throw err;
+  }
+}
