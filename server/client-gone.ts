@@ -66,3 +66,13 @@ export function stoppedByGone(signal: AbortSignal | undefined, err: unknown): bo
   countGone(signal);
   return true;
 }
+
+/** Runs `read` (whose storage reads carry `signal`); when it stopped for the client leaving, it is counted once (stoppedByGone) and rethrown. */
+export async function countedIfGone<T>(signal: AbortSignal, read: () => Promise<T>): Promise<T> {
+  try {
+    return await read();
+  } catch (err) {
+    stoppedByGone(signal, err);
+    throw err;
+  }
+}

@@ -11,7 +11,7 @@ import { PROTOCOL_LIMITS } from '../../protocol/limits.js';
 import { lastUpdateTimes, UPDATE_TIMES_ROUTE, type UpdateTimesQuery } from '../cluster/merge-update-times.js';
 import { HORIZON_HEADER, horizonHeader, horizonOf } from '../horizon.js';
 import { SERVER_LIMITS } from '../limits.js';
-import { clientGone, stoppedByGone } from '../client-gone.js';
+import { clientGone, countedIfGone } from '../client-gone.js';
 
 const US = { type: ['integer', 'null'], minimum: 0, maximum: Number.MAX_SAFE_INTEGER };
 
@@ -40,11 +40,6 @@ export const shardTimesRoutes: FastifyPluginAsync = async (app) => {
     reply.header(HORIZON_HEADER, horizonHeader(horizonOf(app.archive.lastTs)));
     // The merging node aborts its request when its own client leaves (server/cluster/fanout.ts): the walk stops too.
     const signal = clientGone(reply);
-    try {
-      return { at_us: req.body.at_us, times: await lastUpdateTimes(app.archive, req.body.paths, req.body.at_us, signal) };
-    } catch (err) {
-      stoppedByGone(signal, err);
-      throw err;
-    }
+    return countedIfGone(signal, async () => ({ at_us: req.body.at_us, times: await lastUpdateTimes(app.archive, req.body.paths, req.body.at_us, signal) }));
   });
 };

@@ -25,7 +25,7 @@ import { RECORDING_HEADER } from '../cluster/fanout.js';
 import { SHARD_BATCHES_MEDIA_TYPE, encodeShardBatches } from '../cluster/shard-batches.js';
 import { STORAGE_LIMITS } from '../../storage/limits.js';
 import { readsUntil } from '../../storage/read-signal.js';
-import { clientGone, stoppedByGone } from '../client-gone.js';
+import { clientGone, countedIfGone } from '../client-gone.js';
 import type { Recorder } from '../recorder.js';
 import { SERVER_LIMITS } from '../limits.js';
 import { cutWhenStalled, type StallBound } from './history-stall.js';
@@ -91,7 +91,7 @@ export const shardRoutes: FastifyPluginAsync<ShardRoutesOptions> = async (app, o
     // node that asked leaves.
     const signal = clientGone(reply);
     const c = app.archive.cursor({ ...(globs.length > 0 ? { filter: globs } : {}), onFetchWait: readsUntil(undefined, signal) });
-    await seekUntilGone(signal, () => c.seek({ ts: Number(req.query.from) - 1 }));
+    await countedIfGone(signal, () => c.seek({ ts: Number(req.query.from) - 1 }));
     const lastUs = Math.min(horizon ?? 0, req.query.to === undefined ? Number.MAX_SAFE_INTEGER : Number(req.query.to));
     const chunks = cutWhenStalled(encodeShardBatches(c, () => app.archive.paths, lastUs), (bytes) => cutUnread(req, reply, bytes), FEED_STALL);
     // No chunk read ahead (highWaterMark 0): the next is gathered once the socket took this one.
@@ -124,7 +124,7 @@ export const shardRoutes: FastifyPluginAsync<ShardRoutesOptions> = async (app, o
     const c = app.archive.cursor({ ...(globs.length > 0 ? { filter: globs } : {}), onFetchWait: readsUntil(undefined, signal) });
     // The storage's own step back from ts, then forward again up to ts: the same batches a
     // local session would step over. Stops when the node that asked leaves.
-    return seekUntilGone(signal, async () => {
+    return countedIfGone(signal, async () => {
       await c.seek({ ts });
       await c.seek({ batches: -n });
       const before = c.pos;
@@ -135,12 +135,3 @@ export const shardRoutes: FastifyPluginAsync<ShardRoutesOptions> = async (app, o
   });
 };
 
-/** Runs a read whose cursor carries `signal`; one it stopped for the asker leaving is counted canceled (server/client-gone.ts). */
-async function seekUntilGone<T>(signal: AbortSignal, read: () => Promise<T>): Promise<T> {
-  try {
-    return await read();
-  } catch (err) {
-    stoppedByGone(signal, err);
-    throw err;
-  }
-}
