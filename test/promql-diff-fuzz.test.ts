@@ -237,7 +237,7 @@ const REGRESSIONS = [
   'fz_up[0s:1m]', 'fz_up[5m:0s]', 'predict_linear(fz_aligned[10m:1m] @ 1700001800, 60)', 'predict_linear(max_over_time(fz_temp[5m:1m])[10m:1m] @ 1700002345.678, 60)',
   'topk(scalar(count_over_time(fz_temp[10m:1m] @ start())), fz_up)', 'topk(scalar(max_over_time(fz_gap[5m:1m] @ 1700001800)), fz_up)', 'max_over_time(-fz_up[5m:1m])',
   // A step invariant expression in a subquery has its point at the first step even when that is past the last (seed 1).
-  'fz_aligned @ start()[1m:7m] offset -90s', '(fz_aligned @ 1700001000)[1m:7m]', 'max_over_time(max_over_time((fz_aligned @ 1700001000)[1m:7m])[10m:1m])',
+  'fz_aligned @ start()[1m:7m] offset -90s', '(fz_aligned @ 1700001000)[1m:7m]', 'max_over_time(max_over_time((fz_aligned @ 1700001000)[1m:7m])[10m:1m])', 'max_over_time(increase(fz_temp[7m:1m] offset 1m)[1m:7m] offset 5m)',
 ];
 
 class QueryGen {

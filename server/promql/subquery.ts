@@ -127,6 +127,12 @@ export async function runSubqueries(root: Expr, ctx: EvalContext & { readonly ev
     const r = subqueryRange(sub, steps, ctx);
     const n = stepsOf(sub, r);
     budget.addSubquerySteps(n);
+    if (n === 0) {
+      // No step in its range: nothing is evaluated, nested subqueries neither (neededRange
+      // loaded no samples for them), and the answer is empty, as 2.42's.
+      out.set(sub, { offsetMs: r.offsetMs, series: [] });
+      continue;
+    }
     const visibleToMs = (sub.at === undefined ? (ctx.visibleToMs ?? Infinity) : atMs(sub.at, ctx)) - sub.offsetMs;
     const inner = { ...ctx, evalStartMs: r.startMs, evalEndMs: r.endMs, visibleToMs, subqueries: out };
     await runSubqueries(sub.expr, inner, out, budget);
