@@ -203,11 +203,13 @@ export class Evaluator {
 
   /** An instant selector's samples at step t, each valued at its sample's time (seconds). */
   private instantTimes(sel: Selector, t: number): Sample[] {
-    // 2.42 reads such a selector at its @ time itself (engine.go sets its offset step by step).
+    // 2.42 reads such a selector at its @ time itself (engine.go sets its offset step by step),
+    // and, as any selector, sees no sample past visibleTo (under a subquery's @ too).
     const ref = this.fixedAt(sel) ?? this.refTime(sel, t);
+    const upTo = Math.min(ref, this.visibleTo(sel));
     const out: Sample[] = [];
     for (const s of this.ctx.selected.get(sel) ?? []) {
-      const i = upper(s.t, s.n, ref) - 1;
+      const i = upper(s.t, s.n, upTo) - 1;
       if (i < 0 || (s.t[i] as number) < ref - this.ctx.lookbackMs || s.stale[i] === 1) continue;
       out.push({ metric: dropName(s.metric), v: (s.t[i] as number) / 1000 });
     }
