@@ -2,7 +2,8 @@
  * The head of a delta block's payload for a seek by time (storage/cursor-seek.ts): its frame
  * checked as Archive.readPayload checks it (length, header, CRC32C of the whole stored
  * payload, the header against the catalog row), but of an LZ4 payload only the bytes the
- * head and the batch times can take decompressed (codec/lz4-block.ts lz4DecodePrefixInto).
+ * head and the batch times can take decompressed (codec/lz4-block.ts lz4DecodePrefixInto);
+ * of a split payload (codec 3) the same prefix of its head, which holds the batch times.
  *
  * Why: a seek needs those alone (codec/batch-times.ts), 72 bytes of a fabric block's 10 KB
  * and 174 of a mixed block's 65 KB at 16 384 updates, and decompressing the whole payload
@@ -18,6 +19,7 @@
 import type { BlockRow } from './catalog.js';
 import { crc32c } from './codec/crc.js';
 import { Codec, decodeFrameHeader, FRAME_HEADER_BYTES } from './codec/frame.js';
+import { splitLayout, SPLIT_LENGTHS_BYTES } from './codec/frame-split.js';
 import { lz4CanExpandTo, lz4DecodePrefixInto } from './codec/lz4-block.js';
 import { plainBytes } from './codec/plain-bytes.js';
 import { STORAGE_LIMITS } from './limits.js';
@@ -67,6 +69,7 @@ export function seekHead(bytes: Uint8Array, row: BlockRow): Uint8Array | undefin
   const stored = frame.subarray(FRAME_HEADER_BYTES, header.frameBytes);
   if (crc32c(stored, crc32c(frame.subarray(0, 40))) !== header.crc) return undefined;
   if (header.codec === Codec.NONE) return stored;
+  if (header.codec === Codec.SPLIT) return splitSeekHead(stored, header.rawBytes, row.batches);
   if (header.codec !== Codec.LZ4 || stored.length < LZ4_SIZE_PREFIX_BYTES) return undefined;
   const rawBytes = header.rawBytes;
   const declared = ((stored[0] as number) | ((stored[1] as number) << 8) | ((stored[2] as number) << 16) | ((stored[3] as number) << 24)) >>> 0;
@@ -74,6 +77,29 @@ export function seekHead(bytes: Uint8Array, row: BlockRow): Uint8Array | undefin
   const out = scratchOf(rawBytes);
   try {
     lz4DecodePrefixInto(stored, LZ4_SIZE_PREFIX_BYTES, stored.length, out, rawBytes, Math.min(rawBytes, headAndTimesBytesMax(row.batches)), 'seek');
+  } catch {
+    return undefined;
+  }
+  return out.length === rawBytes ? out : out.subarray(0, rawBytes);
+}
+
+/**
+ * seekHead of a split payload: its lengths checked (codec/frame-split.ts splitLayout), then
+ * the prefix of its head that holds the head and times, decompressed or (verbatim) a view.
+ * The head's end is not checked against its bodies here: the full open does that.
+ */
+function splitSeekHead(stored: Uint8Array, rawBytes: number, batches: number): Uint8Array | undefined {
+  let h: number;
+  let sh: number;
+  try {
+    ({ headRawBytes: h, headStoredBytes: sh } = splitLayout(stored, rawBytes, 'seek'));
+  } catch {
+    return undefined;
+  }
+  if (sh === h) return stored.subarray(SPLIT_LENGTHS_BYTES);
+  const out = scratchOf(rawBytes);
+  try {
+    lz4DecodePrefixInto(stored, SPLIT_LENGTHS_BYTES, SPLIT_LENGTHS_BYTES + sh, out, h, Math.min(h, headAndTimesBytesMax(batches)), 'seek');
   } catch {
     return undefined;
   }

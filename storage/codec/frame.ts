@@ -2,7 +2,9 @@
  * Block framing (48-byte frame header + payload). See docs/format.md.
  * Pure: bytes in, bytes out. Compression is LZ4 (lz4-napi block format with a 4-byte
  * little-endian uncompressed-size prefix) for DELTA and IMAGE payloads, raw DEFLATE for
- * PATHS payloads, each used only when it saves at least 1/16.
+ * PATHS payloads, each used only when it saves at least 1/16. Codec 3 (SPLIT,
+ * codec/frame-split.ts) stores a DELTA or IMAGE payload's head apart from its column
+ * bodies, kept verbatim; readers open it like any other, the writer does not write it yet.
  */
 import { deflateRawSync, inflateRawSync } from 'node:zlib';
 import { compressSync } from 'lz4-napi';
@@ -10,6 +12,7 @@ import { TapedeckError } from '../../protocol/errors.js';
 import { crc32c } from './crc.js';
 import { readI64, writeI64 } from './bytes.js';
 import { lz4CanExpandTo, lz4DecodeInto } from './lz4-block.js';
+import { decodeSplitInto, encodeSplitPayload, splitLayout, splitVerbatimView, SPLIT_LENGTHS_BYTES } from './frame-split.js';
 import { plainBytes } from './plain-bytes.js';
 
 export const FRAME_MAGIC = 0x4b4c4254; // "TBLK" read as little-endian u32
@@ -17,7 +20,7 @@ export const FRAME_HEADER_BYTES = 48;
 
 export const BlockType = { PATHS: 1, DELTA: 2, IMAGE: 3 } as const;
 export type BlockType = (typeof BlockType)[keyof typeof BlockType];
-export const Codec = { NONE: 0, LZ4: 1, DEFLATE: 2 } as const;
+export const Codec = { NONE: 0, LZ4: 1, DEFLATE: 2, SPLIT: 3 } as const;
 
 /** Hard bound on one block's payload (raw or stored); anything larger is corruption. */
 export const BLOCK_PAYLOAD_BYTES_MAX = 64 * 1024 * 1024;
@@ -70,6 +73,29 @@ export function encodeFrame(meta: FrameMeta, raw: Uint8Array, allowCompression =
       stored = c;
     }
   }
+  return frameOf(meta, codec, stored, raw.length);
+}
+
+/**
+ * A DELTA or IMAGE frame of codec 3 (SPLIT, codec/frame-split.ts): the layout-2 payload's
+ * head stored apart (LZ4 when that saves a sixteenth), its column bodies verbatim. Throws
+ * TPD_CORRUPT_BLOCK for a payload whose head does not parse (layout 1 among them),
+ * TPD_BATCH_TOO_LARGE past BLOCK_PAYLOAD_BYTES_MAX.
+ */
+export function encodeSplitFrame(meta: FrameMeta, raw: Uint8Array): Uint8Array {
+  if (meta.type === BlockType.PATHS) throw new TypeError('codec 3 (split) is for DELTA and IMAGE payloads, not PATHS');
+  if (raw.length > BLOCK_PAYLOAD_BYTES_MAX) {
+    throw new TapedeckError('TPD_BATCH_TOO_LARGE', `block payload of ${raw.length} bytes exceeds ${BLOCK_PAYLOAD_BYTES_MAX}`);
+  }
+  const stored = encodeSplitPayload(raw, COMPRESS_MIN_BYTES, COMPRESS_SAVING_SHIFT);
+  if (stored.length > BLOCK_PAYLOAD_BYTES_MAX) {
+    throw new TapedeckError('TPD_BATCH_TOO_LARGE', `split block payload of ${stored.length} bytes exceeds ${BLOCK_PAYLOAD_BYTES_MAX}`);
+  }
+  return frameOf(meta, Codec.SPLIT, stored, raw.length);
+}
+
+/** The 48-byte header (CRC32C over its first 40 bytes and the stored payload), then the payload. */
+function frameOf(meta: FrameMeta, codec: number, stored: Uint8Array, rawLength: number): Uint8Array {
   const out = new Uint8Array(FRAME_HEADER_BYTES + stored.length);
   const view = new DataView(out.buffer);
   view.setUint32(0, FRAME_MAGIC, true);
@@ -77,7 +103,7 @@ export function encodeFrame(meta: FrameMeta, raw: Uint8Array, allowCompression =
   out[5] = codec;
   view.setUint16(6, 0, true);
   view.setUint32(8, stored.length, true);
-  view.setUint32(12, raw.length, true);
+  view.setUint32(12, rawLength, true);
   writeI64(view, 16, meta.firstTs);
   writeI64(view, 24, meta.lastTs);
   view.setUint32(32, meta.batches, true);
@@ -100,11 +126,13 @@ export function decodeFrameHeader(buf: Uint8Array): FrameHeader | string {
   const type = buf[4] as number;
   const codec = buf[5] as number;
   if (type < BlockType.PATHS || type > BlockType.IMAGE) return `unknown block type ${type}`;
-  if (codec !== Codec.NONE && codec !== Codec.LZ4 && codec !== Codec.DEFLATE) return `unknown codec ${codec}`;
+  if (codec !== Codec.NONE && codec !== Codec.LZ4 && codec !== Codec.DEFLATE && codec !== Codec.SPLIT) return `unknown codec ${codec}`;
+  if (codec === Codec.SPLIT && type === BlockType.PATHS) return 'split codec on a PATHS block';
   const storedBytes = view.getUint32(8, true);
   const rawBytes = view.getUint32(12, true);
   if (storedBytes > BLOCK_PAYLOAD_BYTES_MAX || rawBytes > BLOCK_PAYLOAD_BYTES_MAX) return 'payload length out of range';
   if (codec === Codec.NONE && storedBytes !== rawBytes) return 'uncompressed block with mismatched lengths';
+  if (codec === Codec.SPLIT && storedBytes < SPLIT_LENGTHS_BYTES) return 'split block shorter than its three lengths';
   const firstTs = readI64(view, 16);
   const lastTs = readI64(view, 24);
   if (lastTs < firstTs) return 'block time range is reversed';
@@ -164,6 +192,7 @@ export function openFrame(bytes: Uint8Array, where: string, into?: PayloadBuffer
   // Every payload is a plain Uint8Array (plain-bytes.ts): a view of the frame, or of a buffer allocated so.
   if (header.codec === Codec.NONE) return { header, raw: stored };
   if (header.codec === Codec.LZ4) return { header, raw: openLz4(stored, header.rawBytes, where, into) };
+  if (header.codec === Codec.SPLIT) return { header, raw: openSplit(stored, header.rawBytes, where, into) };
   let raw: Uint8Array;
   try {
     // DEFLATE output is bounded by the declared length (a damaged stream cannot inflate past it).
@@ -190,4 +219,18 @@ function openLz4(stored: Uint8Array, rawBytes: number, where: string, into: Payl
   const out = into === undefined ? plainBytes(Buffer.allocUnsafe(rawBytes)) : into.take(rawBytes);
   lz4DecodeInto(stored, LZ4_SIZE_PREFIX_BYTES, stored.length, out, rawBytes, where);
   return out.length === rawBytes ? out : out.subarray(0, rawBytes);
+}
+
+/**
+ * A split payload (codec/frame-split.ts) as its raw payload: its lengths checked before a
+ * buffer is sized (at most 255 times the stored head plus the bodies, as for codec 1), then
+ * the head decoded into it and the bodies copied after; a verbatim head gives a view of
+ * the frame, with no copy.
+ */
+function openSplit(stored: Uint8Array, rawBytes: number, where: string, into: PayloadBuffer | undefined): Uint8Array {
+  const layout = splitLayout(stored, rawBytes, where);
+  const view = splitVerbatimView(stored, layout, where);
+  if (view !== undefined) return view;
+  const out = into === undefined ? plainBytes(Buffer.allocUnsafe(rawBytes)) : into.take(rawBytes);
+  return decodeSplitInto(stored, layout, out, rawBytes, where);
 }

@@ -60,9 +60,17 @@ export function readPayloadHead(r: ByteReader, raw: Uint8Array): PayloadHead {
  * decoders then read them again, as before, and refuse the same payloads.
  */
 export function checkUpdateCount(r: ByteReader, raw: Uint8Array, head: PayloadHead): void {
+  if (head.nu <= raw.length * 8 + 8) return;
+  skipToKinds(new ByteReader(raw, r.pos), head);
+}
+
+/**
+ * Reads past the times, the column table and the batch lists that follow a head (`s` just
+ * past it), refusing lists that do not add up to the update count; `s` ends at the kind
+ * bytes (layout 2) or the first column (layout 1).
+ */
+function skipToKinds(s: ByteReader, head: PayloadHead): void {
   const { nb, nu, nc } = head;
-  if (nu <= raw.length * 8 + 8) return;
-  const s = new ByteReader(raw, r.pos);
   for (let i = 0; i < nb + nc; i++) s.uvar();
   let listed = 0;
   let prevCount = -1;
@@ -76,4 +84,20 @@ export function checkUpdateCount(r: ByteReader, raw: Uint8Array, head: PayloadHe
     prevCount = n;
   }
   if (listed !== nu) s.fail('batch lists do not add up to the update count');
+}
+
+/**
+ * Where a layout-2 payload's first column body starts: the length of everything before the
+ * bodies (layout mark, counts, times, column table, batch lists, kind bytes), the head a
+ * split frame (codec/frame-split.ts) stores apart from its bodies. Refuses layout 1 (its
+ * kind bytes sit between the bodies) and any head the decoders refuse for its counts or
+ * lists (TPD_CORRUPT_BLOCK); the bodies themselves are not read.
+ */
+export function payloadBodiesStart(raw: Uint8Array): number {
+  const r = new ByteReader(raw);
+  const head = readPayloadHead(r, raw);
+  if (!head.layout2) r.fail('layout 1 has no head apart from its columns');
+  skipToKinds(r, head);
+  r.bytes(head.nc);
+  return r.pos;
 }
