@@ -58,7 +58,7 @@ describe('inspect, verify and reindex of a directory that holds no archive', () 
       expect(report.problems, dir).toEqual([expect.objectContaining({ code: 'TPD_BAD_ARGUMENT', message: expect.stringMatching(says) })]);
       await expect(reindexArchive(dir), dir).rejects.toMatchObject({ code: 'TPD_BAD_ARGUMENT', message: expect.stringMatching(says) });
 
-      for (const cmd of ['inspect', 'verify', 'reindex']) {
+      for (const cmd of ['inspect', 'verify', 'reindex', 'compact']) {
         const r = await tapedeck(cmd, dir);
         expect(r.code, `${cmd} ${dir}`).toBe(1);
         expect(r.stdout + r.stderr, `${cmd} ${dir}`).toMatch(/TPD_BAD_ARGUMENT/);

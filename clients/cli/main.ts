@@ -14,6 +14,7 @@ async function load(cmd: string): Promise<((argv: string[]) => Promise<number> |
     case 'inspect': return (await import('./inspect.js')).inspectCommand;
     case 'verify': return (await import('./verify.js')).verifyCommand;
     case 'reindex': return (await import('./reindex.js')).reindexCommand;
+    case 'compact': return (await import('./compact.js')).compactCommand;
     case 'demo': return (await import('./demo.js')).demoCommand;
     case 'play': return (await import('./play.js')).playCommand;
     case 'serve': return (await import('./serve.js')).serveCommand;
@@ -37,6 +38,10 @@ commands:
                          coverage journal, the workspace file and the per-series
                          sidecars; exits 1 and names file and offset of each problem
   reindex <archive-dir>  rebuild the catalog from the segment files
+  compact <archive-dir> [--json]
+                         with no server running: re-encode sealed files into larger
+                         blocks (smaller files, same batches); skips damaged files,
+                         files the put hook shipped, and files already compact
   play <url> [--start T] [--end T] [--pos P] [--speed S] [--filter G]...
        [--format json|msgpack] [--burst N]
                          terminal player: prints the state and batches as they play;

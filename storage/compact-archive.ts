@@ -1,0 +1,115 @@
+/**
+ * `tapedeck compact`: every sealed local file of an archive compacted (storage/seal-compact.ts)
+ * and put in its place, with no server running (the writer's lock is held throughout, as
+ * `tapedeck reindex` holds it: a directory a server records into is refused with
+ * TPD_ARCHIVE_LOCKED). Nothing reads the archive meanwhile, so no reader holds a place in a
+ * file being replaced; a server compacting files under its readers is the next stage.
+ *
+ * Crash safety, one file at a time: the compacted file is written whole and synced under
+ * `<name>.compact.tmp`; the catalog forgets the file's rows (indexed bytes back to the
+ * header); the compacted file is renamed over the old one and the directory synced; the
+ * catalog records the new rows. A crash before the rename leaves the old file, which the next
+ * open indexes again from its header; after it, the new one, indexed the same way; either
+ * holds every batch. Leftover `.compact.tmp` files are removed by the next compaction.
+ *
+ * Files skipped: damaged ones (refused), ones whose put hook has run (cold storage holds the
+ * old bytes: a copy fetched back must match the catalog's rows), and ones already compacted
+ * (a compaction would not make fewer delta blocks).
+ */
+import { readdir, rename, rm, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Archive, type OpenOptions } from './archive.js';
+import { assertArchiveDir } from './archive-dir.js';
+import { BlockType } from './codec/frame.js';
+import { HEADER_BYTES } from './codec/header.js';
+import type { FileEntry } from './file-list.js';
+import { fsyncDir } from './open-file.js';
+import { compactSealedFile, type CompactTargets } from './seal-compact.js';
+import { STORAGE_LIMITS } from './limits.js';
+
+export const COMPACT_TMP_SUFFIX = '.compact.tmp';
+
+export interface CompactFileReport {
+  name: string;
+  /** Bytes before and after; equal when skipped. */
+  before: number;
+  after: number;
+  deltasBefore: number;
+  deltasAfter: number;
+  /** Why the file was left as it was. */
+  skipped?: string;
+}
+
+export interface CompactOptions extends OpenOptions {
+  targets?: Partial<CompactTargets>;
+  /** Called after each file (progress). */
+  onFile?: (r: CompactFileReport) => void;
+}
+
+/**
+ * Delta blocks a compaction of `e` would make, counted from its block table by the updates
+ * target alone (joined blocks never span a PATHS or IMAGE frame): a compacted file gives its
+ * own count back.
+ */
+function compactedDeltas(a: Archive, e: FileEntry, target: number): number {
+  const t = a.table(e);
+  let blocks = 0;
+  let open = 0;
+  for (let i = 0; i < t.length; i++) {
+    if (t.type(i) !== BlockType.DELTA) {
+      open = 0;
+      continue;
+    }
+    const u = t.updates(i);
+    if (open === 0 || open + u > target) {
+      blocks++;
+      open = u;
+    } else open += u;
+  }
+  return blocks;
+}
+
+/** Why `e` is not compacted, or undefined. */
+function skipReason(a: Archive, e: FileEntry, shipped: ReadonlySet<string>, target: number): string | undefined {
+  if (!e.sealed) return 'open file';
+  if (e.location !== 'local') return `file is ${e.location}`;
+  if (e.damaged) return 'damaged (run tapedeck verify)';
+  if (shipped.has(e.name)) return 'shipped by the put hook';
+  if (compactedDeltas(a, e, target) >= a.table(e).deltas.length) return 'already compact';
+  return undefined;
+}
+
+export async function compactArchive(dir: string, opts: CompactOptions = {}): Promise<CompactFileReport[]> {
+  await assertArchiveDir(dir);
+  const a = await Archive.open(dir, { ...opts, readonly: false });
+  const out: CompactFileReport[] = [];
+  try {
+    for (const name of await readdir(dir)) if (name.endsWith(COMPACT_TMP_SUFFIX)) await rm(join(dir, name), { force: true });
+    const shipped = new Set(a.catalog.puts().map((p) => p.name));
+    const target = opts.targets?.updates ?? STORAGE_LIMITS.compactBlockUpdatesTarget;
+    for (const e of a.fileList.all()) {
+      const before = e.location === 'local' ? (await stat(join(dir, e.name))).size : 0;
+      const deltas = e.location === 'local' && !e.damaged ? a.table(e).deltas.length : 0;
+      const skipped = skipReason(a, e, shipped, target);
+      if (skipped !== undefined) {
+        const r = { name: e.name, before, after: before, deltasBefore: deltas, deltasAfter: deltas, skipped };
+        out.push(r);
+        opts.onFile?.(r);
+        continue;
+      }
+      const tmp = join(dir, e.name + COMPACT_TMP_SUFFIX);
+      const c = await compactSealedFile(a, e, tmp, opts.targets);
+      const row = { seq: e.seq, name: e.name, location: e.location, firstTs: e.firstTs, lastTs: e.lastTs, sealed: true };
+      a.catalog.recordFile({ ...row, indexedBytes: HEADER_BYTES }, [], [], HEADER_BYTES);
+      await rename(tmp, join(dir, e.name));
+      await fsyncDir(dir);
+      a.catalog.recordFile({ ...row, indexedBytes: c.bytes }, c.rows, [], HEADER_BYTES);
+      const r = { name: e.name, before, after: c.bytes, deltasBefore: c.deltasBefore, deltasAfter: c.deltasAfter };
+      out.push(r);
+      opts.onFile?.(r);
+    }
+  } finally {
+    await a.close();
+  }
+  return out;
+}

@@ -1,0 +1,128 @@
+/**
+ * `tapedeck compact` (storage/compact-archive.ts): sealed files replaced by their compaction
+ * with no server running. Every batch must read back as it was, verify must pass, a second
+ * run must find nothing to do, a directory a server records into must be refused, and a
+ * kill -9 at any instant of a run (seeded) must leave an archive that reads back whole and
+ * verifies clean, which a later run then compacts.
+ */
+import { describe, expect, it } from 'vitest';
+import { spawn } from 'node:child_process';
+import { readdir } from 'node:fs/promises';
+import { Archive } from '../storage/archive.js';
+import { compactArchive, COMPACT_TMP_SUFFIX } from '../storage/compact-archive.js';
+import { verifyArchive } from '../storage/verify.js';
+import type { Batch, Update } from '../protocol/value.js';
+import { randomBatches, rng } from './helpers/workload.js';
+import { tapedeckArgs } from './helpers/built.js';
+import { tapedeck } from './helpers/cli.js';
+import { plain, readAll } from './helpers/replay.js';
+import { scheduleSeed } from './helpers/seed.js';
+import { tmpDir } from './helpers/tmp.js';
+
+/** Three sealed files and an open one; `numeric` adds a poll of 400 counters a batch. */
+async function recordFiles(dir: string, seed: number, numeric: boolean): Promise<void> {
+  const a = await Archive.open(dir, { flushIntervalMs: 0, imageFrequencyBytes: 256 * 1024 });
+  const r = rng(seed);
+  const counters = Array.from({ length: 400 }, () => Math.floor(r() * 1e6));
+  let ts = 1_700_000_000_000_000;
+  for (let f = 0; f < 4; f++) {
+    for (const b of randomBatches(seed + f, 300, { paths: 60, maxUpdates: 10, startTs: ts })) {
+      const updates: Update[] = [...b.updates];
+      if (numeric) {
+        for (let i = 0; i < counters.length; i++) {
+          counters[i] = (counters[i] as number) + Math.floor(r() * 1000);
+          updates.push([`/poll/if-${i}/octets`, counters[i] as number]);
+        }
+      }
+      ts = b.ts;
+      a.writer!.append(updates, ts);
+      await a.writer!.flush();
+    }
+    if (f < 3) await a.writer!.rotate();
+  }
+  await a.close();
+}
+
+async function readArchive(dir: string): Promise<Batch[]> {
+  const a = await Archive.open(dir, { readonly: true });
+  try {
+    return plain(await readAll(a.cursor()));
+  } finally {
+    await a.close();
+  }
+}
+
+describe('tapedeck compact', () => {
+  it('compacts every sealed file, keeps every batch, and finds nothing to do the second time', async () => {
+    const dir = await tmpDir();
+    await recordFiles(dir, 5, true);
+    const want = await readArchive(dir);
+    const files = await compactArchive(dir);
+    const done = files.filter((f) => f.skipped === undefined);
+    expect(done.length).toBe(3);
+    expect(files.find((f) => f.skipped === 'open file')).toBeDefined();
+    for (const f of done) {
+      expect(f.deltasAfter).toBeLessThan(f.deltasBefore);
+      expect(f.after).toBeLessThan(f.before * 0.8);
+    }
+    expect(await readArchive(dir)).toStrictEqual(want);
+    const v = await verifyArchive(dir);
+    expect(v.ok, JSON.stringify(v.problems)).toBe(true);
+    const again = await compactArchive(dir);
+    expect(again.every((f) => f.skipped !== undefined)).toBe(true);
+    // A server opens it and records on.
+    const a = await Archive.open(dir, { flushIntervalMs: 0 });
+    a.writer!.append([['/after', 1]], a.lastTs + 1);
+    await a.writer!.flush();
+    await a.close();
+    const after = await readArchive(dir);
+    expect(after.slice(0, want.length)).toStrictEqual(want);
+    expect(after.length).toBe(want.length + 1);
+  });
+
+  it('refuses a directory a server records into', async () => {
+    const dir = await tmpDir();
+    await recordFiles(dir, 6, false);
+    const a = await Archive.open(dir, { flushIntervalMs: 0 });
+    try {
+      await expect(compactArchive(dir)).rejects.toMatchObject({ code: 'TPD_ARCHIVE_LOCKED' });
+    } finally {
+      await a.close();
+    }
+    const r = await tapedeck('compact', dir, '--json');
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ compacted: 3 });
+  });
+
+  it('survives kill -9 at any instant of a run', async () => {
+    const seed = scheduleSeed('COMPACT_KILL_SEED', 'compact kill');
+    const r = rng(seed);
+    const dir = await tmpDir();
+    await recordFiles(dir, seed, true);
+    const want = await readArchive(dir);
+    // How long a whole run takes here, on a copy of the same archive.
+    const probe = await tmpDir();
+    await recordFiles(probe, seed, true);
+    const t0 = performance.now();
+    expect((await tapedeck('compact', probe)).code).toBe(0);
+    const runMs = performance.now() - t0;
+    for (let round = 0; round < 6; round++) {
+      const delay = Math.floor(r() * runMs);
+      const child = spawn(process.execPath, tapedeckArgs('compact', dir), { stdio: 'ignore' });
+      await new Promise((resolve) => setTimeout(resolve, delay));
+      child.kill('SIGKILL');
+      await new Promise((resolve) => child.once('exit', resolve));
+      const left = (await readdir(dir)).filter((n) => n.endsWith(COMPACT_TMP_SUFFIX)).length;
+      console.log(`compact kill round ${round}: after ${delay} of ${Math.round(runMs)} ms, ${left} .compact.tmp left`);
+      expect(await readArchive(dir), `round ${round}, kill after ${delay} ms`).toStrictEqual(want);
+      const v = await verifyArchive(dir);
+      expect(v.ok, `round ${round}, kill after ${delay} ms: ${JSON.stringify(v.problems)}`).toBe(true);
+    }
+    const files = await compactArchive(dir);
+    expect(files.filter((f) => f.skipped === 'open file').length).toBe(1);
+    expect(files.every((f) => f.skipped === 'open file' || f.skipped === 'already compact' || f.deltasAfter < f.deltasBefore)).toBe(true);
+    expect((await readdir(dir)).some((n) => n.endsWith(COMPACT_TMP_SUFFIX))).toBe(false);
+    expect(await readArchive(dir)).toStrictEqual(want);
+    expect((await verifyArchive(dir)).ok).toBe(true);
+  }, 300_000);
+});
