@@ -15,10 +15,11 @@ const signals = new WeakMap<ServerResponse, AbortSignal>();
 
 /**
  * Requests stopped because their client left, since the process started, by where they
- * were: `waiting` for a place (never started), `running` (stopped at a slice). The metric
- * tapedeck_requests_canceled_total reads them.
+ * were: `waiting` for a place (never started), `running` (stopped at a slice), `session` (a
+ * playback session's read: its stream, the request that asked it or the session itself
+ * gone, server/sessions/read-stops.ts). The metric tapedeck_requests_canceled_total reads them.
  */
-export const CANCELED = { waiting: 0, running: 0 };
+export const CANCELED = { waiting: 0, running: 0, session: 0 };
 
 /** The error a request stops with once its client has left (499 TPD_CANCELED; nobody reads it). */
 export function clientGoneError(): TapedeckError {

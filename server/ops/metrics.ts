@@ -47,10 +47,10 @@ export function createMetrics(app: FastifyInstance, deps: MetricsDeps): Registry
   new Gauge({ name: 'tapedeck_process_heap_used_bytes', help: 'V8 heap in use.', registers: [reg], collect() { this.set(process.memoryUsage().heapUsed); } });
   new Gauge({ name: 'tapedeck_process_start_time_seconds', help: 'Start time of the process, seconds since the epoch.', registers: [reg],
     collect() { this.set(Math.round(performance.timeOrigin / 1000)); } });
-  let canceledSeen = { waiting: 0, running: 0 };
-  new Counter({ name: 'tapedeck_requests_canceled_total', help: 'Requests stopped because their client left before the answer: a PromQL query or metadata request, a /state, /diff or /paths answer, or a merged (cluster) read, `waiting` for a place (never started) or `running` (stopped at its next slice).', labelNames: ['at'], registers: [reg],
+  let canceledSeen = { waiting: 0, running: 0, session: 0 };
+  new Counter({ name: 'tapedeck_requests_canceled_total', help: 'Requests stopped because their client left before the answer: a PromQL query or metadata request, a /state, /diff or /paths answer, or a merged (cluster) read, `waiting` for a place (never started) or `running` (stopped at its next slice); `session`: a playback session\'s read (a seek, a step, a state, a wait for a cold file) stopped because its stream or asker left or the session ended.', labelNames: ['at'], registers: [reg],
     collect() {
-      for (const at of ['waiting', 'running'] as const) {
+      for (const at of ['waiting', 'running', 'session'] as const) {
         if (CANCELED[at] > canceledSeen[at]) this.inc({ at }, CANCELED[at] - canceledSeen[at]);
         else this.inc({ at }, 0);
       }

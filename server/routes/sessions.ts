@@ -18,6 +18,7 @@ import { CLOSE_CODES } from '../../protocol/close-codes.js';
 import { TapedeckError } from '../../protocol/errors.js';
 import type { Session, SessionSink, FrameFormat } from '../sessions/session.js';
 import { mayAdminister } from '../ops/auth.js';
+import { clientGone } from '../client-gone.js';
 import type { ShardDirectory } from '../cluster/directory.js';
 import { closeShardConnections, SCOPE_LOCAL } from '../cluster/fanout.js';
 import { MergedSessions } from '../cluster/merged-sessions.js';
@@ -142,7 +143,8 @@ export async function sessionRoutes(app: FastifyInstance, opts: SessionRoutesOpt
     const { filter: given, ...controls } = req.body ?? {};
     const filter = given === undefined ? [] : parseFilter(given);
     const cluster = merged !== undefined && req.query.scope !== SCOPE_LOCAL;
-    const s = cluster ? await merged.create(req.principal ?? req.ip, controls, filter) : await sessions.create(req.principal ?? req.ip, controls, filter);
+    // A creation whose client leaves stops its seek and frees its slot (server/sessions/read-stops.ts).
+    const s = cluster ? await merged.create(req.principal ?? req.ip, controls, filter) : await sessions.create(req.principal ?? req.ip, controls, filter, clientGone(reply));
     req.log.info({ session: s.id, client: req.ip, merged: cluster }, 'session created');
     // Paths recorded later may still match (a live tail): a warning, not a refusal. (A merged
     // session's paths are the shards'; its state frames list them.)
@@ -164,9 +166,10 @@ export async function sessionRoutes(app: FastifyInstance, opts: SessionRoutesOpt
       body: CONTROLS_SCHEMA,
       response: { 200: SESSION_SCHEMA, '4xx': ERROR_SCHEMA },
     },
-  }, async (req) => {
+  }, async (req, reply) => {
     const s = owned(req, req.params.id);
-    await s.setControls(req.body ?? {});
+    // Its seek stops when its client leaves.
+    await s.setControls(req.body ?? {}, clientGone(reply));
     return view(s);
   });
 
@@ -212,6 +215,8 @@ export async function sessionRoutes(app: FastifyInstance, opts: SessionRoutesOpt
     const isMerged = merged?.has(session.id) === true;
     if (isMerged) merged?.attach(session, sink);
     else session.attach(sink);
+    // Aborted when this stream leaves: the reads of the changes it asked stop (server/sessions/read-stops.ts).
+    const left = new AbortController();
     // Control frames per second from this socket (a token bucket); past it: TPD_RATE_LIMITED.
     let tokens = CONTROLS_PER_SECOND_MAX;
     let refilled = Date.now();
@@ -254,7 +259,9 @@ export async function sessionRoutes(app: FastifyInstance, opts: SessionRoutesOpt
           session.sendError(new TapedeckError('TPD_BAD_CONTROL', `${control}: ${e?.keyword === 'additionalProperties' ? 'is not a control' : e?.message ?? 'is invalid'}`, { control }));
           return;
         }
-        session.setControls(m.set as ControlsInput).catch((err: unknown) => session.sendError(err));
+        session.setControls(m.set as ControlsInput, left.signal).catch((err: unknown) => {
+          if (err !== left.signal.reason) session.sendError(err);
+        });
       } else if (m && typeof m === 'object' && m.type === 'ping') {
         // Application-level keepalive: nothing to answer beyond keeping the session attached.
       } else {
@@ -262,6 +269,10 @@ export async function sessionRoutes(app: FastifyInstance, opts: SessionRoutesOpt
       }
     });
     // A client leaving (its FIN, its close frame, an error) lets its session go at once, whatever waits for it.
-    whenLeaving(socket, streamLimits, () => (isMerged ? merged?.detach(session, sink) : session.detach(sink)));
+    whenLeaving(socket, streamLimits, () => {
+      left.abort(new TapedeckError('TPD_CANCELED', 'the stream that asked the change left'));
+      if (isMerged) merged?.detach(session, sink);
+      else session.detach(sink);
+    });
   });
 }

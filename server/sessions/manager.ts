@@ -107,7 +107,8 @@ export class SessionManager {
     this.gcTimer.unref();
   }
 
-  async create(clientKey: string, controls: ControlsInput, filter: readonly string[] = []): Promise<Session> {
+  /** `asker`: aborted when who asked leaves (the POST's client): the creation stops, its slot freed. */
+  async create(clientKey: string, controls: ControlsInput, filter: readonly string[] = [], asker?: AbortSignal): Promise<Session> {
     if (this.sessions.size >= this.options.maxSessions) {
       throw new TapedeckError('TPD_SESSION_LIMIT', `max_sessions (${this.options.maxSessions}) sessions are open`);
     }
@@ -130,7 +131,7 @@ export class SessionManager {
     // Reserve the slot before the first await so concurrent creations respect the limits.
     this.sessions.set(s.id, s);
     try {
-      await s.init(controls);
+      await s.init(controls, asker);
     } catch (err) {
       this.sessions.delete(s.id);
       throw err;

@@ -2,7 +2,8 @@
  * How a playback session meets a failed read (./playback-loop.ts runs the turns): a read
  * into archive files that cannot be read (gone, not fetchable) crosses them (./playhead.ts
  * crossGone, storage/cursor-gap.ts) and the client is told of the gap; a hole with nothing
- * readable after it yet is the end of what can be read; any other failure reaches the
+ * readable after it yet is the end of what can be read; a read stopped because its stream
+ * left (./read-stops.ts) is put back, as if never made; any other failure reaches the
  * client as an error frame and pauses the session, which stays alive to be moved elsewhere.
  */
 import { formatTs } from '../../protocol/time.js';
@@ -19,8 +20,12 @@ export abstract class PlaybackFailures extends PlaybackLoop {
    * after it, and playing goes on, paced as recorded (or ends, past a bounded end). Any other failure: fatal().
    */
   protected async readFailed(err: unknown): Promise<void> {
+    // Stopped (its stream left, the session ended: ./read-stops.ts), counted; not a failure.
+    const stopped = this.stops.stopped(err);
     if (this.closed) return;
-    const gap = await this.head.crossGone(err).catch((again: unknown) => void (err = again));
+    if (stopped) return this.afterStop();
+    const gap = await this.stops.under(this.stops.loopSignal, () => this.head.crossGone(err)).catch((again: unknown) => void (err = again));
+    if (this.stops.stopped(err) && !this.closed) return this.afterStop();
     if (this.closed) return;
     if (gap === undefined) return this.fatal(err);
     const lost = `${gap.why}: the batches after ${gap.fromUs === null ? 'the beginning' : formatTs(gap.fromUs)} up to ${formatTs(gap.toUs)} cannot be read`;
@@ -51,6 +56,20 @@ export abstract class PlaybackFailures extends PlaybackLoop {
     }
     const ended = this.burst ? Promise.resolve(this.finishBurst(this.endIsLive() ? 'live' : 'end')) : this.noMoreData();
     return ended.then(() => this.run(), (again: unknown) => this.fatal(again));
+  }
+
+  /**
+   * A read stopped half-way: its stream left (./read-stops.ts). Nothing was sent for it and
+   * nothing moved: the cursor goes back after the last batch sent, and the loop goes on (with
+   * no client, it waits for one; a new stream gets the state there).
+   */
+  private async afterStop(): Promise<void> {
+    try {
+      await this.stops.settle(() => this.head.afterStop());
+    } catch (err) {
+      return this.readFailed(err);
+    }
+    return this.run();
   }
 
   protected fatal(err: unknown): Promise<void> {

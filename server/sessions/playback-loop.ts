@@ -34,6 +34,7 @@ import { Turns } from './turns.js';
 import { gatherFrame } from './gather.js';
 import { Playhead, type PosTarget } from './playhead.js';
 import { fetchWaitFrame, SessionWire, type SessionSink } from './wire.js';
+import { ReadStops } from './read-stops.js';
 
 /** How early a paced batch may go out (ms): timers only ever fire late. */
 const PACING_EARLY_MS = 1;
@@ -41,6 +42,8 @@ const PACING_EARLY_MS = 1;
 /** A control change waiting for the loop, and who waits for its answer. */
 export interface Command {
   set: ParsedControls;
+  /** Aborted when who asked leaves (the stream that sent it, a PATCH's client): the change's reads stop (./read-stops.ts). */
+  asker: AbortSignal | undefined;
   resolve: (v: ControlsView) => void;
   reject: (err: unknown) => void;
 }
@@ -81,13 +84,16 @@ export abstract class PlaybackLoop {
   protected wrappedEmpty = false;
   /** Reads waiting for a file fetched from cold storage (a get hook: up to minutes). */
   protected fetching = 0;
+  /** What stops the session's reads: its client leaving, its end (./read-stops.ts). */
+  protected readonly stops: ReadStops;
 
   constructor(archive: Archive, filter: readonly string[], limits: SessionLimits, events: SessionEvents, log: (id: string) => SessionLog, coverage?: CoverageSource) {
     this.a = archive;
     this.coverage = coverage;
     this.log = log(this.id);
     this.filter = filter;
-    this.head = new Playhead(archive, filter, this.onFetchWait, this.log);
+    this.stops = new ReadStops(this.onFetchWait);
+    this.head = new Playhead(archive, filter, this.stops, this.log);
     this.limits = limits;
     this.turns = new Turns(limits.loopStepsPerTurnMax);
     this.events = events;
@@ -129,8 +135,9 @@ export abstract class PlaybackLoop {
     return this.turns.sleep(ms);
   }
 
+  /** Runs the turns; a turn's reads stop when the stream attached as it began leaves (or the session ends). */
   protected run(): Promise<void> {
-    return this.turns.run(() => this.turn(), () => this.closed).catch((err: unknown) => this.readFailed(err));
+    return this.turns.run(() => this.stops.under(this.stops.loopSignal, () => this.turn()), () => this.closed).catch((err: unknown) => this.readFailed(err));
   }
 
   /** One bounded piece of work, or a wait for whatever lets the next one make progress. */

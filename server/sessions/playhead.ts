@@ -19,10 +19,11 @@ import type { ParsedControls } from '../../protocol/controls.js';
 import type { RawBatch } from '../../storage/cursor.js';
 import type { CrossedGap } from '../../storage/cursor-gap.js';
 import type { Place } from '../../storage/cursor-seek.js';
-import type { Archive, Cursor, FetchWait } from '../../storage/index.js';
+import type { Archive, Cursor } from '../../storage/index.js';
 import { coverInSlices } from '../routes/queries.js';
 import { HeldColumns } from './columns.js';
 import type { SessionLog } from './ports.js';
+import type { ReadStops } from './read-stops.js';
 import { stepFrom } from './steps.js';
 
 export type PosTarget = NonNullable<ParsedControls['pos']>;
@@ -49,13 +50,13 @@ export class Playhead {
   /** The last gap crossed: the place the position shown stands for while it is the gap's end. */
   private crossed: (CrossedGap & { place: Place }) | undefined;
 
-  constructor(private readonly a: Archive, private readonly filter: readonly string[], private readonly onFetchWait: FetchWait, private readonly log: SessionLog) {
+  constructor(private readonly a: Archive, private readonly filter: readonly string[], private readonly stops: ReadStops, private readonly log: SessionLog) {
     this.cursor = a.cursor(this.cursorOptions());
     this.readsColumns = typeof (this.cursor as Partial<Cursor>).nextColumns === 'function';
   }
 
   private cursorOptions(): Parameters<Archive['cursor']>[0] {
-    return { ...(this.filter.length > 0 ? { filter: this.filter } : {}), onFetchWait: this.onFetchWait };
+    return { ...(this.filter.length > 0 ? { filter: this.filter } : {}), onFetchWait: this.stops.wait };
   }
 
   /** The next batch to send: the one held back, else the cursor's next. */
@@ -98,6 +99,18 @@ export class Playhead {
     return this.crossed;
   }
 
+  /**
+   * After a read stopped half-way (./read-stops.ts): the column cursor and what was read
+   * ahead go, and the cursor goes back after the position shown. Run under the session's
+   * own signal (ReadStops.settle).
+   */
+  async afterStop(): Promise<void> {
+    this.columnCursor = undefined;
+    this.held.clear();
+    this.pending = null;
+    await this.toShown(this.cursor);
+  }
+
   /** A column cursor is held (unlimited play), with its block scratch and read-ahead. */
   get holdsColumns(): boolean {
     return this.columnCursor !== undefined;
@@ -133,8 +146,11 @@ export class Playhead {
       await this.move(pos, stepSlice, clamped);
     } catch (err) {
       // Nothing moved: the cursor goes back after the last batch shown (a step or a fetch
-      // that failed half-way left it elsewhere), and what it read ahead is read again.
-      await this.toShown(this.cursor).catch((again: unknown) => this.log.warn({ err: again }, 'session cursor not put back'));
+      // that failed half-way, or a read stopped, left it elsewhere), and what it read ahead
+      // is read again. Only the session's end stops that read (a stopped seek's signal would).
+      await this.stops.settle(() => this.toShown(this.cursor)).catch((again: unknown) => {
+        if (!this.stops.stopped(again)) this.log.warn({ err: again }, 'session cursor not put back');
+      });
       this.pending = null;
       throw err;
     }

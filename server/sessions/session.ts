@@ -35,8 +35,12 @@ export class Session extends PlaybackFailures {
     this.clientKey = clientKey;
   }
 
-  /** Applies the creation controls (including the initial seek) and starts the loop. */
-  async init(input: ControlsInput): Promise<void> {
+  /**
+   * Applies the creation controls (including the initial seek) and starts the loop. When
+   * `asker` aborts first (the POST's client left), the session ends with it: its seek stops
+   * (./read-stops.ts) and this throws the reason.
+   */
+  async init(input: ControlsInput, asker?: AbortSignal): Promise<void> {
     const parsed = parseControls(input, wallClockUs());
     if (parsed.pos === undefined && parsed.state === 'tail') {
       parsed.pos = { kind: 'end' };
@@ -44,9 +48,18 @@ export class Session extends PlaybackFailures {
       const start = parsed.start ?? this.start;
       parsed.pos = start.kind === 'unbounded' ? { kind: 'beginning' } : { kind: 'ts', us: start.us };
     }
-    // The state frame asks the filter of every path id at once: decided here first, in slices.
-    if (this.filter.length > 0) await coverInSlices(this.head.cursor, this.a.paths.length);
-    await this.apply(parsed);
+    const unlink = this.stops.endWith(asker);
+    try {
+      // The state frame asks the filter of every path id at once: decided here first, in slices.
+      if (this.filter.length > 0) await coverInSlices(this.head.cursor, this.a.paths.length);
+      await this.apply(parsed);
+      asker?.throwIfAborted();
+    } catch (err) {
+      this.stops.stopped(err);
+      throw err;
+    } finally {
+      unlink();
+    }
     // The grace period runs from the answer: a creation that waited (a cold fetch) is not
     // charged to the client.
     this.detachedAt = Date.now();
@@ -62,8 +75,11 @@ export class Session extends PlaybackFailures {
     return this.wire.sink !== undefined;
   }
 
-  /** Validates, then queues a control change for the loop; resolves with the new controls. */
-  setControls(input: ControlsInput): Promise<ControlsView> {
+  /**
+   * Validates, then queues a control change for the loop; resolves with the new controls.
+   * Its reads stop when `asker` aborts (who asked left) or the session ends.
+   */
+  setControls(input: ControlsInput, asker?: AbortSignal): Promise<ControlsView> {
     if (this.closed) return Promise.reject(new TapedeckError('TPD_SESSION_NOT_FOUND', `session ${this.id} is closed`));
     let set: ParsedControls;
     try {
@@ -73,7 +89,7 @@ export class Session extends PlaybackFailures {
       return Promise.reject(err);
     }
     return new Promise((resolve, reject) => {
-      this.commands.push({ set, resolve, reject });
+      this.commands.push({ set, asker, resolve, reject });
       this.wake();
     });
   }
@@ -84,6 +100,7 @@ export class Session extends PlaybackFailures {
     this.log.info({ format: sink.format, replaced: previous !== undefined }, 'client attached');
     previous?.close(CLOSE_CODES.replaced, 'replaced by a newer connection');
     this.wire.connect(sink);
+    this.stops.attached();
     this.needState = true;
     this.pacer.reset();
     this.wake();
@@ -98,6 +115,8 @@ export class Session extends PlaybackFailures {
     if (this.wire.sink !== sink) return;
     this.log.info({}, 'client detached');
     this.wire.connect(undefined);
+    // A read for it under way (play, tail, a state) stops: nothing of it would be sent.
+    this.stops.left();
     // Nobody receives the rest of a burst: it ends where it is, in the state it leads to.
     this.finishBurst(null);
     this.detachedAt = Date.now();
@@ -108,19 +127,21 @@ export class Session extends PlaybackFailures {
     if (this.closed) return;
     this.closed = true;
     this.log.info({ reason }, 'session closed');
+    const gone = (): TapedeckError => new TapedeckError('TPD_SESSION_NOT_FOUND', `session ${this.id} was ${reason}`);
+    // A read under way stops at once (a seek, a step, a wait for a cold file).
+    this.stops.end(gone());
     const sink = this.wire.sink;
     if (sink) {
       this.sendFrame({ type: 'end', reason });
       sink.close(CLOSE_CODES.normal, reason);
     }
     this.wire.connect(undefined);
-    const gone = (): TapedeckError => new TapedeckError('TPD_SESSION_NOT_FOUND', `session ${this.id} was ${reason}`);
     for (const c of this.commands.splice(0)) c.reject(gone());
     this.burst?.fail(gone());
     this.burst = undefined;
     this.wake();
     // The loop ends at its next turn. A read waiting for a cold fetch is not waited for (it
-    // may take minutes): nothing is sent when it returns.
+    // stops once the abort reaches it): nothing is sent when it returns.
     if (this.fetching === 0) await this.loopDone;
   }
 
@@ -144,12 +165,13 @@ export class Session extends PlaybackFailures {
         continue;
       }
       try {
-        await this.apply(c.set);
+        await this.stops.askedBy(c.asker, () => this.apply(c.set));
         // A burst answers when it is over (its controls frame marks the end); a speed change
         // during one answers at once.
         if (c.set.burst !== undefined && this.burst) this.burst.waitFor(c);
         else c.resolve(this.controls);
       } catch (err) {
+        this.stops.stopped(err);
         c.reject(err);
       }
     }

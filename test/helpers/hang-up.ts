@@ -14,7 +14,7 @@ export function hangUpLater(url: string, path: string): Promise<Socket> {
 }
 
 /** tapedeck_requests_canceled_total{at} of the server at `url` (0 before its first). */
-export async function canceledCount(url: string, at: 'waiting' | 'running' = 'running'): Promise<number> {
+export async function canceledCount(url: string, at: 'waiting' | 'running' | 'session' = 'running'): Promise<number> {
   const text = await (await fetch(`${url}/metrics`)).text();
   const m = new RegExp(`^tapedeck_requests_canceled_total\\{at="${at}"\\} (\\d+)`, 'm').exec(text);
   return m ? Number(m[1]) : 0;
