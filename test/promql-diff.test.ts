@@ -319,8 +319,29 @@ function generateEdges(rand: () => number): DataSeries[] {
   for (const [side, ids] of [['l', ['1', '2', '3']], ['r', ['2', '3', '4']]] as const) {
     for (const id of ids) prom({ __name__: 'edge_side', side, id, grp: id === '3' && side === 'r' ? 'other' : 'g' }, Array.from({ length: steps + 1 }, (_x, o): [number, number] => [at(o), Math.floor(rand() * 4)]));
   }
+  // For sort's order: 60 series of few distinct values (NaN, ±Inf, -0 and 0 among them), so
+  // most are ties; sorted 2.42's way (Go's pdqsort) past 12, NaNs where its less leaves them.
+  const SORT_VALUES = [NaN, NaN, Infinity, -Infinity, 0, -0, 1, 1, 2, 2, 2, 3.5];
+  for (let i = 0; i < SORT_SERIES; i++) {
+    const values = i % 17 === 5 ? [NaN] : i % 13 === 7 ? [1, 2] : SORT_VALUES;
+    prom({ __name__: 'edge_sort', i: String(i).padStart(2, '0'), g: String(i % 4) }, Array.from({ length: steps + 1 }, (_x, o): [number, number] => [at(o), values[Math.floor(rand() * values.length)] as number]));
+  }
   return out;
 }
+
+const SORT_SERIES = 60;
+/**
+ * Instant answers of sort / sort_desc whose order (series and values, in the order given)
+ * must be 2.42's: sizes 10 to 60 (Go sorts up to 12 by insertion, beyond by pdqsort),
+ * inputs in label order and in others (or, an aggregation's groups, a binary operator's).
+ */
+const SORT_QUERIES = [
+  'sort(edge_sort)', 'sort_desc(edge_sort)', 'sort(edge_sort{i=~"0."})', 'sort_desc(edge_sort{i=~"0.|1[0-2]"})', 'sort(edge_sort{i=~"0.|1[0-2]"})',
+  'sort(edge_sort{i=~"[0-2]."})', 'sort_desc(edge_sort{i=~"[0-3]."})', 'sort(edge_sort{i=~"[0-4]."})', 'sort_desc(edge_sort{g!="0"})',
+  'sort(-edge_sort)', 'sort_desc(edge_sort * 2)', 'sort(abs(edge_sort))', 'sort_desc(edge_sort > 0)', 'sort(edge_sort{g="1"} or edge_sort)',
+  'sort_desc(edge_sort{g="3"} or edge_sort{g!="3"} or edge_tie)', 'sort(sum by (g) (edge_sort))', 'sort_desc(max by (i) (edge_sort))',
+  'sort(edge_sort + on(i) group_left edge_sort{g="2"})', 'sort_desc(edge_sort offset 5m)', 'sort(timestamp(edge_sort) * 0)', 'sort_desc(vector(1) + edge_sort * 0)',
+];
 
 describe('PromQL answers equal a real Prometheus at the edges of the subset', () => {
   let prom: RunningPrometheus;
@@ -364,4 +385,28 @@ describe('PromQL answers equal a real Prometheus at the edges of the subset', ()
     });
     expect(failures, failures.slice(0, 40).join('\n')).toEqual([]);
   }, 180_000);
+
+  /** An instant vector answer as its samples in the order given: labels (sorted by name) and value. */
+  function inOrder(result: unknown): string[] {
+    return (result as Array<{ metric: Record<string, string>; value: Point }>).map((x) => `${JSON.stringify(Object.entries(x.metric).sort(([a], [b]) => (a < b ? -1 : 1)))} ${x.value[1]}`);
+  }
+
+  it('orders sort and sort_desc answers, ties and NaNs included, as Prometheus does', async () => {
+    const cases = SORT_QUERIES.flatMap((query) => INSTANTS.map((p) => ({ ...p, query })));
+    const failures: string[] = [];
+    let long = 0;
+    await pool(cases, 8, async (params) => {
+      const [want, got] = await Promise.all([ask(prom.url, params), ask(tapedeck.url, params)]);
+      const what = JSON.stringify(params);
+      if (!want.ok || !got.ok) return void failures.push(`${what}: ${want.ok ? '' : `Prometheus refused it (${want.error})`} ${got.ok ? '' : `Tapedeck refused it (${got.error})`}`);
+      const w = inOrder(want.result);
+      const g = inOrder(got.result);
+      if (w.length > 12) long++;
+      const i = w.findIndex((x, k) => x !== g[k]);
+      if (i >= 0 || g.length !== w.length) failures.push(`${what}: sample ${i} is ${g[i] ?? 'missing'}, Prometheus ${w[i] ?? 'none'} (${g.length} samples, Prometheus ${w.length})`);
+    });
+    expect(failures, failures.slice(0, 20).join('\n')).toEqual([]);
+    // Most answers are past Go's insertion sort (12).
+    expect(long).toBeGreaterThan(cases.length / 2);
+  }, 120_000);
 });

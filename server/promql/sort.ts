@@ -3,6 +3,7 @@
  * (eval.ts evaluates them; engine.ts orders the answer).
  */
 import type { Sample } from './eval.js';
+import { goSort } from './go-sort.js';
 import { compareMetrics } from './labels.js';
 
 /** Answers of sort / sort_desc, already in the order an instant query gives them. */
@@ -16,23 +17,25 @@ export function sortSamples(samples: Sample[]): Sample[] {
 
 /**
  * sort / sort_desc as Prometheus 2.42 sorts (functions.go: sort.Sort of the reversed
- * opposite order, NaN last): Go's insertion sort up to 12 samples, so equal values keep
- * the input's order as Prometheus' do; a stable sort beyond.
+ * opposite order, vectorByReverseValueHeap / vectorByValueHeap): Go's own algorithm
+ * (go-sort.ts) with 2.42's less, `isNaN(b) || b > a` (sort) or `isNaN(b) || b < a`
+ * (sort_desc), true both ways between two NaNs, so NaNs and equal values end where 2.42
+ * puts them, whatever the vector's size.
  */
 export function sortByValue(input: readonly Sample[], desc: boolean): Sample[] {
   const out = input.slice();
-  const less = (a: Sample, b: Sample): boolean => Number.isNaN(b.v) || (desc ? b.v < a.v : b.v > a.v);
-  if (out.length > 12) out.sort((a, b) => (less(a, b) ? -1 : less(b, a) ? 1 : 0));
-  else {
-    for (let i = 1; i < out.length; i++) {
-      for (let j = i; j > 0 && less(out[j] as Sample, out[j - 1] as Sample); j--) {
-        const x = out[j] as Sample;
-        out[j] = out[j - 1] as Sample;
-        out[j - 1] = x;
-      }
-    }
-  }
+  goSort(out.length, {
+    less: (i, j) => {
+      const a = (out[i] as Sample).v;
+      const b = (out[j] as Sample).v;
+      return Number.isNaN(b) || (desc ? b < a : b > a);
+    },
+    swap: (i, j) => {
+      const x = out[i] as Sample;
+      out[i] = out[j] as Sample;
+      out[j] = x;
+    },
+  });
   byValue.add(out);
   return out;
 }
-
