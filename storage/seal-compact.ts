@@ -9,7 +9,9 @@
  * What stays the same: every batch (time, paths, values bit for bit, their order), the
  * PATHS and IMAGE frames (copied byte for byte, at the same place between batches: a new
  * block never spans one), the header's archive id, seq and creation time. What changes:
- * DELTA frame boundaries and offsets, so the file's block table and its catalog rows are
+ * DELTA frame boundaries and offsets, and their codec: codec 3 (split, docs/format.md), whose
+ * column bodies lie verbatim in the file, each readable alone from its offset (the per-series
+ * sidecar can then point at them rather than copy them), so the file's block table and its catalog rows are
  * the new file's (`rows`), and a place (delta block, batch) in the old file is found in the
  * new one through `deltaStarts`.
  *
@@ -24,7 +26,7 @@ import { valueArray, type Value } from '../protocol/value.js';
 import type { Archive } from './archive.js';
 import type { BlockRow } from './catalog.js';
 import { ByteWriter } from './codec/bytes.js';
-import { BlockType, encodeFrame } from './codec/frame.js';
+import { BlockType, encodeSplitFrame } from './codec/frame.js';
 import { encodeSlot, HEADER_BYTES, SLOT_OFFSETS, SLOT_BYTES, decodeHeader } from './codec/header.js';
 import { decodeBatches, encodeBatches } from './codec/payload.js';
 import type { FileEntry } from './file-list.js';
@@ -87,7 +89,7 @@ class Pending {
     }
     const raw = encodeBatches({ ts, counts, ids, values, batchCount: b, updateCount: u }, new ByteWriter(Math.max(1 << 16, this.rawBytes)));
     const meta = { type: BlockType.DELTA, firstTs: ts[0] as number, lastTs: ts[b - 1] as number, batches: b, updates: u };
-    const frame = encodeFrame(meta, raw);
+    const frame = encodeSplitFrame(meta, raw);
     this.parts = [];
     this.batches = 0;
     this.updates = 0;

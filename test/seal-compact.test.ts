@@ -12,7 +12,7 @@ import { Archive } from '../storage/archive.js';
 import { compactSealedFile } from '../storage/seal-compact.js';
 import { reindexArchive } from '../storage/reindex.js';
 import { verifyArchive } from '../storage/verify.js';
-import { BlockType } from '../storage/codec/frame.js';
+import { BlockType, Codec } from '../storage/codec/frame.js';
 import type { FileEntry } from '../storage/file-list.js';
 import type { Batch, Update } from '../protocol/value.js';
 import { randomBatches, rng } from './helpers/workload.js';
@@ -116,6 +116,8 @@ describe('sealed-file compaction', () => {
     }
     // PATHS and IMAGE frames are still there, and no delta block spans one.
     const types = Array.from({ length: t.length }, (_, i) => t.type(i));
+    // Joined blocks are codec 3 (split): their column bodies lie verbatim in the file.
+    for (const i of t.deltas) expect((await a.readBytes(sealedOf(a), t.offset(i), 48))[5]).toBe(Codec.SPLIT);
     expect(types.filter((x) => x === BlockType.IMAGE).length).toBeGreaterThan(1);
     expect(types.filter((x) => x === BlockType.PATHS).length).toBeGreaterThan(1);
     await a.close();
