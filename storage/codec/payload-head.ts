@@ -71,7 +71,7 @@ export function checkUpdateCount(r: ByteReader, raw: Uint8Array, head: PayloadHe
  */
 function skipToKinds(s: ByteReader, head: PayloadHead): void {
   const { nb, nu, nc } = head;
-  for (let i = 0; i < nb + nc; i++) s.uvar();
+  skipVarints(s, nb + nc);
   let listed = 0;
   let prevCount = -1;
   for (let i = 0; i < nb; i++) {
@@ -79,11 +79,37 @@ function skipToKinds(s: ByteReader, head: PayloadHead): void {
     const n = Math.floor(h / 2);
     if (h % 2 === 1) {
       if (n !== prevCount) s.fail('"same as previous" batch with another count');
-    } else for (let j = 0; j < n; j++) s.uvar();
+    } else skipVarints(s, n);
     listed += n;
     prevCount = n;
   }
   if (listed !== nu) s.fail('batch lists do not add up to the update count');
+}
+
+/**
+ * Reads past `n` varints, each at most 8 bytes as ByteReader.uvar reads them, without their
+ * values: a byte's test each (a split frame's head check walks every list entry of a
+ * block, 32 768 to 262 144 of them, on every open).
+ */
+function skipVarints(s: ByteReader, n: number): void {
+  const buf = s.buf;
+  const end = s.end;
+  let p = s.pos;
+  let run = 0;
+  for (let left = n; left > 0; ) {
+    if (p >= end) {
+      s.pos = p;
+      s.fail('truncated varint');
+    }
+    if ((buf[p++] as number) < 0x80) {
+      left--;
+      run = 0;
+    } else if (++run === 8) {
+      s.pos = p;
+      s.fail('varint longer than 8 bytes');
+    }
+  }
+  s.pos = p;
 }
 
 /**
