@@ -269,16 +269,22 @@ const EDGE_QUERIES = [
   'ln(edge_counter)', 'exp(edge_counter / 50)', 'sqrt(edge_counter)', 'edge_special ^ 2', '2 ^ edge_special', 'edge_special ^ edge_special',
   '(-8) ^ (1/3)', '0 ^ -1', '(-1) ^ Inf', '(-1) ^ -Inf', '2 ^ -1074', '2 ^ -1075', '0.5 ^ 1075', '10 ^ 308.5', '(-2) ^ 1e300', 'Inf ^ -0.5', '(-Inf) ^ 3', '(-Inf) ^ 2',
   '1.0000001 ^ 1e12', '(edge_tie - 2) ^ -1', '(edge_tie - 2) ^ -2',
+  'quantile(0.5, edge_sort)', 'quantile by (g) (0.3, edge_sort)', 'quantile(0.25, -edge_sort * 0)', 'quantile_over_time(0.5, edge_sort[5m])', 'quantile_over_time(0.2, (edge_sort * 0)[5m])',
+  'histogram_quantile(0.5, edge_hist_bucket)', 'histogram_quantile(0.9, edge_hist_bucket)', 'histogram_quantile(0.1, edge_hist_bucket)', 'histogram_quantile(0.7, max_over_time(edge_hist_bucket[2m]))',
   '1 / 0', '-1 / 0', '0 / 0', 'edge_tie % 0', '2 ^ 1024', 'edge_tie / 0', '-edge_tie ^ 0.5', 'NaN > bool NaN', 'Inf == bool Inf', '(edge_tie > bool 1) * edge_tie',
 ];
 
 /**
  * Edge answers must be Prometheus' to the bit (sums, averages, rates and logarithms too), but
  * for what Go computes with its Exp (exp, a fractional power: Go's amd64 Exp takes another
- * path on a CPU with FMA; server/promql/gomath.ts) and quantiles, where Go's unstable sort
- * may put -0 and 0 the other way round (within 1e-9, NaN equal to NaN).
+ * path on a CPU with FMA; server/promql/gomath.ts) (within 1e-9, NaN equal to NaN).
+ * Quantiles are exact too (Go's sort, server/promql/go-sort.ts, puts -0 and 0 where 2.42
+ * does), but the quantile aggregation's in a range query (INEXACT_RANGE): 2.42 hands it its
+ * operand's series in Go's map order there (engine.go rangeEval), so the sign of a -0 or 0
+ * answer varies from run to run.
  */
-const INEXACT = /\^|exp\(|quantile/;
+const INEXACT = /\^|exp\(/;
+const INEXACT_RANGE = /(?<![\w])quantile\s*(by|without|\()/;
 
 /** Edge series, every 15 s jittered by up to 2 s over the hour. */
 function generateEdges(rand: () => number): DataSeries[] {
@@ -325,6 +331,12 @@ function generateEdges(rand: () => number): DataSeries[] {
   for (let i = 0; i < SORT_SERIES; i++) {
     const values = i % 17 === 5 ? [NaN] : i % 13 === 7 ? [1, 2] : SORT_VALUES;
     prom({ __name__: 'edge_sort', i: String(i).padStart(2, '0'), g: String(i % 4) }, Array.from({ length: steps + 1 }, (_x, o): [number, number] => [at(o), values[Math.floor(rand() * values.length)] as number]));
+  }
+  // A classic histogram of 16 buckets, past Go's insertion sort: NaN bounds, one bound
+  // spelled three ways, counts of few values (equal and -0 among them) that go down.
+  const LES = ['NaN', '0.5', '1', '0.1', '1.0', 'nan', '+Inf', '5', '1e0', '-1', '2', '0', '-0', '10', '0.25', '3'];
+  for (const h of ['a', 'b']) {
+    LES.forEach((le, j) => prom({ __name__: 'edge_hist_bucket', h, le }, Array.from({ length: steps + 1 }, (_x, o): [number, number] => [at(o), h === 'a' ? Math.floor(rand() * 4) : [-0, 0, 1, j][Math.floor(rand() * 4)] as number])));
   }
   return out;
 }
@@ -380,7 +392,7 @@ describe('PromQL answers equal a real Prometheus at the edges of the subset', ()
       const what = JSON.stringify(params);
       if (!want.ok) return void (got.ok ? failures.push(`${what}: Prometheus refused it (${want.error}), Tapedeck answered`) : undefined);
       if (!got.ok) return void failures.push(`${what}: Tapedeck refused it: ${got.error}`);
-      const diff = difference(normalize(want.result), normalize(got.result), !INEXACT.test(params.query));
+      const diff = difference(normalize(want.result), normalize(got.result), !INEXACT.test(params.query) && !('step' in params && INEXACT_RANGE.test(params.query)));
       if (diff) failures.push(`${what}: ${diff}`);
     });
     expect(failures, failures.slice(0, 40).join('\n')).toEqual([]);

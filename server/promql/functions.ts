@@ -6,6 +6,7 @@
  */
 import type { ArithOp, BinaryOp, ClampFunction, ElementFunction, RangeFunction } from './ast.js';
 import { execution } from './errors.js';
+import { goSort } from './go-sort.js';
 import { goExp, goLog, goLog10, goLog2, goMax, goMin, goPow } from './gomath.js';
 
 /** A window of samples: t[lo..hi), v[lo..hi). */
@@ -173,8 +174,16 @@ export function quantile(q: number, values: number[]): number {
   if (values.length === 0 || Number.isNaN(q)) return NaN;
   if (q < 0) return -Infinity;
   if (q > 1) return Infinity;
-  // Go sorts NaN first (Less is a < b || isNaN(a)).
-  values.sort((a, b) => (Number.isNaN(a) ? (Number.isNaN(b) ? 0 : -1) : Number.isNaN(b) ? 1 : a - b));
+  // 2.42 runs Go's sort.Sort with vectorByValueHeap's less (isNaN(a) || a < b: NaN first),
+  // so -0 and 0 end where Go puts them, and so does the answer's sign.
+  goSort(values.length, {
+    less: (i, j) => Number.isNaN(values[i] as number) || (values[i] as number) < (values[j] as number),
+    swap: (i, j) => {
+      const x = values[i] as number;
+      values[i] = values[j] as number;
+      values[j] = x;
+    },
+  });
   const n = values.length;
   const rank = q * (n - 1);
   const lower = Math.max(0, Math.floor(rank));
