@@ -12,7 +12,7 @@
  * jittered times, classic histogram buckets with hostile bucket sets), at several instants
  * (inside a stale gap, at odd non-aligned times, on sample times) and as range queries. The
  * answers must be equal: same series, same timestamps, values within 1e-9 relative (NaN
- * equals NaN; a top-level sort's instant answer in the same order of values); a query Prometheus
+ * equals NaN; a top-level sort's instant answer in the same order of samples); a query Prometheus
  * refuses (ill-formed ones are generated too) must be refused with the same error type, and
  * Tapedeck may never call one of these queries unsupported. Two allowances, both
  * Prometheus': a range answer it gives differently when asked again (prometheusUnsettled),
@@ -548,20 +548,21 @@ function sortedQuery(q: string): boolean {
   return false;
 }
 
-/** The values of an instant vector answer in the order given (NaN as a string, so equal to NaN). */
-function valuesInOrder(a: Answer): string[] {
+/** The samples of an instant vector answer in the order given: labels (sorted by name) and value. */
+function samplesInOrder(a: Answer): Array<[string, string]> {
   if (!a.ok || a.type !== 'vector') return [];
-  return (a.result as Array<{ value: Point }>).map((s) => (Number.isNaN(Number(s.value[1])) ? 'NaN' : String(Number(s.value[1]))));
+  return (a.result as Array<{ metric: Record<string, string>; value: Point }>).map((s) => [JSON.stringify(Object.entries(s.metric).sort(([x], [y]) => (x < y ? -1 : 1))), s.value[1]]);
 }
 
 /** The first difference, or undefined when Tapedeck answered as Prometheus did. */
 function difference(want: Answer, got: Answer, query = ''): string | undefined {
   const plain = plainDifference(want, got);
   if (plain !== undefined || !sortedQuery(query)) return plain;
-  const w = valuesInOrder(want);
-  const g = valuesInOrder(got);
-  // Equal values may come in either order (Go's sort is not stable): the values' sequence is compared.
-  return w.every((x, i) => close(x, g[i] as string)) ? undefined : `order of values ${JSON.stringify(g)}, Prometheus ${JSON.stringify(w)}`;
+  // Equal values and NaNs too come in 2.42's order (Go's sort.Sort, server/promql/go-sort.ts).
+  const w = samplesInOrder(want);
+  const g = samplesInOrder(got);
+  const i = w.findIndex(([k, v], j) => k !== g[j]?.[0] || !close(v, g[j]?.[1] ?? ''));
+  return i < 0 ? undefined : `sample ${i} in order is ${JSON.stringify(g[i])}, Prometheus ${JSON.stringify(w[i])}`;
 }
 
 function plainDifference(want: Answer, got: Answer): string | undefined {
