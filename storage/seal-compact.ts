@@ -1,6 +1,7 @@
 /**
  * Compaction of a sealed file: its DELTA blocks re-encoded into blocks of up to
- * STORAGE_LIMITS.compactBlockUpdatesTarget updates, written as a new file beside it. The
+ * STORAGE_LIMITS.compactBlockUpdatesTarget updates (a block is closed once it reaches the
+ * target: it holds up to one writer's block more), written as a new file beside it. The
  * first stage of the one-copy layout (docs/prometheus.md, "What 0.5x would take"): the
  * writer's blocks are small so that a commit and a seek stay cheap, and small blocks start
  * every column's prediction afresh (one value in 3.3 has no predecessor at 32 768 updates
@@ -26,7 +27,8 @@ import { valueArray, type Value } from '../protocol/value.js';
 import type { Archive } from './archive.js';
 import type { BlockRow } from './catalog.js';
 import { ByteWriter } from './codec/bytes.js';
-import { BlockType, encodeSplitFrame } from './codec/frame.js';
+import { BLOCK_PAYLOAD_BYTES_MAX, BlockType, encodeSplitFrame } from './codec/frame.js';
+import { PAYLOAD_UNDER_A_BIT_UPDATES_MAX } from './codec/payload-head.js';
 import { encodeSlot, HEADER_BYTES, SLOT_OFFSETS, SLOT_BYTES, decodeHeader } from './codec/header.js';
 import { decodeBatches, encodeBatches } from './codec/payload.js';
 import type { FileEntry } from './file-list.js';
@@ -64,10 +66,18 @@ class Pending {
     this.rawBytes += rawBytes;
   }
 
-  /** Whether the next old block of `rawBytes` goes into a new block rather than this one. */
-  full(updates: number, rawBytes: number, target: CompactTargets): boolean {
-    if (this.batches === 0) return false;
-    return this.updates + updates > target.updates || this.rawBytes + rawBytes > target.rawBytes;
+  /** The block has reached a target: it is written before the next old block is added. */
+  full(target: CompactTargets): boolean {
+    return this.updates >= target.updates || this.rawBytes >= target.rawBytes;
+  }
+
+  /**
+   * Whether the next old block would take the block past what a payload may hold (the
+   * format's 2^21 updates, BLOCK_PAYLOAD_BYTES_MAX): a writer's block can hold a batch of up
+   * to batchUpdatesMax updates and batchBytesMax bytes, so it is then written alone.
+   */
+  wouldOverflow(updates: number, rawBytes: number): boolean {
+    return this.batches > 0 && (this.updates + updates > PAYLOAD_UNDER_A_BIT_UPDATES_MAX / 2 || this.rawBytes + rawBytes > BLOCK_PAYLOAD_BYTES_MAX / 2);
   }
 
   /** The block's frame; empties this. */
@@ -141,9 +151,10 @@ export async function compactSealedFile(a: Archive, entry: FileEntry, outPath: s
       const raw = await a.readPayload(entry, row);
       const d = decodeBatches(raw, row.firstTs);
       if (d.ts.length !== row.batches || d.ids.length !== row.updates) throw new TapedeckError('TPD_CORRUPT_BLOCK', `${entry.name} block at ${row.offset}: counts differ from its header`, { file: entry.name, offset: row.offset });
-      if (pending.full(d.ids.length, raw.length, target)) await flush();
+      if (pending.wouldOverflow(d.ids.length, raw.length)) await flush();
       deltaStarts.push({ di: newDeltas, k: pending.batches });
       pending.add(d, raw.length);
+      if (pending.full(target)) await flush();
     }
     await flush();
     await out.write(head, 0, HEADER_BYTES, 0);

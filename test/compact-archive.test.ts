@@ -80,6 +80,28 @@ describe('tapedeck compact', () => {
     expect(after.length).toBe(want.length + 1);
   });
 
+  it('throws away a compaction that saves too little, and does not try it again', async () => {
+    const dir = await tmpDir();
+    const a = await Archive.open(dir, { flushIntervalMs: 0 });
+    const r = rng(11);
+    // Random doubles: larger blocks hardly shrink them.
+    for (let b = 0; b < 2000; b++) {
+      const updates: Update[] = Array.from({ length: 50 }, (_, i) => [`/noise/${i}`, (r() - 0.5) * 1e12 * r()] as Update);
+      a.writer!.append(updates, 1_700_000_000_000_000 + b * 1000);
+      if (b % 3 === 0) await a.writer!.flush();
+    }
+    await a.writer!.rotate();
+    await a.close();
+    const want = await readArchive(dir);
+    const [first] = await compactArchive(dir);
+    expect(first?.skipped).toMatch(/^saves too little/);
+    expect(first?.after).toBe(first?.before);
+    expect((await readdir(dir)).some((n) => n.endsWith(COMPACT_TMP_SUFFIX))).toBe(false);
+    const [again] = await compactArchive(dir);
+    expect(again?.skipped).toBe('declined before: saves too little');
+    expect(await readArchive(dir)).toStrictEqual(want);
+  });
+
   it('refuses a directory a server records into', async () => {
     const dir = await tmpDir();
     await recordFiles(dir, 6, false);
@@ -109,9 +131,11 @@ describe('tapedeck compact', () => {
     for (let round = 0; round < 6; round++) {
       const delay = Math.floor(r() * runMs);
       const child = spawn(process.execPath, tapedeckArgs('compact', dir), { stdio: 'ignore' });
+      // Listened to first: a run may end before the kill.
+      const exited = new Promise((resolve) => child.once('exit', resolve));
       await new Promise((resolve) => setTimeout(resolve, delay));
       child.kill('SIGKILL');
-      await new Promise((resolve) => child.once('exit', resolve));
+      await exited;
       const left = (await readdir(dir)).filter((n) => n.endsWith(COMPACT_TMP_SUFFIX)).length;
       console.log(`compact kill round ${round}: after ${delay} of ${Math.round(runMs)} ms, ${left} .compact.tmp left`);
       expect(await readArchive(dir), `round ${round}, kill after ${delay} ms`).toStrictEqual(want);
