@@ -88,6 +88,8 @@ export async function verifyArchive(dir: string): Promise<VerifyReport> {
   let minTs: number | undefined;
   /** Rotated files read without a problem, with what their sidecar must have been built from. */
   const sealed = new Map<string, SegmentIdentity>();
+  /** Their delta frames, in order (a version-5 sidecar points into them). */
+  const deltaFrames = new Map<string, BlockRow[]>();
   for (const h of headers) {
     const fh = await open(join(dir, h.name), 'r');
     try {
@@ -97,6 +99,7 @@ export async function verifyArchive(dir: string): Promise<VerifyReport> {
       index.blocks.set(h.seq, res.blocks);
       const deltas = res.blocks.filter((b) => b.type === BlockType.DELTA);
       if (h.name !== CURRENT_NAME && res.problems.length === 0 && deltas.length > 0) {
+        deltaFrames.set(h.name, deltas);
         sealed.set(h.name, {
           archiveId: h.archiveId, seq: h.seq, name: h.name, committedBytes: h.committed, deltaBlocks: deltas.length,
           firstTs: deltas[0]!.firstTs, lastTs: deltas[deltas.length - 1]!.lastTs, updates: deltas.reduce((n, b) => n + b.updates, 0),
@@ -143,7 +146,7 @@ export async function verifyArchive(dir: string): Promise<VerifyReport> {
   }
   // Sidecars of files with a problem of their own are left out: the file's problem is reported, and its sidecar is rebuilt once it is repaired.
   for (const name of new Set(report.problems.map((p) => p.file))) sealed.delete(name);
-  for (const p of await verifySidecars(dir, sealed)) report.problems.push({ ...p, code: 'TPD_CORRUPT_BLOCK' });
+  for (const p of await verifySidecars(dir, sealed, deltaFrames)) report.problems.push({ ...p, code: 'TPD_CORRUPT_BLOCK' });
   report.ok = report.problems.length === 0;
   return report;
 }

@@ -23,8 +23,10 @@ import type { FileEntry } from '../file-list.js';
 import { STORAGE_LIMITS } from '../limits.js';
 import { fsyncDir } from '../open-file.js';
 import { readExactly } from '../segment-file.js';
+import { allSplit, blockBodies, refsOf, type BlockBodies } from './build-refs.js';
 import { encodeChunk } from './chunk.js';
-import { encodeHeader, encodeIndex, FLAG_NOT_COVERED, HEADER_BYTES, type IndexEntry, type SegmentIdentity } from './format.js';
+import { encodeRefChunk } from './chunk-refs.js';
+import { encodeHeader, encodeIndex, FLAG_NOT_COVERED, HEADER_BYTES, SIDECAR_REFS_VERSION, SIDECAR_VERSION, type IndexEntry, type SegmentIdentity } from './format.js';
 
 export const SIDECAR_DIR = 'series-index';
 export const SIDECAR_SUFFIX = '.sidx';
@@ -89,9 +91,10 @@ export interface BuildResult {
   notCovered: number;
 }
 
-/** The blocks of one slice, decoded whole. */
+/** The blocks of one slice, decoded whole, and (version 5) their column bodies. */
 interface Slice {
   blocks: DecodedBatches[];
+  bodies: BlockBodies[];
   updates: number;
 }
 
@@ -109,19 +112,23 @@ export async function buildSidecar(a: Archive, f: FileEntry, opts: BuildOptions 
   try {
     opts.onTemp?.(temp);
     scratch = await createFresh(scratchPath, 'wx+');
-    const out = new SliceWriter(scratch, a.paths.length);
+    // A compacted file (every delta block codec 3) gets version 5: chunks point at its column bodies.
+    const refs = await allSplit(a, f);
+    const out = new SliceWriter(scratch, a.paths.length, refs);
     const t = a.table(f);
-    let slice: Slice = { blocks: [], updates: 0 };
-    for (const di of t.deltas) {
+    let slice: Slice = { blocks: [], bodies: [], updates: 0 };
+    for (let block = 0; block < t.deltas.length; block++) {
+      const di = t.deltas[block] as number;
       const row = t.row(di);
       // Evicted meanwhile (the entry is live): give up rather than fetch it back from cold storage.
       if (f.location !== 'local') throw new TapedeckError('TPD_FILE_UNAVAILABLE', `${f.name} left the local disk while its sidecar was built`, { file: f.name });
       const d = await a.readBlockSelected(f, row, () => true);
       slice.blocks.push(d);
+      if (refs) slice.bodies.push(await blockBodies(a, f, row, block));
       slice.updates += d.ids.length;
       if (slice.updates >= STORAGE_LIMITS.seriesIndexSliceUpdatesMax) {
         await out.writeSlice(slice);
-        slice = { blocks: [], updates: 0 };
+        slice = { blocks: [], bodies: [], updates: 0 };
       }
       await opts.pace?.(row.updates);
     }
@@ -143,6 +150,12 @@ export async function buildSidecar(a: Archive, f: FileEntry, opts: BuildOptions 
   }
 }
 
+/** Whether a value of vals[order[from..to)] is null. */
+function holdsNull(values: readonly Value[], order: Uint32Array, from: number, to: number): boolean {
+  for (let i = from; i < to; i++) if (values[order[i] as number] === null) return true;
+  return false;
+}
+
 /** Whether every value is a number or null (what a sidecar holds; other paths are read from the blocks). */
 function coverable(values: readonly Value[], order: Uint32Array, from: number, to: number): boolean {
   for (let i = from; i < to; i++) {
@@ -160,7 +173,8 @@ class SliceWriter {
   /** Updates per path id in the slice being written; all zero between slices. */
   private readonly counts: Uint32Array;
 
-  constructor(private readonly fh: FileHandle, paths: number) {
+  /** `refs`: version 5, chunks point at the segment's column bodies (build-refs.ts). */
+  constructor(private readonly fh: FileHandle, paths: number, private readonly refs: boolean) {
     this.counts = new Uint32Array(paths);
   }
 
@@ -217,13 +231,18 @@ class SliceWriter {
       let e = this.entries.get(id);
       if (!e) this.entries.set(id, (e = { id, flags: 0, chunks: [] }));
       if (e.flags & FLAG_NOT_COVERED) continue;
-      if (!coverable(values, order, from, to)) {
+      const covered = coverable(values, order, from, to);
+      // Version 5 covers a path only where its bodies decode as version 4's chunk would (refsOf).
+      const bodies = covered && this.refs ? refsOf(s.bodies, id, to - from, holdsNull(values, order, from, to)) : undefined;
+      if (!covered || (this.refs && bodies === undefined)) {
         e.flags |= FLAG_NOT_COVERED;
         e.chunks = [];
         continue;
       }
       const before = this.w.pos;
-      encodeChunk(this.w, ts, values, order, from, to, { id, slice: this.slices });
+      const place = { id, slice: this.slices };
+      if (bodies) encodeRefChunk(this.w, ts, order, from, to, bodies.refs, bodies.crc, place);
+      else encodeChunk(this.w, ts, values, order, from, to, place);
       const bytes = this.w.pos - before;
       e.chunks.push({ slice: this.slices, offset: this.pos + before, bytes, n: to - from, first: ts[order[from] as number] as number, last: ts[order[to - 1] as number] as number });
       if (this.w.pos >= STORAGE_LIMITS.seriesIndexWriteBytes) await this.flush();
@@ -254,7 +273,7 @@ class SliceWriter {
     }
     const index = encodeIndex(entries, id.firstTs);
     await writeAll(out, index.stored, pos);
-    const header = encodeHeader({ ...id, indexOffset: pos, indexBytes: index.stored.length, indexRawBytes: index.rawBytes, indexCrc: crc32c(index.stored) });
+    const header = encodeHeader({ ...id, version: this.refs ? SIDECAR_REFS_VERSION : SIDECAR_VERSION, indexOffset: pos, indexBytes: index.stored.length, indexRawBytes: index.rawBytes, indexCrc: crc32c(index.stored) });
     await writeAll(out, header, 0);
     const notCovered = entries.filter((e) => e.flags & FLAG_NOT_COVERED).length;
     return { bytes: pos + index.stored.length, paths: entries.length, notCovered };

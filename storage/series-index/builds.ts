@@ -14,7 +14,7 @@ import type { FileEntry } from '../file-list.js';
 import { STORAGE_LIMITS } from '../limits.js';
 import { readExactly } from '../segment-file.js';
 import { buildSidecar, identityOf, openSidecarFile, sidecarDir, SIDECAR_SUFFIX, TEMP_SUFFIX, type BuildResult } from './build.js';
-import { earlierVersion, SIDECAR_VERSION, versionOf } from './format.js';
+import { currentVersion, earlierVersion, versionOf } from './format.js';
 import type { SeriesIndexStats } from './store.js';
 
 export class SidecarBuilds {
@@ -133,7 +133,7 @@ async function headOf(path: string): Promise<'current' | 'earlier' | 'damaged'> 
   if (!fh) return 'earlier';
   try {
     const head = await readExactly(fh, 12, 0);
-    return versionOf(head) === SIDECAR_VERSION ? 'current' : earlierVersion(head) ? 'earlier' : 'damaged';
+    return currentVersion(versionOf(head)) ? 'current' : earlierVersion(head) ? 'earlier' : 'damaged';
   } catch {
     return 'damaged';
   } finally {

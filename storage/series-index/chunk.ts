@@ -72,31 +72,45 @@ function regular(times: Float64Array, n: number): boolean {
 
 /** Appends the chunk at `place`: timestamps ts[order[from..to)], values vals[order[from..to)]. */
 export function encodeChunk(w: ByteWriter, ts: Float64Array, vals: ArrayLike<Value>, order: Uint32Array, from: number, to: number, place: ChunkPlace): void {
+  const body = bodyWriter;
+  body.reset();
+  const flags = encodeTimes(body, ts, order, from, to);
+  encodeColumn(body, vals, order, from, to);
+  sealChunk(w, body, flags, to - from, RAW_BYTES_PER_SAMPLE_MAX, place);
+}
+
+/**
+ * Starts a chunk's body in `body`: the sample count and the times ts[order[from..to)] (no
+ * column when they are regular); returns the chunk's time flags. Shared with version 5's
+ * chunks (chunk-refs.ts).
+ */
+export function encodeTimes(body: ByteWriter, ts: Float64Array, order: Uint32Array, from: number, to: number): number {
   const n = to - from;
   if (timesScratch.length < n) timesScratch = new Float64Array(Math.max(n, timesScratch.length * 2));
   if (identity.length < n) identity = Uint32Array.from({ length: Math.max(n, identity.length * 2) }, (_, i) => i);
   const times = timesScratch;
   for (let i = 0; i < n; i++) times[i] = ts[order[from + i] as number] as number;
-  let flags = 0;
-  const body = bodyWriter;
-  body.reset();
   body.uvar(n);
-  if (regular(times, n)) {
-    flags |= CHUNK_REGULAR_TIMES;
-  } else {
-    // Offsets from the first time: a steady scrape's column starts at 0, not at 2^50 µs.
-    const first = times[0] as number;
-    let exact = true;
-    for (let i = 0; i < n && exact; i++) exact = (times[i] as number) - first + first === times[i];
-    if (exact) for (let i = n - 1; i >= 0; i--) times[i] = (times[i] as number) - first;
-    else flags |= CHUNK_ABSOLUTE_TIMES;
-    encodeColumn(body, times, identity, 0, n);
-  }
-  encodeColumn(body, vals, order, from, to);
+  if (regular(times, n)) return CHUNK_REGULAR_TIMES;
+  // Offsets from the first time: a steady scrape's column starts at 0, not at 2^50 µs.
+  const first = times[0] as number;
+  let exact = true;
+  for (let i = 0; i < n && exact; i++) exact = (times[i] as number) - first + first === times[i];
+  if (exact) for (let i = n - 1; i >= 0; i--) times[i] = (times[i] as number) - first;
+  encodeColumn(body, times, identity, 0, n);
+  return exact ? 0 : CHUNK_ABSOLUTE_TIMES;
+}
+
+/**
+ * Appends to `w` the chunk whose raw body is body[0, pos): its CRC32C (seeded with its
+ * place), its flags, and the body, LZ4-compressed when that saves and its raw length is
+ * within what a reader accepts of n samples (rawPerSampleMax).
+ */
+export function sealChunk(w: ByteWriter, body: ByteWriter, flags: number, n: number, rawPerSampleMax: number, place: ChunkPlace): void {
   const raw = body.buf.subarray(0, body.pos);
   let stored: Uint8Array = raw;
   // A body past the reader's bound on raw lengths (never seen: see RAW_BYTES_PER_SAMPLE_MAX) stays uncompressed.
-  if (raw.length >= COMPRESS_MIN_BYTES && raw.length <= n * RAW_BYTES_PER_SAMPLE_MAX + RAW_BYTES_SLACK) {
+  if (raw.length >= COMPRESS_MIN_BYTES && raw.length <= n * rawPerSampleMax + RAW_BYTES_SLACK) {
     const c = compressSync(Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength));
     if (c.length <= raw.length - (raw.length >> COMPRESS_SAVING_SHIFT)) {
       flags |= CHUNK_LZ4;
@@ -122,25 +136,35 @@ export interface DecodedChunk {
 let inflated = new Uint8Array(1 << 12);
 
 /** The body of a chunk: its stored bytes, or the LZ4 block inflated into scratch after its length is bounded. */
-function chunkBody(buf: Uint8Array, flags: number, n: number): ByteReader {
+function chunkBody(buf: Uint8Array, flags: number, n: number, rawPerSampleMax: number): ByteReader {
   if ((flags & CHUNK_LZ4) === 0) return new ByteReader(buf, 5);
   if (buf.length < 9) throw corrupt('compressed chunk shorter than its length');
   const raw = new DataView(buf.buffer, buf.byteOffset + 5, 4).getUint32(0, true);
   const stored = buf.length - 9;
-  if (raw > stored * LZ4_EXPANSION_MAX || raw > n * RAW_BYTES_PER_SAMPLE_MAX + RAW_BYTES_SLACK) throw corrupt(`compressed chunk declares ${raw} bytes, more than ${stored} stored bytes of ${n} samples can hold`);
+  if (raw > stored * LZ4_EXPANSION_MAX || raw > n * rawPerSampleMax + RAW_BYTES_SLACK) throw corrupt(`compressed chunk declares ${raw} bytes, more than ${stored} stored bytes of ${n} samples can hold`);
   if (inflated.length < raw) inflated = new Uint8Array(Math.max(raw, inflated.length * 2));
   lz4DecodeInto(buf, 9, buf.length, inflated, raw, 'series sidecar');
   return new ByteReader(inflated, 0, raw);
 }
 
-/** Decodes the chunk at `place` after checking its CRC32C (with its place), flags, count and times against its index entry. */
-export function decodeChunk(buf: Uint8Array, n: number, first: number, last: number, place: ChunkPlace): DecodedChunk {
+/** A chunk opened by openChunk: its times, checked, and its body's reader just past them. */
+export interface OpenedChunk {
+  r: ByteReader;
+  ts: Float64Array;
+}
+
+/**
+ * Checks the chunk at `place` (CRC32C with its place, flags, count, times against its index
+ * entry) and reads its times; `r` is left at what follows them (the values, or version 5's
+ * references). Scratch-backed: read `r` before the next chunk is opened.
+ */
+export function openChunk(buf: Uint8Array, n: number, first: number, last: number, place: ChunkPlace, rawPerSampleMax = RAW_BYTES_PER_SAMPLE_MAX): OpenedChunk {
   if (buf.length < 6) throw corrupt('chunk shorter than its header');
   const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
   if (view.getUint32(0, true) !== crc32c(buf.subarray(4), chunkSeed(place))) throw corrupt(`chunk CRC32C mismatch (path ${place.id}, slice ${place.slice})`);
   const flags = buf[4] as number;
   if ((flags & ~CHUNK_FLAGS_KNOWN) !== 0 || (flags & CHUNK_REGULAR_TIMES && flags & CHUNK_ABSOLUTE_TIMES)) throw corrupt(`unknown chunk flags ${flags}`);
-  const r = chunkBody(buf, flags, n);
+  const r = chunkBody(buf, flags, n, rawPerSampleMax);
   if (r.uvar() !== n) throw corrupt('chunk sample count differs from its index entry');
   const regularTimes = (flags & CHUNK_REGULAR_TIMES) !== 0;
   let ts: Float64Array;
@@ -151,15 +175,21 @@ export function decodeChunk(buf: Uint8Array, n: number, first: number, last: num
     decodeColumnF64(r, ts, 0, n);
     if ((flags & CHUNK_ABSOLUTE_TIMES) === 0) for (let i = 0; i < n; i++) ts[i] = (ts[i] as number) + first;
   }
+  if (ts[0] !== first || ts[n - 1] !== last) throw corrupt('chunk times differ from its index entry');
+  // Regular times are nondecreasing by construction (first + i x step, step >= 0: rounding is monotone).
+  if (!regularTimes) for (let i = 1; i < n; i++) if (!((ts[i] as number) >= (ts[i - 1] as number))) throw corrupt('chunk times out of order');
+  return { r, ts };
+}
+
+/** Decodes the chunk at `place` after checking its CRC32C (with its place), flags, count and times against its index entry. */
+export function decodeChunk(buf: Uint8Array, n: number, first: number, last: number, place: ChunkPlace): DecodedChunk {
+  const { r, ts } = openChunk(buf, n, first, last, place);
   const numeric = r.pos < r.end && r.buf[r.pos] !== ColumnKind.MSGPACK;
   const num = numeric ? new Float64Array(n) : undefined;
   const values = numeric ? undefined : valueArray(n);
   if (num) decodeColumnF64(r, num, 0, n);
   else decodeColumn(r, values as Value[], 0, n);
   if (r.pos !== r.end) throw corrupt('trailing bytes in a chunk');
-  if (ts[0] !== first || ts[n - 1] !== last) throw corrupt('chunk times differ from its index entry');
-  // Regular times are nondecreasing by construction (first + i x step, step >= 0: rounding is monotone).
-  if (!regularTimes) for (let i = 1; i < n; i++) if (!((ts[i] as number) >= (ts[i - 1] as number))) throw corrupt('chunk times out of order');
   return { n, ts, num, values };
 }
 

@@ -30,6 +30,10 @@ import { bytesToHex, hexToBytes } from '../codec/header.js';
 
 export const SIDECAR_MAGIC = 'TPDSIDX1';
 /**
+ * 5 (SIDECAR_REFS_VERSION): the same header and index, for a segment whose every DELTA frame
+ * is codec 3 (split): a chunk holds its times and references to the path's column bodies
+ * in the segment file (chunk-refs.ts), not a copy of its values. Written beside 4, not in
+ * its place: a segment with another frame is still given a version-4 sidecar.
  * 4: a chunk's CRC32C covers its path id and slice (chunk.ts; 3's did not: a chunk found
  * where another path's should be, same count, times and length, was read as that path's).
  * 3: the archive id in the header (2 had none: another archive's sidecar of a segment of the
@@ -37,6 +41,7 @@ export const SIDECAR_MAGIC = 'TPDSIDX1';
  * and index, regular and relative times. Another version is rebuilt.
  */
 export const SIDECAR_VERSION = 4;
+export const SIDECAR_REFS_VERSION = 5;
 export const HEADER_BYTES = 88;
 /** Index flag: the path holds values other than numbers and null in this file; read it from the blocks. */
 export const FLAG_NOT_COVERED = 1;
@@ -67,6 +72,8 @@ export interface SegmentIdentity {
 }
 
 export interface SidecarHeader extends SegmentIdentity {
+  /** SIDECAR_VERSION (chunks hold the values; the default) or SIDECAR_REFS_VERSION (chunks point at the segment's bodies). */
+  version?: number;
   indexOffset: number;
   /** Stored (maybe deflated) bytes of the index, and its bytes once inflated (equal when stored as is). */
   indexBytes: number;
@@ -100,7 +107,7 @@ export function encodeHeader(h: SidecarHeader): Uint8Array {
   const buf = new Uint8Array(HEADER_BYTES);
   const v = new DataView(buf.buffer);
   buf.set(new TextEncoder().encode(SIDECAR_MAGIC), 0);
-  v.setUint32(8, SIDECAR_VERSION, true);
+  v.setUint32(8, h.version ?? SIDECAR_VERSION, true);
   v.setUint32(12, h.deltaBlocks, true);
   v.setFloat64(16, h.seq, true);
   v.setFloat64(24, h.committedBytes, true);
@@ -123,6 +130,11 @@ export function versionOf(buf: Uint8Array): number | undefined {
   return new DataView(buf.buffer, buf.byteOffset, 12).getUint32(8, true);
 }
 
+/** Whether this release reads sidecars of `version` (4 and 5: neither is rebuilt for its version). */
+export function currentVersion(version: number | undefined): boolean {
+  return version === SIDECAR_VERSION || version === SIDECAR_REFS_VERSION;
+}
+
 /**
  * Whether a sidecar's first bytes are those of a version an earlier release wrote (1 to 3):
  * stale, rebuilt at start, not damaged. Any other version, or no magic, is damage (a flipped
@@ -139,13 +151,14 @@ export function decodeHeader(buf: Uint8Array, expect: SegmentIdentity, sidecarBy
   const version = versionOf(buf);
   if (version === undefined) throw corrupt('bad magic');
   // Before the CRC: another version's header has another layout.
-  if (version !== SIDECAR_VERSION) throw corrupt(`version ${version}, not ${SIDECAR_VERSION}`);
+  if (!currentVersion(version)) throw corrupt(`version ${version}, not ${SIDECAR_VERSION} or ${SIDECAR_REFS_VERSION}`);
   if (buf.length < HEADER_BYTES) throw corrupt('shorter than its header');
   const v = new DataView(buf.buffer, buf.byteOffset, HEADER_BYTES);
   if (v.getUint32(84, true) !== crc32c(buf.subarray(0, 84))) throw corrupt('header CRC32C mismatch');
   const archiveId = bytesToHex(buf.subarray(72, 80));
   if (archiveId !== expect.archiveId) throw corrupt(`built for archive ${archiveId}, not ${expect.archiveId}`);
   const h: SidecarHeader = {
+    version: version as number,
     deltaBlocks: v.getUint32(12, true),
     seq: v.getFloat64(16, true),
     committedBytes: v.getFloat64(24, true),

@@ -21,13 +21,17 @@ import { EMPTY_RUN, type ChunkRun, type SeriesCache, type SeriesRun } from '../s
 import { identityOf, openSidecarFile, sidecarPath } from './build.js';
 import { SidecarBuilds, sweepSidecars } from './builds.js';
 import { decodeChunk } from './chunk.js';
-import { decodeHeader, decodeIndex, findPath, FLAG_NOT_COVERED, HEADER_BYTES, type SidecarIndex } from './format.js';
+import { decodeRefChunk } from './chunk-refs.js';
+import { decodeHeader, decodeIndex, findPath, FLAG_NOT_COVERED, HEADER_BYTES, SIDECAR_REFS_VERSION, type SidecarIndex } from './format.js';
+import { readRefRuns, type PendingChunk } from './refs-read.js';
 
 /** A usable sidecar: its verified index, and its chunk bytes once a wide read asked for them (held). */
 interface Open {
   seq: number;
   name: string;
   index: SidecarIndex;
+  /** Version 5: chunks point at column bodies of the segment (its delta blocks and committed bytes bound them). */
+  refs?: { blocks: number; segmentBytes: number };
   /** Where the chunks end (the index's offset): bytes [0, chunkEnd) hold the header and every chunk. */
   chunkEnd: number;
   /** Bytes [0, chunkEnd) of the file, read in one I/O (at most seriesIndexHeldBytesMax held in all). */
@@ -116,6 +120,7 @@ export class SeriesIndexStore {
       const h = decodeHeader(await readExactly(fh, HEADER_BYTES, 0), id, size);
       const index = decodeIndex(await readExactly(fh, h.indexBytes, h.indexOffset), h);
       const o: Open = { seq: f.seq, name: f.name, index, chunkEnd: h.indexOffset, readBytes: 0 };
+      if (h.version === SIDECAR_REFS_VERSION) o.refs = { blocks: h.deltaBlocks, segmentBytes: h.committedBytes };
       this.opened.set(f.seq, o);
       while (this.opened.size > STORAGE_LIMITS.seriesIndexOpenMax) this.forget(this.opened.keys().next().value as number);
       return o;
@@ -145,7 +150,8 @@ export class SeriesIndexStore {
    */
   async read(f: FileEntry, ids: readonly number[], fromUs: number, toUs: number, cache: SeriesCache, useCache = true): Promise<SidecarRead | undefined> {
     const o = await this.indexOf(f);
-    if (!o) return undefined;
+    // A version-5 sidecar's values are in its segment: one not on the local disk is read from its blocks.
+    if (!o || (o.refs && f.location !== 'local')) return undefined;
     const ix = o.index;
     const notCovered: number[] = [];
     const wanted: Wanted[] = [];
@@ -202,14 +208,25 @@ export class SeriesIndexStore {
     const ix = o.index;
     const sorted = [...wanted].sort((x, y) => (ix.offset[x.at] as number) - (ix.offset[y.at] as number));
     const out = new Map<number, SeriesRun>();
+    const pending: PendingChunk[] = [];
+    // A chunk's bytes: decoded (version 4), or opened to read its bodies after (version 5).
+    const take = (buf: Uint8Array, c: number, id: number): void => {
+      const place = { id, slice: ix.slice[c] as number };
+      const n = ix.n[c] as number;
+      if (o.refs) {
+        pending.push({ at: c, place, chunk: decodeRefChunk(buf, n, ix.first[c] as number, ix.last[c] as number, place, o.refs.blocks, o.refs.segmentBytes) });
+        return;
+      }
+      const d = decodeChunk(buf, n, ix.first[c] as number, ix.last[c] as number, place);
+      out.set(c, { n: d.n, ts: d.ts, num: d.num, values: d.values });
+    };
     const held = await this.heldBytesOf(f, o, sorted);
     if (held) {
       for (const w of sorted) {
         const off = ix.offset[w.at] as number;
-        const d = decodeChunk(held.subarray(off, off + (ix.bytes[w.at] as number)), ix.n[w.at] as number, ix.first[w.at] as number, ix.last[w.at] as number, { id: w.id, slice: ix.slice[w.at] as number });
-        out.set(w.at, { n: d.n, ts: d.ts, num: d.num, values: d.values });
+        take(held.subarray(off, off + (ix.bytes[w.at] as number)), w.at, w.id);
       }
-      return out;
+      return this.withRefRuns(f, out, pending);
     }
     const fh = await openSidecarFile(sidecarPath(this.a, f.name));
     try {
@@ -230,13 +247,19 @@ export class SeriesIndexStore {
         for (; i < j; i++) {
           const { at: c, id } = sorted[i] as Wanted;
           const off = (ix.offset[c] as number) - startAt;
-          const d = decodeChunk(buf.subarray(off, off + (ix.bytes[c] as number)), ix.n[c] as number, ix.first[c] as number, ix.last[c] as number, { id, slice: ix.slice[c] as number });
-          out.set(c, { n: d.n, ts: d.ts, num: d.num, values: d.values });
+          take(buf.subarray(off, off + (ix.bytes[c] as number)), c, id);
         }
       }
     } finally {
       await fh.close().catch(() => undefined);
     }
+    return this.withRefRuns(f, out, pending);
+  }
+
+  /** `out` with the runs of version-5 chunks, read from their bodies in the segment (refs-read.ts). */
+  private async withRefRuns(f: FileEntry, out: Map<number, SeriesRun>, pending: readonly PendingChunk[]): Promise<Map<number, SeriesRun>> {
+    if (pending.length === 0) return out;
+    for (const [at, run] of await readRefRuns(this.a, f, pending)) out.set(at, run);
     return out;
   }
 

@@ -4,19 +4,26 @@
  * segment's identity as verify found it in the segment file), the index (CRC32C, inflating,
  * every bound), every chunk (its CRC32C over its place, decoding, counts and times), and that
  * the chunks fill the bytes between the header and the index exactly (nothing unchecked in
- * between). A sidecar is derived (readers fall back to the blocks, the server rebuilds it),
+ * between). A version-5 sidecar's references must lie in the bodies of their delta
+ * frames in the segment (committed, as verify found them), and their bytes, read from the
+ * segment file, must match each chunk's CRC32C and decode. A sidecar is derived (readers fall back to the blocks, the server rebuilds it),
  * but damage to it must still be found by verify, not only by the first query that reads it.
  *
  * Not damage, and not reported: temporary files (`.tmp`, removed at start), a sidecar of a
  * file that is not a rotated local segment (removed at start), a sidecar of an earlier format
  * version (rebuilt at start), anything else in the directory (left alone).
  */
-import { readdir, readFile, stat } from 'node:fs/promises';
+import { open, readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { isTapedeckError } from '../../protocol/errors.js';
+import type { BlockRow } from '../catalog-rows.js';
+import { FRAME_HEADER_BYTES } from '../codec/frame.js';
+import { SPLIT_LENGTHS_BYTES } from '../codec/frame-split.js';
+import { readExactly } from '../segment-file.js';
 import { SIDECAR_DIR, SIDECAR_SUFFIX, TEMP_SUFFIX } from './build.js';
-import { decodeChunk } from './chunk.js';
-import { decodeHeader, decodeIndex, earlierVersion, HEADER_BYTES, type SegmentIdentity } from './format.js';
+import { decodeChunk, type ChunkPlace } from './chunk.js';
+import { decodeRefChunk, decodeRefValues, type RefChunk } from './chunk-refs.js';
+import { decodeHeader, decodeIndex, earlierVersion, HEADER_BYTES, SIDECAR_REFS_VERSION, type SegmentIdentity } from './format.js';
 
 export interface SidecarProblem {
   /** `series-index/<segment>.sidx` */
@@ -25,12 +32,20 @@ export interface SidecarProblem {
   message: string;
 }
 
+/** A version-5 chunk whose references are checked against its segment (checkRefs). */
+interface RefChunkAt {
+  offset: number;
+  place: ChunkPlace;
+  chunk: RefChunk;
+}
+
 /**
  * Checks the sidecars in `dir`/series-index against `segments` (the rotated files verify
- * read without a problem, by name, with the identity their blocks give). The code of every
- * problem is TPD_CORRUPT_BLOCK, as a reader's.
+ * read without a problem, by name, with the identity their blocks give) and, for version 5,
+ * `deltaFrames` (each such file's delta frames, in order). The code of every problem is
+ * TPD_CORRUPT_BLOCK, as a reader's.
  */
-export async function verifySidecars(dir: string, segments: ReadonlyMap<string, SegmentIdentity>): Promise<SidecarProblem[]> {
+export async function verifySidecars(dir: string, segments: ReadonlyMap<string, SegmentIdentity>, deltaFrames: ReadonlyMap<string, readonly BlockRow[]> = new Map()): Promise<SidecarProblem[]> {
   const out: SidecarProblem[] = [];
   const names = await readdir(join(dir, SIDECAR_DIR)).catch(() => [] as string[]);
   for (const n of names.sort()) {
@@ -46,7 +61,9 @@ export async function verifySidecars(dir: string, segments: ReadonlyMap<string, 
       }
       const bytes = new Uint8Array(await readFile(path));
       if (earlierVersion(bytes)) continue;
-      for (const p of sidecarProblems(bytes, id)) out.push({ file, ...p });
+      const refs: RefChunkAt[] = [];
+      for (const p of sidecarProblems(bytes, id, refs)) out.push({ file, ...p });
+      if (refs.length > 0) for (const p of await refProblems(join(dir, id.name), deltaFrames.get(id.name) ?? [], refs)) out.push({ file, ...p });
     } catch (err) {
       out.push({ file, offset: null, message: `series sidecar cannot be read: ${(err as Error).message}` });
     }
@@ -54,8 +71,11 @@ export async function verifySidecars(dir: string, segments: ReadonlyMap<string, 
   return out;
 }
 
-/** The problems of one sidecar's bytes (none when every check holds). */
-export function sidecarProblems(bytes: Uint8Array, id: SegmentIdentity): Array<{ offset: number | null; message: string }> {
+/**
+ * The problems of one sidecar's bytes (none when every check holds). A version-5 sidecar's
+ * chunks that pass are put in `refs`, to be checked against the segment (refProblems).
+ */
+export function sidecarProblems(bytes: Uint8Array, id: SegmentIdentity, refs: RefChunkAt[] = []): Array<{ offset: number | null; message: string }> {
   let h;
   let ix;
   try {
@@ -75,8 +95,11 @@ export function sidecarProblems(bytes: Uint8Array, id: SegmentIdentity): Array<{
       const off = ix.offset[c] as number;
       const len = ix.bytes[c] as number;
       spans.push([off, off + len]);
+      const place = { id: ix.ids[p] as number, slice: ix.slice[c] as number };
+      const chunk = bytes.subarray(off, off + len);
       try {
-        decodeChunk(bytes.subarray(off, off + len), ix.n[c] as number, ix.first[c] as number, ix.last[c] as number, { id: ix.ids[p] as number, slice: ix.slice[c] as number });
+        if (h.version === SIDECAR_REFS_VERSION) refs.push({ offset: off, place, chunk: decodeRefChunk(chunk, ix.n[c] as number, ix.first[c] as number, ix.last[c] as number, place, h.deltaBlocks, h.committedBytes) });
+        else decodeChunk(chunk, ix.n[c] as number, ix.first[c] as number, ix.last[c] as number, place);
       } catch (err) {
         out.push({ offset: off, message: messageOf(err) });
       }
@@ -92,6 +115,38 @@ export function sidecarProblems(bytes: Uint8Array, id: SegmentIdentity): Array<{
     at = Math.max(at, to);
   }
   if (at !== h.indexOffset) out.push({ offset: at, message: `series sidecar: ${h.indexOffset - at} byte(s) at ${at} held by no chunk before the index` });
+  return out;
+}
+
+/**
+ * Version-5 references against their segment: each within the column bodies of its delta
+ * frame (after the frame's header and split lengths, before its end), and the bytes they
+ * name matching their chunk's CRC32C and decoding to its count.
+ */
+async function refProblems(segment: string, frames: readonly BlockRow[], refs: readonly RefChunkAt[]): Promise<Array<{ offset: number | null; message: string }>> {
+  const out: Array<{ offset: number | null; message: string }> = [];
+  const fh = await open(segment, 'r');
+  try {
+    for (const { offset, place, chunk } of refs) {
+      const outside = chunk.refs.find((r) => {
+        const f = frames[r.block];
+        return f === undefined || r.offset < f.offset + FRAME_HEADER_BYTES + SPLIT_LENGTHS_BYTES || r.offset + r.bytes > f.offset + f.frameBytes;
+      });
+      if (outside) {
+        out.push({ offset, message: `series sidecar: a reference of path ${place.id} (slice ${place.slice}) lies outside the bodies of delta block ${outside.block}` });
+        continue;
+      }
+      const bodies: Uint8Array[] = [];
+      for (const r of chunk.refs) bodies.push(await readExactly(fh, r.bytes, r.offset));
+      try {
+        decodeRefValues(chunk, (i) => bodies[i] as Uint8Array, place);
+      } catch (err) {
+        out.push({ offset, message: messageOf(err) });
+      }
+    }
+  } finally {
+    await fh.close();
+  }
   return out;
 }
 

@@ -1,0 +1,136 @@
+/**
+ * The chunks of a version-5 sidecar (format.ts SIDECAR_REFS_VERSION), built for a segment
+ * whose every DELTA frame is codec 3 (codec/frame-split.ts: column bodies verbatim in the
+ * file): a path's times over one slice, as version 4 holds them (chunk.ts), and instead of
+ * its values, references to its column bodies in the segment file, with one CRC32C of the
+ * referenced bytes (a read of a body alone skips its frame's CRC32C, so damage in the
+ * segment is caught here). Pure: build.ts encodes them, store.ts reads the bodies and
+ * decodes them here with the archive's own column decoders (codec/column-decode.ts), so
+ * that a chunk gives exactly what its version-4 chunk would.
+ *
+ * Body (docs/format.md, "Per-series sidecar, version 5"): the sample count and times (as
+ * version 4), the reference count, per reference its block (delta block ordinal in the
+ * file, delta from the previous reference's), kind byte, value count, file offset (from
+ * the previous reference's end; the first's absolute) and byte length, then the CRC32C of
+ * the referenced bytes, in order. The chunk's own CRC32C (over its place) and flags as
+ * version 4's.
+ */
+import { valueArray, type Value } from '../../protocol/value.js';
+import { ByteReader, ByteWriter } from '../codec/bytes.js';
+import { ColumnKind, decodeColumnBody, decodeColumnBodyF64 } from '../codec/columns.js';
+import { crc32c } from '../codec/crc.js';
+import { encodeTimes, openChunk, sealChunk, type ChunkPlace, type DecodedChunk } from './chunk.js';
+import { corrupt } from './format.js';
+
+/** One column body of a path in the segment file. */
+export interface BodyRef {
+  /** Ordinal of its block among the file's delta blocks. */
+  block: number;
+  kind: number;
+  count: number;
+  /** Absolute offset in the segment file, and length. */
+  offset: number;
+  bytes: number;
+}
+
+/** A version-5 chunk once opened: its times, its references, and the CRC32C their bytes must have. */
+export interface RefChunk {
+  n: number;
+  ts: Float64Array;
+  refs: BodyRef[];
+  crc: number;
+}
+
+/**
+ * Bound on a version-5 body's raw length a sample (checked before an LZ4 body is inflated):
+ * a time (at most ~10 bytes) and at most one reference (five varints and a kind byte, at
+ * most 31 bytes), with the CRC32C in RAW_BYTES_SLACK.
+ */
+const REF_RAW_BYTES_PER_SAMPLE_MAX = 48;
+
+const bodyWriter = new ByteWriter(1 << 12);
+
+/** Appends the chunk at `place`: times ts[order[from..to)], then `refs` (in file order) and the CRC32C of their bytes. */
+export function encodeRefChunk(w: ByteWriter, ts: Float64Array, order: Uint32Array, from: number, to: number, refs: readonly BodyRef[], bodiesCrc: number, place: ChunkPlace): void {
+  const body = bodyWriter;
+  body.reset();
+  const flags = encodeTimes(body, ts, order, from, to);
+  body.uvar(refs.length);
+  let block = 0;
+  let end = 0;
+  for (const ref of refs) {
+    body.uvar(ref.block - block);
+    body.u8(ref.kind);
+    body.uvar(ref.count);
+    body.uvar(ref.offset - end);
+    body.uvar(ref.bytes);
+    block = ref.block;
+    end = ref.offset + ref.bytes;
+  }
+  body.ensure(4);
+  body.view.setUint32(body.pos, bodiesCrc, true);
+  body.pos += 4;
+  sealChunk(w, body, flags, to - from, REF_RAW_BYTES_PER_SAMPLE_MAX, place);
+}
+
+/**
+ * Opens the version-5 chunk at `place`: its CRC32C, flags, count and times checked as
+ * version 4's (chunk.ts openChunk), then its references: at least one, each of at least one
+ * value, in file order, their counts adding up to the chunk's, within `blocks` delta blocks
+ * and `segmentBytes` bytes of segment.
+ */
+export function decodeRefChunk(buf: Uint8Array, n: number, first: number, last: number, place: ChunkPlace, blocks: number, segmentBytes: number): RefChunk {
+  const { r, ts } = openChunk(buf, n, first, last, place, REF_RAW_BYTES_PER_SAMPLE_MAX);
+  const count = r.uvar();
+  if (count === 0 || count > n) throw corrupt(`chunk of path ${place.id} holds ${count} references for ${n} samples`);
+  const refs = new Array<BodyRef>(count);
+  let block = 0;
+  let end = 0;
+  let values = 0;
+  for (let i = 0; i < count; i++) {
+    block += r.uvar();
+    const kind = r.u8();
+    const c = r.uvar();
+    const offset = end + r.uvar();
+    const bytes = r.uvar();
+    end = offset + bytes;
+    values += c;
+    if (c === 0 || block >= blocks || end > segmentBytes) throw corrupt(`reference ${i} of path ${place.id} out of bounds`);
+    refs[i] = { block, kind, count: c, offset, bytes };
+  }
+  if (values !== n) throw corrupt(`references of path ${place.id} hold ${values} values for ${n} samples`);
+  const crc = r.bytes(4);
+  if (r.pos !== r.end) throw corrupt('trailing bytes in a chunk');
+  return { n, ts, refs, crc: new DataView(crc.buffer, crc.byteOffset, 4).getUint32(0, true) };
+}
+
+/**
+ * The chunk's values from its referenced bytes (`bodyOf(i)`: reference i's bytes, read
+ * from the segment file), after their CRC32C is checked: numbers in `num` (their bits kept)
+ * unless a body is MSGPACK (the path holds nulls there), then every value in `values`, as
+ * a version-4 chunk of the same samples gives them (build.ts covers a path only then).
+ */
+export function decodeRefValues(c: RefChunk, bodyOf: (i: number) => Uint8Array, place: ChunkPlace): DecodedChunk {
+  const refs = c.refs;
+  let crc = 0;
+  let msgpack = false;
+  for (let i = 0; i < refs.length; i++) {
+    const b = bodyOf(i);
+    if (b.length !== (refs[i] as BodyRef).bytes) throw corrupt(`segment ends inside a referenced body (path ${place.id})`);
+    crc = crc32c(b, crc);
+    if ((refs[i] as BodyRef).kind === ColumnKind.MSGPACK) msgpack = true;
+  }
+  if (crc !== c.crc) throw corrupt(`referenced column bodies CRC32C mismatch (path ${place.id}, slice ${place.slice}): the sidecar or its segment is damaged`);
+  const num = msgpack ? undefined : new Float64Array(c.n);
+  const values = msgpack ? valueArray(c.n) : undefined;
+  let at = 0;
+  for (let i = 0; i < refs.length; i++) {
+    const ref = refs[i] as BodyRef;
+    const r = new ByteReader(bodyOf(i));
+    if (num) decodeColumnBodyF64(ref.kind, r, num, at, at + ref.count);
+    else decodeColumnBody(ref.kind, r, values as Value[], at, at + ref.count);
+    if (r.pos !== r.end) throw corrupt(`referenced body of path ${place.id} holds more than its ${ref.count} values`);
+    at += ref.count;
+  }
+  return { n: c.n, ts: c.ts, num, values };
+}

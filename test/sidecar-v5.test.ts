@@ -1,0 +1,288 @@
+/**
+ * Version-5 per-series sidecars (storage/series-index/chunk-refs.ts): built for a compacted
+ * file (every delta block codec 3), they hold each path's times and references to its
+ * column bodies in the segment, not a copy of its values. The same batches recorded twice:
+ * one archive compacted (`compactArchive`), the other not; every path's series read through
+ * the version-5 sidecars must be what the version-4 sidecars of the uncompacted copy give,
+ * and what the blocks give (numbers, noisy doubles, NaN payloads with the stale marker, -0,
+ * counters, a path listed twice in a batch, nulls; paths with text are not covered, in
+ * both versions alike). Damage in every region of a version-5 sidecar, and in a body of the
+ * segment it points at, is never read as values: the read falls back to the blocks (which
+ * answer, or refuse a damaged segment), and `verify` reports it.
+ *
+ * SIDECAR_V5_SEED=<n> replays a run; the seed is printed.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { cp, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Archive } from '../storage/index.js';
+import { compactArchive } from '../storage/compact-archive.js';
+import { STORAGE_LIMITS } from '../storage/limits.js';
+import { verifyArchive } from '../storage/verify.js';
+import { seriesIndexOf } from '../storage/series-index/store.js';
+import { sidecarPath } from '../storage/series-index/build.js';
+import { decodeRefChunk, encodeRefChunk, type RefChunk } from '../storage/series-index/chunk-refs.js';
+import { ByteWriter } from '../storage/codec/bytes.js';
+import { crc32c } from '../storage/codec/crc.js';
+import { decodeHeader, decodeIndex, FLAG_NOT_COVERED, SIDECAR_REFS_VERSION, SIDECAR_VERSION, versionOf, type SidecarIndex } from '../storage/series-index/format.js';
+import type { FileEntry } from '../storage/file-list.js';
+import { startSeriesIndex } from '../server/series-index.js';
+import type { Value } from '../protocol/value.js';
+import { isTapedeckError } from '../protocol/errors.js';
+import { FRAGILE_NANS, STALE_NAN } from './helpers/nan.js';
+import { xorByte } from './helpers/damage.js';
+import { readSeriesExact } from './helpers/series-exact.js';
+import { scheduleSeed } from './helpers/seed.js';
+import { tmpDir } from './helpers/tmp.js';
+import { rng } from './helpers/workload.js';
+
+const SEED = scheduleSeed('SIDECAR_V5_SEED', 'sidecar-v5');
+const PATHS = 24;
+const T0 = 1_700_000_000_000_000;
+const limits = STORAGE_LIMITS as { -readonly [K in keyof typeof STORAGE_LIMITS]: number };
+const saved = { ...STORAGE_LIMITS };
+const cleanup: Array<() => Promise<void>> = [];
+afterEach(async () => {
+  for (const c of cleanup.splice(0).reverse()) await c();
+  Object.assign(limits, saved);
+});
+
+/** Path i's k-th value: counters, noisy doubles, NaN payloads and -0, decimals with nulls, text now and then (not covered). */
+function valueOf(rand: () => number, i: number, k: number): Value {
+  const r = rand();
+  switch (i % 6) {
+    case 0:
+      return k * 3 + i;
+    case 1:
+      return rand() * 1e9;
+    case 2:
+      return r < 0.1 ? STALE_NAN : r < 0.15 ? (FRAGILE_NANS[k % FRAGILE_NANS.length] as number) : r < 0.2 ? -0 : r < 0.22 ? -Infinity : Math.round(rand() * 1e5) / 100;
+    case 3:
+      return r < 0.1 ? null : Math.round(rand() * 1e4) / 10;
+    case 4:
+      return i === 4 && r < 0.05 ? `text ${k}` : Math.round(rand() * 1e6);
+    default:
+      return r < 0.02 ? null : k % 17;
+  }
+}
+
+/** Three sealed files of small blocks, and the open one; some scrapes regular, some not; /dup listed twice in some batches. */
+async function record(dir: string): Promise<{ firstUs: number; lastUs: number }> {
+  const rand = rng(SEED);
+  const a = await Archive.open(dir, { flushIntervalMs: 0 });
+  let ts = T0;
+  let k = 0;
+  for (let file = 0; file < 4; file++) {
+    for (let b = 0; b < 120; b++) {
+      ts += file === 1 ? 15_000_000 : 1 + Math.floor(rand() * 20_000_000);
+      const updates: Array<[string, Value]> = [];
+      for (let i = 0; i < PATHS; i++) if (file === 1 || rand() < 0.8) updates.push([`/s/${i}`, valueOf(rand, i, k)]);
+      if (b % 3 === 0) updates.push(['/dup', k], ['/dup', rand() < 0.2 ? STALE_NAN : k + 0.5]);
+      a.writer!.append(updates, ts);
+      k++;
+      if (b % 4 === 3) await a.writer!.flush();
+    }
+    await a.writer!.flush();
+    if (file < 3) await a.writer!.rotate();
+  }
+  await a.close();
+  return { firstUs: T0, lastUs: ts };
+}
+
+const sealed = (a: Archive): FileEntry[] => a.files.filter((f) => f.sealed);
+
+function indexOf(a: Archive, f: FileEntry, bytes: Uint8Array): { version: number; ix: SidecarIndex; indexOffset: number } {
+  const h = decodeHeader(bytes, { archiveId: a.archiveId, seq: f.seq, name: f.name, committedBytes: f.committedBytes, deltaBlocks: a.table(f).deltas.length, firstTs: f.firstTs!, lastTs: f.lastTs! }, bytes.length);
+  return { version: h.version as number, ix: decodeIndex(bytes.subarray(h.indexOffset), h), indexOffset: h.indexOffset };
+}
+
+/** Every chunk of a version-5 sidecar, opened: its index entry, place and references. */
+function refChunks(a: Archive, f: FileEntry, bytes: Uint8Array, ix: SidecarIndex): Array<{ at: number; place: { id: number; slice: number }; chunk: RefChunk }> {
+  const out: Array<{ at: number; place: { id: number; slice: number }; chunk: RefChunk }> = [];
+  for (let p = 0; p < ix.ids.length; p++) {
+    for (let at = ix.chunkStart[p] as number; at < (ix.chunkStart[p + 1] as number); at++) {
+      const place = { id: ix.ids[p] as number, slice: ix.slice[at] as number };
+      const off = ix.offset[at] as number;
+      const chunk = decodeRefChunk(bytes.subarray(off, off + (ix.bytes[at] as number)), ix.n[at] as number, ix.first[at] as number, ix.last[at] as number, place, a.table(f).deltas.length, f.committedBytes);
+      // Regular times come back as a shared array: a copy of its own.
+      out.push({ at, place, chunk: { ...chunk, ts: chunk.ts.slice() } });
+    }
+  }
+  return out;
+}
+
+/** Path ids each sealed file's sidecar covers. */
+async function covered(a: Archive): Promise<string[]> {
+  const out: string[] = [];
+  for (const f of sealed(a)) {
+    const { ix } = indexOf(a, f, await readFile(sidecarPath(a, f.name)));
+    ix.ids.forEach((id, p) => out.push(`${f.name}:${a.paths[id]}:${((ix.flags[p] as number) & FLAG_NOT_COVERED) === 0}`));
+  }
+  return out;
+}
+
+/** Two archives of the same batches: `v5` compacted (blocks of 300 updates), `v4` not; both with their sidecars built. */
+async function pair(): Promise<{ v5: Archive; v4: Archive; dir5: string; firstUs: number; lastUs: number }> {
+  const dir5 = await tmpDir();
+  const dir4 = await tmpDir();
+  const { firstUs, lastUs } = await record(dir5);
+  await cp(dir5, dir4, { recursive: true });
+  // Noisy doubles barely shrink: compacted whatever it saves.
+  limits.compactKeptBytesRatioMax = 2;
+  const report = await compactArchive(dir5, { targets: { updates: 300 } });
+  expect(report.filter((r) => r.skipped === undefined).length, `three sealed files compacted: ${JSON.stringify(report)}`).toBe(3);
+  // Slices of about 3 compacted blocks: chunks hold several references.
+  limits.seriesIndexSliceUpdatesMax = 1000;
+  const v5 = await Archive.open(dir5, { flushIntervalMs: 0 });
+  cleanup.push(() => v5.close());
+  const v4 = await Archive.open(dir4, { flushIntervalMs: 0 });
+  cleanup.push(() => v4.close());
+  for (const a of [v5, v4]) await (await startSeriesIndex(a)).whenIdle();
+  return { v5, v4, dir5, firstUs, lastUs };
+}
+
+describe('version-5 sidecars of compacted files', () => {
+  it('give every path what version 4 gives on the uncompacted copy, and what the blocks give', async () => {
+    const { v5, v4, firstUs, lastUs } = await pair();
+    for (const f of sealed(v5)) expect(versionOf(await readFile(sidecarPath(v5, f.name))), f.name).toBe(SIDECAR_REFS_VERSION);
+    for (const f of sealed(v4)) expect(versionOf(await readFile(sidecarPath(v4, f.name))), f.name).toBe(SIDECAR_VERSION);
+    // The same paths covered (text: not), the twice-listed and nulled ones among the covered.
+    const cover = await covered(v5);
+    expect(cover).toEqual(await covered(v4));
+    expect(cover.filter((c) => c.endsWith(':false')).length).toBeGreaterThan(0);
+    expect(cover).toContain(`${sealed(v5)[0]!.name}:/dup:true`);
+    const blocks = await readSeriesExact(v5, firstUs - 1, lastUs, false);
+    const blocksBefore = seriesIndexOf(v5).stats.reads;
+    expect(await readSeriesExact(v5, firstUs - 1, lastUs, true), `seed ${SEED}`).toEqual(blocks);
+    expect(seriesIndexOf(v5).stats.reads).toBeGreaterThan(blocksBefore);
+    expect(await readSeriesExact(v4, firstUs - 1, lastUs, true), `seed ${SEED}`).toEqual(blocks);
+    const rand = rng(SEED + 1);
+    for (let round = 0; round < 20; round++) {
+      const ids = v5.paths.map((_, id) => id).filter(() => rand() < 0.3);
+      const fromUs = firstUs + Math.floor(rand() * (lastUs - firstUs));
+      const toUs = fromUs + Math.floor(rand() * (lastUs - fromUs));
+      expect(await readSeriesExact(v5, fromUs, toUs, true, ids), `round ${round} (seed ${SEED})`).toEqual(await readSeriesExact(v4, fromUs, toUs, true, ids));
+    }
+    expect(seriesIndexOf(v5).stats.damaged).toBe(0);
+    expect(seriesIndexOf(v5).stats.fallbacks).toBe(0);
+    // Chunks of several blocks' bodies.
+    let most = 0;
+    for (const f of sealed(v5)) {
+      const bytes = await readFile(sidecarPath(v5, f.name));
+      const { ix } = indexOf(v5, f, bytes);
+      for (const { chunk } of refChunks(v5, f, bytes, ix)) most = Math.max(most, chunk.refs.length);
+    }
+    expect(most).toBeGreaterThan(2);
+  });
+
+  it('keep both versions at start: neither a version-4 nor a version-5 sidecar is built again', async () => {
+    const { v5, v4 } = await pair();
+    const dirs = [v5.dir, v4.dir];
+    await v5.close();
+    await v4.close();
+    for (const dir of dirs) {
+      const a = await Archive.open(dir, { flushIntervalMs: 0 });
+      cleanup.push(() => a.close());
+      const store = await startSeriesIndex(a);
+      await store.whenIdle();
+      expect(store.stats.built, dir).toBe(0);
+      expect(store.stats.damaged, dir).toBe(0);
+    }
+  });
+
+  it('refuse a reference outside its block\'s column bodies (another block\'s body of the same kind and count), even with every CRC32C made to match', async () => {
+    const { v5, dir5, firstUs, lastUs } = await pair();
+    const want = await readSeriesExact(v5, firstUs - 1, lastUs, false);
+    const f = sealed(v5)[0]!;
+    const file = sidecarPath(v5, f.name);
+    const bytes = await readFile(file);
+    const { ix } = indexOf(v5, f, bytes);
+    const segment = await readFile(join(dir5, f.name));
+    const chunks = refChunks(v5, f, bytes, ix);
+    // A chunk re-encoded with its last reference moved onto another path's body of the same
+    // kind and count in a later block, its block number kept (the same length, so the index
+    // still holds), the bodies' CRC32C computed over those bytes: it decodes, to other values.
+    let forged = false;
+    for (const { at, place, chunk } of chunks) {
+      const last = chunk.refs.at(-1)!;
+      const other = chunks.flatMap((x) => x.chunk.refs).find((r) => r.block > last.block && r.kind === last.kind && r.count === last.count && Buffer.compare(segment.subarray(r.offset, r.offset + r.bytes), segment.subarray(last.offset, last.offset + last.bytes)) !== 0);
+      if (!other) continue;
+      const refs = [...chunk.refs.slice(0, -1), { ...other, block: last.block }];
+      let crc = 0;
+      for (const r of refs) crc = crc32c(segment.subarray(r.offset, r.offset + r.bytes), crc);
+      const w = new ByteWriter(1 << 12);
+      encodeRefChunk(w, chunk.ts, Uint32Array.from(chunk.ts, (_, i) => i), 0, chunk.n, refs, crc, place);
+      if (w.pos !== (ix.bytes[at] as number)) continue;
+      bytes.set(w.buf.subarray(0, w.pos), ix.offset[at] as number);
+      forged = true;
+      break;
+    }
+    expect(forged, 'a chunk of the same length').toBe(true);
+    await v5.close();
+    await writeFile(file, bytes);
+    const a = await Archive.open(dir5, { readonly: true });
+    try {
+      expect(await readSeriesExact(a, firstUs - 1, lastUs, true), `seed ${SEED}`).toEqual(want);
+      expect(seriesIndexOf(a).stats.damaged).toBeGreaterThan(0);
+    } finally {
+      await a.close();
+    }
+    const report = await verifyArchive(dir5);
+    expect(report.problems.map((q) => q.message).join('; ')).toMatch(/outside the bodies of delta block/);
+  });
+
+  it('never read damage of a version-5 sidecar or of a body it points at as values: fall back to the blocks, and verify reports it', async () => {
+    const { v5, dir5, firstUs, lastUs } = await pair();
+    const rand = rng(SEED + 2);
+    const f = sealed(v5)[1]!;
+    const file = sidecarPath(v5, f.name);
+    const segment = join(dir5, f.name);
+    const want = await readSeriesExact(v5, firstUs - 1, lastUs, false);
+    const pristine = await readFile(file);
+    const pristineSegment = await readFile(segment);
+    const { ix, indexOffset } = indexOf(v5, f, pristine);
+    // A referenced body: one of a chunk's references.
+    const chunks = refChunks(v5, f, pristine, ix);
+    const { at: c, place, chunk } = chunks[Math.floor(rand() * chunks.length)]!;
+    const off = ix.offset[c] as number;
+    const ref = chunk.refs[Math.floor(rand() * chunk.refs.length)]!;
+    const coveredIds = [...ix.ids].filter((_, q) => ((ix.flags[q] as number) & FLAG_NOT_COVERED) === 0);
+    await v5.close();
+    const damages: Array<{ what: string; at: number; segment?: boolean }> = [];
+    for (const at of [0, 8, 12, 24, 48, 60, 84]) damages.push({ what: `header byte ${at}`, at });
+    for (let i = 0; i < 10; i++) {
+      const d = Math.floor(rand() * ix.offset.length);
+      damages.push({ what: `chunk ${d} byte`, at: (ix.offset[d] as number) + Math.floor(rand() * (ix.bytes[d] as number)) });
+    }
+    // The last bytes of a chunk: its references' CRC32C.
+    damages.push({ what: `chunk ${c}'s bodies CRC32C`, at: off + (ix.bytes[c] as number) - 1 });
+    damages.push({ what: 'index byte', at: indexOffset + Math.floor(rand() * (pristine.length - indexOffset)) });
+    damages.push({ what: `body of path ${place.id} in block ${ref.block}`, at: ref.offset + Math.floor(rand() * ref.bytes), segment: true });
+    for (const d of damages) {
+      await writeFile(file, pristine);
+      await writeFile(segment, pristineSegment);
+      await xorByte(d.segment ? segment : file, d.at, 1 << Math.floor(rand() * 8));
+      const a = await Archive.open(dir5, { readonly: true });
+      try {
+        const store = seriesIndexOf(a);
+        if (d.segment) {
+          // Covered paths only (the others are read from the blocks anyway): the sidecar is
+          // found damaged, and the blocks refuse the damaged frame: an error, never other values.
+          const err = await readSeriesExact(a, firstUs - 1, lastUs, true, coveredIds).then(() => undefined, (e: unknown) => e);
+          expect(isTapedeckError(err) && err.code, `${d.what} (seed ${SEED})`).toBe('TPD_CORRUPT_BLOCK');
+        } else {
+          expect(await readSeriesExact(a, firstUs - 1, lastUs, true), `${d.what} (seed ${SEED})`).toEqual(want);
+        }
+        expect(store.stats.damaged, `${d.what}: found damaged (seed ${SEED})`).toBeGreaterThan(0);
+      } finally {
+        await a.close();
+      }
+      const report = await verifyArchive(dir5);
+      expect(report.ok, `${d.what}: verify (seed ${SEED})`).toBe(false);
+      expect(report.problems.some((q) => q.file === (d.segment ? f.name : `series-index/${f.name}.sidx`)), `${d.what}: ${JSON.stringify(report.problems)}`).toBe(true);
+    }
+    await writeFile(file, pristine);
+    await writeFile(segment, pristineSegment);
+    expect((await verifyArchive(dir5)).ok).toBe(true);
+  });
+});
