@@ -10,7 +10,9 @@
  * header); the compacted file is renamed over the old one and the directory synced; the
  * catalog records the new rows. A crash before the rename leaves the old file, which the next
  * open indexes again from its header; after it, the new one, indexed the same way; either
- * holds every batch. Leftover `.compact.tmp` files are removed by the next compaction.
+ * holds every batch. Leftover `.compact.tmp` files are removed by the next compaction. The
+ * file's per-series sidecar is removed after (a crash before leaves one whose identity no
+ * longer matches: refused and rebuilt, as any such sidecar); the next server builds it anew.
  *
  * Files skipped: damaged ones (refused), ones whose put hook has run (cold storage holds the
  * old bytes: a copy fetched back must match the catalog's rows), and ones already compacted
@@ -29,6 +31,7 @@ import type { FileEntry } from './file-list.js';
 import { fsyncDir } from './open-file.js';
 import { compactSealedFile, type CompactTargets } from './seal-compact.js';
 import { STORAGE_LIMITS } from './limits.js';
+import { sidecarPath } from './series-index/build.js';
 
 export const COMPACT_TMP_SUFFIX = '.compact.tmp';
 /** Catalog meta key (+ the file's name) of a file whose compaction saved too little: not tried again. */
@@ -117,6 +120,8 @@ export async function compactArchive(dir: string, opts: CompactOptions = {}): Pr
       await rename(tmp, join(dir, e.name));
       await fsyncDir(dir);
       a.catalog.recordFile({ ...row, indexedBytes: c.bytes }, c.rows, [], HEADER_BYTES);
+      // Its sidecar describes the old blocks: a server builds the new one (for files without one, at start).
+      await rm(sidecarPath(a, e.name), { force: true });
       const r = { name: e.name, before, after: c.bytes, deltasBefore: c.deltasBefore, deltasAfter: c.deltasAfter };
       out.push(r);
       opts.onFile?.(r);

@@ -8,9 +8,11 @@
 import { describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';
 import { readdir } from 'node:fs/promises';
+import { join } from 'node:path';
 import { Archive } from '../storage/archive.js';
 import { compactArchive, COMPACT_TMP_SUFFIX } from '../storage/compact-archive.js';
 import { verifyArchive } from '../storage/verify.js';
+import { buildSidecar, SIDECAR_DIR, SIDECAR_SUFFIX } from '../storage/series-index/build.js';
 import type { Batch, Update } from '../protocol/value.js';
 import { randomBatches, rng } from './helpers/workload.js';
 import { tapedeckArgs } from './helpers/built.js';
@@ -57,9 +59,16 @@ describe('tapedeck compact', () => {
     const dir = await tmpDir();
     await recordFiles(dir, 5, true);
     const want = await readArchive(dir);
+    // Each sealed file with its per-series sidecar, as a server builds them.
+    const w = await Archive.open(dir, { flushIntervalMs: 0 });
+    for (const f of w.fileList.all().filter((x) => x.sealed)) await buildSidecar(w, f);
+    await w.close();
+    expect((await readdir(join(dir, SIDECAR_DIR))).filter((n) => n.endsWith(SIDECAR_SUFFIX)).length).toBe(3);
     const files = await compactArchive(dir);
     const done = files.filter((f) => f.skipped === undefined);
     expect(done.length).toBe(3);
+    // The old sidecars described the old blocks: gone, for a server to build anew.
+    expect((await readdir(join(dir, SIDECAR_DIR))).filter((n) => n.endsWith(SIDECAR_SUFFIX))).toEqual([]);
     expect(files.find((f) => f.skipped === 'open file')).toBeDefined();
     for (const f of done) {
       expect(f.deltasAfter).toBeLessThan(f.deltasBefore);
@@ -70,6 +79,12 @@ describe('tapedeck compact', () => {
     expect(v.ok, JSON.stringify(v.problems)).toBe(true);
     const again = await compactArchive(dir);
     expect(again.every((f) => f.skipped !== undefined)).toBe(true);
+    // Sidecars of the compacted files build and verify.
+    const s = await Archive.open(dir, { flushIntervalMs: 0 });
+    for (const f of s.fileList.all().filter((x) => x.sealed)) await buildSidecar(s, f);
+    await s.close();
+    const vs = await verifyArchive(dir);
+    expect(vs.ok, JSON.stringify(vs.problems)).toBe(true);
     // A server opens it and records on.
     const a = await Archive.open(dir, { flushIntervalMs: 0 });
     a.writer!.append([['/after', 1]], a.lastTs + 1);
