@@ -50,6 +50,8 @@ export interface CompactFileReport {
 
 export interface CompactOptions extends OpenOptions {
   targets?: Partial<CompactTargets>;
+  /** Largest share of a file's bytes a kept compaction may have (STORAGE_LIMITS.compactKeptBytesRatioMax; benchmarks pass Infinity to compact whatever it costs). */
+  keptBytesRatioMax?: number;
   /** Called after each file (progress). */
   onFile?: (r: CompactFileReport) => void;
 }
@@ -106,7 +108,7 @@ export async function compactArchive(dir: string, opts: CompactOptions = {}): Pr
       }
       const tmp = join(dir, e.name + COMPACT_TMP_SUFFIX);
       const c = await compactSealedFile(a, e, tmp, opts.targets);
-      if (c.bytes > before * STORAGE_LIMITS.compactKeptBytesRatioMax) {
+      if (c.bytes > before * (opts.keptBytesRatioMax ?? STORAGE_LIMITS.compactKeptBytesRatioMax)) {
         // Larger blocks cost every seek and state read in the file: not worth a small saving.
         await rm(tmp, { force: true });
         a.catalog.setMeta(DECLINED_KEY + e.name, String(c.bytes));

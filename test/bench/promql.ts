@@ -10,7 +10,8 @@
  * labels job (10 values) and instance. Tapedeck gets the day through its storage API (one
  * batch per timestamp, as remote_write records them); Prometheus through its remote-write
  * receiver, in time order. Tapedeck's day is one sealed file (rotated after loading) with its
- * per-series sidecar built before the queries; SIDECARS=0 leaves the sidecar out.
+ * per-series sidecar built before the queries; SIDECARS=0 leaves the sidecar out; COMPACT=1
+ * compacts the day's file first (`tapedeck compact`), so its sidecar points into its blocks.
  *
  * Both servers answer the same queries over HTTP (form POST, as Grafana sends them), each in
  * a process of its own (Tapedeck: test/bench/promql-server.ts, started fresh each round), and
@@ -38,6 +39,7 @@
 import { cp, mkdtemp, readdir, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { compactArchive } from '../../storage/compact-archive.js';
 import { Archive } from '../../storage/index.js';
 import { startSeriesIndex } from '../../server/series-index.js';
 import { sidecarDir } from '../../storage/series-index/build.js';
@@ -60,6 +62,8 @@ const ROUNDS = Math.max(1, Number(process.env.ROUNDS ?? 1));
 const STEP_S = Number(process.env.STEP_S ?? 120);
 /** SIDECARS=0: no per-series sidecar, every read scans the blocks (the figures before sidecars). */
 const SIDECARS = process.env.SIDECARS !== '0';
+/** COMPACT=1: the day's file goes through `tapedeck compact` before its sidecar is built (version 5: no copy of the values). */
+const COMPACT = process.env.COMPACT === '1';
 /** ONLY=selector,rate: time only these queries (names as in the output). */
 const ONLY = process.env.ONLY?.split(',');
 /** WARM_UP_AB=1: the base is this tree without the warm-up at start (docs/prometheus.md, "Performance"). */
@@ -207,7 +211,7 @@ async function main(): Promise<void> {
   const all = defs();
   const steps = Math.floor(SPAN_MS / (INTERVAL_S * 1000)) + 1;
   const dir = await mkdtemp(join(tmpdir(), 'tapedeck-bench-promql-'));
-  const archive = await Archive.open(join(dir, 'archive'), { flushIntervalMs: 0 });
+  let archive = await Archive.open(join(dir, 'archive'), { flushIntervalMs: 0 });
   const prom = await startReceiver();
   try {
     const loadStart = performance.now();
@@ -221,6 +225,20 @@ async function main(): Promise<void> {
     await archive.writer!.rotate();
     const tapedeckLoadS = (performance.now() - loadStart) / 1000;
     progress(`Tapedeck loaded in ${tapedeckLoadS.toFixed(1)} s`);
+    let compacted: { seconds: number; bytesBefore: number; bytesAfter: number } | undefined;
+    if (COMPACT) {
+      // `tapedeck compact` on the day (its server stopped), then the sidecar of the compacted file.
+      await archive.close();
+      const t = performance.now();
+      // Whatever it costs: the day's values are formulas that LZ4 finds periodic, which codec 3's
+      // verbatim bodies do not shrink (a real scrape's noise does not shrink either way).
+      const all = await compactArchive(join(dir, 'archive'), { keptBytesRatioMax: Infinity });
+      const files = all.filter((f) => f.skipped === undefined);
+      if (files.length !== 1) throw new Error(`COMPACT=1: the day was not compacted: ${JSON.stringify(all)}`);
+      compacted = { seconds: Math.round((performance.now() - t) / 100) / 10, bytesBefore: files[0]?.before as number, bytesAfter: files[0]?.after as number };
+      progress(`compacted in ${compacted.seconds} s: ${compacted.bytesBefore} -> ${compacted.bytesAfter} bytes`);
+      archive = await Archive.open(join(dir, 'archive'), { flushIntervalMs: 0 });
+    }
     const sidecar = SIDECARS ? await buildSidecars(archive) : null;
     if (sidecar) progress(`sidecar built in ${sidecar.buildS} s, ${sidecar.bytes} bytes`);
     const promStart = performance.now();
@@ -266,6 +284,7 @@ async function main(): Promise<void> {
       baseTree: BASE_TREE ?? null,
       warmUpAb: WARM_UP_AB,
       sidecars: SIDECARS,
+      compacted,
       waitReady: WAIT_READY,
       sidecar,
       loadS: { tapedeck: Math.round(tapedeckLoadS * 10) / 10, prometheusRemoteWrite: Math.round(promLoadS * 10) / 10 },
