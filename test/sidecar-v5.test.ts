@@ -22,9 +22,10 @@ import { verifyArchive } from '../storage/verify.js';
 import { seriesIndexOf } from '../storage/series-index/store.js';
 import { sidecarPath } from '../storage/series-index/build.js';
 import { decodeRefChunk, encodeRefChunk, type RefChunk } from '../storage/series-index/chunk-refs.js';
+import { chunkRefs } from '../storage/series-index/index-refs.js';
 import { ByteWriter } from '../storage/codec/bytes.js';
 import { crc32c } from '../storage/codec/crc.js';
-import { decodeHeader, decodeIndex, FLAG_NOT_COVERED, SIDECAR_REFS_VERSION, SIDECAR_VERSION, versionOf, type SidecarIndex } from '../storage/series-index/format.js';
+import { decodeHeader, decodeIndex, encodeHeader, encodeIndex, FLAG_NOT_COVERED, HEADER_BYTES, SIDECAR_REFS_VERSION, type IndexEntry, SIDECAR_VERSION, versionOf, type SidecarIndex } from '../storage/series-index/format.js';
 import type { FileEntry } from '../storage/file-list.js';
 import { startSeriesIndex } from '../server/series-index.js';
 import type { Value } from '../protocol/value.js';
@@ -97,13 +98,13 @@ function indexOf(a: Archive, f: FileEntry, bytes: Uint8Array): { version: number
 }
 
 /** Every chunk of a version-5 sidecar, opened: its index entry, place and references. */
-function refChunks(a: Archive, f: FileEntry, bytes: Uint8Array, ix: SidecarIndex): Array<{ at: number; place: { id: number; slice: number }; chunk: RefChunk }> {
+function refChunks(bytes: Uint8Array, ix: SidecarIndex): Array<{ at: number; place: { id: number; slice: number }; chunk: RefChunk }> {
   const out: Array<{ at: number; place: { id: number; slice: number }; chunk: RefChunk }> = [];
   for (let p = 0; p < ix.ids.length; p++) {
     for (let at = ix.chunkStart[p] as number; at < (ix.chunkStart[p + 1] as number); at++) {
       const place = { id: ix.ids[p] as number, slice: ix.slice[at] as number };
       const off = ix.offset[at] as number;
-      const chunk = decodeRefChunk(bytes.subarray(off, off + (ix.bytes[at] as number)), ix.n[at] as number, ix.first[at] as number, ix.last[at] as number, place, a.table(f).deltas.length, f.committedBytes);
+      const chunk = decodeRefChunk(bytes.subarray(off, off + (ix.bytes[at] as number)), ix.n[at] as number, ix.first[at] as number, ix.last[at] as number, place, chunkRefs(ix.refs!, at));
       // Regular times come back as a shared array: a copy of its own.
       out.push({ at, place, chunk: { ...chunk, ts: chunk.ts.slice() } });
     }
@@ -170,7 +171,7 @@ describe('version-5 sidecars of compacted files', () => {
     for (const f of sealed(v5)) {
       const bytes = await readFile(sidecarPath(v5, f.name));
       const { ix } = indexOf(v5, f, bytes);
-      for (const { chunk } of refChunks(v5, f, bytes, ix)) most = Math.max(most, chunk.refs.length);
+      for (const { chunk } of refChunks(bytes, ix)) most = Math.max(most, chunk.refs.length);
     }
     expect(most).toBeGreaterThan(2);
   });
@@ -196,13 +197,18 @@ describe('version-5 sidecars of compacted files', () => {
     const f = sealed(v5)[0]!;
     const file = sidecarPath(v5, f.name);
     const bytes = await readFile(file);
-    const { ix } = indexOf(v5, f, bytes);
+    const { ix, indexOffset } = indexOf(v5, f, bytes);
     const segment = await readFile(join(dir5, f.name));
-    const chunks = refChunks(v5, f, bytes, ix);
-    // A chunk re-encoded with its last reference moved onto another path's body of the same
-    // kind and count in a later block, its block number kept (the same length, so the index
-    // still holds), the bodies' CRC32C computed over those bytes: it decodes, to other values.
-    let forged = false;
+    const chunks = refChunks(bytes, ix);
+    // The index as entries, to encode again with one reference moved.
+    const entries: IndexEntry[] = [...ix.ids].map((id, p) => ({
+      id, flags: ix.flags[p] as number,
+      chunks: chunks.filter((c) => c.place.id === id).map(({ at, chunk }) => ({ slice: ix.slice[at] as number, offset: ix.offset[at] as number, bytes: ix.bytes[at] as number, n: ix.n[at] as number, first: ix.first[at] as number, last: ix.last[at] as number, refs: chunk.refs })),
+    }));
+    // A chunk's last reference moved onto another path's body of the same kind and count in
+    // a later block, its block number kept, its chunk's CRC32C of the bodies computed over
+    // those bytes (a chunk of the same length): it decodes, to other values.
+    let forged: Uint8Array | undefined;
     for (const { at, place, chunk } of chunks) {
       const last = chunk.refs.at(-1)!;
       const other = chunks.flatMap((x) => x.chunk.refs).find((r) => r.block > last.block && r.kind === last.kind && r.count === last.count && Buffer.compare(segment.subarray(r.offset, r.offset + r.bytes), segment.subarray(last.offset, last.offset + last.bytes)) !== 0);
@@ -211,15 +217,19 @@ describe('version-5 sidecars of compacted files', () => {
       let crc = 0;
       for (const r of refs) crc = crc32c(segment.subarray(r.offset, r.offset + r.bytes), crc);
       const w = new ByteWriter(1 << 12);
-      encodeRefChunk(w, chunk.ts, Uint32Array.from(chunk.ts, (_, i) => i), 0, chunk.n, refs, crc, place);
+      encodeRefChunk(w, chunk.ts, Uint32Array.from(chunk.ts, (_, i) => i), 0, chunk.n, crc, place);
       if (w.pos !== (ix.bytes[at] as number)) continue;
       bytes.set(w.buf.subarray(0, w.pos), ix.offset[at] as number);
-      forged = true;
+      const e = entries.find((x) => x.id === place.id)!;
+      e.chunks.find((c) => c.slice === place.slice)!.refs = refs;
+      const index = encodeIndex(entries, f.firstTs!);
+      const header = encodeHeader({ archiveId: v5.archiveId, seq: f.seq, name: f.name, committedBytes: f.committedBytes, deltaBlocks: v5.table(f).deltas.length, firstTs: f.firstTs!, lastTs: f.lastTs!, version: SIDECAR_REFS_VERSION, indexOffset, indexBytes: index.stored.length, indexRawBytes: index.rawBytes, indexCrc: crc32c(index.stored) });
+      forged = Buffer.concat([header, bytes.subarray(HEADER_BYTES, indexOffset), index.stored]);
       break;
     }
-    expect(forged, 'a chunk of the same length').toBe(true);
+    expect(forged, 'a chunk of the same length').toBeDefined();
     await v5.close();
-    await writeFile(file, bytes);
+    await writeFile(file, forged!);
     const a = await Archive.open(dir5, { readonly: true });
     try {
       expect(await readSeriesExact(a, firstUs - 1, lastUs, true), `seed ${SEED}`).toEqual(want);
@@ -242,7 +252,7 @@ describe('version-5 sidecars of compacted files', () => {
     const pristineSegment = await readFile(segment);
     const { ix, indexOffset } = indexOf(v5, f, pristine);
     // A referenced body: one of a chunk's references.
-    const chunks = refChunks(v5, f, pristine, ix);
+    const chunks = refChunks(pristine, ix);
     const { at: c, place, chunk } = chunks[Math.floor(rand() * chunks.length)]!;
     const off = ix.offset[c] as number;
     const ref = chunk.refs[Math.floor(rand() * chunk.refs.length)]!;

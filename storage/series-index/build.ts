@@ -241,10 +241,10 @@ class SliceWriter {
       }
       const before = this.w.pos;
       const place = { id, slice: this.slices };
-      if (bodies) encodeRefChunk(this.w, ts, order, from, to, bodies.refs, bodies.crc, place);
+      if (bodies) encodeRefChunk(this.w, ts, order, from, to, bodies.crc, place);
       else encodeChunk(this.w, ts, values, order, from, to, place);
       const bytes = this.w.pos - before;
-      e.chunks.push({ slice: this.slices, offset: this.pos + before, bytes, n: to - from, first: ts[order[from] as number] as number, last: ts[order[to - 1] as number] as number });
+      e.chunks.push({ slice: this.slices, offset: this.pos + before, bytes, n: to - from, first: ts[order[from] as number] as number, last: ts[order[to - 1] as number] as number, ...(bodies ? { refs: bodies.refs } : {}) });
       if (this.w.pos >= STORAGE_LIMITS.seriesIndexWriteBytes) await this.flush();
     }
     this.slices++;

@@ -2,18 +2,15 @@
  * The chunks of a version-5 sidecar (format.ts SIDECAR_REFS_VERSION), built for a segment
  * whose every DELTA frame is codec 3 (codec/frame-split.ts: column bodies verbatim in the
  * file): a path's times over one slice, as version 4 holds them (chunk.ts), and instead of
- * its values, references to its column bodies in the segment file, with one CRC32C of the
- * referenced bytes (a read of a body alone skips its frame's CRC32C, so damage in the
- * segment is caught here). Pure: build.ts encodes them, store.ts reads the bodies and
- * decodes them here with the archive's own column decoders (codec/column-decode.ts), so
- * that a chunk gives exactly what its version-4 chunk would.
+ * its values, the CRC32C of its column bodies in the segment file (a read of a body alone
+ * skips its frame's CRC32C, so damage in the segment is caught here); where those bodies
+ * are is in the chunk's index entry (index-refs.ts). Pure: build.ts encodes them, store.ts
+ * reads the bodies and decodes them here with the archive's own column decoders
+ * (codec/column-decode.ts), so that a chunk gives exactly what its version-4 chunk would.
  *
- * Body (docs/format.md, "Per-series sidecar, version 5"): the sample count and times (as
- * version 4), the reference count, per reference its block (delta block ordinal in the
- * file, delta from the previous reference's), kind byte, value count, file offset (from
- * the previous reference's end; the first's absolute) and byte length, then the CRC32C of
- * the referenced bytes, in order. The chunk's own CRC32C (over its place) and flags as
- * version 4's.
+ * Body (docs/format.md, "Per-series sidecar (version 5)"): the sample count and times (as
+ * version 4), then the u32 CRC32C of the referenced bytes, in order. The chunk's own
+ * CRC32C (over its place) and flags as version 4's.
  */
 import { valueArray, type Value } from '../../protocol/value.js';
 import { ByteReader, ByteWriter } from '../codec/bytes.js';
@@ -41,32 +38,16 @@ export interface RefChunk {
   crc: number;
 }
 
-/**
- * Bound on a version-5 body's raw length a sample (checked before an LZ4 body is inflated):
- * a time (at most ~10 bytes) and at most one reference (five varints and a kind byte, at
- * most 31 bytes), with the CRC32C in RAW_BYTES_SLACK.
- */
-const REF_RAW_BYTES_PER_SAMPLE_MAX = 48;
+/** Bound on a version-5 body's raw length a sample (checked before an LZ4 body is inflated): a time, at most ~10 bytes; the CRC32C is in RAW_BYTES_SLACK. */
+const REF_RAW_BYTES_PER_SAMPLE_MAX = 16;
 
 const bodyWriter = new ByteWriter(1 << 12);
 
-/** Appends the chunk at `place`: times ts[order[from..to)], then `refs` (in file order) and the CRC32C of their bytes. */
-export function encodeRefChunk(w: ByteWriter, ts: Float64Array, order: Uint32Array, from: number, to: number, refs: readonly BodyRef[], bodiesCrc: number, place: ChunkPlace): void {
+/** Appends the chunk at `place`: times ts[order[from..to)], then the CRC32C of its bodies' bytes. */
+export function encodeRefChunk(w: ByteWriter, ts: Float64Array, order: Uint32Array, from: number, to: number, bodiesCrc: number, place: ChunkPlace): void {
   const body = bodyWriter;
   body.reset();
   const flags = encodeTimes(body, ts, order, from, to);
-  body.uvar(refs.length);
-  let block = 0;
-  let end = 0;
-  for (const ref of refs) {
-    body.uvar(ref.block - block);
-    body.u8(ref.kind);
-    body.uvar(ref.count);
-    body.uvar(ref.offset - end);
-    body.uvar(ref.bytes);
-    block = ref.block;
-    end = ref.offset + ref.bytes;
-  }
   body.ensure(4);
   body.view.setUint32(body.pos, bodiesCrc, true);
   body.pos += 4;
@@ -75,30 +56,11 @@ export function encodeRefChunk(w: ByteWriter, ts: Float64Array, order: Uint32Arr
 
 /**
  * Opens the version-5 chunk at `place`: its CRC32C, flags, count and times checked as
- * version 4's (chunk.ts openChunk), then its references: at least one, each of at least one
- * value, in file order, their counts adding up to the chunk's, within `blocks` delta blocks
- * and `segmentBytes` bytes of segment.
+ * version 4's (chunk.ts openChunk), then the CRC32C its bodies must have; `refs` are its
+ * bodies, from its index entry (checked there: index-refs.ts).
  */
-export function decodeRefChunk(buf: Uint8Array, n: number, first: number, last: number, place: ChunkPlace, blocks: number, segmentBytes: number): RefChunk {
+export function decodeRefChunk(buf: Uint8Array, n: number, first: number, last: number, place: ChunkPlace, refs: BodyRef[]): RefChunk {
   const { r, ts } = openChunk(buf, n, first, last, place, REF_RAW_BYTES_PER_SAMPLE_MAX);
-  const count = r.uvar();
-  if (count === 0 || count > n) throw corrupt(`chunk of path ${place.id} holds ${count} references for ${n} samples`);
-  const refs = new Array<BodyRef>(count);
-  let block = 0;
-  let end = 0;
-  let values = 0;
-  for (let i = 0; i < count; i++) {
-    block += r.uvar();
-    const kind = r.u8();
-    const c = r.uvar();
-    const offset = end + r.uvar();
-    const bytes = r.uvar();
-    end = offset + bytes;
-    values += c;
-    if (c === 0 || block >= blocks || end > segmentBytes) throw corrupt(`reference ${i} of path ${place.id} out of bounds`);
-    refs[i] = { block, kind, count: c, offset, bytes };
-  }
-  if (values !== n) throw corrupt(`references of path ${place.id} hold ${values} values for ${n} samples`);
   const crc = r.bytes(4);
   if (r.pos !== r.end) throw corrupt('trailing bytes in a chunk');
   return { n, ts, refs, crc: new DataView(crc.buffer, crc.byteOffset, 4).getUint32(0, true) };

@@ -27,13 +27,16 @@ import { TapedeckError } from '../../protocol/errors.js';
 import { ByteReader, ByteWriter } from '../codec/bytes.js';
 import { crc32c } from '../codec/crc.js';
 import { bytesToHex, hexToBytes } from '../codec/header.js';
+import type { BodyRef } from './chunk-refs.js';
+import { RefColumns, writeRefs, type RefTable } from './index-refs.js';
 
 export const SIDECAR_MAGIC = 'TPDSIDX1';
 /**
- * 5 (SIDECAR_REFS_VERSION): the same header and index, for a segment whose every DELTA frame
- * is codec 3 (split): a chunk holds its times and references to the path's column bodies
- * in the segment file (chunk-refs.ts), not a copy of its values. Written beside 4, not in
- * its place: a segment with another frame is still given a version-4 sidecar.
+ * 5 (SIDECAR_REFS_VERSION): the same header, for a segment whose every DELTA frame is codec
+ * 3 (split): a chunk holds its times and the CRC32C of the path's column bodies in the
+ * segment file (chunk-refs.ts), its index entry where those bodies are (index-refs.ts), and
+ * no copy of its values. Written beside 4, not in its place: a segment with another frame
+ * is still given a version-4 sidecar.
  * 4: a chunk's CRC32C covers its path id and slice (chunk.ts; 3's did not: a chunk found
  * where another path's should be, same count, times and length, was read as that path's).
  * 3: the archive id in the header (2 had none: another archive's sidecar of a segment of the
@@ -92,13 +95,15 @@ export interface SidecarIndex {
   n: Uint32Array;
   first: Float64Array;
   last: Float64Array;
+  /** Version 5: each chunk's column bodies in the segment. */
+  refs?: RefTable;
 }
 
-/** One path's entry while building: its chunks in file order. */
+/** One path's entry while building: its chunks in file order (version 5: with their bodies' places). */
 export interface IndexEntry {
   id: number;
   flags: number;
-  chunks: Array<{ slice: number; offset: number; bytes: number; n: number; first: number; last: number }>;
+  chunks: Array<{ slice: number; offset: number; bytes: number; n: number; first: number; last: number; refs?: BodyRef[] }>;
 }
 
 export const corrupt = (what: string): TapedeckError => new TapedeckError('TPD_CORRUPT_BLOCK', `series sidecar: ${what}`);
@@ -182,6 +187,7 @@ export function decodeHeader(buf: Uint8Array, expect: SegmentIdentity, sidecarBy
 /** The index as stored: raw DEFLATE when that saves; `raw` tells the length it inflates to. */
 export function encodeIndex(entries: readonly IndexEntry[], firstTs: number): { stored: Uint8Array; rawBytes: number } {
   const w = new ByteWriter(1 << 16);
+  const ends = new Map<number, number>();
   w.uvar(entries.length);
   let prevId = -1;
   for (const e of entries) {
@@ -202,6 +208,7 @@ export function encodeIndex(entries: readonly IndexEntry[], firstTs: number): { 
       w.uvar(c.first - prevLast);
       w.uvar(c.last - c.first);
       prevLast = c.last;
+      if (c.refs) writeRefs(w, c.refs, ends);
     }
   }
   const raw = w.finish();
@@ -289,6 +296,7 @@ function decodeEntries(buf: Uint8Array, h: SidecarHeader): SidecarIndex {
   const firstTs = h.firstTs;
   const lastTs = h.lastTs;
   const indexOffset = h.indexOffset;
+  const refs = h.version === SIDECAR_REFS_VERSION ? new RefColumns(h.deltaBlocks, h.committedBytes) : undefined;
   // Samples the index may still declare: a chunk's count allocates its arrays when read.
   let samplesLeft = h.updates ?? Infinity;
   let id = -1;
@@ -316,6 +324,7 @@ function decodeEntries(buf: Uint8Array, h: SidecarHeader): SidecarIndex {
       if (slice > 0xffffffff || offset < HEADER_BYTES || offset + bytes > indexOffset || n === 0 || last > lastTs) throw corrupt(`chunk of path ${id} out of bounds`);
       samplesLeft -= n;
       if (samplesLeft < 0) throw corrupt(`samples past the segment's ${h.updates ?? 0} updates (path ${id})`);
+      refs?.read(r, at, id, n);
       prevLast = last;
       sliceCol[at] = slice;
       offsetCol[at] = offset;
@@ -330,7 +339,9 @@ function decodeEntries(buf: Uint8Array, h: SidecarHeader): SidecarIndex {
   }
   if (r.pos !== r.end) throw corrupt('trailing bytes after the index');
   const k = cols.count;
-  return { ids, flags, chunkStart, slice: cut(cols.slice, k), offset: cut(cols.offset, k), bytes: cut(cols.bytes, k), n: cut(cols.n, k), first: cut(cols.first, k), last: cut(cols.last, k) };
+  const ix: SidecarIndex = { ids, flags, chunkStart, slice: cut(cols.slice, k), offset: cut(cols.offset, k), bytes: cut(cols.bytes, k), n: cut(cols.n, k), first: cut(cols.first, k), last: cut(cols.last, k) };
+  if (refs) ix.refs = refs.finish();
+  return ix;
 }
 
 /** Position of `id` in the index, or -1. */

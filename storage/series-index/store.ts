@@ -22,7 +22,8 @@ import { identityOf, openSidecarFile, sidecarPath } from './build.js';
 import { SidecarBuilds, sweepSidecars } from './builds.js';
 import { decodeChunk } from './chunk.js';
 import { decodeRefChunk } from './chunk-refs.js';
-import { decodeHeader, decodeIndex, findPath, FLAG_NOT_COVERED, HEADER_BYTES, SIDECAR_REFS_VERSION, type SidecarIndex } from './format.js';
+import { decodeHeader, decodeIndex, findPath, FLAG_NOT_COVERED, HEADER_BYTES, type SidecarIndex } from './format.js';
+import { chunkRefs } from './index-refs.js';
 import { readRefRuns, type PendingChunk } from './refs-read.js';
 
 /** A usable sidecar: its verified index, and its chunk bytes once a wide read asked for them (held). */
@@ -30,8 +31,6 @@ interface Open {
   seq: number;
   name: string;
   index: SidecarIndex;
-  /** Version 5: chunks point at column bodies of the segment (its delta blocks and committed bytes bound them). */
-  refs?: { blocks: number; segmentBytes: number };
   /** Where the chunks end (the index's offset): bytes [0, chunkEnd) hold the header and every chunk. */
   chunkEnd: number;
   /** Bytes [0, chunkEnd) of the file, read in one I/O (at most seriesIndexHeldBytesMax held in all). */
@@ -120,7 +119,6 @@ export class SeriesIndexStore {
       const h = decodeHeader(await readExactly(fh, HEADER_BYTES, 0), id, size);
       const index = decodeIndex(await readExactly(fh, h.indexBytes, h.indexOffset), h);
       const o: Open = { seq: f.seq, name: f.name, index, chunkEnd: h.indexOffset, readBytes: 0 };
-      if (h.version === SIDECAR_REFS_VERSION) o.refs = { blocks: h.deltaBlocks, segmentBytes: h.committedBytes };
       this.opened.set(f.seq, o);
       while (this.opened.size > STORAGE_LIMITS.seriesIndexOpenMax) this.forget(this.opened.keys().next().value as number);
       return o;
@@ -151,7 +149,7 @@ export class SeriesIndexStore {
   async read(f: FileEntry, ids: readonly number[], fromUs: number, toUs: number, cache: SeriesCache, useCache = true): Promise<SidecarRead | undefined> {
     const o = await this.indexOf(f);
     // A version-5 sidecar's values are in its segment: one not on the local disk is read from its blocks.
-    if (!o || (o.refs && f.location !== 'local')) return undefined;
+    if (!o || (o.index.refs && f.location !== 'local')) return undefined;
     const ix = o.index;
     const notCovered: number[] = [];
     const wanted: Wanted[] = [];
@@ -213,8 +211,8 @@ export class SeriesIndexStore {
     const take = (buf: Uint8Array, c: number, id: number): void => {
       const place = { id, slice: ix.slice[c] as number };
       const n = ix.n[c] as number;
-      if (o.refs) {
-        pending.push({ at: c, place, chunk: decodeRefChunk(buf, n, ix.first[c] as number, ix.last[c] as number, place, o.refs.blocks, o.refs.segmentBytes) });
+      if (ix.refs) {
+        pending.push({ at: c, place, chunk: decodeRefChunk(buf, n, ix.first[c] as number, ix.last[c] as number, place, chunkRefs(ix.refs, c)) });
         return;
       }
       const d = decodeChunk(buf, n, ix.first[c] as number, ix.last[c] as number, place);

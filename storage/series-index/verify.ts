@@ -23,7 +23,8 @@ import { readExactly } from '../segment-file.js';
 import { SIDECAR_DIR, SIDECAR_SUFFIX, TEMP_SUFFIX } from './build.js';
 import { decodeChunk, type ChunkPlace } from './chunk.js';
 import { decodeRefChunk, decodeRefValues, type RefChunk } from './chunk-refs.js';
-import { decodeHeader, decodeIndex, earlierVersion, HEADER_BYTES, SIDECAR_REFS_VERSION, type SegmentIdentity } from './format.js';
+import { decodeHeader, decodeIndex, earlierVersion, HEADER_BYTES, type SegmentIdentity } from './format.js';
+import { chunkRefs } from './index-refs.js';
 
 export interface SidecarProblem {
   /** `series-index/<segment>.sidx` */
@@ -98,7 +99,7 @@ export function sidecarProblems(bytes: Uint8Array, id: SegmentIdentity, refs: Re
       const place = { id: ix.ids[p] as number, slice: ix.slice[c] as number };
       const chunk = bytes.subarray(off, off + len);
       try {
-        if (h.version === SIDECAR_REFS_VERSION) refs.push({ offset: off, place, chunk: decodeRefChunk(chunk, ix.n[c] as number, ix.first[c] as number, ix.last[c] as number, place, h.deltaBlocks, h.committedBytes) });
+        if (ix.refs) refs.push({ offset: off, place, chunk: decodeRefChunk(chunk, ix.n[c] as number, ix.first[c] as number, ix.last[c] as number, place, chunkRefs(ix.refs, c)) });
         else decodeChunk(chunk, ix.n[c] as number, ix.first[c] as number, ix.last[c] as number, place);
       } catch (err) {
         out.push({ offset: off, message: messageOf(err) });
