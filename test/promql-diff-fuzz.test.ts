@@ -237,7 +237,13 @@ const REGRESSIONS = [
   'fz_up[0s:1m]', 'fz_up[5m:0s]', 'predict_linear(fz_aligned[10m:1m] @ 1700001800, 60)', 'predict_linear(max_over_time(fz_temp[5m:1m])[10m:1m] @ 1700002345.678, 60)',
   'topk(scalar(count_over_time(fz_temp[10m:1m] @ start())), fz_up)', 'topk(scalar(max_over_time(fz_gap[5m:1m] @ 1700001800)), fz_up)', 'max_over_time(-fz_up[5m:1m])',
   // A step invariant expression in a subquery has its point at the first step even when that is past the last (seed 1).
-  'fz_aligned @ start()[1m:7m] offset -90s', '(fz_aligned @ 1700001000)[1m:7m]', 'max_over_time(max_over_time((fz_aligned @ 1700001000)[1m:7m])[10m:1m])', 'max_over_time(increase(fz_temp[7m:1m] offset 1m)[1m:7m] offset 5m)',
+  'fz_aligned @ start()[1m:7m] offset -90s', '(fz_aligned @ 1700001000)[1m:7m]', 'max_over_time(max_over_time((fz_aligned @ 1700001000)[1m:7m])[10m:1m])',
+  // A subquery with no step in its range ([1m:7m] at most instants) is empty, but what is in it is evaluated: a subquery
+  // nested in it over its own steps, its samples loaded (seeds 640611, 104), its step invariant subtrees once, with their errors.
+  'max_over_time(increase(fz_temp[7m:1m] offset 1m)[1m:7m] offset 5m)', 'stddev_over_time((cos(changes((topk by () (-Inf, fz_gap{instance=~""}))[5m:4m])))[1m:7m])',
+  'count_over_time(count_over_time((topk(-Inf, fz_up))[10m:3m] offset 1m)[30s:7m])', 'max_over_time((topk(-Inf, fz_up @ 1700001000) + fz_up)[1m:7m])',
+  'max_over_time(max_over_time(fz_temp[7m:4m] offset 2m)[1m:7m] offset 1m)', 'max_over_time(sum_over_time(rate(fz_req_total[5m])[10m:1m] offset 3m)[2m:7m] offset 1m)',
+  'count_over_time(count_over_time((-{__name__=~"fz_gap|fz_late"})[10m:3m])[1m:7m])',
 ];
 
 class QueryGen {

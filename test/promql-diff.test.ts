@@ -265,6 +265,16 @@ const EDGE_QUERIES = [
   'edge_stale[5m:1m]', 'count_over_time(edge_stale[5m:30s])', 'last_over_time(edge_stale[3m:10s])', 'max_over_time(edge_special[10m:1m])', 'rate(edge_counter[5m:15s])', 'resets(edge_counter[10m:1m])',
   'edge_counter[3m:1m] offset 1m', 'edge_counter[3m:1m] @ start()', 'edge_tie[2m:45s] @ 1700000900.5', 'topk(1, max_over_time(edge_tie[5m:1m]))', 'max_over_time(topk(1, edge_tie)[5m:1m])', 'sum_over_time(edge_nothing[5m:1m])',
   'max_over_time(rate(edge_counter[2m])[10m:1m])[20m:5m]', 'absent_over_time(edge_nothing[5m:1m])', 'count_over_time(vector(1)[1m:7s])',
+  // [1m:7m] holds no step at most instants: its answer is empty, but the subqueries nested in it are evaluated over their own
+  // steps, and its step invariant subtrees once (topk's k of -Inf or NaN: an error at every step; a unary minus over
+  // edge_stale and edge_counter: an error where both have samples). Nested ranges are 7m or more, or over no series: 2.42
+  // may panic (makeslice) on a selector of some series in an evaluator that starts a step or more past its end.
+  'max_over_time(rate(edge_counter[7m:15s] offset 1m)[1m:7m] offset 5m)', 'count_over_time(count_over_time(topk(-Inf, edge_nothing)[5m:4m])[1m:7m])',
+  'count_over_time(count_over_time(topk(-Inf, edge_tie)[7m:4m])[1m:7m])', 'max_over_time(max_over_time(topk(NaN, edge_tie)[3m:1m] @ 1700000900)[1m:7m] offset 1m)',
+  'sum_over_time(max_over_time(topk(-Inf, edge_tie)[7m:4m] offset 2m)[1m:7m] @ end())', 'max_over_time((topk(-Inf, edge_tie @ 1700000900) + edge_tie)[1m:7m])',
+  'last_over_time(last_over_time(edge_stale[8m:4m] offset -2m)[30s:7m] offset 1m)', 'count_over_time(max_over_time(edge_tie[10m:3m] @ start())[1m:7m] offset 30s)',
+  'edge_tie[1m:7m] offset 20s', 'count_over_time(count_over_time(topk(-Inf, edge_nothing)[1m:7m])[1m:7m])',
+  'count_over_time(count_over_time((-{__name__=~"edge_stale|edge_counter"})[7m:4m])[1m:7m])', 'max_over_time(max_over_time((-{__name__=~"edge_stale|edge_counter"})[7m:4m] offset 1m)[1m:7m] offset 2m)',
   'edge_counter ^ 1.7', '1.0001 ^ edge_counter', 'edge_counter ^ -2.5', '(edge_counter - 50) ^ 3', '0.5 ^ edge_counter', 'edge_counter ^ 0.5', 'log10(edge_counter)', 'log2(edge_counter)',
   'ln(edge_counter)', 'exp(edge_counter / 50)', 'sqrt(edge_counter)', 'edge_special ^ 2', '2 ^ edge_special', 'edge_special ^ edge_special',
   '(-8) ^ (1/3)', '0 ^ -1', '(-1) ^ Inf', '(-1) ^ -Inf', '2 ^ -1074', '2 ^ -1075', '0.5 ^ 1075', '10 ^ 308.5', '(-2) ^ 1e300', 'Inf ^ -0.5', '(-Inf) ^ 3', '(-Inf) ^ 2',

@@ -151,7 +151,6 @@ function pushNumbers(s: SeriesSamples, ts: Float64Array, num: Float64Array, from
  */
 export async function loadSamples(archive: Archive, series: readonly SeriesRef[], fromMs: number, toMs: number, budget: Budget, recycle: SeriesSamples[] = [], cache = true): Promise<Map<number, SeriesSamples>> {
   const out = new Map<number, SeriesSamples>();
-  if (series.length === 0 || toMs < fromMs) return out;
   const pieces = new Map<number, SeriesPiece[]>();
   for (const s of series) {
     if (out.has(s.id)) continue;
@@ -159,6 +158,8 @@ export async function loadSamples(archive: Archive, series: readonly SeriesRef[]
     out.set(s.id, old ? { metric: s.metric, n: 0, t: old.t, v: old.v, stale: old.stale } : newSeries(s.metric));
     pieces.set(s.id, []);
   }
+  // No time to read (no selector is read at a step: subquery.ts neededRange): every series empty.
+  if (series.length === 0 || toMs < fromMs) return out;
   // Series by series: only the selected paths' columns are decoded, and runs of committed
   // chunks come from the archive's series cache (storage/series-read.ts). Pieces are
   // gathered first so that each series' arrays are allocated once, at their size.

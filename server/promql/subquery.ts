@@ -96,6 +96,8 @@ export function neededRange(root: Expr, q: QueryTimes & { readonly lookbackMs: n
   const inEvaluator = (expr: Expr, ev: Steps): void => {
     walk(expr, ev, (e, steps) => {
       if (e.kind === 'vector' || e.kind === 'matrix') {
+        // An evaluator without a step never reads its selectors (a step invariant subtree there has one, at its start).
+        if (steps.startMs > steps.endMs) return false;
         const back = e.kind === 'matrix' ? e.rangeMs : q.lookbackMs;
         const [first, last] = e.sel.at === undefined ? [steps.startMs, steps.endMs] : [atMs(e.sel.at, q), atMs(e.sel.at, q)];
         fromMs = Math.min(fromMs, first - e.sel.offsetMs - back);
@@ -103,13 +105,30 @@ export function neededRange(root: Expr, q: QueryTimes & { readonly lookbackMs: n
         return false;
       }
       if (e.kind !== 'subquery') return true;
+      // Over the steps runSubqueries evaluates it at, even none: a subquery nested in it has its own.
       const r = subqueryRange(e, steps, q);
-      if (stepsOf(e, r) > 0) inEvaluator(e.expr, { startMs: r.startMs, endMs: Math.max(r.startMs, r.endMs) });
+      inEvaluator(e.expr, { startMs: r.startMs, endMs: r.endMs });
       return false;
     });
   };
   inEvaluator(root, q);
   return { fromMs, toMs };
+}
+
+/**
+ * Evaluates once, at the start of an evaluator without a step, the step invariant subtrees
+ * of `root` (outside its subqueries) for what they raise: 2.42 evaluates them there, at
+ * their one step, and throws their answers away.
+ */
+function evaluateInvariants(root: Expr, ctx: EvalContext & { readonly evalStartMs: number; readonly evalEndMs: number }): void {
+  const { wrapped } = invarianceOf(root);
+  walk(root, { startMs: ctx.evalStartMs, endMs: ctx.evalEndMs }, (e) => {
+    // A range (a call's argument, read by the call) is no evaluation of its own.
+    if (e.kind === 'subquery' || e.kind === 'matrix') return false;
+    if (!wrapped.has(e)) return true;
+    new Evaluator(ctx).at(e, ctx.evalStartMs);
+    return false;
+  });
 }
 
 /**
@@ -127,15 +146,14 @@ export async function runSubqueries(root: Expr, ctx: EvalContext & { readonly ev
     const r = subqueryRange(sub, steps, ctx);
     const n = stepsOf(sub, r);
     budget.addSubquerySteps(n);
-    if (n === 0) {
-      // No step in its range: nothing is evaluated, nested subqueries neither (neededRange
-      // loaded no samples for them), and the answer is empty, as 2.42's.
-      out.set(sub, { offsetMs: r.offsetMs, series: [] });
-      continue;
-    }
     const visibleToMs = (sub.at === undefined ? (ctx.visibleToMs ?? Infinity) : atMs(sub.at, ctx)) - sub.offsetMs;
     const inner = { ...ctx, evalStartMs: r.startMs, evalEndMs: r.endMs, visibleToMs, subqueries: out };
+    // Even with no step in its range (its answer is then empty), 2.42 evaluates what is in it
+    // (engine.go, SubqueryExpr: newEv.eval whatever its start and end): a subquery nested in
+    // it over its own steps, and its step invariant subtrees once, at its start, for their
+    // errors (neededRange loads the samples of both).
     await runSubqueries(sub.expr, inner, out, budget);
+    if (n === 0) evaluateInvariants(sub.expr, inner);
     const ev = new Evaluator(inner);
     const points = new Map<string, { metric: Metric; t: number[]; v: number[] }>();
     for (let i = 0; i < n; i++) {
