@@ -14,6 +14,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { cp, readFile, writeFile } from 'node:fs/promises';
+import { inflateRawSync } from 'node:zlib';
 import { join } from 'node:path';
 import { Archive } from '../storage/index.js';
 import { compactArchive } from '../storage/compact-archive.js';
@@ -241,6 +242,44 @@ describe('version-5 sidecars of compacted files', () => {
     expect(report.problems.map((q) => q.message).join('; ')).toMatch(/outside the bodies of delta block/);
   });
 
+  it('decode a hostile version-5 index (bytes changed, set to 0xff, cut) to an index whose bounds hold, or refuse it with TPD_CORRUPT_BLOCK', async () => {
+    const { v5 } = await pair();
+    const f = sealed(v5)[0]!;
+    const bytes = await readFile(sidecarPath(v5, f.name));
+    const id = { archiveId: v5.archiveId, seq: f.seq, name: f.name, committedBytes: f.committedBytes, deltaBlocks: v5.table(f).deltas.length, firstTs: f.firstTs!, lastTs: f.lastTs! };
+    const h = decodeHeader(bytes, id, bytes.length);
+    const stored = bytes.subarray(h.indexOffset);
+    const raw = h.indexRawBytes === h.indexBytes ? stored : new Uint8Array(inflateRawSync(stored));
+    const rand = rng(SEED + 3);
+    let refused = 0;
+    for (let round = 0; round < 400; round++) {
+      const bad = raw.slice(0, round % 10 === 0 ? Math.floor(rand() * raw.length) : raw.length);
+      for (let k = 0; k < 1 + Math.floor(rand() * 3); k++) {
+        const at = Math.floor(rand() * bad.length);
+        bad[at] = round % 3 === 0 ? 0xff : (bad[at] as number) ^ (1 << Math.floor(rand() * 8));
+      }
+      const hh = { ...h, indexBytes: bad.length, indexRawBytes: bad.length, indexCrc: crc32c(bad) };
+      try {
+        const ix = decodeIndex(bad, hh);
+        const t = ix.refs!;
+        // What was accepted holds every bound a read relies on.
+        for (let c = 0; c < ix.n.length; c++) {
+          let values = 0;
+          for (let i = t.start[c] as number; i < (t.start[c + 1] as number); i++) {
+            expect(t.block[i]).toBeLessThan(id.deltaBlocks);
+            expect((t.offset[i] as number) + (t.bytes[i] as number)).toBeLessThanOrEqual(f.committedBytes);
+            values += t.count[i] as number;
+          }
+          expect(values).toBe(ix.n[c]);
+        }
+      } catch (err) {
+        expect(isTapedeckError(err) && err.code, `round ${round} (seed ${SEED}): ${String(err)}`).toBe('TPD_CORRUPT_BLOCK');
+        refused++;
+      }
+    }
+    expect(refused).toBeGreaterThan(100);
+  });
+
   it('never read damage of a version-5 sidecar or of a body it points at as values: fall back to the blocks, and verify reports it', async () => {
     const { v5, dir5, firstUs, lastUs } = await pair();
     const rand = rng(SEED + 2);
@@ -258,8 +297,10 @@ describe('version-5 sidecars of compacted files', () => {
     const ref = chunk.refs[Math.floor(rand() * chunk.refs.length)]!;
     const coveredIds = [...ix.ids].filter((_, q) => ((ix.flags[q] as number) & FLAG_NOT_COVERED) === 0);
     await v5.close();
-    const damages: Array<{ what: string; at: number; segment?: boolean }> = [];
+    const damages: Array<{ what: string; at: number; segment?: boolean; mask?: number }> = [];
     for (const at of [0, 8, 12, 24, 48, 60, 84]) damages.push({ what: `header byte ${at}`, at });
+    // 5 with bit 2 flipped reads as 1, a version an earlier release wrote: damage all the same.
+    damages.push({ what: 'version 5 flipped to 1', at: 8, mask: 4 });
     for (let i = 0; i < 10; i++) {
       const d = Math.floor(rand() * ix.offset.length);
       damages.push({ what: `chunk ${d} byte`, at: (ix.offset[d] as number) + Math.floor(rand() * (ix.bytes[d] as number)) });
@@ -271,7 +312,7 @@ describe('version-5 sidecars of compacted files', () => {
     for (const d of damages) {
       await writeFile(file, pristine);
       await writeFile(segment, pristineSegment);
-      await xorByte(d.segment ? segment : file, d.at, 1 << Math.floor(rand() * 8));
+      await xorByte(d.segment ? segment : file, d.at, d.mask ?? 1 << Math.floor(rand() * 8));
       const a = await Archive.open(dir5, { readonly: true });
       try {
         const store = seriesIndexOf(a);

@@ -14,7 +14,7 @@ import type { FileEntry } from '../file-list.js';
 import { STORAGE_LIMITS } from '../limits.js';
 import { readExactly } from '../segment-file.js';
 import { buildSidecar, identityOf, openSidecarFile, sidecarDir, SIDECAR_SUFFIX, TEMP_SUFFIX, type BuildResult } from './build.js';
-import { currentVersion, earlierVersion, versionOf } from './format.js';
+import { currentVersion, earlierVersion, HEADER_BYTES, versionOf } from './format.js';
 import type { SeriesIndexStats } from './store.js';
 
 export class SidecarBuilds {
@@ -132,7 +132,7 @@ async function headOf(path: string): Promise<'current' | 'earlier' | 'damaged'> 
   const fh = await openSidecarFile(path).catch(() => undefined);
   if (!fh) return 'earlier';
   try {
-    const head = await readExactly(fh, 12, 0);
+    const head = await readExactly(fh, HEADER_BYTES, 0);
     return currentVersion(versionOf(head)) ? 'current' : earlierVersion(head) ? 'earlier' : 'damaged';
   } catch {
     return 'damaged';

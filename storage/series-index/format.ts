@@ -142,12 +142,30 @@ export function currentVersion(version: number | undefined): boolean {
 
 /**
  * Whether a sidecar's first bytes are those of a version an earlier release wrote (1 to 3):
- * stale, rebuilt at start, not damaged. Any other version, or no magic, is damage (a flipped
+ * stale, rebuilt at start, not damaged (unless they are a current header with its version
+ * damaged: currentWithVersionDamaged). Any other version, or no magic, is damage (a flipped
  * bit of the version field reads as a version no release wrote).
  */
 export function earlierVersion(head: Uint8Array): boolean {
   const v = versionOf(head);
-  return v !== undefined && v >= 1 && v < SIDECAR_VERSION;
+  return v !== undefined && v >= 1 && v < SIDECAR_VERSION && !currentWithVersionDamaged(head);
+}
+
+/**
+ * Whether a header (at least HEADER_BYTES of it) passes its CRC32C once its version is read
+ * as 4 or 5: a current sidecar whose version field is damaged (5 with one bit flipped reads
+ * as 1), not one an earlier release wrote (its CRC32C covers its own version).
+ */
+function currentWithVersionDamaged(head: Uint8Array): boolean {
+  if (head.length < HEADER_BYTES) return false;
+  const copy = head.slice(0, HEADER_BYTES);
+  const v = new DataView(copy.buffer);
+  const crc = v.getUint32(84, true);
+  for (const version of [SIDECAR_VERSION, SIDECAR_REFS_VERSION]) {
+    v.setUint32(8, version, true);
+    if (crc32c(copy.subarray(0, 84)) === crc) return true;
+  }
+  return false;
 }
 
 /** The header, or an error naming what is wrong; `expect` is the segment it must describe. */
