@@ -17,6 +17,9 @@
  *   index   raw DEFLATE when that saves (raw length in the header): per path, in id order:
  *           id delta, flags, chunk count, then per chunk its slice, offset, stored bytes,
  *           samples, first and last time (each relative to what precedes it).
+ * Version 5 (SIDECAR_REFS_VERSION, a compacted file's): a chunk holds the times and the
+ * CRC32C of the path's column bodies in the segment, not the values; its index entry is
+ * followed by where those bodies are (chunk-refs.ts, index-refs.ts).
  *
  * Nothing here is trusted before its CRC32C and its bounds are checked: a sidecar that fails
  * any check is not used (the reader falls back to the blocks and the sidecar is rebuilt).
