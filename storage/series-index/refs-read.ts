@@ -22,6 +22,13 @@ export interface PendingChunk {
   chunk: RefChunk;
 }
 
+/** `out` with the runs of `pending` chunks added (none: `out` as it is). */
+export async function withRefRuns(a: Archive, f: FileEntry, out: Map<number, SeriesRun>, pending: readonly PendingChunk[]): Promise<Map<number, SeriesRun>> {
+  if (pending.length === 0) return out;
+  for (const [at, run] of await readRefRuns(a, f, pending)) out.set(at, run);
+  return out;
+}
+
 /** The runs of `pending` chunks, by index entry, from their bodies in f. */
 export async function readRefRuns(a: Archive, f: FileEntry, pending: readonly PendingChunk[]): Promise<Map<number, SeriesRun>> {
   const t = a.table(f);

@@ -24,7 +24,7 @@ import { decodeChunk } from './chunk.js';
 import { decodeRefChunk } from './chunk-refs.js';
 import { decodeHeader, decodeIndex, findPath, FLAG_NOT_COVERED, HEADER_BYTES, type SidecarIndex } from './format.js';
 import { chunkRefs } from './index-refs.js';
-import { readRefRuns, type PendingChunk } from './refs-read.js';
+import { withRefRuns, type PendingChunk } from './refs-read.js';
 
 /** A usable sidecar: its verified index, and its chunk bytes once a wide read asked for them (held). */
 interface Open {
@@ -224,7 +224,7 @@ export class SeriesIndexStore {
         const off = ix.offset[w.at] as number;
         take(held.subarray(off, off + (ix.bytes[w.at] as number)), w.at, w.id);
       }
-      return this.withRefRuns(f, out, pending);
+      return withRefRuns(this.a, f, out, pending);
     }
     const fh = await openSidecarFile(sidecarPath(this.a, f.name));
     try {
@@ -251,14 +251,7 @@ export class SeriesIndexStore {
     } finally {
       await fh.close().catch(() => undefined);
     }
-    return this.withRefRuns(f, out, pending);
-  }
-
-  /** `out` with the runs of version-5 chunks, read from their bodies in the segment (refs-read.ts). */
-  private async withRefRuns(f: FileEntry, out: Map<number, SeriesRun>, pending: readonly PendingChunk[]): Promise<Map<number, SeriesRun>> {
-    if (pending.length === 0) return out;
-    for (const [at, run] of await readRefRuns(this.a, f, pending)) out.set(at, run);
-    return out;
+    return withRefRuns(this.a, f, out, pending);
   }
 
   /**
