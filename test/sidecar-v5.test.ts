@@ -25,6 +25,7 @@ import { sidecarPath } from '../storage/series-index/build.js';
 import { decodeRefChunk, encodeRefChunk, type RefChunk } from '../storage/series-index/chunk-refs.js';
 import { chunkRefs } from '../storage/series-index/index-refs.js';
 import { ByteWriter } from '../storage/codec/bytes.js';
+import { ColumnKind } from '../storage/codec/columns.js';
 import { crc32c } from '../storage/codec/crc.js';
 import { decodeHeader, decodeIndex, encodeHeader, encodeIndex, FLAG_NOT_COVERED, HEADER_BYTES, SIDECAR_REFS_VERSION, type IndexEntry, SIDECAR_VERSION, versionOf, type SidecarIndex } from '../storage/series-index/format.js';
 import type { FileEntry } from '../storage/file-list.js';
@@ -60,7 +61,8 @@ function valueOf(rand: () => number, i: number, k: number): Value {
     case 2:
       return r < 0.1 ? STALE_NAN : r < 0.15 ? (FRAGILE_NANS[k % FRAGILE_NANS.length] as number) : r < 0.2 ? -0 : r < 0.22 ? -Infinity : Math.round(rand() * 1e5) / 100;
     case 3:
-      return r < 0.1 ? null : Math.round(rand() * 1e4) / 10;
+      // Nulls and NaN payloads in one path: bodies of numbers (XOR) and MSGPACK in one chunk, read as values.
+      return r < 0.1 ? null : r < 0.15 ? (FRAGILE_NANS[k % FRAGILE_NANS.length] as number) : Math.round(rand() * 1e4) / 10;
     case 4:
       return i === 4 && r < 0.05 ? `text ${k}` : Math.round(rand() * 1e6);
     default:
@@ -169,12 +171,17 @@ describe('version-5 sidecars of compacted files', () => {
     expect(seriesIndexOf(v5).stats.fallbacks).toBe(0);
     // Chunks of several blocks' bodies.
     let most = 0;
+    let mixed = 0;
     for (const f of sealed(v5)) {
       const bytes = await readFile(sidecarPath(v5, f.name));
       const { ix } = indexOf(v5, f, bytes);
-      for (const { chunk } of refChunks(bytes, ix)) most = Math.max(most, chunk.refs.length);
+      for (const { chunk } of refChunks(bytes, ix)) {
+        most = Math.max(most, chunk.refs.length);
+        if (chunk.refs.some((r) => r.kind === ColumnKind.MSGPACK) && chunk.refs.some((r) => r.kind === ColumnKind.XOR)) mixed++;
+      }
     }
     expect(most).toBeGreaterThan(2);
+    expect(mixed, 'chunks of MSGPACK and XOR bodies (nulls and NaN payloads)').toBeGreaterThan(0);
   });
 
   it('read the same through chunk spans when no sidecar bytes may be held', async () => {
