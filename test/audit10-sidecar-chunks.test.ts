@@ -10,10 +10,9 @@
  *
  * AUDIT10_SIDECAR_SEED=<n> replays a run; the seed is printed.
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { open, readFile, writeFile } from 'node:fs/promises';
 import { Archive } from '../storage/index.js';
-import { STORAGE_LIMITS } from '../storage/limits.js';
 import { seriesIndexOf } from '../storage/series-index/store.js';
 import { buildSidecar, sidecarPath } from '../storage/series-index/build.js';
 import { decodeHeader, decodeIndex, HEADER_BYTES, type SidecarIndex } from '../storage/series-index/format.js';
@@ -24,19 +23,14 @@ import { scheduleSeed } from './helpers/seed.js';
 import { tmpDir } from './helpers/tmp.js';
 import { rng } from './helpers/workload.js';
 import { readSeriesExact } from './helpers/series-exact.js';
+import { storageLimitsForTests } from './helpers/storage-limits.js';
 
 const SEED = scheduleSeed('AUDIT10_SIDECAR_SEED', 'audit10-sidecar-chunks');
 const PATHS = 8;
 const SCRAPES = 240;
 const STEP_US = 15_000_000;
 const T0 = 1_700_000_000_000_000;
-const limits = STORAGE_LIMITS as { -readonly [K in keyof typeof STORAGE_LIMITS]: number };
-const saved = { ...STORAGE_LIMITS };
-const cleanup: Array<() => Promise<void>> = [];
-afterEach(async () => {
-  for (const c of cleanup.splice(0).reverse()) await c();
-  Object.assign(limits, saved);
-});
+const { limits, cleanup } = storageLimitsForTests();
 
 /**
  * One sealed file of scrapes (every path in every batch, every 15 s) and the open one. Each

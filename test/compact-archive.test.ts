@@ -17,7 +17,7 @@ import type { Batch, Update } from '../protocol/value.js';
 import { randomBatches, rng } from './helpers/workload.js';
 import { tapedeckArgs } from './helpers/built.js';
 import { tapedeck } from './helpers/cli.js';
-import { plain, readAll } from './helpers/replay.js';
+import { plain, readArchive as readRecorded } from './helpers/replay.js';
 import { scheduleSeed } from './helpers/seed.js';
 import { tmpDir } from './helpers/tmp.js';
 
@@ -45,14 +45,8 @@ async function recordFiles(dir: string, seed: number, numeric: boolean): Promise
   await a.close();
 }
 
-async function readArchive(dir: string): Promise<Batch[]> {
-  const a = await Archive.open(dir, { readonly: true });
-  try {
-    return plain(await readAll(a.cursor()));
-  } finally {
-    await a.close();
-  }
-}
+/** Every committed batch, as plain values. */
+const readArchive = async (dir: string): Promise<Batch[]> => plain(await readRecorded(dir));
 
 describe('tapedeck compact', () => {
   it('compacts every sealed file, keeps every batch, and finds nothing to do the second time', async () => {

@@ -18,7 +18,7 @@ import type { Batch, Update } from '../protocol/value.js';
 import { randomBatches, rng } from './helpers/workload.js';
 import { FRAGILE_NANS } from './helpers/nan.js';
 import { bitsDiff } from './helpers/values.js';
-import { plain, readAll } from './helpers/replay.js';
+import { plain, readArchive as readRecorded } from './helpers/replay.js';
 import { scheduleSeed } from './helpers/seed.js';
 import { tmpDir } from './helpers/tmp.js';
 
@@ -67,14 +67,8 @@ async function compactOffline(dir: string, updates: number): Promise<Compacted> 
   return { deltasBefore: r.deltasBefore, deltasAfter: r.deltasAfter, bytesBefore, bytesAfter: r.bytes, deltaStarts: r.deltaStarts, oldFirstTs };
 }
 
-async function readArchive(dir: string): Promise<Batch[]> {
-  const a = await Archive.open(dir, { readonly: true });
-  try {
-    return plain(await readAll(a.cursor()));
-  } finally {
-    await a.close();
-  }
-}
+/** Every committed batch, as plain values. */
+const readArchive = async (dir: string): Promise<Batch[]> => plain(await readRecorded(dir));
 
 function expectSame(got: Batch[], want: Batch[]): void {
   expect(got.length).toBe(want.length);

@@ -6,11 +6,10 @@
  * larger than it never held), narrow reads do not hold, and a sidecar found damaged lets its
  * bytes go.
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { readFile, stat, writeFile } from 'node:fs/promises';
 import { Archive } from '../storage/index.js';
 import { readSeries } from '../storage/series-read.js';
-import { STORAGE_LIMITS } from '../storage/limits.js';
 import { seriesIndexOf } from '../storage/series-index/store.js';
 import { sidecarPath } from '../storage/series-index/build.js';
 import { decodeHeader, decodeIndex } from '../storage/series-index/format.js';
@@ -22,15 +21,10 @@ import { tmpDir } from './helpers/tmp.js';
 import { rng } from './helpers/workload.js';
 import { STALE_NAN } from './helpers/nan.js';
 import { exactValue } from './helpers/values.js';
+import { storageLimitsForTests } from './helpers/storage-limits.js';
 
 const PATHS = 40;
-const limits = STORAGE_LIMITS as { -readonly [K in keyof typeof STORAGE_LIMITS]: number };
-const saved = { ...STORAGE_LIMITS };
-const cleanup: Array<() => Promise<void>> = [];
-afterEach(async () => {
-  for (const c of cleanup.splice(0).reverse()) await c();
-  Object.assign(limits, saved);
-});
+const { limits, cleanup } = storageLimitsForTests();
 
 const exact = exactValue;
 

@@ -4,14 +4,13 @@
  * sidecar is never used (every region of it damaged in turn), a build killed with SIGKILL
  * leaves nothing that is used, and a file evicted by retention loses its sidecar.
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';
 import { mkdir, readdir, readFile, truncate, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { Archive } from '../storage/index.js';
 import { ColdStorage, type ColdEvent } from '../storage/cold.js';
 import { readSeries, seriesCacheOf } from '../storage/series-read.js';
-import { STORAGE_LIMITS } from '../storage/limits.js';
 import { seriesIndexOf } from '../storage/series-index/store.js';
 import { sidecarDir, sidecarPath } from '../storage/series-index/build.js';
 import { CHUNK_ABSOLUTE_TIMES, CHUNK_LZ4, CHUNK_REGULAR_TIMES, chunkSeed, decodeChunk, encodeChunk } from '../storage/series-index/chunk.js';
@@ -27,16 +26,11 @@ import { tmpDir } from './helpers/tmp.js';
 import { rng } from './helpers/workload.js';
 import { STALE_NAN } from './helpers/nan.js';
 import { exactValue } from './helpers/values.js';
+import { storageLimitsForTests } from './helpers/storage-limits.js';
 
 const OTHER_NAN = new Float64Array(new BigUint64Array([0x7ff8000000001234n]).buffer)[0] as number;
 const PATHS = 30;
-const limits = STORAGE_LIMITS as { -readonly [K in keyof typeof STORAGE_LIMITS]: number };
-const saved = { ...STORAGE_LIMITS };
-const cleanup: Array<() => Promise<void>> = [];
-afterEach(async () => {
-  for (const c of cleanup.splice(0).reverse()) await c();
-  Object.assign(limits, saved);
-});
+const { limits, saved, cleanup } = storageLimitsForTests();
 
 const exact = exactValue;
 

@@ -12,13 +12,12 @@
  *
  * SIDECAR_V5_SEED=<n> replays a run; the seed is printed.
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { cp, readFile, writeFile } from 'node:fs/promises';
 import { inflateRawSync } from 'node:zlib';
 import { join } from 'node:path';
 import { Archive } from '../storage/index.js';
 import { compactArchive } from '../storage/compact-archive.js';
-import { STORAGE_LIMITS } from '../storage/limits.js';
 import { verifyArchive } from '../storage/verify.js';
 import { seriesIndexOf } from '../storage/series-index/store.js';
 import { sidecarPath } from '../storage/series-index/build.js';
@@ -38,17 +37,12 @@ import { readSeriesExact } from './helpers/series-exact.js';
 import { scheduleSeed } from './helpers/seed.js';
 import { tmpDir } from './helpers/tmp.js';
 import { rng } from './helpers/workload.js';
+import { storageLimitsForTests } from './helpers/storage-limits.js';
 
 const SEED = scheduleSeed('SIDECAR_V5_SEED', 'sidecar-v5');
 const PATHS = 24;
 const T0 = 1_700_000_000_000_000;
-const limits = STORAGE_LIMITS as { -readonly [K in keyof typeof STORAGE_LIMITS]: number };
-const saved = { ...STORAGE_LIMITS };
-const cleanup: Array<() => Promise<void>> = [];
-afterEach(async () => {
-  for (const c of cleanup.splice(0).reverse()) await c();
-  Object.assign(limits, saved);
-});
+const { limits, cleanup } = storageLimitsForTests();
 
 /** Path i's k-th value: counters, noisy doubles, NaN payloads and -0, decimals with nulls, text now and then (not covered). */
 function valueOf(rand: () => number, i: number, k: number): Value {
