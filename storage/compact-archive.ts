@@ -25,11 +25,10 @@ import { readdir, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Archive, type OpenOptions } from './archive.js';
 import { assertArchiveDir } from './archive-dir.js';
-import { BlockType } from './codec/frame.js';
 import { HEADER_BYTES } from './codec/header.js';
 import type { FileEntry } from './file-list.js';
 import { fsyncDir } from './open-file.js';
-import { compactSealedFile, type CompactTargets } from './seal-compact.js';
+import { compactedDeltaCount, compactSealedFile, type CompactTargets } from './seal-compact.js';
 import { STORAGE_LIMITS } from './limits.js';
 import { sidecarPath } from './series-index/build.js';
 
@@ -56,34 +55,13 @@ export interface CompactOptions extends OpenOptions {
   onFile?: (r: CompactFileReport) => void;
 }
 
-/**
- * Delta blocks a compaction of `e` would make, counted from its block table by the updates
- * target alone (joined blocks never span a PATHS or IMAGE frame): a compacted file gives its
- * own count back.
- */
-function compactedDeltas(a: Archive, e: FileEntry, target: number): number {
-  const t = a.table(e);
-  let blocks = 0;
-  let open = 0;
-  for (let i = 0; i < t.length; i++) {
-    if (t.type(i) !== BlockType.DELTA) {
-      open = 0;
-      continue;
-    }
-    if (open === 0) blocks++;
-    open += t.updates(i);
-    if (open >= target) open = 0;
-  }
-  return blocks;
-}
-
 /** Why `e` is not compacted, or undefined. */
 function skipReason(a: Archive, e: FileEntry, shipped: ReadonlySet<string>, target: number): string | undefined {
   if (!e.sealed) return 'open file';
   if (e.location !== 'local') return `file is ${e.location}`;
   if (e.damaged) return 'damaged (run tapedeck verify)';
   if (shipped.has(e.name)) return 'shipped by the put hook';
-  if (compactedDeltas(a, e, target) >= a.table(e).deltas.length) return 'already compact';
+  if (compactedDeltaCount(a.table(e), target) >= a.table(e).deltas.length) return 'already compact';
   if (a.catalog.getMeta(DECLINED_KEY + e.name) !== undefined) return 'declined before: saves too little';
   return undefined;
 }

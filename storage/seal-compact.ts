@@ -31,7 +31,7 @@ import { BLOCK_PAYLOAD_BYTES_MAX, BlockType, encodeSplitFrame } from './codec/fr
 import { PAYLOAD_UNDER_A_BIT_UPDATES_MAX } from './codec/payload-head.js';
 import { encodeSlot, HEADER_BYTES, SLOT_OFFSETS, SLOT_BYTES, decodeHeader } from './codec/header.js';
 import { decodeBatches, encodeBatches } from './codec/payload.js';
-import type { FileEntry } from './file-list.js';
+import type { BlockTable, FileEntry } from './file-list.js';
 import { STORAGE_LIMITS } from './limits.js';
 
 export interface CompactedFile {
@@ -109,6 +109,26 @@ class Pending {
 }
 
 /**
+ * Delta blocks a compaction of a file with block table `t` would make, counted from the
+ * table by the updates target alone (the rule Pending.full applies; joined blocks never span
+ * a PATHS or IMAGE frame): a compacted file gives its own count back.
+ */
+export function compactedDeltaCount(t: BlockTable, updatesTarget: number): number {
+  let blocks = 0;
+  let open = 0;
+  for (let i = 0; i < t.length; i++) {
+    if (t.type(i) !== BlockType.DELTA) {
+      open = 0;
+      continue;
+    }
+    if (open === 0) blocks++;
+    open += t.updates(i);
+    if (open >= updatesTarget) open = 0;
+  }
+  return blocks;
+}
+
+/**
  * Writes the compaction of sealed local file `entry` of `a` to `outPath` (created; an
  * existing file there is replaced). The old file is not touched.
  */
@@ -144,8 +164,10 @@ export async function compactSealedFile(a: Archive, entry: FileEntry, outPath: s
       if (row.offset + row.frameBytes > entry.committedBytes) break;
       if (row.type !== BlockType.DELTA) {
         await flush();
-        await a.readPayload(entry, row);
-        await put(await a.readBytes(entry, row.offset, row.frameBytes), row);
+        const frame = await a.readBytes(entry, row.offset, row.frameBytes);
+        // Checked as every read checks it (CRC32C, its catalog row), then copied as it is.
+        a.payloadOf(entry, row, frame);
+        await put(frame, row);
         continue;
       }
       const raw = await a.readPayload(entry, row);

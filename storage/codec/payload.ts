@@ -52,8 +52,11 @@ function decodeKeepingNaNs(decode: (makeArray: (n: number) => Value[]) => Decode
   return decode(valueArray);
 }
 
-/** Everything of a batch payload before its columns, plus the reader positioned at them. */
-interface Layout {
+/**
+ * Everything of a batch payload before its columns, plus the reader positioned at them.
+ * colGlobal, colCount and local may be module scratch: valid until the next readLayout.
+ */
+export interface Layout {
   r: ByteReader;
   ts: Float64Array;
   counts: Uint32Array;
@@ -79,7 +82,8 @@ function addRepeats(local: Uint32Array, colCount: Uint32Array, at: number, n: nu
   }
 }
 
-function readLayout(raw: Uint8Array, firstTs: number): Layout {
+/** Reads a payload's head, times, column table and batch lists (every decoder's first step; codec/column-bodies.ts too). */
+export function readLayout(raw: Uint8Array, firstTs: number): Layout {
   const r = new ByteReader(raw);
   const head = readPayloadHead(r, raw);
   checkUpdateCount(r, raw, head);

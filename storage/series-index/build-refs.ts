@@ -9,13 +9,10 @@ import type { BlockRow } from '../catalog-rows.js';
 import { columnBodies } from '../codec/column-bodies.js';
 import { ColumnKind } from '../codec/columns.js';
 import { crc32c } from '../codec/crc.js';
-import { Codec, FRAME_HEADER_BYTES } from '../codec/frame.js';
+import { Codec, decodeFrameHeader, FRAME_HEADER_BYTES } from '../codec/frame.js';
 import { splitBodiesOffset, splitHeadRawBytes } from '../codec/frame-split.js';
 import type { FileEntry } from '../file-list.js';
 import type { BodyRef } from './chunk-refs.js';
-
-/** Byte 5 of a frame header: its codec. */
-const FRAME_CODEC_AT = 5;
 
 /** A path's column body in one block: where it lies, and its bytes (a view of the block's frame). */
 interface Body {
@@ -31,8 +28,8 @@ export async function allSplit(a: Archive, f: FileEntry): Promise<boolean> {
   const t = a.table(f);
   if (t.deltas.length === 0) return false;
   for (const di of t.deltas) {
-    const head = await a.readBytes(f, t.row(di).offset, FRAME_HEADER_BYTES);
-    if (head[FRAME_CODEC_AT] !== Codec.SPLIT) return false;
+    const head = decodeFrameHeader(await a.readBytes(f, t.row(di).offset, FRAME_HEADER_BYTES));
+    if (typeof head === 'string' || head.codec !== Codec.SPLIT) return false;
   }
   return true;
 }
@@ -44,7 +41,8 @@ export async function allSplit(a: Archive, f: FileEntry): Promise<boolean> {
  */
 export async function blockBodies(a: Archive, f: FileEntry, row: BlockRow, block: number): Promise<BlockBodies> {
   const frame = await a.readBytes(f, row.offset, row.frameBytes);
-  if (frame[FRAME_CODEC_AT] !== Codec.SPLIT) throw new TapedeckError('TPD_CORRUPT_BLOCK', `${f.name}: block at ${row.offset} is no longer codec 3`, { file: f.name });
+  const head = decodeFrameHeader(frame);
+  if (typeof head === 'string' || head.codec !== Codec.SPLIT) throw new TapedeckError('TPD_CORRUPT_BLOCK', `${f.name}: block at ${row.offset} is no longer codec 3`, { file: f.name });
   // Checked, and decoded before any await (payloadOf's buffer is reused).
   const raw = a.payloadOf(f, row, frame);
   const stored = frame.subarray(FRAME_HEADER_BYTES);

@@ -292,8 +292,9 @@ class EntryColumns {
   }
 }
 
-function grown<T extends Uint32Array | Float64Array>(from: T, to: T): T {
-  to.set(from);
+/** `to` holding `from` at its start: a column grown by doubling (index entries here, version-5 references in index-refs.ts). */
+export function grown<T extends Uint32Array | Uint8Array | Float64Array>(from: T, to: T): T {
+  to.set(from as never);
   return to;
 }
 

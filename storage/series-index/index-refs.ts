@@ -14,7 +14,7 @@
  */
 import type { ByteReader, ByteWriter } from '../codec/bytes.js';
 import type { BodyRef } from './chunk-refs.js';
-import { corrupt } from './format.js';
+import { corrupt, grown } from './format.js';
 
 /** The references of every chunk entry, as typed arrays: chunk c's are [start[c], start[c + 1]). */
 export interface RefTable {
@@ -107,11 +107,6 @@ export class RefColumns {
     this.offset = grown(this.offset, new Float64Array(cap));
     this.bytes = grown(this.bytes, new Uint32Array(cap));
   }
-}
-
-function grown<T extends Uint32Array | Uint8Array | Float64Array>(from: T, to: T): T {
-  to.set(from as never);
-  return to;
 }
 
 /** Chunk entry c's references. */
