@@ -315,6 +315,11 @@ export class Archive extends EventEmitter {
     return this.reads.readBytesInto(entry, offset, length, buf);
   }
 
+  /** Runs `fn` with the open descriptor of a local file, kept open until fn's promise settles (a reader of many small spans: series-index/span-reader.ts). */
+  withReadFd<T>(entry: FileEntry, fn: (fd: number) => Promise<T>): Promise<T> {
+    return this.reads.handles.with(entry, (fh) => fn(fh.fd));
+  }
+
   /**
    * The payload of a block from its frame's bytes (as read by readBytes), checked as
    * readPayload. It may be a view of a buffer reused by the next payloadOf: decode it before

@@ -144,11 +144,6 @@ export const STORAGE_LIMITS = {
   /** Bytes of one sidecar read (chunks read together stop at this span). */
   seriesIndexReadSpanBytesMax: 8 * 1024 * 1024,
   /**
-   * A version-5 chunk's column bodies lie in the segment file, one span a block for a series
-   * (storage/series-index/refs-read.ts): at most this many of a read's spans are read at once.
-   */
-  seriesIndexBodyReadsInFlightMax: 8,
-  /**
    * Catalog (storage/catalog-paths.ts): paths per row of its dictionary table. A commit defining
    * new paths re-encodes the last row until it holds this many (about 0.5 ms for 1 024
    * paths of 100 bytes); larger rows compress a little better.

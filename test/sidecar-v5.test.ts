@@ -13,7 +13,10 @@
  * SIDECAR_V5_SEED=<n> replays a run; the seed is printed.
  */
 import { describe, expect, it } from 'vitest';
-import { cp, readFile, writeFile } from 'node:fs/promises';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { cp, open, readFile, writeFile } from 'node:fs/promises';
+import { pathToFileURL } from 'node:url';
 import { inflateRawSync } from 'node:zlib';
 import { join } from 'node:path';
 import { Archive } from '../storage/index.js';
@@ -23,6 +26,7 @@ import { seriesIndexOf } from '../storage/series-index/store.js';
 import { sidecarPath } from '../storage/series-index/build.js';
 import { decodeRefChunk, encodeRefChunk, type RefChunk } from '../storage/series-index/chunk-refs.js';
 import { chunkRefs } from '../storage/series-index/index-refs.js';
+import { readSpans, SpanReadError } from '../storage/series-index/span-reader.js';
 import { ByteWriter } from '../storage/codec/bytes.js';
 import { ColumnKind } from '../storage/codec/columns.js';
 import { crc32c } from '../storage/codec/crc.js';
@@ -351,4 +355,82 @@ describe('version-5 sidecars of compacted files', () => {
     await writeFile(segment, pristineSegment);
     expect((await verifyArchive(dir5)).ok).toBe(true);
   });
+});
+
+describe('span reader (storage/series-index/span-reader.ts)', () => {
+  it('reads many spans of a file back to back in one round trip, a span past the end short', async () => {
+    const dir = await tmpDir();
+    const bytes = new Uint8Array(100_000).map((_, i) => (i * 7 + (i >> 8)) & 0xff);
+    await writeFile(join(dir, 'f'), bytes);
+    const fh = await open(join(dir, 'f'), 'r');
+    try {
+      const rand = rng(SEED + 5);
+      const start: number[] = [];
+      const length: number[] = [];
+      for (let i = 0; i < 400; i++) {
+        start.push(Math.floor(rand() * 99_000));
+        length.push(Math.floor(rand() * 300));
+      }
+      // Overlapping the end, then wholly past it.
+      start.push(99_950, 200_000);
+      length.push(100, 10);
+      const got = await Promise.all([0, 1].map(() => readSpans(fh.fd, { start: Float64Array.from(start), length: Uint32Array.from(length) })));
+      for (const r of got) {
+        expect(r.bytes.length).toBe(length.reduce((x, y) => x + y, 0));
+        let at = 0;
+        for (let i = 0; i < start.length; i++) {
+          const want = bytes.subarray(start[i], start[i]! + length[i]!);
+          expect(r.got[i], `span ${i}`).toBe(want.length);
+          expect(Buffer.compare(r.bytes.subarray(at, at + want.length), want), `span ${i}`).toBe(0);
+          at += length[i]!;
+        }
+      }
+    } finally {
+      await fh.close();
+    }
+  });
+
+  it('refuses a read of a closed descriptor with the system\'s code, and reads again after', async () => {
+    const dir = await tmpDir();
+    await writeFile(join(dir, 'f'), new Uint8Array([1, 2, 3, 4]));
+    const fh = await open(join(dir, 'f'), 'r');
+    const fd = fh.fd;
+    await fh.close();
+    const err = await readSpans(fd, { start: new Float64Array([0]), length: new Uint32Array([4]) }).then(() => undefined, (e: unknown) => e);
+    expect(err).toBeInstanceOf(SpanReadError);
+    expect((err as SpanReadError).code).toBe('EBADF');
+    const again = await open(join(dir, 'f'), 'r');
+    try {
+      const r = await readSpans(again.fd, { start: new Float64Array([1]), length: new Uint32Array([2]) });
+      expect([...r.bytes]).toEqual([2, 3]);
+    } finally {
+      await again.close();
+    }
+  });
+
+  it('keeps the process alive while a read is in flight, and lets it exit once none is', async () => {
+    const dir = await tmpDir();
+    await writeFile(join(dir, 'f'), new Uint8Array([9, 8, 7]));
+    // Top-level awaits on reads and nothing else to wait for (the thread started and idle
+    // before the later ones): each printed, then a clean exit.
+    const script = [
+      `const { readSpans } = await import(${JSON.stringify(pathToFileURL(join(import.meta.dirname, '../storage/series-index/span-reader.ts')).href)});`,
+      `const { open } = await import('node:fs/promises');`,
+      `const fh = await open(${JSON.stringify(join(dir, 'f'))}, 'r');`,
+      'for (let i = 0; i < 3; i++) {',
+      '  const r = await readSpans(fh.fd, { start: new Float64Array([0, 2]), length: new Uint32Array([1, 1]) });',
+      '  console.log(JSON.stringify([...r.bytes]));',
+      '  await new Promise((resolve) => setTimeout(resolve, 20));',
+      '}',
+      'await fh.close();',
+    ].join('\n');
+    const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d) => (out += String(d)));
+    child.stderr.on('data', (d) => (err += String(d)));
+    const [code] = (await once(child, 'exit')) as [number | null];
+    expect(code, err.slice(-400)).toBe(0);
+    expect(out.trim().split('\n')).toEqual(['[9,7]', '[9,7]', '[9,7]']);
+  }, 60_000);
 });
