@@ -358,7 +358,7 @@ describe('version-5 sidecars of compacted files', () => {
 });
 
 describe('span reader (storage/series-index/span-reader.ts)', () => {
-  it('reads many spans of a file back to back in one round trip, a span past the end short', async () => {
+  it('reads many spans of a file in one round trip and hands back the pieces asked, in their order; a span past the end short', async () => {
     const dir = await tmpDir();
     const bytes = new Uint8Array(100_000).map((_, i) => (i * 7 + (i >> 8)) & 0xff);
     await writeFile(join(dir, 'f'), bytes);
@@ -374,15 +374,24 @@ describe('span reader (storage/series-index/span-reader.ts)', () => {
       // Overlapping the end, then wholly past it.
       start.push(99_950, 200_000);
       length.push(100, 10);
-      const got = await Promise.all([0, 1].map(() => readSpans(fh.fd, { start: Float64Array.from(start), length: Uint32Array.from(length) })));
+      // Pieces: parts of the spans (by their place in the spans read back to back), shuffled.
+      const spansBytes = length.reduce((x, y) => x + y, 0);
+      const from: number[] = [];
+      const bytesOf: number[] = [];
+      for (let j = 0; j < 300; j++) {
+        const at = Math.floor(rand() * spansBytes);
+        from.push(at);
+        bytesOf.push(Math.min(spansBytes - at, Math.floor(rand() * 200)));
+      }
+      // Each span's bytes as read (zeros past the file's end), back to back.
+      const spansRead = new Uint8Array(spansBytes);
+      for (let i = 0, at = 0; i < start.length; at += length[i]!, i++) spansRead.set(bytes.subarray(start[i], start[i]! + length[i]!), at);
+      const got = await Promise.all([0, 1].map(() => readSpans(fh.fd, { start: Float64Array.from(start), length: Uint32Array.from(length), from: Float64Array.from(from), bytes: Uint32Array.from(bytesOf) })));
       for (const r of got) {
-        expect(r.bytes.length).toBe(length.reduce((x, y) => x + y, 0));
-        let at = 0;
-        for (let i = 0; i < start.length; i++) {
-          const want = bytes.subarray(start[i], start[i]! + length[i]!);
-          expect(r.got[i], `span ${i}`).toBe(want.length);
-          expect(Buffer.compare(r.bytes.subarray(at, at + want.length), want), `span ${i}`).toBe(0);
-          at += length[i]!;
+        for (let i = 0; i < start.length; i++) expect(r.got[i], `span ${i}`).toBe(bytes.subarray(start[i], start[i]! + length[i]!).length);
+        expect(r.pieces.length).toBe(bytesOf.reduce((x, y) => x + y, 0));
+        for (let j = 0, at = 0; j < from.length; at += bytesOf[j]!, j++) {
+          expect(Buffer.compare(r.pieces.subarray(at, at + bytesOf[j]!), spansRead.subarray(from[j], from[j]! + bytesOf[j]!)), `piece ${j}`).toBe(0);
         }
       }
     } finally {
@@ -396,13 +405,13 @@ describe('span reader (storage/series-index/span-reader.ts)', () => {
     const fh = await open(join(dir, 'f'), 'r');
     const fd = fh.fd;
     await fh.close();
-    const err = await readSpans(fd, { start: new Float64Array([0]), length: new Uint32Array([4]) }).then(() => undefined, (e: unknown) => e);
+    const err = await readSpans(fd, { start: new Float64Array([0]), length: new Uint32Array([4]), from: new Float64Array([0]), bytes: new Uint32Array([4]) }).then(() => undefined, (e: unknown) => e);
     expect(err).toBeInstanceOf(SpanReadError);
     expect((err as SpanReadError).code).toBe('EBADF');
     const again = await open(join(dir, 'f'), 'r');
     try {
-      const r = await readSpans(again.fd, { start: new Float64Array([1]), length: new Uint32Array([2]) });
-      expect([...r.bytes]).toEqual([2, 3]);
+      const r = await readSpans(again.fd, { start: new Float64Array([1]), length: new Uint32Array([2]), from: new Float64Array([1, 0]), bytes: new Uint32Array([1, 1]) });
+      expect([...r.pieces]).toEqual([3, 2]);
     } finally {
       await again.close();
     }
@@ -418,8 +427,8 @@ describe('span reader (storage/series-index/span-reader.ts)', () => {
       `const { open } = await import('node:fs/promises');`,
       `const fh = await open(${JSON.stringify(join(dir, 'f'))}, 'r');`,
       'for (let i = 0; i < 3; i++) {',
-      '  const r = await readSpans(fh.fd, { start: new Float64Array([0, 2]), length: new Uint32Array([1, 1]) });',
-      '  console.log(JSON.stringify([...r.bytes]));',
+      '  const r = await readSpans(fh.fd, { start: new Float64Array([0, 2]), length: new Uint32Array([1, 1]), from: new Float64Array([0, 1]), bytes: new Uint32Array([1, 1]) });',
+      '  console.log(JSON.stringify([...r.pieces]));',
       '  await new Promise((resolve) => setTimeout(resolve, 20));',
       '}',
       'await fh.close();',

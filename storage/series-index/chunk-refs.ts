@@ -68,30 +68,49 @@ export function decodeRefChunk(buf: Uint8Array, n: number, first: number, last: 
 
 /**
  * The chunk's values from its referenced bytes (`bodyOf(i)`: reference i's bytes, read
- * from the segment file), after their CRC32C is checked: numbers in `num` (their bits kept)
- * unless a body is MSGPACK (the path holds nulls there), then every value in `values`, as
- * a version-4 chunk of the same samples gives them (build.ts covers a path only then).
+ * from the segment file): decodeJoinedRefValues of them back to back.
  */
 export function decodeRefValues(c: RefChunk, bodyOf: (i: number) => Uint8Array, place: ChunkPlace): DecodedChunk {
   const refs = c.refs;
-  let crc = 0;
-  let msgpack = false;
+  let total = 0;
   for (let i = 0; i < refs.length; i++) {
-    const b = bodyOf(i);
-    if (b.length !== (refs[i] as BodyRef).bytes) throw corrupt(`segment ends inside a referenced body (path ${place.id})`);
-    crc = crc32c(b, crc);
-    if ((refs[i] as BodyRef).kind === ColumnKind.MSGPACK) msgpack = true;
+    if (bodyOf(i).length !== (refs[i] as BodyRef).bytes) throw corrupt(`segment ends inside a referenced body (path ${place.id})`);
+    total += (refs[i] as BodyRef).bytes;
   }
-  if (crc !== c.crc) throw corrupt(`referenced column bodies CRC32C mismatch (path ${place.id}, slice ${place.slice}): the sidecar or its segment is damaged`);
+  const joined = new Uint8Array(total);
+  for (let i = 0, at = 0; i < refs.length; at += (refs[i] as BodyRef).bytes, i++) joined.set(bodyOf(i), at);
+  return decodeJoinedRefValues(c, joined, place);
+}
+
+/**
+ * The chunk's values from its referenced bytes back to back (`bodies`: reference i's right
+ * after reference i - 1's), after their CRC32C is checked: numbers in `num` (their bits kept)
+ * unless a body is MSGPACK (the path holds nulls there), then every value in `values`, as
+ * a version-4 chunk of the same samples gives them (build.ts covers a path only then). Each
+ * body must end exactly at its length (a decoder reading on into the next body is refused
+ * there: the reader's bound is the last body's end).
+ */
+export function decodeJoinedRefValues(c: RefChunk, bodies: Uint8Array, place: ChunkPlace): DecodedChunk {
+  const refs = c.refs;
+  let msgpack = false;
+  let total = 0;
+  for (let i = 0; i < refs.length; i++) {
+    const ref = refs[i] as BodyRef;
+    total += ref.bytes;
+    if (ref.kind === ColumnKind.MSGPACK) msgpack = true;
+  }
+  if (bodies.length !== total) throw corrupt(`segment ends inside a referenced body (path ${place.id})`);
+  if (crc32c(bodies) !== c.crc) throw corrupt(`referenced column bodies CRC32C mismatch (path ${place.id}, slice ${place.slice}): the sidecar or its segment is damaged`);
   const num = msgpack ? undefined : new Float64Array(c.n);
   const values = msgpack ? valueArray(c.n) : undefined;
+  const r = new ByteReader(bodies);
   let at = 0;
   for (let i = 0; i < refs.length; i++) {
     const ref = refs[i] as BodyRef;
-    const r = new ByteReader(bodyOf(i));
+    const end = r.pos + ref.bytes;
     if (num) decodeColumnBodyF64(ref.kind, r, num, at, at + ref.count);
     else decodeColumnBody(ref.kind, r, values as Value[], at, at + ref.count);
-    if (r.pos !== r.end) throw corrupt(`referenced body of path ${place.id} holds more than its ${ref.count} values`);
+    if (r.pos !== end) throw corrupt(`referenced body of path ${place.id} holds ${r.pos < end ? 'more' : 'fewer'} than its ${ref.count} values`);
     at += ref.count;
   }
   return { n: c.n, ts: c.ts, num, values };

@@ -1,9 +1,10 @@
 /**
  * Reads what version-5 chunks (chunk-refs.ts) point at: the column bodies in their segment
  * file, nearby bodies in one span (the bodies of one path in consecutive blocks, of
- * neighbouring paths in one block), every span of a read in one round trip to the span
- * reader (span-reader.ts: a series of a compacted day lies in about 400 blocks, a span each),
- * then decodes each chunk's values after their CRC32C is checked. Any failure throws: the
+ * neighbouring paths in one block), the spans of up to seriesIndexReadSpanBytesMax of bodies
+ * in one round trip to the span reader (span-reader.ts: a series of a compacted day lies in
+ * about 400 blocks, a span each), which hands each chunk's bodies back to back; then decodes
+ * each chunk's values after their CRC32C is checked (one CRC32C and one reader a chunk). Any failure throws: the
  * caller (store.ts) treats it as a damaged sidecar (or segment) and reads the blocks, whose
  * checks say which.
  */
@@ -13,10 +14,10 @@ import { SPLIT_LENGTHS_BYTES } from '../codec/frame-split.js';
 import type { FileEntry } from '../file-list.js';
 import { STORAGE_LIMITS } from '../limits.js';
 import type { SeriesRun } from '../series-cache.js';
-import { decodeRefValues, type RefChunk } from './chunk-refs.js';
+import { decodeJoinedRefValues, type RefChunk } from './chunk-refs.js';
 import type { ChunkPlace } from './chunk.js';
 import { corrupt } from './format.js';
-import { readSpans, type SpanBytes, type Spans } from './span-reader.js';
+import { readSpans, type SpanBytes, type SpanRequest } from './span-reader.js';
 
 /** A version-5 chunk read from the sidecar, waiting for its bodies: `at` is its index entry. */
 export interface PendingChunk {
@@ -37,11 +38,10 @@ export async function readRefRuns(a: Archive, f: FileEntry, pending: readonly Pe
   const t = a.table(f);
   let n = 0;
   for (const p of pending) n += p.chunk.refs.length;
-  // Every reference's offset and length, in chunk order; `first[k]`: chunk k's first.
+  // Every reference's offset and length, in chunk order; chunk k's are [first[k], first[k + 1]).
   const offset = new Float64Array(n);
   const bytes = new Uint32Array(n);
   const first = new Uint32Array(pending.length + 1);
-  let sorted = true;
   let r = 0;
   for (let k = 0; k < pending.length; k++) {
     const p = pending[k] as PendingChunk;
@@ -53,59 +53,74 @@ export async function readRefRuns(a: Archive, f: FileEntry, pending: readonly Pe
       if (!row || ref.offset < row.offset + FRAME_HEADER_BYTES + SPLIT_LENGTHS_BYTES || ref.offset + ref.bytes > row.offset + row.frameBytes) throw corrupt(`a reference of path ${p.place.id} lies outside the bodies of delta block ${ref.block}`);
       offset[r] = ref.offset;
       bytes[r] = ref.bytes;
-      if (r > 0 && ref.offset < (offset[r - 1] as number)) sorted = false;
       r++;
     }
   }
   first[pending.length] = n;
-  // References by offset (one chunk's are: its blocks in file order).
-  const order = new Uint32Array(n);
-  for (let i = 0; i < n; i++) order[i] = i;
-  if (!sorted) order.sort((x, y) => (offset[x] as number) - (offset[y] as number));
-  const { requests, req, span, at } = requestsOf(offset, bytes, order);
-  const read = await a.withReadFd(f, (fd) => Promise.all(requests.map((q) => readSpans(fd, q))));
-  const out = new Map<number, SeriesRun>();
-  for (let k = 0; k < pending.length; k++) {
-    const p = pending[k] as PendingChunk;
-    const base = first[k] as number;
-    const d = decodeRefValues(p.chunk, (i) => {
-      const x = base + i;
-      const q = req[x] as number;
-      const s = span[x] as number;
-      const { bytes: b, got } = read[q] as SpanBytes;
-      // A body past the file's end comes back short: decodeRefValues refuses it.
-      const had = (got[s] as number) - ((offset[x] as number) - ((requests[q] as Spans).start[s] as number));
-      return b.subarray(at[x] as number, (at[x] as number) + Math.max(0, Math.min(bytes[x] as number, had)));
-    }, p.place);
-    out.set(p.at, { n: d.n, ts: d.ts, num: d.num, values: d.values });
+  // Whole chunks a request, up to seriesIndexReadSpanBytesMax of bodies (at least one chunk).
+  const groups: Array<{ from: number; to: number }> = [];
+  for (let k = 0; k < pending.length; ) {
+    let to = k + 1;
+    let sum = 0;
+    for (let i = first[k] as number; i < (first[to] as number); i++) sum += bytes[i] as number;
+    for (; to < pending.length; to++) {
+      let more = 0;
+      for (let i = first[to] as number; i < (first[to + 1] as number); i++) more += bytes[i] as number;
+      if (sum + more > STORAGE_LIMITS.seriesIndexReadSpanBytesMax) break;
+      sum += more;
+    }
+    groups.push({ from: k, to });
+    k = to;
   }
+  const requests = groups.map((g) => requestOf(offset, bytes, first[g.from] as number, first[g.to] as number));
+  const read = await a.withReadFd(f, (fd) => Promise.all(requests.map((q) => readSpans(fd, q.request))));
+  const out = new Map<number, SeriesRun>();
+  groups.forEach((g, q) => {
+    const { request, span } = requests[q] as { request: SpanRequest; span: Uint32Array };
+    const { pieces, got } = read[q] as SpanBytes;
+    const r0 = first[g.from] as number;
+    // A body past the file's end comes back short: refused (its chunk cannot be decoded).
+    for (let x = r0; x < (first[g.to] as number); x++) {
+      const s = span[x - r0] as number;
+      const had = (got[s] as number) - ((offset[x] as number) - (request.start[s] as number));
+      if (had < (bytes[x] as number)) throw corrupt(`segment ends inside a referenced body (path ${(pending[g.from] as PendingChunk).place.id} or a neighbour)`);
+    }
+    let at = 0;
+    for (let k = g.from; k < g.to; k++) {
+      const p = pending[k] as PendingChunk;
+      let len = 0;
+      for (let i = first[k] as number; i < (first[k + 1] as number); i++) len += bytes[i] as number;
+      const d = decodeJoinedRefValues(p.chunk, pieces.subarray(at, at + len), p.place);
+      at += len;
+      out.set(p.at, { n: d.n, ts: d.ts, num: d.num, values: d.values });
+    }
+  });
   return out;
 }
 
 /**
- * The spans to read for references [offset, offset + bytes) taken in `order` (by offset):
- * references closer than seriesIndexReadGapBytes share a span of at most
- * seriesIndexReadSpanBytesMax, spans go into requests of at most that many bytes together
- * (one round trip each); per reference, its request, its span there and where its bytes
- * start in the request's bytes.
+ * The request for references [r0, r1) (in chunk order): taken by offset, those closer than
+ * seriesIndexReadGapBytes share a span of at most seriesIndexReadSpanBytesMax; the pieces are
+ * the references in chunk order (their bytes' place in the spans read one after the other).
+ * `span`: each reference's span (by its index from r0).
  */
-function requestsOf(offset: Float64Array, bytes: Uint32Array, order: Uint32Array): { requests: Spans[]; req: Uint32Array; span: Uint32Array; at: Float64Array } {
+function requestOf(offset: Float64Array, bytes: Uint32Array, r0: number, r1: number): { request: SpanRequest; span: Uint32Array } {
   const gap = STORAGE_LIMITS.seriesIndexReadGapBytes;
   const spanMax = STORAGE_LIMITS.seriesIndexReadSpanBytesMax;
-  const n = order.length;
-  const req = new Uint32Array(n);
+  const n = r1 - r0;
+  // By offset: a chunk's references are (its blocks in file order), chunks one after the other often too.
+  const order = new Uint32Array(n);
+  let sorted = true;
+  for (let i = 0; i < n; i++) {
+    order[i] = r0 + i;
+    if (i > 0 && (offset[r0 + i] as number) < (offset[r0 + i - 1] as number)) sorted = false;
+  }
+  if (!sorted) order.sort((x, y) => (offset[x] as number) - (offset[y] as number));
   const span = new Uint32Array(n);
-  const at = new Float64Array(n);
-  const requests: Spans[] = [];
-  let starts: number[] = [];
-  let lengths: number[] = [];
-  let requestBytes = 0;
-  const flush = (): void => {
-    requests.push({ start: Float64Array.from(starts), length: Uint32Array.from(lengths) });
-    starts = [];
-    lengths = [];
-    requestBytes = 0;
-  };
+  const from = new Float64Array(n);
+  const starts: number[] = [];
+  const lengths: number[] = [];
+  let spansBytes = 0;
   for (let i = 0; i < n; ) {
     const start = offset[order[i] as number] as number;
     let end = start;
@@ -117,17 +132,14 @@ function requestsOf(offset: Float64Array, bytes: Uint32Array, order: Uint32Array
       end = Math.max(end, stop);
       j++;
     }
-    if (starts.length > 0 && requestBytes + end - start > spanMax) flush();
     for (; i < j; i++) {
-      const x = order[i] as number;
-      req[x] = requests.length;
+      const x = (order[i] as number) - r0;
       span[x] = starts.length;
-      at[x] = requestBytes + (offset[x] as number) - start;
+      from[x] = spansBytes + (offset[x + r0] as number) - start;
     }
     starts.push(start);
     lengths.push(end - start);
-    requestBytes += end - start;
+    spansBytes += end - start;
   }
-  if (starts.length > 0) flush();
-  return { requests, req, span, at };
+  return { request: { start: Float64Array.from(starts), length: Uint32Array.from(lengths), from, bytes: bytes.slice(r0, r1) }, span };
 }

@@ -13,15 +13,22 @@
  */
 import { Worker } from 'node:worker_threads';
 
-/** Spans [start[i], start[i] + length[i]) of a file, read back to back. */
-export interface Spans {
+/**
+ * Spans [start[i], start[i] + length[i]) of a file to read, then pieces of them to hand back
+ * back to back: piece j is bytes [from[j], from[j] + bytes[j]) of the spans read one after
+ * the other (a version-5 chunk's bodies lie in spans read by offset, its bodies wanted in
+ * its order: one CRC32C and one reader over them).
+ */
+export interface SpanRequest {
   start: Float64Array;
   length: Uint32Array;
+  from: Float64Array;
+  bytes: Uint32Array;
 }
 
-/** The spans' bytes back to back (span i at the sum of the lengths before it), and how many bytes each had (fewer where the file ends). */
+/** The pieces back to back, and how many bytes each span had (fewer where the file ends: a piece past it holds zeros there). */
 export interface SpanBytes {
-  bytes: Uint8Array;
+  pieces: Uint8Array;
   got: Uint32Array;
 }
 
@@ -40,7 +47,8 @@ parentPort.on('message', (m) => {
   const out = new Uint8Array(m.buf);
   const got = new Uint32Array(m.start.length);
   try {
-    let at = 0;
+    // The spans after the pieces, then each piece copied to its place in front.
+    let at = m.piecesBytes;
     for (let i = 0; i < m.start.length; i++) {
       const len = m.length[i];
       let n = 0;
@@ -51,6 +59,11 @@ parentPort.on('message', (m) => {
       }
       got[i] = n;
       at += len;
+    }
+    for (let j = 0, to = 0; j < m.from.length; j++) {
+      const from = m.piecesBytes + m.from[j];
+      out.copyWithin(to, from, from + m.bytes[j]);
+      to += m.bytes[j];
     }
   } catch (err) {
     parentPort.postMessage({ id: m.id, code: String(err.code ?? 'EIO'), message: String(err.message) });
@@ -71,23 +84,29 @@ interface Reply {
 interface Waiting {
   resolve: (r: SpanBytes) => void;
   reject: (err: Error) => void;
+  piecesBytes: number;
 }
 
 let worker: Worker | undefined;
 let nextId = 0;
 const waiting = new Map<number, Waiting>();
 
-/** Reads `spans` of the open descriptor `fd` (kept open by the caller until this settles). */
-export function readSpans(fd: number, spans: Spans): Promise<SpanBytes> {
-  let total = 0;
-  for (let i = 0; i < spans.length.length; i++) total += spans.length[i] as number;
-  const buf = new ArrayBuffer(total);
+/** Reads `q` of the open descriptor `fd` (kept open by the caller until this settles). */
+export function readSpans(fd: number, q: SpanRequest): Promise<SpanBytes> {
+  let piecesBytes = 0;
+  for (let j = 0; j < q.bytes.length; j++) piecesBytes += q.bytes[j] as number;
+  let spansBytes = 0;
+  for (let i = 0; i < q.length.length; i++) spansBytes += q.length[i] as number;
+  for (let j = 0; j < q.from.length; j++) {
+    if ((q.from[j] as number) + (q.bytes[j] as number) > spansBytes) throw new RangeError(`piece ${j} lies past the spans' ${spansBytes} bytes`);
+  }
+  const buf = new ArrayBuffer(piecesBytes + spansBytes);
   const w = started();
   const id = nextId++;
   return new Promise<SpanBytes>((resolve, reject) => {
-    waiting.set(id, { resolve, reject });
+    waiting.set(id, { resolve, reject, piecesBytes });
     if (waiting.size === 1) w.ref();
-    w.postMessage({ id, fd, start: spans.start, length: spans.length, buf }, [buf]);
+    w.postMessage({ id, fd, start: q.start, length: q.length, from: q.from, bytes: q.bytes, piecesBytes, buf }, [buf]);
   });
 }
 
@@ -117,5 +136,5 @@ function settle(w: Worker, r: Reply): void {
   waiting.delete(r.id);
   if (waiting.size === 0) w.unref();
   if (r.buf === undefined || r.got === undefined) x.reject(new SpanReadError(r.code ?? 'EIO', r.message ?? 'read failed'));
-  else x.resolve({ bytes: new Uint8Array(r.buf), got: r.got });
+  else x.resolve({ pieces: new Uint8Array(r.buf, 0, x.piecesBytes), got: r.got });
 }
