@@ -38,15 +38,17 @@ export async function readRefRuns(a: Archive, f: FileEntry, pending: readonly Pe
   const t = a.table(f);
   let n = 0;
   for (const p of pending) n += p.chunk.refs.length;
-  // Every reference's offset and length, in chunk order; chunk k's are [first[k], first[k + 1]).
+  // Every reference's offset and length, in chunk order; chunk k's are [first[k], first[k + 1]), chunkBytes[k] bytes.
   const offset = new Float64Array(n);
   const bytes = new Uint32Array(n);
   const first = new Uint32Array(pending.length + 1);
+  const chunkBytes = new Float64Array(pending.length);
   let r = 0;
   for (let k = 0; k < pending.length; k++) {
     const p = pending[k] as PendingChunk;
     first[k] = r;
     for (const ref of p.chunk.refs) {
+      chunkBytes[k] = (chunkBytes[k] as number) + ref.bytes;
       // Within its block's column bodies (after the frame's header and split lengths): never the bytes of another frame.
       const di = t.deltas[ref.block];
       const row = di === undefined ? undefined : t.row(di);
@@ -61,14 +63,8 @@ export async function readRefRuns(a: Archive, f: FileEntry, pending: readonly Pe
   const groups: Array<{ from: number; to: number }> = [];
   for (let k = 0; k < pending.length; ) {
     let to = k + 1;
-    let sum = 0;
-    for (let i = first[k] as number; i < (first[to] as number); i++) sum += bytes[i] as number;
-    for (; to < pending.length; to++) {
-      let more = 0;
-      for (let i = first[to] as number; i < (first[to + 1] as number); i++) more += bytes[i] as number;
-      if (sum + more > STORAGE_LIMITS.seriesIndexReadSpanBytesMax) break;
-      sum += more;
-    }
+    let sum = chunkBytes[k] as number;
+    for (; to < pending.length && sum + (chunkBytes[to] as number) <= STORAGE_LIMITS.seriesIndexReadSpanBytesMax; to++) sum += chunkBytes[to] as number;
     groups.push({ from: k, to });
     k = to;
   }
@@ -88,8 +84,7 @@ export async function readRefRuns(a: Archive, f: FileEntry, pending: readonly Pe
     let at = 0;
     for (let k = g.from; k < g.to; k++) {
       const p = pending[k] as PendingChunk;
-      let len = 0;
-      for (let i = first[k] as number; i < (first[k + 1] as number); i++) len += bytes[i] as number;
+      const len = chunkBytes[k] as number;
       const d = decodeJoinedRefValues(p.chunk, pieces.subarray(at, at + len), p.place);
       at += len;
       out.set(p.at, { n: d.n, ts: d.ts, num: d.num, values: d.values });
