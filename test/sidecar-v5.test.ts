@@ -26,7 +26,7 @@ import { seriesIndexOf } from '../storage/series-index/store.js';
 import { sidecarPath } from '../storage/series-index/build.js';
 import { decodeRefChunk, encodeRefChunk, type RefChunk } from '../storage/series-index/chunk-refs.js';
 import { chunkRefs } from '../storage/series-index/index-refs.js';
-import { readSpans, SpanReadError } from '../storage/series-index/span-reader.js';
+import { readSpans, spanReaderStats, SpanReadError, stopSpanReader } from '../storage/series-index/span-reader.js';
 import { ByteWriter } from '../storage/codec/bytes.js';
 import { ColumnKind } from '../storage/codec/columns.js';
 import { crc32c } from '../storage/codec/crc.js';
@@ -414,6 +414,36 @@ describe('span reader (storage/series-index/span-reader.ts)', () => {
       expect([...r.pieces]).toEqual([3, 2]);
     } finally {
       await again.close();
+    }
+  });
+
+  it('makes the reads of a thread stopped under them on this thread: the same bytes; the next read starts another', async () => {
+    const dir = await tmpDir();
+    const bytes = new Uint8Array(1 << 20).map((_, i) => (i * 13 + (i >> 9)) & 0xff);
+    await writeFile(join(dir, 'f'), bytes);
+    const fh = await open(join(dir, 'f'), 'r');
+    try {
+      // Enough spans that the thread is still reading them when it is stopped.
+      const spans = 20_000;
+      const start = Float64Array.from({ length: spans }, (_, i) => (i * 4099) % ((1 << 20) - 64));
+      const length = new Uint32Array(spans).fill(64);
+      const from = Float64Array.from({ length: spans }, (_, i) => (spans - 1 - i) * 64);
+      const want = new Uint8Array(spans * 64);
+      for (let i = 0; i < spans; i++) want.set(bytes.subarray(start[i], start[i]! + 64), i * 64);
+      const q = { start, length, from, bytes: length };
+      await readSpans(fh.fd, q); // the thread started
+      const before = { ...spanReaderStats };
+      const reads = [readSpans(fh.fd, q), readSpans(fh.fd, q)];
+      await stopSpanReader();
+      for (const r of await Promise.all(reads)) {
+        // Pieces in reverse order of the spans.
+        for (let i = 0; i < spans; i += 997) expect(Buffer.compare(r.pieces.subarray((spans - 1 - i) * 64, (spans - i) * 64), want.subarray(i * 64, (i + 1) * 64)), `span ${i}`).toBe(0);
+      }
+      expect(spanReaderStats.hereReads - before.hereReads, 'reads made here').toBeGreaterThan(0);
+      await readSpans(fh.fd, q);
+      expect(spanReaderStats.threadReads - before.threadReads, 'the next read by a new thread').toBeGreaterThan(0);
+    } finally {
+      await fh.close();
     }
   });
 

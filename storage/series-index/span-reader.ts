@@ -9,8 +9,12 @@
  *
  * The caller keeps the descriptor open until the promise settles (Archive.withReadFd). One
  * thread for the process, started on first use, holding the process open only while a read
- * is in flight; a thread that fails rejects the reads it held and is started again on the next.
+ * is in flight. A thread that stops under reads (terminated, or failed) has them made on this
+ * thread, span after span through node:fs, and another is started for the next; where no
+ * thread can start, every read is made so: slower, never a failed read (which the sidecar
+ * store would take for damage, and rebuild).
  */
+import { read } from 'node:fs';
 import { Worker } from 'node:worker_threads';
 
 /**
@@ -84,12 +88,20 @@ interface Reply {
 interface Waiting {
   resolve: (r: SpanBytes) => void;
   reject: (err: Error) => void;
+  fd: number;
+  q: SpanRequest;
   piecesBytes: number;
+  spansBytes: number;
 }
 
 let worker: Worker | undefined;
+/** The thread could not be started (a runtime without worker threads): every read is made here. */
+let refused = false;
 let nextId = 0;
 const waiting = new Map<number, Waiting>();
+
+/** Reads answered by the thread, and made on this thread instead (no thread, or it stopped under them). */
+export const spanReaderStats = { threadReads: 0, hereReads: 0 };
 
 /** Reads `q` of the open descriptor `fd` (kept open by the caller until this settles). */
 export function readSpans(fd: number, q: SpanRequest): Promise<SpanBytes> {
@@ -100,32 +112,45 @@ export function readSpans(fd: number, q: SpanRequest): Promise<SpanBytes> {
   for (let j = 0; j < q.from.length; j++) {
     if ((q.from[j] as number) + (q.bytes[j] as number) > spansBytes) throw new RangeError(`piece ${j} lies past the spans' ${spansBytes} bytes`);
   }
-  const buf = new ArrayBuffer(piecesBytes + spansBytes);
   const w = started();
+  if (!w) return readHere(fd, q, piecesBytes, spansBytes);
+  const buf = new ArrayBuffer(piecesBytes + spansBytes);
   const id = nextId++;
   return new Promise<SpanBytes>((resolve, reject) => {
-    waiting.set(id, { resolve, reject, piecesBytes });
+    waiting.set(id, { resolve, reject, fd, q, piecesBytes, spansBytes });
     if (waiting.size === 1) w.ref();
     w.postMessage({ id, fd, start: q.start, length: q.length, from: q.from, bytes: q.bytes, piecesBytes, buf }, [buf]);
   });
 }
 
-function started(): Worker {
-  if (worker) return worker;
-  // No flags of the process (--import tsx, --input-type=module): a plain CommonJS script.
-  const w = new Worker(WORKER_SOURCE, { eval: true, execArgv: [] });
+/** Stops the thread (its reads in flight are made here); the next read starts another. */
+export async function stopSpanReader(): Promise<void> {
+  await worker?.terminate();
+}
+
+function started(): Worker | undefined {
+  if (worker || refused) return worker;
+  let w: Worker;
+  try {
+    // No flags of the process (--import tsx, --input-type=module): a plain CommonJS script.
+    w = new Worker(WORKER_SOURCE, { eval: true, execArgv: [] });
+  } catch {
+    refused = true;
+    return undefined;
+  }
   w.unref();
   w.on('message', (r: Reply) => settle(w, r));
-  // A thread that failed (it never should: its errors are replies) rejects what it held.
-  const gone = (err: Error): void => {
+  // A thread that stopped (terminated, or failed: it never should, its errors are replies):
+  // the reads it held are made here.
+  const gone = (): void => {
     if (worker !== w) return;
     worker = undefined;
     const held = [...waiting.values()];
     waiting.clear();
-    for (const x of held) x.reject(err);
+    for (const x of held) readHere(x.fd, x.q, x.piecesBytes, x.spansBytes).then(x.resolve, x.reject);
   };
   w.on('error', gone);
-  w.on('exit', (code) => gone(new SpanReadError('EIO', `span reader thread exited (code ${code})`)));
+  w.on('exit', gone);
   worker = w;
   return w;
 }
@@ -135,6 +160,29 @@ function settle(w: Worker, r: Reply): void {
   if (!x) return;
   waiting.delete(r.id);
   if (waiting.size === 0) w.unref();
+  spanReaderStats.threadReads++;
   if (r.buf === undefined || r.got === undefined) x.reject(new SpanReadError(r.code ?? 'EIO', r.message ?? 'read failed'));
   else x.resolve({ pieces: new Uint8Array(r.buf, 0, x.piecesBytes), got: r.got });
+}
+
+/** The read made on this thread, a span after the other through libuv's threads (as the thread's, the pieces copied to the front). */
+async function readHere(fd: number, q: SpanRequest, piecesBytes: number, spansBytes: number): Promise<SpanBytes> {
+  spanReaderStats.hereReads++;
+  const out = new Uint8Array(piecesBytes + spansBytes);
+  const got = new Uint32Array(q.start.length);
+  for (let i = 0, at = piecesBytes; i < q.start.length; at += q.length[i] as number, i++) {
+    const len = q.length[i] as number;
+    let n = 0;
+    while (n < len) {
+      const k = await new Promise<number>((resolve, reject) => read(fd, out, at + n, len - n, (q.start[i] as number) + n, (err, bytes) => (err ? reject(err) : resolve(bytes))));
+      if (k === 0) break;
+      n += k;
+    }
+    got[i] = n;
+  }
+  for (let j = 0, to = 0; j < q.from.length; to += q.bytes[j] as number, j++) {
+    const from = piecesBytes + (q.from[j] as number);
+    out.copyWithin(to, from, from + (q.bytes[j] as number));
+  }
+  return { pieces: out.subarray(0, piecesBytes), got };
 }
