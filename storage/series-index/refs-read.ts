@@ -4,9 +4,9 @@
  * neighbouring paths in one block), the spans of up to seriesIndexReadSpanBytesMax of bodies
  * in one round trip to the span reader (span-reader.ts: a series of a compacted day lies in
  * about 400 blocks, a span each), which hands each chunk's bodies back to back; then decodes
- * each chunk's values after their CRC32C is checked (one CRC32C and one reader a chunk). Any failure throws: the
- * caller (store.ts) treats it as a damaged sidecar (or segment) and reads the blocks, whose
- * checks say which.
+ * each chunk's values after their CRC32C is checked (one CRC32C and one reader a chunk).
+ * Any failure throws: the caller (store.ts) treats it as a damaged sidecar (or segment) and
+ * reads the blocks, whose checks say which.
  */
 import type { Archive } from '../archive.js';
 import { FRAME_HEADER_BYTES } from '../codec/frame.js';
