@@ -75,7 +75,13 @@ function window(ts: Float64Array, skipUpToUs: number | null, endUs: number): { k
  * Folds (startUs, endUs] into `fold` within diffTimeBudgetMs, yielding every diffSliceMs;
  * `signal` (the asking client leaving) stops it at the next slice with its reason.
  */
-export async function foldRange(a: Archive, keep: KeepId, startUs: number, endUs: number, fold: DiffFold, signal?: AbortSignal): Promise<void> {
+export function foldRange(a: Archive, keep: KeepId, startUs: number, endUs: number, fold: DiffFold, signal?: AbortSignal): Promise<void> {
+  // One read operation (storage/read-gate.ts): no file is replaced (compacted) under the pass,
+  // which holds block indices across awaits; it is bounded by diffTimeBudgetMs.
+  return a.gate.run(() => foldRangeNow(a, keep, startUs, endUs, fold, signal));
+}
+
+async function foldRangeNow(a: Archive, keep: KeepId, startUs: number, endUs: number, fold: DiffFold, signal?: AbortSignal): Promise<void> {
   const pass = new Pass(a, keep, endUs, fold, signal);
   // Waits for files fetched back from cold storage stop when the client leaves (the fetch goes on).
   const wait = readsUntil(undefined, signal);

@@ -20,6 +20,7 @@ import { tuneHeapForServing } from './heap.js';
 import { Recorder } from './recorder.js';
 import { CoverageLog } from './coverage.js';
 import { startSeriesIndex } from './series-index.js';
+import { LiveCompactor } from '../storage/live-compact.js';
 import { startPromqlPreparation, warmUpOf } from './promql/prepare.js';
 import { Simulator } from './sim/simulator.js';
 import { HaRuntime } from './ha/runtime.js';
@@ -116,9 +117,15 @@ export async function startServer(config: ServeConfig, opts: StartOptions = {}):
       })
       : await Archive.open(config.archiveDirectory, { readonly: true, logger: archiveLog });
     cleanups.push(() => archive.close());
+    // Before cold storage and sidecar builds: a file's put and build wait for its compaction.
+    const compactor = r?.compact === true ? new LiveCompactor(archive) : undefined;
+    if (compactor) {
+      await compactor.start();
+      cleanups.push(() => compactor.stop());
+    }
     const cold = await startCold(config, archive, log);
     if (cold) cleanups.push(() => cold.stop());
-    await startSeriesIndex(archive, cold);
+    await startSeriesIndex(archive, cold, compactor);
     const recorder = r ? await Recorder.open(archive, { spec: r.spec }) : undefined;
     const sources: Source[] = [];
     const cluster = config.cluster ? new ClusterRuntime(config.cluster) : undefined;

@@ -32,6 +32,11 @@ export class ArchiveReads {
     this.handles = new FileHandles(a.dir, () => a.isClosed);
   }
 
+  /** Drops a file's decoded blocks (every generation: it was replaced). */
+  dropFile(seq: number): void {
+    this.cache.dropFile(seq);
+  }
+
   /**
    * Reads and decodes one block (shared cache, one read per block however many ask). A
    * remote file is fetched first; `wait` hears about it.
@@ -71,7 +76,7 @@ export class ArchiveReads {
    * outside the cache, since a partial decode serves no other reader.
    */
   async readBlockSelected(entry: FileEntry, row: BlockRow, keep: (id: number) => boolean, wait?: FetchWait): Promise<DecodedBatches> {
-    const held = this.cache.peek(`${entry.seq}:${row.offset}`);
+    const held = this.cache.peek(blockKey(entry, row));
     if (held) return filterDecoded(held, keep);
     if (entry.location === 'remote') await this.fetchRemote(entry, wait);
     return this.readChecked(entry, row, (raw, firstTs) => decodeBatchesSelected(raw, firstTs, keep));
@@ -83,7 +88,7 @@ export class ArchiveReads {
       rawBytes = raw.length;
       return decodeBatches(raw, firstTs);
     };
-    return this.cache.get(`${entry.seq}:${row.offset}`, () => this.readChecked(entry, row, decode), () => rawBytes);
+    return this.cache.get(blockKey(entry, row), () => this.readChecked(entry, row, decode), () => rawBytes);
   }
 
   /**
@@ -151,4 +156,9 @@ function untilAborted<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
     signal.addEventListener('abort', onAbort, { once: true });
   });
   return Promise.race([p, aborted]).finally(() => signal.removeEventListener('abort', onAbort as () => void));
+}
+
+/** The decoded-block cache's key: file, generation (a compacted file's offsets name other blocks) and offset. */
+function blockKey(entry: FileEntry, row: BlockRow): string {
+  return `${entry.seq}.${entry.gen}:${row.offset}`;
 }

@@ -23,6 +23,7 @@ import { Cursor, type CursorOptions } from './cursor.js';
 import { reconcileArchive } from './reconcile.js';
 import { loadNativeCodec } from './native-codec-file.js';
 import { BlockTable, FileList, type FileEntry } from './file-list.js';
+import { ReadGate } from './read-gate.js';
 
 /**
  * Told when a read has to wait for a remote file to be fetched, and how that ended. Its
@@ -101,6 +102,14 @@ export interface CommitEvent {
   lastTs: number;
 }
 
+/** Work a sealed file waits for before it may leave the disk or be shipped (storage/live-compact.ts). */
+export interface FileSettling {
+  /** Resolves once file `seq` is settled (compacted, or left as recorded). */
+  settled(seq: number): Promise<void>;
+  /** File `seq` is queued or being compacted. */
+  pending(seq: number): boolean;
+}
+
 export class Archive extends EventEmitter {
   readonly dir: string;
   readonly readonly: boolean;
@@ -110,6 +119,8 @@ export class Archive extends EventEmitter {
   archiveId = '';
   /** The files, sorted by seq: reconciliation, the writer and cold storage change them through it only. */
   readonly fileList = new FileList();
+  /** Read operations that hold places across awaits run through it; a file's replacement waits for none in flight (storage/read-gate.ts). */
+  readonly gate = new ReadGate();
   readonly problems: ArchiveProblem[] = [];
   readonly recovery: RecoveryCounts = { damagedSlots: 0, recoveredBlocks: 0, cutBytes: 0, catalogRebuilds: 0 };
   /** Path dictionary: ids are dense, assigned in order of first appearance. */
@@ -122,6 +133,8 @@ export class Archive extends EventEmitter {
   /** Rotated-file names on disk that are not this archive's files (another archive's, unreadable headers): never a rotation's target. */
   readonly strayNames = new Set<string>();
   writer: ArchiveWriter | undefined;
+  /** The running server's compaction of sealed files, when it runs one (puts and sidecar builds wait for it). */
+  settling: FileSettling | undefined;
   catalog!: Catalog;
   /** Whether catalog rows are persisted (false for read-only opens). */
   catalogWritable = false;
@@ -332,6 +345,19 @@ export class Archive extends EventEmitter {
   /** Closes a file's handle so that the file can be removed (eviction); false while a read uses it. */
   releaseFile(seq: number): boolean {
     return this.reads.handles.release(seq);
+  }
+
+  /**
+   * File `seq` was replaced on disk by a file of the same batches (a compaction, called while
+   * no read operation is in flight: storage/read-gate.ts): its new length and block table,
+   * how old places map to new ones; its handle (the old inode) and decoded blocks let go.
+   */
+  replaceFile(seq: number, committedBytes: number, rows: readonly BlockRow[], map: { di: Uint32Array; k: Uint32Array }): void {
+    const t = new BlockTable(rows.length);
+    for (const r of rows) t.push(r);
+    this.fileList.replace(seq, committedBytes, t, map);
+    this.reads.handles.retire(seq);
+    this.reads.dropFile(seq);
   }
 
   cursor(opts: CursorOptions = {}): Cursor {

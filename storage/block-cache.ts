@@ -152,9 +152,9 @@ export class BlockCache {
     return { entries: this.evicted.size, registrations: this.registrations };
   }
 
-  /** Drops every block of one file (after it was rewritten or went remote). */
+  /** Drops every block of one file, every generation (keys `seq.gen:offset`; after it was rewritten). */
   dropFile(seq: number): void {
-    const prefix = `${seq}:`;
+    const prefix = `${seq}.`;
     for (const [k, v] of this.map) {
       if (k.startsWith(prefix)) {
         this.map.delete(k);

@@ -128,8 +128,15 @@ export class PutShipper {
   }
 
   private async putOne(name: string): Promise<PutEvent | undefined> {
-    const f = this.a.files.find((x) => x.name === name);
+    let f = this.a.files.find((x) => x.name === name);
     if (!f || f.location !== 'local' || !this.needsPut(f)) return undefined;
+    // A file the server compacts is shipped as compacted (storage/live-compact.ts): the cold
+    // copy must hold the bytes the catalog's rows describe.
+    if (this.a.settling?.pending(f.seq) === true) {
+      await this.a.settling.settled(f.seq);
+      f = this.a.files.find((x) => x.name === name);
+      if (!f || f.location !== 'local' || !this.needsPut(f) || this.stopped) return undefined;
+    }
     const row = this.rows.get(name) ?? { name, status: 'pending' as PutStatus, attempts: 0, error: null, updatedMs: 0 };
     // Recorded before the hook runs: a put cut short (crash, stop) leaves this row, so a
     // partial copy that list shows later is not taken for a shipped file.

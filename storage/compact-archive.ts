@@ -55,8 +55,8 @@ export interface CompactOptions extends OpenOptions {
   onFile?: (r: CompactFileReport) => void;
 }
 
-/** Why `e` is not compacted, or undefined. */
-function skipReason(a: Archive, e: FileEntry, shipped: ReadonlySet<string>, target: number): string | undefined {
+/** Why `e` is not compacted, or undefined (here and by the running server, live-compact.ts). */
+export function skipReason(a: Archive, e: FileEntry, shipped: ReadonlySet<string>, target: number): string | undefined {
   if (!e.sealed) return 'open file';
   if (e.location !== 'local') return `file is ${e.location}`;
   if (e.damaged) return 'damaged (run tapedeck verify)';
@@ -64,6 +64,11 @@ function skipReason(a: Archive, e: FileEntry, shipped: ReadonlySet<string>, targ
   if (compactedDeltaCount(a.table(e), target) >= a.table(e).deltas.length) return 'already compact';
   if (a.catalog.getMeta(DECLINED_KEY + e.name) !== undefined) return 'declined before: saves too little';
   return undefined;
+}
+
+/** Notes that compacting `name` would keep too much (`bytes`): it is not tried again. */
+export function markDeclined(a: Archive, name: string, bytes: number): void {
+  a.catalog.setMeta(DECLINED_KEY + name, String(bytes));
 }
 
 export async function compactArchive(dir: string, opts: CompactOptions = {}): Promise<CompactFileReport[]> {
@@ -89,7 +94,7 @@ export async function compactArchive(dir: string, opts: CompactOptions = {}): Pr
       if (c.bytes > before * (opts.keptBytesRatioMax ?? STORAGE_LIMITS.compactKeptBytesRatioMax)) {
         // Larger blocks cost every seek and state read in the file: not worth a small saving.
         await rm(tmp, { force: true });
-        a.catalog.setMeta(DECLINED_KEY + e.name, String(c.bytes));
+        markDeclined(a, e.name, c.bytes);
         const r = { name: e.name, before, after: before, deltasBefore: c.deltasBefore, deltasAfter: c.deltasBefore, skipped: `saves too little (${c.bytes} bytes)` };
         out.push(r);
         opts.onFile?.(r);

@@ -78,6 +78,12 @@ export class CursorBlock {
     this.ahead = { seq, di, k, offset, batch: batch === null ? null : miniBlock(seq, batch) };
   }
 
+  /** Lets the decoded block and the batch read ahead go (the file they came from was replaced). */
+  dropAll(): void {
+    this.loaded = undefined;
+    this.ahead = undefined;
+  }
+
   /** Lets the batch read ahead go (the read from its position took it). */
   dropAhead(): void {
     this.ahead = undefined;

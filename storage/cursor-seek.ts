@@ -120,7 +120,7 @@ export function damagedTail(f: FileEntry, tails: Set<FileEntry>): FileEntry {
 /** Seqs `from` to `to` as one gone file of unknown times (the archive has no entry for them). */
 export function unknownFile(from: number, to: number): FileEntry {
   const name = `of seq ${from === to ? from : `${from} to ${to}`} (neither a readable file nor in the catalog)`;
-  return { seq: from, name, location: 'missing', firstTs: null, lastTs: null, committedBytes: 0, sealed: true, damaged: false, table: undefined };
+  return { seq: from, name, location: 'missing', firstTs: null, lastTs: null, committedBytes: 0, sealed: true, damaged: false, table: undefined, gen: 0, replaced: undefined };
 }
 
 /**

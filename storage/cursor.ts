@@ -22,7 +22,7 @@ import { setImmediate as turnOfEventLoop } from 'node:timers/promises';
 import { TapedeckError } from '../protocol/errors.js';
 import type { Batch, Value } from '../protocol/value.js';
 import type { Archive, FetchWait } from './archive.js';
-import { isIndexed, type FileEntry } from './file-list.js';
+import { isIndexed, mapPlace, type FileEntry } from './file-list.js';
 import { STORAGE_LIMITS } from './limits.js';
 import type { ColumnBatches } from './column-batches.js';
 import { visibleBefore } from './cursor-back.js';
@@ -71,6 +71,8 @@ export class Cursor {
   private seq = -1;
   private di = 0;
   private k = 0;
+  /** The generation of file `seq` the place (di, k) is in (FileEntry.gen; a compaction makes the next). */
+  private gen = 0;
   /** The decoded block and the batch read ahead. */
   private readonly block: CursorBlock;
   /** nextColumns' decoder and read-ahead, made on first use. */
@@ -86,11 +88,67 @@ export class Cursor {
     this.wait = opts.onFetchWait;
     this.block = new CursorBlock(archive, this.filter, this.wait);
     this.toBeginning();
+    this.placeGen();
   }
+
+  // ---------------------------------------------------------------- operations
+
+  /**
+   * Runs one operation of the cursor through the archive's read gate (storage/read-gate.ts):
+   * no file is replaced while it runs, and a place kept from before a replacement is first
+   * mapped to the new file.
+   */
+  private async op<T>(fn: () => Promise<T>): Promise<T> {
+    const wait = this.a.gate.enter(this);
+    if (wait !== undefined) await wait;
+    try {
+      await this.sync();
+      return await fn();
+    } finally {
+      this.placeGen();
+      this.a.gate.leave(this);
+    }
+  }
+
+  /** Notes the generation of the file the place is in (between operations no file changes under it). */
+  private placeGen(): void {
+    this.gen = this.a.fileList.bySeq(this.seq)?.gen ?? 0;
+  }
+
+  /**
+   * The file the cursor stands in was replaced since its last operation (a compaction): the
+   * place is mapped to the new file (its batches are the same, in other blocks), and the
+   * decoded block and spans read ahead, which name the old file's offsets, are let go.
+   */
+  private async sync(): Promise<void> {
+    if (this.a.fileList.replacements === 0) return;
+    const f = this.a.fileList.bySeq(this.seq);
+    if (f === undefined || f.gen === this.gen) return;
+    this.block.dropAll();
+    this.columns?.dropSpan();
+    const m = f.replaced;
+    if (m !== undefined && m.fromGen === this.gen) {
+      const p = mapPlace(m, this.a.table(f).deltas.length, this.di, this.k);
+      this.di = p.di;
+      this.k = p.k;
+      this.gen = f.gen;
+      return;
+    }
+    // Replaced more than once since: found again by time (batches of one time are told apart no more).
+    this.gen = f.gen;
+    const sought = this.sought;
+    await this.seekNow(this.pos === null ? 'beginning' : { ts: this.pos });
+    this.sought = sought;
+  }
+
 
   // ---------------------------------------------------------------- seeking
 
-  async seek(target: SeekTarget): Promise<void> {
+  seek(target: SeekTarget): Promise<void> {
+    return this.op(() => this.seekNow(target));
+  }
+
+  private async seekNow(target: SeekTarget): Promise<void> {
     this.sought = false;
     if (target === 'beginning') {
       this.toBeginning();
@@ -183,14 +241,18 @@ export class Cursor {
    * last batch read); undefined
    * (nothing moved) for any other failure.
    */
-  async crossGone(err: unknown): Promise<CrossedGap | undefined> {
+  crossGone(err: unknown): Promise<CrossedGap | undefined> {
+    return this.op(() => this.crossGoneNow(err));
+  }
+
+  private async crossGoneNow(err: unknown): Promise<CrossedGap | undefined> {
     const f = this.currentFile();
     const hole = this.holeAhead();
     const gone = hole !== undefined && isHoleRead(err, hole) ? hole.entry : f !== undefined && isGoneRead(err, f) ? f : undefined;
     const gap = gone !== undefined ? await pastGone(this.a, gone, err as TapedeckError, this.pos, this.wait) : undefined;
     if (gap?.place) this.crossTo(gap.place, gap.toUs);
     // None readable yet: back after the last batch read, whose state can be read; a read tries again.
-    else if (gap) await this.seek(gap.fromUs === null ? 'beginning' : { ts: gap.fromUs });
+    else if (gap) await this.seekNow(gap.fromUs === null ? 'beginning' : { ts: gap.fromUs });
     return gap;
   }
 
@@ -199,12 +261,15 @@ export class Cursor {
     [this.seq, this.di, this.k, this.pos, this.sought] = [place.seq, place.di, place.k, pos, false];
     this.block.dropAhead();
     this.columns?.dropSpan();
+    this.placeGen();
   }
 
   /** The next committed batch (filtered), or null at the end of committed data. */
-  async next(): Promise<Batch | null> {
-    const at = await this.advance();
-    return at ? (this.filter.batchAt(at.block.d, at.block.starts, at.k) as Batch) : null;
+  next(): Promise<Batch | null> {
+    return this.op(async () => {
+      const at = await this.advance();
+      return at ? (this.filter.batchAt(at.block.d, at.block.starts, at.k) as Batch) : null;
+    });
   }
 
   /**
@@ -212,11 +277,13 @@ export class Cursor {
    * blocks are never mutated, so views stay valid). With a filter, callers skip ids for
    * which matches(id) is false.
    */
-  async nextRaw(): Promise<RawBatch | null> {
-    const at = await this.advance();
-    if (!at) return null;
-    const { d, starts } = at.block;
-    return { ts: d.ts[at.k] as number, ids: d.ids, values: d.values, from: starts[at.k] as number, to: starts[at.k + 1] as number, filtered: this.filter.matcher !== undefined && !this.filter.selective };
+  nextRaw(): Promise<RawBatch | null> {
+    return this.op(async () => {
+      const at = await this.advance();
+      if (!at) return null;
+      const { d, starts } = at.block;
+      return { ts: d.ts[at.k] as number, ids: d.ids, values: d.values, from: starts[at.k] as number, to: starts[at.k + 1] as number, filtered: this.filter.matcher !== undefined && !this.filter.selective };
+    });
   }
 
   /**
@@ -227,12 +294,14 @@ export class Cursor {
    * scratch, valid until its next nextColumns call. Errors are next()'s: a damaged block
    * fails with the same code and details, and the position stays before it.
    */
-  async nextColumns(): Promise<ColumnBatches | null> {
-    this.sought = false;
-    const view = await this.nextColumnsOrEnd();
-    // At the end, the read-ahead holds nothing more to read (blocks committed later are read anew).
-    if (view === null) this.columns?.dropSpan();
-    return view;
+  nextColumns(): Promise<ColumnBatches | null> {
+    return this.op(async () => {
+      this.sought = false;
+      const view = await this.nextColumnsOrEnd();
+      // At the end, the read-ahead holds nothing more to read (blocks committed later are read anew).
+      if (view === null) this.columns?.dropSpan();
+      return view;
+    });
   }
 
   private async nextColumnsOrEnd(): Promise<ColumnBatches | null> {
@@ -378,6 +447,10 @@ export class Cursor {
    * error is thrown.
    */
   stateById(onCorrupt?: (err: TapedeckError) => void): Promise<ReadonlyMap<number, Value>> {
+    return this.op(() => this.stateNow(onCorrupt));
+  }
+
+  private stateNow(onCorrupt?: (err: TapedeckError) => void): Promise<ReadonlyMap<number, Value>> {
     const f = this.a.fileList.bySeq(this.seq);
     let held: HeldBlock | undefined;
     let offset = -1;

@@ -9,10 +9,19 @@ import { TapedeckError, isTapedeckError } from '../protocol/errors.js';
 import { STORAGE_LIMITS } from './limits.js';
 import type { FileEntry } from './file-list.js';
 
+interface Handle {
+  fh: Promise<FileHandle>;
+  busy: number;
+  /** The generation of the file it opened (FileEntry.gen): a replaced file's handle reads the old bytes. */
+  gen: number;
+  /** Replaced: closed once no read uses it. */
+  retired?: boolean;
+}
+
 export class FileHandles {
   private readonly dir: string;
   private readonly closed: () => boolean;
-  private readonly handles = new Map<number, { fh: Promise<FileHandle>; busy: number }>();
+  private readonly handles = new Map<number, Handle>();
 
   /** `closed` tells whether the archive is closed: every read then fails TPD_ARCHIVE_CLOSED. */
   constructor(dir: string, closed: () => boolean) {
@@ -27,14 +36,23 @@ export class FileHandles {
       throw new TapedeckError('TPD_FILE_UNAVAILABLE', `file ${entry.name} is ${entry.location}`, { file: entry.name });
     }
     let h = this.handles.get(entry.seq);
+    if (h !== undefined && h.gen !== entry.gen) {
+      // The file was replaced (a compaction): the old handle reads the old bytes.
+      this.retire(entry.seq);
+      h = undefined;
+    }
     if (!h) {
       const fhP = this.openEntry(entry);
-      fhP.catch(() => this.handles.delete(entry.seq));
-      h = { fh: fhP, busy: 0 };
+      const opened: Handle = { fh: fhP, busy: 0, gen: entry.gen };
+      fhP.catch(() => {
+        if (this.handles.get(entry.seq) === opened) this.handles.delete(entry.seq);
+      });
+      h = opened;
       this.handles.set(entry.seq, h);
       this.evict();
     }
-    h.busy++;
+    const held = h;
+    held.busy++;
     try {
       return await fn(await h.fh);
     } catch (err) {
@@ -42,8 +60,21 @@ export class FileHandles {
       // The system's message names the absolute path: keep it in `cause`, not in the message.
       throw new TapedeckError('TPD_IO', `reading ${entry.name}: ${(err as NodeJS.ErrnoException).code ?? 'I/O error'}`, { file: entry.name }, { cause: err });
     } finally {
-      h.busy--;
+      held.busy--;
+      if (held.retired && held.busy === 0) void held.fh.then((fh) => fh.close()).catch(() => undefined);
     }
+  }
+
+  /**
+   * The file of `seq` was replaced on disk (a compaction renamed over it): its handle is let
+   * go, closed at once when idle, else when the last read on it ends (it holds the old inode).
+   */
+  retire(seq: number): void {
+    const h = this.handles.get(seq);
+    if (!h) return;
+    this.handles.delete(seq);
+    h.retired = true;
+    if (h.busy === 0) void h.fh.then((fh) => fh.close()).catch(() => undefined);
   }
 
   /**

@@ -29,10 +29,36 @@ export interface FileEntry {
   readonly damaged: boolean;
   /** Lazily loaded block table (catalog rows plus blocks committed since open). */
   readonly table: BlockTable | undefined;
+  /**
+   * How many times the file was replaced under the same seq and name (a compaction by the
+   * running server, storage/live-compact.ts): 0 for the file as recorded. Caches and handles
+   * key by it, and a reader holding a place from an older generation maps it (`replaced`).
+   */
+  readonly gen: number;
+  /** How places of generation gen - 1 map to this one (set by replace). */
+  readonly replaced: PlaceMap | undefined;
+}
+
+/**
+ * Where the places of a file's previous generation lie in the new one: old delta block di
+ * starts at batch `k[di]` of new delta block `di[di]` (a compaction joins blocks, never
+ * splits one, so a batch keeps its order and an old place (di, k) is new place
+ * (di[di], k[di] + k)). An old place past the last block is the new end.
+ */
+export interface PlaceMap {
+  readonly fromGen: number;
+  readonly di: Uint32Array;
+  readonly k: Uint32Array;
+}
+
+/** Maps place (di, k) of generation map.fromGen to the file's current generation. */
+export function mapPlace(map: PlaceMap, newDeltas: number, di: number, k: number): { di: number; k: number } {
+  if (di >= map.di.length) return { di: newDeltas, k: 0 };
+  return { di: map.di[di] as number, k: (map.k[di] as number) + k };
 }
 
 /** What a new entry starts with (its block table is loaded on first use). */
-export type NewFileEntry = Omit<FileEntry, 'table'>;
+export type NewFileEntry = Omit<FileEntry, 'table' | 'gen' | 'replaced'>;
 
 /** What indexing a fetched file found. */
 export type IndexedFile = Pick<FileEntry, 'firstTs' | 'lastTs' | 'committedBytes' | 'damaged'>;
@@ -184,6 +210,8 @@ export class FileList {
   private entries: Array<Mutable<FileEntry>> = [];
   /** `entries` was handed out by all(): the next membership change copies it first. */
   private shared = false;
+  /** Files replaced so far (replace): readers skip generation checks while it is 0. */
+  replacements = 0;
 
   /** The files now, sorted by seq: a snapshot that later inserts do not change. */
   all(): readonly FileEntry[] {
@@ -224,7 +252,7 @@ export class FileList {
   append(entry: NewFileEntry): FileEntry {
     const last = this.last();
     if (last && entry.seq <= last.seq) throw new TapedeckError('TPD_INTERNAL', `file seq ${entry.seq} appended after seq ${last.seq}`);
-    const e: Mutable<FileEntry> = { ...entry, table: undefined };
+    const e: Mutable<FileEntry> = { ...entry, table: undefined, gen: 0, replaced: undefined };
     this.unshared().push(e);
     return e;
   }
@@ -233,7 +261,7 @@ export class FileList {
   insertRemote(entry: Omit<NewFileEntry, 'location'>): FileEntry {
     const i = this.indexAfter(entry.seq);
     if (this.entries[i - 1]?.seq === entry.seq) throw new TapedeckError('TPD_INTERNAL', `file seq ${entry.seq} is already in the archive`);
-    const e: Mutable<FileEntry> = { ...entry, location: 'remote', table: undefined };
+    const e: Mutable<FileEntry> = { ...entry, location: 'remote', table: undefined, gen: 0, replaced: undefined };
     this.unshared().splice(i, 0, e);
     return e;
   }
@@ -271,6 +299,21 @@ export class FileList {
 
   setTable(seq: number, table: BlockTable): void {
     this.entry(seq).table = table;
+  }
+
+  /**
+   * A sealed local file replaced on disk by another holding the same batches (a compaction):
+   * its new length and block table, the next generation, and how old places map to new ones.
+   * The entry object stays the one readers hold (storage/live-compact.ts swaps it only while
+   * no read is in flight).
+   */
+  replace(seq: number, committedBytes: number, table: BlockTable, map: Omit<PlaceMap, 'fromGen'>): void {
+    const e = this.entry(seq);
+    e.replaced = { fromGen: e.gen, di: map.di, k: map.k };
+    this.replacements++;
+    e.gen++;
+    e.committedBytes = committedBytes;
+    e.table = table;
   }
 
   // ---------------------------------------------------------------- internals

@@ -61,6 +61,30 @@ export const STORAGE_LIMITS = {
    * about half; a file of random doubles to 0.82, where seek + state took twice as long.
    */
   compactKeptBytesRatioMax: 0.75,
+  /**
+   * A change of a file's places (a compaction swapped in by the running server,
+   * storage/read-gate.ts) first waits this long for a moment when no read operation is in
+   * flight, holding nobody up.
+   */
+  gateIdleWaitMs: 2_000,
+  /**
+   * Then it closes the gate (new read operations wait) and waits at most this long for those
+   * in flight to finish; failing that, the gate reopens and the change is tried again later.
+   * The longest a read waits for a change, besides the change itself.
+   */
+  gateDrainWaitMs: 200,
+  /**
+   * The running server compacts at most this many updates a second (storage/live-compact.ts),
+   * between blocks, so that recording and reading go on (a compaction decodes and encodes:
+   * about 1 M updates per CPU-second; this keeps it under half a core).
+   */
+  compactUpdatesPerS: 400_000,
+  /** A swap given up (gateDrainWaitMs) is tried again after this long (storage/live-compact.ts). */
+  compactSwapRetryMs: 5_000,
+  /** Attempts to swap a compacted file in before the file is left as recorded (its compaction thrown away). */
+  compactSwapTriesMax: 12,
+  /** Sealed files waiting to be compacted by the running server (one is compacted at a time; more wait for the next start, which finds them). */
+  compactQueueMax: 1_024,
   batchUpdatesMax: 1_000_000,
   batchBytesMax: 48 * 1024 * 1024,
   /**

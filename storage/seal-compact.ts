@@ -19,7 +19,8 @@
  * Every block is read through the archive's checked reads (CRC32C, the catalog row), so a
  * damaged file is refused (TPD_CORRUPT_BLOCK), never compacted. The new file is written
  * whole under `outPath`, its commit slot last, and synced; replacing the old file with it
- * (and its catalog rows) is the caller's business.
+ * (and its catalog rows) is the caller's business. `pace`, when given, is awaited after each
+ * old block (a running server's compaction paces itself by it, storage/live-compact.ts).
  */
 import { open } from 'node:fs/promises';
 import { TapedeckError } from '../protocol/errors.js';
@@ -132,7 +133,7 @@ export function compactedDeltaCount(t: BlockTable, updatesTarget: number): numbe
  * Writes the compaction of sealed local file `entry` of `a` to `outPath` (created; an
  * existing file there is replaced). The old file is not touched.
  */
-export async function compactSealedFile(a: Archive, entry: FileEntry, outPath: string, targets: Partial<CompactTargets> = {}): Promise<CompactedFile> {
+export async function compactSealedFile(a: Archive, entry: FileEntry, outPath: string, targets: Partial<CompactTargets> = {}, pace?: (updates: number) => Promise<void>): Promise<CompactedFile> {
   const target: CompactTargets = { updates: targets.updates ?? STORAGE_LIMITS.compactBlockUpdatesTarget, rawBytes: targets.rawBytes ?? STORAGE_LIMITS.compactBlockRawBytesTarget };
   if (!entry.sealed || entry.location !== 'local') throw new TapedeckError('TPD_BAD_ARGUMENT', `only a sealed local file can be compacted; ${entry.name} is ${entry.sealed ? entry.location : 'not sealed'}`);
   if (entry.damaged) throw new TapedeckError('TPD_CORRUPT_BLOCK', `${entry.name} is damaged: it is not compacted`, { file: entry.name });
@@ -177,6 +178,8 @@ export async function compactSealedFile(a: Archive, entry: FileEntry, outPath: s
       deltaStarts.push({ di: newDeltas, k: pending.batches });
       pending.add(d, raw.length);
       if (pending.full(target)) await flush();
+      // A server compacting in the background lets readers and writers run between blocks.
+      await pace?.(row.updates);
     }
     await flush();
     await out.write(head, 0, HEADER_BYTES, 0);

@@ -128,20 +128,33 @@ export async function* readSeries(a: Archive, ids: readonly number[], fromUs: nu
     }
     if (f.firstTs === null) continue;
     if (f.firstTs > toUs) break;
-    // Sealed files through their per-series sidecar when it is there and sound; the open
-    // file, paths it does not cover, and files without a usable one, from the blocks.
-    const viaSidecar = f.sealed && f.location === 'local' && opts.sidecars !== false ? await seriesIndexOf(a).read(f, w.ids, fromUs, toUs, seriesCacheOf(a), opts.cacheSidecarChunks !== false) : undefined;
-    if (!viaSidecar) {
-      yield* fileChunks(a, f, w, fromUs, toUs, opts);
-      continue;
+    // A file is read within one read operation (storage/read-gate.ts): it is not replaced
+    // (compacted) between two of its chunks, whose places come from one block table.
+    const wait = a.gate.enter();
+    if (wait !== undefined) await wait;
+    try {
+      yield* fileSeries(a, f, w, fromUs, toUs, opts);
+    } finally {
+      a.gate.leave();
     }
-    const pieces = piecesInRange(viaSidecar.runs, fromUs, toUs);
-    if (pieces.length > 0) yield pieces;
-    if (viaSidecar.notCovered.length > 0) yield* fileChunks(a, f, { ids: viaSidecar.notCovered, miss: w.miss }, fromUs, toUs, opts);
     await opts.slice?.();
   }
   // Past the last file: a damaged last file's tail.
   if (f === undefined) throwHoleIn(a, a.fileList.last(), fromUs, toUs);
+}
+
+/** One file's part of readSeries. */
+async function* fileSeries(a: Archive, f: FileEntry, w: Wanted, fromUs: number, toUs: number, opts: SeriesReadOptions): AsyncGenerator<SeriesPiece[]> {
+  // Sealed files through their per-series sidecar when it is there and sound; the open
+  // file, paths it does not cover, and files without a usable one, from the blocks.
+  const viaSidecar = f.sealed && f.location === 'local' && opts.sidecars !== false ? await seriesIndexOf(a).read(f, w.ids, fromUs, toUs, seriesCacheOf(a), opts.cacheSidecarChunks !== false) : undefined;
+  if (!viaSidecar) {
+    yield* fileChunks(a, f, w, fromUs, toUs, opts);
+    return;
+  }
+  const pieces = piecesInRange(viaSidecar.runs, fromUs, toUs);
+  if (pieces.length > 0) yield pieces;
+  if (viaSidecar.notCovered.length > 0) yield* fileChunks(a, f, { ids: viaSidecar.notCovered, miss: w.miss }, fromUs, toUs, opts);
 }
 
 /**
@@ -224,7 +237,7 @@ async function chunkRuns(a: Archive, f: FileEntry, t: BlockTable, c: number, w: 
   const runs = new Map<number, SeriesRun>();
   const behind: Array<{ id: number; prior: ChunkRun | undefined }> = [];
   for (const id of w.ids) {
-    const hit = cache.get(`${f.seq}:${c}:${id}`);
+    const hit = cache.get(`${f.seq}.${f.gen}:${c}:${id}`);
     if (hit?.blocks === blocks) runs.set(id, hit.run);
     else behind.push({ id, prior: hit && hit.blocks < blocks ? hit : undefined });
   }
@@ -233,7 +246,7 @@ async function chunkRuns(a: Archive, f: FileEntry, t: BlockTable, c: number, w: 
   for (const { id, prior } of behind) {
     const added = read.get(id) ?? EMPTY_RUN;
     const run = prior ? concatRuns(prior.run, added) : added;
-    cache.put(`${f.seq}:${c}:${id}`, { run, blocks });
+    cache.put(`${f.seq}.${f.gen}:${c}:${id}`, { run, blocks });
     runs.set(id, run);
   }
   return runs;

@@ -112,16 +112,17 @@ describe('BlockCache', () => {
     expect(held.length).toBe(4);
   });
 
-  it('drops a file\'s evicted blocks with its cached ones', async () => {
+  it('drops a file\'s evicted blocks with its cached ones, every generation (keys seq.gen:offset)', async () => {
     const c = new BlockCache(10);
     const l = loader(9);
-    const held = [await c.get('1:0', l.load(0)), await c.get('2:0', l.load(1)), await c.get('1:64', l.load(2))];
+    const held = [await c.get('1.0:0', l.load(0)), await c.get('2.0:0', l.load(1)), await c.get('1.1:64', l.load(2)), await c.get('11.0:0', l.load(4))];
     c.dropFile(1);
-    expect(c.peek('1:0')).toBeUndefined();
-    expect(c.peek('1:64')).toBeUndefined();
-    expect(c.peek('2:0')).toBe(held[1]);
-    expect((await c.get('1:0', l.load(3))).ts[0]).toBe(3);
-    expect(l.calls).toBe(4);
+    expect(c.peek('1.0:0')).toBeUndefined();
+    expect(c.peek('1.1:64')).toBeUndefined();
+    expect(c.peek('2.0:0')).toBe(held[1]);
+    expect(c.peek('11.0:0')).toBe(held[3]);
+    expect((await c.get('1.0:0', l.load(3))).ts[0]).toBe(3);
+    expect(l.calls).toBe(5);
   });
 
   it('a load that fails keeps nothing: every reader fails alike, and the next one loads again', async () => {

@@ -29,7 +29,7 @@ describe('config', () => {
   it('fills seed 003 defaults and resolves durations to ms', () => {
     const c = resolveConfig({ archive_directory: '/tmp/x', record: { spec: ['/a/**'], flush_interval: { secs: 2, nanos: 0 } } });
     expect(c.record).toEqual({
-      spec: ['/a/**'], pollIntervalMs: 5000, imageFrequencyBytes: 64 * 1024 * 1024, flushFrequencyPages: 65534, flushIntervalMs: 2000, rotateIntervalMs: 0, rotateSizeBytes: 0,
+      spec: ['/a/**'], pollIntervalMs: 5000, imageFrequencyBytes: 64 * 1024 * 1024, flushFrequencyPages: 65534, flushIntervalMs: 2000, rotateIntervalMs: 0, rotateSizeBytes: 0, compact: true,
     });
     expect(c.publish).toEqual({ host: '127.0.0.1', port: 8080, maxSessions: 512, maxSessionsPerClient: 64, sessionGraceMs: 30_000, rateLimit: { max: 2000, timeWindowMs: 1000 }, promqlWarmUp: true });
     const d = resolveConfig({ archive_directory: '/tmp/x', record: { rotate_size: 1 << 20 }, publish: { session_grace: '2m' } });

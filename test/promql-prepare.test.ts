@@ -125,7 +125,7 @@ describe('PromQL preparation at start', () => {
 
   it('loads the sidecars of sealed local files ending within promqlPrepareSpanMs of the newest, newest first, at most seriesIndexOpenMax', () => {
     const hourUs = 3_600_000_000;
-    const file = (seq: number, lastH: number | null, sealed = true, location: FileEntry['location'] = 'local'): FileEntry => ({ seq, name: `f${seq}`, location, firstTs: lastH === null ? null : (lastH - 1) * hourUs, lastTs: lastH === null ? null : lastH * hourUs, committedBytes: 1, sealed, damaged: false, table: undefined });
+    const file = (seq: number, lastH: number | null, sealed = true, location: FileEntry['location'] = 'local'): FileEntry => ({ seq, name: `f${seq}`, location, firstTs: lastH === null ? null : (lastH - 1) * hourUs, lastTs: lastH === null ? null : lastH * hourUs, committedBytes: 1, sealed, damaged: false, table: undefined, gen: 0, replaced: undefined });
     const files = [file(1, 10), file(2, 40), file(3, 60), file(4, 70, true, 'remote'), file(5, 80), file(6, 81, false), file(7, null)];
     limits.promqlPrepareSpanMs = 24 * 3_600_000;
     expect(filesToPrepare(files).map((f) => f.seq)).toEqual([5, 3]);

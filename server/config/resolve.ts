@@ -74,6 +74,7 @@ function resolveRecord(r: RawConfig['record'], problems: string[]): ServeConfig[
     flushIntervalMs: durationMs(r.flush_interval),
     rotateIntervalMs: msOrZero(r.rotate_interval),
     rotateSizeBytes: r.rotate_size ?? 0,
+    compact: r.compact,
   };
   if (record.flushIntervalMs > 0 && record.flushIntervalMs < 1) problems.push('record.flush_interval: must be 0 (off) or at least 1ms');
   if (record.pollIntervalMs <= 0) problems.push('record.poll_interval: must be more than 0');

@@ -50,6 +50,7 @@ const RecordSection = orNull(section({
   flush_interval: duration({ default: durationText(STORAGE_DEFAULTS.flushIntervalMs), examples: ['1s'], description: 'Commit at least this often while data is pending; "0" = no timer. The embedded default (tapedeck serve without --config) uses 1s so that live tailing and history see new data promptly.' }),
   rotate_interval: durationOrNull({ default: null, examples: ['1d'], description: 'Close "current" under its end time and start a new file this often; null = never.' }),
   rotate_size: orNull(Type.Integer({ minimum: 65536 }), { default: null, examples: [1_073_741_824], description: 'Also rotate when "current" reaches this many bytes (at least 65536); null = no size limit.' }),
+  compact: Type.Boolean({ default: true, description: 'Compact each rotated file in the background (larger blocks, codec 3: a third to a half of the bytes for Prometheus-like data) and swap it in under live readers before it is shipped or indexed; files whose compaction would keep more than 3/4 of their bytes stay as recorded (docs/storage.md, "Compaction"). false = files stay as recorded (`tapedeck compact` can compact them with the server stopped).' }),
 }, {}), { default: {}, description: 'What to record and how to write it; null = playback only (the archive is opened read-only and no source runs).' });
 
 const RateLimit = orNull(section({

@@ -42,6 +42,8 @@ export interface ServeConfig {
     rotateIntervalMs: number;
     /** Rotate when `current` reaches this many bytes; 0 = never. */
     rotateSizeBytes: number;
+    /** Compact each rotated file in the background (storage/live-compact.ts). */
+    compact: boolean;
   } | null;
   publish: {
     host: string;

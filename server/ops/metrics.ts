@@ -12,6 +12,7 @@ import type { Source } from '../sources/source.js';
 import type { HaRuntime } from '../ha/runtime.js';
 import { isWarmUpRequest } from '../promql/prepare.js';
 import { CANCELED } from '../client-gone.js';
+import { LiveCompactor } from '../../storage/live-compact.js';
 
 /** A counter whose value lives elsewhere: on scrape it catches up with `read()`. */
 function mirrorCounter(reg: Registry, name: string, help: string, read: () => number): void {
@@ -202,6 +203,23 @@ export function createMetrics(app: FastifyInstance, deps: MetricsDeps): Registry
     buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5],
   });
   sessions.pacingObserver = (ms) => pacing.observe(ms / 1000);
+
+  // Compaction by the server (storage/live-compact.ts), when it runs.
+  const compactor = deps.archive.settling instanceof LiveCompactor ? deps.archive.settling : undefined;
+  if (compactor) {
+    const s = compactor.stats;
+    let seen = { compacted: 0, declined: 0, skipped: 0, failed: 0, gaveUp: 0 };
+    new Counter({ name: 'tapedeck_compaction_files_total', help: 'Rotated files the server compacted (`compacted`), left as recorded because compacting saved too little (`declined`) or did not apply (`skipped`: open, damaged, shipped, already compact), whose swap found reads in flight at every try (`gave_up`), or whose compaction failed (`failed`).', labelNames: ['result'], registers: [reg],
+      collect() {
+        const now = { compacted: s.compacted, declined: s.declined, skipped: s.skipped, failed: s.failed, gaveUp: s.gaveUp };
+        for (const k of Object.keys(now) as Array<keyof typeof now>) this.inc({ result: k === 'gaveUp' ? 'gave_up' : k }, now[k] - seen[k]);
+        seen = now;
+      } });
+    mirrorCounter(reg, 'tapedeck_compaction_bytes_before_total', 'Bytes of the files the server compacted, as recorded.', () => s.bytesBefore);
+    mirrorCounter(reg, 'tapedeck_compaction_bytes_after_total', 'Bytes of the same files after compaction.', () => s.bytesAfter);
+    mirrorCounter(reg, 'tapedeck_compaction_swap_retries_total', 'Swaps of a compacted file put off because reads were in flight past the read gate\'s waits (tried again later).', () => s.swapRetries);
+    new Gauge({ name: 'tapedeck_compaction_queued', help: 'Rotated files waiting to be compacted.', registers: [reg], collect() { this.set(s.queued); } });
+  }
 
   // HTTP
   const http = new Histogram({

@@ -30,6 +30,8 @@ import { withRefRuns, type PendingChunk } from './refs-read.js';
 interface Open {
   seq: number;
   name: string;
+  /** The generation of the segment it describes (FileEntry.gen: a compaction makes another). */
+  gen: number;
   index: SidecarIndex;
   /** Where the chunks end (the index's offset): bytes [0, chunkEnd) hold the header and every chunk. */
   chunkEnd: number;
@@ -84,7 +86,7 @@ export class SeriesIndexStore {
   /** The verified index of f's sidecar, or undefined (then a build is asked for). */
   async indexOf(f: FileEntry): Promise<Open | undefined> {
     const held = this.opened.get(f.seq);
-    if (held && held.name === f.name) {
+    if (held && held.name === f.name && held.gen === f.gen) {
       this.opened.delete(f.seq);
       this.opened.set(f.seq, held);
       return held;
@@ -98,7 +100,7 @@ export class SeriesIndexStore {
       this.loading.set(f.seq, loading);
     }
     const o = await loading;
-    return o?.name === f.name ? o : undefined;
+    return o?.name === f.name && o.gen === f.gen ? o : undefined;
   }
 
   /** Opens and verifies f's sidecar (indexOf's work). */
@@ -118,7 +120,7 @@ export class SeriesIndexStore {
       const size = (await fh.stat()).size;
       const h = decodeHeader(await readExactly(fh, HEADER_BYTES, 0), id, size);
       const index = decodeIndex(await readExactly(fh, h.indexBytes, h.indexOffset), h);
-      const o: Open = { seq: f.seq, name: f.name, index, chunkEnd: h.indexOffset, readBytes: 0 };
+      const o: Open = { seq: f.seq, name: f.name, gen: f.gen, index, chunkEnd: h.indexOffset, readBytes: 0 };
       this.opened.set(f.seq, o);
       while (this.opened.size > STORAGE_LIMITS.seriesIndexOpenMax) this.forget(this.opened.keys().next().value as number);
       return o;
@@ -336,6 +338,8 @@ export class SeriesIndexStore {
 
   /** Queues f's sidecar for a build (once). */
   enqueue(seq: number): void {
+    // A file the server is compacting is built once settled (server/series-index.ts).
+    if (this.a.settling?.pending(seq) === true) return;
     if (!this.builds.accepts(seq)) return;
     this.absent.add(seq);
     this.builds.push(seq);
@@ -391,7 +395,7 @@ export class SeriesIndexStore {
 const HOLD_READ_FRACTION = 8;
 
 function cacheKey(o: Open, ix: SidecarIndex, c: number, id: number): string {
-  return `${o.seq}:s${ix.slice[c] as number}:${id}`;
+  return `${o.seq}.${o.gen}:s${ix.slice[c] as number}:${id}`;
 }
 
 const stores = new WeakMap<Archive, SeriesIndexStore>();

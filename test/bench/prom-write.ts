@@ -1,6 +1,6 @@
 /**
  * Remote-write benchmark, Tapedeck side by side with a real Prometheus on this machine:
- * `npm run bench:prom-write [-- --series 10000 --scrapes 60 --per-request 2000 --sides tapedeck,prometheus --acks durable,memory --sidecars on --compact on]`.
+ * `npm run bench:prom-write [-- --series 10000 --scrapes 60 --per-request 2000 --sides tapedeck,prometheus --acks durable,memory --sidecars on --compact live]`.
  *
  * Load: SERIES series with realistic label sets (node/SNMP-style: 20 metric names, 100
  * instances, job, device or ifName), scraped SCRAPES times 15 s apart (counters that grow by
@@ -21,11 +21,14 @@
  *   bodies to its /api/v1/write; bytes per sample = the size of the block a TSDB snapshot
  *   (POST /api/v1/admin/tsdb/snapshot, head included) writes, i.e. the compacted on-disk
  *   form of exactly these samples, / samples; its WAL size is printed beside it.
- * - Then (`--compact on`, the default, with the sidecars; not timed with the ingest) the
- *   server is stopped, `tapedeck compact` runs on the archive (storage/compact-archive.ts),
- *   and a server started again on it builds the compacted file's sidecar:
- *   `after_compaction` gives the bytes then, with and without the sidecar, and
- *   `bytes_ratio_compacted_with_sidecars` their ratio to Prometheus'.
+ * - `--compact live` (the default, with the sidecars; not timed with the ingest): the server
+ *   compacts the file its rotation sealed, under its live readers (storage/live-compact.ts,
+ *   paced as in production), then builds its sidecar (version 5); `after_compaction` gives
+ *   the bytes then, with and without the sidecar, the server still running, and
+ *   `bytes_ratio_compacted_with_sidecars` their ratio to Prometheus'. `--compact offline`:
+ *   the server (which does not compact) is stopped, `tapedeck compact` runs on the archive
+ *   (storage/compact-archive.ts) and a server started again builds the sidecar. `--compact
+ *   off`: the file stays as recorded, with a version-4 sidecar (`bytes_per_sample_with_sidecars`).
  * `where` says where each Tapedeck archive's bytes are: the catalog's database, WAL and
  * shared memory, and the segment files by frame type (stored and raw payload bytes, frame
  * headers apart). `--sides tapedeck` skips Prometheus, `--acks memory` one of the two runs.
@@ -58,7 +61,7 @@ const { values: args } = parseArgs({
     sides: { type: 'string', default: 'tapedeck,prometheus' },
     acks: { type: 'string', default: 'durable,memory' },
     sidecars: { type: 'string', default: 'on' },
-    compact: { type: 'string', default: 'on' },
+    compact: { type: 'string', default: 'live' },
   },
 });
 
@@ -69,7 +72,8 @@ async function serve(dir: string): Promise<void> {
   const { seriesIndexOf } = await import('../../storage/series-index/store.js');
   const srv = await startServer(resolveConfig({
     archive_directory: dir,
-    record: { spec: ['/**'], flush_interval: '1s' },
+    // --compact live: the server compacts the file its rotation seals (storage/live-compact.ts).
+    record: { spec: ['/**'], flush_interval: '1s', compact: process.env.BENCH_COMPACT === 'live' },
     publish: { bind: '127.0.0.1:0', rate_limit: { max: 1_000_000 } },
     sources: [{ name: 'prom', type: 'remote_write', required: false }],
   }), { logger: pino({ level: 'silent' }) });
@@ -90,9 +94,14 @@ async function serve(dir: string): Promise<void> {
       // Rotated as a daily rotate_interval would; the rotation queues the sealed file's build.
       const started = performance.now();
       await srv.archive.writer?.rotate();
+      // With --compact live the file is compacted first, then its sidecar built (version 5).
+      const compactor = srv.archive.settling as import('../../storage/live-compact.js').LiveCompactor | undefined;
+      await compactor?.whenIdle();
+      const compactS = (performance.now() - started) / 1000;
       const store = seriesIndexOf(srv.archive);
       await store.whenIdle();
-      return reply({ built: store.stats.built, failures: store.stats.buildFailures, seconds: (performance.now() - started) / 1000 });
+      const compaction = compactor ? { ...compactor.stats, seconds: compactS } : undefined;
+      return reply({ built: store.stats.built, failures: store.stats.buildFailures, seconds: (performance.now() - started) / 1000 - compactS, compaction });
     }
     if (m.cmd === 'idle') {
       // A server started on a compacted archive builds the sidecars its sealed files lack.
@@ -292,14 +301,28 @@ async function tapedeck(load: Load, ack: 'durable' | 'memory'): Promise<Record<s
     const bytes = await dirBytes(dir);
     const where = await breakdown(dir);
     let sidecar: { bytes: number; bytes_per_sample: number; build_seconds: number } | undefined;
+    let afterCompaction: Record<string, unknown> | undefined;
     if (args.sidecars !== 'off') {
-      const built = await call('sidecar') as { built: number; failures: number; seconds: number };
+      const built = await call('sidecar') as { built: number; failures: number; seconds: number; compaction?: { compacted: number; bytesBefore: number; bytesAfter: number; seconds: number } };
       if (built.built < 1 || built.failures > 0) throw new Error(`sidecar build: ${JSON.stringify(built)}`);
       const sidecarBytes = await dirBytes(join(dir, 'series-index'));
-      sidecar = { bytes: sidecarBytes, bytes_per_sample: round(sidecarBytes / load.samples), build_seconds: round(built.seconds) };
+      const side = { bytes: sidecarBytes, bytes_per_sample: round(sidecarBytes / load.samples), build_seconds: round(built.seconds) };
+      if (built.compaction === undefined) sidecar = side;
+      else {
+        // The running server compacted the file (its sidecar is then version 5): the archive's
+        // bytes now, the empty `current` the rotation opened given apart (see compacted()).
+        if (built.compaction.compacted !== 1) throw new Error(`live compaction: ${JSON.stringify(built.compaction)}`);
+        const currentBytes = (await stat(join(dir, 'current'))).size;
+        const all = (await dirBytes(dir)) - currentBytes;
+        afterCompaction = {
+          mode: 'live: the running server compacted the rotated file', seconds: round(built.compaction.seconds), files: 1,
+          file_bytes_before: built.compaction.bytesBefore, file_bytes_after: built.compaction.bytesAfter,
+          bytes_per_sample: round((all - sidecarBytes) / load.samples), sidecar: side,
+          bytes_per_sample_with_sidecars: round(all / load.samples), current_file_bytes: currentBytes, where: await breakdown(dir),
+        };
+      }
     }
-    let afterCompaction: Record<string, unknown> | undefined;
-    if (args.sidecars !== 'off' && args.compact !== 'off') {
+    if (args.sidecars !== 'off' && args.compact === 'offline') {
       await call('close');
       closed = true;
       afterCompaction = await compacted(dir, load.samples);
@@ -362,6 +385,8 @@ function round(x: number): number {
 }
 
 async function main(): Promise<void> {
+  // Read by the server child (serve()): whether it compacts rotated files itself.
+  process.env.BENCH_COMPACT = String(args.compact);
   const series = Number(args.series);
   const scrapes = Number(args.scrapes);
   const perRequest = Number(args['per-request']);

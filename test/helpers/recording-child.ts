@@ -14,8 +14,9 @@ export interface RecordingChild {
 }
 
 /** Starts the child over `dir` with one source of `type`; resolves once it listens (rejects, with its stderr, if it exits first). */
-export async function startRecordingChild(dir: string, type: 'push' | 'remote_write', flushInterval?: string): Promise<RecordingChild> {
-  const proc = spawn(process.execPath, childArgs('recording-server-child', dir, type, ...(flushInterval === undefined ? [] : [flushInterval])), { stdio: ['ignore', 'pipe', 'pipe'] });
+export async function startRecordingChild(dir: string, type: 'push' | 'remote_write', flushInterval?: string, rotateSize?: number): Promise<RecordingChild> {
+  const extra = flushInterval === undefined ? [] : rotateSize === undefined ? [flushInterval] : [flushInterval, String(rotateSize)];
+  const proc = spawn(process.execPath, childArgs('recording-server-child', dir, type, ...extra), { stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
   proc.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
   const exited = new Promise<NodeJS.Signals | null>((resolve) => proc.once('exit', (_code, signal) => resolve(signal)));
