@@ -37,6 +37,7 @@ import { HEADER_BYTES } from './codec/header.js';
 import { COMPACT_TMP_SUFFIX, markDeclined, skipReason } from './compact-archive.js';
 import { fsyncDir } from './open-file.js';
 import { STORAGE_LIMITS } from './limits.js';
+import { Pacer } from './pacer.js';
 import { compactSealedFile, type CompactedFile, type CompactTargets } from './seal-compact.js';
 import { sidecarPath } from './series-index/build.js';
 
@@ -81,7 +82,7 @@ export class LiveCompactor extends EventEmitter implements FileSettling {
   private readonly waiting = new Map<number, Array<() => void>>();
   private running: Promise<void> | undefined;
   private stopped = false;
-  private paced = { updates: 0, sinceMs: 0 };
+  private readonly pacer = new Pacer(() => this.opts.updatesPerS ?? STORAGE_LIMITS.compactUpdatesPerS);
   private readonly onRotate = (e: { seq: number }): void => this.enqueue(e.seq);
 
   constructor(
@@ -266,14 +267,6 @@ export class LiveCompactor extends EventEmitter implements FileSettling {
   /** Sleeps when compaction ran ahead of its rate; yields to the event loop after each block. */
   private async pace(updates: number): Promise<void> {
     if (this.stopped || this.a.isClosed) throw new Error('compaction stopped');
-    const rate = this.opts.updatesPerS ?? STORAGE_LIMITS.compactUpdatesPerS;
-    const nowMs = performance.now();
-    if (nowMs - this.paced.sinceMs > 1000) this.paced = { updates: 0, sinceMs: nowMs };
-    this.paced.updates += updates;
-    const dueMs = this.paced.sinceMs + (this.paced.updates / rate) * 1000;
-    await new Promise<void>((resolve) => {
-      if (dueMs > nowMs) setTimeout(resolve, dueMs - nowMs);
-      else setImmediate(resolve);
-    });
+    await this.pacer.step(updates);
   }
 }

@@ -12,6 +12,7 @@ import type { Archive } from '../archive.js';
 import { diskFullCode } from '../disk-full.js';
 import type { FileEntry } from '../file-list.js';
 import { STORAGE_LIMITS } from '../limits.js';
+import { Pacer } from '../pacer.js';
 import { readExactly } from '../segment-file.js';
 import { buildSidecar, identityOf, openSidecarFile, sidecarDir, SIDECAR_SUFFIX, TEMP_SUFFIX, type BuildResult } from './build.js';
 import { currentVersion, earlierVersion, HEADER_BYTES, versionOf } from './format.js';
@@ -25,7 +26,7 @@ export class SidecarBuilds {
   /** Seqs whose build failed on a full disk: queued again with the next push. */
   private readonly failedOnFullDisk = new Set<number>();
   /** Updates decoded since the pace clock started. */
-  private paced = { updates: 0, sinceMs: 0 };
+  private readonly pacer = new Pacer(() => STORAGE_LIMITS.seriesIndexBuildUpdatesPerS);
 
   constructor(
     private readonly a: Archive,
@@ -81,14 +82,7 @@ export class SidecarBuilds {
   /** Yields after each block; sleeps when decoding ran ahead of seriesIndexBuildUpdatesPerS. */
   private async pace(updates: number): Promise<void> {
     if (this.stopped || this.a.isClosed) throw new Error('series sidecar builds stopped');
-    const nowMs = performance.now();
-    if (nowMs - this.paced.sinceMs > 1000) this.paced = { updates: 0, sinceMs: nowMs };
-    this.paced.updates += updates;
-    const dueMs = this.paced.sinceMs + (this.paced.updates / STORAGE_LIMITS.seriesIndexBuildUpdatesPerS) * 1000;
-    await new Promise<void>((resolve) => {
-      if (dueMs > nowMs) setTimeout(resolve, dueMs - nowMs);
-      else setImmediate(resolve);
-    });
+    await this.pacer.step(updates);
   }
 
   /** Stops builds (the one running gives up at its next block); waits for it. */
