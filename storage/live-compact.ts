@@ -29,11 +29,12 @@
  * started, files already compact, files declined before (compactKeptBytesRatioMax).
  */
 import { EventEmitter } from 'node:events';
-import { readdir, rename, rm } from 'node:fs/promises';
-import { join } from 'node:path';
-import { isTapedeckError } from '../protocol/errors.js';
+import { open, readdir, rename, rm } from 'node:fs/promises';
+import { basename, join } from 'node:path';
+import { isTapedeckError, TapedeckError } from '../protocol/errors.js';
 import type { Archive, FileSettling } from './archive.js';
-import { HEADER_BYTES } from './codec/header.js';
+import { decodeHeader, HEADER_BYTES, headerReservedProblems } from './codec/header.js';
+import { checkedPayload } from './checked-frame.js';
 import { COMPACT_TMP_SUFFIX, markDeclined, skipReason } from './compact-archive.js';
 import { fsyncDir } from './open-file.js';
 import { STORAGE_LIMITS } from './limits.js';
@@ -51,6 +52,8 @@ export interface LiveCompactOptions {
   gate?: { idleWaitMs: number; drainWaitMs: number };
   /** Between swap attempts (STORAGE_LIMITS.compactSwapRetryMs by default). */
   swapRetryMs?: number;
+  /** Called once the compaction is written and synced, before it is read back (tests damage it here). */
+  onWritten?: (tmpPath: string) => Promise<void>;
 }
 
 /** What became of a file, as the `settled` event tells it. */
@@ -209,6 +212,13 @@ export class LiveCompactor extends EventEmitter implements FileSettling {
       markDeclined(this.a, e.name, c.bytes);
       return { seq, name, result: 'declined', before, after: before, why: `saves too little (${c.bytes} bytes)` };
     }
+    try {
+      await this.opts.onWritten?.(tmp);
+      await readBack(tmp, c);
+    } catch (err) {
+      await rm(tmp, { force: true });
+      throw err;
+    }
     const gate = this.opts.gate ?? { idleWaitMs: STORAGE_LIMITS.gateIdleWaitMs, drainWaitMs: STORAGE_LIMITS.gateDrainWaitMs };
     for (let attempt = 1; ; attempt++) {
       if (this.stopped || this.a.isClosed) {
@@ -268,5 +278,33 @@ export class LiveCompactor extends EventEmitter implements FileSettling {
   private async pace(updates: number): Promise<void> {
     if (this.stopped || this.a.isClosed) throw new Error('compaction stopped');
     await this.pacer.step(updates);
+  }
+}
+
+/**
+ * The compaction as it lies on disk, checked before it may replace the file: its length, its
+ * header and commit slot, and every frame (length, CRC32C, header against its new row), as
+ * every read will check them. Damage written by the disk or the kernel is caught here,
+ * while the file as recorded is still whole: the compaction is thrown away instead.
+ */
+async function readBack(tmp: string, c: CompactedFile): Promise<void> {
+  const fh = await open(tmp, 'r');
+  try {
+    const where = basename(tmp);
+    if ((await fh.stat()).size !== c.bytes) throw new TapedeckError('TPD_CORRUPT_BLOCK', `${where}: ${c.bytes} bytes written, another length read back`);
+    const head = new Uint8Array(HEADER_BYTES);
+    if ((await fh.read(head, 0, HEADER_BYTES, 0)).bytesRead !== HEADER_BYTES) throw new TapedeckError('TPD_CORRUPT_HEADER', `${where}: its header cannot be read back`);
+    const h = decodeHeader(head);
+    // Every byte of the header: what no CRC32C covers (reserved bytes, slot padding) must be zero, slot B empty.
+    const reserved = headerReservedProblems(head);
+    if (reserved.length > 0) throw new TapedeckError('TPD_CORRUPT_HEADER', `${where}: ${reserved.join('; ')}`);
+    if (h.slots[0] !== 'valid' || h.slots[1] !== 'empty' || h.commit.committedBytes !== c.bytes) throw new TapedeckError('TPD_CORRUPT_HEADER', `${where}: its commit slot does not hold its length`);
+    for (const row of c.rows) {
+      const frame = new Uint8Array(row.frameBytes);
+      if ((await fh.read(frame, 0, row.frameBytes, row.offset)).bytesRead !== row.frameBytes) throw new TapedeckError('TPD_CORRUPT_BLOCK', `${where} block at ${row.offset}: the file ends inside the block`);
+      checkedPayload(frame, row, `${where} block at ${row.offset}`);
+    }
+  } finally {
+    await fh.close();
   }
 }

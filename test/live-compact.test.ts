@@ -8,14 +8,16 @@
  * recorded. Recording goes on into `current` meanwhile.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { readdir } from 'node:fs/promises';
+import { readdir, readFile, truncate, writeFile } from 'node:fs/promises';
 import { Archive } from '../storage/archive.js';
 import { LiveCompactor } from '../storage/live-compact.js';
 import { readSeries } from '../storage/series-read.js';
 import { verifyArchive } from '../storage/verify.js';
 import type { Cursor } from '../storage/cursor.js';
 import type { Batch } from '../protocol/value.js';
-import { randomBatches } from './helpers/workload.js';
+import { randomBatches, rng } from './helpers/workload.js';
+import { scheduleSeed } from './helpers/seed.js';
+import { HEADER_BYTES, SLOT_BYTES, SLOT_OFFSETS } from '../storage/codec/header.js';
 import { naiveState, plain, readAll, readArchive, sorted } from './helpers/replay.js';
 import { tmpDir } from './helpers/tmp.js';
 
@@ -202,5 +204,49 @@ describe('live compaction', () => {
     ]);
     expect(f.gen).toBe(0);
     await lc.stop();
+  });
+});
+
+describe('live compaction: damage in the compaction before the swap', () => {
+  it('is caught when it is read back, in each region of the file (header, commit slot, a frame, a cut; seeded): the file stays as recorded', async () => {
+    const seed = scheduleSeed('LIVE_COMPACT_DAMAGE_SEED', 'live-compact damage');
+    const r = rng(seed);
+    const all = randomBatches(seed % 1000, 240, { paths: 30 });
+    for (const region of ['header', 'slot', 'frame', 'cut'] as const) {
+      const { dir, a } = await recorded(all, []);
+      const f = a.fileList.all().find((x) => x.sealed)!;
+      let frames = 0;
+      let hit = '';
+      const lc = new LiveCompactor(a, {
+        ...fast,
+        onWritten: async (tmp) => {
+          const bytes = new Uint8Array(await readFile(tmp));
+          // The new rows are the compaction's; the frames lie from the header to the end.
+          let at: number;
+          // Every header byte: magic, version, ids (CRC32C), reserved bytes, both slots and their padding.
+          if (region === 'header') at = Math.floor(r() * SLOT_OFFSETS[0]);
+          else if (region === 'slot') at = SLOT_OFFSETS[0] + Math.floor(r() * 2 * SLOT_BYTES);
+          else if (region === 'cut') {
+            await truncate(tmp, HEADER_BYTES + Math.floor(r() * (bytes.length - HEADER_BYTES)));
+            hit = 'cut';
+            return;
+          } else at = HEADER_BYTES + Math.floor(r() * (bytes.length - HEADER_BYTES));
+          bytes[at] = (bytes[at] as number) ^ (1 << Math.floor(r() * 8));
+          frames++;
+          hit = `${region} byte ${at}`;
+          await writeFile(tmp, bytes);
+        },
+      });
+      const outcomes: Array<{ result: string; why?: string }> = [];
+      lc.on('settled', (o: { result: string; why?: string }) => outcomes.push(o));
+      await lc.start();
+      await lc.whenIdle();
+      expect(outcomes, `seed ${seed}, ${hit}`).toMatchObject([{ result: 'failed', why: expect.stringMatching(/^TPD_CORRUPT_(BLOCK|HEADER)|^TPD_NOT_AN_ARCHIVE_FILE|^TPD_CATALOG/) }]);
+      expect(f.gen).toBe(0);
+      expect((await readdir(dir)).filter((n) => n.endsWith('.compact.tmp'))).toEqual([]);
+      expect(plain(await readAll(a.cursor()))).toStrictEqual(plain(all));
+      await lc.stop();
+      expect(frames + (region === 'cut' ? 1 : 0)).toBe(1);
+    }
   });
 });
