@@ -8,7 +8,7 @@
  * recorded. Recording goes on into `current` meanwhile.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { readdir, readFile, truncate, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, truncate, writeFile } from 'node:fs/promises';
 import { Archive } from '../storage/archive.js';
 import { LiveCompactor } from '../storage/live-compact.js';
 import { readSeries } from '../storage/series-read.js';
@@ -248,5 +248,53 @@ describe('live compaction: damage in the compaction before the swap', () => {
       await lc.stop();
       expect(frames + (region === 'cut' ? 1 : 0)).toBe(1);
     }
+  });
+});
+
+describe('live compaction and cold storage', () => {
+  it('ships the compacted file (the put waits for the compaction), evicts it, and fetches it back whole', async () => {
+    const { ColdStorage } = await import('../storage/cold.js');
+    const { join } = await import('node:path');
+    const hooks = join(process.cwd(), 'test/fixtures/hooks');
+    const base = await tmpDir('live-compact-cold-');
+    const cold = join(base, 'cold');
+    await mkdir(cold);
+    // Counters: a compaction saves enough on them to be kept under the default ratio rule.
+    const all: Batch[] = [];
+    for (let b = 0; b < 400; b++) all.push({ ts: 1_700_000_000_000_000 + b * 15_000_000, updates: Array.from({ length: 40 }, (_, i): [string, number] => [`/c/m${i}`, b * (i + 1)]) });
+    const dir = join(base, 'archive');
+    const a = await Archive.open(dir, opts);
+    open.push(a);
+    const lc = new LiveCompactor(a, { targets: { updates: 4_000 }, updatesPerS: Infinity, swapRetryMs: 5 });
+    await lc.start();
+    const c = await ColdStorage.start(a, {
+      hooks: { put: { cmd: join(hooks, 'put-copy.sh'), args: [cold] }, get: { cmd: join(hooks, 'get-copy.sh'), args: [cold] } },
+      retention: { maxAgeMs: 0, maxBytes: 1 }, checkIntervalMs: 0, listIntervalMs: 0,
+    });
+    const shipped = new Promise<void>((done) => c.on('event', (e: { type: string; ok?: boolean }) => e.type === 'put' && e.ok === true && done()));
+    for (const [i, b] of all.entries()) {
+      a.writer!.append(b.updates, b.ts);
+      if (i % 3 === 2) await a.writer!.flush();
+    }
+    await a.writer!.flush();
+    await a.writer!.rotate();
+    await shipped;
+    const f = a.fileList.all().find((x) => x.sealed)!;
+    expect(lc.stats.compacted).toBe(1);
+    expect(f.gen).toBe(1);
+    // The cold copy is the compacted file, byte for byte: the catalog's rows describe it.
+    expect(Buffer.compare(await readFile(join(cold, f.name)), await readFile(join(dir, f.name)))).toBe(0);
+    await c.check();
+    expect(f.location).toBe('remote');
+    const cur = a.cursor();
+    expect(plain(await readAll(cur))).toStrictEqual(plain(all));
+    expect(f.location).toBe('local');
+    await c.stop();
+    await lc.stop();
+    await a.close();
+    open.length = 0;
+    expect(plain(await readArchive(dir))).toStrictEqual(plain(all));
+    const v = await verifyArchive(dir);
+    expect(v.ok, JSON.stringify(v.problems)).toBe(true);
   });
 });
