@@ -99,7 +99,9 @@ export class LiveCompactor extends EventEmitter implements FileSettling {
   async start(): Promise<void> {
     this.a.settling = this;
     for (const name of await readdir(this.a.dir)) if (name.endsWith(COMPACT_TMP_SUFFIX)) await rm(join(this.a.dir, name), { force: true });
-    for (const f of this.a.files) if (f.sealed && f.location === 'local' && this.reason(f.seq) === undefined) this.enqueue(f.seq);
+    // The put rows read once (an archive of many files has as many rows).
+    const shipped = this.shippedNames();
+    for (const f of this.a.files) if (f.sealed && f.location === 'local' && this.reason(f.seq, shipped) === undefined) this.enqueue(f.seq);
     this.a.on('rotate', this.onRotate);
     this.a.once('close', () => void this.stop());
   }
@@ -184,10 +186,13 @@ export class LiveCompactor extends EventEmitter implements FileSettling {
     else this.stats.failed++;
   }
 
-  private reason(seq: number): string | undefined {
+  private shippedNames(): Set<string> {
+    return new Set(this.a.catalog.puts().map((p) => p.name));
+  }
+
+  private reason(seq: number, shipped = this.shippedNames()): string | undefined {
     const f = this.a.fileList.bySeq(seq);
     if (f === undefined) return 'gone';
-    const shipped = new Set(this.a.catalog.puts().map((p) => p.name));
     return skipReason(this.a, f, shipped, this.opts.targets?.updates ?? STORAGE_LIMITS.compactBlockUpdatesTarget);
   }
 
