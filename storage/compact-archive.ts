@@ -28,7 +28,7 @@ import { assertArchiveDir } from './archive-dir.js';
 import { HEADER_BYTES } from './codec/header.js';
 import type { FileEntry } from './file-list.js';
 import { fsyncDir } from './open-file.js';
-import { compactedDeltaCount, compactSealedFile, type CompactTargets } from './seal-compact.js';
+import { compactedDeltaCount, compactSealedFile, type CompactedFile, type CompactTargets } from './seal-compact.js';
 import { STORAGE_LIMITS } from './limits.js';
 import { sidecarPath } from './series-index/build.js';
 
@@ -66,6 +66,24 @@ export function skipReason(a: Archive, e: FileEntry, shipped: ReadonlySet<string
   return undefined;
 }
 
+/**
+ * Puts compaction `c` of sealed file `e`, written and synced at `tmp`, in its place: the
+ * catalog forgets the file's rows, the compaction is renamed over the file, the directory is
+ * synced, the new rows are recorded, and the file's sidecar (which describes the old blocks)
+ * is removed; a server builds the new one. `renamed` runs right after the rename, when the
+ * file on disk is the compaction (the running server swaps its file entry there,
+ * live-compact.ts).
+ */
+export async function swapInCompaction(a: Archive, e: FileEntry, tmp: string, c: CompactedFile, renamed?: () => void): Promise<void> {
+  const row = { seq: e.seq, name: e.name, location: e.location, firstTs: e.firstTs, lastTs: e.lastTs, sealed: true };
+  a.catalog.recordFile({ ...row, indexedBytes: HEADER_BYTES }, [], [], HEADER_BYTES);
+  await rename(tmp, join(a.dir, e.name));
+  renamed?.();
+  await fsyncDir(a.dir);
+  a.catalog.recordFile({ ...row, indexedBytes: c.bytes }, c.rows, [], HEADER_BYTES);
+  await rm(sidecarPath(a, e.name), { force: true });
+}
+
 /** Notes that compacting `name` would keep too much (`bytes`): it is not tried again. */
 export function markDeclined(a: Archive, name: string, bytes: number): void {
   a.catalog.setMeta(DECLINED_KEY + name, String(bytes));
@@ -100,13 +118,7 @@ export async function compactArchive(dir: string, opts: CompactOptions = {}): Pr
         opts.onFile?.(r);
         continue;
       }
-      const row = { seq: e.seq, name: e.name, location: e.location, firstTs: e.firstTs, lastTs: e.lastTs, sealed: true };
-      a.catalog.recordFile({ ...row, indexedBytes: HEADER_BYTES }, [], [], HEADER_BYTES);
-      await rename(tmp, join(dir, e.name));
-      await fsyncDir(dir);
-      a.catalog.recordFile({ ...row, indexedBytes: c.bytes }, c.rows, [], HEADER_BYTES);
-      // Its sidecar describes the old blocks: a server builds the new one (for files without one, at start).
-      await rm(sidecarPath(a, e.name), { force: true });
+      await swapInCompaction(a, e, tmp, c);
       const r = { name: e.name, before, after: c.bytes, deltasBefore: c.deltasBefore, deltasAfter: c.deltasAfter };
       out.push(r);
       opts.onFile?.(r);

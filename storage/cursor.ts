@@ -112,6 +112,8 @@ export class Cursor {
 
   /** Notes the generation of the file the place is in (between operations no file changes under it). */
   private placeGen(): void {
+    // Every file is at generation 0 until one is replaced: no lookup on each batch read.
+    if (this.a.fileList.replacements === 0) return;
     this.gen = this.a.fileList.bySeq(this.seq)?.gen ?? 0;
   }
 

@@ -29,18 +29,16 @@
  * started, files already compact, files declined before (compactKeptBytesRatioMax).
  */
 import { EventEmitter } from 'node:events';
-import { open, readdir, rename, rm } from 'node:fs/promises';
+import { open, readdir, rm } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { isTapedeckError, TapedeckError } from '../protocol/errors.js';
 import type { Archive, FileSettling } from './archive.js';
 import { decodeHeader, HEADER_BYTES, headerReservedProblems } from './codec/header.js';
 import { checkedPayload } from './checked-frame.js';
-import { COMPACT_TMP_SUFFIX, markDeclined, skipReason } from './compact-archive.js';
-import { fsyncDir } from './open-file.js';
+import { COMPACT_TMP_SUFFIX, markDeclined, skipReason, swapInCompaction } from './compact-archive.js';
 import { STORAGE_LIMITS } from './limits.js';
 import { Pacer } from './pacer.js';
 import { compactSealedFile, type CompactedFile, type CompactTargets } from './seal-compact.js';
-import { sidecarPath } from './series-index/build.js';
 
 export interface LiveCompactOptions {
   targets?: Partial<CompactTargets>;
@@ -262,21 +260,12 @@ export class LiveCompactor extends EventEmitter implements FileSettling {
   private async swap(seq: number, tmp: string, c: CompactedFile): Promise<void> {
     const e = this.a.fileList.bySeq(seq);
     if (e === undefined) throw new Error(`file seq ${seq} left the archive before its compaction was swapped in`);
-    const row = { seq: e.seq, name: e.name, location: e.location, firstTs: e.firstTs, lastTs: e.lastTs, sealed: true };
-    this.a.catalog.recordFile({ ...row, indexedBytes: HEADER_BYTES }, [], [], HEADER_BYTES);
-    await rename(tmp, join(this.a.dir, e.name));
-    const di = new Uint32Array(c.deltaStarts.length);
-    const k = new Uint32Array(c.deltaStarts.length);
-    c.deltaStarts.forEach((p, i) => {
-      di[i] = p.di;
-      k[i] = p.k;
+    await swapInCompaction(this.a, e, tmp, c, () => {
+      const di = Uint32Array.from(c.deltaStarts, (p) => p.di);
+      const k = Uint32Array.from(c.deltaStarts, (p) => p.k);
+      this.a.replaceFile(seq, c.bytes, c.rows, { di, k });
+      this.emit('replaced', { seq, name: e.name });
     });
-    this.a.replaceFile(seq, c.bytes, c.rows, { di, k });
-    this.emit('replaced', { seq, name: e.name });
-    await fsyncDir(this.a.dir);
-    this.a.catalog.recordFile({ ...row, indexedBytes: c.bytes }, c.rows, [], HEADER_BYTES);
-    // A sidecar of the file as recorded describes other blocks (its identity check refuses it too).
-    await rm(sidecarPath(this.a, e.name), { force: true });
   }
 
   /** Sleeps when compaction ran ahead of its rate; yields to the event loop after each block. */

@@ -8,12 +8,10 @@
  *   whole for the footer (two 1 MB strings a group), so the export's memory grew with its
  *   length until the heap ran out; the columns of variable length now carry no statistics.
  */
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { connect, type Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { request } from 'undici';
-import { ROOT, source, startArchiveServer, type ChildServer } from './helpers/child-server.js';
+import { runScript, source, startArchiveServer, type ChildServer } from './helpers/child-server.js';
 
 const T0 = 1_763_000_000_000_000;
 
@@ -126,12 +124,7 @@ describe('Parquet history', () => {
       'for await (const c of parquetChunks(batches())) bytes += c.length;',
       'console.log(JSON.stringify({ bytes }));',
     ].join('\n');
-    const child = spawn(process.execPath, ['--max-old-space-size=128', '--import', 'tsx', '--input-type=module', '-e', script], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (d) => (out += String(d)));
-    child.stderr.on('data', (d) => (err += String(d)));
-    const [code] = (await once(child, 'exit')) as [number | null];
+    const { code, out, err } = await runScript(script, ['--max-old-space-size=128']);
     expect(code, err.slice(-400)).toBe(0);
     expect((JSON.parse(out) as { bytes: number }).bytes).toBeGreaterThan(0);
   }, 120_000);

@@ -13,8 +13,6 @@
  * SIDECAR_V5_SEED=<n> replays a run; the seed is printed.
  */
 import { describe, expect, it } from 'vitest';
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { cp, open, readFile, writeFile } from 'node:fs/promises';
 import { pathToFileURL } from 'node:url';
 import { inflateRawSync } from 'node:zlib';
@@ -42,6 +40,7 @@ import { scheduleSeed } from './helpers/seed.js';
 import { tmpDir } from './helpers/tmp.js';
 import { rng } from './helpers/workload.js';
 import { storageLimitsForTests } from './helpers/storage-limits.js';
+import { runScript } from './helpers/child-server.js';
 
 const SEED = scheduleSeed('SIDECAR_V5_SEED', 'sidecar-v5');
 const PATHS = 24;
@@ -463,12 +462,7 @@ describe('span reader (storage/series-index/span-reader.ts)', () => {
       '}',
       'await fh.close();',
     ].join('\n');
-    const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (d) => (out += String(d)));
-    child.stderr.on('data', (d) => (err += String(d)));
-    const [code] = (await once(child, 'exit')) as [number | null];
+    const { code, out, err } = await runScript(script);
     expect(code, err.slice(-400)).toBe(0);
     expect(out.trim().split('\n')).toEqual(['[9,7]', '[9,7]', '[9,7]']);
   }, 60_000);

@@ -6,6 +6,7 @@
  * and prints one line of JSON, `{ "url": ... }`, once it listens.
  */
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { once } from 'node:events';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -137,4 +138,15 @@ export function startRecordingServer(config: (dir: string) => unknown, nodeArgs:
     'console.log(JSON.stringify({ url: srv.url }));',
   ].join('\n');
   return startChildServer(script, { args: (dir) => [JSON.stringify(config(dir))], nodeArgs });
+}
+
+/** Runs `script` (an ES module, through tsx) in a child process to its end: its exit code and output. */
+export async function runScript(script: string, nodeArgs: string[] = []): Promise<{ code: number | null; out: string; err: string }> {
+  const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', '--input-type=module', '-e', script], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  child.stdout.on('data', (d) => (out += String(d)));
+  child.stderr.on('data', (d) => (err += String(d)));
+  const [code] = (await once(child, 'exit')) as [number | null];
+  return { code, out, err };
 }
