@@ -8,6 +8,7 @@ import type { ArithOp, BinaryOp, ClampFunction, ElementFunction, RangeFunction }
 import { execution } from './errors.js';
 import { goSort } from './go-sort.js';
 import { goExp, goLog, goLog10, goLog2, goMax, goMin, goPow } from './gomath.js';
+import { goAcos, goAcosh, goAsin, goAsinh, goAtan, goAtan2, goAtanh, goCos, goCosh, goSin, goSinh, goTan, goTanh } from './gotrig.js';
 
 /** A window of samples: t[lo..hi), v[lo..hi). */
 export interface Window {
@@ -272,7 +273,7 @@ function arith(op: ArithOp, l: number, r: number): number {
     case '^':
       return goPow(l, r);
     case 'atan2':
-      return Math.atan2(l, r);
+      return goAtan2(l, r);
   }
 }
 
@@ -321,29 +322,29 @@ export function elementFunction(fn: ElementFunction, x: number): number {
     case 'sgn':
       return x > 0 ? 1 : x < 0 ? -1 : x;
     case 'sin':
-      return Math.sin(x);
+      return goSin(x);
     case 'cos':
-      return Math.cos(x);
+      return goCos(x);
     case 'tan':
-      return Math.tan(x);
+      return goTan(x);
     case 'asin':
-      return Math.asin(x);
+      return goAsin(x);
     case 'acos':
-      return Math.acos(x);
+      return goAcos(x);
     case 'atan':
-      return Math.atan(x);
+      return goAtan(x);
     case 'sinh':
-      return Math.sinh(x);
+      return goSinh(x);
     case 'cosh':
-      return Math.cosh(x);
+      return goCosh(x);
     case 'tanh':
-      return Math.tanh(x);
+      return goTanh(x);
     case 'asinh':
-      return Math.asinh(x);
+      return goAsinh(x);
     case 'acosh':
-      return Math.acosh(x);
+      return goAcosh(x);
     case 'atanh':
-      return Math.atanh(x);
+      return goAtanh(x);
     case 'deg':
       return (x * 180) / Math.PI;
     case 'rad':
