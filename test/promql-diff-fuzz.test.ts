@@ -244,6 +244,8 @@ const REGRESSIONS = [
   // nested in it over its own steps, its samples loaded (seeds 640611, 104), its step invariant subtrees once, with their errors.
   'max_over_time(increase(fz_temp[7m:1m] offset 1m)[1m:7m] offset 5m)', 'stddev_over_time((cos(changes((topk by () (-Inf, fz_gap{instance=~""}))[5m:4m])))[1m:7m])',
   'count_over_time(count_over_time((topk(-Inf, fz_up))[10m:3m] offset 1m)[30s:7m])', 'max_over_time((topk(-Inf, fz_up @ 1700001000) + fz_up)[1m:7m])',
+  // A range function's subquery keeps its input's order (a selector's, names and all), where its equal values show it (seed 99).
+  'sort(changes(deriv({job="env", __name__!~"fz_up"}[30s])[5m:7m]))', 'sort(changes(changes(deriv({job="env", __name__!~"fz_up"}[30s])[5m:1m])[10m:3m]))',
   'max_over_time(max_over_time(fz_temp[7m:4m] offset 2m)[1m:7m] offset 1m)', 'max_over_time(sum_over_time(rate(fz_req_total[5m])[10m:1m] offset 3m)[2m:7m] offset 1m)',
   'count_over_time(count_over_time((-{__name__=~"fz_gap|fz_late"})[10m:3m])[1m:7m])',
 ];

@@ -24,7 +24,7 @@ import type { AtModifier, Expr, SubqueryExpr } from './ast.js';
 import { childrenOf } from './ast.js';
 import { Evaluator, type EvalContext } from './eval.js';
 import { invarianceOf, type Invariance } from './invariant.js';
-import { compareMetrics, type Metric } from './labels.js';
+import { compareMetrics, dropName, type Metric } from './labels.js';
 import type { Budget, SeriesSamples } from './load.js';
 
 /** A subquery's step when it names none: Prometheus' default global evaluation_interval. */
@@ -174,6 +174,30 @@ export async function runSubqueries(root: Expr, ctx: EvalContext & { readonly ev
       const vs = Float64Array.from(v);
       return { metric, n: ts.length, t: ts, v: vs, stale: new Uint8Array(ts.length), ranged: { n: ts.length, t: ts, v: vs } };
     });
-    out.set(sub, { offsetMs: r.offsetMs, series: series.sort((a, b) => compareMetrics(a.metric, b.metric)) });
+    out.set(sub, { offsetMs: r.offsetMs, series: inPrometheusOrder(series, sub, r, inner, out) });
   }
+}
+
+/**
+ * A subquery's series in the order 2.42 gives them (what a range function of it keeps, and
+ * sort's ties show): engine.go builds a range function's matrix series by series in its
+ * input's order (a selector's, or a subquery's), names dropped; an evaluation of one step at
+ * its start (start = end, or a step invariant expression) keeps that step's order
+ * (rangeEval's instant shortcut); anything else it assembles from a Go map, an order that
+ * changes from run to run, and label order is as good as any.
+ */
+function inPrometheusOrder(series: SeriesSamples[], sub: SubqueryExpr, r: Steps, ctx: EvalContext, out: ReadonlyMap<SubqueryExpr, SubqueryMatrix>): SeriesSamples[] {
+  const e = sub.expr;
+  if (e.kind === 'range_fn') {
+    const inputs = e.matrix.kind === 'subquery' ? out.get(e.matrix)?.series : ctx.selected.get(e.matrix.sel);
+    const rank = new Map<string, number>();
+    (inputs ?? []).forEach((s, i) => {
+      const key = e.fn === 'last_over_time' ? s.metric.key : dropName(s.metric).key;
+      if (!rank.has(key)) rank.set(key, i);
+    });
+    const at = (s: SeriesSamples): number => rank.get(s.metric.key) ?? Infinity;
+    return series.sort((a, b) => at(a) - at(b) || compareMetrics(a.metric, b.metric));
+  }
+  if (r.startMs === r.endMs || invarianceOf(e).wrapped.has(e)) return series;
+  return series.sort((a, b) => compareMetrics(a.metric, b.metric));
 }
