@@ -246,6 +246,8 @@ const REGRESSIONS = [
   'count_over_time(count_over_time((topk(-Inf, fz_up))[10m:3m] offset 1m)[30s:7m])', 'max_over_time((topk(-Inf, fz_up @ 1700001000) + fz_up)[1m:7m])',
   // A range function's subquery keeps its input's order (a selector's, names and all), where its equal values show it (seed 99).
   'sort(changes(deriv({job="env", __name__!~"fz_up"}[30s])[5m:7m]))', 'sort(changes(changes(deriv({job="env", __name__!~"fz_up"}[30s])[5m:1m])[10m:3m]))',
+  // absent_over_time in a subquery of no step: one series of no point (seed 1039).
+  '(absent_over_time((-(last_over_time(fz_req_total{zz!="", zz=""}[2m] offset -90s)))[7m:1m]))[1m:4m]',
   'max_over_time(max_over_time(fz_temp[7m:4m] offset 2m)[1m:7m] offset 1m)', 'max_over_time(sum_over_time(rate(fz_req_total[5m])[10m:1m] offset 3m)[2m:7m] offset 1m)',
   'count_over_time(count_over_time((-{__name__=~"fz_gap|fz_late"})[10m:3m])[1m:7m])',
 ];
@@ -527,7 +529,8 @@ function normalize(type: string, result: unknown): Map<string, Point[]> {
   if (type === 'scalar') return new Map([['scalar', [result as Point]]]);
   const out = new Map<string, Point[]>();
   for (const s of result as Array<{ metric: Record<string, string>; value?: Point; values?: Point[] }>) {
-    out.set(JSON.stringify(Object.entries(s.metric).sort(([a], [b]) => (a < b ? -1 : 1))), s.values ?? [s.value as Point]);
+    // A range answer's series of no points has no "values" (2.42, e.g. of an empty subquery): no points.
+    out.set(JSON.stringify(Object.entries(s.metric).sort(([a], [b]) => (a < b ? -1 : 1))), s.values ?? (s.value ? [s.value] : []));
   }
   return out;
 }

@@ -458,6 +458,23 @@ describe('PromQL answers equal a real Prometheus at the edges of the subset', ()
     expect(points).toBeGreaterThan(queries.length * 8 * 200 * 0.8);
   }, 120_000);
 
+  it('answers bare subqueries of no step as Prometheus does, to the JSON (a series of no points has no "values")', async () => {
+    // 2.42's absent_over_time in an evaluation of no step answers one series of no point (engine.go counts one step).
+    const queries = ['absent_over_time(edge_nothing{k="v"}[5m])[1m:7m]', '(-absent_over_time(edge_nothing{k="v", j!="x"}[5m]))[1m:7m]', 'absent_over_time(edge_tie[5m])[1m:7m]',
+      'absent_over_time(absent_over_time(edge_nothing[5m])[1m:7m])', 'count_over_time(absent_over_time(edge_nothing[5m])[1m:7m])', '(absent_over_time(edge_nothing[5m]) * 2)[1m:7m]'];
+    const failures: string[] = [];
+    let empty = 0;
+    await pool(queries.flatMap((query) => INSTANTS.map((p) => ({ ...p, query }))), 8, async (params) => {
+      const [want, got] = await Promise.all([ask(prom.url, params), ask(tapedeck.url, params)]);
+      const w = JSON.stringify(want);
+      if (w.includes('{"metric":{"k":"v"}}')) empty++;
+      if (JSON.stringify(got) !== w) failures.push(`${JSON.stringify(params)}: ${JSON.stringify(got)}, Prometheus ${w}`);
+    });
+    expect(failures, failures.slice(0, 10).join('\n')).toEqual([]);
+    // The case is there: some instants have no step of [1m:7m] and Prometheus shows the series of no points.
+    expect(empty).toBeGreaterThan(0);
+  }, 60_000);
+
   /** An instant vector answer as its samples in the order given: labels (sorted by name) and value. */
   function inOrder(result: unknown): string[] {
     return (result as Array<{ metric: Record<string, string>; value: Point }>).map((x) => `${JSON.stringify(Object.entries(x.metric).sort(([a], [b]) => (a < b ? -1 : 1)))} ${x.value[1]}`);

@@ -242,11 +242,16 @@ export function formatResultBytes(r: QueryResult): Buffer {
       const s = r.series[k] as MatrixSeries;
       out.ascii(k === 0 ? '{"metric":' : ',{"metric":');
       out.metric(s.metric);
-      out.ascii(',"values":[');
       const t = s.t;
       const v = s.v;
-      for (let i = 0; i < t.length; i++) out.point(i === 0, t[i] as number, v[i] as number);
-      out.ascii(']}');
+      // A series of no points has no "values" (2.42's marshalSeriesJSON): absent_over_time's
+      // answer in a subquery of no step, read as a bare subquery (subquery.ts).
+      if (t.length > 0) {
+        out.ascii(',"values":[');
+        for (let i = 0; i < t.length; i++) out.point(i === 0, t[i] as number, v[i] as number);
+        out.ascii(']');
+      }
+      out.ascii('}');
     }
     out.ascii(']');
   }

@@ -24,7 +24,7 @@ import type { AtModifier, Expr, SubqueryExpr } from './ast.js';
 import { childrenOf } from './ast.js';
 import { Evaluator, type EvalContext } from './eval.js';
 import { invarianceOf, type Invariance } from './invariant.js';
-import { compareMetrics, dropName, type Metric } from './labels.js';
+import { compareMetrics, dropName, makeMetric, type Metric } from './labels.js';
 import type { Budget, SeriesSamples } from './load.js';
 
 /** A subquery's step when it names none: Prometheus' default global evaluation_interval. */
@@ -169,6 +169,13 @@ export async function runSubqueries(root: Expr, ctx: EvalContext & { readonly ev
       budget.addSamples(x.samples.length);
       await budget.slice();
     }
+    // In an evaluation of no step, 2.42's absent_over_time (engine.go) counts 1 + (end - start) /
+    // step steps, truncated to 1, finds none of them present and answers its series with no
+    // point; a unary minus keeps it, a range function of it skips it, a bare subquery shows it.
+    if (n === 0) {
+      const labels = noStepAbsent(sub.expr);
+      if (labels) points.set('', { metric: makeMetric(labels), t: [], v: [] });
+    }
     const series = [...points.values()].map(({ metric, t, v }): SeriesSamples => {
       const ts = Float64Array.from(t);
       const vs = Float64Array.from(v);
@@ -176,6 +183,12 @@ export async function runSubqueries(root: Expr, ctx: EvalContext & { readonly ev
     });
     out.set(sub, { offsetMs: r.offsetMs, series: inPrometheusOrder(series, sub, r, inner, out) });
   }
+}
+
+/** The labels of absent_over_time (under unary minuses) as a subquery's whole expression, else undefined. */
+function noStepAbsent(e: Expr): ReadonlyArray<readonly [string, string]> | undefined {
+  while (e.kind === 'neg') e = e.expr;
+  return e.kind === 'absent' && (e.expr.kind === 'matrix' || e.expr.kind === 'subquery') ? e.labels : undefined;
 }
 
 /**

@@ -70,7 +70,8 @@ export function formatResultOracle(r: QueryResult): string {
     for (const s of r.series) {
       const points: string[] = new Array<string>(s.t.length);
       for (let i = 0; i < s.t.length; i++) points[i] = `[${formatStamp(s.t[i] as number)},"${formatValueOracle(s.v[i] as number)}"]`;
-      parts.push(`{"metric":${metricJson(s.metric)},"values":[${points.join(',')}]}`);
+      // 2.42 writes no "values" for a series of no points (marshalSeriesJSON).
+      parts.push(points.length === 0 ? `{"metric":${metricJson(s.metric)}}` : `{"metric":${metricJson(s.metric)},"values":[${points.join(',')}]}`);
     }
     body = `[${parts.join(',')}]`;
   }
