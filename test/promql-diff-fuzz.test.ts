@@ -188,14 +188,6 @@ const ELEMENT_FNS = ['abs', 'ceil', 'floor', 'exp', 'ln', 'log2', 'log10', 'sqrt
 const DATE_FNS = ['day_of_month', 'day_of_week', 'day_of_year', 'days_in_month', 'hour', 'minute', 'month', 'year'];
 const PHIS = ['0', '0.5', '0.9', '0.99', '1', '0.25', '-0.5', '1.5', 'NaN'];
 const ARITH = ['+', '-', '*', '/', '%', '^', 'atan2'];
-/**
- * Functions and operators computed with Go's Exp, which Prometheus' amd64 build runs on
- * another path on a CPU with FMA: equal to Tapedeck's within the comparison's 1e-9, not
- * always to the last bit (docs/prometheus.md; about 1 value in 20 here). count_values makes
- * a value a label, compared exactly: its operand is generated without them. The
- * trigonometric and the other hyperbolic functions are Go's to the bit (server/promql/gotrig.ts).
- */
-const NOT_BIT_EXACT = new Set(['exp', 'sinh', 'cosh', 'tanh', '^']);
 const COMPARE = ['==', '!=', '>', '<', '>=', '<='];
 const NUMBERS = ['1', '2', '0.5', '0', '-1', '3', '10', '100', '1e3', '0x10', 'NaN', 'Inf', '-Inf', '25', '0.1', '010', '5.', '0X1F', '- 2', '1.e1', '.5'];
 
@@ -253,13 +245,7 @@ const REGRESSIONS = [
 ];
 
 class QueryGen {
-  /** Inside count_values' operand: only functions and operators whose results are Go's to the bit. */
-  private bitExact = 0;
   constructor(private readonly r: Rand) {}
-
-  private exactOnly(names: readonly string[]): string[] {
-    return this.bitExact > 0 ? names.filter((n) => !NOT_BIT_EXACT.has(n)) : [...names];
-  }
 
   /** Subqueries being generated around the current point: at most two nested (bounded cases). */
   private subqueries = 0;
@@ -333,7 +319,7 @@ class QueryGen {
     if (r < 0.62) return 'time()';
     if (r < 0.65) return 'pi()';
     if (r < 0.8) return `scalar(${this.vector(depth - 1)})`;
-    if (r < 0.9) return `(${this.scalar(depth - 1)} ${pick(this.r, this.exactOnly([...ARITH, ...COMPARE.map((c) => `${c} bool`)]))} ${this.scalar(depth - 1)})`;
+    if (r < 0.9) return `(${this.scalar(depth - 1)} ${pick(this.r, [...ARITH, ...COMPARE.map((c) => `${c} bool`)])} ${this.scalar(depth - 1)})`;
     return `-${this.scalar(depth - 1)}`;
   }
 
@@ -371,13 +357,13 @@ class QueryGen {
       }
       case 7:
       case 8: {
-        const op = pick(this.r, this.exactOnly([...ARITH, ...COMPARE]));
+        const op = pick(this.r, [...ARITH, ...COMPARE]);
         const bool = COMPARE.includes(op) && chance(this.r, 0.4) ? ' bool' : '';
         return chance(this.r, 0.6) ? `(${this.vector(d)}) ${op}${bool} ${this.scalar(d)}` : `${this.scalar(d)} ${op}${bool} (${this.vector(d)})`;
       }
       case 9:
       case 10: {
-        const op = pick(this.r, this.exactOnly([...ARITH, ...COMPARE]));
+        const op = pick(this.r, [...ARITH, ...COMPARE]);
         const bool = COMPARE.includes(op) && chance(this.r, 0.4) ? ' bool' : '';
         const group = chance(this.r, 0.35);
         // Half the time both sides select one metric (the usual join), else anything.
@@ -390,7 +376,7 @@ class QueryGen {
       case 11:
         return `(${this.vector(d)}) ${pick(this.r, ['and', 'or', 'unless'])}${chance(this.r, 0.4) ? ` ${pick(this.r, ['on', 'ignoring'])}(${this.labels(2)})` : ''} (${this.vector(d)})`;
       case 12:
-        return `${pick(this.r, this.exactOnly(ELEMENT_FNS))}(${this.vector(d)})`;
+        return `${pick(this.r, ELEMENT_FNS)}(${this.vector(d)})`;
       case 13: {
         const fn = pick(this.r, ['clamp', 'clamp_min', 'clamp_max', 'round', 'round']);
         if (fn === 'clamp') return `clamp(${this.vector(d)}, ${this.scalar(d)}, ${this.scalar(d)})`;
@@ -458,12 +444,8 @@ class QueryGen {
     const g = chance(this.r, 0.6) ? ` ${pick(this.r, ['by', 'without'])} (${this.labels(2)})` : '';
     if (chance(this.r, 0.5)) return `quantile${g} (${this.phi(d)}, ${this.vector(d)})`;
     const label = pick(this.r, ['value', 'value', 'instance', 'le', '__name__', 'job']);
-    this.bitExact++;
-    try {
-      return `count_values${g} ("${label}", ${this.vector(d)})`;
-    } finally {
-      this.bitExact--;
-    }
+    // Its operand's values become labels, compared exactly: every function and operator is Go's to the bit (gotrig.ts, goexp.ts).
+    return `count_values${g} ("${label}", ${this.vector(d)})`;
   }
 
   private newRange(d: number): string {

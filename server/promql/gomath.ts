@@ -1,12 +1,13 @@
 /**
- * Go's math functions whose results differ in the last bit from JavaScript's, ported so that
- * PromQL answers are Prometheus' (test/promql-diff.test.ts): `ln`, `log2` and `log10` are
- * Go's Log (its amd64 assembly, step for step), Log2 and Log10, to the bit; `^` is Go's
- * math.Pow (an integer power by repeated squaring times Exp(yf * Log(x)), where V8's pow
- * rounds once). Exp stays JavaScript's: Go's amd64 Exp takes another path on a CPU with FMA,
- * so not even two Prometheus agree to the bit there, and `exp` and a fractional power may
- * differ in the last bit. Pure.
+ * Go's math functions whose results differ from JavaScript's, ported so that PromQL answers
+ * are Prometheus' to the bit (test/promql-diff.test.ts): `ln`, `log2` and `log10` are Go's
+ * Log (its amd64 assembly, step for step), Log2 and Log10; `^` is Go's math.Pow (an integer
+ * power by repeated squaring times Exp(yf * Log(x)), where V8's pow rounds once); `exp` is
+ * Go's amd64 Exp on the path this host's CPU takes (goexp.ts). Pure but for that choice,
+ * made once at start (host-fma.ts).
  */
+import { goExpFma, goExpSse } from './goexp.js';
+import { HOST_GO_EXP_FMA } from './host-fma.js';
 
 const view = new DataView(new ArrayBuffer(8));
 
@@ -127,7 +128,7 @@ export function goPow(x: number, y: number): number {
       yf--;
       yi++;
     }
-    a1 = Math.exp(yf * goLog(x));
+    a1 = goExp(yf * goLog(x));
   }
   let [x1, xe] = frexp(x);
   // yi < 2^63 is an integer double: halving it and its parity are exact, as int64's.
@@ -159,17 +160,8 @@ function isOddInt(y: number): boolean {
   return Number.isInteger(y) && Math.abs(y % 2) === 1;
 }
 
-/**
- * Go's math.Exp as Prometheus' amd64 build computes it (exp_amd64.s), where that differs
- * from JavaScript's by more than the last bit: it scales by 2^k with k = x·log2(e) rounded
- * to nearest (even), and overflows to +Inf once k reaches 1024, so from x ≈ 709.436 where
- * the true e^x is finite up to 709.78 (`exp(709.5)` is +Inf in Prometheus, 1.35e308 in
- * JavaScript). Otherwise JavaScript's (within the last bit, see above).
- */
-export function goExp(x: number): number {
-  if (x * Math.LOG2E >= 1023.5) return Infinity;
-  return Math.exp(x);
-}
+/** Go's math.Exp as Prometheus' amd64 build on this host computes it, to the bit (goexp.ts, host-fma.ts). */
+export const goExp: (x: number) => number = HOST_GO_EXP_FMA ? goExpFma : goExpSse;
 
 /** Go's math.Max: +Inf before NaN (Max(NaN, +Inf) is +Inf, where Math.max answers NaN), then NaN, then +0 over -0. */
 export function goMax(x: number, y: number): number {

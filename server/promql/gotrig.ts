@@ -4,8 +4,8 @@
  * and atanh; pure Go on amd64, no fused multiply-add), operation for operation, so that an
  * answer is Prometheus' to the bit where JavaScript's Math differs in the last bits, and where
  * it differs by more: `cosh(710)` and `sinh(710)` are +Inf in Prometheus (Go's amd64 Exp
- * overflows from about 709.436), 1.117e308 in JavaScript. The Exp-based ones (sinh, cosh,
- * tanh) carry goExp's caveat (the last bit on a CPU with FMA). Pure.
+ * overflows from about 709.436), 1.117e308 in JavaScript. sinh, cosh and tanh call Go's
+ * amd64 Exp (goexp.ts, on this host's path). Pure.
  */
 import { goExp, goLog } from './gomath.js';
 
@@ -191,8 +191,11 @@ export function goAtan2(y: number, x: number): number {
 export function goSinh(x: number): number {
   const a = x < 0 ? -x : x;
   let y: number;
-  if (a > 21) y = goExp(a) / 2;
-  else if (a > 0.5) y = (goExp(a) - goExp(-a)) / 2;
+  if (a > 21) y = goExp(a) * 0.5;
+  else if (a > 0.5) {
+    const ex = goExp(a);
+    y = (ex - 1 / ex) * 0.5;
+  }
   else {
     // Hart and Cheney's 2029, an odd rational function.
     const sq = a * a;
@@ -204,8 +207,9 @@ export function goSinh(x: number): number {
 
 export function goCosh(x: number): number {
   const a = Math.abs(x);
-  if (a > 21) return goExp(a) / 2;
-  return (goExp(a) + goExp(-a)) / 2;
+  if (a > 21) return goExp(a) * 0.5;
+  const ex = goExp(a);
+  return (ex + 1 / ex) * 0.5;
 }
 
 /** log(2^127): past half of it tanh is ±1. */
