@@ -104,19 +104,29 @@ function sumError(a: number, b: number, s: number): number {
   return (a - (s - bb)) + (b - bb);
 }
 
+const f64 = new Float64Array(1);
+const u32 = new Uint32Array(f64.buffer);
+/** Index of the low and high 32-bit halves of f64[0] on this host. */
+const LO = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1 ? 0 : 1;
+const HI = 1 - LO;
+
 /** a + b rounded to odd: when inexact, of the two neighbours of the exact sum, the one whose last bit is 1. */
 function addRoundOdd(a: number, b: number): number {
   const s = a + b;
   const err = sumError(a, b, s);
   if (err === 0 || !Number.isFinite(s)) return s;
-  view.setFloat64(0, s);
-  const lo = view.getUint32(4);
+  f64[0] = s;
+  const lo = u32[LO] as number;
   if ((lo & 1) === 1) return s;
-  // s even: step one unit in the last place towards the exact sum (its magnitude grows when err has s's sign).
-  const away = (err > 0) === (s > 0);
-  const bits = view.getBigUint64(0);
-  view.setBigUint64(0, away ? bits + 1n : bits - 1n);
-  return view.getFloat64(0);
+  // s even: step one unit in the last place towards the exact sum (its magnitude grows when
+  // err has s's sign). lo is even, so going up never carries; going down borrows at 0.
+  if ((err > 0) === (s > 0)) u32[LO] = lo + 1;
+  else if (lo !== 0) u32[LO] = lo - 1;
+  else {
+    u32[LO] = 0xffffffff;
+    u32[HI] = (u32[HI] as number) - 1;
+  }
+  return f64[0] as number;
 }
 
 /**
