@@ -4,7 +4,7 @@
  * cancellation and signed zeros included; both paths keep Go's special cases and overflow
  * bound, stay within one unit in the last place of the true e^x, and differ from each other
  * where fusing changes a rounding. That each path is Go's to the bit is checked against the
- * real Prometheus in test/promql-diff.test.ts (this host's path).
+ * real Prometheus in test/promql-diff-edges.test.ts (this host's path).
  */
 import { describe, expect, it } from 'vitest';
 import { fma, goExpFma, goExpSse } from '../server/promql/goexp.js';

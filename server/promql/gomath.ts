@@ -1,6 +1,6 @@
 /**
  * Go's math functions whose results differ from JavaScript's, ported so that PromQL answers
- * are Prometheus' to the bit (test/promql-diff.test.ts): `ln`, `log2` and `log10` are Go's
+ * are Prometheus' to the bit (test/promql-diff-edges.test.ts): `ln`, `log2` and `log10` are Go's
  * Log (its amd64 assembly, step for step), Log2 and Log10; `^` is Go's math.Pow (an integer
  * power by repeated squaring times Exp(yf * Log(x)), where V8's pow rounds once); `exp` is
  * Go's amd64 Exp on the path this host's CPU takes (goexp.ts). Pure but for that choice,
