@@ -3,11 +3,13 @@
  * fused path is checked against exact rational arithmetic (BigInt) on seeded random operands,
  * cancellation and signed zeros included; both paths keep Go's special cases and overflow
  * bound, stay within one unit in the last place of the true e^x, and differ from each other
- * where fusing changes a rounding. That each path is Go's to the bit is checked against the
+ * where fusing changes a rounding; gotrig.ts's constants are the doubles Go's constant
+ * arithmetic gives. That each path is Go's to the bit is checked against the
  * real Prometheus in test/promql-diff-edges.test.ts (this host's path).
  */
 import { describe, expect, it } from 'vitest';
 import { fma, goExpFma, goExpSse } from '../server/promql/goexp.js';
+import { FOUR_OVER_PI, THREE_QUARTER_PI } from '../server/promql/gotrig.js';
 import { rng } from './helpers/workload.js';
 import { scheduleSeed } from './helpers/seed.js';
 
@@ -82,6 +84,16 @@ describe("Go's amd64 Exp, both paths, and the fused multiply-add under one", () 
     expect(wrong.slice(0, 10)).toEqual([]);
     // The check means something: fusing changed the result of many of these.
     expect(inexact).toBeGreaterThan(10_000);
+  });
+
+  it("has the constants Go's exact constant arithmetic gives gotrig.ts (4/π, 3π/4 rounded once)", () => {
+    // The correctly rounded doubles (from 300-bit arithmetic): Math.PI's twice-rounded quotients must land on them.
+    const bits = (v: number): string => {
+      view.setFloat64(0, v);
+      return view.getBigUint64(0).toString(16);
+    };
+    expect(bits(FOUR_OVER_PI)).toBe('3ff45f306dc9c883');
+    expect(bits(THREE_QUARTER_PI)).toBe('4002d97c7f3321d2');
   });
 
   it("keeps Go's special cases, overflow and underflow bounds, on both paths", () => {

@@ -11,9 +11,13 @@ import { goExp, goLog } from './gomath.js';
 
 const HALF_PI = Math.PI / 2;
 const QUARTER_PI = Math.PI / 4;
-/** 4/π rounded once (Go's constant arithmetic; equal to 4 / Math.PI here, checked in test/promql-gotrig.test.ts). */
-const FOUR_OVER_PI = 4 / Math.PI;
-const THREE_QUARTER_PI = (3 * Math.PI) / 4;
+/**
+ * 4/π and 3π/4 rounded once, as Go's exact constant arithmetic gives them (0x3ff45f306dc9c883,
+ * 0x4002d97c7f3321d2); computing them from Math.PI rounds twice yet lands on the same
+ * doubles (test/promql-goexp.test.ts checks the bits).
+ */
+export const FOUR_OVER_PI = 4 / Math.PI;
+export const THREE_QUARTER_PI = (3 * Math.PI) / 4;
 
 // π/4 in three parts whose products with an integer below 2^30 are exact (Cody and Waite).
 const PI4_A = 0.7853981256484985;
