@@ -74,6 +74,10 @@ const EDGE_QUERIES = [
   '1.0000001 ^ 1e12', '(edge_tie - 2) ^ -1', '(edge_tie - 2) ^ -2',
   'quantile(0.5, edge_sort)', 'quantile by (g) (0.3, edge_sort)', 'quantile(0.25, -edge_sort * 0)', 'quantile_over_time(0.5, edge_sort[5m])', 'quantile_over_time(0.2, (edge_sort * 0)[5m])',
   'histogram_quantile(0.5, edge_hist_bucket)', 'histogram_quantile(0.9, edge_hist_bucket)', 'histogram_quantile(0.1, edge_hist_bucket)', 'histogram_quantile(0.7, max_over_time(edge_hist_bucket[2m]))',
+  'histogram_quantile(0.5, edge_hist_many_bucket)', 'histogram_quantile(0.95, edge_hist_many_bucket)', 'histogram_quantile(0.05, edge_hist_many_bucket)',
+  // Buckets in another order than the selector's (or: the left side first), where the sort's algorithm shows.
+  'histogram_quantile(0.5, edge_hist_many_bucket{le=~"[1-9N].*"} or edge_hist_many_bucket)', 'histogram_quantile(0.9, edge_hist_many_bucket{le=~"(?i)nan|inf|[5-9].*"} or edge_hist_many_bucket)',
+  'histogram_quantile(0.3, edge_hist_many_bucket{le=~"[0-4].*|n.*"} or edge_hist_many_bucket{le=~"[+I].*"} or edge_hist_many_bucket)',
   '1 / 0', '-1 / 0', '0 / 0', 'edge_tie % 0', '2 ^ 1024', 'edge_tie / 0', '-edge_tie ^ 0.5', 'NaN > bool NaN', 'Inf == bool Inf', '(edge_tie > bool 1) * edge_tie',
 ];
 
@@ -86,6 +90,12 @@ const EDGE_QUERIES = [
  * answer varies from run to run.
  */
 const INEXACT_RANGE = /(?<![\w])quantile\s*(by|without|\()/;
+/**
+ * Asked at instants only: histogram_quantile over an `or`, whose buckets a range query's
+ * evaluation hands it in Go's map order (engine.go rangeEval), so that past 12 buckets where
+ * NaN and +Inf end varies from run to run in 2.42 itself.
+ */
+const INSTANT_ONLY = /histogram_quantile\(.* or /;
 
 /** Edge series, every 15 s jittered by up to 2 s over the hour. */
 function generateEdges(rand: () => number): DataSeries[] {
@@ -138,6 +148,20 @@ function generateEdges(rand: () => number): DataSeries[] {
   const LES = ['NaN', '0.5', '1', '0.1', '1.0', 'nan', '+Inf', '5', '1e0', '-1', '2', '0', '-0', '10', '0.25', '3'];
   for (const h of ['a', 'b']) {
     LES.forEach((le, j) => prom({ __name__: 'edge_hist_bucket', h, le }, Array.from({ length: steps + 1 }, (_x, o): [number, number] => [at(o), h === 'a' ? Math.floor(rand() * 4) : [-0, 0, 1, j][Math.floor(rand() * 4)] as number])));
+  }
+  // Histograms of 13 to 40 buckets (past Go's insertion sort: pdqsort's partitions decide
+  // where NaN and equal bounds end, and so whether +Inf ends last), each a random draw of
+  // bounds with NaNs and several spellings of one bound among them, counts rising by bound.
+  const POOL = ['NaN', 'nan', 'NAN', 'Nan', 'Inf', 'inf', '0.1', '0.10', '0.100', '1', '1.0', '1.00', '1e0', '2', '2.0', '2.5', '5', '5.0', '10', '10.0', '1e1', '0', '0.0', '-0',
+    '-1', '100', '0.01', '3', '7', '20', '0.25', '0.5', '0.50', '50', '1000', '4', '6', '8', '9'];
+  for (const h of ['c', 'd', 'e', 'f', 'g', 'h', 'i', 'j']) {
+    const les = new Set<string>(['+Inf']);
+    const size = 13 + Math.floor(rand() * 28);
+    while (les.size < size) les.add(pick(rand, POOL));
+    for (const le of les) {
+      const bound = Number(le.replace(/^nan$/i, 'NaN').replace(/^inf$/i, 'Infinity').replace('+Inf', 'Infinity'));
+      prom({ __name__: 'edge_hist_many_bucket', h, le }, Array.from({ length: steps + 1 }, (_x, o): [number, number] => [at(o), Number.isNaN(bound) ? Math.floor(rand() * 50) : Math.floor((Math.min(Math.max(bound, -1), 200) + 2) * (5 + (o % 7)))]));
+    }
   }
   // For the trigonometric and hyperbolic functions: a value a step (no jitter, so a range
   // query with a 15 s step reads each one), each series a class of inputs.
@@ -210,7 +234,7 @@ describe('PromQL answers equal a real Prometheus at the edges of the subset', ()
   ];
 
   it('answers every edge query, instant and range, as Prometheus does', async () => {
-    const cases = EDGE_QUERIES.flatMap((query) => [...INSTANTS, ...RANGES].map((p) => ({ ...p, query })));
+    const cases = EDGE_QUERIES.flatMap((query) => [...INSTANTS, ...(INSTANT_ONLY.test(query) ? [] : RANGES)].map((p) => ({ ...p, query })));
     const failures: string[] = [];
     await pool(cases, 8, async (params) => {
       const [want, got] = await Promise.all([ask(prom.url, params), ask(tapedeck.url, params)]);

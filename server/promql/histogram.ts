@@ -3,12 +3,13 @@
  * as Prometheus 2.42 computes it (promql/functions.go funcHistogramQuantile, quantile.go
  * bucketQuantile): the samples are grouped by their labels but `le` (the metric name kept
  * apart, then dropped), `le` read as Go's strconv.ParseFloat reads it (a sample whose `le`
- * does not parse is skipped), the buckets sorted as Go's sort.Sort sorts up to 12 elements
- * (an insertion sort, so NaN bounds and equal bounds stay where they come), the quantile
+ * does not parse is skipped), the buckets sorted as Go's sort.Sort sorts them (go-sort.ts:
+ * NaN bounds and equal bounds end where Go's pdqsort puts them), the quantile
  * NaN without a +Inf bucket, buckets of one bound merged, counts made monotonic, and the
  * answer interpolated linearly inside its bucket, the lowest bucket starting at 0 unless
  * its bound is ≤ 0. Pure.
  */
+import { goSort } from './go-sort.js';
 import { dropName, labelValue, makeMetric, type Metric } from './labels.js';
 
 export interface Bucket {
@@ -70,19 +71,16 @@ function hexValue(mantissa: bigint, exp: number): number {
   return Number(m) * 2 ** half * 2 ** (e - half);
 }
 
-/** Go's sort.Sort of up to 12 buckets (insertionSort in pdqsort); a stable sort beyond (equal and NaN bounds then may come otherwise). */
+/** Go's sort.Sort of the buckets by bound (go-sort.ts, pdqsort step for step): NaN and equal bounds end where 2.42 puts them, however many. */
 function sortBuckets(b: Bucket[]): void {
-  if (b.length > 12) {
-    b.sort((x, y) => (x.upperBound < y.upperBound ? -1 : y.upperBound < x.upperBound ? 1 : 0));
-    return;
-  }
-  for (let i = 1; i < b.length; i++) {
-    for (let j = i; j > 0 && (b[j] as Bucket).upperBound < (b[j - 1] as Bucket).upperBound; j--) {
-      const t = b[j] as Bucket;
-      b[j] = b[j - 1] as Bucket;
-      b[j - 1] = t;
-    }
-  }
+  goSort(b.length, {
+    less: (i, j) => (b[i] as Bucket).upperBound < (b[j] as Bucket).upperBound,
+    swap: (i, j) => {
+      const t = b[i] as Bucket;
+      b[i] = b[j] as Bucket;
+      b[j] = t;
+    },
+  });
 }
 
 /** Go's sort.Search: the smallest i in [0, n) with f(i), by its bisection (so also where f is not monotonic). */
