@@ -64,6 +64,18 @@ export async function placeAt(a: Archive, t: number, wait: FetchWait | undefined
     else hi = mid - 1;
   }
   const k = lo < table.deltas.length ? await batchesBy(a, f, lo, t, wait, held) : 0;
+  // t at or past the block's last batch: the next block is taken to start after t on its
+  // indexed first time alone, which a file indexed from its frames' headers (no catalog)
+  // takes unchecked. Read it (its CRC32C checked) when it is there: a first time damaged
+  // later than it is would otherwise leave its batches at or before t out of the state, in
+  // silence (test/damage3-read-paths, seed 827995). Only a seek to between two blocks pays.
+  if (lo + 1 < table.deltas.length && k > 0 && k === table.delta(lo).batches) {
+    const early = await batchesBy(a, f, lo + 1, t, wait, held);
+    if (early > 0) {
+      const row = table.delta(lo + 1);
+      throw new TapedeckError('TPD_CORRUPT_BLOCK', `${f.name} block at ${row.offset}: ${early} batch(es) at or before ${t} where the index has it start at ${row.firstTs}`, { file: f.name, offset: row.offset });
+    }
+  }
   return { seq: f.seq, di: lo, k };
 }
 
