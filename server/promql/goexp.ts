@@ -18,8 +18,6 @@ const OVERFLOW = 7.09782712893384e2;
 /** 1/8!, 1/7!, ..., 1/3!, 1/2!, 1: the polynomial's coefficients, highest first. */
 const TAYLOR = [2.48015873015873e-5, 1.984126984126984e-4, 1.388888888888889e-3, 8.333333333333333e-3, 4.1666666666666664e-2, 1.6666666666666666e-1, 0.5, 1.0] as const;
 
-const view = new DataView(new ArrayBuffer(8));
-
 /** CVTSD2SL under the default rounding: to nearest, ties to even (out of int32's range: the "integer indefinite", -2^31). */
 function roundToInt32(v: number): number {
   if (!(v > -2147483648.5 && v < 2147483647.5)) return -2147483648;
@@ -37,11 +35,8 @@ function scale(fr: number, k: number): number {
   return fr * pow2(k + 1022) * 2 ** -1022;
 }
 
-const pow2 = (e: number): number => {
-  view.setUint32(0, (e + 0x3ff) << 20);
-  view.setUint32(4, 0);
-  return view.getFloat64(0);
-};
+/** 2^e for an integer e in [-1022, 1023]: exact (a power of two is a double). */
+const pow2 = (e: number): number => 2 ** e;
 
 /** The special cases and k, shared by both paths; undefined when the polynomial is needed. */
 function early(x: number): number | undefined {
